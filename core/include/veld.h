@@ -1,0 +1,237 @@
+/*
+ * veld.h - the public API of veld's encrypted device store.
+ *
+ * One header is the whole store API (the sync API lives in veld_sync.h).
+ *
+ * Conventions (see docs/architecture.md):
+ *  - Every function returns an int: VELD_OK (0) or a negative VELD_E* code.
+ *    Codes are never renumbered. A human-readable message for the last
+ *    failure on the calling thread is in veld_error_last(); it never holds
+ *    personal data.
+ *  - Handles are opaque. A constructor takes the handle's address as its
+ *    first argument (`veld_store **out`); the caller owns the result and
+ *    releases it with the matching free function, which accepts NULL.
+ *  - Strings are UTF-8, NUL-terminated. Records travel as JSON documents
+ *    (schema in docs/data-model.md); every string the library returns is
+ *    released with veld_free().
+ *  - A failed call changes nothing: each write runs in one transaction.
+ *  - Thread use: one veld_store may be used from several threads; calls on
+ *    one handle are serialised by an internal mutex.
+ */
+#ifndef VELD_H
+#define VELD_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#if defined(_WIN32)
+#  define VELD_EXTERN __declspec(dllexport)
+#elif defined(__GNUC__)
+#  define VELD_EXTERN __attribute__((visibility("default")))
+#else
+#  define VELD_EXTERN
+#endif
+
+#if defined(__GNUC__)
+#  define VELD_WARN_UNUSED __attribute__((warn_unused_result))
+#else
+#  define VELD_WARN_UNUSED
+#endif
+
+/* Library version; same major = ABI compatible. */
+#define VELD_VERSION_MAJOR 0
+#define VELD_VERSION_MINOR 1
+#define VELD_VERSION_PATCH 0
+/* The same as a function, for bindings that cannot see macros. */
+VELD_EXTERN uint32_t veld_version(void); /* (major << 16) | (minor << 8) | patch */
+
+/* ---- Error codes (stable; never renumbered) ---------------------------- */
+enum {
+	VELD_OK = 0,
+	VELD_ERROR = -1,      /* unexpected internal failure */
+	VELD_ENOMEM = -2,     /* out of memory */
+	VELD_EINVAL = -3,     /* invalid argument or malformed input */
+	VELD_ENOTFOUND = -4,  /* no such store, record or entry */
+	VELD_EAUTH = -5,      /* wrong passphrase or key */
+	VELD_ECORRUPT = -6,   /* store, sealed value or log failed a check */
+	VELD_EIO = -7,        /* file system failure (includes a full disk) */
+	VELD_EEXISTS = -8,    /* already exists */
+	VELD_ESCHEMA = -9,    /* store written by a newer veld */
+	VELD_ELOCKED = -10,   /* store is locked (keys wiped) */
+	VELD_ESHREDDED = -11, /* client was erased; its data key is destroyed */
+	VELD_EPERM = -12,     /* not allowed (append-only, other team, revoked) */
+	VELD_EBUSY = -13,     /* store in use by another process */
+	VELD_ENET = -14,      /* network failure (sync) */
+	VELD_EPROTO = -15,    /* peer broke the protocol (sync) */
+	VELD_EREVOKED = -16,  /* this device was revoked; wipe it (sync) */
+	VELD_ECANCELLED = -17 /* cancelled by the caller */
+};
+
+/* Initialise the library (libsodium). Idempotent and thread-safe; every
+ * constructor calls it, so calling it yourself is optional. */
+VELD_EXTERN int veld_init(void);
+
+/* Message of the last failure on this thread, or "" if none. The pointer
+ * stays valid until the next veld call on this thread. */
+VELD_EXTERN const char *veld_error_last(void);
+/* Code of the last failure on this thread (VELD_OK if none). */
+VELD_EXTERN int veld_error_code_last(void);
+/* A fixed description of a code ("wrong passphrase or key"). */
+VELD_EXTERN const char *veld_strerror(int code);
+
+/* Release a string or buffer returned by veld. NULL is a no-op. */
+VELD_EXTERN void veld_free(void *p);
+
+/* ---- The store -------------------------------------------------------- */
+typedef struct veld_store veld_store;
+
+/* Options for creating/opening a store. Initialise with
+ * VELD_STORE_OPTIONS_INIT or veld_store_options_init(); fields only grow. */
+typedef struct veld_store_options {
+	uint32_t version;        /* VELD_STORE_OPTIONS_VERSION */
+	const char *user;        /* who acts (worker id), for the access log */
+	const char *role;        /* e.g. "worker", "office" */
+	uint64_t kdf_opslimit;   /* Argon2id passes; 0 = default (3) */
+	uint64_t kdf_memlimit;   /* Argon2id bytes; 0 = default (64 MiB) */
+	const char *team;        /* team of a new store; NULL = "default" */
+} veld_store_options;
+
+#define VELD_STORE_OPTIONS_VERSION 1
+#define VELD_STORE_OPTIONS_INIT {VELD_STORE_OPTIONS_VERSION, NULL, NULL, 0, 0, NULL}
+VELD_EXTERN void veld_store_options_init(veld_store_options *opts);
+
+/* Floors the store enforces (never below 19 MiB / 2 passes). */
+#define VELD_KDF_OPSLIMIT_MIN 2
+#define VELD_KDF_MEMLIMIT_MIN (19u * 1024u * 1024u)
+#define VELD_KEY_BYTES 32
+
+/* Create a new store in directory `dir` (created if missing; must not hold
+ * a store yet), protected by a passphrase. */
+VELD_EXTERN VELD_WARN_UNUSED int veld_store_create(veld_store **out, const char *dir,
+	const char *passphrase, size_t passphrase_len, const veld_store_options *opts);
+/* Open an existing store. VELD_EAUTH on a wrong passphrase. */
+VELD_EXTERN VELD_WARN_UNUSED int veld_store_open(veld_store **out, const char *dir,
+	const char *passphrase, size_t passphrase_len, const veld_store_options *opts);
+/* The same with a raw 32-byte key from a platform keystore instead of a
+ * passphrase (no Argon2id). */
+VELD_EXTERN VELD_WARN_UNUSED int veld_store_create_with_key(veld_store **out, const char *dir,
+	const uint8_t key[VELD_KEY_BYTES], const veld_store_options *opts);
+VELD_EXTERN VELD_WARN_UNUSED int veld_store_open_with_key(veld_store **out, const char *dir,
+	const uint8_t key[VELD_KEY_BYTES], const veld_store_options *opts);
+
+/* Re-wrap the master key under a new passphrase. Only the wrapped key
+ * changes; records are untouched. */
+VELD_EXTERN VELD_WARN_UNUSED int veld_store_change_passphrase(veld_store *s,
+	const char *old_pass, size_t old_len, const char *new_pass, size_t new_len);
+
+/* Wipe every key from memory. Later calls fail with VELD_ELOCKED until
+ * veld_store_unlock succeeds. */
+VELD_EXTERN int veld_store_lock(veld_store *s);
+VELD_EXTERN VELD_WARN_UNUSED int veld_store_unlock(veld_store *s,
+	const char *passphrase, size_t passphrase_len);
+VELD_EXTERN VELD_WARN_UNUSED int veld_store_unlock_with_key(veld_store *s,
+	const uint8_t key[VELD_KEY_BYTES]);
+
+/* Close the store and wipe its keys. NULL is a no-op. */
+VELD_EXTERN void veld_store_free(veld_store *s);
+
+/* Set who acts for the access log (user id and role). */
+VELD_EXTERN int veld_store_set_actor(veld_store *s, const char *user, const char *role);
+
+/* Describe the store as JSON: {"device":hex,"team":...,"schema":n,
+ * "ops":n,"clients":n,...}. No personal data. */
+VELD_EXTERN int veld_store_info(veld_store *s, char **json_out);
+
+/* Group several writes into one transaction (bulk work). Nested begin/commit
+ * pairs join the outer one. A failed write inside a transaction leaves the
+ * transaction open; the caller decides to commit the rest or roll back. */
+VELD_EXTERN int veld_store_begin(veld_store *s);
+VELD_EXTERN int veld_store_commit(veld_store *s);
+VELD_EXTERN int veld_store_rollback(veld_store *s);
+
+/* Check the SQLite file, every sealed value and the operation signatures.
+ * Writes a JSON report; VELD_ECORRUPT if anything fails. */
+VELD_EXTERN int veld_store_verify(veld_store *s, char **json_out);
+
+/* ---- Records -----------------------------------------------------------
+ * Kinds: "client", "visit", "note", "goal", "signal". Fields and their
+ * types are listed in docs/data-model.md and by veld_schema_json().
+ *
+ * `purpose` is recorded in the access log (NEN 7513); NULL means "care".
+ */
+
+/* The record schema (kinds, fields, types, enums) and the ZRM domain
+ * reference data, as JSON. */
+VELD_EXTERN int veld_schema_json(char **json_out);
+
+/* Create a record from a JSON object of fields. Writes the created record
+ * (with its new "id") to *json_out if json_out is not NULL. */
+VELD_EXTERN VELD_WARN_UNUSED int veld_record_create(veld_store *s, const char *kind,
+	const char *fields_json, const char *purpose, char **json_out);
+
+/* Change fields of a record (JSON object; null removes a field). Notes are
+ * append-only: VELD_EPERM; amend them with a new note {"amends": id}. */
+VELD_EXTERN VELD_WARN_UNUSED int veld_record_update(veld_store *s, const char *kind,
+	const char *id, const char *fields_json, const char *purpose, char **json_out);
+
+/* Read one record. `id` may be a unique prefix of at least 4 hex digits. */
+VELD_EXTERN VELD_WARN_UNUSED int veld_record_get(veld_store *s, const char *kind,
+	const char *id, const char *purpose, char **json_out);
+
+/* List records of a kind as a JSON array. `filter_json` may be NULL or an
+ * object: {"client": id} restricts to one client, {"status": "open"} and
+ * {"query": "text"} (a case-insensitive search in decrypted text fields,
+ * logged as a search) filter further. */
+VELD_EXTERN VELD_WARN_UNUSED int veld_record_list(veld_store *s, const char *kind,
+	const char *filter_json, const char *purpose, char **json_out);
+
+/* Delete a record with a tombstone operation (notes cannot be deleted). */
+VELD_EXTERN VELD_WARN_UNUSED int veld_record_delete(veld_store *s, const char *kind,
+	const char *id, const char *purpose);
+
+/* ---- Conflicts ---------------------------------------------------------
+ * A field edited concurrently on two devices keeps both values until a
+ * person resolves it. The list is a JSON array of
+ * {"kind","id","client","field","winner":{...},"values":[{"value",
+ *   "device","seq","hlc","at"}...]}. */
+VELD_EXTERN VELD_WARN_UNUSED int veld_conflicts_list(veld_store *s, const char *purpose,
+	char **json_out);
+/* Resolve by writing `value_json` (any JSON value valid for the field),
+ * superseding every current value of the field. */
+VELD_EXTERN VELD_WARN_UNUSED int veld_conflict_resolve(veld_store *s, const char *kind,
+	const char *id, const char *field, const char *value_json, const char *purpose);
+
+/* ---- Access log (NEN 7513) ---------------------------------------------
+ * Every read, search, export and change is logged: an append-only,
+ * hash-chained log whose head is signed by the device. */
+VELD_EXTERN VELD_WARN_UNUSED int veld_audit_list(veld_store *s, const char *filter_json,
+	char **json_out);
+/* VELD_OK if the chain and head signature are intact, else VELD_ECORRUPT
+ * with the first bad entry in the message. */
+VELD_EXTERN VELD_WARN_UNUSED int veld_audit_verify(veld_store *s, uint64_t *entries_out);
+
+/* ---- Erasure and retention --------------------------------------------- */
+/* Erase a client from this store: destroy its data key (crypto-shredding)
+ * and remove its records. Irreversible. */
+VELD_EXTERN VELD_WARN_UNUSED int veld_client_erase(veld_store *s, const char *client_id,
+	const char *purpose);
+
+/* Retention policy per record kind as a JSON array of
+ * {"kind","days","basis"}: records are kept `days` after the client's case
+ * ended (days 0: removed from this store as soon as the case is not active). */
+VELD_EXTERN VELD_WARN_UNUSED int veld_retention_get(veld_store *s, char **json_out);
+VELD_EXTERN VELD_WARN_UNUSED int veld_retention_set(veld_store *s, const char *kind,
+	int64_t days, const char *basis);
+/* Apply the policy as of `now_unix` (0 = now). dry_run reports without
+ * removing. Writes a JSON report of what was (or would be) removed. */
+VELD_EXTERN VELD_WARN_UNUSED int veld_retention_purge(veld_store *s, int64_t now_unix,
+	int dry_run, char **json_out);
+
+#ifdef __cplusplus
+}
+#endif
+#endif /* VELD_H */

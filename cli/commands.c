@@ -1,0 +1,165 @@
+/*
+ * commands.c - the table of commands and their help texts.
+ *
+ * Commands of one noun are listed together; `veld --help` and
+ * `veld <noun> --help` are generated from this table.
+ */
+#include "cli.h"
+
+#define ID_HELP \
+	"IDs may be given as a unique prefix of at least 4 hex digits.\n"
+
+#define CLIENT_FIELDS_HELP \
+	"  --name N                 full name\n" \
+	"  --initials I             initials\n" \
+	"  --birth-date YYYY-MM-DD  date of birth\n" \
+	"  --address A              home address\n" \
+	"  --phone P                phone number\n" \
+	"  --care-status S          beschermd_wonen, beschermd_thuis or time_out\n" \
+	"  --care-active yes|no     the standing care decision is active\n" \
+	"  --care-end YYYY-MM-DD    end date of the care decision\n" \
+	"  --housing-corporation C  housing corporation\n" \
+	"  --tenancy T              tenancy (contract) reference\n" \
+	"  --support-clause yes|no  the tenancy has a support clause\n" \
+	"  --contact-person W       the worker who owns the case\n" \
+	"  --team T                 team id\n"
+
+#define VISIT_FIELDS_HELP \
+	"  --kind K                 home_visit, phone, no_show or outreach\n" \
+	"  --planned T              planned time (ISO 8601, e.g. 2026-11-22T10:00, or now)\n" \
+	"  --started T              start time (or now)\n" \
+	"  --ended T                end time (or now)\n" \
+	"  --domains a,b,...        life domains discussed (see `veld domains`)\n" \
+	"  --score DOMAIN=N         ZRM score 1 (acute problem) .. 5 (fully\n" \
+	"                           self-reliant); repeat for more domains\n" \
+	"  --actions TEXT           agreed actions\n"
+
+#define GOAL_FIELDS_HELP \
+	"  --domain D               life domain (see `veld domains`)\n" \
+	"  --description T          what the goal is\n" \
+	"  --status S               open (default), achieved or stopped\n" \
+	"  --review-date YYYY-MM-DD when the goal is reviewed\n"
+
+const cli_cmd cli_commands[] = {
+	{"init", NULL, cmd_init, "[--team T] [--kdf-memory MiB] [--kdf-passes N]",
+	 "Create a new encrypted store. On a terminal the passphrase is asked twice;\n"
+	 "it must be at least 8 bytes.\n\n"
+	 "  --team T          the team this device works for (default \"default\")\n"
+	 "  --kdf-memory MiB  Argon2id memory (default 64, at least 19)\n"
+	 "  --kdf-passes N    Argon2id passes (default 3, at least 2)\n"},
+	{"passwd", NULL, cmd_passwd, "[--new-passphrase-fd N]",
+	 "Change the store's passphrase. The current one comes as usual (see the\n"
+	 "global options); the new one from --new-passphrase-fd, the environment\n"
+	 "variable VELD_NEW_PASSPHRASE, or a prompt (asked twice). At least 8 bytes.\n\n"
+	 "  --new-passphrase-fd N  read the new passphrase from descriptor N\n"},
+	{"info", NULL, cmd_info, "",
+	 "Describe the store: device, team, schema version, counts. No personal data.\n"},
+	{"verify", NULL, cmd_verify, "",
+	 "Check the database file, every sealed value and every operation signature.\n"
+	 "Exits 5 if anything fails the check.\n"},
+	{"domains", NULL, cmd_domains, "",
+	 "List the life domains of the self-reliance matrix (ZRM) the store knows:\n"
+	 "their codes (used with --domains, --score and --domain) and labels.\n"
+	 "With --json, every ZRM version the store holds.\n"},
+
+	{"client", "add", cmd_client_add, "--name N [options]",
+	 "Add a client.\n\n" CLIENT_FIELDS_HELP},
+	{"client", "list", cmd_client_list, "[--query Q]",
+	 "List clients: id, name, care status, contact person.\n\n"
+	 "  --query Q   only clients whose text fields contain Q (case-insensitive;\n"
+	 "              logged as a search)\n"},
+	{"client", "show", cmd_client_show, "ID",
+	 "Show one client. Fields edited on two devices at once are marked CONFLICT\n"
+	 "with every competing value.\n" ID_HELP},
+	{"client", "edit", cmd_client_edit, "ID [options]",
+	 "Change fields of a client; fields not named are kept, also inside the care\n"
+	 "decision and housing. An empty value (--phone '') removes a field.\n\n"
+	 CLIENT_FIELDS_HELP ID_HELP},
+	{"client", "erase", cmd_client_erase, "ID --yes",
+	 "Erase a client from this store: its data key is destroyed (crypto-shredding)\n"
+	 "and its records are removed. Irreversible, so --yes is required.\n" ID_HELP},
+
+	{"visit", "add", cmd_visit_add, "--client ID --kind K [options]",
+	 "Record a visit.\n\n"
+	 "  --client ID              the client visited\n" VISIT_FIELDS_HELP},
+	{"visit", "list", cmd_visit_list, "[--client ID]",
+	 "List visits: id, date, kind, client, scores.\n\n"
+	 "  --client ID   only this client's visits\n"},
+	{"visit", "show", cmd_visit_show, "ID", "Show one visit.\n" ID_HELP},
+	{"visit", "edit", cmd_visit_edit, "ID [options]",
+	 "Change a visit. --score merges: scores of other domains are kept\n"
+	 "(DOMAIN= with no number removes one). An empty value removes a field.\n\n"
+	 VISIT_FIELDS_HELP ID_HELP},
+
+	{"note", "add", cmd_note_add, "--client ID [--visit ID] --text TEXT [--tags a,b]",
+	 "Write a support note. Notes are never changed; correct one with\n"
+	 "`veld note amend`.\n\n"
+	 "  --client ID    the client\n"
+	 "  --visit ID     the visit it belongs to\n"
+	 "  --text TEXT    the note; --text - reads it from standard input\n"
+	 "  --tags a,b     life-domain tags\n"},
+	{"note", "amend", cmd_note_amend, "NOTE_ID --text TEXT [--tags a,b]",
+	 "Correct a note: writes a new note that amends the earlier one (both stay).\n\n"
+	 "  --text TEXT    the corrected text (--text - reads standard input)\n"
+	 "  --tags a,b     life-domain tags\n" ID_HELP},
+	{"note", "list", cmd_note_list, "[--client ID]",
+	 "List notes: id, date, client and the first 60 characters. A note that a\n"
+	 "later note corrects is marked [amended].\n\n"
+	 "  --client ID   only this client's notes\n"},
+	{"note", "show", cmd_note_show, "ID", "Show one note in full.\n" ID_HELP},
+
+	{"goal", "set", cmd_goal_set, "--client ID --domain D --description T [options]",
+	 "Add a support-plan goal.\n\n"
+	 "  --client ID              the client\n" GOAL_FIELDS_HELP},
+	{"goal", "list", cmd_goal_list, "[--client ID]",
+	 "List goals.\n\n  --client ID   only this client's goals\n"},
+	{"goal", "show", cmd_goal_show, "ID", "Show one goal.\n" ID_HELP},
+	{"goal", "edit", cmd_goal_edit, "ID [options]",
+	 "Change a goal.\n\n" GOAL_FIELDS_HELP ID_HELP},
+
+	{"signal", "raise", cmd_signal_raise,
+	 "--client ID --kind K --severity S [--description T]",
+	 "Raise an early-warning signal.\n\n"
+	 "  --client ID        the client\n"
+	 "  --kind K           rent_arrears, neighbour_complaints, relapse,\n"
+	 "                     missed_visits, time_out or other\n"
+	 "  --severity S       low, medium, high or critical\n"
+	 "  --description T    what is going on\n"},
+	{"signal", "close", cmd_signal_close, "ID [--follow-up T]",
+	 "Close a signal (status closed, closed_at now).\n\n"
+	 "  --follow-up T   what was done about it\n" ID_HELP},
+	{"signal", "list", cmd_signal_list, "[--client ID] [--open]",
+	 "List signals, open ones first, then by severity.\n\n"
+	 "  --client ID   only this client's signals\n"
+	 "  --open        only open signals\n"},
+	{"signal", "show", cmd_signal_show, "ID", "Show one signal.\n" ID_HELP},
+
+	{"conflicts", NULL, cmd_conflicts, "",
+	 "List fields edited concurrently on two devices, with every competing value.\n"
+	 "Resolve them with `veld resolve`.\n"},
+	{"resolve", NULL, cmd_resolve, "KIND ID FIELD VALUE",
+	 "Resolve a conflict by writing VALUE, which supersedes every competing value.\n"
+	 "VALUE is taken as JSON if it parses as JSON (3, true, {\"active\":true}),\n"
+	 "else as a string.\n" ID_HELP},
+
+	{"log", "show", cmd_log_show, "[--client ID] [--limit N]",
+	 "Show the access log (NEN 7513): event, time, outcome, client, user, role,\n"
+	 "device, purpose.\n\n"
+	 "  --client ID   only entries about this client (also an erased one)\n"
+	 "  --limit N     at most N entries\n"},
+	{"log", "verify", cmd_log_verify, "",
+	 "Check the access log's hash chain and signed head. Exits 5 if broken.\n"},
+
+	{"policy", "show", cmd_policy_show, "",
+	 "Show the retention policy: per record kind, the days records are kept\n"
+	 "after the client's case ended, and the legal basis.\n"},
+	{"policy", "set", cmd_policy_set, "KIND DAYS [--basis TEXT]",
+	 "Set the retention of a record kind (client, visit, note, goal, signal).\n\n"
+	 "  --basis TEXT   the legal basis (e.g. \"WGBO 20 years\")\n"},
+	{"purge", NULL, cmd_purge, "[--dry-run] [--now YYYY-MM-DD]",
+	 "Remove records whose retention ended.\n\n"
+	 "  --dry-run          report what would be removed, remove nothing\n"
+	 "  --now YYYY-MM-DD   apply the policy as of this date (default today)\n"},
+};
+
+const size_t cli_commands_count = sizeof cli_commands / sizeof cli_commands[0];

@@ -1,0 +1,286 @@
+/*
+ * output.c - turning the JSON the API returns into output.
+ *
+ * With --json the API's JSON is printed as it is, only indented. Without
+ * it, lists become compact tables and single records a labelled block, for
+ * a person to read; the layout may change between versions, the JSON does
+ * not (scripts should use --json).
+ */
+#include <stdio.h>
+#include <string.h>
+
+#include "cli.h"
+
+#define JSON_OUT_FLAGS (JSON_INDENT(2) | JSON_ENCODE_ANY | JSON_PRESERVE_ORDER)
+
+json_t *cli_parse(const char *text)
+{
+	json_error_t err;
+	json_t *v = json_loads(text != NULL ? text : "", JSON_DECODE_ANY, &err);
+	if (v == NULL)
+		/* Never echo the text: it may hold decrypted record content. */
+		fprintf(stderr, "veld: the store returned malformed JSON (line %d)\n", err.line);
+	return v;
+}
+
+void cli_print_json(const json_t *v)
+{
+	json_dumpf(v, stdout, JSON_OUT_FLAGS);
+	fputc('\n', stdout);
+}
+
+int cli_print_json_text(const char *text)
+{
+	json_t *v = cli_parse(text);
+	if (v == NULL)
+		return CLI_EXIT_FAIL;
+	cli_print_json(v);
+	json_decref(v);
+	return 0;
+}
+
+const char *cli_short_id(const char *id, char buf[16])
+{
+	if (id == NULL)
+		id = "";
+	size_t n = strlen(id);
+	if (n > 8)
+		n = 8;
+	memcpy(buf, id, n);
+	buf[n] = '\0';
+	return buf;
+}
+
+const char *cli_str(const json_t *obj, const char *key)
+{
+	const json_t *v = json_object_get(obj, key);
+	return json_is_string(v) ? json_string_value(v) : NULL;
+}
+
+const char *cli_record_date(const json_t *rec, const char *const *keys, char buf[32])
+{
+	for (; *keys != NULL; keys++) {
+		const char *s = cli_str(rec, *keys);
+		if (s != NULL && strlen(s) >= 10) {
+			memcpy(buf, s, 10);
+			buf[10] = '\0';
+			return buf;
+		}
+	}
+	return "-";
+}
+
+/* Bytes of the UTF-8 sequence that starts with byte c. */
+static size_t utf8_len(unsigned char c)
+{
+	if (c < 0x80)
+		return 1;
+	if ((c & 0xe0) == 0xc0)
+		return 2;
+	if ((c & 0xf0) == 0xe0)
+		return 3;
+	if ((c & 0xf8) == 0xf0)
+		return 4;
+	return 1;
+}
+
+void cli_print_cut(const char *text, size_t width, bool pad)
+{
+	size_t shown = 0;
+	const char *p = text != NULL ? text : "";
+	while (*p != '\0' && shown < width) {
+		size_t n = utf8_len((unsigned char)*p);
+		if ((unsigned char)*p < 0x20 || *p == 0x7f) {
+			/* newlines and other control characters: one space */
+			fputc(' ', stdout);
+			n = 1;
+		} else {
+			for (size_t i = 0; i < n && p[i] != '\0'; i++)
+				fputc(p[i], stdout);
+		}
+		for (size_t i = 0; i < n && *p != '\0'; i++)
+			p++;
+		shown++;
+	}
+	if (*p != '\0') {
+		fputs("\xe2\x80\xa6", stdout); /* an ellipsis */
+		shown++;
+	}
+	if (pad)
+		for (; shown < width; shown++)
+			fputc(' ', stdout);
+}
+
+void cli_print_value(const json_t *v)
+{
+	switch (json_typeof(v)) {
+	case JSON_STRING:
+		fputs(json_string_value(v), stdout);
+		break;
+	case JSON_TRUE:
+		fputs("yes", stdout);
+		break;
+	case JSON_FALSE:
+		fputs("no", stdout);
+		break;
+	case JSON_NULL:
+		fputs("-", stdout);
+		break;
+	case JSON_INTEGER:
+		printf("%" JSON_INTEGER_FORMAT, json_integer_value(v));
+		break;
+	case JSON_REAL:
+		printf("%g", json_real_value(v));
+		break;
+	case JSON_ARRAY: {
+		size_t i;
+		const json_t *e;
+		json_array_foreach(v, i, e) {
+			if (i > 0)
+				fputs(", ", stdout);
+			cli_print_value(e);
+		}
+		if (json_array_size(v) == 0)
+			fputs("-", stdout);
+		break;
+	}
+	case JSON_OBJECT: {
+		const char *k;
+		const json_t *e;
+		bool first = true;
+		json_object_foreach((json_t *)v, k, e) {
+			if (!first)
+				fputs(", ", stdout);
+			printf("%s ", k);
+			cli_print_value(e);
+			first = false;
+		}
+		if (first)
+			fputs("-", stdout);
+		break;
+	}
+	}
+}
+
+static void print_label(const char *key, int indent)
+{
+	char label[64];
+	size_t n = strlen(key);
+	if (n >= sizeof label - 1)
+		n = sizeof label - 2;
+	for (size_t i = 0; i < n; i++)
+		label[i] = key[i] == '_' ? ' ' : key[i];
+	label[n] = ':';
+	label[n + 1] = '\0';
+	printf("%*s%-*s ", indent, "", 20 - indent, label);
+}
+
+static void print_multiline(const char *s)
+{
+	/* Text with line breaks goes under its label, indented. */
+	fputc('\n', stdout);
+	const char *p = s;
+	while (*p != '\0') {
+		size_t n = strcspn(p, "\n");
+		printf("    %.*s\n", (int)n, p);
+		p += n;
+		if (*p == '\n')
+			p++;
+	}
+}
+
+static void print_field(const char *key, const json_t *v, int indent)
+{
+	print_label(key, indent);
+	if (json_is_object(v) && json_object_size(v) > 0) {
+		/* a sub-record (care decision, housing, scores): one line each */
+		const char *k;
+		const json_t *e;
+		fputc('\n', stdout);
+		json_object_foreach((json_t *)v, k, e) {
+			if (json_is_object(e) || json_is_array(e)) {
+				print_label(k, indent + 2);
+				cli_print_value(e);
+				fputc('\n', stdout);
+			} else {
+				print_field(k, e, indent + 2);
+			}
+		}
+		return;
+	}
+	if (json_is_string(v) && strchr(json_string_value(v), '\n') != NULL) {
+		print_multiline(json_string_value(v));
+		return;
+	}
+	cli_print_value(v);
+	fputc('\n', stdout);
+}
+
+static void print_conflict(const json_t *conf)
+{
+	const json_t *values = json_object_get(conf, "values");
+	size_t i;
+	const json_t *e;
+	printf("  %-18s competing values:\n", "CONFLICT");
+	json_array_foreach(values, i, e) {
+		char dev[16];
+		const json_t *val = json_object_get(e, "value");
+		const char *at = cli_str(e, "at");
+		if (at == NULL)
+			at = cli_str(e, "hlc");
+		fputs("    - ", stdout);
+		if (json_is_string(val))
+			printf("\"%s\"", json_string_value(val));
+		else if (val != NULL)
+			cli_print_value(val);
+		else
+			fputs("(sealed)", stdout);
+		printf("  (device %s", cli_short_id(cli_str(e, "device"), dev));
+		if (at != NULL)
+			printf(", %s", at);
+		fputs(")\n", stdout);
+	}
+}
+
+/* The conflict entry for one field of this record, or NULL. */
+static const json_t *find_conflict(const json_t *conflicts, const char *kind,
+	const char *id, const char *field)
+{
+	size_t i;
+	const json_t *e;
+	json_array_foreach(conflicts, i, e) {
+		const char *k = cli_str(e, "kind"), *rid = cli_str(e, "id"), *f = cli_str(e, "field");
+		if (k && rid && f && strcmp(k, kind) == 0 && strcmp(rid, id) == 0 &&
+				strcmp(f, field) == 0)
+			return e;
+	}
+	return NULL;
+}
+
+void cli_print_record(const char *kind, const json_t *rec, const json_t *conflicts)
+{
+	const char *id = cli_str(rec, "id");
+	const char *k;
+	const json_t *v;
+	printf("%s %s\n", kind, id != NULL ? id : "");
+	json_object_foreach((json_t *)rec, k, v) {
+		if (strcmp(k, "id") == 0)
+			continue;
+		print_field(k, v, 2);
+		const json_t *conf = id ? find_conflict(conflicts, kind, id, k) : NULL;
+		if (conf != NULL)
+			print_conflict(conf);
+	}
+	/* A field in conflict that has no current value (deleted on one side)
+	 * is still shown. */
+	size_t i;
+	const json_t *e;
+	json_array_foreach(conflicts, i, e) {
+		const char *f = cli_str(e, "field"), *ck = cli_str(e, "kind"), *rid = cli_str(e, "id");
+		if (f && ck && rid && id && strcmp(ck, kind) == 0 && strcmp(rid, id) == 0 &&
+				json_object_get(rec, f) == NULL) {
+			print_field(f, json_null(), 2);
+			print_conflict(e);
+		}
+	}
+}

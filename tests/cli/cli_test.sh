@@ -1,0 +1,292 @@
+#!/usr/bin/env bash
+# cli_test.sh BUILD_DIR - end-to-end test of the `veld` command.
+#
+# Runs the real binary against a throw-away store and checks what a worker
+# and a script rely on: output, exit codes, the passphrase handling.
+# With VELD_VALGRIND=1 every veld run is under valgrind, and a leak or a
+# memory error fails the test (exit 99 from valgrind).
+set -euo pipefail
+
+build=${1:?usage: cli_test.sh BUILD_DIR}
+VELD=$(cd "$build" && pwd)/veld
+[ -x "$VELD" ] || { echo "cli_test: no veld binary at $VELD" >&2; exit 1; }
+
+tmp=$(mktemp -d)
+trap 'rm -rf "$tmp"' EXIT
+
+PASS1='correct horse battery staple'
+PASS2='another long passphrase 2'
+export VELD_STORE="$tmp/store"
+export VELD_PASSPHRASE="$PASS1"
+export VELD_USER=tester
+unset VELD_NEW_PASSPHRASE XDG_DATA_HOME || true
+
+checks=0
+fail() {
+	echo "FAIL: $*" >&2
+	if [ -s "$tmp/err" ]; then echo "--- stderr:" >&2; cat "$tmp/err" >&2; fi
+	if [ -s "$tmp/out" ]; then echo "--- stdout:" >&2; head -40 "$tmp/out" >&2; fi
+	exit 1
+}
+
+# veld ARGS...: run the binary (under valgrind if asked); stdout in
+# $tmp/out, stderr in $tmp/err, both also appended to $tmp/all so the end
+# of the test can check the passphrase never appeared. Returns veld's code.
+veld() {
+	local rc=0
+	if [ "${VELD_VALGRIND:-0}" = 1 ]; then
+		valgrind --leak-check=full --error-exitcode=99 -q "$VELD" "$@" >"$tmp/out" 2>"$tmp/err" || rc=$?
+	else
+		"$VELD" "$@" >"$tmp/out" 2>"$tmp/err" || rc=$?
+	fi
+	cat "$tmp/out" "$tmp/err" >>"$tmp/all"
+	[ "$rc" != 99 ] || [ "${VELD_VALGRIND:-0}" != 1 ] || fail "valgrind found errors: veld $*"
+	return "$rc"
+}
+
+# ok ARGS...: veld must exit 0.
+ok() {
+	veld "$@" || fail "expected exit 0, got $?: veld $*"
+	checks=$((checks + 1))
+}
+
+# status N ARGS...: veld must exit N.
+status() {
+	local want=$1 rc=0
+	shift
+	veld "$@" || rc=$?
+	[ "$rc" = "$want" ] || fail "expected exit $want, got $rc: veld $*"
+	checks=$((checks + 1))
+}
+
+# has TEXT / hasnt TEXT: the last stdout contains (or not) TEXT.
+has() {
+	grep -qF -- "$1" "$tmp/out" || fail "output lacks '$1'"
+	checks=$((checks + 1))
+}
+hasnt() {
+	! grep -qF -- "$1" "$tmp/out" || fail "output should not contain '$1'"
+	checks=$((checks + 1))
+}
+err_has() {
+	grep -qF -- "$1" "$tmp/err" || fail "stderr lacks '$1'"
+	checks=$((checks + 1))
+}
+
+# json EXPR: evaluate a Python expression over the last stdout, parsed as
+# JSON (bound to `j`); prints the result.
+json() {
+	python3 -c 'import json,sys; j=json.load(open(sys.argv[1])); print(eval(sys.argv[2]))' \
+		"$tmp/out" "$1" || fail "cannot evaluate $1 on the output"
+}
+
+# expect VALUE EXPR: json EXPR must print VALUE.
+expect() {
+	local got
+	got=$(json "$2")
+	[ "$got" = "$1" ] || fail "expected $2 == '$1', got '$got'"
+	checks=$((checks + 1))
+}
+
+KDF=(--kdf-memory 19 --kdf-passes 2)
+
+# ---- usage ------------------------------------------------------------------
+ok --version
+has "veld "
+ok --help
+has "client"
+ok client --help
+has "veld client add"
+ok visit add --help
+has "--score"
+status 2 frobnicate
+err_has "unknown command"
+status 2 client frobnicate
+status 2
+status 2 client add --no-such-option
+status 2 client add --initials X        # --name is required
+status 2 client add --name X --care-status nonsense
+status 2 client add --name X --birth-date 1990-13-45
+status 2 visit add --client abcd --kind teleport
+status 2 visit add --client abcd --kind home_visit --started yesterday
+
+# The store does not exist yet.
+status 3 info
+
+# ---- init -------------------------------------------------------------------
+VELD_PASSPHRASE=short status 2 init "${KDF[@]}"     # under 8 bytes
+ok init "${KDF[@]}" --team noord
+has "created a veld store"
+status 1 init "${KDF[@]}"                            # already there
+ok info --json
+expect noord 'j["team"]'
+ok verify
+
+# ---- clients ----------------------------------------------------------------
+ok client add --json --name "Jan de Vries" --initials JdV --birth-date 1971-04-02 \
+	--address "Kerkstraat 1, Utrecht" --phone 0612345678 --care-status beschermd_thuis \
+	--care-active yes --care-end 2027-01-31 --housing-corporation Mitros \
+	--tenancy T-118 --support-clause yes --contact-person anna --team noord
+C1=$(json 'j["id"]')
+[ ${#C1} -ge 16 ] || fail "client add printed no id"
+expect "Jan de Vries" 'j["name"]'
+ok client add --json --name "Fatima el Amrani" --care-status beschermd_wonen
+C2=$(json 'j["id"]')
+[ "$C1" != "$C2" ] || fail "two clients got one id"
+
+ok client list
+has "Jan de Vries"
+has "Fatima el Amrani"
+has "beschermd_thuis"
+has "${C1:0:8}"
+ok client list --query vries
+has "Jan de Vries"
+hasnt "Fatima"
+
+ok client show "${C1:0:8}"                           # a prefix is enough
+has "Jan de Vries"
+has "Kerkstraat 1"
+ok client show --json "$C1"
+expect True 'j["care_decision"]["active"]'
+expect "2027-01-31" 'j["care_decision"]["end_date"]'
+expect True 'j["housing"]["support_clause"]'
+
+# An edit of one sub-field keeps the others.
+ok client edit "$C1" --care-end 2027-06-30 --phone 0687654321
+ok client show --json "$C1"
+expect "2027-06-30" 'j["care_decision"]["end_date"]'
+expect True 'j["care_decision"]["active"]'
+expect Mitros 'j["housing"]["corporation"]'
+expect 0687654321 'j["phone"]'
+status 2 client edit "$C1"                           # nothing to change
+
+status 3 client show ffffffffffff
+status 3 client show --json 0000000000000000
+
+# ---- visits -----------------------------------------------------------------
+ok visit add --json --client "${C1:0:8}" --kind home_visit --planned 2026-11-22T10:00 \
+	--started now --domains financien,huisvesting --score financien=3 --score huisvesting=2 \
+	--actions "Samen naar de schuldhulp"
+V1=$(json 'j["id"]')
+expect 3 'j["scores"]["financien"]'
+expect 2 'j["scores"]["huisvesting"]'
+expect "$C1" 'j["client"]'
+status 2 visit add --client "$C1" --kind phone --score financien=9
+status 2 visit add --client "$C1" --kind phone --score nodomain=3
+ok visit edit "$V1" --score financien=4 --ended now
+ok visit show --json "$V1"
+expect 4 'j["scores"]["financien"]'
+expect 2 'j["scores"]["huisvesting"]'
+ok visit add --client "$C2" --kind phone --started 2026-11-21T09:15:00+01:00
+ok visit list
+has "${V1:0:8}"
+has "home_visit"
+has "phone"
+ok visit list --client "$C1"
+has "home_visit"
+hasnt "phone"
+
+# ---- notes ------------------------------------------------------------------
+ok note add --json --client "$C1" --visit "${V1:0:8}" --text "Huur van oktober nog niet betaald." \
+	--tags financien,huisvesting
+N1=$(json 'j["id"]')
+ok note amend "${N1:0:8}" --json --text "Huur van oktober en november nog niet betaald."
+N2=$(json 'j["id"]')
+expect "$N1" 'j["amends"]'
+expect "$C1" 'j["client"]'
+echo "Gesprek met de buurvrouw over geluidsoverlast." | veld note add --client "$C1" --text - ||
+	fail "note add --text - failed"
+ok note list --client "$C1"
+has "Huur van oktober nog niet"
+has "[amended]"
+has "amends ${N1:0:8}"
+has "Gesprek met de buurvrouw"
+ok note show "$N2"
+has "november"
+status 2 note add --client "$C1"                     # no text
+
+# ---- goals ------------------------------------------------------------------
+ok goal set --json --client "$C1" --domain financien --description "Vaste lasten automatisch betalen" \
+	--review-date 2027-03-01
+G1=$(json 'j["id"]')
+ok goal edit "$G1" --status achieved
+ok goal list --client "$C1"
+has "achieved"
+has "Vaste lasten"
+status 2 goal set --client "$C1" --domain nodomain --description x
+
+# ---- signals ----------------------------------------------------------------
+ok signal raise --json --client "$C1" --kind rent_arrears --severity high --description "Twee maanden achterstand"
+S1=$(json 'j["id"]')
+ok signal raise --json --client "$C2" --kind relapse --severity critical
+S2=$(json 'j["id"]')
+ok signal close "$S1" --follow-up "Betalingsregeling getroffen"
+ok signal show --json "$S1"
+expect closed 'j["status"]'
+expect "Betalingsregeling getroffen" 'j["follow_up"]'
+ok signal list
+has "rent_arrears"
+has "relapse"
+# open first: the open relapse signal comes before the closed one
+first=$(grep -m1 -E 'relapse|rent_arrears' "$tmp/out")
+[[ "$first" == *relapse* ]] || fail "open signals should be listed first"
+ok signal list --open
+has "${S2:0:8}"
+hasnt "${S1:0:8}"
+status 2 signal raise --client "$C1" --kind fire --severity high
+
+# ---- conflicts, policy, log -------------------------------------------------
+ok conflicts
+ok conflicts --json
+expect 0 'len(j)'
+ok domains
+has "financien"
+has "justitie"
+ok policy set note 7300 --basis "WGBO 20 years"
+ok policy show
+has "WGBO 20 years"
+ok purge --dry-run
+ok log show --client "$C1"
+has "tester"
+ok log show --json
+[ "$(json 'len(j)')" -gt 5 ] || fail "the access log should have entries"
+ok log verify
+has "intact"
+
+# ---- passphrases ------------------------------------------------------------
+VELD_PASSPHRASE="wrong passphrase" status 4 info
+err_has "veld:"
+(unset VELD_PASSPHRASE; veld info --passphrase-fd 3 3<<<"$PASS1") ||
+	fail "--passphrase-fd did not open the store"
+if command -v setsid >/dev/null 2>&1; then
+	rc=0
+	env -u VELD_PASSPHRASE setsid -w "$VELD" info </dev/null >"$tmp/out" 2>"$tmp/err" || rc=$?
+	[ "$rc" = 2 ] || fail "no passphrase and no terminal should exit 2, got $rc"
+	err_has "VELD_PASSPHRASE"
+fi
+VELD_NEW_PASSPHRASE=short status 2 passwd
+VELD_NEW_PASSPHRASE="$PASS2" ok passwd
+status 4 info                                         # the old one no longer works
+VELD_PASSPHRASE="$PASS2" ok client list
+has "Jan de Vries"
+# and back, the new passphrase from a descriptor
+VELD_PASSPHRASE="$PASS2" ok passwd --new-passphrase-fd 3 3<<<"$PASS1"
+ok info
+
+# ---- erasure ----------------------------------------------------------------
+status 2 client erase "$C2"                          # needs --yes
+ok client show "$C2"
+ok client erase "$C2" --yes
+rc=0; veld client show "$C2" || rc=$?
+[ "$rc" != 0 ] || fail "an erased client can still be shown"
+ok client list
+hasnt "Fatima"
+has "Jan de Vries"
+ok log verify
+ok verify
+
+# ---- the passphrase never shows ---------------------------------------------
+! grep -qF -- "$PASS1" "$tmp/all" || fail "the passphrase appeared in veld's output"
+! grep -qF -- "$PASS2" "$tmp/all" || fail "the new passphrase appeared in veld's output"
+
+echo "cli_test: $checks checks passed"

@@ -164,9 +164,11 @@ VELD_EXTERN int veld_store_verify(veld_store *s, char **json_out);
  * `purpose` is recorded in the access log (NEN 7513); NULL means "care".
  */
 
-/* The record schema (kinds, fields, types, enums) and the ZRM domain
- * reference data, as JSON. */
-VELD_EXTERN int veld_schema_json(char **json_out);
+/* The record schema (kinds, fields, types, enums) and the store's life
+ * domain reference data (ZRM versions), as JSON:
+ * {"kinds":{kind:{"append_only":bool,"fields":{name:{"type","required",
+ *   "values"?}}}},"domains":{version:[{"code","label"}...]}} */
+VELD_EXTERN int veld_schema_json(veld_store *s, char **json_out);
 
 /* Create a record from a JSON object of fields. Writes the created record
  * (with its new "id") to *json_out if json_out is not NULL. */

@@ -1,0 +1,252 @@
+/* audit.c - the NEN 7513 access log.
+ *
+ * Each entry records event, date-time, outcome, client, user, role, device
+ * and purpose. Entries are append-only (a trigger refuses UPDATE) and
+ * chained: hash_n = BLAKE2b-256 keyed with the store's audit key over
+ * (hash_{n-1} || msgpack[seq, at, event, outcome, client, user, role,
+ * device, purpose]). The head (seq, hash) is also kept in meta at every
+ * commit, so removing, altering or truncating entries breaks verification.
+ * A reader without the passphrase cannot forge a consistent chain. */
+#include "store.h"
+#include "error.h"
+#include "hlc.h"
+
+#include <jansson.h>
+#include <msgpack.h>
+#include <stdio.h>
+#include <string.h>
+#include <time.h>
+
+void veld__iso8601(char buf[32], uint64_t ms)
+{
+	time_t t = (time_t)(ms / 1000);
+	struct tm tm;
+	gmtime_r(&t, &tm);
+	char date[24];
+	strftime(date, sizeof date, "%Y-%m-%dT%H:%M:%S", &tm);
+	snprintf(buf, 32, "%.19s.%03uZ", date, (unsigned)(ms % 1000));
+}
+
+static int hash_write(void *data, const char *buf, size_t len)
+{
+	crypto_generichash_update((crypto_generichash_state *)data, (const uint8_t *)buf, len);
+	return 0;
+}
+
+static void pack_str(msgpack_packer *pk, const char *v)
+{
+	if (!v) {
+		msgpack_pack_nil(pk);
+		return;
+	}
+	msgpack_pack_str(pk, strlen(v));
+	msgpack_pack_str_body(pk, v, strlen(v));
+}
+
+static void entry_hash(const veld_store *s, uint8_t out[32], const uint8_t prev[32], uint64_t seq,
+                       uint64_t at, const char *event, const char *outcome, const char *client,
+                       const char *user, const char *role, const char *device, const char *purpose)
+{
+	crypto_generichash_state h;
+	msgpack_packer pk;
+	crypto_generichash_init(&h, s->audit_key, 32, 32);
+	crypto_generichash_update(&h, prev, 32);
+	msgpack_packer_init(&pk, &h, hash_write);
+	msgpack_pack_array(&pk, 9);
+	msgpack_pack_uint64(&pk, seq);
+	msgpack_pack_uint64(&pk, at);
+	pack_str(&pk, event);
+	pack_str(&pk, outcome);
+	pack_str(&pk, client);
+	pack_str(&pk, user);
+	pack_str(&pk, role);
+	pack_str(&pk, device);
+	pack_str(&pk, purpose);
+	crypto_generichash_final(&h, out, 32);
+}
+
+int veld__audit(veld_store *s, const char *event, const char *outcome, const uint8_t *client,
+                const char *purpose)
+{
+	sqlite3_stmt *st = s->st[ST_AUDIT_INSERT];
+	char chex[33], dhex[33];
+	uint8_t hash[32];
+	uint64_t seq = s->audit_seq + 1, at = veld__hlc_now_ms();
+	int rc;
+
+	if (!purpose || !*purpose)
+		purpose = "care";
+	if (client)
+		veld__hex(chex, client, VELD_ID_BYTES);
+	veld__hex(dhex, s->device, VELD_ID_BYTES);
+	entry_hash(s, hash, s->audit_head, seq, at, event, outcome, client ? chex : NULL, s->user,
+	           s->role, dhex, purpose);
+	sqlite3_bind_int64(st, 1, (sqlite3_int64)seq);
+	sqlite3_bind_int64(st, 2, (sqlite3_int64)at);
+	sqlite3_bind_text(st, 3, event, -1, SQLITE_STATIC);
+	sqlite3_bind_text(st, 4, outcome, -1, SQLITE_STATIC);
+	if (client)
+		sqlite3_bind_text(st, 5, chex, -1, SQLITE_STATIC);
+	else
+		sqlite3_bind_null(st, 5);
+	sqlite3_bind_text(st, 6, s->user, -1, SQLITE_STATIC);
+	sqlite3_bind_text(st, 7, s->role, -1, SQLITE_STATIC);
+	sqlite3_bind_text(st, 8, dhex, -1, SQLITE_STATIC);
+	sqlite3_bind_text(st, 9, purpose, -1, SQLITE_STATIC);
+	sqlite3_bind_blob(st, 10, hash, 32, SQLITE_STATIC);
+	rc = sqlite3_step(st);
+	sqlite3_reset(st);
+	if (rc != SQLITE_DONE)
+		return veld__err_sqlite(rc, "writing the access log");
+	s->audit_seq = seq;
+	memcpy(s->audit_head, hash, 32);
+	return VELD_OK;
+}
+
+int veld__audit_load_head(veld_store *s)
+{
+	sqlite3_stmt *st;
+	int rc = sqlite3_prepare_v2(s->db, "SELECT seq, hash FROM audit ORDER BY seq DESC LIMIT 1",
+	                            -1, &st, NULL);
+	if (rc != SQLITE_OK)
+		return veld__err_sqlite(rc, "reading the access log");
+	s->audit_seq = 0;
+	memset(s->audit_head, 0, 32);
+	if ((rc = sqlite3_step(st)) == SQLITE_ROW && sqlite3_column_bytes(st, 1) == 32) {
+		s->audit_seq = (uint64_t)sqlite3_column_int64(st, 0);
+		memcpy(s->audit_head, sqlite3_column_blob(st, 1), 32);
+	}
+	sqlite3_finalize(st);
+	return rc == SQLITE_ROW || rc == SQLITE_DONE ? VELD_OK
+	                                            : veld__err_sqlite(rc, "reading the access log");
+}
+
+static const char *col_text(sqlite3_stmt *st, int i)
+{
+	return (const char *)sqlite3_column_text(st, i);
+}
+
+int veld_audit_list(veld_store *s, const char *filter_json, char **json_out)
+{
+	json_t *filter = NULL, *arr = NULL;
+	const char *client = NULL;
+	json_int_t limit = -1;
+	sqlite3_stmt *st = NULL;
+	char like[40];
+	int rc = veld__enter(s);
+	if (rc)
+		return rc;
+	if (!json_out) {
+		rc = veld__err(VELD_EINVAL, "json_out is required");
+		goto out;
+	}
+	*json_out = NULL;
+	if (filter_json && *filter_json) {
+		if (!(filter = json_loads(filter_json, 0, NULL)) || !json_is_object(filter)) {
+			rc = veld__err(VELD_EINVAL, "the filter is not a JSON object");
+			goto out;
+		}
+		client = json_string_value(json_object_get(filter, "client"));
+		if (json_is_integer(json_object_get(filter, "limit")))
+			limit = json_integer_value(json_object_get(filter, "limit"));
+	}
+	if (client && (strlen(client) > 32 || strspn(client, "0123456789abcdef") != strlen(client))) {
+		rc = veld__err(VELD_EINVAL, "a client id is lower-case hex");
+		goto out;
+	}
+	snprintf(like, sizeof like, "%s%%", client ? client : "");
+	rc = sqlite3_prepare_v2(s->db,
+		"SELECT seq, at, event, outcome, client, user, role, device, purpose FROM ("
+		" SELECT * FROM audit WHERE (?1 = '%' OR client LIKE ?1)"
+		" ORDER BY seq DESC LIMIT ?2) ORDER BY seq", -1, &st, NULL);
+	if (rc != SQLITE_OK) {
+		rc = veld__err_sqlite(rc, "reading the access log");
+		goto out;
+	}
+	sqlite3_bind_text(st, 1, like, -1, SQLITE_STATIC);
+	sqlite3_bind_int64(st, 2, limit);
+	arr = json_array();
+	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+		char at[32];
+		veld__iso8601(at, (uint64_t)sqlite3_column_int64(st, 1));
+		json_array_append_new(arr, json_pack("{s:I,s:s,s:s,s:s,s:s?,s:s,s:s,s:s,s:s}",
+			"seq", (json_int_t)sqlite3_column_int64(st, 0), "at", at,
+			"event", col_text(st, 2), "outcome", col_text(st, 3), "client", col_text(st, 4),
+			"user", col_text(st, 5), "role", col_text(st, 6), "device", col_text(st, 7),
+			"purpose", col_text(st, 8)));
+	}
+	if (rc != SQLITE_DONE) {
+		rc = veld__err_sqlite(rc, "reading the access log");
+		goto out;
+	}
+	rc = (*json_out = json_dumps(arr, JSON_COMPACT)) ? VELD_OK
+	                                               : veld__err(VELD_ENOMEM, "out of memory");
+out:
+	sqlite3_finalize(st);
+	json_decref(arr);
+	json_decref(filter);
+	veld__leave(s);
+	return rc;
+}
+
+int veld_audit_verify(veld_store *s, uint64_t *entries_out)
+{
+	sqlite3_stmt *st = NULL;
+	uint8_t prev[32] = {0}, h[32], meta_head[40];
+	uint64_t expect = 1;
+	int rc = veld__enter(s);
+	if (rc)
+		return rc;
+	if ((rc = veld__need_keys(s)) != VELD_OK)
+		goto out;
+	rc = sqlite3_prepare_v2(s->db,
+		"SELECT seq, at, event, outcome, client, user, role, device, purpose, hash"
+		" FROM audit ORDER BY seq", -1, &st, NULL);
+	if (rc != SQLITE_OK) {
+		rc = veld__err_sqlite(rc, "reading the access log");
+		goto out;
+	}
+	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+		uint64_t seq = (uint64_t)sqlite3_column_int64(st, 0);
+		if (seq != expect) {
+			rc = veld__err(VELD_ECORRUPT, "access log entry %llu is missing",
+			               (unsigned long long)expect);
+			goto out;
+		}
+		entry_hash(s, h, prev, seq, (uint64_t)sqlite3_column_int64(st, 1), col_text(st, 2),
+		           col_text(st, 3), col_text(st, 4), col_text(st, 5), col_text(st, 6),
+		           col_text(st, 7), col_text(st, 8));
+		if (sqlite3_column_bytes(st, 9) != 32 ||
+		    sodium_memcmp(h, sqlite3_column_blob(st, 9), 32) != 0) {
+			rc = veld__err(VELD_ECORRUPT, "access log entry %llu was altered",
+			               (unsigned long long)seq);
+			goto out;
+		}
+		memcpy(prev, h, 32);
+		expect++;
+	}
+	if (rc != SQLITE_DONE) {
+		rc = veld__err_sqlite(rc, "reading the access log");
+		goto out;
+	}
+	rc = veld__meta_get(s, "audit_head", meta_head, sizeof meta_head, NULL);
+	if (rc == VELD_OK) {
+		uint64_t mseq = 0;
+		for (int i = 0; i < 8; i++)
+			mseq = (mseq << 8) | meta_head[i];
+		if (mseq != expect - 1 || sodium_memcmp(meta_head + 8, prev, 32) != 0)
+			rc = veld__err(VELD_ECORRUPT,
+				"the access log ends at entry %llu but its recorded head is entry %llu",
+				(unsigned long long)(expect - 1), (unsigned long long)mseq);
+	} else if (rc == VELD_ENOTFOUND && expect == 1) {
+		rc = VELD_OK;
+	} else if (rc == VELD_ENOTFOUND) {
+		rc = veld__err(VELD_ECORRUPT, "the access log's recorded head is missing");
+	}
+	if (rc == VELD_OK && entries_out)
+		*entries_out = expect - 1;
+out:
+	sqlite3_finalize(st);
+	veld__leave(s);
+	return rc;
+}

@@ -1,0 +1,40 @@
+/* crypto.h - the few sealed-box and key primitives veld uses, on libsodium
+ * (private). Sealed values are nonce(24) || ciphertext || tag(16), made
+ * with XChaCha20-Poly1305 (IETF AEAD). */
+#ifndef VELD_CRYPTO_H
+#define VELD_CRYPTO_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <sodium.h>
+
+#define VELD_SEAL_OVERHEAD (crypto_aead_xchacha20poly1305_ietf_NPUBBYTES + \
+                            crypto_aead_xchacha20poly1305_ietf_ABYTES)
+#define VELD_HASH_BYTES 32
+#define VELD_ID_BYTES 16
+#define VELD_SALT_BYTES crypto_pwhash_SALTBYTES
+
+/* Argon2id: passphrase -> 32-byte key-encryption key. */
+int veld__kdf(uint8_t key[32], const char *pass, size_t len, const uint8_t salt[VELD_SALT_BYTES],
+              uint64_t opslimit, uint64_t memlimit);
+
+/* Seal `pt` under `key` with associated data. `out` must hold
+ * ptlen + VELD_SEAL_OVERHEAD bytes. */
+void veld__seal(uint8_t *out, const uint8_t *pt, size_t ptlen, const uint8_t *ad, size_t adlen,
+                const uint8_t key[32]);
+/* Open a sealed value; `out` must hold ctlen - VELD_SEAL_OVERHEAD bytes.
+ * Returns 0, or -1 if it fails authentication (wrong key, data or AD). */
+int veld__open(uint8_t *out, const uint8_t *ct, size_t ctlen, const uint8_t *ad, size_t adlen,
+               const uint8_t key[32]);
+
+/* A 32-byte secret in guarded memory (sodium_malloc), or NULL. */
+uint8_t *veld__secret_new(size_t n);
+void veld__secret_free(uint8_t *p); /* wipes; NULL ok */
+
+void veld__random_id(uint8_t id[VELD_ID_BYTES]);
+/* Lower-case hex of `n` bytes into `hex` (2n+1 bytes). */
+void veld__hex(char *hex, const uint8_t *b, size_t n);
+/* Parse exactly 2n hex digits; 0 or -1. */
+int veld__unhex(uint8_t *b, size_t n, const char *hex);
+
+#endif

@@ -1,0 +1,14 @@
+/* error.h - thread-local error reporting (private). */
+#ifndef VELD_ERROR_H
+#define VELD_ERROR_H
+
+/* Record `code` and a printf-style message for veld_error_last(); returns
+ * `code` so a failing path can `return veld__err(...)`. Messages must never
+ * hold personal data: name ids and fields, not values. */
+int veld__err(int code, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+/* Clear the thread's error at the start of a public call. */
+void veld__err_clear(void);
+/* Map an SQLite result code to a veld code with a message. */
+int veld__err_sqlite(int rc, const char *what);
+
+#endif

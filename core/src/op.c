@@ -1,0 +1,379 @@
+/* op.c - operations: canonical encoding, hashing, the merge rule, local
+ * writes and batch signatures.
+ *
+ * The merge rule in one paragraph: an operation is inserted once (its
+ * identity is device+seq; a second, different operation with the same
+ * identity is refused as corrupt). Every reference in its supersedes list
+ * either clears the `head` flag of an operation we hold on the same entity
+ * and field, or - if we do not hold it yet - is remembered in `superseded`
+ * so that it is born without the flag when it arrives. So after any order
+ * of arrival, head = "no known operation supersedes it", and the winner of a
+ * field is its head with the highest (hlc, device). */
+#include "op.h"
+#include "error.h"
+#include "hlc.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+static const char *const kinds[] = {"client", "visit", "note", "goal", "signal", NULL};
+
+static int known_kind(const char *k)
+{
+	for (int i = 0; kinds[i]; i++)
+		if (strcmp(kinds[i], k) == 0)
+			return 1;
+	return 0;
+}
+
+int veld__op_pack(msgpack_packer *pk, const veld__op *op)
+{
+	size_t kl = strlen(op->kind), tl = strlen(op->team), fl = strlen(op->field);
+	msgpack_pack_array(pk, 11);
+	msgpack_pack_uint64(pk, VELD_OP_VERSION);
+	msgpack_pack_bin(pk, VELD_ID_BYTES);
+	msgpack_pack_bin_body(pk, op->device, VELD_ID_BYTES);
+	msgpack_pack_uint64(pk, op->seq);
+	msgpack_pack_uint64(pk, op->hlc);
+	msgpack_pack_str(pk, kl);
+	msgpack_pack_str_body(pk, op->kind, kl);
+	msgpack_pack_bin(pk, VELD_ID_BYTES);
+	msgpack_pack_bin_body(pk, op->entity, VELD_ID_BYTES);
+	msgpack_pack_bin(pk, VELD_ID_BYTES);
+	msgpack_pack_bin_body(pk, op->client, VELD_ID_BYTES);
+	msgpack_pack_str(pk, tl);
+	msgpack_pack_str_body(pk, op->team, tl);
+	msgpack_pack_str(pk, fl);
+	msgpack_pack_str_body(pk, op->field, fl);
+	if (op->value) {
+		msgpack_pack_bin(pk, op->value_len);
+		msgpack_pack_bin_body(pk, op->value, op->value_len);
+	} else {
+		msgpack_pack_nil(pk);
+	}
+	msgpack_pack_array(pk, op->nsup);
+	for (size_t i = 0; i < op->nsup; i++) {
+		msgpack_pack_array(pk, 2);
+		msgpack_pack_bin(pk, VELD_ID_BYTES);
+		msgpack_pack_bin_body(pk, op->sup[i].device, VELD_ID_BYTES);
+		msgpack_pack_uint64(pk, op->sup[i].seq);
+	}
+	return VELD_OK;
+}
+
+/* A packer that feeds BLAKE2b directly: hashing never allocates. */
+static int hash_write(void *data, const char *buf, size_t len)
+{
+	crypto_generichash_update((crypto_generichash_state *)data, (const uint8_t *)buf, len);
+	return 0;
+}
+
+void veld__op_hash(veld__op *op)
+{
+	crypto_generichash_state h;
+	msgpack_packer pk;
+	crypto_generichash_init(&h, NULL, 0, VELD_HASH_BYTES);
+	msgpack_packer_init(&pk, &h, hash_write);
+	veld__op_pack(&pk, op);
+	crypto_generichash_final(&h, op->hash, VELD_HASH_BYTES);
+}
+
+static void put_be64(uint8_t *b, uint64_t v)
+{
+	for (int i = 7; i >= 0; i--, v >>= 8)
+		b[i] = (uint8_t)v;
+}
+
+static uint64_t get_be64(const uint8_t *b)
+{
+	uint64_t v = 0;
+	for (int i = 0; i < 8; i++)
+		v = (v << 8) | b[i];
+	return v;
+}
+
+size_t veld__sup_encode(uint8_t *out, const veld__ref *sup, size_t n)
+{
+	for (size_t i = 0; i < n; i++) {
+		memcpy(out + 24 * i, sup[i].device, VELD_ID_BYTES);
+		put_be64(out + 24 * i + 16, sup[i].seq);
+	}
+	return 24 * n;
+}
+
+int veld__sup_decode(veld__ref *out, size_t cap, const uint8_t *b, size_t len, size_t *n)
+{
+	if (len % 24 != 0 || len / 24 > cap)
+		return veld__err(VELD_ECORRUPT, "a stored supersedes list is malformed");
+	*n = len / 24;
+	for (size_t i = 0; i < *n; i++) {
+		memcpy(out[i].device, b + 24 * i, VELD_ID_BYTES);
+		out[i].seq = get_be64(b + 24 * i + 16);
+	}
+	return VELD_OK;
+}
+
+size_t veld__value_ad(uint8_t *ad, const uint8_t entity[VELD_ID_BYTES], const char *field,
+                      const uint8_t device[VELD_ID_BYTES], uint64_t seq)
+{
+	size_t fl = strlen(field), n = 0;
+	memcpy(ad, "veld-val-v1", 11);
+	n += 11;
+	memcpy(ad + n, entity, VELD_ID_BYTES);
+	n += VELD_ID_BYTES;
+	memcpy(ad + n, field, fl + 1); /* with its NUL: no field is a prefix of another */
+	n += fl + 1;
+	memcpy(ad + n, device, VELD_ID_BYTES);
+	n += VELD_ID_BYTES;
+	put_be64(ad + n, seq);
+	return n + 8;
+}
+
+static int step_done(sqlite3_stmt *st, const char *what)
+{
+	int rc = sqlite3_step(st);
+	sqlite3_reset(st);
+	return rc == SQLITE_DONE ? VELD_OK : veld__err_sqlite(rc, what);
+}
+
+/* The entity must keep the kind and client it was created with. */
+static int check_entity(veld_store *s, const veld__op *op)
+{
+	sqlite3_stmt *st;
+	int rc, ret = VELD_OK;
+	if (s->last_entity_ok && memcmp(s->last_entity, op->entity, VELD_ID_BYTES) == 0)
+		return VELD_OK;
+	st = s->st[ST_ENTITY_GET];
+	sqlite3_bind_blob(st, 1, op->entity, VELD_ID_BYTES, SQLITE_STATIC);
+	rc = sqlite3_step(st);
+	if (rc == SQLITE_ROW) {
+		if (strcmp((const char *)sqlite3_column_text(st, 0), op->kind) != 0 ||
+		    sqlite3_column_bytes(st, 1) != VELD_ID_BYTES ||
+		    memcmp(sqlite3_column_blob(st, 1), op->client, VELD_ID_BYTES) != 0)
+			ret = veld__err(VELD_ECORRUPT,
+				"operation %llu changes the kind or client of an existing record",
+				(unsigned long long)op->seq);
+	} else if (rc != SQLITE_DONE) {
+		ret = veld__err_sqlite(rc, "reading a record");
+	}
+	sqlite3_reset(st);
+	return ret;
+}
+
+int veld__op_apply(veld_store *s, const veld__op *op, int *applied)
+{
+	sqlite3_stmt *st;
+	uint8_t supbuf[24 * VELD_OP_MAX_SUPERSEDES];
+	int rc, head;
+
+	*applied = 0;
+	if (!known_kind(op->kind))
+		return veld__err(VELD_EINVAL, "unknown record kind in operation");
+	if (op->nsup > VELD_OP_MAX_SUPERSEDES)
+		return veld__err(VELD_EINVAL, "operation supersedes too many values");
+
+	/* Known already? Identical: nothing to do. Different: equivocation. */
+	st = s->st[ST_OP_GET_HASH];
+	sqlite3_bind_blob(st, 1, op->device, VELD_ID_BYTES, SQLITE_STATIC);
+	sqlite3_bind_int64(st, 2, (sqlite3_int64)op->seq);
+	rc = sqlite3_step(st);
+	if (rc == SQLITE_ROW) {
+		int same = sqlite3_column_bytes(st, 0) == VELD_HASH_BYTES &&
+		           memcmp(sqlite3_column_blob(st, 0), op->hash, VELD_HASH_BYTES) == 0;
+		sqlite3_reset(st);
+		if (same)
+			return VELD_OK;
+		return veld__err(VELD_ECORRUPT, "two different operations claim sequence %llu of one device",
+		                 (unsigned long long)op->seq);
+	}
+	sqlite3_reset(st);
+	if (rc != SQLITE_DONE)
+		return veld__err_sqlite(rc, "reading the operation log");
+
+	/* Received for a client erased here: drop it. */
+	st = s->st[ST_ERASED_CHECK];
+	sqlite3_bind_blob(st, 1, op->client, VELD_ID_BYTES, SQLITE_STATIC);
+	rc = sqlite3_step(st);
+	sqlite3_reset(st);
+	if (rc == SQLITE_ROW)
+		return VELD_OK;
+	if ((rc = check_entity(s, op)) != VELD_OK)
+		return rc;
+
+	/* Born superseded if a known operation already supersedes it. */
+	st = s->st[ST_SUP_CHECK];
+	sqlite3_bind_blob(st, 1, op->device, VELD_ID_BYTES, SQLITE_STATIC);
+	sqlite3_bind_int64(st, 2, (sqlite3_int64)op->seq);
+	sqlite3_bind_blob(st, 3, op->entity, VELD_ID_BYTES, SQLITE_STATIC);
+	sqlite3_bind_text(st, 4, op->field, -1, SQLITE_STATIC);
+	rc = sqlite3_step(st);
+	sqlite3_reset(st);
+	head = rc != SQLITE_ROW;
+
+	st = s->st[ST_OP_INSERT];
+	sqlite3_bind_blob(st, 1, op->device, VELD_ID_BYTES, SQLITE_STATIC);
+	sqlite3_bind_int64(st, 2, (sqlite3_int64)op->seq);
+	sqlite3_bind_int64(st, 3, (sqlite3_int64)op->hlc);
+	sqlite3_bind_text(st, 4, op->kind, -1, SQLITE_STATIC);
+	sqlite3_bind_blob(st, 5, op->entity, VELD_ID_BYTES, SQLITE_STATIC);
+	sqlite3_bind_blob(st, 6, op->client, VELD_ID_BYTES, SQLITE_STATIC);
+	sqlite3_bind_text(st, 7, op->team, -1, SQLITE_STATIC);
+	sqlite3_bind_text(st, 8, op->field, -1, SQLITE_STATIC);
+	if (op->value)
+		sqlite3_bind_blob(st, 9, op->value, (int)op->value_len, SQLITE_STATIC);
+	else
+		sqlite3_bind_null(st, 9);
+	if (op->nsup)
+		sqlite3_bind_blob(st, 10, supbuf, (int)veld__sup_encode(supbuf, op->sup, op->nsup),
+		                  SQLITE_STATIC);
+	else
+		sqlite3_bind_null(st, 10);
+	sqlite3_bind_blob(st, 11, op->hash, VELD_HASH_BYTES, SQLITE_STATIC);
+	sqlite3_bind_int(st, 12, head);
+	if ((rc = step_done(st, "writing the operation log")) != VELD_OK)
+		return rc;
+
+	for (size_t i = 0; i < op->nsup; i++) {
+		st = s->st[ST_OP_UNHEAD];
+		sqlite3_bind_blob(st, 1, op->sup[i].device, VELD_ID_BYTES, SQLITE_STATIC);
+		sqlite3_bind_int64(st, 2, (sqlite3_int64)op->sup[i].seq);
+		sqlite3_bind_blob(st, 3, op->entity, VELD_ID_BYTES, SQLITE_STATIC);
+		sqlite3_bind_text(st, 4, op->field, -1, SQLITE_STATIC);
+		if ((rc = step_done(st, "merging an operation")) != VELD_OK)
+			return rc;
+		if (sqlite3_changes(s->db) > 0)
+			continue;
+		st = s->st[ST_SUP_INSERT];
+		sqlite3_bind_blob(st, 1, op->sup[i].device, VELD_ID_BYTES, SQLITE_STATIC);
+		sqlite3_bind_int64(st, 2, (sqlite3_int64)op->sup[i].seq);
+		sqlite3_bind_blob(st, 3, op->entity, VELD_ID_BYTES, SQLITE_STATIC);
+		sqlite3_bind_text(st, 4, op->field, -1, SQLITE_STATIC);
+		if ((rc = step_done(st, "merging an operation")) != VELD_OK)
+			return rc;
+	}
+
+	if (!(s->last_entity_ok && memcmp(s->last_entity, op->entity, VELD_ID_BYTES) == 0)) {
+		st = s->st[ST_ENTITY_UPSERT];
+		sqlite3_bind_blob(st, 1, op->entity, VELD_ID_BYTES, SQLITE_STATIC);
+		sqlite3_bind_text(st, 2, op->kind, -1, SQLITE_STATIC);
+		sqlite3_bind_blob(st, 3, op->client, VELD_ID_BYTES, SQLITE_STATIC);
+		sqlite3_bind_text(st, 4, op->team, -1, SQLITE_STATIC);
+		sqlite3_bind_int64(st, 5, (sqlite3_int64)op->hlc);
+		if ((rc = step_done(st, "writing a record")) != VELD_OK)
+			return rc;
+		memcpy(s->last_entity, op->entity, VELD_ID_BYTES);
+		s->last_entity_ok = 1;
+	}
+	*applied = 1;
+	return VELD_OK;
+}
+
+int veld__op_write(veld_store *s, const char *kind, const uint8_t entity[VELD_ID_BYTES],
+                   const uint8_t client[VELD_ID_BYTES], const char *team, const char *field,
+                   const char *json_value, size_t json_len)
+{
+	veld__op op;
+	veld__ref sup[VELD_OP_MAX_SUPERSEDES];
+	uint8_t ad[128], stackbuf[512], *sealed = NULL;
+	const uint8_t *key;
+	sqlite3_stmt *st;
+	size_t nsup = 0;
+	int rc, applied;
+
+	if (strlen(field) > VELD_FIELD_MAX || strlen(kind) > VELD_KIND_MAX ||
+	    strlen(team) > VELD_TEAM_MAX)
+		return veld__err(VELD_EINVAL, "field, kind or team name too long");
+	if (json_value && json_len > VELD_VALUE_MAX)
+		return veld__err(VELD_EINVAL, "the value of field '%s' exceeds %d bytes", field,
+		                 VELD_VALUE_MAX);
+
+	/* The new value supersedes every current head of the field. */
+	st = s->st[ST_FIELD_HEADS];
+	sqlite3_bind_blob(st, 1, entity, VELD_ID_BYTES, SQLITE_STATIC);
+	sqlite3_bind_text(st, 2, field, -1, SQLITE_STATIC);
+	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+		if (nsup == VELD_OP_MAX_SUPERSEDES) {
+			sqlite3_reset(st);
+			return veld__err(VELD_EINVAL, "field '%s' has too many concurrent values", field);
+		}
+		memcpy(sup[nsup].device, sqlite3_column_blob(st, 0), VELD_ID_BYTES);
+		sup[nsup++].seq = (uint64_t)sqlite3_column_int64(st, 1);
+	}
+	sqlite3_reset(st);
+	if (rc != SQLITE_DONE)
+		return veld__err_sqlite(rc, "reading the operation log");
+
+	memset(&op, 0, sizeof op);
+	memcpy(op.device, s->device, VELD_ID_BYTES);
+	op.seq = s->next_seq;
+	op.hlc = s->hlc = veld__hlc_tick(s->hlc, veld__hlc_now_ms());
+	snprintf(op.kind, sizeof op.kind, "%s", kind);
+	memcpy(op.entity, entity, VELD_ID_BYTES);
+	memcpy(op.client, client, VELD_ID_BYTES);
+	snprintf(op.team, sizeof op.team, "%s", team);
+	snprintf(op.field, sizeof op.field, "%s", field);
+	op.sup = sup;
+	op.nsup = nsup;
+
+	if (json_value) {
+		if ((rc = veld__client_key(s, client, &key)) != VELD_OK)
+			return rc;
+		op.value_len = json_len + VELD_SEAL_OVERHEAD;
+		sealed = op.value_len <= sizeof stackbuf ? stackbuf : malloc(op.value_len);
+		if (!sealed)
+			return veld__err(VELD_ENOMEM, "out of memory");
+		veld__seal(sealed, (const uint8_t *)json_value, json_len, ad,
+		           veld__value_ad(ad, entity, field, s->device, op.seq), key);
+		op.value = sealed;
+	}
+	veld__op_hash(&op);
+	rc = veld__op_apply(s, &op, &applied);
+	if (sealed != stackbuf)
+		free(sealed);
+	if (rc != VELD_OK)
+		return rc;
+
+	if (!s->batch_first) {
+		s->batch_first = op.seq;
+		crypto_generichash_init(&s->batch_hash, NULL, 0, VELD_HASH_BYTES);
+	}
+	crypto_generichash_update(&s->batch_hash, op.hash, VELD_HASH_BYTES);
+	s->batch_last = op.seq;
+	s->next_seq++;
+	return VELD_OK;
+}
+
+/* The signed message of a batch: "veld-batch-v1" || device || first (BE) ||
+ * last (BE) || BLAKE2b-256(hash_first || ... || hash_last). 77 bytes. */
+static void batch_message(uint8_t msg[77], const uint8_t device[VELD_ID_BYTES], uint64_t first,
+                          uint64_t last, const uint8_t inner[32])
+{
+	memcpy(msg, "veld-batch-v1", 13);
+	memcpy(msg + 13, device, VELD_ID_BYTES);
+	put_be64(msg + 29, first);
+	put_be64(msg + 37, last);
+	memcpy(msg + 45, inner, 32);
+}
+
+int veld__batch_digest(uint8_t out[77], const uint8_t device[VELD_ID_BYTES], uint64_t first,
+                       uint64_t last, const uint8_t *hashes, size_t nhashes)
+{
+	uint8_t inner[32];
+	crypto_generichash(inner, 32, hashes, nhashes * VELD_HASH_BYTES, NULL, 0);
+	batch_message(out, device, first, last, inner);
+	return VELD_OK;
+}
+
+int veld__batch_sign(veld_store *s)
+{
+	uint8_t inner[32], msg[77], sig[crypto_sign_BYTES];
+	sqlite3_stmt *st = s->st[ST_BATCH_INSERT];
+	crypto_generichash_final(&s->batch_hash, inner, VELD_HASH_BYTES);
+	batch_message(msg, s->device, s->batch_first, s->batch_last, inner);
+	crypto_sign_detached(sig, NULL, msg, sizeof msg, s->sign_sk);
+	sqlite3_bind_blob(st, 1, s->device, VELD_ID_BYTES, SQLITE_STATIC);
+	sqlite3_bind_int64(st, 2, (sqlite3_int64)s->batch_first);
+	sqlite3_bind_int64(st, 3, (sqlite3_int64)s->batch_last);
+	sqlite3_bind_blob(st, 4, sig, sizeof sig, SQLITE_STATIC);
+	return step_done(st, "signing the operations");
+}

@@ -1,0 +1,111 @@
+/* schema.c - the device store's SQL schema and its migrations.
+ *
+ * PRAGMA user_version holds the schema version. Each migration runs in its
+ * own transaction, so a crash mid-way leaves the previous version intact.
+ * Migrations only ever move forward; a store from a newer veld is refused. */
+#include "store.h"
+#include "error.h"
+
+#include <stdio.h>
+
+/* Version 1: keys, the operation log and the state derived from it. */
+static const char *const v1 =
+	"CREATE TABLE meta(key TEXT PRIMARY KEY, value BLOB NOT NULL) WITHOUT ROWID;"
+	/* The operation log. head = 1 while no known operation supersedes it. */
+	"CREATE TABLE ops("
+	"  device BLOB NOT NULL, seq INTEGER NOT NULL, hlc INTEGER NOT NULL,"
+	"  kind TEXT NOT NULL, entity BLOB NOT NULL, client BLOB NOT NULL, team TEXT NOT NULL,"
+	"  field TEXT NOT NULL, value BLOB, sup BLOB, hash BLOB NOT NULL,"
+	"  head INTEGER NOT NULL DEFAULT 1,"
+	"  PRIMARY KEY(device, seq)) WITHOUT ROWID;"
+	"CREATE INDEX ops_entity ON ops(entity, field);"
+	/* Supersessions of operations not yet known here (they may arrive later). */
+	"CREATE TABLE superseded(device BLOB NOT NULL, seq INTEGER NOT NULL,"
+	"  entity BLOB NOT NULL, field TEXT NOT NULL,"
+	"  PRIMARY KEY(device, seq, entity, field)) WITHOUT ROWID;"
+	"CREATE TABLE entities(entity BLOB PRIMARY KEY, kind TEXT NOT NULL,"
+	"  client BLOB NOT NULL, team TEXT NOT NULL, created INTEGER NOT NULL) WITHOUT ROWID;"
+	"CREATE INDEX entities_kind ON entities(kind, client);"
+	"CREATE INDEX entities_client ON entities(client);"
+	/* Client data keys wrapped under the device master key. */
+	"CREATE TABLE client_keys(client BLOB PRIMARY KEY, team TEXT NOT NULL,"
+	"  wrapped BLOB NOT NULL) WITHOUT ROWID;"
+	"CREATE TABLE erased(client BLOB PRIMARY KEY, at INTEGER NOT NULL) WITHOUT ROWID;"
+	/* Signatures over batches of own operations (one per commit). */
+	"CREATE TABLE batches(device BLOB NOT NULL, first_seq INTEGER NOT NULL,"
+	"  last_seq INTEGER NOT NULL, sig BLOB NOT NULL,"
+	"  PRIMARY KEY(device, first_seq)) WITHOUT ROWID;"
+	/* NEN 7513 access log: append-only, each hash chains the one before. */
+	"CREATE TABLE audit(seq INTEGER PRIMARY KEY, at INTEGER NOT NULL, event TEXT NOT NULL,"
+	"  outcome TEXT NOT NULL, client TEXT, user TEXT NOT NULL, role TEXT NOT NULL,"
+	"  device TEXT NOT NULL, purpose TEXT NOT NULL, hash BLOB NOT NULL);"
+	"CREATE TRIGGER audit_no_update BEFORE UPDATE ON audit"
+	"  BEGIN SELECT RAISE(ABORT, 'the access log is append-only'); END;";
+
+/* Version 2: life domains as versioned reference data (ZRM 2017). */
+static const char *const v2 =
+	"CREATE TABLE zrm_domains(version TEXT NOT NULL, code TEXT NOT NULL,"
+	"  ord INTEGER NOT NULL, label TEXT NOT NULL, PRIMARY KEY(version, code)) WITHOUT ROWID;"
+	"INSERT INTO zrm_domains VALUES"
+	" ('2017','financien',1,'Financien'),"
+	" ('2017','werk_opleiding',2,'Werk & opleiding'),"
+	" ('2017','tijdsbesteding',3,'Tijdsbesteding'),"
+	" ('2017','huisvesting',4,'Huisvesting'),"
+	" ('2017','huiselijke_relaties',5,'Huiselijke relaties'),"
+	" ('2017','geestelijke_gezondheid',6,'Geestelijke gezondheid'),"
+	" ('2017','lichamelijke_gezondheid',7,'Lichamelijke gezondheid'),"
+	" ('2017','middelengebruik',8,'Middelengebruik'),"
+	" ('2017','basale_adl',9,'Basale ADL'),"
+	" ('2017','instrumentele_adl',10,'Instrumentele ADL'),"
+	" ('2017','sociaal_netwerk',11,'Sociaal netwerk'),"
+	" ('2017','maatschappelijke_participatie',12,'Maatschappelijke participatie'),"
+	" ('2017','justitie',13,'Justitie');";
+
+/* Version 3: retention policy per record kind. Device copies are kept only
+ * while the case is active (days = 0 after the case ends). */
+static const char *const v3 =
+	"CREATE TABLE retention(kind TEXT PRIMARY KEY, days INTEGER NOT NULL,"
+	"  basis TEXT NOT NULL) WITHOUT ROWID;"
+	"INSERT INTO retention VALUES"
+	" ('client',0,'device copy: only while the case is active'),"
+	" ('visit',0,'device copy: only while the case is active'),"
+	" ('note',0,'device copy: only while the case is active'),"
+	" ('goal',0,'device copy: only while the case is active'),"
+	" ('signal',0,'device copy: only while the case is active');";
+
+static const char *const migrations[VELD_SCHEMA_VERSION] = {v1, v2, v3};
+
+int veld__schema_migrate(sqlite3 *db)
+{
+	sqlite3_stmt *st;
+	int version, rc;
+
+	if ((rc = sqlite3_prepare_v2(db, "PRAGMA user_version", -1, &st, NULL)) != SQLITE_OK)
+		return veld__err_sqlite(rc, "reading the schema version");
+	rc = sqlite3_step(st);
+	version = rc == SQLITE_ROW ? sqlite3_column_int(st, 0) : -1;
+	sqlite3_finalize(st);
+	if (rc != SQLITE_ROW)
+		return veld__err_sqlite(rc, "reading the schema version");
+	if (version > VELD_SCHEMA_VERSION)
+		return veld__err(VELD_ESCHEMA,
+			"the store has schema version %d; this veld knows up to %d: upgrade veld",
+			version, VELD_SCHEMA_VERSION);
+
+	for (; version < VELD_SCHEMA_VERSION; version++) {
+		char sql[64];
+		if ((rc = sqlite3_exec(db, "BEGIN IMMEDIATE", NULL, NULL, NULL)) != SQLITE_OK)
+			return veld__err_sqlite(rc, "starting a migration");
+		rc = sqlite3_exec(db, migrations[version], NULL, NULL, NULL);
+		snprintf(sql, sizeof sql, "PRAGMA user_version = %d", version + 1);
+		if (rc == SQLITE_OK)
+			rc = sqlite3_exec(db, sql, NULL, NULL, NULL);
+		if (rc == SQLITE_OK)
+			rc = sqlite3_exec(db, "COMMIT", NULL, NULL, NULL);
+		if (rc != SQLITE_OK) {
+			sqlite3_exec(db, "ROLLBACK", NULL, NULL, NULL);
+			return veld__err_sqlite(rc, "migrating the store schema");
+		}
+	}
+	return VELD_OK;
+}

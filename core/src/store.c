@@ -1,0 +1,964 @@
+/* store.c - creating, opening, locking and closing a device store; keys;
+ * transactions; the meta table and the client-key cache.
+ *
+ * Files: DIR/veld.db (SQLite, WAL). Key hierarchy (docs/security.md):
+ *   passphrase --Argon2id--> KEK --unwraps--> master key (random, 32 bytes)
+ *   master --unwraps--> Ed25519 signing key, client data keys
+ *   master --crypto_kdf--> access-log chain key
+ */
+#include "store.h"
+#include "error.h"
+#include "op.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#define DB_NAME "veld.db"
+#define KDF_OPS_DEFAULT 3
+#define KDF_MEM_DEFAULT (64u * 1024u * 1024u)
+
+/* The store's SQL, one named statement each. */
+static const char *const stmt_sql[ST__COUNT] = {
+	[ST_META_GET] = "SELECT value FROM meta WHERE key = ?1",
+	[ST_META_PUT] = "INSERT INTO meta(key, value) VALUES(?1, ?2)"
+	                " ON CONFLICT(key) DO UPDATE SET value = excluded.value",
+	[ST_OP_GET_HASH] = "SELECT hash FROM ops WHERE device = ?1 AND seq = ?2",
+	[ST_OP_INSERT] = "INSERT INTO ops(device, seq, hlc, kind, entity, client, team, field,"
+	                 " value, sup, hash, head) VALUES(?1,?2,?3,?4,?5,?6,?7,?8,?9,?10,?11,?12)",
+	[ST_SUP_CHECK] = "SELECT 1 FROM superseded WHERE device = ?1 AND seq = ?2"
+	                 " AND entity = ?3 AND field = ?4",
+	[ST_SUP_INSERT] = "INSERT OR IGNORE INTO superseded(device, seq, entity, field)"
+	                  " VALUES(?1, ?2, ?3, ?4)",
+	[ST_OP_UNHEAD] = "UPDATE ops SET head = 0 WHERE device = ?1 AND seq = ?2"
+	                 " AND entity = ?3 AND field = ?4",
+	[ST_ENTITY_UPSERT] = "INSERT INTO entities(entity, kind, client, team, created)"
+	                     " VALUES(?1, ?2, ?3, ?4, ?5) ON CONFLICT(entity) DO UPDATE"
+	                     " SET created = excluded.created WHERE excluded.created < created",
+	[ST_ENTITY_GET] = "SELECT kind, client, team, created FROM entities WHERE entity = ?1",
+	[ST_HEADS] = "SELECT field, device, seq, hlc, value FROM ops WHERE entity = ?1 AND head = 1"
+	             " ORDER BY field, hlc DESC, device DESC",
+	[ST_FIELD_HEADS] = "SELECT device, seq FROM ops WHERE entity = ?1 AND field = ?2"
+	                   " AND head = 1",
+	[ST_KEY_GET] = "SELECT wrapped FROM client_keys WHERE client = ?1",
+	[ST_KEY_PUT] = "INSERT INTO client_keys(client, team, wrapped) VALUES(?1, ?2, ?3)",
+	[ST_ERASED_CHECK] = "SELECT 1 FROM erased WHERE client = ?1",
+	[ST_BATCH_INSERT] = "INSERT INTO batches(device, first_seq, last_seq, sig)"
+	                    " VALUES(?1, ?2, ?3, ?4)",
+	[ST_AUDIT_INSERT] = "INSERT INTO audit(seq, at, event, outcome, client, user, role,"
+	                    " device, purpose, hash) VALUES(?1,?2,?3,?4,?5,?6,?7,?8,?9,?10)",
+	[ST_DOMAIN_CHECK] = "SELECT 1 FROM zrm_domains WHERE version = ?1 AND code = ?2",
+};
+
+void veld_store_options_init(veld_store_options *opts)
+{
+	veld_store_options init = VELD_STORE_OPTIONS_INIT;
+	*opts = init;
+}
+
+/* ---- mutex and key checks ----------------------------------------------- */
+
+int veld__enter(veld_store *s)
+{
+	veld__err_clear();
+	if (!s)
+		return veld__err(VELD_EINVAL, "no store given");
+	pthread_mutex_lock(&s->mu);
+	return VELD_OK;
+}
+
+void veld__leave(veld_store *s)
+{
+	pthread_mutex_unlock(&s->mu);
+}
+
+int veld__need_keys(veld_store *s)
+{
+	if (!s->master)
+		return veld__err(VELD_ELOCKED, "the store is locked; unlock it first");
+	return VELD_OK;
+}
+
+/* ---- meta ------------------------------------------------------------------ */
+
+int veld__meta_put(veld_store *s, const char *key, const void *v, size_t n)
+{
+	sqlite3_stmt *st = s->st[ST_META_PUT];
+	int rc;
+	sqlite3_bind_text(st, 1, key, -1, SQLITE_STATIC);
+	sqlite3_bind_blob(st, 2, v, (int)n, SQLITE_STATIC);
+	rc = sqlite3_step(st);
+	sqlite3_reset(st);
+	return rc == SQLITE_DONE ? VELD_OK : veld__err_sqlite(rc, "writing store metadata");
+}
+
+int veld__meta_get(veld_store *s, const char *key, void *v, size_t cap, size_t *n)
+{
+	sqlite3_stmt *st = s->st[ST_META_GET];
+	int rc, ret = VELD_OK;
+	sqlite3_bind_text(st, 1, key, -1, SQLITE_STATIC);
+	rc = sqlite3_step(st);
+	if (rc == SQLITE_ROW) {
+		size_t len = (size_t)sqlite3_column_bytes(st, 0);
+		memcpy(v, sqlite3_column_blob(st, 0), len < cap ? len : cap);
+		if (n)
+			*n = len;
+		else if (len != cap)
+			ret = veld__err(VELD_ECORRUPT, "store metadata '%s' has the wrong size", key);
+	} else if (rc == SQLITE_DONE) {
+		ret = veld__err(VELD_ENOTFOUND, "store metadata '%s' is missing", key);
+	} else {
+		ret = veld__err_sqlite(rc, "reading store metadata");
+	}
+	sqlite3_reset(st);
+	return ret;
+}
+
+static int meta_get_u64(veld_store *s, const char *key, uint64_t *out)
+{
+	uint8_t b[8];
+	int rc = veld__meta_get(s, key, b, 8, NULL);
+	if (rc)
+		return rc;
+	*out = 0;
+	for (int i = 0; i < 8; i++)
+		*out = (*out << 8) | b[i];
+	return VELD_OK;
+}
+
+static int meta_put_u64(veld_store *s, const char *key, uint64_t v)
+{
+	uint8_t b[8];
+	for (int i = 7; i >= 0; i--, v >>= 8)
+		b[i] = (uint8_t)v;
+	return veld__meta_put(s, key, b, 8);
+}
+
+/* ---- transactions ----------------------------------------------------------- */
+
+int veld__tx_begin(veld_store *s, struct veld__tx *tx)
+{
+	int rc;
+	tx->outer = s->tx_depth == 0;
+	tx->next_seq = s->next_seq;
+	tx->batch_first = s->batch_first;
+	tx->batch_last = s->batch_last;
+	tx->batch_hash = s->batch_hash;
+	tx->audit_seq = s->audit_seq;
+	memcpy(tx->audit_head, s->audit_head, 32);
+	rc = sqlite3_exec(s->db, tx->outer ? "BEGIN IMMEDIATE" : "SAVEPOINT w", NULL, NULL, NULL);
+	if (rc != SQLITE_OK)
+		return veld__err_sqlite(rc, "starting a transaction");
+	if (tx->outer)
+		s->batch_first = s->batch_last = 0;
+	s->tx_depth++;
+	return VELD_OK;
+}
+
+static void tx_restore(veld_store *s, const struct veld__tx *tx)
+{
+	s->next_seq = tx->next_seq;
+	s->batch_first = tx->batch_first;
+	s->batch_last = tx->batch_last;
+	s->batch_hash = tx->batch_hash;
+	s->audit_seq = tx->audit_seq;
+	memcpy(s->audit_head, tx->audit_head, 32);
+	s->last_entity_ok = 0;
+}
+
+void veld__tx_abort(veld_store *s, struct veld__tx *tx)
+{
+	if (s->tx_depth <= 0)
+		return;
+	if (tx->outer)
+		sqlite3_exec(s->db, "ROLLBACK", NULL, NULL, NULL);
+	else
+		sqlite3_exec(s->db, "ROLLBACK TO w; RELEASE w", NULL, NULL, NULL);
+	tx_restore(s, tx);
+	if (tx->outer)
+		s->batch_first = s->batch_last = 0;
+	s->tx_depth--;
+}
+
+int veld__tx_commit(veld_store *s, struct veld__tx *tx)
+{
+	int rc = VELD_OK;
+	if (!tx->outer) {
+		s->tx_depth--;
+		if ((rc = sqlite3_exec(s->db, "RELEASE w", NULL, NULL, NULL)) != SQLITE_OK) {
+			s->tx_depth++;
+			veld__tx_abort(s, tx);
+			return veld__err_sqlite(rc, "committing");
+		}
+		return VELD_OK;
+	}
+	if (s->batch_first)
+		rc = veld__batch_sign(s);
+	if (rc == VELD_OK && s->audit_seq != tx->audit_seq) {
+		uint8_t head[40];
+		for (int i = 7; i >= 0; i--)
+			head[7 - i] = (uint8_t)(s->audit_seq >> (8 * i));
+		memcpy(head + 8, s->audit_head, 32);
+		rc = veld__meta_put(s, "audit_head", head, sizeof head);
+	}
+	if (rc == VELD_OK) {
+		int src = sqlite3_exec(s->db, "COMMIT", NULL, NULL, NULL);
+		if (src != SQLITE_OK)
+			rc = veld__err_sqlite(src, "committing");
+	}
+	if (rc != VELD_OK) {
+		veld__tx_abort(s, tx);
+		return rc;
+	}
+	s->batch_first = s->batch_last = 0;
+	s->tx_depth--;
+	return VELD_OK;
+}
+
+int veld_store_begin(veld_store *s)
+{
+	int rc = veld__enter(s);
+	if (rc)
+		return rc;
+	if (s->tx_depth > 0)
+		rc = veld__err(VELD_EINVAL, "a transaction is already open");
+	else if ((rc = veld__need_keys(s)) == VELD_OK)
+		rc = veld__tx_begin(s, &s->user_tx);
+	veld__leave(s);
+	return rc;
+}
+
+int veld_store_commit(veld_store *s)
+{
+	int rc = veld__enter(s);
+	if (rc)
+		return rc;
+	if (s->tx_depth != 1)
+		rc = veld__err(VELD_EINVAL, "no transaction is open");
+	else
+		rc = veld__tx_commit(s, &s->user_tx);
+	veld__leave(s);
+	return rc;
+}
+
+int veld_store_rollback(veld_store *s)
+{
+	int rc = veld__enter(s);
+	if (rc)
+		return rc;
+	if (s->tx_depth != 1)
+		rc = veld__err(VELD_EINVAL, "no transaction is open");
+	else
+		veld__tx_abort(s, &s->user_tx);
+	veld__leave(s);
+	return rc;
+}
+
+/* ---- client key cache (open addressing in guarded memory) -------------- */
+
+static size_t slot_of(const uint8_t client[VELD_ID_BYTES], size_t cap)
+{
+	uint64_t h;
+	memcpy(&h, client, sizeof h); /* ids are random: their bytes are a hash */
+	return (size_t)(h & (cap - 1));
+}
+
+static int keycache_put(veld_store *s, const uint8_t client[VELD_ID_BYTES], const uint8_t key[32],
+                        const uint8_t **out)
+{
+	size_t i;
+	if ((s->keys_used + 1) * 4 > s->keys_cap * 3) {
+		size_t ncap = s->keys_cap ? s->keys_cap * 2 : 64;
+		struct veld__keyslot *nk = (struct veld__keyslot *)veld__secret_new(ncap * sizeof *nk);
+		if (!nk)
+			return veld__err(VELD_ENOMEM, "no memory for client keys");
+		for (size_t j = 0; j < s->keys_cap; j++) {
+			if (!s->keys[j].used)
+				continue;
+			for (i = slot_of(s->keys[j].client, ncap); nk[i].used; i = (i + 1) & (ncap - 1))
+				;
+			nk[i] = s->keys[j];
+		}
+		veld__secret_free((uint8_t *)s->keys);
+		s->keys = nk;
+		s->keys_cap = ncap;
+	}
+	for (i = slot_of(client, s->keys_cap); s->keys[i].used; i = (i + 1) & (s->keys_cap - 1))
+		if (memcmp(s->keys[i].client, client, VELD_ID_BYTES) == 0)
+			break;
+	if (!s->keys[i].used)
+		s->keys_used++;
+	memcpy(s->keys[i].client, client, VELD_ID_BYTES);
+	memcpy(s->keys[i].key, key, 32);
+	s->keys[i].used = 1;
+	*out = s->keys[i].key;
+	return VELD_OK;
+}
+
+static const uint8_t *keycache_get(veld_store *s, const uint8_t client[VELD_ID_BYTES])
+{
+	if (!s->keys_cap)
+		return NULL;
+	for (size_t i = slot_of(client, s->keys_cap); s->keys[i].used; i = (i + 1) & (s->keys_cap - 1))
+		if (memcmp(s->keys[i].client, client, VELD_ID_BYTES) == 0)
+			return s->keys[i].key;
+	return NULL;
+}
+
+void veld__keycache_clear(veld_store *s)
+{
+	veld__secret_free((uint8_t *)s->keys);
+	s->keys = NULL;
+	s->keys_cap = s->keys_used = 0;
+}
+
+void veld__keycache_drop(veld_store *s, const uint8_t client[VELD_ID_BYTES])
+{
+	/* Rebuild without the client: deletion in open addressing is fiddly and
+	 * erasure is rare. */
+	struct veld__keyslot *old = s->keys;
+	size_t cap = s->keys_cap;
+	const uint8_t *dummy;
+	s->keys = NULL;
+	s->keys_cap = s->keys_used = 0;
+	for (size_t i = 0; i < cap; i++)
+		if (old[i].used && memcmp(old[i].client, client, VELD_ID_BYTES) != 0)
+			keycache_put(s, old[i].client, old[i].key, &dummy);
+	veld__secret_free((uint8_t *)old);
+}
+
+static size_t client_key_ad(uint8_t ad[32], const uint8_t client[VELD_ID_BYTES])
+{
+	memcpy(ad, "veld-ck-v1", 10);
+	memcpy(ad + 10, client, VELD_ID_BYTES);
+	return 10 + VELD_ID_BYTES;
+}
+
+int veld__client_key_new(veld_store *s, const uint8_t client[VELD_ID_BYTES], const char *team,
+                         const uint8_t **key_out)
+{
+	uint8_t *key = veld__secret_new(32);
+	uint8_t wrapped[32 + VELD_SEAL_OVERHEAD], ad[32];
+	sqlite3_stmt *st = s->st[ST_KEY_PUT];
+	int rc;
+	if (!key)
+		return veld__err(VELD_ENOMEM, "no memory for a key");
+	crypto_aead_xchacha20poly1305_ietf_keygen(key);
+	veld__seal(wrapped, key, 32, ad, client_key_ad(ad, client), s->master);
+	sqlite3_bind_blob(st, 1, client, VELD_ID_BYTES, SQLITE_STATIC);
+	sqlite3_bind_text(st, 2, team, -1, SQLITE_STATIC);
+	sqlite3_bind_blob(st, 3, wrapped, sizeof wrapped, SQLITE_STATIC);
+	rc = sqlite3_step(st);
+	sqlite3_reset(st);
+	if (rc != SQLITE_DONE)
+		rc = veld__err_sqlite(rc, "storing a client key");
+	else
+		rc = keycache_put(s, client, key, key_out);
+	veld__secret_free(key);
+	return rc;
+}
+
+int veld__client_key(veld_store *s, const uint8_t client[VELD_ID_BYTES], const uint8_t **key_out)
+{
+	sqlite3_stmt *st;
+	uint8_t ad[32], *key;
+	char hex[33];
+	int rc;
+
+	if ((*key_out = keycache_get(s, client)) != NULL)
+		return VELD_OK;
+	veld__hex(hex, client, VELD_ID_BYTES);
+	st = s->st[ST_KEY_GET];
+	sqlite3_bind_blob(st, 1, client, VELD_ID_BYTES, SQLITE_STATIC);
+	rc = sqlite3_step(st);
+	if (rc == SQLITE_DONE) {
+		sqlite3_reset(st);
+		st = s->st[ST_ERASED_CHECK];
+		sqlite3_bind_blob(st, 1, client, VELD_ID_BYTES, SQLITE_STATIC);
+		rc = sqlite3_step(st);
+		sqlite3_reset(st);
+		if (rc == SQLITE_ROW)
+			return veld__err(VELD_ESHREDDED, "client %s was erased; its data is unreadable", hex);
+		return veld__err(VELD_ENOTFOUND, "no data key for client %s on this device", hex);
+	}
+	if (rc != SQLITE_ROW) {
+		sqlite3_reset(st);
+		return veld__err_sqlite(rc, "reading a client key");
+	}
+	if (!(key = veld__secret_new(32))) {
+		sqlite3_reset(st);
+		return veld__err(VELD_ENOMEM, "no memory for a key");
+	}
+	if (sqlite3_column_bytes(st, 0) != 32 + VELD_SEAL_OVERHEAD ||
+	    veld__open(key, sqlite3_column_blob(st, 0), 32 + VELD_SEAL_OVERHEAD, ad,
+	               client_key_ad(ad, client), s->master) != 0)
+		rc = veld__err(VELD_ECORRUPT, "the data key of client %s failed authentication", hex);
+	else
+		rc = keycache_put(s, client, key, key_out);
+	sqlite3_reset(st);
+	veld__secret_free(key);
+	return rc;
+}
+
+/* ---- opening and keys ----------------------------------------------------- */
+
+static char *db_path(const char *dir)
+{
+	size_t n = strlen(dir) + sizeof DB_NAME + 2;
+	char *p = malloc(n);
+	if (p)
+		snprintf(p, n, "%s/%s", dir, DB_NAME);
+	return p;
+}
+
+static void store_close_db(veld_store *s)
+{
+	for (int i = 0; i < ST__COUNT; i++)
+		sqlite3_finalize(s->st[i]);
+	memset(s->st, 0, sizeof s->st);
+	if (s->db)
+		sqlite3_close_v2(s->db);
+	s->db = NULL;
+}
+
+static void wipe_keys(veld_store *s)
+{
+	veld__secret_free(s->master);
+	veld__secret_free(s->sign_sk);
+	veld__secret_free(s->audit_key);
+	s->master = s->sign_sk = s->audit_key = NULL;
+	veld__keycache_clear(s);
+}
+
+void veld_store_free(veld_store *s)
+{
+	if (!s)
+		return;
+	if (s->tx_depth > 0 && s->db)
+		sqlite3_exec(s->db, "ROLLBACK", NULL, NULL, NULL);
+	wipe_keys(s);
+	store_close_db(s);
+	pthread_mutex_destroy(&s->mu);
+	free(s->dir);
+	free(s);
+}
+
+static int open_db(veld_store *s, const char *dir, int create)
+{
+	char *path = db_path(dir);
+	int rc, flags = SQLITE_OPEN_READWRITE | SQLITE_OPEN_NOMUTEX;
+	struct stat stt;
+
+	if (!path)
+		return veld__err(VELD_ENOMEM, "out of memory");
+	if (create) {
+		if (mkdir(dir, 0700) != 0 && errno != EEXIST) {
+			free(path);
+			return veld__err(VELD_EIO, "cannot create the store directory: %s", strerror(errno));
+		}
+		if (stat(path, &stt) == 0) {
+			free(path);
+			return veld__err(VELD_EEXISTS, "a store already exists in that directory");
+		}
+		flags |= SQLITE_OPEN_CREATE;
+	} else if (stat(path, &stt) != 0) {
+		free(path);
+		return veld__err(VELD_ENOTFOUND, "no store in that directory (create one with veld init)");
+	}
+	rc = sqlite3_open_v2(path, &s->db, flags, NULL);
+	free(path);
+	if (rc != SQLITE_OK)
+		return veld__err_sqlite(rc, "opening the store");
+	sqlite3_extended_result_codes(s->db, 0);
+	sqlite3_busy_timeout(s->db, 5000);
+	/* WAL for crash safety with concurrent readers; NORMAL sync is durable
+	 * against application crashes and consistent after power loss.
+	 * secure_delete overwrites removed content (erasure). */
+	rc = sqlite3_exec(s->db,
+		"PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL; PRAGMA secure_delete=ON;"
+		"PRAGMA cell_size_check=ON; PRAGMA foreign_keys=OFF; PRAGMA temp_store=MEMORY;",
+		NULL, NULL, NULL);
+	if (rc != SQLITE_OK)
+		return veld__err_sqlite(rc, "opening the store");
+	if ((rc = veld__schema_migrate(s->db)) != VELD_OK)
+		return rc;
+	for (int i = 0; i < ST__COUNT; i++) {
+		rc = sqlite3_prepare_v3(s->db, stmt_sql[i], -1, SQLITE_PREPARE_PERSISTENT, &s->st[i], NULL);
+		if (rc != SQLITE_OK)
+			return veld__err_sqlite(rc, "preparing the store's statements");
+	}
+	return VELD_OK;
+}
+
+static int store_alloc(veld_store **out, const char *dir)
+{
+	veld_store *s;
+	int rc;
+	*out = NULL;
+	if ((rc = veld_init()) != VELD_OK)
+		return rc;
+	veld__err_clear();
+	if (!dir || !*dir)
+		return veld__err(VELD_EINVAL, "no store directory given");
+	if (!(s = calloc(1, sizeof *s)) || !(s->dir = strdup(dir))) {
+		free(s);
+		return veld__err(VELD_ENOMEM, "out of memory");
+	}
+	pthread_mutex_init(&s->mu, NULL);
+	snprintf(s->user, sizeof s->user, "unknown");
+	snprintf(s->role, sizeof s->role, "worker");
+	*out = s;
+	return VELD_OK;
+}
+
+static int valid_label(const char *v, size_t max)
+{
+	size_t n = strlen(v);
+	if (n == 0 || n > max)
+		return 0;
+	for (size_t i = 0; i < n; i++) {
+		char c = v[i];
+		if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+		      c == '-' || c == '_' || c == '.' || c == '@'))
+			return 0;
+	}
+	return 1;
+}
+
+static int apply_actor(veld_store *s, const veld_store_options *o)
+{
+	if (!o)
+		return VELD_OK;
+	if (o->version < 1 || o->version > VELD_STORE_OPTIONS_VERSION)
+		return veld__err(VELD_EINVAL, "unknown veld_store_options version %u", o->version);
+	if (o->user) {
+		if (!valid_label(o->user, VELD_USER_MAX))
+			return veld__err(VELD_EINVAL, "user must be 1-64 letters, digits or -_.@");
+		snprintf(s->user, sizeof s->user, "%s", o->user);
+	}
+	if (o->role) {
+		if (!valid_label(o->role, VELD_USER_MAX))
+			return veld__err(VELD_EINVAL, "role must be 1-64 letters, digits or -_.@");
+		snprintf(s->role, sizeof s->role, "%s", o->role);
+	}
+	return VELD_OK;
+}
+
+int veld_store_set_actor(veld_store *s, const char *user, const char *role)
+{
+	veld_store_options o = VELD_STORE_OPTIONS_INIT;
+	int rc = veld__enter(s);
+	if (rc)
+		return rc;
+	o.user = user;
+	o.role = role;
+	rc = apply_actor(s, &o);
+	veld__leave(s);
+	return rc;
+}
+
+static size_t master_ad(uint8_t ad[48], const uint8_t device[VELD_ID_BYTES])
+{
+	memcpy(ad, "veld-master-v1", 14);
+	memcpy(ad + 14, device, VELD_ID_BYTES);
+	return 14 + VELD_ID_BYTES;
+}
+
+/* With the master key in place, unwrap the signing key and derive the
+ * access-log key; load the counters the log derives. */
+static int load_keys(veld_store *s)
+{
+	uint8_t wrapped[64 + VELD_SEAL_OVERHEAD], ad[48];
+	int rc;
+	if (!(s->sign_sk = veld__secret_new(64)) || !(s->audit_key = veld__secret_new(32)))
+		return veld__err(VELD_ENOMEM, "out of memory");
+	if ((rc = veld__meta_get(s, "sign_sk", wrapped, sizeof wrapped, NULL)) != VELD_OK)
+		return rc;
+	memcpy(ad, "veld-sign-v1", 12);
+	memcpy(ad + 12, s->device, VELD_ID_BYTES);
+	if (veld__open(s->sign_sk, wrapped, sizeof wrapped, ad, 12 + VELD_ID_BYTES, s->master) != 0)
+		return veld__err(VELD_ECORRUPT, "the signing key failed authentication");
+	crypto_kdf_derive_from_key(s->audit_key, 32, 1, "veldaudt", s->master);
+	return VELD_OK;
+}
+
+static int load_counters(veld_store *s)
+{
+	sqlite3_stmt *st;
+	int rc = sqlite3_prepare_v2(s->db, "SELECT max(seq) FROM ops WHERE device = ?1", -1, &st, NULL);
+	if (rc != SQLITE_OK)
+		return veld__err_sqlite(rc, "opening the store");
+	sqlite3_bind_blob(st, 1, s->device, VELD_ID_BYTES, SQLITE_STATIC);
+	if ((rc = sqlite3_step(st)) == SQLITE_ROW)
+		s->next_seq = (uint64_t)sqlite3_column_int64(st, 0) + 1;
+	sqlite3_finalize(st);
+	if (rc != SQLITE_ROW)
+		return veld__err_sqlite(rc, "opening the store");
+	rc = sqlite3_prepare_v2(s->db, "SELECT max(hlc) FROM ops", -1, &st, NULL);
+	if (rc != SQLITE_OK)
+		return veld__err_sqlite(rc, "opening the store");
+	if ((rc = sqlite3_step(st)) == SQLITE_ROW)
+		s->hlc = (uint64_t)sqlite3_column_int64(st, 0);
+	sqlite3_finalize(st);
+	if (rc != SQLITE_ROW)
+		return veld__err_sqlite(rc, "opening the store");
+	return veld__audit_load_head(s);
+}
+
+/* key == NULL: derive the KEK from the passphrase with the stored params. */
+static int unwrap_master(veld_store *s, const char *pass, size_t len, const uint8_t *rawkey)
+{
+	uint8_t wrapped[32 + VELD_SEAL_OVERHEAD], ad[48], salt[VELD_SALT_BYTES], src[16];
+	uint8_t *kek;
+	uint64_t ops, mem;
+	size_t n;
+	int rc;
+
+	if ((rc = veld__meta_get(s, "key_source", src, sizeof src - 1, &n)) != VELD_OK)
+		return rc;
+	src[n < sizeof src ? n : sizeof src - 1] = 0;
+	if (rawkey && strcmp((char *)src, "key") != 0)
+		return veld__err(VELD_EAUTH, "this store is protected by a passphrase, not a key");
+	if (!rawkey && strcmp((char *)src, "passphrase") != 0)
+		return veld__err(VELD_EAUTH, "this store is protected by a platform key, not a passphrase");
+	if ((rc = veld__meta_get(s, "wrapped_master", wrapped, sizeof wrapped, NULL)) != VELD_OK)
+		return rc;
+	if (!(kek = veld__secret_new(32)))
+		return veld__err(VELD_ENOMEM, "out of memory");
+	if (rawkey) {
+		memcpy(kek, rawkey, 32);
+	} else {
+		if ((rc = veld__meta_get(s, "kdf_salt", salt, sizeof salt, NULL)) != VELD_OK ||
+		    (rc = meta_get_u64(s, "kdf_ops", &ops)) != VELD_OK ||
+		    (rc = meta_get_u64(s, "kdf_mem", &mem)) != VELD_OK) {
+			veld__secret_free(kek);
+			return rc;
+		}
+		if (ops < VELD_KDF_OPSLIMIT_MIN || mem < VELD_KDF_MEMLIMIT_MIN || mem > (1ull << 32)) {
+			veld__secret_free(kek);
+			return veld__err(VELD_ECORRUPT, "the stored key-derivation parameters are invalid");
+		}
+		if (veld__kdf(kek, pass, len, salt, ops, mem) != 0) {
+			veld__secret_free(kek);
+			return veld__err(VELD_ENOMEM, "not enough memory for key derivation");
+		}
+	}
+	if (!(s->master = veld__secret_new(32))) {
+		veld__secret_free(kek);
+		return veld__err(VELD_ENOMEM, "out of memory");
+	}
+	rc = veld__open(s->master, wrapped, sizeof wrapped, ad, master_ad(ad, s->device), kek);
+	veld__secret_free(kek);
+	if (rc != 0) {
+		wipe_keys(s);
+		return veld__err(VELD_EAUTH, rawkey ? "wrong key" : "wrong passphrase");
+	}
+	if ((rc = load_keys(s)) != VELD_OK)
+		wipe_keys(s);
+	return rc;
+}
+
+static int read_identity(veld_store *s)
+{
+	size_t n;
+	int rc;
+	if ((rc = veld__meta_get(s, "device", s->device, VELD_ID_BYTES, NULL)) != VELD_OK ||
+	    (rc = veld__meta_get(s, "sign_pk", s->sign_pk, 32, NULL)) != VELD_OK ||
+	    (rc = veld__meta_get(s, "team", s->team, VELD_TEAM_MAX, &n)) != VELD_OK)
+		return rc == VELD_ENOTFOUND ? veld__err(VELD_ECORRUPT, "the store is incomplete: %s",
+		                                        veld_error_last()) : rc;
+	s->team[n < VELD_TEAM_MAX ? n : VELD_TEAM_MAX] = 0;
+	return VELD_OK;
+}
+
+static int store_open(veld_store **out, const char *dir, const char *pass, size_t len,
+                      const uint8_t *rawkey, const veld_store_options *opts)
+{
+	veld_store *s;
+	int rc;
+	if ((rc = store_alloc(&s, dir)) != VELD_OK)
+		return rc;
+	if ((rc = apply_actor(s, opts)) == VELD_OK && (rc = open_db(s, dir, 0)) == VELD_OK &&
+	    (rc = read_identity(s)) == VELD_OK &&
+	    (rc = unwrap_master(s, pass, len, rawkey)) == VELD_OK)
+		rc = load_counters(s);
+	if (rc != VELD_OK) {
+		char msg[512];
+		snprintf(msg, sizeof msg, "%s", veld_error_last());
+		veld_store_free(s);
+		return veld__err(rc, "%s", msg);
+	}
+	*out = s;
+	return VELD_OK;
+}
+
+int veld_store_open(veld_store **out, const char *dir, const char *pass, size_t len,
+                    const veld_store_options *opts)
+{
+	if (!out || (!pass && len))
+		return veld__err(VELD_EINVAL, "invalid arguments");
+	*out = NULL;
+	return store_open(out, dir, pass ? pass : "", len, NULL, opts);
+}
+
+int veld_store_open_with_key(veld_store **out, const char *dir, const uint8_t key[32],
+                             const veld_store_options *opts)
+{
+	if (!out || !key)
+		return veld__err(VELD_EINVAL, "invalid arguments");
+	*out = NULL;
+	return store_open(out, dir, NULL, 0, key, opts);
+}
+
+static int wrap_master_with(veld_store *s, const char *pass, size_t len, const uint8_t *rawkey,
+                            uint64_t ops, uint64_t mem)
+{
+	uint8_t wrapped[32 + VELD_SEAL_OVERHEAD], ad[48], salt[VELD_SALT_BYTES];
+	uint8_t *kek = veld__secret_new(32);
+	int rc;
+	if (!kek)
+		return veld__err(VELD_ENOMEM, "out of memory");
+	if (rawkey) {
+		memcpy(kek, rawkey, 32);
+	} else {
+		randombytes_buf(salt, sizeof salt);
+		if (veld__kdf(kek, pass, len, salt, ops, mem) != 0) {
+			veld__secret_free(kek);
+			return veld__err(VELD_ENOMEM, "not enough memory for key derivation");
+		}
+	}
+	veld__seal(wrapped, s->master, 32, ad, master_ad(ad, s->device), kek);
+	veld__secret_free(kek);
+	if ((rc = veld__meta_put(s, "wrapped_master", wrapped, sizeof wrapped)) != VELD_OK)
+		return rc;
+	if (rawkey)
+		return veld__meta_put(s, "key_source", "key", 3);
+	if ((rc = veld__meta_put(s, "key_source", "passphrase", 10)) != VELD_OK ||
+	    (rc = veld__meta_put(s, "kdf_salt", salt, sizeof salt)) != VELD_OK ||
+	    (rc = meta_put_u64(s, "kdf_ops", ops)) != VELD_OK)
+		return rc;
+	return meta_put_u64(s, "kdf_mem", mem);
+}
+
+static int store_create(veld_store **out, const char *dir, const char *pass, size_t len,
+                        const uint8_t *rawkey, const veld_store_options *opts)
+{
+	veld_store *s;
+	uint8_t wrapped[64 + VELD_SEAL_OVERHEAD], ad[48];
+	uint64_t ops = opts && opts->kdf_opslimit ? opts->kdf_opslimit : KDF_OPS_DEFAULT;
+	uint64_t mem = opts && opts->kdf_memlimit ? opts->kdf_memlimit : KDF_MEM_DEFAULT;
+	const char *team = opts && opts->team ? opts->team : "default";
+	struct veld__tx tx;
+	int rc;
+
+	if (!out)
+		return veld__err(VELD_EINVAL, "invalid arguments");
+	*out = NULL;
+	if (!rawkey && (ops < VELD_KDF_OPSLIMIT_MIN || mem < VELD_KDF_MEMLIMIT_MIN))
+		return veld__err(VELD_EINVAL, "key derivation below the floor of 19 MiB and 2 passes");
+	if (!rawkey && mem > (1ull << 32))
+		return veld__err(VELD_EINVAL, "key derivation memory above 4 GiB");
+	if ((rc = store_alloc(&s, dir)) != VELD_OK)
+		return rc;
+	if (!valid_label(team, VELD_TEAM_MAX)) {
+		veld_store_free(s);
+		return veld__err(VELD_EINVAL, "team must be 1-64 letters, digits or -_.@");
+	}
+	if ((rc = apply_actor(s, opts)) != VELD_OK || (rc = open_db(s, dir, 1)) != VELD_OK)
+		goto fail;
+	snprintf(s->team, sizeof s->team, "%s", team);
+	veld__random_id(s->device);
+	if (!(s->master = veld__secret_new(32)) || !(s->sign_sk = veld__secret_new(64)) ||
+	    !(s->audit_key = veld__secret_new(32))) {
+		rc = veld__err(VELD_ENOMEM, "out of memory");
+		goto fail;
+	}
+	crypto_aead_xchacha20poly1305_ietf_keygen(s->master);
+	crypto_sign_keypair(s->sign_pk, s->sign_sk);
+	crypto_kdf_derive_from_key(s->audit_key, 32, 1, "veldaudt", s->master);
+	memcpy(ad, "veld-sign-v1", 12);
+	memcpy(ad + 12, s->device, VELD_ID_BYTES);
+	veld__seal(wrapped, s->sign_sk, 64, ad, 12 + VELD_ID_BYTES, s->master);
+	s->next_seq = 1;
+
+	if ((rc = veld__tx_begin(s, &tx)) != VELD_OK)
+		goto fail;
+	if ((rc = veld__meta_put(s, "device", s->device, VELD_ID_BYTES)) != VELD_OK ||
+	    (rc = veld__meta_put(s, "team", s->team, strlen(s->team))) != VELD_OK ||
+	    (rc = veld__meta_put(s, "sign_pk", s->sign_pk, 32)) != VELD_OK ||
+	    (rc = veld__meta_put(s, "sign_sk", wrapped, sizeof wrapped)) != VELD_OK ||
+	    (rc = wrap_master_with(s, pass, len, rawkey, ops, mem)) != VELD_OK ||
+	    (rc = veld__audit(s, "store-create", "success", NULL, "setup")) != VELD_OK) {
+		veld__tx_abort(s, &tx);
+		goto fail;
+	}
+	if ((rc = veld__tx_commit(s, &tx)) != VELD_OK)
+		goto fail;
+	*out = s;
+	return VELD_OK;
+fail: {
+		char msg[512], *path = db_path(dir);
+		int created = s->db != NULL;
+		snprintf(msg, sizeof msg, "%s", veld_error_last());
+		veld_store_free(s);
+		/* Leave no half-made store behind. */
+		if (created && path && rc != VELD_EEXISTS) {
+			char extra[600];
+			unlink(path);
+			snprintf(extra, sizeof extra, "%s-wal", path);
+			unlink(extra);
+			snprintf(extra, sizeof extra, "%s-shm", path);
+			unlink(extra);
+		}
+		free(path);
+		return veld__err(rc, "%s", msg);
+	}
+}
+
+int veld_store_create(veld_store **out, const char *dir, const char *pass, size_t len,
+                      const veld_store_options *opts)
+{
+	if (!pass || len == 0)
+		return veld__err(VELD_EINVAL, "a passphrase is required");
+	return store_create(out, dir, pass, len, NULL, opts);
+}
+
+int veld_store_create_with_key(veld_store **out, const char *dir, const uint8_t key[32],
+                               const veld_store_options *opts)
+{
+	if (!key)
+		return veld__err(VELD_EINVAL, "a key is required");
+	return store_create(out, dir, NULL, 0, key, opts);
+}
+
+int veld_store_change_passphrase(veld_store *s, const char *old_pass, size_t old_len,
+                                 const char *new_pass, size_t new_len)
+{
+	uint64_t ops, mem;
+	struct veld__tx tx;
+	uint8_t *master_copy = NULL;
+	int rc = veld__enter(s);
+	if (rc)
+		return rc;
+	if (!old_pass || !new_pass || new_len == 0) {
+		rc = veld__err(VELD_EINVAL, "both passphrases are required");
+		goto out;
+	}
+	if ((rc = veld__need_keys(s)) != VELD_OK)
+		goto out;
+	/* Prove the old passphrase (a stolen unlocked session must not re-key). */
+	if (!(master_copy = veld__secret_new(32))) {
+		rc = veld__err(VELD_ENOMEM, "out of memory");
+		goto out;
+	}
+	memcpy(master_copy, s->master, 32);
+	wipe_keys(s);
+	rc = unwrap_master(s, old_pass, old_len, NULL);
+	if (rc != VELD_OK) {
+		/* Keep the session as it was. */
+		int code = rc;
+		char msg[512];
+		snprintf(msg, sizeof msg, "%s", veld_error_last());
+		if ((s->master = veld__secret_new(32)) != NULL) {
+			memcpy(s->master, master_copy, 32);
+			load_keys(s);
+		}
+		rc = veld__err(code, "%s", msg);
+		goto out;
+	}
+	if ((rc = meta_get_u64(s, "kdf_ops", &ops)) != VELD_OK ||
+	    (rc = meta_get_u64(s, "kdf_mem", &mem)) != VELD_OK)
+		goto out;
+	if ((rc = veld__tx_begin(s, &tx)) != VELD_OK)
+		goto out;
+	if ((rc = wrap_master_with(s, new_pass, new_len, NULL, ops, mem)) != VELD_OK ||
+	    (rc = veld__audit(s, "passphrase-change", "success", NULL, "security")) != VELD_OK)
+		veld__tx_abort(s, &tx);
+	else
+		rc = veld__tx_commit(s, &tx);
+out:
+	veld__secret_free(master_copy);
+	veld__leave(s);
+	return rc;
+}
+
+int veld_store_lock(veld_store *s)
+{
+	int rc = veld__enter(s);
+	if (rc)
+		return rc;
+	if (s->tx_depth > 0)
+		veld__tx_abort(s, &s->user_tx);
+	wipe_keys(s);
+	veld__leave(s);
+	return VELD_OK;
+}
+
+static int store_unlock(veld_store *s, const char *pass, size_t len, const uint8_t *key)
+{
+	int rc = veld__enter(s);
+	if (rc)
+		return rc;
+	if (!s->master)
+		rc = unwrap_master(s, pass, len, key);
+	veld__leave(s);
+	return rc;
+}
+
+int veld_store_unlock(veld_store *s, const char *pass, size_t len)
+{
+	if (!pass && len)
+		return veld__err(VELD_EINVAL, "invalid arguments");
+	return store_unlock(s, pass ? pass : "", len, NULL);
+}
+
+int veld_store_unlock_with_key(veld_store *s, const uint8_t key[32])
+{
+	if (!key)
+		return veld__err(VELD_EINVAL, "a key is required");
+	return store_unlock(s, NULL, 0, key);
+}
+
+static int64_t count_of(veld_store *s, const char *sql)
+{
+	sqlite3_stmt *st;
+	int64_t n = -1;
+	if (sqlite3_prepare_v2(s->db, sql, -1, &st, NULL) == SQLITE_OK && sqlite3_step(st) == SQLITE_ROW)
+		n = sqlite3_column_int64(st, 0);
+	sqlite3_finalize(st);
+	return n;
+}
+
+#include <jansson.h>
+
+int veld_store_info(veld_store *s, char **json_out)
+{
+	char dev[33];
+	json_t *o;
+	int rc = veld__enter(s);
+	if (rc)
+		return rc;
+	if (!json_out) {
+		veld__leave(s);
+		return veld__err(VELD_EINVAL, "json_out is required");
+	}
+	veld__hex(dev, s->device, VELD_ID_BYTES);
+	o = json_pack("{s:s,s:s,s:i,s:I,s:I,s:I,s:I,s:I,s:b,s:s,s:s}",
+		"device", dev, "team", s->team, "schema", VELD_SCHEMA_VERSION,
+		"ops", (json_int_t)count_of(s, "SELECT count(*) FROM ops"),
+		"own_ops", (json_int_t)(s->next_seq - 1),
+		"clients", (json_int_t)count_of(s, "SELECT count(*) FROM entities WHERE kind='client'"),
+		"conflicts", (json_int_t)count_of(s,
+			"SELECT count(*) FROM (SELECT 1 FROM ops WHERE head=1 GROUP BY entity, field"
+			" HAVING count(*) > 1)"),
+		"audit_entries", (json_int_t)s->audit_seq,
+		"locked", s->master == NULL,
+		"user", s->user, "role", s->role);
+	*json_out = o ? json_dumps(o, JSON_COMPACT) : NULL;
+	json_decref(o);
+	veld__leave(s);
+	return *json_out ? VELD_OK : veld__err(VELD_ENOMEM, "out of memory");
+}

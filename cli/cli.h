@@ -146,9 +146,9 @@ const char *cli_record_date(const json_t *rec, const char *const *keys, char buf
 /* Print text cut to `width` display characters (UTF-8 aware), newlines as
  * spaces, padding to `width` when `pad`. */
 void cli_print_cut(const char *text, size_t width, bool pad);
-/* Print a record as a labelled block; fields in conflict are marked. The
- * conflicts array may be NULL. */
-void cli_print_record(const char *kind, const json_t *rec, const json_t *conflicts);
+/* Print a record as a labelled block; fields in conflict (the record's
+ * "conflicts") are marked CONFLICT with every competing value. */
+void cli_print_record(const char *kind, const json_t *rec);
 /* Print a JSON value the way a person reads it (strings unquoted). */
 void cli_print_value(const json_t *v);
 
@@ -170,6 +170,55 @@ const char *cli_join(const char *const *list, char *buf, size_t bufsize);
 json_t *cli_split_list(const char *s);
 /* Parse a decimal integer in [min, max]; false if not one. */
 bool cli_parse_int(const char *s, long long min, long long max, long long *out);
+
+/* ---- record.c: what the record commands share ------------------------ */
+
+/* Option values of the record commands (above any character). */
+enum {
+	O_NAME = 0x100, O_INITIALS, O_BIRTH, O_ADDRESS, O_PHONE, O_CARE_STATUS, O_CARE_ACTIVE,
+	O_CARE_END, O_HOUSING_CORP, O_TENANCY, O_SUPPORT, O_CONTACT, O_TEAM, O_QUERY, O_YES,
+	O_CLIENT, O_KIND, O_PLANNED, O_STARTED, O_ENDED, O_DOMAINS, O_SCORE, O_ACTIONS,
+	O_VISIT, O_TEXT, O_TAGS, O_DOMAIN, O_DESCRIPTION, O_STATUS, O_REVIEW, O_SEVERITY,
+	O_FOLLOW_UP, O_OPEN
+};
+
+/* Call the API with a fields (or filter) object; parse what it returns
+ * into *out (new reference; out may be NULL for create/update). Each
+ * returns an exit code, with the error printed. */
+int rec_create(cli *c, const char *kind, const json_t *fields, json_t **out);
+int rec_update(cli *c, const char *kind, const char *id, const json_t *fields, json_t **out);
+int rec_get(cli *c, const char *kind, const char *id, json_t **out);
+int rec_list(cli *c, const char *kind, const json_t *filter, json_t **out);
+/* The full id of a record named by a unique prefix (a reading, so it is
+ * in the access log): for the fields that take only full ids. */
+int rec_resolve_id(cli *c, const char *kind, const char *prefix, char **full);
+/* After a create or update: the record with --json, else one line. */
+void rec_report(cli *c, const char *what, const char *kind, const json_t *rec,
+	const char *fallback_id);
+/* `<noun> show ID`: parse, open, read and print. */
+int rec_one_id(cli *c, int argc, char **argv, const char **id);
+int rec_show(cli *c, const char *kind, const char *id);
+/* `<noun> list [--client ID] [--open]`; rec_list_kind opens the store. */
+int rec_list_args(cli *c, int argc, char **argv, bool allow_open, const char **client,
+	bool *open);
+int rec_list_kind(cli *c, const char *kind, const char *client, bool open, json_t **list);
+
+/* Fields from options: NULL leaves a field alone; "" on an edit removes
+ * it, on an add is ignored. The merge_ forms work inside a sub-object. */
+void rec_set_str(json_t *obj, const char *key, const char *val, bool edit);
+void rec_merge_str(json_t *obj, const char *key, const char *val);
+void rec_merge_bool(json_t *obj, const char *key, const char *val);
+/* A copy of the object `key` of a record (or a new empty object). */
+json_t *rec_sub_object(const json_t *rec, const char *key);
+
+/* Value checks; 0 or a usage exit code (printed). "" passes on an edit. */
+int rec_check_enum(cli *c, const char *opt, const char *val, const char *const *allowed,
+	bool edit);
+int rec_check_date(cli *c, const char *opt, const char *val, bool edit);
+int rec_check_yes_no(cli *c, const char *opt, const char *val, bool edit);
+int rec_check_time(cli *c, const char *opt, const char *val, char *buf, size_t size,
+	const char **out, bool edit);
+int rec_check_domain(cli *c, const json_t *known, const char *opt, const char *d);
 
 /* ---- commands --------------------------------------------------------- */
 

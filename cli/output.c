@@ -243,44 +243,63 @@ static void print_conflict(const json_t *conf)
 }
 
 /* The conflict entry for one field of this record, or NULL. */
-static const json_t *find_conflict(const json_t *conflicts, const char *kind,
-	const char *id, const char *field)
+static const json_t *find_conflict(const json_t *conflicts, const char *field)
 {
 	size_t i;
 	const json_t *e;
 	json_array_foreach(conflicts, i, e) {
-		const char *k = cli_str(e, "kind"), *rid = cli_str(e, "id"), *f = cli_str(e, "field");
-		if (k && rid && f && strcmp(k, kind) == 0 && strcmp(rid, id) == 0 &&
-				strcmp(f, field) == 0)
+		const char *f = cli_str(e, "field");
+		if (f != NULL && strcmp(f, field) == 0)
 			return e;
 	}
 	return NULL;
 }
 
-void cli_print_record(const char *kind, const json_t *rec, const json_t *conflicts)
+/* Keys the store adds to every record; printed after the fields. */
+static bool is_meta(const char *key)
 {
-	const char *id = cli_str(rec, "id");
+	static const char *const meta[] = {"id", "kind", "client", "team", "created", "updated",
+		"conflicts", "amended_by", NULL};
+	return cli_in_list(key, meta);
+}
+
+void cli_print_record(const char *kind, const json_t *rec)
+{
+	const json_t *conflicts = json_object_get(rec, "conflicts");
+	const char *id = cli_str(rec, "id"), *rkind = cli_str(rec, "kind");
 	const char *k;
 	const json_t *v;
 	printf("%s %s\n", kind, id != NULL ? id : "");
-	json_object_foreach((json_t *)rec, k, v) {
-		if (strcmp(k, "id") == 0)
-			continue;
-		print_field(k, v, 2);
-		const json_t *conf = id ? find_conflict(conflicts, kind, id, k) : NULL;
+	if (cli_str(rec, "client") != NULL)
+		print_field("client", json_object_get(rec, "client"), 2);
+	/* A visit's or signal's own "kind" (home_visit, relapse) is a field. */
+	if (rkind != NULL && strcmp(rkind, kind) != 0) {
+		print_field("kind", json_object_get(rec, "kind"), 2);
+		const json_t *conf = find_conflict(conflicts, "kind");
 		if (conf != NULL)
 			print_conflict(conf);
 	}
-	/* A field in conflict that has no current value (deleted on one side)
+	json_object_foreach((json_t *)rec, k, v) {
+		if (is_meta(k))
+			continue;
+		print_field(k, v, 2);
+		const json_t *conf = find_conflict(conflicts, k);
+		if (conf != NULL)
+			print_conflict(conf);
+	}
+	/* A field in conflict that has no current value (removed on one side)
 	 * is still shown. */
 	size_t i;
 	const json_t *e;
 	json_array_foreach(conflicts, i, e) {
-		const char *f = cli_str(e, "field"), *ck = cli_str(e, "kind"), *rid = cli_str(e, "id");
-		if (f && ck && rid && id && strcmp(ck, kind) == 0 && strcmp(rid, id) == 0 &&
-				json_object_get(rec, f) == NULL) {
+		const char *f = cli_str(e, "field");
+		if (f != NULL && json_object_get(rec, f) == NULL) {
 			print_field(f, json_null(), 2);
 			print_conflict(e);
 		}
 	}
+	const char *const tail[] = {"amended_by", "team", "created", "updated"};
+	for (size_t j = 0; j < sizeof tail / sizeof tail[0]; j++)
+		if ((v = json_object_get(rec, tail[j])) != NULL)
+			print_field(tail[j], v, 2);
 }

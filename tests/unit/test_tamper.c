@@ -1,3 +1,215 @@
+/* test_tamper.c - a flipped byte, a value moved to another record or field,
+ * a damaged key, a full disk: each gives a clear error and changes nothing. */
 #include "helpers.h"
-static void test_placeholder(void **s){(void)s;}
-int main(void){const struct CMUnitTest t[]={cmocka_unit_test(test_placeholder)};return cmocka_run_group_tests(t,NULL,NULL);}
+
+#include "store.h"
+
+#include <jansson.h>
+#include <sqlite3.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+struct fx {
+	char *dir;
+	char *client, *other, *visit;
+};
+
+static int setup(void **state)
+{
+	struct fx *f = calloc(1, sizeof *f);
+	char b[256];
+	veld_store *s = store_new(&f->dir, "anna", NULL);
+	f->client = create(s, "client", "{\"name\":\"Alpha\",\"address\":\"A-street 1\"}");
+	f->other = create(s, "client", "{\"name\":\"Beta\",\"address\":\"B-street 2\"}");
+	snprintf(b, sizeof b, "{\"client\":\"%s\",\"kind\":\"phone\",\"actions\":\"call back\"}", f->client);
+	f->visit = create(s, "visit", b);
+	veld_store_free(s);
+	*state = f;
+	return 0;
+}
+
+static int teardown(void **state)
+{
+	struct fx *f = *state;
+	rm_rf(f->dir);
+	free(f->dir);
+	free(f->client);
+	free(f->other);
+	free(f->visit);
+	free(f);
+	return 0;
+}
+
+static void sql(struct fx *f, const char *q)
+{
+	char path[512];
+	sqlite3 *db;
+	snprintf(path, sizeof path, "%s/store/veld.db", f->dir);
+	assert_int_equal(sqlite3_open(path, &db), SQLITE_OK);
+	if (sqlite3_exec(db, q, NULL, NULL, NULL) != SQLITE_OK)
+		fail_msg("%s: %s", q, sqlite3_errmsg(db));
+	sqlite3_close(db);
+}
+
+static veld_store *reopen(struct fx *f)
+{
+	char sub[512];
+	veld_store *s = NULL;
+	snprintf(sub, sizeof sub, "%s/store", f->dir);
+	ok(veld_store_open(&s, sub, TEST_PASS, strlen(TEST_PASS), NULL));
+	return s;
+}
+
+static void expect_corrupt_read(struct fx *f, const char *kind, const char *id)
+{
+	veld_store *s = reopen(f);
+	char *out = NULL;
+	assert_int_equal(veld_record_get(s, kind, id, NULL, &out), VELD_ECORRUPT);
+	assert_null(out);
+	assert_non_null(strstr(veld_error_last(), "failed authentication"));
+	assert_int_equal(veld_store_verify(s, &out), VELD_ECORRUPT);
+	veld_free(out);
+	veld_store_free(s);
+}
+
+static void test_tamper__flipped_byte_in_sealed_value(void **state)
+{
+	struct fx *f = *state;
+	char q[512];
+	snprintf(q, sizeof q, "UPDATE ops SET value = substr(value, 1, 30) || X'FF' || substr(value, 32)"
+	         " WHERE field = 'name' AND hex(entity) = upper('%s')", f->client);
+	sql(f, q);
+	expect_corrupt_read(f, "client", f->client);
+}
+
+static void test_tamper__value_moved_to_other_record(void **state)
+{
+	struct fx *f = *state;
+	char q[512];
+	/* Both clients have their own keys; move Beta's address ciphertext over. */
+	snprintf(q, sizeof q, "UPDATE ops SET value = (SELECT value FROM ops WHERE field = 'address'"
+	         " AND hex(entity) = upper('%s')) WHERE field = 'address' AND hex(entity) = upper('%s')",
+	         f->other, f->client);
+	sql(f, q);
+	expect_corrupt_read(f, "client", f->client);
+}
+
+static void test_tamper__value_moved_to_other_field(void **state)
+{
+	struct fx *f = *state;
+	char q[512];
+	/* Same record, same key: only the associated data can catch this. */
+	snprintf(q, sizeof q, "UPDATE ops SET value = (SELECT value FROM ops WHERE field = 'address'"
+	         " AND hex(entity) = upper('%s')) WHERE field = 'name' AND hex(entity) = upper('%s')",
+	         f->client, f->client);
+	sql(f, q);
+	expect_corrupt_read(f, "client", f->client);
+}
+
+static void test_tamper__damaged_wrapped_key_is_refused(void **state)
+{
+	struct fx *f = *state;
+	char sub[512];
+	veld_store *s = NULL;
+	sql(f, "UPDATE meta SET value = substr(value, 1, 40) || X'00' || substr(value, 42)"
+	       " WHERE key = 'wrapped_master'");
+	snprintf(sub, sizeof sub, "%s/store", f->dir);
+	assert_int_equal(veld_store_open(&s, sub, TEST_PASS, strlen(TEST_PASS), NULL), VELD_EAUTH);
+	assert_null(s);
+}
+
+static void test_tamper__damaged_client_key_is_corrupt(void **state)
+{
+	struct fx *f = *state;
+	char q[256], *out = NULL;
+	veld_store *s;
+	snprintf(q, sizeof q, "UPDATE client_keys SET wrapped = substr(wrapped, 1, 30) || X'AA' ||"
+	         " substr(wrapped, 32) WHERE hex(client) = upper('%s')", f->client);
+	sql(f, q);
+	s = reopen(f);
+	assert_int_equal(veld_record_get(s, "client", f->client, NULL, &out), VELD_ECORRUPT);
+	/* The other client is unaffected. */
+	ok(veld_record_get(s, "client", f->other, NULL, &out));
+	veld_free(out);
+	veld_store_free(s);
+}
+
+static int64_t count(veld_store *s, const char *q)
+{
+	sqlite3_stmt *st;
+	int64_t n;
+	sqlite3_prepare_v2(s->db, q, -1, &st, NULL);
+	sqlite3_step(st);
+	n = sqlite3_column_int64(st, 0);
+	sqlite3_finalize(st);
+	return n;
+}
+
+static void test_tamper__oversized_value_writes_nothing(void **state)
+{
+	struct fx *f = *state;
+	veld_store *s = reopen(f);
+	/* 20,000 control characters become 120,000 bytes of JSON escapes: the
+	 * visit's third field fails after two were written; all must go. */
+	size_t n = 20000;
+	char *b = malloc(n * 6 + 256), *p;
+	int64_t before = count(s, "SELECT count(*) FROM ops"), audit = count(s, "SELECT count(*) FROM audit");
+	p = b + sprintf(b, "{\"client\":\"%s\",\"kind\":\"phone\",\"ended\":\"2026-01-01T10:00Z\",\"actions\":\"", f->client);
+	for (size_t i = 0; i < n; i++)
+		p += sprintf(p, "\\u0001");
+	sprintf(p, "\"}");
+	assert_int_equal(veld_record_create(s, "visit", b, NULL, NULL), VELD_EINVAL);
+	assert_int_equal(count(s, "SELECT count(*) FROM ops"), before);
+	assert_int_equal(count(s, "SELECT count(*) FROM audit"), audit);
+	free(b);
+	/* The store goes on working. */
+	free(create(s, "client", "{\"name\":\"After\"}"));
+	veld_store_free(s);
+}
+
+static void test_tamper__full_disk_changes_nothing(void **state)
+{
+	struct fx *f = *state;
+	veld_store *s = reopen(f);
+	char *big = malloc(40100), *out = NULL;
+	int64_t before, pages;
+	int at = sprintf(big, "{\"name\":\"Gamma\",\"address\":\"");
+	memset(big + at, 'x', 30000);
+	strcpy(big + at + 30000, "\"}");
+	/* Pretend the disk is full: SQLite may not grow the file any more. */
+	before = count(s, "SELECT count(*) FROM ops");
+	pages = count(s, "PRAGMA page_count");
+	{
+		char q[64];
+		snprintf(q, sizeof q, "PRAGMA max_page_count = %lld", (long long)pages);
+		sqlite3_exec(s->db, q, NULL, NULL, NULL);
+	}
+	{
+		int rc = veld_record_create(s, "client", big, NULL, &out);
+		assert_int_equal(rc, VELD_EIO);
+		assert_non_null(strstr(veld_error_last(), "disk full"));
+	}
+	assert_null(out);
+	assert_int_equal(count(s, "SELECT count(*) FROM ops"), before);
+	sqlite3_exec(s->db, "PRAGMA max_page_count = 1073741823", NULL, NULL, NULL);
+	ok(veld_store_verify(s, &out));
+	veld_free(out);
+	ok(veld_audit_verify(s, NULL));
+	free(big);
+	veld_store_free(s);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test_setup_teardown(test_tamper__flipped_byte_in_sealed_value, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_tamper__value_moved_to_other_record, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_tamper__value_moved_to_other_field, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_tamper__damaged_wrapped_key_is_refused, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_tamper__damaged_client_key_is_corrupt, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_tamper__oversized_value_writes_nothing, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_tamper__full_disk_changes_nothing, setup, teardown),
+	};
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}

@@ -614,13 +614,27 @@ int cmd_purge(cli *c, int argc, char **argv)
 	if (c->json) {
 		ex = cli_print_json_text(text);
 	} else {
+		/* {"dry_run":b,"removed":[{"client","removed","case_ended_days_ago"}]} */
 		json_t *rep = cli_parse(text);
+		const json_t *items = json_object_get(rep, "removed");
 		if (rep == NULL) {
 			ex = CLI_EXIT_FAIL;
+		} else if (json_array_size(items) == 0) {
+			puts("nothing to purge: no retention period has ended");
 		} else {
-			if (dry_run)
-				puts("dry run: nothing was removed; a purge would remove:");
-			print_pairs(rep);
+			size_t i;
+			const json_t *e;
+			puts(dry_run ? "dry run: nothing was removed; a purge would remove:"
+				: "removed:");
+			printf("%-8s  %-24s  %s\n", "CLIENT", "WHAT", "CASE ENDED");
+			json_array_foreach(items, i, e) {
+				char cid[16];
+				const char *what = cli_str(e, "removed");
+				const json_t *ago = json_object_get(e, "case_ended_days_ago");
+				printf("%-8s  %-24s  %" JSON_INTEGER_FORMAT " days ago\n",
+					cli_short_id(cli_str(e, "client"), cid), what ? what : "-",
+					json_is_integer(ago) ? json_integer_value(ago) : 0);
+			}
 		}
 		json_decref(rep);
 	}

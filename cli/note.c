@@ -214,7 +214,7 @@ int cmd_note_list(cli *c, int argc, char **argv)
 		if (am != NULL)
 			json_object_set_new(amended, am, json_true());
 	}
-	printf("%-8s  %-10s  %-8s  %-13s  %s\n", "ID", "DATE", "CLIENT", "", "TEXT");
+	printf("%-8s  %-10s  %-8s  %-15s  %s\n", "ID", "DATE", "CLIENT", "", "TEXT");
 	json_array_foreach(list, i, r) {
 		char id[16], cid[16], date[32], mark[32] = "";
 		const char *nid = cli_str(r, "id"), *am = cli_str(r, "amends");
@@ -222,7 +222,7 @@ int cmd_note_list(cli *c, int argc, char **argv)
 			snprintf(mark, sizeof mark, "[amended]");
 		else if (am != NULL)
 			snprintf(mark, sizeof mark, "amends %s", cli_short_id(am, cid));
-		printf("%-8s  %-10s  %-8s  %-13s  ", cli_short_id(nid, id),
+		printf("%-8s  %-10s  %-8s  %-15s  ", cli_short_id(nid, id),
 			cli_record_date(r, note_date_keys, date),
 			cli_short_id(cli_str(r, "client"), cid), mark);
 		cli_print_cut(cli_str(r, "text"), NOTE_PREVIEW, false);

@@ -162,7 +162,7 @@ void cli_print_value(const json_t *v)
 	}
 }
 
-static void print_label(const char *key, int indent)
+static void print_label(const char *key, int indent, bool value_follows)
 {
 	char label[64];
 	size_t n = strlen(key);
@@ -172,7 +172,10 @@ static void print_label(const char *key, int indent)
 		label[i] = key[i] == '_' ? ' ' : key[i];
 	label[n] = ':';
 	label[n + 1] = '\0';
-	printf("%*s%-*s ", indent, "", 20 - indent, label);
+	if (value_follows)
+		printf("%*s%-*s ", indent, "", 20 - indent, label);
+	else
+		printf("%*s%s", indent, "", label);
 }
 
 static void print_multiline(const char *s)
@@ -191,15 +194,17 @@ static void print_multiline(const char *s)
 
 static void print_field(const char *key, const json_t *v, int indent)
 {
-	print_label(key, indent);
-	if (json_is_object(v) && json_object_size(v) > 0) {
+	bool sub = json_is_object(v) && json_object_size(v) > 0;
+	bool multiline = json_is_string(v) && strchr(json_string_value(v), '\n') != NULL;
+	print_label(key, indent, !sub && !multiline);
+	if (sub) {
 		/* a sub-record (care decision, housing, scores): one line each */
 		const char *k;
 		const json_t *e;
 		fputc('\n', stdout);
 		json_object_foreach((json_t *)v, k, e) {
 			if (json_is_object(e) || json_is_array(e)) {
-				print_label(k, indent + 2);
+				print_label(k, indent + 2, true);
 				cli_print_value(e);
 				fputc('\n', stdout);
 			} else {
@@ -208,7 +213,7 @@ static void print_field(const char *key, const json_t *v, int indent)
 		}
 		return;
 	}
-	if (json_is_string(v) && strchr(json_string_value(v), '\n') != NULL) {
+	if (multiline) {
 		print_multiline(json_string_value(v));
 		return;
 	}
@@ -263,6 +268,29 @@ static bool is_meta(const char *key)
 	return cli_in_list(key, meta);
 }
 
+/* The order a person expects the fields of a record in; fields not
+ * listed follow in the store's order. */
+static const char *const field_order[] = {
+	/* client */
+	"name", "initials", "birth_date", "address", "phone", "care_status", "care_decision",
+	"housing", "contact_person",
+	/* visit, signal */
+	"severity", "status", "worker", "planned", "started", "ended", "zrm_version", "domains",
+	"scores", "actions",
+	/* note */
+	"author", "visit", "amends", "tags", "text",
+	/* goal, signal */
+	"domain", "description", "review_date", "closed_at", "follow_up", NULL
+};
+
+static void print_with_conflict(const json_t *rec, const json_t *conflicts, const char *k)
+{
+	print_field(k, json_object_get(rec, k), 2);
+	const json_t *conf = find_conflict(conflicts, k);
+	if (conf != NULL)
+		print_conflict(conf);
+}
+
 void cli_print_record(const char *kind, const json_t *rec)
 {
 	const json_t *conflicts = json_object_get(rec, "conflicts");
@@ -273,19 +301,14 @@ void cli_print_record(const char *kind, const json_t *rec)
 	if (cli_str(rec, "client") != NULL)
 		print_field("client", json_object_get(rec, "client"), 2);
 	/* A visit's or signal's own "kind" (home_visit, relapse) is a field. */
-	if (rkind != NULL && strcmp(rkind, kind) != 0) {
-		print_field("kind", json_object_get(rec, "kind"), 2);
-		const json_t *conf = find_conflict(conflicts, "kind");
-		if (conf != NULL)
-			print_conflict(conf);
-	}
+	if (rkind != NULL && strcmp(rkind, kind) != 0)
+		print_with_conflict(rec, conflicts, "kind");
+	for (const char *const *f = field_order; *f != NULL; f++)
+		if (json_object_get(rec, *f) != NULL)
+			print_with_conflict(rec, conflicts, *f);
 	json_object_foreach((json_t *)rec, k, v) {
-		if (is_meta(k))
-			continue;
-		print_field(k, v, 2);
-		const json_t *conf = find_conflict(conflicts, k);
-		if (conf != NULL)
-			print_conflict(conf);
+		if (!is_meta(k) && !cli_in_list(k, field_order))
+			print_with_conflict(rec, conflicts, k);
 	}
 	/* A field in conflict that has no current value (removed on one side)
 	 * is still shown. */

@@ -984,7 +984,8 @@ int veld_record_list(veld_store *s, const char *kind, const char *filter_json,
 			goto done;
 		if (!rec)
 			continue;
-		if ((status && !json_equal(json_object_get(rec, "status"), json_string_nocheck(status))) ||
+		const char *rstatus = json_string_value(json_object_get(rec, "status"));
+		if ((status && (!rstatus || strcmp(rstatus, status) != 0)) ||
 		    (query && !text_matches(rec, k, query))) {
 			json_decref(rec);
 			continue;

@@ -1,7 +1,7 @@
 /*
  * veld.h - the public API of veld's encrypted device store.
  *
- * One header is the whole store API (the sync API lives in veld_sync.h).
+ * One header is the whole store API.
  *
  * Conventions (see docs/architecture.md):
  *  - Every function returns an int: VELD_OK (0) or a negative VELD_E* code.
@@ -146,15 +146,18 @@ VELD_EXTERN int veld_store_set_actor(veld_store *s, const char *user, const char
  * "ops":n,"clients":n,...}. No personal data. */
 VELD_EXTERN int veld_store_info(veld_store *s, char **json_out);
 
-/* Group several writes into one transaction (bulk work). Nested begin/commit
- * pairs join the outer one. A failed write inside a transaction leaves the
+/* Group several writes into one transaction (bulk work). One transaction at
+ * a time per store: a second veld_store_begin fails with VELD_EINVAL. A
+ * failed write inside a transaction rolls back only itself and leaves the
  * transaction open; the caller decides to commit the rest or roll back. */
 VELD_EXTERN int veld_store_begin(veld_store *s);
 VELD_EXTERN int veld_store_commit(veld_store *s);
 VELD_EXTERN int veld_store_rollback(veld_store *s);
 
-/* Check the SQLite file, every sealed value and the operation signatures.
- * Writes a JSON report; VELD_ECORRUPT if anything fails. */
+/* Check the SQLite file, the access-log chain, every operation hash, that
+ * this device's signatures cover all its operations, the merge state, and
+ * that every sealed value opens. Writes a JSON report; VELD_ECORRUPT if
+ * anything fails. */
 VELD_EXTERN int veld_store_verify(veld_store *s, char **json_out);
 
 /* ---- Records -----------------------------------------------------------
@@ -199,7 +202,7 @@ VELD_EXTERN VELD_WARN_UNUSED int veld_record_delete(veld_store *s, const char *k
  * A field edited concurrently on two devices keeps both values until a
  * person resolves it. The list is a JSON array of
  * {"kind","id","client","field","winner":{...},"values":[{"value",
- *   "device","seq","hlc","at"}...]}. */
+ *   "device","seq","at"}...]}; values are ordered winner first. */
 VELD_EXTERN VELD_WARN_UNUSED int veld_conflicts_list(veld_store *s, const char *purpose,
 	char **json_out);
 /* Resolve by writing `value_json` (any JSON value valid for the field),
@@ -208,8 +211,9 @@ VELD_EXTERN VELD_WARN_UNUSED int veld_conflict_resolve(veld_store *s, const char
 	const char *id, const char *field, const char *value_json, const char *purpose);
 
 /* ---- Access log (NEN 7513) ---------------------------------------------
- * Every read, search, export and change is logged: an append-only,
- * hash-chained log whose head is signed by the device. */
+ * Every read, search, export and change is logged, refused attempts too: an
+ * append-only log chained with a keyed hash, whose head is kept with a MAC
+ * (see docs/security.md). */
 VELD_EXTERN VELD_WARN_UNUSED int veld_audit_list(veld_store *s, const char *filter_json,
 	char **json_out);
 /* VELD_OK if the chain and head signature are intact, else VELD_ECORRUPT
@@ -224,7 +228,8 @@ VELD_EXTERN VELD_WARN_UNUSED int veld_client_erase(veld_store *s, const char *cl
 
 /* Retention policy per record kind as a JSON array of
  * {"kind","days","basis"}: records are kept `days` after the client's case
- * ended (days 0: removed from this store as soon as the case is not active). */
+ * ended (days 0: removed from this store as soon as the case is not active).
+ * Only an office store may change the policy (VELD_EPERM otherwise). */
 VELD_EXTERN VELD_WARN_UNUSED int veld_retention_get(veld_store *s, char **json_out);
 VELD_EXTERN VELD_WARN_UNUSED int veld_retention_set(veld_store *s, const char *kind,
 	int64_t days, const char *basis);

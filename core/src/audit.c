@@ -4,9 +4,12 @@
  * and purpose. Entries are append-only (a trigger refuses UPDATE) and
  * chained: hash_n = BLAKE2b-256 keyed with the store's audit key over
  * (hash_{n-1} || msgpack[seq, at, event, outcome, client, user, role,
- * device, purpose]). The head (seq, hash) is also kept in meta at every
- * commit, so removing, altering or truncating entries breaks verification.
- * A reader without the passphrase cannot forge a consistent chain. */
+ * device, purpose]). The head (seq, hash) is kept in meta at every commit
+ * with a MAC under the same key, so removing, altering or truncating
+ * entries breaks verification; a reader without the passphrase can neither
+ * extend the chain nor move the head back to an earlier entry. What the
+ * MAC cannot stop is replacing the whole file with an older copy: the
+ * office's copy of the log is the anchor for that. */
 #include "store.h"
 #include "error.h"
 #include "hlc.h"
@@ -103,6 +106,25 @@ int veld__audit(veld_store *s, const char *event, const char *outcome, const uin
 	return VELD_OK;
 }
 
+static void head_mac(const veld_store *s, uint8_t mac[32], const uint8_t head[40])
+{
+	crypto_generichash_state h;
+	crypto_generichash_init(&h, s->audit_key, 32, 32);
+	crypto_generichash_update(&h, (const uint8_t *)"veld-audit-head", 15);
+	crypto_generichash_update(&h, head, 40);
+	crypto_generichash_final(&h, mac, 32);
+}
+
+int veld__audit_save_head(veld_store *s)
+{
+	uint8_t head[72];
+	for (int i = 7; i >= 0; i--)
+		head[7 - i] = (uint8_t)(s->audit_seq >> (8 * i));
+	memcpy(head + 8, s->audit_head, 32);
+	head_mac(s, head + 40, head);
+	return veld__meta_put(s, "audit_head", head, sizeof head);
+}
+
 int veld__audit_load_head(veld_store *s)
 {
 	sqlite3_stmt *st;
@@ -191,14 +213,21 @@ out:
 
 int veld_audit_verify(veld_store *s, uint64_t *entries_out)
 {
-	sqlite3_stmt *st = NULL;
-	uint8_t prev[32] = {0}, h[32], meta_head[40];
-	uint64_t expect = 1;
 	int rc = veld__enter(s);
 	if (rc)
 		return rc;
-	if ((rc = veld__need_keys(s)) != VELD_OK)
-		goto out;
+	if ((rc = veld__need_keys(s)) == VELD_OK)
+		rc = veld__audit_verify(s, entries_out);
+	veld__leave(s);
+	return rc;
+}
+
+int veld__audit_verify(veld_store *s, uint64_t *entries_out)
+{
+	sqlite3_stmt *st = NULL;
+	uint8_t prev[32] = {0}, h[32], meta_head[72], mac[32];
+	uint64_t expect = 1;
+	int rc;
 	rc = sqlite3_prepare_v2(s->db,
 		"SELECT seq, at, event, outcome, client, user, role, device, purpose, hash"
 		" FROM audit ORDER BY seq", -1, &st, NULL);
@@ -229,24 +258,25 @@ int veld_audit_verify(veld_store *s, uint64_t *entries_out)
 		rc = veld__err_sqlite(rc, "reading the access log");
 		goto out;
 	}
+	/* Every store logs its creation, so a log always has a head. */
 	rc = veld__meta_get(s, "audit_head", meta_head, sizeof meta_head, NULL);
 	if (rc == VELD_OK) {
 		uint64_t mseq = 0;
 		for (int i = 0; i < 8; i++)
 			mseq = (mseq << 8) | meta_head[i];
-		if (mseq != expect - 1 || sodium_memcmp(meta_head + 8, prev, 32) != 0)
+		head_mac(s, mac, meta_head);
+		if (sodium_memcmp(mac, meta_head + 40, 32) != 0)
+			rc = veld__err(VELD_ECORRUPT, "the access log's recorded head was altered");
+		else if (mseq != expect - 1 || sodium_memcmp(meta_head + 8, prev, 32) != 0)
 			rc = veld__err(VELD_ECORRUPT,
 				"the access log ends at entry %llu but its recorded head is entry %llu",
 				(unsigned long long)(expect - 1), (unsigned long long)mseq);
-	} else if (rc == VELD_ENOTFOUND && expect == 1) {
-		rc = VELD_OK;
-	} else if (rc == VELD_ENOTFOUND) {
+	} else if (rc == VELD_ENOTFOUND || rc == VELD_ECORRUPT) {
 		rc = veld__err(VELD_ECORRUPT, "the access log's recorded head is missing");
 	}
 	if (rc == VELD_OK && entries_out)
 		*entries_out = expect - 1;
 out:
 	sqlite3_finalize(st);
-	veld__leave(s);
 	return rc;
 }

@@ -268,13 +268,41 @@ int veld__op_apply(veld_store *s, const veld__op *op, int *applied)
 	return VELD_OK;
 }
 
+/* Seal into `buf` if it fits, else into a new allocation. The padded
+ * plaintext passes through the same buffer and is wiped. */
+static uint8_t *seal_into(uint8_t *buf, size_t cap_buf, const char *json, size_t json_len,
+                          const uint8_t entity[VELD_ID_BYTES], const char *field,
+                          const uint8_t device[VELD_ID_BYTES], uint64_t seq, const uint8_t key[32],
+                          size_t *len)
+{
+	size_t padded, cap = (json_len / VELD_PAD_BLOCK + 1) * VELD_PAD_BLOCK;
+	uint8_t ad[128], *out = cap * 2 + VELD_SEAL_OVERHEAD <= cap_buf ? buf
+	                        : malloc(cap * 2 + VELD_SEAL_OVERHEAD);
+	if (!out)
+		return NULL;
+	memcpy(out, json, json_len);
+	sodium_pad(&padded, out, json_len, VELD_PAD_BLOCK, cap);
+	veld__seal(out + cap, out, padded, ad, veld__value_ad(ad, entity, field, device, seq), key);
+	sodium_memzero(out, cap);
+	*len = padded + VELD_SEAL_OVERHEAD;
+	memmove(out, out + cap, *len);
+	return out;
+}
+
+uint8_t *veld__seal_value(const char *json, size_t json_len, const uint8_t entity[VELD_ID_BYTES],
+                          const char *field, const uint8_t device[VELD_ID_BYTES], uint64_t seq,
+                          const uint8_t key[32], size_t *len)
+{
+	return seal_into(NULL, 0, json, json_len, entity, field, device, seq, key, len);
+}
+
 int veld__op_write(veld_store *s, const char *kind, const uint8_t entity[VELD_ID_BYTES],
                    const uint8_t client[VELD_ID_BYTES], const char *team, const char *field,
                    const char *json_value, size_t json_len)
 {
 	veld__op op;
 	veld__ref sup[VELD_OP_MAX_SUPERSEDES];
-	uint8_t ad[128], stackbuf[512], *sealed = NULL;
+	uint8_t stackbuf[1024], *sealed = NULL;
 	const uint8_t *key;
 	sqlite3_stmt *st;
 	size_t nsup = 0;
@@ -318,12 +346,9 @@ int veld__op_write(veld_store *s, const char *kind, const uint8_t entity[VELD_ID
 	if (json_value) {
 		if ((rc = veld__client_key(s, client, &key)) != VELD_OK)
 			return rc;
-		op.value_len = json_len + VELD_SEAL_OVERHEAD;
-		sealed = op.value_len <= sizeof stackbuf ? stackbuf : malloc(op.value_len);
-		if (!sealed)
+		if (!(sealed = seal_into(stackbuf, sizeof stackbuf, json_value, json_len, entity, field,
+		                         s->device, op.seq, key, &op.value_len)))
 			return veld__err(VELD_ENOMEM, "out of memory");
-		veld__seal(sealed, (const uint8_t *)json_value, json_len, ad,
-		           veld__value_ad(ad, entity, field, s->device, op.seq), key);
 		op.value = sealed;
 	}
 	veld__op_hash(&op);

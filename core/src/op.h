@@ -15,6 +15,10 @@
 #define VELD_OP_VERSION 1
 #define VELD_OP_MAX_SUPERSEDES 64
 #define VELD_VALUE_MAX (64 * 1024) /* plaintext bytes of one field value */
+/* Plaintext is padded (ISO/IEC 7816-4, sodium_pad) to a multiple of this
+ * before sealing, so a sealed value's length does not tell which enum value,
+ * domain or short text it holds. */
+#define VELD_PAD_BLOCK 64
 #define VELD_TOMBSTONE_FIELD "_deleted"
 
 typedef struct veld__ref {
@@ -50,6 +54,12 @@ int veld__sup_decode(veld__ref *out, size_t cap, const uint8_t *b, size_t len, s
 /* Additional data that binds a sealed value to its place. */
 size_t veld__value_ad(uint8_t *ad, const uint8_t entity[VELD_ID_BYTES], const char *field,
                       const uint8_t device[VELD_ID_BYTES], uint64_t seq);
+
+/* Pad and seal a JSON value for (entity, field, device, seq). Returns a
+ * malloc'd buffer of *len bytes, or NULL (out of memory). */
+uint8_t *veld__seal_value(const char *json, size_t json_len, const uint8_t entity[VELD_ID_BYTES],
+                          const char *field, const uint8_t device[VELD_ID_BYTES], uint64_t seq,
+                          const uint8_t key[32], size_t *len);
 
 /* Apply an operation (own or received) inside the current transaction.
  * *applied is 1 if it was new, 0 if already known or its client is erased.

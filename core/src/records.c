@@ -142,7 +142,8 @@ static int digits(const char *p, int n)
 	return 1;
 }
 
-static int valid_date(const char *v)
+/* A YYYY-MM-DD prefix of v. */
+static int valid_date_prefix(const char *v)
 {
 	int y, m, d;
 	if (strlen(v) < 10 || !digits(v, 4) || v[4] != '-' || !digits(v + 5, 2) || v[7] != '-' ||
@@ -154,11 +155,16 @@ static int valid_date(const char *v)
 	return y >= 1900 && y <= 2200 && m >= 1 && m <= 12 && d >= 1 && d <= days_in_month(y, m);
 }
 
+static int valid_date(const char *v)
+{
+	return strlen(v) == 10 && valid_date_prefix(v);
+}
+
 /* YYYY-MM-DDTHH:MM[:SS[.fff]][Z|+HH:MM|-HH:MM] */
 static int valid_datetime(const char *v)
 {
 	const char *p = v + 16;
-	if (strlen(v) < 16 || !valid_date(v) || (v[10] != 'T' && v[10] != ' ') || !digits(v + 11, 2) ||
+	if (strlen(v) < 16 || !valid_date_prefix(v) || (v[10] != 'T' && v[10] != ' ') || !digits(v + 11, 2) ||
 	    v[13] != ':' || !digits(v + 14, 2) || atoi(v + 11) > 23 || atoi(v + 14) > 59)
 		return 0;
 	if (*p == ':') {
@@ -379,7 +385,8 @@ static int open_value(veld_store *s, const uint8_t entity[VELD_ID_BYTES], const 
 	uint8_t ad[128], buf[1024], *pt;
 	char ehex[33];
 	json_error_t jerr;
-	int rc;
+	size_t unpadded = 0;
+	int rc = VELD_OK;
 
 	*out = NULL;
 	if (!ct) /* tombstone, or purged from this store */
@@ -398,8 +405,9 @@ static int open_value(veld_store *s, const uint8_t entity[VELD_ID_BYTES], const 
 	                              (uint64_t)sqlite3_column_int64(st, 2)), key) != 0) {
 		rc = veld__err(VELD_ECORRUPT,
 			"record %s field '%s' failed authentication (tampered or moved)", ehex, field);
-	} else if (!(*out = json_loadb((const char *)pt, ctlen - VELD_SEAL_OVERHEAD,
-	                               JSON_DECODE_ANY, &jerr))) {
+	} else if (sodium_unpad(&unpadded, pt, ctlen - VELD_SEAL_OVERHEAD, VELD_PAD_BLOCK) != 0) {
+		rc = veld__err(VELD_ECORRUPT, "record %s field '%s' has bad padding", ehex, field);
+	} else if (!(*out = json_loadb((const char *)pt, unpadded, JSON_DECODE_ANY, &jerr))) {
 		rc = veld__err(VELD_ECORRUPT, "record %s field '%s' holds invalid JSON", ehex, field);
 	}
 	sodium_memzero(pt, ctlen - VELD_SEAL_OVERHEAD);
@@ -518,29 +526,57 @@ int veld__record_build(veld_store *s, const uint8_t entity[VELD_ID_BYTES], json_
  * glass": allowed with a purpose "break-glass: <reason>", logged as such.
  * The office reads every team. Returns the audit event to log, or NULL
  * (with an EPERM set) when access is refused. */
-static const char *access_event(veld_store *s, const char *team, const char *purpose,
-                                const char *event)
+static void note_refusal(veld_store *s, const char *event, const char *outcome,
+                         const uint8_t *client, const char *purpose)
 {
-	if (strcmp(team, s->team) == 0 || strcmp(s->role, "office") == 0)
+	snprintf(s->refusal.event, sizeof s->refusal.event, "%s", event);
+	snprintf(s->refusal.outcome, sizeof s->refusal.outcome, "%s", outcome);
+	s->refusal.has_client = client != NULL;
+	if (client)
+		memcpy(s->refusal.client, client, VELD_ID_BYTES);
+	s->refusal.purpose = purpose;
+	s->refusal.pending = 1;
+}
+
+static const char *access_event(veld_store *s, const char *team, const uint8_t *client,
+                                const char *purpose, const char *event)
+{
+	if (strcmp(team, s->team) == 0 || s->office)
 		return event;
 	if (purpose && strncmp(purpose, BREAK_GLASS, strlen(BREAK_GLASS)) == 0 &&
 	    strlen(purpose) > strlen(BREAK_GLASS) + 3)
 		return "break-glass";
+	note_refusal(s, event, "denied", client, purpose);
 	veld__err(VELD_EPERM, "this client belongs to another team; to read it anyway give the "
 	                      "purpose \"break-glass: <reason>\" (it is logged)");
 	return NULL;
 }
 
+/* Commit on success; otherwise roll back, then log a noted refusal in a
+ * transaction of its own so the attempt stays on record. */
 static int finish(veld_store *s, struct veld__tx *tx, int rc)
 {
-	if (rc == VELD_OK)
+	char msg[512];
+	struct veld__tx tx2;
+	if (rc == VELD_OK) {
+		s->refusal.pending = 0;
 		return veld__tx_commit(s, tx);
-	{
-		char msg[512];
-		snprintf(msg, sizeof msg, "%s", veld_error_last());
-		veld__tx_abort(s, tx);
-		return veld__err(rc, "%s", msg);
 	}
+	snprintf(msg, sizeof msg, "%s", veld_error_last());
+	veld__tx_abort(s, tx);
+	if (s->refusal.pending && s->tx_depth == 0) {
+		s->refusal.pending = 0;
+		if (veld__tx_begin(s, &tx2) == VELD_OK) {
+			if (veld__audit(s, s->refusal.event, s->refusal.outcome,
+			                s->refusal.has_client ? s->refusal.client : NULL,
+			                s->refusal.purpose) == VELD_OK)
+				veld__tx_commit(s, &tx2);
+			else
+				veld__tx_abort(s, &tx2);
+		}
+	}
+	s->refusal.pending = 0;
+	return veld__err(rc, "%s", msg);
 }
 
 static int out_json(json_t *v, char **json_out)
@@ -630,7 +666,8 @@ int veld_record_create(veld_store *s, const char *kind, const char *fields_json,
 			goto done;
 		}
 		snprintf(team, sizeof team, "%s", t ? t : s->team);
-		if (strcmp(team, s->team) != 0 && strcmp(s->role, "office") != 0) {
+		if (strcmp(team, s->team) != 0 && !s->office) {
+			note_refusal(s, "create", "denied", NULL, purpose);
 			rc = veld__err(VELD_EPERM, "a worker creates clients only for their own team");
 			goto done;
 		}
@@ -652,7 +689,7 @@ int veld_record_create(veld_store *s, const char *kind, const char *fields_json,
 		}
 		if ((rc = veld__resolve(s, "client", cid, cent, client, team, NULL)) != VELD_OK)
 			goto done;
-		if (!access_event(s, team, purpose, "create")) {
+		if (!access_event(s, team, client, purpose, "create")) {
 			rc = VELD_EPERM;
 			goto done;
 		}
@@ -668,6 +705,16 @@ int veld_record_create(veld_store *s, const char *kind, const char *fields_json,
 			json_object_set_new(fields, "status", json_string("open"));
 		if ((rc = check_fields(s, k, fields, zrm_of(fields, NULL), 1)) != VELD_OK)
 			goto done;
+		if (strcmp(kind, "note") == 0 && json_object_get(fields, "visit")) {
+			uint8_t vent[VELD_ID_BYTES], vclient[VELD_ID_BYTES];
+			if ((rc = veld__resolve(s, "visit", json_string_value(json_object_get(fields, "visit")),
+			                        vent, vclient, NULL, NULL)) != VELD_OK)
+				goto done;
+			if (memcmp(vclient, client, VELD_ID_BYTES) != 0) {
+				rc = veld__err(VELD_EINVAL, "the note's visit belongs to another client");
+				goto done;
+			}
+		}
 		if (strcmp(kind, "note") == 0 && json_object_get(fields, "amends")) {
 			uint8_t ament[VELD_ID_BYTES], aclient[VELD_ID_BYTES];
 			if ((rc = veld__resolve(s, "note", json_string_value(json_object_get(fields, "amends")),
@@ -706,12 +753,8 @@ static int open_record(veld_store *s, const char *kind, const char *id, const ch
 	int rc = veld__resolve(s, kind, id, entity, client, team, NULL);
 	if (rc != VELD_OK)
 		return rc;
-	if (!(*event_out = access_event(s, team, purpose, event))) {
-		char msg[512];
-		snprintf(msg, sizeof msg, "%s", veld_error_last());
-		veld__audit(s, event, "denied", client, purpose);
-		return veld__err(VELD_EPERM, "%s", msg);
-	}
+	if (!(*event_out = access_event(s, team, client, purpose, event)))
+		return VELD_EPERM;
 	if ((rc = veld__record_build(s, entity, rec)) != VELD_OK)
 		return rc;
 	if (!*rec)
@@ -856,7 +899,7 @@ int veld_record_get(veld_store *s, const char *kind, const char *id, const char 
 {
 	const struct kdef *k;
 	json_t *rec = NULL;
-	uint8_t entity[VELD_ID_BYTES], client[VELD_ID_BYTES];
+	uint8_t entity[VELD_ID_BYTES], client[VELD_ID_BYTES] = {0};
 	char team[VELD_TEAM_MAX + 1];
 	const char *event;
 	struct veld__tx tx;
@@ -879,9 +922,10 @@ int veld_record_get(veld_store *s, const char *kind, const char *id, const char 
 		rc = veld__audit(s, event, "success", client, purpose);
 	if (rc == VELD_OK)
 		rc = out_json(rec, json_out);
-	else if (rc != VELD_EPERM)
-		veld__audit(s, "read", "failure", NULL, purpose);
-	rc = rc == VELD_EPERM ? (veld__tx_commit(s, &tx), VELD_EPERM) : finish(s, &tx, rc);
+	else if (!s->refusal.pending && rc != VELD_ENOTFOUND && rc != VELD_EINVAL)
+		note_refusal(s, "read", "failure",
+		             sodium_is_zero(client, VELD_ID_BYTES) ? NULL : client, purpose);
+	rc = finish(s, &tx, rc);
 	if (rc != VELD_OK) {
 		free(*json_out);
 		*json_out = NULL;
@@ -948,7 +992,7 @@ int veld_record_list(veld_store *s, const char *kind, const char *filter_json,
 		char team[VELD_TEAM_MAX + 1];
 		if ((rc = veld__resolve(s, "client", cid, ent, cfilter, team, NULL)) != VELD_OK)
 			goto done;
-		if (!access_event(s, team, purpose, "read")) {
+		if (!access_event(s, team, cfilter, purpose, "read")) {
 			rc = VELD_EPERM;
 			goto done;
 		}
@@ -973,7 +1017,7 @@ int veld_record_list(veld_store *s, const char *kind, const char *filter_json,
 		const char *ev;
 		/* Other teams' records only when asked for by client id with a
 		 * break-the-glass purpose (checked above). */
-		if (!cid && strcmp(team, s->team) != 0 && strcmp(s->role, "office") != 0)
+		if (!cid && strcmp(team, s->team) != 0 && !s->office)
 			continue;
 		if ((rc = veld__record_build(s, sqlite3_column_blob(st, 0), &rec)) == VELD_ESHREDDED ||
 		    rc == VELD_ENOTFOUND) {
@@ -990,7 +1034,7 @@ int veld_record_list(veld_store *s, const char *kind, const char *filter_json,
 			json_decref(rec);
 			continue;
 		}
-		ev = cid ? access_event(s, team, purpose, query ? "search" : "read")
+		ev = cid ? access_event(s, team, cfilter, purpose, query ? "search" : "read")
 		         : (query ? "search" : "read");
 		json_object_set_new(clients,
 			json_string_value(json_object_get(rec, strcmp(kind, "client") ? "client" : "id")),
@@ -1056,7 +1100,7 @@ int veld_conflicts_list(veld_store *s, const char *purpose, char **json_out)
 		goto done;
 	}
 	sqlite3_bind_text(st, 1, s->team, -1, SQLITE_STATIC);
-	sqlite3_bind_int(st, 2, strcmp(s->role, "office") == 0);
+	sqlite3_bind_int(st, 2, s->office);
 	arr = json_array();
 	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
 		json_t *rec = NULL, *c, *item;
@@ -1117,6 +1161,10 @@ int veld_conflict_resolve(veld_store *s, const char *kind, const char *id, const
 		goto out;
 	if (!field || !(f = field_def(k, field))) {
 		rc = veld__err(VELD_EINVAL, "%s has no field '%s'", kind, field ? field : "");
+		goto out;
+	}
+	if (k->append_only) {
+		rc = veld__err(VELD_EPERM, "notes are append-only: amend with a new note instead");
 		goto out;
 	}
 	if (!value_json || !(value = json_loads(value_json, JSON_DECODE_ANY, &e))) {

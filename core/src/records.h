@@ -12,8 +12,7 @@ int veld__resolve(veld_store *s, const char *kind, const char *id, uint8_t entit
                   char kind_out[VELD_KIND_MAX + 1]);
 
 /* Build the JSON of one record from its field heads (decrypting). *out is
- * NULL if the record is deleted. With `details`, conflicts list every
- * competing value. */
+ * NULL if the record is deleted. Conflicts list every competing value. */
 int veld__record_build(veld_store *s, const uint8_t entity[VELD_ID_BYTES], json_t **out);
 
 /* Remove every record of `client` of `kind` (NULL: all kinds) from this

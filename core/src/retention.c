@@ -55,7 +55,7 @@ int veld_client_erase(veld_store *s, const char *client_id, const char *purpose)
 		goto out;
 	if ((rc = veld__resolve(s, "client", client_id, entity, client, team, NULL)) != VELD_OK)
 		goto out;
-	if (strcmp(team, s->team) != 0 && strcmp(s->role, "office") != 0) {
+	if (strcmp(team, s->team) != 0 && !s->office) {
 		rc = veld__err(VELD_EPERM, "this client belongs to another team");
 		goto out;
 	}
@@ -124,6 +124,10 @@ int veld_retention_set(veld_store *s, const char *kind, int64_t days, const char
 	}
 	if (days < 0 || days > 365 * 100) {
 		rc = veld__err(VELD_EINVAL, "days must be between 0 and 36500");
+		goto out;
+	}
+	if (!s->office) {
+		rc = veld__err(VELD_EPERM, "the retention policy is set by the office");
 		goto out;
 	}
 	if ((rc = veld__need_keys(s)) || (rc = veld__tx_begin(s, &tx)))
@@ -300,6 +304,100 @@ out:
 
 /* ---- verify ------------------------------------------------------------------------ */
 
+static int64_t scalar(veld_store *s, const char *sql, int bind_device)
+{
+	sqlite3_stmt *st;
+	int64_t v = -1;
+	if (sqlite3_prepare_v2(s->db, sql, -1, &st, NULL) != SQLITE_OK)
+		return -1;
+	if (bind_device)
+		sqlite3_bind_blob(st, 1, s->device, VELD_ID_BYTES, SQLITE_STATIC);
+	if (sqlite3_step(st) == SQLITE_ROW)
+		v = sqlite3_column_int64(st, 0);
+	sqlite3_finalize(st);
+	return v;
+}
+
+/* Own signed batches must tile 1..last own seq with no gap or overlap, so an
+ * operation added to the file without the signing key is caught. */
+static int verify_coverage(veld_store *s)
+{
+	int64_t own = scalar(s, "SELECT count(*) FROM ops WHERE device = ?1", 1);
+	int64_t covered = scalar(s, "SELECT coalesce(sum(last_seq - first_seq + 1), 0) FROM batches"
+	                            " WHERE device = ?1", 1);
+	int64_t maxseq = scalar(s, "SELECT coalesce(max(seq), 0) FROM ops WHERE device = ?1", 1);
+	int64_t gaps = scalar(s, "SELECT count(*) FROM batches b WHERE b.device = ?1 AND b.first_seq > 1"
+	                         " AND NOT EXISTS (SELECT 1 FROM batches p WHERE p.device = b.device"
+	                         " AND p.last_seq = b.first_seq - 1)", 1);
+	if (own < 0 || covered < 0 || maxseq < 0 || gaps < 0)
+		return veld__err(VELD_ERROR, "verifying: cannot read the operation log");
+	if (own != maxseq || covered != own || gaps != 0)
+		return veld__err(VELD_ECORRUPT, "this device's operations are not all covered by its "
+		                 "signatures (%lld operations, %lld signed)", (long long)own,
+		                 (long long)covered);
+	return VELD_OK;
+}
+
+/* Recompute every head flag from the supersedes lists. */
+static int verify_heads(veld_store *s)
+{
+	sqlite3_stmt *ops = NULL, *ins = NULL;
+	int64_t bad;
+	int rc = sqlite3_exec(s->db, "CREATE TEMP TABLE IF NOT EXISTS vrefs(device BLOB, seq INTEGER,"
+	                      " entity BLOB, field TEXT); DELETE FROM vrefs;"
+	                      " INSERT INTO vrefs SELECT device, seq, entity, field FROM superseded;",
+	                      NULL, NULL, NULL);
+	if (rc == SQLITE_OK)
+		rc = sqlite3_prepare_v2(s->db, "SELECT entity, field, sup FROM ops WHERE sup IS NOT NULL",
+		                        -1, &ops, NULL);
+	if (rc == SQLITE_OK)
+		rc = sqlite3_prepare_v2(s->db, "INSERT INTO vrefs VALUES(?1, ?2, ?3, ?4)", -1, &ins, NULL);
+	while (rc == SQLITE_OK && sqlite3_step(ops) == SQLITE_ROW) {
+		veld__ref sup[VELD_OP_MAX_SUPERSEDES];
+		size_t n = 0;
+		if (veld__sup_decode(sup, VELD_OP_MAX_SUPERSEDES, sqlite3_column_blob(ops, 2),
+		                     (size_t)sqlite3_column_bytes(ops, 2), &n) != VELD_OK) {
+			sqlite3_finalize(ops);
+			sqlite3_finalize(ins);
+			return VELD_ECORRUPT;
+		}
+		for (size_t i = 0; i < n && rc == SQLITE_OK; i++) {
+			sqlite3_bind_blob(ins, 1, sup[i].device, VELD_ID_BYTES, SQLITE_TRANSIENT);
+			sqlite3_bind_int64(ins, 2, (sqlite3_int64)sup[i].seq);
+			sqlite3_bind_value(ins, 3, sqlite3_column_value(ops, 0));
+			sqlite3_bind_value(ins, 4, sqlite3_column_value(ops, 1));
+			rc = sqlite3_step(ins) == SQLITE_DONE ? SQLITE_OK : SQLITE_ERROR;
+			sqlite3_reset(ins);
+		}
+	}
+	sqlite3_finalize(ops);
+	sqlite3_finalize(ins);
+	if (rc != SQLITE_OK)
+		return veld__err_sqlite(rc, "verifying heads");
+	bad = scalar(s, "SELECT count(*) FROM ops o WHERE o.head != NOT EXISTS (SELECT 1 FROM vrefs r"
+	                " WHERE r.device = o.device AND r.seq = o.seq AND r.entity = o.entity"
+	                " AND r.field = o.field)", 0);
+	sqlite3_exec(s->db, "DROP TABLE IF EXISTS temp.vrefs", NULL, NULL, NULL);
+	if (bad != 0)
+		return veld__err(VELD_ECORRUPT, "%lld field values are marked current or superseded "
+		                 "against the operation log", (long long)bad);
+	return VELD_OK;
+}
+
+/* A value may be missing only where the (keyed) access log records that its
+ * client was erased or purged. */
+static int verify_removals(veld_store *s)
+{
+	int64_t bad = scalar(s, "SELECT count(*) FROM ops WHERE value IS NULL AND field != '"
+	                     VELD_TOMBSTONE_FIELD "' AND lower(hex(client)) NOT IN"
+	                     " (SELECT client FROM audit WHERE event IN ('erase', 'purge')"
+	                     " AND client IS NOT NULL)", 0);
+	if (bad != 0)
+		return veld__err(VELD_ECORRUPT, "%lld sealed values were removed without an erasure "
+		                 "or purge on record", (long long)bad);
+	return VELD_OK;
+}
+
 /* Check every own batch signature against the stored operation hashes, and
  * that each operation's stored hash matches its content. */
 static int verify_ops(veld_store *s, json_t *report)
@@ -393,6 +491,9 @@ static int verify_ops(veld_store *s, json_t *report)
 	sqlite3_finalize(ops);
 	if (rc != SQLITE_DONE)
 		return rc < 0 ? rc : veld__err_sqlite(rc, "verifying");
+	if ((rc = verify_coverage(s)) != VELD_OK || (rc = verify_heads(s)) != VELD_OK ||
+	    (rc = verify_removals(s)) != VELD_OK)
+		return rc;
 	json_object_set_new(report, "operations", json_integer(nops));
 	json_object_set_new(report, "signed_batches", json_integer(nbatches));
 	return VELD_OK;
@@ -421,6 +522,11 @@ int veld_store_verify(veld_store *s, char **json_out)
 		rc = veld__err_sqlite(rc, "checking the store file");
 	}
 	sqlite3_finalize(st);
+	if (rc == VELD_OK) {
+		uint64_t entries = 0;
+		if ((rc = veld__audit_verify(s, &entries)) == VELD_OK)
+			json_object_set_new(report, "audit_entries", json_integer((json_int_t)entries));
+	}
 	if (rc == VELD_OK)
 		rc = verify_ops(s, report);
 	json_object_set_new(report, "ok", json_boolean(rc == VELD_OK));

@@ -197,13 +197,8 @@ int veld__tx_commit(veld_store *s, struct veld__tx *tx)
 	}
 	if (s->batch_first)
 		rc = veld__batch_sign(s);
-	if (rc == VELD_OK && s->audit_seq != tx->audit_seq) {
-		uint8_t head[40];
-		for (int i = 7; i >= 0; i--)
-			head[7 - i] = (uint8_t)(s->audit_seq >> (8 * i));
-		memcpy(head + 8, s->audit_head, 32);
-		rc = veld__meta_put(s, "audit_head", head, sizeof head);
-	}
+	if (rc == VELD_OK && s->audit_seq != tx->audit_seq)
+		rc = veld__audit_save_head(s);
 	if (rc == VELD_OK) {
 		int src = sqlite3_exec(s->db, "COMMIT", NULL, NULL, NULL);
 		if (src != SQLITE_OK)
@@ -671,6 +666,12 @@ static int read_identity(veld_store *s)
 		return rc == VELD_ENOTFOUND ? veld__err(VELD_ECORRUPT, "the store is incomplete: %s",
 		                                        veld_error_last()) : rc;
 	s->team[n < VELD_TEAM_MAX ? n : VELD_TEAM_MAX] = 0;
+	{
+		char role[16] = "";
+		if (veld__meta_get(s, "device_role", role, sizeof role - 1, &n) == VELD_OK)
+			role[n < sizeof role ? n : sizeof role - 1] = 0;
+		s->office = strcmp(role, "office") == 0;
+	}
 	return VELD_OK;
 }
 
@@ -788,6 +789,8 @@ static int store_create(veld_store **out, const char *dir, const char *pass, siz
 		goto fail;
 	if ((rc = veld__meta_put(s, "device", s->device, VELD_ID_BYTES)) != VELD_OK ||
 	    (rc = veld__meta_put(s, "team", s->team, strlen(s->team))) != VELD_OK ||
+	    (rc = veld__meta_put(s, "device_role", s->office ? "office" : "worker",
+	                         s->office ? 6 : 6)) != VELD_OK ||
 	    (rc = veld__meta_put(s, "sign_pk", s->sign_pk, 32)) != VELD_OK ||
 	    (rc = veld__meta_put(s, "sign_sk", wrapped, sizeof wrapped)) != VELD_OK ||
 	    (rc = wrap_master_with(s, pass, len, rawkey, ops, mem)) != VELD_OK ||

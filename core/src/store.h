@@ -59,6 +59,18 @@ struct veld_store {
 	char team[VELD_TEAM_MAX + 1];
 	char user[VELD_USER_MAX + 1];
 	char role[VELD_USER_MAX + 1];
+	int office; /* an office store (meta device_role): reads every team */
+
+	/* A refused or failed access, logged after the call's transaction
+	 * rolls back (NEN 7513 logs attempts, not only successes). */
+	struct {
+		int pending;
+		char event[24];
+		char outcome[12];
+		uint8_t client[VELD_ID_BYTES];
+		int has_client;
+		const char *purpose;
+	} refusal;
 
 	uint64_t hlc;      /* last stamp issued or seen */
 	uint64_t next_seq; /* next own sequence number */
@@ -108,6 +120,10 @@ int veld__schema_migrate(sqlite3 *db);
 int veld__audit(veld_store *s, const char *event, const char *outcome,
                 const uint8_t *client /* may be NULL */, const char *purpose);
 int veld__audit_load_head(veld_store *s);
+/* Verify the chain and its head (store mutex held). */
+int veld__audit_verify(veld_store *s, uint64_t *entries_out);
+/* Record the log's head (seq, hash) with a MAC under the audit key. */
+int veld__audit_save_head(veld_store *s);
 
 /* "2026-11-22T09:30:00.123Z" from milliseconds since the epoch. */
 void veld__iso8601(char buf[32], uint64_t ms);

@@ -134,6 +134,22 @@ static void test_audit__forged_entry_detected(void **state)
 	                       " WHERE seq = (SELECT max(seq) FROM audit);", "altered");
 }
 
+static void test_audit__head_moved_back_detected(void **state)
+{
+	/* Cut the log after entry 2 and point the head at entry 2 by hand: the
+	 * head's MAC needs the key, so this fails. */
+	expect_tamper_detected("DELETE FROM audit WHERE seq > 2;"
+	                       " UPDATE meta SET value = X'0000000000000002' ||"
+	                       " (SELECT hash FROM audit WHERE seq = 2) || substr(value, 41)"
+	                       " WHERE key = 'audit_head';", "head was altered");
+}
+
+static void test_audit__emptied_log_detected(void **state)
+{
+	expect_tamper_detected("DELETE FROM audit; DELETE FROM meta WHERE key = 'audit_head';",
+	                       "head is missing");
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -143,6 +159,8 @@ int main(void)
 		cmocka_unit_test(test_audit__removed_entry_detected),
 		cmocka_unit_test(test_audit__truncation_detected),
 		cmocka_unit_test(test_audit__forged_entry_detected),
+		cmocka_unit_test(test_audit__head_moved_back_detected),
+		cmocka_unit_test(test_audit__emptied_log_detected),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

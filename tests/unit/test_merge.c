@@ -250,7 +250,8 @@ static void test_merge__concurrent_edits_both_kept(void **state)
 	json_t *rec, *c;
 	veld__op op;
 	const uint8_t *key;
-	uint8_t ad[128], sealed[sizeof json - 1 + VELD_SEAL_OVERHEAD];
+	uint8_t *sealed;
+	size_t sealed_len;
 	struct veld__tx tx;
 	int applied;
 
@@ -265,14 +266,15 @@ static void test_merge__concurrent_edits_both_kept(void **state)
 	snprintf(op.team, sizeof op.team, "default");
 	snprintf(op.field, sizeof op.field, "address");
 	ok(veld__client_key(s, op.client, &key));
-	veld__seal(sealed, (const uint8_t *)json, sizeof json - 1, ad,
-	           veld__value_ad(ad, op.entity, "address", op.device, 1), key);
+	sealed = veld__seal_value(json, sizeof json - 1, op.entity, "address", op.device, 1, key,
+	                          &sealed_len);
 	op.value = sealed;
-	op.value_len = sizeof sealed;
+	op.value_len = sealed_len;
 	veld__op_hash(&op);
 	ok(veld__tx_begin(s, &tx));
 	ok(veld__op_apply(s, &op, &applied));
 	ok(veld__tx_commit(s, &tx));
+	free(sealed);
 
 	ok(veld_record_get(s, "client", client, NULL, &out));
 	rec = json_loads(out, 0, NULL);

@@ -4,6 +4,7 @@
 #include "helpers.h"
 
 #include <jansson.h>
+#include <sqlite3.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -112,11 +113,45 @@ static void test_privacy__erased_values_leave_no_plaintext(void **state)
 	free(dir);
 }
 
+/* A sealed value's length must not tell a short enum from a long one. */
+static void test_privacy__sealed_lengths_hide_enum_values(void **state)
+{
+	char *dir, *client, b[256], path[512];
+	veld_store *s = store_new(&dir, "anna", NULL);
+	client = create(s, "client", "{\"name\":\"P\"}");
+	snprintf(b, sizeof b, "{\"client\":\"%s\",\"kind\":\"other\",\"severity\":\"low\"}", client);
+	free(create(s, "signal", b));
+	snprintf(b, sizeof b, "{\"client\":\"%s\",\"kind\":\"neighbour_complaints\",\"severity\":\"critical\"}", client);
+	free(create(s, "signal", b));
+	snprintf(b, sizeof b, "{\"client\":\"%s\",\"domain\":\"justitie\",\"description\":\"x\"}", client);
+	free(create(s, "goal", b));
+	snprintf(b, sizeof b, "{\"client\":\"%s\",\"domain\":\"maatschappelijke_participatie\",\"description\":\"x\"}", client);
+	free(create(s, "goal", b));
+	veld_store_free(s);
+	{
+		sqlite3 *db;
+		sqlite3_stmt *st;
+		snprintf(path, sizeof path, "%s/store/veld.db", dir);
+		assert_int_equal(sqlite3_open(path, &db), SQLITE_OK);
+		sqlite3_prepare_v2(db, "SELECT count(DISTINCT length(value)) FROM ops"
+		                   " WHERE field IN ('kind', 'severity', 'domain') AND kind IN ('signal', 'goal')",
+		                   -1, &st, NULL);
+		assert_int_equal(sqlite3_step(st), SQLITE_ROW);
+		assert_int_equal(sqlite3_column_int(st, 0), 1);
+		sqlite3_finalize(st);
+		sqlite3_close(db);
+	}
+	free(client);
+	rm_rf(dir);
+	free(dir);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_privacy__canaries_not_in_any_file_or_error),
 		cmocka_unit_test(test_privacy__erased_values_leave_no_plaintext),
+		cmocka_unit_test(test_privacy__sealed_lengths_hide_enum_values),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

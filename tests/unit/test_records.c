@@ -2,6 +2,8 @@
  * search, prefixes, team boundaries, erasure and retention. */
 #include "helpers.h"
 
+#include "store.h"
+
 #include <jansson.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -92,6 +94,7 @@ static void test_records__validation_refuses_bad_fields(void **state)
 	expect_invalid(f->s, "client", "{\"name\":\"X\",\"bsn\":\"123456782\"}", "no field 'bsn'");
 	expect_invalid(f->s, "client", "{\"name\":\"X\",\"birth_date\":\"1970-02-30\"}", "date");
 	expect_invalid(f->s, "client", "{\"name\":\"X\",\"care_status\":\"hotel\"}", "one of");
+	expect_invalid(f->s, "client", "{\"name\":\"X\",\"birth_date\":\"1990-01-01<script>\"}", "date");
 	expect_invalid(f->s, "client", "[1,2]", "JSON object");
 	expect_invalid(f->s, "client", "{\"name\":", "JSON object");
 	expect_invalid(f->s, "spaceship", "{}", "unknown record kind");
@@ -110,6 +113,19 @@ static void test_records__validation_refuses_bad_fields(void **state)
 		assert_int_equal(json_array_size(l), 0);
 		json_decref(l);
 	}
+}
+
+static void test_records__note_visit_must_be_same_client(void **state)
+{
+	struct fx *f = *state;
+	char b[512], *other, *visit;
+	other = create(f->s, "client", "{\"name\":\"Other\"}");
+	snprintf(b, sizeof b, "{\"client\":\"%s\",\"kind\":\"phone\"}", other);
+	visit = create(f->s, "visit", b);
+	snprintf(b, sizeof b, "{\"client\":\"%s\",\"text\":\"t\",\"visit\":\"%s\"}", f->client, visit);
+	expect_invalid(f->s, "note", b, "another client");
+	free(other);
+	free(visit);
 }
 
 static void test_records__update_changes_only_given_fields(void **state)
@@ -141,6 +157,7 @@ static void test_records__notes_are_append_only(void **state)
 	note = create(f->s, "note", b);
 	assert_int_equal(veld_record_update(f->s, "note", note, "{\"text\":\"x\"}", NULL, NULL), VELD_EPERM);
 	assert_int_equal(veld_record_delete(f->s, "note", note, NULL), VELD_EPERM);
+	assert_int_equal(veld_conflict_resolve(f->s, "note", note, "text", "\"rewritten\"", NULL), VELD_EPERM);
 	snprintf(b, sizeof b, "{\"client\":\"%s\",\"text\":\"Correction: one month\",\"amends\":\"%s\"}", f->client, note);
 	amend = create(f->s, "note", b);
 	n = get(f->s, "note", note);
@@ -218,9 +235,17 @@ static void test_records__other_team_needs_break_the_glass(void **state)
 {
 	struct fx *f = *state;
 	char *other, *out = NULL;
-	ok(veld_store_set_actor(f->s, "office1", "office"));
+	/* A worker cannot create for another team, whatever role it claims. */
+	ok(veld_store_set_actor(f->s, "anna", "office"));
+	assert_int_equal(veld_record_create(f->s, "client", "{\"name\":\"Z\",\"team\":\"zuid\"}",
+	                                    NULL, NULL), VELD_EPERM);
+	/* Only an office store can (pretend this one is, for the test). */
+	f->s->office = 1;
 	other = create(f->s, "client", "{\"name\":\"Zuid client\",\"team\":\"zuid\"}");
+	f->s->office = 0;
 	ok(veld_store_set_actor(f->s, "anna", "worker"));
+	assert_int_equal(veld_record_update(f->s, "client", other, "{\"phone\":\"1\"}", NULL, NULL),
+	                 VELD_EPERM);
 	assert_int_equal(veld_record_get(f->s, "client", other, NULL, &out), VELD_EPERM);
 	assert_null(out);
 	assert_non_null(strstr(veld_error_last(), "break-glass"));
@@ -249,7 +274,7 @@ static void test_records__other_team_needs_break_the_glass(void **state)
 			if (!strcmp(json_string_value(json_object_get(e, "event")), "break-glass"))
 				glass++;
 		}
-		assert_int_equal(denied, 1);
+		assert_int_equal(denied, 2); /* the refused read and the refused update */
 		assert_int_equal(glass, 1);
 		json_decref(log);
 	}
@@ -288,6 +313,9 @@ static void test_records__retention_purges_ended_cases(void **state)
 	json_decref(r);
 	ok(veld_record_get(f->s, "client", ended, NULL, &out));
 	veld_free(out);
+	/* Only the office sets the policy. */
+	assert_int_equal(veld_retention_set(f->s, "client", 1, NULL), VELD_EPERM);
+	f->s->office = 1;
 	/* An office-like policy keeps it for 15 years after the end. */
 	ok(veld_retention_set(f->s, "client", 365 * 15, "Wmo: 15 years"));
 	ok(veld_retention_set(f->s, "note", 365 * 20, "WGBO: 20 years"));
@@ -306,6 +334,7 @@ static void test_records__retention_purges_ended_cases(void **state)
 	ok(veld_record_get(f->s, "client", f->client, NULL, &out));
 	veld_free(out);
 	assert_int_equal(veld_retention_set(f->s, "client", -1, NULL), VELD_EINVAL);
+	f->s->office = 0;
 	free(ended);
 }
 
@@ -315,6 +344,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_records__visit_with_scores_round_trips, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_records__validation_refuses_bad_fields, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_records__update_changes_only_given_fields, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_records__note_visit_must_be_same_client, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_records__notes_are_append_only, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_records__delete_is_a_tombstone, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_records__list_filters_and_search, setup, teardown),

@@ -3,6 +3,7 @@
 #include "helpers.h"
 
 #include "store.h"
+#include "op.h"
 
 #include <jansson.h>
 #include <sqlite3.h>
@@ -200,6 +201,57 @@ static void test_tamper__full_disk_changes_nothing(void **state)
 	veld_store_free(s);
 }
 
+static void expect_verify_fails(struct fx *f, const char *q, const char *msg)
+{
+	veld_store *s;
+	char *out = NULL;
+	sql(f, q);
+	s = reopen(f);
+	assert_int_equal(veld_store_verify(s, &out), VELD_ECORRUPT);
+	if (!strstr(veld_error_last(), msg))
+		fail_msg("'%s' lacks '%s'", veld_error_last(), msg);
+	veld_free(out);
+	veld_store_free(s);
+}
+
+static void test_tamper__removed_value_detected(void **state)
+{
+	struct fx *f = *state;
+	expect_verify_fails(f, "UPDATE ops SET value = NULL WHERE field = 'name'", "without an erasure");
+}
+
+static void test_tamper__added_operation_detected(void **state)
+{
+	struct fx *f = *state;
+	veld_store *s = reopen(f);
+	uint8_t entity[16], client[16];
+	struct veld__tx tx;
+	char *out = NULL;
+	/* A tombstone with a valid hash, written without the commit that signs
+	 * it: what an attacker could add without the signing key. */
+	veld__unhex(entity, 16, f->visit);
+	veld__unhex(client, 16, f->client);
+	ok(veld__tx_begin(s, &tx));
+	ok(veld__op_write(s, "visit", entity, client, "default", "_deleted", NULL, 0));
+	assert_int_equal(sqlite3_exec(s->db, "COMMIT", NULL, NULL, NULL), SQLITE_OK);
+	s->tx_depth = 0;
+	s->batch_first = 0;
+	assert_int_equal(veld_store_verify(s, &out), VELD_ECORRUPT);
+	assert_non_null(strstr(veld_error_last(), "not all covered"));
+	veld_free(out);
+	veld_store_free(s);
+}
+
+static void test_tamper__head_flag_flip_detected(void **state)
+{
+	struct fx *f = *state;
+	veld_store *s = reopen(f);
+	/* A second write makes the first address a superseded value. */
+	ok(veld_record_update(s, "client", f->client, "{\"address\":\"New street 3\"}", NULL, NULL));
+	veld_store_free(s);
+	expect_verify_fails(f, "UPDATE ops SET head = 1 - head WHERE field = 'address'", "marked current");
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -210,6 +262,9 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_tamper__damaged_client_key_is_corrupt, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_tamper__oversized_value_writes_nothing, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_tamper__full_disk_changes_nothing, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_tamper__removed_value_detected, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_tamper__added_operation_detected, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_tamper__head_flag_flip_detected, setup, teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

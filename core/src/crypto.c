@@ -19,6 +19,14 @@ void veld__seal(uint8_t *out, const uint8_t *pt, size_t ptlen, const uint8_t *ad
 	                                           NULL, pt, ptlen, ad, adlen, NULL, nonce, key);
 }
 
+void veld__seal_nonce(uint8_t *out, const uint8_t nonce[24], const uint8_t *pt, size_t ptlen,
+                      const uint8_t *ad, size_t adlen, const uint8_t key[32])
+{
+	memcpy(out, nonce, crypto_aead_xchacha20poly1305_ietf_NPUBBYTES);
+	crypto_aead_xchacha20poly1305_ietf_encrypt(out + crypto_aead_xchacha20poly1305_ietf_NPUBBYTES,
+	                                           NULL, pt, ptlen, ad, adlen, NULL, out, key);
+}
+
 int veld__open(uint8_t *out, const uint8_t *ct, size_t ctlen, const uint8_t *ad, size_t adlen,
                const uint8_t key[32])
 {

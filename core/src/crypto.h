@@ -22,6 +22,9 @@ int veld__kdf(uint8_t key[32], const char *pass, size_t len, const uint8_t salt[
  * ptlen + VELD_SEAL_OVERHEAD bytes. */
 void veld__seal(uint8_t *out, const uint8_t *pt, size_t ptlen, const uint8_t *ad, size_t adlen,
                 const uint8_t key[32]);
+/* The same with a caller-made nonce (24 bytes, unique per key). */
+void veld__seal_nonce(uint8_t *out, const uint8_t nonce[24], const uint8_t *pt, size_t ptlen,
+                      const uint8_t *ad, size_t adlen, const uint8_t key[32]);
 /* Open a sealed value; `out` must hold ctlen - VELD_SEAL_OVERHEAD bytes.
  * Returns 0, or -1 if it fails authentication (wrong key, data or AD). */
 int veld__open(uint8_t *out, const uint8_t *ct, size_t ctlen, const uint8_t *ad, size_t adlen,

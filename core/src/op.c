@@ -16,20 +16,10 @@
 #include <stdlib.h>
 #include <string.h>
 
-static const char *const kinds[] = {"client", "visit", "note", "goal", "signal", NULL};
-
-static int known_kind(const char *k)
-{
-	for (int i = 0; kinds[i]; i++)
-		if (strcmp(kinds[i], k) == 0)
-			return 1;
-	return 0;
-}
-
 int veld__op_pack(msgpack_packer *pk, const veld__op *op)
 {
 	size_t kl = strlen(op->kind), tl = strlen(op->team), fl = strlen(op->field);
-	msgpack_pack_array(pk, 11);
+	msgpack_pack_array(pk, 12);
 	msgpack_pack_uint64(pk, VELD_OP_VERSION);
 	msgpack_pack_bin(pk, VELD_ID_BYTES);
 	msgpack_pack_bin_body(pk, op->device, VELD_ID_BYTES);
@@ -43,6 +33,7 @@ int veld__op_pack(msgpack_packer *pk, const veld__op *op)
 	msgpack_pack_bin_body(pk, op->client, VELD_ID_BYTES);
 	msgpack_pack_str(pk, tl);
 	msgpack_pack_str_body(pk, op->team, tl);
+	msgpack_pack_uint64(pk, op->kv);
 	msgpack_pack_str(pk, fl);
 	msgpack_pack_str_body(pk, op->field, fl);
 	if (op->value) {
@@ -129,151 +120,12 @@ size_t veld__value_ad(uint8_t *ad, const uint8_t entity[VELD_ID_BYTES], const ch
 	return n + 8;
 }
 
-static int step_done(sqlite3_stmt *st, const char *what)
-{
-	int rc = sqlite3_step(st);
-	sqlite3_reset(st);
-	return rc == SQLITE_DONE ? VELD_OK : veld__err_sqlite(rc, what);
-}
-
-/* The entity must keep the kind and client it was created with. */
-static int check_entity(veld_store *s, const veld__op *op)
-{
-	sqlite3_stmt *st;
-	int rc, ret = VELD_OK;
-	if (s->last_entity_ok && memcmp(s->last_entity, op->entity, VELD_ID_BYTES) == 0)
-		return VELD_OK;
-	st = s->st[ST_ENTITY_GET];
-	sqlite3_bind_blob(st, 1, op->entity, VELD_ID_BYTES, SQLITE_STATIC);
-	rc = sqlite3_step(st);
-	if (rc == SQLITE_ROW) {
-		if (strcmp((const char *)sqlite3_column_text(st, 0), op->kind) != 0 ||
-		    sqlite3_column_bytes(st, 1) != VELD_ID_BYTES ||
-		    memcmp(sqlite3_column_blob(st, 1), op->client, VELD_ID_BYTES) != 0)
-			ret = veld__err(VELD_ECORRUPT,
-				"operation %llu changes the kind or client of an existing record",
-				(unsigned long long)op->seq);
-	} else if (rc != SQLITE_DONE) {
-		ret = veld__err_sqlite(rc, "reading a record");
-	}
-	sqlite3_reset(st);
-	return ret;
-}
-
-int veld__op_apply(veld_store *s, const veld__op *op, int *applied)
-{
-	sqlite3_stmt *st;
-	uint8_t supbuf[24 * VELD_OP_MAX_SUPERSEDES];
-	int rc, head;
-
-	*applied = 0;
-	if (!known_kind(op->kind))
-		return veld__err(VELD_EINVAL, "unknown record kind in operation");
-	if (op->nsup > VELD_OP_MAX_SUPERSEDES)
-		return veld__err(VELD_EINVAL, "operation supersedes too many values");
-
-	/* Known already? Identical: nothing to do. Different: equivocation. */
-	st = s->st[ST_OP_GET_HASH];
-	sqlite3_bind_blob(st, 1, op->device, VELD_ID_BYTES, SQLITE_STATIC);
-	sqlite3_bind_int64(st, 2, (sqlite3_int64)op->seq);
-	rc = sqlite3_step(st);
-	if (rc == SQLITE_ROW) {
-		int same = sqlite3_column_bytes(st, 0) == VELD_HASH_BYTES &&
-		           memcmp(sqlite3_column_blob(st, 0), op->hash, VELD_HASH_BYTES) == 0;
-		sqlite3_reset(st);
-		if (same)
-			return VELD_OK;
-		return veld__err(VELD_ECORRUPT, "two different operations claim sequence %llu of one device",
-		                 (unsigned long long)op->seq);
-	}
-	sqlite3_reset(st);
-	if (rc != SQLITE_DONE)
-		return veld__err_sqlite(rc, "reading the operation log");
-
-	/* Received for a client erased here: drop it. */
-	st = s->st[ST_ERASED_CHECK];
-	sqlite3_bind_blob(st, 1, op->client, VELD_ID_BYTES, SQLITE_STATIC);
-	rc = sqlite3_step(st);
-	sqlite3_reset(st);
-	if (rc == SQLITE_ROW)
-		return VELD_OK;
-	if ((rc = check_entity(s, op)) != VELD_OK)
-		return rc;
-
-	/* Born superseded if a known operation already supersedes it. */
-	st = s->st[ST_SUP_CHECK];
-	sqlite3_bind_blob(st, 1, op->device, VELD_ID_BYTES, SQLITE_STATIC);
-	sqlite3_bind_int64(st, 2, (sqlite3_int64)op->seq);
-	sqlite3_bind_blob(st, 3, op->entity, VELD_ID_BYTES, SQLITE_STATIC);
-	sqlite3_bind_text(st, 4, op->field, -1, SQLITE_STATIC);
-	rc = sqlite3_step(st);
-	sqlite3_reset(st);
-	head = rc != SQLITE_ROW;
-
-	st = s->st[ST_OP_INSERT];
-	sqlite3_bind_blob(st, 1, op->device, VELD_ID_BYTES, SQLITE_STATIC);
-	sqlite3_bind_int64(st, 2, (sqlite3_int64)op->seq);
-	sqlite3_bind_int64(st, 3, (sqlite3_int64)op->hlc);
-	sqlite3_bind_text(st, 4, op->kind, -1, SQLITE_STATIC);
-	sqlite3_bind_blob(st, 5, op->entity, VELD_ID_BYTES, SQLITE_STATIC);
-	sqlite3_bind_blob(st, 6, op->client, VELD_ID_BYTES, SQLITE_STATIC);
-	sqlite3_bind_text(st, 7, op->team, -1, SQLITE_STATIC);
-	sqlite3_bind_text(st, 8, op->field, -1, SQLITE_STATIC);
-	if (op->value)
-		sqlite3_bind_blob(st, 9, op->value, (int)op->value_len, SQLITE_STATIC);
-	else
-		sqlite3_bind_null(st, 9);
-	if (op->nsup)
-		sqlite3_bind_blob(st, 10, supbuf, (int)veld__sup_encode(supbuf, op->sup, op->nsup),
-		                  SQLITE_STATIC);
-	else
-		sqlite3_bind_null(st, 10);
-	sqlite3_bind_blob(st, 11, op->hash, VELD_HASH_BYTES, SQLITE_STATIC);
-	sqlite3_bind_int(st, 12, head);
-	if ((rc = step_done(st, "writing the operation log")) != VELD_OK)
-		return rc;
-
-	for (size_t i = 0; i < op->nsup; i++) {
-		st = s->st[ST_OP_UNHEAD];
-		sqlite3_bind_blob(st, 1, op->sup[i].device, VELD_ID_BYTES, SQLITE_STATIC);
-		sqlite3_bind_int64(st, 2, (sqlite3_int64)op->sup[i].seq);
-		sqlite3_bind_blob(st, 3, op->entity, VELD_ID_BYTES, SQLITE_STATIC);
-		sqlite3_bind_text(st, 4, op->field, -1, SQLITE_STATIC);
-		if ((rc = step_done(st, "merging an operation")) != VELD_OK)
-			return rc;
-		if (sqlite3_changes(s->db) > 0)
-			continue;
-		st = s->st[ST_SUP_INSERT];
-		sqlite3_bind_blob(st, 1, op->sup[i].device, VELD_ID_BYTES, SQLITE_STATIC);
-		sqlite3_bind_int64(st, 2, (sqlite3_int64)op->sup[i].seq);
-		sqlite3_bind_blob(st, 3, op->entity, VELD_ID_BYTES, SQLITE_STATIC);
-		sqlite3_bind_text(st, 4, op->field, -1, SQLITE_STATIC);
-		if ((rc = step_done(st, "merging an operation")) != VELD_OK)
-			return rc;
-	}
-
-	if (!(s->last_entity_ok && memcmp(s->last_entity, op->entity, VELD_ID_BYTES) == 0)) {
-		st = s->st[ST_ENTITY_UPSERT];
-		sqlite3_bind_blob(st, 1, op->entity, VELD_ID_BYTES, SQLITE_STATIC);
-		sqlite3_bind_text(st, 2, op->kind, -1, SQLITE_STATIC);
-		sqlite3_bind_blob(st, 3, op->client, VELD_ID_BYTES, SQLITE_STATIC);
-		sqlite3_bind_text(st, 4, op->team, -1, SQLITE_STATIC);
-		sqlite3_bind_int64(st, 5, (sqlite3_int64)op->hlc);
-		if ((rc = step_done(st, "writing a record")) != VELD_OK)
-			return rc;
-		memcpy(s->last_entity, op->entity, VELD_ID_BYTES);
-		s->last_entity_ok = 1;
-	}
-	*applied = 1;
-	return VELD_OK;
-}
-
 /* Seal into `buf` if it fits, else into a new allocation. The padded
  * plaintext passes through the same buffer and is wiped. */
 static uint8_t *seal_into(uint8_t *buf, size_t cap_buf, const char *json, size_t json_len,
                           const uint8_t entity[VELD_ID_BYTES], const char *field,
                           const uint8_t device[VELD_ID_BYTES], uint64_t seq, const uint8_t key[32],
-                          size_t *len)
+                          const uint8_t *nonce, size_t *len)
 {
 	size_t padded, cap = (json_len / VELD_PAD_BLOCK + 1) * VELD_PAD_BLOCK;
 	uint8_t ad[128], *out = cap * 2 + VELD_SEAL_OVERHEAD <= cap_buf ? buf
@@ -282,7 +134,11 @@ static uint8_t *seal_into(uint8_t *buf, size_t cap_buf, const char *json, size_t
 		return NULL;
 	memcpy(out, json, json_len);
 	sodium_pad(&padded, out, json_len, VELD_PAD_BLOCK, cap);
-	veld__seal(out + cap, out, padded, ad, veld__value_ad(ad, entity, field, device, seq), key);
+	if (nonce)
+		veld__seal_nonce(out + cap, nonce, out, padded, ad,
+		                 veld__value_ad(ad, entity, field, device, seq), key);
+	else
+		veld__seal(out + cap, out, padded, ad, veld__value_ad(ad, entity, field, device, seq), key);
 	sodium_memzero(out, cap);
 	*len = padded + VELD_SEAL_OVERHEAD;
 	memmove(out, out + cap, *len);
@@ -293,7 +149,7 @@ uint8_t *veld__seal_value(const char *json, size_t json_len, const uint8_t entit
                           const char *field, const uint8_t device[VELD_ID_BYTES], uint64_t seq,
                           const uint8_t key[32], size_t *len)
 {
-	return seal_into(NULL, 0, json, json_len, entity, field, device, seq, key, len);
+	return seal_into(NULL, 0, json, json_len, entity, field, device, seq, key, NULL, len);
 }
 
 int veld__op_write(veld_store *s, const char *kind, const uint8_t entity[VELD_ID_BYTES],
@@ -302,11 +158,13 @@ int veld__op_write(veld_store *s, const char *kind, const uint8_t entity[VELD_ID
 {
 	veld__op op;
 	veld__ref sup[VELD_OP_MAX_SUPERSEDES];
-	uint8_t stackbuf[1024], *sealed = NULL;
+	uint8_t stackbuf[1024], supbuf[24 * VELD_OP_MAX_SUPERSEDES], nonce[24], *sealed = NULL;
 	const uint8_t *key;
-	sqlite3_stmt *st;
 	size_t nsup = 0;
 	int rc, applied;
+	/* A record created in this transaction by this device has no other
+	 * operations anywhere yet: nothing to supersede, nothing to check. */
+	int fresh = s->fresh && memcmp(entity, s->fresh_entity, VELD_ID_BYTES) == 0;
 
 	if (strlen(field) > VELD_FIELD_MAX || strlen(kind) > VELD_KIND_MAX ||
 	    strlen(team) > VELD_TEAM_MAX)
@@ -316,20 +174,22 @@ int veld__op_write(veld_store *s, const char *kind, const uint8_t entity[VELD_ID
 		                 VELD_VALUE_MAX);
 
 	/* The new value supersedes every current head of the field. */
-	st = s->st[ST_FIELD_HEADS];
-	sqlite3_bind_blob(st, 1, entity, VELD_ID_BYTES, SQLITE_STATIC);
-	sqlite3_bind_text(st, 2, field, -1, SQLITE_STATIC);
-	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
-		if (nsup == VELD_OP_MAX_SUPERSEDES) {
-			sqlite3_reset(st);
-			return veld__err(VELD_EINVAL, "field '%s' has too many concurrent values", field);
+	if (!fresh) {
+		sqlite3_stmt *st = s->st[ST_FIELD_HEADS];
+		sqlite3_bind_blob(st, 1, entity, VELD_ID_BYTES, SQLITE_STATIC);
+		sqlite3_bind_text(st, 2, field, -1, SQLITE_STATIC);
+		while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+			if (nsup == VELD_OP_MAX_SUPERSEDES) {
+				sqlite3_reset(st);
+				return veld__err(VELD_EINVAL, "field '%s' has too many concurrent values", field);
+			}
+			memcpy(sup[nsup].device, sqlite3_column_blob(st, 0), VELD_ID_BYTES);
+			sup[nsup++].seq = (uint64_t)sqlite3_column_int64(st, 1);
 		}
-		memcpy(sup[nsup].device, sqlite3_column_blob(st, 0), VELD_ID_BYTES);
-		sup[nsup++].seq = (uint64_t)sqlite3_column_int64(st, 1);
+		sqlite3_reset(st);
+		if (rc != SQLITE_DONE)
+			return veld__err_sqlite(rc, "reading the operation log");
 	}
-	sqlite3_reset(st);
-	if (rc != SQLITE_DONE)
-		return veld__err_sqlite(rc, "reading the operation log");
 
 	memset(&op, 0, sizeof op);
 	memcpy(op.device, s->device, VELD_ID_BYTES);
@@ -342,17 +202,20 @@ int veld__op_write(veld_store *s, const char *kind, const uint8_t entity[VELD_ID
 	snprintf(op.field, sizeof op.field, "%s", field);
 	op.sup = sup;
 	op.nsup = nsup;
+	op.kv = 1;
 
 	if (json_value) {
-		if ((rc = veld__client_key(s, client, &key)) != VELD_OK)
+		if ((rc = veld__client_key_current(s, client, &op.kv, &key)) != VELD_OK)
 			return rc;
+		veld__nonce_next(s, nonce);
 		if (!(sealed = seal_into(stackbuf, sizeof stackbuf, json_value, json_len, entity, field,
-		                         s->device, op.seq, key, &op.value_len)))
+		                         s->device, op.seq, key, nonce, &op.value_len)))
 			return veld__err(VELD_ENOMEM, "out of memory");
 		op.value = sealed;
 	}
 	veld__op_hash(&op);
-	rc = veld__op_apply(s, &op, &applied);
+	rc = fresh ? veld__merge_insert(&s->m, &op, 1, supbuf, &applied)
+	           : veld__merge_apply(&s->m, &op, &applied);
 	if (sealed != stackbuf)
 		free(sealed);
 	if (rc != VELD_OK)
@@ -395,10 +258,13 @@ int veld__batch_sign(veld_store *s)
 	sqlite3_stmt *st = s->st[ST_BATCH_INSERT];
 	crypto_generichash_final(&s->batch_hash, inner, VELD_HASH_BYTES);
 	batch_message(msg, s->device, s->batch_first, s->batch_last, inner);
+	int rc;
 	crypto_sign_detached(sig, NULL, msg, sizeof msg, s->sign_sk);
 	sqlite3_bind_blob(st, 1, s->device, VELD_ID_BYTES, SQLITE_STATIC);
 	sqlite3_bind_int64(st, 2, (sqlite3_int64)s->batch_first);
 	sqlite3_bind_int64(st, 3, (sqlite3_int64)s->batch_last);
 	sqlite3_bind_blob(st, 4, sig, sizeof sig, SQLITE_STATIC);
-	return step_done(st, "signing the operations");
+	rc = sqlite3_step(st);
+	sqlite3_reset(st);
+	return rc == SQLITE_DONE ? VELD_OK : veld__err_sqlite(rc, "signing the operations");
 }

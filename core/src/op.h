@@ -9,6 +9,7 @@
 #define VELD_OP_H
 
 #include "store.h"
+#include "merge.h"
 
 #include <msgpack.h>
 
@@ -34,6 +35,7 @@ typedef struct veld__op {
 	uint8_t entity[VELD_ID_BYTES];
 	uint8_t client[VELD_ID_BYTES];
 	char team[VELD_TEAM_MAX + 1];
+	uint64_t kv; /* version of the client data key the value is sealed with */
 	char field[VELD_FIELD_MAX + 1];
 	const uint8_t *value; /* sealed bytes, or NULL for a tombstone */
 	size_t value_len;
@@ -61,10 +63,7 @@ uint8_t *veld__seal_value(const char *json, size_t json_len, const uint8_t entit
                           const char *field, const uint8_t device[VELD_ID_BYTES], uint64_t seq,
                           const uint8_t key[32], size_t *len);
 
-/* Apply an operation (own or received) inside the current transaction.
- * *applied is 1 if it was new, 0 if already known or its client is erased.
- * VELD_ECORRUPT if a different operation with the same identity is known. */
-int veld__op_apply(veld_store *s, const veld__op *op, int *applied);
+/* Applying an operation is veld__merge_apply (merge.h) on s->m. */
 
 /* Write a new local operation: stamps, seals `json_value` (NULL = tombstone)
  * under the client key, supersedes the field's current heads, applies. */

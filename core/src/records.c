@@ -334,26 +334,39 @@ int veld__resolve(veld_store *s, const char *kind, const char *id, uint8_t entit
                   char kind_out[VELD_KIND_MAX + 1])
 {
 	sqlite3_stmt *st;
-	char pattern[40];
+	uint8_t lo[VELD_ID_BYTES], hi[VELD_ID_BYTES];
 	size_t n = id ? strlen(id) : 0;
 	int rc, found = 0;
 
 	if (n < 4 || n > 32 || strspn(id, "0123456789abcdefABCDEF") != n)
 		return veld__err(VELD_EINVAL, "a record id is 4 to 32 hex digits");
-	for (size_t i = 0; i < n; i++)
-		pattern[i] = (char)toupper((unsigned char)id[i]);
-	pattern[n] = '%';
-	pattern[n + 1] = 0;
+	/* A prefix is the range [prefix 000..., prefix fff...]: an index seek,
+	 * never a scan, whatever the store's size. */
+	for (size_t i = 0; i < 2 * VELD_ID_BYTES; i++) {
+		int v = 0;
+		if (i < n) {
+			char c = (char)tolower((unsigned char)id[i]);
+			v = c <= '9' ? c - '0' : c - 'a' + 10;
+		}
+		if (i % 2 == 0) {
+			lo[i / 2] = (uint8_t)((i < n ? v : 0) << 4);
+			hi[i / 2] = (uint8_t)((i < n ? v : 15) << 4);
+		} else {
+			lo[i / 2] |= (uint8_t)(i < n ? v : 0);
+			hi[i / 2] |= (uint8_t)(i < n ? v : 15);
+		}
+	}
 	rc = sqlite3_prepare_v2(s->db,
-		"SELECT entity, client, team, kind FROM entities WHERE hex(entity) LIKE ?1"
-		" AND (?2 IS NULL OR kind = ?2) LIMIT 2", -1, &st, NULL);
+		"SELECT entity, client, team, kind FROM entities WHERE entity BETWEEN ?1 AND ?2"
+		" AND (?3 IS NULL OR kind = ?3) LIMIT 2", -1, &st, NULL);
 	if (rc != SQLITE_OK)
 		return veld__err_sqlite(rc, "finding a record");
-	sqlite3_bind_text(st, 1, pattern, -1, SQLITE_STATIC);
+	sqlite3_bind_blob(st, 1, lo, VELD_ID_BYTES, SQLITE_STATIC);
+	sqlite3_bind_blob(st, 2, hi, VELD_ID_BYTES, SQLITE_STATIC);
 	if (kind)
-		sqlite3_bind_text(st, 2, kind, -1, SQLITE_STATIC);
+		sqlite3_bind_text(st, 3, kind, -1, SQLITE_STATIC);
 	else
-		sqlite3_bind_null(st, 2);
+		sqlite3_bind_null(st, 3);
 	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
 		if (++found > 1)
 			break;
@@ -391,7 +404,7 @@ static int open_value(veld_store *s, const uint8_t entity[VELD_ID_BYTES], const 
 	*out = NULL;
 	if (!ct) /* tombstone, or purged from this store */
 		return VELD_OK;
-	if ((rc = veld__client_key(s, client, &key)) != VELD_OK)
+	if ((rc = veld__client_key(s, client, (uint64_t)sqlite3_column_int64(st, 5), &key)) != VELD_OK)
 		return rc;
 	veld__hex(ehex, entity, VELD_ID_BYTES);
 	if (ctlen < VELD_SEAL_OVERHEAD || ctlen > VELD_VALUE_MAX + VELD_SEAL_OVERHEAD)
@@ -726,8 +739,11 @@ int veld_record_create(veld_store *s, const char *kind, const char *fields_json,
 			}
 		}
 	}
-	if ((rc = write_fields(s, kind, entity, client, team, fields)) != VELD_OK ||
-	    (rc = veld__audit(s, "create", "success", client, purpose)) != VELD_OK)
+	memcpy(s->fresh_entity, entity, VELD_ID_BYTES);
+	s->fresh = 1;
+	rc = write_fields(s, kind, entity, client, team, fields);
+	s->fresh = 0;
+	if (rc != VELD_OK || (rc = veld__audit(s, "create", "success", client, purpose)) != VELD_OK)
 		goto done;
 	if (json_out && (rc = veld__record_build(s, entity, &rec)) == VELD_OK)
 		rc = out_json(rec, json_out);
@@ -1279,6 +1295,6 @@ int veld__remove_records(veld_store *s, const uint8_t client[VELD_ID_BYTES], con
 		if (i == 3 && removed)
 			*removed = sqlite3_changes(s->db);
 	}
-	s->last_entity_ok = 0;
+	veld__merge_forget(&s->m);
 	return VELD_OK;
 }

@@ -406,7 +406,7 @@ static int verify_ops(veld_store *s, json_t *report)
 	int64_t nops = 0, nbatches = 0;
 	int rc;
 	rc = sqlite3_prepare_v2(s->db, "SELECT device, seq, hlc, kind, entity, client, team, field,"
-	                        " value, sup, hash FROM ops ORDER BY device, seq", -1, &ops, NULL);
+	                        " value, sup, hash, kv FROM ops ORDER BY device, seq", -1, &ops, NULL);
 	if (rc != SQLITE_OK)
 		return veld__err_sqlite(rc, "verifying");
 	while ((rc = sqlite3_step(ops)) == SQLITE_ROW) {
@@ -431,6 +431,7 @@ static int verify_ops(veld_store *s, json_t *report)
 		op.sup = sup;
 		op.nsup = nsup;
 		memcpy(stored, sqlite3_column_blob(ops, 10), 32);
+		op.kv = (uint64_t)sqlite3_column_int64(ops, 11);
 		nops++;
 		/* A value removed by erasure or retention can no longer be hashed;
 		 * its stored hash still counts for the batch signature. */

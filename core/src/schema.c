@@ -5,35 +5,22 @@
  * Migrations only ever move forward; a store from a newer veld is refused. */
 #include "store.h"
 #include "error.h"
+#include "merge.h"
 
 #include <stdio.h>
 
-/* Version 1: keys, the operation log and the state derived from it. */
+/* Version 1: keys, the operation log and the state derived from it. The
+ * operation log, its merge state and `erased` are veld__merge_schema
+ * (merge.c), shared with the server; run first. */
 static const char *const v1 =
 	"CREATE TABLE meta(key TEXT PRIMARY KEY, value BLOB NOT NULL) WITHOUT ROWID;"
-	/* The operation log. head = 1 while no known operation supersedes it. */
-	"CREATE TABLE ops("
-	"  device BLOB NOT NULL, seq INTEGER NOT NULL, hlc INTEGER NOT NULL,"
-	"  kind TEXT NOT NULL, entity BLOB NOT NULL, client BLOB NOT NULL, team TEXT NOT NULL,"
-	"  field TEXT NOT NULL, value BLOB, sup BLOB, hash BLOB NOT NULL,"
-	"  head INTEGER NOT NULL DEFAULT 1,"
-	"  PRIMARY KEY(device, seq)) WITHOUT ROWID;"
-	"CREATE INDEX ops_entity ON ops(entity, field);"
-	/* Supersessions of operations not yet known here (they may arrive later). */
-	"CREATE TABLE superseded(device BLOB NOT NULL, seq INTEGER NOT NULL,"
-	"  entity BLOB NOT NULL, field TEXT NOT NULL,"
-	"  PRIMARY KEY(device, seq, entity, field)) WITHOUT ROWID;"
-	"CREATE TABLE entities(entity BLOB PRIMARY KEY, kind TEXT NOT NULL,"
-	"  client BLOB NOT NULL, team TEXT NOT NULL, created INTEGER NOT NULL) WITHOUT ROWID;"
-	"CREATE INDEX entities_kind ON entities(kind, client);"
-	"CREATE INDEX entities_client ON entities(client);"
-	/* Client data keys wrapped under the device master key. */
-	"CREATE TABLE client_keys(client BLOB PRIMARY KEY, team TEXT NOT NULL,"
-	"  wrapped BLOB NOT NULL) WITHOUT ROWID;"
-	"CREATE TABLE erased(client BLOB PRIMARY KEY, at INTEGER NOT NULL) WITHOUT ROWID;"
-	/* Signatures over batches of own operations (one per commit). */
+	/* Client data keys, each version wrapped under the device master key. */
+	"CREATE TABLE client_keys(client BLOB NOT NULL, kv INTEGER NOT NULL, team TEXT NOT NULL,"
+	"  wrapped BLOB NOT NULL, PRIMARY KEY(client, kv)) WITHOUT ROWID;"
+	/* Signatures over batches of operations: own ones (one per commit) and
+	 * received ones, with the hashes of the whole batch for the latter. */
 	"CREATE TABLE batches(device BLOB NOT NULL, first_seq INTEGER NOT NULL,"
-	"  last_seq INTEGER NOT NULL, sig BLOB NOT NULL,"
+	"  last_seq INTEGER NOT NULL, sig BLOB NOT NULL, hashes BLOB,"
 	"  PRIMARY KEY(device, first_seq)) WITHOUT ROWID;"
 	/* NEN 7513 access log: append-only, each hash chains the one before. */
 	"CREATE TABLE audit(seq INTEGER PRIMARY KEY, at INTEGER NOT NULL, event TEXT NOT NULL,"
@@ -96,7 +83,9 @@ int veld__schema_migrate(sqlite3 *db)
 		char sql[64];
 		if ((rc = sqlite3_exec(db, "BEGIN IMMEDIATE", NULL, NULL, NULL)) != SQLITE_OK)
 			return veld__err_sqlite(rc, "starting a migration");
-		rc = sqlite3_exec(db, migrations[version], NULL, NULL, NULL);
+		rc = version == 0 ? sqlite3_exec(db, veld__merge_schema, NULL, NULL, NULL) : SQLITE_OK;
+		if (rc == SQLITE_OK)
+			rc = sqlite3_exec(db, migrations[version], NULL, NULL, NULL);
 		snprintf(sql, sizeof sql, "PRAGMA user_version = %d", version + 1);
 		if (rc == SQLITE_OK)
 			rc = sqlite3_exec(db, sql, NULL, NULL, NULL);

@@ -26,25 +26,15 @@ static const char *const stmt_sql[ST__COUNT] = {
 	[ST_META_GET] = "SELECT value FROM meta WHERE key = ?1",
 	[ST_META_PUT] = "INSERT INTO meta(key, value) VALUES(?1, ?2)"
 	                " ON CONFLICT(key) DO UPDATE SET value = excluded.value",
-	[ST_OP_GET_HASH] = "SELECT hash FROM ops WHERE device = ?1 AND seq = ?2",
-	[ST_OP_INSERT] = "INSERT INTO ops(device, seq, hlc, kind, entity, client, team, field,"
-	                 " value, sup, hash, head) VALUES(?1,?2,?3,?4,?5,?6,?7,?8,?9,?10,?11,?12)",
-	[ST_SUP_CHECK] = "SELECT 1 FROM superseded WHERE device = ?1 AND seq = ?2"
-	                 " AND entity = ?3 AND field = ?4",
-	[ST_SUP_INSERT] = "INSERT OR IGNORE INTO superseded(device, seq, entity, field)"
-	                  " VALUES(?1, ?2, ?3, ?4)",
-	[ST_OP_UNHEAD] = "UPDATE ops SET head = 0 WHERE device = ?1 AND seq = ?2"
-	                 " AND entity = ?3 AND field = ?4",
-	[ST_ENTITY_UPSERT] = "INSERT INTO entities(entity, kind, client, team, created)"
-	                     " VALUES(?1, ?2, ?3, ?4, ?5) ON CONFLICT(entity) DO UPDATE"
-	                     " SET created = excluded.created WHERE excluded.created < created",
 	[ST_ENTITY_GET] = "SELECT kind, client, team, created FROM entities WHERE entity = ?1",
-	[ST_HEADS] = "SELECT field, device, seq, hlc, value FROM ops WHERE entity = ?1 AND head = 1"
+	[ST_HEADS] = "SELECT field, device, seq, hlc, value, kv FROM ops WHERE entity = ?1 AND head = 1"
 	             " ORDER BY field, hlc DESC, device DESC",
 	[ST_FIELD_HEADS] = "SELECT device, seq FROM ops WHERE entity = ?1 AND field = ?2"
 	                   " AND head = 1",
-	[ST_KEY_GET] = "SELECT wrapped FROM client_keys WHERE client = ?1",
-	[ST_KEY_PUT] = "INSERT INTO client_keys(client, team, wrapped) VALUES(?1, ?2, ?3)",
+	[ST_KEY_GET] = "SELECT wrapped FROM client_keys WHERE client = ?1 AND kv = ?2",
+	[ST_KEY_LATEST] = "SELECT max(kv) FROM client_keys WHERE client = ?1",
+	[ST_KEY_PUT] = "INSERT OR IGNORE INTO client_keys(client, kv, team, wrapped)"
+	               " VALUES(?1, ?2, ?3, ?4)",
 	[ST_ERASED_CHECK] = "SELECT 1 FROM erased WHERE client = ?1",
 	[ST_BATCH_INSERT] = "INSERT INTO batches(device, first_seq, last_seq, sig)"
 	                    " VALUES(?1, ?2, ?3, ?4)",
@@ -166,7 +156,7 @@ static void tx_restore(veld_store *s, const struct veld__tx *tx)
 	s->batch_hash = tx->batch_hash;
 	s->audit_seq = tx->audit_seq;
 	memcpy(s->audit_head, tx->audit_head, 32);
-	s->last_entity_ok = 0;
+	veld__merge_forget(&s->m);
 }
 
 void veld__tx_abort(veld_store *s, struct veld__tx *tx)
@@ -254,15 +244,20 @@ int veld_store_rollback(veld_store *s)
 
 /* ---- client key cache (open addressing in guarded memory) -------------- */
 
-static size_t slot_of(const uint8_t client[VELD_ID_BYTES], size_t cap)
+static size_t slot_of(const uint8_t client[VELD_ID_BYTES], uint64_t kv, size_t cap)
 {
 	uint64_t h;
 	memcpy(&h, client, sizeof h); /* ids are random: their bytes are a hash */
-	return (size_t)(h & (cap - 1));
+	return (size_t)((h + kv * 0x9E3779B97F4A7C15ull) & (cap - 1));
 }
 
-static int keycache_put(veld_store *s, const uint8_t client[VELD_ID_BYTES], const uint8_t key[32],
-                        const uint8_t **out)
+static int slot_is(const struct veld__keyslot *k, const uint8_t client[VELD_ID_BYTES], uint64_t kv)
+{
+	return k->kv == kv && memcmp(k->client, client, VELD_ID_BYTES) == 0;
+}
+
+static int keycache_put(veld_store *s, const uint8_t client[VELD_ID_BYTES], uint64_t kv,
+                        const uint8_t key[32], const uint8_t **out)
 {
 	size_t i;
 	if ((s->keys_used + 1) * 4 > s->keys_cap * 3) {
@@ -273,7 +268,8 @@ static int keycache_put(veld_store *s, const uint8_t client[VELD_ID_BYTES], cons
 		for (size_t j = 0; j < s->keys_cap; j++) {
 			if (!s->keys[j].used)
 				continue;
-			for (i = slot_of(s->keys[j].client, ncap); nk[i].used; i = (i + 1) & (ncap - 1))
+			for (i = slot_of(s->keys[j].client, s->keys[j].kv, ncap); nk[i].used;
+			     i = (i + 1) & (ncap - 1))
 				;
 			nk[i] = s->keys[j];
 		}
@@ -281,24 +277,26 @@ static int keycache_put(veld_store *s, const uint8_t client[VELD_ID_BYTES], cons
 		s->keys = nk;
 		s->keys_cap = ncap;
 	}
-	for (i = slot_of(client, s->keys_cap); s->keys[i].used; i = (i + 1) & (s->keys_cap - 1))
-		if (memcmp(s->keys[i].client, client, VELD_ID_BYTES) == 0)
+	for (i = slot_of(client, kv, s->keys_cap); s->keys[i].used; i = (i + 1) & (s->keys_cap - 1))
+		if (slot_is(&s->keys[i], client, kv))
 			break;
 	if (!s->keys[i].used)
 		s->keys_used++;
 	memcpy(s->keys[i].client, client, VELD_ID_BYTES);
+	s->keys[i].kv = kv;
 	memcpy(s->keys[i].key, key, 32);
 	s->keys[i].used = 1;
 	*out = s->keys[i].key;
 	return VELD_OK;
 }
 
-static const uint8_t *keycache_get(veld_store *s, const uint8_t client[VELD_ID_BYTES])
+static const uint8_t *keycache_get(veld_store *s, const uint8_t client[VELD_ID_BYTES], uint64_t kv)
 {
 	if (!s->keys_cap)
 		return NULL;
-	for (size_t i = slot_of(client, s->keys_cap); s->keys[i].used; i = (i + 1) & (s->keys_cap - 1))
-		if (memcmp(s->keys[i].client, client, VELD_ID_BYTES) == 0)
+	for (size_t i = slot_of(client, kv, s->keys_cap); s->keys[i].used;
+	     i = (i + 1) & (s->keys_cap - 1))
+		if (slot_is(&s->keys[i], client, kv))
 			return s->keys[i].key;
 	return NULL;
 }
@@ -321,63 +319,83 @@ void veld__keycache_drop(veld_store *s, const uint8_t client[VELD_ID_BYTES])
 	s->keys_cap = s->keys_used = 0;
 	for (size_t i = 0; i < cap; i++)
 		if (old[i].used && memcmp(old[i].client, client, VELD_ID_BYTES) != 0)
-			keycache_put(s, old[i].client, old[i].key, &dummy);
+			keycache_put(s, old[i].client, old[i].kv, old[i].key, &dummy);
 	veld__secret_free((uint8_t *)old);
 }
 
-static size_t client_key_ad(uint8_t ad[32], const uint8_t client[VELD_ID_BYTES])
+static size_t client_key_ad(uint8_t ad[40], const uint8_t client[VELD_ID_BYTES], uint64_t kv)
 {
 	memcpy(ad, "veld-ck-v1", 10);
 	memcpy(ad + 10, client, VELD_ID_BYTES);
-	return 10 + VELD_ID_BYTES;
+	for (int i = 0; i < 8; i++)
+		ad[26 + i] = (uint8_t)(kv >> (56 - 8 * i));
+	return 34;
+}
+
+int veld__client_key_put(veld_store *s, const uint8_t client[VELD_ID_BYTES], uint64_t kv,
+                         const char *team, const uint8_t key[32])
+{
+	uint8_t wrapped[32 + VELD_SEAL_OVERHEAD], ad[40];
+	sqlite3_stmt *st = s->st[ST_KEY_PUT];
+	const uint8_t *cached;
+	int rc;
+	veld__seal(wrapped, key, 32, ad, client_key_ad(ad, client, kv), s->master);
+	sqlite3_bind_blob(st, 1, client, VELD_ID_BYTES, SQLITE_STATIC);
+	sqlite3_bind_int64(st, 2, (sqlite3_int64)kv);
+	sqlite3_bind_text(st, 3, team, -1, SQLITE_STATIC);
+	sqlite3_bind_blob(st, 4, wrapped, sizeof wrapped, SQLITE_STATIC);
+	rc = sqlite3_step(st);
+	sqlite3_reset(st);
+	if (rc != SQLITE_DONE)
+		return veld__err_sqlite(rc, "storing a client key");
+	return keycache_put(s, client, kv, key, &cached);
 }
 
 int veld__client_key_new(veld_store *s, const uint8_t client[VELD_ID_BYTES], const char *team,
                          const uint8_t **key_out)
 {
 	uint8_t *key = veld__secret_new(32);
-	uint8_t wrapped[32 + VELD_SEAL_OVERHEAD], ad[32];
-	sqlite3_stmt *st = s->st[ST_KEY_PUT];
 	int rc;
 	if (!key)
 		return veld__err(VELD_ENOMEM, "no memory for a key");
 	crypto_aead_xchacha20poly1305_ietf_keygen(key);
-	veld__seal(wrapped, key, 32, ad, client_key_ad(ad, client), s->master);
-	sqlite3_bind_blob(st, 1, client, VELD_ID_BYTES, SQLITE_STATIC);
-	sqlite3_bind_text(st, 2, team, -1, SQLITE_STATIC);
-	sqlite3_bind_blob(st, 3, wrapped, sizeof wrapped, SQLITE_STATIC);
-	rc = sqlite3_step(st);
-	sqlite3_reset(st);
-	if (rc != SQLITE_DONE)
-		rc = veld__err_sqlite(rc, "storing a client key");
-	else
-		rc = keycache_put(s, client, key, key_out);
+	if ((rc = veld__client_key_put(s, client, 1, team, key)) == VELD_OK)
+		*key_out = keycache_get(s, client, 1);
 	veld__secret_free(key);
 	return rc;
 }
 
-int veld__client_key(veld_store *s, const uint8_t client[VELD_ID_BYTES], const uint8_t **key_out)
+static int no_key(veld_store *s, const uint8_t client[VELD_ID_BYTES])
+{
+	sqlite3_stmt *st = s->st[ST_ERASED_CHECK];
+	char hex[33];
+	int rc;
+	veld__hex(hex, client, VELD_ID_BYTES);
+	sqlite3_bind_blob(st, 1, client, VELD_ID_BYTES, SQLITE_STATIC);
+	rc = sqlite3_step(st);
+	sqlite3_reset(st);
+	if (rc == SQLITE_ROW)
+		return veld__err(VELD_ESHREDDED, "client %s was erased; its data is unreadable", hex);
+	return veld__err(VELD_ENOTFOUND, "no data key for client %s on this device (yet)", hex);
+}
+
+int veld__client_key(veld_store *s, const uint8_t client[VELD_ID_BYTES], uint64_t kv,
+                     const uint8_t **key_out)
 {
 	sqlite3_stmt *st;
-	uint8_t ad[32], *key;
+	uint8_t ad[40], *key;
 	char hex[33];
 	int rc;
 
-	if ((*key_out = keycache_get(s, client)) != NULL)
+	if ((*key_out = keycache_get(s, client, kv)) != NULL)
 		return VELD_OK;
-	veld__hex(hex, client, VELD_ID_BYTES);
 	st = s->st[ST_KEY_GET];
 	sqlite3_bind_blob(st, 1, client, VELD_ID_BYTES, SQLITE_STATIC);
+	sqlite3_bind_int64(st, 2, (sqlite3_int64)kv);
 	rc = sqlite3_step(st);
 	if (rc == SQLITE_DONE) {
 		sqlite3_reset(st);
-		st = s->st[ST_ERASED_CHECK];
-		sqlite3_bind_blob(st, 1, client, VELD_ID_BYTES, SQLITE_STATIC);
-		rc = sqlite3_step(st);
-		sqlite3_reset(st);
-		if (rc == SQLITE_ROW)
-			return veld__err(VELD_ESHREDDED, "client %s was erased; its data is unreadable", hex);
-		return veld__err(VELD_ENOTFOUND, "no data key for client %s on this device", hex);
+		return no_key(s, client);
 	}
 	if (rc != SQLITE_ROW) {
 		sqlite3_reset(st);
@@ -387,15 +405,43 @@ int veld__client_key(veld_store *s, const uint8_t client[VELD_ID_BYTES], const u
 		sqlite3_reset(st);
 		return veld__err(VELD_ENOMEM, "no memory for a key");
 	}
+	veld__hex(hex, client, VELD_ID_BYTES);
 	if (sqlite3_column_bytes(st, 0) != 32 + VELD_SEAL_OVERHEAD ||
 	    veld__open(key, sqlite3_column_blob(st, 0), 32 + VELD_SEAL_OVERHEAD, ad,
-	               client_key_ad(ad, client), s->master) != 0)
+	               client_key_ad(ad, client, kv), s->master) != 0)
 		rc = veld__err(VELD_ECORRUPT, "the data key of client %s failed authentication", hex);
 	else
-		rc = keycache_put(s, client, key, key_out);
+		rc = keycache_put(s, client, kv, key, key_out);
 	sqlite3_reset(st);
 	veld__secret_free(key);
 	return rc;
+}
+
+int veld__client_key_current(veld_store *s, const uint8_t client[VELD_ID_BYTES], uint64_t *kv,
+                             const uint8_t **key_out)
+{
+	sqlite3_stmt *st = s->st[ST_KEY_LATEST];
+	int rc;
+	sqlite3_bind_blob(st, 1, client, VELD_ID_BYTES, SQLITE_STATIC);
+	rc = sqlite3_step(st);
+	*kv = rc == SQLITE_ROW ? (uint64_t)sqlite3_column_int64(st, 0) : 0;
+	sqlite3_reset(st);
+	if (rc != SQLITE_ROW)
+		return veld__err_sqlite(rc, "reading a client key");
+	if (*kv == 0)
+		return no_key(s, client);
+	return veld__client_key(s, client, *kv, key_out);
+}
+
+void veld__nonce_next(veld_store *s, uint8_t nonce[24])
+{
+	/* XChaCha20's 192-bit nonce only has to be unique per key: a random
+	 * 128-bit prefix per open store plus a counter is, without a system
+	 * call for every value sealed. */
+	uint64_t c = s->nonce_ctr++;
+	memcpy(nonce, s->nonce_prefix, 16);
+	for (int i = 0; i < 8; i++)
+		nonce[16 + i] = (uint8_t)(c >> (8 * i));
 }
 
 /* ---- opening and keys ----------------------------------------------------- */
@@ -411,6 +457,7 @@ static char *db_path(const char *dir)
 
 static void store_close_db(veld_store *s)
 {
+	veld__merge_close(&s->m);
 	for (int i = 0; i < ST__COUNT; i++)
 		sqlite3_finalize(s->st[i]);
 	memset(s->st, 0, sizeof s->st);
@@ -424,7 +471,8 @@ static void wipe_keys(veld_store *s)
 	veld__secret_free(s->master);
 	veld__secret_free(s->sign_sk);
 	veld__secret_free(s->audit_key);
-	s->master = s->sign_sk = s->audit_key = NULL;
+	veld__secret_free(s->box_sk);
+	s->master = s->sign_sk = s->audit_key = s->box_sk = NULL;
 	veld__keycache_clear(s);
 }
 
@@ -474,7 +522,8 @@ static int open_db(veld_store *s, const char *dir, int create)
 	 * secure_delete overwrites removed content (erasure). */
 	rc = sqlite3_exec(s->db,
 		"PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL; PRAGMA secure_delete=ON;"
-		"PRAGMA cell_size_check=ON; PRAGMA foreign_keys=OFF; PRAGMA temp_store=MEMORY;",
+		"PRAGMA cell_size_check=ON; PRAGMA foreign_keys=OFF; PRAGMA temp_store=MEMORY;"
+		"PRAGMA cache_size=-16384;", /* 16 MiB page cache */
 		NULL, NULL, NULL);
 	if (rc != SQLITE_OK)
 		return veld__err_sqlite(rc, "opening the store");
@@ -485,7 +534,7 @@ static int open_db(veld_store *s, const char *dir, int create)
 		if (rc != SQLITE_OK)
 			return veld__err_sqlite(rc, "preparing the store's statements");
 	}
-	return VELD_OK;
+	return veld__merge_open(&s->m, s->db);
 }
 
 static int store_alloc(veld_store **out, const char *dir)
@@ -503,6 +552,7 @@ static int store_alloc(veld_store **out, const char *dir)
 		return veld__err(VELD_ENOMEM, "out of memory");
 	}
 	pthread_mutex_init(&s->mu, NULL);
+	randombytes_buf(s->nonce_prefix, sizeof s->nonce_prefix);
 	snprintf(s->user, sizeof s->user, "unknown");
 	snprintf(s->role, sizeof s->role, "worker");
 	*out = s;
@@ -566,16 +616,22 @@ static size_t master_ad(uint8_t ad[48], const uint8_t device[VELD_ID_BYTES])
  * access-log key; load the counters the log derives. */
 static int load_keys(veld_store *s)
 {
-	uint8_t wrapped[64 + VELD_SEAL_OVERHEAD], ad[48];
+	uint8_t wrapped[64 + VELD_SEAL_OVERHEAD], bwrapped[32 + VELD_SEAL_OVERHEAD], ad[48];
 	int rc;
-	if (!(s->sign_sk = veld__secret_new(64)) || !(s->audit_key = veld__secret_new(32)))
+	if (!(s->sign_sk = veld__secret_new(64)) || !(s->audit_key = veld__secret_new(32)) ||
+	    !(s->box_sk = veld__secret_new(32)))
 		return veld__err(VELD_ENOMEM, "out of memory");
-	if ((rc = veld__meta_get(s, "sign_sk", wrapped, sizeof wrapped, NULL)) != VELD_OK)
+	if ((rc = veld__meta_get(s, "sign_sk", wrapped, sizeof wrapped, NULL)) != VELD_OK ||
+	    (rc = veld__meta_get(s, "box_sk", bwrapped, sizeof bwrapped, NULL)) != VELD_OK)
 		return rc;
 	memcpy(ad, "veld-sign-v1", 12);
 	memcpy(ad + 12, s->device, VELD_ID_BYTES);
 	if (veld__open(s->sign_sk, wrapped, sizeof wrapped, ad, 12 + VELD_ID_BYTES, s->master) != 0)
 		return veld__err(VELD_ECORRUPT, "the signing key failed authentication");
+	memcpy(ad, "veld-box-v1", 11);
+	memcpy(ad + 11, s->device, VELD_ID_BYTES);
+	if (veld__open(s->box_sk, bwrapped, sizeof bwrapped, ad, 11 + VELD_ID_BYTES, s->master) != 0)
+		return veld__err(VELD_ECORRUPT, "the box key failed authentication");
 	crypto_kdf_derive_from_key(s->audit_key, 32, 1, "veldaudt", s->master);
 	return VELD_OK;
 }
@@ -662,6 +718,7 @@ static int read_identity(veld_store *s)
 	int rc;
 	if ((rc = veld__meta_get(s, "device", s->device, VELD_ID_BYTES, NULL)) != VELD_OK ||
 	    (rc = veld__meta_get(s, "sign_pk", s->sign_pk, 32, NULL)) != VELD_OK ||
+	    (rc = veld__meta_get(s, "box_pk", s->box_pk, 32, NULL)) != VELD_OK ||
 	    (rc = veld__meta_get(s, "team", s->team, VELD_TEAM_MAX, &n)) != VELD_OK)
 		return rc == VELD_ENOTFOUND ? veld__err(VELD_ECORRUPT, "the store is incomplete: %s",
 		                                        veld_error_last()) : rc;
@@ -748,7 +805,7 @@ static int store_create(veld_store **out, const char *dir, const char *pass, siz
                         const uint8_t *rawkey, const veld_store_options *opts)
 {
 	veld_store *s;
-	uint8_t wrapped[64 + VELD_SEAL_OVERHEAD], ad[48];
+	uint8_t wrapped[64 + VELD_SEAL_OVERHEAD], bwrapped[32 + VELD_SEAL_OVERHEAD], ad[48];
 	uint64_t ops = opts && opts->kdf_opslimit ? opts->kdf_opslimit : KDF_OPS_DEFAULT;
 	uint64_t mem = opts && opts->kdf_memlimit ? opts->kdf_memlimit : KDF_MEM_DEFAULT;
 	const char *team = opts && opts->team ? opts->team : "default";
@@ -773,7 +830,7 @@ static int store_create(veld_store **out, const char *dir, const char *pass, siz
 	snprintf(s->team, sizeof s->team, "%s", team);
 	veld__random_id(s->device);
 	if (!(s->master = veld__secret_new(32)) || !(s->sign_sk = veld__secret_new(64)) ||
-	    !(s->audit_key = veld__secret_new(32))) {
+	    !(s->audit_key = veld__secret_new(32)) || !(s->box_sk = veld__secret_new(32))) {
 		rc = veld__err(VELD_ENOMEM, "out of memory");
 		goto fail;
 	}
@@ -783,6 +840,10 @@ static int store_create(veld_store **out, const char *dir, const char *pass, siz
 	memcpy(ad, "veld-sign-v1", 12);
 	memcpy(ad + 12, s->device, VELD_ID_BYTES);
 	veld__seal(wrapped, s->sign_sk, 64, ad, 12 + VELD_ID_BYTES, s->master);
+	crypto_box_keypair(s->box_pk, s->box_sk);
+	memcpy(ad, "veld-box-v1", 11);
+	memcpy(ad + 11, s->device, VELD_ID_BYTES);
+	veld__seal(bwrapped, s->box_sk, 32, ad, 11 + VELD_ID_BYTES, s->master);
 	s->next_seq = 1;
 
 	if ((rc = veld__tx_begin(s, &tx)) != VELD_OK)
@@ -793,6 +854,8 @@ static int store_create(veld_store **out, const char *dir, const char *pass, siz
 	                         s->office ? 6 : 6)) != VELD_OK ||
 	    (rc = veld__meta_put(s, "sign_pk", s->sign_pk, 32)) != VELD_OK ||
 	    (rc = veld__meta_put(s, "sign_sk", wrapped, sizeof wrapped)) != VELD_OK ||
+	    (rc = veld__meta_put(s, "box_pk", s->box_pk, 32)) != VELD_OK ||
+	    (rc = veld__meta_put(s, "box_sk", bwrapped, sizeof bwrapped)) != VELD_OK ||
 	    (rc = wrap_master_with(s, pass, len, rawkey, ops, mem)) != VELD_OK ||
 	    (rc = veld__audit(s, "store-create", "success", NULL, "setup")) != VELD_OK) {
 		veld__tx_abort(s, &tx);

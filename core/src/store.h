@@ -7,6 +7,7 @@
 
 #include "veld.h"
 #include "crypto.h"
+#include "merge.h"
 
 #include <pthread.h>
 #include <sqlite3.h>
@@ -20,16 +21,17 @@
 /* Named statements, prepared once per connection (see the SQL in store.c). */
 enum veld__stmt {
 	ST_META_GET, ST_META_PUT,
-	ST_OP_GET_HASH, ST_OP_INSERT, ST_SUP_CHECK, ST_SUP_INSERT, ST_OP_UNHEAD,
-	ST_ENTITY_UPSERT, ST_ENTITY_GET, ST_HEADS, ST_FIELD_HEADS,
-	ST_KEY_GET, ST_KEY_PUT, ST_ERASED_CHECK,
+	ST_ENTITY_GET, ST_HEADS, ST_FIELD_HEADS,
+	ST_KEY_GET, ST_KEY_LATEST, ST_KEY_PUT, ST_ERASED_CHECK,
 	ST_BATCH_INSERT, ST_AUDIT_INSERT, ST_DOMAIN_CHECK,
 	ST__COUNT
 };
 
-/* A cached, unwrapped client data key. The table lives in guarded memory. */
+/* A cached, unwrapped client data key (one version). The table lives in
+ * guarded memory. */
 struct veld__keyslot {
 	uint8_t client[VELD_ID_BYTES];
+	uint64_t kv;
 	uint8_t key[32];
 	uint8_t used;
 };
@@ -51,11 +53,13 @@ struct veld_store {
 	uint8_t *master;  /* 32: device master key */
 	uint8_t *sign_sk; /* 64: Ed25519 secret key */
 	uint8_t *audit_key; /* 32: keyed hash for the access-log chain */
+	uint8_t *box_sk;  /* 32: X25519 secret key (key envelopes) */
 	struct veld__keyslot *keys; /* open-addressed cache of client keys */
 	size_t keys_cap, keys_used;
 
 	uint8_t device[VELD_ID_BYTES];
 	uint8_t sign_pk[32];
+	uint8_t box_pk[32];
 	char team[VELD_TEAM_MAX + 1];
 	char user[VELD_USER_MAX + 1];
 	char role[VELD_USER_MAX + 1];
@@ -78,9 +82,14 @@ struct veld_store {
 	/* The open transaction and the batch of own operations it writes. */
 	int tx_depth;
 	struct veld__tx user_tx; /* veld_store_begin's outer transaction */
-	/* The last entity checked by op_apply (most writes hit one entity). */
-	uint8_t last_entity[VELD_ID_BYTES];
-	int last_entity_ok;
+	/* The merge rule's statements on this database. */
+	struct veld__merge m;
+	/* The record created by the current write (see veld__op_write). */
+	uint8_t fresh_entity[VELD_ID_BYTES];
+	int fresh;
+	/* Nonces: a random prefix per session and a counter (see nonce_next). */
+	uint8_t nonce_prefix[16];
+	uint64_t nonce_ctr;
 	uint64_t batch_first, batch_last;
 	crypto_generichash_state batch_hash;
 	uint64_t audit_seq;        /* last access-log entry */
@@ -105,11 +114,20 @@ int veld__meta_put(veld_store *s, const char *key, const void *v, size_t n);
 /* Copies up to cap bytes; *n gets the stored size. VELD_ENOTFOUND if absent. */
 int veld__meta_get(veld_store *s, const char *key, void *v, size_t cap, size_t *n);
 
-/* Client data keys. */
+/* Client data keys, by version (kv). _new makes version 1 of a new
+ * client's key; _put stores a received or rotated version. */
 int veld__client_key_new(veld_store *s, const uint8_t client[VELD_ID_BYTES], const char *team,
                          const uint8_t **key_out);
-int veld__client_key(veld_store *s, const uint8_t client[VELD_ID_BYTES], const uint8_t **key_out);
+int veld__client_key_put(veld_store *s, const uint8_t client[VELD_ID_BYTES], uint64_t kv,
+                         const char *team, const uint8_t key[32]);
+int veld__client_key(veld_store *s, const uint8_t client[VELD_ID_BYTES], uint64_t kv,
+                     const uint8_t **key_out);
+/* The newest version this store holds, used for new writes. */
+int veld__client_key_current(veld_store *s, const uint8_t client[VELD_ID_BYTES], uint64_t *kv,
+                             const uint8_t **key_out);
 void veld__keycache_drop(veld_store *s, const uint8_t client[VELD_ID_BYTES]);
+/* A fresh, never repeated 24-byte nonce: session prefix || counter. */
+void veld__nonce_next(veld_store *s, uint8_t nonce[24]);
 void veld__keycache_clear(veld_store *s);
 
 /* Migrations (schema.c). */

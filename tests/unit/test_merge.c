@@ -75,6 +75,7 @@ static void make_history(struct hist *h, int nops)
 		memcpy(op->entity, ent[e], VELD_ID_BYTES);
 		memcpy(op->client, client, VELD_ID_BYTES);
 		snprintf(op->team, sizeof op->team, "t");
+		op->kv = 1;
 		snprintf(op->field, sizeof op->field, "%s", fields[f]);
 		/* Supersede the heads this device knows for the field. */
 		for (int i = 0; i < h->n; i++) {
@@ -128,7 +129,7 @@ static void reset(veld_store *s)
 {
 	assert_int_equal(sqlite3_exec(s->db, "DELETE FROM ops; DELETE FROM superseded;"
 	                              " DELETE FROM entities;", NULL, NULL, NULL), SQLITE_OK);
-	s->last_entity_ok = 0;
+	veld__merge_forget(&s->m);
 }
 
 static void apply_in_order(veld_store *s, struct hist *h, const int *order, int n)
@@ -137,7 +138,7 @@ static void apply_in_order(veld_store *s, struct hist *h, const int *order, int 
 	int applied;
 	ok(veld__tx_begin(s, &tx));
 	for (int i = 0; i < n; i++)
-		ok(veld__op_apply(s, &h->ops[order[i]], &applied));
+		ok(veld__merge_apply(&s->m, &h->ops[order[i]], &applied));
 	ok(veld__tx_commit(s, &tx));
 }
 
@@ -234,7 +235,7 @@ static void test_merge__same_identity_different_content_refused(void **state)
 	evil.value = v;
 	veld__op_hash(&evil);
 	ok(veld__tx_begin(s, &tx));
-	assert_int_equal(veld__op_apply(s, &evil, &applied), VELD_ECORRUPT);
+	assert_int_equal(veld__merge_apply(&s->m, &evil, &applied), VELD_ECORRUPT);
 	veld__tx_abort(s, &tx);
 	veld_store_free(s);
 	rm_rf(dir);
@@ -265,14 +266,15 @@ static void test_merge__concurrent_edits_both_kept(void **state)
 	memcpy(op.client, op.entity, VELD_ID_BYTES);
 	snprintf(op.team, sizeof op.team, "default");
 	snprintf(op.field, sizeof op.field, "address");
-	ok(veld__client_key(s, op.client, &key));
+	op.kv = 1;
+	ok(veld__client_key(s, op.client, 1, &key));
 	sealed = veld__seal_value(json, sizeof json - 1, op.entity, "address", op.device, 1, key,
 	                          &sealed_len);
 	op.value = sealed;
 	op.value_len = sealed_len;
 	veld__op_hash(&op);
 	ok(veld__tx_begin(s, &tx));
-	ok(veld__op_apply(s, &op, &applied));
+	ok(veld__merge_apply(&s->m, &op, &applied));
 	ok(veld__tx_commit(s, &tx));
 	free(sealed);
 

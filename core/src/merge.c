@@ -1,0 +1,230 @@
+/* merge.c - the merge rule, shared by devices and the server.
+ *
+ * An operation is inserted once (its identity is device+seq; a second,
+ * different operation with the same identity is refused as corrupt). Every
+ * reference in its supersedes list either clears the `head` flag of an
+ * operation we hold on the same entity and field, or - if we do not hold it
+ * yet - is remembered in `superseded` so that it is born without the flag
+ * when it arrives. So after any order of arrival, head = "no known operation
+ * supersedes it", and the winner of a field is its head with the highest
+ * (hlc, device). */
+#include "merge.h"
+#include "error.h"
+#include "op.h"
+
+#include <string.h>
+
+const char veld__merge_schema[] =
+	"CREATE TABLE IF NOT EXISTS ops("
+	"  device BLOB NOT NULL, seq INTEGER NOT NULL, hlc INTEGER NOT NULL,"
+	"  kind TEXT NOT NULL, entity BLOB NOT NULL, client BLOB NOT NULL, team TEXT NOT NULL,"
+	"  kv INTEGER NOT NULL, field TEXT NOT NULL, value BLOB, sup BLOB, hash BLOB NOT NULL,"
+	"  head INTEGER NOT NULL DEFAULT 1,"
+	"  PRIMARY KEY(device, seq)) WITHOUT ROWID;"
+	"CREATE INDEX IF NOT EXISTS ops_entity ON ops(entity, field);"
+	"CREATE TABLE IF NOT EXISTS superseded(device BLOB NOT NULL, seq INTEGER NOT NULL,"
+	"  entity BLOB NOT NULL, field TEXT NOT NULL,"
+	"  PRIMARY KEY(device, seq, entity, field)) WITHOUT ROWID;"
+	"CREATE TABLE IF NOT EXISTS entities(entity BLOB PRIMARY KEY, kind TEXT NOT NULL,"
+	"  client BLOB NOT NULL, team TEXT NOT NULL, created INTEGER NOT NULL) WITHOUT ROWID;"
+	"CREATE INDEX IF NOT EXISTS entities_kind ON entities(kind, client);"
+	"CREATE INDEX IF NOT EXISTS entities_client ON entities(client);"
+	"CREATE TABLE IF NOT EXISTS erased(client BLOB PRIMARY KEY, at INTEGER NOT NULL) WITHOUT ROWID;";
+
+static const char *const merge_sql[MS__COUNT] = {
+	[MS_OP_GET_HASH] = "SELECT hash FROM ops WHERE device = ?1 AND seq = ?2",
+	[MS_OP_INSERT] = "INSERT INTO ops(device, seq, hlc, kind, entity, client, team, kv, field,"
+	                 " value, sup, hash, head) VALUES(?1,?2,?3,?4,?5,?6,?7,?8,?9,?10,?11,?12,?13)",
+	[MS_SUP_CHECK] = "SELECT 1 FROM superseded WHERE device = ?1 AND seq = ?2"
+	                 " AND entity = ?3 AND field = ?4",
+	[MS_SUP_INSERT] = "INSERT OR IGNORE INTO superseded(device, seq, entity, field)"
+	                  " VALUES(?1, ?2, ?3, ?4)",
+	[MS_OP_UNHEAD] = "UPDATE ops SET head = 0 WHERE device = ?1 AND seq = ?2"
+	                 " AND entity = ?3 AND field = ?4",
+	[MS_ENTITY_UPSERT] = "INSERT INTO entities(entity, kind, client, team, created)"
+	                     " VALUES(?1, ?2, ?3, ?4, ?5) ON CONFLICT(entity) DO UPDATE"
+	                     " SET created = excluded.created WHERE excluded.created < created",
+	[MS_ENTITY_GET] = "SELECT kind, client FROM entities WHERE entity = ?1",
+	[MS_ERASED_CHECK] = "SELECT 1 FROM erased WHERE client = ?1",
+};
+
+static const char *const kinds[] = {"client", "visit", "note", "goal", "signal", NULL};
+
+int veld__kind_known(const char *k)
+{
+	for (int i = 0; kinds[i]; i++)
+		if (strcmp(kinds[i], k) == 0)
+			return 1;
+	return 0;
+}
+
+int veld__merge_open(struct veld__merge *m, sqlite3 *db)
+{
+	memset(m, 0, sizeof *m);
+	m->db = db;
+	for (int i = 0; i < MS__COUNT; i++) {
+		int rc = sqlite3_prepare_v3(db, merge_sql[i], -1, SQLITE_PREPARE_PERSISTENT, &m->st[i], NULL);
+		if (rc != SQLITE_OK) {
+			veld__merge_close(m);
+			return veld__err_sqlite(rc, "preparing the merge statements");
+		}
+	}
+	return VELD_OK;
+}
+
+void veld__merge_close(struct veld__merge *m)
+{
+	for (int i = 0; i < MS__COUNT; i++)
+		sqlite3_finalize(m->st[i]);
+	memset(m->st, 0, sizeof m->st);
+}
+
+static int step_done(sqlite3_stmt *st, const char *what)
+{
+	int rc = sqlite3_step(st);
+	sqlite3_reset(st);
+	return rc == SQLITE_DONE ? VELD_OK : veld__err_sqlite(rc, what);
+}
+
+/* The entity must keep the kind and client it was created with. */
+static int check_entity(struct veld__merge *m, const veld__op *op)
+{
+	sqlite3_stmt *st = m->st[MS_ENTITY_GET];
+	int rc, ret = VELD_OK;
+	sqlite3_bind_blob(st, 1, op->entity, VELD_ID_BYTES, SQLITE_STATIC);
+	rc = sqlite3_step(st);
+	if (rc == SQLITE_ROW) {
+		if (strcmp((const char *)sqlite3_column_text(st, 0), op->kind) != 0 ||
+		    sqlite3_column_bytes(st, 1) != VELD_ID_BYTES ||
+		    memcmp(sqlite3_column_blob(st, 1), op->client, VELD_ID_BYTES) != 0)
+			ret = veld__err(VELD_ECORRUPT,
+				"operation %llu changes the kind or client of an existing record",
+				(unsigned long long)op->seq);
+	} else if (rc != SQLITE_DONE) {
+		ret = veld__err_sqlite(rc, "reading a record");
+	}
+	sqlite3_reset(st);
+	return ret;
+}
+
+static int same_entity(const struct veld__merge *m, const veld__op *op)
+{
+	return m->last_entity_ok && memcmp(m->last_entity, op->entity, VELD_ID_BYTES) == 0;
+}
+
+int veld__merge_apply(struct veld__merge *m, const veld__op *op, int *applied)
+{
+	sqlite3_stmt *st;
+	uint8_t supbuf[24 * VELD_OP_MAX_SUPERSEDES];
+	int rc, head;
+
+	*applied = 0;
+	if (!veld__kind_known(op->kind))
+		return veld__err(VELD_EINVAL, "unknown record kind in operation");
+	if (op->nsup > VELD_OP_MAX_SUPERSEDES)
+		return veld__err(VELD_EINVAL, "operation supersedes too many values");
+
+	/* Known already? Identical: nothing to do. Different: equivocation. */
+	st = m->st[MS_OP_GET_HASH];
+	sqlite3_bind_blob(st, 1, op->device, VELD_ID_BYTES, SQLITE_STATIC);
+	sqlite3_bind_int64(st, 2, (sqlite3_int64)op->seq);
+	rc = sqlite3_step(st);
+	if (rc == SQLITE_ROW) {
+		int same = sqlite3_column_bytes(st, 0) == VELD_HASH_BYTES &&
+		           memcmp(sqlite3_column_blob(st, 0), op->hash, VELD_HASH_BYTES) == 0;
+		sqlite3_reset(st);
+		if (same)
+			return VELD_OK;
+		return veld__err(VELD_ECORRUPT, "two different operations claim sequence %llu of one device",
+		                 (unsigned long long)op->seq);
+	}
+	sqlite3_reset(st);
+	if (rc != SQLITE_DONE)
+		return veld__err_sqlite(rc, "reading the operation log");
+
+	if (!same_entity(m, op)) {
+		/* Received for a client erased here: drop it. */
+		st = m->st[MS_ERASED_CHECK];
+		sqlite3_bind_blob(st, 1, op->client, VELD_ID_BYTES, SQLITE_STATIC);
+		rc = sqlite3_step(st);
+		sqlite3_reset(st);
+		if (rc == SQLITE_ROW)
+			return VELD_OK;
+		if ((rc = check_entity(m, op)) != VELD_OK)
+			return rc;
+	}
+
+	/* Born superseded if a known operation already supersedes it. */
+	st = m->st[MS_SUP_CHECK];
+	sqlite3_bind_blob(st, 1, op->device, VELD_ID_BYTES, SQLITE_STATIC);
+	sqlite3_bind_int64(st, 2, (sqlite3_int64)op->seq);
+	sqlite3_bind_blob(st, 3, op->entity, VELD_ID_BYTES, SQLITE_STATIC);
+	sqlite3_bind_text(st, 4, op->field, -1, SQLITE_STATIC);
+	rc = sqlite3_step(st);
+	sqlite3_reset(st);
+	head = rc != SQLITE_ROW;
+	return veld__merge_insert(m, op, head, supbuf, applied);
+}
+
+int veld__merge_insert(struct veld__merge *m, const veld__op *op, int head, uint8_t *supbuf,
+                       int *applied)
+{
+	sqlite3_stmt *st = m->st[MS_OP_INSERT];
+	int rc;
+	sqlite3_bind_blob(st, 1, op->device, VELD_ID_BYTES, SQLITE_STATIC);
+	sqlite3_bind_int64(st, 2, (sqlite3_int64)op->seq);
+	sqlite3_bind_int64(st, 3, (sqlite3_int64)op->hlc);
+	sqlite3_bind_text(st, 4, op->kind, -1, SQLITE_STATIC);
+	sqlite3_bind_blob(st, 5, op->entity, VELD_ID_BYTES, SQLITE_STATIC);
+	sqlite3_bind_blob(st, 6, op->client, VELD_ID_BYTES, SQLITE_STATIC);
+	sqlite3_bind_text(st, 7, op->team, -1, SQLITE_STATIC);
+	sqlite3_bind_int64(st, 8, (sqlite3_int64)op->kv);
+	sqlite3_bind_text(st, 9, op->field, -1, SQLITE_STATIC);
+	if (op->value)
+		sqlite3_bind_blob(st, 10, op->value, (int)op->value_len, SQLITE_STATIC);
+	else
+		sqlite3_bind_null(st, 10);
+	if (op->nsup)
+		sqlite3_bind_blob(st, 11, supbuf, (int)veld__sup_encode(supbuf, op->sup, op->nsup),
+		                  SQLITE_STATIC);
+	else
+		sqlite3_bind_null(st, 11);
+	sqlite3_bind_blob(st, 12, op->hash, VELD_HASH_BYTES, SQLITE_STATIC);
+	sqlite3_bind_int(st, 13, head);
+	if ((rc = step_done(st, "writing the operation log")) != VELD_OK)
+		return rc;
+
+	for (size_t i = 0; i < op->nsup; i++) {
+		st = m->st[MS_OP_UNHEAD];
+		sqlite3_bind_blob(st, 1, op->sup[i].device, VELD_ID_BYTES, SQLITE_STATIC);
+		sqlite3_bind_int64(st, 2, (sqlite3_int64)op->sup[i].seq);
+		sqlite3_bind_blob(st, 3, op->entity, VELD_ID_BYTES, SQLITE_STATIC);
+		sqlite3_bind_text(st, 4, op->field, -1, SQLITE_STATIC);
+		if ((rc = step_done(st, "merging an operation")) != VELD_OK)
+			return rc;
+		if (sqlite3_changes(m->db) > 0)
+			continue;
+		st = m->st[MS_SUP_INSERT];
+		sqlite3_bind_blob(st, 1, op->sup[i].device, VELD_ID_BYTES, SQLITE_STATIC);
+		sqlite3_bind_int64(st, 2, (sqlite3_int64)op->sup[i].seq);
+		sqlite3_bind_blob(st, 3, op->entity, VELD_ID_BYTES, SQLITE_STATIC);
+		sqlite3_bind_text(st, 4, op->field, -1, SQLITE_STATIC);
+		if ((rc = step_done(st, "merging an operation")) != VELD_OK)
+			return rc;
+	}
+
+	if (!same_entity(m, op)) {
+		st = m->st[MS_ENTITY_UPSERT];
+		sqlite3_bind_blob(st, 1, op->entity, VELD_ID_BYTES, SQLITE_STATIC);
+		sqlite3_bind_text(st, 2, op->kind, -1, SQLITE_STATIC);
+		sqlite3_bind_blob(st, 3, op->client, VELD_ID_BYTES, SQLITE_STATIC);
+		sqlite3_bind_text(st, 4, op->team, -1, SQLITE_STATIC);
+		sqlite3_bind_int64(st, 5, (sqlite3_int64)op->hlc);
+		if ((rc = step_done(st, "writing a record")) != VELD_OK)
+			return rc;
+		memcpy(m->last_entity, op->entity, VELD_ID_BYTES);
+		m->last_entity_ok = 1;
+	}
+	*applied = 1;
+	return VELD_OK;
+}

@@ -1,0 +1,60 @@
+/* merge.h - the merge rule on an SQLite database (private).
+ *
+ * The same code merges on a device and on the server: both hold the tables
+ * below and apply operations with veld__merge_apply. It never needs a key:
+ * merging reads only ids, field names, stamps and supersedes lists.
+ *
+ *   ops(device, seq, hlc, kind, entity, client, team, kv, field, value, sup,
+ *       hash, head)          - every known operation; head = 1 while current
+ *   superseded(device, seq, entity, field)
+ *                            - supersessions of operations not yet known
+ *   entities(entity, kind, client, team, created)
+ *   erased(client, at)       - clients whose operations are dropped
+ */
+#ifndef VELD_MERGE_H
+#define VELD_MERGE_H
+
+#include <sqlite3.h>
+#include <stdint.h>
+
+typedef struct veld__op veld__op;
+
+enum veld__merge_stmt {
+	MS_OP_GET_HASH, MS_OP_INSERT, MS_SUP_CHECK, MS_SUP_INSERT, MS_OP_UNHEAD,
+	MS_ENTITY_UPSERT, MS_ENTITY_GET, MS_ERASED_CHECK,
+	MS__COUNT
+};
+
+struct veld__merge {
+	sqlite3 *db;
+	sqlite3_stmt *st[MS__COUNT];
+	uint8_t last_entity[16]; /* most writes hit one entity: skip its checks */
+	int last_entity_ok;
+};
+
+/* The tables, as SQL (CREATE TABLE IF NOT EXISTS ...). */
+extern const char veld__merge_schema[];
+
+/* Prepare the statements on `db`, whose tables must exist. */
+int veld__merge_open(struct veld__merge *m, sqlite3 *db);
+void veld__merge_close(struct veld__merge *m);
+/* Forget cached checks (after rows were removed or a rollback). */
+static inline void veld__merge_forget(struct veld__merge *m) { m->last_entity_ok = 0; }
+
+/* Apply one operation inside the caller's transaction. *applied = 1 if it
+ * was new, 0 if known already or its client is erased. VELD_ECORRUPT if a
+ * different operation holds the same (device, seq), or the operation
+ * changes an existing record's kind or client; VELD_EINVAL for an unknown
+ * kind or too many supersedes. */
+int veld__merge_apply(struct veld__merge *m, const struct veld__op *op, int *applied);
+
+/* The insert half of veld__merge_apply, for an operation the caller knows
+ * to be new, unsuperseded and on a new or already-checked record (a local
+ * write to a record created in this transaction). supbuf holds 24 * 64. */
+int veld__merge_insert(struct veld__merge *m, const struct veld__op *op, int head,
+                       uint8_t *supbuf, int *applied);
+
+/* Is `kind` one of the record kinds? */
+int veld__kind_known(const char *kind);
+
+#endif

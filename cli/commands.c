@@ -53,13 +53,14 @@ const cli_cmd cli_commands[] = {
 	 "variable VELD_NEW_PASSPHRASE, or a prompt (asked twice). At least 8 bytes.\n\n"
 	 "  --new-passphrase-fd N  read the new passphrase from descriptor N\n"},
 	{"info", NULL, cmd_info, "",
-	 "Describe the store: device, team, schema version, counts. No personal data.\n"},
+	 "Describe the store. Device, team, schema version and counts; no personal\n"
+	 "data.\n"},
 	{"verify", NULL, cmd_verify, "",
-	 "Check the database file, every sealed value and every operation signature.\n"
-	 "Exits 5 if anything fails the check.\n"},
+	 "Check the store's integrity. It checks the database file, every sealed\n"
+	 "value and every operation signature, and exits 5 if anything fails.\n"},
 	{"domains", NULL, cmd_domains, "",
-	 "List the life domains of the self-reliance matrix (ZRM) the store knows:\n"
-	 "their codes (used with --domains, --score and --domain) and labels.\n"
+	 "List the life domains of the self-reliance matrix (ZRM).\n"
+	 "Their codes are what --domains, --score, --tags and --domain take.\n"
 	 "With --json, every ZRM version the store holds.\n"},
 
 	{"client", "add", cmd_client_add, "--name N [options]",
@@ -135,10 +136,10 @@ const cli_cmd cli_commands[] = {
 	{"signal", "show", cmd_signal_show, "ID", "Show one signal.\n" ID_HELP},
 
 	{"conflicts", NULL, cmd_conflicts, "",
-	 "List fields edited concurrently on two devices, with every competing value.\n"
-	 "Resolve them with `veld resolve`.\n"},
+	 "List fields in conflict. A field edited on two devices before they synced\n"
+	 "keeps both values until a person resolves it with `veld resolve`.\n"},
 	{"resolve", NULL, cmd_resolve, "KIND ID FIELD VALUE",
-	 "Resolve a conflict by writing VALUE, which supersedes every competing value.\n"
+	 "Resolve a conflict. VALUE is written and supersedes every competing value.\n"
 	 "VALUE is taken as JSON if it parses as JSON (3, true, {\"active\":true}),\n"
 	 "else as a string.\n" ID_HELP},
 
@@ -157,7 +158,7 @@ const cli_cmd cli_commands[] = {
 	 "Set the retention of a record kind (client, visit, note, goal, signal).\n\n"
 	 "  --basis TEXT   the legal basis (e.g. \"WGBO 20 years\")\n"},
 	{"purge", NULL, cmd_purge, "[--dry-run] [--now YYYY-MM-DD]",
-	 "Remove records whose retention ended.\n\n"
+	 "Remove records whose retention period has ended.\n\n"
 	 "  --dry-run          report what would be removed, remove nothing\n"
 	 "  --now YYYY-MM-DD   apply the policy as of this date (default today)\n"},
 };

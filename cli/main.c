@@ -141,23 +141,30 @@ static void print_main_help(FILE *f)
 	for (size_t i = 0; i < cli_commands_count; i++) {
 		const cli_cmd *cmd = &cli_commands[i];
 		if (cmd->verb == NULL) {
-			fprintf(f, "  veld %-8s %s\n", cmd->noun, cmd->synopsis);
+			/* the first sentence of its help says what it does */
+			fprintf(f, "  veld %-10s ", cmd->noun);
+			for (const char *p = cmd->help; *p != '\0'; p++) {
+				fputc(*p == '\n' ? ' ' : *p, f);
+				if (*p == '.' && (p[1] == ' ' || p[1] == '\n' || p[1] == '\0'))
+					break;
+			}
+			fputc('\n', f);
 		} else if (strcmp(cmd->noun, last) != 0) {
-			fprintf(f, "  veld %-8s <command>   (", cmd->noun);
+			fprintf(f, "  veld %-10s ", cmd->noun);
 			const char *sep = "";
 			for (size_t j = i; j < cli_commands_count; j++) {
 				if (strcmp(cli_commands[j].noun, cmd->noun) != 0)
 					break;
 				fprintf(f, "%s%s", sep, cli_commands[j].verb);
-				sep = ", ";
+				sep = " | ";
 			}
-			fputs(")\n", f);
+			fputc('\n', f);
 		}
 		last = cmd->noun;
 	}
 	fputs("  veld help [<command>]\n\n", f);
 	fputs(global_help, f);
-	fputs("\n  --version            print the version\n"
+	fputs("  --version            print the version\n"
 	      "\nExit codes: 0 ok, 1 failure, 2 usage error, 3 not found, 4 wrong\n"
 	      "passphrase, 5 integrity failure, 6 not permitted, 7 store busy.\n"
 	      "Run `veld <command> --help` for a command's options.\n", f);

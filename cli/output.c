@@ -243,7 +243,8 @@ static void print_conflict(const json_t *conf)
 		printf("  (device %s", cli_short_id(cli_str(e, "device"), dev));
 		if (at != NULL)
 			printf(", %s", at);
-		fputs(")\n", stdout);
+		/* The store lists the winner, the value shown above, first. */
+		fputs(i == 0 ? ", shown)\n" : ")\n", stdout);
 	}
 }
 

@@ -1,0 +1,144 @@
+/*
+ * veld_sync.h - syncing a veld store with the veld server, and the office's
+ * device management.
+ *
+ * A store works fully offline; sync is how its operations reach the server
+ * and other devices' operations reach it. docs/protocol.md is the wire
+ * contract, docs/sync.md the user's view.
+ *
+ * Conventions are those of veld.h: every function returns VELD_OK or a
+ * negative VELD_E* code with a message in veld_error_last() (the server's
+ * error code and message when it refused a request; never a request body,
+ * a code or a record value); strings returned through `char **` out
+ * parameters are released with veld_free().
+ *
+ * Thread use: each call runs on the calling thread and blocks until done
+ * (or cancelled). The store handle may be used by other threads meanwhile:
+ * sync takes the store's mutex only for the short steps that read or write
+ * the store, never across a network request. veld_sync_cancel() may be
+ * called from any thread.
+ *
+ * Errors that matter to an app:
+ *  - VELD_ENET: no answer from the server (after the retries), or it kept
+ *    answering 500/503. Nothing is lost; sync again later.
+ *  - VELD_EREVOKED: the office revoked this device. The app must wipe the
+ *    store (close it, delete its files).
+ *  - VELD_EPERM: the server refused the device (unknown, bad signature,
+ *    clock off by more than 5 minutes, not allowed).
+ *  - VELD_EPROTO: the server and this store disagree about the protocol or
+ *    the store's state (message says which).
+ *  - VELD_ECANCELLED: veld_sync_cancel() or the progress callback.
+ *  - VELD_ENOTFOUND: the store has not enrolled with a server yet.
+ */
+#ifndef VELD_SYNC_H
+#define VELD_SYNC_H
+
+#include "veld.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/* Phases reported in veld_sync_progress.phase. */
+enum {
+	VELD_SYNC_PHASE_PUSH = 1, /* sending this store's operations */
+	VELD_SYNC_PHASE_PULL = 2  /* receiving other devices' operations */
+};
+
+/* Progress of a running sync, passed to the progress callback. Counts are
+ * totals since the sync started. Fields only grow. */
+typedef struct veld_sync_progress {
+	uint32_t version;     /* VELD_SYNC_PROGRESS_VERSION */
+	uint32_t phase;       /* VELD_SYNC_PHASE_PUSH or _PULL */
+	uint64_t pushed;      /* own operations the server acknowledged */
+	uint64_t push_total;  /* own operations waiting when the sync started */
+	uint64_t pulled;      /* operations received */
+	uint64_t applied;     /* of those, new to this store */
+	uint64_t elapsed_ms;  /* since the sync started */
+} veld_sync_progress;
+
+#define VELD_SYNC_PROGRESS_VERSION 1
+
+/* Called on the calling thread after each push and each pulled page.
+ * Returning non-zero cancels the sync (VELD_ECANCELLED); what was pushed
+ * or applied so far stays, and the next sync resumes from there. */
+typedef int (*veld_sync_progress_cb)(const veld_sync_progress *progress, void *payload);
+
+/* Options of the sync calls. Initialise with VELD_SYNC_OPTIONS_INIT or
+ * veld_sync_options_init(); fields only grow. NULL options = defaults. */
+typedef struct veld_sync_options {
+	uint32_t version;      /* VELD_SYNC_OPTIONS_VERSION */
+	int insecure_http;     /* allow plain http:// to a host that is not this
+	                          machine (test networks only); https:// is
+	                          always allowed, http:// to loopback too */
+	const char *ca_file;   /* PEM file of CA certificates to trust instead
+	                          of the system's; NULL = system */
+	uint32_t timeout_ms;   /* per request; 0 = default 30000 */
+	uint32_t max_retries;  /* retries of a request after a network error,
+	                          500 or 503 (default 5); 0 = no retries */
+	uint32_t push_batch;   /* operations per push, 1..1000; 0 = 1000 */
+	uint32_t pull_page;    /* operations per pulled page, 1..5000; 0 = 1000 */
+	veld_sync_progress_cb progress; /* may be NULL */
+	void *payload;         /* passed to progress */
+} veld_sync_options;
+
+#define VELD_SYNC_OPTIONS_VERSION 1
+#define VELD_SYNC_OPTIONS_INIT {VELD_SYNC_OPTIONS_VERSION, 0, NULL, 30000, 5, 1000, 1000, NULL, NULL}
+VELD_EXTERN void veld_sync_options_init(veld_sync_options *opts);
+
+/* ---- a device ---------------------------------------------------------- */
+
+/* Enroll this store with the server at `url` (https://host[:port]) using
+ * the one-time enrollment code from the office (or the server's setup code
+ * for the office store). `label` names the device for people (at most 64
+ * bytes; NULL = none). On success the store remembers the server, and
+ * *json_out (if json_out is not NULL) gets {"role","team","device"}.
+ * VELD_EEXISTS if the store already enrolled; VELD_EINVAL for a malformed
+ * code or a URL the transport rules refuse; VELD_EPERM (server
+ * "bad_code") for an unknown, used or expired code. */
+VELD_EXTERN VELD_WARN_UNUSED int veld_enroll(veld_store *s, const char *url, const char *code,
+	const char *label, const veld_sync_options *opts, char **json_out);
+
+/* Sync with the server the store enrolled with: push this store's
+ * unacknowledged operations (and key envelopes) in batches, then pull
+ * pages until the server has no more. Each page is applied and its cursor
+ * saved in one transaction, so an interrupted sync resumes without loss or
+ * duplicates. *json_out (if not NULL) gets
+ * {"pushed","pulled","applied","conflicts","duration_ms"}, conflicts being
+ * the fields in conflict in the store afterwards. */
+VELD_EXTERN VELD_WARN_UNUSED int veld_sync(veld_store *s, const veld_sync_options *opts,
+	char **json_out);
+
+/* Ask a running veld_sync, veld_enroll or office call on `s` to stop, from
+ * any thread. It stops at the next check (between requests, or within about
+ * a second during a transfer) with VELD_ECANCELLED. No effect if no call is
+ * running on `s`. */
+VELD_EXTERN void veld_sync_cancel(veld_store *s);
+
+/* ---- the office ------------------------------------------------------------
+ * These need an office store (enrolled with the server's setup code);
+ * VELD_EPERM otherwise. */
+
+/* Make a single-use enrollment code for a new device of `team`, valid for
+ * ttl_seconds (0 = 72 hours; at most 7 days). The first invite of a team
+ * also makes and publishes the team's key. *code_out gets the code as
+ * people type it ("K7QX-2MNB-..."); hand it to the worker out of band. */
+VELD_EXTERN VELD_WARN_UNUSED int veld_office_invite(veld_store *s, const char *team,
+	uint32_t ttl_seconds, const veld_sync_options *opts, char **code_out);
+
+/* Revoke a device (32 hex digits): the server refuses it from then on and
+ * tells it to wipe. Then the device's team key is rotated, sealed to the
+ * team's remaining devices, and the team's client keys get new versions,
+ * which a sync pushes (this call runs that sync). */
+VELD_EXTERN VELD_WARN_UNUSED int veld_office_revoke(veld_store *s, const char *device_hex,
+	const veld_sync_options *opts);
+
+/* The enrolled devices as a JSON array of {"device" (hex),"team","role",
+ * "label","enrolled" (ISO 8601),"revoked" (ISO 8601 or null)}. */
+VELD_EXTERN VELD_WARN_UNUSED int veld_office_devices(veld_store *s, const veld_sync_options *opts,
+	char **json_out);
+
+#ifdef __cplusplus
+}
+#endif
+#endif /* VELD_SYNC_H */

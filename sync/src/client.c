@@ -1,0 +1,857 @@
+/* client.c - the device side of sync: enrollment, the push/pull sequence of
+ * docs/protocol.md section 7, and the office's device management.
+ *
+ * This file drives HTTP and nothing else: every read or write of the store
+ * goes through devsync.h, whose functions take the store's mutex for their
+ * own short step. So no lock is ever held across a network request, and an
+ * app can keep recording while a sync runs.
+ *
+ * Retry policy, in one place (call()): a request that got no answer, or an
+ * answer 500/503, or 409 replay, is tried again up to max_retries times with
+ * exponential backoff and jitter, re-signed each time (fresh time and nonce,
+ * so a retry is never refused as a replay of itself). Any other refusal
+ * stops the sync with the server's error code and message. */
+#include "veld_sync.h"
+
+#include "auth.h"
+#include "devsync.h"
+#include "error.h"
+#include "http.h"
+#include "wire.h"
+
+#include <jansson.h>
+#include <pthread.h>
+#include <sodium.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#define DEFAULT_TIMEOUT_MS 30000u
+#define DEFAULT_MAX_RETRIES 5u
+#define DEFAULT_TTL_S (72u * 3600u)
+#define MAX_TTL_S (7u * 24u * 3600u)
+#define LABEL_MAX 64
+
+void veld_sync_options_init(veld_sync_options *opts)
+{
+	veld_sync_options d = VELD_SYNC_OPTIONS_INIT;
+	if (opts != NULL)
+		*opts = d;
+}
+
+static uint64_t mono_ms(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
+}
+
+static uint64_t wall_ms(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_REALTIME, &ts);
+	return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
+}
+
+/* ---- cancellation ------------------------------------------------------- */
+
+/* A running call registers its store here so veld_sync_cancel(s) can reach
+ * its flag from another thread. (Meant to move into struct veld_store as an
+ * _Atomic field; until then, a small table.) Nested calls on one store
+ * (revoke runs a sync) share the slot. When the table is full, a call runs
+ * with a private flag that only its progress callback can trip. */
+#define CANCEL_SLOTS 64
+
+struct cancel_slot {
+	const veld_store *s;
+	unsigned users;
+	atomic_int flag;
+};
+
+static pthread_mutex_t cancel_mu = PTHREAD_MUTEX_INITIALIZER;
+static struct cancel_slot cancel_slots[CANCEL_SLOTS];
+
+static atomic_int *cancel_enter(const veld_store *s, atomic_int *fallback)
+{
+	struct cancel_slot *free_slot = NULL;
+	atomic_int *f = fallback;
+	pthread_mutex_lock(&cancel_mu);
+	for (size_t i = 0; i < CANCEL_SLOTS; i++) {
+		struct cancel_slot *k = &cancel_slots[i];
+		if (k->users > 0 && k->s == s) {
+			k->users++;
+			f = &k->flag;
+			goto out;
+		}
+		if (k->users == 0 && free_slot == NULL)
+			free_slot = k;
+	}
+	if (free_slot != NULL) {
+		free_slot->s = s;
+		free_slot->users = 1;
+		atomic_store(&free_slot->flag, 0);
+		f = &free_slot->flag;
+	}
+out:
+	pthread_mutex_unlock(&cancel_mu);
+	return f;
+}
+
+static void cancel_leave(atomic_int *f)
+{
+	pthread_mutex_lock(&cancel_mu);
+	for (size_t i = 0; i < CANCEL_SLOTS; i++) {
+		struct cancel_slot *k = &cancel_slots[i];
+		if (&k->flag == f && k->users > 0 && --k->users == 0) {
+			k->s = NULL;
+			atomic_store(&k->flag, 0);
+		}
+	}
+	pthread_mutex_unlock(&cancel_mu);
+}
+
+void veld_sync_cancel(veld_store *s)
+{
+	pthread_mutex_lock(&cancel_mu);
+	for (size_t i = 0; i < CANCEL_SLOTS; i++)
+		if (cancel_slots[i].users > 0 && cancel_slots[i].s == s)
+			atomic_store(&cancel_slots[i].flag, 1);
+	pthread_mutex_unlock(&cancel_mu);
+}
+
+/* ---- one sync session --------------------------------------------------- */
+
+struct session {
+	veld_store *s;
+	veld_sync_options o; /* with defaults filled in */
+	struct veld__http http;
+	atomic_int *cancel;
+	atomic_int own_flag;
+	char role[16];
+	uint64_t t0;
+	int open;
+};
+
+static void resolve_options(veld_sync_options *o, const veld_sync_options *in)
+{
+	veld_sync_options_init(o);
+	if (in != NULL) {
+		/* Version 1 is the only layout so far; later versions only add
+		 * fields at the end, so copying the version-1 part is right. */
+		o->insecure_http = in->insecure_http;
+		o->ca_file = in->ca_file;
+		o->timeout_ms = in->timeout_ms;
+		o->max_retries = in->max_retries;
+		o->push_batch = in->push_batch;
+		o->pull_page = in->pull_page;
+		o->progress = in->progress;
+		o->payload = in->payload;
+	}
+	if (o->timeout_ms == 0)
+		o->timeout_ms = DEFAULT_TIMEOUT_MS;
+	if (o->push_batch == 0 || o->push_batch > VELD_WIRE_MAX_OPS)
+		o->push_batch = VELD_WIRE_MAX_OPS;
+	if (o->pull_page == 0)
+		o->pull_page = VELD_WIRE_DEFAULT_PAGE;
+	if (o->pull_page > VELD_WIRE_MAX_PAGE)
+		o->pull_page = VELD_WIRE_MAX_PAGE;
+}
+
+/* Open a session with the server at `url`, or (url NULL) with the server
+ * the store enrolled with. `need` is the role the call needs, or NULL. */
+static int session_open(struct session *x, veld_store *s, const veld_sync_options *in,
+                        const char *url, const char *need)
+{
+	char stored[VELD_URL_MAX], base[VELD_URL_MAX];
+	int loopback = 0, rc;
+
+	memset(x, 0, sizeof *x);
+	x->s = s;
+	x->t0 = mono_ms();
+	resolve_options(&x->o, in);
+	if (s == NULL)
+		return veld__err(VELD_EINVAL, "no store given");
+	if (in != NULL && in->version != VELD_SYNC_OPTIONS_VERSION)
+		return veld__err(VELD_EINVAL, "veld_sync_options version %u is not supported (this "
+			"library knows version %u)", (unsigned)in->version, VELD_SYNC_OPTIONS_VERSION);
+	if (url == NULL) {
+		rc = veld__sync_server(s, stored, sizeof stored, x->role);
+		if (rc == VELD_ENOTFOUND)
+			return veld__err(VELD_ENOTFOUND, need != NULL && strcmp(need, "office") == 0
+				? "this office store has not enrolled with a server yet: enroll it "
+				  "first with the server's setup code (veld office enroll URL CODE)"
+				: "this store has not enrolled with a server yet: enroll it first "
+				  "with an invite code from the office (veld enroll URL CODE)");
+		if (rc != VELD_OK)
+			return rc;
+		if (need != NULL && strcmp(x->role, need) != 0)
+			return veld__err(VELD_EPERM, "only an office store can do this; this store "
+				"enrolled as a %s device", x->role);
+		url = stored;
+	}
+	if ((rc = veld__url_check(url, x->o.insecure_http, base, &loopback)) != VELD_OK)
+		return rc;
+	if ((rc = veld__http_open(&x->http, base, loopback, x->o.timeout_ms, x->o.ca_file,
+			NULL)) != VELD_OK)
+		return rc;
+	atomic_init(&x->own_flag, 0);
+	x->cancel = cancel_enter(s, &x->own_flag);
+	x->http.cancel = x->cancel;
+	x->open = 1;
+	return VELD_OK;
+}
+
+static void session_close(struct session *x)
+{
+	if (!x->open)
+		return;
+	veld__http_close(&x->http);
+	cancel_leave(x->cancel);
+	x->open = 0;
+}
+
+static int cancelled(struct session *x)
+{
+	return x->cancel != NULL && atomic_load(x->cancel);
+}
+
+/* ---- requests and errors ---------------------------------------------------- */
+
+/* Copy server text for a message: printable ASCII only, so a hostile or
+ * broken server cannot put terminal control sequences into our output. */
+static void clean_copy(char *dst, size_t cap, const char *src)
+{
+	size_t i = 0;
+	for (; src != NULL && src[i] != '\0' && i + 1 < cap; i++) {
+		unsigned char ch = (unsigned char)src[i];
+		dst[i] = (ch >= 0x20 && ch < 0x7f) ? (char)ch : '?';
+	}
+	dst[i] = '\0';
+}
+
+/* Prefix the thread's current error message, keeping its code. */
+static int err_prefix(int code, const char *prefix)
+{
+	char msg[512];
+	clean_copy(msg, sizeof msg, veld_error_last());
+	return veld__err(code, "%s: %s", prefix, msg);
+}
+
+/* Turn an error answer into a veld code with the server's error code and
+ * message. `e` (may be NULL) gets the decoded answer. */
+static int server_error(const char *method, const char *path, const struct veld__http_resp *r,
+                        struct veld__error_resp *e_out)
+{
+	struct veld__wire w;
+	struct veld__error_resp e;
+	char code[40], msg[260];
+	int decoded, rc;
+
+	memset(&w, 0, sizeof w);
+	memset(&e, 0, sizeof e);
+	decoded = r->body != NULL &&
+		veld__wire_error_decode(&w, r->body, r->len, &e) == VELD_OK;
+	veld__wire_free(&w);
+	if (e_out != NULL) {
+		memset(e_out, 0, sizeof *e_out);
+		if (decoded)
+			*e_out = e;
+	}
+	if (!decoded) {
+		if (r->status >= 300 && r->status < 400)
+			return veld__err(VELD_EPROTO, "%s %s: the server answered with a redirect "
+				"(HTTP %ld), which veld does not follow: check the server URL",
+				method, path, r->status);
+		rc = veld__http_error_code(r->status, NULL);
+		if (r->status >= 200 && r->status < 300)
+			rc = VELD_EPROTO;
+		return veld__err(rc, "%s %s: the server answered HTTP %ld without a veld error "
+			"(is this a veld server?)", method, path, r->status);
+	}
+	clean_copy(code, sizeof code, e.error);
+	clean_copy(msg, sizeof msg, e.message);
+	rc = veld__http_error_code(r->status, e.error);
+	if (rc == VELD_EREVOKED)
+		return veld__err(rc, "this device was revoked by the office (%ld %s: %s); its "
+			"local store must be wiped", r->status, code, msg);
+	if (strcmp(e.error, "stale") == 0)
+		return veld__err(rc, "%s %s: refused: %ld %s: %s (this device's clock differs from "
+			"the server's by more than 5 minutes: set the clock right)", method, path,
+			r->status, code, msg);
+	return veld__err(rc, "%s %s: refused: %ld %s: %s", method, path, r->status, code, msg);
+}
+
+/* One request, signed, with the retries of docs/protocol.md 7. On VELD_OK
+ * the answer was 200 and `r` holds it (free with veld__http_resp_free). On
+ * a refusal `e` (may be NULL) gets the server's error answer. */
+static int call(struct session *x, const char *method, const char *path, const uint8_t *body,
+                size_t len, struct veld__http_resp *r, struct veld__error_resp *e)
+{
+	struct veld__auth_headers h;
+	struct veld__error_resp er;
+	int rc;
+
+	memset(r, 0, sizeof *r);
+	if (e != NULL)
+		memset(e, 0, sizeof *e);
+	for (uint32_t attempt = 0;; attempt++) {
+		int retry;
+		if (cancelled(x))
+			return veld__err(VELD_ECANCELLED, "sync cancelled");
+		/* Signed anew each attempt: a fresh time and nonce. */
+		if ((rc = veld__sync_sign(x->s, &h, method, path, body, len)) != VELD_OK)
+			return rc;
+		rc = veld__http_request(&x->http, method, path, &h, body, len, r);
+		sodium_memzero(&h, sizeof h);
+		if (rc == VELD_OK && r->status == 200)
+			return VELD_OK;
+		if (rc == VELD_ENET) {
+			retry = 1;
+		} else if (rc != VELD_OK) {
+			return rc; /* cancelled, too large, out of memory */
+		} else {
+			rc = server_error(method, path, r, &er);
+			retry = veld__http_retryable(r->status) ||
+				(r->status == 409 && strcmp(er.error, "replay") == 0);
+			if (e != NULL)
+				*e = er;
+			veld__http_resp_free(r);
+		}
+		if (!retry || attempt >= x->o.max_retries) {
+			if (retry && attempt > 0) {
+				char what[64];
+				snprintf(what, sizeof what, "gave up after %u attempts", attempt + 1);
+				return err_prefix(rc == VELD_EPROTO ? VELD_EPROTO : VELD_ENET, what);
+			}
+			return rc;
+		}
+		rc = veld__sleep_ms(veld__backoff_ms(attempt,
+			randombytes_uniform(VELD_BACKOFF_DRAW_MAX + 1)), x->cancel);
+		if (rc != VELD_OK)
+			return veld__err(VELD_ECANCELLED, "sync cancelled");
+	}
+}
+
+/* Encode with one of the wire encoders into a fresh buffer. */
+#define ENCODE(sb, fn, msg) (msgpack_sbuffer_init(sb), fn(sb, msg))
+
+/* POST a message whose answer is {"v":1}. */
+static int post_ok(struct session *x, const char *path, msgpack_sbuffer *sb,
+                   struct veld__error_resp *e)
+{
+	struct veld__http_resp r;
+	struct veld__wire w;
+	int rc = call(x, "POST", path, (const uint8_t *)sb->data, sb->size, &r, e);
+	if (rc != VELD_OK)
+		return rc;
+	memset(&w, 0, sizeof w);
+	rc = veld__wire_ok_decode(&w, r.body, r.len);
+	veld__wire_free(&w);
+	veld__http_resp_free(&r);
+	return rc == VELD_OK ? VELD_OK : err_prefix(rc, "the server's answer did not decode");
+}
+
+/* ---- the sync sequence -------------------------------------------------- */
+
+struct tally {
+	uint64_t pushed, push_total, pulled, applied;
+};
+
+static int report(struct session *x, const struct tally *t, uint32_t phase)
+{
+	veld_sync_progress p;
+	if (x->o.progress == NULL)
+		return VELD_OK;
+	memset(&p, 0, sizeof p);
+	p.version = VELD_SYNC_PROGRESS_VERSION;
+	p.phase = phase;
+	p.pushed = t->pushed;
+	p.push_total = t->push_total > t->pushed ? t->push_total : t->pushed;
+	p.pulled = t->pulled;
+	p.applied = t->applied;
+	p.elapsed_ms = mono_ms() - x->t0;
+	if (x->o.progress(&p, x->o.payload) != 0)
+		return veld__err(VELD_ECANCELLED, "sync cancelled by the progress callback");
+	return VELD_OK;
+}
+
+/* Explain a 409 gap on a push: the store believes the server holds
+ * operations the server does not have. */
+static int gap_error(const struct veld__push_req *req, const struct veld__error_resp *e)
+{
+	unsigned long long first = req->nops ? (unsigned long long)req->ops[0].seq : 0;
+	return veld__err(VELD_EPROTO, "the server does not hold this device's operations up to "
+		"%llu: it expects operation %llu next, but this store recorded operations up to "
+		"%llu as acknowledged (409 gap). The server may have been restored from an older "
+		"backup; nothing was lost on this device, but sync cannot continue until the "
+		"store can push again from %llu. Tell the office.",
+		first ? first - 1 : 0, (unsigned long long)e->expected, first ? first - 1 : 0,
+		(unsigned long long)e->expected);
+}
+
+static int push_all(struct session *x, struct tally *t)
+{
+	uint64_t pend_ops = 0, pend_envs = 0;
+	size_t batch = x->o.push_batch;
+	int rc;
+
+	if ((rc = veld__sync_pending(x->s, &pend_ops, &pend_envs)) != VELD_OK)
+		return rc;
+	t->push_total = pend_ops;
+	for (;;) {
+		struct veld__outbox ob;
+		struct veld__push_resp resp;
+		struct veld__error_resp e;
+		struct veld__http_resp r;
+		struct veld__wire w;
+		msgpack_sbuffer sb;
+		size_t nops;
+		uint64_t last;
+
+		if (cancelled(x))
+			return veld__err(VELD_ECANCELLED, "sync cancelled");
+		memset(&ob, 0, sizeof ob);
+		if ((rc = veld__sync_next_push(x->s, batch, &ob)) != VELD_OK)
+			return err_prefix(rc, "reading the operations to push");
+		nops = ob.req.nops;
+		if (nops == 0 && ob.req.nenvs == 0) {
+			veld__outbox_free(&ob);
+			return VELD_OK;
+		}
+		last = nops ? ob.req.ops[nops - 1].seq : 0;
+		if ((rc = ENCODE(&sb, veld__wire_push_req_encode, &ob.req)) != VELD_OK) {
+			msgpack_sbuffer_destroy(&sb);
+			veld__outbox_free(&ob);
+			return err_prefix(rc, "encoding a push");
+		}
+		/* Large values can make 1000 operations exceed the server's body
+		 * limit: halve the batch until it fits. */
+		if (sb.size > VELD_WIRE_MAX_BODY && nops > 1) {
+			msgpack_sbuffer_destroy(&sb);
+			veld__outbox_free(&ob);
+			batch = nops / 2;
+			continue;
+		}
+		rc = call(x, "POST", "/v1/push", (const uint8_t *)sb.data, sb.size, &r, &e);
+		msgpack_sbuffer_destroy(&sb);
+		if (rc != VELD_OK) {
+			if (strcmp(e.error, "too_large") == 0 && nops > 1) {
+				veld__outbox_free(&ob);
+				batch = nops / 2;
+				continue;
+			}
+			if (strcmp(e.error, "gap") == 0)
+				rc = gap_error(&ob.req, &e);
+			veld__outbox_free(&ob);
+			return rc;
+		}
+		memset(&w, 0, sizeof w);
+		rc = veld__wire_push_resp_decode(&w, r.body, r.len, &resp);
+		veld__wire_free(&w);
+		veld__http_resp_free(&r);
+		if (rc != VELD_OK) {
+			veld__outbox_free(&ob);
+			return err_prefix(rc, "the server's answer to a push did not decode");
+		}
+		rc = veld__sync_pushed(x->s, &ob, &resp);
+		veld__outbox_free(&ob);
+		if (rc != VELD_OK)
+			return err_prefix(rc, "recording a push");
+		/* Without this check a server that does not take a batch would
+		 * have it sent again forever. */
+		if (nops > 0 && resp.acked < last)
+			return veld__err(VELD_EPROTO, "the server acknowledged operations up to %llu of "
+				"a push that ended at %llu", (unsigned long long)resp.acked,
+				(unsigned long long)last);
+		if (nops == 0) {
+			uint64_t envs_now = 0;
+			if ((rc = veld__sync_pending(x->s, &pend_ops, &envs_now)) != VELD_OK)
+				return rc;
+			if (envs_now >= pend_envs)
+				return veld__err(VELD_EPROTO, "the key envelopes pushed are still waiting "
+					"after the server took them");
+			pend_envs = envs_now;
+		}
+		t->pushed += nops;
+		if (batch < x->o.push_batch)
+			batch = batch * 2 < x->o.push_batch ? batch * 2 : x->o.push_batch;
+		if ((rc = report(x, t, VELD_SYNC_PHASE_PUSH)) != VELD_OK)
+			return rc;
+	}
+}
+
+static int pull_all(struct session *x, struct tally *t)
+{
+	int rc;
+	for (;;) {
+		struct veld__pull_resp page;
+		struct veld__http_resp r;
+		struct veld__wire w;
+		uint64_t after = 0, env_after = 0, applied = 0;
+		char path[160];
+
+		if (cancelled(x))
+			return veld__err(VELD_ECANCELLED, "sync cancelled");
+		if ((rc = veld__sync_cursors(x->s, &after, &env_after)) != VELD_OK)
+			return rc;
+		snprintf(path, sizeof path, "/v1/pull?after=%llu&env_after=%llu&limit=%u",
+			(unsigned long long)after, (unsigned long long)env_after,
+			(unsigned)x->o.pull_page);
+		if ((rc = call(x, "GET", path, NULL, 0, &r, NULL)) != VELD_OK)
+			return rc;
+		memset(&w, 0, sizeof w);
+		memset(&page, 0, sizeof page);
+		rc = veld__wire_pull_resp_decode(&w, r.body, r.len, &page);
+		if (rc != VELD_OK) {
+			veld__wire_free(&w);
+			veld__http_resp_free(&r);
+			return err_prefix(rc, "a pulled page did not decode");
+		}
+		/* The page points into w and r.body: apply before freeing. */
+		rc = veld__sync_apply_page(x->s, &page, &applied);
+		veld__wire_free(&w);
+		veld__http_resp_free(&r);
+		if (rc != VELD_OK)
+			return err_prefix(rc, "a pulled page was refused, nothing of it applied");
+		t->pulled += page.nops;
+		t->applied += applied;
+		if ((rc = report(x, t, VELD_SYNC_PHASE_PULL)) != VELD_OK)
+			return rc;
+		if (!page.more)
+			return VELD_OK;
+		if (page.next <= after && page.env_next <= env_after)
+			return veld__err(VELD_EPROTO, "the server said more operations wait but its "
+				"cursors did not advance");
+	}
+}
+
+static int sync_run(struct session *x, char **json_out)
+{
+	struct tally t;
+	char *info = NULL;
+	json_t *summary, *inf;
+	json_int_t conflicts = 0;
+	int rc;
+
+	memset(&t, 0, sizeof t);
+	if ((rc = push_all(x, &t)) != VELD_OK || (rc = pull_all(x, &t)) != VELD_OK)
+		return rc;
+	if (json_out == NULL)
+		return VELD_OK;
+	if ((rc = veld_store_info(x->s, &info)) != VELD_OK)
+		return rc;
+	inf = json_loads(info, 0, NULL);
+	veld_free(info);
+	if (json_is_integer(json_object_get(inf, "conflicts")))
+		conflicts = json_integer_value(json_object_get(inf, "conflicts"));
+	json_decref(inf);
+	summary = json_pack("{s:I,s:I,s:I,s:I,s:I}", "pushed", (json_int_t)t.pushed,
+		"pulled", (json_int_t)t.pulled, "applied", (json_int_t)t.applied,
+		"conflicts", conflicts, "duration_ms", (json_int_t)(mono_ms() - x->t0));
+	*json_out = summary != NULL ? json_dumps(summary, JSON_COMPACT) : NULL;
+	json_decref(summary);
+	return *json_out != NULL ? VELD_OK : veld__err(VELD_ENOMEM, "out of memory");
+}
+
+int veld_sync(veld_store *s, const veld_sync_options *opts, char **json_out)
+{
+	struct session x;
+	int rc;
+	veld__err_clear();
+	if (json_out != NULL)
+		*json_out = NULL;
+	if ((rc = session_open(&x, s, opts, NULL, NULL)) == VELD_OK)
+		rc = sync_run(&x, json_out);
+	session_close(&x);
+	return rc;
+}
+
+/* ---- enrollment ------------------------------------------------------------ */
+
+int veld_enroll(veld_store *s, const char *url, const char *code, const char *label,
+                const veld_sync_options *opts, char **json_out)
+{
+	struct session x;
+	struct veld__enroll_req req;
+	struct veld__enroll_resp resp;
+	struct veld__http_resp r;
+	struct veld__wire w;
+	msgpack_sbuffer sb;
+	uint8_t codeb[VELD_CODE_BYTES];
+	char stored[VELD_URL_MAX], role[16], base[VELD_URL_MAX], dev[2 * VELD_ID_BYTES + 1];
+	int rc, loopback;
+
+	veld__err_clear();
+	if (json_out != NULL)
+		*json_out = NULL;
+	if (s == NULL || code == NULL)
+		return veld__err(VELD_EINVAL, "veld_enroll needs a store and a code");
+	if (label != NULL && strlen(label) > LABEL_MAX)
+		return veld__err(VELD_EINVAL, "the device label is longer than %d bytes", LABEL_MAX);
+	if ((rc = veld__url_check(url, opts != NULL && opts->insecure_http, base, &loopback)) != VELD_OK)
+		return rc;
+	if (veld__code_parse(code, codeb) != 0)
+		return veld__err(VELD_EINVAL, "the enrollment code is not valid: it is 32 letters "
+			"and digits (A-Z, 2-7) in groups of four, as the office gave it");
+	rc = veld__sync_server(s, stored, sizeof stored, role);
+	if (rc == VELD_OK) {
+		sodium_memzero(codeb, sizeof codeb);
+		return veld__err(VELD_EEXISTS, "this store already enrolled with %s (as a %s "
+			"device)", stored, role);
+	}
+	if (rc != VELD_ENOTFOUND) {
+		sodium_memzero(codeb, sizeof codeb);
+		return rc;
+	}
+	memset(&req, 0, sizeof req);
+	if ((rc = veld__sync_enroll_request(s, codeb, label != NULL ? label : "", &req)) != VELD_OK)
+		goto out_code;
+	if ((rc = ENCODE(&sb, veld__wire_enroll_req_encode, &req)) != VELD_OK) {
+		msgpack_sbuffer_destroy(&sb);
+		rc = err_prefix(rc, "encoding the enrollment");
+		goto out_code;
+	}
+	if ((rc = session_open(&x, s, opts, base, NULL)) == VELD_OK) {
+		rc = call(&x, "POST", "/v1/enroll", (const uint8_t *)sb.data, sb.size, &r, NULL);
+		if (rc == VELD_OK) {
+			memset(&w, 0, sizeof w);
+			memset(&resp, 0, sizeof resp);
+			rc = veld__wire_enroll_resp_decode(&w, r.body, r.len, &resp);
+			veld__wire_free(&w);
+			veld__http_resp_free(&r);
+			if (rc != VELD_OK)
+				rc = err_prefix(rc, "the server's answer to the enrollment did not decode");
+			else if ((rc = veld__sync_enroll_finish(s, base, codeb, &resp)) != VELD_OK)
+				rc = err_prefix(rc, "the server enrolled this device, but storing its "
+					"answer failed");
+		}
+	}
+	session_close(&x);
+	msgpack_sbuffer_destroy(&sb);
+	if (rc == VELD_OK && json_out != NULL) {
+		json_t *j;
+		sodium_bin2hex(dev, sizeof dev, req.device, VELD_ID_BYTES);
+		j = json_pack("{s:s,s:s,s:s}", "role", resp.role, "team", resp.team, "device", dev);
+		*json_out = j != NULL ? json_dumps(j, JSON_COMPACT) : NULL;
+		json_decref(j);
+		if (*json_out == NULL)
+			rc = veld__err(VELD_ENOMEM, "out of memory");
+	}
+out_code:
+	sodium_memzero(&req, sizeof req);
+	sodium_memzero(codeb, sizeof codeb);
+	return rc;
+}
+
+/* ---- the office ---------------------------------------------------------------- */
+
+static int valid_team(const char *team)
+{
+	size_t n = team != NULL ? strlen(team) : 0;
+	if (n == 0 || n > VELD_TEAM_MAX)
+		return 0;
+	return strspn(team, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789._@-") == n;
+}
+
+/* GET /v1/devices; on VELD_OK *w and *r hold the decoded list (free both). */
+static int get_devices(struct session *x, struct veld__wire *w, struct veld__http_resp *r,
+                       struct veld__devices_resp *d)
+{
+	int rc = call(x, "GET", "/v1/devices", NULL, 0, r, NULL);
+	if (rc != VELD_OK)
+		return rc;
+	memset(w, 0, sizeof *w);
+	memset(d, 0, sizeof *d);
+	if ((rc = veld__wire_devices_resp_decode(w, r->body, r->len, d)) != VELD_OK) {
+		veld__wire_free(w);
+		veld__http_resp_free(r);
+		return err_prefix(rc, "the server's device list did not decode");
+	}
+	return VELD_OK;
+}
+
+/* Publish `team`'s key (rotate: a new version first) sealed to the team's
+ * devices: GET /v1/devices, then POST /v1/team-keys. */
+static int publish_team_key(struct session *x, const char *team, int rotate)
+{
+	struct veld__devices_resp d;
+	struct veld__team_keys_out tk;
+	struct veld__http_resp r;
+	struct veld__wire w;
+	msgpack_sbuffer sb;
+	int rc;
+
+	if ((rc = get_devices(x, &w, &r, &d)) != VELD_OK)
+		return rc;
+	memset(&tk, 0, sizeof tk);
+	rc = veld__office_team_keys(x->s, team, rotate, &d, &tk);
+	veld__wire_free(&w);
+	veld__http_resp_free(&r);
+	if (rc != VELD_OK)
+		return err_prefix(rc, rotate ? "making the team's new key" : "sealing the team's key");
+	if ((rc = ENCODE(&sb, veld__wire_team_keys_req_encode, &tk.req)) == VELD_OK)
+		rc = post_ok(x, "/v1/team-keys", &sb, NULL);
+	else
+		rc = err_prefix(rc, "encoding the team key");
+	msgpack_sbuffer_destroy(&sb);
+	veld__team_keys_out_free(&tk);
+	return rc;
+}
+
+int veld_office_invite(veld_store *s, const char *team, uint32_t ttl_seconds,
+                       const veld_sync_options *opts, char **code_out)
+{
+	struct session x;
+	struct veld__invite_req req;
+	struct veld__error_resp e;
+	msgpack_sbuffer sb;
+	char code[VELD_CODE_TEXT_MAX];
+	int rc, new_team = 0;
+
+	veld__err_clear();
+	if (code_out == NULL)
+		return veld__err(VELD_EINVAL, "code_out is required");
+	*code_out = NULL;
+	if (!valid_team(team))
+		return veld__err(VELD_EINVAL, "a team is 1 to %d characters of A-Z a-z 0-9 . _ @ -",
+			VELD_TEAM_MAX);
+	if (ttl_seconds == 0)
+		ttl_seconds = DEFAULT_TTL_S;
+	if (ttl_seconds > MAX_TTL_S)
+		return veld__err(VELD_EINVAL, "an invite is valid for at most 7 days");
+	if ((rc = session_open(&x, s, opts, NULL, "office")) != VELD_OK) {
+		session_close(&x);
+		return rc;
+	}
+	memset(&req, 0, sizeof req);
+	rc = veld__office_invite(s, team, wall_ms() + (uint64_t)ttl_seconds * 1000u, code, &req,
+		&new_team);
+	if (rc != VELD_OK) {
+		rc = err_prefix(rc, "making the invite");
+		goto out;
+	}
+	/* A new team's key must be on the server before an invite names it. */
+	if (new_team && (rc = publish_team_key(&x, team, 0)) != VELD_OK) {
+		rc = err_prefix(rc, "publishing the new team's key");
+		goto out;
+	}
+	if ((rc = ENCODE(&sb, veld__wire_invite_req_encode, &req)) != VELD_OK) {
+		msgpack_sbuffer_destroy(&sb);
+		rc = err_prefix(rc, "encoding the invite");
+		goto out;
+	}
+	rc = post_ok(&x, "/v1/invite", &sb, &e);
+	/* 409 gap: the server's key version for the team is not ours, which
+	 * happens when an earlier publication of the key (a new team, or a
+	 * rotation after a revoke) did not reach the server. Publishing the
+	 * current key again and retrying once repairs it. */
+	if (rc == VELD_EPROTO && strcmp(e.error, "gap") == 0) {
+		if ((rc = publish_team_key(&x, team, 0)) == VELD_OK)
+			rc = post_ok(&x, "/v1/invite", &sb, NULL);
+		else
+			rc = err_prefix(rc, "publishing the team's current key");
+	}
+	msgpack_sbuffer_destroy(&sb);
+	if (rc == VELD_OK && (*code_out = strdup(code)) == NULL)
+		rc = veld__err(VELD_ENOMEM, "out of memory");
+out:
+	sodium_memzero(code, sizeof code);
+	sodium_memzero(&req, sizeof req);
+	session_close(&x);
+	return rc;
+}
+
+int veld_office_revoke(veld_store *s, const char *device_hex, const veld_sync_options *opts)
+{
+	struct session x;
+	struct veld__revoke_req req;
+	struct veld__revoke_resp resp;
+	struct veld__http_resp r;
+	struct veld__wire w;
+	msgpack_sbuffer sb;
+	char team[VELD_TEAM_MAX + 1];
+	size_t got = 0;
+	int rc;
+
+	veld__err_clear();
+	memset(&req, 0, sizeof req);
+	if (device_hex == NULL || strlen(device_hex) != 2 * VELD_ID_BYTES ||
+	    sodium_hex2bin(req.device, sizeof req.device, device_hex, strlen(device_hex), NULL,
+			&got, NULL) != 0 || got != VELD_ID_BYTES)
+		return veld__err(VELD_EINVAL, "a device id is 32 hex digits (see the device list)");
+	if ((rc = session_open(&x, s, opts, NULL, "office")) != VELD_OK) {
+		session_close(&x);
+		return rc;
+	}
+	if ((rc = ENCODE(&sb, veld__wire_revoke_req_encode, &req)) != VELD_OK) {
+		rc = err_prefix(rc, "encoding the revocation");
+	} else if ((rc = call(&x, "POST", "/v1/revoke", (const uint8_t *)sb.data, sb.size, &r,
+			NULL)) == VELD_OK) {
+		memset(&w, 0, sizeof w);
+		memset(&resp, 0, sizeof resp);
+		rc = veld__wire_revoke_resp_decode(&w, r.body, r.len, &resp);
+		veld__wire_free(&w);
+		veld__http_resp_free(&r);
+		if (rc != VELD_OK)
+			rc = err_prefix(rc, "the server's answer to the revocation did not decode");
+	}
+	msgpack_sbuffer_destroy(&sb);
+	if (rc != VELD_OK)
+		goto out;
+	/* From here the device is revoked on the server. The key rotation
+	 * makes sure it can read nothing written from now on. */
+	memcpy(team, resp.team, sizeof team);
+	team[VELD_TEAM_MAX] = '\0';
+	if ((rc = publish_team_key(&x, team, 1)) != VELD_OK ||
+	    (rc = sync_run(&x, NULL)) != VELD_OK)
+		rc = err_prefix(rc, "the device is revoked, but rotating its team's keys did not "
+			"finish");
+out:
+	session_close(&x);
+	return rc;
+}
+
+int veld_office_devices(veld_store *s, const veld_sync_options *opts, char **json_out)
+{
+	struct session x;
+	struct veld__devices_resp d;
+	struct veld__http_resp r;
+	struct veld__wire w;
+	json_t *arr;
+	int rc;
+
+	veld__err_clear();
+	if (json_out == NULL)
+		return veld__err(VELD_EINVAL, "json_out is required");
+	*json_out = NULL;
+	if ((rc = session_open(&x, s, opts, NULL, "office")) != VELD_OK ||
+	    (rc = get_devices(&x, &w, &r, &d)) != VELD_OK) {
+		session_close(&x);
+		return rc;
+	}
+	session_close(&x);
+	arr = json_array();
+	for (size_t i = 0; arr != NULL && i < d.ndevices; i++) {
+		const struct veld__device_info *v = &d.devices[i];
+		char hex[2 * VELD_ID_BYTES + 1], enrolled[32], revoked[32];
+		json_t *o;
+		sodium_bin2hex(hex, sizeof hex, v->device, VELD_ID_BYTES);
+		veld__iso8601(enrolled, v->enrolled);
+		if (v->revoked)
+			veld__iso8601(revoked, v->revoked);
+		o = json_pack("{s:s,s:s,s:s,s:s,s:s,s:o}", "device", hex, "team", v->team,
+			"role", v->role, "label", v->label, "enrolled", enrolled,
+			"revoked", v->revoked ? json_string(revoked) : json_null());
+		if (o == NULL || json_array_append_new(arr, o) != 0) {
+			json_decref(arr);
+			arr = NULL;
+		}
+	}
+	veld__wire_free(&w);
+	veld__http_resp_free(&r);
+	*json_out = arr != NULL ? json_dumps(arr, JSON_COMPACT) : NULL;
+	json_decref(arr);
+	return *json_out != NULL ? VELD_OK : veld__err(VELD_ENOMEM, "out of memory");
+}

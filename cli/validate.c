@@ -55,10 +55,10 @@ bool cli_valid_date(const char *s)
 	return date_prefix(s) == 10 && s[10] == '\0';
 }
 
-/* YYYY-MM-DDTHH:MM[:SS[.fff]][Z|+HH:MM|-HH:MM] */
+/* YYYY-MM-DDTHH:MM[:SS[.fff]][Z|+HH:MM|-HH:MM]; a space may stand for the T. */
 bool cli_valid_time(const char *s)
 {
-	if (date_prefix(s) != 10 || s[10] != 'T')
+	if (date_prefix(s) != 10 || (s[10] != 'T' && s[10] != ' '))
 		return false;
 	const char *p = s + 11;
 	if (!digits(p, 2) || p[2] != ':' || !digits(p + 3, 2))
@@ -111,6 +111,7 @@ const char *cli_time_arg(const char *s, char *buf, size_t bufsize)
 	if (!cli_valid_time(s) || strlen(s) >= bufsize)
 		return NULL;
 	memcpy(buf, s, strlen(s) + 1);
+	buf[10] = 'T'; /* "2026-11-22 10:00" is stored as 2026-11-22T10:00 */
 	return buf;
 }
 

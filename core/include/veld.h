@@ -123,6 +123,12 @@ VELD_EXTERN VELD_WARN_UNUSED int veld_store_create_with_key(veld_store **out, co
 VELD_EXTERN VELD_WARN_UNUSED int veld_store_open_with_key(veld_store **out, const char *dir,
 	const uint8_t key[VELD_KEY_BYTES], const veld_store_options *opts);
 
+/* Create the office's store: like veld_store_create, but the store reads
+ * and writes every team's clients, manages team keys, invites and revokes
+ * devices (veld_sync.h), and sets the retention policy. */
+VELD_EXTERN VELD_WARN_UNUSED int veld_office_create(veld_store **out, const char *dir,
+	const char *passphrase, size_t passphrase_len, const veld_store_options *opts);
+
 /* Re-wrap the master key under a new passphrase. Only the wrapped key
  * changes; records are untouched. */
 VELD_EXTERN VELD_WARN_UNUSED int veld_store_change_passphrase(veld_store *s,

@@ -690,7 +690,8 @@ int veld_record_create(veld_store *s, const char *kind, const char *fields_json,
 			goto done;
 		{
 			const uint8_t *key;
-			if ((rc = veld__client_key_new(s, client, team, &key)) != VELD_OK)
+			if ((rc = veld__client_key_new(s, client, team, &key)) != VELD_OK ||
+			    (rc = veld__keys_share(s, client, 1, team, key)) != VELD_OK)
 				goto done;
 		}
 	} else {

@@ -60,7 +60,18 @@ static const char *const v3 =
 	" ('goal',0,'device copy: only while the case is active'),"
 	" ('signal',0,'device copy: only while the case is active');";
 
-static const char *const migrations[VELD_SCHEMA_VERSION] = {v1, v2, v3};
+/* Version 4: what sync needs. Team key pairs (the secret half wrapped
+ * under the master key), client key envelopes waiting to be pushed, and the
+ * signing keys of other devices whose operations arrived. */
+static const char *const v4 =
+	"CREATE TABLE team_keys(team TEXT NOT NULL, tv INTEGER NOT NULL, pk BLOB NOT NULL,"
+	"  wrapped BLOB NOT NULL, PRIMARY KEY(team, tv)) WITHOUT ROWID;"
+	"CREATE TABLE outbox(client BLOB NOT NULL, kv INTEGER NOT NULL, recipient TEXT NOT NULL,"
+	"  tv INTEGER NOT NULL, sealed BLOB NOT NULL,"
+	"  PRIMARY KEY(client, kv, recipient, tv)) WITHOUT ROWID;"
+	"CREATE TABLE peers(device BLOB PRIMARY KEY, sign_pk BLOB NOT NULL) WITHOUT ROWID;";
+
+static const char *const migrations[VELD_SCHEMA_VERSION] = {v1, v2, v3, v4};
 
 int veld__schema_migrate(sqlite3 *db)
 {

@@ -802,13 +802,13 @@ static int wrap_master_with(veld_store *s, const char *pass, size_t len, const u
 }
 
 static int store_create(veld_store **out, const char *dir, const char *pass, size_t len,
-                        const uint8_t *rawkey, const veld_store_options *opts)
+                        const uint8_t *rawkey, const veld_store_options *opts, int office)
 {
 	veld_store *s;
 	uint8_t wrapped[64 + VELD_SEAL_OVERHEAD], bwrapped[32 + VELD_SEAL_OVERHEAD], ad[48];
 	uint64_t ops = opts && opts->kdf_opslimit ? opts->kdf_opslimit : KDF_OPS_DEFAULT;
 	uint64_t mem = opts && opts->kdf_memlimit ? opts->kdf_memlimit : KDF_MEM_DEFAULT;
-	const char *team = opts && opts->team ? opts->team : "default";
+	const char *team = office ? "office" : opts && opts->team ? opts->team : "default";
 	struct veld__tx tx;
 	int rc;
 
@@ -828,6 +828,7 @@ static int store_create(veld_store **out, const char *dir, const char *pass, siz
 	if ((rc = apply_actor(s, opts)) != VELD_OK || (rc = open_db(s, dir, 1)) != VELD_OK)
 		goto fail;
 	snprintf(s->team, sizeof s->team, "%s", team);
+	s->office = office;
 	veld__random_id(s->device);
 	if (!(s->master = veld__secret_new(32)) || !(s->sign_sk = veld__secret_new(64)) ||
 	    !(s->audit_key = veld__secret_new(32)) || !(s->box_sk = veld__secret_new(32))) {
@@ -851,7 +852,7 @@ static int store_create(veld_store **out, const char *dir, const char *pass, siz
 	if ((rc = veld__meta_put(s, "device", s->device, VELD_ID_BYTES)) != VELD_OK ||
 	    (rc = veld__meta_put(s, "team", s->team, strlen(s->team))) != VELD_OK ||
 	    (rc = veld__meta_put(s, "device_role", s->office ? "office" : "worker",
-	                         s->office ? 6 : 6)) != VELD_OK ||
+	                         6)) != VELD_OK ||
 	    (rc = veld__meta_put(s, "sign_pk", s->sign_pk, 32)) != VELD_OK ||
 	    (rc = veld__meta_put(s, "sign_sk", wrapped, sizeof wrapped)) != VELD_OK ||
 	    (rc = veld__meta_put(s, "box_pk", s->box_pk, 32)) != VELD_OK ||
@@ -889,7 +890,15 @@ int veld_store_create(veld_store **out, const char *dir, const char *pass, size_
 {
 	if (!pass || len == 0)
 		return veld__err(VELD_EINVAL, "a passphrase is required");
-	return store_create(out, dir, pass, len, NULL, opts);
+	return store_create(out, dir, pass, len, NULL, opts, 0);
+}
+
+int veld_office_create(veld_store **out, const char *dir, const char *pass, size_t len,
+                       const veld_store_options *opts)
+{
+	if (!pass || len == 0)
+		return veld__err(VELD_EINVAL, "a passphrase is required");
+	return store_create(out, dir, pass, len, NULL, opts, 1);
 }
 
 int veld_store_create_with_key(veld_store **out, const char *dir, const uint8_t key[32],
@@ -897,7 +906,7 @@ int veld_store_create_with_key(veld_store **out, const char *dir, const uint8_t 
 {
 	if (!key)
 		return veld__err(VELD_EINVAL, "a key is required");
-	return store_create(out, dir, NULL, 0, key, opts);
+	return store_create(out, dir, NULL, 0, key, opts, 0);
 }
 
 int veld_store_change_passphrase(veld_store *s, const char *old_pass, size_t old_len,

@@ -130,8 +130,20 @@ void veld__keycache_drop(veld_store *s, const uint8_t client[VELD_ID_BYTES]);
 void veld__nonce_next(veld_store *s, uint8_t nonce[24]);
 void veld__keycache_clear(veld_store *s);
 
+/* Team keys and key envelopes (keys.c). A team key's secret half is
+ * wrapped under the master key; tv 0 asks for the newest version. */
+int veld__team_key_put(veld_store *s, const char *team, uint64_t tv, const uint8_t pk[32],
+                       const uint8_t sk[32]);
+/* sk may be NULL (public half only); it must hold 32 bytes of guarded memory. */
+int veld__team_key_get(veld_store *s, const char *team, uint64_t *tv, uint8_t pk[32], uint8_t *sk);
+/* Seal a client key version to the client's team (newest team key) and to
+ * the office, as envelopes in the outbox. Recipients whose key this store
+ * does not know yet are skipped. */
+int veld__keys_share(veld_store *s, const uint8_t client[VELD_ID_BYTES], uint64_t kv,
+                     const char *team, const uint8_t key[32]);
+
 /* Migrations (schema.c). */
-#define VELD_SCHEMA_VERSION 3
+#define VELD_SCHEMA_VERSION 4
 int veld__schema_migrate(sqlite3 *db);
 
 /* Access log (audit.c): append an entry in the current transaction. */

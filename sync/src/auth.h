@@ -1,0 +1,43 @@
+/* auth.h - request signatures and enrollment codes (docs/protocol.md 4, 6).
+ * Shared by the client and the server so both build the same bytes. */
+#ifndef VELD_AUTH_H
+#define VELD_AUTH_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#define VELD_AUTH_WINDOW_MS (300u * 1000u)
+#define VELD_CODE_BYTES 20
+#define VELD_CODE_TEXT_MAX 48 /* 32 base32 letters + 7 dashes + NUL, with room */
+
+/* The four header values of a signed request. */
+struct veld__auth_headers {
+	char device[33];    /* 32 hex */
+	char time[21];      /* decimal ms */
+	char nonce[33];     /* 32 hex */
+	char signature[129]; /* 128 hex */
+};
+
+/* Sign a request: fills all four headers (time = now, fresh nonce). */
+void veld__auth_sign(struct veld__auth_headers *h, const uint8_t device[16], const uint8_t sign_sk[64],
+                     const char *method, const char *path, const uint8_t *body, size_t body_len);
+
+/* Parse headers (any may be NULL = missing). 0 ok, -1 malformed. */
+int veld__auth_parse(const char *device_hex, const char *time_dec, const char *nonce_hex,
+                     const char *sig_hex, uint8_t device[16], uint64_t *time_ms, uint8_t nonce[16],
+                     uint8_t sig[64]);
+
+/* Verify a parsed signature against the device's public key. 0 ok, -1 bad. */
+int veld__auth_verify(const uint8_t sign_pk[32], const char *method, const char *path,
+                      const char *time_dec, const char *nonce_hex, const uint8_t sig[64],
+                      const uint8_t *body, size_t body_len);
+
+/* Enrollment codes: 20 random bytes shown as base32 groups of four. */
+void veld__code_new(uint8_t code[VELD_CODE_BYTES], char text[VELD_CODE_TEXT_MAX]);
+int veld__code_parse(const char *text, uint8_t code[VELD_CODE_BYTES]); /* 0 or -1 */
+/* auth = BLAKE2b-256 keyed with the code over "veld-invite-auth";
+ * key  = BLAKE2b-256 keyed with the code over "veld-invite-key". */
+void veld__code_auth(uint8_t auth[32], const uint8_t code[VELD_CODE_BYTES]);
+void veld__code_key(uint8_t key[32], const uint8_t code[VELD_CODE_BYTES]);
+
+#endif

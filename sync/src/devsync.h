@@ -1,0 +1,74 @@
+/* devsync.h - the device store's side of sync (private).
+ *
+ * client.c drives HTTP; these functions read and write the store. Each
+ * takes the store's mutex itself, like a public call, and runs its writes
+ * in one transaction. */
+#ifndef VELD_DEVSYNC_H
+#define VELD_DEVSYNC_H
+
+#include "store.h"
+#include "wire.h"
+
+/* The server URL and role this store enrolled with. VELD_ENOTFOUND if the
+ * store has not enrolled. `role` gets "worker" or "office". */
+int veld__sync_server(veld_store *s, char *url, size_t url_cap, char role[16]);
+
+/* Sign a request as this device (docs/protocol.md 4). */
+struct veld__auth_headers;
+int veld__sync_sign(veld_store *s, struct veld__auth_headers *h, const char *method,
+                    const char *path, const uint8_t *body, size_t len);
+
+/* ---- push ------------------------------------------------------------- */
+/* The next push: own operations above the acknowledged seq (at most
+ * max_ops), signed as one batch, and up to 1000 unsent key envelopes.
+ * out->req.nops == 0 && out->req.nenvs == 0 means nothing to push. */
+struct veld__outbox {
+	struct veld__push_req req;
+	void *mem; /* owns everything req points to */
+};
+int veld__sync_next_push(veld_store *s, size_t max_ops, struct veld__outbox *out);
+void veld__outbox_free(struct veld__outbox *o);
+/* Record the server's answer: acked seq, and the envelopes it now holds. */
+int veld__sync_pushed(veld_store *s, const struct veld__outbox *o, const struct veld__push_resp *r);
+/* How many own operations and envelopes still wait to be pushed. */
+int veld__sync_pending(veld_store *s, uint64_t *ops, uint64_t *envelopes);
+
+/* ---- pull ------------------------------------------------------------------ */
+int veld__sync_cursors(veld_store *s, uint64_t *after, uint64_t *env_after);
+/* Verify every operation of the page (hash in its batch, batch signature by
+ * its author), open every envelope and team key addressed to this store,
+ * apply, and save the page's cursors: all in one transaction. A page that
+ * fails a check changes nothing (VELD_EPROTO). *applied gets the number of
+ * operations that were new here. */
+int veld__sync_apply_page(veld_store *s, const struct veld__pull_resp *page, uint64_t *applied);
+
+/* ---- enrollment ----------------------------------------------------------- */
+/* Fill an enroll request from this store's identity and the code. */
+int veld__sync_enroll_request(veld_store *s, const uint8_t code[20], const char *label,
+                              struct veld__enroll_req *req);
+/* Store the answer: server URL, role, team key (opened with the code),
+ * office keys; seal every client key this store already has for the
+ * team and the office (queued as envelopes). */
+int veld__sync_enroll_finish(veld_store *s, const char *url, const uint8_t code[20],
+                             const struct veld__enroll_resp *r);
+
+/* ---- office ------------------------------------------------------------------ */
+/* A new invite for `team`: makes the code (text for people), its auth, and
+ * the team key sealed with it. Creates the team's first key (tv 1) if the
+ * office has none yet; *new_team is then 1 and the caller must publish it
+ * with veld__office_team_keys first. */
+int veld__office_invite(veld_store *s, const char *team, uint64_t expires_ms,
+                        char code_text[48], struct veld__invite_req *req, int *new_team);
+/* The team-keys request for `team`'s current key, sealed to each listed
+ * device of the team that is not revoked. With rotate, a new key version
+ * is made first, and new versions of every client key of the team are
+ * queued as envelopes (sealed to the new team key and to the office). */
+struct veld__team_keys_out {
+	struct veld__team_keys_req req;
+	void *mem;
+};
+int veld__office_team_keys(veld_store *s, const char *team, int rotate,
+                           const struct veld__devices_resp *devices, struct veld__team_keys_out *out);
+void veld__team_keys_out_free(struct veld__team_keys_out *o);
+
+#endif

@@ -1,0 +1,204 @@
+/* wire.h - encoding and decoding of every sync message (private).
+ *
+ * docs/protocol.md is the specification; this is its one implementation.
+ * Decoders are strict: one msgpack map, "v" = 1 first, known keys only,
+ * every type, length and count checked against the limits before use, no
+ * trailing bytes. They return VELD_OK or VELD_EPROTO with a message naming
+ * the offending key (never a value). A decoded message points into its own
+ * msgpack zone and into `body`: keep both alive until veld__wire_free. */
+#ifndef VELD_WIRE_H
+#define VELD_WIRE_H
+
+#include "op.h"
+
+#include <msgpack.h>
+
+#define VELD_WIRE_VERSION 1
+#define VELD_WIRE_MAX_BODY (4u * 1024u * 1024u)
+#define VELD_WIRE_MAX_OPS 1000
+#define VELD_WIRE_MAX_ENVS 1000
+#define VELD_WIRE_MAX_PAGE 5000
+#define VELD_WIRE_DEFAULT_PAGE 1000
+#define VELD_WIRE_MAX_DEVICES 100000
+#define VELD_SEALED_KEY_BYTES 80   /* crypto_box_seal of a 32-byte key */
+#define VELD_TEAM_SEALED_BYTES 72  /* nonce 24 + 32 + tag 16 */
+#define VELD_CONTENT_TYPE "application/vnd.veld.v1+msgpack"
+
+struct veld__envelope {
+	uint8_t client[VELD_ID_BYTES];
+	uint64_t kv;
+	char to[VELD_TEAM_MAX + 8]; /* "office" or "team:<team>" */
+	uint64_t tv;
+	uint8_t sealed[VELD_SEALED_KEY_BYTES];
+};
+
+struct veld__batch {
+	uint8_t device[VELD_ID_BYTES];
+	uint64_t first, last;
+	uint8_t sig[64];
+	const uint8_t *hashes; /* 32 * (last - first + 1) bytes */
+};
+
+struct veld__author {
+	uint8_t device[VELD_ID_BYTES];
+	uint8_t sign_pk[32];
+};
+
+struct veld__team_key {
+	char team[VELD_TEAM_MAX + 1];
+	uint64_t tv;
+	uint8_t pk[32];
+	uint8_t sealed[VELD_SEALED_KEY_BYTES];
+};
+
+struct veld__device_info {
+	uint8_t device[VELD_ID_BYTES];
+	char team[VELD_TEAM_MAX + 1];
+	char role[16];
+	char label[65];
+	uint8_t sign_pk[32], box_pk[32];
+	uint64_t enrolled, revoked; /* ms; revoked 0 = not revoked */
+};
+
+/* ---- messages ---------------------------------------------------------- */
+
+struct veld__push_req {
+	veld__op *ops;
+	size_t nops;
+	int has_sig;
+	uint8_t sig[64];
+	struct veld__envelope *envs;
+	size_t nenvs;
+};
+
+struct veld__push_resp {
+	uint64_t acked, stored;
+};
+
+struct veld__pull_resp {
+	uint64_t *cursors; /* one per op */
+	veld__op *ops;
+	size_t nops;
+	struct veld__batch *batches;
+	size_t nbatches;
+	struct veld__author *authors;
+	size_t nauthors;
+	uint64_t *env_cursors;
+	struct veld__envelope *envs;
+	size_t nenvs;
+	struct veld__team_key *team_keys;
+	size_t nteam_keys;
+	uint64_t next, env_next;
+	int more;
+};
+
+struct veld__enroll_req {
+	uint8_t auth[32];
+	uint8_t device[VELD_ID_BYTES];
+	uint8_t sign_pk[32], box_pk[32];
+	char label[65];
+};
+
+struct veld__enroll_resp {
+	char role[16];
+	char team[VELD_TEAM_MAX + 1];
+	uint64_t tv;
+	int has_team_key;
+	uint8_t team_pk[32];
+	uint8_t team_sealed[VELD_TEAM_SEALED_BYTES];
+	int has_office;
+	uint8_t office_device[VELD_ID_BYTES], office_sign_pk[32], office_box_pk[32];
+};
+
+struct veld__invite_req {
+	uint8_t auth[32];
+	char team[VELD_TEAM_MAX + 1];
+	uint64_t expires, tv;
+	uint8_t team_sealed[VELD_TEAM_SEALED_BYTES];
+};
+
+struct veld__sealed_for {
+	uint8_t device[VELD_ID_BYTES];
+	uint8_t sealed[VELD_SEALED_KEY_BYTES];
+};
+
+struct veld__team_keys_req {
+	char team[VELD_TEAM_MAX + 1];
+	uint64_t tv;
+	uint8_t pk[32];
+	struct veld__sealed_for *sealed;
+	size_t nsealed;
+};
+
+struct veld__revoke_req {
+	uint8_t device[VELD_ID_BYTES];
+};
+
+struct veld__revoke_resp {
+	char team[VELD_TEAM_MAX + 1];
+};
+
+struct veld__devices_resp {
+	struct veld__device_info *devices;
+	size_t ndevices;
+};
+
+struct veld__error_resp {
+	char error[32];
+	char message[256];
+	uint64_t expected; /* for "gap"; 0 otherwise */
+};
+
+/* A decoded message: the struct plus the memory it points into. */
+struct veld__wire {
+	msgpack_unpacked u;
+	void *alloc; /* arrays the decoder allocated (one block) */
+};
+void veld__wire_free(struct veld__wire *w);
+
+/* ---- operations ------------------------------------------------------------ */
+/* Pack an op as the 12-element array (same bytes as the hash input). */
+void veld__wire_pack_op(msgpack_packer *pk, const veld__op *op);
+
+/* ---- encoders: append one message to `out` (msgpack_sbuffer_init'ed). ---- */
+int veld__wire_push_req_encode(msgpack_sbuffer *out, const struct veld__push_req *m);
+int veld__wire_push_resp_encode(msgpack_sbuffer *out, const struct veld__push_resp *m);
+int veld__wire_pull_resp_encode(msgpack_sbuffer *out, const struct veld__pull_resp *m);
+int veld__wire_enroll_req_encode(msgpack_sbuffer *out, const struct veld__enroll_req *m);
+int veld__wire_enroll_resp_encode(msgpack_sbuffer *out, const struct veld__enroll_resp *m);
+int veld__wire_invite_req_encode(msgpack_sbuffer *out, const struct veld__invite_req *m);
+int veld__wire_team_keys_req_encode(msgpack_sbuffer *out, const struct veld__team_keys_req *m);
+int veld__wire_revoke_req_encode(msgpack_sbuffer *out, const struct veld__revoke_req *m);
+int veld__wire_revoke_resp_encode(msgpack_sbuffer *out, const struct veld__revoke_resp *m);
+int veld__wire_devices_resp_encode(msgpack_sbuffer *out, const struct veld__devices_resp *m);
+int veld__wire_error_encode(msgpack_sbuffer *out, const struct veld__error_resp *m);
+/* {"v":1} */
+int veld__wire_ok_encode(msgpack_sbuffer *out);
+
+/* ---- decoders: body must stay alive until veld__wire_free(w). ----------- */
+int veld__wire_push_req_decode(struct veld__wire *w, const uint8_t *body, size_t len,
+                               struct veld__push_req *m);
+int veld__wire_push_resp_decode(struct veld__wire *w, const uint8_t *body, size_t len,
+                                struct veld__push_resp *m);
+int veld__wire_pull_resp_decode(struct veld__wire *w, const uint8_t *body, size_t len,
+                                struct veld__pull_resp *m);
+int veld__wire_enroll_req_decode(struct veld__wire *w, const uint8_t *body, size_t len,
+                                 struct veld__enroll_req *m);
+int veld__wire_enroll_resp_decode(struct veld__wire *w, const uint8_t *body, size_t len,
+                                  struct veld__enroll_resp *m);
+int veld__wire_invite_req_decode(struct veld__wire *w, const uint8_t *body, size_t len,
+                                 struct veld__invite_req *m);
+int veld__wire_team_keys_req_decode(struct veld__wire *w, const uint8_t *body, size_t len,
+                                    struct veld__team_keys_req *m);
+int veld__wire_revoke_req_decode(struct veld__wire *w, const uint8_t *body, size_t len,
+                                 struct veld__revoke_req *m);
+int veld__wire_revoke_resp_decode(struct veld__wire *w, const uint8_t *body, size_t len,
+                                  struct veld__revoke_resp *m);
+int veld__wire_devices_resp_decode(struct veld__wire *w, const uint8_t *body, size_t len,
+                                   struct veld__devices_resp *m);
+int veld__wire_error_decode(struct veld__wire *w, const uint8_t *body, size_t len,
+                            struct veld__error_resp *m);
+/* {"v":1} */
+int veld__wire_ok_decode(struct veld__wire *w, const uint8_t *body, size_t len);
+
+#endif

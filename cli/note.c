@@ -114,7 +114,9 @@ static int parse_note_args(cli *c, int argc, char **argv, bool amend, note_args 
 		return cli_usage(c, "a note needs --text (or --text - to read standard input)");
 	if (a->tags_arg != NULL && (a->tags = cli_split_list(a->tags_arg)) == NULL)
 		return cli_usage(c, "--tags needs a comma-separated list");
-	return read_text(c, a->text_arg, &a->text);
+	if (*a->text_arg == '\0')
+		return cli_usage(c, "--text is empty");
+	return 0;
 }
 
 static void note_args_free(note_args *a)
@@ -155,6 +157,11 @@ int cmd_note_add(cli *c, int argc, char **argv)
 	int ex = parse_note_args(c, argc, argv, false, &a);
 	if (ex == 0)
 		ex = cli_open_store(c);
+	/* The text is read after the passphrase, so that with --passphrase-fd 0
+	 * and --text - the first line of standard input is the passphrase and
+	 * the rest the note. */
+	if (ex == 0)
+		ex = read_text(c, a.text_arg, &a.text);
 	if (ex == 0 && a.visit != NULL)
 		/* a reference field takes a full id: resolve the prefix */
 		ex = rec_resolve_id(c, "visit", a.visit, &visit);
@@ -172,6 +179,11 @@ int cmd_note_amend(cli *c, int argc, char **argv)
 	int ex = parse_note_args(c, argc, argv, true, &a);
 	if (ex == 0)
 		ex = cli_open_store(c);
+	/* The text is read after the passphrase, so that with --passphrase-fd 0
+	 * and --text - the first line of standard input is the passphrase and
+	 * the rest the note. */
+	if (ex == 0)
+		ex = read_text(c, a.text_arg, &a.text);
 	if (ex == 0)
 		ex = rec_get(c, "note", a.id, &old);
 	if (ex == 0) {

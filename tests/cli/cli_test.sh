@@ -196,6 +196,12 @@ expect "$N1" 'j["amends"]'
 expect "$C1" 'j["client"]'
 echo "Gesprek met de buurvrouw over geluidsoverlast." | veld note add --client "$C1" --text - ||
 	fail "note add --text - failed"
+# The first line of standard input is the passphrase, the rest the note.
+printf '%s\nRegel een.\nRegel twee.\n' "$PASS1" |
+	(unset VELD_PASSPHRASE; veld note add --client "$C1" --text - --passphrase-fd 0 --json) ||
+	fail "note add with the passphrase and the text on standard input failed"
+expect "Regel een.
+Regel twee." 'j["text"]'
 ok note list --client "$C1"
 has "Huur van oktober nog niet"
 has "[amended]"

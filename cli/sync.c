@@ -1,0 +1,265 @@
+/*
+ * sync.c - the network commands of a device: enroll and sync.
+ *
+ * They are thin over veld_sync.h. What the command adds: a progress line on
+ * a terminal, a summary, and what a revoked device must do (wipe its store).
+ * Nothing here prints an enrollment code or a record value; errors carry
+ * the server's error code and message as the library reports them.
+ */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <sodium.h>
+
+#include "cli.h"
+#include "veld_sync.h"
+
+#define CODE_LINE_MAX 128
+#define LABEL_MAX 64
+
+bool cli_net_option(int o, const char *arg, struct veld_sync_options *so)
+{
+	switch (o) {
+	case O_INSECURE_HTTP:
+		so->insecure_http = 1;
+		return true;
+	case O_CA_FILE:
+		so->ca_file = arg;
+		return true;
+	default:
+		return false;
+	}
+}
+
+/* ---- the wipe of a revoked device ---------------------------------------- */
+
+int cli_sync_error(cli *c, int rc)
+{
+	static const char *const suffixes[] = {"", "-wal", "-shm", "-journal"};
+	int failed = 0;
+	if (rc != VELD_EREVOKED)
+		return cli_api_error(rc);
+	/* The office revoked this device: its data must not stay here. The
+	 * store is closed first so SQLite does not recreate the files. */
+	fprintf(stderr, "veld: this device was revoked by the office; wiping the local store\n");
+	veld_store_free(c->store);
+	c->store = NULL;
+	for (size_t i = 0; c->store_dir != NULL && i < sizeof suffixes / sizeof suffixes[0]; i++) {
+		char path[4096];
+		snprintf(path, sizeof path, "%s/veld.db%s", c->store_dir, suffixes[i]);
+		if (unlink(path) != 0 && errno != ENOENT) {
+			fprintf(stderr, "veld: could not delete %s: %s\n", path, strerror(errno));
+			failed = 1;
+		}
+	}
+	if (failed)
+		fprintf(stderr, "veld: the wipe is incomplete: delete the files above by hand\n");
+	return CLI_EXIT_PERM;
+}
+
+/* ---- enroll ---------------------------------------------------------------- */
+
+/* The code from stdin ("-"), so it need not appear in the process list. */
+static int read_code(char *buf, size_t size)
+{
+	if (fgets(buf, (int)size, stdin) == NULL)
+		return cli_fail(CLI_EXIT_USAGE, "no enrollment code on standard input");
+	buf[strcspn(buf, "\r\n")] = '\0';
+	return 0;
+}
+
+static void default_label(char *buf, size_t size)
+{
+	if (gethostname(buf, size) != 0 || buf[0] == '\0')
+		snprintf(buf, size, "veld-device");
+	buf[size - 1] = '\0';
+	if (strlen(buf) > LABEL_MAX)
+		buf[LABEL_MAX] = '\0';
+}
+
+int cmd_enroll(cli *c, int argc, char **argv)
+{
+	static const struct option opts[] = {
+		{"label", required_argument, NULL, O_LABEL},
+		{"insecure-http", no_argument, NULL, O_INSECURE_HTTP},
+		{"ca-file", required_argument, NULL, O_CA_FILE},
+		{NULL, 0, NULL, 0}
+	};
+	veld_sync_options so = VELD_SYNC_OPTIONS_INIT;
+	const char *args[2] = {NULL, NULL}, *label = NULL;
+	char code[CODE_LINE_MAX], host[256];
+	int n = 0, o, ex;
+	cli_opts it;
+
+	cli_opts_begin(&it, c, argc, argv, opts);
+	while ((o = cli_opts_next(&it)) != -1) {
+		if (o == CLI_OPT_HELP)
+			return 0;
+		if (o == CLI_OPT_ERROR)
+			return CLI_EXIT_USAGE;
+		if (o == CLI_OPT_ARG) {
+			if (n == 2)
+				return cli_usage(c, "too many arguments");
+			args[n++] = it.optarg;
+		} else if (o == O_LABEL) {
+			if (*it.optarg == '\0' || strlen(it.optarg) > LABEL_MAX)
+				return cli_usage(c, "--label needs a name of 1 to %d bytes", LABEL_MAX);
+			label = it.optarg;
+		} else {
+			cli_net_option(o, it.optarg, &so);
+		}
+	}
+	if (n < 2)
+		return cli_usage(c, "give the server URL and the enrollment code");
+	if (label == NULL) {
+		default_label(host, sizeof host);
+		label = host;
+	}
+	if (strcmp(args[1], "-") == 0) {
+		if ((ex = read_code(code, sizeof code)) != 0)
+			return ex;
+	} else if (strlen(args[1]) >= sizeof code) {
+		return cli_usage(c, "the enrollment code is too long");
+	} else {
+		memcpy(code, args[1], strlen(args[1]) + 1);
+	}
+	if ((ex = cli_open_store(c)) != 0) {
+		sodium_memzero(code, sizeof code);
+		return ex;
+	}
+	char *text = NULL;
+	int rc = veld_enroll(c->store, args[0], code, label, &so, &text);
+	sodium_memzero(code, sizeof code);
+	if (rc != VELD_OK) {
+		veld_free(text);
+		return cli_sync_error(c, rc);
+	}
+	if (c->json) {
+		ex = cli_print_json_text(text);
+	} else {
+		json_t *r = cli_parse(text);
+		const char *role = cli_str(r, "role"), *team = cli_str(r, "team"),
+			*dev = cli_str(r, "device");
+		if (r == NULL) {
+			ex = CLI_EXIT_FAIL;
+		} else if (role != NULL && strcmp(role, "office") == 0) {
+			printf("enrolled with %s as the office (device %s)\n", args[0], dev ? dev : "-");
+		} else {
+			printf("enrolled with %s: a %s device of team %s (device %s)\n", args[0],
+				role ? role : "-", team ? team : "-", dev ? dev : "-");
+			puts("run `veld sync` to receive the team's clients");
+		}
+		json_decref(r);
+	}
+	veld_free(text);
+	return ex;
+}
+
+/* ---- sync -------------------------------------------------------------------- */
+
+struct bar {
+	bool shown;
+	size_t width; /* of the last line drawn, to blank what is left of it */
+};
+
+/* Progress on stderr, redrawn in place with \r. Called on this thread
+ * after each push and each pulled page. */
+static int draw_progress(const veld_sync_progress *p, void *payload)
+{
+	struct bar *b = payload;
+	char line[160];
+	double secs = p->elapsed_ms > 0 ? (double)p->elapsed_ms / 1000.0 : 0.001;
+	int n;
+	if (p->phase == VELD_SYNC_PHASE_PUSH)
+		n = snprintf(line, sizeof line, "pushing: %llu of %llu operations (%.0f ops/s)",
+			(unsigned long long)p->pushed, (unsigned long long)p->push_total,
+			(double)p->pushed / secs);
+	else
+		n = snprintf(line, sizeof line, "pulling: %llu operations received, %llu new "
+			"(%.0f ops/s)", (unsigned long long)p->pulled, (unsigned long long)p->applied,
+			(double)p->pulled / secs);
+	if (n < 0)
+		return 0;
+	fprintf(stderr, "\r%s", line);
+	for (size_t i = (size_t)n; i < b->width; i++)
+		fputc(' ', stderr);
+	b->width = (size_t)n;
+	b->shown = true;
+	fflush(stderr);
+	return 0;
+}
+
+static void clear_progress(struct bar *b)
+{
+	if (!b->shown)
+		return;
+	fputc('\r', stderr);
+	for (size_t i = 0; i < b->width; i++)
+		fputc(' ', stderr);
+	fputc('\r', stderr);
+	fflush(stderr);
+	b->shown = false;
+}
+
+static json_int_t int_of(const json_t *o, const char *key)
+{
+	const json_t *v = json_object_get(o, key);
+	return json_is_integer(v) ? json_integer_value(v) : 0;
+}
+
+int cmd_sync(cli *c, int argc, char **argv)
+{
+	static const struct option opts[] = {
+		{"insecure-http", no_argument, NULL, O_INSECURE_HTTP},
+		{"ca-file", required_argument, NULL, O_CA_FILE},
+		{NULL, 0, NULL, 0}
+	};
+	veld_sync_options so = VELD_SYNC_OPTIONS_INIT;
+	struct bar bar = {false, 0};
+	cli_opts it;
+	int o, ex;
+
+	cli_opts_begin(&it, c, argc, argv, opts);
+	while ((o = cli_opts_next(&it)) != -1) {
+		if (o == CLI_OPT_HELP)
+			return 0;
+		if (o == CLI_OPT_ERROR)
+			return CLI_EXIT_USAGE;
+		if (o == CLI_OPT_ARG)
+			return cli_usage(c, "unexpected argument");
+		cli_net_option(o, it.optarg, &so);
+	}
+	if ((ex = cli_open_store(c)) != 0)
+		return ex;
+	if (isatty(2)) {
+		so.progress = draw_progress;
+		so.payload = &bar;
+	}
+	char *text = NULL;
+	int rc = veld_sync(c->store, &so, &text);
+	clear_progress(&bar);
+	if (rc != VELD_OK) {
+		veld_free(text);
+		return cli_sync_error(c, rc);
+	}
+	if (c->json) {
+		ex = cli_print_json_text(text);
+	} else {
+		json_t *r = cli_parse(text);
+		if (r == NULL) {
+			ex = CLI_EXIT_FAIL;
+		} else {
+			printf("synced: pushed %" JSON_INTEGER_FORMAT ", pulled %" JSON_INTEGER_FORMAT
+				" (%" JSON_INTEGER_FORMAT " new), %" JSON_INTEGER_FORMAT " conflicts, in %"
+				JSON_INTEGER_FORMAT " ms\n", int_of(r, "pushed"), int_of(r, "pulled"),
+				int_of(r, "applied"), int_of(r, "conflicts"), int_of(r, "duration_ms"));
+		}
+		json_decref(r);
+	}
+	veld_free(text);
+	return ex;
+}

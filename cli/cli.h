@@ -267,4 +267,28 @@ int cmd_purge(cli *c, int argc, char **argv);
  * the store if it is not open yet. Returns an exit code. */
 int cli_zrm_domains(cli *c, json_t **domains);
 
+/* ---- sync.c, office.c: talking to the server -------------------------- */
+
+/* Options of the network commands (above the record and admin ones). */
+enum { O_INSECURE_HTTP = 0x300, O_CA_FILE, O_LABEL };
+
+struct veld_sync_options;
+/* --insecure-http, --ca-file into `so`; false if `o` is neither. */
+bool cli_net_option(int o, const char *arg, struct veld_sync_options *so);
+/* Report a sync error; on VELD_EREVOKED wipe the store (close it, delete
+ * its database files) and return CLI_EXIT_PERM. */
+int cli_sync_error(cli *c, int rc);
+/* Resolve the store directory (--store, VELD_STORE, default); an exit code. */
+int cli_store_dir(cli *c);
+
+int cmd_enroll(cli *c, int argc, char **argv);
+int cmd_sync(cli *c, int argc, char **argv);
+int cmd_office_init(cli *c, int argc, char **argv);
+int cmd_office_enroll(cli *c, int argc, char **argv);
+int cmd_office_invite(cli *c, int argc, char **argv);
+int cmd_office_revoke(cli *c, int argc, char **argv);
+int cmd_office_devices(cli *c, int argc, char **argv);
+int cmd_office_sync(cli *c, int argc, char **argv);
+int cmd_office_list(cli *c, int argc, char **argv);
+
 #endif /* VELD_CLI_H */

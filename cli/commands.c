@@ -40,6 +40,12 @@
 	"  --status S               open (default), achieved or stopped\n" \
 	"  --review-date YYYY-MM-DD when the goal is reviewed\n"
 
+#define NET_HELP \
+	"  --insecure-http   allow plain http:// to a server that is not this machine\n" \
+	"                    (test networks only; https:// is the rule)\n" \
+	"  --ca-file FILE    trust the CA certificates in FILE (PEM) instead of the\n" \
+	"                    system's\n"
+
 const cli_cmd cli_commands[] = {
 	{"init", NULL, cmd_init, "[--team T] [--kdf-memory MiB] [--kdf-passes N]",
 	 "Create a new encrypted store. On a terminal the passphrase is asked twice;\n"
@@ -161,6 +167,53 @@ const cli_cmd cli_commands[] = {
 	 "Remove records whose retention period has ended.\n\n"
 	 "  --dry-run          report what would be removed, remove nothing\n"
 	 "  --now YYYY-MM-DD   apply the policy as of this date (default today)\n"},
+	{"enroll", NULL, cmd_enroll, "URL CODE [--label L]",
+	 "Enroll this device with the server. CODE is the single-use invite the\n"
+	 "office made for this device's team (`-` reads it from standard input).\n"
+	 "Afterwards `veld sync` exchanges records with the server.\n\n"
+	 "  --label L         a name for this device in the office's list (default:\n"
+	 "                    the host name)\n" NET_HELP},
+	{"sync", NULL, cmd_sync, "[--insecure-http] [--ca-file FILE]",
+	 "Sync with the server. Sends this device's changes, then receives the\n"
+	 "team's. On a terminal a progress line shows on stderr; afterwards one\n"
+	 "summary line (--json: {\"pushed\",\"pulled\",\"applied\",\"conflicts\",\n"
+	 "\"duration_ms\"}). Interrupted, the next sync resumes without loss.\n"
+	 "A device the office revoked is wiped: its store is deleted (exit 6).\n\n"
+	 NET_HELP},
+
+	{"office", "init", cmd_office_init, "[--kdf-memory MiB] [--kdf-passes N]",
+	 "Create the office's store. It reads every team's clients and manages the\n"
+	 "devices. Then enroll it with the server's setup code (`veld office enroll`).\n\n"
+	 "  --kdf-memory MiB  Argon2id memory (default 64, at least 19)\n"
+	 "  --kdf-passes N    Argon2id passes (default 3, at least 2)\n"},
+	{"office", "enroll", cmd_office_enroll, "URL SETUP_CODE [--label L]",
+	 "Enroll the office store with the server, with the setup code the server\n"
+	 "printed when it first started (also in its DATA/setup-code).\n\n"
+	 "  --label L         a name for the office device\n" NET_HELP},
+	{"office", "invite", cmd_office_invite, "--team T [--ttl-hours H]",
+	 "Make an enrollment code for a new device of team T. It is single use; give\n"
+	 "it to the worker in person. The first invite of a team makes its key.\n\n"
+	 "  --team T          the device's team\n"
+	 "  --ttl-hours H     how long the code is valid (default 72, at most 168)\n"
+	 NET_HELP},
+	{"office", "revoke", cmd_office_revoke, "DEVICE",
+	 "Revoke a device. The server refuses it from then on and it wipes itself\n"
+	 "at its next sync; its team's key is rotated and new client keys are\n"
+	 "pushed, so it can read nothing written afterwards. DEVICE is an id from\n"
+	 "`veld office devices` (a unique prefix of 4+ hex digits will do).\n\n"
+	 NET_HELP},
+	{"office", "devices", cmd_office_devices, "",
+	 "List the enrolled devices: id, team, role, label, enrolled, revoked.\n\n"
+	 NET_HELP},
+	{"office", "sync", cmd_office_sync, "[--insecure-http] [--ca-file FILE]",
+	 "Sync the office store. It sends the office's changes and receives every\n"
+	 "team's; see `veld sync`.\n\n" NET_HELP},
+	{"office", "list", cmd_office_list,
+	 "clients|visits|notes|goals|signals|conflicts [--client ID] [--open]",
+	 "List records of every team in the office store. Columns as in `veld client\n"
+	 "list` and the other list commands; --open for signals only.\n\n"
+	 "  --client ID   only this client's records (not for clients, conflicts)\n"
+	 "  --open        only open signals\n"},
 };
 
 const size_t cli_commands_count = sizeof cli_commands / sizeof cli_commands[0];

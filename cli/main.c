@@ -331,6 +331,11 @@ static int resolve_store_dir(cli *c)
 	return 0;
 }
 
+int cli_store_dir(cli *c)
+{
+	return resolve_store_dir(c);
+}
+
 static void store_options(cli *c, veld_store_options *o)
 {
 	veld_store_options_init(o);

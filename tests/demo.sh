@@ -1,0 +1,104 @@
+#!/usr/bin/env bash
+# make demo: what veld does, end to end, on loopback with the embedded SQLite
+# server store. Part 1 is a support worker offline; part 2 adds the server,
+# the office and a second worker, a conflict, its resolution, convergence.
+set -euo pipefail
+BUILD=${1:-build}
+VELD=$(cd "$BUILD" && pwd)/veld
+TMP=$(mktemp -d /tmp/veld-demo-XXXXXX)
+SERVER_PID=""
+cleanup() {
+  if [ -n "$SERVER_PID" ] && kill -0 "$SERVER_PID" 2>/dev/null; then
+    kill -TERM "$SERVER_PID"; wait "$SERVER_PID" 2>/dev/null || true
+  fi
+  rm -rf "$TMP"
+}
+trap cleanup EXIT
+
+# Demo passphrase and the cheapest key derivation veld allows (a demo, not a phone).
+export VELD_PASSPHRASE="demo passphrase, not for real use"
+KDF=(--kdf-memory 19 --kdf-passes 2)
+say() { printf '\n\033[1m== %s\033[0m\n' "$*"; }
+anna() { "$VELD" --store "$TMP/anna" --user anna "$@"; }
+bram() { "$VELD" --store "$TMP/bram" --user bram "$@"; }
+office() { "$VELD" --store "$TMP/office" --user office1 "$@"; }
+json_get() { python3 -c 'import json,sys; print(json.load(sys.stdin)'"$1"')'; }
+
+say "Part 1: Anna, a support worker, offline"
+anna init --team noord "${KDF[@]}"
+C=$(anna client add --json --name "Jan de Vries" --initials JdV --address "Dorpsstraat 12, Zwolle" \
+      --phone 0612345678 --care-status beschermd_thuis --care-active yes --care-end 2027-06-30 \
+      --housing-corporation "deltaWonen" --tenancy "huur, begeleidingsclausule" --support-clause yes \
+      --contact-person anna | json_get '["id"]')
+echo "client $C"
+V1=$(anna visit add --json --client "$C" --kind home_visit --started "2026-11-02T10:00" --ended "2026-11-02T11:00" \
+      --domains financien,huisvesting --score financien=2 --score huisvesting=3 \
+      --actions "Call deltaWonen about the payment plan" | json_get '["id"]')
+N1=$(anna note add --json --client "$C" --visit "$V1" --text "Rent two months behind; letter from deltaWonen on the table." \
+      --tags financien,huisvesting | json_get '["id"]')
+anna note amend "$N1" --text "Correction: one month behind, the second was paid last week." >/dev/null
+V2=$(anna visit add --json --client "$C" --kind home_visit --started "2026-11-16T10:00" --ended "2026-11-16T10:45" \
+      --domains financien --score financien=3 --actions "Payment plan signed" | json_get '["id"]')
+anna note add --client "$C" --visit "$V2" --text "Payment plan in place. Mood good." --tags financien >/dev/null
+anna signal raise --client "$C" --kind rent_arrears --severity high --description "Arrears reported by the corporation" >/dev/null
+anna goal set --client "$C" --domain huisvesting --description "Keep the flat: no arrears for six months" --review-date 2027-05-01 >/dev/null
+anna client show "$C"
+anna visit list --client "$C"
+anna note list --client "$C"
+anna signal list
+say "The access log (NEN 7513) and its verification"
+anna log show --client "$C" | tail -8
+anna log verify
+say "What a thief with the phone's database file sees of Jan de Vries"
+if grep -c "Jan de Vries" "$TMP/anna/veld.db" "$TMP/anna/veld.db-wal" 2>/dev/null; then
+  echo "FOUND plaintext - this must never happen"; exit 1
+else
+  echo "nothing: the name is not in the database or its WAL"
+fi
+
+say "Part 2: the server, the office and a second worker"
+"$VELD" serve --listen 127.0.0.1:0 --data "$TMP/server" >"$TMP/server.out" 2>"$TMP/server.log" &
+SERVER_PID=$!
+for _ in $(seq 100); do grep -q "setup code" "$TMP/server.out" 2>/dev/null && break; sleep 0.1; done
+URL=$(grep -o 'http://127.0.0.1:[0-9]*' "$TMP/server.out" | head -1)
+SETUP=$(sed -n 's/^office setup code: //p' "$TMP/server.out")
+echo "server at $URL"
+office office init "${KDF[@]}"
+office office enroll "$URL" "$SETUP"
+INVITE_A=$(office office invite --team noord)
+INVITE_B=$(office office invite --team noord)
+anna enroll "$URL" "$INVITE_A" --label anna-phone
+bram init --team noord "${KDF[@]}"
+bram enroll "$URL" "$INVITE_B" --label bram-phone
+anna sync
+bram sync
+bram client list
+
+say "Offline, both change Jan's phone number, and both write notes"
+anna client edit "$C" --phone 0611111111 >/dev/null
+bram client edit "$C" --phone 0622222222 >/dev/null
+anna note add --client "$C" --text "Anna: called about the energy bill." >/dev/null
+bram note add --client "$C" --text "Bram: dropped by, nobody home; left a card." >/dev/null
+
+say "Back online: sync (Anna, Bram, Anna again, the office)"
+anna sync
+bram sync
+anna sync
+office office sync
+say "The conflict, on Anna's phone, Bram's phone and at the office"
+anna conflicts
+bram conflicts
+office office list conflicts
+
+say "Anna resolves it; everyone syncs"
+anna resolve client "$C" phone '"0611111111"'
+anna sync
+bram sync
+office office sync
+say "Converged: the same client on all three"
+for who in anna bram; do echo "-- $who"; $who client show "$C" | grep -Ei "phone|name"; $who conflicts; done
+echo "-- office"; office office list clients
+office office list notes
+say "Stopping the server"
+kill -TERM "$SERVER_PID"; wait "$SERVER_PID" || true; SERVER_PID=""
+echo "demo done"

@@ -12,6 +12,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 
 #include "cli.h"
 
@@ -350,6 +351,11 @@ int cli_open_store(cli *c)
 	int ex = resolve_store_dir(c);
 	if (ex != 0)
 		return ex;
+	/* No directory, no store: say so before asking for a passphrase. */
+	struct stat st;
+	if (stat(c->store_dir, &st) != 0 && errno == ENOENT)
+		return cli_fail(CLI_EXIT_NOTFOUND, "no store in %s (create one with `veld init`)",
+			c->store_dir);
 	cli_pass pass;
 	ex = cli_pass_read(&pass, c->passphrase_fd, "VELD_PASSPHRASE",
 		"Passphrase for the veld store: ", false, 0);

@@ -1,0 +1,85 @@
+/*
+ * veld_server.h - the public API of the veld sync server.
+ *
+ * The server receives signed batches of operations from enrolled devices,
+ * merges them with the same merge code the devices run (core/src/merge.c)
+ * and hands every device the operations and key envelopes of its team. It
+ * stores ciphertext and the metadata merging needs; it never holds a key
+ * that opens a value. The wire protocol is docs/protocol.md.
+ *
+ * Conventions are those of veld.h: functions return VELD_OK (0) or a
+ * negative VELD_E* code with a message in veld_error_last(); the handle is
+ * opaque, made by veld_server_start and released by veld_server_stop,
+ * which accepts NULL.
+ *
+ * Thread use: veld_server_start and veld_server_stop must not run at the
+ * same time on one handle; the getters may be called from any thread while
+ * the server runs. Requests are served on the server's own threads.
+ */
+#ifndef VELD_SERVER_H
+#define VELD_SERVER_H
+
+#include "veld.h"
+
+#include <stddef.h>
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+typedef struct veld_server veld_server;
+
+/* Called once per finished request with one line of access log (no
+ * newline): method, path without its query, status, duration and the first
+ * 8 hex digits of the device id. The line never holds a body, a value, a
+ * query or an enrollment code. Runs on one of the server's threads, possibly
+ * on several at once: the callback must be thread-safe and quick. The line
+ * is valid only during the call. */
+typedef void (*veld_server_log_cb)(const char *line, void *payload);
+
+/* Options for veld_server_start. Initialise with VELD_SERVER_OPTIONS_INIT
+ * or veld_server_options_init(); fields are only ever added at the end. */
+typedef struct veld_server_options {
+	uint32_t version;          /* VELD_SERVER_OPTIONS_VERSION */
+	const char *listen;        /* "127.0.0.1:PORT"; port 0 picks a free port.
+	                              NULL = "127.0.0.1:0" */
+	const char *data_dir;      /* the server's directory (created, mode 0700) */
+	uint32_t threads;          /* worker threads; 0 = 4 */
+	uint64_t max_body;         /* largest request body in bytes; 0 = 4 MiB */
+	uint32_t max_requests;     /* requests in flight before 503 busy; 0 = 64 */
+	uint32_t timeout_s;        /* idle connection timeout; 0 = 30 s */
+	veld_server_log_cb log;    /* access log; NULL = none */
+	void *log_payload;         /* passed to `log` */
+} veld_server_options;
+
+#define VELD_SERVER_OPTIONS_VERSION 1
+#define VELD_SERVER_OPTIONS_INIT {VELD_SERVER_OPTIONS_VERSION, NULL, NULL, 0, 0, 0, 0, NULL, NULL}
+VELD_EXTERN void veld_server_options_init(veld_server_options *opts);
+
+/* Open (or create) the data directory and its database, and start serving.
+ * On a first start (no office enrolled and no valid office setup code) a
+ * single-use office setup code is made: written to DATA/setup-code (mode
+ * 0600) and returned by veld_server_setup_code. One data directory serves
+ * one server process at a time (VELD_EBUSY otherwise). VELD_EINVAL for bad
+ * options, VELD_EIO when the address cannot be bound or the directory not
+ * written. */
+VELD_EXTERN VELD_WARN_UNUSED int veld_server_start(veld_server **out,
+	const veld_server_options *opts);
+
+/* The TCP port the server listens on (the one picked for port 0). */
+VELD_EXTERN uint16_t veld_server_port(const veld_server *srv);
+
+/* The office setup code ("XXXX-XXXX-..."), if this start created it; else
+ * NULL. Show it once to the operator. Valid until veld_server_stop. */
+VELD_EXTERN const char *veld_server_setup_code(const veld_server *srv);
+
+/* Stop accepting connections, let the requests in flight finish (at most a
+ * few seconds), close the database cleanly and free the handle. NULL is a
+ * no-op. */
+VELD_EXTERN void veld_server_stop(veld_server *srv);
+
+#ifdef __cplusplus
+}
+#endif
+#endif /* VELD_SERVER_H */

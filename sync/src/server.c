@@ -1,0 +1,1084 @@
+/* server.c - the veld sync server: HTTP (libmicrohttpd), request
+ * authentication, routing, and the server's lifecycle (veld_server.h).
+ *
+ * A request goes through these steps, each of which may refuse it:
+ *
+ *   first call of the access handler (headers read, no body yet):
+ *     concurrency limit (503 busy), route (404), Content-Length above the
+ *     limit (413), the signed headers: present and well-formed (401
+ *     unauthenticated), a known device (401 unknown_device), not revoked
+ *     (403 revoked), Veld-Time within the window (401 stale);
+ *   while the body arrives: 413 as soon as it passes the limit;
+ *   with the whole body: the signature (401 bad_signature), the nonce (409
+ *     replay), office-only endpoints (403 forbidden), decoding (400
+ *     malformed), then the endpoint itself in one store transaction.
+ *
+ * That is docs/protocol.md section 4's order. Enroll differs where it must:
+ * its key is in the body, so the body is decoded before the signature is
+ * checked. Everything that needs no state (parsing, hashing, signatures,
+ * encoding) happens here, outside the store's lock; server_store.c does
+ * the rest.
+ *
+ * The raw request URI (path and query exactly as sent, which the request
+ * signature covers) comes from MHD's URI log callback, before MHD decodes
+ * it. Per-request state lives in a per-connection struct (requests on one
+ * connection are sequential), so nothing leaks when MHD drops a request
+ * before it reaches the access handler.
+ *
+ * Nothing here logs or stores a body, a value, a query or a code. */
+#include "veld_server.h"
+#include "auth.h"
+#include "error.h"
+#include "hlc.h"
+#include "server_store.h"
+#include "wire.h"
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <microhttpd.h>
+#include <netinet/in.h>
+#include <sodium.h>
+#include <stdarg.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/file.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#define DEFAULT_THREADS 4
+#define DEFAULT_MAX_REQUESTS 64
+#define DEFAULT_TIMEOUT_S 30
+#define MAX_THREADS 256
+#define URI_MAX 2048                       /* as auth.c signs */
+#define SETUP_CODE_TTL_MS (24ull * 3600 * 1000)
+#define DRAIN_MS 5000                      /* stop waits this long for requests */
+#define PAGE_BUDGET (16u * 1024u * 1024u) /* soft bound on a pull page */
+#define JSON_TYPE "application/json"
+
+struct veld_server {
+	struct MHD_Daemon *daemon;
+	struct veld__sstore *store;
+	char *data_dir;
+	int lock_fd;
+	int listen_fd; /* owned by MHD while it runs */
+	uint16_t port;
+	char *setup_code; /* sodium_malloc'd text, or NULL */
+	uint64_t max_body;
+	uint32_t max_requests;
+	atomic_uint inflight;
+	veld_server_log_cb log;
+	void *log_payload;
+};
+
+enum route {
+	R_NONE, R_HEALTH, R_ENROLL, R_INVITE, R_TEAM_KEYS, R_REVOKE, R_PUSH, R_PULL, R_DEVICES
+};
+
+static const struct route_def {
+	const char *method, *path;
+	enum route route;
+	int office; /* office only */
+} routes[] = {
+	{"GET", "/v1/health", R_HEALTH, 0},
+	{"POST", "/v1/enroll", R_ENROLL, 0},
+	{"POST", "/v1/invite", R_INVITE, 1},
+	{"POST", "/v1/team-keys", R_TEAM_KEYS, 1},
+	{"POST", "/v1/revoke", R_REVOKE, 1},
+	{"POST", "/v1/push", R_PUSH, 0},
+	{"GET", "/v1/pull", R_PULL, 0},
+	{"GET", "/v1/devices", R_DEVICES, 1},
+};
+
+/* One request; lives inside its connection. */
+struct request {
+	veld_server *srv;
+	int started;  /* the access handler has seen it */
+	int counted;  /* counted in srv->inflight */
+	int answered; /* a response is queued: drop any further upload */
+	int too_large;
+	char uri[URI_MAX + 1];
+	int uri_too_long;
+	const struct route_def *rd;
+	char method[8];
+	struct timespec t0;
+	unsigned status;
+	char devhex[9]; /* device id prefix for the log */
+
+	/* Authentication (steps 1-4 on the first call). */
+	struct veld__srv_device dev;
+	struct veld__srv_req sreq;
+	char time_dec[21], nonce_hex[33];
+	uint8_t sig[64];
+
+	uint8_t *body;
+	size_t len, cap;
+};
+
+struct connection {
+	struct request req;
+};
+
+/* ---- time and logging ------------------------------------------------------ */
+
+static double ms_since(const struct timespec *t0)
+{
+	struct timespec t;
+	clock_gettime(CLOCK_MONOTONIC, &t);
+	return (double)(t.tv_sec - t0->tv_sec) * 1e3 + (double)(t.tv_nsec - t0->tv_nsec) / 1e6;
+}
+
+static void access_log(struct request *r)
+{
+	char line[160];
+	if (!r->srv->log)
+		return;
+	snprintf(line, sizeof line, "%s %s %03u %.1fms %s", r->method[0] ? r->method : "-",
+	         r->rd ? r->rd->path : "-", r->status, ms_since(&r->t0),
+	         r->devhex[0] ? r->devhex : "-");
+	r->srv->log(line, r->srv->log_payload);
+}
+
+static void request_reset(struct request *r)
+{
+	veld_server *srv = r->srv;
+	free(r->body);
+	memset(r, 0, sizeof *r);
+	r->srv = srv;
+}
+
+/* ---- responses -------------------------------------------------------------- */
+
+/* Queue `data` (malloc'd, taken). */
+static enum MHD_Result send_data(struct request *r, struct MHD_Connection *c, unsigned status,
+                                 const char *type, char *data, size_t len)
+{
+	struct MHD_Response *resp;
+	enum MHD_Result ret;
+	resp = MHD_create_response_from_buffer(len, data, MHD_RESPMEM_MUST_FREE);
+	if (!resp) {
+		free(data);
+		return MHD_NO;
+	}
+	MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE, type);
+	MHD_add_response_header(resp, MHD_HTTP_HEADER_CACHE_CONTROL, "no-store");
+	ret = MHD_queue_response(c, status, resp);
+	MHD_destroy_response(resp);
+	if (ret == MHD_YES) {
+		r->status = status;
+		r->answered = 1;
+	}
+	return ret;
+}
+
+static enum MHD_Result send_msgpack(struct request *r, struct MHD_Connection *c, unsigned status,
+                                    msgpack_sbuffer *buf)
+{
+	size_t len = buf->size;
+	char *data = msgpack_sbuffer_release(buf);
+	return send_data(r, c, status, VELD_CONTENT_TYPE, data, len);
+}
+
+static enum MHD_Result send_error(struct request *r, struct MHD_Connection *c, unsigned status,
+                                  const char *code, uint64_t expected, const char *fmt, ...)
+	__attribute__((format(printf, 6, 7)));
+
+static enum MHD_Result send_error(struct request *r, struct MHD_Connection *c, unsigned status,
+                                  const char *code, uint64_t expected, const char *fmt, ...)
+{
+	struct veld__error_resp e;
+	msgpack_sbuffer buf;
+	va_list ap;
+	memset(&e, 0, sizeof e);
+	snprintf(e.error, sizeof e.error, "%s", code);
+	va_start(ap, fmt);
+	vsnprintf(e.message, sizeof e.message, fmt, ap);
+	va_end(ap);
+	e.expected = expected;
+	msgpack_sbuffer_init(&buf);
+	if (veld__wire_error_encode(&buf, &e) != VELD_OK) {
+		msgpack_sbuffer_destroy(&buf);
+		return MHD_NO;
+	}
+	return send_msgpack(r, c, status, &buf);
+}
+
+static enum MHD_Result send_internal(struct request *r, struct MHD_Connection *c)
+{
+	return send_error(r, c, MHD_HTTP_INTERNAL_SERVER_ERROR, "internal", 0,
+	                  "server failure; nothing was stored");
+}
+
+static const struct {
+	unsigned status;
+	const char *code;
+} refusals[] = {
+	[VELD_SRV_OK] = {200, ""},
+	[VELD_SRV_MALFORMED] = {400, "malformed"},
+	[VELD_SRV_UNKNOWN_DEVICE] = {401, "unknown_device"},
+	[VELD_SRV_REVOKED] = {403, "revoked"},
+	[VELD_SRV_FORBIDDEN] = {403, "forbidden"},
+	[VELD_SRV_BAD_CODE] = {403, "bad_code"},
+	[VELD_SRV_NOT_FOUND] = {404, "not_found"},
+	[VELD_SRV_REPLAY] = {409, "replay"},
+	[VELD_SRV_GAP] = {409, "gap"},
+	[VELD_SRV_EQUIVOCATION] = {409, "equivocation"},
+	[VELD_SRV_BAD_BATCH] = {409, "bad_batch"},
+};
+
+/* Answer a store call that did not succeed: a failure (rc < 0) or a
+ * refusal. Returns 1 if it answered. */
+static int answer_outcome(struct request *r, struct MHD_Connection *c, int rc,
+                          const struct veld__srv_outcome *out, enum MHD_Result *ret)
+{
+	if (rc != VELD_OK) {
+		*ret = send_internal(r, c);
+		return 1;
+	}
+	if (out->refusal == VELD_SRV_OK)
+		return 0;
+	*ret = send_error(r, c, refusals[out->refusal].status, refusals[out->refusal].code,
+	                  out->expected, "%s", out->message);
+	return 1;
+}
+
+/* Encode a response with `enc` and send it 200, or 500 on failure. */
+#define SEND_OK(r, c, enc, msg)                                                         \
+	do {                                                                            \
+		msgpack_sbuffer buf_;                                                   \
+		msgpack_sbuffer_init(&buf_);                                            \
+		if (enc(&buf_, msg) != VELD_OK) {                                       \
+			msgpack_sbuffer_destroy(&buf_);                                 \
+			return send_internal(r, c);                                     \
+		}                                                                       \
+		return send_msgpack(r, c, MHD_HTTP_OK, &buf_);                          \
+	} while (0)
+
+static int ok_encode(msgpack_sbuffer *out, const void *unused)
+{
+	(void)unused;
+	return veld__wire_ok_encode(out);
+}
+
+/* ---- authentication ----------------------------------------------------------- */
+
+static const char *header(struct MHD_Connection *c, const char *name)
+{
+	return MHD_lookup_connection_value(c, MHD_HEADER_KIND, name);
+}
+
+static uint64_t now_ms(void)
+{
+	return veld__hlc_now_ms();
+}
+
+/* Steps 1-4 of docs/protocol.md 4, on the headers alone. Returns 1 if it
+ * answered (refused). For enroll the device is usually unknown: only a
+ * revoked one is refused here. */
+static int auth_headers(struct request *r, struct MHD_Connection *c, enum MHD_Result *ret)
+{
+	const char *dev = header(c, "Veld-Device"), *tm = header(c, "Veld-Time");
+	const char *nonce = header(c, "Veld-Nonce"), *sig = header(c, "Veld-Signature");
+	int enroll = r->rd->route == R_ENROLL, rc;
+	uint64_t t, now = now_ms();
+
+	if (veld__auth_parse(dev, tm, nonce, sig, r->sreq.device, &t, r->sreq.nonce, r->sig) != 0) {
+		*ret = send_error(r, c, 401, "unauthenticated", 0,
+		                  "missing or malformed Veld-* headers");
+		return 1;
+	}
+	memcpy(r->devhex, dev, 8);
+	r->devhex[8] = 0;
+	snprintf(r->time_dec, sizeof r->time_dec, "%s", tm);
+	snprintf(r->nonce_hex, sizeof r->nonce_hex, "%s", nonce);
+	r->sreq.time_ms = t;
+	r->sreq.now_ms = now;
+
+	rc = r->srv->store->ops->device_get(r->srv->store, r->sreq.device, &r->dev);
+	if (rc == VELD_ENOTFOUND && !enroll) {
+		*ret = send_error(r, c, 401, "unknown_device", 0, "unknown device");
+		return 1;
+	}
+	if (rc != VELD_OK && rc != VELD_ENOTFOUND) {
+		*ret = send_internal(r, c);
+		return 1;
+	}
+	if (rc == VELD_OK && r->dev.revoked) {
+		*ret = send_error(r, c, 403, "revoked", 0, "this device was revoked; wipe its store");
+		return 1;
+	}
+	if ((t > now ? t - now : now - t) > VELD_AUTH_WINDOW_MS) {
+		*ret = send_error(r, c, 401, "stale", 0,
+		                  "Veld-Time is more than 300 s from the server's clock");
+		return 1;
+	}
+	return 0;
+}
+
+/* Steps 5 and 6, with the body. */
+static int auth_body(struct request *r, struct MHD_Connection *c, const uint8_t sign_pk[32],
+                     enum MHD_Result *ret)
+{
+	int seen, rc;
+	if (veld__auth_verify(sign_pk, r->method, r->uri, r->time_dec, r->nonce_hex, r->sig, r->body,
+	                      r->len) != 0) {
+		*ret = send_error(r, c, 401, "bad_signature", 0, "the request signature does not verify");
+		return 1;
+	}
+	rc = r->srv->store->ops->nonce_seen(r->srv->store, r->sreq.device, r->sreq.nonce, &seen);
+	if (rc != VELD_OK) {
+		*ret = send_internal(r, c);
+		return 1;
+	}
+	if (seen) {
+		*ret = send_error(r, c, 409, "replay", 0, "nonce already used");
+		return 1;
+	}
+	return 0;
+}
+
+/* ---- endpoints -------------------------------------------------------------------- */
+
+static enum MHD_Result malformed(struct request *r, struct MHD_Connection *c)
+{
+	const char *m = veld_error_last();
+	return send_error(r, c, 400, "malformed", 0, "%s", m && *m ? m : "the body does not decode");
+}
+
+static enum MHD_Result do_health(struct request *r, struct MHD_Connection *c)
+{
+	static const char body[] = "{\"status\":\"ok\",\"version\":\"0.1.0\"}";
+	char *data = malloc(sizeof body);
+	if (!data)
+		return MHD_NO;
+	memcpy(data, body, sizeof body);
+	return send_data(r, c, MHD_HTTP_OK, JSON_TYPE, data, sizeof body - 1);
+}
+
+static void remove_setup_code(veld_server *srv)
+{
+	char path[4096];
+	snprintf(path, sizeof path, "%s/setup-code", srv->data_dir);
+	unlink(path);
+}
+
+static enum MHD_Result do_enroll(struct request *r, struct MHD_Connection *c)
+{
+	struct veld__enroll_req m;
+	struct veld__enroll_resp resp;
+	struct veld__srv_outcome out;
+	struct veld__wire w;
+	enum MHD_Result ret;
+	int rc;
+
+	memset(&w, 0, sizeof w);
+	veld__err_clear();
+	if (veld__wire_enroll_req_decode(&w, r->body, r->len, &m) != VELD_OK) {
+		ret = malformed(r, c);
+		veld__wire_free(&w);
+		return ret;
+	}
+	veld__wire_free(&w); /* m holds no pointers into the message */
+	if (memcmp(m.device, r->sreq.device, VELD_ID_BYTES) != 0)
+		return send_error(r, c, 400, "malformed", 0, "device: does not match Veld-Device");
+	if (auth_body(r, c, m.sign_pk, &ret))
+		return ret;
+	memset(&resp, 0, sizeof resp);
+	rc = r->srv->store->ops->enroll(r->srv->store, &r->sreq, &m, &resp, &out);
+	if (answer_outcome(r, c, rc, &out, &ret))
+		return ret;
+	if (strcmp(resp.role, "office") == 0)
+		remove_setup_code(r->srv); /* used up: no reason to keep it on disk */
+	SEND_OK(r, c, veld__wire_enroll_resp_encode, &resp);
+}
+
+static enum MHD_Result do_invite(struct request *r, struct MHD_Connection *c)
+{
+	struct veld__invite_req m;
+	struct veld__srv_outcome out;
+	struct veld__wire w;
+	enum MHD_Result ret;
+	int rc;
+
+	memset(&w, 0, sizeof w);
+	veld__err_clear();
+	rc = veld__wire_invite_req_decode(&w, r->body, r->len, &m);
+	veld__wire_free(&w);
+	if (rc != VELD_OK)
+		return malformed(r, c);
+	rc = r->srv->store->ops->invite(r->srv->store, &r->sreq, &m, &out);
+	sodium_memzero(&m, sizeof m);
+	if (answer_outcome(r, c, rc, &out, &ret))
+		return ret;
+	SEND_OK(r, c, ok_encode, NULL);
+}
+
+static enum MHD_Result do_team_keys(struct request *r, struct MHD_Connection *c)
+{
+	struct veld__team_keys_req m;
+	struct veld__srv_outcome out;
+	struct veld__wire w;
+	enum MHD_Result ret;
+	int rc;
+
+	memset(&w, 0, sizeof w);
+	veld__err_clear();
+	if (veld__wire_team_keys_req_decode(&w, r->body, r->len, &m) != VELD_OK) {
+		ret = malformed(r, c);
+		veld__wire_free(&w);
+		return ret;
+	}
+	rc = r->srv->store->ops->team_keys(r->srv->store, &r->sreq, &m, &out);
+	veld__wire_free(&w);
+	if (answer_outcome(r, c, rc, &out, &ret))
+		return ret;
+	SEND_OK(r, c, ok_encode, NULL);
+}
+
+static enum MHD_Result do_revoke(struct request *r, struct MHD_Connection *c)
+{
+	struct veld__revoke_req m;
+	struct veld__revoke_resp resp;
+	struct veld__srv_outcome out;
+	struct veld__wire w;
+	enum MHD_Result ret;
+	int rc;
+
+	memset(&w, 0, sizeof w);
+	veld__err_clear();
+	rc = veld__wire_revoke_req_decode(&w, r->body, r->len, &m);
+	veld__wire_free(&w);
+	if (rc != VELD_OK)
+		return malformed(r, c);
+	rc = r->srv->store->ops->revoke(r->srv->store, &r->sreq, &m, &resp, &out);
+	if (answer_outcome(r, c, rc, &out, &ret))
+		return ret;
+	SEND_OK(r, c, veld__wire_revoke_resp_encode, &resp);
+}
+
+/* Is the batch signature over these ops (already hashed) by `sign_pk`? */
+static int batch_sig_ok(const struct veld__push_req *m, const uint8_t sign_pk[32])
+{
+	uint8_t msg[77], *hashes;
+	int ok;
+	if (!m->has_sig || m->nops == 0)
+		return 0;
+	if (!(hashes = malloc(m->nops * VELD_HASH_BYTES)))
+		return -1;
+	for (size_t i = 0; i < m->nops; i++)
+		memcpy(hashes + i * VELD_HASH_BYTES, m->ops[i].hash, VELD_HASH_BYTES);
+	veld__batch_digest(msg, m->ops[0].device, m->ops[0].seq, m->ops[m->nops - 1].seq, hashes,
+	                   m->nops);
+	free(hashes);
+	ok = crypto_sign_verify_detached(m->sig, msg, sizeof msg, sign_pk) == 0;
+	return ok;
+}
+
+static enum MHD_Result do_push(struct request *r, struct MHD_Connection *c)
+{
+	struct veld__push_req m;
+	struct veld__push_resp resp;
+	struct veld__srv_outcome out;
+	struct veld__wire w;
+	enum MHD_Result ret;
+	int rc, sig_ok;
+
+	memset(&w, 0, sizeof w);
+	veld__err_clear();
+	if (veld__wire_push_req_decode(&w, r->body, r->len, &m) != VELD_OK) {
+		ret = malformed(r, c);
+		veld__wire_free(&w);
+		return ret;
+	}
+	/* Own operations, consecutive: stateless, so checked here. */
+	for (size_t i = 0; i < m.nops; i++) {
+		if (memcmp(m.ops[i].device, r->sreq.device, VELD_ID_BYTES) != 0 ||
+		    m.ops[i].seq != m.ops[0].seq + i) {
+			veld__wire_free(&w);
+			return send_error(r, c, 409, "bad_batch", 0,
+			                  "ops[%zu]: not the device's own or not consecutive", i);
+		}
+		/* The hash is always recomputed from the decoded fields: never
+		 * taken over bytes as received. */
+		veld__op_hash(&m.ops[i]);
+	}
+	sig_ok = batch_sig_ok(&m, r->dev.sign_pk);
+	if (sig_ok < 0) {
+		veld__wire_free(&w);
+		return send_internal(r, c);
+	}
+	rc = r->srv->store->ops->push(r->srv->store, &r->sreq, &m, sig_ok, &resp, &out);
+	veld__wire_free(&w);
+	if (answer_outcome(r, c, rc, &out, &ret))
+		return ret;
+	SEND_OK(r, c, veld__wire_push_resp_encode, &resp);
+}
+
+/* A decimal uint64 with no sign, no leading '+', at most 20 digits. */
+static int parse_u64(const char *s, size_t n, uint64_t *v)
+{
+	uint64_t x = 0;
+	if (n == 0 || n > 20)
+		return -1;
+	for (size_t i = 0; i < n; i++) {
+		if (s[i] < '0' || s[i] > '9')
+			return -1;
+		if (x > (UINT64_MAX - (uint64_t)(s[i] - '0')) / 10)
+			return -1;
+		x = x * 10 + (uint64_t)(s[i] - '0');
+	}
+	*v = x;
+	return 0;
+}
+
+/* after=C&env_after=E&limit=N, each at most once, in any order, nothing
+ * else. Returns NULL or the name of what is wrong. */
+static const char *parse_pull_query(const char *q, struct veld__srv_pull_args *a)
+{
+	int have_after = 0, have_env = 0, have_limit = 0;
+	uint64_t v;
+	a->after = a->env_after = 0;
+	a->limit = VELD_WIRE_DEFAULT_PAGE;
+	while (q && *q) {
+		size_t n = strcspn(q, "&"), k = strcspn(q, "=");
+		if (k >= n)
+			return "query: a parameter without a value";
+		if (parse_u64(q + k + 1, n - k - 1, &v))
+			return "query: a value is not a decimal number";
+		if (k == 5 && memcmp(q, "after", 5) == 0 && !have_after++)
+			a->after = v;
+		else if (k == 9 && memcmp(q, "env_after", 9) == 0 && !have_env++)
+			a->env_after = v;
+		else if (k == 5 && memcmp(q, "limit", 5) == 0 && !have_limit++) {
+			if (v < 1 || v > VELD_WIRE_MAX_PAGE)
+				return "limit: must be 1 to 5000";
+			a->limit = (uint32_t)v;
+		} else
+			return "query: unknown or repeated parameter";
+		q += n;
+		if (*q == '&' && *++q == 0)
+			return "query: trailing '&'";
+	}
+	return NULL;
+}
+
+static enum MHD_Result do_pull(struct request *r, struct MHD_Connection *c)
+{
+	struct veld__srv_pull_args a;
+	struct veld__srv_page page;
+	struct veld__srv_outcome out;
+	const char *q = strchr(r->uri, '?'), *bad;
+	enum MHD_Result ret;
+	msgpack_sbuffer buf;
+	int rc;
+
+	if ((bad = parse_pull_query(q ? q + 1 : NULL, &a)))
+		return send_error(r, c, 400, "malformed", 0, "%s", bad);
+	if (r->len != 0)
+		return send_error(r, c, 400, "malformed", 0, "a pull has no body");
+	a.max_bytes = PAGE_BUDGET;
+	memset(&page, 0, sizeof page);
+	rc = r->srv->store->ops->pull(r->srv->store, &r->sreq, &a, &page, &out);
+	if (answer_outcome(r, c, rc, &out, &ret)) {
+		veld__arena_free(&page.mem);
+		return ret;
+	}
+	msgpack_sbuffer_init(&buf);
+	rc = veld__wire_pull_resp_encode(&buf, &page.resp);
+	veld__arena_free(&page.mem);
+	if (rc != VELD_OK) {
+		msgpack_sbuffer_destroy(&buf);
+		return send_internal(r, c);
+	}
+	return send_msgpack(r, c, MHD_HTTP_OK, &buf);
+}
+
+static enum MHD_Result do_devices(struct request *r, struct MHD_Connection *c)
+{
+	struct veld__srv_devices list;
+	struct veld__srv_outcome out;
+	enum MHD_Result ret;
+	msgpack_sbuffer buf;
+	int rc;
+
+	if (r->len != 0)
+		return send_error(r, c, 400, "malformed", 0, "a device list request has no body");
+	memset(&list, 0, sizeof list);
+	rc = r->srv->store->ops->devices(r->srv->store, &r->sreq, &list, &out);
+	if (answer_outcome(r, c, rc, &out, &ret)) {
+		veld__arena_free(&list.mem);
+		return ret;
+	}
+	msgpack_sbuffer_init(&buf);
+	rc = veld__wire_devices_resp_encode(&buf, &list.resp);
+	veld__arena_free(&list.mem);
+	if (rc != VELD_OK) {
+		msgpack_sbuffer_destroy(&buf);
+		return send_internal(r, c);
+	}
+	return send_msgpack(r, c, MHD_HTTP_OK, &buf);
+}
+
+/* The whole request is in: authenticate the body and run the endpoint. */
+static enum MHD_Result dispatch(struct request *r, struct MHD_Connection *c)
+{
+	enum MHD_Result ret;
+	enum route route = r->rd->route;
+
+	if (route == R_ENROLL)
+		return do_enroll(r, c);
+	if (auth_body(r, c, r->dev.sign_pk, &ret))
+		return ret;
+	if (r->rd->office && strcmp(r->dev.role, "office") != 0)
+		return send_error(r, c, 403, "forbidden", 0, "only the office may do this");
+	if (route != R_PULL && strchr(r->uri, '?'))
+		return send_error(r, c, 400, "malformed", 0, "query: this endpoint takes none");
+	switch (route) {
+	case R_INVITE: return do_invite(r, c);
+	case R_TEAM_KEYS: return do_team_keys(r, c);
+	case R_REVOKE: return do_revoke(r, c);
+	case R_PUSH: return do_push(r, c);
+	case R_PULL: return do_pull(r, c);
+	case R_DEVICES: return do_devices(r, c);
+	default: return send_internal(r, c);
+	}
+}
+
+/* ---- MHD callbacks ------------------------------------------------------------- */
+
+static void on_connection(void *cls, struct MHD_Connection *c, void **socket_context,
+                          enum MHD_ConnectionNotificationCode code)
+{
+	veld_server *srv = cls;
+	struct connection *conn = *socket_context;
+	(void)c;
+	if (code == MHD_CONNECTION_NOTIFY_STARTED) {
+		conn = calloc(1, sizeof *conn);
+		if (conn)
+			conn->req.srv = srv;
+		*socket_context = conn;
+	} else if (code == MHD_CONNECTION_NOTIFY_CLOSED && conn) {
+		if (conn->req.counted)
+			atomic_fetch_sub(&srv->inflight, 1);
+		free(conn->req.body);
+		free(conn);
+		*socket_context = NULL;
+	}
+}
+
+/* Called with the raw URI before MHD parses it; its result becomes the
+ * request's context. */
+static void *on_uri(void *cls, const char *uri, struct MHD_Connection *c)
+{
+	const union MHD_ConnectionInfo *ci = MHD_get_connection_info(c, MHD_CONNECTION_INFO_SOCKET_CONTEXT);
+	struct connection *conn = ci ? ci->socket_context : NULL;
+	struct request *r;
+	size_t n;
+	(void)cls;
+	if (!conn)
+		return NULL;
+	r = &conn->req;
+	if (r->counted)
+		atomic_fetch_sub(&r->srv->inflight, 1);
+	request_reset(r);
+	clock_gettime(CLOCK_MONOTONIC, &r->t0);
+	n = strlen(uri);
+	if (n > URI_MAX)
+		r->uri_too_long = 1;
+	else
+		memcpy(r->uri, uri, n + 1);
+	return r;
+}
+
+static void on_completed(void *cls, struct MHD_Connection *c, void **con_cls,
+                         enum MHD_RequestTerminationCode toe)
+{
+	struct request *r = *con_cls;
+	(void)cls;
+	(void)c;
+	(void)toe;
+	if (!r)
+		return;
+	if (r->started)
+		access_log(r);
+	if (r->counted) {
+		atomic_fetch_sub(&r->srv->inflight, 1);
+		r->counted = 0;
+	}
+	free(r->body);
+	r->body = NULL;
+	r->len = r->cap = 0;
+}
+
+static const struct route_def *route_find(const char *method, const char *uri)
+{
+	size_t n = strcspn(uri, "?");
+	for (size_t i = 0; i < sizeof routes / sizeof routes[0]; i++)
+		if (strlen(routes[i].path) == n && memcmp(routes[i].path, uri, n) == 0 &&
+		    strcmp(routes[i].method, method) == 0)
+			return &routes[i];
+	return NULL;
+}
+
+/* The first call: everything that can be decided from the headers. */
+static enum MHD_Result on_headers(struct request *r, struct MHD_Connection *c, const char *method)
+{
+	veld_server *srv = r->srv;
+	const char *cl;
+	enum MHD_Result ret;
+
+	r->started = 1;
+	snprintf(r->method, sizeof r->method, "%s", strlen(method) < sizeof r->method ? method : "?");
+	r->counted = 1;
+	if (atomic_fetch_add(&srv->inflight, 1) >= srv->max_requests)
+		return send_error(r, c, 503, "busy", 0, "too many requests in flight; retry later");
+	if (r->uri_too_long)
+		return send_error(r, c, 400, "malformed", 0, "the request URI is too long");
+	if (!(r->rd = route_find(method, r->uri)))
+		return send_error(r, c, 404, "not_found", 0, "no such endpoint");
+	if (r->rd->route == R_HEALTH)
+		return do_health(r, c);
+	cl = MHD_lookup_connection_value(c, MHD_HEADER_KIND, MHD_HTTP_HEADER_CONTENT_LENGTH);
+	if (cl) {
+		uint64_t n;
+		if (parse_u64(cl, strlen(cl), &n) == 0 && n > srv->max_body)
+			return send_error(r, c, 413, "too_large", 0, "the body is above %llu bytes",
+			                  (unsigned long long)srv->max_body);
+	}
+	if (auth_headers(r, c, &ret))
+		return ret;
+	return MHD_YES;
+}
+
+/* A piece of the body. Returns 0, or 1 when it is over the limit. */
+static int on_upload(struct request *r, const char *data, size_t n)
+{
+	size_t need = r->len + n;
+	if (n > r->srv->max_body || need > r->srv->max_body)
+		return 1;
+	if (need > r->cap) {
+		size_t cap = r->cap ? r->cap : 16384;
+		while (cap < need)
+			cap *= 2;
+		if (cap > r->srv->max_body)
+			cap = (size_t)r->srv->max_body;
+		uint8_t *b = realloc(r->body, cap);
+		if (!b)
+			return -1;
+		r->body = b;
+		r->cap = cap;
+	}
+	memcpy(r->body + r->len, data, n);
+	r->len = need;
+	return 0;
+}
+
+static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const char *url,
+                                  const char *method, const char *version, const char *upload_data,
+                                  size_t *upload_data_size, void **con_cls)
+{
+	struct request *r = *con_cls;
+	(void)cls;
+	(void)url;
+	(void)version;
+	if (!r)
+		return MHD_NO; /* no memory for the connection: drop it */
+	if (!r->started)
+		return on_headers(r, c, method);
+	if (*upload_data_size) {
+		size_t n = *upload_data_size;
+		*upload_data_size = 0;
+		if (r->answered || r->too_large)
+			return MHD_YES; /* refused already: drop the rest */
+		switch (on_upload(r, upload_data, n)) {
+		case 0:
+			return MHD_YES;
+		case 1:
+			/* Refuse now; if MHD cannot answer mid-upload, answer when
+			 * the upload ends, buffering nothing more. */
+			free(r->body);
+			r->body = NULL;
+			r->len = r->cap = 0;
+			r->too_large = 1;
+			send_error(r, c, 413, "too_large", 0, "the body is above %llu bytes",
+			           (unsigned long long)r->srv->max_body);
+			return MHD_YES;
+		default:
+			return MHD_NO;
+		}
+	}
+	if (r->answered)
+		return MHD_YES;
+	if (r->too_large)
+		return send_error(r, c, 413, "too_large", 0, "the body is above %llu bytes",
+		                  (unsigned long long)r->srv->max_body);
+	return dispatch(r, c);
+}
+
+/* ---- lifecycle ----------------------------------------------------------------- */
+
+void veld_server_options_init(veld_server_options *opts)
+{
+	veld_server_options o = VELD_SERVER_OPTIONS_INIT;
+	if (opts)
+		*opts = o;
+}
+
+/* "A.B.C.D:PORT" or "[v6]:PORT" into a bound, listening socket. */
+static int listen_on(const char *addr, int *fd_out, uint16_t *port_out, int *v6)
+{
+	struct sockaddr_storage ss;
+	socklen_t sl;
+	char host[64];
+	const char *colon;
+	uint64_t port;
+	int fd, one = 1;
+
+	memset(&ss, 0, sizeof ss);
+	if (addr[0] == '[') {
+		const char *end = strchr(addr, ']');
+		if (!end || end[1] != ':' || (size_t)(end - addr - 1) >= sizeof host)
+			return veld__err(VELD_EINVAL, "listen: use A.B.C.D:PORT or [IPv6]:PORT");
+		memcpy(host, addr + 1, (size_t)(end - addr - 1));
+		host[end - addr - 1] = 0;
+		colon = end + 1;
+		*v6 = 1;
+	} else {
+		colon = strrchr(addr, ':');
+		if (!colon || (size_t)(colon - addr) >= sizeof host)
+			return veld__err(VELD_EINVAL, "listen: use A.B.C.D:PORT or [IPv6]:PORT");
+		memcpy(host, addr, (size_t)(colon - addr));
+		host[colon - addr] = 0;
+		*v6 = 0;
+	}
+	if (parse_u64(colon + 1, strlen(colon + 1), &port) || port > 65535)
+		return veld__err(VELD_EINVAL, "listen: the port must be 0 to 65535");
+	if (*v6) {
+		struct sockaddr_in6 *s6 = (struct sockaddr_in6 *)&ss;
+		s6->sin6_family = AF_INET6;
+		s6->sin6_port = htons((uint16_t)port);
+		if (inet_pton(AF_INET6, host, &s6->sin6_addr) != 1)
+			return veld__err(VELD_EINVAL, "listen: not an IPv6 address");
+		sl = sizeof *s6;
+	} else {
+		struct sockaddr_in *s4 = (struct sockaddr_in *)&ss;
+		s4->sin_family = AF_INET;
+		s4->sin_port = htons((uint16_t)port);
+		if (inet_pton(AF_INET, host, &s4->sin_addr) != 1)
+			return veld__err(VELD_EINVAL, "listen: not an IPv4 address");
+		sl = sizeof *s4;
+	}
+	fd = socket(ss.ss_family, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	if (fd < 0)
+		return veld__err(VELD_EIO, "listen: socket: %s", strerror(errno));
+	setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
+	if (bind(fd, (struct sockaddr *)&ss, sl) != 0 || listen(fd, 128) != 0) {
+		int e = errno;
+		close(fd);
+		return veld__err(VELD_EIO, "listen: cannot bind %s: %s", addr, strerror(e));
+	}
+	sl = sizeof ss;
+	if (getsockname(fd, (struct sockaddr *)&ss, &sl) != 0) {
+		close(fd);
+		return veld__err(VELD_EIO, "listen: %s", strerror(errno));
+	}
+	*port_out = ntohs(ss.ss_family == AF_INET6 ? ((struct sockaddr_in6 *)&ss)->sin6_port
+	                                           : ((struct sockaddr_in *)&ss)->sin_port);
+	*fd_out = fd;
+	return VELD_OK;
+}
+
+/* mkdir -p with mode 0700 for what it creates. */
+static int make_dir(const char *dir)
+{
+	char path[4096];
+	struct stat st;
+	size_t n = strlen(dir);
+	if (n == 0 || n >= sizeof path)
+		return veld__err(VELD_EINVAL, "data directory: empty or too long");
+	memcpy(path, dir, n + 1);
+	for (size_t i = 1; i <= n; i++) {
+		if (path[i] != '/' && path[i] != 0)
+			continue;
+		char saved = path[i];
+		path[i] = 0;
+		if (mkdir(path, 0700) != 0 && errno != EEXIST)
+			return veld__err(VELD_EIO, "cannot create the data directory: %s", strerror(errno));
+		path[i] = saved;
+	}
+	if (stat(dir, &st) != 0 || !S_ISDIR(st.st_mode))
+		return veld__err(VELD_EIO, "the data directory is not a directory");
+	return VELD_OK;
+}
+
+static int lock_dir(veld_server *srv)
+{
+	char path[4096];
+	snprintf(path, sizeof path, "%s/server.lock", srv->data_dir);
+	srv->lock_fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0600);
+	if (srv->lock_fd < 0)
+		return veld__err(VELD_EIO, "cannot open %s: %s", path, strerror(errno));
+	if (flock(srv->lock_fd, LOCK_EX | LOCK_NB) != 0)
+		return veld__err(VELD_EBUSY, "another veld server uses this data directory");
+	return VELD_OK;
+}
+
+/* DATA/setup-code, mode 0600, replaced atomically. */
+static int write_setup_code(const char *dir, const char *text)
+{
+	char path[4096], tmp[4096];
+	size_t n = strlen(text);
+	int fd, ok;
+	snprintf(path, sizeof path, "%s/setup-code", dir);
+	snprintf(tmp, sizeof tmp, "%s/setup-code.tmp", dir);
+	unlink(tmp);
+	fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, 0600);
+	if (fd < 0)
+		return veld__err(VELD_EIO, "cannot write the setup code file: %s", strerror(errno));
+	ok = fchmod(fd, 0600) == 0 && write(fd, text, n) == (ssize_t)n && write(fd, "\n", 1) == 1 &&
+	     fsync(fd) == 0;
+	ok = close(fd) == 0 && ok;
+	if (!ok || rename(tmp, path) != 0) {
+		unlink(tmp);
+		return veld__err(VELD_EIO, "cannot write the setup code file");
+	}
+	return VELD_OK;
+}
+
+/* Make the office setup code when no office is enrolled and no unexpired
+ * one exists: on the first start, and again if the last one expired
+ * unused (else the server could never get an office). */
+static int setup_office(veld_server *srv)
+{
+	struct veld__sstore *st = srv->store;
+	uint8_t code[VELD_CODE_BYTES], auth[32];
+	uint64_t now = now_ms();
+	int needed, created, rc;
+
+	if ((rc = st->ops->office_needed(st, now, &needed)) != VELD_OK || !needed)
+		return rc;
+	if (!(srv->setup_code = sodium_malloc(VELD_CODE_TEXT_MAX)))
+		return veld__err(VELD_ENOMEM, "out of memory");
+	veld__code_new(code, srv->setup_code);
+	veld__code_auth(auth, code);
+	sodium_memzero(code, sizeof code);
+	/* The file first: a crash between the two leaves a file whose code
+	 * is not stored, and the next start makes a new one. */
+	if ((rc = write_setup_code(srv->data_dir, srv->setup_code)) == VELD_OK)
+		rc = st->ops->office_invite(st, auth, now, now + SETUP_CODE_TTL_MS, &created);
+	if (rc != VELD_OK || !created) {
+		remove_setup_code(srv);
+		sodium_free(srv->setup_code);
+		srv->setup_code = NULL;
+	}
+	return rc;
+}
+
+int veld_server_start(veld_server **out, const veld_server_options *opts)
+{
+	veld_server *srv;
+	uint32_t threads, timeout;
+	int rc, v6 = 0;
+	unsigned flags, conn_limit;
+
+	veld__err_clear();
+	if (!out)
+		return veld__err(VELD_EINVAL, "out is NULL");
+	*out = NULL;
+	if ((rc = veld_init()) != VELD_OK)
+		return rc;
+	if (!opts || opts->version < 1 || opts->version > VELD_SERVER_OPTIONS_VERSION)
+		return veld__err(VELD_EINVAL, "options: missing or of an unknown version");
+	if (!opts->data_dir || !*opts->data_dir)
+		return veld__err(VELD_EINVAL, "options: data_dir is required");
+	threads = opts->threads ? opts->threads : DEFAULT_THREADS;
+	if (threads > MAX_THREADS)
+		return veld__err(VELD_EINVAL, "options: at most %d threads", MAX_THREADS);
+	timeout = opts->timeout_s ? opts->timeout_s : DEFAULT_TIMEOUT_S;
+
+	if (!(srv = calloc(1, sizeof *srv)))
+		return veld__err(VELD_ENOMEM, "out of memory");
+	srv->lock_fd = srv->listen_fd = -1;
+	srv->max_body = opts->max_body ? opts->max_body : VELD_WIRE_MAX_BODY;
+	srv->max_requests = opts->max_requests ? opts->max_requests : DEFAULT_MAX_REQUESTS;
+	srv->log = opts->log;
+	srv->log_payload = opts->log_payload;
+	atomic_init(&srv->inflight, 0);
+	if (!(srv->data_dir = strdup(opts->data_dir))) {
+		rc = veld__err(VELD_ENOMEM, "out of memory");
+		goto fail;
+	}
+	if ((rc = make_dir(srv->data_dir)) != VELD_OK || (rc = lock_dir(srv)) != VELD_OK)
+		goto fail;
+	if ((rc = veld__sstore_sqlite_open(&srv->store, srv->data_dir)) != VELD_OK)
+		goto fail;
+	if ((rc = setup_office(srv)) != VELD_OK)
+		goto fail;
+	if ((rc = listen_on(opts->listen ? opts->listen : "127.0.0.1:0", &srv->listen_fd, &srv->port,
+	                    &v6)) != VELD_OK)
+		goto fail;
+
+	flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_AUTO | MHD_USE_ITC |
+	        (v6 ? MHD_USE_IPv6 : 0);
+	conn_limit = srv->max_requests * 4 < 64 ? 64 : srv->max_requests * 4;
+	srv->daemon = MHD_start_daemon(
+		flags, 0, NULL, NULL, on_request, srv,
+		MHD_OPTION_LISTEN_SOCKET, (MHD_socket)srv->listen_fd,
+		MHD_OPTION_THREAD_POOL_SIZE, (unsigned)threads,
+		MHD_OPTION_CONNECTION_LIMIT, conn_limit,
+		MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)timeout,
+		MHD_OPTION_NOTIFY_CONNECTION, on_connection, srv,
+		MHD_OPTION_URI_LOG_CALLBACK, on_uri, srv,
+		MHD_OPTION_NOTIFY_COMPLETED, on_completed, srv,
+		MHD_OPTION_END);
+	if (!srv->daemon) {
+		rc = veld__err(VELD_EIO, "the HTTP server did not start");
+		goto fail;
+	}
+	*out = srv;
+	return VELD_OK;
+fail:
+	veld_server_stop(srv);
+	return rc;
+}
+
+uint16_t veld_server_port(const veld_server *srv)
+{
+	return srv ? srv->port : 0;
+}
+
+const char *veld_server_setup_code(const veld_server *srv)
+{
+	return srv ? srv->setup_code : NULL;
+}
+
+void veld_server_stop(veld_server *srv)
+{
+	if (!srv)
+		return;
+	if (srv->daemon) {
+		/* Stop accepting, let what is in flight finish, then stop. */
+		MHD_socket lfd = MHD_quiesce_daemon(srv->daemon);
+		for (int i = 0; i < DRAIN_MS / 10 && atomic_load(&srv->inflight) > 0; i++) {
+			struct timespec ts = {0, 10 * 1000 * 1000};
+			nanosleep(&ts, NULL);
+		}
+		MHD_stop_daemon(srv->daemon);
+		if (lfd != MHD_INVALID_SOCKET)
+			close(lfd);
+	} else if (srv->listen_fd >= 0) {
+		close(srv->listen_fd);
+	}
+	if (srv->store)
+		srv->store->ops->close(srv->store);
+	if (srv->setup_code)
+		sodium_free(srv->setup_code);
+	if (srv->lock_fd >= 0)
+		close(srv->lock_fd); /* releases the flock */
+	free(srv->data_dir);
+	free(srv);
+}

@@ -1,0 +1,169 @@
+/* server_store.h - the server's central store, behind a narrow interface
+ * (private).
+ *
+ * The HTTP side (server.c) does everything that needs no state: parsing
+ * and checking the signed headers, decoding and encoding messages, hashing
+ * operations and verifying signatures. Everything that reads or writes the
+ * server's state goes through the table of functions below, one call per
+ * request. So a second backend (PostgreSQL, when one box is not enough)
+ * implements this table and nothing else; server_store.c is the SQLite one.
+ *
+ * The contract every backend keeps:
+ *  - One request = one transaction. A request function re-checks the
+ *    requesting device (enrolled, not revoked) and its nonce inside the
+ *    transaction, makes every check of its endpoint before it writes, and
+ *    records the nonce only when the request succeeds. A refused request
+ *    changes nothing: not even the nonce table.
+ *  - Functions return VELD_OK when the request was decided, with the
+ *    decision in `out->refusal` (VELD_SRV_OK = done); a negative VELD_E*
+ *    code only for a failure of the store itself (the answer is then 500
+ *    internal and nothing was written).
+ *  - Every stored operation goes through the merge rule (the SQLite backend
+ *    runs core/src/merge.c, the code devices run) and gets the next cursor
+ *    of one feed that orders all operations by arrival. Cursors become
+ *    visible in increasing order: a reader never sees cursor n+1 before n
+ *    (SQLite: one writer at a time; PostgreSQL would need the same, e.g. a
+ *    table lock around the cursor allocation, because sequences are not
+ *    committed in order).
+ *  - Messages in `out->message` are for people and never hold a value,
+ *    a code or anything sealed.
+ *  - Functions may be called from several threads at once.
+ */
+#ifndef VELD_SERVER_STORE_H
+#define VELD_SERVER_STORE_H
+
+#include "wire.h"
+
+#include <stddef.h>
+#include <stdint.h>
+
+/* How a request was decided (docs/protocol.md 5). */
+enum veld__srv_refusal {
+	VELD_SRV_OK = 0,
+	VELD_SRV_MALFORMED,      /* 400 malformed */
+	VELD_SRV_UNKNOWN_DEVICE, /* 401 unknown_device */
+	VELD_SRV_REVOKED,        /* 403 revoked */
+	VELD_SRV_FORBIDDEN,      /* 403 forbidden */
+	VELD_SRV_BAD_CODE,       /* 403 bad_code */
+	VELD_SRV_NOT_FOUND,      /* 404 not_found */
+	VELD_SRV_REPLAY,         /* 409 replay */
+	VELD_SRV_GAP,            /* 409 gap, with `expected` */
+	VELD_SRV_EQUIVOCATION,   /* 409 equivocation */
+	VELD_SRV_BAD_BATCH       /* 409 bad_batch */
+};
+
+struct veld__srv_outcome {
+	enum veld__srv_refusal refusal;
+	uint64_t expected; /* VELD_SRV_GAP: the seq (or key version) expected */
+	char message[192];
+};
+
+/* The authenticated request a store call acts for. */
+struct veld__srv_req {
+	uint8_t device[VELD_ID_BYTES];
+	uint8_t nonce[16];
+	uint64_t time_ms; /* Veld-Time as sent (within the window) */
+	uint64_t now_ms;  /* the server's clock when the request arrived */
+};
+
+/* A device as the server knows it. */
+struct veld__srv_device {
+	uint8_t device[VELD_ID_BYTES];
+	uint8_t sign_pk[32], box_pk[32];
+	char team[VELD_TEAM_MAX + 1]; /* "*" for the office */
+	char role[16];                /* "worker" or "office" */
+	char label[65];
+	uint64_t enrolled, revoked; /* ms; revoked 0 = active */
+	uint64_t last_seq;          /* all of 1..last_seq are stored */
+};
+
+/* Memory for a result: a list of blocks freed at once. */
+struct veld__arena {
+	struct veld__arena_block *head;
+};
+void *veld__arena_alloc(struct veld__arena *a, size_t n); /* zeroed; NULL = no memory */
+void *veld__arena_dup(struct veld__arena *a, const void *p, size_t n);
+void veld__arena_free(struct veld__arena *a);
+
+/* A pull page; everything `resp` points to lives in `mem`. */
+struct veld__srv_page {
+	struct veld__pull_resp resp;
+	struct veld__arena mem;
+};
+
+/* The device list; everything `resp` points to lives in `mem`. */
+struct veld__srv_devices {
+	struct veld__devices_resp resp;
+	struct veld__arena mem;
+};
+
+/* A pull's request: cursors and the page size (1..VELD_WIRE_MAX_PAGE).
+ * `max_bytes` bounds the page's size (at least one operation is sent). */
+struct veld__srv_pull_args {
+	uint64_t after, env_after;
+	uint32_t limit;
+	size_t max_bytes;
+};
+
+struct veld__sstore;
+
+struct veld__sstore_ops {
+	const char *name;
+	void (*close)(struct veld__sstore *s);
+
+	/* Is an office setup code needed (no office enrolled and no unused,
+	 * unexpired office invite)? */
+	int (*office_needed)(struct veld__sstore *s, uint64_t now_ms, int *needed);
+	/* Store an office invite (auth of a new code) if one is still needed;
+	 * *created tells whether it was. */
+	int (*office_invite)(struct veld__sstore *s, const uint8_t auth[32], uint64_t now_ms,
+	                     uint64_t expires_ms, int *created);
+
+	/* Read one device: VELD_ENOTFOUND if unknown. */
+	int (*device_get)(struct veld__sstore *s, const uint8_t device[VELD_ID_BYTES],
+	                  struct veld__srv_device *out);
+	/* Has this device sent this nonce (within the window)? A read, so the
+	 * HTTP side can answer 409 replay before it decodes the body. */
+	int (*nonce_seen)(struct veld__sstore *s, const uint8_t device[VELD_ID_BYTES],
+	                  const uint8_t nonce[16], int *seen);
+
+	/* The endpoints. `req` is the authenticated request; for enroll its
+	 * device is the new one (m->device). */
+	int (*enroll)(struct veld__sstore *s, const struct veld__srv_req *req,
+	              const struct veld__enroll_req *m, struct veld__enroll_resp *resp,
+	              struct veld__srv_outcome *out);
+	int (*invite)(struct veld__sstore *s, const struct veld__srv_req *req,
+	              const struct veld__invite_req *m, struct veld__srv_outcome *out);
+	int (*team_keys)(struct veld__sstore *s, const struct veld__srv_req *req,
+	                 const struct veld__team_keys_req *m, struct veld__srv_outcome *out);
+	int (*revoke)(struct veld__sstore *s, const struct veld__srv_req *req,
+	              const struct veld__revoke_req *m, struct veld__revoke_resp *resp,
+	              struct veld__srv_outcome *out);
+	/* Push: every ops[i].hash is already the canonical hash, and sig_ok
+	 * says whether the batch signature verified with the device's key (the
+	 * store reports a bad one at its place in the order of the rules). The
+	 * caller has checked that the ops are the device's own and contiguous. */
+	int (*push)(struct veld__sstore *s, const struct veld__srv_req *req,
+	            const struct veld__push_req *m, int sig_ok, struct veld__push_resp *resp,
+	            struct veld__srv_outcome *out);
+	/* Pull: fills `page` (free with veld__arena_free(&page->mem), also on
+	 * failure). */
+	int (*pull)(struct veld__sstore *s, const struct veld__srv_req *req,
+	            const struct veld__srv_pull_args *args, struct veld__srv_page *page,
+	            struct veld__srv_outcome *out);
+	int (*devices)(struct veld__sstore *s, const struct veld__srv_req *req,
+	               struct veld__srv_devices *list, struct veld__srv_outcome *out);
+};
+
+/* Every backend's handle starts with this. */
+struct veld__sstore {
+	const struct veld__sstore_ops *ops;
+};
+
+/* The SQLite backend: DIR/server.db (created mode 0600 if missing; WAL). */
+int veld__sstore_sqlite_open(struct veld__sstore **out, const char *dir);
+
+/* The protocol's team names: 1..64 bytes of [A-Za-z0-9._@-]. */
+int veld__team_valid(const char *team);
+
+#endif

@@ -291,4 +291,7 @@ int cmd_office_devices(cli *c, int argc, char **argv);
 int cmd_office_sync(cli *c, int argc, char **argv);
 int cmd_office_list(cli *c, int argc, char **argv);
 
+/* serve.c: the sync server */
+int cmd_serve(cli *c, int argc, char **argv);
+
 #endif /* VELD_CLI_H */

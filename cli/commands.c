@@ -214,6 +214,16 @@ const cli_cmd cli_commands[] = {
 	 "list` and the other list commands; --open for signals only.\n\n"
 	 "  --client ID   only this client's records (not for clients, conflicts)\n"
 	 "  --open        only open signals\n"},
+
+	/* serve.c: the sync server, for operators. */
+	{"serve", NULL, cmd_serve, "--data DIR [--listen ADDR:PORT] [--threads N]",
+	 "Run the sync server until SIGTERM or SIGINT. On the first start it prints\n"
+	 "the office setup code once (also in DIR/setup-code, mode 0600). Access log\n"
+	 "lines go to standard error.\n\n"
+	 "  --data DIR           the server's data directory (created, mode 0700)\n"
+	 "  --listen ADDR:PORT   address to listen on (default 127.0.0.1:8420;\n"
+	 "                       port 0 picks a free port)\n"
+	 "  --threads N          worker threads (default 4)\n"},
 };
 
 const size_t cli_commands_count = sizeof cli_commands / sizeof cli_commands[0];

@@ -30,6 +30,7 @@ test: build
 
 bench: build
 	@./$(BUILD)/tests/bench/bench_store
+	@./$(BUILD)/tests/bench/bench_sync --veld ./$(BUILD)/veld
 
 valgrind: build
 	@VELD_VALGRIND=1 ./tests/cli/cli_test.sh $(BUILD)

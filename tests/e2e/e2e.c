@@ -1,0 +1,244 @@
+#define _XOPEN_SOURCE 700
+#include "e2e.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <ftw.h>
+#include <jansson.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+const char *e2e_veld;
+
+char *e2e_tmpdir(void)
+{
+	char tmpl[] = "/tmp/veld-e2e-XXXXXX";
+	char *d = mkdtemp(tmpl);
+	assert_non_null(d);
+	return strdup(d);
+}
+
+static int rm_one(const char *path, const struct stat *sb, int flag, struct FTW *ftw)
+{
+	(void)sb; (void)flag; (void)ftw;
+	return remove(path);
+}
+
+void e2e_rm_rf(const char *dir)
+{
+	nftw(dir, rm_one, 16, FTW_DEPTH | FTW_PHYS);
+}
+
+static void sleep_ms(long ms)
+{
+	struct timespec ts = {ms / 1000, (ms % 1000) * 1000000L};
+	nanosleep(&ts, NULL);
+}
+
+uint8_t *e2e_slurp(const char *path, size_t *len)
+{
+	FILE *f = fopen(path, "rb");
+	uint8_t *b;
+	long n;
+	if (!f)
+		return NULL;
+	fseek(f, 0, SEEK_END);
+	n = ftell(f);
+	fseek(f, 0, SEEK_SET);
+	b = malloc((size_t)n + 1);
+	if (n > 0 && fread(b, 1, (size_t)n, f) != (size_t)n)
+		n = 0;
+	b[n] = 0;
+	fclose(f);
+	*len = (size_t)n;
+	return b;
+}
+
+int e2e_contains(const uint8_t *hay, size_t n, const char *needle)
+{
+	size_t m = strlen(needle);
+	for (size_t i = 0; i + m <= n; i++)
+		if (memcmp(hay + i, needle, m) == 0)
+			return 1;
+	return 0;
+}
+
+void e2e_server_start(struct e2e_server *srv, const char *data_dir, uint16_t port)
+{
+	char listen[32];
+	snprintf(srv->dir, sizeof srv->dir, "%s", data_dir);
+	snprintf(srv->out, sizeof srv->out, "%s.out", data_dir);
+	snprintf(srv->err, sizeof srv->err, "%s.err", data_dir);
+	snprintf(listen, sizeof listen, "127.0.0.1:%u", port);
+	/* A restart on the same port may race the old socket's release. */
+	for (int attempt = 0; attempt < 50; attempt++) {
+		pid_t pid = fork();
+		assert_true(pid >= 0);
+		if (pid == 0) {
+			int o = open(srv->out, O_WRONLY | O_CREAT | O_TRUNC, 0600);
+			int e = open(srv->err, O_WRONLY | O_CREAT | O_APPEND, 0600);
+			dup2(o, 1);
+			dup2(e, 2);
+			execl(e2e_veld, e2e_veld, "serve", "--listen", listen, "--data", data_dir, (char *)NULL);
+			_exit(127);
+		}
+		srv->pid = pid;
+		/* Wait (bounded) for the "listening on http://127.0.0.1:PORT" line. */
+		for (int i = 0; i < 200; i++) {
+			size_t n;
+			uint8_t *out = e2e_slurp(srv->out, &n);
+			const char *p = out ? strstr((char *)out, "http://127.0.0.1:") : NULL;
+			int status;
+			if (p) {
+				srv->port = (uint16_t)atoi(p + strlen("http://127.0.0.1:"));
+				snprintf(srv->url, sizeof srv->url, "http://127.0.0.1:%u", srv->port);
+				free(out);
+				return;
+			}
+			free(out);
+			if (waitpid(pid, &status, WNOHANG) == pid)
+				break; /* exited: retry */
+			sleep_ms(25);
+		}
+		kill(pid, SIGKILL);
+		waitpid(pid, NULL, 0);
+		sleep_ms(100);
+	}
+	fail_msg("veld serve did not start");
+}
+
+void e2e_server_stop(struct e2e_server *srv, int sig)
+{
+	int status = 0;
+	if (srv->pid <= 0)
+		return;
+	kill(srv->pid, sig);
+	waitpid(srv->pid, &status, 0);
+	if (sig == SIGTERM)
+		assert_true(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+	srv->pid = 0;
+}
+
+void e2e_setup_code(const struct e2e_server *srv, char code[64])
+{
+	char path[300];
+	size_t n;
+	uint8_t *b;
+	snprintf(path, sizeof path, "%s/setup-code", srv->dir);
+	b = e2e_slurp(path, &n);
+	assert_non_null(b);
+	while (n > 0 && (b[n - 1] == '\n' || b[n - 1] == '\r'))
+		b[--n] = 0;
+	snprintf(code, 64, "%s", (char *)b);
+	free(b);
+}
+
+static veld_store_options opts_for(const char *name, const char *team)
+{
+	veld_store_options o = VELD_STORE_OPTIONS_INIT;
+	o.kdf_opslimit = VELD_KDF_OPSLIMIT_MIN;
+	o.kdf_memlimit = VELD_KDF_MEMLIMIT_MIN;
+	o.user = name;
+	o.team = team;
+	return o;
+}
+
+veld_store *e2e_store(const char *parent, const char *name, const char *team, int office)
+{
+	char dir[512];
+	veld_store *s = NULL;
+	veld_store_options o = opts_for(name, team);
+	snprintf(dir, sizeof dir, "%s/%s", parent, name);
+	if (office)
+		ok(veld_office_create(&s, dir, E2E_PASS, strlen(E2E_PASS), &o));
+	else
+		ok(veld_store_create(&s, dir, E2E_PASS, strlen(E2E_PASS), &o));
+	return s;
+}
+
+veld_store *e2e_reopen(const char *parent, const char *name)
+{
+	char dir[512];
+	veld_store *s = NULL;
+	veld_store_options o = opts_for(name, NULL);
+	snprintf(dir, sizeof dir, "%s/%s", parent, name);
+	ok(veld_store_open(&s, dir, E2E_PASS, strlen(E2E_PASS), &o));
+	return s;
+}
+
+veld_store *e2e_office(const struct e2e_server *srv, const char *parent)
+{
+	char code[64], *out = NULL;
+	veld_store *s = e2e_store(parent, "office", NULL, 1);
+	e2e_setup_code(srv, code);
+	ok(veld_enroll(s, srv->url, code, "office", NULL, &out));
+	veld_free(out);
+	return s;
+}
+
+veld_store *e2e_device(const struct e2e_server *srv, veld_store *office, const char *parent,
+                       const char *name, const char *team)
+{
+	char *code = NULL, *out = NULL;
+	veld_store *s = e2e_store(parent, name, team, 0);
+	ok(veld_office_invite(office, team, 3600, NULL, &code));
+	ok(veld_enroll(s, srv->url, code, name, NULL, &out));
+	veld_free(code);
+	veld_free(out);
+	return s;
+}
+
+void e2e_sync(veld_store *s)
+{
+	char *out = NULL;
+	ok(veld_sync(s, NULL, &out));
+	veld_free(out);
+}
+
+char *e2e_create(veld_store *s, const char *kind, const char *fields_json)
+{
+	char *out = NULL, *id;
+	json_t *j;
+	ok(veld_record_create(s, kind, fields_json, NULL, &out));
+	j = json_loads(out, 0, NULL);
+	id = strdup(json_string_value(json_object_get(j, "id")));
+	json_decref(j);
+	veld_free(out);
+	return id;
+}
+
+char *e2e_state(veld_store *s)
+{
+	static const char *const kinds[] = {"client", "visit", "note", "goal", "signal"};
+	json_t *all = json_object();
+	char *out = NULL, *text;
+	for (size_t i = 0; i < 5; i++) {
+		ok(veld_record_list(s, kinds[i], NULL, NULL, &out));
+		json_object_set_new(all, kinds[i], json_loads(out, 0, NULL));
+		veld_free(out);
+	}
+	ok(veld_conflicts_list(s, NULL, &out));
+	json_object_set_new(all, "conflicts", json_loads(out, 0, NULL));
+	veld_free(out);
+	text = json_dumps(all, JSON_COMPACT | JSON_SORT_KEYS);
+	json_decref(all);
+	return text;
+}
+
+size_t e2e_count(veld_store *s, const char *kind)
+{
+	char *out = NULL;
+	json_t *j;
+	size_t n;
+	ok(veld_record_list(s, kind, NULL, NULL, &out));
+	j = json_loads(out, 0, NULL);
+	n = json_array_size(j);
+	json_decref(j);
+	veld_free(out);
+	return n;
+}

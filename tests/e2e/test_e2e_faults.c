@@ -1,0 +1,194 @@
+/* test_e2e_faults.c - kill the server during a push and a client during a
+ * pull, at varying moments: the next sync completes with nothing lost or
+ * duplicated, and every store passes its integrity checks. */
+#include "e2e.h"
+
+#include <jansson.h>
+#include <signal.h>
+#include <sqlite3.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+static void sleep_ms(long ms)
+{
+	struct timespec ts = {ms / 1000, (ms % 1000) * 1000000L};
+	nanosleep(&ts, NULL);
+}
+
+static void write_visits(veld_store *s, const char *client, int n)
+{
+	char b[256];
+	ok(veld_store_begin(s));
+	for (int i = 0; i < n; i++) {
+		snprintf(b, sizeof b, "{\"client\":\"%s\",\"kind\":\"phone\",\"actions\":\"visit %d\"}", client, i);
+		ok(veld_record_create(s, "visit", b, NULL, NULL));
+	}
+	ok(veld_store_commit(s));
+}
+
+static int64_t server_count(const struct e2e_server *srv, const char *sql)
+{
+	char path[400];
+	sqlite3 *db;
+	sqlite3_stmt *st;
+	int64_t n = -1;
+	snprintf(path, sizeof path, "%s/server.db", srv->dir);
+	assert_int_equal(sqlite3_open_v2(path, &db, SQLITE_OPEN_READONLY, NULL), SQLITE_OK);
+	if (sqlite3_prepare_v2(db, sql, -1, &st, NULL) == SQLITE_OK && sqlite3_step(st) == SQLITE_ROW)
+		n = sqlite3_column_int64(st, 0);
+	sqlite3_finalize(st);
+	sqlite3_close(db);
+	return n;
+}
+
+static void integrity_ok(const struct e2e_server *srv)
+{
+	char path[400];
+	sqlite3 *db;
+	sqlite3_stmt *st;
+	snprintf(path, sizeof path, "%s/server.db", srv->dir);
+	assert_int_equal(sqlite3_open(path, &db), SQLITE_OK);
+	assert_int_equal(sqlite3_prepare_v2(db, "PRAGMA integrity_check", -1, &st, NULL), SQLITE_OK);
+	assert_int_equal(sqlite3_step(st), SQLITE_ROW);
+	assert_string_equal((const char *)sqlite3_column_text(st, 0), "ok");
+	sqlite3_finalize(st);
+	sqlite3_close(db);
+}
+
+/* SIGKILL the server while a device pushes, at a different moment each
+ * round; restart it; sync again. */
+static void test_e2e__server_killed_during_push(void **state)
+{
+	char *tmp = e2e_tmpdir(), data[512], *client, *out = NULL;
+	struct e2e_server srv;
+	veld_store *office, *a, *b;
+	int total = 0;
+	veld_sync_options so = VELD_SYNC_OPTIONS_INIT;
+	so.push_batch = 200; /* many requests, so the kill lands mid-push */
+	so.max_retries = 0;
+	snprintf(data, sizeof data, "%s/server", tmp);
+	e2e_server_start(&srv, data, 0);
+	office = e2e_office(&srv, tmp);
+	a = e2e_device(&srv, office, tmp, "anna", "noord");
+	b = e2e_device(&srv, office, tmp, "bram", "noord");
+	client = e2e_create(a, "client", "{\"name\":\"Kill test\"}");
+	e2e_sync(a);
+
+	for (int round = 0; round < 4; round++) {
+		pid_t child;
+		int status;
+		write_visits(a, client, 1500);
+		total += 1500;
+		/* The push runs in a child process; the parent kills the server. */
+		child = fork();
+		assert_true(child >= 0);
+		if (child == 0) {
+			veld_store *s = e2e_reopen(tmp, "anna");
+			int rc = veld_sync(s, &so, &out);
+			veld_store_free(s);
+			_exit(rc == VELD_OK ? 0 : 1);
+		}
+		sleep_ms(20 + 60 * round);
+		e2e_server_stop(&srv, SIGKILL);
+		waitpid(child, &status, 0);
+		integrity_ok(&srv);
+		e2e_server_start(&srv, data, srv.port);
+	}
+	veld_store_free(a);
+	a = e2e_reopen(tmp, "anna");
+	e2e_sync(a);
+	e2e_sync(b);
+	/* Nothing lost, nothing twice: the server holds each own op once. */
+	assert_int_equal(e2e_count(a, "visit"), (size_t)total);
+	assert_int_equal(e2e_count(b, "visit"), (size_t)total);
+	assert_int_equal(server_count(&srv, "SELECT count(*) FROM feed"),
+	                 server_count(&srv, "SELECT count(*) FROM (SELECT DISTINCT device, seq FROM feed)"));
+	assert_int_equal(server_count(&srv, "SELECT count(*) FROM ops"),
+	                 server_count(&srv, "SELECT count(*) FROM feed"));
+	ok(veld_store_verify(a, &out));
+	veld_free(out);
+	ok(veld_store_verify(b, &out));
+	veld_free(out);
+	integrity_ok(&srv);
+	veld_store_free(a);
+	veld_store_free(b);
+	veld_store_free(office);
+	free(client);
+	e2e_server_stop(&srv, SIGTERM);
+	e2e_rm_rf(tmp);
+	free(tmp);
+}
+
+/* SIGKILL a device's sync process while it pulls pages; the next sync
+ * completes the pull without loss or duplicates. */
+static void test_e2e__client_killed_during_pull(void **state)
+{
+	char *tmp = e2e_tmpdir(), data[512], *client, *out = NULL;
+	struct e2e_server srv;
+	veld_store *office, *a, *b;
+	veld_sync_options so = VELD_SYNC_OPTIONS_INIT;
+	so.pull_page = 100;
+	snprintf(data, sizeof data, "%s/server", tmp);
+	e2e_server_start(&srv, data, 0);
+	office = e2e_office(&srv, tmp);
+	a = e2e_device(&srv, office, tmp, "anna", "noord");
+	b = e2e_device(&srv, office, tmp, "bram", "noord");
+	veld_store_free(b);
+	client = e2e_create(a, "client", "{\"name\":\"Pull test\"}");
+	write_visits(a, client, 3000);
+	e2e_sync(a);
+
+	for (int round = 0; round < 4; round++) {
+		int status;
+		pid_t child = fork();
+		assert_true(child >= 0);
+		if (child == 0) {
+			veld_store *s = e2e_reopen(tmp, "bram");
+			int rc = veld_sync(s, &so, &out);
+			veld_store_free(s);
+			_exit(rc == VELD_OK ? 0 : 1);
+		}
+		sleep_ms(15 + 40 * round);
+		kill(child, SIGKILL);
+		waitpid(child, &status, 0);
+	}
+	b = e2e_reopen(tmp, "bram");
+	e2e_sync(b);
+	assert_int_equal(e2e_count(b, "visit"), 3000);
+	assert_int_equal(e2e_count(b, "client"), 1);
+	ok(veld_store_verify(b, &out));
+	veld_free(out);
+	{
+		/* Synced twice more: nothing new. */
+		json_t *j;
+		ok(veld_sync(b, NULL, &out));
+		j = json_loads(out, 0, NULL);
+		veld_free(out);
+		assert_int_equal(json_integer_value(json_object_get(j, "applied")), 0);
+		json_decref(j);
+	}
+	veld_store_free(a);
+	veld_store_free(b);
+	veld_store_free(office);
+	free(client);
+	e2e_server_stop(&srv, SIGTERM);
+	e2e_rm_rf(tmp);
+	free(tmp);
+}
+
+int main(int argc, char **argv)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_e2e__server_killed_during_push),
+		cmocka_unit_test(test_e2e__client_killed_during_pull),
+	};
+	if (argc < 2)
+		return 2;
+	e2e_veld = argv[1];
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}

@@ -1,0 +1,336 @@
+/* test_e2e_privacy.c - what the server and the network see, team isolation,
+ * and revocation. Canary strings written on devices must appear nowhere in
+ * the server's data directory, its output, or the bytes on the wire (seen
+ * through a recording proxy on 127.0.0.1). A device of another team
+ * receives none of a team's operations or key envelopes. A revoked device
+ * is refused and told to wipe; what is written afterwards is sealed with
+ * keys it never had. */
+#include "e2e.h"
+
+#include <arpa/inet.h>
+#include <dirent.h>
+#include <jansson.h>
+#include <netinet/in.h>
+#include <poll.h>
+#include <pthread.h>
+#include <signal.h>
+#include <sqlite3.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+/* ---- a recording TCP proxy on 127.0.0.1 ---------------------------------- */
+
+struct proxy {
+	int lfd;
+	uint16_t port, target;
+	volatile int stop;
+	pthread_t thread;
+	pthread_mutex_t mu;
+	uint8_t *bytes;
+	size_t len, cap;
+};
+
+static void record(struct proxy *p, const uint8_t *b, size_t n)
+{
+	pthread_mutex_lock(&p->mu);
+	if (p->len + n > p->cap) {
+		p->cap = (p->len + n) * 2;
+		p->bytes = realloc(p->bytes, p->cap);
+	}
+	memcpy(p->bytes + p->len, b, n);
+	p->len += n;
+	pthread_mutex_unlock(&p->mu);
+}
+
+static void relay(struct proxy *p, int a)
+{
+	struct sockaddr_in sa = {0};
+	int b = socket(AF_INET, SOCK_STREAM, 0);
+	sa.sin_family = AF_INET;
+	sa.sin_port = htons(p->target);
+	sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+	if (connect(b, (struct sockaddr *)&sa, sizeof sa) != 0) {
+		close(a);
+		close(b);
+		return;
+	}
+	for (int idle = 0; idle < 300 && !p->stop;) {
+		struct pollfd fds[2] = {{a, POLLIN, 0}, {b, POLLIN, 0}};
+		uint8_t buf[65536];
+		int r = poll(fds, 2, 100);
+		if (r == 0) {
+			idle++;
+			continue;
+		}
+		idle = 0;
+		for (int i = 0; i < 2; i++) {
+			if (!(fds[i].revents & (POLLIN | POLLHUP)))
+				continue;
+			ssize_t n = read(fds[i].fd, buf, sizeof buf);
+			if (n <= 0)
+				goto done;
+			record(p, buf, (size_t)n);
+			if (write(fds[1 - i].fd, buf, (size_t)n) != n)
+				goto done;
+		}
+	}
+done:
+	close(a);
+	close(b);
+}
+
+static void *proxy_main(void *arg)
+{
+	struct proxy *p = arg;
+	while (!p->stop) {
+		struct pollfd fd = {p->lfd, POLLIN, 0};
+		if (poll(&fd, 1, 100) <= 0)
+			continue;
+		int c = accept(p->lfd, NULL, NULL);
+		if (c >= 0)
+			relay(p, c); /* one connection at a time is enough here */
+	}
+	return NULL;
+}
+
+static void proxy_start(struct proxy *p, uint16_t target)
+{
+	struct sockaddr_in sa = {0};
+	socklen_t sl = sizeof sa;
+	memset(p, 0, sizeof *p);
+	pthread_mutex_init(&p->mu, NULL);
+	p->target = target;
+	p->lfd = socket(AF_INET, SOCK_STREAM, 0);
+	sa.sin_family = AF_INET;
+	sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+	assert_int_equal(bind(p->lfd, (struct sockaddr *)&sa, sizeof sa), 0);
+	assert_int_equal(listen(p->lfd, 8), 0);
+	getsockname(p->lfd, (struct sockaddr *)&sa, &sl);
+	p->port = ntohs(sa.sin_port);
+	pthread_create(&p->thread, NULL, proxy_main, p);
+}
+
+static void proxy_stop(struct proxy *p)
+{
+	p->stop = 1;
+	pthread_join(p->thread, NULL);
+	close(p->lfd);
+	free(p->bytes);
+	pthread_mutex_destroy(&p->mu);
+}
+
+/* ---- tests ----------------------------------------------------------------- */
+
+static const char *const canaries[] = {"CANARYNAME-e2e-4411", "CANARYADDR-e2e-Kerkpad", "CANARYNOTE-e2e-relapse",
+                                       "CANARYPHONE0677", NULL};
+
+static void scan_dir_for_canaries(const char *dir)
+{
+	DIR *d = opendir(dir);
+	struct dirent *e;
+	assert_non_null(d);
+	while ((e = readdir(d))) {
+		char path[1024];
+		size_t n;
+		uint8_t *b;
+		if (e->d_name[0] == '.')
+			continue;
+		snprintf(path, sizeof path, "%s/%s", dir, e->d_name);
+		if (!(b = e2e_slurp(path, &n)))
+			continue;
+		for (int i = 0; canaries[i]; i++)
+			if (e2e_contains(b, n, canaries[i]))
+				fail_msg("canary %s found in %s", canaries[i], path);
+		free(b);
+	}
+	closedir(d);
+}
+
+static void test_e2e__canaries_reach_neither_server_nor_wire(void **state)
+{
+	char *tmp = e2e_tmpdir(), data[512], b[512], *c, *out = NULL, code[64];
+	struct e2e_server srv;
+	struct proxy px;
+	veld_store *office, *a, *bb;
+	snprintf(data, sizeof data, "%s/server", tmp);
+	e2e_server_start(&srv, data, 0);
+	proxy_start(&px, srv.port);
+	/* Every request goes through the proxy. */
+	{
+		char url[64];
+		snprintf(url, sizeof url, "http://127.0.0.1:%u", px.port);
+		office = e2e_store(tmp, "office", NULL, 1);
+		e2e_setup_code(&srv, code);
+		ok(veld_enroll(office, url, code, "office", NULL, &out));
+		veld_free(out);
+		snprintf(srv.url, sizeof srv.url, "%s", url);
+	}
+	a = e2e_device(&srv, office, tmp, "anna", "noord");
+	bb = e2e_device(&srv, office, tmp, "bram", "noord");
+	c = e2e_create(a, "client", "{\"name\":\"CANARYNAME-e2e-4411\",\"address\":\"CANARYADDR-e2e-Kerkpad\","
+	                            "\"phone\":\"CANARYPHONE0677\"}");
+	snprintf(b, sizeof b, "{\"client\":\"%s\",\"text\":\"CANARYNOTE-e2e-relapse\"}", c);
+	free(e2e_create(a, "note", b));
+	e2e_sync(a);
+	e2e_sync(bb);
+	e2e_sync(office);
+	/* The data did travel: Bram and the office can read it. */
+	ok(veld_record_get(bb, "client", c, NULL, &out));
+	assert_non_null(strstr(out, "CANARYNAME-e2e-4411"));
+	veld_free(out);
+	ok(veld_record_get(office, "client", c, NULL, &out));
+	assert_non_null(strstr(out, "CANARYADDR-e2e-Kerkpad"));
+	veld_free(out);
+	/* The wire carried requests both ways... */
+	pthread_mutex_lock(&px.mu);
+	assert_true(px.len > 1000);
+	assert_true(e2e_contains(px.bytes, px.len, "POST /v1/push"));
+	for (int i = 0; canaries[i]; i++)
+		if (e2e_contains(px.bytes, px.len, canaries[i]))
+			fail_msg("canary %s crossed the wire in readable form", canaries[i]);
+	pthread_mutex_unlock(&px.mu);
+	/* ...and the server's files and output hold nothing readable. */
+	e2e_server_stop(&srv, SIGTERM);
+	scan_dir_for_canaries(data);
+	{
+		size_t n;
+		uint8_t *o = e2e_slurp(srv.out, &n);
+		for (int i = 0; canaries[i]; i++)
+			assert_false(e2e_contains(o, n, canaries[i]));
+		free(o);
+		o = e2e_slurp(srv.err, &n);
+		for (int i = 0; canaries[i]; i++)
+			assert_false(e2e_contains(o, n, canaries[i]));
+		free(o);
+	}
+	proxy_stop(&px);
+	veld_store_free(a);
+	veld_store_free(bb);
+	veld_store_free(office);
+	free(c);
+	e2e_rm_rf(tmp);
+	free(tmp);
+}
+
+static int64_t store_count(const char *dir, const char *sql)
+{
+	char path[600];
+	sqlite3 *db;
+	sqlite3_stmt *st;
+	int64_t n = -1;
+	snprintf(path, sizeof path, "%s/veld.db", dir);
+	assert_int_equal(sqlite3_open_v2(path, &db, SQLITE_OPEN_READONLY, NULL), SQLITE_OK);
+	if (sqlite3_prepare_v2(db, sql, -1, &st, NULL) == SQLITE_OK && sqlite3_step(st) == SQLITE_ROW)
+		n = sqlite3_column_int64(st, 0);
+	sqlite3_finalize(st);
+	sqlite3_close(db);
+	return n;
+}
+
+static void test_e2e__other_team_receives_nothing(void **state)
+{
+	char *tmp = e2e_tmpdir(), data[512], b[256], *c, zdir[600];
+	struct e2e_server srv;
+	veld_store *office, *a, *z;
+	snprintf(data, sizeof data, "%s/server", tmp);
+	e2e_server_start(&srv, data, 0);
+	office = e2e_office(&srv, tmp);
+	a = e2e_device(&srv, office, tmp, "anna", "noord");
+	z = e2e_device(&srv, office, tmp, "zoe", "zuid");
+	c = e2e_create(a, "client", "{\"name\":\"Noord only\"}");
+	snprintf(b, sizeof b, "{\"client\":\"%s\",\"text\":\"team noord's note\"}", c);
+	free(e2e_create(a, "note", b));
+	free(e2e_create(office, "client", "{\"name\":\"Office made, noord\",\"team\":\"noord\"}"));
+	free(e2e_create(z, "client", "{\"name\":\"Zuid client\"}"));
+	e2e_sync(a);
+	e2e_sync(office);
+	e2e_sync(z);
+	e2e_sync(z);
+	assert_int_equal(e2e_count(z, "client"), 1);
+	assert_int_equal(e2e_count(z, "note"), 0);
+	snprintf(zdir, sizeof zdir, "%s/zoe", tmp);
+	/* Not even the ciphertext or the keys arrived. */
+	assert_int_equal(store_count(zdir, "SELECT count(*) FROM ops WHERE team != 'zuid'"), 0);
+	assert_int_equal(store_count(zdir, "SELECT count(*) FROM entities WHERE team != 'zuid'"), 0);
+	assert_int_equal(store_count(zdir, "SELECT count(*) FROM client_keys WHERE team != 'zuid'"), 0);
+	assert_int_equal(store_count(zdir, "SELECT count(*) FROM team_keys WHERE team != 'zuid'"), 0);
+	/* The office sees both teams. */
+	assert_int_equal(e2e_count(office, "client"), 3);
+	/* A worker of zuid cannot write for a noord client. */
+	{
+		char *out = NULL;
+		assert_int_equal(veld_record_get(z, "client", c, NULL, &out), VELD_ENOTFOUND);
+	}
+	veld_store_free(a);
+	veld_store_free(z);
+	veld_store_free(office);
+	free(c);
+	e2e_server_stop(&srv, SIGTERM);
+	e2e_rm_rf(tmp);
+	free(tmp);
+}
+
+static void test_e2e__revoked_device_refused_and_keys_rotate(void **state)
+{
+	char *tmp = e2e_tmpdir(), data[512], *c, *out = NULL, dev_b[40], adir[600], bdir[600];
+	struct e2e_server srv;
+	veld_store *office, *a, *bb;
+	json_t *info;
+	snprintf(data, sizeof data, "%s/server", tmp);
+	e2e_server_start(&srv, data, 0);
+	office = e2e_office(&srv, tmp);
+	a = e2e_device(&srv, office, tmp, "anna", "noord");
+	bb = e2e_device(&srv, office, tmp, "bram", "noord");
+	c = e2e_create(a, "client", "{\"name\":\"Before\"}");
+	e2e_sync(a);
+	e2e_sync(bb);
+	e2e_sync(office);
+	ok(veld_store_info(bb, &out));
+	info = json_loads(out, 0, NULL);
+	veld_free(out);
+	snprintf(dev_b, sizeof dev_b, "%s", json_string_value(json_object_get(info, "device")));
+	json_decref(info);
+
+	ok(veld_office_revoke(office, dev_b, NULL));
+	assert_int_equal(veld_sync(bb, NULL, &out), VELD_EREVOKED);
+	/* The remaining device gets the new keys and writes with them. */
+	e2e_sync(a);
+	ok(veld_record_update(a, "client", c, "{\"phone\":\"0699999999\"}", NULL, NULL));
+	e2e_sync(a);
+	snprintf(adir, sizeof adir, "%s/anna", tmp);
+	snprintf(bdir, sizeof bdir, "%s/bram", tmp);
+	assert_int_equal(store_count(adir, "SELECT max(tv) FROM team_keys"), 2);
+	assert_int_equal(store_count(adir, "SELECT max(kv) FROM ops WHERE field = 'phone'"), 2);
+	/* Bram never held version 2 of anything. */
+	assert_int_equal(store_count(bdir, "SELECT max(tv) FROM team_keys"), 1);
+	assert_int_equal(store_count(bdir, "SELECT max(kv) FROM client_keys"), 1);
+	/* The office reads the new write. */
+	e2e_sync(office);
+	ok(veld_record_get(office, "client", c, NULL, &out));
+	assert_non_null(strstr(out, "0699999999"));
+	veld_free(out);
+	veld_store_free(a);
+	veld_store_free(bb);
+	veld_store_free(office);
+	free(c);
+	e2e_server_stop(&srv, SIGTERM);
+	e2e_rm_rf(tmp);
+	free(tmp);
+}
+
+int main(int argc, char **argv)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_e2e__canaries_reach_neither_server_nor_wire),
+		cmocka_unit_test(test_e2e__other_team_receives_nothing),
+		cmocka_unit_test(test_e2e__revoked_device_refused_and_keys_rotate),
+	};
+	if (argc < 2)
+		return 2;
+	e2e_veld = argv[1];
+	signal(SIGPIPE, SIG_IGN);
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}

@@ -266,7 +266,12 @@ static struct curl_slist *add_header(struct curl_slist *l, const char *name, con
 {
 	char line[256];
 	struct curl_slist *n;
-	snprintf(line, sizeof line, "%s: %s", name, value);
+	/* "Name:" with nothing after the colon tells libcurl to send no such
+	 * header at all (used to drop Expect: 100-continue). */
+	if (*value)
+		snprintf(line, sizeof line, "%s: %s", name, value);
+	else
+		snprintf(line, sizeof line, "%s:", name);
 	if ((n = curl_slist_append(l, line)) == NULL)
 		*failed = 1;
 	return n ? n : l;

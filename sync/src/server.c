@@ -100,7 +100,8 @@ struct request {
 	int started;  /* the access handler has seen it */
 	int counted;  /* counted in srv->inflight */
 	int answered; /* a response is queued: drop any further upload */
-	int too_large;
+	int too_large;    /* the body passed the limit */
+	uint64_t discarded; /* bytes dropped since */
 	char uri[URI_MAX + 1];
 	int uri_too_long;
 	const struct route_def *rd;
@@ -629,6 +630,8 @@ static enum MHD_Result dispatch(struct request *r, struct MHD_Connection *c)
 	enum MHD_Result ret;
 	enum route route = r->rd->route;
 
+	if (route == R_HEALTH)
+		return do_health(r, c);
 	if (route == R_ENROLL)
 		return do_enroll(r, c);
 	if (auth_body(r, c, r->dev.sign_pk, &ret))
@@ -741,7 +744,8 @@ static enum MHD_Result on_headers(struct request *r, struct MHD_Connection *c, c
 	if (!(r->rd = route_find(method, r->uri)))
 		return send_error(r, c, 404, "not_found", 0, "no such endpoint");
 	if (r->rd->route == R_HEALTH)
-		return do_health(r, c);
+		return MHD_YES; /* answered on the next call: MHD closes a
+		                   connection answered on the first */
 	cl = MHD_lookup_connection_value(c, MHD_HEADER_KIND, MHD_HTTP_HEADER_CONTENT_LENGTH);
 	if (cl) {
 		uint64_t n;
@@ -792,18 +796,28 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
 	if (*upload_data_size) {
 		size_t n = *upload_data_size;
 		*upload_data_size = 0;
-		if (r->answered || r->too_large)
+		if (r->answered)
 			return MHD_YES; /* refused already: drop the rest */
+		if (r->too_large) {
+			/* Drain without buffering so the client gets its 413; a
+			 * body that goes on past twice the limit loses the
+			 * connection instead. */
+			r->discarded += n;
+			return r->discarded > r->srv->max_body ? MHD_NO : MHD_YES;
+		}
 		switch (on_upload(r, upload_data, n)) {
 		case 0:
 			return MHD_YES;
 		case 1:
-			/* Refuse now; if MHD cannot answer mid-upload, answer when
-			 * the upload ends, buffering nothing more. */
+			/* Over the limit: free what came, buffer nothing more, and
+			 * refuse. MHD before 1.0 can only answer once the upload
+			 * has ended (queueing fails now); then the 413 goes out when
+			 * it ends. */
 			free(r->body);
 			r->body = NULL;
 			r->len = r->cap = 0;
 			r->too_large = 1;
+			r->discarded = n;
 			send_error(r, c, 413, "too_large", 0, "the body is above %llu bytes",
 			           (unsigned long long)r->srv->max_body);
 			return MHD_YES;

@@ -1,0 +1,1468 @@
+/* test_server.c - the sync server on 127.0.0.1, started in-process with
+ * veld_server_start and driven over HTTP with libcurl (and a raw socket
+ * where curl is too polite), with requests built by the wire encoders and
+ * signed with auth.c. Every refused request must leave the server's
+ * database exactly as it was: each refusal test compares a digest of every
+ * table before and after. */
+#include <stdarg.h>
+#include <stddef.h>
+#include <setjmp.h>
+#include <stdint.h>
+#include <cmocka.h>
+
+#include "auth.h"
+#include "op.h"
+#include "veld_server.h"
+#include "wire.h"
+
+#include <arpa/inet.h>
+#include <curl/curl.h>
+#include <errno.h>
+#include <netinet/in.h>
+#include <pthread.h>
+#include <sodium.h>
+#include <sqlite3.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/time.h>
+#include <time.h>
+#include <unistd.h>
+
+#define MAX_LOG_LINES 512
+
+/* ---- fixture ------------------------------------------------------------ */
+
+struct dev {
+	uint8_t id[16];
+	uint8_t sign_pk[32], sign_sk[64];
+	uint8_t box_pk[32], box_sk[32];
+	char team[65];
+};
+
+struct fx {
+	char dir[256];
+	char data[300];
+	veld_server *srv;
+	uint16_t port;
+	CURL *curl;
+	char code[VELD_CODE_TEXT_MAX];
+	struct dev office;
+	pthread_mutex_t log_mu;
+	char *log[MAX_LOG_LINES];
+	size_t nlog;
+};
+
+struct resp {
+	long status;
+	uint8_t *body;
+	size_t len;
+	char ctype[128];
+};
+
+static void resp_free(struct resp *r)
+{
+	free(r->body);
+	memset(r, 0, sizeof *r);
+}
+
+static void on_log(const char *line, void *payload)
+{
+	struct fx *f = payload;
+	pthread_mutex_lock(&f->log_mu);
+	if (f->nlog < MAX_LOG_LINES)
+		f->log[f->nlog++] = strdup(line);
+	pthread_mutex_unlock(&f->log_mu);
+}
+
+static void rm_rf(const char *dir)
+{
+	char cmd[600];
+	snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);
+	if (system(cmd) != 0)
+		fprintf(stderr, "could not remove %s\n", dir);
+}
+
+static void server_start(struct fx *f, uint64_t max_body, uint32_t max_requests)
+{
+	veld_server_options o;
+	veld_server_options_init(&o);
+	o.listen = "127.0.0.1:0";
+	o.data_dir = f->data;
+	o.threads = 4;
+	o.max_body = max_body;
+	o.max_requests = max_requests;
+	o.log = on_log;
+	o.log_payload = f;
+	int rc = veld_server_start(&f->srv, &o);
+	if (rc != VELD_OK)
+		fail_msg("veld_server_start: %d %s", rc, veld_error_last());
+	f->port = veld_server_port(f->srv);
+	assert_true(f->port != 0);
+}
+
+static struct fx *fx_new(uint64_t max_body, uint32_t max_requests)
+{
+	struct fx *f = calloc(1, sizeof *f);
+	assert_non_null(f);
+	pthread_mutex_init(&f->log_mu, NULL);
+	snprintf(f->dir, sizeof f->dir, "/tmp/veld-itest-XXXXXX");
+	assert_non_null(mkdtemp(f->dir));
+	snprintf(f->data, sizeof f->data, "%s/data", f->dir);
+	server_start(f, max_body, max_requests);
+	assert_non_null(veld_server_setup_code(f->srv));
+	snprintf(f->code, sizeof f->code, "%s", veld_server_setup_code(f->srv));
+	f->curl = curl_easy_init();
+	assert_non_null(f->curl);
+	return f;
+}
+
+static void fx_free(struct fx *f)
+{
+	if (!f)
+		return;
+	curl_easy_cleanup(f->curl);
+	veld_server_stop(f->srv);
+	rm_rf(f->dir);
+	for (size_t i = 0; i < f->nlog; i++)
+		free(f->log[i]);
+	pthread_mutex_destroy(&f->log_mu);
+	free(f);
+}
+
+static void dev_new(struct dev *d, const char *team)
+{
+	randombytes_buf(d->id, sizeof d->id);
+	crypto_sign_keypair(d->sign_pk, d->sign_sk);
+	crypto_box_keypair(d->box_pk, d->box_sk);
+	snprintf(d->team, sizeof d->team, "%s", team);
+}
+
+/* ---- HTTP ------------------------------------------------------------------- */
+
+static size_t on_body(char *p, size_t size, size_t n, void *ud)
+{
+	struct resp *r = ud;
+	size_t len = size * n;
+	uint8_t *b = realloc(r->body, r->len + len + 1);
+	if (!b)
+		return 0;
+	memcpy(b + r->len, p, len);
+	r->body = b;
+	r->len += len;
+	b[r->len] = 0;
+	return len;
+}
+
+static size_t on_header(char *p, size_t size, size_t n, void *ud)
+{
+	struct resp *r = ud;
+	size_t len = size * n;
+	if (len > 14 && strncasecmp(p, "Content-Type: ", 14) == 0) {
+		size_t k = len - 14;
+		while (k && (p[14 + k - 1] == '\r' || p[14 + k - 1] == '\n'))
+			k--;
+		snprintf(r->ctype, sizeof r->ctype, "%.*s", (int)k, p + 14);
+	}
+	return len;
+}
+
+/* One request with the given (already signed, or NULL) headers. */
+static CURLcode http_raw(struct fx *f, const char *method, const char *path, const uint8_t *body,
+                         size_t len, const struct veld__auth_headers *h, struct resp *r)
+{
+	char url[2300], hv[4][200];
+	struct curl_slist *hl = NULL;
+	CURLcode cc;
+	memset(r, 0, sizeof *r);
+	snprintf(url, sizeof url, "http://127.0.0.1:%u%s", f->port, path);
+	curl_easy_reset(f->curl);
+	curl_easy_setopt(f->curl, CURLOPT_URL, url);
+	curl_easy_setopt(f->curl, CURLOPT_TIMEOUT, 30L);
+	curl_easy_setopt(f->curl, CURLOPT_WRITEFUNCTION, on_body);
+	curl_easy_setopt(f->curl, CURLOPT_WRITEDATA, r);
+	curl_easy_setopt(f->curl, CURLOPT_HEADERFUNCTION, on_header);
+	curl_easy_setopt(f->curl, CURLOPT_HEADERDATA, r);
+	hl = curl_slist_append(hl, "Content-Type: " VELD_CONTENT_TYPE);
+	hl = curl_slist_append(hl, "Expect:");
+	if (h) {
+		snprintf(hv[0], sizeof hv[0], "Veld-Device: %s", h->device);
+		snprintf(hv[1], sizeof hv[1], "Veld-Time: %s", h->time);
+		snprintf(hv[2], sizeof hv[2], "Veld-Nonce: %s", h->nonce);
+		snprintf(hv[3], sizeof hv[3], "Veld-Signature: %s", h->signature);
+		for (int i = 0; i < 4; i++)
+			hl = curl_slist_append(hl, hv[i]);
+	}
+	curl_easy_setopt(f->curl, CURLOPT_HTTPHEADER, hl);
+	if (strcmp(method, "POST") == 0) {
+		curl_easy_setopt(f->curl, CURLOPT_POST, 1L);
+		curl_easy_setopt(f->curl, CURLOPT_POSTFIELDS, body ? (const char *)body : "");
+		curl_easy_setopt(f->curl, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)len);
+	} else {
+		curl_easy_setopt(f->curl, CURLOPT_HTTPGET, 1L);
+	}
+	cc = curl_easy_perform(f->curl);
+	curl_easy_getinfo(f->curl, CURLINFO_RESPONSE_CODE, &r->status);
+	curl_slist_free_all(hl);
+	return cc;
+}
+
+static void http(struct fx *f, const char *method, const char *path, const uint8_t *body,
+                 size_t len, const struct veld__auth_headers *h, struct resp *r)
+{
+	CURLcode cc = http_raw(f, method, path, body, len, h, r);
+	if (cc != CURLE_OK)
+		fail_msg("%s %s: %s", method, path, curl_easy_strerror(cc));
+}
+
+/* Signed as `d`. */
+static void call(struct fx *f, const struct dev *d, const char *method, const char *path,
+                 const uint8_t *body, size_t len, struct resp *r)
+{
+	struct veld__auth_headers h;
+	veld__auth_sign(&h, d->id, d->sign_sk, method, path, body, len);
+	http(f, method, path, body, len, &h, r);
+}
+
+/* Assert an error answer: status and code (and `expected` for gap). */
+static void assert_error(const struct resp *r, long status, const char *code, uint64_t *expected)
+{
+	struct veld__error_resp e;
+	struct veld__wire w;
+	memset(&w, 0, sizeof w);
+	if (r->status != status)
+		fail_msg("status %ld, wanted %ld (%s)", r->status, status, code);
+	assert_string_equal(r->ctype, VELD_CONTENT_TYPE);
+	if (veld__wire_error_decode(&w, r->body, r->len, &e) != VELD_OK)
+		fail_msg("error body does not decode: %s", veld_error_last());
+	veld__wire_free(&w);
+	if (strcmp(e.error, code) != 0)
+		fail_msg("error '%s' (%s), wanted '%s'", e.error, e.message, code);
+	if (expected)
+		*expected = e.expected;
+}
+
+/* ---- the database, seen from outside ----------------------------------------- */
+
+static int cmp32(const void *a, const void *b)
+{
+	return memcmp(a, b, 32);
+}
+
+/* A digest of every row of every table (order-independent). */
+static void db_digest(struct fx *f, uint8_t out[32])
+{
+	char path[400];
+	sqlite3 *db;
+	sqlite3_stmt *tables, *rows;
+	crypto_generichash_state all;
+	snprintf(path, sizeof path, "%s/server.db", f->data);
+	assert_int_equal(sqlite3_open_v2(path, &db, SQLITE_OPEN_READONLY, NULL), SQLITE_OK);
+	sqlite3_busy_timeout(db, 5000);
+	crypto_generichash_init(&all, NULL, 0, 32);
+	assert_int_equal(sqlite3_prepare_v2(db, "SELECT name FROM sqlite_master WHERE type = 'table'"
+	                                    " ORDER BY name", -1, &tables, NULL), SQLITE_OK);
+	while (sqlite3_step(tables) == SQLITE_ROW) {
+		char q[200];
+		const char *name = (const char *)sqlite3_column_text(tables, 0);
+		uint8_t *hs = NULL;
+		size_t n = 0;
+		snprintf(q, sizeof q, "SELECT * FROM \"%s\"", name);
+		crypto_generichash_update(&all, (const uint8_t *)name, strlen(name) + 1);
+		assert_int_equal(sqlite3_prepare_v2(db, q, -1, &rows, NULL), SQLITE_OK);
+		while (sqlite3_step(rows) == SQLITE_ROW) {
+			crypto_generichash_state h;
+			crypto_generichash_init(&h, NULL, 0, 32);
+			for (int c = 0; c < sqlite3_column_count(rows); c++) {
+				uint8_t type = (uint8_t)sqlite3_column_type(rows, c);
+				int len = sqlite3_column_bytes(rows, c);
+				const void *v = sqlite3_column_blob(rows, c);
+				crypto_generichash_update(&h, &type, 1);
+				crypto_generichash_update(&h, (const uint8_t *)&len, sizeof len);
+				if (v && len)
+					crypto_generichash_update(&h, v, (size_t)len);
+			}
+			hs = realloc(hs, (n + 1) * 32);
+			assert_non_null(hs);
+			crypto_generichash_final(&h, hs + 32 * n++, 32);
+		}
+		sqlite3_finalize(rows);
+		qsort(hs, n, 32, cmp32);
+		crypto_generichash_update(&all, (const uint8_t *)&n, sizeof n);
+		if (n)
+			crypto_generichash_update(&all, hs, 32 * n);
+		free(hs);
+	}
+	sqlite3_finalize(tables);
+	sqlite3_close(db);
+	crypto_generichash_final(&all, out, 32);
+}
+
+static long long db_count(struct fx *f, const char *table)
+{
+	char path[400], q[200];
+	sqlite3 *db;
+	sqlite3_stmt *st;
+	long long n = -1;
+	snprintf(path, sizeof path, "%s/server.db", f->data);
+	assert_int_equal(sqlite3_open_v2(path, &db, SQLITE_OPEN_READONLY, NULL), SQLITE_OK);
+	snprintf(q, sizeof q, "SELECT count(*) FROM \"%s\"", table);
+	if (sqlite3_prepare_v2(db, q, -1, &st, NULL) == SQLITE_OK && sqlite3_step(st) == SQLITE_ROW)
+		n = sqlite3_column_int64(st, 0);
+	sqlite3_finalize(st);
+	sqlite3_close(db);
+	return n;
+}
+
+#define SNAPSHOT(f, d) uint8_t d[32]; db_digest(f, d)
+#define ASSERT_UNCHANGED(f, d) do { uint8_t now_[32]; db_digest(f, now_); \
+	if (memcmp(now_, d, 32) != 0) fail_msg("a refused request changed the database"); } while (0)
+
+/* ---- protocol steps ---------------------------------------------------------- */
+
+static void enroll_body(msgpack_sbuffer *b, const struct dev *d, const char *code_text)
+{
+	struct veld__enroll_req m;
+	uint8_t code[VELD_CODE_BYTES];
+	memset(&m, 0, sizeof m);
+	assert_int_equal(veld__code_parse(code_text, code), 0);
+	veld__code_auth(m.auth, code);
+	memcpy(m.device, d->id, 16);
+	memcpy(m.sign_pk, d->sign_pk, 32);
+	memcpy(m.box_pk, d->box_pk, 32);
+	snprintf(m.label, sizeof m.label, "test-%.32s", d->team);
+	msgpack_sbuffer_init(b);
+	assert_int_equal(veld__wire_enroll_req_encode(b, &m), VELD_OK);
+}
+
+static void enroll(struct fx *f, const struct dev *d, const char *code_text, struct resp *r)
+{
+	msgpack_sbuffer b;
+	enroll_body(&b, d, code_text);
+	call(f, d, "POST", "/v1/enroll", (uint8_t *)b.data, b.size, r);
+	msgpack_sbuffer_destroy(&b);
+}
+
+static void enroll_office(struct fx *f)
+{
+	struct veld__enroll_resp m;
+	struct veld__wire w;
+	struct resp r;
+	dev_new(&f->office, "*");
+	enroll(f, &f->office, f->code, &r);
+	assert_int_equal(r.status, 200);
+	memset(&w, 0, sizeof w);
+	assert_int_equal(veld__wire_enroll_resp_decode(&w, r.body, r.len, &m), VELD_OK);
+	veld__wire_free(&w);
+	assert_string_equal(m.role, "office");
+	assert_string_equal(m.team, "*");
+	assert_false(m.has_team_key);
+	assert_false(m.has_office);
+	resp_free(&r);
+}
+
+/* Publish the team's key version `tv` (office). */
+static void team_keys(struct fx *f, const char *team, uint64_t tv, struct resp *r)
+{
+	struct veld__team_keys_req m;
+	msgpack_sbuffer b;
+	memset(&m, 0, sizeof m);
+	snprintf(m.team, sizeof m.team, "%s", team);
+	m.tv = tv;
+	memset(m.pk, (int)tv, sizeof m.pk);
+	msgpack_sbuffer_init(&b);
+	assert_int_equal(veld__wire_team_keys_req_encode(&b, &m), VELD_OK);
+	call(f, &f->office, "POST", "/v1/team-keys", (uint8_t *)b.data, b.size, r);
+	msgpack_sbuffer_destroy(&b);
+}
+
+/* A worker of `team`, invited by the office and enrolled; `code_out`
+ * (may be NULL) gets the invite's code. */
+static void worker_code(struct fx *f, struct dev *d, const char *team, char *code_out)
+{
+	struct veld__invite_req inv;
+	struct veld__enroll_resp er;
+	struct veld__wire w;
+	msgpack_sbuffer b;
+	uint8_t code[VELD_CODE_BYTES];
+	char text[VELD_CODE_TEXT_MAX];
+	struct resp r;
+
+	team_keys(f, team, 1, &r); /* the first time publishes tv 1; later an equal repeat */
+	assert_int_equal(r.status, 200);
+	resp_free(&r);
+
+	memset(&inv, 0, sizeof inv);
+	veld__code_new(code, text);
+	veld__code_auth(inv.auth, code);
+	snprintf(inv.team, sizeof inv.team, "%s", team);
+	inv.expires = (uint64_t)time(NULL) * 1000 + 3600 * 1000;
+	inv.tv = 1;
+	randombytes_buf(inv.team_sealed, sizeof inv.team_sealed);
+	msgpack_sbuffer_init(&b);
+	assert_int_equal(veld__wire_invite_req_encode(&b, &inv), VELD_OK);
+	call(f, &f->office, "POST", "/v1/invite", (uint8_t *)b.data, b.size, &r);
+	msgpack_sbuffer_destroy(&b);
+	assert_int_equal(r.status, 200);
+	resp_free(&r);
+
+	dev_new(d, team);
+	enroll(f, d, text, &r);
+	assert_int_equal(r.status, 200);
+	memset(&w, 0, sizeof w);
+	assert_int_equal(veld__wire_enroll_resp_decode(&w, r.body, r.len, &er), VELD_OK);
+	veld__wire_free(&w);
+	assert_string_equal(er.role, "worker");
+	assert_string_equal(er.team, team);
+	assert_int_equal(er.tv, 1);
+	assert_true(er.has_team_key);
+	assert_memory_equal(er.team_sealed, inv.team_sealed, sizeof inv.team_sealed);
+	assert_true(er.has_office);
+	assert_memory_equal(er.office_device, f->office.id, 16);
+	assert_memory_equal(er.office_sign_pk, f->office.sign_pk, 32);
+	assert_memory_equal(er.office_box_pk, f->office.box_pk, 32);
+	resp_free(&r);
+	if (code_out)
+		memcpy(code_out, text, sizeof text);
+}
+
+static void worker(struct fx *f, struct dev *d, const char *team)
+{
+	worker_code(f, d, team, NULL);
+}
+
+/* Operations seq first..first+n-1 of `d`, each setting one field of one
+ * client record of `team`; `salt` changes the values (for equivocation). */
+struct batch {
+	veld__op ops[16];
+	uint8_t values[16][48];
+	uint8_t sig[64];
+	size_t n;
+};
+
+static void batch_make(struct batch *b, const struct dev *d, uint64_t first, size_t n,
+                       const char *team, const uint8_t client[16], uint8_t salt)
+{
+	uint8_t hashes[16 * 32], msg[77];
+	assert_true(n <= 16);
+	memset(b, 0, sizeof *b);
+	b->n = n;
+	for (size_t i = 0; i < n; i++) {
+		veld__op *op = &b->ops[i];
+		memcpy(op->device, d->id, 16);
+		op->seq = first + i;
+		op->hlc = (1795000000000ull << 16) | op->seq; /* the same op whatever batch it is in */
+		snprintf(op->kind, sizeof op->kind, "client");
+		memcpy(op->entity, client, 16);
+		memcpy(op->client, client, 16);
+		snprintf(op->team, sizeof op->team, "%s", team);
+		op->kv = 1;
+		snprintf(op->field, sizeof op->field, "f%zu", (size_t)(op->seq % 7));
+		memset(b->values[i], salt, sizeof b->values[i]);
+		memcpy(b->values[i], &op->seq, sizeof op->seq);
+		op->value = b->values[i];
+		op->value_len = sizeof b->values[i];
+		veld__op_hash(op);
+		memcpy(hashes + 32 * i, op->hash, 32);
+	}
+	veld__batch_digest(msg, d->id, first, first + n - 1, hashes, n);
+	crypto_sign_detached(b->sig, NULL, msg, sizeof msg, d->sign_sk);
+}
+
+static void push_body(msgpack_sbuffer *out, const struct batch *b,
+                      const struct veld__envelope *envs, size_t nenvs)
+{
+	struct veld__push_req m;
+	memset(&m, 0, sizeof m);
+	m.ops = (veld__op *)b->ops;
+	m.nops = b->n;
+	m.has_sig = b->n > 0;
+	memcpy(m.sig, b->sig, 64);
+	m.envs = (struct veld__envelope *)envs;
+	m.nenvs = nenvs;
+	msgpack_sbuffer_init(out);
+	assert_int_equal(veld__wire_push_req_encode(out, &m), VELD_OK);
+}
+
+static void push(struct fx *f, const struct dev *d, const struct batch *b, struct resp *r)
+{
+	msgpack_sbuffer body;
+	push_body(&body, b, NULL, 0);
+	call(f, d, "POST", "/v1/push", (uint8_t *)body.data, body.size, r);
+	msgpack_sbuffer_destroy(&body);
+}
+
+static void assert_pushed(const struct resp *r, uint64_t acked, uint64_t stored)
+{
+	struct veld__push_resp m;
+	struct veld__wire w;
+	memset(&w, 0, sizeof w);
+	if (r->status != 200)
+		fail_msg("push answered %ld", r->status);
+	assert_int_equal(veld__wire_push_resp_decode(&w, r->body, r->len, &m), VELD_OK);
+	veld__wire_free(&w);
+	assert_int_equal(m.acked, acked);
+	assert_int_equal(m.stored, stored);
+}
+
+/* A raw TCP connection to the server (bounded waits). */
+static int raw_connect(struct fx *f)
+{
+	struct sockaddr_in a;
+	struct timeval tv = {10, 0};
+	int fd = socket(AF_INET, SOCK_STREAM, 0);
+	assert_true(fd >= 0);
+	memset(&a, 0, sizeof a);
+	a.sin_family = AF_INET;
+	a.sin_port = htons(f->port);
+	a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+	assert_int_equal(connect(fd, (struct sockaddr *)&a, sizeof a), 0);
+	setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
+	setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof tv);
+	return fd;
+}
+
+static void raw_send(int fd, const void *p, size_t n)
+{
+	const char *c = p;
+	while (n) {
+		ssize_t k = send(fd, c, n, MSG_NOSIGNAL);
+		if (k <= 0)
+			fail_msg("send: %s", strerror(errno));
+		c += k;
+		n -= (size_t)k;
+	}
+}
+
+/* Headers of a signed POST, with Content-Length `len`. */
+static void raw_post_head(int fd, const struct dev *d, const char *path, const uint8_t *body,
+                          size_t len)
+{
+	struct veld__auth_headers h;
+	char head[1024];
+	veld__auth_sign(&h, d->id, d->sign_sk, "POST", path, body, len);
+	int n = snprintf(head, sizeof head,
+	                 "POST %s HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: " VELD_CONTENT_TYPE
+	                 "\r\nContent-Length: %zu\r\nVeld-Device: %s\r\nVeld-Time: %s\r\n"
+	                 "Veld-Nonce: %s\r\nVeld-Signature: %s\r\n\r\n",
+	                 path, len, h.device, h.time, h.nonce, h.signature);
+	raw_send(fd, head, (size_t)n);
+}
+
+/* POST a chunked body of `total` bytes (cycling through `data`, n bytes)
+ * on a raw socket; the status of the answer, or -1 if the server closed the
+ * connection without one. */
+static int chunked_upload(struct fx *f, const uint8_t *data, size_t n, size_t total)
+{
+	struct veld__auth_headers h;
+	char head[1024], chunk[64], resp[512] = {0};
+	size_t sent = 0, piece = 256 * 1024;
+	int k, fd = raw_connect(f), status = -1;
+	veld__auth_sign(&h, f->office.id, f->office.sign_sk, "POST", "/v1/push", data, n);
+	k = snprintf(head, sizeof head,
+	             "POST /v1/push HTTP/1.1\r\nHost: 127.0.0.1\r\nTransfer-Encoding: chunked\r\n"
+	             "Veld-Device: %s\r\nVeld-Time: %s\r\nVeld-Nonce: %s\r\n"
+	             "Veld-Signature: %s\r\n\r\n", h.device, h.time, h.nonce, h.signature);
+	raw_send(fd, head, (size_t)k);
+	while (sent < total) {
+		size_t m = total - sent < piece ? total - sent : piece;
+		if (m > n)
+			m = n;
+		k = snprintf(chunk, sizeof chunk, "%zx\r\n", m);
+		if (send(fd, chunk, (size_t)k, MSG_NOSIGNAL) != k ||
+		    send(fd, data, m, MSG_NOSIGNAL) != (ssize_t)m ||
+		    send(fd, "\r\n", 2, MSG_NOSIGNAL) != 2)
+			break; /* the server closed the connection */
+		sent += m;
+	}
+	if (sent == total)
+		send(fd, "0\r\n\r\n", 5, MSG_NOSIGNAL);
+	ssize_t got = recv(fd, resp, sizeof resp - 1, 0);
+	if (got > 12 && strncmp(resp, "HTTP/1.1 ", 9) == 0)
+		status = atoi(resp + 9);
+	close(fd);
+	return status;
+}
+
+static void wait_healthy(struct fx *f)
+{
+	struct resp r;
+	for (int i = 0; i < 200; i++) {
+		http(f, "GET", "/v1/health", NULL, 0, NULL, &r);
+		long s = r.status;
+		resp_free(&r);
+		if (s == 200)
+			return;
+		usleep(10000);
+	}
+	fail_msg("the server did not become healthy again");
+}
+
+/* Sign with an explicit time (auth.c always uses now). */
+static void sign_at(struct veld__auth_headers *h, const struct dev *d, uint64_t t_ms,
+                    const char *method, const char *path, const uint8_t *body, size_t len)
+{
+	uint8_t bh[32], nonce[16], sig[64];
+	char bhex[65], msg[4096];
+	sodium_bin2hex(h->device, sizeof h->device, d->id, 16);
+	snprintf(h->time, sizeof h->time, "%llu", (unsigned long long)t_ms);
+	randombytes_buf(nonce, sizeof nonce);
+	sodium_bin2hex(h->nonce, sizeof h->nonce, nonce, sizeof nonce);
+	crypto_generichash(bh, 32, body, len, NULL, 0);
+	sodium_bin2hex(bhex, sizeof bhex, bh, 32);
+	int n = snprintf(msg, sizeof msg, "veld-req-v1\n%s\n%s\n%s\n%s\n%s", method, path, h->time,
+	                 h->nonce, bhex);
+	crypto_sign_detached(sig, NULL, (uint8_t *)msg, (size_t)n, d->sign_sk);
+	sodium_bin2hex(h->signature, sizeof h->signature, sig, sizeof sig);
+}
+
+static uint64_t wall_ms(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_REALTIME, &ts);
+	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
+}
+
+/* ---- cmocka plumbing ----------------------------------------------------------- */
+
+static int setup(void **state)
+{
+	struct fx *f = fx_new(0, 0);
+	enroll_office(f);
+	*state = f;
+	return 0;
+}
+
+static int setup_fresh(void **state)
+{
+	*state = fx_new(0, 0);
+	return 0;
+}
+
+static int teardown(void **state)
+{
+	fx_free(*state);
+	return 0;
+}
+
+/* ---- tests ---------------------------------------------------------------------- */
+
+static void test_server__health(void **state)
+{
+	struct fx *f = *state;
+	struct resp r;
+	http(f, "GET", "/v1/health", NULL, 0, NULL, &r);
+	assert_int_equal(r.status, 200);
+	assert_string_equal(r.ctype, "application/json");
+	assert_string_equal((char *)r.body, "{\"status\":\"ok\",\"version\":\"0.1.0\"}");
+	resp_free(&r);
+}
+
+static void test_server__unknown_endpoint_not_found(void **state)
+{
+	struct fx *f = *state;
+	struct resp r;
+	SNAPSHOT(f, before);
+	http(f, "GET", "/v1/nope", NULL, 0, NULL, &r);
+	assert_error(&r, 404, "not_found", NULL);
+	resp_free(&r);
+	call(f, &f->office, "POST", "/v1/health", (const uint8_t *)"", 0, &r);
+	assert_error(&r, 404, "not_found", NULL);
+	resp_free(&r);
+	call(f, &f->office, "GET", "/v1/push", NULL, 0, &r);
+	assert_error(&r, 404, "not_found", NULL);
+	resp_free(&r);
+	ASSERT_UNCHANGED(f, before);
+}
+
+static void test_server__setup_code_written_once(void **state)
+{
+	struct fx *f = *state;
+	char path[400], buf[128];
+	struct stat st;
+	FILE *fp;
+	snprintf(path, sizeof path, "%s/setup-code", f->data);
+	assert_int_equal(stat(path, &st), 0);
+	assert_int_equal(st.st_mode & 0777, 0600);
+	snprintf(path, sizeof path, "%s", f->data);
+	assert_int_equal(stat(path, &st), 0);
+	assert_int_equal(st.st_mode & 0777, 0700);
+	snprintf(path, sizeof path, "%s/setup-code", f->data);
+	assert_non_null(fp = fopen(path, "r"));
+	assert_non_null(fgets(buf, sizeof buf, fp));
+	fclose(fp);
+	buf[strcspn(buf, "\n")] = 0;
+	assert_string_equal(buf, f->code);
+	/* A restart before the office enrolls makes no new code. */
+	veld_server_stop(f->srv);
+	server_start(f, 0, 0);
+	assert_null(veld_server_setup_code(f->srv));
+	assert_int_equal(db_count(f, "invites"), 1);
+	/* The database holds the code's auth only, never the code. */
+	snprintf(path, sizeof path, "%s/server.db", f->data);
+	enroll_office(f);
+	snprintf(path, sizeof path, "%s/setup-code", f->data);
+	assert_int_not_equal(stat(path, &st), 0); /* used up: removed */
+}
+
+static void test_server__enroll_code_reuse_refused(void **state)
+{
+	struct fx *f = *state;
+	struct dev other;
+	struct resp r;
+	SNAPSHOT(f, before);
+	dev_new(&other, "*");
+	enroll(f, &other, f->code, &r); /* the setup code, used by setup() */
+	assert_error(&r, 403, "bad_code", NULL);
+	resp_free(&r);
+	/* An unknown code too. */
+	uint8_t code[VELD_CODE_BYTES];
+	char text[VELD_CODE_TEXT_MAX];
+	veld__code_new(code, text);
+	enroll(f, &other, text, &r);
+	assert_error(&r, 403, "bad_code", NULL);
+	resp_free(&r);
+	ASSERT_UNCHANGED(f, before);
+	assert_int_equal(db_count(f, "devices"), 1);
+}
+
+static void test_server__worker_enroll_and_code_single_use(void **state)
+{
+	struct fx *f = *state;
+	struct dev w1, w2;
+	char code[VELD_CODE_TEXT_MAX];
+	struct resp r;
+	worker_code(f, &w1, "north", code);
+	assert_int_equal(db_count(f, "devices"), 2);
+	SNAPSHOT(f, before);
+	/* The worker's code again, for another device. */
+	dev_new(&w2, "north");
+	enroll(f, &w2, code, &r);
+	assert_error(&r, 403, "bad_code", NULL);
+	resp_free(&r);
+	/* An office-only call from a worker. */
+	call(f, &w1, "GET", "/v1/devices", NULL, 0, &r);
+	assert_error(&r, 403, "forbidden", NULL);
+	resp_free(&r);
+	ASSERT_UNCHANGED(f, before);
+	/* The office lists both. */
+	struct veld__devices_resp dl;
+	struct veld__wire w;
+	call(f, &f->office, "GET", "/v1/devices", NULL, 0, &r);
+	assert_int_equal(r.status, 200);
+	memset(&w, 0, sizeof w);
+	assert_int_equal(veld__wire_devices_resp_decode(&w, r.body, r.len, &dl), VELD_OK);
+	assert_int_equal(dl.ndevices, 2);
+	veld__wire_free(&w);
+	resp_free(&r);
+}
+
+static void test_server__malformed_body(void **state)
+{
+	struct fx *f = *state;
+	struct resp r;
+	static const uint8_t junk[] = "this is not msgpack";
+	SNAPSHOT(f, before);
+	call(f, &f->office, "POST", "/v1/push", junk, sizeof junk - 1, &r);
+	assert_error(&r, 400, "malformed", NULL);
+	resp_free(&r);
+	/* A valid map with an unknown key. */
+	msgpack_sbuffer b;
+	msgpack_packer pk;
+	msgpack_sbuffer_init(&b);
+	msgpack_packer_init(&pk, &b, msgpack_sbuffer_write);
+	msgpack_pack_map(&pk, 2);
+	msgpack_pack_str_with_body(&pk, "v", 1);
+	msgpack_pack_uint64(&pk, 1);
+	msgpack_pack_str_with_body(&pk, "evil", 4);
+	msgpack_pack_uint64(&pk, 1);
+	call(f, &f->office, "POST", "/v1/revoke", (uint8_t *)b.data, b.size, &r);
+	msgpack_sbuffer_destroy(&b);
+	assert_error(&r, 400, "malformed", NULL);
+	resp_free(&r);
+	/* A bad query. */
+	call(f, &f->office, "GET", "/v1/pull?after=1&after=2", NULL, 0, &r);
+	assert_error(&r, 400, "malformed", NULL);
+	resp_free(&r);
+	call(f, &f->office, "GET", "/v1/pull?limit=0", NULL, 0, &r);
+	assert_error(&r, 400, "malformed", NULL);
+	resp_free(&r);
+	ASSERT_UNCHANGED(f, before);
+}
+
+static void test_server__truncated_body(void **state)
+{
+	struct fx *f = *state;
+	struct batch b;
+	struct resp r;
+	msgpack_sbuffer body;
+	uint8_t client[16];
+	SNAPSHOT(f, before);
+	randombytes_buf(client, 16);
+	batch_make(&b, &f->office, 1, 3, "north", client, 1);
+	push_body(&body, &b, NULL, 0);
+	/* Cut short but signed as it is: the decoder refuses it. */
+	call(f, &f->office, "POST", "/v1/push", (uint8_t *)body.data, body.size - 5, &r);
+	assert_error(&r, 400, "malformed", NULL);
+	resp_free(&r);
+	/* Cut short on the wire: Content-Length promises more than comes. */
+	int fd = raw_connect(f);
+	raw_post_head(fd, &f->office, "/v1/push", (uint8_t *)body.data, body.size);
+	raw_send(fd, body.data, body.size / 2);
+	shutdown(fd, SHUT_WR);
+	char buf[256];
+	while (recv(fd, buf, sizeof buf, 0) > 0)
+		;
+	close(fd);
+	msgpack_sbuffer_destroy(&body);
+	wait_healthy(f);
+	ASSERT_UNCHANGED(f, before);
+}
+
+static void test_server__oversized_body(void **state)
+{
+	struct fx *f = *state;
+	size_t n = VELD_WIRE_MAX_BODY + 1;
+	uint8_t *big = malloc(n);
+	struct resp r;
+	assert_non_null(big);
+	memset(big, 0x91, n);
+	SNAPSHOT(f, before);
+	/* Content-Length above the limit: refused before the upload. */
+	call(f, &f->office, "POST", "/v1/push", big, n, &r);
+	assert_error(&r, 413, "too_large", NULL);
+	resp_free(&r);
+	/* No Content-Length (chunked): refused once it passes the limit. */
+	assert_int_equal(chunked_upload(f, big, n, n), 413);
+	/* A chunked body that goes on and on loses its connection. */
+	assert_int_equal(chunked_upload(f, big, n, 64u << 20), -1);
+	free(big);
+	wait_healthy(f);
+	ASSERT_UNCHANGED(f, before);
+}
+
+static void test_server__unsigned_request(void **state)
+{
+	struct fx *f = *state;
+	struct resp r;
+	struct veld__auth_headers h;
+	SNAPSHOT(f, before);
+	http(f, "GET", "/v1/devices", NULL, 0, NULL, &r);
+	assert_error(&r, 401, "unauthenticated", NULL);
+	resp_free(&r);
+	/* A malformed header (short signature). */
+	veld__auth_sign(&h, f->office.id, f->office.sign_sk, "GET", "/v1/devices", NULL, 0);
+	h.signature[100] = 0;
+	http(f, "GET", "/v1/devices", NULL, 0, &h, &r);
+	assert_error(&r, 401, "unauthenticated", NULL);
+	resp_free(&r);
+	ASSERT_UNCHANGED(f, before);
+}
+
+static void test_server__unknown_device(void **state)
+{
+	struct fx *f = *state;
+	struct dev stranger;
+	struct resp r;
+	SNAPSHOT(f, before);
+	dev_new(&stranger, "north");
+	call(f, &stranger, "GET", "/v1/pull", NULL, 0, &r);
+	assert_error(&r, 401, "unknown_device", NULL);
+	resp_free(&r);
+	ASSERT_UNCHANGED(f, before);
+}
+
+static void test_server__forged_signature(void **state)
+{
+	struct fx *f = *state;
+	struct dev forger;
+	struct veld__auth_headers h;
+	struct resp r;
+	SNAPSHOT(f, before);
+	/* The office's id, another key. */
+	dev_new(&forger, "*");
+	memcpy(forger.id, f->office.id, 16);
+	call(f, &forger, "GET", "/v1/devices", NULL, 0, &r);
+	assert_error(&r, 401, "bad_signature", NULL);
+	resp_free(&r);
+	/* Signed for one body, sent with another. */
+	static const uint8_t a[] = {0x81, 0xa1, 'v', 0x01}, b[] = {0x81, 0xa1, 'v', 0x02};
+	veld__auth_sign(&h, f->office.id, f->office.sign_sk, "POST", "/v1/revoke", a, sizeof a);
+	http(f, "POST", "/v1/revoke", b, sizeof b, &h, &r);
+	assert_error(&r, 401, "bad_signature", NULL);
+	resp_free(&r);
+	/* Signed for one path, sent to another. */
+	veld__auth_sign(&h, f->office.id, f->office.sign_sk, "GET", "/v1/pull?after=0", NULL, 0);
+	http(f, "GET", "/v1/pull?after=9", NULL, 0, &h, &r);
+	assert_error(&r, 401, "bad_signature", NULL);
+	resp_free(&r);
+	ASSERT_UNCHANGED(f, before);
+}
+
+static void test_server__stale_time(void **state)
+{
+	struct fx *f = *state;
+	struct veld__auth_headers h;
+	struct resp r;
+	SNAPSHOT(f, before);
+	sign_at(&h, &f->office, wall_ms() - 301 * 1000, "GET", "/v1/devices", NULL, 0);
+	http(f, "GET", "/v1/devices", NULL, 0, &h, &r);
+	assert_error(&r, 401, "stale", NULL);
+	resp_free(&r);
+	sign_at(&h, &f->office, wall_ms() + 301 * 1000, "GET", "/v1/devices", NULL, 0);
+	http(f, "GET", "/v1/devices", NULL, 0, &h, &r);
+	assert_error(&r, 401, "stale", NULL);
+	resp_free(&r);
+	ASSERT_UNCHANGED(f, before);
+	/* Inside the window is fine. */
+	sign_at(&h, &f->office, wall_ms() - 200 * 1000, "GET", "/v1/devices", NULL, 0);
+	http(f, "GET", "/v1/devices", NULL, 0, &h, &r);
+	assert_int_equal(r.status, 200);
+	resp_free(&r);
+}
+
+static void test_server__replayed_nonce(void **state)
+{
+	struct fx *f = *state;
+	struct veld__auth_headers h;
+	struct batch b;
+	struct resp r;
+	msgpack_sbuffer body;
+	uint8_t client[16];
+	randombytes_buf(client, 16);
+	batch_make(&b, &f->office, 1, 2, "north", client, 1);
+	push_body(&body, &b, NULL, 0);
+	veld__auth_sign(&h, f->office.id, f->office.sign_sk, "POST", "/v1/push",
+	                (uint8_t *)body.data, body.size);
+	http(f, "POST", "/v1/push", (uint8_t *)body.data, body.size, &h, &r);
+	assert_pushed(&r, 2, 2);
+	resp_free(&r);
+	SNAPSHOT(f, before);
+	http(f, "POST", "/v1/push", (uint8_t *)body.data, body.size, &h, &r);
+	assert_error(&r, 409, "replay", NULL);
+	resp_free(&r);
+	/* Same nonce on another request of the same device. */
+	msgpack_sbuffer_destroy(&body);
+	ASSERT_UNCHANGED(f, before);
+}
+
+static void test_server__revoked_device(void **state)
+{
+	struct fx *f = *state;
+	struct dev w1;
+	struct resp r;
+	msgpack_sbuffer b;
+	struct veld__revoke_req m;
+	struct veld__revoke_resp rr;
+	struct veld__wire w;
+	worker(f, &w1, "north");
+	memcpy(m.device, w1.id, 16);
+	msgpack_sbuffer_init(&b);
+	assert_int_equal(veld__wire_revoke_req_encode(&b, &m), VELD_OK);
+	call(f, &f->office, "POST", "/v1/revoke", (uint8_t *)b.data, b.size, &r);
+	msgpack_sbuffer_destroy(&b);
+	assert_int_equal(r.status, 200);
+	memset(&w, 0, sizeof w);
+	assert_int_equal(veld__wire_revoke_resp_decode(&w, r.body, r.len, &rr), VELD_OK);
+	veld__wire_free(&w);
+	assert_string_equal(rr.team, "north");
+	resp_free(&r);
+
+	SNAPSHOT(f, before);
+	call(f, &w1, "GET", "/v1/pull", NULL, 0, &r);
+	assert_error(&r, 403, "revoked", NULL);
+	resp_free(&r);
+	struct batch bt;
+	uint8_t client[16];
+	randombytes_buf(client, 16);
+	batch_make(&bt, &w1, 1, 1, "north", client, 1);
+	push(f, &w1, &bt, &r);
+	assert_error(&r, 403, "revoked", NULL);
+	resp_free(&r);
+	/* Even with a fresh enrollment code, the id stays revoked. */
+	enroll(f, &w1, f->code, &r);
+	assert_error(&r, 403, "revoked", NULL);
+	resp_free(&r);
+	ASSERT_UNCHANGED(f, before);
+}
+
+static void test_server__push_gap(void **state)
+{
+	struct fx *f = *state;
+	struct dev w1;
+	struct batch b;
+	struct resp r;
+	uint64_t expected = 0;
+	uint8_t client[16];
+	worker(f, &w1, "north");
+	randombytes_buf(client, 16);
+	SNAPSHOT(f, before);
+	batch_make(&b, &w1, 3, 2, "north", client, 1);
+	push(f, &w1, &b, &r);
+	assert_error(&r, 409, "gap", &expected);
+	assert_int_equal(expected, 1);
+	resp_free(&r);
+	ASSERT_UNCHANGED(f, before);
+	batch_make(&b, &w1, 1, 2, "north", client, 1);
+	push(f, &w1, &b, &r);
+	assert_pushed(&r, 2, 0 + 2);
+	resp_free(&r);
+	batch_make(&b, &w1, 5, 1, "north", client, 1);
+	push(f, &w1, &b, &r);
+	assert_error(&r, 409, "gap", &expected);
+	assert_int_equal(expected, 3);
+	resp_free(&r);
+}
+
+static void test_server__equivocation(void **state)
+{
+	struct fx *f = *state;
+	struct dev w1;
+	struct batch b;
+	struct resp r;
+	uint8_t client[16];
+	worker(f, &w1, "north");
+	randombytes_buf(client, 16);
+	batch_make(&b, &w1, 1, 3, "north", client, 1);
+	push(f, &w1, &b, &r);
+	assert_pushed(&r, 3, 3);
+	resp_free(&r);
+	SNAPSHOT(f, before);
+	/* seq 2..4 where 2 and 3 differ from what is stored (validly signed). */
+	batch_make(&b, &w1, 2, 3, "north", client, 2);
+	push(f, &w1, &b, &r);
+	assert_error(&r, 409, "equivocation", NULL);
+	resp_free(&r);
+	ASSERT_UNCHANGED(f, before);
+}
+
+static void test_server__bad_batch_signature(void **state)
+{
+	struct fx *f = *state;
+	struct dev w1;
+	struct batch b;
+	struct resp r;
+	uint8_t client[16];
+	worker(f, &w1, "north");
+	randombytes_buf(client, 16);
+	SNAPSHOT(f, before);
+	batch_make(&b, &w1, 1, 3, "north", client, 1);
+	b.sig[0] ^= 1;
+	push(f, &w1, &b, &r);
+	assert_error(&r, 409, "bad_batch", NULL);
+	resp_free(&r);
+	/* A signature by another key. */
+	struct dev other;
+	dev_new(&other, "north");
+	batch_make(&b, &other, 1, 3, "north", client, 1);
+	for (size_t i = 0; i < b.n; i++) {
+		memcpy(b.ops[i].device, w1.id, 16);
+		veld__op_hash(&b.ops[i]);
+	}
+	push(f, &w1, &b, &r);
+	assert_error(&r, 409, "bad_batch", NULL);
+	resp_free(&r);
+	/* An op changed after signing: its recomputed hash breaks the signature. */
+	batch_make(&b, &w1, 1, 3, "north", client, 1);
+	b.ops[1].hlc++;
+	push(f, &w1, &b, &r);
+	assert_error(&r, 409, "bad_batch", NULL);
+	resp_free(&r);
+	/* Ops of another device in my batch. */
+	batch_make(&b, &other, 1, 2, "north", client, 1);
+	push(f, &w1, &b, &r);
+	assert_error(&r, 409, "bad_batch", NULL);
+	resp_free(&r);
+	ASSERT_UNCHANGED(f, before);
+}
+
+static void test_server__other_team_client_forbidden(void **state)
+{
+	struct fx *f = *state;
+	struct dev north, south;
+	struct batch b;
+	struct resp r;
+	uint8_t client_s[16];
+	worker(f, &north, "north");
+	worker(f, &south, "south");
+	randombytes_buf(client_s, 16);
+	batch_make(&b, &south, 1, 1, "south", client_s, 1);
+	push(f, &south, &b, &r);
+	assert_pushed(&r, 1, 1);
+	resp_free(&r);
+
+	SNAPSHOT(f, before);
+	/* A north worker writing a south operation. */
+	batch_make(&b, &north, 1, 1, "south", client_s, 1);
+	push(f, &north, &b, &r);
+	assert_error(&r, 403, "forbidden", NULL);
+	resp_free(&r);
+	/* ... or claiming the south client for north. */
+	batch_make(&b, &north, 1, 1, "north", client_s, 1);
+	push(f, &north, &b, &r);
+	assert_error(&r, 403, "forbidden", NULL);
+	resp_free(&r);
+	/* ... or sending a key envelope to the south team. */
+	struct veld__envelope env;
+	msgpack_sbuffer body;
+	memset(&env, 0, sizeof env);
+	randombytes_buf(env.client, 16);
+	env.kv = 1;
+	snprintf(env.to, sizeof env.to, "team:south");
+	env.tv = 1;
+	batch_make(&b, &north, 1, 0, "north", client_s, 1);
+	push_body(&body, &b, &env, 1);
+	call(f, &north, "POST", "/v1/push", (uint8_t *)body.data, body.size, &r);
+	msgpack_sbuffer_destroy(&body);
+	assert_error(&r, 403, "forbidden", NULL);
+	resp_free(&r);
+	/* Even the office cannot move a client to another team. */
+	batch_make(&b, &f->office, 1, 1, "north", client_s, 1);
+	push(f, &f->office, &b, &r);
+	assert_error(&r, 403, "forbidden", NULL);
+	resp_free(&r);
+	ASSERT_UNCHANGED(f, before);
+}
+
+static void test_server__idempotent_repush(void **state)
+{
+	struct fx *f = *state;
+	struct dev w1;
+	struct batch b;
+	struct resp r;
+	uint8_t client[16];
+	worker(f, &w1, "north");
+	randombytes_buf(client, 16);
+	batch_make(&b, &w1, 1, 3, "north", client, 1);
+	push(f, &w1, &b, &r);
+	assert_pushed(&r, 3, 3);
+	resp_free(&r);
+	long long feed = db_count(f, "feed"), batches = db_count(f, "batches");
+	push(f, &w1, &b, &r); /* the same batch, a new request */
+	assert_pushed(&r, 3, 0);
+	resp_free(&r);
+	assert_int_equal(db_count(f, "feed"), feed);
+	assert_int_equal(db_count(f, "batches"), batches);
+	/* Overlapping: 2..5 stores 4 and 5 only. */
+	batch_make(&b, &w1, 2, 4, "north", client, 1);
+	push(f, &w1, &b, &r);
+	assert_pushed(&r, 5, 2);
+	resp_free(&r);
+	assert_int_equal(db_count(f, "feed"), feed + 2);
+	/* Envelopes alone. */
+	struct veld__envelope env;
+	msgpack_sbuffer body;
+	memset(&env, 0, sizeof env);
+	memcpy(env.client, client, 16);
+	env.kv = 1;
+	snprintf(env.to, sizeof env.to, "team:north");
+	env.tv = 1;
+	randombytes_buf(env.sealed, sizeof env.sealed);
+	batch_make(&b, &w1, 1, 0, "north", client, 1);
+	push_body(&body, &b, &env, 1);
+	call(f, &w1, "POST", "/v1/push", (uint8_t *)body.data, body.size, &r);
+	assert_pushed(&r, 5, 0);
+	resp_free(&r);
+	call(f, &w1, "POST", "/v1/push", (uint8_t *)body.data, body.size, &r);
+	assert_pushed(&r, 5, 0);
+	resp_free(&r);
+	msgpack_sbuffer_destroy(&body);
+	assert_int_equal(db_count(f, "envelopes"), 1);
+}
+
+/* Check a pull page the way a device does: every op's hash is in its
+ * batch, every batch signature verifies with its author's key. */
+static void verify_page(const struct veld__pull_resp *p)
+{
+	for (size_t i = 0; i < p->nops; i++) {
+		veld__op op = p->ops[i];
+		const struct veld__batch *b = NULL;
+		veld__op_hash(&op);
+		for (size_t j = 0; j < p->nbatches; j++)
+			if (memcmp(p->batches[j].device, op.device, 16) == 0 &&
+			    p->batches[j].first <= op.seq && op.seq <= p->batches[j].last)
+				b = &p->batches[j];
+		assert_non_null(b);
+		assert_memory_equal(b->hashes + 32 * (op.seq - b->first), op.hash, 32);
+	}
+	for (size_t j = 0; j < p->nbatches; j++) {
+		const struct veld__batch *b = &p->batches[j];
+		const uint8_t *pk = NULL;
+		uint8_t msg[77];
+		for (size_t k = 0; k < p->nauthors; k++)
+			if (memcmp(p->authors[k].device, b->device, 16) == 0)
+				pk = p->authors[k].sign_pk;
+		assert_non_null(pk);
+		veld__batch_digest(msg, b->device, b->first, b->last, b->hashes, b->last - b->first + 1);
+		assert_int_equal(crypto_sign_verify_detached(b->sig, msg, sizeof msg, pk), 0);
+	}
+}
+
+static void test_server__pull_by_team(void **state)
+{
+	struct fx *f = *state;
+	struct dev north, south;
+	struct batch b;
+	struct resp r;
+	struct veld__pull_resp p;
+	struct veld__wire w;
+	uint8_t cn[16], cs[16];
+	worker(f, &north, "north");
+	worker(f, &south, "south");
+	randombytes_buf(cn, 16);
+	randombytes_buf(cs, 16);
+	batch_make(&b, &north, 1, 4, "north", cn, 1);
+	push(f, &north, &b, &r);
+	assert_pushed(&r, 4, 4);
+	resp_free(&r);
+	batch_make(&b, &south, 1, 2, "south", cs, 1);
+	push(f, &south, &b, &r);
+	assert_pushed(&r, 2, 2);
+	resp_free(&r);
+	batch_make(&b, &f->office, 1, 2, "south", cs, 3);
+	push(f, &f->office, &b, &r);
+	assert_pushed(&r, 2, 2);
+	resp_free(&r);
+
+	/* south: its own two and the office's two, in arrival order. */
+	call(f, &south, "GET", "/v1/pull?after=0&env_after=0&limit=3", NULL, 0, &r);
+	assert_int_equal(r.status, 200);
+	memset(&w, 0, sizeof w);
+	assert_int_equal(veld__wire_pull_resp_decode(&w, r.body, r.len, &p), VELD_OK);
+	assert_int_equal(p.nops, 3);
+	assert_true(p.more);
+	for (size_t i = 0; i < p.nops; i++)
+		assert_string_equal(p.ops[i].team, "south");
+	assert_true(p.cursors[0] < p.cursors[1] && p.cursors[1] < p.cursors[2]);
+	verify_page(&p);
+	uint64_t next = p.next;
+	veld__wire_free(&w);
+	resp_free(&r);
+	char path[128];
+	snprintf(path, sizeof path, "/v1/pull?after=%llu", (unsigned long long)next);
+	call(f, &south, "GET", path, NULL, 0, &r);
+	assert_int_equal(r.status, 200);
+	assert_int_equal(veld__wire_pull_resp_decode(&w, r.body, r.len, &p), VELD_OK);
+	assert_int_equal(p.nops, 1);
+	assert_false(p.more);
+	verify_page(&p);
+	veld__wire_free(&w);
+	resp_free(&r);
+
+	/* The office: everything. */
+	call(f, &f->office, "GET", "/v1/pull", NULL, 0, &r);
+	assert_int_equal(r.status, 200);
+	assert_int_equal(veld__wire_pull_resp_decode(&w, r.body, r.len, &p), VELD_OK);
+	assert_int_equal(p.nops, 8);
+	assert_false(p.more);
+	assert_int_equal(p.nauthors, 3);
+	verify_page(&p);
+	veld__wire_free(&w);
+	resp_free(&r);
+}
+
+static void test_server__busy(void **state)
+{
+	struct fx *f = *state;
+	struct resp r;
+	/* A server that takes one request at a time. */
+	veld_server_stop(f->srv);
+	server_start(f, 0, 1);
+	/* Hold the one slot: headers in, body never finished. */
+	uint8_t hundred[100] = {0};
+	int fd = raw_connect(f);
+	raw_post_head(fd, &f->office, "/v1/push", hundred, sizeof hundred);
+	raw_send(fd, hundred, 1);
+	int busy = 0;
+	for (int i = 0; i < 100 && !busy; i++) {
+		http(f, "GET", "/v1/health", NULL, 0, NULL, &r);
+		if (r.status == 503) {
+			assert_error(&r, 503, "busy", NULL);
+			busy = 1;
+		}
+		resp_free(&r);
+		if (!busy)
+			usleep(10000);
+	}
+	assert_true(busy);
+	close(fd);
+	wait_healthy(f);
+}
+
+static void test_server__access_log_holds_no_secrets(void **state)
+{
+	struct fx *f = *state;
+	struct dev w1;
+	struct batch b;
+	struct resp r;
+	uint8_t client[16];
+	char hex[65];
+	worker(f, &w1, "north");
+	randombytes_buf(client, 16);
+	batch_make(&b, &w1, 1, 2, "north", client, 1);
+	push(f, &w1, &b, &r);
+	resp_free(&r);
+	call(f, &w1, "GET", "/v1/pull?after=0&limit=10", NULL, 0, &r);
+	resp_free(&r);
+	veld_server_stop(f->srv); /* every request logged */
+	f->srv = NULL;
+	assert_true(f->nlog >= 6);
+	sodium_bin2hex(hex, sizeof hex, client, 16);
+	for (size_t i = 0; i < f->nlog; i++) {
+		const char *l = f->log[i];
+		assert_null(strstr(l, f->code));
+		assert_null(strstr(l, hex));
+		assert_null(strstr(l, "after="));
+		assert_null(strchr(l, '\n'));
+	}
+	/* The format: method path status duration device-prefix. */
+	char want[64];
+	int found = 0;
+	sodium_bin2hex(hex, sizeof hex, w1.id, 16);
+	hex[8] = 0;
+	for (size_t i = 0; i < f->nlog; i++) {
+		unsigned status;
+		double ms;
+		char method[8], path[32], dev[16];
+		if (sscanf(f->log[i], "%7s %31s %u %lfms %15s", method, path, &status, &ms, dev) != 5)
+			fail_msg("log line in an unexpected format: %s", f->log[i]);
+		memcpy(want, hex, 9);
+		if (strcmp(method, "POST") == 0 && strcmp(path, "/v1/push") == 0 && status == 200 &&
+		    strcmp(dev, want) == 0)
+			found = 1;
+	}
+	assert_true(found);
+	server_start(f, 0, 0);
+}
+
+static void test_server__restart_keeps_state(void **state)
+{
+	struct fx *f = *state;
+	struct dev w1;
+	struct batch b;
+	struct resp r;
+	uint8_t client[16];
+	worker(f, &w1, "north");
+	randombytes_buf(client, 16);
+	batch_make(&b, &w1, 1, 3, "north", client, 1);
+	push(f, &w1, &b, &r);
+	assert_pushed(&r, 3, 3);
+	resp_free(&r);
+	veld_server_stop(f->srv);
+	server_start(f, 0, 0);
+	assert_null(veld_server_setup_code(f->srv));
+	/* The same batch again: already held. */
+	push(f, &w1, &b, &r);
+	assert_pushed(&r, 3, 0);
+	resp_free(&r);
+	/* A second server on the same directory is refused. */
+	veld_server *second = NULL;
+	veld_server_options o;
+	veld_server_options_init(&o);
+	o.data_dir = f->data;
+	assert_int_equal(veld_server_start(&second, &o), VELD_EBUSY);
+	assert_null(second);
+	/* An integrity check of the database file. */
+	char path[400];
+	sqlite3 *db;
+	sqlite3_stmt *st;
+	snprintf(path, sizeof path, "%s/server.db", f->data);
+	assert_int_equal(sqlite3_open_v2(path, &db, SQLITE_OPEN_READONLY, NULL), SQLITE_OK);
+	assert_int_equal(sqlite3_prepare_v2(db, "PRAGMA integrity_check", -1, &st, NULL), SQLITE_OK);
+	assert_int_equal(sqlite3_step(st), SQLITE_ROW);
+	assert_string_equal((const char *)sqlite3_column_text(st, 0), "ok");
+	sqlite3_finalize(st);
+	sqlite3_close(db);
+}
+
+static void test_server__team_keys_and_invite_rules(void **state)
+{
+	struct fx *f = *state;
+	struct resp r;
+	uint64_t expected = 0;
+	team_keys(f, "east", 2, &r); /* must start at 1 */
+	assert_error(&r, 409, "gap", &expected);
+	assert_int_equal(expected, 1);
+	resp_free(&r);
+	team_keys(f, "east", 1, &r);
+	assert_int_equal(r.status, 200);
+	resp_free(&r);
+	SNAPSHOT(f, before);
+	/* The same version with another key. */
+	struct veld__team_keys_req m;
+	msgpack_sbuffer b;
+	memset(&m, 0, sizeof m);
+	snprintf(m.team, sizeof m.team, "east");
+	m.tv = 1;
+	memset(m.pk, 0x77, sizeof m.pk);
+	msgpack_sbuffer_init(&b);
+	assert_int_equal(veld__wire_team_keys_req_encode(&b, &m), VELD_OK);
+	call(f, &f->office, "POST", "/v1/team-keys", (uint8_t *)b.data, b.size, &r);
+	msgpack_sbuffer_destroy(&b);
+	assert_error(&r, 409, "equivocation", NULL);
+	resp_free(&r);
+	/* An invite for a key version that is not current. */
+	struct veld__invite_req inv;
+	uint8_t code[VELD_CODE_BYTES];
+	char text[VELD_CODE_TEXT_MAX];
+	memset(&inv, 0, sizeof inv);
+	veld__code_new(code, text);
+	veld__code_auth(inv.auth, code);
+	snprintf(inv.team, sizeof inv.team, "east");
+	inv.expires = wall_ms() + 3600 * 1000;
+	inv.tv = 2;
+	msgpack_sbuffer_init(&b);
+	assert_int_equal(veld__wire_invite_req_encode(&b, &inv), VELD_OK);
+	call(f, &f->office, "POST", "/v1/invite", (uint8_t *)b.data, b.size, &r);
+	msgpack_sbuffer_destroy(&b);
+	assert_error(&r, 409, "gap", &expected);
+	assert_int_equal(expected, 1);
+	resp_free(&r);
+	/* ... or expiring more than 7 days ahead. */
+	inv.tv = 1;
+	inv.expires = wall_ms() + 8ull * 24 * 3600 * 1000;
+	msgpack_sbuffer_init(&b);
+	assert_int_equal(veld__wire_invite_req_encode(&b, &inv), VELD_OK);
+	call(f, &f->office, "POST", "/v1/invite", (uint8_t *)b.data, b.size, &r);
+	msgpack_sbuffer_destroy(&b);
+	assert_error(&r, 400, "malformed", NULL);
+	resp_free(&r);
+	ASSERT_UNCHANGED(f, before);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test_setup_teardown(test_server__health, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_server__unknown_endpoint_not_found, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_server__setup_code_written_once, setup_fresh, teardown),
+		cmocka_unit_test_setup_teardown(test_server__enroll_code_reuse_refused, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_server__worker_enroll_and_code_single_use, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_server__malformed_body, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_server__truncated_body, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_server__oversized_body, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_server__unsigned_request, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_server__unknown_device, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_server__forged_signature, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_server__stale_time, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_server__replayed_nonce, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_server__revoked_device, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_server__push_gap, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_server__equivocation, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_server__bad_batch_signature, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_server__other_team_client_forbidden, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_server__idempotent_repush, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_server__pull_by_team, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_server__team_keys_and_invite_rules, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_server__busy, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_server__access_log_holds_no_secrets, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_server__restart_keeps_state, setup, teardown),
+	};
+	if (veld_init() != VELD_OK || curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK)
+		return 1;
+	int failed = cmocka_run_group_tests(tests, NULL, NULL);
+	curl_global_cleanup();
+	return failed;
+}

@@ -1021,8 +1021,8 @@ int veld_store_info(veld_store *s, char **json_out)
 		return veld__err(VELD_EINVAL, "json_out is required");
 	}
 	veld__hex(dev, s->device, VELD_ID_BYTES);
-	o = json_pack("{s:s,s:s,s:i,s:I,s:I,s:I,s:I,s:I,s:b,s:s,s:s}",
-		"device", dev, "team", s->team, "schema", VELD_SCHEMA_VERSION,
+	o = json_pack("{s:s,s:s,s:b,s:i,s:I,s:I,s:I,s:I,s:I,s:b,s:s,s:s}",
+		"device", dev, "team", s->team, "office", s->office, "schema", VELD_SCHEMA_VERSION,
 		"ops", (json_int_t)count_of(s, "SELECT count(*) FROM ops"),
 		"own_ops", (json_int_t)(s->next_seq - 1),
 		"clients", (json_int_t)count_of(s, "SELECT count(*) FROM entities WHERE kind='client'"),

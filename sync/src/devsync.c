@@ -204,7 +204,7 @@ static int load_outbox(veld_store *s, struct outmem *m, size_t *n)
 	sqlite3_stmt *st;
 	size_t i = 0;
 	int rc = sqlite3_prepare_v2(s->db, "SELECT client, kv, recipient, tv, sealed FROM outbox"
-	                            " ORDER BY rowid LIMIT ?1", -1, &st, NULL);
+	                            " ORDER BY client, kv, recipient, tv LIMIT ?1", -1, &st, NULL);
 	*n = 0;
 	if (rc != SQLITE_OK)
 		return veld__err_sqlite(rc, "reading key envelopes");
@@ -783,8 +783,11 @@ static int rotate_client_keys(veld_store *s, const char *team)
 	int rc;
 	if (!key)
 		return veld__err(VELD_ENOMEM, "out of memory");
-	rc = sqlite3_prepare_v2(s->db, "SELECT client, max(kv) FROM client_keys WHERE team = ?1"
-	                        " GROUP BY client", -1, &st, NULL);
+	/* The team from the client's record: keys that arrived in an envelope
+	 * before the record did carry no team. */
+	rc = sqlite3_prepare_v2(s->db, "SELECT k.client, max(k.kv) FROM client_keys k"
+	                        " JOIN entities e ON e.entity = k.client WHERE e.team = ?1"
+	                        " GROUP BY k.client", -1, &st, NULL);
 	if (rc != SQLITE_OK) {
 		veld__secret_free(key);
 		return veld__err_sqlite(rc, "rotating client keys");

@@ -249,6 +249,7 @@ static void test_e2e__other_team_receives_nothing(void **state)
 	e2e_sync(office);
 	e2e_sync(z);
 	e2e_sync(z);
+	e2e_sync(office);
 	assert_int_equal(e2e_count(z, "client"), 1);
 	assert_int_equal(e2e_count(z, "note"), 0);
 	snprintf(zdir, sizeof zdir, "%s/zoe", tmp);

@@ -97,7 +97,7 @@ int cmd_init(cli *c, int argc, char **argv)
 	char *text = NULL;
 	int rc = veld_store_info(c->store, &text);
 	if (rc != VELD_OK) {
-		veld_free(text);
+		cli_free_text(text);
 		return cli_api_error(rc);
 	}
 	if (c->json) {
@@ -110,7 +110,7 @@ int cmd_init(cli *c, int argc, char **argv)
 			printf("device %s, team %s\n", dev, t != NULL ? t : "-");
 		json_decref(info);
 	}
-	veld_free(text);
+	cli_free_text(text);
 	return ex;
 }
 
@@ -173,7 +173,7 @@ int cmd_info(cli *c, int argc, char **argv)
 	char *text = NULL;
 	int rc = veld_store_info(c->store, &text);
 	if (rc != VELD_OK) {
-		veld_free(text);
+		cli_free_text(text);
 		return cli_api_error(rc);
 	}
 	if (c->json) {
@@ -188,7 +188,7 @@ int cmd_info(cli *c, int argc, char **argv)
 		}
 		json_decref(info);
 	}
-	veld_free(text);
+	cli_free_text(text);
 	return ex;
 }
 
@@ -213,7 +213,7 @@ int cmd_verify(cli *c, int argc, char **argv)
 			json_decref(rep);
 		}
 	}
-	veld_free(text);
+	cli_free_text(text);
 	if (rc != VELD_OK)
 		return cli_api_error(rc);
 	if (!c->json)
@@ -249,11 +249,11 @@ static int load_schema(cli *c, json_t **schema)
 	char *text = NULL;
 	int rc = veld_schema_json(c->store, &text);
 	if (rc != VELD_OK) {
-		veld_free(text);
+		cli_free_text(text);
 		return cli_api_error(rc);
 	}
 	*schema = cli_parse(text);
-	veld_free(text);
+	cli_free_text(text);
 	return *schema != NULL ? 0 : CLI_EXIT_FAIL;
 }
 
@@ -318,11 +318,11 @@ int cmd_conflicts(cli *c, int argc, char **argv)
 	char *text = NULL;
 	int rc = veld_conflicts_list(c->store, c->purpose, &text);
 	if (rc != VELD_OK) {
-		veld_free(text);
+		cli_free_text(text);
 		return cli_api_error(rc);
 	}
 	json_t *list = cli_parse(text);
-	veld_free(text);
+	cli_free_text(text);
 	if (list == NULL)
 		return CLI_EXIT_FAIL;
 	if (c->json) {
@@ -335,7 +335,7 @@ int cmd_conflicts(cli *c, int argc, char **argv)
 		printf("%-7s %-8s  %-8s  %-20s  %s\n", "KIND", "ID", "CLIENT", "FIELD", "VALUES");
 		json_array_foreach(list, i, e) {
 			char id[16], cid[16];
-			const char *k = cli_str(e, "kind"), *f = cli_str(e, "field");
+			const char *k = cli_str(e, "type"), *f = cli_str(e, "field");
 			printf("%-7s %-8s  %-8s  %-20s  ", k ? k : "-",
 				cli_short_id(cli_str(e, "id"), id), cli_short_id(cli_str(e, "client"), cid),
 				f ? f : "-");
@@ -434,11 +434,11 @@ int cmd_log_show(cli *c, int argc, char **argv)
 	int rc = veld_audit_list(c->store, in, &text);
 	free(in);
 	if (rc != VELD_OK) {
-		veld_free(text);
+		cli_free_text(text);
 		return cli_api_error(rc);
 	}
 	json_t *list = cli_parse(text);
-	veld_free(text);
+	cli_free_text(text);
 	if (list == NULL)
 		return CLI_EXIT_FAIL;
 	if (c->json) {
@@ -498,11 +498,11 @@ int cmd_policy_show(cli *c, int argc, char **argv)
 	char *text = NULL;
 	int rc = veld_retention_get(c->store, &text);
 	if (rc != VELD_OK) {
-		veld_free(text);
+		cli_free_text(text);
 		return cli_api_error(rc);
 	}
 	json_t *list = cli_parse(text);
-	veld_free(text);
+	cli_free_text(text);
 	if (list == NULL)
 		return CLI_EXIT_FAIL;
 	if (c->json) {
@@ -608,7 +608,7 @@ int cmd_purge(cli *c, int argc, char **argv)
 	char *text = NULL;
 	int rc = veld_retention_purge(c->store, now, dry_run, &text);
 	if (rc != VELD_OK) {
-		veld_free(text);
+		cli_free_text(text);
 		return cli_api_error(rc);
 	}
 	if (c->json) {
@@ -638,6 +638,6 @@ int cmd_purge(cli *c, int argc, char **argv)
 		}
 		json_decref(rep);
 	}
-	veld_free(text);
+	cli_free_text(text);
 	return ex;
 }

@@ -7,11 +7,47 @@
  * not (scripts should use --json).
  */
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
+#ifdef __GLIBC__
+#include <malloc.h>
+#endif
+
+#include <sodium.h>
 
 #include "cli.h"
 
 #define JSON_OUT_FLAGS (JSON_INDENT(2) | JSON_ENCODE_ANY | JSON_PRESERVE_ORDER)
+
+void cli_free_text(char *text)
+{
+	if (text != NULL) {
+		sodium_memzero(text, strlen(text));
+		veld_free(text);
+	}
+}
+
+#ifdef __GLIBC__
+/* Records are decrypted into jansson values, in the library and here; this
+ * free wipes each block first, so a name or a note does not linger in freed
+ * heap memory (a core dump, a later allocation). It must stay compatible
+ * with free(), because strings from json_dumps are released with
+ * veld_free(): hence malloc_usable_size rather than a size header. */
+static void wiping_free(void *p)
+{
+	if (p != NULL) {
+		sodium_memzero(p, malloc_usable_size(p));
+		free(p);
+	}
+}
+#endif
+
+void cli_wipe_json_memory(void)
+{
+#ifdef __GLIBC__
+	json_set_alloc_funcs(malloc, wiping_free);
+#endif
+}
 
 json_t *cli_parse(const char *text)
 {
@@ -264,7 +300,7 @@ static const json_t *find_conflict(const json_t *conflicts, const char *field)
 /* Keys the store adds to every record; printed after the fields. */
 static bool is_meta(const char *key)
 {
-	static const char *const meta[] = {"id", "kind", "client", "team", "created", "updated",
+	static const char *const meta[] = {"id", "type", "client", "team", "created", "updated",
 		"conflicts", "amended_by", NULL};
 	return cli_in_list(key, meta);
 }
@@ -276,7 +312,7 @@ static const char *const field_order[] = {
 	"name", "initials", "birth_date", "address", "phone", "care_status", "care_decision",
 	"housing", "contact_person",
 	/* visit, signal */
-	"severity", "status", "worker", "planned", "started", "ended", "zrm_version", "domains",
+	"kind", "severity", "status", "worker", "planned", "started", "ended", "zrm_version", "domains",
 	"scores", "actions",
 	/* note */
 	"author", "visit", "amends", "tags", "text",
@@ -295,15 +331,12 @@ static void print_with_conflict(const json_t *rec, const json_t *conflicts, cons
 void cli_print_record(const char *kind, const json_t *rec)
 {
 	const json_t *conflicts = json_object_get(rec, "conflicts");
-	const char *id = cli_str(rec, "id"), *rkind = cli_str(rec, "kind");
+	const char *id = cli_str(rec, "id");
 	const char *k;
 	const json_t *v;
 	printf("%s %s\n", kind, id != NULL ? id : "");
 	if (cli_str(rec, "client") != NULL)
 		print_field("client", json_object_get(rec, "client"), 2);
-	/* A visit's or signal's own "kind" (home_visit, relapse) is a field. */
-	if (rkind != NULL && strcmp(rkind, kind) != 0)
-		print_with_conflict(rec, conflicts, "kind");
 	for (const char *const *f = field_order; *f != NULL; f++)
 		if (json_object_get(rec, *f) != NULL)
 			print_with_conflict(rec, conflicts, *f);

@@ -207,7 +207,7 @@ VELD_EXTERN VELD_WARN_UNUSED int veld_record_delete(veld_store *s, const char *k
 /* ---- Conflicts ---------------------------------------------------------
  * A field edited concurrently on two devices keeps both values until a
  * person resolves it. The list is a JSON array of
- * {"kind","id","client","field","winner":{...},"values":[{"value",
+ * {"type","id","client","field","winner":{...},"values":[{"value",
  *   "device","seq","at"}...]}; values are ordered winner first. */
 VELD_EXTERN VELD_WARN_UNUSED int veld_conflicts_list(veld_store *s, const char *purpose,
 	char **json_out);

@@ -467,7 +467,8 @@ int veld__record_build(veld_store *s, const uint8_t entity[VELD_ID_BYTES], json_
 	rec = json_object();
 	veld__hex(hex, entity, VELD_ID_BYTES);
 	json_object_set_new(rec, "id", json_string(hex));
-	json_object_set_new(rec, "kind", json_string(kind));
+	/* "type", not "kind": visits and signals have a field named kind. */
+	json_object_set_new(rec, "type", json_string(kind));
 	if (strcmp(kind, "client") != 0) {
 		veld__hex(hex, client, VELD_ID_BYTES);
 		json_object_set_new(rec, "client", json_string(hex));
@@ -1133,7 +1134,7 @@ int veld_conflicts_list(veld_store *s, const char *purpose, char **json_out)
 		cid = json_string_value(json_object_get(rec, json_object_get(rec, "client") ? "client" : "id"));
 		json_array_foreach(c, i, item) {
 			json_array_append_new(arr, json_pack("{s:O,s:O,s:s,s:O,s:O,s:O}",
-				"kind", json_object_get(rec, "kind"), "id", json_object_get(rec, "id"),
+				"type", json_object_get(rec, "type"), "id", json_object_get(rec, "id"),
 				"client", cid, "field", json_object_get(item, "field"),
 				"winner", json_array_get(json_object_get(item, "values"), 0),
 				"values", json_object_get(item, "values")));

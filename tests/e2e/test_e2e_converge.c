@@ -183,7 +183,7 @@ static void test_e2e__random_offline_edits_converge(void **state)
 			json_array_foreach(cs, i, c) {
 				char *val = json_dumps(json_object_get(json_object_get(c, "winner"), "value"),
 				                       JSON_ENCODE_ANY | JSON_COMPACT);
-				ok(veld_conflict_resolve(dev[0], json_string_value(json_object_get(c, "kind")),
+				ok(veld_conflict_resolve(dev[0], json_string_value(json_object_get(c, "type")),
 				                         json_string_value(json_object_get(c, "id")),
 				                         json_string_value(json_object_get(c, "field")), val, NULL));
 				free(val);

@@ -289,7 +289,8 @@ static void db_digest(struct fx *f, uint8_t out[32])
 			crypto_generichash_final(&h, hs + 32 * n++, 32);
 		}
 		sqlite3_finalize(rows);
-		qsort(hs, n, 32, cmp32);
+		if (n)
+			qsort(hs, n, 32, cmp32);
 		crypto_generichash_update(&all, (const uint8_t *)&n, sizeof n);
 		if (n)
 			crypto_generichash_update(&all, hs, 32 * n);
@@ -1263,6 +1264,237 @@ static void test_server__pull_by_team(void **state)
 	resp_free(&r);
 }
 
+/* Push envelopes only. */
+static void push_envs(struct fx *f, const struct dev *d, const struct veld__envelope *envs,
+                      size_t n, struct resp *r)
+{
+	struct batch none;
+	msgpack_sbuffer body;
+	uint8_t unused[16] = {0};
+	batch_make(&none, d, 1, 0, "x", unused, 0);
+	push_body(&body, &none, envs, n);
+	call(f, d, "POST", "/v1/push", (uint8_t *)body.data, body.size, r);
+	msgpack_sbuffer_destroy(&body);
+}
+
+static struct veld__envelope envelope(const uint8_t client[16], const char *to, uint64_t tv)
+{
+	struct veld__envelope e;
+	memset(&e, 0, sizeof e);
+	memcpy(e.client, client, 16);
+	e.kv = 1;
+	snprintf(e.to, sizeof e.to, "%s", to);
+	e.tv = tv;
+	randombytes_buf(e.sealed, sizeof e.sealed);
+	return e;
+}
+
+static void pull_page(struct fx *f, const struct dev *d, const char *path,
+                      struct veld__wire *w, struct veld__pull_resp *p, struct resp *r)
+{
+	call(f, d, "GET", path, NULL, 0, r);
+	assert_int_equal(r->status, 200);
+	memset(w, 0, sizeof *w);
+	if (veld__wire_pull_resp_decode(w, r->body, r->len, p) != VELD_OK)
+		fail_msg("pull page does not decode: %s", veld_error_last());
+	verify_page(p);
+}
+
+static void test_server__pull_envelopes_and_team_keys(void **state)
+{
+	struct fx *f = *state;
+	struct dev north, south;
+	struct veld__pull_resp p;
+	struct veld__wire w;
+	struct resp r;
+	uint8_t cn[16];
+	worker(f, &north, "north");
+	worker(f, &south, "south");
+	randombytes_buf(cn, 16);
+
+	struct veld__envelope e[2] = {envelope(cn, "team:north", 1), envelope(cn, "office", 0)};
+	push_envs(f, &north, e, 2, &r);
+	assert_pushed(&r, 0, 0);
+	resp_free(&r);
+
+	/* The office seals team key version 2 to the north worker. */
+	struct veld__team_keys_req tk;
+	msgpack_sbuffer b;
+	memset(&tk, 0, sizeof tk);
+	snprintf(tk.team, sizeof tk.team, "north");
+	tk.tv = 2;
+	memset(tk.pk, 2, sizeof tk.pk);
+	struct veld__sealed_for sf;
+	memcpy(sf.device, north.id, 16);
+	memset(sf.sealed, 0x5e, sizeof sf.sealed);
+	tk.sealed = &sf;
+	tk.nsealed = 1;
+	msgpack_sbuffer_init(&b);
+	assert_int_equal(veld__wire_team_keys_req_encode(&b, &tk), VELD_OK);
+	call(f, &f->office, "POST", "/v1/team-keys", (uint8_t *)b.data, b.size, &r);
+	msgpack_sbuffer_destroy(&b);
+	assert_int_equal(r.status, 200);
+	resp_free(&r);
+	/* Sealing it to a device of another team is refused. */
+	SNAPSHOT(f, before);
+	memcpy(sf.device, south.id, 16);
+	msgpack_sbuffer_init(&b);
+	assert_int_equal(veld__wire_team_keys_req_encode(&b, &tk), VELD_OK);
+	call(f, &f->office, "POST", "/v1/team-keys", (uint8_t *)b.data, b.size, &r);
+	msgpack_sbuffer_destroy(&b);
+	assert_error(&r, 403, "forbidden", NULL);
+	resp_free(&r);
+	ASSERT_UNCHANGED(f, before);
+
+	pull_page(f, &north, "/v1/pull", &w, &p, &r);
+	assert_int_equal(p.nenvs, 1);
+	assert_string_equal(p.envs[0].to, "team:north");
+	assert_memory_equal(p.envs[0].sealed, e[0].sealed, sizeof e[0].sealed);
+	assert_int_equal(p.env_next, p.env_cursors[0]);
+	assert_int_equal(p.nteam_keys, 1);
+	assert_string_equal(p.team_keys[0].team, "north");
+	assert_int_equal(p.team_keys[0].tv, 2);
+	uint64_t env_next = p.env_next;
+	veld__wire_free(&w);
+	resp_free(&r);
+	char path[128];
+	snprintf(path, sizeof path, "/v1/pull?env_after=%llu", (unsigned long long)env_next);
+	pull_page(f, &north, path, &w, &p, &r);
+	assert_int_equal(p.nenvs, 0);
+	assert_int_equal(p.env_next, env_next);
+	veld__wire_free(&w);
+	resp_free(&r);
+
+	pull_page(f, &south, "/v1/pull", &w, &p, &r);
+	assert_int_equal(p.nenvs, 0);
+	assert_int_equal(p.nteam_keys, 0);
+	veld__wire_free(&w);
+	resp_free(&r);
+
+	pull_page(f, &f->office, "/v1/pull", &w, &p, &r);
+	assert_int_equal(p.nenvs, 1);
+	assert_string_equal(p.envs[0].to, "office");
+	veld__wire_free(&w);
+	resp_free(&r);
+}
+
+struct pusher {
+	struct fx *f;
+	struct dev d;
+	int rounds, failures;
+};
+
+static void *pusher_run(void *arg)
+{
+	struct pusher *p = arg;
+	struct fx mine = *p->f; /* its own curl handle; same server */
+	uint8_t client[16];
+	mine.curl = curl_easy_init();
+	randombytes_buf(client, 16);
+	for (int i = 0; i < p->rounds; i++) {
+		struct batch b;
+		struct resp r;
+		batch_make(&b, &p->d, 1 + 3 * (uint64_t)i, 3, p->d.team, client, 1);
+		msgpack_sbuffer body;
+		push_body(&body, &b, NULL, 0);
+		struct veld__auth_headers h;
+		veld__auth_sign(&h, p->d.id, p->d.sign_sk, "POST", "/v1/push", (uint8_t *)body.data,
+		                body.size);
+		if (http_raw(&mine, "POST", "/v1/push", (uint8_t *)body.data, body.size, &h, &r) !=
+		        CURLE_OK || r.status != 200)
+			p->failures++;
+		msgpack_sbuffer_destroy(&body);
+		resp_free(&r);
+	}
+	curl_easy_cleanup(mine.curl);
+	return NULL;
+}
+
+static void test_server__concurrent_pushes(void **state)
+{
+	struct fx *f = *state;
+	enum { N = 6, ROUNDS = 15 };
+	struct pusher ps[N];
+	pthread_t th[N];
+	static const char *const teams[] = {"north", "south", "east"};
+	for (int i = 0; i < N; i++) {
+		ps[i].f = f;
+		ps[i].rounds = ROUNDS;
+		ps[i].failures = 0;
+		worker(f, &ps[i].d, teams[i % 3]);
+	}
+	for (int i = 0; i < N; i++)
+		assert_int_equal(pthread_create(&th[i], NULL, pusher_run, &ps[i]), 0);
+	for (int i = 0; i < N; i++) {
+		pthread_join(th[i], NULL);
+		assert_int_equal(ps[i].failures, 0);
+	}
+	assert_int_equal(db_count(f, "feed"), N * ROUNDS * 3);
+	assert_int_equal(db_count(f, "ops"), N * ROUNDS * 3);
+	/* The office pages through everything in cursor order. */
+	uint64_t after = 0, seen = 0, last = 0;
+	for (int page = 0; page < 100; page++) {
+		struct veld__pull_resp p;
+		struct veld__wire w;
+		struct resp r;
+		char path[128];
+		snprintf(path, sizeof path, "/v1/pull?after=%llu&limit=40", (unsigned long long)after);
+		pull_page(f, &f->office, path, &w, &p, &r);
+		for (size_t i = 0; i < p.nops; i++) {
+			assert_true(p.cursors[i] > last);
+			last = p.cursors[i];
+		}
+		seen += p.nops;
+		after = p.next;
+		int more = p.more;
+		veld__wire_free(&w);
+		resp_free(&r);
+		if (!more)
+			break;
+	}
+	assert_int_equal(seen, N * ROUNDS * 3);
+}
+
+static void *stop_run(void *arg)
+{
+	veld_server_stop(arg);
+	return NULL;
+}
+
+static void test_server__stop_drains_in_flight(void **state)
+{
+	struct fx *f = *state;
+	struct batch b;
+	msgpack_sbuffer body;
+	uint8_t client[16];
+	pthread_t th;
+	char resp[512] = {0};
+	randombytes_buf(client, 16);
+	batch_make(&b, &f->office, 1, 4, "north", client, 1);
+	push_body(&body, &b, NULL, 0);
+	/* A push whose body is half sent when the server is told to stop. */
+	int fd = raw_connect(f);
+	raw_post_head(fd, &f->office, "/v1/push", (uint8_t *)body.data, body.size);
+	raw_send(fd, body.data, body.size / 2);
+	usleep(100 * 1000);
+	assert_int_equal(pthread_create(&th, NULL, stop_run, f->srv), 0);
+	usleep(200 * 1000);
+	raw_send(fd, body.data + body.size / 2, body.size - body.size / 2);
+	ssize_t got = recv(fd, resp, sizeof resp - 1, 0);
+	close(fd);
+	pthread_join(th, NULL);
+	f->srv = NULL;
+	msgpack_sbuffer_destroy(&body);
+	assert_true(got > 0);
+	assert_non_null(strstr(resp, " 200 "));
+	/* It was stored, and the database closed cleanly. */
+	server_start(f, 0, 0);
+	struct resp r;
+	push(f, &f->office, &b, &r);
+	assert_pushed(&r, 4, 0);
+	resp_free(&r);
+}
+
 static void test_server__busy(void **state)
 {
 	struct fx *f = *state;
@@ -1389,6 +1621,9 @@ static void test_server__team_keys_and_invite_rules(void **state)
 	team_keys(f, "east", 1, &r);
 	assert_int_equal(r.status, 200);
 	resp_free(&r);
+	team_keys(f, "east", 1, &r); /* the same again: adds devices, changes nothing else */
+	assert_int_equal(r.status, 200);
+	resp_free(&r);
 	SNAPSHOT(f, before);
 	/* The same version with another key. */
 	struct veld__team_keys_req m;
@@ -1456,7 +1691,10 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_server__idempotent_repush, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_server__pull_by_team, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_server__team_keys_and_invite_rules, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_server__pull_envelopes_and_team_keys, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_server__concurrent_pushes, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_server__busy, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_server__stop_drains_in_flight, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_server__access_log_holds_no_secrets, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_server__restart_keeps_state, setup, teardown),
 	};

@@ -736,12 +736,13 @@ static enum MHD_Result on_headers(struct request *r, struct MHD_Connection *c, c
 
 	r->started = 1;
 	snprintf(r->method, sizeof r->method, "%s", strlen(method) < sizeof r->method ? method : "?");
+	r->rd = r->uri_too_long ? NULL : route_find(method, r->uri); /* also for the log */
 	r->counted = 1;
 	if (atomic_fetch_add(&srv->inflight, 1) >= srv->max_requests)
 		return send_error(r, c, 503, "busy", 0, "too many requests in flight; retry later");
 	if (r->uri_too_long)
 		return send_error(r, c, 400, "malformed", 0, "the request URI is too long");
-	if (!(r->rd = route_find(method, r->uri)))
+	if (!r->rd)
 		return send_error(r, c, 404, "not_found", 0, "no such endpoint");
 	if (r->rd->route == R_HEALTH)
 		return MHD_YES; /* answered on the next call: MHD closes a

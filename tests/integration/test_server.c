@@ -472,6 +472,18 @@ static void batch_make(struct batch *b, const struct dev *d, uint64_t first, siz
 	crypto_sign_detached(b->sig, NULL, msg, sizeof msg, d->sign_sk);
 }
 
+/* Re-hash and re-sign a batch after its ops were changed. */
+static void batch_resign(struct batch *b, const struct dev *d)
+{
+	uint8_t hashes[16 * 32], msg[77];
+	for (size_t i = 0; i < b->n; i++) {
+		veld__op_hash(&b->ops[i]);
+		memcpy(hashes + 32 * i, b->ops[i].hash, 32);
+	}
+	veld__batch_digest(msg, d->id, b->ops[0].seq, b->ops[b->n - 1].seq, hashes, b->n);
+	crypto_sign_detached(b->sig, NULL, msg, sizeof msg, d->sign_sk);
+}
+
 static void push_body(msgpack_sbuffer *out, const struct batch *b,
                       const struct veld__envelope *envs, size_t nenvs)
 {
@@ -1495,6 +1507,41 @@ static void test_server__stop_drains_in_flight(void **state)
 	resp_free(&r);
 }
 
+static void test_server__pull_mixed_office_batch(void **state)
+{
+	struct fx *f = *state;
+	struct dev north;
+	struct batch b;
+	struct resp r;
+	struct veld__pull_resp p;
+	struct veld__wire w;
+	uint8_t cn[16], cs[16];
+	worker(f, &north, "north");
+	randombytes_buf(cn, 16);
+	randombytes_buf(cs, 16);
+	/* One office batch: two north operations, then two south ones. */
+	batch_make(&b, &f->office, 1, 4, "north", cn, 1);
+	for (size_t i = 2; i < 4; i++) {
+		snprintf(b.ops[i].team, sizeof b.ops[i].team, "south");
+		memcpy(b.ops[i].client, cs, 16);
+		memcpy(b.ops[i].entity, cs, 16);
+	}
+	batch_resign(&b, &f->office);
+	push(f, &f->office, &b, &r);
+	assert_pushed(&r, 4, 4);
+	resp_free(&r);
+	/* North gets its two, with the whole batch's hashes to check them. */
+	pull_page(f, &north, "/v1/pull", &w, &p, &r);
+	assert_int_equal(p.nops, 2);
+	assert_int_equal(p.nbatches, 1);
+	assert_int_equal(p.batches[0].first, 1);
+	assert_int_equal(p.batches[0].last, 4);
+	assert_int_equal(p.nauthors, 1);
+	assert_memory_equal(p.authors[0].device, f->office.id, 16);
+	veld__wire_free(&w);
+	resp_free(&r);
+}
+
 static void test_server__busy(void **state)
 {
 	struct fx *f = *state;
@@ -1693,6 +1740,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_server__team_keys_and_invite_rules, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_server__pull_envelopes_and_team_keys, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_server__concurrent_pushes, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_server__pull_mixed_office_batch, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_server__busy, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_server__stop_drains_in_flight, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_server__access_log_holds_no_secrets, setup, teardown),

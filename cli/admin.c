@@ -330,30 +330,45 @@ int cmd_conflicts(cli *c, int argc, char **argv)
 	} else if (json_array_size(list) == 0) {
 		puts("no conflicts");
 	} else {
+		/* Each conflict as a block: every competing value with when and on
+		 * which device it was written; * marks the value shown now (the
+		 * same on every replica). */
+		char self[40] = "";
+		char *info = NULL;
+		if (veld_store_info(c->store, &info) == VELD_OK) {
+			json_t *ij = cli_parse(info);
+			snprintf(self, sizeof self, "%s", cli_str(ij, "device") ? cli_str(ij, "device") : "");
+			json_decref(ij);
+		}
+		veld_free(info);
 		size_t i;
 		const json_t *e;
-		printf("%-7s %-8s  %-8s  %-20s  %s\n", "KIND", "ID", "CLIENT", "FIELD", "VALUES");
 		json_array_foreach(list, i, e) {
 			char id[16], cid[16];
 			const char *k = cli_str(e, "type"), *f = cli_str(e, "field");
-			printf("%-7s %-8s  %-8s  %-20s  ", k ? k : "-",
-				cli_short_id(cli_str(e, "id"), id), cli_short_id(cli_str(e, "client"), cid),
-				f ? f : "-");
+			printf("%s %s  field %s  (client %s)\n", k ? k : "-",
+				cli_short_id(cli_str(e, "id"), id), f ? f : "-",
+				cli_short_id(cli_str(e, "client"), cid));
 			const json_t *values = json_object_get(e, "values");
 			size_t j;
 			const json_t *v;
 			json_array_foreach(values, j, v) {
-				if (j > 0)
-					fputs(" | ", stdout);
 				const json_t *val = json_object_get(v, "value");
+				const char *dev = cli_str(v, "device"), *at = cli_str(v, "at");
+				char did[16];
+				printf("  %s ", j == 0 ? "*" : " ");
 				if (json_is_string(val))
-					cli_print_cut(json_string_value(val), 24, false);
-				else if (val != NULL)
+					cli_print_cut(json_string_value(val), 30, true);
+				else if (val != NULL && !json_is_null(val))
 					cli_print_value(val);
+				else
+					fputs("(removed)", stdout);
+				printf("   %.10s %.8s UTC   device %s%s\n", at ? at : "", at && strlen(at) > 11 ? at + 11 : "",
+				       cli_short_id(dev, did),
+				       dev && strcmp(dev, self) == 0 ? " (this device)" : "");
 			}
-			fputc('\n', stdout);
 		}
-		puts("resolve one with: veld resolve KIND ID FIELD VALUE");
+		puts("* = shown now. Resolve with: veld resolve KIND ID FIELD VALUE");
 	}
 	json_decref(list);
 	return 0;

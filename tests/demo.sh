@@ -65,8 +65,8 @@ SETUP=$(sed -n 's/^office setup code: //p' "$TMP/server.out")
 echo "server at $URL"
 office office init "${KDF[@]}"
 office office enroll "$URL" "$SETUP"
-INVITE_A=$(office office invite --team noord)
-INVITE_B=$(office office invite --team noord)
+INVITE_A=$(office office invite --team noord --json | json_get "['code']")
+INVITE_B=$(office office invite --team noord --json | json_get "['code']")
 anna enroll "$URL" "$INVITE_A" --label anna-phone
 bram init --team noord "${KDF[@]}"
 bram enroll "$URL" "$INVITE_B" --label bram-phone

@@ -132,6 +132,11 @@ void cli_pass_free(cli_pass *p);
 
 /* ---- output.c --------------------------------------------------------- */
 
+/* Release a string the API returned after wiping it: it may hold
+ * decrypted record content. NULL is a no-op. */
+void cli_free_text(char *text);
+/* Make jansson wipe what it frees (decrypted values pass through it). */
+void cli_wipe_json_memory(void);
 /* Print a JSON text from the API pretty (indent 2) on stdout. */
 int cli_print_json_text(const char *text);
 void cli_print_json(const json_t *v);

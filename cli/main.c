@@ -550,6 +550,8 @@ int main(int argc, char **argv)
 		u = getenv("USER");
 	c.user = (u != NULL && *u != '\0') ? u : "worker";
 
+	/* Before anything allocates through jansson. */
+	cli_wipe_json_memory();
 	if (veld_init() != VELD_OK) {
 		fprintf(stderr, "veld: cannot initialise the library\n");
 		return CLI_EXIT_FAIL;

@@ -19,15 +19,15 @@
 static int take_json(int rc, char *text, json_t **out)
 {
 	if (rc != VELD_OK) {
-		veld_free(text);
+		cli_free_text(text);
 		return cli_api_error(rc);
 	}
 	if (out == NULL) {
-		veld_free(text);
+		cli_free_text(text);
 		return 0;
 	}
 	*out = cli_parse(text);
-	veld_free(text);
+	cli_free_text(text);
 	return *out != NULL ? 0 : CLI_EXIT_FAIL;
 }
 

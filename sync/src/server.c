@@ -1027,14 +1027,16 @@ int veld_server_start(veld_server **out, const veld_server_options *opts)
 		rc = veld__err(VELD_ENOMEM, "out of memory");
 		goto fail;
 	}
+	/* Bind first: a bad address or a busy port touches no file, and does
+	 * not use up the start that shows a new setup code. */
+	if ((rc = listen_on(opts->listen ? opts->listen : "127.0.0.1:0", &srv->listen_fd, &srv->port,
+	                    &v6)) != VELD_OK)
+		goto fail;
 	if ((rc = make_dir(srv->data_dir)) != VELD_OK || (rc = lock_dir(srv)) != VELD_OK)
 		goto fail;
 	if ((rc = veld__sstore_sqlite_open(&srv->store, srv->data_dir)) != VELD_OK)
 		goto fail;
 	if ((rc = setup_office(srv)) != VELD_OK)
-		goto fail;
-	if ((rc = listen_on(opts->listen ? opts->listen : "127.0.0.1:0", &srv->listen_fd, &srv->port,
-	                    &v6)) != VELD_OK)
 		goto fail;
 
 	flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_AUTO | MHD_USE_ITC |

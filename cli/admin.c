@@ -138,7 +138,10 @@ int cmd_passwd(cli *c, int argc, char **argv)
 	/* The old passphrase both opens the store and authorises the change, so
 	 * it stays in its guarded buffer until the change is done. */
 	cli_pass old, new_pass;
-	int ex = cli_pass_read(&old, c->passphrase_fd, "VELD_PASSPHRASE",
+	int ex = cli_need_store_dir(c);
+	if (ex != 0)
+		return ex;
+	ex = cli_pass_read(&old, c->passphrase_fd, "VELD_PASSPHRASE",
 		"Current passphrase: ", false, 0);
 	if (ex != 0)
 		return ex;

@@ -117,6 +117,9 @@ typedef struct cli_pass {
 	size_t len;
 } cli_pass;
 
+/* Resolve the store directory and check it exists (exit 3 if not), before
+ * a passphrase is asked for. Returns an exit code. */
+int cli_need_store_dir(cli *c);
 /* The same with a passphrase already read (`veld passwd` needs it twice). */
 int cli_open_store_with(cli *c, const cli_pass *pass);
 /* Create the store for `veld init` (memlimit in bytes; 0 = defaults). */

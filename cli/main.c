@@ -344,10 +344,8 @@ static void store_options(cli *c, veld_store_options *o)
 	o->role = c->role;
 }
 
-int cli_open_store(cli *c)
+int cli_need_store_dir(cli *c)
 {
-	if (c->store != NULL)
-		return 0;
 	int ex = resolve_store_dir(c);
 	if (ex != 0)
 		return ex;
@@ -356,6 +354,16 @@ int cli_open_store(cli *c)
 	if (stat(c->store_dir, &st) != 0 && errno == ENOENT)
 		return cli_fail(CLI_EXIT_NOTFOUND, "no store in %s (create one with `veld init`)",
 			c->store_dir);
+	return 0;
+}
+
+int cli_open_store(cli *c)
+{
+	if (c->store != NULL)
+		return 0;
+	int ex = cli_need_store_dir(c);
+	if (ex != 0)
+		return ex;
 	cli_pass pass;
 	ex = cli_pass_read(&pass, c->passphrase_fd, "VELD_PASSPHRASE",
 		"Passphrase for the veld store: ", false, 0);
@@ -376,11 +384,7 @@ int cli_open_store_with(cli *c, const cli_pass *pass)
 	int rc = veld_store_open(&c->store, c->store_dir, pass->buf, pass->len, &o);
 	if (rc != VELD_OK) {
 		c->store = NULL;
-		ex = cli_api_error(rc);
-		if (rc == VELD_ENOTFOUND)
-			fprintf(stderr, "veld: no store in %s (create one with `veld init`)\n",
-				c->store_dir);
-		return ex;
+		return cli_api_error(rc);
 	}
 	return 0;
 }

@@ -47,7 +47,7 @@ static const char global_help[] =
 	"  --json               machine-readable output (JSON)\n"
 	"  --user U             who acts, for the access log (env VELD_USER;\n"
 	"                       default $USER)\n"
-	"  --role R             the actor's role (default worker)\n"
+	"  --role R             the actor's role for the access log (default worker)\n"
 	"  --purpose P          purpose recorded in the access log (default care)\n"
 	"  --help               show help\n";
 

@@ -12,6 +12,7 @@
 #include "error.h"
 #include "op.h"
 
+#include <stdio.h>
 #include <string.h>
 
 const char veld__merge_schema[] =
@@ -29,7 +30,11 @@ const char veld__merge_schema[] =
 	"  client BLOB NOT NULL, team TEXT NOT NULL, created INTEGER NOT NULL) WITHOUT ROWID;"
 	"CREATE INDEX IF NOT EXISTS entities_kind ON entities(kind, client);"
 	"CREATE INDEX IF NOT EXISTS entities_client ON entities(client);"
-	"CREATE TABLE IF NOT EXISTS erased(client BLOB PRIMARY KEY, at INTEGER NOT NULL) WITHOUT ROWID;";
+	"CREATE TABLE IF NOT EXISTS erased(client BLOB PRIMARY KEY, at INTEGER NOT NULL) WITHOUT ROWID;"
+	/* The fields that have more than one current value, kept up to date by
+	 * the merge, so conflicts are counted and listed without a scan. */
+	"CREATE TABLE IF NOT EXISTS conflicts(entity BLOB NOT NULL, field TEXT NOT NULL,"
+	"  PRIMARY KEY(entity, field)) WITHOUT ROWID;";
 
 static const char *const merge_sql[MS__COUNT] = {
 	[MS_OP_GET_HASH] = "SELECT hash FROM ops WHERE device = ?1 AND seq = ?2",
@@ -46,6 +51,9 @@ static const char *const merge_sql[MS__COUNT] = {
 	                     " SET created = excluded.created WHERE excluded.created < created",
 	[MS_ENTITY_GET] = "SELECT kind, client FROM entities WHERE entity = ?1",
 	[MS_ERASED_CHECK] = "SELECT 1 FROM erased WHERE client = ?1",
+	[MS_HEAD_COUNT] = "SELECT count(*) FROM ops WHERE entity = ?1 AND field = ?2 AND head = 1",
+	[MS_CONFLICT_ADD] = "INSERT OR IGNORE INTO conflicts(entity, field) VALUES(?1, ?2)",
+	[MS_CONFLICT_DEL] = "DELETE FROM conflicts WHERE entity = ?1 AND field = ?2",
 };
 
 static const char *const kinds[] = {"client", "visit", "note", "goal", "signal", NULL};
@@ -112,6 +120,17 @@ static int same_entity(const struct veld__merge *m, const veld__op *op)
 	return m->last_entity_ok && memcmp(m->last_entity, op->entity, VELD_ID_BYTES) == 0;
 }
 
+/* The cached record must still be the same kind and client. */
+static int check_cached(const struct veld__merge *m, const veld__op *op)
+{
+	if (strcmp(m->last_kind, op->kind) != 0 ||
+	    memcmp(m->last_client, op->client, VELD_ID_BYTES) != 0)
+		return veld__err(VELD_ECORRUPT,
+			"operation %llu changes the kind or client of an existing record",
+			(unsigned long long)op->seq);
+	return VELD_OK;
+}
+
 int veld__merge_apply(struct veld__merge *m, const veld__op *op, int *applied)
 {
 	sqlite3_stmt *st;
@@ -142,7 +161,10 @@ int veld__merge_apply(struct veld__merge *m, const veld__op *op, int *applied)
 	if (rc != SQLITE_DONE)
 		return veld__err_sqlite(rc, "reading the operation log");
 
-	if (!same_entity(m, op)) {
+	if (same_entity(m, op)) {
+		if ((rc = check_cached(m, op)) != VELD_OK)
+			return rc;
+	} else {
 		/* Received for a client erased here: drop it. */
 		st = m->st[MS_ERASED_CHECK];
 		sqlite3_bind_blob(st, 1, op->client, VELD_ID_BYTES, SQLITE_STATIC);
@@ -163,7 +185,27 @@ int veld__merge_apply(struct veld__merge *m, const veld__op *op, int *applied)
 	rc = sqlite3_step(st);
 	sqlite3_reset(st);
 	head = rc != SQLITE_ROW;
-	return veld__merge_insert(m, op, head, supbuf, applied);
+	if ((rc = veld__merge_insert(m, op, head, supbuf, applied)) != VELD_OK)
+		return rc;
+	return veld__merge_track_conflict(m, op->entity, op->field);
+}
+
+int veld__merge_track_conflict(struct veld__merge *m, const uint8_t entity[16], const char *field)
+{
+	sqlite3_stmt *st = m->st[MS_HEAD_COUNT];
+	int64_t heads;
+	int rc;
+	sqlite3_bind_blob(st, 1, entity, 16, SQLITE_STATIC);
+	sqlite3_bind_text(st, 2, field, -1, SQLITE_STATIC);
+	rc = sqlite3_step(st);
+	heads = rc == SQLITE_ROW ? sqlite3_column_int64(st, 0) : 0;
+	sqlite3_reset(st);
+	if (rc != SQLITE_ROW)
+		return veld__err_sqlite(rc, "merging an operation");
+	st = m->st[heads > 1 ? MS_CONFLICT_ADD : MS_CONFLICT_DEL];
+	sqlite3_bind_blob(st, 1, entity, 16, SQLITE_STATIC);
+	sqlite3_bind_text(st, 2, field, -1, SQLITE_STATIC);
+	return step_done(st, "merging an operation");
 }
 
 int veld__merge_insert(struct veld__merge *m, const veld__op *op, int head, uint8_t *supbuf,
@@ -213,7 +255,10 @@ int veld__merge_insert(struct veld__merge *m, const veld__op *op, int head, uint
 			return rc;
 	}
 
-	if (!same_entity(m, op)) {
+	if (same_entity(m, op)) {
+		if ((rc = check_cached(m, op)) != VELD_OK)
+			return rc;
+	} else {
 		st = m->st[MS_ENTITY_UPSERT];
 		sqlite3_bind_blob(st, 1, op->entity, VELD_ID_BYTES, SQLITE_STATIC);
 		sqlite3_bind_text(st, 2, op->kind, -1, SQLITE_STATIC);
@@ -223,6 +268,8 @@ int veld__merge_insert(struct veld__merge *m, const veld__op *op, int head, uint
 		if ((rc = step_done(st, "writing a record")) != VELD_OK)
 			return rc;
 		memcpy(m->last_entity, op->entity, VELD_ID_BYTES);
+		memcpy(m->last_client, op->client, VELD_ID_BYTES);
+		snprintf(m->last_kind, sizeof m->last_kind, "%s", op->kind);
 		m->last_entity_ok = 1;
 	}
 	*applied = 1;

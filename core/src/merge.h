@@ -10,6 +10,8 @@
  *                            - supersessions of operations not yet known
  *   entities(entity, kind, client, team, created)
  *   erased(client, at)       - clients whose operations are dropped
+ *   conflicts(entity, field) - fields with more than one head, maintained
+ *                              here so nobody has to scan for them
  */
 #ifndef VELD_MERGE_H
 #define VELD_MERGE_H
@@ -22,13 +24,18 @@ typedef struct veld__op veld__op;
 enum veld__merge_stmt {
 	MS_OP_GET_HASH, MS_OP_INSERT, MS_SUP_CHECK, MS_SUP_INSERT, MS_OP_UNHEAD,
 	MS_ENTITY_UPSERT, MS_ENTITY_GET, MS_ERASED_CHECK,
+	MS_HEAD_COUNT, MS_CONFLICT_ADD, MS_CONFLICT_DEL,
 	MS__COUNT
 };
 
 struct veld__merge {
 	sqlite3 *db;
 	sqlite3_stmt *st[MS__COUNT];
-	uint8_t last_entity[16]; /* most writes hit one entity: skip its checks */
+	/* The last record checked: most writes hit one record, so its checks
+	 * run once; later operations on it are compared with this. */
+	uint8_t last_entity[16];
+	uint8_t last_client[16];
+	char last_kind[17];
 	int last_entity_ok;
 };
 
@@ -53,6 +60,10 @@ int veld__merge_apply(struct veld__merge *m, const struct veld__op *op, int *app
  * write to a record created in this transaction). supbuf holds 24 * 64. */
 int veld__merge_insert(struct veld__merge *m, const struct veld__op *op, int head,
                        uint8_t *supbuf, int *applied);
+
+/* Recount a field's heads and keep `conflicts` in step (merge_apply does
+ * this; a caller of merge_insert on a field that may have other heads must). */
+int veld__merge_track_conflict(struct veld__merge *m, const uint8_t entity[16], const char *field);
 
 /* Is `kind` one of the record kinds? */
 int veld__kind_known(const char *kind);

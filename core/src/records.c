@@ -1110,9 +1110,8 @@ int veld_conflicts_list(veld_store *s, const char *purpose, char **json_out)
 	if ((rc = veld__need_keys(s)) || (rc = veld__tx_begin(s, &tx)))
 		goto out;
 	rc = sqlite3_prepare_v2(s->db,
-		"SELECT DISTINCT o.entity FROM ops o JOIN entities e ON e.entity = o.entity"
-		" WHERE o.head = 1 AND (e.team = ?1 OR ?2)"
-		" GROUP BY o.entity, o.field HAVING count(*) > 1 ORDER BY min(o.hlc)", -1, &st, NULL);
+		"SELECT DISTINCT c.entity FROM conflicts c JOIN entities e ON e.entity = c.entity"
+		" WHERE e.team = ?1 OR ?2 ORDER BY e.created", -1, &st, NULL);
 	if (rc != SQLITE_OK) {
 		rc = veld__err_sqlite(rc, "listing conflicts");
 		goto done;
@@ -1277,6 +1276,8 @@ int veld__remove_records(veld_store *s, const uint8_t client[VELD_ID_BYTES], con
 		" (SELECT entity FROM entities WHERE client = ?1 AND (?2 IS NULL OR kind = ?2))",
 		"DELETE FROM superseded WHERE entity IN"
 		" (SELECT entity FROM entities WHERE client = ?1 AND (?2 IS NULL OR kind = ?2))",
+		"DELETE FROM conflicts WHERE entity IN"
+		" (SELECT entity FROM entities WHERE client = ?1 AND (?2 IS NULL OR kind = ?2))",
 		"DELETE FROM entities WHERE client = ?1 AND (?2 IS NULL OR kind = ?2)",
 	};
 	for (size_t i = 0; i < sizeof sql / sizeof *sql; i++) {
@@ -1294,7 +1295,7 @@ int veld__remove_records(veld_store *s, const uint8_t client[VELD_ID_BYTES], con
 		sqlite3_finalize(st);
 		if (rc != SQLITE_DONE)
 			return veld__err_sqlite(rc, "removing records");
-		if (i == 3 && removed)
+		if (i == 4 && removed)
 			*removed = sqlite3_changes(s->db);
 	}
 	veld__merge_forget(&s->m);

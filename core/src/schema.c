@@ -71,7 +71,14 @@ static const char *const v4 =
 	"  PRIMARY KEY(client, kv, recipient, tv)) WITHOUT ROWID;"
 	"CREATE TABLE peers(device BLOB PRIMARY KEY, sign_pk BLOB NOT NULL) WITHOUT ROWID;";
 
-static const char *const migrations[VELD_SCHEMA_VERSION] = {v1, v2, v3, v4};
+/* Version 5: the conflicts table (merge.c keeps it); filled from the log. */
+static const char *const v5 =
+	"CREATE TABLE IF NOT EXISTS conflicts(entity BLOB NOT NULL, field TEXT NOT NULL,"
+	"  PRIMARY KEY(entity, field)) WITHOUT ROWID;"
+	"INSERT OR IGNORE INTO conflicts SELECT entity, field FROM ops WHERE head = 1"
+	"  GROUP BY entity, field HAVING count(*) > 1;";
+
+static const char *const migrations[VELD_SCHEMA_VERSION] = {v1, v2, v3, v4, v5};
 
 int veld__schema_migrate(sqlite3 *db)
 {

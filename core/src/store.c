@@ -1026,9 +1026,7 @@ int veld_store_info(veld_store *s, char **json_out)
 		"ops", (json_int_t)count_of(s, "SELECT count(*) FROM ops"),
 		"own_ops", (json_int_t)(s->next_seq - 1),
 		"clients", (json_int_t)count_of(s, "SELECT count(*) FROM entities WHERE kind='client'"),
-		"conflicts", (json_int_t)count_of(s,
-			"SELECT count(*) FROM (SELECT 1 FROM ops WHERE head=1 GROUP BY entity, field"
-			" HAVING count(*) > 1)"),
+		"conflicts", (json_int_t)count_of(s, "SELECT count(*) FROM conflicts"),
 		"audit_entries", (json_int_t)s->audit_seq,
 		"locked", s->master == NULL,
 		"user", s->user, "role", s->role);

@@ -143,7 +143,7 @@ int veld__keys_share(veld_store *s, const uint8_t client[VELD_ID_BYTES], uint64_
                      const char *team, const uint8_t key[32]);
 
 /* Migrations (schema.c). */
-#define VELD_SCHEMA_VERSION 4
+#define VELD_SCHEMA_VERSION 5
 int veld__schema_migrate(sqlite3 *db);
 
 /* Access log (audit.c): append an entry in the current transaction. */

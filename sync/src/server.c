@@ -57,7 +57,11 @@
 #define URI_MAX 2048                       /* as auth.c signs */
 #define SETUP_CODE_TTL_MS (24ull * 3600 * 1000)
 #define DRAIN_MS 5000                      /* stop waits this long for requests */
-#define PAGE_BUDGET (16u * 1024u * 1024u) /* soft bound on a pull page */
+/* Soft bound on a pull page's operations and batch hashes. It may be passed
+ * by one operation and its batch (< 100 KiB); envelopes and team keys add at
+ * most ~300 KiB: the whole answer stays under the 4 MiB every decoder
+ * accepts (VELD_WIRE_MAX_BODY). */
+#define PAGE_BUDGET (3u * 1024u * 1024u)
 #define JSON_TYPE "application/json"
 
 struct veld_server {

@@ -308,6 +308,37 @@ static void test_merge__concurrent_edits_both_kept(void **state)
 	free(dir);
 }
 
+/* Two operations in a row on one record: the second may not move the record
+ * to another client or kind, even though the first was just checked. */
+static void test_merge__record_keeps_kind_and_client(void **state)
+{
+	char *dir;
+	veld_store *s = store_new(&dir, "anna", NULL);
+	static struct hist h;
+	veld__op second;
+	struct veld__tx tx;
+	int applied, order[1] = {0};
+	rng = 7;
+	make_history(&h, 3);
+	apply_in_order(s, &h, order, 1);
+	second = h.ops[0];
+	second.seq = 1000;
+	second.nsup = 0;
+	memset(second.client, 0x5A, VELD_ID_BYTES);
+	veld__op_hash(&second);
+	ok(veld__tx_begin(s, &tx));
+	ok(veld__merge_apply(&s->m, &h.ops[0], &applied)); /* known: caches the record */
+	assert_int_equal(veld__merge_apply(&s->m, &second, &applied), VELD_ECORRUPT);
+	snprintf(second.kind, sizeof second.kind, "note");
+	memcpy(second.client, h.ops[0].client, VELD_ID_BYTES);
+	veld__op_hash(&second);
+	assert_int_equal(veld__merge_apply(&s->m, &second, &applied), VELD_ECORRUPT);
+	veld__tx_abort(s, &tx);
+	veld_store_free(s);
+	rm_rf(dir);
+	free(dir);
+}
+
 static void test_merge__hlc_is_monotonic(void **state)
 {
 	uint64_t a = veld__hlc_tick(0, 1000);
@@ -323,6 +354,7 @@ int main(void)
 		cmocka_unit_test(test_merge__any_order_with_duplicates_converges),
 		cmocka_unit_test(test_merge__same_identity_different_content_refused),
 		cmocka_unit_test(test_merge__concurrent_edits_both_kept),
+		cmocka_unit_test(test_merge__record_keeps_kind_and_client),
 		cmocka_unit_test(test_merge__hlc_is_monotonic),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);

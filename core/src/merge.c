@@ -131,6 +131,9 @@ static int check_cached(const struct veld__merge *m, const veld__op *op)
 	return VELD_OK;
 }
 
+static int track_conflict(struct veld__merge *m, const uint8_t entity[16], const char *field,
+                          int only_grew);
+
 int veld__merge_apply(struct veld__merge *m, const veld__op *op, int *applied)
 {
 	sqlite3_stmt *st;
@@ -187,10 +190,22 @@ int veld__merge_apply(struct veld__merge *m, const veld__op *op, int *applied)
 	head = rc != SQLITE_ROW;
 	if ((rc = veld__merge_insert(m, op, head, supbuf, applied)) != VELD_OK)
 		return rc;
-	return veld__merge_track_conflict(m, op->entity, op->field);
+	/* A field's head count changes only if this operation is a head or
+	 * superseded heads; without supersedes it can only grow. */
+	if (op->nsup == 0 && !head)
+		return VELD_OK;
+	return track_conflict(m, op->entity, op->field, op->nsup == 0);
 }
 
 int veld__merge_track_conflict(struct veld__merge *m, const uint8_t entity[16], const char *field)
+{
+	return track_conflict(m, entity, field, 0);
+}
+
+/* only_grew: the field gained a head and lost none, so it cannot have left
+ * the conflicts table: skip the delete. */
+static int track_conflict(struct veld__merge *m, const uint8_t entity[16], const char *field,
+                          int only_grew)
 {
 	sqlite3_stmt *st = m->st[MS_HEAD_COUNT];
 	int64_t heads;
@@ -202,6 +217,8 @@ int veld__merge_track_conflict(struct veld__merge *m, const uint8_t entity[16], 
 	sqlite3_reset(st);
 	if (rc != SQLITE_ROW)
 		return veld__err_sqlite(rc, "merging an operation");
+	if (heads <= 1 && only_grew)
+		return VELD_OK;
 	st = m->st[heads > 1 ? MS_CONFLICT_ADD : MS_CONFLICT_DEL];
 	sqlite3_bind_blob(st, 1, entity, 16, SQLITE_STATIC);
 	sqlite3_bind_text(st, 2, field, -1, SQLITE_STATIC);

@@ -77,13 +77,13 @@ typedef struct veld_sync_options {
 	uint32_t max_retries;  /* retries of a request after a network error,
 	                          500 or 503 (default 5); 0 = no retries */
 	uint32_t push_batch;   /* operations per push, 1..1000; 0 = 1000 */
-	uint32_t pull_page;    /* operations per pulled page, 1..5000; 0 = 1000 */
+	uint32_t pull_page;    /* operations per pulled page, 1..5000; 0 = 5000 */
 	veld_sync_progress_cb progress; /* may be NULL */
 	void *payload;         /* passed to progress */
 } veld_sync_options;
 
 #define VELD_SYNC_OPTIONS_VERSION 1
-#define VELD_SYNC_OPTIONS_INIT {VELD_SYNC_OPTIONS_VERSION, 0, NULL, 30000, 5, 1000, 1000, NULL, NULL}
+#define VELD_SYNC_OPTIONS_INIT {VELD_SYNC_OPTIONS_VERSION, 0, NULL, 30000, 5, 1000, 5000, NULL, NULL}
 VELD_EXTERN void veld_sync_options_init(veld_sync_options *opts);
 
 /* ---- a device ---------------------------------------------------------- */

@@ -393,10 +393,10 @@ static int verify_page(veld_store *s, const struct veld__pull_resp *p)
 		if (crypto_sign_verify_detached(bt->sig, msg, sizeof msg, pk) != 0)
 			return veld__err(VELD_EPROTO, "a pulled batch's signature does not verify");
 	}
+	/* The decoder hashed each operation's canonical re-encoding. */
 	for (size_t i = 0; i < p->nops; i++) {
-		veld__op op = p->ops[i];
+		const veld__op op = p->ops[i];
 		int found = 0;
-		veld__op_hash(&op);
 		for (size_t b = 0; b < p->nbatches && !found; b++) {
 			const struct veld__batch *bt = &p->batches[b];
 			if (memcmp(bt->device, op.device, VELD_ID_BYTES) != 0 || op.seq < bt->first ||
@@ -544,7 +544,6 @@ int veld__sync_apply_page(veld_store *s, const struct veld__pull_resp *p, uint64
 		/* This device is the authority on its own operations. */
 		if (memcmp(op.device, s->device, VELD_ID_BYTES) == 0)
 			continue;
-		veld__op_hash(&op);
 		if ((rc = veld__merge_apply(&s->m, &op, &a)) != VELD_OK)
 			goto done;
 		*applied += (uint64_t)a;

@@ -18,7 +18,7 @@
 #define VELD_WIRE_MAX_OPS 1000
 #define VELD_WIRE_MAX_ENVS 1000
 #define VELD_WIRE_MAX_PAGE 5000
-#define VELD_WIRE_DEFAULT_PAGE 1000
+#define VELD_WIRE_DEFAULT_PAGE 5000
 #define VELD_WIRE_MAX_DEVICES 100000
 #define VELD_SEALED_KEY_BYTES 80   /* crypto_box_seal of a 32-byte key */
 #define VELD_TEAM_SEALED_BYTES 72  /* nonce 24 + 32 + tag 16 */

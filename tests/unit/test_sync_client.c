@@ -498,7 +498,7 @@ static void test_sync_client__options_init(void **state)
 	assert_int_equal(b.timeout_ms, 30000);
 	assert_int_equal(b.max_retries, 5);
 	assert_int_equal(b.push_batch, 1000);
-	assert_int_equal(b.pull_page, 1000);
+	assert_int_equal(b.pull_page, 5000);
 	assert_int_equal(b.insecure_http, 0);
 	assert_null(b.ca_file);
 	assert_null(b.progress);

@@ -161,7 +161,8 @@ const cli_cmd cli_commands[] = {
 	 "Show the retention policy: per record kind, the days records are kept\n"
 	 "after the client's case ended, and the legal basis.\n"},
 	{"policy", "set", cmd_policy_set, "KIND DAYS [--basis TEXT]",
-	 "Set the retention of a record kind (client, visit, note, goal, signal).\n\n"
+	 "Set the retention of a record kind (client, visit, note, goal, signal).\n"
+	 "Only an office store may; a worker's device exits 6.\n\n"
 	 "  --basis TEXT   the legal basis (e.g. \"WGBO 20 years\")\n"},
 	{"purge", NULL, cmd_purge, "[--dry-run] [--now YYYY-MM-DD]",
 	 "Remove records whose retention period has ended.\n\n"

@@ -46,7 +46,9 @@
 #define HASH_BYTES 32
 /* The protocol's limit on a sealed value: 64 KiB plus the 40 bytes of nonce
  * and tag (docs/protocol.md section 1). */
-#define MAX_VALUE_BYTES (VELD_VALUE_MAX + 40)
+/* The largest sealed value: the largest plaintext, padded (always at least
+ * one byte) to a whole VELD_PAD_BLOCK, plus nonce and tag. */
+#define MAX_VALUE_BYTES ((VELD_VALUE_MAX / VELD_PAD_BLOCK + 1) * VELD_PAD_BLOCK + VELD_SEAL_OVERHEAD)
 /* A batch is one push, so it never spans more operations than a push holds. */
 #define MAX_BATCH_OPS VELD_WIRE_MAX_OPS
 /* The protocol does not bound the team keys in a pull; a device holds one

@@ -4,8 +4,9 @@
  * Decoders are strict: one msgpack map, "v" = 1 first, known keys only,
  * every type, length and count checked against the limits before use, no
  * trailing bytes. They return VELD_OK or VELD_EPROTO with a message naming
- * the offending key (never a value). A decoded message points into its own
- * msgpack zone and into `body`: keep both alive until veld__wire_free. */
+ * the offending key (never a value). A decoded message's arrays live in one
+ * block (w->alloc); an op's `value` and a batch's `hashes` point into
+ * `body`: keep the body alive until veld__wire_free. */
 #ifndef VELD_WIRE_H
 #define VELD_WIRE_H
 

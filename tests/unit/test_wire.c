@@ -1275,21 +1275,23 @@ static void test_wire__refuses_body_over_4_mib(void **state)
 
 static void test_wire__accepts_largest_values_up_to_the_body_limit(void **state)
 {
-	/* 63 values of 65,576 bytes fit in 4 MiB; one byte more is refused */
-	uint8_t *val = calloc(1, 65577);
+	/* The largest sealed value is 64 KiB of plaintext padded to 65,600 bytes
+	 * plus nonce and tag: 65,640. 63 of them fit in 4 MiB; one byte more is
+	 * refused. */
+	uint8_t *val = calloc(1, 65641);
 	veld__op op;
 	(void)state;
 	make_ops();
 	op = fx_ops[0];
 	op.value = val;
-	op.value_len = 65576;
+	op.value_len = 65640;
 	raw_push_of(63, &op);
 	assert_true(sb.size <= VELD_WIRE_MAX_BODY);
 	assert_int_equal(decode_any(M_PUSH, (const uint8_t *)sb.data, sb.size), VELD_OK);
 	raw_end();
-	op.value_len = 65577;
+	op.value_len = 65641;
 	raw_push_of(1, &op);
-	assert_refused_sb(M_PUSH, "'value' is larger than 65576 bytes");
+	assert_refused_sb(M_PUSH, "'value' is larger than 65640 bytes");
 	free(val);
 }
 

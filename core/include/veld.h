@@ -94,7 +94,9 @@ typedef struct veld_store veld_store;
 typedef struct veld_store_options {
 	uint32_t version;        /* VELD_STORE_OPTIONS_VERSION */
 	const char *user;        /* who acts (worker id), for the access log */
-	const char *role;        /* e.g. "worker", "office" */
+	const char *role;        /* the user's role, for the access log only: what
+	                            a store may read is fixed when it is made
+	                            (veld_office_create) */
 	uint64_t kdf_opslimit;   /* Argon2id passes; 0 = default (3) */
 	uint64_t kdf_memlimit;   /* Argon2id bytes; 0 = default (64 MiB) */
 	const char *team;        /* team of a new store; NULL = "default" */

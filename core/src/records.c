@@ -272,10 +272,16 @@ static int check_value(veld_store *s, const struct kdef *k, const struct fdef *f
 		}
 		return VELD_OK;
 	case F_REF: {
+		/* An id or a unique prefix; stored as the full id. */
 		uint8_t ent[VELD_ID_BYTES];
-		if (!str || strlen(str) != 32)
-			return bad(k->kind, f->name, "must be a full record id");
-		return veld__resolve(s, f->values[0], str, ent, NULL, NULL, NULL);
+		char hex[33];
+		int rc;
+		if (!str)
+			return bad(k->kind, f->name, "must be a record id");
+		if ((rc = veld__resolve(s, f->values[0], str, ent, NULL, NULL, NULL)) != VELD_OK)
+			return rc;
+		veld__hex(hex, ent, VELD_ID_BYTES);
+		return json_string_set(v, hex) == 0 ? VELD_OK : veld__err(VELD_ENOMEM, "out of memory");
 	}
 	case F_CARE:
 		if (!json_is_object(v))
@@ -381,6 +387,14 @@ int veld__resolve(veld_store *s, const char *kind, const char *id, uint8_t entit
 	sqlite3_finalize(st);
 	if (rc != SQLITE_ROW && rc != SQLITE_DONE)
 		return veld__err_sqlite(rc, "finding a record");
+	if (found == 0 && n == 32 && (!kind || strcmp(kind, "client") == 0)) {
+		sqlite3_stmt *e = s->st[ST_ERASED_CHECK];
+		sqlite3_bind_blob(e, 1, lo, VELD_ID_BYTES, SQLITE_STATIC);
+		rc = sqlite3_step(e);
+		sqlite3_reset(e);
+		if (rc == SQLITE_ROW)
+			return veld__err(VELD_ESHREDDED, "client %s was erased", id);
+	}
 	if (found == 0)
 		return veld__err(VELD_ENOTFOUND, "no %s with id %s", kind ? kind : "record", id);
 	if (found > 1)

@@ -362,11 +362,7 @@ int veld__resolve(veld_store *s, const char *kind, const char *id, uint8_t entit
 			hi[i / 2] |= (uint8_t)(i < n ? v : 15);
 		}
 	}
-	rc = sqlite3_prepare_v2(s->db,
-		"SELECT entity, client, team, kind FROM entities WHERE entity BETWEEN ?1 AND ?2"
-		" AND (?3 IS NULL OR kind = ?3) LIMIT 2", -1, &st, NULL);
-	if (rc != SQLITE_OK)
-		return veld__err_sqlite(rc, "finding a record");
+	st = s->st[ST_RESOLVE];
 	sqlite3_bind_blob(st, 1, lo, VELD_ID_BYTES, SQLITE_STATIC);
 	sqlite3_bind_blob(st, 2, hi, VELD_ID_BYTES, SQLITE_STATIC);
 	if (kind)
@@ -384,7 +380,7 @@ int veld__resolve(veld_store *s, const char *kind, const char *id, uint8_t entit
 		if (kind_out)
 			snprintf(kind_out, VELD_KIND_MAX + 1, "%s", (const char *)sqlite3_column_text(st, 3));
 	}
-	sqlite3_finalize(st);
+	sqlite3_reset(st);
 	if (rc != SQLITE_ROW && rc != SQLITE_DONE)
 		return veld__err_sqlite(rc, "finding a record");
 	if (found == 0 && n == 32 && (!kind || strcmp(kind, "client") == 0)) {

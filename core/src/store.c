@@ -41,6 +41,8 @@ static const char *const stmt_sql[ST__COUNT] = {
 	[ST_AUDIT_INSERT] = "INSERT INTO audit(seq, at, event, outcome, client, user, role,"
 	                    " device, purpose, hash) VALUES(?1,?2,?3,?4,?5,?6,?7,?8,?9,?10)",
 	[ST_DOMAIN_CHECK] = "SELECT 1 FROM zrm_domains WHERE version = ?1 AND code = ?2",
+	[ST_RESOLVE] = "SELECT entity, client, team, kind FROM entities WHERE entity BETWEEN ?1 AND ?2"
+	               " AND (?3 IS NULL OR kind = ?3) LIMIT 2",
 };
 
 void veld_store_options_init(veld_store_options *opts)

@@ -155,14 +155,9 @@ int veld_audit_list(veld_store *s, const char *filter_json, char **json_out)
 	json_int_t limit = -1;
 	sqlite3_stmt *st = NULL;
 	char like[40];
-	int rc = veld__enter(s);
+	int rc = veld__enter_json(s, json_out, 0);
 	if (rc)
 		return rc;
-	if (!json_out) {
-		rc = veld__err(VELD_EINVAL, "json_out is required");
-		goto out;
-	}
-	*json_out = NULL;
 	if (filter_json && *filter_json) {
 		if (!(filter = json_loads(filter_json, 0, NULL)) || !json_is_object(filter)) {
 			rc = veld__err(VELD_EINVAL, "the filter is not a JSON object");

@@ -931,15 +931,10 @@ int veld_record_get(veld_store *s, const char *kind, const char *id, const char 
 	char team[VELD_TEAM_MAX + 1];
 	const char *event;
 	struct veld__tx tx;
-	int rc = veld__enter(s);
+	int rc = veld__enter_json(s, json_out, 1);
 	if (rc)
 		return rc;
-	if (!json_out) {
-		rc = veld__err(VELD_EINVAL, "json_out is required");
-		goto out;
-	}
-	*json_out = NULL;
-	if ((rc = veld__need_keys(s)) || (rc = get_kind(kind, &k)))
+	if ((rc = get_kind(kind, &k)))
 		goto out;
 	if ((rc = veld__tx_begin(s, &tx)) != VELD_OK)
 		goto out;
@@ -998,15 +993,10 @@ int veld_record_list(veld_store *s, const char *kind, const char *filter_json,
 	struct veld__tx tx;
 	const char *ckey;
 	json_t *cval;
-	int rc = veld__enter(s);
+	int rc = veld__enter_json(s, json_out, 1);
 	if (rc)
 		return rc;
-	if (!json_out) {
-		rc = veld__err(VELD_EINVAL, "json_out is required");
-		goto out;
-	}
-	*json_out = NULL;
-	if ((rc = veld__need_keys(s)) || (rc = get_kind(kind, &k)))
+	if ((rc = get_kind(kind, &k)))
 		goto out;
 	if (filter_json && *filter_json && (rc = parse_object(filter_json, &filter)) != VELD_OK)
 		goto out;
@@ -1109,15 +1099,10 @@ int veld_conflicts_list(veld_store *s, const char *purpose, char **json_out)
 	sqlite3_stmt *st = NULL;
 	json_t *arr = NULL;
 	struct veld__tx tx;
-	int rc = veld__enter(s);
+	int rc = veld__enter_json(s, json_out, 1);
 	if (rc)
 		return rc;
-	if (!json_out) {
-		rc = veld__err(VELD_EINVAL, "json_out is required");
-		goto out;
-	}
-	*json_out = NULL;
-	if ((rc = veld__need_keys(s)) || (rc = veld__tx_begin(s, &tx)))
+	if ((rc = veld__tx_begin(s, &tx)))
 		goto out;
 	rc = sqlite3_prepare_v2(s->db,
 		"SELECT DISTINCT c.entity FROM conflicts c JOIN entities e ON e.entity = c.entity"
@@ -1222,13 +1207,9 @@ int veld_schema_json(veld_store *s, char **json_out)
 {
 	json_t *root, *kobj, *domains;
 	sqlite3_stmt *st = NULL;
-	int rc = veld__enter(s);
+	int rc = veld__enter_json(s, json_out, 0);
 	if (rc)
 		return rc;
-	if (!json_out) {
-		veld__leave(s);
-		return veld__err(VELD_EINVAL, "json_out is required");
-	}
 	root = json_object();
 	kobj = json_object();
 	for (const struct kdef *k = kinds; k->kind; k++) {

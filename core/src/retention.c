@@ -80,14 +80,9 @@ int veld_retention_get(veld_store *s, char **json_out)
 {
 	sqlite3_stmt *st = NULL;
 	json_t *arr;
-	int rc = veld__enter(s);
+	int rc = veld__enter_json(s, json_out, 0);
 	if (rc)
 		return rc;
-	if (!json_out) {
-		veld__leave(s);
-		return veld__err(VELD_EINVAL, "json_out is required");
-	}
-	*json_out = NULL;
 	arr = json_array();
 	rc = sqlite3_prepare_v2(s->db, "SELECT kind, days, basis FROM retention ORDER BY kind", -1,
 	                        &st, NULL);

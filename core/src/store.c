@@ -67,6 +67,20 @@ void veld__leave(veld_store *s)
 	pthread_mutex_unlock(&s->mu);
 }
 
+int veld__enter_json(veld_store *s, char **json_out, int keys)
+{
+	int rc = veld__enter(s);
+	if (rc)
+		return rc;
+	if (!json_out)
+		rc = veld__err(VELD_EINVAL, "json_out is required");
+	else if ((*json_out = NULL), keys)
+		rc = veld__need_keys(s);
+	if (rc)
+		veld__leave(s);
+	return rc;
+}
+
 int veld__need_keys(veld_store *s)
 {
 	if (!s->master)
@@ -1015,13 +1029,9 @@ int veld_store_info(veld_store *s, char **json_out)
 {
 	char dev[33];
 	json_t *o;
-	int rc = veld__enter(s);
+	int rc = veld__enter_json(s, json_out, 0);
 	if (rc)
 		return rc;
-	if (!json_out) {
-		veld__leave(s);
-		return veld__err(VELD_EINVAL, "json_out is required");
-	}
 	veld__hex(dev, s->device, VELD_ID_BYTES);
 	o = json_pack("{s:s,s:s,s:b,s:i,s:I,s:I,s:I,s:I,s:I,s:b,s:s,s:s}",
 		"device", dev, "team", s->team, "office", s->office, "schema", VELD_SCHEMA_VERSION,

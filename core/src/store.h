@@ -108,6 +108,10 @@ void veld__tx_abort(veld_store *s, struct veld__tx *tx);
 int veld__enter(veld_store *s);
 void veld__leave(veld_store *s);
 int veld__need_keys(veld_store *s);
+/* veld__enter for a call that answers in *json_out: also checks json_out,
+ * clears it and (with keys) that the store is unlocked. On failure the
+ * store is left unlocked (not entered). */
+int veld__enter_json(veld_store *s, char **json_out, int keys);
 
 /* Meta table. */
 int veld__meta_put(veld_store *s, const char *key, const void *v, size_t n);

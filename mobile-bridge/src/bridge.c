@@ -433,8 +433,10 @@ static void lock_if_idle(veld_session *s)
 static int32_t idle_check(veld_session *s, int use)
 {
 	int expired, locked;
+	uint32_t limit;
 	pthread_mutex_lock(&s->mu);
 	locked = s->locked;
+	limit = s->autolock_s;
 	expired = !locked && s->autolock_s != 0 &&
 	          now_ms() - s->last_use_ms >= (uint64_t)s->autolock_s * 1000u;
 	if (!locked && !expired && use)
@@ -446,7 +448,7 @@ static int32_t idle_check(veld_session *s, int use)
 		return VELD_OK;
 	lock_if_idle(s);
 	return veld__err(VELD_ELOCKED, "the session locked itself after %u s without use: "
-		"unlock it", (unsigned)s->autolock_s);
+		"unlock it", (unsigned)limit);
 }
 
 /* Start a call: refuse a closing session, count the call in flight (so

@@ -41,6 +41,13 @@ static const char *const stmt_sql[ST__COUNT] = {
 	[ST_AUDIT_INSERT] = "INSERT INTO audit(seq, at, event, outcome, client, user, role,"
 	                    " device, purpose, hash) VALUES(?1,?2,?3,?4,?5,?6,?7,?8,?9,?10)",
 	[ST_DOMAIN_CHECK] = "SELECT 1 FROM zrm_domains WHERE version = ?1 AND code = ?2",
+	/* Transaction control, prepared like the rest: every write uses it. */
+	[ST_BEGIN] = "BEGIN IMMEDIATE",
+	[ST_COMMIT] = "COMMIT",
+	[ST_ROLLBACK] = "ROLLBACK",
+	[ST_SAVEPOINT] = "SAVEPOINT w",
+	[ST_RELEASE] = "RELEASE w",
+	[ST_ROLLBACK_TO] = "ROLLBACK TO w",
 	[ST_RESOLVE] = "SELECT entity, client, team, kind FROM entities WHERE entity BETWEEN ?1 AND ?2"
 	               " AND (?3 IS NULL OR kind = ?3) LIMIT 2",
 };
@@ -145,6 +152,13 @@ static int meta_put_u64(veld_store *s, const char *key, uint64_t v)
 
 /* ---- transactions ----------------------------------------------------------- */
 
+static int run(veld_store *s, enum veld__stmt which)
+{
+	int rc = sqlite3_step(s->st[which]);
+	sqlite3_reset(s->st[which]);
+	return rc == SQLITE_DONE ? SQLITE_OK : rc;
+}
+
 int veld__tx_begin(veld_store *s, struct veld__tx *tx)
 {
 	int rc;
@@ -155,7 +169,7 @@ int veld__tx_begin(veld_store *s, struct veld__tx *tx)
 	tx->batch_hash = s->batch_hash;
 	tx->audit_seq = s->audit_seq;
 	memcpy(tx->audit_head, s->audit_head, 32);
-	rc = sqlite3_exec(s->db, tx->outer ? "BEGIN IMMEDIATE" : "SAVEPOINT w", NULL, NULL, NULL);
+	rc = run(s, tx->outer ? ST_BEGIN : ST_SAVEPOINT);
 	if (rc != SQLITE_OK)
 		return veld__err_sqlite(rc, "starting a transaction");
 	if (tx->outer)
@@ -179,10 +193,12 @@ void veld__tx_abort(veld_store *s, struct veld__tx *tx)
 {
 	if (s->tx_depth <= 0)
 		return;
-	if (tx->outer)
-		sqlite3_exec(s->db, "ROLLBACK", NULL, NULL, NULL);
-	else
-		sqlite3_exec(s->db, "ROLLBACK TO w; RELEASE w", NULL, NULL, NULL);
+	if (tx->outer) {
+		run(s, ST_ROLLBACK);
+	} else {
+		run(s, ST_ROLLBACK_TO);
+		run(s, ST_RELEASE);
+	}
 	tx_restore(s, tx);
 	if (tx->outer)
 		s->batch_first = s->batch_last = 0;
@@ -194,7 +210,7 @@ int veld__tx_commit(veld_store *s, struct veld__tx *tx)
 	int rc = VELD_OK;
 	if (!tx->outer) {
 		s->tx_depth--;
-		if ((rc = sqlite3_exec(s->db, "RELEASE w", NULL, NULL, NULL)) != SQLITE_OK) {
+		if ((rc = run(s, ST_RELEASE)) != SQLITE_OK) {
 			s->tx_depth++;
 			veld__tx_abort(s, tx);
 			return veld__err_sqlite(rc, "committing");
@@ -206,7 +222,7 @@ int veld__tx_commit(veld_store *s, struct veld__tx *tx)
 	if (rc == VELD_OK && s->audit_seq != tx->audit_seq)
 		rc = veld__audit_save_head(s);
 	if (rc == VELD_OK) {
-		int src = sqlite3_exec(s->db, "COMMIT", NULL, NULL, NULL);
+		int src = run(s, ST_COMMIT);
 		if (src != SQLITE_OK)
 			rc = veld__err_sqlite(src, "committing");
 	}

@@ -137,7 +137,7 @@ VELD_BRIDGE_API void veld_buf_free(veld_buf *buf);
 /* ---- Sessions ------------------------------------------------------------
  * A session is an open store (a directory, created with mode 0700) plus its
  * lock state. `options` is a JSON object (NULL or length 0: defaults):
- *   "user": who acts, for the access log (default "worker")
+ *   "user": who acts, for the access log (default "unknown": set it)
  *   "role": the user's role, for the access log only (default "worker")
  *   "team": the team of a new store (create only; default "default")
  *   "kdf_memory_mib", "kdf_passes": Argon2id cost of a new store

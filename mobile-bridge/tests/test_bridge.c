@@ -135,8 +135,8 @@ static void test_bridge__create_twice_is_eexists(void **state)
 {
 	struct fx *f = *state;
 	veld_session *s = NULL;
-	assert_int_not_equal(veld_session_create(&s, U8(f->store), strlen(f->store), U8(TEST_PASS),
-		strlen(TEST_PASS), U8(TEST_OPTS), strlen(TEST_OPTS)), VELD_OK);
+	assert_int_equal(veld_session_create(&s, U8(f->store), strlen(f->store), U8(TEST_PASS),
+		strlen(TEST_PASS), U8(TEST_OPTS), strlen(TEST_OPTS)), VELD_EEXISTS);
 	assert_null(s);
 }
 

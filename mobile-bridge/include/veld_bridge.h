@@ -218,6 +218,8 @@ VELD_BRIDGE_API int32_t veld_session_is_locked(veld_session *s);
  * audit_verify   {}                        -> {"ok":true,"entries":n}
  * info           {}                        -> the store's description
  * schema         {}                        -> kinds, fields and life domains
+ *                (info and schema hold no personal data: they answer while
+ *                locked and do not count as use for auto-lock)
  * enroll         {"url","code","label"?,...} -> {"role","team","device"}
  * "type" is "client", "visit", "note", "goal" or "signal". */
 VELD_BRIDGE_API int32_t veld_session_record_create(veld_session *s,

@@ -1143,7 +1143,9 @@ int32_t veld_session_audit_verify(veld_session *s, const uint8_t *request, size_
 	return rc;
 }
 
-/* info and schema: no request keys, the store's JSON as it is. */
+/* info and schema: no request keys, the store's JSON as it is. Neither
+ * holds personal data nor needs the keys, so both answer while the session
+ * is locked (a lock screen may show the team) and do not count as use. */
 static int32_t plain_call(veld_session *s, const uint8_t *request, size_t request_len,
                           veld_buf **out, const char *call,
                           int (*fn)(veld_store *, char **))
@@ -1155,13 +1157,13 @@ static int32_t plain_call(veld_session *s, const uint8_t *request, size_t reques
 
 	if (out != NULL)
 		*out = NULL;
-	if ((rc = enter(s, CALL_KEYS)) != VELD_OK)
+	if ((rc = enter(s, CALL_PLAIN)) != VELD_OK)
 		return rc;
 	if ((rc = req_parse(request, request_len, call, allowed, &j)) == VELD_OK &&
 	    (rc = fn(s->store, &res)) == VELD_OK)
 		rc = give(res, out);
 	json_decref(j);
-	leave(s, CALL_KEYS);
+	leave(s, CALL_PLAIN);
 	return rc;
 }
 

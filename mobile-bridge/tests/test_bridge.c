@@ -463,6 +463,11 @@ static void test_bridge__lock_wipes_until_unlock(void **state)
 	assert_null(jcall(veld_session_record_list, f->s, "{\"type\":\"client\"}", &rc));
 	assert_int_equal(rc, VELD_ELOCKED);
 	assert_int_equal(veld_session_tick(f->s), VELD_ELOCKED);
+	/* info and schema hold no personal data: a lock screen may show them. */
+	char *r = jok(veld_session_info, f->s, NULL);
+	assert_non_null(strstr(r, "\"locked\":true"));
+	free(r);
+	free(jok(veld_session_schema, f->s, NULL));
 	assert_int_equal(veld_session_unlock(f->s, U8("wrong passphrase"), 16), VELD_EAUTH);
 	assert_int_equal(veld_session_is_locked(f->s), 1);
 	ok(veld_session_unlock(f->s, U8(TEST_PASS), strlen(TEST_PASS)));
@@ -478,7 +483,7 @@ static void test_bridge__autolock_after_idle_time(void **state)
 	/* Use within the limit keeps it open. */
 	for (int i = 0; i < 3; i++) {
 		sleep_ms(400);
-		free(jok(veld_session_info, f->s, NULL));
+		free(jok(veld_session_conflicts_list, f->s, NULL));
 	}
 	assert_int_equal(veld_session_tick(f->s), VELD_OK);
 	/* tick and is_locked do not count as use. */
@@ -488,10 +493,10 @@ static void test_bridge__autolock_after_idle_time(void **state)
 	assert_int_equal(veld_session_tick(f->s), VELD_ELOCKED);
 	assert_int_equal(veld_session_is_locked(f->s), 1);
 	ok(veld_session_unlock(f->s, U8(TEST_PASS), strlen(TEST_PASS)));
-	free(jok(veld_session_info, f->s, NULL));
+	free(jok(veld_session_conflicts_list, f->s, NULL));
 	/* A call after the limit locks first and fails. */
 	sleep_ms(1100);
-	assert_null(jcall(veld_session_info, f->s, NULL, &rc));
+	assert_null(jcall(veld_session_conflicts_list, f->s, NULL, &rc));
 	assert_int_equal(rc, VELD_ELOCKED);
 	assert_non_null(strstr((const char *)veld_bridge_error_message(NULL), "without use"));
 	ok(veld_session_unlock(f->s, U8(TEST_PASS), strlen(TEST_PASS)));

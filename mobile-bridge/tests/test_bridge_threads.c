@@ -328,7 +328,7 @@ static void *user(void *arg)
 {
 	struct world *w = arg;
 	while (!atomic_load(&users_stop)) {
-		free(call(veld_session_info, w->dev, "info under autolock", "", VELD_OK));
+		free(call(veld_session_conflicts_list, w->dev, "use under autolock", "", VELD_OK));
 		sleep_ms(50);
 	}
 	return NULL;

@@ -179,7 +179,7 @@ public final class Session implements AutoCloseable {
         return call(Veld.CALL_AUDIT_VERIFY, null);
     }
 
-    /** {} -> the store's description (device, team, counts; no personal data). */
+    /** {} -> the store's description (device, team, counts; no personal data). Works locked. */
     public String info() throws VeldException {
         return call(Veld.CALL_INFO, null);
     }

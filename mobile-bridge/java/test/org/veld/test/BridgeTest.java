@@ -249,8 +249,9 @@ public final class BridgeTest {
     private static void locking(Session a) throws Exception {
         a.lock();
         check(a.isLocked(), "locked");
+        check(a.info().contains("\"locked\":true"), "info answers while locked");
         try {
-            a.info();
+            a.conflictsList(null);
             check(false, "a locked session refuses");
         } catch (VeldException e) {
             check(e.getCode() == VeldException.ELOCKED, "ELOCKED: " + e);

@@ -137,7 +137,8 @@ VELD_EXTERN VELD_WARN_UNUSED int veld_store_change_passphrase(veld_store *s,
 	const char *old_pass, size_t old_len, const char *new_pass, size_t new_len);
 
 /* Wipe every key from memory. Later calls fail with VELD_ELOCKED until
- * veld_store_unlock succeeds. */
+ * veld_store_unlock succeeds. Unlock on an unlocked store still checks the
+ * secret (VELD_EAUTH if wrong) and changes nothing. */
 VELD_EXTERN int veld_store_lock(veld_store *s);
 VELD_EXTERN VELD_WARN_UNUSED int veld_store_unlock(veld_store *s,
 	const char *passphrase, size_t passphrase_len);

@@ -692,7 +692,10 @@ static int load_counters(veld_store *s)
 }
 
 /* key == NULL: derive the KEK from the passphrase with the stored params. */
-static int unwrap_master(veld_store *s, const char *pass, size_t len, const uint8_t *rawkey)
+/* Derive the KEK from the passphrase (rawkey NULL) or take the raw key, and
+ * open the wrapped master key into `out` (32 bytes of guarded memory). */
+static int open_master(veld_store *s, const char *pass, size_t len, const uint8_t *rawkey,
+                       uint8_t *out)
 {
 	uint8_t wrapped[32 + VELD_SEAL_OVERHEAD], ad[48], salt[VELD_SALT_BYTES], src[16];
 	uint8_t *kek;
@@ -729,18 +732,34 @@ static int unwrap_master(veld_store *s, const char *pass, size_t len, const uint
 			return veld__err(VELD_ENOMEM, "not enough memory for key derivation");
 		}
 	}
-	if (!(s->master = veld__secret_new(32))) {
-		veld__secret_free(kek);
-		return veld__err(VELD_ENOMEM, "out of memory");
-	}
-	rc = veld__open(s->master, wrapped, sizeof wrapped, ad, master_ad(ad, s->device), kek);
+	rc = veld__open(out, wrapped, sizeof wrapped, ad, master_ad(ad, s->device), kek);
 	veld__secret_free(kek);
-	if (rc != 0) {
-		wipe_keys(s);
+	if (rc != 0)
 		return veld__err(VELD_EAUTH, rawkey ? "wrong key" : "wrong passphrase");
-	}
-	if ((rc = load_keys(s)) != VELD_OK)
+	return VELD_OK;
+}
+
+static int unwrap_master(veld_store *s, const char *pass, size_t len, const uint8_t *rawkey)
+{
+	int rc;
+	if (!(s->master = veld__secret_new(32)))
+		return veld__err(VELD_ENOMEM, "out of memory");
+	if ((rc = open_master(s, pass, len, rawkey, s->master)) != VELD_OK ||
+	    (rc = load_keys(s)) != VELD_OK)
 		wipe_keys(s);
+	return rc;
+}
+
+/* Check a passphrase or key against an unlocked store without touching its
+ * keys: VELD_OK or VELD_EAUTH. */
+static int check_secret(veld_store *s, const char *pass, size_t len, const uint8_t *rawkey)
+{
+	uint8_t *m = veld__secret_new(32);
+	int rc;
+	if (!m)
+		return veld__err(VELD_ENOMEM, "out of memory");
+	rc = open_master(s, pass, len, rawkey, m);
+	veld__secret_free(m);
 	return rc;
 }
 
@@ -946,7 +965,6 @@ int veld_store_change_passphrase(veld_store *s, const char *old_pass, size_t old
 {
 	uint64_t ops, mem;
 	struct veld__tx tx;
-	uint8_t *master_copy = NULL;
 	int rc = veld__enter(s);
 	if (rc)
 		return rc;
@@ -957,25 +975,8 @@ int veld_store_change_passphrase(veld_store *s, const char *old_pass, size_t old
 	if ((rc = veld__need_keys(s)) != VELD_OK)
 		goto out;
 	/* Prove the old passphrase (a stolen unlocked session must not re-key). */
-	if (!(master_copy = veld__secret_new(32))) {
-		rc = veld__err(VELD_ENOMEM, "out of memory");
+	if ((rc = check_secret(s, old_pass, old_len, NULL)) != VELD_OK)
 		goto out;
-	}
-	memcpy(master_copy, s->master, 32);
-	wipe_keys(s);
-	rc = unwrap_master(s, old_pass, old_len, NULL);
-	if (rc != VELD_OK) {
-		/* Keep the session as it was. */
-		int code = rc;
-		char msg[512];
-		snprintf(msg, sizeof msg, "%s", veld_error_last());
-		if ((s->master = veld__secret_new(32)) != NULL) {
-			memcpy(s->master, master_copy, 32);
-			load_keys(s);
-		}
-		rc = veld__err(code, "%s", msg);
-		goto out;
-	}
 	if ((rc = meta_get_u64(s, "kdf_ops", &ops)) != VELD_OK ||
 	    (rc = meta_get_u64(s, "kdf_mem", &mem)) != VELD_OK)
 		goto out;
@@ -987,7 +988,6 @@ int veld_store_change_passphrase(veld_store *s, const char *old_pass, size_t old
 	else
 		rc = veld__tx_commit(s, &tx);
 out:
-	veld__secret_free(master_copy);
 	veld__leave(s);
 	return rc;
 }
@@ -1009,8 +1009,9 @@ static int store_unlock(veld_store *s, const char *pass, size_t len, const uint8
 	int rc = veld__enter(s);
 	if (rc)
 		return rc;
-	if (!s->master)
-		rc = unwrap_master(s, pass, len, key);
+	/* Already unlocked: still check, so unlock never says yes to a wrong
+	 * secret. */
+	rc = s->master ? check_secret(s, pass, len, key) : unwrap_master(s, pass, len, key);
 	veld__leave(s);
 	return rc;
 }

@@ -453,7 +453,7 @@ static int decode_begin(struct veld__wire *w, const uint8_t *body, size_t len, c
 {
 	const msgpack_object *root;
 	size_t off = 0;
-	uint64_t v;
+	uint64_t v = 0;
 	int rc;
 
 	memset(w, 0, sizeof *w);
@@ -528,7 +528,7 @@ static int get_op(const msgpack_object *o, const char *ctx, veld__op *op, veld__
 {
 	const msgpack_object *e;
 	const msgpack_object_array *refs = NULL;
-	uint64_t version;
+	uint64_t version = 0;
 	int rc;
 
 	if (o->type != MSGPACK_OBJECT_ARRAY || o->via.array.size != 12)
@@ -722,7 +722,7 @@ int veld__wire_pull_resp_decode(struct veld__wire *w, const uint8_t *body, size_
                                 struct veld__pull_resp *m)
 {
 	static const char ctx[] = "pull";
-	const msgpack_object *val[9], *x;
+	const msgpack_object *val[9], *x = NULL;
 	const msgpack_object_array *ops = NULL, *batches = NULL, *authors = NULL, *envs = NULL,
 	                           *tks = NULL;
 	struct block b = {0};

@@ -141,6 +141,9 @@ static void test_store__lock_wipes_until_unlock(void **state)
 	assert_int_equal(veld_store_unlock(s, "bad", 3), VELD_EAUTH);
 	assert_int_equal(veld_record_get(s, "client", id, NULL, &out), VELD_ELOCKED);
 	ok(veld_store_unlock(s, TEST_PASS, strlen(TEST_PASS)));
+	/* Unlocking an unlocked store still checks the secret. */
+	assert_int_equal(veld_store_unlock(s, "bad", 3), VELD_EAUTH);
+	ok(veld_store_unlock(s, TEST_PASS, strlen(TEST_PASS)));
 	ok(veld_record_get(s, "client", id, NULL, &out));
 	veld_free(out);
 	veld_store_free(s);

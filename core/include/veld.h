@@ -49,7 +49,11 @@ extern "C" {
 /* The same as a function, for bindings that cannot see macros. */
 VELD_EXTERN uint32_t veld_version(void); /* (major << 16) | (minor << 8) | patch */
 
-/* ---- Error codes (stable; never renumbered) ---------------------------- */
+/* ---- Error codes (stable; never renumbered) ----------------------------
+ * veld_bridge.h defines the same enum under the same guard, so the two
+ * headers may be included in either order. */
+#ifndef VELD_ERROR_CODES_DEFINED
+#define VELD_ERROR_CODES_DEFINED
 enum {
 	VELD_OK = 0,
 	VELD_ERROR = -1,      /* unexpected internal failure */
@@ -70,6 +74,7 @@ enum {
 	VELD_EREVOKED = -16,  /* this device was revoked; wipe it (sync) */
 	VELD_ECANCELLED = -17 /* cancelled by the caller */
 };
+#endif
 
 /* Initialise the library (libsodium). Idempotent and thread-safe; every
  * constructor calls it, so calling it yourself is optional. */

@@ -71,8 +71,10 @@ VELD_BRIDGE_API uint32_t veld_bridge_abi_version(void);
 VELD_BRIDGE_API int32_t veld_bridge_abi_check(uint32_t compiled);
 #define VELD_BRIDGE_ABI_CHECK() veld_bridge_abi_check(VELD_BRIDGE_ABI_VERSION)
 
-/* ---- Error codes (stable; never renumbered; the same as veld.h) ------- */
-#ifndef VELD_H
+/* ---- Error codes (stable; never renumbered; the same as veld.h) -------
+ * Defined once whichever of veld.h and veld_bridge.h comes first. */
+#ifndef VELD_ERROR_CODES_DEFINED
+#define VELD_ERROR_CODES_DEFINED
 enum {
 	VELD_OK = 0,
 	VELD_ERROR = -1,      /* unexpected internal failure */

@@ -320,6 +320,16 @@ done:
 	return rc;
 }
 
+int veld__sync_acked(veld_store *s, uint64_t *acked)
+{
+	int rc = veld__enter(s);
+	if (rc)
+		return rc;
+	rc = meta_u64(s, "acked_seq", acked);
+	veld__leave(s);
+	return rc;
+}
+
 int veld__sync_pending(veld_store *s, uint64_t *ops, uint64_t *envelopes)
 {
 	sqlite3_stmt *st;
@@ -555,6 +565,32 @@ done:
 	rc = tx_end(s, &tx, rc);
 	if (rc != VELD_OK)
 		*applied = 0;
+	veld__leave(s);
+	return rc;
+}
+
+static int share_all_keys(veld_store *s);
+
+int veld__sync_rewind(veld_store *s, uint64_t expected)
+{
+	struct veld__tx tx;
+	int rc = enter_keys(s);
+	if (rc)
+		return rc;
+	if (expected == 0 || expected > s->next_seq) {
+		veld__leave(s);
+		return veld__err(VELD_EPROTO, "the server expects operation %llu of this device, "
+		                 "which never wrote it", (unsigned long long)expected);
+	}
+	if ((rc = veld__tx_begin(s, &tx)) != VELD_OK) {
+		veld__leave(s);
+		return rc;
+	}
+	if ((rc = meta_put_u64(s, "acked_seq", expected - 1)) == VELD_OK &&
+	    (rc = meta_put_u64(s, "pull_cursor", 0)) == VELD_OK &&
+	    (rc = meta_put_u64(s, "env_cursor", 0)) == VELD_OK)
+		rc = share_all_keys(s);
+	rc = tx_end(s, &tx, rc);
 	veld__leave(s);
 	return rc;
 }

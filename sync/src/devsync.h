@@ -30,6 +30,15 @@ int veld__sync_next_push(veld_store *s, size_t max_ops, struct veld__outbox *out
 void veld__outbox_free(struct veld__outbox *o);
 /* Record the server's answer: acked seq, and the envelopes it now holds. */
 int veld__sync_pushed(veld_store *s, const struct veld__outbox *o, const struct veld__push_resp *r);
+/* The server answered a push with 409 gap: it holds this device's
+ * operations only up to expected - 1 (typically: it was restored from an
+ * older backup). Push again from `expected`, queue every client key envelope
+ * again (the server may have lost them too), and pull everything again from
+ * the start (the merge drops what is known). VELD_EPROTO if `expected`
+ * claims operations this device never wrote. */
+int veld__sync_rewind(veld_store *s, uint64_t expected);
+/* The highest own seq the server acknowledged, as this store recorded it. */
+int veld__sync_acked(veld_store *s, uint64_t *acked);
 /* How many own operations and envelopes still wait to be pushed. */
 int veld__sync_pending(veld_store *s, uint64_t *ops, uint64_t *envelopes);
 

@@ -181,11 +181,93 @@ static void test_e2e__client_killed_during_pull(void **state)
 	free(tmp);
 }
 
+static void copy_dir(const char *from, const char *to)
+{
+	char cmd[4096];
+	snprintf(cmd, sizeof cmd, "rm -rf '%.1000s' && cp -a '%.1000s' '%.1000s'", to, from, to);
+	assert_int_equal(system(cmd), 0);
+}
+
+/* The server is restored from a backup older than what two devices pushed
+ * since: each device notices on its next push (409 gap), pushes again from
+ * where the server is, and pulls everything again; nothing is lost. */
+static void test_e2e__server_restored_from_older_backup(void **state)
+{
+	char *tmp = e2e_tmpdir(), data[512], backup[600], *client, b[256], *out = NULL;
+	struct e2e_server srv;
+	veld_store *office, *a, *bb;
+	char *sa, *sb;
+	snprintf(data, sizeof data, "%s/server", tmp);
+	snprintf(backup, sizeof backup, "%s/backup", tmp);
+	e2e_server_start(&srv, data, 0);
+	office = e2e_office(&srv, tmp);
+	a = e2e_device(&srv, office, tmp, "anna", "noord");
+	bb = e2e_device(&srv, office, tmp, "bram", "noord");
+	client = e2e_create(a, "client", "{\"name\":\"Restore test\"}");
+	write_visits(a, client, 100);
+	e2e_sync(a);
+	e2e_sync(bb);
+	e2e_sync(office);
+
+	e2e_server_stop(&srv, SIGTERM);
+	copy_dir(data, backup);
+	e2e_server_start(&srv, data, srv.port);
+	/* Work the backup will not have: a new client (with its key), visits, notes. */
+	write_visits(a, client, 50);
+	free(e2e_create(a, "client", "{\"name\":\"Made after the backup\"}"));
+	snprintf(b, sizeof b, "{\"client\":\"%s\",\"text\":\"anna after backup\"}", client);
+	free(e2e_create(a, "note", b));
+	e2e_sync(a);
+	e2e_sync(bb);
+	snprintf(b, sizeof b, "{\"client\":\"%s\",\"text\":\"bram after backup\"}", client);
+	free(e2e_create(bb, "note", b));
+	e2e_sync(bb);
+
+	/* Restore the old backup. */
+	e2e_server_stop(&srv, SIGTERM);
+	copy_dir(backup, data);
+	e2e_server_start(&srv, data, srv.port);
+	e2e_sync(a);
+	e2e_sync(bb);
+	e2e_sync(a);
+	e2e_sync(bb);
+	e2e_sync(office);
+	assert_int_equal(e2e_count(a, "visit"), 150);
+	assert_int_equal(e2e_count(bb, "visit"), 150);
+	assert_int_equal(e2e_count(a, "note"), 2);
+	assert_int_equal(e2e_count(office, "note"), 2);
+	assert_int_equal(e2e_count(office, "client"), 2);
+	sa = e2e_state(a);
+	sb = e2e_state(bb);
+	assert_string_equal(sa, sb);
+	free(sa);
+	free(sb);
+	/* A device that pulls after the restore reads the newer client. */
+	{
+		veld_store *c = e2e_device(&srv, office, tmp, "cato", "noord");
+		e2e_sync(c);
+		assert_int_equal(e2e_count(c, "client"), 2);
+		assert_int_equal(e2e_count(c, "note"), 2);
+		veld_store_free(c);
+	}
+	ok(veld_store_verify(a, &out));
+	veld_free(out);
+	integrity_ok(&srv);
+	veld_store_free(a);
+	veld_store_free(bb);
+	veld_store_free(office);
+	free(client);
+	e2e_server_stop(&srv, SIGTERM);
+	e2e_rm_rf(tmp);
+	free(tmp);
+}
+
 int main(int argc, char **argv)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_e2e__server_killed_during_push),
 		cmocka_unit_test(test_e2e__client_killed_during_pull),
+		cmocka_unit_test(test_e2e__server_restored_from_older_backup),
 	};
 	if (argc < 2)
 		return 2;

@@ -233,8 +233,8 @@ int veld__op_write(veld_store *s, const char *kind, const uint8_t entity[VELD_ID
 
 /* The signed message of a batch: "veld-batch-v1" || device || first (BE) ||
  * last (BE) || BLAKE2b-256(hash_first || ... || hash_last). 77 bytes. */
-static void batch_message(uint8_t msg[77], const uint8_t device[VELD_ID_BYTES], uint64_t first,
-                          uint64_t last, const uint8_t inner[32])
+void veld__batch_message(uint8_t msg[77], const uint8_t device[VELD_ID_BYTES], uint64_t first,
+                         uint64_t last, const uint8_t inner[32])
 {
 	memcpy(msg, "veld-batch-v1", 13);
 	memcpy(msg + 13, device, VELD_ID_BYTES);
@@ -248,7 +248,7 @@ int veld__batch_digest(uint8_t out[77], const uint8_t device[VELD_ID_BYTES], uin
 {
 	uint8_t inner[32];
 	crypto_generichash(inner, 32, hashes, nhashes * VELD_HASH_BYTES, NULL, 0);
-	batch_message(out, device, first, last, inner);
+	veld__batch_message(out, device, first, last, inner);
 	return VELD_OK;
 }
 
@@ -257,7 +257,7 @@ int veld__batch_sign(veld_store *s)
 	uint8_t inner[32], msg[77], sig[crypto_sign_BYTES];
 	sqlite3_stmt *st = s->st[ST_BATCH_INSERT];
 	crypto_generichash_final(&s->batch_hash, inner, VELD_HASH_BYTES);
-	batch_message(msg, s->device, s->batch_first, s->batch_last, inner);
+	veld__batch_message(msg, s->device, s->batch_first, s->batch_last, inner);
 	int rc;
 	crypto_sign_detached(sig, NULL, msg, sizeof msg, s->sign_sk);
 	sqlite3_bind_blob(st, 1, s->device, VELD_ID_BYTES, SQLITE_STATIC);

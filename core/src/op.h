@@ -74,6 +74,10 @@ int veld__op_write(veld_store *s, const char *kind, const uint8_t entity[VELD_ID
 /* Sign the batch of own operations written in this transaction (commit).
  * veld__batch_digest builds the 77-byte signed message of a batch. */
 int veld__batch_sign(veld_store *s);
+/* The same message from the hash of the hashes (`inner`), for a caller that
+ * hashes a batch's operation hashes as it reads them. */
+void veld__batch_message(uint8_t msg[77], const uint8_t device[VELD_ID_BYTES], uint64_t first,
+                         uint64_t last, const uint8_t inner[32]);
 int veld__batch_digest(uint8_t out[77], const uint8_t device[VELD_ID_BYTES], uint64_t first,
                        uint64_t last, const uint8_t *hashes, size_t nhashes);
 

@@ -468,13 +468,7 @@ static int verify_ops(veld_store *s, json_t *report)
 		}
 		sqlite3_reset(ops);
 		crypto_generichash_final(&h, inner, 32);
-		memcpy(msg, "veld-batch-v1", 13);
-		memcpy(msg + 13, s->device, VELD_ID_BYTES);
-		for (int i = 0; i < 8; i++) {
-			msg[29 + i] = (uint8_t)(first >> (56 - 8 * i));
-			msg[37 + i] = (uint8_t)(last >> (56 - 8 * i));
-		}
-		memcpy(msg + 45, inner, 32);
+		veld__batch_message(msg, s->device, first, last, inner);
 		if (n != last - first + 1 || sqlite3_column_bytes(st, 2) != crypto_sign_BYTES ||
 		    crypto_sign_verify_detached(sqlite3_column_blob(st, 2), msg, sizeof msg, s->sign_pk) != 0) {
 			rc = veld__err(VELD_ECORRUPT, "the signature over operations %llu-%llu does not verify",

@@ -130,7 +130,7 @@ int veld__meta_get(veld_store *s, const char *key, void *v, size_t cap, size_t *
 	return ret;
 }
 
-static int meta_get_u64(veld_store *s, const char *key, uint64_t *out)
+int veld__meta_get_u64(veld_store *s, const char *key, uint64_t *out)
 {
 	uint8_t b[8];
 	int rc = veld__meta_get(s, key, b, 8, NULL);
@@ -142,7 +142,7 @@ static int meta_get_u64(veld_store *s, const char *key, uint64_t *out)
 	return VELD_OK;
 }
 
-static int meta_put_u64(veld_store *s, const char *key, uint64_t v)
+int veld__meta_put_u64(veld_store *s, const char *key, uint64_t v)
 {
 	uint8_t b[8];
 	for (int i = 7; i >= 0; i--, v >>= 8)
@@ -718,8 +718,8 @@ static int open_master(veld_store *s, const char *pass, size_t len, const uint8_
 		memcpy(kek, rawkey, 32);
 	} else {
 		if ((rc = veld__meta_get(s, "kdf_salt", salt, sizeof salt, NULL)) != VELD_OK ||
-		    (rc = meta_get_u64(s, "kdf_ops", &ops)) != VELD_OK ||
-		    (rc = meta_get_u64(s, "kdf_mem", &mem)) != VELD_OK) {
+		    (rc = veld__meta_get_u64(s, "kdf_ops", &ops)) != VELD_OK ||
+		    (rc = veld__meta_get_u64(s, "kdf_mem", &mem)) != VELD_OK) {
 			veld__secret_free(kek);
 			return rc;
 		}
@@ -847,9 +847,9 @@ static int wrap_master_with(veld_store *s, const char *pass, size_t len, const u
 		return veld__meta_put(s, "key_source", "key", 3);
 	if ((rc = veld__meta_put(s, "key_source", "passphrase", 10)) != VELD_OK ||
 	    (rc = veld__meta_put(s, "kdf_salt", salt, sizeof salt)) != VELD_OK ||
-	    (rc = meta_put_u64(s, "kdf_ops", ops)) != VELD_OK)
+	    (rc = veld__meta_put_u64(s, "kdf_ops", ops)) != VELD_OK)
 		return rc;
-	return meta_put_u64(s, "kdf_mem", mem);
+	return veld__meta_put_u64(s, "kdf_mem", mem);
 }
 
 static int store_create(veld_store **out, const char *dir, const char *pass, size_t len,
@@ -977,8 +977,8 @@ int veld_store_change_passphrase(veld_store *s, const char *old_pass, size_t old
 	/* Prove the old passphrase (a stolen unlocked session must not re-key). */
 	if ((rc = check_secret(s, old_pass, old_len, NULL)) != VELD_OK)
 		goto out;
-	if ((rc = meta_get_u64(s, "kdf_ops", &ops)) != VELD_OK ||
-	    (rc = meta_get_u64(s, "kdf_mem", &mem)) != VELD_OK)
+	if ((rc = veld__meta_get_u64(s, "kdf_ops", &ops)) != VELD_OK ||
+	    (rc = veld__meta_get_u64(s, "kdf_mem", &mem)) != VELD_OK)
 		goto out;
 	if ((rc = veld__tx_begin(s, &tx)) != VELD_OK)
 		goto out;

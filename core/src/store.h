@@ -116,6 +116,9 @@ int veld__enter_json(veld_store *s, char **json_out, int keys);
 
 /* Meta table. */
 int veld__meta_put(veld_store *s, const char *key, const void *v, size_t n);
+/* 64-bit numbers in meta, stored big-endian (VELD_ENOTFOUND if absent). */
+int veld__meta_get_u64(veld_store *s, const char *key, uint64_t *out);
+int veld__meta_put_u64(veld_store *s, const char *key, uint64_t v);
 /* Copies up to cap bytes; *n gets the stored size. VELD_ENOTFOUND if absent. */
 int veld__meta_get(veld_store *s, const char *key, void *v, size_t cap, size_t *n);
 

@@ -19,28 +19,16 @@
 
 /* ---- small helpers ----------------------------------------------------- */
 
+/* A sync counter; one never written (before the first sync) is 0. */
 static int meta_u64(veld_store *s, const char *key, uint64_t *v)
 {
-	uint8_t b[8];
-	int rc = veld__meta_get(s, key, b, 8, NULL);
-	*v = 0;
+	int rc = veld__meta_get_u64(s, key, v);
 	if (rc == VELD_ENOTFOUND) {
 		veld__err_clear();
+		*v = 0;
 		return VELD_OK;
 	}
-	if (rc)
-		return rc;
-	for (int i = 0; i < 8; i++)
-		*v = (*v << 8) | b[i];
-	return VELD_OK;
-}
-
-static int meta_put_u64(veld_store *s, const char *key, uint64_t v)
-{
-	uint8_t b[8];
-	for (int i = 7; i >= 0; i--, v >>= 8)
-		b[i] = (uint8_t)v;
-	return veld__meta_put(s, key, b, 8);
+	return rc;
 }
 
 static int meta_str(veld_store *s, const char *key, char *out, size_t cap)
@@ -294,7 +282,7 @@ int veld__sync_pushed(veld_store *s, const struct veld__outbox *o, const struct 
 		rc = veld__err(VELD_EPROTO, "the server acknowledged operations this device never wrote");
 		goto done;
 	}
-	if (r->acked > acked && (rc = meta_put_u64(s, "acked_seq", r->acked)) != VELD_OK)
+	if (r->acked > acked && (rc = veld__meta_put_u64(s, "acked_seq", r->acked)) != VELD_OK)
 		goto done;
 	rc = sqlite3_prepare_v2(s->db, "DELETE FROM outbox WHERE client = ?1 AND kv = ?2"
 	                        " AND recipient = ?3 AND tv = ?4", -1, &st, NULL);
@@ -559,8 +547,8 @@ int veld__sync_apply_page(veld_store *s, const struct veld__pull_resp *p, uint64
 		*applied += (uint64_t)a;
 		s->hlc = veld__hlc_recv(s->hlc, op.hlc, now);
 	}
-	if ((rc = meta_put_u64(s, "pull_cursor", p->next)) == VELD_OK)
-		rc = meta_put_u64(s, "env_cursor", p->env_next);
+	if ((rc = veld__meta_put_u64(s, "pull_cursor", p->next)) == VELD_OK)
+		rc = veld__meta_put_u64(s, "env_cursor", p->env_next);
 done:
 	rc = tx_end(s, &tx, rc);
 	if (rc != VELD_OK)
@@ -586,9 +574,9 @@ int veld__sync_rewind(veld_store *s, uint64_t expected)
 		veld__leave(s);
 		return rc;
 	}
-	if ((rc = meta_put_u64(s, "acked_seq", expected - 1)) == VELD_OK &&
-	    (rc = meta_put_u64(s, "pull_cursor", 0)) == VELD_OK &&
-	    (rc = meta_put_u64(s, "env_cursor", 0)) == VELD_OK)
+	if ((rc = veld__meta_put_u64(s, "acked_seq", expected - 1)) == VELD_OK &&
+	    (rc = veld__meta_put_u64(s, "pull_cursor", 0)) == VELD_OK &&
+	    (rc = veld__meta_put_u64(s, "env_cursor", 0)) == VELD_OK)
 		rc = share_all_keys(s);
 	rc = tx_end(s, &tx, rc);
 	veld__leave(s);

@@ -1,9 +1,10 @@
-/* bench_store.c - how fast veld records visits, encrypted against plain.
+/* bench_store.c - how fast veld records visits, encrypted against plain,
+ * and what SQLite alone costs for the same rows.
  *
  *   bench_store [--visits N] [--single M] [--budget S]
  *                  (defaults 100000 visits, 2000 single commits, 12 s)
  *
- * Two paths write the same visits, side by side in one run:
+ * Two paths write the same visits, side by side in one run, and two floors:
  *
  *  encrypted  the real public API: veld_record_create(s, "visit", ...). Each
  *             visit carries five fields besides "client" (kind, planned,
@@ -18,6 +19,12 @@
  *             statements. It parses the same JSON input and looks the client
  *             up by key, but does no sealing, hashing, signing or chaining.
  *
+ *  floor      two more databases get the same rows with no veld code at all
+ *             (see "floor paths" below): the per-field layout the encrypted
+ *             path writes, and one row per visit, the layout a redesign would
+ *             write. They show what SQLite alone costs on this machine, so a
+ *             missed target can be told apart from slow veld code.
+ *
  * Each path runs "bulk" (N visits in one transaction, timed as a whole) and
  * "single" (M visits, one commit each, every call timed). The program prints
  * the figures and whether the targets are met; it never fails on a miss: it
@@ -26,7 +33,7 @@
  * Time budget: each encrypted phase stops early once it has run S seconds
  * (--budget 0: never), so a slow build cannot make the run take hours. A
  * bulk phase cut short still commits, and its rate is over the visits it
- * recorded; the plain path then records the same number, so both databases
+ * recorded; the other paths then record the same number, so all databases
  * stay the same size. The output says when this happened.
  *
  * Everything lives in a fresh directory under /tmp, removed at the end. The
@@ -227,7 +234,8 @@ static const char plain_schema[] =
 /* The same PRAGMAs as open_db() in core/src/store.c. */
 static const char plain_pragmas[] =
 	"PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL; PRAGMA secure_delete=ON;"
-	"PRAGMA cell_size_check=ON; PRAGMA foreign_keys=OFF; PRAGMA temp_store=MEMORY;";
+	"PRAGMA cell_size_check=ON; PRAGMA foreign_keys=OFF; PRAGMA temp_store=MEMORY;"
+	"PRAGMA cache_size=-16384;";
 
 struct plain {
 	sqlite3 *db;
@@ -483,6 +491,151 @@ static void run_plain(struct plain *p, char **bulk, long nbulk, char **single, l
 	single_stats(r, us, (size_t)nsingle);
 }
 
+/* ---- floor paths: the rows alone ------------------------------------------------ */
+
+/* What SQLite itself costs, with no veld code at all: the rows a visit needs,
+ * their bytes made before timing (random values as long as the sealed ones,
+ * random 32-byte hashes), written through prepared statements. Nothing is
+ * parsed, looked up, sealed, hashed or signed. Two layouts:
+ *
+ *  per-field   the layout the encrypted path writes, because DESIGN.md makes
+ *              an operation one field: 7 ops rows (and their ops_entity index
+ *              entries), the entities row with its two indexes, one audit row.
+ *  per-visit   what a redesign that stores one row per record write (all
+ *              fields of the visit in one value) would write: 1 ops row, the
+ *              entities row with its indexes, one audit row.
+ *
+ * No path that writes these rows can be faster than its floor; the encrypted
+ * path adds its work on top of the per-field floor. */
+
+#define FLOOR_FIELDS 7
+static const char *const floor_names[FLOOR_FIELDS] = {
+	"actions", "ended", "kind", "planned", "started", "worker", "zrm_version"};
+
+struct floor {
+	struct plain p;
+	int per_visit;
+	size_t len[FLOOR_FIELDS], total; /* sealed sizes of one visit's values */
+	uint8_t value[FLOOR_FIELDS * 1024], hash[32];
+};
+
+/* A sealed value's size: 24-byte nonce, 16-byte tag, the JSON padded to the
+ * next multiple of 64 (one padding byte at least), as op.c seals it. */
+static size_t sealed_size(size_t json_len)
+{
+	return 24 + 16 + (json_len / 64 + 1) * 64;
+}
+
+/* The sizes of the visit's seven values, from the same input the other
+ * paths record (the defaults as the API adds them). */
+static void floor_sizes(struct floor *f, const char *fields_json)
+{
+	json_t *fields = json_loads(fields_json, 0, NULL);
+	f->total = 0;
+	for (int i = 0; i < FLOOR_FIELDS; i++) {
+		json_t *v = fields ? json_object_get(fields, floor_names[i]) : NULL;
+		char *js = v ? json_dumps(v, JSON_COMPACT | JSON_ENCODE_ANY) : NULL;
+		size_t n = js ? strlen(js) : strcmp(floor_names[i], "worker") == 0
+		           ? strlen(USER) + 2 : strlen("\"2017\"");
+		f->len[i] = sealed_size(n);
+		f->total += f->len[i];
+		free(js);
+	}
+	json_decref(fields);
+	if (f->total > sizeof f->value)
+		die("floor path: a visit's values are too long", NULL);
+}
+
+static void floor_open(struct floor *f, const char *path, const uint8_t client[ID_BYTES],
+                       int per_visit, const char *visit)
+{
+	plain_open(&f->p, path, client);
+	f->per_visit = per_visit;
+	floor_sizes(f, visit);
+	for (size_t i = 0; i < sizeof f->value; i += 8) {
+		uint64_t r = xorshift(&f->p.rng);
+		memcpy(f->value + i, &r, 8);
+	}
+	memcpy(f->hash, f->value, sizeof f->hash);
+}
+
+static void floor_visit(struct floor *f, const uint8_t client[ID_BYTES])
+{
+	struct plain *p = &f->p;
+	uint8_t entity[ID_BYTES];
+	uint64_t hlc = ++p->hlc;
+	int nrows = f->per_visit ? 1 : FLOOR_FIELDS;
+	size_t off = 0;
+
+	random_id(p, entity);
+	for (int i = 0; i < nrows; i++) {
+		sqlite3_stmt *st = p->op_insert;
+		size_t len = f->per_visit ? f->total : f->len[i];
+		sqlite3_bind_blob(st, 1, p->device, ID_BYTES, SQLITE_STATIC);
+		sqlite3_bind_int64(st, 2, (sqlite3_int64)p->seq++);
+		sqlite3_bind_int64(st, 3, (sqlite3_int64)hlc);
+		sqlite3_bind_text(st, 4, "visit", -1, SQLITE_STATIC);
+		sqlite3_bind_blob(st, 5, entity, ID_BYTES, SQLITE_STATIC);
+		sqlite3_bind_blob(st, 6, client, ID_BYTES, SQLITE_STATIC);
+		sqlite3_bind_text(st, 7, TEAM, -1, SQLITE_STATIC);
+		sqlite3_bind_text(st, 8, f->per_visit ? "*" : floor_names[i], -1, SQLITE_STATIC);
+		sqlite3_bind_blob(st, 9, f->value + off, (int)len, SQLITE_STATIC);
+		sqlite3_bind_null(st, 10);
+		sqlite3_bind_blob(st, 11, f->hash, 32, SQLITE_STATIC);
+		sqlite3_bind_int(st, 12, 1);
+		plain_step(p, st, "floor path: writing an operation");
+		off += len;
+	}
+	sqlite3_stmt *st = p->entity_upsert;
+	sqlite3_bind_blob(st, 1, entity, ID_BYTES, SQLITE_STATIC);
+	sqlite3_bind_text(st, 2, "visit", -1, SQLITE_STATIC);
+	sqlite3_bind_blob(st, 3, client, ID_BYTES, SQLITE_STATIC);
+	sqlite3_bind_text(st, 4, TEAM, -1, SQLITE_STATIC);
+	sqlite3_bind_int64(st, 5, (sqlite3_int64)hlc);
+	plain_step(p, st, "floor path: writing a record");
+
+	st = p->audit_insert;
+	sqlite3_bind_int64(st, 1, (sqlite3_int64)++p->audit_seq);
+	sqlite3_bind_int64(st, 2, (sqlite3_int64)hlc);
+	sqlite3_bind_text(st, 3, "create", -1, SQLITE_STATIC);
+	sqlite3_bind_text(st, 4, "success", -1, SQLITE_STATIC);
+	sqlite3_bind_text(st, 5, "0123456789abcdef0123456789abcdef", -1, SQLITE_STATIC);
+	sqlite3_bind_text(st, 6, USER, -1, SQLITE_STATIC);
+	sqlite3_bind_text(st, 7, ROLE, -1, SQLITE_STATIC);
+	sqlite3_bind_text(st, 8, p->device_hex, -1, SQLITE_STATIC);
+	sqlite3_bind_text(st, 9, "care", -1, SQLITE_STATIC);
+	sqlite3_bind_blob(st, 10, f->hash, 32, SQLITE_STATIC);
+	plain_step(p, st, "floor path: writing the access log");
+}
+
+static void run_floor(struct floor *f, const uint8_t client[ID_BYTES], long nbulk, long nsingle,
+                      double *us, struct result *r)
+{
+	struct plain *p = &f->p;
+	const char *name = f->per_visit ? "per-visit" : "per-field";
+	double t0, t1;
+	fprintf(stderr, "  floor %-9s bulk and single...\n", name);
+	t0 = now_s();
+	plain_exec(p, "BEGIN IMMEDIATE");
+	for (long i = 0; i < nbulk; i++)
+		floor_visit(f, client);
+	plain_exec(p, "COMMIT");
+	t1 = now_s();
+	r->nbulk = nbulk;
+	r->bulk_s = t1 - t0;
+	r->bulk_rate = (double)nbulk / r->bulk_s;
+	for (long i = 0; i < nsingle; i++) {
+		t0 = now_s();
+		plain_exec(p, "BEGIN IMMEDIATE");
+		floor_visit(f, client);
+		plain_exec(p, "COMMIT");
+		t1 = now_s();
+		us[i] = (t1 - t0) * 1e6;
+	}
+	r->nsingle = nsingle;
+	single_stats(r, us, (size_t)nsingle);
+}
+
 /* ---- what was written ------------------------------------------------------- */
 
 struct written {
@@ -544,15 +697,16 @@ int main(int argc, char **argv)
 {
 	long nbulk = 100000, nsingle = 2000;
 	double budget = 12;
-	char tmpl[] = "/tmp/veld-bench-XXXXXX", sdir[512], spath[600], ppath[600], cid[2 * ID_BYTES + 1];
+	char tmpl[] = "/tmp/veld-bench-XXXXXX", sdir[512], spath[600], ppath[600], fpath[600], gpath[600], cid[2 * ID_BYTES + 1];
 	char **bulk, **single, *out = NULL;
 	double *us, t_start = now_s(), rb, rs;
 	uint8_t client[ID_BYTES];
 	veld_store_options o = VELD_STORE_OPTIONS_INIT;
 	veld_store *s = NULL;
 	struct plain p;
-	struct result enc, pl;
-	struct written we, wp;
+	static struct floor ff, fv; /* static: 7 KiB of values each */
+	struct result enc, pl, rf, rv;
+	struct written we, wp, wf, wv;
 	json_t *j;
 	const char *dir;
 	long long nops = 0;
@@ -578,6 +732,8 @@ int main(int argc, char **argv)
 	snprintf(sdir, sizeof sdir, "%s/store", dir);
 	snprintf(spath, sizeof spath, "%s/veld.db", sdir);
 	snprintf(ppath, sizeof ppath, "%s/plain.db", dir);
+	snprintf(fpath, sizeof fpath, "%s/floor-field.db", dir);
+	snprintf(gpath, sizeof gpath, "%s/floor-visit.db", dir);
 
 	/* The store, with the key-derivation floor, and one client. */
 	o.user = USER;
@@ -619,6 +775,10 @@ int main(int argc, char **argv)
 	run_encrypted(s, bulk, nbulk, single, nsingle, budget, us, &enc);
 	/* The same visits, as many as the encrypted path recorded. */
 	run_plain(&p, bulk, enc.nbulk, single, enc.nsingle, us, &pl);
+	floor_open(&ff, fpath, client, 0, bulk[0]);
+	run_floor(&ff, client, enc.nbulk, enc.nsingle, us, &rf);
+	floor_open(&fv, gpath, client, 1, bulk[0]);
+	run_floor(&fv, client, enc.nbulk, enc.nsingle, us, &rv);
 
 	{
 		char *info = NULL;
@@ -630,10 +790,16 @@ int main(int argc, char **argv)
 	}
 	measure_size(spath, &we);
 	measure_size(ppath, &wp);
+	measure_size(fpath, &wf);
+	measure_size(gpath, &wv);
 	veld_store_free(s);
 	plain_close(&p);
+	plain_close(&ff.p);
+	plain_close(&fv.p);
 	measure_rows(spath, &we);
 	measure_rows(ppath, &wp);
+	measure_rows(fpath, &wf);
+	measure_rows(gpath, &wv);
 
 	rb = enc.bulk_rate / pl.bulk_rate;
 	rs = pl.med / enc.med; /* throughput ratio: inverse of the latency ratio */
@@ -644,7 +810,14 @@ int main(int argc, char **argv)
 	       enc.bulk_s, enc.med, enc.p90, enc.p99, enc.max);
 	printf("%-10s %14.0f %12.3f %10.1f %10.1f %10.1f %9.0f\n", "plain", pl.bulk_rate, pl.bulk_s,
 	       pl.med, pl.p90, pl.p99, pl.max);
-	printf("(p50/p90/p99/max: one visit per commit, microseconds per call)\n");
+	printf("%-10s %14.0f %12.3f %10.1f %10.1f %10.1f %9.0f\n", "floor/fld", rf.bulk_rate,
+	       rf.bulk_s, rf.med, rf.p90, rf.p99, rf.max);
+	printf("%-10s %14.0f %12.3f %10.1f %10.1f %10.1f %9.0f\n", "floor/vst", rv.bulk_rate,
+	       rv.bulk_s, rv.med, rv.p90, rv.p99, rv.max);
+	printf("(p50/p90/p99/max: one visit per commit, microseconds per call)\n"
+	       "floor/fld: the encrypted path's rows alone (7 ops rows a visit, entities, audit),\n"
+	       "           bytes made in advance, no veld code: no parsing, sealing, hashing, signing\n"
+	       "floor/vst: the same with one ops row a visit holding all its values (a redesign)\n");
 	if (enc.nbulk < nbulk)
 		printf("NOTE: the time budget (%g s) stopped the bulk phase at %ld of %ld visits;"
 		       " both paths' bulk\n      figures are over those %ld visits.\n",
@@ -665,6 +838,11 @@ int main(int argc, char **argv)
 	       enc.med, verdict(enc.med <= TARGET_SINGLE_MEDIAN));
 	printf("  encrypted/plain  >= %6.2f            bulk %.3f, single %.3f   %s\n", TARGET_RATIO,
 	       rb, rs, verdict(rb >= TARGET_RATIO && rs >= TARGET_RATIO));
+	if (rf.bulk_rate < TARGET_BULK_RATE || rf.med > TARGET_SINGLE_MEDIAN)
+		printf("  the per-field floor itself: bulk %.0f visits/s (%s), single p50 %.1f us (%s):\n"
+		       "  a target the floor misses cannot be met by any code that writes these rows\n",
+		       rf.bulk_rate, verdict(rf.bulk_rate >= TARGET_BULK_RATE), rf.med,
+		       verdict(rf.med <= TARGET_SINGLE_MEDIAN));
 	printf("\n");
 
 	printf("written      ops   audit  batch sigs     db MiB    wal MiB  (sizes before close)\n");
@@ -672,6 +850,10 @@ int main(int argc, char **argv)
 	       we.db / 1048576.0, we.wal / 1048576.0);
 	printf("plain     %7lld %7lld %11s %10.1f %10.1f\n", wp.ops, wp.audit, "-",
 	       wp.db / 1048576.0, wp.wal / 1048576.0);
+	printf("floor/fld %7lld %7lld %11s %10.1f %10.1f\n", wf.ops, wf.audit, "-",
+	       wf.db / 1048576.0, wf.wal / 1048576.0);
+	printf("floor/vst %7lld %7lld %11s %10.1f %10.1f\n", wv.ops, wv.audit, "-",
+	       wv.db / 1048576.0, wv.wal / 1048576.0);
 	printf("(ops include the client's 1 operation; veld_store_info reported %lld ops)\n", nops);
 	printf("\ntotal run %.1f s\n", now_s() - t_start);
 

@@ -128,3 +128,21 @@ void veld__code_key(uint8_t key[32], const uint8_t code[VELD_CODE_BYTES])
 {
 	code_derive(key, code, "veld-invite-key");
 }
+
+void veld__audit_sig_message(uint8_t msg[VELD_AUDIT_SIG_MSG], const uint8_t device[16],
+                             uint64_t seq, const uint8_t *sealed, size_t sealed_len)
+{
+	memcpy(msg, "veld-audit-v1", 13);
+	memcpy(msg + 13, device, 16);
+	for (int i = 0; i < 8; i++)
+		msg[29 + i] = (uint8_t)(seq >> (56 - 8 * i));
+	crypto_generichash(msg + 37, 32, sealed, sealed_len, NULL, 0);
+}
+
+int veld__audit_sig_verify(const uint8_t sign_pk[32], const uint8_t device[16], uint64_t seq,
+                           const uint8_t *sealed, size_t sealed_len, const uint8_t sig[64])
+{
+	uint8_t msg[VELD_AUDIT_SIG_MSG];
+	veld__audit_sig_message(msg, device, seq, sealed, sealed_len);
+	return crypto_sign_verify_detached(sig, msg, sizeof msg, sign_pk) == 0 ? 0 : -1;
+}

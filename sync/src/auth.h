@@ -32,6 +32,14 @@ int veld__auth_verify(const uint8_t sign_pk[32], const char *method, const char 
                       const char *time_dec, const char *nonce_hex, const uint8_t sig[64],
                       const uint8_t *body, size_t body_len);
 
+/* Access-log entries (POST /v1/audit): the 69 signed bytes
+ * "veld-audit-v1" || device || BE64(seq) || H(sealed), and their check. */
+#define VELD_AUDIT_SIG_MSG 69
+void veld__audit_sig_message(uint8_t msg[VELD_AUDIT_SIG_MSG], const uint8_t device[16],
+                             uint64_t seq, const uint8_t *sealed, size_t sealed_len);
+int veld__audit_sig_verify(const uint8_t sign_pk[32], const uint8_t device[16], uint64_t seq,
+                           const uint8_t *sealed, size_t sealed_len, const uint8_t sig[64]);
+
 /* Enrollment codes: 20 random bytes shown as base32 groups of four. */
 void veld__code_new(uint8_t code[VELD_CODE_BYTES], char text[VELD_CODE_TEXT_MAX]);
 int veld__code_parse(const char *text, uint8_t code[VELD_CODE_BYTES]); /* 0 or -1 */

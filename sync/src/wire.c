@@ -73,12 +73,14 @@
 	(1 + 2 * 9 + VELD_WIRE_MAX_PAGE * (2 + OP_VALUES) + VELD_WIRE_MAX_PAGE * (1 + 2 * 5) + \
 	 VELD_WIRE_MAX_PAGE * 3 + VELD_WIRE_MAX_ENVS * (2 + ENV_VALUES) +                       \
 	 MAX_TEAM_KEYS * (1 + 2 * 4))
+#define AUDIT_PUSH_VALUES (1 + 2 * 2 + VELD_WIRE_MAX_AUDIT * 4)
+#define AUDIT_PULL_VALUES (1 + 2 * 5 + VELD_WIRE_MAX_PAGE * 6 + VELD_WIRE_MAX_PAGE * 3)
 #define TEAM_KEYS_VALUES (1 + 2 * 5 + VELD_WIRE_MAX_DEVICES * (1 + 2 * 2))
 #define DEVICES_VALUES (1 + 2 * 2 + VELD_WIRE_MAX_DEVICES * (1 + 2 * 8))
 /* Nesting of each message: the body's map is depth 1. */
 #define PUSH_DEPTH 5 /* map, ops, op, supersedes, reference */
 #define PULL_DEPTH 6 /* map, ops, [cursor, op], op, supersedes, reference */
-#define LIST_DEPTH 3 /* map, array, map */
+#define LIST_DEPTH 3 /* map, array, map (or entry array) */
 #define FLAT_DEPTH 1
 
 static const char *const kinds[] = {"client", "visit", "note", "goal", "signal"};
@@ -991,6 +993,122 @@ int veld__wire_devices_resp_decode(struct veld__wire *w, const uint8_t *body, si
 	return decode_end(w, m, sizeof *m, VELD_OK);
 }
 
+/* ---- access log -------------------------------------------------------------- */
+
+static const char *const audit_push_keys[] = {"v", "entries"};
+static const char *const audit_pull_keys[] = {"v", "entries", "authors", "next", "more"};
+
+static int get_sealed_entry(const msgpack_object *o, const char *ctx, const uint8_t **p,
+                            size_t *n)
+{
+	if (o->type != MSGPACK_OBJECT_BIN || o->via.bin.size == 0 ||
+	    o->via.bin.size > VELD_AUDIT_SEALED_MAX)
+		return veld__err(VELD_EPROTO, "%s: 'sealed' must be a bin of 1 to %d bytes", ctx,
+		                 VELD_AUDIT_SEALED_MAX);
+	*p = (const uint8_t *)o->via.bin.ptr; /* into the body */
+	*n = o->via.bin.size;
+	return VELD_OK;
+}
+
+/* Entries are consecutive: entries[i].seq = entries[0].seq + i, from 1. */
+static int check_audit_seqs(int code, const char *ctx, const struct veld__audit_entry *e,
+                            size_t n, int per_device)
+{
+	for (size_t i = 0; i < n; i++) {
+		if (e[i].seq < 1)
+			return veld__err(code, "%s: 'seq' must be at least 1", ctx);
+		if (!per_device && i > 0 && e[i].seq != e[0].seq + i)
+			return veld__err(code, "%s: entries must have consecutive seq", ctx);
+	}
+	return VELD_OK;
+}
+
+int veld__wire_audit_push_req_decode(struct veld__wire *w, const uint8_t *body, size_t len,
+                                     struct veld__audit_push_req *m)
+{
+	static const char ctx[] = "audit push";
+	const msgpack_object *val[2];
+	const msgpack_object_array *ents = NULL;
+	struct block b = {0};
+	int rc;
+	memset(m, 0, sizeof *m);
+	if ((rc = decode_begin(w, body, len, ctx, LIST_DEPTH, AUDIT_PUSH_VALUES, audit_push_keys, 2,
+	                       0, val)) ||
+	    (rc = get_array(val[1], ctx, "entries", VELD_WIRE_MAX_AUDIT, &ents)))
+		return decode_end(w, m, sizeof *m, rc);
+	for (int pass = 0; pass < 2; pass++) {
+		m->entries = take(&b, ents->size, sizeof *m->entries);
+		if (pass == 0 && (rc = block_alloc(w, &b)) != VELD_OK)
+			return decode_end(w, m, sizeof *m, rc);
+	}
+	m->n = ents->size;
+	for (size_t i = 0; i < m->n; i++) {
+		const msgpack_object *e = &ents->ptr[i];
+		struct veld__audit_entry *x = &m->entries[i];
+		if (e->type != MSGPACK_OBJECT_ARRAY || e->via.array.size != 3)
+			return decode_end(w, m, sizeof *m,
+			                  bad(ctx, "entries", "entries must be [seq, sealed, sig]"));
+		if ((rc = get_uint(&e->via.array.ptr[0], ctx, "seq", 1, &x->seq)) ||
+		    (rc = get_sealed_entry(&e->via.array.ptr[1], ctx, &x->sealed, &x->sealed_len)) ||
+		    (rc = get_bin(&e->via.array.ptr[2], ctx, "sig", SIG_BYTES, x->sig)))
+			return decode_end(w, m, sizeof *m, rc);
+	}
+	rc = check_audit_seqs(VELD_EPROTO, ctx, m->entries, m->n, 0);
+	return decode_end(w, m, sizeof *m, rc);
+}
+
+int veld__wire_audit_pull_resp_decode(struct veld__wire *w, const uint8_t *body, size_t len,
+                                      struct veld__audit_pull_resp *m)
+{
+	static const char ctx[] = "audit pull";
+	const msgpack_object *val[5];
+	const msgpack_object_array *ents = NULL, *authors = NULL;
+	struct block b = {0};
+	int rc;
+	memset(m, 0, sizeof *m);
+	if ((rc = decode_begin(w, body, len, ctx, LIST_DEPTH, AUDIT_PULL_VALUES, audit_pull_keys, 5,
+	                       0, val)) ||
+	    (rc = get_array(val[1], ctx, "entries", VELD_WIRE_MAX_PAGE, &ents)) ||
+	    (rc = get_array(val[2], ctx, "authors", VELD_WIRE_MAX_PAGE, &authors)) ||
+	    (rc = get_uint(val[3], ctx, "next", 0, &m->next)) ||
+	    (rc = get_bool(val[4], ctx, "more", &m->more)))
+		return decode_end(w, m, sizeof *m, rc);
+	for (int pass = 0; pass < 2; pass++) {
+		m->entries = take(&b, ents->size, sizeof *m->entries);
+		m->authors = take(&b, authors->size, sizeof *m->authors);
+		if (pass == 0 && (rc = block_alloc(w, &b)) != VELD_OK)
+			return decode_end(w, m, sizeof *m, rc);
+	}
+	m->n = ents->size;
+	m->nauthors = authors->size;
+	for (size_t i = 0; i < m->n; i++) {
+		const msgpack_object *e = &ents->ptr[i];
+		struct veld__audit_entry *x = &m->entries[i];
+		if (e->type != MSGPACK_OBJECT_ARRAY || e->via.array.size != 5)
+			return decode_end(w, m, sizeof *m,
+			                  bad(ctx, "entries",
+			                      "entries must be [cursor, device, seq, sealed, sig]"));
+		if ((rc = get_uint(&e->via.array.ptr[0], ctx, "cursor", 1, &x->cursor)) ||
+		    (rc = get_bin(&e->via.array.ptr[1], ctx, "device", VELD_ID_BYTES, x->device)) ||
+		    (rc = get_uint(&e->via.array.ptr[2], ctx, "seq", 1, &x->seq)) ||
+		    (rc = get_sealed_entry(&e->via.array.ptr[3], ctx, &x->sealed, &x->sealed_len)) ||
+		    (rc = get_bin(&e->via.array.ptr[4], ctx, "sig", SIG_BYTES, x->sig)))
+			return decode_end(w, m, sizeof *m, rc);
+	}
+	for (size_t i = 0; i < m->nauthors; i++) {
+		const msgpack_object *a = &authors->ptr[i];
+		if (a->type != MSGPACK_OBJECT_ARRAY || a->via.array.size != 2)
+			return decode_end(w, m, sizeof *m,
+			                  bad(ctx, "authors", "entries must be [device, sign_pk]"));
+		if ((rc = get_bin(&a->via.array.ptr[0], ctx, "device", VELD_ID_BYTES,
+		                  m->authors[i].device)) ||
+		    (rc = get_bin(&a->via.array.ptr[1], ctx, "sign_pk", PK_BYTES,
+		                  m->authors[i].sign_pk)))
+			return decode_end(w, m, sizeof *m, rc);
+	}
+	return decode_end(w, m, sizeof *m, VELD_OK);
+}
+
 /* ---- errors and {"v":1} ----------------------------------------------------- */
 
 static const char *const error_keys[] = {"v", "error", "message", "expected"};
@@ -1446,5 +1564,78 @@ int veld__wire_ok_encode(msgpack_sbuffer *out)
 {
 	struct writer wr;
 	writer_begin(&wr, out, 1);
+	return writer_end(&wr);
+}
+
+static int check_audit_entries(const char *ctx, const struct veld__audit_entry *e, size_t n,
+                               size_t max, int per_device)
+{
+	int rc;
+	if ((rc = enc_count(ctx, "entries", n, max, e)) != VELD_OK)
+		return rc;
+	for (size_t i = 0; i < n; i++)
+		if (!e[i].sealed || e[i].sealed_len == 0 || e[i].sealed_len > VELD_AUDIT_SEALED_MAX)
+			return veld__err(VELD_EINVAL, "%s: 'sealed' must be 1 to %d bytes", ctx,
+			                 VELD_AUDIT_SEALED_MAX);
+	return check_audit_seqs(VELD_EINVAL, ctx, e, n, per_device);
+}
+
+int veld__wire_audit_push_req_encode(msgpack_sbuffer *out, const struct veld__audit_push_req *m)
+{
+	struct writer wr;
+	msgpack_packer *pk;
+	int rc;
+	if ((rc = check_audit_entries("audit push", m->entries, m->n, VELD_WIRE_MAX_AUDIT, 0)))
+		return rc;
+	pk = writer_begin(&wr, out, 2);
+	put_key(pk, "entries");
+	msgpack_pack_array(pk, m->n);
+	for (size_t i = 0; i < m->n; i++) {
+		msgpack_pack_array(pk, 3);
+		msgpack_pack_uint64(pk, m->entries[i].seq);
+		msgpack_pack_bin_with_body(pk, m->entries[i].sealed, m->entries[i].sealed_len);
+		msgpack_pack_bin_with_body(pk, m->entries[i].sig, SIG_BYTES);
+	}
+	return writer_end(&wr);
+}
+
+int veld__wire_audit_pull_resp_encode(msgpack_sbuffer *out,
+                                      const struct veld__audit_pull_resp *m)
+{
+	static const char ctx[] = "audit pull";
+	struct writer wr;
+	msgpack_packer *pk;
+	int rc;
+	if ((rc = check_audit_entries(ctx, m->entries, m->n, VELD_WIRE_MAX_PAGE, 1)) ||
+	    (rc = enc_count(ctx, "authors", m->nauthors, VELD_WIRE_MAX_PAGE, m->authors)))
+		return rc;
+	for (size_t i = 0; i < m->n; i++)
+		if (m->entries[i].cursor < 1)
+			return veld__err(VELD_EINVAL, "%s: 'cursor' must be at least 1", ctx);
+	pk = writer_begin(&wr, out, 5);
+	put_key(pk, "entries");
+	msgpack_pack_array(pk, m->n);
+	for (size_t i = 0; i < m->n; i++) {
+		const struct veld__audit_entry *e = &m->entries[i];
+		msgpack_pack_array(pk, 5);
+		msgpack_pack_uint64(pk, e->cursor);
+		msgpack_pack_bin_with_body(pk, e->device, VELD_ID_BYTES);
+		msgpack_pack_uint64(pk, e->seq);
+		msgpack_pack_bin_with_body(pk, e->sealed, e->sealed_len);
+		msgpack_pack_bin_with_body(pk, e->sig, SIG_BYTES);
+	}
+	put_key(pk, "authors");
+	msgpack_pack_array(pk, m->nauthors);
+	for (size_t i = 0; i < m->nauthors; i++) {
+		msgpack_pack_array(pk, 2);
+		msgpack_pack_bin_with_body(pk, m->authors[i].device, VELD_ID_BYTES);
+		msgpack_pack_bin_with_body(pk, m->authors[i].sign_pk, PK_BYTES);
+	}
+	put_uint(pk, "next", m->next);
+	put_key(pk, "more");
+	if (m->more)
+		msgpack_pack_true(pk);
+	else
+		msgpack_pack_false(pk);
 	return writer_end(&wr);
 }

@@ -21,6 +21,8 @@
 #define VELD_WIRE_MAX_PAGE 5000
 #define VELD_WIRE_DEFAULT_PAGE 5000
 #define VELD_WIRE_MAX_DEVICES 100000
+#define VELD_WIRE_MAX_AUDIT 1000      /* access-log entries in one push */
+#define VELD_AUDIT_SEALED_MAX 2048    /* one sealed access-log entry */
 #define VELD_SEALED_KEY_BYTES 80   /* crypto_box_seal of a 32-byte key */
 #define VELD_TEAM_SEALED_BYTES 72  /* nonce 24 + 32 + tag 16 */
 #define VELD_CONTENT_TYPE "application/vnd.veld.v1+msgpack"
@@ -90,6 +92,34 @@ struct veld__pull_resp {
 	struct veld__team_key *team_keys;
 	size_t nteam_keys;
 	uint64_t next, env_next;
+	int more;
+};
+
+/* One access-log entry as it travels: sealed to the office, signed by its
+ * device (docs/protocol.md, POST /v1/audit). `cursor` and `device` are set
+ * in a pull only; `sealed` points into the body. */
+struct veld__audit_entry {
+	uint64_t cursor;
+	uint8_t device[VELD_ID_BYTES];
+	uint64_t seq;
+	const uint8_t *sealed;
+	size_t sealed_len;
+	uint8_t sig[64];
+};
+
+/* POST /v1/audit; the answer is a struct veld__push_resp. */
+struct veld__audit_push_req {
+	struct veld__audit_entry *entries;
+	size_t n;
+};
+
+/* GET /v1/audit */
+struct veld__audit_pull_resp {
+	struct veld__audit_entry *entries;
+	size_t n;
+	struct veld__author *authors;
+	size_t nauthors;
+	uint64_t next;
 	int more;
 };
 
@@ -173,6 +203,9 @@ int veld__wire_revoke_req_encode(msgpack_sbuffer *out, const struct veld__revoke
 int veld__wire_revoke_resp_encode(msgpack_sbuffer *out, const struct veld__revoke_resp *m);
 int veld__wire_devices_resp_encode(msgpack_sbuffer *out, const struct veld__devices_resp *m);
 int veld__wire_error_encode(msgpack_sbuffer *out, const struct veld__error_resp *m);
+int veld__wire_audit_push_req_encode(msgpack_sbuffer *out, const struct veld__audit_push_req *m);
+int veld__wire_audit_pull_resp_encode(msgpack_sbuffer *out,
+                                      const struct veld__audit_pull_resp *m);
 /* {"v":1} */
 int veld__wire_ok_encode(msgpack_sbuffer *out);
 
@@ -199,6 +232,10 @@ int veld__wire_devices_resp_decode(struct veld__wire *w, const uint8_t *body, si
                                    struct veld__devices_resp *m);
 int veld__wire_error_decode(struct veld__wire *w, const uint8_t *body, size_t len,
                             struct veld__error_resp *m);
+int veld__wire_audit_push_req_decode(struct veld__wire *w, const uint8_t *body, size_t len,
+                                     struct veld__audit_push_req *m);
+int veld__wire_audit_pull_resp_decode(struct veld__wire *w, const uint8_t *body, size_t len,
+                                      struct veld__audit_pull_resp *m);
 /* {"v":1} */
 int veld__wire_ok_decode(struct veld__wire *w, const uint8_t *body, size_t len);
 

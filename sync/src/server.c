@@ -60,7 +60,8 @@
 /* Soft bound on a pull page's operations and batch hashes. It may be passed
  * by one operation and its batch (< 100 KiB); envelopes and team keys add at
  * most ~300 KiB: the whole answer stays under the 4 MiB every decoder
- * accepts (VELD_WIRE_MAX_BODY). */
+ * accepts (VELD_WIRE_MAX_BODY). An access-log page (entries and authors)
+ * stays within it. */
 #define PAGE_BUDGET (3u * 1024u * 1024u)
 #define JSON_TYPE "application/json"
 
@@ -80,7 +81,8 @@ struct veld_server {
 };
 
 enum route {
-	R_NONE, R_HEALTH, R_ENROLL, R_INVITE, R_TEAM_KEYS, R_REVOKE, R_PUSH, R_PULL, R_DEVICES
+	R_NONE, R_HEALTH, R_ENROLL, R_INVITE, R_TEAM_KEYS, R_REVOKE, R_PUSH, R_PULL, R_DEVICES,
+	R_AUDIT_PUSH, R_AUDIT_PULL
 };
 
 static const struct route_def {
@@ -96,6 +98,8 @@ static const struct route_def {
 	{"POST", "/v1/push", R_PUSH, 0},
 	{"GET", "/v1/pull", R_PULL, 0},
 	{"GET", "/v1/devices", R_DEVICES, 1},
+	{"POST", "/v1/audit", R_AUDIT_PUSH, 0},
+	{"GET", "/v1/audit", R_AUDIT_PULL, 1},
 };
 
 /* One request; lives inside its connection. */
@@ -541,8 +545,9 @@ static int parse_u64(const char *s, size_t n, uint64_t *v)
 }
 
 /* after=C&env_after=E&limit=N, each at most once, in any order, nothing
- * else. Returns NULL or the name of what is wrong. */
-static const char *parse_pull_query(const char *q, struct veld__srv_pull_args *a)
+ * else; without env_after when `env` is 0 (the access-log pull). Returns
+ * NULL or the name of what is wrong. */
+static const char *parse_pull_query(const char *q, int env, struct veld__srv_pull_args *a)
 {
 	int have_after = 0, have_env = 0, have_limit = 0;
 	uint64_t v;
@@ -556,7 +561,7 @@ static const char *parse_pull_query(const char *q, struct veld__srv_pull_args *a
 			return "query: a value is not a decimal number";
 		if (k == 5 && memcmp(q, "after", 5) == 0 && !have_after++)
 			a->after = v;
-		else if (k == 9 && memcmp(q, "env_after", 9) == 0 && !have_env++)
+		else if (env && k == 9 && memcmp(q, "env_after", 9) == 0 && !have_env++)
 			a->env_after = v;
 		else if (k == 5 && memcmp(q, "limit", 5) == 0 && !have_limit++) {
 			if (v < 1 || v > VELD_WIRE_MAX_PAGE)
@@ -581,7 +586,7 @@ static enum MHD_Result do_pull(struct request *r, struct MHD_Connection *c)
 	msgpack_sbuffer buf;
 	int rc;
 
-	if ((bad = parse_pull_query(q ? q + 1 : NULL, &a)))
+	if ((bad = parse_pull_query(q ? q + 1 : NULL, 1, &a)))
 		return send_error(r, c, 400, "malformed", 0, "%s", bad);
 	if (r->len != 0)
 		return send_error(r, c, 400, "malformed", 0, "a pull has no body");
@@ -628,6 +633,68 @@ static enum MHD_Result do_devices(struct request *r, struct MHD_Connection *c)
 	return send_msgpack(r, c, MHD_HTTP_OK, &buf);
 }
 
+static enum MHD_Result do_audit_push(struct request *r, struct MHD_Connection *c)
+{
+	struct veld__audit_push_req m;
+	struct veld__push_resp resp;
+	struct veld__srv_outcome out;
+	struct veld__wire w;
+	enum MHD_Result ret;
+	int rc, sig_ok = 1;
+
+	memset(&w, 0, sizeof w);
+	veld__err_clear();
+	if (veld__wire_audit_push_req_decode(&w, r->body, r->len, &m) != VELD_OK) {
+		ret = malformed(r, c);
+		veld__wire_free(&w);
+		return ret;
+	}
+	/* Every entry's signature, with the authenticated device's key and
+	 * id, outside the store's lock; the store reports a bad one at its
+	 * place in the order of the rules (after a gap). */
+	for (size_t i = 0; i < m.n && sig_ok; i++) {
+		const struct veld__audit_entry *e = &m.entries[i];
+		sig_ok = veld__audit_sig_verify(r->dev.sign_pk, r->sreq.device, e->seq, e->sealed,
+		                                e->sealed_len, e->sig) == 0;
+	}
+	rc = r->srv->store->ops->audit_push(r->srv->store, &r->sreq, &m, sig_ok, &resp, &out);
+	veld__wire_free(&w);
+	if (answer_outcome(r, c, rc, &out, &ret))
+		return ret;
+	SEND_OK(r, c, veld__wire_push_resp_encode, &resp);
+}
+
+static enum MHD_Result do_audit_pull(struct request *r, struct MHD_Connection *c)
+{
+	struct veld__srv_pull_args a;
+	struct veld__srv_audit_page page;
+	struct veld__srv_outcome out;
+	const char *q = strchr(r->uri, '?'), *bad;
+	enum MHD_Result ret;
+	msgpack_sbuffer buf;
+	int rc;
+
+	if ((bad = parse_pull_query(q ? q + 1 : NULL, 0, &a)))
+		return send_error(r, c, 400, "malformed", 0, "%s", bad);
+	if (r->len != 0)
+		return send_error(r, c, 400, "malformed", 0, "an access-log pull has no body");
+	a.max_bytes = PAGE_BUDGET;
+	memset(&page, 0, sizeof page);
+	rc = r->srv->store->ops->audit_pull(r->srv->store, &r->sreq, &a, &page, &out);
+	if (answer_outcome(r, c, rc, &out, &ret)) {
+		veld__arena_free(&page.mem);
+		return ret;
+	}
+	msgpack_sbuffer_init(&buf);
+	rc = veld__wire_audit_pull_resp_encode(&buf, &page.resp);
+	veld__arena_free(&page.mem);
+	if (rc != VELD_OK) {
+		msgpack_sbuffer_destroy(&buf);
+		return send_internal(r, c);
+	}
+	return send_msgpack(r, c, MHD_HTTP_OK, &buf);
+}
+
 /* The whole request is in: authenticate the body and run the endpoint. */
 static enum MHD_Result dispatch(struct request *r, struct MHD_Connection *c)
 {
@@ -642,7 +709,7 @@ static enum MHD_Result dispatch(struct request *r, struct MHD_Connection *c)
 		return ret;
 	if (r->rd->office && strcmp(r->dev.role, "office") != 0)
 		return send_error(r, c, 403, "forbidden", 0, "only the office may do this");
-	if (route != R_PULL && strchr(r->uri, '?'))
+	if (route != R_PULL && route != R_AUDIT_PULL && strchr(r->uri, '?'))
 		return send_error(r, c, 400, "malformed", 0, "query: this endpoint takes none");
 	switch (route) {
 	case R_INVITE: return do_invite(r, c);
@@ -651,6 +718,8 @@ static enum MHD_Result dispatch(struct request *r, struct MHD_Connection *c)
 	case R_PUSH: return do_push(r, c);
 	case R_PULL: return do_pull(r, c);
 	case R_DEVICES: return do_devices(r, c);
+	case R_AUDIT_PUSH: return do_audit_push(r, c);
+	case R_AUDIT_PULL: return do_audit_pull(r, c);
 	default: return send_internal(r, c);
 	}
 }

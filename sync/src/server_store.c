@@ -25,6 +25,12 @@
  *                              - client data keys sealed for a team/office
  *   team_keys(team, tv, pk), team_key_sealed(team, tv, device, sealed)
  *   clients(client, team)      - the team a client was first seen with
+ *   audit_log(cursor, device, seq, sealed, sig, arrived)
+ *                              - devices' access-log entries in arrival
+ *                                order, sealed to the office (schema v2)
+ *
+ * PRAGMA user_version holds the schema version; each migration runs in its
+ * own transaction and only ever moves forward (as core/src/schema.c).
  */
 #include "server_store.h"
 #include "auth.h"
@@ -41,7 +47,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#define SERVER_SCHEMA_VERSION 1
+#define SERVER_SCHEMA_VERSION 2
 #define WEEK_MS (7ull * 24 * 3600 * 1000)
 
 /* ---- arena ------------------------------------------------------------- */
@@ -114,7 +120,10 @@ int veld__team_valid(const char *team)
 
 /* ---- schema and statements ----------------------------------------------- */
 
-static const char server_schema[] =
+/* Version 1: devices, invites, nonces and everything a push and a pull
+ * need. The operation log and its merge state are veld__merge_schema; run
+ * first. */
+static const char schema_v1[] =
 	"CREATE TABLE IF NOT EXISTS devices(device BLOB PRIMARY KEY, sign_pk BLOB NOT NULL,"
 	"  box_pk BLOB NOT NULL, team TEXT NOT NULL, role TEXT NOT NULL, label TEXT NOT NULL,"
 	"  enrolled INTEGER NOT NULL, revoked INTEGER, last_seq INTEGER NOT NULL DEFAULT 0)"
@@ -143,6 +152,17 @@ static const char server_schema[] =
 	"CREATE TABLE IF NOT EXISTS clients(client BLOB PRIMARY KEY, team TEXT NOT NULL)"
 	"  WITHOUT ROWID;";
 
+/* Version 2: access-log entries (POST /v1/audit), as they arrived: sealed
+ * to the office and signed by their device. The cursor orders them by
+ * arrival (AUTOINCREMENT: never reused); (device, seq) is unique, and per
+ * device the seqs held are always 1..max (a push continues the sequence). */
+static const char schema_v2[] =
+	"CREATE TABLE IF NOT EXISTS audit_log(cursor INTEGER PRIMARY KEY AUTOINCREMENT,"
+	"  device BLOB NOT NULL, seq INTEGER NOT NULL, sealed BLOB NOT NULL, sig BLOB NOT NULL,"
+	"  arrived INTEGER NOT NULL, UNIQUE(device, seq));";
+
+static const char *const migrations[SERVER_SCHEMA_VERSION] = {schema_v1, schema_v2};
+
 enum {
 	S_BEGIN, S_COMMIT, S_ROLLBACK,
 	S_DEV_GET, S_DEV_INSERT, S_DEV_SET_LAST, S_DEV_REVOKE, S_DEV_OFFICE, S_DEV_LIST,
@@ -153,6 +173,7 @@ enum {
 	S_CLIENT_GET, S_CLIENT_PUT, S_ENTITY_GET,
 	S_ENV_PUT, S_ENV_PAGE,
 	S_TK_CURRENT, S_TK_GET, S_TK_PUT, S_TKS_PUT, S_TKS_DEVICE,
+	S_AUDIT_LAST, S_AUDIT_PUT, S_AUDIT_PAGE,
 	S__COUNT
 };
 
@@ -208,6 +229,11 @@ static const char *const sql[S__COUNT] = {
 	[S_TKS_DEVICE] = "SELECT s.team, s.tv, k.pk, s.sealed FROM team_key_sealed s"
 	                 " JOIN team_keys k ON k.team = s.team AND k.tv = s.tv"
 	                 " WHERE s.device = ?1 ORDER BY s.tv DESC, s.team LIMIT 1000",
+	[S_AUDIT_LAST] = "SELECT max(seq) FROM audit_log WHERE device = ?1",
+	[S_AUDIT_PUT] = "INSERT INTO audit_log(device, seq, sealed, sig, arrived)"
+	                " VALUES(?1, ?2, ?3, ?4, ?5)",
+	[S_AUDIT_PAGE] = "SELECT cursor, device, seq, sealed, sig FROM audit_log WHERE cursor > ?1"
+	                 " ORDER BY cursor LIMIT ?2",
 };
 
 struct sqlite_store {
@@ -1442,6 +1468,192 @@ static int sq_pull(struct veld__sstore *base, const struct veld__srv_req *req,
 	return tx_end(s, req, rc, out);
 }
 
+/* ---- access log ---------------------------------------------------------------- */
+
+/* The highest access-log seq held for `device` (0 if none); all lower ones
+ * are held too, because a push must continue the sequence. */
+static int audit_last(struct sqlite_store *s, const uint8_t device[VELD_ID_BYTES], uint64_t *last)
+{
+	sqlite3_stmt *st = stmt(s, S_AUDIT_LAST);
+	int rc;
+	bind_id(st, 1, device);
+	rc = sqlite3_step(st);
+	*last = rc == SQLITE_ROW && sqlite3_column_type(st, 0) != SQLITE_NULL ? col_u64(st, 0) : 0;
+	sqlite3_reset(st);
+	return rc == SQLITE_ROW ? VELD_OK : veld__err_sqlite(rc, "reading the access log");
+}
+
+/* The rules of POST /v1/audit (protocol.md 6), in the order they are
+ * listed, then the new entries. */
+static int audit_push_locked(struct sqlite_store *s, const struct veld__srv_req *req,
+                             const struct veld__audit_push_req *m, int sig_ok,
+                             struct veld__push_resp *resp, struct veld__srv_outcome *out)
+{
+	uint64_t last, stored = 0;
+	sqlite3_stmt *st;
+	int rc;
+
+	/* The decoder's checks, again, before anything: a gap in what is
+	 * stored would break "all of 1..max are held" for good. */
+	for (size_t i = 0; i < m->n; i++) {
+		const struct veld__audit_entry *e = &m->entries[i];
+		if (e->seq != m->entries[0].seq + i || e->seq < 1 || !e->sealed ||
+		    e->sealed_len == 0 || e->sealed_len > VELD_AUDIT_SEALED_MAX) {
+			refuse(out, VELD_SRV_MALFORMED, "entries[%zu]: not consecutive or badly sized", i);
+			return VELD_OK;
+		}
+	}
+	if ((rc = audit_last(s, req->device, &last)) != VELD_OK)
+		return rc;
+	if (m->n && m->entries[0].seq > last + 1) {
+		refuse(out, VELD_SRV_GAP,
+		       "the push does not continue the device's access log: expected %llu",
+		       (unsigned long long)(last + 1));
+		out->expected = last + 1;
+		return VELD_OK;
+	}
+	if (m->n && !sig_ok) {
+		refuse(out, VELD_SRV_BAD_BATCH, "an access-log entry's signature does not verify");
+		return VELD_OK;
+	}
+	for (size_t i = 0; i < m->n; i++) {
+		const struct veld__audit_entry *e = &m->entries[i];
+		if (e->seq <= last)
+			continue; /* held already; not compared: sealing is randomized */
+		st = stmt(s, S_AUDIT_PUT);
+		bind_id(st, 1, req->device);
+		bind_u64(st, 2, e->seq);
+		sqlite3_bind_blob(st, 3, e->sealed, (int)e->sealed_len, SQLITE_STATIC);
+		sqlite3_bind_blob(st, 4, e->sig, 64, SQLITE_STATIC);
+		bind_u64(st, 5, req->now_ms);
+		if ((rc = step_done(st, "storing an access-log entry")) != VELD_OK)
+			return rc;
+		stored++;
+	}
+	resp->acked = m->n && m->entries[m->n - 1].seq > last ? m->entries[m->n - 1].seq : last;
+	resp->stored = stored;
+	return VELD_OK;
+}
+
+static int sq_audit_push(struct veld__sstore *base, const struct veld__srv_req *req,
+                         const struct veld__audit_push_req *m, int sig_ok,
+                         struct veld__push_resp *resp, struct veld__srv_outcome *out)
+{
+	struct sqlite_store *s = (struct sqlite_store *)base;
+	struct veld__srv_device dev;
+	int rc;
+
+	memset(out, 0, sizeof *out);
+	memset(resp, 0, sizeof *resp);
+	if ((rc = tx_begin(s)) != VELD_OK)
+		return rc;
+	rc = requester(s, req, &dev, out);
+	if (rc == VELD_OK && !out->refusal)
+		rc = audit_push_locked(s, req, m, sig_ok, resp, out);
+	return tx_end(s, req, rc, out);
+}
+
+/* Rough bytes an entry adds to the encoded page besides its sealed bytes
+ * (array header, cursor, device, seq, bin headers, signature), and an
+ * author (device and key), to bound its size. */
+#define AUDIT_OVERHEAD 112
+#define AUTHOR_OVERHEAD 56
+
+static int audit_pull_locked(struct sqlite_store *s, const struct veld__srv_pull_args *a,
+                             struct veld__srv_audit_page *page)
+{
+	struct veld__audit_pull_resp *r = &page->resp;
+	struct veld__arena *mem = &page->mem;
+	size_t bytes = 0, cap = a->limit;
+	sqlite3_stmt *st;
+	int rc;
+
+	r->next = a->after;
+	r->entries = veld__arena_alloc(mem, cap * sizeof *r->entries);
+	r->authors = veld__arena_alloc(mem, cap * sizeof *r->authors);
+	if (!r->entries || !r->authors)
+		return veld__err(VELD_ENOMEM, "out of memory");
+
+	/* One more than the page to learn whether more wait. */
+	st = stmt(s, S_AUDIT_PAGE);
+	bind_u64(st, 1, a->after);
+	sqlite3_bind_int64(st, 2, (sqlite3_int64)a->limit + 1);
+	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+		struct veld__audit_entry *e = &r->entries[r->n];
+		size_t len = (size_t)sqlite3_column_bytes(st, 3), cost;
+		int known = 0;
+		if (r->n == cap) {
+			r->more = 1;
+			break;
+		}
+		memset(e, 0, sizeof *e);
+		if (col_blob(st, 1, e->device, VELD_ID_BYTES) || col_blob(st, 4, e->sig, 64) ||
+		    len == 0 || len > VELD_AUDIT_SEALED_MAX) {
+			rc = veld__err(VELD_ECORRUPT, "an access-log row is damaged");
+			break;
+		}
+		for (size_t i = 0; i < r->nauthors && !known; i++)
+			known = memcmp(r->authors[i].device, e->device, VELD_ID_BYTES) == 0;
+		cost = AUDIT_OVERHEAD + len + (known ? 0 : AUTHOR_OVERHEAD);
+		/* The entry that would pass the budget waits for the next page;
+		 * the first always goes, so a page always makes progress. */
+		if (r->n > 0 && bytes + cost > a->max_bytes) {
+			r->more = 1;
+			break;
+		}
+		e->cursor = col_u64(st, 0);
+		e->seq = col_u64(st, 2);
+		if (!(e->sealed = veld__arena_dup(mem, sqlite3_column_blob(st, 3), len))) {
+			rc = veld__err(VELD_ENOMEM, "out of memory");
+			break;
+		}
+		e->sealed_len = len;
+		if (!known) {
+			/* Its device's signing key, once per page (a revoked
+			 * device's too: its entries from before stay valid).
+			 * device_load runs another statement; st stays on its row. */
+			struct veld__srv_device d;
+			if ((rc = device_load(s, e->device, &d)) != VELD_OK) {
+				if (rc == VELD_ENOTFOUND)
+					rc = veld__err(VELD_ECORRUPT, "an access-log entry's device is unknown");
+				break;
+			}
+			memcpy(r->authors[r->nauthors].device, e->device, VELD_ID_BYTES);
+			memcpy(r->authors[r->nauthors].sign_pk, d.sign_pk, 32);
+			r->nauthors++;
+		}
+		bytes += cost;
+		r->next = e->cursor;
+		r->n++;
+	}
+	sqlite3_reset(st);
+	if (rc != SQLITE_DONE && rc != SQLITE_ROW)
+		return rc < 0 ? rc : veld__err_sqlite(rc, "reading the access log");
+	return VELD_OK;
+}
+
+static int sq_audit_pull(struct veld__sstore *base, const struct veld__srv_req *req,
+                         const struct veld__srv_pull_args *args, struct veld__srv_audit_page *page,
+                         struct veld__srv_outcome *out)
+{
+	struct sqlite_store *s = (struct sqlite_store *)base;
+	struct veld__srv_device dev;
+	int rc;
+
+	memset(out, 0, sizeof *out);
+	memset(&page->resp, 0, sizeof page->resp);
+	if (args->limit < 1 || args->limit > VELD_WIRE_MAX_PAGE) {
+		refuse(out, VELD_SRV_MALFORMED, "limit: must be 1 to %d", VELD_WIRE_MAX_PAGE);
+		return VELD_OK;
+	}
+	if ((rc = tx_begin(s)) != VELD_OK)
+		return rc;
+	rc = requester_office(s, req, &dev, out);
+	if (rc == VELD_OK && !out->refusal)
+		rc = audit_pull_locked(s, args, page);
+	return tx_end(s, req, rc, out);
+}
+
 /* ---- open and close ---------------------------------------------------------- */
 
 static void sq_close(struct veld__sstore *base)
@@ -1475,6 +1687,8 @@ static const struct veld__sstore_ops sqlite_ops = {
 	.push = sq_push,
 	.pull = sq_pull,
 	.devices = sq_devices,
+	.audit_push = sq_audit_push,
+	.audit_pull = sq_audit_pull,
 };
 
 static int migrate(sqlite3 *db)
@@ -1491,20 +1705,25 @@ static int migrate(sqlite3 *db)
 	if (version > SERVER_SCHEMA_VERSION)
 		return veld__err(VELD_ESCHEMA, "the server database has schema version %d; this veld"
 		                 " knows up to %d: upgrade veld", version, SERVER_SCHEMA_VERSION);
-	if (version == SERVER_SCHEMA_VERSION)
-		return VELD_OK;
-	rc = sqlite3_exec(db, "BEGIN IMMEDIATE", NULL, NULL, NULL);
-	if (rc == SQLITE_OK)
-		rc = sqlite3_exec(db, veld__merge_schema, NULL, NULL, NULL);
-	if (rc == SQLITE_OK)
-		rc = sqlite3_exec(db, server_schema, NULL, NULL, NULL);
-	if (rc == SQLITE_OK)
-		rc = sqlite3_exec(db, "PRAGMA user_version = 1", NULL, NULL, NULL);
-	if (rc == SQLITE_OK)
-		rc = sqlite3_exec(db, "COMMIT", NULL, NULL, NULL);
-	if (rc != SQLITE_OK) {
-		sqlite3_exec(db, "ROLLBACK", NULL, NULL, NULL);
-		return veld__err_sqlite(rc, "creating the server database");
+	/* Each step in its own transaction: a crash mid-way leaves the
+	 * previous version whole, and the next start goes on from there. */
+	for (; version < SERVER_SCHEMA_VERSION; version++) {
+		char pragma[64];
+		if ((rc = sqlite3_exec(db, "BEGIN IMMEDIATE", NULL, NULL, NULL)) != SQLITE_OK)
+			return veld__err_sqlite(rc, "starting a migration");
+		rc = version == 0 ? sqlite3_exec(db, veld__merge_schema, NULL, NULL, NULL) : SQLITE_OK;
+		if (rc == SQLITE_OK)
+			rc = sqlite3_exec(db, migrations[version], NULL, NULL, NULL);
+		snprintf(pragma, sizeof pragma, "PRAGMA user_version = %d", version + 1);
+		if (rc == SQLITE_OK)
+			rc = sqlite3_exec(db, pragma, NULL, NULL, NULL);
+		if (rc == SQLITE_OK)
+			rc = sqlite3_exec(db, "COMMIT", NULL, NULL, NULL);
+		if (rc != SQLITE_OK) {
+			sqlite3_exec(db, "ROLLBACK", NULL, NULL, NULL);
+			return veld__err_sqlite(rc, version == 0 ? "creating the server database"
+			                                         : "migrating the server database");
+		}
 	}
 	return VELD_OK;
 }

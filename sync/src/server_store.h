@@ -24,7 +24,11 @@
  *    visible in increasing order: a reader never sees cursor n+1 before n
  *    (SQLite: one writer at a time; PostgreSQL would need the same, e.g. a
  *    table lock around the cursor allocation, because sequences are not
- *    committed in order).
+ *    committed in order). Stored access-log entries have a feed of their
+ *    own with the same guarantee.
+ *  - Access-log entries are stored exactly as they arrive: sealed to the
+ *    office and signed by their device. The server never holds them in
+ *    readable form.
  *  - Messages in `out->message` are for people and never hold a value,
  *    a code or anything sealed.
  *  - Functions may be called from several threads at once.
@@ -91,6 +95,13 @@ struct veld__srv_page {
 	struct veld__arena mem;
 };
 
+/* An access-log page (GET /v1/audit); everything `resp` points to lives in
+ * `mem`. */
+struct veld__srv_audit_page {
+	struct veld__audit_pull_resp resp;
+	struct veld__arena mem;
+};
+
 /* The device list; everything `resp` points to lives in `mem`. */
 struct veld__srv_devices {
 	struct veld__devices_resp resp;
@@ -98,7 +109,8 @@ struct veld__srv_devices {
 };
 
 /* A pull's request: cursors and the page size (1..VELD_WIRE_MAX_PAGE).
- * `max_bytes` bounds the page's size (at least one operation is sent). */
+ * `max_bytes` bounds the page's size (at least one operation is sent).
+ * The access-log pull uses `after`, `limit` and `max_bytes` only. */
 struct veld__srv_pull_args {
 	uint64_t after, env_after;
 	uint32_t limit;
@@ -153,6 +165,26 @@ struct veld__sstore_ops {
 	            struct veld__srv_outcome *out);
 	int (*devices)(struct veld__sstore *s, const struct veld__srv_req *req,
 	               struct veld__srv_devices *list, struct veld__srv_outcome *out);
+	/* Access-log push (POST /v1/audit): sig_ok says whether every entry's
+	 * signature verified with the device's key (the store reports a bad
+	 * one after the gap rule, in the order of the rules). The decoder has
+	 * checked that the seqs are consecutive from >= 1. Entries whose seq
+	 * is held already are skipped without comparing (sealing is
+	 * randomized); new ones get the next cursor of the access-log feed,
+	 * which orders all stored entries by arrival as the operation feed
+	 * does. resp->acked is the highest seq held (all lower ones are held
+	 * too), resp->stored the number newly stored. */
+	int (*audit_push)(struct veld__sstore *s, const struct veld__srv_req *req,
+	                  const struct veld__audit_push_req *m, int sig_ok,
+	                  struct veld__push_resp *resp, struct veld__srv_outcome *out);
+	/* Access-log pull (GET /v1/audit, office only): entries with a cursor
+	 * above args->after in cursor order, at most args->limit, ending
+	 * before the page would pass args->max_bytes (at least one entry), and
+	 * the signing key of every device on the page. Fills `page` (free with
+	 * veld__arena_free(&page->mem), also on failure). */
+	int (*audit_pull)(struct veld__sstore *s, const struct veld__srv_req *req,
+	                  const struct veld__srv_pull_args *args, struct veld__srv_audit_page *page,
+	                  struct veld__srv_outcome *out);
 };
 
 /* Every backend's handle starts with this. */

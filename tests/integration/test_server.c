@@ -1714,6 +1714,737 @@ static void test_server__team_keys_and_invite_rules(void **state)
 	ASSERT_UNCHANGED(f, before);
 }
 
+/* ---- access log: POST /v1/audit, GET /v1/audit ------------------------------------ */
+
+/* Entries seq first..first+n-1 of a device. The server cannot open `sealed`
+ * (it is sealed to the office), so any non-empty bytes do: `len` bytes of
+ * `salt` with the seq in front. Each entry is signed as a device signs it. */
+struct audit {
+	struct veld__audit_entry *e;
+	uint8_t *sealed;
+	size_t n;
+};
+
+static void audit_sign(struct veld__audit_entry *e, const uint8_t device[16],
+                       const uint8_t sign_sk[64])
+{
+	uint8_t msg[VELD_AUDIT_SIG_MSG];
+	veld__audit_sig_message(msg, device, e->seq, e->sealed, e->sealed_len);
+	crypto_sign_detached(e->sig, NULL, msg, sizeof msg, sign_sk);
+}
+
+static void audit_make(struct audit *a, const struct dev *d, uint64_t first, size_t n, size_t len,
+                       uint8_t salt)
+{
+	assert_true(len >= 8);
+	a->n = n;
+	a->e = calloc(n ? n : 1, sizeof *a->e);
+	a->sealed = malloc((n ? n : 1) * len);
+	assert_non_null(a->e);
+	assert_non_null(a->sealed);
+	for (size_t i = 0; i < n; i++) {
+		struct veld__audit_entry *e = &a->e[i];
+		uint8_t *p = a->sealed + i * len;
+		e->seq = first + i;
+		memset(p, salt, len);
+		memcpy(p, &e->seq, sizeof e->seq);
+		e->sealed = p;
+		e->sealed_len = len;
+		audit_sign(e, d->id, d->sign_sk);
+	}
+}
+
+static void audit_free(struct audit *a)
+{
+	free(a->e);
+	free(a->sealed);
+	memset(a, 0, sizeof *a);
+}
+
+static void audit_push(struct fx *f, const struct dev *d, const struct audit *a, struct resp *r)
+{
+	struct veld__audit_push_req m;
+	msgpack_sbuffer body;
+	m.entries = a->e;
+	m.n = a->n;
+	msgpack_sbuffer_init(&body);
+	assert_int_equal(veld__wire_audit_push_req_encode(&body, &m), VELD_OK);
+	call(f, d, "POST", "/v1/audit", (uint8_t *)body.data, body.size, r);
+	msgpack_sbuffer_destroy(&body);
+}
+
+/* Push entries first..first+n-1 (sealed `len` bytes of `salt`) and expect
+ * the answer acked/stored. */
+static void audit_push_ok(struct fx *f, const struct dev *d, uint64_t first, size_t n,
+                          uint8_t salt, uint64_t acked, uint64_t stored)
+{
+	struct audit a;
+	struct resp r;
+	audit_make(&a, d, first, n, 100, salt);
+	audit_push(f, d, &a, &r);
+	assert_pushed(&r, acked, stored);
+	resp_free(&r);
+	audit_free(&a);
+}
+
+/* A push body packed by hand, without the encoder's checks: entries as
+ * given (any seq, any sealed size, a `siglen`-byte sig). */
+static void audit_body_raw(msgpack_sbuffer *b, const struct veld__audit_entry *e, size_t n,
+                           size_t siglen)
+{
+	msgpack_packer pk;
+	msgpack_sbuffer_init(b);
+	msgpack_packer_init(&pk, b, msgpack_sbuffer_write);
+	msgpack_pack_map(&pk, 2);
+	msgpack_pack_str_with_body(&pk, "v", 1);
+	msgpack_pack_uint64(&pk, 1);
+	msgpack_pack_str_with_body(&pk, "entries", 7);
+	msgpack_pack_array(&pk, n);
+	for (size_t i = 0; i < n; i++) {
+		msgpack_pack_array(&pk, 3);
+		msgpack_pack_uint64(&pk, e[i].seq);
+		msgpack_pack_bin_with_body(&pk, e[i].sealed, e[i].sealed_len);
+		msgpack_pack_bin_with_body(&pk, e[i].sig, siglen);
+	}
+}
+
+/* Sealed bytes the server holds for (device, seq): length, or -1 if none. */
+static int db_audit_sealed(struct fx *f, const uint8_t device[16], uint64_t seq, uint8_t *out,
+                           size_t cap)
+{
+	char path[400];
+	sqlite3 *db;
+	sqlite3_stmt *st;
+	int n = -1;
+	snprintf(path, sizeof path, "%s/server.db", f->data);
+	assert_int_equal(sqlite3_open_v2(path, &db, SQLITE_OPEN_READONLY, NULL), SQLITE_OK);
+	assert_int_equal(sqlite3_prepare_v2(db, "SELECT sealed FROM audit_log WHERE device = ?1"
+	                                    " AND seq = ?2", -1, &st, NULL), SQLITE_OK);
+	sqlite3_bind_blob(st, 1, device, 16, SQLITE_STATIC);
+	sqlite3_bind_int64(st, 2, (sqlite3_int64)seq);
+	if (sqlite3_step(st) == SQLITE_ROW) {
+		n = sqlite3_column_bytes(st, 0);
+		assert_true((size_t)n <= cap);
+		memcpy(out, sqlite3_column_blob(st, 0), (size_t)n);
+	}
+	sqlite3_finalize(st);
+	sqlite3_close(db);
+	return n;
+}
+
+/* One integer from a query on the server's database (read-write: also
+ * runs statements that change it, then answers 0). */
+static long long db_int(struct fx *f, const char *q)
+{
+	char path[400];
+	sqlite3 *db;
+	sqlite3_stmt *st;
+	long long v = 0;
+	snprintf(path, sizeof path, "%s/server.db", f->data);
+	assert_int_equal(sqlite3_open_v2(path, &db, SQLITE_OPEN_READWRITE, NULL), SQLITE_OK);
+	sqlite3_busy_timeout(db, 5000);
+	if (sqlite3_prepare_v2(db, q, -1, &st, NULL) != SQLITE_OK)
+		fail_msg("%s: %s", q, sqlite3_errmsg(db));
+	int rc = sqlite3_step(st);
+	if (rc == SQLITE_ROW)
+		v = sqlite3_column_int64(st, 0);
+	else if (rc != SQLITE_DONE)
+		fail_msg("%s: %s", q, sqlite3_errmsg(db));
+	sqlite3_finalize(st);
+	sqlite3_close(db);
+	return v;
+}
+
+/* What the stored entry (device, seq) must hold: the bytes audit_make made. */
+static void assert_audit_stored(struct fx *f, const struct dev *d, uint64_t seq, uint8_t salt)
+{
+	uint8_t got[VELD_AUDIT_SEALED_MAX], want[100];
+	memset(want, salt, sizeof want);
+	memcpy(want, &seq, sizeof seq);
+	assert_int_equal(db_audit_sealed(f, d->id, seq, got, sizeof got), (int)sizeof want);
+	assert_memory_equal(got, want, sizeof want);
+}
+
+/* Check an access-log page the way the office does before it keeps any of
+ * it: every entry's signature verifies with its device's key from
+ * `authors`; authors are exactly the page's devices, once each; cursors
+ * rise; `next` is the last cursor (or `after` on an empty page). */
+static void verify_audit_page(const struct veld__audit_pull_resp *p, uint64_t after)
+{
+	for (size_t i = 0; i < p->n; i++) {
+		const struct veld__audit_entry *e = &p->entries[i];
+		const uint8_t *pk = NULL;
+		for (size_t k = 0; k < p->nauthors; k++)
+			if (memcmp(p->authors[k].device, e->device, 16) == 0)
+				pk = p->authors[k].sign_pk;
+		assert_non_null(pk);
+		assert_int_equal(veld__audit_sig_verify(pk, e->device, e->seq, e->sealed, e->sealed_len,
+		                                        e->sig), 0);
+		assert_true(e->cursor > (i ? p->entries[i - 1].cursor : after));
+	}
+	for (size_t k = 0; k < p->nauthors; k++) {
+		int on_page = 0;
+		for (size_t i = 0; i < p->n; i++)
+			on_page |= memcmp(p->entries[i].device, p->authors[k].device, 16) == 0;
+		assert_true(on_page);
+		for (size_t j = 0; j < k; j++)
+			assert_memory_not_equal(p->authors[j].device, p->authors[k].device, 16);
+	}
+	assert_int_equal(p->next, p->n ? p->entries[p->n - 1].cursor : after);
+}
+
+static void audit_pull(struct fx *f, const struct dev *d, uint64_t after, uint32_t limit,
+                       struct veld__wire *w, struct veld__audit_pull_resp *p, struct resp *r)
+{
+	char path[128];
+	if (limit)
+		snprintf(path, sizeof path, "/v1/audit?after=%llu&limit=%u", (unsigned long long)after,
+		         limit);
+	else
+		snprintf(path, sizeof path, "/v1/audit?after=%llu", (unsigned long long)after);
+	call(f, d, "GET", path, NULL, 0, r);
+	if (r->status != 200)
+		fail_msg("%s answered %ld", path, r->status);
+	memset(w, 0, sizeof *w);
+	if (veld__wire_audit_pull_resp_decode(w, r->body, r->len, p) != VELD_OK)
+		fail_msg("access-log page does not decode: %s", veld_error_last());
+	verify_audit_page(p, after);
+}
+
+static void revoke_device(struct fx *f, const struct dev *d)
+{
+	struct veld__revoke_req m;
+	msgpack_sbuffer b;
+	struct resp r;
+	memcpy(m.device, d->id, 16);
+	msgpack_sbuffer_init(&b);
+	assert_int_equal(veld__wire_revoke_req_encode(&b, &m), VELD_OK);
+	call(f, &f->office, "POST", "/v1/revoke", (uint8_t *)b.data, b.size, &r);
+	msgpack_sbuffer_destroy(&b);
+	assert_int_equal(r.status, 200);
+	resp_free(&r);
+}
+
+static void test_server__audit_push_and_repush(void **state)
+{
+	struct fx *f = *state;
+	struct dev w1, w2;
+	struct audit a;
+	struct resp r;
+	worker(f, &w1, "north");
+	worker(f, &w2, "south");
+	uint64_t t0 = wall_ms();
+	audit_push_ok(f, &w1, 1, 3, 1, 3, 3);
+	uint64_t t1 = wall_ms();
+	assert_int_equal(db_count(f, "audit_log"), 3);
+	for (uint64_t seq = 1; seq <= 3; seq++)
+		assert_audit_stored(f, &w1, seq, 1);
+	/* Stored with the arrival time, by the authenticated device. */
+	char q[200];
+	snprintf(q, sizeof q, "SELECT count(*) FROM audit_log WHERE arrived BETWEEN %llu AND %llu",
+	         (unsigned long long)t0, (unsigned long long)t1);
+	assert_int_equal(db_int(f, q), 3);
+	/* The same entries again (a new request): held, nothing stored. */
+	audit_push_ok(f, &w1, 1, 3, 1, 3, 0);
+	assert_int_equal(db_count(f, "audit_log"), 3);
+	/* Sealed again (other bytes, validly signed): skipped without
+	 * comparing; the first bytes stay. */
+	audit_push_ok(f, &w1, 1, 3, 2, 3, 0);
+	assert_audit_stored(f, &w1, 1, 1);
+	assert_audit_stored(f, &w1, 3, 1);
+	/* Overlapping: 2..5 stores 4 and 5 only. */
+	audit_push_ok(f, &w1, 2, 4, 3, 5, 2);
+	assert_int_equal(db_count(f, "audit_log"), 5);
+	assert_audit_stored(f, &w1, 2, 1);
+	assert_audit_stored(f, &w1, 4, 3);
+	assert_audit_stored(f, &w1, 5, 3);
+	/* Only held entries: acked is still the highest held, not the push's
+	 * last. */
+	audit_push_ok(f, &w1, 1, 2, 1, 5, 0);
+	/* An empty push tells the acked. */
+	audit_make(&a, &w1, 1, 0, 100, 0);
+	audit_push(f, &w1, &a, &r);
+	assert_pushed(&r, 5, 0);
+	resp_free(&r);
+	/* Sequences are per device: w2 holds nothing yet. */
+	audit_push(f, &w2, &a, &r);
+	assert_pushed(&r, 0, 0);
+	resp_free(&r);
+	audit_free(&a);
+	audit_push_ok(f, &w2, 1, 1, 4, 1, 1);
+	assert_audit_stored(f, &w2, 1, 4);
+	assert_audit_stored(f, &w1, 1, 1);
+	assert_int_equal(db_count(f, "audit_log"), 6);
+	/* The operation log is another sequence: untouched. */
+	assert_int_equal(db_count(f, "feed"), 0);
+	assert_int_equal(db_int(f, "SELECT max(last_seq) FROM devices"), 0);
+}
+
+static void test_server__audit_gap(void **state)
+{
+	struct fx *f = *state;
+	struct dev w1;
+	struct audit a;
+	struct resp r;
+	uint64_t expected = 0;
+	worker(f, &w1, "north");
+	SNAPSHOT(f, before);
+	audit_make(&a, &w1, 5, 2, 100, 1);
+	audit_push(f, &w1, &a, &r);
+	assert_error(&r, 409, "gap", &expected);
+	assert_int_equal(expected, 1);
+	resp_free(&r);
+	ASSERT_UNCHANGED(f, before);
+	audit_free(&a);
+
+	audit_push_ok(f, &w1, 1, 3, 1, 3, 3);
+	SNAPSHOT(f, held);
+	audit_make(&a, &w1, 5, 3, 100, 1);
+	audit_push(f, &w1, &a, &r);
+	assert_error(&r, 409, "gap", &expected);
+	assert_int_equal(expected, 4);
+	resp_free(&r);
+	/* The gap is reported before a bad signature. */
+	a.e[1].sig[5] ^= 0x40;
+	audit_push(f, &w1, &a, &r);
+	assert_error(&r, 409, "gap", &expected);
+	assert_int_equal(expected, 4);
+	resp_free(&r);
+	audit_free(&a);
+	ASSERT_UNCHANGED(f, held);
+	assert_int_equal(db_count(f, "audit_log"), 3);
+	/* Pushing from `expected` continues. */
+	audit_push_ok(f, &w1, 4, 1, 1, 4, 1);
+}
+
+static void test_server__audit_bad_signature(void **state)
+{
+	struct fx *f = *state;
+	struct dev w1, other;
+	struct audit a;
+	struct resp r;
+	worker(f, &w1, "north");
+	dev_new(&other, "north");
+	audit_push_ok(f, &w1, 1, 2, 1, 2, 2);
+	SNAPSHOT(f, before);
+	/* One flipped bit in one signature: nothing of the push is stored. */
+	audit_make(&a, &w1, 3, 3, 100, 1);
+	a.e[1].sig[0] ^= 1;
+	audit_push(f, &w1, &a, &r);
+	assert_error(&r, 409, "bad_batch", NULL);
+	resp_free(&r);
+	audit_free(&a);
+	/* Signed by another key. */
+	audit_make(&a, &other, 3, 3, 100, 1);
+	audit_push(f, &w1, &a, &r);
+	assert_error(&r, 409, "bad_batch", NULL);
+	resp_free(&r);
+	audit_free(&a);
+	/* The right key over another device's id. */
+	audit_make(&a, &w1, 3, 1, 100, 1);
+	audit_sign(&a.e[0], other.id, w1.sign_sk);
+	audit_push(f, &w1, &a, &r);
+	assert_error(&r, 409, "bad_batch", NULL);
+	resp_free(&r);
+	audit_free(&a);
+	/* The sealed bytes changed after signing. */
+	audit_make(&a, &w1, 3, 2, 100, 1);
+	a.sealed[150] ^= 0x80;
+	audit_push(f, &w1, &a, &r);
+	assert_error(&r, 409, "bad_batch", NULL);
+	resp_free(&r);
+	audit_free(&a);
+	/* Every signature counts, an already held entry's too. */
+	audit_make(&a, &w1, 1, 3, 100, 1);
+	a.e[0].sig[63] ^= 1;
+	audit_push(f, &w1, &a, &r);
+	assert_error(&r, 409, "bad_batch", NULL);
+	resp_free(&r);
+	audit_free(&a);
+	ASSERT_UNCHANGED(f, before);
+	assert_int_equal(db_count(f, "audit_log"), 2);
+}
+
+static void test_server__audit_malformed(void **state)
+{
+	struct fx *f = *state;
+	struct dev w1;
+	struct audit a;
+	struct resp r;
+	msgpack_sbuffer b;
+	uint8_t big[VELD_AUDIT_SEALED_MAX + 1];
+	worker(f, &w1, "north");
+	SNAPSHOT(f, before);
+	/* seq 1, 2, 4: not consecutive (each validly signed). */
+	audit_make(&a, &w1, 1, 3, 100, 1);
+	a.e[2].seq = 4;
+	audit_sign(&a.e[2], w1.id, w1.sign_sk);
+	audit_body_raw(&b, a.e, a.n, 64);
+	call(f, &w1, "POST", "/v1/audit", (uint8_t *)b.data, b.size, &r);
+	msgpack_sbuffer_destroy(&b);
+	assert_error(&r, 400, "malformed", NULL);
+	resp_free(&r);
+	/* Descending. */
+	a.e[0].seq = 2;
+	a.e[1].seq = 1;
+	audit_sign(&a.e[0], w1.id, w1.sign_sk);
+	audit_sign(&a.e[1], w1.id, w1.sign_sk);
+	audit_body_raw(&b, a.e, 2, 64);
+	call(f, &w1, "POST", "/v1/audit", (uint8_t *)b.data, b.size, &r);
+	msgpack_sbuffer_destroy(&b);
+	assert_error(&r, 400, "malformed", NULL);
+	resp_free(&r);
+	/* seq 0. */
+	a.e[0].seq = 0;
+	audit_sign(&a.e[0], w1.id, w1.sign_sk);
+	audit_body_raw(&b, a.e, 1, 64);
+	call(f, &w1, "POST", "/v1/audit", (uint8_t *)b.data, b.size, &r);
+	msgpack_sbuffer_destroy(&b);
+	assert_error(&r, 400, "malformed", NULL);
+	resp_free(&r);
+	/* A sealed entry one byte above the limit, and an empty one. */
+	a.e[0].seq = 1;
+	memset(big, 0x33, sizeof big);
+	a.e[0].sealed = big;
+	a.e[0].sealed_len = sizeof big;
+	audit_sign(&a.e[0], w1.id, w1.sign_sk);
+	audit_body_raw(&b, a.e, 1, 64);
+	call(f, &w1, "POST", "/v1/audit", (uint8_t *)b.data, b.size, &r);
+	msgpack_sbuffer_destroy(&b);
+	assert_error(&r, 400, "malformed", NULL);
+	resp_free(&r);
+	a.e[0].sealed_len = 0;
+	audit_sign(&a.e[0], w1.id, w1.sign_sk);
+	audit_body_raw(&b, a.e, 1, 64);
+	call(f, &w1, "POST", "/v1/audit", (uint8_t *)b.data, b.size, &r);
+	msgpack_sbuffer_destroy(&b);
+	assert_error(&r, 400, "malformed", NULL);
+	resp_free(&r);
+	/* A short signature. */
+	a.e[0].sealed_len = 100;
+	audit_sign(&a.e[0], w1.id, w1.sign_sk);
+	audit_body_raw(&b, a.e, 1, 63);
+	call(f, &w1, "POST", "/v1/audit", (uint8_t *)b.data, b.size, &r);
+	msgpack_sbuffer_destroy(&b);
+	assert_error(&r, 400, "malformed", NULL);
+	resp_free(&r);
+	audit_free(&a);
+	/* 1001 entries. */
+	audit_make(&a, &w1, 1, VELD_WIRE_MAX_AUDIT + 1, 8, 1);
+	audit_body_raw(&b, a.e, a.n, 64);
+	call(f, &w1, "POST", "/v1/audit", (uint8_t *)b.data, b.size, &r);
+	msgpack_sbuffer_destroy(&b);
+	assert_error(&r, 400, "malformed", NULL);
+	resp_free(&r);
+	/* The push takes no query. */
+	msgpack_sbuffer_init(&b);
+	struct veld__audit_push_req m = {a.e, 1};
+	assert_int_equal(veld__wire_audit_push_req_encode(&b, &m), VELD_OK);
+	call(f, &w1, "POST", "/v1/audit?after=0", (uint8_t *)b.data, b.size, &r);
+	assert_error(&r, 400, "malformed", NULL);
+	resp_free(&r);
+	ASSERT_UNCHANGED(f, before);
+	assert_int_equal(db_count(f, "audit_log"), 0);
+	/* The same body without the query is fine. */
+	call(f, &w1, "POST", "/v1/audit", (uint8_t *)b.data, b.size, &r);
+	assert_pushed(&r, 1, 1);
+	resp_free(&r);
+	msgpack_sbuffer_destroy(&b);
+	audit_free(&a);
+	/* Exactly at the limits: 1000 entries, one of 2048 bytes. */
+	audit_make(&a, &w1, 2, VELD_WIRE_MAX_AUDIT, 8, 1);
+	big[0] = 2;
+	a.e[0].sealed = big;
+	a.e[0].sealed_len = VELD_AUDIT_SEALED_MAX;
+	audit_sign(&a.e[0], w1.id, w1.sign_sk);
+	audit_push(f, &w1, &a, &r);
+	assert_pushed(&r, 1 + VELD_WIRE_MAX_AUDIT, VELD_WIRE_MAX_AUDIT);
+	resp_free(&r);
+	audit_free(&a);
+	uint8_t got[VELD_AUDIT_SEALED_MAX];
+	assert_int_equal(db_audit_sealed(f, w1.id, 2, got, sizeof got), VELD_AUDIT_SEALED_MAX);
+	assert_memory_equal(got, big, VELD_AUDIT_SEALED_MAX);
+	assert_int_equal(db_audit_sealed(f, w1.id, 1001, got, sizeof got), 8);
+}
+
+static void test_server__audit_pull_office_only(void **state)
+{
+	struct fx *f = *state;
+	struct dev w1;
+	struct resp r;
+	worker(f, &w1, "north");
+	audit_push_ok(f, &w1, 1, 2, 1, 2, 2);
+	SNAPSHOT(f, before);
+	call(f, &w1, "GET", "/v1/audit", NULL, 0, &r);
+	assert_error(&r, 403, "forbidden", NULL);
+	resp_free(&r);
+	call(f, &w1, "GET", "/v1/audit?after=0&limit=10", NULL, 0, &r);
+	assert_error(&r, 403, "forbidden", NULL);
+	resp_free(&r);
+	/* Refused as office-only before its query is looked at. */
+	call(f, &w1, "GET", "/v1/audit?limit=0", NULL, 0, &r);
+	assert_error(&r, 403, "forbidden", NULL);
+	resp_free(&r);
+	ASSERT_UNCHANGED(f, before);
+}
+
+/* Entries pushed by the pull test, in the order the office must get them. */
+struct want {
+	const struct dev *d;
+	uint64_t seq;
+	uint8_t salt;
+};
+
+static void assert_page_entries(const struct veld__audit_pull_resp *p, const struct want *want,
+                                size_t from, size_t n)
+{
+	assert_int_equal(p->n, n);
+	for (size_t i = 0; i < n; i++) {
+		const struct want *x = &want[from + i];
+		uint8_t sealed[100];
+		memset(sealed, x->salt, sizeof sealed);
+		memcpy(sealed, &x->seq, sizeof x->seq);
+		assert_memory_equal(p->entries[i].device, x->d->id, 16);
+		assert_int_equal(p->entries[i].seq, x->seq);
+		assert_int_equal(p->entries[i].sealed_len, sizeof sealed);
+		assert_memory_equal(p->entries[i].sealed, sealed, sizeof sealed);
+	}
+}
+
+static const uint8_t *author_key(const struct veld__audit_pull_resp *p, const struct dev *d)
+{
+	for (size_t k = 0; k < p->nauthors; k++)
+		if (memcmp(p->authors[k].device, d->id, 16) == 0)
+			return p->authors[k].sign_pk;
+	return NULL;
+}
+
+static void test_server__audit_pull_pages(void **state)
+{
+	struct fx *f = *state;
+	struct dev north, south;
+	struct veld__audit_pull_resp p;
+	struct veld__wire w;
+	struct resp r;
+	worker(f, &north, "north");
+	worker(f, &south, "south");
+	audit_push_ok(f, &north, 1, 2, 1, 2, 2);
+	audit_push_ok(f, &south, 1, 3, 2, 3, 3);
+	audit_push_ok(f, &north, 3, 2, 3, 4, 2);
+	audit_push_ok(f, &f->office, 1, 1, 4, 1, 1);
+	const struct want want[] = {
+		{&north, 1, 1}, {&north, 2, 1}, {&south, 1, 2}, {&south, 2, 2},
+		{&south, 3, 2}, {&north, 3, 3}, {&north, 4, 3}, {&f->office, 1, 4},
+	};
+
+	/* All at once, in arrival order, with every device's key. */
+	audit_pull(f, &f->office, 0, 0, &w, &p, &r);
+	assert_page_entries(&p, want, 0, 8);
+	assert_false(p.more);
+	assert_int_equal(p.nauthors, 3);
+	assert_memory_equal(author_key(&p, &north), north.sign_pk, 32);
+	assert_memory_equal(author_key(&p, &south), south.sign_pk, 32);
+	assert_memory_equal(author_key(&p, &f->office), f->office.sign_pk, 32);
+	uint64_t end = p.next;
+	veld__wire_free(&w);
+	resp_free(&r);
+
+	/* Pages of 3: the same entries, each page with its own devices' keys. */
+	static const size_t sizes[] = {3, 3, 2};
+	static const size_t nauthors[] = {2, 2, 2};
+	uint64_t after = 0;
+	size_t from = 0;
+	for (size_t i = 0; i < 3; i++) {
+		audit_pull(f, &f->office, after, 3, &w, &p, &r);
+		assert_page_entries(&p, want, from, sizes[i]);
+		assert_int_equal(p.nauthors, nauthors[i]);
+		assert_int_equal(p.more, i < 2);
+		from += p.n;
+		after = p.next;
+		veld__wire_free(&w);
+		resp_free(&r);
+	}
+	assert_int_equal(after, end);
+	/* Past the end: empty, next stays. */
+	audit_pull(f, &f->office, after, 3, &w, &p, &r);
+	assert_int_equal(p.n, 0);
+	assert_int_equal(p.nauthors, 0);
+	assert_int_equal(p.next, after);
+	assert_false(p.more);
+	veld__wire_free(&w);
+	resp_free(&r);
+	/* A page of 2 holds north's only. */
+	audit_pull(f, &f->office, 0, 2, &w, &p, &r);
+	assert_page_entries(&p, want, 0, 2);
+	assert_int_equal(p.nauthors, 1);
+	assert_memory_equal(p.authors[0].sign_pk, north.sign_pk, 32);
+	assert_true(p.more);
+	veld__wire_free(&w);
+	resp_free(&r);
+	/* New entries come after the ones already paged through. */
+	audit_push_ok(f, &south, 4, 1, 5, 4, 1);
+	audit_pull(f, &f->office, end, 5000, &w, &p, &r);
+	assert_int_equal(p.n, 1);
+	assert_memory_equal(p.entries[0].device, south.id, 16);
+	assert_int_equal(p.entries[0].seq, 4);
+	assert_false(p.more);
+	veld__wire_free(&w);
+	resp_free(&r);
+
+	/* The query: after and limit, each at most once, nothing else. */
+	SNAPSHOT(f, before);
+	static const char *const bad[] = {
+		"/v1/audit?after=1&after=2", "/v1/audit?limit=0", "/v1/audit?limit=5001",
+		"/v1/audit?limit=1&limit=2", "/v1/audit?env_after=0", "/v1/audit?after=x",
+		"/v1/audit?after", "/v1/audit?after=1&", "/v1/audit?foo=1", "/v1/audit?after=-1",
+	};
+	for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+		call(f, &f->office, "GET", bad[i], NULL, 0, &r);
+		if (r.status != 400)
+			fail_msg("%s answered %ld", bad[i], r.status);
+		assert_error(&r, 400, "malformed", NULL);
+		resp_free(&r);
+	}
+	ASSERT_UNCHANGED(f, before);
+	/* A pull uses up its nonce: the same signed request again is a
+	 * replay. */
+	struct veld__auth_headers h;
+	veld__auth_sign(&h, f->office.id, f->office.sign_sk, "GET", "/v1/audit?limit=1", NULL, 0);
+	http(f, "GET", "/v1/audit?limit=1", NULL, 0, &h, &r);
+	assert_int_equal(r.status, 200);
+	resp_free(&r);
+	SNAPSHOT(f, used);
+	http(f, "GET", "/v1/audit?limit=1", NULL, 0, &h, &r);
+	assert_error(&r, 409, "replay", NULL);
+	resp_free(&r);
+	ASSERT_UNCHANGED(f, used);
+
+	/* The access log names the endpoint, never a query or a value. */
+	veld_server_stop(f->srv); /* every request logged */
+	f->srv = NULL;
+	int pushes = 0, pulls = 0;
+	for (size_t i = 0; i < f->nlog; i++) {
+		assert_null(strstr(f->log[i], "after="));
+		assert_null(strstr(f->log[i], "limit="));
+		pushes += strncmp(f->log[i], "POST /v1/audit 200 ", 19) == 0;
+		pulls += strncmp(f->log[i], "GET /v1/audit 200 ", 18) == 0;
+	}
+	assert_int_equal(pushes, 5);
+	assert_int_equal(pulls, 8);
+	server_start(f, 0, 0);
+}
+
+static void test_server__audit_revoked_device(void **state)
+{
+	struct fx *f = *state;
+	struct dev w1;
+	struct veld__audit_pull_resp p;
+	struct veld__wire w;
+	struct audit a;
+	struct resp r;
+	worker(f, &w1, "north");
+	audit_push_ok(f, &w1, 1, 2, 1, 2, 2);
+	revoke_device(f, &w1);
+	SNAPSHOT(f, before);
+	audit_make(&a, &w1, 3, 1, 100, 1);
+	audit_push(f, &w1, &a, &r);
+	assert_error(&r, 403, "revoked", NULL);
+	resp_free(&r);
+	audit_free(&a);
+	audit_make(&a, &w1, 1, 0, 100, 1);
+	audit_push(f, &w1, &a, &r);
+	assert_error(&r, 403, "revoked", NULL);
+	resp_free(&r);
+	audit_free(&a);
+	ASSERT_UNCHANGED(f, before);
+	/* What it pushed before stays, with its key to check it by. */
+	audit_pull(f, &f->office, 0, 0, &w, &p, &r);
+	assert_int_equal(p.n, 2);
+	assert_int_equal(p.nauthors, 1);
+	assert_memory_equal(p.authors[0].device, w1.id, 16);
+	assert_memory_equal(p.authors[0].sign_pk, w1.sign_pk, 32);
+	veld__wire_free(&w);
+	resp_free(&r);
+}
+
+static void test_server__audit_pull_byte_budget(void **state)
+{
+	struct fx *f = *state;
+	struct veld__audit_pull_resp p;
+	struct veld__wire w;
+	struct audit a;
+	struct resp r;
+	enum { N = 2 * VELD_WIRE_MAX_AUDIT };
+	/* 2000 entries of the largest size: ~4.2 MB, more than one answer may
+	 * carry. */
+	for (uint64_t first = 1; first <= N; first += VELD_WIRE_MAX_AUDIT) {
+		audit_make(&a, &f->office, first, VELD_WIRE_MAX_AUDIT, VELD_AUDIT_SEALED_MAX, 7);
+		audit_push(f, &f->office, &a, &r);
+		assert_pushed(&r, first + VELD_WIRE_MAX_AUDIT - 1, VELD_WIRE_MAX_AUDIT);
+		resp_free(&r);
+		audit_free(&a);
+	}
+	uint64_t after = 0, seq = 0;
+	int pages = 0, more = 1;
+	while (more) {
+		assert_true(++pages <= 3);
+		audit_pull(f, &f->office, after, 0, &w, &p, &r);
+		/* Under the limit every decoder accepts, and not trivially small. */
+		assert_true(r.len <= VELD_WIRE_MAX_BODY);
+		assert_true(p.n >= 1);
+		if (p.more)
+			assert_true(p.n > N / 2 && p.n < N);
+		for (size_t i = 0; i < p.n; i++) {
+			assert_int_equal(p.entries[i].seq, ++seq);
+			assert_int_equal(p.entries[i].sealed_len, VELD_AUDIT_SEALED_MAX);
+		}
+		after = p.next;
+		more = p.more;
+		veld__wire_free(&w);
+		resp_free(&r);
+	}
+	assert_int_equal(pages, 2);
+	assert_int_equal(seq, N);
+}
+
+/* A server database from before the access log (schema 1) opens and gains
+ * the table; everything else stays. */
+static void test_server__audit_schema_upgrade(void **state)
+{
+	struct fx *f = *state;
+	struct dev w1;
+	struct batch b;
+	struct resp r;
+	uint8_t client[16];
+	worker(f, &w1, "north");
+	randombytes_buf(client, 16);
+	batch_make(&b, &w1, 1, 2, "north", client, 1);
+	push(f, &w1, &b, &r);
+	assert_pushed(&r, 2, 2);
+	resp_free(&r);
+	assert_int_equal(db_int(f, "PRAGMA user_version"), 2);
+	/* Make it a version-1 database, as the server before wrote it. */
+	veld_server_stop(f->srv);
+	f->srv = NULL;
+	db_int(f, "DROP TABLE audit_log");
+	db_int(f, "PRAGMA user_version = 1");
+	assert_int_equal(db_int(f, "SELECT count(*) FROM sqlite_master WHERE name = 'audit_log'"), 0);
+	server_start(f, 0, 0);
+	assert_int_equal(db_int(f, "PRAGMA user_version"), 2);
+	assert_int_equal(db_count(f, "audit_log"), 0);
+	assert_int_equal(db_count(f, "devices"), 2);
+	push(f, &w1, &b, &r);
+	assert_pushed(&r, 2, 0);
+	resp_free(&r);
+	audit_push_ok(f, &w1, 1, 2, 1, 2, 2);
+	/* A restart does not migrate again. */
+	veld_server_stop(f->srv);
+	f->srv = NULL;
+	server_start(f, 0, 0);
+	assert_int_equal(db_count(f, "audit_log"), 2);
+	audit_push_ok(f, &w1, 1, 3, 1, 3, 1);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -1745,6 +2476,15 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_server__stop_drains_in_flight, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_server__access_log_holds_no_secrets, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_server__restart_keeps_state, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_server__audit_push_and_repush, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_server__audit_gap, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_server__audit_bad_signature, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_server__audit_malformed, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_server__audit_pull_office_only, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_server__audit_pull_pages, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_server__audit_revoked_device, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_server__audit_pull_byte_budget, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_server__audit_schema_upgrade, setup, teardown),
 	};
 	if (veld_init() != VELD_OK || curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK)
 		return 1;

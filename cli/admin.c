@@ -413,14 +413,17 @@ int cmd_resolve(cli *c, int argc, char **argv)
 
 /* ---- access log ---------------------------------------------------------- */
 
-int cmd_log_show(cli *c, int argc, char **argv)
+/* `veld log show`, this store's own log, and `veld office log`, every
+ * device's log as the office received it (with --device). */
+static int log_show(cli *c, int argc, char **argv, int office)
 {
 	static const struct option opts[] = {
 		{"client", required_argument, NULL, O_CLIENT},
 		{"limit", required_argument, NULL, O_LIMIT},
+		{"device", required_argument, NULL, O_DEVICE},
 		{NULL, 0, NULL, 0}
 	};
-	const char *client = NULL;
+	const char *client = NULL, *device = NULL;
 	long long limit = 0;
 	cli_opts it;
 	int o;
@@ -431,6 +434,11 @@ int cmd_log_show(cli *c, int argc, char **argv)
 		case CLI_OPT_ERROR: return CLI_EXIT_USAGE;
 		case CLI_OPT_ARG: return cli_usage(c, "unexpected argument");
 		case O_CLIENT: client = it.optarg; break;
+		case O_DEVICE:
+			if (!office)
+				return cli_usage(c, "--device is for `veld office log`");
+			device = it.optarg;
+			break;
 		case O_LIMIT:
 			if (!cli_parse_int(it.optarg, 1, 1000000000, &limit))
 				return cli_usage(c, "--limit needs a positive number");
@@ -445,11 +453,13 @@ int cmd_log_show(cli *c, int argc, char **argv)
 	json_t *filter = json_object();
 	if (client != NULL)
 		json_object_set_new(filter, "client", json_string(client));
+	if (device != NULL)
+		json_object_set_new(filter, "device", json_string(device));
 	if (limit > 0)
 		json_object_set_new(filter, "limit", json_integer(limit));
 	char *in = json_object_size(filter) ? json_dumps(filter, JSON_COMPACT) : NULL, *text = NULL;
 	json_decref(filter);
-	int rc = veld_audit_list(c->store, in, &text);
+	int rc = office ? veld_office_log(c->store, in, &text) : veld_audit_list(c->store, in, &text);
 	free(in);
 	if (rc != VELD_OK) {
 		cli_free_text(text);
@@ -484,6 +494,18 @@ int cmd_log_show(cli *c, int argc, char **argv)
 	}
 	json_decref(list);
 	return 0;
+}
+
+int cmd_log_show(cli *c, int argc, char **argv)
+{
+	return log_show(c, argc, argv, 0);
+}
+
+int cmd_office_log(cli *c, int argc, char **argv)
+{
+	if (c->role == NULL || strcmp(c->role, "worker") == 0)
+		c->role = "office";
+	return log_show(c, argc, argv, 1);
 }
 
 int cmd_log_verify(cli *c, int argc, char **argv)

@@ -187,7 +187,7 @@ enum {
 	O_CARE_END, O_HOUSING_CORP, O_TENANCY, O_SUPPORT, O_CONTACT, O_TEAM, O_QUERY, O_YES,
 	O_CLIENT, O_KIND, O_PLANNED, O_STARTED, O_ENDED, O_DOMAINS, O_SCORE, O_ACTIONS,
 	O_VISIT, O_TEXT, O_TAGS, O_DOMAIN, O_DESCRIPTION, O_STATUS, O_REVIEW, O_SEVERITY,
-	O_FOLLOW_UP, O_OPEN
+	O_FOLLOW_UP, O_OPEN, O_DEVICE
 };
 
 /* Call the API with a fields (or filter) object; parse what it returns
@@ -298,6 +298,7 @@ int cmd_office_revoke(cli *c, int argc, char **argv);
 int cmd_office_devices(cli *c, int argc, char **argv);
 int cmd_office_sync(cli *c, int argc, char **argv);
 int cmd_office_list(cli *c, int argc, char **argv);
+int cmd_office_log(cli *c, int argc, char **argv);
 
 /* serve.c: the sync server */
 int cmd_serve(cli *c, int argc, char **argv);

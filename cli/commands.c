@@ -150,8 +150,8 @@ const cli_cmd cli_commands[] = {
 	 "else as a string.\n" ID_HELP},
 
 	{"log", "show", cmd_log_show, "[--client ID] [--limit N]",
-	 "Show the access log (NEN 7513): event, time, outcome, client, user, role,\n"
-	 "device, purpose.\n\n"
+	 "Show this store's access log (NEN 7513): event, time, outcome, client, user,\n"
+	 "role, device, purpose. Sync sends it to the office (`veld office log`).\n\n"
 	 "  --client ID   only entries about this client (also an erased one)\n"
 	 "  --limit N     at most N entries\n"},
 	{"log", "verify", cmd_log_verify, "",
@@ -209,6 +209,13 @@ const cli_cmd cli_commands[] = {
 	{"office", "sync", cmd_office_sync, "[--insecure-http] [--ca-file FILE]",
 	 "Sync the office store. It sends the office's changes and receives every\n"
 	 "team's; see `veld sync`.\n\n" NET_HELP},
+	{"office", "log", cmd_office_log, "[--client ID] [--device ID] [--limit N]",
+	 "Show every device's access log (NEN 7513) as the office received it with\n"
+	 "`veld office sync`: each entry was checked against its device's signature.\n"
+	 "Columns as in `veld log show`; oldest first.\n\n"
+	 "  --client ID   only entries about this client (an id or a prefix)\n"
+	 "  --device ID   only entries of this device (an id or a prefix)\n"
+	 "  --limit N     the newest N entries\n"},
 	{"office", "list", cmd_office_list,
 	 "clients|visits|notes|goals|signals|conflicts [--client ID] [--open]",
 	 "List records of every team in the office store. Columns as in `veld client\n"

@@ -99,6 +99,8 @@ say "Converged: the same client on all three"
 for who in anna bram; do echo "-- $who"; $who client show "$C" | grep -Ei "phone|name"; $who conflicts; done
 echo "-- office"; office office list clients
 office office list notes
+say "The office's copy of every device's access log: who opened Jan's file (newest 8)"
+office office log --client "$C" --limit 8
 say "Stopping the server"
 kill -TERM "$SERVER_PID"; wait "$SERVER_PID" || true; SERVER_PID=""
 echo "demo done"

@@ -233,6 +233,14 @@ VELD_EXTERN VELD_WARN_UNUSED int veld_audit_list(veld_store *s, const char *filt
 /* VELD_OK if the chain and head signature are intact, else VELD_ECORRUPT
  * with the first bad entry in the message. */
 VELD_EXTERN VELD_WARN_UNUSED int veld_audit_verify(veld_store *s, uint64_t *entries_out);
+/* Office only: the access logs of every device, as sync brought them
+ * (each entry checked against its device's signature on arrival). A JSON
+ * array, oldest first, of {"device","seq","at","event","outcome","client",
+ * "user","role","purpose"}. filter_json (may be NULL): {"client": id or
+ * prefix, "device": id or prefix, "limit": n (the newest n)}. A worker's
+ * store gets VELD_EINVAL. */
+VELD_EXTERN VELD_WARN_UNUSED int veld_office_log(veld_store *s, const char *filter_json,
+	char **json_out);
 
 /* ---- Erasure and retention --------------------------------------------- */
 /* Erase a client from this store: destroy its data key (crypto-shredding)

@@ -46,6 +46,22 @@ static void pack_str(msgpack_packer *pk, const char *v)
 	msgpack_pack_str_body(pk, v, strlen(v));
 }
 
+void veld__audit_pack(struct msgpack_packer *pk, uint64_t seq, uint64_t at, const char *event,
+                      const char *outcome, const char *client, const char *user,
+                      const char *role, const char *device, const char *purpose)
+{
+	msgpack_pack_array(pk, 9);
+	msgpack_pack_uint64(pk, seq);
+	msgpack_pack_uint64(pk, at);
+	pack_str(pk, event);
+	pack_str(pk, outcome);
+	pack_str(pk, client);
+	pack_str(pk, user);
+	pack_str(pk, role);
+	pack_str(pk, device);
+	pack_str(pk, purpose);
+}
+
 static void entry_hash(const veld_store *s, uint8_t out[32], const uint8_t prev[32], uint64_t seq,
                        uint64_t at, const char *event, const char *outcome, const char *client,
                        const char *user, const char *role, const char *device, const char *purpose)
@@ -55,30 +71,36 @@ static void entry_hash(const veld_store *s, uint8_t out[32], const uint8_t prev[
 	crypto_generichash_init(&h, s->audit_key, 32, 32);
 	crypto_generichash_update(&h, prev, 32);
 	msgpack_packer_init(&pk, &h, hash_write);
-	msgpack_pack_array(&pk, 9);
-	msgpack_pack_uint64(&pk, seq);
-	msgpack_pack_uint64(&pk, at);
-	pack_str(&pk, event);
-	pack_str(&pk, outcome);
-	pack_str(&pk, client);
-	pack_str(&pk, user);
-	pack_str(&pk, role);
-	pack_str(&pk, device);
-	pack_str(&pk, purpose);
+	veld__audit_pack(&pk, seq, at, event, outcome, client, user, role, device, purpose);
 	crypto_generichash_final(&h, out, 32);
+}
+
+const char *veld__purpose_cut(char out[VELD_PURPOSE_MAX + 1], const char *purpose)
+{
+	size_t n;
+	if (!purpose || !*purpose)
+		purpose = "care";
+	n = strlen(purpose);
+	if (n > VELD_PURPOSE_MAX) {
+		n = VELD_PURPOSE_MAX;
+		while (n > 0 && ((unsigned char)purpose[n] & 0xC0) == 0x80)
+			n--; /* not inside a UTF-8 character */
+	}
+	memcpy(out, purpose, n);
+	out[n] = 0;
+	return out;
 }
 
 int veld__audit(veld_store *s, const char *event, const char *outcome, const uint8_t *client,
                 const char *purpose)
 {
 	sqlite3_stmt *st = s->st[ST_AUDIT_INSERT];
-	char chex[33], dhex[33];
+	char chex[33], dhex[33], cut[VELD_PURPOSE_MAX + 1];
 	uint8_t hash[32];
 	uint64_t seq = s->audit_seq + 1, at = veld__hlc_now_ms();
 	int rc;
 
-	if (!purpose || !*purpose)
-		purpose = "care";
+	purpose = veld__purpose_cut(cut, purpose);
 	if (client)
 		veld__hex(chex, client, VELD_ID_BYTES);
 	veld__hex(dhex, s->device, VELD_ID_BYTES);
@@ -194,6 +216,79 @@ int veld_audit_list(veld_store *s, const char *filter_json, char **json_out)
 	}
 	if (rc != SQLITE_DONE) {
 		rc = veld__err_sqlite(rc, "reading the access log");
+		goto out;
+	}
+	rc = (*json_out = json_dumps(arr, JSON_COMPACT)) ? VELD_OK
+	                                               : veld__err(VELD_ENOMEM, "out of memory");
+out:
+	sqlite3_finalize(st);
+	json_decref(arr);
+	json_decref(filter);
+	veld__leave(s);
+	return rc;
+}
+
+static int hex_prefix_ok(const char *p)
+{
+	return strlen(p) <= 32 && strspn(p, "0123456789abcdef") == strlen(p);
+}
+
+int veld_office_log(veld_store *s, const char *filter_json, char **json_out)
+{
+	json_t *filter = NULL, *arr = NULL;
+	const char *client = NULL, *device = NULL;
+	json_int_t limit = -1;
+	sqlite3_stmt *st = NULL;
+	char clike[40], dlike[40];
+	int rc = veld__enter_json(s, json_out, 0);
+	if (rc)
+		return rc;
+	if (!s->office) {
+		rc = veld__err(VELD_EINVAL, "only the office store holds the devices' access logs;"
+		               " this device's own log is veld_audit_list");
+		goto out;
+	}
+	if (filter_json && *filter_json) {
+		if (!(filter = json_loads(filter_json, 0, NULL)) || !json_is_object(filter)) {
+			rc = veld__err(VELD_EINVAL, "the filter is not a JSON object");
+			goto out;
+		}
+		client = json_string_value(json_object_get(filter, "client"));
+		device = json_string_value(json_object_get(filter, "device"));
+		if (json_is_integer(json_object_get(filter, "limit")))
+			limit = json_integer_value(json_object_get(filter, "limit"));
+	}
+	if ((client && !hex_prefix_ok(client)) || (device && !hex_prefix_ok(device))) {
+		rc = veld__err(VELD_EINVAL, "a client or device id is lower-case hex");
+		goto out;
+	}
+	snprintf(clike, sizeof clike, "%s%%", client ? client : "");
+	snprintf(dlike, sizeof dlike, "%s%%", device ? device : "");
+	rc = sqlite3_prepare_v2(s->db,
+		"SELECT lower(hex(device)), seq, at, event, outcome, client, user, role, purpose FROM ("
+		" SELECT * FROM office_audit WHERE (?1 = '%' OR client LIKE ?1)"
+		" AND (?2 = '%' OR lower(hex(device)) LIKE ?2)"
+		" ORDER BY at DESC, device DESC, seq DESC LIMIT ?3) ORDER BY at, device, seq",
+		-1, &st, NULL);
+	if (rc != SQLITE_OK) {
+		rc = veld__err_sqlite(rc, "reading the office's access log");
+		goto out;
+	}
+	sqlite3_bind_text(st, 1, clike, -1, SQLITE_STATIC);
+	sqlite3_bind_text(st, 2, dlike, -1, SQLITE_STATIC);
+	sqlite3_bind_int64(st, 3, limit);
+	arr = json_array();
+	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+		char at[32];
+		veld__iso8601(at, (uint64_t)sqlite3_column_int64(st, 2));
+		json_array_append_new(arr, json_pack("{s:s,s:I,s:s,s:s,s:s,s:s?,s:s,s:s,s:s}",
+			"device", col_text(st, 0), "seq", (json_int_t)sqlite3_column_int64(st, 1),
+			"at", at, "event", col_text(st, 3), "outcome", col_text(st, 4),
+			"client", col_text(st, 5), "user", col_text(st, 6), "role", col_text(st, 7),
+			"purpose", col_text(st, 8)));
+	}
+	if (rc != SQLITE_DONE) {
+		rc = veld__err_sqlite(rc, "reading the office's access log");
 		goto out;
 	}
 	rc = (*json_out = json_dumps(arr, JSON_COMPACT)) ? VELD_OK

@@ -78,7 +78,18 @@ static const char *const v5 =
 	"INSERT OR IGNORE INTO conflicts SELECT entity, field FROM ops WHERE head = 1"
 	"  GROUP BY entity, field HAVING count(*) > 1;";
 
-static const char *const migrations[VELD_SCHEMA_VERSION] = {v1, v2, v3, v4, v5};
+/* Version 6: the office's copy of every device's access log (sync brings
+ * it; docs/protocol.md, GET /v1/audit). Empty in a worker's store.
+ * Append-only like the local log. */
+static const char *const v6 =
+	"CREATE TABLE office_audit(device BLOB NOT NULL, seq INTEGER NOT NULL, at INTEGER NOT NULL,"
+	"  event TEXT NOT NULL, outcome TEXT NOT NULL, client TEXT, user TEXT NOT NULL,"
+	"  role TEXT NOT NULL, purpose TEXT NOT NULL, PRIMARY KEY(device, seq)) WITHOUT ROWID;"
+	"CREATE INDEX office_audit_client ON office_audit(client);"
+	"CREATE TRIGGER office_audit_no_update BEFORE UPDATE ON office_audit"
+	"  BEGIN SELECT RAISE(ABORT, 'the access log is append-only'); END;";
+
+static const char *const migrations[VELD_SCHEMA_VERSION] = {v1, v2, v3, v4, v5, v6};
 
 int veld__schema_migrate(sqlite3 *db)
 {

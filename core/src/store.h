@@ -151,10 +151,23 @@ int veld__keys_share(veld_store *s, const uint8_t client[VELD_ID_BYTES], uint64_
                      const char *team, const uint8_t key[32]);
 
 /* Migrations (schema.c). */
-#define VELD_SCHEMA_VERSION 5
+#define VELD_SCHEMA_VERSION 6
 int veld__schema_migrate(sqlite3 *db);
 
-/* Access log (audit.c): append an entry in the current transaction. */
+/* Access log (audit.c): append an entry in the current transaction. A
+ * purpose is logged up to its first VELD_PURPOSE_MAX bytes (cut at a
+ * character boundary), so every entry fits the sync protocol's limit. */
+#define VELD_PURPOSE_MAX 1000
+struct msgpack_packer;
+/* Copy a purpose into out, cut to VELD_PURPOSE_MAX bytes at a character
+ * boundary; NULL or "" becomes "care". Returns out. */
+const char *veld__purpose_cut(char out[VELD_PURPOSE_MAX + 1], const char *purpose);
+/* An entry as the msgpack array of 9 elements the chain hashes and sync
+ * seals for the office: [seq, at, event, outcome, client|nil, user, role,
+ * device, purpose] (docs/protocol.md, POST /v1/audit). */
+void veld__audit_pack(struct msgpack_packer *pk, uint64_t seq, uint64_t at, const char *event,
+                      const char *outcome, const char *client, const char *user,
+                      const char *role, const char *device, const char *purpose);
 int veld__audit(veld_store *s, const char *event, const char *outcome,
                 const uint8_t *client /* may be NULL */, const char *purpose);
 int veld__audit_load_head(veld_store *s);

@@ -357,6 +357,7 @@ static int post_ok(struct session *x, const char *path, msgpack_sbuffer *sb,
 
 struct tally {
 	uint64_t pushed, push_total, pulled, applied;
+	uint64_t log_pushed, log_pulled; /* access-log entries */
 };
 
 static int report(struct session *x, const struct tally *t, uint32_t phase)
@@ -562,6 +563,121 @@ static int pull_all(struct session *x, struct tally *t)
 	}
 }
 
+/* POST one access-log push; *resp gets the answer. */
+static int audit_post(struct session *x, const struct veld__audit_push_req *req,
+                      struct veld__push_resp *resp, struct veld__error_resp *e)
+{
+	struct veld__http_resp r;
+	struct veld__wire w;
+	msgpack_sbuffer sb;
+	int rc;
+	if ((rc = ENCODE(&sb, veld__wire_audit_push_req_encode, req)) != VELD_OK) {
+		msgpack_sbuffer_destroy(&sb);
+		return err_prefix(rc, "encoding the access log");
+	}
+	rc = call(x, "POST", "/v1/audit", (const uint8_t *)sb.data, sb.size, &r, e);
+	msgpack_sbuffer_destroy(&sb);
+	if (rc != VELD_OK)
+		return rc;
+	memset(&w, 0, sizeof w);
+	rc = veld__wire_push_resp_decode(&w, r.body, r.len, resp);
+	veld__wire_free(&w);
+	veld__http_resp_free(&r);
+	return rc == VELD_OK ? VELD_OK
+	                     : err_prefix(rc, "the server's answer to an access-log push did not decode");
+}
+
+/* Send the access-log entries the server does not hold yet (docs/protocol.md
+ * 7, step 3). Entries at most 1000 a request; with none waiting, one empty
+ * push learns the server's `acked`. If the server holds fewer than this
+ * store recorded (restored from a backup), send again from there, once. */
+static int audit_push_all(struct session *x, struct tally *t)
+{
+	int rc, rewound = 0;
+	for (;;) {
+		struct veld__audit_outbox ob;
+		struct veld__push_resp resp;
+		struct veld__error_resp e;
+		uint64_t mine = 0, last;
+		size_t n;
+
+		if (cancelled(x))
+			return veld__err(VELD_ECANCELLED, "sync cancelled");
+		if ((rc = veld__audit_acked(x->s, &mine, NULL)) != VELD_OK)
+			return rc;
+		memset(&ob, 0, sizeof ob);
+		if ((rc = veld__audit_next_push(x->s, VELD_WIRE_MAX_AUDIT, &ob)) != VELD_OK)
+			return err_prefix(rc, "reading the access log to send");
+		n = ob.req.n;
+		last = n ? ob.req.entries[n - 1].seq : mine;
+		rc = audit_post(x, &ob.req, &resp, &e);
+		veld__audit_outbox_free(&ob);
+		if (rc != VELD_OK) {
+			if (strcmp(e.error, "gap") == 0 && !rewound && e.expected > 0 &&
+			    e.expected <= mine) {
+				if ((rc = veld__audit_set_acked(x->s, e.expected - 1)) != VELD_OK)
+					return err_prefix(rc, "resuming the access log from the server's point");
+				rewound = 1;
+				continue;
+			}
+			return rc;
+		}
+		if (n == 0 && resp.acked < mine && !rewound) {
+			if ((rc = veld__audit_set_acked(x->s, resp.acked)) != VELD_OK)
+				return err_prefix(rc, "resuming the access log from the server's point");
+			rewound = 1;
+			continue;
+		}
+		if (resp.acked < last)
+			return veld__err(VELD_EPROTO, "the server acknowledged access-log entries up to "
+				"%llu of a push that ended at %llu", (unsigned long long)resp.acked,
+				(unsigned long long)last);
+		if ((rc = veld__audit_set_acked(x->s, resp.acked)) != VELD_OK)
+			return err_prefix(rc, "recording an access-log push");
+		t->log_pushed += resp.stored;
+		if (n < VELD_WIRE_MAX_AUDIT)
+			return VELD_OK; /* all sent (or nothing was waiting) */
+	}
+}
+
+/* The office: every device's access log, page by page. */
+static int audit_pull_all(struct session *x, struct tally *t)
+{
+	int rc;
+	for (;;) {
+		struct veld__audit_pull_resp page;
+		struct veld__http_resp r;
+		struct veld__wire w;
+		uint64_t after = 0, applied = 0;
+		char path[96];
+
+		if (cancelled(x))
+			return veld__err(VELD_ECANCELLED, "sync cancelled");
+		if ((rc = veld__audit_cursor(x->s, &after)) != VELD_OK)
+			return rc;
+		snprintf(path, sizeof path, "/v1/audit?after=%llu&limit=%u", (unsigned long long)after,
+			(unsigned)x->o.pull_page);
+		if ((rc = call(x, "GET", path, NULL, 0, &r, NULL)) != VELD_OK)
+			return rc;
+		memset(&w, 0, sizeof w);
+		rc = veld__wire_audit_pull_resp_decode(&w, r.body, r.len, &page);
+		if (rc == VELD_OK)
+			rc = veld__audit_apply_page(x->s, &page, &applied);
+		else
+			rc = err_prefix(rc, "a pulled access-log page did not decode");
+		veld__wire_free(&w);
+		veld__http_resp_free(&r);
+		if (rc != VELD_OK)
+			return err_prefix(rc, "a pulled access-log page was refused, nothing of it kept");
+		t->log_pulled += applied;
+		if (!page.more)
+			return VELD_OK;
+		if (page.next <= after)
+			return veld__err(VELD_EPROTO, "the server said more access-log entries wait but "
+				"its cursor did not advance");
+	}
+}
+
 static int sync_run(struct session *x, char **json_out)
 {
 	struct tally t;
@@ -571,7 +687,9 @@ static int sync_run(struct session *x, char **json_out)
 	int rc;
 
 	memset(&t, 0, sizeof t);
-	if ((rc = push_all(x, &t)) != VELD_OK || (rc = pull_all(x, &t)) != VELD_OK)
+	if ((rc = push_all(x, &t)) != VELD_OK || (rc = pull_all(x, &t)) != VELD_OK ||
+	    (rc = audit_push_all(x, &t)) != VELD_OK ||
+	    (strcmp(x->role, "office") == 0 && (rc = audit_pull_all(x, &t)) != VELD_OK))
 		return rc;
 	if (json_out == NULL)
 		return VELD_OK;
@@ -582,9 +700,11 @@ static int sync_run(struct session *x, char **json_out)
 	if (json_is_integer(json_object_get(inf, "conflicts")))
 		conflicts = json_integer_value(json_object_get(inf, "conflicts"));
 	json_decref(inf);
-	summary = json_pack("{s:I,s:I,s:I,s:I,s:I}", "pushed", (json_int_t)t.pushed,
+	summary = json_pack("{s:I,s:I,s:I,s:I,s:I,s:I,s:I}", "pushed", (json_int_t)t.pushed,
 		"pulled", (json_int_t)t.pulled, "applied", (json_int_t)t.applied,
-		"conflicts", conflicts, "duration_ms", (json_int_t)(mono_ms() - x->t0));
+		"conflicts", conflicts, "log_pushed", (json_int_t)t.log_pushed,
+		"log_pulled", (json_int_t)t.log_pulled,
+		"duration_ms", (json_int_t)(mono_ms() - x->t0));
 	*json_out = summary != NULL ? json_dumps(summary, JSON_COMPACT) : NULL;
 	json_decref(summary);
 	return *json_out != NULL ? VELD_OK : veld__err(VELD_ENOMEM, "out of memory");

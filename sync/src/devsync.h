@@ -51,6 +51,31 @@ int veld__sync_cursors(veld_store *s, uint64_t *after, uint64_t *env_after);
  * operations that were new here. */
 int veld__sync_apply_page(veld_store *s, const struct veld__pull_resp *page, uint64_t *applied);
 
+/* ---- access log (auditsync.c) ------------------------------------------------ */
+/* The next POST /v1/audit: own access-log entries above the acknowledged
+ * seq (at most max), each sealed to the office and signed. req.n == 0 means
+ * nothing waits. VELD_ENOTFOUND if the store has no office key yet. */
+struct veld__audit_outbox {
+	struct veld__audit_push_req req;
+	void *mem; /* owns everything req points to */
+};
+int veld__audit_next_push(veld_store *s, size_t max, struct veld__audit_outbox *out);
+void veld__audit_outbox_free(struct veld__audit_outbox *o);
+/* The highest own entry the server holds, as recorded, and how many wait. */
+int veld__audit_acked(veld_store *s, uint64_t *acked, uint64_t *pending);
+/* Record the server's `acked`; lower than before after a server restore.
+ * VELD_EPROTO if it claims entries this store never wrote. */
+int veld__audit_set_acked(veld_store *s, uint64_t acked);
+/* Office: the saved GET /v1/audit cursor. */
+int veld__audit_cursor(veld_store *s, uint64_t *after);
+/* Office: check every entry of a page (author key, signature, sealed to
+ * this office, its own seq and device inside, each device's entries in
+ * order without gaps, an entry held already unchanged), keep the new ones
+ * and save the page's cursor: one transaction; a page that fails a check
+ * changes nothing (VELD_EPROTO). *applied gets the number of new entries. */
+int veld__audit_apply_page(veld_store *s, const struct veld__audit_pull_resp *page,
+                           uint64_t *applied);
+
 /* ---- enrollment ----------------------------------------------------------- */
 /* Fill an enroll request from this store's identity and the code. */
 int veld__sync_enroll_request(veld_store *s, const uint8_t code[20], const char *label,

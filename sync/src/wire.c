@@ -1023,6 +1023,64 @@ static int check_audit_seqs(int code, const char *ctx, const struct veld__audit_
 	return VELD_OK;
 }
 
+static int get_hex_id(const msgpack_object *o, const char *ctx, const char *key, char out[33])
+{
+	if (o->type != MSGPACK_OBJECT_STR || o->via.str.size != 32)
+		return bad(ctx, key, "must be 32 lower-case hex digits");
+	for (size_t i = 0; i < 32; i++) {
+		char c = o->via.str.ptr[i];
+		if (!((c >= '0' && c <= '9') || (c >= 'a' && c <= 'f')))
+			return bad(ctx, key, "must be 32 lower-case hex digits");
+	}
+	memcpy(out, o->via.str.ptr, 32);
+	out[32] = 0;
+	return VELD_OK;
+}
+
+int veld__wire_audit_plain_decode(const uint8_t *p, size_t len, struct veld__audit_plain *out)
+{
+	static const char ctx[] = "access-log entry";
+	msgpack_unpacked u;
+	const msgpack_object *e;
+	size_t off = 0;
+	int rc;
+
+	memset(out, 0, sizeof *out);
+	if ((rc = scan(p, len, ctx, 1, 10)) != VELD_OK)
+		return rc;
+	msgpack_unpacked_init(&u);
+	switch (msgpack_unpack_next(&u, (const char *)p, len, &off)) {
+	case MSGPACK_UNPACK_SUCCESS:
+		break;
+	case MSGPACK_UNPACK_NOMEM_ERROR:
+		msgpack_unpacked_destroy(&u);
+		return veld__err(VELD_ENOMEM, "out of memory");
+	default:
+		msgpack_unpacked_destroy(&u);
+		return veld__err(VELD_EPROTO, "%s: not valid msgpack", ctx);
+	}
+	if (off != len || u.data.type != MSGPACK_OBJECT_ARRAY || u.data.via.array.size != 9) {
+		msgpack_unpacked_destroy(&u);
+		return veld__err(VELD_EPROTO, "%s: must be exactly one array of 9 elements", ctx);
+	}
+	e = u.data.via.array.ptr;
+	if ((rc = get_uint(&e[0], ctx, "seq", 1, &out->seq)) ||
+	    (rc = get_uint(&e[1], ctx, "at", 0, &out->at)) ||
+	    (rc = get_str(&e[2], ctx, "event", 32, S_TEXT, out->event)) ||
+	    (rc = get_str(&e[3], ctx, "outcome", 32, S_TEXT, out->outcome)) ||
+	    (e[4].type != MSGPACK_OBJECT_NIL && (rc = get_hex_id(&e[4], ctx, "client", out->client))) ||
+	    (rc = get_str(&e[5], ctx, "user", 64, S_TEXT, out->user)) ||
+	    (rc = get_str(&e[6], ctx, "role", 64, S_TEXT, out->role)) ||
+	    (rc = get_hex_id(&e[7], ctx, "device", out->device)) ||
+	    (rc = get_str(&e[8], ctx, "purpose", 1000, S_TEXT, out->purpose))) {
+		msgpack_unpacked_destroy(&u);
+		memset(out, 0, sizeof *out);
+		return rc;
+	}
+	msgpack_unpacked_destroy(&u);
+	return VELD_OK;
+}
+
 int veld__wire_audit_push_req_decode(struct veld__wire *w, const uint8_t *body, size_t len,
                                      struct veld__audit_push_req *m)
 {

@@ -107,6 +107,18 @@ struct veld__audit_entry {
 	uint8_t sig[64];
 };
 
+/* The plaintext of a sealed access-log entry, after unpadding: the array
+ * of 9 that core/src/audit.c packs (veld__audit_pack). */
+struct veld__audit_plain {
+	uint64_t seq, at;
+	char event[33], outcome[33];
+	char client[33]; /* 32 hex digits, or "" for none */
+	char user[65], role[65];
+	char device[33];
+	char purpose[1001];
+};
+int veld__wire_audit_plain_decode(const uint8_t *p, size_t len, struct veld__audit_plain *out);
+
 /* POST /v1/audit; the answer is a struct veld__push_resp. */
 struct veld__audit_push_req {
 	struct veld__audit_entry *entries;

@@ -259,6 +259,12 @@ ok log show --json
 [ "$(json 'len(j)')" -gt 5 ] || fail "the access log should have entries"
 ok log verify
 has "intact"
+# Every device's log is the office's to show; a worker's store holds only its own.
+status 2 office log
+err_has "only the office"
+status 2 log show --device abcd
+ok office log --help
+has "--device"
 
 # ---- passphrases ------------------------------------------------------------
 VELD_PASSPHRASE="wrong passphrase" status 4 info

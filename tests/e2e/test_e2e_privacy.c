@@ -125,7 +125,7 @@ static void proxy_stop(struct proxy *p)
 /* ---- tests ----------------------------------------------------------------- */
 
 static const char *const canaries[] = {"CANARYNAME-e2e-4411", "CANARYADDR-e2e-Kerkpad", "CANARYNOTE-e2e-relapse",
-                                       "CANARYPHONE0677", NULL};
+                                       "CANARYPHONE0677", "CANARYPURPOSE-e2e-crisis", NULL};
 
 static void scan_dir_for_canaries(const char *dir)
 {
@@ -174,9 +174,15 @@ static void test_e2e__canaries_reach_neither_server_nor_wire(void **state)
 	                            "\"phone\":\"CANARYPHONE0677\"}");
 	snprintf(b, sizeof b, "{\"client\":\"%s\",\"text\":\"CANARYNOTE-e2e-relapse\"}", c);
 	free(e2e_create(a, "note", b));
+	/* A purpose goes into the access log, which travels to the office. */
+	ok(veld_record_get(a, "client", c, "CANARYPURPOSE-e2e-crisis", &out));
+	veld_free(out);
 	e2e_sync(a);
 	e2e_sync(bb);
 	e2e_sync(office);
+	ok(veld_office_log(office, NULL, &out));
+	assert_non_null(strstr(out, "CANARYPURPOSE-e2e-crisis"));
+	veld_free(out);
 	/* The data did travel: Bram and the office can read it. */
 	ok(veld_record_get(bb, "client", c, NULL, &out));
 	assert_non_null(strstr(out, "CANARYNAME-e2e-4411"));
@@ -188,6 +194,8 @@ static void test_e2e__canaries_reach_neither_server_nor_wire(void **state)
 	pthread_mutex_lock(&px.mu);
 	assert_true(px.len > 1000);
 	assert_true(e2e_contains(px.bytes, px.len, "POST /v1/push"));
+	assert_true(e2e_contains(px.bytes, px.len, "POST /v1/audit"));
+	assert_true(e2e_contains(px.bytes, px.len, "GET /v1/audit"));
 	for (int i = 0; canaries[i]; i++)
 		if (e2e_contains(px.bytes, px.len, canaries[i]))
 			fail_msg("canary %s crossed the wire in readable form", canaries[i]);
@@ -322,12 +330,168 @@ static void test_e2e__revoked_device_refused_and_keys_rotate(void **state)
 	free(tmp);
 }
 
+/* Entries of `device` in a JSON list, as "seq event purpose" lines. */
+static char *entries_of(const char *json, const char *device)
+{
+	json_t *list = json_loads(json, 0, NULL), *e;
+	size_t i, cap = 1 << 16, len = 0;
+	char *outs = calloc(1, cap);
+	assert_non_null(list);
+	json_array_foreach(list, i, e) {
+		if (strcmp(json_string_value(json_object_get(e, "device")), device) != 0)
+			continue;
+		len += (size_t)snprintf(outs + len, cap - len, "%lld %s %s %s\n",
+			(long long)json_integer_value(json_object_get(e, "seq")),
+			json_string_value(json_object_get(e, "event")),
+			json_string_value(json_object_get(e, "outcome")),
+			json_string_value(json_object_get(e, "purpose")));
+		assert_true(len < cap);
+	}
+	json_decref(list);
+	return outs;
+}
+
+static char *device_id(veld_store *s)
+{
+	char *out = NULL, *id;
+	json_t *info;
+	ok(veld_store_info(s, &out));
+	info = json_loads(out, 0, NULL);
+	veld_free(out);
+	id = strdup(json_string_value(json_object_get(info, "device")));
+	json_decref(info);
+	return id;
+}
+
+static int64_t server_exec(const char *data, const char *sql)
+{
+	char path[600];
+	sqlite3 *db;
+	int64_t n;
+	snprintf(path, sizeof path, "%s/server.db", data);
+	assert_int_equal(sqlite3_open(path, &db), SQLITE_OK);
+	sqlite3_busy_timeout(db, 5000);
+	assert_int_equal(sqlite3_exec(db, sql, NULL, NULL, NULL), SQLITE_OK);
+	n = sqlite3_changes(db);
+	sqlite3_close(db);
+	return n;
+}
+
+/* Every device's access log reaches the office, entry for entry as the
+ * device wrote it; a worker cannot read it; an entry altered on the server
+ * is refused at the office with nothing of its page kept. */
+static void test_e2e__access_log_reaches_the_office(void **state)
+{
+	char *tmp = e2e_tmpdir(), data[512], filter[128], *c, *out = NULL, *mine, *theirs;
+	char *dev_a, *dev_b, odir[600];
+	struct e2e_server srv;
+	veld_store *office, *a, *bb;
+	json_t *summary;
+	int64_t before;
+	snprintf(data, sizeof data, "%s/server", tmp);
+	e2e_server_start(&srv, data, 0);
+	office = e2e_office(&srv, tmp);
+	a = e2e_device(&srv, office, tmp, "anna", "noord");
+	bb = e2e_device(&srv, office, tmp, "bram", "noord");
+	dev_a = device_id(a);
+	dev_b = device_id(bb);
+	c = e2e_create(a, "client", "{\"name\":\"Logged\"}");
+	ok(veld_record_get(a, "client", c, "home visit prep", &out));
+	veld_free(out);
+	e2e_sync(a);
+	e2e_sync(bb);
+	ok(veld_record_get(bb, "client", c, NULL, &out));
+	veld_free(out);
+	e2e_sync(bb);
+	ok(veld_sync(office, NULL, &out));
+	summary = json_loads(out, 0, NULL);
+	veld_free(out);
+	assert_true(json_integer_value(json_object_get(summary, "log_pulled")) > 0);
+	json_decref(summary);
+
+	/* The office holds each device's log exactly as the device does. */
+	snprintf(filter, sizeof filter, "{\"device\":\"%s\"}", dev_a);
+	ok(veld_audit_list(a, NULL, &out));
+	mine = entries_of(out, dev_a);
+	veld_free(out);
+	ok(veld_office_log(office, filter, &out));
+	theirs = entries_of(out, dev_a);
+	veld_free(out);
+	assert_string_equal(mine, theirs);
+	assert_non_null(strstr(theirs, "read success home visit prep"));
+	free(mine);
+	free(theirs);
+	ok(veld_audit_list(bb, NULL, &out));
+	mine = entries_of(out, dev_b);
+	veld_free(out);
+	ok(veld_office_log(office, NULL, &out));
+	theirs = entries_of(out, dev_b);
+	veld_free(out);
+	assert_string_equal(mine, theirs);
+	free(mine);
+	free(theirs);
+	/* A client filter finds who read the client, on every device. */
+	snprintf(filter, sizeof filter, "{\"client\":\"%s\"}", c);
+	ok(veld_office_log(office, filter, &out));
+	assert_non_null(strstr(out, dev_a));
+	assert_non_null(strstr(out, dev_b));
+	veld_free(out);
+	/* A worker's store holds no one else's log. */
+	assert_int_equal(veld_office_log(a, NULL, &out), VELD_EINVAL);
+
+	/* An entry altered on the server: the office refuses the page and
+	 * keeps nothing of it; put back, it arrives. */
+	ok(veld_record_get(a, "client", c, "second look", &out));
+	veld_free(out);
+	e2e_sync(a);
+	snprintf(odir, sizeof odir, "%s/office", tmp);
+	before = store_count(odir, "SELECT count(*) FROM office_audit");
+	server_exec(data, "CREATE TABLE kept AS SELECT cursor, sealed FROM audit_log"
+		" WHERE cursor = (SELECT max(cursor) FROM audit_log)");
+	assert_int_equal(server_exec(data, "UPDATE audit_log SET sealed = substr(sealed, 1, 40) ||"
+		" (CASE WHEN substr(sealed, 41, 1) = x'00' THEN x'01' ELSE x'00' END) ||"
+		" substr(sealed, 42) WHERE cursor = (SELECT cursor FROM kept)"), 1);
+	assert_int_equal(veld_sync(office, NULL, &out), VELD_EPROTO);
+	assert_non_null(strstr(veld_error_last(), "access-log"));
+	assert_int_equal(store_count(odir, "SELECT count(*) FROM office_audit"), before);
+	assert_int_equal(server_exec(data, "UPDATE audit_log SET sealed = (SELECT sealed FROM kept)"
+		" WHERE cursor = (SELECT cursor FROM kept)"), 1);
+	e2e_sync(office);
+	assert_int_equal(store_count(odir, "SELECT count(*) FROM office_audit"), before + 1);
+	ok(veld_office_log(office, "{\"limit\":1}", &out));
+	assert_non_null(strstr(out, "second look"));
+	veld_free(out);
+
+	/* An entry the server withholds leaves a gap the office refuses. */
+	ok(veld_record_get(a, "client", c, "third look", &out));
+	veld_free(out);
+	ok(veld_record_get(a, "client", c, "fourth look", &out));
+	veld_free(out);
+	e2e_sync(a);
+	assert_int_equal(server_exec(data, "DELETE FROM audit_log WHERE cursor ="
+		" (SELECT max(cursor) - 1 FROM audit_log)"), 1);
+	assert_int_equal(veld_sync(office, NULL, &out), VELD_EPROTO);
+	assert_non_null(strstr(veld_error_last(), "missing"));
+	assert_int_equal(store_count(odir, "SELECT count(*) FROM office_audit"), before + 1);
+
+	veld_store_free(a);
+	veld_store_free(bb);
+	veld_store_free(office);
+	free(c);
+	free(dev_a);
+	free(dev_b);
+	e2e_server_stop(&srv, SIGTERM);
+	e2e_rm_rf(tmp);
+	free(tmp);
+}
+
 int main(int argc, char **argv)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_e2e__canaries_reach_neither_server_nor_wire),
 		cmocka_unit_test(test_e2e__other_team_receives_nothing),
 		cmocka_unit_test(test_e2e__revoked_device_refused_and_keys_rotate),
+		cmocka_unit_test(test_e2e__access_log_reaches_the_office),
 	};
 	if (argc < 2)
 		return 2;

@@ -25,9 +25,9 @@ static void check(int cond, const char *what)
 		struct type m1, m2;                                                              \
 		struct veld__wire w1, w2;                                                        \
 		msgpack_sbuffer s1, s2;                                                          \
-		int rc = dec(&w1, data, size, &m1);                                              \
-		check(rc == VELD_OK || rc == VELD_EPROTO, name ": decode result");              \
-		if (rc == VELD_OK) {                                                             \
+		int rc_ = dec(&w1, data, size, &m1);                                             \
+		check(rc_ == VELD_OK || rc_ == VELD_EPROTO, name ": decode result");            \
+		if (rc_ == VELD_OK) {                                                            \
 			msgpack_sbuffer_init(&s1);                                                   \
 			msgpack_sbuffer_init(&s2);                                                   \
 			check(enc(&s1, &m1) == VELD_OK, name ": re-encode");                         \
@@ -69,6 +69,15 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	ROUND_TRIP(veld__devices_resp, veld__wire_devices_resp_decode,
 	           veld__wire_devices_resp_encode, "devices");
 	ROUND_TRIP(veld__error_resp, veld__wire_error_decode, veld__wire_error_encode, "error");
+	ROUND_TRIP(veld__audit_push_req, veld__wire_audit_push_req_decode,
+	           veld__wire_audit_push_req_encode, "audit push");
+	ROUND_TRIP(veld__audit_pull_resp, veld__wire_audit_pull_resp_decode,
+	           veld__wire_audit_pull_resp_encode, "audit pull");
+	{
+		struct veld__audit_plain pl;
+		rc = veld__wire_audit_plain_decode(data, size, &pl);
+		check(rc == VELD_OK || rc == VELD_EPROTO, "audit entry: decode result");
+	}
 
 	rc = veld__wire_ok_decode(&w, data, size);
 	check(rc == VELD_OK || rc == VELD_EPROTO, "ok: decode result");

@@ -165,6 +165,7 @@ static void test_store__migrates_from_version_1(void **state)
 	assert_int_equal(sqlite3_open(path, &db), SQLITE_OK);
 	assert_int_equal(sqlite3_exec(db, "DROP TABLE retention; DROP TABLE zrm_domains;"
 	                              " DROP TABLE team_keys; DROP TABLE outbox; DROP TABLE peers; DROP TABLE conflicts;"
+	                              " DROP TABLE office_audit;"
 	                              " PRAGMA user_version = 1;", NULL, NULL, NULL), SQLITE_OK);
 	sqlite3_close(db);
 
@@ -189,7 +190,7 @@ static void test_store__migrates_from_version_1(void **state)
 		sqlite3_stmt *st;
 		sqlite3_prepare_v2(db, "PRAGMA user_version", -1, &st, NULL);
 		assert_int_equal(sqlite3_step(st), SQLITE_ROW);
-		assert_int_equal(sqlite3_column_int(st, 0), 5);
+		assert_int_equal(sqlite3_column_int(st, 0), 6);
 		sqlite3_finalize(st);
 	}
 	sqlite3_close(db);

@@ -6,6 +6,7 @@
 #include "helpers.h"
 
 #include "op.h"
+#include "store.h"
 #include "wire.h"
 
 #include <sodium.h>
@@ -65,6 +66,8 @@ enum msg {
 	M_DEVICES,
 	M_ERROR,
 	M_OK,
+	M_AUDIT_PUSH,
+	M_AUDIT_PULL,
 	M_COUNT
 };
 
@@ -84,6 +87,8 @@ static int decode_any(enum msg t, const uint8_t *b, size_t n)
 		struct veld__revoke_resp revoke_resp;
 		struct veld__devices_resp devices;
 		struct veld__error_resp error;
+		struct veld__audit_push_req audit_push;
+		struct veld__audit_pull_resp audit_pull;
 	} u;
 	struct veld__wire w;
 	int rc = VELD_ERROR;
@@ -101,6 +106,8 @@ static int decode_any(enum msg t, const uint8_t *b, size_t n)
 	case M_DEVICES: rc = veld__wire_devices_resp_decode(&w, b, n, &u.devices); break;
 	case M_ERROR: rc = veld__wire_error_decode(&w, b, n, &u.error); break;
 	case M_OK: rc = veld__wire_ok_decode(&w, b, n); break;
+	case M_AUDIT_PUSH: rc = veld__wire_audit_push_req_decode(&w, b, n, &u.audit_push); break;
+	case M_AUDIT_PULL: rc = veld__wire_audit_pull_resp_decode(&w, b, n, &u.audit_pull); break;
 	case M_COUNT: break;
 	}
 	if (rc != VELD_OK) {
@@ -312,6 +319,43 @@ static struct veld__team_keys_req fx_team_keys(void)
 }
 
 /* A valid body of type t, appended to *out (msgpack_sbuffer_init'ed). */
+/* Three access-log entries, seq 7..9, of two devices (for a pull). */
+static uint8_t fx_audit_bytes[3][100];
+static struct veld__audit_entry fx_audit[3];
+static struct veld__author fx_audit_authors[2];
+
+static void fx_audit_init(void)
+{
+	for (int i = 0; i < 3; i++) {
+		fill(fx_audit_bytes[i], sizeof fx_audit_bytes[i], 40u + (unsigned)i);
+		memset(&fx_audit[i], 0, sizeof fx_audit[i]);
+		fx_audit[i].cursor = 100u + (uint64_t)i;
+		fill(fx_audit[i].device, VELD_ID_BYTES, i == 2 ? 51u : 50u);
+		fx_audit[i].seq = 7u + (uint64_t)i;
+		fx_audit[i].sealed = fx_audit_bytes[i];
+		fx_audit[i].sealed_len = sizeof fx_audit_bytes[i] - (size_t)i; /* 100, 99, 98 */
+		fill(fx_audit[i].sig, 64, 60u + (unsigned)i);
+	}
+	for (int a = 0; a < 2; a++) {
+		fill(fx_audit_authors[a].device, VELD_ID_BYTES, 50u + (unsigned)a);
+		fill(fx_audit_authors[a].sign_pk, 32, 70u + (unsigned)a);
+	}
+}
+
+static struct veld__audit_pull_resp fx_audit_pull(void)
+{
+	struct veld__audit_pull_resp m;
+	fx_audit_init();
+	memset(&m, 0, sizeof m);
+	m.entries = fx_audit;
+	m.n = 3;
+	m.authors = fx_audit_authors;
+	m.nauthors = 2;
+	m.next = 102;
+	m.more = 1;
+	return m;
+}
+
 static void encode_valid(enum msg t, msgpack_sbuffer *out)
 {
 	switch (t) {
@@ -387,6 +431,17 @@ static void encode_valid(enum msg t, msgpack_sbuffer *out)
 		snprintf(m.message, sizeof m.message, "push does not continue the sequence");
 		m.expected = 17;
 		ok(veld__wire_error_encode(out, &m));
+		break;
+	}
+	case M_AUDIT_PUSH: {
+		fx_audit_init();
+		struct veld__audit_push_req m = {fx_audit, 3};
+		ok(veld__wire_audit_push_req_encode(out, &m));
+		break;
+	}
+	case M_AUDIT_PULL: {
+		struct veld__audit_pull_resp m = fx_audit_pull();
+		ok(veld__wire_audit_pull_resp_encode(out, &m));
 		break;
 	}
 	case M_OK:
@@ -1442,6 +1497,178 @@ static uint32_t rnd(void)
 	return (uint32_t)(rng >> 11);
 }
 
+/* ---- access log ---------------------------------------------------------------- */
+
+static void assert_entry_equal(const struct veld__audit_entry *a, const struct veld__audit_entry *b,
+                               int pull)
+{
+	assert_true(a->seq == b->seq);
+	assert_int_equal(a->sealed_len, b->sealed_len);
+	assert_memory_equal(a->sealed, b->sealed, a->sealed_len);
+	assert_memory_equal(a->sig, b->sig, 64);
+	if (pull) {
+		assert_true(a->cursor == b->cursor);
+		assert_memory_equal(a->device, b->device, VELD_ID_BYTES);
+	}
+}
+
+static void test_wire__audit_push_round_trip(void **state)
+{
+	struct veld__audit_push_req in, out;
+	struct veld__wire w;
+	msgpack_sbuffer buf;
+	(void)state;
+	fx_audit_init();
+	in.entries = fx_audit;
+	in.n = 3;
+	msgpack_sbuffer_init(&buf);
+	ok(veld__wire_audit_push_req_encode(&buf, &in));
+	ok(veld__wire_audit_push_req_decode(&w, (const uint8_t *)buf.data, buf.size, &out));
+	assert_int_equal(out.n, 3);
+	for (size_t i = 0; i < 3; i++)
+		assert_entry_equal(&in.entries[i], &out.entries[i], 0);
+	veld__wire_free(&w);
+	msgpack_sbuffer_destroy(&buf);
+
+	/* An empty push (it asks for `acked`) is a message too. */
+	in.n = 0;
+	msgpack_sbuffer_init(&buf);
+	ok(veld__wire_audit_push_req_encode(&buf, &in));
+	ok(veld__wire_audit_push_req_decode(&w, (const uint8_t *)buf.data, buf.size, &out));
+	assert_int_equal(out.n, 0);
+	veld__wire_free(&w);
+	msgpack_sbuffer_destroy(&buf);
+}
+
+static void test_wire__audit_pull_round_trip(void **state)
+{
+	struct veld__audit_pull_resp in = fx_audit_pull(), out;
+	struct veld__wire w;
+	msgpack_sbuffer buf;
+	(void)state;
+	msgpack_sbuffer_init(&buf);
+	ok(veld__wire_audit_pull_resp_encode(&buf, &in));
+	ok(veld__wire_audit_pull_resp_decode(&w, (const uint8_t *)buf.data, buf.size, &out));
+	assert_int_equal(out.n, 3);
+	for (size_t i = 0; i < 3; i++)
+		assert_entry_equal(&in.entries[i], &out.entries[i], 1);
+	assert_int_equal(out.nauthors, 2);
+	assert_memory_equal(out.authors[1].device, in.authors[1].device, VELD_ID_BYTES);
+	assert_memory_equal(out.authors[1].sign_pk, in.authors[1].sign_pk, 32);
+	assert_true(out.next == 102);
+	assert_int_equal(out.more, 1);
+	veld__wire_free(&w);
+	msgpack_sbuffer_destroy(&buf);
+}
+
+/* {"v":1,"entries":[[seq, sealed(len), sig]...]} by hand. */
+static void raw_audit_push(const uint64_t *seqs, const size_t *lens, size_t n)
+{
+	raw_begin(2);
+	raw_v();
+	raw_str("entries");
+	msgpack_pack_array(&pk, n);
+	for (size_t i = 0; i < n; i++) {
+		msgpack_pack_array(&pk, 3);
+		msgpack_pack_uint64(&pk, seqs[i]);
+		raw_bin(lens[i], 9);
+		raw_bin(64, 8);
+	}
+}
+
+static void test_wire__audit_push_refuses_what_the_protocol_refuses(void **state)
+{
+	const uint64_t gap[2] = {1, 3}, zero[1] = {0}, ok_seq[2] = {4, 5};
+	const size_t two[2] = {10, 10}, one[1] = {10}, big[2] = {10, VELD_AUDIT_SEALED_MAX + 1},
+	             empty[2] = {10, 0};
+	struct veld__audit_push_req m;
+	msgpack_sbuffer buf;
+	(void)state;
+	raw_audit_push(ok_seq, two, 2);
+	assert_int_equal(decode_any(M_AUDIT_PUSH, (const uint8_t *)sb.data, sb.size), VELD_OK);
+	raw_end();
+	raw_audit_push(gap, two, 2);
+	assert_refused_sb(M_AUDIT_PUSH, "consecutive");
+	raw_audit_push(zero, one, 1);
+	assert_refused_sb(M_AUDIT_PUSH, "seq");
+	raw_audit_push(ok_seq, big, 2);
+	assert_refused_sb(M_AUDIT_PUSH, "sealed");
+	raw_audit_push(ok_seq, empty, 2);
+	assert_refused_sb(M_AUDIT_PUSH, "sealed");
+
+	/* The encoder keeps the same rules. */
+	fx_audit_init();
+	fx_audit[1].seq = 9; /* 7, 9, 9 */
+	m.entries = fx_audit;
+	m.n = 3;
+	msgpack_sbuffer_init(&buf);
+	assert_int_equal(veld__wire_audit_push_req_encode(&buf, &m), VELD_EINVAL);
+	assert_int_equal(buf.size, 0);
+	msgpack_sbuffer_destroy(&buf);
+}
+
+/* The sealed plaintext: the array of 9 that audit.c packs and hashes. */
+static size_t pack_plain(uint8_t *out, size_t cap, uint64_t seq, const char *client,
+                         const char *device, const char *purpose)
+{
+	msgpack_sbuffer b;
+	msgpack_packer p;
+	size_t n;
+	msgpack_sbuffer_init(&b);
+	msgpack_packer_init(&p, &b, msgpack_sbuffer_write);
+	veld__audit_pack(&p, seq, 1763800000123ull, "read", "success", client, "anna", "worker",
+	                 device, purpose);
+	n = b.size;
+	assert_true(n <= cap);
+	memcpy(out, b.data, n);
+	msgpack_sbuffer_destroy(&b);
+	return n;
+}
+
+static void test_wire__audit_plain_decodes_what_audit_packs(void **state)
+{
+	static const char dev[] = "00112233445566778899aabbccddeeff";
+	static const char cl[] = "ffeeddccbbaa99887766554433221100";
+	struct veld__audit_plain pl;
+	char longp[1002];
+	uint8_t buf[2048];
+	size_t n;
+	(void)state;
+	n = pack_plain(buf, sizeof buf, 42, cl, dev, "break-glass: crisis call");
+	ok(veld__wire_audit_plain_decode(buf, n, &pl));
+	assert_true(pl.seq == 42 && pl.at == 1763800000123ull);
+	assert_string_equal(pl.event, "read");
+	assert_string_equal(pl.outcome, "success");
+	assert_string_equal(pl.client, cl);
+	assert_string_equal(pl.user, "anna");
+	assert_string_equal(pl.role, "worker");
+	assert_string_equal(pl.device, dev);
+	assert_string_equal(pl.purpose, "break-glass: crisis call");
+
+	n = pack_plain(buf, sizeof buf, 1, NULL, dev, "care"); /* no client: nil */
+	ok(veld__wire_audit_plain_decode(buf, n, &pl));
+	assert_string_equal(pl.client, "");
+
+	n = pack_plain(buf, sizeof buf, 1, cl, "00112233445566778899AABBCCDDEEFF", "care");
+	assert_int_equal(veld__wire_audit_plain_decode(buf, n, &pl), VELD_EPROTO);
+	assert_non_null(strstr(veld_error_last(), "device"));
+	n = pack_plain(buf, sizeof buf, 1, "ffee", dev, "care");
+	assert_int_equal(veld__wire_audit_plain_decode(buf, n, &pl), VELD_EPROTO);
+	memset(longp, 'x', 1001);
+	longp[1001] = 0;
+	n = pack_plain(buf, sizeof buf, 1, cl, dev, longp);
+	assert_int_equal(veld__wire_audit_plain_decode(buf, n, &pl), VELD_EPROTO);
+	assert_non_null(strstr(veld_error_last(), "purpose"));
+	n = pack_plain(buf, sizeof buf, 0, cl, dev, "care");
+	assert_int_equal(veld__wire_audit_plain_decode(buf, n, &pl), VELD_EPROTO);
+	/* A trailing byte, or a cut, is refused too. */
+	n = pack_plain(buf, sizeof buf, 5, cl, dev, "care");
+	buf[n] = 0xc0;
+	assert_int_equal(veld__wire_audit_plain_decode(buf, n + 1, &pl), VELD_EPROTO);
+	for (size_t cut = 0; cut < n; cut++)
+		assert_int_equal(veld__wire_audit_plain_decode(buf, cut, &pl), VELD_EPROTO);
+}
+
 static void test_wire__mutated_bodies_decode_or_are_refused(void **state)
 {
 	msgpack_sbuffer valid[M_COUNT];
@@ -1491,6 +1718,10 @@ int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_wire__push_round_trip),
+		cmocka_unit_test(test_wire__audit_push_round_trip),
+		cmocka_unit_test(test_wire__audit_pull_round_trip),
+		cmocka_unit_test(test_wire__audit_push_refuses_what_the_protocol_refuses),
+		cmocka_unit_test(test_wire__audit_plain_decodes_what_audit_packs),
 		cmocka_unit_test(test_wire__push_envelopes_only_round_trip),
 		cmocka_unit_test(test_wire__push_resp_round_trip),
 		cmocka_unit_test(test_wire__pull_round_trip),

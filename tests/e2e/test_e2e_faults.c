@@ -242,6 +242,35 @@ static void test_e2e__server_restored_from_older_backup(void **state)
 	assert_string_equal(sa, sb);
 	free(sa);
 	free(sb);
+	/* The access log came through the restore too: after one more sync the
+	 * office holds every entry of Anna's log, each once, in her order
+	 * (entries the office had before the restore were sent again and
+	 * matched). */
+	e2e_sync(a);
+	e2e_sync(office);
+	{
+		char *mine = NULL, *theirs = NULL, filter[96];
+		json_t *ja, *jo, *info;
+		ok(veld_store_info(a, &out));
+		info = json_loads(out, 0, NULL);
+		veld_free(out);
+		snprintf(filter, sizeof filter, "{\"device\":\"%s\"}",
+		         json_string_value(json_object_get(info, "device")));
+		json_decref(info);
+		ok(veld_audit_list(a, NULL, &mine));
+		ok(veld_office_log(office, filter, &theirs));
+		ja = json_loads(mine, 0, NULL);
+		jo = json_loads(theirs, 0, NULL);
+		assert_true(json_array_size(ja) > 150);
+		assert_int_equal(json_array_size(jo), json_array_size(ja));
+		for (size_t i = 0; i < json_array_size(ja); i++)
+			assert_int_equal(json_integer_value(json_object_get(json_array_get(jo, i), "seq")),
+			                 (json_int_t)(i + 1));
+		json_decref(ja);
+		json_decref(jo);
+		veld_free(mine);
+		veld_free(theirs);
+	}
 	/* A device that pulls after the restore reads the newer client. */
 	{
 		veld_store *c = e2e_device(&srv, office, tmp, "cato", "noord");

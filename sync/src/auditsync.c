@@ -16,10 +16,46 @@
 #include "error.h"
 
 #include <msgpack.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
-#define SEAL_OVERHEAD crypto_box_SEALBYTES
+/* sealed = epk (32) || XChaCha20-Poly1305 ciphertext and tag (16). */
+#define SEAL_OVERHEAD (32 + crypto_aead_xchacha20poly1305_ietf_ABYTES)
+
+/* The key of one push's entries: BLAKE2b-256 of "veld-audit-key-v1" ||
+ * X25519(esk, office_pk) || epk || office_pk, for the ephemeral key pair
+ * (epk, esk) of that push. The office derives it from its secret key and
+ * epk. -1 if the shared point is degenerate. */
+static int entry_key_derive(uint8_t key[32], const uint8_t sk[32], const uint8_t pk[32],
+                            const uint8_t epk[32], const uint8_t office_pk[32])
+{
+	crypto_generichash_state h;
+	uint8_t shared[32];
+	if (crypto_scalarmult(shared, sk, pk) != 0)
+		return -1;
+	crypto_generichash_init(&h, NULL, 0, 32);
+	crypto_generichash_update(&h, (const uint8_t *)"veld-audit-key-v1", 17);
+	crypto_generichash_update(&h, shared, 32);
+	crypto_generichash_update(&h, epk, 32);
+	crypto_generichash_update(&h, office_pk, 32);
+	crypto_generichash_final(&h, key, 32);
+	sodium_memzero(shared, sizeof shared);
+	return 0;
+}
+
+/* Nonce 16 zero bytes || BE64(seq): unique, as a push's key is its own and
+ * its entries' seqs differ. Associated data "veld-audit-v1" || device ||
+ * BE64(seq) ties the entry to its place. */
+static void entry_nonce_ad(uint8_t nonce[24], uint8_t ad[37], const uint8_t device[VELD_ID_BYTES],
+                           uint64_t seq)
+{
+	memset(nonce, 0, 24);
+	memcpy(ad, "veld-audit-v1", 13);
+	memcpy(ad + 13, device, VELD_ID_BYTES);
+	for (int i = 0; i < 8; i++)
+		nonce[16 + i] = ad[29 + i] = (uint8_t)(seq >> (56 - 8 * i));
+}
 
 /* A counter in meta; one never written is 0. */
 static int meta_u64(veld_store *s, const char *key, uint64_t *v)
@@ -56,10 +92,11 @@ static int sbuf_write(void *data, const char *buf, size_t len)
 }
 
 /* Pack, pad and seal one entry row (seq, at, event, outcome, client, user,
- * role, device, purpose) to the office; sign it. */
-static int seal_entry(veld_store *s, sqlite3_stmt *st, const uint8_t office_pk[32],
+ * role, device, purpose) for the office under the push's key; sign it. */
+static int seal_entry(veld_store *s, sqlite3_stmt *st, const uint8_t epk[32], const uint8_t key[32],
                       struct veld__audit_entry *e, uint8_t *out)
 {
+	uint8_t nonce[24], ad[37];
 	msgpack_sbuffer sb;
 	msgpack_packer pk;
 	uint8_t padded[VELD_AUDIT_SEALED_MAX];
@@ -88,7 +125,10 @@ static int seal_entry(veld_store *s, sqlite3_stmt *st, const uint8_t office_pk[3
 		               (unsigned long long)e->seq);
 		goto out;
 	}
-	crypto_box_seal(out, padded, plen, office_pk);
+	entry_nonce_ad(nonce, ad, s->device, e->seq);
+	memcpy(out, epk, 32);
+	crypto_aead_xchacha20poly1305_ietf_encrypt(out + 32, NULL, padded, plen, ad, sizeof ad, NULL,
+	                                           nonce, key);
 	e->sealed = out;
 	e->sealed_len = plen + SEAL_OVERHEAD;
 	veld__audit_sig_message(msg, s->device, e->seq, e->sealed, e->sealed_len);
@@ -104,12 +144,13 @@ out:
 int veld__audit_next_push(veld_store *s, size_t max, struct veld__audit_outbox *out)
 {
 	sqlite3_stmt *st = NULL;
-	uint8_t office_pk[32];
+	uint8_t office_pk[32], epk[32], esk[32], key[32];
 	uint64_t acked = 0;
 	uint8_t *mem;
 	int rc;
 
 	memset(out, 0, sizeof *out);
+	sodium_memzero(key, sizeof key);
 	if (max == 0 || max > VELD_WIRE_MAX_AUDIT)
 		max = VELD_WIRE_MAX_AUDIT;
 	if ((rc = enter_keys(s)) != VELD_OK)
@@ -121,6 +162,12 @@ int veld__audit_next_push(veld_store *s, size_t max, struct veld__audit_outbox *
 	}
 	if ((rc = meta_u64(s, "audit_acked", &acked)) != VELD_OK)
 		goto out;
+	/* One ephemeral key pair per push: one X25519 for all its entries. */
+	crypto_box_keypair(epk, esk);
+	if (entry_key_derive(key, esk, office_pk, epk, office_pk) != 0) {
+		rc = veld__err(VELD_ECORRUPT, "the office key this store holds is not usable");
+		goto out;
+	}
 	mem = calloc(1, max * (sizeof *out->req.entries + VELD_AUDIT_SEALED_MAX));
 	if (!(out->mem = mem)) {
 		rc = veld__err(VELD_ENOMEM, "out of memory");
@@ -139,13 +186,15 @@ int veld__audit_next_push(veld_store *s, size_t max, struct veld__audit_outbox *
 	sqlite3_bind_int64(st, 2, (sqlite3_int64)max);
 	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
 		struct veld__audit_entry *e = &out->req.entries[out->req.n];
-		if ((rc = seal_entry(s, st, office_pk, e, mem)) != VELD_OK)
+		if ((rc = seal_entry(s, st, epk, key, e, mem)) != VELD_OK)
 			goto out;
 		mem += VELD_AUDIT_SEALED_MAX;
 		out->req.n++;
 	}
 	rc = rc == SQLITE_DONE ? VELD_OK : veld__err_sqlite(rc, "reading the access log");
 out:
+	sodium_memzero(esk, sizeof esk);
+	sodium_memzero(key, sizeof key);
 	sqlite3_finalize(st);
 	if (rc != VELD_OK)
 		veld__audit_outbox_free(out);
@@ -250,16 +299,31 @@ static int entry_key(veld_store *s, sqlite3_stmt **st, const struct veld__audit_
 	return ret;
 }
 
+/* The key of the push an entry came in, kept for the next entry of the
+ * same push (a page holds whole pushes, so this saves an X25519 each). */
+struct push_key {
+	uint8_t epk[32], key[32];
+	int ok;
+};
+
 /* Open and decode one entry; check it names its own place. */
-static int open_entry(veld_store *s, const struct veld__audit_entry *e,
+static int open_entry(veld_store *s, struct push_key *pk, const struct veld__audit_entry *e,
                       struct veld__audit_plain *pl)
 {
-	uint8_t padded[VELD_AUDIT_SEALED_MAX];
+	uint8_t padded[VELD_AUDIT_SEALED_MAX], nonce[24], ad[37];
 	char dhex[2 * VELD_ID_BYTES + 1];
 	size_t plen = 0, n;
 	int rc;
-	if (e->sealed_len <= SEAL_OVERHEAD || e->sealed_len > VELD_AUDIT_SEALED_MAX ||
-	    crypto_box_seal_open(padded, e->sealed, e->sealed_len, s->box_pk, s->box_sk) != 0)
+	if (e->sealed_len <= SEAL_OVERHEAD || e->sealed_len > VELD_AUDIT_SEALED_MAX)
+		return veld__err(VELD_EPROTO, "access-log entry %llu of a device has a bad size",
+		                 (unsigned long long)e->seq);
+	if (!pk->ok || memcmp(pk->epk, e->sealed, 32) != 0) {
+		memcpy(pk->epk, e->sealed, 32);
+		pk->ok = entry_key_derive(pk->key, s->box_sk, pk->epk, pk->epk, s->box_pk) == 0;
+	}
+	entry_nonce_ad(nonce, ad, e->device, e->seq);
+	if (!pk->ok || crypto_aead_xchacha20poly1305_ietf_decrypt(padded, NULL, NULL, e->sealed + 32,
+	                   e->sealed_len - 32, ad, sizeof ad, nonce, pk->key) != 0)
 		return veld__err(VELD_EPROTO, "access-log entry %llu of a device does not open with"
 		                 " the office key", (unsigned long long)e->seq);
 	n = e->sealed_len - SEAL_OVERHEAD;
@@ -276,6 +340,23 @@ static int open_entry(veld_store *s, const struct veld__audit_entry *e,
 		return veld__err(VELD_EPROTO, "access-log entry %llu of a device was sealed for"
 		                 " another place", (unsigned long long)e->seq);
 	return VELD_OK;
+}
+
+/* An entry its device signed but that does not open or decode here: the
+ * device (not the server, which cannot sign for it) sent something broken.
+ * It keeps its place in the device's log as this, so one faulty device
+ * cannot stop the office from receiving every other entry. */
+#define UNREADABLE "unreadable"
+
+static void unreadable_entry(const struct veld__audit_entry *e, struct veld__audit_plain *pl)
+{
+	memset(pl, 0, sizeof *pl);
+	pl->seq = e->seq;
+	snprintf(pl->event, sizeof pl->event, "%s", UNREADABLE);
+	snprintf(pl->outcome, sizeof pl->outcome, "failure");
+	veld__hex(pl->device, e->device, VELD_ID_BYTES);
+	snprintf(pl->purpose, sizeof pl->purpose, "signed by its device, but it did not open or"
+	         " decode at the office");
 }
 
 static int same_text(sqlite3_stmt *st, int col, const char *v)
@@ -312,6 +393,8 @@ static int keep_entry(sqlite3_stmt **st, const struct veld__audit_entry *e,
 			ret = rc == SQLITE_DONE ? veld__err(VELD_ECORRUPT, "the office's copy of a"
 			                                    " device's access log has a hole")
 			                        : veld__err_sqlite(rc, "reading the office's access log");
+		else if (same_text(g, 1, UNREADABLE) || strcmp(pl->event, UNREADABLE) == 0)
+			ret = VELD_OK; /* nothing to compare with */
 		else if ((uint64_t)sqlite3_column_int64(g, 0) != pl->at ||
 		         !same_text(g, 1, pl->event) || !same_text(g, 2, pl->outcome) ||
 		         !same_text(g, 3, client) || !same_text(g, 4, pl->user) ||
@@ -349,6 +432,7 @@ int veld__audit_apply_page(veld_store *s, const struct veld__audit_pull_resp *pa
 {
 	sqlite3_stmt *st[A__COUNT] = {0};
 	struct veld__audit_plain *pl = NULL;
+	struct push_key pkey = {{0}, {0}, 0};
 	struct veld__tx tx;
 	uint64_t kept = 0;
 	int rc, in_tx = 0;
@@ -383,7 +467,12 @@ int veld__audit_apply_page(veld_store *s, const struct veld__audit_pull_resp *pa
 			               " its device's signature", (unsigned long long)e->seq);
 			break;
 		}
-		if ((rc = open_entry(s, e, pl)) == VELD_OK)
+		if ((rc = open_entry(s, &pkey, e, pl)) == VELD_EPROTO) {
+			veld__err_clear();
+			unreadable_entry(e, pl);
+			rc = VELD_OK;
+		}
+		if (rc == VELD_OK)
 			rc = keep_entry(st, e, pl, &kept);
 	}
 	if (rc == VELD_OK)
@@ -406,6 +495,7 @@ out:
 	if (pl)
 		sodium_memzero(pl, sizeof *pl);
 	free(pl);
+	sodium_memzero(&pkey, sizeof pkey);
 	veld__leave(s);
 	return rc;
 }

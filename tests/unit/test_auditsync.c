@@ -1,0 +1,262 @@
+/* test_auditsync.c - the access log's way to the office, without a server:
+ * a worker's store seals and signs its entries (veld__audit_next_push), the
+ * office checks and keeps them (veld__audit_apply_page). Each check of the
+ * office side has its own test: an altered entry, a forged author key, a
+ * gap, a changed entry under a seq already held, an entry its device signed
+ * but that does not open (kept as "unreadable" so one faulty device cannot
+ * block the rest), and a page that fails keeps nothing. */
+#include "helpers.h"
+
+#include "auth.h"
+#include "devsync.h"
+#include "store.h"
+#include "wire.h"
+
+#include <jansson.h>
+#include <sqlite3.h>
+#include <sodium.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+struct fx {
+	char *wdir, *odir;
+	veld_store *worker, *office;
+	struct veld__audit_outbox ob;
+	struct veld__audit_pull_resp page;
+	struct veld__author author;
+};
+
+static int setup(void **state)
+{
+	struct fx *f = calloc(1, sizeof *f);
+	veld_store_options o = fast_opts("anna", "noord");
+	char sub[600], *id, *out = NULL;
+	f->worker = store_new(&f->wdir, "anna", "noord");
+	f->odir = tmpdir_new();
+	snprintf(sub, sizeof sub, "%s/store", f->odir);
+	o.user = "office1";
+	o.role = "office";
+	ok(veld_office_create(&f->office, sub, TEST_PASS, strlen(TEST_PASS), &o));
+	/* Enrollment pins the office's box key in the worker's store. */
+	ok(veld__meta_put(f->worker, "office_box_pk", f->office->box_pk, 32));
+	id = create(f->worker, "client", "{\"name\":\"Logged\"}");
+	ok(veld_record_get(f->worker, "client", id, "home visit prep", &out));
+	veld_free(out);
+	free(id);
+	memcpy(f->author.device, f->worker->device, VELD_ID_BYTES);
+	memcpy(f->author.sign_pk, f->worker->sign_pk, 32);
+	*state = f;
+	return 0;
+}
+
+static int teardown(void **state)
+{
+	struct fx *f = *state;
+	veld__audit_outbox_free(&f->ob);
+	veld_store_free(f->worker);
+	veld_store_free(f->office);
+	rm_rf(f->wdir);
+	rm_rf(f->odir);
+	free(f->wdir);
+	free(f->odir);
+	free(f);
+	return 0;
+}
+
+/* The worker's entries above its acked, as the server would page them. */
+static void make_page(struct fx *f)
+{
+	veld__audit_outbox_free(&f->ob);
+	ok(veld__audit_next_push(f->worker, 1000, &f->ob));
+	assert_true(f->ob.req.n >= 3);
+	memset(&f->page, 0, sizeof f->page);
+	f->page.entries = f->ob.req.entries;
+	f->page.n = f->ob.req.n;
+	for (size_t i = 0; i < f->page.n; i++) {
+		f->page.entries[i].cursor = 10 + i;
+		memcpy(f->page.entries[i].device, f->worker->device, VELD_ID_BYTES);
+	}
+	f->page.authors = &f->author;
+	f->page.nauthors = 1;
+	f->page.next = 10 + f->page.n - 1;
+}
+
+static long long office_rows(struct fx *f)
+{
+	char *out = NULL;
+	json_t *j;
+	long long n;
+	ok(veld_office_log(f->office, NULL, &out));
+	j = json_loads(out, 0, NULL);
+	n = (long long)json_array_size(j);
+	json_decref(j);
+	veld_free(out);
+	return n;
+}
+
+static uint64_t office_cursor(struct fx *f)
+{
+	uint64_t c = 0;
+	ok(veld__audit_cursor(f->office, &c));
+	return c;
+}
+
+/* Re-sign entry i as the worker, after a test changed its sealed bytes. */
+static void resign(struct fx *f, size_t i)
+{
+	struct veld__audit_entry *e = &f->page.entries[i];
+	uint8_t msg[VELD_AUDIT_SIG_MSG];
+	veld__audit_sig_message(msg, e->device, e->seq, e->sealed, e->sealed_len);
+	crypto_sign_detached(e->sig, NULL, msg, sizeof msg, f->worker->sign_sk);
+}
+
+static void test_auditsync__office_keeps_the_entries_as_the_device_wrote_them(void **state)
+{
+	struct fx *f = *state;
+	char *mine = NULL, *theirs = NULL;
+	json_t *a, *o;
+	uint64_t applied = 0;
+	make_page(f);
+	ok(veld__audit_apply_page(f->office, &f->page, &applied));
+	assert_int_equal(applied, f->page.n);
+	assert_true(office_cursor(f) == f->page.next);
+	ok(veld_audit_list(f->worker, NULL, &mine));
+	ok(veld_office_log(f->office, NULL, &theirs));
+	a = json_loads(mine, 0, NULL);
+	o = json_loads(theirs, 0, NULL);
+	assert_int_equal(json_array_size(o), f->page.n);
+	for (size_t i = 0; i < json_array_size(o); i++) {
+		static const char *const keys[] = {"at", "event", "outcome", "client", "user", "role",
+		                                   "device", "purpose"};
+		json_t *x = json_array_get(a, i), *y = json_array_get(o, i);
+		assert_true(json_equal(json_object_get(x, "seq"), json_object_get(y, "seq")));
+		for (size_t k = 0; k < sizeof keys / sizeof keys[0]; k++)
+			if (!json_equal(json_object_get(x, keys[k]), json_object_get(y, keys[k])))
+				fail_msg("entry %zu differs in %s", i, keys[k]);
+	}
+	assert_non_null(strstr(theirs, "home visit prep"));
+	json_decref(a);
+	json_decref(o);
+	veld_free(mine);
+	veld_free(theirs);
+
+	/* The same page again (a re-sent push, sealed anew): nothing new. */
+	make_page(f);
+	ok(veld__audit_apply_page(f->office, &f->page, &applied));
+	assert_int_equal(applied, 0);
+	assert_int_equal(office_rows(f), f->page.n);
+	/* A worker's store takes no page. */
+	assert_int_equal(veld__audit_apply_page(f->worker, &f->page, &applied), VELD_EPERM);
+}
+
+static void test_auditsync__altered_entry_refuses_the_page(void **state)
+{
+	struct fx *f = *state;
+	uint64_t applied = 0;
+	uint8_t *b;
+	make_page(f);
+	b = (uint8_t *)f->page.entries[1].sealed;
+	b[40] ^= 1; /* not re-signed: the server (or the wire) changed it */
+	assert_int_equal(veld__audit_apply_page(f->office, &f->page, &applied), VELD_EPROTO);
+	assert_non_null(strstr(veld_error_last(), "signature"));
+	assert_int_equal(office_rows(f), 0);
+	assert_true(office_cursor(f) == 0);
+}
+
+static void test_auditsync__forged_author_key_refuses_the_page(void **state)
+{
+	struct fx *f = *state;
+	uint64_t applied = 0;
+	uint8_t pk[32], sk[64];
+	make_page(f);
+	ok(veld__audit_apply_page(f->office, &f->page, &applied)); /* the key is now known */
+	/* The server names another key for the device and signs with it. */
+	crypto_sign_keypair(pk, sk);
+	memcpy(f->author.sign_pk, pk, 32);
+	for (size_t i = 0; i < f->page.n; i++) {
+		uint8_t msg[VELD_AUDIT_SIG_MSG];
+		struct veld__audit_entry *e = &f->page.entries[i];
+		veld__audit_sig_message(msg, e->device, e->seq, e->sealed, e->sealed_len);
+		crypto_sign_detached(e->sig, NULL, msg, sizeof msg, sk);
+	}
+	assert_int_equal(veld__audit_apply_page(f->office, &f->page, &applied), VELD_EPROTO);
+	assert_non_null(strstr(veld_error_last(), "signing key"));
+}
+
+static void test_auditsync__gap_refuses_the_page(void **state)
+{
+	struct fx *f = *state;
+	uint64_t applied = 0;
+	make_page(f);
+	f->page.entries++; /* the server leaves out entry 1 */
+	f->page.n--;
+	assert_int_equal(veld__audit_apply_page(f->office, &f->page, &applied), VELD_EPROTO);
+	assert_non_null(strstr(veld_error_last(), "missing"));
+	assert_int_equal(office_rows(f), 0);
+	f->page.entries--;
+	f->page.n++;
+}
+
+static void test_auditsync__changed_entry_under_a_held_seq_is_refused(void **state)
+{
+	struct fx *f = *state;
+	uint64_t applied = 0;
+	make_page(f);
+	ok(veld__audit_apply_page(f->office, &f->page, &applied));
+	/* The device's log rewritten from entry 1 on (a rolled-back file, say):
+	 * its new entry 1 is properly sealed and signed, but says otherwise. */
+	{
+		char sql[512], dhex[2 * VELD_ID_BYTES + 1];
+		veld__hex(dhex, f->worker->device, VELD_ID_BYTES);
+		snprintf(sql, sizeof sql, "DELETE FROM audit; INSERT INTO audit(seq, at, event, outcome,"
+		         " client, user, role, device, purpose, hash) VALUES(1, 1, 'read', 'success',"
+		         " NULL, 'anna', 'worker', '%s', 'rewritten', zeroblob(32))", dhex);
+		assert_int_equal(sqlite3_exec(f->worker->db, sql, NULL, NULL, NULL), SQLITE_OK);
+	}
+	veld__audit_outbox_free(&f->ob);
+	ok(veld__audit_next_push(f->worker, 1000, &f->ob));
+	assert_int_equal(f->ob.req.n, 1);
+	f->page.entries = f->ob.req.entries;
+	f->page.n = 1;
+	memcpy(f->page.entries[0].device, f->worker->device, VELD_ID_BYTES);
+	f->page.entries[0].cursor = 99;
+	assert_int_equal(veld__audit_apply_page(f->office, &f->page, &applied), VELD_EPROTO);
+	assert_non_null(strstr(veld_error_last(), "two different"));
+}
+
+static void test_auditsync__signed_but_unreadable_entry_keeps_its_place(void **state)
+{
+	struct fx *f = *state;
+	uint64_t applied = 0;
+	char *out = NULL;
+	uint8_t *b;
+	make_page(f);
+	b = (uint8_t *)f->page.entries[1].sealed;
+	b[40] ^= 1;
+	resign(f, 1); /* the device itself sent broken bytes */
+	ok(veld__audit_apply_page(f->office, &f->page, &applied));
+	assert_int_equal(applied, f->page.n);
+	ok(veld_office_log(f->office, NULL, &out));
+	assert_non_null(strstr(out, "\"event\":\"unreadable\""));
+	assert_non_null(strstr(out, "home visit prep")); /* the others arrived */
+	veld_free(out);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test_setup_teardown(
+			test_auditsync__office_keeps_the_entries_as_the_device_wrote_them, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_auditsync__altered_entry_refuses_the_page, setup,
+		                                teardown),
+		cmocka_unit_test_setup_teardown(test_auditsync__forged_author_key_refuses_the_page, setup,
+		                                teardown),
+		cmocka_unit_test_setup_teardown(test_auditsync__gap_refuses_the_page, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_auditsync__changed_entry_under_a_held_seq_is_refused,
+		                                setup, teardown),
+		cmocka_unit_test_setup_teardown(test_auditsync__signed_but_unreadable_entry_keeps_its_place,
+		                                setup, teardown),
+	};
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}

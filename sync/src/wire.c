@@ -70,9 +70,9 @@
 #define FLAT_VALUES (1 + 2 * MAX_MAP_KEYS)
 #define PUSH_VALUES (1 + 2 * 4 + VELD_WIRE_MAX_OPS * OP_VALUES + VELD_WIRE_MAX_ENVS * ENV_VALUES)
 #define PULL_VALUES                                                                        \
-	(1 + 2 * 9 + VELD_WIRE_MAX_PAGE * (2 + OP_VALUES) + VELD_WIRE_MAX_PAGE * (1 + 2 * 5) + \
-	 VELD_WIRE_MAX_PAGE * 3 + VELD_WIRE_MAX_ENVS * (2 + ENV_VALUES) +                       \
-	 MAX_TEAM_KEYS * (1 + 2 * 4))
+	(1 + 2 * 11 + VELD_WIRE_MAX_PAGE * (2 + OP_VALUES) + VELD_WIRE_MAX_PAGE * (1 + 2 * 5) + \
+	 VELD_WIRE_MAX_PAGE * 3 + VELD_WIRE_MAX_ENVS * (2 + ENV_VALUES) +                        \
+	 MAX_TEAM_KEYS * (1 + 2 * 4) + VELD_WIRE_MAX_ERASED * 3)
 #define AUDIT_PUSH_VALUES (1 + 2 * 2 + VELD_WIRE_MAX_AUDIT * 4)
 #define AUDIT_PULL_VALUES (1 + 2 * 5 + VELD_WIRE_MAX_PAGE * 6 + VELD_WIRE_MAX_PAGE * 3)
 #define TEAM_KEYS_VALUES (1 + 2 * 5 + VELD_WIRE_MAX_DEVICES * (1 + 2 * 2))
@@ -670,8 +670,9 @@ int veld__wire_push_resp_decode(struct veld__wire *w, const uint8_t *body, size_
 
 /* ---- pull ------------------------------------------------------------------ */
 
-static const char *const pull_keys[] = {"v",         "ops",  "batches",  "authors", "envelopes",
-                                        "team_keys", "next", "env_next", "more"};
+static const char *const pull_keys[] = {"v",         "ops",    "batches", "authors",
+                                        "envelopes", "team_keys", "erased", "next",
+                                        "env_next",  "erase_next", "more"};
 static const char *const batch_keys[] = {"device", "first", "last", "sig", "hashes"};
 static const char *const team_key_keys[] = {"team", "tv", "pk", "sealed"};
 
@@ -724,24 +725,26 @@ int veld__wire_pull_resp_decode(struct veld__wire *w, const uint8_t *body, size_
                                 struct veld__pull_resp *m)
 {
 	static const char ctx[] = "pull";
-	const msgpack_object *val[9], *x = NULL;
+	const msgpack_object *val[11], *x = NULL;
 	const msgpack_object_array *ops = NULL, *batches = NULL, *authors = NULL, *envs = NULL,
-	                           *tks = NULL;
+	                           *tks = NULL, *erased = NULL;
 	struct block b = {0};
 	veld__ref *sup = NULL;
 	size_t nsup = 0, room;
 	int rc;
 
 	memset(m, 0, sizeof *m);
-	if ((rc = decode_begin(w, body, len, ctx, PULL_DEPTH, PULL_VALUES, pull_keys, 9, 0, val)) ||
+	if ((rc = decode_begin(w, body, len, ctx, PULL_DEPTH, PULL_VALUES, pull_keys, 11, 0, val)) ||
 	    (rc = get_array(val[1], ctx, "ops", VELD_WIRE_MAX_PAGE, &ops)) ||
 	    (rc = get_array(val[2], ctx, "batches", VELD_WIRE_MAX_PAGE, &batches)) ||
 	    (rc = get_array(val[3], ctx, "authors", VELD_WIRE_MAX_PAGE, &authors)) ||
 	    (rc = get_array(val[4], ctx, "envelopes", VELD_WIRE_MAX_ENVS, &envs)) ||
 	    (rc = get_array(val[5], ctx, "team_keys", MAX_TEAM_KEYS, &tks)) ||
-	    (rc = get_uint(val[6], ctx, "next", 0, &m->next)) ||
-	    (rc = get_uint(val[7], ctx, "env_next", 0, &m->env_next)) ||
-	    (rc = get_bool(val[8], ctx, "more", &m->more)))
+	    (rc = get_array(val[6], ctx, "erased", VELD_WIRE_MAX_ERASED, &erased)) ||
+	    (rc = get_uint(val[7], ctx, "next", 0, &m->next)) ||
+	    (rc = get_uint(val[8], ctx, "env_next", 0, &m->env_next)) ||
+	    (rc = get_uint(val[9], ctx, "erase_next", 0, &m->erase_next)) ||
+	    (rc = get_bool(val[10], ctx, "more", &m->more)))
 		return decode_end(w, m, sizeof *m, rc);
 
 	for (uint32_t i = 0; i < ops->size; i++) {
@@ -757,6 +760,8 @@ int veld__wire_pull_resp_decode(struct veld__wire *w, const uint8_t *body, size_
 		m->team_keys = take(&b, tks->size, sizeof *m->team_keys);
 		m->cursors = take(&b, ops->size, sizeof *m->cursors);
 		m->env_cursors = take(&b, envs->size, sizeof *m->env_cursors);
+		m->erased_cursors = take(&b, erased->size, sizeof *m->erased_cursors);
+		m->erased = take(&b, erased->size, sizeof *m->erased);
 		sup = take(&b, nsup, sizeof *sup);
 		if (pass == 0 && (rc = block_alloc(w, &b)) != VELD_OK)
 			return decode_end(w, m, sizeof *m, rc);
@@ -766,6 +771,7 @@ int veld__wire_pull_resp_decode(struct veld__wire *w, const uint8_t *body, size_
 	m->nauthors = authors->size;
 	m->nenvs = envs->size;
 	m->nteam_keys = tks->size;
+	m->nerased = erased->size;
 
 	room = nsup;
 	for (size_t i = 0; i < m->nops; i++)
@@ -792,6 +798,10 @@ int veld__wire_pull_resp_decode(struct veld__wire *w, const uint8_t *body, size_
 			return decode_end(w, m, sizeof *m, rc);
 	for (size_t i = 0; i < m->nteam_keys; i++)
 		if ((rc = get_team_key(&tks->ptr[i], "pull team key", &m->team_keys[i])) != VELD_OK)
+			return decode_end(w, m, sizeof *m, rc);
+	for (size_t i = 0; i < m->nerased; i++)
+		if ((rc = get_pair(&erased->ptr[i], ctx, "erased", &m->erased_cursors[i], &x)) ||
+		    (rc = get_bin(x, "pull erasure", "client", VELD_ID_BYTES, m->erased[i])))
 			return decode_end(w, m, sizeof *m, rc);
 	return decode_end(w, m, sizeof *m, VELD_OK);
 }
@@ -922,6 +932,21 @@ int veld__wire_revoke_req_decode(struct veld__wire *w, const uint8_t *body, size
 	memset(m, 0, sizeof *m);
 	if ((rc = decode_begin(w, body, len, ctx, FLAT_DEPTH, FLAT_VALUES, revoke_keys, 2, 0, val)) ||
 	    (rc = get_bin(val[1], ctx, "device", VELD_ID_BYTES, m->device)))
+		return decode_end(w, m, sizeof *m, rc);
+	return decode_end(w, m, sizeof *m, VELD_OK);
+}
+
+static const char *const erase_keys[] = {"v", "client"};
+
+int veld__wire_erase_req_decode(struct veld__wire *w, const uint8_t *body, size_t len,
+                                struct veld__erase_req *m)
+{
+	static const char ctx[] = "erase";
+	const msgpack_object *val[2];
+	int rc;
+	memset(m, 0, sizeof *m);
+	if ((rc = decode_begin(w, body, len, ctx, FLAT_DEPTH, FLAT_VALUES, erase_keys, 2, 0, val)) ||
+	    (rc = get_bin(val[1], ctx, "client", VELD_ID_BYTES, m->client)))
 		return decode_end(w, m, sizeof *m, rc);
 	return decode_end(w, m, sizeof *m, VELD_OK);
 }
@@ -1392,7 +1417,9 @@ int veld__wire_pull_resp_encode(msgpack_sbuffer *out, const struct veld__pull_re
 	    (rc = enc_count(ctx, "authors", m->nauthors, VELD_WIRE_MAX_PAGE, m->authors)) ||
 	    (rc = enc_count(ctx, "envelopes", m->nenvs, VELD_WIRE_MAX_ENVS, m->envs)) ||
 	    (rc = enc_count(ctx, "envelopes", m->nenvs, VELD_WIRE_MAX_ENVS, m->env_cursors)) ||
-	    (rc = enc_count(ctx, "team_keys", m->nteam_keys, MAX_TEAM_KEYS, m->team_keys)))
+	    (rc = enc_count(ctx, "team_keys", m->nteam_keys, MAX_TEAM_KEYS, m->team_keys)) ||
+	    (rc = enc_count(ctx, "erased", m->nerased, VELD_WIRE_MAX_ERASED, m->erased)) ||
+	    (rc = enc_count(ctx, "erased", m->nerased, VELD_WIRE_MAX_ERASED, m->erased_cursors)))
 		return rc;
 	for (size_t i = 0; i < m->nops; i++)
 		if ((rc = check_op("pull operation", &m->ops[i])) != VELD_OK)
@@ -1412,7 +1439,7 @@ int veld__wire_pull_resp_encode(msgpack_sbuffer *out, const struct veld__pull_re
 		                  sizeof m->team_keys[i].team, VELD_TEAM_MAX, S_TEAM)) != VELD_OK)
 			return rc;
 
-	pk = writer_begin(&wr, out, 9);
+	pk = writer_begin(&wr, out, 11);
 	put_key(pk, "ops");
 	msgpack_pack_array(pk, m->nops);
 	for (size_t i = 0; i < m->nops; i++) {
@@ -1455,8 +1482,16 @@ int veld__wire_pull_resp_encode(msgpack_sbuffer *out, const struct veld__pull_re
 		put_bin(pk, "pk", t->pk, PK_BYTES);
 		put_bin(pk, "sealed", t->sealed, VELD_SEALED_KEY_BYTES);
 	}
+	put_key(pk, "erased");
+	msgpack_pack_array(pk, m->nerased);
+	for (size_t i = 0; i < m->nerased; i++) {
+		msgpack_pack_array(pk, 2);
+		msgpack_pack_uint64(pk, m->erased_cursors[i]);
+		msgpack_pack_bin_with_body(pk, m->erased[i], VELD_ID_BYTES);
+	}
 	put_uint(pk, "next", m->next);
 	put_uint(pk, "env_next", m->env_next);
+	put_uint(pk, "erase_next", m->erase_next);
 	put_key(pk, "more");
 	if (m->more)
 		msgpack_pack_true(pk);
@@ -1546,6 +1581,14 @@ int veld__wire_revoke_req_encode(msgpack_sbuffer *out, const struct veld__revoke
 	struct writer wr;
 	msgpack_packer *pk = writer_begin(&wr, out, 2);
 	put_bin(pk, "device", m->device, VELD_ID_BYTES);
+	return writer_end(&wr);
+}
+
+int veld__wire_erase_req_encode(msgpack_sbuffer *out, const struct veld__erase_req *m)
+{
+	struct writer wr;
+	msgpack_packer *pk = writer_begin(&wr, out, 2);
+	put_bin(pk, "client", m->client, VELD_ID_BYTES);
 	return writer_end(&wr);
 }
 

@@ -22,6 +22,7 @@
 #define VELD_WIRE_DEFAULT_PAGE 5000
 #define VELD_WIRE_MAX_DEVICES 100000
 #define VELD_WIRE_MAX_AUDIT 1000      /* access-log entries in one push */
+#define VELD_WIRE_MAX_ERASED 1000     /* erasures in one pull */
 #define VELD_AUDIT_SEALED_MAX 2048    /* one sealed access-log entry */
 #define VELD_SEALED_KEY_BYTES 80   /* crypto_box_seal of a 32-byte key */
 #define VELD_TEAM_SEALED_BYTES 72  /* nonce 24 + 32 + tag 16 */
@@ -91,7 +92,10 @@ struct veld__pull_resp {
 	size_t nenvs;
 	struct veld__team_key *team_keys;
 	size_t nteam_keys;
-	uint64_t next, env_next;
+	uint64_t *erased_cursors;            /* one per erased client */
+	uint8_t (*erased)[VELD_ID_BYTES];    /* clients erased (POST /v1/erase) */
+	size_t nerased;
+	uint64_t next, env_next, erase_next;
 	int more;
 };
 
@@ -177,6 +181,11 @@ struct veld__revoke_req {
 	uint8_t device[VELD_ID_BYTES];
 };
 
+/* POST /v1/erase; the answer is {"v":1}. */
+struct veld__erase_req {
+	uint8_t client[VELD_ID_BYTES];
+};
+
 struct veld__revoke_resp {
 	char team[VELD_TEAM_MAX + 1];
 };
@@ -212,6 +221,7 @@ int veld__wire_enroll_resp_encode(msgpack_sbuffer *out, const struct veld__enrol
 int veld__wire_invite_req_encode(msgpack_sbuffer *out, const struct veld__invite_req *m);
 int veld__wire_team_keys_req_encode(msgpack_sbuffer *out, const struct veld__team_keys_req *m);
 int veld__wire_revoke_req_encode(msgpack_sbuffer *out, const struct veld__revoke_req *m);
+int veld__wire_erase_req_encode(msgpack_sbuffer *out, const struct veld__erase_req *m);
 int veld__wire_revoke_resp_encode(msgpack_sbuffer *out, const struct veld__revoke_resp *m);
 int veld__wire_devices_resp_encode(msgpack_sbuffer *out, const struct veld__devices_resp *m);
 int veld__wire_error_encode(msgpack_sbuffer *out, const struct veld__error_resp *m);
@@ -238,6 +248,8 @@ int veld__wire_team_keys_req_decode(struct veld__wire *w, const uint8_t *body, s
                                     struct veld__team_keys_req *m);
 int veld__wire_revoke_req_decode(struct veld__wire *w, const uint8_t *body, size_t len,
                                  struct veld__revoke_req *m);
+int veld__wire_erase_req_decode(struct veld__wire *w, const uint8_t *body, size_t len,
+                                struct veld__erase_req *m);
 int veld__wire_revoke_resp_decode(struct veld__wire *w, const uint8_t *body, size_t len,
                                   struct veld__revoke_resp *m);
 int veld__wire_devices_resp_decode(struct veld__wire *w, const uint8_t *body, size_t len,

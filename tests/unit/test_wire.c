@@ -68,6 +68,7 @@ enum msg {
 	M_OK,
 	M_AUDIT_PUSH,
 	M_AUDIT_PULL,
+	M_ERASE,
 	M_COUNT
 };
 
@@ -89,6 +90,7 @@ static int decode_any(enum msg t, const uint8_t *b, size_t n)
 		struct veld__error_resp error;
 		struct veld__audit_push_req audit_push;
 		struct veld__audit_pull_resp audit_pull;
+		struct veld__erase_req erase;
 	} u;
 	struct veld__wire w;
 	int rc = VELD_ERROR;
@@ -108,6 +110,7 @@ static int decode_any(enum msg t, const uint8_t *b, size_t n)
 	case M_OK: rc = veld__wire_ok_decode(&w, b, n); break;
 	case M_AUDIT_PUSH: rc = veld__wire_audit_push_req_decode(&w, b, n, &u.audit_push); break;
 	case M_AUDIT_PULL: rc = veld__wire_audit_pull_resp_decode(&w, b, n, &u.audit_pull); break;
+	case M_ERASE: rc = veld__wire_erase_req_decode(&w, b, n, &u.erase); break;
 	case M_COUNT: break;
 	}
 	if (rc != VELD_OK) {
@@ -219,6 +222,9 @@ static uint8_t fx_hashes[2][3 * 32];
 static struct veld__author fx_authors[2];
 static struct veld__team_key fx_tks[2];
 
+static uint64_t fx_erased_cursors[2] = {3, 9};
+static uint8_t fx_erased[2][VELD_ID_BYTES];
+
 static struct veld__pull_resp fx_pull(void)
 {
 	struct veld__pull_resp m;
@@ -253,8 +259,14 @@ static struct veld__pull_resp fx_pull(void)
 	m.nenvs = 2;
 	m.team_keys = fx_tks;
 	m.nteam_keys = 2;
+	fill(fx_erased[0], VELD_ID_BYTES, 130);
+	fill(fx_erased[1], VELD_ID_BYTES, 131);
+	m.erased_cursors = fx_erased_cursors;
+	m.erased = fx_erased;
+	m.nerased = 2;
 	m.next = 123456789012ull;
 	m.env_next = 42;
+	m.erase_next = 9;
 	m.more = 1;
 	return m;
 }
@@ -444,6 +456,12 @@ static void encode_valid(enum msg t, msgpack_sbuffer *out)
 		ok(veld__wire_audit_pull_resp_encode(out, &m));
 		break;
 	}
+	case M_ERASE: {
+		struct veld__erase_req m;
+		fill(m.client, VELD_ID_BYTES, 8);
+		ok(veld__wire_erase_req_encode(out, &m));
+		break;
+	}
 	case M_OK:
 	case M_COUNT:
 		ok(veld__wire_ok_encode(out));
@@ -597,6 +615,10 @@ static void test_wire__pull_round_trip(void **state)
 	}
 	assert_true(out.next == in.next);
 	assert_true(out.env_next == in.env_next);
+	assert_true(out.erase_next == 9);
+	assert_int_equal(out.nerased, 2);
+	assert_true(out.erased_cursors[0] == 3 && out.erased_cursors[1] == 9);
+	assert_memory_equal(out.erased[1], fx_erased[1], VELD_ID_BYTES);
 	assert_int_equal(out.more, 1);
 	veld__wire_free(&w);
 	msgpack_sbuffer_destroy(&buf);
@@ -1261,7 +1283,7 @@ static void test_wire__refuses_bad_to(void **state)
 /* A pull with one batch of the given shape and nothing else. */
 static void raw_pull_with_batch(uint64_t first, uint64_t last, size_t hashes_len)
 {
-	raw_begin(9);
+	raw_begin(11);
 	raw_v();
 	raw_str("ops"), msgpack_pack_array(&pk, 0);
 	raw_str("batches"), msgpack_pack_array(&pk, 1);
@@ -1274,8 +1296,10 @@ static void raw_pull_with_batch(uint64_t first, uint64_t last, size_t hashes_len
 	raw_str("authors"), msgpack_pack_array(&pk, 0);
 	raw_str("envelopes"), msgpack_pack_array(&pk, 0);
 	raw_str("team_keys"), msgpack_pack_array(&pk, 0);
+	raw_str("erased"), msgpack_pack_array(&pk, 0);
 	raw_str("next"), msgpack_pack_uint64(&pk, 0);
 	raw_str("env_next"), msgpack_pack_uint64(&pk, 0);
+	raw_str("erase_next"), msgpack_pack_uint64(&pk, 0);
 	raw_str("more"), msgpack_pack_false(&pk);
 }
 
@@ -1512,6 +1536,25 @@ static void assert_entry_equal(const struct veld__audit_entry *a, const struct v
 	}
 }
 
+static void test_wire__erase_round_trip(void **state)
+{
+	struct veld__erase_req in, out;
+	struct veld__wire w;
+	msgpack_sbuffer buf;
+	(void)state;
+	fill(in.client, VELD_ID_BYTES, 77);
+	msgpack_sbuffer_init(&buf);
+	ok(veld__wire_erase_req_encode(&buf, &in));
+	ok(veld__wire_erase_req_decode(&w, (const uint8_t *)buf.data, buf.size, &out));
+	assert_memory_equal(in.client, out.client, VELD_ID_BYTES);
+	veld__wire_free(&w);
+	msgpack_sbuffer_destroy(&buf);
+	raw_begin(2);
+	raw_v();
+	raw_str("client"), raw_bin(15, 1);
+	assert_refused_sb(M_ERASE, "'client' must be a bin of 16 bytes");
+}
+
 static void test_wire__audit_push_round_trip(void **state)
 {
 	struct veld__audit_push_req in, out;
@@ -1718,6 +1761,7 @@ int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_wire__push_round_trip),
+		cmocka_unit_test(test_wire__erase_round_trip),
 		cmocka_unit_test(test_wire__audit_push_round_trip),
 		cmocka_unit_test(test_wire__audit_pull_round_trip),
 		cmocka_unit_test(test_wire__audit_push_refuses_what_the_protocol_refuses),

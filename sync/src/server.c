@@ -59,9 +59,9 @@
 #define DRAIN_MS 5000                      /* stop waits this long for requests */
 /* Soft bound on a pull page's operations and batch hashes. It may be passed
  * by one operation and its batch (< 100 KiB); envelopes and team keys add at
- * most ~300 KiB: the whole answer stays under the 4 MiB every decoder
- * accepts (VELD_WIRE_MAX_BODY). An access-log page (entries and authors)
- * stays within it. */
+ * most ~300 KiB, erasures ~30 KiB: the whole answer stays under the 4 MiB
+ * every decoder accepts (VELD_WIRE_MAX_BODY). An access-log page (entries
+ * and authors) stays within it. */
 #define PAGE_BUDGET (3u * 1024u * 1024u)
 #define JSON_TYPE "application/json"
 
@@ -81,8 +81,8 @@ struct veld_server {
 };
 
 enum route {
-	R_NONE, R_HEALTH, R_ENROLL, R_INVITE, R_TEAM_KEYS, R_REVOKE, R_PUSH, R_PULL, R_DEVICES,
-	R_AUDIT_PUSH, R_AUDIT_PULL
+	R_NONE, R_HEALTH, R_ENROLL, R_INVITE, R_TEAM_KEYS, R_REVOKE, R_ERASE, R_PUSH, R_PULL,
+	R_DEVICES, R_AUDIT_PUSH, R_AUDIT_PULL
 };
 
 static const struct route_def {
@@ -95,6 +95,7 @@ static const struct route_def {
 	{"POST", "/v1/invite", R_INVITE, 1},
 	{"POST", "/v1/team-keys", R_TEAM_KEYS, 1},
 	{"POST", "/v1/revoke", R_REVOKE, 1},
+	{"POST", "/v1/erase", R_ERASE, 1},
 	{"POST", "/v1/push", R_PUSH, 0},
 	{"GET", "/v1/pull", R_PULL, 0},
 	{"GET", "/v1/devices", R_DEVICES, 1},
@@ -469,6 +470,26 @@ static enum MHD_Result do_revoke(struct request *r, struct MHD_Connection *c)
 	SEND_OK(r, c, veld__wire_revoke_resp_encode, &resp);
 }
 
+static enum MHD_Result do_erase(struct request *r, struct MHD_Connection *c)
+{
+	struct veld__erase_req m;
+	struct veld__srv_outcome out;
+	struct veld__wire w;
+	enum MHD_Result ret;
+	int rc;
+
+	memset(&w, 0, sizeof w);
+	veld__err_clear();
+	rc = veld__wire_erase_req_decode(&w, r->body, r->len, &m);
+	veld__wire_free(&w);
+	if (rc != VELD_OK)
+		return malformed(r, c);
+	rc = r->srv->store->ops->erase(r->srv->store, &r->sreq, &m, &out);
+	if (answer_outcome(r, c, rc, &out, &ret))
+		return ret;
+	SEND_OK(r, c, ok_encode, NULL);
+}
+
 /* Is the batch signature over these ops (already hashed) by `sign_pk`? */
 static int batch_sig_ok(const struct veld__push_req *m, const uint8_t sign_pk[32])
 {
@@ -544,14 +565,14 @@ static int parse_u64(const char *s, size_t n, uint64_t *v)
 	return 0;
 }
 
-/* after=C&env_after=E&limit=N, each at most once, in any order, nothing
- * else; without env_after when `env` is 0 (the access-log pull). Returns
- * NULL or the name of what is wrong. */
+/* after=C&env_after=E&erase_after=X&limit=N, each at most once, in any
+ * order, nothing else; without env_after and erase_after when `env` is 0
+ * (the access-log pull). Returns NULL or the name of what is wrong. */
 static const char *parse_pull_query(const char *q, int env, struct veld__srv_pull_args *a)
 {
-	int have_after = 0, have_env = 0, have_limit = 0;
+	int have_after = 0, have_env = 0, have_erase = 0, have_limit = 0;
 	uint64_t v;
-	a->after = a->env_after = 0;
+	a->after = a->env_after = a->erase_after = 0;
 	a->limit = VELD_WIRE_DEFAULT_PAGE;
 	while (q && *q) {
 		size_t n = strcspn(q, "&"), k = strcspn(q, "=");
@@ -563,6 +584,8 @@ static const char *parse_pull_query(const char *q, int env, struct veld__srv_pul
 			a->after = v;
 		else if (env && k == 9 && memcmp(q, "env_after", 9) == 0 && !have_env++)
 			a->env_after = v;
+		else if (env && k == 11 && memcmp(q, "erase_after", 11) == 0 && !have_erase++)
+			a->erase_after = v;
 		else if (k == 5 && memcmp(q, "limit", 5) == 0 && !have_limit++) {
 			if (v < 1 || v > VELD_WIRE_MAX_PAGE)
 				return "limit: must be 1 to 5000";
@@ -715,6 +738,7 @@ static enum MHD_Result dispatch(struct request *r, struct MHD_Connection *c)
 	case R_INVITE: return do_invite(r, c);
 	case R_TEAM_KEYS: return do_team_keys(r, c);
 	case R_REVOKE: return do_revoke(r, c);
+	case R_ERASE: return do_erase(r, c);
 	case R_PUSH: return do_push(r, c);
 	case R_PULL: return do_pull(r, c);
 	case R_DEVICES: return do_devices(r, c);

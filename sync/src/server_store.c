@@ -28,6 +28,19 @@
  *   audit_log(cursor, device, seq, sealed, sig, arrived)
  *                              - devices' access-log entries in arrival
  *                                order, sealed to the office (schema v2)
+ *   erasures(cursor, client, team, at)
+ *                              - erased clients in the order they were
+ *                                erased (schema v3); the merge's own
+ *                                erased(client, at) holds them too, so the
+ *                                merge rule drops their operations
+ *   erased_ops(device, seq, hash)
+ *                              - the hashes of operations held but erased
+ *                                since (or dropped on arrival): a batch
+ *                                signature covers them, so the rest of
+ *                                their batch stays verifiable (schema v3)
+ *
+ * Every seq 1..devices.last_seq of a device has its hash in ops or in
+ * erased_ops.
  *
  * PRAGMA user_version holds the schema version; each migration runs in its
  * own transaction and only ever moves forward (as core/src/schema.c).
@@ -47,7 +60,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#define SERVER_SCHEMA_VERSION 2
+#define SERVER_SCHEMA_VERSION 3
 #define WEEK_MS (7ull * 24 * 3600 * 1000)
 
 /* ---- arena ------------------------------------------------------------- */
@@ -161,7 +174,19 @@ static const char schema_v2[] =
 	"  device BLOB NOT NULL, seq INTEGER NOT NULL, sealed BLOB NOT NULL, sig BLOB NOT NULL,"
 	"  arrived INTEGER NOT NULL, UNIQUE(device, seq));";
 
-static const char *const migrations[SERVER_SCHEMA_VERSION] = {schema_v1, schema_v2};
+/* Version 3: office-wide erasure (POST /v1/erase). `erasures` is the feed
+ * of erasures pulls carry (AUTOINCREMENT: cursors never reused; one row a
+ * client); `erased_ops` keeps the hash of every operation of an erased
+ * client the server held or received, so the batches they were signed in
+ * still verify for the operations that remain. */
+static const char schema_v3[] =
+	"CREATE TABLE IF NOT EXISTS erasures(cursor INTEGER PRIMARY KEY AUTOINCREMENT,"
+	"  client BLOB UNIQUE NOT NULL, team TEXT NOT NULL, at INTEGER NOT NULL);"
+	"CREATE INDEX IF NOT EXISTS erasures_team ON erasures(team, cursor);"
+	"CREATE TABLE IF NOT EXISTS erased_ops(device BLOB NOT NULL, seq INTEGER NOT NULL,"
+	"  hash BLOB NOT NULL, PRIMARY KEY(device, seq)) WITHOUT ROWID;";
+
+static const char *const migrations[SERVER_SCHEMA_VERSION] = {schema_v1, schema_v2, schema_v3};
 
 enum {
 	S_BEGIN, S_COMMIT, S_ROLLBACK,
@@ -174,6 +199,9 @@ enum {
 	S_ENV_PUT, S_ENV_PAGE,
 	S_TK_CURRENT, S_TK_GET, S_TK_PUT, S_TKS_PUT, S_TKS_DEVICE,
 	S_AUDIT_LAST, S_AUDIT_PUT, S_AUDIT_PAGE,
+	S_ERASED_OP_PUT, S_ERASE_PUT, S_ERASE_KEEP_HASHES, S_ERASE_OPS, S_ERASE_SUPERSEDED,
+	S_ERASE_CONFLICTS, S_ERASE_ENTITIES, S_ERASE_FEED, S_ERASE_CLIENT, S_ERASE_ENVELOPES,
+	S_ERASE_MERGE, S_ERASE_PAGE_ALL, S_ERASE_PAGE_TEAM,
 	S__COUNT
 };
 
@@ -201,7 +229,10 @@ static const char *const sql[S__COUNT] = {
 	[S_INV_USE] = "UPDATE invites SET used = ?2 WHERE auth = ?1 AND used IS NULL",
 	[S_INV_OFFICE_LIVE] = "SELECT 1 FROM invites WHERE role = 'office' AND used IS NULL"
 	                      " AND expires > ?1 LIMIT 1",
-	[S_OP_HASH] = "SELECT hash FROM ops WHERE device = ?1 AND seq = ?2",
+	/* A held seq's hash: its operation's, or the one kept when it was erased. */
+	[S_OP_HASH] = "SELECT hash, 0 FROM ops WHERE device = ?1 AND seq = ?2"
+	              " UNION ALL SELECT hash, 1 FROM erased_ops WHERE device = ?1 AND seq = ?2"
+	              " LIMIT 1",
 	[S_FEED_PUT] = "INSERT INTO feed(device, seq, team, client) VALUES(?1, ?2, ?3, ?4)",
 	[S_FEED_ALL] = "SELECT f.cursor, " OP_COLS " FROM feed f JOIN ops o"
 	               " ON o.device = f.device AND o.seq = f.seq"
@@ -212,9 +243,13 @@ static const char *const sql[S__COUNT] = {
 	[S_BATCH_PUT] = "INSERT OR IGNORE INTO batches(device, first, last, sig) VALUES(?1,?2,?3,?4)",
 	[S_BATCH_FIND] = "SELECT first, last, sig FROM batches WHERE device = ?1 AND last >= ?2"
 	                 " AND first <= ?2 ORDER BY last LIMIT 1",
-	[S_BATCH_HASHES] = "SELECT hash FROM ops WHERE device = ?1 AND seq BETWEEN ?2 AND ?3"
-	                   " ORDER BY seq",
-	[S_CLIENT_GET] = "SELECT team FROM clients WHERE client = ?1",
+	[S_BATCH_HASHES] = "SELECT seq, hash FROM ops WHERE device = ?1 AND seq BETWEEN ?2 AND ?3"
+	                   " UNION ALL SELECT seq, hash FROM erased_ops WHERE device = ?1"
+	                   " AND seq BETWEEN ?2 AND ?3 ORDER BY 1",
+	/* A client's team, and whether it is erased (then clients has no row). */
+	[S_CLIENT_GET] = "SELECT team, 0 FROM clients WHERE client = ?1"
+	                 " UNION ALL SELECT team, 1 FROM erasures WHERE client = ?1"
+	                 " ORDER BY 2 DESC LIMIT 1",
 	[S_CLIENT_PUT] = "INSERT OR IGNORE INTO clients(client, team) VALUES(?1, ?2)",
 	[S_ENTITY_GET] = "SELECT kind, client FROM entities WHERE entity = ?1",
 	[S_ENV_PUT] = "INSERT OR IGNORE INTO envelopes(client, kv, \"to\", tv, sealed, team)"
@@ -234,6 +269,30 @@ static const char *const sql[S__COUNT] = {
 	                " VALUES(?1, ?2, ?3, ?4, ?5)",
 	[S_AUDIT_PAGE] = "SELECT cursor, device, seq, sealed, sig FROM audit_log WHERE cursor > ?1"
 	                 " ORDER BY cursor LIMIT ?2",
+	[S_ERASED_OP_PUT] = "INSERT OR IGNORE INTO erased_ops(device, seq, hash) VALUES(?1, ?2, ?3)",
+	[S_ERASE_PUT] = "INSERT INTO erasures(client, team, at) VALUES(?1, ?2, ?3)",
+	/* A record's operations all carry its client (the merge keeps a
+	 * record's client), so "the client's operations" are those of the
+	 * records entities lists for it (indexed both ways). */
+	[S_ERASE_KEEP_HASHES] = "INSERT OR IGNORE INTO erased_ops(device, seq, hash)"
+	                        " SELECT device, seq, hash FROM ops WHERE entity IN"
+	                        " (SELECT entity FROM entities WHERE client = ?1)",
+	[S_ERASE_OPS] = "DELETE FROM ops WHERE entity IN (SELECT entity FROM entities WHERE client = ?1)",
+	[S_ERASE_SUPERSEDED] = "DELETE FROM superseded WHERE entity IN"
+	                       " (SELECT entity FROM entities WHERE client = ?1)",
+	[S_ERASE_CONFLICTS] = "DELETE FROM conflicts WHERE entity IN"
+	                      " (SELECT entity FROM entities WHERE client = ?1)",
+	[S_ERASE_ENTITIES] = "DELETE FROM entities WHERE client = ?1",
+	/* An operation's team is its client's (push checks it): the team's
+	 * index narrows the search. */
+	[S_ERASE_FEED] = "DELETE FROM feed WHERE team = ?2 AND client = ?1",
+	[S_ERASE_CLIENT] = "DELETE FROM clients WHERE client = ?1",
+	[S_ERASE_ENVELOPES] = "DELETE FROM envelopes WHERE client = ?1",
+	[S_ERASE_MERGE] = "INSERT OR IGNORE INTO erased(client, at) VALUES(?1, ?2)",
+	[S_ERASE_PAGE_ALL] = "SELECT cursor, client FROM erasures WHERE cursor > ?1"
+	                     " ORDER BY cursor LIMIT ?2",
+	[S_ERASE_PAGE_TEAM] = "SELECT cursor, client FROM erasures WHERE team = ?3 AND cursor > ?1"
+	                      " ORDER BY cursor LIMIT ?2",
 };
 
 struct sqlite_store {
@@ -857,6 +916,77 @@ done:
 	return tx_end(s, req, rc, out);
 }
 
+/* POST /v1/erase (protocol.md 6): the client's operations, the merge
+ * state of its records (ops, superseded, conflicts, entities), its feed
+ * entries, its row in clients and its key envelopes go; the erasure is
+ * recorded with the next cursor of the erasure feed and in the merge's
+ * erased table (so the merge rule drops its operations too). The hashes of
+ * its operations move to erased_ops: the batches they were signed in may
+ * hold other clients' operations, which must stay verifiable. */
+static int erase_locked(struct sqlite_store *s, const struct veld__srv_req *req,
+                        const struct veld__erase_req *m, struct veld__srv_outcome *out)
+{
+	static const int steps[] = {S_ERASE_KEEP_HASHES, S_ERASE_OPS, S_ERASE_SUPERSEDED,
+	                            S_ERASE_CONFLICTS, S_ERASE_ENTITIES, S_ERASE_FEED,
+	                            S_ERASE_CLIENT, S_ERASE_ENVELOPES};
+	char team[VELD_TEAM_MAX + 1] = "";
+	sqlite3_stmt *st = stmt(s, S_CLIENT_GET);
+	int rc, erased = 0;
+
+	bind_id(st, 1, m->client);
+	rc = sqlite3_step(st);
+	if (rc == SQLITE_ROW) {
+		col_text(st, 0, team, sizeof team);
+		erased = sqlite3_column_int(st, 1) != 0;
+	}
+	sqlite3_reset(st);
+	if (rc == SQLITE_DONE) {
+		refuse(out, VELD_SRV_NOT_FOUND, "no operation of this client was ever received");
+		return VELD_OK;
+	}
+	if (rc != SQLITE_ROW)
+		return veld__err_sqlite(rc, "reading clients");
+	if (erased)
+		return VELD_OK; /* the first erasure stays */
+
+	for (size_t i = 0; i < sizeof steps / sizeof steps[0]; i++) {
+		st = stmt(s, steps[i]);
+		bind_id(st, 1, m->client);
+		if (steps[i] == S_ERASE_FEED)
+			sqlite3_bind_text(st, 2, team, -1, SQLITE_STATIC);
+		if ((rc = step_done(st, "erasing a client")) != VELD_OK)
+			return rc;
+	}
+	st = stmt(s, S_ERASE_MERGE);
+	bind_id(st, 1, m->client);
+	bind_u64(st, 2, req->now_ms);
+	if ((rc = step_done(st, "erasing a client")) != VELD_OK)
+		return rc;
+	st = stmt(s, S_ERASE_PUT);
+	bind_id(st, 1, m->client);
+	sqlite3_bind_text(st, 2, team, -1, SQLITE_STATIC);
+	bind_u64(st, 3, req->now_ms);
+	return step_done(st, "recording the erasure");
+}
+
+static int sq_erase(struct veld__sstore *base, const struct veld__srv_req *req,
+                    const struct veld__erase_req *m, struct veld__srv_outcome *out)
+{
+	struct sqlite_store *s = (struct sqlite_store *)base;
+	struct veld__srv_device dev;
+	int rc;
+
+	memset(out, 0, sizeof *out);
+	if ((rc = tx_begin(s)) != VELD_OK)
+		return rc;
+	rc = requester_office(s, req, &dev, out);
+	if (rc == VELD_OK && !out->refusal)
+		rc = erase_locked(s, req, m, out);
+	/* Records went: the merge's cached record checks may name one. */
+	veld__merge_forget(&s->merge);
+	return tx_end(s, req, rc, out);
+}
+
 /* Grow a malloc'd array; 0 or -1. */
 static int grow(void **p, size_t *cap, size_t need, size_t size)
 {
@@ -932,6 +1062,7 @@ done:
 struct seen_client {
 	const uint8_t *client;
 	char team[VELD_TEAM_MAX + 1];
+	int erased; /* POST /v1/erase: its operations and envelopes are dropped */
 };
 
 struct seen_entity {
@@ -946,17 +1077,22 @@ struct push_scratch {
 	size_t nentities;
 };
 
-/* The team `client` belongs to: from this push or the clients table.
- * *team = NULL if it is new. */
+/* The team `client` belongs to: from this push, the clients table or (for
+ * an erased client) the erasures table. *team = NULL if it is new;
+ * *erased (may be NULL) tells whether it is erased. */
 static int client_team(struct sqlite_store *s, struct push_scratch *w, const uint8_t *client,
-                       const char **team)
+                       const char **team, int *erased)
 {
 	sqlite3_stmt *st;
 	int rc;
 	*team = NULL;
+	if (erased)
+		*erased = 0;
 	for (size_t i = 0; i < w->nclients; i++)
 		if (memcmp(w->clients[i].client, client, VELD_ID_BYTES) == 0) {
 			*team = w->clients[i].team;
+			if (erased)
+				*erased = w->clients[i].erased;
 			return VELD_OK;
 		}
 	st = stmt(s, S_CLIENT_GET);
@@ -966,7 +1102,10 @@ static int client_team(struct sqlite_store *s, struct push_scratch *w, const uin
 		struct seen_client *c = &w->clients[w->nclients++];
 		c->client = client;
 		col_text(st, 0, c->team, sizeof c->team);
+		c->erased = sqlite3_column_int(st, 1) != 0;
 		*team = c->team;
+		if (erased)
+			*erased = c->erased;
 	}
 	sqlite3_reset(st);
 	return rc == SQLITE_ROW || rc == SQLITE_DONE ? VELD_OK : veld__err_sqlite(rc, "reading clients");
@@ -1024,21 +1163,36 @@ static int push_check(struct sqlite_store *s, const struct veld__srv_device *dev
 	}
 	for (size_t i = 0; i < m->nops && m->ops[i].seq <= last; i++) {
 		sqlite3_stmt *st = stmt(s, S_OP_HASH);
+		const char *team;
+		int held, live = 0, erased, same = 0;
 		bind_id(st, 1, dev->device);
 		bind_u64(st, 2, m->ops[i].seq);
 		rc = sqlite3_step(st);
-		int same = rc == SQLITE_ROW && sqlite3_column_bytes(st, 0) == VELD_HASH_BYTES &&
-		           memcmp(sqlite3_column_blob(st, 0), m->ops[i].hash, VELD_HASH_BYTES) == 0;
-		sqlite3_reset(st);
-		if (rc != SQLITE_ROW)
-			return rc == SQLITE_DONE ? veld__err(VELD_ECORRUPT, "a stored operation is missing")
-			                         : veld__err_sqlite(rc, "reading the operation log");
-		if (!same) {
-			refuse(out, VELD_SRV_EQUIVOCATION,
-			       "operation %llu differs from the one already stored",
-			       (unsigned long long)m->ops[i].seq);
-			return VELD_OK;
+		held = rc == SQLITE_ROW;
+		if (held) {
+			live = sqlite3_column_int(st, 1) == 0; /* in ops, not erased since */
+			same = sqlite3_column_bytes(st, 0) == VELD_HASH_BYTES &&
+			       memcmp(sqlite3_column_blob(st, 0), m->ops[i].hash, VELD_HASH_BYTES) == 0;
 		}
+		sqlite3_reset(st);
+		if (rc != SQLITE_ROW && rc != SQLITE_DONE)
+			return veld__err_sqlite(rc, "reading the operation log");
+		if (same)
+			continue;
+		/* The held operation was erased, and this one is of an erased
+		 * client too: dropped either way, so skipped without comparing (a
+		 * device that erased the client no longer holds what it sent). */
+		if (!live) {
+			if ((rc = client_team(s, w, m->ops[i].client, &team, &erased)) != VELD_OK)
+				return rc;
+			if (erased)
+				continue;
+		}
+		if (!held)
+			return veld__err(VELD_ECORRUPT, "a stored operation is missing");
+		refuse(out, VELD_SRV_EQUIVOCATION, "operation %llu differs from the one already stored",
+		       (unsigned long long)m->ops[i].seq);
+		return VELD_OK;
 	}
 	if (m->nops && !sig_ok) {
 		refuse(out, VELD_SRV_BAD_BATCH, "the batch signature does not verify");
@@ -1059,7 +1213,9 @@ static int push_check(struct sqlite_store *s, const struct veld__srv_device *dev
 			       (unsigned long long)op->seq);
 			return VELD_OK;
 		}
-		if ((rc = client_team(s, w, op->client, &team)) != VELD_OK)
+		/* An erased client's team is in erasures: its operations still
+		 * keep every rule, then push_write drops them. */
+		if ((rc = client_team(s, w, op->client, &team, NULL)) != VELD_OK)
 			return rc;
 		if (team && strcmp(team, op->team) != 0) {
 			refuse(out, VELD_SRV_FORBIDDEN,
@@ -1101,7 +1257,7 @@ static int push_check(struct sqlite_store *s, const struct veld__srv_device *dev
 		}
 		/* Not every envelope's client need be known yet (its operations
 		 * may come in a later batch); a known one fixes the team. */
-		if ((rc = client_team(s, w, e->client, &team)) != VELD_OK)
+		if ((rc = client_team(s, w, e->client, &team, NULL)) != VELD_OK)
 			return rc;
 		if (team && ((!office && strcmp(team, dev->team) != 0) ||
 		             (to_team && strcmp(team, to_team) != 0))) {
@@ -1118,12 +1274,27 @@ static int push_write(struct sqlite_store *s, const struct veld__srv_device *dev
 {
 	uint64_t last = dev->last_seq, stored = 0;
 	sqlite3_stmt *st;
-	int rc, applied;
+	const char *team;
+	int rc, applied, erased;
 
 	for (size_t i = 0; i < m->nops; i++) {
 		const veld__op *op = &m->ops[i];
 		if (op->seq <= last)
 			continue;
+		if ((rc = client_team(s, w, op->client, &team, &erased)) != VELD_OK)
+			return rc;
+		if (erased) {
+			/* Accepted, not stored: only its hash, which the batch
+			 * signature covers (the batch's other operations must
+			 * still verify). */
+			st = stmt(s, S_ERASED_OP_PUT);
+			bind_id(st, 1, op->device);
+			bind_u64(st, 2, op->seq);
+			sqlite3_bind_blob(st, 3, op->hash, VELD_HASH_BYTES, SQLITE_STATIC);
+			if ((rc = step_done(st, "dropping an operation of an erased client")) != VELD_OK)
+				return rc;
+			continue;
+		}
 		rc = veld__merge_apply(&s->merge, op, &applied);
 		if (rc == VELD_EINVAL || rc == VELD_ECORRUPT) {
 			refuse(out, rc == VELD_EINVAL ? VELD_SRV_MALFORMED : VELD_SRV_FORBIDDEN,
@@ -1149,27 +1320,32 @@ static int push_write(struct sqlite_store *s, const struct veld__srv_device *dev
 			return rc;
 		stored++;
 	}
-	if (stored) {
+	if (m->nops && m->ops[m->nops - 1].seq > last) {
+		/* New operations, stored or dropped: the sequence advances. The
+		 * signature is kept for the operations a pull will serve. */
 		const veld__op *first = &m->ops[0], *lastop = &m->ops[m->nops - 1];
 		st = stmt(s, S_DEV_SET_LAST);
 		bind_id(st, 1, dev->device);
 		bind_u64(st, 2, lastop->seq);
 		if ((rc = step_done(st, "advancing the device's sequence")) != VELD_OK)
 			return rc;
-		st = stmt(s, S_BATCH_PUT);
-		bind_id(st, 1, dev->device);
-		bind_u64(st, 2, first->seq);
-		bind_u64(st, 3, lastop->seq);
-		sqlite3_bind_blob(st, 4, m->sig, 64, SQLITE_STATIC);
-		if ((rc = step_done(st, "storing the batch signature")) != VELD_OK)
-			return rc;
 		last = lastop->seq;
+		if (stored) {
+			st = stmt(s, S_BATCH_PUT);
+			bind_id(st, 1, dev->device);
+			bind_u64(st, 2, first->seq);
+			bind_u64(st, 3, lastop->seq);
+			sqlite3_bind_blob(st, 4, m->sig, 64, SQLITE_STATIC);
+			if ((rc = step_done(st, "storing the batch signature")) != VELD_OK)
+				return rc;
+		}
 	}
 	for (size_t i = 0; i < m->nenvs; i++) {
 		const struct veld__envelope *e = &m->envs[i];
-		const char *team;
-		if ((rc = client_team(s, w, e->client, &team)) != VELD_OK)
+		if ((rc = client_team(s, w, e->client, &team, &erased)) != VELD_OK)
 			return rc;
+		if (erased)
+			continue; /* an erased client's key: dropped */
 		if (!team && strcmp(dev->role, "office") != 0)
 			team = dev->team;
 		st = stmt(s, S_ENV_PUT);
@@ -1306,8 +1482,10 @@ static int page_batch(struct sqlite_store *s, struct veld__pull_resp *r, struct 
 	bind_id(st, 1, device);
 	bind_u64(st, 2, first);
 	bind_u64(st, 3, last);
+	/* From ops, and from erased_ops for the batch's erased operations. */
 	while ((rc = sqlite3_step(st)) == SQLITE_ROW && got < n) {
-		if (col_blob(st, 0, hashes + got * VELD_HASH_BYTES, VELD_HASH_BYTES))
+		if (col_u64(st, 0) != first + got ||
+		    col_blob(st, 1, hashes + got * VELD_HASH_BYTES, VELD_HASH_BYTES))
 			break;
 		got++;
 	}
@@ -1346,13 +1524,17 @@ static int pull_locked(struct sqlite_store *s, const struct veld__srv_device *de
 
 	r->next = a->after;
 	r->env_next = a->env_after;
+	r->erase_next = a->erase_after;
 	r->cursors = veld__arena_alloc(mem, cap * sizeof *r->cursors);
 	r->ops = veld__arena_alloc(mem, cap * sizeof *r->ops);
 	r->batches = veld__arena_alloc(mem, cap * sizeof *r->batches);
 	r->authors = veld__arena_alloc(mem, cap * sizeof *r->authors);
 	r->env_cursors = veld__arena_alloc(mem, VELD_WIRE_MAX_ENVS * sizeof *r->env_cursors);
 	r->envs = veld__arena_alloc(mem, VELD_WIRE_MAX_ENVS * sizeof *r->envs);
-	if (!r->cursors || !r->ops || !r->batches || !r->authors || !r->env_cursors || !r->envs)
+	r->erased_cursors = veld__arena_alloc(mem, VELD_WIRE_MAX_ERASED * sizeof *r->erased_cursors);
+	r->erased = veld__arena_alloc(mem, VELD_WIRE_MAX_ERASED * sizeof *r->erased);
+	if (!r->cursors || !r->ops || !r->batches || !r->authors || !r->env_cursors || !r->envs ||
+	    !r->erased_cursors || !r->erased)
 		return veld__err(VELD_ENOMEM, "out of memory");
 
 	/* Operations: one more than the page to learn whether more wait. */
@@ -1411,6 +1593,30 @@ static int pull_locked(struct sqlite_store *s, const struct veld__srv_device *de
 	sqlite3_reset(st);
 	if (rc != SQLITE_DONE && rc != SQLITE_ROW)
 		return veld__err_sqlite(rc, "reading envelopes");
+
+	/* Erasures of the team's clients (the office: all). At most 1000 of
+	 * ~30 bytes each: outside the byte budget, as envelopes are. */
+	st = stmt(s, office ? S_ERASE_PAGE_ALL : S_ERASE_PAGE_TEAM);
+	bind_u64(st, 1, a->erase_after);
+	sqlite3_bind_int(st, 2, VELD_WIRE_MAX_ERASED + 1);
+	if (!office)
+		sqlite3_bind_text(st, 3, dev->team, -1, SQLITE_STATIC);
+	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+		if (r->nerased == VELD_WIRE_MAX_ERASED) {
+			r->more = 1;
+			break;
+		}
+		if (col_blob(st, 1, r->erased[r->nerased], VELD_ID_BYTES)) {
+			sqlite3_reset(st);
+			return veld__err(VELD_ECORRUPT, "an erasure row is damaged");
+		}
+		r->erased_cursors[r->nerased] = col_u64(st, 0);
+		r->erase_next = r->erased_cursors[r->nerased];
+		r->nerased++;
+	}
+	sqlite3_reset(st);
+	if (rc != SQLITE_DONE && rc != SQLITE_ROW)
+		return veld__err_sqlite(rc, "reading erasures");
 
 	/* The team keys sealed to this device. */
 	struct veld__team_key *tk = NULL;
@@ -1684,6 +1890,7 @@ static const struct veld__sstore_ops sqlite_ops = {
 	.invite = sq_invite,
 	.team_keys = sq_team_keys,
 	.revoke = sq_revoke,
+	.erase = sq_erase,
 	.push = sq_push,
 	.pull = sq_pull,
 	.devices = sq_devices,

@@ -29,6 +29,15 @@
  *  - Access-log entries are stored exactly as they arrive: sealed to the
  *    office and signed by their device. The server never holds them in
  *    readable form.
+ *  - An erased client (POST /v1/erase) keeps nothing on the server but the
+ *    erasure's record (client, team, time, and the next cursor of a feed
+ *    of erasures ordered by arrival, with the operation feed's
+ *    guarantee): its operations, the merge state of its records and its
+ *    key envelopes are gone, and operations and envelopes of it that
+ *    arrive later are accepted (a device's sequence advances) but never
+ *    stored. Only the hashes of its erased operations stay, because a
+ *    batch signature covers them and the other operations of their
+ *    batches must stay verifiable.
  *  - Messages in `out->message` are for people and never hold a value,
  *    a code or anything sealed.
  *  - Functions may be called from several threads at once.
@@ -110,9 +119,10 @@ struct veld__srv_devices {
 
 /* A pull's request: cursors and the page size (1..VELD_WIRE_MAX_PAGE).
  * `max_bytes` bounds the page's size (at least one operation is sent).
+ * `erase_after` is the erasure feed's cursor (query erase_after).
  * The access-log pull uses `after`, `limit` and `max_bytes` only. */
 struct veld__srv_pull_args {
-	uint64_t after, env_after;
+	uint64_t after, env_after, erase_after;
 	uint32_t limit;
 	size_t max_bytes;
 };
@@ -158,8 +168,24 @@ struct veld__sstore_ops {
 	int (*push)(struct veld__sstore *s, const struct veld__srv_req *req,
 	            const struct veld__push_req *m, int sig_ok, struct veld__push_resp *resp,
 	            struct veld__srv_outcome *out);
-	/* Pull: fills `page` (free with veld__arena_free(&page->mem), also on
-	 * failure). */
+	/* Erase (POST /v1/erase, office only): in one transaction, record the
+	 * erasure of m->client with the next cursor of the erasure feed and
+	 * the client's team, and delete every operation of the client, the
+	 * merge state of its records and every key envelope of it; from then
+	 * on push drops its operations and envelopes (the sequence still
+	 * advances) and pull lists the erasure. A client erased already is
+	 * VELD_SRV_OK with no change but the nonce; a client the server holds
+	 * no operation of (and never erased) VELD_SRV_NOT_FOUND; a worker
+	 * VELD_SRV_FORBIDDEN. */
+	int (*erase)(struct veld__sstore *s, const struct veld__srv_req *req,
+	             const struct veld__erase_req *m, struct veld__srv_outcome *out);
+	/* Pull: operations above args->after the device may see (a worker:
+	 * its team's; the office: all), envelopes above args->env_after
+	 * addressed to it, erasures above args->erase_after (a worker: of its
+	 * team's clients; the office: all; at most VELD_WIRE_MAX_ERASED,
+	 * erase_next = the last cursor listed or erase_after), its sealed team
+	 * keys; `more` when operations, envelopes or erasures wait. Fills
+	 * `page` (free with veld__arena_free(&page->mem), also on failure). */
 	int (*pull)(struct veld__sstore *s, const struct veld__srv_req *req,
 	            const struct veld__srv_pull_args *args, struct veld__srv_page *page,
 	            struct veld__srv_outcome *out);

@@ -251,8 +251,9 @@ static int cmp32(const void *a, const void *b)
 	return memcmp(a, b, 32);
 }
 
-/* A digest of every row of every table (order-independent). */
-static void db_digest(struct fx *f, uint8_t out[32])
+/* A digest of every row of every table but `skip` (may be NULL;
+ * order-independent). */
+static void db_digest_except(struct fx *f, const char *skip, uint8_t out[32])
 {
 	char path[400];
 	sqlite3 *db;
@@ -269,6 +270,8 @@ static void db_digest(struct fx *f, uint8_t out[32])
 		const char *name = (const char *)sqlite3_column_text(tables, 0);
 		uint8_t *hs = NULL;
 		size_t n = 0;
+		if (skip && strcmp(name, skip) == 0)
+			continue;
 		snprintf(q, sizeof q, "SELECT * FROM \"%s\"", name);
 		crypto_generichash_update(&all, (const uint8_t *)name, strlen(name) + 1);
 		assert_int_equal(sqlite3_prepare_v2(db, q, -1, &rows, NULL), SQLITE_OK);
@@ -299,6 +302,11 @@ static void db_digest(struct fx *f, uint8_t out[32])
 	sqlite3_finalize(tables);
 	sqlite3_close(db);
 	crypto_generichash_final(&all, out, 32);
+}
+
+static void db_digest(struct fx *f, uint8_t out[32])
+{
+	db_digest_except(f, NULL, out);
 }
 
 static long long db_count(struct fx *f, const char *table)
@@ -2422,15 +2430,17 @@ static void test_server__audit_schema_upgrade(void **state)
 	push(f, &w1, &b, &r);
 	assert_pushed(&r, 2, 2);
 	resp_free(&r);
-	assert_int_equal(db_int(f, "PRAGMA user_version"), 2);
+	assert_int_equal(db_int(f, "PRAGMA user_version"), 3);
 	/* Make it a version-1 database, as the server before wrote it. */
 	veld_server_stop(f->srv);
 	f->srv = NULL;
 	db_int(f, "DROP TABLE audit_log");
+	db_int(f, "DROP TABLE erasures");
+	db_int(f, "DROP TABLE erased_ops");
 	db_int(f, "PRAGMA user_version = 1");
 	assert_int_equal(db_int(f, "SELECT count(*) FROM sqlite_master WHERE name = 'audit_log'"), 0);
 	server_start(f, 0, 0);
-	assert_int_equal(db_int(f, "PRAGMA user_version"), 2);
+	assert_int_equal(db_int(f, "PRAGMA user_version"), 3);
 	assert_int_equal(db_count(f, "audit_log"), 0);
 	assert_int_equal(db_count(f, "devices"), 2);
 	push(f, &w1, &b, &r);
@@ -2443,6 +2453,619 @@ static void test_server__audit_schema_upgrade(void **state)
 	server_start(f, 0, 0);
 	assert_int_equal(db_count(f, "audit_log"), 2);
 	audit_push_ok(f, &w1, 1, 3, 1, 3, 1);
+}
+
+/* ---- erasure: POST /v1/erase, erasures in pulls ------------------------------------ */
+
+static void erase_call(struct fx *f, const struct dev *d, const uint8_t client[16], struct resp *r)
+{
+	struct veld__erase_req m;
+	msgpack_sbuffer b;
+	memset(&m, 0, sizeof m);
+	memcpy(m.client, client, 16);
+	msgpack_sbuffer_init(&b);
+	assert_int_equal(veld__wire_erase_req_encode(&b, &m), VELD_OK);
+	call(f, d, "POST", "/v1/erase", (uint8_t *)b.data, b.size, r);
+	msgpack_sbuffer_destroy(&b);
+}
+
+/* The office erases `client`: 200 with {"v":1}. */
+static void erase_ok(struct fx *f, const uint8_t client[16])
+{
+	struct veld__wire w;
+	struct resp r;
+	erase_call(f, &f->office, client, &r);
+	if (r.status != 200)
+		fail_msg("erase answered %ld", r.status);
+	assert_string_equal(r.ctype, VELD_CONTENT_TYPE);
+	memset(&w, 0, sizeof w);
+	assert_int_equal(veld__wire_ok_decode(&w, r.body, r.len), VELD_OK);
+	veld__wire_free(&w);
+	resp_free(&r);
+}
+
+/* Rows of `table` whose column `col` holds `id`. */
+static long long db_rows_with(struct fx *f, const char *table, const char *col,
+                              const uint8_t id[16])
+{
+	char hex[33], q[256];
+	sodium_bin2hex(hex, sizeof hex, id, 16);
+	snprintf(q, sizeof q, "SELECT count(*) FROM \"%s\" WHERE \"%s\" = x'%s'", table, col, hex);
+	return db_int(f, q);
+}
+
+/* The erasure feed's cursor of `client` (0 if not erased). */
+static uint64_t db_erasure_cursor(struct fx *f, const uint8_t client[16])
+{
+	char hex[33], q[200];
+	sodium_bin2hex(hex, sizeof hex, client, 16);
+	snprintf(q, sizeof q, "SELECT cursor FROM erasures WHERE client = x'%s'", hex);
+	return (uint64_t)db_int(f, q);
+}
+
+/* The server's last_seq of a device. */
+static long long db_last_seq(struct fx *f, const struct dev *d)
+{
+	char hex[33], q[200];
+	assert_int_equal(db_rows_with(f, "devices", "device", d->id), 1);
+	sodium_bin2hex(hex, sizeof hex, d->id, 16);
+	snprintf(q, sizeof q, "SELECT last_seq FROM devices WHERE device = x'%s'", hex);
+	return db_int(f, q);
+}
+
+/* Everything the server holds of `client` in the tables that hold
+ * operations, records, merge state and keys. */
+static long long db_client_traces(struct fx *f, const uint8_t client[16])
+{
+	char hex[33], q[600];
+	sodium_bin2hex(hex, sizeof hex, client, 16);
+	snprintf(q, sizeof q,
+	         "SELECT (SELECT count(*) FROM ops WHERE client = x'%s')"
+	         " + (SELECT count(*) FROM entities WHERE client = x'%s')"
+	         " + (SELECT count(*) FROM feed WHERE client = x'%s')"
+	         " + (SELECT count(*) FROM clients WHERE client = x'%s')"
+	         " + (SELECT count(*) FROM envelopes WHERE client = x'%s')",
+	         hex, hex, hex, hex, hex);
+	return db_int(f, q);
+}
+
+/* Assert a pull page's erasures: exactly the `n` clients at `want` (16
+ * bytes each) in this order, with rising cursors above `after`, and
+ * erase_next the last (or `after`). */
+static void assert_erased(const struct veld__pull_resp *p, uint64_t after, const uint8_t *want,
+                          size_t n)
+{
+	assert_int_equal(p->nerased, n);
+	for (size_t i = 0; i < n; i++) {
+		assert_memory_equal(p->erased[i], want + 16 * i, 16);
+		assert_true(p->erased_cursors[i] > (i ? p->erased_cursors[i - 1] : after));
+	}
+	assert_int_equal(p->erase_next, n ? p->erased_cursors[n - 1] : after);
+}
+
+/* A north worker's batch mixing two clients and a second record of the
+ * first one; the office writes both teams in one batch. Erasing one client
+ * removes all of it and nothing of the others, and the batches it shared
+ * with them still verify in pulls. */
+static void test_server__erase_client(void **state)
+{
+	struct fx *f = *state;
+	struct dev north, south;
+	struct batch b, ob, sb;
+	struct veld__pull_resp p;
+	struct veld__wire w;
+	struct resp r;
+	uint8_t cn[16], cm[16], cs[16], vn[16];
+	char hex[33];
+	veld__ref ghost;
+	worker(f, &north, "north");
+	worker(f, &south, "south");
+	randombytes_buf(cn, 16);
+	randombytes_buf(cm, 16);
+	randombytes_buf(cs, 16);
+	randombytes_buf(vn, 16);
+
+	/* north 1..6: 1, 2, 6 on client cn; 3, 4 on client cm; 5 creates visit
+	 * vn of cn, superseding an operation the server does not hold. */
+	batch_make(&b, &north, 1, 6, "north", cn, 1);
+	for (size_t i = 2; i <= 3; i++) {
+		memcpy(b.ops[i].entity, cm, 16);
+		memcpy(b.ops[i].client, cm, 16);
+	}
+	snprintf(b.ops[4].kind, sizeof b.ops[4].kind, "visit");
+	memcpy(b.ops[4].entity, vn, 16);
+	randombytes_buf(ghost.device, 16);
+	ghost.seq = 9;
+	b.ops[4].sup = &ghost;
+	b.ops[4].nsup = 1;
+	batch_resign(&b, &north);
+	push(f, &north, &b, &r);
+	assert_pushed(&r, 6, 6);
+	resp_free(&r);
+	batch_make(&sb, &south, 1, 2, "south", cs, 1);
+	push(f, &south, &sb, &r);
+	assert_pushed(&r, 2, 2);
+	resp_free(&r);
+	/* The office: 1 on cn's field f1 (a conflict with north's 1), 2 on cs. */
+	batch_make(&ob, &f->office, 1, 2, "north", cn, 3);
+	memcpy(ob.ops[1].entity, cs, 16);
+	memcpy(ob.ops[1].client, cs, 16);
+	snprintf(ob.ops[1].team, sizeof ob.ops[1].team, "south");
+	batch_resign(&ob, &f->office);
+	push(f, &f->office, &ob, &r);
+	assert_pushed(&r, 2, 2);
+	resp_free(&r);
+	struct veld__envelope e[3] = {envelope(cn, "team:north", 1), envelope(cn, "office", 0),
+	                              envelope(cm, "team:north", 1)};
+	push_envs(f, &north, e, 3, &r);
+	assert_pushed(&r, 6, 0);
+	resp_free(&r);
+
+	assert_int_equal(db_rows_with(f, "ops", "client", cn), 5);
+	assert_int_equal(db_rows_with(f, "entities", "client", cn), 2);
+	assert_int_equal(db_rows_with(f, "feed", "client", cn), 5);
+	assert_int_equal(db_rows_with(f, "envelopes", "client", cn), 2);
+	assert_int_equal(db_rows_with(f, "superseded", "entity", vn), 1);
+	assert_int_equal(db_rows_with(f, "conflicts", "entity", cn), 1);
+	assert_int_equal(db_count(f, "ops"), 10);
+	assert_int_equal(db_count(f, "erasures"), 0);
+
+	erase_ok(f, cn);
+	/* All of cn is gone: operations, records, merge state, feed, keys. */
+	assert_int_equal(db_client_traces(f, cn), 0);
+	assert_int_equal(db_rows_with(f, "superseded", "entity", vn), 0);
+	assert_int_equal(db_rows_with(f, "conflicts", "entity", cn), 0);
+	assert_int_equal(db_rows_with(f, "ops", "entity", vn), 0);
+	/* ... but recorded: once, with its team, in the merge's table too. */
+	assert_int_equal(db_count(f, "erasures"), 1);
+	sodium_bin2hex(hex, sizeof hex, cn, 16);
+	char q[200];
+	snprintf(q, sizeof q, "SELECT count(*) FROM erasures WHERE client = x'%s' AND team = 'north'"
+	         " AND at > 0", hex);
+	assert_int_equal(db_int(f, q), 1);
+	assert_int_equal(db_rows_with(f, "erased", "client", cn), 1);
+	assert_int_equal(db_count(f, "erased_ops"), 5); /* the hashes only */
+	/* The others are untouched. */
+	assert_int_equal(db_count(f, "ops"), 5);
+	assert_int_equal(db_rows_with(f, "ops", "client", cm), 2);
+	assert_int_equal(db_rows_with(f, "ops", "client", cs), 3);
+	assert_int_equal(db_rows_with(f, "feed", "client", cm), 2);
+	assert_int_equal(db_rows_with(f, "entities", "client", cm), 1);
+	assert_int_equal(db_rows_with(f, "entities", "client", cs), 1);
+	assert_int_equal(db_rows_with(f, "clients", "client", cm), 1);
+	assert_int_equal(db_rows_with(f, "envelopes", "client", cm), 1);
+	assert_int_equal(db_last_seq(f, &north), 6);
+	assert_int_equal(db_last_seq(f, &f->office), 2);
+
+	/* Pulls serve what is left, and the shared batches still verify
+	 * (verify_page: every hash of a batch, the erased ones included). */
+	pull_page(f, &f->office, "/v1/pull", &w, &p, &r);
+	assert_int_equal(p.nops, 5);
+	for (size_t i = 0; i < p.nops; i++)
+		assert_memory_not_equal(p.ops[i].client, cn, 16);
+	veld__wire_free(&w);
+	resp_free(&r);
+	pull_page(f, &north, "/v1/pull", &w, &p, &r);
+	assert_int_equal(p.nops, 2);
+	assert_memory_equal(p.ops[0].client, cm, 16);
+	assert_memory_equal(p.ops[1].client, cm, 16);
+	assert_int_equal(p.nbatches, 1);
+	assert_int_equal(p.batches[0].first, 1);
+	assert_int_equal(p.batches[0].last, 6);
+	assert_int_equal(p.nenvs, 1);
+	assert_memory_equal(p.envs[0].client, cm, 16);
+	veld__wire_free(&w);
+	resp_free(&r);
+	pull_page(f, &south, "/v1/pull", &w, &p, &r);
+	assert_int_equal(p.nops, 3); /* its own two and the office's 2 */
+	assert_int_equal(p.nbatches, 2);
+	veld__wire_free(&w);
+	resp_free(&r);
+
+	/* Again: 200, and nothing changes but the nonce table. */
+	long long nonces = db_count(f, "nonces");
+	uint8_t before[32], after[32];
+	db_digest_except(f, "nonces", before);
+	erase_ok(f, cn);
+	db_digest_except(f, "nonces", after);
+	assert_memory_equal(before, after, 32);
+	assert_int_equal(db_count(f, "nonces"), nonces + 1);
+
+	/* No log line holds the client. */
+	veld_server_stop(f->srv);
+	f->srv = NULL;
+	int erase_logged = 0;
+	for (size_t i = 0; i < f->nlog; i++) {
+		assert_null(strstr(f->log[i], hex));
+		erase_logged |= strncmp(f->log[i], "POST /v1/erase 200 ", 19) == 0;
+	}
+	assert_true(erase_logged);
+}
+
+static void test_server__erase_refusals(void **state)
+{
+	struct fx *f = *state;
+	struct dev north;
+	struct batch b;
+	struct resp r;
+	uint8_t cn[16], ck[16], unknown[16];
+	worker(f, &north, "north");
+	randombytes_buf(cn, 16);
+	randombytes_buf(ck, 16);
+	randombytes_buf(unknown, 16);
+	batch_make(&b, &north, 1, 2, "north", cn, 1);
+	push(f, &north, &b, &r);
+	assert_pushed(&r, 2, 2);
+	resp_free(&r);
+	/* ck: only a key envelope, no operation. */
+	struct veld__envelope e = envelope(ck, "team:north", 1);
+	push_envs(f, &north, &e, 1, &r);
+	assert_pushed(&r, 2, 0);
+	resp_free(&r);
+
+	SNAPSHOT(f, before);
+	erase_call(f, &f->office, unknown, &r);
+	assert_error(&r, 404, "not_found", NULL);
+	resp_free(&r);
+	erase_call(f, &f->office, ck, &r);
+	assert_error(&r, 404, "not_found", NULL);
+	resp_free(&r);
+	/* A worker, even of the client's own team. */
+	erase_call(f, &north, cn, &r);
+	assert_error(&r, 403, "forbidden", NULL);
+	resp_free(&r);
+	/* An unknown key; a query; the wrong method. */
+	msgpack_sbuffer mb;
+	msgpack_packer pk;
+	msgpack_sbuffer_init(&mb);
+	msgpack_packer_init(&pk, &mb, msgpack_sbuffer_write);
+	msgpack_pack_map(&pk, 3);
+	msgpack_pack_str_with_body(&pk, "v", 1);
+	msgpack_pack_uint64(&pk, 1);
+	msgpack_pack_str_with_body(&pk, "client", 6);
+	msgpack_pack_bin_with_body(&pk, cn, 16);
+	msgpack_pack_str_with_body(&pk, "team", 4);
+	msgpack_pack_str_with_body(&pk, "north", 5);
+	call(f, &f->office, "POST", "/v1/erase", (uint8_t *)mb.data, mb.size, &r);
+	assert_error(&r, 400, "malformed", NULL);
+	resp_free(&r);
+	msgpack_sbuffer_destroy(&mb);
+	struct veld__erase_req m;
+	memcpy(m.client, cn, 16);
+	msgpack_sbuffer_init(&mb);
+	assert_int_equal(veld__wire_erase_req_encode(&mb, &m), VELD_OK);
+	call(f, &f->office, "POST", "/v1/erase?now=1", (uint8_t *)mb.data, mb.size, &r);
+	assert_error(&r, 400, "malformed", NULL);
+	resp_free(&r);
+	msgpack_sbuffer_destroy(&mb);
+	call(f, &f->office, "GET", "/v1/erase", NULL, 0, &r);
+	assert_error(&r, 404, "not_found", NULL);
+	resp_free(&r);
+	ASSERT_UNCHANGED(f, before);
+	assert_int_equal(db_count(f, "erasures"), 0);
+	assert_int_equal(db_rows_with(f, "ops", "client", cn), 2);
+	assert_int_equal(db_rows_with(f, "envelopes", "client", ck), 1);
+	/* The office may. */
+	erase_ok(f, cn);
+	assert_int_equal(db_count(f, "erasures"), 1);
+}
+
+static void pull_at(struct fx *f, const struct dev *d, uint64_t erase_after, struct veld__wire *w,
+                    struct veld__pull_resp *p, struct resp *r)
+{
+	char path[128];
+	snprintf(path, sizeof path, "/v1/pull?erase_after=%llu", (unsigned long long)erase_after);
+	pull_page(f, d, path, w, p, r);
+}
+
+static void test_server__erase_in_pulls(void **state)
+{
+	struct fx *f = *state;
+	struct dev north, north2, south;
+	struct batch b;
+	struct veld__pull_resp p;
+	struct veld__wire w;
+	struct resp r;
+	uint8_t c[2][16]; /* c[0] of north, c[1] of south */
+	worker(f, &north, "north");
+	worker(f, &north2, "north");
+	worker(f, &south, "south");
+	randombytes_buf(c, sizeof c);
+	batch_make(&b, &north, 1, 3, "north", c[0], 1);
+	push(f, &north, &b, &r);
+	assert_pushed(&r, 3, 3);
+	resp_free(&r);
+	batch_make(&b, &south, 1, 1, "south", c[1], 1);
+	push(f, &south, &b, &r);
+	assert_pushed(&r, 1, 1);
+	resp_free(&r);
+	/* Before: no erasures, erase_next stays where it was. */
+	pull_at(f, &north2, 7, &w, &p, &r);
+	assert_erased(&p, 7, NULL, 0);
+	assert_int_equal(p.nops, 3);
+	veld__wire_free(&w);
+	resp_free(&r);
+
+	erase_ok(f, c[0]);
+	erase_ok(f, c[1]);
+	uint64_t c0 = db_erasure_cursor(f, c[0]), c1 = db_erasure_cursor(f, c[1]);
+	assert_true(c0 > 0 && c1 > c0);
+
+	/* A worker of the client's team gets it, at its cursor, and no
+	 * operation of it. */
+	pull_page(f, &north2, "/v1/pull", &w, &p, &r);
+	assert_erased(&p, 0, c[0], 1);
+	assert_int_equal(p.erased_cursors[0], c0);
+	assert_int_equal(p.nops, 0);
+	assert_false(p.more);
+	veld__wire_free(&w);
+	resp_free(&r);
+	pull_at(f, &north2, c0, &w, &p, &r);
+	assert_erased(&p, c0, NULL, 0);
+	assert_false(p.more);
+	veld__wire_free(&w);
+	resp_free(&r);
+	/* All four parameters, in any order. */
+	char path[160];
+	snprintf(path, sizeof path, "/v1/pull?limit=10&erase_after=0&env_after=0&after=0");
+	pull_page(f, &north, path, &w, &p, &r);
+	assert_erased(&p, 0, c[0], 1);
+	veld__wire_free(&w);
+	resp_free(&r);
+	/* Another team's worker gets only its own team's. */
+	pull_page(f, &south, "/v1/pull", &w, &p, &r);
+	assert_erased(&p, 0, c[1], 1);
+	assert_int_equal(p.erased_cursors[0], c1);
+	assert_int_equal(p.nops, 0);
+	veld__wire_free(&w);
+	resp_free(&r);
+	/* The office gets all. */
+	pull_page(f, &f->office, "/v1/pull", &w, &p, &r);
+	assert_erased(&p, 0, c[0], 2);
+	assert_int_equal(p.erased_cursors[0], c0);
+	assert_int_equal(p.erased_cursors[1], c1);
+	assert_int_equal(p.nops, 0);
+	veld__wire_free(&w);
+	resp_free(&r);
+	pull_at(f, &f->office, c0, &w, &p, &r);
+	assert_erased(&p, c0, c[1], 1);
+	veld__wire_free(&w);
+	resp_free(&r);
+
+	/* The query: erase_after at most once, a decimal number, and only on
+	 * /v1/pull. */
+	SNAPSHOT(f, before);
+	const char *bad[] = {"/v1/pull?erase_after=1&erase_after=2", "/v1/pull?erase_after=",
+	                     "/v1/pull?erase_after=-1", "/v1/pull?erase_after=1x",
+	                     "/v1/pull?erase_after=99999999999999999999"};
+	for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+		call(f, &north, "GET", bad[i], NULL, 0, &r);
+		assert_error(&r, 400, "malformed", NULL);
+		resp_free(&r);
+	}
+	call(f, &f->office, "GET", "/v1/audit?erase_after=0", NULL, 0, &r);
+	assert_error(&r, 400, "malformed", NULL);
+	resp_free(&r);
+	ASSERT_UNCHANGED(f, before);
+
+	/* More than a page of erasures: 1001 more of north, 3 of south. */
+	veld_server_stop(f->srv);
+	f->srv = NULL;
+	db_int(f, "WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < 1001)"
+	          " INSERT INTO erasures(client, team, at) SELECT randomblob(16), 'north', 1 FROM n");
+	db_int(f, "WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < 3)"
+	          " INSERT INTO erasures(client, team, at) SELECT randomblob(16), 'south', 1 FROM n");
+	server_start(f, 0, 0);
+	pull_at(f, &north, c0, &w, &p, &r);
+	assert_int_equal(p.nerased, 1000);
+	assert_true(p.more);
+	assert_int_equal(p.erase_next, p.erased_cursors[999]);
+	assert_true(p.erased_cursors[0] > c1);
+	for (size_t i = 1; i < p.nerased; i++)
+		assert_true(p.erased_cursors[i] > p.erased_cursors[i - 1]);
+	uint64_t next = p.erase_next;
+	veld__wire_free(&w);
+	resp_free(&r);
+	pull_at(f, &north, next, &w, &p, &r);
+	assert_int_equal(p.nerased, 1);
+	assert_false(p.more);
+	veld__wire_free(&w);
+	resp_free(&r);
+	pull_at(f, &south, c1, &w, &p, &r);
+	assert_int_equal(p.nerased, 3);
+	assert_false(p.more);
+	veld__wire_free(&w);
+	resp_free(&r);
+	pull_at(f, &f->office, c1, &w, &p, &r);
+	assert_int_equal(p.nerased, 1000);
+	assert_true(p.more);
+	next = p.erase_next;
+	veld__wire_free(&w);
+	resp_free(&r);
+	pull_at(f, &f->office, next, &w, &p, &r);
+	assert_int_equal(p.nerased, 4);
+	assert_false(p.more);
+	veld__wire_free(&w);
+	resp_free(&r);
+}
+
+/* After an erasure, a device's operations and envelopes of the client are
+ * accepted and dropped; its sequence advances; every other rule holds. */
+static void test_server__erase_then_push(void **state)
+{
+	struct fx *f = *state;
+	struct dev north, north2, south;
+	struct batch b, first;
+	struct veld__pull_resp p;
+	struct veld__wire w;
+	struct resp r;
+	uint64_t expected = 0;
+	uint8_t cn[16], cm[16];
+	worker(f, &north, "north");
+	worker(f, &north2, "north");
+	worker(f, &south, "south");
+	randombytes_buf(cn, 16);
+	randombytes_buf(cm, 16);
+	batch_make(&first, &north, 1, 3, "north", cn, 1);
+	push(f, &north, &first, &r);
+	assert_pushed(&r, 3, 3);
+	resp_free(&r);
+	erase_ok(f, cn);
+	long long feed = db_count(f, "feed"), ops = db_count(f, "ops");
+	assert_int_equal(ops, 0);
+
+	/* New operations of the erased client: acked, not stored. */
+	batch_make(&b, &north, 4, 3, "north", cn, 1);
+	push(f, &north, &b, &r);
+	assert_pushed(&r, 6, 0);
+	resp_free(&r);
+	assert_int_equal(db_last_seq(f, &north), 6);
+	assert_int_equal(db_client_traces(f, cn), 0);
+	assert_int_equal(db_count(f, "feed"), feed);
+	assert_int_equal(db_rows_with(f, "erased_ops", "device", north.id), 6);
+	/* Sent again (held and erased): skipped, not refused. */
+	push(f, &north, &first, &r);
+	assert_pushed(&r, 6, 0);
+	resp_free(&r);
+	batch_make(&b, &north, 2, 7, "north", cn, 1);
+	push(f, &north, &b, &r);
+	assert_pushed(&r, 8, 0);
+	resp_free(&r);
+	/* A device that erased the client no longer holds what it sent: an
+	 * erased client's operation at an erased seq is skipped uncompared. */
+	batch_make(&b, &north, 1, 2, "north", cn, 9);
+	push(f, &north, &b, &r);
+	assert_pushed(&r, 8, 0);
+	resp_free(&r);
+	assert_int_equal(db_client_traces(f, cn), 0);
+
+	/* The other rules still hold. */
+	SNAPSHOT(f, before);
+	batch_make(&b, &north, 2, 1, "north", cm, 1); /* a live client at an erased seq */
+	push(f, &north, &b, &r);
+	assert_error(&r, 409, "equivocation", NULL);
+	resp_free(&r);
+	batch_make(&b, &north, 10, 1, "north", cn, 1);
+	push(f, &north, &b, &r);
+	assert_error(&r, 409, "gap", &expected);
+	assert_int_equal(expected, 9);
+	resp_free(&r);
+	batch_make(&b, &north, 9, 2, "north", cn, 1);
+	b.sig[5] ^= 1;
+	push(f, &north, &b, &r);
+	assert_error(&r, 409, "bad_batch", NULL);
+	resp_free(&r);
+	batch_make(&b, &south, 1, 1, "south", cn, 1); /* still north's client */
+	push(f, &south, &b, &r);
+	assert_error(&r, 403, "forbidden", NULL);
+	resp_free(&r);
+	batch_make(&b, &north, 9, 1, "south", cn, 1);
+	push(f, &north, &b, &r);
+	assert_error(&r, 403, "forbidden", NULL);
+	resp_free(&r);
+	struct veld__envelope es = envelope(cn, "team:south", 1);
+	push_envs(f, &f->office, &es, 1, &r);
+	assert_error(&r, 403, "forbidden", NULL);
+	resp_free(&r);
+	ASSERT_UNCHANGED(f, before);
+
+	/* Envelopes for it are dropped. */
+	struct veld__envelope e[2] = {envelope(cn, "team:north", 1), envelope(cn, "office", 0)};
+	push_envs(f, &north, e, 2, &r);
+	assert_pushed(&r, 8, 0);
+	resp_free(&r);
+	assert_int_equal(db_rows_with(f, "envelopes", "client", cn), 0);
+
+	/* One batch of both: the live operation is stored and verifies in a
+	 * pull with the dropped one's hash. */
+	batch_make(&b, &north, 9, 2, "north", cn, 1);
+	memcpy(b.ops[1].entity, cm, 16);
+	memcpy(b.ops[1].client, cm, 16);
+	batch_resign(&b, &north);
+	push(f, &north, &b, &r);
+	assert_pushed(&r, 10, 1);
+	resp_free(&r);
+	assert_int_equal(db_count(f, "ops"), 1);
+	assert_int_equal(db_client_traces(f, cn), 0);
+	pull_page(f, &north2, "/v1/pull", &w, &p, &r);
+	assert_int_equal(p.nops, 1);
+	assert_int_equal(p.ops[0].seq, 10);
+	assert_memory_equal(p.ops[0].client, cm, 16);
+	assert_int_equal(p.nbatches, 1);
+	assert_int_equal(p.batches[0].first, 9);
+	assert_erased(&p, 0, cn, 1);
+	veld__wire_free(&w);
+	resp_free(&r);
+	/* The office's operations of it are dropped too. */
+	batch_make(&b, &f->office, 1, 2, "north", cn, 4);
+	push(f, &f->office, &b, &r);
+	assert_pushed(&r, 2, 0);
+	resp_free(&r);
+	assert_int_equal(db_client_traces(f, cn), 0);
+	/* A restart keeps it so. */
+	veld_server_stop(f->srv);
+	server_start(f, 0, 0);
+	batch_make(&b, &north, 11, 1, "north", cn, 1);
+	push(f, &north, &b, &r);
+	assert_pushed(&r, 11, 0);
+	resp_free(&r);
+	assert_int_equal(db_client_traces(f, cn), 0);
+}
+
+/* A server database from before erasure (schema 2) opens and gains the
+ * erasure tables; everything else stays. */
+static void test_server__erase_schema_upgrade(void **state)
+{
+	struct fx *f = *state;
+	struct dev north;
+	struct batch b;
+	struct veld__pull_resp p;
+	struct veld__wire w;
+	struct resp r;
+	uint8_t cn[16], cm[16];
+	worker(f, &north, "north");
+	randombytes_buf(cn, 16);
+	randombytes_buf(cm, 16);
+	batch_make(&b, &north, 1, 2, "north", cn, 1);
+	memcpy(b.ops[1].entity, cm, 16);
+	memcpy(b.ops[1].client, cm, 16);
+	batch_resign(&b, &north);
+	push(f, &north, &b, &r);
+	assert_pushed(&r, 2, 2);
+	resp_free(&r);
+	audit_push_ok(f, &north, 1, 2, 1, 2, 2);
+	veld_server_stop(f->srv);
+	f->srv = NULL;
+	db_int(f, "DROP TABLE erasures");
+	db_int(f, "DROP TABLE erased_ops");
+	db_int(f, "PRAGMA user_version = 2");
+	assert_int_equal(db_int(f, "SELECT count(*) FROM sqlite_master WHERE name IN"
+	                           " ('erasures', 'erased_ops')"), 0);
+	server_start(f, 0, 0);
+	assert_int_equal(db_int(f, "PRAGMA user_version"), 3);
+	assert_int_equal(db_count(f, "erasures"), 0);
+	assert_int_equal(db_count(f, "erased_ops"), 0);
+	assert_int_equal(db_count(f, "ops"), 2);
+	assert_int_equal(db_count(f, "audit_log"), 2);
+	push(f, &north, &b, &r);
+	assert_pushed(&r, 2, 0);
+	resp_free(&r);
+	erase_ok(f, cn);
+	assert_int_equal(db_client_traces(f, cn), 0);
+	pull_page(f, &f->office, "/v1/pull", &w, &p, &r);
+	assert_int_equal(p.nops, 1);
+	assert_memory_equal(p.ops[0].client, cm, 16);
+	assert_erased(&p, 0, cn, 1);
+	veld__wire_free(&w);
+	resp_free(&r);
+	/* A restart does not migrate again. */
+	veld_server_stop(f->srv);
+	f->srv = NULL;
+	server_start(f, 0, 0);
+	assert_int_equal(db_count(f, "erasures"), 1);
+	push(f, &north, &b, &r);
+	assert_pushed(&r, 2, 0);
+	resp_free(&r);
 }
 
 int main(void)
@@ -2485,6 +3108,11 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_server__audit_revoked_device, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_server__audit_pull_byte_budget, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_server__audit_schema_upgrade, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_server__erase_client, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_server__erase_refusals, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_server__erase_in_pulls, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_server__erase_then_push, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_server__erase_schema_upgrade, setup, teardown),
 	};
 	if (veld_init() != VELD_OK || curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK)
 		return 1;

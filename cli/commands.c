@@ -209,6 +209,12 @@ const cli_cmd cli_commands[] = {
 	{"office", "sync", cmd_office_sync, "[--insecure-http] [--ca-file FILE]",
 	 "Sync the office store. It sends the office's changes and receives every\n"
 	 "team's; see `veld sync`.\n\n" NET_HELP},
+	{"office", "erase", cmd_office_erase, "CLIENT --yes",
+	 "Erase a client everywhere (AVG art. 17): the server deletes every record and\n"
+	 "key of the client, every device of its team erases it at its next sync, and\n"
+	 "this store erases it. Irreversible, so --yes is required. The access log\n"
+	 "keeps who read the client's file. CLIENT is an id or a unique prefix.\n\n"
+	 NET_HELP},
 	{"office", "log", cmd_office_log, "[--client ID] [--device ID] [--limit N]",
 	 "Show every device's access log (NEN 7513) as the office received it with\n"
 	 "`veld office sync`: each entry was checked against its device's signature.\n"

@@ -321,6 +321,60 @@ int cmd_office_revoke(cli *c, int argc, char **argv)
 	return 0;
 }
 
+/* ---- erase ------------------------------------------------------------------ */
+
+int cmd_office_erase(cli *c, int argc, char **argv)
+{
+	static const struct option opts[] = {
+		{"yes", no_argument, NULL, O_YES},
+		{"insecure-http", no_argument, NULL, O_INSECURE_HTTP},
+		{"ca-file", required_argument, NULL, O_CA_FILE},
+		{NULL, 0, NULL, 0}
+	};
+	veld_sync_options so;
+	const char *id = NULL;
+	int yes = 0, o;
+	cli_opts it;
+	act_as_office(c);
+	veld_sync_options_init(&so);
+	cli_opts_begin(&it, c, argc, argv, opts);
+	while ((o = cli_opts_next(&it)) != -1) {
+		if (o == CLI_OPT_HELP)
+			return 0;
+		if (o == CLI_OPT_ERROR)
+			return CLI_EXIT_USAGE;
+		if (o == O_YES) {
+			yes = 1;
+		} else if (o == CLI_OPT_ARG) {
+			if (id != NULL)
+				return cli_usage(c, "too many arguments");
+			id = it.optarg;
+		} else {
+			cli_net_option(o, it.optarg, &so);
+		}
+	}
+	if (id == NULL)
+		return cli_usage(c, "which client? give its id");
+	if (!yes)
+		return cli_usage(c, "erasing a client everywhere destroys its data and cannot be "
+			"undone; add --yes to confirm");
+	int ex = cli_open_store(c);
+	if (ex != 0)
+		return ex;
+	int rc = veld_office_erase(c->store, id, c->purpose, &so);
+	if (rc != VELD_OK)
+		return cli_api_error(rc);
+	if (c->json) {
+		json_t *r = json_pack("{s:s, s:b}", "id", id, "erased", 1);
+		cli_print_json(r);
+		json_decref(r);
+	} else {
+		printf("erased client %s here and on the server\n", id);
+		puts("every device of its team erases it at its next sync");
+	}
+	return 0;
+}
+
 /* ---- list ------------------------------------------------------------------- */
 
 int cmd_office_list(cli *c, int argc, char **argv)

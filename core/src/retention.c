@@ -37,6 +37,24 @@ static int shred(veld_store *s, const uint8_t client[VELD_ID_BYTES], int64_t *re
 	return veld__remove_records(s, client, NULL, removed);
 }
 
+int veld__client_erased_notice(veld_store *s, const uint8_t client[VELD_ID_BYTES])
+{
+	sqlite3_stmt *st;
+	int rc = sqlite3_prepare_v2(s->db, "SELECT 1 FROM erased WHERE client = ?1", -1, &st, NULL);
+	if (rc != SQLITE_OK)
+		return veld__err_sqlite(rc, "reading erased clients");
+	sqlite3_bind_blob(st, 1, client, VELD_ID_BYTES, SQLITE_STATIC);
+	rc = sqlite3_step(st);
+	sqlite3_finalize(st);
+	if (rc == SQLITE_ROW)
+		return VELD_OK;
+	if (rc != SQLITE_DONE)
+		return veld__err_sqlite(rc, "reading erased clients");
+	if ((rc = shred(s, client, NULL)) != VELD_OK)
+		return rc;
+	return veld__audit(s, "erase", "success", client, "erased by the office");
+}
+
 /* Push removed pages out of the WAL so erased ciphertext does not linger. */
 static void checkpoint(veld_store *s)
 {

@@ -126,6 +126,15 @@ VELD_EXTERN void veld_sync_cancel(veld_store *s);
 VELD_EXTERN VELD_WARN_UNUSED int veld_office_invite(veld_store *s, const char *team,
 	uint32_t ttl_seconds, const veld_sync_options *opts, char **code_out);
 
+/* Erase a client everywhere (AVG art. 17): the office pushes what it has,
+ * the server deletes every operation and key envelope of the client and
+ * tells every device of the client's team at its next sync to erase it, and
+ * this store erases it (veld_client_erase). `client_id` is an id or unique
+ * prefix, or the full id of a client erased here already (finishing an
+ * erasure the server did not confirm). Irreversible. */
+VELD_EXTERN VELD_WARN_UNUSED int veld_office_erase(veld_store *s, const char *client_id,
+	const char *purpose, const veld_sync_options *opts);
+
 /* Revoke a device (32 hex digits): the server refuses it from then on and
  * tells it to wipe. Then the device's team key is rotated, sealed to the
  * team's remaining devices, and the team's client keys get new versions,

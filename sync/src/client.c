@@ -525,16 +525,17 @@ static int pull_all(struct session *x, struct tally *t)
 		struct veld__pull_resp page;
 		struct veld__http_resp r;
 		struct veld__wire w;
-		uint64_t after = 0, env_after = 0, applied = 0;
-		char path[160];
+		uint64_t after = 0, env_after = 0, erase_after = 0, applied = 0;
+		char path[200];
 
 		if (cancelled(x))
 			return veld__err(VELD_ECANCELLED, "sync cancelled");
-		if ((rc = veld__sync_cursors(x->s, &after, &env_after)) != VELD_OK)
+		if ((rc = veld__sync_cursors(x->s, &after, &env_after, &erase_after)) != VELD_OK)
 			return rc;
-		snprintf(path, sizeof path, "/v1/pull?after=%llu&env_after=%llu&limit=%u",
+		snprintf(path, sizeof path,
+			"/v1/pull?after=%llu&env_after=%llu&erase_after=%llu&limit=%u",
 			(unsigned long long)after, (unsigned long long)env_after,
-			(unsigned)x->o.pull_page);
+			(unsigned long long)erase_after, (unsigned)x->o.pull_page);
 		if ((rc = call(x, "GET", path, NULL, 0, &r, NULL)) != VELD_OK)
 			return rc;
 		memset(&w, 0, sizeof w);
@@ -557,7 +558,7 @@ static int pull_all(struct session *x, struct tally *t)
 			return rc;
 		if (!page.more)
 			return VELD_OK;
-		if (page.next <= after && page.env_next <= env_after)
+		if (page.next <= after && page.env_next <= env_after && page.erase_next <= erase_after)
 			return veld__err(VELD_EPROTO, "the server said more operations wait but its "
 				"cursors did not advance");
 	}
@@ -963,6 +964,53 @@ int veld_office_revoke(veld_store *s, const char *device_hex, const veld_sync_op
 	    (rc = sync_run(&x, NULL)) != VELD_OK)
 		rc = err_prefix(rc, "the device is revoked, but rotating its team's keys did not "
 			"finish");
+out:
+	session_close(&x);
+	return rc;
+}
+
+int veld_office_erase(veld_store *s, const char *client_id, const char *purpose,
+                      const veld_sync_options *opts)
+{
+	struct session x;
+	struct veld__erase_req req;
+	struct veld__error_resp e;
+	struct tally t;
+	msgpack_sbuffer sb;
+	char hex[2 * VELD_ID_BYTES + 1];
+	int rc;
+
+	veld__err_clear();
+	memset(&req, 0, sizeof req);
+	memset(&t, 0, sizeof t);
+	if ((rc = session_open(&x, s, opts, NULL, "office")) != VELD_OK) {
+		session_close(&x);
+		return rc;
+	}
+	if ((rc = veld__office_erase_client(s, client_id, req.client)) != VELD_OK)
+		goto out;
+	/* First push, so the server holds every operation of the client this
+	 * office wrote; then the server erases; then this store does. */
+	if ((rc = push_all(&x, &t)) != VELD_OK)
+		goto out;
+	if ((rc = ENCODE(&sb, veld__wire_erase_req_encode, &req)) != VELD_OK) {
+		msgpack_sbuffer_destroy(&sb);
+		rc = err_prefix(rc, "encoding the erasure");
+		goto out;
+	}
+	rc = post_ok(&x, "/v1/erase", &sb, &e);
+	msgpack_sbuffer_destroy(&sb);
+	/* not_found: no operation of the client ever reached the server, so
+	 * there is nothing to erase there. */
+	if (rc != VELD_OK && strcmp(e.error, "not_found") != 0)
+		goto out;
+	veld__err_clear();
+	veld__hex(hex, req.client, VELD_ID_BYTES);
+	rc = veld_client_erase(s, hex, purpose && *purpose ? purpose : "erasure");
+	if (rc == VELD_ESHREDDED || rc == VELD_ENOTFOUND) { /* erased here before */
+		veld__err_clear();
+		rc = VELD_OK;
+	}
 out:
 	session_close(&x);
 	return rc;

@@ -340,13 +340,15 @@ int veld__sync_pending(veld_store *s, uint64_t *ops, uint64_t *envelopes)
 
 /* ---- pull ------------------------------------------------------------------ */
 
-int veld__sync_cursors(veld_store *s, uint64_t *after, uint64_t *env_after)
+int veld__sync_cursors(veld_store *s, uint64_t *after, uint64_t *env_after,
+                       uint64_t *erase_after)
 {
 	int rc = veld__enter(s);
 	if (rc)
 		return rc;
-	if ((rc = meta_u64(s, "pull_cursor", after)) == VELD_OK)
-		rc = meta_u64(s, "env_cursor", env_after);
+	if ((rc = meta_u64(s, "pull_cursor", after)) == VELD_OK &&
+	    (rc = meta_u64(s, "env_cursor", env_after)) == VELD_OK)
+		rc = meta_u64(s, "erase_cursor", erase_after);
 	veld__leave(s);
 	return rc;
 }
@@ -532,7 +534,11 @@ int veld__sync_apply_page(veld_store *s, const struct veld__pull_resp *p, uint64
 		veld__leave(s);
 		return rc;
 	}
-	/* Team keys before envelopes: a page may bring both. */
+	/* Erasures first, so the merge drops the erased clients' operations
+	 * on this page; team keys before envelopes: a page may bring both. */
+	for (size_t i = 0; i < p->nerased; i++)
+		if ((rc = veld__client_erased_notice(s, p->erased[i])) != VELD_OK)
+			goto done;
 	if ((rc = open_team_keys(s, p)) != VELD_OK || (rc = open_envelopes(s, p)) != VELD_OK ||
 	    (rc = store_batches(s, p)) != VELD_OK)
 		goto done;
@@ -547,8 +553,9 @@ int veld__sync_apply_page(veld_store *s, const struct veld__pull_resp *p, uint64
 		*applied += (uint64_t)a;
 		s->hlc = veld__hlc_recv(s->hlc, op.hlc, now);
 	}
-	if ((rc = veld__meta_put_u64(s, "pull_cursor", p->next)) == VELD_OK)
-		rc = veld__meta_put_u64(s, "env_cursor", p->env_next);
+	if ((rc = veld__meta_put_u64(s, "pull_cursor", p->next)) == VELD_OK &&
+	    (rc = veld__meta_put_u64(s, "env_cursor", p->env_next)) == VELD_OK)
+		rc = veld__meta_put_u64(s, "erase_cursor", p->erase_next);
 done:
 	rc = tx_end(s, &tx, rc);
 	if (rc != VELD_OK)
@@ -576,7 +583,8 @@ int veld__sync_rewind(veld_store *s, uint64_t expected)
 	}
 	if ((rc = veld__meta_put_u64(s, "acked_seq", expected - 1)) == VELD_OK &&
 	    (rc = veld__meta_put_u64(s, "pull_cursor", 0)) == VELD_OK &&
-	    (rc = veld__meta_put_u64(s, "env_cursor", 0)) == VELD_OK)
+	    (rc = veld__meta_put_u64(s, "env_cursor", 0)) == VELD_OK &&
+	    (rc = veld__meta_put_u64(s, "erase_cursor", 0)) == VELD_OK)
 		rc = share_all_keys(s);
 	rc = tx_end(s, &tx, rc);
 	veld__leave(s);
@@ -735,6 +743,41 @@ static int new_team_key(veld_store *s, const char *team, uint64_t *tv, uint8_t p
 	*tv = cur + 1;
 	crypto_box_keypair(pk, sk);
 	return veld__team_key_put(s, team, *tv, pk, sk);
+}
+
+int veld__office_erase_client(veld_store *s, const char *client_id,
+                              uint8_t client[VELD_ID_BYTES])
+{
+	uint8_t entity[VELD_ID_BYTES];
+	size_t got = 0;
+	int rc = enter_keys(s);
+	if (rc)
+		return rc;
+	if (!s->office) {
+		rc = veld__err(VELD_EPERM, "only the office erases a client everywhere; this device"
+		               " can erase it from its own store (veld client erase)");
+	} else if ((rc = veld__resolve(s, "client", client_id, entity, client, NULL, NULL)) ==
+	           VELD_ESHREDDED || rc == VELD_ENOTFOUND) {
+		/* Erased here already (an erasure the server did not confirm): a
+		 * full id is enough to finish it. */
+		int full = client_id && strlen(client_id) == 2 * VELD_ID_BYTES &&
+		           sodium_hex2bin(client, VELD_ID_BYTES, client_id, strlen(client_id), NULL,
+		                          &got, NULL) == 0 && got == VELD_ID_BYTES;
+		sqlite3_stmt *st = NULL;
+		int erased = 0;
+		if (full && sqlite3_prepare_v2(s->db, "SELECT 1 FROM erased WHERE client = ?1", -1, &st,
+		                               NULL) == SQLITE_OK) {
+			sqlite3_bind_blob(st, 1, client, VELD_ID_BYTES, SQLITE_STATIC);
+			erased = sqlite3_step(st) == SQLITE_ROW;
+		}
+		sqlite3_finalize(st);
+		if (erased) {
+			veld__err_clear();
+			rc = VELD_OK;
+		}
+	}
+	veld__leave(s);
+	return rc;
 }
 
 int veld__office_invite(veld_store *s, const char *team, uint64_t expires_ms,

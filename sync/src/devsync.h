@@ -43,10 +43,12 @@ int veld__sync_acked(veld_store *s, uint64_t *acked);
 int veld__sync_pending(veld_store *s, uint64_t *ops, uint64_t *envelopes);
 
 /* ---- pull ------------------------------------------------------------------ */
-int veld__sync_cursors(veld_store *s, uint64_t *after, uint64_t *env_after);
+int veld__sync_cursors(veld_store *s, uint64_t *after, uint64_t *env_after,
+                       uint64_t *erase_after);
 /* Verify every operation of the page (hash in its batch, batch signature by
- * its author), open every envelope and team key addressed to this store,
- * apply, and save the page's cursors: all in one transaction. A page that
+ * its author), erase the clients the office erased, open every envelope and
+ * team key addressed to this store, apply, and save the page's cursors: all
+ * in one transaction. A page that
  * fails a check changes nothing (VELD_EPROTO). *applied gets the number of
  * operations that were new here. */
 int veld__sync_apply_page(veld_store *s, const struct veld__pull_resp *page, uint64_t *applied);
@@ -87,6 +89,11 @@ int veld__sync_enroll_finish(veld_store *s, const char *url, const uint8_t code[
                              const struct veld__enroll_resp *r);
 
 /* ---- office ------------------------------------------------------------------ */
+/* The client an office erasure is for: an id or prefix of a client in this
+ * store, or the full id of one already erased here (to finish an erasure
+ * the server did not confirm). */
+int veld__office_erase_client(veld_store *s, const char *client_id,
+                              uint8_t client[VELD_ID_BYTES]);
 /* A new invite for `team`: makes the code (text for people), its auth, and
  * the team key sealed with it. Creates the team's first key (tv 1) if the
  * office has none yet; *new_team is then 1 and the caller must publish it

@@ -265,6 +265,8 @@ err_has "only the office"
 status 2 log show --device abcd
 ok office log --help
 has "--device"
+status 2 office erase "$C1"                          # --yes is required
+err_has "--yes"
 
 # ---- passphrases ------------------------------------------------------------
 VELD_PASSPHRASE="wrong passphrase" status 4 info

@@ -485,6 +485,110 @@ static void test_e2e__access_log_reaches_the_office(void **state)
 	free(tmp);
 }
 
+static int64_t server_count(const char *data, const char *sql)
+{
+	char path[600];
+	sqlite3 *db;
+	sqlite3_stmt *st;
+	int64_t n = -1;
+	snprintf(path, sizeof path, "%s/server.db", data);
+	assert_int_equal(sqlite3_open_v2(path, &db, SQLITE_OPEN_READONLY, NULL), SQLITE_OK);
+	sqlite3_busy_timeout(db, 5000);
+	if (sqlite3_prepare_v2(db, sql, -1, &st, NULL) == SQLITE_OK && sqlite3_step(st) == SQLITE_ROW)
+		n = sqlite3_column_int64(st, 0);
+	sqlite3_finalize(st);
+	sqlite3_close(db);
+	return n;
+}
+
+/* One office command erases a client everywhere (AVG art. 17): the server
+ * keeps none of its operations or keys, every device of its team erases
+ * it at its next sync (also one that wrote to it offline meanwhile), a new
+ * device never receives it, another team never hears of it, and the other
+ * clients are untouched. */
+static void test_e2e__office_erases_a_client_everywhere(void **state)
+{
+	char *tmp = e2e_tmpdir(), data[512], b[256], sql[256], *c, *d, *out = NULL, zdir[600];
+	struct e2e_server srv;
+	veld_store *office, *a, *bb, *z, *cato;
+	snprintf(data, sizeof data, "%s/server", tmp);
+	e2e_server_start(&srv, data, 0);
+	office = e2e_office(&srv, tmp);
+	a = e2e_device(&srv, office, tmp, "anna", "noord");
+	bb = e2e_device(&srv, office, tmp, "bram", "noord");
+	z = e2e_device(&srv, office, tmp, "zoe", "zuid");
+	c = e2e_create(a, "client", "{\"name\":\"Erase me\"}");
+	d = e2e_create(a, "client", "{\"name\":\"Keep me\"}");
+	snprintf(b, sizeof b, "{\"client\":\"%s\",\"text\":\"about to be erased\"}", c);
+	free(e2e_create(a, "note", b));
+	e2e_sync(a);
+	e2e_sync(bb);
+	e2e_sync(office);
+	e2e_sync(z);
+	snprintf(sql, sizeof sql, "SELECT count(*) FROM ops WHERE client = x'%s'", c);
+	assert_true(server_count(data, sql) > 0);
+
+	ok(veld_office_erase(office, c, "AVG art. 17 request", NULL));
+	assert_int_equal(server_count(data, sql), 0);
+	snprintf(sql, sizeof sql, "SELECT count(*) FROM envelopes WHERE client = x'%s'", c);
+	assert_int_equal(server_count(data, sql), 0);
+	assert_int_equal(veld_record_get(office, "client", c, NULL, &out), VELD_ESHREDDED);
+	/* Running it again finishes nothing new and fails nothing. */
+	ok(veld_office_erase(office, c, NULL, NULL));
+
+	/* Bram, offline, writes to the client before he hears of it. */
+	snprintf(b, sizeof b, "{\"client\":\"%s\",\"text\":\"written offline\"}", c);
+	free(e2e_create(bb, "note", b));
+	e2e_sync(a);
+	e2e_sync(bb);
+	assert_int_equal(veld_record_get(a, "client", c, NULL, &out), VELD_ESHREDDED);
+	assert_int_equal(veld_record_get(bb, "client", c, NULL, &out), VELD_ESHREDDED);
+	snprintf(sql, sizeof sql, "SELECT count(*) FROM ops WHERE client = x'%s'", c);
+	assert_int_equal(server_count(data, sql), 0);
+	/* The other client is untouched everywhere. */
+	ok(veld_record_get(bb, "client", d, NULL, &out));
+	assert_non_null(strstr(out, "Keep me"));
+	veld_free(out);
+	e2e_sync(office);
+	ok(veld_record_get(office, "client", d, NULL, &out));
+	veld_free(out);
+	assert_int_equal(e2e_count(a, "note"), 0);
+	assert_int_equal(e2e_count(bb, "note"), 0);
+	/* Each device logged the erasure; its store still verifies. */
+	{
+		char filter[96];
+		snprintf(filter, sizeof filter, "{\"client\":\"%s\"}", c);
+		ok(veld_audit_list(bb, filter, &out));
+		assert_non_null(strstr(out, "erased by the office"));
+		veld_free(out);
+		ok(veld_store_verify(a, &out));
+		veld_free(out);
+		ok(veld_store_verify(bb, &out));
+		veld_free(out);
+	}
+	/* A device enrolled afterwards never receives it. */
+	cato = e2e_device(&srv, office, tmp, "cato", "noord");
+	e2e_sync(cato);
+	assert_int_equal(e2e_count(cato, "client"), 1);
+	assert_int_equal(veld_record_get(cato, "client", d, NULL, &out), VELD_OK);
+	veld_free(out);
+	/* Another team never hears of it. */
+	e2e_sync(z);
+	snprintf(zdir, sizeof zdir, "%s/zoe", tmp);
+	assert_int_equal(store_count(zdir, "SELECT count(*) FROM erased"), 0);
+
+	veld_store_free(a);
+	veld_store_free(bb);
+	veld_store_free(z);
+	veld_store_free(cato);
+	veld_store_free(office);
+	free(c);
+	free(d);
+	e2e_server_stop(&srv, SIGTERM);
+	e2e_rm_rf(tmp);
+	free(tmp);
+}
+
 int main(int argc, char **argv)
 {
 	const struct CMUnitTest tests[] = {
@@ -492,6 +596,7 @@ int main(int argc, char **argv)
 		cmocka_unit_test(test_e2e__other_team_receives_nothing),
 		cmocka_unit_test(test_e2e__revoked_device_refused_and_keys_rotate),
 		cmocka_unit_test(test_e2e__access_log_reaches_the_office),
+		cmocka_unit_test(test_e2e__office_erases_a_client_everywhere),
 	};
 	if (argc < 2)
 		return 2;

@@ -209,6 +209,12 @@ const cli_cmd cli_commands[] = {
 	{"office", "sync", cmd_office_sync, "[--insecure-http] [--ca-file FILE]",
 	 "Sync the office store. It sends the office's changes and receives every\n"
 	 "team's; see `veld sync`.\n\n" NET_HELP},
+	{"office", "export", cmd_office_export, "CLIENT [--out FILE]",
+	 "Everything the office holds about a client, readable, as one JSON document\n"
+	 "(AVG art. 15): the client, its visits, notes, goals and signals, and every\n"
+	 "access-log entry about it from every device (who read or changed the file,\n"
+	 "when and why). Logged as an export. CLIENT is an id or a unique prefix.\n\n"
+	 "  --out FILE   write it to FILE (created with mode 0600; must not exist)\n"},
 	{"office", "erase", cmd_office_erase, "CLIENT --yes",
 	 "Erase a client everywhere (AVG art. 17): the server deletes every record and\n"
 	 "key of the client, every device of its team erases it at its next sync, and\n"

@@ -12,6 +12,9 @@
 #include <string.h>
 #include <strings.h>
 
+#include <fcntl.h>
+#include <unistd.h>
+
 #include <sodium.h>
 
 #include "cli.h"
@@ -318,6 +321,72 @@ int cmd_office_revoke(cli *c, int argc, char **argv)
 		puts("its team's key was rotated and new client keys were pushed: the device can "
 		     "read nothing written from now on, and wipes itself at its next sync");
 	}
+	return 0;
+}
+
+/* ---- export ----------------------------------------------------------------- */
+
+int cmd_office_export(cli *c, int argc, char **argv)
+{
+	enum { O_OUT = 0x500 };
+	static const struct option opts[] = {
+		{"out", required_argument, NULL, O_OUT},
+		{NULL, 0, NULL, 0}
+	};
+	const char *id = NULL, *path = NULL;
+	int o;
+	cli_opts it;
+	act_as_office(c);
+	cli_opts_begin(&it, c, argc, argv, opts);
+	while ((o = cli_opts_next(&it)) != -1) {
+		if (o == CLI_OPT_HELP)
+			return 0;
+		if (o == CLI_OPT_ERROR)
+			return CLI_EXIT_USAGE;
+		if (o == O_OUT) {
+			path = it.optarg;
+		} else if (o == CLI_OPT_ARG) {
+			if (id != NULL)
+				return cli_usage(c, "too many arguments");
+			id = it.optarg;
+		}
+	}
+	if (id == NULL)
+		return cli_usage(c, "which client? give its id");
+	int ex = cli_open_store(c);
+	if (ex != 0)
+		return ex;
+	char *text = NULL;
+	int rc = veld_client_export(c->store, id, c->purpose, &text);
+	if (rc != VELD_OK) {
+		cli_free_text(text);
+		return cli_api_error(rc);
+	}
+	json_t *doc = cli_parse(text);
+	cli_free_text(text);
+	if (doc == NULL)
+		return CLI_EXIT_FAIL;
+	if (path == NULL) {
+		cli_print_json(doc);
+		json_decref(doc);
+		return 0;
+	}
+	/* The export is the client's personal data in readable form: a file
+	 * only its owner can read, never one that existed before. */
+	int fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+	FILE *f = fd >= 0 ? fdopen(fd, "w") : NULL;
+	int bad = f == NULL || json_dumpf(doc, f, JSON_INDENT(2)) != 0 || fputc('\n', f) == EOF;
+	if (f != NULL)
+		bad |= fclose(f) != 0;
+	else if (fd >= 0)
+		close(fd);
+	json_decref(doc);
+	if (bad) {
+		if (fd >= 0)
+			unlink(path);
+		return cli_fail(CLI_EXIT_FAIL, "cannot write %s (it must not exist yet)", path);
+	}
+	printf("wrote the export of client %s to %s (mode 0600)\n", id, path);
 	return 0;
 }
 

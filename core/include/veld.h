@@ -242,6 +242,16 @@ VELD_EXTERN VELD_WARN_UNUSED int veld_audit_verify(veld_store *s, uint64_t *entr
 VELD_EXTERN VELD_WARN_UNUSED int veld_office_log(veld_store *s, const char *filter_json,
 	char **json_out);
 
+/* ---- A client's request for access (AVG art. 15) ------------------------ */
+/* Everything this store holds about one client, readable, as one JSON
+ * document: {"client": record, "records": {"visit": [...], "note": [...],
+ * "goal": [...], "signal": [...]}, "access_log": [entries about the client,
+ * oldest first: this store's own and, in the office's store, every
+ * device's], "exported_at", "exported_by": {"user","role","device"}}. The
+ * same access rules as reading the client apply; logged as "export". */
+VELD_EXTERN VELD_WARN_UNUSED int veld_client_export(veld_store *s, const char *client_id,
+	const char *purpose, char **json_out);
+
 /* ---- Erasure and retention --------------------------------------------- */
 /* Erase a client from this store: destroy its data key (crypto-shredding)
  * and remove its records. Irreversible. */

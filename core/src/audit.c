@@ -228,6 +228,34 @@ out:
 	return rc;
 }
 
+int veld__audit_about(veld_store *s, const char *client, json_t *arr)
+{
+	sqlite3_stmt *st = NULL;
+	int rc = sqlite3_prepare_v2(s->db,
+		"SELECT device, seq, at, event, outcome, client, user, role, purpose FROM ("
+		" SELECT device, seq, at, event, outcome, client, user, role, purpose FROM audit"
+		"  WHERE client = ?1"
+		" UNION ALL"
+		" SELECT lower(hex(device)), seq, at, event, outcome, client, user, role, purpose"
+		"  FROM office_audit WHERE client = ?1 AND device != ?2)"
+		" ORDER BY at, device, seq", -1, &st, NULL);
+	if (rc != SQLITE_OK)
+		return veld__err_sqlite(rc, "reading the access log");
+	sqlite3_bind_text(st, 1, client, -1, SQLITE_STATIC);
+	sqlite3_bind_blob(st, 2, s->device, VELD_ID_BYTES, SQLITE_STATIC); /* own: from `audit` */
+	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+		char at[32];
+		veld__iso8601(at, (uint64_t)sqlite3_column_int64(st, 2));
+		json_array_append_new(arr, json_pack("{s:s,s:I,s:s,s:s,s:s,s:s?,s:s,s:s,s:s}",
+			"device", col_text(st, 0), "seq", (json_int_t)sqlite3_column_int64(st, 1),
+			"at", at, "event", col_text(st, 3), "outcome", col_text(st, 4),
+			"client", col_text(st, 5), "user", col_text(st, 6), "role", col_text(st, 7),
+			"purpose", col_text(st, 8)));
+	}
+	sqlite3_finalize(st);
+	return rc == SQLITE_DONE ? VELD_OK : veld__err_sqlite(rc, "reading the access log");
+}
+
 static int hex_prefix_ok(const char *p)
 {
 	return strlen(p) <= 32 && strspn(p, "0123456789abcdef") == strlen(p);

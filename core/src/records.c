@@ -959,6 +959,99 @@ out:
 	return rc;
 }
 
+/* Every record of a client but the client record, by kind, oldest first. */
+static int client_records(veld_store *s, const uint8_t client[VELD_ID_BYTES], json_t *by_kind)
+{
+	sqlite3_stmt *st = NULL;
+	int rc = sqlite3_prepare_v2(s->db,
+		"SELECT entity, kind FROM entities WHERE client = ?1 AND kind != 'client'"
+		" ORDER BY kind, created, entity", -1, &st, NULL);
+	if (rc != SQLITE_OK)
+		return veld__err_sqlite(rc, "reading a client's records");
+	sqlite3_bind_blob(st, 1, client, VELD_ID_BYTES, SQLITE_STATIC);
+	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+		const char *kind = (const char *)sqlite3_column_text(st, 1);
+		json_t *rec = NULL, *list = json_object_get(by_kind, kind);
+		int brc = veld__record_build(s, sqlite3_column_blob(st, 0), &rec);
+		if (brc != VELD_OK) {
+			sqlite3_finalize(st);
+			return brc;
+		}
+		if (!rec)
+			continue; /* deleted */
+		if (!list) {
+			list = json_array();
+			json_object_set_new(by_kind, kind, list);
+		}
+		json_array_append_new(list, rec);
+	}
+	sqlite3_finalize(st);
+	return rc == SQLITE_DONE ? VELD_OK : veld__err_sqlite(rc, "reading a client's records");
+}
+
+int veld_client_export(veld_store *s, const char *client_id, const char *purpose,
+                       char **json_out)
+{
+	json_t *doc = NULL, *rec = NULL, *by_kind = NULL, *log = NULL;
+	uint8_t entity[VELD_ID_BYTES], client[VELD_ID_BYTES] = {0};
+	char team[VELD_TEAM_MAX + 1], chex[2 * VELD_ID_BYTES + 1], dhex[2 * VELD_ID_BYTES + 1];
+	char at[32];
+	const char *event = NULL;
+	struct veld__tx tx;
+	int rc = veld__enter_json(s, json_out, 1);
+	if (rc)
+		return rc;
+	if (!json_out) {
+		rc = veld__err(VELD_EINVAL, "an export needs somewhere to go (json_out)");
+		goto out;
+	}
+	if ((rc = veld__tx_begin(s, &tx)) != VELD_OK)
+		goto out;
+	rc = open_record(s, "client", client_id, purpose, "export", entity, client, team, &rec, &event);
+	by_kind = json_object();
+	log = json_array();
+	if (rc == VELD_OK)
+		rc = client_records(s, client, by_kind);
+	if (rc == VELD_OK) {
+		static const char *const kinds_out[] = {"visit", "note", "goal", "signal"};
+		for (size_t i = 0; i < sizeof kinds_out / sizeof *kinds_out; i++)
+			if (!json_object_get(by_kind, kinds_out[i]))
+				json_object_set_new(by_kind, kinds_out[i], json_array());
+		veld__hex(chex, client, VELD_ID_BYTES);
+		rc = veld__audit_about(s, chex, log);
+	}
+	/* The export is logged before the document is made, so it is in it. */
+	if (rc == VELD_OK)
+		rc = veld__audit(s, event, "success", client, purpose);
+	if (rc == VELD_OK) {
+		json_array_clear(log);
+		rc = veld__audit_about(s, chex, log);
+	}
+	if (rc == VELD_OK) {
+		veld__hex(dhex, s->device, VELD_ID_BYTES);
+		veld__iso8601(at, veld__hlc_now_ms());
+		doc = json_pack("{s:O,s:O,s:O,s:s,s:{s:s,s:s,s:s}}", "client", rec, "records", by_kind,
+		                "access_log", log, "exported_at", at, "exported_by", "user", s->user,
+		                "role", s->role, "device", dhex);
+		rc = doc ? out_json(doc, json_out) : veld__err(VELD_ENOMEM, "out of memory");
+	} else if (!s->refusal.pending && rc != VELD_ENOTFOUND && rc != VELD_EINVAL) {
+		note_refusal(s, "export", "failure",
+		             sodium_is_zero(client, VELD_ID_BYTES) ? NULL : client, purpose);
+	}
+	rc = finish(s, &tx, rc);
+	if (rc != VELD_OK) {
+		free(*json_out);
+		*json_out = NULL;
+	}
+out:
+	json_decref(doc);
+	json_decref(rec);
+	json_decref(by_kind);
+	json_decref(log);
+	veld__leave(s);
+	return rc;
+}
+
 /* Case-insensitive (ASCII) substring test. */
 static int contains_ci(const char *hay, const char *needle)
 {

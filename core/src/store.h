@@ -10,6 +10,7 @@
 #include "merge.h"
 
 #include <pthread.h>
+#include <jansson.h>
 #include <sqlite3.h>
 #include <sodium.h>
 
@@ -175,6 +176,12 @@ int veld__audit_load_head(veld_store *s);
 int veld__audit_verify(veld_store *s, uint64_t *entries_out);
 /* Record the log's head (seq, hash) with a MAC under the audit key. */
 int veld__audit_save_head(veld_store *s);
+
+/* Every access-log entry about `client` (32 hex digits) this store holds:
+ * its own log and, in the office's store, every device's (office_audit),
+ * appended to `arr` oldest first as the objects veld_office_log returns.
+ * Store mutex held. */
+int veld__audit_about(veld_store *s, const char *client, json_t *arr);
 
 /* "2026-11-22T09:30:00.123Z" from milliseconds since the epoch. */
 void veld__iso8601(char buf[32], uint64_t ms);

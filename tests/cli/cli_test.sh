@@ -267,6 +267,14 @@ ok office log --help
 has "--device"
 status 2 office erase "$C1"                          # --yes is required
 err_has "--yes"
+# A client's request for access (AVG art. 15): one readable document, mode 0600.
+ok office export "$C1" --out "$tmp/export.json"
+[ "$(stat -c %a "$tmp/export.json")" = 600 ] || fail "the export must be mode 0600"
+grep -qF "Jan de Vries" "$tmp/export.json" || fail "the export lacks the client's name"
+grep -qF '"access_log"' "$tmp/export.json" || fail "the export lacks the access log"
+status 1 office export "$C1" --out "$tmp/export.json" # never overwrites
+ok office export "$C1"
+expect "Jan de Vries" 'j["client"]["name"]'
 
 # ---- passphrases ------------------------------------------------------------
 VELD_PASSPHRASE="wrong passphrase" status 4 info

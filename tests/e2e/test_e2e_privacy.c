@@ -438,6 +438,15 @@ static void test_e2e__access_log_reaches_the_office(void **state)
 	veld_free(out);
 	/* A worker's store holds no one else's log. */
 	assert_int_equal(veld_office_log(a, NULL, &out), VELD_EINVAL);
+	/* The office's export for the client (AVG art. 15) names every device
+	 * that opened the file, with its purpose. */
+	ok(veld_client_export(office, c, "AVG art. 15 request", &out));
+	assert_non_null(strstr(out, "\"name\":\"Logged\""));
+	assert_non_null(strstr(out, dev_a));
+	assert_non_null(strstr(out, dev_b));
+	assert_non_null(strstr(out, "home visit prep"));
+	veld_free(out);
+	e2e_sync(office); /* the export is in the office's log too, and synced */
 
 	/* An entry altered on the server: the office refuses the page and
 	 * keeps nothing of it; put back, it arrives. */

@@ -95,6 +95,76 @@ static void expect_tamper_detected(const char *sql, const char *msg)
 	free(dir);
 }
 
+/* AVG art. 15: one document with the client, all its records and who
+ * accessed it, the export itself included; a deleted record is left out;
+ * an erased client cannot be exported. */
+static void test_audit__client_export_holds_everything_about_the_client(void **state)
+{
+	char *dir, *client, *other, *visit, *out = NULL, b[256];
+	veld_store *s = store_new(&dir, "anna", NULL);
+	json_t *doc, *recs, *log, *e;
+	size_t i;
+	int saw_export = 0, saw_read = 0;
+	(void)state;
+	client = create(s, "client", "{\"name\":\"Export Me\",\"phone\":\"0612345678\"}");
+	other = create(s, "client", "{\"name\":\"Someone Else\"}");
+	snprintf(b, sizeof b, "{\"client\":\"%s\",\"kind\":\"home_visit\"}", client);
+	visit = create(s, "visit", b);
+	snprintf(b, sizeof b, "{\"client\":\"%s\",\"kind\":\"phone\"}", client);
+	free(create(s, "visit", b));
+	snprintf(b, sizeof b, "{\"client\":\"%s\",\"text\":\"first note\"}", client);
+	free(create(s, "note", b));
+	snprintf(b, sizeof b, "{\"client\":\"%s\",\"text\":\"not this client\"}", other);
+	free(create(s, "note", b));
+	ok(veld_record_delete(s, "visit", visit, NULL));
+	ok(veld_record_get(s, "client", client, "intake", &out));
+	veld_free(out);
+
+	ok(veld_client_export(s, client, "AVG art. 15 request", &out));
+	doc = json_loads(out, 0, NULL);
+	veld_free(out);
+	assert_non_null(doc);
+	assert_string_equal(json_string_value(json_object_get(json_object_get(doc, "client"), "name")),
+	                    "Export Me");
+	recs = json_object_get(doc, "records");
+	assert_int_equal(json_array_size(json_object_get(recs, "visit")), 1); /* one deleted */
+	assert_int_equal(json_array_size(json_object_get(recs, "note")), 1);
+	assert_string_equal(json_string_value(json_object_get(
+		json_array_get(json_object_get(recs, "note"), 0), "text")), "first note");
+	assert_int_equal(json_array_size(json_object_get(recs, "goal")), 0);
+	assert_int_equal(json_array_size(json_object_get(recs, "signal")), 0);
+	assert_string_equal(json_string_value(json_object_get(json_object_get(doc, "exported_by"),
+	                                                      "user")), "anna");
+	log = json_object_get(doc, "access_log");
+	json_array_foreach(log, i, e) {
+		const char *ev = json_string_value(json_object_get(e, "event"));
+		assert_string_equal(json_string_value(json_object_get(e, "client")), client);
+		saw_read |= strcmp(ev, "read") == 0 &&
+		            strcmp(json_string_value(json_object_get(e, "purpose")), "intake") == 0;
+		saw_export |= strcmp(ev, "export") == 0 &&
+		              strcmp(json_string_value(json_object_get(e, "purpose")),
+		                     "AVG art. 15 request") == 0;
+	}
+	assert_true(saw_read);
+	assert_true(saw_export);
+	json_decref(doc);
+	/* The export is in the log itself too. */
+	log = log_of(s, client);
+	e = json_array_get(log, json_array_size(log) - 1);
+	assert_string_equal(json_string_value(json_object_get(e, "event")), "export");
+	json_decref(log);
+
+	ok(veld_client_erase(s, client, NULL));
+	assert_int_equal(veld_client_export(s, client, NULL, &out), VELD_ESHREDDED);
+	assert_null(out);
+	free(client);
+	free(other);
+	free(visit);
+	veld_store_free(s);
+	rm_rf(dir);
+	free(dir);
+}
+
 static void test_audit__update_is_refused_by_the_store(void **state)
 {
 	char *dir, path[512];
@@ -154,6 +224,7 @@ int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_audit__reads_changes_and_searches_are_logged),
+		cmocka_unit_test(test_audit__client_export_holds_everything_about_the_client),
 		cmocka_unit_test(test_audit__update_is_refused_by_the_store),
 		cmocka_unit_test(test_audit__altered_entry_detected),
 		cmocka_unit_test(test_audit__removed_entry_detected),

@@ -101,6 +101,16 @@ echo "-- office"; office office list clients
 office office list notes
 say "The office's copy of every device's access log: who opened Jan's file (newest 8)"
 office office log --client "$C" --limit 8
+say "Jan asks what is kept about him (AVG art. 15): one office command"
+office office export "$C" --out "$TMP/jan-export.json"
+python3 -c 'import json,sys; d=json.load(open(sys.argv[1])); r=d["records"]
+print("client:", d["client"]["name"]); print("records:", ", ".join("%d %s" % (len(v), k) for k, v in r.items()))
+print("access log entries:", len(d["access_log"]), "from", len({e["device"] for e in d["access_log"]}), "devices")' "$TMP/jan-export.json"
+say "Jan asks to be forgotten (AVG art. 17): one office command, every device follows"
+office office erase "$C" --yes
+anna sync
+bram sync
+for who in anna bram; do echo "-- $who"; $who client show "$C" || echo "(exit $?: erased)"; done
 say "Stopping the server"
 kill -TERM "$SERVER_PID"; wait "$SERVER_PID" || true; SERVER_PID=""
 echo "demo done"

@@ -228,6 +228,23 @@ out:
 	return rc;
 }
 
+/* Rows of (device, seq, at, event, outcome, client, user, role, purpose)
+ * as JSON objects onto arr; returns the last sqlite3_step result. */
+static int append_entries(sqlite3_stmt *st, json_t *arr)
+{
+	int rc;
+	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+		char at[32];
+		veld__iso8601(at, (uint64_t)sqlite3_column_int64(st, 2));
+		json_array_append_new(arr, json_pack("{s:s,s:I,s:s,s:s,s:s,s:s?,s:s,s:s,s:s}",
+			"device", col_text(st, 0), "seq", (json_int_t)sqlite3_column_int64(st, 1),
+			"at", at, "event", col_text(st, 3), "outcome", col_text(st, 4),
+			"client", col_text(st, 5), "user", col_text(st, 6), "role", col_text(st, 7),
+			"purpose", col_text(st, 8)));
+	}
+	return rc;
+}
+
 int veld__audit_about(veld_store *s, const char *client, json_t *arr)
 {
 	sqlite3_stmt *st = NULL;
@@ -243,15 +260,7 @@ int veld__audit_about(veld_store *s, const char *client, json_t *arr)
 		return veld__err_sqlite(rc, "reading the access log");
 	sqlite3_bind_text(st, 1, client, -1, SQLITE_STATIC);
 	sqlite3_bind_blob(st, 2, s->device, VELD_ID_BYTES, SQLITE_STATIC); /* own: from `audit` */
-	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
-		char at[32];
-		veld__iso8601(at, (uint64_t)sqlite3_column_int64(st, 2));
-		json_array_append_new(arr, json_pack("{s:s,s:I,s:s,s:s,s:s,s:s?,s:s,s:s,s:s}",
-			"device", col_text(st, 0), "seq", (json_int_t)sqlite3_column_int64(st, 1),
-			"at", at, "event", col_text(st, 3), "outcome", col_text(st, 4),
-			"client", col_text(st, 5), "user", col_text(st, 6), "role", col_text(st, 7),
-			"purpose", col_text(st, 8)));
-	}
+	rc = append_entries(st, arr);
 	sqlite3_finalize(st);
 	return rc == SQLITE_DONE ? VELD_OK : veld__err_sqlite(rc, "reading the access log");
 }
@@ -306,16 +315,7 @@ int veld_office_log(veld_store *s, const char *filter_json, char **json_out)
 	sqlite3_bind_text(st, 2, dlike, -1, SQLITE_STATIC);
 	sqlite3_bind_int64(st, 3, limit);
 	arr = json_array();
-	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
-		char at[32];
-		veld__iso8601(at, (uint64_t)sqlite3_column_int64(st, 2));
-		json_array_append_new(arr, json_pack("{s:s,s:I,s:s,s:s,s:s,s:s?,s:s,s:s,s:s}",
-			"device", col_text(st, 0), "seq", (json_int_t)sqlite3_column_int64(st, 1),
-			"at", at, "event", col_text(st, 3), "outcome", col_text(st, 4),
-			"client", col_text(st, 5), "user", col_text(st, 6), "role", col_text(st, 7),
-			"purpose", col_text(st, 8)));
-	}
-	if (rc != SQLITE_DONE) {
+	if ((rc = append_entries(st, arr)) != SQLITE_DONE) {
 		rc = veld__err_sqlite(rc, "reading the office's access log");
 		goto out;
 	}

@@ -57,28 +57,6 @@ static void entry_nonce_ad(uint8_t nonce[24], uint8_t ad[37], const uint8_t devi
 		nonce[16 + i] = ad[29 + i] = (uint8_t)(seq >> (56 - 8 * i));
 }
 
-/* A counter in meta; one never written is 0. */
-static int meta_u64(veld_store *s, const char *key, uint64_t *v)
-{
-	int rc = veld__meta_get_u64(s, key, v);
-	if (rc == VELD_ENOTFOUND) {
-		veld__err_clear();
-		*v = 0;
-		return VELD_OK;
-	}
-	return rc;
-}
-
-static int enter_keys(veld_store *s)
-{
-	int rc = veld__enter(s);
-	if (rc)
-		return rc;
-	if ((rc = veld__need_keys(s)) != VELD_OK)
-		veld__leave(s);
-	return rc;
-}
-
 static const char *col_text(sqlite3_stmt *st, int i)
 {
 	return (const char *)sqlite3_column_text(st, i);
@@ -153,14 +131,14 @@ int veld__audit_next_push(veld_store *s, size_t max, struct veld__audit_outbox *
 	sodium_memzero(key, sizeof key);
 	if (max == 0 || max > VELD_WIRE_MAX_AUDIT)
 		max = VELD_WIRE_MAX_AUDIT;
-	if ((rc = enter_keys(s)) != VELD_OK)
+	if ((rc = veld__sync_enter_keys(s)) != VELD_OK)
 		return rc;
 	if ((rc = veld__meta_get(s, "office_box_pk", office_pk, 32, NULL)) != VELD_OK) {
 		if (rc == VELD_ENOTFOUND)
 			rc = veld__err(VELD_ENOTFOUND, "this store has no office key: enroll it first");
 		goto out;
 	}
-	if ((rc = meta_u64(s, "audit_acked", &acked)) != VELD_OK)
+	if ((rc = veld__sync_meta_u64(s, "audit_acked", &acked)) != VELD_OK)
 		goto out;
 	/* One ephemeral key pair per push: one X25519 for all its entries. */
 	crypto_box_keypair(epk, esk);
@@ -213,7 +191,7 @@ int veld__audit_acked(veld_store *s, uint64_t *acked, uint64_t *pending)
 	int rc = veld__enter(s);
 	if (rc)
 		return rc;
-	if ((rc = meta_u64(s, "audit_acked", acked)) == VELD_OK && pending)
+	if ((rc = veld__sync_meta_u64(s, "audit_acked", acked)) == VELD_OK && pending)
 		*pending = s->audit_seq > *acked ? s->audit_seq - *acked : 0;
 	veld__leave(s);
 	return rc;
@@ -244,7 +222,7 @@ int veld__audit_cursor(veld_store *s, uint64_t *after)
 	int rc = veld__enter(s);
 	if (rc)
 		return rc;
-	rc = meta_u64(s, "audit_cursor", after);
+	rc = veld__sync_meta_u64(s, "audit_cursor", after);
 	veld__leave(s);
 	return rc;
 }
@@ -438,7 +416,7 @@ int veld__audit_apply_page(veld_store *s, const struct veld__audit_pull_resp *pa
 	int rc, in_tx = 0;
 
 	*applied = 0;
-	if ((rc = enter_keys(s)) != VELD_OK)
+	if ((rc = veld__sync_enter_keys(s)) != VELD_OK)
 		return rc;
 	if (!s->office) {
 		rc = veld__err(VELD_EPERM, "only the office receives the devices' access logs");

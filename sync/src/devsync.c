@@ -20,7 +20,7 @@
 /* ---- small helpers ----------------------------------------------------- */
 
 /* A sync counter; one never written (before the first sync) is 0. */
-static int meta_u64(veld_store *s, const char *key, uint64_t *v)
+int veld__sync_meta_u64(veld_store *s, const char *key, uint64_t *v)
 {
 	int rc = veld__meta_get_u64(s, key, v);
 	if (rc == VELD_ENOTFOUND) {
@@ -41,7 +41,7 @@ static int meta_str(veld_store *s, const char *key, char *out, size_t cap)
 	return VELD_OK;
 }
 
-static int enter_keys(veld_store *s)
+int veld__sync_enter_keys(veld_store *s)
 {
 	int rc = veld__enter(s);
 	if (rc)
@@ -81,7 +81,7 @@ int veld__sync_server(veld_store *s, char *url, size_t url_cap, char role[16])
 int veld__sync_sign(veld_store *s, struct veld__auth_headers *h, const char *method,
                     const char *path, const uint8_t *body, size_t len)
 {
-	int rc = enter_keys(s);
+	int rc = veld__sync_enter_keys(s);
 	if (rc)
 		return rc;
 	veld__auth_sign(h, s->device, s->sign_sk, method, path, body, len);
@@ -228,14 +228,14 @@ int veld__sync_next_push(veld_store *s, size_t max_ops, struct veld__outbox *out
 	memset(out, 0, sizeof *out);
 	if (max_ops == 0 || max_ops > VELD_WIRE_MAX_OPS)
 		max_ops = VELD_WIRE_MAX_OPS;
-	if ((rc = enter_keys(s)) != VELD_OK)
+	if ((rc = veld__sync_enter_keys(s)) != VELD_OK)
 		return rc;
 	if (!(m = calloc(1, sizeof *m))) {
 		veld__leave(s);
 		return veld__err(VELD_ENOMEM, "out of memory");
 	}
 	out->mem = m;
-	if ((rc = meta_u64(s, "acked_seq", &acked)) == VELD_OK &&
+	if ((rc = veld__sync_meta_u64(s, "acked_seq", &acked)) == VELD_OK &&
 	    (rc = load_own_ops(s, acked, max_ops, m, &nops)) == VELD_OK)
 		rc = load_outbox(s, m, &nenvs);
 	if (rc == VELD_OK && nops > 0) {
@@ -269,14 +269,14 @@ int veld__sync_pushed(veld_store *s, const struct veld__outbox *o, const struct 
 	struct veld__tx tx;
 	uint64_t acked;
 	sqlite3_stmt *st = NULL;
-	int rc = enter_keys(s);
+	int rc = veld__sync_enter_keys(s);
 	if (rc)
 		return rc;
 	if ((rc = veld__tx_begin(s, &tx)) != VELD_OK) {
 		veld__leave(s);
 		return rc;
 	}
-	if ((rc = meta_u64(s, "acked_seq", &acked)) != VELD_OK)
+	if ((rc = veld__sync_meta_u64(s, "acked_seq", &acked)) != VELD_OK)
 		goto done;
 	if (r->acked >= s->next_seq) {
 		rc = veld__err(VELD_EPROTO, "the server acknowledged operations this device never wrote");
@@ -313,7 +313,7 @@ int veld__sync_acked(veld_store *s, uint64_t *acked)
 	int rc = veld__enter(s);
 	if (rc)
 		return rc;
-	rc = meta_u64(s, "acked_seq", acked);
+	rc = veld__sync_meta_u64(s, "acked_seq", acked);
 	veld__leave(s);
 	return rc;
 }
@@ -326,7 +326,7 @@ int veld__sync_pending(veld_store *s, uint64_t *ops, uint64_t *envelopes)
 	if (rc)
 		return rc;
 	*ops = *envelopes = 0;
-	if ((rc = meta_u64(s, "acked_seq", &acked)) == VELD_OK) {
+	if ((rc = veld__sync_meta_u64(s, "acked_seq", &acked)) == VELD_OK) {
 		*ops = s->next_seq - 1 > acked ? s->next_seq - 1 - acked : 0;
 		if (sqlite3_prepare_v2(s->db, "SELECT count(*) FROM outbox", -1, &st, NULL) == SQLITE_OK) {
 			if (sqlite3_step(st) == SQLITE_ROW)
@@ -346,9 +346,9 @@ int veld__sync_cursors(veld_store *s, uint64_t *after, uint64_t *env_after,
 	int rc = veld__enter(s);
 	if (rc)
 		return rc;
-	if ((rc = meta_u64(s, "pull_cursor", after)) == VELD_OK &&
-	    (rc = meta_u64(s, "env_cursor", env_after)) == VELD_OK)
-		rc = meta_u64(s, "erase_cursor", erase_after);
+	if ((rc = veld__sync_meta_u64(s, "pull_cursor", after)) == VELD_OK &&
+	    (rc = veld__sync_meta_u64(s, "env_cursor", env_after)) == VELD_OK)
+		rc = veld__sync_meta_u64(s, "erase_cursor", erase_after);
 	veld__leave(s);
 	return rc;
 }
@@ -522,7 +522,7 @@ int veld__sync_apply_page(veld_store *s, const struct veld__pull_resp *p, uint64
 {
 	struct veld__tx tx;
 	uint64_t now = veld__hlc_now_ms();
-	int rc = enter_keys(s);
+	int rc = veld__sync_enter_keys(s);
 	*applied = 0;
 	if (rc)
 		return rc;
@@ -569,7 +569,7 @@ static int share_all_keys(veld_store *s);
 int veld__sync_rewind(veld_store *s, uint64_t expected)
 {
 	struct veld__tx tx;
-	int rc = enter_keys(s);
+	int rc = veld__sync_enter_keys(s);
 	if (rc)
 		return rc;
 	if (expected == 0 || expected > s->next_seq) {
@@ -596,7 +596,7 @@ int veld__sync_rewind(veld_store *s, uint64_t expected)
 int veld__sync_enroll_request(veld_store *s, const uint8_t code[20], const char *label,
                               struct veld__enroll_req *req)
 {
-	int rc = enter_keys(s);
+	int rc = veld__sync_enter_keys(s);
 	if (rc)
 		return rc;
 	memset(req, 0, sizeof *req);
@@ -647,7 +647,7 @@ int veld__sync_enroll_finish(veld_store *s, const char *url, const uint8_t code[
 	struct veld__tx tx;
 	char existing[512];
 	uint8_t *sk = NULL, ckey[32], ad[VELD_TEAM_MAX + 32];
-	int office = strcmp(r->role, "office") == 0, rc = enter_keys(s);
+	int office = strcmp(r->role, "office") == 0, rc = veld__sync_enter_keys(s);
 	if (rc)
 		return rc;
 	if (meta_str(s, "server_url", existing, sizeof existing) == VELD_OK) {
@@ -750,7 +750,7 @@ int veld__office_erase_client(veld_store *s, const char *client_id,
 {
 	uint8_t entity[VELD_ID_BYTES];
 	size_t got = 0;
-	int rc = enter_keys(s);
+	int rc = veld__sync_enter_keys(s);
 	if (rc)
 		return rc;
 	if (!s->office) {
@@ -786,7 +786,7 @@ int veld__office_invite(veld_store *s, const char *team, uint64_t expires_ms,
 	struct veld__tx tx;
 	uint8_t code[VELD_CODE_BYTES], ckey[32], pk[32], ad[VELD_TEAM_MAX + 32], *sk;
 	uint64_t tv = 0;
-	int rc = enter_keys(s);
+	int rc = veld__sync_enter_keys(s);
 	if (rc)
 		return rc;
 	*new_team = 0;
@@ -901,7 +901,7 @@ int veld__office_team_keys(veld_store *s, const char *team, int rotate,
 	uint8_t *sk;
 	uint64_t tv = 0;
 	size_t n = 0;
-	int rc = enter_keys(s);
+	int rc = veld__sync_enter_keys(s);
 	if (rc)
 		return rc;
 	memset(out, 0, sizeof *out);

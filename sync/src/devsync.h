@@ -9,6 +9,12 @@
 #include "store.h"
 #include "wire.h"
 
+/* Helpers shared by devsync.c and auditsync.c: a sync counter in meta (one
+ * never written is 0), and taking the store's mutex with its keys unlocked
+ * (on failure the mutex is not held). */
+int veld__sync_meta_u64(veld_store *s, const char *key, uint64_t *v);
+int veld__sync_enter_keys(veld_store *s);
+
 /* The server URL and role this store enrolled with. VELD_ENOTFOUND if the
  * store has not enrolled. `role` gets "worker" or "office". */
 int veld__sync_server(veld_store *s, char *url, size_t url_cap, char role[16]);

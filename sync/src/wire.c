@@ -686,6 +686,22 @@ static int get_pair(const msgpack_object *o, const char *ctx, const char *key, u
 	return get_uint(&o->via.array.ptr[0], ctx, "cursor", 0, cursor);
 }
 
+/* An "authors" array of [bin16 device, bin32 sign_pk] into out. */
+static int get_authors(const msgpack_object_array *authors, const char *ctx,
+                       struct veld__author *out)
+{
+	int rc;
+	for (uint32_t i = 0; i < authors->size; i++) {
+		const msgpack_object *a = &authors->ptr[i];
+		if (a->type != MSGPACK_OBJECT_ARRAY || a->via.array.size != 2)
+			return bad(ctx, "authors", "entries must be [device, sign_pk]");
+		if ((rc = get_bin(&a->via.array.ptr[0], ctx, "device", VELD_ID_BYTES, out[i].device)) ||
+		    (rc = get_bin(&a->via.array.ptr[1], ctx, "sign_pk", PK_BYTES, out[i].sign_pk)))
+			return rc;
+	}
+	return VELD_OK;
+}
+
 static int get_batch(const msgpack_object *o, const char *ctx, struct veld__batch *b)
 {
 	const msgpack_object *val[5];
@@ -781,17 +797,8 @@ int veld__wire_pull_resp_decode(struct veld__wire *w, const uint8_t *body, size_
 	for (size_t i = 0; i < m->nbatches; i++)
 		if ((rc = get_batch(&batches->ptr[i], "pull batch", &m->batches[i])) != VELD_OK)
 			return decode_end(w, m, sizeof *m, rc);
-	for (size_t i = 0; i < m->nauthors; i++) {
-		const msgpack_object *a = &authors->ptr[i];
-		if (a->type != MSGPACK_OBJECT_ARRAY || a->via.array.size != 2)
-			return decode_end(w, m, sizeof *m,
-			                  bad(ctx, "authors", "entries must be [device, sign_pk]"));
-		if ((rc = get_bin(&a->via.array.ptr[0], "pull author", "device", VELD_ID_BYTES,
-		                  m->authors[i].device)) ||
-		    (rc = get_bin(&a->via.array.ptr[1], "pull author", "sign_pk", PK_BYTES,
-		                  m->authors[i].sign_pk)))
-			return decode_end(w, m, sizeof *m, rc);
-	}
+	if ((rc = get_authors(authors, ctx, m->authors)) != VELD_OK)
+		return decode_end(w, m, sizeof *m, rc);
 	for (size_t i = 0; i < m->nenvs; i++)
 		if ((rc = get_pair(&envs->ptr[i], ctx, "envelopes", &m->env_cursors[i], &x)) ||
 		    (rc = get_envelope(x, "pull envelope", &m->envs[i])))
@@ -1178,17 +1185,8 @@ int veld__wire_audit_pull_resp_decode(struct veld__wire *w, const uint8_t *body,
 		    (rc = get_bin(&e->via.array.ptr[4], ctx, "sig", SIG_BYTES, x->sig)))
 			return decode_end(w, m, sizeof *m, rc);
 	}
-	for (size_t i = 0; i < m->nauthors; i++) {
-		const msgpack_object *a = &authors->ptr[i];
-		if (a->type != MSGPACK_OBJECT_ARRAY || a->via.array.size != 2)
-			return decode_end(w, m, sizeof *m,
-			                  bad(ctx, "authors", "entries must be [device, sign_pk]"));
-		if ((rc = get_bin(&a->via.array.ptr[0], ctx, "device", VELD_ID_BYTES,
-		                  m->authors[i].device)) ||
-		    (rc = get_bin(&a->via.array.ptr[1], ctx, "sign_pk", PK_BYTES,
-		                  m->authors[i].sign_pk)))
-			return decode_end(w, m, sizeof *m, rc);
-	}
+	if ((rc = get_authors(authors, ctx, m->authors)) != VELD_OK)
+		return decode_end(w, m, sizeof *m, rc);
 	return decode_end(w, m, sizeof *m, VELD_OK);
 }
 

@@ -392,6 +392,49 @@ static int gap_error(const struct veld__push_req *req, const struct veld__error_
 		(unsigned long long)e->expected);
 }
 
+/* An empty push: how far the server holds this device's operations. If it
+ * holds more than this store recorded (the answer to a push was lost), they
+ * count as acknowledged, so they are not sent again: a re-sent operation
+ * must be byte for byte the one the server holds, and an erasure or purge
+ * may have removed its value here since. If it holds fewer (restored from a
+ * backup), rewind. *rewound tells whether that happened. */
+static int probe_acked(struct session *x, int *rewound)
+{
+	struct veld__outbox none;
+	struct veld__push_resp resp;
+	struct veld__http_resp r;
+	struct veld__wire w;
+	msgpack_sbuffer sb;
+	uint64_t mine = 0;
+	int rc;
+
+	memset(&none, 0, sizeof none);
+	if ((rc = ENCODE(&sb, veld__wire_push_req_encode, &none.req)) != VELD_OK) {
+		msgpack_sbuffer_destroy(&sb);
+		return err_prefix(rc, "encoding a push");
+	}
+	rc = call(x, "POST", "/v1/push", (const uint8_t *)sb.data, sb.size, &r, NULL);
+	msgpack_sbuffer_destroy(&sb);
+	if (rc != VELD_OK)
+		return rc;
+	memset(&w, 0, sizeof w);
+	rc = veld__wire_push_resp_decode(&w, r.body, r.len, &resp);
+	veld__wire_free(&w);
+	veld__http_resp_free(&r);
+	if (rc != VELD_OK)
+		return err_prefix(rc, "the server's answer to a push did not decode");
+	if ((rc = veld__sync_acked(x->s, &mine)) != VELD_OK)
+		return rc;
+	if (resp.acked < mine) {
+		if ((rc = veld__sync_rewind(x->s, resp.acked + 1)) != VELD_OK)
+			return err_prefix(rc, "resuming from the server's sequence");
+		*rewound = 1;
+	} else if (resp.acked > mine && (rc = veld__sync_pushed(x->s, &none, &resp)) != VELD_OK) {
+		return err_prefix(rc, "recording what the server holds");
+	}
+	return VELD_OK;
+}
+
 static int push_all(struct session *x, struct tally *t)
 {
 	uint64_t pend_ops = 0, pend_envs = 0;
@@ -400,6 +443,14 @@ static int push_all(struct session *x, struct tally *t)
 
 	if ((rc = veld__sync_pending(x->s, &pend_ops, &pend_envs)) != VELD_OK)
 		return rc;
+	/* Operations wait: first learn how far the server holds them. */
+	if (pend_ops > 0) {
+		if ((rc = probe_acked(x, &rewound)) != VELD_OK)
+			return rc;
+		probed = 1;
+		if ((rc = veld__sync_pending(x->s, &pend_ops, &pend_envs)) != VELD_OK)
+			return rc;
+	}
 	t->push_total = pend_ops;
 	for (;;) {
 		struct veld__outbox ob;

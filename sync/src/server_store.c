@@ -1161,33 +1161,27 @@ static int push_check(struct sqlite_store *s, const struct veld__srv_device *dev
 		out->expected = last + 1;
 		return VELD_OK;
 	}
+	/* A held seq (stored, or its hash kept when its client was erased)
+	 * must come with the same operation. Not even an erased one is
+	 * skipped uncompared: the push's signature would be stored over a hash
+	 * the pulls do not serve, and its batch would never verify again. A
+	 * device asks first how far the server holds its operations (an empty
+	 * push) and so does not send held ones again. */
 	for (size_t i = 0; i < m->nops && m->ops[i].seq <= last; i++) {
 		sqlite3_stmt *st = stmt(s, S_OP_HASH);
-		const char *team;
-		int held, live = 0, erased, same = 0;
+		int held, same = 0;
 		bind_id(st, 1, dev->device);
 		bind_u64(st, 2, m->ops[i].seq);
 		rc = sqlite3_step(st);
 		held = rc == SQLITE_ROW;
-		if (held) {
-			live = sqlite3_column_int(st, 1) == 0; /* in ops, not erased since */
+		if (held)
 			same = sqlite3_column_bytes(st, 0) == VELD_HASH_BYTES &&
 			       memcmp(sqlite3_column_blob(st, 0), m->ops[i].hash, VELD_HASH_BYTES) == 0;
-		}
 		sqlite3_reset(st);
 		if (rc != SQLITE_ROW && rc != SQLITE_DONE)
 			return veld__err_sqlite(rc, "reading the operation log");
 		if (same)
 			continue;
-		/* The held operation was erased, and this one is of an erased
-		 * client too: dropped either way, so skipped without comparing (a
-		 * device that erased the client no longer holds what it sent). */
-		if (!live) {
-			if ((rc = client_team(s, w, m->ops[i].client, &team, &erased)) != VELD_OK)
-				return rc;
-			if (erased)
-				continue;
-		}
 		if (!held)
 			return veld__err(VELD_ECORRUPT, "a stored operation is missing");
 		refuse(out, VELD_SRV_EQUIVOCATION, "operation %llu differs from the one already stored",

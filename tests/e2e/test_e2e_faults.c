@@ -291,12 +291,65 @@ static void test_e2e__server_restored_from_older_backup(void **state)
 	free(tmp);
 }
 
+/* The answer to a push is lost (the device still thinks its operations are
+ * unsent), then the device erases one of those clients, which removes the
+ * values of its own operations. The next sync must not send them again (the
+ * server would refuse them as different, and a stored signature over them
+ * would never verify): it asks first how far the server holds them. */
+static void test_e2e__lost_push_answer_then_local_erase(void **state)
+{
+	char *tmp = e2e_tmpdir(), data[512], path[600], b[256], *c, *d, *out = NULL;
+	struct e2e_server srv;
+	veld_store *office, *a, *bb;
+	sqlite3 *db;
+	snprintf(data, sizeof data, "%s/server", tmp);
+	e2e_server_start(&srv, data, 0);
+	office = e2e_office(&srv, tmp);
+	a = e2e_device(&srv, office, tmp, "anna", "noord");
+	c = e2e_create(a, "client", "{\"name\":\"Sent, answer lost\"}");
+	snprintf(b, sizeof b, "{\"client\":\"%s\",\"text\":\"a note\"}", c);
+	free(e2e_create(a, "note", b));
+	e2e_sync(a);
+	/* Forget the answer: the store's acknowledged seq back to 0. */
+	veld_store_free(a);
+	snprintf(path, sizeof path, "%s/anna/veld.db", tmp);
+	assert_int_equal(sqlite3_open(path, &db), SQLITE_OK);
+	assert_int_equal(sqlite3_exec(db, "UPDATE meta SET value = zeroblob(8) WHERE key = 'acked_seq'",
+	                              NULL, NULL, NULL), SQLITE_OK);
+	assert_int_equal(sqlite3_changes(db), 1);
+	sqlite3_close(db);
+	a = e2e_reopen(tmp, "anna");
+	ok(veld_client_erase(a, c, NULL));
+	d = e2e_create(a, "client", "{\"name\":\"Made after\"}");
+	e2e_sync(a);
+	/* The team still pulls every page, and the office has both. */
+	bb = e2e_device(&srv, office, tmp, "bram", "noord");
+	e2e_sync(bb);
+	ok(veld_record_get(bb, "client", d, NULL, &out));
+	veld_free(out);
+	ok(veld_record_get(bb, "client", c, NULL, &out)); /* erased on anna's device only */
+	veld_free(out);
+	e2e_sync(office);
+	assert_int_equal(e2e_count(office, "client"), 2);
+	ok(veld_store_verify(a, &out));
+	veld_free(out);
+	veld_store_free(a);
+	veld_store_free(bb);
+	veld_store_free(office);
+	free(c);
+	free(d);
+	e2e_server_stop(&srv, SIGTERM);
+	e2e_rm_rf(tmp);
+	free(tmp);
+}
+
 int main(int argc, char **argv)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_e2e__server_killed_during_push),
 		cmocka_unit_test(test_e2e__client_killed_during_pull),
 		cmocka_unit_test(test_e2e__server_restored_from_older_backup),
+		cmocka_unit_test(test_e2e__lost_push_answer_then_local_erase),
 	};
 	if (argc < 2)
 		return 2;

@@ -2931,12 +2931,16 @@ static void test_server__erase_then_push(void **state)
 	push(f, &north, &b, &r);
 	assert_pushed(&r, 8, 0);
 	resp_free(&r);
-	/* A device that erased the client no longer holds what it sent: an
-	 * erased client's operation at an erased seq is skipped uncompared. */
-	batch_make(&b, &north, 1, 2, "north", cn, 9);
-	push(f, &north, &b, &r);
-	assert_pushed(&r, 8, 0);
-	resp_free(&r);
+	/* A different operation at an erased seq is refused like any other
+	 * (its batch would be stored over hashes the pulls do not serve). */
+	{
+		SNAPSHOT(f, held);
+		batch_make(&b, &north, 1, 2, "north", cn, 9);
+		push(f, &north, &b, &r);
+		assert_error(&r, 409, "equivocation", NULL);
+		resp_free(&r);
+		ASSERT_UNCHANGED(f, held);
+	}
 	assert_int_equal(db_client_traces(f, cn), 0);
 
 	/* The other rules still hold. */

@@ -146,3 +146,20 @@ int veld__audit_sig_verify(const uint8_t sign_pk[32], const uint8_t device[16], 
 	veld__audit_sig_message(msg, device, seq, sealed, sealed_len);
 	return crypto_sign_verify_detached(sig, msg, sizeof msg, sign_pk) == 0 ? 0 : -1;
 }
+
+void veld__erase_sig_message(uint8_t msg[VELD_ERASE_SIG_MSG], const uint8_t client[16],
+                             uint64_t at)
+{
+	memcpy(msg, "veld-erase-v1", 13);
+	memcpy(msg + 13, client, 16);
+	for (int i = 0; i < 8; i++)
+		msg[29 + i] = (uint8_t)(at >> (56 - 8 * i));
+}
+
+int veld__erase_sig_verify(const uint8_t office_pk[32], const uint8_t client[16], uint64_t at,
+                           const uint8_t sig[64])
+{
+	uint8_t msg[VELD_ERASE_SIG_MSG];
+	veld__erase_sig_message(msg, client, at);
+	return crypto_sign_verify_detached(sig, msg, sizeof msg, office_pk) == 0 ? 0 : -1;
+}

@@ -40,6 +40,14 @@ void veld__audit_sig_message(uint8_t msg[VELD_AUDIT_SIG_MSG], const uint8_t devi
 int veld__audit_sig_verify(const uint8_t sign_pk[32], const uint8_t device[16], uint64_t seq,
                            const uint8_t *sealed, size_t sealed_len, const uint8_t sig[64]);
 
+/* Erasures (POST /v1/erase): the office signs the 37 bytes
+ * "veld-erase-v1" || client || BE64(at); devices check them. */
+#define VELD_ERASE_SIG_MSG 37
+void veld__erase_sig_message(uint8_t msg[VELD_ERASE_SIG_MSG], const uint8_t client[16],
+                             uint64_t at);
+int veld__erase_sig_verify(const uint8_t office_pk[32], const uint8_t client[16], uint64_t at,
+                           const uint8_t sig[64]);
+
 /* Enrollment codes: 20 random bytes shown as base32 groups of four. */
 void veld__code_new(uint8_t code[VELD_CODE_BYTES], char text[VELD_CODE_TEXT_MAX]);
 int veld__code_parse(const char *text, uint8_t code[VELD_CODE_BYTES]); /* 0 or -1 */

@@ -1038,7 +1038,7 @@ int veld_office_erase(veld_store *s, const char *client_id, const char *purpose,
 		session_close(&x);
 		return rc;
 	}
-	if ((rc = veld__office_erase_client(s, client_id, req.client)) != VELD_OK)
+	if ((rc = veld__office_erase_client(s, client_id, &req)) != VELD_OK)
 		goto out;
 	/* First push, so the server holds every operation of the client this
 	 * office wrote; then the server erases; then this store does. */

@@ -535,10 +535,26 @@ int veld__sync_apply_page(veld_store *s, const struct veld__pull_resp *p, uint64
 		return rc;
 	}
 	/* Erasures first, so the merge drops the erased clients' operations
-	 * on this page; team keys before envelopes: a page may bring both. */
-	for (size_t i = 0; i < p->nerased; i++)
-		if ((rc = veld__client_erased_notice(s, p->erased[i])) != VELD_OK)
+	 * on this page; team keys before envelopes: a page may bring both.
+	 * An erasure counts only with the office's signature: the server
+	 * cannot have a client destroyed. */
+	if (p->nerased > 0) {
+		uint8_t office_pk[32];
+		if (s->office)
+			memcpy(office_pk, s->sign_pk, 32);
+		else if ((rc = veld__meta_get(s, "office_sign_pk", office_pk, 32, NULL)) != VELD_OK)
 			goto done;
+		for (size_t i = 0; i < p->nerased; i++) {
+			if (veld__erase_sig_verify(office_pk, p->erased[i], p->erased_at[i],
+			                           p->erased_sigs[i]) != 0) {
+				rc = veld__err(VELD_EPROTO, "a pulled erasure does not carry the office's"
+				               " signature");
+				goto done;
+			}
+			if ((rc = veld__client_erased_notice(s, p->erased[i])) != VELD_OK)
+				goto done;
+		}
+	}
 	if ((rc = open_team_keys(s, p)) != VELD_OK || (rc = open_envelopes(s, p)) != VELD_OK ||
 	    (rc = store_batches(s, p)) != VELD_OK)
 		goto done;
@@ -746,8 +762,9 @@ static int new_team_key(veld_store *s, const char *team, uint64_t *tv, uint8_t p
 }
 
 int veld__office_erase_client(veld_store *s, const char *client_id,
-                              uint8_t client[VELD_ID_BYTES])
+                              struct veld__erase_req *req)
 {
+	uint8_t *client = req->client, msg[VELD_ERASE_SIG_MSG];
 	uint8_t entity[VELD_ID_BYTES];
 	size_t got = 0;
 	int rc = veld__sync_enter_keys(s);
@@ -775,6 +792,11 @@ int veld__office_erase_client(veld_store *s, const char *client_id,
 			veld__err_clear();
 			rc = VELD_OK;
 		}
+	}
+	if (rc == VELD_OK) {
+		req->at = veld__hlc_now_ms();
+		veld__erase_sig_message(msg, client, req->at);
+		crypto_sign_detached(req->sig, NULL, msg, sizeof msg, s->sign_sk);
 	}
 	veld__leave(s);
 	return rc;

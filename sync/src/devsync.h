@@ -95,11 +95,12 @@ int veld__sync_enroll_finish(veld_store *s, const char *url, const uint8_t code[
                              const struct veld__enroll_resp *r);
 
 /* ---- office ------------------------------------------------------------------ */
-/* The client an office erasure is for: an id or prefix of a client in this
+/* The erasure request for a client: an id or prefix of a client in this
  * store, or the full id of one already erased here (to finish an erasure
- * the server did not confirm). */
+ * the server did not confirm); stamped now and signed with this office's
+ * key, which every device checks. */
 int veld__office_erase_client(veld_store *s, const char *client_id,
-                              uint8_t client[VELD_ID_BYTES]);
+                              struct veld__erase_req *req);
 /* A new invite for `team`: makes the code (text for people), its auth, and
  * the team key sealed with it. Creates the team's first key (tv 1) if the
  * office has none yet; *new_team is then 1 and the caller must publish it

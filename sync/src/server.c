@@ -484,6 +484,11 @@ static enum MHD_Result do_erase(struct request *r, struct MHD_Connection *c)
 	veld__wire_free(&w);
 	if (rc != VELD_OK)
 		return malformed(r, c);
+	/* Devices erase on the office's word only: the erasure carries the
+	 * office's signature, which they check against the key they pinned. */
+	if (veld__erase_sig_verify(r->dev.sign_pk, m.client, m.at, m.sig) != 0)
+		return send_error(r, c, 409, "bad_batch", 0,
+		                  "the erasure's signature does not verify");
 	rc = r->srv->store->ops->erase(r->srv->store, &r->sreq, &m, &out);
 	if (answer_outcome(r, c, rc, &out, &ret))
 		return ret;

@@ -181,7 +181,8 @@ static const char schema_v2[] =
  * still verify for the operations that remain. */
 static const char schema_v3[] =
 	"CREATE TABLE IF NOT EXISTS erasures(cursor INTEGER PRIMARY KEY AUTOINCREMENT,"
-	"  client BLOB UNIQUE NOT NULL, team TEXT NOT NULL, at INTEGER NOT NULL);"
+	"  client BLOB UNIQUE NOT NULL, team TEXT NOT NULL, at INTEGER NOT NULL,"
+	"  sig BLOB NOT NULL);"
 	"CREATE INDEX IF NOT EXISTS erasures_team ON erasures(team, cursor);"
 	"CREATE TABLE IF NOT EXISTS erased_ops(device BLOB NOT NULL, seq INTEGER NOT NULL,"
 	"  hash BLOB NOT NULL, PRIMARY KEY(device, seq)) WITHOUT ROWID;";
@@ -270,7 +271,7 @@ static const char *const sql[S__COUNT] = {
 	[S_AUDIT_PAGE] = "SELECT cursor, device, seq, sealed, sig FROM audit_log WHERE cursor > ?1"
 	                 " ORDER BY cursor LIMIT ?2",
 	[S_ERASED_OP_PUT] = "INSERT OR IGNORE INTO erased_ops(device, seq, hash) VALUES(?1, ?2, ?3)",
-	[S_ERASE_PUT] = "INSERT INTO erasures(client, team, at) VALUES(?1, ?2, ?3)",
+	[S_ERASE_PUT] = "INSERT INTO erasures(client, team, at, sig) VALUES(?1, ?2, ?3, ?4)",
 	/* A record's operations all carry its client (the merge keeps a
 	 * record's client), so "the client's operations" are those of the
 	 * records entities lists for it (indexed both ways). */
@@ -289,10 +290,10 @@ static const char *const sql[S__COUNT] = {
 	[S_ERASE_CLIENT] = "DELETE FROM clients WHERE client = ?1",
 	[S_ERASE_ENVELOPES] = "DELETE FROM envelopes WHERE client = ?1",
 	[S_ERASE_MERGE] = "INSERT OR IGNORE INTO erased(client, at) VALUES(?1, ?2)",
-	[S_ERASE_PAGE_ALL] = "SELECT cursor, client FROM erasures WHERE cursor > ?1"
+	[S_ERASE_PAGE_ALL] = "SELECT cursor, client, at, sig FROM erasures WHERE cursor > ?1"
 	                     " ORDER BY cursor LIMIT ?2",
-	[S_ERASE_PAGE_TEAM] = "SELECT cursor, client FROM erasures WHERE team = ?3 AND cursor > ?1"
-	                      " ORDER BY cursor LIMIT ?2",
+	[S_ERASE_PAGE_TEAM] = "SELECT cursor, client, at, sig FROM erasures WHERE team = ?3"
+	                      " AND cursor > ?1 ORDER BY cursor LIMIT ?2",
 };
 
 struct sqlite_store {
@@ -962,10 +963,12 @@ static int erase_locked(struct sqlite_store *s, const struct veld__srv_req *req,
 	bind_u64(st, 2, req->now_ms);
 	if ((rc = step_done(st, "erasing a client")) != VELD_OK)
 		return rc;
+	/* The office's time and signature travel to the devices as they are. */
 	st = stmt(s, S_ERASE_PUT);
 	bind_id(st, 1, m->client);
 	sqlite3_bind_text(st, 2, team, -1, SQLITE_STATIC);
-	bind_u64(st, 3, req->now_ms);
+	bind_u64(st, 3, m->at);
+	sqlite3_bind_blob(st, 4, m->sig, 64, SQLITE_STATIC);
 	return step_done(st, "recording the erasure");
 }
 
@@ -1527,8 +1530,10 @@ static int pull_locked(struct sqlite_store *s, const struct veld__srv_device *de
 	r->envs = veld__arena_alloc(mem, VELD_WIRE_MAX_ENVS * sizeof *r->envs);
 	r->erased_cursors = veld__arena_alloc(mem, VELD_WIRE_MAX_ERASED * sizeof *r->erased_cursors);
 	r->erased = veld__arena_alloc(mem, VELD_WIRE_MAX_ERASED * sizeof *r->erased);
+	r->erased_at = veld__arena_alloc(mem, VELD_WIRE_MAX_ERASED * sizeof *r->erased_at);
+	r->erased_sigs = veld__arena_alloc(mem, VELD_WIRE_MAX_ERASED * sizeof *r->erased_sigs);
 	if (!r->cursors || !r->ops || !r->batches || !r->authors || !r->env_cursors || !r->envs ||
-	    !r->erased_cursors || !r->erased)
+	    !r->erased_cursors || !r->erased || !r->erased_at || !r->erased_sigs)
 		return veld__err(VELD_ENOMEM, "out of memory");
 
 	/* Operations: one more than the page to learn whether more wait. */
@@ -1589,7 +1594,7 @@ static int pull_locked(struct sqlite_store *s, const struct veld__srv_device *de
 		return veld__err_sqlite(rc, "reading envelopes");
 
 	/* Erasures of the team's clients (the office: all). At most 1000 of
-	 * ~30 bytes each: outside the byte budget, as envelopes are. */
+	 * ~110 bytes each: outside the byte budget, as envelopes are. */
 	st = stmt(s, office ? S_ERASE_PAGE_ALL : S_ERASE_PAGE_TEAM);
 	bind_u64(st, 1, a->erase_after);
 	sqlite3_bind_int(st, 2, VELD_WIRE_MAX_ERASED + 1);
@@ -1600,11 +1605,13 @@ static int pull_locked(struct sqlite_store *s, const struct veld__srv_device *de
 			r->more = 1;
 			break;
 		}
-		if (col_blob(st, 1, r->erased[r->nerased], VELD_ID_BYTES)) {
+		if (col_blob(st, 1, r->erased[r->nerased], VELD_ID_BYTES) ||
+		    col_blob(st, 3, r->erased_sigs[r->nerased], 64)) {
 			sqlite3_reset(st);
 			return veld__err(VELD_ECORRUPT, "an erasure row is damaged");
 		}
 		r->erased_cursors[r->nerased] = col_u64(st, 0);
+		r->erased_at[r->nerased] = col_u64(st, 2);
 		r->erase_next = r->erased_cursors[r->nerased];
 		r->nerased++;
 	}

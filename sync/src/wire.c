@@ -72,7 +72,7 @@
 #define PULL_VALUES                                                                        \
 	(1 + 2 * 11 + VELD_WIRE_MAX_PAGE * (2 + OP_VALUES) + VELD_WIRE_MAX_PAGE * (1 + 2 * 5) + \
 	 VELD_WIRE_MAX_PAGE * 3 + VELD_WIRE_MAX_ENVS * (2 + ENV_VALUES) +                        \
-	 MAX_TEAM_KEYS * (1 + 2 * 4) + VELD_WIRE_MAX_ERASED * 3)
+	 MAX_TEAM_KEYS * (1 + 2 * 4) + VELD_WIRE_MAX_ERASED * 5)
 #define AUDIT_PUSH_VALUES (1 + 2 * 2 + VELD_WIRE_MAX_AUDIT * 4)
 #define AUDIT_PULL_VALUES (1 + 2 * 5 + VELD_WIRE_MAX_PAGE * 6 + VELD_WIRE_MAX_PAGE * 3)
 #define TEAM_KEYS_VALUES (1 + 2 * 5 + VELD_WIRE_MAX_DEVICES * (1 + 2 * 2))
@@ -778,6 +778,8 @@ int veld__wire_pull_resp_decode(struct veld__wire *w, const uint8_t *body, size_
 		m->env_cursors = take(&b, envs->size, sizeof *m->env_cursors);
 		m->erased_cursors = take(&b, erased->size, sizeof *m->erased_cursors);
 		m->erased = take(&b, erased->size, sizeof *m->erased);
+		m->erased_at = take(&b, erased->size, sizeof *m->erased_at);
+		m->erased_sigs = take(&b, erased->size, sizeof *m->erased_sigs);
 		sup = take(&b, nsup, sizeof *sup);
 		if (pass == 0 && (rc = block_alloc(w, &b)) != VELD_OK)
 			return decode_end(w, m, sizeof *m, rc);
@@ -806,10 +808,17 @@ int veld__wire_pull_resp_decode(struct veld__wire *w, const uint8_t *body, size_
 	for (size_t i = 0; i < m->nteam_keys; i++)
 		if ((rc = get_team_key(&tks->ptr[i], "pull team key", &m->team_keys[i])) != VELD_OK)
 			return decode_end(w, m, sizeof *m, rc);
-	for (size_t i = 0; i < m->nerased; i++)
-		if ((rc = get_pair(&erased->ptr[i], ctx, "erased", &m->erased_cursors[i], &x)) ||
-		    (rc = get_bin(x, "pull erasure", "client", VELD_ID_BYTES, m->erased[i])))
+	for (size_t i = 0; i < m->nerased; i++) {
+		const msgpack_object *e = &erased->ptr[i];
+		if (e->type != MSGPACK_OBJECT_ARRAY || e->via.array.size != 4)
+			return decode_end(w, m, sizeof *m,
+			                  bad(ctx, "erased", "entries must be [cursor, client, at, sig]"));
+		if ((rc = get_uint(&e->via.array.ptr[0], ctx, "cursor", 0, &m->erased_cursors[i])) ||
+		    (rc = get_bin(&e->via.array.ptr[1], ctx, "client", VELD_ID_BYTES, m->erased[i])) ||
+		    (rc = get_uint(&e->via.array.ptr[2], ctx, "at", 0, &m->erased_at[i])) ||
+		    (rc = get_bin(&e->via.array.ptr[3], ctx, "sig", SIG_BYTES, m->erased_sigs[i])))
 			return decode_end(w, m, sizeof *m, rc);
+	}
 	return decode_end(w, m, sizeof *m, VELD_OK);
 }
 
@@ -943,17 +952,19 @@ int veld__wire_revoke_req_decode(struct veld__wire *w, const uint8_t *body, size
 	return decode_end(w, m, sizeof *m, VELD_OK);
 }
 
-static const char *const erase_keys[] = {"v", "client"};
+static const char *const erase_keys[] = {"v", "client", "at", "sig"};
 
 int veld__wire_erase_req_decode(struct veld__wire *w, const uint8_t *body, size_t len,
                                 struct veld__erase_req *m)
 {
 	static const char ctx[] = "erase";
-	const msgpack_object *val[2];
+	const msgpack_object *val[4];
 	int rc;
 	memset(m, 0, sizeof *m);
-	if ((rc = decode_begin(w, body, len, ctx, FLAT_DEPTH, FLAT_VALUES, erase_keys, 2, 0, val)) ||
-	    (rc = get_bin(val[1], ctx, "client", VELD_ID_BYTES, m->client)))
+	if ((rc = decode_begin(w, body, len, ctx, FLAT_DEPTH, FLAT_VALUES, erase_keys, 4, 0, val)) ||
+	    (rc = get_bin(val[1], ctx, "client", VELD_ID_BYTES, m->client)) ||
+	    (rc = get_uint(val[2], ctx, "at", 0, &m->at)) ||
+	    (rc = get_bin(val[3], ctx, "sig", SIG_BYTES, m->sig)))
 		return decode_end(w, m, sizeof *m, rc);
 	return decode_end(w, m, sizeof *m, VELD_OK);
 }
@@ -1417,7 +1428,9 @@ int veld__wire_pull_resp_encode(msgpack_sbuffer *out, const struct veld__pull_re
 	    (rc = enc_count(ctx, "envelopes", m->nenvs, VELD_WIRE_MAX_ENVS, m->env_cursors)) ||
 	    (rc = enc_count(ctx, "team_keys", m->nteam_keys, MAX_TEAM_KEYS, m->team_keys)) ||
 	    (rc = enc_count(ctx, "erased", m->nerased, VELD_WIRE_MAX_ERASED, m->erased)) ||
-	    (rc = enc_count(ctx, "erased", m->nerased, VELD_WIRE_MAX_ERASED, m->erased_cursors)))
+	    (rc = enc_count(ctx, "erased", m->nerased, VELD_WIRE_MAX_ERASED, m->erased_cursors)) ||
+	    (rc = enc_count(ctx, "erased", m->nerased, VELD_WIRE_MAX_ERASED, m->erased_at)) ||
+	    (rc = enc_count(ctx, "erased", m->nerased, VELD_WIRE_MAX_ERASED, m->erased_sigs)))
 		return rc;
 	for (size_t i = 0; i < m->nops; i++)
 		if ((rc = check_op("pull operation", &m->ops[i])) != VELD_OK)
@@ -1483,9 +1496,11 @@ int veld__wire_pull_resp_encode(msgpack_sbuffer *out, const struct veld__pull_re
 	put_key(pk, "erased");
 	msgpack_pack_array(pk, m->nerased);
 	for (size_t i = 0; i < m->nerased; i++) {
-		msgpack_pack_array(pk, 2);
+		msgpack_pack_array(pk, 4);
 		msgpack_pack_uint64(pk, m->erased_cursors[i]);
 		msgpack_pack_bin_with_body(pk, m->erased[i], VELD_ID_BYTES);
+		msgpack_pack_uint64(pk, m->erased_at[i]);
+		msgpack_pack_bin_with_body(pk, m->erased_sigs[i], SIG_BYTES);
 	}
 	put_uint(pk, "next", m->next);
 	put_uint(pk, "env_next", m->env_next);
@@ -1585,8 +1600,10 @@ int veld__wire_revoke_req_encode(msgpack_sbuffer *out, const struct veld__revoke
 int veld__wire_erase_req_encode(msgpack_sbuffer *out, const struct veld__erase_req *m)
 {
 	struct writer wr;
-	msgpack_packer *pk = writer_begin(&wr, out, 2);
+	msgpack_packer *pk = writer_begin(&wr, out, 4);
 	put_bin(pk, "client", m->client, VELD_ID_BYTES);
+	put_uint(pk, "at", m->at);
+	put_bin(pk, "sig", m->sig, SIG_BYTES);
 	return writer_end(&wr);
 }
 

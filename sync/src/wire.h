@@ -94,6 +94,8 @@ struct veld__pull_resp {
 	size_t nteam_keys;
 	uint64_t *erased_cursors;            /* one per erased client */
 	uint8_t (*erased)[VELD_ID_BYTES];    /* clients erased (POST /v1/erase) */
+	uint64_t *erased_at;                 /* the office's time of each */
+	uint8_t (*erased_sigs)[64];          /* the office's signature of each */
 	size_t nerased;
 	uint64_t next, env_next, erase_next;
 	int more;
@@ -181,9 +183,12 @@ struct veld__revoke_req {
 	uint8_t device[VELD_ID_BYTES];
 };
 
-/* POST /v1/erase; the answer is {"v":1}. */
+/* POST /v1/erase; the answer is {"v":1}. `sig` is the office's over
+ * (client, at): see auth.h. */
 struct veld__erase_req {
 	uint8_t client[VELD_ID_BYTES];
+	uint64_t at;
+	uint8_t sig[64];
 };
 
 struct veld__revoke_resp {

@@ -585,6 +585,16 @@ static void test_e2e__office_erases_a_client_everywhere(void **state)
 	e2e_sync(z);
 	snprintf(zdir, sizeof zdir, "%s/zoe", tmp);
 	assert_int_equal(store_count(zdir, "SELECT count(*) FROM erased"), 0);
+	/* The server alone cannot have a client destroyed: an erasure without
+	 * the office's signature is refused, and nothing of its page applied. */
+	snprintf(sql, sizeof sql, "INSERT INTO erasures(client, team, at, sig)"
+	         " VALUES(x'%s', 'noord', 1, randomblob(64))", d);
+	assert_int_equal(server_exec(data, sql), 1);
+	assert_int_equal(veld_sync(bb, NULL, &out), VELD_EPROTO);
+	assert_non_null(strstr(veld_error_last(), "office's signature"));
+	ok(veld_record_get(bb, "client", d, NULL, &out));
+	assert_non_null(strstr(out, "Keep me"));
+	veld_free(out);
 
 	veld_store_free(a);
 	veld_store_free(bb);

@@ -2457,12 +2457,22 @@ static void test_server__audit_schema_upgrade(void **state)
 
 /* ---- erasure: POST /v1/erase, erasures in pulls ------------------------------------ */
 
+/* An erasure request, signed by `d` (the office, for one that counts). */
+static void erase_sign(struct veld__erase_req *m, const struct dev *d, const uint8_t client[16])
+{
+	uint8_t msg[VELD_ERASE_SIG_MSG];
+	memset(m, 0, sizeof *m);
+	memcpy(m->client, client, 16);
+	m->at = 1763800000000ull;
+	veld__erase_sig_message(msg, client, m->at);
+	crypto_sign_detached(m->sig, NULL, msg, sizeof msg, d->sign_sk);
+}
+
 static void erase_call(struct fx *f, const struct dev *d, const uint8_t client[16], struct resp *r)
 {
 	struct veld__erase_req m;
 	msgpack_sbuffer b;
-	memset(&m, 0, sizeof m);
-	memcpy(m.client, client, 16);
+	erase_sign(&m, d, client);
 	msgpack_sbuffer_init(&b);
 	assert_int_equal(veld__wire_erase_req_encode(&b, &m), VELD_OK);
 	call(f, d, "POST", "/v1/erase", (uint8_t *)b.data, b.size, r);
@@ -2731,11 +2741,28 @@ static void test_server__erase_refusals(void **state)
 	resp_free(&r);
 	msgpack_sbuffer_destroy(&mb);
 	struct veld__erase_req m;
-	memcpy(m.client, cn, 16);
+	erase_sign(&m, &f->office, cn);
 	msgpack_sbuffer_init(&mb);
 	assert_int_equal(veld__wire_erase_req_encode(&mb, &m), VELD_OK);
 	call(f, &f->office, "POST", "/v1/erase?now=1", (uint8_t *)mb.data, mb.size, &r);
 	assert_error(&r, 400, "malformed", NULL);
+	resp_free(&r);
+	msgpack_sbuffer_destroy(&mb);
+	/* Signed by anyone but the office (here: a worker's key), or altered
+	 * after signing: devices would not take it, so neither does the server. */
+	erase_sign(&m, &north, cn);
+	msgpack_sbuffer_init(&mb);
+	assert_int_equal(veld__wire_erase_req_encode(&mb, &m), VELD_OK);
+	call(f, &f->office, "POST", "/v1/erase", (uint8_t *)mb.data, mb.size, &r);
+	assert_error(&r, 409, "bad_batch", NULL);
+	resp_free(&r);
+	msgpack_sbuffer_destroy(&mb);
+	erase_sign(&m, &f->office, cn);
+	m.at++;
+	msgpack_sbuffer_init(&mb);
+	assert_int_equal(veld__wire_erase_req_encode(&mb, &m), VELD_OK);
+	call(f, &f->office, "POST", "/v1/erase", (uint8_t *)mb.data, mb.size, &r);
+	assert_error(&r, 409, "bad_batch", NULL);
 	resp_free(&r);
 	msgpack_sbuffer_destroy(&mb);
 	call(f, &f->office, "GET", "/v1/erase", NULL, 0, &r);
@@ -2852,9 +2879,9 @@ static void test_server__erase_in_pulls(void **state)
 	veld_server_stop(f->srv);
 	f->srv = NULL;
 	db_int(f, "WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < 1001)"
-	          " INSERT INTO erasures(client, team, at) SELECT randomblob(16), 'north', 1 FROM n");
+	          " INSERT INTO erasures(client, team, at, sig) SELECT randomblob(16), 'north', 1, randomblob(64) FROM n");
 	db_int(f, "WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < 3)"
-	          " INSERT INTO erasures(client, team, at) SELECT randomblob(16), 'south', 1 FROM n");
+	          " INSERT INTO erasures(client, team, at, sig) SELECT randomblob(16), 'south', 1, randomblob(64) FROM n");
 	server_start(f, 0, 0);
 	pull_at(f, &north, c0, &w, &p, &r);
 	assert_int_equal(p.nerased, 1000);

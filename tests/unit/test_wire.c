@@ -222,8 +222,8 @@ static uint8_t fx_hashes[2][3 * 32];
 static struct veld__author fx_authors[2];
 static struct veld__team_key fx_tks[2];
 
-static uint64_t fx_erased_cursors[2] = {3, 9};
-static uint8_t fx_erased[2][VELD_ID_BYTES];
+static uint64_t fx_erased_cursors[2] = {3, 9}, fx_erased_at[2] = {1700000000000ull, 5};
+static uint8_t fx_erased[2][VELD_ID_BYTES], fx_erased_sigs[2][64];
 
 static struct veld__pull_resp fx_pull(void)
 {
@@ -261,8 +261,12 @@ static struct veld__pull_resp fx_pull(void)
 	m.nteam_keys = 2;
 	fill(fx_erased[0], VELD_ID_BYTES, 130);
 	fill(fx_erased[1], VELD_ID_BYTES, 131);
+	fill(fx_erased_sigs[0], 64, 132);
+	fill(fx_erased_sigs[1], 64, 133);
 	m.erased_cursors = fx_erased_cursors;
 	m.erased = fx_erased;
+	m.erased_at = fx_erased_at;
+	m.erased_sigs = fx_erased_sigs;
 	m.nerased = 2;
 	m.next = 123456789012ull;
 	m.env_next = 42;
@@ -459,6 +463,8 @@ static void encode_valid(enum msg t, msgpack_sbuffer *out)
 	case M_ERASE: {
 		struct veld__erase_req m;
 		fill(m.client, VELD_ID_BYTES, 8);
+		m.at = 1700000000000ull;
+		fill(m.sig, 64, 9);
 		ok(veld__wire_erase_req_encode(out, &m));
 		break;
 	}
@@ -619,6 +625,8 @@ static void test_wire__pull_round_trip(void **state)
 	assert_int_equal(out.nerased, 2);
 	assert_true(out.erased_cursors[0] == 3 && out.erased_cursors[1] == 9);
 	assert_memory_equal(out.erased[1], fx_erased[1], VELD_ID_BYTES);
+	assert_true(out.erased_at[0] == 1700000000000ull && out.erased_at[1] == 5);
+	assert_memory_equal(out.erased_sigs[1], fx_erased_sigs[1], 64);
 	assert_int_equal(out.more, 1);
 	veld__wire_free(&w);
 	msgpack_sbuffer_destroy(&buf);
@@ -1543,16 +1551,26 @@ static void test_wire__erase_round_trip(void **state)
 	msgpack_sbuffer buf;
 	(void)state;
 	fill(in.client, VELD_ID_BYTES, 77);
+	in.at = 1763800000123ull;
+	fill(in.sig, 64, 78);
 	msgpack_sbuffer_init(&buf);
 	ok(veld__wire_erase_req_encode(&buf, &in));
 	ok(veld__wire_erase_req_decode(&w, (const uint8_t *)buf.data, buf.size, &out));
 	assert_memory_equal(in.client, out.client, VELD_ID_BYTES);
+	assert_true(out.at == in.at);
+	assert_memory_equal(in.sig, out.sig, 64);
 	veld__wire_free(&w);
 	msgpack_sbuffer_destroy(&buf);
-	raw_begin(2);
+	raw_begin(4);
 	raw_v();
 	raw_str("client"), raw_bin(15, 1);
+	raw_str("at"), msgpack_pack_uint64(&pk, 1);
+	raw_str("sig"), raw_bin(64, 2);
 	assert_refused_sb(M_ERASE, "'client' must be a bin of 16 bytes");
+	raw_begin(2);
+	raw_v();
+	raw_str("client"), raw_bin(16, 1);
+	assert_refused_sb(M_ERASE, "missing 'at'");
 }
 
 static void test_wire__audit_push_round_trip(void **state)

@@ -56,6 +56,7 @@
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <time.h>
 #include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -1936,6 +1937,46 @@ static int migrate(sqlite3 *db)
 	return VELD_OK;
 }
 
+/* Every start moves the four feeds' next cursor to at least the wall clock
+ * in milliseconds times 1024. A feed hands out one cursor per row, far
+ * fewer than 1024 a millisecond, so a cursor issued during one run is below
+ * the start of the next. That matters after a restore: an older backup's
+ * counters would hand out again cursors that devices have already passed,
+ * and those devices would skip what gets them. (It needs a clock that does
+ * not go back.) */
+static int cursors_past_now(sqlite3 *db)
+{
+	static const char bump[] =
+		"UPDATE sqlite_sequence SET seq = ?1 WHERE seq < ?1 AND name IN"
+		" ('feed', 'envelopes', 'audit_log', 'erasures');"
+		"INSERT INTO sqlite_sequence(name, seq) SELECT t, ?1 FROM (SELECT 'feed' AS t"
+		" UNION ALL SELECT 'envelopes' UNION ALL SELECT 'audit_log' UNION ALL SELECT 'erasures')"
+		" WHERE t NOT IN (SELECT name FROM sqlite_sequence)";
+	struct timespec ts;
+	const char *tail = bump;
+	int rc = SQLITE_OK;
+	clock_gettime(CLOCK_REALTIME, &ts);
+	sqlite3_int64 floor = ((sqlite3_int64)ts.tv_sec * 1000 + ts.tv_nsec / 1000000) * 1024;
+	if ((rc = sqlite3_exec(db, "BEGIN IMMEDIATE", NULL, NULL, NULL)) != SQLITE_OK)
+		return veld__err_sqlite(rc, "setting the feeds' cursors");
+	while (rc == SQLITE_OK && *tail) {
+		sqlite3_stmt *st = NULL;
+		rc = sqlite3_prepare_v2(db, tail, -1, &st, &tail);
+		if (rc == SQLITE_OK && st) {
+			sqlite3_bind_int64(st, 1, floor);
+			rc = sqlite3_step(st) == SQLITE_DONE ? SQLITE_OK : sqlite3_errcode(db);
+		}
+		sqlite3_finalize(st);
+	}
+	if (rc == SQLITE_OK)
+		rc = sqlite3_exec(db, "COMMIT", NULL, NULL, NULL);
+	if (rc != SQLITE_OK) {
+		sqlite3_exec(db, "ROLLBACK", NULL, NULL, NULL);
+		return veld__err_sqlite(rc, "setting the feeds' cursors");
+	}
+	return VELD_OK;
+}
+
 int veld__sstore_sqlite_open(struct veld__sstore **out, const char *dir)
 {
 	struct sqlite_store *s;
@@ -1968,7 +2009,7 @@ int veld__sstore_sqlite_open(struct veld__sstore **out, const char *dir)
 		rc = veld__err_sqlite(rc, "configuring the server database");
 		goto fail;
 	}
-	if ((rc = migrate(s->db)) != VELD_OK)
+	if ((rc = migrate(s->db)) != VELD_OK || (rc = cursors_past_now(s->db)) != VELD_OK)
 		goto fail;
 	for (int i = 0; i < S__COUNT; i++) {
 		rc = sqlite3_prepare_v3(s->db, sql[i], -1, SQLITE_PREPARE_PERSISTENT, &s->st[i], NULL);

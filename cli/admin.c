@@ -413,6 +413,18 @@ int cmd_resolve(cli *c, int argc, char **argv)
 
 /* ---- access log ---------------------------------------------------------- */
 
+/* s with control characters as '?', in buf (cut to fit); NULL stays NULL. */
+static const char *printable(const char *s, char *buf, size_t cap)
+{
+	size_t i = 0;
+	if (s == NULL)
+		return NULL;
+	for (; s[i] && i + 1 < cap; i++)
+		buf[i] = ((unsigned char)s[i] < 0x20 || s[i] == 0x7f) ? '?' : s[i];
+	buf[i] = 0;
+	return buf;
+}
+
 /* `veld log show`, this store's own log, and `veld office log`, every
  * device's log as the office received it (with --device). */
 static int log_show(cli *c, int argc, char **argv, int office)
@@ -479,10 +491,14 @@ static int log_show(cli *c, int argc, char **argv, int office)
 		printf("%-6s %-24s %-16s %-8s %-8s %-12s %-8s %-8s %s\n", "SEQ", "AT", "EVENT",
 			"OUTCOME", "CLIENT", "USER", "ROLE", "DEVICE", "PURPOSE");
 		json_array_foreach(list, i, e) {
-			char cid[16], dev[16];
-			const char *at = cli_str(e, "at"), *ev = cli_str(e, "event"),
-				*out = cli_str(e, "outcome"), *u = cli_str(e, "user"),
-				*r = cli_str(e, "role"), *p = cli_str(e, "purpose");
+			char cid[16], dev[16], sev[40], sout[40], su[80], sr[80], sp[1100];
+			/* Other devices wrote these: no control codes reach the terminal. */
+			const char *at = cli_str(e, "at"),
+				*ev = printable(cli_str(e, "event"), sev, sizeof sev),
+				*out = printable(cli_str(e, "outcome"), sout, sizeof sout),
+				*u = printable(cli_str(e, "user"), su, sizeof su),
+				*r = printable(cli_str(e, "role"), sr, sizeof sr),
+				*p = printable(cli_str(e, "purpose"), sp, sizeof sp);
 			const json_t *seq = json_object_get(e, "seq");
 			printf("%-6" JSON_INTEGER_FORMAT " %-24s %-16s %-8s %-8s %-12s %-8s %-8s %s\n",
 				json_is_integer(seq) ? json_integer_value(seq) : 0, at ? at : "-",

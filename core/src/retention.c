@@ -50,9 +50,20 @@ int veld__client_erased_notice(veld_store *s, const uint8_t client[VELD_ID_BYTES
 		return VELD_OK;
 	if (rc != SQLITE_DONE)
 		return veld__err_sqlite(rc, "reading erased clients");
+	/* Logged only where there was something of the client to erase. */
+	rc = sqlite3_prepare_v2(s->db, "SELECT 1 FROM entities WHERE client = ?1 UNION ALL"
+	                        " SELECT 1 FROM client_keys WHERE client = ?1 LIMIT 1", -1, &st, NULL);
+	if (rc != SQLITE_OK)
+		return veld__err_sqlite(rc, "reading a client");
+	sqlite3_bind_blob(st, 1, client, VELD_ID_BYTES, SQLITE_STATIC);
+	rc = sqlite3_step(st);
+	sqlite3_finalize(st);
+	if (rc != SQLITE_ROW && rc != SQLITE_DONE)
+		return veld__err_sqlite(rc, "reading a client");
+	int held = rc == SQLITE_ROW;
 	if ((rc = shred(s, client, NULL)) != VELD_OK)
 		return rc;
-	return veld__audit(s, "erase", "success", client, "erased by the office");
+	return held ? veld__audit(s, "erase", "success", client, "erased by the office") : VELD_OK;
 }
 
 /* Push removed pages out of the WAL so erased ciphertext does not linger. */

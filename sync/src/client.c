@@ -655,6 +655,7 @@ static int audit_push_all(struct session *x, struct tally *t)
 
 		if (cancelled(x))
 			return veld__err(VELD_ECANCELLED, "sync cancelled");
+		memset(&e, 0, sizeof e);
 		if ((rc = veld__audit_acked(x->s, &mine, NULL)) != VELD_OK)
 			return rc;
 		memset(&ob, 0, sizeof ob);
@@ -1051,11 +1052,13 @@ int veld_office_erase(veld_store *s, const char *client_id, const char *purpose,
 	}
 	rc = post_ok(&x, "/v1/erase", &sb, &e);
 	msgpack_sbuffer_destroy(&sb);
-	/* not_found: no operation of the client ever reached the server, so
-	 * there is nothing to erase there. */
-	if (rc != VELD_OK && strcmp(e.error, "not_found") != 0)
+	/* Nothing is erased here unless the server erased it: only then do
+	 * the devices hear of it. */
+	if (rc != VELD_OK && strcmp(e.error, "not_found") == 0)
+		rc = veld__err(VELD_ENOTFOUND, "the server did not erase the client (404: it has no "
+			"operation of it, or it is older than this veld): nothing was erased");
+	if (rc != VELD_OK)
 		goto out;
-	veld__err_clear();
 	veld__hex(hex, req.client, VELD_ID_BYTES);
 	rc = veld_client_erase(s, hex, purpose && *purpose ? purpose : "erasure");
 	if (rc == VELD_ESHREDDED || rc == VELD_ENOTFOUND) { /* erased here before */

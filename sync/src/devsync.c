@@ -576,6 +576,8 @@ done:
 	rc = tx_end(s, &tx, rc);
 	if (rc != VELD_OK)
 		*applied = 0;
+	else if (p->nerased > 0) /* erased content out of the WAL, as veld_client_erase does */
+		sqlite3_wal_checkpoint_v2(s->db, NULL, SQLITE_CHECKPOINT_TRUNCATE, NULL, NULL);
 	veld__leave(s);
 	return rc;
 }

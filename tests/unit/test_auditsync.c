@@ -243,6 +243,30 @@ static void test_auditsync__signed_but_unreadable_entry_keeps_its_place(void **s
 	veld_free(out);
 }
 
+/* A purpose with bytes that are not UTF-8, or terminal control codes, is
+ * logged with '?' in their place, on the device and at the office; it does
+ * not turn the entry unreadable at the office. */
+static void test_auditsync__odd_purpose_bytes_are_logged_readably(void **state)
+{
+	struct fx *f = *state;
+	char *out = NULL, *id;
+	uint64_t applied = 0;
+	id = create(f->worker, "client", "{\"name\":\"Odd\"}");
+	ok(veld_record_get(f->worker, "client", id, "break-glass: crisis \xff\x1b[2J call", &out));
+	veld_free(out);
+	ok(veld_audit_list(f->worker, NULL, &out));
+	assert_non_null(strstr(out, "break-glass: crisis ??[2J call"));
+	veld_free(out);
+	make_page(f);
+	ok(veld__audit_apply_page(f->office, &f->page, &applied));
+	assert_int_equal(applied, f->page.n);
+	ok(veld_office_log(f->office, NULL, &out));
+	assert_non_null(strstr(out, "break-glass: crisis ??[2J call"));
+	assert_null(strstr(out, "unreadable"));
+	veld_free(out);
+	free(id);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -256,6 +280,8 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_auditsync__changed_entry_under_a_held_seq_is_refused,
 		                                setup, teardown),
 		cmocka_unit_test_setup_teardown(test_auditsync__signed_but_unreadable_entry_keeps_its_place,
+		                                setup, teardown),
+		cmocka_unit_test_setup_teardown(test_auditsync__odd_purpose_bytes_are_logged_readably,
 		                                setup, teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);

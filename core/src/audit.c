@@ -213,64 +213,6 @@ static const char *col_text(sqlite3_stmt *st, int i)
 	return (const char *)sqlite3_column_text(st, i);
 }
 
-int veld_audit_list(veld_store *s, const char *filter_json, char **json_out)
-{
-	json_t *filter = NULL, *arr = NULL;
-	const char *client = NULL;
-	json_int_t limit = -1;
-	sqlite3_stmt *st = NULL;
-	char like[40];
-	int rc = veld__enter_json(s, json_out, 0);
-	if (rc)
-		return rc;
-	if (filter_json && *filter_json) {
-		if (!(filter = json_loads(filter_json, 0, NULL)) || !json_is_object(filter)) {
-			rc = veld__err(VELD_EINVAL, "the filter is not a JSON object");
-			goto out;
-		}
-		client = json_string_value(json_object_get(filter, "client"));
-		if (json_is_integer(json_object_get(filter, "limit")))
-			limit = json_integer_value(json_object_get(filter, "limit"));
-	}
-	if (client && (strlen(client) > 32 || strspn(client, "0123456789abcdef") != strlen(client))) {
-		rc = veld__err(VELD_EINVAL, "a client id is lower-case hex");
-		goto out;
-	}
-	snprintf(like, sizeof like, "%s%%", client ? client : "");
-	rc = sqlite3_prepare_v2(s->db,
-		"SELECT seq, at, event, outcome, client, user, role, device, purpose FROM ("
-		" SELECT * FROM audit WHERE (?1 = '%' OR client LIKE ?1)"
-		" ORDER BY seq DESC LIMIT ?2) ORDER BY seq", -1, &st, NULL);
-	if (rc != SQLITE_OK) {
-		rc = veld__err_sqlite(rc, "reading the access log");
-		goto out;
-	}
-	sqlite3_bind_text(st, 1, like, -1, SQLITE_STATIC);
-	sqlite3_bind_int64(st, 2, limit);
-	arr = json_array();
-	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
-		char at[32];
-		veld__iso8601(at, (uint64_t)sqlite3_column_int64(st, 1));
-		json_array_append_new(arr, json_pack("{s:I,s:s,s:s,s:s,s:s?,s:s,s:s,s:s,s:s}",
-			"seq", (json_int_t)sqlite3_column_int64(st, 0), "at", at,
-			"event", col_text(st, 2), "outcome", col_text(st, 3), "client", col_text(st, 4),
-			"user", col_text(st, 5), "role", col_text(st, 6), "device", col_text(st, 7),
-			"purpose", col_text(st, 8)));
-	}
-	if (rc != SQLITE_DONE) {
-		rc = veld__err_sqlite(rc, "reading the access log");
-		goto out;
-	}
-	rc = (*json_out = json_dumps(arr, JSON_COMPACT)) ? VELD_OK
-	                                               : veld__err(VELD_ENOMEM, "out of memory");
-out:
-	sqlite3_finalize(st);
-	json_decref(arr);
-	json_decref(filter);
-	veld__leave(s);
-	return rc;
-}
-
 /* Rows of (device, seq, at, event, outcome, client, user, role, purpose)
  * as JSON objects onto arr; returns the last sqlite3_step result. */
 static int append_entries(sqlite3_stmt *st, json_t *arr)
@@ -313,21 +255,19 @@ static int hex_prefix_ok(const char *p)
 	return strlen(p) <= 32 && strspn(p, "0123456789abcdef") == strlen(p);
 }
 
-int veld_office_log(veld_store *s, const char *filter_json, char **json_out)
+/* A listing of the access log, this store's own or the office's copy: the
+ * filter {"client", "device", "limit"} of veld_audit_list / veld_office_log
+ * bound to `sql` as ?1 client prefix, ?2 device prefix, ?3 limit (-1: all),
+ * whose rows are those append_entries reads. */
+static int list_entries(veld_store *s, const char *filter_json, const char *sql,
+                        char **json_out)
 {
 	json_t *filter = NULL, *arr = NULL;
 	const char *client = NULL, *device = NULL;
 	json_int_t limit = -1;
 	sqlite3_stmt *st = NULL;
 	char clike[40], dlike[40];
-	int rc = veld__enter_json(s, json_out, 0);
-	if (rc)
-		return rc;
-	if (!s->office) {
-		rc = veld__err(VELD_EINVAL, "only the office store holds the devices' access logs;"
-		               " this device's own log is veld_audit_list");
-		goto out;
-	}
+	int rc = VELD_OK;
 	if (filter_json && *filter_json) {
 		if (!(filter = json_loads(filter_json, 0, NULL)) || !json_is_object(filter)) {
 			rc = veld__err(VELD_EINVAL, "the filter is not a JSON object");
@@ -344,14 +284,8 @@ int veld_office_log(veld_store *s, const char *filter_json, char **json_out)
 	}
 	snprintf(clike, sizeof clike, "%s%%", client ? client : "");
 	snprintf(dlike, sizeof dlike, "%s%%", device ? device : "");
-	rc = sqlite3_prepare_v2(s->db,
-		"SELECT lower(hex(device)), seq, at, event, outcome, client, user, role, purpose FROM ("
-		" SELECT * FROM office_audit WHERE (?1 = '%' OR client LIKE ?1)"
-		" AND (?2 = '%' OR lower(hex(device)) LIKE ?2)"
-		" ORDER BY at DESC, device DESC, seq DESC LIMIT ?3) ORDER BY at, device, seq",
-		-1, &st, NULL);
-	if (rc != SQLITE_OK) {
-		rc = veld__err_sqlite(rc, "reading the office's access log");
+	if ((rc = sqlite3_prepare_v2(s->db, sql, -1, &st, NULL)) != SQLITE_OK) {
+		rc = veld__err_sqlite(rc, "reading the access log");
 		goto out;
 	}
 	sqlite3_bind_text(st, 1, clike, -1, SQLITE_STATIC);
@@ -359,7 +293,7 @@ int veld_office_log(veld_store *s, const char *filter_json, char **json_out)
 	sqlite3_bind_int64(st, 3, limit);
 	arr = json_array();
 	if ((rc = append_entries(st, arr)) != SQLITE_DONE) {
-		rc = veld__err_sqlite(rc, "reading the office's access log");
+		rc = veld__err_sqlite(rc, "reading the access log");
 		goto out;
 	}
 	rc = (*json_out = json_dumps(arr, JSON_COMPACT)) ? VELD_OK
@@ -368,6 +302,37 @@ out:
 	sqlite3_finalize(st);
 	json_decref(arr);
 	json_decref(filter);
+	return rc;
+}
+
+int veld_audit_list(veld_store *s, const char *filter_json, char **json_out)
+{
+	int rc = veld__enter_json(s, json_out, 0);
+	if (rc)
+		return rc;
+	rc = list_entries(s, filter_json,
+		"SELECT device, seq, at, event, outcome, client, user, role, purpose FROM ("
+		" SELECT * FROM audit WHERE (?1 = '%' OR client LIKE ?1) AND (?2 = '%' OR device LIKE ?2)"
+		" ORDER BY seq DESC LIMIT ?3) ORDER BY seq", json_out);
+	veld__leave(s);
+	return rc;
+}
+
+int veld_office_log(veld_store *s, const char *filter_json, char **json_out)
+{
+	int rc = veld__enter_json(s, json_out, 0);
+	if (rc)
+		return rc;
+	if (!s->office)
+		rc = veld__err(VELD_EINVAL, "only the office store holds the devices' access logs;"
+		               " this device's own log is veld_audit_list");
+	else
+		rc = list_entries(s, filter_json,
+			"SELECT lower(hex(device)), seq, at, event, outcome, client, user, role, purpose"
+			" FROM (SELECT * FROM office_audit WHERE (?1 = '%' OR client LIKE ?1)"
+			" AND (?2 = '%' OR lower(hex(device)) LIKE ?2)"
+			" ORDER BY at DESC, device DESC, seq DESC LIMIT ?3) ORDER BY at, device, seq",
+			json_out);
 	veld__leave(s);
 	return rc;
 }

@@ -1017,14 +1017,12 @@ int veld_client_export(veld_store *s, const char *client_id, const char *purpose
 		for (size_t i = 0; i < sizeof kinds_out / sizeof *kinds_out; i++)
 			if (!json_object_get(by_kind, kinds_out[i]))
 				json_object_set_new(by_kind, kinds_out[i], json_array());
-		veld__hex(chex, client, VELD_ID_BYTES);
-		rc = veld__audit_about(s, chex, log);
 	}
-	/* The export is logged before the document is made, so it is in it. */
+	/* The export is logged before the log is read, so it is in the document. */
 	if (rc == VELD_OK)
 		rc = veld__audit(s, event, "success", client, purpose);
 	if (rc == VELD_OK) {
-		json_array_clear(log);
+		veld__hex(chex, client, VELD_ID_BYTES);
 		rc = veld__audit_about(s, chex, log);
 	}
 	if (rc == VELD_OK) {

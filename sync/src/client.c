@@ -439,18 +439,13 @@ static int push_all(struct session *x, struct tally *t)
 {
 	uint64_t pend_ops = 0, pend_envs = 0;
 	size_t batch = x->o.push_batch;
-	int rc, rewound = 0, probed = 0, probing = 0;
+	int rc, rewound = 0;
 
-	if ((rc = veld__sync_pending(x->s, &pend_ops, &pend_envs)) != VELD_OK)
+	/* First learn how far the server holds this device's operations: also
+	 * how a device with nothing new finds out the server was restored. */
+	if ((rc = probe_acked(x, &rewound)) != VELD_OK ||
+	    (rc = veld__sync_pending(x->s, &pend_ops, &pend_envs)) != VELD_OK)
 		return rc;
-	/* Operations wait: first learn how far the server holds them. */
-	if (pend_ops > 0) {
-		if ((rc = probe_acked(x, &rewound)) != VELD_OK)
-			return rc;
-		probed = 1;
-		if ((rc = veld__sync_pending(x->s, &pend_ops, &pend_envs)) != VELD_OK)
-			return rc;
-	}
 	t->push_total = pend_ops;
 	for (;;) {
 		struct veld__outbox ob;
@@ -468,16 +463,10 @@ static int push_all(struct session *x, struct tally *t)
 		if ((rc = veld__sync_next_push(x->s, batch, &ob)) != VELD_OK)
 			return err_prefix(rc, "reading the operations to push");
 		nops = ob.req.nops;
-		if (nops == 0 && ob.req.nenvs == 0 && (rewound || probed)) {
+		if (nops == 0 && ob.req.nenvs == 0) {
 			veld__outbox_free(&ob);
 			return VELD_OK;
 		}
-		/* Nothing to push: send the empty push anyway, once. Its answer
-		 * says how far the server holds this device's operations, which
-		 * is how a device with nothing new learns that the server was
-		 * restored from an older backup (see the gap case below). */
-		probing = nops == 0 && ob.req.nenvs == 0;
-		probed = 1;
 		last = nops ? ob.req.ops[nops - 1].seq : 0;
 		if ((rc = ENCODE(&sb, veld__wire_push_req_encode, &ob.req)) != VELD_OK) {
 			msgpack_sbuffer_destroy(&sb);
@@ -525,22 +514,6 @@ static int push_all(struct session *x, struct tally *t)
 		if (rc != VELD_OK) {
 			veld__outbox_free(&ob);
 			return err_prefix(rc, "the server's answer to a push did not decode");
-		}
-		if (probing) {
-			uint64_t mine = 0;
-			veld__outbox_free(&ob);
-			if ((rc = veld__sync_acked(x->s, &mine)) != VELD_OK)
-				return rc;
-			if (resp.acked < mine && !rewound) {
-				if ((rc = veld__sync_rewind(x->s, resp.acked + 1)) != VELD_OK)
-					return err_prefix(rc, "resuming from the server's sequence");
-				rewound = 1;
-				if ((rc = veld__sync_pending(x->s, &pend_ops, &pend_envs)) != VELD_OK)
-					return rc;
-				t->push_total = pend_ops;
-				continue;
-			}
-			return VELD_OK;
 		}
 		rc = veld__sync_pushed(x->s, &ob, &resp);
 		veld__outbox_free(&ob);

@@ -75,34 +75,6 @@ static void entry_hash(const veld_store *s, uint8_t out[32], const uint8_t prev[
 	crypto_generichash_final(&h, out, 32);
 }
 
-/* Length of the valid UTF-8 character at p (n bytes left), or 0. */
-static size_t utf8_char(const unsigned char *p, size_t n)
-{
-	size_t k;
-	uint32_t cp;
-	if (p[0] < 0x80)
-		return 1;
-	if ((p[0] & 0xE0) == 0xC0)
-		k = 2, cp = p[0] & 0x1Fu;
-	else if ((p[0] & 0xF0) == 0xE0)
-		k = 3, cp = p[0] & 0x0Fu;
-	else if ((p[0] & 0xF8) == 0xF0)
-		k = 4, cp = p[0] & 0x07u;
-	else
-		return 0;
-	if (n < k)
-		return 0;
-	for (size_t i = 1; i < k; i++) {
-		if ((p[i] & 0xC0) != 0x80)
-			return 0;
-		cp = (cp << 6) | (p[i] & 0x3Fu);
-	}
-	if ((k == 2 && cp < 0x80) || (k == 3 && cp < 0x800) || (k == 4 && cp < 0x10000) ||
-	    cp > 0x10FFFF || (cp >= 0xD800 && cp <= 0xDFFF))
-		return 0;
-	return k;
-}
-
 /* The purpose as logged: at most VELD_PURPOSE_MAX bytes, cut between
  * characters; bytes that are not UTF-8, and control characters, become
  * '?', so the entry reads the same on every screen and passes the sync
@@ -116,7 +88,7 @@ const char *veld__purpose_cut(char out[VELD_PURPOSE_MAX + 1], const char *purpos
 	p = (const unsigned char *)purpose;
 	n = strlen(purpose);
 	while (i < n) {
-		size_t k = utf8_char(p + i, n - i);
+		size_t k = veld__utf8_char(p + i, n - i);
 		if (k == 0 || (k == 1 && (p[i] < 0x20 || p[i] == 0x7F))) {
 			if (o + 1 > VELD_PURPOSE_MAX)
 				break;

@@ -64,9 +64,46 @@ void veld__hex(char *hex, const uint8_t *b, size_t n)
 int veld__unhex(uint8_t *b, size_t n, const char *hex)
 {
 	size_t got = 0;
-	if (strlen(hex) != 2 * n)
+	if (!hex || strlen(hex) != 2 * n)
 		return -1;
 	if (sodium_hex2bin(b, n, hex, 2 * n, NULL, &got, NULL) != 0 || got != n)
 		return -1;
 	return 0;
+}
+
+size_t veld__utf8_char(const uint8_t *p, size_t n)
+{
+	size_t k;
+	uint32_t cp;
+	if (n == 0)
+		return 0;
+	if (p[0] < 0x80)
+		return 1;
+	if ((p[0] & 0xE0) == 0xC0)
+		k = 2, cp = p[0] & 0x1Fu;
+	else if ((p[0] & 0xF0) == 0xE0)
+		k = 3, cp = p[0] & 0x0Fu;
+	else if ((p[0] & 0xF8) == 0xF0)
+		k = 4, cp = p[0] & 0x07u;
+	else
+		return 0;
+	if (n < k)
+		return 0;
+	for (size_t i = 1; i < k; i++) {
+		if ((p[i] & 0xC0) != 0x80)
+			return 0;
+		cp = (cp << 6) | (p[i] & 0x3Fu);
+	}
+	if ((k == 2 && cp < 0x80) || (k == 3 && cp < 0x800) || (k == 4 && cp < 0x10000) ||
+	    cp > 0x10FFFF || (cp >= 0xD800 && cp <= 0xDFFF))
+		return 0;
+	return k;
+}
+
+int veld__utf8_valid(const uint8_t *p, size_t n)
+{
+	for (size_t i = 0, k; i < n; i += k)
+		if ((k = veld__utf8_char(p + i, n - i)) == 0)
+			return 0;
+	return 1;
 }

@@ -37,7 +37,14 @@ void veld__secret_free(uint8_t *p); /* wipes; NULL ok */
 void veld__random_id(uint8_t id[VELD_ID_BYTES]);
 /* Lower-case hex of `n` bytes into `hex` (2n+1 bytes). */
 void veld__hex(char *hex, const uint8_t *b, size_t n);
-/* Parse exactly 2n hex digits; 0 or -1. */
+/* Parse exactly 2n hex digits (NULL: -1); 0 or -1. */
 int veld__unhex(uint8_t *b, size_t n, const char *hex);
+
+/* Strict UTF-8 (no overlong forms, no surrogates, nothing above U+10FFFF).
+ * veld__utf8_char: the length of the character at p (n bytes left), or 0
+ * if none starts there; veld__utf8_valid: are all n bytes UTF-8 (a NUL is
+ * a valid character here: callers that make C strings check for it). */
+size_t veld__utf8_char(const uint8_t *p, size_t n);
+int veld__utf8_valid(const uint8_t *p, size_t n);
 
 #endif

@@ -169,12 +169,8 @@ int veld__merge_apply(struct veld__merge *m, const veld__op *op, int *applied)
 			return rc;
 	} else {
 		/* Received for a client erased here: drop it. */
-		st = m->st[MS_ERASED_CHECK];
-		sqlite3_bind_blob(st, 1, op->client, VELD_ID_BYTES, SQLITE_STATIC);
-		rc = sqlite3_step(st);
-		sqlite3_reset(st);
-		if (rc == SQLITE_ROW)
-			return VELD_OK;
+		if ((rc = veld__merge_is_erased(m, op->client)) != 0)
+			return rc < 0 ? rc : VELD_OK;
 		if ((rc = check_entity(m, op)) != VELD_OK)
 			return rc;
 	}
@@ -195,6 +191,18 @@ int veld__merge_apply(struct veld__merge *m, const veld__op *op, int *applied)
 	if (op->nsup == 0 && !head)
 		return VELD_OK;
 	return track_conflict(m, op->entity, op->field, op->nsup == 0);
+}
+
+int veld__merge_is_erased(struct veld__merge *m, const uint8_t client[16])
+{
+	sqlite3_stmt *st = m->st[MS_ERASED_CHECK];
+	int rc;
+	sqlite3_bind_blob(st, 1, client, VELD_ID_BYTES, SQLITE_STATIC);
+	rc = sqlite3_step(st);
+	sqlite3_reset(st);
+	if (rc == SQLITE_ROW || rc == SQLITE_DONE)
+		return rc == SQLITE_ROW;
+	return veld__err_sqlite(rc, "reading erased clients");
 }
 
 int veld__merge_track_conflict(struct veld__merge *m, const uint8_t entity[16], const char *field)

@@ -64,6 +64,9 @@ int veld__merge_insert(struct veld__merge *m, const struct veld__op *op, int hea
 /* Recount a field's heads and keep `conflicts` in step (merge_apply does
  * this; a caller of merge_insert on a field that may have other heads must). */
 int veld__merge_track_conflict(struct veld__merge *m, const uint8_t entity[16], const char *field);
+/* Is this client erased here (its operations are dropped)? 1, 0, or a
+ * negative VELD_E* code. */
+int veld__merge_is_erased(struct veld__merge *m, const uint8_t client[16]);
 
 /* Is `kind` one of the record kinds? */
 int veld__kind_known(const char *kind);

@@ -40,16 +40,9 @@ static int shred(veld_store *s, const uint8_t client[VELD_ID_BYTES], int64_t *re
 int veld__client_erased_notice(veld_store *s, const uint8_t client[VELD_ID_BYTES])
 {
 	sqlite3_stmt *st;
-	int rc = sqlite3_prepare_v2(s->db, "SELECT 1 FROM erased WHERE client = ?1", -1, &st, NULL);
-	if (rc != SQLITE_OK)
-		return veld__err_sqlite(rc, "reading erased clients");
-	sqlite3_bind_blob(st, 1, client, VELD_ID_BYTES, SQLITE_STATIC);
-	rc = sqlite3_step(st);
-	sqlite3_finalize(st);
-	if (rc == SQLITE_ROW)
-		return VELD_OK;
-	if (rc != SQLITE_DONE)
-		return veld__err_sqlite(rc, "reading erased clients");
+	int rc = veld__merge_is_erased(&s->m, client);
+	if (rc != 0)
+		return rc < 0 ? rc : VELD_OK;
 	/* Logged only where there was something of the client to erase. */
 	rc = sqlite3_prepare_v2(s->db, "SELECT 1 FROM entities WHERE client = ?1 UNION ALL"
 	                        " SELECT 1 FROM client_keys WHERE client = ?1 LIMIT 1", -1, &st, NULL);

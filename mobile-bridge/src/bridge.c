@@ -23,6 +23,7 @@
 #include "veld.h"
 #include "veld_sync.h"
 #include "veld_bridge.h"
+#include "crypto.h"
 #include "error.h"
 
 #include <jansson.h>
@@ -224,46 +225,10 @@ static int32_t give_json(json_t *j, veld_buf **out)
 
 /* ---- input ----------------------------------------------------------------- */
 
-/* Strict UTF-8: no overlong forms, no surrogates, nothing above U+10FFFF,
- * and (for strings that become C strings) no NUL. */
+/* Strict UTF-8 with no NUL (strings here become C strings). */
 static int utf8_valid(const uint8_t *p, size_t n)
 {
-	size_t i = 0;
-	while (i < n) {
-		uint8_t c = p[i];
-		size_t k;
-		uint32_t cp;
-		if (c == 0)
-			return 0;
-		if (c < 0x80) {
-			i++;
-			continue;
-		}
-		if (c >= 0xc2 && c <= 0xdf) {
-			k = 1;
-			cp = c & 0x1f;
-		} else if (c >= 0xe0 && c <= 0xef) {
-			k = 2;
-			cp = c & 0x0f;
-		} else if (c >= 0xf0 && c <= 0xf4) {
-			k = 3;
-			cp = c & 0x07;
-		} else {
-			return 0;
-		}
-		if (n - i <= k)
-			return 0;
-		for (size_t j = 1; j <= k; j++) {
-			if ((p[i + j] & 0xc0) != 0x80)
-				return 0;
-			cp = (cp << 6) | (p[i + j] & 0x3f);
-		}
-		if ((k == 2 && cp < 0x800) || (k == 3 && (cp < 0x10000 || cp > 0x10ffff)) ||
-		    (cp >= 0xd800 && cp <= 0xdfff))
-			return 0;
-		i += k + 1;
-	}
-	return 1;
+	return (n == 0 || memchr(p, 0, n) == NULL) && veld__utf8_valid(p, n);
 }
 
 /* A NUL-terminated copy of a UTF-8 argument, for the store's C strings. */

@@ -1,5 +1,6 @@
 /* auth.c - request signatures and enrollment codes. */
 #include "auth.h"
+#include "crypto.h"
 #include "hlc.h"
 
 #include <sodium.h>
@@ -39,21 +40,14 @@ void veld__auth_sign(struct veld__auth_headers *h, const uint8_t device[16], con
 	sodium_bin2hex(h->signature, sizeof h->signature, sig, sizeof sig);
 }
 
-static int hex_exact(uint8_t *out, size_t n, const char *hex)
-{
-	size_t got = 0;
-	if (!hex || strlen(hex) != 2 * n)
-		return -1;
-	return sodium_hex2bin(out, n, hex, 2 * n, NULL, &got, NULL) == 0 && got == n ? 0 : -1;
-}
 
 int veld__auth_parse(const char *device_hex, const char *time_dec, const char *nonce_hex,
                      const char *sig_hex, uint8_t device[16], uint64_t *time_ms, uint8_t nonce[16],
                      uint8_t sig[64])
 {
 	char *end;
-	if (hex_exact(device, 16, device_hex) || hex_exact(nonce, 16, nonce_hex) ||
-	    hex_exact(sig, 64, sig_hex) || !time_dec || !*time_dec || strlen(time_dec) > 20 ||
+	if (veld__unhex(device, 16, device_hex) || veld__unhex(nonce, 16, nonce_hex) ||
+	    veld__unhex(sig, 64, sig_hex) || !time_dec || !*time_dec || strlen(time_dec) > 20 ||
 	    strspn(time_dec, "0123456789") != strlen(time_dec))
 		return -1;
 	*time_ms = strtoull(time_dec, &end, 10);

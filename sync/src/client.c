@@ -953,14 +953,11 @@ int veld_office_revoke(veld_store *s, const char *device_hex, const veld_sync_op
 	struct veld__wire w;
 	msgpack_sbuffer sb;
 	char team[VELD_TEAM_MAX + 1];
-	size_t got = 0;
 	int rc;
 
 	veld__err_clear();
 	memset(&req, 0, sizeof req);
-	if (device_hex == NULL || strlen(device_hex) != 2 * VELD_ID_BYTES ||
-	    sodium_hex2bin(req.device, sizeof req.device, device_hex, strlen(device_hex), NULL,
-			&got, NULL) != 0 || got != VELD_ID_BYTES)
+	if (veld__unhex(req.device, VELD_ID_BYTES, device_hex) != 0)
 		return veld__err(VELD_EINVAL, "a device id is 32 hex digits (see the device list)");
 	if ((rc = session_open(&x, s, opts, NULL, "office")) != VELD_OK) {
 		session_close(&x);

@@ -768,7 +768,6 @@ int veld__office_erase_client(veld_store *s, const char *client_id,
 {
 	uint8_t *client = req->client, msg[VELD_ERASE_SIG_MSG];
 	uint8_t entity[VELD_ID_BYTES];
-	size_t got = 0;
 	int rc = veld__sync_enter_keys(s);
 	if (rc)
 		return rc;
@@ -779,18 +778,8 @@ int veld__office_erase_client(veld_store *s, const char *client_id,
 	           VELD_ESHREDDED || rc == VELD_ENOTFOUND) {
 		/* Erased here already (an erasure the server did not confirm): a
 		 * full id is enough to finish it. */
-		int full = client_id && strlen(client_id) == 2 * VELD_ID_BYTES &&
-		           sodium_hex2bin(client, VELD_ID_BYTES, client_id, strlen(client_id), NULL,
-		                          &got, NULL) == 0 && got == VELD_ID_BYTES;
-		sqlite3_stmt *st = NULL;
-		int erased = 0;
-		if (full && sqlite3_prepare_v2(s->db, "SELECT 1 FROM erased WHERE client = ?1", -1, &st,
-		                               NULL) == SQLITE_OK) {
-			sqlite3_bind_blob(st, 1, client, VELD_ID_BYTES, SQLITE_STATIC);
-			erased = sqlite3_step(st) == SQLITE_ROW;
-		}
-		sqlite3_finalize(st);
-		if (erased) {
+		if (client_id && veld__unhex(client, VELD_ID_BYTES, client_id) == 0 &&
+		    veld__merge_is_erased(&s->m, client) == 1) {
 			veld__err_clear();
 			rc = VELD_OK;
 		}

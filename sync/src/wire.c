@@ -90,40 +90,6 @@ static const char *const roles[] = {"worker", "office"};
 
 enum str_rule { S_TEXT, S_TEAM, S_TEAM_OR_STAR, S_KIND, S_ROLE, S_TO };
 
-static int utf8_valid(const uint8_t *s, size_t n)
-{
-	size_t i = 0;
-	while (i < n) {
-		uint32_t cp, min;
-		size_t k;
-		uint8_t c = s[i];
-		if (c < 0x80) {
-			i++;
-			continue;
-		}
-		if ((c & 0xe0) == 0xc0)
-			k = 1, cp = c & 0x1fu, min = 0x80;
-		else if ((c & 0xf0) == 0xe0)
-			k = 2, cp = c & 0x0fu, min = 0x800;
-		else if ((c & 0xf8) == 0xf0)
-			k = 3, cp = c & 0x07u, min = 0x10000;
-		else
-			return 0;
-		if (n - i - 1 < k)
-			return 0;
-		for (size_t j = 1; j <= k; j++) {
-			if ((s[i + j] & 0xc0) != 0x80)
-				return 0;
-			cp = (cp << 6) | (s[i + j] & 0x3fu);
-		}
-		/* no overlong forms, no surrogates, nothing above U+10FFFF */
-		if (cp < min || cp > 0x10ffff || (cp >= 0xd800 && cp <= 0xdfff))
-			return 0;
-		i += k + 1;
-	}
-	return 1;
-}
-
 static int team_valid(const char *s, size_t n)
 {
 	if (n < 1 || n > VELD_TEAM_MAX)
@@ -153,7 +119,7 @@ static int check_str(int code, const char *ctx, const char *key, const char *s, 
 		return veld__err(code, "%s: '%s' is longer than %zu bytes", ctx, key, max);
 	if (n && memchr(s, 0, n))
 		return veld__err(code, "%s: '%s' holds a NUL byte", ctx, key);
-	if (!utf8_valid((const uint8_t *)s, n))
+	if (!veld__utf8_valid((const uint8_t *)s, n))
 		return veld__err(code, "%s: '%s' is not valid UTF-8", ctx, key);
 	switch (rule) {
 	case S_TEXT:

@@ -545,13 +545,13 @@ int veld__sync_apply_page(veld_store *s, const struct veld__pull_resp *p, uint64
 		else if ((rc = veld__meta_get(s, "office_sign_pk", office_pk, 32, NULL)) != VELD_OK)
 			goto done;
 		for (size_t i = 0; i < p->nerased; i++) {
-			if (veld__erase_sig_verify(office_pk, p->erased[i], p->erased_at[i],
-			                           p->erased_sigs[i]) != 0) {
+			const struct veld__erasure *x = &p->erased[i];
+			if (veld__erase_sig_verify(office_pk, x->client, x->at, x->sig) != 0) {
 				rc = veld__err(VELD_EPROTO, "a pulled erasure does not carry the office's"
 				               " signature");
 				goto done;
 			}
-			if ((rc = veld__client_erased_notice(s, p->erased[i])) != VELD_OK)
+			if ((rc = veld__client_erased_notice(s, x->client)) != VELD_OK)
 				goto done;
 		}
 	}

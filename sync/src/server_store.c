@@ -1529,12 +1529,9 @@ static int pull_locked(struct sqlite_store *s, const struct veld__srv_device *de
 	r->authors = veld__arena_alloc(mem, cap * sizeof *r->authors);
 	r->env_cursors = veld__arena_alloc(mem, VELD_WIRE_MAX_ENVS * sizeof *r->env_cursors);
 	r->envs = veld__arena_alloc(mem, VELD_WIRE_MAX_ENVS * sizeof *r->envs);
-	r->erased_cursors = veld__arena_alloc(mem, VELD_WIRE_MAX_ERASED * sizeof *r->erased_cursors);
 	r->erased = veld__arena_alloc(mem, VELD_WIRE_MAX_ERASED * sizeof *r->erased);
-	r->erased_at = veld__arena_alloc(mem, VELD_WIRE_MAX_ERASED * sizeof *r->erased_at);
-	r->erased_sigs = veld__arena_alloc(mem, VELD_WIRE_MAX_ERASED * sizeof *r->erased_sigs);
 	if (!r->cursors || !r->ops || !r->batches || !r->authors || !r->env_cursors || !r->envs ||
-	    !r->erased_cursors || !r->erased || !r->erased_at || !r->erased_sigs)
+	    !r->erased)
 		return veld__err(VELD_ENOMEM, "out of memory");
 
 	/* Operations: one more than the page to learn whether more wait. */
@@ -1606,14 +1603,14 @@ static int pull_locked(struct sqlite_store *s, const struct veld__srv_device *de
 			r->more = 1;
 			break;
 		}
-		if (col_blob(st, 1, r->erased[r->nerased], VELD_ID_BYTES) ||
-		    col_blob(st, 3, r->erased_sigs[r->nerased], 64)) {
+		struct veld__erasure *x = &r->erased[r->nerased];
+		if (col_blob(st, 1, x->client, VELD_ID_BYTES) || col_blob(st, 3, x->sig, 64)) {
 			sqlite3_reset(st);
 			return veld__err(VELD_ECORRUPT, "an erasure row is damaged");
 		}
-		r->erased_cursors[r->nerased] = col_u64(st, 0);
-		r->erased_at[r->nerased] = col_u64(st, 2);
-		r->erase_next = r->erased_cursors[r->nerased];
+		x->cursor = col_u64(st, 0);
+		x->at = col_u64(st, 2);
+		r->erase_next = x->cursor;
 		r->nerased++;
 	}
 	sqlite3_reset(st);

@@ -742,10 +742,7 @@ int veld__wire_pull_resp_decode(struct veld__wire *w, const uint8_t *body, size_
 		m->team_keys = take(&b, tks->size, sizeof *m->team_keys);
 		m->cursors = take(&b, ops->size, sizeof *m->cursors);
 		m->env_cursors = take(&b, envs->size, sizeof *m->env_cursors);
-		m->erased_cursors = take(&b, erased->size, sizeof *m->erased_cursors);
 		m->erased = take(&b, erased->size, sizeof *m->erased);
-		m->erased_at = take(&b, erased->size, sizeof *m->erased_at);
-		m->erased_sigs = take(&b, erased->size, sizeof *m->erased_sigs);
 		sup = take(&b, nsup, sizeof *sup);
 		if (pass == 0 && (rc = block_alloc(w, &b)) != VELD_OK)
 			return decode_end(w, m, sizeof *m, rc);
@@ -779,10 +776,11 @@ int veld__wire_pull_resp_decode(struct veld__wire *w, const uint8_t *body, size_
 		if (e->type != MSGPACK_OBJECT_ARRAY || e->via.array.size != 4)
 			return decode_end(w, m, sizeof *m,
 			                  bad(ctx, "erased", "entries must be [cursor, client, at, sig]"));
-		if ((rc = get_uint(&e->via.array.ptr[0], ctx, "cursor", 0, &m->erased_cursors[i])) ||
-		    (rc = get_bin(&e->via.array.ptr[1], ctx, "client", VELD_ID_BYTES, m->erased[i])) ||
-		    (rc = get_uint(&e->via.array.ptr[2], ctx, "at", 0, &m->erased_at[i])) ||
-		    (rc = get_bin(&e->via.array.ptr[3], ctx, "sig", SIG_BYTES, m->erased_sigs[i])))
+		struct veld__erasure *er = &m->erased[i];
+		if ((rc = get_uint(&e->via.array.ptr[0], ctx, "cursor", 0, &er->cursor)) ||
+		    (rc = get_bin(&e->via.array.ptr[1], ctx, "client", VELD_ID_BYTES, er->client)) ||
+		    (rc = get_uint(&e->via.array.ptr[2], ctx, "at", 0, &er->at)) ||
+		    (rc = get_bin(&e->via.array.ptr[3], ctx, "sig", SIG_BYTES, er->sig)))
 			return decode_end(w, m, sizeof *m, rc);
 	}
 	return decode_end(w, m, sizeof *m, VELD_OK);
@@ -1393,10 +1391,7 @@ int veld__wire_pull_resp_encode(msgpack_sbuffer *out, const struct veld__pull_re
 	    (rc = enc_count(ctx, "envelopes", m->nenvs, VELD_WIRE_MAX_ENVS, m->envs)) ||
 	    (rc = enc_count(ctx, "envelopes", m->nenvs, VELD_WIRE_MAX_ENVS, m->env_cursors)) ||
 	    (rc = enc_count(ctx, "team_keys", m->nteam_keys, MAX_TEAM_KEYS, m->team_keys)) ||
-	    (rc = enc_count(ctx, "erased", m->nerased, VELD_WIRE_MAX_ERASED, m->erased)) ||
-	    (rc = enc_count(ctx, "erased", m->nerased, VELD_WIRE_MAX_ERASED, m->erased_cursors)) ||
-	    (rc = enc_count(ctx, "erased", m->nerased, VELD_WIRE_MAX_ERASED, m->erased_at)) ||
-	    (rc = enc_count(ctx, "erased", m->nerased, VELD_WIRE_MAX_ERASED, m->erased_sigs)))
+	    (rc = enc_count(ctx, "erased", m->nerased, VELD_WIRE_MAX_ERASED, m->erased)))
 		return rc;
 	for (size_t i = 0; i < m->nops; i++)
 		if ((rc = check_op("pull operation", &m->ops[i])) != VELD_OK)
@@ -1462,11 +1457,12 @@ int veld__wire_pull_resp_encode(msgpack_sbuffer *out, const struct veld__pull_re
 	put_key(pk, "erased");
 	msgpack_pack_array(pk, m->nerased);
 	for (size_t i = 0; i < m->nerased; i++) {
+		const struct veld__erasure *x = &m->erased[i];
 		msgpack_pack_array(pk, 4);
-		msgpack_pack_uint64(pk, m->erased_cursors[i]);
-		msgpack_pack_bin_with_body(pk, m->erased[i], VELD_ID_BYTES);
-		msgpack_pack_uint64(pk, m->erased_at[i]);
-		msgpack_pack_bin_with_body(pk, m->erased_sigs[i], SIG_BYTES);
+		msgpack_pack_uint64(pk, x->cursor);
+		msgpack_pack_bin_with_body(pk, x->client, VELD_ID_BYTES);
+		msgpack_pack_uint64(pk, x->at);
+		msgpack_pack_bin_with_body(pk, x->sig, SIG_BYTES);
 	}
 	put_uint(pk, "next", m->next);
 	put_uint(pk, "env_next", m->env_next);

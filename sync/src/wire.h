@@ -43,6 +43,15 @@ struct veld__batch {
 	const uint8_t *hashes; /* 32 * (last - first + 1) bytes */
 };
 
+/* An erasure as pulls carry it: the client, the office's time and its
+ * signature over both (auth.h), and its cursor. */
+struct veld__erasure {
+	uint64_t cursor;
+	uint8_t client[VELD_ID_BYTES];
+	uint64_t at;
+	uint8_t sig[64];
+};
+
 struct veld__author {
 	uint8_t device[VELD_ID_BYTES];
 	uint8_t sign_pk[32];
@@ -92,10 +101,7 @@ struct veld__pull_resp {
 	size_t nenvs;
 	struct veld__team_key *team_keys;
 	size_t nteam_keys;
-	uint64_t *erased_cursors;            /* one per erased client */
-	uint8_t (*erased)[VELD_ID_BYTES];    /* clients erased (POST /v1/erase) */
-	uint64_t *erased_at;                 /* the office's time of each */
-	uint8_t (*erased_sigs)[64];          /* the office's signature of each */
+	struct veld__erasure *erased; /* clients erased (POST /v1/erase) */
 	size_t nerased;
 	uint64_t next, env_next, erase_next;
 	int more;

@@ -2547,10 +2547,10 @@ static void assert_erased(const struct veld__pull_resp *p, uint64_t after, const
 {
 	assert_int_equal(p->nerased, n);
 	for (size_t i = 0; i < n; i++) {
-		assert_memory_equal(p->erased[i], want + 16 * i, 16);
-		assert_true(p->erased_cursors[i] > (i ? p->erased_cursors[i - 1] : after));
+		assert_memory_equal(p->erased[i].client, want + 16 * i, 16);
+		assert_true(p->erased[i].cursor > (i ? p->erased[i - 1].cursor : after));
 	}
-	assert_int_equal(p->erase_next, n ? p->erased_cursors[n - 1] : after);
+	assert_int_equal(p->erase_next, n ? p->erased[n - 1].cursor : after);
 }
 
 /* A north worker's batch mixing two clients and a second record of the
@@ -2822,7 +2822,7 @@ static void test_server__erase_in_pulls(void **state)
 	 * operation of it. */
 	pull_page(f, &north2, "/v1/pull", &w, &p, &r);
 	assert_erased(&p, 0, c[0], 1);
-	assert_int_equal(p.erased_cursors[0], c0);
+	assert_int_equal(p.erased[0].cursor, c0);
 	assert_int_equal(p.nops, 0);
 	assert_false(p.more);
 	veld__wire_free(&w);
@@ -2842,15 +2842,15 @@ static void test_server__erase_in_pulls(void **state)
 	/* Another team's worker gets only its own team's. */
 	pull_page(f, &south, "/v1/pull", &w, &p, &r);
 	assert_erased(&p, 0, c[1], 1);
-	assert_int_equal(p.erased_cursors[0], c1);
+	assert_int_equal(p.erased[0].cursor, c1);
 	assert_int_equal(p.nops, 0);
 	veld__wire_free(&w);
 	resp_free(&r);
 	/* The office gets all. */
 	pull_page(f, &f->office, "/v1/pull", &w, &p, &r);
 	assert_erased(&p, 0, c[0], 2);
-	assert_int_equal(p.erased_cursors[0], c0);
-	assert_int_equal(p.erased_cursors[1], c1);
+	assert_int_equal(p.erased[0].cursor, c0);
+	assert_int_equal(p.erased[1].cursor, c1);
 	assert_int_equal(p.nops, 0);
 	veld__wire_free(&w);
 	resp_free(&r);
@@ -2886,10 +2886,10 @@ static void test_server__erase_in_pulls(void **state)
 	pull_at(f, &north, c0, &w, &p, &r);
 	assert_int_equal(p.nerased, 1000);
 	assert_true(p.more);
-	assert_int_equal(p.erase_next, p.erased_cursors[999]);
-	assert_true(p.erased_cursors[0] > c1);
+	assert_int_equal(p.erase_next, p.erased[999].cursor);
+	assert_true(p.erased[0].cursor > c1);
 	for (size_t i = 1; i < p.nerased; i++)
-		assert_true(p.erased_cursors[i] > p.erased_cursors[i - 1]);
+		assert_true(p.erased[i].cursor > p.erased[i - 1].cursor);
 	uint64_t next = p.erase_next;
 	veld__wire_free(&w);
 	resp_free(&r);

@@ -222,8 +222,8 @@ static uint8_t fx_hashes[2][3 * 32];
 static struct veld__author fx_authors[2];
 static struct veld__team_key fx_tks[2];
 
-static uint64_t fx_erased_cursors[2] = {3, 9}, fx_erased_at[2] = {1700000000000ull, 5};
-static uint8_t fx_erased[2][VELD_ID_BYTES], fx_erased_sigs[2][64];
+static struct veld__erasure fx_erased[2] = {{.cursor = 3, .at = 1700000000000ull},
+                                            {.cursor = 9, .at = 5}};
 
 static struct veld__pull_resp fx_pull(void)
 {
@@ -259,14 +259,11 @@ static struct veld__pull_resp fx_pull(void)
 	m.nenvs = 2;
 	m.team_keys = fx_tks;
 	m.nteam_keys = 2;
-	fill(fx_erased[0], VELD_ID_BYTES, 130);
-	fill(fx_erased[1], VELD_ID_BYTES, 131);
-	fill(fx_erased_sigs[0], 64, 132);
-	fill(fx_erased_sigs[1], 64, 133);
-	m.erased_cursors = fx_erased_cursors;
+	fill(fx_erased[0].client, VELD_ID_BYTES, 130);
+	fill(fx_erased[1].client, VELD_ID_BYTES, 131);
+	fill(fx_erased[0].sig, 64, 132);
+	fill(fx_erased[1].sig, 64, 133);
 	m.erased = fx_erased;
-	m.erased_at = fx_erased_at;
-	m.erased_sigs = fx_erased_sigs;
 	m.nerased = 2;
 	m.next = 123456789012ull;
 	m.env_next = 42;
@@ -623,10 +620,10 @@ static void test_wire__pull_round_trip(void **state)
 	assert_true(out.env_next == in.env_next);
 	assert_true(out.erase_next == 9);
 	assert_int_equal(out.nerased, 2);
-	assert_true(out.erased_cursors[0] == 3 && out.erased_cursors[1] == 9);
-	assert_memory_equal(out.erased[1], fx_erased[1], VELD_ID_BYTES);
-	assert_true(out.erased_at[0] == 1700000000000ull && out.erased_at[1] == 5);
-	assert_memory_equal(out.erased_sigs[1], fx_erased_sigs[1], 64);
+	assert_true(out.erased[0].cursor == 3 && out.erased[1].cursor == 9);
+	assert_memory_equal(out.erased[1].client, fx_erased[1].client, VELD_ID_BYTES);
+	assert_true(out.erased[0].at == 1700000000000ull && out.erased[1].at == 5);
+	assert_memory_equal(out.erased[1].sig, fx_erased[1].sig, 64);
 	assert_int_equal(out.more, 1);
 	veld__wire_free(&w);
 	msgpack_sbuffer_destroy(&buf);

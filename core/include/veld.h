@@ -227,7 +227,10 @@ VELD_EXTERN VELD_WARN_UNUSED int veld_conflict_resolve(veld_store *s, const char
 /* ---- Access log (NEN 7513) ---------------------------------------------
  * Every read, search, export and change is logged, refused attempts too: an
  * append-only log chained with a keyed hash, whose head is kept with a MAC
- * (see docs/security.md). */
+ * (see docs/security.md). veld_audit_list gives this store's log as a JSON
+ * array, oldest first, of {"device","seq","at","event","outcome","client",
+ * "user","role","purpose"}; filter_json (may be NULL): {"client": id or
+ * prefix, "limit": n (the newest n)}. */
 VELD_EXTERN VELD_WARN_UNUSED int veld_audit_list(veld_store *s, const char *filter_json,
 	char **json_out);
 /* VELD_OK if the chain and head signature are intact, else VELD_ECORRUPT

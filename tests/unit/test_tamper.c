@@ -53,6 +53,17 @@ static void sql(struct fx *f, const char *q)
 	sqlite3_close(db);
 }
 
+/* SQL that changes byte POS (1-based) of blob column COL: 0x00 becomes 0x01,
+ * anything else 0x00, so the blob always changes (setting a fixed byte would
+ * leave it as it was one time in 256). */
+static const char *flip(char *buf, size_t n, const char *col, int pos)
+{
+	snprintf(buf, n, "substr(%s, 1, %d) || (CASE WHEN substr(%s, %d, 1) = X'00'"
+	         " THEN X'01' ELSE X'00' END) || substr(%s, %d)",
+	         col, pos - 1, col, pos, col, pos + 1);
+	return buf;
+}
+
 static veld_store *reopen(struct fx *f)
 {
 	char sub[512];
@@ -77,9 +88,9 @@ static void expect_corrupt_read(struct fx *f, const char *kind, const char *id)
 static void test_tamper__flipped_byte_in_sealed_value(void **state)
 {
 	struct fx *f = *state;
-	char q[512];
-	snprintf(q, sizeof q, "UPDATE ops SET value = substr(value, 1, 30) || X'FF' || substr(value, 32)"
-	         " WHERE field = 'name' AND hex(entity) = upper('%s')", f->client);
+	char q[512], e[256];
+	snprintf(q, sizeof q, "UPDATE ops SET value = %s WHERE field = 'name' AND hex(entity) = upper('%s')",
+	         flip(e, sizeof e, "value", 31), f->client);
 	sql(f, q);
 	expect_corrupt_read(f, "client", f->client);
 }
@@ -111,10 +122,11 @@ static void test_tamper__value_moved_to_other_field(void **state)
 static void test_tamper__damaged_wrapped_key_is_refused(void **state)
 {
 	struct fx *f = *state;
-	char sub[512];
+	char sub[512], q[512], e[256];
 	veld_store *s = NULL;
-	sql(f, "UPDATE meta SET value = substr(value, 1, 40) || X'00' || substr(value, 42)"
-	       " WHERE key = 'wrapped_master'");
+	snprintf(q, sizeof q, "UPDATE meta SET value = %s WHERE key = 'wrapped_master'",
+	         flip(e, sizeof e, "value", 41));
+	sql(f, q);
 	snprintf(sub, sizeof sub, "%s/store", f->dir);
 	assert_int_equal(veld_store_open(&s, sub, TEST_PASS, strlen(TEST_PASS), NULL), VELD_EAUTH);
 	assert_null(s);
@@ -123,10 +135,10 @@ static void test_tamper__damaged_wrapped_key_is_refused(void **state)
 static void test_tamper__damaged_client_key_is_corrupt(void **state)
 {
 	struct fx *f = *state;
-	char q[256], *out = NULL;
+	char q[512], e[256], *out = NULL;
 	veld_store *s;
-	snprintf(q, sizeof q, "UPDATE client_keys SET wrapped = substr(wrapped, 1, 30) || X'AA' ||"
-	         " substr(wrapped, 32) WHERE hex(client) = upper('%s')", f->client);
+	snprintf(q, sizeof q, "UPDATE client_keys SET wrapped = %s WHERE hex(client) = upper('%s')",
+	         flip(e, sizeof e, "wrapped", 31), f->client);
 	sql(f, q);
 	s = reopen(f);
 	assert_int_equal(veld_record_get(s, "client", f->client, NULL, &out), VELD_ECORRUPT);

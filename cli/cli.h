@@ -300,6 +300,8 @@ int cmd_office_sync(cli *c, int argc, char **argv);
 int cmd_office_list(cli *c, int argc, char **argv);
 int cmd_office_log(cli *c, int argc, char **argv);
 int cmd_office_erase(cli *c, int argc, char **argv);
+int cmd_office_fields(cli *c, int argc, char **argv);
+int cmd_fields(cli *c, int argc, char **argv);
 int cmd_office_export(cli *c, int argc, char **argv);
 
 /* serve.c: the sync server */

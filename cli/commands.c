@@ -164,6 +164,12 @@ const cli_cmd cli_commands[] = {
 	 "Set the retention of a record kind (client, visit, note, goal, signal).\n"
 	 "Only an office store may; a worker's device exits 6.\n\n"
 	 "  --basis TEXT   the legal basis (e.g. \"WGBO 20 years\")\n"},
+	{"fields", NULL, cmd_fields, "[--team T]",
+	 "Show the team's field policy: which identifying client fields reach the\n"
+	 "team's devices and which stay at the office. A worker's device follows its\n"
+	 "team's policy: it does not record, receive or keep the fields that stay at\n"
+	 "the office. The office sets it with `veld office fields`.\n\n"
+	 "  --team T   another team's (default: this store's team)\n"},
 	{"purge", NULL, cmd_purge, "[--dry-run] [--now YYYY-MM-DD]",
 	 "Remove records whose retention period has ended.\n\n"
 	 "  --dry-run          report what would be removed, remove nothing\n"
@@ -221,6 +227,15 @@ const cli_cmd cli_commands[] = {
 	 "this store erases it. Irreversible, so --yes is required. The access log\n"
 	 "keeps who read the client's file. CLIENT is an id or a unique prefix.\n\n"
 	 NET_HELP},
+	{"office", "fields", cmd_office_fields, "TEAM [--set LIST|none]",
+	 "Show or set which identifying client fields reach TEAM's devices (the\n"
+	 "team's field policy). The name and the contact person always do; of\n"
+	 "initials, birth_date, address, phone, care_status, care_decision and\n"
+	 "housing, only those the policy lists do (default: address, phone). The\n"
+	 "server stops sending the others to the team's devices, and each device\n"
+	 "removes them at its next sync (its own values once the server holds them).\n\n"
+	 "  --set LIST   the governed fields that reach the devices, separated by\n"
+	 "               commas, or none\n" NET_HELP},
 	{"office", "log", cmd_office_log, "[--client ID] [--device ID] [--limit N]",
 	 "Show every device's access log (NEN 7513) as the office received it with\n"
 	 "`veld office sync`: each entry was checked against its device's signature.\n"

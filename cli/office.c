@@ -444,6 +444,122 @@ int cmd_office_erase(cli *c, int argc, char **argv)
 	return 0;
 }
 
+/* ---- field policy ---------------------------------------------------------- */
+
+static void print_names(const json_t *arr)
+{
+	size_t i;
+	const json_t *v;
+	if (json_array_size(arr) == 0)
+		fputs("(none)", stdout);
+	json_array_foreach(arr, i, v)
+		printf("%s%s", i ? ", " : "", json_string_value(v));
+	putchar('\n');
+}
+
+/* Print a team's field policy (veld_field_policy_get) as JSON or text. */
+static int show_fields(cli *c, const char *team)
+{
+	char *text = NULL;
+	int rc = veld_field_policy_get(c->store, team, &text);
+	if (rc != VELD_OK) {
+		cli_free_text(text);
+		return cli_api_error(rc);
+	}
+	json_t *p = cli_parse(text);
+	cli_free_text(text);
+	if (p == NULL)
+		return CLI_EXIT_FAIL;
+	if (c->json) {
+		cli_print_json(p);
+	} else {
+		const char *set = cli_str(p, "set");
+		json_t *reach = json_deep_copy(json_object_get(p, "always"));
+		json_array_extend(reach, json_object_get(p, "fields"));
+		printf("team %s: %s%s\n", cli_str(p, "team"),
+			set ? "policy set by the office at " : "the default policy (the office set none)",
+			set ? set : "");
+		fputs("  reach the team's devices: ", stdout);
+		print_names(reach);
+		fputs("  stay at the office:       ", stdout);
+		print_names(json_object_get(p, "office_only"));
+		if (json_is_true(json_object_get(p, "applies")))
+			puts("  this device follows it");
+		json_decref(reach);
+	}
+	json_decref(p);
+	return 0;
+}
+
+int cmd_fields(cli *c, int argc, char **argv)
+{
+	static const struct option opts[] = {
+		{"team", required_argument, NULL, O_TEAM},
+		{NULL, 0, NULL, 0}
+	};
+	const char *team = NULL;
+	int o;
+	cli_opts it;
+	cli_opts_begin(&it, c, argc, argv, opts);
+	while ((o = cli_opts_next(&it)) != -1) {
+		if (o == CLI_OPT_HELP)
+			return 0;
+		if (o == CLI_OPT_ERROR)
+			return CLI_EXIT_USAGE;
+		if (o == O_TEAM)
+			team = it.optarg;
+		else if (o == CLI_OPT_ARG)
+			return cli_usage(c, "unexpected argument");
+	}
+	int ex = cli_open_store(c);
+	return ex != 0 ? ex : show_fields(c, team);
+}
+
+int cmd_office_fields(cli *c, int argc, char **argv)
+{
+	enum { O_SET = 0x500 };
+	static const struct option opts[] = {
+		{"set", required_argument, NULL, O_SET},
+		{"insecure-http", no_argument, NULL, O_INSECURE_HTTP},
+		{"ca-file", required_argument, NULL, O_CA_FILE},
+		{NULL, 0, NULL, 0}
+	};
+	veld_sync_options so;
+	const char *team = NULL, *set = NULL;
+	int o;
+	cli_opts it;
+	act_as_office(c);
+	veld_sync_options_init(&so);
+	cli_opts_begin(&it, c, argc, argv, opts);
+	while ((o = cli_opts_next(&it)) != -1) {
+		if (o == CLI_OPT_HELP)
+			return 0;
+		if (o == CLI_OPT_ERROR)
+			return CLI_EXIT_USAGE;
+		if (o == O_SET) {
+			set = it.optarg;
+		} else if (o == CLI_OPT_ARG) {
+			if (team != NULL)
+				return cli_usage(c, "too many arguments");
+			team = it.optarg;
+		} else {
+			cli_net_option(o, it.optarg, &so);
+		}
+	}
+	if (team == NULL)
+		return cli_usage(c, "which team? give its id");
+	int ex = cli_open_store(c);
+	if (ex != 0)
+		return ex;
+	if (set != NULL) {
+		int rc = veld_office_field_policy(c->store, team, strcmp(set, "none") == 0 ? "" : set,
+		                                  &so);
+		if (rc != VELD_OK)
+			return cli_api_error(rc);
+	}
+	return show_fields(c, team);
+}
+
 /* ---- list ------------------------------------------------------------------- */
 
 int cmd_office_list(cli *c, int argc, char **argv)

@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # make demo: what veld does, end to end, on loopback with the embedded SQLite
 # server store. Part 1 is a support worker offline; part 2 adds the server,
-# the office and a second worker, a conflict, its resolution, convergence.
+# the office and a second worker, the team's field policy, a conflict, its
+# resolution, convergence, the access log at the office, an export and an
+# erasure.
 set -euo pipefail
 BUILD=${1:-build}
 VELD=$(cd "$BUILD" && pwd)/veld
@@ -71,6 +73,17 @@ anna enroll "$URL" "$INVITE_A" --label anna-phone
 bram init --team noord "${KDF[@]}"
 bram enroll "$URL" "$INVITE_B" --label bram-phone
 anna sync
+bram sync
+bram client list
+
+say "What reaches the phones: the team's field policy (only what a home visit needs)"
+bram fields
+echo "-- Bram's phone"
+bram client show "$C"
+echo "-- Anna's phone: what she recorded of the rest is now at the office only"
+anna client show "$C"
+say "The office lets the care status through; the phones receive it at their next sync"
+office office fields noord --set address,phone,care_status
 bram sync
 bram client list
 

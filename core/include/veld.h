@@ -255,6 +255,17 @@ VELD_EXTERN VELD_WARN_UNUSED int veld_office_log(veld_store *s, const char *filt
 VELD_EXTERN VELD_WARN_UNUSED int veld_client_export(veld_store *s, const char *client_id,
 	const char *purpose, char **json_out);
 
+/* ---- Field policy ------------------------------------------------------ */
+
+/* A team's field policy as this store holds it (team NULL: this store's
+ * own team): {"team", "set": ISO time the office set it, or null for the
+ * default, "fields": the governed client fields that reach the team's
+ * devices, "office_only": those that stay at the office, "always": the
+ * fields no policy holds back, "applies": whether this store follows it
+ * (an enrolled worker device)}. See veld_office_field_policy. */
+VELD_EXTERN VELD_WARN_UNUSED int veld_field_policy_get(veld_store *s, const char *team,
+	char **json_out);
+
 /* ---- Erasure and retention --------------------------------------------- */
 /* Erase a client from this store: destroy its data key (crypto-shredding)
  * and remove its records. Irreversible. */

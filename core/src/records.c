@@ -8,6 +8,7 @@
 #include "error.h"
 #include "hlc.h"
 #include "op.h"
+#include "policy.h"
 
 #include <ctype.h>
 #include <stdio.h>
@@ -323,6 +324,9 @@ static int check_fields(veld_store *s, const struct kdef *k, json_t *fields, con
 		const struct fdef *f = field_def(k, name);
 		if (!f)
 			return veld__err(VELD_EINVAL, "%s has no field '%s'", k->kind, name);
+		if ((veld__policy_bit(k->kind, name) & ~veld__policy_mask(s)) != 0)
+			return veld__err(VELD_EPERM, "the team's field policy keeps '%s' at the office:"
+			                 " it is not recorded on a device", name);
 		if ((rc = check_value(s, k, f, v, zrm)) != VELD_OK)
 			return rc;
 	}
@@ -504,6 +508,8 @@ int veld__record_build(veld_store *s, const uint8_t entity[VELD_ID_BYTES], json_
 			deleted = 1;
 			continue;
 		}
+		if (sqlite3_column_type(st, 4) == SQLITE_NULL)
+			continue; /* removed here by retention or the field policy */
 		if ((rc = open_value(s, entity, field, client, st, &v)) != VELD_OK)
 			break;
 		if (strcmp(field, prev) != 0) {

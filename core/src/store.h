@@ -66,6 +66,9 @@ struct veld_store {
 	char user[VELD_USER_MAX + 1];
 	char role[VELD_USER_MAX + 1];
 	int office; /* an office store (meta device_role): reads every team */
+	/* The team field policy this store follows (policy.h), cached. */
+	uint32_t policy_mask;
+	int policy_cached;
 
 	/* A refused or failed access, logged after the call's transaction
 	 * rolls back (NEN 7513 logs attempts, not only successes). */

@@ -126,6 +126,19 @@ VELD_EXTERN void veld_sync_cancel(veld_store *s);
 VELD_EXTERN VELD_WARN_UNUSED int veld_office_invite(veld_store *s, const char *team,
 	uint32_t ttl_seconds, const veld_sync_options *opts, char **code_out);
 
+/* Set which identifying client fields reach `team`'s devices (DESIGN.md:
+ * a per-team policy). `fields` lists, separated by commas, the governed
+ * fields that do: any of initials, birth_date, address, phone, care_status,
+ * care_decision, housing ("" for none of them). The name and the contact
+ * person always do; the default, until the office sets a policy, is
+ * "address,phone". The office signs the policy and the server keeps it;
+ * from then on the server sends the team's devices no other governed
+ * field, and each device removes the ones it holds at its next sync and
+ * refuses to record them (VELD_EPERM). A field let through again reaches
+ * the devices at their next sync. VELD_EINVAL names an unknown field. */
+VELD_EXTERN VELD_WARN_UNUSED int veld_office_field_policy(veld_store *s, const char *team,
+	const char *fields, const veld_sync_options *opts);
+
 /* Erase a client everywhere (AVG art. 17): the office pushes what it has,
  * the server deletes every operation and key envelope of the client and
  * tells every device of the client's team at its next sync to erase it, and

@@ -157,3 +157,27 @@ int veld__erase_sig_verify(const uint8_t office_pk[32], const uint8_t client[16]
 	veld__erase_sig_message(msg, client, at);
 	return crypto_sign_verify_detached(sig, msg, sizeof msg, office_pk) == 0 ? 0 : -1;
 }
+
+size_t veld__policy_sig_message(uint8_t msg[VELD_POLICY_SIG_MSG_MAX], const char *team,
+                                uint64_t at, uint32_t mask)
+{
+	size_t t = strnlen(team, 64), n = 0;
+	memcpy(msg, "veld-policy-v1", 14);
+	n = 14;
+	msg[n++] = (uint8_t)t;
+	memcpy(msg + n, team, t);
+	n += t;
+	for (int i = 0; i < 8; i++)
+		msg[n++] = (uint8_t)(at >> (56 - 8 * i));
+	for (int i = 0; i < 4; i++)
+		msg[n++] = (uint8_t)(mask >> (24 - 8 * i));
+	return n;
+}
+
+int veld__policy_sig_verify(const uint8_t office_pk[32], const char *team, uint64_t at,
+                            uint32_t mask, const uint8_t sig[64])
+{
+	uint8_t msg[VELD_POLICY_SIG_MSG_MAX];
+	size_t n = veld__policy_sig_message(msg, team, at, mask);
+	return crypto_sign_verify_detached(sig, msg, n, office_pk) == 0 ? 0 : -1;
+}

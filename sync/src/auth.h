@@ -48,6 +48,15 @@ void veld__erase_sig_message(uint8_t msg[VELD_ERASE_SIG_MSG], const uint8_t clie
 int veld__erase_sig_verify(const uint8_t office_pk[32], const uint8_t client[16], uint64_t at,
                            const uint8_t sig[64]);
 
+/* Team field policies (POST /v1/policy): the office signs
+ * "veld-policy-v1" || u8 len(team) || team || BE64(at) || BE32(mask), at
+ * most 91 bytes (mask: core/src/policy.h); devices check them. */
+#define VELD_POLICY_SIG_MSG_MAX 91
+size_t veld__policy_sig_message(uint8_t msg[VELD_POLICY_SIG_MSG_MAX], const char *team,
+                                uint64_t at, uint32_t mask);
+int veld__policy_sig_verify(const uint8_t office_pk[32], const char *team, uint64_t at,
+                            uint32_t mask, const uint8_t sig[64]);
+
 /* Enrollment codes: 20 random bytes shown as base32 groups of four. */
 void veld__code_new(uint8_t code[VELD_CODE_BYTES], char text[VELD_CODE_TEXT_MAX]);
 int veld__code_parse(const char *text, uint8_t code[VELD_CODE_BYTES]); /* 0 or -1 */

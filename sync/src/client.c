@@ -17,6 +17,7 @@
 #include "devsync.h"
 #include "error.h"
 #include "http.h"
+#include "policy.h"
 #include "wire.h"
 
 #include <jansson.h>
@@ -465,7 +466,9 @@ static int push_all(struct session *x, struct tally *t)
 		nops = ob.req.nops;
 		if (nops == 0 && ob.req.nenvs == 0) {
 			veld__outbox_free(&ob);
-			return VELD_OK;
+			/* What the server now holds of fields the team's policy
+			 * keeps at the office leaves this device. */
+			return veld__sync_policy_enforce(x->s);
 		}
 		last = nops ? ob.req.ops[nops - 1].seq : 0;
 		if ((rc = ENCODE(&sb, veld__wire_push_req_encode, &ob.req)) != VELD_OK) {
@@ -580,6 +583,12 @@ static int pull_all(struct session *x, struct tally *t)
 		t->applied += applied;
 		if ((rc = report(x, t, VELD_SYNC_PHASE_PULL)) != VELD_OK)
 			return rc;
+		/* A widened field policy starts the operations over (devsync.c). */
+		uint64_t now_after = 0, e2 = 0, x2 = 0;
+		if ((rc = veld__sync_cursors(x->s, &now_after, &e2, &x2)) != VELD_OK)
+			return rc;
+		if (now_after < page.next)
+			continue;
 		if (!page.more)
 			return VELD_OK;
 		if (page.next <= after && page.env_next <= env_after && page.erase_next <= erase_after)
@@ -1035,6 +1044,40 @@ int veld_office_erase(veld_store *s, const char *client_id, const char *purpose,
 		veld__err_clear();
 		rc = VELD_OK;
 	}
+out:
+	session_close(&x);
+	return rc;
+}
+
+int veld_office_field_policy(veld_store *s, const char *team, const char *fields,
+                             const veld_sync_options *opts)
+{
+	struct session x;
+	struct veld__field_policy p;
+	msgpack_sbuffer sb;
+	uint32_t mask = 0;
+	int rc;
+
+	veld__err_clear();
+	if (!valid_team(team))
+		return veld__err(VELD_EINVAL, "a team is 1 to %d characters of A-Z a-z 0-9 . _ @ -",
+			VELD_TEAM_MAX);
+	if ((rc = veld__policy_parse(fields, &mask)) != VELD_OK)
+		return rc;
+	if ((rc = session_open(&x, s, opts, NULL, "office")) != VELD_OK) {
+		session_close(&x);
+		return rc;
+	}
+	if ((rc = veld__office_policy_sign(s, team, mask, &p)) != VELD_OK)
+		goto out;
+	if ((rc = ENCODE(&sb, veld__wire_policy_req_encode, &p)) == VELD_OK)
+		rc = post_ok(&x, "/v1/policy", &sb, NULL);
+	else
+		rc = err_prefix(rc, "encoding the policy");
+	msgpack_sbuffer_destroy(&sb);
+	/* Kept here only once the server holds it: devices hear of it then. */
+	if (rc == VELD_OK)
+		rc = veld__office_policy_saved(s, &p);
 out:
 	session_close(&x);
 	return rc;

@@ -11,6 +11,7 @@
 #include "error.h"
 #include "hlc.h"
 #include "op.h"
+#include "policy.h"
 #include "records.h"
 
 #include <stdio.h>
@@ -518,8 +519,88 @@ static int open_envelopes(veld_store *s, const struct veld__pull_resp *p)
 	return rc;
 }
 
+/* The team's field policy a page brings: checked against the office's
+ * pinned key, kept if newer than the one held, and applied to what this
+ * store holds. *widened: it lets through a field the old one kept at the
+ * office, which this device must now pull again. */
+static int take_policy(veld_store *s, const struct veld__pull_resp *p, int *widened)
+{
+	const struct veld__field_policy *np = &p->policy;
+	uint64_t at = 0, acked = 0;
+	uint32_t old = veld__policy_default;
+	uint8_t office_pk[32];
+	int rc;
+	*widened = 0;
+	if (!p->has_policy || s->office)
+		return VELD_OK;
+	if (strcmp(np->team, s->team) != 0)
+		return veld__err(VELD_EPROTO, "a pulled field policy is for another team");
+	if ((rc = veld__meta_get(s, "office_sign_pk", office_pk, 32, NULL)) != VELD_OK)
+		return rc;
+	if (veld__policy_sig_verify(office_pk, np->team, np->at, np->mask, np->sig) != 0)
+		return veld__err(VELD_EPROTO, "a pulled field policy does not carry the office's"
+		                 " signature");
+	if ((rc = veld__policy_get(s, s->team, &at, &old, NULL)) == VELD_ENOTFOUND) {
+		veld__err_clear();
+		rc = VELD_OK;
+	}
+	if (rc != VELD_OK || np->at <= at) /* not newer: the one held stays */
+		return rc;
+	if ((rc = veld__policy_put(s, s->team, np->at, np->mask, np->sig)) != VELD_OK ||
+	    (rc = veld__sync_meta_u64(s, "acked_seq", &acked)) != VELD_OK)
+		return rc;
+	*widened = (np->mask & ~old) != 0;
+	return veld__policy_enforce(s, s->team, np->mask, acked, NULL);
+}
+
+/* An own operation the server sent back whose value this store removed
+ * under the field policy, which now lets it through: take the value back
+ * (the stored hash proves it is the same operation). Records removed by
+ * retention or erasure stay removed: their entities are gone. */
+static int restore_own_value(veld_store *s, const veld__op *op)
+{
+	sqlite3_stmt *st;
+	int rc;
+	if (!op->value || !(veld__policy_bit(op->kind, op->field) & veld__policy_mask(s)))
+		return VELD_OK;
+	rc = sqlite3_prepare_v2(s->db, "UPDATE ops SET value = ?3 WHERE device = ?1 AND seq = ?2"
+	                        " AND value IS NULL AND hash = ?4 AND EXISTS (SELECT 1 FROM"
+	                        " entities e WHERE e.entity = ops.entity)", -1, &st, NULL);
+	if (rc != SQLITE_OK)
+		return veld__err_sqlite(rc, "restoring a value");
+	sqlite3_bind_blob(st, 1, op->device, VELD_ID_BYTES, SQLITE_STATIC);
+	sqlite3_bind_int64(st, 2, (sqlite3_int64)op->seq);
+	sqlite3_bind_blob(st, 3, op->value, (int)op->value_len, SQLITE_STATIC);
+	sqlite3_bind_blob(st, 4, op->hash, VELD_HASH_BYTES, SQLITE_STATIC);
+	rc = sqlite3_step(st);
+	sqlite3_finalize(st);
+	return rc == SQLITE_DONE ? VELD_OK : veld__err_sqlite(rc, "restoring a value");
+}
+
+int veld__sync_policy_enforce(veld_store *s)
+{
+	struct veld__tx tx;
+	uint64_t acked = 0;
+	uint32_t mask;
+	int rc = veld__sync_enter_keys(s);
+	if (rc)
+		return rc;
+	mask = veld__policy_mask(s);
+	if (mask == VELD_POLICY_ALL) { /* the office, or a store that follows no policy */
+		veld__leave(s);
+		return VELD_OK;
+	}
+	if ((rc = veld__sync_meta_u64(s, "acked_seq", &acked)) == VELD_OK &&
+	    (rc = veld__tx_begin(s, &tx)) == VELD_OK)
+		rc = tx_end(s, &tx, veld__policy_enforce(s, s->team, mask, acked, NULL));
+	veld__leave(s);
+	return rc;
+}
+
 int veld__sync_apply_page(veld_store *s, const struct veld__pull_resp *p, uint64_t *applied)
 {
+	int widened = 0;
+	uint32_t mask;
 	struct veld__tx tx;
 	uint64_t now = veld__hlc_now_ms();
 	int rc = veld__sync_enter_keys(s);
@@ -555,21 +636,32 @@ int veld__sync_apply_page(veld_store *s, const struct veld__pull_resp *p, uint64
 				goto done;
 		}
 	}
-	if ((rc = open_team_keys(s, p)) != VELD_OK || (rc = open_envelopes(s, p)) != VELD_OK ||
-	    (rc = store_batches(s, p)) != VELD_OK)
+	if ((rc = take_policy(s, p, &widened)) != VELD_OK || (rc = open_team_keys(s, p)) != VELD_OK ||
+	    (rc = open_envelopes(s, p)) != VELD_OK || (rc = store_batches(s, p)) != VELD_OK)
 		goto done;
+	mask = veld__policy_mask(s);
 	for (size_t i = 0; i < p->nops; i++) {
 		veld__op op = p->ops[i];
 		int a = 0;
-		/* This device is the authority on its own operations. */
-		if (memcmp(op.device, s->device, VELD_ID_BYTES) == 0)
+		/* This device is the authority on its own operations; it only
+		 * takes back a value the field policy made it remove. */
+		if (memcmp(op.device, s->device, VELD_ID_BYTES) == 0) {
+			if ((rc = restore_own_value(s, &op)) != VELD_OK)
+				goto done;
+			continue;
+		}
+		/* A field the team's policy keeps at the office is not kept
+		 * here, even if a server sends it. */
+		if (veld__policy_bit(op.kind, op.field) & ~mask)
 			continue;
 		if ((rc = veld__merge_apply(&s->m, &op, &a)) != VELD_OK)
 			goto done;
 		*applied += (uint64_t)a;
 		s->hlc = veld__hlc_recv(s->hlc, op.hlc, now);
 	}
-	if ((rc = veld__meta_put_u64(s, "pull_cursor", p->next)) == VELD_OK &&
+	/* A widened policy: pull the team's operations again from the start
+	 * (what is held already is skipped), for the fields now let through. */
+	if ((rc = veld__meta_put_u64(s, "pull_cursor", widened ? 0 : p->next)) == VELD_OK &&
 	    (rc = veld__meta_put_u64(s, "env_cursor", p->env_next)) == VELD_OK)
 		rc = veld__meta_put_u64(s, "erase_cursor", p->erase_next);
 done:
@@ -735,6 +827,7 @@ int veld__sync_enroll_finish(veld_store *s, const char *url, const uint8_t code[
 done:
 	sodium_memzero(ckey, sizeof ckey);
 	veld__secret_free(sk);
+	s->policy_cached = 0; /* a worker follows its team's field policy from now on */
 	rc = tx_end(s, &tx, rc);
 	veld__leave(s);
 	return rc;
@@ -788,6 +881,59 @@ int veld__office_erase_client(veld_store *s, const char *client_id,
 		req->at = veld__hlc_now_ms();
 		veld__erase_sig_message(msg, client, req->at);
 		crypto_sign_detached(req->sig, NULL, msg, sizeof msg, s->sign_sk);
+	}
+	veld__leave(s);
+	return rc;
+}
+
+int veld__office_policy_sign(veld_store *s, const char *team, uint32_t mask,
+                             struct veld__field_policy *out)
+{
+	uint8_t msg[VELD_POLICY_SIG_MSG_MAX];
+	uint64_t at = 0;
+	uint32_t old;
+	size_t n;
+	int rc = veld__sync_enter_keys(s);
+	if (rc)
+		return rc;
+	memset(out, 0, sizeof *out);
+	if ((rc = need_office(s)) != VELD_OK)
+		goto out;
+	if (mask & ~VELD_POLICY_ALL) {
+		rc = veld__err(VELD_EINVAL, "the policy names a field it does not govern");
+		goto out;
+	}
+	if ((rc = veld__policy_get(s, team, &at, &old, NULL)) == VELD_ENOTFOUND) {
+		veld__err_clear();
+		rc = VELD_OK;
+	}
+	if (rc != VELD_OK)
+		goto out;
+	snprintf(out->team, sizeof out->team, "%s", team);
+	out->at = veld__hlc_now_ms();
+	if (out->at <= at) /* never back in time, also with a clock set back */
+		out->at = at + 1;
+	out->mask = mask;
+	n = veld__policy_sig_message(msg, team, out->at, mask);
+	crypto_sign_detached(out->sig, NULL, msg, n, s->sign_sk);
+out:
+	veld__leave(s);
+	return rc;
+}
+
+int veld__office_policy_saved(veld_store *s, const struct veld__field_policy *p)
+{
+	struct veld__tx tx;
+	char purpose[VELD_TEAM_MAX + 32];
+	int rc = veld__sync_enter_keys(s);
+	if (rc)
+		return rc;
+	snprintf(purpose, sizeof purpose, "field policy of team %s", p->team);
+	if ((rc = veld__tx_begin(s, &tx)) == VELD_OK) {
+		rc = veld__policy_put(s, p->team, p->at, p->mask, p->sig);
+		if (rc == VELD_OK)
+			rc = veld__audit(s, "policy-change", "success", NULL, purpose);
+		rc = tx_end(s, &tx, rc);
 	}
 	veld__leave(s);
 	return rc;

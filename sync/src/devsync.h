@@ -58,6 +58,9 @@ int veld__sync_cursors(veld_store *s, uint64_t *after, uint64_t *env_after,
  * fails a check changes nothing (VELD_EPROTO). *applied gets the number of
  * operations that were new here. */
 int veld__sync_apply_page(veld_store *s, const struct veld__pull_resp *page, uint64_t *applied);
+/* A worker device after a push: remove the values of fields its team's
+ * policy keeps at the office that the server now holds (policy.h). */
+int veld__sync_policy_enforce(veld_store *s);
 
 /* ---- access log (auditsync.c) ------------------------------------------------ */
 /* The next POST /v1/audit: own access-log entries above the acknowledged
@@ -101,6 +104,12 @@ int veld__sync_enroll_finish(veld_store *s, const char *url, const uint8_t code[
  * key, which every device checks. */
 int veld__office_erase_client(veld_store *s, const char *client_id,
                               struct veld__erase_req *req);
+/* A team's field policy `mask`, stamped now (later than the one this office
+ * set before) and signed with this office's key, which every device checks. */
+int veld__office_policy_sign(veld_store *s, const char *team, uint32_t mask,
+                             struct veld__field_policy *out);
+/* Keep a policy the server accepted as the team's, and log the change. */
+int veld__office_policy_saved(veld_store *s, const struct veld__field_policy *p);
 /* A new invite for `team`: makes the code (text for people), its auth, and
  * the team key sealed with it. Creates the team's first key (tv 1) if the
  * office has none yet; *new_team is then 1 and the caller must publish it

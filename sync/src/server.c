@@ -82,7 +82,7 @@ struct veld_server {
 
 enum route {
 	R_NONE, R_HEALTH, R_ENROLL, R_INVITE, R_TEAM_KEYS, R_REVOKE, R_ERASE, R_PUSH, R_PULL,
-	R_DEVICES, R_AUDIT_PUSH, R_AUDIT_PULL
+	R_DEVICES, R_AUDIT_PUSH, R_AUDIT_PULL, R_POLICY
 };
 
 static const struct route_def {
@@ -96,6 +96,7 @@ static const struct route_def {
 	{"POST", "/v1/team-keys", R_TEAM_KEYS, 1},
 	{"POST", "/v1/revoke", R_REVOKE, 1},
 	{"POST", "/v1/erase", R_ERASE, 1},
+	{"POST", "/v1/policy", R_POLICY, 1},
 	{"POST", "/v1/push", R_PUSH, 0},
 	{"GET", "/v1/pull", R_PULL, 0},
 	{"GET", "/v1/devices", R_DEVICES, 1},
@@ -495,6 +496,29 @@ static enum MHD_Result do_erase(struct request *r, struct MHD_Connection *c)
 	SEND_OK(r, c, ok_encode, NULL);
 }
 
+static enum MHD_Result do_policy(struct request *r, struct MHD_Connection *c)
+{
+	struct veld__field_policy m;
+	struct veld__srv_outcome out;
+	struct veld__wire w;
+	enum MHD_Result ret;
+	int rc;
+
+	memset(&w, 0, sizeof w);
+	veld__err_clear();
+	rc = veld__wire_policy_req_decode(&w, r->body, r->len, &m);
+	veld__wire_free(&w);
+	if (rc != VELD_OK)
+		return malformed(r, c);
+	/* Devices follow a policy on the office's word only, as erasures. */
+	if (veld__policy_sig_verify(r->dev.sign_pk, m.team, m.at, m.mask, m.sig) != 0)
+		return send_error(r, c, 409, "bad_batch", 0, "the policy's signature does not verify");
+	rc = r->srv->store->ops->policy(r->srv->store, &r->sreq, &m, &out);
+	if (answer_outcome(r, c, rc, &out, &ret))
+		return ret;
+	SEND_OK(r, c, ok_encode, NULL);
+}
+
 /* Is the batch signature over these ops (already hashed) by `sign_pk`? */
 static int batch_sig_ok(const struct veld__push_req *m, const uint8_t sign_pk[32])
 {
@@ -744,6 +768,7 @@ static enum MHD_Result dispatch(struct request *r, struct MHD_Connection *c)
 	case R_TEAM_KEYS: return do_team_keys(r, c);
 	case R_REVOKE: return do_revoke(r, c);
 	case R_ERASE: return do_erase(r, c);
+	case R_POLICY: return do_policy(r, c);
 	case R_PUSH: return do_push(r, c);
 	case R_PULL: return do_pull(r, c);
 	case R_DEVICES: return do_devices(r, c);

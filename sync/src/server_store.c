@@ -33,6 +33,11 @@
  *                                erased (schema v3); the merge's own
  *                                erased(client, at) holds them too, so the
  *                                merge rule drops their operations
+ *   field_policy(team, at, mask, sig)
+ *                              - each team's field policy as the office
+ *                                signed it (schema v4); pulls of the team's
+ *                                workers leave out the fields it keeps at
+ *                                the office (the default without a row)
  *   erased_ops(device, seq, hash)
  *                              - the hashes of operations held but erased
  *                                since (or dropped on arrival): a batch
@@ -49,6 +54,7 @@
 #include "auth.h"
 #include "error.h"
 #include "merge.h"
+#include "policy.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -61,7 +67,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#define SERVER_SCHEMA_VERSION 3
+#define SERVER_SCHEMA_VERSION 4
 #define WEEK_MS (7ull * 24 * 3600 * 1000)
 
 /* ---- arena ------------------------------------------------------------- */
@@ -188,7 +194,13 @@ static const char schema_v3[] =
 	"CREATE TABLE IF NOT EXISTS erased_ops(device BLOB NOT NULL, seq INTEGER NOT NULL,"
 	"  hash BLOB NOT NULL, PRIMARY KEY(device, seq)) WITHOUT ROWID;";
 
-static const char *const migrations[SERVER_SCHEMA_VERSION] = {schema_v1, schema_v2, schema_v3};
+/* Version 4: each team's field policy (POST /v1/policy), one row a team. */
+static const char schema_v4[] =
+	"CREATE TABLE IF NOT EXISTS field_policy(team TEXT PRIMARY KEY, at INTEGER NOT NULL,"
+	"  mask INTEGER NOT NULL, sig BLOB NOT NULL) WITHOUT ROWID;";
+
+static const char *const migrations[SERVER_SCHEMA_VERSION] = {schema_v1, schema_v2, schema_v3,
+                                                              schema_v4};
 
 enum {
 	S_BEGIN, S_COMMIT, S_ROLLBACK,
@@ -204,6 +216,7 @@ enum {
 	S_ERASED_OP_PUT, S_ERASE_PUT, S_ERASE_KEEP_HASHES, S_ERASE_OPS, S_ERASE_SUPERSEDED,
 	S_ERASE_CONFLICTS, S_ERASE_ENTITIES, S_ERASE_FEED, S_ERASE_CLIENT, S_ERASE_ENVELOPES,
 	S_ERASE_MERGE, S_ERASE_PAGE_ALL, S_ERASE_PAGE_TEAM,
+	S_POLICY_GET, S_POLICY_PUT,
 	S__COUNT
 };
 
@@ -241,7 +254,8 @@ static const char *const sql[S__COUNT] = {
 	               " WHERE f.cursor > ?1 ORDER BY f.cursor LIMIT ?2",
 	[S_FEED_TEAM] = "SELECT f.cursor, " OP_COLS " FROM feed f JOIN ops o"
 	                " ON o.device = f.device AND o.seq = f.seq"
-	                " WHERE f.team = ?3 AND f.cursor > ?1 ORDER BY f.cursor LIMIT ?2",
+	                " WHERE f.team = ?3 AND f.cursor > ?1 AND NOT (o.kind = 'client' AND o.field"
+	                " IN (?4, ?5, ?6, ?7, ?8, ?9, ?10)) ORDER BY f.cursor LIMIT ?2",
 	[S_BATCH_PUT] = "INSERT OR IGNORE INTO batches(device, first, last, sig) VALUES(?1,?2,?3,?4)",
 	[S_BATCH_FIND] = "SELECT first, last, sig FROM batches WHERE device = ?1 AND last >= ?2"
 	                 " AND first <= ?2 ORDER BY last LIMIT 1",
@@ -295,6 +309,10 @@ static const char *const sql[S__COUNT] = {
 	                     " ORDER BY cursor LIMIT ?2",
 	[S_ERASE_PAGE_TEAM] = "SELECT cursor, client, at, sig FROM erasures WHERE team = ?3"
 	                      " AND cursor > ?1 ORDER BY cursor LIMIT ?2",
+	[S_POLICY_GET] = "SELECT at, mask, sig FROM field_policy WHERE team = ?1",
+	[S_POLICY_PUT] = "INSERT INTO field_policy(team, at, mask, sig) VALUES(?1, ?2, ?3, ?4)"
+	                 " ON CONFLICT(team) DO UPDATE SET at = excluded.at, mask = excluded.mask,"
+	                 " sig = excluded.sig",
 };
 
 struct sqlite_store {
@@ -991,6 +1009,79 @@ static int sq_erase(struct veld__sstore *base, const struct veld__srv_req *req,
 	return tx_end(s, req, rc, out);
 }
 
+/* ---- field policy ------------------------------------------------------------ */
+
+/* A team's policy: *found 0 (and the default mask) if the office set none. */
+static int policy_get(struct sqlite_store *s, const char *team, struct veld__field_policy *p,
+                      int *found)
+{
+	sqlite3_stmt *st = stmt(s, S_POLICY_GET);
+	int rc;
+	memset(p, 0, sizeof *p);
+	snprintf(p->team, sizeof p->team, "%s", team);
+	p->mask = veld__policy_default;
+	*found = 0;
+	sqlite3_bind_text(st, 1, team, -1, SQLITE_STATIC);
+	rc = sqlite3_step(st);
+	if (rc == SQLITE_ROW) {
+		p->at = col_u64(st, 0);
+		p->mask = (uint32_t)col_u64(st, 1);
+		if (col_blob(st, 2, p->sig, 64) || (p->mask & ~VELD_POLICY_ALL)) {
+			sqlite3_reset(st);
+			return veld__err(VELD_ECORRUPT, "a field policy row is damaged");
+		}
+		*found = 1;
+	}
+	sqlite3_reset(st);
+	return rc == SQLITE_ROW || rc == SQLITE_DONE ? VELD_OK
+	                                             : veld__err_sqlite(rc, "reading a field policy");
+}
+
+/* The rules of POST /v1/policy (protocol.md 6) after the signature, which
+ * the HTTP side checked: a policy never goes back in time. */
+static int policy_locked(struct sqlite_store *s, const struct veld__srv_req *req,
+                         const struct veld__field_policy *m, struct veld__srv_outcome *out)
+{
+	struct veld__field_policy cur;
+	sqlite3_stmt *st;
+	int found, rc;
+	(void)req;
+	if (!veld__team_valid(m->team) || (m->mask & ~VELD_POLICY_ALL) || m->at < 1) {
+		refuse(out, VELD_SRV_MALFORMED, "team, at or fields: not valid");
+		return VELD_OK;
+	}
+	if ((rc = policy_get(s, m->team, &cur, &found)) != VELD_OK)
+		return rc;
+	if (found && m->at == cur.at && m->mask == cur.mask)
+		return VELD_OK; /* sent again: nothing changes */
+	if (found && m->at <= cur.at) {
+		refuse(out, VELD_SRV_REPLAY, "the team has a policy signed at the same time or later");
+		return VELD_OK;
+	}
+	st = stmt(s, S_POLICY_PUT);
+	sqlite3_bind_text(st, 1, m->team, -1, SQLITE_STATIC);
+	bind_u64(st, 2, m->at);
+	bind_u64(st, 3, m->mask);
+	sqlite3_bind_blob(st, 4, m->sig, 64, SQLITE_STATIC);
+	return step_done(st, "storing a field policy");
+}
+
+static int sq_policy(struct veld__sstore *base, const struct veld__srv_req *req,
+                     const struct veld__field_policy *m, struct veld__srv_outcome *out)
+{
+	struct sqlite_store *s = (struct sqlite_store *)base;
+	struct veld__srv_device dev;
+	int rc;
+
+	memset(out, 0, sizeof *out);
+	if ((rc = tx_begin(s)) != VELD_OK)
+		return rc;
+	rc = requester_office(s, req, &dev, out);
+	if (rc == VELD_OK && !out->refusal)
+		rc = policy_locked(s, req, m, out);
+	return tx_end(s, req, rc, out);
+}
+
 /* Grow a malloc'd array; 0 or -1. */
 static int grow(void **p, size_t *cap, size_t need, size_t size)
 {
@@ -1538,8 +1629,22 @@ static int pull_locked(struct sqlite_store *s, const struct veld__srv_device *de
 	st = stmt(s, office ? S_FEED_ALL : S_FEED_TEAM);
 	bind_u64(st, 1, a->after);
 	sqlite3_bind_int64(st, 2, (sqlite3_int64)a->limit + 1);
-	if (!office)
+	if (!office) {
+		/* A worker never receives a field its team's policy keeps at the
+		 * office: ?4.. name them ('' fills the rest). */
+		int found, k = 4;
+		if ((rc = policy_get(s, dev->team, &r->policy, &found)) != VELD_OK) {
+			sqlite3_reset(st);
+			return rc;
+		}
+		r->has_policy = found;
 		sqlite3_bind_text(st, 3, dev->team, -1, SQLITE_STATIC);
+		for (int i = 0; i < VELD_POLICY_NFIELDS; i++)
+			if (!(r->policy.mask & (1u << i)))
+				sqlite3_bind_text(st, k++, veld__policy_fields[i], -1, SQLITE_STATIC);
+		while (k <= 4 + VELD_POLICY_NFIELDS - 1)
+			sqlite3_bind_text(st, k++, "", 0, SQLITE_STATIC);
+	}
 	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
 		veld__op *op = &r->ops[r->nops];
 		/* The budget is soft: the op that crosses it still goes, and at
@@ -1890,6 +1995,7 @@ static const struct veld__sstore_ops sqlite_ops = {
 	.team_keys = sq_team_keys,
 	.revoke = sq_revoke,
 	.erase = sq_erase,
+	.policy = sq_policy,
 	.push = sq_push,
 	.pull = sq_pull,
 	.devices = sq_devices,

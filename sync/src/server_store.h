@@ -38,6 +38,8 @@
  *    stored. Only the hashes of its erased operations stay, because a
  *    batch signature covers them and the other operations of their
  *    batches must stay verifiable.
+ *  - A team's field policy decides which client fields its workers'
+ *    pulls carry (core/src/policy.h); the office's pulls carry all.
  *  - Messages in `out->message` are for people and never hold a value,
  *    a code or anything sealed.
  *  - Functions may be called from several threads at once.
@@ -179,12 +181,21 @@ struct veld__sstore_ops {
 	 * VELD_SRV_FORBIDDEN. */
 	int (*erase)(struct veld__sstore *s, const struct veld__srv_req *req,
 	             const struct veld__erase_req *m, struct veld__srv_outcome *out);
+	/* Field policy (POST /v1/policy, office only; the signature is
+	 * checked): store m as its team's policy unless the team's is as new
+	 * or newer (VELD_SRV_REPLAY; the same policy again is VELD_SRV_OK
+	 * with no change but the nonce); a worker VELD_SRV_FORBIDDEN. */
+	int (*policy)(struct veld__sstore *s, const struct veld__srv_req *req,
+	              const struct veld__field_policy *m, struct veld__srv_outcome *out);
 	/* Pull: operations above args->after the device may see (a worker:
 	 * its team's; the office: all), envelopes above args->env_after
 	 * addressed to it, erasures above args->erase_after (a worker: of its
 	 * team's clients; the office: all; at most VELD_WIRE_MAX_ERASED,
 	 * erase_next = the last cursor listed or erase_after), its sealed team
-	 * keys; `more` when operations, envelopes or erasures wait. Fills
+	 * keys; `more` when operations, envelopes or erasures wait. A worker
+	 * never gets an operation on a client field its team's policy keeps at
+	 * the office (without a policy: the default), and gets the policy
+	 * itself if the office set one (resp.has_policy). Fills
 	 * `page` (free with veld__arena_free(&page->mem), also on failure). */
 	int (*pull)(struct veld__sstore *s, const struct veld__srv_req *req,
 	            const struct veld__srv_pull_args *args, struct veld__srv_page *page,

@@ -34,6 +34,7 @@
  * was. */
 #include "wire.h"
 #include "error.h"
+#include "policy.h"
 #include "veld.h"
 
 #include <stdalign.h>
@@ -72,7 +73,8 @@
 #define PULL_VALUES                                                                        \
 	(1 + 2 * 11 + VELD_WIRE_MAX_PAGE * (2 + OP_VALUES) + VELD_WIRE_MAX_PAGE * (1 + 2 * 5) + \
 	 VELD_WIRE_MAX_PAGE * 3 + VELD_WIRE_MAX_ENVS * (2 + ENV_VALUES) +                        \
-	 MAX_TEAM_KEYS * (1 + 2 * 4) + VELD_WIRE_MAX_ERASED * 5)
+	 MAX_TEAM_KEYS * (1 + 2 * 4) + VELD_WIRE_MAX_ERASED * 5 + POLICY_VALUES)
+#define POLICY_VALUES (2 + 2 * 5 + VELD_POLICY_NFIELDS)
 #define AUDIT_PUSH_VALUES (1 + 2 * 2 + VELD_WIRE_MAX_AUDIT * 4)
 #define AUDIT_PULL_VALUES (1 + 2 * 5 + VELD_WIRE_MAX_PAGE * 6 + VELD_WIRE_MAX_PAGE * 3)
 #define TEAM_KEYS_VALUES (1 + 2 * 5 + VELD_WIRE_MAX_DEVICES * (1 + 2 * 2))
@@ -82,6 +84,7 @@
 #define PULL_DEPTH 6 /* map, ops, [cursor, op], op, supersedes, reference */
 #define LIST_DEPTH 3 /* map, array, map (or entry array) */
 #define FLAT_DEPTH 1
+#define POLICY_DEPTH 2 /* map, fields */
 
 static const char *const kinds[] = {"client", "visit", "note", "goal", "signal"};
 static const char *const roles[] = {"worker", "office"};
@@ -638,7 +641,49 @@ int veld__wire_push_resp_decode(struct veld__wire *w, const uint8_t *body, size_
 
 static const char *const pull_keys[] = {"v",         "ops",    "batches", "authors",
                                         "envelopes", "team_keys", "erased", "next",
-                                        "env_next",  "erase_next", "more"};
+                                        "env_next",  "erase_next", "more", "policy"};
+static const char *const policy_keys[] = {"v", "team", "at", "fields", "sig"};
+
+/* A policy's "fields": governed client field names, each once, in their
+ * canonical order (policy.h), into a mask. */
+static int get_policy_fields(const msgpack_object *o, const char *ctx, uint32_t *mask)
+{
+	const msgpack_object_array *a = NULL;
+	int rc, last = -1;
+	*mask = 0;
+	if ((rc = get_array(o, ctx, "fields", VELD_POLICY_NFIELDS, &a)) != VELD_OK)
+		return rc;
+	for (uint32_t i = 0; i < a->size; i++) {
+		const msgpack_object *f = &a->ptr[i];
+		int k = -1;
+		if (f->type != MSGPACK_OBJECT_STR)
+			return bad(ctx, "fields", "must hold strings");
+		for (int j = 0; j < VELD_POLICY_NFIELDS; j++)
+			if (strlen(veld__policy_fields[j]) == f->via.str.size &&
+			    memcmp(veld__policy_fields[j], f->via.str.ptr, f->via.str.size) == 0)
+				k = j;
+		if (k < 0)
+			return bad(ctx, "fields", "holds a name the policy does not govern");
+		if (k <= last)
+			return bad(ctx, "fields", "must list each field once, in the canonical order");
+		last = k;
+		*mask |= 1u << k;
+	}
+	return VELD_OK;
+}
+
+/* The map {team, at, fields, sig} (keys[0] "v" skipped when `inner`). */
+static int get_policy(const msgpack_object *const *val, const char *ctx,
+                      struct veld__field_policy *p)
+{
+	int rc;
+	if ((rc = get_str(val[0], ctx, "team", VELD_TEAM_MAX, S_TEAM, p->team)) ||
+	    (rc = get_uint(val[1], ctx, "at", 1, &p->at)) ||
+	    (rc = get_policy_fields(val[2], ctx, &p->mask)) ||
+	    (rc = get_bin(val[3], ctx, "sig", SIG_BYTES, p->sig)))
+		return rc;
+	return VELD_OK;
+}
 static const char *const batch_keys[] = {"device", "first", "last", "sig", "hashes"};
 static const char *const team_key_keys[] = {"team", "tv", "pk", "sealed"};
 
@@ -707,7 +752,7 @@ int veld__wire_pull_resp_decode(struct veld__wire *w, const uint8_t *body, size_
                                 struct veld__pull_resp *m)
 {
 	static const char ctx[] = "pull";
-	const msgpack_object *val[11], *x = NULL;
+	const msgpack_object *val[12], *x = NULL;
 	const msgpack_object_array *ops = NULL, *batches = NULL, *authors = NULL, *envs = NULL,
 	                           *tks = NULL, *erased = NULL;
 	struct block b = {0};
@@ -716,7 +761,8 @@ int veld__wire_pull_resp_decode(struct veld__wire *w, const uint8_t *body, size_
 	int rc;
 
 	memset(m, 0, sizeof *m);
-	if ((rc = decode_begin(w, body, len, ctx, PULL_DEPTH, PULL_VALUES, pull_keys, 11, 0, val)) ||
+	if ((rc = decode_begin(w, body, len, ctx, PULL_DEPTH, PULL_VALUES, pull_keys, 12, 1u << 11,
+	                       val)) ||
 	    (rc = get_array(val[1], ctx, "ops", VELD_WIRE_MAX_PAGE, &ops)) ||
 	    (rc = get_array(val[2], ctx, "batches", VELD_WIRE_MAX_PAGE, &batches)) ||
 	    (rc = get_array(val[3], ctx, "authors", VELD_WIRE_MAX_PAGE, &authors)) ||
@@ -728,6 +774,13 @@ int veld__wire_pull_resp_decode(struct veld__wire *w, const uint8_t *body, size_
 	    (rc = get_uint(val[9], ctx, "erase_next", 0, &m->erase_next)) ||
 	    (rc = get_bool(val[10], ctx, "more", &m->more)))
 		return decode_end(w, m, sizeof *m, rc);
+	if (val[11] && val[11]->type != MSGPACK_OBJECT_NIL) {
+		const msgpack_object *pv[4];
+		if ((rc = map_index(val[11], "pull policy", policy_keys + 1, 4, 0, pv)) ||
+		    (rc = get_policy(pv, "pull policy", &m->policy)))
+			return decode_end(w, m, sizeof *m, rc);
+		m->has_policy = 1;
+	}
 
 	for (uint32_t i = 0; i < ops->size; i++) {
 		const msgpack_object *p = &ops->ptr[i];
@@ -929,6 +982,20 @@ int veld__wire_erase_req_decode(struct veld__wire *w, const uint8_t *body, size_
 	    (rc = get_bin(val[1], ctx, "client", VELD_ID_BYTES, m->client)) ||
 	    (rc = get_uint(val[2], ctx, "at", 0, &m->at)) ||
 	    (rc = get_bin(val[3], ctx, "sig", SIG_BYTES, m->sig)))
+		return decode_end(w, m, sizeof *m, rc);
+	return decode_end(w, m, sizeof *m, VELD_OK);
+}
+
+int veld__wire_policy_req_decode(struct veld__wire *w, const uint8_t *body, size_t len,
+                                 struct veld__field_policy *m)
+{
+	static const char ctx[] = "policy";
+	const msgpack_object *val[5];
+	int rc;
+	memset(m, 0, sizeof *m);
+	if ((rc = decode_begin(w, body, len, ctx, POLICY_DEPTH, POLICY_VALUES, policy_keys, 5, 0,
+	                       val)) ||
+	    (rc = get_policy(val + 1, ctx, m)))
 		return decode_end(w, m, sizeof *m, rc);
 	return decode_end(w, m, sizeof *m, VELD_OK);
 }
@@ -1279,6 +1346,35 @@ static void put_bin_or_nil(msgpack_packer *pk, const char *key, int present, con
 
 /* Validation before encoding: the decoder's rules on the struct's values. */
 static int enc_str(const char *ctx, const char *key, const char *s, size_t cap, size_t max,
+                   enum str_rule rule);
+
+static int check_policy(const char *ctx, const struct veld__field_policy *p)
+{
+	int rc;
+	if ((rc = enc_str(ctx, "team", p->team, sizeof p->team, VELD_TEAM_MAX, S_TEAM)) != VELD_OK)
+		return rc;
+	if (p->at < 1 || (p->mask & ~VELD_POLICY_ALL))
+		return veld__err(VELD_EINVAL, "%s: needs at >= 1 and only governed fields", ctx);
+	return VELD_OK;
+}
+
+/* team, at, fields (canonical order), sig: the caller wrote the map header. */
+static void pack_policy(msgpack_packer *pk, const struct veld__field_policy *p)
+{
+	int n = 0;
+	for (int i = 0; i < VELD_POLICY_NFIELDS; i++)
+		n += (p->mask >> i) & 1;
+	put_str(pk, "team", p->team);
+	put_uint(pk, "at", p->at);
+	put_key(pk, "fields");
+	msgpack_pack_array(pk, (size_t)n);
+	for (int i = 0; i < VELD_POLICY_NFIELDS; i++)
+		if (p->mask & (1u << i))
+			put_key(pk, veld__policy_fields[i]);
+	put_bin(pk, "sig", p->sig, SIG_BYTES);
+}
+
+static int enc_str(const char *ctx, const char *key, const char *s, size_t cap, size_t max,
                    enum str_rule rule)
 {
 	size_t n = strnlen(s, cap);
@@ -1411,7 +1507,9 @@ int veld__wire_pull_resp_encode(msgpack_sbuffer *out, const struct veld__pull_re
 		                  sizeof m->team_keys[i].team, VELD_TEAM_MAX, S_TEAM)) != VELD_OK)
 			return rc;
 
-	pk = writer_begin(&wr, out, 11);
+	if (m->has_policy && (rc = check_policy("pull policy", &m->policy)) != VELD_OK)
+		return rc;
+	pk = writer_begin(&wr, out, m->has_policy ? 12 : 11);
 	put_key(pk, "ops");
 	msgpack_pack_array(pk, m->nops);
 	for (size_t i = 0; i < m->nops; i++) {
@@ -1472,6 +1570,11 @@ int veld__wire_pull_resp_encode(msgpack_sbuffer *out, const struct veld__pull_re
 		msgpack_pack_true(pk);
 	else
 		msgpack_pack_false(pk);
+	if (m->has_policy) {
+		put_key(pk, "policy");
+		msgpack_pack_map(pk, 4);
+		pack_policy(pk, &m->policy);
+	}
 	return writer_end(&wr);
 }
 
@@ -1556,6 +1659,18 @@ int veld__wire_revoke_req_encode(msgpack_sbuffer *out, const struct veld__revoke
 	struct writer wr;
 	msgpack_packer *pk = writer_begin(&wr, out, 2);
 	put_bin(pk, "device", m->device, VELD_ID_BYTES);
+	return writer_end(&wr);
+}
+
+int veld__wire_policy_req_encode(msgpack_sbuffer *out, const struct veld__field_policy *m)
+{
+	struct writer wr;
+	msgpack_packer *pk;
+	int rc;
+	if ((rc = check_policy("policy", m)) != VELD_OK)
+		return rc;
+	pk = writer_begin(&wr, out, 5);
+	pack_policy(pk, m);
 	return writer_end(&wr);
 }
 

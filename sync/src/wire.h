@@ -52,6 +52,16 @@ struct veld__erasure {
 	uint8_t sig[64];
 };
 
+/* A team's field policy (POST /v1/policy, and in pulls): which governed
+ * client fields reach the team's devices (mask: core/src/policy.h), from
+ * when (the office's clock, ms), signed by the office (auth.h). */
+struct veld__field_policy {
+	char team[VELD_TEAM_MAX + 1];
+	uint64_t at;
+	uint32_t mask;
+	uint8_t sig[64];
+};
+
 struct veld__author {
 	uint8_t device[VELD_ID_BYTES];
 	uint8_t sign_pk[32];
@@ -105,6 +115,8 @@ struct veld__pull_resp {
 	size_t nerased;
 	uint64_t next, env_next, erase_next;
 	int more;
+	int has_policy; /* a worker's pull: its team's policy, if the office set one */
+	struct veld__field_policy policy;
 };
 
 /* One access-log entry as it travels: sealed to the office, signed by its
@@ -233,6 +245,7 @@ int veld__wire_invite_req_encode(msgpack_sbuffer *out, const struct veld__invite
 int veld__wire_team_keys_req_encode(msgpack_sbuffer *out, const struct veld__team_keys_req *m);
 int veld__wire_revoke_req_encode(msgpack_sbuffer *out, const struct veld__revoke_req *m);
 int veld__wire_erase_req_encode(msgpack_sbuffer *out, const struct veld__erase_req *m);
+int veld__wire_policy_req_encode(msgpack_sbuffer *out, const struct veld__field_policy *m);
 int veld__wire_revoke_resp_encode(msgpack_sbuffer *out, const struct veld__revoke_resp *m);
 int veld__wire_devices_resp_encode(msgpack_sbuffer *out, const struct veld__devices_resp *m);
 int veld__wire_error_encode(msgpack_sbuffer *out, const struct veld__error_resp *m);
@@ -261,6 +274,8 @@ int veld__wire_revoke_req_decode(struct veld__wire *w, const uint8_t *body, size
                                  struct veld__revoke_req *m);
 int veld__wire_erase_req_decode(struct veld__wire *w, const uint8_t *body, size_t len,
                                 struct veld__erase_req *m);
+int veld__wire_policy_req_decode(struct veld__wire *w, const uint8_t *body, size_t len,
+                                 struct veld__field_policy *m);
 int veld__wire_revoke_resp_decode(struct veld__wire *w, const uint8_t *body, size_t len,
                                   struct veld__revoke_resp *m);
 int veld__wire_devices_resp_decode(struct veld__wire *w, const uint8_t *body, size_t len,

@@ -608,6 +608,131 @@ static void test_e2e__office_erases_a_client_everywhere(void **state)
 	free(tmp);
 }
 
+/* The birth date a device shows: "" when it holds none. */
+static void birth_date(veld_store *s, const char *c, char out[16])
+{
+	char *rec = NULL;
+	json_t *j;
+	ok(veld_record_get(s, "client", c, NULL, &rec));
+	j = json_loads(rec, 0, NULL);
+	snprintf(out, 16, "%s", json_string_value(json_object_get(j, "birth_date")) ?
+	         json_string_value(json_object_get(j, "birth_date")) : "");
+	json_decref(j);
+	veld_free(rec);
+}
+
+/* A macro, so a failure names the line that asked. */
+#define verified(s) do { char *v_ = NULL; ok(veld_store_verify((s), &v_)); veld_free(v_); } while (0)
+
+/* The team's field policy decides which identifying fields reach its
+ * devices (DESIGN.md): by default the date of birth stays at the office;
+ * a device neither records, receives nor keeps it; the office lets it
+ * through and every device receives it (its own values too); it narrows
+ * again and every device removes it, its store still verifying; the server
+ * alone cannot change the policy. */
+static void test_e2e__field_policy_decides_what_reaches_devices(void **state)
+{
+	char *tmp = e2e_tmpdir(), data[512], adir[600], bdir[600], bd[16], *c, *out = NULL;
+	const char *held = "SELECT count(*) FROM ops WHERE field = 'birth_date' AND value IS NOT NULL";
+	struct e2e_server srv;
+	veld_store *office, *a, *bb;
+	snprintf(data, sizeof data, "%s/server", tmp);
+	snprintf(adir, sizeof adir, "%s/anna", tmp);
+	snprintf(bdir, sizeof bdir, "%s/bram", tmp);
+	e2e_server_start(&srv, data, 0);
+	office = e2e_office(&srv, tmp);
+	a = e2e_device(&srv, office, tmp, "anna", "noord");
+	bb = e2e_device(&srv, office, tmp, "bram", "noord");
+	c = e2e_create(a, "client", "{\"name\":\"Jan\",\"address\":\"Kerkpad 1\",\"phone\":\"0600\"}");
+
+	/* The default: a device does not record a date of birth. */
+	assert_int_equal(veld_record_update(a, "client", c, "{\"birth_date\":\"1971-04-02\"}", NULL,
+	                                    NULL), VELD_EPERM);
+	assert_non_null(strstr(veld_error_last(), "at the office"));
+	e2e_sync(a);
+	e2e_sync(office);
+	ok(veld_record_update(office, "client", c, "{\"birth_date\":\"1971-04-02\"}", NULL, NULL));
+	e2e_sync(office);
+	e2e_sync(bb);
+	e2e_sync(a);
+	/* The server holds it (sealed); no device received it. */
+	assert_int_equal(server_count(data, "SELECT count(*) FROM ops WHERE field = 'birth_date'"), 1);
+	assert_int_equal(store_count(adir, held), 0);
+	assert_int_equal(store_count(bdir, held), 0);
+	birth_date(bb, c, bd);
+	assert_string_equal(bd, "");
+	birth_date(office, c, bd);
+	assert_string_equal(bd, "1971-04-02");
+
+	/* The office lets it through: both devices receive it. */
+	ok(veld_office_field_policy(office, "noord", "address,phone,birth_date", NULL));
+	e2e_sync(a);
+	e2e_sync(bb);
+	birth_date(a, c, bd);
+	assert_string_equal(bd, "1971-04-02");
+	birth_date(bb, c, bd);
+	assert_string_equal(bd, "1971-04-02");
+	ok(veld_field_policy_get(bb, NULL, &out));
+	assert_non_null(strstr(out, "\"birth_date\""));
+	assert_non_null(strstr(out, "\"applies\":true"));
+	veld_free(out);
+	/* Anna corrects it; it reaches the office. */
+	ok(veld_record_update(a, "client", c, "{\"birth_date\":\"1971-04-03\"}", NULL, NULL));
+	e2e_sync(a);
+	e2e_sync(office);
+	birth_date(office, c, bd);
+	assert_string_equal(bd, "1971-04-03");
+
+	/* The office narrows it again: every device removes it, its own
+	 * value too (the server holds it), and still verifies. */
+	ok(veld_office_field_policy(office, "noord", "address,phone", NULL));
+	e2e_sync(a);
+	e2e_sync(bb);
+	assert_int_equal(store_count(adir, held), 0);
+	assert_int_equal(store_count(bdir, held), 0);
+	birth_date(a, c, bd);
+	assert_string_equal(bd, "");
+	birth_date(bb, c, bd);
+	assert_string_equal(bd, "");
+	verified(a);
+	verified(bb);
+	assert_int_equal(veld_record_update(a, "client", c, "{\"birth_date\":\"1971-04-04\"}", NULL,
+	                                    NULL), VELD_EPERM);
+	e2e_sync(office);
+	birth_date(office, c, bd);
+	assert_string_equal(bd, "1971-04-03");
+	/* Everything else of the client stayed. */
+	ok(veld_record_get(bb, "client", c, NULL, &out));
+	assert_non_null(strstr(out, "Kerkpad 1"));
+	veld_free(out);
+
+	/* Let through once more: Anna takes her own value back. */
+	ok(veld_office_field_policy(office, "noord", "address,phone,birth_date", NULL));
+	e2e_sync(a);
+	birth_date(a, c, bd);
+	assert_string_equal(bd, "1971-04-03");
+	verified(a);
+
+	/* The server alone cannot widen a policy: one it altered does not
+	 * carry the office's signature and its page is refused whole. */
+	ok(veld_office_field_policy(office, "noord", "address,phone", NULL));
+	e2e_sync(bb);
+	assert_int_equal(server_exec(data, "UPDATE field_policy SET mask = 127, at = at + 1"), 1);
+	assert_int_equal(veld_sync(bb, NULL, &out), VELD_EPROTO);
+	assert_non_null(strstr(veld_error_last(), "office's signature"));
+	assert_int_equal(store_count(bdir, held), 0);
+	/* A worker cannot set one. */
+	assert_int_equal(veld_office_field_policy(a, "noord", "birth_date", NULL), VELD_EPERM);
+
+	veld_store_free(a);
+	veld_store_free(bb);
+	veld_store_free(office);
+	free(c);
+	e2e_server_stop(&srv, SIGTERM);
+	e2e_rm_rf(tmp);
+	free(tmp);
+}
+
 int main(int argc, char **argv)
 {
 	const struct CMUnitTest tests[] = {
@@ -616,6 +741,7 @@ int main(int argc, char **argv)
 		cmocka_unit_test(test_e2e__revoked_device_refused_and_keys_rotate),
 		cmocka_unit_test(test_e2e__access_log_reaches_the_office),
 		cmocka_unit_test(test_e2e__office_erases_a_client_everywhere),
+		cmocka_unit_test(test_e2e__field_policy_decides_what_reaches_devices),
 	};
 	if (argc < 2)
 		return 2;

@@ -71,6 +71,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	ROUND_TRIP(veld__error_resp, veld__wire_error_decode, veld__wire_error_encode, "error");
 	ROUND_TRIP(veld__erase_req, veld__wire_erase_req_decode, veld__wire_erase_req_encode,
 	           "erase");
+	ROUND_TRIP(veld__field_policy, veld__wire_policy_req_decode, veld__wire_policy_req_encode,
+	           "policy");
 	ROUND_TRIP(veld__audit_push_req, veld__wire_audit_push_req_decode,
 	           veld__wire_audit_push_req_encode, "audit push");
 	ROUND_TRIP(veld__audit_pull_resp, veld__wire_audit_pull_resp_decode,

@@ -2430,17 +2430,18 @@ static void test_server__audit_schema_upgrade(void **state)
 	push(f, &w1, &b, &r);
 	assert_pushed(&r, 2, 2);
 	resp_free(&r);
-	assert_int_equal(db_int(f, "PRAGMA user_version"), 3);
+	assert_int_equal(db_int(f, "PRAGMA user_version"), 4);
 	/* Make it a version-1 database, as the server before wrote it. */
 	veld_server_stop(f->srv);
 	f->srv = NULL;
 	db_int(f, "DROP TABLE audit_log");
 	db_int(f, "DROP TABLE erasures");
 	db_int(f, "DROP TABLE erased_ops");
+	db_int(f, "DROP TABLE field_policy");
 	db_int(f, "PRAGMA user_version = 1");
 	assert_int_equal(db_int(f, "SELECT count(*) FROM sqlite_master WHERE name = 'audit_log'"), 0);
 	server_start(f, 0, 0);
-	assert_int_equal(db_int(f, "PRAGMA user_version"), 3);
+	assert_int_equal(db_int(f, "PRAGMA user_version"), 4);
 	assert_int_equal(db_count(f, "audit_log"), 0);
 	assert_int_equal(db_count(f, "devices"), 2);
 	push(f, &w1, &b, &r);
@@ -3069,11 +3070,12 @@ static void test_server__erase_schema_upgrade(void **state)
 	f->srv = NULL;
 	db_int(f, "DROP TABLE erasures");
 	db_int(f, "DROP TABLE erased_ops");
+	db_int(f, "DROP TABLE field_policy");
 	db_int(f, "PRAGMA user_version = 2");
 	assert_int_equal(db_int(f, "SELECT count(*) FROM sqlite_master WHERE name IN"
 	                           " ('erasures', 'erased_ops')"), 0);
 	server_start(f, 0, 0);
-	assert_int_equal(db_int(f, "PRAGMA user_version"), 3);
+	assert_int_equal(db_int(f, "PRAGMA user_version"), 4);
 	assert_int_equal(db_count(f, "erasures"), 0);
 	assert_int_equal(db_count(f, "erased_ops"), 0);
 	assert_int_equal(db_count(f, "ops"), 2);
@@ -3097,6 +3099,172 @@ static void test_server__erase_schema_upgrade(void **state)
 	push(f, &north, &b, &r);
 	assert_pushed(&r, 2, 0);
 	resp_free(&r);
+}
+
+/* ---- field policy: POST /v1/policy, what workers' pulls carry ----------------------- */
+
+static void policy_call(struct fx *f, const struct dev *signer, const struct dev *sender,
+                        const char *team, uint64_t at, uint32_t mask, struct resp *r)
+{
+	struct veld__field_policy m;
+	uint8_t msg[VELD_POLICY_SIG_MSG_MAX];
+	msgpack_sbuffer b;
+	memset(&m, 0, sizeof m);
+	snprintf(m.team, sizeof m.team, "%s", team);
+	m.at = at;
+	m.mask = mask;
+	crypto_sign_detached(m.sig, NULL, msg, veld__policy_sig_message(msg, team, at, mask),
+	                     signer->sign_sk);
+	msgpack_sbuffer_init(&b);
+	assert_int_equal(veld__wire_policy_req_encode(&b, &m), VELD_OK);
+	call(f, sender, "POST", "/v1/policy", (uint8_t *)b.data, b.size, r);
+	msgpack_sbuffer_destroy(&b);
+}
+
+/* The fields of the client operations a device pulls, as "a,b,..." in
+ * arrival order; *has_policy whether the page carried the team's policy. */
+static void pulled_fields(struct fx *f, const struct dev *d, char *out, size_t cap,
+                          struct veld__field_policy *pol, int *has_policy)
+{
+	struct veld__wire w;
+	struct veld__pull_resp p;
+	struct resp r;
+	out[0] = 0;
+	pull_page(f, d, "/v1/pull?after=0", &w, &p, &r);
+	for (size_t i = 0; i < p.nops; i++)
+		snprintf(out + strlen(out), cap - strlen(out), "%s%s", i ? "," : "", p.ops[i].field);
+	*has_policy = p.has_policy;
+	if (pol)
+		*pol = p.policy;
+	veld__wire_free(&w);
+	resp_free(&r);
+}
+
+/* A team's field policy, set by the office only and never back in time,
+ * decides which client fields its workers' pulls carry; the office's
+ * carry every field. */
+static void test_server__field_policy(void **state)
+{
+	struct fx *f = *state;
+	struct dev w1, w2;
+	struct veld__field_policy pol;
+	struct batch b;
+	struct resp r;
+	uint8_t client[16];
+	char fields[128];
+	int has;
+	const uint64_t t0 = 1795000000000ull;
+	/* birth_date = bit 1, initials = bit 0, address = bit 2 (policy.h). */
+	const uint32_t initials_birth = 0x3;
+	worker(f, &w1, "north");
+	worker(f, &w2, "north");
+	randombytes_buf(client, 16);
+	batch_make(&b, &w1, 1, 4, "north", client, 1);
+	snprintf(b.ops[0].field, sizeof b.ops[0].field, "name");
+	snprintf(b.ops[1].field, sizeof b.ops[1].field, "birth_date");
+	snprintf(b.ops[2].field, sizeof b.ops[2].field, "address");
+	snprintf(b.ops[3].field, sizeof b.ops[3].field, "initials");
+	batch_resign(&b, &w1);
+	push(f, &w1, &b, &r);
+	assert_pushed(&r, 4, 4);
+	resp_free(&r);
+
+	/* Without a policy: the default (address and phone, and the name). */
+	pulled_fields(f, &w2, fields, sizeof fields, NULL, &has);
+	assert_string_equal(fields, "name,address");
+	assert_false(has);
+	pulled_fields(f, &f->office, fields, sizeof fields, NULL, &has);
+	assert_string_equal(fields, "name,birth_date,address,initials");
+	assert_false(has);
+
+	/* Refused, changing nothing: from a worker; signed by anyone but the
+	 * office or altered after signing; a field the policy does not govern;
+	 * fields out of their canonical order. */
+	SNAPSHOT(f, before);
+	policy_call(f, &w1, &w1, "north", t0, initials_birth, &r);
+	assert_error(&r, 403, "forbidden", NULL);
+	resp_free(&r);
+	policy_call(f, &w1, &f->office, "north", t0, initials_birth, &r);
+	assert_error(&r, 409, "bad_batch", NULL);
+	resp_free(&r);
+	{
+		struct veld__field_policy m;
+		uint8_t msg[VELD_POLICY_SIG_MSG_MAX];
+		msgpack_sbuffer mb;
+		memset(&m, 0, sizeof m);
+		snprintf(m.team, sizeof m.team, "north");
+		m.at = t0;
+		m.mask = initials_birth;
+		crypto_sign_detached(m.sig, NULL, msg, veld__policy_sig_message(msg, "north", t0, 0x1),
+		                     f->office.sign_sk);
+		msgpack_sbuffer_init(&mb);
+		assert_int_equal(veld__wire_policy_req_encode(&mb, &m), VELD_OK);
+		call(f, &f->office, "POST", "/v1/policy", (uint8_t *)mb.data, mb.size, &r);
+		assert_error(&r, 409, "bad_batch", NULL);
+		resp_free(&r);
+		msgpack_sbuffer_destroy(&mb);
+	}
+	for (int bad = 0; bad < 2; bad++) {
+		msgpack_sbuffer mb;
+		msgpack_packer pk;
+		uint8_t sig[64] = {0};
+		msgpack_sbuffer_init(&mb);
+		msgpack_packer_init(&pk, &mb, msgpack_sbuffer_write);
+		msgpack_pack_map(&pk, 5);
+		msgpack_pack_str_with_body(&pk, "v", 1);
+		msgpack_pack_uint64(&pk, 1);
+		msgpack_pack_str_with_body(&pk, "team", 4);
+		msgpack_pack_str_with_body(&pk, "north", 5);
+		msgpack_pack_str_with_body(&pk, "at", 2);
+		msgpack_pack_uint64(&pk, t0);
+		msgpack_pack_str_with_body(&pk, "fields", 6);
+		msgpack_pack_array(&pk, 2);
+		msgpack_pack_str_with_body(&pk, bad ? "phone" : "bsn", bad ? 5 : 3);
+		msgpack_pack_str_with_body(&pk, "address", 7);
+		msgpack_pack_str_with_body(&pk, "sig", 3);
+		msgpack_pack_bin_with_body(&pk, sig, 64);
+		call(f, &f->office, "POST", "/v1/policy", (uint8_t *)mb.data, mb.size, &r);
+		assert_error(&r, 400, "malformed", NULL);
+		resp_free(&r);
+		msgpack_sbuffer_destroy(&mb);
+	}
+	ASSERT_UNCHANGED(f, before);
+
+	/* The office sets one: initials and date of birth reach the team,
+	 * the address no longer does. Sent again, nothing changes. */
+	policy_call(f, &f->office, &f->office, "north", t0, initials_birth, &r);
+	assert_int_equal(r.status, 200);
+	resp_free(&r);
+	policy_call(f, &f->office, &f->office, "north", t0, initials_birth, &r);
+	assert_int_equal(r.status, 200);
+	resp_free(&r);
+	pulled_fields(f, &w2, fields, sizeof fields, &pol, &has);
+	assert_string_equal(fields, "name,birth_date,initials");
+	assert_true(has);
+	assert_string_equal(pol.team, "north");
+	assert_int_equal(pol.at, t0);
+	assert_int_equal(pol.mask, initials_birth);
+	assert_int_equal(veld__policy_sig_verify(f->office.sign_pk, "north", t0, initials_birth,
+	                                         pol.sig), 0);
+	pulled_fields(f, &f->office, fields, sizeof fields, NULL, &has);
+	assert_string_equal(fields, "name,birth_date,address,initials");
+	assert_false(has);
+
+	/* Never back in time: an older policy, or another at the same time. */
+	SNAPSHOT(f, set);
+	policy_call(f, &f->office, &f->office, "north", t0 - 1, 0x7f, &r);
+	assert_error(&r, 409, "replay", NULL);
+	resp_free(&r);
+	policy_call(f, &f->office, &f->office, "north", t0, 0x7f, &r);
+	assert_error(&r, 409, "replay", NULL);
+	resp_free(&r);
+	ASSERT_UNCHANGED(f, set);
+	/* A later one replaces it. */
+	policy_call(f, &f->office, &f->office, "north", t0 + 1, 0, &r);
+	assert_int_equal(r.status, 200);
+	resp_free(&r);
+	pulled_fields(f, &w2, fields, sizeof fields, NULL, &has);
+	assert_string_equal(fields, "name");
 }
 
 int main(void)
@@ -3144,6 +3312,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_server__erase_in_pulls, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_server__erase_then_push, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_server__erase_schema_upgrade, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_server__field_policy, setup, teardown),
 	};
 	if (veld_init() != VELD_OK || curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK)
 		return 1;

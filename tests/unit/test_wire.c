@@ -69,6 +69,7 @@ enum msg {
 	M_AUDIT_PUSH,
 	M_AUDIT_PULL,
 	M_ERASE,
+	M_POLICY,
 	M_COUNT
 };
 
@@ -91,6 +92,7 @@ static int decode_any(enum msg t, const uint8_t *b, size_t n)
 		struct veld__audit_push_req audit_push;
 		struct veld__audit_pull_resp audit_pull;
 		struct veld__erase_req erase;
+		struct veld__field_policy policy;
 	} u;
 	struct veld__wire w;
 	int rc = VELD_ERROR;
@@ -111,6 +113,7 @@ static int decode_any(enum msg t, const uint8_t *b, size_t n)
 	case M_AUDIT_PUSH: rc = veld__wire_audit_push_req_decode(&w, b, n, &u.audit_push); break;
 	case M_AUDIT_PULL: rc = veld__wire_audit_pull_resp_decode(&w, b, n, &u.audit_pull); break;
 	case M_ERASE: rc = veld__wire_erase_req_decode(&w, b, n, &u.erase); break;
+	case M_POLICY: rc = veld__wire_policy_req_decode(&w, b, n, &u.policy); break;
 	case M_COUNT: break;
 	}
 	if (rc != VELD_OK) {
@@ -463,6 +466,16 @@ static void encode_valid(enum msg t, msgpack_sbuffer *out)
 		m.at = 1700000000000ull;
 		fill(m.sig, 64, 9);
 		ok(veld__wire_erase_req_encode(out, &m));
+		break;
+	}
+	case M_POLICY: {
+		struct veld__field_policy m;
+		memset(&m, 0, sizeof m);
+		snprintf(m.team, sizeof m.team, "north");
+		m.at = 1700000000000ull;
+		m.mask = 0x45;
+		fill(m.sig, 64, 10);
+		ok(veld__wire_policy_req_encode(out, &m));
 		break;
 	}
 	case M_OK:
@@ -1541,6 +1554,79 @@ static void assert_entry_equal(const struct veld__audit_entry *a, const struct v
 	}
 }
 
+static void test_wire__policy_round_trip(void **state)
+{
+	struct veld__field_policy in, out;
+	struct veld__pull_resp pin, pout;
+	struct veld__wire w;
+	msgpack_sbuffer buf;
+	(void)state;
+	memset(&in, 0, sizeof in);
+	snprintf(in.team, sizeof in.team, "team-a.b@c");
+	in.at = 1763800000123ull;
+	in.mask = 0x6c; /* address, phone, care_decision, housing */
+	fill(in.sig, 64, 79);
+	msgpack_sbuffer_init(&buf);
+	ok(veld__wire_policy_req_encode(&buf, &in));
+	ok(veld__wire_policy_req_decode(&w, (const uint8_t *)buf.data, buf.size, &out));
+	assert_string_equal(out.team, in.team);
+	assert_true(out.at == in.at);
+	assert_int_equal(out.mask, in.mask);
+	assert_memory_equal(out.sig, in.sig, 64);
+	veld__wire_free(&w);
+	msgpack_sbuffer_destroy(&buf);
+	/* In a pull: present when set, absent (not nil) otherwise. */
+	pin = fx_pull();
+	pin.has_policy = 1;
+	pin.policy = in;
+	msgpack_sbuffer_init(&buf);
+	ok(veld__wire_pull_resp_encode(&buf, &pin));
+	ok(veld__wire_pull_resp_decode(&w, (const uint8_t *)buf.data, buf.size, &pout));
+	assert_true(pout.has_policy);
+	assert_string_equal(pout.policy.team, in.team);
+	assert_int_equal(pout.policy.mask, in.mask);
+	assert_memory_equal(pout.policy.sig, in.sig, 64);
+	veld__wire_free(&w);
+	msgpack_sbuffer_destroy(&buf);
+	pin.has_policy = 0;
+	msgpack_sbuffer_init(&buf);
+	ok(veld__wire_pull_resp_encode(&buf, &pin));
+	ok(veld__wire_pull_resp_decode(&w, (const uint8_t *)buf.data, buf.size, &pout));
+	assert_false(pout.has_policy);
+	veld__wire_free(&w);
+	msgpack_sbuffer_destroy(&buf);
+	/* An ungoverned field, one twice, out of order, a non-string. */
+	static const char *const bad[][2] = {{"name", NULL}, {"phone", "phone"},
+	                                     {"phone", "address"}};
+	for (size_t i = 0; i < 4; i++) {
+		raw_begin(5);
+		raw_v();
+		raw_str("team"), raw_str("north");
+		raw_str("at"), msgpack_pack_uint64(&pk, 1);
+		raw_str("fields");
+		if (i == 3) {
+			msgpack_pack_array(&pk, 1);
+			msgpack_pack_uint64(&pk, 2);
+		} else {
+			msgpack_pack_array(&pk, bad[i][1] ? 2 : 1);
+			raw_str(bad[i][0]);
+			if (bad[i][1])
+				raw_str(bad[i][1]);
+		}
+		raw_str("sig"), raw_bin(64, 2);
+		assert_refused_sb(M_POLICY, i == 0 ? "does not govern" : i == 3 ? "must hold strings"
+		                  : "canonical order");
+	}
+	/* A policy needs a time. */
+	raw_begin(5);
+	raw_v();
+	raw_str("team"), raw_str("north");
+	raw_str("at"), msgpack_pack_uint64(&pk, 0);
+	raw_str("fields"), msgpack_pack_array(&pk, 0);
+	raw_str("sig"), raw_bin(64, 2);
+	assert_refused_sb(M_POLICY, "'at'");
+}
+
 static void test_wire__erase_round_trip(void **state)
 {
 	struct veld__erase_req in, out;
@@ -1777,6 +1863,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_wire__push_round_trip),
 		cmocka_unit_test(test_wire__erase_round_trip),
+		cmocka_unit_test(test_wire__policy_round_trip),
 		cmocka_unit_test(test_wire__audit_push_round_trip),
 		cmocka_unit_test(test_wire__audit_pull_round_trip),
 		cmocka_unit_test(test_wire__audit_push_refuses_what_the_protocol_refuses),

@@ -1,0 +1,243 @@
+/* policy.c - which identifying client fields reach a team's devices
+ * (policy.h). */
+#include "policy.h"
+#include "error.h"
+
+#include <jansson.h>
+#include <stdio.h>
+#include <string.h>
+
+const char *const veld__policy_fields[VELD_POLICY_NFIELDS] = {
+	"initials", "birth_date", "address", "phone", "care_status", "care_decision", "housing"};
+const uint32_t veld__policy_default = (1u << 2) | (1u << 3); /* address, phone */
+
+uint32_t veld__policy_bit(const char *kind, const char *field)
+{
+	if (!kind || !field || strcmp(kind, "client") != 0)
+		return 0;
+	for (int i = 0; i < VELD_POLICY_NFIELDS; i++)
+		if (strcmp(field, veld__policy_fields[i]) == 0)
+			return 1u << i;
+	return 0;
+}
+
+static void meta_key(char key[VELD_TEAM_MAX + 16], const char *team)
+{
+	snprintf(key, VELD_TEAM_MAX + 16, "field_policy:%s", team);
+}
+
+int veld__policy_get(veld_store *s, const char *team, uint64_t *at, uint32_t *mask,
+                     uint8_t sig[64])
+{
+	char key[VELD_TEAM_MAX + 16];
+	uint8_t v[8 + 4 + 64];
+	size_t n = 0;
+	int rc;
+	*at = 0;
+	*mask = veld__policy_default;
+	meta_key(key, team);
+	if ((rc = veld__meta_get(s, key, v, sizeof v, &n)) != VELD_OK)
+		return rc;
+	if (n != sizeof v)
+		return veld__err(VELD_ECORRUPT, "the stored field policy of a team is damaged");
+	for (int i = 0; i < 8; i++)
+		*at = *at << 8 | v[i];
+	*mask = (uint32_t)v[8] << 24 | (uint32_t)v[9] << 16 | (uint32_t)v[10] << 8 | v[11];
+	if (*mask & ~VELD_POLICY_ALL)
+		return veld__err(VELD_ECORRUPT, "the stored field policy of a team is damaged");
+	if (sig)
+		memcpy(sig, v + 12, 64);
+	return VELD_OK;
+}
+
+int veld__policy_put(veld_store *s, const char *team, uint64_t at, uint32_t mask,
+                     const uint8_t sig[64])
+{
+	char key[VELD_TEAM_MAX + 16];
+	uint8_t v[8 + 4 + 64];
+	for (int i = 0; i < 8; i++)
+		v[i] = (uint8_t)(at >> (56 - 8 * i));
+	for (int i = 0; i < 4; i++)
+		v[8 + i] = (uint8_t)(mask >> (24 - 8 * i));
+	memcpy(v + 12, sig, 64);
+	meta_key(key, team);
+	s->policy_cached = 0;
+	return veld__meta_put(s, key, v, sizeof v);
+}
+
+/* Only an enrolled worker device has a team policy to follow. */
+static int follows_policy(veld_store *s)
+{
+	char role[16] = "";
+	size_t n = 0;
+	int yes = !s->office && veld__meta_get(s, "sync_role", role, sizeof role - 1, &n) == VELD_OK &&
+	          n < sizeof role && (role[n] = 0, strcmp(role, "worker") == 0);
+	veld__err_clear();
+	return yes;
+}
+
+uint32_t veld__policy_mask(veld_store *s)
+{
+	uint64_t at;
+	uint32_t mask = VELD_POLICY_ALL;
+	if (s->policy_cached)
+		return s->policy_mask;
+	if (follows_policy(s) && veld__policy_get(s, s->team, &at, &mask, NULL) != VELD_OK)
+		mask = veld__policy_default;
+	veld__err_clear();
+	s->policy_mask = mask;
+	s->policy_cached = 1;
+	return mask;
+}
+
+/* The values a policy removes: the team's client records' operations on
+ * `field`, except own ones the server does not hold yet (or already
+ * removed). ?1 team, ?2 field, ?3 this device, ?4 acked. */
+#define POLICY_TARGET                                                                       \
+	" FROM ops WHERE entity IN (SELECT entity FROM entities WHERE kind = 'client'"         \
+	" AND team = ?1) AND field = ?2 AND (device != ?3 OR (seq <= ?4 AND value IS NOT NULL))"
+
+int veld__policy_enforce(veld_store *s, const char *team, uint32_t mask, uint64_t acked,
+                         int64_t *removed)
+{
+	static const char *const sql[] = {
+		"SELECT DISTINCT client" POLICY_TARGET,
+		/* An operation that goes but was superseded is remembered as
+		 * such, so it comes back without the head flag if the policy
+		 * lets it through again (merge.c). */
+		"INSERT OR IGNORE INTO superseded(device, seq, entity, field) SELECT device, seq,"
+		" entity, field FROM ops WHERE entity IN (SELECT entity FROM entities WHERE"
+		" kind = 'client' AND team = ?1) AND field = ?2 AND device != ?3 AND head = 0",
+		"DELETE FROM ops WHERE entity IN (SELECT entity FROM entities WHERE kind = 'client'"
+		" AND team = ?1) AND field = ?2 AND device != ?3",
+		"UPDATE ops SET value = NULL WHERE entity IN (SELECT entity FROM entities WHERE"
+		" kind = 'client' AND team = ?1) AND field = ?2 AND device = ?3 AND seq <= ?4"
+		" AND value IS NOT NULL",
+		"DELETE FROM conflicts WHERE entity IN (SELECT entity FROM entities WHERE"
+		" kind = 'client' AND team = ?1) AND field = ?2",
+	};
+	enum { NSQL = sizeof sql / sizeof *sql };
+	sqlite3_stmt *st[NSQL] = {NULL};
+	json_t *clients = json_object();
+	int rc = SQLITE_OK;
+	int64_t n = 0;
+
+	for (size_t i = 0; i < NSQL && rc == SQLITE_OK; i++)
+		rc = sqlite3_prepare_v2(s->db, sql[i], -1, &st[i], NULL);
+	for (int f = 0; f < VELD_POLICY_NFIELDS && rc == SQLITE_OK; f++) {
+		if (mask & (1u << f))
+			continue;
+		for (size_t i = 0; i < NSQL && rc == SQLITE_OK; i++) {
+			/* Parameters a statement does not have are ignored. */
+			sqlite3_bind_text(st[i], 1, team, -1, SQLITE_STATIC);
+			sqlite3_bind_text(st[i], 2, veld__policy_fields[f], -1, SQLITE_STATIC);
+			sqlite3_bind_blob(st[i], 3, s->device, VELD_ID_BYTES, SQLITE_STATIC);
+			sqlite3_bind_int64(st[i], 4, (sqlite3_int64)acked);
+			while ((rc = sqlite3_step(st[i])) == SQLITE_ROW) {
+				char hex[33];
+				veld__hex(hex, sqlite3_column_blob(st[i], 0), VELD_ID_BYTES);
+				json_object_set_new(clients, hex, json_true());
+			}
+			if (rc == SQLITE_DONE) {
+				rc = SQLITE_OK;
+				if (i == 2 || i == 3)
+					n += sqlite3_changes(s->db);
+			}
+			sqlite3_reset(st[i]);
+		}
+	}
+	for (size_t i = 0; i < NSQL; i++)
+		sqlite3_finalize(st[i]);
+	if (rc != SQLITE_OK) {
+		json_decref(clients);
+		return veld__err_sqlite(rc, "applying the team's field policy");
+	}
+	/* The access log records why each client's values went (verify
+	 * accepts a removed value only where a purge or erasure is logged). */
+	const char *hex;
+	json_t *v;
+	int r = VELD_OK;
+	json_object_foreach(clients, hex, v) {
+		uint8_t client[VELD_ID_BYTES];
+		if (veld__unhex(client, VELD_ID_BYTES, hex) != 0)
+			continue;
+		if ((r = veld__audit(s, "purge", "success", client,
+		                     "field policy: kept at the office")) != VELD_OK)
+			break;
+	}
+	json_decref(clients);
+	if (r == VELD_OK && n > 0)
+		veld__merge_forget(&s->m);
+	if (removed)
+		*removed = n;
+	return r;
+}
+
+int veld__policy_parse(const char *list, uint32_t *mask)
+{
+	char name[VELD_FIELD_MAX + 1];
+	const char *p = list;
+	*mask = 0;
+	if (!list)
+		return veld__err(VELD_EINVAL, "no field list given");
+	while (*p) {
+		size_t n = strcspn(p, ",");
+		uint32_t bit;
+		if (n == 0 || n > VELD_FIELD_MAX)
+			return veld__err(VELD_EINVAL, "the field list must be names separated by commas");
+		memcpy(name, p, n);
+		name[n] = 0;
+		if (!(bit = veld__policy_bit("client", name))) {
+			if (strcmp(name, "name") == 0 || strcmp(name, "contact_person") == 0)
+				return veld__err(VELD_EINVAL, "'%s' always reaches the team; list only the"
+				                 " fields the policy governs", name);
+			return veld__err(VELD_EINVAL, "'%s' is not a client field the policy governs"
+			                 " (initials, birth_date, address, phone, care_status,"
+			                 " care_decision, housing)", name);
+		}
+		*mask |= bit;
+		p += n;
+		if (*p == ',')
+			p++;
+	}
+	return VELD_OK;
+}
+
+int veld_field_policy_get(veld_store *s, const char *team, char **json_out)
+{
+	json_t *o = NULL, *in, *out;
+	uint64_t at = 0;
+	uint32_t mask;
+	char when[32];
+	int rc = veld__enter_json(s, json_out, 0);
+	if (rc)
+		return rc;
+	if (!team)
+		team = s->team;
+	if (!team[0] || strlen(team) > VELD_TEAM_MAX) {
+		rc = veld__err(VELD_EINVAL, "which team? this store has none");
+		goto out;
+	}
+	if ((rc = veld__policy_get(s, team, &at, &mask, NULL)) == VELD_ENOTFOUND) {
+		veld__err_clear();
+		rc = VELD_OK;
+	}
+	if (rc != VELD_OK)
+		goto out;
+	in = json_array();
+	out = json_array();
+	for (int i = 0; i < VELD_POLICY_NFIELDS; i++)
+		json_array_append_new(mask & (1u << i) ? in : out, json_string(veld__policy_fields[i]));
+	if (at)
+		veld__iso8601(when, at);
+	o = json_pack("{s:s, s:o, s:o, s:o, s:[ss], s:b}", "team", team,
+	              "set", at ? json_string(when) : json_null(), "fields", in, "office_only", out,
+	              "always", "name", "contact_person",
+	              "applies", strcmp(team, s->team) == 0 && follows_policy(s));
+	if (!o || !(*json_out = json_dumps(o, JSON_COMPACT)))
+		rc = veld__err(VELD_ENOMEM, "out of memory");
+out:
+	json_decref(o);
+	veld__leave(s);
+	return rc;
+}

@@ -265,6 +265,20 @@ err_has "only the office"
 status 2 log show --device abcd
 ok office log --help
 has "--device"
+# The team's field policy: a store that never enrolled follows none and
+# records every field; the office sets it, naming only governed fields.
+ok fields --json
+expect noord 'j["team"]'
+expect None 'j["set"]'
+expect "address,phone" '",".join(j["fields"])'
+expect False 'j["applies"]'
+ok fields
+has "stay at the office:       initials, birth_date"
+status 2 office fields                                 # which team?
+status 2 office fields noord --set address,bsn
+err_has "'bsn' is not a client field"
+status 2 office fields noord --set name
+err_has "always reaches"
 status 2 office erase "$C1"                          # --yes is required
 err_has "--yes"
 # A client's request for access (AVG art. 15): one readable document, mode 0600.

@@ -102,12 +102,13 @@ int veld__policy_enforce(veld_store *s, const char *team, uint32_t mask, uint64_
 {
 	static const char *const sql[] = {
 		"SELECT DISTINCT client" POLICY_TARGET,
-		/* An operation that goes but was superseded is remembered as
-		 * such, so it comes back without the head flag if the policy
-		 * lets it through again (merge.c). */
+		/* An operation that goes (or loses its value) but was superseded
+		 * is remembered as such, so it is not taken for a head when the
+		 * policy lets it through again and it, or its value, comes back
+		 * before what superseded it (merge.c). */
 		"INSERT OR IGNORE INTO superseded(device, seq, entity, field) SELECT device, seq,"
 		" entity, field FROM ops WHERE entity IN (SELECT entity FROM entities WHERE"
-		" kind = 'client' AND team = ?1) AND field = ?2 AND device != ?3 AND head = 0",
+		" kind = 'client' AND team = ?1) AND field = ?2 AND head = 0",
 		"DELETE FROM ops WHERE entity IN (SELECT entity FROM entities WHERE kind = 'client'"
 		" AND team = ?1) AND field = ?2 AND device != ?3",
 		"UPDATE ops SET value = NULL WHERE entity IN (SELECT entity FROM entities WHERE"

@@ -48,15 +48,15 @@ int veld__policy_put(veld_store *s, const char *team, uint64_t at, uint32_t mask
 
 /* Remove from this store the values of the team's client fields that `mask`
  * keeps at the office: other devices' operations go, own operations up to
- * `acked` (the highest seq the server holds) keep their place but not their
- * value. Each client that lost a value gets a "purge" entry in the access
+ * `acked` (the highest seq a push confirmed the server holds) keep their
+ * place but not their value. Each client that lost a value gets a "purge" entry in the access
  * log. Runs in the caller's transaction; *removed (may be NULL) counts the
  * values removed. */
 int veld__policy_enforce(veld_store *s, const char *team, uint32_t mask, uint64_t acked,
                          int64_t *removed);
 
-/* "a,b,c" or a JSON array of names into a mask; VELD_EINVAL naming an
- * unknown or ungoverned field. */
+/* "a,b,c" (governed field names separated by commas, "" for none) into a
+ * mask; VELD_EINVAL naming an unknown or ungoverned field. */
 int veld__policy_parse(const char *list, uint32_t *mask);
 
 #endif

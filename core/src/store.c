@@ -187,6 +187,7 @@ static void tx_restore(veld_store *s, const struct veld__tx *tx)
 	s->audit_seq = tx->audit_seq;
 	memcpy(s->audit_head, tx->audit_head, 32);
 	veld__merge_forget(&s->m);
+	s->policy_cached = 0; /* a field policy stored in the rolled-back work */
 }
 
 void veld__tx_abort(veld_store *s, struct veld__tx *tx)

@@ -285,6 +285,16 @@ int veld__sync_pushed(veld_store *s, const struct veld__outbox *o, const struct 
 	}
 	if (r->acked > acked && (rc = veld__meta_put_u64(s, "acked_seq", r->acked)) != VELD_OK)
 		goto done;
+	/* What a push of operations confirmed (not an empty probe, whose
+	 * answer a server could inflate): the field policy removes own values
+	 * only up to here (removable_seq). */
+	if (o->req.nops > 0) {
+		uint64_t last = o->req.ops[o->req.nops - 1].seq, held = 0;
+		uint64_t confirmed = r->acked < last ? r->acked : last;
+		if ((rc = veld__sync_meta_u64(s, "policy_seq", &held)) != VELD_OK ||
+		    (confirmed > held && (rc = veld__meta_put_u64(s, "policy_seq", confirmed)) != VELD_OK))
+			goto done;
+	}
 	rc = sqlite3_prepare_v2(s->db, "DELETE FROM outbox WHERE client = ?1 AND kv = ?2"
 	                        " AND recipient = ?3 AND tv = ?4", -1, &st, NULL);
 	if (rc != SQLITE_OK) {
@@ -519,6 +529,18 @@ static int open_envelopes(veld_store *s, const struct veld__pull_resp *p)
 	return rc;
 }
 
+/* Own operations up to here may lose their values under the field policy:
+ * the server acknowledged them in answer to a push that carried them. */
+static int removable_seq(veld_store *s, uint64_t *seq)
+{
+	uint64_t acked = 0, pushed = 0;
+	int rc;
+	if ((rc = veld__sync_meta_u64(s, "acked_seq", &acked)) == VELD_OK &&
+	    (rc = veld__sync_meta_u64(s, "policy_seq", &pushed)) == VELD_OK)
+		*seq = acked < pushed ? acked : pushed;
+	return rc;
+}
+
 /* The team's field policy a page brings: checked against the office's
  * pinned key, kept if newer than the one held, and applied to what this
  * store holds. *widened: it lets through a field the old one kept at the
@@ -547,7 +569,7 @@ static int take_policy(veld_store *s, const struct veld__pull_resp *p, int *wide
 	if (rc != VELD_OK || np->at <= at) /* not newer: the one held stays */
 		return rc;
 	if ((rc = veld__policy_put(s, s->team, np->at, np->mask, np->sig)) != VELD_OK ||
-	    (rc = veld__sync_meta_u64(s, "acked_seq", &acked)) != VELD_OK)
+	    (rc = removable_seq(s, &acked)) != VELD_OK)
 		return rc;
 	*widened = (np->mask & ~old) != 0;
 	return veld__policy_enforce(s, s->team, np->mask, acked, NULL);
@@ -590,8 +612,7 @@ int veld__sync_policy_enforce(veld_store *s)
 		veld__leave(s);
 		return VELD_OK;
 	}
-	if ((rc = veld__sync_meta_u64(s, "acked_seq", &acked)) == VELD_OK &&
-	    (rc = veld__tx_begin(s, &tx)) == VELD_OK)
+	if ((rc = removable_seq(s, &acked)) == VELD_OK && (rc = veld__tx_begin(s, &tx)) == VELD_OK)
 		rc = tx_end(s, &tx, veld__policy_enforce(s, s->team, mask, acked, NULL));
 	veld__leave(s);
 	return rc;
@@ -687,11 +708,39 @@ int veld__sync_rewind(veld_store *s, uint64_t expected)
 		return veld__err(VELD_EPROTO, "the server expects operation %llu of this device, "
 		                 "which never wrote it", (unsigned long long)expected);
 	}
+	/* A value removed here since the server held its operation (field
+	 * policy, retention) cannot be sent again as it was signed; sending it
+	 * without its value would be a different operation under the same seq. */
+	{
+		sqlite3_stmt *st;
+		int64_t n = -1;
+		if (sqlite3_prepare_v2(s->db, "SELECT count(*) FROM ops WHERE device = ?1 AND seq >= ?2"
+		                       " AND value IS NULL AND field != '" VELD_TOMBSTONE_FIELD "'", -1,
+		                       &st, NULL) == SQLITE_OK) {
+			sqlite3_bind_blob(st, 1, s->device, VELD_ID_BYTES, SQLITE_STATIC);
+			sqlite3_bind_int64(st, 2, (sqlite3_int64)expected);
+			if (sqlite3_step(st) == SQLITE_ROW)
+				n = sqlite3_column_int64(st, 0);
+			sqlite3_finalize(st);
+		}
+		if (n != 0) {
+			veld__leave(s);
+			return n < 0 ? veld__err(VELD_ERROR, "reading the operation log")
+			       : veld__err(VELD_EPROTO, "the server lost operations %llu and later of this"
+			                   " device, and this device has since removed values of %lld of"
+			                   " them (field policy or retention), so they cannot be sent again:"
+			                   " the server must be restored from a newer backup",
+			                   (unsigned long long)expected, (long long)n);
+		}
+	}
 	if ((rc = veld__tx_begin(s, &tx)) != VELD_OK) {
 		veld__leave(s);
 		return rc;
 	}
-	if ((rc = veld__meta_put_u64(s, "acked_seq", expected - 1)) == VELD_OK &&
+	uint64_t pseq = 0;
+	if ((rc = veld__sync_meta_u64(s, "policy_seq", &pseq)) == VELD_OK && pseq >= expected)
+		rc = veld__meta_put_u64(s, "policy_seq", expected - 1);
+	if (rc == VELD_OK && (rc = veld__meta_put_u64(s, "acked_seq", expected - 1)) == VELD_OK &&
 	    (rc = veld__meta_put_u64(s, "pull_cursor", 0)) == VELD_OK &&
 	    (rc = veld__meta_put_u64(s, "env_cursor", 0)) == VELD_OK &&
 	    (rc = veld__meta_put_u64(s, "erase_cursor", 0)) == VELD_OK)

@@ -672,7 +672,8 @@ static int get_policy_fields(const msgpack_object *o, const char *ctx, uint32_t 
 	return VELD_OK;
 }
 
-/* The map {team, at, fields, sig} (keys[0] "v" skipped when `inner`). */
+/* A policy's values, indexed as policy_keys without "v": team, at,
+ * fields, sig. */
 static int get_policy(const msgpack_object *const *val, const char *ctx,
                       struct veld__field_policy *p)
 {

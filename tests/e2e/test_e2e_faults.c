@@ -353,6 +353,52 @@ static void test_e2e__lost_push_answer_then_local_erase(void **state)
 	free(tmp);
 }
 
+/* A server restored from a backup older than values a device removed under
+ * the team's field policy: the device cannot send those operations again
+ * as they were signed, so its sync stops with a clear error and changes
+ * nothing (never a different operation under the same seq). */
+static void test_e2e__restore_older_than_a_policy_removal(void **state)
+{
+	char *tmp = e2e_tmpdir(), data[512], backup[600], *client, *out = NULL, *before, *after;
+	struct e2e_server srv;
+	veld_store *office, *a;
+	(void)state;
+	snprintf(data, sizeof data, "%s/server", tmp);
+	snprintf(backup, sizeof backup, "%s/backup", tmp);
+	e2e_server_start(&srv, data, 0);
+	office = e2e_office(&srv, tmp);
+	a = e2e_device(&srv, office, tmp, "anna", "noord");
+	ok(veld_office_field_policy(office, "noord", "address,phone,birth_date", NULL));
+	client = e2e_create(a, "client", "{\"name\":\"Policy restore\"}");
+	e2e_sync(a);
+	e2e_server_stop(&srv, SIGTERM);
+	copy_dir(data, backup);
+	e2e_server_start(&srv, data, srv.port);
+	ok(veld_record_update(a, "client", client, "{\"birth_date\":\"1980-01-01\"}", NULL, NULL));
+	e2e_sync(a);
+	ok(veld_office_field_policy(office, "noord", "address,phone", NULL));
+	e2e_sync(a); /* the value leaves the device: the server holds it */
+	e2e_server_stop(&srv, SIGTERM);
+	copy_dir(backup, data);
+	e2e_server_start(&srv, data, srv.port);
+	before = e2e_state(a);
+	assert_int_equal(veld_sync(a, NULL, &out), VELD_EPROTO);
+	assert_null(out);
+	assert_non_null(strstr(veld_error_last(), "cannot be sent again"));
+	after = e2e_state(a);
+	assert_string_equal(before, after);
+	ok(veld_store_verify(a, &out));
+	veld_free(out);
+	veld_store_free(a);
+	veld_store_free(office);
+	free(before);
+	free(after);
+	free(client);
+	e2e_server_stop(&srv, SIGTERM);
+	e2e_rm_rf(tmp);
+	free(tmp);
+}
+
 int main(int argc, char **argv)
 {
 	const struct CMUnitTest tests[] = {
@@ -360,6 +406,7 @@ int main(int argc, char **argv)
 		cmocka_unit_test(test_e2e__client_killed_during_pull),
 		cmocka_unit_test(test_e2e__server_restored_from_older_backup),
 		cmocka_unit_test(test_e2e__lost_push_answer_then_local_erase),
+		cmocka_unit_test(test_e2e__restore_older_than_a_policy_removal),
 	};
 	if (argc < 2)
 		return 2;

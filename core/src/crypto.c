@@ -107,3 +107,17 @@ int veld__utf8_valid(const uint8_t *p, size_t n)
 			return 0;
 	return 1;
 }
+
+void veld__be64_put(uint8_t b[8], uint64_t v)
+{
+	for (int i = 7; i >= 0; i--, v >>= 8)
+		b[i] = (uint8_t)v;
+}
+
+uint64_t veld__be64_get(const uint8_t b[8])
+{
+	uint64_t v = 0;
+	for (int i = 0; i < 8; i++)
+		v = (v << 8) | b[i];
+	return v;
+}

@@ -40,6 +40,11 @@ void veld__hex(char *hex, const uint8_t *b, size_t n);
 /* Parse exactly 2n hex digits (NULL: -1); 0 or -1. */
 int veld__unhex(uint8_t *b, size_t n, const char *hex);
 
+/* 64-bit numbers as 8 bytes, big-endian (in associated data, signed
+ * messages and stored values). */
+void veld__be64_put(uint8_t b[8], uint64_t v);
+uint64_t veld__be64_get(const uint8_t b[8]);
+
 /* Strict UTF-8 (no overlong forms, no surrogates, nothing above U+10FFFF).
  * veld__utf8_char: the length of the character at p (n bytes left), or 0
  * if none starts there; veld__utf8_valid: are all n bytes UTF-8 (a NUL is

@@ -16,8 +16,7 @@ static size_t team_ad(uint8_t *ad, const char *team, uint64_t tv)
 	size_t n = strlen(team);
 	memcpy(ad, "veld-tk-v1", 10);
 	memcpy(ad + 10, team, n + 1);
-	for (int i = 0; i < 8; i++)
-		ad[11 + n + i] = (uint8_t)(tv >> (56 - 8 * i));
+	veld__be64_put(ad + 11 + n, tv);
 	return 19 + n;
 }
 

@@ -300,3 +300,40 @@ int veld__merge_insert(struct veld__merge *m, const veld__op *op, int head, uint
 	*applied = 1;
 	return VELD_OK;
 }
+
+int veld__merge_migrate(sqlite3 *db, const char *const *steps, int nsteps, const char *name)
+{
+	sqlite3_stmt *st;
+	int version, rc;
+
+	if ((rc = sqlite3_prepare_v2(db, "PRAGMA user_version", -1, &st, NULL)) != SQLITE_OK)
+		return veld__err_sqlite(rc, "reading the schema version");
+	rc = sqlite3_step(st);
+	version = rc == SQLITE_ROW ? sqlite3_column_int(st, 0) : -1;
+	sqlite3_finalize(st);
+	if (rc != SQLITE_ROW)
+		return veld__err_sqlite(rc, "reading the schema version");
+	if (version > nsteps)
+		return veld__err(VELD_ESCHEMA, "%s has schema version %d; this veld knows up to %d:"
+		                 " upgrade veld", name, version, nsteps);
+	for (; version < nsteps; version++) {
+		char pragma[64];
+		if ((rc = sqlite3_exec(db, "BEGIN IMMEDIATE", NULL, NULL, NULL)) != SQLITE_OK)
+			return veld__err_sqlite(rc, "starting a migration");
+		rc = version == 0 ? sqlite3_exec(db, veld__merge_schema, NULL, NULL, NULL) : SQLITE_OK;
+		if (rc == SQLITE_OK)
+			rc = sqlite3_exec(db, steps[version], NULL, NULL, NULL);
+		snprintf(pragma, sizeof pragma, "PRAGMA user_version = %d", version + 1);
+		if (rc == SQLITE_OK)
+			rc = sqlite3_exec(db, pragma, NULL, NULL, NULL);
+		if (rc == SQLITE_OK)
+			rc = sqlite3_exec(db, "COMMIT", NULL, NULL, NULL);
+		if (rc != SQLITE_OK) {
+			char what[64];
+			sqlite3_exec(db, "ROLLBACK", NULL, NULL, NULL);
+			snprintf(what, sizeof what, "%s %s", version == 0 ? "creating" : "migrating", name);
+			return veld__err_sqlite(rc, what);
+		}
+	}
+	return VELD_OK;
+}

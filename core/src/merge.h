@@ -41,6 +41,12 @@ struct veld__merge {
 
 /* The tables, as SQL (CREATE TABLE IF NOT EXISTS ...). */
 extern const char veld__merge_schema[];
+/* Bring a database that holds the merge state to version `nsteps` (PRAGMA
+ * user_version): step v (0-based) runs steps[v], step 0 after
+ * veld__merge_schema, each in its own transaction, so a crash mid-way
+ * leaves the previous version whole. `name` ("the store", "the server
+ * database") is for messages; a newer version than nsteps is VELD_ESCHEMA. */
+int veld__merge_migrate(sqlite3 *db, const char *const *steps, int nsteps, const char *name);
 
 /* Prepare the statements on `db`, whose tables must exist. */
 int veld__merge_open(struct veld__merge *m, sqlite3 *db);

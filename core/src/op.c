@@ -69,25 +69,12 @@ void veld__op_hash(veld__op *op)
 	crypto_generichash_final(&h, op->hash, VELD_HASH_BYTES);
 }
 
-static void put_be64(uint8_t *b, uint64_t v)
-{
-	for (int i = 7; i >= 0; i--, v >>= 8)
-		b[i] = (uint8_t)v;
-}
-
-static uint64_t get_be64(const uint8_t *b)
-{
-	uint64_t v = 0;
-	for (int i = 0; i < 8; i++)
-		v = (v << 8) | b[i];
-	return v;
-}
 
 size_t veld__sup_encode(uint8_t *out, const veld__ref *sup, size_t n)
 {
 	for (size_t i = 0; i < n; i++) {
 		memcpy(out + 24 * i, sup[i].device, VELD_ID_BYTES);
-		put_be64(out + 24 * i + 16, sup[i].seq);
+		veld__be64_put(out + 24 * i + 16, sup[i].seq);
 	}
 	return 24 * n;
 }
@@ -99,7 +86,7 @@ int veld__sup_decode(veld__ref *out, size_t cap, const uint8_t *b, size_t len, s
 	*n = len / 24;
 	for (size_t i = 0; i < *n; i++) {
 		memcpy(out[i].device, b + 24 * i, VELD_ID_BYTES);
-		out[i].seq = get_be64(b + 24 * i + 16);
+		out[i].seq = veld__be64_get(b + 24 * i + 16);
 	}
 	return VELD_OK;
 }
@@ -116,7 +103,7 @@ size_t veld__value_ad(uint8_t *ad, const uint8_t entity[VELD_ID_BYTES], const ch
 	n += fl + 1;
 	memcpy(ad + n, device, VELD_ID_BYTES);
 	n += VELD_ID_BYTES;
-	put_be64(ad + n, seq);
+	veld__be64_put(ad + n, seq);
 	return n + 8;
 }
 
@@ -238,8 +225,8 @@ void veld__batch_message(uint8_t msg[77], const uint8_t device[VELD_ID_BYTES], u
 {
 	memcpy(msg, "veld-batch-v1", 13);
 	memcpy(msg + 13, device, VELD_ID_BYTES);
-	put_be64(msg + 29, first);
-	put_be64(msg + 37, last);
+	veld__be64_put(msg + 29, first);
+	veld__be64_put(msg + 37, last);
 	memcpy(msg + 45, inner, 32);
 }
 

@@ -40,8 +40,7 @@ int veld__policy_get(veld_store *s, const char *team, uint64_t *at, uint32_t *ma
 		return rc;
 	if (n != sizeof v)
 		return veld__err(VELD_ECORRUPT, "the stored field policy of a team is damaged");
-	for (int i = 0; i < 8; i++)
-		*at = *at << 8 | v[i];
+	*at = veld__be64_get(v);
 	*mask = (uint32_t)v[8] << 24 | (uint32_t)v[9] << 16 | (uint32_t)v[10] << 8 | v[11];
 	if (*mask & ~VELD_POLICY_ALL)
 		return veld__err(VELD_ECORRUPT, "the stored field policy of a team is damaged");
@@ -55,8 +54,7 @@ int veld__policy_put(veld_store *s, const char *team, uint64_t at, uint32_t mask
 {
 	char key[VELD_TEAM_MAX + 16];
 	uint8_t v[8 + 4 + 64];
-	for (int i = 0; i < 8; i++)
-		v[i] = (uint8_t)(at >> (56 - 8 * i));
+	veld__be64_put(v, at);
 	for (int i = 0; i < 4; i++)
 		v[8 + i] = (uint8_t)(mask >> (24 - 8 * i));
 	memcpy(v + 12, sig, 64);

@@ -93,37 +93,5 @@ static const char *const migrations[VELD_SCHEMA_VERSION] = {v1, v2, v3, v4, v5, 
 
 int veld__schema_migrate(sqlite3 *db)
 {
-	sqlite3_stmt *st;
-	int version, rc;
-
-	if ((rc = sqlite3_prepare_v2(db, "PRAGMA user_version", -1, &st, NULL)) != SQLITE_OK)
-		return veld__err_sqlite(rc, "reading the schema version");
-	rc = sqlite3_step(st);
-	version = rc == SQLITE_ROW ? sqlite3_column_int(st, 0) : -1;
-	sqlite3_finalize(st);
-	if (rc != SQLITE_ROW)
-		return veld__err_sqlite(rc, "reading the schema version");
-	if (version > VELD_SCHEMA_VERSION)
-		return veld__err(VELD_ESCHEMA,
-			"the store has schema version %d; this veld knows up to %d: upgrade veld",
-			version, VELD_SCHEMA_VERSION);
-
-	for (; version < VELD_SCHEMA_VERSION; version++) {
-		char sql[64];
-		if ((rc = sqlite3_exec(db, "BEGIN IMMEDIATE", NULL, NULL, NULL)) != SQLITE_OK)
-			return veld__err_sqlite(rc, "starting a migration");
-		rc = version == 0 ? sqlite3_exec(db, veld__merge_schema, NULL, NULL, NULL) : SQLITE_OK;
-		if (rc == SQLITE_OK)
-			rc = sqlite3_exec(db, migrations[version], NULL, NULL, NULL);
-		snprintf(sql, sizeof sql, "PRAGMA user_version = %d", version + 1);
-		if (rc == SQLITE_OK)
-			rc = sqlite3_exec(db, sql, NULL, NULL, NULL);
-		if (rc == SQLITE_OK)
-			rc = sqlite3_exec(db, "COMMIT", NULL, NULL, NULL);
-		if (rc != SQLITE_OK) {
-			sqlite3_exec(db, "ROLLBACK", NULL, NULL, NULL);
-			return veld__err_sqlite(rc, "migrating the store schema");
-		}
-	}
-	return VELD_OK;
+	return veld__merge_migrate(db, migrations, VELD_SCHEMA_VERSION, "the store");
 }

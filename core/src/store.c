@@ -360,8 +360,7 @@ static size_t client_key_ad(uint8_t ad[40], const uint8_t client[VELD_ID_BYTES],
 {
 	memcpy(ad, "veld-ck-v1", 10);
 	memcpy(ad + 10, client, VELD_ID_BYTES);
-	for (int i = 0; i < 8; i++)
-		ad[26 + i] = (uint8_t)(kv >> (56 - 8 * i));
+	veld__be64_put(ad + 26, kv);
 	return 34;
 }
 

@@ -53,8 +53,8 @@ static void entry_nonce_ad(uint8_t nonce[24], uint8_t ad[37], const uint8_t devi
 	memset(nonce, 0, 24);
 	memcpy(ad, "veld-audit-v1", 13);
 	memcpy(ad + 13, device, VELD_ID_BYTES);
-	for (int i = 0; i < 8; i++)
-		nonce[16 + i] = ad[29 + i] = (uint8_t)(seq >> (56 - 8 * i));
+	veld__be64_put(ad + 29, seq);
+	memcpy(nonce + 16, ad + 29, 8);
 }
 
 static const char *col_text(sqlite3_stmt *st, int i)

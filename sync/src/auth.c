@@ -128,8 +128,7 @@ void veld__audit_sig_message(uint8_t msg[VELD_AUDIT_SIG_MSG], const uint8_t devi
 {
 	memcpy(msg, "veld-audit-v1", 13);
 	memcpy(msg + 13, device, 16);
-	for (int i = 0; i < 8; i++)
-		msg[29 + i] = (uint8_t)(seq >> (56 - 8 * i));
+	veld__be64_put(msg + 29, seq);
 	crypto_generichash(msg + 37, 32, sealed, sealed_len, NULL, 0);
 }
 
@@ -146,8 +145,7 @@ void veld__erase_sig_message(uint8_t msg[VELD_ERASE_SIG_MSG], const uint8_t clie
 {
 	memcpy(msg, "veld-erase-v1", 13);
 	memcpy(msg + 13, client, 16);
-	for (int i = 0; i < 8; i++)
-		msg[29 + i] = (uint8_t)(at >> (56 - 8 * i));
+	veld__be64_put(msg + 29, at);
 }
 
 int veld__erase_sig_verify(const uint8_t office_pk[32], const uint8_t client[16], uint64_t at,
@@ -167,8 +165,8 @@ size_t veld__policy_sig_message(uint8_t msg[VELD_POLICY_SIG_MSG_MAX], const char
 	msg[n++] = (uint8_t)t;
 	memcpy(msg + n, team, t);
 	n += t;
-	for (int i = 0; i < 8; i++)
-		msg[n++] = (uint8_t)(at >> (56 - 8 * i));
+	veld__be64_put(msg + n, at);
+	n += 8;
 	for (int i = 0; i < 4; i++)
 		msg[n++] = (uint8_t)(mask >> (24 - 8 * i));
 	return n;

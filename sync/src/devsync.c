@@ -529,6 +529,17 @@ static int open_envelopes(veld_store *s, const struct veld__pull_resp *p)
 	return rc;
 }
 
+/* The office's signing key, which erasures and field policies must carry:
+ * this store's own in the office, else the one pinned at enrollment. */
+static int office_sign_pk(veld_store *s, uint8_t pk[32])
+{
+	if (s->office) {
+		memcpy(pk, s->sign_pk, 32);
+		return VELD_OK;
+	}
+	return veld__meta_get(s, "office_sign_pk", pk, 32, NULL);
+}
+
 /* Own operations up to here may lose their values under the field policy:
  * the server acknowledged them in answer to a push that carried them. */
 static int removable_seq(veld_store *s, uint64_t *seq)
@@ -557,7 +568,7 @@ static int take_policy(veld_store *s, const struct veld__pull_resp *p, int *wide
 		return VELD_OK;
 	if (strcmp(np->team, s->team) != 0)
 		return veld__err(VELD_EPROTO, "a pulled field policy is for another team");
-	if ((rc = veld__meta_get(s, "office_sign_pk", office_pk, 32, NULL)) != VELD_OK)
+	if ((rc = office_sign_pk(s, office_pk)) != VELD_OK)
 		return rc;
 	if (veld__policy_sig_verify(office_pk, np->team, np->at, np->mask, np->sig) != 0)
 		return veld__err(VELD_EPROTO, "a pulled field policy does not carry the office's"
@@ -642,9 +653,7 @@ int veld__sync_apply_page(veld_store *s, const struct veld__pull_resp *p, uint64
 	 * cannot have a client destroyed. */
 	if (p->nerased > 0) {
 		uint8_t office_pk[32];
-		if (s->office)
-			memcpy(office_pk, s->sign_pk, 32);
-		else if ((rc = veld__meta_get(s, "office_sign_pk", office_pk, 32, NULL)) != VELD_OK)
+		if ((rc = office_sign_pk(s, office_pk)) != VELD_OK)
 			goto done;
 		for (size_t i = 0; i < p->nerased; i++) {
 			const struct veld__erasure *x = &p->erased[i];
@@ -773,8 +782,7 @@ static size_t invite_ad(uint8_t *ad, const char *team, uint64_t tv)
 	size_t n = strlen(team);
 	memcpy(ad, "veld-team-key-v1", 16);
 	memcpy(ad + 16, team, n + 1);
-	for (int i = 0; i < 8; i++)
-		ad[17 + n + i] = (uint8_t)(tv >> (56 - 8 * i));
+	veld__be64_put(ad + 17 + n, tv);
 	return 25 + n;
 }
 

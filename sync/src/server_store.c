@@ -2003,41 +2003,11 @@ static const struct veld__sstore_ops sqlite_ops = {
 	.audit_pull = sq_audit_pull,
 };
 
+/* Each step in its own transaction: a crash mid-way leaves the previous
+ * version whole, and the next start goes on from there. */
 static int migrate(sqlite3 *db)
 {
-	sqlite3_stmt *st;
-	int version, rc;
-	if ((rc = sqlite3_prepare_v2(db, "PRAGMA user_version", -1, &st, NULL)) != SQLITE_OK)
-		return veld__err_sqlite(rc, "reading the schema version");
-	rc = sqlite3_step(st);
-	version = rc == SQLITE_ROW ? sqlite3_column_int(st, 0) : -1;
-	sqlite3_finalize(st);
-	if (rc != SQLITE_ROW)
-		return veld__err_sqlite(rc, "reading the schema version");
-	if (version > SERVER_SCHEMA_VERSION)
-		return veld__err(VELD_ESCHEMA, "the server database has schema version %d; this veld"
-		                 " knows up to %d: upgrade veld", version, SERVER_SCHEMA_VERSION);
-	/* Each step in its own transaction: a crash mid-way leaves the
-	 * previous version whole, and the next start goes on from there. */
-	for (; version < SERVER_SCHEMA_VERSION; version++) {
-		char pragma[64];
-		if ((rc = sqlite3_exec(db, "BEGIN IMMEDIATE", NULL, NULL, NULL)) != SQLITE_OK)
-			return veld__err_sqlite(rc, "starting a migration");
-		rc = version == 0 ? sqlite3_exec(db, veld__merge_schema, NULL, NULL, NULL) : SQLITE_OK;
-		if (rc == SQLITE_OK)
-			rc = sqlite3_exec(db, migrations[version], NULL, NULL, NULL);
-		snprintf(pragma, sizeof pragma, "PRAGMA user_version = %d", version + 1);
-		if (rc == SQLITE_OK)
-			rc = sqlite3_exec(db, pragma, NULL, NULL, NULL);
-		if (rc == SQLITE_OK)
-			rc = sqlite3_exec(db, "COMMIT", NULL, NULL, NULL);
-		if (rc != SQLITE_OK) {
-			sqlite3_exec(db, "ROLLBACK", NULL, NULL, NULL);
-			return veld__err_sqlite(rc, version == 0 ? "creating the server database"
-			                                         : "migrating the server database");
-		}
-	}
-	return VELD_OK;
+	return veld__merge_migrate(db, migrations, SERVER_SCHEMA_VERSION, "the server database");
 }
 
 /* Every start moves the four feeds' next cursor to at least the wall clock

@@ -223,19 +223,32 @@ static void test_e2e__canaries_reach_neither_server_nor_wire(void **state)
 	free(tmp);
 }
 
-static int64_t store_count(const char *dir, const char *sql)
+/* The number a query (SELECT count(*) ...) gives on DIR/FILE, read-only;
+ * -1 if it does not run. */
+static int64_t db_scalar(const char *dir, const char *file, const char *sql)
 {
 	char path[600];
 	sqlite3 *db;
 	sqlite3_stmt *st;
 	int64_t n = -1;
-	snprintf(path, sizeof path, "%s/veld.db", dir);
+	snprintf(path, sizeof path, "%s/%s", dir, file);
 	assert_int_equal(sqlite3_open_v2(path, &db, SQLITE_OPEN_READONLY, NULL), SQLITE_OK);
+	sqlite3_busy_timeout(db, 5000);
 	if (sqlite3_prepare_v2(db, sql, -1, &st, NULL) == SQLITE_OK && sqlite3_step(st) == SQLITE_ROW)
 		n = sqlite3_column_int64(st, 0);
 	sqlite3_finalize(st);
 	sqlite3_close(db);
 	return n;
+}
+
+static int64_t store_count(const char *dir, const char *sql)
+{
+	return db_scalar(dir, "veld.db", sql);
+}
+
+static int64_t server_count(const char *data, const char *sql)
+{
+	return db_scalar(data, "server.db", sql);
 }
 
 static void test_e2e__other_team_receives_nothing(void **state)
@@ -494,21 +507,6 @@ static void test_e2e__access_log_reaches_the_office(void **state)
 	free(tmp);
 }
 
-static int64_t server_count(const char *data, const char *sql)
-{
-	char path[600];
-	sqlite3 *db;
-	sqlite3_stmt *st;
-	int64_t n = -1;
-	snprintf(path, sizeof path, "%s/server.db", data);
-	assert_int_equal(sqlite3_open_v2(path, &db, SQLITE_OPEN_READONLY, NULL), SQLITE_OK);
-	sqlite3_busy_timeout(db, 5000);
-	if (sqlite3_prepare_v2(db, sql, -1, &st, NULL) == SQLITE_OK && sqlite3_step(st) == SQLITE_ROW)
-		n = sqlite3_column_int64(st, 0);
-	sqlite3_finalize(st);
-	sqlite3_close(db);
-	return n;
-}
 
 /* One office command erases a client everywhere (AVG art. 17): the server
  * keeps none of its operations or keys, every device of its team erases

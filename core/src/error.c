@@ -2,7 +2,6 @@
 #include "veld.h"
 #include "error.h"
 
-#include <curl/curl.h>
 #include <pthread.h>
 #include <sodium.h>
 #include <sqlite3.h>
@@ -106,15 +105,12 @@ static int init_rc;
 static void init_run(void)
 {
 	init_rc = sodium_init() < 0 ? -1 : 0;
-	/* libcurl's global init is not thread-safe; sync's HTTP needs it once. */
-	if (init_rc == 0 && curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK)
-		init_rc = -1;
 }
 
 int veld_init(void)
 {
 	pthread_once(&init_once, init_run);
 	if (init_rc != 0)
-		return veld__err(VELD_ERROR, "libsodium or libcurl failed to initialise");
+		return veld__err(VELD_ERROR, "libsodium failed to initialise");
 	return VELD_OK;
 }

@@ -487,12 +487,50 @@ static char *db_path(const char *dir)
 	return p;
 }
 
+int veld__sql(veld_store *s, const struct veld__sqltab *t, int i, sqlite3_stmt **out)
+{
+	sqlite3_stmt **tab = s->modst[t->mod];
+	int rc;
+	*out = NULL;
+	if (i < 0 || i >= t->n)
+		return veld__err(VELD_ERROR, "no such statement");
+	if (!tab) {
+		if (!(tab = calloc((size_t)t->n, sizeof *tab)))
+			return veld__err(VELD_ENOMEM, "out of memory");
+		s->modst[t->mod] = tab;
+		s->modst_n[t->mod] = t->n;
+	}
+	if (!tab[i]) {
+		rc = sqlite3_prepare_v3(s->db, t->sql[i], -1, SQLITE_PREPARE_PERSISTENT, &tab[i], NULL);
+		if (rc != SQLITE_OK)
+			return veld__err_sqlite(rc, "preparing a statement");
+	} else {
+		sqlite3_clear_bindings(tab[i]);
+	}
+	*out = tab[i];
+	return VELD_OK;
+}
+
+int veld__sql_run(sqlite3_stmt *st, const char *what)
+{
+	int rc = sqlite3_step(st);
+	sqlite3_reset(st);
+	return rc == SQLITE_DONE || rc == SQLITE_ROW ? VELD_OK : veld__err_sqlite(rc, what);
+}
+
 static void store_close_db(veld_store *s)
 {
 	veld__merge_close(&s->m);
 	for (int i = 0; i < ST__COUNT; i++)
 		sqlite3_finalize(s->st[i]);
 	memset(s->st, 0, sizeof s->st);
+	for (int m = 0; m < VELD_SQL__COUNT; m++) {
+		for (int i = 0; i < s->modst_n[m]; i++)
+			sqlite3_finalize(s->modst[m][i]);
+		free(s->modst[m]);
+		s->modst[m] = NULL;
+		s->modst_n[m] = 0;
+	}
 	if (s->db)
 		sqlite3_close_v2(s->db);
 	s->db = NULL;

@@ -29,6 +29,21 @@ enum veld__stmt {
 	ST__COUNT
 };
 
+/* Each module of the store keeps its SQL in one table of named statements
+ * (a static array of SQL indexed by the module's own enum) and asks for a
+ * statement with veld__sql: prepared on first use, kept for the life of the
+ * connection, finalized when the store closes. One slot per module here. */
+enum veld__sqlmod {
+	VELD_SQL_RECORDS, VELD_SQL_AUDIT, VELD_SQL_POLICY, VELD_SQL_KEYS,
+	VELD_SQL_RETENTION, VELD_SQL_VERIFY, VELD_SQL_INFO, VELD_SQL_SYNC,
+	VELD_SQL__COUNT
+};
+struct veld__sqltab {
+	enum veld__sqlmod mod;
+	int n;                  /* statements in sql[] */
+	const char *const *sql; /* indexed by the module's enum */
+};
+
 /* A cached, unwrapped client data key (one version). The table lives in
  * guarded memory. */
 struct veld__keyslot {
@@ -49,6 +64,8 @@ struct veld_store {
 	pthread_mutex_t mu;
 	sqlite3 *db;
 	sqlite3_stmt *st[ST__COUNT];
+	sqlite3_stmt **modst[VELD_SQL__COUNT]; /* per module, see veld__sql */
+	int modst_n[VELD_SQL__COUNT];
 	char *dir;
 
 	/* Keys: NULL while locked. All in sodium_malloc'd memory. */
@@ -108,6 +125,14 @@ struct veld_store {
 int veld__tx_begin(veld_store *s, struct veld__tx *tx);
 int veld__tx_commit(veld_store *s, struct veld__tx *tx);
 void veld__tx_abort(veld_store *s, struct veld__tx *tx);
+
+/* Statement `i` of a module's table, prepared on first use. The caller
+ * binds, steps and finishes with sqlite3_reset (bindings are cleared by the
+ * next veld__sql). VELD_OK or an error with a message. */
+int veld__sql(veld_store *s, const struct veld__sqltab *t, int i, sqlite3_stmt **out);
+/* Step a statement that returns no row and reset it: VELD_OK or the
+ * SQLite error as a veld code, with `what` in its message. */
+int veld__sql_run(sqlite3_stmt *st, const char *what);
 
 /* Lock/unlock around every public call; check the store is unlocked. */
 int veld__enter(veld_store *s);

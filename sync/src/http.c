@@ -13,6 +13,7 @@
 #include <arpa/inet.h>
 #include <curl/curl.h>
 #include <netinet/in.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -174,14 +175,29 @@ int veld__sleep_ms(uint64_t ms, atomic_int *cancel)
 
 /* ---- requests ------------------------------------------------------------ */
 
+/* libcurl's global init, once per process. It is not thread-safe, and an
+ * easy handle made before it would run it from whichever thread came first;
+ * core (veld_init) knows nothing of the network, so sync does it here. */
+static pthread_once_t curl_once = PTHREAD_ONCE_INIT;
+static int curl_init_rc;
+
+static void curl_init_run(void)
+{
+	curl_init_rc = curl_global_init(CURL_GLOBAL_DEFAULT) == CURLE_OK ? 0 : -1;
+}
+
+static int http_init(void)
+{
+	pthread_once(&curl_once, curl_init_run);
+	return curl_init_rc == 0 ? VELD_OK : veld__err(VELD_ERROR, "libcurl failed to initialise");
+}
+
 int veld__http_open(struct veld__http *h, const char *base, int loopback, uint32_t timeout_ms,
                     const char *ca_file, atomic_int *cancel)
 {
 	int rc;
 	memset(h, 0, sizeof *h);
-	/* curl_global_init runs once in veld_init; an easy handle made before
-	 * it would init libcurl from here, which is not thread-safe. */
-	if ((rc = veld_init()) != VELD_OK)
+	if ((rc = veld_init()) != VELD_OK || (rc = http_init()) != VELD_OK)
 		return rc;
 	if (strlen(base) >= sizeof h->base)
 		return veld__err(VELD_EINVAL, "the server URL is too long");

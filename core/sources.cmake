@@ -1,0 +1,19 @@
+# core/sources.cmake: the sources of veld_core, by name. Included by the main
+# build (core/CMakeLists.txt) and by the phone build (mobile-bridge/platform),
+# so both compile the same files. A file joins the library only by being
+# listed here.
+set(VELD_CORE_DIR ${CMAKE_CURRENT_LIST_DIR})
+set(VELD_CORE_SOURCES
+  ${VELD_CORE_DIR}/src/error.c
+  ${VELD_CORE_DIR}/src/crypto.c
+  ${VELD_CORE_DIR}/src/hlc.c
+  ${VELD_CORE_DIR}/src/op.c
+  ${VELD_CORE_DIR}/src/merge.c
+  ${VELD_CORE_DIR}/src/keys.c
+  ${VELD_CORE_DIR}/src/store.c
+  ${VELD_CORE_DIR}/src/schema.c
+  ${VELD_CORE_DIR}/src/records.c
+  ${VELD_CORE_DIR}/src/audit.c
+  ${VELD_CORE_DIR}/src/retention.c
+  ${VELD_CORE_DIR}/src/policy.c
+)

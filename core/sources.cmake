@@ -16,4 +16,5 @@ set(VELD_CORE_SOURCES
   ${VELD_CORE_DIR}/src/audit.c
   ${VELD_CORE_DIR}/src/retention.c
   ${VELD_CORE_DIR}/src/policy.c
+  ${VELD_CORE_DIR}/src/syncstate.c
 )

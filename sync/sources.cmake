@@ -11,7 +11,10 @@ set(VELD_WIRE_SOURCES
 
 # The device side: the store's part of sync and the HTTP client (libcurl).
 set(VELD_DEVSYNC_SOURCES
-  ${VELD_SYNC_DIR}/src/devsync.c
+  ${VELD_SYNC_DIR}/src/outbox.c
+  ${VELD_SYNC_DIR}/src/apply.c
+  ${VELD_SYNC_DIR}/src/enroll.c
+  ${VELD_SYNC_DIR}/src/officekeys.c
   ${VELD_SYNC_DIR}/src/auditsync.c
   ${VELD_SYNC_DIR}/src/http.c
   ${VELD_SYNC_DIR}/src/client.c

@@ -12,6 +12,8 @@
                             crypto_aead_xchacha20poly1305_ietf_ABYTES)
 #define VELD_HASH_BYTES 32
 #define VELD_ID_BYTES 16
+/* A 32-byte key sealed with crypto_box_seal (key envelopes, team keys). */
+#define VELD_SEALED_KEY_BYTES (32 + crypto_box_SEALBYTES)
 #define VELD_SALT_BYTES crypto_pwhash_SALTBYTES
 
 /* Argon2id: passphrase -> 32-byte key-encryption key. */

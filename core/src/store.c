@@ -555,6 +555,7 @@ void veld_store_free(veld_store *s)
 	wipe_keys(s);
 	store_close_db(s);
 	pthread_mutex_destroy(&s->mu);
+	pthread_mutex_destroy(&s->cancel_mu);
 	free(s->dir);
 	free(s);
 }
@@ -622,6 +623,8 @@ static int store_alloc(veld_store **out, const char *dir)
 		return veld__err(VELD_ENOMEM, "out of memory");
 	}
 	pthread_mutex_init(&s->mu, NULL);
+	pthread_mutex_init(&s->cancel_mu, NULL);
+	atomic_init(&s->cancel_flag, 0);
 	randombytes_buf(s->nonce_prefix, sizeof s->nonce_prefix);
 	snprintf(s->user, sizeof s->user, "unknown");
 	snprintf(s->role, sizeof s->role, "worker");

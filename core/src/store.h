@@ -10,6 +10,7 @@
 #include "merge.h"
 
 #include <pthread.h>
+#include <stdatomic.h>
 #include <jansson.h>
 #include <sqlite3.h>
 #include <sodium.h>
@@ -62,6 +63,12 @@ struct veld__tx {
 
 struct veld_store {
 	pthread_mutex_t mu;
+	/* The sync calls running on this handle and their cancel flag
+	 * (veld_sync_cancel), under their own small lock: a cancel must not
+	 * wait for a long call holding `mu`. */
+	pthread_mutex_t cancel_mu;
+	unsigned cancel_users;
+	atomic_int cancel_flag;
 	sqlite3 *db;
 	sqlite3_stmt *st[ST__COUNT];
 	sqlite3_stmt **modst[VELD_SQL__COUNT]; /* per module, see veld__sql */

@@ -75,12 +75,18 @@ typedef struct veld_sync_options {
 	                          of the system's; NULL = system */
 	uint32_t timeout_ms;   /* per request; 0 = default 30000 */
 	uint32_t max_retries;  /* retries of a request after a network error,
-	                          500 or 503 (default 5); 0 = no retries */
+	                          500 or 503; 0 = the default (5);
+	                          VELD_SYNC_RETRIES_NONE = none */
 	uint32_t push_batch;   /* operations per push, 1..1000; 0 = 1000 */
 	uint32_t pull_page;    /* operations per pulled page, 1..5000; 0 = 5000 */
 	veld_sync_progress_cb progress; /* may be NULL */
 	void *payload;         /* passed to progress */
 } veld_sync_options;
+
+/* max_retries that asks for no retries at all (as uint32_t: 0xFFFFFFFF).
+ * Every other field's 0 means its default, so a zeroed veld_sync_options
+ * with its version set behaves as VELD_SYNC_OPTIONS_INIT. */
+enum { VELD_SYNC_RETRIES_NONE = -1 };
 
 #define VELD_SYNC_OPTIONS_VERSION 1
 #define VELD_SYNC_OPTIONS_INIT {VELD_SYNC_OPTIONS_VERSION, 0, NULL, 30000, 5, 1000, 5000, NULL, NULL}

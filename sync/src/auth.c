@@ -25,19 +25,41 @@ static size_t request_message(char *msg, size_t cap, const char *method, const c
 	return n < 0 || (size_t)n >= cap ? 0 : (size_t)n;
 }
 
-void veld__auth_sign(struct veld__auth_headers *h, const uint8_t device[16], const uint8_t sign_sk[64],
-                     const char *method, const char *path, const uint8_t *body, size_t body_len)
+size_t veld__auth_message(struct veld__auth_headers *h, const uint8_t device[16],
+                          const char *method, const char *path, const uint8_t *body,
+                          size_t body_len, uint8_t msg[VELD_AUTH_MSG_MAX])
 {
-	char msg[PATH_MAX_SIGNED + 256];
-	uint8_t nonce[16], sig[64];
-	size_t n;
+	uint8_t nonce[16];
 	sodium_bin2hex(h->device, sizeof h->device, device, 16);
 	snprintf(h->time, sizeof h->time, "%llu", (unsigned long long)veld__hlc_now_ms());
 	randombytes_buf(nonce, sizeof nonce);
 	sodium_bin2hex(h->nonce, sizeof h->nonce, nonce, sizeof nonce);
-	n = request_message(msg, sizeof msg, method, path, h->time, h->nonce, body, body_len);
-	crypto_sign_detached(sig, NULL, (const uint8_t *)msg, n, sign_sk);
-	sodium_bin2hex(h->signature, sizeof h->signature, sig, sizeof sig);
+	h->signature[0] = 0;
+	return request_message((char *)msg, VELD_AUTH_MSG_MAX, method, path, h->time, h->nonce, body,
+	                       body_len);
+}
+
+void veld__auth_set_signature(struct veld__auth_headers *h, const uint8_t sig[64])
+{
+	sodium_bin2hex(h->signature, sizeof h->signature, sig, 64);
+}
+
+void veld__auth_sign(struct veld__auth_headers *h, const uint8_t device[16], const uint8_t sign_sk[64],
+                     const char *method, const char *path, const uint8_t *body, size_t body_len)
+{
+	uint8_t msg[VELD_AUTH_MSG_MAX], sig[64];
+	size_t n = veld__auth_message(h, device, method, path, body, body_len, msg);
+	crypto_sign_detached(sig, NULL, msg, n, sign_sk);
+	veld__auth_set_signature(h, sig);
+}
+
+size_t veld__invite_ad(uint8_t ad[VELD_INVITE_AD_MAX], const char *team, uint64_t tv)
+{
+	size_t n = strlen(team);
+	memcpy(ad, "veld-team-key-v1", 16);
+	memcpy(ad + 16, team, n + 1);
+	veld__be64_put(ad + 17 + n, tv);
+	return 25 + n;
 }
 
 
@@ -58,7 +80,7 @@ int veld__auth_verify(const uint8_t sign_pk[32], const char *method, const char 
                       const char *time_dec, const char *nonce_hex, const uint8_t sig[64],
                       const uint8_t *body, size_t body_len)
 {
-	char msg[PATH_MAX_SIGNED + 256];
+	char msg[VELD_AUTH_MSG_MAX];
 	size_t n = request_message(msg, sizeof msg, method, path, time_dec, nonce_hex, body, body_len);
 	if (n == 0)
 		return -1;

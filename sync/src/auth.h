@@ -18,6 +18,16 @@ struct veld__auth_headers {
 	char signature[129]; /* 128 hex */
 };
 
+/* The bytes a request signature covers, at most this long (the signed path
+ * is at most 2048 bytes). */
+#define VELD_AUTH_MSG_MAX (2048 + 256)
+/* Sign a request in two steps, for a signer that holds its key elsewhere:
+ * fill device, time (now) and a fresh nonce, and write the bytes to sign
+ * into msg (returns their length); then set the signature over them. */
+size_t veld__auth_message(struct veld__auth_headers *h, const uint8_t device[16],
+                          const char *method, const char *path, const uint8_t *body,
+                          size_t body_len, uint8_t msg[VELD_AUTH_MSG_MAX]);
+void veld__auth_set_signature(struct veld__auth_headers *h, const uint8_t sig[64]);
 /* Sign a request: fills all four headers (time = now, fresh nonce). */
 void veld__auth_sign(struct veld__auth_headers *h, const uint8_t device[16], const uint8_t sign_sk[64],
                      const char *method, const char *path, const uint8_t *body, size_t body_len);
@@ -64,5 +74,9 @@ int veld__code_parse(const char *text, uint8_t code[VELD_CODE_BYTES]); /* 0 or -
  * key  = BLAKE2b-256 keyed with the code over "veld-invite-key". */
 void veld__code_auth(uint8_t auth[32], const uint8_t code[VELD_CODE_BYTES]);
 void veld__code_key(uint8_t key[32], const uint8_t code[VELD_CODE_BYTES]);
+/* The associated data of a team key sealed with a code (invite, enroll):
+ * "veld-team-key-v1" || team || 0x00 || BE64(tv). Returns its length. */
+#define VELD_INVITE_AD_MAX (16 + 64 + 1 + 8)
+size_t veld__invite_ad(uint8_t ad[VELD_INVITE_AD_MAX], const char *team, uint64_t tv);
 
 #endif

@@ -18,10 +18,10 @@
 #include "error.h"
 #include "http.h"
 #include "policy.h"
+#include "syncstate.h"
 #include "wire.h"
 
 #include <jansson.h>
-#include <pthread.h>
 #include <sodium.h>
 #include <stdatomic.h>
 #include <stdio.h>
@@ -58,68 +58,12 @@ static uint64_t wall_ms(void)
 
 /* ---- cancellation ------------------------------------------------------- */
 
-/* A running call registers its store here so veld_sync_cancel(s) can reach
- * its flag from another thread. (Meant to move into struct veld_store as an
- * _Atomic field; until then, a small table.) Nested calls on one store
- * (revoke runs a sync) share the slot. When the table is full, a call runs
- * with a private flag that only its progress callback can trip. */
-#define CANCEL_SLOTS 64
-
-struct cancel_slot {
-	const veld_store *s;
-	unsigned users;
-	atomic_int flag;
-};
-
-static pthread_mutex_t cancel_mu = PTHREAD_MUTEX_INITIALIZER;
-static struct cancel_slot cancel_slots[CANCEL_SLOTS];
-
-static atomic_int *cancel_enter(const veld_store *s, atomic_int *fallback)
-{
-	struct cancel_slot *free_slot = NULL;
-	atomic_int *f = fallback;
-	pthread_mutex_lock(&cancel_mu);
-	for (size_t i = 0; i < CANCEL_SLOTS; i++) {
-		struct cancel_slot *k = &cancel_slots[i];
-		if (k->users > 0 && k->s == s) {
-			k->users++;
-			f = &k->flag;
-			goto out;
-		}
-		if (k->users == 0 && free_slot == NULL)
-			free_slot = k;
-	}
-	if (free_slot != NULL) {
-		free_slot->s = s;
-		free_slot->users = 1;
-		atomic_store(&free_slot->flag, 0);
-		f = &free_slot->flag;
-	}
-out:
-	pthread_mutex_unlock(&cancel_mu);
-	return f;
-}
-
-static void cancel_leave(atomic_int *f)
-{
-	pthread_mutex_lock(&cancel_mu);
-	for (size_t i = 0; i < CANCEL_SLOTS; i++) {
-		struct cancel_slot *k = &cancel_slots[i];
-		if (&k->flag == f && k->users > 0 && --k->users == 0) {
-			k->s = NULL;
-			atomic_store(&k->flag, 0);
-		}
-	}
-	pthread_mutex_unlock(&cancel_mu);
-}
-
+/* The flag lives in the store handle (syncstate.h), so veld_sync_cancel(s)
+ * reaches the calls running on s from any thread without global state. */
 void veld_sync_cancel(veld_store *s)
 {
-	pthread_mutex_lock(&cancel_mu);
-	for (size_t i = 0; i < CANCEL_SLOTS; i++)
-		if (cancel_slots[i].users > 0 && cancel_slots[i].s == s)
-			atomic_store(&cancel_slots[i].flag, 1);
-	pthread_mutex_unlock(&cancel_mu);
+	if (s != NULL)
+		veld__store_cancel(s);
 }
 
 /* ---- one sync session --------------------------------------------------- */
@@ -129,13 +73,12 @@ struct session {
 	veld_sync_options o; /* with defaults filled in */
 	struct veld__http http;
 	atomic_int *cancel;
-	atomic_int own_flag;
 	char role[16];
 	uint64_t t0;
 	int open;
 };
 
-static void resolve_options(veld_sync_options *o, const veld_sync_options *in)
+void veld__sync_options_resolve(veld_sync_options *o, const veld_sync_options *in)
 {
 	veld_sync_options_init(o);
 	if (in != NULL) {
@@ -152,6 +95,10 @@ static void resolve_options(veld_sync_options *o, const veld_sync_options *in)
 	}
 	if (o->timeout_ms == 0)
 		o->timeout_ms = DEFAULT_TIMEOUT_MS;
+	if (o->max_retries == 0)
+		o->max_retries = DEFAULT_MAX_RETRIES;
+	else if (o->max_retries == (uint32_t)VELD_SYNC_RETRIES_NONE)
+		o->max_retries = 0;
 	if (o->push_batch == 0 || o->push_batch > VELD_WIRE_MAX_OPS)
 		o->push_batch = VELD_WIRE_MAX_OPS;
 	if (o->pull_page == 0)
@@ -171,7 +118,7 @@ static int session_open(struct session *x, veld_store *s, const veld_sync_option
 	memset(x, 0, sizeof *x);
 	x->s = s;
 	x->t0 = mono_ms();
-	resolve_options(&x->o, in);
+	veld__sync_options_resolve(&x->o, in);
 	if (s == NULL)
 		return veld__err(VELD_EINVAL, "no store given");
 	if (in != NULL && in->version != VELD_SYNC_OPTIONS_VERSION)
@@ -197,8 +144,7 @@ static int session_open(struct session *x, veld_store *s, const veld_sync_option
 	if ((rc = veld__http_open(&x->http, base, loopback, x->o.timeout_ms, x->o.ca_file,
 			NULL)) != VELD_OK)
 		return rc;
-	atomic_init(&x->own_flag, 0);
-	x->cancel = cancel_enter(s, &x->own_flag);
+	x->cancel = veld__store_cancel_enter(s);
 	x->http.cancel = x->cancel;
 	x->open = 1;
 	return VELD_OK;
@@ -209,7 +155,7 @@ static void session_close(struct session *x)
 	if (!x->open)
 		return;
 	veld__http_close(&x->http);
-	cancel_leave(x->cancel);
+	veld__store_cancel_leave(x->s);
 	x->open = 0;
 }
 
@@ -436,113 +382,134 @@ static int probe_acked(struct session *x, int *rewound)
 	return VELD_OK;
 }
 
+/* State of one push sequence: the batch size (halved when a push is too
+ * large, grown back after), whether it rewound already, and the pending
+ * envelope count the last envelope-only push started from. */
+struct pushing {
+	size_t batch;
+	int rewound;
+	uint64_t pend_envs;
+};
+
+/* A push the server refused: halve a batch that was too large, rewind once
+ * when the server lost operations; PUSH_AGAIN to go on, else an error. */
+#define PUSH_AGAIN 1
+static int push_refused(struct session *x, struct tally *t, struct pushing *p,
+                        const struct veld__outbox *ob, const struct veld__error_resp *e, int rc)
+{
+	uint64_t pend_ops = 0;
+	size_t nops = ob->req.nops;
+	if (strcmp(e->error, "too_large") == 0 && nops > 1) {
+		p->batch = nops / 2;
+		return PUSH_AGAIN;
+	}
+	/* The server lost operations it had acknowledged (restored from a
+	 * backup): this device still holds them, so push again from where the
+	 * server is. Once per sync. */
+	if (strcmp(e->error, "gap") == 0 && !p->rewound && e->expected > 0) {
+		if ((rc = veld__sync_rewind(x->s, e->expected)) != VELD_OK)
+			return err_prefix(rc, "resuming from the server's sequence");
+		p->rewound = 1;
+		if ((rc = veld__sync_pending(x->s, &pend_ops, &p->pend_envs)) != VELD_OK)
+			return rc;
+		t->push_total = pend_ops;
+		return PUSH_AGAIN;
+	}
+	return strcmp(e->error, "gap") == 0 ? gap_error(&ob->req, e) : rc;
+}
+
+/* What the server's answer to an accepted push means here. */
+static int push_accepted(struct session *x, struct tally *t, struct pushing *p,
+                         const struct veld__outbox *ob, struct veld__http_resp *r)
+{
+	struct veld__push_resp resp;
+	struct veld__wire w;
+	size_t nops = ob->req.nops;
+	uint64_t last = nops ? ob->req.ops[nops - 1].seq : 0, pend_ops = 0, envs_now = 0;
+	int rc;
+	memset(&w, 0, sizeof w);
+	rc = veld__wire_push_resp_decode(&w, r->body, r->len, &resp);
+	veld__wire_free(&w);
+	if (rc != VELD_OK)
+		return err_prefix(rc, "the server's answer to a push did not decode");
+	if ((rc = veld__sync_pushed(x->s, ob, &resp)) != VELD_OK)
+		return err_prefix(rc, "recording a push");
+	/* Without this check a server that does not take a batch would have
+	 * it sent again forever. */
+	if (nops > 0 && resp.acked < last)
+		return veld__err(VELD_EPROTO, "the server acknowledged operations up to %llu of "
+			"a push that ended at %llu", (unsigned long long)resp.acked,
+			(unsigned long long)last);
+	if (nops == 0) {
+		if ((rc = veld__sync_pending(x->s, &pend_ops, &envs_now)) != VELD_OK)
+			return rc;
+		if (envs_now >= p->pend_envs)
+			return veld__err(VELD_EPROTO, "the key envelopes pushed are still waiting "
+				"after the server took them");
+		p->pend_envs = envs_now;
+	}
+	t->pushed += nops;
+	if (p->batch < x->o.push_batch)
+		p->batch = p->batch * 2 < x->o.push_batch ? p->batch * 2 : x->o.push_batch;
+	return report(x, t, VELD_SYNC_PHASE_PUSH);
+}
+
+/* One push of what waits: VELD_OK when nothing waited (done), PUSH_AGAIN
+ * when one went (or must be retried smaller), else an error. */
+static int push_one(struct session *x, struct tally *t, struct pushing *p)
+{
+	struct veld__outbox ob;
+	struct veld__error_resp e;
+	struct veld__http_resp r;
+	msgpack_sbuffer sb;
+	int rc;
+
+	if ((rc = veld__sync_next_push(x->s, p->batch, &ob)) != VELD_OK)
+		return err_prefix(rc, "reading the operations to push");
+	if (ob.req.nops == 0 && ob.req.nenvs == 0) {
+		veld__outbox_free(&ob);
+		return VELD_OK;
+	}
+	if ((rc = ENCODE(&sb, veld__wire_push_req_encode, &ob.req)) != VELD_OK) {
+		rc = err_prefix(rc, "encoding a push");
+	} else if (sb.size > VELD_WIRE_MAX_BODY && ob.req.nops > 1) {
+		/* Large values can make 1000 operations exceed the server's body
+		 * limit: halve the batch until it fits. */
+		p->batch = ob.req.nops / 2;
+		rc = PUSH_AGAIN;
+	} else if ((rc = call(x, "POST", "/v1/push", (const uint8_t *)sb.data, sb.size, &r,
+	                      &e)) != VELD_OK) {
+		rc = push_refused(x, t, p, &ob, &e, rc);
+	} else {
+		rc = push_accepted(x, t, p, &ob, &r);
+		veld__http_resp_free(&r);
+		if (rc == VELD_OK)
+			rc = PUSH_AGAIN;
+	}
+	msgpack_sbuffer_destroy(&sb);
+	veld__outbox_free(&ob);
+	return rc;
+}
+
 static int push_all(struct session *x, struct tally *t)
 {
-	uint64_t pend_ops = 0, pend_envs = 0;
-	size_t batch = x->o.push_batch;
-	int rc, rewound = 0;
+	struct pushing p = {x->o.push_batch, 0, 0};
+	uint64_t pend_ops = 0;
+	int rc;
 
 	/* First learn how far the server holds this device's operations: also
 	 * how a device with nothing new finds out the server was restored. */
-	if ((rc = probe_acked(x, &rewound)) != VELD_OK ||
-	    (rc = veld__sync_pending(x->s, &pend_ops, &pend_envs)) != VELD_OK)
+	if ((rc = probe_acked(x, &p.rewound)) != VELD_OK ||
+	    (rc = veld__sync_pending(x->s, &pend_ops, &p.pend_envs)) != VELD_OK)
 		return rc;
 	t->push_total = pend_ops;
-	for (;;) {
-		struct veld__outbox ob;
-		struct veld__push_resp resp;
-		struct veld__error_resp e;
-		struct veld__http_resp r;
-		struct veld__wire w;
-		msgpack_sbuffer sb;
-		size_t nops;
-		uint64_t last;
-
+	do {
 		if (cancelled(x))
 			return veld__err(VELD_ECANCELLED, "sync cancelled");
-		memset(&ob, 0, sizeof ob);
-		if ((rc = veld__sync_next_push(x->s, batch, &ob)) != VELD_OK)
-			return err_prefix(rc, "reading the operations to push");
-		nops = ob.req.nops;
-		if (nops == 0 && ob.req.nenvs == 0) {
-			veld__outbox_free(&ob);
-			/* What the server now holds of fields the team's policy
-			 * keeps at the office leaves this device. */
-			return veld__sync_policy_enforce(x->s);
-		}
-		last = nops ? ob.req.ops[nops - 1].seq : 0;
-		if ((rc = ENCODE(&sb, veld__wire_push_req_encode, &ob.req)) != VELD_OK) {
-			msgpack_sbuffer_destroy(&sb);
-			veld__outbox_free(&ob);
-			return err_prefix(rc, "encoding a push");
-		}
-		/* Large values can make 1000 operations exceed the server's body
-		 * limit: halve the batch until it fits. */
-		if (sb.size > VELD_WIRE_MAX_BODY && nops > 1) {
-			msgpack_sbuffer_destroy(&sb);
-			veld__outbox_free(&ob);
-			batch = nops / 2;
-			continue;
-		}
-		rc = call(x, "POST", "/v1/push", (const uint8_t *)sb.data, sb.size, &r, &e);
-		msgpack_sbuffer_destroy(&sb);
-		if (rc != VELD_OK) {
-			if (strcmp(e.error, "too_large") == 0 && nops > 1) {
-				veld__outbox_free(&ob);
-				batch = nops / 2;
-				continue;
-			}
-			/* The server lost operations it had acknowledged (restored
-			 * from a backup): this device still holds them, so push
-			 * again from where the server is. Once per sync. */
-			if (strcmp(e.error, "gap") == 0 && !rewound && e.expected > 0) {
-				veld__outbox_free(&ob);
-				if ((rc = veld__sync_rewind(x->s, e.expected)) != VELD_OK)
-					return err_prefix(rc, "resuming from the server's sequence");
-				rewound = 1;
-				if ((rc = veld__sync_pending(x->s, &pend_ops, &pend_envs)) != VELD_OK)
-					return rc;
-				t->push_total = pend_ops;
-				continue;
-			}
-			if (strcmp(e.error, "gap") == 0)
-				rc = gap_error(&ob.req, &e);
-			veld__outbox_free(&ob);
-			return rc;
-		}
-		memset(&w, 0, sizeof w);
-		rc = veld__wire_push_resp_decode(&w, r.body, r.len, &resp);
-		veld__wire_free(&w);
-		veld__http_resp_free(&r);
-		if (rc != VELD_OK) {
-			veld__outbox_free(&ob);
-			return err_prefix(rc, "the server's answer to a push did not decode");
-		}
-		rc = veld__sync_pushed(x->s, &ob, &resp);
-		veld__outbox_free(&ob);
-		if (rc != VELD_OK)
-			return err_prefix(rc, "recording a push");
-		/* Without this check a server that does not take a batch would
-		 * have it sent again forever. */
-		if (nops > 0 && resp.acked < last)
-			return veld__err(VELD_EPROTO, "the server acknowledged operations up to %llu of "
-				"a push that ended at %llu", (unsigned long long)resp.acked,
-				(unsigned long long)last);
-		if (nops == 0) {
-			uint64_t envs_now = 0;
-			if ((rc = veld__sync_pending(x->s, &pend_ops, &envs_now)) != VELD_OK)
-				return rc;
-			if (envs_now >= pend_envs)
-				return veld__err(VELD_EPROTO, "the key envelopes pushed are still waiting "
-					"after the server took them");
-			pend_envs = envs_now;
-		}
-		t->pushed += nops;
-		if (batch < x->o.push_batch)
-			batch = batch * 2 < x->o.push_batch ? batch * 2 : x->o.push_batch;
-		if ((rc = report(x, t, VELD_SYNC_PHASE_PUSH)) != VELD_OK)
-			return rc;
-	}
+	} while ((rc = push_one(x, t, &p)) == PUSH_AGAIN);
+	/* What the server now holds of fields the team's policy keeps at the
+	 * office leaves this device. */
+	return rc == VELD_OK ? veld__sync_policy_enforce(x->s) : rc;
 }
 
 static int pull_all(struct session *x, struct tally *t)

@@ -1,19 +1,21 @@
 /* devsync.h - the device store's side of sync (private).
  *
- * client.c drives HTTP; these functions read and write the store. Each
- * takes the store's mutex itself, like a public call, and runs its writes
- * in one transaction. */
+ * client.c drives HTTP; these functions read and write the store, each as
+ * one step on it (core/src/syncstate.h): the store's mutex taken for the
+ * step alone, its writes in one transaction. By job:
+ *   outbox.c     what to push, and what the server's answers mean for it
+ *   apply.c      checking and applying a pulled page
+ *   enroll.c     joining a server; the server the store is enrolled with;
+ *                request signatures
+ *   officekeys.c the office's duties: invites, team keys and rotation,
+ *                signed erasures and field policies
+ *   auditsync.c  the access log's way to the office */
 #ifndef VELD_DEVSYNC_H
 #define VELD_DEVSYNC_H
 
 #include "store.h"
+#include "veld_sync.h"
 #include "wire.h"
-
-/* Helpers shared by devsync.c and auditsync.c: a sync counter in meta (one
- * never written is 0), and taking the store's mutex with its keys unlocked
- * (on failure the mutex is not held). */
-int veld__sync_meta_u64(veld_store *s, const char *key, uint64_t *v);
-int veld__sync_enter_keys(veld_store *s);
 
 /* The server URL and role this store enrolled with. VELD_ENOTFOUND if the
  * store has not enrolled. `role` gets "worker" or "office". */
@@ -24,13 +26,21 @@ struct veld__auth_headers;
 int veld__sync_sign(veld_store *s, struct veld__auth_headers *h, const char *method,
                     const char *path, const uint8_t *body, size_t len);
 
+/* The options a sync call runs with (client.c): `in` (may be NULL) with every
+ * 0 replaced by its default, VELD_SYNC_RETRIES_NONE by 0 retries. */
+void veld__sync_options_resolve(veld_sync_options *o, const veld_sync_options *in);
+
 /* ---- push ------------------------------------------------------------- */
 /* The next push: own operations above the acknowledged seq (at most
  * max_ops), signed as one batch, and up to 1000 unsent key envelopes.
  * out->req.nops == 0 && out->req.nenvs == 0 means nothing to push. */
+struct veld__opbuf;
+struct veld__outbox_env;
 struct veld__outbox {
 	struct veld__push_req req;
-	void *mem; /* owns everything req points to */
+	struct veld__opbuf *ops;      /* owns the operations req points to */
+	struct veld__envelope *envs;  /* req.envs */
+	struct veld__outbox_env *out; /* the same envelopes as the outbox holds them */
 };
 int veld__sync_next_push(veld_store *s, size_t max_ops, struct veld__outbox *out);
 void veld__outbox_free(struct veld__outbox *o);

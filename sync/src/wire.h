@@ -24,7 +24,6 @@
 #define VELD_WIRE_MAX_AUDIT 1000      /* access-log entries in one push */
 #define VELD_WIRE_MAX_ERASED 1000     /* erasures in one pull */
 #define VELD_AUDIT_SEALED_MAX 2048    /* one sealed access-log entry */
-#define VELD_SEALED_KEY_BYTES 80   /* crypto_box_seal of a 32-byte key */
 #define VELD_TEAM_SEALED_BYTES 72  /* nonce 24 + 32 + tag 16 */
 #define VELD_CONTENT_TYPE "application/vnd.veld.v1+msgpack"
 

@@ -44,6 +44,18 @@ for h in $sync_headers curl/; do
 $hits"
 done
 
+# ---- the device side of sync keeps no SQL of its own ------------------------------
+# Core owns its tables: sync reaches the store through core/src/syncstate.h.
+for f in $(sed -n 's|.*\${VELD_SYNC_DIR}/\(src/[a-z_]*\.c\).*|\1|p' "$src/sync/sources.cmake"); do
+	case " $(sed -n '/VELD_DEVSYNC_SOURCES/,/)/p' "$src/sync/sources.cmake") " in
+	*"$f"*) ;;
+	*) continue ;;
+	esac
+	hits=$(grep -n 'sqlite3_\|->db\b' "$src/sync/$f" || true)
+	[ -z "$hits" ] || fail "sync/$f reaches the store's SQL itself (use core/src/syncstate.h):
+$hits"
+done
+
 # ---- public headers include only public headers --------------------------------
 pubdirs="core/include sync/include mobile-bridge/include"
 public=""
@@ -74,5 +86,6 @@ printf '%s\n' "$server" | grep -qE ' [TU] veld_(session|bridge)_' && fail "libve
 	fail "libveld.so (for apps) carries the server"
 
 [ $status -eq 0 ] && echo "ok: targets list their sources by name; core has no network code;" \
+	"the device side of sync has no SQL of its own;" \
 	"public headers include only public headers; server, command and libveld carry only their parts"
 exit $status

@@ -70,7 +70,7 @@ static void test_e2e__server_killed_during_push(void **state)
 	int total = 0;
 	veld_sync_options so = VELD_SYNC_OPTIONS_INIT;
 	so.push_batch = 200; /* many requests, so the kill lands mid-push */
-	so.max_retries = 0;
+	so.max_retries = (uint32_t)VELD_SYNC_RETRIES_NONE;
 	snprintf(data, sizeof data, "%s/server", tmp);
 	e2e_server_start(&srv, data, 0);
 	office = e2e_office(&srv, tmp);

@@ -4,6 +4,7 @@
  * (503s then a refusal; every attempt signed with a fresh nonce). */
 #include "helpers.h"
 
+#include "devsync.h"
 #include "http.h"
 #include "veld_sync.h"
 #include "wire.h"
@@ -242,7 +243,7 @@ static void test_sync_client__no_server_is_enet_without_the_code(void **state)
 	char *dir, *out = NULL;
 	veld_store *s = store_new(&dir, "anna", "north");
 	veld_sync_options o = VELD_SYNC_OPTIONS_INIT;
-	o.max_retries = 0;
+	o.max_retries = (uint32_t)VELD_SYNC_RETRIES_NONE;
 	o.timeout_ms = 2000;
 	/* Port 1 on loopback: nothing listens, the connection is refused. */
 	assert_int_equal(veld_enroll(s, "http://127.0.0.1:1", SOME_CODE, "anna-phone", &o, &out),
@@ -481,7 +482,7 @@ static void test_sync_client__cancel_from_another_thread_stops_the_backoff(void 
 	assert_true(now_ms() - t0 < 3000);
 	pthread_join(t, NULL);
 	/* A cancel applies to the running call only: the next one runs. */
-	o.max_retries = 0;
+	o.max_retries = (uint32_t)VELD_SYNC_RETRIES_NONE;
 	assert_int_equal(veld_enroll(s, "http://127.0.0.1:1", SOME_CODE, NULL, &o, &out),
 		VELD_ENET);
 	veld_store_free(s);
@@ -505,6 +506,25 @@ static void test_sync_client__options_init(void **state)
 	assert_int_equal(a.timeout_ms, b.timeout_ms);
 }
 
+/* A zeroed options struct with its version set runs with the defaults, the
+ * same as VELD_SYNC_OPTIONS_INIT; no retries at all is asked for by name. */
+static void test_sync_client__zeroed_options_are_the_defaults(void **state)
+{
+	veld_sync_options init = VELD_SYNC_OPTIONS_INIT, zero, a, b;
+	memset(&zero, 0, sizeof zero);
+	zero.version = VELD_SYNC_OPTIONS_VERSION;
+	veld__sync_options_resolve(&a, &init);
+	veld__sync_options_resolve(&b, &zero);
+	assert_int_equal(a.max_retries, 5);
+	assert_int_equal(b.max_retries, a.max_retries);
+	assert_int_equal(b.timeout_ms, a.timeout_ms);
+	assert_int_equal(b.push_batch, a.push_batch);
+	assert_int_equal(b.pull_page, a.pull_page);
+	zero.max_retries = (uint32_t)VELD_SYNC_RETRIES_NONE;
+	veld__sync_options_resolve(&b, &zero);
+	assert_int_equal(b.max_retries, 0);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -518,6 +538,7 @@ int main(void)
 		cmocka_unit_test(test_sync_client__backoff_schedule_of_the_protocol),
 		cmocka_unit_test(test_sync_client__backoff_capped_and_draw_clamped),
 		cmocka_unit_test(test_sync_client__error_codes),
+		cmocka_unit_test(test_sync_client__zeroed_options_are_the_defaults),
 		cmocka_unit_test(test_sync_client__only_500_and_503_retried),
 		cmocka_unit_test(test_sync_client__options_init),
 		cmocka_unit_test(test_sync_client__sync_before_enroll_is_enotfound),

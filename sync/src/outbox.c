@@ -1,0 +1,182 @@
+/* outbox.c - what a device pushes: its own operations above what the server
+ * acknowledged, signed as one batch, and the client key envelopes waiting;
+ * and what it records of the server's answers (docs/protocol.md 7, step 1).
+ *
+ * Sync state in the store: acked_seq (the highest own seq the server holds)
+ * and policy_seq (the highest own seq a push of operations confirmed, up to
+ * which the field policy may remove own values). Each function is one step
+ * on the store (syncstate.h); client.c drives HTTP. */
+#include "devsync.h"
+#include "error.h"
+#include "syncstate.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+void veld__outbox_free(struct veld__outbox *o)
+{
+	if (!o)
+		return;
+	veld__opbuf_free(o->ops);
+	free(o->ops);
+	free(o->envs);
+	free(o->out);
+	memset(o, 0, sizeof *o);
+}
+
+/* The envelopes waiting, as the wire carries them. */
+static int read_envelopes(veld_store *s, struct veld__outbox *o)
+{
+	size_t n = 0;
+	int rc;
+	if (!(o->out = calloc(VELD_WIRE_MAX_ENVS, sizeof *o->out)) ||
+	    !(o->envs = calloc(VELD_WIRE_MAX_ENVS, sizeof *o->envs)))
+		return veld__err(VELD_ENOMEM, "out of memory");
+	if ((rc = veld__outbox_read(s, o->out, VELD_WIRE_MAX_ENVS, &n)) != VELD_OK)
+		return rc;
+	for (size_t i = 0; i < n; i++) {
+		struct veld__envelope *e = &o->envs[i];
+		memcpy(e->client, o->out[i].client, VELD_ID_BYTES);
+		e->kv = o->out[i].kv;
+		memcpy(e->to, o->out[i].to, sizeof e->to);
+		e->tv = o->out[i].tv;
+		memcpy(e->sealed, o->out[i].sealed, VELD_SEALED_KEY_BYTES);
+	}
+	o->req.envs = o->envs;
+	o->req.nenvs = n;
+	return VELD_OK;
+}
+
+/* One signature over the batch as sent (docs/protocol.md 3). */
+static int sign_batch(veld_store *s, struct veld__push_req *req)
+{
+	uint8_t *hashes = malloc(req->nops * VELD_HASH_BYTES), msg[77];
+	if (!hashes)
+		return veld__err(VELD_ENOMEM, "out of memory");
+	for (size_t i = 0; i < req->nops; i++)
+		memcpy(hashes + i * VELD_HASH_BYTES, req->ops[i].hash, VELD_HASH_BYTES);
+	veld__batch_digest(msg, veld__store_device(s), req->ops[0].seq, req->ops[req->nops - 1].seq,
+	                   hashes, req->nops);
+	veld__store_sign(s, req->sig, msg, sizeof msg);
+	req->has_sig = 1;
+	free(hashes);
+	return VELD_OK;
+}
+
+int veld__sync_next_push(veld_store *s, size_t max_ops, struct veld__outbox *out)
+{
+	struct veld__step step;
+	uint64_t acked;
+	int rc;
+	memset(out, 0, sizeof *out);
+	if (max_ops == 0 || max_ops > VELD_WIRE_MAX_OPS)
+		max_ops = VELD_WIRE_MAX_OPS;
+	if ((rc = veld__step_begin(s, &step, VELD_STEP_KEYS)) != VELD_OK)
+		return rc;
+	if (!(out->ops = calloc(1, sizeof *out->ops)))
+		rc = veld__err(VELD_ENOMEM, "out of memory");
+	else if ((rc = veld__sync_u64(s, "acked_seq", &acked)) == VELD_OK &&
+	         (rc = veld__own_ops_read(s, acked, max_ops, out->ops)) == VELD_OK &&
+	         (rc = read_envelopes(s, out)) == VELD_OK) {
+		out->req.ops = out->ops->ops;
+		out->req.nops = out->ops->n;
+		if (out->req.nops > 0)
+			rc = sign_batch(s, &out->req);
+	}
+	rc = veld__step_end(s, &step, rc);
+	if (rc != VELD_OK)
+		veld__outbox_free(out);
+	return rc;
+}
+
+int veld__sync_pushed(veld_store *s, const struct veld__outbox *o, const struct veld__push_resp *r)
+{
+	struct veld__step step;
+	uint64_t acked;
+	int rc = veld__step_begin(s, &step, VELD_STEP_KEYS | VELD_STEP_WRITE);
+	if (rc)
+		return rc;
+	if ((rc = veld__sync_u64(s, "acked_seq", &acked)) != VELD_OK)
+		goto done;
+	if (r->acked > veld__store_last_seq(s)) {
+		rc = veld__err(VELD_EPROTO, "the server acknowledged operations this device never wrote");
+		goto done;
+	}
+	if (r->acked > acked && (rc = veld__sync_set_u64(s, "acked_seq", r->acked)) != VELD_OK)
+		goto done;
+	/* What a push of operations confirmed (not an empty probe, whose
+	 * answer a server could inflate): the field policy removes own values
+	 * only up to here (policy_seq). */
+	if (o->req.nops > 0) {
+		uint64_t last = o->req.ops[o->req.nops - 1].seq, held = 0;
+		uint64_t confirmed = r->acked < last ? r->acked : last;
+		if ((rc = veld__sync_u64(s, "policy_seq", &held)) != VELD_OK ||
+		    (confirmed > held && (rc = veld__sync_set_u64(s, "policy_seq", confirmed)) != VELD_OK))
+			goto done;
+	}
+	for (size_t i = 0; rc == VELD_OK && i < o->req.nenvs; i++)
+		rc = veld__outbox_remove(s, &o->out[i]);
+done:
+	return veld__step_end(s, &step, rc);
+}
+
+int veld__sync_acked(veld_store *s, uint64_t *acked)
+{
+	struct veld__step step;
+	int rc = veld__step_begin(s, &step, 0);
+	if (rc)
+		return rc;
+	return veld__step_end(s, &step, veld__sync_u64(s, "acked_seq", acked));
+}
+
+int veld__sync_pending(veld_store *s, uint64_t *ops, uint64_t *envelopes)
+{
+	struct veld__step step;
+	uint64_t acked = 0, last;
+	int rc = veld__step_begin(s, &step, 0);
+	if (rc)
+		return rc;
+	*ops = *envelopes = 0;
+	if ((rc = veld__sync_u64(s, "acked_seq", &acked)) == VELD_OK) {
+		last = veld__store_last_seq(s);
+		*ops = last > acked ? last - acked : 0;
+		rc = veld__outbox_count(s, envelopes);
+	}
+	return veld__step_end(s, &step, rc);
+}
+
+int veld__sync_rewind(veld_store *s, uint64_t expected)
+{
+	struct veld__step step;
+	uint64_t removed = 0, pseq = 0;
+	int rc = veld__step_begin(s, &step, VELD_STEP_KEYS | VELD_STEP_WRITE);
+	if (rc)
+		return rc;
+	if (expected == 0 || expected > veld__store_last_seq(s) + 1) {
+		rc = veld__err(VELD_EPROTO, "the server expects operation %llu of this device, "
+		               "which never wrote it", (unsigned long long)expected);
+		goto done;
+	}
+	/* A value removed here since the server held its operation (field
+	 * policy, retention) cannot be sent again as it was signed; sending it
+	 * without its value would be a different operation under the same seq. */
+	if ((rc = veld__own_values_removed(s, expected, &removed)) != VELD_OK)
+		goto done;
+	if (removed > 0) {
+		rc = veld__err(VELD_EPROTO, "the server lost operations %llu and later of this device,"
+		               " and this device has since removed values of %llu of them (field"
+		               " policy or retention), so they cannot be sent again: the server must"
+		               " be restored from a newer backup", (unsigned long long)expected,
+		               (unsigned long long)removed);
+		goto done;
+	}
+	if ((rc = veld__sync_u64(s, "policy_seq", &pseq)) == VELD_OK && pseq >= expected)
+		rc = veld__sync_set_u64(s, "policy_seq", expected - 1);
+	if (rc == VELD_OK && (rc = veld__sync_set_u64(s, "acked_seq", expected - 1)) == VELD_OK &&
+	    (rc = veld__sync_set_u64(s, "pull_cursor", 0)) == VELD_OK &&
+	    (rc = veld__sync_set_u64(s, "env_cursor", 0)) == VELD_OK &&
+	    (rc = veld__sync_set_u64(s, "erase_cursor", 0)) == VELD_OK)
+		rc = veld__keys_share_all(s);
+done:
+	return veld__step_end(s, &step, rc);
+}

@@ -50,31 +50,9 @@ extern "C" {
 VELD_EXTERN uint32_t veld_version(void); /* (major << 16) | (minor << 8) | patch */
 
 /* ---- Error codes (stable; never renumbered) ----------------------------
- * veld_bridge.h defines the same enum under the same guard, so the two
- * headers may be included in either order. */
-#ifndef VELD_ERROR_CODES_DEFINED
-#define VELD_ERROR_CODES_DEFINED
-enum {
-	VELD_OK = 0,
-	VELD_ERROR = -1,      /* unexpected internal failure */
-	VELD_ENOMEM = -2,     /* out of memory */
-	VELD_EINVAL = -3,     /* invalid argument or malformed input */
-	VELD_ENOTFOUND = -4,  /* no such store, record or entry */
-	VELD_EAUTH = -5,      /* wrong passphrase or key */
-	VELD_ECORRUPT = -6,   /* store, sealed value or log failed a check */
-	VELD_EIO = -7,        /* file system failure (includes a full disk) */
-	VELD_EEXISTS = -8,    /* already exists */
-	VELD_ESCHEMA = -9,    /* store written by a newer veld */
-	VELD_ELOCKED = -10,   /* store is locked (keys wiped) */
-	VELD_ESHREDDED = -11, /* client was erased; its data key is destroyed */
-	VELD_EPERM = -12,     /* not allowed (append-only, other team, revoked) */
-	VELD_EBUSY = -13,     /* store in use by another process */
-	VELD_ENET = -14,      /* network failure (sync) */
-	VELD_EPROTO = -15,    /* peer broke the protocol (sync) */
-	VELD_EREVOKED = -16,  /* this device was revoked; wipe it (sync) */
-	VELD_ECANCELLED = -17 /* cancelled by the caller */
-};
-#endif
+ * In veld_errors.h, which veld_bridge.h includes too, so the two headers
+ * may be included in either order. */
+#include "veld_errors.h"
 
 /* Initialise the library (libsodium). Idempotent and thread-safe; every
  * constructor calls it, so calling it yourself is optional. */

@@ -1,20 +1,21 @@
 /*
  * veld_bridge.h - the stable C ABI that phone apps build on.
  *
- * This one header is everything an Android (JNI) or iOS (Swift) app needs:
- * open and unlock the encrypted store, lock it (by hand or after an idle
- * time), enroll with the office's server, create and read records, see and
- * resolve conflicts, read the access log, and sync. docs/mobile.md is the
- * full contract, with the JSON of every request and response.
+ * This header, with the error codes it includes (veld_errors.h), is
+ * everything an Android (JNI) or iOS (Swift) app needs: open and unlock
+ * the encrypted store, lock it (by hand or after an idle time), enroll
+ * with the office's server, create and read records, see and resolve
+ * conflicts, read the access log, and sync. docs/mobile.md is the full
+ * contract, with the JSON of every request and response.
  *
  * The contract in short:
  *  - Names. Every symbol starts with veld_. Handles are opaque: veld_session
  *    (an open store) and veld_buf (a result).
  *  - Errors. Every call that can fail returns an int32_t: VELD_OK (0) or a
- *    negative VELD_E* code. Codes are never renumbered and are the same as
- *    in the store's own header (veld.h). The message of the last failure on
- *    the calling thread is veld_bridge_error_message(); it names ids and
- *    fields, never a value, a passphrase or a code.
+ *    negative VELD_E* code. Codes are never renumbered and are the store's
+ *    own (veld_errors.h, included here and by veld.h). The message of the
+ *    last failure on the calling thread is veld_bridge_error_message(); it
+ *    names ids and fields, never a value, a passphrase or a code.
  *  - Strings in are UTF-8 with an explicit length (`const uint8_t *, size_t`);
  *    they need no terminating NUL. An embedded NUL or invalid UTF-8 is
  *    refused with VELD_EINVAL. Input is only read during the call.
@@ -33,8 +34,8 @@
  *  - No variadic functions, no constant that exists only as a macro: every
  *    constant is also available from veld_bridge_constant().
  *
- * If a C program includes veld.h as well, include veld.h first: both
- * define the VELD_E* codes, and this header then uses veld.h's.
+ * A C program may include veld.h as well, in either order: both take the
+ * VELD_E* codes from veld_errors.h.
  */
 #ifndef VELD_BRIDGE_H
 #define VELD_BRIDGE_H
@@ -71,31 +72,10 @@ VELD_BRIDGE_API uint32_t veld_bridge_abi_version(void);
 VELD_BRIDGE_API int32_t veld_bridge_abi_check(uint32_t compiled);
 #define VELD_BRIDGE_ABI_CHECK() veld_bridge_abi_check(VELD_BRIDGE_ABI_VERSION)
 
-/* ---- Error codes (stable; never renumbered; the same as veld.h) -------
- * Defined once whichever of veld.h and veld_bridge.h comes first. */
-#ifndef VELD_ERROR_CODES_DEFINED
-#define VELD_ERROR_CODES_DEFINED
-enum {
-	VELD_OK = 0,
-	VELD_ERROR = -1,      /* unexpected internal failure */
-	VELD_ENOMEM = -2,     /* out of memory */
-	VELD_EINVAL = -3,     /* invalid argument or malformed input */
-	VELD_ENOTFOUND = -4,  /* no such store, record or entry */
-	VELD_EAUTH = -5,      /* wrong passphrase or key */
-	VELD_ECORRUPT = -6,   /* store, sealed value or log failed a check */
-	VELD_EIO = -7,        /* file system failure (includes a full disk) */
-	VELD_EEXISTS = -8,    /* already exists */
-	VELD_ESCHEMA = -9,    /* store written by a newer veld */
-	VELD_ELOCKED = -10,   /* the session is locked (keys wiped) */
-	VELD_ESHREDDED = -11, /* client was erased; its data key is destroyed */
-	VELD_EPERM = -12,     /* not allowed (append-only, other team, refused) */
-	VELD_EBUSY = -13,     /* store in use by another process */
-	VELD_ENET = -14,      /* network failure (sync) */
-	VELD_EPROTO = -15,    /* peer broke the protocol (sync) */
-	VELD_EREVOKED = -16,  /* this device was revoked; wipe it (sync) */
-	VELD_ECANCELLED = -17 /* cancelled by the caller */
-};
-#endif
+/* ---- Error codes (stable; never renumbered) -----------------------------
+ * VELD_OK and the VELD_E* codes are in veld_errors.h, the one definition
+ * that veld.h includes too. Ship it beside this header. */
+#include "veld_errors.h"
 
 /* Phases of a sync, in veld_progress.phase. */
 #define VELD_PHASE_PUSH 1 /* sending this device's changes */

@@ -115,6 +115,13 @@ static void throw_veld(JNIEnv *env, int32_t rc)
 		(*env)->Throw(env, (jthrowable)e);
 }
 
+/* Throw VeldException unless the call succeeded. */
+static void check(JNIEnv *env, int32_t rc)
+{
+	if (rc != VELD_OK)
+		throw_veld(env, rc);
+}
+
 /* A mistake of the Java side (these classes ship together, so a bug). */
 static void throw_illegal(JNIEnv *env, const char *msg)
 {
@@ -123,10 +130,15 @@ static void throw_illegal(JNIEnv *env, const char *msg)
 		(*env)->ThrowNew(env, c, msg);
 }
 
-/* A result buffer as a byte[] (released either way). */
-static jbyteArray take_buf(JNIEnv *env, veld_buf *buf)
+/* The answer of a JSON call: its result as a byte[], or NULL with
+ * VeldException thrown. The buffer is released either way. */
+static jbyteArray answer(JNIEnv *env, int32_t rc, veld_buf *buf)
 {
-	jbyteArray a = new_bytes(env, veld_buf_data(buf), veld_buf_len(buf));
+	jbyteArray a = NULL;
+	if (rc != VELD_OK)
+		throw_veld(env, rc);
+	else
+		a = new_bytes(env, veld_buf_data(buf), veld_buf_len(buf));
 	veld_buf_free(buf);
 	return a;
 }
@@ -147,10 +159,8 @@ JNIEXPORT jint JNICALL Java_org_veld_Veld_nAbiVersion(JNIEnv *env, jclass cls)
 
 JNIEXPORT void JNICALL Java_org_veld_Veld_nAbiCheck(JNIEnv *env, jclass cls, jint compiled)
 {
-	int32_t rc = veld_bridge_abi_check((uint32_t)compiled);
 	(void)cls;
-	if (rc != VELD_OK)
-		throw_veld(env, rc);
+	check(env, veld_bridge_abi_check((uint32_t)compiled));
 }
 
 JNIEXPORT jlong JNICALL Java_org_veld_Veld_nConstant(JNIEnv *env, jclass cls, jbyteArray name)
@@ -163,43 +173,34 @@ JNIEXPORT jlong JNICALL Java_org_veld_Veld_nConstant(JNIEnv *env, jclass cls, jb
 		return 0;
 	rc = veld_bridge_constant(b.p, b.n, &v);
 	bytes_free(&b);
-	if (rc != VELD_OK)
-		throw_veld(env, rc);
+	check(env, rc);
 	return (jlong)v;
 }
 
-/* How nOpen opens: the values of Veld.OPEN_*. */
-enum { OPEN_PASSPHRASE = 0, CREATE_PASSPHRASE = 1, OPEN_KEY = 2, CREATE_KEY = 3 };
+/* The ways nOpen opens a session, by the index Veld.OPEN, CREATE,
+ * OPEN_WITH_KEY and CREATE_WITH_KEY give them. */
+typedef int32_t (*open_call)(veld_session **, const uint8_t *, size_t, const uint8_t *, size_t,
+	const uint8_t *, size_t);
+
+static const open_call opens[] = {
+	veld_session_open,            /* 0 */
+	veld_session_create,          /* 1 */
+	veld_session_open_with_key,   /* 2 */
+	veld_session_create_with_key, /* 3 */
+};
 
 JNIEXPORT jlong JNICALL Java_org_veld_Veld_nOpen(JNIEnv *env, jclass cls, jint how,
 	jbyteArray dir, jbyteArray secret, jbyteArray options)
 {
 	struct bytes d = {0}, k = {0}, o = {0};
 	veld_session *s = NULL;
-	int32_t rc;
 	(void)cls;
-	if (!bytes_get(env, dir, &d) || !bytes_get(env, secret, &k) || !bytes_get(env, options, &o))
-		goto done;
-	switch (how) {
-	case OPEN_PASSPHRASE:
-		rc = veld_session_open(&s, d.p, d.n, k.p, k.n, o.p, o.n);
-		break;
-	case CREATE_PASSPHRASE:
-		rc = veld_session_create(&s, d.p, d.n, k.p, k.n, o.p, o.n);
-		break;
-	case OPEN_KEY:
-		rc = veld_session_open_with_key(&s, d.p, d.n, k.p, k.n, o.p, o.n);
-		break;
-	case CREATE_KEY:
-		rc = veld_session_create_with_key(&s, d.p, d.n, k.p, k.n, o.p, o.n);
-		break;
-	default:
+	if (how < 0 || (size_t)how >= sizeof opens / sizeof opens[0]) {
 		throw_illegal(env, "veld: unknown way to open a session");
-		goto done;
+		return 0;
 	}
-	if (rc != VELD_OK)
-		throw_veld(env, rc);
-done:
+	if (bytes_get(env, dir, &d) && bytes_get(env, secret, &k) && bytes_get(env, options, &o))
+		check(env, opens[how](&s, d.p, d.n, k.p, k.n, o.p, o.n));
 	bytes_free(&d);
 	bytes_free(&k);
 	bytes_free(&o);
@@ -215,10 +216,8 @@ JNIEXPORT void JNICALL Java_org_veld_Veld_nClose(JNIEnv *env, jclass cls, jlong 
 
 JNIEXPORT void JNICALL Java_org_veld_Veld_nLock(JNIEnv *env, jclass cls, jlong h)
 {
-	int32_t rc = veld_session_lock(session_of(h));
 	(void)cls;
-	if (rc != VELD_OK)
-		throw_veld(env, rc);
+	check(env, veld_session_lock(session_of(h)));
 }
 
 JNIEXPORT void JNICALL Java_org_veld_Veld_nUnlock(JNIEnv *env, jclass cls, jlong h,
@@ -232,21 +231,16 @@ JNIEXPORT void JNICALL Java_org_veld_Veld_nUnlock(JNIEnv *env, jclass cls, jlong
 	rc = is_key ? veld_session_unlock_with_key(session_of(h), k.p, k.n)
 	            : veld_session_unlock(session_of(h), k.p, k.n);
 	bytes_free(&k);
-	if (rc != VELD_OK)
-		throw_veld(env, rc);
+	check(env, rc);
 }
 
 JNIEXPORT void JNICALL Java_org_veld_Veld_nChangePassphrase(JNIEnv *env, jclass cls, jlong h,
 	jbyteArray old_pass, jbyteArray new_pass)
 {
 	struct bytes a = {0}, b = {0};
-	int32_t rc;
 	(void)cls;
-	if (bytes_get(env, old_pass, &a) && bytes_get(env, new_pass, &b)) {
-		rc = veld_session_change_passphrase(session_of(h), a.p, a.n, b.p, b.n);
-		if (rc != VELD_OK)
-			throw_veld(env, rc);
-	}
+	if (bytes_get(env, old_pass, &a) && bytes_get(env, new_pass, &b))
+		check(env, veld_session_change_passphrase(session_of(h), a.p, a.n, b.p, b.n));
 	bytes_free(&a);
 	bytes_free(&b);
 }
@@ -254,14 +248,11 @@ JNIEXPORT void JNICALL Java_org_veld_Veld_nChangePassphrase(JNIEnv *env, jclass 
 JNIEXPORT void JNICALL Java_org_veld_Veld_nSetAutolock(JNIEnv *env, jclass cls, jlong h,
 	jint seconds)
 {
-	int32_t rc;
 	(void)cls;
-	if (seconds < 0) {
+	if (seconds < 0)
 		throw_illegal(env, "veld: the idle time cannot be negative");
-		return;
-	}
-	if ((rc = veld_session_set_autolock(session_of(h), (uint32_t)seconds)) != VELD_OK)
-		throw_veld(env, rc);
+	else
+		check(env, veld_session_set_autolock(session_of(h), (uint32_t)seconds));
 }
 
 JNIEXPORT jboolean JNICALL Java_org_veld_Veld_nIsLocked(JNIEnv *env, jclass cls, jlong h)
@@ -309,11 +300,7 @@ JNIEXPORT jbyteArray JNICALL Java_org_veld_Veld_nCall(JNIEnv *env, jclass cls, j
 		return NULL;
 	rc = calls[which](session_of(h), r.p, r.n, &out);
 	bytes_free(&r);
-	if (rc != VELD_OK) {
-		throw_veld(env, rc);
-		return NULL;
-	}
-	return take_buf(env, out);
+	return answer(env, rc, out);
 }
 
 /* ---- sync with a listener ------------------------------------------------------ */
@@ -362,11 +349,7 @@ JNIEXPORT jbyteArray JNICALL Java_org_veld_Veld_nSync(JNIEnv *env, jclass cls, j
 		(*env)->Throw(env, c.pending);
 		return NULL;
 	}
-	if (rc != VELD_OK) {
-		throw_veld(env, rc);
-		return NULL;
-	}
-	return take_buf(env, out);
+	return answer(env, rc, out);
 }
 
 JNIEXPORT void JNICALL Java_org_veld_Veld_nCancel(JNIEnv *env, jclass cls, jlong h)

@@ -3,10 +3,13 @@
  * (veld.h) and sync (veld_sync.h).
  *
  * The bridge is thin on purpose: requests are parsed and checked here
- * (UTF-8, lengths, known keys), then handed to the store, whose answer goes
- * back as a veld_buf. What the bridge adds is its own state, the lock state
- * and the idle timer, and a way to close a session that another thread is
- * still syncing on.
+ * (UTF-8, lengths, known keys, each key's type and range), then handed to
+ * the store, whose answer goes back as a veld_buf. Every JSON call is one
+ * entry of a table (`calls`, near the end: its name, the keys its request
+ * takes, the function that runs it) served by one dispatcher, so a public
+ * entry point is a single line and a new call is a new row. What the
+ * bridge adds is its own state, the lock state and the idle timer, and a
+ * way to close a session that another thread is still syncing on.
  *
  * Locking order. A session has two mutexes of its own besides the store's:
  *  - `mu` guards the small fields (busy count, lock flag, idle timer,
@@ -62,40 +65,26 @@ int32_t veld_bridge_abi_check(uint32_t compiled)
 	return VELD_OK;
 }
 
+/* A constant of veld_bridge.h by its name. NAMED writes the name from the
+ * constant itself, so the two cannot differ. */
 struct named {
 	const char *name;
 	int64_t value;
-	const char *description; /* codes only */
 };
+#define NAMED(c) {#c, c}
 
+/* The error codes (veld_errors.h), also for veld_bridge_code_name. */
 static const struct named codes[] = {
-	{"VELD_OK", VELD_OK, NULL},
-	{"VELD_ERROR", VELD_ERROR, NULL},
-	{"VELD_ENOMEM", VELD_ENOMEM, NULL},
-	{"VELD_EINVAL", VELD_EINVAL, NULL},
-	{"VELD_ENOTFOUND", VELD_ENOTFOUND, NULL},
-	{"VELD_EAUTH", VELD_EAUTH, NULL},
-	{"VELD_ECORRUPT", VELD_ECORRUPT, NULL},
-	{"VELD_EIO", VELD_EIO, NULL},
-	{"VELD_EEXISTS", VELD_EEXISTS, NULL},
-	{"VELD_ESCHEMA", VELD_ESCHEMA, NULL},
-	{"VELD_ELOCKED", VELD_ELOCKED, NULL},
-	{"VELD_ESHREDDED", VELD_ESHREDDED, NULL},
-	{"VELD_EPERM", VELD_EPERM, NULL},
-	{"VELD_EBUSY", VELD_EBUSY, NULL},
-	{"VELD_ENET", VELD_ENET, NULL},
-	{"VELD_EPROTO", VELD_EPROTO, NULL},
-	{"VELD_EREVOKED", VELD_EREVOKED, NULL},
-	{"VELD_ECANCELLED", VELD_ECANCELLED, NULL},
+	NAMED(VELD_OK), NAMED(VELD_ERROR), NAMED(VELD_ENOMEM), NAMED(VELD_EINVAL),
+	NAMED(VELD_ENOTFOUND), NAMED(VELD_EAUTH), NAMED(VELD_ECORRUPT), NAMED(VELD_EIO),
+	NAMED(VELD_EEXISTS), NAMED(VELD_ESCHEMA), NAMED(VELD_ELOCKED), NAMED(VELD_ESHREDDED),
+	NAMED(VELD_EPERM), NAMED(VELD_EBUSY), NAMED(VELD_ENET), NAMED(VELD_EPROTO),
+	NAMED(VELD_EREVOKED), NAMED(VELD_ECANCELLED),
 };
 
 static const struct named others[] = {
-	{"VELD_PHASE_PUSH", VELD_PHASE_PUSH, NULL},
-	{"VELD_PHASE_PULL", VELD_PHASE_PULL, NULL},
-	{"VELD_BRIDGE_KEY_BYTES", VELD_BRIDGE_KEY_BYTES, NULL},
-	{"VELD_BRIDGE_ABI_MAJOR", VELD_BRIDGE_ABI_MAJOR, NULL},
-	{"VELD_BRIDGE_ABI_MINOR", VELD_BRIDGE_ABI_MINOR, NULL},
-	{"VELD_BRIDGE_ABI_VERSION", VELD_BRIDGE_ABI_VERSION, NULL},
+	NAMED(VELD_PHASE_PUSH), NAMED(VELD_PHASE_PULL), NAMED(VELD_BRIDGE_KEY_BYTES),
+	NAMED(VELD_BRIDGE_ABI_MAJOR), NAMED(VELD_BRIDGE_ABI_MINOR), NAMED(VELD_BRIDGE_ABI_VERSION),
 };
 
 #define COUNT(a) (sizeof(a) / sizeof((a)[0]))
@@ -208,21 +197,6 @@ static int32_t give(char *str, veld_buf **out)
 	return buf_take(str, out);
 }
 
-/* The same for a JSON value (consumed). */
-static int32_t give_json(json_t *j, veld_buf **out)
-{
-	char *s;
-	if (j == NULL)
-		return veld__err(VELD_ENOMEM, "out of memory");
-	if (out == NULL) {
-		json_decref(j);
-		return VELD_OK;
-	}
-	s = json_dumps(j, JSON_COMPACT | JSON_ENCODE_ANY);
-	json_decref(j);
-	return buf_take(s, out);
-}
-
 /* ---- input ----------------------------------------------------------------- */
 
 /* Strict UTF-8 with no NUL (strings here become C strings). */
@@ -246,98 +220,207 @@ static int32_t str_arg(const uint8_t *p, size_t n, const char *what, char **out)
 	return VELD_OK;
 }
 
-/* Parse a request: a JSON object whose keys are all in `allowed`. NULL or
- * an empty request is {}. Messages quote the position and unknown key
- * names, never a value (a request may carry a client's name). */
-static int32_t req_parse(const uint8_t *req, size_t len, const char *call,
-                         const char *const *allowed, json_t **out)
+/* ---- requests: specs and their checks --------------------------------------
+ * Every JSON request (and the options of open and create) is described by
+ * a list of the keys it may hold: each key's type, whether it is required,
+ * and for numbers the range and the default. One function checks a request
+ * against its list, in the list's order, so the first problem found is the
+ * one reported; the calls then read values that are known to be right.
+ * Messages name the call and the key, never a value (a request may carry a
+ * client's name). */
+
+enum key_type {
+	KEY_STRING, /* a non-empty string */
+	KEY_INT,    /* a whole number from lo to hi */
+	KEY_BOOL,   /* true or false; null is refused */
+	KEY_OBJECT, /* a JSON object, handed to the store as compact JSON text */
+	KEY_ANY     /* any JSON value, null included, as compact JSON text */
+};
+
+/* Flags of a key. An optional key may be absent, or null for a string,
+ * number or object. */
+#define KEY_OPTIONAL 0
+#define KEY_REQUIRED 1
+#define KEY_SECRET 2 /* wiped from the parsed request when the call ends */
+
+/* A list of keys has MAX_KEYS entries; one with a NULL key ends it sooner. */
+struct key_spec {
+	const char *key;
+	unsigned char type;    /* enum key_type */
+	unsigned char flags;
+	json_int_t lo, hi;     /* KEY_INT: the range */
+	json_int_t fallback;   /* KEY_INT: the value when absent */
+};
+
+/* The entries of a key list, short so each list reads as one line: a
+ * string, object or any value that is required (REQ) or optional (OPT); a
+ * number or boolean, always optional; an invite code, required and wiped. */
+#define STR_REQ(k) {k, KEY_STRING, KEY_REQUIRED, 0, 0, 0}
+#define STR_OPT(k) {k, KEY_STRING, KEY_OPTIONAL, 0, 0, 0}
+#define STR_SECRET(k) {k, KEY_STRING, KEY_REQUIRED | KEY_SECRET, 0, 0, 0}
+#define OBJ_REQ(k) {k, KEY_OBJECT, KEY_REQUIRED, 0, 0, 0}
+#define OBJ_OPT(k) {k, KEY_OBJECT, KEY_OPTIONAL, 0, 0, 0}
+#define ANY_REQ(k) {k, KEY_ANY, KEY_REQUIRED, 0, 0, 0}
+#define INT_OPT(k, lo, hi, fallback) {k, KEY_INT, KEY_OPTIONAL, lo, hi, fallback}
+#define BOOL_OPT(k) {k, KEY_BOOL, KEY_OPTIONAL, 0, 0, 0}
+
+#define MAX_KEYS 9 /* enroll: url, code, label and the six network options */
+
+/* How many keys a list holds. */
+static size_t key_count(const struct key_spec *keys)
+{
+	size_t n = 0;
+	while (n < MAX_KEYS && keys[n].key != NULL)
+		n++;
+	return n;
+}
+
+/* A request being served: the parsed JSON and what was made from it. */
+struct request {
+	const char *call;            /* for messages: "veld_session_record_get" */
+	const struct key_spec *keys; /* what it may hold */
+	json_t *json;
+	char *text[MAX_KEYS];        /* KEY_OBJECT and KEY_ANY values, by index in keys */
+	veld_progress_cb progress;   /* veld_session_sync only */
+	void *payload;
+};
+
+/* Where a key is in the request's list; -1 if it is not. */
+static int key_index(const struct request *r, const char *key)
+{
+	for (size_t i = 0; i < key_count(r->keys); i++)
+		if (strcmp(r->keys[i].key, key) == 0)
+			return (int)i;
+	return -1;
+}
+
+/* Parse the request into r->json: a JSON object whose keys are all in
+ * r->keys. NULL or an empty request is {}. */
+static int32_t req_parse(struct request *r, const uint8_t *req, size_t len)
 {
 	json_error_t e;
-	json_t *j, *v;
+	json_t *v;
 	const char *key;
 
-	*out = NULL;
 	if (req == NULL && len != 0)
-		return veld__err(VELD_EINVAL, "%s: the request is NULL but its length is not 0", call);
+		return veld__err(VELD_EINVAL, "%s: the request is NULL but its length is not 0",
+			r->call);
 	if (req == NULL || len == 0) {
-		*out = json_object();
-		return *out != NULL ? VELD_OK : veld__err(VELD_ENOMEM, "out of memory");
+		r->json = json_object();
+		return r->json != NULL ? VELD_OK : veld__err(VELD_ENOMEM, "out of memory");
 	}
 	if (!utf8_valid(req, len))
 		return veld__err(VELD_EINVAL, "%s: the request is not valid UTF-8 or holds a NUL "
-			"character", call);
-	j = json_loadb((const char *)req, len, JSON_REJECT_DUPLICATES, &e);
-	if (j == NULL)
+			"character", r->call);
+	r->json = json_loadb((const char *)req, len, JSON_REJECT_DUPLICATES, &e);
+	if (r->json == NULL)
 		return veld__err(VELD_EINVAL, "%s: the request is not valid JSON (line %d, "
-			"column %d)", call, e.line, e.column);
-	if (!json_is_object(j)) {
-		json_decref(j);
-		return veld__err(VELD_EINVAL, "%s: the request must be a JSON object", call);
-	}
-	json_object_foreach(j, key, v) {
-		const char *const *a = allowed;
-		while (*a != NULL && strcmp(*a, key) != 0)
-			a++;
-		if (*a == NULL) {
+			"column %d)", r->call, e.line, e.column);
+	if (!json_is_object(r->json))
+		return veld__err(VELD_EINVAL, "%s: the request must be a JSON object", r->call);
+	json_object_foreach(r->json, key, v) {
+		if (key_index(r, key) < 0) {
+			/* The key is shown, but only its printable ASCII and not
+			 * all of a long one: it is the app's text, not ours. */
 			char shown[41];
 			size_t i = 0;
 			for (; key[i] != '\0' && i + 1 < sizeof shown; i++)
 				shown[i] = (key[i] >= 0x20 && key[i] < 0x7f) ? key[i] : '?';
 			shown[i] = '\0';
-			json_decref(j);
-			return veld__err(VELD_EINVAL, "%s: unknown request key \"%s\"", call, shown);
+			return veld__err(VELD_EINVAL, "%s: unknown request key \"%s\"", r->call,
+				shown);
 		}
 	}
-	*out = j;
 	return VELD_OK;
 }
 
-/* A string member: required or optional (NULL when absent). */
-static int32_t req_str(json_t *j, const char *call, const char *key, int required,
-                       const char **out)
+/* Check the i-th key of the spec against the request; an object or any
+ * value is kept as text for the store. */
+static int32_t key_check(struct request *r, size_t i)
 {
-	json_t *v = json_object_get(j, key);
-	*out = NULL;
-	if (v == NULL || (json_is_null(v) && !required)) {
-		if (required)
-			return veld__err(VELD_EINVAL, "%s: \"%s\" is required", call, key);
+	const struct key_spec *a = &r->keys[i];
+	json_t *v = json_object_get(r->json, a->key);
+	int required = a->flags & KEY_REQUIRED;
+
+	if (v == NULL)
+		return required ? veld__err(VELD_EINVAL, "%s: \"%s\" is required", r->call, a->key)
+		                : VELD_OK;
+	if (json_is_null(v) && !required && a->type != KEY_BOOL && a->type != KEY_ANY)
 		return VELD_OK;
+	switch (a->type) {
+	case KEY_STRING:
+		if (!json_is_string(v) || json_string_length(v) == 0)
+			return veld__err(VELD_EINVAL, "%s: \"%s\" must be a non-empty string",
+				r->call, a->key);
+		return VELD_OK;
+	case KEY_INT:
+		if (!json_is_integer(v) || json_integer_value(v) < a->lo ||
+		    json_integer_value(v) > a->hi)
+			return veld__err(VELD_EINVAL, "%s: \"%s\" must be a whole number from %lld "
+				"to %lld", r->call, a->key, (long long)a->lo, (long long)a->hi);
+		return VELD_OK;
+	case KEY_BOOL:
+		if (!json_is_boolean(v))
+			return veld__err(VELD_EINVAL, "%s: \"%s\" must be true or false", r->call,
+				a->key);
+		return VELD_OK;
+	case KEY_OBJECT:
+		if (!json_is_object(v))
+			return veld__err(VELD_EINVAL, "%s: \"%s\" must be a JSON object", r->call,
+				a->key);
+		break;
+	case KEY_ANY:
+		break;
 	}
-	if (!json_is_string(v) || json_string_length(v) == 0)
-		return veld__err(VELD_EINVAL, "%s: \"%s\" must be a non-empty string", call, key);
-	*out = json_string_value(v);
-	return VELD_OK;
+	r->text[i] = json_dumps(v, JSON_COMPACT | JSON_ENCODE_ANY);
+	return r->text[i] != NULL ? VELD_OK : veld__err(VELD_ENOMEM, "out of memory");
 }
 
-/* An integer member in [lo, hi]; *out keeps its value when absent. */
-static int32_t req_int(json_t *j, const char *call, const char *key, json_int_t lo,
-                       json_int_t hi, json_int_t *out)
+/* Parse and check a request. Whatever the outcome, req_done releases it. */
+static int32_t req_load(struct request *r, const uint8_t *req, size_t len)
 {
-	json_t *v = json_object_get(j, key);
-	if (v == NULL || json_is_null(v))
-		return VELD_OK;
-	if (!json_is_integer(v) || json_integer_value(v) < lo || json_integer_value(v) > hi)
-		return veld__err(VELD_EINVAL, "%s: \"%s\" must be a whole number from %lld to %lld",
-			call, key, (long long)lo, (long long)hi);
-	*out = json_integer_value(v);
-	return VELD_OK;
+	int32_t rc = req_parse(r, req, len);
+	for (size_t i = 0; rc == VELD_OK && i < key_count(r->keys); i++)
+		rc = key_check(r, i);
+	return rc;
 }
 
-/* An object member as compact JSON text (wipe with str_free). */
-static int32_t req_object_text(json_t *j, const char *call, const char *key, int required,
-                               char **out)
+/* Release a request, wiping its secrets (an invite code) and the texts made
+ * from it (a record's fields). */
+static void req_done(struct request *r)
 {
-	json_t *v = json_object_get(j, key);
-	*out = NULL;
-	if (v == NULL || (json_is_null(v) && !required)) {
-		if (required)
-			return veld__err(VELD_EINVAL, "%s: \"%s\" is required", call, key);
-		return VELD_OK;
+	for (size_t i = 0; i < key_count(r->keys); i++) {
+		json_t *v = json_object_get(r->json, r->keys[i].key);
+		if ((r->keys[i].flags & KEY_SECRET) && json_is_string(v))
+			sodium_memzero((char *)json_string_value(v), json_string_length(v));
+		str_free(r->text[i]);
+		r->text[i] = NULL;
 	}
-	if (!json_is_object(v))
-		return veld__err(VELD_EINVAL, "%s: \"%s\" must be a JSON object", call, key);
-	*out = json_dumps(v, JSON_COMPACT);
-	return *out != NULL ? VELD_OK : veld__err(VELD_ENOMEM, "out of memory");
+	json_decref(r->json);
+	r->json = NULL;
+}
+
+/* A checked value. A string is NULL when absent; a number is the spec's
+ * fallback; a text is NULL when absent. The pointers live as long as the
+ * request. */
+static const char *req_str(const struct request *r, const char *key)
+{
+	return json_string_value(json_object_get(r->json, key));
+}
+
+static json_int_t req_int(const struct request *r, const char *key)
+{
+	json_t *v = json_object_get(r->json, key);
+	int i = key_index(r, key);
+	if (json_is_integer(v))
+		return json_integer_value(v);
+	return i >= 0 ? r->keys[i].fallback : 0;
+}
+
+static const char *req_text(const struct request *r, const char *key)
+{
+	int i = key_index(r, key);
+	return i >= 0 ? r->text[i] : NULL;
 }
 
 /* ---- sessions -------------------------------------------------------------- */
@@ -454,45 +537,53 @@ static void leave(veld_session *s, int kind)
 	pthread_mutex_unlock(&s->mu);
 }
 
-static int32_t parse_options(const uint8_t *opts, size_t len, int create,
-                             veld_store_options *so, uint32_t *autolock, json_t **keep)
-{
-	static const char *const allowed[] = {"user", "role", "team", "kdf_memory_mib",
-		"kdf_passes", "autolock_seconds", NULL};
-	const char *call = create ? "veld_session_create" : "veld_session_open";
-	json_int_t mib = 0, passes = 0, idle = 0;
-	json_t *j;
-	int32_t rc;
+/* The options of open and create (veld_bridge.h). A cost of 0 leaves the
+ * store's default. */
+static const struct key_spec options_keys[MAX_KEYS] = {
+	STR_OPT("user"), STR_OPT("role"), STR_OPT("team"),
+	INT_OPT("kdf_memory_mib", VELD_KDF_MEMLIMIT_MIN >> 20, 4096, 0),
+	INT_OPT("kdf_passes", VELD_KDF_OPSLIMIT_MIN, 64, 0),
+	INT_OPT("autolock_seconds", 0, UINT32_MAX, 0),
+};
 
+/* Read the options into *so, whose strings point into r (req_done after the
+ * store is open). */
+static int32_t parse_options(struct request *r, const uint8_t *opts, size_t len,
+                             veld_store_options *so, uint32_t *autolock)
+{
+	int32_t rc;
 	veld_store_options_init(so);
-	if ((rc = req_parse(opts, len, call, allowed, &j)) != VELD_OK)
+	if ((rc = req_load(r, opts, len)) != VELD_OK)
 		return rc;
-	if ((rc = req_str(j, call, "user", 0, &so->user)) != VELD_OK ||
-	    (rc = req_str(j, call, "role", 0, &so->role)) != VELD_OK ||
-	    (rc = req_str(j, call, "team", 0, &so->team)) != VELD_OK ||
-	    (rc = req_int(j, call, "kdf_memory_mib", VELD_KDF_MEMLIMIT_MIN >> 20, 4096,
-	                  &mib)) != VELD_OK ||
-	    (rc = req_int(j, call, "kdf_passes", VELD_KDF_OPSLIMIT_MIN, 64, &passes)) != VELD_OK ||
-	    (rc = req_int(j, call, "autolock_seconds", 0, UINT32_MAX, &idle)) != VELD_OK) {
-		json_decref(j);
-		return rc;
-	}
-	so->kdf_memlimit = (uint64_t)mib << 20;
-	so->kdf_opslimit = (uint64_t)passes;
-	*autolock = (uint32_t)idle;
-	*keep = j; /* so->user etc. point into it */
+	so->user = req_str(r, "user");
+	so->role = req_str(r, "role");
+	so->team = req_str(r, "team");
+	so->kdf_memlimit = (uint64_t)req_int(r, "kdf_memory_mib") << 20;
+	so->kdf_opslimit = (uint64_t)req_int(r, "kdf_passes");
+	*autolock = (uint32_t)req_int(r, "autolock_seconds");
 	return VELD_OK;
 }
 
 enum { BY_PASSPHRASE, BY_KEY };
 
+/* A passphrase is not empty; a key has the keystore's length. */
+static int32_t secret_check(const uint8_t *secret, size_t len, int by)
+{
+	if (by == BY_KEY && (secret == NULL || len != VELD_BRIDGE_KEY_BYTES))
+		return veld__err(VELD_EINVAL, "a key is %d bytes", VELD_BRIDGE_KEY_BYTES);
+	if (by == BY_PASSPHRASE && (secret == NULL || len == 0))
+		return veld__err(VELD_EINVAL, "the passphrase is empty");
+	return VELD_OK;
+}
+
 static int32_t session_make(veld_session **out, const uint8_t *dir, size_t dir_len,
                             const uint8_t *secret, size_t secret_len, int by, int create,
                             const uint8_t *opts, size_t opts_len)
 {
+	struct request r = {create ? "veld_session_create" : "veld_session_open", options_keys,
+	                    NULL, {NULL}, NULL, NULL};
 	veld_store_options so;
 	veld_session *s = NULL;
-	json_t *keep = NULL;
 	char *path = NULL;
 	uint32_t autolock = 0;
 	int32_t rc;
@@ -503,15 +594,8 @@ static int32_t session_make(veld_session **out, const uint8_t *dir, size_t dir_l
 	*out = NULL;
 	if ((rc = str_arg(dir, dir_len, "the store directory", &path)) != VELD_OK)
 		return rc;
-	if (by == BY_KEY && (secret == NULL || secret_len != VELD_BRIDGE_KEY_BYTES)) {
-		rc = veld__err(VELD_EINVAL, "a key is %d bytes", VELD_BRIDGE_KEY_BYTES);
-		goto done;
-	}
-	if (by == BY_PASSPHRASE && (secret == NULL || secret_len == 0)) {
-		rc = veld__err(VELD_EINVAL, "the passphrase is empty");
-		goto done;
-	}
-	if ((rc = parse_options(opts, opts_len, create, &so, &autolock, &keep)) != VELD_OK)
+	if ((rc = secret_check(secret, secret_len, by)) != VELD_OK ||
+	    (rc = parse_options(&r, opts, opts_len, &so, &autolock)) != VELD_OK)
 		goto done;
 	if ((s = calloc(1, sizeof *s)) == NULL) {
 		rc = veld__err(VELD_ENOMEM, "out of memory");
@@ -535,7 +619,7 @@ static int32_t session_make(veld_session **out, const uint8_t *dir, size_t dir_l
 	s->last_use_ms = now_ms();
 	*out = s;
 done:
-	json_decref(keep);
+	req_done(&r);
 	free(path);
 	return rc;
 }
@@ -609,11 +693,7 @@ static int32_t unlock_with(veld_session *s, const uint8_t *secret, size_t len, i
 	int32_t rc = enter(s, CALL_PLAIN);
 	if (rc != VELD_OK)
 		return rc;
-	if (by == BY_KEY && (secret == NULL || len != VELD_BRIDGE_KEY_BYTES))
-		rc = veld__err(VELD_EINVAL, "a key is %d bytes", VELD_BRIDGE_KEY_BYTES);
-	else if (by == BY_PASSPHRASE && (secret == NULL || len == 0))
-		rc = veld__err(VELD_EINVAL, "the passphrase is empty");
-	if (rc == VELD_OK) {
+	if ((rc = secret_check(secret, len, by)) == VELD_OK) {
 		pthread_mutex_lock(&s->lock_mu);
 		rc = by == BY_KEY ? veld_store_unlock_with_key(s->store, secret)
 		                  : veld_store_unlock(s->store, (const char *)secret, len);
@@ -689,134 +769,50 @@ int32_t veld_session_is_locked(veld_session *s)
 	return rc == VELD_OK ? 0 : rc;
 }
 
-/* ---- records ---------------------------------------------------------------- */
+/* ---- the JSON calls -------------------------------------------------------------
+ * Each call is a function from a checked request to the store's answer:
+ * a string for the caller (NULL on failure), which the dispatcher at the
+ * end of this file hands back as a veld_buf. */
 
-static const char *const with_type_id[] = {"type", "id", "purpose", NULL};
-
-int32_t veld_session_record_create(veld_session *s, const uint8_t *request, size_t request_len,
-	veld_buf **out)
+/* A result made here rather than by the store, as text (`j` is consumed). */
+static int32_t json_text(json_t *j, char **res)
 {
-	static const char *const allowed[] = {"type", "fields", "purpose", NULL};
-	static const char call[] = "veld_session_record_create";
-	const char *kind, *purpose;
-	char *fields = NULL, *res = NULL;
-	json_t *j = NULL;
-	int32_t rc;
-
-	if (out != NULL)
-		*out = NULL;
-	if ((rc = enter(s, CALL_KEYS)) != VELD_OK)
-		return rc;
-	if ((rc = req_parse(request, request_len, call, allowed, &j)) == VELD_OK &&
-	    (rc = req_str(j, call, "type", 1, &kind)) == VELD_OK &&
-	    (rc = req_str(j, call, "purpose", 0, &purpose)) == VELD_OK &&
-	    (rc = req_object_text(j, call, "fields", 1, &fields)) == VELD_OK &&
-	    (rc = veld_record_create(s->store, kind, fields, purpose, &res)) == VELD_OK)
-		rc = give(res, out);
-	str_free(fields);
+	*res = j != NULL ? json_dumps(j, JSON_COMPACT | JSON_ENCODE_ANY) : NULL;
 	json_decref(j);
-	leave(s, CALL_KEYS);
-	return rc;
+	return *res != NULL ? VELD_OK : veld__err(VELD_ENOMEM, "out of memory");
 }
 
-int32_t veld_session_record_update(veld_session *s, const uint8_t *request, size_t request_len,
-	veld_buf **out)
+static int32_t run_record_create(veld_session *s, const struct request *r, char **res)
 {
-	static const char *const allowed[] = {"type", "id", "fields", "purpose", NULL};
-	static const char call[] = "veld_session_record_update";
-	const char *kind, *id, *purpose;
-	char *fields = NULL, *res = NULL;
-	json_t *j = NULL;
-	int32_t rc;
-
-	if (out != NULL)
-		*out = NULL;
-	if ((rc = enter(s, CALL_KEYS)) != VELD_OK)
-		return rc;
-	if ((rc = req_parse(request, request_len, call, allowed, &j)) == VELD_OK &&
-	    (rc = req_str(j, call, "type", 1, &kind)) == VELD_OK &&
-	    (rc = req_str(j, call, "id", 1, &id)) == VELD_OK &&
-	    (rc = req_str(j, call, "purpose", 0, &purpose)) == VELD_OK &&
-	    (rc = req_object_text(j, call, "fields", 1, &fields)) == VELD_OK &&
-	    (rc = veld_record_update(s->store, kind, id, fields, purpose, &res)) == VELD_OK)
-		rc = give(res, out);
-	str_free(fields);
-	json_decref(j);
-	leave(s, CALL_KEYS);
-	return rc;
+	return veld_record_create(s->store, req_str(r, "type"), req_text(r, "fields"),
+		req_str(r, "purpose"), res);
 }
 
-int32_t veld_session_record_get(veld_session *s, const uint8_t *request, size_t request_len,
-	veld_buf **out)
+static int32_t run_record_get(veld_session *s, const struct request *r, char **res)
 {
-	static const char call[] = "veld_session_record_get";
-	const char *kind, *id, *purpose;
-	char *res = NULL;
-	json_t *j = NULL;
-	int32_t rc;
-
-	if (out != NULL)
-		*out = NULL;
-	if ((rc = enter(s, CALL_KEYS)) != VELD_OK)
-		return rc;
-	if ((rc = req_parse(request, request_len, call, with_type_id, &j)) == VELD_OK &&
-	    (rc = req_str(j, call, "type", 1, &kind)) == VELD_OK &&
-	    (rc = req_str(j, call, "id", 1, &id)) == VELD_OK &&
-	    (rc = req_str(j, call, "purpose", 0, &purpose)) == VELD_OK &&
-	    (rc = veld_record_get(s->store, kind, id, purpose, &res)) == VELD_OK)
-		rc = give(res, out);
-	json_decref(j);
-	leave(s, CALL_KEYS);
-	return rc;
+	return veld_record_get(s->store, req_str(r, "type"), req_str(r, "id"),
+		req_str(r, "purpose"), res);
 }
 
-int32_t veld_session_record_list(veld_session *s, const uint8_t *request, size_t request_len,
-	veld_buf **out)
+static int32_t run_record_list(veld_session *s, const struct request *r, char **res)
 {
-	static const char *const allowed[] = {"type", "filter", "purpose", NULL};
-	static const char call[] = "veld_session_record_list";
-	const char *kind, *purpose;
-	char *filter = NULL, *res = NULL;
-	json_t *j = NULL;
-	int32_t rc;
-
-	if (out != NULL)
-		*out = NULL;
-	if ((rc = enter(s, CALL_KEYS)) != VELD_OK)
-		return rc;
-	if ((rc = req_parse(request, request_len, call, allowed, &j)) == VELD_OK &&
-	    (rc = req_str(j, call, "type", 1, &kind)) == VELD_OK &&
-	    (rc = req_str(j, call, "purpose", 0, &purpose)) == VELD_OK &&
-	    (rc = req_object_text(j, call, "filter", 0, &filter)) == VELD_OK &&
-	    (rc = veld_record_list(s->store, kind, filter, purpose, &res)) == VELD_OK)
-		rc = give(res, out);
-	str_free(filter);
-	json_decref(j);
-	leave(s, CALL_KEYS);
-	return rc;
+	return veld_record_list(s->store, req_str(r, "type"), req_text(r, "filter"),
+		req_str(r, "purpose"), res);
 }
 
-int32_t veld_session_record_delete(veld_session *s, const uint8_t *request, size_t request_len,
-	veld_buf **out)
+static int32_t run_record_update(veld_session *s, const struct request *r, char **res)
 {
-	static const char call[] = "veld_session_record_delete";
-	const char *kind, *id, *purpose;
-	json_t *j = NULL;
-	int32_t rc;
+	return veld_record_update(s->store, req_str(r, "type"), req_str(r, "id"),
+		req_text(r, "fields"), req_str(r, "purpose"), res);
+}
 
-	if (out != NULL)
-		*out = NULL;
-	if ((rc = enter(s, CALL_KEYS)) != VELD_OK)
+static int32_t run_record_delete(veld_session *s, const struct request *r, char **res)
+{
+	const char *kind = req_str(r, "type"), *id = req_str(r, "id");
+	int32_t rc = veld_record_delete(s->store, kind, id, req_str(r, "purpose"));
+	if (rc != VELD_OK)
 		return rc;
-	if ((rc = req_parse(request, request_len, call, with_type_id, &j)) == VELD_OK &&
-	    (rc = req_str(j, call, "type", 1, &kind)) == VELD_OK &&
-	    (rc = req_str(j, call, "id", 1, &id)) == VELD_OK &&
-	    (rc = req_str(j, call, "purpose", 0, &purpose)) == VELD_OK &&
-	    (rc = veld_record_delete(s->store, kind, id, purpose)) == VELD_OK)
-		rc = give_json(json_pack("{s:s,s:s,s:b}", "type", kind, "id", id, "deleted", 1), out);
-	json_decref(j);
-	leave(s, CALL_KEYS);
-	return rc;
+	return json_text(json_pack("{s:s,s:s,s:b}", "type", kind, "id", id, "deleted", 1), res);
 }
 
 /* ---- scores: a client's ZRM scores over its visits ------------------------- */
@@ -932,245 +928,111 @@ fail:
 	return NULL;
 }
 
-int32_t veld_session_scores(veld_session *s, const uint8_t *request, size_t request_len,
-	veld_buf **out)
+static int32_t run_scores(veld_session *s, const struct request *r, char **res)
 {
-	static const char *const allowed[] = {"client", "purpose", NULL};
-	static const char call[] = "veld_session_scores";
-	const char *client, *purpose;
-	char *filter = NULL, *res = NULL;
-	json_t *j = NULL, *f = NULL, *visits = NULL;
+	const char *purpose = req_str(r, "purpose"), *client;
+	char *text = NULL, *filter = NULL;
+	json_t *rec = NULL, *f = NULL, *visits = NULL;
 	int32_t rc;
 
-	if (out != NULL)
-		*out = NULL;
-	if ((rc = enter(s, CALL_KEYS)) != VELD_OK)
-		return rc;
-	if ((rc = req_parse(request, request_len, call, allowed, &j)) != VELD_OK ||
-	    (rc = req_str(j, call, "client", 1, &client)) != VELD_OK ||
-	    (rc = req_str(j, call, "purpose", 0, &purpose)) != VELD_OK)
-		goto done;
 	/* The client record is read first so an unknown or erased client is
 	 * an error, not an empty history. */
-	if ((rc = veld_record_get(s->store, "client", client, purpose, &res)) != VELD_OK)
-		goto done;
+	if ((rc = veld_record_get(s->store, "client", req_str(r, "client"), purpose, &text)) !=
+	    VELD_OK)
+		return rc;
+	rec = json_loads(text, 0, NULL);
+	str_free(text);
+	text = NULL;
 	/* From here on the full id, not the prefix the app may have given. */
-	f = json_loads(res, 0, NULL);
-	str_free(res);
-	res = NULL;
-	if (!json_is_string(json_object_get(f, "id"))) {
-		rc = veld__err(VELD_ERROR, "%s: the store returned a client without an id", call);
+	if ((client = json_string_value(json_object_get(rec, "id"))) == NULL) {
+		rc = veld__err(VELD_ERROR, "%s: the store returned a client without an id", r->call);
 		goto done;
 	}
-	json_object_set_new(j, "client", json_copy(json_object_get(f, "id")));
-	client = json_string_value(json_object_get(j, "client"));
-	json_decref(f);
 	f = json_pack("{s:s}", "client", client);
 	if (f == NULL || (filter = json_dumps(f, JSON_COMPACT)) == NULL) {
 		rc = veld__err(VELD_ENOMEM, "out of memory");
 		goto done;
 	}
-	if ((rc = veld_record_list(s->store, "visit", filter, purpose, &res)) != VELD_OK)
+	if ((rc = veld_record_list(s->store, "visit", filter, purpose, &text)) != VELD_OK)
 		goto done;
-	visits = json_loads(res, 0, NULL);
-	if (!json_is_array(visits)) {
-		rc = veld__err(VELD_ERROR, "%s: the store returned no list", call);
-		goto done;
-	}
-	rc = give_json(scores_of(client, visits), out);
+	visits = json_loads(text, 0, NULL);
+	if (!json_is_array(visits))
+		rc = veld__err(VELD_ERROR, "%s: the store returned no list", r->call);
+	else
+		rc = json_text(scores_of(client, visits), res);
 done:
-	json_decref(f);
 	json_decref(visits);
-	str_free(res);
+	json_decref(f);
+	json_decref(rec);
+	str_free(text);
 	str_free(filter);
-	json_decref(j);
-	leave(s, CALL_KEYS);
 	return rc;
 }
 
 /* ---- conflicts, access log, info -------------------------------------------- */
 
-int32_t veld_session_conflicts_list(veld_session *s, const uint8_t *request, size_t request_len,
-	veld_buf **out)
+static int32_t run_conflicts_list(veld_session *s, const struct request *r, char **res)
 {
-	static const char *const allowed[] = {"purpose", NULL};
-	static const char call[] = "veld_session_conflicts_list";
-	const char *purpose;
-	char *res = NULL;
-	json_t *j = NULL;
-	int32_t rc;
-
-	if (out != NULL)
-		*out = NULL;
-	if ((rc = enter(s, CALL_KEYS)) != VELD_OK)
-		return rc;
-	if ((rc = req_parse(request, request_len, call, allowed, &j)) == VELD_OK &&
-	    (rc = req_str(j, call, "purpose", 0, &purpose)) == VELD_OK &&
-	    (rc = veld_conflicts_list(s->store, purpose, &res)) == VELD_OK)
-		rc = give(res, out);
-	json_decref(j);
-	leave(s, CALL_KEYS);
-	return rc;
+	return veld_conflicts_list(s->store, req_str(r, "purpose"), res);
 }
 
-int32_t veld_session_conflict_resolve(veld_session *s, const uint8_t *request,
-	size_t request_len, veld_buf **out)
+static int32_t run_conflict_resolve(veld_session *s, const struct request *r, char **res)
 {
-	static const char *const allowed[] = {"type", "id", "field", "value", "purpose", NULL};
-	static const char call[] = "veld_session_conflict_resolve";
-	const char *kind, *id, *field, *purpose;
-	char *value = NULL;
-	json_t *j = NULL;
-	int32_t rc;
-
-	if (out != NULL)
-		*out = NULL;
-	if ((rc = enter(s, CALL_KEYS)) != VELD_OK)
+	const char *kind = req_str(r, "type"), *id = req_str(r, "id"), *field = req_str(r, "field");
+	int32_t rc = veld_conflict_resolve(s->store, kind, id, field, req_text(r, "value"),
+		req_str(r, "purpose"));
+	if (rc != VELD_OK)
 		return rc;
-	if ((rc = req_parse(request, request_len, call, allowed, &j)) != VELD_OK ||
-	    (rc = req_str(j, call, "type", 1, &kind)) != VELD_OK ||
-	    (rc = req_str(j, call, "id", 1, &id)) != VELD_OK ||
-	    (rc = req_str(j, call, "field", 1, &field)) != VELD_OK ||
-	    (rc = req_str(j, call, "purpose", 0, &purpose)) != VELD_OK)
-		goto done;
-	if (json_object_get(j, "value") == NULL) {
-		rc = veld__err(VELD_EINVAL, "%s: \"value\" is required", call);
-		goto done;
-	}
-	if ((value = json_dumps(json_object_get(j, "value"), JSON_COMPACT | JSON_ENCODE_ANY)) == NULL) {
-		rc = veld__err(VELD_ENOMEM, "out of memory");
-		goto done;
-	}
-	if ((rc = veld_conflict_resolve(s->store, kind, id, field, value, purpose)) == VELD_OK)
-		rc = give_json(json_pack("{s:s,s:s,s:s,s:b}", "type", kind, "id", id, "field", field,
-			"resolved", 1), out);
-done:
-	str_free(value);
-	json_decref(j);
-	leave(s, CALL_KEYS);
-	return rc;
+	return json_text(json_pack("{s:s,s:s,s:s,s:b}", "type", kind, "id", id, "field", field,
+		"resolved", 1), res);
 }
 
-int32_t veld_session_audit_list(veld_session *s, const uint8_t *request, size_t request_len,
-	veld_buf **out)
+/* The store's filter is the request without its nulls. */
+static int32_t run_audit_list(veld_session *s, const struct request *r, char **res)
 {
-	static const char *const allowed[] = {"client", "limit", NULL};
-	static const char call[] = "veld_session_audit_list";
-	const char *client;
-	json_int_t limit = -1;
-	char *filter = NULL, *res = NULL;
-	json_t *j = NULL, *f = NULL;
+	const char *client = req_str(r, "client");
+	json_int_t limit = req_int(r, "limit");
+	json_t *f = json_object();
+	char *filter = NULL;
 	int32_t rc;
 
-	if (out != NULL)
-		*out = NULL;
-	if ((rc = enter(s, CALL_KEYS)) != VELD_OK)
-		return rc;
-	if ((rc = req_parse(request, request_len, call, allowed, &j)) != VELD_OK ||
-	    (rc = req_str(j, call, "client", 0, &client)) != VELD_OK ||
-	    (rc = req_int(j, call, "limit", 1, INT32_MAX, &limit)) != VELD_OK)
-		goto done;
-	f = json_object();
 	if (f == NULL || (client != NULL && json_object_set_new(f, "client", json_string(client))) ||
 	    (limit > 0 && json_object_set_new(f, "limit", json_integer(limit))) ||
-	    (filter = json_dumps(f, JSON_COMPACT)) == NULL) {
+	    (filter = json_dumps(f, JSON_COMPACT)) == NULL)
 		rc = veld__err(VELD_ENOMEM, "out of memory");
-		goto done;
-	}
-	if ((rc = veld_audit_list(s->store, filter, &res)) == VELD_OK)
-		rc = give(res, out);
-done:
+	else
+		rc = veld_audit_list(s->store, filter, res);
 	str_free(filter);
 	json_decref(f);
-	json_decref(j);
-	leave(s, CALL_KEYS);
 	return rc;
 }
 
-int32_t veld_session_audit_verify(veld_session *s, const uint8_t *request, size_t request_len,
-	veld_buf **out)
+static int32_t run_audit_verify(veld_session *s, const struct request *r, char **res)
 {
-	static const char *const allowed[] = {NULL};
 	uint64_t entries = 0;
-	json_t *j = NULL;
-	int32_t rc;
-
-	if (out != NULL)
-		*out = NULL;
-	if ((rc = enter(s, CALL_KEYS)) != VELD_OK)
+	int32_t rc = veld_audit_verify(s->store, &entries);
+	(void)r;
+	if (rc != VELD_OK)
 		return rc;
-	if ((rc = req_parse(request, request_len, "veld_session_audit_verify", allowed, &j)) ==
-	        VELD_OK &&
-	    (rc = veld_audit_verify(s->store, &entries)) == VELD_OK)
-		rc = give_json(json_pack("{s:b,s:I}", "ok", 1, "entries", (json_int_t)entries), out);
-	json_decref(j);
-	leave(s, CALL_KEYS);
-	return rc;
+	return json_text(json_pack("{s:b,s:I}", "ok", 1, "entries", (json_int_t)entries), res);
 }
 
-/* info and schema: no request keys, the store's JSON as it is. Neither
- * holds personal data nor needs the keys, so both answer while the session
- * is locked (a lock screen may show the team) and do not count as use. */
-static int32_t plain_call(veld_session *s, const uint8_t *request, size_t request_len,
-                          veld_buf **out, const char *call,
-                          int (*fn)(veld_store *, char **))
+/* info and schema: the store's JSON as it is. Neither holds personal data
+ * nor needs the keys, so both answer while the session is locked (a lock
+ * screen may show the team) and do not count as use (CALL_PLAIN). */
+static int32_t run_info(veld_session *s, const struct request *r, char **res)
 {
-	static const char *const allowed[] = {NULL};
-	char *res = NULL;
-	json_t *j = NULL;
-	int32_t rc;
-
-	if (out != NULL)
-		*out = NULL;
-	if ((rc = enter(s, CALL_PLAIN)) != VELD_OK)
-		return rc;
-	if ((rc = req_parse(request, request_len, call, allowed, &j)) == VELD_OK &&
-	    (rc = fn(s->store, &res)) == VELD_OK)
-		rc = give(res, out);
-	json_decref(j);
-	leave(s, CALL_PLAIN);
-	return rc;
+	(void)r;
+	return veld_store_info(s->store, res);
 }
 
-int32_t veld_session_info(veld_session *s, const uint8_t *request, size_t request_len,
-	veld_buf **out)
+static int32_t run_schema(veld_session *s, const struct request *r, char **res)
 {
-	return plain_call(s, request, request_len, out, "veld_session_info", veld_store_info);
-}
-
-int32_t veld_session_schema(veld_session *s, const uint8_t *request, size_t request_len,
-	veld_buf **out)
-{
-	return plain_call(s, request, request_len, out, "veld_session_schema", veld_schema_json);
+	(void)r;
+	return veld_schema_json(s->store, res);
 }
 
 /* ---- sync ------------------------------------------------------------------- */
-
-#define NET_KEYS "insecure_http", "ca_file", "timeout_ms", "max_retries", "push_batch", \
-	"pull_page"
-
-static int32_t net_options(json_t *j, const char *call, veld_sync_options *o)
-{
-	json_int_t timeout = 30000, retries = 5, batch = 0, page = 0;
-	json_t *insecure = json_object_get(j, "insecure_http");
-	int32_t rc;
-
-	veld_sync_options_init(o);
-	if (insecure != NULL && !json_is_boolean(insecure))
-		return veld__err(VELD_EINVAL, "%s: \"insecure_http\" must be true or false", call);
-	if ((rc = req_str(j, call, "ca_file", 0, &o->ca_file)) != VELD_OK ||
-	    (rc = req_int(j, call, "timeout_ms", 1, 600000, &timeout)) != VELD_OK ||
-	    (rc = req_int(j, call, "max_retries", 0, 100, &retries)) != VELD_OK ||
-	    (rc = req_int(j, call, "push_batch", 1, 1000, &batch)) != VELD_OK ||
-	    (rc = req_int(j, call, "pull_page", 1, 5000, &page)) != VELD_OK)
-		return rc;
-	o->insecure_http = json_is_true(insecure);
-	o->timeout_ms = (uint32_t)timeout;
-	o->max_retries = (uint32_t)retries;
-	o->push_batch = (uint32_t)batch;
-	o->pull_page = (uint32_t)page;
-	return VELD_OK;
-}
 
 struct trampoline {
 	veld_session *s;
@@ -1199,70 +1061,200 @@ static int progress_trampoline(const veld_sync_progress *p, void *payload)
 	return t->cb(&q, t->payload) != 0;
 }
 
-int32_t veld_session_enroll(veld_session *s, const uint8_t *request, size_t request_len,
-	veld_buf **out)
+/* The network options of enroll and sync (NET_KEYS), with the progress
+ * going through the trampoline `t`. */
+static void net_options(const struct request *r, struct trampoline *t, veld_sync_options *o)
 {
-	static const char *const allowed[] = {"url", "code", "label", NET_KEYS, NULL};
-	static const char call[] = "veld_session_enroll";
+	veld_sync_options_init(o);
+	o->insecure_http = json_is_true(json_object_get(r->json, "insecure_http"));
+	o->ca_file = req_str(r, "ca_file");
+	o->timeout_ms = (uint32_t)req_int(r, "timeout_ms");
+	o->max_retries = (uint32_t)req_int(r, "max_retries");
+	o->push_batch = (uint32_t)req_int(r, "push_batch");
+	o->pull_page = (uint32_t)req_int(r, "pull_page");
+	o->progress = progress_trampoline;
+	o->payload = t;
+}
+
+static int32_t run_enroll(veld_session *s, const struct request *r, char **res)
+{
 	struct trampoline t = {s, NULL, NULL};
 	veld_sync_options o;
-	const char *url, *code, *label;
+	net_options(r, &t, &o);
+	if (atomic_load(&s->cancel))
+		return veld__err(VELD_ECANCELLED, "enroll cancelled");
+	return veld_enroll(s->store, req_str(r, "url"), req_str(r, "code"), req_str(r, "label"),
+		&o, res);
+}
+
+static int32_t run_sync(veld_session *s, const struct request *r, char **res)
+{
+	struct trampoline t = {s, r->progress, r->payload};
+	veld_sync_options o;
+	net_options(r, &t, &o);
+	if (atomic_load(&s->cancel))
+		return veld__err(VELD_ECANCELLED, "sync cancelled");
+	return veld_sync(s->store, &o, res);
+}
+
+/* ---- the table of calls and the dispatcher ------------------------------------ */
+
+/* The keys of the network options (docs/mobile.md); 0 for push_batch and
+ * pull_page leaves sync's own default. */
+#define NET_KEYS BOOL_OPT("insecure_http"), STR_OPT("ca_file"), \
+	INT_OPT("timeout_ms", 1, 600000, 30000), INT_OPT("max_retries", 0, 100, 5), \
+	INT_OPT("push_batch", 1, 1000, 0), INT_OPT("pull_page", 1, 5000, 0)
+
+struct call_spec {
+	const char *name;
+	int kind; /* CALL_PLAIN, CALL_KEYS or CALL_SYNC: what enter checks */
+	int32_t (*run)(veld_session *s, const struct request *r, char **res);
+	struct key_spec keys[MAX_KEYS]; /* in the order they are checked */
+};
+
+enum {
+	REQ_RECORD_CREATE, REQ_RECORD_GET, REQ_RECORD_LIST, REQ_RECORD_UPDATE, REQ_RECORD_DELETE,
+	REQ_SCORES, REQ_CONFLICTS_LIST, REQ_CONFLICT_RESOLVE, REQ_AUDIT_LIST, REQ_AUDIT_VERIFY,
+	REQ_INFO, REQ_SCHEMA, REQ_ENROLL, REQ_SYNC
+};
+
+static const struct call_spec calls[] = {
+	[REQ_RECORD_CREATE] = {"veld_session_record_create", CALL_KEYS, run_record_create,
+		{STR_REQ("type"), STR_OPT("purpose"), OBJ_REQ("fields")}},
+	[REQ_RECORD_GET] = {"veld_session_record_get", CALL_KEYS, run_record_get,
+		{STR_REQ("type"), STR_REQ("id"), STR_OPT("purpose")}},
+	[REQ_RECORD_LIST] = {"veld_session_record_list", CALL_KEYS, run_record_list,
+		{STR_REQ("type"), STR_OPT("purpose"), OBJ_OPT("filter")}},
+	[REQ_RECORD_UPDATE] = {"veld_session_record_update", CALL_KEYS, run_record_update,
+		{STR_REQ("type"), STR_REQ("id"), STR_OPT("purpose"), OBJ_REQ("fields")}},
+	[REQ_RECORD_DELETE] = {"veld_session_record_delete", CALL_KEYS, run_record_delete,
+		{STR_REQ("type"), STR_REQ("id"), STR_OPT("purpose")}},
+	[REQ_SCORES] = {"veld_session_scores", CALL_KEYS, run_scores,
+		{STR_REQ("client"), STR_OPT("purpose")}},
+	[REQ_CONFLICTS_LIST] = {"veld_session_conflicts_list", CALL_KEYS, run_conflicts_list,
+		{STR_OPT("purpose")}},
+	[REQ_CONFLICT_RESOLVE] = {"veld_session_conflict_resolve", CALL_KEYS, run_conflict_resolve,
+		{STR_REQ("type"), STR_REQ("id"), STR_REQ("field"), STR_OPT("purpose"),
+		 ANY_REQ("value")}},
+	[REQ_AUDIT_LIST] = {"veld_session_audit_list", CALL_KEYS, run_audit_list,
+		{STR_OPT("client"), INT_OPT("limit", 1, INT32_MAX, 0)}},
+	[REQ_AUDIT_VERIFY] = {"veld_session_audit_verify", CALL_KEYS, run_audit_verify, {{0}}},
+	[REQ_INFO] = {"veld_session_info", CALL_PLAIN, run_info, {{0}}},
+	[REQ_SCHEMA] = {"veld_session_schema", CALL_PLAIN, run_schema, {{0}}},
+	[REQ_ENROLL] = {"veld_session_enroll", CALL_SYNC, run_enroll,
+		{STR_REQ("url"), STR_SECRET("code"), STR_OPT("label"), NET_KEYS}},
+	[REQ_SYNC] = {"veld_session_sync", CALL_SYNC, run_sync, {NET_KEYS}},
+};
+
+/* Every JSON call: start the call on the session, check the request
+ * against the call's spec, run it, and hand its answer to the caller.
+ * `progress` and `payload` are veld_session_sync's (NULL for the rest). */
+static int32_t dispatch(int which, veld_session *s, const uint8_t *request, size_t request_len,
+                        veld_progress_cb progress, void *payload, veld_buf **out)
+{
+	const struct call_spec *c = &calls[which];
+	struct request r = {c->name, c->keys, NULL, {NULL}, progress, payload};
 	char *res = NULL;
-	json_t *j = NULL;
 	int32_t rc;
 
 	if (out != NULL)
 		*out = NULL;
-	if ((rc = enter(s, CALL_SYNC)) != VELD_OK)
+	if ((rc = enter(s, c->kind)) != VELD_OK)
 		return rc;
-	if ((rc = req_parse(request, request_len, call, allowed, &j)) != VELD_OK ||
-	    (rc = req_str(j, call, "url", 1, &url)) != VELD_OK ||
-	    (rc = req_str(j, call, "code", 1, &code)) != VELD_OK ||
-	    (rc = req_str(j, call, "label", 0, &label)) != VELD_OK ||
-	    (rc = net_options(j, call, &o)) != VELD_OK)
-		goto done;
-	o.progress = progress_trampoline;
-	o.payload = &t;
-	if (atomic_load(&s->cancel))
-		rc = veld__err(VELD_ECANCELLED, "enroll cancelled");
-	else if ((rc = veld_enroll(s->store, url, code, label, &o, &res)) == VELD_OK)
+	if ((rc = req_load(&r, request, request_len)) == VELD_OK &&
+	    (rc = c->run(s, &r, &res)) == VELD_OK)
 		rc = give(res, out);
-done:
-	if (j != NULL && json_is_string(json_object_get(j, "code")))
-		sodium_memzero((char *)json_string_value(json_object_get(j, "code")),
-			json_string_length(json_object_get(j, "code")));
-	json_decref(j);
-	leave(s, CALL_SYNC);
+	else
+		str_free(res);
+	req_done(&r);
+	leave(s, c->kind);
 	return rc;
+}
+
+/* ---- the public calls: one line each into the dispatcher ---------------------- */
+
+int32_t veld_session_record_create(veld_session *s, const uint8_t *request, size_t request_len,
+	veld_buf **out)
+{
+	return dispatch(REQ_RECORD_CREATE, s, request, request_len, NULL, NULL, out);
+}
+
+int32_t veld_session_record_get(veld_session *s, const uint8_t *request, size_t request_len,
+	veld_buf **out)
+{
+	return dispatch(REQ_RECORD_GET, s, request, request_len, NULL, NULL, out);
+}
+
+int32_t veld_session_record_list(veld_session *s, const uint8_t *request, size_t request_len,
+	veld_buf **out)
+{
+	return dispatch(REQ_RECORD_LIST, s, request, request_len, NULL, NULL, out);
+}
+
+int32_t veld_session_record_update(veld_session *s, const uint8_t *request, size_t request_len,
+	veld_buf **out)
+{
+	return dispatch(REQ_RECORD_UPDATE, s, request, request_len, NULL, NULL, out);
+}
+
+int32_t veld_session_record_delete(veld_session *s, const uint8_t *request, size_t request_len,
+	veld_buf **out)
+{
+	return dispatch(REQ_RECORD_DELETE, s, request, request_len, NULL, NULL, out);
+}
+
+int32_t veld_session_scores(veld_session *s, const uint8_t *request, size_t request_len,
+	veld_buf **out)
+{
+	return dispatch(REQ_SCORES, s, request, request_len, NULL, NULL, out);
+}
+
+int32_t veld_session_conflicts_list(veld_session *s, const uint8_t *request, size_t request_len,
+	veld_buf **out)
+{
+	return dispatch(REQ_CONFLICTS_LIST, s, request, request_len, NULL, NULL, out);
+}
+
+int32_t veld_session_conflict_resolve(veld_session *s, const uint8_t *request,
+	size_t request_len, veld_buf **out)
+{
+	return dispatch(REQ_CONFLICT_RESOLVE, s, request, request_len, NULL, NULL, out);
+}
+
+int32_t veld_session_audit_list(veld_session *s, const uint8_t *request, size_t request_len,
+	veld_buf **out)
+{
+	return dispatch(REQ_AUDIT_LIST, s, request, request_len, NULL, NULL, out);
+}
+
+int32_t veld_session_audit_verify(veld_session *s, const uint8_t *request, size_t request_len,
+	veld_buf **out)
+{
+	return dispatch(REQ_AUDIT_VERIFY, s, request, request_len, NULL, NULL, out);
+}
+
+int32_t veld_session_info(veld_session *s, const uint8_t *request, size_t request_len,
+	veld_buf **out)
+{
+	return dispatch(REQ_INFO, s, request, request_len, NULL, NULL, out);
+}
+
+int32_t veld_session_schema(veld_session *s, const uint8_t *request, size_t request_len,
+	veld_buf **out)
+{
+	return dispatch(REQ_SCHEMA, s, request, request_len, NULL, NULL, out);
+}
+
+int32_t veld_session_enroll(veld_session *s, const uint8_t *request, size_t request_len,
+	veld_buf **out)
+{
+	return dispatch(REQ_ENROLL, s, request, request_len, NULL, NULL, out);
 }
 
 int32_t veld_session_sync(veld_session *s, const uint8_t *request, size_t request_len,
 	veld_progress_cb progress, veld_buf **out, void *payload)
 {
-	static const char *const allowed[] = {NET_KEYS, NULL};
-	static const char call[] = "veld_session_sync";
-	struct trampoline t = {s, progress, payload};
-	veld_sync_options o;
-	char *res = NULL;
-	json_t *j = NULL;
-	int32_t rc;
-
-	if (out != NULL)
-		*out = NULL;
-	if ((rc = enter(s, CALL_SYNC)) != VELD_OK)
-		return rc;
-	if ((rc = req_parse(request, request_len, call, allowed, &j)) == VELD_OK &&
-	    (rc = net_options(j, call, &o)) == VELD_OK) {
-		o.progress = progress_trampoline;
-		o.payload = &t;
-		if (atomic_load(&s->cancel))
-			rc = veld__err(VELD_ECANCELLED, "sync cancelled");
-		else if ((rc = veld_sync(s->store, &o, &res)) == VELD_OK)
-			rc = give(res, out);
-	}
-	json_decref(j);
-	leave(s, CALL_SYNC);
-	return rc;
+	return dispatch(REQ_SYNC, s, request, request_len, progress, payload, out);
 }
 
 void veld_session_cancel(veld_session *s)

@@ -59,7 +59,9 @@ done
 # ---- public headers include only public headers --------------------------------
 pubdirs="core/include sync/include mobile-bridge/include"
 public=""
-for d in $pubdirs; do public="$public $(ls "$src/$d"/*.h | xargs -n1 basename)"; done
+# The names on one line, separated by spaces, so " name " matches each: ls
+# gives one a line, and then only the last header of a folder counted.
+for d in $pubdirs; do public="$public $(ls "$src/$d"/*.h | xargs -n1 basename | tr '\n' ' ')"; done
 private=$(cd "$src" && ls core/src/*.h sync/src/*.h | xargs -n1 basename)
 for d in $pubdirs; do
 	for f in "$src/$d"/*.h; do

@@ -36,69 +36,50 @@ public final class Session implements AutoCloseable {
      */
     public static Session create(String dir, byte[] passphrase, String optionsJson)
             throws VeldException {
-        return new Session(Veld.nOpen(Veld.CREATE, Veld.utf8(dir), passphrase,
-            Veld.utf8(optionsJson)));
+        return make(Veld.CREATE, dir, passphrase, optionsJson);
     }
 
     /** Open a store; VeldException EAUTH on a wrong passphrase. */
     public static Session open(String dir, byte[] passphrase, String optionsJson)
             throws VeldException {
-        return new Session(Veld.nOpen(Veld.OPEN, Veld.utf8(dir), passphrase,
-            Veld.utf8(optionsJson)));
+        return make(Veld.OPEN, dir, passphrase, optionsJson);
     }
 
     /** Create a store protected by a 32-byte key from the platform keystore. */
     public static Session createWithKey(String dir, byte[] key, String optionsJson)
             throws VeldException {
-        return new Session(Veld.nOpen(Veld.CREATE_WITH_KEY, Veld.utf8(dir), key,
-            Veld.utf8(optionsJson)));
+        return make(Veld.CREATE_WITH_KEY, dir, key, optionsJson);
     }
 
     /** Open a store made with a key; VeldException EAUTH on a wrong key. */
     public static Session openWithKey(String dir, byte[] key, String optionsJson)
             throws VeldException {
-        return new Session(Veld.nOpen(Veld.OPEN_WITH_KEY, Veld.utf8(dir), key,
-            Veld.utf8(optionsJson)));
+        return make(Veld.OPEN_WITH_KEY, dir, key, optionsJson);
+    }
+
+    private static Session make(int how, String dir, byte[] secret, String optionsJson)
+            throws VeldException {
+        return new Session(Veld.nOpen(how, Veld.utf8(dir), secret, Veld.utf8(optionsJson)));
     }
 
     // ---- locking ----
 
     /** Wipe the keys from memory; calls that need them throw ELOCKED until unlock. */
     public void lock() throws VeldException {
-        long h = enter();
-        try {
-            Veld.nLock(h);
-        } finally {
-            leave();
-        }
+        run(h -> Veld.nLock(h));
     }
 
     public void unlock(byte[] passphrase) throws VeldException {
-        long h = enter();
-        try {
-            Veld.nUnlock(h, passphrase, false);
-        } finally {
-            leave();
-        }
+        run(h -> Veld.nUnlock(h, passphrase, false));
     }
 
     public void unlockWithKey(byte[] key) throws VeldException {
-        long h = enter();
-        try {
-            Veld.nUnlock(h, key, true);
-        } finally {
-            leave();
-        }
+        run(h -> Veld.nUnlock(h, key, true));
     }
 
     public void changePassphrase(byte[] oldPassphrase, byte[] newPassphrase)
             throws VeldException {
-        long h = enter();
-        try {
-            Veld.nChangePassphrase(h, oldPassphrase, newPassphrase);
-        } finally {
-            leave();
-        }
+        run(h -> Veld.nChangePassphrase(h, oldPassphrase, newPassphrase));
     }
 
     /**
@@ -109,22 +90,12 @@ public final class Session implements AutoCloseable {
         if (seconds < 0) {
             throw new IllegalArgumentException("seconds < 0");
         }
-        long h = enter();
-        try {
-            Veld.nSetAutolock(h, seconds);
-        } finally {
-            leave();
-        }
+        run(h -> Veld.nSetAutolock(h, seconds));
     }
 
     /** Apply the idle check, then say whether the session is locked. */
     public boolean isLocked() throws VeldException {
-        long h = enter();
-        try {
-            return Veld.nIsLocked(h);
-        } finally {
-            leave();
-        }
+        return with(h -> Veld.nIsLocked(h));
     }
 
     // ---- records, conflicts, access log ----
@@ -205,12 +176,7 @@ public final class Session implements AutoCloseable {
      * @return {"pushed","pulled","applied","conflicts","duration_ms"}
      */
     public String sync(String requestJson, SyncListener listener) throws VeldException {
-        long h = enter();
-        try {
-            return Veld.string(Veld.nSync(h, Veld.utf8(requestJson), listener));
-        } finally {
-            leave();
-        }
+        return with(h -> Veld.string(Veld.nSync(h, Veld.utf8(requestJson), listener)));
     }
 
     /** Stop a running sync or enroll, from any thread. */
@@ -242,24 +208,39 @@ public final class Session implements AutoCloseable {
     }
 
     private String call(int which, String requestJson) throws VeldException {
-        long h = enter();
-        try {
-            return Veld.string(Veld.nCall(h, which, Veld.utf8(requestJson)));
-        } finally {
-            leave();
-        }
+        return with(h -> Veld.string(Veld.nCall(h, which, Veld.utf8(requestJson))));
     }
 
-    private long enter() {
+    /** A native call on the handle, which stays valid while it runs. */
+    private interface NativeCall<T> {
+        T call(long handle) throws VeldException;
+    }
+
+    /** The same for a call without a result. */
+    private interface NativeAction {
+        void run(long handle) throws VeldException;
+    }
+
+    /**
+     * Run a native call under the read lock, so close (the write lock) waits
+     * for it; after close it throws IllegalStateException instead.
+     */
+    private <T> T with(NativeCall<T> c) throws VeldException {
         guard.readLock().lock();
-        if (closing || handle == 0) {
+        try {
+            if (closing || handle == 0) {
+                throw new IllegalStateException("veld session is closed");
+            }
+            return c.call(handle);
+        } finally {
             guard.readLock().unlock();
-            throw new IllegalStateException("veld session is closed");
         }
-        return handle;
     }
 
-    private void leave() {
-        guard.readLock().unlock();
+    private void run(NativeAction a) throws VeldException {
+        with(h -> {
+            a.run(h);
+            return null;
+        });
     }
 }

@@ -1069,7 +1069,9 @@ static void net_options(const struct request *r, struct trampoline *t, veld_sync
 	o->insecure_http = json_is_true(json_object_get(r->json, "insecure_http"));
 	o->ca_file = req_str(r, "ca_file");
 	o->timeout_ms = (uint32_t)req_int(r, "timeout_ms");
-	o->max_retries = (uint32_t)req_int(r, "max_retries");
+	/* JSON 0 asks for no retries; in the C options 0 is the default. */
+	o->max_retries = req_int(r, "max_retries") == 0 ? (uint32_t)VELD_SYNC_RETRIES_NONE
+	                                                : (uint32_t)req_int(r, "max_retries");
 	o->push_batch = (uint32_t)req_int(r, "push_batch");
 	o->pull_page = (uint32_t)req_int(r, "pull_page");
 	o->progress = progress_trampoline;

@@ -561,6 +561,22 @@ static void test_bridge__sync_before_enroll_is_enotfound_without_callback(void *
 	free(jok(veld_session_info, f->s, NULL));
 }
 
+/* "max_retries": 0 asks for none: an enrollment against a port where nothing
+ * listens fails at once (five retries with backoff would take 15 s). */
+static void test_bridge__max_retries_zero_is_no_retries(void **state)
+{
+	struct fx *f = *state;
+	const char *req = "{\"url\":\"http://127.0.0.1:1\",\"max_retries\":0,"
+	                  "\"code\":\"AAAA-AAAA-AAAA-AAAA-AAAA-AAAA-AAAA-AAAA\"}";
+	veld_buf *b = NULL;
+	struct timespec t0, t1;
+	clock_gettime(CLOCK_MONOTONIC, &t0);
+	assert_int_equal(veld_session_enroll(f->s, U8(req), strlen(req), &b), VELD_ENET);
+	clock_gettime(CLOCK_MONOTONIC, &t1);
+	assert_true(t1.tv_sec - t0.tv_sec < 3);
+	assert_null(b);
+}
+
 /* ---- errors are per thread ------------------------------------------------------------------ */
 
 static void *fail_in_thread(void *arg)
@@ -619,6 +635,7 @@ int main(void)
 		T(test_bridge__autolock_from_open_options),
 		T(test_bridge__change_passphrase),
 		T(test_bridge__sync_before_enroll_is_enotfound_without_callback),
+		T(test_bridge__max_retries_zero_is_no_retries),
 		T(test_bridge__error_is_per_thread),
 	};
 	return cmocka_run_group_tests_name("bridge", tests, NULL, NULL);

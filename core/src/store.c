@@ -55,7 +55,8 @@ static const char *const stmt_sql[ST__COUNT] = {
 void veld_store_options_init(veld_store_options *opts)
 {
 	veld_store_options init = VELD_STORE_OPTIONS_INIT;
-	*opts = init;
+	if (opts)
+		*opts = init;
 }
 
 /* ---- mutex and key checks ----------------------------------------------- */

@@ -12,9 +12,15 @@ set(VELD_CORE_SOURCES
   ${VELD_CORE_DIR}/src/keys.c
   ${VELD_CORE_DIR}/src/store.c
   ${VELD_CORE_DIR}/src/schema.c
+  ${VELD_CORE_DIR}/src/kinds.c
+  ${VELD_CORE_DIR}/src/access.c
   ${VELD_CORE_DIR}/src/records.c
+  ${VELD_CORE_DIR}/src/recbuild.c
+  ${VELD_CORE_DIR}/src/listing.c
+  ${VELD_CORE_DIR}/src/export.c
   ${VELD_CORE_DIR}/src/audit.c
   ${VELD_CORE_DIR}/src/retention.c
+  ${VELD_CORE_DIR}/src/verify.c
   ${VELD_CORE_DIR}/src/policy.c
   ${VELD_CORE_DIR}/src/syncstate.c
 )

@@ -87,6 +87,7 @@ typedef struct veld_store_options {
 
 #define VELD_STORE_OPTIONS_VERSION 1
 #define VELD_STORE_OPTIONS_INIT {VELD_STORE_OPTIONS_VERSION, NULL, NULL, 0, 0, NULL}
+/* Fill *opts with the defaults (VELD_STORE_OPTIONS_INIT); NULL is a no-op. */
 VELD_EXTERN void veld_store_options_init(veld_store_options *opts);
 
 /* Floors the store enforces (never below 19 MiB / 2 passes). */
@@ -142,9 +143,10 @@ VELD_EXTERN int veld_store_info(veld_store *s, char **json_out);
  * a time per store: a second veld_store_begin fails with VELD_EINVAL. A
  * failed write inside a transaction rolls back only itself and leaves the
  * transaction open; the caller decides to commit the rest or roll back. */
-VELD_EXTERN int veld_store_begin(veld_store *s);
-VELD_EXTERN int veld_store_commit(veld_store *s);
-VELD_EXTERN int veld_store_rollback(veld_store *s);
+VELD_EXTERN VELD_WARN_UNUSED int veld_store_begin(veld_store *s);
+/* A failed commit has rolled everything back: the writes are lost. */
+VELD_EXTERN VELD_WARN_UNUSED int veld_store_commit(veld_store *s);
+VELD_EXTERN VELD_WARN_UNUSED int veld_store_rollback(veld_store *s);
 
 /* Check the SQLite file, the access-log chain, every operation hash, that
  * this device's signatures cover all its operations, the merge state, and

@@ -20,6 +20,37 @@
 #include <string.h>
 #include <time.h>
 
+enum audit_stmt { AS_INSERT, AS_HEAD, AS_ABOUT, AS_LIST_OWN, AS_LIST_OFFICE, AS_CHAIN };
+/* The listings read rows of (device, seq, at, event, outcome, client,
+ * user, role, purpose), as append_entries expects. */
+static const char *const audit_sql[] = {
+	[AS_INSERT] = "INSERT INTO audit(seq, at, event, outcome, client, user, role,"
+	              " device, purpose, hash) VALUES(?1,?2,?3,?4,?5,?6,?7,?8,?9,?10)",
+	[AS_HEAD] = "SELECT seq, hash FROM audit ORDER BY seq DESC LIMIT 1",
+	/* Own entries come from `audit`, the office's copy of them is skipped. */
+	[AS_ABOUT] =
+		"SELECT device, seq, at, event, outcome, client, user, role, purpose FROM ("
+		" SELECT device, seq, at, event, outcome, client, user, role, purpose FROM audit"
+		"  WHERE client = ?1"
+		" UNION ALL"
+		" SELECT lower(hex(device)), seq, at, event, outcome, client, user, role, purpose"
+		"  FROM office_audit WHERE client = ?1 AND device != ?2)"
+		" ORDER BY at, device, seq",
+	/* ?1 client prefix, ?2 device prefix (LIKE patterns), ?3 limit (-1: all). */
+	[AS_LIST_OWN] =
+		"SELECT device, seq, at, event, outcome, client, user, role, purpose FROM ("
+		" SELECT * FROM audit WHERE (?1 = '%' OR client LIKE ?1) AND (?2 = '%' OR device LIKE ?2)"
+		" ORDER BY seq DESC LIMIT ?3) ORDER BY seq",
+	[AS_LIST_OFFICE] =
+		"SELECT lower(hex(device)), seq, at, event, outcome, client, user, role, purpose"
+		" FROM (SELECT * FROM office_audit WHERE (?1 = '%' OR client LIKE ?1)"
+		" AND (?2 = '%' OR lower(hex(device)) LIKE ?2)"
+		" ORDER BY at DESC, device DESC, seq DESC LIMIT ?3) ORDER BY at, device, seq",
+	[AS_CHAIN] = "SELECT seq, at, event, outcome, client, user, role, device, purpose, hash"
+	             " FROM audit ORDER BY seq",
+};
+static const struct veld__sqltab audit_tab = VELD_SQLTAB(VELD_SQL_AUDIT, audit_sql);
+
 void veld__iso8601(char buf[32], uint64_t ms)
 {
 	time_t t = (time_t)(ms / 1000);
@@ -109,12 +140,14 @@ const char *veld__purpose_cut(char out[VELD_PURPOSE_MAX + 1], const char *purpos
 int veld__audit(veld_store *s, const char *event, const char *outcome, const uint8_t *client,
                 const char *purpose)
 {
-	sqlite3_stmt *st = s->st[ST_AUDIT_INSERT];
+	sqlite3_stmt *st;
 	char chex[33], dhex[33], cut[VELD_PURPOSE_MAX + 1];
 	uint8_t hash[32];
 	uint64_t seq = s->audit_seq + 1, at = veld__hlc_now_ms();
-	int rc;
+	int rc = veld__sql(s, &audit_tab, AS_INSERT, &st);
 
+	if (rc != VELD_OK)
+		return rc;
 	purpose = veld__purpose_cut(cut, purpose);
 	if (client)
 		veld__hex(chex, client, VELD_ID_BYTES);
@@ -134,10 +167,8 @@ int veld__audit(veld_store *s, const char *event, const char *outcome, const uin
 	sqlite3_bind_text(st, 8, dhex, -1, SQLITE_STATIC);
 	sqlite3_bind_text(st, 9, purpose, -1, SQLITE_STATIC);
 	sqlite3_bind_blob(st, 10, hash, 32, SQLITE_STATIC);
-	rc = sqlite3_step(st);
-	sqlite3_reset(st);
-	if (rc != SQLITE_DONE)
-		return veld__err_sqlite(rc, "writing the access log");
+	if ((rc = veld__sql_run(st, "writing the access log")) != VELD_OK)
+		return rc;
 	s->audit_seq = seq;
 	memcpy(s->audit_head, hash, 32);
 	return VELD_OK;
@@ -155,8 +186,7 @@ static void head_mac(const veld_store *s, uint8_t mac[32], const uint8_t head[40
 int veld__audit_save_head(veld_store *s)
 {
 	uint8_t head[72];
-	for (int i = 7; i >= 0; i--)
-		head[7 - i] = (uint8_t)(s->audit_seq >> (8 * i));
+	veld__be64_put(head, s->audit_seq);
 	memcpy(head + 8, s->audit_head, 32);
 	head_mac(s, head + 40, head);
 	return veld__meta_put(s, "audit_head", head, sizeof head);
@@ -165,19 +195,16 @@ int veld__audit_save_head(veld_store *s)
 int veld__audit_load_head(veld_store *s)
 {
 	sqlite3_stmt *st;
-	int rc = sqlite3_prepare_v2(s->db, "SELECT seq, hash FROM audit ORDER BY seq DESC LIMIT 1",
-	                            -1, &st, NULL);
-	if (rc != SQLITE_OK)
-		return veld__err_sqlite(rc, "reading the access log");
+	int rc = veld__sql(s, &audit_tab, AS_HEAD, &st);
+	if (rc != VELD_OK)
+		return rc;
 	s->audit_seq = 0;
 	memset(s->audit_head, 0, 32);
 	if ((rc = sqlite3_step(st)) == SQLITE_ROW && sqlite3_column_bytes(st, 1) == 32) {
 		s->audit_seq = (uint64_t)sqlite3_column_int64(st, 0);
 		memcpy(s->audit_head, sqlite3_column_blob(st, 1), 32);
 	}
-	sqlite3_finalize(st);
-	return rc == SQLITE_ROW || rc == SQLITE_DONE ? VELD_OK
-	                                            : veld__err_sqlite(rc, "reading the access log");
+	return veld__sql_done(st, rc == SQLITE_ROW ? SQLITE_DONE : rc, "reading the access log");
 }
 
 static const char *col_text(sqlite3_stmt *st, int i)
@@ -186,7 +213,7 @@ static const char *col_text(sqlite3_stmt *st, int i)
 }
 
 /* Rows of (device, seq, at, event, outcome, client, user, role, purpose)
- * as JSON objects onto arr; returns the last sqlite3_step result. */
+ * as JSON objects onto arr; resets the statement. */
 static int append_entries(sqlite3_stmt *st, json_t *arr)
 {
 	int rc;
@@ -199,27 +226,18 @@ static int append_entries(sqlite3_stmt *st, json_t *arr)
 			"client", col_text(st, 5), "user", col_text(st, 6), "role", col_text(st, 7),
 			"purpose", col_text(st, 8)));
 	}
-	return rc;
+	return veld__sql_done(st, rc, "reading the access log");
 }
 
 int veld__audit_about(veld_store *s, const char *client, json_t *arr)
 {
-	sqlite3_stmt *st = NULL;
-	int rc = sqlite3_prepare_v2(s->db,
-		"SELECT device, seq, at, event, outcome, client, user, role, purpose FROM ("
-		" SELECT device, seq, at, event, outcome, client, user, role, purpose FROM audit"
-		"  WHERE client = ?1"
-		" UNION ALL"
-		" SELECT lower(hex(device)), seq, at, event, outcome, client, user, role, purpose"
-		"  FROM office_audit WHERE client = ?1 AND device != ?2)"
-		" ORDER BY at, device, seq", -1, &st, NULL);
-	if (rc != SQLITE_OK)
-		return veld__err_sqlite(rc, "reading the access log");
+	sqlite3_stmt *st;
+	int rc = veld__sql(s, &audit_tab, AS_ABOUT, &st);
+	if (rc != VELD_OK)
+		return rc;
 	sqlite3_bind_text(st, 1, client, -1, SQLITE_STATIC);
-	sqlite3_bind_blob(st, 2, s->device, VELD_ID_BYTES, SQLITE_STATIC); /* own: from `audit` */
-	rc = append_entries(st, arr);
-	sqlite3_finalize(st);
-	return rc == SQLITE_DONE ? VELD_OK : veld__err_sqlite(rc, "reading the access log");
+	sqlite3_bind_blob(st, 2, s->device, VELD_ID_BYTES, SQLITE_STATIC);
+	return append_entries(st, arr);
 }
 
 static int hex_prefix_ok(const char *p)
@@ -227,17 +245,16 @@ static int hex_prefix_ok(const char *p)
 	return strlen(p) <= 32 && strspn(p, "0123456789abcdef") == strlen(p);
 }
 
-/* A listing of the access log, this store's own or the office's copy: the
- * filter {"client", "device", "limit"} of veld_audit_list / veld_office_log
- * bound to `sql` as ?1 client prefix, ?2 device prefix, ?3 limit (-1: all),
- * whose rows are those append_entries reads. */
-static int list_entries(veld_store *s, const char *filter_json, const char *sql,
+/* A listing of the access log, this store's own (AS_LIST_OWN) or the
+ * office's copy (AS_LIST_OFFICE), by the filter {"client", "device",
+ * "limit"} of veld_audit_list / veld_office_log. */
+static int list_entries(veld_store *s, const char *filter_json, enum audit_stmt which,
                         char **json_out)
 {
 	json_t *filter = NULL, *arr = NULL;
 	const char *client = NULL, *device = NULL;
 	json_int_t limit = -1;
-	sqlite3_stmt *st = NULL;
+	sqlite3_stmt *st;
 	char clike[40], dlike[40];
 	int rc = VELD_OK;
 	if (filter_json && *filter_json) {
@@ -256,57 +273,43 @@ static int list_entries(veld_store *s, const char *filter_json, const char *sql,
 	}
 	snprintf(clike, sizeof clike, "%s%%", client ? client : "");
 	snprintf(dlike, sizeof dlike, "%s%%", device ? device : "");
-	if ((rc = sqlite3_prepare_v2(s->db, sql, -1, &st, NULL)) != SQLITE_OK) {
-		rc = veld__err_sqlite(rc, "reading the access log");
+	if ((rc = veld__sql(s, &audit_tab, which, &st)) != VELD_OK)
 		goto out;
-	}
 	sqlite3_bind_text(st, 1, clike, -1, SQLITE_STATIC);
 	sqlite3_bind_text(st, 2, dlike, -1, SQLITE_STATIC);
 	sqlite3_bind_int64(st, 3, limit);
 	arr = json_array();
-	if ((rc = append_entries(st, arr)) != SQLITE_DONE) {
-		rc = veld__err_sqlite(rc, "reading the access log");
-		goto out;
-	}
-	rc = (*json_out = json_dumps(arr, JSON_COMPACT)) ? VELD_OK
-	                                               : veld__err(VELD_ENOMEM, "out of memory");
+	if ((rc = append_entries(st, arr)) == VELD_OK)
+		rc = veld__json_answer(arr, json_out);
 out:
-	sqlite3_finalize(st);
 	json_decref(arr);
 	json_decref(filter);
 	return rc;
 }
 
-int veld_audit_list(veld_store *s, const char *filter_json, char **json_out)
+static int list_call(veld_store *s, const char *filter_json, enum audit_stmt which,
+                     char **json_out)
 {
 	int rc = veld__enter_json(s, json_out, 0);
 	if (rc)
 		return rc;
-	rc = list_entries(s, filter_json,
-		"SELECT device, seq, at, event, outcome, client, user, role, purpose FROM ("
-		" SELECT * FROM audit WHERE (?1 = '%' OR client LIKE ?1) AND (?2 = '%' OR device LIKE ?2)"
-		" ORDER BY seq DESC LIMIT ?3) ORDER BY seq", json_out);
+	if (which == AS_LIST_OFFICE && !s->office)
+		rc = veld__err(VELD_EINVAL, "only the office store holds the devices' access logs;"
+		               " this device's own log is veld_audit_list");
+	else
+		rc = list_entries(s, filter_json, which, json_out);
 	veld__leave(s);
 	return rc;
 }
 
+int veld_audit_list(veld_store *s, const char *filter_json, char **json_out)
+{
+	return list_call(s, filter_json, AS_LIST_OWN, json_out);
+}
+
 int veld_office_log(veld_store *s, const char *filter_json, char **json_out)
 {
-	int rc = veld__enter_json(s, json_out, 0);
-	if (rc)
-		return rc;
-	if (!s->office)
-		rc = veld__err(VELD_EINVAL, "only the office store holds the devices' access logs;"
-		               " this device's own log is veld_audit_list");
-	else
-		rc = list_entries(s, filter_json,
-			"SELECT lower(hex(device)), seq, at, event, outcome, client, user, role, purpose"
-			" FROM (SELECT * FROM office_audit WHERE (?1 = '%' OR client LIKE ?1)"
-			" AND (?2 = '%' OR lower(hex(device)) LIKE ?2)"
-			" ORDER BY at DESC, device DESC, seq DESC LIMIT ?3) ORDER BY at, device, seq",
-			json_out);
-	veld__leave(s);
-	return rc;
+	return list_call(s, filter_json, AS_LIST_OFFICE, json_out);
 }
 
 int veld_audit_verify(veld_store *s, uint64_t *entries_out)
@@ -320,61 +323,61 @@ int veld_audit_verify(veld_store *s, uint64_t *entries_out)
 	return rc;
 }
 
-int veld__audit_verify(veld_store *s, uint64_t *entries_out)
+/* Walk the chain from its first entry: every seq present, every hash
+ * right. *last gets the last entry's seq, head its hash. */
+static int verify_chain(veld_store *s, uint64_t *last, uint8_t head[32])
 {
-	sqlite3_stmt *st = NULL;
-	uint8_t prev[32] = {0}, h[32], meta_head[72], mac[32];
-	uint64_t expect = 1;
-	int rc;
-	rc = sqlite3_prepare_v2(s->db,
-		"SELECT seq, at, event, outcome, client, user, role, device, purpose, hash"
-		" FROM audit ORDER BY seq", -1, &st, NULL);
-	if (rc != SQLITE_OK) {
-		rc = veld__err_sqlite(rc, "reading the access log");
-		goto out;
-	}
+	sqlite3_stmt *st;
+	uint8_t h[32];
+	int rc = veld__sql(s, &audit_tab, AS_CHAIN, &st);
+	if (rc != VELD_OK)
+		return rc;
+	*last = 0;
+	memset(head, 0, 32);
 	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
 		uint64_t seq = (uint64_t)sqlite3_column_int64(st, 0);
-		if (seq != expect) {
-			rc = veld__err(VELD_ECORRUPT, "access log entry %llu is missing",
-			               (unsigned long long)expect);
-			goto out;
+		if (seq != *last + 1) {
+			sqlite3_reset(st);
+			return veld__err(VELD_ECORRUPT, "access log entry %llu is missing",
+			                 (unsigned long long)(*last + 1));
 		}
-		entry_hash(s, h, prev, seq, (uint64_t)sqlite3_column_int64(st, 1), col_text(st, 2),
+		entry_hash(s, h, head, seq, (uint64_t)sqlite3_column_int64(st, 1), col_text(st, 2),
 		           col_text(st, 3), col_text(st, 4), col_text(st, 5), col_text(st, 6),
 		           col_text(st, 7), col_text(st, 8));
 		if (sqlite3_column_bytes(st, 9) != 32 ||
 		    sodium_memcmp(h, sqlite3_column_blob(st, 9), 32) != 0) {
-			rc = veld__err(VELD_ECORRUPT, "access log entry %llu was altered",
-			               (unsigned long long)seq);
-			goto out;
+			sqlite3_reset(st);
+			return veld__err(VELD_ECORRUPT, "access log entry %llu was altered",
+			                 (unsigned long long)seq);
 		}
-		memcpy(prev, h, 32);
-		expect++;
+		memcpy(head, h, 32);
+		*last = seq;
 	}
-	if (rc != SQLITE_DONE) {
-		rc = veld__err_sqlite(rc, "reading the access log");
-		goto out;
-	}
+	return veld__sql_done(st, rc, "reading the access log");
+}
+
+int veld__audit_verify(veld_store *s, uint64_t *entries_out)
+{
+	uint8_t head[32], meta_head[72], mac[32];
+	uint64_t last, mseq;
+	int rc;
+	if ((rc = verify_chain(s, &last, head)) != VELD_OK)
+		return rc;
 	/* Every store logs its creation, so a log always has a head. */
 	rc = veld__meta_get(s, "audit_head", meta_head, sizeof meta_head, NULL);
-	if (rc == VELD_OK) {
-		uint64_t mseq = 0;
-		for (int i = 0; i < 8; i++)
-			mseq = (mseq << 8) | meta_head[i];
-		head_mac(s, mac, meta_head);
-		if (sodium_memcmp(mac, meta_head + 40, 32) != 0)
-			rc = veld__err(VELD_ECORRUPT, "the access log's recorded head was altered");
-		else if (mseq != expect - 1 || sodium_memcmp(meta_head + 8, prev, 32) != 0)
-			rc = veld__err(VELD_ECORRUPT,
-				"the access log ends at entry %llu but its recorded head is entry %llu",
-				(unsigned long long)(expect - 1), (unsigned long long)mseq);
-	} else if (rc == VELD_ENOTFOUND || rc == VELD_ECORRUPT) {
-		rc = veld__err(VELD_ECORRUPT, "the access log's recorded head is missing");
-	}
-	if (rc == VELD_OK && entries_out)
-		*entries_out = expect - 1;
-out:
-	sqlite3_finalize(st);
-	return rc;
+	if (rc == VELD_ENOTFOUND || rc == VELD_ECORRUPT)
+		return veld__err(VELD_ECORRUPT, "the access log's recorded head is missing");
+	if (rc != VELD_OK)
+		return rc;
+	mseq = veld__be64_get(meta_head);
+	head_mac(s, mac, meta_head);
+	if (sodium_memcmp(mac, meta_head + 40, 32) != 0)
+		return veld__err(VELD_ECORRUPT, "the access log's recorded head was altered");
+	if (mseq != last || sodium_memcmp(meta_head + 8, head, 32) != 0)
+		return veld__err(VELD_ECORRUPT,
+			"the access log ends at entry %llu but its recorded head is entry %llu",
+			(unsigned long long)last, (unsigned long long)mseq);
+	if (entries_out)
+		*entries_out = last;
+	return VELD_OK;
 }

@@ -11,6 +11,17 @@
 #include <stdio.h>
 #include <string.h>
 
+enum keys_stmt { KS_TEAM_PUT, KS_TEAM_GET, KS_OUTBOX_PUT };
+static const char *const keys_sql[] = {
+	[KS_TEAM_PUT] = "INSERT OR IGNORE INTO team_keys(team, tv, pk, wrapped) VALUES(?1, ?2, ?3, ?4)",
+	/* ?2 = 0: the newest version. */
+	[KS_TEAM_GET] = "SELECT tv, pk, wrapped FROM team_keys WHERE team = ?1"
+	                " AND (?2 = 0 OR tv = ?2) ORDER BY tv DESC LIMIT 1",
+	[KS_OUTBOX_PUT] = "INSERT OR REPLACE INTO outbox(client, kv, recipient, tv, sealed)"
+	                  " VALUES(?1, ?2, ?3, ?4, ?5)",
+};
+static const struct veld__sqltab keys_tab = VELD_SQLTAB(VELD_SQL_KEYS, keys_sql);
+
 static size_t team_ad(uint8_t *ad, const char *team, uint64_t tv)
 {
 	size_t n = strlen(team);
@@ -30,33 +41,28 @@ int veld__team_key_put(veld_store *s, const char *team, uint64_t tv, const uint8
 	crypto_scalarmult_base(check, sk);
 	if (sodium_memcmp(check, pk, 32) != 0)
 		return veld__err(VELD_EPROTO, "a team key's halves do not match");
+	if ((rc = veld__sql(s, &keys_tab, KS_TEAM_PUT, &st)) != VELD_OK)
+		return rc;
 	veld__seal(wrapped, sk, 32, ad, team_ad(ad, team, tv), s->master);
-	rc = sqlite3_prepare_v2(s->db, "INSERT OR IGNORE INTO team_keys(team, tv, pk, wrapped)"
-	                        " VALUES(?1, ?2, ?3, ?4)", -1, &st, NULL);
-	if (rc == SQLITE_OK) {
-		sqlite3_bind_text(st, 1, team, -1, SQLITE_STATIC);
-		sqlite3_bind_int64(st, 2, (sqlite3_int64)tv);
-		sqlite3_bind_blob(st, 3, pk, 32, SQLITE_STATIC);
-		sqlite3_bind_blob(st, 4, wrapped, sizeof wrapped, SQLITE_STATIC);
-		rc = sqlite3_step(st);
-	}
-	sqlite3_finalize(st);
-	return rc == SQLITE_DONE ? VELD_OK : veld__err_sqlite(rc, "storing a team key");
+	sqlite3_bind_text(st, 1, team, -1, SQLITE_STATIC);
+	sqlite3_bind_int64(st, 2, (sqlite3_int64)tv);
+	sqlite3_bind_blob(st, 3, pk, 32, SQLITE_STATIC);
+	sqlite3_bind_blob(st, 4, wrapped, sizeof wrapped, SQLITE_STATIC);
+	return veld__sql_run(st, "storing a team key");
 }
 
 int veld__team_key_get(veld_store *s, const char *team, uint64_t *tv, uint8_t pk[32], uint8_t *sk)
 {
 	uint8_t ad[VELD_TEAM_MAX + 24];
 	sqlite3_stmt *st;
-	int rc = sqlite3_prepare_v2(s->db, "SELECT tv, pk, wrapped FROM team_keys WHERE team = ?1"
-	                            " AND (?2 = 0 OR tv = ?2) ORDER BY tv DESC LIMIT 1", -1, &st, NULL);
-	if (rc != SQLITE_OK)
-		return veld__err_sqlite(rc, "reading a team key");
+	int rc = veld__sql(s, &keys_tab, KS_TEAM_GET, &st);
+	if (rc != VELD_OK)
+		return rc;
 	sqlite3_bind_text(st, 1, team, -1, SQLITE_STATIC);
 	sqlite3_bind_int64(st, 2, (sqlite3_int64)*tv);
 	rc = sqlite3_step(st);
 	if (rc != SQLITE_ROW) {
-		sqlite3_finalize(st);
+		sqlite3_reset(st);
 		return rc == SQLITE_DONE ? veld__err(VELD_ENOTFOUND, "no key for team %s here", team)
 		                         : veld__err_sqlite(rc, "reading a team key");
 	}
@@ -67,7 +73,7 @@ int veld__team_key_get(veld_store *s, const char *team, uint64_t *tv, uint8_t pk
 	           veld__open(sk, sqlite3_column_blob(st, 2), 32 + VELD_SEAL_OVERHEAD, ad,
 	                      team_ad(ad, team, *tv), s->master) != 0))
 		rc = veld__err(VELD_ECORRUPT, "the key of team %s failed authentication", team);
-	sqlite3_finalize(st);
+	sqlite3_reset(st);
 	return rc;
 }
 
@@ -76,20 +82,16 @@ static int outbox_put(veld_store *s, const uint8_t client[VELD_ID_BYTES], uint64
 {
 	uint8_t sealed[32 + crypto_box_SEALBYTES];
 	sqlite3_stmt *st;
-	int rc;
+	int rc = veld__sql(s, &keys_tab, KS_OUTBOX_PUT, &st);
+	if (rc != VELD_OK)
+		return rc;
 	crypto_box_seal(sealed, key, 32, pk);
-	rc = sqlite3_prepare_v2(s->db, "INSERT OR REPLACE INTO outbox(client, kv, recipient, tv, sealed)"
-	                        " VALUES(?1, ?2, ?3, ?4, ?5)", -1, &st, NULL);
-	if (rc == SQLITE_OK) {
-		sqlite3_bind_blob(st, 1, client, VELD_ID_BYTES, SQLITE_STATIC);
-		sqlite3_bind_int64(st, 2, (sqlite3_int64)kv);
-		sqlite3_bind_text(st, 3, to, -1, SQLITE_STATIC);
-		sqlite3_bind_int64(st, 4, (sqlite3_int64)tv);
-		sqlite3_bind_blob(st, 5, sealed, sizeof sealed, SQLITE_STATIC);
-		rc = sqlite3_step(st);
-	}
-	sqlite3_finalize(st);
-	return rc == SQLITE_DONE ? VELD_OK : veld__err_sqlite(rc, "queueing a key envelope");
+	sqlite3_bind_blob(st, 1, client, VELD_ID_BYTES, SQLITE_STATIC);
+	sqlite3_bind_int64(st, 2, (sqlite3_int64)kv);
+	sqlite3_bind_text(st, 3, to, -1, SQLITE_STATIC);
+	sqlite3_bind_int64(st, 4, (sqlite3_int64)tv);
+	sqlite3_bind_blob(st, 5, sealed, sizeof sealed, SQLITE_STATIC);
+	return veld__sql_run(st, "queueing a key envelope");
 }
 
 int veld__keys_share(veld_store *s, const uint8_t client[VELD_ID_BYTES], uint64_t kv,

@@ -10,6 +10,7 @@
  * (hlc, device). */
 #include "merge.h"
 #include "error.h"
+#include "kinds.h"
 #include "op.h"
 
 #include <stdio.h>
@@ -55,16 +56,6 @@ static const char *const merge_sql[MS__COUNT] = {
 	[MS_CONFLICT_ADD] = "INSERT OR IGNORE INTO conflicts(entity, field) VALUES(?1, ?2)",
 	[MS_CONFLICT_DEL] = "DELETE FROM conflicts WHERE entity = ?1 AND field = ?2",
 };
-
-static const char *const kinds[] = {"client", "visit", "note", "goal", "signal", NULL};
-
-int veld__kind_known(const char *k)
-{
-	for (int i = 0; kinds[i]; i++)
-		if (strcmp(kinds[i], k) == 0)
-			return 1;
-	return 0;
-}
 
 int veld__merge_open(struct veld__merge *m, sqlite3 *db)
 {
@@ -233,6 +224,19 @@ static int track_conflict(struct veld__merge *m, const uint8_t entity[16], const
 	return step_done(st, "merging an operation");
 }
 
+/* Run a statement on a superseded operation `ref` of op's field:
+ * ?1 device, ?2 seq, ?3 entity, ?4 field. */
+static int step_ref(struct veld__merge *m, enum veld__merge_stmt which, const veld__ref *ref,
+                    const veld__op *op)
+{
+	sqlite3_stmt *st = m->st[which];
+	sqlite3_bind_blob(st, 1, ref->device, VELD_ID_BYTES, SQLITE_STATIC);
+	sqlite3_bind_int64(st, 2, (sqlite3_int64)ref->seq);
+	sqlite3_bind_blob(st, 3, op->entity, VELD_ID_BYTES, SQLITE_STATIC);
+	sqlite3_bind_text(st, 4, op->field, -1, SQLITE_STATIC);
+	return step_done(st, "merging an operation");
+}
+
 int veld__merge_insert(struct veld__merge *m, const veld__op *op, int head, uint8_t *supbuf,
                        int *applied)
 {
@@ -262,21 +266,12 @@ int veld__merge_insert(struct veld__merge *m, const veld__op *op, int head, uint
 		return rc;
 
 	for (size_t i = 0; i < op->nsup; i++) {
-		st = m->st[MS_OP_UNHEAD];
-		sqlite3_bind_blob(st, 1, op->sup[i].device, VELD_ID_BYTES, SQLITE_STATIC);
-		sqlite3_bind_int64(st, 2, (sqlite3_int64)op->sup[i].seq);
-		sqlite3_bind_blob(st, 3, op->entity, VELD_ID_BYTES, SQLITE_STATIC);
-		sqlite3_bind_text(st, 4, op->field, -1, SQLITE_STATIC);
-		if ((rc = step_done(st, "merging an operation")) != VELD_OK)
+		/* Clear the flag of a superseded operation held here; remember
+		 * the supersession of one not held yet. */
+		if ((rc = step_ref(m, MS_OP_UNHEAD, &op->sup[i], op)) != VELD_OK)
 			return rc;
-		if (sqlite3_changes(m->db) > 0)
-			continue;
-		st = m->st[MS_SUP_INSERT];
-		sqlite3_bind_blob(st, 1, op->sup[i].device, VELD_ID_BYTES, SQLITE_STATIC);
-		sqlite3_bind_int64(st, 2, (sqlite3_int64)op->sup[i].seq);
-		sqlite3_bind_blob(st, 3, op->entity, VELD_ID_BYTES, SQLITE_STATIC);
-		sqlite3_bind_text(st, 4, op->field, -1, SQLITE_STATIC);
-		if ((rc = step_done(st, "merging an operation")) != VELD_OK)
+		if (sqlite3_changes(m->db) == 0 &&
+		    (rc = step_ref(m, MS_SUP_INSERT, &op->sup[i], op)) != VELD_OK)
 			return rc;
 	}
 

@@ -74,7 +74,4 @@ int veld__merge_track_conflict(struct veld__merge *m, const uint8_t entity[16], 
  * negative VELD_E* code. */
 int veld__merge_is_erased(struct veld__merge *m, const uint8_t client[16]);
 
-/* Is `kind` one of the record kinds? */
-int veld__kind_known(const char *kind);
-
 #endif

@@ -1,20 +1,25 @@
-/* op.c - operations: canonical encoding, hashing, the merge rule, local
- * writes and batch signatures.
+/* op.c - operations: canonical encoding, hashing, sealing, local writes
+ * and batch signatures.
  *
- * The merge rule in one paragraph: an operation is inserted once (its
- * identity is device+seq; a second, different operation with the same
- * identity is refused as corrupt). Every reference in its supersedes list
- * either clears the `head` flag of an operation we hold on the same entity
- * and field, or - if we do not hold it yet - is remembered in `superseded`
- * so that it is born without the flag when it arrives. So after any order
- * of arrival, head = "no known operation supersedes it", and the winner of a
- * field is its head with the highest (hlc, device). */
+ * A local write reads the field's current heads, supersedes all of them,
+ * and hands the new operation to the merge (merge.c explains the rule in
+ * one paragraph), so a device's own writes follow the same rule as the
+ * operations it receives. */
 #include "op.h"
 #include "error.h"
 #include "hlc.h"
 
 #include <stdlib.h>
 #include <string.h>
+
+enum op_stmt { OS_FIELD_HEADS, OS_BATCH_INSERT };
+static const char *const op_sql[] = {
+	[OS_FIELD_HEADS] = "SELECT device, seq FROM ops WHERE entity = ?1 AND field = ?2"
+	                   " AND head = 1",
+	[OS_BATCH_INSERT] = "INSERT INTO batches(device, first_seq, last_seq, sig)"
+	                    " VALUES(?1, ?2, ?3, ?4)",
+};
+static const struct veld__sqltab op_tab = VELD_SQLTAB(VELD_SQL_OP, op_sql);
 
 int veld__op_pack(msgpack_packer *pk, const veld__op *op)
 {
@@ -139,6 +144,27 @@ uint8_t *veld__seal_value(const char *json, size_t json_len, const uint8_t entit
 	return seal_into(NULL, 0, json, json_len, entity, field, device, seq, key, NULL, len);
 }
 
+/* The current heads of a field, which a new write supersedes. */
+static int field_heads(veld_store *s, const uint8_t entity[VELD_ID_BYTES], const char *field,
+                       veld__ref sup[VELD_OP_MAX_SUPERSEDES], size_t *nsup)
+{
+	sqlite3_stmt *st;
+	int rc = veld__sql(s, &op_tab, OS_FIELD_HEADS, &st);
+	if (rc != VELD_OK)
+		return rc;
+	sqlite3_bind_blob(st, 1, entity, VELD_ID_BYTES, SQLITE_STATIC);
+	sqlite3_bind_text(st, 2, field, -1, SQLITE_STATIC);
+	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+		if (*nsup == VELD_OP_MAX_SUPERSEDES) {
+			sqlite3_reset(st);
+			return veld__err(VELD_EINVAL, "field '%s' has too many concurrent values", field);
+		}
+		memcpy(sup[*nsup].device, sqlite3_column_blob(st, 0), VELD_ID_BYTES);
+		sup[(*nsup)++].seq = (uint64_t)sqlite3_column_int64(st, 1);
+	}
+	return veld__sql_done(st, rc, "reading the operation log");
+}
+
 int veld__op_write(veld_store *s, const char *kind, const uint8_t entity[VELD_ID_BYTES],
                    const uint8_t client[VELD_ID_BYTES], const char *team, const char *field,
                    const char *json_value, size_t json_len)
@@ -161,22 +187,8 @@ int veld__op_write(veld_store *s, const char *kind, const uint8_t entity[VELD_ID
 		                 VELD_VALUE_MAX);
 
 	/* The new value supersedes every current head of the field. */
-	if (!fresh) {
-		sqlite3_stmt *st = s->st[ST_FIELD_HEADS];
-		sqlite3_bind_blob(st, 1, entity, VELD_ID_BYTES, SQLITE_STATIC);
-		sqlite3_bind_text(st, 2, field, -1, SQLITE_STATIC);
-		while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
-			if (nsup == VELD_OP_MAX_SUPERSEDES) {
-				sqlite3_reset(st);
-				return veld__err(VELD_EINVAL, "field '%s' has too many concurrent values", field);
-			}
-			memcpy(sup[nsup].device, sqlite3_column_blob(st, 0), VELD_ID_BYTES);
-			sup[nsup++].seq = (uint64_t)sqlite3_column_int64(st, 1);
-		}
-		sqlite3_reset(st);
-		if (rc != SQLITE_DONE)
-			return veld__err_sqlite(rc, "reading the operation log");
-	}
+	if (!fresh && (rc = field_heads(s, entity, field, sup, &nsup)) != VELD_OK)
+		return rc;
 
 	memset(&op, 0, sizeof op);
 	memcpy(op.device, s->device, VELD_ID_BYTES);
@@ -242,16 +254,16 @@ int veld__batch_digest(uint8_t out[77], const uint8_t device[VELD_ID_BYTES], uin
 int veld__batch_sign(veld_store *s)
 {
 	uint8_t inner[32], msg[77], sig[crypto_sign_BYTES];
-	sqlite3_stmt *st = s->st[ST_BATCH_INSERT];
+	sqlite3_stmt *st;
+	int rc = veld__sql(s, &op_tab, OS_BATCH_INSERT, &st);
+	if (rc != VELD_OK)
+		return rc;
 	crypto_generichash_final(&s->batch_hash, inner, VELD_HASH_BYTES);
 	veld__batch_message(msg, s->device, s->batch_first, s->batch_last, inner);
-	int rc;
 	crypto_sign_detached(sig, NULL, msg, sizeof msg, s->sign_sk);
 	sqlite3_bind_blob(st, 1, s->device, VELD_ID_BYTES, SQLITE_STATIC);
 	sqlite3_bind_int64(st, 2, (sqlite3_int64)s->batch_first);
 	sqlite3_bind_int64(st, 3, (sqlite3_int64)s->batch_last);
 	sqlite3_bind_blob(st, 4, sig, sizeof sig, SQLITE_STATIC);
-	rc = sqlite3_step(st);
-	sqlite3_reset(st);
-	return rc == SQLITE_DONE ? VELD_OK : veld__err_sqlite(rc, "signing the operations");
+	return veld__sql_run(st, "signing the operations");
 }

@@ -88,88 +88,84 @@ uint32_t veld__policy_mask(veld_store *s)
 	return mask;
 }
 
-/* The values a policy removes: the team's client records' operations on
- * `field`, except own ones the server does not hold yet (or already
- * removed). ?1 team, ?2 field, ?3 this device, ?4 acked. */
-#define POLICY_TARGET                                                                       \
-	" FROM ops WHERE entity IN (SELECT entity FROM entities WHERE kind = 'client'"         \
-	" AND team = ?1) AND field = ?2 AND (device != ?3 OR (seq <= ?4 AND value IS NOT NULL))"
+/* What removing a governed field's values takes, in order. Every
+ * statement gets ?1 team, ?2 field, ?3 this device, ?4 acked (the highest
+ * own seq a push confirmed the server holds); one without a parameter
+ * ignores it. */
+enum policy_stmt { PS_CLIENTS, PS_KEEP_SUPERSEDED, PS_DROP_OTHERS, PS_CLEAR_OWN, PS_CONFLICTS };
+#define TEAM_CLIENTS "entity IN (SELECT entity FROM entities WHERE kind = 'client' AND team = ?1)"
+static const char *const policy_sql[] = {
+	/* The clients that lose a value: other devices' operations, and own
+	 * ones the server holds (and that still have their value). */
+	[PS_CLIENTS] = "SELECT DISTINCT client FROM ops WHERE " TEAM_CLIENTS " AND field = ?2"
+	               " AND (device != ?3 OR (seq <= ?4 AND value IS NOT NULL))",
+	/* An operation that goes (or loses its value) but was superseded is
+	 * remembered as such, so it is not taken for a head when the policy
+	 * lets it through again and it, or its value, comes back before what
+	 * superseded it (merge.c). */
+	[PS_KEEP_SUPERSEDED] = "INSERT OR IGNORE INTO superseded(device, seq, entity, field)"
+	                       " SELECT device, seq, entity, field FROM ops WHERE " TEAM_CLIENTS
+	                       " AND field = ?2 AND head = 0",
+	[PS_DROP_OTHERS] = "DELETE FROM ops WHERE " TEAM_CLIENTS " AND field = ?2 AND device != ?3",
+	[PS_CLEAR_OWN] = "UPDATE ops SET value = NULL WHERE " TEAM_CLIENTS " AND field = ?2"
+	                 " AND device = ?3 AND seq <= ?4 AND value IS NOT NULL",
+	[PS_CONFLICTS] = "DELETE FROM conflicts WHERE " TEAM_CLIENTS " AND field = ?2",
+};
+static const struct veld__sqltab policy_tab = VELD_SQLTAB(VELD_SQL_POLICY, policy_sql);
+
+/* Remove one governed field's values; the clients that lost one are added
+ * to `clients` (hex: true), the values removed to *n. */
+static int enforce_field(veld_store *s, const char *team, const char *field, uint64_t acked,
+                         json_t *clients, int64_t *n)
+{
+	for (int i = 0; i < policy_tab.n; i++) {
+		sqlite3_stmt *st;
+		int rc = veld__sql(s, &policy_tab, i, &st);
+		if (rc != VELD_OK)
+			return rc;
+		sqlite3_bind_text(st, 1, team, -1, SQLITE_STATIC);
+		sqlite3_bind_text(st, 2, field, -1, SQLITE_STATIC);
+		sqlite3_bind_blob(st, 3, s->device, VELD_ID_BYTES, SQLITE_STATIC);
+		sqlite3_bind_int64(st, 4, (sqlite3_int64)acked);
+		while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+			char hex[33];
+			veld__hex(hex, sqlite3_column_blob(st, 0), VELD_ID_BYTES);
+			json_object_set_new(clients, hex, json_true());
+		}
+		if ((rc = veld__sql_done(st, rc, "applying the team's field policy")) != VELD_OK)
+			return rc;
+		if (i == PS_DROP_OTHERS || i == PS_CLEAR_OWN)
+			*n += sqlite3_changes(s->db);
+	}
+	return VELD_OK;
+}
 
 int veld__policy_enforce(veld_store *s, const char *team, uint32_t mask, uint64_t acked,
                          int64_t *removed)
 {
-	static const char *const sql[] = {
-		"SELECT DISTINCT client" POLICY_TARGET,
-		/* An operation that goes (or loses its value) but was superseded
-		 * is remembered as such, so it is not taken for a head when the
-		 * policy lets it through again and it, or its value, comes back
-		 * before what superseded it (merge.c). */
-		"INSERT OR IGNORE INTO superseded(device, seq, entity, field) SELECT device, seq,"
-		" entity, field FROM ops WHERE entity IN (SELECT entity FROM entities WHERE"
-		" kind = 'client' AND team = ?1) AND field = ?2 AND head = 0",
-		"DELETE FROM ops WHERE entity IN (SELECT entity FROM entities WHERE kind = 'client'"
-		" AND team = ?1) AND field = ?2 AND device != ?3",
-		"UPDATE ops SET value = NULL WHERE entity IN (SELECT entity FROM entities WHERE"
-		" kind = 'client' AND team = ?1) AND field = ?2 AND device = ?3 AND seq <= ?4"
-		" AND value IS NOT NULL",
-		"DELETE FROM conflicts WHERE entity IN (SELECT entity FROM entities WHERE"
-		" kind = 'client' AND team = ?1) AND field = ?2",
-	};
-	enum { NSQL = sizeof sql / sizeof *sql };
-	sqlite3_stmt *st[NSQL] = {NULL};
-	json_t *clients = json_object();
-	int rc = SQLITE_OK;
+	json_t *clients = json_object(), *v;
+	const char *hex;
 	int64_t n = 0;
+	int rc = VELD_OK;
 
-	for (size_t i = 0; i < NSQL && rc == SQLITE_OK; i++)
-		rc = sqlite3_prepare_v2(s->db, sql[i], -1, &st[i], NULL);
-	for (int f = 0; f < VELD_POLICY_NFIELDS && rc == SQLITE_OK; f++) {
-		if (mask & (1u << f))
-			continue;
-		for (size_t i = 0; i < NSQL && rc == SQLITE_OK; i++) {
-			/* Parameters a statement does not have are ignored. */
-			sqlite3_bind_text(st[i], 1, team, -1, SQLITE_STATIC);
-			sqlite3_bind_text(st[i], 2, veld__policy_fields[f], -1, SQLITE_STATIC);
-			sqlite3_bind_blob(st[i], 3, s->device, VELD_ID_BYTES, SQLITE_STATIC);
-			sqlite3_bind_int64(st[i], 4, (sqlite3_int64)acked);
-			while ((rc = sqlite3_step(st[i])) == SQLITE_ROW) {
-				char hex[33];
-				veld__hex(hex, sqlite3_column_blob(st[i], 0), VELD_ID_BYTES);
-				json_object_set_new(clients, hex, json_true());
-			}
-			if (rc == SQLITE_DONE) {
-				rc = SQLITE_OK;
-				if (i == 2 || i == 3)
-					n += sqlite3_changes(s->db);
-			}
-			sqlite3_reset(st[i]);
-		}
-	}
-	for (size_t i = 0; i < NSQL; i++)
-		sqlite3_finalize(st[i]);
-	if (rc != SQLITE_OK) {
-		json_decref(clients);
-		return veld__err_sqlite(rc, "applying the team's field policy");
-	}
+	for (int f = 0; f < VELD_POLICY_NFIELDS && rc == VELD_OK; f++)
+		if (!(mask & (1u << f)))
+			rc = enforce_field(s, team, veld__policy_fields[f], acked, clients, &n);
 	/* The access log records why each client's values went (verify
 	 * accepts a removed value only where a purge or erasure is logged). */
-	const char *hex;
-	json_t *v;
-	int r = VELD_OK;
 	json_object_foreach(clients, hex, v) {
 		uint8_t client[VELD_ID_BYTES];
-		if (veld__unhex(client, VELD_ID_BYTES, hex) != 0)
-			continue;
-		if ((r = veld__audit(s, "purge", "success", client,
-		                     "field policy: kept at the office")) != VELD_OK)
+		if (rc != VELD_OK)
 			break;
+		if (veld__unhex(client, VELD_ID_BYTES, hex) == 0)
+			rc = veld__audit(s, "purge", "success", client, "field policy: kept at the office");
 	}
 	json_decref(clients);
-	if (r == VELD_OK && n > 0)
+	if (rc == VELD_OK && n > 0)
 		veld__merge_forget(&s->m);
 	if (removed)
 		*removed = n;
-	return r;
+	return rc;
 }
 
 int veld__policy_parse(const char *list, uint32_t *mask)
@@ -233,8 +229,7 @@ int veld_field_policy_get(veld_store *s, const char *team, char **json_out)
 	              "set", at ? json_string(when) : json_null(), "fields", in, "office_only", out,
 	              "always", "name", "contact_person",
 	              "applies", strcmp(team, s->team) == 0 && follows_policy(s));
-	if (!o || !(*json_out = json_dumps(o, JSON_COMPACT)))
-		rc = veld__err(VELD_ENOMEM, "out of memory");
+	rc = o ? veld__json_answer(o, json_out) : veld__err(VELD_ENOMEM, "out of memory");
 out:
 	json_decref(o);
 	veld__leave(s);

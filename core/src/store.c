@@ -1,5 +1,7 @@
 /* store.c - creating, opening, locking and closing a device store; keys;
- * transactions; the meta table and the client-key cache.
+ * transactions; the meta table and the client-key cache; the named
+ * statements every module asks for (veld__sql), and the JSON in and out of
+ * a call.
  *
  * Files: DIR/veld.db (SQLite, WAL). Key hierarchy (docs/security.md):
  *   passphrase --Argon2id--> KEK --unwraps--> master key (random, 32 bytes)
@@ -21,41 +23,49 @@
 #define KDF_OPS_DEFAULT 3
 #define KDF_MEM_DEFAULT (64u * 1024u * 1024u)
 
-/* The store's SQL, one named statement each. */
-static const char *const stmt_sql[ST__COUNT] = {
-	[ST_META_GET] = "SELECT value FROM meta WHERE key = ?1",
-	[ST_META_PUT] = "INSERT INTO meta(key, value) VALUES(?1, ?2)"
-	                " ON CONFLICT(key) DO UPDATE SET value = excluded.value",
-	[ST_ENTITY_GET] = "SELECT kind, client, team, created FROM entities WHERE entity = ?1",
-	[ST_HEADS] = "SELECT field, device, seq, hlc, value, kv FROM ops WHERE entity = ?1 AND head = 1"
-	             " ORDER BY field, hlc DESC, device DESC",
-	[ST_FIELD_HEADS] = "SELECT device, seq FROM ops WHERE entity = ?1 AND field = ?2"
-	                   " AND head = 1",
-	[ST_KEY_GET] = "SELECT wrapped FROM client_keys WHERE client = ?1 AND kv = ?2",
-	[ST_KEY_LATEST] = "SELECT max(kv) FROM client_keys WHERE client = ?1",
-	[ST_KEY_PUT] = "INSERT OR IGNORE INTO client_keys(client, kv, team, wrapped)"
-	               " VALUES(?1, ?2, ?3, ?4)",
-	[ST_ERASED_CHECK] = "SELECT 1 FROM erased WHERE client = ?1",
-	[ST_BATCH_INSERT] = "INSERT INTO batches(device, first_seq, last_seq, sig)"
-	                    " VALUES(?1, ?2, ?3, ?4)",
-	[ST_AUDIT_INSERT] = "INSERT INTO audit(seq, at, event, outcome, client, user, role,"
-	                    " device, purpose, hash) VALUES(?1,?2,?3,?4,?5,?6,?7,?8,?9,?10)",
-	[ST_DOMAIN_CHECK] = "SELECT 1 FROM zrm_domains WHERE version = ?1 AND code = ?2",
-	/* Transaction control, prepared like the rest: every write uses it. */
-	[ST_BEGIN] = "BEGIN IMMEDIATE",
-	[ST_COMMIT] = "COMMIT",
-	[ST_ROLLBACK] = "ROLLBACK",
-	[ST_SAVEPOINT] = "SAVEPOINT w",
-	[ST_RELEASE] = "RELEASE w",
-	[ST_ROLLBACK_TO] = "ROLLBACK TO w",
-	[ST_RESOLVE] = "SELECT entity, client, team, kind FROM entities WHERE entity BETWEEN ?1 AND ?2"
-	               " AND (?3 IS NULL OR kind = ?3) LIMIT 2",
+/* The store's own SQL, one named statement each. */
+enum store_stmt {
+	SS_META_GET, SS_META_PUT, SS_KEY_GET, SS_KEY_LATEST, SS_KEY_PUT,
+	SS_BEGIN, SS_COMMIT, SS_ROLLBACK, SS_SAVEPOINT, SS_RELEASE, SS_ROLLBACK_TO,
+	SS_OWN_SEQ_MAX, SS_HLC_MAX, SS_COUNT_OPS, SS_COUNT_CLIENTS, SS_COUNT_CONFLICTS,
 };
+static const char *const store_sql[] = {
+	[SS_META_GET] = "SELECT value FROM meta WHERE key = ?1",
+	[SS_META_PUT] = "INSERT INTO meta(key, value) VALUES(?1, ?2)"
+	                " ON CONFLICT(key) DO UPDATE SET value = excluded.value",
+	[SS_KEY_GET] = "SELECT wrapped FROM client_keys WHERE client = ?1 AND kv = ?2",
+	[SS_KEY_LATEST] = "SELECT max(kv) FROM client_keys WHERE client = ?1",
+	[SS_KEY_PUT] = "INSERT OR IGNORE INTO client_keys(client, kv, team, wrapped)"
+	               " VALUES(?1, ?2, ?3, ?4)",
+	/* Transaction control, prepared like the rest: every write uses it. */
+	[SS_BEGIN] = "BEGIN IMMEDIATE",
+	[SS_COMMIT] = "COMMIT",
+	[SS_ROLLBACK] = "ROLLBACK",
+	[SS_SAVEPOINT] = "SAVEPOINT w",
+	[SS_RELEASE] = "RELEASE w",
+	[SS_ROLLBACK_TO] = "ROLLBACK TO w",
+	/* The counters a store derives from its log when it opens. */
+	[SS_OWN_SEQ_MAX] = "SELECT max(seq) FROM ops WHERE device = ?1",
+	[SS_HLC_MAX] = "SELECT max(hlc) FROM ops",
+	/* veld_store_info. */
+	[SS_COUNT_OPS] = "SELECT count(*) FROM ops",
+	[SS_COUNT_CLIENTS] = "SELECT count(*) FROM entities WHERE kind = 'client'",
+	[SS_COUNT_CONFLICTS] = "SELECT count(*) FROM conflicts",
+};
+static const struct veld__sqltab store_tab = VELD_SQLTAB(VELD_SQL_STORE, store_sql);
+
+/* The store's own statements are all prepared when it opens (open_db), so
+ * taking one cannot fail: a rollback never waits for memory to prepare. */
+static sqlite3_stmt *own(veld_store *s, enum store_stmt i)
+{
+	return s->modst[VELD_SQL_STORE][i];
+}
 
 void veld_store_options_init(veld_store_options *opts)
 {
 	veld_store_options init = VELD_STORE_OPTIONS_INIT;
-	*opts = init;
+	if (opts)
+		*opts = init;
 }
 
 /* ---- mutex and key checks ----------------------------------------------- */
@@ -99,7 +109,7 @@ int veld__need_keys(veld_store *s)
 
 int veld__meta_put(veld_store *s, const char *key, const void *v, size_t n)
 {
-	sqlite3_stmt *st = s->st[ST_META_PUT];
+	sqlite3_stmt *st = own(s, SS_META_PUT);
 	int rc;
 	sqlite3_bind_text(st, 1, key, -1, SQLITE_STATIC);
 	sqlite3_bind_blob(st, 2, v, (int)n, SQLITE_STATIC);
@@ -110,7 +120,7 @@ int veld__meta_put(veld_store *s, const char *key, const void *v, size_t n)
 
 int veld__meta_get(veld_store *s, const char *key, void *v, size_t cap, size_t *n)
 {
-	sqlite3_stmt *st = s->st[ST_META_GET];
+	sqlite3_stmt *st = own(s, SS_META_GET);
 	int rc, ret = VELD_OK;
 	sqlite3_bind_text(st, 1, key, -1, SQLITE_STATIC);
 	rc = sqlite3_step(st);
@@ -136,26 +146,23 @@ int veld__meta_get_u64(veld_store *s, const char *key, uint64_t *out)
 	int rc = veld__meta_get(s, key, b, 8, NULL);
 	if (rc)
 		return rc;
-	*out = 0;
-	for (int i = 0; i < 8; i++)
-		*out = (*out << 8) | b[i];
+	*out = veld__be64_get(b);
 	return VELD_OK;
 }
 
 int veld__meta_put_u64(veld_store *s, const char *key, uint64_t v)
 {
 	uint8_t b[8];
-	for (int i = 7; i >= 0; i--, v >>= 8)
-		b[i] = (uint8_t)v;
+	veld__be64_put(b, v);
 	return veld__meta_put(s, key, b, 8);
 }
 
 /* ---- transactions ----------------------------------------------------------- */
 
-static int run(veld_store *s, enum veld__stmt which)
+static int run(veld_store *s, enum store_stmt which)
 {
-	int rc = sqlite3_step(s->st[which]);
-	sqlite3_reset(s->st[which]);
+	int rc = sqlite3_step(own(s, which));
+	sqlite3_reset(own(s, which));
 	return rc == SQLITE_DONE ? SQLITE_OK : rc;
 }
 
@@ -169,7 +176,7 @@ int veld__tx_begin(veld_store *s, struct veld__tx *tx)
 	tx->batch_hash = s->batch_hash;
 	tx->audit_seq = s->audit_seq;
 	memcpy(tx->audit_head, s->audit_head, 32);
-	rc = run(s, tx->outer ? ST_BEGIN : ST_SAVEPOINT);
+	rc = run(s, tx->outer ? SS_BEGIN : SS_SAVEPOINT);
 	if (rc != SQLITE_OK)
 		return veld__err_sqlite(rc, "starting a transaction");
 	if (tx->outer)
@@ -195,10 +202,10 @@ void veld__tx_abort(veld_store *s, struct veld__tx *tx)
 	if (s->tx_depth <= 0)
 		return;
 	if (tx->outer) {
-		run(s, ST_ROLLBACK);
+		run(s, SS_ROLLBACK);
 	} else {
-		run(s, ST_ROLLBACK_TO);
-		run(s, ST_RELEASE);
+		run(s, SS_ROLLBACK_TO);
+		run(s, SS_RELEASE);
 	}
 	tx_restore(s, tx);
 	if (tx->outer)
@@ -211,7 +218,7 @@ int veld__tx_commit(veld_store *s, struct veld__tx *tx)
 	int rc = VELD_OK;
 	if (!tx->outer) {
 		s->tx_depth--;
-		if ((rc = run(s, ST_RELEASE)) != SQLITE_OK) {
+		if ((rc = run(s, SS_RELEASE)) != SQLITE_OK) {
 			s->tx_depth++;
 			veld__tx_abort(s, tx);
 			return veld__err_sqlite(rc, "committing");
@@ -223,7 +230,7 @@ int veld__tx_commit(veld_store *s, struct veld__tx *tx)
 	if (rc == VELD_OK && s->audit_seq != tx->audit_seq)
 		rc = veld__audit_save_head(s);
 	if (rc == VELD_OK) {
-		int src = run(s, ST_COMMIT);
+		int src = run(s, SS_COMMIT);
 		if (src != SQLITE_OK)
 			rc = veld__err_sqlite(src, "committing");
 	}
@@ -234,6 +241,14 @@ int veld__tx_commit(veld_store *s, struct veld__tx *tx)
 	s->batch_first = s->batch_last = 0;
 	s->tx_depth--;
 	return VELD_OK;
+}
+
+int veld__tx_end(veld_store *s, struct veld__tx *tx, int rc)
+{
+	if (rc == VELD_OK)
+		return veld__tx_commit(s, tx);
+	veld__tx_abort(s, tx);
+	return rc;
 }
 
 int veld_store_begin(veld_store *s)
@@ -249,30 +264,30 @@ int veld_store_begin(veld_store *s)
 	return rc;
 }
 
-int veld_store_commit(veld_store *s)
+/* The end of veld_store_begin's transaction: a commit or a rollback. */
+static int user_tx_end(veld_store *s, int commit)
 {
 	int rc = veld__enter(s);
 	if (rc)
 		return rc;
 	if (s->tx_depth != 1)
 		rc = veld__err(VELD_EINVAL, "no transaction is open");
-	else
+	else if (commit)
 		rc = veld__tx_commit(s, &s->user_tx);
-	veld__leave(s);
-	return rc;
-}
-
-int veld_store_rollback(veld_store *s)
-{
-	int rc = veld__enter(s);
-	if (rc)
-		return rc;
-	if (s->tx_depth != 1)
-		rc = veld__err(VELD_EINVAL, "no transaction is open");
 	else
 		veld__tx_abort(s, &s->user_tx);
 	veld__leave(s);
 	return rc;
+}
+
+int veld_store_commit(veld_store *s)
+{
+	return user_tx_end(s, 1);
+}
+
+int veld_store_rollback(veld_store *s)
+{
+	return user_tx_end(s, 0);
 }
 
 /* ---- client key cache (open addressing in guarded memory) -------------- */
@@ -368,7 +383,7 @@ int veld__client_key_put(veld_store *s, const uint8_t client[VELD_ID_BYTES], uin
                          const char *team, const uint8_t key[32])
 {
 	uint8_t wrapped[32 + VELD_SEAL_OVERHEAD], ad[40];
-	sqlite3_stmt *st = s->st[ST_KEY_PUT];
+	sqlite3_stmt *st = own(s, SS_KEY_PUT);
 	const uint8_t *cached;
 	int rc;
 	veld__seal(wrapped, key, 32, ad, client_key_ad(ad, client, kv), s->master);
@@ -399,14 +414,12 @@ int veld__client_key_new(veld_store *s, const uint8_t client[VELD_ID_BYTES], con
 
 static int no_key(veld_store *s, const uint8_t client[VELD_ID_BYTES])
 {
-	sqlite3_stmt *st = s->st[ST_ERASED_CHECK];
 	char hex[33];
-	int rc;
+	int erased = veld__merge_is_erased(&s->m, client);
 	veld__hex(hex, client, VELD_ID_BYTES);
-	sqlite3_bind_blob(st, 1, client, VELD_ID_BYTES, SQLITE_STATIC);
-	rc = sqlite3_step(st);
-	sqlite3_reset(st);
-	if (rc == SQLITE_ROW)
+	if (erased < 0)
+		return erased;
+	if (erased)
 		return veld__err(VELD_ESHREDDED, "client %s was erased; its data is unreadable", hex);
 	return veld__err(VELD_ENOTFOUND, "no data key for client %s on this device (yet)", hex);
 }
@@ -421,7 +434,7 @@ int veld__client_key(veld_store *s, const uint8_t client[VELD_ID_BYTES], uint64_
 
 	if ((*key_out = keycache_get(s, client, kv)) != NULL)
 		return VELD_OK;
-	st = s->st[ST_KEY_GET];
+	st = own(s, SS_KEY_GET);
 	sqlite3_bind_blob(st, 1, client, VELD_ID_BYTES, SQLITE_STATIC);
 	sqlite3_bind_int64(st, 2, (sqlite3_int64)kv);
 	rc = sqlite3_step(st);
@@ -452,7 +465,7 @@ int veld__client_key(veld_store *s, const uint8_t client[VELD_ID_BYTES], uint64_
 int veld__client_key_current(veld_store *s, const uint8_t client[VELD_ID_BYTES], uint64_t *kv,
                              const uint8_t **key_out)
 {
-	sqlite3_stmt *st = s->st[ST_KEY_LATEST];
+	sqlite3_stmt *st = own(s, SS_KEY_LATEST);
 	int rc;
 	sqlite3_bind_blob(st, 1, client, VELD_ID_BYTES, SQLITE_STATIC);
 	rc = sqlite3_step(st);
@@ -518,12 +531,51 @@ int veld__sql_run(sqlite3_stmt *st, const char *what)
 	return rc == SQLITE_DONE || rc == SQLITE_ROW ? VELD_OK : veld__err_sqlite(rc, what);
 }
 
+int veld__sql_int64(sqlite3_stmt *st, int64_t *out, const char *what)
+{
+	int rc = sqlite3_step(st);
+	*out = rc == SQLITE_ROW ? sqlite3_column_int64(st, 0) : 0;
+	sqlite3_reset(st);
+	return rc == SQLITE_ROW ? VELD_OK : veld__err_sqlite(rc, what);
+}
+
+int veld__sql_exists(sqlite3_stmt *st, const char *what)
+{
+	int rc = sqlite3_step(st);
+	sqlite3_reset(st);
+	if (rc == SQLITE_ROW || rc == SQLITE_DONE)
+		return rc == SQLITE_ROW;
+	return veld__err_sqlite(rc, what);
+}
+
+int veld__sql_done(sqlite3_stmt *st, int step_rc, const char *what)
+{
+	sqlite3_reset(st);
+	return step_rc == SQLITE_DONE ? VELD_OK : veld__err_sqlite(step_rc, what);
+}
+
+int veld__json_answer(json_t *v, char **json_out)
+{
+	if (!(*json_out = json_dumps(v, JSON_COMPACT | JSON_ENCODE_ANY)))
+		return veld__err(VELD_ENOMEM, "out of memory");
+	return VELD_OK;
+}
+
+int veld__json_object(const char *text, json_t **out)
+{
+	json_error_t e;
+	*out = text ? json_loads(text, JSON_REJECT_DUPLICATES, &e) : NULL;
+	if (!json_is_object(*out)) {
+		json_decref(*out);
+		*out = NULL;
+		return veld__err(VELD_EINVAL, "fields must be a JSON object");
+	}
+	return VELD_OK;
+}
+
 static void store_close_db(veld_store *s)
 {
 	veld__merge_close(&s->m);
-	for (int i = 0; i < ST__COUNT; i++)
-		sqlite3_finalize(s->st[i]);
-	memset(s->st, 0, sizeof s->st);
 	for (int m = 0; m < VELD_SQL__COUNT; m++) {
 		for (int i = 0; i < s->modst_n[m]; i++)
 			sqlite3_finalize(s->modst[m][i]);
@@ -550,8 +602,8 @@ void veld_store_free(veld_store *s)
 {
 	if (!s)
 		return;
-	if (s->tx_depth > 0 && s->db)
-		sqlite3_exec(s->db, "ROLLBACK", NULL, NULL, NULL);
+	if (s->tx_depth > 0)
+		run(s, SS_ROLLBACK);
 	wipe_keys(s);
 	store_close_db(s);
 	pthread_mutex_destroy(&s->mu);
@@ -600,10 +652,10 @@ static int open_db(veld_store *s, const char *dir, int create)
 		return veld__err_sqlite(rc, "opening the store");
 	if ((rc = veld__schema_migrate(s->db)) != VELD_OK)
 		return rc;
-	for (int i = 0; i < ST__COUNT; i++) {
-		rc = sqlite3_prepare_v3(s->db, stmt_sql[i], -1, SQLITE_PREPARE_PERSISTENT, &s->st[i], NULL);
-		if (rc != SQLITE_OK)
-			return veld__err_sqlite(rc, "preparing the store's statements");
+	for (int i = 0; i < store_tab.n; i++) {
+		sqlite3_stmt *st;
+		if ((rc = veld__sql(s, &store_tab, i, &st)) != VELD_OK)
+			return rc;
 	}
 	return veld__merge_open(&s->m, s->db);
 }
@@ -711,28 +763,18 @@ static int load_keys(veld_store *s)
 
 static int load_counters(veld_store *s)
 {
-	sqlite3_stmt *st;
-	int rc = sqlite3_prepare_v2(s->db, "SELECT max(seq) FROM ops WHERE device = ?1", -1, &st, NULL);
-	if (rc != SQLITE_OK)
-		return veld__err_sqlite(rc, "opening the store");
+	sqlite3_stmt *st = own(s, SS_OWN_SEQ_MAX);
+	int64_t seq, hlc;
+	int rc;
 	sqlite3_bind_blob(st, 1, s->device, VELD_ID_BYTES, SQLITE_STATIC);
-	if ((rc = sqlite3_step(st)) == SQLITE_ROW)
-		s->next_seq = (uint64_t)sqlite3_column_int64(st, 0) + 1;
-	sqlite3_finalize(st);
-	if (rc != SQLITE_ROW)
-		return veld__err_sqlite(rc, "opening the store");
-	rc = sqlite3_prepare_v2(s->db, "SELECT max(hlc) FROM ops", -1, &st, NULL);
-	if (rc != SQLITE_OK)
-		return veld__err_sqlite(rc, "opening the store");
-	if ((rc = sqlite3_step(st)) == SQLITE_ROW)
-		s->hlc = (uint64_t)sqlite3_column_int64(st, 0);
-	sqlite3_finalize(st);
-	if (rc != SQLITE_ROW)
-		return veld__err_sqlite(rc, "opening the store");
+	if ((rc = veld__sql_int64(st, &seq, "opening the store")) != VELD_OK ||
+	    (rc = veld__sql_int64(own(s, SS_HLC_MAX), &hlc, "opening the store")) != VELD_OK)
+		return rc;
+	s->next_seq = (uint64_t)seq + 1;
+	s->hlc = (uint64_t)hlc;
 	return veld__audit_load_head(s);
 }
 
-/* key == NULL: derive the KEK from the passphrase with the stored params. */
 /* Derive the KEK from the passphrase (rawkey NULL) or take the raw key, and
  * open the wrapped master key into `out` (32 bytes of guarded memory). */
 static int open_master(veld_store *s, const char *pass, size_t len, const uint8_t *rawkey,
@@ -1071,37 +1113,31 @@ int veld_store_unlock_with_key(veld_store *s, const uint8_t key[32])
 	return store_unlock(s, NULL, 0, key);
 }
 
-static int64_t count_of(veld_store *s, const char *sql)
-{
-	sqlite3_stmt *st;
-	int64_t n = -1;
-	if (sqlite3_prepare_v2(s->db, sql, -1, &st, NULL) == SQLITE_OK && sqlite3_step(st) == SQLITE_ROW)
-		n = sqlite3_column_int64(st, 0);
-	sqlite3_finalize(st);
-	return n;
-}
-
-#include <jansson.h>
-
 int veld_store_info(veld_store *s, char **json_out)
 {
 	char dev[33];
+	int64_t ops, clients, conflicts;
 	json_t *o;
 	int rc = veld__enter_json(s, json_out, 0);
 	if (rc)
 		return rc;
+	if ((rc = veld__sql_int64(own(s, SS_COUNT_OPS), &ops, "describing the store")) ||
+	    (rc = veld__sql_int64(own(s, SS_COUNT_CLIENTS), &clients, "describing the store")) ||
+	    (rc = veld__sql_int64(own(s, SS_COUNT_CONFLICTS), &conflicts, "describing the store")))
+		goto out;
 	veld__hex(dev, s->device, VELD_ID_BYTES);
 	o = json_pack("{s:s,s:s,s:b,s:i,s:I,s:I,s:I,s:I,s:I,s:b,s:s,s:s}",
 		"device", dev, "team", s->team, "office", s->office, "schema", VELD_SCHEMA_VERSION,
-		"ops", (json_int_t)count_of(s, "SELECT count(*) FROM ops"),
+		"ops", (json_int_t)ops,
 		"own_ops", (json_int_t)(s->next_seq - 1),
-		"clients", (json_int_t)count_of(s, "SELECT count(*) FROM entities WHERE kind='client'"),
-		"conflicts", (json_int_t)count_of(s, "SELECT count(*) FROM conflicts"),
+		"clients", (json_int_t)clients,
+		"conflicts", (json_int_t)conflicts,
 		"audit_entries", (json_int_t)s->audit_seq,
 		"locked", s->master == NULL,
 		"user", s->user, "role", s->role);
-	*json_out = o ? json_dumps(o, JSON_COMPACT) : NULL;
+	rc = o ? veld__json_answer(o, json_out) : veld__err(VELD_ENOMEM, "out of memory");
 	json_decref(o);
+out:
 	veld__leave(s);
-	return *json_out ? VELD_OK : veld__err(VELD_ENOMEM, "out of memory");
+	return rc;
 }

@@ -20,23 +20,14 @@
 #define VELD_KIND_MAX 16
 #define VELD_USER_MAX 64
 
-/* Named statements, prepared once per connection (see the SQL in store.c). */
-enum veld__stmt {
-	ST_META_GET, ST_META_PUT,
-	ST_ENTITY_GET, ST_HEADS, ST_FIELD_HEADS,
-	ST_KEY_GET, ST_KEY_LATEST, ST_KEY_PUT, ST_ERASED_CHECK,
-	ST_BATCH_INSERT, ST_AUDIT_INSERT, ST_DOMAIN_CHECK, ST_RESOLVE,
-	ST_BEGIN, ST_COMMIT, ST_ROLLBACK, ST_SAVEPOINT, ST_RELEASE, ST_ROLLBACK_TO,
-	ST__COUNT
-};
-
 /* Each module of the store keeps its SQL in one table of named statements
  * (a static array of SQL indexed by the module's own enum) and asks for a
  * statement with veld__sql: prepared on first use, kept for the life of the
  * connection, finalized when the store closes. One slot per module here. */
 enum veld__sqlmod {
-	VELD_SQL_RECORDS, VELD_SQL_AUDIT, VELD_SQL_POLICY, VELD_SQL_KEYS,
-	VELD_SQL_RETENTION, VELD_SQL_VERIFY, VELD_SQL_INFO, VELD_SQL_SYNC,
+	VELD_SQL_STORE, VELD_SQL_OP, VELD_SQL_KINDS, VELD_SQL_RECORDS, VELD_SQL_RECBUILD,
+	VELD_SQL_LISTING, VELD_SQL_EXPORT, VELD_SQL_AUDIT, VELD_SQL_POLICY, VELD_SQL_KEYS,
+	VELD_SQL_RETENTION, VELD_SQL_VERIFY, VELD_SQL_SYNC,
 	VELD_SQL__COUNT
 };
 struct veld__sqltab {
@@ -44,6 +35,8 @@ struct veld__sqltab {
 	int n;                  /* statements in sql[] */
 	const char *const *sql; /* indexed by the module's enum */
 };
+/* A module's table, from its array of SQL: VELD_SQLTAB(VELD_SQL_X, x_sql). */
+#define VELD_SQLTAB(mod, sql) {(mod), (int)(sizeof(sql) / sizeof *(sql)), (sql)}
 
 /* A cached, unwrapped client data key (one version). The table lives in
  * guarded memory. */
@@ -70,7 +63,6 @@ struct veld_store {
 	unsigned cancel_users;
 	atomic_int cancel_flag;
 	sqlite3 *db;
-	sqlite3_stmt *st[ST__COUNT];
 	sqlite3_stmt **modst[VELD_SQL__COUNT]; /* per module, see veld__sql */
 	int modst_n[VELD_SQL__COUNT];
 	char *dir;
@@ -133,13 +125,36 @@ int veld__tx_begin(veld_store *s, struct veld__tx *tx);
 int veld__tx_commit(veld_store *s, struct veld__tx *tx);
 void veld__tx_abort(veld_store *s, struct veld__tx *tx);
 
+/* End a transaction the way a call's result says: commit if rc is VELD_OK
+ * (and return what the commit returns), otherwise roll back and return rc
+ * with its message. */
+int veld__tx_end(veld_store *s, struct veld__tx *tx, int rc);
+
 /* Statement `i` of a module's table, prepared on first use. The caller
  * binds, steps and finishes with sqlite3_reset (bindings are cleared by the
  * next veld__sql). VELD_OK or an error with a message. */
 int veld__sql(veld_store *s, const struct veld__sqltab *t, int i, sqlite3_stmt **out);
-/* Step a statement that returns no row and reset it: VELD_OK or the
- * SQLite error as a veld code, with `what` in its message. */
+/* Step a statement once for its effect (a row it answers is not read) and
+ * reset it: VELD_OK or the SQLite error as a veld code, with `what` in its
+ * message. */
 int veld__sql_run(sqlite3_stmt *st, const char *what);
+/* Step a statement that answers one row and read its first column as a
+ * number (NULL reads as 0); reset it. */
+int veld__sql_int64(sqlite3_stmt *st, int64_t *out, const char *what);
+/* Step an existence query and reset it: 1 if it found a row, 0 if not, or
+ * a negative VELD_E* code. */
+int veld__sql_exists(sqlite3_stmt *st, const char *what);
+/* The end of a step loop: VELD_OK if the last step was SQLITE_DONE,
+ * otherwise that step's error. Resets the statement either way, so a loop
+ * never loses the error that ended it. */
+int veld__sql_done(sqlite3_stmt *st, int step_rc, const char *what);
+
+/* JSON answers and inputs of the API. The answer is compact JSON the
+ * caller releases with veld_free; VELD_ENOMEM if it cannot be made. */
+int veld__json_answer(json_t *v, char **json_out);
+/* A record's fields (or a list's filter): `text` as a JSON object without
+ * duplicate keys, or VELD_EINVAL. */
+int veld__json_object(const char *text, json_t **out);
 
 /* Lock/unlock around every public call; check the store is unlocked. */
 int veld__enter(veld_store *s);

@@ -294,6 +294,15 @@ static void test_store__free_null_is_noop(void **state)
 	assert_string_equal(veld_strerror(VELD_EAUTH), "wrong passphrase or key");
 }
 
+static void test_store__options_init_null_is_noop(void **state)
+{
+	veld_store_options o;
+	veld_store_options_init(NULL);
+	veld_store_options_init(&o);
+	assert_int_equal(o.version, VELD_STORE_OPTIONS_VERSION);
+	assert_null(o.user);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -311,6 +320,7 @@ int main(void)
 		cmocka_unit_test(test_store__garbage_file_is_corrupt),
 		cmocka_unit_test(test_store__transaction_rollback_discards),
 		cmocka_unit_test(test_store__free_null_is_noop),
+		cmocka_unit_test(test_store__options_init_null_is_noop),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -8,9 +8,6 @@
 #define VELD_RECORDS_H
 
 #include "store.h"
-/* sync/src/devsync.c takes the erasure notice (veld__client_erased_notice)
- * from this header; it lives in retention.h. */
-#include "retention.h"
 
 #include <jansson.h>
 

@@ -13,6 +13,7 @@
 #include "error.h"
 #include "policy.h"
 #include "records.h"
+#include "retention.h"
 #include "syncstate.h"
 
 #include <stdio.h>

@@ -47,6 +47,7 @@
 #ifndef VELD_SERVER_STORE_H
 #define VELD_SERVER_STORE_H
 
+#include "arena.h"
 #include "wire.h"
 
 #include <stddef.h>
@@ -91,14 +92,6 @@ struct veld__srv_device {
 	uint64_t enrolled, revoked; /* ms; revoked 0 = active */
 	uint64_t last_seq;          /* all of 1..last_seq are stored */
 };
-
-/* Memory for a result: a list of blocks freed at once. */
-struct veld__arena {
-	struct veld__arena_block *head;
-};
-void *veld__arena_alloc(struct veld__arena *a, size_t n); /* zeroed; NULL = no memory */
-void *veld__arena_dup(struct veld__arena *a, const void *p, size_t n);
-void veld__arena_free(struct veld__arena *a);
 
 /* A pull page; everything `resp` points to lives in `mem`. */
 struct veld__srv_page {

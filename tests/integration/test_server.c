@@ -681,6 +681,20 @@ static void test_server__health(void **state)
 	resp_free(&r);
 }
 
+/* The version health answers is the library's, not a copy of it. */
+static void test_server__health_names_the_library_version(void **state)
+{
+	struct fx *f = *state;
+	struct resp r;
+	char want[64];
+	snprintf(want, sizeof want, "{\"status\":\"ok\",\"version\":\"%d.%d.%d\"}", VELD_VERSION_MAJOR,
+	         VELD_VERSION_MINOR, VELD_VERSION_PATCH);
+	http(f, "GET", "/v1/health", NULL, 0, NULL, &r);
+	assert_int_equal(r.status, 200);
+	assert_string_equal((char *)r.body, want);
+	resp_free(&r);
+}
+
 static void test_server__unknown_endpoint_not_found(void **state)
 {
 	struct fx *f = *state;
@@ -3271,6 +3285,7 @@ int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test_setup_teardown(test_server__health, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_server__health_names_the_library_version, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_server__unknown_endpoint_not_found, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_server__setup_code_written_once, setup_fresh, teardown),
 		cmocka_unit_test_setup_teardown(test_server__enroll_code_reuse_refused, setup, teardown),

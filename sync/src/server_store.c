@@ -70,14 +70,6 @@
 #define SERVER_SCHEMA_VERSION 4
 #define WEEK_MS (7ull * 24 * 3600 * 1000)
 
-int veld__team_valid(const char *team)
-{
-	size_t n = strlen(team);
-	if (n == 0 || n > VELD_TEAM_MAX)
-		return 0;
-	return strspn(team, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789._@-") == n;
-}
-
 /* ---- schema and statements ----------------------------------------------- */
 
 /* Version 1: devices, invites, nonces and everything a push and a pull
@@ -261,7 +253,8 @@ static const char *const sql[S__COUNT] = {
 	                   " ('feed', 'envelopes', 'audit_log', 'erasures')",
 	[S_CURSORS_ADD] = "INSERT INTO sqlite_sequence(name, seq) SELECT t, ?1 FROM (SELECT 'feed' AS t"
 	                  " UNION ALL SELECT 'envelopes' UNION ALL SELECT 'audit_log'"
-	                  " UNION ALL SELECT 'erasures') WHERE t NOT IN (SELECT name FROM sqlite_sequence)",
+	                  " UNION ALL SELECT 'erasures')"
+	                  " WHERE t NOT IN (SELECT name FROM sqlite_sequence)",
 };
 
 /* veld_policy_bit(kind, field): the field's bit in a team's field policy,

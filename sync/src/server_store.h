@@ -225,7 +225,4 @@ struct veld__sstore {
 /* The SQLite backend: DIR/server.db (created mode 0600 if missing; WAL). */
 int veld__sstore_sqlite_open(struct veld__sstore **out, const char *dir);
 
-/* The protocol's team names: 1..64 bytes of [A-Za-z0-9._@-]. */
-int veld__team_valid(const char *team);
-
 #endif

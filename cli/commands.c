@@ -2,7 +2,10 @@
  * commands.c - the table of commands and their help texts.
  *
  * Commands of one noun are listed together; `veld --help` and
- * `veld <noun> --help` are generated from this table.
+ * `veld <noun> --help` are generated from this table, and the dispatcher
+ * parses each command's line from it (its options, its arguments and the
+ * usage errors about them), so a command's function starts with what it
+ * has to do.
  */
 #include "cli.h"
 
@@ -46,57 +49,90 @@
 	"  --ca-file FILE    trust the CA certificates in FILE (PEM) instead of the\n" \
 	"                    system's\n"
 
+/* Options of several commands (cli_cmd.opts). */
+#define CLIENT_OPTS                                                                        \
+	"name= initials= birth-date= address= phone= care-status= care-active= care-end= "     \
+	"housing-corporation= tenancy= support-clause= contact-person= team="
+#define VISIT_OPTS "kind= planned= started= ended= domains= score=* actions="
+#define GOAL_OPTS "domain= description= status= review-date="
+#define NET_OPTS "insecure-http ca-file="
+
+/* The usage errors of arguments several commands share. */
+#define TOO_MANY "too many arguments"
+/* Exactly n arguments, `missing` when there are fewer. */
+#define ARGS(n, missing_) .min_args = (n), .max_args = (n), .missing = (missing_), .extra = TOO_MANY
+/* The id of the record an edit changes: a second argument is unexpected. */
+#define ID_ARG(missing_) .min_args = 1, .max_args = 1, .missing = (missing_)
+#define ONE_RECORD ARGS(1, "which record? give its id (or a prefix of 4+ characters)")
+
 const cli_cmd cli_commands[] = {
 	{"init", NULL, cmd_init, "[--team T] [--kdf-memory MiB] [--kdf-passes N]",
 	 "Create a new encrypted store. On a terminal the passphrase is asked twice;\n"
 	 "it must be at least 8 bytes.\n\n"
 	 "  --team T          the team this device works for (default \"default\")\n"
 	 "  --kdf-memory MiB  Argon2id memory (default 64, at least 19)\n"
-	 "  --kdf-passes N    Argon2id passes (default 3, at least 2)\n"},
+	 "  --kdf-passes N    Argon2id passes (default 3, at least 2)\n",
+	 .opts = "team=+ kdf-memory= kdf-passes="},
 	{"passwd", NULL, cmd_passwd, "[--new-passphrase-fd N]",
 	 "Change the store's passphrase. The current one comes as usual (see the\n"
 	 "global options); the new one from --new-passphrase-fd, the environment\n"
 	 "variable VELD_NEW_PASSPHRASE, or a prompt (asked twice). At least 8 bytes.\n\n"
-	 "  --new-passphrase-fd N  read the new passphrase from descriptor N\n"},
+	 "  --new-passphrase-fd N  read the new passphrase from descriptor N\n",
+	 .opts = "new-passphrase-fd="},
 	{"info", NULL, cmd_info, "",
 	 "Describe the store. Device, team, schema version and counts; no personal\n"
-	 "data.\n"},
+	 "data.\n",
+	 .extra = TOO_MANY},
 	{"verify", NULL, cmd_verify, "",
 	 "Check the store's integrity. It checks the database file, every sealed\n"
-	 "value and every operation signature, and exits 5 if anything fails.\n"},
+	 "value and every operation signature, and exits 5 if anything fails.\n",
+	 .extra = TOO_MANY},
 	{"domains", NULL, cmd_domains, "",
 	 "List the life domains of the self-reliance matrix (ZRM).\n"
 	 "Their codes are what --domains, --score, --tags and --domain take.\n"
-	 "With --json, every ZRM version the store holds.\n"},
+	 "With --json, every ZRM version the store holds.\n",
+	 .extra = TOO_MANY},
 
-	{"client", "add", cmd_client_add, "--name N [options]",
-	 "Add a client.\n\n" CLIENT_FIELDS_HELP},
-	{"client", "list", cmd_client_list, "[--query Q]",
+	{"client", "add", cmd_record_add, "--name N [options]",
+	 "Add a client.\n\n" CLIENT_FIELDS_HELP,
+	 .opts = CLIENT_OPTS, .kind = "client", .data = &cli_client_spec},
+	{"client", "list", cmd_record_list, "[--query Q]",
 	 "List clients: id, name, care status, contact person.\n\n"
 	 "  --query Q   only clients whose text fields contain Q (case-insensitive;\n"
-	 "              logged as a search)\n"},
-	{"client", "show", cmd_client_show, "ID",
+	 "              logged as a search)\n",
+	 .opts = "query=", .kind = "client", .data = &cli_client_lister},
+	{"client", "show", cmd_record_show, "ID",
 	 "Show one client. Fields edited on two devices at once are marked CONFLICT\n"
-	 "with every competing value.\n" ID_HELP},
-	{"client", "edit", cmd_client_edit, "ID [options]",
+	 "with every competing value.\n" ID_HELP,
+	 ONE_RECORD, .kind = "client"},
+	{"client", "edit", cmd_record_edit, "ID [options]",
 	 "Change fields of a client; fields not named are kept, also inside the care\n"
 	 "decision and housing. An empty value (--phone '') removes a field.\n\n"
-	 CLIENT_FIELDS_HELP ID_HELP},
+	 CLIENT_FIELDS_HELP ID_HELP,
+	 .opts = CLIENT_OPTS, ID_ARG("which client? give its id"), .kind = "client",
+	 .data = &cli_client_spec},
 	{"client", "erase", cmd_client_erase, "ID --yes",
 	 "Erase a client from this store: its data key is destroyed (crypto-shredding)\n"
-	 "and its records are removed. Irreversible, so --yes is required.\n" ID_HELP},
+	 "and its records are removed. Irreversible, so --yes is required.\n" ID_HELP,
+	 .opts = "yes", ARGS(1, "which client? give its id")},
 
 	{"visit", "add", cmd_visit_add, "--client ID --kind K [options]",
 	 "Record a visit.\n\n"
-	 "  --client ID              the client visited\n" VISIT_FIELDS_HELP},
-	{"visit", "list", cmd_visit_list, "[--client ID]",
+	 "  --client ID              the client visited\n" VISIT_FIELDS_HELP,
+	 .opts = "client= " VISIT_OPTS, .kind = "visit"},
+	{"visit", "list", cmd_record_list, "[--client ID]",
 	 "List visits: id, date, kind, client, scores.\n\n"
-	 "  --client ID   only this client's visits\n"},
-	{"visit", "show", cmd_visit_show, "ID", "Show one visit.\n" ID_HELP},
+	 "  --client ID   only this client's visits\n",
+	 .opts = "client=", .kind = "visit", .data = &cli_visit_lister},
+	{"visit", "show", cmd_record_show, "ID", "Show one visit.\n" ID_HELP,
+	 ONE_RECORD, .kind = "visit"},
 	{"visit", "edit", cmd_visit_edit, "ID [options]",
 	 "Change a visit. --score merges: scores of other domains are kept\n"
 	 "(DOMAIN= with no number removes one). An empty value removes a field.\n\n"
-	 VISIT_FIELDS_HELP ID_HELP},
+	 VISIT_FIELDS_HELP ID_HELP,
+	 .opts = "client=! " VISIT_OPTS, ID_ARG("which visit? give its id"),
+	 .refuse = "a visit cannot move to another client",
+	 .kind = "visit"},
 
 	{"note", "add", cmd_note_add, "--client ID [--visit ID] --text TEXT [--tags a,b]",
 	 "Write a support note. Notes are never changed; correct one with\n"
@@ -104,129 +140,168 @@ const cli_cmd cli_commands[] = {
 	 "  --client ID    the client\n"
 	 "  --visit ID     the visit it belongs to\n"
 	 "  --text TEXT    the note; --text - reads it from standard input\n"
-	 "  --tags a,b     life-domain tags\n"},
+	 "  --tags a,b     life-domain tags\n",
+	 .opts = "client= visit= text= tags=", .kind = "note"},
 	{"note", "amend", cmd_note_amend, "NOTE_ID --text TEXT [--tags a,b]",
 	 "Correct a note: writes a new note that amends the earlier one (both stay).\n\n"
 	 "  --text TEXT    the corrected text (--text - reads standard input)\n"
-	 "  --tags a,b     life-domain tags\n" ID_HELP},
-	{"note", "list", cmd_note_list, "[--client ID]",
+	 "  --tags a,b     life-domain tags\n" ID_HELP,
+	 .opts = "client=! visit=! text= tags=",
+	 ID_ARG("which note? give the id of the note to amend"),
+	 .refuse = "an amendment belongs to the note it amends; --client and --visit do not apply",
+	 .kind = "note"},
+	{"note", "list", cmd_record_list, "[--client ID]",
 	 "List notes: id, date, client and the first 60 characters. A note that a\n"
 	 "later note corrects is marked [amended].\n\n"
-	 "  --client ID   only this client's notes\n"},
-	{"note", "show", cmd_note_show, "ID", "Show one note in full.\n" ID_HELP},
+	 "  --client ID   only this client's notes\n",
+	 .opts = "client=", .kind = "note", .data = &cli_note_lister},
+	{"note", "show", cmd_record_show, "ID", "Show one note in full.\n" ID_HELP,
+	 ONE_RECORD, .kind = "note"},
 
-	{"goal", "set", cmd_goal_set, "--client ID --domain D --description T [options]",
+	{"goal", "set", cmd_record_add, "--client ID --domain D --description T [options]",
 	 "Add a support-plan goal.\n\n"
-	 "  --client ID              the client\n" GOAL_FIELDS_HELP},
-	{"goal", "list", cmd_goal_list, "[--client ID]",
-	 "List goals.\n\n  --client ID   only this client's goals\n"},
-	{"goal", "show", cmd_goal_show, "ID", "Show one goal.\n" ID_HELP},
-	{"goal", "edit", cmd_goal_edit, "ID [options]",
-	 "Change a goal.\n\n" GOAL_FIELDS_HELP ID_HELP},
+	 "  --client ID              the client\n" GOAL_FIELDS_HELP,
+	 .opts = "client= " GOAL_OPTS, .kind = "goal", .data = &cli_goal_spec},
+	{"goal", "list", cmd_record_list, "[--client ID]",
+	 "List goals.\n\n  --client ID   only this client's goals\n",
+	 .opts = "client=", .kind = "goal", .data = &cli_goal_lister},
+	{"goal", "show", cmd_record_show, "ID", "Show one goal.\n" ID_HELP,
+	 ONE_RECORD, .kind = "goal"},
+	{"goal", "edit", cmd_record_edit, "ID [options]",
+	 "Change a goal.\n\n" GOAL_FIELDS_HELP ID_HELP,
+	 .opts = "client=! " GOAL_OPTS, ID_ARG("which goal? give its id"),
+	 .refuse = "a goal cannot move to another client",
+	 .kind = "goal", .data = &cli_goal_spec},
 
-	{"signal", "raise", cmd_signal_raise,
+	{"signal", "raise", cmd_record_add,
 	 "--client ID --kind K --severity S [--description T]",
 	 "Raise an early-warning signal.\n\n"
 	 "  --client ID        the client\n"
 	 "  --kind K           rent_arrears, neighbour_complaints, relapse,\n"
 	 "                     missed_visits, time_out or other\n"
 	 "  --severity S       low, medium, high or critical\n"
-	 "  --description T    what is going on\n"},
+	 "  --description T    what is going on\n",
+	 .opts = "client= kind= severity= description=", .kind = "signal",
+	 .data = &cli_signal_spec},
 	{"signal", "close", cmd_signal_close, "ID [--follow-up T]",
 	 "Close a signal (status closed, closed_at now).\n\n"
-	 "  --follow-up T   what was done about it\n" ID_HELP},
-	{"signal", "list", cmd_signal_list, "[--client ID] [--open]",
+	 "  --follow-up T   what was done about it\n" ID_HELP,
+	 .opts = "follow-up=", ARGS(1, "which signal? give its id"), .kind = "signal"},
+	{"signal", "list", cmd_record_list, "[--client ID] [--open]",
 	 "List signals, open ones first, then by severity.\n\n"
 	 "  --client ID   only this client's signals\n"
-	 "  --open        only open signals\n"},
-	{"signal", "show", cmd_signal_show, "ID", "Show one signal.\n" ID_HELP},
+	 "  --open        only open signals\n",
+	 .opts = "client= open", .kind = "signal", .data = &cli_signal_lister},
+	{"signal", "show", cmd_record_show, "ID", "Show one signal.\n" ID_HELP,
+	 ONE_RECORD, .kind = "signal"},
 
 	{"conflicts", NULL, cmd_conflicts, "",
 	 "List fields in conflict. A field edited on two devices before they synced\n"
-	 "keeps both values until a person resolves it with `veld resolve`.\n"},
+	 "keeps both values until a person resolves it with `veld resolve`.\n",
+	 .extra = TOO_MANY},
 	{"resolve", NULL, cmd_resolve, "KIND ID FIELD VALUE",
 	 "Resolve a conflict. VALUE is written and supersedes every competing value.\n"
 	 "VALUE is taken as JSON if it parses as JSON (3, true, {\"active\":true}),\n"
-	 "else as a string.\n" ID_HELP},
+	 "else as a string.\n" ID_HELP,
+	 ARGS(4, "missing arguments: KIND ID FIELD VALUE")},
 
 	{"log", "show", cmd_log_show, "[--client ID] [--limit N]",
 	 "Show this store's access log (NEN 7513): event, time, outcome, client, user,\n"
 	 "role, device, purpose. Sync sends it to the office (`veld office log`).\n\n"
 	 "  --client ID   only entries about this client (also an erased one)\n"
-	 "  --limit N     at most N entries\n"},
+	 "  --limit N     at most N entries\n",
+	 .opts = "client= limit= device=!",
+	 .refuse = "--device is for `veld office log`"},
 	{"log", "verify", cmd_log_verify, "",
-	 "Check the access log's hash chain and signed head. Exits 5 if broken.\n"},
+	 "Check the access log's hash chain and signed head. Exits 5 if broken.\n",
+	 .extra = TOO_MANY},
 
 	{"policy", "show", cmd_policy_show, "",
 	 "Show the retention policy: per record kind, the days records are kept\n"
-	 "after the client's case ended, and the legal basis.\n"},
+	 "after the client's case ended, and the legal basis.\n",
+	 .extra = TOO_MANY},
 	{"policy", "set", cmd_policy_set, "KIND DAYS [--basis TEXT]",
 	 "Set the retention of a record kind (client, visit, note, goal, signal).\n"
 	 "Only an office store may; a worker's device exits 6.\n\n"
-	 "  --basis TEXT   the legal basis (e.g. \"WGBO 20 years\")\n"},
+	 "  --basis TEXT   the legal basis (e.g. \"WGBO 20 years\")\n",
+	 .opts = "basis=", ARGS(2, "give the record kind and the number of days")},
 	{"fields", NULL, cmd_fields, "[--team T]",
 	 "Show the team's field policy: which identifying client fields reach the\n"
 	 "team's devices and which stay at the office. A worker's device follows its\n"
 	 "team's policy: it does not record, receive or keep the fields that stay at\n"
 	 "the office. The office sets it with `veld office fields`.\n\n"
-	 "  --team T   another team's (default: this store's team)\n"},
+	 "  --team T   another team's (default: this store's team)\n",
+	 .opts = "team="},
 	{"purge", NULL, cmd_purge, "[--dry-run] [--now YYYY-MM-DD]",
 	 "Remove records whose retention period has ended.\n\n"
 	 "  --dry-run          report what would be removed, remove nothing\n"
-	 "  --now YYYY-MM-DD   apply the policy as of this date (default today)\n"},
+	 "  --now YYYY-MM-DD   apply the policy as of this date (default today)\n",
+	 .opts = "dry-run now="},
 	{"enroll", NULL, cmd_enroll, "URL CODE [--label L]",
 	 "Enroll this device with the server. CODE is the single-use invite the\n"
 	 "office made for this device's team (`-` reads it from standard input).\n"
 	 "Afterwards `veld sync` exchanges records with the server.\n\n"
 	 "  --label L         a name for this device in the office's list (default:\n"
-	 "                    the host name)\n" NET_HELP},
+	 "                    the host name)\n" NET_HELP,
+	 .opts = "label= " NET_OPTS, ARGS(2, "give the server URL and the enrollment code")},
 	{"sync", NULL, cmd_sync, "[--insecure-http] [--ca-file FILE]",
 	 "Sync with the server. Sends this device's changes, then receives the\n"
 	 "team's. On a terminal a progress line shows on stderr; afterwards one\n"
 	 "summary line (--json: {\"pushed\",\"pulled\",\"applied\",\"conflicts\",\n"
 	 "\"duration_ms\"}). Interrupted, the next sync resumes without loss.\n"
 	 "A device the office revoked is wiped: its store is deleted (exit 6).\n\n"
-	 NET_HELP},
+	 NET_HELP,
+	 .opts = NET_OPTS},
 
 	{"office", "init", cmd_office_init, "[--kdf-memory MiB] [--kdf-passes N]",
 	 "Create the office's store. It reads every team's clients and manages the\n"
 	 "devices. Then enroll it with the server's setup code (`veld office enroll`).\n\n"
 	 "  --kdf-memory MiB  Argon2id memory (default 64, at least 19)\n"
-	 "  --kdf-passes N    Argon2id passes (default 3, at least 2)\n"},
-	{"office", "enroll", cmd_office_enroll, "URL SETUP_CODE [--label L]",
+	 "  --kdf-passes N    Argon2id passes (default 3, at least 2)\n",
+	 .opts = "kdf-memory= kdf-passes=", .office = true},
+	{"office", "enroll", cmd_enroll, "URL SETUP_CODE [--label L]",
 	 "Enroll the office store with the server, with the setup code the server\n"
 	 "printed when it first started (also in its DATA/setup-code).\n\n"
-	 "  --label L         a name for the office device\n" NET_HELP},
+	 "  --label L         a name for the office device\n" NET_HELP,
+	 .opts = "label= " NET_OPTS, ARGS(2, "give the server URL and the enrollment code"),
+	 .office = true},
 	{"office", "invite", cmd_office_invite, "--team T [--ttl-hours H]",
 	 "Make an enrollment code for a new device of team T. It is single use; give\n"
 	 "it to the worker in person. The first invite of a team makes its key.\n\n"
 	 "  --team T          the device's team\n"
 	 "  --ttl-hours H     how long the code is valid (default 72, at most 168)\n"
-	 NET_HELP},
+	 NET_HELP,
+	 .opts = "team=+ ttl-hours= " NET_OPTS, .office = true},
 	{"office", "revoke", cmd_office_revoke, "DEVICE",
 	 "Revoke a device. The server refuses it from then on and it wipes itself\n"
 	 "at its next sync; its team's key is rotated and new client keys are\n"
 	 "pushed, so it can read nothing written afterwards. DEVICE is an id from\n"
 	 "`veld office devices` (a unique prefix of 4+ hex digits will do).\n\n"
-	 NET_HELP},
+	 NET_HELP,
+	 .opts = NET_OPTS, ARGS(1, "missing the device to revoke (see `veld office devices`)"),
+	 .office = true},
 	{"office", "devices", cmd_office_devices, "",
 	 "List the enrolled devices: id, team, role, label, enrolled, revoked.\n\n"
-	 NET_HELP},
-	{"office", "sync", cmd_office_sync, "[--insecure-http] [--ca-file FILE]",
+	 NET_HELP,
+	 .opts = NET_OPTS, .extra = TOO_MANY, .office = true},
+	{"office", "sync", cmd_sync, "[--insecure-http] [--ca-file FILE]",
 	 "Sync the office store. It sends the office's changes and receives every\n"
-	 "team's; see `veld sync`.\n\n" NET_HELP},
+	 "team's; see `veld sync`.\n\n" NET_HELP,
+	 .opts = NET_OPTS, .office = true},
 	{"office", "export", cmd_office_export, "CLIENT [--out FILE]",
 	 "Everything the office holds about a client, readable, as one JSON document\n"
 	 "(AVG art. 15): the client, its visits, notes, goals and signals, and every\n"
 	 "access-log entry about it from every device (who read or changed the file,\n"
 	 "when and why). Logged as an export. CLIENT is an id or a unique prefix.\n\n"
-	 "  --out FILE   write it to FILE (created with mode 0600; must not exist)\n"},
-	{"office", "erase", cmd_office_erase, "CLIENT --yes",
+	 "  --out FILE   write it to FILE (created with mode 0600; must not exist)\n",
+	 .opts = "out=", ARGS(1, "which client? give its id"), .office = true},
+	{"office", "erase", cmd_client_erase, "CLIENT --yes",
 	 "Erase a client everywhere (AVG art. 17): the server deletes every record and\n"
 	 "key of the client, every device of its team erases it at its next sync, and\n"
 	 "this store erases it. Irreversible, so --yes is required. The access log\n"
 	 "keeps who read the client's file. CLIENT is an id or a unique prefix.\n\n"
-	 NET_HELP},
+	 NET_HELP,
+	 .opts = "yes " NET_OPTS, ARGS(1, "which client? give its id"), .office = true},
 	{"office", "fields", cmd_office_fields, "TEAM [--set LIST|none]",
 	 "Show or set which identifying client fields reach TEAM's devices (the\n"
 	 "team's field policy). The name and the contact person always do; of\n"
@@ -235,20 +310,23 @@ const cli_cmd cli_commands[] = {
 	 "server stops sending the others to the team's devices, and each device\n"
 	 "removes them at its next sync (its own values once the server holds them).\n\n"
 	 "  --set LIST   the governed fields that reach the devices, separated by\n"
-	 "               commas, or none\n" NET_HELP},
-	{"office", "log", cmd_office_log, "[--client ID] [--device ID] [--limit N]",
+	 "               commas, or none\n" NET_HELP,
+	 .opts = "set= " NET_OPTS, ARGS(1, "which team? give its id"), .office = true},
+	{"office", "log", cmd_log_show, "[--client ID] [--device ID] [--limit N]",
 	 "Show every device's access log (NEN 7513) as the office received it with\n"
 	 "`veld office sync`: each entry was checked against its device's signature.\n"
 	 "Columns as in `veld log show`; oldest first.\n\n"
 	 "  --client ID   only entries about this client (an id or a prefix)\n"
 	 "  --device ID   only entries of this device (an id or a prefix)\n"
-	 "  --limit N     the newest N entries\n"},
+	 "  --limit N     the newest N entries\n",
+	 .opts = "client= limit= device=", .office = true},
 	{"office", "list", cmd_office_list,
 	 "clients|visits|notes|goals|signals|conflicts [--client ID] [--open]",
 	 "List records of every team in the office store. Columns as in `veld client\n"
 	 "list` and the other list commands; --open for signals only.\n\n"
 	 "  --client ID   only this client's records (not for clients, conflicts)\n"
-	 "  --open        only open signals\n"},
+	 "  --open        only open signals\n",
+	 .office = true, .raw = true},
 
 	/* serve.c: the sync server, for operators. */
 	{"serve", NULL, cmd_serve, "--data DIR [--listen ADDR:PORT] [--threads N]",
@@ -258,7 +336,8 @@ const cli_cmd cli_commands[] = {
 	 "  --data DIR           the server's data directory (created, mode 0700)\n"
 	 "  --listen ADDR:PORT   address to listen on (default 127.0.0.1:8420;\n"
 	 "                       port 0 picks a free port)\n"
-	 "  --threads N          worker threads (default 4)\n"},
+	 "  --threads N          worker threads (default 4)\n",
+	 .opts = "listen= data= threads=", .extra = "serve takes no arguments"},
 };
 
 const size_t cli_commands_count = sizeof cli_commands / sizeof cli_commands[0];

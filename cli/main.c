@@ -9,10 +9,12 @@
  */
 #include <errno.h>
 #include <stdarg.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <time.h>
 
 #include "cli.h"
 
@@ -77,14 +79,20 @@ int cli_api_error(int rc)
 	return cli_exit_code(rc);
 }
 
+/* "veld: <message>" on stderr. */
+static void vsay(const char *fmt, va_list ap)
+{
+	fputs("veld: ", stderr);
+	vfprintf(stderr, fmt, ap);
+	fputc('\n', stderr);
+}
+
 int cli_fail(int code, const char *fmt, ...)
 {
 	va_list ap;
-	fputs("veld: ", stderr);
 	va_start(ap, fmt);
-	vfprintf(stderr, fmt, ap);
+	vsay(fmt, ap);
 	va_end(ap);
-	fputc('\n', stderr);
 	return code;
 }
 
@@ -96,11 +104,9 @@ static void print_cmd_name(FILE *f, const cli_cmd *cmd)
 int cli_usage(cli *c, const char *fmt, ...)
 {
 	va_list ap;
-	fputs("veld: ", stderr);
 	va_start(ap, fmt);
-	vfprintf(stderr, fmt, ap);
+	vsay(fmt, ap);
 	va_end(ap);
-	fputc('\n', stderr);
 	if (c != NULL && c->cmd != NULL) {
 		fputs("usage: ", stderr);
 		print_cmd_name(stderr, c->cmd);
@@ -173,43 +179,41 @@ static void print_main_help(FILE *f)
 
 /* ---- option parsing ---------------------------------------------------- */
 
-/* Handle one global option; returns 0, or an exit code after a usage
- * error. */
+/* The global options that take text, and the usage error for an empty one. */
+static const struct {
+	int opt;
+	size_t member;
+	const char *empty;
+} text_globals[] = {
+	{OPT_G_STORE, offsetof(cli, store_dir), "--store needs a directory"},
+	{OPT_G_USER, offsetof(cli, user), "--user needs a value"},
+	{OPT_G_ROLE, offsetof(cli, role), "--role needs a value"},
+	{OPT_G_PURPOSE, offsetof(cli, purpose), "--purpose needs a value"},
+};
+
+/* Handle one global option; returns 0, -1 if it is not one, or an exit
+ * code after a usage error. */
 static int apply_global(cli *c, int opt, const char *arg)
 {
 	long long n;
-	switch (opt) {
-	case OPT_G_STORE:
+	for (size_t i = 0; i < sizeof text_globals / sizeof text_globals[0]; i++) {
+		if (text_globals[i].opt != opt)
+			continue;
 		if (*arg == '\0')
-			return cli_usage(c, "--store needs a directory");
-		c->store_dir = arg;
+			return cli_usage(c, "%s", text_globals[i].empty);
+		*(const char **)(void *)((char *)c + text_globals[i].member) = arg;
 		return 0;
-	case OPT_G_PASSFD:
-		if (!cli_parse_int(arg, 0, 1 << 20, &n))
-			return cli_usage(c, "--passphrase-fd needs a file descriptor number");
-		c->passphrase_fd = (int)n;
-		return 0;
-	case OPT_G_JSON:
+	}
+	if (opt == OPT_G_JSON) {
 		c->json = true;
 		return 0;
-	case OPT_G_USER:
-		if (*arg == '\0')
-			return cli_usage(c, "--user needs a value");
-		c->user = arg;
-		return 0;
-	case OPT_G_ROLE:
-		if (*arg == '\0')
-			return cli_usage(c, "--role needs a value");
-		c->role = arg;
-		return 0;
-	case OPT_G_PURPOSE:
-		if (*arg == '\0')
-			return cli_usage(c, "--purpose needs a value");
-		c->purpose = arg;
-		return 0;
-	default:
-		return -1;
 	}
+	if (opt != OPT_G_PASSFD)
+		return -1;
+	if (!cli_parse_int(arg, 0, 1 << 20, &n))
+		return cli_usage(c, "--passphrase-fd needs a file descriptor number");
+	c->passphrase_fd = (int)n;
+	return 0;
 }
 
 /* Name the option that getopt_long just refused, without any value glued
@@ -237,20 +241,34 @@ static int getopt_error(cli *c, int o, char **argv)
 	return cli_usage(c, "unknown option '%s'", name);
 }
 
-void cli_opts_begin(cli_opts *it, cli *c, int argc, char **argv,
-	const struct option *cmd_opts)
+/* Returned by opts_next() after it printed the command's help (the
+ * command stops and exits 0), after it printed a usage error, and for a
+ * positional argument (getopt's "return in order"). */
+#define OPT_HELP (-2)
+#define OPT_ERROR (-3)
+#define OPT_ARG 1
+
+/* Iterator over a command's options. The global options (--store, --json,
+ * ...) are accepted anywhere and handled inside; the command sees only its
+ * own options and, as OPT_ARG, its positional arguments, in order. */
+typedef struct opts {
+	cli *c;
+	int argc;
+	char **argv;
+	struct option all[CLI_MAX_OPTS + 16];
+	const char *optarg; /* the current option's argument */
+	bool done;
+} opts;
+
+static void opts_begin(opts *it, cli *c, int argc, char **argv, const struct option *cmd_opts)
 {
 	size_t n = 0;
 	memset(it, 0, sizeof *it);
 	it->c = c;
 	it->argc = argc;
 	it->argv = argv;
-	/* "-": positionals come back in order as CLI_OPT_ARG, whatever
-	 * POSIXLY_CORRECT says; ":": we print our own errors. */
-	it->shortopts = "-:h";
 	for (const struct option *o = cmd_opts; o != NULL && o->name != NULL; o++)
-		if (n < sizeof it->all / sizeof it->all[0] - 8)
-			it->all[n++] = *o;
+		it->all[n++] = *o;
 	for (const struct option *o = global_options; o->name != NULL; o++)
 		it->all[n++] = *o;
 	memset(&it->all[n], 0, sizeof it->all[n]);
@@ -258,46 +276,238 @@ void cli_opts_begin(cli_opts *it, cli *c, int argc, char **argv,
 	opterr = 0;
 }
 
-/* The next option of the command (its value), CLI_OPT_ARG for a positional
- * argument, -1 at the end, CLI_OPT_HELP after printing help, CLI_OPT_ERROR
- * after printing a usage error. */
-int cli_opts_next(cli_opts *it)
+/* The next option of the command (its value), OPT_ARG for a positional
+ * argument, -1 at the end, OPT_HELP after printing help, OPT_ERROR after
+ * printing a usage error. */
+static int opts_next(opts *it)
 {
 	cli *c = it->c;
 	if (it->done) {
 		/* Everything after "--" is positional. */
 		if (optind < it->argc) {
 			it->optarg = it->argv[optind++];
-			return CLI_OPT_ARG;
+			return OPT_ARG;
 		}
 		return -1;
 	}
 	for (;;) {
-		int o = getopt_long(it->argc, it->argv, it->shortopts, it->all, NULL);
+		/* "-": positionals come back in order, whatever POSIXLY_CORRECT
+		 * says; ":": we print our own errors. */
+		int o = getopt_long(it->argc, it->argv, "-:h", it->all, NULL);
 		if (o == -1) {
 			it->done = true;
 			if (optind < it->argc) {
 				it->optarg = it->argv[optind++];
-				return CLI_OPT_ARG;
+				return OPT_ARG;
 			}
 			return -1;
 		}
 		if (o == 'h') {
 			print_cmd_help(c->cmd);
-			return CLI_OPT_HELP;
+			return OPT_HELP;
 		}
 		if (o == '?' || o == ':') {
 			getopt_error(c, o, it->argv);
-			return CLI_OPT_ERROR;
+			return OPT_ERROR;
 		}
 		int r = apply_global(c, o, optarg);
 		if (r == 0)
 			continue;
 		if (r > 0)
-			return CLI_OPT_ERROR;
+			return OPT_ERROR;
 		it->optarg = optarg;
 		return o;
 	}
+}
+
+/* ---- a command's command line ------------------------------------------- */
+
+/* Rules an option's value keeps in every command that takes the option:
+ * 'i' a whole number from min to max, 'l' text of min to max bytes, 'd' a
+ * date as YYYY-MM-DD (its time, 00:00 UTC, in num), 'e' not empty (when
+ * the command marks it "name=+"). The usage error is a format of min and
+ * max. */
+static const struct rule {
+	const char *name;
+	char kind;
+	long long min, max;
+	const char *usage;
+} rules[] = {
+	{"kdf-memory", 'i', VELD_KDF_MEMLIMIT_MIN / (1024 * 1024), 4096,
+	 "--kdf-memory is in MiB, from %lld to %lld"},
+	{"kdf-passes", 'i', VELD_KDF_OPSLIMIT_MIN, 64, "--kdf-passes must be from %lld to %lld"},
+	{"new-passphrase-fd", 'i', 0, 1 << 20, "--new-passphrase-fd needs a file descriptor number"},
+	{"limit", 'i', 1, 1000000000, "--limit needs a positive number"},
+	{"ttl-hours", 'i', 1, 7 * 24, "--ttl-hours must be from %lld to %lld (7 days)"},
+	{"threads", 'i', 1, 256, "--threads needs a number from %lld to %lld"},
+	{"label", 'l', 1, CLI_LABEL_MAX, "--label needs a name of %lld to %lld bytes"},
+	{"now", 'd', 0, 0, "--now needs a date as YYYY-MM-DD"},
+	{"team", 'e', 0, 0, "--team needs a team id"},
+};
+
+/* A date as "today" for a policy: 00:00 UTC of that day. */
+static long long day_start(const char *date)
+{
+	struct tm tm;
+	memset(&tm, 0, sizeof tm);
+	tm.tm_year = atoi(date) - 1900;
+	tm.tm_mon = atoi(date + 5) - 1;
+	tm.tm_mday = atoi(date + 8);
+	return (long long)timegm(&tm);
+}
+
+/* Check option i's value against its rule; 0 or a usage exit code. */
+static int apply_rule(cli *c, cli_line *l, int i, char mark, const char *v)
+{
+	for (size_t k = 0; k < sizeof rules / sizeof rules[0]; k++) {
+		const struct rule *r = &rules[k];
+		bool ok = true;
+		if (strcmp(r->name, l->name[i]) != 0 || (r->kind == 'e' && mark != '+'))
+			continue;
+		if (r->kind == 'i')
+			ok = cli_parse_int(v, r->min, r->max, &l->num[i]);
+		else if (r->kind == 'l')
+			ok = strlen(v) >= (size_t)r->min && strlen(v) <= (size_t)r->max;
+		else if (r->kind == 'e')
+			ok = *v != '\0';
+		else if ((ok = cli_valid_date(v)) && (l->num[i] = day_start(v)) <= 0)
+			return cli_usage(c, "--%s must be after 1970-01-01", r->name);
+		if (!ok)
+			return cli_usage(c, r->usage, r->min, r->max);
+	}
+	return 0;
+}
+
+/* One option of the command, as the mark after its name says. */
+static int take_option(cli *c, const cli_cmd *cmd, cli_line *l, int i, char mark, const char *v)
+{
+	if (mark == '!')
+		return cli_usage(c, "%s", cmd->refuse);
+	if (mark == '*') {
+		if (l->nmany == CLI_MAX_MANY)
+			return cli_usage(c, "too many --%s options", l->name[i]);
+		l->many[l->nmany++] = v;
+	}
+	l->val[i] = v;
+	return apply_rule(c, l, i, mark, v);
+}
+
+/* The command's options (cmd->opts) as getopt_long's table; marks[i] is
+ * the mark after option i's '=' (or ' ' for a flag). */
+static void line_options(const cli_cmd *cmd, cli_line *l, struct option *o, char *marks)
+{
+	const char *p = cmd->opts ? cmd->opts : "";
+	size_t used = 0;
+	while (*p && l->nopts < CLI_MAX_OPTS) {
+		size_t n = strcspn(p, " "), k = strcspn(p, "= ");
+		char *name = l->names + used;
+		if (k >= sizeof l->names - used)
+			break;
+		memcpy(name, p, k);
+		name[k] = '\0';
+		used += k + 1;
+		marks[l->nopts] = k < n ? (k + 1 < n ? p[k + 1] : '=') : ' ';
+		o[l->nopts] = (struct option){name, k < n ? required_argument : no_argument, NULL,
+		                              0x100 + l->nopts};
+		l->name[l->nopts++] = name;
+		p += n;
+		p += strspn(p, " ");
+	}
+	memset(&o[l->nopts], 0, sizeof o[l->nopts]);
+}
+
+/* Parse argv for `cmd`: 0, -1 after --help, or a usage exit code. */
+static int parse_line(cli *c, const cli_cmd *cmd, int argc, char **argv, cli_line *l)
+{
+	struct option o[CLI_MAX_OPTS + 1];
+	char marks[CLI_MAX_OPTS];
+	opts it;
+	int k, ex;
+	memset(l, 0, sizeof *l);
+	l->argc = argc;
+	l->argv = argv;
+	l->cmd = cmd;
+	line_options(cmd, l, o, marks);
+	opts_begin(&it, c, argc, argv, o);
+	while ((k = opts_next(&it)) != -1) {
+		if (k == OPT_HELP)
+			return -1;
+		if (k == OPT_ERROR)
+			return CLI_EXIT_USAGE;
+		if (k == OPT_ARG && l->nargs == cmd->max_args)
+			return cli_usage(c, "%s", cmd->extra ? cmd->extra : "unexpected argument");
+		if (k == OPT_ARG)
+			l->arg[l->nargs++] = it.optarg;
+		else if ((ex = take_option(c, cmd, l, k - 0x100, marks[k - 0x100],
+		                           it.optarg ? it.optarg : "")) != 0)
+			return ex;
+	}
+	return l->nargs < cmd->min_args ? cli_usage(c, "%s", cmd->missing) : 0;
+}
+
+static int line_index(const cli_line *l, const char *name)
+{
+	for (int i = 0; i < l->nopts; i++)
+		if (strcmp(l->name[i], name) == 0)
+			return i;
+	return -1;
+}
+
+const char *cli_opt(const cli_line *l, const char *name)
+{
+	int i = line_index(l, name);
+	return i >= 0 ? l->val[i] : NULL;
+}
+
+bool cli_flag(const cli_line *l, const char *name)
+{
+	return cli_opt(l, name) != NULL;
+}
+
+long long cli_num(const cli_line *l, const char *name)
+{
+	int i = line_index(l, name);
+	return i >= 0 && l->val[i] ? l->num[i] : 0;
+}
+
+int cli_first_arg(cli *c, int argc, char **argv, const char **arg)
+{
+	opts it;
+	int k;
+	*arg = NULL;
+	opts_begin(&it, c, argc, argv, NULL);
+	k = opts_next(&it);
+	if (k == OPT_HELP)
+		return -1;
+	if (k == OPT_ERROR)
+		return CLI_EXIT_USAGE;
+	if (k == OPT_ARG)
+		*arg = it.optarg;
+	return 0;
+}
+
+/* The office acts as "office" in the access log unless --role was given. */
+static void act_as_office(cli *c)
+{
+	if (c->role == NULL || strcmp(c->role, "worker") == 0)
+		c->role = "office";
+}
+
+int cli_run(cli *c, const cli_cmd *cmd, int argc, char **argv)
+{
+	cli_line l;
+	int ex;
+	if (cmd->office)
+		act_as_office(c);
+	if (cmd->raw) {
+		memset(&l, 0, sizeof l);
+		l.argc = argc;
+		l.argv = argv;
+		l.cmd = cmd;
+	} else if ((ex = parse_line(c, cmd, argc, argv, &l)) != 0) {
+		return ex < 0 ? 0 : ex;
+	}
+	return cmd->run(c, &l);
 }
 
 /* ---- the store ----------------------------------------------------------- */
@@ -344,44 +554,26 @@ static void store_options(cli *c, veld_store_options *o)
 	o->role = c->role;
 }
 
-int cli_need_store_dir(cli *c)
+/* Open the store with a passphrase asked with `prompt`; it stays in *pass
+ * (wipe it with cli_pass_free, also after a failure) for a caller that
+ * needs it again. No directory, no store: that is said before asking. */
+int cli_open_store_asking(cli *c, const char *prompt, cli_pass *pass)
 {
-	int ex = resolve_store_dir(c);
+	struct stat st;
+	veld_store_options o;
+	int ex = resolve_store_dir(c), rc;
+	pass->buf = NULL;
+	pass->len = 0;
 	if (ex != 0)
 		return ex;
-	/* No directory, no store: say so before asking for a passphrase. */
-	struct stat st;
 	if (stat(c->store_dir, &st) != 0 && errno == ENOENT)
 		return cli_fail(CLI_EXIT_NOTFOUND, "no store in %s (create one with `veld init`)",
 			c->store_dir);
-	return 0;
-}
-
-int cli_open_store(cli *c)
-{
-	if (c->store != NULL)
-		return 0;
-	int ex = cli_need_store_dir(c);
+	ex = cli_pass_read(pass, c->passphrase_fd, "VELD_PASSPHRASE", prompt, false, 0);
 	if (ex != 0)
 		return ex;
-	cli_pass pass;
-	ex = cli_pass_read(&pass, c->passphrase_fd, "VELD_PASSPHRASE",
-		"Passphrase for the veld store: ", false, 0);
-	if (ex != 0)
-		return ex;
-	ex = cli_open_store_with(c, &pass);
-	cli_pass_free(&pass);
-	return ex;
-}
-
-int cli_open_store_with(cli *c, const cli_pass *pass)
-{
-	int ex = resolve_store_dir(c);
-	if (ex != 0)
-		return ex;
-	veld_store_options o;
 	store_options(c, &o);
-	int rc = veld_store_open(&c->store, c->store_dir, pass->buf, pass->len, &o);
+	rc = veld_store_open(&c->store, c->store_dir, pass->buf, pass->len, &o);
 	if (rc != VELD_OK) {
 		c->store = NULL;
 		return cli_api_error(rc);
@@ -389,22 +581,39 @@ int cli_open_store_with(cli *c, const cli_pass *pass)
 	return 0;
 }
 
-int cli_create_store(cli *c, const char *team, uint64_t memlimit, uint64_t opslimit)
+int cli_open_store(cli *c)
+{
+	cli_pass pass;
+	if (c->store != NULL)
+		return 0;
+	int ex = cli_open_store_asking(c, "Passphrase for the veld store: ", &pass);
+	cli_pass_free(&pass);
+	return ex;
+}
+
+void cli_kdf_options(const cli_line *l, veld_store_options *o)
+{
+	o->kdf_memlimit = (uint64_t)cli_num(l, "kdf-memory") * 1024u * 1024u;
+	o->kdf_opslimit = (uint64_t)cli_num(l, "kdf-passes");
+}
+
+int cli_create_store(cli *c, const cli_line *l, const char *team, bool office)
 {
 	int ex = resolve_store_dir(c);
 	if (ex != 0)
 		return ex;
 	cli_pass pass;
-	ex = cli_pass_read(&pass, c->passphrase_fd, "VELD_PASSPHRASE",
-		"New passphrase for the veld store: ", true, CLI_PASS_MIN);
+	ex = cli_pass_read(&pass, c->passphrase_fd, "VELD_PASSPHRASE", office
+		? "New passphrase for the office store: " : "New passphrase for the veld store: ",
+		true, CLI_PASS_MIN);
 	if (ex != 0)
 		return ex;
 	veld_store_options o;
 	store_options(c, &o);
 	o.team = team;
-	o.kdf_memlimit = memlimit;
-	o.kdf_opslimit = opslimit;
-	int rc = veld_store_create(&c->store, c->store_dir, pass.buf, pass.len, &o);
+	cli_kdf_options(l, &o);
+	int rc = (office ? veld_office_create : veld_store_create)(&c->store, c->store_dir,
+		pass.buf, pass.len, &o);
 	cli_pass_free(&pass);
 	if (rc != VELD_OK) {
 		c->store = NULL;
@@ -415,7 +624,7 @@ int cli_create_store(cli *c, const char *team, uint64_t memlimit, uint64_t opsli
 
 /* ---- dispatch ------------------------------------------------------------ */
 
-static const cli_cmd *find_cmd(const char *noun, const char *verb)
+const cli_cmd *cli_find_cmd(const char *noun, const char *verb)
 {
 	for (size_t i = 0; i < cli_commands_count; i++) {
 		const cli_cmd *cmd = &cli_commands[i];
@@ -429,7 +638,7 @@ static const cli_cmd *find_cmd(const char *noun, const char *verb)
 
 static bool noun_has_verbs(const char *noun)
 {
-	const cli_cmd *cmd = find_cmd(noun, NULL);
+	const cli_cmd *cmd = cli_find_cmd(noun, NULL);
 	return cmd != NULL && cmd->verb != NULL;
 }
 
@@ -478,7 +687,7 @@ static int cmd_help(int argc, char **argv)
 	}
 	const char *noun = argv[1];
 	const char *verb = argc > 2 ? argv[2] : NULL;
-	const cli_cmd *cmd = find_cmd(noun, verb);
+	const cli_cmd *cmd = cli_find_cmd(noun, verb);
 	if (cmd == NULL || (verb != NULL && cmd->verb == NULL && argc > 2))
 		return cli_fail(CLI_EXIT_USAGE, "no such command (see `veld --help`)");
 	if (cmd->verb != NULL && verb == NULL) {
@@ -507,12 +716,12 @@ static int run(cli *c, int argc, char **argv)
 	const char *noun = argv[i];
 	if (strcmp(noun, "help") == 0)
 		return cmd_help(argc - i, argv + i);
-	const cli_cmd *cmd = find_cmd(noun, NULL);
+	const cli_cmd *cmd = cli_find_cmd(noun, NULL);
 	if (cmd == NULL)
 		return cli_fail(CLI_EXIT_USAGE, "unknown command '%s' (see `veld --help`)", noun);
 	if (!noun_has_verbs(noun)) {
 		c->cmd = cmd;
-		return cmd->run(c, argc - i, argv + i);
+		return cli_run(c, cmd, argc - i, argv + i);
 	}
 	/* `veld <noun> [globals] <verb> ...` */
 	int sub_argc = argc - i;
@@ -534,12 +743,12 @@ static int run(cli *c, int argc, char **argv)
 		print_noun_help(stdout, noun);
 		return 0;
 	}
-	cmd = find_cmd(noun, verb);
+	cmd = cli_find_cmd(noun, verb);
 	if (cmd == NULL)
 		return cli_fail(CLI_EXIT_USAGE, "unknown command '%s %s' (see `veld %s --help`)",
 			noun, verb, noun);
 	c->cmd = cmd;
-	return cmd->run(c, sub_argc - j, sub_argv + j);
+	return cli_run(c, cmd, sub_argc - j, sub_argv + j);
 }
 
 int main(int argc, char **argv)

@@ -62,76 +62,41 @@ static int read_text(cli *c, const char *arg, char **out)
 	return 0;
 }
 
-static const struct option note_options[] = {
-	{"client", required_argument, NULL, O_CLIENT},
-	{"visit", required_argument, NULL, O_VISIT},
-	{"text", required_argument, NULL, O_TEXT},
-	{"tags", required_argument, NULL, O_TAGS},
-	{NULL, 0, NULL, 0}
-};
-
-typedef struct note_args {
-	const char *id, *client, *visit, *text_arg, *tags_arg;
-	char *text;
-	json_t *tags;
-} note_args;
-
-static int parse_note_args(cli *c, int argc, char **argv, bool amend, note_args *a)
+/* The checks of add and amend, the store, then the text (after the
+ * passphrase: with --passphrase-fd 0 and --text - the first line of
+ * standard input is the passphrase and the rest the note); an amendment
+ * takes its client from the note it amends. *tags is a new
+ * reference or NULL, *text is the caller's to wipe and free. */
+static int note_begin(cli *c, const cli_line *l, bool amend, json_t **tags, char **text)
 {
-	cli_opts it;
-	int o;
-	memset(a, 0, sizeof *a);
-	cli_opts_begin(&it, c, argc, argv, note_options);
-	while ((o = cli_opts_next(&it)) != -1) {
-		const char *v = it.optarg;
-		switch (o) {
-		case CLI_OPT_HELP: return -1;
-		case CLI_OPT_ERROR: return CLI_EXIT_USAGE;
-		case CLI_OPT_ARG:
-			if (!amend || a->id != NULL)
-				return cli_usage(c, "unexpected argument");
-			a->id = v;
-			break;
-		case O_CLIENT:
-		case O_VISIT:
-			if (amend)
-				return cli_usage(c, "an amendment belongs to the note it amends; "
-					"--client and --visit do not apply");
-			if (o == O_CLIENT)
-				a->client = v;
-			else
-				a->visit = v;
-			break;
-		case O_TEXT: a->text_arg = v; break;
-		case O_TAGS: a->tags_arg = v; break;
-		}
-	}
-	if (amend && a->id == NULL)
-		return cli_usage(c, "which note? give the id of the note to amend");
-	if (!amend && a->client == NULL)
-		return cli_usage(c, "a note needs --client");
-	if (a->text_arg == NULL)
-		return cli_usage(c, "a note needs --text (or --text - to read standard input)");
-	if (a->tags_arg != NULL && (a->tags = cli_split_list(a->tags_arg)) == NULL)
-		return cli_usage(c, "--tags needs a comma-separated list");
-	if (*a->text_arg == '\0')
-		return cli_usage(c, "--text is empty");
-	return 0;
+	const char *t = cli_opt(l, "text"), *list = cli_opt(l, "tags");
+	int ex = 0;
+	*tags = NULL;
+	*text = NULL;
+	if (!amend && cli_opt(l, "client") == NULL)
+		ex = cli_usage(c, "a note needs --client");
+	else if (t == NULL)
+		ex = cli_usage(c, "a note needs --text (or --text - to read standard input)");
+	else if (list != NULL && (*tags = cli_split_list(list)) == NULL)
+		ex = cli_usage(c, "--tags needs a comma-separated list");
+	else if (*t == '\0')
+		ex = cli_usage(c, "--text is empty");
+	if (ex == 0 && (ex = cli_open_store(c)) == 0)
+		ex = read_text(c, t, text);
+	return ex;
 }
 
-static void note_args_free(note_args *a)
+static void note_end(json_t *tags, char *text)
 {
-	if (a->text != NULL) {
-		memset(a->text, 0, strlen(a->text));
-		free(a->text);
+	if (text != NULL) {
+		memset(text, 0, strlen(text));
+		free(text);
 	}
-	json_decref(a->tags);
-	a->text = NULL;
-	a->tags = NULL;
+	json_decref(tags);
 }
 
 static int create_note(cli *c, const char *client, const char *visit, const char *amends,
-	const note_args *a)
+	const char *text, json_t *tags)
 {
 	json_t *f = json_object(), *rec = NULL;
 	json_object_set_new(f, "client", json_string(client));
@@ -139,9 +104,9 @@ static int create_note(cli *c, const char *client, const char *visit, const char
 		json_object_set_new(f, "visit", json_string(visit));
 	if (amends != NULL)
 		json_object_set_new(f, "amends", json_string(amends));
-	json_object_set_new(f, "text", json_string(a->text));
-	if (a->tags != NULL)
-		json_object_set(f, "tags", a->tags);
+	json_object_set_new(f, "text", json_string(text));
+	if (tags != NULL)
+		json_object_set(f, "tags", tags);
 	int ex = rec_create(c, "note", f, &rec);
 	json_decref(f);
 	if (ex == 0)
@@ -150,74 +115,43 @@ static int create_note(cli *c, const char *client, const char *visit, const char
 	return ex;
 }
 
-int cmd_note_add(cli *c, int argc, char **argv)
+int cmd_note_add(cli *c, const cli_line *l)
 {
-	note_args a;
-	char *visit = NULL;
-	int ex = parse_note_args(c, argc, argv, false, &a);
-	if (ex == 0)
-		ex = cli_open_store(c);
-	/* The text is read after the passphrase, so that with --passphrase-fd 0
-	 * and --text - the first line of standard input is the passphrase and
-	 * the rest the note. */
-	if (ex == 0)
-		ex = read_text(c, a.text_arg, &a.text);
-	if (ex == 0 && a.visit != NULL)
+	json_t *tags;
+	char *text, *visit = NULL;
+	int ex = note_begin(c, l, false, &tags, &text);
+	if (ex == 0 && cli_opt(l, "visit") != NULL)
 		/* a reference field takes a full id: resolve the prefix */
-		ex = rec_resolve_id(c, "visit", a.visit, &visit);
+		ex = rec_resolve_id(c, "visit", cli_opt(l, "visit"), &visit);
 	if (ex == 0)
-		ex = create_note(c, a.client, visit, NULL, &a);
+		ex = create_note(c, cli_opt(l, "client"), visit, NULL, text, tags);
 	free(visit);
-	note_args_free(&a);
-	return ex < 0 ? 0 : ex;
+	note_end(tags, text);
+	return ex;
 }
 
-int cmd_note_amend(cli *c, int argc, char **argv)
+int cmd_note_amend(cli *c, const cli_line *l)
 {
-	note_args a;
-	json_t *old = NULL;
-	int ex = parse_note_args(c, argc, argv, true, &a);
+	json_t *tags, *old = NULL;
+	char *text;
+	int ex = note_begin(c, l, true, &tags, &text);
 	if (ex == 0)
-		ex = cli_open_store(c);
-	/* The text is read after the passphrase, so that with --passphrase-fd 0
-	 * and --text - the first line of standard input is the passphrase and
-	 * the rest the note. */
-	if (ex == 0)
-		ex = read_text(c, a.text_arg, &a.text);
-	if (ex == 0)
-		ex = rec_get(c, "note", a.id, &old);
+		ex = rec_get(c, "note", l->arg[0], &old);
 	if (ex == 0) {
 		const char *client = cli_str(old, "client"), *id = cli_str(old, "id");
 		if (client == NULL || id == NULL)
 			ex = cli_fail(CLI_EXIT_FAIL, "the note to amend has no client");
 		else
-			ex = create_note(c, client, NULL, id, &a);
+			ex = create_note(c, client, NULL, id, text, tags);
 	}
 	json_decref(old);
-	note_args_free(&a);
-	return ex < 0 ? 0 : ex;
+	note_end(tags, text);
+	return ex;
 }
 
-int cmd_note_list(cli *c, int argc, char **argv)
+/* Which notes a later one amends: the payload of each row. */
+static json_t *amended_notes(const json_t *list)
 {
-	const char *client;
-	json_t *list = NULL;
-	int ex = rec_list_args(c, argc, argv, false, &client, NULL);
-	if (ex == 0)
-		ex = rec_list_kind(c, "note", client, false, &list);
-	if (ex != 0)
-		return ex < 0 ? 0 : ex;
-	if (c->json) {
-		cli_print_json(list);
-		json_decref(list);
-		return 0;
-	}
-	if (json_array_size(list) == 0) {
-		puts("no notes");
-		json_decref(list);
-		return 0;
-	}
-	/* Which notes were amended by a later one. */
 	json_t *amended = json_object();
 	size_t i;
 	const json_t *r;
@@ -226,31 +160,24 @@ int cmd_note_list(cli *c, int argc, char **argv)
 		if (am != NULL)
 			json_object_set_new(amended, am, json_true());
 	}
-	printf("%-8s  %-10s  %-8s  %-15s  %s\n", "ID", "DATE", "CLIENT", "", "TEXT");
-	json_array_foreach(list, i, r) {
-		char id[16], cid[16], date[32], mark[32] = "";
-		const char *nid = cli_str(r, "id"), *am = cli_str(r, "amends");
-		if (nid != NULL && json_object_get(amended, nid) != NULL)
-			snprintf(mark, sizeof mark, "[amended]");
-		else if (am != NULL)
-			snprintf(mark, sizeof mark, "amends %s", cli_short_id(am, cid));
-		printf("%-8s  %-10s  %-8s  %-15s  ", cli_short_id(nid, id),
-			cli_record_date(r, note_date_keys, date),
-			cli_short_id(cli_str(r, "client"), cid), mark);
-		cli_print_cut(cli_str(r, "text"), NOTE_PREVIEW, false);
-		fputc('\n', stdout);
-	}
-	json_decref(amended);
-	json_decref(list);
-	return 0;
+	return amended;
 }
 
-int cmd_note_show(cli *c, int argc, char **argv)
+static void note_row(const json_t *r, const void *amended)
 {
-	const char *id;
-	int ex = rec_one_id(c, argc, argv, &id);
-	if (ex != 0)
-		return ex < 0 ? 0 : ex;
-	return rec_show(c, "note", id);
+	char id[16], cid[16], date[32], mark[32] = "";
+	const char *nid = cli_str(r, "id"), *am = cli_str(r, "amends");
+	if (nid != NULL && json_object_get(amended, nid) != NULL)
+		snprintf(mark, sizeof mark, "[amended]");
+	else if (am != NULL)
+		snprintf(mark, sizeof mark, "amends %s", cli_short_id(am, cid));
+	printf("%-8s  %-10s  %-8s  %-15s  ", cli_short_id(nid, id),
+		cli_record_date(r, note_date_keys, date), cli_short_id(cli_str(r, "client"), cid), mark);
+	cli_print_cut(cli_str(r, "text"), NOTE_PREVIEW, false);
+	fputc('\n', stdout);
 }
 
+const rec_lister cli_note_lister = {
+	"no notes", NULL, "ID        DATE        CLIENT                     TEXT\n", note_row, NULL,
+	amended_notes,
+};

@@ -6,6 +6,7 @@
  * a person to read; the layout may change between versions, the JSON does
  * not (scripts should use --json).
  */
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -91,6 +92,12 @@ const char *cli_str(const json_t *obj, const char *key)
 {
 	const json_t *v = json_object_get(obj, key);
 	return json_is_string(v) ? json_string_value(v) : NULL;
+}
+
+json_int_t cli_int(const json_t *obj, const char *key)
+{
+	const json_t *v = json_object_get(obj, key);
+	return json_is_integer(v) ? json_integer_value(v) : 0;
 }
 
 const char *cli_record_date(const json_t *rec, const char *const *keys, char buf[32])
@@ -359,4 +366,76 @@ void cli_print_record(const char *kind, const json_t *rec)
 	for (size_t j = 0; j < sizeof tail / sizeof tail[0]; j++)
 		if ((v = json_object_get(rec, tail[j])) != NULL)
 			print_field(tail[j], v, 2);
+}
+
+/* ---- a command's answer ---------------------------------------------------- */
+
+int cli_take_json(int rc, char **textp, json_t **out)
+{
+	char *text = *textp;
+	*textp = NULL;
+	if (rc != VELD_OK) {
+		cli_free_text(text);
+		return cli_api_error(rc);
+	}
+	if (out == NULL) {
+		cli_free_text(text);
+		return 0;
+	}
+	*out = cli_parse(text);
+	cli_free_text(text);
+	return *out != NULL ? 0 : CLI_EXIT_FAIL;
+}
+
+int cli_emit(cli *c, json_t *json, const char *fmt, ...)
+{
+	va_list ap;
+	if (c->json) {
+		cli_print_json(json);
+	} else {
+		va_start(ap, fmt);
+		vprintf(fmt, ap);
+		va_end(ap);
+	}
+	json_decref(json);
+	return 0;
+}
+
+int cli_show(cli *c, int rc, char **textp,
+	int (*show)(cli *c, const json_t *v, const void *payload), const void *payload)
+{
+	char *text = *textp;
+	int ex;
+	*textp = NULL;
+	if (rc != VELD_OK) {
+		cli_free_text(text);
+		return cli_api_error(rc);
+	}
+	if (c->json) {
+		ex = cli_print_json_text(text);
+	} else {
+		json_t *v = cli_parse(text);
+		ex = show(c, v, payload);
+		json_decref(v);
+	}
+	cli_free_text(text);
+	return ex;
+}
+
+int cli_table(cli *c, json_t *list, const char *none, const char *head,
+	void (*row)(const json_t *e, const void *payload), const void *payload)
+{
+	size_t i;
+	const json_t *e;
+	if (c->json) {
+		cli_print_json(list);
+	} else if (none != NULL && json_array_size(list) == 0) {
+		puts(none);
+	} else {
+		fputs(head, stdout);
+		json_array_foreach(list, i, e)
+			row(e, payload);
+	}
+	json_decref(list);
+	return 0;
 }

@@ -13,8 +13,6 @@
 #include "cli.h"
 #include "veld_server.h"
 
-enum { O_LISTEN = 0x300, O_DATA, O_THREADS };
-
 /* Access log lines go to stderr, one per request. */
 static void log_stderr(const char *line, void *payload)
 {
@@ -22,43 +20,15 @@ static void log_stderr(const char *line, void *payload)
 	fprintf(stderr, "%s\n", line);
 }
 
-int cmd_serve(cli *c, int argc, char **argv)
+int cmd_serve(cli *c, const cli_line *l)
 {
-	static const struct option opts[] = {
-		{"listen", required_argument, NULL, O_LISTEN},
-		{"data", required_argument, NULL, O_DATA},
-		{"threads", required_argument, NULL, O_THREADS},
-		{NULL, 0, NULL, 0}
-	};
 	veld_server_options so;
 	veld_server *srv = NULL;
-	const char *listen = "127.0.0.1:8420", *data = NULL;
-	long long threads = 0;
+	const char *listen = cli_opt(l, "listen") ? cli_opt(l, "listen") : "127.0.0.1:8420",
+		*data = cli_opt(l, "data");
 	sigset_t set;
-	cli_opts it;
-	int o, sig, rc;
+	int sig, rc;
 
-	cli_opts_begin(&it, c, argc, argv, opts);
-	while ((o = cli_opts_next(&it)) != -1) {
-		switch (o) {
-		case CLI_OPT_HELP:
-			return CLI_EXIT_OK;
-		case CLI_OPT_ERROR:
-			return CLI_EXIT_USAGE;
-		case O_LISTEN:
-			listen = it.optarg;
-			break;
-		case O_DATA:
-			data = it.optarg;
-			break;
-		case O_THREADS:
-			if (!cli_parse_int(it.optarg, 1, 256, &threads))
-				return cli_usage(c, "--threads needs a number from 1 to 256");
-			break;
-		default:
-			return cli_usage(c, "serve takes no arguments");
-		}
-	}
 	if (data == NULL || *data == '\0')
 		return cli_usage(c, "--data DIR is required");
 
@@ -71,7 +41,7 @@ int cmd_serve(cli *c, int argc, char **argv)
 	veld_server_options_init(&so);
 	so.listen = listen;
 	so.data_dir = data;
-	so.threads = (uint32_t)threads;
+	so.threads = (uint32_t)cli_num(l, "threads");
 	so.log = log_stderr;
 	rc = veld_server_start(&srv, &so);
 	if (rc != VELD_OK)

@@ -19,20 +19,12 @@
 #include "veld_sync.h"
 
 #define CODE_LINE_MAX 128
-#define LABEL_MAX 64
 
-bool cli_net_option(int o, const char *arg, struct veld_sync_options *so)
+void cli_net_options(const cli_line *l, struct veld_sync_options *so)
 {
-	switch (o) {
-	case O_INSECURE_HTTP:
-		so->insecure_http = 1;
-		return true;
-	case O_CA_FILE:
-		so->ca_file = arg;
-		return true;
-	default:
-		return false;
-	}
+	veld_sync_options_init(so);
+	so->insecure_http = cli_flag(l, "insecure-http");
+	so->ca_file = cli_opt(l, "ca-file");
 }
 
 /* ---- the wipe of a revoked device ---------------------------------------- */
@@ -77,86 +69,59 @@ static void default_label(char *buf, size_t size)
 	if (gethostname(buf, size) != 0 || buf[0] == '\0')
 		snprintf(buf, size, "veld-device");
 	buf[size - 1] = '\0';
-	if (strlen(buf) > LABEL_MAX)
-		buf[LABEL_MAX] = '\0';
+	if (strlen(buf) > CLI_LABEL_MAX)
+		buf[CLI_LABEL_MAX] = '\0';
 }
 
-int cmd_enroll(cli *c, int argc, char **argv)
+static int show_enrolled(cli *c, const json_t *r, const void *url)
 {
-	static const struct option opts[] = {
-		{"label", required_argument, NULL, O_LABEL},
-		{"insecure-http", no_argument, NULL, O_INSECURE_HTTP},
-		{"ca-file", required_argument, NULL, O_CA_FILE},
-		{NULL, 0, NULL, 0}
-	};
-	veld_sync_options so = VELD_SYNC_OPTIONS_INIT;
-	const char *args[2] = {NULL, NULL}, *label = NULL;
-	char code[CODE_LINE_MAX], host[256];
-	int n = 0, o, ex;
-	cli_opts it;
-
-	cli_opts_begin(&it, c, argc, argv, opts);
-	while ((o = cli_opts_next(&it)) != -1) {
-		if (o == CLI_OPT_HELP)
-			return 0;
-		if (o == CLI_OPT_ERROR)
-			return CLI_EXIT_USAGE;
-		if (o == CLI_OPT_ARG) {
-			if (n == 2)
-				return cli_usage(c, "too many arguments");
-			args[n++] = it.optarg;
-		} else if (o == O_LABEL) {
-			if (*it.optarg == '\0' || strlen(it.optarg) > LABEL_MAX)
-				return cli_usage(c, "--label needs a name of 1 to %d bytes", LABEL_MAX);
-			label = it.optarg;
-		} else {
-			cli_net_option(o, it.optarg, &so);
-		}
+	const char *role = cli_str(r, "role"), *team = cli_str(r, "team"),
+		*dev = cli_str(r, "device");
+	if (r == NULL)
+		return CLI_EXIT_FAIL;
+	if (role != NULL && strcmp(role, "office") == 0) {
+		printf("enrolled with %s as the office (device %s)\n", (const char *)url,
+			dev ? dev : "-");
+	} else {
+		printf("enrolled with %s: a %s device of team %s (device %s)\n", (const char *)url,
+			role ? role : "-", team ? team : "-", dev ? dev : "-");
+		puts("run `veld sync` to receive the team's clients");
 	}
-	if (n < 2)
-		return cli_usage(c, "give the server URL and the enrollment code");
+	return 0;
+}
+
+int cmd_enroll(cli *c, const cli_line *l)
+{
+	veld_sync_options so;
+	const char *url = l->arg[0], *label = cli_opt(l, "label");
+	char code[CODE_LINE_MAX], host[256];
+	int ex;
+
+	cli_net_options(l, &so);
 	if (label == NULL) {
 		default_label(host, sizeof host);
 		label = host;
 	}
-	if (strcmp(args[1], "-") == 0) {
+	if (strcmp(l->arg[1], "-") == 0) {
 		if ((ex = read_code(code, sizeof code)) != 0)
 			return ex;
-	} else if (strlen(args[1]) >= sizeof code) {
+	} else if (strlen(l->arg[1]) >= sizeof code) {
 		return cli_usage(c, "the enrollment code is too long");
 	} else {
-		memcpy(code, args[1], strlen(args[1]) + 1);
+		memcpy(code, l->arg[1], strlen(l->arg[1]) + 1);
 	}
 	if ((ex = cli_open_store(c)) != 0) {
 		sodium_memzero(code, sizeof code);
 		return ex;
 	}
 	char *text = NULL;
-	int rc = veld_enroll(c->store, args[0], code, label, &so, &text);
+	int rc = veld_enroll(c->store, url, code, label, &so, &text);
 	sodium_memzero(code, sizeof code);
 	if (rc != VELD_OK) {
 		veld_free(text);
 		return cli_sync_error(c, rc);
 	}
-	if (c->json) {
-		ex = cli_print_json_text(text);
-	} else {
-		json_t *r = cli_parse(text);
-		const char *role = cli_str(r, "role"), *team = cli_str(r, "team"),
-			*dev = cli_str(r, "device");
-		if (r == NULL) {
-			ex = CLI_EXIT_FAIL;
-		} else if (role != NULL && strcmp(role, "office") == 0) {
-			printf("enrolled with %s as the office (device %s)\n", args[0], dev ? dev : "-");
-		} else {
-			printf("enrolled with %s: a %s device of team %s (device %s)\n", args[0],
-				role ? role : "-", team ? team : "-", dev ? dev : "-");
-			puts("run `veld sync` to receive the team's clients");
-		}
-		json_decref(r);
-	}
-	veld_free(text);
-	return ex;
+	return cli_show(c, rc, &text, show_enrolled, url);
 }
 
 /* ---- sync -------------------------------------------------------------------- */
@@ -205,61 +170,35 @@ static void clear_progress(struct bar *b)
 	b->shown = false;
 }
 
-static json_int_t int_of(const json_t *o, const char *key)
+static int show_synced(cli *c, const json_t *r, const void *payload)
 {
-	const json_t *v = json_object_get(o, key);
-	return json_is_integer(v) ? json_integer_value(v) : 0;
+	if (r == NULL)
+		return CLI_EXIT_FAIL;
+	printf("synced: pushed %" JSON_INTEGER_FORMAT ", pulled %" JSON_INTEGER_FORMAT " (%"
+		JSON_INTEGER_FORMAT " new), %" JSON_INTEGER_FORMAT " conflicts, in %" JSON_INTEGER_FORMAT
+		" ms\n", cli_int(r, "pushed"), cli_int(r, "pulled"), cli_int(r, "applied"),
+		cli_int(r, "conflicts"), cli_int(r, "duration_ms"));
+	return 0;
 }
 
-int cmd_sync(cli *c, int argc, char **argv)
+int cmd_sync(cli *c, const cli_line *l)
 {
-	static const struct option opts[] = {
-		{"insecure-http", no_argument, NULL, O_INSECURE_HTTP},
-		{"ca-file", required_argument, NULL, O_CA_FILE},
-		{NULL, 0, NULL, 0}
-	};
-	veld_sync_options so = VELD_SYNC_OPTIONS_INIT;
+	veld_sync_options so;
 	struct bar bar = {false, 0};
-	cli_opts it;
-	int o, ex;
-
-	cli_opts_begin(&it, c, argc, argv, opts);
-	while ((o = cli_opts_next(&it)) != -1) {
-		if (o == CLI_OPT_HELP)
-			return 0;
-		if (o == CLI_OPT_ERROR)
-			return CLI_EXIT_USAGE;
-		if (o == CLI_OPT_ARG)
-			return cli_usage(c, "unexpected argument");
-		cli_net_option(o, it.optarg, &so);
-	}
-	if ((ex = cli_open_store(c)) != 0)
+	char *text = NULL;
+	int ex = cli_open_store(c);
+	if (ex != 0)
 		return ex;
+	cli_net_options(l, &so);
 	if (isatty(2)) {
 		so.progress = draw_progress;
 		so.payload = &bar;
 	}
-	char *text = NULL;
 	int rc = veld_sync(c->store, &so, &text);
 	clear_progress(&bar);
 	if (rc != VELD_OK) {
 		veld_free(text);
 		return cli_sync_error(c, rc);
 	}
-	if (c->json) {
-		ex = cli_print_json_text(text);
-	} else {
-		json_t *r = cli_parse(text);
-		if (r == NULL) {
-			ex = CLI_EXIT_FAIL;
-		} else {
-			printf("synced: pushed %" JSON_INTEGER_FORMAT ", pulled %" JSON_INTEGER_FORMAT
-				" (%" JSON_INTEGER_FORMAT " new), %" JSON_INTEGER_FORMAT " conflicts, in %"
-				JSON_INTEGER_FORMAT " ms\n", int_of(r, "pushed"), int_of(r, "pulled"),
-				int_of(r, "applied"), int_of(r, "conflicts"), int_of(r, "duration_ms"));
-		}
-		json_decref(r);
-	}
-	veld_free(text);
-	return ex;
+	return cli_show(c, rc, &text, show_synced, NULL);
 }

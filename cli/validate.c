@@ -30,12 +30,18 @@ static int num(const char *s, size_t n)
 	return v;
 }
 
-static int days_in_month(int y, int m)
+/* A day of the calendar from 1800 on: it comes back the same from timegm,
+ * which moves a day past the month's end (2025-02-30) to the next month. */
+static bool calendar_day(int y, int m, int d)
 {
-	static const int d[] = {31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31};
-	if (m == 2 && ((y % 4 == 0 && y % 100 != 0) || y % 400 == 0))
-		return 29;
-	return d[m - 1];
+	struct tm tm;
+	memset(&tm, 0, sizeof tm);
+	tm.tm_year = y - 1900;
+	tm.tm_mon = m - 1;
+	tm.tm_mday = d;
+	tm.tm_hour = 12;
+	timegm(&tm);
+	return y >= 1800 && tm.tm_year == y - 1900 && tm.tm_mon == m - 1 && tm.tm_mday == d;
 }
 
 /* YYYY-MM-DD at the start of s; returns the length matched (10) or 0. */
@@ -44,10 +50,7 @@ static size_t date_prefix(const char *s)
 	if (strlen(s) < 10 || !digits(s, 4) || s[4] != '-' || !digits(s + 5, 2) ||
 			s[7] != '-' || !digits(s + 8, 2))
 		return 0;
-	int y = num(s, 4), m = num(s + 5, 2), d = num(s + 8, 2);
-	if (y < 1800 || m < 1 || m > 12 || d < 1 || d > days_in_month(y, m))
-		return 0;
-	return 10;
+	return calendar_day(num(s, 4), num(s + 5, 2), num(s + 8, 2)) ? 10 : 0;
 }
 
 bool cli_valid_date(const char *s)

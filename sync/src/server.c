@@ -85,23 +85,31 @@ enum route {
 	R_DEVICES, R_AUDIT_PUSH, R_AUDIT_PULL, R_POLICY
 };
 
+/* The endpoints and what the dispatcher does for each before the store:
+ * office-only endpoints refuse any other device (403); an endpoint with a
+ * query parses it (the operation feed's has cursors for envelopes and
+ * erasures too); one that takes no body refuses a body with `bodyless`. */
+enum query { Q_NONE, Q_FEED, Q_AUDIT };
+
 static const struct route_def {
 	const char *method, *path;
 	enum route route;
-	int office; /* office only */
+	int office;
+	enum query query;
+	const char *bodyless;
 } routes[] = {
-	{"GET", "/v1/health", R_HEALTH, 0},
-	{"POST", "/v1/enroll", R_ENROLL, 0},
-	{"POST", "/v1/invite", R_INVITE, 1},
-	{"POST", "/v1/team-keys", R_TEAM_KEYS, 1},
-	{"POST", "/v1/revoke", R_REVOKE, 1},
-	{"POST", "/v1/erase", R_ERASE, 1},
-	{"POST", "/v1/policy", R_POLICY, 1},
-	{"POST", "/v1/push", R_PUSH, 0},
-	{"GET", "/v1/pull", R_PULL, 0},
-	{"GET", "/v1/devices", R_DEVICES, 1},
-	{"POST", "/v1/audit", R_AUDIT_PUSH, 0},
-	{"GET", "/v1/audit", R_AUDIT_PULL, 1},
+	{"GET", "/v1/health", R_HEALTH, 0, Q_NONE, NULL},
+	{"POST", "/v1/enroll", R_ENROLL, 0, Q_NONE, NULL},
+	{"POST", "/v1/invite", R_INVITE, 1, Q_NONE, NULL},
+	{"POST", "/v1/team-keys", R_TEAM_KEYS, 1, Q_NONE, NULL},
+	{"POST", "/v1/revoke", R_REVOKE, 1, Q_NONE, NULL},
+	{"POST", "/v1/erase", R_ERASE, 1, Q_NONE, NULL},
+	{"POST", "/v1/policy", R_POLICY, 1, Q_NONE, NULL},
+	{"POST", "/v1/push", R_PUSH, 0, Q_NONE, NULL},
+	{"GET", "/v1/pull", R_PULL, 0, Q_FEED, "a pull has no body"},
+	{"GET", "/v1/devices", R_DEVICES, 1, Q_NONE, "a device list request has no body"},
+	{"POST", "/v1/audit", R_AUDIT_PUSH, 0, Q_NONE, NULL},
+	{"GET", "/v1/audit", R_AUDIT_PULL, 1, Q_AUDIT, "an access-log pull has no body"},
 };
 
 /* One request; lives inside its connection. */
@@ -257,24 +265,6 @@ static int answer_outcome(struct request *r, struct MHD_Connection *c, int rc,
 	return 1;
 }
 
-/* Encode a response with `enc` and send it 200, or 500 on failure. */
-#define SEND_OK(r, c, enc, msg)                                                         \
-	do {                                                                            \
-		msgpack_sbuffer buf_;                                                   \
-		msgpack_sbuffer_init(&buf_);                                            \
-		if (enc(&buf_, msg) != VELD_OK) {                                       \
-			msgpack_sbuffer_destroy(&buf_);                                 \
-			return send_internal(r, c);                                     \
-		}                                                                       \
-		return send_msgpack(r, c, MHD_HTTP_OK, &buf_);                          \
-	} while (0)
-
-static int ok_encode(msgpack_sbuffer *out, const void *unused)
-{
-	(void)unused;
-	return veld__wire_ok_encode(out);
-}
-
 /* ---- authentication ----------------------------------------------------------- */
 
 static const char *header(struct MHD_Connection *c, const char *name)
@@ -360,14 +350,18 @@ static enum MHD_Result malformed(struct request *r, struct MHD_Connection *c)
 	return send_error(r, c, 400, "malformed", 0, "%s", m && *m ? m : "the body does not decode");
 }
 
+/* The version is the library's own (veld_version), so an operator sees
+ * which build answers. */
 static enum MHD_Result do_health(struct request *r, struct MHD_Connection *c)
 {
-	static const char body[] = "{\"status\":\"ok\",\"version\":\"0.1.0\"}";
-	char *data = malloc(sizeof body);
+	uint32_t v = veld_version();
+	char *data = malloc(64);
+	int n;
 	if (!data)
 		return MHD_NO;
-	memcpy(data, body, sizeof body);
-	return send_data(r, c, MHD_HTTP_OK, JSON_TYPE, data, sizeof body - 1);
+	n = snprintf(data, 64, "{\"status\":\"ok\",\"version\":\"%u.%u.%u\"}", (unsigned)(v >> 16),
+	             (unsigned)(v >> 8) & 0xffu, (unsigned)v & 0xffu);
+	return send_data(r, c, MHD_HTTP_OK, JSON_TYPE, data, (size_t)n);
 }
 
 static void remove_setup_code(veld_server *srv)
@@ -375,206 +369,6 @@ static void remove_setup_code(veld_server *srv)
 	char path[4096];
 	snprintf(path, sizeof path, "%s/setup-code", srv->data_dir);
 	unlink(path);
-}
-
-static enum MHD_Result do_enroll(struct request *r, struct MHD_Connection *c)
-{
-	struct veld__enroll_req m;
-	struct veld__enroll_resp resp;
-	struct veld__srv_outcome out;
-	struct veld__wire w;
-	enum MHD_Result ret;
-	int rc;
-
-	memset(&w, 0, sizeof w);
-	veld__err_clear();
-	if (veld__wire_enroll_req_decode(&w, r->body, r->len, &m) != VELD_OK) {
-		ret = malformed(r, c);
-		veld__wire_free(&w);
-		return ret;
-	}
-	veld__wire_free(&w); /* m holds no pointers into the message */
-	if (memcmp(m.device, r->sreq.device, VELD_ID_BYTES) != 0)
-		return send_error(r, c, 400, "malformed", 0, "device: does not match Veld-Device");
-	if (auth_body(r, c, m.sign_pk, &ret))
-		return ret;
-	memset(&resp, 0, sizeof resp);
-	rc = r->srv->store->ops->enroll(r->srv->store, &r->sreq, &m, &resp, &out);
-	if (answer_outcome(r, c, rc, &out, &ret))
-		return ret;
-	if (strcmp(resp.role, "office") == 0)
-		remove_setup_code(r->srv); /* used up: no reason to keep it on disk */
-	SEND_OK(r, c, veld__wire_enroll_resp_encode, &resp);
-}
-
-static enum MHD_Result do_invite(struct request *r, struct MHD_Connection *c)
-{
-	struct veld__invite_req m;
-	struct veld__srv_outcome out;
-	struct veld__wire w;
-	enum MHD_Result ret;
-	int rc;
-
-	memset(&w, 0, sizeof w);
-	veld__err_clear();
-	rc = veld__wire_invite_req_decode(&w, r->body, r->len, &m);
-	veld__wire_free(&w);
-	if (rc != VELD_OK)
-		return malformed(r, c);
-	rc = r->srv->store->ops->invite(r->srv->store, &r->sreq, &m, &out);
-	sodium_memzero(&m, sizeof m);
-	if (answer_outcome(r, c, rc, &out, &ret))
-		return ret;
-	SEND_OK(r, c, ok_encode, NULL);
-}
-
-static enum MHD_Result do_team_keys(struct request *r, struct MHD_Connection *c)
-{
-	struct veld__team_keys_req m;
-	struct veld__srv_outcome out;
-	struct veld__wire w;
-	enum MHD_Result ret;
-	int rc;
-
-	memset(&w, 0, sizeof w);
-	veld__err_clear();
-	if (veld__wire_team_keys_req_decode(&w, r->body, r->len, &m) != VELD_OK) {
-		ret = malformed(r, c);
-		veld__wire_free(&w);
-		return ret;
-	}
-	rc = r->srv->store->ops->team_keys(r->srv->store, &r->sreq, &m, &out);
-	veld__wire_free(&w);
-	if (answer_outcome(r, c, rc, &out, &ret))
-		return ret;
-	SEND_OK(r, c, ok_encode, NULL);
-}
-
-static enum MHD_Result do_revoke(struct request *r, struct MHD_Connection *c)
-{
-	struct veld__revoke_req m;
-	struct veld__revoke_resp resp;
-	struct veld__srv_outcome out;
-	struct veld__wire w;
-	enum MHD_Result ret;
-	int rc;
-
-	memset(&w, 0, sizeof w);
-	veld__err_clear();
-	rc = veld__wire_revoke_req_decode(&w, r->body, r->len, &m);
-	veld__wire_free(&w);
-	if (rc != VELD_OK)
-		return malformed(r, c);
-	rc = r->srv->store->ops->revoke(r->srv->store, &r->sreq, &m, &resp, &out);
-	if (answer_outcome(r, c, rc, &out, &ret))
-		return ret;
-	SEND_OK(r, c, veld__wire_revoke_resp_encode, &resp);
-}
-
-static enum MHD_Result do_erase(struct request *r, struct MHD_Connection *c)
-{
-	struct veld__erase_req m;
-	struct veld__srv_outcome out;
-	struct veld__wire w;
-	enum MHD_Result ret;
-	int rc;
-
-	memset(&w, 0, sizeof w);
-	veld__err_clear();
-	rc = veld__wire_erase_req_decode(&w, r->body, r->len, &m);
-	veld__wire_free(&w);
-	if (rc != VELD_OK)
-		return malformed(r, c);
-	/* Devices erase on the office's word only: the erasure carries the
-	 * office's signature, which they check against the key they pinned. */
-	if (veld__erase_sig_verify(r->dev.sign_pk, m.client, m.at, m.sig) != 0)
-		return send_error(r, c, 409, "bad_batch", 0,
-		                  "the erasure's signature does not verify");
-	rc = r->srv->store->ops->erase(r->srv->store, &r->sreq, &m, &out);
-	if (answer_outcome(r, c, rc, &out, &ret))
-		return ret;
-	SEND_OK(r, c, ok_encode, NULL);
-}
-
-static enum MHD_Result do_policy(struct request *r, struct MHD_Connection *c)
-{
-	struct veld__field_policy m;
-	struct veld__srv_outcome out;
-	struct veld__wire w;
-	enum MHD_Result ret;
-	int rc;
-
-	memset(&w, 0, sizeof w);
-	veld__err_clear();
-	rc = veld__wire_policy_req_decode(&w, r->body, r->len, &m);
-	veld__wire_free(&w);
-	if (rc != VELD_OK)
-		return malformed(r, c);
-	/* Devices follow a policy on the office's word only, as erasures. */
-	if (veld__policy_sig_verify(r->dev.sign_pk, m.team, m.at, m.mask, m.sig) != 0)
-		return send_error(r, c, 409, "bad_batch", 0, "the policy's signature does not verify");
-	rc = r->srv->store->ops->policy(r->srv->store, &r->sreq, &m, &out);
-	if (answer_outcome(r, c, rc, &out, &ret))
-		return ret;
-	SEND_OK(r, c, ok_encode, NULL);
-}
-
-/* Is the batch signature over these ops (already hashed) by `sign_pk`? */
-static int batch_sig_ok(const struct veld__push_req *m, const uint8_t sign_pk[32])
-{
-	uint8_t msg[77], *hashes;
-	int ok;
-	if (!m->has_sig || m->nops == 0)
-		return 0;
-	if (!(hashes = malloc(m->nops * VELD_HASH_BYTES)))
-		return -1;
-	for (size_t i = 0; i < m->nops; i++)
-		memcpy(hashes + i * VELD_HASH_BYTES, m->ops[i].hash, VELD_HASH_BYTES);
-	veld__batch_digest(msg, m->ops[0].device, m->ops[0].seq, m->ops[m->nops - 1].seq, hashes,
-	                   m->nops);
-	free(hashes);
-	ok = crypto_sign_verify_detached(m->sig, msg, sizeof msg, sign_pk) == 0;
-	return ok;
-}
-
-static enum MHD_Result do_push(struct request *r, struct MHD_Connection *c)
-{
-	struct veld__push_req m;
-	struct veld__push_resp resp;
-	struct veld__srv_outcome out;
-	struct veld__wire w;
-	enum MHD_Result ret;
-	int rc, sig_ok;
-
-	memset(&w, 0, sizeof w);
-	veld__err_clear();
-	if (veld__wire_push_req_decode(&w, r->body, r->len, &m) != VELD_OK) {
-		ret = malformed(r, c);
-		veld__wire_free(&w);
-		return ret;
-	}
-	/* Own operations, consecutive: stateless, so checked here. */
-	for (size_t i = 0; i < m.nops; i++) {
-		if (memcmp(m.ops[i].device, r->sreq.device, VELD_ID_BYTES) != 0 ||
-		    m.ops[i].seq != m.ops[0].seq + i) {
-			veld__wire_free(&w);
-			return send_error(r, c, 409, "bad_batch", 0,
-			                  "ops[%zu]: not the device's own or not consecutive", i);
-		}
-		/* The hash is always recomputed from the decoded fields: never
-		 * taken over bytes as received. */
-		veld__op_hash(&m.ops[i]);
-	}
-	sig_ok = batch_sig_ok(&m, r->dev.sign_pk);
-	if (sig_ok < 0) {
-		veld__wire_free(&w);
-		return send_internal(r, c);
-	}
-	rc = r->srv->store->ops->push(r->srv->store, &r->sreq, &m, sig_ok, &resp, &out);
-	veld__wire_free(&w);
-	if (answer_outcome(r, c, rc, &out, &ret))
-		return ret;
-	SEND_OK(r, c, veld__wire_push_resp_encode, &resp);
 }
 
 /* A decimal uint64 with no sign, no leading '+', at most 20 digits. */
@@ -628,156 +422,269 @@ static const char *parse_pull_query(const char *q, int env, struct veld__srv_pul
 	return NULL;
 }
 
-static enum MHD_Result do_pull(struct request *r, struct MHD_Connection *c)
+/* Is the batch signature over these ops (already hashed) by `sign_pk`? */
+static int batch_sig_ok(const struct veld__push_req *m, const uint8_t sign_pk[32])
 {
-	struct veld__srv_pull_args a;
-	struct veld__srv_page page;
-	struct veld__srv_outcome out;
+	uint8_t msg[77], *hashes;
+	int ok;
+	if (!m->has_sig || m->nops == 0)
+		return 0;
+	if (!(hashes = malloc(m->nops * VELD_HASH_BYTES)))
+		return -1;
+	for (size_t i = 0; i < m->nops; i++)
+		memcpy(hashes + i * VELD_HASH_BYTES, m->ops[i].hash, VELD_HASH_BYTES);
+	veld__batch_digest(msg, m->ops[0].device, m->ops[0].seq, m->ops[m->nops - 1].seq, hashes,
+	                   m->nops);
+	free(hashes);
+	ok = crypto_sign_verify_detached(m->sig, msg, sizeof msg, sign_pk) == 0;
+	return ok;
+}
+
+/* One request's messages: the body as decoded (or the query), and what
+ * the store answers. */
+struct exchange {
+	struct veld__wire w; /* what `in` points into */
+	union {
+		struct veld__enroll_req enroll;
+		struct veld__invite_req invite;
+		struct veld__team_keys_req team_keys;
+		struct veld__revoke_req revoke;
+		struct veld__erase_req erase;
+		struct veld__field_policy policy;
+		struct veld__push_req push;
+		struct veld__audit_push_req audit;
+		struct veld__srv_pull_args pull;
+	} in;
+	union {
+		struct veld__enroll_resp enroll;
+		struct veld__revoke_resp revoke;
+		struct veld__push_resp push;
+		struct veld__srv_page page;
+		struct veld__srv_audit_page audit;
+		struct veld__srv_devices devices;
+	} out;
+	struct veld__arena *mem; /* the arena `out` lives in, if it has one */
+	struct veld__srv_outcome outcome;
+	int sig_ok; /* push, access-log push: the signatures verified */
+};
+
+/* Release an exchange; the decoded body may hold an invite's secrets. */
+static void exchange_end(struct exchange *x)
+{
+	veld__wire_free(&x->w);
+	if (x->mem)
+		veld__arena_free(x->mem);
+	sodium_memzero(&x->in, sizeof x->in);
+}
+
+/* The query and the body as the endpoint takes them. Returns 1 if it
+ * answered (400). */
+static int parse_request(struct request *r, struct MHD_Connection *c, struct exchange *x,
+                         enum MHD_Result *ret)
+{
+	const struct route_def *rd = r->rd;
 	const char *q = strchr(r->uri, '?'), *bad;
-	enum MHD_Result ret;
-	msgpack_sbuffer buf;
+	const uint8_t *b = r->body;
+	size_t n = r->len;
 	int rc;
 
-	if ((bad = parse_pull_query(q ? q + 1 : NULL, 1, &a)))
-		return send_error(r, c, 400, "malformed", 0, "%s", bad);
-	if (r->len != 0)
-		return send_error(r, c, 400, "malformed", 0, "a pull has no body");
-	a.max_bytes = PAGE_BUDGET;
-	memset(&page, 0, sizeof page);
-	rc = r->srv->store->ops->pull(r->srv->store, &r->sreq, &a, &page, &out);
-	if (answer_outcome(r, c, rc, &out, &ret)) {
-		veld__arena_free(&page.mem);
-		return ret;
+	/* A page's request carries its arguments in the query, and no body. */
+	if (rd->query || rd->bodyless) {
+		bad = rd->query ? parse_pull_query(q ? q + 1 : NULL, rd->query == Q_FEED, &x->in.pull)
+		                : NULL;
+		if (!bad && r->len != 0)
+			bad = rd->bodyless;
+		x->in.pull.max_bytes = PAGE_BUDGET;
+		if (!bad)
+			return 0;
+		*ret = send_error(r, c, 400, "malformed", 0, "%s", bad);
+		return 1;
 	}
-	msgpack_sbuffer_init(&buf);
-	rc = veld__wire_pull_resp_encode(&buf, &page.resp);
-	veld__arena_free(&page.mem);
-	if (rc != VELD_OK) {
-		msgpack_sbuffer_destroy(&buf);
-		return send_internal(r, c);
-	}
-	return send_msgpack(r, c, MHD_HTTP_OK, &buf);
-}
-
-static enum MHD_Result do_devices(struct request *r, struct MHD_Connection *c)
-{
-	struct veld__srv_devices list;
-	struct veld__srv_outcome out;
-	enum MHD_Result ret;
-	msgpack_sbuffer buf;
-	int rc;
-
-	if (r->len != 0)
-		return send_error(r, c, 400, "malformed", 0, "a device list request has no body");
-	memset(&list, 0, sizeof list);
-	rc = r->srv->store->ops->devices(r->srv->store, &r->sreq, &list, &out);
-	if (answer_outcome(r, c, rc, &out, &ret)) {
-		veld__arena_free(&list.mem);
-		return ret;
-	}
-	msgpack_sbuffer_init(&buf);
-	rc = veld__wire_devices_resp_encode(&buf, &list.resp);
-	veld__arena_free(&list.mem);
-	if (rc != VELD_OK) {
-		msgpack_sbuffer_destroy(&buf);
-		return send_internal(r, c);
-	}
-	return send_msgpack(r, c, MHD_HTTP_OK, &buf);
-}
-
-static enum MHD_Result do_audit_push(struct request *r, struct MHD_Connection *c)
-{
-	struct veld__audit_push_req m;
-	struct veld__push_resp resp;
-	struct veld__srv_outcome out;
-	struct veld__wire w;
-	enum MHD_Result ret;
-	int rc, sig_ok = 1;
-
-	memset(&w, 0, sizeof w);
 	veld__err_clear();
-	if (veld__wire_audit_push_req_decode(&w, r->body, r->len, &m) != VELD_OK) {
-		ret = malformed(r, c);
-		veld__wire_free(&w);
-		return ret;
+	switch (rd->route) {
+	case R_ENROLL: rc = veld__wire_enroll_req_decode(&x->w, b, n, &x->in.enroll); break;
+	case R_INVITE: rc = veld__wire_invite_req_decode(&x->w, b, n, &x->in.invite); break;
+	case R_TEAM_KEYS: rc = veld__wire_team_keys_req_decode(&x->w, b, n, &x->in.team_keys); break;
+	case R_REVOKE: rc = veld__wire_revoke_req_decode(&x->w, b, n, &x->in.revoke); break;
+	case R_ERASE: rc = veld__wire_erase_req_decode(&x->w, b, n, &x->in.erase); break;
+	case R_POLICY: rc = veld__wire_policy_req_decode(&x->w, b, n, &x->in.policy); break;
+	case R_PUSH: rc = veld__wire_push_req_decode(&x->w, b, n, &x->in.push); break;
+	case R_AUDIT_PUSH: rc = veld__wire_audit_push_req_decode(&x->w, b, n, &x->in.audit); break;
+	default: rc = veld__err(VELD_ERROR, "no decoder for this endpoint");
 	}
-	/* Every entry's signature, with the authenticated device's key and
-	 * id, outside the store's lock; the store reports a bad one at its
-	 * place in the order of the rules (after a gap). */
-	for (size_t i = 0; i < m.n && sig_ok; i++) {
-		const struct veld__audit_entry *e = &m.entries[i];
-		sig_ok = veld__audit_sig_verify(r->dev.sign_pk, r->sreq.device, e->seq, e->sealed,
-		                                e->sealed_len, e->sig) == 0;
-	}
-	rc = r->srv->store->ops->audit_push(r->srv->store, &r->sreq, &m, sig_ok, &resp, &out);
-	veld__wire_free(&w);
-	if (answer_outcome(r, c, rc, &out, &ret))
-		return ret;
-	SEND_OK(r, c, veld__wire_push_resp_encode, &resp);
+	if (rc == VELD_OK)
+		return 0;
+	*ret = malformed(r, c);
+	return 1;
+}
+/* Enroll: the device is the one in the body, and the body's key signs. */
+static int check_enroll(struct request *r, struct MHD_Connection *c,
+                        const struct veld__enroll_req *m, enum MHD_Result *ret)
+{
+	if (memcmp(m->device, r->sreq.device, VELD_ID_BYTES) == 0)
+		return auth_body(r, c, m->sign_pk, ret);
+	*ret = send_error(r, c, 400, "malformed", 0, "device: does not match Veld-Device");
+	return 1;
 }
 
-static enum MHD_Result do_audit_pull(struct request *r, struct MHD_Connection *c)
+/* Push: own operations, consecutive (stateless, so checked here), each
+ * hashed from its decoded fields (never taken over as received), and the
+ * batch signature. */
+static int check_push(struct request *r, struct MHD_Connection *c, struct exchange *x,
+                      enum MHD_Result *ret)
 {
-	struct veld__srv_pull_args a;
-	struct veld__srv_audit_page page;
-	struct veld__srv_outcome out;
-	const char *q = strchr(r->uri, '?'), *bad;
-	enum MHD_Result ret;
+	struct veld__push_req *m = &x->in.push;
+	for (size_t i = 0; i < m->nops; i++) {
+		if (memcmp(m->ops[i].device, r->sreq.device, VELD_ID_BYTES) != 0 ||
+		    m->ops[i].seq != m->ops[0].seq + i) {
+			*ret = send_error(r, c, 409, "bad_batch", 0,
+			                  "ops[%zu]: not the device's own or not consecutive", i);
+			return 1;
+		}
+		veld__op_hash(&m->ops[i]);
+	}
+	if ((x->sig_ok = batch_sig_ok(m, r->dev.sign_pk)) >= 0)
+		return 0;
+	*ret = send_internal(r, c);
+	return 1;
+}
+
+/* The stateless checks between decoding and the store. Returns 1 if it
+ * answered. */
+static int check_request(struct request *r, struct MHD_Connection *c, struct exchange *x,
+                         enum MHD_Result *ret)
+{
+	const uint8_t *pk = r->dev.sign_pk;
+	const char *what = NULL;
+	switch (r->rd->route) {
+	case R_ENROLL:
+		return check_enroll(r, c, &x->in.enroll, ret);
+	case R_PUSH:
+		return check_push(r, c, x, ret);
+	case R_ERASE:
+		/* Devices erase on the office's word only: the erasure carries
+		 * the office's signature, which they check against the key they
+		 * pinned. */
+		if (veld__erase_sig_verify(pk, x->in.erase.client, x->in.erase.at, x->in.erase.sig))
+			what = "the erasure's signature does not verify";
+		break;
+	case R_POLICY:
+		/* Devices follow a policy on the office's word only, as erasures. */
+		if (veld__policy_sig_verify(pk, x->in.policy.team, x->in.policy.at, x->in.policy.mask,
+		                            x->in.policy.sig))
+			what = "the policy's signature does not verify";
+		break;
+	case R_AUDIT_PUSH:
+		/* Every entry's signature, with the authenticated device's key
+		 * and id, outside the store's lock; the store reports a bad one
+		 * at its place in the order of the rules (after a gap). */
+		x->sig_ok = 1;
+		for (size_t i = 0; i < x->in.audit.n && x->sig_ok; i++) {
+			const struct veld__audit_entry *e = &x->in.audit.entries[i];
+			x->sig_ok = veld__audit_sig_verify(pk, r->sreq.device, e->seq, e->sealed,
+			                                   e->sealed_len, e->sig) == 0;
+		}
+		break;
+	default:
+		break;
+	}
+	if (!what)
+		return 0;
+	*ret = send_error(r, c, 409, "bad_batch", 0, "%s", what);
+	return 1;
+}
+
+/* The endpoint in the store: one call, one transaction. */
+static int store_call(struct request *r, struct exchange *x)
+{
+	struct veld__sstore *st = r->srv->store;
+	const struct veld__srv_req *q = &r->sreq;
+	struct veld__srv_outcome *o = &x->outcome;
+	switch (r->rd->route) {
+	case R_ENROLL: return st->ops->enroll(st, q, &x->in.enroll, &x->out.enroll, o);
+	case R_INVITE: return st->ops->invite(st, q, &x->in.invite, o);
+	case R_TEAM_KEYS: return st->ops->team_keys(st, q, &x->in.team_keys, o);
+	case R_REVOKE: return st->ops->revoke(st, q, &x->in.revoke, &x->out.revoke, o);
+	case R_ERASE: return st->ops->erase(st, q, &x->in.erase, o);
+	case R_POLICY: return st->ops->policy(st, q, &x->in.policy, o);
+	case R_PUSH: return st->ops->push(st, q, &x->in.push, x->sig_ok, &x->out.push, o);
+	case R_AUDIT_PUSH:
+		return st->ops->audit_push(st, q, &x->in.audit, x->sig_ok, &x->out.push, o);
+	case R_PULL:
+		x->mem = &x->out.page.mem;
+		return st->ops->pull(st, q, &x->in.pull, &x->out.page, o);
+	case R_AUDIT_PULL:
+		x->mem = &x->out.audit.mem;
+		return st->ops->audit_pull(st, q, &x->in.pull, &x->out.audit, o);
+	case R_DEVICES:
+		x->mem = &x->out.devices.mem;
+		return st->ops->devices(st, q, &x->out.devices, o);
+	default:
+		return veld__err(VELD_ERROR, "no store call for this endpoint");
+	}
+}
+
+/* The store's answer on the wire. */
+static int encode_answer(enum route route, msgpack_sbuffer *buf, const struct exchange *x)
+{
+	switch (route) {
+	case R_ENROLL: return veld__wire_enroll_resp_encode(buf, &x->out.enroll);
+	case R_REVOKE: return veld__wire_revoke_resp_encode(buf, &x->out.revoke);
+	case R_PUSH:
+	case R_AUDIT_PUSH: return veld__wire_push_resp_encode(buf, &x->out.push);
+	case R_PULL: return veld__wire_pull_resp_encode(buf, &x->out.page.resp);
+	case R_AUDIT_PULL: return veld__wire_audit_pull_resp_encode(buf, &x->out.audit.resp);
+	case R_DEVICES: return veld__wire_devices_resp_encode(buf, &x->out.devices.resp);
+	default: return veld__wire_ok_encode(buf);
+	}
+}
+
+/* Decode, check, call the store, answer: every endpoint but health. */
+static enum MHD_Result run_endpoint(struct request *r, struct MHD_Connection *c)
+{
+	struct exchange x;
 	msgpack_sbuffer buf;
+	enum MHD_Result ret;
 	int rc;
 
-	if ((bad = parse_pull_query(q ? q + 1 : NULL, 0, &a)))
-		return send_error(r, c, 400, "malformed", 0, "%s", bad);
-	if (r->len != 0)
-		return send_error(r, c, 400, "malformed", 0, "an access-log pull has no body");
-	a.max_bytes = PAGE_BUDGET;
-	memset(&page, 0, sizeof page);
-	rc = r->srv->store->ops->audit_pull(r->srv->store, &r->sreq, &a, &page, &out);
-	if (answer_outcome(r, c, rc, &out, &ret)) {
-		veld__arena_free(&page.mem);
+	memset(&x, 0, sizeof x);
+	msgpack_sbuffer_init(&buf);
+	if (parse_request(r, c, &x, &ret) || check_request(r, c, &x, &ret)) {
+		exchange_end(&x);
 		return ret;
 	}
-	msgpack_sbuffer_init(&buf);
-	rc = veld__wire_audit_pull_resp_encode(&buf, &page.resp);
-	veld__arena_free(&page.mem);
-	if (rc != VELD_OK) {
-		msgpack_sbuffer_destroy(&buf);
-		return send_internal(r, c);
+	rc = store_call(r, &x);
+	if (!answer_outcome(r, c, rc, &x.outcome, &ret)) {
+		if (r->rd->route == R_ENROLL && strcmp(x.out.enroll.role, "office") == 0)
+			remove_setup_code(r->srv); /* used up: no reason to keep it on disk */
+		if (encode_answer(r->rd->route, &buf, &x) == VELD_OK)
+			ret = send_msgpack(r, c, MHD_HTTP_OK, &buf);
+		else
+			ret = send_internal(r, c);
 	}
-	return send_msgpack(r, c, MHD_HTTP_OK, &buf);
+	msgpack_sbuffer_destroy(&buf);
+	exchange_end(&x);
+	return ret;
 }
 
 /* The whole request is in: authenticate the body and run the endpoint. */
 static enum MHD_Result dispatch(struct request *r, struct MHD_Connection *c)
 {
 	enum MHD_Result ret;
-	enum route route = r->rd->route;
+	const struct route_def *rd = r->rd;
 
-	if (route == R_HEALTH)
+	if (rd->route == R_HEALTH)
 		return do_health(r, c);
-	if (route == R_ENROLL)
-		return do_enroll(r, c);
+	if (rd->route == R_ENROLL)
+		return run_endpoint(r, c); /* its key is in the body: checked there */
 	if (auth_body(r, c, r->dev.sign_pk, &ret))
 		return ret;
-	if (r->rd->office && strcmp(r->dev.role, "office") != 0)
+	if (rd->office && strcmp(r->dev.role, "office") != 0)
 		return send_error(r, c, 403, "forbidden", 0, "only the office may do this");
-	if (route != R_PULL && route != R_AUDIT_PULL && strchr(r->uri, '?'))
+	if (!rd->query && strchr(r->uri, '?'))
 		return send_error(r, c, 400, "malformed", 0, "query: this endpoint takes none");
-	switch (route) {
-	case R_INVITE: return do_invite(r, c);
-	case R_TEAM_KEYS: return do_team_keys(r, c);
-	case R_REVOKE: return do_revoke(r, c);
-	case R_ERASE: return do_erase(r, c);
-	case R_POLICY: return do_policy(r, c);
-	case R_PUSH: return do_push(r, c);
-	case R_PULL: return do_pull(r, c);
-	case R_DEVICES: return do_devices(r, c);
-	case R_AUDIT_PUSH: return do_audit_push(r, c);
-	case R_AUDIT_PULL: return do_audit_pull(r, c);
-	default: return send_internal(r, c);
-	}
+	return run_endpoint(r, c);
 }
-
 /* ---- MHD callbacks ------------------------------------------------------------- */
 
 static void on_connection(void *cls, struct MHD_Connection *c, void **socket_context,
@@ -970,6 +877,24 @@ void veld_server_options_init(veld_server_options *opts)
 		*opts = o;
 }
 
+/* An IPv4 or IPv6 address and a port as the socket calls take them. */
+static int socket_address(struct sockaddr_storage *ss, socklen_t *sl, int v6, const char *host,
+                          uint16_t port)
+{
+	struct sockaddr_in6 *s6 = (struct sockaddr_in6 *)ss;
+	struct sockaddr_in *s4 = (struct sockaddr_in *)ss;
+	memset(ss, 0, sizeof *ss);
+	ss->ss_family = v6 ? AF_INET6 : AF_INET;
+	if (v6)
+		s6->sin6_port = htons(port);
+	else
+		s4->sin_port = htons(port);
+	*sl = v6 ? sizeof *s6 : sizeof *s4;
+	if (inet_pton(ss->ss_family, host, v6 ? (void *)&s6->sin6_addr : (void *)&s4->sin_addr) != 1)
+		return veld__err(VELD_EINVAL, "listen: not an %s address", v6 ? "IPv6" : "IPv4");
+	return VELD_OK;
+}
+
 /* "A.B.C.D:PORT" or "[v6]:PORT" into a bound, listening socket. */
 static int listen_on(const char *addr, int *fd_out, uint16_t *port_out, int *v6)
 {
@@ -978,9 +903,8 @@ static int listen_on(const char *addr, int *fd_out, uint16_t *port_out, int *v6)
 	char host[64];
 	const char *colon;
 	uint64_t port;
-	int fd, one = 1;
+	int fd, rc, one = 1;
 
-	memset(&ss, 0, sizeof ss);
 	if (addr[0] == '[') {
 		const char *end = strchr(addr, ']');
 		if (!end || end[1] != ':' || (size_t)(end - addr - 1) >= sizeof host)
@@ -999,21 +923,8 @@ static int listen_on(const char *addr, int *fd_out, uint16_t *port_out, int *v6)
 	}
 	if (parse_u64(colon + 1, strlen(colon + 1), &port) || port > 65535)
 		return veld__err(VELD_EINVAL, "listen: the port must be 0 to 65535");
-	if (*v6) {
-		struct sockaddr_in6 *s6 = (struct sockaddr_in6 *)&ss;
-		s6->sin6_family = AF_INET6;
-		s6->sin6_port = htons((uint16_t)port);
-		if (inet_pton(AF_INET6, host, &s6->sin6_addr) != 1)
-			return veld__err(VELD_EINVAL, "listen: not an IPv6 address");
-		sl = sizeof *s6;
-	} else {
-		struct sockaddr_in *s4 = (struct sockaddr_in *)&ss;
-		s4->sin_family = AF_INET;
-		s4->sin_port = htons((uint16_t)port);
-		if (inet_pton(AF_INET, host, &s4->sin_addr) != 1)
-			return veld__err(VELD_EINVAL, "listen: not an IPv4 address");
-		sl = sizeof *s4;
-	}
+	if ((rc = socket_address(&ss, &sl, *v6, host, (uint16_t)port)) != VELD_OK)
+		return rc;
 	fd = socket(ss.ss_family, SOCK_STREAM | SOCK_CLOEXEC, 0);
 	if (fd < 0)
 		return veld__err(VELD_EIO, "listen: socket: %s", strerror(errno));

@@ -70,74 +70,6 @@
 #define SERVER_SCHEMA_VERSION 4
 #define WEEK_MS (7ull * 24 * 3600 * 1000)
 
-/* ---- arena ------------------------------------------------------------- */
-
-struct veld__arena_block {
-	struct veld__arena_block *next;
-	size_t used, cap;
-	_Alignas(max_align_t) unsigned char data[];
-};
-
-#define ARENA_BLOCK (64u * 1024u)
-
-void *veld__arena_alloc(struct veld__arena *a, size_t n)
-{
-	struct veld__arena_block *b = a->head;
-	size_t align = _Alignof(max_align_t);
-	n = (n + align - 1) / align * align;
-	if (n == 0)
-		n = align;
-	if (!b || b->cap - b->used < n) {
-		size_t cap = n > ARENA_BLOCK / 4 ? n : ARENA_BLOCK;
-		struct veld__arena_block *nb = malloc(sizeof *nb + cap);
-		if (!nb)
-			return NULL;
-		nb->used = 0;
-		nb->cap = cap;
-		if (b && cap != ARENA_BLOCK) {
-			/* A big allocation gets its own block behind the current one,
-			 * so the current block's free space stays usable. */
-			nb->next = b->next;
-			b->next = nb;
-		} else {
-			nb->next = b;
-			a->head = nb;
-		}
-		b = nb;
-	}
-	void *p = b->data + b->used;
-	b->used += n;
-	memset(p, 0, n);
-	return p;
-}
-
-void *veld__arena_dup(struct veld__arena *a, const void *p, size_t n)
-{
-	void *q = veld__arena_alloc(a, n);
-	if (q && n)
-		memcpy(q, p, n);
-	return q;
-}
-
-void veld__arena_free(struct veld__arena *a)
-{
-	struct veld__arena_block *b = a->head;
-	while (b) {
-		struct veld__arena_block *next = b->next;
-		free(b);
-		b = next;
-	}
-	a->head = NULL;
-}
-
-int veld__team_valid(const char *team)
-{
-	size_t n = strlen(team);
-	if (n == 0 || n > VELD_TEAM_MAX)
-		return 0;
-	return strspn(team, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789._@-") == n;
-}
-
 /* ---- schema and statements ----------------------------------------------- */
 
 /* Version 1: devices, invites, nonces and everything a push and a pull
@@ -217,6 +149,7 @@ enum {
 	S_ERASE_CONFLICTS, S_ERASE_ENTITIES, S_ERASE_FEED, S_ERASE_CLIENT, S_ERASE_ENVELOPES,
 	S_ERASE_MERGE, S_ERASE_PAGE_ALL, S_ERASE_PAGE_TEAM,
 	S_POLICY_GET, S_POLICY_PUT,
+	S_CURSORS_BUMP, S_CURSORS_ADD,
 	S__COUNT
 };
 
@@ -254,8 +187,8 @@ static const char *const sql[S__COUNT] = {
 	               " WHERE f.cursor > ?1 ORDER BY f.cursor LIMIT ?2",
 	[S_FEED_TEAM] = "SELECT f.cursor, " OP_COLS " FROM feed f JOIN ops o"
 	                " ON o.device = f.device AND o.seq = f.seq"
-	                " WHERE f.team = ?3 AND f.cursor > ?1 AND NOT (o.kind = 'client' AND o.field"
-	                " IN (?4, ?5, ?6, ?7, ?8, ?9, ?10)) ORDER BY f.cursor LIMIT ?2",
+	                " WHERE f.team = ?3 AND f.cursor > ?1"
+	                " AND (veld_policy_bit(o.kind, o.field) & ~?4) = 0 ORDER BY f.cursor LIMIT ?2",
 	[S_BATCH_PUT] = "INSERT OR IGNORE INTO batches(device, first, last, sig) VALUES(?1,?2,?3,?4)",
 	[S_BATCH_FIND] = "SELECT first, last, sig FROM batches WHERE device = ?1 AND last >= ?2"
 	                 " AND first <= ?2 ORDER BY last LIMIT 1",
@@ -313,59 +246,168 @@ static const char *const sql[S__COUNT] = {
 	[S_POLICY_PUT] = "INSERT INTO field_policy(team, at, mask, sig) VALUES(?1, ?2, ?3, ?4)"
 	                 " ON CONFLICT(team) DO UPDATE SET at = excluded.at, mask = excluded.mask,"
 	                 " sig = excluded.sig",
+	/* At every start (cursors_past_now): the four feeds' next cursor at
+	 * least ?1, for the feeds that have handed out one and those that
+	 * have not. */
+	[S_CURSORS_BUMP] = "UPDATE sqlite_sequence SET seq = ?1 WHERE seq < ?1 AND name IN"
+	                   " ('feed', 'envelopes', 'audit_log', 'erasures')",
+	[S_CURSORS_ADD] = "INSERT INTO sqlite_sequence(name, seq) SELECT t, ?1 FROM (SELECT 'feed' AS t"
+	                  " UNION ALL SELECT 'envelopes' UNION ALL SELECT 'audit_log'"
+	                  " UNION ALL SELECT 'erasures')"
+	                  " WHERE t NOT IN (SELECT name FROM sqlite_sequence)",
 };
+
+/* veld_policy_bit(kind, field): the field's bit in a team's field policy,
+ * 0 for a field the policy does not govern (veld__policy_bit). The team
+ * feed asks the policy module itself rather than naming the governed
+ * fields, so a field added to policy.h's list is kept from workers here
+ * without a change. */
+static void sql_policy_bit(sqlite3_context *ctx, int argc, sqlite3_value **argv)
+{
+	(void)argc;
+	sqlite3_result_int64(ctx, veld__policy_bit((const char *)sqlite3_value_text(argv[0]),
+	                                           (const char *)sqlite3_value_text(argv[1])));
+}
 
 struct sqlite_store {
 	struct veld__sstore base;
 	pthread_mutex_t mu;
 	sqlite3 *db;
 	sqlite3_stmt *st[S__COUNT];
+	int bind_rc; /* a bind that failed since the last step (query, step) */
 	struct veld__merge merge;
 	int merge_open;
 };
 
-/* ---- small helpers ----------------------------------------------------------- */
+/* ---- statements ---------------------------------------------------------------- */
 
-static void refuse(struct veld__srv_outcome *out, enum veld__srv_refusal r, const char *fmt, ...)
-	__attribute__((format(printf, 3, 4)));
-
-static void refuse(struct veld__srv_outcome *out, enum veld__srv_refusal r, const char *fmt, ...)
+static size_t blob_size(char type)
 {
-	va_list ap;
-	out->refusal = r;
-	va_start(ap, fmt);
-	vsnprintf(out->message, sizeof out->message, fmt, ap);
-	va_end(ap);
+	switch (type) {
+	case 'i': return VELD_ID_BYTES;
+	case 'k': return 32;
+	case 'g': return 64;
+	case 'e': return VELD_SEALED_KEY_BYTES;
+	default: return 0;
+	}
 }
 
-static sqlite3_stmt *stmt(struct sqlite_store *s, int i)
+/* Named statement i, reset, with ?1, ?2, ... bound from `types`, one
+ * letter a parameter:
+ *   i  16 bytes (const uint8_t *): an id or a nonce
+ *   k  32 bytes (const uint8_t *): a public key, a code's auth, a hash
+ *   g  64 bytes (const uint8_t *): a signature
+ *   e  a sealed key, VELD_SEALED_KEY_BYTES (const uint8_t *)
+ *   b  a blob of another size: const void *, then its size_t length
+ *   u  a uint64_t (pass one: a narrower integer must be cast)
+ *   t  text (const char *); NULL binds NULL, as a NULL blob does
+ * Nothing is copied: what is bound must live until the statement is reset.
+ * A bind that fails is not lost: the next step() returns its error. */
+static sqlite3_stmt *vquery(struct sqlite_store *s, int i, const char *types, va_list ap)
 {
 	sqlite3_stmt *st = s->st[i];
 	sqlite3_reset(st);
 	sqlite3_clear_bindings(st);
+	for (int k = 1; *types; types++, k++) {
+		int rc;
+		if (*types == 'u') {
+			rc = sqlite3_bind_int64(st, k, (sqlite3_int64)va_arg(ap, uint64_t));
+		} else if (*types == 't') {
+			const char *t = va_arg(ap, const char *);
+			rc = t ? sqlite3_bind_text(st, k, t, -1, SQLITE_STATIC) : sqlite3_bind_null(st, k);
+		} else {
+			const void *p = va_arg(ap, const void *);
+			size_t n = *types == 'b' ? va_arg(ap, size_t) : blob_size(*types);
+			if (n == 0 && *types != 'b')
+				rc = SQLITE_MISUSE; /* a letter this function does not know */
+			else if (!p)
+				rc = sqlite3_bind_null(st, k);
+			else
+				rc = sqlite3_bind_blob(st, k, p, (int)n, SQLITE_STATIC);
+		}
+		if (rc != SQLITE_OK && s->bind_rc == SQLITE_OK)
+			s->bind_rc = rc;
+	}
 	return st;
 }
 
-static int step_done(sqlite3_stmt *st, const char *what)
+static sqlite3_stmt *query(struct sqlite_store *s, int i, const char *types, ...)
 {
-	int rc = sqlite3_step(st);
+	sqlite3_stmt *st;
+	va_list ap;
+	va_start(ap, types);
+	st = vquery(s, i, types, ap);
+	va_end(ap);
+	return st;
+}
+
+/* sqlite3_step, unless a bind of the last query failed: then its error. */
+static int step(struct sqlite_store *s, sqlite3_stmt *st)
+{
+	int rc = s->bind_rc;
+	s->bind_rc = SQLITE_OK;
+	return rc != SQLITE_OK ? rc : sqlite3_step(st);
+}
+
+/* Run a statement that returns no row; `what` names it in an error. */
+static int exec(struct sqlite_store *s, const char *what, int i, const char *types, ...)
+{
+	sqlite3_stmt *st;
+	va_list ap;
+	int rc;
+	va_start(ap, types);
+	st = vquery(s, i, types, ap);
+	va_end(ap);
+	rc = step(s, st);
 	sqlite3_reset(st);
 	return rc == SQLITE_DONE ? VELD_OK : veld__err_sqlite(rc, what);
 }
 
-static void bind_id(sqlite3_stmt *st, int i, const uint8_t *id)
+/* Step to a statement's first row: 1 with `st` on it (the caller reads the
+ * row, then resets), 0 when there is none, or an error; reset unless 1. */
+static int first_row(struct sqlite_store *s, sqlite3_stmt *st, const char *what)
 {
-	sqlite3_bind_blob(st, i, id, VELD_ID_BYTES, SQLITE_STATIC);
+	int rc = step(s, st);
+	if (rc == SQLITE_ROW)
+		return 1;
+	sqlite3_reset(st);
+	return rc == SQLITE_DONE ? 0 : veld__err_sqlite(rc, what);
 }
 
-static void bind_u64(sqlite3_stmt *st, int i, uint64_t v)
+/* Does a statement give a row? */
+static int exists(struct sqlite_store *s, sqlite3_stmt *st, const char *what, int *found)
 {
-	sqlite3_bind_int64(st, i, (sqlite3_int64)v);
+	int rc = first_row(s, st, what);
+	if (rc == 1)
+		sqlite3_reset(st);
+	*found = rc == 1;
+	return rc < 0 ? rc : VELD_OK;
 }
 
 static uint64_t col_u64(sqlite3_stmt *st, int i)
 {
 	return (uint64_t)sqlite3_column_int64(st, i);
+}
+
+/* A statement's one integer (max(...)): 0 for NULL. */
+static int scalar(struct sqlite_store *s, sqlite3_stmt *st, const char *what, uint64_t *v)
+{
+	int rc = first_row(s, st, what);
+	*v = rc == 1 ? col_u64(st, 0) : 0;
+	if (rc == 1)
+		sqlite3_reset(st);
+	return rc < 0 ? rc : VELD_OK;
+}
+
+/* After a loop over rows: reset; VELD_OK when it ran out of rows or stopped
+ * on one (a full page). An error of the loop's body stays as it is; a
+ * failed step is reported as `what`. */
+static int rows_end(sqlite3_stmt *st, int rc, const char *what)
+{
+	sqlite3_reset(st);
+	if (rc == SQLITE_DONE || rc == SQLITE_ROW)
+		return VELD_OK;
+	return rc < 0 ? rc : veld__err_sqlite(rc, what);
 }
 
 /* Copy a blob column of exactly n bytes; -1 if it has another size. */
@@ -383,6 +425,40 @@ static void col_text(sqlite3_stmt *st, int i, char *out, size_t cap)
 	snprintf(out, cap, "%s", t ? (const char *)t : "");
 }
 
+/* Room for element n of an array that grows in an arena (doubling; the
+ * old copies stay until the arena is freed): the element, zeroed, or NULL
+ * when out of memory. */
+static void *arena_grow(struct veld__arena *mem, void **arr, size_t n, size_t *cap, size_t size)
+{
+	if (n == *cap) {
+		size_t ncap = *cap ? *cap * 2 : 64;
+		void *q = veld__arena_alloc(mem, ncap * size);
+		if (!q)
+			return NULL;
+		if (n)
+			memcpy(q, *arr, n * size);
+		*arr = q;
+		*cap = ncap;
+	}
+	return (unsigned char *)*arr + n * size;
+}
+
+/* ---- devices, nonces, team keys --------------------------------------------------- */
+
+static int refuse(struct veld__srv_outcome *out, enum veld__srv_refusal r, const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));
+
+/* Decide the request as refused; returns VELD_OK (the store did not fail). */
+static int refuse(struct veld__srv_outcome *out, enum veld__srv_refusal r, const char *fmt, ...)
+{
+	va_list ap;
+	out->refusal = r;
+	va_start(ap, fmt);
+	vsnprintf(out->message, sizeof out->message, fmt, ap);
+	va_end(ap);
+	return VELD_OK;
+}
+
 static int read_device(sqlite3_stmt *st, struct veld__srv_device *d)
 {
 	memset(d, 0, sizeof *d);
@@ -398,542 +474,459 @@ static int read_device(sqlite3_stmt *st, struct veld__srv_device *d)
 	return VELD_OK;
 }
 
-static int device_load(struct sqlite_store *s, const uint8_t id[VELD_ID_BYTES],
-                       struct veld__srv_device *d)
+/* The device a statement's first row holds: VELD_ENOTFOUND if none. */
+static int device_row(struct sqlite_store *s, sqlite3_stmt *st, const char *what,
+                      struct veld__srv_device *d)
 {
-	sqlite3_stmt *st = stmt(s, S_DEV_GET);
-	int rc;
-	bind_id(st, 1, id);
-	rc = sqlite3_step(st);
-	if (rc == SQLITE_ROW)
-		rc = read_device(st, d);
-	else if (rc == SQLITE_DONE)
-		rc = VELD_ENOTFOUND;
-	else
-		rc = veld__err_sqlite(rc, "reading a device");
+	int rc = first_row(s, st, what);
+	if (rc != 1)
+		return rc == 0 ? VELD_ENOTFOUND : rc;
+	rc = read_device(st, d);
 	sqlite3_reset(st);
 	return rc;
 }
 
+static int device_load(struct sqlite_store *s, const uint8_t id[VELD_ID_BYTES],
+                       struct veld__srv_device *d)
+{
+	return device_row(s, query(s, S_DEV_GET, "i", id), "reading a device", d);
+}
+
 static int office_load(struct sqlite_store *s, struct veld__srv_device *d, int *found)
 {
-	sqlite3_stmt *st = stmt(s, S_DEV_OFFICE);
-	int rc = sqlite3_step(st);
-	*found = 0;
-	if (rc == SQLITE_ROW) {
-		*found = 1;
-		rc = read_device(st, d);
-	} else {
-		rc = rc == SQLITE_DONE ? VELD_OK : veld__err_sqlite(rc, "reading the office device");
-	}
-	sqlite3_reset(st);
-	return rc;
+	int rc = device_row(s, query(s, S_DEV_OFFICE, ""), "reading the office device", d);
+	*found = rc == VELD_OK;
+	return rc == VELD_ENOTFOUND ? VELD_OK : rc;
 }
 
 static int nonce_exists(struct sqlite_store *s, const uint8_t dev[VELD_ID_BYTES],
                         const uint8_t nonce[16], int *seen)
 {
-	sqlite3_stmt *st = stmt(s, S_NONCE_GET);
-	int rc;
-	bind_id(st, 1, dev);
-	sqlite3_bind_blob(st, 2, nonce, 16, SQLITE_STATIC);
-	rc = sqlite3_step(st);
-	sqlite3_reset(st);
-	*seen = rc == SQLITE_ROW;
-	return rc == SQLITE_ROW || rc == SQLITE_DONE ? VELD_OK : veld__err_sqlite(rc, "reading nonces");
+	return exists(s, query(s, S_NONCE_GET, "ii", dev, nonce), "reading nonces", seen);
 }
 
 /* Team key version currently published for `team` (0 if none). */
 static int team_current(struct sqlite_store *s, const char *team, uint64_t *tv)
 {
-	sqlite3_stmt *st = stmt(s, S_TK_CURRENT);
-	int rc;
-	sqlite3_bind_text(st, 1, team, -1, SQLITE_STATIC);
-	rc = sqlite3_step(st);
-	*tv = rc == SQLITE_ROW && sqlite3_column_type(st, 0) != SQLITE_NULL ? col_u64(st, 0) : 0;
-	sqlite3_reset(st);
-	return rc == SQLITE_ROW ? VELD_OK : veld__err_sqlite(rc, "reading team keys");
+	return scalar(s, query(s, S_TK_CURRENT, "t", team), "reading team keys", tv);
 }
 
-/* ---- transactions ------------------------------------------------------------ */
+/* The public key of a team's key version: VELD_ENOTFOUND if its row is
+ * missing or damaged. */
+static int team_key(struct sqlite_store *s, const char *team, uint64_t tv, uint8_t pk[32])
+{
+	sqlite3_stmt *st = query(s, S_TK_GET, "tu", team, tv);
+	int rc = first_row(s, st, "reading team keys");
+	if (rc != 1)
+		return rc == 0 ? VELD_ENOTFOUND : rc;
+	rc = col_blob(st, 0, pk, 32) ? VELD_ENOTFOUND : VELD_OK;
+	sqlite3_reset(st);
+	return rc;
+}
+
+/* ---- one request, one transaction ----------------------------------------------- */
 
 static int tx_begin(struct sqlite_store *s)
 {
+	int rc;
 	pthread_mutex_lock(&s->mu);
-	int rc = step_done(stmt(s, S_BEGIN), "starting a transaction");
-	if (rc != VELD_OK)
+	if ((rc = exec(s, "starting a transaction", S_BEGIN, "")) != VELD_OK)
 		pthread_mutex_unlock(&s->mu);
 	return rc;
 }
 
-static void tx_rollback(struct sqlite_store *s)
+/* Roll back and release the store. Returns rc, or the rollback's own
+ * failure when rc is VELD_OK: a refused request must not be answered as
+ * if nothing was written when the rollback did not happen. */
+static int tx_rollback(struct sqlite_store *s, int rc)
 {
-	if (!sqlite3_get_autocommit(s->db))
-		step_done(stmt(s, S_ROLLBACK), "rolling back");
+	if (!sqlite3_get_autocommit(s->db)) {
+		sqlite3_stmt *st = query(s, S_ROLLBACK, "");
+		int r = step(s, st);
+		sqlite3_reset(st);
+		if (r != SQLITE_DONE && rc == VELD_OK)
+			rc = veld__err_sqlite(r, "rolling back");
+	}
 	veld__merge_forget(&s->merge);
 	pthread_mutex_unlock(&s->mu);
-}
-
-/* Record the request's nonce, drop nonces older than the window, commit. */
-static int tx_finish(struct sqlite_store *s, const struct veld__srv_req *req)
-{
-	sqlite3_stmt *st = stmt(s, S_NONCE_PUT);
-	int rc;
-	bind_id(st, 1, req->device);
-	sqlite3_bind_blob(st, 2, req->nonce, 16, SQLITE_STATIC);
-	bind_u64(st, 3, req->time_ms);
-	rc = step_done(st, "recording the nonce");
-	if (rc == VELD_OK && req->now_ms > VELD_AUTH_WINDOW_MS) {
-		st = stmt(s, S_NONCE_PRUNE);
-		bind_u64(st, 1, req->now_ms - VELD_AUTH_WINDOW_MS);
-		rc = step_done(st, "pruning nonces");
-	}
-	if (rc == VELD_OK)
-		rc = step_done(stmt(s, S_COMMIT), "committing");
-	if (rc != VELD_OK) {
-		tx_rollback(s);
-		return rc;
-	}
-	pthread_mutex_unlock(&s->mu);
-	return VELD_OK;
-}
-
-/* Inside the transaction: the requester is still enrolled and active, and
- * its nonce is new. A refusal is left in `out`. */
-static int requester(struct sqlite_store *s, const struct veld__srv_req *req,
-                     struct veld__srv_device *dev, struct veld__srv_outcome *out)
-{
-	int seen, rc = device_load(s, req->device, dev);
-	if (rc == VELD_ENOTFOUND) {
-		refuse(out, VELD_SRV_UNKNOWN_DEVICE, "unknown device");
-		return VELD_OK;
-	}
-	if (rc != VELD_OK)
-		return rc;
-	if (dev->revoked) {
-		refuse(out, VELD_SRV_REVOKED, "this device was revoked; wipe its store");
-		return VELD_OK;
-	}
-	if ((rc = nonce_exists(s, req->device, req->nonce, &seen)) != VELD_OK)
-		return rc;
-	if (seen)
-		refuse(out, VELD_SRV_REPLAY, "nonce already used");
-	return VELD_OK;
-}
-
-static int requester_office(struct sqlite_store *s, const struct veld__srv_req *req,
-                            struct veld__srv_device *dev, struct veld__srv_outcome *out)
-{
-	int rc = requester(s, req, dev, out);
-	if (rc == VELD_OK && out->refusal == VELD_SRV_OK && strcmp(dev->role, "office") != 0)
-		refuse(out, VELD_SRV_FORBIDDEN, "only the office may do this");
 	return rc;
 }
 
-/* Common tail: refused or failed -> roll back; else finish. */
-static int tx_end(struct sqlite_store *s, const struct veld__srv_req *req, int rc,
-                  const struct veld__srv_outcome *out)
+/* Commit if rc is VELD_OK, else roll back; the store is released. */
+static int tx_commit(struct sqlite_store *s, int rc)
 {
-	if (rc != VELD_OK || out->refusal != VELD_SRV_OK) {
-		tx_rollback(s);
-		return rc;
-	}
-	return tx_finish(s, req);
+	if (rc == VELD_OK)
+		rc = exec(s, "committing", S_COMMIT, "");
+	if (rc != VELD_OK)
+		return tx_rollback(s, rc);
+	pthread_mutex_unlock(&s->mu);
+	return VELD_OK;
 }
 
-/* ---- setup ------------------------------------------------------------------- */
+/* Who may make a request. */
+enum who {
+	NEW_DEVICE,  /* enroll: a device not enrolled yet (only its nonce is checked) */
+	ANY_DEVICE,  /* an enrolled, active device */
+	OFFICE_ONLY  /* the office's device */
+};
+
+/* Inside the transaction: the requester is (still) enrolled, active and
+ * allowed, and its nonce is new. A refusal is left in `out`. */
+static int requester(struct sqlite_store *s, const struct veld__srv_req *req, enum who who,
+                     struct veld__srv_device *dev, struct veld__srv_outcome *out)
+{
+	int seen, rc = who == NEW_DEVICE ? VELD_OK : device_load(s, req->device, dev);
+	if (rc == VELD_ENOTFOUND)
+		return refuse(out, VELD_SRV_UNKNOWN_DEVICE, "unknown device");
+	if (rc != VELD_OK)
+		return rc;
+	if (who != NEW_DEVICE && dev->revoked)
+		return refuse(out, VELD_SRV_REVOKED, "this device was revoked; wipe its store");
+	if ((rc = nonce_exists(s, req->device, req->nonce, &seen)) != VELD_OK)
+		return rc;
+	if (seen)
+		return refuse(out, VELD_SRV_REPLAY, "nonce already used");
+	if (who == OFFICE_ONLY && strcmp(dev->role, "office") != 0)
+		return refuse(out, VELD_SRV_FORBIDDEN, "only the office may do this");
+	return VELD_OK;
+}
+
+/* What an endpoint gets besides the request: its message, where its
+ * answer goes, and (push, access-log push) whether the signatures
+ * verified. */
+struct call {
+	const void *m;
+	void *resp;
+	int sig_ok;
+};
+
+/* An endpoint's own rules and writes, run once the requester passed; a
+ * refusal goes to `out`. */
+typedef int (*endpoint_fn)(struct sqlite_store *s, const struct veld__srv_req *req,
+                           const struct veld__srv_device *dev, const struct call *call,
+                           struct veld__srv_outcome *out);
+
+/* One request = one transaction (server_store.h): the requester's checks,
+ * the endpoint, then the nonce and the commit; a refusal or a failure
+ * rolls back everything, the nonce too. */
+static int run_request(struct veld__sstore *base, const struct veld__srv_req *req, enum who who,
+                       endpoint_fn fn, const struct call *call, struct veld__srv_outcome *out)
+{
+	struct sqlite_store *s = (struct sqlite_store *)base;
+	struct veld__srv_device dev;
+	int rc;
+	memset(out, 0, sizeof *out);
+	memset(&dev, 0, sizeof dev);
+	if ((rc = tx_begin(s)) != VELD_OK)
+		return rc;
+	rc = requester(s, req, who, &dev, out);
+	if (rc == VELD_OK && out->refusal == VELD_SRV_OK)
+		rc = fn(s, req, &dev, call, out);
+	if (rc != VELD_OK || out->refusal != VELD_SRV_OK)
+		return tx_rollback(s, rc);
+	rc = exec(s, "recording the nonce", S_NONCE_PUT, "iiu", req->device, req->nonce, req->time_ms);
+	if (rc == VELD_OK && req->now_ms > VELD_AUTH_WINDOW_MS)
+		rc = exec(s, "pruning nonces", S_NONCE_PRUNE, "u", req->now_ms - VELD_AUTH_WINDOW_MS);
+	return tx_commit(s, rc);
+}
+
+/* Calls that are no request run under the lock alone. */
+static struct sqlite_store *lock(struct veld__sstore *base)
+{
+	struct sqlite_store *s = (struct sqlite_store *)base;
+	pthread_mutex_lock(&s->mu);
+	return s;
+}
+
+static int unlock(struct sqlite_store *s, int rc)
+{
+	pthread_mutex_unlock(&s->mu);
+	return rc;
+}
+
+/* ---- setup and the reads of authentication ---------------------------------------- */
 
 static int office_needed_locked(struct sqlite_store *s, uint64_t now_ms, int *needed)
 {
 	struct veld__srv_device office;
-	int found, rc;
-	sqlite3_stmt *st;
+	int found, live, rc;
 	*needed = 0;
 	if ((rc = office_load(s, &office, &found)) != VELD_OK || found)
 		return rc;
-	st = stmt(s, S_INV_OFFICE_LIVE);
-	bind_u64(st, 1, now_ms);
-	rc = sqlite3_step(st);
-	sqlite3_reset(st);
-	if (rc != SQLITE_ROW && rc != SQLITE_DONE)
-		return veld__err_sqlite(rc, "reading invites");
-	*needed = rc == SQLITE_DONE;
-	return VELD_OK;
+	rc = exists(s, query(s, S_INV_OFFICE_LIVE, "u", now_ms), "reading invites", &live);
+	*needed = rc == VELD_OK && !live;
+	return rc;
 }
 
 static int sq_office_needed(struct veld__sstore *base, uint64_t now_ms, int *needed)
 {
-	struct sqlite_store *s = (struct sqlite_store *)base;
-	int rc;
-	pthread_mutex_lock(&s->mu);
-	rc = office_needed_locked(s, now_ms, needed);
-	pthread_mutex_unlock(&s->mu);
-	return rc;
+	struct sqlite_store *s = lock(base);
+	return unlock(s, office_needed_locked(s, now_ms, needed));
 }
 
 static int sq_office_invite(struct veld__sstore *base, const uint8_t auth[32], uint64_t now_ms,
                             uint64_t expires_ms, int *created)
 {
 	struct sqlite_store *s = (struct sqlite_store *)base;
-	sqlite3_stmt *st;
 	int needed, rc;
 	*created = 0;
 	if ((rc = tx_begin(s)) != VELD_OK)
 		return rc;
-	if ((rc = office_needed_locked(s, now_ms, &needed)) != VELD_OK || !needed) {
-		tx_rollback(s);
-		return rc;
-	}
-	st = stmt(s, S_INV_PUT);
-	sqlite3_bind_blob(st, 1, auth, 32, SQLITE_STATIC);
-	sqlite3_bind_text(st, 2, "*", -1, SQLITE_STATIC);
-	sqlite3_bind_text(st, 3, "office", -1, SQLITE_STATIC);
-	bind_u64(st, 4, expires_ms);
-	bind_u64(st, 5, 0);
-	sqlite3_bind_null(st, 6);
-	if ((rc = step_done(st, "storing the office invite")) == VELD_OK)
-		rc = step_done(stmt(s, S_COMMIT), "committing");
-	if (rc != VELD_OK) {
-		tx_rollback(s);
-		return rc;
-	}
-	pthread_mutex_unlock(&s->mu);
-	*created = 1;
-	return VELD_OK;
+	if ((rc = office_needed_locked(s, now_ms, &needed)) != VELD_OK || !needed)
+		return tx_rollback(s, rc);
+	rc = exec(s, "storing the office invite", S_INV_PUT, "kttuub", auth, "*", "office", expires_ms,
+	          (uint64_t)0, (const void *)NULL, (size_t)0);
+	if ((rc = tx_commit(s, rc)) == VELD_OK)
+		*created = 1;
+	return rc;
 }
-
-/* ---- auth reads ------------------------------------------------------------ */
 
 static int sq_device_get(struct veld__sstore *base, const uint8_t device[VELD_ID_BYTES],
                          struct veld__srv_device *out)
 {
-	struct sqlite_store *s = (struct sqlite_store *)base;
-	int rc;
-	pthread_mutex_lock(&s->mu);
-	rc = device_load(s, device, out);
-	pthread_mutex_unlock(&s->mu);
-	return rc;
+	struct sqlite_store *s = lock(base);
+	return unlock(s, device_load(s, device, out));
 }
 
 static int sq_nonce_seen(struct veld__sstore *base, const uint8_t device[VELD_ID_BYTES],
                          const uint8_t nonce[16], int *seen)
 {
-	struct sqlite_store *s = (struct sqlite_store *)base;
-	int rc;
-	pthread_mutex_lock(&s->mu);
-	rc = nonce_exists(s, device, nonce, seen);
-	pthread_mutex_unlock(&s->mu);
-	return rc;
+	struct sqlite_store *s = lock(base);
+	return unlock(s, nonce_exists(s, device, nonce, seen));
 }
 
-/* ---- enroll ------------------------------------------------------------------ */
+/* ---- enroll ------------------------------------------------------------------------ */
 
-static int enroll_locked(struct sqlite_store *s, const struct veld__srv_req *req,
-                         const struct veld__enroll_req *m, struct veld__enroll_resp *resp,
-                         struct veld__srv_outcome *out)
-{
-	struct veld__srv_device existing, office;
+/* An invite as stored. */
+struct invite {
 	char team[VELD_TEAM_MAX + 1], role[16];
 	uint64_t expires, tv;
 	uint8_t team_sealed[VELD_TEAM_SEALED_BYTES];
-	int has_sealed = 0, used, seen, found, rc;
-	sqlite3_stmt *st;
+	int has_sealed, used;
+};
 
-	if ((rc = nonce_exists(s, req->device, req->nonce, &seen)) != VELD_OK)
+/* The invite of a code's auth: 1, 0 if there is none, or an error. */
+static int invite_load(struct sqlite_store *s, const uint8_t auth[32], struct invite *inv)
+{
+	sqlite3_stmt *st = query(s, S_INV_GET, "k", auth);
+	int rc = first_row(s, st, "reading invites");
+	if (rc != 1)
 		return rc;
-	if (seen) {
-		refuse(out, VELD_SRV_REPLAY, "nonce already used");
-		return VELD_OK;
-	}
-
-	st = stmt(s, S_INV_GET);
-	sqlite3_bind_blob(st, 1, m->auth, 32, SQLITE_STATIC);
-	rc = sqlite3_step(st);
-	if (rc != SQLITE_ROW) {
-		sqlite3_reset(st);
-		if (rc != SQLITE_DONE)
-			return veld__err_sqlite(rc, "reading invites");
-		refuse(out, VELD_SRV_BAD_CODE, "the enrollment code is unknown, used or expired");
-		return VELD_OK;
-	}
-	col_text(st, 0, team, sizeof team);
-	col_text(st, 1, role, sizeof role);
-	expires = col_u64(st, 2);
-	tv = col_u64(st, 3);
-	if (sqlite3_column_type(st, 4) != SQLITE_NULL) {
-		if (col_blob(st, 4, team_sealed, sizeof team_sealed)) {
-			sqlite3_reset(st);
-			return veld__err(VELD_ECORRUPT, "an invite row is damaged");
-		}
-		has_sealed = 1;
-	}
-	used = sqlite3_column_type(st, 5) != SQLITE_NULL;
+	memset(inv, 0, sizeof *inv);
+	col_text(st, 0, inv->team, sizeof inv->team);
+	col_text(st, 1, inv->role, sizeof inv->role);
+	inv->expires = col_u64(st, 2);
+	inv->tv = col_u64(st, 3);
+	inv->has_sealed = sqlite3_column_type(st, 4) != SQLITE_NULL;
+	rc = inv->has_sealed && col_blob(st, 4, inv->team_sealed, sizeof inv->team_sealed) != 0;
+	inv->used = sqlite3_column_type(st, 5) != SQLITE_NULL;
 	sqlite3_reset(st);
-	if (used || expires <= req->now_ms) {
-		refuse(out, VELD_SRV_BAD_CODE, "the enrollment code is unknown, used or expired");
-		return VELD_OK;
-	}
+	return rc ? veld__err(VELD_ECORRUPT, "an invite row is damaged") : 1;
+}
 
-	rc = device_load(s, m->device, &existing);
-	if (rc == VELD_OK) {
-		if (existing.revoked)
-			refuse(out, VELD_SRV_REVOKED, "this device was revoked; wipe its store");
-		else
-			refuse(out, VELD_SRV_EQUIVOCATION, "this device id is already enrolled");
-		return VELD_OK;
-	}
-	if (rc != VELD_ENOTFOUND)
-		return rc;
-
+/* What an enrolled device learns: its role and team; a worker also its
+ * team's key and, once there is one, the office's keys. */
+static int enroll_answer(struct sqlite_store *s, const struct invite *inv,
+                         struct veld__enroll_resp *resp, struct veld__srv_outcome *out)
+{
+	struct veld__srv_device office;
+	int found, rc;
 	if ((rc = office_load(s, &office, &found)) != VELD_OK)
 		return rc;
 	memset(resp, 0, sizeof *resp);
-	snprintf(resp->role, sizeof resp->role, "%s", role);
-	snprintf(resp->team, sizeof resp->team, "%s", team);
-	if (strcmp(role, "office") == 0) {
-		if (found) {
-			refuse(out, VELD_SRV_BAD_CODE, "the office is already enrolled");
-			return VELD_OK;
-		}
-		resp->tv = 0;
-	} else {
-		if (!has_sealed)
-			return veld__err(VELD_ECORRUPT, "a worker invite has no team key");
-		st = stmt(s, S_TK_GET);
-		sqlite3_bind_text(st, 1, team, -1, SQLITE_STATIC);
-		bind_u64(st, 2, tv);
-		rc = sqlite3_step(st);
-		if (rc == SQLITE_ROW && col_blob(st, 0, resp->team_pk, 32) == 0) {
-			sqlite3_reset(st);
-		} else {
-			sqlite3_reset(st);
-			return rc == SQLITE_ROW || rc == SQLITE_DONE
-			       ? veld__err(VELD_ECORRUPT, "the invite's team key version is not published")
-			       : veld__err_sqlite(rc, "reading team keys");
-		}
-		resp->tv = tv;
-		resp->has_team_key = 1;
-		memcpy(resp->team_sealed, team_sealed, sizeof team_sealed);
-		if (found) {
-			resp->has_office = 1;
-			memcpy(resp->office_device, office.device, VELD_ID_BYTES);
-			memcpy(resp->office_sign_pk, office.sign_pk, 32);
-			memcpy(resp->office_box_pk, office.box_pk, 32);
-		}
+	snprintf(resp->role, sizeof resp->role, "%s", inv->role);
+	snprintf(resp->team, sizeof resp->team, "%s", inv->team);
+	if (strcmp(inv->role, "office") == 0)
+		return found ? refuse(out, VELD_SRV_BAD_CODE, "the office is already enrolled") : VELD_OK;
+	if (!inv->has_sealed)
+		return veld__err(VELD_ECORRUPT, "a worker invite has no team key");
+	if ((rc = team_key(s, inv->team, inv->tv, resp->team_pk)) != VELD_OK)
+		return rc != VELD_ENOTFOUND ? rc : veld__err(VELD_ECORRUPT,
+		       "the invite's team key version is not published");
+	resp->tv = inv->tv;
+	resp->has_team_key = 1;
+	memcpy(resp->team_sealed, inv->team_sealed, sizeof resp->team_sealed);
+	if (found) {
+		resp->has_office = 1;
+		memcpy(resp->office_device, office.device, VELD_ID_BYTES);
+		memcpy(resp->office_sign_pk, office.sign_pk, 32);
+		memcpy(resp->office_box_pk, office.box_pk, 32);
 	}
-
-	st = stmt(s, S_DEV_INSERT);
-	bind_id(st, 1, m->device);
-	sqlite3_bind_blob(st, 2, m->sign_pk, 32, SQLITE_STATIC);
-	sqlite3_bind_blob(st, 3, m->box_pk, 32, SQLITE_STATIC);
-	sqlite3_bind_text(st, 4, team, -1, SQLITE_STATIC);
-	sqlite3_bind_text(st, 5, role, -1, SQLITE_STATIC);
-	sqlite3_bind_text(st, 6, m->label, -1, SQLITE_STATIC);
-	bind_u64(st, 7, req->now_ms);
-	if ((rc = step_done(st, "registering the device")) != VELD_OK)
-		return rc;
-	st = stmt(s, S_INV_USE);
-	sqlite3_bind_blob(st, 1, m->auth, 32, SQLITE_STATIC);
-	bind_u64(st, 2, req->now_ms);
-	if ((rc = step_done(st, "using the invite")) != VELD_OK)
-		return rc;
-	if (sqlite3_changes(s->db) != 1)
-		return veld__err(VELD_ERROR, "the invite was used concurrently");
 	return VELD_OK;
+}
+
+static int enroll_locked(struct sqlite_store *s, const struct veld__srv_req *req,
+                         const struct veld__srv_device *dev, const struct call *call,
+                         struct veld__srv_outcome *out)
+{
+	const struct veld__enroll_req *m = call->m;
+	struct veld__srv_device existing;
+	struct invite inv;
+	int rc = invite_load(s, m->auth, &inv);
+	(void)dev;
+	if (rc < 0)
+		return rc;
+	if (rc == 0 || inv.used || inv.expires <= req->now_ms)
+		return refuse(out, VELD_SRV_BAD_CODE, "the enrollment code is unknown, used or expired");
+	rc = device_load(s, m->device, &existing);
+	if (rc == VELD_OK && existing.revoked)
+		return refuse(out, VELD_SRV_REVOKED, "this device was revoked; wipe its store");
+	if (rc == VELD_OK)
+		return refuse(out, VELD_SRV_EQUIVOCATION, "this device id is already enrolled");
+	if (rc != VELD_ENOTFOUND)
+		return rc;
+	if ((rc = enroll_answer(s, &inv, call->resp, out)) != VELD_OK || out->refusal)
+		return rc;
+	rc = exec(s, "registering the device", S_DEV_INSERT, "ikktttu", m->device, m->sign_pk,
+	          m->box_pk, inv.team, inv.role, m->label, req->now_ms);
+	if (rc == VELD_OK)
+		rc = exec(s, "using the invite", S_INV_USE, "ku", m->auth, req->now_ms);
+	if (rc == VELD_OK && sqlite3_changes(s->db) != 1)
+		rc = veld__err(VELD_ERROR, "the invite was used concurrently");
+	return rc;
 }
 
 static int sq_enroll(struct veld__sstore *base, const struct veld__srv_req *req,
                      const struct veld__enroll_req *m, struct veld__enroll_resp *resp,
                      struct veld__srv_outcome *out)
 {
-	struct sqlite_store *s = (struct sqlite_store *)base;
-	int rc;
-	memset(out, 0, sizeof *out);
-	if ((rc = tx_begin(s)) != VELD_OK)
-		return rc;
-	rc = enroll_locked(s, req, m, resp, out);
-	return tx_end(s, req, rc, out);
+	const struct call call = {m, resp, 0};
+	return run_request(base, req, NEW_DEVICE, enroll_locked, &call, out);
 }
 
-/* ---- office endpoints ---------------------------------------------------------- */
+/* ---- office endpoints ------------------------------------------------------------ */
+
+static int invite_locked(struct sqlite_store *s, const struct veld__srv_req *req,
+                         const struct veld__srv_device *dev, const struct call *call,
+                         struct veld__srv_outcome *out)
+{
+	const struct veld__invite_req *m = call->m;
+	uint64_t current;
+	int found, rc;
+	(void)dev;
+	if (!veld__team_valid(m->team))
+		return refuse(out, VELD_SRV_MALFORMED, "team: not a valid team name");
+	if (m->expires <= req->now_ms || m->expires > req->now_ms + WEEK_MS)
+		return refuse(out, VELD_SRV_MALFORMED,
+		              "expires: must be in the future, at most 7 days ahead");
+	if ((rc = team_current(s, m->team, &current)) != VELD_OK)
+		return rc;
+	if (current == 0 || m->tv != current) {
+		out->expected = current;
+		return refuse(out, VELD_SRV_GAP, current == 0
+		              ? "the team has no published key yet: publish one with /v1/team-keys"
+		              : "tv is not the team's current key version");
+	}
+	if ((rc = exists(s, query(s, S_INV_GET, "k", m->auth), "reading invites", &found)) != VELD_OK)
+		return rc;
+	if (found)
+		return refuse(out, VELD_SRV_EQUIVOCATION, "an invite with this code already exists");
+	return exec(s, "storing the invite", S_INV_PUT, "kttuub", m->auth, m->team, "worker",
+	            m->expires, m->tv, (const void *)m->team_sealed, sizeof m->team_sealed);
+}
 
 static int sq_invite(struct veld__sstore *base, const struct veld__srv_req *req,
                      const struct veld__invite_req *m, struct veld__srv_outcome *out)
 {
-	struct sqlite_store *s = (struct sqlite_store *)base;
-	struct veld__srv_device dev;
-	uint64_t current;
-	sqlite3_stmt *st;
-	int rc;
+	const struct call call = {m, NULL, 0};
+	return run_request(base, req, OFFICE_ONLY, invite_locked, &call, out);
+}
 
-	memset(out, 0, sizeof *out);
-	if ((rc = tx_begin(s)) != VELD_OK)
-		return rc;
-	rc = requester_office(s, req, &dev, out);
-	if (rc != VELD_OK || out->refusal)
-		goto done;
-	if (!veld__team_valid(m->team)) {
-		refuse(out, VELD_SRV_MALFORMED, "team: not a valid team name");
-		goto done;
+/* Every device a team key is sealed to is enrolled, active, and of the
+ * team (or the office). */
+static int key_holders_check(struct sqlite_store *s, const struct veld__team_keys_req *m,
+                             struct veld__srv_outcome *out)
+{
+	struct veld__srv_device holder;
+	for (size_t i = 0; i < m->nsealed; i++) {
+		int rc = device_load(s, m->sealed[i].device, &holder);
+		if (rc == VELD_ENOTFOUND)
+			return refuse(out, VELD_SRV_FORBIDDEN, "sealed[%zu]: unknown device", i);
+		if (rc != VELD_OK)
+			return rc;
+		if (holder.revoked)
+			return refuse(out, VELD_SRV_FORBIDDEN, "sealed[%zu]: the device is revoked", i);
+		if (strcmp(holder.team, m->team) != 0 && strcmp(holder.role, "office") != 0)
+			return refuse(out, VELD_SRV_FORBIDDEN,
+			              "sealed[%zu]: the device is not in this team", i);
 	}
-	if (m->expires <= req->now_ms || m->expires > req->now_ms + WEEK_MS) {
-		refuse(out, VELD_SRV_MALFORMED, "expires: must be in the future, at most 7 days ahead");
-		goto done;
-	}
+	return VELD_OK;
+}
+
+/* POST /v1/team-keys: publish the team's next key version, or seal the
+ * current one to more devices. */
+static int team_keys_locked(struct sqlite_store *s, const struct veld__srv_req *req,
+                            const struct veld__srv_device *dev, const struct call *call,
+                            struct veld__srv_outcome *out)
+{
+	const struct veld__team_keys_req *m = call->m;
+	uint64_t current;
+	uint8_t pk[32];
+	int rc;
+	(void)req;
+	(void)dev;
+	if (!veld__team_valid(m->team))
+		return refuse(out, VELD_SRV_MALFORMED, "team: not a valid team name");
 	if ((rc = team_current(s, m->team, &current)) != VELD_OK)
-		goto done;
-	if (current == 0 || m->tv != current) {
-		refuse(out, VELD_SRV_GAP, current == 0
-		       ? "the team has no published key yet: publish one with /v1/team-keys"
-		       : "tv is not the team's current key version");
-		out->expected = current;
-		goto done;
+		return rc;
+	if (m->tv == current && current >= 1) {
+		if ((rc = team_key(s, m->team, current, pk)) != VELD_OK)
+			return rc != VELD_ENOTFOUND ? rc
+			       : veld__err(VELD_ECORRUPT, "a team key row is damaged");
+		if (sodium_memcmp(pk, m->pk, 32) != 0)
+			return refuse(out, VELD_SRV_EQUIVOCATION,
+			              "team key version %llu already has another public key",
+			              (unsigned long long)current);
+	} else if (m->tv != current + 1) {
+		out->expected = current + 1;
+		return refuse(out, VELD_SRV_GAP,
+		              "tv must be the current team key version or the next one");
 	}
-	st = stmt(s, S_INV_GET);
-	sqlite3_bind_blob(st, 1, m->auth, 32, SQLITE_STATIC);
-	rc = sqlite3_step(st);
-	sqlite3_reset(st);
-	if (rc == SQLITE_ROW) {
-		rc = VELD_OK;
-		refuse(out, VELD_SRV_EQUIVOCATION, "an invite with this code already exists");
-		goto done;
-	}
-	if (rc != SQLITE_DONE) {
-		rc = veld__err_sqlite(rc, "reading invites");
-		goto done;
-	}
-	st = stmt(s, S_INV_PUT);
-	sqlite3_bind_blob(st, 1, m->auth, 32, SQLITE_STATIC);
-	sqlite3_bind_text(st, 2, m->team, -1, SQLITE_STATIC);
-	sqlite3_bind_text(st, 3, "worker", -1, SQLITE_STATIC);
-	bind_u64(st, 4, m->expires);
-	bind_u64(st, 5, m->tv);
-	sqlite3_bind_blob(st, 6, m->team_sealed, sizeof m->team_sealed, SQLITE_STATIC);
-	rc = step_done(st, "storing the invite");
-done:
-	return tx_end(s, req, rc, out);
+	if ((rc = key_holders_check(s, m, out)) != VELD_OK || out->refusal)
+		return rc;
+	if (m->tv == current + 1 &&
+	    (rc = exec(s, "storing the team key", S_TK_PUT, "tuk", m->team, m->tv, m->pk)) != VELD_OK)
+		return rc;
+	for (size_t i = 0; i < m->nsealed && rc == VELD_OK; i++)
+		rc = exec(s, "storing a sealed team key", S_TKS_PUT, "tuie", m->team, m->tv,
+		          m->sealed[i].device, m->sealed[i].sealed);
+	return rc;
 }
 
 static int sq_team_keys(struct veld__sstore *base, const struct veld__srv_req *req,
                         const struct veld__team_keys_req *m, struct veld__srv_outcome *out)
 {
-	struct sqlite_store *s = (struct sqlite_store *)base;
-	struct veld__srv_device dev, holder;
-	uint64_t current;
-	sqlite3_stmt *st;
-	int rc;
+	const struct call call = {m, NULL, 0};
+	return run_request(base, req, OFFICE_ONLY, team_keys_locked, &call, out);
+}
 
-	memset(out, 0, sizeof *out);
-	if ((rc = tx_begin(s)) != VELD_OK)
+static int revoke_locked(struct sqlite_store *s, const struct veld__srv_req *req,
+                         const struct veld__srv_device *dev, const struct call *call,
+                         struct veld__srv_outcome *out)
+{
+	const struct veld__revoke_req *m = call->m;
+	struct veld__revoke_resp *resp = call->resp;
+	struct veld__srv_device target;
+	int rc = device_load(s, m->device, &target);
+	(void)dev;
+	if (rc == VELD_ENOTFOUND)
+		return refuse(out, VELD_SRV_NOT_FOUND, "no such device");
+	if (rc != VELD_OK)
 		return rc;
-	rc = requester_office(s, req, &dev, out);
-	if (rc != VELD_OK || out->refusal)
-		goto done;
-	if (!veld__team_valid(m->team)) {
-		refuse(out, VELD_SRV_MALFORMED, "team: not a valid team name");
-		goto done;
-	}
-	if ((rc = team_current(s, m->team, &current)) != VELD_OK)
-		goto done;
-	if (m->tv == current && current >= 1) {
-		uint8_t pk[32];
-		st = stmt(s, S_TK_GET);
-		sqlite3_bind_text(st, 1, m->team, -1, SQLITE_STATIC);
-		bind_u64(st, 2, current);
-		rc = sqlite3_step(st);
-		int bad = rc != SQLITE_ROW || col_blob(st, 0, pk, 32) != 0;
-		sqlite3_reset(st);
-		if (bad) {
-			rc = veld__err(VELD_ECORRUPT, "a team key row is damaged");
-			goto done;
-		}
-		rc = VELD_OK;
-		if (sodium_memcmp(pk, m->pk, 32) != 0) {
-			refuse(out, VELD_SRV_EQUIVOCATION,
-			       "team key version %llu already has another public key",
-			       (unsigned long long)current);
-			goto done;
-		}
-	} else if (m->tv != current + 1) {
-		refuse(out, VELD_SRV_GAP, "tv must be the current team key version or the next one");
-		out->expected = current + 1;
-		goto done;
-	}
-	for (size_t i = 0; i < m->nsealed; i++) {
-		rc = device_load(s, m->sealed[i].device, &holder);
-		if (rc == VELD_ENOTFOUND) {
-			rc = VELD_OK;
-			refuse(out, VELD_SRV_FORBIDDEN, "sealed[%zu]: unknown device", i);
-			goto done;
-		}
-		if (rc != VELD_OK)
-			goto done;
-		if (holder.revoked) {
-			refuse(out, VELD_SRV_FORBIDDEN, "sealed[%zu]: the device is revoked", i);
-			goto done;
-		}
-		if (strcmp(holder.team, m->team) != 0 && strcmp(holder.role, "office") != 0) {
-			refuse(out, VELD_SRV_FORBIDDEN, "sealed[%zu]: the device is not in this team", i);
-			goto done;
-		}
-	}
-
-	if (m->tv == current + 1) {
-		st = stmt(s, S_TK_PUT);
-		sqlite3_bind_text(st, 1, m->team, -1, SQLITE_STATIC);
-		bind_u64(st, 2, m->tv);
-		sqlite3_bind_blob(st, 3, m->pk, 32, SQLITE_STATIC);
-		if ((rc = step_done(st, "storing the team key")) != VELD_OK)
-			goto done;
-	}
-	for (size_t i = 0; i < m->nsealed; i++) {
-		st = stmt(s, S_TKS_PUT);
-		sqlite3_bind_text(st, 1, m->team, -1, SQLITE_STATIC);
-		bind_u64(st, 2, m->tv);
-		bind_id(st, 3, m->sealed[i].device);
-		sqlite3_bind_blob(st, 4, m->sealed[i].sealed, VELD_SEALED_KEY_BYTES, SQLITE_STATIC);
-		if ((rc = step_done(st, "storing a sealed team key")) != VELD_OK)
-			goto done;
-	}
-done:
-	return tx_end(s, req, rc, out);
+	if (strcmp(target.role, "office") == 0)
+		return refuse(out, VELD_SRV_FORBIDDEN, "the office device cannot be revoked");
+	memset(resp, 0, sizeof *resp);
+	snprintf(resp->team, sizeof resp->team, "%s", target.team);
+	/* Revoked already: no change. */
+	return exec(s, "revoking the device", S_DEV_REVOKE, "iu", m->device, req->now_ms);
 }
 
 static int sq_revoke(struct veld__sstore *base, const struct veld__srv_req *req,
                      const struct veld__revoke_req *m, struct veld__revoke_resp *resp,
                      struct veld__srv_outcome *out)
 {
-	struct sqlite_store *s = (struct sqlite_store *)base;
-	struct veld__srv_device dev, target;
-	sqlite3_stmt *st;
-	int rc;
-
-	memset(out, 0, sizeof *out);
-	if ((rc = tx_begin(s)) != VELD_OK)
-		return rc;
-	rc = requester_office(s, req, &dev, out);
-	if (rc != VELD_OK || out->refusal)
-		goto done;
-	rc = device_load(s, m->device, &target);
-	if (rc == VELD_ENOTFOUND) {
-		rc = VELD_OK;
-		refuse(out, VELD_SRV_NOT_FOUND, "no such device");
-		goto done;
-	}
-	if (rc != VELD_OK)
-		goto done;
-	if (strcmp(target.role, "office") == 0) {
-		refuse(out, VELD_SRV_FORBIDDEN, "the office device cannot be revoked");
-		goto done;
-	}
-	memset(resp, 0, sizeof *resp);
-	snprintf(resp->team, sizeof resp->team, "%s", target.team);
-	st = stmt(s, S_DEV_REVOKE);
-	bind_id(st, 1, m->device);
-	bind_u64(st, 2, req->now_ms);
-	rc = step_done(st, "revoking the device"); /* already revoked: no change */
-done:
-	return tx_end(s, req, rc, out);
+	const struct call call = {m, resp, 0};
+	return run_request(base, req, OFFICE_ONLY, revoke_locked, &call, out);
 }
 
 /* POST /v1/erase (protocol.md 6): the client's operations, the merge
@@ -944,187 +937,119 @@ done:
  * its operations move to erased_ops: the batches they were signed in may
  * hold other clients' operations, which must stay verifiable. */
 static int erase_locked(struct sqlite_store *s, const struct veld__srv_req *req,
-                        const struct veld__erase_req *m, struct veld__srv_outcome *out)
+                        const struct veld__srv_device *dev, const struct call *call,
+                        struct veld__srv_outcome *out)
 {
 	static const int steps[] = {S_ERASE_KEEP_HASHES, S_ERASE_OPS, S_ERASE_SUPERSEDED,
 	                            S_ERASE_CONFLICTS, S_ERASE_ENTITIES, S_ERASE_FEED,
 	                            S_ERASE_CLIENT, S_ERASE_ENVELOPES};
+	const struct veld__erase_req *m = call->m;
 	char team[VELD_TEAM_MAX + 1] = "";
-	sqlite3_stmt *st = stmt(s, S_CLIENT_GET);
-	int rc, erased = 0;
-
-	bind_id(st, 1, m->client);
-	rc = sqlite3_step(st);
-	if (rc == SQLITE_ROW) {
-		col_text(st, 0, team, sizeof team);
-		erased = sqlite3_column_int(st, 1) != 0;
-	}
+	sqlite3_stmt *st = query(s, S_CLIENT_GET, "i", m->client);
+	int rc = first_row(s, st, "reading clients"), erased;
+	(void)dev;
+	if (rc == 0)
+		return refuse(out, VELD_SRV_NOT_FOUND, "no operation of this client was ever received");
+	if (rc < 0)
+		return rc;
+	col_text(st, 0, team, sizeof team);
+	erased = sqlite3_column_int(st, 1) != 0;
 	sqlite3_reset(st);
-	if (rc == SQLITE_DONE) {
-		refuse(out, VELD_SRV_NOT_FOUND, "no operation of this client was ever received");
-		return VELD_OK;
-	}
-	if (rc != SQLITE_ROW)
-		return veld__err_sqlite(rc, "reading clients");
 	if (erased)
 		return VELD_OK; /* the first erasure stays */
-
-	for (size_t i = 0; i < sizeof steps / sizeof steps[0]; i++) {
-		st = stmt(s, steps[i]);
-		bind_id(st, 1, m->client);
-		if (steps[i] == S_ERASE_FEED)
-			sqlite3_bind_text(st, 2, team, -1, SQLITE_STATIC);
-		if ((rc = step_done(st, "erasing a client")) != VELD_OK)
-			return rc;
-	}
-	st = stmt(s, S_ERASE_MERGE);
-	bind_id(st, 1, m->client);
-	bind_u64(st, 2, req->now_ms);
-	if ((rc = step_done(st, "erasing a client")) != VELD_OK)
-		return rc;
+	/* Records go: the merge's cached record check may name one. */
+	veld__merge_forget(&s->merge);
+	for (size_t i = 0; i < sizeof steps / sizeof steps[0] && rc >= 0; i++)
+		rc = exec(s, "erasing a client", steps[i], steps[i] == S_ERASE_FEED ? "it" : "i",
+		          m->client, team);
+	if (rc == VELD_OK)
+		rc = exec(s, "erasing a client", S_ERASE_MERGE, "iu", m->client, req->now_ms);
 	/* The office's time and signature travel to the devices as they are. */
-	st = stmt(s, S_ERASE_PUT);
-	bind_id(st, 1, m->client);
-	sqlite3_bind_text(st, 2, team, -1, SQLITE_STATIC);
-	bind_u64(st, 3, m->at);
-	sqlite3_bind_blob(st, 4, m->sig, 64, SQLITE_STATIC);
-	return step_done(st, "recording the erasure");
+	if (rc == VELD_OK)
+		rc = exec(s, "recording the erasure", S_ERASE_PUT, "itug", m->client, team, m->at,
+		          m->sig);
+	return rc;
 }
 
 static int sq_erase(struct veld__sstore *base, const struct veld__srv_req *req,
                     const struct veld__erase_req *m, struct veld__srv_outcome *out)
 {
-	struct sqlite_store *s = (struct sqlite_store *)base;
-	struct veld__srv_device dev;
-	int rc;
-
-	memset(out, 0, sizeof *out);
-	if ((rc = tx_begin(s)) != VELD_OK)
-		return rc;
-	rc = requester_office(s, req, &dev, out);
-	if (rc == VELD_OK && !out->refusal)
-		rc = erase_locked(s, req, m, out);
-	/* Records went: the merge's cached record checks may name one. */
-	veld__merge_forget(&s->merge);
-	return tx_end(s, req, rc, out);
+	const struct call call = {m, NULL, 0};
+	return run_request(base, req, OFFICE_ONLY, erase_locked, &call, out);
 }
-
-/* ---- field policy ------------------------------------------------------------ */
 
 /* A team's policy: *found 0 (and the default mask) if the office set none. */
 static int policy_get(struct sqlite_store *s, const char *team, struct veld__field_policy *p,
                       int *found)
 {
-	sqlite3_stmt *st = stmt(s, S_POLICY_GET);
-	int rc;
+	sqlite3_stmt *st = query(s, S_POLICY_GET, "t", team);
+	int rc = first_row(s, st, "reading a field policy");
 	memset(p, 0, sizeof *p);
 	snprintf(p->team, sizeof p->team, "%s", team);
 	p->mask = veld__policy_default;
-	*found = 0;
-	sqlite3_bind_text(st, 1, team, -1, SQLITE_STATIC);
-	rc = sqlite3_step(st);
-	if (rc == SQLITE_ROW) {
-		p->at = col_u64(st, 0);
-		p->mask = (uint32_t)col_u64(st, 1);
-		if (col_blob(st, 2, p->sig, 64) || (p->mask & ~VELD_POLICY_ALL)) {
-			sqlite3_reset(st);
-			return veld__err(VELD_ECORRUPT, "a field policy row is damaged");
-		}
-		*found = 1;
-	}
+	*found = rc == 1;
+	if (rc != 1)
+		return rc;
+	p->at = col_u64(st, 0);
+	p->mask = (uint32_t)col_u64(st, 1);
+	rc = col_blob(st, 2, p->sig, 64) || (p->mask & ~VELD_POLICY_ALL);
 	sqlite3_reset(st);
-	return rc == SQLITE_ROW || rc == SQLITE_DONE ? VELD_OK
-	                                             : veld__err_sqlite(rc, "reading a field policy");
+	return rc ? veld__err(VELD_ECORRUPT, "a field policy row is damaged") : VELD_OK;
 }
 
 /* The rules of POST /v1/policy (protocol.md 6) after the signature, which
  * the HTTP side checked: a policy never goes back in time. */
 static int policy_locked(struct sqlite_store *s, const struct veld__srv_req *req,
-                         const struct veld__field_policy *m, struct veld__srv_outcome *out)
+                         const struct veld__srv_device *dev, const struct call *call,
+                         struct veld__srv_outcome *out)
 {
+	const struct veld__field_policy *m = call->m;
 	struct veld__field_policy cur;
-	sqlite3_stmt *st;
 	int found, rc;
 	(void)req;
-	if (!veld__team_valid(m->team) || (m->mask & ~VELD_POLICY_ALL) || m->at < 1) {
-		refuse(out, VELD_SRV_MALFORMED, "team, at or fields: not valid");
-		return VELD_OK;
-	}
+	(void)dev;
+	if (!veld__team_valid(m->team) || (m->mask & ~VELD_POLICY_ALL) || m->at < 1)
+		return refuse(out, VELD_SRV_MALFORMED, "team, at or fields: not valid");
 	if ((rc = policy_get(s, m->team, &cur, &found)) != VELD_OK)
 		return rc;
 	if (found && m->at == cur.at && m->mask == cur.mask)
 		return VELD_OK; /* sent again: nothing changes */
-	if (found && m->at <= cur.at) {
-		refuse(out, VELD_SRV_REPLAY, "the team has a policy signed at the same time or later");
-		return VELD_OK;
-	}
-	st = stmt(s, S_POLICY_PUT);
-	sqlite3_bind_text(st, 1, m->team, -1, SQLITE_STATIC);
-	bind_u64(st, 2, m->at);
-	bind_u64(st, 3, m->mask);
-	sqlite3_bind_blob(st, 4, m->sig, 64, SQLITE_STATIC);
-	return step_done(st, "storing a field policy");
+	if (found && m->at <= cur.at)
+		return refuse(out, VELD_SRV_REPLAY,
+		              "the team has a policy signed at the same time or later");
+	return exec(s, "storing a field policy", S_POLICY_PUT, "tuug", m->team, m->at,
+	            (uint64_t)m->mask, m->sig);
 }
 
 static int sq_policy(struct veld__sstore *base, const struct veld__srv_req *req,
                      const struct veld__field_policy *m, struct veld__srv_outcome *out)
 {
-	struct sqlite_store *s = (struct sqlite_store *)base;
-	struct veld__srv_device dev;
-	int rc;
-
-	memset(out, 0, sizeof *out);
-	if ((rc = tx_begin(s)) != VELD_OK)
-		return rc;
-	rc = requester_office(s, req, &dev, out);
-	if (rc == VELD_OK && !out->refusal)
-		rc = policy_locked(s, req, m, out);
-	return tx_end(s, req, rc, out);
+	const struct call call = {m, NULL, 0};
+	return run_request(base, req, OFFICE_ONLY, policy_locked, &call, out);
 }
 
-/* Grow a malloc'd array; 0 or -1. */
-static int grow(void **p, size_t *cap, size_t need, size_t size)
+static int devices_locked(struct sqlite_store *s, const struct veld__srv_req *req,
+                          const struct veld__srv_device *dev, const struct call *call,
+                          struct veld__srv_outcome *out)
 {
-	if (need <= *cap)
-		return 0;
-	size_t n = *cap ? *cap * 2 : 16;
-	while (n < need)
-		n *= 2;
-	void *q = realloc(*p, n * size);
-	if (!q)
-		return -1;
-	*p = q;
-	*cap = n;
-	return 0;
-}
-
-static int sq_devices(struct veld__sstore *base, const struct veld__srv_req *req,
-                      struct veld__srv_devices *list, struct veld__srv_outcome *out)
-{
-	struct sqlite_store *s = (struct sqlite_store *)base;
-	struct veld__srv_device dev, d;
-	struct veld__device_info *v = NULL;
-	size_t n = 0, cap = 0;
-	sqlite3_stmt *st;
+	struct veld__srv_devices *list = call->resp;
+	struct veld__devices_resp *r = &list->resp;
+	sqlite3_stmt *st = query(s, S_DEV_LIST, "");
+	struct veld__srv_device d;
+	size_t cap = 0;
 	int rc;
-
-	memset(out, 0, sizeof *out);
-	memset(&list->resp, 0, sizeof list->resp);
-	if ((rc = tx_begin(s)) != VELD_OK)
-		return rc;
-	rc = requester_office(s, req, &dev, out);
-	if (rc != VELD_OK || out->refusal)
-		goto done;
-	st = stmt(s, S_DEV_LIST);
-	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
-		if (grow((void **)&v, &cap, n + 1, sizeof *v)) {
+	(void)req;
+	(void)dev;
+	(void)out;
+	while ((rc = step(s, st)) == SQLITE_ROW) {
+		struct veld__device_info *o = arena_grow(&list->mem, (void **)&r->devices, r->ndevices,
+		                                         &cap, sizeof *o);
+		if (!o) {
 			rc = veld__err(VELD_ENOMEM, "out of memory");
 			break;
 		}
 		if ((rc = read_device(st, &d)) != VELD_OK)
 			break;
-		struct veld__device_info *o = &v[n++];
-		memset(o, 0, sizeof *o);
 		memcpy(o->device, d.device, VELD_ID_BYTES);
 		memcpy(o->team, d.team, sizeof o->team);
 		memcpy(o->role, d.role, sizeof o->role);
@@ -1133,24 +1058,20 @@ static int sq_devices(struct veld__sstore *base, const struct veld__srv_req *req
 		memcpy(o->box_pk, d.box_pk, 32);
 		o->enrolled = d.enrolled;
 		o->revoked = d.revoked;
+		r->ndevices++;
 	}
-	sqlite3_reset(st);
-	if (rc == SQLITE_DONE)
-		rc = VELD_OK;
-	else if (rc > 0)
-		rc = veld__err_sqlite(rc, "listing devices");
-	if (rc == VELD_OK && n) {
-		list->resp.devices = veld__arena_dup(&list->mem, v, n * sizeof *v);
-		if (!list->resp.devices)
-			rc = veld__err(VELD_ENOMEM, "out of memory");
-		list->resp.ndevices = n;
-	}
-done:
-	free(v);
-	return tx_end(s, req, rc, out);
+	return rows_end(st, rc, "listing devices");
 }
 
-/* ---- push ------------------------------------------------------------------- */
+static int sq_devices(struct veld__sstore *base, const struct veld__srv_req *req,
+                      struct veld__srv_devices *list, struct veld__srv_outcome *out)
+{
+	const struct call call = {NULL, list, 0};
+	memset(&list->resp, 0, sizeof list->resp);
+	return run_request(base, req, OFFICE_ONLY, devices_locked, &call, out);
+}
+
+/* ---- push ----------------------------------------------------------------------- */
 
 /* What this push learns about clients and records, before anything is
  * written: the team of each client and the kind/client of each record. */
@@ -1178,32 +1099,26 @@ struct push_scratch {
 static int client_team(struct sqlite_store *s, struct push_scratch *w, const uint8_t *client,
                        const char **team, int *erased)
 {
+	struct seen_client *c = NULL;
 	sqlite3_stmt *st;
-	int rc;
-	*team = NULL;
-	if (erased)
-		*erased = 0;
-	for (size_t i = 0; i < w->nclients; i++)
-		if (memcmp(w->clients[i].client, client, VELD_ID_BYTES) == 0) {
-			*team = w->clients[i].team;
-			if (erased)
-				*erased = w->clients[i].erased;
-			return VELD_OK;
+	int rc = 1;
+	for (size_t i = 0; i < w->nclients && !c; i++)
+		if (memcmp(w->clients[i].client, client, VELD_ID_BYTES) == 0)
+			c = &w->clients[i];
+	if (!c) {
+		st = query(s, S_CLIENT_GET, "i", client);
+		if ((rc = first_row(s, st, "reading clients")) == 1) {
+			c = &w->clients[w->nclients++];
+			c->client = client;
+			col_text(st, 0, c->team, sizeof c->team);
+			c->erased = sqlite3_column_int(st, 1) != 0;
+			sqlite3_reset(st);
 		}
-	st = stmt(s, S_CLIENT_GET);
-	bind_id(st, 1, client);
-	rc = sqlite3_step(st);
-	if (rc == SQLITE_ROW) {
-		struct seen_client *c = &w->clients[w->nclients++];
-		c->client = client;
-		col_text(st, 0, c->team, sizeof c->team);
-		c->erased = sqlite3_column_int(st, 1) != 0;
-		*team = c->team;
-		if (erased)
-			*erased = c->erased;
 	}
-	sqlite3_reset(st);
-	return rc == SQLITE_ROW || rc == SQLITE_DONE ? VELD_OK : veld__err_sqlite(rc, "reading clients");
+	*team = c ? c->team : NULL;
+	if (erased)
+		*erased = c && c->erased;
+	return rc < 0 ? rc : VELD_OK;
 }
 
 /* The record must keep the kind and client it was created with (checked
@@ -1220,23 +1135,123 @@ static int entity_check(struct sqlite_store *s, struct push_scratch *w, const ve
 			      memcmp(w->entities[i].client, op->client, VELD_ID_BYTES) == 0;
 			return VELD_OK;
 		}
-	st = stmt(s, S_ENTITY_GET);
-	bind_id(st, 1, op->entity);
-	rc = sqlite3_step(st);
-	if (rc == SQLITE_ROW) {
+	st = query(s, S_ENTITY_GET, "i", op->entity);
+	if ((rc = first_row(s, st, "reading records")) == 1) {
 		const unsigned char *kind = sqlite3_column_text(st, 0);
 		*ok = kind && strcmp((const char *)kind, op->kind) == 0 &&
 		      sqlite3_column_bytes(st, 1) == VELD_ID_BYTES &&
 		      memcmp(sqlite3_column_blob(st, 1), op->client, VELD_ID_BYTES) == 0;
+		sqlite3_reset(st);
 	}
-	sqlite3_reset(st);
-	if (rc != SQLITE_ROW && rc != SQLITE_DONE)
-		return veld__err_sqlite(rc, "reading records");
+	if (rc < 0)
+		return rc;
 	if (*ok) {
 		struct seen_entity *e = &w->entities[w->nentities++];
 		e->entity = op->entity;
 		e->client = op->client;
 		e->kind = op->kind;
+	}
+	return VELD_OK;
+}
+
+/* A held seq (stored, or its hash kept when its client was erased) must
+ * come with the same operation. Not even an erased one is skipped
+ * uncompared: the push's signature would be stored over a hash the pulls
+ * do not serve, and its batch would never verify again. A device asks
+ * first how far the server holds its operations (an empty push) and so
+ * does not send held ones again. */
+static int held_check(struct sqlite_store *s, const struct veld__srv_device *dev,
+                      const struct veld__push_req *m, struct veld__srv_outcome *out)
+{
+	for (size_t i = 0; i < m->nops && m->ops[i].seq <= dev->last_seq; i++) {
+		sqlite3_stmt *st = query(s, S_OP_HASH, "iu", dev->device, m->ops[i].seq);
+		int same, rc = first_row(s, st, "reading the operation log");
+		if (rc < 0)
+			return rc;
+		if (rc == 0)
+			return veld__err(VELD_ECORRUPT, "a stored operation is missing");
+		same = sqlite3_column_bytes(st, 0) == VELD_HASH_BYTES &&
+		       memcmp(sqlite3_column_blob(st, 0), m->ops[i].hash, VELD_HASH_BYTES) == 0;
+		sqlite3_reset(st);
+		if (!same)
+			return refuse(out, VELD_SRV_EQUIVOCATION,
+			              "operation %llu differs from the one already stored",
+			              (unsigned long long)m->ops[i].seq);
+	}
+	return VELD_OK;
+}
+
+/* The rules for the push's new operations: a valid team, the device's own
+ * (but for the office), the client's team, the record's kind and client. */
+static int new_ops_check(struct sqlite_store *s, const struct veld__srv_device *dev,
+                         const struct veld__push_req *m, struct push_scratch *w,
+                         struct veld__srv_outcome *out)
+{
+	int office = strcmp(dev->role, "office") == 0, ok, rc;
+	for (size_t i = 0; i < m->nops; i++) {
+		const veld__op *op = &m->ops[i];
+		unsigned long long seq = (unsigned long long)op->seq;
+		const char *team;
+		if (op->seq <= dev->last_seq)
+			continue;
+		if (!veld__team_valid(op->team))
+			return refuse(out, VELD_SRV_MALFORMED, "ops[%zu].team: not a valid team name", i);
+		if (!office && strcmp(op->team, dev->team) != 0)
+			return refuse(out, VELD_SRV_FORBIDDEN, "operation %llu: a client of another team",
+			              seq);
+		/* An erased client's team is in erasures: its operations still
+		 * keep every rule, then push_write drops them. */
+		if ((rc = client_team(s, w, op->client, &team, NULL)) != VELD_OK)
+			return rc;
+		if (team && strcmp(team, op->team) != 0)
+			return refuse(out, VELD_SRV_FORBIDDEN,
+			              "operation %llu: the client belongs to another team", seq);
+		if (!team) {
+			struct seen_client *c = &w->clients[w->nclients++];
+			c->client = op->client;
+			memcpy(c->team, op->team, sizeof c->team);
+		}
+		if ((rc = entity_check(s, w, op, &ok)) != VELD_OK)
+			return rc;
+		if (!ok)
+			return refuse(out, VELD_SRV_FORBIDDEN,
+			              "operation %llu changes the kind or client of an existing record",
+			              seq);
+	}
+	return VELD_OK;
+}
+
+/* Envelopes go to the office or to a team; a worker's only to its own
+ * team, and of its own team's clients. */
+static int envelopes_check(struct sqlite_store *s, const struct veld__srv_device *dev,
+                           const struct veld__push_req *m, struct push_scratch *w,
+                           struct veld__srv_outcome *out)
+{
+	int office = strcmp(dev->role, "office") == 0, rc;
+	for (size_t i = 0; i < m->nenvs; i++) {
+		const struct veld__envelope *e = &m->envs[i];
+		const char *to_team = NULL, *team;
+		if (strcmp(e->to, "office") == 0) {
+			if (e->tv != 0)
+				return refuse(out, VELD_SRV_MALFORMED,
+				              "envelopes[%zu].tv: must be 0 for the office", i);
+		} else if (strncmp(e->to, "team:", 5) == 0 && veld__team_valid(e->to + 5)) {
+			to_team = e->to + 5;
+		} else {
+			return refuse(out, VELD_SRV_MALFORMED,
+			              "envelopes[%zu].to: not office or team:<team>", i);
+		}
+		if (!office && to_team && strcmp(to_team, dev->team) != 0)
+			return refuse(out, VELD_SRV_FORBIDDEN, "envelopes[%zu]: addressed to another team",
+			              i);
+		/* Not every envelope's client need be known yet (its operations
+		 * may come in a later batch); a known one fixes the team. */
+		if ((rc = client_team(s, w, e->client, &team, NULL)) != VELD_OK)
+			return rc;
+		if (team && ((!office && strcmp(team, dev->team) != 0) ||
+		             (to_team && strcmp(team, to_team) != 0)))
+			return refuse(out, VELD_SRV_FORBIDDEN, "envelopes[%zu]: a client of another team",
+			              i);
 	}
 	return VELD_OK;
 }
@@ -1247,112 +1262,60 @@ static int push_check(struct sqlite_store *s, const struct veld__srv_device *dev
                       const struct veld__push_req *m, int sig_ok, struct push_scratch *w,
                       struct veld__srv_outcome *out)
 {
-	int office = strcmp(dev->role, "office") == 0, rc;
 	uint64_t last = dev->last_seq;
-
+	int rc;
 	if (m->nops && m->ops[0].seq > last + 1) {
-		refuse(out, VELD_SRV_GAP, "the push does not continue the device's sequence: expected %llu",
-		       (unsigned long long)(last + 1));
 		out->expected = last + 1;
-		return VELD_OK;
+		return refuse(out, VELD_SRV_GAP,
+		              "the push does not continue the device's sequence: expected %llu",
+		              (unsigned long long)(last + 1));
 	}
-	/* A held seq (stored, or its hash kept when its client was erased)
-	 * must come with the same operation. Not even an erased one is
-	 * skipped uncompared: the push's signature would be stored over a hash
-	 * the pulls do not serve, and its batch would never verify again. A
-	 * device asks first how far the server holds its operations (an empty
-	 * push) and so does not send held ones again. */
-	for (size_t i = 0; i < m->nops && m->ops[i].seq <= last; i++) {
-		sqlite3_stmt *st = stmt(s, S_OP_HASH);
-		int held, same = 0;
-		bind_id(st, 1, dev->device);
-		bind_u64(st, 2, m->ops[i].seq);
-		rc = sqlite3_step(st);
-		held = rc == SQLITE_ROW;
-		if (held)
-			same = sqlite3_column_bytes(st, 0) == VELD_HASH_BYTES &&
-			       memcmp(sqlite3_column_blob(st, 0), m->ops[i].hash, VELD_HASH_BYTES) == 0;
-		sqlite3_reset(st);
-		if (rc != SQLITE_ROW && rc != SQLITE_DONE)
-			return veld__err_sqlite(rc, "reading the operation log");
-		if (same)
-			continue;
-		if (!held)
-			return veld__err(VELD_ECORRUPT, "a stored operation is missing");
-		refuse(out, VELD_SRV_EQUIVOCATION, "operation %llu differs from the one already stored",
-		       (unsigned long long)m->ops[i].seq);
-		return VELD_OK;
-	}
-	if (m->nops && !sig_ok) {
-		refuse(out, VELD_SRV_BAD_BATCH, "the batch signature does not verify");
-		return VELD_OK;
-	}
+	if ((rc = held_check(s, dev, m, out)) != VELD_OK || out->refusal)
+		return rc;
+	if (m->nops && !sig_ok)
+		return refuse(out, VELD_SRV_BAD_BATCH, "the batch signature does not verify");
+	if ((rc = new_ops_check(s, dev, m, w, out)) != VELD_OK || out->refusal)
+		return rc;
+	return envelopes_check(s, dev, m, w, out);
+}
+
+/* Store the push's new operations through the merge rule, each with the
+ * next cursor of the feed; an erased client's are accepted but only their
+ * hash is kept (the batch signature covers them). *stored counts those
+ * stored. */
+static int ops_write(struct sqlite_store *s, const struct veld__srv_device *dev,
+                     const struct veld__push_req *m, struct push_scratch *w, uint64_t *stored,
+                     struct veld__srv_outcome *out)
+{
+	const char *team;
+	int rc, applied, erased;
 	for (size_t i = 0; i < m->nops; i++) {
 		const veld__op *op = &m->ops[i];
-		const char *team;
-		int ok;
-		if (op->seq <= last)
+		if (op->seq <= dev->last_seq)
 			continue;
-		if (!veld__team_valid(op->team)) {
-			refuse(out, VELD_SRV_MALFORMED, "ops[%zu].team: not a valid team name", i);
-			return VELD_OK;
-		}
-		if (!office && strcmp(op->team, dev->team) != 0) {
-			refuse(out, VELD_SRV_FORBIDDEN, "operation %llu: a client of another team",
-			       (unsigned long long)op->seq);
-			return VELD_OK;
-		}
-		/* An erased client's team is in erasures: its operations still
-		 * keep every rule, then push_write drops them. */
-		if ((rc = client_team(s, w, op->client, &team, NULL)) != VELD_OK)
+		if ((rc = client_team(s, w, op->client, &team, &erased)) != VELD_OK)
 			return rc;
-		if (team && strcmp(team, op->team) != 0) {
-			refuse(out, VELD_SRV_FORBIDDEN,
-			       "operation %llu: the client belongs to another team",
-			       (unsigned long long)op->seq);
-			return VELD_OK;
+		if (erased) {
+			if ((rc = exec(s, "dropping an operation of an erased client", S_ERASED_OP_PUT,
+			               "iuk", op->device, op->seq, op->hash)) != VELD_OK)
+				return rc;
+			continue;
 		}
-		if (!team) {
-			struct seen_client *c = &w->clients[w->nclients++];
-			c->client = op->client;
-			memcpy(c->team, op->team, sizeof c->team);
-		}
-		if ((rc = entity_check(s, w, op, &ok)) != VELD_OK)
+		rc = veld__merge_apply(&s->merge, op, &applied);
+		if (rc == VELD_EINVAL || rc == VELD_ECORRUPT)
+			return refuse(out, rc == VELD_EINVAL ? VELD_SRV_MALFORMED : VELD_SRV_FORBIDDEN,
+			              "operation %llu: %s", (unsigned long long)op->seq, veld_error_last());
+		if (rc != VELD_OK)
 			return rc;
-		if (!ok) {
-			refuse(out, VELD_SRV_FORBIDDEN,
-			       "operation %llu changes the kind or client of an existing record",
-			       (unsigned long long)op->seq);
-			return VELD_OK;
-		}
-	}
-	for (size_t i = 0; i < m->nenvs; i++) {
-		const struct veld__envelope *e = &m->envs[i];
-		const char *to_team = NULL, *team;
-		if (strcmp(e->to, "office") == 0) {
-			if (e->tv != 0) {
-				refuse(out, VELD_SRV_MALFORMED, "envelopes[%zu].tv: must be 0 for the office", i);
-				return VELD_OK;
-			}
-		} else if (strncmp(e->to, "team:", 5) == 0 && veld__team_valid(e->to + 5)) {
-			to_team = e->to + 5;
-		} else {
-			refuse(out, VELD_SRV_MALFORMED, "envelopes[%zu].to: not office or team:<team>", i);
-			return VELD_OK;
-		}
-		if (!office && to_team && strcmp(to_team, dev->team) != 0) {
-			refuse(out, VELD_SRV_FORBIDDEN, "envelopes[%zu]: addressed to another team", i);
-			return VELD_OK;
-		}
-		/* Not every envelope's client need be known yet (its operations
-		 * may come in a later batch); a known one fixes the team. */
-		if ((rc = client_team(s, w, e->client, &team, NULL)) != VELD_OK)
+		if (!applied)
+			return veld__err(VELD_ERROR, "operation %llu was not stored",
+			                 (unsigned long long)op->seq);
+		if ((rc = exec(s, "indexing an operation", S_FEED_PUT, "iuti", op->device, op->seq,
+		               op->team, op->client)) != VELD_OK ||
+		    (rc = exec(s, "recording a client", S_CLIENT_PUT, "it", op->client, op->team)) !=
+		    VELD_OK)
 			return rc;
-		if (team && ((!office && strcmp(team, dev->team) != 0) ||
-		             (to_team && strcmp(team, to_team) != 0))) {
-			refuse(out, VELD_SRV_FORBIDDEN, "envelopes[%zu]: a client of another team", i);
-			return VELD_OK;
-		}
+		(*stored)++;
 	}
 	return VELD_OK;
 }
@@ -1362,72 +1325,21 @@ static int push_write(struct sqlite_store *s, const struct veld__srv_device *dev
                       struct veld__push_resp *resp, struct veld__srv_outcome *out)
 {
 	uint64_t last = dev->last_seq, stored = 0;
-	sqlite3_stmt *st;
 	const char *team;
-	int rc, applied, erased;
+	int rc, erased;
 
-	for (size_t i = 0; i < m->nops; i++) {
-		const veld__op *op = &m->ops[i];
-		if (op->seq <= last)
-			continue;
-		if ((rc = client_team(s, w, op->client, &team, &erased)) != VELD_OK)
-			return rc;
-		if (erased) {
-			/* Accepted, not stored: only its hash, which the batch
-			 * signature covers (the batch's other operations must
-			 * still verify). */
-			st = stmt(s, S_ERASED_OP_PUT);
-			bind_id(st, 1, op->device);
-			bind_u64(st, 2, op->seq);
-			sqlite3_bind_blob(st, 3, op->hash, VELD_HASH_BYTES, SQLITE_STATIC);
-			if ((rc = step_done(st, "dropping an operation of an erased client")) != VELD_OK)
-				return rc;
-			continue;
-		}
-		rc = veld__merge_apply(&s->merge, op, &applied);
-		if (rc == VELD_EINVAL || rc == VELD_ECORRUPT) {
-			refuse(out, rc == VELD_EINVAL ? VELD_SRV_MALFORMED : VELD_SRV_FORBIDDEN,
-			       "operation %llu: %s", (unsigned long long)op->seq, veld_error_last());
-			return VELD_OK;
-		}
-		if (rc != VELD_OK)
-			return rc;
-		if (!applied)
-			return veld__err(VELD_ERROR, "operation %llu was not stored",
-			                 (unsigned long long)op->seq);
-		st = stmt(s, S_FEED_PUT);
-		bind_id(st, 1, op->device);
-		bind_u64(st, 2, op->seq);
-		sqlite3_bind_text(st, 3, op->team, -1, SQLITE_STATIC);
-		bind_id(st, 4, op->client);
-		if ((rc = step_done(st, "indexing an operation")) != VELD_OK)
-			return rc;
-		st = stmt(s, S_CLIENT_PUT);
-		bind_id(st, 1, op->client);
-		sqlite3_bind_text(st, 2, op->team, -1, SQLITE_STATIC);
-		if ((rc = step_done(st, "recording a client")) != VELD_OK)
-			return rc;
-		stored++;
-	}
+	if ((rc = ops_write(s, dev, m, w, &stored, out)) != VELD_OK || out->refusal)
+		return rc;
 	if (m->nops && m->ops[m->nops - 1].seq > last) {
 		/* New operations, stored or dropped: the sequence advances. The
 		 * signature is kept for the operations a pull will serve. */
-		const veld__op *first = &m->ops[0], *lastop = &m->ops[m->nops - 1];
-		st = stmt(s, S_DEV_SET_LAST);
-		bind_id(st, 1, dev->device);
-		bind_u64(st, 2, lastop->seq);
-		if ((rc = step_done(st, "advancing the device's sequence")) != VELD_OK)
+		last = m->ops[m->nops - 1].seq;
+		if ((rc = exec(s, "advancing the device's sequence", S_DEV_SET_LAST, "iu", dev->device,
+		               last)) != VELD_OK)
 			return rc;
-		last = lastop->seq;
-		if (stored) {
-			st = stmt(s, S_BATCH_PUT);
-			bind_id(st, 1, dev->device);
-			bind_u64(st, 2, first->seq);
-			bind_u64(st, 3, lastop->seq);
-			sqlite3_bind_blob(st, 4, m->sig, 64, SQLITE_STATIC);
-			if ((rc = step_done(st, "storing the batch signature")) != VELD_OK)
-				return rc;
-		}
+		if (stored && (rc = exec(s, "storing the batch signature", S_BATCH_PUT, "iuug",
+		                         dev->device, m->ops[0].seq, last, m->sig)) != VELD_OK)
+			return rc;
 	}
 	for (size_t i = 0; i < m->nenvs; i++) {
 		const struct veld__envelope *e = &m->envs[i];
@@ -1437,17 +1349,8 @@ static int push_write(struct sqlite_store *s, const struct veld__srv_device *dev
 			continue; /* an erased client's key: dropped */
 		if (!team && strcmp(dev->role, "office") != 0)
 			team = dev->team;
-		st = stmt(s, S_ENV_PUT);
-		bind_id(st, 1, e->client);
-		bind_u64(st, 2, e->kv);
-		sqlite3_bind_text(st, 3, e->to, -1, SQLITE_STATIC);
-		bind_u64(st, 4, e->tv);
-		sqlite3_bind_blob(st, 5, e->sealed, VELD_SEALED_KEY_BYTES, SQLITE_STATIC);
-		if (team)
-			sqlite3_bind_text(st, 6, team, -1, SQLITE_STATIC);
-		else
-			sqlite3_bind_null(st, 6);
-		if ((rc = step_done(st, "storing an envelope")) != VELD_OK)
+		if ((rc = exec(s, "storing an envelope", S_ENV_PUT, "iutuet", e->client, e->kv, e->to,
+		               e->tv, e->sealed, team)) != VELD_OK)
 			return rc;
 	}
 	resp->acked = last;
@@ -1455,47 +1358,43 @@ static int push_write(struct sqlite_store *s, const struct veld__srv_device *dev
 	return VELD_OK;
 }
 
-static int sq_push(struct veld__sstore *base, const struct veld__srv_req *req,
-                   const struct veld__push_req *m, int sig_ok, struct veld__push_resp *resp,
-                   struct veld__srv_outcome *out)
+static int push_locked(struct sqlite_store *s, const struct veld__srv_req *req,
+                       const struct veld__srv_device *dev, const struct call *call,
+                       struct veld__srv_outcome *out)
 {
-	struct sqlite_store *s = (struct sqlite_store *)base;
-	struct veld__srv_device dev;
+	const struct veld__push_req *m = call->m;
 	struct push_scratch w = {0};
 	size_t n = m->nops + m->nenvs;
 	int rc;
-
-	memset(out, 0, sizeof *out);
-	memset(resp, 0, sizeof *resp);
+	(void)req;
 	w.clients = calloc(n ? n : 1, sizeof *w.clients);
 	w.entities = calloc(m->nops ? m->nops : 1, sizeof *w.entities);
-	if (!w.clients || !w.entities) {
-		free(w.clients);
-		free(w.entities);
-		return veld__err(VELD_ENOMEM, "out of memory");
-	}
-	if ((rc = tx_begin(s)) != VELD_OK)
-		goto out;
-	rc = requester(s, req, &dev, out);
-	if (rc == VELD_OK && !out->refusal)
-		rc = push_check(s, &dev, m, sig_ok, &w, out);
-	if (rc == VELD_OK && !out->refusal)
-		rc = push_write(s, &dev, m, &w, resp, out);
-	rc = tx_end(s, req, rc, out);
-out:
+	if (!w.clients || !w.entities)
+		rc = veld__err(VELD_ENOMEM, "out of memory");
+	else if ((rc = push_check(s, dev, m, call->sig_ok, &w, out)) == VELD_OK && !out->refusal)
+		rc = push_write(s, dev, m, &w, call->resp, out);
 	free(w.clients);
 	free(w.entities);
 	return rc;
 }
 
-/* ---- pull ------------------------------------------------------------------ */
+static int sq_push(struct veld__sstore *base, const struct veld__srv_req *req,
+                   const struct veld__push_req *m, int sig_ok, struct veld__push_resp *resp,
+                   struct veld__srv_outcome *out)
+{
+	const struct call call = {m, resp, sig_ok};
+	memset(resp, 0, sizeof *resp);
+	return run_request(base, req, ANY_DEVICE, push_locked, &call, out);
+}
+
+/* ---- pull ------------------------------------------------------------------------- */
 
 /* Rough bytes an item adds to the encoded page, to bound its size. */
 #define OP_OVERHEAD 160
 #define BATCH_OVERHEAD 110
 #define HASH_BYTES_ON_WIRE 32
 
-static int read_op(struct sqlite_store *s, sqlite3_stmt *st, struct veld__arena *mem, veld__op *op)
+static int read_op(sqlite3_stmt *st, struct veld__arena *mem, veld__op *op)
 {
 	/* column 0 is the cursor; the op starts at column 1 */
 	size_t vlen;
@@ -1526,19 +1425,62 @@ static int read_op(struct sqlite_store *s, sqlite3_stmt *st, struct veld__arena 
 		op->sup = sup;
 		op->nsup = n;
 	}
-	(void)s;
 	return VELD_OK;
 }
 
-/* Add the batch that holds (device, seq) unless the page has it already. */
+/* Add `device`'s signing key to a page's authors unless it is there (a
+ * revoked device's too: what it signed before stays valid); `missing`
+ * names the damage if the device is unknown. */
+static int page_author(struct sqlite_store *s, struct veld__author *authors, size_t *n,
+                       const uint8_t device[VELD_ID_BYTES], const char *missing)
+{
+	struct veld__srv_device d;
+	int rc;
+	for (size_t i = 0; i < *n; i++)
+		if (memcmp(authors[i].device, device, VELD_ID_BYTES) == 0)
+			return VELD_OK;
+	if ((rc = device_load(s, device, &d)) != VELD_OK)
+		return rc == VELD_ENOTFOUND ? veld__err(VELD_ECORRUPT, "%s", missing) : rc;
+	memcpy(authors[*n].device, device, VELD_ID_BYTES);
+	memcpy(authors[*n].sign_pk, d.sign_pk, 32);
+	(*n)++;
+	return VELD_OK;
+}
+
+/* The hashes of batch b's operations, from ops and from erased_ops for the
+ * batch's erased operations. */
+static int batch_hashes(struct sqlite_store *s, struct veld__batch *b, struct veld__arena *mem)
+{
+	size_t n = (size_t)(b->last - b->first + 1), got = 0;
+	uint8_t *hashes = veld__arena_alloc(mem, n * VELD_HASH_BYTES);
+	sqlite3_stmt *st;
+	int rc, extra;
+	if (!hashes)
+		return veld__err(VELD_ENOMEM, "out of memory");
+	st = query(s, S_BATCH_HASHES, "iuu", b->device, b->first, b->last);
+	while ((rc = step(s, st)) == SQLITE_ROW && got < n) {
+		if (col_u64(st, 0) != b->first + got ||
+		    col_blob(st, 1, hashes + got * VELD_HASH_BYTES, VELD_HASH_BYTES))
+			break;
+		got++;
+	}
+	/* A row left over or out of place is damage, as a missing one is. */
+	extra = rc == SQLITE_ROW;
+	if ((rc = rows_end(st, rc, "reading operation hashes")) != VELD_OK)
+		return rc;
+	if (got != n || extra)
+		return veld__err(VELD_ECORRUPT, "a batch's operations are incomplete");
+	b->hashes = hashes;
+	return VELD_OK;
+}
+
+/* Add the batch that holds (device, seq) unless the page has it already,
+ * with its author's key. */
 static int page_batch(struct sqlite_store *s, struct veld__pull_resp *r, struct veld__arena *mem,
                       const uint8_t *device, uint64_t seq, size_t *bytes)
 {
-	sqlite3_stmt *st;
 	struct veld__batch *b;
-	uint64_t first, last;
-	uint8_t *hashes;
-	size_t n, got = 0;
+	sqlite3_stmt *st;
 	int rc;
 
 	for (size_t i = r->nbatches; i-- > 0;) {
@@ -1546,321 +1488,258 @@ static int page_batch(struct sqlite_store *s, struct veld__pull_resp *r, struct 
 		if (b->first <= seq && seq <= b->last && memcmp(b->device, device, VELD_ID_BYTES) == 0)
 			return VELD_OK;
 	}
-	st = stmt(s, S_BATCH_FIND);
-	bind_id(st, 1, device);
-	bind_u64(st, 2, seq);
-	rc = sqlite3_step(st);
-	if (rc != SQLITE_ROW) {
-		sqlite3_reset(st);
-		return rc == SQLITE_DONE ? veld__err(VELD_ECORRUPT, "a stored operation has no batch")
-		                         : veld__err_sqlite(rc, "reading batches");
-	}
+	st = query(s, S_BATCH_FIND, "iu", device, seq);
+	if ((rc = first_row(s, st, "reading batches")) != 1)
+		return rc == 0 ? veld__err(VELD_ECORRUPT, "a stored operation has no batch") : rc;
 	b = &r->batches[r->nbatches];
 	memset(b, 0, sizeof *b);
 	memcpy(b->device, device, VELD_ID_BYTES);
-	first = b->first = col_u64(st, 0);
-	last = b->last = col_u64(st, 1);
+	b->first = col_u64(st, 0);
+	b->last = col_u64(st, 1);
 	rc = col_blob(st, 2, b->sig, 64);
 	sqlite3_reset(st);
-	if (rc || last < first || last - first >= 1000000)
+	if (rc || b->last < b->first || b->last - b->first >= 1000000)
 		return veld__err(VELD_ECORRUPT, "a batch row is damaged");
-	n = (size_t)(last - first + 1);
-	if (!(hashes = veld__arena_alloc(mem, n * VELD_HASH_BYTES)))
-		return veld__err(VELD_ENOMEM, "out of memory");
-	st = stmt(s, S_BATCH_HASHES);
-	bind_id(st, 1, device);
-	bind_u64(st, 2, first);
-	bind_u64(st, 3, last);
-	/* From ops, and from erased_ops for the batch's erased operations. */
-	while ((rc = sqlite3_step(st)) == SQLITE_ROW && got < n) {
-		if (col_u64(st, 0) != first + got ||
-		    col_blob(st, 1, hashes + got * VELD_HASH_BYTES, VELD_HASH_BYTES))
-			break;
-		got++;
-	}
-	sqlite3_reset(st);
-	if (rc != SQLITE_DONE && rc != SQLITE_ROW)
-		return veld__err_sqlite(rc, "reading operation hashes");
-	if (got != n || rc == SQLITE_ROW)
-		return veld__err(VELD_ECORRUPT, "a batch's operations are incomplete");
-	b->hashes = hashes;
+	if ((rc = batch_hashes(s, b, mem)) != VELD_OK)
+		return rc;
 	r->nbatches++;
-	*bytes += BATCH_OVERHEAD + n * HASH_BYTES_ON_WIRE;
-
-	/* Its author's signing key, once per page. */
-	for (size_t i = 0; i < r->nauthors; i++)
-		if (memcmp(r->authors[i].device, device, VELD_ID_BYTES) == 0)
-			return VELD_OK;
-	struct veld__srv_device d;
-	if ((rc = device_load(s, device, &d)) != VELD_OK)
-		return rc == VELD_ENOTFOUND ? veld__err(VELD_ECORRUPT, "an operation's author is unknown")
-		                            : rc;
-	memcpy(r->authors[r->nauthors].device, device, VELD_ID_BYTES);
-	memcpy(r->authors[r->nauthors].sign_pk, d.sign_pk, 32);
-	r->nauthors++;
-	return VELD_OK;
+	*bytes += BATCH_OVERHEAD + (size_t)(b->last - b->first + 1) * HASH_BYTES_ON_WIRE;
+	return page_author(s, r->authors, &r->nauthors, device, "an operation's author is unknown");
 }
 
-static int pull_locked(struct sqlite_store *s, const struct veld__srv_device *dev,
-                       const struct veld__srv_pull_args *a, struct veld__srv_page *page)
+/* Operations above a->after the device may see, each with its batch and
+ * its author, until the page is full or past its byte budget. */
+static int page_ops(struct sqlite_store *s, const struct veld__srv_device *dev, int office,
+                    const struct veld__srv_pull_args *a, struct veld__srv_page *page)
 {
 	struct veld__pull_resp *r = &page->resp;
-	struct veld__arena *mem = &page->mem;
-	int office = strcmp(dev->role, "office") == 0, rc;
-	size_t bytes = 0, cap = a->limit;
-	char to[VELD_TEAM_MAX + 8];
+	uint64_t limit = (uint64_t)a->limit + 1; /* one more, to learn whether more wait */
+	size_t bytes = 0;
 	sqlite3_stmt *st;
+	int found, rc;
 
-	r->next = a->after;
-	r->env_next = a->env_after;
-	r->erase_next = a->erase_after;
-	r->cursors = veld__arena_alloc(mem, cap * sizeof *r->cursors);
-	r->ops = veld__arena_alloc(mem, cap * sizeof *r->ops);
-	r->batches = veld__arena_alloc(mem, cap * sizeof *r->batches);
-	r->authors = veld__arena_alloc(mem, cap * sizeof *r->authors);
-	r->env_cursors = veld__arena_alloc(mem, VELD_WIRE_MAX_ENVS * sizeof *r->env_cursors);
-	r->envs = veld__arena_alloc(mem, VELD_WIRE_MAX_ENVS * sizeof *r->envs);
-	r->erased = veld__arena_alloc(mem, VELD_WIRE_MAX_ERASED * sizeof *r->erased);
-	if (!r->cursors || !r->ops || !r->batches || !r->authors || !r->env_cursors || !r->envs ||
-	    !r->erased)
-		return veld__err(VELD_ENOMEM, "out of memory");
-
-	/* Operations: one more than the page to learn whether more wait. */
-	st = stmt(s, office ? S_FEED_ALL : S_FEED_TEAM);
-	bind_u64(st, 1, a->after);
-	sqlite3_bind_int64(st, 2, (sqlite3_int64)a->limit + 1);
-	if (!office) {
+	if (office) {
+		st = query(s, S_FEED_ALL, "uu", a->after, limit);
+	} else {
 		/* A worker never receives a field its team's policy keeps at the
-		 * office: ?4.. name them ('' fills the rest). */
-		int found, k = 4;
-		if ((rc = policy_get(s, dev->team, &r->policy, &found)) != VELD_OK) {
-			sqlite3_reset(st);
+		 * office: ?4 is the policy's mask. */
+		if ((rc = policy_get(s, dev->team, &r->policy, &found)) != VELD_OK)
 			return rc;
-		}
 		r->has_policy = found;
-		sqlite3_bind_text(st, 3, dev->team, -1, SQLITE_STATIC);
-		for (int i = 0; i < VELD_POLICY_NFIELDS; i++)
-			if (!(r->policy.mask & (1u << i)))
-				sqlite3_bind_text(st, k++, veld__policy_fields[i], -1, SQLITE_STATIC);
-		while (k <= 4 + VELD_POLICY_NFIELDS - 1)
-			sqlite3_bind_text(st, k++, "", 0, SQLITE_STATIC);
+		st = query(s, S_FEED_TEAM, "uutu", a->after, limit, dev->team,
+		           (uint64_t)r->policy.mask);
 	}
-	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+	while ((rc = step(s, st)) == SQLITE_ROW) {
 		veld__op *op = &r->ops[r->nops];
 		/* The budget is soft: the op that crosses it still goes, and at
 		 * least one op always does, so a page always makes progress. */
-		if (r->nops == cap || (r->nops > 0 && bytes >= a->max_bytes)) {
+		if (r->nops == a->limit || (r->nops > 0 && bytes >= a->max_bytes)) {
 			r->more = 1;
 			break;
 		}
-		if ((rc = read_op(s, st, mem, op)) != VELD_OK)
+		if ((rc = read_op(st, &page->mem, op)) != VELD_OK)
 			break;
 		bytes += OP_OVERHEAD + op->value_len + op->nsup * 28;
 		/* page_batch runs other statements; st stays on its row. */
-		if ((rc = page_batch(s, r, mem, op->device, op->seq, &bytes)) != VELD_OK)
+		if ((rc = page_batch(s, r, &page->mem, op->device, op->seq, &bytes)) != VELD_OK)
 			break;
 		r->cursors[r->nops] = col_u64(st, 0);
 		r->next = r->cursors[r->nops];
 		r->nops++;
 	}
-	sqlite3_reset(st);
-	if (rc != SQLITE_DONE && rc != SQLITE_ROW && rc != VELD_OK)
-		return rc < 0 ? rc : veld__err_sqlite(rc, "reading operations");
+	return rows_end(st, rc, "reading operations");
+}
 
-	/* Envelopes addressed to the device's team (or the office). */
+/* Envelopes addressed to the device's team (or the office). At most
+ * VELD_WIRE_MAX_ENVS of ~200 bytes: outside the byte budget. */
+static int page_envelopes(struct sqlite_store *s, const struct veld__srv_device *dev, int office,
+                          const struct veld__srv_pull_args *a, struct veld__pull_resp *r)
+{
+	char to[VELD_TEAM_MAX + 8];
+	sqlite3_stmt *st;
+	int rc;
 	snprintf(to, sizeof to, office ? "office" : "team:%s", dev->team);
-	st = stmt(s, S_ENV_PAGE);
-	sqlite3_bind_text(st, 1, to, -1, SQLITE_TRANSIENT);
-	bind_u64(st, 2, a->env_after);
-	sqlite3_bind_int(st, 3, VELD_WIRE_MAX_ENVS + 1);
-	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+	st = query(s, S_ENV_PAGE, "tuu", to, a->env_after, (uint64_t)VELD_WIRE_MAX_ENVS + 1);
+	while ((rc = step(s, st)) == SQLITE_ROW) {
 		struct veld__envelope *e = &r->envs[r->nenvs];
 		if (r->nenvs == VELD_WIRE_MAX_ENVS) {
 			r->more = 1;
 			break;
 		}
-		memset(e, 0, sizeof *e);
 		if (col_blob(st, 1, e->client, VELD_ID_BYTES) ||
 		    col_blob(st, 5, e->sealed, VELD_SEALED_KEY_BYTES)) {
-			sqlite3_reset(st);
-			return veld__err(VELD_ECORRUPT, "an envelope row is damaged");
+			rc = veld__err(VELD_ECORRUPT, "an envelope row is damaged");
+			break;
 		}
 		e->kv = col_u64(st, 2);
 		col_text(st, 3, e->to, sizeof e->to);
 		e->tv = col_u64(st, 4);
-		r->env_cursors[r->nenvs] = col_u64(st, 0);
-		r->env_next = r->env_cursors[r->nenvs];
+		r->env_next = r->env_cursors[r->nenvs] = col_u64(st, 0);
 		r->nenvs++;
 	}
-	sqlite3_reset(st);
-	if (rc != SQLITE_DONE && rc != SQLITE_ROW)
-		return veld__err_sqlite(rc, "reading envelopes");
+	return rows_end(st, rc, "reading envelopes");
+}
 
-	/* Erasures of the team's clients (the office: all). At most 1000 of
-	 * ~110 bytes each: outside the byte budget, as envelopes are. */
-	st = stmt(s, office ? S_ERASE_PAGE_ALL : S_ERASE_PAGE_TEAM);
-	bind_u64(st, 1, a->erase_after);
-	sqlite3_bind_int(st, 2, VELD_WIRE_MAX_ERASED + 1);
-	if (!office)
-		sqlite3_bind_text(st, 3, dev->team, -1, SQLITE_STATIC);
-	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+/* Erasures of the team's clients (the office: all). At most
+ * VELD_WIRE_MAX_ERASED of ~110 bytes each: outside the byte budget, as
+ * envelopes are. */
+static int page_erasures(struct sqlite_store *s, const struct veld__srv_device *dev, int office,
+                         const struct veld__srv_pull_args *a, struct veld__pull_resp *r)
+{
+	uint64_t limit = (uint64_t)VELD_WIRE_MAX_ERASED + 1;
+	sqlite3_stmt *st = office ? query(s, S_ERASE_PAGE_ALL, "uu", a->erase_after, limit)
+	                          : query(s, S_ERASE_PAGE_TEAM, "uut", a->erase_after, limit, dev->team);
+	int rc;
+	while ((rc = step(s, st)) == SQLITE_ROW) {
+		struct veld__erasure *x = &r->erased[r->nerased];
 		if (r->nerased == VELD_WIRE_MAX_ERASED) {
 			r->more = 1;
 			break;
 		}
-		struct veld__erasure *x = &r->erased[r->nerased];
 		if (col_blob(st, 1, x->client, VELD_ID_BYTES) || col_blob(st, 3, x->sig, 64)) {
-			sqlite3_reset(st);
-			return veld__err(VELD_ECORRUPT, "an erasure row is damaged");
+			rc = veld__err(VELD_ECORRUPT, "an erasure row is damaged");
+			break;
 		}
 		x->cursor = col_u64(st, 0);
 		x->at = col_u64(st, 2);
 		r->erase_next = x->cursor;
 		r->nerased++;
 	}
-	sqlite3_reset(st);
-	if (rc != SQLITE_DONE && rc != SQLITE_ROW)
-		return veld__err_sqlite(rc, "reading erasures");
+	return rows_end(st, rc, "reading erasures");
+}
 
-	/* The team keys sealed to this device. */
-	struct veld__team_key *tk = NULL;
-	size_t ntk = 0, tkcap = 0;
-	st = stmt(s, S_TKS_DEVICE);
-	bind_id(st, 1, dev->device);
-	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
-		if (grow((void **)&tk, &tkcap, ntk + 1, sizeof *tk)) {
+/* The team keys sealed to this device. */
+static int page_team_keys(struct sqlite_store *s, const struct veld__srv_device *dev,
+                          struct veld__srv_page *page)
+{
+	struct veld__pull_resp *r = &page->resp;
+	sqlite3_stmt *st = query(s, S_TKS_DEVICE, "i", dev->device);
+	size_t cap = 0;
+	int rc;
+	while ((rc = step(s, st)) == SQLITE_ROW) {
+		struct veld__team_key *k = arena_grow(&page->mem, (void **)&r->team_keys, r->nteam_keys,
+		                                      &cap, sizeof *k);
+		if (!k) {
 			rc = veld__err(VELD_ENOMEM, "out of memory");
 			break;
 		}
-		struct veld__team_key *k = &tk[ntk];
-		memset(k, 0, sizeof *k);
 		col_text(st, 0, k->team, sizeof k->team);
 		k->tv = col_u64(st, 1);
 		if (col_blob(st, 2, k->pk, 32) || col_blob(st, 3, k->sealed, VELD_SEALED_KEY_BYTES)) {
 			rc = veld__err(VELD_ECORRUPT, "a team key row is damaged");
 			break;
 		}
-		ntk++;
+		r->nteam_keys++;
 	}
-	sqlite3_reset(st);
-	if (rc == SQLITE_DONE && ntk) {
-		r->team_keys = veld__arena_dup(mem, tk, ntk * sizeof *tk);
-		r->nteam_keys = ntk;
-		rc = r->team_keys ? VELD_OK : veld__err(VELD_ENOMEM, "out of memory");
-	} else if (rc == SQLITE_DONE) {
-		rc = VELD_OK;
-	} else if (rc > 0) {
-		rc = veld__err_sqlite(rc, "reading team keys");
-	}
-	free(tk);
-	return rc;
+	return rows_end(st, rc, "reading team keys");
+}
+
+static int pull_locked(struct sqlite_store *s, const struct veld__srv_req *req,
+                       const struct veld__srv_device *dev, const struct call *call,
+                       struct veld__srv_outcome *out)
+{
+	const struct veld__srv_pull_args *a = call->m;
+	struct veld__srv_page *page = call->resp;
+	struct veld__pull_resp *r = &page->resp;
+	struct veld__arena *mem = &page->mem;
+	int office = strcmp(dev->role, "office") == 0, rc;
+	(void)req;
+	(void)out;
+	r->next = a->after;
+	r->env_next = a->env_after;
+	r->erase_next = a->erase_after;
+	r->cursors = veld__arena_alloc(mem, a->limit * sizeof *r->cursors);
+	r->ops = veld__arena_alloc(mem, a->limit * sizeof *r->ops);
+	r->batches = veld__arena_alloc(mem, a->limit * sizeof *r->batches);
+	r->authors = veld__arena_alloc(mem, a->limit * sizeof *r->authors);
+	r->env_cursors = veld__arena_alloc(mem, VELD_WIRE_MAX_ENVS * sizeof *r->env_cursors);
+	r->envs = veld__arena_alloc(mem, VELD_WIRE_MAX_ENVS * sizeof *r->envs);
+	r->erased = veld__arena_alloc(mem, VELD_WIRE_MAX_ERASED * sizeof *r->erased);
+	if (!r->cursors || !r->ops || !r->batches || !r->authors || !r->env_cursors || !r->envs ||
+	    !r->erased)
+		return veld__err(VELD_ENOMEM, "out of memory");
+	if ((rc = page_ops(s, dev, office, a, page)) != VELD_OK ||
+	    (rc = page_envelopes(s, dev, office, a, r)) != VELD_OK ||
+	    (rc = page_erasures(s, dev, office, a, r)) != VELD_OK)
+		return rc;
+	return page_team_keys(s, dev, page);
+}
+
+/* A page's request: the page size is checked before anything else. */
+static int run_page(struct veld__sstore *base, const struct veld__srv_req *req, enum who who,
+                    endpoint_fn fn, const struct call *call, struct veld__srv_outcome *out)
+{
+	const struct veld__srv_pull_args *args = call->m;
+	if (args->limit >= 1 && args->limit <= VELD_WIRE_MAX_PAGE)
+		return run_request(base, req, who, fn, call, out);
+	memset(out, 0, sizeof *out);
+	return refuse(out, VELD_SRV_MALFORMED, "limit: must be 1 to %d", VELD_WIRE_MAX_PAGE);
 }
 
 static int sq_pull(struct veld__sstore *base, const struct veld__srv_req *req,
                    const struct veld__srv_pull_args *args, struct veld__srv_page *page,
                    struct veld__srv_outcome *out)
 {
-	struct sqlite_store *s = (struct sqlite_store *)base;
-	struct veld__srv_device dev;
-	int rc;
-
-	memset(out, 0, sizeof *out);
+	const struct call call = {args, page, 0};
 	memset(&page->resp, 0, sizeof page->resp);
-	if (args->limit < 1 || args->limit > VELD_WIRE_MAX_PAGE) {
-		refuse(out, VELD_SRV_MALFORMED, "limit: must be 1 to %d", VELD_WIRE_MAX_PAGE);
-		return VELD_OK;
-	}
-	if ((rc = tx_begin(s)) != VELD_OK)
-		return rc;
-	rc = requester(s, req, &dev, out);
-	if (rc == VELD_OK && !out->refusal)
-		rc = pull_locked(s, &dev, args, page);
-	return tx_end(s, req, rc, out);
+	return run_page(base, req, ANY_DEVICE, pull_locked, &call, out);
 }
 
 /* ---- access log ---------------------------------------------------------------- */
 
-/* The highest access-log seq held for `device` (0 if none); all lower ones
- * are held too, because a push must continue the sequence. */
-static int audit_last(struct sqlite_store *s, const uint8_t device[VELD_ID_BYTES], uint64_t *last)
-{
-	sqlite3_stmt *st = stmt(s, S_AUDIT_LAST);
-	int rc;
-	bind_id(st, 1, device);
-	rc = sqlite3_step(st);
-	*last = rc == SQLITE_ROW && sqlite3_column_type(st, 0) != SQLITE_NULL ? col_u64(st, 0) : 0;
-	sqlite3_reset(st);
-	return rc == SQLITE_ROW ? VELD_OK : veld__err_sqlite(rc, "reading the access log");
-}
-
 /* The rules of POST /v1/audit (protocol.md 6), in the order they are
  * listed, then the new entries. */
 static int audit_push_locked(struct sqlite_store *s, const struct veld__srv_req *req,
-                             const struct veld__audit_push_req *m, int sig_ok,
-                             struct veld__push_resp *resp, struct veld__srv_outcome *out)
+                             const struct veld__srv_device *dev, const struct call *call,
+                             struct veld__srv_outcome *out)
 {
+	const struct veld__audit_push_req *m = call->m;
+	struct veld__push_resp *resp = call->resp;
 	uint64_t last, stored = 0;
-	sqlite3_stmt *st;
 	int rc;
-
+	(void)dev;
 	/* The decoder's checks, again, before anything: a gap in what is
 	 * stored would break "all of 1..max are held" for good. */
 	for (size_t i = 0; i < m->n; i++) {
 		const struct veld__audit_entry *e = &m->entries[i];
 		if (e->seq != m->entries[0].seq + i || e->seq < 1 || !e->sealed ||
-		    e->sealed_len == 0 || e->sealed_len > VELD_AUDIT_SEALED_MAX) {
-			refuse(out, VELD_SRV_MALFORMED, "entries[%zu]: not consecutive or badly sized", i);
-			return VELD_OK;
-		}
+		    e->sealed_len == 0 || e->sealed_len > VELD_AUDIT_SEALED_MAX)
+			return refuse(out, VELD_SRV_MALFORMED,
+			              "entries[%zu]: not consecutive or badly sized", i);
 	}
-	if ((rc = audit_last(s, req->device, &last)) != VELD_OK)
+	/* The highest seq held (all lower ones are held too: a push must
+	 * continue the sequence). */
+	if ((rc = scalar(s, query(s, S_AUDIT_LAST, "i", req->device), "reading the access log",
+	                 &last)) != VELD_OK)
 		return rc;
 	if (m->n && m->entries[0].seq > last + 1) {
-		refuse(out, VELD_SRV_GAP,
-		       "the push does not continue the device's access log: expected %llu",
-		       (unsigned long long)(last + 1));
 		out->expected = last + 1;
-		return VELD_OK;
+		return refuse(out, VELD_SRV_GAP,
+		              "the push does not continue the device's access log: expected %llu",
+		              (unsigned long long)(last + 1));
 	}
-	if (m->n && !sig_ok) {
-		refuse(out, VELD_SRV_BAD_BATCH, "an access-log entry's signature does not verify");
-		return VELD_OK;
-	}
-	for (size_t i = 0; i < m->n; i++) {
+	if (m->n && !call->sig_ok)
+		return refuse(out, VELD_SRV_BAD_BATCH, "an access-log entry's signature does not verify");
+	for (size_t i = 0; i < m->n && rc == VELD_OK; i++) {
 		const struct veld__audit_entry *e = &m->entries[i];
 		if (e->seq <= last)
 			continue; /* held already; not compared: sealing is randomized */
-		st = stmt(s, S_AUDIT_PUT);
-		bind_id(st, 1, req->device);
-		bind_u64(st, 2, e->seq);
-		sqlite3_bind_blob(st, 3, e->sealed, (int)e->sealed_len, SQLITE_STATIC);
-		sqlite3_bind_blob(st, 4, e->sig, 64, SQLITE_STATIC);
-		bind_u64(st, 5, req->now_ms);
-		if ((rc = step_done(st, "storing an access-log entry")) != VELD_OK)
-			return rc;
-		stored++;
+		rc = exec(s, "storing an access-log entry", S_AUDIT_PUT, "iubgu", req->device, e->seq,
+		          (const void *)e->sealed, e->sealed_len, e->sig, req->now_ms);
+		stored += rc == VELD_OK;
 	}
 	resp->acked = m->n && m->entries[m->n - 1].seq > last ? m->entries[m->n - 1].seq : last;
 	resp->stored = stored;
-	return VELD_OK;
+	return rc;
 }
 
 static int sq_audit_push(struct veld__sstore *base, const struct veld__srv_req *req,
                          const struct veld__audit_push_req *m, int sig_ok,
                          struct veld__push_resp *resp, struct veld__srv_outcome *out)
 {
-	struct sqlite_store *s = (struct sqlite_store *)base;
-	struct veld__srv_device dev;
-	int rc;
-
-	memset(out, 0, sizeof *out);
+	const struct call call = {m, resp, sig_ok};
 	memset(resp, 0, sizeof *resp);
-	if ((rc = tx_begin(s)) != VELD_OK)
-		return rc;
-	rc = requester(s, req, &dev, out);
-	if (rc == VELD_OK && !out->refusal)
-		rc = audit_push_locked(s, req, m, sig_ok, resp, out);
-	return tx_end(s, req, rc, out);
+	return run_request(base, req, ANY_DEVICE, audit_push_locked, &call, out);
 }
 
 /* Rough bytes an entry adds to the encoded page besides its sealed bytes
@@ -1869,34 +1748,34 @@ static int sq_audit_push(struct veld__sstore *base, const struct veld__srv_req *
 #define AUDIT_OVERHEAD 112
 #define AUTHOR_OVERHEAD 56
 
-static int audit_pull_locked(struct sqlite_store *s, const struct veld__srv_pull_args *a,
-                             struct veld__srv_audit_page *page)
+static int audit_pull_locked(struct sqlite_store *s, const struct veld__srv_req *req,
+                             const struct veld__srv_device *dev, const struct call *call,
+                             struct veld__srv_outcome *out)
 {
+	const struct veld__srv_pull_args *a = call->m;
+	struct veld__srv_audit_page *page = call->resp;
 	struct veld__audit_pull_resp *r = &page->resp;
-	struct veld__arena *mem = &page->mem;
-	size_t bytes = 0, cap = a->limit;
+	size_t bytes = 0;
 	sqlite3_stmt *st;
 	int rc;
-
+	(void)req;
+	(void)dev;
+	(void)out;
 	r->next = a->after;
-	r->entries = veld__arena_alloc(mem, cap * sizeof *r->entries);
-	r->authors = veld__arena_alloc(mem, cap * sizeof *r->authors);
+	r->entries = veld__arena_alloc(&page->mem, a->limit * sizeof *r->entries);
+	r->authors = veld__arena_alloc(&page->mem, a->limit * sizeof *r->authors);
 	if (!r->entries || !r->authors)
 		return veld__err(VELD_ENOMEM, "out of memory");
-
 	/* One more than the page to learn whether more wait. */
-	st = stmt(s, S_AUDIT_PAGE);
-	bind_u64(st, 1, a->after);
-	sqlite3_bind_int64(st, 2, (sqlite3_int64)a->limit + 1);
-	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+	st = query(s, S_AUDIT_PAGE, "uu", a->after, (uint64_t)a->limit + 1);
+	while ((rc = step(s, st)) == SQLITE_ROW) {
 		struct veld__audit_entry *e = &r->entries[r->n];
 		size_t len = (size_t)sqlite3_column_bytes(st, 3), cost;
 		int known = 0;
-		if (r->n == cap) {
+		if (r->n == a->limit) {
 			r->more = 1;
 			break;
 		}
-		memset(e, 0, sizeof *e);
 		if (col_blob(st, 1, e->device, VELD_ID_BYTES) || col_blob(st, 4, e->sig, 64) ||
 		    len == 0 || len > VELD_AUDIT_SEALED_MAX) {
 			rc = veld__err(VELD_ECORRUPT, "an access-log row is damaged");
@@ -1913,55 +1792,29 @@ static int audit_pull_locked(struct sqlite_store *s, const struct veld__srv_pull
 		}
 		e->cursor = col_u64(st, 0);
 		e->seq = col_u64(st, 2);
-		if (!(e->sealed = veld__arena_dup(mem, sqlite3_column_blob(st, 3), len))) {
+		if (!(e->sealed = veld__arena_dup(&page->mem, sqlite3_column_blob(st, 3), len))) {
 			rc = veld__err(VELD_ENOMEM, "out of memory");
 			break;
 		}
 		e->sealed_len = len;
-		if (!known) {
-			/* Its device's signing key, once per page (a revoked
-			 * device's too: its entries from before stay valid).
-			 * device_load runs another statement; st stays on its row. */
-			struct veld__srv_device d;
-			if ((rc = device_load(s, e->device, &d)) != VELD_OK) {
-				if (rc == VELD_ENOTFOUND)
-					rc = veld__err(VELD_ECORRUPT, "an access-log entry's device is unknown");
-				break;
-			}
-			memcpy(r->authors[r->nauthors].device, e->device, VELD_ID_BYTES);
-			memcpy(r->authors[r->nauthors].sign_pk, d.sign_pk, 32);
-			r->nauthors++;
-		}
+		/* page_author runs another statement; st stays on its row. */
+		if ((rc = page_author(s, r->authors, &r->nauthors, e->device,
+		                      "an access-log entry's device is unknown")) != VELD_OK)
+			break;
 		bytes += cost;
 		r->next = e->cursor;
 		r->n++;
 	}
-	sqlite3_reset(st);
-	if (rc != SQLITE_DONE && rc != SQLITE_ROW)
-		return rc < 0 ? rc : veld__err_sqlite(rc, "reading the access log");
-	return VELD_OK;
+	return rows_end(st, rc, "reading the access log");
 }
 
 static int sq_audit_pull(struct veld__sstore *base, const struct veld__srv_req *req,
                          const struct veld__srv_pull_args *args, struct veld__srv_audit_page *page,
                          struct veld__srv_outcome *out)
 {
-	struct sqlite_store *s = (struct sqlite_store *)base;
-	struct veld__srv_device dev;
-	int rc;
-
-	memset(out, 0, sizeof *out);
+	const struct call call = {args, page, 0};
 	memset(&page->resp, 0, sizeof page->resp);
-	if (args->limit < 1 || args->limit > VELD_WIRE_MAX_PAGE) {
-		refuse(out, VELD_SRV_MALFORMED, "limit: must be 1 to %d", VELD_WIRE_MAX_PAGE);
-		return VELD_OK;
-	}
-	if ((rc = tx_begin(s)) != VELD_OK)
-		return rc;
-	rc = requester_office(s, req, &dev, out);
-	if (rc == VELD_OK && !out->refusal)
-		rc = audit_pull_locked(s, args, page);
-	return tx_end(s, req, rc, out);
+	return run_page(base, req, OFFICE_ONLY, audit_pull_locked, &call, out);
 }
 
 /* ---- open and close ---------------------------------------------------------- */
@@ -2003,13 +1856,6 @@ static const struct veld__sstore_ops sqlite_ops = {
 	.audit_pull = sq_audit_pull,
 };
 
-/* Each step in its own transaction: a crash mid-way leaves the previous
- * version whole, and the next start goes on from there. */
-static int migrate(sqlite3 *db)
-{
-	return veld__merge_migrate(db, migrations, SERVER_SCHEMA_VERSION, "the server database");
-}
-
 /* Every start moves the four feeds' next cursor to at least the wall clock
  * in milliseconds times 1024. A feed hands out one cursor per row, far
  * fewer than 1024 a millisecond, so a cursor issued during one run is below
@@ -2017,37 +1863,46 @@ static int migrate(sqlite3 *db)
  * counters would hand out again cursors that devices have already passed,
  * and those devices would skip what gets them. (It needs a clock that does
  * not go back.) */
-static int cursors_past_now(sqlite3 *db)
+static int cursors_past_now(struct sqlite_store *s)
 {
-	static const char bump[] =
-		"UPDATE sqlite_sequence SET seq = ?1 WHERE seq < ?1 AND name IN"
-		" ('feed', 'envelopes', 'audit_log', 'erasures');"
-		"INSERT INTO sqlite_sequence(name, seq) SELECT t, ?1 FROM (SELECT 'feed' AS t"
-		" UNION ALL SELECT 'envelopes' UNION ALL SELECT 'audit_log' UNION ALL SELECT 'erasures')"
-		" WHERE t NOT IN (SELECT name FROM sqlite_sequence)";
 	struct timespec ts;
-	const char *tail = bump;
-	int rc = SQLITE_OK;
+	uint64_t start;
+	int rc;
 	clock_gettime(CLOCK_REALTIME, &ts);
-	sqlite3_int64 floor = ((sqlite3_int64)ts.tv_sec * 1000 + ts.tv_nsec / 1000000) * 1024;
-	if ((rc = sqlite3_exec(db, "BEGIN IMMEDIATE", NULL, NULL, NULL)) != SQLITE_OK)
-		return veld__err_sqlite(rc, "setting the feeds' cursors");
-	while (rc == SQLITE_OK && *tail) {
-		sqlite3_stmt *st = NULL;
-		rc = sqlite3_prepare_v2(db, tail, -1, &st, &tail);
-		if (rc == SQLITE_OK && st) {
-			sqlite3_bind_int64(st, 1, floor);
-			rc = sqlite3_step(st) == SQLITE_DONE ? SQLITE_OK : sqlite3_errcode(db);
-		}
-		sqlite3_finalize(st);
+	start = ((uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000) * 1024;
+	if ((rc = tx_begin(s)) != VELD_OK)
+		return rc;
+	rc = exec(s, "setting the feeds' cursors", S_CURSORS_BUMP, "u", start);
+	if (rc == VELD_OK)
+		rc = exec(s, "setting the feeds' cursors", S_CURSORS_ADD, "u", start);
+	return tx_commit(s, rc);
+}
+
+/* The connection's setup: WAL, the schema (each migration in its own
+ * transaction, so a crash mid-way leaves the previous version whole), the
+ * SQL function of the team feed, and the named statements. */
+static int db_setup(struct sqlite_store *s)
+{
+	int rc;
+	sqlite3_extended_result_codes(s->db, 1);
+	sqlite3_busy_timeout(s->db, 5000);
+	if ((rc = sqlite3_exec(s->db, "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;"
+	                       " PRAGMA foreign_keys=ON;", NULL, NULL, NULL)) != SQLITE_OK)
+		return veld__err_sqlite(rc, "configuring the server database");
+	if ((rc = veld__merge_migrate(s->db, migrations, SERVER_SCHEMA_VERSION,
+	                              "the server database")) != VELD_OK)
+		return rc;
+	rc = sqlite3_create_function_v2(s->db, "veld_policy_bit", 2,
+	                                SQLITE_UTF8 | SQLITE_DETERMINISTIC | SQLITE_INNOCUOUS, NULL,
+	                                sql_policy_bit, NULL, NULL, NULL);
+	if (rc != SQLITE_OK)
+		return veld__err_sqlite(rc, "registering the server's SQL functions");
+	for (int i = 0; i < S__COUNT; i++) {
+		rc = sqlite3_prepare_v3(s->db, sql[i], -1, SQLITE_PREPARE_PERSISTENT, &s->st[i], NULL);
+		if (rc != SQLITE_OK)
+			return veld__err_sqlite(rc, "preparing the server statements");
 	}
-	if (rc == SQLITE_OK)
-		rc = sqlite3_exec(db, "COMMIT", NULL, NULL, NULL);
-	if (rc != SQLITE_OK) {
-		sqlite3_exec(db, "ROLLBACK", NULL, NULL, NULL);
-		return veld__err_sqlite(rc, "setting the feeds' cursors");
-	}
-	return VELD_OK;
+	return cursors_past_now(s);
 }
 
 int veld__sstore_sqlite_open(struct veld__sstore **out, const char *dir)
@@ -2071,32 +1926,14 @@ int veld__sstore_sqlite_open(struct veld__sstore **out, const char *dir)
 	s->base.ops = &sqlite_ops;
 	pthread_mutex_init(&s->mu, NULL);
 	rc = sqlite3_open_v2(path, &s->db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_NOMUTEX, NULL);
-	if (rc != SQLITE_OK) {
+	if (rc != SQLITE_OK)
 		rc = veld__err_sqlite(rc, "opening the server database");
-		goto fail;
+	else if ((rc = db_setup(s)) == VELD_OK && (rc = veld__merge_open(&s->merge, s->db)) == VELD_OK)
+		s->merge_open = 1;
+	if (rc != VELD_OK) {
+		sq_close(&s->base);
+		return rc;
 	}
-	sqlite3_extended_result_codes(s->db, 1);
-	sqlite3_busy_timeout(s->db, 5000);
-	if ((rc = sqlite3_exec(s->db, "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;"
-	                       " PRAGMA foreign_keys=ON;", NULL, NULL, NULL)) != SQLITE_OK) {
-		rc = veld__err_sqlite(rc, "configuring the server database");
-		goto fail;
-	}
-	if ((rc = migrate(s->db)) != VELD_OK || (rc = cursors_past_now(s->db)) != VELD_OK)
-		goto fail;
-	for (int i = 0; i < S__COUNT; i++) {
-		rc = sqlite3_prepare_v3(s->db, sql[i], -1, SQLITE_PREPARE_PERSISTENT, &s->st[i], NULL);
-		if (rc != SQLITE_OK) {
-			rc = veld__err_sqlite(rc, "preparing the server statements");
-			goto fail;
-		}
-	}
-	if ((rc = veld__merge_open(&s->merge, s->db)) != VELD_OK)
-		goto fail;
-	s->merge_open = 1;
 	*out = &s->base;
 	return VELD_OK;
-fail:
-	sq_close(&s->base);
-	return rc;
 }

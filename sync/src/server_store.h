@@ -47,6 +47,7 @@
 #ifndef VELD_SERVER_STORE_H
 #define VELD_SERVER_STORE_H
 
+#include "arena.h"
 #include "wire.h"
 
 #include <stddef.h>
@@ -91,14 +92,6 @@ struct veld__srv_device {
 	uint64_t enrolled, revoked; /* ms; revoked 0 = active */
 	uint64_t last_seq;          /* all of 1..last_seq are stored */
 };
-
-/* Memory for a result: a list of blocks freed at once. */
-struct veld__arena {
-	struct veld__arena_block *head;
-};
-void *veld__arena_alloc(struct veld__arena *a, size_t n); /* zeroed; NULL = no memory */
-void *veld__arena_dup(struct veld__arena *a, const void *p, size_t n);
-void veld__arena_free(struct veld__arena *a);
 
 /* A pull page; everything `resp` points to lives in `mem`. */
 struct veld__srv_page {
@@ -231,8 +224,5 @@ struct veld__sstore {
 
 /* The SQLite backend: DIR/server.db (created mode 0600 if missing; WAL). */
 int veld__sstore_sqlite_open(struct veld__sstore **out, const char *dir);
-
-/* The protocol's team names: 1..64 bytes of [A-Za-z0-9._@-]. */
-int veld__team_valid(const char *team);
 
 #endif

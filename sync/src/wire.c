@@ -11,8 +11,18 @@
  *     five-byte body could ask it for a hundred gigabytes.
  *  2. msgpack_unpack_next() builds the object tree in a zone; the offset it
  *     stops at must be the end of the body.
- *  3. The message's decoder checks every key, type, size, count and string
- *     rule and copies what it keeps into the message struct.
+ *  3. The message's fields are read from its table (the end of this file):
+ *     every key, type, size, count and string rule is checked and what is
+ *     kept is copied into the message struct.
+ *
+ * Every message is a table of fields, one line of it a field: its key (the
+ * struct member of the same name), its type, its limit. One decoder, one
+ * validator and one packer walk the tables, so a message's encoder and
+ * decoder cannot disagree about its keys, their order or their rules, and
+ * a new message is a table, not two more functions. The few rules across
+ * fields (a signature exactly when there are operations, consecutive
+ * access-log entries, the nils of an enroll answer, "expected" with a gap)
+ * are written out next to their message.
  *
  * Memory of a decoded message. Arrays (operations, their supersedes lists,
  * envelopes, batches, ...) live in one block, w->alloc, sized by a first
@@ -93,17 +103,22 @@ static const char *const roles[] = {"worker", "office"};
 
 enum str_rule { S_TEXT, S_TEAM, S_TEAM_OR_STAR, S_KIND, S_ROLE, S_TO };
 
+/* The protocol's team names: 1 to 64 bytes of [A-Za-z0-9._@-]. */
 static int team_valid(const char *s, size_t n)
 {
+	static const char allowed[] =
+		"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789._@-";
 	if (n < 1 || n > VELD_TEAM_MAX)
 		return 0;
-	for (size_t i = 0; i < n; i++) {
-		char c = s[i];
-		if (!((c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') ||
-		      c == '.' || c == '_' || c == '@' || c == '-'))
+	for (size_t i = 0; i < n; i++)
+		if (s[i] == '\0' || !strchr(allowed, s[i]))
 			return 0;
-	}
 	return 1;
+}
+
+int veld__team_valid(const char *team)
+{
+	return team_valid(team, strlen(team));
 }
 
 static int one_of(const char *s, size_t n, const char *const *list, size_t count)
@@ -289,37 +304,6 @@ static int bad(const char *ctx, const char *key, const char *rule)
 	return veld__err(VELD_EPROTO, "%s: '%s' %s", ctx, key, rule);
 }
 
-/* Index a map's values by key: val[i] gets the value of keys[i], or NULL.
- * Refuses non-string, unknown and repeated keys, and missing keys unless
- * their bit is set in `optional`. */
-static int map_index(const msgpack_object *o, const char *ctx, const char *const *keys,
-                     size_t nkeys, uint32_t optional, const msgpack_object **val)
-{
-	if (o->type != MSGPACK_OBJECT_MAP)
-		return veld__err(VELD_EPROTO, "%s: must be a map", ctx);
-	for (size_t i = 0; i < nkeys; i++)
-		val[i] = NULL;
-	for (uint32_t e = 0; e < o->via.map.size; e++) {
-		const msgpack_object *k = &o->via.map.ptr[e].key;
-		size_t i;
-		if (k->type != MSGPACK_OBJECT_STR)
-			return veld__err(VELD_EPROTO, "%s: a key is not a string", ctx);
-		for (i = 0; i < nkeys; i++)
-			if (strlen(keys[i]) == k->via.str.size &&
-			    memcmp(keys[i], k->via.str.ptr, k->via.str.size) == 0)
-				break;
-		if (i == nkeys)
-			return veld__err(VELD_EPROTO, "%s: unknown key", ctx);
-		if (val[i])
-			return veld__err(VELD_EPROTO, "%s: '%s' appears twice", ctx, keys[i]);
-		val[i] = &o->via.map.ptr[e].val;
-	}
-	for (size_t i = 0; i < nkeys; i++)
-		if (!val[i] && !(optional & (1u << i)))
-			return veld__err(VELD_EPROTO, "%s: missing '%s'", ctx, keys[i]);
-	return VELD_OK;
-}
-
 static int get_uint(const msgpack_object *o, const char *ctx, const char *key, uint64_t min,
                     uint64_t *out)
 {
@@ -416,64 +400,6 @@ static int block_alloc(struct veld__wire *w, struct block *b)
 	return VELD_OK;
 }
 
-/* Steps 1 and 2, then the body's map: its first key must be "v" with value 1.
- * val[] is indexed by keys[], whose first entry is "v". */
-static int decode_begin(struct veld__wire *w, const uint8_t *body, size_t len, const char *ctx,
-                        int depth, size_t max_values, const char *const *keys, size_t nkeys,
-                        uint32_t optional, const msgpack_object **val)
-{
-	const msgpack_object *root;
-	size_t off = 0;
-	uint64_t v = 0;
-	int rc;
-
-	memset(w, 0, sizeof *w);
-	msgpack_unpacked_init(&w->u);
-	if (len > VELD_WIRE_MAX_BODY)
-		return veld__err(VELD_EPROTO, "%s: the body is larger than 4 MiB", ctx);
-	if (!body && len)
-		return veld__err(VELD_EPROTO, "%s: no body", ctx);
-	if ((rc = scan(body, len, ctx, depth, max_values)) != VELD_OK)
-		return rc;
-	switch (msgpack_unpack_next(&w->u, (const char *)body, len, &off)) {
-	case MSGPACK_UNPACK_SUCCESS:
-		break;
-	case MSGPACK_UNPACK_NOMEM_ERROR:
-		return veld__err(VELD_ENOMEM, "out of memory");
-	default:
-		return veld__err(VELD_EPROTO, "%s: the body is not valid msgpack", ctx);
-	}
-	if (off != len)
-		return veld__err(VELD_EPROTO, "%s: trailing bytes after the map", ctx);
-	root = &w->u.data;
-	if (root->type != MSGPACK_OBJECT_MAP)
-		return veld__err(VELD_EPROTO, "%s: the body must be a map", ctx);
-	if (root->via.map.size == 0 || root->via.map.ptr[0].key.type != MSGPACK_OBJECT_STR ||
-	    root->via.map.ptr[0].key.via.str.size != 1 || root->via.map.ptr[0].key.via.str.ptr[0] != 'v')
-		return veld__err(VELD_EPROTO, "%s: the first key must be 'v'", ctx);
-	if ((rc = map_index(root, ctx, keys, nkeys, optional, val)) != VELD_OK)
-		return rc;
-	if ((rc = get_uint(val[0], ctx, "v", 0, &v)) != VELD_OK)
-		return rc;
-	if (v != VELD_WIRE_VERSION)
-		return veld__err(VELD_EPROTO, "%s: 'v' must be %d", ctx, VELD_WIRE_VERSION);
-	return VELD_OK;
-}
-
-/* On success nothing points into the zone any more: release it now. On
- * failure release everything and zero the message. */
-static int decode_end(struct veld__wire *w, void *m, size_t size, int rc)
-{
-	if (rc == VELD_OK) {
-		msgpack_unpacked_destroy(&w->u);
-		msgpack_unpacked_init(&w->u);
-	} else {
-		veld__wire_free(w);
-		memset(m, 0, size);
-	}
-	return rc;
-}
-
 /* ---- operations ------------------------------------------------------------ */
 
 static const char *const op_keys[12] = {"version", "device", "seq",  "hlc",   "kind",  "entity",
@@ -558,91 +484,169 @@ void veld__wire_pack_op(msgpack_packer *pk, const veld__op *op)
 	veld__op_pack(pk, op);
 }
 
-static const char *const env_keys[] = {"client", "kv", "to", "tv", "sealed"};
-
-static int get_envelope(const msgpack_object *o, const char *ctx, struct veld__envelope *e)
+/* [uint cursor, x]: *x gets the second element. */
+static int get_pair(const msgpack_object *o, const char *ctx, const char *key, uint64_t *cursor,
+                    const msgpack_object **x)
 {
-	const msgpack_object *val[5];
-	int rc;
-	if ((rc = map_index(o, ctx, env_keys, 5, 0, val)) ||
-	    (rc = get_bin(val[0], ctx, env_keys[0], VELD_ID_BYTES, e->client)) ||
-	    (rc = get_uint(val[1], ctx, env_keys[1], 1, &e->kv)) ||
-	    (rc = get_str(val[2], ctx, env_keys[2], TO_MAX, S_TO, e->to)) ||
-	    (rc = get_uint(val[3], ctx, env_keys[3], 0, &e->tv)) ||
-	    (rc = get_bin(val[4], ctx, env_keys[4], VELD_SEALED_KEY_BYTES, e->sealed)))
-		return rc;
+	if (o->type != MSGPACK_OBJECT_ARRAY || o->via.array.size != 2)
+		return bad(ctx, key, "entries must be [cursor, value]");
+	*x = &o->via.array.ptr[1];
+	return get_uint(&o->via.array.ptr[0], ctx, "cursor", 0, cursor);
+}
+
+/* Entries are consecutive: entries[i].seq = entries[0].seq + i, from 1. */
+static int check_audit_seqs(int code, const char *ctx, const struct veld__audit_entry *e,
+                            size_t n, int per_device)
+{
+	for (size_t i = 0; i < n; i++) {
+		if (e[i].seq < 1)
+			return veld__err(code, "%s: 'seq' must be at least 1", ctx);
+		if (!per_device && i > 0 && e[i].seq != e[0].seq + i)
+			return veld__err(code, "%s: entries must have consecutive seq", ctx);
+	}
 	return VELD_OK;
 }
 
-/* ---- push ------------------------------------------------------------------ */
+/* ---- messages as tables of fields ---------------------------------------- */
 
-static const char *const push_keys[] = {"v", "ops", "sig", "envelopes"};
+/* What a field holds on the wire and in its struct. */
+enum ftype {
+	T_UINT,     /* uint64_t, at least `lim` */
+	T_UINT_NIL, /* uint64_t: nil for 0 (none), else at least `lim` */
+	T_BOOL,     /* int: true or false */
+	T_BIN,      /* uint8_t[lim] */
+	T_BIN_NIL,  /* uint8_t[lim] or nil: the int at `aux` says which */
+	T_STR,      /* char[aux]: at most `lim` bytes under `rule`, NUL-terminated */
+	T_SEALED,   /* a sealed access-log entry: const uint8_t * into the body, its
+	             * size_t length at `aux` */
+	T_HASHES,   /* a batch's hashes (struct veld__batch only): a pointer into the
+	             * body, 32 bytes for each of first..last */
+	T_MASK,     /* a policy's governed fields: names on the wire, a uint32_t mask */
+	T_RECORD,   /* one record of shape `of`, or nil: the int at `aux` says which */
+	T_LIST,     /* records of shape `of`: a pointer, its size_t count at `aux` */
+	T_PAIRS,    /* the same as [cursor, record] pairs, the cursors' uint64_t * at `cur` */
+	T_OPS,      /* operations (veld__op *), their count at `aux` */
+	T_OP_PAIRS  /* the same as [cursor, operation] pairs, cursors at `cur` */
+};
 
-int veld__wire_push_req_decode(struct veld__wire *w, const uint8_t *body, size_t len,
-                               struct veld__push_req *m)
+struct shape;
+
+/* One field: its key, its type, where it lives in the struct. The macros
+ * below take the key from the member's name, so a member is named as its
+ * key; `ctx` names a list's entries in errors (NULL: the message's own). */
+struct field {
+	const char *key;
+	unsigned char type, rule;
+	uint64_t lim; /* least value; bytes; longest string; most entries */
+	size_t off, aux, cur;
+	const struct shape *of;
+	const char *ctx;
+};
+
+/* A record: a map of its fields (or, `array`, the array of their values
+ * in order). `check`, if set, is the encoder's rule for the whole record
+ * instead of the fields' own. */
+struct shape {
+	int array;
+	size_t size;
+	const struct field *f;
+	size_t n;
+	int (*check)(const char *ctx, const void *m);
+};
+
+/* A message: the body's map after "v". `rule` is a rule across fields,
+ * checked after them by decoders (VELD_EPROTO) and encoders (VELD_EINVAL). */
+struct message {
+	const char *ctx;
+	int depth;
+	size_t values;
+	struct shape shape;
+	uint32_t optional; /* bit i: field i may be missing */
+	int (*rule)(int code, const char *ctx, const void *m);
+};
+
+/* A table's lines, with MSG defined as the struct the table describes. */
+#define AT(f) .off = offsetof(MSG, f)
+#define UINT(f, min) {#f, T_UINT, 0, (min), AT(f)}
+#define UINT_NIL(f, min) {#f, T_UINT_NIL, 0, (min), AT(f)}
+#define BOOL(f) {#f, T_BOOL, 0, 0, AT(f)}
+#define BIN(f, n) {#f, T_BIN, 0, (n), AT(f)}
+#define BIN_NIL(f, n, has) {#f, T_BIN_NIL, 0, (n), AT(f), .aux = offsetof(MSG, has)}
+#define STR(f, max, r) {#f, T_STR, (r), (max), AT(f), .aux = sizeof((MSG *)0)->f}
+#define SEALED(f, len) {#f, T_SEALED, 0, 0, AT(f), .aux = offsetof(MSG, len)}
+#define RECORD(k, f, has, sh, c)                                                              \
+	{k, T_RECORD, 0, 0, AT(f), .aux = offsetof(MSG, has), .of = &(sh), .ctx = (c)}
+#define LIST(k, f, n, max, sh, c)                                                             \
+	{k, T_LIST, 0, (max), AT(f), .aux = offsetof(MSG, n), .of = &(sh), .ctx = (c)}
+#define PAIRS(k, f, n, cursors, max, sh, c)                                                   \
+	{k, T_PAIRS, 0, (max), AT(f), .aux = offsetof(MSG, n), .cur = offsetof(MSG, cursors),   \
+	 .of = &(sh), .ctx = (c)}
+#define OPS(f, n, max, c) {#f, T_OPS, 0, (max), AT(f), .aux = offsetof(MSG, n), .ctx = (c)}
+#define OP_PAIRS(f, n, cursors, max, c)                                                       \
+	{#f, T_OP_PAIRS, 0, (max), AT(f), .aux = offsetof(MSG, n), .cur = offsetof(MSG, cursors),\
+	 .ctx = (c)}
+#define SHAPE(array, fields, T, check)                                                        \
+	{(array), sizeof(T), (fields), sizeof(fields) / sizeof(fields)[0], (check)}
+
+/* The member at byte `off` of the struct at m, as a T (CM: read only). */
+#define M(m, off, T) ((T *)(void *)((unsigned char *)(m) + (off)))
+#define CM(m, off, T) ((const T *)(const void *)((const unsigned char *)(m) + (off)))
+
+static int is_list(const struct field *f)
 {
-	static const char ctx[] = "push";
-	const msgpack_object *val[4];
-	const msgpack_object_array *ops = NULL, *envs = NULL;
-	struct block b = {0};
-	veld__ref *sup = NULL;
-	size_t nsup = 0, room;
-	int rc;
+	return f->type >= T_LIST;
+}
 
-	memset(m, 0, sizeof *m);
-	if ((rc = decode_begin(w, body, len, ctx, PUSH_DEPTH, PUSH_VALUES, push_keys, 4, 0, val)) ||
-	    (rc = get_array(val[1], ctx, "ops", VELD_WIRE_MAX_OPS, &ops)) ||
-	    (rc = get_array(val[3], ctx, "envelopes", VELD_WIRE_MAX_ENVS, &envs)) ||
-	    (rc = get_bin_or_nil(val[2], ctx, "sig", SIG_BYTES, m->sig, &m->has_sig)))
-		return decode_end(w, m, sizeof *m, rc);
-	if (m->has_sig != (ops->size > 0))
-		return decode_end(w, m, sizeof *m,
-		                  bad(ctx, "sig", "must be nil exactly when 'ops' is empty"));
+/* ---- decoding a table's fields ----------------------------------------------- */
 
-	for (uint32_t i = 0; i < ops->size; i++)
-		nsup += op_sup_count(&ops->ptr[i]);
-	for (int pass = 0; pass < 2; pass++) {
-		m->ops = take(&b, ops->size, sizeof *m->ops);
-		m->envs = take(&b, envs->size, sizeof *m->envs);
-		sup = take(&b, nsup, sizeof *sup);
-		if (pass == 0 && (rc = block_alloc(w, &b)) != VELD_OK)
-			return decode_end(w, m, sizeof *m, rc);
+/* Index a map's values by the keys of `f` ("v" first when `v`): val[i]
+ * gets the value of key i, or NULL. Refuses non-string, unknown and
+ * repeated keys, and missing keys unless their bit is set in `optional`
+ * (bit i = f[i]). */
+static int map_index(const msgpack_object *o, const char *ctx, const struct field *f, size_t n,
+                     int v, uint32_t optional, const msgpack_object **val)
+{
+	size_t nkeys = n + (v ? 1 : 0);
+#define KEY(i) (v ? ((i) ? f[(i) - 1].key : "v") : f[i].key)
+	if (o->type != MSGPACK_OBJECT_MAP)
+		return veld__err(VELD_EPROTO, "%s: must be a map", ctx);
+	for (size_t i = 0; i < nkeys; i++)
+		val[i] = NULL;
+	for (uint32_t e = 0; e < o->via.map.size; e++) {
+		const msgpack_object *k = &o->via.map.ptr[e].key;
+		size_t i;
+		if (k->type != MSGPACK_OBJECT_STR)
+			return veld__err(VELD_EPROTO, "%s: a key is not a string", ctx);
+		for (i = 0; i < nkeys; i++)
+			if (strlen(KEY(i)) == k->via.str.size &&
+			    memcmp(KEY(i), k->via.str.ptr, k->via.str.size) == 0)
+				break;
+		if (i == nkeys)
+			return veld__err(VELD_EPROTO, "%s: unknown key", ctx);
+		if (val[i])
+			return veld__err(VELD_EPROTO, "%s: '%s' appears twice", ctx, KEY(i));
+		val[i] = &o->via.map.ptr[e].val;
 	}
-	m->nops = ops->size;
-	m->nenvs = envs->size;
-	room = nsup;
-	for (size_t i = 0; i < m->nops; i++)
-		if ((rc = get_op(&ops->ptr[i], "push operation", &m->ops[i], &sup, &room)) != VELD_OK)
-			return decode_end(w, m, sizeof *m, rc);
-	for (size_t i = 0; i < m->nenvs; i++)
-		if ((rc = get_envelope(&envs->ptr[i], "push envelope", &m->envs[i])) != VELD_OK)
-			return decode_end(w, m, sizeof *m, rc);
-	return decode_end(w, m, sizeof *m, VELD_OK);
+	for (size_t i = 0; i < nkeys; i++) {
+		int may_miss = i >= (v ? 1u : 0u) && ((optional >> (i - (v ? 1 : 0))) & 1u);
+		if (!val[i] && !may_miss)
+			return veld__err(VELD_EPROTO, "%s: missing '%s'", ctx, KEY(i));
+	}
+#undef KEY
+	return VELD_OK;
 }
 
-static const char *const push_resp_keys[] = {"v", "acked", "stored"};
-
-int veld__wire_push_resp_decode(struct veld__wire *w, const uint8_t *body, size_t len,
-                                struct veld__push_resp *m)
+static int get_sealed_entry(const msgpack_object *o, const char *ctx, const uint8_t **p,
+                            size_t *n)
 {
-	static const char ctx[] = "push response";
-	const msgpack_object *val[3];
-	int rc;
-	memset(m, 0, sizeof *m);
-	if ((rc = decode_begin(w, body, len, ctx, FLAT_DEPTH, FLAT_VALUES, push_resp_keys, 3, 0,
-	                       val)) ||
-	    (rc = get_uint(val[1], ctx, "acked", 0, &m->acked)) ||
-	    (rc = get_uint(val[2], ctx, "stored", 0, &m->stored)))
-		return decode_end(w, m, sizeof *m, rc);
-	return decode_end(w, m, sizeof *m, VELD_OK);
+	if (o->type != MSGPACK_OBJECT_BIN || o->via.bin.size == 0 ||
+	    o->via.bin.size > VELD_AUDIT_SEALED_MAX)
+		return veld__err(VELD_EPROTO, "%s: 'sealed' must be a bin of 1 to %d bytes", ctx,
+		                 VELD_AUDIT_SEALED_MAX);
+	*p = (const uint8_t *)o->via.bin.ptr; /* into the body */
+	*n = o->via.bin.size;
+	return VELD_OK;
 }
-
-/* ---- pull ------------------------------------------------------------------ */
-
-static const char *const pull_keys[] = {"v",         "ops",    "batches", "authors",
-                                        "envelopes", "team_keys", "erased", "next",
-                                        "env_next",  "erase_next", "more", "policy"};
-static const char *const policy_keys[] = {"v", "team", "at", "fields", "sig"};
 
 /* A policy's "fields": governed client field names, each once, in their
  * canonical order (policy.h), into a mask. */
@@ -672,605 +676,247 @@ static int get_policy_fields(const msgpack_object *o, const char *ctx, uint32_t 
 	return VELD_OK;
 }
 
-/* A policy's values, indexed as policy_keys without "v": team, at,
- * fields, sig. */
-static int get_policy(const msgpack_object *const *val, const char *ctx,
-                      struct veld__field_policy *p)
+/* A batch's hashes: 32 bytes for each of first..last, a batch being one
+ * push. */
+static int get_hashes(const msgpack_object *o, const char *ctx, struct veld__batch *b)
 {
-	int rc;
-	if ((rc = get_str(val[0], ctx, "team", VELD_TEAM_MAX, S_TEAM, p->team)) ||
-	    (rc = get_uint(val[1], ctx, "at", 1, &p->at)) ||
-	    (rc = get_policy_fields(val[2], ctx, &p->mask)) ||
-	    (rc = get_bin(val[3], ctx, "sig", SIG_BYTES, p->sig)))
-		return rc;
-	return VELD_OK;
-}
-static const char *const batch_keys[] = {"device", "first", "last", "sig", "hashes"};
-static const char *const team_key_keys[] = {"team", "tv", "pk", "sealed"};
-
-/* [uint cursor, x]: *x gets the second element. */
-static int get_pair(const msgpack_object *o, const char *ctx, const char *key, uint64_t *cursor,
-                    const msgpack_object **x)
-{
-	if (o->type != MSGPACK_OBJECT_ARRAY || o->via.array.size != 2)
-		return bad(ctx, key, "entries must be [cursor, value]");
-	*x = &o->via.array.ptr[1];
-	return get_uint(&o->via.array.ptr[0], ctx, "cursor", 0, cursor);
-}
-
-/* An "authors" array of [bin16 device, bin32 sign_pk] into out. */
-static int get_authors(const msgpack_object_array *authors, const char *ctx,
-                       struct veld__author *out)
-{
-	int rc;
-	for (uint32_t i = 0; i < authors->size; i++) {
-		const msgpack_object *a = &authors->ptr[i];
-		if (a->type != MSGPACK_OBJECT_ARRAY || a->via.array.size != 2)
-			return bad(ctx, "authors", "entries must be [device, sign_pk]");
-		if ((rc = get_bin(&a->via.array.ptr[0], ctx, "device", VELD_ID_BYTES, out[i].device)) ||
-		    (rc = get_bin(&a->via.array.ptr[1], ctx, "sign_pk", PK_BYTES, out[i].sign_pk)))
-			return rc;
-	}
-	return VELD_OK;
-}
-
-static int get_batch(const msgpack_object *o, const char *ctx, struct veld__batch *b)
-{
-	const msgpack_object *val[5];
-	int rc;
-	if ((rc = map_index(o, ctx, batch_keys, 5, 0, val)) ||
-	    (rc = get_bin(val[0], ctx, batch_keys[0], VELD_ID_BYTES, b->device)) ||
-	    (rc = get_uint(val[1], ctx, batch_keys[1], 0, &b->first)) ||
-	    (rc = get_uint(val[2], ctx, batch_keys[2], 0, &b->last)) ||
-	    (rc = get_bin(val[3], ctx, batch_keys[3], SIG_BYTES, b->sig)))
-		return rc;
 	if (b->last < b->first)
 		return bad(ctx, "last", "is below 'first'");
 	if (b->last - b->first >= MAX_BATCH_OPS)
 		return veld__err(VELD_EPROTO, "%s: a batch spans more than %d operations", ctx,
 		                 MAX_BATCH_OPS);
-	if (val[4]->type != MSGPACK_OBJECT_BIN ||
-	    val[4]->via.bin.size != HASH_BYTES * (b->last - b->first + 1))
+	if (o->type != MSGPACK_OBJECT_BIN || o->via.bin.size != HASH_BYTES * (b->last - b->first + 1))
 		return bad(ctx, "hashes", "must be a bin of 32 x (last - first + 1) bytes");
-	b->hashes = (const uint8_t *)val[4]->via.bin.ptr; /* into the body */
+	b->hashes = (const uint8_t *)o->via.bin.ptr; /* into the body */
 	return VELD_OK;
 }
 
-static int get_team_key(const msgpack_object *o, const char *ctx, struct veld__team_key *t)
+static int get_record(const msgpack_object *o, const char *ctx, const char *list,
+                      const struct shape *sh, void *m);
+
+/* One field's value (not a list) into the struct. */
+static int get_value(const msgpack_object *o, const char *ctx, const struct field *f, void *m)
 {
-	const msgpack_object *val[4];
+	void *p = M(m, f->off, void);
+	int has = 0, rc;
+	switch (f->type) {
+	case T_UINT_NIL:
+		if (o->type == MSGPACK_OBJECT_NIL)
+			return VELD_OK;
+		/* fall through */
+	case T_UINT: return get_uint(o, ctx, f->key, f->lim, p);
+	case T_BOOL: return get_bool(o, ctx, f->key, p);
+	case T_BIN: return get_bin(o, ctx, f->key, f->lim, p);
+	case T_STR: return get_str(o, ctx, f->key, f->lim, f->rule, p);
+	case T_SEALED: return get_sealed_entry(o, ctx, p, M(m, f->aux, size_t));
+	case T_HASHES: return get_hashes(o, ctx, m);
+	case T_MASK: return get_policy_fields(o, ctx, p);
+	case T_BIN_NIL:
+		rc = get_bin_or_nil(o, ctx, f->key, f->lim, p, &has);
+		break;
+	case T_RECORD:
+		has = o->type != MSGPACK_OBJECT_NIL;
+		rc = has ? get_record(o, f->ctx, NULL, f->of, p) : VELD_OK;
+		break;
+	default:
+		return veld__err(VELD_EPROTO, "%s: '%s' has an unknown type", ctx, f->key);
+	}
+	*M(m, f->aux, int) = has;
+	return rc;
+}
+
+/* A record of a list or a field: a map of its fields, or the array of
+ * their values in order ("entries must be [a, b]" names them, `list` being
+ * the list's key). */
+static int get_record(const msgpack_object *o, const char *ctx, const char *list,
+                      const struct shape *sh, void *m)
+{
+	const msgpack_object *val[MAX_MAP_KEYS];
 	int rc;
-	if ((rc = map_index(o, ctx, team_key_keys, 4, 0, val)) ||
-	    (rc = get_str(val[0], ctx, team_key_keys[0], VELD_TEAM_MAX, S_TEAM, t->team)) ||
-	    (rc = get_uint(val[1], ctx, team_key_keys[1], 0, &t->tv)) ||
-	    (rc = get_bin(val[2], ctx, team_key_keys[2], PK_BYTES, t->pk)) ||
-	    (rc = get_bin(val[3], ctx, team_key_keys[3], VELD_SEALED_KEY_BYTES, t->sealed)))
+	if (sh->array) {
+		char rule[128] = "entries must be [";
+		if (o->type != MSGPACK_OBJECT_ARRAY || o->via.array.size != sh->n) {
+			for (size_t i = 0; i < sh->n; i++)
+				snprintf(rule + strlen(rule), sizeof rule - strlen(rule), "%s%s",
+				         i ? ", " : "", sh->f[i].key);
+			snprintf(rule + strlen(rule), sizeof rule - strlen(rule), "]");
+			return bad(ctx, list, rule);
+		}
+		for (size_t i = 0; i < sh->n; i++)
+			val[i] = &o->via.array.ptr[i];
+	} else if ((rc = map_index(o, ctx, sh->f, sh->n, 0, 0, val)) != VELD_OK) {
 		return rc;
+	}
+	for (size_t i = 0; i < sh->n; i++)
+		if ((rc = get_value(val[i], ctx, &sh->f[i], m)) != VELD_OK)
+			return rc;
 	return VELD_OK;
 }
 
-int veld__wire_pull_resp_decode(struct veld__wire *w, const uint8_t *body, size_t len,
-                                struct veld__pull_resp *m)
+/* Supersedes entries of a list of operations (or [cursor, op] pairs), for
+ * the sizing pass. */
+static size_t sup_count(const struct field *f, const msgpack_object_array *a)
 {
-	static const char ctx[] = "pull";
-	const msgpack_object *val[12], *x = NULL;
-	const msgpack_object_array *ops = NULL, *batches = NULL, *authors = NULL, *envs = NULL,
-	                           *tks = NULL, *erased = NULL;
+	size_t n = 0;
+	for (uint32_t i = 0; i < a->size; i++) {
+		const msgpack_object *p = &a->ptr[i];
+		if (f->type == T_OPS)
+			n += op_sup_count(p);
+		else if (p->type == MSGPACK_OBJECT_ARRAY && p->via.array.size == 2)
+			n += op_sup_count(&p->via.array.ptr[1]);
+	}
+	return n;
+}
+
+/* Carve a list's arrays out of the block (nothing but measure in the
+ * first pass, when the block has no memory yet). */
+static void list_take(struct block *b, const struct field *f, const msgpack_object_array *a,
+                      void *m, veld__ref **sup, size_t nsup)
+{
+	int ops = f->type == T_OPS || f->type == T_OP_PAIRS;
+	*M(m, f->off, void *) = take(b, a->size, ops ? sizeof(veld__op) : f->of->size);
+	*M(m, f->aux, size_t) = a->size;
+	if (f->type == T_PAIRS || f->type == T_OP_PAIRS)
+		*M(m, f->cur, uint64_t *) = take(b, a->size, sizeof(uint64_t));
+	if (ops)
+		*sup = take(b, nsup, sizeof **sup);
+}
+
+/* A list's entries. */
+static int get_list(const msgpack_object_array *a, const char *ctx, const struct field *f,
+                    void *m, veld__ref **sup, size_t *room)
+{
+	unsigned char *elem = *M(m, f->off, unsigned char *);
+	int pairs = f->type == T_PAIRS || f->type == T_OP_PAIRS, rc;
+	for (uint32_t i = 0; i < a->size; i++) {
+		const msgpack_object *x = &a->ptr[i];
+		if (pairs && (rc = get_pair(x, ctx, f->key, &(*M(m, f->cur, uint64_t *))[i], &x)))
+			return rc;
+		if (f->type == T_OPS || f->type == T_OP_PAIRS)
+			rc = get_op(x, f->ctx, (veld__op *)(void *)elem + i, sup, room);
+		else
+			rc = get_record(x, f->ctx ? f->ctx : ctx, f->key, f->of, elem + i * f->of->size);
+		if (rc != VELD_OK)
+			return rc;
+	}
+	return VELD_OK;
+}
+
+/* A message's fields, in three steps so that every count is checked before
+ * anything is allocated: the values and the lists' sizes, in the order of
+ * the keys; one block for all the lists; the lists' entries. *present (may
+ * be NULL) gets bit i for each field given and not nil. */
+static int get_fields(struct veld__wire *w, const msgpack_object *const *val, const char *ctx,
+                      const struct shape *sh, void *m, uint32_t *present)
+{
+	const msgpack_object_array *arr[MAX_MAP_KEYS] = {0};
 	struct block b = {0};
 	veld__ref *sup = NULL;
 	size_t nsup = 0, room;
 	int rc;
 
-	memset(m, 0, sizeof *m);
-	if ((rc = decode_begin(w, body, len, ctx, PULL_DEPTH, PULL_VALUES, pull_keys, 12, 1u << 11,
-	                       val)) ||
-	    (rc = get_array(val[1], ctx, "ops", VELD_WIRE_MAX_PAGE, &ops)) ||
-	    (rc = get_array(val[2], ctx, "batches", VELD_WIRE_MAX_PAGE, &batches)) ||
-	    (rc = get_array(val[3], ctx, "authors", VELD_WIRE_MAX_PAGE, &authors)) ||
-	    (rc = get_array(val[4], ctx, "envelopes", VELD_WIRE_MAX_ENVS, &envs)) ||
-	    (rc = get_array(val[5], ctx, "team_keys", MAX_TEAM_KEYS, &tks)) ||
-	    (rc = get_array(val[6], ctx, "erased", VELD_WIRE_MAX_ERASED, &erased)) ||
-	    (rc = get_uint(val[7], ctx, "next", 0, &m->next)) ||
-	    (rc = get_uint(val[8], ctx, "env_next", 0, &m->env_next)) ||
-	    (rc = get_uint(val[9], ctx, "erase_next", 0, &m->erase_next)) ||
-	    (rc = get_bool(val[10], ctx, "more", &m->more)))
-		return decode_end(w, m, sizeof *m, rc);
-	if (val[11] && val[11]->type != MSGPACK_OBJECT_NIL) {
-		const msgpack_object *pv[4];
-		if ((rc = map_index(val[11], "pull policy", policy_keys + 1, 4, 0, pv)) ||
-		    (rc = get_policy(pv, "pull policy", &m->policy)))
-			return decode_end(w, m, sizeof *m, rc);
-		m->has_policy = 1;
-	}
-
-	for (uint32_t i = 0; i < ops->size; i++) {
-		const msgpack_object *p = &ops->ptr[i];
-		if (p->type == MSGPACK_OBJECT_ARRAY && p->via.array.size == 2)
-			nsup += op_sup_count(&p->via.array.ptr[1]);
+	for (size_t i = 0; i < sh->n; i++) {
+		const struct field *f = &sh->f[i];
+		if (!val[i])
+			continue; /* an optional field */
+		if (present && val[i]->type != MSGPACK_OBJECT_NIL)
+			*present |= 1u << i;
+		if (!is_list(f))
+			rc = get_value(val[i], ctx, f, m);
+		else if ((rc = get_array(val[i], ctx, f->key, f->lim, &arr[i])) == VELD_OK &&
+		         f->type >= T_OPS)
+			nsup = sup_count(f, arr[i]);
+		if (rc != VELD_OK)
+			return rc;
 	}
 	for (int pass = 0; pass < 2; pass++) {
-		m->ops = take(&b, ops->size, sizeof *m->ops);
-		m->batches = take(&b, batches->size, sizeof *m->batches);
-		m->authors = take(&b, authors->size, sizeof *m->authors);
-		m->envs = take(&b, envs->size, sizeof *m->envs);
-		m->team_keys = take(&b, tks->size, sizeof *m->team_keys);
-		m->cursors = take(&b, ops->size, sizeof *m->cursors);
-		m->env_cursors = take(&b, envs->size, sizeof *m->env_cursors);
-		m->erased = take(&b, erased->size, sizeof *m->erased);
-		sup = take(&b, nsup, sizeof *sup);
+		for (size_t i = 0; i < sh->n; i++)
+			if (arr[i])
+				list_take(&b, &sh->f[i], arr[i], m, &sup, nsup);
 		if (pass == 0 && (rc = block_alloc(w, &b)) != VELD_OK)
-			return decode_end(w, m, sizeof *m, rc);
+			return rc;
 	}
-	m->nops = ops->size;
-	m->nbatches = batches->size;
-	m->nauthors = authors->size;
-	m->nenvs = envs->size;
-	m->nteam_keys = tks->size;
-	m->nerased = erased->size;
-
 	room = nsup;
-	for (size_t i = 0; i < m->nops; i++)
-		if ((rc = get_pair(&ops->ptr[i], ctx, "ops", &m->cursors[i], &x)) ||
-		    (rc = get_op(x, "pull operation", &m->ops[i], &sup, &room)))
-			return decode_end(w, m, sizeof *m, rc);
-	for (size_t i = 0; i < m->nbatches; i++)
-		if ((rc = get_batch(&batches->ptr[i], "pull batch", &m->batches[i])) != VELD_OK)
-			return decode_end(w, m, sizeof *m, rc);
-	if ((rc = get_authors(authors, ctx, m->authors)) != VELD_OK)
-		return decode_end(w, m, sizeof *m, rc);
-	for (size_t i = 0; i < m->nenvs; i++)
-		if ((rc = get_pair(&envs->ptr[i], ctx, "envelopes", &m->env_cursors[i], &x)) ||
-		    (rc = get_envelope(x, "pull envelope", &m->envs[i])))
-			return decode_end(w, m, sizeof *m, rc);
-	for (size_t i = 0; i < m->nteam_keys; i++)
-		if ((rc = get_team_key(&tks->ptr[i], "pull team key", &m->team_keys[i])) != VELD_OK)
-			return decode_end(w, m, sizeof *m, rc);
-	for (size_t i = 0; i < m->nerased; i++) {
-		const msgpack_object *e = &erased->ptr[i];
-		if (e->type != MSGPACK_OBJECT_ARRAY || e->via.array.size != 4)
-			return decode_end(w, m, sizeof *m,
-			                  bad(ctx, "erased", "entries must be [cursor, client, at, sig]"));
-		struct veld__erasure *er = &m->erased[i];
-		if ((rc = get_uint(&e->via.array.ptr[0], ctx, "cursor", 0, &er->cursor)) ||
-		    (rc = get_bin(&e->via.array.ptr[1], ctx, "client", VELD_ID_BYTES, er->client)) ||
-		    (rc = get_uint(&e->via.array.ptr[2], ctx, "at", 0, &er->at)) ||
-		    (rc = get_bin(&e->via.array.ptr[3], ctx, "sig", SIG_BYTES, er->sig)))
-			return decode_end(w, m, sizeof *m, rc);
-	}
-	return decode_end(w, m, sizeof *m, VELD_OK);
-}
-
-/* ---- enroll ---------------------------------------------------------------- */
-
-static const char *const enroll_keys[] = {"v", "auth", "device", "sign_pk", "box_pk", "label"};
-
-int veld__wire_enroll_req_decode(struct veld__wire *w, const uint8_t *body, size_t len,
-                                 struct veld__enroll_req *m)
-{
-	static const char ctx[] = "enroll";
-	const msgpack_object *val[6];
-	int rc;
-	memset(m, 0, sizeof *m);
-	if ((rc = decode_begin(w, body, len, ctx, FLAT_DEPTH, FLAT_VALUES, enroll_keys, 6, 0, val)) ||
-	    (rc = get_bin(val[1], ctx, "auth", 32, m->auth)) ||
-	    (rc = get_bin(val[2], ctx, "device", VELD_ID_BYTES, m->device)) ||
-	    (rc = get_bin(val[3], ctx, "sign_pk", PK_BYTES, m->sign_pk)) ||
-	    (rc = get_bin(val[4], ctx, "box_pk", PK_BYTES, m->box_pk)) ||
-	    (rc = get_str(val[5], ctx, "label", LABEL_MAX, S_TEXT, m->label)))
-		return decode_end(w, m, sizeof *m, rc);
-	return decode_end(w, m, sizeof *m, VELD_OK);
-}
-
-static const char *const enroll_resp_keys[] = {"v",           "role",          "team",
-                                               "tv",          "team_pk",       "team_sealed",
-                                               "office_device", "office_sign_pk", "office_box_pk"};
-
-int veld__wire_enroll_resp_decode(struct veld__wire *w, const uint8_t *body, size_t len,
-                                  struct veld__enroll_resp *m)
-{
-	static const char ctx[] = "enroll response";
-	const msgpack_object *val[9];
-	int has_pk, has_sealed, has_dev, has_sign, has_box;
-	int rc;
-	memset(m, 0, sizeof *m);
-	if ((rc = decode_begin(w, body, len, ctx, FLAT_DEPTH, FLAT_VALUES, enroll_resp_keys, 9, 0,
-	                       val)) ||
-	    (rc = get_str(val[1], ctx, "role", ROLE_MAX, S_ROLE, m->role)) ||
-	    (rc = get_str(val[2], ctx, "team", VELD_TEAM_MAX, S_TEAM_OR_STAR, m->team)) ||
-	    (rc = get_uint(val[3], ctx, "tv", 0, &m->tv)) ||
-	    (rc = get_bin_or_nil(val[4], ctx, "team_pk", PK_BYTES, m->team_pk, &has_pk)) ||
-	    (rc = get_bin_or_nil(val[5], ctx, "team_sealed", VELD_TEAM_SEALED_BYTES, m->team_sealed,
-	                         &has_sealed)) ||
-	    (rc = get_bin_or_nil(val[6], ctx, "office_device", VELD_ID_BYTES, m->office_device,
-	                         &has_dev)) ||
-	    (rc = get_bin_or_nil(val[7], ctx, "office_sign_pk", PK_BYTES, m->office_sign_pk,
-	                         &has_sign)) ||
-	    (rc = get_bin_or_nil(val[8], ctx, "office_box_pk", PK_BYTES, m->office_box_pk, &has_box)))
-		return decode_end(w, m, sizeof *m, rc);
-	if (has_pk != has_sealed)
-		return decode_end(w, m, sizeof *m,
-		                  bad(ctx, "team_sealed", "must be nil exactly when 'team_pk' is nil"));
-	if (has_dev != has_sign || has_dev != has_box)
-		return decode_end(w, m, sizeof *m,
-		                  bad(ctx, "office_device",
-		                      "and the office keys must be all nil or all set"));
-	m->has_team_key = has_pk;
-	m->has_office = has_dev;
-	return decode_end(w, m, sizeof *m, VELD_OK);
-}
-
-/* ---- invite, team keys, revoke ------------------------------------------- */
-
-static const char *const invite_keys[] = {"v", "auth", "team", "expires", "tv", "team_sealed"};
-
-int veld__wire_invite_req_decode(struct veld__wire *w, const uint8_t *body, size_t len,
-                                 struct veld__invite_req *m)
-{
-	static const char ctx[] = "invite";
-	const msgpack_object *val[6];
-	int rc;
-	memset(m, 0, sizeof *m);
-	if ((rc = decode_begin(w, body, len, ctx, FLAT_DEPTH, FLAT_VALUES, invite_keys, 6, 0, val)) ||
-	    (rc = get_bin(val[1], ctx, "auth", 32, m->auth)) ||
-	    (rc = get_str(val[2], ctx, "team", VELD_TEAM_MAX, S_TEAM, m->team)) ||
-	    (rc = get_uint(val[3], ctx, "expires", 0, &m->expires)) ||
-	    (rc = get_uint(val[4], ctx, "tv", 0, &m->tv)) ||
-	    (rc = get_bin(val[5], ctx, "team_sealed", VELD_TEAM_SEALED_BYTES, m->team_sealed)))
-		return decode_end(w, m, sizeof *m, rc);
-	return decode_end(w, m, sizeof *m, VELD_OK);
-}
-
-static const char *const team_keys_keys[] = {"v", "team", "tv", "pk", "sealed"};
-static const char *const sealed_for_keys[] = {"device", "sealed"};
-
-int veld__wire_team_keys_req_decode(struct veld__wire *w, const uint8_t *body, size_t len,
-                                    struct veld__team_keys_req *m)
-{
-	static const char ctx[] = "team-keys";
-	const msgpack_object *val[5], *ev[2];
-	const msgpack_object_array *sealed = NULL;
-	struct block b = {0};
-	int rc;
-	memset(m, 0, sizeof *m);
-	if ((rc = decode_begin(w, body, len, ctx, LIST_DEPTH, TEAM_KEYS_VALUES, team_keys_keys, 5, 0,
-	                       val)) ||
-	    (rc = get_str(val[1], ctx, "team", VELD_TEAM_MAX, S_TEAM, m->team)) ||
-	    (rc = get_uint(val[2], ctx, "tv", 0, &m->tv)) ||
-	    (rc = get_bin(val[3], ctx, "pk", PK_BYTES, m->pk)) ||
-	    (rc = get_array(val[4], ctx, "sealed", VELD_WIRE_MAX_DEVICES, &sealed)))
-		return decode_end(w, m, sizeof *m, rc);
-	for (int pass = 0; pass < 2; pass++) {
-		m->sealed = take(&b, sealed->size, sizeof *m->sealed);
-		if (pass == 0 && (rc = block_alloc(w, &b)) != VELD_OK)
-			return decode_end(w, m, sizeof *m, rc);
-	}
-	m->nsealed = sealed->size;
-	for (size_t i = 0; i < m->nsealed; i++)
-		if ((rc = map_index(&sealed->ptr[i], "team-keys entry", sealed_for_keys, 2, 0, ev)) ||
-		    (rc = get_bin(ev[0], "team-keys entry", "device", VELD_ID_BYTES,
-		                  m->sealed[i].device)) ||
-		    (rc = get_bin(ev[1], "team-keys entry", "sealed", VELD_SEALED_KEY_BYTES,
-		                  m->sealed[i].sealed)))
-			return decode_end(w, m, sizeof *m, rc);
-	return decode_end(w, m, sizeof *m, VELD_OK);
-}
-
-static const char *const revoke_keys[] = {"v", "device"};
-
-int veld__wire_revoke_req_decode(struct veld__wire *w, const uint8_t *body, size_t len,
-                                 struct veld__revoke_req *m)
-{
-	static const char ctx[] = "revoke";
-	const msgpack_object *val[2];
-	int rc;
-	memset(m, 0, sizeof *m);
-	if ((rc = decode_begin(w, body, len, ctx, FLAT_DEPTH, FLAT_VALUES, revoke_keys, 2, 0, val)) ||
-	    (rc = get_bin(val[1], ctx, "device", VELD_ID_BYTES, m->device)))
-		return decode_end(w, m, sizeof *m, rc);
-	return decode_end(w, m, sizeof *m, VELD_OK);
-}
-
-static const char *const erase_keys[] = {"v", "client", "at", "sig"};
-
-int veld__wire_erase_req_decode(struct veld__wire *w, const uint8_t *body, size_t len,
-                                struct veld__erase_req *m)
-{
-	static const char ctx[] = "erase";
-	const msgpack_object *val[4];
-	int rc;
-	memset(m, 0, sizeof *m);
-	if ((rc = decode_begin(w, body, len, ctx, FLAT_DEPTH, FLAT_VALUES, erase_keys, 4, 0, val)) ||
-	    (rc = get_bin(val[1], ctx, "client", VELD_ID_BYTES, m->client)) ||
-	    (rc = get_uint(val[2], ctx, "at", 0, &m->at)) ||
-	    (rc = get_bin(val[3], ctx, "sig", SIG_BYTES, m->sig)))
-		return decode_end(w, m, sizeof *m, rc);
-	return decode_end(w, m, sizeof *m, VELD_OK);
-}
-
-int veld__wire_policy_req_decode(struct veld__wire *w, const uint8_t *body, size_t len,
-                                 struct veld__field_policy *m)
-{
-	static const char ctx[] = "policy";
-	const msgpack_object *val[5];
-	int rc;
-	memset(m, 0, sizeof *m);
-	if ((rc = decode_begin(w, body, len, ctx, POLICY_DEPTH, POLICY_VALUES, policy_keys, 5, 0,
-	                       val)) ||
-	    (rc = get_policy(val + 1, ctx, m)))
-		return decode_end(w, m, sizeof *m, rc);
-	return decode_end(w, m, sizeof *m, VELD_OK);
-}
-
-static const char *const revoke_resp_keys[] = {"v", "team"};
-
-int veld__wire_revoke_resp_decode(struct veld__wire *w, const uint8_t *body, size_t len,
-                                  struct veld__revoke_resp *m)
-{
-	static const char ctx[] = "revoke response";
-	const msgpack_object *val[2];
-	int rc;
-	memset(m, 0, sizeof *m);
-	if ((rc = decode_begin(w, body, len, ctx, FLAT_DEPTH, FLAT_VALUES, revoke_resp_keys, 2, 0,
-	                       val)) ||
-	    (rc = get_str(val[1], ctx, "team", VELD_TEAM_MAX, S_TEAM_OR_STAR, m->team)))
-		return decode_end(w, m, sizeof *m, rc);
-	return decode_end(w, m, sizeof *m, VELD_OK);
-}
-
-/* ---- devices ------------------------------------------------------------- */
-
-static const char *const devices_keys[] = {"v", "devices"};
-static const char *const device_keys[] = {"device", "team",   "role",     "label",
-                                          "sign_pk", "box_pk", "enrolled", "revoked"};
-
-static int get_device(const msgpack_object *o, const char *ctx, struct veld__device_info *d)
-{
-	const msgpack_object *val[8];
-	int rc;
-	if ((rc = map_index(o, ctx, device_keys, 8, 0, val)) ||
-	    (rc = get_bin(val[0], ctx, "device", VELD_ID_BYTES, d->device)) ||
-	    (rc = get_str(val[1], ctx, "team", VELD_TEAM_MAX, S_TEAM_OR_STAR, d->team)) ||
-	    (rc = get_str(val[2], ctx, "role", ROLE_MAX, S_ROLE, d->role)) ||
-	    (rc = get_str(val[3], ctx, "label", LABEL_MAX, S_TEXT, d->label)) ||
-	    (rc = get_bin(val[4], ctx, "sign_pk", PK_BYTES, d->sign_pk)) ||
-	    (rc = get_bin(val[5], ctx, "box_pk", PK_BYTES, d->box_pk)) ||
-	    (rc = get_uint(val[6], ctx, "enrolled", 0, &d->enrolled)))
-		return rc;
-	/* 0 means "not revoked" in the struct, so a revocation time is >= 1 */
-	d->revoked = 0;
-	if (val[7]->type != MSGPACK_OBJECT_NIL)
-		return get_uint(val[7], ctx, "revoked", 1, &d->revoked);
+	for (size_t i = 0; i < sh->n; i++)
+		if (arr[i] && (rc = get_list(arr[i], ctx, &sh->f[i], m, &sup, &room)) != VELD_OK)
+			return rc;
 	return VELD_OK;
 }
 
-int veld__wire_devices_resp_decode(struct veld__wire *w, const uint8_t *body, size_t len,
-                                   struct veld__devices_resp *m)
+/* Steps 1 and 2, then the body's map: its first key must be "v" with value 1.
+ * val[0] gets the value of "v", val[i + 1] that of field i. */
+static int decode_root(struct veld__wire *w, const uint8_t *body, size_t len,
+                       const struct message *msg, void *m, size_t size,
+                       const msgpack_object **val)
 {
-	static const char ctx[] = "devices";
-	const msgpack_object *val[2];
-	const msgpack_object_array *devs = NULL;
-	struct block b = {0};
-	int rc;
-	memset(m, 0, sizeof *m);
-	if ((rc = decode_begin(w, body, len, ctx, LIST_DEPTH, DEVICES_VALUES, devices_keys, 2, 0,
-	                       val)) ||
-	    (rc = get_array(val[1], ctx, "devices", VELD_WIRE_MAX_DEVICES, &devs)))
-		return decode_end(w, m, sizeof *m, rc);
-	for (int pass = 0; pass < 2; pass++) {
-		m->devices = take(&b, devs->size, sizeof *m->devices);
-		if (pass == 0 && (rc = block_alloc(w, &b)) != VELD_OK)
-			return decode_end(w, m, sizeof *m, rc);
-	}
-	m->ndevices = devs->size;
-	for (size_t i = 0; i < m->ndevices; i++)
-		if ((rc = get_device(&devs->ptr[i], "devices entry", &m->devices[i])) != VELD_OK)
-			return decode_end(w, m, sizeof *m, rc);
-	return decode_end(w, m, sizeof *m, VELD_OK);
-}
-
-/* ---- access log -------------------------------------------------------------- */
-
-static const char *const audit_push_keys[] = {"v", "entries"};
-static const char *const audit_pull_keys[] = {"v", "entries", "authors", "next", "more"};
-
-static int get_sealed_entry(const msgpack_object *o, const char *ctx, const uint8_t **p,
-                            size_t *n)
-{
-	if (o->type != MSGPACK_OBJECT_BIN || o->via.bin.size == 0 ||
-	    o->via.bin.size > VELD_AUDIT_SEALED_MAX)
-		return veld__err(VELD_EPROTO, "%s: 'sealed' must be a bin of 1 to %d bytes", ctx,
-		                 VELD_AUDIT_SEALED_MAX);
-	*p = (const uint8_t *)o->via.bin.ptr; /* into the body */
-	*n = o->via.bin.size;
-	return VELD_OK;
-}
-
-/* Entries are consecutive: entries[i].seq = entries[0].seq + i, from 1. */
-static int check_audit_seqs(int code, const char *ctx, const struct veld__audit_entry *e,
-                            size_t n, int per_device)
-{
-	for (size_t i = 0; i < n; i++) {
-		if (e[i].seq < 1)
-			return veld__err(code, "%s: 'seq' must be at least 1", ctx);
-		if (!per_device && i > 0 && e[i].seq != e[0].seq + i)
-			return veld__err(code, "%s: entries must have consecutive seq", ctx);
-	}
-	return VELD_OK;
-}
-
-static int get_hex_id(const msgpack_object *o, const char *ctx, const char *key, char out[33])
-{
-	if (o->type != MSGPACK_OBJECT_STR || o->via.str.size != 32)
-		return bad(ctx, key, "must be 32 lower-case hex digits");
-	for (size_t i = 0; i < 32; i++) {
-		char c = o->via.str.ptr[i];
-		if (!((c >= '0' && c <= '9') || (c >= 'a' && c <= 'f')))
-			return bad(ctx, key, "must be 32 lower-case hex digits");
-	}
-	memcpy(out, o->via.str.ptr, 32);
-	out[32] = 0;
-	return VELD_OK;
-}
-
-int veld__wire_audit_plain_decode(const uint8_t *p, size_t len, struct veld__audit_plain *out)
-{
-	static const char ctx[] = "access-log entry";
-	msgpack_unpacked u;
-	const msgpack_object *e;
+	const char *ctx = msg->ctx;
+	const msgpack_object *root;
 	size_t off = 0;
+	uint64_t v = 0;
 	int rc;
 
-	memset(out, 0, sizeof *out);
-	if ((rc = scan(p, len, ctx, 1, 10)) != VELD_OK)
+	memset(m, 0, size);
+	memset(w, 0, sizeof *w);
+	msgpack_unpacked_init(&w->u);
+	if (len > VELD_WIRE_MAX_BODY)
+		return veld__err(VELD_EPROTO, "%s: the body is larger than 4 MiB", ctx);
+	if (!body && len)
+		return veld__err(VELD_EPROTO, "%s: no body", ctx);
+	if ((rc = scan(body, len, ctx, msg->depth, msg->values)) != VELD_OK)
 		return rc;
-	msgpack_unpacked_init(&u);
-	switch (msgpack_unpack_next(&u, (const char *)p, len, &off)) {
+	switch (msgpack_unpack_next(&w->u, (const char *)body, len, &off)) {
 	case MSGPACK_UNPACK_SUCCESS:
 		break;
 	case MSGPACK_UNPACK_NOMEM_ERROR:
-		msgpack_unpacked_destroy(&u);
 		return veld__err(VELD_ENOMEM, "out of memory");
 	default:
-		msgpack_unpacked_destroy(&u);
-		return veld__err(VELD_EPROTO, "%s: not valid msgpack", ctx);
+		return veld__err(VELD_EPROTO, "%s: the body is not valid msgpack", ctx);
 	}
-	if (off != len || u.data.type != MSGPACK_OBJECT_ARRAY || u.data.via.array.size != 9) {
-		msgpack_unpacked_destroy(&u);
-		return veld__err(VELD_EPROTO, "%s: must be exactly one array of 9 elements", ctx);
-	}
-	e = u.data.via.array.ptr;
-	if ((rc = get_uint(&e[0], ctx, "seq", 1, &out->seq)) ||
-	    (rc = get_uint(&e[1], ctx, "at", 0, &out->at)) ||
-	    (rc = get_str(&e[2], ctx, "event", 32, S_TEXT, out->event)) ||
-	    (rc = get_str(&e[3], ctx, "outcome", 32, S_TEXT, out->outcome)) ||
-	    (e[4].type != MSGPACK_OBJECT_NIL && (rc = get_hex_id(&e[4], ctx, "client", out->client))) ||
-	    (rc = get_str(&e[5], ctx, "user", 64, S_TEXT, out->user)) ||
-	    (rc = get_str(&e[6], ctx, "role", 64, S_TEXT, out->role)) ||
-	    (rc = get_hex_id(&e[7], ctx, "device", out->device)) ||
-	    (rc = get_str(&e[8], ctx, "purpose", 1000, S_TEXT, out->purpose))) {
-		msgpack_unpacked_destroy(&u);
-		memset(out, 0, sizeof *out);
+	if (off != len)
+		return veld__err(VELD_EPROTO, "%s: trailing bytes after the map", ctx);
+	root = &w->u.data;
+	if (root->type != MSGPACK_OBJECT_MAP)
+		return veld__err(VELD_EPROTO, "%s: the body must be a map", ctx);
+	if (root->via.map.size == 0 || root->via.map.ptr[0].key.type != MSGPACK_OBJECT_STR ||
+	    root->via.map.ptr[0].key.via.str.size != 1 || root->via.map.ptr[0].key.via.str.ptr[0] != 'v')
+		return veld__err(VELD_EPROTO, "%s: the first key must be 'v'", ctx);
+	if ((rc = map_index(root, ctx, msg->shape.f, msg->shape.n, 1, msg->optional, val)) != VELD_OK)
 		return rc;
-	}
-	msgpack_unpacked_destroy(&u);
+	if ((rc = get_uint(val[0], ctx, "v", 0, &v)) != VELD_OK)
+		return rc;
+	if (v != VELD_WIRE_VERSION)
+		return veld__err(VELD_EPROTO, "%s: 'v' must be %d", ctx, VELD_WIRE_VERSION);
 	return VELD_OK;
 }
 
-int veld__wire_audit_push_req_decode(struct veld__wire *w, const uint8_t *body, size_t len,
-                                     struct veld__audit_push_req *m)
+/* A whole message: its root, its fields, its rule. */
+static int decode_message(struct veld__wire *w, const uint8_t *body, size_t len,
+                          const struct message *msg, void *m, size_t size, uint32_t *present)
 {
-	static const char ctx[] = "audit push";
-	const msgpack_object *val[2];
-	const msgpack_object_array *ents = NULL;
-	struct block b = {0};
-	int rc;
-	memset(m, 0, sizeof *m);
-	if ((rc = decode_begin(w, body, len, ctx, LIST_DEPTH, AUDIT_PUSH_VALUES, audit_push_keys, 2,
-	                       0, val)) ||
-	    (rc = get_array(val[1], ctx, "entries", VELD_WIRE_MAX_AUDIT, &ents)))
-		return decode_end(w, m, sizeof *m, rc);
-	for (int pass = 0; pass < 2; pass++) {
-		m->entries = take(&b, ents->size, sizeof *m->entries);
-		if (pass == 0 && (rc = block_alloc(w, &b)) != VELD_OK)
-			return decode_end(w, m, sizeof *m, rc);
-	}
-	m->n = ents->size;
-	for (size_t i = 0; i < m->n; i++) {
-		const msgpack_object *e = &ents->ptr[i];
-		struct veld__audit_entry *x = &m->entries[i];
-		if (e->type != MSGPACK_OBJECT_ARRAY || e->via.array.size != 3)
-			return decode_end(w, m, sizeof *m,
-			                  bad(ctx, "entries", "entries must be [seq, sealed, sig]"));
-		if ((rc = get_uint(&e->via.array.ptr[0], ctx, "seq", 1, &x->seq)) ||
-		    (rc = get_sealed_entry(&e->via.array.ptr[1], ctx, &x->sealed, &x->sealed_len)) ||
-		    (rc = get_bin(&e->via.array.ptr[2], ctx, "sig", SIG_BYTES, x->sig)))
-			return decode_end(w, m, sizeof *m, rc);
-	}
-	rc = check_audit_seqs(VELD_EPROTO, ctx, m->entries, m->n, 0);
-	return decode_end(w, m, sizeof *m, rc);
+	const msgpack_object *val[MAX_MAP_KEYS + 1];
+	int rc = decode_root(w, body, len, msg, m, size, val);
+	if (rc == VELD_OK)
+		rc = get_fields(w, val + 1, msg->ctx, &msg->shape, m, present);
+	if (rc == VELD_OK && msg->rule)
+		rc = msg->rule(VELD_EPROTO, msg->ctx, m);
+	return rc;
 }
 
-int veld__wire_audit_pull_resp_decode(struct veld__wire *w, const uint8_t *body, size_t len,
-                                      struct veld__audit_pull_resp *m)
+/* On success nothing points into the zone any more: release it now. On
+ * failure release everything and zero the message. */
+static int decode_end(struct veld__wire *w, void *m, size_t size, int rc)
 {
-	static const char ctx[] = "audit pull";
-	const msgpack_object *val[5];
-	const msgpack_object_array *ents = NULL, *authors = NULL;
-	struct block b = {0};
-	int rc;
-	memset(m, 0, sizeof *m);
-	if ((rc = decode_begin(w, body, len, ctx, LIST_DEPTH, AUDIT_PULL_VALUES, audit_pull_keys, 5,
-	                       0, val)) ||
-	    (rc = get_array(val[1], ctx, "entries", VELD_WIRE_MAX_PAGE, &ents)) ||
-	    (rc = get_array(val[2], ctx, "authors", VELD_WIRE_MAX_PAGE, &authors)) ||
-	    (rc = get_uint(val[3], ctx, "next", 0, &m->next)) ||
-	    (rc = get_bool(val[4], ctx, "more", &m->more)))
-		return decode_end(w, m, sizeof *m, rc);
-	for (int pass = 0; pass < 2; pass++) {
-		m->entries = take(&b, ents->size, sizeof *m->entries);
-		m->authors = take(&b, authors->size, sizeof *m->authors);
-		if (pass == 0 && (rc = block_alloc(w, &b)) != VELD_OK)
-			return decode_end(w, m, sizeof *m, rc);
+	if (rc == VELD_OK) {
+		msgpack_unpacked_destroy(&w->u);
+		msgpack_unpacked_init(&w->u);
+	} else {
+		veld__wire_free(w);
+		memset(m, 0, size);
 	}
-	m->n = ents->size;
-	m->nauthors = authors->size;
-	for (size_t i = 0; i < m->n; i++) {
-		const msgpack_object *e = &ents->ptr[i];
-		struct veld__audit_entry *x = &m->entries[i];
-		if (e->type != MSGPACK_OBJECT_ARRAY || e->via.array.size != 5)
-			return decode_end(w, m, sizeof *m,
-			                  bad(ctx, "entries",
-			                      "entries must be [cursor, device, seq, sealed, sig]"));
-		if ((rc = get_uint(&e->via.array.ptr[0], ctx, "cursor", 1, &x->cursor)) ||
-		    (rc = get_bin(&e->via.array.ptr[1], ctx, "device", VELD_ID_BYTES, x->device)) ||
-		    (rc = get_uint(&e->via.array.ptr[2], ctx, "seq", 1, &x->seq)) ||
-		    (rc = get_sealed_entry(&e->via.array.ptr[3], ctx, &x->sealed, &x->sealed_len)) ||
-		    (rc = get_bin(&e->via.array.ptr[4], ctx, "sig", SIG_BYTES, x->sig)))
-			return decode_end(w, m, sizeof *m, rc);
-	}
-	if ((rc = get_authors(authors, ctx, m->authors)) != VELD_OK)
-		return decode_end(w, m, sizeof *m, rc);
-	return decode_end(w, m, sizeof *m, VELD_OK);
+	return rc;
 }
 
-/* ---- errors and {"v":1} ----------------------------------------------------- */
-
-static const char *const error_keys[] = {"v", "error", "message", "expected"};
-
-int veld__wire_error_decode(struct veld__wire *w, const uint8_t *body, size_t len,
-                            struct veld__error_resp *m)
-{
-	static const char ctx[] = "error response";
-	const msgpack_object *val[4];
-	int rc;
-	memset(m, 0, sizeof *m);
-	if ((rc = decode_begin(w, body, len, ctx, FLAT_DEPTH, FLAT_VALUES, error_keys, 4, 1u << 3,
-	                       val)) ||
-	    (rc = get_str(val[1], ctx, "error", ERROR_MAX, S_TEXT, m->error)) ||
-	    (rc = get_str(val[2], ctx, "message", MESSAGE_MAX, S_TEXT, m->message)))
-		return decode_end(w, m, sizeof *m, rc);
-	if (strcmp(m->error, "gap") == 0) {
-		if (!val[3])
-			rc = veld__err(VELD_EPROTO, "%s: missing 'expected'", ctx);
-		else
-			rc = get_uint(val[3], ctx, "expected", 0, &m->expected);
-	} else if (val[3]) {
-		rc = bad(ctx, "expected", "is only allowed with error gap");
-	}
-	return decode_end(w, m, sizeof *m, rc);
-}
-
-static const char *const ok_keys[] = {"v"};
-
-int veld__wire_ok_decode(struct veld__wire *w, const uint8_t *body, size_t len)
-{
-	const msgpack_object *val[1];
-	int dummy = 0;
-	int rc = decode_begin(w, body, len, "response", FLAT_DEPTH, FLAT_VALUES, ok_keys, 1, 0, val);
-	return decode_end(w, &dummy, sizeof dummy, rc);
-}
-
-/* ---- encoders ------------------------------------------------------------- */
+/* ---- encoding a table's fields ------------------------------------------- */
 
 /* A packer over an sbuffer that remembers a failed write, so the packing
  * code reads straight and the result is checked once, at the end. */
@@ -1328,53 +974,7 @@ static void put_uint(msgpack_packer *pk, const char *key, uint64_t v)
 	msgpack_pack_uint64(pk, v);
 }
 
-static void put_bin(msgpack_packer *pk, const char *key, const void *p, size_t n)
-{
-	put_key(pk, key);
-	msgpack_pack_bin_with_body(pk, p, n);
-}
-
-static void put_bin_or_nil(msgpack_packer *pk, const char *key, int present, const void *p,
-                           size_t n)
-{
-	if (present) {
-		put_bin(pk, key, p, n);
-	} else {
-		put_key(pk, key);
-		msgpack_pack_nil(pk);
-	}
-}
-
 /* Validation before encoding: the decoder's rules on the struct's values. */
-static int enc_str(const char *ctx, const char *key, const char *s, size_t cap, size_t max,
-                   enum str_rule rule);
-
-static int check_policy(const char *ctx, const struct veld__field_policy *p)
-{
-	int rc;
-	if ((rc = enc_str(ctx, "team", p->team, sizeof p->team, VELD_TEAM_MAX, S_TEAM)) != VELD_OK)
-		return rc;
-	if (p->at < 1 || (p->mask & ~VELD_POLICY_ALL))
-		return veld__err(VELD_EINVAL, "%s: needs at >= 1 and only governed fields", ctx);
-	return VELD_OK;
-}
-
-/* team, at, fields (canonical order), sig: the caller wrote the map header. */
-static void pack_policy(msgpack_packer *pk, const struct veld__field_policy *p)
-{
-	int n = 0;
-	for (int i = 0; i < VELD_POLICY_NFIELDS; i++)
-		n += (p->mask >> i) & 1;
-	put_str(pk, "team", p->team);
-	put_uint(pk, "at", p->at);
-	put_key(pk, "fields");
-	msgpack_pack_array(pk, (size_t)n);
-	for (int i = 0; i < VELD_POLICY_NFIELDS; i++)
-		if (p->mask & (1u << i))
-			put_key(pk, veld__policy_fields[i]);
-	put_bin(pk, "sig", p->sig, SIG_BYTES);
-}
-
 static int enc_str(const char *ctx, const char *key, const char *s, size_t cap, size_t max,
                    enum str_rule rule)
 {
@@ -1416,324 +1016,476 @@ static int check_op(const char *ctx, const veld__op *op)
 	return VELD_OK;
 }
 
-static int check_envelope(const char *ctx, const struct veld__envelope *e)
+static int check_record(const char *ctx, const struct shape *sh, const void *m);
+
+/* A list's count, and each entry. */
+static int check_list(const char *ctx, const struct field *f, const void *m)
 {
-	int rc;
-	if ((rc = enc_min(ctx, "kv", e->kv, 1)) ||
-	    (rc = enc_str(ctx, "to", e->to, sizeof e->to, TO_MAX, S_TO)))
+	const unsigned char *elem = *CM(m, f->off, unsigned char *);
+	size_t n = *CM(m, f->aux, size_t);
+	int ops = f->type == T_OPS || f->type == T_OP_PAIRS, rc;
+	if ((rc = enc_count(ctx, f->key, n, f->lim, elem)) != VELD_OK ||
+	    ((f->type == T_PAIRS || f->type == T_OP_PAIRS) &&
+	     (rc = enc_count(ctx, f->key, n, f->lim, *CM(m, f->cur, uint64_t *))) != VELD_OK))
 		return rc;
+	for (size_t i = 0; i < n; i++) {
+		if (ops)
+			rc = check_op(f->ctx, (const veld__op *)(const void *)elem + i);
+		else
+			rc = check_record(f->ctx ? f->ctx : ctx, f->of, elem + i * f->of->size);
+		if (rc != VELD_OK)
+			return rc;
+	}
 	return VELD_OK;
 }
 
-static void pack_envelope(msgpack_packer *pk, const struct veld__envelope *e)
+/* Validation before encoding: the decoder's rules on the struct's values,
+ * so a peer never receives what we would refuse ourselves. */
+static int check_value(const char *ctx, const struct field *f, const void *m)
 {
-	msgpack_pack_map(pk, 5);
-	put_bin(pk, "client", e->client, VELD_ID_BYTES);
-	put_uint(pk, "kv", e->kv);
-	put_str(pk, "to", e->to);
-	put_uint(pk, "tv", e->tv);
-	put_bin(pk, "sealed", e->sealed, VELD_SEALED_KEY_BYTES);
+	const struct veld__batch *b = m;
+	size_t n;
+	switch (f->type) {
+	case T_UINT: return enc_min(ctx, f->key, *CM(m, f->off, uint64_t), f->lim);
+	case T_STR: return enc_str(ctx, f->key, CM(m, f->off, char), f->aux, f->lim, f->rule);
+	case T_SEALED:
+		n = *CM(m, f->aux, size_t);
+		if (*CM(m, f->off, const uint8_t *) && n >= 1 && n <= VELD_AUDIT_SEALED_MAX)
+			return VELD_OK;
+		return veld__err(VELD_EINVAL, "%s: 'sealed' must be 1 to %d bytes", ctx,
+		                 VELD_AUDIT_SEALED_MAX);
+	case T_HASHES:
+		if (b->last >= b->first && b->last - b->first < MAX_BATCH_OPS && b->hashes)
+			return VELD_OK;
+		return veld__err(VELD_EINVAL, "%s: needs first <= last, at most %d operations, and hashes",
+		                 ctx, MAX_BATCH_OPS);
+	case T_RECORD:
+		return *CM(m, f->aux, int) ? check_record(f->ctx, f->of, CM(m, f->off, void)) : VELD_OK;
+	default:
+		return is_list(f) ? check_list(ctx, f, m) : VELD_OK;
+	}
 }
 
-int veld__wire_push_req_encode(msgpack_sbuffer *out, const struct veld__push_req *m)
+static int check_record(const char *ctx, const struct shape *sh, const void *m)
 {
-	static const char ctx[] = "push";
-	struct writer wr;
-	msgpack_packer *pk;
 	int rc;
-	if ((rc = enc_count(ctx, "ops", m->nops, VELD_WIRE_MAX_OPS, m->ops)) ||
-	    (rc = enc_count(ctx, "envelopes", m->nenvs, VELD_WIRE_MAX_ENVS, m->envs)))
-		return rc;
-	if (!m->has_sig != !m->nops)
-		return veld__err(VELD_EINVAL, "%s: 'sig' must be nil exactly when 'ops' is empty", ctx);
-	for (size_t i = 0; i < m->nops; i++)
-		if ((rc = check_op("push operation", &m->ops[i])) != VELD_OK)
+	if (sh->check)
+		return sh->check(ctx, m);
+	for (size_t i = 0; i < sh->n; i++)
+		if ((rc = check_value(ctx, &sh->f[i], m)) != VELD_OK)
 			return rc;
-	for (size_t i = 0; i < m->nenvs; i++)
-		if ((rc = check_envelope("push envelope", &m->envs[i])) != VELD_OK)
-			return rc;
-
-	pk = writer_begin(&wr, out, 4);
-	put_key(pk, "ops");
-	msgpack_pack_array(pk, m->nops);
-	for (size_t i = 0; i < m->nops; i++)
-		veld__wire_pack_op(pk, &m->ops[i]);
-	put_bin_or_nil(pk, "sig", m->has_sig, m->sig, SIG_BYTES);
-	put_key(pk, "envelopes");
-	msgpack_pack_array(pk, m->nenvs);
-	for (size_t i = 0; i < m->nenvs; i++)
-		pack_envelope(pk, &m->envs[i]);
-	return writer_end(&wr);
+	return VELD_OK;
 }
 
-int veld__wire_push_resp_encode(msgpack_sbuffer *out, const struct veld__push_resp *m)
+static void pack_record(msgpack_packer *pk, const struct shape *sh, const void *m);
+
+/* A policy's governed fields, by name, in their canonical order. */
+static void pack_mask(msgpack_packer *pk, uint32_t mask)
 {
-	struct writer wr;
-	msgpack_packer *pk = writer_begin(&wr, out, 3);
-	put_uint(pk, "acked", m->acked);
-	put_uint(pk, "stored", m->stored);
-	return writer_end(&wr);
+	int n = 0;
+	for (int i = 0; i < VELD_POLICY_NFIELDS; i++)
+		n += (mask >> i) & 1;
+	msgpack_pack_array(pk, (size_t)n);
+	for (int i = 0; i < VELD_POLICY_NFIELDS; i++)
+		if (mask & (1u << i))
+			put_key(pk, veld__policy_fields[i]);
 }
 
-int veld__wire_pull_resp_encode(msgpack_sbuffer *out, const struct veld__pull_resp *m)
+/* A list as an array of its records, operations or [cursor, x] pairs. */
+static void pack_list(msgpack_packer *pk, const struct field *f, const void *m)
 {
-	static const char ctx[] = "pull";
-	struct writer wr;
-	msgpack_packer *pk;
-	int rc;
-	if ((rc = enc_count(ctx, "ops", m->nops, VELD_WIRE_MAX_PAGE, m->ops)) ||
-	    (rc = enc_count(ctx, "ops", m->nops, VELD_WIRE_MAX_PAGE, m->cursors)) ||
-	    (rc = enc_count(ctx, "batches", m->nbatches, VELD_WIRE_MAX_PAGE, m->batches)) ||
-	    (rc = enc_count(ctx, "authors", m->nauthors, VELD_WIRE_MAX_PAGE, m->authors)) ||
-	    (rc = enc_count(ctx, "envelopes", m->nenvs, VELD_WIRE_MAX_ENVS, m->envs)) ||
-	    (rc = enc_count(ctx, "envelopes", m->nenvs, VELD_WIRE_MAX_ENVS, m->env_cursors)) ||
-	    (rc = enc_count(ctx, "team_keys", m->nteam_keys, MAX_TEAM_KEYS, m->team_keys)) ||
-	    (rc = enc_count(ctx, "erased", m->nerased, VELD_WIRE_MAX_ERASED, m->erased)))
-		return rc;
-	for (size_t i = 0; i < m->nops; i++)
-		if ((rc = check_op("pull operation", &m->ops[i])) != VELD_OK)
-			return rc;
-	for (size_t i = 0; i < m->nbatches; i++) {
-		const struct veld__batch *b = &m->batches[i];
-		if (b->last < b->first || b->last - b->first >= MAX_BATCH_OPS || !b->hashes)
-			return veld__err(VELD_EINVAL,
-			                 "pull batch: needs first <= last, at most %d operations, and hashes",
-			                 MAX_BATCH_OPS);
+	const unsigned char *elem = *CM(m, f->off, unsigned char *);
+	const uint64_t *cursors = f->type == T_PAIRS || f->type == T_OP_PAIRS
+	                          ? *CM(m, f->cur, uint64_t *) : NULL;
+	size_t n = *CM(m, f->aux, size_t);
+	msgpack_pack_array(pk, n);
+	for (size_t i = 0; i < n; i++) {
+		if (cursors) {
+			msgpack_pack_array(pk, 2);
+			msgpack_pack_uint64(pk, cursors[i]);
+		}
+		if (f->type == T_OPS || f->type == T_OP_PAIRS)
+			veld__wire_pack_op(pk, (const veld__op *)(const void *)elem + i);
+		else
+			pack_record(pk, f->of, elem + i * f->of->size);
 	}
-	for (size_t i = 0; i < m->nenvs; i++)
-		if ((rc = check_envelope("pull envelope", &m->envs[i])) != VELD_OK)
-			return rc;
-	for (size_t i = 0; i < m->nteam_keys; i++)
-		if ((rc = enc_str("pull team key", "team", m->team_keys[i].team,
-		                  sizeof m->team_keys[i].team, VELD_TEAM_MAX, S_TEAM)) != VELD_OK)
-			return rc;
+}
 
-	if (m->has_policy && (rc = check_policy("pull policy", &m->policy)) != VELD_OK)
-		return rc;
-	pk = writer_begin(&wr, out, m->has_policy ? 12 : 11);
-	put_key(pk, "ops");
-	msgpack_pack_array(pk, m->nops);
-	for (size_t i = 0; i < m->nops; i++) {
-		msgpack_pack_array(pk, 2);
-		msgpack_pack_uint64(pk, m->cursors[i]);
-		veld__wire_pack_op(pk, &m->ops[i]);
+static void pack_value(msgpack_packer *pk, const struct field *f, const void *m)
+{
+	const struct veld__batch *b = m;
+	const void *p = CM(m, f->off, void);
+	switch (f->type) {
+	case T_UINT_NIL:
+		if (!*(const uint64_t *)p) {
+			msgpack_pack_nil(pk);
+			break;
+		}
+		/* fall through */
+	case T_UINT: msgpack_pack_uint64(pk, *(const uint64_t *)p); break;
+	case T_BOOL:
+		if (*(const int *)p)
+			msgpack_pack_true(pk);
+		else
+			msgpack_pack_false(pk);
+		break;
+	case T_BIN_NIL:
+		if (!*CM(m, f->aux, int)) {
+			msgpack_pack_nil(pk);
+			break;
+		}
+		/* fall through */
+	case T_BIN: msgpack_pack_bin_with_body(pk, p, (size_t)f->lim); break;
+	case T_STR: msgpack_pack_str_with_body(pk, p, strlen(p)); break;
+	case T_SEALED:
+		msgpack_pack_bin_with_body(pk, *(const uint8_t *const *)p, *CM(m, f->aux, size_t));
+		break;
+	case T_HASHES:
+		msgpack_pack_bin_with_body(pk, b->hashes, (size_t)(b->last - b->first + 1) * HASH_BYTES);
+		break;
+	case T_MASK: pack_mask(pk, *(const uint32_t *)p); break;
+	case T_RECORD: pack_record(pk, f->of, p); break;
+	default: pack_list(pk, f, m);
 	}
-	put_key(pk, "batches");
-	msgpack_pack_array(pk, m->nbatches);
-	for (size_t i = 0; i < m->nbatches; i++) {
-		const struct veld__batch *b = &m->batches[i];
-		msgpack_pack_map(pk, 5);
-		put_bin(pk, "device", b->device, VELD_ID_BYTES);
-		put_uint(pk, "first", b->first);
-		put_uint(pk, "last", b->last);
-		put_bin(pk, "sig", b->sig, SIG_BYTES);
-		put_bin(pk, "hashes", b->hashes, (size_t)(b->last - b->first + 1) * HASH_BYTES);
-	}
-	put_key(pk, "authors");
-	msgpack_pack_array(pk, m->nauthors);
-	for (size_t i = 0; i < m->nauthors; i++) {
-		msgpack_pack_array(pk, 2);
-		msgpack_pack_bin_with_body(pk, m->authors[i].device, VELD_ID_BYTES);
-		msgpack_pack_bin_with_body(pk, m->authors[i].sign_pk, PK_BYTES);
-	}
-	put_key(pk, "envelopes");
-	msgpack_pack_array(pk, m->nenvs);
-	for (size_t i = 0; i < m->nenvs; i++) {
-		msgpack_pack_array(pk, 2);
-		msgpack_pack_uint64(pk, m->env_cursors[i]);
-		pack_envelope(pk, &m->envs[i]);
-	}
-	put_key(pk, "team_keys");
-	msgpack_pack_array(pk, m->nteam_keys);
-	for (size_t i = 0; i < m->nteam_keys; i++) {
-		const struct veld__team_key *t = &m->team_keys[i];
-		msgpack_pack_map(pk, 4);
-		put_str(pk, "team", t->team);
-		put_uint(pk, "tv", t->tv);
-		put_bin(pk, "pk", t->pk, PK_BYTES);
-		put_bin(pk, "sealed", t->sealed, VELD_SEALED_KEY_BYTES);
-	}
-	put_key(pk, "erased");
-	msgpack_pack_array(pk, m->nerased);
-	for (size_t i = 0; i < m->nerased; i++) {
-		const struct veld__erasure *x = &m->erased[i];
-		msgpack_pack_array(pk, 4);
-		msgpack_pack_uint64(pk, x->cursor);
-		msgpack_pack_bin_with_body(pk, x->client, VELD_ID_BYTES);
-		msgpack_pack_uint64(pk, x->at);
-		msgpack_pack_bin_with_body(pk, x->sig, SIG_BYTES);
-	}
-	put_uint(pk, "next", m->next);
-	put_uint(pk, "env_next", m->env_next);
-	put_uint(pk, "erase_next", m->erase_next);
-	put_key(pk, "more");
-	if (m->more)
-		msgpack_pack_true(pk);
+}
+
+/* Is the field on the wire? Only an optional record can be missing. */
+static int field_present(const struct field *f, const void *m)
+{
+	return f->type != T_RECORD || *CM(m, f->aux, int);
+}
+
+static void pack_record(msgpack_packer *pk, const struct shape *sh, const void *m)
+{
+	if (sh->array)
+		msgpack_pack_array(pk, sh->n);
 	else
-		msgpack_pack_false(pk);
-	if (m->has_policy) {
-		put_key(pk, "policy");
-		msgpack_pack_map(pk, 4);
-		pack_policy(pk, &m->policy);
+		msgpack_pack_map(pk, sh->n);
+	for (size_t i = 0; i < sh->n; i++) {
+		if (!sh->array)
+			put_key(pk, sh->f[i].key);
+		pack_value(pk, &sh->f[i], m);
+	}
+}
+
+/* Check, then append the message to `out`: {"v": 1, fields...}. */
+static int encode_message(msgpack_sbuffer *out, const struct message *msg, const void *m)
+{
+	const struct shape *sh = &msg->shape;
+	struct writer wr;
+	msgpack_packer *pk;
+	uint32_t nkeys = 1;
+	int rc;
+	if ((rc = check_record(msg->ctx, sh, m)) != VELD_OK ||
+	    (msg->rule && (rc = msg->rule(VELD_EINVAL, msg->ctx, m)) != VELD_OK))
+		return rc;
+	for (size_t i = 0; i < sh->n; i++)
+		nkeys += (uint32_t)field_present(&sh->f[i], m);
+	pk = writer_begin(&wr, out, nkeys);
+	for (size_t i = 0; i < sh->n; i++) {
+		if (!field_present(&sh->f[i], m))
+			continue;
+		put_key(pk, sh->f[i].key);
+		pack_value(pk, &sh->f[i], m);
 	}
 	return writer_end(&wr);
 }
 
-int veld__wire_enroll_req_encode(msgpack_sbuffer *out, const struct veld__enroll_req *m)
+/* ---- the messages --------------------------------------------------------- */
+
+/* The record of struct MSG whose fields are name##_fields: a map, or an
+ * array of the values when `array`. */
+#define ENTRY(name, array) \
+	static const struct shape name##_shape = SHAPE(array, name##_fields, MSG, NULL)
+
+/* Entries of the messages' lists. */
+#define MSG struct veld__envelope
+static const struct field envelope_fields[] = {
+	BIN(client, VELD_ID_BYTES), UINT(kv, 1), STR(to, TO_MAX, S_TO), UINT(tv, 0),
+	BIN(sealed, VELD_SEALED_KEY_BYTES),
+};
+ENTRY(envelope, 0);
+#undef MSG
+
+#define MSG struct veld__batch
+static const struct field batch_fields[] = {
+	BIN(device, VELD_ID_BYTES), UINT(first, 0), UINT(last, 0), BIN(sig, SIG_BYTES),
+	{"hashes", T_HASHES, 0, 0, AT(hashes)},
+};
+ENTRY(batch, 0);
+#undef MSG
+
+#define MSG struct veld__author
+static const struct field author_fields[] = {BIN(device, VELD_ID_BYTES), BIN(sign_pk, PK_BYTES)};
+ENTRY(author, 1);
+#undef MSG
+
+#define MSG struct veld__team_key
+static const struct field team_key_fields[] = {
+	STR(team, VELD_TEAM_MAX, S_TEAM), UINT(tv, 0), BIN(pk, PK_BYTES),
+	BIN(sealed, VELD_SEALED_KEY_BYTES),
+};
+ENTRY(team_key, 0);
+#undef MSG
+
+#define MSG struct veld__erasure
+static const struct field erasure_fields[] = {
+	UINT(cursor, 0), BIN(client, VELD_ID_BYTES), UINT(at, 0), BIN(sig, SIG_BYTES),
+};
+ENTRY(erasure, 1);
+#undef MSG
+
+#define MSG struct veld__sealed_for
+static const struct field sealed_for_fields[] = {
+	BIN(device, VELD_ID_BYTES), BIN(sealed, VELD_SEALED_KEY_BYTES),
+};
+ENTRY(sealed_for, 0);
+#undef MSG
+
+/* A device as the list carries it; 0 means "not revoked" in the struct,
+ * so a revocation time is at least 1. */
+#define MSG struct veld__device_info
+static const struct field device_fields[] = {
+	BIN(device, VELD_ID_BYTES), STR(team, VELD_TEAM_MAX, S_TEAM_OR_STAR),
+	STR(role, ROLE_MAX, S_ROLE), STR(label, LABEL_MAX, S_TEXT), BIN(sign_pk, PK_BYTES),
+	BIN(box_pk, PK_BYTES), UINT(enrolled, 0), UINT_NIL(revoked, 1),
+};
+ENTRY(device, 0);
+#undef MSG
+
+/* Access-log entries: a push carries [seq, sealed, sig], a pull
+ * [cursor, device, seq, sealed, sig]. */
+#define MSG struct veld__audit_entry
+static const struct field audit_push_entry_fields[] = {
+	UINT(seq, 1), SEALED(sealed, sealed_len), BIN(sig, SIG_BYTES),
+};
+static const struct field audit_pull_entry_fields[] = {
+	UINT(cursor, 1), BIN(device, VELD_ID_BYTES), UINT(seq, 1), SEALED(sealed, sealed_len),
+	BIN(sig, SIG_BYTES),
+};
+ENTRY(audit_push_entry, 1);
+ENTRY(audit_pull_entry, 1);
+#undef MSG
+
+static int check_policy(const char *ctx, const struct veld__field_policy *p)
 {
-	struct writer wr;
-	msgpack_packer *pk;
 	int rc;
-	if ((rc = enc_str("enroll", "label", m->label, sizeof m->label, LABEL_MAX, S_TEXT)) != VELD_OK)
+	if ((rc = enc_str(ctx, "team", p->team, sizeof p->team, VELD_TEAM_MAX, S_TEAM)) != VELD_OK)
 		return rc;
-	pk = writer_begin(&wr, out, 6);
-	put_bin(pk, "auth", m->auth, 32);
-	put_bin(pk, "device", m->device, VELD_ID_BYTES);
-	put_bin(pk, "sign_pk", m->sign_pk, PK_BYTES);
-	put_bin(pk, "box_pk", m->box_pk, PK_BYTES);
-	put_str(pk, "label", m->label);
-	return writer_end(&wr);
+	if (p->at < 1 || (p->mask & ~VELD_POLICY_ALL))
+		return veld__err(VELD_EINVAL, "%s: needs at >= 1 and only governed fields", ctx);
+	return VELD_OK;
 }
 
-int veld__wire_enroll_resp_encode(msgpack_sbuffer *out, const struct veld__enroll_resp *m)
+static int check_policy_record(const char *ctx, const void *m)
+{
+	return check_policy(ctx, m);
+}
+
+/* A policy: in POST /v1/policy and in a worker's pull. */
+#define MSG struct veld__field_policy
+static const struct field policy_fields[] = {
+	STR(team, VELD_TEAM_MAX, S_TEAM), UINT(at, 1), {"fields", T_MASK, 0, 0, AT(mask)},
+	BIN(sig, SIG_BYTES),
+};
+#undef MSG
+#define POLICY_SHAPE SHAPE(0, policy_fields, struct veld__field_policy, check_policy_record)
+static const struct shape policy_shape = POLICY_SHAPE;
+
+/* Rules across a message's fields. */
+static int push_rule(int code, const char *ctx, const void *m)
+{
+	const struct veld__push_req *p = m;
+	if (!p->has_sig == !p->nops)
+		return VELD_OK;
+	return veld__err(code, "%s: 'sig' must be nil exactly when 'ops' is empty", ctx);
+}
+
+static int audit_push_rule(int code, const char *ctx, const void *m)
+{
+	const struct veld__audit_push_req *p = m;
+	return check_audit_seqs(code, ctx, p->entries, p->n, 0);
+}
+
+/* A message of struct MSG whose fields are name##_fields: what errors call
+ * it, the nesting and the number of values of the largest legal one
+ * (scan), its optional keys (bit i = field i) and its rule across fields. */
+#define MESSAGE_SPEC(name, ctx, depth, values, optional, rule)                               \
+	static const struct message name##_msg = {                                                \
+		ctx, depth, values, SHAPE(0, name##_fields, MSG, NULL), optional, rule}
+
+/* Its public decoder and encoder (wire.h). */
+#define WIRE_DECODER(name)                                                                    \
+	int veld__wire_##name##_decode(struct veld__wire *w, const uint8_t *body, size_t len,    \
+	                               MSG *m)                                                   \
+	{                                                                                        \
+		return decode_end(w, m, sizeof *m,                                                   \
+		                  decode_message(w, body, len, &name##_msg, m, sizeof *m, NULL));    \
+	}
+#define WIRE_ENCODER(name)                                                                    \
+	int veld__wire_##name##_encode(msgpack_sbuffer *out, const MSG *m)                      \
+	{                                                                                        \
+		return encode_message(out, &name##_msg, m);                                          \
+	}
+#define MESSAGE(name, ctx, depth, values, optional, rule)                                    \
+	MESSAGE_SPEC(name, ctx, depth, values, optional, rule);                                 \
+	WIRE_DECODER(name) WIRE_ENCODER(name)
+
+/* The messages, each with its fields after "v". */
+#define MSG struct veld__push_req
+static const struct field push_req_fields[] = {
+	OPS(ops, nops, VELD_WIRE_MAX_OPS, "push operation"), BIN_NIL(sig, SIG_BYTES, has_sig),
+	LIST("envelopes", envs, nenvs, VELD_WIRE_MAX_ENVS, envelope_shape, "push envelope"),
+};
+MESSAGE(push_req, "push", PUSH_DEPTH, PUSH_VALUES, 0, push_rule)
+#undef MSG
+
+#define MSG struct veld__push_resp
+static const struct field push_resp_fields[] = {UINT(acked, 0), UINT(stored, 0)};
+MESSAGE(push_resp, "push response", FLAT_DEPTH, FLAT_VALUES, 0, NULL)
+#undef MSG
+
+#define MSG struct veld__pull_resp
+static const struct field pull_resp_fields[] = {
+	OP_PAIRS(ops, nops, cursors, VELD_WIRE_MAX_PAGE, "pull operation"),
+	LIST("batches", batches, nbatches, VELD_WIRE_MAX_PAGE, batch_shape, "pull batch"),
+	LIST("authors", authors, nauthors, VELD_WIRE_MAX_PAGE, author_shape, NULL),
+	PAIRS("envelopes", envs, nenvs, env_cursors, VELD_WIRE_MAX_ENVS, envelope_shape,
+	      "pull envelope"),
+	LIST("team_keys", team_keys, nteam_keys, MAX_TEAM_KEYS, team_key_shape, "pull team key"),
+	LIST("erased", erased, nerased, VELD_WIRE_MAX_ERASED, erasure_shape, NULL),
+	UINT(next, 0), UINT(env_next, 0), UINT(erase_next, 0), BOOL(more),
+	RECORD("policy", policy, has_policy, policy_shape, "pull policy"),
+};
+MESSAGE(pull_resp, "pull", PULL_DEPTH, PULL_VALUES, 1u << 10, NULL)
+#undef MSG
+
+#define MSG struct veld__enroll_req
+static const struct field enroll_req_fields[] = {
+	BIN(auth, 32), BIN(device, VELD_ID_BYTES), BIN(sign_pk, PK_BYTES), BIN(box_pk, PK_BYTES),
+	STR(label, LABEL_MAX, S_TEXT),
+};
+MESSAGE(enroll_req, "enroll", FLAT_DEPTH, FLAT_VALUES, 0, NULL)
+#undef MSG
+
+/* A worker's answer carries its team's key, and the office's keys once
+ * there is an office (the decoder is below). */
+#define MSG struct veld__enroll_resp
+static const struct field enroll_resp_fields[] = {
+	STR(role, ROLE_MAX, S_ROLE), STR(team, VELD_TEAM_MAX, S_TEAM_OR_STAR), UINT(tv, 0),
+	BIN_NIL(team_pk, PK_BYTES, has_team_key),
+	BIN_NIL(team_sealed, VELD_TEAM_SEALED_BYTES, has_team_key),
+	BIN_NIL(office_device, VELD_ID_BYTES, has_office),
+	BIN_NIL(office_sign_pk, PK_BYTES, has_office), BIN_NIL(office_box_pk, PK_BYTES, has_office),
+};
+MESSAGE_SPEC(enroll_resp, "enroll response", FLAT_DEPTH, FLAT_VALUES, 0, NULL);
+WIRE_ENCODER(enroll_resp)
+#undef MSG
+
+#define MSG struct veld__invite_req
+static const struct field invite_req_fields[] = {
+	BIN(auth, 32), STR(team, VELD_TEAM_MAX, S_TEAM), UINT(expires, 0), UINT(tv, 0),
+	BIN(team_sealed, VELD_TEAM_SEALED_BYTES),
+};
+MESSAGE(invite_req, "invite", FLAT_DEPTH, FLAT_VALUES, 0, NULL)
+#undef MSG
+
+#define MSG struct veld__team_keys_req
+static const struct field team_keys_req_fields[] = {
+	STR(team, VELD_TEAM_MAX, S_TEAM), UINT(tv, 0), BIN(pk, PK_BYTES),
+	LIST("sealed", sealed, nsealed, VELD_WIRE_MAX_DEVICES, sealed_for_shape, "team-keys entry"),
+};
+MESSAGE(team_keys_req, "team-keys", LIST_DEPTH, TEAM_KEYS_VALUES, 0, NULL)
+#undef MSG
+
+#define MSG struct veld__revoke_req
+static const struct field revoke_req_fields[] = {BIN(device, VELD_ID_BYTES)};
+MESSAGE(revoke_req, "revoke", FLAT_DEPTH, FLAT_VALUES, 0, NULL)
+#undef MSG
+
+#define MSG struct veld__erase_req
+static const struct field erase_req_fields[] = {
+	BIN(client, VELD_ID_BYTES), UINT(at, 0), BIN(sig, SIG_BYTES),
+};
+MESSAGE(erase_req, "erase", FLAT_DEPTH, FLAT_VALUES, 0, NULL)
+#undef MSG
+
+#define MSG struct veld__field_policy
+static const struct message policy_req_msg = {"policy", POLICY_DEPTH, POLICY_VALUES, POLICY_SHAPE,
+                                              0, NULL};
+WIRE_DECODER(policy_req) WIRE_ENCODER(policy_req)
+#undef MSG
+
+#define MSG struct veld__revoke_resp
+static const struct field revoke_resp_fields[] = {STR(team, VELD_TEAM_MAX, S_TEAM_OR_STAR)};
+MESSAGE(revoke_resp, "revoke response", FLAT_DEPTH, FLAT_VALUES, 0, NULL)
+#undef MSG
+
+#define MSG struct veld__devices_resp
+static const struct field devices_resp_fields[] = {
+	LIST("devices", devices, ndevices, VELD_WIRE_MAX_DEVICES, device_shape, "devices entry"),
+};
+MESSAGE(devices_resp, "devices", LIST_DEPTH, DEVICES_VALUES, 0, NULL)
+#undef MSG
+
+#define MSG struct veld__audit_push_req
+static const struct field audit_push_req_fields[] = {
+	LIST("entries", entries, n, VELD_WIRE_MAX_AUDIT, audit_push_entry_shape, NULL),
+};
+MESSAGE(audit_push_req, "audit push", LIST_DEPTH, AUDIT_PUSH_VALUES, 0, audit_push_rule)
+#undef MSG
+
+#define MSG struct veld__audit_pull_resp
+static const struct field audit_pull_resp_fields[] = {
+	LIST("entries", entries, n, VELD_WIRE_MAX_PAGE, audit_pull_entry_shape, NULL),
+	LIST("authors", authors, nauthors, VELD_WIRE_MAX_PAGE, author_shape, NULL), UINT(next, 0),
+	BOOL(more),
+};
+MESSAGE(audit_pull_resp, "audit pull", LIST_DEPTH, AUDIT_PULL_VALUES, 0, NULL)
+#undef MSG
+
+/* The error's "expected" has a rule of its own (below). */
+#define MSG struct veld__error_resp
+static const struct field error_fields[] = {
+	STR(error, ERROR_MAX, S_TEXT), STR(message, MESSAGE_MAX, S_TEXT), UINT(expected, 0),
+};
+MESSAGE_SPEC(error, "error response", FLAT_DEPTH, FLAT_VALUES, 1u << 2, NULL);
+#undef MSG
+
+/* The office's keys come all three or none, the team's key with its sealed
+ * copy. */
+int veld__wire_enroll_resp_decode(struct veld__wire *w, const uint8_t *body, size_t len,
+                                  struct veld__enroll_resp *m)
 {
 	static const char ctx[] = "enroll response";
-	struct writer wr;
-	msgpack_packer *pk;
-	int rc;
-	if ((rc = enc_str(ctx, "role", m->role, sizeof m->role, ROLE_MAX, S_ROLE)) ||
-	    (rc = enc_str(ctx, "team", m->team, sizeof m->team, VELD_TEAM_MAX, S_TEAM_OR_STAR)))
-		return rc;
-	pk = writer_begin(&wr, out, 9);
-	put_str(pk, "role", m->role);
-	put_str(pk, "team", m->team);
-	put_uint(pk, "tv", m->tv);
-	put_bin_or_nil(pk, "team_pk", m->has_team_key, m->team_pk, PK_BYTES);
-	put_bin_or_nil(pk, "team_sealed", m->has_team_key, m->team_sealed, VELD_TEAM_SEALED_BYTES);
-	put_bin_or_nil(pk, "office_device", m->has_office, m->office_device, VELD_ID_BYTES);
-	put_bin_or_nil(pk, "office_sign_pk", m->has_office, m->office_sign_pk, PK_BYTES);
-	put_bin_or_nil(pk, "office_box_pk", m->has_office, m->office_box_pk, PK_BYTES);
-	return writer_end(&wr);
+	uint32_t has = 0; /* bit i: enroll_resp_fields[i] is not nil */
+	int rc = decode_message(w, body, len, &enroll_resp_msg, m, sizeof *m, &has);
+	uint32_t team = (has >> 3) & 3u, office = (has >> 5) & 7u;
+	if (rc == VELD_OK && team != 0 && team != 3)
+		rc = bad(ctx, "team_sealed", "must be nil exactly when 'team_pk' is nil");
+	else if (rc == VELD_OK && office != 0 && office != 7)
+		rc = bad(ctx, "office_device", "and the office keys must be all nil or all set");
+	m->has_team_key = team == 3;
+	m->has_office = office == 7;
+	return decode_end(w, m, sizeof *m, rc);
 }
 
-int veld__wire_invite_req_encode(msgpack_sbuffer *out, const struct veld__invite_req *m)
+/* "expected" is there exactly with error gap. */
+int veld__wire_error_decode(struct veld__wire *w, const uint8_t *body, size_t len,
+                            struct veld__error_resp *m)
 {
-	struct writer wr;
-	msgpack_packer *pk;
-	int rc;
-	if ((rc = enc_str("invite", "team", m->team, sizeof m->team, VELD_TEAM_MAX, S_TEAM)) != VELD_OK)
-		return rc;
-	pk = writer_begin(&wr, out, 6);
-	put_bin(pk, "auth", m->auth, 32);
-	put_str(pk, "team", m->team);
-	put_uint(pk, "expires", m->expires);
-	put_uint(pk, "tv", m->tv);
-	put_bin(pk, "team_sealed", m->team_sealed, VELD_TEAM_SEALED_BYTES);
-	return writer_end(&wr);
-}
-
-int veld__wire_team_keys_req_encode(msgpack_sbuffer *out, const struct veld__team_keys_req *m)
-{
-	static const char ctx[] = "team-keys";
-	struct writer wr;
-	msgpack_packer *pk;
-	int rc;
-	if ((rc = enc_str(ctx, "team", m->team, sizeof m->team, VELD_TEAM_MAX, S_TEAM)) ||
-	    (rc = enc_count(ctx, "sealed", m->nsealed, VELD_WIRE_MAX_DEVICES, m->sealed)))
-		return rc;
-	pk = writer_begin(&wr, out, 5);
-	put_str(pk, "team", m->team);
-	put_uint(pk, "tv", m->tv);
-	put_bin(pk, "pk", m->pk, PK_BYTES);
-	put_key(pk, "sealed");
-	msgpack_pack_array(pk, m->nsealed);
-	for (size_t i = 0; i < m->nsealed; i++) {
-		msgpack_pack_map(pk, 2);
-		put_bin(pk, "device", m->sealed[i].device, VELD_ID_BYTES);
-		put_bin(pk, "sealed", m->sealed[i].sealed, VELD_SEALED_KEY_BYTES);
+	static const char ctx[] = "error response";
+	const msgpack_object *val[4];
+	int rc = decode_root(w, body, len, &error_msg, m, sizeof *m, val);
+	if (rc == VELD_OK && (rc = get_value(val[1], ctx, &error_fields[0], m)) == VELD_OK &&
+	    (rc = get_value(val[2], ctx, &error_fields[1], m)) == VELD_OK) {
+		if (strcmp(m->error, "gap") == 0)
+			rc = val[3] ? get_uint(val[3], ctx, "expected", 0, &m->expected)
+			            : veld__err(VELD_EPROTO, "%s: missing 'expected'", ctx);
+		else if (val[3])
+			rc = bad(ctx, "expected", "is only allowed with error gap");
 	}
-	return writer_end(&wr);
-}
-
-int veld__wire_revoke_req_encode(msgpack_sbuffer *out, const struct veld__revoke_req *m)
-{
-	struct writer wr;
-	msgpack_packer *pk = writer_begin(&wr, out, 2);
-	put_bin(pk, "device", m->device, VELD_ID_BYTES);
-	return writer_end(&wr);
-}
-
-int veld__wire_policy_req_encode(msgpack_sbuffer *out, const struct veld__field_policy *m)
-{
-	struct writer wr;
-	msgpack_packer *pk;
-	int rc;
-	if ((rc = check_policy("policy", m)) != VELD_OK)
-		return rc;
-	pk = writer_begin(&wr, out, 5);
-	pack_policy(pk, m);
-	return writer_end(&wr);
-}
-
-int veld__wire_erase_req_encode(msgpack_sbuffer *out, const struct veld__erase_req *m)
-{
-	struct writer wr;
-	msgpack_packer *pk = writer_begin(&wr, out, 4);
-	put_bin(pk, "client", m->client, VELD_ID_BYTES);
-	put_uint(pk, "at", m->at);
-	put_bin(pk, "sig", m->sig, SIG_BYTES);
-	return writer_end(&wr);
-}
-
-int veld__wire_revoke_resp_encode(msgpack_sbuffer *out, const struct veld__revoke_resp *m)
-{
-	struct writer wr;
-	msgpack_packer *pk;
-	int rc;
-	if ((rc = enc_str("revoke response", "team", m->team, sizeof m->team, VELD_TEAM_MAX,
-	                  S_TEAM_OR_STAR)) != VELD_OK)
-		return rc;
-	pk = writer_begin(&wr, out, 2);
-	put_str(pk, "team", m->team);
-	return writer_end(&wr);
-}
-
-int veld__wire_devices_resp_encode(msgpack_sbuffer *out, const struct veld__devices_resp *m)
-{
-	static const char ctx[] = "devices entry";
-	struct writer wr;
-	msgpack_packer *pk;
-	int rc;
-	if ((rc = enc_count("devices", "devices", m->ndevices, VELD_WIRE_MAX_DEVICES, m->devices)))
-		return rc;
-	for (size_t i = 0; i < m->ndevices; i++) {
-		const struct veld__device_info *d = &m->devices[i];
-		if ((rc = enc_str(ctx, "team", d->team, sizeof d->team, VELD_TEAM_MAX, S_TEAM_OR_STAR)) ||
-		    (rc = enc_str(ctx, "role", d->role, sizeof d->role, ROLE_MAX, S_ROLE)) ||
-		    (rc = enc_str(ctx, "label", d->label, sizeof d->label, LABEL_MAX, S_TEXT)))
-			return rc;
-	}
-	pk = writer_begin(&wr, out, 2);
-	put_key(pk, "devices");
-	msgpack_pack_array(pk, m->ndevices);
-	for (size_t i = 0; i < m->ndevices; i++) {
-		const struct veld__device_info *d = &m->devices[i];
-		msgpack_pack_map(pk, 8);
-		put_bin(pk, "device", d->device, VELD_ID_BYTES);
-		put_str(pk, "team", d->team);
-		put_str(pk, "role", d->role);
-		put_str(pk, "label", d->label);
-		put_bin(pk, "sign_pk", d->sign_pk, PK_BYTES);
-		put_bin(pk, "box_pk", d->box_pk, PK_BYTES);
-		put_uint(pk, "enrolled", d->enrolled);
-		if (d->revoked) {
-			put_uint(pk, "revoked", d->revoked);
-		} else {
-			put_key(pk, "revoked");
-			msgpack_pack_nil(pk);
-		}
-	}
-	return writer_end(&wr);
+	return decode_end(w, m, sizeof *m, rc);
 }
 
 int veld__wire_error_encode(msgpack_sbuffer *out, const struct veld__error_resp *m)
@@ -1754,82 +1506,77 @@ int veld__wire_error_encode(msgpack_sbuffer *out, const struct veld__error_resp 
 	return writer_end(&wr);
 }
 
+static const struct message ok_msg = {"response", FLAT_DEPTH, FLAT_VALUES, {0, 0, NULL, 0, NULL},
+                                      0, NULL};
+
+int veld__wire_ok_decode(struct veld__wire *w, const uint8_t *body, size_t len)
+{
+	int dummy = 0;
+	return decode_end(w, &dummy, sizeof dummy,
+	                  decode_message(w, body, len, &ok_msg, &dummy, sizeof dummy, NULL));
+}
+
 int veld__wire_ok_encode(msgpack_sbuffer *out)
 {
-	struct writer wr;
-	writer_begin(&wr, out, 1);
-	return writer_end(&wr);
+	return encode_message(out, &ok_msg, NULL);
 }
 
-static int check_audit_entries(const char *ctx, const struct veld__audit_entry *e, size_t n,
-                               size_t max, int per_device)
+/* ---- the plaintext of an access-log entry ------------------------------------ */
+
+static int get_hex_id(const msgpack_object *o, const char *ctx, const char *key, char out[33])
 {
-	int rc;
-	if ((rc = enc_count(ctx, "entries", n, max, e)) != VELD_OK)
-		return rc;
-	for (size_t i = 0; i < n; i++)
-		if (!e[i].sealed || e[i].sealed_len == 0 || e[i].sealed_len > VELD_AUDIT_SEALED_MAX)
-			return veld__err(VELD_EINVAL, "%s: 'sealed' must be 1 to %d bytes", ctx,
-			                 VELD_AUDIT_SEALED_MAX);
-	return check_audit_seqs(VELD_EINVAL, ctx, e, n, per_device);
+	if (o->type != MSGPACK_OBJECT_STR || o->via.str.size != 32)
+		return bad(ctx, key, "must be 32 lower-case hex digits");
+	for (size_t i = 0; i < 32; i++) {
+		char c = o->via.str.ptr[i];
+		if (!((c >= '0' && c <= '9') || (c >= 'a' && c <= 'f')))
+			return bad(ctx, key, "must be 32 lower-case hex digits");
+	}
+	memcpy(out, o->via.str.ptr, 32);
+	out[32] = 0;
+	return VELD_OK;
 }
 
-int veld__wire_audit_push_req_encode(msgpack_sbuffer *out, const struct veld__audit_push_req *m)
+int veld__wire_audit_plain_decode(const uint8_t *p, size_t len, struct veld__audit_plain *out)
 {
-	struct writer wr;
-	msgpack_packer *pk;
+	static const char ctx[] = "access-log entry";
+	msgpack_unpacked u;
+	const msgpack_object *e;
+	size_t off = 0;
 	int rc;
-	if ((rc = check_audit_entries("audit push", m->entries, m->n, VELD_WIRE_MAX_AUDIT, 0)))
-		return rc;
-	pk = writer_begin(&wr, out, 2);
-	put_key(pk, "entries");
-	msgpack_pack_array(pk, m->n);
-	for (size_t i = 0; i < m->n; i++) {
-		msgpack_pack_array(pk, 3);
-		msgpack_pack_uint64(pk, m->entries[i].seq);
-		msgpack_pack_bin_with_body(pk, m->entries[i].sealed, m->entries[i].sealed_len);
-		msgpack_pack_bin_with_body(pk, m->entries[i].sig, SIG_BYTES);
-	}
-	return writer_end(&wr);
-}
 
-int veld__wire_audit_pull_resp_encode(msgpack_sbuffer *out,
-                                      const struct veld__audit_pull_resp *m)
-{
-	static const char ctx[] = "audit pull";
-	struct writer wr;
-	msgpack_packer *pk;
-	int rc;
-	if ((rc = check_audit_entries(ctx, m->entries, m->n, VELD_WIRE_MAX_PAGE, 1)) ||
-	    (rc = enc_count(ctx, "authors", m->nauthors, VELD_WIRE_MAX_PAGE, m->authors)))
+	memset(out, 0, sizeof *out);
+	if ((rc = scan(p, len, ctx, 1, 10)) != VELD_OK)
 		return rc;
-	for (size_t i = 0; i < m->n; i++)
-		if (m->entries[i].cursor < 1)
-			return veld__err(VELD_EINVAL, "%s: 'cursor' must be at least 1", ctx);
-	pk = writer_begin(&wr, out, 5);
-	put_key(pk, "entries");
-	msgpack_pack_array(pk, m->n);
-	for (size_t i = 0; i < m->n; i++) {
-		const struct veld__audit_entry *e = &m->entries[i];
-		msgpack_pack_array(pk, 5);
-		msgpack_pack_uint64(pk, e->cursor);
-		msgpack_pack_bin_with_body(pk, e->device, VELD_ID_BYTES);
-		msgpack_pack_uint64(pk, e->seq);
-		msgpack_pack_bin_with_body(pk, e->sealed, e->sealed_len);
-		msgpack_pack_bin_with_body(pk, e->sig, SIG_BYTES);
+	msgpack_unpacked_init(&u);
+	switch (msgpack_unpack_next(&u, (const char *)p, len, &off)) {
+	case MSGPACK_UNPACK_SUCCESS:
+		break;
+	case MSGPACK_UNPACK_NOMEM_ERROR:
+		msgpack_unpacked_destroy(&u);
+		return veld__err(VELD_ENOMEM, "out of memory");
+	default:
+		msgpack_unpacked_destroy(&u);
+		return veld__err(VELD_EPROTO, "%s: not valid msgpack", ctx);
 	}
-	put_key(pk, "authors");
-	msgpack_pack_array(pk, m->nauthors);
-	for (size_t i = 0; i < m->nauthors; i++) {
-		msgpack_pack_array(pk, 2);
-		msgpack_pack_bin_with_body(pk, m->authors[i].device, VELD_ID_BYTES);
-		msgpack_pack_bin_with_body(pk, m->authors[i].sign_pk, PK_BYTES);
+	if (off != len || u.data.type != MSGPACK_OBJECT_ARRAY || u.data.via.array.size != 9) {
+		msgpack_unpacked_destroy(&u);
+		return veld__err(VELD_EPROTO, "%s: must be exactly one array of 9 elements", ctx);
 	}
-	put_uint(pk, "next", m->next);
-	put_key(pk, "more");
-	if (m->more)
-		msgpack_pack_true(pk);
-	else
-		msgpack_pack_false(pk);
-	return writer_end(&wr);
+	e = u.data.via.array.ptr;
+	if ((rc = get_uint(&e[0], ctx, "seq", 1, &out->seq)) ||
+	    (rc = get_uint(&e[1], ctx, "at", 0, &out->at)) ||
+	    (rc = get_str(&e[2], ctx, "event", 32, S_TEXT, out->event)) ||
+	    (rc = get_str(&e[3], ctx, "outcome", 32, S_TEXT, out->outcome)) ||
+	    (e[4].type != MSGPACK_OBJECT_NIL && (rc = get_hex_id(&e[4], ctx, "client", out->client))) ||
+	    (rc = get_str(&e[5], ctx, "user", 64, S_TEXT, out->user)) ||
+	    (rc = get_str(&e[6], ctx, "role", 64, S_TEXT, out->role)) ||
+	    (rc = get_hex_id(&e[7], ctx, "device", out->device)) ||
+	    (rc = get_str(&e[8], ctx, "purpose", 1000, S_TEXT, out->purpose))) {
+		msgpack_unpacked_destroy(&u);
+		memset(out, 0, sizeof *out);
+		return rc;
+	}
+	msgpack_unpacked_destroy(&u);
+	return VELD_OK;
 }

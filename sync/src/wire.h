@@ -230,6 +230,9 @@ struct veld__wire {
 };
 void veld__wire_free(struct veld__wire *w);
 
+/* The protocol's team names: 1..64 bytes of [A-Za-z0-9._@-]. */
+int veld__team_valid(const char *team);
+
 /* ---- operations ------------------------------------------------------------ */
 /* Pack an op as the 12-element array (same bytes as the hash input). */
 void veld__wire_pack_op(msgpack_packer *pk, const veld__op *op);

@@ -12,6 +12,7 @@
 
 #include "auth.h"
 #include "op.h"
+#include "policy.h"
 #include "veld_server.h"
 #include "wire.h"
 
@@ -678,6 +679,20 @@ static void test_server__health(void **state)
 	assert_int_equal(r.status, 200);
 	assert_string_equal(r.ctype, "application/json");
 	assert_string_equal((char *)r.body, "{\"status\":\"ok\",\"version\":\"0.1.0\"}");
+	resp_free(&r);
+}
+
+/* The version health answers is the library's, not a copy of it. */
+static void test_server__health_names_the_library_version(void **state)
+{
+	struct fx *f = *state;
+	struct resp r;
+	char want[64];
+	snprintf(want, sizeof want, "{\"status\":\"ok\",\"version\":\"%d.%d.%d\"}", VELD_VERSION_MAJOR,
+	         VELD_VERSION_MINOR, VELD_VERSION_PATCH);
+	http(f, "GET", "/v1/health", NULL, 0, NULL, &r);
+	assert_int_equal(r.status, 200);
+	assert_string_equal((char *)r.body, want);
 	resp_free(&r);
 }
 
@@ -3267,10 +3282,70 @@ static void test_server__field_policy(void **state)
 	assert_string_equal(fields, "name");
 }
 
+/* Every field policy.h governs is governed by the team feed: one
+ * operation per governed field (and the name), then policies that let
+ * none, all, and each one alone through. A field added to policy.h's list
+ * is covered here without a change; a feed that names the fields itself
+ * and misses one fails. */
+static void test_server__field_policy_governs_every_listed_field(void **state)
+{
+	struct fx *f = *state;
+	struct dev w1, w2;
+	struct batch b;
+	struct resp r;
+	uint8_t client[16];
+	char fields[512], want[512];
+	int has;
+	const uint64_t t0 = 1795000000000ull;
+	const size_t n = VELD_POLICY_NFIELDS + 1;
+	worker(f, &w1, "north");
+	worker(f, &w2, "north");
+	randombytes_buf(client, 16);
+	batch_make(&b, &w1, 1, n, "north", client, 1);
+	snprintf(b.ops[0].field, sizeof b.ops[0].field, "name");
+	snprintf(want, sizeof want, "name");
+	for (size_t i = 1; i < n; i++) {
+		snprintf(b.ops[i].field, sizeof b.ops[i].field, "%s", veld__policy_fields[i - 1]);
+		snprintf(want + strlen(want), sizeof want - strlen(want), ",%s", b.ops[i].field);
+	}
+	batch_resign(&b, &w1);
+	push(f, &w1, &b, &r);
+	assert_pushed(&r, n, n);
+	resp_free(&r);
+
+	/* None reaches the team: only the name does. */
+	policy_call(f, &f->office, &f->office, "north", t0, 0, &r);
+	assert_int_equal(r.status, 200);
+	resp_free(&r);
+	pulled_fields(f, &w2, fields, sizeof fields, NULL, &has);
+	assert_string_equal(fields, "name");
+	/* The office's pulls carry every field whatever the policy. */
+	pulled_fields(f, &f->office, fields, sizeof fields, NULL, &has);
+	assert_string_equal(fields, want);
+
+	/* All reach it. */
+	policy_call(f, &f->office, &f->office, "north", t0 + 1, VELD_POLICY_ALL, &r);
+	assert_int_equal(r.status, 200);
+	resp_free(&r);
+	pulled_fields(f, &w2, fields, sizeof fields, NULL, &has);
+	assert_string_equal(fields, want);
+
+	/* Each alone: its own bit lets exactly that field through. */
+	for (int i = 0; i < VELD_POLICY_NFIELDS; i++) {
+		policy_call(f, &f->office, &f->office, "north", t0 + 2 + (uint64_t)i, 1u << i, &r);
+		assert_int_equal(r.status, 200);
+		resp_free(&r);
+		pulled_fields(f, &w2, fields, sizeof fields, NULL, &has);
+		snprintf(want, sizeof want, "name,%s", veld__policy_fields[i]);
+		assert_string_equal(fields, want);
+	}
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test_setup_teardown(test_server__health, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_server__health_names_the_library_version, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_server__unknown_endpoint_not_found, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_server__setup_code_written_once, setup_fresh, teardown),
 		cmocka_unit_test_setup_teardown(test_server__enroll_code_reuse_refused, setup, teardown),
@@ -3313,6 +3388,8 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_server__erase_then_push, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_server__erase_schema_upgrade, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_server__field_policy, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_server__field_policy_governs_every_listed_field, setup,
+		                                teardown),
 	};
 	if (veld_init() != VELD_OK || curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK)
 		return 1;

@@ -23,4 +23,5 @@ set(VELD_CORE_SOURCES
   ${VELD_CORE_DIR}/src/verify.c
   ${VELD_CORE_DIR}/src/policy.c
   ${VELD_CORE_DIR}/src/syncstate.c
+  ${VELD_CORE_DIR}/src/trust.c
 )

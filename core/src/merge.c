@@ -40,7 +40,8 @@ const char veld__merge_schema[] =
 static const char *const merge_sql[MS__COUNT] = {
 	[MS_OP_GET_HASH] = "SELECT hash FROM ops WHERE device = ?1 AND seq = ?2",
 	[MS_OP_INSERT] = "INSERT INTO ops(device, seq, hlc, kind, entity, client, team, kv, field,"
-	                 " value, sup, hash, head) VALUES(?1,?2,?3,?4,?5,?6,?7,?8,?9,?10,?11,?12,?13)",
+	                 " value, sup, hash, head, ver)"
+	                 " VALUES(?1,?2,?3,?4,?5,?6,?7,?8,?9,?10,?11,?12,?13,?14)",
 	[MS_SUP_CHECK] = "SELECT 1 FROM superseded WHERE device = ?1 AND seq = ?2"
 	                 " AND entity = ?3 AND field = ?4",
 	[MS_SUP_INSERT] = "INSERT OR IGNORE INTO superseded(device, seq, entity, field)"
@@ -134,6 +135,14 @@ int veld__merge_apply(struct veld__merge *m, const veld__op *op, int *applied)
 	*applied = 0;
 	if (!veld__kind_known(op->kind))
 		return veld__err(VELD_EINVAL, "unknown record kind in operation");
+	if (op->version < 1 || op->version > VELD_OP_VERSION)
+		return veld__err(VELD_EINVAL, "operation %llu has an unknown format version",
+		                 (unsigned long long)op->seq);
+	/* SQLite keeps integers signed: a stamp from 2^63 on would sort as the
+	 * oldest. No honest clock gets there; refuse it rather than store it. */
+	if (op->hlc > (uint64_t)INT64_MAX)
+		return veld__err(VELD_EINVAL, "operation %llu has a clock stamp out of range",
+		                 (unsigned long long)op->seq);
 	if (op->nsup > VELD_OP_MAX_SUPERSEDES)
 		return veld__err(VELD_EINVAL, "operation supersedes too many values");
 
@@ -262,6 +271,7 @@ int veld__merge_insert(struct veld__merge *m, const veld__op *op, int head, uint
 		sqlite3_bind_null(st, 11);
 	sqlite3_bind_blob(st, 12, op->hash, VELD_HASH_BYTES, SQLITE_STATIC);
 	sqlite3_bind_int(st, 13, head);
+	sqlite3_bind_int(st, 14, (int)op->version);
 	if ((rc = step_done(st, "writing the operation log")) != VELD_OK)
 		return rc;
 

@@ -16,16 +16,27 @@ enum op_stmt { OS_FIELD_HEADS, OS_BATCH_INSERT };
 static const char *const op_sql[] = {
 	[OS_FIELD_HEADS] = "SELECT device, seq FROM ops WHERE entity = ?1 AND field = ?2"
 	                   " AND head = 1",
-	[OS_BATCH_INSERT] = "INSERT INTO batches(device, first_seq, last_seq, sig)"
-	                    " VALUES(?1, ?2, ?3, ?4)",
+	[OS_BATCH_INSERT] = "INSERT INTO batches(device, first_seq, last_seq, sig, ver)"
+	                    " VALUES(?1, ?2, ?3, ?4, ?5)",
 };
 static const struct veld__sqltab op_tab = VELD_SQLTAB(VELD_SQL_OP, op_sql);
+
+static void pack_ref_list(msgpack_packer *pk, const veld__op *op)
+{
+	msgpack_pack_array(pk, op->nsup);
+	for (size_t i = 0; i < op->nsup; i++) {
+		msgpack_pack_array(pk, 2);
+		msgpack_pack_bin(pk, VELD_ID_BYTES);
+		msgpack_pack_bin_body(pk, op->sup[i].device, VELD_ID_BYTES);
+		msgpack_pack_uint64(pk, op->sup[i].seq);
+	}
+}
 
 int veld__op_pack(msgpack_packer *pk, const veld__op *op)
 {
 	size_t kl = strlen(op->kind), tl = strlen(op->team), fl = strlen(op->field);
 	msgpack_pack_array(pk, 12);
-	msgpack_pack_uint64(pk, VELD_OP_VERSION);
+	msgpack_pack_uint64(pk, op->version);
 	msgpack_pack_bin(pk, VELD_ID_BYTES);
 	msgpack_pack_bin_body(pk, op->device, VELD_ID_BYTES);
 	msgpack_pack_uint64(pk, op->seq);
@@ -47,13 +58,7 @@ int veld__op_pack(msgpack_packer *pk, const veld__op *op)
 	} else {
 		msgpack_pack_nil(pk);
 	}
-	msgpack_pack_array(pk, op->nsup);
-	for (size_t i = 0; i < op->nsup; i++) {
-		msgpack_pack_array(pk, 2);
-		msgpack_pack_bin(pk, VELD_ID_BYTES);
-		msgpack_pack_bin_body(pk, op->sup[i].device, VELD_ID_BYTES);
-		msgpack_pack_uint64(pk, op->sup[i].seq);
-	}
+	pack_ref_list(pk, op);
 	return VELD_OK;
 }
 
@@ -64,10 +69,87 @@ static int hash_write(void *data, const char *buf, size_t len)
 	return 0;
 }
 
+/* A version 2 hash has three layers, so an operation can be checked from
+ * what a device may see of it (a stub, docs/protocol.md section 2):
+ *   rh   = H(canonical [2, device, seq, hlc, entity, kv, H(value) or nil,
+ *            supersedes])
+ *   kh   = H(u8 len(kind) || kind || u8 len(field) || field || rh)
+ *   hash = H("veld-op-v2" || u8 len(team) || team || client || kh) */
+void veld__op_rest_hash(const veld__op *op, const uint8_t *vh, uint8_t rh[VELD_HASH_BYTES])
+{
+	crypto_generichash_state h;
+	msgpack_packer pk;
+	crypto_generichash_init(&h, NULL, 0, VELD_HASH_BYTES);
+	msgpack_packer_init(&pk, &h, hash_write);
+	msgpack_pack_array(&pk, 8);
+	msgpack_pack_uint64(&pk, 2);
+	msgpack_pack_bin(&pk, VELD_ID_BYTES);
+	msgpack_pack_bin_body(&pk, op->device, VELD_ID_BYTES);
+	msgpack_pack_uint64(&pk, op->seq);
+	msgpack_pack_uint64(&pk, op->hlc);
+	msgpack_pack_bin(&pk, VELD_ID_BYTES);
+	msgpack_pack_bin_body(&pk, op->entity, VELD_ID_BYTES);
+	msgpack_pack_uint64(&pk, op->kv);
+	if (vh) {
+		msgpack_pack_bin(&pk, VELD_HASH_BYTES);
+		msgpack_pack_bin_body(&pk, vh, VELD_HASH_BYTES);
+	} else {
+		msgpack_pack_nil(&pk);
+	}
+	pack_ref_list(&pk, op);
+	crypto_generichash_final(&h, rh, VELD_HASH_BYTES);
+}
+
+/* u8 len(s) || s into the hash; names are at most 64 bytes. */
+static void hash_name(crypto_generichash_state *h, const char *s)
+{
+	uint8_t n = (uint8_t)strlen(s);
+	crypto_generichash_update(h, &n, 1);
+	crypto_generichash_update(h, (const uint8_t *)s, n);
+}
+
+void veld__op_kind_hash(const char *kind, const char *field, const uint8_t rh[VELD_HASH_BYTES],
+                        uint8_t kh[VELD_HASH_BYTES])
+{
+	crypto_generichash_state h;
+	crypto_generichash_init(&h, NULL, 0, VELD_HASH_BYTES);
+	hash_name(&h, kind);
+	hash_name(&h, field);
+	crypto_generichash_update(&h, rh, VELD_HASH_BYTES);
+	crypto_generichash_final(&h, kh, VELD_HASH_BYTES);
+}
+
+void veld__op_hash2(const char *team, const uint8_t client[VELD_ID_BYTES],
+                    const uint8_t kh[VELD_HASH_BYTES], uint8_t out[VELD_HASH_BYTES])
+{
+	crypto_generichash_state h;
+	crypto_generichash_init(&h, NULL, 0, VELD_HASH_BYTES);
+	crypto_generichash_update(&h, (const uint8_t *)"veld-op-v2", 10);
+	hash_name(&h, team);
+	crypto_generichash_update(&h, client, VELD_ID_BYTES);
+	crypto_generichash_update(&h, kh, VELD_HASH_BYTES);
+	crypto_generichash_final(&h, out, VELD_HASH_BYTES);
+}
+
+void veld__op_layers(const veld__op *op, uint8_t rh[VELD_HASH_BYTES], uint8_t kh[VELD_HASH_BYTES])
+{
+	uint8_t vh[VELD_HASH_BYTES];
+	if (op->value)
+		crypto_generichash(vh, sizeof vh, op->value, op->value_len, NULL, 0);
+	veld__op_rest_hash(op, op->value ? vh : NULL, rh);
+	veld__op_kind_hash(op->kind, op->field, rh, kh);
+}
+
 void veld__op_hash(veld__op *op)
 {
 	crypto_generichash_state h;
 	msgpack_packer pk;
+	uint8_t rh[VELD_HASH_BYTES], kh[VELD_HASH_BYTES];
+	if (op->version >= 2) {
+		veld__op_layers(op, rh, kh);
+		veld__op_hash2(op->team, op->client, kh, op->hash);
+		return;
+	}
 	crypto_generichash_init(&h, NULL, 0, VELD_HASH_BYTES);
 	msgpack_packer_init(&pk, &h, hash_write);
 	veld__op_pack(&pk, op);
@@ -191,6 +273,7 @@ int veld__op_write(veld_store *s, const char *kind, const uint8_t entity[VELD_ID
 		return rc;
 
 	memset(&op, 0, sizeof op);
+	op.version = VELD_OP_VERSION;
 	memcpy(op.device, s->device, VELD_ID_BYTES);
 	op.seq = s->next_seq;
 	op.hlc = s->hlc = veld__hlc_tick(s->hlc, veld__hlc_now_ms());
@@ -230,24 +313,25 @@ int veld__op_write(veld_store *s, const char *kind, const uint8_t entity[VELD_ID
 	return VELD_OK;
 }
 
-/* The signed message of a batch: "veld-batch-v1" || device || first (BE) ||
- * last (BE) || BLAKE2b-256(hash_first || ... || hash_last). 77 bytes. */
-void veld__batch_message(uint8_t msg[77], const uint8_t device[VELD_ID_BYTES], uint64_t first,
-                         uint64_t last, const uint8_t inner[32])
+/* The signed message of a batch: "veld-batch-v1" (or "-v2" for a version 2
+ * batch) || device || first (BE) || last (BE) || BLAKE2b-256(hash_first ||
+ * ... || hash_last). 77 bytes. */
+void veld__batch_message(uint8_t msg[77], uint32_t version, const uint8_t device[VELD_ID_BYTES],
+                         uint64_t first, uint64_t last, const uint8_t inner[32])
 {
-	memcpy(msg, "veld-batch-v1", 13);
+	memcpy(msg, version >= 2 ? "veld-batch-v2" : "veld-batch-v1", 13);
 	memcpy(msg + 13, device, VELD_ID_BYTES);
 	veld__be64_put(msg + 29, first);
 	veld__be64_put(msg + 37, last);
 	memcpy(msg + 45, inner, 32);
 }
 
-int veld__batch_digest(uint8_t out[77], const uint8_t device[VELD_ID_BYTES], uint64_t first,
-                       uint64_t last, const uint8_t *hashes, size_t nhashes)
+int veld__batch_digest(uint8_t out[77], uint32_t version, const uint8_t device[VELD_ID_BYTES],
+                       uint64_t first, uint64_t last, const uint8_t *hashes, size_t nhashes)
 {
 	uint8_t inner[32];
 	crypto_generichash(inner, 32, hashes, nhashes * VELD_HASH_BYTES, NULL, 0);
-	veld__batch_message(out, device, first, last, inner);
+	veld__batch_message(out, version, device, first, last, inner);
 	return VELD_OK;
 }
 
@@ -259,11 +343,12 @@ int veld__batch_sign(veld_store *s)
 	if (rc != VELD_OK)
 		return rc;
 	crypto_generichash_final(&s->batch_hash, inner, VELD_HASH_BYTES);
-	veld__batch_message(msg, s->device, s->batch_first, s->batch_last, inner);
+	veld__batch_message(msg, VELD_OP_VERSION, s->device, s->batch_first, s->batch_last, inner);
 	crypto_sign_detached(sig, NULL, msg, sizeof msg, s->sign_sk);
 	sqlite3_bind_blob(st, 1, s->device, VELD_ID_BYTES, SQLITE_STATIC);
 	sqlite3_bind_int64(st, 2, (sqlite3_int64)s->batch_first);
 	sqlite3_bind_int64(st, 3, (sqlite3_int64)s->batch_last);
 	sqlite3_bind_blob(st, 4, sig, sizeof sig, SQLITE_STATIC);
+	sqlite3_bind_int(st, 5, VELD_OP_VERSION);
 	return veld__sql_run(st, "signing the operations");
 }

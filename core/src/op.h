@@ -13,7 +13,11 @@
 
 #include <msgpack.h>
 
-#define VELD_OP_VERSION 1
+/* The operation format this veld writes. Version 1 (veld 0.1) is still
+ * read, hashed and verified as it was; version 2 hashes the value through
+ * its own hash, so an operation can be checked without its value (a stub,
+ * docs/protocol.md section 2). */
+#define VELD_OP_VERSION 2
 #define VELD_OP_MAX_SUPERSEDES 64
 #define VELD_VALUE_MAX (64 * 1024) /* plaintext bytes of one field value */
 /* Plaintext is padded (ISO/IEC 7816-4, sodium_pad) to a multiple of this
@@ -28,6 +32,7 @@ typedef struct veld__ref {
 } veld__ref;
 
 typedef struct veld__op {
+	uint32_t version; /* 1 or 2 (VELD_OP_VERSION) */
 	uint8_t device[VELD_ID_BYTES];
 	uint64_t seq;
 	uint64_t hlc;
@@ -44,10 +49,26 @@ typedef struct veld__op {
 	uint8_t hash[VELD_HASH_BYTES];
 } veld__op;
 
-/* Canonical msgpack encoding of an operation (everything but its hash);
- * the hash is BLAKE2b-256 of these bytes. See docs/protocol.md. */
+/* Canonical msgpack encoding of an operation (everything but its hash), the
+ * 12-element array that travels. See docs/protocol.md section 2. */
 int veld__op_pack(msgpack_packer *pk, const veld__op *op);
+/* The operation's hash, by its version: version 1, BLAKE2b-256 of its
+ * canonical encoding; version 2, three layers (op.c), so that a device can
+ * check an operation it may not see from the layer it is shown:
+ *   rh   = H(canonical [2, device, seq, hlc, entity, kv, H(value) or nil,
+ *            supersedes])
+ *   kh   = H(u8 len(kind) || kind || u8 len(field) || field || rh)
+ *   hash = H("veld-op-v2" || u8 len(team) || team || client || kh) */
 void veld__op_hash(veld__op *op);
+/* The layers, from the parts a stub shows. vh is H(sealed value), NULL for
+ * a tombstone; the operation's own value is not read by rest_hash. */
+void veld__op_rest_hash(const veld__op *op, const uint8_t *vh, uint8_t rh[VELD_HASH_BYTES]);
+void veld__op_kind_hash(const char *kind, const char *field, const uint8_t rh[VELD_HASH_BYTES],
+                        uint8_t kh[VELD_HASH_BYTES]);
+void veld__op_hash2(const char *team, const uint8_t client[VELD_ID_BYTES],
+                    const uint8_t kh[VELD_HASH_BYTES], uint8_t out[VELD_HASH_BYTES]);
+/* rh and kh of a whole version 2 operation (the server makes stubs). */
+void veld__op_layers(const veld__op *op, uint8_t rh[VELD_HASH_BYTES], uint8_t kh[VELD_HASH_BYTES]);
 /* Encode/decode the supersedes list as stored in the ops table:
  * 24 bytes per reference (device || seq big-endian). */
 size_t veld__sup_encode(uint8_t *out, const veld__ref *sup, size_t n);
@@ -72,13 +93,16 @@ int veld__op_write(veld_store *s, const char *kind, const uint8_t entity[VELD_ID
                    const char *json_value, size_t json_len);
 
 /* Sign the batch of own operations written in this transaction (commit).
+ * A batch has the version of its operations: a version 2 batch holds only
+ * version 2 operations, and says so in what it signs ("veld-batch-v2"), so a
+ * reader knows every operation of it can be checked as a stub.
  * veld__batch_digest builds the 77-byte signed message of a batch. */
 int veld__batch_sign(veld_store *s);
 /* The same message from the hash of the hashes (`inner`), for a caller that
  * hashes a batch's operation hashes as it reads them. */
-void veld__batch_message(uint8_t msg[77], const uint8_t device[VELD_ID_BYTES], uint64_t first,
-                         uint64_t last, const uint8_t inner[32]);
-int veld__batch_digest(uint8_t out[77], const uint8_t device[VELD_ID_BYTES], uint64_t first,
-                       uint64_t last, const uint8_t *hashes, size_t nhashes);
+void veld__batch_message(uint8_t msg[77], uint32_t version, const uint8_t device[VELD_ID_BYTES],
+                         uint64_t first, uint64_t last, const uint8_t inner[32]);
+int veld__batch_digest(uint8_t out[77], uint32_t version, const uint8_t device[VELD_ID_BYTES],
+                       uint64_t first, uint64_t last, const uint8_t *hashes, size_t nhashes);
 
 #endif

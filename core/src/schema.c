@@ -89,7 +89,43 @@ static const char *const v6 =
 	"CREATE TRIGGER office_audit_no_update BEFORE UPDATE ON office_audit"
 	"  BEGIN SELECT RAISE(ABORT, 'the access log is append-only'); END;";
 
-static const char *const migrations[VELD_SCHEMA_VERSION] = {v1, v2, v3, v4, v5, v6};
+/* Version 7: trust no server (docs/security.md). Operations and batches
+ * carry their format version (1 from veld 0.1, 2 since); the office's
+ * certificates of devices and every notice it signed that reached this
+ * store; how far each author's operations arrived without a gap; what waits
+ * (operations and key envelopes whose author, key or time is not there
+ * yet); what failed the writer's checks (quarantine); the office's latest
+ * dated checkpoint of the team; and, in the office's store, the invites it
+ * made. The `peers` table of version 4 stays as the keys pinned before
+ * certificates existed, which the office certifies as they are. */
+static const char *const v7 =
+	"ALTER TABLE ops ADD COLUMN ver INTEGER NOT NULL DEFAULT 1;"
+	"ALTER TABLE batches ADD COLUMN ver INTEGER NOT NULL DEFAULT 1;"
+	"CREATE TABLE certs(device BLOB PRIMARY KEY, team TEXT NOT NULL, role TEXT NOT NULL,"
+	"  sign_pk BLOB NOT NULL, box_pk BLOB NOT NULL, enrolled INTEGER NOT NULL,"
+	"  revoked_seq INTEGER) WITHOUT ROWID;"
+	"CREATE TABLE notices(team TEXT NOT NULL, n INTEGER NOT NULL, kind TEXT NOT NULL,"
+	"  at INTEGER NOT NULL, body BLOB NOT NULL, sig BLOB NOT NULL,"
+	"  PRIMARY KEY(team, n)) WITHOUT ROWID;"
+	"CREATE TABLE authors(device BLOB PRIMARY KEY, seen INTEGER NOT NULL) WITHOUT ROWID;"
+	"CREATE TABLE pending_ops(device BLOB NOT NULL, seq INTEGER NOT NULL, ver INTEGER NOT NULL,"
+	"  hlc INTEGER NOT NULL, kind TEXT NOT NULL, entity BLOB NOT NULL, client BLOB NOT NULL,"
+	"  team TEXT NOT NULL, kv INTEGER NOT NULL, field TEXT NOT NULL, value BLOB, sup BLOB,"
+	"  hash BLOB NOT NULL, reason TEXT NOT NULL, PRIMARY KEY(device, seq)) WITHOUT ROWID;"
+	"CREATE TABLE pending_envs(client BLOB NOT NULL, kv INTEGER NOT NULL,"
+	"  recipient TEXT NOT NULL, tv INTEGER NOT NULL, sealed BLOB NOT NULL,"
+	"  author BLOB NOT NULL, sig BLOB NOT NULL, reason TEXT NOT NULL,"
+	"  PRIMARY KEY(client, kv, recipient, tv, author)) WITHOUT ROWID;"
+	"CREATE TABLE quarantine(id INTEGER PRIMARY KEY, what TEXT NOT NULL, device BLOB NOT NULL,"
+	"  seq INTEGER, client BLOB, kv INTEGER, kind TEXT, field TEXT, reason TEXT NOT NULL,"
+	"  at INTEGER NOT NULL);"
+	"CREATE UNIQUE INDEX quarantine_op ON quarantine(device, seq) WHERE what = 'operation';"
+	"CREATE TABLE checkpoints(team TEXT PRIMARY KEY, at INTEGER NOT NULL, n INTEGER NOT NULL,"
+	"  heads BLOB NOT NULL, sig BLOB NOT NULL) WITHOUT ROWID;"
+	"CREATE TABLE invites(auth BLOB PRIMARY KEY, team TEXT NOT NULL, proof_key BLOB NOT NULL,"
+	"  expires INTEGER NOT NULL) WITHOUT ROWID;";
+
+static const char *const migrations[VELD_SCHEMA_VERSION] = {v1, v2, v3, v4, v5, v6, v7};
 
 int veld__schema_migrate(sqlite3 *db)
 {

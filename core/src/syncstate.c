@@ -20,8 +20,8 @@ enum {
 };
 
 static const char *const sync_sql[SY__COUNT] = {
-	[SY_OWN_OPS] = "SELECT seq, hlc, kind, entity, client, team, kv, field, value, sup FROM ops"
-	               " WHERE device = ?1 AND seq > ?2 ORDER BY seq LIMIT ?3",
+	[SY_OWN_OPS] = "SELECT seq, hlc, kind, entity, client, team, kv, field, value, sup, ver"
+	               " FROM ops WHERE device = ?1 AND seq > ?2 ORDER BY seq LIMIT ?3",
 	[SY_OWN_REMOVED] = "SELECT count(*) FROM ops WHERE device = ?1 AND seq >= ?2"
 	                   " AND value IS NULL AND field != '" VELD_TOMBSTONE_FIELD "'",
 	/* Only while the record is still here: one removed by retention or
@@ -252,6 +252,7 @@ static int own_op_row(veld_store *s, sqlite3_stmt *st, struct veld__opbuf *b, ve
 	size_t vlen = (size_t)sqlite3_column_bytes(st, 8), ns = 0;
 	int rc;
 	memcpy(op->device, s->device, VELD_ID_BYTES);
+	op->version = (uint32_t)sqlite3_column_int(st, 10);
 	op->seq = (uint64_t)sqlite3_column_int64(st, 0);
 	op->hlc = (uint64_t)sqlite3_column_int64(st, 1);
 	text_col(st, 2, op->kind, sizeof op->kind);

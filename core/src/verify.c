@@ -23,9 +23,10 @@ enum verify_stmt {
 };
 static const char *const verify_sql[] = {
 	[VF_INTEGRITY] = "PRAGMA integrity_check",
-	[VF_OPS] = "SELECT device, seq, hlc, kind, entity, client, team, field, value, sup, hash, kv"
-	           " FROM ops ORDER BY device, seq",
-	[VF_BATCHES] = "SELECT first_seq, last_seq, sig FROM batches WHERE device = ?1 ORDER BY first_seq",
+	[VF_OPS] = "SELECT device, seq, hlc, kind, entity, client, team, field, value, sup, hash, kv,"
+	           " ver FROM ops ORDER BY device, seq",
+	[VF_BATCHES] = "SELECT first_seq, last_seq, sig, ver FROM batches WHERE device = ?1"
+	               " ORDER BY first_seq",
 	[VF_BATCH_HASHES] = "SELECT hash FROM ops WHERE device = ?1 AND seq BETWEEN ?2 AND ?3"
 	                    " ORDER BY seq",
 	/* Own signed batches must tile 1..last own seq with no gap or overlap. */
@@ -122,6 +123,7 @@ static int verify_op(sqlite3_stmt *ops)
 		return rc;
 	op.sup = sup;
 	op.kv = (uint64_t)sqlite3_column_int64(ops, 11);
+	op.version = (uint32_t)sqlite3_column_int(ops, 12);
 	if (!op.value && strcmp(op.field, VELD_TOMBSTONE_FIELD) != 0)
 		return VELD_OK;
 	veld__op_hash(&op);
@@ -149,7 +151,8 @@ static int verify_hashes(veld_store *s, int64_t *nops)
 }
 
 /* The signature of own batch first..last (sig) over the stored hashes. */
-static int verify_batch(veld_store *s, uint64_t first, uint64_t last, const void *sig, int siglen)
+static int verify_batch(veld_store *s, uint32_t version, uint64_t first, uint64_t last,
+                        const void *sig, int siglen)
 {
 	crypto_generichash_state h;
 	uint8_t inner[32], msg[77];
@@ -169,7 +172,7 @@ static int verify_batch(veld_store *s, uint64_t first, uint64_t last, const void
 	if ((rc = veld__sql_done(st, rc, "verifying")) != VELD_OK)
 		return rc;
 	crypto_generichash_final(&h, inner, 32);
-	veld__batch_message(msg, s->device, first, last, inner);
+	veld__batch_message(msg, version, s->device, first, last, inner);
 	if (n != last - first + 1 || siglen != crypto_sign_BYTES ||
 	    crypto_sign_verify_detached(sig, msg, sizeof msg, s->sign_pk) != 0)
 		return veld__err(VELD_ECORRUPT, "the signature over operations %llu-%llu does not verify",
@@ -186,7 +189,8 @@ static int verify_batches(veld_store *s, int64_t *nbatches)
 		return rc;
 	sqlite3_bind_blob(st, 1, s->device, VELD_ID_BYTES, SQLITE_STATIC);
 	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
-		if ((rc = verify_batch(s, (uint64_t)sqlite3_column_int64(st, 0),
+		if ((rc = verify_batch(s, (uint32_t)sqlite3_column_int(st, 3),
+		                       (uint64_t)sqlite3_column_int64(st, 0),
 		                       (uint64_t)sqlite3_column_int64(st, 1), sqlite3_column_blob(st, 2),
 		                       sqlite3_column_bytes(st, 2))) != VELD_OK) {
 			sqlite3_reset(st);

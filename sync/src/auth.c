@@ -53,13 +53,19 @@ void veld__auth_sign(struct veld__auth_headers *h, const uint8_t device[16], con
 	veld__auth_set_signature(h, sig);
 }
 
-size_t veld__invite_ad(uint8_t ad[VELD_INVITE_AD_MAX], const char *team, uint64_t tv)
+size_t veld__invite_ad(uint8_t ad[VELD_INVITE_AD_MAX], const char *team, uint64_t tv,
+                       const uint8_t office_device[16], const uint8_t office_sign_pk[32],
+                       const uint8_t office_box_pk[32])
 {
-	size_t n = strlen(team);
-	memcpy(ad, "veld-team-key-v1", 16);
+	size_t n = strlen(team), o;
+	memcpy(ad, "veld-team-key-v2", 16);
 	memcpy(ad + 16, team, n + 1);
 	veld__be64_put(ad + 17 + n, tv);
-	return 25 + n;
+	o = 25 + n;
+	memcpy(ad + o, office_device, 16);
+	memcpy(ad + o + 16, office_sign_pk, 32);
+	memcpy(ad + o + 48, office_box_pk, 32);
+	return o + 80;
 }
 
 
@@ -162,42 +168,121 @@ int veld__audit_sig_verify(const uint8_t sign_pk[32], const uint8_t device[16], 
 	return crypto_sign_verify_detached(sig, msg, sizeof msg, sign_pk) == 0 ? 0 : -1;
 }
 
-void veld__erase_sig_message(uint8_t msg[VELD_ERASE_SIG_MSG], const uint8_t client[16],
-                             uint64_t at)
+
+/* ---- what the office signs, and what a device signs for others ------------- */
+
+/* Append u8 len(s) || s (at most 255 bytes; names here are at most 64). */
+static size_t put_name(uint8_t *out, const char *s)
 {
-	memcpy(msg, "veld-erase-v1", 13);
-	memcpy(msg + 13, client, 16);
-	veld__be64_put(msg + 29, at);
+	size_t n = strnlen(s, 255);
+	out[0] = (uint8_t)n;
+	memcpy(out + 1, s, n);
+	return n + 1;
 }
 
-int veld__erase_sig_verify(const uint8_t office_pk[32], const uint8_t client[16], uint64_t at,
-                           const uint8_t sig[64])
+size_t veld__notice_sig_message(uint8_t msg[VELD_NOTICE_SIG_MSG_MAX], const char *team,
+                                uint64_t n, const char *kind, uint64_t at, const uint8_t *body,
+                                size_t body_len)
 {
-	uint8_t msg[VELD_ERASE_SIG_MSG];
-	veld__erase_sig_message(msg, client, at);
-	return crypto_sign_verify_detached(sig, msg, sizeof msg, office_pk) == 0 ? 0 : -1;
+	size_t o = 0;
+	memcpy(msg, "veld-notice-v1", 14);
+	o = 14;
+	o += put_name(msg + o, team);
+	veld__be64_put(msg + o, n);
+	o += 8;
+	o += put_name(msg + o, kind);
+	veld__be64_put(msg + o, at);
+	o += 8;
+	crypto_generichash(msg + o, 32, body, body_len, NULL, 0);
+	return o + 32;
 }
 
-size_t veld__policy_sig_message(uint8_t msg[VELD_POLICY_SIG_MSG_MAX], const char *team,
-                                uint64_t at, uint32_t mask)
+int veld__notice_sig_verify(const uint8_t office_pk[32], const char *team, uint64_t n,
+                            const char *kind, uint64_t at, const uint8_t *body, size_t body_len,
+                            const uint8_t sig[64])
 {
-	size_t t = strnlen(team, 64), n = 0;
-	memcpy(msg, "veld-policy-v1", 14);
-	n = 14;
-	msg[n++] = (uint8_t)t;
-	memcpy(msg + n, team, t);
-	n += t;
-	veld__be64_put(msg + n, at);
-	n += 8;
-	for (int i = 0; i < 4; i++)
-		msg[n++] = (uint8_t)(mask >> (24 - 8 * i));
-	return n;
+	uint8_t msg[VELD_NOTICE_SIG_MSG_MAX];
+	size_t len = veld__notice_sig_message(msg, team, n, kind, at, body, body_len);
+	return crypto_sign_verify_detached(sig, msg, len, office_pk) == 0 ? 0 : -1;
 }
 
-int veld__policy_sig_verify(const uint8_t office_pk[32], const char *team, uint64_t at,
-                            uint32_t mask, const uint8_t sig[64])
+size_t veld__checkpoint_sig_message(uint8_t msg[VELD_CHECKPOINT_SIG_MSG_MAX], const char *team,
+                                    uint64_t at, uint64_t n, const uint8_t *heads,
+                                    size_t heads_len)
 {
-	uint8_t msg[VELD_POLICY_SIG_MSG_MAX];
-	size_t n = veld__policy_sig_message(msg, team, at, mask);
-	return crypto_sign_verify_detached(sig, msg, n, office_pk) == 0 ? 0 : -1;
+	size_t o;
+	memcpy(msg, "veld-checkpoint-v1", 18);
+	o = 18 + put_name(msg + 18, team);
+	veld__be64_put(msg + o, at);
+	veld__be64_put(msg + o + 8, n);
+	crypto_generichash(msg + o + 16, 32, heads, heads_len, NULL, 0);
+	return o + 48;
+}
+
+int veld__checkpoint_sig_verify(const uint8_t office_pk[32], const char *team, uint64_t at,
+                                uint64_t n, const uint8_t *heads, size_t heads_len,
+                                const uint8_t sig[64])
+{
+	uint8_t msg[VELD_CHECKPOINT_SIG_MSG_MAX];
+	size_t len = veld__checkpoint_sig_message(msg, team, at, n, heads, heads_len);
+	return crypto_sign_verify_detached(sig, msg, len, office_pk) == 0 ? 0 : -1;
+}
+
+size_t veld__envelope_sig_message(uint8_t msg[VELD_ENVELOPE_SIG_MSG_MAX], const uint8_t from[16],
+                                  const uint8_t client[16], uint64_t kv, const char *to,
+                                  uint64_t tv, const uint8_t sealed[VELD_SEALED_KEY_BYTES])
+{
+	size_t o;
+	memcpy(msg, "veld-env-v1", 11);
+	memcpy(msg + 11, from, 16);
+	memcpy(msg + 27, client, 16);
+	veld__be64_put(msg + 43, kv);
+	o = 51 + put_name(msg + 51, to);
+	veld__be64_put(msg + o, tv);
+	crypto_generichash(msg + o + 8, 32, sealed, VELD_SEALED_KEY_BYTES, NULL, 0);
+	return o + 40;
+}
+
+int veld__envelope_sig_verify(const uint8_t sign_pk[32], const uint8_t from[16],
+                              const uint8_t client[16], uint64_t kv, const char *to, uint64_t tv,
+                              const uint8_t sealed[VELD_SEALED_KEY_BYTES], const uint8_t sig[64])
+{
+	uint8_t msg[VELD_ENVELOPE_SIG_MSG_MAX];
+	size_t len = veld__envelope_sig_message(msg, from, client, kv, to, tv, sealed);
+	return crypto_sign_verify_detached(sig, msg, len, sign_pk) == 0 ? 0 : -1;
+}
+
+size_t veld__team_key_sig_message(uint8_t msg[VELD_TEAM_KEY_SIG_MSG_MAX], const char *team,
+                                  uint64_t tv, const uint8_t pk[32])
+{
+	size_t o;
+	memcpy(msg, "veld-tkey-v1", 12);
+	o = 12 + put_name(msg + 12, team);
+	veld__be64_put(msg + o, tv);
+	memcpy(msg + o + 8, pk, 32);
+	return o + 40;
+}
+
+int veld__team_key_sig_verify(const uint8_t office_pk[32], const char *team, uint64_t tv,
+                              const uint8_t pk[32], const uint8_t sig[64])
+{
+	uint8_t msg[VELD_TEAM_KEY_SIG_MSG_MAX];
+	size_t len = veld__team_key_sig_message(msg, team, tv, pk);
+	return crypto_sign_verify_detached(sig, msg, len, office_pk) == 0 ? 0 : -1;
+}
+
+void veld__code_proof_key(uint8_t key[32], const uint8_t code[VELD_CODE_BYTES])
+{
+	code_derive(key, code, "veld-invite-proof");
+}
+
+void veld__enroll_proof(uint8_t proof[32], const uint8_t proof_key[32], const uint8_t device[16],
+                        const uint8_t sign_pk[32], const uint8_t box_pk[32])
+{
+	uint8_t msg[20 + 16 + 32 + 32];
+	memcpy(msg, "veld-enroll-proof-v1", 20);
+	memcpy(msg + 20, device, 16);
+	memcpy(msg + 36, sign_pk, 32);
+	memcpy(msg + 68, box_pk, 32);
+	crypto_generichash(proof, 32, msg, sizeof msg, proof_key, 32);
 }

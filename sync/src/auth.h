@@ -3,6 +3,8 @@
 #ifndef VELD_AUTH_H
 #define VELD_AUTH_H
 
+#include "crypto.h"
+
 #include <stddef.h>
 #include <stdint.h>
 
@@ -50,23 +52,6 @@ void veld__audit_sig_message(uint8_t msg[VELD_AUDIT_SIG_MSG], const uint8_t devi
 int veld__audit_sig_verify(const uint8_t sign_pk[32], const uint8_t device[16], uint64_t seq,
                            const uint8_t *sealed, size_t sealed_len, const uint8_t sig[64]);
 
-/* Erasures (POST /v1/erase): the office signs the 37 bytes
- * "veld-erase-v1" || client || BE64(at); devices check them. */
-#define VELD_ERASE_SIG_MSG 37
-void veld__erase_sig_message(uint8_t msg[VELD_ERASE_SIG_MSG], const uint8_t client[16],
-                             uint64_t at);
-int veld__erase_sig_verify(const uint8_t office_pk[32], const uint8_t client[16], uint64_t at,
-                           const uint8_t sig[64]);
-
-/* Team field policies (POST /v1/policy): the office signs
- * "veld-policy-v1" || u8 len(team) || team || BE64(at) || BE32(mask), at
- * most 91 bytes (mask: core/src/policy.h); devices check them. */
-#define VELD_POLICY_SIG_MSG_MAX 91
-size_t veld__policy_sig_message(uint8_t msg[VELD_POLICY_SIG_MSG_MAX], const char *team,
-                                uint64_t at, uint32_t mask);
-int veld__policy_sig_verify(const uint8_t office_pk[32], const char *team, uint64_t at,
-                            uint32_t mask, const uint8_t sig[64]);
-
 /* Enrollment codes: 20 random bytes shown as base32 groups of four. */
 void veld__code_new(uint8_t code[VELD_CODE_BYTES], char text[VELD_CODE_TEXT_MAX]);
 int veld__code_parse(const char *text, uint8_t code[VELD_CODE_BYTES]); /* 0 or -1 */
@@ -75,8 +60,60 @@ int veld__code_parse(const char *text, uint8_t code[VELD_CODE_BYTES]); /* 0 or -
 void veld__code_auth(uint8_t auth[32], const uint8_t code[VELD_CODE_BYTES]);
 void veld__code_key(uint8_t key[32], const uint8_t code[VELD_CODE_BYTES]);
 /* The associated data of a team key sealed with a code (invite, enroll):
- * "veld-team-key-v1" || team || 0x00 || BE64(tv). Returns its length. */
-#define VELD_INVITE_AD_MAX (16 + 64 + 1 + 8)
-size_t veld__invite_ad(uint8_t ad[VELD_INVITE_AD_MAX], const char *team, uint64_t tv);
+ * "veld-team-key-v2" || team || 0x00 || BE64(tv) || office device || office
+ * sign_pk || office box_pk. So the code a worker got from the office also
+ * proves the office's keys the server hands out with it: a server that
+ * swaps them makes the team key fail to open. Returns its length. */
+#define VELD_INVITE_AD_MAX (16 + 64 + 1 + 8 + 16 + 32 + 32)
+size_t veld__invite_ad(uint8_t ad[VELD_INVITE_AD_MAX], const char *team, uint64_t tv,
+                       const uint8_t office_device[16], const uint8_t office_sign_pk[32],
+                       const uint8_t office_box_pk[32]);
+/* The proof a device enrolled with a code it held: BLAKE2b-256 keyed with
+ * proof_key = H_key(code, "veld-invite-proof") over "veld-enroll-proof-v1"
+ * || device || sign_pk || box_pk. The office keeps proof_key with each
+ * invite and certifies only a device whose proof matches. */
+void veld__code_proof_key(uint8_t key[32], const uint8_t code[VELD_CODE_BYTES]);
+void veld__enroll_proof(uint8_t proof[32], const uint8_t proof_key[32], const uint8_t device[16],
+                        const uint8_t sign_pk[32], const uint8_t box_pk[32]);
+
+/* Notices (POST /v1/notice, in pulls): the office signs
+ * "veld-notice-v1" || u8 len(team) || team || BE64(n) || u8 len(kind) ||
+ * kind || BE64(at) || H(body). */
+#define VELD_NOTICE_SIG_MSG_MAX (14 + 65 + 8 + 16 + 8 + 32)
+size_t veld__notice_sig_message(uint8_t msg[VELD_NOTICE_SIG_MSG_MAX], const char *team,
+                                uint64_t n, const char *kind, uint64_t at, const uint8_t *body,
+                                size_t body_len);
+int veld__notice_sig_verify(const uint8_t office_pk[32], const char *team, uint64_t n,
+                            const char *kind, uint64_t at, const uint8_t *body, size_t body_len,
+                            const uint8_t sig[64]);
+
+/* Checkpoints (POST /v1/checkpoint, in pulls): the office signs
+ * "veld-checkpoint-v1" || u8 len(team) || team || BE64(at) || BE64(n) ||
+ * H(heads). */
+#define VELD_CHECKPOINT_SIG_MSG_MAX (18 + 65 + 16 + 32)
+size_t veld__checkpoint_sig_message(uint8_t msg[VELD_CHECKPOINT_SIG_MSG_MAX], const char *team,
+                                    uint64_t at, uint64_t n, const uint8_t *heads,
+                                    size_t heads_len);
+int veld__checkpoint_sig_verify(const uint8_t office_pk[32], const char *team, uint64_t at,
+                                uint64_t n, const uint8_t *heads, size_t heads_len,
+                                const uint8_t sig[64]);
+
+/* Key envelopes: the sealing device (`from`) signs "veld-env-v1" || from ||
+ * client || BE64(kv) || u8 len(to) || to || BE64(tv) || H(sealed). */
+#define VELD_ENVELOPE_SIG_MSG_MAX (11 + 16 + 16 + 8 + 73 + 8 + 32)
+size_t veld__envelope_sig_message(uint8_t msg[VELD_ENVELOPE_SIG_MSG_MAX], const uint8_t from[16],
+                                  const uint8_t client[16], uint64_t kv, const char *to,
+                                  uint64_t tv, const uint8_t sealed[VELD_SEALED_KEY_BYTES]);
+int veld__envelope_sig_verify(const uint8_t sign_pk[32], const uint8_t from[16],
+                              const uint8_t client[16], uint64_t kv, const char *to, uint64_t tv,
+                              const uint8_t sealed[VELD_SEALED_KEY_BYTES], const uint8_t sig[64]);
+
+/* Team keys (POST /v1/team-keys, in pulls): the office signs
+ * "veld-tkey-v1" || u8 len(team) || team || BE64(tv) || pk. */
+#define VELD_TEAM_KEY_SIG_MSG_MAX (12 + 65 + 8 + 32)
+size_t veld__team_key_sig_message(uint8_t msg[VELD_TEAM_KEY_SIG_MSG_MAX], const char *team,
+                                  uint64_t tv, const uint8_t pk[32]);
+int veld__team_key_sig_verify(const uint8_t office_pk[32], const char *team, uint64_t tv,
+                              const uint8_t pk[32], const uint8_t sig[64]);
 
 #endif

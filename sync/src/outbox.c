@@ -47,7 +47,8 @@ static int read_envelopes(veld_store *s, struct veld__outbox *o)
 	return VELD_OK;
 }
 
-/* One signature over the batch as sent (docs/protocol.md 3). */
+/* One signature over the batch as sent (docs/protocol.md 3), of the version
+ * of its operations. */
 static int sign_batch(veld_store *s, struct veld__push_req *req)
 {
 	uint8_t *hashes = malloc(req->nops * VELD_HASH_BYTES), msg[77];
@@ -55,8 +56,8 @@ static int sign_batch(veld_store *s, struct veld__push_req *req)
 		return veld__err(VELD_ENOMEM, "out of memory");
 	for (size_t i = 0; i < req->nops; i++)
 		memcpy(hashes + i * VELD_HASH_BYTES, req->ops[i].hash, VELD_HASH_BYTES);
-	veld__batch_digest(msg, veld__store_device(s), req->ops[0].seq, req->ops[req->nops - 1].seq,
-	                   hashes, req->nops);
+	veld__batch_digest(msg, req->ops[0].version, veld__store_device(s), req->ops[0].seq,
+	                   req->ops[req->nops - 1].seq, hashes, req->nops);
 	veld__store_sign(s, req->sig, msg, sizeof msg);
 	req->has_sig = 1;
 	free(hashes);
@@ -80,6 +81,11 @@ int veld__sync_next_push(veld_store *s, size_t max_ops, struct veld__outbox *out
 	         (rc = read_envelopes(s, out)) == VELD_OK) {
 		out->req.ops = out->ops->ops;
 		out->req.nops = out->ops->n;
+		/* A batch holds operations of one format: those a veld 0.1 wrote
+		 * and never pushed go in a batch of their own. */
+		for (size_t i = 1; i < out->req.nops; i++)
+			if (out->req.ops[i].version != out->req.ops[0].version)
+				out->req.nops = i;
 		if (out->req.nops > 0)
 			rc = sign_batch(s, &out->req);
 	}

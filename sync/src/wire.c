@@ -77,24 +77,30 @@
  * of each type; scan() refuses bodies holding more, which bounds the zone
  * msgpack-c allocates to about 24 bytes times this number. */
 #define OP_VALUES (1 + 12 + VELD_OP_MAX_SUPERSEDES * 3)
-#define ENV_VALUES (1 + 2 * 5)
+#define ENV_VALUES (1 + 2 * 7)
+#define STUB_VALUES (1 + 2 * 5)
+#define HELD_VALUES (1 + 2 * 7)
+#define NOTICE_VALUES (1 + 2 * 6)
+#define CHECKPOINT_VALUES (1 + 2 * 5)
 #define FLAT_VALUES (1 + 2 * MAX_MAP_KEYS)
 #define PUSH_VALUES (1 + 2 * 4 + VELD_WIRE_MAX_OPS * OP_VALUES + VELD_WIRE_MAX_ENVS * ENV_VALUES)
+/* A page's operations, stubs and held stubs together are at most `limit`
+ * (VELD_WIRE_MAX_PAGE), each with its batch at most. */
 #define PULL_VALUES                                                                        \
-	(1 + 2 * 11 + VELD_WIRE_MAX_PAGE * (2 + OP_VALUES) + VELD_WIRE_MAX_PAGE * (1 + 2 * 5) + \
-	 VELD_WIRE_MAX_PAGE * 3 + VELD_WIRE_MAX_ENVS * (2 + ENV_VALUES) +                        \
-	 MAX_TEAM_KEYS * (1 + 2 * 4) + VELD_WIRE_MAX_ERASED * 5 + POLICY_VALUES)
-#define POLICY_VALUES (2 + 2 * 5 + VELD_POLICY_NFIELDS)
+	(1 + 2 * 12 + VELD_WIRE_MAX_PAGE * (2 + OP_VALUES) + VELD_WIRE_MAX_PAGE * (1 + 2 * 6) + \
+	 VELD_WIRE_MAX_ENVS * (2 + ENV_VALUES) + MAX_TEAM_KEYS * (1 + 2 * 5) +                   \
+	 VELD_WIRE_MAX_NOTICES * (2 + NOTICE_VALUES) + CHECKPOINT_VALUES)
+#define NOTICE_REQ_VALUES (1 + 2 * 1 + VELD_WIRE_MAX_NOTICES * NOTICE_VALUES)
+#define CHECKPOINT_REQ_VALUES (1 + 2 * 1 + VELD_WIRE_MAX_NOTICES * CHECKPOINT_VALUES)
 #define AUDIT_PUSH_VALUES (1 + 2 * 2 + VELD_WIRE_MAX_AUDIT * 4)
-#define AUDIT_PULL_VALUES (1 + 2 * 5 + VELD_WIRE_MAX_PAGE * 6 + VELD_WIRE_MAX_PAGE * 3)
+#define AUDIT_PULL_VALUES (1 + 2 * 4 + VELD_WIRE_MAX_PAGE * 6)
 #define TEAM_KEYS_VALUES (1 + 2 * 5 + VELD_WIRE_MAX_DEVICES * (1 + 2 * 2))
-#define DEVICES_VALUES (1 + 2 * 2 + VELD_WIRE_MAX_DEVICES * (1 + 2 * 8))
+#define DEVICES_VALUES (1 + 2 * 2 + VELD_WIRE_MAX_DEVICES * (1 + 2 * 10))
 /* Nesting of each message: the body's map is depth 1. */
 #define PUSH_DEPTH 5 /* map, ops, op, supersedes, reference */
 #define PULL_DEPTH 6 /* map, ops, [cursor, op], op, supersedes, reference */
 #define LIST_DEPTH 3 /* map, array, map (or entry array) */
 #define FLAT_DEPTH 1
-#define POLICY_DEPTH 2 /* map, fields */
 
 static const char *const kinds[] = {"client", "visit", "note", "goal", "signal"};
 static const char *const roles[] = {"worker", "office"};
@@ -433,8 +439,9 @@ static int get_op(const msgpack_object *o, const char *ctx, veld__op *op, veld__
 	e = o->via.array.ptr;
 	if ((rc = get_uint(&e[0], ctx, op_keys[0], 0, &version)) != VELD_OK)
 		return rc;
-	if (version != VELD_OP_VERSION)
-		return veld__err(VELD_EPROTO, "%s: 'version' must be %d", ctx, VELD_OP_VERSION);
+	if (version < 1 || version > VELD_OP_VERSION)
+		return veld__err(VELD_EPROTO, "%s: 'version' must be 1 to %d", ctx, VELD_OP_VERSION);
+	op->version = (uint32_t)version;
 	if ((rc = get_bin(&e[1], ctx, op_keys[1], VELD_ID_BYTES, op->device)) ||
 	    (rc = get_uint(&e[2], ctx, op_keys[2], 1, &op->seq)) ||
 	    (rc = get_uint(&e[3], ctx, op_keys[3], 0, &op->hlc)) ||
@@ -517,11 +524,10 @@ enum ftype {
 	T_BIN,      /* uint8_t[lim] */
 	T_BIN_NIL,  /* uint8_t[lim] or nil: the int at `aux` says which */
 	T_STR,      /* char[aux]: at most `lim` bytes under `rule`, NUL-terminated */
-	T_SEALED,   /* a sealed access-log entry: const uint8_t * into the body, its
+	T_BLOB,     /* a bin of 1 to `lim` bytes: const uint8_t * into the body, its
 	             * size_t length at `aux` */
 	T_HASHES,   /* a batch's hashes (struct veld__batch only): a pointer into the
 	             * body, 32 bytes for each of first..last */
-	T_MASK,     /* a policy's governed fields: names on the wire, a uint32_t mask */
 	T_RECORD,   /* one record of shape `of`, or nil: the int at `aux` says which */
 	T_LIST,     /* records of shape `of`: a pointer, its size_t count at `aux` */
 	T_PAIRS,    /* the same as [cursor, record] pairs, the cursors' uint64_t * at `cur` */
@@ -573,7 +579,7 @@ struct message {
 #define BIN(f, n) {#f, T_BIN, 0, (n), AT(f)}
 #define BIN_NIL(f, n, has) {#f, T_BIN_NIL, 0, (n), AT(f), .aux = offsetof(MSG, has)}
 #define STR(f, max, r) {#f, T_STR, (r), (max), AT(f), .aux = sizeof((MSG *)0)->f}
-#define SEALED(f, len) {#f, T_SEALED, 0, 0, AT(f), .aux = offsetof(MSG, len)}
+#define BLOB(f, len, max) {#f, T_BLOB, 0, (max), AT(f), .aux = offsetof(MSG, len)}
 #define RECORD(k, f, has, sh, c)                                                              \
 	{k, T_RECORD, 0, 0, AT(f), .aux = offsetof(MSG, has), .of = &(sh), .ctx = (c)}
 #define LIST(k, f, n, max, sh, c)                                                             \
@@ -636,43 +642,14 @@ static int map_index(const msgpack_object *o, const char *ctx, const struct fiel
 	return VELD_OK;
 }
 
-static int get_sealed_entry(const msgpack_object *o, const char *ctx, const uint8_t **p,
-                            size_t *n)
+static int get_blob(const msgpack_object *o, const char *ctx, const struct field *f,
+                    const uint8_t **p, size_t *n)
 {
-	if (o->type != MSGPACK_OBJECT_BIN || o->via.bin.size == 0 ||
-	    o->via.bin.size > VELD_AUDIT_SEALED_MAX)
-		return veld__err(VELD_EPROTO, "%s: 'sealed' must be a bin of 1 to %d bytes", ctx,
-		                 VELD_AUDIT_SEALED_MAX);
+	if (o->type != MSGPACK_OBJECT_BIN || o->via.bin.size == 0 || o->via.bin.size > f->lim)
+		return veld__err(VELD_EPROTO, "%s: '%s' must be a bin of 1 to %llu bytes", ctx, f->key,
+		                 (unsigned long long)f->lim);
 	*p = (const uint8_t *)o->via.bin.ptr; /* into the body */
 	*n = o->via.bin.size;
-	return VELD_OK;
-}
-
-/* A policy's "fields": governed client field names, each once, in their
- * canonical order (policy.h), into a mask. */
-static int get_policy_fields(const msgpack_object *o, const char *ctx, uint32_t *mask)
-{
-	const msgpack_object_array *a = NULL;
-	int rc, last = -1;
-	*mask = 0;
-	if ((rc = get_array(o, ctx, "fields", VELD_POLICY_NFIELDS, &a)) != VELD_OK)
-		return rc;
-	for (uint32_t i = 0; i < a->size; i++) {
-		const msgpack_object *f = &a->ptr[i];
-		int k = -1;
-		if (f->type != MSGPACK_OBJECT_STR)
-			return bad(ctx, "fields", "must hold strings");
-		for (int j = 0; j < VELD_POLICY_NFIELDS; j++)
-			if (strlen(veld__policy_fields[j]) == f->via.str.size &&
-			    memcmp(veld__policy_fields[j], f->via.str.ptr, f->via.str.size) == 0)
-				k = j;
-		if (k < 0)
-			return bad(ctx, "fields", "holds a name the policy does not govern");
-		if (k <= last)
-			return bad(ctx, "fields", "must list each field once, in the canonical order");
-		last = k;
-		*mask |= 1u << k;
-	}
 	return VELD_OK;
 }
 
@@ -708,9 +685,8 @@ static int get_value(const msgpack_object *o, const char *ctx, const struct fiel
 	case T_BOOL: return get_bool(o, ctx, f->key, p);
 	case T_BIN: return get_bin(o, ctx, f->key, f->lim, p);
 	case T_STR: return get_str(o, ctx, f->key, f->lim, f->rule, p);
-	case T_SEALED: return get_sealed_entry(o, ctx, p, M(m, f->aux, size_t));
+	case T_BLOB: return get_blob(o, ctx, f, p, M(m, f->aux, size_t));
 	case T_HASHES: return get_hashes(o, ctx, m);
-	case T_MASK: return get_policy_fields(o, ctx, p);
 	case T_BIN_NIL:
 		rc = get_bin_or_nil(o, ctx, f->key, f->lim, p, &has);
 		break;
@@ -1048,12 +1024,12 @@ static int check_value(const char *ctx, const struct field *f, const void *m)
 	switch (f->type) {
 	case T_UINT: return enc_min(ctx, f->key, *CM(m, f->off, uint64_t), f->lim);
 	case T_STR: return enc_str(ctx, f->key, CM(m, f->off, char), f->aux, f->lim, f->rule);
-	case T_SEALED:
+	case T_BLOB:
 		n = *CM(m, f->aux, size_t);
-		if (*CM(m, f->off, const uint8_t *) && n >= 1 && n <= VELD_AUDIT_SEALED_MAX)
+		if (*CM(m, f->off, const uint8_t *) && n >= 1 && n <= f->lim)
 			return VELD_OK;
-		return veld__err(VELD_EINVAL, "%s: 'sealed' must be 1 to %d bytes", ctx,
-		                 VELD_AUDIT_SEALED_MAX);
+		return veld__err(VELD_EINVAL, "%s: '%s' must be 1 to %llu bytes", ctx, f->key,
+		                 (unsigned long long)f->lim);
 	case T_HASHES:
 		if (b->last >= b->first && b->last - b->first < MAX_BATCH_OPS && b->hashes)
 			return VELD_OK;
@@ -1078,18 +1054,6 @@ static int check_record(const char *ctx, const struct shape *sh, const void *m)
 }
 
 static void pack_record(msgpack_packer *pk, const struct shape *sh, const void *m);
-
-/* A policy's governed fields, by name, in their canonical order. */
-static void pack_mask(msgpack_packer *pk, uint32_t mask)
-{
-	int n = 0;
-	for (int i = 0; i < VELD_POLICY_NFIELDS; i++)
-		n += (mask >> i) & 1;
-	msgpack_pack_array(pk, (size_t)n);
-	for (int i = 0; i < VELD_POLICY_NFIELDS; i++)
-		if (mask & (1u << i))
-			put_key(pk, veld__policy_fields[i]);
-}
 
 /* A list as an array of its records, operations or [cursor, x] pairs. */
 static void pack_list(msgpack_packer *pk, const struct field *f, const void *m)
@@ -1137,13 +1101,12 @@ static void pack_value(msgpack_packer *pk, const struct field *f, const void *m)
 		/* fall through */
 	case T_BIN: msgpack_pack_bin_with_body(pk, p, (size_t)f->lim); break;
 	case T_STR: msgpack_pack_str_with_body(pk, p, strlen(p)); break;
-	case T_SEALED:
+	case T_BLOB:
 		msgpack_pack_bin_with_body(pk, *(const uint8_t *const *)p, *CM(m, f->aux, size_t));
 		break;
 	case T_HASHES:
 		msgpack_pack_bin_with_body(pk, b->hashes, (size_t)(b->last - b->first + 1) * HASH_BYTES);
 		break;
-	case T_MASK: pack_mask(pk, *(const uint32_t *)p); break;
 	case T_RECORD: pack_record(pk, f->of, p); break;
 	default: pack_list(pk, f, m);
 	}
@@ -1202,7 +1165,7 @@ static int encode_message(msgpack_sbuffer *out, const struct message *msg, const
 #define MSG struct veld__envelope
 static const struct field envelope_fields[] = {
 	BIN(client, VELD_ID_BYTES), UINT(kv, 1), STR(to, TO_MAX, S_TO), UINT(tv, 0),
-	BIN(sealed, VELD_SEALED_KEY_BYTES),
+	BIN(sealed, VELD_SEALED_KEY_BYTES), BIN(from, VELD_ID_BYTES), BIN(sig, SIG_BYTES),
 };
 ENTRY(envelope, 0);
 #undef MSG
@@ -1210,30 +1173,52 @@ ENTRY(envelope, 0);
 #define MSG struct veld__batch
 static const struct field batch_fields[] = {
 	BIN(device, VELD_ID_BYTES), UINT(first, 0), UINT(last, 0), BIN(sig, SIG_BYTES),
-	{"hashes", T_HASHES, 0, 0, AT(hashes)},
+	{"hashes", T_HASHES, 0, 0, AT(hashes)}, UINT(ver, 1),
 };
 ENTRY(batch, 0);
 #undef MSG
 
-#define MSG struct veld__author
-static const struct field author_fields[] = {BIN(device, VELD_ID_BYTES), BIN(sign_pk, PK_BYTES)};
-ENTRY(author, 1);
+#define MSG struct veld__stub
+static const struct field stub_fields[] = {
+	BIN(device, VELD_ID_BYTES), UINT(seq, 1), STR(team, VELD_TEAM_MAX, S_TEAM),
+	BIN(client, VELD_ID_BYTES), BIN(kh, HASH_BYTES),
+};
+ENTRY(stub, 0);
+#undef MSG
+
+#define MSG struct veld__held
+static const struct field held_fields[] = {
+	BIN(device, VELD_ID_BYTES), UINT(seq, 1), STR(team, VELD_TEAM_MAX, S_TEAM),
+	BIN(client, VELD_ID_BYTES), STR(kind, VELD_KIND_MAX, S_KIND),
+	STR(field, VELD_FIELD_MAX, S_TEXT), BIN(rh, HASH_BYTES),
+};
+ENTRY(held, 0);
+#undef MSG
+
+#define MSG struct veld__notice
+static const struct field notice_fields[] = {
+	STR(team, VELD_TEAM_MAX, S_TEAM), UINT(n, 1), STR(kind, 15, S_TEXT), UINT(at, 1),
+	BLOB(body, body_len, VELD_NOTICE_BODY_MAX), BIN(sig, SIG_BYTES),
+};
+ENTRY(notice, 0);
+#undef MSG
+
+#define MSG struct veld__checkpoint
+static const struct field checkpoint_fields[] = {
+	STR(team, VELD_TEAM_MAX, S_TEAM), UINT(at, 1), UINT(n, 0),
+	BLOB(heads, heads_len, 24 * VELD_WIRE_MAX_HEADS), BIN(sig, SIG_BYTES),
+};
+ENTRY(checkpoint, 0);
 #undef MSG
 
 #define MSG struct veld__team_key
 static const struct field team_key_fields[] = {
 	STR(team, VELD_TEAM_MAX, S_TEAM), UINT(tv, 0), BIN(pk, PK_BYTES),
-	BIN(sealed, VELD_SEALED_KEY_BYTES),
+	BIN(sealed, VELD_SEALED_KEY_BYTES), BIN(sig, SIG_BYTES),
 };
 ENTRY(team_key, 0);
 #undef MSG
 
-#define MSG struct veld__erasure
-static const struct field erasure_fields[] = {
-	UINT(cursor, 0), BIN(client, VELD_ID_BYTES), UINT(at, 0), BIN(sig, SIG_BYTES),
-};
-ENTRY(erasure, 1);
-#undef MSG
 
 #define MSG struct veld__sealed_for
 static const struct field sealed_for_fields[] = {
@@ -1249,6 +1234,7 @@ static const struct field device_fields[] = {
 	BIN(device, VELD_ID_BYTES), STR(team, VELD_TEAM_MAX, S_TEAM_OR_STAR),
 	STR(role, ROLE_MAX, S_ROLE), STR(label, LABEL_MAX, S_TEXT), BIN(sign_pk, PK_BYTES),
 	BIN(box_pk, PK_BYTES), UINT(enrolled, 0), UINT_NIL(revoked, 1),
+	BIN_NIL(auth, 32, has_auth), BIN_NIL(proof, 32, has_auth),
 };
 ENTRY(device, 0);
 #undef MSG
@@ -1257,40 +1243,15 @@ ENTRY(device, 0);
  * [cursor, device, seq, sealed, sig]. */
 #define MSG struct veld__audit_entry
 static const struct field audit_push_entry_fields[] = {
-	UINT(seq, 1), SEALED(sealed, sealed_len), BIN(sig, SIG_BYTES),
+	UINT(seq, 1), BLOB(sealed, sealed_len, VELD_AUDIT_SEALED_MAX), BIN(sig, SIG_BYTES),
 };
 static const struct field audit_pull_entry_fields[] = {
-	UINT(cursor, 1), BIN(device, VELD_ID_BYTES), UINT(seq, 1), SEALED(sealed, sealed_len),
-	BIN(sig, SIG_BYTES),
+	UINT(cursor, 1), BIN(device, VELD_ID_BYTES), UINT(seq, 1),
+	BLOB(sealed, sealed_len, VELD_AUDIT_SEALED_MAX), BIN(sig, SIG_BYTES),
 };
 ENTRY(audit_push_entry, 1);
 ENTRY(audit_pull_entry, 1);
 #undef MSG
-
-static int check_policy(const char *ctx, const struct veld__field_policy *p)
-{
-	int rc;
-	if ((rc = enc_str(ctx, "team", p->team, sizeof p->team, VELD_TEAM_MAX, S_TEAM)) != VELD_OK)
-		return rc;
-	if (p->at < 1 || (p->mask & ~VELD_POLICY_ALL))
-		return veld__err(VELD_EINVAL, "%s: needs at >= 1 and only governed fields", ctx);
-	return VELD_OK;
-}
-
-static int check_policy_record(const char *ctx, const void *m)
-{
-	return check_policy(ctx, m);
-}
-
-/* A policy: in POST /v1/policy and in a worker's pull. */
-#define MSG struct veld__field_policy
-static const struct field policy_fields[] = {
-	STR(team, VELD_TEAM_MAX, S_TEAM), UINT(at, 1), {"fields", T_MASK, 0, 0, AT(mask)},
-	BIN(sig, SIG_BYTES),
-};
-#undef MSG
-#define POLICY_SHAPE SHAPE(0, policy_fields, struct veld__field_policy, check_policy_record)
-static const struct shape policy_shape = POLICY_SHAPE;
 
 /* Rules across a message's fields. */
 static int push_rule(int code, const char *ctx, const void *m)
@@ -1345,25 +1306,36 @@ static const struct field push_resp_fields[] = {UINT(acked, 0), UINT(stored, 0)}
 MESSAGE(push_resp, "push response", FLAT_DEPTH, FLAT_VALUES, 0, NULL)
 #undef MSG
 
+/* The operation feed's three lists share the page size between them. */
+static int pull_rule(int code, const char *ctx, const void *m)
+{
+	const struct veld__pull_resp *p = m;
+	if (p->nops + p->nstubs + p->nheld <= VELD_WIRE_MAX_PAGE)
+		return VELD_OK;
+	return veld__err(code, "%s: more than %d operations and stubs", ctx, VELD_WIRE_MAX_PAGE);
+}
+
 #define MSG struct veld__pull_resp
 static const struct field pull_resp_fields[] = {
 	OP_PAIRS(ops, nops, cursors, VELD_WIRE_MAX_PAGE, "pull operation"),
+	PAIRS("stubs", stubs, nstubs, stub_cursors, VELD_WIRE_MAX_PAGE, stub_shape, "pull stub"),
+	PAIRS("held", held, nheld, held_cursors, VELD_WIRE_MAX_PAGE, held_shape, "pull held"),
 	LIST("batches", batches, nbatches, VELD_WIRE_MAX_PAGE, batch_shape, "pull batch"),
-	LIST("authors", authors, nauthors, VELD_WIRE_MAX_PAGE, author_shape, NULL),
 	PAIRS("envelopes", envs, nenvs, env_cursors, VELD_WIRE_MAX_ENVS, envelope_shape,
 	      "pull envelope"),
 	LIST("team_keys", team_keys, nteam_keys, MAX_TEAM_KEYS, team_key_shape, "pull team key"),
-	LIST("erased", erased, nerased, VELD_WIRE_MAX_ERASED, erasure_shape, NULL),
-	UINT(next, 0), UINT(env_next, 0), UINT(erase_next, 0), BOOL(more),
-	RECORD("policy", policy, has_policy, policy_shape, "pull policy"),
+	PAIRS("notices", notices, nnotices, notice_cursors, VELD_WIRE_MAX_NOTICES, notice_shape,
+	      "pull notice"),
+	UINT(next, 0), UINT(env_next, 0), UINT(notice_next, 0), BOOL(more),
+	RECORD("checkpoint", checkpoint, has_checkpoint, checkpoint_shape, "pull checkpoint"),
 };
-MESSAGE(pull_resp, "pull", PULL_DEPTH, PULL_VALUES, 1u << 10, NULL)
+MESSAGE(pull_resp, "pull", PULL_DEPTH, PULL_VALUES, 1u << 11, pull_rule)
 #undef MSG
 
 #define MSG struct veld__enroll_req
 static const struct field enroll_req_fields[] = {
 	BIN(auth, 32), BIN(device, VELD_ID_BYTES), BIN(sign_pk, PK_BYTES), BIN(box_pk, PK_BYTES),
-	STR(label, LABEL_MAX, S_TEXT),
+	STR(label, LABEL_MAX, S_TEXT), BIN(proof, 32),
 };
 MESSAGE(enroll_req, "enroll", FLAT_DEPTH, FLAT_VALUES, 0, NULL)
 #undef MSG
@@ -1392,7 +1364,7 @@ MESSAGE(invite_req, "invite", FLAT_DEPTH, FLAT_VALUES, 0, NULL)
 
 #define MSG struct veld__team_keys_req
 static const struct field team_keys_req_fields[] = {
-	STR(team, VELD_TEAM_MAX, S_TEAM), UINT(tv, 0), BIN(pk, PK_BYTES),
+	STR(team, VELD_TEAM_MAX, S_TEAM), UINT(tv, 0), BIN(pk, PK_BYTES), BIN(sig, SIG_BYTES),
 	LIST("sealed", sealed, nsealed, VELD_WIRE_MAX_DEVICES, sealed_for_shape, "team-keys entry"),
 };
 MESSAGE(team_keys_req, "team-keys", LIST_DEPTH, TEAM_KEYS_VALUES, 0, NULL)
@@ -1403,21 +1375,24 @@ static const struct field revoke_req_fields[] = {BIN(device, VELD_ID_BYTES)};
 MESSAGE(revoke_req, "revoke", FLAT_DEPTH, FLAT_VALUES, 0, NULL)
 #undef MSG
 
-#define MSG struct veld__erase_req
-static const struct field erase_req_fields[] = {
-	BIN(client, VELD_ID_BYTES), UINT(at, 0), BIN(sig, SIG_BYTES),
+#define MSG struct veld__notice_req
+static const struct field notice_req_fields[] = {
+	LIST("notices", notices, n, VELD_WIRE_MAX_NOTICES, notice_shape, "notice"),
 };
-MESSAGE(erase_req, "erase", FLAT_DEPTH, FLAT_VALUES, 0, NULL)
+MESSAGE(notice_req, "notices", LIST_DEPTH, NOTICE_REQ_VALUES, 0, NULL)
 #undef MSG
 
-#define MSG struct veld__field_policy
-static const struct message policy_req_msg = {"policy", POLICY_DEPTH, POLICY_VALUES, POLICY_SHAPE,
-                                              0, NULL};
-WIRE_DECODER(policy_req) WIRE_ENCODER(policy_req)
+#define MSG struct veld__checkpoint_req
+static const struct field checkpoint_req_fields[] = {
+	LIST("checkpoints", checkpoints, n, VELD_WIRE_MAX_NOTICES, checkpoint_shape, "checkpoint"),
+};
+MESSAGE(checkpoint_req, "checkpoints", LIST_DEPTH, CHECKPOINT_REQ_VALUES, 0, NULL)
 #undef MSG
 
 #define MSG struct veld__revoke_resp
-static const struct field revoke_resp_fields[] = {STR(team, VELD_TEAM_MAX, S_TEAM_OR_STAR)};
+static const struct field revoke_resp_fields[] = {
+	STR(team, VELD_TEAM_MAX, S_TEAM_OR_STAR), UINT(acked, 0),
+};
 MESSAGE(revoke_resp, "revoke response", FLAT_DEPTH, FLAT_VALUES, 0, NULL)
 #undef MSG
 
@@ -1438,8 +1413,7 @@ MESSAGE(audit_push_req, "audit push", LIST_DEPTH, AUDIT_PUSH_VALUES, 0, audit_pu
 #define MSG struct veld__audit_pull_resp
 static const struct field audit_pull_resp_fields[] = {
 	LIST("entries", entries, n, VELD_WIRE_MAX_PAGE, audit_pull_entry_shape, NULL),
-	LIST("authors", authors, nauthors, VELD_WIRE_MAX_PAGE, author_shape, NULL), UINT(next, 0),
-	BOOL(more),
+	UINT(next, 0), BOOL(more),
 };
 MESSAGE(audit_pull_resp, "audit pull", LIST_DEPTH, AUDIT_PULL_VALUES, 0, NULL)
 #undef MSG
@@ -1579,4 +1553,113 @@ int veld__wire_audit_plain_decode(const uint8_t *p, size_t len, struct veld__aud
 	}
 	msgpack_unpacked_destroy(&u);
 	return VELD_OK;
+}
+
+/* ---- notice bodies ------------------------------------------------------------- */
+
+static const char *const notice_kinds[] = {NULL, "cert", "revoke", "erase", "policy"};
+static const unsigned notice_sizes[] = {0, 5, 2, 1, 1};
+
+int veld__notice_kind_of(const char *name)
+{
+	for (int k = VELD_NOTICE_CERT; k <= VELD_NOTICE_POLICY; k++)
+		if (name && strcmp(name, notice_kinds[k]) == 0)
+			return k;
+	return 0;
+}
+
+const char *veld__notice_kind_name(int kind)
+{
+	return kind >= VELD_NOTICE_CERT && kind <= VELD_NOTICE_POLICY ? notice_kinds[kind] : NULL;
+}
+
+int veld__wire_notice_body_encode(msgpack_sbuffer *out, const struct veld__notice_body *b)
+{
+	static const char ctx[] = "notice body";
+	struct writer wr;
+	msgpack_packer *pk = &wr.pk;
+	int rc;
+	if (!veld__notice_kind_name(b->kind))
+		return veld__err(VELD_EINVAL, "%s: unknown kind", ctx);
+	if (b->kind == VELD_NOTICE_CERT &&
+	    (rc = enc_str(ctx, "role", b->role, sizeof b->role, ROLE_MAX, S_ROLE)) != VELD_OK)
+		return rc;
+	if (b->kind == VELD_NOTICE_POLICY && (b->mask & ~VELD_POLICY_ALL))
+		return veld__err(VELD_EINVAL, "%s: the mask names a field the policy does not govern",
+		                 ctx);
+	wr.sb = out;
+	wr.start = out->size;
+	wr.failed = 0;
+	msgpack_packer_init(pk, &wr, writer_cb);
+	msgpack_pack_array(pk, notice_sizes[b->kind]);
+	if (b->kind == VELD_NOTICE_POLICY) {
+		msgpack_pack_uint64(pk, b->mask);
+		return writer_end(&wr);
+	}
+	msgpack_pack_bin_with_body(pk, b->id, VELD_ID_BYTES);
+	if (b->kind == VELD_NOTICE_REVOKE)
+		msgpack_pack_uint64(pk, b->last_seq);
+	if (b->kind == VELD_NOTICE_CERT) {
+		msgpack_pack_bin_with_body(pk, b->sign_pk, PK_BYTES);
+		msgpack_pack_bin_with_body(pk, b->box_pk, PK_BYTES);
+		msgpack_pack_str_with_body(pk, b->role, strlen(b->role));
+		msgpack_pack_uint64(pk, b->enrolled);
+	}
+	return writer_end(&wr);
+}
+
+/* The fields of a body's array, by kind. */
+static int notice_fields_get(const msgpack_object *e, struct veld__notice_body *out)
+{
+	static const char ctx[] = "notice body";
+	uint64_t mask = 0;
+	int rc;
+	switch (out->kind) {
+	case VELD_NOTICE_POLICY:
+		if ((rc = get_uint(&e[0], ctx, "mask", 0, &mask)) != VELD_OK)
+			return rc;
+		if (mask & ~(uint64_t)VELD_POLICY_ALL)
+			return bad(ctx, "mask", "names a field the policy does not govern");
+		out->mask = (uint32_t)mask;
+		return VELD_OK;
+	case VELD_NOTICE_REVOKE:
+		if ((rc = get_bin(&e[0], ctx, "device", VELD_ID_BYTES, out->id)) != VELD_OK)
+			return rc;
+		return get_uint(&e[1], ctx, "last_seq", 0, &out->last_seq);
+	case VELD_NOTICE_ERASE:
+		return get_bin(&e[0], ctx, "client", VELD_ID_BYTES, out->id);
+	default:
+		if ((rc = get_bin(&e[0], ctx, "device", VELD_ID_BYTES, out->id)) ||
+		    (rc = get_bin(&e[1], ctx, "sign_pk", PK_BYTES, out->sign_pk)) ||
+		    (rc = get_bin(&e[2], ctx, "box_pk", PK_BYTES, out->box_pk)) ||
+		    (rc = get_str(&e[3], ctx, "role", ROLE_MAX, S_ROLE, out->role)))
+			return rc;
+		return get_uint(&e[4], ctx, "enrolled", 0, &out->enrolled);
+	}
+}
+
+int veld__wire_notice_body_decode(const char *kind, const uint8_t *p, size_t len,
+                                  struct veld__notice_body *out)
+{
+	static const char ctx[] = "notice body";
+	msgpack_unpacked u;
+	size_t off = 0;
+	int rc;
+	memset(out, 0, sizeof *out);
+	if (!(out->kind = veld__notice_kind_of(kind)))
+		return veld__err(VELD_EPROTO, "notice: unknown kind");
+	if ((rc = scan(p, len, ctx, 1, 1 + notice_sizes[out->kind])) != VELD_OK)
+		return rc;
+	msgpack_unpacked_init(&u);
+	if (msgpack_unpack_next(&u, (const char *)p, len, &off) != MSGPACK_UNPACK_SUCCESS ||
+	    off != len || u.data.type != MSGPACK_OBJECT_ARRAY ||
+	    u.data.via.array.size != notice_sizes[out->kind])
+		rc = veld__err(VELD_EPROTO, "%s: must be exactly one array of %u elements for a %s",
+		               ctx, notice_sizes[out->kind], kind);
+	else
+		rc = notice_fields_get(u.data.via.array.ptr, out);
+	msgpack_unpacked_destroy(&u);
+	if (rc != VELD_OK)
+		memset(out, 0, sizeof *out);
+	return rc;
 }

@@ -1,0 +1,667 @@
+/* trust.c - the tables of what a store trusts and holds back (trust.h says
+ * what each is for). */
+#include "trust.h"
+#include "error.h"
+#include "hlc.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+enum {
+	TR_CERT_PUT, TR_CERT_GET, TR_CERT_REVOKE, TR_CERTS_ALL,
+	TR_NOTICE_PUT, TR_NOTICE_LAST, TR_NOTICES_ALL,
+	TR_AUTHOR_GET, TR_AUTHOR_SET, TR_AUTHORS_ALL, TR_CREATOR,
+	TR_PENDING_PUT, TR_PENDING_ALL, TR_PENDING_DROP, TR_PENDING_COUNT,
+	TR_PENV_PUT, TR_PENV_ALL, TR_PENV_DROP, TR_PENV_COUNT,
+	TR_QUAR_OP, TR_QUAR_ENV, TR_QUAR_COUNT, TR_QUAR_LIST,
+	TR_CP_PUT, TR_CP_GET,
+	TR_INVITE_PUT, TR_INVITE_GET,
+	TR__COUNT
+};
+
+#define OP_COLUMNS "device, seq, ver, hlc, kind, entity, client, team, kv, field, value, sup, hash"
+
+static const char *const trust_sql[TR__COUNT] = {
+	[TR_CERT_PUT] = "INSERT INTO certs(device, team, role, sign_pk, box_pk, enrolled)"
+	                " VALUES(?1, ?2, ?3, ?4, ?5, ?6) ON CONFLICT(device) DO NOTHING",
+	[TR_CERT_GET] = "SELECT team, role, sign_pk, box_pk, enrolled, revoked_seq FROM certs"
+	                " WHERE device = ?1",
+	[TR_CERT_REVOKE] = "UPDATE certs SET revoked_seq = ?2 WHERE device = ?1",
+	[TR_CERTS_ALL] = "SELECT device, team, role, sign_pk, box_pk, enrolled, revoked_seq FROM certs"
+	                 " WHERE ?1 IS NULL OR team = ?1 ORDER BY device",
+	[TR_NOTICE_PUT] = "INSERT OR IGNORE INTO notices(team, n, kind, at, body, sig)"
+	                  " VALUES(?1, ?2, ?3, ?4, ?5, ?6)",
+	[TR_NOTICE_LAST] = "SELECT coalesce(max(n), 0) FROM notices WHERE team = ?1",
+	[TR_NOTICES_ALL] = "SELECT team, n, kind, at, body, sig FROM notices ORDER BY team, n",
+	[TR_AUTHOR_GET] = "SELECT seen FROM authors WHERE device = ?1",
+	[TR_AUTHOR_SET] = "INSERT INTO authors(device, seen) VALUES(?1, ?2)"
+	                  " ON CONFLICT(device) DO UPDATE SET seen = excluded.seen",
+	[TR_AUTHORS_ALL] = "SELECT device, seen FROM authors ORDER BY device",
+	/* A client record is created by a write of its fields that supersedes
+	 * nothing; the creator may have written it here or be waiting. */
+	[TR_CREATOR] = "SELECT 1 FROM ops WHERE entity = ?1 AND device = ?2 AND kind = 'client'"
+	               " AND sup IS NULL UNION ALL SELECT 1 FROM pending_ops WHERE entity = ?1"
+	               " AND device = ?2 AND kind = 'client' AND sup IS NULL LIMIT 1",
+	[TR_PENDING_PUT] = "INSERT OR IGNORE INTO pending_ops(" OP_COLUMNS ", reason)"
+	                   " VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14)",
+	[TR_PENDING_ALL] = "SELECT " OP_COLUMNS ", reason FROM pending_ops ORDER BY device, seq",
+	[TR_PENDING_DROP] = "DELETE FROM pending_ops WHERE device = ?1 AND seq = ?2",
+	[TR_PENDING_COUNT] = "SELECT count(*) FROM pending_ops",
+	[TR_PENV_PUT] = "INSERT OR IGNORE INTO pending_envs(client, kv, recipient, tv, sealed, author,"
+	                " sig, reason) VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+	[TR_PENV_ALL] = "SELECT client, kv, recipient, tv, sealed, author, sig FROM pending_envs"
+	                " ORDER BY client, kv",
+	[TR_PENV_DROP] = "DELETE FROM pending_envs WHERE client = ?1 AND kv = ?2 AND recipient = ?3"
+	                 " AND tv = ?4 AND author = ?5",
+	[TR_PENV_COUNT] = "SELECT count(*) FROM pending_envs",
+	[TR_QUAR_OP] = "INSERT OR IGNORE INTO quarantine(what, device, seq, client, kv, kind, field,"
+	               " reason, at) VALUES('operation', ?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+	[TR_QUAR_ENV] = "INSERT INTO quarantine(what, device, client, kv, reason, at)"
+	                " VALUES('envelope', ?1, ?2, ?3, ?4, ?5)",
+	[TR_QUAR_COUNT] = "SELECT count(*) FROM quarantine",
+	[TR_QUAR_LIST] = "SELECT what, device, seq, client, kv, kind, field, reason, at FROM quarantine"
+	                 " ORDER BY id DESC LIMIT ?1",
+	[TR_CP_PUT] = "INSERT INTO checkpoints(team, at, n, heads, sig) VALUES(?1, ?2, ?3, ?4, ?5)"
+	              " ON CONFLICT(team) DO UPDATE SET at = excluded.at, n = excluded.n,"
+	              " heads = excluded.heads, sig = excluded.sig",
+	[TR_CP_GET] = "SELECT at, n, heads, sig FROM checkpoints WHERE team = ?1",
+	[TR_INVITE_PUT] = "INSERT INTO invites(auth, team, proof_key, expires) VALUES(?1, ?2, ?3, ?4)",
+	[TR_INVITE_GET] = "SELECT team, proof_key FROM invites WHERE auth = ?1",
+};
+
+static const struct veld__sqltab trust_tab = VELD_SQLTAB(VELD_SQL_TRUST, trust_sql);
+
+static int stmt(veld_store *s, int i, sqlite3_stmt **st)
+{
+	return veld__sql(s, &trust_tab, i, st);
+}
+
+static void text_col(sqlite3_stmt *st, int i, char *out, size_t cap)
+{
+	const unsigned char *t = sqlite3_column_text(st, i);
+	snprintf(out, cap, "%s", t ? (const char *)t : "");
+}
+
+/* A blob column of exactly n bytes into out; -1 if it has another size. */
+static int blob_col(sqlite3_stmt *st, int i, void *out, size_t n)
+{
+	if ((size_t)sqlite3_column_bytes(st, i) != n)
+		return -1;
+	memcpy(out, sqlite3_column_blob(st, i), n);
+	return 0;
+}
+
+/* Step a statement answering at most one row: VELD_OK with a row (the
+ * caller reads it, then resets), VELD_ENOTFOUND without, or the error. */
+static int one_row(sqlite3_stmt *st, const char *what)
+{
+	int rc = sqlite3_step(st);
+	if (rc == SQLITE_ROW)
+		return VELD_OK;
+	sqlite3_reset(st);
+	return rc == SQLITE_DONE ? VELD_ENOTFOUND : veld__err_sqlite(rc, what);
+}
+
+static int count_of(veld_store *s, int which, uint64_t *n)
+{
+	sqlite3_stmt *st;
+	int64_t v = 0;
+	int rc = stmt(s, which, &st);
+	if (rc == VELD_OK && (rc = veld__sql_int64(st, &v, "counting")) == VELD_OK)
+		*n = (uint64_t)v;
+	return rc;
+}
+
+/* ---- certificates ---------------------------------------------------------- */
+
+int veld__cert_put(veld_store *s, const struct veld__cert *c)
+{
+	sqlite3_stmt *st;
+	int rc = stmt(s, TR_CERT_PUT, &st);
+	if (rc)
+		return rc;
+	sqlite3_bind_blob(st, 1, c->device, VELD_ID_BYTES, SQLITE_STATIC);
+	sqlite3_bind_text(st, 2, c->team, -1, SQLITE_STATIC);
+	sqlite3_bind_text(st, 3, c->role, -1, SQLITE_STATIC);
+	sqlite3_bind_blob(st, 4, c->sign_pk, 32, SQLITE_STATIC);
+	sqlite3_bind_blob(st, 5, c->box_pk, 32, SQLITE_STATIC);
+	sqlite3_bind_int64(st, 6, (sqlite3_int64)c->enrolled);
+	return veld__sql_run(st, "storing a device certificate");
+}
+
+/* A row of certs from column `c0` (device first when with_device). */
+static int cert_row(sqlite3_stmt *st, int with_device, struct veld__cert *out)
+{
+	int c0 = with_device ? 1 : 0;
+	if (with_device && blob_col(st, 0, out->device, VELD_ID_BYTES) != 0)
+		return -1;
+	text_col(st, c0, out->team, sizeof out->team);
+	text_col(st, c0 + 1, out->role, sizeof out->role);
+	if (blob_col(st, c0 + 2, out->sign_pk, 32) != 0 || blob_col(st, c0 + 3, out->box_pk, 32) != 0)
+		return -1;
+	out->enrolled = (uint64_t)sqlite3_column_int64(st, c0 + 4);
+	out->revoked = sqlite3_column_type(st, c0 + 5) != SQLITE_NULL;
+	out->revoked_seq = out->revoked ? (uint64_t)sqlite3_column_int64(st, c0 + 5) : 0;
+	return 0;
+}
+
+int veld__cert_get(veld_store *s, const uint8_t device[VELD_ID_BYTES], struct veld__cert *out)
+{
+	sqlite3_stmt *st;
+	int rc = stmt(s, TR_CERT_GET, &st);
+	if (rc)
+		return rc;
+	sqlite3_bind_blob(st, 1, device, VELD_ID_BYTES, SQLITE_STATIC);
+	if ((rc = one_row(st, "reading a device certificate")) != VELD_OK)
+		return rc;
+	memset(out, 0, sizeof *out);
+	memcpy(out->device, device, VELD_ID_BYTES);
+	if (cert_row(st, 0, out) != 0)
+		rc = veld__err(VELD_ECORRUPT, "a stored device certificate is damaged");
+	sqlite3_reset(st);
+	return rc;
+}
+
+int veld__cert_revoke(veld_store *s, const uint8_t device[VELD_ID_BYTES], uint64_t last_seq)
+{
+	sqlite3_stmt *st;
+	int rc = stmt(s, TR_CERT_REVOKE, &st);
+	if (rc)
+		return rc;
+	sqlite3_bind_blob(st, 1, device, VELD_ID_BYTES, SQLITE_STATIC);
+	sqlite3_bind_int64(st, 2, (sqlite3_int64)last_seq);
+	return veld__sql_run(st, "recording a revocation");
+}
+
+int veld__certs_each(veld_store *s, const char *team,
+                     int (*fn)(const struct veld__cert *c, void *arg), void *arg)
+{
+	struct veld__cert c;
+	sqlite3_stmt *st;
+	int rc = stmt(s, TR_CERTS_ALL, &st), src = SQLITE_DONE;
+	if (rc)
+		return rc;
+	if (team)
+		sqlite3_bind_text(st, 1, team, -1, SQLITE_STATIC);
+	while (rc == VELD_OK && (src = sqlite3_step(st)) == SQLITE_ROW) {
+		memset(&c, 0, sizeof c);
+		rc = cert_row(st, 1, &c) == 0 ? fn(&c, arg)
+		     : veld__err(VELD_ECORRUPT, "a stored device certificate is damaged");
+	}
+	if (rc != VELD_OK) {
+		sqlite3_reset(st);
+		return rc;
+	}
+	return veld__sql_done(st, src, "reading device certificates");
+}
+
+/* ---- notices ------------------------------------------------------------------ */
+
+int veld__notice_put(veld_store *s, const struct veld__notice_row *r)
+{
+	sqlite3_stmt *st;
+	int rc = stmt(s, TR_NOTICE_PUT, &st);
+	if (rc)
+		return rc;
+	sqlite3_bind_text(st, 1, r->team, -1, SQLITE_STATIC);
+	sqlite3_bind_int64(st, 2, (sqlite3_int64)r->n);
+	sqlite3_bind_text(st, 3, r->kind, -1, SQLITE_STATIC);
+	sqlite3_bind_int64(st, 4, (sqlite3_int64)r->at);
+	sqlite3_bind_blob(st, 5, r->body, (int)r->body_len, SQLITE_STATIC);
+	sqlite3_bind_blob(st, 6, r->sig, 64, SQLITE_STATIC);
+	return veld__sql_run(st, "storing a notice");
+}
+
+int veld__notice_last(veld_store *s, const char *team, uint64_t *n)
+{
+	sqlite3_stmt *st;
+	int64_t v = 0;
+	int rc = stmt(s, TR_NOTICE_LAST, &st);
+	if (rc)
+		return rc;
+	sqlite3_bind_text(st, 1, team, -1, SQLITE_STATIC);
+	if ((rc = veld__sql_int64(st, &v, "reading notices")) == VELD_OK)
+		*n = (uint64_t)v;
+	return rc;
+}
+
+int veld__notices_each(veld_store *s, int (*fn)(const struct veld__notice_row *r, void *arg),
+                       void *arg)
+{
+	struct veld__notice_row r;
+	sqlite3_stmt *st;
+	int rc = stmt(s, TR_NOTICES_ALL, &st), src = SQLITE_DONE;
+	if (rc)
+		return rc;
+	while (rc == VELD_OK && (src = sqlite3_step(st)) == SQLITE_ROW) {
+		memset(&r, 0, sizeof r);
+		text_col(st, 0, r.team, sizeof r.team);
+		r.n = (uint64_t)sqlite3_column_int64(st, 1);
+		text_col(st, 2, r.kind, sizeof r.kind);
+		r.at = (uint64_t)sqlite3_column_int64(st, 3);
+		r.body = sqlite3_column_blob(st, 4);
+		r.body_len = (size_t)sqlite3_column_bytes(st, 4);
+		rc = blob_col(st, 5, r.sig, 64) == 0 ? fn(&r, arg)
+		     : veld__err(VELD_ECORRUPT, "a stored notice is damaged");
+	}
+	if (rc != VELD_OK) {
+		sqlite3_reset(st);
+		return rc;
+	}
+	return veld__sql_done(st, src, "reading notices");
+}
+
+/* ---- authors ------------------------------------------------------------------- */
+
+int veld__author_seen(veld_store *s, const uint8_t device[VELD_ID_BYTES], uint64_t *seen)
+{
+	sqlite3_stmt *st;
+	int rc = stmt(s, TR_AUTHOR_GET, &st);
+	*seen = 0;
+	if (rc)
+		return rc;
+	sqlite3_bind_blob(st, 1, device, VELD_ID_BYTES, SQLITE_STATIC);
+	if ((rc = one_row(st, "reading an author")) == VELD_ENOTFOUND)
+		return VELD_OK;
+	if (rc == VELD_OK) {
+		*seen = (uint64_t)sqlite3_column_int64(st, 0);
+		sqlite3_reset(st);
+	}
+	return rc;
+}
+
+int veld__author_set(veld_store *s, const uint8_t device[VELD_ID_BYTES], uint64_t seen)
+{
+	sqlite3_stmt *st;
+	int rc = stmt(s, TR_AUTHOR_SET, &st);
+	if (rc)
+		return rc;
+	sqlite3_bind_blob(st, 1, device, VELD_ID_BYTES, SQLITE_STATIC);
+	sqlite3_bind_int64(st, 2, (sqlite3_int64)seen);
+	return veld__sql_run(st, "recording an author");
+}
+
+int veld__authors_each(veld_store *s,
+                       int (*fn)(const uint8_t device[VELD_ID_BYTES], uint64_t seen, void *arg),
+                       void *arg)
+{
+	uint8_t dev[VELD_ID_BYTES];
+	sqlite3_stmt *st;
+	int rc = stmt(s, TR_AUTHORS_ALL, &st), src = SQLITE_DONE;
+	if (rc)
+		return rc;
+	while (rc == VELD_OK && (src = sqlite3_step(st)) == SQLITE_ROW)
+		rc = blob_col(st, 0, dev, VELD_ID_BYTES) == 0
+		     ? fn(dev, (uint64_t)sqlite3_column_int64(st, 1), arg)
+		     : veld__err(VELD_ECORRUPT, "a stored author is damaged");
+	if (rc != VELD_OK) {
+		sqlite3_reset(st);
+		return rc;
+	}
+	return veld__sql_done(st, src, "reading authors");
+}
+
+int veld__client_creator(veld_store *s, const uint8_t client[VELD_ID_BYTES],
+                         const uint8_t device[VELD_ID_BYTES])
+{
+	sqlite3_stmt *st;
+	int rc = stmt(s, TR_CREATOR, &st);
+	if (rc)
+		return rc;
+	sqlite3_bind_blob(st, 1, client, VELD_ID_BYTES, SQLITE_STATIC);
+	sqlite3_bind_blob(st, 2, device, VELD_ID_BYTES, SQLITE_STATIC);
+	return veld__sql_exists(st, "reading a record's creation");
+}
+
+/* ---- what waits ------------------------------------------------------------------ */
+
+/* Bind an operation to ?first.. in OP_COLUMNS order; supbuf holds 24 * 64. */
+static void bind_op(sqlite3_stmt *st, int first, const veld__op *op, uint8_t *supbuf)
+{
+	int i = first;
+	sqlite3_bind_blob(st, i++, op->device, VELD_ID_BYTES, SQLITE_STATIC);
+	sqlite3_bind_int64(st, i++, (sqlite3_int64)op->seq);
+	sqlite3_bind_int(st, i++, (int)op->version);
+	sqlite3_bind_int64(st, i++, (sqlite3_int64)op->hlc);
+	sqlite3_bind_text(st, i++, op->kind, -1, SQLITE_STATIC);
+	sqlite3_bind_blob(st, i++, op->entity, VELD_ID_BYTES, SQLITE_STATIC);
+	sqlite3_bind_blob(st, i++, op->client, VELD_ID_BYTES, SQLITE_STATIC);
+	sqlite3_bind_text(st, i++, op->team, -1, SQLITE_STATIC);
+	sqlite3_bind_int64(st, i++, (sqlite3_int64)op->kv);
+	sqlite3_bind_text(st, i++, op->field, -1, SQLITE_STATIC);
+	if (op->value)
+		sqlite3_bind_blob(st, i++, op->value, (int)op->value_len, SQLITE_STATIC);
+	else
+		sqlite3_bind_null(st, i++);
+	if (op->nsup)
+		sqlite3_bind_blob(st, i++, supbuf, (int)veld__sup_encode(supbuf, op->sup, op->nsup),
+		                  SQLITE_STATIC);
+	else
+		sqlite3_bind_null(st, i++);
+	sqlite3_bind_blob(st, i, op->hash, VELD_HASH_BYTES, SQLITE_STATIC);
+}
+
+/* A row in OP_COLUMNS order into op; sup gets the supersedes list. */
+static int read_op(sqlite3_stmt *st, veld__op *op, veld__ref sup[VELD_OP_MAX_SUPERSEDES])
+{
+	int rc;
+	memset(op, 0, sizeof *op);
+	if (blob_col(st, 0, op->device, VELD_ID_BYTES) != 0 ||
+	    blob_col(st, 5, op->entity, VELD_ID_BYTES) != 0 ||
+	    blob_col(st, 6, op->client, VELD_ID_BYTES) != 0 ||
+	    blob_col(st, 12, op->hash, VELD_HASH_BYTES) != 0)
+		return veld__err(VELD_ECORRUPT, "a waiting operation is damaged");
+	op->seq = (uint64_t)sqlite3_column_int64(st, 1);
+	op->version = (uint32_t)sqlite3_column_int(st, 2);
+	op->hlc = (uint64_t)sqlite3_column_int64(st, 3);
+	text_col(st, 4, op->kind, sizeof op->kind);
+	text_col(st, 7, op->team, sizeof op->team);
+	op->kv = (uint64_t)sqlite3_column_int64(st, 8);
+	text_col(st, 9, op->field, sizeof op->field);
+	if (sqlite3_column_type(st, 10) != SQLITE_NULL) {
+		op->value = sqlite3_column_blob(st, 10);
+		op->value_len = (size_t)sqlite3_column_bytes(st, 10);
+	}
+	if ((rc = veld__sup_decode(sup, VELD_OP_MAX_SUPERSEDES, sqlite3_column_blob(st, 11),
+	                           (size_t)sqlite3_column_bytes(st, 11), &op->nsup)) != VELD_OK)
+		return rc;
+	op->sup = sup;
+	return VELD_OK;
+}
+
+int veld__pending_op_put(veld_store *s, const veld__op *op, const char *reason)
+{
+	uint8_t supbuf[24 * VELD_OP_MAX_SUPERSEDES];
+	sqlite3_stmt *st;
+	int rc = stmt(s, TR_PENDING_PUT, &st);
+	if (rc)
+		return rc;
+	bind_op(st, 1, op, supbuf);
+	sqlite3_bind_text(st, 14, reason, -1, SQLITE_STATIC);
+	return veld__sql_run(st, "keeping a waiting operation");
+}
+
+int veld__pending_ops_each(veld_store *s, int (*fn)(const veld__op *op, const char *reason,
+                                                     void *arg), void *arg)
+{
+	veld__ref sup[VELD_OP_MAX_SUPERSEDES];
+	veld__op op;
+	char reason[64];
+	sqlite3_stmt *st;
+	int rc = stmt(s, TR_PENDING_ALL, &st), src = SQLITE_DONE;
+	if (rc)
+		return rc;
+	while (rc == VELD_OK && (src = sqlite3_step(st)) == SQLITE_ROW) {
+		text_col(st, 13, reason, sizeof reason);
+		if ((rc = read_op(st, &op, sup)) == VELD_OK)
+			rc = fn(&op, reason, arg);
+	}
+	if (rc != VELD_OK) {
+		sqlite3_reset(st);
+		return rc;
+	}
+	return veld__sql_done(st, src, "reading waiting operations");
+}
+
+int veld__pending_op_drop(veld_store *s, const uint8_t device[VELD_ID_BYTES], uint64_t seq)
+{
+	sqlite3_stmt *st;
+	int rc = stmt(s, TR_PENDING_DROP, &st);
+	if (rc)
+		return rc;
+	sqlite3_bind_blob(st, 1, device, VELD_ID_BYTES, SQLITE_STATIC);
+	sqlite3_bind_int64(st, 2, (sqlite3_int64)seq);
+	return veld__sql_run(st, "dropping a waiting operation");
+}
+
+static void bind_env(sqlite3_stmt *st, const struct veld__pending_env *e)
+{
+	sqlite3_bind_blob(st, 1, e->client, VELD_ID_BYTES, SQLITE_STATIC);
+	sqlite3_bind_int64(st, 2, (sqlite3_int64)e->kv);
+	sqlite3_bind_text(st, 3, e->to, -1, SQLITE_STATIC);
+	sqlite3_bind_int64(st, 4, (sqlite3_int64)e->tv);
+}
+
+int veld__pending_env_put(veld_store *s, const struct veld__pending_env *e, const char *reason)
+{
+	sqlite3_stmt *st;
+	int rc = stmt(s, TR_PENV_PUT, &st);
+	if (rc)
+		return rc;
+	bind_env(st, e);
+	sqlite3_bind_blob(st, 5, e->sealed, VELD_SEALED_KEY_BYTES, SQLITE_STATIC);
+	sqlite3_bind_blob(st, 6, e->author, VELD_ID_BYTES, SQLITE_STATIC);
+	sqlite3_bind_blob(st, 7, e->sig, 64, SQLITE_STATIC);
+	sqlite3_bind_text(st, 8, reason, -1, SQLITE_STATIC);
+	return veld__sql_run(st, "keeping a waiting key envelope");
+}
+
+int veld__pending_envs_each(veld_store *s, int (*fn)(const struct veld__pending_env *e,
+                                                      void *arg), void *arg)
+{
+	struct veld__pending_env e;
+	sqlite3_stmt *st;
+	int rc = stmt(s, TR_PENV_ALL, &st), src = SQLITE_DONE;
+	if (rc)
+		return rc;
+	while (rc == VELD_OK && (src = sqlite3_step(st)) == SQLITE_ROW) {
+		memset(&e, 0, sizeof e);
+		e.kv = (uint64_t)sqlite3_column_int64(st, 1);
+		text_col(st, 2, e.to, sizeof e.to);
+		e.tv = (uint64_t)sqlite3_column_int64(st, 3);
+		if (blob_col(st, 0, e.client, VELD_ID_BYTES) != 0 ||
+		    blob_col(st, 4, e.sealed, VELD_SEALED_KEY_BYTES) != 0 ||
+		    blob_col(st, 5, e.author, VELD_ID_BYTES) != 0 || blob_col(st, 6, e.sig, 64) != 0)
+			rc = veld__err(VELD_ECORRUPT, "a waiting key envelope is damaged");
+		else
+			rc = fn(&e, arg);
+	}
+	if (rc != VELD_OK) {
+		sqlite3_reset(st);
+		return rc;
+	}
+	return veld__sql_done(st, src, "reading waiting key envelopes");
+}
+
+int veld__pending_env_drop(veld_store *s, const struct veld__pending_env *e)
+{
+	sqlite3_stmt *st;
+	int rc = stmt(s, TR_PENV_DROP, &st);
+	if (rc)
+		return rc;
+	bind_env(st, e);
+	sqlite3_bind_blob(st, 5, e->author, VELD_ID_BYTES, SQLITE_STATIC);
+	return veld__sql_run(st, "dropping a waiting key envelope");
+}
+
+int veld__pending_count(veld_store *s, uint64_t *ops, uint64_t *envs)
+{
+	int rc = count_of(s, TR_PENDING_COUNT, ops);
+	return rc == VELD_OK ? count_of(s, TR_PENV_COUNT, envs) : rc;
+}
+
+/* ---- quarantine ------------------------------------------------------------------- */
+
+int veld__quarantine_op(veld_store *s, const veld__op *op, const char *reason)
+{
+	sqlite3_stmt *st;
+	int rc = stmt(s, TR_QUAR_OP, &st);
+	if (rc)
+		return rc;
+	sqlite3_bind_blob(st, 1, op->device, VELD_ID_BYTES, SQLITE_STATIC);
+	sqlite3_bind_int64(st, 2, (sqlite3_int64)op->seq);
+	sqlite3_bind_blob(st, 3, op->client, VELD_ID_BYTES, SQLITE_STATIC);
+	sqlite3_bind_int64(st, 4, (sqlite3_int64)op->kv);
+	sqlite3_bind_text(st, 5, op->kind, -1, SQLITE_STATIC);
+	sqlite3_bind_text(st, 6, op->field, -1, SQLITE_STATIC);
+	sqlite3_bind_text(st, 7, reason, -1, SQLITE_STATIC);
+	sqlite3_bind_int64(st, 8, (sqlite3_int64)veld__hlc_now_ms());
+	return veld__sql_run(st, "quarantining an operation");
+}
+
+int veld__quarantine_env(veld_store *s, const uint8_t author[VELD_ID_BYTES],
+                         const uint8_t client[VELD_ID_BYTES], uint64_t kv, const char *reason)
+{
+	sqlite3_stmt *st;
+	int rc = stmt(s, TR_QUAR_ENV, &st);
+	if (rc)
+		return rc;
+	sqlite3_bind_blob(st, 1, author, VELD_ID_BYTES, SQLITE_STATIC);
+	sqlite3_bind_blob(st, 2, client, VELD_ID_BYTES, SQLITE_STATIC);
+	sqlite3_bind_int64(st, 3, (sqlite3_int64)kv);
+	sqlite3_bind_text(st, 4, reason, -1, SQLITE_STATIC);
+	sqlite3_bind_int64(st, 5, (sqlite3_int64)veld__hlc_now_ms());
+	return veld__sql_run(st, "quarantining a key envelope");
+}
+
+int veld__quarantine_count(veld_store *s, uint64_t *n)
+{
+	return count_of(s, TR_QUAR_COUNT, n);
+}
+
+/* A hex id column, or JSON null. */
+static json_t *hex_or_null(sqlite3_stmt *st, int i)
+{
+	char hex[2 * VELD_ID_BYTES + 1];
+	if (sqlite3_column_bytes(st, i) != VELD_ID_BYTES)
+		return json_null();
+	veld__hex(hex, sqlite3_column_blob(st, i), VELD_ID_BYTES);
+	return json_string(hex);
+}
+
+static json_t *int_or_null(sqlite3_stmt *st, int i)
+{
+	return sqlite3_column_type(st, i) == SQLITE_NULL ? json_null()
+	       : json_integer((json_int_t)sqlite3_column_int64(st, i));
+}
+
+static json_t *text_or_null(sqlite3_stmt *st, int i)
+{
+	const unsigned char *t = sqlite3_column_text(st, i);
+	return t ? json_string((const char *)t) : json_null();
+}
+
+int veld__quarantine_list(veld_store *s, size_t limit, json_t **out)
+{
+	sqlite3_stmt *st;
+	json_t *arr = json_array();
+	int rc = stmt(s, TR_QUAR_LIST, &st), src = SQLITE_DONE;
+	*out = NULL;
+	if (!arr)
+		return veld__err(VELD_ENOMEM, "out of memory");
+	if (rc) {
+		json_decref(arr);
+		return rc;
+	}
+	sqlite3_bind_int64(st, 1, limit ? (sqlite3_int64)limit : -1);
+	while (rc == VELD_OK && (src = sqlite3_step(st)) == SQLITE_ROW) {
+		char at[32];
+		json_t *o;
+		veld__iso8601(at, (uint64_t)sqlite3_column_int64(st, 8));
+		o = json_pack("{s:o,s:o,s:o,s:o,s:o,s:o,s:o,s:o,s:s}", "what", text_or_null(st, 0),
+		              "device", hex_or_null(st, 1), "seq", int_or_null(st, 2),
+		              "client", hex_or_null(st, 3), "kv", int_or_null(st, 4),
+		              "kind", text_or_null(st, 5), "field", text_or_null(st, 6),
+		              "reason", text_or_null(st, 7), "at", at);
+		if (!o || json_array_append_new(arr, o) != 0)
+			rc = veld__err(VELD_ENOMEM, "out of memory");
+	}
+	if (rc == VELD_OK)
+		rc = veld__sql_done(st, src, "reading the quarantine");
+	else
+		sqlite3_reset(st);
+	if (rc != VELD_OK)
+		json_decref(arr);
+	else
+		*out = arr;
+	return rc;
+}
+
+/* ---- the team's checkpoint ---------------------------------------------------------- */
+
+int veld__checkpoint_put(veld_store *s, const struct veld__checkpoint_row *c)
+{
+	sqlite3_stmt *st;
+	int rc = stmt(s, TR_CP_PUT, &st);
+	if (rc)
+		return rc;
+	sqlite3_bind_text(st, 1, c->team, -1, SQLITE_STATIC);
+	sqlite3_bind_int64(st, 2, (sqlite3_int64)c->at);
+	sqlite3_bind_int64(st, 3, (sqlite3_int64)c->n);
+	sqlite3_bind_blob(st, 4, c->heads, (int)c->heads_len, SQLITE_STATIC);
+	sqlite3_bind_blob(st, 5, c->sig, 64, SQLITE_STATIC);
+	return veld__sql_run(st, "storing a checkpoint");
+}
+
+int veld__checkpoint_get(veld_store *s, const char *team, struct veld__checkpoint_row *out,
+                         uint8_t *buf, size_t cap)
+{
+	sqlite3_stmt *st;
+	size_t n;
+	int rc = stmt(s, TR_CP_GET, &st);
+	if (rc)
+		return rc;
+	sqlite3_bind_text(st, 1, team, -1, SQLITE_STATIC);
+	if ((rc = one_row(st, "reading a checkpoint")) != VELD_OK)
+		return rc;
+	memset(out, 0, sizeof *out);
+	snprintf(out->team, sizeof out->team, "%s", team);
+	out->at = (uint64_t)sqlite3_column_int64(st, 0);
+	out->n = (uint64_t)sqlite3_column_int64(st, 1);
+	n = (size_t)sqlite3_column_bytes(st, 2);
+	if (n > cap || blob_col(st, 3, out->sig, 64) != 0) {
+		rc = veld__err(VELD_ECORRUPT, "a stored checkpoint is damaged");
+	} else {
+		memcpy(buf, sqlite3_column_blob(st, 2), n);
+		out->heads = buf;
+		out->heads_len = n;
+	}
+	sqlite3_reset(st);
+	return rc;
+}
+
+/* ---- the office's invites --------------------------------------------------------------- */
+
+static size_t invite_key_ad(uint8_t ad[48], const uint8_t auth[32])
+{
+	memcpy(ad, "veld-ik-v1", 10);
+	memcpy(ad + 10, auth, 32);
+	return 42;
+}
+
+int veld__invite_put(veld_store *s, const uint8_t auth[32], const char *team,
+                     const uint8_t proof_key[32], uint64_t expires)
+{
+	uint8_t wrapped[32 + VELD_SEAL_OVERHEAD], ad[48];
+	sqlite3_stmt *st;
+	int rc = stmt(s, TR_INVITE_PUT, &st);
+	if (rc)
+		return rc;
+	veld__seal(wrapped, proof_key, 32, ad, invite_key_ad(ad, auth), s->master);
+	sqlite3_bind_blob(st, 1, auth, 32, SQLITE_STATIC);
+	sqlite3_bind_text(st, 2, team, -1, SQLITE_STATIC);
+	sqlite3_bind_blob(st, 3, wrapped, sizeof wrapped, SQLITE_STATIC);
+	sqlite3_bind_int64(st, 4, (sqlite3_int64)expires);
+	return veld__sql_run(st, "keeping an invite");
+}
+
+int veld__invite_get(veld_store *s, const uint8_t auth[32], char team[VELD_TEAM_MAX + 1],
+                     uint8_t proof_key[32])
+{
+	uint8_t ad[48];
+	sqlite3_stmt *st;
+	int rc = stmt(s, TR_INVITE_GET, &st);
+	if (rc)
+		return rc;
+	sqlite3_bind_blob(st, 1, auth, 32, SQLITE_STATIC);
+	if ((rc = one_row(st, "reading an invite")) != VELD_OK)
+		return rc;
+	text_col(st, 0, team, VELD_TEAM_MAX + 1);
+	if (sqlite3_column_bytes(st, 1) != 32 + VELD_SEAL_OVERHEAD ||
+	    veld__open(proof_key, sqlite3_column_blob(st, 1), 32 + VELD_SEAL_OVERHEAD, ad,
+	               invite_key_ad(ad, auth), s->master) != 0)
+		rc = veld__err(VELD_ECORRUPT, "a kept invite failed authentication");
+	sqlite3_reset(st);
+	return rc;
+}

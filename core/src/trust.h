@@ -1,0 +1,146 @@
+/* trust.h - what a store trusts, and what it holds back (private).
+ *
+ * A device trusts no server (docs/security.md, "A malicious server"): the
+ * keys, authors, cursors and clocks it accepts are proven by the office or by
+ * their author. This module keeps the state those proofs leave in the store;
+ * sync/src/apply.c decides with it, sync/src/officekeys.c fills it for the
+ * office:
+ *
+ *   certs        the office's certificate of each device (its keys, team,
+ *                role), and, once revoked, the last seq accepted from it
+ *   notices      every notice of the office this store applied or (the
+ *                office) issued, numbered per team
+ *   authors      how far each author's operations arrived here without a gap
+ *   pending_*    operations and key envelopes that arrived but wait: for
+ *                their author's certificate, the key of their value, the
+ *                clock, or the record that makes an envelope's author its
+ *                creator
+ *   quarantine   what failed the writer's checks, with its author, kept out of
+ *                the store's state
+ *   checkpoints  the office's latest dated checkpoint of the team
+ *   invites      (the office) the invites it made, to certify who used them
+ *
+ * Every function runs inside a step or a public call (the store's mutex
+ * held) and returns VELD_OK or a negative VELD_E* code with a message;
+ * "not there" is VELD_ENOTFOUND without a message. */
+#ifndef VELD_TRUST_H
+#define VELD_TRUST_H
+
+#include "store.h"
+#include "op.h"
+
+#include <jansson.h>
+
+/* ---- certificates ---------------------------------------------------------- */
+struct veld__cert {
+	uint8_t device[VELD_ID_BYTES];
+	char team[VELD_TEAM_MAX + 1];
+	char role[16];
+	uint8_t sign_pk[32], box_pk[32];
+	uint64_t enrolled;    /* ms, the server's enrollment time as certified */
+	int revoked;          /* a revocation notice arrived */
+	uint64_t revoked_seq; /* then: the last seq accepted from the device */
+};
+int veld__cert_put(veld_store *s, const struct veld__cert *c);
+int veld__cert_get(veld_store *s, const uint8_t device[VELD_ID_BYTES], struct veld__cert *out);
+int veld__cert_revoke(veld_store *s, const uint8_t device[VELD_ID_BYTES], uint64_t last_seq);
+/* Every certificate of a team (team NULL: all), for the office's
+ * checkpoint: fn per certificate, a non-zero return stops and is returned. */
+int veld__certs_each(veld_store *s, const char *team,
+                     int (*fn)(const struct veld__cert *c, void *arg), void *arg);
+
+/* ---- notices ------------------------------------------------------------------ */
+struct veld__notice_row {
+	char team[VELD_TEAM_MAX + 1];
+	uint64_t n, at;
+	char kind[16];
+	const uint8_t *body; /* valid until the next call on the store */
+	size_t body_len;
+	uint8_t sig[64];
+};
+int veld__notice_put(veld_store *s, const struct veld__notice_row *r);
+/* The highest n held for a team (0 if none). */
+int veld__notice_last(veld_store *s, const char *team, uint64_t *n);
+/* Every notice held, in team and n order: fn per notice (the office sends
+ * them again to a server that lost them). */
+int veld__notices_each(veld_store *s, int (*fn)(const struct veld__notice_row *r, void *arg),
+                       void *arg);
+
+/* ---- authors ------------------------------------------------------------------- */
+/* The highest seq of `device` that arrived here with every lower one (0 if
+ * none). */
+int veld__author_seen(veld_store *s, const uint8_t device[VELD_ID_BYTES], uint64_t *seen);
+int veld__author_set(veld_store *s, const uint8_t device[VELD_ID_BYTES], uint64_t seen);
+/* Every author and how far it arrived: fn per author. */
+int veld__authors_each(veld_store *s,
+                       int (*fn)(const uint8_t device[VELD_ID_BYTES], uint64_t seen, void *arg),
+                       void *arg);
+/* Did `device` write an operation on the client record `client` with an
+ * empty supersedes list (it created the record), held or waiting? 1, 0, or
+ * a negative code. */
+int veld__client_creator(veld_store *s, const uint8_t client[VELD_ID_BYTES],
+                         const uint8_t device[VELD_ID_BYTES]);
+
+/* ---- what waits ------------------------------------------------------------------ */
+/* An operation that arrived, checked against its author's signed batch as
+ * far as this store could, held back for `reason` (no personal data). */
+int veld__pending_op_put(veld_store *s, const veld__op *op, const char *reason);
+/* Each waiting operation, oldest author and seq first: fn gets it (valid
+ * during the call) and its reason. */
+int veld__pending_ops_each(veld_store *s, int (*fn)(const veld__op *op, const char *reason,
+                                                     void *arg), void *arg);
+int veld__pending_op_drop(veld_store *s, const uint8_t device[VELD_ID_BYTES], uint64_t seq);
+
+/* A key envelope that waits. */
+struct veld__pending_env {
+	uint8_t client[VELD_ID_BYTES];
+	uint64_t kv;
+	char to[VELD_TEAM_MAX + 8];
+	uint64_t tv;
+	uint8_t sealed[VELD_SEALED_KEY_BYTES];
+	uint8_t author[VELD_ID_BYTES];
+	uint8_t sig[64];
+};
+int veld__pending_env_put(veld_store *s, const struct veld__pending_env *e, const char *reason);
+int veld__pending_envs_each(veld_store *s, int (*fn)(const struct veld__pending_env *e,
+                                                      void *arg), void *arg);
+int veld__pending_env_drop(veld_store *s, const struct veld__pending_env *e);
+/* How many operations and envelopes wait. */
+int veld__pending_count(veld_store *s, uint64_t *ops, uint64_t *envs);
+
+/* ---- quarantine ------------------------------------------------------------------- */
+/* Keep aside an operation (what "operation") or a key envelope ("envelope")
+ * of `device` that failed a check; `reason` names the check, never a
+ * value. An operation is kept once. */
+int veld__quarantine_op(veld_store *s, const veld__op *op, const char *reason);
+int veld__quarantine_env(veld_store *s, const uint8_t author[VELD_ID_BYTES],
+                         const uint8_t client[VELD_ID_BYTES], uint64_t kv, const char *reason);
+int veld__quarantine_count(veld_store *s, uint64_t *n);
+/* The quarantine as a JSON array, newest first, at most `limit` (0: all):
+ * {"what","device","seq","client","kv","kind","field","reason","at"}. */
+int veld__quarantine_list(veld_store *s, size_t limit, json_t **out);
+
+/* ---- the team's checkpoint ---------------------------------------------------------- */
+struct veld__checkpoint_row {
+	char team[VELD_TEAM_MAX + 1];
+	uint64_t at, n;
+	const uint8_t *heads; /* canonical msgpack of the heads array */
+	size_t heads_len;
+	uint8_t sig[64];
+};
+int veld__checkpoint_put(veld_store *s, const struct veld__checkpoint_row *c);
+/* The held checkpoint of a team: VELD_ENOTFOUND if none. heads is copied
+ * into buf (cap bytes). */
+int veld__checkpoint_get(veld_store *s, const char *team, struct veld__checkpoint_row *out,
+                         uint8_t *buf, size_t cap);
+
+/* ---- the office's invites --------------------------------------------------------------- */
+/* Keep an invite: the proof key is wrapped under the master key. */
+int veld__invite_put(veld_store *s, const uint8_t auth[32], const char *team,
+                     const uint8_t proof_key[32], uint64_t expires);
+/* The team and proof key of the invite with this auth: VELD_ENOTFOUND if
+ * this office never made it. */
+int veld__invite_get(veld_store *s, const uint8_t auth[32], char team[VELD_TEAM_MAX + 1],
+                     uint8_t proof_key[32]);
+
+#endif

@@ -391,6 +391,80 @@ int veld__fields_check(veld_store *s, const struct veld__kdef *k, json_t *fields
 	return VELD_OK;
 }
 
+/* ---- values other devices wrote ------------------------------------------------ */
+
+/* A reference another device wrote need only be a full record id: the
+ * record may arrive later, or live where this device cannot see it. */
+static int ref_shape(const struct veld__kdef *k, const struct veld__fdef *f, json_t *v)
+{
+	const char *str = json_string_value(v);
+	uint8_t id[VELD_ID_BYTES];
+	if (!str || strlen(str) != 2 * VELD_ID_BYTES || veld__unhex(id, VELD_ID_BYTES, str) != 0)
+		return bad(k, f, "must be a record id");
+	return VELD_OK;
+}
+
+/* Life domains against every version this store knows: the record's own
+ * version may be in another operation not here yet, and a value valid in
+ * one of them is a value its writer could have checked. */
+static int domains_any(veld_store *s, const struct veld__kdef *k, const struct veld__fdef *f,
+                       json_t *v)
+{
+	static const char *const versions[] = {VELD_ZRM_DEFAULT};
+	int rc = VELD_EINVAL;
+	for (size_t i = 0; i < sizeof versions / sizeof *versions; i++) {
+		if ((rc = check_domains(s, k, f, v, versions[i])) == VELD_OK)
+			return VELD_OK;
+		if (rc != VELD_EINVAL)
+			return rc;
+	}
+	return rc;
+}
+
+int veld__field_value_check(veld_store *s, const char *kind, const char *field, json_t *v)
+{
+	const struct veld__kdef *k;
+	const struct veld__fdef *f;
+	int rc;
+	if ((rc = veld__kind_get(kind, &k)) != VELD_OK)
+		return rc;
+	if (!(f = field_def(k, field)))
+		return veld__err(VELD_EINVAL, "%s has no field '%s'", kind, field);
+	if (json_is_null(v))
+		return VELD_OK; /* a value removed: the writer's update with null */
+	switch (f->type) {
+	case F_REF: return ref_shape(k, f, v);
+	case F_DOMAIN:
+	case F_DOMAINS:
+	case F_SCORES: return domains_any(s, k, f, v);
+	default: return check_value(s, k, f, v, VELD_ZRM_DEFAULT);
+	}
+}
+
+int veld__op_value_check(veld_store *s, const veld__op *op, const uint8_t key[32],
+                         const char **why)
+{
+	json_t *v = NULL;
+	int rc;
+	*why = NULL;
+	rc = veld__value_open(op->value, op->value_len, op->entity, op->field, op->device, op->seq,
+	                      key, &v, why);
+	if (rc == VELD_ECORRUPT) /* *why says which check: it goes to quarantine */
+		return VELD_OK;
+	if (rc != VELD_OK)
+		return rc;
+	rc = veld__field_value_check(s, op->kind, op->field, v);
+	json_decref(v);
+	if (rc == VELD_EINVAL) {
+		/* The message names the kind and field and the rule, never the
+		 * value; it is kept as the reason. */
+		*why = "a value its writer's checks refuse";
+		veld__err_clear();
+		return VELD_OK;
+	}
+	return rc;
+}
+
 /* ---- search ------------------------------------------------------------------ */
 
 /* Case-insensitive (ASCII) substring test. */

@@ -44,6 +44,18 @@ const char *veld__zrm_of(json_t *fields, json_t *existing);
 int veld__fields_check(veld_store *s, const struct veld__kdef *k, json_t *fields, const char *zrm,
                        int creating);
 
+/* A value another device wrote for (kind, field), as its writer checked
+ * it: a field of the kind, a value of the field's type and range, life
+ * domains of a version this store knows. A reference need only be a full
+ * id. VELD_OK, or VELD_EINVAL naming the field (never the value). */
+int veld__field_value_check(veld_store *s, const char *kind, const char *field, json_t *v);
+/* An operation of another device whose value opens with `key`: opened and
+ * checked as above. VELD_OK with *why NULL if it passes, VELD_OK with *why
+ * saying what failed (it goes to quarantine), or a store failure. */
+struct veld__op;
+int veld__op_value_check(veld_store *s, const struct veld__op *op, const uint8_t key[32],
+                         const char **why);
+
 /* Does record `rec` of kind k hold `query` in one of the fields a list
  * query searches (ASCII case-insensitive)? */
 int veld__kind_search(const struct veld__kdef *k, json_t *rec, const char *query);

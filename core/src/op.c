@@ -219,6 +219,36 @@ static uint8_t *seal_into(uint8_t *buf, size_t cap_buf, const char *json, size_t
 	return out;
 }
 
+int veld__value_open(const uint8_t *ct, size_t ctlen, const uint8_t entity[VELD_ID_BYTES],
+                     const char *field, const uint8_t device[VELD_ID_BYTES], uint64_t seq,
+                     const uint8_t key[32], json_t **out, const char **why)
+{
+	uint8_t ad[128], buf[1024], *pt;
+	size_t n, unpadded = 0;
+	json_error_t jerr;
+	*out = NULL;
+	*why = NULL;
+	if (ctlen < VELD_SEAL_OVERHEAD + VELD_PAD_BLOCK || ctlen > VELD_SEALED_VALUE_MAX ||
+	    (ctlen - VELD_SEAL_OVERHEAD) % VELD_PAD_BLOCK != 0)
+		*why = "has a sealed value of a bad size";
+	if (*why)
+		return VELD_ECORRUPT;
+	n = ctlen - VELD_SEAL_OVERHEAD;
+	if (!(pt = n <= sizeof buf ? buf : malloc(n)))
+		return veld__err(VELD_ENOMEM, "out of memory");
+	if (veld__open(pt, ct, ctlen, ad, veld__value_ad(ad, entity, field, device, seq), key) != 0)
+		*why = "failed authentication (tampered or moved)";
+	else if (sodium_unpad(&unpadded, pt, n, VELD_PAD_BLOCK) != 0 || unpadded > VELD_VALUE_MAX)
+		*why = "has bad padding";
+	else if (!(*out = json_loadb((const char *)pt, unpadded,
+	                             JSON_DECODE_ANY | JSON_REJECT_DUPLICATES, &jerr)))
+		*why = "holds invalid JSON";
+	sodium_memzero(pt, n);
+	if (pt != buf)
+		free(pt);
+	return *why ? VELD_ECORRUPT : VELD_OK;
+}
+
 uint8_t *veld__seal_value(const char *json, size_t json_len, const uint8_t entity[VELD_ID_BYTES],
                           const char *field, const uint8_t device[VELD_ID_BYTES], uint64_t seq,
                           const uint8_t key[32], size_t *len)

@@ -11,6 +11,7 @@
 #include "store.h"
 #include "merge.h"
 
+#include <jansson.h>
 #include <msgpack.h>
 
 /* The operation format this veld writes. Version 1 (veld 0.1) is still
@@ -24,6 +25,11 @@
  * before sealing, so a sealed value's length does not tell which enum value,
  * domain or short text it holds. */
 #define VELD_PAD_BLOCK 64
+/* The largest sealed value: the largest plaintext padded (always at least
+ * one byte of padding) to a whole block, plus nonce and tag. The writer, the
+ * reader and the wire all use this one bound. */
+#define VELD_SEALED_VALUE_MAX \
+	((VELD_VALUE_MAX / VELD_PAD_BLOCK + 1) * VELD_PAD_BLOCK + VELD_SEAL_OVERHEAD)
 #define VELD_TOMBSTONE_FIELD "_deleted"
 
 typedef struct veld__ref {
@@ -77,6 +83,15 @@ int veld__sup_decode(veld__ref *out, size_t cap, const uint8_t *b, size_t len, s
 /* Additional data that binds a sealed value to its place. */
 size_t veld__value_ad(uint8_t *ad, const uint8_t entity[VELD_ID_BYTES], const char *field,
                       const uint8_t device[VELD_ID_BYTES], uint64_t seq);
+
+/* Open a sealed value of (entity, field, device, seq) with `key`: its size
+ * within VELD_SEALED_VALUE_MAX, authentication, padding to a whole block,
+ * at most VELD_VALUE_MAX bytes of JSON. VELD_OK with *out (release with
+ * json_decref), or VELD_ECORRUPT with *why saying which check failed
+ * (never a value). */
+int veld__value_open(const uint8_t *ct, size_t ctlen, const uint8_t entity[VELD_ID_BYTES],
+                     const char *field, const uint8_t device[VELD_ID_BYTES], uint64_t seq,
+                     const uint8_t key[32], json_t **out, const char **why);
 
 /* Pad and seal a JSON value for (entity, field, device, seq). Returns a
  * malloc'd buffer of *len bytes, or NULL (out of memory). */

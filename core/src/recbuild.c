@@ -29,38 +29,22 @@ static int open_value(veld_store *s, const uint8_t entity[VELD_ID_BYTES], const 
                       const uint8_t client[VELD_ID_BYTES], sqlite3_stmt *st, json_t **out)
 {
 	const uint8_t *key, *ct = sqlite3_column_blob(st, 4);
-	size_t ctlen = (size_t)sqlite3_column_bytes(st, 4);
-	uint8_t ad[128], buf[1024], *pt;
+	const char *why;
 	char ehex[33];
-	json_error_t jerr;
-	size_t unpadded = 0;
-	int rc = VELD_OK;
+	int rc;
 
 	*out = NULL;
 	if (!ct) /* tombstone, or purged from this store */
 		return VELD_OK;
 	if ((rc = veld__client_key(s, client, (uint64_t)sqlite3_column_int64(st, 5), &key)) != VELD_OK)
 		return rc;
-	veld__hex(ehex, entity, VELD_ID_BYTES);
-	if (ctlen < VELD_SEAL_OVERHEAD || ctlen > VELD_VALUE_MAX + VELD_SEAL_OVERHEAD)
-		return veld__err(VELD_ECORRUPT, "record %s field '%s': sealed value has a bad size",
-		                 ehex, field);
-	pt = ctlen - VELD_SEAL_OVERHEAD <= sizeof buf ? buf : malloc(ctlen - VELD_SEAL_OVERHEAD);
-	if (!pt)
-		return veld__err(VELD_ENOMEM, "out of memory");
-	if (veld__open(pt, ct, ctlen, ad,
-	               veld__value_ad(ad, entity, field, sqlite3_column_blob(st, 1),
-	                              (uint64_t)sqlite3_column_int64(st, 2)), key) != 0) {
-		rc = veld__err(VELD_ECORRUPT,
-			"record %s field '%s' failed authentication (tampered or moved)", ehex, field);
-	} else if (sodium_unpad(&unpadded, pt, ctlen - VELD_SEAL_OVERHEAD, VELD_PAD_BLOCK) != 0) {
-		rc = veld__err(VELD_ECORRUPT, "record %s field '%s' has bad padding", ehex, field);
-	} else if (!(*out = json_loadb((const char *)pt, unpadded, JSON_DECODE_ANY, &jerr))) {
-		rc = veld__err(VELD_ECORRUPT, "record %s field '%s' holds invalid JSON", ehex, field);
+	rc = veld__value_open(ct, (size_t)sqlite3_column_bytes(st, 4), entity, field,
+	                      sqlite3_column_blob(st, 1), (uint64_t)sqlite3_column_int64(st, 2), key,
+	                      out, &why);
+	if (rc == VELD_ECORRUPT && why) {
+		veld__hex(ehex, entity, VELD_ID_BYTES);
+		return veld__err(VELD_ECORRUPT, "record %s field '%s' %s", ehex, field, why);
 	}
-	sodium_memzero(pt, ctlen - VELD_SEAL_OVERHEAD);
-	if (pt != buf)
-		free(pt);
 	return rc;
 }
 

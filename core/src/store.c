@@ -386,6 +386,16 @@ int veld__client_key_put(veld_store *s, const uint8_t client[VELD_ID_BYTES], uin
 	sqlite3_stmt *st = own(s, SS_KEY_PUT);
 	const uint8_t *cached;
 	int rc;
+	/* A version held is never replaced, on disk or in memory: the same key
+	 * again changes nothing, another key for it is refused. */
+	if ((rc = veld__client_key(s, client, kv, &cached)) == VELD_OK) {
+		if (sodium_memcmp(cached, key, 32) == 0)
+			return VELD_OK;
+		return veld__err(VELD_EEXISTS, "another key for a client key version held here");
+	}
+	if (rc != VELD_ENOTFOUND) /* an erased client gets no key back */
+		return rc;
+	veld__err_clear();
 	veld__seal(wrapped, key, 32, ad, client_key_ad(ad, client, kv), s->master);
 	sqlite3_bind_blob(st, 1, client, VELD_ID_BYTES, SQLITE_STATIC);
 	sqlite3_bind_int64(st, 2, (sqlite3_int64)kv);

@@ -174,7 +174,9 @@ int veld__meta_put_u64(veld_store *s, const char *key, uint64_t v);
 int veld__meta_get(veld_store *s, const char *key, void *v, size_t cap, size_t *n);
 
 /* Client data keys, by version (kv). _new makes version 1 of a new
- * client's key; _put stores a received or rotated version. */
+ * client's key; _put stores a received or rotated version: the same key for
+ * a version held is VELD_OK, another one VELD_EEXISTS (nothing replaced),
+ * and an erased client's VELD_ESHREDDED. */
 int veld__client_key_new(veld_store *s, const uint8_t client[VELD_ID_BYTES], const char *team,
                          const uint8_t **key_out);
 int veld__client_key_put(veld_store *s, const uint8_t client[VELD_ID_BYTES], uint64_t kv,

@@ -13,8 +13,8 @@
 enum {
 	SY_OWN_OPS, SY_OWN_REMOVED, SY_OWN_RESTORE,
 	SY_OUTBOX_READ, SY_OUTBOX_DEL, SY_OUTBOX_COUNT,
-	SY_KEYS_ALL, SY_KEYS_TEAM,
-	SY_BATCH_KEEP, SY_PEER_SET, SY_PEER_PIN, SY_PEER_GET,
+	SY_KEYS_ALL, SY_KEYS_TEAM, SY_KEYS_TEAM_ALL,
+	SY_BATCH_KEEP, SY_BATCH_GET, SY_PEER_SET, SY_PEER_PIN, SY_PEER_GET,
 	SY_AUDIT_ROWS, SY_OAUDIT_LAST, SY_OAUDIT_GET, SY_OAUDIT_PUT,
 	SY__COUNT
 };
@@ -39,8 +39,12 @@ static const char *const sync_sql[SY__COUNT] = {
 	 * before the record did carry no team. */
 	[SY_KEYS_TEAM] = "SELECT k.client, max(k.kv) FROM client_keys k JOIN entities e"
 	                 " ON e.entity = k.client WHERE e.team = ?1 GROUP BY k.client",
-	[SY_BATCH_KEEP] = "INSERT OR IGNORE INTO batches(device, first_seq, last_seq, sig, hashes)"
-	                  " VALUES(?1, ?2, ?3, ?4, ?5)",
+	[SY_KEYS_TEAM_ALL] = "SELECT k.client, k.kv FROM client_keys k JOIN entities e"
+	                     " ON e.entity = k.client WHERE e.team = ?1",
+	[SY_BATCH_KEEP] = "INSERT OR IGNORE INTO batches(device, first_seq, last_seq, sig, hashes, ver)"
+	                  " VALUES(?1, ?2, ?3, ?4, ?5, ?6)",
+	[SY_BATCH_GET] = "SELECT first_seq, last_seq, sig, hashes, ver FROM batches WHERE device = ?1"
+	                 " AND first_seq <= ?2 AND last_seq >= ?2 AND hashes IS NOT NULL LIMIT 1",
 	[SY_PEER_SET] = "INSERT OR REPLACE INTO peers(device, sign_pk) VALUES(?1, ?2)",
 	[SY_PEER_PIN] = "INSERT OR IGNORE INTO peers(device, sign_pk) VALUES(?1, ?2)",
 	[SY_PEER_GET] = "SELECT sign_pk FROM peers WHERE device = ?1",
@@ -475,7 +479,20 @@ int veld__keys_rotate_team(veld_store *s, const char *team)
 	int rc;
 	if (!key)
 		return veld__err(VELD_ENOMEM, "out of memory");
-	rc = keyrefs_read(s, SY_KEYS_TEAM, team, &refs, &n);
+	/* Every version held, shared again with the team's new key: a device
+	 * of the team reads what was written before. */
+	rc = keyrefs_read(s, SY_KEYS_TEAM_ALL, team, &refs, &n);
+	for (size_t i = 0; rc == VELD_OK && i < n; i++) {
+		const uint8_t *held;
+		if ((rc = veld__client_key(s, refs[i].client, refs[i].kv, &held)) == VELD_OK)
+			rc = veld__keys_share(s, refs[i].client, refs[i].kv, team, held);
+	}
+	free(refs);
+	/* And a new version of each client's key for what is written next. */
+	if (rc == VELD_OK)
+		rc = keyrefs_read(s, SY_KEYS_TEAM, team, &refs, &n);
+	else
+		refs = NULL;
 	for (size_t i = 0; rc == VELD_OK && i < n; i++) {
 		crypto_aead_xchacha20poly1305_ietf_keygen(key);
 		if ((rc = veld__client_key_put(s, refs[i].client, refs[i].kv + 1, team, key)) == VELD_OK)
@@ -489,7 +506,7 @@ int veld__keys_rotate_team(veld_store *s, const char *team)
 /* ---- pulled signatures and keys ------------------------------------------------------------ */
 
 int veld__batch_keep(veld_store *s, const uint8_t device[VELD_ID_BYTES], uint64_t first,
-                     uint64_t last, const uint8_t sig[64], const uint8_t *hashes)
+                     uint64_t last, const uint8_t sig[64], const uint8_t *hashes, uint32_t ver)
 {
 	sqlite3_stmt *st;
 	int rc = stmt(s, SY_BATCH_KEEP, &st);
@@ -500,7 +517,40 @@ int veld__batch_keep(veld_store *s, const uint8_t device[VELD_ID_BYTES], uint64_
 	sqlite3_bind_int64(st, 3, (sqlite3_int64)last);
 	sqlite3_bind_blob(st, 4, sig, 64, SQLITE_STATIC);
 	sqlite3_bind_blob(st, 5, hashes, (int)((last - first + 1) * VELD_HASH_BYTES), SQLITE_STATIC);
+	sqlite3_bind_int(st, 6, (int)ver);
 	return veld__sql_run(st, "storing pulled signatures");
+}
+
+int veld__batch_check(veld_store *s, const uint8_t device[VELD_ID_BYTES], uint64_t seq,
+                      const uint8_t hash[VELD_HASH_BYTES], const uint8_t sign_pk[32])
+{
+	sqlite3_stmt *st;
+	uint8_t msg[77];
+	uint64_t first, last;
+	size_t n;
+	int rc = stmt(s, SY_BATCH_GET, &st), ok;
+	if (rc)
+		return rc;
+	sqlite3_bind_blob(st, 1, device, VELD_ID_BYTES, SQLITE_STATIC);
+	sqlite3_bind_int64(st, 2, (sqlite3_int64)seq);
+	if ((rc = sqlite3_step(st)) != SQLITE_ROW) {
+		sqlite3_reset(st);
+		return rc == SQLITE_DONE ? 0 : veld__err_sqlite(rc, "reading a batch");
+	}
+	first = (uint64_t)sqlite3_column_int64(st, 0);
+	last = (uint64_t)sqlite3_column_int64(st, 1);
+	n = (size_t)(last - first + 1);
+	ok = sqlite3_column_bytes(st, 2) == 64 &&
+	     (size_t)sqlite3_column_bytes(st, 3) == n * VELD_HASH_BYTES &&
+	     sodium_memcmp((const uint8_t *)sqlite3_column_blob(st, 3) + (seq - first) * VELD_HASH_BYTES,
+	                   hash, VELD_HASH_BYTES) == 0;
+	if (ok) {
+		veld__batch_digest(msg, (uint32_t)sqlite3_column_int(st, 4), device, first, last,
+		                   sqlite3_column_blob(st, 3), n);
+		ok = crypto_sign_verify_detached(sqlite3_column_blob(st, 2), msg, sizeof msg, sign_pk) == 0;
+	}
+	sqlite3_reset(st);
+	return ok;
 }
 
 int veld__peer_set(veld_store *s, const uint8_t device[VELD_ID_BYTES], const uint8_t pk[32],

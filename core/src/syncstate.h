@@ -128,9 +128,13 @@ int veld__keys_share_all(veld_store *s);
 int veld__keys_rotate_team(veld_store *s, const char *team);
 
 /* ---- pull: what other devices signed ---------------------------------------------- */
-/* Keep a pulled batch signature and its operation hashes (verify). */
+/* Keep a pulled batch signature and its operation hashes and version. */
 int veld__batch_keep(veld_store *s, const uint8_t device[VELD_ID_BYTES], uint64_t first,
-                     uint64_t last, const uint8_t sig[64], const uint8_t *hashes);
+                     uint64_t last, const uint8_t sig[64], const uint8_t *hashes, uint32_t ver);
+/* Does a kept batch of `device` hold `hash` at `seq`, signed with sign_pk?
+ * 1 or 0 (also when no batch is kept), or a negative code. */
+int veld__batch_check(veld_store *s, const uint8_t device[VELD_ID_BYTES], uint64_t seq,
+                      const uint8_t hash[VELD_HASH_BYTES], const uint8_t sign_pk[32]);
 /* Remember a device's signing key: replacing one held (replace), or only
  * if none is held yet. */
 int veld__peer_set(veld_store *s, const uint8_t device[VELD_ID_BYTES], const uint8_t pk[32],

@@ -16,7 +16,7 @@ enum {
 	TR_PENV_PUT, TR_PENV_ALL, TR_PENV_DROP, TR_PENV_COUNT,
 	TR_QUAR_OP, TR_QUAR_ENV, TR_QUAR_COUNT, TR_QUAR_LIST,
 	TR_CP_PUT, TR_CP_GET,
-	TR_INVITE_PUT, TR_INVITE_GET,
+	TR_INVITE_PUT, TR_INVITE_GET, TR_TEAMS,
 	TR__COUNT
 };
 
@@ -68,6 +68,8 @@ static const char *const trust_sql[TR__COUNT] = {
 	[TR_CP_GET] = "SELECT at, n, heads, sig FROM checkpoints WHERE team = ?1",
 	[TR_INVITE_PUT] = "INSERT INTO invites(auth, team, proof_key, expires) VALUES(?1, ?2, ?3, ?4)",
 	[TR_INVITE_GET] = "SELECT team, proof_key FROM invites WHERE auth = ?1",
+	[TR_TEAMS] = "SELECT team FROM certs UNION SELECT team FROM team_keys"
+	             " UNION SELECT team FROM notices ORDER BY 1",
 };
 
 static const struct veld__sqltab trust_tab = VELD_SQLTAB(VELD_SQL_TRUST, trust_sql);
@@ -664,4 +666,22 @@ int veld__invite_get(veld_store *s, const uint8_t auth[32], char team[VELD_TEAM_
 		rc = veld__err(VELD_ECORRUPT, "a kept invite failed authentication");
 	sqlite3_reset(st);
 	return rc;
+}
+
+int veld__teams_each(veld_store *s, int (*fn)(const char *team, void *arg), void *arg)
+{
+	char team[VELD_TEAM_MAX + 1];
+	sqlite3_stmt *st;
+	int rc = stmt(s, TR_TEAMS, &st), src = SQLITE_DONE;
+	if (rc)
+		return rc;
+	while (rc == VELD_OK && (src = sqlite3_step(st)) == SQLITE_ROW) {
+		text_col(st, 0, team, sizeof team);
+		rc = fn(team, arg);
+	}
+	if (rc != VELD_OK) {
+		sqlite3_reset(st);
+		return rc;
+	}
+	return veld__sql_done(st, src, "reading teams");
 }

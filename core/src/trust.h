@@ -143,4 +143,7 @@ int veld__invite_put(veld_store *s, const uint8_t auth[32], const char *team,
 int veld__invite_get(veld_store *s, const uint8_t auth[32], char team[VELD_TEAM_MAX + 1],
                      uint8_t proof_key[32]);
 
+/* Every team this store knows (from certificates, team keys, notices). */
+int veld__teams_each(veld_store *s, int (*fn)(const char *team, void *arg), void *arg);
+
 #endif

@@ -81,6 +81,14 @@ typedef struct veld_sync_options {
 	uint32_t pull_page;    /* operations per pulled page, 1..5000; 0 = 5000 */
 	veld_sync_progress_cb progress; /* may be NULL */
 	void *payload;         /* passed to progress */
+	/* Version 2: */
+	uint32_t max_skew_s;   /* an operation stamped further ahead of this
+	                          device's clock waits until the clock gets
+	                          there; 0 = default 600 (10 minutes) */
+	uint32_t checkpoint_max_age_s; /* the office's latest checkpoint of the
+	                          team older than this: every sync says the
+	                          server may be withholding changes; 0 = default
+	                          604800 (7 days) */
 } veld_sync_options;
 
 /* max_retries that asks for no retries at all (as uint32_t: 0xFFFFFFFF).
@@ -88,8 +96,9 @@ typedef struct veld_sync_options {
  * with its version set behaves as VELD_SYNC_OPTIONS_INIT. */
 enum { VELD_SYNC_RETRIES_NONE = -1 };
 
-#define VELD_SYNC_OPTIONS_VERSION 1
-#define VELD_SYNC_OPTIONS_INIT {VELD_SYNC_OPTIONS_VERSION, 0, NULL, 30000, 5, 1000, 5000, NULL, NULL}
+#define VELD_SYNC_OPTIONS_VERSION 2
+#define VELD_SYNC_OPTIONS_INIT \
+	{VELD_SYNC_OPTIONS_VERSION, 0, NULL, 30000, 5, 1000, 5000, NULL, NULL, 600, 604800}
 VELD_EXTERN void veld_sync_options_init(veld_sync_options *opts);
 
 /* ---- a device ---------------------------------------------------------- */

@@ -1,26 +1,47 @@
 /* apply.c - what a device does with a pulled page (docs/protocol.md,
- * GET /v1/pull): check every operation against its signed batch, erase the
- * clients the office erased, keep the team's field policy, open the team
- * keys and key envelopes addressed to it, merge, and save the page's
- * cursors, all in one transaction: a page that fails a check changes
- * nothing, and an interrupted sync resumes without loss or duplicates.
+ * GET /v1/pull), trusting the server with nothing it cannot prove.
  *
- * Sync state in the store: pull_cursor, env_cursor and erase_cursor (where
- * the next pull starts). Each function is one step on the store
- * (syncstate.h); client.c drives HTTP. */
+ * In one transaction, in this order:
+ *  1. The page's cursors: every item above the cursor asked for, in
+ *     increasing order, and `next` the last one given, so a server can
+ *     neither replay an old page nor move a cursor past what it delivers.
+ *  2. Notices, each signed by the office (pinned at enrollment), numbered
+ *     per team without a gap: certificates of devices, revocations,
+ *     erasures, the team's field policy.
+ *  3. Team keys, signed by the office.
+ *  4. The operation feed, in cursor order: operations, and stubs of those
+ *     this device may not see. Each checked against its author's signed
+ *     batch; each author's sequence without a gap (a stub fills a place but
+ *     must say why it is withheld, and the reason must hold here). An
+ *     operation of a device the office has not certified yet, whose key is
+ *     not here yet, or stamped ahead of this device's clock waits (pending);
+ *     one whose value fails the writer's checks, or of a revoked device
+ *     after its last accepted seq, is kept aside (quarantine). Neither
+ *     enters the state; both are reported.
+ *  5. Key envelopes, each signed by its author, by the rules of
+ *     docs/security.md (version 1 from the client's creator or the office,
+ *     later versions from the office, never a second key for a version).
+ *  6. What waited and can go on now.
+ *  7. The team's checkpoint, signed by the office; the page's cursors.
+ * A page that fails a check the server is to blame for changes nothing
+ * (VELD_EPROTO); a fault of one author's never stops the others. */
 #include "devsync.h"
 #include "auth.h"
 #include "error.h"
+#include "hlc.h"
+#include "kinds.h"
 #include "policy.h"
 #include "records.h"
 #include "retention.h"
 #include "syncstate.h"
+#include "trust.h"
 
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 int veld__sync_cursors(veld_store *s, uint64_t *after, uint64_t *env_after,
-                       uint64_t *erase_after)
+                       uint64_t *notice_after)
 {
 	struct veld__step step;
 	int rc = veld__step_begin(s, &step, 0);
@@ -28,13 +49,15 @@ int veld__sync_cursors(veld_store *s, uint64_t *after, uint64_t *env_after,
 		return rc;
 	if ((rc = veld__sync_u64(s, "pull_cursor", after)) == VELD_OK &&
 	    (rc = veld__sync_u64(s, "env_cursor", env_after)) == VELD_OK)
-		rc = veld__sync_u64(s, "erase_cursor", erase_after);
+		rc = veld__sync_u64(s, "notice_cursor", notice_after);
 	return veld__step_end(s, &step, rc);
 }
 
-/* The office's signing key, which erasures and field policies must carry:
- * this store's own in the office, else the one pinned at enrollment. */
-static int office_sign_pk(veld_store *s, uint8_t pk[32])
+/* ---- whom a device trusts ------------------------------------------------------- */
+
+/* The office's signing key: this store's own in the office, else the one
+ * pinned at enrollment (proven by the invite code). */
+int veld__office_sign_pk(veld_store *s, uint8_t pk[32])
 {
 	if (veld__store_is_office(s)) {
 		memcpy(pk, veld__store_sign_pk(s), 32);
@@ -43,162 +66,78 @@ static int office_sign_pk(veld_store *s, uint8_t pk[32])
 	return veld__sync_bytes(s, "office_sign_pk", pk, 32);
 }
 
-/* The signing key of an author: this device's own; the office's, pinned at
- * enrollment, which the server cannot replace; others come from the page
- * (and are remembered as peers). NULL if the page's key is not acceptable. */
-static const uint8_t *author_key(veld_store *s, const struct veld__pull_resp *p,
-                                 const uint8_t device[VELD_ID_BYTES], uint8_t pinned[32])
+static int is_office_device(veld_store *s, const uint8_t device[VELD_ID_BYTES])
 {
 	uint8_t office[VELD_ID_BYTES];
-	const uint8_t *given = NULL;
-	for (size_t i = 0; i < p->nauthors; i++)
-		if (memcmp(p->authors[i].device, device, VELD_ID_BYTES) == 0)
-			given = p->authors[i].sign_pk;
-	if (memcmp(device, veld__store_device(s), VELD_ID_BYTES) == 0)
-		return veld__store_sign_pk(s);
-	if (veld__sync_bytes(s, "office_device", office, VELD_ID_BYTES) == VELD_OK &&
-	    memcmp(office, device, VELD_ID_BYTES) == 0 && office_sign_pk(s, pinned) == VELD_OK) {
-		veld__err_clear();
-		return given && sodium_memcmp(given, pinned, 32) == 0 ? pinned : NULL;
-	}
+	int rc = veld__sync_bytes(s, "office_device", office, VELD_ID_BYTES);
 	veld__err_clear();
-	return given;
+	return rc == VELD_OK && memcmp(office, device, VELD_ID_BYTES) == 0;
 }
 
-/* The operation's hash must be its batch's entry. VELD_ENOTFOUND if no
- * batch of the page holds it. */
-static int op_in_batch(const struct veld__pull_resp *p, const veld__op *op)
+int veld__trusted_key(veld_store *s, const uint8_t device[VELD_ID_BYTES], uint8_t pk[32],
+                      struct veld__cert *cert)
 {
-	for (size_t b = 0; b < p->nbatches; b++) {
-		const struct veld__batch *bt = &p->batches[b];
-		if (memcmp(bt->device, op->device, VELD_ID_BYTES) != 0 || op->seq < bt->first ||
-		    op->seq > bt->last)
-			continue;
-		if (sodium_memcmp(bt->hashes + (op->seq - bt->first) * VELD_HASH_BYTES, op->hash,
-		                  VELD_HASH_BYTES) != 0)
-			return veld__err(VELD_EPROTO, "pulled operation %llu does not match its signed "
-			                 "batch", (unsigned long long)op->seq);
+	struct veld__cert c;
+	int rc;
+	if (cert)
+		memset(cert, 0, sizeof *cert);
+	if (memcmp(device, veld__store_device(s), VELD_ID_BYTES) == 0) {
+		memcpy(pk, veld__store_sign_pk(s), 32);
 		return VELD_OK;
 	}
-	return veld__err(VELD_EPROTO, "pulled operation %llu is not in any signed batch",
-	                 (unsigned long long)op->seq);
-}
-
-/* Check every batch signature and every operation against its batch. The
- * decoder hashed each operation's canonical re-encoding. */
-static int verify_page(veld_store *s, const struct veld__pull_resp *p)
-{
-	int rc;
-	for (size_t b = 0; b < p->nbatches; b++) {
-		const struct veld__batch *bt = &p->batches[b];
-		uint8_t msg[77], pinned[32];
-		const uint8_t *pk = author_key(s, p, bt->device, pinned);
-		if (!pk)
-			return veld__err(VELD_EPROTO, "a pulled batch has no trustworthy author key");
-		veld__batch_digest(msg, bt->device, bt->first, bt->last, bt->hashes,
-		                   (size_t)(bt->last - bt->first + 1));
-		if (crypto_sign_verify_detached(bt->sig, msg, sizeof msg, pk) != 0)
-			return veld__err(VELD_EPROTO, "a pulled batch's signature does not verify");
-	}
-	for (size_t i = 0; i < p->nops; i++)
-		if ((rc = op_in_batch(p, &p->ops[i])) != VELD_OK)
-			return rc;
+	if (is_office_device(s, device))
+		return veld__office_sign_pk(s, pk);
+	if ((rc = veld__cert_get(s, device, &c)) != VELD_OK)
+		return rc;
+	memcpy(pk, c.sign_pk, 32);
+	if (cert)
+		*cert = c;
 	return VELD_OK;
 }
 
-static int store_batches(veld_store *s, const struct veld__pull_resp *p)
-{
-	const uint8_t *me = veld__store_device(s);
-	int rc = VELD_OK;
-	for (size_t b = 0; rc == VELD_OK && b < p->nbatches; b++) {
-		const struct veld__batch *bt = &p->batches[b];
-		if (memcmp(bt->device, me, VELD_ID_BYTES) != 0)
-			rc = veld__batch_keep(s, bt->device, bt->first, bt->last, bt->sig, bt->hashes);
-	}
-	for (size_t a = 0; rc == VELD_OK && a < p->nauthors; a++)
-		if (memcmp(p->authors[a].device, me, VELD_ID_BYTES) != 0)
-			rc = veld__peer_set(s, p->authors[a].device, p->authors[a].sign_pk, 1);
-	return rc;
-}
+/* ---- 1. cursors ------------------------------------------------------------------ */
 
-static int open_team_keys(veld_store *s, const struct veld__pull_resp *p)
+/* A feed's cursors on the page: above `after`, increasing, and `next` the
+ * last of them (or `after` with none). `extra` lists a second and third
+ * list of the same feed (the operation feed's stubs and held), merged in. */
+static int feed_cursors(const char *feed, uint64_t after, uint64_t next,
+                        const uint64_t *const lists[3], const size_t counts[3])
 {
-	uint8_t *sk = veld__secret_new(32);
-	int rc = VELD_OK;
-	if (!sk)
-		return veld__err(VELD_ENOMEM, "out of memory");
-	for (size_t i = 0; i < p->nteam_keys && rc == VELD_OK; i++) {
-		const struct veld__team_key *tk = &p->team_keys[i];
-		if (veld__store_box_open(s, sk, tk->sealed, VELD_SEALED_KEY_BYTES) != 0)
-			rc = veld__err(VELD_EPROTO, "a team key sealed for this device does not open");
-		else
-			rc = veld__team_key_put(s, tk->team, tk->tv, tk->pk, sk);
-	}
-	veld__secret_free(sk);
-	return rc;
-}
-
-/* Open one envelope into key. 1 if it is not for this store (another
- * recipient, or a team key version this device never received). *team gets
- * the client's team where the envelope says it. */
-static int open_envelope(veld_store *s, const struct veld__envelope *e, uint8_t *sk,
-                         uint8_t *key, char team[VELD_TEAM_MAX + 1])
-{
-	uint8_t pk[32];
-	uint64_t tv = e->tv;
-	int opened;
-	team[0] = 0;
-	if (strcmp(e->to, "office") == 0) {
-		if (!veld__store_is_office(s))
-			return 1;
-		opened = veld__store_box_open(s, key, e->sealed, VELD_SEALED_KEY_BYTES) == 0;
-	} else if (strncmp(e->to, "team:", 5) == 0) {
-		snprintf(team, VELD_TEAM_MAX + 1, "%s", e->to + 5);
-		if (veld__team_key_get(s, team, &tv, pk, sk) != VELD_OK || tv != e->tv) {
-			veld__err_clear();
-			return 1;
+	uint64_t last = after;
+	for (int l = 0; l < 3; l++) {
+		uint64_t prev = after;
+		for (size_t i = 0; i < counts[l]; i++) {
+			if (lists[l][i] <= prev)
+				return veld__err(VELD_EPROTO, "the server's %s are not in increasing cursor"
+				                 " order above the cursor asked for (a replayed or reordered"
+				                 " page)", feed);
+			prev = lists[l][i];
+			if (prev > last)
+				last = prev;
 		}
-		opened = crypto_box_seal_open(key, e->sealed, VELD_SEALED_KEY_BYTES, pk, sk) == 0;
-	} else {
-		return 1;
 	}
-	return opened ? VELD_OK
-	              : veld__err(VELD_EPROTO, "a key envelope addressed to this device does not open");
+	if (next != last)
+		return veld__err(VELD_EPROTO, "the server moved the cursor of its %s to another place"
+		                 " than the last one it delivered", feed);
+	return VELD_OK;
 }
 
-/* Open the envelopes this store can open and keep their keys; others are
- * skipped: they were not meant for it. */
-static int open_envelopes(veld_store *s, const struct veld__pull_resp *p)
+static int check_cursors(const struct veld__pull_resp *p, const struct veld__apply_ctx *c)
 {
-	uint8_t *sk = veld__secret_new(32), *key = veld__secret_new(32);
-	int rc = VELD_OK;
-	if (!sk || !key) {
-		veld__secret_free(sk);
-		veld__secret_free(key);
-		return veld__err(VELD_ENOMEM, "out of memory");
-	}
-	for (size_t i = 0; i < p->nenvs && rc == VELD_OK; i++) {
-		const struct veld__envelope *e = &p->envs[i];
-		char team[VELD_TEAM_MAX + 1];
-		int r = open_envelope(s, e, sk, key, team);
-		if (r == 1)
-			continue;
-		if ((rc = r) != VELD_OK)
-			break;
-		if (!team[0]) { /* the office: the client's team from its record, if known */
-			uint8_t ent[VELD_ID_BYTES];
-			char t[VELD_TEAM_MAX + 1], hex[33];
-			veld__hex(hex, e->client, VELD_ID_BYTES);
-			if (veld__resolve(s, "client", hex, ent, NULL, t, NULL) == VELD_OK)
-				snprintf(team, sizeof team, "%s", t);
-			veld__err_clear();
-		}
-		rc = veld__client_key_put(s, e->client, e->kv, team, key);
-	}
-	veld__secret_free(sk);
-	veld__secret_free(key);
+	const uint64_t *ops[3] = {p->cursors, p->stub_cursors, p->held_cursors};
+	const size_t nops[3] = {p->nops, p->nstubs, p->nheld};
+	const uint64_t *envs[3] = {p->env_cursors, NULL, NULL};
+	const size_t nenvs[3] = {p->nenvs, 0, 0};
+	const uint64_t *notices[3] = {p->notice_cursors, NULL, NULL};
+	const size_t nnotices[3] = {p->nnotices, 0, 0};
+	int rc;
+	if ((rc = feed_cursors("operations", c->after, p->next, ops, nops)) == VELD_OK &&
+	    (rc = feed_cursors("key envelopes", c->env_after, p->env_next, envs, nenvs)) == VELD_OK)
+		rc = feed_cursors("notices", c->notice_after, p->notice_next, notices, nnotices);
 	return rc;
 }
+
+/* ---- 2. notices -------------------------------------------------------------------- */
 
 /* Own operations up to here may lose their values under the field policy:
  * the server acknowledged them in answer to a push that carried them. */
@@ -212,115 +151,560 @@ static int removable_seq(veld_store *s, uint64_t *seq)
 	return rc;
 }
 
-/* The team's field policy a page brings: checked against the office's
- * pinned key, kept if newer than the one held, and applied to what this
- * store holds. *widened: it lets through a field the old one kept at the
- * office, which this device must now pull again. */
-static int take_policy(veld_store *s, const struct veld__pull_resp *p, int *widened)
+/* The team's field policy from a notice: applied to what this store holds.
+ * *widened: it lets through a field the old one kept at the office, which
+ * this device must now pull again. */
+static int take_policy(veld_store *s, const struct veld__notice *n,
+                       const struct veld__notice_body *b, struct veld__apply_state *st)
 {
-	const struct veld__field_policy *np = &p->policy;
-	const char *team = veld__store_team(s);
 	uint64_t at = 0, acked = 0;
 	uint32_t old = veld__policy_default;
-	uint8_t office_pk[32];
 	int rc;
-	*widened = 0;
-	if (!p->has_policy || veld__store_is_office(s))
-		return VELD_OK;
-	if (strcmp(np->team, team) != 0)
-		return veld__err(VELD_EPROTO, "a pulled field policy is for another team");
-	if ((rc = office_sign_pk(s, office_pk)) != VELD_OK)
-		return rc;
-	if (veld__policy_sig_verify(office_pk, np->team, np->at, np->mask, np->sig) != 0)
-		return veld__err(VELD_EPROTO, "a pulled field policy does not carry the office's"
-		                 " signature");
-	if ((rc = veld__policy_get(s, team, &at, &old, NULL)) == VELD_ENOTFOUND) {
+	if ((rc = veld__policy_get(s, n->team, &at, &old, NULL)) == VELD_ENOTFOUND) {
 		veld__err_clear();
 		rc = VELD_OK;
 	}
-	if (rc != VELD_OK || np->at <= at) /* not newer: the one held stays */
+	if (rc != VELD_OK || (rc = veld__policy_put(s, n->team, n->at, b->mask, n->sig)) != VELD_OK)
 		return rc;
-	if ((rc = veld__policy_put(s, team, np->at, np->mask, np->sig)) != VELD_OK ||
-	    (rc = removable_seq(s, &acked)) != VELD_OK)
+	if (veld__store_is_office(s) || strcmp(n->team, veld__store_team(s)) != 0)
+		return VELD_OK;
+	if ((b->mask & ~old) != 0)
+		st->widened = 1;
+	if ((rc = removable_seq(s, &acked)) != VELD_OK)
 		return rc;
-	*widened = (np->mask & ~old) != 0;
-	return veld__policy_enforce(s, team, np->mask, acked, NULL);
+	return veld__policy_enforce(s, n->team, b->mask, acked, NULL);
 }
 
-/* Erase every client the office erased; only with the office's signature,
- * so the server cannot have a client destroyed. */
-static int take_erasures(veld_store *s, const struct veld__pull_resp *p)
+static int take_cert(veld_store *s, const struct veld__notice *n, const struct veld__notice_body *b)
+{
+	struct veld__cert c, held;
+	int rc = veld__cert_get(s, b->id, &held);
+	if (rc == VELD_OK) /* the office certifies a device once */
+		return sodium_memcmp(held.sign_pk, b->sign_pk, 32) == 0 &&
+		       sodium_memcmp(held.box_pk, b->box_pk, 32) == 0 && strcmp(held.team, n->team) == 0
+		       ? VELD_OK
+		       : veld__err(VELD_EPROTO, "the office certified one device twice with other keys");
+	if (rc != VELD_ENOTFOUND)
+		return rc;
+	memset(&c, 0, sizeof c);
+	memcpy(c.device, b->id, VELD_ID_BYTES);
+	snprintf(c.team, sizeof c.team, "%s", n->team);
+	snprintf(c.role, sizeof c.role, "%s", b->role);
+	memcpy(c.sign_pk, b->sign_pk, 32);
+	memcpy(c.box_pk, b->box_pk, 32);
+	c.enrolled = b->enrolled;
+	return veld__cert_put(s, &c);
+}
+
+/* One notice: the office's signature, its place in the team's numbering,
+ * what it says. */
+static int take_notice(veld_store *s, const struct veld__notice *n, const uint8_t office_pk[32],
+                       struct veld__apply_state *st)
+{
+	struct veld__notice_body b;
+	struct veld__notice_row row;
+	uint64_t last = 0;
+	int rc;
+	if (veld__notice_sig_verify(office_pk, n->team, n->n, n->kind, n->at, n->body, n->body_len,
+	                            n->sig) != 0)
+		return veld__err(VELD_EPROTO, "a pulled notice does not carry the office's signature");
+	if (!veld__store_is_office(s) && strcmp(n->team, veld__store_team(s)) != 0)
+		return veld__err(VELD_EPROTO, "the server sent a notice for another team");
+	if ((rc = veld__wire_notice_body_decode(n->kind, n->body, n->body_len, &b)) != VELD_OK ||
+	    (rc = veld__notice_last(s, n->team, &last)) != VELD_OK)
+		return rc;
+	if (n->n <= last)
+		return VELD_OK; /* held already: notices are applied once */
+	if (n->n != last + 1)
+		return veld__err(VELD_EPROTO, "the server left out notices %llu to %llu of the office",
+		                 (unsigned long long)(last + 1), (unsigned long long)(n->n - 1));
+	switch (b.kind) {
+	case VELD_NOTICE_CERT: rc = take_cert(s, n, &b); break;
+	case VELD_NOTICE_REVOKE: rc = veld__cert_revoke(s, b.id, b.last_seq); break;
+	case VELD_NOTICE_ERASE:
+		if ((rc = veld__client_erased_notice(s, b.id)) == VELD_OK)
+			st->erased = 1;
+		break;
+	default: rc = take_policy(s, n, &b, st);
+	}
+	if (rc != VELD_OK)
+		return rc;
+	memset(&row, 0, sizeof row);
+	snprintf(row.team, sizeof row.team, "%s", n->team);
+	row.n = n->n;
+	snprintf(row.kind, sizeof row.kind, "%s", n->kind);
+	row.at = n->at;
+	row.body = n->body;
+	row.body_len = n->body_len;
+	memcpy(row.sig, n->sig, 64);
+	return veld__notice_put(s, &row);
+}
+
+static int take_notices(veld_store *s, const struct veld__pull_resp *p,
+                        struct veld__apply_state *st)
 {
 	uint8_t office_pk[32];
-	int rc;
-	if (p->nerased == 0)
-		return VELD_OK;
-	if ((rc = office_sign_pk(s, office_pk)) != VELD_OK)
+	int rc = VELD_OK;
+	if (p->nnotices && (rc = veld__office_sign_pk(s, office_pk)) != VELD_OK)
 		return rc;
-	for (size_t i = 0; i < p->nerased; i++) {
-		const struct veld__erasure *x = &p->erased[i];
-		if (veld__erase_sig_verify(office_pk, x->client, x->at, x->sig) != 0)
-			return veld__err(VELD_EPROTO, "a pulled erasure does not carry the office's"
-			                 " signature");
-		if ((rc = veld__client_erased_notice(s, x->client)) != VELD_OK)
-			return rc;
-	}
-	return VELD_OK;
+	for (size_t i = 0; rc == VELD_OK && i < p->nnotices; i++)
+		rc = take_notice(s, &p->notices[i], office_pk, st);
+	return rc;
 }
 
-/* Merge the page's operations. */
-static int merge_ops(veld_store *s, const struct veld__pull_resp *p, uint64_t *applied)
+/* ---- 3. team keys -------------------------------------------------------------------- */
+
+static int take_team_keys(veld_store *s, const struct veld__pull_resp *p)
 {
-	uint32_t mask = veld__policy_mask(s);
-	int rc;
-	for (size_t i = 0; i < p->nops; i++) {
-		const veld__op *op = &p->ops[i];
-		int a = 0;
-		/* This device is the authority on its own operations; it only
-		 * takes back a value the field policy made it remove. */
-		if (memcmp(op->device, veld__store_device(s), VELD_ID_BYTES) == 0) {
-			if (op->value && (veld__policy_bit(op->kind, op->field) & mask) &&
-			    (rc = veld__own_value_restore(s, op)) != VELD_OK)
-				return rc;
+	uint8_t office_pk[32], *sk;
+	int rc = VELD_OK;
+	if (p->nteam_keys == 0)
+		return VELD_OK;
+	if ((rc = veld__office_sign_pk(s, office_pk)) != VELD_OK)
+		return rc;
+	if (!(sk = veld__secret_new(32)))
+		return veld__err(VELD_ENOMEM, "out of memory");
+	for (size_t i = 0; i < p->nteam_keys && rc == VELD_OK; i++) {
+		const struct veld__team_key *tk = &p->team_keys[i];
+		if (veld__team_key_sig_verify(office_pk, tk->team, tk->tv, tk->pk, tk->sig) != 0)
+			rc = veld__err(VELD_EPROTO, "a pulled team key does not carry the office's"
+			               " signature");
+		else if (!veld__store_is_office(s) && strcmp(tk->team, veld__store_team(s)) != 0)
+			rc = veld__err(VELD_EPROTO, "the server sent a key of another team");
+		else if (veld__store_box_open(s, sk, tk->sealed, VELD_SEALED_KEY_BYTES) != 0)
+			rc = veld__err(VELD_EPROTO, "a team key sealed for this device does not open");
+		else
+			rc = veld__team_key_put(s, tk->team, tk->tv, tk->pk, sk);
+	}
+	veld__secret_free(sk);
+	return rc;
+}
+
+/* ---- 4. the operation feed --------------------------------------------------------- */
+
+/* Each batch of the page: verified with its author's certified key, or
+ * waiting for the certificate. */
+enum { BATCH_VERIFIED = 1, BATCH_UNCERTIFIED = 2 };
+
+static int verify_batches(veld_store *s, const struct veld__pull_resp *p, unsigned char *status)
+{
+	for (size_t b = 0; b < p->nbatches; b++) {
+		const struct veld__batch *bt = &p->batches[b];
+		uint8_t msg[77], pk[32];
+		int rc = veld__trusted_key(s, bt->device, pk, NULL);
+		if (rc == VELD_ENOTFOUND) {
+			status[b] = BATCH_UNCERTIFIED;
+			veld__err_clear();
 			continue;
 		}
-		/* A field the team's policy keeps at the office is not kept
-		 * here, even if a server sends it. */
-		if (veld__policy_bit(op->kind, op->field) & ~mask)
-			continue;
-		if ((rc = veld__store_merge(s, op, &a)) != VELD_OK)
+		if (rc != VELD_OK)
 			return rc;
-		*applied += (uint64_t)a;
-		veld__store_clock_seen(s, op->hlc);
+		if (bt->ver < 1 || bt->ver > VELD_OP_VERSION)
+			return veld__err(VELD_EPROTO, "a pulled batch has an unknown version");
+		veld__batch_digest(msg, (uint32_t)bt->ver, bt->device, bt->first, bt->last, bt->hashes,
+		                   (size_t)(bt->last - bt->first + 1));
+		if (crypto_sign_verify_detached(bt->sig, msg, sizeof msg, pk) != 0)
+			return veld__err(VELD_EPROTO, "a pulled batch does not carry its author's signature");
+		status[b] = BATCH_VERIFIED;
 	}
 	return VELD_OK;
 }
 
-int veld__sync_apply_page(veld_store *s, const struct veld__pull_resp *p, uint64_t *applied)
+/* The batch of the page holding (device, seq), or -1. */
+static long find_batch(const struct veld__pull_resp *p, const uint8_t device[VELD_ID_BYTES],
+                       uint64_t seq)
 {
+	for (size_t b = 0; b < p->nbatches; b++)
+		if (memcmp(p->batches[b].device, device, VELD_ID_BYTES) == 0 &&
+		    seq >= p->batches[b].first && seq <= p->batches[b].last)
+			return (long)b;
+	return -1;
+}
+
+/* The item's hash must be its batch's entry. */
+static int in_batch(const struct veld__pull_resp *p, long b, uint64_t seq, const uint8_t hash[32])
+{
+	if (b < 0)
+		return veld__err(VELD_EPROTO, "pulled operation %llu is not in any signed batch",
+		                 (unsigned long long)seq);
+	if (sodium_memcmp(p->batches[b].hashes + (seq - p->batches[b].first) * VELD_HASH_BYTES, hash,
+	                  VELD_HASH_BYTES) != 0)
+		return veld__err(VELD_EPROTO, "pulled operation %llu does not match its signed batch",
+		                 (unsigned long long)seq);
+	return VELD_OK;
+}
+
+/* Each author's sequence arrives without a gap; an item already seen is
+ * fine (a widened policy pulls again from the start). */
+static int contiguous(veld_store *s, const uint8_t device[VELD_ID_BYTES], uint64_t seq)
+{
+	uint64_t seen = 0;
+	int rc;
+	if (memcmp(device, veld__store_device(s), VELD_ID_BYTES) == 0)
+		return VELD_OK;
+	if ((rc = veld__author_seen(s, device, &seen)) != VELD_OK || seq <= seen)
+		return rc;
+	if (seq != seen + 1)
+		return veld__err(VELD_EPROTO, "the server left out operations %llu to %llu of a device",
+		                 (unsigned long long)(seen + 1), (unsigned long long)(seq - 1));
+	return veld__author_set(s, device, seq);
+}
+
+/* A stub of an operation this device may not see: its hash from the layer
+ * shown, and the reason it is withheld must hold here: another team's
+ * operation (only the office writes across teams), or an erased client's.
+ * A version 1 operation (veld 0.1) shows its whole hash and cannot say its
+ * team: see docs/security.md for what that leaves open. */
+static int take_stub(veld_store *s, const struct veld__pull_resp *p, const struct veld__stub *x)
+{
+	long b = find_batch(p, x->device, x->seq);
+	uint8_t hash[32];
+	int rc, erased, other;
+	if (b >= 0 && p->batches[b].ver >= 2)
+		veld__op_hash2(x->team, x->client, x->kh, hash);
+	else
+		memcpy(hash, x->kh, 32);
+	if ((rc = in_batch(p, b, x->seq, hash)) != VELD_OK)
+		return rc;
+	if ((erased = veld__store_is_erased(s, x->client)) < 0)
+		return erased;
+	other = !veld__store_is_office(s) && strcmp(x->team, veld__store_team(s)) != 0;
+	if (!erased && !other)
+		return veld__err(VELD_EPROTO, "the server withholds an operation of this team's"
+		                 " client %llu without a reason (no erasure, not another team)",
+		                 (unsigned long long)x->seq);
+	return contiguous(s, x->device, x->seq);
+}
+
+/* A held stub: a client field the team's policy keeps at the office. */
+static int take_held(veld_store *s, const struct veld__pull_resp *p, const struct veld__held *x)
+{
+	long b = find_batch(p, x->device, x->seq);
+	uint8_t kh[32], hash[32];
+	int rc;
+	if (b < 0 || p->batches[b].ver < 2)
+		return veld__err(VELD_EPROTO, "a held operation is not in a signed version 2 batch");
+	veld__op_kind_hash(x->kind, x->field, x->rh, kh);
+	veld__op_hash2(x->team, x->client, kh, hash);
+	if ((rc = in_batch(p, b, x->seq, hash)) != VELD_OK)
+		return rc;
+	if (!(veld__policy_bit(x->kind, x->field) & ~veld__policy_mask(s)))
+		return veld__err(VELD_EPROTO, "the server withholds a field of operation %llu that this"
+		                 " team's policy lets through", (unsigned long long)x->seq);
+	return contiguous(s, x->device, x->seq);
+}
+
+/* Whether an operation can be applied now: VELD_OK (go on), or a reason it
+ * waits (*wait) or is kept aside (*quarantine); a reason names a rule,
+ * never a value. */
+static int op_verdict(veld_store *s, const veld__op *op, int uncertified, uint64_t skew_ms,
+                      const char **wait, const char **quarantine)
+{
+	struct veld__cert c;
+	const uint8_t *key;
+	uint8_t pk[32];
+	int rc;
+	*wait = *quarantine = NULL;
+	if (uncertified) {
+		*wait = "its device is not certified by the office yet";
+		return VELD_OK;
+	}
+	if ((rc = veld__trusted_key(s, op->device, pk, &c)) != VELD_OK)
+		return rc;
+	if (c.revoked && op->seq > c.revoked_seq) {
+		*quarantine = "written by a revoked device after its revocation";
+		return VELD_OK;
+	}
+	if (!is_office_device(s, op->device) && c.team[0] && strcmp(c.team, op->team) != 0) {
+		*quarantine = "written by a device of another team";
+		return VELD_OK;
+	}
+	if ((op->hlc >> 16) > veld__hlc_now_ms() + skew_ms) {
+		*wait = "stamped ahead of this device's clock";
+		return VELD_OK;
+	}
+	if (!op->value)
+		return VELD_OK;
+	if ((rc = veld__client_key(s, op->client, op->kv, &key)) == VELD_ENOTFOUND) {
+		veld__err_clear();
+		*wait = "the key of its value has not arrived";
+		return VELD_OK;
+	}
+	if (rc != VELD_OK)
+		return rc;
+	return veld__op_value_check(s, op, key, quarantine);
+}
+
+/* Merge an operation that passed op_verdict, or put it where it belongs. */
+int veld__apply_op(veld_store *s, const veld__op *op, int uncertified, uint64_t skew_ms,
+                   struct veld__apply_report *r)
+{
+	const char *wait, *quarantine;
+	int a = 0, rc = op_verdict(s, op, uncertified, skew_ms, &wait, &quarantine);
+	if (rc == VELD_ESHREDDED) { /* an erased client: its operations are dropped */
+		veld__err_clear();
+		return VELD_OK;
+	}
+	if (rc != VELD_OK)
+		return rc;
+	if (quarantine) {
+		r->quarantined++;
+		return veld__quarantine_op(s, op, quarantine);
+	}
+	if (wait) {
+		r->pending++;
+		return veld__pending_op_put(s, op, wait);
+	}
+	if ((rc = veld__store_merge(s, op, &a)) != VELD_OK)
+		return rc;
+	r->applied += (uint64_t)a;
+	veld__store_clock_seen(s, op->hlc);
+	return VELD_OK;
+}
+
+static int take_op(veld_store *s, const struct veld__pull_resp *p, const veld__op *op,
+                   const unsigned char *status, const struct veld__apply_ctx *c,
+                   struct veld__apply_report *r)
+{
+	long b = find_batch(p, op->device, op->seq);
+	uint32_t mask = veld__policy_mask(s);
+	int rc;
+	if ((rc = in_batch(p, b, op->seq, op->hash)) != VELD_OK)
+		return rc;
+	if (p->batches[b].ver != op->version)
+		return veld__err(VELD_EPROTO, "pulled operation %llu is not of its batch's version",
+		                 (unsigned long long)op->seq);
+	if ((rc = contiguous(s, op->device, op->seq)) != VELD_OK)
+		return rc;
+	/* This device is the authority on its own operations; it only takes
+	 * back a value the field policy made it remove. */
+	if (memcmp(op->device, veld__store_device(s), VELD_ID_BYTES) == 0)
+		return op->value && (veld__policy_bit(op->kind, op->field) & mask)
+		       ? veld__own_value_restore(s, op) : VELD_OK;
+	/* A field the team's policy keeps at the office is not kept here, even
+	 * if a server sends it. */
+	if (veld__policy_bit(op->kind, op->field) & ~mask)
+		return VELD_OK;
+	return veld__apply_op(s, op, status[b] == BATCH_UNCERTIFIED, c->skew_ms, r);
+}
+
+/* The three lists of the operation feed in cursor order. */
+static int take_feed(veld_store *s, const struct veld__pull_resp *p, const unsigned char *status,
+                     const struct veld__apply_ctx *c, struct veld__apply_report *r)
+{
+	size_t i = 0, j = 0, k = 0;
+	int rc = VELD_OK;
+	while (rc == VELD_OK && (i < p->nops || j < p->nstubs || k < p->nheld)) {
+		uint64_t ci = i < p->nops ? p->cursors[i] : UINT64_MAX;
+		uint64_t cj = j < p->nstubs ? p->stub_cursors[j] : UINT64_MAX;
+		uint64_t ck = k < p->nheld ? p->held_cursors[k] : UINT64_MAX;
+		if (ci <= cj && ci <= ck)
+			rc = take_op(s, p, &p->ops[i++], status, c, r);
+		else if (cj <= ck)
+			rc = take_stub(s, p, &p->stubs[j++]);
+		else
+			rc = take_held(s, p, &p->held[k++]);
+	}
+	return rc;
+}
+
+/* Every batch of another device is kept, so an operation that waits for
+ * its author's certificate can be checked when it comes. */
+static int keep_batches(veld_store *s, const struct veld__pull_resp *p)
+{
+	int rc = VELD_OK;
+	for (size_t b = 0; rc == VELD_OK && b < p->nbatches; b++) {
+		const struct veld__batch *bt = &p->batches[b];
+		if (memcmp(bt->device, veld__store_device(s), VELD_ID_BYTES) != 0)
+			rc = veld__batch_keep(s, bt->device, bt->first, bt->last, bt->sig, bt->hashes,
+			                      (uint32_t)bt->ver);
+	}
+	return rc;
+}
+
+/* ---- 5. key envelopes ---------------------------------------------------------------- */
+
+int veld__apply_envelope(veld_store *s, const struct veld__pending_env *e,
+                         struct veld__apply_report *r)
+{
+	const char *why = NULL, *wait = NULL;
+	struct veld__cert c;
+	uint8_t pk[32], *key = NULL, *sk = NULL, tpk[32];
+	char team[VELD_TEAM_MAX + 1] = "";
+	uint64_t tv = e->tv;
+	int office = is_office_device(s, e->author), rc;
+
+	if ((rc = veld__trusted_key(s, e->author, pk, &c)) == VELD_ENOTFOUND) {
+		veld__err_clear();
+		r->pending++;
+		return veld__pending_env_put(s, e, "its device is not certified by the office yet");
+	}
+	if (rc != VELD_OK)
+		return rc;
+	if (veld__envelope_sig_verify(pk, e->author, e->client, e->kv, e->to, e->tv, e->sealed,
+	                              e->sig) != 0)
+		return veld__err(VELD_EPROTO, "a key envelope does not carry its author's signature");
+	if (strncmp(e->to, "team:", 5) == 0)
+		snprintf(team, sizeof team, "%s", e->to + 5);
+	else if (strcmp(e->to, "office") != 0)
+		return VELD_OK; /* a recipient this version does not know */
+	if (!office && c.revoked)
+		why = "sealed by a revoked device";
+	else if (!office && team[0] && strcmp(c.team, team) != 0)
+		why = "sealed by a device of another team";
+	else if (e->kv > 1 && !office)
+		why = "a later key version not from the office";
+	else if (e->kv == 1 && !office) {
+		if ((rc = veld__client_creator(s, e->client, e->author)) < 0)
+			return rc;
+		if (rc == 0)
+			wait = "its author has not been seen creating the client";
+	}
+	if (why) {
+		r->quarantined++;
+		return veld__quarantine_env(s, e->author, e->client, e->kv, why);
+	}
+	if (wait) {
+		r->pending++;
+		return veld__pending_env_put(s, e, wait);
+	}
+	/* Addressed to this store? The office opens "office"; a team device
+	 * the envelopes of its team's key versions it holds. */
+	if (!(key = veld__secret_new(32)) || !(sk = veld__secret_new(32))) {
+		rc = veld__err(VELD_ENOMEM, "out of memory");
+		goto out;
+	}
+	if (!team[0]) {
+		if (!veld__store_is_office(s))
+			goto out;
+		rc = veld__store_box_open(s, key, e->sealed, VELD_SEALED_KEY_BYTES) == 0 ? VELD_OK : 1;
+	} else {
+		if (veld__team_key_get(s, team, &tv, tpk, sk) != VELD_OK || tv != e->tv) {
+			veld__err_clear();
+			goto out; /* a key version this device never received */
+		}
+		rc = crypto_box_seal_open(key, e->sealed, VELD_SEALED_KEY_BYTES, tpk, sk) == 0 ? VELD_OK : 1;
+	}
+	if (rc == 1) {
+		r->quarantined++;
+		rc = veld__quarantine_env(s, e->author, e->client, e->kv, "does not open");
+		goto out;
+	}
+	if (!team[0]) { /* the office: the client's team from the certificate */
+		snprintf(team, sizeof team, "%s", office ? "" : c.team);
+	}
+	rc = veld__client_key_put(s, e->client, e->kv, team, key);
+	if (rc == VELD_EEXISTS) {
+		veld__err_clear();
+		r->quarantined++;
+		rc = veld__quarantine_env(s, e->author, e->client, e->kv,
+		                          "another key for a version held here");
+	} else if (rc == VELD_ESHREDDED) {
+		veld__err_clear();
+		rc = VELD_OK;
+	}
+out:
+	veld__secret_free(key);
+	veld__secret_free(sk);
+	return rc;
+}
+
+static int take_envelopes(veld_store *s, const struct veld__pull_resp *p,
+                          struct veld__apply_report *r)
+{
+	int rc = VELD_OK;
+	for (size_t i = 0; rc == VELD_OK && i < p->nenvs; i++) {
+		const struct veld__envelope *w = &p->envs[i];
+		struct veld__pending_env e;
+		if (memcmp(w->from, veld__store_device(s), VELD_ID_BYTES) == 0)
+			continue; /* this device's own, sent back */
+		memset(&e, 0, sizeof e);
+		memcpy(e.client, w->client, VELD_ID_BYTES);
+		e.kv = w->kv;
+		snprintf(e.to, sizeof e.to, "%s", w->to);
+		e.tv = w->tv;
+		memcpy(e.sealed, w->sealed, VELD_SEALED_KEY_BYTES);
+		memcpy(e.author, w->from, VELD_ID_BYTES);
+		memcpy(e.sig, w->sig, 64);
+		rc = veld__apply_envelope(s, &e, r);
+	}
+	return rc;
+}
+
+/* ---- 7. the checkpoint ------------------------------------------------------------------ */
+
+static int take_checkpoint(veld_store *s, const struct veld__pull_resp *p, uint64_t skew_ms)
+{
+	const struct veld__checkpoint *cp = &p->checkpoint;
+	struct veld__checkpoint_row held, row;
+	uint8_t office_pk[32], buf[1];
+	int rc;
+	if (!p->has_checkpoint || veld__store_is_office(s))
+		return VELD_OK;
+	if ((rc = veld__office_sign_pk(s, office_pk)) != VELD_OK)
+		return rc;
+	if (veld__checkpoint_sig_verify(office_pk, cp->team, cp->at, cp->n, cp->heads, cp->heads_len,
+	                                cp->sig) != 0)
+		return veld__err(VELD_EPROTO, "a pulled checkpoint does not carry the office's signature");
+	if (strcmp(cp->team, veld__store_team(s)) != 0 || cp->heads_len % 24 != 0)
+		return veld__err(VELD_EPROTO, "a pulled checkpoint is not this team's or is malformed");
+	if (cp->at > veld__hlc_now_ms() + skew_ms)
+		return veld__err(VELD_EPROTO, "a pulled checkpoint is dated ahead of this device's clock");
+	rc = veld__checkpoint_get(s, cp->team, &held, buf, 0);
+	if (rc == VELD_OK || rc == VELD_ECORRUPT) /* buf too small: the date is there */
+		veld__err_clear();
+	if (rc == VELD_OK && held.at >= cp->at)
+		return VELD_OK; /* not newer: the one held stays */
+	memset(&row, 0, sizeof row);
+	snprintf(row.team, sizeof row.team, "%s", cp->team);
+	row.at = cp->at;
+	row.n = cp->n;
+	row.heads = cp->heads;
+	row.heads_len = cp->heads_len;
+	memcpy(row.sig, cp->sig, 64);
+	return veld__checkpoint_put(s, &row);
+}
+
+/* ---- the page ----------------------------------------------------------------------- */
+
+static int apply_all(veld_store *s, const struct veld__pull_resp *p,
+                     const struct veld__apply_ctx *c, struct veld__apply_report *r,
+                     struct veld__apply_state *st)
+{
+	unsigned char *status = calloc(p->nbatches ? p->nbatches : 1, 1);
+	int rc;
+	if (!status)
+		return veld__err(VELD_ENOMEM, "out of memory");
+	if ((rc = check_cursors(p, c)) == VELD_OK && (rc = take_notices(s, p, st)) == VELD_OK &&
+	    (rc = take_team_keys(s, p)) == VELD_OK && (rc = verify_batches(s, p, status)) == VELD_OK &&
+	    (rc = keep_batches(s, p)) == VELD_OK && (rc = take_feed(s, p, status, c, r)) == VELD_OK &&
+	    (rc = take_envelopes(s, p, r)) == VELD_OK && (rc = veld__retry_pending(s, c, r)) == VELD_OK)
+		rc = take_checkpoint(s, p, c->skew_ms);
+	free(status);
+	return rc;
+}
+
+int veld__sync_apply_page(veld_store *s, const struct veld__pull_resp *p,
+                          const struct veld__apply_ctx *c, struct veld__apply_report *r)
+{
+	struct veld__apply_state st = {0, 0};
 	struct veld__step step;
-	int widened = 0, rc;
-	*applied = 0;
+	int rc;
+	memset(r, 0, sizeof *r);
 	if ((rc = veld__step_begin(s, &step, VELD_STEP_KEYS | VELD_STEP_WRITE)) != VELD_OK)
 		return rc;
-	/* Erasures first, so the merge drops the erased clients' operations on
-	 * this page; team keys before envelopes: a page may bring both. */
-	if ((rc = verify_page(s, p)) == VELD_OK && (rc = take_erasures(s, p)) == VELD_OK &&
-	    (rc = take_policy(s, p, &widened)) == VELD_OK && (rc = open_team_keys(s, p)) == VELD_OK &&
-	    (rc = open_envelopes(s, p)) == VELD_OK && (rc = store_batches(s, p)) == VELD_OK &&
-	    (rc = merge_ops(s, p, applied)) == VELD_OK) {
-		/* A widened policy: pull the team's operations again from the
-		 * start (what is held already is skipped), for the fields now let
-		 * through. */
-		if ((rc = veld__sync_set_u64(s, "pull_cursor", widened ? 0 : p->next)) == VELD_OK &&
-		    (rc = veld__sync_set_u64(s, "env_cursor", p->env_next)) == VELD_OK)
-			rc = veld__sync_set_u64(s, "erase_cursor", p->erase_next);
-	}
+	if ((rc = apply_all(s, p, c, r, &st)) == VELD_OK &&
+	    /* A widened policy: pull the team's operations again from the
+	     * start (what is held already is skipped), for the fields now let
+	     * through. */
+	    (rc = veld__sync_set_u64(s, "pull_cursor", st.widened ? 0 : p->next)) == VELD_OK &&
+	    (rc = veld__sync_set_u64(s, "env_cursor", p->env_next)) == VELD_OK)
+		rc = veld__sync_set_u64(s, "notice_cursor", p->notice_next);
 	/* Erased content out of the WAL, as veld_client_erase does. */
-	step.checkpoint = p->nerased > 0;
+	step.checkpoint = st.erased;
 	rc = veld__step_end(s, &step, rc);
 	if (rc != VELD_OK)
-		*applied = 0;
+		memset(r, 0, sizeof *r);
 	return rc;
 }
 
@@ -336,5 +720,65 @@ int veld__sync_policy_enforce(veld_store *s)
 	/* The office, or a store that follows no policy, removes nothing. */
 	if (mask != VELD_POLICY_ALL && (rc = removable_seq(s, &acked)) == VELD_OK)
 		rc = veld__policy_enforce(s, veld__store_team(s), mask, acked, NULL);
+	return veld__step_end(s, &step, rc);
+}
+
+/* ---- after a pull: did the server deliver what the office holds? ------------------------- */
+
+/* Every author the checkpoint names must have arrived here as far as the
+ * office holds it, and every notice it counts. */
+static int checkpoint_covered(veld_store *s, const struct veld__checkpoint_row *cp)
+{
+	uint64_t last = 0, seen;
+	int rc;
+	if ((rc = veld__notice_last(s, cp->team, &last)) != VELD_OK)
+		return rc;
+	if (last < cp->n)
+		return veld__err(VELD_EPROTO, "the server withholds notices %llu to %llu of the office"
+		                 " (the office's checkpoint counts them)", (unsigned long long)(last + 1),
+		                 (unsigned long long)cp->n);
+	for (size_t i = 0; i + 24 <= cp->heads_len; i += 24) {
+		const uint8_t *dev = cp->heads + i;
+		uint64_t head = veld__be64_get(cp->heads + i + VELD_ID_BYTES);
+		if (memcmp(dev, veld__store_device(s), VELD_ID_BYTES) == 0)
+			continue;
+		if ((rc = veld__author_seen(s, dev, &seen)) != VELD_OK)
+			return rc;
+		if (seen < head)
+			return veld__err(VELD_EPROTO, "the server withholds operations %llu to %llu of a"
+			                 " device (the office's checkpoint holds them)",
+			                 (unsigned long long)(seen + 1), (unsigned long long)head);
+	}
+	return VELD_OK;
+}
+
+int veld__sync_checkpoint_check(veld_store *s, uint64_t max_age_ms, struct veld__freshness *f)
+{
+	struct veld__checkpoint_row cp;
+	struct veld__step step;
+	uint8_t *buf = malloc(24 * VELD_WIRE_MAX_HEADS);
+	uint64_t now = veld__hlc_now_ms();
+	int rc;
+	memset(f, 0, sizeof *f);
+	if (!buf)
+		return veld__err(VELD_ENOMEM, "out of memory");
+	if ((rc = veld__step_begin(s, &step, VELD_STEP_KEYS)) != VELD_OK) {
+		free(buf);
+		return rc;
+	}
+	if (!veld__store_is_office(s)) {
+		rc = veld__checkpoint_get(s, veld__store_team(s), &cp, buf, 24 * VELD_WIRE_MAX_HEADS);
+		if (rc == VELD_ENOTFOUND) {
+			f->stale = 1; /* the office never vouched for what this device has */
+			rc = VELD_OK;
+		} else if (rc == VELD_OK) {
+			f->has = 1;
+			f->at = cp.at;
+			f->age_ms = now > cp.at ? now - cp.at : 0;
+			f->stale = f->age_ms > max_age_ms;
+			rc = checkpoint_covered(s, &cp);
+		}
+	}
+	free(buf);
 	return veld__step_end(s, &step, rc);
 }

@@ -221,34 +221,6 @@ int veld__audit_cursor(veld_store *s, uint64_t *after)
 	return veld__step_end(s, &step, veld__sync_u64(s, "audit_cursor", after));
 }
 
-/* The key an entry's signature must verify with: this store's own, or the
- * one the page gives, which must match a key already known for the device. */
-static int entry_key(veld_store *s, const struct veld__audit_pull_resp *p,
-                     const uint8_t device[VELD_ID_BYTES], uint8_t key[32])
-{
-	const uint8_t *given = NULL;
-	uint8_t known[32];
-	int rc;
-	if (memcmp(device, veld__store_device(s), VELD_ID_BYTES) == 0) {
-		memcpy(key, veld__store_sign_pk(s), 32);
-		return VELD_OK;
-	}
-	for (size_t i = 0; i < p->nauthors; i++)
-		if (memcmp(p->authors[i].device, device, VELD_ID_BYTES) == 0)
-			given = p->authors[i].sign_pk;
-	if (!given)
-		return veld__err(VELD_EPROTO, "a pulled access-log entry has no author key");
-	rc = veld__peer_get(s, device, known);
-	if (rc == VELD_OK && sodium_memcmp(known, given, 32) != 0)
-		return veld__err(VELD_EPROTO, "a pulled access-log entry names another signing key"
-		                 " than the one known for its device");
-	if (rc == VELD_ENOTFOUND)
-		rc = veld__peer_set(s, device, given, 0);
-	if (rc == VELD_OK)
-		memcpy(key, given, 32);
-	return rc;
-}
-
 /* The key of the push an entry came in, kept for the next entry of the
  * same push (a page holds whole pushes, so this saves an X25519 each). */
 struct push_key {
@@ -367,15 +339,13 @@ static int keep_entry(veld_store *s, const struct veld__audit_entry *e,
 	return rc;
 }
 
-/* Check one entry of a page and keep it. */
-static int take_entry(veld_store *s, const struct veld__audit_pull_resp *page,
-                      const struct veld__audit_entry *e, struct push_key *pkey,
-                      struct veld__audit_plain *pl, struct veld__audit_row rows[2], uint64_t *kept)
+/* Check one entry of a page and keep it. The key is the one the office
+ * certified for the entry's device (or its own). */
+static int take_entry(veld_store *s, const struct veld__audit_entry *e, const uint8_t key[32],
+                      struct push_key *pkey, struct veld__audit_plain *pl,
+                      struct veld__audit_row rows[2], uint64_t *kept)
 {
-	uint8_t key[32];
 	int rc;
-	if ((rc = entry_key(s, page, e->device, key)) != VELD_OK)
-		return rc;
 	if (veld__audit_sig_verify(key, e->device, e->seq, e->sealed, e->sealed_len, e->sig) != 0)
 		return veld__err(VELD_EPROTO, "access-log entry %llu of a device does not carry its"
 		                 " device's signature", (unsigned long long)e->seq);
@@ -390,8 +360,32 @@ static int take_entry(veld_store *s, const struct veld__audit_pull_resp *page,
 	return keep_entry(s, e, &rows[0], &rows[1], kept);
 }
 
+/* The entries of the page up to the first of a device the office has not
+ * certified: those wait (the cursor stops before them) until it has. */
+static int take_entries(veld_store *s, const struct veld__audit_pull_resp *page,
+                        struct push_key *pkey, struct veld__audit_plain *pl,
+                        struct veld__audit_row rows[2], uint64_t *kept, uint64_t *cursor,
+                        int *waiting)
+{
+	int rc = VELD_OK;
+	for (size_t i = 0; rc == VELD_OK && i < page->n; i++) {
+		const struct veld__audit_entry *e = &page->entries[i];
+		uint8_t key[32];
+		if ((rc = veld__trusted_key(s, e->device, key, NULL)) == VELD_ENOTFOUND) {
+			veld__err_clear();
+			*waiting = 1;
+			return VELD_OK;
+		}
+		if (rc == VELD_OK && (rc = take_entry(s, e, key, pkey, pl, rows, kept)) == VELD_OK)
+			*cursor = e->cursor;
+	}
+	if (rc == VELD_OK)
+		*cursor = page->next;
+	return rc;
+}
+
 int veld__audit_apply_page(veld_store *s, const struct veld__audit_pull_resp *page,
-                           uint64_t *applied)
+                           uint64_t after, uint64_t *applied, int *waiting)
 {
 	struct veld__step step;
 	struct {
@@ -399,20 +393,21 @@ int veld__audit_apply_page(veld_store *s, const struct veld__audit_pull_resp *pa
 		struct veld__audit_row rows[2];
 	} *w = NULL;
 	struct push_key pkey = {{0}, {0}, 0};
-	uint64_t kept = 0;
+	uint64_t kept = 0, cursor = after;
 	int rc;
 
 	*applied = 0;
+	*waiting = 0;
 	if ((rc = veld__step_begin(s, &step, VELD_STEP_KEYS | VELD_STEP_WRITE)) != VELD_OK)
 		return rc;
 	if (!veld__store_is_office(s))
 		rc = veld__err(VELD_EPERM, "only the office receives the devices' access logs");
 	else if (!(w = malloc(sizeof *w)))
 		rc = veld__err(VELD_ENOMEM, "out of memory");
-	for (size_t i = 0; rc == VELD_OK && i < page->n; i++)
-		rc = take_entry(s, page, &page->entries[i], &pkey, &w->pl, w->rows, &kept);
 	if (rc == VELD_OK)
-		rc = veld__sync_set_u64(s, "audit_cursor", page->next);
+		rc = take_entries(s, page, &pkey, &w->pl, w->rows, &kept, &cursor, waiting);
+	if (rc == VELD_OK)
+		rc = veld__sync_set_u64(s, "audit_cursor", cursor);
 	if (w)
 		sodium_memzero(w, sizeof *w);
 	free(w);

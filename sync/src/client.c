@@ -82,8 +82,8 @@ void veld__sync_options_resolve(veld_sync_options *o, const veld_sync_options *i
 {
 	veld_sync_options_init(o);
 	if (in != NULL) {
-		/* Version 1 is the only layout so far; later versions only add
-		 * fields at the end, so copying the version-1 part is right. */
+		/* Later versions only add fields at the end: copy what the
+		 * caller's version has. */
 		o->insecure_http = in->insecure_http;
 		o->ca_file = in->ca_file;
 		o->timeout_ms = in->timeout_ms;
@@ -92,7 +92,15 @@ void veld__sync_options_resolve(veld_sync_options *o, const veld_sync_options *i
 		o->pull_page = in->pull_page;
 		o->progress = in->progress;
 		o->payload = in->payload;
+		if (in->version >= 2) {
+			o->max_skew_s = in->max_skew_s;
+			o->checkpoint_max_age_s = in->checkpoint_max_age_s;
+		}
 	}
+	if (o->max_skew_s == 0)
+		o->max_skew_s = 600;
+	if (o->checkpoint_max_age_s == 0)
+		o->checkpoint_max_age_s = 7u * 24u * 3600u;
 	if (o->timeout_ms == 0)
 		o->timeout_ms = DEFAULT_TIMEOUT_MS;
 	if (o->max_retries == 0)
@@ -121,7 +129,7 @@ static int session_open(struct session *x, veld_store *s, const veld_sync_option
 	veld__sync_options_resolve(&x->o, in);
 	if (s == NULL)
 		return veld__err(VELD_EINVAL, "no store given");
-	if (in != NULL && in->version != VELD_SYNC_OPTIONS_VERSION)
+	if (in != NULL && (in->version < 1 || in->version > VELD_SYNC_OPTIONS_VERSION))
 		return veld__err(VELD_EINVAL, "veld_sync_options version %u is not supported (this "
 			"library knows version %u)", (unsigned)in->version, VELD_SYNC_OPTIONS_VERSION);
 	if (url == NULL) {
@@ -305,6 +313,10 @@ static int post_ok(struct session *x, const char *path, msgpack_sbuffer *sb,
 struct tally {
 	uint64_t pushed, push_total, pulled, applied;
 	uint64_t log_pushed, log_pulled; /* access-log entries */
+	uint64_t quarantined;            /* put in quarantine by this sync */
+	int log_waiting;                 /* the office: entries of uncertified devices */
+	size_t uncertifiable;            /* the office: listed devices it cannot certify */
+	struct veld__freshness fresh;    /* the office's latest checkpoint here */
 };
 
 static int report(struct session *x, const struct tally *t, uint32_t phase)
@@ -512,56 +524,69 @@ static int push_all(struct session *x, struct tally *t)
 	return rc == VELD_OK ? veld__sync_policy_enforce(x->s) : rc;
 }
 
+/* One page: GET /v1/pull from the saved cursors, checked and applied
+ * (apply.c). *done when nothing more waits. */
+static int pull_page(struct session *x, struct tally *t, int *done)
+{
+	struct veld__pull_resp page;
+	struct veld__apply_report rep;
+	struct veld__apply_ctx c;
+	struct veld__http_resp r;
+	struct veld__wire w;
+	uint64_t now_after = 0, e2 = 0, n2 = 0;
+	char path[200];
+	int rc;
+
+	memset(&c, 0, sizeof c);
+	c.skew_ms = (uint64_t)x->o.max_skew_s * 1000u;
+	if ((rc = veld__sync_cursors(x->s, &c.after, &c.env_after, &c.notice_after)) != VELD_OK)
+		return rc;
+	snprintf(path, sizeof path, "/v1/pull?after=%llu&env_after=%llu&notice_after=%llu&limit=%u",
+		(unsigned long long)c.after, (unsigned long long)c.env_after,
+		(unsigned long long)c.notice_after, (unsigned)x->o.pull_page);
+	if ((rc = call(x, "GET", path, NULL, 0, &r, NULL)) != VELD_OK)
+		return rc;
+	memset(&w, 0, sizeof w);
+	memset(&page, 0, sizeof page);
+	if ((rc = veld__wire_pull_resp_decode(&w, r.body, r.len, &page)) != VELD_OK)
+		rc = err_prefix(rc, "a pulled page did not decode");
+	else if ((rc = veld__sync_apply_page(x->s, &page, &c, &rep)) != VELD_OK)
+		rc = err_prefix(rc, "a pulled page was refused, nothing of it applied");
+	/* The page points into w and r.body: applied before freeing. */
+	veld__wire_free(&w);
+	veld__http_resp_free(&r);
+	if (rc != VELD_OK)
+		return rc;
+	t->pulled += page.nops;
+	t->applied += rep.applied;
+	t->quarantined += rep.quarantined;
+	if ((rc = report(x, t, VELD_SYNC_PHASE_PULL)) != VELD_OK)
+		return rc;
+	/* A widened field policy starts the operations over (apply.c). */
+	if ((rc = veld__sync_cursors(x->s, &now_after, &e2, &n2)) != VELD_OK)
+		return rc;
+	*done = now_after >= page.next && !page.more;
+	if (!*done && now_after >= page.next && page.next <= c.after &&
+	    page.env_next <= c.env_after && page.notice_next <= c.notice_after)
+		return veld__err(VELD_EPROTO, "the server said more operations wait but its "
+			"cursors did not advance");
+	return VELD_OK;
+}
+
+/* Pull until nothing waits; then, on a worker's device, hold what arrived
+ * against the office's latest checkpoint of the team: what it counts must
+ * be here, or the server withholds it. */
 static int pull_all(struct session *x, struct tally *t)
 {
-	int rc;
-	for (;;) {
-		struct veld__pull_resp page;
-		struct veld__http_resp r;
-		struct veld__wire w;
-		uint64_t after = 0, env_after = 0, erase_after = 0, applied = 0;
-		char path[200];
-
+	int rc, done = 0;
+	while (!done) {
 		if (cancelled(x))
 			return veld__err(VELD_ECANCELLED, "sync cancelled");
-		if ((rc = veld__sync_cursors(x->s, &after, &env_after, &erase_after)) != VELD_OK)
+		if ((rc = pull_page(x, t, &done)) != VELD_OK)
 			return rc;
-		snprintf(path, sizeof path,
-			"/v1/pull?after=%llu&env_after=%llu&erase_after=%llu&limit=%u",
-			(unsigned long long)after, (unsigned long long)env_after,
-			(unsigned long long)erase_after, (unsigned)x->o.pull_page);
-		if ((rc = call(x, "GET", path, NULL, 0, &r, NULL)) != VELD_OK)
-			return rc;
-		memset(&w, 0, sizeof w);
-		memset(&page, 0, sizeof page);
-		rc = veld__wire_pull_resp_decode(&w, r.body, r.len, &page);
-		if (rc != VELD_OK) {
-			veld__wire_free(&w);
-			veld__http_resp_free(&r);
-			return err_prefix(rc, "a pulled page did not decode");
-		}
-		/* The page points into w and r.body: apply before freeing. */
-		rc = veld__sync_apply_page(x->s, &page, &applied);
-		veld__wire_free(&w);
-		veld__http_resp_free(&r);
-		if (rc != VELD_OK)
-			return err_prefix(rc, "a pulled page was refused, nothing of it applied");
-		t->pulled += page.nops;
-		t->applied += applied;
-		if ((rc = report(x, t, VELD_SYNC_PHASE_PULL)) != VELD_OK)
-			return rc;
-		/* A widened field policy starts the operations over (devsync.c). */
-		uint64_t now_after = 0, e2 = 0, x2 = 0;
-		if ((rc = veld__sync_cursors(x->s, &now_after, &e2, &x2)) != VELD_OK)
-			return rc;
-		if (now_after < page.next)
-			continue;
-		if (!page.more)
-			return VELD_OK;
-		if (page.next <= after && page.env_next <= env_after && page.erase_next <= erase_after)
-			return veld__err(VELD_EPROTO, "the server said more operations wait but its "
-				"cursors did not advance");
 	}
+	return veld__sync_checkpoint_check(x->s, (uint64_t)x->o.checkpoint_max_age_s * 1000u,
+	                                   &t->fresh);
 }
 
 /* POST one access-log push; *resp gets the answer. */
@@ -664,7 +689,7 @@ static int audit_pull_all(struct session *x, struct tally *t)
 		memset(&w, 0, sizeof w);
 		rc = veld__wire_audit_pull_resp_decode(&w, r.body, r.len, &page);
 		if (rc == VELD_OK)
-			rc = veld__audit_apply_page(x->s, &page, &applied);
+			rc = veld__audit_apply_page(x->s, &page, after, &applied, &t->log_waiting);
 		else
 			rc = err_prefix(rc, "a pulled access-log page did not decode");
 		veld__wire_free(&w);
@@ -672,7 +697,8 @@ static int audit_pull_all(struct session *x, struct tally *t)
 		if (rc != VELD_OK)
 			return err_prefix(rc, "a pulled access-log page was refused, nothing of it kept");
 		t->log_pulled += applied;
-		if (!page.more)
+		/* Entries of a device not certified yet wait for the next sync. */
+		if (!page.more || t->log_waiting)
 			return VELD_OK;
 		if (page.next <= after)
 			return veld__err(VELD_EPROTO, "the server said more access-log entries wait but "
@@ -680,36 +706,163 @@ static int audit_pull_all(struct session *x, struct tally *t)
 	}
 }
 
-static int sync_run(struct session *x, char **json_out)
-{
-	struct tally t;
-	char *info = NULL;
-	json_t *summary, *inf;
-	json_int_t conflicts = 0;
-	int rc;
+/* ---- what the office proves to devices at every sync ---------------------------- */
 
-	memset(&t, 0, sizeof t);
-	if ((rc = push_all(x, &t)) != VELD_OK || (rc = pull_all(x, &t)) != VELD_OK ||
-	    (rc = audit_push_all(x, &t)) != VELD_OK ||
-	    (strcmp(x->role, "office") == 0 && (rc = audit_pull_all(x, &t)) != VELD_OK))
+static int post_notices(struct session *x, int (*then)(struct session *x, void *arg), void *arg);
+
+/* POST /v1/notice with what the server has not taken yet. */
+static int publish_notices(struct session *x)
+{
+	int rc = post_notices(x, NULL, NULL);
+	return rc == VELD_OK ? VELD_OK : err_prefix(rc, "publishing the office's notices");
+}
+
+/* GET /v1/devices; on VELD_OK *w and *r hold the decoded list (free both). */
+static int get_devices(struct session *x, struct veld__wire *w, struct veld__http_resp *r,
+                       struct veld__devices_resp *d)
+{
+	int rc = call(x, "GET", "/v1/devices", NULL, 0, r, NULL);
+	if (rc != VELD_OK)
 		return rc;
-	if (json_out == NULL)
-		return VELD_OK;
+	memset(w, 0, sizeof *w);
+	memset(d, 0, sizeof *d);
+	if ((rc = veld__wire_devices_resp_decode(w, r->body, r->len, d)) != VELD_OK) {
+		veld__wire_free(w);
+		veld__http_resp_free(r);
+		return err_prefix(rc, "the server's device list did not decode");
+	}
+	return VELD_OK;
+}
+
+/* Certify the devices that enrolled with this office's invites since the
+ * last sync, and publish the certificates (and any other notice waiting). */
+static int certify_devices(struct session *x, struct tally *t)
+{
+	struct veld__devices_resp d;
+	struct veld__notice_out out;
+	struct veld__http_resp r;
+	struct veld__wire w;
+	size_t refused = 0;
+	int rc;
+	if ((rc = get_devices(x, &w, &r, &d)) != VELD_OK)
+		return rc;
+	rc = veld__office_certify(x->s, &d, &out, &refused);
+	veld__wire_free(&w);
+	veld__http_resp_free(&r);
+	veld__notice_out_free(&out); /* kept in the store; published below */
+	t->uncertifiable = refused;
+	return rc == VELD_OK ? publish_notices(x) : err_prefix(rc, "certifying devices");
+}
+
+/* POST /v1/checkpoint: every team's dated checkpoint, after the pull. */
+static int publish_checkpoints(struct session *x)
+{
+	struct veld__checkpoint_out out;
+	msgpack_sbuffer sb;
+	int rc = veld__office_checkpoints(x->s, &out);
+	if (rc != VELD_OK || out.req.n == 0) {
+		veld__checkpoint_out_free(&out);
+		return rc;
+	}
+	if ((rc = ENCODE(&sb, veld__wire_checkpoint_req_encode, &out.req)) == VELD_OK)
+		rc = post_ok(x, "/v1/checkpoint", &sb, NULL);
+	msgpack_sbuffer_destroy(&sb);
+	veld__checkpoint_out_free(&out);
+	return rc == VELD_OK ? VELD_OK : err_prefix(rc, "publishing the office's checkpoints");
+}
+
+/* ---- the summary ----------------------------------------------------------------- */
+
+/* What a person should know after a sync, in words (never a value). */
+static json_t *warnings_of(const struct session *x, const struct tally *t, json_int_t pending,
+                           json_int_t quarantined)
+{
+	json_t *w = json_array();
+	char line[200];
+	if (!w)
+		return NULL;
+	if (strcmp(x->role, "office") != 0 && t->fresh.stale) {
+		if (t->fresh.has)
+			snprintf(line, sizeof line, "the office's latest checkpoint here is %llu days old:"
+			         " the server may be withholding changes", (unsigned long long)
+			         (t->fresh.age_ms / (24u * 3600u * 1000u)));
+		else
+			snprintf(line, sizeof line, "no checkpoint of the office has reached this device yet");
+		json_array_append_new(w, json_string(line));
+	}
+	if (pending > 0) {
+		snprintf(line, sizeof line, "%lld operations or key envelopes wait (for a device's"
+		         " certificate, a key, or the clock)", (long long)pending);
+		json_array_append_new(w, json_string(line));
+	}
+	if (quarantined > 0) {
+		snprintf(line, sizeof line, "%lld operations or key envelopes are in quarantine"
+		         " (veld quarantine lists them)", (long long)quarantined);
+		json_array_append_new(w, json_string(line));
+	}
+	if (t->uncertifiable > 0) {
+		snprintf(line, sizeof line, "%llu devices the server lists did not enroll with an"
+		         " invite of this office: not certified", (unsigned long long)t->uncertifiable);
+		json_array_append_new(w, json_string(line));
+	}
+	if (t->log_waiting)
+		json_array_append_new(w, json_string("access-log entries of a device not certified"
+		                                     " yet wait for the next sync"));
+	return w;
+}
+
+static json_int_t info_int(json_t *inf, const char *key)
+{
+	json_t *v = json_object_get(inf, key);
+	return json_is_integer(v) ? json_integer_value(v) : 0;
+}
+
+static int summary_of(const struct session *x, const struct tally *t, char **json_out)
+{
+	char *info = NULL, at[32];
+	json_t *summary, *inf;
+	json_int_t conflicts, pending, quarantined;
+	int rc;
 	if ((rc = veld_store_info(x->s, &info)) != VELD_OK)
 		return rc;
 	inf = json_loads(info, 0, NULL);
 	veld_free(info);
-	if (json_is_integer(json_object_get(inf, "conflicts")))
-		conflicts = json_integer_value(json_object_get(inf, "conflicts"));
+	conflicts = info_int(inf, "conflicts");
+	pending = info_int(inf, "pending");
+	quarantined = info_int(inf, "quarantined");
 	json_decref(inf);
-	summary = json_pack("{s:I,s:I,s:I,s:I,s:I,s:I,s:I}", "pushed", (json_int_t)t.pushed,
-		"pulled", (json_int_t)t.pulled, "applied", (json_int_t)t.applied,
-		"conflicts", conflicts, "log_pushed", (json_int_t)t.log_pushed,
-		"log_pulled", (json_int_t)t.log_pulled,
+	veld__iso8601(at, t->fresh.at);
+	summary = json_pack("{s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:o,s:o,s:I}",
+		"pushed", (json_int_t)t->pushed, "pulled", (json_int_t)t->pulled,
+		"applied", (json_int_t)t->applied, "conflicts", conflicts,
+		"log_pushed", (json_int_t)t->log_pushed, "log_pulled", (json_int_t)t->log_pulled,
+		"new_in_quarantine", (json_int_t)t->quarantined, "pending", pending,
+		"quarantined", quarantined,
+		"checkpoint", t->fresh.has ? json_pack("{s:s,s:I,s:b}", "at", at, "age_s",
+		              (json_int_t)(t->fresh.age_ms / 1000u), "stale", t->fresh.stale)
+		              : json_null(),
+		"warnings", warnings_of(x, t, pending, quarantined),
 		"duration_ms", (json_int_t)(mono_ms() - x->t0));
-	*json_out = summary != NULL ? json_dumps(summary, JSON_COMPACT) : NULL;
+	rc = summary ? veld__json_answer(summary, json_out) : veld__err(VELD_ENOMEM, "out of memory");
 	json_decref(summary);
-	return *json_out != NULL ? VELD_OK : veld__err(VELD_ENOMEM, "out of memory");
+	return rc;
+}
+
+static int sync_run(struct session *x, char **json_out)
+{
+	struct tally t;
+	int office = strcmp(x->role, "office") == 0, rc;
+
+	memset(&t, 0, sizeof t);
+	/* The office certifies new devices before it pulls, so their
+	 * operations are checked on arrival; it dates a checkpoint of every
+	 * team after, from what it then holds. */
+	if ((rc = push_all(x, &t)) != VELD_OK || (office && (rc = certify_devices(x, &t)) != VELD_OK) ||
+	    (rc = pull_all(x, &t)) != VELD_OK || (rc = audit_push_all(x, &t)) != VELD_OK ||
+	    (office && (rc = audit_pull_all(x, &t)) != VELD_OK) ||
+	    (office && (rc = publish_checkpoints(x)) != VELD_OK))
+		return rc;
+	return json_out == NULL ? VELD_OK : summary_of(x, &t, json_out);
 }
 
 int veld_sync(veld_store *s, const veld_sync_options *opts, char **json_out)
@@ -812,40 +965,13 @@ static int valid_team(const char *team)
 	return strspn(team, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789._@-") == n;
 }
 
-/* GET /v1/devices; on VELD_OK *w and *r hold the decoded list (free both). */
-static int get_devices(struct session *x, struct veld__wire *w, struct veld__http_resp *r,
-                       struct veld__devices_resp *d)
-{
-	int rc = call(x, "GET", "/v1/devices", NULL, 0, r, NULL);
-	if (rc != VELD_OK)
-		return rc;
-	memset(w, 0, sizeof *w);
-	memset(d, 0, sizeof *d);
-	if ((rc = veld__wire_devices_resp_decode(w, r->body, r->len, d)) != VELD_OK) {
-		veld__wire_free(w);
-		veld__http_resp_free(r);
-		return err_prefix(rc, "the server's device list did not decode");
-	}
-	return VELD_OK;
-}
-
-/* Publish `team`'s key (rotate: a new version first) sealed to the team's
- * devices: GET /v1/devices, then POST /v1/team-keys. */
+/* Publish `team`'s key (rotate: a new version first), signed, sealed to the
+ * devices the office certified for the team: POST /v1/team-keys. */
 static int publish_team_key(struct session *x, const char *team, int rotate)
 {
-	struct veld__devices_resp d;
 	struct veld__team_keys_out tk;
-	struct veld__http_resp r;
-	struct veld__wire w;
 	msgpack_sbuffer sb;
-	int rc;
-
-	if ((rc = get_devices(x, &w, &r, &d)) != VELD_OK)
-		return rc;
-	memset(&tk, 0, sizeof tk);
-	rc = veld__office_team_keys(x->s, team, rotate, &d, &tk);
-	veld__wire_free(&w);
-	veld__http_resp_free(&r);
+	int rc = veld__office_team_keys(x->s, team, rotate, &tk);
 	if (rc != VELD_OK)
 		return err_prefix(rc, rotate ? "making the team's new key" : "sealing the team's key");
 	if ((rc = ENCODE(&sb, veld__wire_team_keys_req_encode, &tk.req)) == VELD_OK)
@@ -920,50 +1046,121 @@ out:
 	return rc;
 }
 
-int veld_office_revoke(veld_store *s, const char *device_hex, const veld_sync_options *opts)
+/* POST /v1/revoke: the server refuses the device from now on and says how
+ * far it holds its operations. */
+static int revoke_post(struct session *x, const uint8_t device[VELD_ID_BYTES],
+                       struct veld__revoke_resp *resp)
 {
-	struct session x;
 	struct veld__revoke_req req;
-	struct veld__revoke_resp resp;
 	struct veld__http_resp r;
 	struct veld__wire w;
 	msgpack_sbuffer sb;
-	char team[VELD_TEAM_MAX + 1];
 	int rc;
-
-	veld__err_clear();
 	memset(&req, 0, sizeof req);
-	if (veld__unhex(req.device, VELD_ID_BYTES, device_hex) != 0)
-		return veld__err(VELD_EINVAL, "a device id is 32 hex digits (see the device list)");
-	if ((rc = session_open(&x, s, opts, NULL, "office")) != VELD_OK) {
-		session_close(&x);
-		return rc;
-	}
+	memcpy(req.device, device, VELD_ID_BYTES);
 	if ((rc = ENCODE(&sb, veld__wire_revoke_req_encode, &req)) != VELD_OK) {
 		rc = err_prefix(rc, "encoding the revocation");
-	} else if ((rc = call(&x, "POST", "/v1/revoke", (const uint8_t *)sb.data, sb.size, &r,
-			NULL)) == VELD_OK) {
+	} else if ((rc = call(x, "POST", "/v1/revoke", (const uint8_t *)sb.data, sb.size, &r,
+	                      NULL)) == VELD_OK) {
 		memset(&w, 0, sizeof w);
-		memset(&resp, 0, sizeof resp);
-		rc = veld__wire_revoke_resp_decode(&w, r.body, r.len, &resp);
+		memset(resp, 0, sizeof *resp);
+		rc = veld__wire_revoke_resp_decode(&w, r.body, r.len, resp);
 		veld__wire_free(&w);
 		veld__http_resp_free(&r);
 		if (rc != VELD_OK)
 			rc = err_prefix(rc, "the server's answer to the revocation did not decode");
 	}
 	msgpack_sbuffer_destroy(&sb);
-	if (rc != VELD_OK)
+	return rc;
+}
+
+int veld_office_revoke(veld_store *s, const char *device_hex, const veld_sync_options *opts)
+{
+	struct session x;
+	struct veld__revoke_resp resp;
+	struct veld__notice_out out;
+	struct tally t;
+	uint8_t device[VELD_ID_BYTES];
+	int rc;
+
+	veld__err_clear();
+	memset(&t, 0, sizeof t);
+	if (veld__unhex(device, VELD_ID_BYTES, device_hex) != 0)
+		return veld__err(VELD_EINVAL, "a device id is 32 hex digits (see the device list)");
+	if ((rc = session_open(&x, s, opts, NULL, "office")) != VELD_OK) {
+		session_close(&x);
+		return rc;
+	}
+	/* The server refuses the device from here on. Then the office takes in
+	 * everything the server holds of it, and signs the revocation with that
+	 * last seq, so every device accepts the same operations of it and
+	 * nothing after; then the key rotation makes sure the device can read
+	 * nothing written from now on. */
+	if ((rc = revoke_post(&x, device, &resp)) != VELD_OK ||
+	    (rc = pull_all(&x, &t)) != VELD_OK ||
+	    (rc = veld__office_revoke_notice(s, device, resp.team, resp.acked, &out)) != VELD_OK)
 		goto out;
-	/* From here the device is revoked on the server. The key rotation
-	 * makes sure it can read nothing written from now on. */
-	memcpy(team, resp.team, sizeof team);
-	team[VELD_TEAM_MAX] = '\0';
-	if ((rc = publish_team_key(&x, team, 1)) != VELD_OK ||
+	veld__notice_out_free(&out);
+	if ((rc = publish_notices(&x)) != VELD_OK || (rc = publish_team_key(&x, resp.team, 1)) != VELD_OK ||
 	    (rc = sync_run(&x, NULL)) != VELD_OK)
-		rc = err_prefix(rc, "the device is revoked, but rotating its team's keys did not "
-			"finish");
+		rc = err_prefix(rc, "the device is revoked, but announcing it and rotating its team's"
+			" keys did not finish");
 out:
 	session_close(&x);
+	return rc;
+}
+
+/* POST the notices the server has not taken, a team at a time; after each
+ * success, first `then` (may be NULL), then record them as taken. A server
+ * that lost notices of a team (restored from a backup) answers 409 gap with
+ * the number it expects: those are sent again, once per team. */
+static int post_notices(struct session *x, int (*then)(struct session *x, void *arg), void *arg)
+{
+	char rewound[VELD_TEAM_MAX + 1] = "";
+	for (;;) {
+		struct veld__notice_out out;
+		struct veld__error_resp e;
+		msgpack_sbuffer sb;
+		int rc = veld__office_unpublished(x->s, &out);
+		if (rc != VELD_OK || out.req.n == 0) {
+			veld__notice_out_free(&out);
+			return rc;
+		}
+		memset(&e, 0, sizeof e);
+		if ((rc = ENCODE(&sb, veld__wire_notice_req_encode, &out.req)) == VELD_OK &&
+		    (rc = post_ok(x, "/v1/notice", &sb, &e)) == VELD_OK && then)
+			rc = then(x, arg);
+		if (rc == VELD_OK)
+			rc = veld__office_published(x->s, &out.req);
+		else if (strcmp(e.error, "gap") == 0 && e.expected > 0 &&
+		         strcmp(rewound, out.req.notices[0].team) != 0) {
+			snprintf(rewound, sizeof rewound, "%s", out.req.notices[0].team);
+			rc = veld__office_republish(x->s, rewound, e.expected);
+		} else if (strcmp(e.error, "not_found") == 0) {
+			rc = veld__err(VELD_ENOTFOUND, "the server did not erase the client (404: it has"
+				" no operation of it): nothing was erased");
+		}
+		msgpack_sbuffer_destroy(&sb);
+		veld__notice_out_free(&out);
+		if (rc != VELD_OK)
+			return rc;
+	}
+}
+
+struct erasing {
+	const char *hex, *purpose;
+};
+
+/* The server erased the client: now this store does, logged with the
+ * purpose given. */
+static int erase_here(struct session *x, void *arg)
+{
+	const struct erasing *e = arg;
+	int rc = veld_client_erase(x->s, e->hex, e->purpose && *e->purpose ? e->purpose : "erasure");
+	if (rc == VELD_ESHREDDED || rc == VELD_ENOTFOUND) { /* erased here already */
+		veld__err_clear();
+		rc = VELD_OK;
+	}
 	return rc;
 }
 
@@ -971,47 +1168,32 @@ int veld_office_erase(veld_store *s, const char *client_id, const char *purpose,
                       const veld_sync_options *opts)
 {
 	struct session x;
-	struct veld__erase_req req;
-	struct veld__error_resp e;
+	struct veld__notice_out out;
+	struct erasing e;
 	struct tally t;
-	msgpack_sbuffer sb;
+	uint8_t client[VELD_ID_BYTES];
 	char hex[2 * VELD_ID_BYTES + 1];
 	int rc;
 
 	veld__err_clear();
-	memset(&req, 0, sizeof req);
 	memset(&t, 0, sizeof t);
 	if ((rc = session_open(&x, s, opts, NULL, "office")) != VELD_OK) {
 		session_close(&x);
 		return rc;
 	}
-	if ((rc = veld__office_erase_client(s, client_id, &req)) != VELD_OK)
-		goto out;
-	/* First push, so the server holds every operation of the client this
-	 * office wrote; then the server erases; then this store does. */
-	if ((rc = push_all(&x, &t)) != VELD_OK)
-		goto out;
-	if ((rc = ENCODE(&sb, veld__wire_erase_req_encode, &req)) != VELD_OK) {
-		msgpack_sbuffer_destroy(&sb);
-		rc = err_prefix(rc, "encoding the erasure");
-		goto out;
+	/* The erasure is numbered and kept; the office pushes, so the server
+	 * holds every operation of the client this office wrote; the server
+	 * erases when it takes the notice; then this store does. Nothing is
+	 * erased here unless the server did, and devices hear of it only then;
+	 * a notice the server did not take is sent again at the next sync. */
+	if ((rc = veld__office_erase_notice(s, client_id, client, &out)) == VELD_OK &&
+	    (rc = push_all(&x, &t)) == VELD_OK) {
+		veld__hex(hex, client, VELD_ID_BYTES);
+		e.hex = hex;
+		e.purpose = purpose;
+		rc = post_notices(&x, erase_here, &e);
 	}
-	rc = post_ok(&x, "/v1/erase", &sb, &e);
-	msgpack_sbuffer_destroy(&sb);
-	/* Nothing is erased here unless the server erased it: only then do
-	 * the devices hear of it. */
-	if (rc != VELD_OK && strcmp(e.error, "not_found") == 0)
-		rc = veld__err(VELD_ENOTFOUND, "the server did not erase the client (404: it has no "
-			"operation of it, or it is older than this veld): nothing was erased");
-	if (rc != VELD_OK)
-		goto out;
-	veld__hex(hex, req.client, VELD_ID_BYTES);
-	rc = veld_client_erase(s, hex, purpose && *purpose ? purpose : "erasure");
-	if (rc == VELD_ESHREDDED || rc == VELD_ENOTFOUND) { /* erased here before */
-		veld__err_clear();
-		rc = VELD_OK;
-	}
-out:
+	veld__notice_out_free(&out);
 	session_close(&x);
 	return rc;
 }
@@ -1020,8 +1202,7 @@ int veld_office_field_policy(veld_store *s, const char *team, const char *fields
                              const veld_sync_options *opts)
 {
 	struct session x;
-	struct veld__field_policy p;
-	msgpack_sbuffer sb;
+	struct veld__notice_out out;
 	uint32_t mask = 0;
 	int rc;
 
@@ -1035,17 +1216,11 @@ int veld_office_field_policy(veld_store *s, const char *team, const char *fields
 		session_close(&x);
 		return rc;
 	}
-	if ((rc = veld__office_policy_sign(s, team, mask, &p)) != VELD_OK)
-		goto out;
-	if ((rc = ENCODE(&sb, veld__wire_policy_req_encode, &p)) == VELD_OK)
-		rc = post_ok(&x, "/v1/policy", &sb, NULL);
-	else
-		rc = err_prefix(rc, "encoding the policy");
-	msgpack_sbuffer_destroy(&sb);
-	/* Kept here only once the server holds it: devices hear of it then. */
-	if (rc == VELD_OK)
-		rc = veld__office_policy_saved(s, &p);
-out:
+	/* Kept here and numbered at once; devices hear of it once the server
+	 * holds it (now, or at the next sync if the server cannot be reached). */
+	if ((rc = veld__office_policy_notice(s, team, mask, &out)) == VELD_OK)
+		rc = publish_notices(&x);
+	veld__notice_out_free(&out);
 	session_close(&x);
 	return rc;
 }

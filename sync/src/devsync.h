@@ -58,19 +58,65 @@ int veld__sync_acked(veld_store *s, uint64_t *acked);
 /* How many own operations and envelopes still wait to be pushed. */
 int veld__sync_pending(veld_store *s, uint64_t *ops, uint64_t *envelopes);
 
-/* ---- pull ------------------------------------------------------------------ */
+/* ---- pull (apply.c, pending.c) ---------------------------------------------- */
 int veld__sync_cursors(veld_store *s, uint64_t *after, uint64_t *env_after,
-                       uint64_t *erase_after);
-/* Verify every operation of the page (hash in its batch, batch signature by
- * its author), erase the clients the office erased, open every envelope and
- * team key addressed to this store, apply, and save the page's cursors: all
- * in one transaction. A page that
- * fails a check changes nothing (VELD_EPROTO). *applied gets the number of
- * operations that were new here. */
-int veld__sync_apply_page(veld_store *s, const struct veld__pull_resp *page, uint64_t *applied);
+                       uint64_t *notice_after);
+/* What a page is checked against: the cursors it was asked for, and how far
+ * ahead of this device's clock an operation may be stamped. */
+struct veld__apply_ctx {
+	uint64_t after, env_after, notice_after;
+	uint64_t skew_ms;
+};
+/* What a page did: operations new here, and what it put aside to wait or
+ * in quarantine. */
+struct veld__apply_report {
+	uint64_t applied, pending, quarantined;
+};
+/* Within a page: a widened field policy, an erasure. */
+struct veld__apply_state {
+	int widened, erased;
+};
+/* Check and apply a pulled page and save its cursors, in one transaction
+ * (apply.c says what is checked, in which order). A page the server is to
+ * blame for changes nothing (VELD_EPROTO). */
+int veld__sync_apply_page(veld_store *s, const struct veld__pull_resp *page,
+                          const struct veld__apply_ctx *c, struct veld__apply_report *r);
 /* A worker device after a push: remove the values of fields its team's
  * policy keeps at the office that the server now holds (policy.h). */
 int veld__sync_policy_enforce(veld_store *s);
+
+/* How fresh the office's word is on this device, after a pull: the team's
+ * checkpoint and its age. A checkpoint that names notices or operations
+ * this device has not received is VELD_EPROTO: the server withholds them. */
+struct veld__freshness {
+	int has;          /* a checkpoint arrived (the office never has one) */
+	uint64_t at;      /* its date, ms */
+	uint64_t age_ms;  /* now - at */
+	int stale;        /* older than the allowed age, or none at all */
+};
+int veld__sync_checkpoint_check(veld_store *s, uint64_t max_age_ms, struct veld__freshness *f);
+
+/* Inside a step: */
+struct veld__cert;
+struct veld__pending_env;
+/* The office's signing key (pinned at enrollment; the office's own). */
+int veld__office_sign_pk(veld_store *s, uint8_t pk[32]);
+/* The key a device's signatures verify with: this device's, the office's,
+ * or the one the office certified (*cert, may be NULL, gets the
+ * certificate); VELD_ENOTFOUND for a device the office did not certify. */
+int veld__trusted_key(veld_store *s, const uint8_t device[VELD_ID_BYTES], uint8_t pk[32],
+                      struct veld__cert *cert);
+/* An operation checked against its batch: merged, waiting or quarantined
+ * (uncertified: its author has no certificate yet). */
+int veld__apply_op(veld_store *s, const veld__op *op, int uncertified, uint64_t skew_ms,
+                   struct veld__apply_report *r);
+/* A key envelope by the rules of docs/security.md: its key kept, waiting
+ * or quarantined. VELD_EPROTO if its signature does not verify. */
+int veld__apply_envelope(veld_store *s, const struct veld__pending_env *e,
+                         struct veld__apply_report *r);
+/* Everything that waits, checked again. */
+int veld__retry_pending(veld_store *s, const struct veld__apply_ctx *c,
+                        struct veld__apply_report *r);
 
 /* ---- access log (auditsync.c) ------------------------------------------------ */
 /* The next POST /v1/audit: own access-log entries above the acknowledged
@@ -89,13 +135,16 @@ int veld__audit_acked(veld_store *s, uint64_t *acked, uint64_t *pending);
 int veld__audit_set_acked(veld_store *s, uint64_t acked);
 /* Office: the saved GET /v1/audit cursor. */
 int veld__audit_cursor(veld_store *s, uint64_t *after);
-/* Office: check every entry of a page (author key, signature, sealed to
- * this office, its own seq and device inside, each device's entries in
- * order without gaps, an entry held already unchanged), keep the new ones
- * and save the page's cursor: one transaction; a page that fails a check
- * changes nothing (VELD_EPROTO). *applied gets the number of new entries. */
+/* Office: check every entry of a page (the key the office certified for
+ * its device, the signature, sealed to this office, its own seq and device
+ * inside, each device's entries in order without gaps, an entry held
+ * already unchanged), keep the new ones and save the cursor: one
+ * transaction; a page that fails a check changes nothing (VELD_EPROTO).
+ * The entries from the first one of a device the office has not certified
+ * yet wait (*waiting, the cursor stops before them). *applied gets the
+ * number of new entries. */
 int veld__audit_apply_page(veld_store *s, const struct veld__audit_pull_resp *page,
-                           uint64_t *applied);
+                           uint64_t after, uint64_t *applied, int *waiting);
 
 /* ---- enrollment ----------------------------------------------------------- */
 /* Fill an enroll request from this store's identity and the code. */
@@ -107,35 +156,61 @@ int veld__sync_enroll_request(veld_store *s, const uint8_t code[20], const char 
 int veld__sync_enroll_finish(veld_store *s, const char *url, const uint8_t code[20],
                              const struct veld__enroll_resp *r);
 
-/* ---- office ------------------------------------------------------------------ */
-/* The erasure request for a client: an id or prefix of a client in this
- * store, or the full id of one already erased here (to finish an erasure
- * the server did not confirm); stamped now and signed with this office's
- * key, which every device checks. */
-int veld__office_erase_client(veld_store *s, const char *client_id,
-                              struct veld__erase_req *req);
-/* A team's field policy `mask`, stamped now (later than the one this office
- * set before) and signed with this office's key, which every device checks. */
-int veld__office_policy_sign(veld_store *s, const char *team, uint32_t mask,
-                             struct veld__field_policy *out);
-/* Keep a policy the server accepted as the team's, and log the change. */
-int veld__office_policy_saved(veld_store *s, const struct veld__field_policy *p);
-/* A new invite for `team`: makes the code (text for people), its auth, and
- * the team key sealed with it. Creates the team's first key (tv 1) if the
- * office has none yet; *new_team is then 1 and the caller must publish it
- * with veld__office_team_keys first. */
+/* ---- office (officekeys.c) ---------------------------------------------------- */
+/* Notices for the server: each the office's next of its team, signed and
+ * kept in the office's store. */
+struct veld__notice_out {
+	struct veld__notice_req req;
+	size_t cap;
+};
+void veld__notice_out_free(struct veld__notice_out *o);
+/* An erasure of a client (an id or unique prefix), *client gets its id. */
+int veld__office_erase_notice(veld_store *s, const char *client_id, uint8_t client[VELD_ID_BYTES],
+                              struct veld__notice_out *out);
+/* A team's field policy `mask`; kept and logged here at once. */
+int veld__office_policy_notice(veld_store *s, const char *team, uint32_t mask,
+                               struct veld__notice_out *out);
+/* The revocation of a device of `team`, after the office received all its
+ * operations the server holds (acked); VELD_EPROTO if it did not. */
+int veld__office_revoke_notice(veld_store *s, const uint8_t device[VELD_ID_BYTES],
+                               const char *team, uint64_t acked, struct veld__notice_out *out);
+/* Certificates for the listed devices that enrolled with an invite of this
+ * office and prove it (or whose key it pinned before certificates existed);
+ * *refused counts listed devices that do not. */
+int veld__office_certify(veld_store *s, const struct veld__devices_resp *devices,
+                         struct veld__notice_out *out, size_t *refused);
+/* The notices of one team the server has not taken yet (the first team
+ * that has any; none: out->req.n == 0); what it took (erasing here the
+ * clients they erase); after a server restore, send a team's from n again. */
+int veld__office_unpublished(veld_store *s, struct veld__notice_out *out);
+int veld__office_published(veld_store *s, const struct veld__notice_req *req);
+int veld__office_republish(veld_store *s, const char *team, uint64_t n);
+
+/* The dated checkpoint of every team, signed. */
+struct veld__checkpoint_out {
+	struct veld__checkpoint_req req;
+	size_t cap;
+	veld_store *s;
+};
+int veld__office_checkpoints(veld_store *s, struct veld__checkpoint_out *out);
+void veld__checkpoint_out_free(struct veld__checkpoint_out *o);
+
+/* A new invite for `team`: makes the code (text for people), its auth, the
+ * team key sealed with it (bound to this office's keys) and keeps the
+ * code's proof key. Creates the team's first key (tv 1) if the office has
+ * none yet; *new_team is then 1 and the caller must publish it with
+ * veld__office_team_keys first. */
 int veld__office_invite(veld_store *s, const char *team, uint64_t expires_ms,
                         char code_text[48], struct veld__invite_req *req, int *new_team);
-/* The team-keys request for `team`'s current key, sealed to each listed
- * device of the team that is not revoked. With rotate, a new key version
- * is made first, and new versions of every client key of the team are
- * queued as envelopes (sealed to the new team key and to the office). */
+/* The team-keys request for `team`'s current key, signed, sealed to each
+ * device the office certified for the team and did not revoke. With rotate,
+ * a new key version is made first, with new versions of every client key of
+ * the team (queued as envelopes). */
 struct veld__team_keys_out {
 	struct veld__team_keys_req req;
-	void *mem;
 };
 int veld__office_team_keys(veld_store *s, const char *team, int rotate,
-                           const struct veld__devices_resp *devices, struct veld__team_keys_out *out);
+                           struct veld__team_keys_out *out);
 void veld__team_keys_out_free(struct veld__team_keys_out *o);
 
 #endif

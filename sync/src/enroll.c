@@ -53,6 +53,12 @@ int veld__sync_enroll_request(veld_store *s, const uint8_t code[20], const char 
 	memcpy(req->device, veld__store_device(s), VELD_ID_BYTES);
 	memcpy(req->sign_pk, veld__store_sign_pk(s), 32);
 	memcpy(req->box_pk, veld__store_box_pk(s), 32);
+	{
+		uint8_t key[32];
+		veld__code_proof_key(key, code);
+		veld__enroll_proof(req->proof, key, req->device, req->sign_pk, req->box_pk);
+		sodium_memzero(key, sizeof key);
+	}
 	snprintf(req->label, sizeof req->label, "%s", label && *label ? label : veld__store_user(s));
 	return veld__step_end(s, &step, VELD_OK);
 }
@@ -78,10 +84,13 @@ static int take_worker(veld_store *s, const uint8_t code[20], const struct veld_
 	if (!(sk = veld__secret_new(32)))
 		return veld__err(VELD_ENOMEM, "out of memory");
 	veld__code_key(ckey, code);
+	/* The code binds the office's keys too: a server that hands out other
+	 * ones than the office's makes this fail. */
 	if (veld__open(sk, r->team_sealed, VELD_TEAM_SEALED_BYTES, ad,
-	               veld__invite_ad(ad, r->team, r->tv), ckey) != 0)
+	               veld__invite_ad(ad, r->team, r->tv, r->office_device, r->office_sign_pk,
+	                               r->office_box_pk), ckey) != 0)
 		rc = veld__err(VELD_EPROTO, "the team key in the enrollment answer does not open "
-		               "with this code");
+		               "with this code (or the office's keys in it are not the office's)");
 	else
 		rc = veld__team_key_put(s, r->team, r->tv, r->team_pk, sk);
 	sodium_memzero(ckey, sizeof ckey);

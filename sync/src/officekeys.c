@@ -1,14 +1,29 @@
-/* officekeys.c - the office's duties in sync: invites and team keys, the
- * key rotation after a revocation, and the signed erasures and field
- * policies every device checks against the office's key. Each function is
- * one step on the office's store (syncstate.h); client.c drives HTTP. */
+/* officekeys.c - the office's duties in sync: what it proves to devices.
+ *
+ *  - Invites: the code, its auth for the server, the team key sealed with
+ *    the code (bound to the office's own keys, so the code proves them
+ *    too), and the code's proof key, kept to check who enrolled with it.
+ *  - Certificates: every device that enrolled with one of the office's
+ *    invites, and proves it (its enrollment proof opens with the invite's
+ *    proof key), is certified as a notice to its team; a device the server
+ *    lists without such a proof is not.
+ *  - Notices, numbered per team and signed: certificates, revocations,
+ *    erasures, field policies. The office keeps every notice it issued and
+ *    sends what the server does not hold yet.
+ *  - Team keys, signed, sealed only to certified devices; their rotation
+ *    after a revocation, with new versions of the team's client keys.
+ *  - Dated checkpoints of each team, at every sync.
+ * Each function is one step on the office's store (syncstate.h); client.c
+ * drives HTTP. */
 #include "devsync.h"
 #include "auth.h"
 #include "error.h"
 #include "hlc.h"
 #include "policy.h"
 #include "records.h"
+#include "retention.h"
 #include "syncstate.h"
+#include "trust.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -29,6 +44,450 @@ static int team_name_ok(const char *team)
 	       strspn(team, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789._@-") == n;
 }
 
+/* ---- notices -------------------------------------------------------------------- */
+
+void veld__notice_out_free(struct veld__notice_out *o)
+{
+	if (!o)
+		return;
+	for (size_t i = 0; i < o->req.n; i++)
+		free((void *)o->req.notices[i].body);
+	free(o->req.notices);
+	memset(o, 0, sizeof *o);
+}
+
+/* Append a notice to `out` (its body copied). */
+static int out_add(struct veld__notice_out *out, const struct veld__notice_row *r)
+{
+	struct veld__notice *n;
+	uint8_t *body;
+	if (out->req.n == out->cap) {
+		size_t cap = out->cap ? 2 * out->cap : 8;
+		struct veld__notice *g;
+		if (!(g = realloc(out->req.notices, cap * sizeof *g)))
+			return veld__err(VELD_ENOMEM, "out of memory");
+		out->req.notices = g;
+		out->cap = cap;
+	}
+	if (!(body = malloc(r->body_len ? r->body_len : 1)))
+		return veld__err(VELD_ENOMEM, "out of memory");
+	memcpy(body, r->body, r->body_len);
+	n = &out->req.notices[out->req.n++];
+	memset(n, 0, sizeof *n);
+	snprintf(n->team, sizeof n->team, "%s", r->team);
+	n->n = r->n;
+	snprintf(n->kind, sizeof n->kind, "%s", r->kind);
+	n->at = r->at;
+	n->body = body;
+	n->body_len = r->body_len;
+	memcpy(n->sig, r->sig, 64);
+	return VELD_OK;
+}
+
+/* Make, sign and keep the office's next notice to `team` saying `b`; it
+ * goes into `out` for the server. */
+static int notice_issue(veld_store *s, const char *team, const struct veld__notice_body *b,
+                        struct veld__notice_out *out)
+{
+	struct veld__notice_row r;
+	msgpack_sbuffer sb;
+	uint8_t msg[VELD_NOTICE_SIG_MSG_MAX];
+	uint64_t last = 0;
+	int rc;
+	msgpack_sbuffer_init(&sb);
+	if ((rc = veld__notice_last(s, team, &last)) != VELD_OK ||
+	    (rc = veld__wire_notice_body_encode(&sb, b)) != VELD_OK)
+		goto out;
+	memset(&r, 0, sizeof r);
+	snprintf(r.team, sizeof r.team, "%s", team);
+	r.n = last + 1;
+	snprintf(r.kind, sizeof r.kind, "%s", veld__notice_kind_name(b->kind));
+	r.at = veld__hlc_now_ms();
+	r.body = (const uint8_t *)sb.data;
+	r.body_len = sb.size;
+	veld__store_sign(s, r.sig, msg, veld__notice_sig_message(msg, r.team, r.n, r.kind, r.at,
+	                                                         r.body, r.body_len));
+	if ((rc = veld__notice_put(s, &r)) == VELD_OK)
+		rc = out_add(out, &r);
+out:
+	msgpack_sbuffer_destroy(&sb);
+	return rc;
+}
+
+/* The notices of one team above what the server took ("published:TEAM"
+ * in meta: the highest n it took): the first team that has any. */
+struct unpublished {
+	veld_store *s;
+	struct veld__notice_out *out;
+	char team[VELD_TEAM_MAX + 1];
+};
+
+static int add_unpublished(const struct veld__notice_row *r, void *arg)
+{
+	struct unpublished *u = arg;
+	char key[VELD_TEAM_MAX + 16];
+	uint64_t published = 0;
+	int rc;
+	if ((u->team[0] && strcmp(u->team, r->team) != 0) || u->out->req.n == VELD_WIRE_MAX_NOTICES)
+		return VELD_OK;
+	snprintf(key, sizeof key, "published:%s", r->team);
+	if ((rc = veld__sync_u64(u->s, key, &published)) != VELD_OK || r->n <= published)
+		return rc;
+	snprintf(u->team, sizeof u->team, "%s", r->team);
+	return out_add(u->out, r);
+}
+
+int veld__office_unpublished(veld_store *s, struct veld__notice_out *out)
+{
+	struct unpublished u;
+	struct veld__step step;
+	int rc;
+	memset(out, 0, sizeof *out);
+	memset(&u, 0, sizeof u);
+	u.s = s;
+	u.out = out;
+	if ((rc = veld__step_begin(s, &step, VELD_STEP_KEYS)) != VELD_OK)
+		return rc;
+	if ((rc = need_office(s)) == VELD_OK)
+		rc = veld__notices_each(s, add_unpublished, &u);
+	rc = veld__step_end(s, &step, rc);
+	if (rc != VELD_OK)
+		veld__notice_out_free(out);
+	return rc;
+}
+
+/* The server took these notices: remember how far, and erase here the
+ * clients they erase (nothing is erased here before the server did). */
+int veld__office_published(veld_store *s, const struct veld__notice_req *req)
+{
+	struct veld__step step;
+	int rc = veld__step_begin(s, &step, VELD_STEP_KEYS | VELD_STEP_WRITE);
+	if (rc)
+		return rc;
+	for (size_t i = 0; rc == VELD_OK && i < req->n; i++) {
+		const struct veld__notice *n = &req->notices[i];
+		struct veld__notice_body b;
+		char key[VELD_TEAM_MAX + 16];
+		uint64_t published = 0;
+		snprintf(key, sizeof key, "published:%s", n->team);
+		if ((rc = veld__sync_u64(s, key, &published)) == VELD_OK && n->n > published)
+			rc = veld__sync_set_u64(s, key, n->n);
+		if (rc == VELD_OK && veld__notice_kind_of(n->kind) == VELD_NOTICE_ERASE &&
+		    (rc = veld__wire_notice_body_decode(n->kind, n->body, n->body_len, &b)) == VELD_OK) {
+			rc = veld__client_erased_notice(s, b.id);
+			step.checkpoint = 1;
+		}
+	}
+	return veld__step_end(s, &step, rc);
+}
+
+/* The server lost notices of `team` from n on (restored from a backup):
+ * send them again. */
+int veld__office_republish(veld_store *s, const char *team, uint64_t n)
+{
+	struct veld__step step;
+	char key[VELD_TEAM_MAX + 16];
+	int rc = veld__step_begin(s, &step, VELD_STEP_WRITE);
+	if (rc)
+		return rc;
+	snprintf(key, sizeof key, "published:%s", team);
+	rc = veld__sync_set_u64(s, key, n > 0 ? n - 1 : 0);
+	return veld__step_end(s, &step, rc);
+}
+
+/* ---- erasure, policy, revocation ---------------------------------------------------- */
+
+int veld__office_erase_notice(veld_store *s, const char *client_id, uint8_t client[VELD_ID_BYTES],
+                              struct veld__notice_out *out)
+{
+	struct veld__notice_body b;
+	struct veld__step step;
+	uint8_t entity[VELD_ID_BYTES];
+	char team[VELD_TEAM_MAX + 1] = "";
+	int rc = veld__step_begin(s, &step, VELD_STEP_KEYS | VELD_STEP_WRITE);
+	memset(out, 0, sizeof *out);
+	if (rc)
+		return rc;
+	if (!veld__store_is_office(s)) {
+		rc = veld__err(VELD_EPERM, "only the office erases a client everywhere; this device"
+		               " can erase it from its own store (veld client erase)");
+	} else if ((rc = veld__resolve(s, "client", client_id, entity, client, team, NULL)) ==
+	           VELD_OK) {
+		memset(&b, 0, sizeof b);
+		b.kind = VELD_NOTICE_ERASE;
+		memcpy(b.id, client, VELD_ID_BYTES);
+		rc = notice_issue(s, team, &b, out);
+	}
+	rc = veld__step_end(s, &step, rc);
+	if (rc != VELD_OK)
+		veld__notice_out_free(out);
+	return rc;
+}
+
+int veld__office_policy_notice(veld_store *s, const char *team, uint32_t mask,
+                               struct veld__notice_out *out)
+{
+	struct veld__notice_body b;
+	struct veld__step step;
+	char purpose[VELD_TEAM_MAX + 32];
+	int rc = veld__step_begin(s, &step, VELD_STEP_KEYS | VELD_STEP_WRITE);
+	memset(out, 0, sizeof *out);
+	if (rc)
+		return rc;
+	if ((rc = need_office(s)) == VELD_OK && (mask & ~VELD_POLICY_ALL))
+		rc = veld__err(VELD_EINVAL, "the policy names a field it does not govern");
+	if (rc == VELD_OK) {
+		memset(&b, 0, sizeof b);
+		b.kind = VELD_NOTICE_POLICY;
+		b.mask = mask;
+		rc = notice_issue(s, team, &b, out);
+	}
+	if (rc == VELD_OK) {
+		const struct veld__notice *n = &out->req.notices[out->req.n - 1];
+		snprintf(purpose, sizeof purpose, "field policy of team %s", team);
+		if ((rc = veld__policy_put(s, team, n->at, mask, n->sig)) == VELD_OK)
+			rc = veld__audit(s, "policy-change", "success", NULL, purpose);
+	}
+	rc = veld__step_end(s, &step, rc);
+	if (rc != VELD_OK)
+		veld__notice_out_free(out);
+	return rc;
+}
+
+int veld__office_revoke_notice(veld_store *s, const uint8_t device[VELD_ID_BYTES],
+                               const char *team, uint64_t acked, struct veld__notice_out *out)
+{
+	struct veld__notice_body b;
+	struct veld__step step;
+	uint64_t seen = 0;
+	int rc = veld__step_begin(s, &step, VELD_STEP_KEYS | VELD_STEP_WRITE);
+	memset(out, 0, sizeof *out);
+	if (rc)
+		return rc;
+	/* The last seq accepted is the server's, but only what the office
+	 * itself received and checked counts: every device then accepts the
+	 * same operations of the revoked device and nothing after them. */
+	if ((rc = need_office(s)) == VELD_OK && (rc = veld__author_seen(s, device, &seen)) == VELD_OK &&
+	    seen < acked)
+		rc = veld__err(VELD_EPROTO, "the server holds operations %llu to %llu of the revoked"
+		               " device that the office did not receive: sync again",
+		               (unsigned long long)(seen + 1), (unsigned long long)acked);
+	if (rc == VELD_OK) {
+		memset(&b, 0, sizeof b);
+		b.kind = VELD_NOTICE_REVOKE;
+		memcpy(b.id, device, VELD_ID_BYTES);
+		b.last_seq = acked;
+		if ((rc = notice_issue(s, team, &b, out)) == VELD_OK)
+			rc = veld__cert_revoke(s, device, acked);
+	}
+	rc = veld__step_end(s, &step, rc);
+	if (rc != VELD_OK)
+		veld__notice_out_free(out);
+	return rc;
+}
+
+/* ---- certificates ------------------------------------------------------------------- */
+
+/* May the office certify this listed device, and for which team? An
+ * invite of this office's whose proof key opens the device's proof; or,
+ * for a device enrolled before certificates existed, the key this office
+ * pinned for it then (`peers`). 1 with *team set, 0 if not. */
+static int certifiable(veld_store *s, const struct veld__device_info *d, char team[VELD_TEAM_MAX + 1])
+{
+	uint8_t key[32], proof[32], pinned[32];
+	int rc;
+	if (d->has_auth) {
+		if ((rc = veld__invite_get(s, d->auth, team, key)) == VELD_ENOTFOUND)
+			return 0;
+		if (rc != VELD_OK)
+			return rc;
+		veld__enroll_proof(proof, key, d->device, d->sign_pk, d->box_pk);
+		sodium_memzero(key, sizeof key);
+		return sodium_memcmp(proof, d->proof, 32) == 0 && strcmp(team, d->team) == 0;
+	}
+	if ((rc = veld__peer_get(s, d->device, pinned)) == VELD_ENOTFOUND)
+		return 0;
+	if (rc != VELD_OK)
+		return rc;
+	snprintf(team, VELD_TEAM_MAX + 1, "%s", d->team);
+	return sodium_memcmp(pinned, d->sign_pk, 32) == 0 && team_name_ok(team);
+}
+
+static int certify_one(veld_store *s, const struct veld__device_info *d,
+                       struct veld__notice_out *out, size_t *refused)
+{
+	struct veld__notice_body b;
+	struct veld__cert c;
+	char team[VELD_TEAM_MAX + 1];
+	int rc, ok;
+	if (d->revoked || strcmp(d->role, "worker") != 0)
+		return VELD_OK;
+	if ((rc = veld__cert_get(s, d->device, &c)) != VELD_ENOTFOUND)
+		return rc; /* certified already (or a failure) */
+	if ((ok = certifiable(s, d, team)) < 0)
+		return ok;
+	if (!ok) {
+		(*refused)++;
+		return VELD_OK;
+	}
+	memset(&b, 0, sizeof b);
+	b.kind = VELD_NOTICE_CERT;
+	memcpy(b.id, d->device, VELD_ID_BYTES);
+	memcpy(b.sign_pk, d->sign_pk, 32);
+	memcpy(b.box_pk, d->box_pk, 32);
+	snprintf(b.role, sizeof b.role, "worker");
+	b.enrolled = d->enrolled;
+	memset(&c, 0, sizeof c);
+	memcpy(c.device, d->device, VELD_ID_BYTES);
+	snprintf(c.team, sizeof c.team, "%s", team);
+	snprintf(c.role, sizeof c.role, "worker");
+	memcpy(c.sign_pk, d->sign_pk, 32);
+	memcpy(c.box_pk, d->box_pk, 32);
+	c.enrolled = d->enrolled;
+	if ((rc = notice_issue(s, team, &b, out)) == VELD_OK &&
+	    (rc = veld__cert_put(s, &c)) == VELD_OK)
+		rc = veld__audit(s, "certify", "success", NULL, "device enrollment");
+	return rc;
+}
+
+int veld__office_certify(veld_store *s, const struct veld__devices_resp *devices,
+                         struct veld__notice_out *out, size_t *refused)
+{
+	struct veld__step step;
+	int rc = veld__step_begin(s, &step, VELD_STEP_KEYS | VELD_STEP_WRITE);
+	memset(out, 0, sizeof *out);
+	*refused = 0;
+	if (rc)
+		return rc;
+	rc = need_office(s);
+	for (size_t i = 0; rc == VELD_OK && i < devices->ndevices; i++)
+		rc = certify_one(s, &devices->devices[i], out, refused);
+	rc = veld__step_end(s, &step, rc);
+	if (rc != VELD_OK)
+		veld__notice_out_free(out);
+	return rc;
+}
+
+/* ---- checkpoints --------------------------------------------------------------------- */
+
+void veld__checkpoint_out_free(struct veld__checkpoint_out *o)
+{
+	if (!o)
+		return;
+	for (size_t i = 0; i < o->req.n; i++)
+		free((void *)o->req.checkpoints[i].heads);
+	free(o->req.checkpoints);
+	memset(o, 0, sizeof *o);
+}
+
+/* The heads of one team: device || BE64(seq) per author, devices in
+ * increasing order (certs_each gives that order). */
+struct heads {
+	veld_store *s;
+	uint8_t *buf;
+	size_t n, cap;
+};
+
+static int head_add(struct heads *h, const uint8_t device[VELD_ID_BYTES], uint64_t seq)
+{
+	if (h->n == h->cap) {
+		size_t cap = h->cap ? 2 * h->cap : 16;
+		uint8_t *g;
+		if (cap > VELD_WIRE_MAX_HEADS)
+			return veld__err(VELD_EINVAL, "a team with more than %d devices", VELD_WIRE_MAX_HEADS);
+		if (!(g = realloc(h->buf, cap * 24)))
+			return veld__err(VELD_ENOMEM, "out of memory");
+		h->buf = g;
+		h->cap = cap;
+	}
+	memcpy(h->buf + 24 * h->n, device, VELD_ID_BYTES);
+	veld__be64_put(h->buf + 24 * h->n + VELD_ID_BYTES, seq);
+	h->n++;
+	return VELD_OK;
+}
+
+static int head_of_cert(const struct veld__cert *c, void *arg)
+{
+	struct heads *h = arg;
+	uint64_t seen = 0;
+	int rc = veld__author_seen(h->s, c->device, &seen);
+	return rc == VELD_OK && seen > 0 ? head_add(h, c->device, seen) : rc;
+}
+
+/* The office's own operations: those the server acknowledged. */
+static int head_of_office(struct heads *h)
+{
+	uint64_t acked = 0;
+	int rc = veld__sync_u64(h->s, "acked_seq", &acked);
+	return rc == VELD_OK && acked > 0 ? head_add(h, veld__store_device(h->s), acked) : rc;
+}
+
+static int by_device(const void *a, const void *b)
+{
+	return memcmp(a, b, VELD_ID_BYTES);
+}
+
+/* Room for one more checkpoint in `out`. */
+static int checkpoint_room(struct veld__checkpoint_out *out)
+{
+	size_t cap = out->cap ? 2 * out->cap : 8;
+	struct veld__checkpoint *g;
+	if (out->req.n < out->cap)
+		return VELD_OK;
+	if (cap > VELD_WIRE_MAX_NOTICES)
+		return veld__err(VELD_EINVAL, "more than %d teams", VELD_WIRE_MAX_NOTICES);
+	if (!(g = realloc(out->req.checkpoints, cap * sizeof *g)))
+		return veld__err(VELD_ENOMEM, "out of memory");
+	out->req.checkpoints = g;
+	out->cap = cap;
+	return VELD_OK;
+}
+
+static int checkpoint_team(const char *team, void *arg)
+{
+	struct veld__checkpoint_out *out = arg;
+	struct heads h = {out->s, NULL, 0, 0};
+	struct veld__checkpoint *cp;
+	uint8_t msg[VELD_CHECKPOINT_SIG_MSG_MAX];
+	uint64_t n = 0;
+	int rc;
+	if ((rc = veld__certs_each(h.s, team, head_of_cert, &h)) != VELD_OK ||
+	    (rc = head_of_office(&h)) != VELD_OK || (rc = veld__notice_last(h.s, team, &n)) != VELD_OK ||
+	    (rc = checkpoint_room(out)) != VELD_OK || (!h.buf && !(h.buf = malloc(1)))) {
+		free(h.buf);
+		return rc != VELD_OK ? rc : veld__err(VELD_ENOMEM, "out of memory");
+	}
+	qsort(h.buf, h.n, 24, by_device);
+	cp = &out->req.checkpoints[out->req.n++];
+	memset(cp, 0, sizeof *cp);
+	snprintf(cp->team, sizeof cp->team, "%s", team);
+	cp->at = veld__hlc_now_ms();
+	cp->n = n;
+	cp->heads = h.buf;
+	cp->heads_len = 24 * h.n;
+	veld__store_sign(h.s, cp->sig, msg, veld__checkpoint_sig_message(msg, cp->team, cp->at, cp->n,
+	                                                                 cp->heads, cp->heads_len));
+	return VELD_OK;
+}
+
+int veld__office_checkpoints(veld_store *s, struct veld__checkpoint_out *out)
+{
+	struct veld__step step;
+	int rc = veld__step_begin(s, &step, VELD_STEP_KEYS);
+	memset(out, 0, sizeof *out);
+	out->s = s;
+	if (rc)
+		return rc;
+	if ((rc = need_office(s)) == VELD_OK)
+		rc = veld__teams_each(s, checkpoint_team, out);
+	rc = veld__step_end(s, &step, rc);
+	if (rc != VELD_OK)
+		veld__checkpoint_out_free(out);
+	return rc;
+}
+
+/* ---- invites and team keys ------------------------------------------------------------ */
+
 /* A new team key version (tv = current + 1), stored; secret half in sk. */
 static int new_team_key(veld_store *s, const char *team, uint64_t *tv, uint8_t pk[32], uint8_t *sk)
 {
@@ -43,88 +502,13 @@ static int new_team_key(veld_store *s, const char *team, uint64_t *tv, uint8_t p
 	return veld__team_key_put(s, team, *tv, pk, sk);
 }
 
-int veld__office_erase_client(veld_store *s, const char *client_id,
-                              struct veld__erase_req *req)
-{
-	struct veld__step step;
-	uint8_t *client = req->client, msg[VELD_ERASE_SIG_MSG];
-	uint8_t entity[VELD_ID_BYTES];
-	int rc = veld__step_begin(s, &step, VELD_STEP_KEYS);
-	if (rc)
-		return rc;
-	if (!veld__store_is_office(s)) {
-		rc = veld__err(VELD_EPERM, "only the office erases a client everywhere; this device"
-		               " can erase it from its own store (veld client erase)");
-	} else if ((rc = veld__resolve(s, "client", client_id, entity, client, NULL, NULL)) ==
-	           VELD_ESHREDDED || rc == VELD_ENOTFOUND) {
-		/* Erased here already (an erasure the server did not confirm): a
-		 * full id is enough to finish it. */
-		if (client_id && veld__unhex(client, VELD_ID_BYTES, client_id) == 0 &&
-		    veld__store_is_erased(s, client) == 1) {
-			veld__err_clear();
-			rc = VELD_OK;
-		}
-	}
-	if (rc == VELD_OK) {
-		req->at = veld__hlc_now_ms();
-		veld__erase_sig_message(msg, client, req->at);
-		veld__store_sign(s, req->sig, msg, sizeof msg);
-	}
-	return veld__step_end(s, &step, rc);
-}
-
-int veld__office_policy_sign(veld_store *s, const char *team, uint32_t mask,
-                             struct veld__field_policy *out)
-{
-	struct veld__step step;
-	uint8_t msg[VELD_POLICY_SIG_MSG_MAX];
-	uint64_t at = 0;
-	uint32_t old;
-	int rc = veld__step_begin(s, &step, VELD_STEP_KEYS);
-	if (rc)
-		return rc;
-	memset(out, 0, sizeof *out);
-	if ((rc = need_office(s)) != VELD_OK)
-		goto out;
-	if (mask & ~VELD_POLICY_ALL) {
-		rc = veld__err(VELD_EINVAL, "the policy names a field it does not govern");
-		goto out;
-	}
-	if ((rc = veld__policy_get(s, team, &at, &old, NULL)) == VELD_ENOTFOUND) {
-		veld__err_clear();
-		rc = VELD_OK;
-	}
-	if (rc != VELD_OK)
-		goto out;
-	snprintf(out->team, sizeof out->team, "%s", team);
-	out->at = veld__hlc_now_ms();
-	if (out->at <= at) /* never back in time, also with a clock set back */
-		out->at = at + 1;
-	out->mask = mask;
-	veld__store_sign(s, out->sig, msg, veld__policy_sig_message(msg, team, out->at, mask));
-out:
-	return veld__step_end(s, &step, rc);
-}
-
-int veld__office_policy_saved(veld_store *s, const struct veld__field_policy *p)
-{
-	struct veld__step step;
-	char purpose[VELD_TEAM_MAX + 32];
-	int rc = veld__step_begin(s, &step, VELD_STEP_KEYS | VELD_STEP_WRITE);
-	if (rc)
-		return rc;
-	snprintf(purpose, sizeof purpose, "field policy of team %s", p->team);
-	if ((rc = veld__policy_put(s, p->team, p->at, p->mask, p->sig)) == VELD_OK)
-		rc = veld__audit(s, "policy-change", "success", NULL, purpose);
-	return veld__step_end(s, &step, rc);
-}
-
-/* The invite's code, its auth, and the team's current key (made first,
- * version 1, for a new team) sealed with the code. */
+/* The invite's code, its auth, the team's current key (made first, version
+ * 1, for a new team) sealed with the code and bound to the office's keys,
+ * and the code's proof key kept for certifying. */
 static int invite_make(veld_store *s, const char *team, uint8_t *sk, char code_text[48],
                        struct veld__invite_req *req, int *new_team)
 {
-	uint8_t code[VELD_CODE_BYTES], ckey[32], pk[32], ad[VELD_INVITE_AD_MAX];
+	uint8_t code[VELD_CODE_BYTES], ckey[32], pkey[32], pk[32], ad[VELD_INVITE_AD_MAX];
 	uint64_t tv = 0;
 	int rc;
 	if (veld__team_key_get(s, team, &tv, pk, sk) != VELD_OK) {
@@ -136,12 +520,17 @@ static int invite_make(veld_store *s, const char *team, uint8_t *sk, char code_t
 	veld__code_new(code, code_text);
 	veld__code_auth(req->auth, code);
 	veld__code_key(ckey, code);
+	veld__code_proof_key(pkey, code);
 	snprintf(req->team, sizeof req->team, "%s", team);
 	req->tv = tv;
-	veld__seal(req->team_sealed, sk, 32, ad, veld__invite_ad(ad, team, tv), ckey);
+	veld__seal(req->team_sealed, sk, 32, ad,
+	           veld__invite_ad(ad, team, tv, veld__store_device(s), veld__store_sign_pk(s),
+	                           veld__store_box_pk(s)), ckey);
+	rc = veld__invite_put(s, req->auth, team, pkey, req->expires);
 	sodium_memzero(code, sizeof code);
 	sodium_memzero(ckey, sizeof ckey);
-	return veld__audit(s, "invite", "success", NULL, "device enrollment");
+	sodium_memzero(pkey, sizeof pkey);
+	return rc == VELD_OK ? veld__audit(s, "invite", "success", NULL, "device enrollment") : rc;
 }
 
 int veld__office_invite(veld_store *s, const char *team, uint64_t expires_ms,
@@ -152,6 +541,7 @@ int veld__office_invite(veld_store *s, const char *team, uint64_t expires_ms,
 	int rc;
 	*new_team = 0;
 	memset(req, 0, sizeof *req);
+	req->expires = expires_ms;
 	if (!(sk = veld__secret_new(32)))
 		return veld__err(VELD_ENOMEM, "out of memory");
 	if ((rc = veld__step_begin(s, &step, VELD_STEP_KEYS | VELD_STEP_WRITE)) == VELD_OK) {
@@ -160,7 +550,6 @@ int veld__office_invite(veld_store *s, const char *team, uint64_t expires_ms,
 			               " 'office')");
 		if (rc == VELD_OK)
 			rc = invite_make(s, team, sk, code_text, req, new_team);
-		req->expires = expires_ms;
 		rc = veld__step_end(s, &step, rc);
 	}
 	veld__secret_free(sk);
@@ -171,57 +560,79 @@ void veld__team_keys_out_free(struct veld__team_keys_out *o)
 {
 	if (!o)
 		return;
-	free(o->mem);
+	free(o->req.sealed);
 	memset(o, 0, sizeof *o);
 }
 
-/* The team key's secret half sealed to each device of the team that is not
- * revoked. */
-static void seal_to_devices(const char *team, const uint8_t *sk,
-                            const struct veld__devices_resp *devices, struct veld__team_keys_req *req)
+/* The team key's secret half sealed to each device the office certified for
+ * the team and did not revoke: never to one only the server lists. */
+struct sealing {
+	const uint8_t *sk;
+	struct veld__team_keys_req *req;
+	size_t cap;
+};
+
+static int seal_to_cert(const struct veld__cert *c, void *arg)
 {
-	size_t n = 0;
-	for (size_t i = 0; i < devices->ndevices; i++) {
-		const struct veld__device_info *d = &devices->devices[i];
-		if (d->revoked || strcmp(d->team, team) != 0 || strcmp(d->role, "worker") != 0)
-			continue;
-		memcpy(req->sealed[n].device, d->device, VELD_ID_BYTES);
-		crypto_box_seal(req->sealed[n].sealed, sk, 32, d->box_pk);
-		n++;
+	struct sealing *x = arg;
+	struct veld__sealed_for *f;
+	if (c->revoked)
+		return VELD_OK;
+	if (x->req->nsealed == x->cap) {
+		size_t cap = x->cap ? 2 * x->cap : 16;
+		struct veld__sealed_for *g = realloc(x->req->sealed, cap * sizeof *g);
+		if (!g)
+			return veld__err(VELD_ENOMEM, "out of memory");
+		x->req->sealed = g;
+		x->cap = cap;
 	}
-	req->nsealed = n;
+	f = &x->req->sealed[x->req->nsealed++];
+	memcpy(f->device, c->device, VELD_ID_BYTES);
+	crypto_box_seal(f->sealed, x->sk, 32, c->box_pk);
+	return VELD_OK;
+}
+
+/* With rotate, a new team key version first, and new versions of every
+ * client key of the team (what is written from now on is sealed with keys
+ * a revoked device never held), while every version held is shared again
+ * with the new team key (a device of the team can still read what was
+ * written before). */
+static int team_key_for(veld_store *s, const char *team, int rotate, uint64_t *tv,
+                        uint8_t pk[32], uint8_t *sk)
+{
+	int rc;
+	if (!rotate)
+		return veld__team_key_get(s, team, tv, pk, sk);
+	if ((rc = new_team_key(s, team, tv, pk, sk)) != VELD_OK ||
+	    (rc = veld__keys_rotate_team(s, team)) != VELD_OK)
+		return rc;
+	return veld__audit(s, "team-key-rotate", "success", NULL, "revocation");
 }
 
 int veld__office_team_keys(veld_store *s, const char *team, int rotate,
-                           const struct veld__devices_resp *devices, struct veld__team_keys_out *out)
+                           struct veld__team_keys_out *out)
 {
 	struct veld__step step;
-	uint8_t *sk;
+	struct sealing x;
+	uint8_t *sk, msg[VELD_TEAM_KEY_SIG_MSG_MAX];
 	uint64_t tv = 0;
 	int rc;
 	memset(out, 0, sizeof *out);
-	if (!(sk = veld__secret_new(32)) ||
-	    !(out->mem = calloc(devices->ndevices ? devices->ndevices : 1, sizeof(struct veld__sealed_for)))) {
-		veld__secret_free(sk);
+	if (!(sk = veld__secret_new(32)))
 		return veld__err(VELD_ENOMEM, "out of memory");
-	}
-	out->req.sealed = out->mem;
 	if ((rc = veld__step_begin(s, &step, VELD_STEP_KEYS | VELD_STEP_WRITE)) == VELD_OK) {
-		rc = need_office(s);
-		if (rc == VELD_OK && rotate) {
-			/* New versions of every client key of the team too, so what
-			 * is written from now on is sealed with keys a revoked device
-			 * never held. */
-			if ((rc = new_team_key(s, team, &tv, out->req.pk, sk)) == VELD_OK &&
-			    (rc = veld__keys_rotate_team(s, team)) == VELD_OK)
-				rc = veld__audit(s, "team-key-rotate", "success", NULL, "revocation");
-		} else if (rc == VELD_OK) {
-			rc = veld__team_key_get(s, team, &tv, out->req.pk, sk);
+		if ((rc = need_office(s)) == VELD_OK &&
+		    (rc = team_key_for(s, team, rotate, &tv, out->req.pk, sk)) == VELD_OK) {
+			x.sk = sk;
+			x.req = &out->req;
+			x.cap = 0;
+			rc = veld__certs_each(s, team, seal_to_cert, &x);
 		}
 		if (rc == VELD_OK) {
-			seal_to_devices(team, sk, devices, &out->req);
 			snprintf(out->req.team, sizeof out->req.team, "%s", team);
 			out->req.tv = tv;
+			veld__store_sign(s, out->req.sig, msg,
+			                 veld__team_key_sig_message(msg, team, tv, out->req.pk));
 		}
 		rc = veld__step_end(s, &step, rc);
 	}

@@ -7,6 +7,7 @@
  * which the field policy may remove own values). Each function is one step
  * on the store (syncstate.h); client.c drives HTTP. */
 #include "devsync.h"
+#include "auth.h"
 #include "error.h"
 #include "syncstate.h"
 
@@ -36,11 +37,17 @@ static int read_envelopes(veld_store *s, struct veld__outbox *o)
 		return rc;
 	for (size_t i = 0; i < n; i++) {
 		struct veld__envelope *e = &o->envs[i];
+		uint8_t msg[VELD_ENVELOPE_SIG_MSG_MAX];
 		memcpy(e->client, o->out[i].client, VELD_ID_BYTES);
 		e->kv = o->out[i].kv;
 		memcpy(e->to, o->out[i].to, sizeof e->to);
 		e->tv = o->out[i].tv;
 		memcpy(e->sealed, o->out[i].sealed, VELD_SEALED_KEY_BYTES);
+		/* Signed by this device: who sealed a key is what every receiver
+		 * checks before it takes the key (docs/security.md). */
+		memcpy(e->from, veld__store_device(s), VELD_ID_BYTES);
+		veld__store_sign(s, e->sig, msg, veld__envelope_sig_message(msg, e->from, e->client,
+		                                                          e->kv, e->to, e->tv, e->sealed));
 	}
 	o->req.envs = o->envs;
 	o->req.nenvs = n;
@@ -181,7 +188,7 @@ int veld__sync_rewind(veld_store *s, uint64_t expected)
 	if (rc == VELD_OK && (rc = veld__sync_set_u64(s, "acked_seq", expected - 1)) == VELD_OK &&
 	    (rc = veld__sync_set_u64(s, "pull_cursor", 0)) == VELD_OK &&
 	    (rc = veld__sync_set_u64(s, "env_cursor", 0)) == VELD_OK &&
-	    (rc = veld__sync_set_u64(s, "erase_cursor", 0)) == VELD_OK)
+	    (rc = veld__sync_set_u64(s, "notice_cursor", 0)) == VELD_OK)
 		rc = veld__keys_share_all(s);
 done:
 	return veld__step_end(s, &step, rc);

@@ -55,11 +55,9 @@
 #define SIG_BYTES 64
 #define PK_BYTES 32
 #define HASH_BYTES 32
-/* The protocol's limit on a sealed value: 64 KiB plus the 40 bytes of nonce
- * and tag (docs/protocol.md section 1). */
-/* The largest sealed value: the largest plaintext, padded (always at least
- * one byte) to a whole VELD_PAD_BLOCK, plus nonce and tag. */
-#define MAX_VALUE_BYTES ((VELD_VALUE_MAX / VELD_PAD_BLOCK + 1) * VELD_PAD_BLOCK + VELD_SEAL_OVERHEAD)
+/* The protocol's limit on a sealed value (docs/protocol.md section 1): the
+ * one bound writer, reader and wire share (core/src/op.h). */
+#define MAX_VALUE_BYTES VELD_SEALED_VALUE_MAX
 /* A batch is one push, so it never spans more operations than a push holds. */
 #define MAX_BATCH_OPS VELD_WIRE_MAX_OPS
 /* The protocol does not bound the team keys in a pull; a device holds one

@@ -13,6 +13,7 @@ set(VELD_WIRE_SOURCES
 set(VELD_DEVSYNC_SOURCES
   ${VELD_SYNC_DIR}/src/outbox.c
   ${VELD_SYNC_DIR}/src/apply.c
+  ${VELD_SYNC_DIR}/src/pending.c
   ${VELD_SYNC_DIR}/src/enroll.c
   ${VELD_SYNC_DIR}/src/officekeys.c
   ${VELD_SYNC_DIR}/src/auditsync.c

@@ -139,10 +139,15 @@ VELD_EXTERN int veld_store_set_actor(veld_store *s, const char *user, const char
  * "ops":n,"clients":n,...}. No personal data. */
 VELD_EXTERN int veld_store_info(veld_store *s, char **json_out);
 
-/* Group several writes into one transaction (bulk work). One transaction at
- * a time per store: a second veld_store_begin fails with VELD_EINVAL. A
- * failed write inside a transaction rolls back only itself and leaves the
- * transaction open; the caller decides to commit the rest or roll back. */
+/* Group several writes into one transaction (bulk work). The transaction
+ * belongs to the thread that began it: calls on the store from other threads
+ * (a sync, another screen) wait until it is committed or rolled back, so
+ * nothing of theirs lands in it or is rolled back with it; veld_store_lock
+ * does not wait, it rolls the transaction back. A second veld_store_begin on
+ * the same thread fails with VELD_EINVAL. A failed write inside a
+ * transaction rolls back only itself and leaves the transaction open; the
+ * caller decides to commit the rest or roll back. A failed commit rolls the
+ * whole transaction back. */
 VELD_EXTERN VELD_WARN_UNUSED int veld_store_begin(veld_store *s);
 /* A failed commit has rolled everything back: the writes are lost. */
 VELD_EXTERN VELD_WARN_UNUSED int veld_store_commit(veld_store *s);
@@ -234,6 +239,20 @@ VELD_EXTERN VELD_WARN_UNUSED int veld_office_log(veld_store *s, const char *filt
  * same access rules as reading the client apply; logged as "export". */
 VELD_EXTERN VELD_WARN_UNUSED int veld_client_export(veld_store *s, const char *client_id,
 	const char *purpose, char **json_out);
+
+/* ---- Quarantine -------------------------------------------------------- */
+
+/* What sync kept aside on this store instead of taking it in (docs/security.md,
+ * "Quarantine, not poison"): operations and key envelopes another device
+ * signed that fail a check its writer should have made (a value out of
+ * range, bad padding, an envelope that does not open, a second key for a
+ * version held, a revoked device writing after its revocation). None of it
+ * is in the store's state. A JSON array, newest first, of {"what":
+ * "operation"|"envelope", "device": the author's id, "seq", "client",
+ * "kv", "kind", "field", "reason", "at"} (null where it does not apply;
+ * never a value). In the office's store it names the devices the office
+ * may want to revoke. */
+VELD_EXTERN VELD_WARN_UNUSED int veld_quarantine_list(veld_store *s, char **json_out);
 
 /* ---- Field policy ------------------------------------------------------ */
 

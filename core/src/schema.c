@@ -108,6 +108,9 @@ static const char *const v7 =
 	"  at INTEGER NOT NULL, body BLOB NOT NULL, sig BLOB NOT NULL,"
 	"  PRIMARY KEY(team, n)) WITHOUT ROWID;"
 	"CREATE TABLE authors(device BLOB PRIMARY KEY, seen INTEGER NOT NULL) WITHOUT ROWID;"
+	/* A store that synced before: what it holds of each author counts as
+	 * arrived, so the next page continues from there. */
+	"INSERT INTO authors(device, seen) SELECT device, max(seq) FROM ops GROUP BY device;"
 	"CREATE TABLE pending_ops(device BLOB NOT NULL, seq INTEGER NOT NULL, ver INTEGER NOT NULL,"
 	"  hlc INTEGER NOT NULL, kind TEXT NOT NULL, entity BLOB NOT NULL, client BLOB NOT NULL,"
 	"  team TEXT NOT NULL, kv INTEGER NOT NULL, field TEXT NOT NULL, value BLOB, sup BLOB,"

@@ -11,6 +11,8 @@
 #include "store.h"
 #include "error.h"
 #include "op.h"
+#include "trust.h"
+#include "hlc.h"
 
 #include <errno.h>
 #include <stdio.h>
@@ -70,13 +72,33 @@ void veld_store_options_init(veld_store_options *opts)
 
 /* ---- mutex and key checks ----------------------------------------------- */
 
+/* The store's mutex, for this thread's call. A transaction opened with
+ * veld_store_begin belongs to the thread that opened it: a call from
+ * another thread waits until it is committed or rolled back, so no thread's
+ * work lands in (or is rolled back with) another thread's transaction. */
 int veld__enter(veld_store *s)
 {
 	veld__err_clear();
 	if (!s)
 		return veld__err(VELD_EINVAL, "no store given");
 	pthread_mutex_lock(&s->mu);
+	while (s->user_tx_open && !pthread_equal(s->user_tx_owner, pthread_self()))
+		pthread_cond_wait(&s->user_tx_done, &s->mu);
 	return VELD_OK;
+}
+
+/* The mutex whoever holds the open transaction: locking must not wait
+ * for a bulk import to finish (it rolls it back). */
+static void enter_any(veld_store *s)
+{
+	veld__err_clear();
+	pthread_mutex_lock(&s->mu);
+}
+
+static void user_tx_closed(veld_store *s)
+{
+	s->user_tx_open = 0;
+	pthread_cond_broadcast(&s->user_tx_done);
 }
 
 void veld__leave(veld_store *s)
@@ -258,8 +280,11 @@ int veld_store_begin(veld_store *s)
 		return rc;
 	if (s->tx_depth > 0)
 		rc = veld__err(VELD_EINVAL, "a transaction is already open");
-	else if ((rc = veld__need_keys(s)) == VELD_OK)
-		rc = veld__tx_begin(s, &s->user_tx);
+	else if ((rc = veld__need_keys(s)) == VELD_OK &&
+	         (rc = veld__tx_begin(s, &s->user_tx)) == VELD_OK) {
+		s->user_tx_open = 1;
+		s->user_tx_owner = pthread_self();
+	}
 	veld__leave(s);
 	return rc;
 }
@@ -270,12 +295,15 @@ static int user_tx_end(veld_store *s, int commit)
 	int rc = veld__enter(s);
 	if (rc)
 		return rc;
-	if (s->tx_depth != 1)
+	if (s->tx_depth != 1 || !s->user_tx_open)
 		rc = veld__err(VELD_EINVAL, "no transaction is open");
 	else if (commit)
 		rc = veld__tx_commit(s, &s->user_tx);
 	else
 		veld__tx_abort(s, &s->user_tx);
+	/* A failed commit rolled back: either way the transaction is over. */
+	if (s->tx_depth == 0 && s->user_tx_open)
+		user_tx_closed(s);
 	veld__leave(s);
 	return rc;
 }
@@ -618,6 +646,7 @@ void veld_store_free(veld_store *s)
 	store_close_db(s);
 	pthread_mutex_destroy(&s->mu);
 	pthread_mutex_destroy(&s->cancel_mu);
+	pthread_cond_destroy(&s->user_tx_done);
 	free(s->dir);
 	free(s);
 }
@@ -686,6 +715,7 @@ static int store_alloc(veld_store **out, const char *dir)
 	}
 	pthread_mutex_init(&s->mu, NULL);
 	pthread_mutex_init(&s->cancel_mu, NULL);
+	pthread_cond_init(&s->user_tx_done, NULL);
 	atomic_init(&s->cancel_flag, 0);
 	randombytes_buf(s->nonce_prefix, sizeof s->nonce_prefix);
 	snprintf(s->user, sizeof s->user, "unknown");
@@ -1087,11 +1117,13 @@ out:
 
 int veld_store_lock(veld_store *s)
 {
-	int rc = veld__enter(s);
-	if (rc)
-		return rc;
-	if (s->tx_depth > 0)
+	if (!s)
+		return veld__err(VELD_EINVAL, "no store given");
+	enter_any(s);
+	if (s->tx_depth > 0) {
 		veld__tx_abort(s, &s->user_tx);
+		user_tx_closed(s);
+	}
 	wipe_keys(s);
 	veld__leave(s);
 	return VELD_OK;
@@ -1123,20 +1155,41 @@ int veld_store_unlock_with_key(veld_store *s, const uint8_t key[32])
 	return store_unlock(s, NULL, 0, key);
 }
 
+/* The office's latest checkpoint of this store's team, as info shows it:
+ * its date, age and whether it is older than the default allowed age (a
+ * sync says the same with its own setting); null in the office or before
+ * the first one arrives. */
+static json_t *checkpoint_info(veld_store *s)
+{
+	uint64_t now = veld__hlc_now_ms(), when = 0, age;
+	char at[32];
+	if (s->office || veld__checkpoint_date(s, s->team, &when) != VELD_OK) {
+		veld__err_clear();
+		return json_null();
+	}
+	age = now > when ? now - when : 0;
+	veld__iso8601(at, when);
+	return json_pack("{s:s,s:I,s:b}", "at", at, "age_s", (json_int_t)(age / 1000u), "stale",
+	                 age > VELD_CHECKPOINT_MAX_AGE_MS);
+}
+
 int veld_store_info(veld_store *s, char **json_out)
 {
 	char dev[33];
 	int64_t ops, clients, conflicts;
+	uint64_t pend_ops = 0, pend_envs = 0, quarantined = 0;
 	json_t *o;
 	int rc = veld__enter_json(s, json_out, 0);
 	if (rc)
 		return rc;
 	if ((rc = veld__sql_int64(own(s, SS_COUNT_OPS), &ops, "describing the store")) ||
 	    (rc = veld__sql_int64(own(s, SS_COUNT_CLIENTS), &clients, "describing the store")) ||
-	    (rc = veld__sql_int64(own(s, SS_COUNT_CONFLICTS), &conflicts, "describing the store")))
+	    (rc = veld__sql_int64(own(s, SS_COUNT_CONFLICTS), &conflicts, "describing the store")) ||
+	    (rc = veld__pending_count(s, &pend_ops, &pend_envs)) ||
+	    (rc = veld__quarantine_count(s, &quarantined)))
 		goto out;
 	veld__hex(dev, s->device, VELD_ID_BYTES);
-	o = json_pack("{s:s,s:s,s:b,s:i,s:I,s:I,s:I,s:I,s:I,s:b,s:s,s:s}",
+	o = json_pack("{s:s,s:s,s:b,s:i,s:I,s:I,s:I,s:I,s:I,s:b,s:s,s:s,s:I,s:I,s:o}",
 		"device", dev, "team", s->team, "office", s->office, "schema", VELD_SCHEMA_VERSION,
 		"ops", (json_int_t)ops,
 		"own_ops", (json_int_t)(s->next_seq - 1),
@@ -1144,7 +1197,10 @@ int veld_store_info(veld_store *s, char **json_out)
 		"conflicts", (json_int_t)conflicts,
 		"audit_entries", (json_int_t)s->audit_seq,
 		"locked", s->master == NULL,
-		"user", s->user, "role", s->role);
+		"user", s->user, "role", s->role,
+		"pending", (json_int_t)(pend_ops + pend_envs),
+		"quarantined", (json_int_t)quarantined,
+		"checkpoint", checkpoint_info(s));
 	rc = o ? veld__json_answer(o, json_out) : veld__err(VELD_ENOMEM, "out of memory");
 	json_decref(o);
 out:

@@ -103,6 +103,9 @@ struct veld_store {
 	/* The open transaction and the batch of own operations it writes. */
 	int tx_depth;
 	struct veld__tx user_tx; /* veld_store_begin's outer transaction */
+	int user_tx_open;        /* ... is open, for user_tx_owner's calls only */
+	pthread_t user_tx_owner;
+	pthread_cond_t user_tx_done; /* signalled when it ends */
 	/* The merge rule's statements on this database. */
 	struct veld__merge m;
 	/* The record created by the current write (see veld__op_write). */

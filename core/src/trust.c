@@ -15,7 +15,7 @@ enum {
 	TR_PENDING_PUT, TR_PENDING_ALL, TR_PENDING_DROP, TR_PENDING_COUNT,
 	TR_PENV_PUT, TR_PENV_ALL, TR_PENV_DROP, TR_PENV_COUNT,
 	TR_QUAR_OP, TR_QUAR_ENV, TR_QUAR_COUNT, TR_QUAR_LIST,
-	TR_CP_PUT, TR_CP_GET,
+	TR_CP_PUT, TR_CP_GET, TR_CP_DATE,
 	TR_INVITE_PUT, TR_INVITE_GET, TR_TEAMS,
 	TR__COUNT
 };
@@ -66,6 +66,7 @@ static const char *const trust_sql[TR__COUNT] = {
 	              " ON CONFLICT(team) DO UPDATE SET at = excluded.at, n = excluded.n,"
 	              " heads = excluded.heads, sig = excluded.sig",
 	[TR_CP_GET] = "SELECT at, n, heads, sig FROM checkpoints WHERE team = ?1",
+	[TR_CP_DATE] = "SELECT at FROM checkpoints WHERE team = ?1",
 	[TR_INVITE_PUT] = "INSERT INTO invites(auth, team, proof_key, expires) VALUES(?1, ?2, ?3, ?4)",
 	[TR_INVITE_GET] = "SELECT team, proof_key FROM invites WHERE auth = ?1",
 	[TR_TEAMS] = "SELECT team FROM certs UNION SELECT team FROM team_keys"
@@ -623,6 +624,20 @@ int veld__checkpoint_get(veld_store *s, const char *team, struct veld__checkpoin
 	return rc;
 }
 
+int veld__checkpoint_date(veld_store *s, const char *team, uint64_t *at)
+{
+	sqlite3_stmt *st;
+	int rc = stmt(s, TR_CP_DATE, &st);
+	if (rc)
+		return rc;
+	sqlite3_bind_text(st, 1, team, -1, SQLITE_STATIC);
+	if ((rc = one_row(st, "reading a checkpoint")) != VELD_OK)
+		return rc;
+	*at = (uint64_t)sqlite3_column_int64(st, 0);
+	sqlite3_reset(st);
+	return VELD_OK;
+}
+
 /* ---- the office's invites --------------------------------------------------------------- */
 
 static size_t invite_key_ad(uint8_t ad[48], const uint8_t auth[32])
@@ -684,4 +699,19 @@ int veld__teams_each(veld_store *s, int (*fn)(const char *team, void *arg), void
 		return rc;
 	}
 	return veld__sql_done(st, src, "reading teams");
+}
+
+/* ---- the public face ------------------------------------------------------------ */
+
+int veld_quarantine_list(veld_store *s, char **json_out)
+{
+	json_t *arr = NULL;
+	int rc = veld__enter_json(s, json_out, 0);
+	if (rc)
+		return rc;
+	if ((rc = veld__quarantine_list(s, 0, &arr)) == VELD_OK)
+		rc = veld__json_answer(arr, json_out);
+	json_decref(arr);
+	veld__leave(s);
+	return rc;
 }

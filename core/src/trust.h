@@ -121,6 +121,10 @@ int veld__quarantine_count(veld_store *s, uint64_t *n);
 int veld__quarantine_list(veld_store *s, size_t limit, json_t **out);
 
 /* ---- the team's checkpoint ---------------------------------------------------------- */
+/* The age beyond which the office's word on a device counts as stale (7
+ * days, TUF's timestamp idea): a sync may set its own (veld_sync.h). */
+#define VELD_CHECKPOINT_MAX_AGE_MS (7ull * 24 * 3600 * 1000)
+
 struct veld__checkpoint_row {
 	char team[VELD_TEAM_MAX + 1];
 	uint64_t at, n;
@@ -133,6 +137,9 @@ int veld__checkpoint_put(veld_store *s, const struct veld__checkpoint_row *c);
  * into buf (cap bytes). */
 int veld__checkpoint_get(veld_store *s, const char *team, struct veld__checkpoint_row *out,
                          uint8_t *buf, size_t cap);
+
+/* The date of the held checkpoint of a team: VELD_ENOTFOUND if none. */
+int veld__checkpoint_date(veld_store *s, const char *team, uint64_t *at);
 
 /* ---- the office's invites --------------------------------------------------------------- */
 /* Keep an invite: the proof key is wrapped under the master key. */

@@ -636,8 +636,9 @@ static int take_envelopes(veld_store *s, const struct veld__pull_resp *p,
 static int take_checkpoint(veld_store *s, const struct veld__pull_resp *p, uint64_t skew_ms)
 {
 	const struct veld__checkpoint *cp = &p->checkpoint;
-	struct veld__checkpoint_row held, row;
-	uint8_t office_pk[32], buf[1];
+	struct veld__checkpoint_row row;
+	uint8_t office_pk[32];
+	uint64_t held_at = 0;
 	int rc;
 	if (!p->has_checkpoint || veld__store_is_office(s))
 		return VELD_OK;
@@ -650,10 +651,9 @@ static int take_checkpoint(veld_store *s, const struct veld__pull_resp *p, uint6
 		return veld__err(VELD_EPROTO, "a pulled checkpoint is not this team's or is malformed");
 	if (cp->at > veld__hlc_now_ms() + skew_ms)
 		return veld__err(VELD_EPROTO, "a pulled checkpoint is dated ahead of this device's clock");
-	rc = veld__checkpoint_get(s, cp->team, &held, buf, 0);
-	if (rc == VELD_OK || rc == VELD_ECORRUPT) /* buf too small: the date is there */
-		veld__err_clear();
-	if (rc == VELD_OK && held.at >= cp->at)
+	if ((rc = veld__checkpoint_date(s, cp->team, &held_at)) != VELD_OK && rc != VELD_ENOTFOUND)
+		return rc;
+	if (rc == VELD_OK && held_at >= cp->at)
 		return VELD_OK; /* not newer: the one held stays */
 	memset(&row, 0, sizeof row);
 	snprintf(row.team, sizeof row.team, "%s", cp->team);

@@ -67,6 +67,7 @@ static void make_history(struct hist *h, int nops)
 		}
 		veld__op *op = &h->ops[h->n];
 		int e = (int)(rnd() % NENT), f = (int)(rnd() % NFIELD);
+		op->version = VELD_OP_VERSION;
 		memcpy(op->device, dev[d], VELD_ID_BYTES);
 		op->seq = ++seq[d];
 		/* Coarse clocks so equal stamps (ties broken by device) occur. */
@@ -258,6 +259,7 @@ static void test_merge__concurrent_edits_both_kept(void **state)
 
 	client = create(s, "client", "{\"name\":\"C\",\"address\":\"Main street 1\"}");
 	memset(&op, 0, sizeof op);
+	op.version = VELD_OP_VERSION;
 	memset(op.device, 0xEE, VELD_ID_BYTES); /* sorts after any device on a tie */
 	op.seq = 1;
 	op.hlc = s->hlc; /* concurrent: supersedes nothing */

@@ -323,6 +323,37 @@ int cmd_log_show(cli *c, const cli_line *l)
 		log_row, NULL);
 }
 
+static void quarantine_row(const json_t *e, const void *payload)
+{
+	char dev[16], cid[16], what[40], kind[40], field[80], why[200];
+	const char *at = cli_str(e, "at"), *w = printable(cli_str(e, "what"), what, sizeof what),
+		*k = printable(cli_str(e, "kind"), kind, sizeof kind),
+		*f = printable(cli_str(e, "field"), field, sizeof field),
+		*r = printable(cli_str(e, "reason"), why, sizeof why);
+	(void)payload;
+	printf("%-24s %-9s %-8s %-6" JSON_INTEGER_FORMAT " %-8s %-8s %-14s %s
+", at ? at : "-",
+		w ? w : "-", cli_str(e, "device") ? cli_short_id(cli_str(e, "device"), dev) : "-",
+		cli_int(e, "seq"), cli_str(e, "client") ? cli_short_id(cli_str(e, "client"), cid) : "-",
+		k ? k : "-", f ? f : "-", r ? r : "-");
+}
+
+/* `veld quarantine` and `veld office quarantine`: what sync kept aside,
+ * with the device that wrote it. */
+int cmd_quarantine(cli *c, const cli_line *l)
+{
+	char *text = NULL;
+	json_t *list;
+	int ex = cli_open_store(c);
+	(void)l;
+	if (ex != 0)
+		return ex;
+	if ((ex = cli_take_json(veld_quarantine_list(c->store, &text), &text, &list)) != 0)
+		return ex;
+	return cli_table(c, list, "nothing in quarantine", "AT                       WHAT      "
+		"DEVICE   SEQ    CLIENT   KIND     FIELD          REASON\n", quarantine_row, NULL);
+}
+
 int cmd_log_verify(cli *c, const cli_line *l)
 {
 	uint64_t n = 0;

@@ -352,6 +352,7 @@ int cmd_domains(cli *c, const cli_line *l);
 int cmd_conflicts(cli *c, const cli_line *l);
 int cmd_resolve(cli *c, const cli_line *l);
 int cmd_log_show(cli *c, const cli_line *l);
+int cmd_quarantine(cli *c, const cli_line *l);
 int cmd_log_verify(cli *c, const cli_line *l);
 int cmd_policy_show(cli *c, const cli_line *l);
 int cmd_policy_set(cli *c, const cli_line *l);

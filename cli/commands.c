@@ -212,6 +212,14 @@ const cli_cmd cli_commands[] = {
 	 "  --limit N     at most N entries\n",
 	 .opts = "client= limit= device=!",
 	 .refuse = "--device is for `veld office log`"},
+	{"quarantine", NULL, cmd_quarantine, "",
+	 "Show what sync kept aside instead of taking it in: operations and key\n"
+	 "envelopes another device signed that fail a check its writer should have\n"
+	 "made (a value out of range, bad padding, an envelope that does not open, a\n"
+	 "second key for a version held, a revoked device writing after its\n"
+	 "revocation). Nothing of it is in the store. Columns: when, what, the device\n"
+	 "that wrote it, its seq, the client, kind, field, and the check it failed.\n",
+	 .extra = TOO_MANY},
 	{"log", "verify", cmd_log_verify, "",
 	 "Check the access log's hash chain and signed head. Exits 5 if broken.\n",
 	 .extra = TOO_MANY},
@@ -320,6 +328,11 @@ const cli_cmd cli_commands[] = {
 	 "  --device ID   only entries of this device (an id or a prefix)\n"
 	 "  --limit N     the newest N entries\n",
 	 .opts = "client= limit= device=", .office = true},
+	{"office", "quarantine", cmd_quarantine, "",
+	 "Show what the office's sync kept aside (see `veld quarantine`), with the\n"
+	 "device that wrote each: a device that keeps sending what fails its checks\n"
+	 "may be faulty or tampered with; `veld office revoke DEVICE` stops it.\n",
+	 .extra = TOO_MANY, .office = true},
 	{"office", "list", cmd_office_list,
 	 "clients|visits|notes|goals|signals|conflicts [--client ID] [--open]",
 	 "List records of every team in the office store. Columns as in `veld client\n"

@@ -174,10 +174,18 @@ static int show_synced(cli *c, const json_t *r, const void *payload)
 {
 	if (r == NULL)
 		return CLI_EXIT_FAIL;
+	json_t *w = json_object_get(r, "warnings"), *line;
+	size_t i;
 	printf("synced: pushed %" JSON_INTEGER_FORMAT ", pulled %" JSON_INTEGER_FORMAT " (%"
 		JSON_INTEGER_FORMAT " new), %" JSON_INTEGER_FORMAT " conflicts, in %" JSON_INTEGER_FORMAT
 		" ms\n", cli_int(r, "pushed"), cli_int(r, "pulled"), cli_int(r, "applied"),
 		cli_int(r, "conflicts"), cli_int(r, "duration_ms"));
+	/* What a person must know: the server may be withholding, something
+	 * waits or was kept aside. On stderr, so scripts reading stdout keep
+	 * one line. */
+	json_array_foreach(w, i, line)
+		if (json_is_string(line))
+			fprintf(stderr, "warning: %s\n", json_string_value(line));
 	return 0;
 }
 

@@ -5,6 +5,7 @@
 #include "op.h"
 #include "store.h"
 #include "hlc.h"
+#include "crypto.h"
 
 #include <jansson.h>
 #include <stdio.h>
@@ -350,6 +351,52 @@ static void test_merge__hlc_is_monotonic(void **state)
 	assert_true(veld__hlc_recv(a, a + 500, 0) > a + 500);
 }
 
+/* One bound for writer, reader and wire: the largest JSON value a writer
+ * accepts (VELD_VALUE_MAX bytes) seals within VELD_SEALED_VALUE_MAX and
+ * opens again; one byte more, or a value sealed without the padding, is
+ * refused with the check it failed. */
+static void test_merge__largest_value_opens_and_bad_ones_do_not(void **state)
+{
+	uint8_t key[32], ent[VELD_ID_BYTES], dev[VELD_ID_BYTES], ad[128], raw[64 + 40];
+	char *json = malloc(VELD_VALUE_MAX + 2);
+	const char *why = NULL;
+	uint8_t *sealed;
+	size_t len = 0;
+	json_t *v = NULL;
+	randombytes_buf(key, sizeof key);
+	randombytes_buf(ent, sizeof ent);
+	randombytes_buf(dev, sizeof dev);
+	json[0] = '"';
+	memset(json + 1, 'a', VELD_VALUE_MAX - 2);
+	json[VELD_VALUE_MAX - 1] = '"';
+	sealed = veld__seal_value(json, VELD_VALUE_MAX, ent, "text", dev, 1, key, &len);
+	assert_true(len <= VELD_SEALED_VALUE_MAX);
+	assert_int_equal(veld__value_open(sealed, len, ent, "text", dev, 1, key, &v, &why), VELD_OK);
+	assert_int_equal(json_string_length(v), VELD_VALUE_MAX - 2);
+	json_decref(v);
+	free(sealed);
+	/* A writer that does not check: one byte over. */
+	json[VELD_VALUE_MAX - 1] = 'a';
+	json[VELD_VALUE_MAX] = '"';
+	sealed = veld__seal_value(json, VELD_VALUE_MAX + 1, ent, "text", dev, 1, key, &len);
+	assert_int_equal(veld__value_open(sealed, len, ent, "text", dev, 1, key, &v, &why),
+	                 VELD_ECORRUPT);
+	assert_non_null(why);
+	assert_null(v);
+	free(sealed);
+	/* Sealed without the padding: 64 bytes that end in no 0x80 marker. */
+	memset(raw, 'x', 64);
+	raw[0] = '"';
+	raw[63] = '"';
+	veld__seal(sealed = malloc(sizeof raw), raw, 64, ad, veld__value_ad(ad, ent, "text", dev, 1),
+	           key);
+	assert_int_equal(veld__value_open(sealed, 64 + VELD_SEAL_OVERHEAD, ent, "text", dev, 1, key,
+	                                  &v, &why), VELD_ECORRUPT);
+	assert_string_equal(why, "has bad padding");
+	free(sealed);
+	free(json);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -358,6 +405,7 @@ int main(void)
 		cmocka_unit_test(test_merge__concurrent_edits_both_kept),
 		cmocka_unit_test(test_merge__record_keeps_kind_and_client),
 		cmocka_unit_test(test_merge__hlc_is_monotonic),
+		cmocka_unit_test(test_merge__largest_value_opens_and_bad_ones_do_not),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

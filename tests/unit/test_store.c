@@ -2,6 +2,7 @@
 #include "helpers.h"
 
 #include <jansson.h>
+#include <pthread.h>
 #include <sqlite3.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -292,6 +293,46 @@ static void test_store__transaction_rollback_discards(void **state)
 	free(dir);
 }
 
+/* A transaction belongs to the thread that began it: another thread's
+ * write waits for it to end, and is not rolled back with it. */
+struct other_write {
+	veld_store *s;
+	int rc;
+};
+
+static void *write_from_other_thread(void *arg)
+{
+	struct other_write *w = arg;
+	w->rc = veld_record_create(w->s, "client", "{\"name\":\"Other thread\"}", NULL, NULL);
+	return NULL;
+}
+
+static void test_store__transaction_belongs_to_its_thread(void **state)
+{
+	char *dir, *out = NULL;
+	veld_store *s = store_new(&dir, "anna", NULL);
+	struct other_write w = {s, -99};
+	pthread_t t;
+	json_t *j;
+	ok(veld_store_begin(s));
+	free(create(s, "client", "{\"name\":\"Rolled back\"}"));
+	assert_int_equal(pthread_create(&t, NULL, write_from_other_thread, &w), 0);
+	usleep(200 * 1000); /* the other thread is waiting, not writing into ours */
+	assert_int_equal(w.rc, -99);
+	ok(veld_store_rollback(s));
+	pthread_join(t, NULL);
+	ok(w.rc);
+	ok(veld_record_list(s, "client", NULL, NULL, &out));
+	j = json_loads(out, 0, NULL);
+	assert_int_equal(json_array_size(j), 1);
+	assert_non_null(strstr(out, "Other thread"));
+	json_decref(j);
+	veld_free(out);
+	veld_store_free(s);
+	rm_rf(dir);
+	free(dir);
+}
+
 static void test_store__free_null_is_noop(void **state)
 {
 	veld_store_free(NULL);
@@ -325,6 +366,7 @@ int main(void)
 		cmocka_unit_test(test_store__truncated_file_is_corrupt),
 		cmocka_unit_test(test_store__garbage_file_is_corrupt),
 		cmocka_unit_test(test_store__transaction_rollback_discards),
+		cmocka_unit_test(test_store__transaction_belongs_to_its_thread),
 		cmocka_unit_test(test_store__free_null_is_noop),
 		cmocka_unit_test(test_store__options_init_null_is_noop),
 	};

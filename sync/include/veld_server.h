@@ -51,10 +51,15 @@ typedef struct veld_server_options {
 	uint32_t timeout_s;        /* idle connection timeout; 0 = 30 s */
 	veld_server_log_cb log;    /* access log; NULL = none */
 	void *log_payload;         /* passed to `log` */
+	/* Version 2: */
+	uint32_t max_skew_s;       /* how far ahead of the server's clock a pushed
+	                              operation may be stamped (409 clock
+	                              beyond); 0 = 600 s */
 } veld_server_options;
 
-#define VELD_SERVER_OPTIONS_VERSION 1
-#define VELD_SERVER_OPTIONS_INIT {VELD_SERVER_OPTIONS_VERSION, NULL, NULL, 0, 0, 0, 0, NULL, NULL}
+#define VELD_SERVER_OPTIONS_VERSION 2
+#define VELD_SERVER_OPTIONS_INIT                                                              \
+	{VELD_SERVER_OPTIONS_VERSION, NULL, NULL, 0, 0, 0, 0, NULL, NULL, 0}
 VELD_EXTERN void veld_server_options_init(veld_server_options *opts);
 
 /* Open (or create) the data directory and its database, and start serving.

@@ -57,12 +57,14 @@
 #define URI_MAX 2048                       /* as auth.c signs */
 #define SETUP_CODE_TTL_MS (24ull * 3600 * 1000)
 #define DRAIN_MS 5000                      /* stop waits this long for requests */
-/* Soft bound on a pull page's operations and batch hashes. It may be passed
- * by one operation and its batch (< 100 KiB); envelopes and team keys add at
- * most ~300 KiB, erasures ~30 KiB: the whole answer stays under the 4 MiB
- * every decoder accepts (VELD_WIRE_MAX_BODY). An access-log page (entries
- * and authors) stays within it. */
-#define PAGE_BUDGET (3u * 1024u * 1024u)
+/* Soft bound on a pull page's operation feed (operations, stubs, held
+ * entries and their batches). It may be passed by one item and its batch
+ * (< 100 KiB); the rest of the page is bounded by counts: envelopes ~330 KB,
+ * team keys ~280 KB, notices ~720 KB, a checkpoint ~240 KB. So the whole
+ * answer stays under the 4 MiB every decoder accepts (VELD_WIRE_MAX_BODY). */
+#define PULL_BUDGET (2u * 1024u * 1024u)
+/* An access-log page is its entries alone. */
+#define AUDIT_BUDGET (3u * 1024u * 1024u)
 #define JSON_TYPE "application/json"
 
 struct veld_server {
@@ -81,14 +83,14 @@ struct veld_server {
 };
 
 enum route {
-	R_NONE, R_HEALTH, R_ENROLL, R_INVITE, R_TEAM_KEYS, R_REVOKE, R_ERASE, R_PUSH, R_PULL,
-	R_DEVICES, R_AUDIT_PUSH, R_AUDIT_PULL, R_POLICY
+	R_NONE, R_HEALTH, R_ENROLL, R_INVITE, R_TEAM_KEYS, R_REVOKE, R_PUSH, R_PULL,
+	R_DEVICES, R_AUDIT_PUSH, R_AUDIT_PULL, R_NOTICE, R_CHECKPOINT
 };
 
 /* The endpoints and what the dispatcher does for each before the store:
  * office-only endpoints refuse any other device (403); an endpoint with a
  * query parses it (the operation feed's has cursors for envelopes and
- * erasures too); one that takes no body refuses a body with `bodyless`. */
+ * notices too); one that takes no body refuses a body with `bodyless`. */
 enum query { Q_NONE, Q_FEED, Q_AUDIT };
 
 static const struct route_def {
@@ -103,8 +105,8 @@ static const struct route_def {
 	{"POST", "/v1/invite", R_INVITE, 1, Q_NONE, NULL},
 	{"POST", "/v1/team-keys", R_TEAM_KEYS, 1, Q_NONE, NULL},
 	{"POST", "/v1/revoke", R_REVOKE, 1, Q_NONE, NULL},
-	{"POST", "/v1/erase", R_ERASE, 1, Q_NONE, NULL},
-	{"POST", "/v1/policy", R_POLICY, 1, Q_NONE, NULL},
+	{"POST", "/v1/notice", R_NOTICE, 1, Q_NONE, NULL},
+	{"POST", "/v1/checkpoint", R_CHECKPOINT, 1, Q_NONE, NULL},
 	{"POST", "/v1/push", R_PUSH, 0, Q_NONE, NULL},
 	{"GET", "/v1/pull", R_PULL, 0, Q_FEED, "a pull has no body"},
 	{"GET", "/v1/devices", R_DEVICES, 1, Q_NONE, "a device list request has no body"},
@@ -247,6 +249,7 @@ static const struct {
 	[VELD_SRV_GAP] = {409, "gap"},
 	[VELD_SRV_EQUIVOCATION] = {409, "equivocation"},
 	[VELD_SRV_BAD_BATCH] = {409, "bad_batch"},
+	[VELD_SRV_CLOCK] = {409, "clock"},
 };
 
 /* Answer a store call that did not succeed: a failure (rc < 0) or a
@@ -388,14 +391,14 @@ static int parse_u64(const char *s, size_t n, uint64_t *v)
 	return 0;
 }
 
-/* after=C&env_after=E&erase_after=X&limit=N, each at most once, in any
- * order, nothing else; without env_after and erase_after when `env` is 0
+/* after=C&env_after=E&notice_after=X&limit=N, each at most once, in any
+ * order, nothing else; without env_after and notice_after when `env` is 0
  * (the access-log pull). Returns NULL or the name of what is wrong. */
 static const char *parse_pull_query(const char *q, int env, struct veld__srv_pull_args *a)
 {
-	int have_after = 0, have_env = 0, have_erase = 0, have_limit = 0;
+	int have_after = 0, have_env = 0, have_notice = 0, have_limit = 0;
 	uint64_t v;
-	a->after = a->env_after = a->erase_after = 0;
+	a->after = a->env_after = a->notice_after = 0;
 	a->limit = VELD_WIRE_DEFAULT_PAGE;
 	while (q && *q) {
 		size_t n = strcspn(q, "&"), k = strcspn(q, "=");
@@ -407,8 +410,8 @@ static const char *parse_pull_query(const char *q, int env, struct veld__srv_pul
 			a->after = v;
 		else if (env && k == 9 && memcmp(q, "env_after", 9) == 0 && !have_env++)
 			a->env_after = v;
-		else if (env && k == 11 && memcmp(q, "erase_after", 11) == 0 && !have_erase++)
-			a->erase_after = v;
+		else if (env && k == 12 && memcmp(q, "notice_after", 12) == 0 && !have_notice++)
+			a->notice_after = v;
 		else if (k == 5 && memcmp(q, "limit", 5) == 0 && !have_limit++) {
 			if (v < 1 || v > VELD_WIRE_MAX_PAGE)
 				return "limit: must be 1 to 5000";
@@ -433,8 +436,8 @@ static int batch_sig_ok(const struct veld__push_req *m, const uint8_t sign_pk[32
 		return -1;
 	for (size_t i = 0; i < m->nops; i++)
 		memcpy(hashes + i * VELD_HASH_BYTES, m->ops[i].hash, VELD_HASH_BYTES);
-	veld__batch_digest(msg, m->ops[0].device, m->ops[0].seq, m->ops[m->nops - 1].seq, hashes,
-	                   m->nops);
+	veld__batch_digest(msg, m->ops[0].version, m->ops[0].device, m->ops[0].seq,
+	                   m->ops[m->nops - 1].seq, hashes, m->nops);
 	free(hashes);
 	ok = crypto_sign_verify_detached(m->sig, msg, sizeof msg, sign_pk) == 0;
 	return ok;
@@ -449,8 +452,8 @@ struct exchange {
 		struct veld__invite_req invite;
 		struct veld__team_keys_req team_keys;
 		struct veld__revoke_req revoke;
-		struct veld__erase_req erase;
-		struct veld__field_policy policy;
+		struct veld__notice_req notice;
+		struct veld__checkpoint_req checkpoint;
 		struct veld__push_req push;
 		struct veld__audit_push_req audit;
 		struct veld__srv_pull_args pull;
@@ -466,12 +469,14 @@ struct exchange {
 	struct veld__arena *mem; /* the arena `out` lives in, if it has one */
 	struct veld__srv_outcome outcome;
 	int sig_ok; /* push, access-log push: the signatures verified */
+	struct veld__srv_notice *notices; /* notice: as checked (malloc'd) */
 };
 
 /* Release an exchange; the decoded body may hold an invite's secrets. */
 static void exchange_end(struct exchange *x)
 {
 	veld__wire_free(&x->w);
+	free(x->notices);
 	if (x->mem)
 		veld__arena_free(x->mem);
 	sodium_memzero(&x->in, sizeof x->in);
@@ -494,7 +499,7 @@ static int parse_request(struct request *r, struct MHD_Connection *c, struct exc
 		                : NULL;
 		if (!bad && r->len != 0)
 			bad = rd->bodyless;
-		x->in.pull.max_bytes = PAGE_BUDGET;
+		x->in.pull.max_bytes = rd->query == Q_FEED ? PULL_BUDGET : AUDIT_BUDGET;
 		if (!bad)
 			return 0;
 		*ret = send_error(r, c, 400, "malformed", 0, "%s", bad);
@@ -506,8 +511,10 @@ static int parse_request(struct request *r, struct MHD_Connection *c, struct exc
 	case R_INVITE: rc = veld__wire_invite_req_decode(&x->w, b, n, &x->in.invite); break;
 	case R_TEAM_KEYS: rc = veld__wire_team_keys_req_decode(&x->w, b, n, &x->in.team_keys); break;
 	case R_REVOKE: rc = veld__wire_revoke_req_decode(&x->w, b, n, &x->in.revoke); break;
-	case R_ERASE: rc = veld__wire_erase_req_decode(&x->w, b, n, &x->in.erase); break;
-	case R_POLICY: rc = veld__wire_policy_req_decode(&x->w, b, n, &x->in.policy); break;
+	case R_NOTICE: rc = veld__wire_notice_req_decode(&x->w, b, n, &x->in.notice); break;
+	case R_CHECKPOINT:
+		rc = veld__wire_checkpoint_req_decode(&x->w, b, n, &x->in.checkpoint);
+		break;
 	case R_PUSH: rc = veld__wire_push_req_decode(&x->w, b, n, &x->in.push); break;
 	case R_AUDIT_PUSH: rc = veld__wire_audit_push_req_decode(&x->w, b, n, &x->in.audit); break;
 	default: rc = veld__err(VELD_ERROR, "no decoder for this endpoint");
@@ -527,26 +534,92 @@ static int check_enroll(struct request *r, struct MHD_Connection *c,
 	return 1;
 }
 
-/* Push: own operations, consecutive (stateless, so checked here), each
- * hashed from its decoded fields (never taken over as received), and the
- * batch signature. */
+/* Push: own operations, consecutive, of one format version (the batch
+ * signs as that version), each hashed from its decoded fields (never taken
+ * over as received), and the batch signature; every envelope sealed and
+ * signed by the pushing device, because a device takes a key only from a
+ * sealer it can check. All stateless, so checked here. */
 static int check_push(struct request *r, struct MHD_Connection *c, struct exchange *x,
                       enum MHD_Result *ret)
 {
 	struct veld__push_req *m = &x->in.push;
-	for (size_t i = 0; i < m->nops; i++) {
+	const char *what = NULL;
+	size_t i;
+	for (i = 0; i < m->nops && !what; i++) {
 		if (memcmp(m->ops[i].device, r->sreq.device, VELD_ID_BYTES) != 0 ||
-		    m->ops[i].seq != m->ops[0].seq + i) {
-			*ret = send_error(r, c, 409, "bad_batch", 0,
-			                  "ops[%zu]: not the device's own or not consecutive", i);
-			return 1;
-		}
-		veld__op_hash(&m->ops[i]);
+		    m->ops[i].seq != m->ops[0].seq + i)
+			what = "not the device's own or not consecutive";
+		else if (m->ops[i].version != m->ops[0].version)
+			what = "a push's operations must all have one format version";
+		else
+			veld__op_hash(&m->ops[i]);
+	}
+	if (what) {
+		*ret = send_error(r, c, 409, "bad_batch", 0, "ops[%zu]: %s", i - 1, what);
+		return 1;
+	}
+	for (i = 0; i < m->nenvs && !what; i++) {
+		const struct veld__envelope *e = &m->envs[i];
+		if (memcmp(e->from, r->sreq.device, VELD_ID_BYTES) != 0)
+			what = "not sealed by this device";
+		else if (veld__envelope_sig_verify(r->dev.sign_pk, e->from, e->client, e->kv, e->to,
+		                                   e->tv, e->sealed, e->sig) != 0)
+			what = "the signature does not verify";
+	}
+	if (what) {
+		*ret = send_error(r, c, 409, "bad_batch", 0, "envelopes[%zu]: %s", i - 1, what);
+		return 1;
 	}
 	if ((x->sig_ok = batch_sig_ok(m, r->dev.sign_pk)) >= 0)
 		return 0;
 	*ret = send_internal(r, c);
 	return 1;
+}
+
+/* Notices: each one's signature with the office's key (the requester's:
+ * only the office gets here) and its body decoded for its kind, outside the
+ * store's lock. The store reports a failure at its place in the order of
+ * the rules. */
+static int check_notices(struct request *r, struct MHD_Connection *c, struct exchange *x,
+                         enum MHD_Result *ret)
+{
+	const struct veld__notice_req *m = &x->in.notice;
+	if (!(x->notices = calloc(m->n ? m->n : 1, sizeof *x->notices))) {
+		*ret = send_internal(r, c);
+		return 1;
+	}
+	for (size_t i = 0; i < m->n; i++) {
+		const struct veld__notice *n = &m->notices[i];
+		struct veld__srv_notice *v = &x->notices[i];
+		v->n = n;
+		v->sig_ok = veld__notice_sig_verify(r->dev.sign_pk, n->team, n->n, n->kind, n->at,
+		                                    n->body, n->body_len, n->sig) == 0;
+		v->body_ok = veld__wire_notice_body_decode(n->kind, n->body, n->body_len, &v->body) ==
+		             VELD_OK;
+	}
+	return 0;
+}
+
+/* Checkpoints: each signed by the office, its heads whole entries of
+ * device (16) and seq (8), in order; nothing of them is state. */
+static int check_checkpoints(struct request *r, struct MHD_Connection *c,
+                             const struct veld__checkpoint_req *m, enum MHD_Result *ret)
+{
+	for (size_t i = 0; i < m->n; i++) {
+		const struct veld__checkpoint *k = &m->checkpoints[i];
+		if (veld__checkpoint_sig_verify(r->dev.sign_pk, k->team, k->at, k->n, k->heads,
+		                                k->heads_len, k->sig) != 0) {
+			*ret = send_error(r, c, 409, "bad_batch", 0,
+			                  "checkpoints[%zu]: the office's signature does not verify", i);
+			return 1;
+		}
+		if (k->heads_len % 24 != 0) {
+			*ret = send_error(r, c, 400, "malformed", 0,
+			                  "checkpoints[%zu]: heads must be whole 24-byte entries", i);
+			return 1;
+		}
+	}
+	return 0;
 }
 
 /* The stateless checks between decoding and the store. Returns 1 if it
@@ -555,25 +628,25 @@ static int check_request(struct request *r, struct MHD_Connection *c, struct exc
                          enum MHD_Result *ret)
 {
 	const uint8_t *pk = r->dev.sign_pk;
-	const char *what = NULL;
+	const struct veld__team_keys_req *tk = &x->in.team_keys;
 	switch (r->rd->route) {
 	case R_ENROLL:
 		return check_enroll(r, c, &x->in.enroll, ret);
 	case R_PUSH:
 		return check_push(r, c, x, ret);
-	case R_ERASE:
-		/* Devices erase on the office's word only: the erasure carries
-		 * the office's signature, which they check against the key they
-		 * pinned. */
-		if (veld__erase_sig_verify(pk, x->in.erase.client, x->in.erase.at, x->in.erase.sig))
-			what = "the erasure's signature does not verify";
-		break;
-	case R_POLICY:
-		/* Devices follow a policy on the office's word only, as erasures. */
-		if (veld__policy_sig_verify(pk, x->in.policy.team, x->in.policy.at, x->in.policy.mask,
-		                            x->in.policy.sig))
-			what = "the policy's signature does not verify";
-		break;
+	case R_NOTICE:
+		return check_notices(r, c, x, ret);
+	case R_CHECKPOINT:
+		return check_checkpoints(r, c, &x->in.checkpoint, ret);
+	case R_TEAM_KEYS:
+		/* Devices open a team key only with the office's signature over
+		 * it, which they check against the key they pinned; the server
+		 * keeps none that would fail there. The office is the requester. */
+		if (veld__team_key_sig_verify(pk, tk->team, tk->tv, tk->pk, tk->sig) == 0)
+			return 0;
+		*ret = send_error(r, c, 409, "bad_batch", 0,
+		                  "the team key's signature does not verify");
+		return 1;
 	case R_AUDIT_PUSH:
 		/* Every entry's signature, with the authenticated device's key
 		 * and id, outside the store's lock; the store reports a bad one
@@ -584,14 +657,10 @@ static int check_request(struct request *r, struct MHD_Connection *c, struct exc
 			x->sig_ok = veld__audit_sig_verify(pk, r->sreq.device, e->seq, e->sealed,
 			                                   e->sealed_len, e->sig) == 0;
 		}
-		break;
-	default:
-		break;
-	}
-	if (!what)
 		return 0;
-	*ret = send_error(r, c, 409, "bad_batch", 0, "%s", what);
-	return 1;
+	default:
+		return 0;
+	}
 }
 
 /* The endpoint in the store: one call, one transaction. */
@@ -605,8 +674,8 @@ static int store_call(struct request *r, struct exchange *x)
 	case R_INVITE: return st->ops->invite(st, q, &x->in.invite, o);
 	case R_TEAM_KEYS: return st->ops->team_keys(st, q, &x->in.team_keys, o);
 	case R_REVOKE: return st->ops->revoke(st, q, &x->in.revoke, &x->out.revoke, o);
-	case R_ERASE: return st->ops->erase(st, q, &x->in.erase, o);
-	case R_POLICY: return st->ops->policy(st, q, &x->in.policy, o);
+	case R_NOTICE: return st->ops->notice(st, q, x->notices, x->in.notice.n, o);
+	case R_CHECKPOINT: return st->ops->checkpoint(st, q, &x->in.checkpoint, o);
 	case R_PUSH: return st->ops->push(st, q, &x->in.push, x->sig_ok, &x->out.push, o);
 	case R_AUDIT_PUSH:
 		return st->ops->audit_push(st, q, &x->in.audit, x->sig_ok, &x->out.push, o);
@@ -1074,6 +1143,10 @@ int veld_server_start(veld_server **out, const veld_server_options *opts)
 		goto fail;
 	if ((rc = veld__sstore_sqlite_open(&srv->store, srv->data_dir)) != VELD_OK)
 		goto fail;
+	/* The push's clock rule (server_store.h). max_skew_s came with options
+	 * version 2: a version 1 struct ends before it. */
+	if (opts->version >= 2 && opts->max_skew_s)
+		srv->store->max_skew_ms = (uint64_t)opts->max_skew_s * 1000;
 	if ((rc = setup_office(srv)) != VELD_OK)
 		goto fail;
 

@@ -12,40 +12,54 @@
  * the code devices run. The server's own tables:
  *
  *   devices(device, sign_pk, box_pk, team, role, label, enrolled, revoked,
- *           last_seq)          - enrolled devices; all of 1..last_seq held
+ *           last_seq, auth, proof)
+ *                              - enrolled devices; all of 1..last_seq held;
+ *                                a worker's invite auth and enroll proof
  *   invites(auth, team, role, expires, tv, team_sealed, used)
  *                              - single-use enrollment invites, by auth
  *                                (the server never sees a code)
  *   nonces(device, nonce, time) - request nonces, pruned after the window
  *   feed(cursor, device, seq, team, client)
- *                              - every stored operation in arrival order
- *   batches(device, first, last, sig)
- *                              - batch signatures; the hashes are ops.hash
- *   envelopes(cursor, client, kv, to, tv, sealed, team)
- *                              - client data keys sealed for a team/office
- *   team_keys(team, tv, pk), team_key_sealed(team, tv, device, sealed)
+ *                              - every operation in arrival order, also
+ *                                those erased since or dropped on arrival
+ *                                (a pull shows those as stubs)
+ *   batches(device, first, last, sig, ver)
+ *                              - batch signatures and the format of their
+ *                                operations; the hashes are ops.hash and
+ *                                erased_ops.hash
+ *   envelopes(cursor, client, kv, to, tv, sealed, team, from, sig)
+ *                              - client data keys sealed for a team/office,
+ *                                signed by the device that sealed them
+ *   team_keys(team, tv, pk, sig), team_key_sealed(team, tv, device, sealed)
+ *                              - team keys as the office signed them
  *   clients(client, team)      - the team a client was first seen with
  *   audit_log(cursor, device, seq, sealed, sig, arrived)
  *                              - devices' access-log entries in arrival
  *                                order, sealed to the office (schema v2)
- *   erasures(cursor, client, team, at)
- *                              - erased clients in the order they were
- *                                erased (schema v3); the merge's own
- *                                erased(client, at) holds them too, so the
- *                                merge rule drops their operations
+ *   erasures(cursor, client, team, at, sig)
+ *                              - erased clients (schema v3), with the erase
+ *                                notice's time and signature; the merge's
+ *                                own erased(client, at) holds them too, so
+ *                                the merge rule drops their operations
  *   field_policy(team, at, mask, sig)
- *                              - each team's field policy as the office
- *                                signed it (schema v4); pulls of the team's
- *                                workers leave out the fields it keeps at
- *                                the office (the default without a row)
- *   erased_ops(device, seq, hash)
- *                              - the hashes of operations held but erased
- *                                since (or dropped on arrival): a batch
- *                                signature covers them, so the rest of
- *                                their batch stays verifiable (schema v3)
+ *                              - each team's field policy as its last
+ *                                policy notice set it (schema v4); pulls of
+ *                                the team's workers hold back the values of
+ *                                the fields it keeps at the office (the
+ *                                default without a row)
+ *   erased_ops(device, seq, hash, team, client, kh)
+ *                              - operations held but erased since (or
+ *                                dropped on arrival): their hash, which a
+ *                                batch signature covers, and what a stub
+ *                                shows of them (schema v3, v5)
+ *   notices(cursor, team, n, kind, at, body, sig)
+ *                              - the office's notices in arrival order,
+ *                                numbered per team (schema v5)
+ *   checkpoints(team, at, n, heads, sig)
+ *                              - each team's latest checkpoint (schema v5)
  *
  * Every seq 1..devices.last_seq of a device has its hash in ops or in
- * erased_ops.
+ * erased_ops, and (since schema 5) a feed row.
  *
  * PRAGMA user_version holds the schema version; each migration runs in its
  * own transaction and only ever moves forward (as core/src/schema.c).
@@ -67,7 +81,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#define SERVER_SCHEMA_VERSION 4
+#define SERVER_SCHEMA_VERSION 5
 #define WEEK_MS (7ull * 24 * 3600 * 1000)
 
 /* ---- schema and statements ----------------------------------------------- */
@@ -131,8 +145,39 @@ static const char schema_v4[] =
 	"CREATE TABLE IF NOT EXISTS field_policy(team TEXT PRIMARY KEY, at INTEGER NOT NULL,"
 	"  mask INTEGER NOT NULL, sig BLOB NOT NULL) WITHOUT ROWID;";
 
+/* Version 5: trust no server (notes/trust.md). Operations and batches
+ * carry their format version (rows from before are version 1; core's merge
+ * writes `ver`, so the merge needs this step); a worker keeps the invite it
+ * enrolled with and its enroll proof; envelopes keep their sealer and its
+ * signature, team keys the office's (rows from before have none: devices
+ * find them unsigned); the office's notices, a feed of their own; each
+ * team's latest checkpoint; and erased operations keep their team, client
+ * and kh, so pulls show a stub in their place. Rows of erased_ops from
+ * before are version 1 operations, whose kh is their hash; their team and
+ * client were not kept, nor their feed rows, so no pull shows them (a
+ * device allows holes inside version 1 batches). */
+static const char schema_v5[] =
+	"ALTER TABLE ops ADD COLUMN ver INTEGER NOT NULL DEFAULT 1;"
+	"ALTER TABLE batches ADD COLUMN ver INTEGER NOT NULL DEFAULT 1;"
+	"ALTER TABLE devices ADD COLUMN auth BLOB;"
+	"ALTER TABLE devices ADD COLUMN proof BLOB;"
+	"ALTER TABLE envelopes ADD COLUMN \"from\" BLOB;"
+	"ALTER TABLE envelopes ADD COLUMN sig BLOB;"
+	"ALTER TABLE team_keys ADD COLUMN sig BLOB;"
+	"ALTER TABLE erased_ops ADD COLUMN team TEXT;"
+	"ALTER TABLE erased_ops ADD COLUMN client BLOB;"
+	"ALTER TABLE erased_ops ADD COLUMN kh BLOB;"
+	"UPDATE erased_ops SET kh = hash;"
+	"CREATE INDEX IF NOT EXISTS feed_device ON feed(device, cursor);"
+	"CREATE TABLE IF NOT EXISTS notices(cursor INTEGER PRIMARY KEY AUTOINCREMENT,"
+	"  team TEXT NOT NULL, n INTEGER NOT NULL, kind TEXT NOT NULL, at INTEGER NOT NULL,"
+	"  body BLOB NOT NULL, sig BLOB NOT NULL, UNIQUE(team, n));"
+	"CREATE INDEX IF NOT EXISTS notices_team ON notices(team, cursor);"
+	"CREATE TABLE IF NOT EXISTS checkpoints(team TEXT PRIMARY KEY, at INTEGER NOT NULL,"
+	"  n INTEGER NOT NULL, heads BLOB NOT NULL, sig BLOB NOT NULL) WITHOUT ROWID;";
+
 static const char *const migrations[SERVER_SCHEMA_VERSION] = {schema_v1, schema_v2, schema_v3,
-                                                              schema_v4};
+                                                              schema_v4, schema_v5};
 
 enum {
 	S_BEGIN, S_COMMIT, S_ROLLBACK,
@@ -146,23 +191,32 @@ enum {
 	S_TK_CURRENT, S_TK_GET, S_TK_PUT, S_TKS_PUT, S_TKS_DEVICE,
 	S_AUDIT_LAST, S_AUDIT_PUT, S_AUDIT_PAGE,
 	S_ERASED_OP_PUT, S_ERASE_PUT, S_ERASE_KEEP_HASHES, S_ERASE_OPS, S_ERASE_SUPERSEDED,
-	S_ERASE_CONFLICTS, S_ERASE_ENTITIES, S_ERASE_FEED, S_ERASE_CLIENT, S_ERASE_ENVELOPES,
-	S_ERASE_MERGE, S_ERASE_PAGE_ALL, S_ERASE_PAGE_TEAM,
+	S_ERASE_CONFLICTS, S_ERASE_ENTITIES, S_ERASE_CLIENT, S_ERASE_ENVELOPES, S_ERASE_MERGE,
 	S_POLICY_GET, S_POLICY_PUT,
+	S_NOTICE_LAST, S_NOTICE_GET, S_NOTICE_PUT, S_NOTICE_PAGE_ALL, S_NOTICE_PAGE_TEAM,
+	S_CKPT_GET, S_CKPT_PUT,
 	S_CURSORS_BUMP, S_CURSORS_ADD,
 	S__COUNT
 };
 
-#define DEV_COLS "device, sign_pk, box_pk, team, role, label, enrolled, revoked, last_seq"
+#define DEV_COLS "device, sign_pk, box_pk, team, role, label, enrolled, revoked, last_seq," \
+                 " auth, proof"
 #define OP_COLS "o.device, o.seq, o.hlc, o.kind, o.entity, o.client, o.team, o.kv, o.field," \
-                " o.value, o.sup, o.hash"
+                " o.value, o.sup, o.hash, o.ver"
+/* A feed row as a page reads it: the cursor, the operation if it is held
+ * (OP_COLS, NULL if erased), and the feed's device and seq with what
+ * erased_ops kept if it is erased (NULL if held). */
+#define FEED_COLS "f.cursor, " OP_COLS ", f.device, f.seq, x.team, x.client, x.kh"
+#define FEED_JOIN " LEFT JOIN ops o ON o.device = f.device AND o.seq = f.seq" \
+                  " LEFT JOIN erased_ops x ON x.device = f.device AND x.seq = f.seq"
+#define NOTICE_COLS "cursor, team, n, kind, at, body, sig"
 
 static const char *const sql[S__COUNT] = {
 	[S_BEGIN] = "BEGIN IMMEDIATE",
 	[S_COMMIT] = "COMMIT",
 	[S_ROLLBACK] = "ROLLBACK",
 	[S_DEV_GET] = "SELECT " DEV_COLS " FROM devices WHERE device = ?1",
-	[S_DEV_INSERT] = "INSERT INTO devices(" DEV_COLS ") VALUES(?1,?2,?3,?4,?5,?6,?7,NULL,0)",
+	[S_DEV_INSERT] = "INSERT INTO devices(" DEV_COLS ") VALUES(?1,?2,?3,?4,?5,?6,?7,NULL,0,?8,?9)",
 	[S_DEV_SET_LAST] = "UPDATE devices SET last_seq = ?2 WHERE device = ?1",
 	[S_DEV_REVOKE] = "UPDATE devices SET revoked = ?2 WHERE device = ?1 AND revoked IS NULL",
 	[S_DEV_OFFICE] = "SELECT " DEV_COLS " FROM devices WHERE role = 'office'"
@@ -182,15 +236,22 @@ static const char *const sql[S__COUNT] = {
 	              " UNION ALL SELECT hash, 1 FROM erased_ops WHERE device = ?1 AND seq = ?2"
 	              " LIMIT 1",
 	[S_FEED_PUT] = "INSERT INTO feed(device, seq, team, client) VALUES(?1, ?2, ?3, ?4)",
-	[S_FEED_ALL] = "SELECT f.cursor, " OP_COLS " FROM feed f JOIN ops o"
-	               " ON o.device = f.device AND o.seq = f.seq"
+	[S_FEED_ALL] = "SELECT " FEED_COLS " FROM feed f" FEED_JOIN
 	               " WHERE f.cursor > ?1 ORDER BY f.cursor LIMIT ?2",
-	[S_FEED_TEAM] = "SELECT f.cursor, " OP_COLS " FROM feed f JOIN ops o"
-	                " ON o.device = f.device AND o.seq = f.seq"
-	                " WHERE f.team = ?3 AND f.cursor > ?1"
-	                " AND (veld_policy_bit(o.kind, o.field) & ~?4) = 0 ORDER BY f.cursor LIMIT ?2",
-	[S_BATCH_PUT] = "INSERT OR IGNORE INTO batches(device, first, last, sig) VALUES(?1,?2,?3,?4)",
-	[S_BATCH_FIND] = "SELECT first, last, sig FROM batches WHERE device = ?1 AND last >= ?2"
+	/* A worker's feed: its team's rows and the office's (?4), whose other
+	 * teams' operations share batches with the team's. Each half takes
+	 * its own index and stops at the page size, so a page costs the page,
+	 * not the feed (an OR would gather every matching row to sort it). */
+	[S_FEED_TEAM] = "SELECT " FEED_COLS " FROM (SELECT cursor FROM"
+	                " (SELECT cursor FROM feed WHERE team = ?3 AND cursor > ?1"
+	                "  ORDER BY cursor LIMIT ?2)"
+	                " UNION SELECT cursor FROM (SELECT cursor FROM feed WHERE device = ?4"
+	                "  AND cursor > ?1 ORDER BY cursor LIMIT ?2)"
+	                " ORDER BY cursor LIMIT ?2) p JOIN feed f ON f.cursor = p.cursor" FEED_JOIN
+	                " ORDER BY f.cursor",
+	[S_BATCH_PUT] = "INSERT OR IGNORE INTO batches(device, first, last, sig, ver)"
+	                " VALUES(?1,?2,?3,?4,?5)",
+	[S_BATCH_FIND] = "SELECT first, last, sig, ver FROM batches WHERE device = ?1 AND last >= ?2"
 	                 " AND first <= ?2 ORDER BY last LIMIT 1",
 	[S_BATCH_HASHES] = "SELECT seq, hash FROM ops WHERE device = ?1 AND seq BETWEEN ?2 AND ?3"
 	                   " UNION ALL SELECT seq, hash FROM erased_ops WHERE device = ?1"
@@ -201,16 +262,16 @@ static const char *const sql[S__COUNT] = {
 	                 " ORDER BY 2 DESC LIMIT 1",
 	[S_CLIENT_PUT] = "INSERT OR IGNORE INTO clients(client, team) VALUES(?1, ?2)",
 	[S_ENTITY_GET] = "SELECT kind, client FROM entities WHERE entity = ?1",
-	[S_ENV_PUT] = "INSERT OR IGNORE INTO envelopes(client, kv, \"to\", tv, sealed, team)"
-	              " VALUES(?1, ?2, ?3, ?4, ?5, ?6)",
-	[S_ENV_PAGE] = "SELECT cursor, client, kv, \"to\", tv, sealed FROM envelopes"
+	[S_ENV_PUT] = "INSERT OR IGNORE INTO envelopes(client, kv, \"to\", tv, sealed, team, \"from\","
+	              " sig) VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+	[S_ENV_PAGE] = "SELECT cursor, client, kv, \"to\", tv, sealed, \"from\", sig FROM envelopes"
 	               " WHERE \"to\" = ?1 AND cursor > ?2 ORDER BY cursor LIMIT ?3",
 	[S_TK_CURRENT] = "SELECT max(tv) FROM team_keys WHERE team = ?1",
 	[S_TK_GET] = "SELECT pk FROM team_keys WHERE team = ?1 AND tv = ?2",
-	[S_TK_PUT] = "INSERT INTO team_keys(team, tv, pk) VALUES(?1, ?2, ?3)",
+	[S_TK_PUT] = "INSERT INTO team_keys(team, tv, pk, sig) VALUES(?1, ?2, ?3, ?4)",
 	[S_TKS_PUT] = "INSERT OR REPLACE INTO team_key_sealed(team, tv, device, sealed)"
 	              " VALUES(?1, ?2, ?3, ?4)",
-	[S_TKS_DEVICE] = "SELECT s.team, s.tv, k.pk, s.sealed FROM team_key_sealed s"
+	[S_TKS_DEVICE] = "SELECT s.team, s.tv, k.pk, s.sealed, k.sig FROM team_key_sealed s"
 	                 " JOIN team_keys k ON k.team = s.team AND k.tv = s.tv"
 	                 " WHERE s.device = ?1 ORDER BY s.tv DESC, s.team LIMIT 1000",
 	[S_AUDIT_LAST] = "SELECT max(seq) FROM audit_log WHERE device = ?1",
@@ -218,55 +279,99 @@ static const char *const sql[S__COUNT] = {
 	                " VALUES(?1, ?2, ?3, ?4, ?5)",
 	[S_AUDIT_PAGE] = "SELECT cursor, device, seq, sealed, sig FROM audit_log WHERE cursor > ?1"
 	                 " ORDER BY cursor LIMIT ?2",
-	[S_ERASED_OP_PUT] = "INSERT OR IGNORE INTO erased_ops(device, seq, hash) VALUES(?1, ?2, ?3)",
+	[S_ERASED_OP_PUT] = "INSERT OR IGNORE INTO erased_ops(device, seq, hash, team, client, kh)"
+	                    " VALUES(?1, ?2, ?3, ?4, ?5, ?6)",
 	[S_ERASE_PUT] = "INSERT INTO erasures(client, team, at, sig) VALUES(?1, ?2, ?3, ?4)",
 	/* A record's operations all carry its client (the merge keeps a
 	 * record's client), so "the client's operations" are those of the
-	 * records entities lists for it (indexed both ways). */
-	[S_ERASE_KEEP_HASHES] = "INSERT OR IGNORE INTO erased_ops(device, seq, hash)"
-	                        " SELECT device, seq, hash FROM ops WHERE entity IN"
-	                        " (SELECT entity FROM entities WHERE client = ?1)",
+	 * records entities lists for it (indexed both ways). What a stub
+	 * shows of each stays: its team, client and kh (veld_op_kh). */
+	[S_ERASE_KEEP_HASHES] = "INSERT OR IGNORE INTO erased_ops(device, seq, hash, team, client, kh)"
+	                        " SELECT device, seq, hash, team, client, veld_op_kh(ver, hash,"
+	                        " device, seq, hlc, kind, entity, kv, field, value, sup) FROM ops"
+	                        " WHERE entity IN (SELECT entity FROM entities WHERE client = ?1)",
 	[S_ERASE_OPS] = "DELETE FROM ops WHERE entity IN (SELECT entity FROM entities WHERE client = ?1)",
 	[S_ERASE_SUPERSEDED] = "DELETE FROM superseded WHERE entity IN"
 	                       " (SELECT entity FROM entities WHERE client = ?1)",
 	[S_ERASE_CONFLICTS] = "DELETE FROM conflicts WHERE entity IN"
 	                      " (SELECT entity FROM entities WHERE client = ?1)",
 	[S_ERASE_ENTITIES] = "DELETE FROM entities WHERE client = ?1",
-	/* An operation's team is its client's (push checks it): the team's
-	 * index narrows the search. */
-	[S_ERASE_FEED] = "DELETE FROM feed WHERE team = ?2 AND client = ?1",
 	[S_ERASE_CLIENT] = "DELETE FROM clients WHERE client = ?1",
 	[S_ERASE_ENVELOPES] = "DELETE FROM envelopes WHERE client = ?1",
 	[S_ERASE_MERGE] = "INSERT OR IGNORE INTO erased(client, at) VALUES(?1, ?2)",
-	[S_ERASE_PAGE_ALL] = "SELECT cursor, client, at, sig FROM erasures WHERE cursor > ?1"
-	                     " ORDER BY cursor LIMIT ?2",
-	[S_ERASE_PAGE_TEAM] = "SELECT cursor, client, at, sig FROM erasures WHERE team = ?3"
-	                      " AND cursor > ?1 ORDER BY cursor LIMIT ?2",
-	[S_POLICY_GET] = "SELECT at, mask, sig FROM field_policy WHERE team = ?1",
+	[S_POLICY_GET] = "SELECT at, mask FROM field_policy WHERE team = ?1",
 	[S_POLICY_PUT] = "INSERT INTO field_policy(team, at, mask, sig) VALUES(?1, ?2, ?3, ?4)"
 	                 " ON CONFLICT(team) DO UPDATE SET at = excluded.at, mask = excluded.mask,"
 	                 " sig = excluded.sig",
-	/* At every start (cursors_past_now): the four feeds' next cursor at
-	 * least ?1, for the feeds that have handed out one and those that
-	 * have not. */
+	[S_NOTICE_LAST] = "SELECT max(n) FROM notices WHERE team = ?1",
+	[S_NOTICE_GET] = "SELECT kind, at, body, sig FROM notices WHERE team = ?1 AND n = ?2",
+	[S_NOTICE_PUT] = "INSERT INTO notices(team, n, kind, at, body, sig)"
+	                 " VALUES(?1, ?2, ?3, ?4, ?5, ?6)",
+	[S_NOTICE_PAGE_ALL] = "SELECT " NOTICE_COLS " FROM notices WHERE cursor > ?1"
+	                      " ORDER BY cursor LIMIT ?2",
+	[S_NOTICE_PAGE_TEAM] = "SELECT " NOTICE_COLS " FROM notices WHERE team = ?3 AND cursor > ?1"
+	                       " ORDER BY cursor LIMIT ?2",
+	[S_CKPT_GET] = "SELECT at, n, heads, sig FROM checkpoints WHERE team = ?1",
+	[S_CKPT_PUT] = "INSERT INTO checkpoints(team, at, n, heads, sig) VALUES(?1, ?2, ?3, ?4, ?5)"
+	               " ON CONFLICT(team) DO UPDATE SET at = excluded.at, n = excluded.n,"
+	               " heads = excluded.heads, sig = excluded.sig",
+	/* At every start (cursors_past_now): the feeds' next cursor at least
+	 * ?1, for the feeds that have handed out one and those that have not.
+	 * (The erasures table is no feed any more; its cursors stay unique.) */
 	[S_CURSORS_BUMP] = "UPDATE sqlite_sequence SET seq = ?1 WHERE seq < ?1 AND name IN"
-	                   " ('feed', 'envelopes', 'audit_log', 'erasures')",
+	                   " ('feed', 'envelopes', 'audit_log', 'erasures', 'notices')",
 	[S_CURSORS_ADD] = "INSERT INTO sqlite_sequence(name, seq) SELECT t, ?1 FROM (SELECT 'feed' AS t"
 	                  " UNION ALL SELECT 'envelopes' UNION ALL SELECT 'audit_log'"
-	                  " UNION ALL SELECT 'erasures')"
+	                  " UNION ALL SELECT 'erasures' UNION ALL SELECT 'notices')"
 	                  " WHERE t NOT IN (SELECT name FROM sqlite_sequence)",
 };
 
-/* veld_policy_bit(kind, field): the field's bit in a team's field policy,
- * 0 for a field the policy does not govern (veld__policy_bit). The team
- * feed asks the policy module itself rather than naming the governed
- * fields, so a field added to policy.h's list is kept from workers here
- * without a change. */
-static void sql_policy_bit(sqlite3_context *ctx, int argc, sqlite3_value **argv)
+/* veld_op_kh(ver, hash, device, seq, hlc, kind, entity, kv, field, value,
+ * sup): the kh layer of a stored operation's hash (core/src/op.h), which
+ * its stub shows once it is erased. A version 2 operation's comes from its
+ * parts, so an erasure keeps it in one statement; a version 1 operation has
+ * no layers and its kh is its whole hash. A row that does not make an
+ * operation is an error (the erasure then fails whole). */
+static void sql_op_kh(sqlite3_context *ctx, int argc, sqlite3_value **argv)
 {
+	veld__ref sup[VELD_OP_MAX_SUPERSEDES];
+	uint8_t rh[VELD_HASH_BYTES], kh[VELD_HASH_BYTES];
+	const unsigned char *kind = sqlite3_value_text(argv[5]), *field = sqlite3_value_text(argv[8]);
+	veld__op op;
 	(void)argc;
-	sqlite3_result_int64(ctx, veld__policy_bit((const char *)sqlite3_value_text(argv[0]),
-	                                           (const char *)sqlite3_value_text(argv[1])));
+	if (sqlite3_value_int64(argv[0]) < 2) {
+		if (sqlite3_value_bytes(argv[1]) != VELD_HASH_BYTES)
+			sqlite3_result_error(ctx, "an operation's hash is damaged", -1);
+		else
+			sqlite3_result_value(ctx, argv[1]);
+		return;
+	}
+	memset(&op, 0, sizeof op);
+	if (sqlite3_value_bytes(argv[2]) != VELD_ID_BYTES ||
+	    sqlite3_value_bytes(argv[6]) != VELD_ID_BYTES || !kind || !field ||
+	    strlen((const char *)kind) > VELD_KIND_MAX || strlen((const char *)field) > VELD_FIELD_MAX ||
+	    veld__sup_decode(sup, VELD_OP_MAX_SUPERSEDES, sqlite3_value_blob(argv[10]),
+	                     (size_t)sqlite3_value_bytes(argv[10]), &op.nsup) != VELD_OK) {
+		sqlite3_result_error(ctx, "an operation row is damaged", -1);
+		return;
+	}
+	op.version = 2;
+	memcpy(op.device, sqlite3_value_blob(argv[2]), VELD_ID_BYTES);
+	op.seq = (uint64_t)sqlite3_value_int64(argv[3]);
+	op.hlc = (uint64_t)sqlite3_value_int64(argv[4]);
+	snprintf(op.kind, sizeof op.kind, "%s", (const char *)kind);
+	memcpy(op.entity, sqlite3_value_blob(argv[6]), VELD_ID_BYTES);
+	op.kv = (uint64_t)sqlite3_value_int64(argv[7]);
+	snprintf(op.field, sizeof op.field, "%s", (const char *)field);
+	if (sqlite3_value_type(argv[9]) != SQLITE_NULL) {
+		op.value_len = (size_t)sqlite3_value_bytes(argv[9]);
+		op.value = sqlite3_value_blob(argv[9]);
+		if (!op.value) /* an empty blob */
+			op.value = (const uint8_t *)"";
+	}
+	op.sup = sup;
+	veld__op_layers(&op, rh, kh);
+	sqlite3_result_blob(ctx, kh, sizeof kh, SQLITE_TRANSIENT);
 }
 
 struct sqlite_store {
@@ -471,6 +576,9 @@ static int read_device(sqlite3_stmt *st, struct veld__srv_device *d)
 	d->enrolled = col_u64(st, 6);
 	d->revoked = sqlite3_column_type(st, 7) == SQLITE_NULL ? 0 : col_u64(st, 7);
 	d->last_seq = col_u64(st, 8);
+	d->has_auth = sqlite3_column_type(st, 9) != SQLITE_NULL;
+	if (d->has_auth && (col_blob(st, 9, d->auth, 32) || col_blob(st, 10, d->proof, 32)))
+		return veld__err(VELD_ECORRUPT, "a device row is damaged");
 	return VELD_OK;
 }
 
@@ -762,7 +870,7 @@ static int enroll_locked(struct sqlite_store *s, const struct veld__srv_req *req
 	const struct veld__enroll_req *m = call->m;
 	struct veld__srv_device existing;
 	struct invite inv;
-	int rc = invite_load(s, m->auth, &inv);
+	int office, rc = invite_load(s, m->auth, &inv);
 	(void)dev;
 	if (rc < 0)
 		return rc;
@@ -777,8 +885,13 @@ static int enroll_locked(struct sqlite_store *s, const struct veld__srv_req *req
 		return rc;
 	if ((rc = enroll_answer(s, &inv, call->resp, out)) != VELD_OK || out->refusal)
 		return rc;
-	rc = exec(s, "registering the device", S_DEV_INSERT, "ikktttu", m->device, m->sign_pk,
-	          m->box_pk, inv.team, inv.role, m->label, req->now_ms);
+	/* A worker's invite and proof are what the office certifies it by
+	 * (GET /v1/devices); nobody certifies the office, which devices pin
+	 * through their invite code. */
+	office = strcmp(inv.role, "office") == 0;
+	rc = exec(s, "registering the device", S_DEV_INSERT, "ikktttukk", m->device, m->sign_pk,
+	          m->box_pk, inv.team, inv.role, m->label, req->now_ms, office ? NULL : m->auth,
+	          office ? NULL : m->proof);
 	if (rc == VELD_OK)
 		rc = exec(s, "using the invite", S_INV_USE, "ku", m->auth, req->now_ms);
 	if (rc == VELD_OK && sqlite3_changes(s->db) != 1)
@@ -884,8 +997,10 @@ static int team_keys_locked(struct sqlite_store *s, const struct veld__srv_req *
 	}
 	if ((rc = key_holders_check(s, m, out)) != VELD_OK || out->refusal)
 		return rc;
-	if (m->tv == current + 1 &&
-	    (rc = exec(s, "storing the team key", S_TK_PUT, "tuk", m->team, m->tv, m->pk)) != VELD_OK)
+	/* The office's signature travels with the key to the devices, which
+	 * open no team key the office did not sign (the HTTP side checked it). */
+	if (m->tv == current + 1 && (rc = exec(s, "storing the team key", S_TK_PUT, "tukg", m->team,
+	                                       m->tv, m->pk, m->sig)) != VELD_OK)
 		return rc;
 	for (size_t i = 0; i < m->nsealed && rc == VELD_OK; i++)
 		rc = exec(s, "storing a sealed team key", S_TKS_PUT, "tuie", m->team, m->tv,
@@ -917,6 +1032,9 @@ static int revoke_locked(struct sqlite_store *s, const struct veld__srv_req *req
 		return refuse(out, VELD_SRV_FORBIDDEN, "the office device cannot be revoked");
 	memset(resp, 0, sizeof *resp);
 	snprintf(resp->team, sizeof resp->team, "%s", target.team);
+	/* What the server holds of it, so the office's revoke notice can name
+	 * the last seq it accepts from the device. */
+	resp->acked = target.last_seq;
 	/* Revoked already: no change. */
 	return exec(s, "revoking the device", S_DEV_REVOKE, "iu", m->device, req->now_ms);
 }
@@ -929,103 +1047,244 @@ static int sq_revoke(struct veld__sstore *base, const struct veld__srv_req *req,
 	return run_request(base, req, OFFICE_ONLY, revoke_locked, &call, out);
 }
 
-/* POST /v1/erase (protocol.md 6): the client's operations, the merge
- * state of its records (ops, superseded, conflicts, entities), its feed
- * entries, its row in clients and its key envelopes go; the erasure is
- * recorded with the next cursor of the erasure feed and in the merge's
- * erased table (so the merge rule drops its operations too). The hashes of
- * its operations move to erased_ops: the batches they were signed in may
- * hold other clients' operations, which must stay verifiable. */
-static int erase_locked(struct sqlite_store *s, const struct veld__srv_req *req,
-                        const struct veld__srv_device *dev, const struct call *call,
-                        struct veld__srv_outcome *out)
+/* ---- notices and checkpoints ------------------------------------------------------ */
+
+/* Erase a client (an erase notice of `team`): the client's operations, the
+ * merge state of its records (ops, superseded, conflicts, entities), its
+ * row in clients and its key envelopes go; the erasure is recorded with the
+ * notice's time and signature and in the merge's erased table (so the merge
+ * rule drops its operations too). Of each operation the hash and its kh
+ * layer move to erased_ops and the feed row stays: the batches they were
+ * signed in may hold other operations, which must stay verifiable, and a
+ * device must see that no seq of the author is missing. */
+static int erase_client(struct sqlite_store *s, const struct veld__srv_req *req,
+                        const struct veld__notice *n, const uint8_t client[VELD_ID_BYTES],
+                        size_t i, struct veld__srv_outcome *out)
 {
 	static const int steps[] = {S_ERASE_KEEP_HASHES, S_ERASE_OPS, S_ERASE_SUPERSEDED,
-	                            S_ERASE_CONFLICTS, S_ERASE_ENTITIES, S_ERASE_FEED,
-	                            S_ERASE_CLIENT, S_ERASE_ENVELOPES};
-	const struct veld__erase_req *m = call->m;
+	                            S_ERASE_CONFLICTS, S_ERASE_ENTITIES, S_ERASE_CLIENT,
+	                            S_ERASE_ENVELOPES};
 	char team[VELD_TEAM_MAX + 1] = "";
-	sqlite3_stmt *st = query(s, S_CLIENT_GET, "i", m->client);
+	sqlite3_stmt *st = query(s, S_CLIENT_GET, "i", client);
 	int rc = first_row(s, st, "reading clients"), erased;
-	(void)dev;
 	if (rc == 0)
-		return refuse(out, VELD_SRV_NOT_FOUND, "no operation of this client was ever received");
+		return refuse(out, VELD_SRV_NOT_FOUND,
+		              "notices[%zu]: no operation of the client was ever received", i);
 	if (rc < 0)
 		return rc;
 	col_text(st, 0, team, sizeof team);
 	erased = sqlite3_column_int(st, 1) != 0;
 	sqlite3_reset(st);
+	/* A team's notices speak for its own clients only: devices of another
+	 * team would never see this erasure. */
+	if (strcmp(team, n->team) != 0)
+		return refuse(out, VELD_SRV_FORBIDDEN,
+		              "notices[%zu]: the client belongs to another team", i);
 	if (erased)
 		return VELD_OK; /* the first erasure stays */
 	/* Records go: the merge's cached record check may name one. */
 	veld__merge_forget(&s->merge);
-	for (size_t i = 0; i < sizeof steps / sizeof steps[0] && rc >= 0; i++)
-		rc = exec(s, "erasing a client", steps[i], steps[i] == S_ERASE_FEED ? "it" : "i",
-		          m->client, team);
+	for (size_t k = 0; k < sizeof steps / sizeof steps[0] && rc >= 0; k++)
+		rc = exec(s, "erasing a client", steps[k], "i", client);
 	if (rc == VELD_OK)
-		rc = exec(s, "erasing a client", S_ERASE_MERGE, "iu", m->client, req->now_ms);
-	/* The office's time and signature travel to the devices as they are. */
+		rc = exec(s, "erasing a client", S_ERASE_MERGE, "iu", client, req->now_ms);
 	if (rc == VELD_OK)
-		rc = exec(s, "recording the erasure", S_ERASE_PUT, "itug", m->client, team, m->at,
-		          m->sig);
+		rc = exec(s, "recording the erasure", S_ERASE_PUT, "itug", client, team, n->at, n->sig);
 	return rc;
 }
 
-static int sq_erase(struct veld__sstore *base, const struct veld__srv_req *req,
-                    const struct veld__erase_req *m, struct veld__srv_outcome *out)
+/* A certificate must describe the device the server enrolled, exactly: a
+ * device trusts the keys a certificate names, so the server must not keep
+ * one for keys or a team it never saw enroll. */
+static int cert_check(struct sqlite_store *s, const struct veld__srv_notice *x, size_t i,
+                      struct veld__srv_outcome *out)
 {
-	const struct call call = {m, NULL, 0};
-	return run_request(base, req, OFFICE_ONLY, erase_locked, &call, out);
-}
-
-/* A team's policy: *found 0 (and the default mask) if the office set none. */
-static int policy_get(struct sqlite_store *s, const char *team, struct veld__field_policy *p,
-                      int *found)
-{
-	sqlite3_stmt *st = query(s, S_POLICY_GET, "t", team);
-	int rc = first_row(s, st, "reading a field policy");
-	memset(p, 0, sizeof *p);
-	snprintf(p->team, sizeof p->team, "%s", team);
-	p->mask = veld__policy_default;
-	*found = rc == 1;
-	if (rc != 1)
+	struct veld__srv_device d;
+	int rc = device_load(s, x->body.id, &d);
+	if (rc != VELD_OK && rc != VELD_ENOTFOUND)
 		return rc;
-	p->at = col_u64(st, 0);
-	p->mask = (uint32_t)col_u64(st, 1);
-	rc = col_blob(st, 2, p->sig, 64) || (p->mask & ~VELD_POLICY_ALL);
-	sqlite3_reset(st);
-	return rc ? veld__err(VELD_ECORRUPT, "a field policy row is damaged") : VELD_OK;
+	if (rc == VELD_ENOTFOUND || strcmp(d.role, "office") == 0 ||
+	    strcmp(d.team, x->n->team) != 0 || strcmp(d.role, x->body.role) != 0 ||
+	    sodium_memcmp(d.sign_pk, x->body.sign_pk, 32) != 0 ||
+	    sodium_memcmp(d.box_pk, x->body.box_pk, 32) != 0)
+		return refuse(out, VELD_SRV_BAD_BATCH,
+		              "notices[%zu]: the certificate does not match the enrolled device", i);
+	return VELD_OK;
 }
 
-/* The rules of POST /v1/policy (protocol.md 6) after the signature, which
- * the HTTP side checked: a policy never goes back in time. */
-static int policy_locked(struct sqlite_store *s, const struct veld__srv_req *req,
+/* A revocation revokes a device of its team, as POST /v1/revoke does. */
+static int revoke_notice(struct sqlite_store *s, const struct veld__srv_req *req,
+                         const struct veld__srv_notice *x, size_t i,
+                         struct veld__srv_outcome *out)
+{
+	struct veld__srv_device d;
+	int rc = device_load(s, x->body.id, &d);
+	if (rc != VELD_OK && rc != VELD_ENOTFOUND)
+		return rc;
+	if (rc == VELD_ENOTFOUND || strcmp(d.team, x->n->team) != 0)
+		return refuse(out, VELD_SRV_BAD_BATCH,
+		              "notices[%zu]: the revocation names no device of its team", i);
+	/* Revoked already: no change. */
+	return exec(s, "revoking the device", S_DEV_REVOKE, "iu", d.device, req->now_ms);
+}
+
+/* What a new notice does on the server, by its kind. */
+static int notice_act(struct sqlite_store *s, const struct veld__srv_req *req,
+                      const struct veld__srv_notice *x, size_t i, struct veld__srv_outcome *out)
+{
+	switch (x->body.kind) {
+	case VELD_NOTICE_CERT:
+		return cert_check(s, x, i, out);
+	case VELD_NOTICE_REVOKE:
+		return revoke_notice(s, req, x, i, out);
+	case VELD_NOTICE_ERASE:
+		return erase_client(s, req, x->n, x->body.id, i, out);
+	case VELD_NOTICE_POLICY:
+		/* The latest notice is the policy: numbering orders them. */
+		return exec(s, "storing a field policy", S_POLICY_PUT, "tuug", x->n->team, x->n->at,
+		            (uint64_t)x->body.mask, x->n->sig);
+	default:
+		return veld__err(VELD_ERROR, "a notice of an unknown kind passed the decoder");
+	}
+}
+
+/* Is the held notice (team, n) this one, byte for byte? */
+static int notice_same(struct sqlite_store *s, const struct veld__notice *n, int *same)
+{
+	sqlite3_stmt *st = query(s, S_NOTICE_GET, "tu", n->team, n->n);
+	int rc = first_row(s, st, "reading notices");
+	*same = 0;
+	if (rc != 1)
+		return rc == 0 ? veld__err(VELD_ECORRUPT, "a team's notices have a hole") : rc;
+	*same = col_u64(st, 1) == n->at && (size_t)sqlite3_column_bytes(st, 2) == n->body_len &&
+	        memcmp(sqlite3_column_blob(st, 2), n->body, n->body_len) == 0 &&
+	        sqlite3_column_bytes(st, 3) == 64 && memcmp(sqlite3_column_blob(st, 3), n->sig, 64) == 0 &&
+	        sqlite3_column_text(st, 0) &&
+	        strcmp((const char *)sqlite3_column_text(st, 0), n->kind) == 0;
+	sqlite3_reset(st);
+	return VELD_OK;
+}
+
+/* One notice of POST /v1/notice, by the rules in their order. */
+static int notice_one(struct sqlite_store *s, const struct veld__srv_req *req,
+                      const struct veld__srv_notice *x, size_t i, struct veld__srv_outcome *out)
+{
+	const struct veld__notice *n = x->n;
+	uint64_t last;
+	int same, rc;
+	if (!x->sig_ok)
+		return refuse(out, VELD_SRV_BAD_BATCH,
+		              "notices[%zu]: the office's signature does not verify", i);
+	if (!x->body_ok)
+		return refuse(out, VELD_SRV_MALFORMED,
+		              "notices[%zu]: the body does not decode for its kind", i);
+	/* Earlier notices of this request are in the table already: one
+	 * request may carry a team's next several. */
+	if ((rc = scalar(s, query(s, S_NOTICE_LAST, "t", n->team), "reading notices", &last)) !=
+	    VELD_OK)
+		return rc;
+	if (n->n <= last) {
+		/* A device holds what the server served under this number; the
+		 * same notice again is harmless, another would split the team. */
+		if ((rc = notice_same(s, n, &same)) != VELD_OK || same)
+			return rc;
+		return refuse(out, VELD_SRV_EQUIVOCATION,
+		              "notices[%zu]: the team's notice of this number is held with other"
+		              " contents", i);
+	}
+	if (n->n > last + 1) {
+		out->expected = last + 1;
+		return refuse(out, VELD_SRV_GAP,
+		              "notices[%zu] does not continue the team's notices: expected %llu", i,
+		              (unsigned long long)(last + 1));
+	}
+	if ((rc = notice_act(s, req, x, i, out)) != VELD_OK || out->refusal)
+		return rc;
+	return exec(s, "storing a notice", S_NOTICE_PUT, "tutubg", n->team, n->n, n->kind, n->at,
+	            (const void *)n->body, n->body_len, n->sig);
+}
+
+/* The notices of a request: m is a struct notices. */
+struct notices {
+	const struct veld__srv_notice *v;
+	size_t n;
+};
+
+static int notice_locked(struct sqlite_store *s, const struct veld__srv_req *req,
                          const struct veld__srv_device *dev, const struct call *call,
                          struct veld__srv_outcome *out)
 {
-	const struct veld__field_policy *m = call->m;
-	struct veld__field_policy cur;
-	int found, rc;
-	(void)req;
+	const struct notices *m = call->m;
+	int rc = VELD_OK;
 	(void)dev;
-	if (!veld__team_valid(m->team) || (m->mask & ~VELD_POLICY_ALL) || m->at < 1)
-		return refuse(out, VELD_SRV_MALFORMED, "team, at or fields: not valid");
-	if ((rc = policy_get(s, m->team, &cur, &found)) != VELD_OK)
-		return rc;
-	if (found && m->at == cur.at && m->mask == cur.mask)
-		return VELD_OK; /* sent again: nothing changes */
-	if (found && m->at <= cur.at)
-		return refuse(out, VELD_SRV_REPLAY,
-		              "the team has a policy signed at the same time or later");
-	return exec(s, "storing a field policy", S_POLICY_PUT, "tuug", m->team, m->at,
-	            (uint64_t)m->mask, m->sig);
+	for (size_t i = 0; i < m->n && rc == VELD_OK && !out->refusal; i++)
+		rc = notice_one(s, req, &m->v[i], i, out);
+	return rc;
 }
 
-static int sq_policy(struct veld__sstore *base, const struct veld__srv_req *req,
-                     const struct veld__field_policy *m, struct veld__srv_outcome *out)
+static int sq_notice(struct veld__sstore *base, const struct veld__srv_req *req,
+                     const struct veld__srv_notice *v, size_t n, struct veld__srv_outcome *out)
+{
+	const struct notices m = {v, n};
+	const struct call call = {&m, NULL, 0};
+	return run_request(base, req, OFFICE_ONLY, notice_locked, &call, out);
+}
+
+/* The `at` of the team's checkpoint: *found 0 if there is none. */
+static int checkpoint_at(struct sqlite_store *s, const char *team, uint64_t *at, int *found)
+{
+	sqlite3_stmt *st = query(s, S_CKPT_GET, "t", team);
+	int rc = first_row(s, st, "reading checkpoints");
+	*found = rc == 1;
+	*at = rc == 1 ? col_u64(st, 0) : 0;
+	if (rc == 1)
+		sqlite3_reset(st);
+	return rc < 0 ? rc : VELD_OK;
+}
+
+/* POST /v1/checkpoint: each team keeps its latest. An older one is no
+ * error: the office may send again what a lost answer left unconfirmed. */
+static int checkpoint_locked(struct sqlite_store *s, const struct veld__srv_req *req,
+                             const struct veld__srv_device *dev, const struct call *call,
+                             struct veld__srv_outcome *out)
+{
+	const struct veld__checkpoint_req *m = call->m;
+	uint64_t at;
+	int found, rc = VELD_OK;
+	(void)req;
+	(void)dev;
+	(void)out;
+	for (size_t i = 0; i < m->n && rc == VELD_OK; i++) {
+		const struct veld__checkpoint *c = &m->checkpoints[i];
+		if ((rc = checkpoint_at(s, c->team, &at, &found)) != VELD_OK)
+			break;
+		if (found && c->at <= at)
+			continue;
+		rc = exec(s, "storing a checkpoint", S_CKPT_PUT, "tuubg", c->team, c->at, c->n,
+		          (const void *)c->heads, c->heads_len, c->sig);
+	}
+	return rc;
+}
+
+static int sq_checkpoint(struct veld__sstore *base, const struct veld__srv_req *req,
+                         const struct veld__checkpoint_req *m, struct veld__srv_outcome *out)
 {
 	const struct call call = {m, NULL, 0};
-	return run_request(base, req, OFFICE_ONLY, policy_locked, &call, out);
+	return run_request(base, req, OFFICE_ONLY, checkpoint_locked, &call, out);
+}
+
+/* A team's field policy mask: the default if the office set none. */
+static int policy_mask(struct sqlite_store *s, const char *team, uint32_t *mask)
+{
+	sqlite3_stmt *st = query(s, S_POLICY_GET, "t", team);
+	int rc = first_row(s, st, "reading a field policy");
+	*mask = veld__policy_default;
+	if (rc != 1)
+		return rc;
+	*mask = (uint32_t)col_u64(st, 1);
+	rc = (col_u64(st, 1) & ~(uint64_t)VELD_POLICY_ALL) != 0;
+	sqlite3_reset(st);
+	return rc ? veld__err(VELD_ECORRUPT, "a field policy row is damaged") : VELD_OK;
 }
 
 static int devices_locked(struct sqlite_store *s, const struct veld__srv_req *req,
@@ -1058,6 +1317,9 @@ static int devices_locked(struct sqlite_store *s, const struct veld__srv_req *re
 		memcpy(o->box_pk, d.box_pk, 32);
 		o->enrolled = d.enrolled;
 		o->revoked = d.revoked;
+		o->has_auth = d.has_auth;
+		memcpy(o->auth, d.auth, 32);
+		memcpy(o->proof, d.proof, 32);
 		r->ndevices++;
 	}
 	return rows_end(st, rc, "listing devices");
@@ -1078,7 +1340,7 @@ static int sq_devices(struct veld__sstore *base, const struct veld__srv_req *req
 struct seen_client {
 	const uint8_t *client;
 	char team[VELD_TEAM_MAX + 1];
-	int erased; /* POST /v1/erase: its operations and envelopes are dropped */
+	int erased; /* an erase notice: its operations and envelopes are dropped */
 };
 
 struct seen_entity {
@@ -1256,11 +1518,38 @@ static int envelopes_check(struct sqlite_store *s, const struct veld__srv_device
 	return VELD_OK;
 }
 
+/* No new operation may be stamped more than the allowed skew ahead of the
+ * server's clock: devices hold back what is stamped in their future, and a
+ * stamp far ahead would win every merge until the clocks catch up. Nor at
+ * 2^63 or above, which SQLite's signed integers would hold as a negative
+ * stamp. Held seqs were checked when they came. */
+static int clock_check(struct sqlite_store *s, const struct veld__srv_req *req,
+                       const struct veld__srv_device *dev, const struct veld__push_req *m,
+                       struct veld__srv_outcome *out)
+{
+	for (size_t i = 0; i < m->nops; i++) {
+		const veld__op *op = &m->ops[i];
+		uint64_t ms = op->hlc >> 16;
+		if (op->seq <= dev->last_seq)
+			continue;
+		if (op->hlc >= (1ull << 63))
+			return refuse(out, VELD_SRV_CLOCK,
+			              "operation %llu is stamped beyond any valid time:"
+			              " this device's clock is wrong", (unsigned long long)op->seq);
+		if (ms > req->now_ms && ms - req->now_ms > s->base.max_skew_ms)
+			return refuse(out, VELD_SRV_CLOCK,
+			              "operation %llu is stamped %llu s ahead of the server's clock:"
+			              " this device's clock is wrong", (unsigned long long)op->seq,
+			              (unsigned long long)((ms - req->now_ms + 999) / 1000));
+	}
+	return VELD_OK;
+}
+
 /* All the checks of a push (protocol.md 6, /v1/push), in the order the
  * rules are listed, before anything is written. */
-static int push_check(struct sqlite_store *s, const struct veld__srv_device *dev,
-                      const struct veld__push_req *m, int sig_ok, struct push_scratch *w,
-                      struct veld__srv_outcome *out)
+static int push_check(struct sqlite_store *s, const struct veld__srv_req *req,
+                      const struct veld__srv_device *dev, const struct veld__push_req *m,
+                      int sig_ok, struct push_scratch *w, struct veld__srv_outcome *out)
 {
 	uint64_t last = dev->last_seq;
 	int rc;
@@ -1274,15 +1563,30 @@ static int push_check(struct sqlite_store *s, const struct veld__srv_device *dev
 		return rc;
 	if (m->nops && !sig_ok)
 		return refuse(out, VELD_SRV_BAD_BATCH, "the batch signature does not verify");
+	if ((rc = clock_check(s, req, dev, m, out)) != VELD_OK || out->refusal)
+		return rc;
 	if ((rc = new_ops_check(s, dev, m, w, out)) != VELD_OK || out->refusal)
 		return rc;
 	return envelopes_check(s, dev, m, w, out);
 }
 
-/* Store the push's new operations through the merge rule, each with the
- * next cursor of the feed; an erased client's are accepted but only their
- * hash is kept (the batch signature covers them). *stored counts those
- * stored. */
+/* An operation of an erased client, arrived after the erasure: only its
+ * hash (the batch signature covers it) and what its stub shows are kept. */
+static int drop_erased(struct sqlite_store *s, const veld__op *op)
+{
+	uint8_t rh[VELD_HASH_BYTES], kh[VELD_HASH_BYTES];
+	if (op->version >= 2)
+		veld__op_layers(op, rh, kh);
+	else
+		memcpy(kh, op->hash, sizeof kh); /* version 1 has no layers */
+	return exec(s, "dropping an operation of an erased client", S_ERASED_OP_PUT, "iuktik",
+	            op->device, op->seq, op->hash, op->team, op->client, kh);
+}
+
+/* Store the push's new operations through the merge rule; an erased
+ * client's are accepted but not stored (drop_erased). Every one gets the
+ * next cursor of the feed, so a pull shows it or its stub and no seq of
+ * the device is missing. *stored counts those stored. */
 static int ops_write(struct sqlite_store *s, const struct veld__srv_device *dev,
                      const struct veld__push_req *m, struct push_scratch *w, uint64_t *stored,
                      struct veld__srv_outcome *out)
@@ -1296,8 +1600,9 @@ static int ops_write(struct sqlite_store *s, const struct veld__srv_device *dev,
 		if ((rc = client_team(s, w, op->client, &team, &erased)) != VELD_OK)
 			return rc;
 		if (erased) {
-			if ((rc = exec(s, "dropping an operation of an erased client", S_ERASED_OP_PUT,
-			               "iuk", op->device, op->seq, op->hash)) != VELD_OK)
+			if ((rc = drop_erased(s, op)) != VELD_OK ||
+			    (rc = exec(s, "indexing an operation", S_FEED_PUT, "iuti", op->device, op->seq,
+			               op->team, op->client)) != VELD_OK)
 				return rc;
 			continue;
 		}
@@ -1332,13 +1637,13 @@ static int push_write(struct sqlite_store *s, const struct veld__srv_device *dev
 		return rc;
 	if (m->nops && m->ops[m->nops - 1].seq > last) {
 		/* New operations, stored or dropped: the sequence advances. The
-		 * signature is kept for the operations a pull will serve. */
+		 * signature is kept, with the operations' version (they share
+		 * one), for the operations and stubs a pull serves. */
 		last = m->ops[m->nops - 1].seq;
 		if ((rc = exec(s, "advancing the device's sequence", S_DEV_SET_LAST, "iu", dev->device,
-		               last)) != VELD_OK)
-			return rc;
-		if (stored && (rc = exec(s, "storing the batch signature", S_BATCH_PUT, "iuug",
-		                         dev->device, m->ops[0].seq, last, m->sig)) != VELD_OK)
+		               last)) != VELD_OK ||
+		    (rc = exec(s, "storing the batch signature", S_BATCH_PUT, "iuugu", dev->device,
+		               m->ops[0].seq, last, m->sig, (uint64_t)m->ops[0].version)) != VELD_OK)
 			return rc;
 	}
 	for (size_t i = 0; i < m->nenvs; i++) {
@@ -1349,8 +1654,10 @@ static int push_write(struct sqlite_store *s, const struct veld__srv_device *dev
 			continue; /* an erased client's key: dropped */
 		if (!team && strcmp(dev->role, "office") != 0)
 			team = dev->team;
-		if ((rc = exec(s, "storing an envelope", S_ENV_PUT, "iutuet", e->client, e->kv, e->to,
-		               e->tv, e->sealed, team)) != VELD_OK)
+		/* Its sealer and signature travel with it (the HTTP side checked
+		 * both): a device takes no key the server could have made. */
+		if ((rc = exec(s, "storing an envelope", S_ENV_PUT, "iutuetig", e->client, e->kv, e->to,
+		               e->tv, e->sealed, team, e->from, e->sig)) != VELD_OK)
 			return rc;
 	}
 	resp->acked = last;
@@ -1366,12 +1673,12 @@ static int push_locked(struct sqlite_store *s, const struct veld__srv_req *req,
 	struct push_scratch w = {0};
 	size_t n = m->nops + m->nenvs;
 	int rc;
-	(void)req;
 	w.clients = calloc(n ? n : 1, sizeof *w.clients);
 	w.entities = calloc(m->nops ? m->nops : 1, sizeof *w.entities);
 	if (!w.clients || !w.entities)
 		rc = veld__err(VELD_ENOMEM, "out of memory");
-	else if ((rc = push_check(s, dev, m, call->sig_ok, &w, out)) == VELD_OK && !out->refusal)
+	else if ((rc = push_check(s, req, dev, m, call->sig_ok, &w, out)) == VELD_OK &&
+	         !out->refusal)
 		rc = push_write(s, dev, m, &w, call->resp, out);
 	free(w.clients);
 	free(w.entities);
@@ -1391,17 +1698,23 @@ static int sq_push(struct veld__sstore *base, const struct veld__srv_req *req,
 
 /* Rough bytes an item adds to the encoded page, to bound its size. */
 #define OP_OVERHEAD 160
-#define BATCH_OVERHEAD 110
+#define STUB_OVERHEAD 170
+#define HELD_OVERHEAD 290
+#define BATCH_OVERHEAD 120
 #define HASH_BYTES_ON_WIRE 32
 
+/* The operation of a feed row (FEED_COLS), whose values go into `mem`. */
 static int read_op(sqlite3_stmt *st, struct veld__arena *mem, veld__op *op)
 {
 	/* column 0 is the cursor; the op starts at column 1 */
 	size_t vlen;
+	uint64_t ver = col_u64(st, 13);
 	memset(op, 0, sizeof *op);
 	if (col_blob(st, 1, op->device, VELD_ID_BYTES) || col_blob(st, 5, op->entity, VELD_ID_BYTES) ||
-	    col_blob(st, 6, op->client, VELD_ID_BYTES) || col_blob(st, 12, op->hash, VELD_HASH_BYTES))
+	    col_blob(st, 6, op->client, VELD_ID_BYTES) || col_blob(st, 12, op->hash, VELD_HASH_BYTES) ||
+	    ver < 1 || ver > VELD_OP_VERSION)
 		return veld__err(VELD_ECORRUPT, "an operation row is damaged");
+	op->version = (uint32_t)ver;
 	op->seq = col_u64(st, 2);
 	op->hlc = col_u64(st, 3);
 	col_text(st, 4, op->kind, sizeof op->kind);
@@ -1410,7 +1723,9 @@ static int read_op(sqlite3_stmt *st, struct veld__arena *mem, veld__op *op)
 	col_text(st, 9, op->field, sizeof op->field);
 	if (sqlite3_column_type(st, 10) != SQLITE_NULL) {
 		vlen = (size_t)sqlite3_column_bytes(st, 10);
-		op->value = veld__arena_dup(mem, sqlite3_column_blob(st, 10), vlen);
+		/* (an empty value is still a value, not a tombstone) */
+		op->value = vlen ? veld__arena_dup(mem, sqlite3_column_blob(st, 10), vlen)
+		                 : veld__arena_alloc(mem, 1);
 		op->value_len = vlen;
 		if (!op->value)
 			return veld__err(VELD_ENOMEM, "out of memory");
@@ -1425,25 +1740,6 @@ static int read_op(sqlite3_stmt *st, struct veld__arena *mem, veld__op *op)
 		op->sup = sup;
 		op->nsup = n;
 	}
-	return VELD_OK;
-}
-
-/* Add `device`'s signing key to a page's authors unless it is there (a
- * revoked device's too: what it signed before stays valid); `missing`
- * names the damage if the device is unknown. */
-static int page_author(struct sqlite_store *s, struct veld__author *authors, size_t *n,
-                       const uint8_t device[VELD_ID_BYTES], const char *missing)
-{
-	struct veld__srv_device d;
-	int rc;
-	for (size_t i = 0; i < *n; i++)
-		if (memcmp(authors[i].device, device, VELD_ID_BYTES) == 0)
-			return VELD_OK;
-	if ((rc = device_load(s, device, &d)) != VELD_OK)
-		return rc == VELD_ENOTFOUND ? veld__err(VELD_ECORRUPT, "%s", missing) : rc;
-	memcpy(authors[*n].device, device, VELD_ID_BYTES);
-	memcpy(authors[*n].sign_pk, d.sign_pk, 32);
-	(*n)++;
 	return VELD_OK;
 }
 
@@ -1474,13 +1770,15 @@ static int batch_hashes(struct sqlite_store *s, struct veld__batch *b, struct ve
 	return VELD_OK;
 }
 
-/* Add the batch that holds (device, seq) unless the page has it already,
- * with its author's key. */
+/* Add the batch that holds (device, seq) unless the page has it already.
+ * Its author's key is not on the page: a device checks a batch with the
+ * key the office certified for its author. */
 static int page_batch(struct sqlite_store *s, struct veld__pull_resp *r, struct veld__arena *mem,
                       const uint8_t *device, uint64_t seq, size_t *bytes)
 {
 	struct veld__batch *b;
 	sqlite3_stmt *st;
+	uint64_t ver;
 	int rc;
 
 	for (size_t i = r->nbatches; i-- > 0;) {
@@ -1497,61 +1795,198 @@ static int page_batch(struct sqlite_store *s, struct veld__pull_resp *r, struct 
 	b->first = col_u64(st, 0);
 	b->last = col_u64(st, 1);
 	rc = col_blob(st, 2, b->sig, 64);
+	ver = col_u64(st, 3);
 	sqlite3_reset(st);
-	if (rc || b->last < b->first || b->last - b->first >= 1000000)
+	if (rc || b->last < b->first || b->last - b->first >= 1000000 || ver < 1 ||
+	    ver > VELD_OP_VERSION)
 		return veld__err(VELD_ECORRUPT, "a batch row is damaged");
+	b->ver = ver;
 	if ((rc = batch_hashes(s, b, mem)) != VELD_OK)
 		return rc;
 	r->nbatches++;
 	*bytes += BATCH_OVERHEAD + (size_t)(b->last - b->first + 1) * HASH_BYTES_ON_WIRE;
-	return page_author(s, r->authors, &r->nauthors, device, "an operation's author is unknown");
+	return VELD_OK;
 }
 
-/* Operations above a->after the device may see, each with its batch and
- * its author, until the page is full or past its byte budget. */
-static int page_ops(struct sqlite_store *s, const struct veld__srv_device *dev, int office,
-                    const struct veld__srv_pull_args *a, struct veld__srv_page *page)
+/* Who pulls the operation feed, and what it may read of it. */
+struct reader {
+	int office;
+	const char *team;
+	uint32_t mask; /* a worker's team's field policy */
+};
+
+/* The page's arrays that grow with its stubs and held entries. */
+struct feed_page {
+	struct veld__srv_page *page;
+	size_t stub_cap, stub_cur_cap, held_cap, held_cur_cap;
+};
+
+/* A stub of an operation: `kh` the layer a device checks it by. */
+static int add_stub(struct feed_page *fp, uint64_t cursor, const uint8_t device[VELD_ID_BYTES],
+                    uint64_t seq, const char *team, const uint8_t client[VELD_ID_BYTES],
+                    const uint8_t kh[VELD_HASH_BYTES])
+{
+	struct veld__pull_resp *r = &fp->page->resp;
+	struct veld__arena *mem = &fp->page->mem;
+	struct veld__stub *x = arena_grow(mem, (void **)&r->stubs, r->nstubs, &fp->stub_cap,
+	                                  sizeof *x);
+	uint64_t *c = arena_grow(mem, (void **)&r->stub_cursors, r->nstubs, &fp->stub_cur_cap,
+	                         sizeof *c);
+	if (!x || !c)
+		return veld__err(VELD_ENOMEM, "out of memory");
+	memcpy(x->device, device, VELD_ID_BYTES);
+	x->seq = seq;
+	snprintf(x->team, sizeof x->team, "%s", team);
+	memcpy(x->client, client, VELD_ID_BYTES);
+	memcpy(x->kh, kh, VELD_HASH_BYTES);
+	*c = cursor;
+	r->nstubs++;
+	return VELD_OK;
+}
+
+/* A held entry: a version 2 operation on a field the reader's policy keeps
+ * at the office, shown by its rh layer with its kind and field. */
+static int add_held(struct feed_page *fp, uint64_t cursor, const veld__op *op)
+{
+	struct veld__pull_resp *r = &fp->page->resp;
+	struct veld__arena *mem = &fp->page->mem;
+	struct veld__held *x = arena_grow(mem, (void **)&r->held, r->nheld, &fp->held_cap,
+	                                  sizeof *x);
+	uint64_t *c = arena_grow(mem, (void **)&r->held_cursors, r->nheld, &fp->held_cur_cap,
+	                         sizeof *c);
+	uint8_t kh[VELD_HASH_BYTES];
+	if (!x || !c)
+		return veld__err(VELD_ENOMEM, "out of memory");
+	memcpy(x->device, op->device, VELD_ID_BYTES);
+	x->seq = op->seq;
+	snprintf(x->team, sizeof x->team, "%s", op->team);
+	memcpy(x->client, op->client, VELD_ID_BYTES);
+	snprintf(x->kind, sizeof x->kind, "%s", op->kind);
+	snprintf(x->field, sizeof x->field, "%s", op->field);
+	veld__op_layers(op, x->rh, kh);
+	*c = cursor;
+	r->nheld++;
+	return VELD_OK;
+}
+
+/* A held operation, as the reader may see it: whole; as a stub when it is
+ * another team's (a worker sees the office's other teams' operations, which
+ * share batches with its own); held back by the team's policy (held, or a
+ * stub for a version 1 operation, which has no rh layer). *cost gets its
+ * rough size. */
+static int add_op(struct feed_page *fp, const struct reader *who, uint64_t cursor,
+                  const veld__op *op, size_t *cost)
+{
+	struct veld__pull_resp *r = &fp->page->resp;
+	uint8_t rh[VELD_HASH_BYTES], kh[VELD_HASH_BYTES];
+	if (!who->office && strcmp(op->team, who->team) != 0) {
+		if (op->version >= 2)
+			veld__op_layers(op, rh, kh);
+		else
+			memcpy(kh, op->hash, sizeof kh);
+		*cost = STUB_OVERHEAD;
+		return add_stub(fp, cursor, op->device, op->seq, op->team, op->client, kh);
+	}
+	if (!who->office && (veld__policy_bit(op->kind, op->field) & ~who->mask)) {
+		*cost = op->version >= 2 ? HELD_OVERHEAD : STUB_OVERHEAD;
+		return op->version >= 2
+		       ? add_held(fp, cursor, op)
+		       : add_stub(fp, cursor, op->device, op->seq, op->team, op->client, op->hash);
+	}
+	r->ops[r->nops] = *op;
+	r->cursors[r->nops] = cursor;
+	r->nops++;
+	*cost = OP_OVERHEAD + op->value_len + op->nsup * 28;
+	return VELD_OK;
+}
+
+/* One feed row (FEED_COLS): its operation, or the stub of an erased one. */
+static int add_row(struct feed_page *fp, const struct reader *who, sqlite3_stmt *st,
+                   uint64_t cursor, uint8_t device[VELD_ID_BYTES], uint64_t *seq, size_t *cost)
+{
+	char team[VELD_TEAM_MAX + 1];
+	uint8_t client[VELD_ID_BYTES], kh[VELD_HASH_BYTES];
+	veld__op op;
+	int rc;
+	if (sqlite3_column_type(st, 1) != SQLITE_NULL) {
+		if ((rc = read_op(st, &fp->page->mem, &op)) != VELD_OK)
+			return rc;
+		memcpy(device, op.device, VELD_ID_BYTES);
+		*seq = op.seq;
+		return add_op(fp, who, cursor, &op, cost);
+	}
+	/* Erased: what erased_ops kept of it. */
+	if (col_blob(st, 14, device, VELD_ID_BYTES) || col_blob(st, 17, client, VELD_ID_BYTES) ||
+	    col_blob(st, 18, kh, VELD_HASH_BYTES) || sqlite3_column_type(st, 16) != SQLITE_TEXT)
+		return veld__err(VELD_ECORRUPT, "a feed row has no operation and no erased one");
+	*seq = col_u64(st, 15);
+	col_text(st, 16, team, sizeof team);
+	*cost = STUB_OVERHEAD;
+	return add_stub(fp, cursor, device, *seq, team, client, kh);
+}
+
+/* The operation feed above a->after as the reader may see it, each item
+ * with its batch, until the page is full or past its byte budget. */
+static int page_feed(struct sqlite_store *s, const struct veld__srv_device *dev, int office,
+                     const struct veld__srv_pull_args *a, struct veld__srv_page *page)
 {
 	struct veld__pull_resp *r = &page->resp;
+	struct feed_page fp = {page, 0, 0, 0, 0};
+	struct reader who = {office, dev->team, VELD_POLICY_ALL};
 	uint64_t limit = (uint64_t)a->limit + 1; /* one more, to learn whether more wait */
-	size_t bytes = 0;
+	uint8_t office_id[VELD_ID_BYTES] = {0};
+	size_t bytes = 0, n = 0;
 	sqlite3_stmt *st;
-	int found, rc;
+	int rc;
 
 	if (office) {
 		st = query(s, S_FEED_ALL, "uu", a->after, limit);
 	} else {
-		/* A worker never receives a field its team's policy keeps at the
-		 * office: ?4 is the policy's mask. */
-		if ((rc = policy_get(s, dev->team, &r->policy, &found)) != VELD_OK)
+		struct veld__srv_device o;
+		int found;
+		if ((rc = policy_mask(s, dev->team, &who.mask)) != VELD_OK ||
+		    (rc = office_load(s, &o, &found)) != VELD_OK)
 			return rc;
-		r->has_policy = found;
-		st = query(s, S_FEED_TEAM, "uutu", a->after, limit, dev->team,
-		           (uint64_t)r->policy.mask);
+		if (found)
+			memcpy(office_id, o.device, VELD_ID_BYTES);
+		st = query(s, S_FEED_TEAM, "uuti", a->after, limit, dev->team, office_id);
 	}
 	while ((rc = step(s, st)) == SQLITE_ROW) {
-		veld__op *op = &r->ops[r->nops];
-		/* The budget is soft: the op that crosses it still goes, and at
-		 * least one op always does, so a page always makes progress. */
-		if (r->nops == a->limit || (r->nops > 0 && bytes >= a->max_bytes)) {
+		uint64_t cursor = col_u64(st, 0), seq = 0;
+		uint8_t device[VELD_ID_BYTES];
+		size_t cost = 0;
+		/* The budget is soft: the item that crosses it still goes, and
+		 * at least one always does, so a page always makes progress. */
+		if (n == a->limit || (n > 0 && bytes >= a->max_bytes)) {
 			r->more = 1;
 			break;
 		}
-		if ((rc = read_op(st, &page->mem, op)) != VELD_OK)
+		if ((rc = add_row(&fp, &who, st, cursor, device, &seq, &cost)) != VELD_OK)
 			break;
-		bytes += OP_OVERHEAD + op->value_len + op->nsup * 28;
+		bytes += cost;
 		/* page_batch runs other statements; st stays on its row. */
-		if ((rc = page_batch(s, r, &page->mem, op->device, op->seq, &bytes)) != VELD_OK)
+		if ((rc = page_batch(s, r, &page->mem, device, seq, &bytes)) != VELD_OK)
 			break;
-		r->cursors[r->nops] = col_u64(st, 0);
-		r->next = r->cursors[r->nops];
-		r->nops++;
+		r->next = cursor;
+		n++;
 	}
 	return rows_end(st, rc, "reading operations");
 }
 
+/* A signature column that may be NULL (rows from before signatures were
+ * kept): zeros, which verify for nobody, so a device treats the row as the
+ * unsigned thing it is. */
+static int col_sig(sqlite3_stmt *st, int i, uint8_t sig[64])
+{
+	if (sqlite3_column_type(st, i) == SQLITE_NULL) {
+		memset(sig, 0, 64);
+		return 0;
+	}
+	return col_blob(st, i, sig, 64);
+}
+
 /* Envelopes addressed to the device's team (or the office). At most
- * VELD_WIRE_MAX_ENVS of ~200 bytes: outside the byte budget. */
+ * VELD_WIRE_MAX_ENVS of ~330 bytes: outside the byte budget. */
 static int page_envelopes(struct sqlite_store *s, const struct veld__srv_device *dev, int office,
                           const struct veld__srv_pull_args *a, struct veld__pull_resp *r)
 {
@@ -1567,7 +2002,9 @@ static int page_envelopes(struct sqlite_store *s, const struct veld__srv_device 
 			break;
 		}
 		if (col_blob(st, 1, e->client, VELD_ID_BYTES) ||
-		    col_blob(st, 5, e->sealed, VELD_SEALED_KEY_BYTES)) {
+		    col_blob(st, 5, e->sealed, VELD_SEALED_KEY_BYTES) || col_sig(st, 7, e->sig) ||
+		    (sqlite3_column_type(st, 6) != SQLITE_NULL &&
+		     col_blob(st, 6, e->from, VELD_ID_BYTES))) {
 			rc = veld__err(VELD_ECORRUPT, "an envelope row is damaged");
 			break;
 		}
@@ -1580,35 +2017,72 @@ static int page_envelopes(struct sqlite_store *s, const struct veld__srv_device 
 	return rows_end(st, rc, "reading envelopes");
 }
 
-/* Erasures of the team's clients (the office: all). At most
- * VELD_WIRE_MAX_ERASED of ~110 bytes each: outside the byte budget, as
+/* Notices of the device's team (the office: all). At most
+ * VELD_WIRE_MAX_NOTICES of at most ~720 bytes: outside the byte budget, as
  * envelopes are. */
-static int page_erasures(struct sqlite_store *s, const struct veld__srv_device *dev, int office,
-                         const struct veld__srv_pull_args *a, struct veld__pull_resp *r)
+static int page_notices(struct sqlite_store *s, const struct veld__srv_device *dev, int office,
+                        const struct veld__srv_pull_args *a, struct veld__srv_page *page)
 {
-	uint64_t limit = (uint64_t)VELD_WIRE_MAX_ERASED + 1;
-	sqlite3_stmt *st = office ? query(s, S_ERASE_PAGE_ALL, "uu", a->erase_after, limit)
-	                          : query(s, S_ERASE_PAGE_TEAM, "uut", a->erase_after, limit, dev->team);
+	struct veld__pull_resp *r = &page->resp;
+	uint64_t limit = (uint64_t)VELD_WIRE_MAX_NOTICES + 1;
+	sqlite3_stmt *st = office ? query(s, S_NOTICE_PAGE_ALL, "uu", a->notice_after, limit)
+	                          : query(s, S_NOTICE_PAGE_TEAM, "uut", a->notice_after, limit,
+	                                  dev->team);
 	int rc;
 	while ((rc = step(s, st)) == SQLITE_ROW) {
-		struct veld__erasure *x = &r->erased[r->nerased];
-		if (r->nerased == VELD_WIRE_MAX_ERASED) {
+		struct veld__notice *x = &r->notices[r->nnotices];
+		size_t len = (size_t)sqlite3_column_bytes(st, 5);
+		if (r->nnotices == VELD_WIRE_MAX_NOTICES) {
 			r->more = 1;
 			break;
 		}
-		if (col_blob(st, 1, x->client, VELD_ID_BYTES) || col_blob(st, 3, x->sig, 64)) {
-			rc = veld__err(VELD_ECORRUPT, "an erasure row is damaged");
+		if (col_blob(st, 6, x->sig, 64) || len == 0 || len > VELD_NOTICE_BODY_MAX) {
+			rc = veld__err(VELD_ECORRUPT, "a notice row is damaged");
 			break;
 		}
-		x->cursor = col_u64(st, 0);
-		x->at = col_u64(st, 2);
-		r->erase_next = x->cursor;
-		r->nerased++;
+		if (!(x->body = veld__arena_dup(&page->mem, sqlite3_column_blob(st, 5), len))) {
+			rc = veld__err(VELD_ENOMEM, "out of memory");
+			break;
+		}
+		x->body_len = len;
+		col_text(st, 1, x->team, sizeof x->team);
+		x->n = col_u64(st, 2);
+		col_text(st, 3, x->kind, sizeof x->kind);
+		x->at = col_u64(st, 4);
+		r->notice_next = r->notice_cursors[r->nnotices] = col_u64(st, 0);
+		r->nnotices++;
 	}
-	return rows_end(st, rc, "reading erasures");
+	return rows_end(st, rc, "reading notices");
 }
 
-/* The team keys sealed to this device. */
+/* The team's checkpoint, for a worker's pull (at most ~240 KB of heads:
+ * outside the byte budget). */
+static int page_checkpoint(struct sqlite_store *s, const struct veld__srv_device *dev,
+                           struct veld__srv_page *page)
+{
+	struct veld__checkpoint *c = &page->resp.checkpoint;
+	sqlite3_stmt *st = query(s, S_CKPT_GET, "t", dev->team);
+	size_t len;
+	int rc = first_row(s, st, "reading checkpoints");
+	if (rc != 1)
+		return rc;
+	len = (size_t)sqlite3_column_bytes(st, 2);
+	snprintf(c->team, sizeof c->team, "%s", dev->team);
+	c->at = col_u64(st, 0);
+	c->n = col_u64(st, 1);
+	if (col_blob(st, 3, c->sig, 64) || len == 0 || len % 24 || len > 24 * VELD_WIRE_MAX_HEADS)
+		rc = veld__err(VELD_ECORRUPT, "a checkpoint row is damaged");
+	else if (!(c->heads = veld__arena_dup(&page->mem, sqlite3_column_blob(st, 2), len)))
+		rc = veld__err(VELD_ENOMEM, "out of memory");
+	else
+		rc = VELD_OK;
+	c->heads_len = len;
+	sqlite3_reset(st);
+	page->resp.has_checkpoint = rc == VELD_OK;
+	return rc;
+}
+
+/* The team keys sealed to this device, with the office's signatures. */
 static int page_team_keys(struct sqlite_store *s, const struct veld__srv_device *dev,
                           struct veld__srv_page *page)
 {
@@ -1625,7 +2099,8 @@ static int page_team_keys(struct sqlite_store *s, const struct veld__srv_device 
 		}
 		col_text(st, 0, k->team, sizeof k->team);
 		k->tv = col_u64(st, 1);
-		if (col_blob(st, 2, k->pk, 32) || col_blob(st, 3, k->sealed, VELD_SEALED_KEY_BYTES)) {
+		if (col_blob(st, 2, k->pk, 32) || col_blob(st, 3, k->sealed, VELD_SEALED_KEY_BYTES) ||
+		    col_sig(st, 4, k->sig)) {
 			rc = veld__err(VELD_ECORRUPT, "a team key row is damaged");
 			break;
 		}
@@ -1647,20 +2122,21 @@ static int pull_locked(struct sqlite_store *s, const struct veld__srv_req *req,
 	(void)out;
 	r->next = a->after;
 	r->env_next = a->env_after;
-	r->erase_next = a->erase_after;
+	r->notice_next = a->notice_after;
 	r->cursors = veld__arena_alloc(mem, a->limit * sizeof *r->cursors);
 	r->ops = veld__arena_alloc(mem, a->limit * sizeof *r->ops);
 	r->batches = veld__arena_alloc(mem, a->limit * sizeof *r->batches);
-	r->authors = veld__arena_alloc(mem, a->limit * sizeof *r->authors);
 	r->env_cursors = veld__arena_alloc(mem, VELD_WIRE_MAX_ENVS * sizeof *r->env_cursors);
 	r->envs = veld__arena_alloc(mem, VELD_WIRE_MAX_ENVS * sizeof *r->envs);
-	r->erased = veld__arena_alloc(mem, VELD_WIRE_MAX_ERASED * sizeof *r->erased);
-	if (!r->cursors || !r->ops || !r->batches || !r->authors || !r->env_cursors || !r->envs ||
-	    !r->erased)
+	r->notice_cursors = veld__arena_alloc(mem, VELD_WIRE_MAX_NOTICES * sizeof *r->notice_cursors);
+	r->notices = veld__arena_alloc(mem, VELD_WIRE_MAX_NOTICES * sizeof *r->notices);
+	if (!r->cursors || !r->ops || !r->batches || !r->env_cursors || !r->envs ||
+	    !r->notice_cursors || !r->notices)
 		return veld__err(VELD_ENOMEM, "out of memory");
-	if ((rc = page_ops(s, dev, office, a, page)) != VELD_OK ||
+	if ((rc = page_feed(s, dev, office, a, page)) != VELD_OK ||
 	    (rc = page_envelopes(s, dev, office, a, r)) != VELD_OK ||
-	    (rc = page_erasures(s, dev, office, a, r)) != VELD_OK)
+	    (rc = page_notices(s, dev, office, a, page)) != VELD_OK ||
+	    (!office && (rc = page_checkpoint(s, dev, page)) != VELD_OK))
 		return rc;
 	return page_team_keys(s, dev, page);
 }
@@ -1743,10 +2219,9 @@ static int sq_audit_push(struct veld__sstore *base, const struct veld__srv_req *
 }
 
 /* Rough bytes an entry adds to the encoded page besides its sealed bytes
- * (array header, cursor, device, seq, bin headers, signature), and an
- * author (device and key), to bound its size. */
+ * (array header, cursor, device, seq, bin headers, signature), to bound its
+ * size. */
 #define AUDIT_OVERHEAD 112
-#define AUTHOR_OVERHEAD 56
 
 static int audit_pull_locked(struct sqlite_store *s, const struct veld__srv_req *req,
                              const struct veld__srv_device *dev, const struct call *call,
@@ -1763,15 +2238,13 @@ static int audit_pull_locked(struct sqlite_store *s, const struct veld__srv_req 
 	(void)out;
 	r->next = a->after;
 	r->entries = veld__arena_alloc(&page->mem, a->limit * sizeof *r->entries);
-	r->authors = veld__arena_alloc(&page->mem, a->limit * sizeof *r->authors);
-	if (!r->entries || !r->authors)
+	if (!r->entries)
 		return veld__err(VELD_ENOMEM, "out of memory");
 	/* One more than the page to learn whether more wait. */
 	st = query(s, S_AUDIT_PAGE, "uu", a->after, (uint64_t)a->limit + 1);
 	while ((rc = step(s, st)) == SQLITE_ROW) {
 		struct veld__audit_entry *e = &r->entries[r->n];
-		size_t len = (size_t)sqlite3_column_bytes(st, 3), cost;
-		int known = 0;
+		size_t len = (size_t)sqlite3_column_bytes(st, 3), cost = AUDIT_OVERHEAD + len;
 		if (r->n == a->limit) {
 			r->more = 1;
 			break;
@@ -1781,9 +2254,6 @@ static int audit_pull_locked(struct sqlite_store *s, const struct veld__srv_req 
 			rc = veld__err(VELD_ECORRUPT, "an access-log row is damaged");
 			break;
 		}
-		for (size_t i = 0; i < r->nauthors && !known; i++)
-			known = memcmp(r->authors[i].device, e->device, VELD_ID_BYTES) == 0;
-		cost = AUDIT_OVERHEAD + len + (known ? 0 : AUTHOR_OVERHEAD);
 		/* The entry that would pass the budget waits for the next page;
 		 * the first always goes, so a page always makes progress. */
 		if (r->n > 0 && bytes + cost > a->max_bytes) {
@@ -1797,10 +2267,6 @@ static int audit_pull_locked(struct sqlite_store *s, const struct veld__srv_req 
 			break;
 		}
 		e->sealed_len = len;
-		/* page_author runs another statement; st stays on its row. */
-		if ((rc = page_author(s, r->authors, &r->nauthors, e->device,
-		                      "an access-log entry's device is unknown")) != VELD_OK)
-			break;
 		bytes += cost;
 		r->next = e->cursor;
 		r->n++;
@@ -1847,16 +2313,16 @@ static const struct veld__sstore_ops sqlite_ops = {
 	.invite = sq_invite,
 	.team_keys = sq_team_keys,
 	.revoke = sq_revoke,
-	.erase = sq_erase,
-	.policy = sq_policy,
 	.push = sq_push,
+	.notice = sq_notice,
+	.checkpoint = sq_checkpoint,
 	.pull = sq_pull,
 	.devices = sq_devices,
 	.audit_push = sq_audit_push,
 	.audit_pull = sq_audit_pull,
 };
 
-/* Every start moves the four feeds' next cursor to at least the wall clock
+/* Every start moves the feeds' next cursor to at least the wall clock
  * in milliseconds times 1024. A feed hands out one cursor per row, far
  * fewer than 1024 a millisecond, so a cursor issued during one run is below
  * the start of the next. That matters after a restore: an older backup's
@@ -1880,7 +2346,7 @@ static int cursors_past_now(struct sqlite_store *s)
 
 /* The connection's setup: WAL, the schema (each migration in its own
  * transaction, so a crash mid-way leaves the previous version whole), the
- * SQL function of the team feed, and the named statements. */
+ * SQL function of erasure, and the named statements. */
 static int db_setup(struct sqlite_store *s)
 {
 	int rc;
@@ -1892,9 +2358,9 @@ static int db_setup(struct sqlite_store *s)
 	if ((rc = veld__merge_migrate(s->db, migrations, SERVER_SCHEMA_VERSION,
 	                              "the server database")) != VELD_OK)
 		return rc;
-	rc = sqlite3_create_function_v2(s->db, "veld_policy_bit", 2,
+	rc = sqlite3_create_function_v2(s->db, "veld_op_kh", 11,
 	                                SQLITE_UTF8 | SQLITE_DETERMINISTIC | SQLITE_INNOCUOUS, NULL,
-	                                sql_policy_bit, NULL, NULL, NULL);
+	                                sql_op_kh, NULL, NULL, NULL);
 	if (rc != SQLITE_OK)
 		return veld__err_sqlite(rc, "registering the server's SQL functions");
 	for (int i = 0; i < S__COUNT; i++) {
@@ -1924,6 +2390,7 @@ int veld__sstore_sqlite_open(struct veld__sstore **out, const char *dir)
 	if (!(s = calloc(1, sizeof *s)))
 		return veld__err(VELD_ENOMEM, "out of memory");
 	s->base.ops = &sqlite_ops;
+	s->base.max_skew_ms = VELD_SRV_MAX_SKEW_MS;
 	pthread_mutex_init(&s->mu, NULL);
 	rc = sqlite3_open_v2(path, &s->db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_NOMUTEX, NULL);
 	if (rc != SQLITE_OK)

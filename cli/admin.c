@@ -331,8 +331,7 @@ static void quarantine_row(const json_t *e, const void *payload)
 		*f = printable(cli_str(e, "field"), field, sizeof field),
 		*r = printable(cli_str(e, "reason"), why, sizeof why);
 	(void)payload;
-	printf("%-24s %-9s %-8s %-6" JSON_INTEGER_FORMAT " %-8s %-8s %-14s %s
-", at ? at : "-",
+	printf("%-24s %-9s %-8s %-6" JSON_INTEGER_FORMAT " %-8s %-8s %-14s %s\n", at ? at : "-",
 		w ? w : "-", cli_str(e, "device") ? cli_short_id(cli_str(e, "device"), dev) : "-",
 		cli_int(e, "seq"), cli_str(e, "client") ? cli_short_id(cli_str(e, "client"), cid) : "-",
 		k ? k : "-", f ? f : "-", r ? r : "-");

@@ -522,8 +522,8 @@ enum ftype {
 	T_BIN,      /* uint8_t[lim] */
 	T_BIN_NIL,  /* uint8_t[lim] or nil: the int at `aux` says which */
 	T_STR,      /* char[aux]: at most `lim` bytes under `rule`, NUL-terminated */
-	T_BLOB,     /* a bin of 1 to `lim` bytes: const uint8_t * into the body, its
-	             * size_t length at `aux` */
+	T_BLOB,     /* a bin of 1 (0 with rule 1) to `lim` bytes: const uint8_t * into
+	             * the body, its size_t length at `aux` */
 	T_HASHES,   /* a batch's hashes (struct veld__batch only): a pointer into the
 	             * body, 32 bytes for each of first..last */
 	T_RECORD,   /* one record of shape `of`, or nil: the int at `aux` says which */
@@ -578,6 +578,7 @@ struct message {
 #define BIN_NIL(f, n, has) {#f, T_BIN_NIL, 0, (n), AT(f), .aux = offsetof(MSG, has)}
 #define STR(f, max, r) {#f, T_STR, (r), (max), AT(f), .aux = sizeof((MSG *)0)->f}
 #define BLOB(f, len, max) {#f, T_BLOB, 0, (max), AT(f), .aux = offsetof(MSG, len)}
+#define BLOB0(f, len, max) {#f, T_BLOB, 1, (max), AT(f), .aux = offsetof(MSG, len)}
 #define RECORD(k, f, has, sh, c)                                                              \
 	{k, T_RECORD, 0, 0, AT(f), .aux = offsetof(MSG, has), .of = &(sh), .ctx = (c)}
 #define LIST(k, f, n, max, sh, c)                                                             \
@@ -643,10 +644,13 @@ static int map_index(const msgpack_object *o, const char *ctx, const struct fiel
 static int get_blob(const msgpack_object *o, const char *ctx, const struct field *f,
                     const uint8_t **p, size_t *n)
 {
-	if (o->type != MSGPACK_OBJECT_BIN || o->via.bin.size == 0 || o->via.bin.size > f->lim)
-		return veld__err(VELD_EPROTO, "%s: '%s' must be a bin of 1 to %llu bytes", ctx, f->key,
-		                 (unsigned long long)f->lim);
-	*p = (const uint8_t *)o->via.bin.ptr; /* into the body */
+	static const uint8_t empty[1];
+	if (o->type != MSGPACK_OBJECT_BIN || (o->via.bin.size == 0 && !f->rule) ||
+	    o->via.bin.size > f->lim)
+		return veld__err(VELD_EPROTO, "%s: '%s' must be a bin of %d to %llu bytes", ctx, f->key,
+		                 f->rule ? 0 : 1, (unsigned long long)f->lim);
+	/* into the body (an empty bin may have no pointer) */
+	*p = o->via.bin.size ? (const uint8_t *)o->via.bin.ptr : empty;
 	*n = o->via.bin.size;
 	return VELD_OK;
 }
@@ -1024,10 +1028,11 @@ static int check_value(const char *ctx, const struct field *f, const void *m)
 	case T_STR: return enc_str(ctx, f->key, CM(m, f->off, char), f->aux, f->lim, f->rule);
 	case T_BLOB:
 		n = *CM(m, f->aux, size_t);
-		if (*CM(m, f->off, const uint8_t *) && n >= 1 && n <= f->lim)
+		if ((*CM(m, f->off, const uint8_t *) || n == 0) && n >= (f->rule ? 0u : 1u) &&
+		    n <= f->lim)
 			return VELD_OK;
-		return veld__err(VELD_EINVAL, "%s: '%s' must be 1 to %llu bytes", ctx, f->key,
-		                 (unsigned long long)f->lim);
+		return veld__err(VELD_EINVAL, "%s: '%s' must be %d to %llu bytes", ctx, f->key,
+		                 f->rule ? 0 : 1, (unsigned long long)f->lim);
 	case T_HASHES:
 		if (b->last >= b->first && b->last - b->first < MAX_BATCH_OPS && b->hashes)
 			return VELD_OK;
@@ -1204,7 +1209,7 @@ ENTRY(notice, 0);
 #define MSG struct veld__checkpoint
 static const struct field checkpoint_fields[] = {
 	STR(team, VELD_TEAM_MAX, S_TEAM), UINT(at, 1), UINT(n, 0),
-	BLOB(heads, heads_len, 24 * VELD_WIRE_MAX_HEADS), BIN(sig, SIG_BYTES),
+	BLOB0(heads, heads_len, 24 * VELD_WIRE_MAX_HEADS), BIN(sig, SIG_BYTES),
 };
 ENTRY(checkpoint, 0);
 #undef MSG

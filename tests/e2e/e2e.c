@@ -190,6 +190,9 @@ veld_store *e2e_device(const struct e2e_server *srv, veld_store *office, const c
 	ok(veld_enroll(s, srv->url, code, name, NULL, &out));
 	veld_free(code);
 	veld_free(out);
+	/* The office certifies the new device at its next sync: only then do
+	 * the team's other devices take in what it writes. */
+	e2e_sync(office);
 	return s;
 }
 

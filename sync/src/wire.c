@@ -88,11 +88,11 @@
 	(1 + 2 * 12 + VELD_WIRE_MAX_PAGE * (2 + OP_VALUES) + VELD_WIRE_MAX_PAGE * (1 + 2 * 6) + \
 	 VELD_WIRE_MAX_ENVS * (2 + ENV_VALUES) + MAX_TEAM_KEYS * (1 + 2 * 5) +                   \
 	 VELD_WIRE_MAX_NOTICES * (2 + NOTICE_VALUES) + CHECKPOINT_VALUES)
-#define NOTICE_REQ_VALUES (1 + 2 * 1 + VELD_WIRE_MAX_NOTICES * NOTICE_VALUES)
-#define CHECKPOINT_REQ_VALUES (1 + 2 * 1 + VELD_WIRE_MAX_NOTICES * CHECKPOINT_VALUES)
+#define NOTICE_REQ_VALUES (1 + 2 * 2 + VELD_WIRE_MAX_NOTICES * NOTICE_VALUES)
+#define CHECKPOINT_REQ_VALUES (1 + 2 * 2 + VELD_WIRE_MAX_NOTICES * CHECKPOINT_VALUES)
 #define AUDIT_PUSH_VALUES (1 + 2 * 2 + VELD_WIRE_MAX_AUDIT * 4)
 #define AUDIT_PULL_VALUES (1 + 2 * 4 + VELD_WIRE_MAX_PAGE * 6)
-#define TEAM_KEYS_VALUES (1 + 2 * 5 + VELD_WIRE_MAX_DEVICES * (1 + 2 * 2))
+#define TEAM_KEYS_VALUES (1 + 2 * 6 + VELD_WIRE_MAX_DEVICES * (1 + 2 * 2))
 #define DEVICES_VALUES (1 + 2 * 2 + VELD_WIRE_MAX_DEVICES * (1 + 2 * 10))
 /* Nesting of each message: the body's map is depth 1. */
 #define PUSH_DEPTH 5 /* map, ops, op, supersedes, reference */
@@ -728,6 +728,15 @@ static int get_record(const msgpack_object *o, const char *ctx, const char *list
 	for (size_t i = 0; i < sh->n; i++)
 		if ((rc = get_value(val[i], ctx, &sh->f[i], m)) != VELD_OK)
 			return rc;
+	/* Nil-or-bin fields that share one flag (a device's auth and proof)
+	 * are nil together or not at all: the flag cannot say "half". */
+	for (size_t i = 0; i < sh->n; i++)
+		for (size_t j = 0; j < i; j++)
+			if (sh->f[i].type == T_BIN_NIL && sh->f[j].type == T_BIN_NIL &&
+			    sh->f[i].aux == sh->f[j].aux &&
+			    (val[i]->type == MSGPACK_OBJECT_NIL) != (val[j]->type == MSGPACK_OBJECT_NIL))
+				return veld__err(VELD_EPROTO, "%s: '%s' must be nil exactly when '%s' is nil",
+				                 ctx, sh->f[i].key, sh->f[j].key);
 	return VELD_OK;
 }
 
@@ -982,6 +991,8 @@ static int enc_min(const char *ctx, const char *key, uint64_t v, uint64_t min)
 static int check_op(const char *ctx, const veld__op *op)
 {
 	int rc;
+	if (op->version < 1 || op->version > VELD_OP_VERSION)
+		return veld__err(VELD_EINVAL, "%s: 'version' must be 1 to %d", ctx, VELD_OP_VERSION);
 	if ((rc = enc_min(ctx, "seq", op->seq, 1)) || (rc = enc_min(ctx, "kv", op->kv, 1)) ||
 	    (rc = enc_str(ctx, "kind", op->kind, sizeof op->kind, VELD_KIND_MAX, S_KIND)) ||
 	    (rc = enc_str(ctx, "team", op->team, sizeof op->team, VELD_TEAM_MAX, S_TEAM)) ||
@@ -1651,8 +1662,10 @@ int veld__wire_notice_body_decode(const char *kind, const uint8_t *p, size_t len
 	memset(out, 0, sizeof *out);
 	if (!(out->kind = veld__notice_kind_of(kind)))
 		return veld__err(VELD_EPROTO, "notice: unknown kind");
-	if ((rc = scan(p, len, ctx, 1, 1 + notice_sizes[out->kind])) != VELD_OK)
+	if ((rc = scan(p, len, ctx, 1, 1 + notice_sizes[out->kind])) != VELD_OK) {
+		memset(out, 0, sizeof *out);
 		return rc;
+	}
 	msgpack_unpacked_init(&u);
 	if (msgpack_unpack_next(&u, (const char *)p, len, &off) != MSGPACK_UNPACK_SUCCESS ||
 	    off != len || u.data.type != MSGPACK_OBJECT_ARRAY ||

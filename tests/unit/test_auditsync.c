@@ -1,15 +1,19 @@
 /* test_auditsync.c - the access log's way to the office, without a server:
  * a worker's store seals and signs its entries (veld__audit_next_push), the
- * office checks and keeps them (veld__audit_apply_page). Each check of the
- * office side has its own test: an altered entry, a forged author key, a
- * gap, a changed entry under a seq already held, an entry its device signed
- * but that does not open (kept as "unreadable" so one faulty device cannot
- * block the rest), and a page that fails keeps nothing. */
+ * office checks and keeps them (veld__audit_apply_page) with the key it
+ * certified for the entry's device (the page carries no keys). Each check of
+ * the office side has its own test: an altered entry, entries signed with
+ * another key than the certified one, a gap, a changed entry under a seq
+ * already held, an entry its device signed but that does not open (kept as
+ * "unreadable" so one faulty device cannot block the rest), an entry of a
+ * device the office has not certified (the page stops there and waits), and
+ * a page that fails keeps nothing. */
 #include "helpers.h"
 
 #include "auth.h"
 #include "devsync.h"
 #include "store.h"
+#include "trust.h"
 #include "wire.h"
 
 #include <jansson.h>
@@ -24,28 +28,49 @@ struct fx {
 	veld_store *worker, *office;
 	struct veld__audit_outbox ob;
 	struct veld__audit_pull_resp page;
-	struct veld__author author;
 };
+
+/* The office certifies a device's signing key, as a cert notice it issued
+ * would (officekeys.c). */
+static void certify(veld_store *office, veld_store *device)
+{
+	struct veld__cert c;
+	memset(&c, 0, sizeof c);
+	memcpy(c.device, device->device, VELD_ID_BYTES);
+	snprintf(c.team, sizeof c.team, "noord");
+	snprintf(c.role, sizeof c.role, "worker");
+	memcpy(c.sign_pk, device->sign_pk, 32);
+	memcpy(c.box_pk, device->box_pk, 32);
+	c.enrolled = 1;
+	ok(veld__cert_put(office, &c));
+}
+
+/* A worker store that logged a few reads, its entries sealed to the office. */
+static veld_store *worker_new(char **dir, const char *user, veld_store *office)
+{
+	veld_store *w = store_new(dir, user, "noord");
+	char *id, *out = NULL;
+	/* Enrollment pins the office's box key in the worker's store. */
+	ok(veld__meta_put(w, "office_box_pk", office->box_pk, 32));
+	id = create(w, "client", "{\"name\":\"Logged\"}");
+	ok(veld_record_get(w, "client", id, "home visit prep", &out));
+	veld_free(out);
+	free(id);
+	return w;
+}
 
 static int setup(void **state)
 {
 	struct fx *f = calloc(1, sizeof *f);
 	veld_store_options o = fast_opts("anna", "noord");
-	char sub[600], *id, *out = NULL;
-	f->worker = store_new(&f->wdir, "anna", "noord");
+	char sub[600];
 	f->odir = tmpdir_new();
 	snprintf(sub, sizeof sub, "%s/store", f->odir);
 	o.user = "office1";
 	o.role = "office";
 	ok(veld_office_create(&f->office, sub, TEST_PASS, strlen(TEST_PASS), &o));
-	/* Enrollment pins the office's box key in the worker's store. */
-	ok(veld__meta_put(f->worker, "office_box_pk", f->office->box_pk, 32));
-	id = create(f->worker, "client", "{\"name\":\"Logged\"}");
-	ok(veld_record_get(f->worker, "client", id, "home visit prep", &out));
-	veld_free(out);
-	free(id);
-	memcpy(f->author.device, f->worker->device, VELD_ID_BYTES);
-	memcpy(f->author.sign_pk, f->worker->sign_pk, 32);
+	f->worker = worker_new(&f->wdir, "anna", f->office);
+	certify(f->office, f->worker);
 	*state = f;
 	return 0;
 }
@@ -64,22 +89,39 @@ static int teardown(void **state)
 	return 0;
 }
 
+/* A worker's entries above its acked, with the cursors and device the
+ * server would give them, from cursor `first` on. */
+static void outbox_of(veld_store *w, struct veld__audit_outbox *ob, uint64_t first)
+{
+	veld__audit_outbox_free(ob);
+	ok(veld__audit_next_push(w, 1000, ob));
+	assert_true(ob->req.n >= 3);
+	for (size_t i = 0; i < ob->req.n; i++) {
+		ob->req.entries[i].cursor = first + i;
+		memcpy(ob->req.entries[i].device, w->device, VELD_ID_BYTES);
+	}
+}
+
 /* The worker's entries above its acked, as the server would page them. */
 static void make_page(struct fx *f)
 {
-	veld__audit_outbox_free(&f->ob);
-	ok(veld__audit_next_push(f->worker, 1000, &f->ob));
-	assert_true(f->ob.req.n >= 3);
+	outbox_of(f->worker, &f->ob, 10);
 	memset(&f->page, 0, sizeof f->page);
 	f->page.entries = f->ob.req.entries;
 	f->page.n = f->ob.req.n;
-	for (size_t i = 0; i < f->page.n; i++) {
-		f->page.entries[i].cursor = 10 + i;
-		memcpy(f->page.entries[i].device, f->worker->device, VELD_ID_BYTES);
-	}
-	f->page.authors = &f->author;
-	f->page.nauthors = 1;
 	f->page.next = 10 + f->page.n - 1;
+}
+
+/* Apply a page that follows the cursor the office holds; a page of a
+ * certified device never waits. */
+static int apply(struct fx *f, uint64_t *applied)
+{
+	int waiting = -1, rc;
+	uint64_t after = 0;
+	ok(veld__audit_cursor(f->office, &after));
+	rc = veld__audit_apply_page(f->office, &f->page, after, applied, &waiting);
+	assert_int_equal(waiting, 0);
+	return rc;
 }
 
 static long long office_rows(struct fx *f)
@@ -118,7 +160,7 @@ static void test_auditsync__office_keeps_the_entries_as_the_device_wrote_them(vo
 	json_t *a, *o;
 	uint64_t applied = 0;
 	make_page(f);
-	ok(veld__audit_apply_page(f->office, &f->page, &applied));
+	ok(apply(f, &applied));
 	assert_int_equal(applied, f->page.n);
 	assert_true(office_cursor(f) == f->page.next);
 	ok(veld_audit_list(f->worker, NULL, &mine));
@@ -143,11 +185,16 @@ static void test_auditsync__office_keeps_the_entries_as_the_device_wrote_them(vo
 
 	/* The same page again (a re-sent push, sealed anew): nothing new. */
 	make_page(f);
-	ok(veld__audit_apply_page(f->office, &f->page, &applied));
+	ok(apply(f, &applied));
 	assert_int_equal(applied, 0);
 	assert_int_equal(office_rows(f), f->page.n);
 	/* A worker's store takes no page. */
-	assert_int_equal(veld__audit_apply_page(f->worker, &f->page, &applied), VELD_EPERM);
+	{
+		int waiting = -1;
+		assert_int_equal(veld__audit_apply_page(f->worker, &f->page, 0, &applied, &waiting),
+		                 VELD_EPERM);
+		assert_int_equal(waiting, 0);
+	}
 }
 
 static void test_auditsync__altered_entry_refuses_the_page(void **state)
@@ -158,7 +205,7 @@ static void test_auditsync__altered_entry_refuses_the_page(void **state)
 	make_page(f);
 	b = (uint8_t *)f->page.entries[1].sealed;
 	b[40] ^= 1; /* not re-signed: the server (or the wire) changed it */
-	assert_int_equal(veld__audit_apply_page(f->office, &f->page, &applied), VELD_EPROTO);
+	assert_int_equal(apply(f, &applied), VELD_EPROTO);
 	assert_non_null(strstr(veld_error_last(), "signature"));
 	assert_int_equal(office_rows(f), 0);
 	assert_true(office_cursor(f) == 0);
@@ -170,18 +217,20 @@ static void test_auditsync__forged_author_key_refuses_the_page(void **state)
 	uint64_t applied = 0;
 	uint8_t pk[32], sk[64];
 	make_page(f);
-	ok(veld__audit_apply_page(f->office, &f->page, &applied)); /* the key is now known */
-	/* The server names another key for the device and signs with it. */
+	ok(apply(f, &applied)); /* the certified key verifies them */
+	/* The page names no key any more: the server can only sign with one of
+	 * its own, and the office checks with the key it certified. */
 	crypto_sign_keypair(pk, sk);
-	memcpy(f->author.sign_pk, pk, 32);
 	for (size_t i = 0; i < f->page.n; i++) {
 		uint8_t msg[VELD_AUDIT_SIG_MSG];
 		struct veld__audit_entry *e = &f->page.entries[i];
 		veld__audit_sig_message(msg, e->device, e->seq, e->sealed, e->sealed_len);
 		crypto_sign_detached(e->sig, NULL, msg, sizeof msg, sk);
 	}
-	assert_int_equal(veld__audit_apply_page(f->office, &f->page, &applied), VELD_EPROTO);
-	assert_non_null(strstr(veld_error_last(), "signing key"));
+	assert_int_equal(apply(f, &applied), VELD_EPROTO);
+	assert_non_null(strstr(veld_error_last(), "signature"));
+	assert_int_equal(office_rows(f), f->page.n);
+	assert_true(office_cursor(f) == f->page.next);
 }
 
 static void test_auditsync__gap_refuses_the_page(void **state)
@@ -191,7 +240,7 @@ static void test_auditsync__gap_refuses_the_page(void **state)
 	make_page(f);
 	f->page.entries++; /* the server leaves out entry 1 */
 	f->page.n--;
-	assert_int_equal(veld__audit_apply_page(f->office, &f->page, &applied), VELD_EPROTO);
+	assert_int_equal(apply(f, &applied), VELD_EPROTO);
 	assert_non_null(strstr(veld_error_last(), "missing"));
 	assert_int_equal(office_rows(f), 0);
 	f->page.entries--;
@@ -203,7 +252,7 @@ static void test_auditsync__changed_entry_under_a_held_seq_is_refused(void **sta
 	struct fx *f = *state;
 	uint64_t applied = 0;
 	make_page(f);
-	ok(veld__audit_apply_page(f->office, &f->page, &applied));
+	ok(apply(f, &applied));
 	/* The device's log rewritten from entry 1 on (a rolled-back file, say):
 	 * its new entry 1 is properly sealed and signed, but says otherwise. */
 	{
@@ -221,7 +270,8 @@ static void test_auditsync__changed_entry_under_a_held_seq_is_refused(void **sta
 	f->page.n = 1;
 	memcpy(f->page.entries[0].device, f->worker->device, VELD_ID_BYTES);
 	f->page.entries[0].cursor = 99;
-	assert_int_equal(veld__audit_apply_page(f->office, &f->page, &applied), VELD_EPROTO);
+	f->page.next = 99;
+	assert_int_equal(apply(f, &applied), VELD_EPROTO);
 	assert_non_null(strstr(veld_error_last(), "two different"));
 }
 
@@ -235,7 +285,7 @@ static void test_auditsync__signed_but_unreadable_entry_keeps_its_place(void **s
 	b = (uint8_t *)f->page.entries[1].sealed;
 	b[40] ^= 1;
 	resign(f, 1); /* the device itself sent broken bytes */
-	ok(veld__audit_apply_page(f->office, &f->page, &applied));
+	ok(apply(f, &applied));
 	assert_int_equal(applied, f->page.n);
 	ok(veld_office_log(f->office, NULL, &out));
 	assert_non_null(strstr(out, "\"event\":\"unreadable\""));
@@ -258,13 +308,84 @@ static void test_auditsync__odd_purpose_bytes_are_logged_readably(void **state)
 	assert_non_null(strstr(out, "break-glass: crisis ??[2J call"));
 	veld_free(out);
 	make_page(f);
-	ok(veld__audit_apply_page(f->office, &f->page, &applied));
+	ok(apply(f, &applied));
 	assert_int_equal(applied, f->page.n);
 	ok(veld_office_log(f->office, NULL, &out));
 	assert_non_null(strstr(out, "break-glass: crisis ??[2J call"));
 	assert_null(strstr(out, "unreadable"));
 	veld_free(out);
 	free(id);
+}
+
+/* An entry of a device the office has not certified yet (its cert notice
+ * not issued, say) cannot be checked: the page is taken up to it, the
+ * cursor stops before it and the office says it waits; once the device is
+ * certified the same entries are taken from there. */
+static void test_auditsync__uncertified_device_waits_and_the_cursor_stops_before_it(void **state)
+{
+	struct fx *f = *state;
+	struct veld__audit_outbox ob2;
+	struct veld__audit_entry *mixed;
+	char *dir2 = NULL;
+	veld_store *w2 = worker_new(&dir2, "bert", f->office);
+	uint64_t applied = 99;
+	size_t n1, n2, k = 0;
+	int waiting = -1;
+
+	memset(&ob2, 0, sizeof ob2);
+	outbox_of(w2, &ob2, 200);
+	n2 = ob2.req.n;
+	memset(&f->page, 0, sizeof f->page);
+
+	/* Its entry first: nothing taken, the cursor stays at `after`. */
+	f->page.entries = ob2.req.entries;
+	f->page.n = n2;
+	f->page.next = 200 + n2 - 1;
+	ok(veld__audit_apply_page(f->office, &f->page, 5, &applied, &waiting));
+	assert_int_equal(waiting, 1);
+	assert_int_equal(applied, 0);
+	assert_true(office_cursor(f) == 5);
+	assert_int_equal(office_rows(f), 0);
+
+	/* Two entries of the certified worker, then the uncertified device's,
+	 * then the worker's others: the page stops at the first of bert's. */
+	outbox_of(f->worker, &f->ob, 0);
+	n1 = f->ob.req.n;
+	mixed = calloc(n1 + n2, sizeof *mixed);
+	mixed[k++] = f->ob.req.entries[0];
+	mixed[k++] = f->ob.req.entries[1];
+	for (size_t i = 0; i < n2; i++)
+		mixed[k++] = ob2.req.entries[i];
+	for (size_t i = 2; i < n1; i++)
+		mixed[k++] = f->ob.req.entries[i];
+	for (size_t i = 0; i < k; i++)
+		mixed[i].cursor = 10 + i;
+	f->page.entries = mixed;
+	f->page.n = k;
+	f->page.next = 10 + k - 1;
+	waiting = -1;
+	ok(veld__audit_apply_page(f->office, &f->page, 5, &applied, &waiting));
+	assert_int_equal(waiting, 1);
+	assert_int_equal(applied, 2);
+	assert_true(office_cursor(f) == 11); /* the cursor of the worker's second entry */
+	assert_int_equal(office_rows(f), 2);
+
+	/* Certified: the server sends the rest again from the cursor. */
+	certify(f->office, w2);
+	f->page.entries = mixed + 2;
+	f->page.n = k - 2;
+	waiting = -1;
+	ok(veld__audit_apply_page(f->office, &f->page, 11, &applied, &waiting));
+	assert_int_equal(waiting, 0);
+	assert_int_equal(applied, k - 2);
+	assert_true(office_cursor(f) == f->page.next);
+	assert_int_equal(office_rows(f), (long long)k);
+
+	free(mixed);
+	veld__audit_outbox_free(&ob2);
+	veld_store_free(w2);
+	rm_rf(dir2);
+	free(dir2);
 }
 
 int main(void)
@@ -283,6 +404,9 @@ int main(void)
 		                                setup, teardown),
 		cmocka_unit_test_setup_teardown(test_auditsync__odd_purpose_bytes_are_logged_readably,
 		                                setup, teardown),
+		cmocka_unit_test_setup_teardown(
+			test_auditsync__uncertified_device_waits_and_the_cursor_stops_before_it, setup,
+			teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

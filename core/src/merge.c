@@ -285,10 +285,12 @@ int veld__merge_insert(struct veld__merge *m, const veld__op *op, int head, uint
 			return rc;
 	}
 
-	if (same_entity(m, op)) {
-		if ((rc = check_cached(m, op)) != VELD_OK)
-			return rc;
-	} else {
+	/* The record's creation stamp is the lowest of its operations': an
+	 * earlier one arriving late (a waiting operation, another device's)
+	 * lowers it, also on the cached record. */
+	if (same_entity(m, op) && (rc = check_cached(m, op)) != VELD_OK)
+		return rc;
+	if (!same_entity(m, op) || op->hlc < m->last_created) {
 		st = m->st[MS_ENTITY_UPSERT];
 		sqlite3_bind_blob(st, 1, op->entity, VELD_ID_BYTES, SQLITE_STATIC);
 		sqlite3_bind_text(st, 2, op->kind, -1, SQLITE_STATIC);
@@ -301,6 +303,7 @@ int veld__merge_insert(struct veld__merge *m, const veld__op *op, int head, uint
 		memcpy(m->last_client, op->client, VELD_ID_BYTES);
 		snprintf(m->last_kind, sizeof m->last_kind, "%s", op->kind);
 		m->last_entity_ok = 1;
+		m->last_created = op->hlc;
 	}
 	*applied = 1;
 	return VELD_OK;

@@ -616,7 +616,8 @@ int veld__checkpoint_get(veld_store *s, const char *team, struct veld__checkpoin
 	if (n > cap || blob_col(st, 3, out->sig, 64) != 0) {
 		rc = veld__err(VELD_ECORRUPT, "a stored checkpoint is damaged");
 	} else {
-		memcpy(buf, sqlite3_column_blob(st, 2), n);
+		if (n)
+			memcpy(buf, sqlite3_column_blob(st, 2), n);
 		out->heads = buf;
 		out->heads_len = n;
 	}

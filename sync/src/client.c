@@ -1187,7 +1187,9 @@ int veld_office_erase(veld_store *s, const char *client_id, const char *purpose,
 	 * erased here unless the server did, and devices hear of it only then;
 	 * a notice the server did not take is sent again at the next sync. */
 	if ((rc = veld__office_erase_notice(s, client_id, client, &out)) == VELD_OK &&
-	    (rc = push_all(&x, &t)) == VELD_OK) {
+	    out.req.n == 0) {
+		rc = publish_notices(&x); /* erased here: finish what the server lacks */
+	} else if (rc == VELD_OK && (rc = push_all(&x, &t)) == VELD_OK) {
 		veld__hex(hex, client, VELD_ID_BYTES);
 		e.hex = hex;
 		e.purpose = purpose;

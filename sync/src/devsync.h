@@ -164,7 +164,8 @@ struct veld__notice_out {
 	size_t cap;
 };
 void veld__notice_out_free(struct veld__notice_out *o);
-/* An erasure of a client (an id or unique prefix), *client gets its id. */
+/* An erasure of a client (an id or unique prefix), *client gets its id.
+ * A client erased here already (its full id): VELD_OK with no notice. */
 int veld__office_erase_notice(veld_store *s, const char *client_id, uint8_t client[VELD_ID_BYTES],
                               struct veld__notice_out *out);
 /* A team's field policy `mask`; kept and logged here at once. */

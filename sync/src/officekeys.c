@@ -212,7 +212,15 @@ int veld__office_erase_notice(veld_store *s, const char *client_id, uint8_t clie
 		rc = veld__err(VELD_EPERM, "only the office erases a client everywhere; this device"
 		               " can erase it from its own store (veld client erase)");
 	} else if ((rc = veld__resolve(s, "client", client_id, entity, client, team, NULL)) ==
-	           VELD_OK) {
+	           VELD_ESHREDDED || rc == VELD_ENOTFOUND) {
+		/* Erased here already (the server took the notice, or will at the
+		 * next sync): a full id is enough; nothing new to announce. */
+		if (client_id && veld__unhex(client, VELD_ID_BYTES, client_id) == 0 &&
+		    veld__store_is_erased(s, client) == 1) {
+			veld__err_clear();
+			rc = VELD_OK;
+		}
+	} else if (rc == VELD_OK) {
 		memset(&b, 0, sizeof b);
 		b.kind = VELD_NOTICE_ERASE;
 		memcpy(b.id, client, VELD_ID_BYTES);

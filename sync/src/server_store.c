@@ -2070,9 +2070,11 @@ static int page_checkpoint(struct sqlite_store *s, const struct veld__srv_device
 	snprintf(c->team, sizeof c->team, "%s", dev->team);
 	c->at = col_u64(st, 0);
 	c->n = col_u64(st, 1);
-	if (col_blob(st, 3, c->sig, 64) || len == 0 || len % 24 || len > 24 * VELD_WIRE_MAX_HEADS)
+	/* No heads is a team without authors yet: the notices still count. */
+	if (col_blob(st, 3, c->sig, 64) || len % 24 || len > 24 * VELD_WIRE_MAX_HEADS)
 		rc = veld__err(VELD_ECORRUPT, "a checkpoint row is damaged");
-	else if (!(c->heads = veld__arena_dup(&page->mem, sqlite3_column_blob(st, 2), len)))
+	else if (!(c->heads = len ? veld__arena_dup(&page->mem, sqlite3_column_blob(st, 2), len)
+	                          : veld__arena_alloc(&page->mem, 1)))
 		rc = veld__err(VELD_ENOMEM, "out of memory");
 	else
 		rc = VELD_OK;

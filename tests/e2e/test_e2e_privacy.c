@@ -585,8 +585,9 @@ static void test_e2e__office_erases_a_client_everywhere(void **state)
 	assert_int_equal(store_count(zdir, "SELECT count(*) FROM erased"), 0);
 	/* The server alone cannot have a client destroyed: an erasure without
 	 * the office's signature is refused, and nothing of its page applied. */
-	snprintf(sql, sizeof sql, "INSERT INTO erasures(client, team, at, sig)"
-	         " VALUES(x'%s', 'noord', 1, randomblob(64))", d);
+	snprintf(sql, sizeof sql, "INSERT INTO notices(team, n, kind, at, body, sig)"
+	         " SELECT 'noord', max(n) + 1, 'erase', 1, x'91c410' || x'%s', randomblob(64)"
+	         " FROM notices WHERE team = 'noord'", d);
 	assert_int_equal(server_exec(data, sql), 1);
 	assert_int_equal(veld_sync(bb, NULL, &out), VELD_EPROTO);
 	assert_non_null(strstr(veld_error_last(), "office's signature"));
@@ -715,7 +716,17 @@ static void test_e2e__field_policy_decides_what_reaches_devices(void **state)
 	 * carry the office's signature and its page is refused whole. */
 	ok(veld_office_field_policy(office, "noord", "address,phone", NULL));
 	e2e_sync(bb);
+	assert_int_equal(store_count(bdir, held), 0);
+	/* Nor by serving the fields the policy keeps at the office: the device
+	 * drops them. */
 	assert_int_equal(server_exec(data, "UPDATE field_policy SET mask = 127, at = at + 1"), 1);
+	ok(veld_record_update(office, "client", c, "{\"birth_date\":\"1971-04-05\"}", NULL, NULL));
+	e2e_sync(office);
+	e2e_sync(bb);
+	assert_int_equal(store_count(bdir, held), 0);
+	assert_int_equal(server_exec(data, "INSERT INTO notices(team, n, kind, at, body, sig)"
+	                             " SELECT 'noord', max(n) + 1, 'policy', 1, x'917f',"
+	                             " randomblob(64) FROM notices WHERE team = 'noord'"), 1);
 	assert_int_equal(veld_sync(bb, NULL, &out), VELD_EPROTO);
 	assert_non_null(strstr(veld_error_last(), "office's signature"));
 	assert_int_equal(store_count(bdir, held), 0);

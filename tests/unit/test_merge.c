@@ -127,6 +127,23 @@ static char *dump_state(veld_store *s)
 	return out;
 }
 
+/* Each record's creation stamp: the lowest of its operations', whatever
+ * order they came in. */
+static char *dump_created(veld_store *s)
+{
+	sqlite3_stmt *st;
+	size_t cap = 1 << 14, len = 0;
+	char *out = malloc(cap);
+	out[0] = 0;
+	sqlite3_prepare_v2(s->db, "SELECT hex(entity), created FROM entities ORDER BY entity", -1, &st,
+	                   NULL);
+	while (sqlite3_step(st) == SQLITE_ROW)
+		len += (size_t)snprintf(out + len, cap - len, "%s %lld\n", sqlite3_column_text(st, 0),
+		                        sqlite3_column_int64(st, 1));
+	sqlite3_finalize(st);
+	return out;
+}
+
 static void reset(veld_store *s)
 {
 	assert_int_equal(sqlite3_exec(s->db, "DELETE FROM ops; DELETE FROM superseded;"
@@ -171,7 +188,7 @@ static void test_merge__any_order_with_duplicates_converges(void **state)
 	int order[MAXOPS * 2], conflicts_seen = 0;
 
 	for (int seed = 1; seed <= 300; seed++) {
-		char *want;
+		char *want, *want_c;
 		int n;
 		rng = 0x9E3779B97F4A7C15ull * (uint64_t)seed;
 		make_history(&h, 10 + seed % (MAXOPS - 10));
@@ -181,6 +198,7 @@ static void test_merge__any_order_with_duplicates_converges(void **state)
 		reset(s);
 		apply_in_order(s, &h, order, h.n);
 		want = dump_state(s);
+		want_c = dump_created(s);
 		{
 			int lines = 0;
 			for (char *p = want; *p; p++)
@@ -210,8 +228,14 @@ static void test_merge__any_order_with_duplicates_converges(void **state)
 			if (strcmp(want, got) != 0)
 				fail_msg("seed %d perm %d diverged:\n%s\nvs\n%s", seed, perm, want, got);
 			free(got);
+			got = dump_created(s);
+			if (strcmp(want_c, got) != 0)
+				fail_msg("seed %d perm %d: creation stamps differ:\n%s\nvs\n%s", seed, perm,
+				         want_c, got);
+			free(got);
 		}
 		free(want);
+		free(want_c);
 	}
 	/* The generator must really produce concurrent heads, or the test
 	 * proves little. */

@@ -105,15 +105,19 @@ static char *path_in(const char *dir, const char *name)
 	return p;
 }
 
-/* A device session of team noord, enrolled with a fresh invite. */
+/* A device session of team noord, enrolled with a fresh invite and
+ * certified by the office's next sync (only then do the team's other
+ * devices take in what it writes). */
 static veld_session *device(struct world *w, const char *name)
 {
-	char *dir = path_in(w->dir, name), *code = NULL, req[256];
+	char *dir = path_in(w->dir, name), *code = NULL, req[256], *out = NULL;
 	veld_session *s = session_at(dir, 1);
 	ok(veld_office_invite(w->office, "noord", 0, NULL, &code));
 	snprintf(req, sizeof req, "{\"url\":\"%s\",\"code\":\"%s\",\"label\":\"%s\"}", w->url, code,
 		name);
 	free(jok(veld_session_enroll, s, req));
+	ok(veld_sync(w->office, NULL, &out));
+	veld_free(out);
 	veld_free(code);
 	free(dir);
 	return s;

@@ -1320,13 +1320,22 @@ static const struct field push_resp_fields[] = {UINT(acked, 0), UINT(stored, 0)}
 MESSAGE(push_resp, "push response", FLAT_DEPTH, FLAT_VALUES, 0, NULL)
 #undef MSG
 
+/* A checkpoint's heads are whole 24-byte entries (device, seq). */
+static int checkpoint_heads_rule(int code, const char *ctx, const struct veld__checkpoint *c)
+{
+	if (c->heads_len % 24 == 0)
+		return VELD_OK;
+	return veld__err(code, "%s: 'heads' must be whole entries of 24 bytes", ctx);
+}
+
 /* The operation feed's three lists share the page size between them. */
 static int pull_rule(int code, const char *ctx, const void *m)
 {
 	const struct veld__pull_resp *p = m;
-	if (p->nops + p->nstubs + p->nheld <= VELD_WIRE_MAX_PAGE)
-		return VELD_OK;
-	return veld__err(code, "%s: more than %d operations and stubs", ctx, VELD_WIRE_MAX_PAGE);
+	if (p->nops + p->nstubs + p->nheld > VELD_WIRE_MAX_PAGE)
+		return veld__err(code, "%s: more than %d operations and stubs", ctx,
+		                 VELD_WIRE_MAX_PAGE);
+	return p->has_checkpoint ? checkpoint_heads_rule(code, ctx, &p->checkpoint) : VELD_OK;
 }
 
 #define MSG struct veld__pull_resp
@@ -1400,7 +1409,15 @@ MESSAGE(notice_req, "notices", LIST_DEPTH, NOTICE_REQ_VALUES, 0, NULL)
 static const struct field checkpoint_req_fields[] = {
 	LIST("checkpoints", checkpoints, n, VELD_WIRE_MAX_NOTICES, checkpoint_shape, "checkpoint"),
 };
-MESSAGE(checkpoint_req, "checkpoints", LIST_DEPTH, CHECKPOINT_REQ_VALUES, 0, NULL)
+static int checkpoint_req_rule(int code, const char *ctx, const void *m)
+{
+	const struct veld__checkpoint_req *p = m;
+	int rc = VELD_OK;
+	for (size_t i = 0; i < p->n && rc == VELD_OK; i++)
+		rc = checkpoint_heads_rule(code, ctx, &p->checkpoints[i]);
+	return rc;
+}
+MESSAGE(checkpoint_req, "checkpoints", LIST_DEPTH, CHECKPOINT_REQ_VALUES, 0, checkpoint_req_rule)
 #undef MSG
 
 #define MSG struct veld__revoke_resp

@@ -2318,7 +2318,14 @@ static void test_wire__checkpoint_req_refuses_what_the_protocol_refuses(void **s
 	assert_accepted_sb(M_CHECKPOINT);
 	r = good_cp, r.heads_len = 24 * VELD_WIRE_MAX_HEADS + 1;
 	raw_checkpoints(&r, 1);
-	assert_refused_sb(M_CHECKPOINT, "'heads' must be a bin of 1 to 240000 bytes");
+	assert_refused_sb(M_CHECKPOINT, "'heads' must be a bin of 0 to 240000 bytes");
+	/* A team without authors yet: no heads, the notices still count. */
+	r = good_cp, r.heads_len = SIZE_MAX;
+	raw_checkpoints(&r, 1);
+	assert_accepted_sb(M_CHECKPOINT);
+	r = good_cp, r.heads_len = 25;
+	raw_checkpoints(&r, 1);
+	assert_refused_sb(M_CHECKPOINT, "'heads'");
 	r = good_cp, r.heads_str = 1;
 	raw_checkpoints(&r, 1);
 	assert_refused_sb(M_CHECKPOINT, "'heads'");

@@ -130,6 +130,7 @@ public final class BridgeTest {
                 + ",\"code\":" + MiniJson.quote(codeA) + ",\"label\":\"anna-phone\"}"));
             check("worker".equals(who.get("role")) && "noord".equals(who.get("team")),
                 "enrolled as a worker of noord: " + who);
+            officeSync();
 
             clientId = id(a.recordCreate("{\"type\":\"client\",\"fields\":{\"name\":"
                 + "\"Jan de Vries\",\"address\":\"Kerkstraat 1\"}}"));
@@ -171,6 +172,7 @@ public final class BridgeTest {
         try (Session b = Session.create(dirB, PASS, String.format(OPTS, "bram"))) {
             b.enroll("{\"url\":" + MiniJson.quote(url) + ",\"code\":" + MiniJson.quote(codeB)
                 + "}");
+            officeSync();
             Map<String, Object> sum = MiniJson.object(b.sync("{\"timeout_ms\":20000}", null));
             check(((Long) sum.get("applied")) > 0, "second device received the team's data");
 
@@ -302,8 +304,17 @@ public final class BridgeTest {
     // ---- the office, with the veld command ----
 
     /** Returns two single-use invite codes for team noord. */
+    private static String officeStore;
+
+    // The office certifies a new device at its next sync: only then do the
+    // team's other devices take in what it writes.
+    private static void officeSync() throws Exception {
+        cli(officeStore, "office", "sync");
+    }
+
     private static String[] office(String url, String setupCode) throws Exception {
         String store = tmp.resolve("office").toString();
+        officeStore = store;
         cli(store, "office", "init", "--kdf-memory", "19", "--kdf-passes", "2");
         cli(store, "office", "enroll", url, setupCode);
         String[] codes = new String[2];

@@ -18,10 +18,13 @@
  *     one whose value fails the writer's checks, or of a revoked device
  *     after its last accepted seq, is kept aside (quarantine). Neither
  *     enters the state; both are reported.
- *  5. Key envelopes, each signed by its author, by the rules of
- *     docs/security.md (version 1 from the client's creator or the office,
- *     later versions from the office, never a second key for a version).
- *  6. What waited and can go on now.
+ *  5. Operations that waited and can go on now: their authors certified
+ *     (the batch kept checked with the certified key), their time come.
+ *  6. Key envelopes, each signed by its author, by the rules of
+ *     docs/security.md (version 1 from the client's creator, seen in a
+ *     verified operation, or the office; later versions from the office;
+ *     never a second key for a version); envelopes that waited. If a key
+ *     came, the operations that waited for it.
  *  7. The team's checkpoint, signed by the office; the page's cursors.
  * A page that fails a check the server is to blame for changes nothing
  * (VELD_EPROTO); a fault of one author's never stops the others. */
@@ -359,8 +362,8 @@ static int take_stub(veld_store *s, const struct veld__pull_resp *p, const struc
 {
 	long b = find_batch(p, x->device, x->seq);
 	uint8_t hash[32];
-	int rc, erased, other;
-	if (b >= 0 && p->batches[b].ver >= 2)
+	int rc, erased, other, held, legacy = b < 0 || p->batches[b].ver < 2;
+	if (!legacy)
 		veld__op_hash2(x->team, x->client, x->kh, hash);
 	else
 		memcpy(hash, x->kh, 32);
@@ -369,10 +372,14 @@ static int take_stub(veld_store *s, const struct veld__pull_resp *p, const struc
 	if ((erased = veld__store_is_erased(s, x->client)) < 0)
 		return erased;
 	other = !veld__store_is_office(s) && strcmp(x->team, veld__store_team(s)) != 0;
-	if (!erased && !other)
-		return veld__err(VELD_EPROTO, "the server withholds an operation of this team's"
-		                 " client %llu without a reason (no erasure, not another team)",
-		                 (unsigned long long)x->seq);
+	/* A version 1 operation has no layers: the server shows a field the
+	 * policy keeps at the office as a stub, whose reason cannot be checked
+	 * beyond the policy keeping some field (security.md, veld 0.1). */
+	held = legacy && !veld__store_is_office(s) && (VELD_POLICY_ALL & ~veld__policy_mask(s));
+	if (!erased && !other && !held)
+		return veld__err(VELD_EPROTO, "the server withholds operation %llu of a client of"
+		                 " this team without a reason (no erasure, not another team, no"
+		                 " field held by the policy)", (unsigned long long)x->seq);
 	return contiguous(s, x->device, x->seq);
 }
 
@@ -594,7 +601,9 @@ int veld__apply_envelope(veld_store *s, const struct veld__pending_env *e,
 		snprintf(team, sizeof team, "%s", office ? "" : c.team);
 	}
 	rc = veld__client_key_put(s, e->client, e->kv, team, key);
-	if (rc == VELD_EEXISTS) {
+	if (rc == VELD_OK)
+		r->keys++;
+	else if (rc == VELD_EEXISTS) {
 		veld__err_clear();
 		r->quarantined++;
 		rc = veld__quarantine_env(s, e->author, e->client, e->kv,
@@ -678,7 +687,9 @@ static int apply_all(veld_store *s, const struct veld__pull_resp *p,
 	if ((rc = check_cursors(p, c)) == VELD_OK && (rc = take_notices(s, p, st)) == VELD_OK &&
 	    (rc = take_team_keys(s, p)) == VELD_OK && (rc = verify_batches(s, p, status)) == VELD_OK &&
 	    (rc = keep_batches(s, p)) == VELD_OK && (rc = take_feed(s, p, status, c, r)) == VELD_OK &&
-	    (rc = take_envelopes(s, p, r)) == VELD_OK && (rc = veld__retry_pending(s, c, r)) == VELD_OK)
+	    (rc = veld__retry_ops(s, c, r)) == VELD_OK && (rc = take_envelopes(s, p, r)) == VELD_OK &&
+	    (rc = veld__retry_envs(s, r)) == VELD_OK &&
+	    (rc = r->keys ? veld__retry_ops(s, c, r) : VELD_OK) == VELD_OK)
 		rc = take_checkpoint(s, p, c->skew_ms);
 	free(status);
 	return rc;

@@ -71,6 +71,7 @@ struct veld__apply_ctx {
  * in quarantine. */
 struct veld__apply_report {
 	uint64_t applied, pending, quarantined;
+	uint64_t keys; /* client keys kept from envelopes */
 };
 /* Within a page: a widened field policy, an erasure. */
 struct veld__apply_state {
@@ -114,9 +115,12 @@ int veld__apply_op(veld_store *s, const veld__op *op, int uncertified, uint64_t 
  * or quarantined. VELD_EPROTO if its signature does not verify. */
 int veld__apply_envelope(veld_store *s, const struct veld__pending_env *e,
                          struct veld__apply_report *r);
-/* Everything that waits, checked again. */
-int veld__retry_pending(veld_store *s, const struct veld__apply_ctx *c,
-                        struct veld__apply_report *r);
+/* Operations that wait, checked again: each under its author's
+ * certificate now (its kept batch verified with the certified key). */
+int veld__retry_ops(veld_store *s, const struct veld__apply_ctx *c,
+                    struct veld__apply_report *r);
+/* Key envelopes that wait, checked again. */
+int veld__retry_envs(veld_store *s, struct veld__apply_report *r);
 
 /* ---- access log (auditsync.c) ------------------------------------------------ */
 /* The next POST /v1/audit: own access-log entries above the acknowledged

@@ -2,8 +2,10 @@
  * why): an operation whose author the office has since certified (its
  * batch, kept when it arrived, is checked with the certified key now), whose
  * key has arrived, or whose time has come; a key envelope whose author is
- * certified now or has been seen creating the client. Runs at the end of
- * every pulled page, in its transaction. */
+ * certified now or has been seen creating the client. apply.c runs both on
+ * every pulled page, in its transaction: operations first (so that only
+ * verified ones show who created a client), envelopes, and operations
+ * again when a key came. */
 #include "devsync.h"
 #include "error.h"
 #include "syncstate.h"
@@ -74,7 +76,7 @@ static int retry_op(veld_store *s, const veld__op *op, const struct veld__apply_
 	return veld__apply_op(s, op, 0, c->skew_ms, r);
 }
 
-static int retry_ops(veld_store *s, const struct veld__apply_ctx *c, struct veld__apply_report *r)
+int veld__retry_ops(veld_store *s, const struct veld__apply_ctx *c, struct veld__apply_report *r)
 {
 	struct waiting_ops w = {0};
 	uint64_t before = r->pending;
@@ -113,7 +115,7 @@ static int collect_env(const struct veld__pending_env *e, void *arg)
 	return VELD_OK;
 }
 
-static int retry_envs(veld_store *s, struct veld__apply_report *r)
+int veld__retry_envs(veld_store *s, struct veld__apply_report *r)
 {
 	struct waiting_envs w = {0};
 	uint64_t before = r->pending;
@@ -124,11 +126,4 @@ static int retry_envs(veld_store *s, struct veld__apply_report *r)
 	r->pending = before;
 	free(w.e);
 	return rc;
-}
-
-int veld__retry_pending(veld_store *s, const struct veld__apply_ctx *c,
-                        struct veld__apply_report *r)
-{
-	int rc = retry_ops(s, c, r);
-	return rc == VELD_OK ? retry_envs(s, r) : rc;
 }

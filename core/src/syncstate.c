@@ -521,36 +521,67 @@ int veld__batch_keep(veld_store *s, const uint8_t device[VELD_ID_BYTES], uint64_
 	return veld__sql_run(st, "storing pulled signatures");
 }
 
-int veld__batch_check(veld_store *s, const uint8_t device[VELD_ID_BYTES], uint64_t seq,
-                      const uint8_t hash[VELD_HASH_BYTES], const uint8_t sign_pk[32])
+void veld__batch_cache_free(struct veld__batch_cache *c)
+{
+	free(c->hashes);
+	memset(c, 0, sizeof *c);
+}
+
+/* Read the kept batch holding (device, seq) into c and check its signature
+ * once: 1 read, 0 none kept, or a negative code. */
+static int batch_read(veld_store *s, const uint8_t device[VELD_ID_BYTES], uint64_t seq,
+                      const uint8_t sign_pk[32], struct veld__batch_cache *c)
 {
 	sqlite3_stmt *st;
 	uint8_t msg[77];
-	uint64_t first, last;
 	size_t n;
-	int rc = stmt(s, SY_BATCH_GET, &st), ok;
+	int rc = stmt(s, SY_BATCH_GET, &st);
 	if (rc)
 		return rc;
+	veld__batch_cache_free(c);
 	sqlite3_bind_blob(st, 1, device, VELD_ID_BYTES, SQLITE_STATIC);
 	sqlite3_bind_int64(st, 2, (sqlite3_int64)seq);
 	if ((rc = sqlite3_step(st)) != SQLITE_ROW) {
 		sqlite3_reset(st);
 		return rc == SQLITE_DONE ? 0 : veld__err_sqlite(rc, "reading a batch");
 	}
-	first = (uint64_t)sqlite3_column_int64(st, 0);
-	last = (uint64_t)sqlite3_column_int64(st, 1);
-	n = (size_t)(last - first + 1);
-	ok = sqlite3_column_bytes(st, 2) == 64 &&
-	     (size_t)sqlite3_column_bytes(st, 3) == n * VELD_HASH_BYTES &&
-	     sodium_memcmp((const uint8_t *)sqlite3_column_blob(st, 3) + (seq - first) * VELD_HASH_BYTES,
-	                   hash, VELD_HASH_BYTES) == 0;
-	if (ok) {
-		veld__batch_digest(msg, (uint32_t)sqlite3_column_int(st, 4), device, first, last,
-		                   sqlite3_column_blob(st, 3), n);
-		ok = crypto_sign_verify_detached(sqlite3_column_blob(st, 2), msg, sizeof msg, sign_pk) == 0;
+	c->first = (uint64_t)sqlite3_column_int64(st, 0);
+	c->last = (uint64_t)sqlite3_column_int64(st, 1);
+	n = (size_t)(c->last - c->first + 1);
+	if (c->last < c->first || sqlite3_column_bytes(st, 2) != 64 ||
+	    (size_t)sqlite3_column_bytes(st, 3) != n * VELD_HASH_BYTES) {
+		sqlite3_reset(st);
+		return 0; /* damaged: nothing verifies against it */
 	}
+	if (!(c->hashes = malloc(n * VELD_HASH_BYTES))) {
+		sqlite3_reset(st);
+		return veld__err(VELD_ENOMEM, "out of memory");
+	}
+	memcpy(c->hashes, sqlite3_column_blob(st, 3), n * VELD_HASH_BYTES);
+	memcpy(c->device, device, VELD_ID_BYTES);
+	memcpy(c->pk, sign_pk, 32);
+	veld__batch_digest(msg, (uint32_t)sqlite3_column_int(st, 4), device, c->first, c->last,
+	                   c->hashes, n);
+	c->ok = crypto_sign_verify_detached(sqlite3_column_blob(st, 2), msg, sizeof msg, sign_pk) == 0;
 	sqlite3_reset(st);
-	return ok;
+	return 1;
+}
+
+int veld__batch_check(veld_store *s, const uint8_t device[VELD_ID_BYTES], uint64_t seq,
+                      const uint8_t hash[VELD_HASH_BYTES], const uint8_t sign_pk[32],
+                      struct veld__batch_cache *cache)
+{
+	struct veld__batch_cache own = {0}, *c = cache ? cache : &own;
+	int rc = 1;
+	if (!c->hashes || memcmp(c->device, device, VELD_ID_BYTES) != 0 || seq < c->first ||
+	    seq > c->last || memcmp(c->pk, sign_pk, 32) != 0)
+		rc = batch_read(s, device, seq, sign_pk, c);
+	if (rc == 1)
+		rc = c->ok &&
+		     sodium_memcmp(c->hashes + (seq - c->first) * VELD_HASH_BYTES, hash,
+		                   VELD_HASH_BYTES) == 0;
+	veld__batch_cache_free(&own);
+	return rc;
 }
 
 int veld__peer_set(veld_store *s, const uint8_t device[VELD_ID_BYTES], const uint8_t pk[32],

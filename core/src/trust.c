@@ -12,8 +12,8 @@ enum {
 	TR_CERT_PUT, TR_CERT_GET, TR_CERT_REVOKE, TR_CERTS_ALL,
 	TR_NOTICE_PUT, TR_NOTICE_LAST, TR_NOTICES_ALL,
 	TR_AUTHOR_GET, TR_AUTHOR_SET, TR_AUTHORS_ALL, TR_CREATOR,
-	TR_PENDING_PUT, TR_PENDING_ALL, TR_PENDING_DROP, TR_PENDING_COUNT,
-	TR_PENV_PUT, TR_PENV_ALL, TR_PENV_DROP, TR_PENV_COUNT,
+	TR_PENDING_PUT, TR_PENDING_READY, TR_PENDING_DROP, TR_PENDING_COUNT,
+	TR_PENV_PUT, TR_PENV_READY, TR_PENV_DROP, TR_PENV_COUNT,
 	TR_QUAR_OP, TR_QUAR_ENV, TR_QUAR_COUNT, TR_QUAR_LIST,
 	TR_CP_PUT, TR_CP_GET, TR_CP_DATE,
 	TR_INVITE_PUT, TR_INVITE_GET, TR_TEAMS,
@@ -21,6 +21,9 @@ enum {
 };
 
 #define OP_COLUMNS "device, seq, ver, hlc, kind, entity, client, team, kv, field, value, sup, hash"
+#define OP_COLUMNS_P                                                                          \
+	"p.device, p.seq, p.ver, p.hlc, p.kind, p.entity, p.client, p.team, p.kv, p.field,"      \
+	" p.value, p.sup, p.hash"
 
 static const char *const trust_sql[TR__COUNT] = {
 	[TR_CERT_PUT] = "INSERT INTO certs(device, team, role, sign_pk, box_pk, enrolled)"
@@ -39,19 +42,26 @@ static const char *const trust_sql[TR__COUNT] = {
 	                  " ON CONFLICT(device) DO UPDATE SET seen = excluded.seen",
 	[TR_AUTHORS_ALL] = "SELECT device, seen FROM authors ORDER BY device",
 	/* A client record is created by a write of its fields that supersedes
-	 * nothing; the creator may have written it here or be waiting. */
+	 * nothing; the creator may have written it here or be waiting (its
+	 * batch verified: not for a certificate). */
 	[TR_CREATOR] = "SELECT 1 FROM ops WHERE entity = ?1 AND device = ?2 AND kind = 'client'"
 	               " AND sup IS NULL UNION ALL SELECT 1 FROM pending_ops WHERE entity = ?1"
-	               " AND device = ?2 AND kind = 'client' AND sup IS NULL LIMIT 1",
-	[TR_PENDING_PUT] = "INSERT OR IGNORE INTO pending_ops(" OP_COLUMNS ", reason)"
+	               " AND device = ?2 AND kind = 'client' AND sup IS NULL AND wait <> 1 LIMIT 1",
+	[TR_PENDING_PUT] = "INSERT OR IGNORE INTO pending_ops(" OP_COLUMNS ", wait)"
 	                   " VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14)",
-	[TR_PENDING_ALL] = "SELECT " OP_COLUMNS ", reason FROM pending_ops ORDER BY device, seq",
+	/* Driven by what is ready: the certificates, the stamp's index, the
+	 * keys held (only when a key came). */
+	[TR_PENDING_READY] = "SELECT " OP_COLUMNS ", wait FROM pending_ops WHERE wait = 1 AND device"
+	                     " IN (SELECT device FROM certs) UNION ALL SELECT " OP_COLUMNS ", wait"
+	                     " FROM pending_ops WHERE wait = 2 AND hlc <= ?1 UNION ALL SELECT "
+	                     OP_COLUMNS_P ", p.wait FROM client_keys AS k CROSS JOIN pending_ops AS p"
+	                     " WHERE ?2 AND p.wait = 3 AND p.client = k.client AND p.kv = k.kv",
 	[TR_PENDING_DROP] = "DELETE FROM pending_ops WHERE device = ?1 AND seq = ?2",
 	[TR_PENDING_COUNT] = "SELECT count(*) FROM pending_ops",
 	[TR_PENV_PUT] = "INSERT OR IGNORE INTO pending_envs(client, kv, recipient, tv, sealed, author,"
-	                " sig, reason) VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
-	[TR_PENV_ALL] = "SELECT client, kv, recipient, tv, sealed, author, sig FROM pending_envs"
-	                " ORDER BY client, kv",
+	                " sig, wait) VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+	[TR_PENV_READY] = "SELECT client, kv, recipient, tv, sealed, author, sig FROM pending_envs"
+	                  " WHERE wait = 4 OR (wait = 1 AND author IN (SELECT device FROM certs))",
 	[TR_PENV_DROP] = "DELETE FROM pending_envs WHERE client = ?1 AND kv = ?2 AND recipient = ?3"
 	                 " AND tv = ?4 AND author = ?5",
 	[TR_PENV_COUNT] = "SELECT count(*) FROM pending_envs",
@@ -373,7 +383,7 @@ static int read_op(sqlite3_stmt *st, veld__op *op, veld__ref sup[VELD_OP_MAX_SUP
 	return VELD_OK;
 }
 
-int veld__pending_op_put(veld_store *s, const veld__op *op, const char *reason)
+int veld__pending_op_put(veld_store *s, const veld__op *op, enum veld__wait wait)
 {
 	uint8_t supbuf[24 * VELD_OP_MAX_SUPERSEDES];
 	sqlite3_stmt *st;
@@ -381,25 +391,25 @@ int veld__pending_op_put(veld_store *s, const veld__op *op, const char *reason)
 	if (rc)
 		return rc;
 	bind_op(st, 1, op, supbuf);
-	sqlite3_bind_text(st, 14, reason, -1, SQLITE_STATIC);
+	sqlite3_bind_int(st, 14, (int)wait);
 	return veld__sql_run(st, "keeping a waiting operation");
 }
 
-int veld__pending_ops_each(veld_store *s, int (*fn)(const veld__op *op, const char *reason,
-                                                     void *arg), void *arg)
+int veld__pending_ops_ready(veld_store *s, uint64_t hlc_max, int keys,
+                            int (*fn)(const veld__op *op, enum veld__wait wait, void *arg),
+                            void *arg)
 {
 	veld__ref sup[VELD_OP_MAX_SUPERSEDES];
 	veld__op op;
-	char reason[64];
 	sqlite3_stmt *st;
-	int rc = stmt(s, TR_PENDING_ALL, &st), src = SQLITE_DONE;
+	int rc = stmt(s, TR_PENDING_READY, &st), src = SQLITE_DONE;
 	if (rc)
 		return rc;
-	while (rc == VELD_OK && (src = sqlite3_step(st)) == SQLITE_ROW) {
-		text_col(st, 13, reason, sizeof reason);
+	sqlite3_bind_int64(st, 1, hlc_max > INT64_MAX ? INT64_MAX : (sqlite3_int64)hlc_max);
+	sqlite3_bind_int(st, 2, keys != 0);
+	while (rc == VELD_OK && (src = sqlite3_step(st)) == SQLITE_ROW)
 		if ((rc = read_op(st, &op, sup)) == VELD_OK)
-			rc = fn(&op, reason, arg);
-	}
+			rc = fn(&op, (enum veld__wait)sqlite3_column_int(st, 13), arg);
 	if (rc != VELD_OK) {
 		sqlite3_reset(st);
 		return rc;
@@ -426,7 +436,8 @@ static void bind_env(sqlite3_stmt *st, const struct veld__pending_env *e)
 	sqlite3_bind_int64(st, 4, (sqlite3_int64)e->tv);
 }
 
-int veld__pending_env_put(veld_store *s, const struct veld__pending_env *e, const char *reason)
+int veld__pending_env_put(veld_store *s, const struct veld__pending_env *e,
+                          enum veld__wait wait)
 {
 	sqlite3_stmt *st;
 	int rc = stmt(s, TR_PENV_PUT, &st);
@@ -436,16 +447,16 @@ int veld__pending_env_put(veld_store *s, const struct veld__pending_env *e, cons
 	sqlite3_bind_blob(st, 5, e->sealed, VELD_SEALED_KEY_BYTES, SQLITE_STATIC);
 	sqlite3_bind_blob(st, 6, e->author, VELD_ID_BYTES, SQLITE_STATIC);
 	sqlite3_bind_blob(st, 7, e->sig, 64, SQLITE_STATIC);
-	sqlite3_bind_text(st, 8, reason, -1, SQLITE_STATIC);
+	sqlite3_bind_int(st, 8, (int)wait);
 	return veld__sql_run(st, "keeping a waiting key envelope");
 }
 
-int veld__pending_envs_each(veld_store *s, int (*fn)(const struct veld__pending_env *e,
-                                                      void *arg), void *arg)
+int veld__pending_envs_ready(veld_store *s, int (*fn)(const struct veld__pending_env *e,
+                                                       void *arg), void *arg)
 {
 	struct veld__pending_env e;
 	sqlite3_stmt *st;
-	int rc = stmt(s, TR_PENV_ALL, &st), src = SQLITE_DONE;
+	int rc = stmt(s, TR_PENV_READY, &st), src = SQLITE_DONE;
 	if (rc)
 		return rc;
 	while (rc == VELD_OK && (src = sqlite3_step(st)) == SQLITE_ROW) {

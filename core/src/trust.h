@@ -82,13 +82,24 @@ int veld__client_creator(veld_store *s, const uint8_t client[VELD_ID_BYTES],
                          const uint8_t device[VELD_ID_BYTES]);
 
 /* ---- what waits ------------------------------------------------------------------ */
+/* What an operation or key envelope waits for. */
+enum veld__wait {
+	VELD_WAIT_CERT = 1,    /* its author's certificate (its batch is not verified yet) */
+	VELD_WAIT_TIME = 2,    /* this device's clock to reach its stamp */
+	VELD_WAIT_KEY = 3,     /* the key of its value */
+	VELD_WAIT_CREATOR = 4, /* (an envelope) its author seen creating the client */
+};
 /* An operation that arrived, checked against its author's signed batch as
- * far as this store could, held back for `reason` (no personal data). */
-int veld__pending_op_put(veld_store *s, const veld__op *op, const char *reason);
-/* Each waiting operation, oldest author and seq first: fn gets it (valid
- * during the call) and its reason. */
-int veld__pending_ops_each(veld_store *s, int (*fn)(const veld__op *op, const char *reason,
-                                                     void *arg), void *arg);
+ * far as this store could, held back until `wait`. */
+int veld__pending_op_put(veld_store *s, const veld__op *op, enum veld__wait wait);
+/* Each waiting operation that may go on now: its author certified, its
+ * stamp at most `hlc_max`, and (keys) its key here; fn gets it (valid
+ * during the call) and what it waited for; fn returning non-zero stops
+ * the walk with that code. What still waits is not read: a page costs what
+ * is ready, not what waits. */
+int veld__pending_ops_ready(veld_store *s, uint64_t hlc_max, int keys,
+                            int (*fn)(const veld__op *op, enum veld__wait wait, void *arg),
+                            void *arg);
 int veld__pending_op_drop(veld_store *s, const uint8_t device[VELD_ID_BYTES], uint64_t seq);
 
 /* A key envelope that waits. */
@@ -101,9 +112,12 @@ struct veld__pending_env {
 	uint8_t author[VELD_ID_BYTES];
 	uint8_t sig[64];
 };
-int veld__pending_env_put(veld_store *s, const struct veld__pending_env *e, const char *reason);
-int veld__pending_envs_each(veld_store *s, int (*fn)(const struct veld__pending_env *e,
-                                                      void *arg), void *arg);
+int veld__pending_env_put(veld_store *s, const struct veld__pending_env *e,
+                          enum veld__wait wait);
+/* Each waiting envelope that may go on now: its author certified, or
+ * waiting for its author to be seen creating the client. */
+int veld__pending_envs_ready(veld_store *s, int (*fn)(const struct veld__pending_env *e,
+                                                       void *arg), void *arg);
 int veld__pending_env_drop(veld_store *s, const struct veld__pending_env *e);
 /* How many operations and envelopes wait. */
 int veld__pending_count(veld_store *s, uint64_t *ops, uint64_t *envs);

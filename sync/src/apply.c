@@ -98,6 +98,19 @@ int veld__trusted_key(veld_store *s, const uint8_t device[VELD_ID_BYTES], uint8_
 	return VELD_OK;
 }
 
+int veld__author_trust(veld_store *s, const uint8_t device[VELD_ID_BYTES],
+                       struct veld__author_trust *t)
+{
+	int rc = veld__trusted_key(s, device, t->pk, &t->cert);
+	t->office = is_office_device(s, device);
+	t->uncertified = rc == VELD_ENOTFOUND;
+	if (t->uncertified) {
+		veld__err_clear();
+		rc = VELD_OK;
+	}
+	return rc;
+}
+
 /* ---- 1. cursors ------------------------------------------------------------------ */
 
 /* A feed's cursors on the page: above `after`, increasing, and `next` the
@@ -285,30 +298,36 @@ static int take_team_keys(veld_store *s, const struct veld__pull_resp *p)
 
 /* ---- 4. the operation feed --------------------------------------------------------- */
 
-/* Each batch of the page: verified with its author's certified key, or
- * waiting for the certificate. */
-enum { BATCH_VERIFIED = 1, BATCH_UNCERTIFIED = 2 };
+/* What the page's checks learn once: each batch's author as trusted here
+ * (a batch is verified with its author's certified key, or waits for the
+ * certificate), and each author's last seq seen, saved after the feed. */
+struct author_seen {
+	uint8_t device[VELD_ID_BYTES];
+	uint64_t seen;
+	int dirty;
+};
+struct page_trust {
+	struct veld__author_trust *batch; /* one per batch of the page */
+	struct author_seen *seen;         /* at most one per batch */
+	size_t nseen;
+};
 
-static int verify_batches(veld_store *s, const struct veld__pull_resp *p, unsigned char *status)
+static int verify_batches(veld_store *s, const struct veld__pull_resp *p, struct page_trust *t)
 {
 	for (size_t b = 0; b < p->nbatches; b++) {
 		const struct veld__batch *bt = &p->batches[b];
-		uint8_t msg[77], pk[32];
-		int rc = veld__trusted_key(s, bt->device, pk, NULL);
-		if (rc == VELD_ENOTFOUND) {
-			status[b] = BATCH_UNCERTIFIED;
-			veld__err_clear();
-			continue;
-		}
+		uint8_t msg[77];
+		int rc = veld__author_trust(s, bt->device, &t->batch[b]);
 		if (rc != VELD_OK)
 			return rc;
+		if (t->batch[b].uncertified)
+			continue;
 		if (bt->ver < 1 || bt->ver > VELD_OP_VERSION)
 			return veld__err(VELD_EPROTO, "a pulled batch has an unknown version");
 		veld__batch_digest(msg, (uint32_t)bt->ver, bt->device, bt->first, bt->last, bt->hashes,
 		                   (size_t)(bt->last - bt->first + 1));
-		if (crypto_sign_verify_detached(bt->sig, msg, sizeof msg, pk) != 0)
+		if (crypto_sign_verify_detached(bt->sig, msg, sizeof msg, t->batch[b].pk) != 0)
 			return veld__err(VELD_EPROTO, "a pulled batch does not carry its author's signature");
-		status[b] = BATCH_VERIFIED;
 	}
 	return VELD_OK;
 }
@@ -338,19 +357,43 @@ static int in_batch(const struct veld__pull_resp *p, long b, uint64_t seq, const
 }
 
 /* Each author's sequence arrives without a gap; an item already seen is
- * fine (a widened policy pulls again from the start). */
-static int contiguous(veld_store *s, const uint8_t device[VELD_ID_BYTES], uint64_t seq)
+ * fine (a widened policy pulls again from the start). The last seq seen is
+ * read once per author and saved after the feed (save_seen). */
+static int contiguous(veld_store *s, struct page_trust *t, const uint8_t device[VELD_ID_BYTES],
+                      uint64_t seq)
 {
-	uint64_t seen = 0;
+	struct author_seen *a = NULL;
 	int rc;
 	if (memcmp(device, veld__store_device(s), VELD_ID_BYTES) == 0)
 		return VELD_OK;
-	if ((rc = veld__author_seen(s, device, &seen)) != VELD_OK || seq <= seen)
-		return rc;
-	if (seq != seen + 1)
+	for (size_t i = 0; !a && i < t->nseen; i++)
+		if (memcmp(t->seen[i].device, device, VELD_ID_BYTES) == 0)
+			a = &t->seen[i];
+	if (!a) { /* every item is in a batch of the page: at most one per batch */
+		a = &t->seen[t->nseen];
+		memset(a, 0, sizeof *a);
+		memcpy(a->device, device, VELD_ID_BYTES);
+		if ((rc = veld__author_seen(s, device, &a->seen)) != VELD_OK)
+			return rc;
+		t->nseen++;
+	}
+	if (seq <= a->seen)
+		return VELD_OK;
+	if (seq != a->seen + 1)
 		return veld__err(VELD_EPROTO, "the server left out operations %llu to %llu of a device",
-		                 (unsigned long long)(seen + 1), (unsigned long long)(seq - 1));
-	return veld__author_set(s, device, seq);
+		                 (unsigned long long)(a->seen + 1), (unsigned long long)(seq - 1));
+	a->seen = seq;
+	a->dirty = 1;
+	return VELD_OK;
+}
+
+static int save_seen(veld_store *s, const struct page_trust *t)
+{
+	int rc = VELD_OK;
+	for (size_t i = 0; rc == VELD_OK && i < t->nseen; i++)
+		if (t->seen[i].dirty)
+			rc = veld__author_set(s, t->seen[i].device, t->seen[i].seen);
+	return rc;
 }
 
 /* A stub of an operation this device may not see: its hash from the layer
@@ -358,7 +401,8 @@ static int contiguous(veld_store *s, const uint8_t device[VELD_ID_BYTES], uint64
  * operation (only the office writes across teams), or an erased client's.
  * A version 1 operation (veld 0.1) shows its whole hash and cannot say its
  * team: see docs/security.md for what that leaves open. */
-static int take_stub(veld_store *s, const struct veld__pull_resp *p, const struct veld__stub *x)
+static int take_stub(veld_store *s, const struct veld__pull_resp *p, struct page_trust *t,
+                     const struct veld__stub *x)
 {
 	long b = find_batch(p, x->device, x->seq);
 	uint8_t hash[32];
@@ -380,11 +424,12 @@ static int take_stub(veld_store *s, const struct veld__pull_resp *p, const struc
 		return veld__err(VELD_EPROTO, "the server withholds operation %llu of a client of"
 		                 " this team without a reason (no erasure, not another team, no"
 		                 " field held by the policy)", (unsigned long long)x->seq);
-	return contiguous(s, x->device, x->seq);
+	return contiguous(s, t, x->device, x->seq);
 }
 
 /* A held stub: a client field the team's policy keeps at the office. */
-static int take_held(veld_store *s, const struct veld__pull_resp *p, const struct veld__held *x)
+static int take_held(veld_store *s, const struct veld__pull_resp *p, struct page_trust *t,
+                     const struct veld__held *x)
 {
 	long b = find_batch(p, x->device, x->seq);
 	uint8_t kh[32], hash[32];
@@ -398,43 +443,41 @@ static int take_held(veld_store *s, const struct veld__pull_resp *p, const struc
 	if (!(veld__policy_bit(x->kind, x->field) & ~veld__policy_mask(s)))
 		return veld__err(VELD_EPROTO, "the server withholds a field of operation %llu that this"
 		                 " team's policy lets through", (unsigned long long)x->seq);
-	return contiguous(s, x->device, x->seq);
+	return contiguous(s, t, x->device, x->seq);
 }
 
-/* Whether an operation can be applied now: VELD_OK (go on), or a reason it
- * waits (*wait) or is kept aside (*quarantine); a reason names a rule,
- * never a value. */
-static int op_verdict(veld_store *s, const veld__op *op, int uncertified, uint64_t skew_ms,
-                      const char **wait, const char **quarantine)
+/* Whether an operation can be applied now: VELD_OK (go on), or what it
+ * waits for (*wait) or why it is kept aside (*quarantine, a rule, never a
+ * value). */
+static int op_verdict(veld_store *s, const veld__op *op, const struct veld__author_trust *who,
+                      uint64_t skew_ms, enum veld__wait *wait, const char **quarantine)
 {
-	struct veld__cert c;
+	const struct veld__cert *c = &who->cert;
 	const uint8_t *key;
-	uint8_t pk[32];
 	int rc;
-	*wait = *quarantine = NULL;
-	if (uncertified) {
-		*wait = "its device is not certified by the office yet";
+	*wait = 0;
+	*quarantine = NULL;
+	if (who->uncertified) {
+		*wait = VELD_WAIT_CERT;
 		return VELD_OK;
 	}
-	if ((rc = veld__trusted_key(s, op->device, pk, &c)) != VELD_OK)
-		return rc;
-	if (c.revoked && op->seq > c.revoked_seq) {
+	if (c->revoked && op->seq > c->revoked_seq) {
 		*quarantine = "written by a revoked device after its revocation";
 		return VELD_OK;
 	}
-	if (!is_office_device(s, op->device) && c.team[0] && strcmp(c.team, op->team) != 0) {
+	if (!who->office && c->team[0] && strcmp(c->team, op->team) != 0) {
 		*quarantine = "written by a device of another team";
 		return VELD_OK;
 	}
 	if ((op->hlc >> 16) > veld__hlc_now_ms() + skew_ms) {
-		*wait = "stamped ahead of this device's clock";
+		*wait = VELD_WAIT_TIME;
 		return VELD_OK;
 	}
 	if (!op->value)
 		return VELD_OK;
 	if ((rc = veld__client_key(s, op->client, op->kv, &key)) == VELD_ENOTFOUND) {
 		veld__err_clear();
-		*wait = "the key of its value has not arrived";
+		*wait = VELD_WAIT_KEY;
 		return VELD_OK;
 	}
 	if (rc != VELD_OK)
@@ -443,11 +486,17 @@ static int op_verdict(veld_store *s, const veld__op *op, int uncertified, uint64
 }
 
 /* Merge an operation that passed op_verdict, or put it where it belongs. */
-int veld__apply_op(veld_store *s, const veld__op *op, int uncertified, uint64_t skew_ms,
-                   struct veld__apply_report *r)
+int veld__apply_op(veld_store *s, const veld__op *op, const struct veld__author_trust *who,
+                   uint64_t skew_ms, struct veld__apply_report *r)
 {
-	const char *wait, *quarantine;
-	int a = 0, rc = op_verdict(s, op, uncertified, skew_ms, &wait, &quarantine);
+	struct veld__author_trust own;
+	const char *quarantine;
+	enum veld__wait wait;
+	int a = 0, rc = VELD_OK;
+	if (!who && (rc = veld__author_trust(s, op->device, &own)) == VELD_OK)
+		who = &own;
+	if (rc == VELD_OK)
+		rc = op_verdict(s, op, who, skew_ms, &wait, &quarantine);
 	if (rc == VELD_ESHREDDED) { /* an erased client: its operations are dropped */
 		veld__err_clear();
 		return VELD_OK;
@@ -469,8 +518,8 @@ int veld__apply_op(veld_store *s, const veld__op *op, int uncertified, uint64_t 
 	return VELD_OK;
 }
 
-static int take_op(veld_store *s, const struct veld__pull_resp *p, const veld__op *op,
-                   const unsigned char *status, const struct veld__apply_ctx *c,
+static int take_op(veld_store *s, const struct veld__pull_resp *p, struct page_trust *t,
+                   const veld__op *op, const struct veld__apply_ctx *c,
                    struct veld__apply_report *r)
 {
 	long b = find_batch(p, op->device, op->seq);
@@ -481,7 +530,7 @@ static int take_op(veld_store *s, const struct veld__pull_resp *p, const veld__o
 	if (p->batches[b].ver != op->version)
 		return veld__err(VELD_EPROTO, "pulled operation %llu is not of its batch's version",
 		                 (unsigned long long)op->seq);
-	if ((rc = contiguous(s, op->device, op->seq)) != VELD_OK)
+	if ((rc = contiguous(s, t, op->device, op->seq)) != VELD_OK)
 		return rc;
 	/* This device is the authority on its own operations; it only takes
 	 * back a value the field policy made it remove. */
@@ -492,11 +541,11 @@ static int take_op(veld_store *s, const struct veld__pull_resp *p, const veld__o
 	 * if a server sends it. */
 	if (veld__policy_bit(op->kind, op->field) & ~mask)
 		return VELD_OK;
-	return veld__apply_op(s, op, status[b] == BATCH_UNCERTIFIED, c->skew_ms, r);
+	return veld__apply_op(s, op, &t->batch[b], c->skew_ms, r);
 }
 
 /* The three lists of the operation feed in cursor order. */
-static int take_feed(veld_store *s, const struct veld__pull_resp *p, const unsigned char *status,
+static int take_feed(veld_store *s, const struct veld__pull_resp *p, struct page_trust *t,
                      const struct veld__apply_ctx *c, struct veld__apply_report *r)
 {
 	size_t i = 0, j = 0, k = 0;
@@ -506,13 +555,13 @@ static int take_feed(veld_store *s, const struct veld__pull_resp *p, const unsig
 		uint64_t cj = j < p->nstubs ? p->stub_cursors[j] : UINT64_MAX;
 		uint64_t ck = k < p->nheld ? p->held_cursors[k] : UINT64_MAX;
 		if (ci <= cj && ci <= ck)
-			rc = take_op(s, p, &p->ops[i++], status, c, r);
+			rc = take_op(s, p, t, &p->ops[i++], c, r);
 		else if (cj <= ck)
-			rc = take_stub(s, p, &p->stubs[j++]);
+			rc = take_stub(s, p, t, &p->stubs[j++]);
 		else
-			rc = take_held(s, p, &p->held[k++]);
+			rc = take_held(s, p, t, &p->held[k++]);
 	}
-	return rc;
+	return rc == VELD_OK ? save_seen(s, t) : rc;
 }
 
 /* Every batch of another device is kept, so an operation that waits for
@@ -534,7 +583,8 @@ static int keep_batches(veld_store *s, const struct veld__pull_resp *p)
 int veld__apply_envelope(veld_store *s, const struct veld__pending_env *e,
                          struct veld__apply_report *r)
 {
-	const char *why = NULL, *wait = NULL;
+	const char *why = NULL;
+	enum veld__wait wait = 0;
 	struct veld__cert c;
 	uint8_t pk[32], *key = NULL, *sk = NULL, tpk[32];
 	char team[VELD_TEAM_MAX + 1] = "";
@@ -544,7 +594,7 @@ int veld__apply_envelope(veld_store *s, const struct veld__pending_env *e,
 	if ((rc = veld__trusted_key(s, e->author, pk, &c)) == VELD_ENOTFOUND) {
 		veld__err_clear();
 		r->pending++;
-		return veld__pending_env_put(s, e, "its device is not certified by the office yet");
+		return veld__pending_env_put(s, e, VELD_WAIT_CERT);
 	}
 	if (rc != VELD_OK)
 		return rc;
@@ -565,7 +615,7 @@ int veld__apply_envelope(veld_store *s, const struct veld__pending_env *e,
 		if ((rc = veld__client_creator(s, e->client, e->author)) < 0)
 			return rc;
 		if (rc == 0)
-			wait = "its author has not been seen creating the client";
+			wait = VELD_WAIT_CREATOR;
 	}
 	if (why) {
 		r->quarantined++;
@@ -680,18 +730,22 @@ static int apply_all(veld_store *s, const struct veld__pull_resp *p,
                      const struct veld__apply_ctx *c, struct veld__apply_report *r,
                      struct veld__apply_state *st)
 {
-	unsigned char *status = calloc(p->nbatches ? p->nbatches : 1, 1);
+	struct page_trust t = {0};
+	size_t n = p->nbatches ? p->nbatches : 1;
 	int rc;
-	if (!status)
-		return veld__err(VELD_ENOMEM, "out of memory");
-	if ((rc = check_cursors(p, c)) == VELD_OK && (rc = take_notices(s, p, st)) == VELD_OK &&
-	    (rc = take_team_keys(s, p)) == VELD_OK && (rc = verify_batches(s, p, status)) == VELD_OK &&
-	    (rc = keep_batches(s, p)) == VELD_OK && (rc = take_feed(s, p, status, c, r)) == VELD_OK &&
-	    (rc = veld__retry_ops(s, c, r)) == VELD_OK && (rc = take_envelopes(s, p, r)) == VELD_OK &&
-	    (rc = veld__retry_envs(s, r)) == VELD_OK &&
-	    (rc = r->keys ? veld__retry_ops(s, c, r) : VELD_OK) == VELD_OK)
+	t.batch = calloc(n, sizeof *t.batch);
+	t.seen = calloc(n, sizeof *t.seen);
+	if (!t.batch || !t.seen)
+		rc = veld__err(VELD_ENOMEM, "out of memory");
+	else if ((rc = check_cursors(p, c)) == VELD_OK && (rc = take_notices(s, p, st)) == VELD_OK &&
+	         (rc = take_team_keys(s, p)) == VELD_OK && (rc = verify_batches(s, p, &t)) == VELD_OK &&
+	         (rc = keep_batches(s, p)) == VELD_OK && (rc = take_feed(s, p, &t, c, r)) == VELD_OK &&
+	         (rc = veld__retry_ops(s, c, 0, r)) == VELD_OK &&
+	         (rc = take_envelopes(s, p, r)) == VELD_OK && (rc = veld__retry_envs(s, r)) == VELD_OK &&
+	         (rc = r->keys ? veld__retry_ops(s, c, 1, r) : VELD_OK) == VELD_OK)
 		rc = take_checkpoint(s, p, c->skew_ms);
-	free(status);
+	free(t.batch);
+	free(t.seen);
 	return rc;
 }
 

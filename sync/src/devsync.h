@@ -14,6 +14,7 @@
 #define VELD_DEVSYNC_H
 
 #include "store.h"
+#include "trust.h"
 #include "veld_sync.h"
 #include "wire.h"
 
@@ -107,17 +108,29 @@ int veld__office_sign_pk(veld_store *s, uint8_t pk[32]);
  * certificate); VELD_ENOTFOUND for a device the office did not certify. */
 int veld__trusted_key(veld_store *s, const uint8_t device[VELD_ID_BYTES], uint8_t pk[32],
                       struct veld__cert *cert);
-/* An operation checked against its batch: merged, waiting or quarantined
- * (uncertified: its author has no certificate yet). */
-int veld__apply_op(veld_store *s, const veld__op *op, int uncertified, uint64_t skew_ms,
-                   struct veld__apply_report *r);
+/* An operation's author as this store trusts it, looked up once per
+ * batch of a page: not certified; or the office's own device, this
+ * device, or a certified one (cert). */
+struct veld__author_trust {
+	int uncertified;
+	int office;
+	uint8_t pk[32]; /* its signing key */
+	struct veld__cert cert;
+};
+int veld__author_trust(veld_store *s, const uint8_t device[VELD_ID_BYTES],
+                       struct veld__author_trust *t);
+/* An operation checked against its batch, by an author `who` (NULL: look
+ * it up; it is certified): merged, waiting or quarantined. */
+int veld__apply_op(veld_store *s, const veld__op *op, const struct veld__author_trust *who,
+                   uint64_t skew_ms, struct veld__apply_report *r);
 /* A key envelope by the rules of docs/security.md: its key kept, waiting
  * or quarantined. VELD_EPROTO if its signature does not verify. */
 int veld__apply_envelope(veld_store *s, const struct veld__pending_env *e,
                          struct veld__apply_report *r);
-/* Operations that wait, checked again: each under its author's
- * certificate now (its kept batch verified with the certified key). */
-int veld__retry_ops(veld_store *s, const struct veld__apply_ctx *c,
+/* Operations that wait and may go on now (their author certified, their
+ * time come, and with `keys` their key here), checked again: each under its
+ * author's certificate (its kept batch verified with the certified key). */
+int veld__retry_ops(veld_store *s, const struct veld__apply_ctx *c, int keys,
                     struct veld__apply_report *r);
 /* Key envelopes that wait, checked again. */
 int veld__retry_envs(veld_store *s, struct veld__apply_report *r);

@@ -158,6 +158,9 @@ int main(int argc, char **argv)
 	CHECK(veld_enroll(b, url, icode, "bram", NULL, &out));
 	veld_free(out);
 	veld_free(icode);
+	/* The office certifies both devices (and gives them the team's key). */
+	CHECK(veld_sync(office, NULL, &out));
+	veld_free(out);
 
 	/* Record nops operations on Anna's device: visits of 7 fields each. */
 	CHECK(veld_record_create(a, "client", "{\"name\":\"Bench client\"}", NULL, &out));

@@ -181,8 +181,8 @@ veld_store *e2e_office(const struct e2e_server *srv, const char *parent)
 	return s;
 }
 
-veld_store *e2e_device(const struct e2e_server *srv, veld_store *office, const char *parent,
-                       const char *name, const char *team)
+veld_store *e2e_device_uncertified(const struct e2e_server *srv, veld_store *office,
+                                   const char *parent, const char *name, const char *team)
 {
 	char *code = NULL, *out = NULL;
 	veld_store *s = e2e_store(parent, name, team, 0);
@@ -190,10 +190,32 @@ veld_store *e2e_device(const struct e2e_server *srv, veld_store *office, const c
 	ok(veld_enroll(s, srv->url, code, name, NULL, &out));
 	veld_free(code);
 	veld_free(out);
+	return s;
+}
+
+veld_store *e2e_device(const struct e2e_server *srv, veld_store *office, const char *parent,
+                       const char *name, const char *team)
+{
+	veld_store *s = e2e_device_uncertified(srv, office, parent, name, team);
 	/* The office certifies the new device at its next sync: only then do
 	 * the team's other devices take in what it writes. */
 	e2e_sync(office);
 	return s;
+}
+
+uint64_t e2e_info_u(veld_store *s, const char *key)
+{
+	char *out = NULL;
+	json_t *j;
+	uint64_t v;
+	ok(veld_store_info(s, &out));
+	j = json_loads(out, 0, NULL);
+	veld_free(out);
+	assert_non_null(j);
+	assert_true(json_is_integer(json_object_get(j, key)));
+	v = (uint64_t)json_integer_value(json_object_get(j, key));
+	json_decref(j);
+	return v;
 }
 
 void e2e_sync(veld_store *s)

@@ -44,9 +44,14 @@ veld_store *e2e_store(const char *parent, const char *name, const char *team, in
 veld_store *e2e_reopen(const char *parent, const char *name);
 /* An office store enrolled with the server. */
 veld_store *e2e_office(const struct e2e_server *srv, const char *parent);
-/* A device store of `team`, invited by the office and enrolled. */
+/* A device store of `team`, invited by the office and enrolled; the
+ * office's next sync certifies it (e2e_device syncs the office). */
+veld_store *e2e_device_uncertified(const struct e2e_server *srv, veld_store *office,
+                                   const char *parent, const char *name, const char *team);
 veld_store *e2e_device(const struct e2e_server *srv, veld_store *office, const char *parent,
                        const char *name, const char *team);
+/* A whole number of veld_store_info's answer. */
+uint64_t e2e_info_u(veld_store *s, const char *key);
 void e2e_sync(veld_store *s);
 /* Create a record; returns its id (malloc'd). */
 char *e2e_create(veld_store *s, const char *kind, const char *fields_json);

@@ -273,11 +273,72 @@ static void test_e2e__concurrent_edit_is_a_conflict_everywhere(void **state)
 	free(tmp);
 }
 
+/* What a device the office has not certified yet writes waits on the
+ * others (nothing of it in their state, counted as pending), and goes in
+ * whole once the office certifies it: more than one round of what waits
+ * (pending.c takes 512 at a time). */
+static void test_e2e__uncertified_writes_wait_until_certified(void **state)
+{
+	char *tmp = e2e_tmpdir(), data[512], fields[256], *c, *before, *after;
+	struct e2e_server srv;
+	veld_store *office, *a, *bb;
+	const int notes = 700;
+	(void)state;
+	snprintf(data, sizeof data, "%s/server", tmp);
+	e2e_server_start(&srv, data, 0);
+	office = e2e_office(&srv, tmp);
+	a = e2e_device(&srv, office, tmp, "anna", "noord");
+	c = e2e_create(a, "client", "{\"name\":\"Jan\"}");
+	e2e_sync(a);
+	bb = e2e_device_uncertified(&srv, office, tmp, "bram", "noord");
+	e2e_sync(bb); /* Anna's client arrives: Anna is certified */
+	assert_int_equal(e2e_count(bb, "client"), 1);
+	snprintf(fields, sizeof fields, "{\"client\":\"%s\",\"text\":\"Gesprek\"}", c);
+	ok(veld_store_begin(bb));
+	for (int i = 0; i < notes; i++)
+		free(e2e_create(bb, "note", fields));
+	ok(veld_store_commit(bb));
+	e2e_sync(bb);
+
+	before = e2e_state(a);
+	e2e_sync(a);
+	after = e2e_state(a);
+	assert_string_equal(before, after); /* nothing of Bram's entered */
+	assert_int_equal(e2e_count(a, "note"), 0);
+	assert_true(e2e_info_u(a, "pending") >= (uint64_t)notes);
+	e2e_sync(a); /* waiting is not refusing: syncs go on */
+	assert_int_equal(e2e_count(a, "note"), 0);
+	free(before);
+	free(after);
+
+	e2e_sync(office); /* certifies Bram, takes in his notes */
+	assert_int_equal(e2e_count(office, "note"), (size_t)notes);
+	e2e_sync(bb);
+	e2e_sync(a);
+	assert_int_equal(e2e_count(a, "note"), (size_t)notes);
+	assert_int_equal(e2e_info_u(a, "pending"), 0);
+	assert_int_equal(e2e_info_u(a, "quarantined"), 0);
+	before = e2e_state(a);
+	after = e2e_state(bb);
+	assert_string_equal(before, after);
+	free(before);
+	free(after);
+
+	veld_store_free(a);
+	veld_store_free(bb);
+	veld_store_free(office);
+	free(c);
+	e2e_server_stop(&srv, SIGTERM);
+	e2e_rm_rf(tmp);
+	free(tmp);
+}
+
 int main(int argc, char **argv)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_e2e__concurrent_edit_is_a_conflict_everywhere),
 		cmocka_unit_test(test_e2e__random_offline_edits_converge),
+		cmocka_unit_test(test_e2e__uncertified_writes_wait_until_certified),
 	};
 	if (argc < 2) {
 		fprintf(stderr, "usage: %s PATH-TO-veld\n", argv[0]);

@@ -51,7 +51,7 @@ static const char *const merge_sql[MS__COUNT] = {
 	[MS_ENTITY_UPSERT] = "INSERT INTO entities(entity, kind, client, team, created)"
 	                     " VALUES(?1, ?2, ?3, ?4, ?5) ON CONFLICT(entity) DO UPDATE"
 	                     " SET created = excluded.created WHERE excluded.created < created",
-	[MS_ENTITY_GET] = "SELECT kind, client FROM entities WHERE entity = ?1",
+	[MS_ENTITY_GET] = "SELECT kind, client, team FROM entities WHERE entity = ?1",
 	[MS_ERASED_CHECK] = "SELECT 1 FROM erased WHERE client = ?1",
 	[MS_HEAD_COUNT] = "SELECT count(*) FROM ops WHERE entity = ?1 AND field = ?2 AND head = 1",
 	[MS_CONFLICT_ADD] = "INSERT OR IGNORE INTO conflicts(entity, field) VALUES(?1, ?2)",
@@ -86,23 +86,36 @@ static int step_done(sqlite3_stmt *st, const char *what)
 	return rc == SQLITE_DONE ? VELD_OK : veld__err_sqlite(rc, what);
 }
 
-/* The entity must keep the kind and client it was created with. */
+/* A record keeps the kind, client and team it was created with; a new
+ * record of a client held here is of the client's team. */
 static int check_entity(struct veld__merge *m, const veld__op *op)
 {
 	sqlite3_stmt *st = m->st[MS_ENTITY_GET];
-	int rc, ret = VELD_OK;
+	int rc, ret = VELD_OK, known;
 	sqlite3_bind_blob(st, 1, op->entity, VELD_ID_BYTES, SQLITE_STATIC);
 	rc = sqlite3_step(st);
+	known = rc == SQLITE_ROW;
 	if (rc == SQLITE_ROW) {
 		if (strcmp((const char *)sqlite3_column_text(st, 0), op->kind) != 0 ||
 		    sqlite3_column_bytes(st, 1) != VELD_ID_BYTES ||
-		    memcmp(sqlite3_column_blob(st, 1), op->client, VELD_ID_BYTES) != 0)
+		    memcmp(sqlite3_column_blob(st, 1), op->client, VELD_ID_BYTES) != 0 ||
+		    strcmp((const char *)sqlite3_column_text(st, 2), op->team) != 0)
 			ret = veld__err(VELD_ECORRUPT,
-				"operation %llu changes the kind or client of an existing record",
+				"operation %llu changes the kind, client or team of an existing record",
 				(unsigned long long)op->seq);
 	} else if (rc != SQLITE_DONE) {
 		ret = veld__err_sqlite(rc, "reading a record");
 	}
+	sqlite3_reset(st);
+	if (ret != VELD_OK || known || memcmp(op->entity, op->client, VELD_ID_BYTES) == 0)
+		return ret;
+	sqlite3_bind_blob(st, 1, op->client, VELD_ID_BYTES, SQLITE_STATIC);
+	if ((rc = sqlite3_step(st)) == SQLITE_ROW &&
+	    strcmp((const char *)sqlite3_column_text(st, 2), op->team) != 0)
+		ret = veld__err(VELD_ECORRUPT, "operation %llu writes for a client of another team",
+		                (unsigned long long)op->seq);
+	else if (rc != SQLITE_ROW && rc != SQLITE_DONE)
+		ret = veld__err_sqlite(rc, "reading a record");
 	sqlite3_reset(st);
 	return ret;
 }
@@ -116,9 +129,9 @@ static int same_entity(const struct veld__merge *m, const veld__op *op)
 static int check_cached(const struct veld__merge *m, const veld__op *op)
 {
 	if (strcmp(m->last_kind, op->kind) != 0 ||
-	    memcmp(m->last_client, op->client, VELD_ID_BYTES) != 0)
+	    memcmp(m->last_client, op->client, VELD_ID_BYTES) != 0 || strcmp(m->last_team, op->team) != 0)
 		return veld__err(VELD_ECORRUPT,
-			"operation %llu changes the kind or client of an existing record",
+			"operation %llu changes the kind, client or team of an existing record",
 			(unsigned long long)op->seq);
 	return VELD_OK;
 }
@@ -302,6 +315,7 @@ int veld__merge_insert(struct veld__merge *m, const veld__op *op, int head, uint
 		memcpy(m->last_entity, op->entity, VELD_ID_BYTES);
 		memcpy(m->last_client, op->client, VELD_ID_BYTES);
 		snprintf(m->last_kind, sizeof m->last_kind, "%s", op->kind);
+		snprintf(m->last_team, sizeof m->last_team, "%s", op->team);
 		m->last_entity_ok = 1;
 		m->last_created = op->hlc;
 	}

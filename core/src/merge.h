@@ -36,6 +36,7 @@ struct veld__merge {
 	uint8_t last_entity[16];
 	uint8_t last_client[16];
 	char last_kind[17];
+	char last_team[65];
 	uint64_t last_created; /* at least its `created` in the table */
 	int last_entity_ok;
 };

@@ -111,17 +111,28 @@ static const char *const v7 =
 	/* A store that synced before: what it holds of each author counts as
 	 * arrived, so the next page continues from there. */
 	"INSERT INTO authors(device, seen) SELECT device, max(seq) FROM ops GROUP BY device;"
+	/* Items of the operation feed that wait: operations (what 0), and, of
+	 * an author not certified yet, stubs (1) and held items (2) too, whose
+	 * `layer` is the hash they show (kh, rh). Keyed by their hash as well:
+	 * what a server made up cannot take the place of what the author
+	 * signed. */
 	"CREATE TABLE pending_ops(device BLOB NOT NULL, seq INTEGER NOT NULL, ver INTEGER NOT NULL,"
 	"  hlc INTEGER NOT NULL, kind TEXT NOT NULL, entity BLOB NOT NULL, client BLOB NOT NULL,"
 	"  team TEXT NOT NULL, kv INTEGER NOT NULL, field TEXT NOT NULL, value BLOB, sup BLOB,"
-	"  hash BLOB NOT NULL, wait INTEGER NOT NULL, PRIMARY KEY(device, seq)) WITHOUT ROWID;"
+	"  hash BLOB NOT NULL, wait INTEGER NOT NULL, what INTEGER NOT NULL, layer BLOB,"
+	"  PRIMARY KEY(device, seq, hash)) WITHOUT ROWID;"
 	/* What waits is found by what it waits for (trust.h, enum veld__wait). */
 	"CREATE INDEX pending_ops_time ON pending_ops(hlc) WHERE wait = 2;"
 	"CREATE INDEX pending_ops_key ON pending_ops(client, kv) WHERE wait = 3;"
+	/* The signed batches of authors not certified yet, each kept once by
+	 * its content (id: a hash of it), checked when the certificate comes. */
+	"CREATE TABLE held_batches(device BLOB NOT NULL, first_seq INTEGER NOT NULL,"
+	"  last_seq INTEGER NOT NULL, id BLOB NOT NULL, sig BLOB NOT NULL, hashes BLOB NOT NULL,"
+	"  ver INTEGER NOT NULL, PRIMARY KEY(device, first_seq, id)) WITHOUT ROWID;"
 	"CREATE TABLE pending_envs(client BLOB NOT NULL, kv INTEGER NOT NULL,"
 	"  recipient TEXT NOT NULL, tv INTEGER NOT NULL, sealed BLOB NOT NULL,"
 	"  author BLOB NOT NULL, sig BLOB NOT NULL, wait INTEGER NOT NULL,"
-	"  PRIMARY KEY(client, kv, recipient, tv, author)) WITHOUT ROWID;"
+	"  PRIMARY KEY(client, kv, recipient, tv, author, sig)) WITHOUT ROWID;"
 	"CREATE TABLE quarantine(id INTEGER PRIMARY KEY, what TEXT NOT NULL, device BLOB NOT NULL,"
 	"  seq INTEGER, client BLOB, kv INTEGER, kind TEXT, field TEXT, reason TEXT NOT NULL,"
 	"  at INTEGER NOT NULL);"

@@ -4,6 +4,7 @@
  * sync reaches the store only through here. */
 #include "syncstate.h"
 #include "error.h"
+#include "crypto.h"
 #include "hlc.h"
 
 #include <stdio.h>
@@ -14,7 +15,7 @@ enum {
 	SY_OWN_OPS, SY_OWN_REMOVED, SY_OWN_RESTORE,
 	SY_OUTBOX_READ, SY_OUTBOX_DEL, SY_OUTBOX_COUNT,
 	SY_KEYS_ALL, SY_KEYS_TEAM, SY_KEYS_TEAM_ALL,
-	SY_BATCH_KEEP, SY_BATCH_GET, SY_PEER_SET, SY_PEER_PIN, SY_PEER_GET,
+	SY_BATCH_KEEP, SY_BATCH_GET, SY_BATCH_DROP, SY_PEER_SET, SY_PEER_PIN, SY_PEER_GET,
 	SY_AUDIT_ROWS, SY_OAUDIT_LAST, SY_OAUDIT_GET, SY_OAUDIT_PUT,
 	SY__COUNT
 };
@@ -41,10 +42,13 @@ static const char *const sync_sql[SY__COUNT] = {
 	                 " ON e.entity = k.client WHERE e.team = ?1 GROUP BY k.client",
 	[SY_KEYS_TEAM_ALL] = "SELECT k.client, k.kv FROM client_keys k JOIN entities e"
 	                     " ON e.entity = k.client WHERE e.team = ?1",
-	[SY_BATCH_KEEP] = "INSERT OR IGNORE INTO batches(device, first_seq, last_seq, sig, hashes, ver)"
-	                  " VALUES(?1, ?2, ?3, ?4, ?5, ?6)",
-	[SY_BATCH_GET] = "SELECT first_seq, last_seq, sig, hashes, ver FROM batches WHERE device = ?1"
-	                 " AND first_seq <= ?2 AND last_seq >= ?2 AND hashes IS NOT NULL LIMIT 1",
+	[SY_BATCH_KEEP] = "INSERT OR IGNORE INTO held_batches(device, first_seq, last_seq, id, sig,"
+	                  " hashes, ver) VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+	/* Every batch kept that covers the seq: one a server made up does not
+	 * hide the one its author signed. */
+	[SY_BATCH_GET] = "SELECT first_seq, last_seq, sig, hashes, ver FROM held_batches"
+	                 " WHERE device = ?1 AND first_seq <= ?2 AND last_seq >= ?2",
+	[SY_BATCH_DROP] = "DELETE FROM held_batches WHERE device = ?1 AND last_seq <= ?2",
 	[SY_PEER_SET] = "INSERT OR REPLACE INTO peers(device, sign_pk) VALUES(?1, ?2)",
 	[SY_PEER_PIN] = "INSERT OR IGNORE INTO peers(device, sign_pk) VALUES(?1, ?2)",
 	[SY_PEER_GET] = "SELECT sign_pk FROM peers WHERE device = ?1",
@@ -509,16 +513,38 @@ int veld__batch_keep(veld_store *s, const uint8_t device[VELD_ID_BYTES], uint64_
                      uint64_t last, const uint8_t sig[64], const uint8_t *hashes, uint32_t ver)
 {
 	sqlite3_stmt *st;
+	crypto_generichash_state h;
+	uint8_t id[16], be[16];
+	size_t n = (size_t)(last - first + 1) * VELD_HASH_BYTES;
 	int rc = stmt(s, SY_BATCH_KEEP, &st);
 	if (rc)
 		return rc;
+	veld__be64_put(be, last);
+	veld__be64_put(be + 8, ver);
+	crypto_generichash_init(&h, NULL, 0, sizeof id);
+	crypto_generichash_update(&h, be, sizeof be);
+	crypto_generichash_update(&h, sig, 64);
+	crypto_generichash_update(&h, hashes, n);
+	crypto_generichash_final(&h, id, sizeof id);
 	sqlite3_bind_blob(st, 1, device, VELD_ID_BYTES, SQLITE_STATIC);
 	sqlite3_bind_int64(st, 2, (sqlite3_int64)first);
 	sqlite3_bind_int64(st, 3, (sqlite3_int64)last);
-	sqlite3_bind_blob(st, 4, sig, 64, SQLITE_STATIC);
-	sqlite3_bind_blob(st, 5, hashes, (int)((last - first + 1) * VELD_HASH_BYTES), SQLITE_STATIC);
-	sqlite3_bind_int(st, 6, (int)ver);
-	return veld__sql_run(st, "storing pulled signatures");
+	sqlite3_bind_blob(st, 4, id, sizeof id, SQLITE_STATIC);
+	sqlite3_bind_blob(st, 5, sig, 64, SQLITE_STATIC);
+	sqlite3_bind_blob(st, 6, hashes, (int)n, SQLITE_STATIC);
+	sqlite3_bind_int(st, 7, (int)ver);
+	return veld__sql_run(st, "keeping a batch of an author not certified yet");
+}
+
+int veld__batch_drop(veld_store *s, const uint8_t device[VELD_ID_BYTES], uint64_t upto)
+{
+	sqlite3_stmt *st;
+	int rc = stmt(s, SY_BATCH_DROP, &st);
+	if (rc)
+		return rc;
+	sqlite3_bind_blob(st, 1, device, VELD_ID_BYTES, SQLITE_STATIC);
+	sqlite3_bind_int64(st, 2, (sqlite3_int64)upto);
+	return veld__sql_run(st, "dropping kept batches");
 }
 
 void veld__batch_cache_free(struct veld__batch_cache *c)
@@ -527,43 +553,40 @@ void veld__batch_cache_free(struct veld__batch_cache *c)
 	memset(c, 0, sizeof *c);
 }
 
-/* Read the kept batch holding (device, seq) into c and check its signature
- * once: 1 read, 0 none kept, or a negative code. */
-static int batch_read(veld_store *s, const uint8_t device[VELD_ID_BYTES], uint64_t seq,
-                      const uint8_t sign_pk[32], struct veld__batch_cache *c)
+static int cached(const struct veld__batch_cache *c, const uint8_t device[VELD_ID_BYTES],
+                  uint64_t seq, const uint8_t hash[VELD_HASH_BYTES], const uint8_t pk[32])
 {
-	sqlite3_stmt *st;
+	return c->hashes && memcmp(c->device, device, VELD_ID_BYTES) == 0 && seq >= c->first &&
+	       seq <= c->last && memcmp(c->pk, pk, 32) == 0 &&
+	       sodium_memcmp(c->hashes + (seq - c->first) * VELD_HASH_BYTES, hash, VELD_HASH_BYTES) ==
+	       0;
+}
+
+/* The kept batch on the statement's row, if it holds `hash` at seq and is
+ * signed with pk: into c (1), else 0. */
+static int batch_row(sqlite3_stmt *st, const uint8_t device[VELD_ID_BYTES], uint64_t seq,
+                     const uint8_t hash[VELD_HASH_BYTES], const uint8_t pk[32],
+                     struct veld__batch_cache *c)
+{
+	uint64_t first = (uint64_t)sqlite3_column_int64(st, 0), last = (uint64_t)sqlite3_column_int64(st, 1);
+	size_t n = (size_t)(last - first + 1);
+	const uint8_t *hashes = sqlite3_column_blob(st, 3);
 	uint8_t msg[77];
-	size_t n;
-	int rc = stmt(s, SY_BATCH_GET, &st);
-	if (rc)
-		return rc;
+	if (last < first || sqlite3_column_bytes(st, 2) != 64 ||
+	    (size_t)sqlite3_column_bytes(st, 3) != n * VELD_HASH_BYTES ||
+	    sodium_memcmp(hashes + (seq - first) * VELD_HASH_BYTES, hash, VELD_HASH_BYTES) != 0)
+		return 0;
+	veld__batch_digest(msg, (uint32_t)sqlite3_column_int(st, 4), device, first, last, hashes, n);
+	if (crypto_sign_verify_detached(sqlite3_column_blob(st, 2), msg, sizeof msg, pk) != 0)
+		return 0;
 	veld__batch_cache_free(c);
-	sqlite3_bind_blob(st, 1, device, VELD_ID_BYTES, SQLITE_STATIC);
-	sqlite3_bind_int64(st, 2, (sqlite3_int64)seq);
-	if ((rc = sqlite3_step(st)) != SQLITE_ROW) {
-		sqlite3_reset(st);
-		return rc == SQLITE_DONE ? 0 : veld__err_sqlite(rc, "reading a batch");
-	}
-	c->first = (uint64_t)sqlite3_column_int64(st, 0);
-	c->last = (uint64_t)sqlite3_column_int64(st, 1);
-	n = (size_t)(c->last - c->first + 1);
-	if (c->last < c->first || sqlite3_column_bytes(st, 2) != 64 ||
-	    (size_t)sqlite3_column_bytes(st, 3) != n * VELD_HASH_BYTES) {
-		sqlite3_reset(st);
-		return 0; /* damaged: nothing verifies against it */
-	}
-	if (!(c->hashes = malloc(n * VELD_HASH_BYTES))) {
-		sqlite3_reset(st);
+	if (!(c->hashes = malloc(n * VELD_HASH_BYTES)))
 		return veld__err(VELD_ENOMEM, "out of memory");
-	}
-	memcpy(c->hashes, sqlite3_column_blob(st, 3), n * VELD_HASH_BYTES);
+	memcpy(c->hashes, hashes, n * VELD_HASH_BYTES);
 	memcpy(c->device, device, VELD_ID_BYTES);
-	memcpy(c->pk, sign_pk, 32);
-	veld__batch_digest(msg, (uint32_t)sqlite3_column_int(st, 4), device, c->first, c->last,
-	                   c->hashes, n);
-	c->ok = crypto_sign_verify_detached(sqlite3_column_blob(st, 2), msg, sizeof msg, sign_pk) == 0;
-	sqlite3_reset(st);
+	memcpy(c->pk, pk, 32);
+	c->first = first;
+	c->last = last;
 	return 1;
 }
 
@@ -572,16 +595,23 @@ int veld__batch_check(veld_store *s, const uint8_t device[VELD_ID_BYTES], uint64
                       struct veld__batch_cache *cache)
 {
 	struct veld__batch_cache own = {0}, *c = cache ? cache : &own;
-	int rc = 1;
-	if (!c->hashes || memcmp(c->device, device, VELD_ID_BYTES) != 0 || seq < c->first ||
-	    seq > c->last || memcmp(c->pk, sign_pk, 32) != 0)
-		rc = batch_read(s, device, seq, sign_pk, c);
-	if (rc == 1)
-		rc = c->ok &&
-		     sodium_memcmp(c->hashes + (seq - c->first) * VELD_HASH_BYTES, hash,
-		                   VELD_HASH_BYTES) == 0;
+	sqlite3_stmt *st;
+	int rc, src = SQLITE_DONE, ok = 0;
+	if (cached(c, device, seq, hash, sign_pk))
+		return 1;
+	if ((rc = stmt(s, SY_BATCH_GET, &st)) != VELD_OK)
+		return rc;
+	sqlite3_bind_blob(st, 1, device, VELD_ID_BYTES, SQLITE_STATIC);
+	sqlite3_bind_int64(st, 2, (sqlite3_int64)seq);
+	while (ok == 0 && (src = sqlite3_step(st)) == SQLITE_ROW)
+		ok = batch_row(st, device, seq, hash, sign_pk, c);
 	veld__batch_cache_free(&own);
-	return rc;
+	if (ok != 0) {
+		sqlite3_reset(st);
+		return ok;
+	}
+	rc = veld__sql_done(st, src, "reading kept batches");
+	return rc == VELD_OK ? 0 : rc;
 }
 
 int veld__peer_set(veld_store *s, const uint8_t device[VELD_ID_BYTES], const uint8_t pk[32],

@@ -128,22 +128,24 @@ int veld__keys_share_all(veld_store *s);
 int veld__keys_rotate_team(veld_store *s, const char *team);
 
 /* ---- pull: what other devices signed ---------------------------------------------- */
-/* Keep a pulled batch signature and its operation hashes and version. */
+/* Keep a pulled batch of an author not certified yet: its signature,
+ * operation hashes and version (once per content). */
 int veld__batch_keep(veld_store *s, const uint8_t device[VELD_ID_BYTES], uint64_t first,
                      uint64_t last, const uint8_t sig[64], const uint8_t *hashes, uint32_t ver);
-/* The last kept batch veld__batch_check read and verified, so that the
- * operations of one batch cost one signature check (zeroed to start;
- * veld__batch_cache_free after). */
+/* Forget the kept batches of `device` that end at or before `upto`. */
+int veld__batch_drop(veld_store *s, const uint8_t device[VELD_ID_BYTES], uint64_t upto);
+/* The last kept batch veld__batch_check found signed, so that the items of
+ * one batch cost one signature check (zeroed to start; veld__batch_cache_free
+ * after). */
 struct veld__batch_cache {
 	uint8_t device[VELD_ID_BYTES];
 	uint8_t pk[32];
 	uint64_t first, last;
-	int ok;          /* signed with pk */
-	uint8_t *hashes; /* last - first + 1 of them; NULL: none read */
+	uint8_t *hashes; /* last - first + 1 of them; NULL: none */
 };
 void veld__batch_cache_free(struct veld__batch_cache *c);
-/* Does a kept batch of `device` hold `hash` at `seq`, signed with sign_pk?
- * 1 or 0 (also when no batch is kept), or a negative code. */
+/* Does a kept batch of `device` signed with sign_pk hold `hash` at `seq`
+ * (any of those kept that cover it)? 1 or 0, or a negative code. */
 int veld__batch_check(veld_store *s, const uint8_t device[VELD_ID_BYTES], uint64_t seq,
                       const uint8_t hash[VELD_HASH_BYTES], const uint8_t sign_pk[32],
                       struct veld__batch_cache *cache);

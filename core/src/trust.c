@@ -13,6 +13,7 @@ enum {
 	TR_NOTICE_PUT, TR_NOTICE_LAST, TR_NOTICES_ALL,
 	TR_AUTHOR_GET, TR_AUTHOR_SET, TR_AUTHORS_ALL, TR_CREATOR,
 	TR_PENDING_PUT, TR_PENDING_READY, TR_PENDING_DROP, TR_PENDING_COUNT,
+	TR_HELD_AUTHORS, TR_HELD_ITEMS, TR_HELD_DROP, TR_HELD_GAP, TR_HELD_COUNT,
 	TR_PENV_PUT, TR_PENV_READY, TR_PENV_DROP, TR_PENV_COUNT,
 	TR_QUAR_OP, TR_QUAR_ENV, TR_QUAR_COUNT, TR_QUAR_LIST,
 	TR_CP_PUT, TR_CP_GET, TR_CP_DATE,
@@ -43,27 +44,38 @@ static const char *const trust_sql[TR__COUNT] = {
 	[TR_AUTHORS_ALL] = "SELECT device, seen FROM authors ORDER BY device",
 	/* A client record is created by a write of its fields that supersedes
 	 * nothing; the creator may have written it here or be waiting (its
-	 * batch verified: not for a certificate). */
+	 * batch verified: not for a certificate or earlier seqs). */
 	[TR_CREATOR] = "SELECT 1 FROM ops WHERE entity = ?1 AND device = ?2 AND kind = 'client'"
 	               " AND sup IS NULL UNION ALL SELECT 1 FROM pending_ops WHERE entity = ?1"
-	               " AND device = ?2 AND kind = 'client' AND sup IS NULL AND wait <> 1 LIMIT 1",
-	[TR_PENDING_PUT] = "INSERT OR IGNORE INTO pending_ops(" OP_COLUMNS ", wait)"
-	                   " VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14)",
-	/* Driven by what is ready: the certificates, the stamp's index, the
-	 * keys held (only when a key came). */
-	[TR_PENDING_READY] = "SELECT " OP_COLUMNS ", wait FROM pending_ops WHERE wait = 1 AND device"
-	                     " IN (SELECT device FROM certs) UNION ALL SELECT " OP_COLUMNS ", wait"
-	                     " FROM pending_ops WHERE wait = 2 AND hlc <= ?1 UNION ALL SELECT "
-	                     OP_COLUMNS_P ", p.wait FROM client_keys AS k CROSS JOIN pending_ops AS p"
-	                     " WHERE ?2 AND p.wait = 3 AND p.client = k.client AND p.kv = k.kv",
-	[TR_PENDING_DROP] = "DELETE FROM pending_ops WHERE device = ?1 AND seq = ?2",
+	               " AND device = ?2 AND kind = 'client' AND sup IS NULL AND what = 0"
+	               " AND wait IN (2, 3) LIMIT 1",
+	[TR_PENDING_PUT] = "INSERT OR IGNORE INTO pending_ops(" OP_COLUMNS ", wait, what, layer)"
+	                   " VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15,"
+	                   " ?16)",
+	/* Driven by what is ready: the stamp's index, the keys held (only when
+	 * a key came). */
+	[TR_PENDING_READY] = "SELECT " OP_COLUMNS ", wait FROM pending_ops WHERE wait = 2"
+	                     " AND hlc <= ?1 UNION ALL SELECT " OP_COLUMNS_P ", p.wait FROM"
+	                     " client_keys AS k CROSS JOIN pending_ops AS p WHERE ?2 AND p.wait = 3"
+	                     " AND p.client = k.client AND p.kv = k.kv",
+	[TR_PENDING_DROP] = "DELETE FROM pending_ops WHERE device = ?1 AND seq = ?2 AND hash = ?3",
+	[TR_HELD_AUTHORS] = "SELECT DISTINCT device FROM pending_ops WHERE wait = 1"
+	                    " AND device IN (SELECT device FROM certs)",
+	[TR_HELD_ITEMS] = "SELECT " OP_COLUMNS ", what, layer FROM pending_ops WHERE device = ?1"
+	                  " AND seq > ?2 AND wait IN (1, 6) ORDER BY seq LIMIT ?3",
+	[TR_HELD_DROP] = "DELETE FROM pending_ops WHERE device = ?1 AND seq <= ?2 AND wait IN (1, 6)",
+	[TR_HELD_GAP] = "UPDATE pending_ops SET wait = 6 WHERE device = ?1 AND wait = 1",
+	[TR_HELD_COUNT] = "SELECT count(*), coalesce(max(wait = 6), 0) FROM pending_ops"
+	                  " WHERE device = ?1 AND wait IN (1, 6)",
 	[TR_PENDING_COUNT] = "SELECT count(*) FROM pending_ops",
 	[TR_PENV_PUT] = "INSERT OR IGNORE INTO pending_envs(client, kv, recipient, tv, sealed, author,"
 	                " sig, wait) VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
 	[TR_PENV_READY] = "SELECT client, kv, recipient, tv, sealed, author, sig FROM pending_envs"
-	                  " WHERE wait = 4 OR (wait = 1 AND author IN (SELECT device FROM certs))",
+	                  " WHERE wait = 4 OR (wait = 1 AND author IN (SELECT device FROM certs))"
+	                  " OR (wait = 5 AND EXISTS (SELECT 1 FROM team_keys t WHERE"
+	                  " 'team:' || t.team = recipient AND t.tv = pending_envs.tv))",
 	[TR_PENV_DROP] = "DELETE FROM pending_envs WHERE client = ?1 AND kv = ?2 AND recipient = ?3"
-	                 " AND tv = ?4 AND author = ?5",
+	                 " AND tv = ?4 AND author = ?5 AND sig = ?6",
 	[TR_PENV_COUNT] = "SELECT count(*) FROM pending_envs",
 	[TR_QUAR_OP] = "INSERT OR IGNORE INTO quarantine(what, device, seq, client, kv, kind, field,"
 	               " reason, at) VALUES('operation', ?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
@@ -383,16 +395,29 @@ static int read_op(sqlite3_stmt *st, veld__op *op, veld__ref sup[VELD_OP_MAX_SUP
 	return VELD_OK;
 }
 
-int veld__pending_op_put(veld_store *s, const veld__op *op, enum veld__wait wait)
+int veld__pending_item_put(veld_store *s, const struct veld__feed_item *it, enum veld__wait wait)
 {
 	uint8_t supbuf[24 * VELD_OP_MAX_SUPERSEDES];
 	sqlite3_stmt *st;
 	int rc = stmt(s, TR_PENDING_PUT, &st);
 	if (rc)
 		return rc;
-	bind_op(st, 1, op, supbuf);
+	bind_op(st, 1, &it->op, supbuf);
 	sqlite3_bind_int(st, 14, (int)wait);
+	sqlite3_bind_int(st, 15, (int)it->what);
+	if (it->what == VELD_ITEM_OP)
+		sqlite3_bind_null(st, 16);
+	else
+		sqlite3_bind_blob(st, 16, it->layer, VELD_HASH_BYTES, SQLITE_STATIC);
 	return veld__sql_run(st, "keeping a waiting operation");
+}
+
+int veld__pending_op_put(veld_store *s, const veld__op *op, enum veld__wait wait)
+{
+	struct veld__feed_item it;
+	it.what = VELD_ITEM_OP;
+	it.op = *op;
+	return veld__pending_item_put(s, &it, wait);
 }
 
 int veld__pending_ops_ready(veld_store *s, uint64_t hlc_max, int keys,
@@ -417,15 +442,103 @@ int veld__pending_ops_ready(veld_store *s, uint64_t hlc_max, int keys,
 	return veld__sql_done(st, src, "reading waiting operations");
 }
 
-int veld__pending_op_drop(veld_store *s, const uint8_t device[VELD_ID_BYTES], uint64_t seq)
+int veld__pending_op_drop(veld_store *s, const veld__op *op)
 {
 	sqlite3_stmt *st;
 	int rc = stmt(s, TR_PENDING_DROP, &st);
 	if (rc)
 		return rc;
-	sqlite3_bind_blob(st, 1, device, VELD_ID_BYTES, SQLITE_STATIC);
-	sqlite3_bind_int64(st, 2, (sqlite3_int64)seq);
+	sqlite3_bind_blob(st, 1, op->device, VELD_ID_BYTES, SQLITE_STATIC);
+	sqlite3_bind_int64(st, 2, (sqlite3_int64)op->seq);
+	sqlite3_bind_blob(st, 3, op->hash, VELD_HASH_BYTES, SQLITE_STATIC);
 	return veld__sql_run(st, "dropping a waiting operation");
+}
+
+int veld__held_authors(veld_store *s, int (*fn)(const uint8_t device[VELD_ID_BYTES], void *arg),
+                       void *arg)
+{
+	uint8_t device[VELD_ID_BYTES];
+	sqlite3_stmt *st;
+	int rc = stmt(s, TR_HELD_AUTHORS, &st), src = SQLITE_DONE;
+	if (rc)
+		return rc;
+	while (rc == VELD_OK && (src = sqlite3_step(st)) == SQLITE_ROW)
+		rc = blob_col(st, 0, device, VELD_ID_BYTES) != 0
+		     ? veld__err(VELD_ECORRUPT, "a waiting operation is damaged")
+		     : fn(device, arg);
+	if (rc != VELD_OK) {
+		sqlite3_reset(st);
+		return rc;
+	}
+	return veld__sql_done(st, src, "reading waiting operations");
+}
+
+int veld__held_items(veld_store *s, const uint8_t device[VELD_ID_BYTES], uint64_t after,
+                     unsigned limit, int (*fn)(const struct veld__feed_item *it, void *arg),
+                     void *arg)
+{
+	veld__ref sup[VELD_OP_MAX_SUPERSEDES];
+	struct veld__feed_item it;
+	sqlite3_stmt *st;
+	int rc = stmt(s, TR_HELD_ITEMS, &st), src = SQLITE_DONE;
+	if (rc)
+		return rc;
+	sqlite3_bind_blob(st, 1, device, VELD_ID_BYTES, SQLITE_STATIC);
+	sqlite3_bind_int64(st, 2, (sqlite3_int64)after);
+	sqlite3_bind_int(st, 3, (int)limit);
+	while (rc == VELD_OK && (src = sqlite3_step(st)) == SQLITE_ROW) {
+		memset(&it, 0, sizeof it);
+		it.what = (enum veld__item_what)sqlite3_column_int(st, 13);
+		if ((rc = read_op(st, &it.op, sup)) == VELD_OK && it.what != VELD_ITEM_OP &&
+		    blob_col(st, 14, it.layer, VELD_HASH_BYTES) != 0)
+			rc = veld__err(VELD_ECORRUPT, "a waiting operation is damaged");
+		if (rc == VELD_OK)
+			rc = fn(&it, arg);
+	}
+	if (rc != VELD_OK) {
+		sqlite3_reset(st);
+		return rc;
+	}
+	return veld__sql_done(st, src, "reading waiting operations");
+}
+
+static int held_run(veld_store *s, int which, const uint8_t device[VELD_ID_BYTES], uint64_t upto)
+{
+	sqlite3_stmt *st;
+	int rc = stmt(s, which, &st);
+	if (rc)
+		return rc;
+	sqlite3_bind_blob(st, 1, device, VELD_ID_BYTES, SQLITE_STATIC);
+	if (which == TR_HELD_DROP)
+		sqlite3_bind_int64(st, 2, (sqlite3_int64)upto);
+	return veld__sql_run(st, "updating waiting operations");
+}
+
+int veld__held_drop(veld_store *s, const uint8_t device[VELD_ID_BYTES], uint64_t upto)
+{
+	return held_run(s, TR_HELD_DROP, device, upto);
+}
+
+int veld__held_gap(veld_store *s, const uint8_t device[VELD_ID_BYTES])
+{
+	return held_run(s, TR_HELD_GAP, device, 0);
+}
+
+int veld__held_count(veld_store *s, const uint8_t device[VELD_ID_BYTES], uint64_t *n, int *gaps)
+{
+	sqlite3_stmt *st;
+	int rc = stmt(s, TR_HELD_COUNT, &st);
+	if (rc)
+		return rc;
+	sqlite3_bind_blob(st, 1, device, VELD_ID_BYTES, SQLITE_STATIC);
+	if ((rc = sqlite3_step(st)) != SQLITE_ROW) {
+		sqlite3_reset(st);
+		return veld__err_sqlite(rc, "counting waiting operations");
+	}
+	*n = (uint64_t)sqlite3_column_int64(st, 0);
+	*gaps = sqlite3_column_int(st, 1);
+	sqlite3_reset(st);
+	return VELD_OK;
 }
 
 static void bind_env(sqlite3_stmt *st, const struct veld__pending_env *e)
@@ -486,6 +599,7 @@ int veld__pending_env_drop(veld_store *s, const struct veld__pending_env *e)
 		return rc;
 	bind_env(st, e);
 	sqlite3_bind_blob(st, 5, e->author, VELD_ID_BYTES, SQLITE_STATIC);
+	sqlite3_bind_blob(st, 6, e->sig, 64, SQLITE_STATIC);
 	return veld__sql_run(st, "dropping a waiting key envelope");
 }
 

@@ -82,25 +82,55 @@ int veld__client_creator(veld_store *s, const uint8_t client[VELD_ID_BYTES],
                          const uint8_t device[VELD_ID_BYTES]);
 
 /* ---- what waits ------------------------------------------------------------------ */
-/* What an operation or key envelope waits for. */
+/* What an item of the operation feed or a key envelope waits for. */
 enum veld__wait {
-	VELD_WAIT_CERT = 1,    /* its author's certificate (its batch is not verified yet) */
+	VELD_WAIT_CERT = 1,    /* its author's certificate (nothing of it is verified yet) */
 	VELD_WAIT_TIME = 2,    /* this device's clock to reach its stamp */
 	VELD_WAIT_KEY = 3,     /* the key of its value */
 	VELD_WAIT_CREATOR = 4, /* (an envelope) its author seen creating the client */
+	VELD_WAIT_TEAMKEY = 5, /* (an envelope) the team key version it is sealed to */
+	VELD_WAIT_GAP = 6,     /* its certified author's earlier seqs, which did not come */
+};
+/* An item of the operation feed: an operation, or what a stub or held item
+ * shows of one (op: device, seq, version of its batch, team, client, and
+ * for a held item kind and field; hash: the operation's, computed from
+ * what is shown). */
+enum veld__item_what { VELD_ITEM_OP = 0, VELD_ITEM_STUB = 1, VELD_ITEM_HELD = 2 };
+struct veld__feed_item {
+	enum veld__item_what what;
+	veld__op op;
+	uint8_t layer[VELD_HASH_BYTES]; /* a stub's kh, a held item's rh */
 };
 /* An operation that arrived, checked against its author's signed batch as
  * far as this store could, held back until `wait`. */
 int veld__pending_op_put(veld_store *s, const veld__op *op, enum veld__wait wait);
-/* Each waiting operation that may go on now: its author certified, its
- * stamp at most `hlc_max`, and (keys) its key here; fn gets it (valid
- * during the call) and what it waited for; fn returning non-zero stops
- * the walk with that code. What still waits is not read: a page costs what
- * is ready, not what waits. */
+/* Any item, kept as it came (an author not certified yet: VELD_WAIT_CERT).
+ * Items are keyed by (device, seq, hash): several may wait for one seq. */
+int veld__pending_item_put(veld_store *s, const struct veld__feed_item *it, enum veld__wait wait);
+/* Each waiting operation whose time has come (stamp at most `hlc_max`)
+ * or (keys) whose key is here; fn gets it (valid during the call) and what
+ * it waited for; fn returning non-zero stops the walk with that code. What
+ * still waits is not read: a page costs what is ready, not what waits. */
 int veld__pending_ops_ready(veld_store *s, uint64_t hlc_max, int keys,
                             int (*fn)(const veld__op *op, enum veld__wait wait, void *arg),
                             void *arg);
-int veld__pending_op_drop(veld_store *s, const uint8_t device[VELD_ID_BYTES], uint64_t seq);
+int veld__pending_op_drop(veld_store *s, const veld__op *op);
+/* Authors whose items wait for a certificate they have now. */
+int veld__held_authors(veld_store *s, int (*fn)(const uint8_t device[VELD_ID_BYTES], void *arg),
+                       void *arg);
+/* Up to `limit` items of `device` that wait for its certificate or its
+ * earlier seqs, above `after`, in seq order. */
+int veld__held_items(veld_store *s, const uint8_t device[VELD_ID_BYTES], uint64_t after,
+                     unsigned limit, int (*fn)(const struct veld__feed_item *it, void *arg),
+                     void *arg);
+/* Forget those items of `device` up to seq `upto`; mark the rest as
+ * waiting for the earlier seqs (gap: its author is certified now). */
+int veld__held_drop(veld_store *s, const uint8_t device[VELD_ID_BYTES], uint64_t upto);
+int veld__held_gap(veld_store *s, const uint8_t device[VELD_ID_BYTES]);
+/* How many items of `device` wait for its certificate or earlier seqs;
+ * whether any waits for earlier seqs. */
+int veld__held_count(veld_store *s, const uint8_t device[VELD_ID_BYTES], uint64_t *n,
+                     int *gaps);
 
 /* A key envelope that waits. */
 struct veld__pending_env {
@@ -114,8 +144,9 @@ struct veld__pending_env {
 };
 int veld__pending_env_put(veld_store *s, const struct veld__pending_env *e,
                           enum veld__wait wait);
-/* Each waiting envelope that may go on now: its author certified, or
- * waiting for its author to be seen creating the client. */
+/* Each waiting envelope that may go on now: its author certified, the team
+ * key version it is sealed to here, or waiting for its author to be seen
+ * creating the client. */
 int veld__pending_envs_ready(veld_store *s, int (*fn)(const struct veld__pending_env *e,
                                                        void *arg), void *arg);
 int veld__pending_env_drop(veld_store *s, const struct veld__pending_env *e);

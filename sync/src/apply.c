@@ -308,6 +308,7 @@ struct author_seen {
 };
 struct page_trust {
 	struct veld__author_trust *batch; /* one per batch of the page */
+	unsigned char *used;              /* per batch: an item of the page is in it */
 	struct author_seen *seen;         /* at most one per batch */
 	size_t nseen;
 };
@@ -396,54 +397,33 @@ static int save_seen(veld_store *s, const struct page_trust *t)
 	return rc;
 }
 
-/* A stub of an operation this device may not see: its hash from the layer
- * shown, and the reason it is withheld must hold here: another team's
- * operation (only the office writes across teams), or an erased client's.
- * A version 1 operation (veld 0.1) shows its whole hash and cannot say its
- * team: see docs/security.md for what that leaves open. */
-static int take_stub(veld_store *s, const struct veld__pull_resp *p, struct page_trust *t,
-                     const struct veld__stub *x)
+/* The reason a stub or held item is withheld must hold here: a stub is of
+ * another team's operation (only the office writes across teams) or an
+ * erased client's; a held item is of a field the team's policy keeps at the
+ * office. A version 1 operation (veld 0.1) has no layers: its stub shows the
+ * whole hash, cannot bind its team, and may also stand for a held field
+ * (docs/security.md says what that leaves open). VELD_EPROTO if the reason
+ * does not hold: the server withholds without one. */
+static int withheld_for_a_reason(veld_store *s, const struct veld__feed_item *it)
 {
-	long b = find_batch(p, x->device, x->seq);
-	uint8_t hash[32];
-	int rc, erased, other, held, legacy = b < 0 || p->batches[b].ver < 2;
-	if (!legacy)
-		veld__op_hash2(x->team, x->client, x->kh, hash);
-	else
-		memcpy(hash, x->kh, 32);
-	if ((rc = in_batch(p, b, x->seq, hash)) != VELD_OK)
-		return rc;
-	if ((erased = veld__store_is_erased(s, x->client)) < 0)
+	const veld__op *op = &it->op;
+	int erased, other, held, office = veld__store_is_office(s);
+	uint32_t holds = VELD_POLICY_ALL & ~veld__policy_mask(s);
+	if (it->what == VELD_ITEM_HELD) {
+		if (!(veld__policy_bit(op->kind, op->field) & holds))
+			return veld__err(VELD_EPROTO, "the server withholds a field of operation %llu that"
+			                 " this team's policy lets through", (unsigned long long)op->seq);
+		return VELD_OK;
+	}
+	if ((erased = veld__store_is_erased(s, op->client)) < 0)
 		return erased;
-	other = !veld__store_is_office(s) && strcmp(x->team, veld__store_team(s)) != 0;
-	/* A version 1 operation has no layers: the server shows a field the
-	 * policy keeps at the office as a stub, whose reason cannot be checked
-	 * beyond the policy keeping some field (security.md, veld 0.1). */
-	held = legacy && !veld__store_is_office(s) && (VELD_POLICY_ALL & ~veld__policy_mask(s));
+	other = !office && strcmp(op->team, veld__store_team(s)) != 0;
+	held = op->version < 2 && !office && holds != 0;
 	if (!erased && !other && !held)
 		return veld__err(VELD_EPROTO, "the server withholds operation %llu of a client of"
 		                 " this team without a reason (no erasure, not another team, no"
-		                 " field held by the policy)", (unsigned long long)x->seq);
-	return contiguous(s, t, x->device, x->seq);
-}
-
-/* A held stub: a client field the team's policy keeps at the office. */
-static int take_held(veld_store *s, const struct veld__pull_resp *p, struct page_trust *t,
-                     const struct veld__held *x)
-{
-	long b = find_batch(p, x->device, x->seq);
-	uint8_t kh[32], hash[32];
-	int rc;
-	if (b < 0 || p->batches[b].ver < 2)
-		return veld__err(VELD_EPROTO, "a held operation is not in a signed version 2 batch");
-	veld__op_kind_hash(x->kind, x->field, x->rh, kh);
-	veld__op_hash2(x->team, x->client, kh, hash);
-	if ((rc = in_batch(p, b, x->seq, hash)) != VELD_OK)
-		return rc;
-	if (!(veld__policy_bit(x->kind, x->field) & ~veld__policy_mask(s)))
-		return veld__err(VELD_EPROTO, "the server withholds a field of operation %llu that this"
-		                 " team's policy lets through", (unsigned long long)x->seq);
-	return contiguous(s, t, x->device, x->seq);
+		                 " field held by the policy)", (unsigned long long)op->seq);
+	return VELD_OK;
 }
 
 /* Whether an operation can be applied now: VELD_OK (go on), or what it
@@ -467,6 +447,11 @@ static int op_verdict(veld_store *s, const veld__op *op, const struct veld__auth
 	}
 	if (!who->office && c->team[0] && strcmp(c->team, op->team) != 0) {
 		*quarantine = "written by a device of another team";
+		return VELD_OK;
+	}
+	/* A deletion carries no value; every other field does. */
+	if (!op->value != (strcmp(op->field, VELD_TOMBSTONE_FIELD) == 0)) {
+		*quarantine = op->value ? "a deletion that carries a value" : "a field without a value";
 		return VELD_OK;
 	}
 	if ((op->hlc >> 16) > veld__hlc_now_ms() + skew_ms) {
@@ -511,86 +496,285 @@ int veld__apply_op(veld_store *s, const veld__op *op, const struct veld__author_
 		r->pending++;
 		return veld__pending_op_put(s, op, wait);
 	}
-	if ((rc = veld__store_merge(s, op, &a)) != VELD_OK)
+	/* A signed operation that contradicts what is held here (another kind,
+	 * client or team for a record, a second operation for one seq) is its
+	 * author's fault: kept aside, the rest goes on. */
+	if ((rc = veld__store_merge(s, op, &a)) == VELD_ECORRUPT || rc == VELD_EINVAL) {
+		veld__err_clear();
+		r->quarantined++;
+		return veld__quarantine_op(s, op, "contradicts what is held here (a record's kind,"
+		                           " client or team, or another operation of that seq)");
+	}
+	if (rc != VELD_OK)
 		return rc;
 	r->applied += (uint64_t)a;
 	veld__store_clock_seen(s, op->hlc);
 	return VELD_OK;
 }
 
-static int take_op(veld_store *s, const struct veld__pull_resp *p, struct page_trust *t,
-                   const veld__op *op, const struct veld__apply_ctx *c,
-                   struct veld__apply_report *r)
+int veld__take_item(veld_store *s, const struct veld__feed_item *it,
+                    const struct veld__author_trust *who, uint64_t skew_ms,
+                    struct veld__apply_report *r)
 {
-	long b = find_batch(p, op->device, op->seq);
+	const veld__op *op = &it->op;
 	uint32_t mask = veld__policy_mask(s);
-	int rc;
-	if ((rc = in_batch(p, b, op->seq, op->hash)) != VELD_OK)
-		return rc;
-	if (p->batches[b].ver != op->version)
-		return veld__err(VELD_EPROTO, "pulled operation %llu is not of its batch's version",
-		                 (unsigned long long)op->seq);
-	if ((rc = contiguous(s, t, op->device, op->seq)) != VELD_OK)
-		return rc;
+	if (it->what != VELD_ITEM_OP)
+		return withheld_for_a_reason(s, it);
 	/* This device is the authority on its own operations; it only takes
 	 * back a value the field policy made it remove. */
 	if (memcmp(op->device, veld__store_device(s), VELD_ID_BYTES) == 0)
 		return op->value && (veld__policy_bit(op->kind, op->field) & mask)
 		       ? veld__own_value_restore(s, op) : VELD_OK;
 	/* A field the team's policy keeps at the office is not kept here, even
-	 * if a server sends it. */
+	 * if a server sends it; nor the office's writes for another team. */
 	if (veld__policy_bit(op->kind, op->field) & ~mask)
 		return VELD_OK;
-	return veld__apply_op(s, op, &t->batch[b], c->skew_ms, r);
+	if (who && who->office && !veld__store_is_office(s) &&
+	    strcmp(op->team, veld__store_team(s)) != 0)
+		return VELD_OK;
+	return veld__apply_op(s, op, who, skew_ms, r);
+}
+
+/* An item of the page, in its signed batch. An author's items arrive
+ * without a gap and are taken; an author the office has not certified yet
+ * proves nothing: its items are kept as they came, touch nothing else, and
+ * are taken in seq order when the certificate comes (pending.c). */
+static int take_page_item(veld_store *s, const struct veld__pull_resp *p, struct page_trust *t,
+                          const struct veld__feed_item *it, const struct veld__apply_ctx *c,
+                          struct veld__apply_report *r)
+{
+	const veld__op *op = &it->op;
+	long b = find_batch(p, op->device, op->seq);
+	int rc;
+	if ((rc = in_batch(p, b, op->seq, op->hash)) != VELD_OK)
+		return rc;
+	if (it->what == VELD_ITEM_OP ? p->batches[b].ver != op->version
+	                             : it->what == VELD_ITEM_HELD && p->batches[b].ver < 2)
+		return veld__err(VELD_EPROTO, "pulled operation %llu is not of its batch's version",
+		                 (unsigned long long)op->seq);
+	t->used[b] = 1;
+	if (t->batch[b].uncertified) {
+		r->pending++;
+		return veld__pending_item_put(s, it, VELD_WAIT_CERT);
+	}
+	if ((rc = contiguous(s, t, op->device, op->seq)) != VELD_OK)
+		return rc;
+	return veld__take_item(s, it, &t->batch[b], c->skew_ms, r);
+}
+
+/* The feed's stubs and held items as the items they stand for: the
+ * operation's hash from the layers they show. */
+static void stub_item(const struct veld__pull_resp *p, const struct veld__stub *x,
+                      struct veld__feed_item *it)
+{
+	long b = find_batch(p, x->device, x->seq);
+	memset(it, 0, sizeof *it);
+	it->what = VELD_ITEM_STUB;
+	memcpy(it->op.device, x->device, VELD_ID_BYTES);
+	it->op.seq = x->seq;
+	it->op.version = b >= 0 ? (uint32_t)p->batches[b].ver : 1;
+	snprintf(it->op.team, sizeof it->op.team, "%s", x->team);
+	memcpy(it->op.client, x->client, VELD_ID_BYTES);
+	memcpy(it->layer, x->kh, VELD_HASH_BYTES);
+	if (it->op.version >= 2)
+		veld__op_hash2(x->team, x->client, x->kh, it->op.hash);
+	else
+		memcpy(it->op.hash, x->kh, VELD_HASH_BYTES);
+}
+
+static void held_item(const struct veld__held *x, struct veld__feed_item *it)
+{
+	uint8_t kh[VELD_HASH_BYTES];
+	memset(it, 0, sizeof *it);
+	it->what = VELD_ITEM_HELD;
+	memcpy(it->op.device, x->device, VELD_ID_BYTES);
+	it->op.seq = x->seq;
+	it->op.version = 2;
+	snprintf(it->op.team, sizeof it->op.team, "%s", x->team);
+	memcpy(it->op.client, x->client, VELD_ID_BYTES);
+	snprintf(it->op.kind, sizeof it->op.kind, "%s", x->kind);
+	snprintf(it->op.field, sizeof it->op.field, "%s", x->field);
+	memcpy(it->layer, x->rh, VELD_HASH_BYTES);
+	veld__op_kind_hash(x->kind, x->field, x->rh, kh);
+	veld__op_hash2(x->team, x->client, kh, it->op.hash);
+}
+
+/* Authors whose seq moved on this page and who have items waiting for it. */
+static int release_gaps(veld_store *s, const struct page_trust *t, const struct veld__apply_ctx *c,
+                        struct veld__apply_report *r)
+{
+	uint64_t n;
+	int gaps, rc = VELD_OK;
+	for (size_t i = 0; rc == VELD_OK && i < t->nseen; i++)
+		if (t->seen[i].dirty &&
+		    (rc = veld__held_count(s, t->seen[i].device, &n, &gaps)) == VELD_OK && gaps)
+			rc = veld__release_held(s, t->seen[i].device, c, r);
+	return rc;
+}
+
+/* A page's batches: each holds an item of the page (a server's extra
+ * batch is refused); those of authors not certified yet are kept for when
+ * the certificate comes, and what waits of each is bounded. */
+static int batches_after_feed(veld_store *s, const struct veld__pull_resp *p,
+                              const struct page_trust *t)
+{
+	uint64_t n;
+	int gaps, rc = VELD_OK;
+	for (size_t b = 0; rc == VELD_OK && b < p->nbatches; b++) {
+		const struct veld__batch *bt = &p->batches[b];
+		if (!t->used[b])
+			return veld__err(VELD_EPROTO, "the server sent a signed batch no item of the page"
+			                 " is in");
+		if (!t->batch[b].uncertified)
+			continue;
+		if ((rc = veld__batch_keep(s, bt->device, bt->first, bt->last, bt->sig, bt->hashes,
+		                           (uint32_t)bt->ver)) == VELD_OK &&
+		    (rc = veld__held_count(s, bt->device, &n, &gaps)) == VELD_OK &&
+		    n > VELD_HELD_MAX)
+			rc = veld__err(VELD_EPROTO, "the server sends more than %d operations of a device"
+			               " the office has not certified", VELD_HELD_MAX);
+	}
+	return rc;
 }
 
 /* The three lists of the operation feed in cursor order. */
 static int take_feed(veld_store *s, const struct veld__pull_resp *p, struct page_trust *t,
                      const struct veld__apply_ctx *c, struct veld__apply_report *r)
 {
+	struct veld__feed_item it;
 	size_t i = 0, j = 0, k = 0;
 	int rc = VELD_OK;
 	while (rc == VELD_OK && (i < p->nops || j < p->nstubs || k < p->nheld)) {
 		uint64_t ci = i < p->nops ? p->cursors[i] : UINT64_MAX;
 		uint64_t cj = j < p->nstubs ? p->stub_cursors[j] : UINT64_MAX;
 		uint64_t ck = k < p->nheld ? p->held_cursors[k] : UINT64_MAX;
-		if (ci <= cj && ci <= ck)
-			rc = take_op(s, p, t, &p->ops[i++], c, r);
-		else if (cj <= ck)
-			rc = take_stub(s, p, t, &p->stubs[j++]);
-		else
-			rc = take_held(s, p, t, &p->held[k++]);
+		if (ci <= cj && ci <= ck) {
+			it.what = VELD_ITEM_OP;
+			it.op = p->ops[i++];
+		} else if (cj <= ck) {
+			stub_item(p, &p->stubs[j++], &it);
+		} else {
+			held_item(&p->held[k++], &it);
+		}
+		rc = take_page_item(s, p, t, &it, c, r);
 	}
-	return rc == VELD_OK ? save_seen(s, t) : rc;
+	if (rc == VELD_OK && (rc = save_seen(s, t)) == VELD_OK &&
+	    (rc = batches_after_feed(s, p, t)) == VELD_OK)
+		rc = release_gaps(s, t, c, r);
+	return rc;
 }
 
-/* Every batch of another device is kept, so an operation that waits for
- * its author's certificate can be checked when it comes. */
-static int keep_batches(veld_store *s, const struct veld__pull_resp *p)
+/* Authors the office certified since their items came: taken now, before
+ * the page's own items of them. */
+struct release_ctx {
+	const struct veld__apply_ctx *c;
+	struct veld__apply_report *r;
+	uint8_t (*devices)[VELD_ID_BYTES];
+	size_t n, cap;
+};
+
+static int collect_author(const uint8_t device[VELD_ID_BYTES], void *arg)
 {
-	int rc = VELD_OK;
-	for (size_t b = 0; rc == VELD_OK && b < p->nbatches; b++) {
-		const struct veld__batch *bt = &p->batches[b];
-		if (memcmp(bt->device, veld__store_device(s), VELD_ID_BYTES) != 0)
-			rc = veld__batch_keep(s, bt->device, bt->first, bt->last, bt->sig, bt->hashes,
-			                      (uint32_t)bt->ver);
+	struct release_ctx *x = arg;
+	if (x->n == x->cap) {
+		size_t cap = x->cap ? 2 * x->cap : 8;
+		uint8_t (*g)[VELD_ID_BYTES] = realloc(x->devices, cap * sizeof *g);
+		if (!g)
+			return veld__err(VELD_ENOMEM, "out of memory");
+		x->devices = g;
+		x->cap = cap;
 	}
+	memcpy(x->devices[x->n++], device, VELD_ID_BYTES);
+	return VELD_OK;
+}
+
+static int release_certified(veld_store *s, const struct veld__apply_ctx *c,
+                             struct veld__apply_report *r)
+{
+	struct release_ctx x = {c, r, NULL, 0, 0};
+	int rc = veld__held_authors(s, collect_author, &x);
+	for (size_t i = 0; rc == VELD_OK && i < x.n; i++)
+		rc = veld__release_held(s, x.devices[i], c, r);
+	free(x.devices);
 	return rc;
 }
 
 /* ---- 5. key envelopes ---------------------------------------------------------------- */
 
-int veld__apply_envelope(veld_store *s, const struct veld__pending_env *e,
+/* Where an envelope may be opened here: *team the team it is sealed to
+ * ("" for the office's own), or 0 if this store is not a recipient. */
+static int envelope_recipient(veld_store *s, const struct veld__pending_env *e,
+                              char team[VELD_TEAM_MAX + 1])
+{
+	team[0] = 0;
+	if (strcmp(e->to, "office") == 0)
+		return veld__store_is_office(s);
+	if (strncmp(e->to, "team:", 5) != 0)
+		return 0; /* a recipient this version does not know */
+	snprintf(team, VELD_TEAM_MAX + 1, "%s", e->to + 5);
+	return veld__store_is_office(s) || strcmp(team, veld__store_team(s)) == 0;
+}
+
+/* The rules of docs/security.md for who may give which key version, given
+ * the author's certificate: NULL (go on), or why it goes to quarantine;
+ * *wait if it waits for the client's creation to be seen. */
+static int envelope_rule(veld_store *s, const struct veld__pending_env *e, int office,
+                         const struct veld__cert *c, const char *team, const char **why,
+                         enum veld__wait *wait)
+{
+	int created;
+	*why = NULL;
+	*wait = 0;
+	if (office)
+		return VELD_OK;
+	if (c->revoked)
+		*why = "sealed by a revoked device";
+	else if (team[0] && strcmp(c->team, team) != 0)
+		*why = "sealed by a device of another team";
+	else if (e->kv > 1)
+		*why = "a later key version not from the office";
+	else if ((created = veld__client_creator(s, e->client, e->author)) < 0)
+		return created;
+	else if (!created)
+		*wait = VELD_WAIT_CREATOR;
+	return VELD_OK;
+}
+
+/* Open the envelope with the office's box key or the team key version it
+ * is sealed to, into key: VELD_OK, 1 (does not open), or *wait. */
+static int envelope_open(veld_store *s, const struct veld__pending_env *e, const char *team,
+                         uint8_t *key, enum veld__wait *wait)
+{
+	uint8_t tpk[32], *sk;
+	uint64_t tv = e->tv;
+	int rc;
+	if (!team[0])
+		return veld__store_box_open(s, key, e->sealed, VELD_SEALED_KEY_BYTES) == 0 ? VELD_OK : 1;
+	if (!(sk = veld__secret_new(32)))
+		return veld__err(VELD_ENOMEM, "out of memory");
+	if ((rc = veld__team_key_get(s, team, &tv, tpk, sk)) == VELD_ENOTFOUND || tv != e->tv) {
+		veld__err_clear();
+		*wait = VELD_WAIT_TEAMKEY; /* a version this device did not receive yet */
+		rc = VELD_OK;
+	} else if (rc == VELD_OK) {
+		rc = crypto_box_seal_open(key, e->sealed, VELD_SEALED_KEY_BYTES, tpk, sk) == 0 ? VELD_OK : 1;
+	}
+	veld__secret_free(sk);
+	return rc;
+}
+
+int veld__apply_envelope(veld_store *s, const struct veld__pending_env *e, int waited,
                          struct veld__apply_report *r)
 {
 	const char *why = NULL;
 	enum veld__wait wait = 0;
 	struct veld__cert c;
-	uint8_t pk[32], *key = NULL, *sk = NULL, tpk[32];
-	char team[VELD_TEAM_MAX + 1] = "";
-	uint64_t tv = e->tv;
+	uint8_t pk[32], *key = NULL;
+	char team[VELD_TEAM_MAX + 1];
 	int office = is_office_device(s, e->author), rc;
 
+	if (!envelope_recipient(s, e, team))
+		return VELD_OK;
 	if ((rc = veld__trusted_key(s, e->author, pk, &c)) == VELD_ENOTFOUND) {
 		veld__err_clear();
 		r->pending++;
@@ -599,72 +783,49 @@ int veld__apply_envelope(veld_store *s, const struct veld__pending_env *e,
 	if (rc != VELD_OK)
 		return rc;
 	if (veld__envelope_sig_verify(pk, e->author, e->client, e->kv, e->to, e->tv, e->sealed,
-	                              e->sig) != 0)
-		return veld__err(VELD_EPROTO, "a key envelope does not carry its author's signature");
-	if (strncmp(e->to, "team:", 5) == 0)
-		snprintf(team, sizeof team, "%s", e->to + 5);
-	else if (strcmp(e->to, "office") != 0)
-		return VELD_OK; /* a recipient this version does not know */
-	if (!office && c.revoked)
-		why = "sealed by a revoked device";
-	else if (!office && team[0] && strcmp(c.team, team) != 0)
-		why = "sealed by a device of another team";
-	else if (e->kv > 1 && !office)
-		why = "a later key version not from the office";
-	else if (e->kv == 1 && !office) {
-		if ((rc = veld__client_creator(s, e->client, e->author)) < 0)
-			return rc;
-		if (rc == 0)
-			wait = VELD_WAIT_CREATOR;
+	                              e->sig) != 0) {
+		/* Only the server can have made it. One that came on this page
+		 * refuses the page; one that waited for its author's certificate
+		 * is dropped: the page now did not bring it. */
+		if (!waited)
+			return veld__err(VELD_EPROTO, "a key envelope does not carry its author's"
+			                 " signature");
+		r->forged++;
+		return VELD_OK;
+	}
+	if ((rc = envelope_rule(s, e, office, &c, team, &why, &wait)) != VELD_OK)
+		return rc;
+	if (!why && !wait) {
+		if (!(key = veld__secret_new(32)))
+			return veld__err(VELD_ENOMEM, "out of memory");
+		if ((rc = envelope_open(s, e, team, key, &wait)) == 1)
+			why = "does not open";
+		else if (rc != VELD_OK)
+			goto out;
 	}
 	if (why) {
 		r->quarantined++;
-		return veld__quarantine_env(s, e->author, e->client, e->kv, why);
-	}
-	if (wait) {
+		rc = veld__quarantine_env(s, e->author, e->client, e->kv, why);
+	} else if (wait) {
 		r->pending++;
-		return veld__pending_env_put(s, e, wait);
-	}
-	/* Addressed to this store? The office opens "office"; a team device
-	 * the envelopes of its team's key versions it holds. */
-	if (!(key = veld__secret_new(32)) || !(sk = veld__secret_new(32))) {
-		rc = veld__err(VELD_ENOMEM, "out of memory");
-		goto out;
-	}
-	if (!team[0]) {
-		if (!veld__store_is_office(s))
-			goto out;
-		rc = veld__store_box_open(s, key, e->sealed, VELD_SEALED_KEY_BYTES) == 0 ? VELD_OK : 1;
+		rc = veld__pending_env_put(s, e, wait);
 	} else {
-		if (veld__team_key_get(s, team, &tv, tpk, sk) != VELD_OK || tv != e->tv) {
+		/* The office: the client's team from the certificate. */
+		rc = veld__client_key_put(s, e->client, e->kv, team[0] || office ? team : c.team, key);
+		if (rc == VELD_OK) {
+			r->keys++;
+		} else if (rc == VELD_EEXISTS) {
 			veld__err_clear();
-			goto out; /* a key version this device never received */
+			r->quarantined++;
+			rc = veld__quarantine_env(s, e->author, e->client, e->kv,
+			                          "another key for a version held here");
+		} else if (rc == VELD_ESHREDDED) {
+			veld__err_clear();
+			rc = VELD_OK;
 		}
-		rc = crypto_box_seal_open(key, e->sealed, VELD_SEALED_KEY_BYTES, tpk, sk) == 0 ? VELD_OK : 1;
-	}
-	if (rc == 1) {
-		r->quarantined++;
-		rc = veld__quarantine_env(s, e->author, e->client, e->kv, "does not open");
-		goto out;
-	}
-	if (!team[0]) { /* the office: the client's team from the certificate */
-		snprintf(team, sizeof team, "%s", office ? "" : c.team);
-	}
-	rc = veld__client_key_put(s, e->client, e->kv, team, key);
-	if (rc == VELD_OK)
-		r->keys++;
-	else if (rc == VELD_EEXISTS) {
-		veld__err_clear();
-		r->quarantined++;
-		rc = veld__quarantine_env(s, e->author, e->client, e->kv,
-		                          "another key for a version held here");
-	} else if (rc == VELD_ESHREDDED) {
-		veld__err_clear();
-		rc = VELD_OK;
 	}
 out:
 	veld__secret_free(key);
-	veld__secret_free(sk);
 	return rc;
 }
 
@@ -685,7 +846,7 @@ static int take_envelopes(veld_store *s, const struct veld__pull_resp *p,
 		memcpy(e.sealed, w->sealed, VELD_SEALED_KEY_BYTES);
 		memcpy(e.author, w->from, VELD_ID_BYTES);
 		memcpy(e.sig, w->sig, 64);
-		rc = veld__apply_envelope(s, &e, r);
+		rc = veld__apply_envelope(s, &e, 0, r);
 	}
 	return rc;
 }
@@ -734,17 +895,20 @@ static int apply_all(veld_store *s, const struct veld__pull_resp *p,
 	size_t n = p->nbatches ? p->nbatches : 1;
 	int rc;
 	t.batch = calloc(n, sizeof *t.batch);
+	t.used = calloc(n, 1);
 	t.seen = calloc(n, sizeof *t.seen);
-	if (!t.batch || !t.seen)
+	if (!t.batch || !t.used || !t.seen)
 		rc = veld__err(VELD_ENOMEM, "out of memory");
 	else if ((rc = check_cursors(p, c)) == VELD_OK && (rc = take_notices(s, p, st)) == VELD_OK &&
 	         (rc = take_team_keys(s, p)) == VELD_OK && (rc = verify_batches(s, p, &t)) == VELD_OK &&
-	         (rc = keep_batches(s, p)) == VELD_OK && (rc = take_feed(s, p, &t, c, r)) == VELD_OK &&
+	         (rc = release_certified(s, c, r)) == VELD_OK &&
+	         (rc = take_feed(s, p, &t, c, r)) == VELD_OK &&
 	         (rc = veld__retry_ops(s, c, 0, r)) == VELD_OK &&
 	         (rc = take_envelopes(s, p, r)) == VELD_OK && (rc = veld__retry_envs(s, r)) == VELD_OK &&
 	         (rc = r->keys ? veld__retry_ops(s, c, 1, r) : VELD_OK) == VELD_OK)
 		rc = take_checkpoint(s, p, c->skew_ms);
 	free(t.batch);
+	free(t.used);
 	free(t.seen);
 	return rc;
 }

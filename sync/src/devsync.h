@@ -72,8 +72,12 @@ struct veld__apply_ctx {
  * in quarantine. */
 struct veld__apply_report {
 	uint64_t applied, pending, quarantined;
-	uint64_t keys; /* client keys kept from envelopes */
+	uint64_t keys;   /* client keys kept from envelopes */
+	uint64_t forged; /* items that waited and turned out not signed by their author */
 };
+/* The most items of one author the office has not certified that a device
+ * keeps waiting; a server that sends more is refused. */
+#define VELD_HELD_MAX 100000
 /* Within a page: a widened field policy, an erasure. */
 struct veld__apply_state {
 	int widened, erased;
@@ -124,9 +128,22 @@ int veld__author_trust(veld_store *s, const uint8_t device[VELD_ID_BYTES],
 int veld__apply_op(veld_store *s, const veld__op *op, const struct veld__author_trust *who,
                    uint64_t skew_ms, struct veld__apply_report *r);
 /* A key envelope by the rules of docs/security.md: its key kept, waiting
- * or quarantined. VELD_EPROTO if its signature does not verify. */
-int veld__apply_envelope(veld_store *s, const struct veld__pending_env *e,
+ * or quarantined. If its signature does not verify: VELD_EPROTO, or, one
+ * that `waited` for its author's certificate, dropped (r->forged). */
+int veld__apply_envelope(veld_store *s, const struct veld__pending_env *e, int waited,
                          struct veld__apply_report *r);
+/* An item of the feed whose author is verified (its batch signed with the
+ * key `who` holds) and whose seq comes next: an operation merged, waiting
+ * or quarantined; a stub or held item whose reason must hold here
+ * (VELD_EPROTO if not). */
+int veld__take_item(veld_store *s, const struct veld__feed_item *it,
+                    const struct veld__author_trust *who, uint64_t skew_ms,
+                    struct veld__apply_report *r);
+/* The items of `device` that waited for its certificate or its earlier
+ * seqs, taken in seq order as far as they go without a gap, each checked
+ * against a batch kept for it and signed with the certified key. */
+int veld__release_held(veld_store *s, const uint8_t device[VELD_ID_BYTES],
+                       const struct veld__apply_ctx *c, struct veld__apply_report *r);
 /* Operations that wait and may go on now (their author certified, their
  * time come, and with `keys` their key here), checked again: each under its
  * author's certificate (its kept batch verified with the certified key). */

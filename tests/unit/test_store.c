@@ -169,7 +169,7 @@ static void test_store__migrates_from_version_1(void **state)
 	                              " DROP TABLE team_keys; DROP TABLE outbox; DROP TABLE peers; DROP TABLE conflicts;"
 	                              " DROP TABLE office_audit;"
 	                              " DROP TABLE certs; DROP TABLE notices; DROP TABLE authors;"
-	                              " DROP TABLE pending_ops; DROP TABLE pending_envs;"
+	                              " DROP TABLE pending_ops; DROP TABLE pending_envs; DROP TABLE held_batches;"
 	                              " DROP TABLE quarantine; DROP TABLE checkpoints;"
 	                              " DROP TABLE invites; ALTER TABLE ops DROP COLUMN ver;"
 	                              " ALTER TABLE batches DROP COLUMN ver;"

@@ -314,6 +314,7 @@ struct tally {
 	uint64_t pushed, push_total, pulled, applied;
 	uint64_t log_pushed, log_pulled; /* access-log entries */
 	uint64_t quarantined;            /* put in quarantine by this sync */
+	uint64_t forged;                 /* waited, then found not signed by their author */
 	int log_waiting;                 /* the office: entries of uncertified devices */
 	size_t uncertifiable;            /* the office: listed devices it cannot certify */
 	struct veld__freshness fresh;    /* the office's latest checkpoint here */
@@ -560,6 +561,7 @@ static int pull_page(struct session *x, struct tally *t, int *done)
 	t->pulled += page.nops;
 	t->applied += rep.applied;
 	t->quarantined += rep.quarantined;
+	t->forged += rep.forged;
 	if ((rc = report(x, t, VELD_SYNC_PHASE_PULL)) != VELD_OK)
 		return rc;
 	/* A widened field policy starts the operations over (apply.c). */
@@ -798,6 +800,11 @@ static json_t *warnings_of(const struct session *x, const struct tally *t, json_
 	if (quarantined > 0) {
 		snprintf(line, sizeof line, "%lld operations or key envelopes are in quarantine"
 		         " (veld quarantine lists them)", (long long)quarantined);
+		json_array_append_new(w, json_string(line));
+	}
+	if (t->forged > 0) {
+		snprintf(line, sizeof line, "the server sent %llu items that their author did not sign:"
+		         " dropped", (unsigned long long)t->forged);
 		json_array_append_new(w, json_string(line));
 	}
 	if (t->uncertifiable > 0) {

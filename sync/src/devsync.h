@@ -134,7 +134,8 @@ int veld__apply_envelope(veld_store *s, const struct veld__pending_env *e, int w
                          struct veld__apply_report *r);
 /* An item of the feed whose author is verified (its batch signed with the
  * key `who` holds) and whose seq comes next: an operation merged, waiting
- * or quarantined; a stub or held item whose reason must hold here
+ * or quarantined (who NULL: looked up; a field the team's policy keeps at
+ * the office is not kept); a stub or held item whose reason must hold here
  * (VELD_EPROTO if not). */
 int veld__take_item(veld_store *s, const struct veld__feed_item *it,
                     const struct veld__author_trust *who, uint64_t skew_ms,

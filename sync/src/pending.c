@@ -89,7 +89,7 @@ int veld__retry_ops(veld_store *s, const struct veld__apply_ctx *c, int keys,
 		rc = full ? VELD_OK : rc;
 		for (size_t i = 0; rc == VELD_OK && i < w->n; i++)
 			if ((rc = veld__pending_op_drop(s, &w->w[i].it.op)) == VELD_OK)
-				rc = veld__apply_op(s, &w->w[i].it.op, NULL, c->skew_ms, r);
+				rc = veld__take_item(s, &w->w[i].it, NULL, c->skew_ms, r);
 		full = full && r->pending - waiting < w->n;
 		chunk_clear(w);
 	}

@@ -1077,7 +1077,15 @@ int veld_server_start(veld_server **out, const veld_server_options *opts)
 	if ((rc = setup_office(srv)) != VELD_OK)
 		goto fail;
 
-	flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_AUTO | MHD_USE_ITC |
+	/* poll(), not epoll (which MHD_USE_AUTO picks on Linux): with a thread
+	 * pool, libmicrohttpd 0.9.75's MHD_quiesce_daemon races a busy worker
+	 * that takes the listening socket out of its epoll set at the same
+	 * moment, and aborts the process ("Failed to remove listen FD from
+	 * epoll set") when a stop meets connections coming and going. With
+	 * poll() quiesce only wakes the workers. A worker polls at most its
+	 * share of the connection limit (64 of 256), where poll() costs
+	 * nothing noticeable. */
+	flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_POLL | MHD_USE_ITC |
 	        (v6 ? MHD_USE_IPv6 : 0);
 	conn_limit = srv->max_requests * 4 < 64 ? 64 : srv->max_requests * 4;
 	srv->daemon = MHD_start_daemon(

@@ -32,10 +32,14 @@ typedef struct veld_server veld_server;
 
 /* Called once per finished request with one line of access log (no
  * newline): method, path without its query, status, duration and the first
- * 8 hex digits of the device id. The line never holds a body, a value, a
- * query or an enrollment code. Runs on one of the server's threads, possibly
- * on several at once: the callback must be thread-safe and quick. The line
- * is valid only during the call. */
+ * 8 hex digits of the device id. A 500 (the server failed, most often its
+ * store: a full disk, an I/O error) adds its cause as a last field, a fixed
+ * text such as "store: disk full (SQLITE_FULL)" or "store: I/O error
+ * (SQLITE_IOERR_WRITE)"; it names the class of failure only, never what the
+ * request or the store held. The line never holds a body, a value, a query
+ * or an enrollment code. Runs on one of the server's threads, possibly on
+ * several at once: the callback must be thread-safe and quick. The line is
+ * valid only during the call. */
 typedef void (*veld_server_log_cb)(const char *line, void *payload);
 
 /* Options for veld_server_start. Initialise with VELD_SERVER_OPTIONS_INIT

@@ -40,6 +40,7 @@
 #include <netinet/in.h>
 #include <pthread.h>
 #include <sodium.h>
+#include <sqlite3.h>
 #include <stdarg.h>
 #include <stdatomic.h>
 #include <stddef.h>
@@ -144,6 +145,7 @@ struct request {
 	struct timespec t0;
 	unsigned status;
 	char devhex[9]; /* device id prefix for the log */
+	char cause[64]; /* why it failed, for the log of a 500 */
 
 	/* Authentication (steps 1-4 on the first call). */
 	struct veld__srv_device dev;
@@ -179,13 +181,94 @@ static double ms_since(const struct timespec *t0)
 
 static void access_log(struct request *r)
 {
-	char line[160];
+	char line[224];
 	if (!r->srv->log)
 		return;
-	snprintf(line, sizeof line, "%s %s %03u %.1fms %s", r->method[0] ? r->method : "-",
+	snprintf(line, sizeof line, "%s %s %03u %.1fms %s%s%s", r->method[0] ? r->method : "-",
 	         r->rd ? r->rd->path : "-", r->status, ms_since(&r->t0),
-	         r->devhex[0] ? r->devhex : "-");
+	         r->devhex[0] ? r->devhex : "-", r->cause[0] ? " " : "", r->cause);
 	r->srv->log(line, r->srv->log_payload);
+}
+
+/* SQLite's names of the result codes a server's store can meet; an
+ * operator searches for these. */
+static const char *sqlite_name(int rc)
+{
+	switch (rc) {
+	case SQLITE_IOERR_READ: return "SQLITE_IOERR_READ";
+	case SQLITE_IOERR_SHORT_READ: return "SQLITE_IOERR_SHORT_READ";
+	case SQLITE_IOERR_WRITE: return "SQLITE_IOERR_WRITE";
+	case SQLITE_IOERR_FSYNC: return "SQLITE_IOERR_FSYNC";
+	case SQLITE_IOERR_DIR_FSYNC: return "SQLITE_IOERR_DIR_FSYNC";
+	case SQLITE_IOERR_TRUNCATE: return "SQLITE_IOERR_TRUNCATE";
+	case SQLITE_IOERR_FSTAT: return "SQLITE_IOERR_FSTAT";
+	case SQLITE_IOERR_LOCK: return "SQLITE_IOERR_LOCK";
+	case SQLITE_IOERR_SHMOPEN: return "SQLITE_IOERR_SHMOPEN";
+	case SQLITE_IOERR_SHMSIZE: return "SQLITE_IOERR_SHMSIZE";
+	case SQLITE_IOERR_SHMMAP: return "SQLITE_IOERR_SHMMAP";
+	case SQLITE_BUSY_SNAPSHOT: return "SQLITE_BUSY_SNAPSHOT";
+	case SQLITE_READONLY_DBMOVED: return "SQLITE_READONLY_DBMOVED";
+	case SQLITE_CANTOPEN_NOTEMPDIR: return "SQLITE_CANTOPEN_NOTEMPDIR";
+	default: break;
+	}
+	switch (rc & 0xff) {
+	case SQLITE_ERROR: return "SQLITE_ERROR";
+	case SQLITE_INTERNAL: return "SQLITE_INTERNAL";
+	case SQLITE_PERM: return "SQLITE_PERM";
+	case SQLITE_ABORT: return "SQLITE_ABORT";
+	case SQLITE_BUSY: return "SQLITE_BUSY";
+	case SQLITE_LOCKED: return "SQLITE_LOCKED";
+	case SQLITE_NOMEM: return "SQLITE_NOMEM";
+	case SQLITE_READONLY: return "SQLITE_READONLY";
+	case SQLITE_INTERRUPT: return "SQLITE_INTERRUPT";
+	case SQLITE_IOERR: return "SQLITE_IOERR";
+	case SQLITE_CORRUPT: return "SQLITE_CORRUPT";
+	case SQLITE_FULL: return "SQLITE_FULL";
+	case SQLITE_CANTOPEN: return "SQLITE_CANTOPEN";
+	case SQLITE_PROTOCOL: return "SQLITE_PROTOCOL";
+	case SQLITE_SCHEMA: return "SQLITE_SCHEMA";
+	case SQLITE_TOOBIG: return "SQLITE_TOOBIG";
+	case SQLITE_CONSTRAINT: return "SQLITE_CONSTRAINT";
+	case SQLITE_MISMATCH: return "SQLITE_MISMATCH";
+	case SQLITE_MISUSE: return "SQLITE_MISUSE";
+	case SQLITE_NOTADB: return "SQLITE_NOTADB";
+	default: return "SQLITE_?";
+	}
+}
+
+/* The cause of a 500 for the log, from the thread's last error (cleared
+ * at the start of every call of the request handler, so it is this
+ * request's). Only a fixed class and SQLite's code name: the error's
+ * message names what was being done, and a message is free text that
+ * someone could one day write with a value in it; the log never risks one. */
+static void failure_cause(char *out, size_t cap)
+{
+	int sq = veld__err_sqlite_last();
+	const char *what;
+	if (sq) {
+		switch (sq & 0xff) {
+		case SQLITE_FULL: what = "disk full"; break;
+		case SQLITE_IOERR: what = "I/O error"; break;
+		case SQLITE_BUSY:
+		case SQLITE_LOCKED: what = "database busy"; break;
+		case SQLITE_READONLY:
+		case SQLITE_PERM:
+		case SQLITE_CANTOPEN: what = "database not writable"; break;
+		case SQLITE_CORRUPT:
+		case SQLITE_NOTADB: what = "database damaged"; break;
+		case SQLITE_NOMEM: what = "out of memory"; break;
+		default: what = "database error"; break;
+		}
+		snprintf(out, cap, "store: %s (%s)", what, sqlite_name(sq));
+		return;
+	}
+	switch (veld_error_code_last()) {
+	case VELD_ECORRUPT: what = "store: damaged row"; break; /* only the store checks rows */
+	case VELD_EIO: what = "I/O error"; break;
+	case VELD_ENOMEM: what = "out of memory"; break;
+	default: what = "internal error"; break;
+	}
+	snprintf(out, cap, "%s", what);
 }
 
 static void request_reset(struct request *r)
@@ -254,6 +337,7 @@ static enum MHD_Result send_error(struct request *r, struct MHD_Connection *c, u
 
 static enum MHD_Result send_internal(struct request *r, struct MHD_Connection *c)
 {
+	failure_cause(r->cause, sizeof r->cause);
 	return send_error(r, c, MHD_HTTP_INTERNAL_SERVER_ERROR, "internal", 0,
 	                  "server failure; nothing was stored");
 }
@@ -983,6 +1067,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
 	(void)version;
 	if (!r)
 		return MHD_NO; /* no memory for the connection: drop it */
+	veld__err_clear(); /* a 500's cause in the log is this call's */
 	if (!r->started) {
 		watch_body(conn_of(r), 0);
 		return on_headers(r, c, method);

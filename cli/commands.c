@@ -342,15 +342,30 @@ const cli_cmd cli_commands[] = {
 	 .office = true, .raw = true},
 
 	/* serve.c: the sync server, for operators. */
-	{"serve", NULL, cmd_serve, "--data DIR [--listen ADDR:PORT] [--threads N]",
+	{"serve", NULL, cmd_serve, "--data DIR [--listen ADDR:PORT] [--threads N] [limits]"
+	 " [--max-skew S]",
 	 "Run the sync server until SIGTERM or SIGINT. On the first start it prints\n"
 	 "the office setup code once (also in DIR/setup-code, mode 0600). Access log\n"
 	 "lines go to standard error.\n\n"
 	 "  --data DIR           the server's data directory (created, mode 0700)\n"
 	 "  --listen ADDR:PORT   address to listen on (default 127.0.0.1:8420;\n"
 	 "                       port 0 picks a free port)\n"
-	 "  --threads N          worker threads (default 4)\n",
-	 .opts = "listen= data= threads=", .extra = "serve takes no arguments"},
+	 "  --threads N          worker threads (default 4)\n\n"
+	 "Limits on slow or greedy clients (docs/operations.md, \"Limits\"):\n"
+	 "  --max-per-address N  connections open at once from one IP address\n"
+	 "                       (default 32; behind a reverse proxy on this\n"
+	 "                       machine every connection is the proxy's: use 256)\n"
+	 "  --header-timeout S   seconds a request's headers may take (default 20)\n"
+	 "  --body-timeout S     seconds a request's body may take, plus one for\n"
+	 "                       every --body-min-rate bytes received (default 20)\n"
+	 "  --body-min-rate B    bytes per second (default 500)\n\n"
+	 "Clocks:\n"
+	 "  --max-skew S         how far ahead of this machine's clock a pushed\n"
+	 "                       operation may be stamped, in seconds (default 600;\n"
+	 "                       keep it equal to the devices' max_skew_s)\n",
+	 .opts = "listen= data= threads= max-per-address= header-timeout= body-timeout= "
+	         "body-min-rate= max-skew=",
+	 .extra = "serve takes no arguments"},
 };
 
 const size_t cli_commands_count = sizeof cli_commands / sizeof cli_commands[0];

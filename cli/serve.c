@@ -42,6 +42,11 @@ int cmd_serve(cli *c, const cli_line *l)
 	so.listen = listen;
 	so.data_dir = data;
 	so.threads = (uint32_t)cli_num(l, "threads");
+	so.max_per_address = (uint32_t)cli_num(l, "max-per-address");
+	so.header_timeout_s = (uint32_t)cli_num(l, "header-timeout");
+	so.body_timeout_s = (uint32_t)cli_num(l, "body-timeout");
+	so.body_min_rate = (uint32_t)cli_num(l, "body-min-rate");
+	so.max_skew_s = (uint32_t)cli_num(l, "max-skew");
 	so.log = log_stderr;
 	rc = veld_server_start(&srv, &so);
 	if (rc != VELD_OK)

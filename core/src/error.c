@@ -11,6 +11,10 @@
 
 static _Thread_local char err_msg[512];
 static _Thread_local int err_code;
+/* The SQLite result code behind the last error, kept apart from the
+ * message so a caller can name the failure without repeating the message
+ * (the server logs it; see veld__err_sqlite_last). */
+static _Thread_local int err_sqlite;
 
 int veld__err(int code, const char *fmt, ...)
 {
@@ -19,6 +23,7 @@ int veld__err(int code, const char *fmt, ...)
 	vsnprintf(err_msg, sizeof err_msg, fmt, ap);
 	va_end(ap);
 	err_code = code;
+	err_sqlite = 0;
 	return code;
 }
 
@@ -26,9 +31,24 @@ void veld__err_clear(void)
 {
 	err_msg[0] = '\0';
 	err_code = VELD_OK;
+	err_sqlite = 0;
 }
 
+int veld__err_sqlite_last(void)
+{
+	return err_sqlite;
+}
+
+static int err_sqlite_class(int rc, const char *what);
+
 int veld__err_sqlite(int rc, const char *what)
+{
+	int code = err_sqlite_class(rc, what);
+	err_sqlite = rc;
+	return code;
+}
+
+static int err_sqlite_class(int rc, const char *what)
 {
 	switch (rc & 0xff) {
 	case SQLITE_NOMEM:

@@ -10,5 +10,9 @@ int veld__err(int code, const char *fmt, ...) __attribute__((format(printf, 2, 3
 void veld__err_clear(void);
 /* Map an SQLite result code to a veld code with a message. */
 int veld__err_sqlite(int rc, const char *what);
+/* The SQLite result code (extended, if the connection asked for them)
+ * behind the thread's last error; 0 when that error did not come from
+ * SQLite. */
+int veld__err_sqlite_last(void);
 
 #endif

@@ -32,10 +32,14 @@ typedef struct veld_server veld_server;
 
 /* Called once per finished request with one line of access log (no
  * newline): method, path without its query, status, duration and the first
- * 8 hex digits of the device id. The line never holds a body, a value, a
- * query or an enrollment code. Runs on one of the server's threads, possibly
- * on several at once: the callback must be thread-safe and quick. The line
- * is valid only during the call. */
+ * 8 hex digits of the device id. A 500 (the server failed, most often its
+ * store: a full disk, an I/O error) adds its cause as a last field, a fixed
+ * text such as "store: disk full (SQLITE_FULL)" or "store: I/O error
+ * (SQLITE_IOERR_WRITE)"; it names the class of failure only, never what the
+ * request or the store held. The line never holds a body, a value, a query
+ * or an enrollment code. Runs on one of the server's threads, possibly on
+ * several at once: the callback must be thread-safe and quick. The line is
+ * valid only during the call. */
 typedef void (*veld_server_log_cb)(const char *line, void *payload);
 
 /* Options for veld_server_start. Initialise with VELD_SERVER_OPTIONS_INIT
@@ -51,15 +55,33 @@ typedef struct veld_server_options {
 	uint32_t timeout_s;        /* idle connection timeout; 0 = 30 s */
 	veld_server_log_cb log;    /* access log; NULL = none */
 	void *log_payload;         /* passed to `log` */
-	/* Version 2: */
+	/* Version 2: clocks, and slow and greedy clients. timeout_s is an
+	 * idle timeout, which every byte that arrives starts again; the last
+	 * four bound what one address, and one slow request, can hold. A
+	 * caller of version 1 gets the defaults. */
 	uint32_t max_skew_s;       /* how far ahead of the server's clock a pushed
 	                              operation may be stamped (409 clock
 	                              beyond); 0 = 600 s */
+	uint32_t max_per_address;  /* connections open at once from one IP
+	                              address; more are closed as they arrive
+	                              (a device retries). Behind a reverse
+	                              proxy every connection comes from the
+	                              proxy: raise it there. 0 = 32 */
+	uint32_t header_timeout_s; /* a request's headers must all arrive within
+	                              this long of the connection opening (or of
+	                              the previous answer on a kept-alive
+	                              connection), else it is closed; 0 = 20 s */
+	uint32_t body_timeout_s;   /* a request's body must arrive within this
+	                              long of its headers, plus one second for
+	                              every body_min_rate bytes received so far,
+	                              else the connection is closed; 0 = 20 s */
+	uint32_t body_min_rate;    /* bytes per second, see body_timeout_s;
+	                              0 = 500 */
 } veld_server_options;
 
 #define VELD_SERVER_OPTIONS_VERSION 2
-#define VELD_SERVER_OPTIONS_INIT                                                              \
-	{VELD_SERVER_OPTIONS_VERSION, NULL, NULL, 0, 0, 0, 0, NULL, NULL, 0}
+#define VELD_SERVER_OPTIONS_INIT {VELD_SERVER_OPTIONS_VERSION, NULL, NULL, 0, 0, 0, 0, NULL, NULL, \
+	0, 0, 0, 0, 0}
 VELD_EXTERN void veld_server_options_init(veld_server_options *opts);
 
 /* Open (or create) the data directory and its database, and start serving.

@@ -38,9 +38,12 @@
 #include <fcntl.h>
 #include <microhttpd.h>
 #include <netinet/in.h>
+#include <pthread.h>
 #include <sodium.h>
+#include <sqlite3.h>
 #include <stdarg.h>
 #include <stdatomic.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -53,6 +56,11 @@
 #define DEFAULT_THREADS 4
 #define DEFAULT_MAX_REQUESTS 64
 #define DEFAULT_TIMEOUT_S 30
+#define DEFAULT_PER_ADDRESS 32
+#define DEFAULT_HEADER_TIMEOUT_S 20
+#define DEFAULT_BODY_TIMEOUT_S 20
+#define DEFAULT_BODY_MIN_RATE 500          /* bytes per second */
+#define WATCH_TICK_MS 100                  /* how often deadlines are checked */
 #define MAX_THREADS 256
 #define URI_MAX 2048                       /* as auth.c signs */
 #define SETUP_CODE_TTL_MS (24ull * 3600 * 1000)
@@ -80,6 +88,16 @@ struct veld_server {
 	atomic_uint inflight;
 	veld_server_log_cb log;
 	void *log_payload;
+
+	/* Deadlines of slow clients (see "slow clients" below). */
+	uint64_t header_ms, body_ms;
+	uint32_t body_rate;
+	pthread_mutex_t watch_mu;   /* guards the list and watch_stop */
+	pthread_cond_t watch_cv;    /* wakes the watcher to stop */
+	struct connection *watched; /* every open connection */
+	pthread_t watcher;
+	int watching;               /* the watcher thread runs */
+	int watch_stop;
 };
 
 enum route {
@@ -129,6 +147,7 @@ struct request {
 	struct timespec t0;
 	unsigned status;
 	char devhex[9]; /* device id prefix for the log */
+	char cause[64]; /* why it failed, for the log of a 500 */
 
 	/* Authentication (steps 1-4 on the first call). */
 	struct veld__srv_device dev;
@@ -142,6 +161,15 @@ struct request {
 
 struct connection {
 	struct request req;
+
+	/* For the watcher: the connection's socket (MHD's), the time by which
+	 * what it waits for must have arrived (monotonic ms, 0 = none), and the
+	 * body's progress. Only the deadline is read by another thread. */
+	struct connection *prev, *next;
+	int fd;
+	int cut;
+	atomic_uint_least64_t deadline_ms;
+	uint64_t body_start_ms, body_bytes;
 };
 
 /* ---- time and logging ------------------------------------------------------ */
@@ -155,13 +183,94 @@ static double ms_since(const struct timespec *t0)
 
 static void access_log(struct request *r)
 {
-	char line[160];
+	char line[224];
 	if (!r->srv->log)
 		return;
-	snprintf(line, sizeof line, "%s %s %03u %.1fms %s", r->method[0] ? r->method : "-",
+	snprintf(line, sizeof line, "%s %s %03u %.1fms %s%s%s", r->method[0] ? r->method : "-",
 	         r->rd ? r->rd->path : "-", r->status, ms_since(&r->t0),
-	         r->devhex[0] ? r->devhex : "-");
+	         r->devhex[0] ? r->devhex : "-", r->cause[0] ? " " : "", r->cause);
 	r->srv->log(line, r->srv->log_payload);
+}
+
+/* SQLite's names of the result codes a server's store can meet; an
+ * operator searches for these. */
+static const char *sqlite_name(int rc)
+{
+	switch (rc) {
+	case SQLITE_IOERR_READ: return "SQLITE_IOERR_READ";
+	case SQLITE_IOERR_SHORT_READ: return "SQLITE_IOERR_SHORT_READ";
+	case SQLITE_IOERR_WRITE: return "SQLITE_IOERR_WRITE";
+	case SQLITE_IOERR_FSYNC: return "SQLITE_IOERR_FSYNC";
+	case SQLITE_IOERR_DIR_FSYNC: return "SQLITE_IOERR_DIR_FSYNC";
+	case SQLITE_IOERR_TRUNCATE: return "SQLITE_IOERR_TRUNCATE";
+	case SQLITE_IOERR_FSTAT: return "SQLITE_IOERR_FSTAT";
+	case SQLITE_IOERR_LOCK: return "SQLITE_IOERR_LOCK";
+	case SQLITE_IOERR_SHMOPEN: return "SQLITE_IOERR_SHMOPEN";
+	case SQLITE_IOERR_SHMSIZE: return "SQLITE_IOERR_SHMSIZE";
+	case SQLITE_IOERR_SHMMAP: return "SQLITE_IOERR_SHMMAP";
+	case SQLITE_BUSY_SNAPSHOT: return "SQLITE_BUSY_SNAPSHOT";
+	case SQLITE_READONLY_DBMOVED: return "SQLITE_READONLY_DBMOVED";
+	case SQLITE_CANTOPEN_NOTEMPDIR: return "SQLITE_CANTOPEN_NOTEMPDIR";
+	default: break;
+	}
+	switch (rc & 0xff) {
+	case SQLITE_ERROR: return "SQLITE_ERROR";
+	case SQLITE_INTERNAL: return "SQLITE_INTERNAL";
+	case SQLITE_PERM: return "SQLITE_PERM";
+	case SQLITE_ABORT: return "SQLITE_ABORT";
+	case SQLITE_BUSY: return "SQLITE_BUSY";
+	case SQLITE_LOCKED: return "SQLITE_LOCKED";
+	case SQLITE_NOMEM: return "SQLITE_NOMEM";
+	case SQLITE_READONLY: return "SQLITE_READONLY";
+	case SQLITE_INTERRUPT: return "SQLITE_INTERRUPT";
+	case SQLITE_IOERR: return "SQLITE_IOERR";
+	case SQLITE_CORRUPT: return "SQLITE_CORRUPT";
+	case SQLITE_FULL: return "SQLITE_FULL";
+	case SQLITE_CANTOPEN: return "SQLITE_CANTOPEN";
+	case SQLITE_PROTOCOL: return "SQLITE_PROTOCOL";
+	case SQLITE_SCHEMA: return "SQLITE_SCHEMA";
+	case SQLITE_TOOBIG: return "SQLITE_TOOBIG";
+	case SQLITE_CONSTRAINT: return "SQLITE_CONSTRAINT";
+	case SQLITE_MISMATCH: return "SQLITE_MISMATCH";
+	case SQLITE_MISUSE: return "SQLITE_MISUSE";
+	case SQLITE_NOTADB: return "SQLITE_NOTADB";
+	default: return "SQLITE_?";
+	}
+}
+
+/* The cause of a 500 for the log, from the thread's last error (cleared
+ * at the start of every call of the request handler, so it is this
+ * request's). Only a fixed class and SQLite's code name: the error's
+ * message names what was being done, and a message is free text that
+ * someone could one day write with a value in it; the log never risks one. */
+static void failure_cause(char *out, size_t cap)
+{
+	int sq = veld__err_sqlite_last();
+	const char *what;
+	if (sq) {
+		switch (sq & 0xff) {
+		case SQLITE_FULL: what = "disk full"; break;
+		case SQLITE_IOERR: what = "I/O error"; break;
+		case SQLITE_BUSY:
+		case SQLITE_LOCKED: what = "database busy"; break;
+		case SQLITE_READONLY:
+		case SQLITE_PERM:
+		case SQLITE_CANTOPEN: what = "database not writable"; break;
+		case SQLITE_CORRUPT:
+		case SQLITE_NOTADB: what = "database damaged"; break;
+		case SQLITE_NOMEM: what = "out of memory"; break;
+		default: what = "database error"; break;
+		}
+		snprintf(out, cap, "store: %s (%s)", what, sqlite_name(sq));
+		return;
+	}
+	switch (veld_error_code_last()) {
+	case VELD_ECORRUPT: what = "store: damaged row"; break; /* only the store checks rows */
+	case VELD_EIO: what = "I/O error"; break;
+	case VELD_ENOMEM: what = "out of memory"; break;
+	default: what = "internal error"; break;
+	}
+	snprintf(out, cap, "%s", what);
 }
 
 static void request_reset(struct request *r)
@@ -230,6 +339,7 @@ static enum MHD_Result send_error(struct request *r, struct MHD_Connection *c, u
 
 static enum MHD_Result send_internal(struct request *r, struct MHD_Connection *c)
 {
+	failure_cause(r->cause, sizeof r->cause);
 	return send_error(r, c, MHD_HTTP_INTERNAL_SERVER_ERROR, "internal", 0,
 	                  "server failure; nothing was stored");
 }
@@ -754,6 +864,134 @@ static enum MHD_Result dispatch(struct request *r, struct MHD_Connection *c)
 		return send_error(r, c, 400, "malformed", 0, "query: this endpoint takes none");
 	return run_endpoint(r, c);
 }
+/* ---- slow clients --------------------------------------------------------------- */
+
+/* MHD's connection timeout (timeout_s) is an idle timeout: every byte that
+ * arrives starts it again, so a client that sends its headers a byte every
+ * few seconds holds a connection for ever, and a few hundred such clients
+ * hold every connection the server has (slowloris). Two things stop that.
+ * MHD's per-address limit caps what one address holds (max_per_address).
+ * And since libmicrohttpd 0.9.75 has no deadline of its own, the server
+ * keeps one per connection: a request's headers must be in within
+ * header_ms of the connection opening (or of the previous answer on a
+ * kept-alive connection), and its body within body_ms of the headers plus
+ * a second for every body_rate bytes that arrived, so a phone on a slow
+ * link keeps going and a trickle does not. From the whole request to its
+ * answer there is no deadline (the store may be slow; the idle timeout
+ * still holds).
+ *
+ * A watcher thread shuts down the socket of a connection past its
+ * deadline; MHD then reads the end of the stream and closes the connection
+ * the usual way, its callbacks and counts included. The watcher never
+ * closes the descriptor: MHD owns it, and it takes the connection off the
+ * watch list (under watch_mu, in on_connection) before it closes the
+ * descriptor, so the watcher never shuts down a descriptor that was
+ * reused for another connection. */
+
+static uint64_t mono_ms(void)
+{
+	struct timespec t;
+	clock_gettime(CLOCK_MONOTONIC, &t);
+	return (uint64_t)t.tv_sec * 1000 + (uint64_t)t.tv_nsec / 1000000;
+}
+
+static struct connection *conn_of(struct request *r)
+{
+	return (struct connection *)(void *)((char *)r - offsetof(struct connection, req));
+}
+
+/* The connection waits for a request's headers. */
+static void watch_headers(struct connection *conn)
+{
+	atomic_store(&conn->deadline_ms, mono_ms() + conn->req.srv->header_ms);
+}
+
+/* n more bytes of the body arrived (n = 0: the headers are in, the body's
+ * time starts). */
+static void watch_body(struct connection *conn, size_t n)
+{
+	veld_server *srv = conn->req.srv;
+	if (n == 0) {
+		conn->body_start_ms = mono_ms();
+		conn->body_bytes = 0;
+	}
+	conn->body_bytes += n;
+	atomic_store(&conn->deadline_ms,
+	             conn->body_start_ms + srv->body_ms + conn->body_bytes * 1000 / srv->body_rate);
+}
+
+/* The whole request is in: no deadline until it is answered. */
+static void watch_none(struct connection *conn)
+{
+	atomic_store(&conn->deadline_ms, 0);
+}
+
+static void watch_add(veld_server *srv, struct connection *conn, struct MHD_Connection *c)
+{
+	const union MHD_ConnectionInfo *ci = MHD_get_connection_info(c, MHD_CONNECTION_INFO_CONNECTION_FD);
+	conn->fd = ci ? ci->connect_fd : -1;
+	watch_headers(conn);
+	pthread_mutex_lock(&srv->watch_mu);
+	conn->next = srv->watched;
+	if (srv->watched)
+		srv->watched->prev = conn;
+	srv->watched = conn;
+	pthread_mutex_unlock(&srv->watch_mu);
+}
+
+static void watch_remove(veld_server *srv, struct connection *conn)
+{
+	pthread_mutex_lock(&srv->watch_mu);
+	if (conn->prev)
+		conn->prev->next = conn->next;
+	else
+		srv->watched = conn->next;
+	if (conn->next)
+		conn->next->prev = conn->prev;
+	pthread_mutex_unlock(&srv->watch_mu);
+}
+
+/* Every WATCH_TICK_MS, cut what is past its deadline; a stop wakes it at
+ * once (a sleep would make every stop wait for the tick). */
+static void *watch_run(void *arg)
+{
+	veld_server *srv = arg;
+	pthread_mutex_lock(&srv->watch_mu);
+	while (!srv->watch_stop) {
+		struct timespec until;
+		clock_gettime(CLOCK_MONOTONIC, &until);
+		until.tv_nsec += WATCH_TICK_MS * 1000L * 1000L;
+		if (until.tv_nsec >= 1000000000L) {
+			until.tv_sec++;
+			until.tv_nsec -= 1000000000L;
+		}
+		pthread_cond_timedwait(&srv->watch_cv, &srv->watch_mu, &until);
+		uint64_t now = mono_ms();
+		for (struct connection *conn = srv->watched; conn && !srv->watch_stop; conn = conn->next) {
+			uint64_t d = atomic_load(&conn->deadline_ms);
+			if (d && now > d && !conn->cut && conn->fd >= 0) {
+				conn->cut = 1; /* once: MHD closes it soon */
+				shutdown(conn->fd, SHUT_RDWR);
+			}
+		}
+	}
+	pthread_mutex_unlock(&srv->watch_mu);
+	return NULL;
+}
+
+/* The watcher's condition variable, on the monotonic clock (a change of
+ * the wall clock must not stall or hurry it). */
+static int watch_cv_init(pthread_cond_t *cv)
+{
+	pthread_condattr_t a;
+	int ok;
+	if (pthread_condattr_init(&a) != 0)
+		return -1;
+	ok = pthread_condattr_setclock(&a, CLOCK_MONOTONIC) == 0 && pthread_cond_init(cv, &a) == 0;
+	pthread_condattr_destroy(&a);
+	return ok ? 0 : -1;
+}
+
 /* ---- MHD callbacks ------------------------------------------------------------- */
 
 static void on_connection(void *cls, struct MHD_Connection *c, void **socket_context,
@@ -761,13 +999,15 @@ static void on_connection(void *cls, struct MHD_Connection *c, void **socket_con
 {
 	veld_server *srv = cls;
 	struct connection *conn = *socket_context;
-	(void)c;
 	if (code == MHD_CONNECTION_NOTIFY_STARTED) {
 		conn = calloc(1, sizeof *conn);
-		if (conn)
+		if (conn) {
 			conn->req.srv = srv;
+			watch_add(srv, conn, c);
+		}
 		*socket_context = conn;
 	} else if (code == MHD_CONNECTION_NOTIFY_CLOSED && conn) {
+		watch_remove(srv, conn);
 		if (conn->req.counted)
 			atomic_fetch_sub(&srv->inflight, 1);
 		free(conn->req.body);
@@ -809,6 +1049,7 @@ static void on_completed(void *cls, struct MHD_Connection *c, void **con_cls,
 	(void)toe;
 	if (!r)
 		return;
+	watch_headers(conn_of(r)); /* for the next request on this connection */
 	if (r->started)
 		access_log(r);
 	if (r->counted) {
@@ -895,11 +1136,15 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
 	(void)version;
 	if (!r)
 		return MHD_NO; /* no memory for the connection: drop it */
-	if (!r->started)
+	veld__err_clear(); /* a 500's cause in the log is this call's */
+	if (!r->started) {
+		watch_body(conn_of(r), 0);
 		return on_headers(r, c, method);
+	}
 	if (*upload_data_size) {
 		size_t n = *upload_data_size;
 		*upload_data_size = 0;
+		watch_body(conn_of(r), n);
 		if (r->answered)
 			return MHD_YES; /* refused already: drop the rest */
 		if (r->too_large) {
@@ -929,6 +1174,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
 			return MHD_NO;
 		}
 	}
+	watch_none(conn_of(r));
 	if (r->answered)
 		return MHD_YES;
 	if (r->too_large)
@@ -1103,7 +1349,7 @@ static int setup_office(veld_server *srv)
 int veld_server_start(veld_server **out, const veld_server_options *opts)
 {
 	veld_server *srv;
-	uint32_t threads, timeout;
+	uint32_t threads, timeout, per_address = 0, header_s = 0, body_s = 0, body_rate = 0;
 	int rc, v6 = 0;
 	unsigned flags, conn_limit;
 
@@ -1121,9 +1367,27 @@ int veld_server_start(veld_server **out, const veld_server_options *opts)
 	if (threads > MAX_THREADS)
 		return veld__err(VELD_EINVAL, "options: at most %d threads", MAX_THREADS);
 	timeout = opts->timeout_s ? opts->timeout_s : DEFAULT_TIMEOUT_S;
+	if (opts->version >= 2) { /* a version 1 struct ends before these */
+		per_address = opts->max_per_address;
+		header_s = opts->header_timeout_s;
+		body_s = opts->body_timeout_s;
+		body_rate = opts->body_min_rate;
+	}
 
 	if (!(srv = calloc(1, sizeof *srv)))
 		return veld__err(VELD_ENOMEM, "out of memory");
+	if (pthread_mutex_init(&srv->watch_mu, NULL) != 0) {
+		free(srv);
+		return veld__err(VELD_ENOMEM, "out of memory");
+	}
+	if (watch_cv_init(&srv->watch_cv) != 0) {
+		pthread_mutex_destroy(&srv->watch_mu);
+		free(srv);
+		return veld__err(VELD_ENOMEM, "out of memory");
+	}
+	srv->header_ms = (uint64_t)(header_s ? header_s : DEFAULT_HEADER_TIMEOUT_S) * 1000;
+	srv->body_ms = (uint64_t)(body_s ? body_s : DEFAULT_BODY_TIMEOUT_S) * 1000;
+	srv->body_rate = body_rate ? body_rate : DEFAULT_BODY_MIN_RATE;
 	srv->lock_fd = srv->listen_fd = -1;
 	srv->max_body = opts->max_body ? opts->max_body : VELD_WIRE_MAX_BODY;
 	srv->max_requests = opts->max_requests ? opts->max_requests : DEFAULT_MAX_REQUESTS;
@@ -1150,7 +1414,15 @@ int veld_server_start(veld_server **out, const veld_server_options *opts)
 	if ((rc = setup_office(srv)) != VELD_OK)
 		goto fail;
 
-	flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_AUTO | MHD_USE_ITC |
+	/* poll(), not epoll (which MHD_USE_AUTO picks on Linux): with a thread
+	 * pool, libmicrohttpd 0.9.75's MHD_quiesce_daemon races a busy worker
+	 * that takes the listening socket out of its epoll set at the same
+	 * moment, and aborts the process ("Failed to remove listen FD from
+	 * epoll set") when a stop meets connections coming and going. With
+	 * poll() quiesce only wakes the workers. A worker polls at most its
+	 * share of the connection limit (64 of 256), where poll() costs
+	 * nothing noticeable. */
+	flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_POLL | MHD_USE_ITC |
 	        (v6 ? MHD_USE_IPv6 : 0);
 	conn_limit = srv->max_requests * 4 < 64 ? 64 : srv->max_requests * 4;
 	srv->daemon = MHD_start_daemon(
@@ -1158,6 +1430,8 @@ int veld_server_start(veld_server **out, const veld_server_options *opts)
 		MHD_OPTION_LISTEN_SOCKET, (MHD_socket)srv->listen_fd,
 		MHD_OPTION_THREAD_POOL_SIZE, (unsigned)threads,
 		MHD_OPTION_CONNECTION_LIMIT, conn_limit,
+		MHD_OPTION_PER_IP_CONNECTION_LIMIT,
+		(unsigned)(per_address ? per_address : DEFAULT_PER_ADDRESS),
 		MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)timeout,
 		MHD_OPTION_NOTIFY_CONNECTION, on_connection, srv,
 		MHD_OPTION_URI_LOG_CALLBACK, on_uri, srv,
@@ -1167,6 +1441,11 @@ int veld_server_start(veld_server **out, const veld_server_options *opts)
 		rc = veld__err(VELD_EIO, "the HTTP server did not start");
 		goto fail;
 	}
+	if (pthread_create(&srv->watcher, NULL, watch_run, srv) != 0) {
+		rc = veld__err(VELD_ERROR, "cannot start the server's deadline thread");
+		goto fail;
+	}
+	srv->watching = 1;
 	*out = srv;
 	return VELD_OK;
 fail:
@@ -1195,6 +1474,15 @@ void veld_server_stop(veld_server *srv)
 			struct timespec ts = {0, 10 * 1000 * 1000};
 			nanosleep(&ts, NULL);
 		}
+		/* The watcher kept cutting slow requests while they drained;
+		 * MHD_stop_daemon closes the rest. */
+		if (srv->watching) {
+			pthread_mutex_lock(&srv->watch_mu);
+			srv->watch_stop = 1;
+			pthread_cond_signal(&srv->watch_cv);
+			pthread_mutex_unlock(&srv->watch_mu);
+			pthread_join(srv->watcher, NULL);
+		}
 		MHD_stop_daemon(srv->daemon);
 		if (lfd != MHD_INVALID_SOCKET)
 			close(lfd);
@@ -1207,6 +1495,8 @@ void veld_server_stop(veld_server *srv)
 		sodium_free(srv->setup_code);
 	if (srv->lock_fd >= 0)
 		close(srv->lock_fd); /* releases the flock */
+	pthread_cond_destroy(&srv->watch_cv);
+	pthread_mutex_destroy(&srv->watch_mu);
 	free(srv->data_dir);
 	free(srv);
 }

@@ -73,6 +73,9 @@ anna enroll "$URL" "$INVITE_A" --label anna-phone
 bram init --team noord "${KDF[@]}"
 bram enroll "$URL" "$INVITE_B" --label bram-phone
 anna sync
+say "The office certifies the phones that enrolled with its invites (and signs a checkpoint)"
+office office sync
+echo "-- Bram's phone: what waited for Anna's certificate goes in"
 bram sync
 bram client list
 
@@ -112,6 +115,8 @@ say "Converged: the same client on all three"
 for who in anna bram; do echo "-- $who"; $who client show "$C" | grep -Ei "phone|name"; $who conflicts; done
 echo "-- office"; office office list clients
 office office list notes
+say "Trusting no server: each phone holds the office's signed checkpoint, nothing waits or is kept aside"
+for who in anna bram; do echo "-- $who"; $who info | grep -E "^(pending|quarantined|checkpoint) "; done
 say "The office's copy of every device's access log: who opened Jan's file (newest 8)"
 office office log --client "$C" --limit 8
 say "Jan asks what is kept about him (AVG art. 15): one office command"

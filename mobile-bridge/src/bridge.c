@@ -264,7 +264,7 @@ struct key_spec {
 #define INT_OPT(k, lo, hi, fallback) {k, KEY_INT, KEY_OPTIONAL, lo, hi, fallback}
 #define BOOL_OPT(k) {k, KEY_BOOL, KEY_OPTIONAL, 0, 0, 0}
 
-#define MAX_KEYS 9 /* enroll: url, code, label and the six network options */
+#define MAX_KEYS 11 /* enroll: url, code, label and the eight network options */
 
 /* How many keys a list holds. */
 static size_t key_count(const struct key_spec *keys)
@@ -1074,6 +1074,8 @@ static void net_options(const struct request *r, struct trampoline *t, veld_sync
 	                                                : (uint32_t)req_int(r, "max_retries");
 	o->push_batch = (uint32_t)req_int(r, "push_batch");
 	o->pull_page = (uint32_t)req_int(r, "pull_page");
+	o->max_skew_s = (uint32_t)req_int(r, "max_skew_s");
+	o->checkpoint_max_age_s = (uint32_t)req_int(r, "checkpoint_max_age_s");
 	o->progress = progress_trampoline;
 	o->payload = t;
 }
@@ -1101,11 +1103,12 @@ static int32_t run_sync(veld_session *s, const struct request *r, char **res)
 
 /* ---- the table of calls and the dispatcher ------------------------------------ */
 
-/* The keys of the network options (docs/mobile.md); 0 for push_batch and
- * pull_page leaves sync's own default. */
+/* The keys of the network options (docs/mobile.md); 0 for push_batch,
+ * pull_page, max_skew_s and checkpoint_max_age_s leaves sync's own default. */
 #define NET_KEYS BOOL_OPT("insecure_http"), STR_OPT("ca_file"), \
 	INT_OPT("timeout_ms", 1, 600000, 30000), INT_OPT("max_retries", 0, 100, 5), \
-	INT_OPT("push_batch", 1, 1000, 0), INT_OPT("pull_page", 1, 5000, 0)
+	INT_OPT("push_batch", 1, 1000, 0), INT_OPT("pull_page", 1, 5000, 0), \
+	INT_OPT("max_skew_s", 1, 604800, 0), INT_OPT("checkpoint_max_age_s", 1, 31536000, 0)
 
 struct call_spec {
 	const char *name;

@@ -577,6 +577,31 @@ static void test_bridge__max_retries_zero_is_no_retries(void **state)
 	assert_null(b);
 }
 
+/* The trust options reach sync: in range they pass (the call goes on to
+ * the network), out of range the request is refused before anything runs. */
+static void test_bridge__trust_options_are_checked(void **state)
+{
+	struct fx *f = *state;
+	const char *good = "{\"url\":\"http://127.0.0.1:1\",\"max_retries\":0,"
+	                   "\"max_skew_s\":60,\"checkpoint_max_age_s\":86400,"
+	                   "\"code\":\"AAAA-AAAA-AAAA-AAAA-AAAA-AAAA-AAAA-AAAA\"}";
+	const char *bad[] = {
+		"{\"url\":\"http://127.0.0.1:1\",\"max_skew_s\":0,"
+		"\"code\":\"AAAA-AAAA-AAAA-AAAA-AAAA-AAAA-AAAA-AAAA\"}",
+		"{\"url\":\"http://127.0.0.1:1\",\"checkpoint_max_age_s\":31536001,"
+		"\"code\":\"AAAA-AAAA-AAAA-AAAA-AAAA-AAAA-AAAA-AAAA\"}",
+	};
+	veld_buf *b = NULL;
+	assert_int_equal(veld_session_enroll(f->s, U8(good), strlen(good), &b), VELD_ENET);
+	for (size_t i = 0; i < 2; i++) {
+		assert_int_equal(veld_session_enroll(f->s, U8(bad[i]), strlen(bad[i]), &b), VELD_EINVAL);
+		size_t len = 0;
+		const char *msg = (const char *)veld_bridge_error_message(&len);
+		assert_non_null(strstr(msg, i ? "checkpoint_max_age_s" : "max_skew_s"));
+	}
+	assert_null(b);
+}
+
 /* ---- errors are per thread ------------------------------------------------------------------ */
 
 static void *fail_in_thread(void *arg)
@@ -636,6 +661,7 @@ int main(void)
 		T(test_bridge__change_passphrase),
 		T(test_bridge__sync_before_enroll_is_enotfound_without_callback),
 		T(test_bridge__max_retries_zero_is_no_retries),
+		T(test_bridge__trust_options_are_checked),
 		T(test_bridge__error_is_per_thread),
 	};
 	return cmocka_run_group_tests_name("bridge", tests, NULL, NULL);

@@ -44,7 +44,7 @@ extern "C" {
 
 /* Library version; same major = ABI compatible. */
 #define VELD_VERSION_MAJOR 0
-#define VELD_VERSION_MINOR 1
+#define VELD_VERSION_MINOR 2
 #define VELD_VERSION_PATCH 0
 /* The same as a function, for bindings that cannot see macros. */
 VELD_EXTERN uint32_t veld_version(void); /* (major << 16) | (minor << 8) | patch */

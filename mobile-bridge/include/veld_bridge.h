@@ -60,7 +60,7 @@ extern "C" {
  * adds functions, request keys and response keys; a new major may change
  * or remove them. */
 #define VELD_BRIDGE_ABI_MAJOR 1
-#define VELD_BRIDGE_ABI_MINOR 0
+#define VELD_BRIDGE_ABI_MINOR 1
 #define VELD_BRIDGE_ABI_VERSION ((VELD_BRIDGE_ABI_MAJOR << 16) | (VELD_BRIDGE_ABI_MINOR << 8))
 
 /* The ABI version of the library the app runs with. */

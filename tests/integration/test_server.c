@@ -779,7 +779,7 @@ static void test_server__health(void **state)
 	http(f, "GET", "/v1/health", NULL, 0, NULL, &r);
 	assert_int_equal(r.status, 200);
 	assert_string_equal(r.ctype, "application/json");
-	assert_string_equal((char *)r.body, "{\"status\":\"ok\",\"version\":\"0.1.0\"}");
+	assert_string_equal((char *)r.body, "{\"status\":\"ok\",\"version\":\"0.2.0\"}");
 	resp_free(&r);
 }
 

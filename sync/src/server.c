@@ -1346,34 +1346,17 @@ static int setup_office(veld_server *srv)
 	return rc;
 }
 
-int veld_server_start(veld_server **out, const veld_server_options *opts)
+/* A server handle with its limits from the options (a version 1 struct
+ * ends before the version 2 fields: their defaults). */
+static int server_new(const veld_server_options *opts, veld_server **out)
 {
+	uint32_t header_s = 0, body_s = 0, body_rate = 0;
 	veld_server *srv;
-	uint32_t threads, timeout, per_address = 0, header_s = 0, body_s = 0, body_rate = 0;
-	int rc, v6 = 0;
-	unsigned flags, conn_limit;
-
-	veld__err_clear();
-	if (!out)
-		return veld__err(VELD_EINVAL, "out is NULL");
-	*out = NULL;
-	if ((rc = veld_init()) != VELD_OK)
-		return rc;
-	if (!opts || opts->version < 1 || opts->version > VELD_SERVER_OPTIONS_VERSION)
-		return veld__err(VELD_EINVAL, "options: missing or of an unknown version");
-	if (!opts->data_dir || !*opts->data_dir)
-		return veld__err(VELD_EINVAL, "options: data_dir is required");
-	threads = opts->threads ? opts->threads : DEFAULT_THREADS;
-	if (threads > MAX_THREADS)
-		return veld__err(VELD_EINVAL, "options: at most %d threads", MAX_THREADS);
-	timeout = opts->timeout_s ? opts->timeout_s : DEFAULT_TIMEOUT_S;
-	if (opts->version >= 2) { /* a version 1 struct ends before these */
-		per_address = opts->max_per_address;
+	if (opts->version >= 2) {
 		header_s = opts->header_timeout_s;
 		body_s = opts->body_timeout_s;
 		body_rate = opts->body_min_rate;
 	}
-
 	if (!(srv = calloc(1, sizeof *srv)))
 		return veld__err(VELD_ENOMEM, "out of memory");
 	if (pthread_mutex_init(&srv->watch_mu, NULL) != 0) {
@@ -1394,26 +1377,16 @@ int veld_server_start(veld_server **out, const veld_server_options *opts)
 	srv->log = opts->log;
 	srv->log_payload = opts->log_payload;
 	atomic_init(&srv->inflight, 0);
-	if (!(srv->data_dir = strdup(opts->data_dir))) {
-		rc = veld__err(VELD_ENOMEM, "out of memory");
-		goto fail;
-	}
-	/* Bind first: a bad address or a busy port touches no file, and does
-	 * not use up the start that shows a new setup code. */
-	if ((rc = listen_on(opts->listen ? opts->listen : "127.0.0.1:0", &srv->listen_fd, &srv->port,
-	                    &v6)) != VELD_OK)
-		goto fail;
-	if ((rc = make_dir(srv->data_dir)) != VELD_OK || (rc = lock_dir(srv)) != VELD_OK)
-		goto fail;
-	if ((rc = veld__sstore_sqlite_open(&srv->store, srv->data_dir)) != VELD_OK)
-		goto fail;
-	/* The push's clock rule (server_store.h). max_skew_s came with options
-	 * version 2: a version 1 struct ends before it. */
-	if (opts->version >= 2 && opts->max_skew_s)
-		srv->store->max_skew_ms = (uint64_t)opts->max_skew_s * 1000;
-	if ((rc = setup_office(srv)) != VELD_OK)
-		goto fail;
+	*out = srv;
+	return VELD_OK;
+}
 
+/* libmicrohttpd on the bound socket, and the deadline thread. */
+static int serve(veld_server *srv, const veld_server_options *opts, uint32_t threads, int v6)
+{
+	uint32_t timeout = opts->timeout_s ? opts->timeout_s : DEFAULT_TIMEOUT_S;
+	uint32_t per_address = opts->version >= 2 ? opts->max_per_address : 0;
+	unsigned flags, conn_limit;
 	/* poll(), not epoll (which MHD_USE_AUTO picks on Linux): with a thread
 	 * pool, libmicrohttpd 0.9.75's MHD_quiesce_daemon races a busy worker
 	 * that takes the listening socket out of its epoll set at the same
@@ -1437,15 +1410,54 @@ int veld_server_start(veld_server **out, const veld_server_options *opts)
 		MHD_OPTION_URI_LOG_CALLBACK, on_uri, srv,
 		MHD_OPTION_NOTIFY_COMPLETED, on_completed, srv,
 		MHD_OPTION_END);
-	if (!srv->daemon) {
-		rc = veld__err(VELD_EIO, "the HTTP server did not start");
-		goto fail;
-	}
-	if (pthread_create(&srv->watcher, NULL, watch_run, srv) != 0) {
-		rc = veld__err(VELD_ERROR, "cannot start the server's deadline thread");
-		goto fail;
-	}
+	if (!srv->daemon)
+		return veld__err(VELD_EIO, "the HTTP server did not start");
+	if (pthread_create(&srv->watcher, NULL, watch_run, srv) != 0)
+		return veld__err(VELD_ERROR, "cannot start the server's deadline thread");
 	srv->watching = 1;
+	return VELD_OK;
+}
+
+int veld_server_start(veld_server **out, const veld_server_options *opts)
+{
+	veld_server *srv = NULL;
+	uint32_t threads;
+	int rc, v6 = 0;
+
+	veld__err_clear();
+	if (!out)
+		return veld__err(VELD_EINVAL, "out is NULL");
+	*out = NULL;
+	if ((rc = veld_init()) != VELD_OK)
+		return rc;
+	if (!opts || opts->version < 1 || opts->version > VELD_SERVER_OPTIONS_VERSION)
+		return veld__err(VELD_EINVAL, "options: missing or of an unknown version");
+	if (!opts->data_dir || !*opts->data_dir)
+		return veld__err(VELD_EINVAL, "options: data_dir is required");
+	threads = opts->threads ? opts->threads : DEFAULT_THREADS;
+	if (threads > MAX_THREADS)
+		return veld__err(VELD_EINVAL, "options: at most %d threads", MAX_THREADS);
+	if ((rc = server_new(opts, &srv)) != VELD_OK)
+		return rc;
+	if (!(srv->data_dir = strdup(opts->data_dir))) {
+		rc = veld__err(VELD_ENOMEM, "out of memory");
+		goto fail;
+	}
+	/* Bind first: a bad address or a busy port touches no file, and does
+	 * not use up the start that shows a new setup code. */
+	if ((rc = listen_on(opts->listen ? opts->listen : "127.0.0.1:0", &srv->listen_fd, &srv->port,
+	                    &v6)) != VELD_OK)
+		goto fail;
+	if ((rc = make_dir(srv->data_dir)) != VELD_OK || (rc = lock_dir(srv)) != VELD_OK)
+		goto fail;
+	if ((rc = veld__sstore_sqlite_open(&srv->store, srv->data_dir)) != VELD_OK)
+		goto fail;
+	/* The push's clock rule (server_store.h). max_skew_s came with options
+	 * version 2: a version 1 struct ends before it. */
+	if (opts->version >= 2 && opts->max_skew_s)
+		srv->store->max_skew_ms = (uint64_t)opts->max_skew_s * 1000;
+	if ((rc = setup_office(srv)) != VELD_OK || (rc = serve(srv, opts, threads, v6)) != VELD_OK)
+		goto fail;
 	*out = srv;
 	return VELD_OK;
 fail:

@@ -150,16 +150,21 @@ int veld__audit_acked(veld_store *s, uint64_t *acked, uint64_t *pending);
 /* Record the server's `acked`; lower than before after a server restore.
  * VELD_EPROTO if it claims entries this store never wrote. */
 int veld__audit_set_acked(veld_store *s, uint64_t acked);
-/* Office: the saved GET /v1/audit cursor. */
+/* Office: the cursor to send as GET /v1/audit's `after`: the saved one, moved
+ * back (and saved so) to just below the first entry passed over of every
+ * device the office has certified since its entries began to wait, so that
+ * they come again and are taken in, checked (core/src/audit.h). */
 int veld__audit_cursor(veld_store *s, uint64_t *after);
 /* Office: check every entry of a page (the key the office certified for
  * its device, the signature, sealed to this office, its own seq and device
  * inside, each device's entries in order without gaps, an entry held
  * already unchanged), keep the new ones and save the cursor: one
  * transaction; a page that fails a check changes nothing (VELD_EPROTO).
- * The entries from the first one of a device the office has not certified
- * yet wait (*waiting, the cursor stops before them). *applied gets the
- * number of new entries. */
+ * Entries of a device the office has not certified are passed over and
+ * wait, marked (core/src/audit.h), without holding up the others.
+ * *applied gets the number of new entries kept. *waiting is set only where
+ * the pull ends, on a page without `more`: to the number of devices whose
+ * entries wait. */
 int veld__audit_apply_page(veld_store *s, const struct veld__audit_pull_resp *page,
                            uint64_t after, uint64_t *applied, int *waiting);
 

@@ -316,6 +316,14 @@ static int open_entry(veld_store *s, struct push_key *pk, const struct veld__aud
  * It keeps its place in the device's log as this, so one faulty device
  * cannot stop the office from receiving every other entry. */
 #define UNREADABLE "unreadable"
+/* An entry the office cannot take as genuine: of a device it has not
+ * certified and will not (nothing of it can be checked). It keeps its place
+ * as this, with nothing of what it says (which may be made up), outcome
+ * "failure". */
+#define UNVERIFIED "unverified"
+#define NOT_CERTIFIED "the office did not certify its device, so nothing of it could be" \
+                      " checked: not taken as genuine"
+
 static void unreadable_entry(const struct veld__audit_entry *e, struct veld__audit_plain *pl)
 {
 	memset(pl, 0, sizeof *pl);
@@ -325,6 +333,24 @@ static void unreadable_entry(const struct veld__audit_entry *e, struct veld__aud
 	veld__hex(pl->device, e->device, VELD_ID_BYTES);
 	snprintf(pl->purpose, sizeof pl->purpose, "signed by its device, but it did not open or"
 	         " decode at the office");
+}
+
+/* Keep entry `seq` of `device` as unverified, for the reason `why`. */
+static int keep_unverified(veld_store *s, const uint8_t device[VELD_ID_BYTES], uint64_t seq,
+                           const char *why, struct veld__audit_row *r)
+{
+	memset(r, 0, sizeof *r);
+	r->seq = seq;
+	snprintf(r->event, sizeof r->event, "%s", UNVERIFIED);
+	snprintf(r->outcome, sizeof r->outcome, "failure");
+	snprintf(r->purpose, sizeof r->purpose, "%s", why);
+	return veld__office_audit_put(s, device, r);
+}
+
+/* Does this entry say anything to compare? */
+static int telling(const struct veld__audit_row *r)
+{
+	return strcmp(r->event, UNREADABLE) != 0 && strcmp(r->event, UNVERIFIED) != 0;
 }
 
 /* The plaintext of a checked entry as the office keeps it. */
@@ -374,8 +400,7 @@ static int keep_entry(veld_store *s, const struct veld__audit_entry *e,
 		if (rc == VELD_ENOTFOUND)
 			return veld__err(VELD_ECORRUPT, "the office's copy of a device's access log has"
 			                 " a hole");
-		if (rc != VELD_OK || strcmp(held->event, UNREADABLE) == 0 ||
-		    strcmp(row->event, UNREADABLE) == 0)
+		if (rc != VELD_OK || !telling(held) || !telling(row))
 			return rc; /* nothing to compare with */
 		return same_row(held, row) ? VELD_OK
 		       : veld__err(VELD_EPROTO, "the server holds two different access-log entries"
@@ -430,16 +455,22 @@ static int count_marks(veld_store *s, int state, long *count)
  * (they come again from the mark's cursor, in order): nothing of it can be
  * checked now. It is passed over, and the cursor moves on: one device does
  * not hold up the others. The mark keeps no part of the entry, only where
- * the device's entries start in the feed. */
+ * the device's entries start in the feed. With VELD_AUDIT_MARKS_MAX devices
+ * waiting, the entry of one more is not passed over: the page stops before
+ * it (*stop) and the pull goes on once the office has certified some or
+ * given up on them. */
 static int set_aside(veld_store *s, const struct veld__audit_entry *e,
                      struct veld__audit_mark *m, struct page_work *w, int *stop)
 {
 	struct veld__audit_mark fresh;
 	int changed = 0, rc;
-	(void)stop;
 	if (!m) {
 		if (w->waiting < 0 && (rc = count_marks(s, VELD_AUDIT_WAITING, &w->waiting)) != VELD_OK)
 			return rc;
+		if (w->waiting >= VELD_AUDIT_MARKS_MAX) {
+			*stop = 1;
+			return VELD_OK;
+		}
 		memset(&fresh, 0, sizeof fresh);
 		memcpy(fresh.device, e->device, VELD_ID_BYTES);
 		fresh.state = VELD_AUDIT_WAITING;
@@ -460,6 +491,29 @@ static int set_aside(veld_store *s, const struct veld__audit_entry *e,
 	return changed ? veld__audit_mark_put(s, m) : VELD_OK;
 }
 
+/* An entry of a device the office gave up on (its mark m): kept as
+ * unverified if it continues the device's log, up to
+ * VELD_AUDIT_UNVERIFIED_MAX entries; anything else of it is passed over
+ * (the server may make up what it likes for such a device). */
+static int unverifiable_entry(veld_store *s, const struct veld__audit_entry *e,
+                              struct veld__audit_mark *m, struct page_work *w)
+{
+	uint64_t last = 0;
+	int rc;
+	if (e->seq > m->top) {
+		m->top = e->seq;
+		if ((rc = veld__audit_mark_put(s, m)) != VELD_OK)
+			return rc;
+	}
+	if ((rc = veld__office_audit_last(s, e->device, &last)) != VELD_OK)
+		return rc;
+	if (e->seq != last + 1 || last >= VELD_AUDIT_UNVERIFIED_MAX)
+		return VELD_OK;
+	if ((rc = keep_unverified(s, e->device, e->seq, NOT_CERTIFIED, &w->rows[0])) == VELD_OK)
+		w->kept++;
+	return rc;
+}
+
 /* One entry of a page, by what the office knows of its device. */
 static int take_one(veld_store *s, const struct veld__audit_entry *e, struct page_work *w,
                     int *stop)
@@ -470,6 +524,9 @@ static int take_one(veld_store *s, const struct veld__audit_entry *e, struct pag
 	if (rc != VELD_OK && rc != VELD_ENOTFOUND)
 		return rc;
 	marked = rc == VELD_OK;
+	/* Given up on once, always: its first entries are unverified already. */
+	if (marked && m.state == VELD_AUDIT_UNVERIFIABLE)
+		return unverifiable_entry(s, e, &m, w);
 	if ((rc = veld__trusted_key(s, e->device, key, NULL)) == VELD_ENOTFOUND) {
 		veld__err_clear();
 		return set_aside(s, e, marked ? &m : NULL, w, stop);
@@ -537,4 +594,86 @@ int veld__audit_apply_page(veld_store *s, const struct veld__audit_pull_resp *pa
 		*waiting = 0;
 	}
 	return rc;
+}
+
+/* ---- office: devices it will not certify ------------------------------------------- */
+
+int veld__audit_after_certify(veld_store *s, size_t *given_up)
+{
+	struct veld__step step;
+	struct veld__audit_mark *m = NULL;
+	struct veld__audit_row row;
+	size_t n = 0;
+	long unverifiable = 0;
+	int rc;
+
+	*given_up = 0;
+	if ((rc = veld__step_begin(s, &step, VELD_STEP_WRITE)) != VELD_OK)
+		return rc;
+	if (!veld__store_is_office(s))
+		rc = veld__err(VELD_EPERM, "only the office receives the devices' access logs");
+	else
+		rc = veld__audit_marks_all(s, &m, &n);
+	for (size_t i = 0; rc == VELD_OK && i < n; i++)
+		unverifiable += m[i].state == VELD_AUDIT_UNVERIFIABLE;
+	for (size_t i = 0; rc == VELD_OK && i < n; i++) {
+		uint8_t key[32];
+		uint64_t last = 0;
+		if (m[i].state != VELD_AUDIT_WAITING || unverifiable >= VELD_AUDIT_MARKS_MAX)
+			continue;
+		if ((rc = veld__trusted_key(s, m[i].device, key, NULL)) != VELD_ENOTFOUND)
+			continue; /* certified: its entries come again (veld__audit_cursor) */
+		veld__err_clear();
+		/* Its entries that came, from 1 on without a gap, keep their place. */
+		rc = veld__office_audit_last(s, m[i].device, &last);
+		for (uint64_t seq = last + 1; rc == VELD_OK && seq < m[i].next &&
+		     seq <= VELD_AUDIT_UNVERIFIED_MAX; seq++)
+			rc = keep_unverified(s, m[i].device, seq, NOT_CERTIFIED, &row);
+		m[i].state = VELD_AUDIT_UNVERIFIABLE;
+		m[i].resume = m[i].next = 0;
+		if (rc == VELD_OK && (rc = veld__audit_mark_put(s, &m[i])) == VELD_OK) {
+			unverifiable++;
+			(*given_up)++;
+		}
+	}
+	free(m);
+	rc = veld__step_end(s, &step, rc);
+	if (rc != VELD_OK)
+		*given_up = 0;
+	return rc;
+}
+
+int veld__audit_status(veld_store *s, struct veld__audit_status *st)
+{
+	struct veld__step step;
+	struct veld__audit_mark *m = NULL;
+	size_t n = 0;
+	int rc;
+
+	memset(st, 0, sizeof *st);
+	if ((rc = veld__step_begin(s, &step, 0)) != VELD_OK)
+		return rc;
+	if (veld__store_is_office(s))
+		rc = veld__audit_marks_all(s, &m, &n);
+	for (size_t i = 0; rc == VELD_OK && i < n; i++) {
+		uint64_t last = 0;
+		if (m[i].state == VELD_AUDIT_WAITING) {
+			st->waiting++;
+			st->waiting_entries += m[i].top;
+			continue;
+		}
+		if ((rc = veld__office_audit_last(s, m[i].device, &last)) != VELD_OK)
+			break;
+		if (m[i].state == VELD_AUDIT_UNVERIFIABLE) {
+			st->unverifiable++;
+			st->unverified += last;
+		} else {
+			st->unverified += last > m[i].point ? last - m[i].point : 0;
+		}
+		st->not_kept += m[i].top > last ? m[i].top - last : 0;
+	}
+	free(m);
+	if (rc == VELD_OK)
+		st->full = st->waiting >= VELD_AUDIT_MARKS_MAX || st->unverifiable >= VELD_AUDIT_MARKS_MAX;
+	return veld__step_end(s, &step, rc);
 }

@@ -160,13 +160,33 @@ int veld__audit_cursor(veld_store *s, uint64_t *after);
  * inside, each device's entries in order without gaps, an entry held
  * already unchanged), keep the new ones and save the cursor: one
  * transaction; a page that fails a check changes nothing (VELD_EPROTO).
- * Entries of a device the office has not certified are passed over and
- * wait, marked (core/src/audit.h), without holding up the others.
- * *applied gets the number of new entries kept. *waiting is set only where
- * the pull ends, on a page without `more`: to the number of devices whose
- * entries wait. */
+ * Entries the office cannot check as genuine do not hold up the others
+ * (docs/protocol.md, GET /v1/audit): those of a device it has not
+ * certified are passed over and wait, marked (core/src/audit.h); those of a
+ * device it gave up on keep their place as "unverified". *applied gets the number of new entries
+ * kept. *waiting is set only where the pull ends, on a page without `more`:
+ * to the number of devices whose entries wait; or when the page stops early,
+ * before an entry of one more device than VELD_AUDIT_MARKS_MAX waiting (at
+ * least 1): pull again at the next sync. */
 int veld__audit_apply_page(veld_store *s, const struct veld__audit_pull_resp *page,
                            uint64_t after, uint64_t *applied, int *waiting);
+/* Office: call right after certifying the devices the server lists
+ * (veld__office_certify). A device whose entries wait and that the office
+ * has still not certified will not be (revoked before it was certified, no
+ * invite of this office, made up by the server): its entries that came are
+ * kept as "unverified", and so are the ones that come later, up to
+ * VELD_AUDIT_UNVERIFIED_MAX. *given_up gets how many devices that was. */
+int veld__audit_after_certify(veld_store *s, size_t *given_up);
+/* Office: what its marks on access logs say, for the sync's warnings. */
+struct veld__audit_status {
+	uint64_t waiting;         /* devices whose entries wait for a certificate */
+	uint64_t waiting_entries; /* how many of theirs came (the highest seq of each) */
+	uint64_t unverifiable;    /* devices the office will not certify */
+	uint64_t unverified;      /* entries kept as "unverified" */
+	uint64_t not_kept;        /* entries of those that came and are not kept (beyond a cap) */
+	int full;                 /* VELD_AUDIT_MARKS_MAX devices wait, or are unverifiable */
+};
+int veld__audit_status(veld_store *s, struct veld__audit_status *st);
 
 /* ---- enrollment ----------------------------------------------------------- */
 /* Fill an enroll request from this store's identity and the code. */

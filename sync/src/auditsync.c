@@ -317,12 +317,14 @@ static int open_entry(veld_store *s, struct push_key *pk, const struct veld__aud
  * cannot stop the office from receiving every other entry. */
 #define UNREADABLE "unreadable"
 /* An entry the office cannot take as genuine: of a device it has not
- * certified and will not (nothing of it can be checked). It keeps its place
- * as this, with nothing of what it says (which may be made up), outcome
- * "failure". */
+ * certified and will not (nothing of it can be checked), or signed by its
+ * device after the office revoked it. It keeps its place as this, with
+ * nothing of what it says (which may be made up), outcome "failure". */
 #define UNVERIFIED "unverified"
 #define NOT_CERTIFIED "the office did not certify its device, so nothing of it could be" \
                       " checked: not taken as genuine"
+#define AFTER_REVOCATION "signed by its device after the office revoked it: not taken as" \
+                         " genuine"
 
 static void unreadable_entry(const struct veld__audit_entry *e, struct veld__audit_plain *pl)
 {
@@ -514,11 +516,55 @@ static int unverifiable_entry(veld_store *s, const struct veld__audit_entry *e,
 	return rc;
 }
 
+/* An entry of a device whose certificate the office revoked (m: its mark,
+ * NULL if none yet). Its signature must verify, as for every certified
+ * device. The revocation point of an access log is what the office held of
+ * it when it revoked the device: seqs of the access log are the device's
+ * own (not those of its operations, which the revocation notice counts),
+ * and the time inside an entry is the device's word. So an entry held
+ * already is compared as ever, and one that is new to the office now was
+ * not there at the revocation: it is kept as unverified (up to
+ * VELD_AUDIT_UNVERIFIED_MAX after the point), and the mark records the
+ * point the first time. */
+static int revoked_entry(veld_store *s, const struct veld__audit_entry *e, const uint8_t key[32],
+                         struct veld__audit_mark *m, struct page_work *w)
+{
+	struct veld__audit_mark fresh;
+	uint64_t last = 0;
+	int rc;
+	if ((rc = veld__office_audit_last(s, e->device, &last)) != VELD_OK)
+		return rc;
+	if (e->seq <= last)
+		return take_entry(s, e, key, w);
+	if ((rc = check_sig(e, key)) != VELD_OK)
+		return rc;
+	if (!m) {
+		memset(&fresh, 0, sizeof fresh);
+		memcpy(fresh.device, e->device, VELD_ID_BYTES);
+		fresh.state = VELD_AUDIT_REVOKED;
+		fresh.point = last;
+		m = &fresh;
+	}
+	if (m->top < e->seq) {
+		m->top = e->seq;
+		if ((rc = veld__audit_mark_put(s, m)) != VELD_OK)
+			return rc;
+	}
+	if (last - m->point >= VELD_AUDIT_UNVERIFIED_MAX)
+		return VELD_OK;
+	if (e->seq > last + 1)
+		return gap(e, last);
+	if ((rc = keep_unverified(s, e->device, e->seq, AFTER_REVOCATION, &w->rows[0])) == VELD_OK)
+		w->kept++;
+	return rc;
+}
+
 /* One entry of a page, by what the office knows of its device. */
 static int take_one(veld_store *s, const struct veld__audit_entry *e, struct page_work *w,
                     int *stop)
 {
 	struct veld__audit_mark m;
+	struct veld__cert c;
 	uint8_t key[32];
 	int marked, rc = veld__audit_mark_get(s, e->device, &m);
 	if (rc != VELD_OK && rc != VELD_ENOTFOUND)
@@ -527,7 +573,7 @@ static int take_one(veld_store *s, const struct veld__audit_entry *e, struct pag
 	/* Given up on once, always: its first entries are unverified already. */
 	if (marked && m.state == VELD_AUDIT_UNVERIFIABLE)
 		return unverifiable_entry(s, e, &m, w);
-	if ((rc = veld__trusted_key(s, e->device, key, NULL)) == VELD_ENOTFOUND) {
+	if ((rc = veld__trusted_key(s, e->device, key, &c)) == VELD_ENOTFOUND) {
 		veld__err_clear();
 		return set_aside(s, e, marked ? &m : NULL, w, stop);
 	}
@@ -535,6 +581,8 @@ static int take_one(veld_store *s, const struct veld__audit_entry *e, struct pag
 		return rc;
 	if (marked && m.state == VELD_AUDIT_WAITING)
 		return set_aside(s, e, &m, w, stop);
+	if (c.revoked)
+		return revoked_entry(s, e, key, marked ? &m : NULL, w);
 	return take_entry(s, e, key, w);
 }
 

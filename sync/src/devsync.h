@@ -163,7 +163,8 @@ int veld__audit_cursor(veld_store *s, uint64_t *after);
  * Entries the office cannot check as genuine do not hold up the others
  * (docs/protocol.md, GET /v1/audit): those of a device it has not
  * certified are passed over and wait, marked (core/src/audit.h); those of a
- * device it gave up on keep their place as "unverified". *applied gets the number of new entries
+ * device it gave up on, or signed by a device after its revocation, keep
+ * their place as "unverified". *applied gets the number of new entries
  * kept. *waiting is set only where the pull ends, on a page without `more`:
  * to the number of devices whose entries wait; or when the page stops early,
  * before an entry of one more device than VELD_AUDIT_MARKS_MAX waiting (at
@@ -182,7 +183,7 @@ struct veld__audit_status {
 	uint64_t waiting;         /* devices whose entries wait for a certificate */
 	uint64_t waiting_entries; /* how many of theirs came (the highest seq of each) */
 	uint64_t unverifiable;    /* devices the office will not certify */
-	uint64_t unverified;      /* entries kept as "unverified" */
+	uint64_t unverified;      /* entries kept as "unverified" (those and revoked devices') */
 	uint64_t not_kept;        /* entries of those that came and are not kept (beyond a cap) */
 	int full;                 /* VELD_AUDIT_MARKS_MAX devices wait, or are unverifiable */
 };

@@ -672,6 +672,83 @@ static void test_auditsync__too_many_devices_waiting_stop_the_page(void **state)
 	free(e);
 }
 
+/* Minor observation of the i9 review: the office took entries that a
+ * revoked device signed after its revocation. What the office held of the
+ * device when it revoked it stays genuine and is compared as ever; an entry
+ * new to the office after the revocation is kept as "unverified", with
+ * nothing of what it says. Its signature is still checked: the server
+ * cannot add one. Beyond VELD_AUDIT_UNVERIFIED_MAX of them, the rest are
+ * passed over. */
+static void test_auditsync__revoked_device_signs_nothing_genuine_after_revocation(void **state)
+{
+	struct fx *f = *state;
+	struct veld__audit_entry *e;
+	struct veld__audit_mark m;
+	uint64_t applied = 0, held;
+	char *out = NULL, *id;
+	uint8_t pk[32], sk[64];
+	json_t *rows;
+	size_t n;
+
+	make_page(f);
+	ok(apply(f, &applied));
+	held = applied;
+	ok(veld__cert_revoke(f->office, f->worker->device, 0));
+
+	/* The thief (with the server) logs on: the old entries again, and new. */
+	id = create(f->worker, "client", "{\"name\":\"Stolen\"}");
+	ok(veld_record_get(f->worker, "client", id, "looking around", &out));
+	veld_free(out);
+	free(id);
+	outbox_of(f->worker, &f->ob, 50);
+	n = f->ob.req.n;
+	f->page.entries = f->ob.req.entries;
+	f->page.n = n;
+	f->page.next = 50 + n - 1;
+	ok(apply(f, &applied));
+	assert_int_equal(applied, n - held);
+	rows = rows_of(f, f->worker->device);
+	assert_int_equal(json_array_size(rows), n);
+	assert_string_equal(row_str(rows, 1, "event"), "store-create");
+	assert_string_equal(row_str(rows, n, "event"), "unverified");
+	assert_non_null(strstr(row_str(rows, n, "purpose"), "after the office revoked"));
+	json_decref(rows);
+	ok(veld_office_log(f->office, NULL, &out));
+	assert_null(strstr(out, "looking around"));
+	assert_non_null(strstr(out, "home visit prep")); /* before: genuine */
+	veld_free(out);
+	ok(veld__audit_mark_get(f->office, f->worker->device, &m));
+	assert_int_equal(m.state, VELD_AUDIT_REVOKED);
+	assert_true(m.point == held);
+
+	/* One the server made up for it: refused, as for any certified device. */
+	crypto_sign_keypair(pk, sk);
+	e = calloc(VELD_AUDIT_UNVERIFIED_MAX + 10, sizeof *e);
+	made_up(e, 1, f->worker->device, n + 1, sk);
+	page_of(f, e, 1, 500, 0);
+	assert_int_equal(apply(f, &applied), VELD_EPROTO);
+	assert_non_null(strstr(veld_error_last(), "signature"));
+
+	/* Signed by it, far beyond the cap: kept up to it, then passed over,
+	 * a gap included. */
+	made_up(e, VELD_AUDIT_UNVERIFIED_MAX + 10, f->worker->device, n + 1, f->worker->sign_sk);
+	page_of(f, e, VELD_AUDIT_UNVERIFIED_MAX + 10, 600, 0);
+	ok(apply(f, &applied));
+	assert_int_equal(applied, VELD_AUDIT_UNVERIFIED_MAX - (n - held));
+	made_up(e, 1, f->worker->device, n + VELD_AUDIT_UNVERIFIED_MAX + 100, f->worker->sign_sk);
+	page_of(f, e, 1, 5000, 0);
+	ok(apply(f, &applied));
+	assert_int_equal(applied, 0);
+	assert_int_equal(office_rows(f), (long long)(held + VELD_AUDIT_UNVERIFIED_MAX));
+	{
+		struct veld__audit_status st = status(f);
+		assert_true(st.unverified == VELD_AUDIT_UNVERIFIED_MAX);
+		assert_true(st.not_kept == (n + VELD_AUDIT_UNVERIFIED_MAX + 100) -
+		                           (held + VELD_AUDIT_UNVERIFIED_MAX));
+	}
+	free(e);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -697,6 +774,9 @@ int main(void)
 			test_auditsync__unverified_entries_of_a_device_are_capped, setup, teardown),
 		cmocka_unit_test_setup_teardown(
 			test_auditsync__too_many_devices_waiting_stop_the_page, setup, teardown),
+		cmocka_unit_test_setup_teardown(
+			test_auditsync__revoked_device_signs_nothing_genuine_after_revocation, setup,
+			teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

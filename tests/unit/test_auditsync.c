@@ -5,9 +5,12 @@
  * the office side has its own test: an altered entry, entries signed with
  * another key than the certified one, a gap, a changed entry under a seq
  * already held, an entry its device signed but that does not open (kept as
- * "unreadable" so one faulty device cannot block the rest), an entry of a
- * device the office has not certified (the page stops there and waits), and
- * a page that fails keeps nothing. */
+ * "unreadable" so one faulty device cannot block the rest), and a page that
+ * fails keeps nothing. Devices whose entries the office cannot check hold up
+ * no one (finding 12 of the i9 review): one not certified yet waits apart
+ * and comes again once certified; one it will not certify, and a revoked
+ * one after its revocation, keep their place as "unverified"; and what it
+ * keeps of them is bounded. */
 #include "helpers.h"
 
 #include "audit.h"

@@ -10,17 +10,20 @@
  * extend the chain nor move the head back to an earlier entry. What the
  * MAC cannot stop is replacing the whole file with an older copy: the
  * office's copy of the log is the anchor for that. */
-#include "store.h"
+#include "audit.h"
 #include "error.h"
 #include "hlc.h"
 
 #include <jansson.h>
 #include <msgpack.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <time.h>
 
-enum audit_stmt { AS_INSERT, AS_HEAD, AS_ABOUT, AS_LIST_OWN, AS_LIST_OFFICE, AS_CHAIN };
+enum audit_stmt {
+	AS_INSERT, AS_HEAD, AS_ABOUT, AS_LIST_OWN, AS_LIST_OFFICE, AS_CHAIN, AS_MARKS, AS_MARK_DEL
+};
 /* The listings read rows of (device, seq, at, event, outcome, client,
  * user, role, purpose), as append_entries expects. */
 static const char *const audit_sql[] = {
@@ -48,6 +51,11 @@ static const char *const audit_sql[] = {
 		" ORDER BY at DESC, device DESC, seq DESC LIMIT ?3) ORDER BY at, device, seq",
 	[AS_CHAIN] = "SELECT seq, at, event, outcome, client, user, role, device, purpose, hash"
 	             " FROM audit ORDER BY seq",
+	/* The office's marks (audit.h): every key from "audit_mark:" up to, not
+	 * including, "audit_mark;" (':' + 1). */
+	[AS_MARKS] = "SELECT substr(key, 12), value FROM meta WHERE key > 'audit_mark:'"
+	             " AND key < 'audit_mark;' ORDER BY key",
+	[AS_MARK_DEL] = "DELETE FROM meta WHERE key = ?1",
 };
 static const struct veld__sqltab audit_tab = VELD_SQLTAB(VELD_SQL_AUDIT, audit_sql);
 
@@ -379,5 +387,116 @@ int veld__audit_verify(veld_store *s, uint64_t *entries_out)
 			(unsigned long long)last, (unsigned long long)mseq);
 	if (entries_out)
 		*entries_out = last;
+	return VELD_OK;
+}
+
+/* ---- the office's marks on devices' access logs (audit.h) -------------------- */
+
+#define MARK_KEY "audit_mark:"
+#define MARK_BYTES (1 + 4 * 8)
+
+static void mark_key(char key[sizeof MARK_KEY + 2 * VELD_ID_BYTES], const uint8_t *device)
+{
+	memcpy(key, MARK_KEY, sizeof MARK_KEY - 1);
+	veld__hex(key + sizeof MARK_KEY - 1, device, VELD_ID_BYTES);
+}
+
+static int mark_decode(struct veld__audit_mark *m, const uint8_t *v, size_t n)
+{
+	if (n != MARK_BYTES || v[0] < VELD_AUDIT_WAITING || v[0] > VELD_AUDIT_REVOKED)
+		return veld__err(VELD_ECORRUPT, "the office's mark on a device's access log is damaged");
+	m->state = v[0];
+	m->resume = veld__be64_get(v + 1);
+	m->next = veld__be64_get(v + 9);
+	m->point = veld__be64_get(v + 17);
+	m->top = veld__be64_get(v + 25);
+	return VELD_OK;
+}
+
+int veld__audit_mark_get(veld_store *s, const uint8_t device[VELD_ID_BYTES],
+                         struct veld__audit_mark *out)
+{
+	char key[sizeof MARK_KEY + 2 * VELD_ID_BYTES];
+	uint8_t v[MARK_BYTES + 1];
+	size_t n = 0;
+	int rc;
+	mark_key(key, device);
+	memset(out, 0, sizeof *out);
+	if ((rc = veld__meta_get(s, key, v, sizeof v, &n)) == VELD_ENOTFOUND) {
+		veld__err_clear();
+		return VELD_ENOTFOUND;
+	}
+	if (rc != VELD_OK)
+		return rc;
+	memcpy(out->device, device, VELD_ID_BYTES);
+	return mark_decode(out, v, n);
+}
+
+int veld__audit_mark_put(veld_store *s, const struct veld__audit_mark *m)
+{
+	char key[sizeof MARK_KEY + 2 * VELD_ID_BYTES];
+	uint8_t v[MARK_BYTES];
+	mark_key(key, m->device);
+	v[0] = (uint8_t)m->state;
+	veld__be64_put(v + 1, m->resume);
+	veld__be64_put(v + 9, m->next);
+	veld__be64_put(v + 17, m->point);
+	veld__be64_put(v + 25, m->top);
+	return veld__meta_put(s, key, v, sizeof v);
+}
+
+int veld__audit_mark_del(veld_store *s, const uint8_t device[VELD_ID_BYTES])
+{
+	char key[sizeof MARK_KEY + 2 * VELD_ID_BYTES];
+	sqlite3_stmt *st;
+	int rc = veld__sql(s, &audit_tab, AS_MARK_DEL, &st);
+	if (rc != VELD_OK)
+		return rc;
+	mark_key(key, device);
+	sqlite3_bind_text(st, 1, key, -1, SQLITE_TRANSIENT);
+	return veld__sql_run(st, "removing the office's mark on a device's access log");
+}
+
+int veld__audit_marks_all(veld_store *s, struct veld__audit_mark **out, size_t *n)
+{
+	struct veld__audit_mark *all = NULL, *g;
+	size_t cap = 0;
+	sqlite3_stmt *st;
+	int rc = veld__sql(s, &audit_tab, AS_MARKS, &st), src = SQLITE_DONE;
+	*out = NULL;
+	*n = 0;
+	if (rc != VELD_OK)
+		return rc;
+	while (rc == VELD_OK && (src = sqlite3_step(st)) == SQLITE_ROW) {
+		const char *hex = (const char *)sqlite3_column_text(st, 0);
+		if (*n == cap) {
+			cap = cap ? 2 * cap : 16;
+			if (!(g = realloc(all, cap * sizeof *all))) {
+				rc = veld__err(VELD_ENOMEM, "out of memory");
+				break;
+			}
+			all = g;
+		}
+		memset(&all[*n], 0, sizeof all[*n]);
+		if (!hex || strlen(hex) != 2 * VELD_ID_BYTES ||
+		    veld__unhex(all[*n].device, VELD_ID_BYTES, hex) != 0)
+			rc = veld__err(VELD_ECORRUPT, "the office's mark on a device's access log is"
+			               " damaged");
+		else
+			rc = mark_decode(&all[*n], sqlite3_column_blob(st, 1),
+			                 (size_t)sqlite3_column_bytes(st, 1));
+		if (rc == VELD_OK)
+			(*n)++;
+	}
+	if (rc == VELD_OK)
+		rc = veld__sql_done(st, src, "reading the office's marks on access logs");
+	else
+		sqlite3_reset(st);
+	if (rc != VELD_OK) {
+		free(all);
+		*n = 0;
+		return rc;
+	}
+	*out = all;
 	return VELD_OK;
 }

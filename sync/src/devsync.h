@@ -168,18 +168,44 @@ int veld__audit_acked(veld_store *s, uint64_t *acked, uint64_t *pending);
 /* Record the server's `acked`; lower than before after a server restore.
  * VELD_EPROTO if it claims entries this store never wrote. */
 int veld__audit_set_acked(veld_store *s, uint64_t acked);
-/* Office: the saved GET /v1/audit cursor. */
+/* Office: the cursor to send as GET /v1/audit's `after`: the saved one, moved
+ * back (and saved so) to just below the first entry passed over of every
+ * device the office has certified since its entries began to wait, so that
+ * they come again and are taken in, checked (core/src/audit.h). */
 int veld__audit_cursor(veld_store *s, uint64_t *after);
 /* Office: check every entry of a page (the key the office certified for
  * its device, the signature, sealed to this office, its own seq and device
  * inside, each device's entries in order without gaps, an entry held
  * already unchanged), keep the new ones and save the cursor: one
  * transaction; a page that fails a check changes nothing (VELD_EPROTO).
- * The entries from the first one of a device the office has not certified
- * yet wait (*waiting, the cursor stops before them). *applied gets the
- * number of new entries. */
+ * Entries the office cannot check as genuine do not hold up the others
+ * (docs/protocol.md, GET /v1/audit): those of a device it has not
+ * certified are passed over and wait, marked (core/src/audit.h); those of a
+ * device it gave up on, or signed by a device after its revocation, keep
+ * their place as "unverified". *applied gets the number of new entries
+ * kept. *waiting is set only where the pull ends, on a page without `more`:
+ * to the number of devices whose entries wait; or when the page stops early,
+ * before an entry of one more device than VELD_AUDIT_MARKS_MAX waiting (at
+ * least 1): pull again at the next sync. */
 int veld__audit_apply_page(veld_store *s, const struct veld__audit_pull_resp *page,
                            uint64_t after, uint64_t *applied, int *waiting);
+/* Office: call right after certifying the devices the server lists
+ * (veld__office_certify). A device whose entries wait and that the office
+ * has still not certified will not be (revoked before it was certified, no
+ * invite of this office, made up by the server): its entries that came are
+ * kept as "unverified", and so are the ones that come later, up to
+ * VELD_AUDIT_UNVERIFIED_MAX. *given_up gets how many devices that was. */
+int veld__audit_after_certify(veld_store *s, size_t *given_up);
+/* Office: what its marks on access logs say, for the sync's warnings. */
+struct veld__audit_status {
+	uint64_t waiting;         /* devices whose entries wait for a certificate */
+	uint64_t waiting_entries; /* how many of theirs came (the highest seq of each) */
+	uint64_t unverifiable;    /* devices the office will not certify */
+	uint64_t unverified;      /* entries kept as "unverified" (those and revoked devices') */
+	uint64_t not_kept;        /* entries of those that came and are not kept (beyond a cap) */
+	int full;                 /* VELD_AUDIT_MARKS_MAX devices wait, or are unverifiable */
+};
+int veld__audit_status(veld_store *s, struct veld__audit_status *st);
 
 /* ---- enrollment ----------------------------------------------------------- */
 /* Fill an enroll request from this store's identity and the code. */

@@ -753,6 +753,12 @@ static int certify_devices(struct session *x, struct tally *t)
 	veld__http_resp_free(&r);
 	veld__notice_out_free(&out); /* kept in the store; published below */
 	t->uncertifiable = refused;
+	/* A device whose access-log entries wait and that is still not
+	 * certified now will not be: its entries are kept as unverified. */
+	if (rc == VELD_OK) {
+		size_t given_up = 0;
+		rc = veld__audit_after_certify(x->s, &given_up);
+	}
 	return rc == VELD_OK ? publish_notices(x) : err_prefix(rc, "certifying devices");
 }
 
@@ -812,9 +818,34 @@ static json_t *warnings_of(const struct session *x, const struct tally *t, json_
 		         " invite of this office: not certified", (unsigned long long)t->uncertifiable);
 		json_array_append_new(w, json_string(line));
 	}
-	if (t->log_waiting)
+	if (strcmp(x->role, "office") == 0) {
+		struct veld__audit_status as;
+		if (veld__audit_status(x->s, &as) == VELD_OK) {
+			if (as.waiting > 0) {
+				snprintf(line, sizeof line, "access-log entries of %llu devices the office has"
+				         " not certified wait (%llu entries); they are taken in once it"
+				         " certifies them", (unsigned long long)as.waiting,
+				         (unsigned long long)as.waiting_entries);
+				json_array_append_new(w, json_string(line));
+			}
+			if (as.unverified > 0 || as.not_kept > 0) {
+				snprintf(line, sizeof line, "%llu access-log entries are kept as unverified"
+				         " (of devices the office will not certify, or signed after a"
+				         " revocation), %llu more were not kept", (unsigned long long)
+				         as.unverified, (unsigned long long)as.not_kept);
+				json_array_append_new(w, json_string(line));
+			}
+			if (as.full)
+				json_array_append_new(w, json_string("the office marks as many devices as it"
+				    " will whose access logs it cannot check: entries of one more are not"
+				    " pulled (the server may be making devices up)"));
+		} else {
+			veld__err_clear();
+		}
+	} else if (t->log_waiting) {
 		json_array_append_new(w, json_string("access-log entries of a device not certified"
 		                                     " yet wait for the next sync"));
+	}
 	return w;
 }
 
@@ -1104,7 +1135,7 @@ int veld_office_revoke(veld_store *s, const char *device_hex, const veld_sync_op
 	 * nothing after; then the key rotation makes sure the device can read
 	 * nothing written from now on. */
 	if ((rc = revoke_post(&x, device, &resp)) != VELD_OK ||
-	    (rc = pull_all(&x, &t)) != VELD_OK ||
+	    (rc = pull_all(&x, &t)) != VELD_OK || (rc = audit_pull_all(&x, &t)) != VELD_OK ||
 	    (rc = veld__office_revoke_notice(s, device, resp.team, resp.acked, &out)) != VELD_OK)
 		goto out;
 	veld__notice_out_free(&out);

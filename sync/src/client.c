@@ -317,6 +317,7 @@ struct tally {
 	int log_waiting;                 /* the office: entries of uncertified devices */
 	size_t uncertifiable;            /* the office: listed devices it cannot certify */
 	struct veld__freshness fresh;    /* the office's latest checkpoint here */
+	char kept[2048];                 /* warnings kept in the store since the last summary */
 };
 
 static int report(struct session *x, const struct tally *t, uint32_t phase)
@@ -808,6 +809,12 @@ static json_t *warnings_of(const struct session *x, const struct tally *t, json_
 	if (t->log_waiting)
 		json_array_append_new(w, json_string("access-log entries of a device not certified"
 		                                     " yet wait for the next sync"));
+	/* Warnings kept since the last summary (a revocation, ...). */
+	for (const char *p = t->kept; *p;) {
+		size_t n = strcspn(p, "\n");
+		json_array_append_new(w, json_stringn(p, n));
+		p += n + (p[n] == '\n');
+	}
 	return w;
 }
 
@@ -817,13 +824,14 @@ static json_int_t info_int(json_t *inf, const char *key)
 	return json_is_integer(v) ? json_integer_value(v) : 0;
 }
 
-static int summary_of(const struct session *x, const struct tally *t, char **json_out)
+static int summary_of(const struct session *x, struct tally *t, char **json_out)
 {
 	char *info = NULL, at[32];
 	json_t *summary, *inf;
 	json_int_t conflicts, pending, quarantined;
 	int rc;
-	if ((rc = veld_store_info(x->s, &info)) != VELD_OK)
+	if ((rc = veld__sync_warnings_take(x->s, t->kept, sizeof t->kept)) != VELD_OK ||
+	    (rc = veld_store_info(x->s, &info)) != VELD_OK)
 		return rc;
 	inf = json_loads(info, 0, NULL);
 	veld_free(info);
@@ -1081,6 +1089,7 @@ int veld_office_revoke(veld_store *s, const char *device_hex, const veld_sync_op
 	struct veld__notice_out out;
 	struct tally t;
 	uint8_t device[VELD_ID_BYTES];
+	char team[VELD_TEAM_MAX + 1];
 	int rc;
 
 	veld__err_clear();
@@ -1091,17 +1100,29 @@ int veld_office_revoke(veld_store *s, const char *device_hex, const veld_sync_op
 		session_close(&x);
 		return rc;
 	}
+	/* The team is the one the office certified the device for. A device it
+	 * never certified has none: the server still refuses it from here on,
+	 * and this office never certifies it, but no team is told. */
+	if ((rc = veld__office_revoke_begin(s, device, team)) == VELD_ENOTFOUND) {
+		if ((rc = revoke_post(&x, device, &resp)) == VELD_OK)
+			rc = veld__err(VELD_EPROTO, "device %s has no certificate of this office, so no"
+				" team is told (a revocation is announced only to the team of the office's"
+				" certificate); the server refuses the device from now on, and this office"
+				" will never certify it", device_hex);
+		goto out;
+	}
 	/* The server refuses the device from here on. Then the office takes in
-	 * everything the server holds of it, and signs the revocation with that
-	 * last seq, so every device accepts the same operations of it and
-	 * nothing after; then the key rotation makes sure the device can read
-	 * nothing written from now on. */
-	if ((rc = revoke_post(&x, device, &resp)) != VELD_OK ||
+	 * everything the server holds of it, and signs the revocation with the
+	 * last seq it verified itself, so every device accepts the same
+	 * operations of it and nothing after; then the key rotation makes sure
+	 * the device can read nothing written from now on. The server's answer
+	 * is only checked: its team must be the certificate's. */
+	if (rc != VELD_OK || (rc = revoke_post(&x, device, &resp)) != VELD_OK ||
 	    (rc = pull_all(&x, &t)) != VELD_OK ||
 	    (rc = veld__office_revoke_notice(s, device, resp.team, resp.acked, &out)) != VELD_OK)
 		goto out;
 	veld__notice_out_free(&out);
-	if ((rc = publish_notices(&x)) != VELD_OK || (rc = publish_team_key(&x, resp.team, 1)) != VELD_OK ||
+	if ((rc = publish_notices(&x)) != VELD_OK || (rc = publish_team_key(&x, team, 1)) != VELD_OK ||
 	    (rc = sync_run(&x, NULL)) != VELD_OK)
 		rc = err_prefix(rc, "the device is revoked, but announcing it and rotating its team's"
 			" keys did not finish");

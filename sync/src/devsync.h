@@ -54,6 +54,11 @@ int veld__sync_pushed(veld_store *s, const struct veld__outbox *o, const struct 
  * the start (the merge drops what is known). VELD_EPROTO if `expected`
  * claims operations this device never wrote. */
 int veld__sync_rewind(veld_store *s, uint64_t expected);
+/* A warning for the next sync summary (inside a step): kept in the store
+ * until a summary shows it (veld__sync_warnings_take: the lines kept,
+ * separated by newlines, "" if none; they are cleared). */
+int veld__sync_warn(veld_store *s, const char *line);
+int veld__sync_warnings_take(veld_store *s, char *buf, size_t cap);
 /* The highest own seq the server acknowledged, as this store recorded it. */
 int veld__sync_acked(veld_store *s, uint64_t *acked);
 /* How many own operations and envelopes still wait to be pushed. */
@@ -188,8 +193,19 @@ int veld__office_erase_notice(veld_store *s, const char *client_id, uint8_t clie
 /* A team's field policy `mask`; kept and logged here at once. */
 int veld__office_policy_notice(veld_store *s, const char *team, uint32_t mask,
                                struct veld__notice_out *out);
-/* The revocation of a device of `team`, after the office received all its
- * operations the server holds (acked); VELD_EPROTO if it did not. */
+/* A revocation starts here: the team the office certified the device for
+ * (its certificate). A device without a certificate is marked never to be
+ * certified, and VELD_ENOTFOUND. */
+int veld__office_revoke_begin(veld_store *s, const uint8_t device[VELD_ID_BYTES],
+                              char team[VELD_TEAM_MAX + 1]);
+/* The revocation notice, after the office pulled: to the team of the
+ * office's certificate, with last_seq = the device's last seq the office
+ * itself received and verified (its `authors` row). `team` and `acked` are
+ * the server's answer to POST /v1/revoke, only checked: another team than
+ * the certificate's, or no certificate, is VELD_EPROTO and nothing is
+ * signed; an `acked` above what the office holds is a warning for the next
+ * sync summary (veld__sync_warn). A device revoked here already: no new
+ * notice (out->req.n == 0). */
 int veld__office_revoke_notice(veld_store *s, const uint8_t device[VELD_ID_BYTES],
                                const char *team, uint64_t acked, struct veld__notice_out *out);
 /* Certificates for the listed devices that enrolled with an invite of this

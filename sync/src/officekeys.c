@@ -36,6 +36,15 @@ static int need_office(veld_store *s)
 	return VELD_OK;
 }
 
+/* A setting of the office about one device or invite, in meta:
+ * "<what>:<hex of id>". */
+static void id_key(char *key, size_t cap, const char *what, const uint8_t *id, size_t n)
+{
+	char hex[2 * 32 + 1];
+	veld__hex(hex, id, n);
+	snprintf(key, cap, "%s:%s", what, hex);
+}
+
 /* A team a worker device can belong to. */
 static int team_name_ok(const char *team)
 {
@@ -262,32 +271,77 @@ int veld__office_policy_notice(veld_store *s, const char *team, uint32_t mask,
 	return rc;
 }
 
+int veld__office_revoke_begin(veld_store *s, const uint8_t device[VELD_ID_BYTES],
+                              char team[VELD_TEAM_MAX + 1])
+{
+	struct veld__step step;
+	struct veld__cert c;
+	char key[80];
+	int rc = veld__step_begin(s, &step, VELD_STEP_WRITE), none = 0;
+	if (rc)
+		return rc;
+	if ((rc = need_office(s)) == VELD_OK && (rc = veld__cert_get(s, device, &c)) == VELD_OK) {
+		snprintf(team, VELD_TEAM_MAX + 1, "%s", c.team);
+	} else if (rc == VELD_ENOTFOUND) {
+		/* Never certified: there is no team to tell, and it must not be
+		 * certified later with the invite it may have used. */
+		veld__err_clear();
+		id_key(key, sizeof key, "never_certify", device, VELD_ID_BYTES);
+		none = 1;
+		rc = veld__sync_set_u64(s, key, 1);
+	}
+	rc = veld__step_end(s, &step, rc);
+	return rc == VELD_OK && none ? VELD_ENOTFOUND : rc;
+}
+
 int veld__office_revoke_notice(veld_store *s, const uint8_t device[VELD_ID_BYTES],
                                const char *team, uint64_t acked, struct veld__notice_out *out)
 {
 	struct veld__notice_body b;
 	struct veld__step step;
+	struct veld__cert c;
+	char hex[2 * VELD_ID_BYTES + 1], line[300];
 	uint64_t seen = 0;
 	int rc = veld__step_begin(s, &step, VELD_STEP_KEYS | VELD_STEP_WRITE);
 	memset(out, 0, sizeof *out);
 	if (rc)
 		return rc;
-	/* The last seq accepted is the server's, but only what the office
-	 * itself received and checked counts: every device then accepts the
-	 * same operations of the revoked device and nothing after them. */
-	if ((rc = need_office(s)) == VELD_OK && (rc = veld__author_seen(s, device, &seen)) == VELD_OK &&
-	    seen < acked)
-		rc = veld__err(VELD_EPROTO, "the server holds operations %llu to %llu of the revoked"
-		               " device that the office did not receive: sync again",
-		               (unsigned long long)(seen + 1), (unsigned long long)acked);
-	if (rc == VELD_OK) {
-		memset(&b, 0, sizeof b);
-		b.kind = VELD_NOTICE_REVOKE;
-		memcpy(b.id, device, VELD_ID_BYTES);
-		b.last_seq = acked;
-		if ((rc = notice_issue(s, team, &b, out)) == VELD_OK)
-			rc = veld__cert_revoke(s, device, acked);
+	veld__hex(hex, device, VELD_ID_BYTES);
+	/* The team is the office's own word, its certificate: never the one
+	 * the server names, or the notice and the key rotation would go to
+	 * another team and the device would stay trusted in its own. */
+	if ((rc = need_office(s)) == VELD_OK && (rc = veld__cert_get(s, device, &c)) == VELD_ENOTFOUND)
+		rc = veld__err(VELD_EPROTO, "device %s has no certificate of this office: a revocation"
+		               " is announced only to the team the office certified the device for",
+		               hex);
+	else if (rc == VELD_OK && strcmp(c.team, team) != 0)
+		rc = veld__err(VELD_EPROTO, "the server says device %s is of team %s, but the office"
+		               " certified it for team %s: nothing was announced (a revocation goes only"
+		               " to the team of the office's own certificate, never to one the server"
+		               " names)", hex, team, c.team);
+	if (rc != VELD_OK || c.revoked) /* revoked here already: announced then */
+		goto done;
+	/* The last seq is what the office itself received and verified of the
+	 * device (it pulled first): every device then accepts the same
+	 * operations of it and nothing after. A server that claims to hold
+	 * more is not believed, but said. */
+	if ((rc = veld__author_seen(s, device, &seen)) != VELD_OK)
+		goto done;
+	if (acked > seen) {
+		snprintf(line, sizeof line, "the server claimed to hold operations up to %llu of revoked"
+		         " device %s but delivered only up to %llu: the revocation accepts those up to"
+		         " %llu, later ones are refused everywhere", (unsigned long long)acked, hex,
+		         (unsigned long long)seen, (unsigned long long)seen);
+		if ((rc = veld__sync_warn(s, line)) != VELD_OK)
+			goto done;
 	}
+	memset(&b, 0, sizeof b);
+	b.kind = VELD_NOTICE_REVOKE;
+	memcpy(b.id, device, VELD_ID_BYTES);
+	b.last_seq = seen;
+	if ((rc = notice_issue(s, c.team, &b, out)) == VELD_OK)
+		rc = veld__cert_revoke(s, device, seen);
+done:
 	rc = veld__step_end(s, &step, rc);
 	if (rc != VELD_OK)
 		veld__notice_out_free(out);
@@ -326,12 +380,17 @@ static int certify_one(veld_store *s, const struct veld__device_info *d,
 {
 	struct veld__notice_body b;
 	struct veld__cert c;
-	char team[VELD_TEAM_MAX + 1];
+	char team[VELD_TEAM_MAX + 1], key[80];
+	uint64_t never = 0;
 	int rc, ok;
 	if (d->revoked || strcmp(d->role, "worker") != 0)
 		return VELD_OK;
 	if ((rc = veld__cert_get(s, d->device, &c)) != VELD_ENOTFOUND)
 		return rc; /* certified already (or a failure) */
+	/* The office revoked it before it was ever certified. */
+	id_key(key, sizeof key, "never_certify", d->device, VELD_ID_BYTES);
+	if ((rc = veld__sync_u64(s, key, &never)) != VELD_OK || never)
+		return rc;
 	if ((ok = certifiable(s, d, team)) < 0)
 		return ok;
 	if (!ok) {

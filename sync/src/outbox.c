@@ -11,6 +11,7 @@
 #include "error.h"
 #include "syncstate.h"
 
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -191,5 +192,46 @@ int veld__sync_rewind(veld_store *s, uint64_t expected)
 	    (rc = veld__sync_set_u64(s, "notice_cursor", 0)) == VELD_OK)
 		rc = veld__keys_share_all(s);
 done:
+	return veld__step_end(s, &step, rc);
+}
+
+/* ---- warnings kept for the next sync summary ------------------------------------ */
+
+#define WARNINGS_KEY "sync_warnings"
+#define WARNINGS_MAX 2048
+
+int veld__sync_warn(veld_store *s, const char *line)
+{
+	char buf[WARNINGS_MAX];
+	size_t n;
+	int rc = veld__sync_text(s, WARNINGS_KEY, buf, sizeof buf);
+	if (rc == VELD_ENOTFOUND) {
+		veld__err_clear();
+		buf[0] = 0;
+		rc = VELD_OK;
+	}
+	if (rc != VELD_OK)
+		return rc;
+	n = strlen(buf);
+	if (n + strlen(line) + 2 > sizeof buf)
+		return VELD_OK; /* full: the older warnings stand until a summary shows them */
+	snprintf(buf + n, sizeof buf - n, "%s%s", n ? "\n" : "", line);
+	return veld__sync_set_text(s, WARNINGS_KEY, buf);
+}
+
+int veld__sync_warnings_take(veld_store *s, char *buf, size_t cap)
+{
+	struct veld__step step;
+	int rc = veld__step_begin(s, &step, VELD_STEP_WRITE);
+	if (rc)
+		return rc;
+	buf[0] = 0;
+	rc = veld__sync_text(s, WARNINGS_KEY, buf, cap);
+	if (rc == VELD_ENOTFOUND) {
+		veld__err_clear();
+		rc = VELD_OK;
+	} else if (rc == VELD_OK && buf[0]) {
+		rc = veld__sync_set_text(s, WARNINGS_KEY, "");
+	}
 	return veld__step_end(s, &step, rc);
 }

@@ -735,8 +735,43 @@ static int get_devices(struct session *x, struct veld__wire *w, struct veld__htt
 	return VELD_OK;
 }
 
+/* A device certified after a rotation holds at most the version its invite
+ * carried: every version the office holds of the team is sealed to the
+ * team's certified devices again (POST /v1/team-keys takes a version it has
+ * "to add devices"), oldest first, so a new device reads what was sealed to
+ * any of them and has the current one. Until the server took them all, the
+ * next sync tries again. */
+static int share_team_keys(struct session *x)
+{
+	struct veld__team_list due;
+	int rc = veld__office_keys_due(x->s, &due);
+	for (size_t i = 0; rc == VELD_OK && i < due.n; i++) {
+		const char *team = due.team[i];
+		for (uint64_t tv = 1; rc == VELD_OK; tv++) {
+			struct veld__team_keys_out tk;
+			msgpack_sbuffer sb;
+			if ((rc = veld__office_team_key_version(x->s, team, tv, &tk)) == VELD_ENOTFOUND) {
+				veld__err_clear();
+				rc = VELD_OK;
+				break; /* every version held was sealed */
+			}
+			if (rc != VELD_OK)
+				break;
+			if ((rc = ENCODE(&sb, veld__wire_team_keys_req_encode, &tk.req)) == VELD_OK)
+				rc = post_ok(x, "/v1/team-keys", &sb, NULL);
+			msgpack_sbuffer_destroy(&sb);
+			veld__team_keys_out_free(&tk);
+		}
+		if (rc == VELD_OK)
+			rc = veld__office_keys_shared(x->s, team);
+	}
+	veld__team_list_free(&due);
+	return rc == VELD_OK ? VELD_OK : err_prefix(rc, "sealing the team keys to new devices");
+}
+
 /* Certify the devices that enrolled with this office's invites since the
- * last sync, and publish the certificates (and any other notice waiting). */
+ * last sync, and publish the certificates (and any other notice waiting),
+ * then the team keys for them. */
 static int certify_devices(struct session *x, struct tally *t)
 {
 	struct veld__devices_resp d;
@@ -752,7 +787,11 @@ static int certify_devices(struct session *x, struct tally *t)
 	veld__http_resp_free(&r);
 	veld__notice_out_free(&out); /* kept in the store; published below */
 	t->uncertifiable = refused;
-	return rc == VELD_OK ? publish_notices(x) : err_prefix(rc, "certifying devices");
+	if (rc != VELD_OK)
+		return err_prefix(rc, "certifying devices");
+	if ((rc = publish_notices(x)) != VELD_OK)
+		return rc;
+	return share_team_keys(x);
 }
 
 /* POST /v1/checkpoint: every team's dated checkpoint, after the pull. */

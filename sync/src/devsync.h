@@ -246,5 +246,22 @@ struct veld__team_keys_out {
 int veld__office_team_keys(veld_store *s, const char *team, int rotate,
                            struct veld__team_keys_out *out);
 void veld__team_keys_out_free(struct veld__team_keys_out *o);
+/* Version tv (at least 1) of `team`'s key, signed, sealed to each device
+ * the office certified for the team and did not revoke: how a device
+ * certified after a rotation gets the versions before it. VELD_ENOTFOUND
+ * if the office does not hold that version. */
+int veld__office_team_key_version(veld_store *s, const char *team, uint64_t tv,
+                                  struct veld__team_keys_out *out);
+/* The teams with devices certified since their key versions were last
+ * sealed to every certified device (veld__office_certify marks them);
+ * veld__office_keys_shared once the server took every version. */
+struct veld__team_list {
+	char (*team)[VELD_TEAM_MAX + 1];
+	size_t n, cap;
+	veld_store *s;
+};
+int veld__office_keys_due(veld_store *s, struct veld__team_list *out);
+int veld__office_keys_shared(veld_store *s, const char *team);
+void veld__team_list_free(struct veld__team_list *l);
 
 #endif

@@ -375,6 +375,18 @@ static int certifiable(veld_store *s, const struct veld__device_info *d, char te
 	return sodium_memcmp(pinned, d->sign_pk, 32) == 0 && team_name_ok(team);
 }
 
+/* A device certified for `team` gets every key version the office holds of
+ * the team (veld__office_keys_due): marked here, cleared once the server
+ * took them all. */
+#define KEYS_DUE "keys_due:"
+
+static int keys_due(veld_store *s, const char *team)
+{
+	char key[sizeof KEYS_DUE + VELD_TEAM_MAX];
+	snprintf(key, sizeof key, KEYS_DUE "%s", team);
+	return veld__sync_set_u64(s, key, 1);
+}
+
 static int certify_one(veld_store *s, const struct veld__device_info *d,
                        struct veld__notice_out *out, size_t *refused)
 {
@@ -412,7 +424,8 @@ static int certify_one(veld_store *s, const struct veld__device_info *d,
 	memcpy(c.box_pk, d->box_pk, 32);
 	c.enrolled = d->enrolled;
 	if ((rc = notice_issue(s, team, &b, out)) == VELD_OK &&
-	    (rc = veld__cert_put(s, &c)) == VELD_OK)
+	    (rc = veld__cert_put(s, &c)) == VELD_OK &&
+	    (rc = keys_due(s, team)) == VELD_OK)
 		rc = veld__audit(s, "certify", "success", NULL, "device enrollment");
 	return rc;
 }
@@ -669,20 +682,93 @@ static int team_key_for(veld_store *s, const char *team, int rotate, uint64_t *t
 {
 	int rc;
 	if (!rotate)
-		return veld__team_key_get(s, team, tv, pk, sk);
+		return veld__team_key_get(s, team, tv, pk, sk); /* *tv 0: the current one */
 	if ((rc = new_team_key(s, team, tv, pk, sk)) != VELD_OK ||
 	    (rc = veld__keys_rotate_team(s, team)) != VELD_OK)
 		return rc;
 	return veld__audit(s, "team-key-rotate", "success", NULL, "revocation");
 }
 
+/* The team-keys request of version tv (0: the current one; rotate: a new
+ * one), sealed to the team's certified devices. */
+static int team_keys_out(veld_store *s, const char *team, int rotate, uint64_t tv,
+                         struct veld__team_keys_out *out);
+
 int veld__office_team_keys(veld_store *s, const char *team, int rotate,
                            struct veld__team_keys_out *out)
+{
+	return team_keys_out(s, team, rotate, 0, out);
+}
+
+int veld__office_team_key_version(veld_store *s, const char *team, uint64_t tv,
+                                  struct veld__team_keys_out *out)
+{
+	return team_keys_out(s, team, 0, tv, out);
+}
+
+static int due_team(const char *team, void *arg)
+{
+	struct veld__team_list *l = arg;
+	char key[sizeof KEYS_DUE + VELD_TEAM_MAX];
+	uint64_t due = 0;
+	int rc;
+	snprintf(key, sizeof key, KEYS_DUE "%s", team);
+	if ((rc = veld__sync_u64(l->s, key, &due)) != VELD_OK || !due)
+		return rc;
+	if (l->n == l->cap) {
+		size_t cap = l->cap ? 2 * l->cap : 4;
+		char(*g)[VELD_TEAM_MAX + 1] = realloc(l->team, cap * sizeof *g);
+		if (!g)
+			return veld__err(VELD_ENOMEM, "out of memory");
+		l->team = g;
+		l->cap = cap;
+	}
+	snprintf(l->team[l->n++], VELD_TEAM_MAX + 1, "%s", team);
+	return VELD_OK;
+}
+
+int veld__office_keys_due(veld_store *s, struct veld__team_list *out)
+{
+	struct veld__step step;
+	int rc = veld__step_begin(s, &step, 0);
+	memset(out, 0, sizeof *out);
+	out->s = s;
+	if (rc)
+		return rc;
+	if ((rc = need_office(s)) == VELD_OK)
+		rc = veld__teams_each(s, due_team, out);
+	rc = veld__step_end(s, &step, rc);
+	if (rc != VELD_OK)
+		veld__team_list_free(out);
+	return rc;
+}
+
+int veld__office_keys_shared(veld_store *s, const char *team)
+{
+	struct veld__step step;
+	char key[sizeof KEYS_DUE + VELD_TEAM_MAX];
+	int rc = veld__step_begin(s, &step, VELD_STEP_WRITE);
+	if (rc)
+		return rc;
+	snprintf(key, sizeof key, KEYS_DUE "%s", team);
+	return veld__step_end(s, &step, veld__sync_set_u64(s, key, 0));
+}
+
+void veld__team_list_free(struct veld__team_list *l)
+{
+	if (!l)
+		return;
+	free(l->team);
+	memset(l, 0, sizeof *l);
+}
+
+static int team_keys_out(veld_store *s, const char *team, int rotate, uint64_t want,
+                         struct veld__team_keys_out *out)
 {
 	struct veld__step step;
 	struct sealing x;
 	uint8_t *sk, msg[VELD_TEAM_KEY_SIG_MSG_MAX];
-	uint64_t tv = 0;
+	uint64_t tv = want;
 	int rc;
 	memset(out, 0, sizeof *out);
 	if (!(sk = veld__secret_new(32)))

@@ -841,8 +841,9 @@ static json_t *warnings_of(const struct session *x, const struct tally *t, json_
 		json_array_append_new(w, json_string(line));
 	}
 	if (t->uncertifiable > 0) {
-		snprintf(line, sizeof line, "%llu devices the server lists did not enroll with an"
-		         " invite of this office: not certified", (unsigned long long)t->uncertifiable);
+		snprintf(line, sizeof line, "%llu devices the server lists are not certified: no"
+		         " invite of this office proves them, or another device used the invite"
+		         " already, or they enrolled after it expired", (unsigned long long)t->uncertifiable);
 		json_array_append_new(w, json_string(line));
 	}
 	if (t->log_waiting)

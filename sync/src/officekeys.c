@@ -350,6 +350,43 @@ done:
 
 /* ---- certificates ------------------------------------------------------------------- */
 
+/* The office holds its invites to what it made them for, whatever the
+ * server enforces: one device per invite (the first the office certifies
+ * with it, recorded as "invite_used:AUTH"), and enrolled no later than the
+ * invite's expiry ("invite_expires:AUTH", kept when the office made it)
+ * plus INVITE_SLACK_MS: the server stamps `enrolled` with its clock, which
+ * may differ from the office's by up to the request window (a request
+ * further off is refused as stale). 1 if usable by `d`, 0 if not. */
+#define INVITE_SLACK_MS VELD_AUTH_WINDOW_MS
+
+static int invite_usable(veld_store *s, const struct veld__device_info *d)
+{
+	uint8_t used[VELD_ID_BYTES];
+	uint64_t expires = 0;
+	char key[100];
+	int rc;
+	id_key(key, sizeof key, "invite_used", d->auth, 32);
+	if ((rc = veld__sync_bytes(s, key, used, sizeof used)) == VELD_OK)
+		return sodium_memcmp(used, d->device, VELD_ID_BYTES) == 0;
+	if (rc != VELD_ENOTFOUND)
+		return rc;
+	veld__err_clear();
+	id_key(key, sizeof key, "invite_expires", d->auth, 32);
+	if ((rc = veld__sync_u64(s, key, &expires)) != VELD_OK)
+		return rc;
+	return expires > 0 && d->enrolled <= expires + INVITE_SLACK_MS;
+}
+
+/* The invite `d` enrolled with is used up: by `d`. */
+static int invite_use(veld_store *s, const struct veld__device_info *d)
+{
+	char key[100];
+	if (!d->has_auth)
+		return VELD_OK;
+	id_key(key, sizeof key, "invite_used", d->auth, 32);
+	return veld__sync_set_bytes(s, key, d->device, VELD_ID_BYTES);
+}
+
 /* May the office certify this listed device, and for which team? An
  * invite of this office's whose proof key opens the device's proof; or,
  * for a device enrolled before certificates existed, the key this office
@@ -365,7 +402,9 @@ static int certifiable(veld_store *s, const struct veld__device_info *d, char te
 			return rc;
 		veld__enroll_proof(proof, key, d->device, d->sign_pk, d->box_pk);
 		sodium_memzero(key, sizeof key);
-		return sodium_memcmp(proof, d->proof, 32) == 0 && strcmp(team, d->team) == 0;
+		if (sodium_memcmp(proof, d->proof, 32) != 0 || strcmp(team, d->team) != 0)
+			return 0;
+		return invite_usable(s, d);
 	}
 	if ((rc = veld__peer_get(s, d->device, pinned)) == VELD_ENOTFOUND)
 		return 0;
@@ -424,7 +463,7 @@ static int certify_one(veld_store *s, const struct veld__device_info *d,
 	memcpy(c.box_pk, d->box_pk, 32);
 	c.enrolled = d->enrolled;
 	if ((rc = notice_issue(s, team, &b, out)) == VELD_OK &&
-	    (rc = veld__cert_put(s, &c)) == VELD_OK &&
+	    (rc = veld__cert_put(s, &c)) == VELD_OK && (rc = invite_use(s, d)) == VELD_OK &&
 	    (rc = keys_due(s, team)) == VELD_OK)
 		rc = veld__audit(s, "certify", "success", NULL, "device enrollment");
 	return rc;
@@ -607,6 +646,13 @@ static int invite_make(veld_store *s, const char *team, uint8_t *sk, char code_t
 	           veld__invite_ad(ad, team, tv, veld__store_device(s), veld__store_sign_pk(s),
 	                           veld__store_box_pk(s)), ckey);
 	rc = veld__invite_put(s, req->auth, team, pkey, req->expires);
+	/* Kept for certifying (invite_usable): trust.h's invites table keeps
+	 * it too, but does not give it back. */
+	if (rc == VELD_OK) {
+		char key[100];
+		id_key(key, sizeof key, "invite_expires", req->auth, 32);
+		rc = veld__sync_set_u64(s, key, req->expires);
+	}
 	sodium_memzero(code, sizeof code);
 	sodium_memzero(ckey, sizeof ckey);
 	sodium_memzero(pkey, sizeof pkey);

@@ -364,6 +364,72 @@ static void test_e2e_office__device_invited_before_rotation_gets_the_new_key(voi
 	fx_stop(&f);
 }
 
+/* ---- the office's own invites: single use, expiry (review finding 16) ------------------ */
+
+/* A server that lets a second device enroll with a used code, or a device
+ * enroll long after the code expired: the office certifies neither. */
+static void test_e2e_office__invites_are_single_use_and_expire_at_the_office(void **state)
+{
+	struct fx f;
+	veld_store *u1, *u2, *late, *ontime;
+	char *code = NULL, *out = NULL, *dev, sql[300];
+	json_t *sum;
+	(void)state;
+	fx_start(&f);
+	ok(veld_office_invite(f.office, "noord", 3600, NULL, &code));
+	u1 = e2e_store(f.tmp, "u1", "noord", 0);
+	ok(veld_enroll(u1, f.srv.url, code, "u1", NULL, &out));
+	veld_free(out);
+	e2e_sync(f.office);
+	dev = device_id(u1);
+	snprintf(sql, sizeof sql, "SELECT count(*) FROM certs WHERE device = x'%s'", dev);
+	assert_int_equal(store_q(f.tmp, "office", sql), 1);
+	free(dev);
+	/* The server takes the same code again. */
+	assert_int_equal(server_exec(f.data, "UPDATE invites SET used = NULL WHERE team = 'noord'"), 1);
+	u2 = e2e_store(f.tmp, "u2", "noord", 0);
+	ok(veld_enroll(u2, f.srv.url, code, "u2", NULL, &out));
+	veld_free(out);
+	veld_free(code);
+	sum = sync_summary(f.office);
+	assert_true(warns(sum, "not certified"));
+	json_decref(sum);
+	dev = device_id(u2);
+	snprintf(sql, sizeof sql, "SELECT count(*) FROM certs WHERE device = x'%s'", dev);
+	assert_int_equal(store_q(f.tmp, "office", sql), 0);
+	free(dev);
+
+	/* Enrolled (as the server lists it) well after the code expired. */
+	ok(veld_office_invite(f.office, "noord", 60, NULL, &code));
+	late = e2e_store(f.tmp, "late", "noord", 0);
+	ok(veld_enroll(late, f.srv.url, code, "late", NULL, &out));
+	veld_free(out);
+	veld_free(code);
+	dev = device_id(late);
+	snprintf(sql, sizeof sql, "UPDATE devices SET enrolled = enrolled + 3600000 WHERE device ="
+	         " x'%s'", dev);
+	assert_int_equal(server_exec(f.data, sql), 1);
+	/* One enrolled in time with the same kind of code is certified. */
+	ok(veld_office_invite(f.office, "noord", 60, NULL, &code));
+	ontime = e2e_store(f.tmp, "ontime", "noord", 0);
+	ok(veld_enroll(ontime, f.srv.url, code, "ontime", NULL, &out));
+	veld_free(out);
+	veld_free(code);
+	e2e_sync(f.office);
+	snprintf(sql, sizeof sql, "SELECT count(*) FROM certs WHERE device = x'%s'", dev);
+	assert_int_equal(store_q(f.tmp, "office", sql), 0);
+	free(dev);
+	dev = device_id(ontime);
+	snprintf(sql, sizeof sql, "SELECT count(*) FROM certs WHERE device = x'%s'", dev);
+	assert_int_equal(store_q(f.tmp, "office", sql), 1);
+	free(dev);
+	veld_store_free(u1);
+	veld_store_free(u2);
+	veld_store_free(late);
+	veld_store_free(ontime);
+	fx_stop(&f);
+}
+
 int main(int argc, char **argv)
 {
 	const struct CMUnitTest tests[] = {
@@ -372,6 +438,7 @@ int main(int argc, char **argv)
 		cmocka_unit_test(test_e2e_office__revoke_of_an_uncertified_device),
 		cmocka_unit_test(test_e2e_office__new_device_after_rotation_gets_every_team_key),
 		cmocka_unit_test(test_e2e_office__device_invited_before_rotation_gets_the_new_key),
+		cmocka_unit_test(test_e2e_office__invites_are_single_use_and_expire_at_the_office),
 	};
 	if (argc < 2)
 		return 2;

@@ -318,6 +318,7 @@ struct tally {
 	size_t uncertifiable;            /* the office: listed devices it cannot certify */
 	struct veld__freshness fresh;    /* the office's latest checkpoint here */
 	char kept[2048];                 /* warnings kept in the store since the last summary */
+	struct veld__own_check own;      /* own operations the server claimed but did not send back */
 };
 
 static int report(struct session *x, const struct tally *t, uint32_t phase)
@@ -504,6 +505,31 @@ static int push_one(struct session *x, struct tally *t, struct pushing *p)
 	return rc;
 }
 
+/* Push what waits (after the probe, or again after a pull showed that the
+ * server did not hold what it claimed: no probe then, no rewind). */
+static int push_waiting(struct session *x, struct tally *t, struct pushing *p)
+{
+	int rc;
+	do {
+		if (cancelled(x))
+			return veld__err(VELD_ECANCELLED, "sync cancelled");
+	} while ((rc = push_one(x, t, p)) == PUSH_AGAIN);
+	/* What the server now holds of fields the team's policy keeps at the
+	 * office leaves this device. */
+	return rc == VELD_OK ? veld__sync_policy_enforce(x->s) : rc;
+}
+
+static int push_again(struct session *x, struct tally *t)
+{
+	struct pushing p = {x->o.push_batch, 1, 0};
+	uint64_t pend_ops = 0;
+	int rc = veld__sync_pending(x->s, &pend_ops, &p.pend_envs);
+	if (rc != VELD_OK)
+		return rc;
+	t->push_total = t->pushed + pend_ops;
+	return push_waiting(x, t, &p);
+}
+
 static int push_all(struct session *x, struct tally *t)
 {
 	struct pushing p = {x->o.push_batch, 0, 0};
@@ -516,13 +542,7 @@ static int push_all(struct session *x, struct tally *t)
 	    (rc = veld__sync_pending(x->s, &pend_ops, &p.pend_envs)) != VELD_OK)
 		return rc;
 	t->push_total = pend_ops;
-	do {
-		if (cancelled(x))
-			return veld__err(VELD_ECANCELLED, "sync cancelled");
-	} while ((rc = push_one(x, t, &p)) == PUSH_AGAIN);
-	/* What the server now holds of fields the team's policy keeps at the
-	 * office leaves this device. */
-	return rc == VELD_OK ? veld__sync_policy_enforce(x->s) : rc;
+	return push_waiting(x, t, &p);
 }
 
 /* One page: GET /v1/pull from the saved cursors, checked and applied
@@ -553,6 +573,10 @@ static int pull_page(struct session *x, struct tally *t, int *done)
 		rc = err_prefix(rc, "a pulled page did not decode");
 	else if ((rc = veld__sync_apply_page(x->s, &page, &c, &rep)) != VELD_OK)
 		rc = err_prefix(rc, "a pulled page was refused, nothing of it applied");
+	/* This device's own operations that came back (verified with the page:
+	 * signed by this device): what the server proved it holds. */
+	else if ((rc = veld__sync_own_returned(x->s, &page, c.after)) != VELD_OK)
+		rc = err_prefix(rc, "recording what came back of this device's operations");
 	/* The page points into w and r.body: applied before freeing. */
 	veld__wire_free(&w);
 	veld__http_resp_free(&r);
@@ -586,6 +610,10 @@ static int pull_all(struct session *x, struct tally *t)
 		if ((rc = pull_page(x, t, &done)) != VELD_OK)
 			return rc;
 	}
+	/* Every own operation the server acknowledged must have come back;
+	 * those that did not are pushed again (sync_run). */
+	if ((rc = veld__sync_own_check(x->s, &t->own)) != VELD_OK)
+		return err_prefix(rc, "checking what came back of this device's operations");
 	return veld__sync_checkpoint_check(x->s, (uint64_t)x->o.checkpoint_max_age_s * 1000u,
 	                                   &t->fresh);
 }
@@ -818,7 +846,7 @@ static json_t *warnings_of(const struct session *x, const struct tally *t, json_
                            json_int_t quarantined)
 {
 	json_t *w = json_array();
-	char line[200];
+	char line[320];
 	if (!w)
 		return NULL;
 	if (strcmp(x->role, "office") != 0 && t->fresh.stale) {
@@ -849,6 +877,18 @@ static json_t *warnings_of(const struct session *x, const struct tally *t, json_
 	if (t->log_waiting)
 		json_array_append_new(w, json_string("access-log entries of a device not certified"
 		                                     " yet wait for the next sync"));
+	if (t->own.claimed > t->own.seen) {
+		if (t->own.removed > 0)
+			snprintf(line, sizeof line, "the server claims to hold this device's operations up"
+			         " to %llu but sent back only up to %llu; %llu of them lost their value here"
+			         " since and cannot be sent again", (unsigned long long)t->own.claimed,
+			         (unsigned long long)t->own.seen, (unsigned long long)t->own.removed);
+		else
+			snprintf(line, sizeof line, "the server claims to hold this device's operations up"
+			         " to %llu but sent back only up to %llu: they were pushed again",
+			         (unsigned long long)t->own.claimed, (unsigned long long)t->own.seen);
+		json_array_append_new(w, json_string(line));
+	}
 	/* Warnings kept since the last summary (a revocation, ...). */
 	for (const char *p = t->kept; *p;) {
 		size_t n = strcspn(p, "\n");
@@ -906,7 +946,9 @@ static int sync_run(struct session *x, char **json_out)
 	 * operations are checked on arrival; it dates a checkpoint of every
 	 * team after, from what it then holds. */
 	if ((rc = push_all(x, &t)) != VELD_OK || (office && (rc = certify_devices(x, &t)) != VELD_OK) ||
-	    (rc = pull_all(x, &t)) != VELD_OK || (rc = audit_push_all(x, &t)) != VELD_OK ||
+	    (rc = pull_all(x, &t)) != VELD_OK ||
+	    (t.own.lowered && (rc = push_again(x, &t)) != VELD_OK) ||
+	    (rc = audit_push_all(x, &t)) != VELD_OK ||
 	    (office && (rc = audit_pull_all(x, &t)) != VELD_OK) ||
 	    (office && (rc = publish_checkpoints(x)) != VELD_OK))
 		return rc;

@@ -54,6 +54,34 @@ int veld__sync_pushed(veld_store *s, const struct veld__outbox *o, const struct 
  * the start (the merge drops what is known). VELD_EPROTO if `expected`
  * claims operations this device never wrote. */
 int veld__sync_rewind(veld_store *s, uint64_t expected);
+/* A server can claim to hold this device's operations (the `acked` of its
+ * answer to the empty push) without having them: the device would never
+ * push them. Only what comes back in the pulled feed is proven: an own
+ * item (operation, stub or held) on a page whose batches verified is
+ * signed by this device. veld__own_returned, inside the step that applied
+ * the page (after its batches were verified; apply.c may call it from
+ * take_feed), moves "own_seen" over the own seqs of the page that continue
+ * it without a gap; `after` is the cursor the page was asked from (a store
+ * from before own_seen was kept starts from acked_seq, or from 0 when the
+ * pull starts over). veld__sync_own_returned is the same as a step of its
+ * own, for client.c after the page. */
+int veld__own_returned(veld_store *s, const struct veld__pull_resp *p, uint64_t after);
+int veld__sync_own_returned(veld_store *s, const struct veld__pull_resp *p, uint64_t after);
+/* After a complete pull: if acked_seq is above own_seen, the server claimed
+ * operations it did not send back. Then acked_seq (and policy_seq) go down
+ * to own_seen, so they are pushed again (*lowered), unless some of them
+ * lost their value here since (field policy, erasure, retention): those
+ * cannot be sent again as signed (*removed counts them, nothing changes). */
+struct veld__own_check {
+	uint64_t claimed, seen; /* claimed > seen: the server's claim was not borne out */
+	uint64_t removed;
+	int lowered;
+};
+int veld__sync_own_check(veld_store *s, struct veld__own_check *c);
+/* Inside a step: how far the server holds this device's operations as far
+ * as it proved it: the lower of acked_seq and own_seen (the office's own
+ * head in its checkpoints). */
+int veld__own_seen(veld_store *s, uint64_t *seen);
 /* A warning for the next sync summary (inside a step): kept in the store
  * until a summary shows it (veld__sync_warnings_take: the lines kept,
  * separated by newlines, "" if none; they are cleared). */
@@ -209,8 +237,9 @@ int veld__office_revoke_begin(veld_store *s, const uint8_t device[VELD_ID_BYTES]
 int veld__office_revoke_notice(veld_store *s, const uint8_t device[VELD_ID_BYTES],
                                const char *team, uint64_t acked, struct veld__notice_out *out);
 /* Certificates for the listed devices that enrolled with an invite of this
- * office and prove it (or whose key it pinned before certificates existed);
- * *refused counts listed devices that do not. */
+ * office and prove it (one device per invite, not enrolled after its
+ * expiry), or whose key it pinned before certificates existed; *refused
+ * counts listed devices that do not. */
 int veld__office_certify(veld_store *s, const struct veld__devices_resp *devices,
                          struct veld__notice_out *out, size_t *refused);
 /* The notices of one team the server has not taken yet (the first team

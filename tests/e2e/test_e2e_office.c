@@ -6,12 +6,18 @@
  * malicious server it edits the server's database between requests. */
 #include "e2e.h"
 
+#include <arpa/inet.h>
 #include <jansson.h>
+#include <netinet/in.h>
+#include <poll.h>
+#include <pthread.h>
 #include <signal.h>
 #include <sqlite3.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
 
 /* ---- helpers ------------------------------------------------------------------ */
 
@@ -430,6 +436,150 @@ static void test_e2e_office__invites_are_single_use_and_expire_at_the_office(voi
 	fx_stop(&f);
 }
 
+/* ---- a server that inflates `acked` (review finding 10) ------------------------------------ */
+
+/* A TCP proxy on 127.0.0.1 in front of the server that, when armed,
+ * rewrites the `acked` of the next answer that carries one (the answer to
+ * a sync's first, empty push) to `fake`: a server that claims to hold
+ * operations it never received. */
+struct liar {
+	int lfd;
+	uint16_t port, target;
+	volatile int stop, armed;
+	uint8_t fake; /* below 128: a msgpack positive fixint, as the real one is */
+	pthread_t thread;
+};
+
+static void liar_rewrite(struct liar *l, uint8_t *buf, size_t n)
+{
+	static const char key[] = "\xa5" "acked";
+	for (size_t i = 0; l->armed && i + 7 <= n; i++)
+		if (memcmp(buf + i, key, 6) == 0 && buf[i + 6] < 0x80) {
+			buf[i + 6] = l->fake;
+			l->armed = 0;
+		}
+}
+
+static void liar_relay(struct liar *l, int a)
+{
+	struct sockaddr_in sa = {0};
+	int b = socket(AF_INET, SOCK_STREAM, 0);
+	sa.sin_family = AF_INET;
+	sa.sin_port = htons(l->target);
+	sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+	if (connect(b, (struct sockaddr *)&sa, sizeof sa) != 0)
+		goto done;
+	for (int idle = 0; idle < 300 && !l->stop;) {
+		struct pollfd fds[2] = {{a, POLLIN, 0}, {b, POLLIN, 0}};
+		uint8_t buf[65536];
+		int r = poll(fds, 2, 100);
+		if (r == 0) {
+			idle++;
+			continue;
+		}
+		idle = 0;
+		for (int i = 0; i < 2; i++) {
+			ssize_t n;
+			if (!(fds[i].revents & (POLLIN | POLLHUP)))
+				continue;
+			if ((n = read(fds[i].fd, buf, sizeof buf)) <= 0)
+				goto done;
+			if (i == 1)
+				liar_rewrite(l, buf, (size_t)n);
+			if (write(fds[1 - i].fd, buf, (size_t)n) != n)
+				goto done;
+		}
+	}
+done:
+	close(a);
+	close(b);
+}
+
+static void *liar_main(void *arg)
+{
+	struct liar *l = arg;
+	while (!l->stop) {
+		struct pollfd fd = {l->lfd, POLLIN, 0};
+		int c;
+		if (poll(&fd, 1, 100) <= 0)
+			continue;
+		if ((c = accept(l->lfd, NULL, NULL)) >= 0)
+			liar_relay(l, c); /* one connection at a time: one sync at a time */
+	}
+	return NULL;
+}
+
+static void liar_start(struct liar *l, uint16_t target)
+{
+	struct sockaddr_in sa = {0};
+	socklen_t sl = sizeof sa;
+	memset(l, 0, sizeof *l);
+	l->target = target;
+	l->lfd = socket(AF_INET, SOCK_STREAM, 0);
+	sa.sin_family = AF_INET;
+	sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+	assert_int_equal(bind(l->lfd, (struct sockaddr *)&sa, sizeof sa), 0);
+	assert_int_equal(listen(l->lfd, 8), 0);
+	getsockname(l->lfd, (struct sockaddr *)&sa, &sl);
+	l->port = ntohs(sa.sin_port);
+	pthread_create(&l->thread, NULL, liar_main, l);
+}
+
+static void liar_stop(struct liar *l)
+{
+	l->stop = 1;
+	pthread_join(l->thread, NULL);
+	close(l->lfd);
+}
+
+/* The server answers the empty push with an `acked` that covers Anna's new
+ * operations, which it never received. Anna notices after the pull (they
+ * did not come back), says so, and pushes them again: Bram gets them. */
+static void test_e2e_office__device_notices_an_inflated_acked(void **state)
+{
+	struct fx f;
+	struct liar l;
+	struct e2e_server via;
+	veld_store *a, *b;
+	char *c1, *c2, *out = NULL;
+	json_t *sum;
+	(void)state;
+	fx_start(&f);
+	liar_start(&l, f.srv.port);
+	via = f.srv;
+	snprintf(via.url, sizeof via.url, "http://127.0.0.1:%u", l.port);
+	a = e2e_device(&via, f.office, f.tmp, "anna", "noord"); /* Anna talks through the liar */
+	b = e2e_device(&f.srv, f.office, f.tmp, "bram", "noord");
+	c1 = e2e_create(a, "client", "{\"name\":\"Seen\"}");
+	e2e_sync(a);
+	sum = sync_summary(a); /* nothing to say when the server holds what it says */
+	assert_false(warns(sum, "claims to hold this device's operations"));
+	json_decref(sum);
+	c2 = e2e_create(a, "client", "{\"name\":\"Claimed but never pushed\"}");
+	l.fake = (uint8_t)e2e_info_u(a, "own_ops");
+	assert_true(l.fake < 0x80);
+	l.armed = 1;
+	sum = sync_summary(a);
+	assert_int_equal(l.armed, 0); /* the lie was told */
+	assert_true(warns(sum, "claims to hold this device's operations"));
+	assert_true(warns(sum, "pushed again"));
+	json_decref(sum);
+	e2e_sync(b);
+	ok(veld_record_get(b, "client", c2, NULL, &out));
+	assert_non_null(strstr(out, "Claimed but never pushed"));
+	veld_free(out);
+	/* The next sync has nothing to say. */
+	sum = sync_summary(a);
+	assert_false(warns(sum, "claims to hold this device's operations"));
+	json_decref(sum);
+	veld_store_free(a);
+	veld_store_free(b);
+	free(c1);
+	free(c2);
+	liar_stop(&l);
+	fx_stop(&f);
+}
+
 int main(int argc, char **argv)
 {
 	const struct CMUnitTest tests[] = {
@@ -439,6 +589,7 @@ int main(int argc, char **argv)
 		cmocka_unit_test(test_e2e_office__new_device_after_rotation_gets_every_team_key),
 		cmocka_unit_test(test_e2e_office__device_invited_before_rotation_gets_the_new_key),
 		cmocka_unit_test(test_e2e_office__invites_are_single_use_and_expire_at_the_office),
+		cmocka_unit_test(test_e2e_office__device_notices_an_inflated_acked),
 	};
 	if (argc < 2)
 		return 2;

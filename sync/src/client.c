@@ -870,8 +870,9 @@ static json_t *warnings_of(const struct session *x, const struct tally *t, json_
 	}
 	if (t->uncertifiable > 0) {
 		snprintf(line, sizeof line, "%llu devices the server lists are not certified: no"
-		         " invite of this office proves them, or another device used the invite"
-		         " already, or they enrolled after it expired", (unsigned long long)t->uncertifiable);
+		         " invite of this office proves them, another device used the invite"
+		         " already, or they enrolled after it expired (a device from veld 0.1:"
+		         " confirm it with veld office certify)", (unsigned long long)t->uncertifiable);
 		json_array_append_new(w, json_string(line));
 	}
 	if (t->log_waiting)
@@ -1327,6 +1328,70 @@ int veld_office_field_policy(veld_store *s, const char *team, const char *fields
 		rc = publish_notices(&x);
 	veld__notice_out_free(&out);
 	session_close(&x);
+	return rc;
+}
+
+int veld_office_certify(veld_store *s, const char *device_hex, const char *team,
+                        const char *fingerprint, const veld_sync_options *opts, char **json_out)
+{
+	struct session x;
+	struct veld__devices_resp d;
+	struct veld__http_resp r;
+	struct veld__wire w;
+	const struct veld__device_info *v = NULL;
+	uint8_t device[VELD_ID_BYTES];
+	char fp[VELD_FINGERPRINT_TEXT], listed[VELD_TEAM_MAX + 1] = "";
+	int rc, confirm = team != NULL || fingerprint != NULL;
+	json_t *j;
+
+	veld__err_clear();
+	if (json_out == NULL)
+		return veld__err(VELD_EINVAL, "json_out is required");
+	*json_out = NULL;
+	if (veld__unhex(device, VELD_ID_BYTES, device_hex) != 0)
+		return veld__err(VELD_EINVAL, "a device id is 32 hex digits (see the device list)");
+	if ((rc = session_open(&x, s, opts, NULL, "office")) != VELD_OK ||
+	    (rc = get_devices(&x, &w, &r, &d)) != VELD_OK) {
+		session_close(&x);
+		return rc;
+	}
+	for (size_t i = 0; !v && i < d.ndevices; i++)
+		if (memcmp(d.devices[i].device, device, VELD_ID_BYTES) == 0)
+			v = &d.devices[i];
+	if (!v)
+		rc = veld__err(VELD_ENOTFOUND, "the server lists no device %s", device_hex);
+	else if ((rc = veld__office_legacy(s, v, team, fingerprint, fp)) == VELD_OK)
+		snprintf(listed, sizeof listed, "%s", v->team);
+	veld__wire_free(&w);
+	veld__http_resp_free(&r);
+	/* Confirmed: the next certification takes it; run it now (a sync). */
+	if (rc == VELD_OK && confirm)
+		rc = sync_run(&x, NULL);
+	session_close(&x);
+	if (rc != VELD_OK)
+		return rc;
+	j = json_pack("{s:s,s:s,s:s,s:b}", "device", device_hex, "team", listed, "fingerprint", fp,
+	              "certified", confirm);
+	rc = j ? veld__json_answer(j, json_out) : veld__err(VELD_ENOMEM, "out of memory");
+	json_decref(j);
+	return rc;
+}
+
+int veld_device_fingerprint(veld_store *s, char **json_out)
+{
+	char fp[VELD_FINGERPRINT_TEXT], dev[2 * VELD_ID_BYTES + 1];
+	json_t *j;
+	int rc;
+	veld__err_clear();
+	if (s == NULL || json_out == NULL)
+		return veld__err(VELD_EINVAL, "a store and json_out are required");
+	*json_out = NULL;
+	if ((rc = veld__sync_fingerprint(s, fp)) != VELD_OK)
+		return rc;
+	veld__hex(dev, veld__store_device(s), VELD_ID_BYTES);
+	j = json_pack("{s:s,s:s}", "device", dev, "fingerprint", fp);
+	rc = j ? veld__json_answer(j, json_out) : veld__err(VELD_ENOMEM, "out of memory");
+	json_decref(j);
 	return rc;
 }
 

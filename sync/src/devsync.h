@@ -206,6 +206,19 @@ int veld__sync_enroll_request(veld_store *s, const uint8_t code[20], const char 
 int veld__sync_enroll_finish(veld_store *s, const char *url, const uint8_t code[20],
                              const struct veld__enroll_resp *r);
 
+/* A device's fingerprint, for people to compare (docs/security.md, veld
+ * 0.1 devices): H("veld-fingerprint-v1" || device || sign_pk || box_pk),
+ * shown as its first 16 bytes in hex, groups of four digits with '-'. A
+ * typed one matches in either case, '-' and spaces ignored. */
+#define VELD_FINGERPRINT_SHOWN 16
+#define VELD_FINGERPRINT_TEXT (2 * VELD_FINGERPRINT_SHOWN + VELD_FINGERPRINT_SHOWN / 2)
+void veld__key_fingerprint(uint8_t fp[32], const uint8_t device[VELD_ID_BYTES],
+                           const uint8_t sign_pk[32], const uint8_t box_pk[32]);
+void veld__fingerprint_text(char text[VELD_FINGERPRINT_TEXT], const uint8_t fp[32]);
+int veld__fingerprint_matches(const char *typed, const uint8_t fp[32]);
+/* This store's own fingerprint. */
+int veld__sync_fingerprint(veld_store *s, char text[VELD_FINGERPRINT_TEXT]);
+
 /* ---- office (officekeys.c) ---------------------------------------------------- */
 /* Notices for the server: each the office's next of its team, signed and
  * kept in the office's store. */
@@ -238,10 +251,24 @@ int veld__office_revoke_notice(veld_store *s, const uint8_t device[VELD_ID_BYTES
                                const char *team, uint64_t acked, struct veld__notice_out *out);
 /* Certificates for the listed devices that enrolled with an invite of this
  * office and prove it (one device per invite, not enrolled after its
- * expiry), or whose key it pinned before certificates existed; *refused
- * counts listed devices that do not. */
+ * expiry), or, enrolled before certificates existed (veld 0.1), whose
+ * signing key it pinned then and whose keys and team the operator
+ * confirmed (veld__office_legacy); *refused counts listed devices that
+ * are none of these. */
 int veld__office_certify(veld_store *s, const struct veld__devices_resp *devices,
                          struct veld__notice_out *out, size_t *refused);
+/* A device enrolled before certificates existed (veld 0.1) is certified
+ * only once the operator confirmed its team and the fingerprint of the keys
+ * the server lists (`veld office certify`): its box key was never pinned.
+ * `d` is the server's listing of it, which must carry the signing key this
+ * office pinned for it. fp_text gets the fingerprint of the keys listed.
+ * With team and fingerprint NULL, only that; with both, they must match
+ * (the team the server lists, the fingerprint of what it lists: else
+ * VELD_EPROTO) and the confirmation is kept for the next certification. A
+ * device that enrolled with an invite is VELD_EINVAL, one certified
+ * already VELD_EEXISTS. */
+int veld__office_legacy(veld_store *s, const struct veld__device_info *d, const char *team,
+                        const char *fingerprint, char fp_text[VELD_FINGERPRINT_TEXT]);
 /* The notices of one team the server has not taken yet (the first team
  * that has any; none: out->req.n == 0); what it took (erasing here the
  * clients they erase); after a server restore, send a team's from n again. */

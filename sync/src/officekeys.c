@@ -387,13 +387,118 @@ static int invite_use(veld_store *s, const struct veld__device_info *d)
 	return veld__sync_set_bytes(s, key, d->device, VELD_ID_BYTES);
 }
 
+/* Devices enrolled before certificates existed (veld 0.1): the office
+ * pinned only their signing key then ("peers"). Their box key, to which
+ * team keys are sealed, and their team are the server's word, so the
+ * operator confirms both (veld__office_legacy): "legacy_fp:DEVICE" keeps
+ * the fingerprint of the keys confirmed, "legacy_team:DEVICE" the team. */
+static int pinned_key(veld_store *s, const struct veld__device_info *d, int *same)
+{
+	uint8_t pinned[32];
+	int rc = veld__peer_get(s, d->device, pinned);
+	*same = rc == VELD_OK && sodium_memcmp(pinned, d->sign_pk, 32) == 0;
+	if (rc == VELD_ENOTFOUND) {
+		veld__err_clear();
+		return VELD_ENOTFOUND;
+	}
+	return rc;
+}
+
+static int legacy_confirmed(veld_store *s, const struct veld__device_info *d,
+                            char team[VELD_TEAM_MAX + 1])
+{
+	uint8_t fp[32], want[32];
+	char key[80];
+	int rc, same;
+	if ((rc = pinned_key(s, d, &same)) == VELD_ENOTFOUND || (rc == VELD_OK && !same))
+		return 0;
+	if (rc != VELD_OK)
+		return rc;
+	id_key(key, sizeof key, "legacy_fp", d->device, VELD_ID_BYTES);
+	if ((rc = veld__sync_bytes(s, key, want, sizeof want)) == VELD_ENOTFOUND) {
+		veld__err_clear();
+		return 0; /* the operator has not confirmed it */
+	}
+	if (rc != VELD_OK)
+		return rc;
+	id_key(key, sizeof key, "legacy_team", d->device, VELD_ID_BYTES);
+	if ((rc = veld__sync_text(s, key, team, VELD_TEAM_MAX + 1)) != VELD_OK)
+		return rc;
+	veld__key_fingerprint(fp, d->device, d->sign_pk, d->box_pk);
+	return sodium_memcmp(fp, want, 32) == 0 && strcmp(team, d->team) == 0 && team_name_ok(team);
+}
+
+int veld__office_legacy(veld_store *s, const struct veld__device_info *d, const char *team,
+                        const char *fingerprint, char fp_text[VELD_FINGERPRINT_TEXT])
+{
+	struct veld__step step;
+	struct veld__cert c;
+	uint8_t fp[32];
+	char hex[2 * VELD_ID_BYTES + 1], key[80];
+	int rc = veld__step_begin(s, &step, VELD_STEP_KEYS | VELD_STEP_WRITE), same = 0;
+	if (rc)
+		return rc;
+	veld__hex(hex, d->device, VELD_ID_BYTES);
+	veld__key_fingerprint(fp, d->device, d->sign_pk, d->box_pk);
+	veld__fingerprint_text(fp_text, fp);
+	if ((rc = need_office(s)) != VELD_OK)
+		goto done;
+	if (d->has_auth) {
+		rc = veld__err(VELD_EINVAL, "device %s enrolled with an invite: the office certifies it"
+		               " at its next sync if its enrollment proof holds", hex);
+		goto done;
+	}
+	if ((rc = veld__cert_get(s, d->device, &c)) == VELD_OK) {
+		rc = veld__err(VELD_EEXISTS, "device %s is certified already (team %s)", hex, c.team);
+		goto done;
+	}
+	if (rc != VELD_ENOTFOUND)
+		goto done;
+	veld__err_clear();
+	if (d->revoked || strcmp(d->role, "worker") != 0) {
+		rc = veld__err(VELD_EINVAL, "device %s is %s: it is not certified", hex,
+		               d->revoked ? "revoked" : "not a worker device");
+		goto done;
+	}
+	if ((rc = pinned_key(s, d, &same)) == VELD_ENOTFOUND) {
+		rc = veld__err(VELD_EPROTO, "this office never saw device %s under veld 0.1, so it"
+		               " holds no key of it: it cannot be certified this way (enroll it with an"
+		               " invite)", hex);
+		goto done;
+	}
+	if (rc == VELD_OK && !same)
+		rc = veld__err(VELD_EPROTO, "the server lists another signing key for device %s than"
+		               " the one this office pinned: do not certify it", hex);
+	if (rc != VELD_OK || (!team && !fingerprint))
+		goto done;
+	if (!team || !fingerprint || !team_name_ok(team)) {
+		rc = veld__err(VELD_EINVAL, "confirming a device needs its team and its fingerprint");
+	} else if (strcmp(team, d->team) != 0) {
+		rc = veld__err(VELD_EPROTO, "the server lists device %s for team %s, not %s: not"
+		               " certified", hex, d->team, team);
+	} else if (!veld__fingerprint_matches(fingerprint, fp)) {
+		rc = veld__err(VELD_EPROTO, "the fingerprint given is not the one of the keys the"
+		               " server lists for device %s (%s): do not certify it, the server may"
+		               " have replaced its keys", hex, fp_text);
+	} else {
+		id_key(key, sizeof key, "legacy_fp", d->device, VELD_ID_BYTES);
+		if ((rc = veld__sync_set_bytes(s, key, fp, sizeof fp)) == VELD_OK) {
+			id_key(key, sizeof key, "legacy_team", d->device, VELD_ID_BYTES);
+			rc = veld__sync_set_text(s, key, team);
+		}
+	}
+done:
+	return veld__step_end(s, &step, rc);
+}
+
 /* May the office certify this listed device, and for which team? An
  * invite of this office's whose proof key opens the device's proof; or,
  * for a device enrolled before certificates existed, the key this office
- * pinned for it then (`peers`). 1 with *team set, 0 if not. */
+ * pinned for it then (`peers`) with the operator's confirmation of its
+ * keys and team. 1 with *team set, 0 if not. */
 static int certifiable(veld_store *s, const struct veld__device_info *d, char team[VELD_TEAM_MAX + 1])
 {
-	uint8_t key[32], proof[32], pinned[32];
+	uint8_t key[32], proof[32];
 	int rc;
 	if (d->has_auth) {
 		if ((rc = veld__invite_get(s, d->auth, team, key)) == VELD_ENOTFOUND)
@@ -406,12 +511,7 @@ static int certifiable(veld_store *s, const struct veld__device_info *d, char te
 			return 0;
 		return invite_usable(s, d);
 	}
-	if ((rc = veld__peer_get(s, d->device, pinned)) == VELD_ENOTFOUND)
-		return 0;
-	if (rc != VELD_OK)
-		return rc;
-	snprintf(team, VELD_TEAM_MAX + 1, "%s", d->team);
-	return sodium_memcmp(pinned, d->sign_pk, 32) == 0 && team_name_ok(team);
+	return legacy_confirmed(s, d, team);
 }
 
 /* A device certified for `team` gets every key version the office holds of

@@ -580,6 +580,79 @@ static void test_e2e_office__device_notices_an_inflated_acked(void **state)
 	fx_stop(&f);
 }
 
+/* ---- a device from veld 0.1 (review finding 11) ---------------------------------------- */
+
+/* The server lists a device without an invite (enrolled under veld 0.1),
+ * whose signing key the office pinned then: the office certifies it only
+ * once a person confirmed its team and the fingerprint of its keys. */
+static void test_e2e_office__legacy_device_certified_by_the_operator(void **state)
+{
+	struct fx f;
+	veld_store *a, *old;
+	char *dev, sql[1400], path[600], *out = NULL, *c;
+	json_t *j, *sum;
+	char fp[64];
+	sqlite3 *db;
+	(void)state;
+	fx_start(&f);
+	a = e2e_device(&f.srv, f.office, f.tmp, "anna", "noord");
+	old = e2e_device_uncertified(&f.srv, f.office, f.tmp, "oleg", "noord");
+	dev = device_id(old);
+	/* As veld 0.1 left it: no invite on the server, the key pinned at the
+	 * office. */
+	snprintf(sql, sizeof sql, "UPDATE devices SET auth = NULL, proof = NULL WHERE device = x'%s'",
+	         dev);
+	assert_int_equal(server_exec(f.data, sql), 1);
+	snprintf(path, sizeof path, "%s/office/veld.db", f.tmp);
+	assert_int_equal(sqlite3_open(path, &db), SQLITE_OK);
+	sqlite3_busy_timeout(db, 5000);
+	snprintf(sql, sizeof sql, "ATTACH '%s/server.db' AS srv; INSERT INTO peers(device, sign_pk)"
+	         " SELECT device, sign_pk FROM srv.devices WHERE device = x'%s'", f.data, dev);
+	assert_int_equal(sqlite3_exec(db, sql, NULL, NULL, NULL), SQLITE_OK);
+	sqlite3_close(db);
+
+	/* Not on the server's word. */
+	sum = sync_summary(f.office);
+	assert_true(warns(sum, "veld office certify"));
+	json_decref(sum);
+	snprintf(sql, sizeof sql, "SELECT count(*) FROM certs WHERE device = x'%s'", dev);
+	assert_int_equal(store_q(f.tmp, "office", sql), 0);
+
+	/* What the office sees is what the device shows. */
+	ok(veld_device_fingerprint(old, &out));
+	j = json_loads(out, 0, NULL);
+	snprintf(fp, sizeof fp, "%s", json_string_value(json_object_get(j, "fingerprint")));
+	json_decref(j);
+	veld_free(out);
+	ok(veld_office_certify(f.office, dev, NULL, NULL, NULL, &out));
+	j = json_loads(out, 0, NULL);
+	assert_string_equal(json_string_value(json_object_get(j, "fingerprint")), fp);
+	assert_string_equal(json_string_value(json_object_get(j, "team")), "noord");
+	assert_false(json_is_true(json_object_get(j, "certified")));
+	json_decref(j);
+	veld_free(out);
+	assert_int_equal(store_q(f.tmp, "office", sql), 0);
+	/* A wrong fingerprint certifies nothing. */
+	assert_int_equal(veld_office_certify(f.office, dev, "noord", "0000-0000-0000-0000-0000-0000"
+	                                     "-0000-0000", NULL, &out), VELD_EPROTO);
+	assert_int_equal(store_q(f.tmp, "office", sql), 0);
+	/* The right one does, and Oleg's work reaches Anna. */
+	ok(veld_office_certify(f.office, dev, "noord", fp, NULL, &out));
+	veld_free(out);
+	assert_int_equal(store_q(f.tmp, "office", sql), 1);
+	c = e2e_create(old, "client", "{\"name\":\"From the old phone\"}");
+	e2e_sync(old);
+	e2e_sync(a);
+	ok(veld_record_get(a, "client", c, NULL, &out));
+	assert_non_null(strstr(out, "From the old phone"));
+	veld_free(out);
+	veld_store_free(a);
+	veld_store_free(old);
+	free(dev);
+	free(c);
+	fx_stop(&f);
+}
+
 int main(int argc, char **argv)
 {
 	const struct CMUnitTest tests[] = {
@@ -590,6 +663,7 @@ int main(int argc, char **argv)
 		cmocka_unit_test(test_e2e_office__device_invited_before_rotation_gets_the_new_key),
 		cmocka_unit_test(test_e2e_office__invites_are_single_use_and_expire_at_the_office),
 		cmocka_unit_test(test_e2e_office__device_notices_an_inflated_acked),
+		cmocka_unit_test(test_e2e_office__legacy_device_certified_by_the_operator),
 	};
 	if (argc < 2)
 		return 2;

@@ -1,7 +1,8 @@
 /* test_office.c - the office's steps on its own store (officekeys.c) and
  * what a device makes of a server's `acked` (outbox.c), without a server:
- * what the office signs when it revokes, its checkpoint's own head, and
- * own operations a server claims to hold but does not send back. */
+ * what the office signs when it revokes, its checkpoint's own head, own
+ * operations a server claims to hold but does not send back, and when it
+ * certifies a device enrolled under veld 0.1. */
 #include "helpers.h"
 
 #include "auth.h"
@@ -220,6 +221,99 @@ static void test_office__claimed_operations_without_value_are_not_sent_again(voi
 	free(a);
 }
 
+/* ---- devices from veld 0.1 (review finding 11) --------------------------------------------- */
+
+/* The server's listing of the worker as a veld 0.1 device (no invite). */
+static struct veld__device_info listed(veld_store *w, const char *team)
+{
+	struct veld__device_info d;
+	memset(&d, 0, sizeof d);
+	memcpy(d.device, veld__store_device(w), 16);
+	snprintf(d.team, sizeof d.team, "%s", team);
+	snprintf(d.role, sizeof d.role, "worker");
+	snprintf(d.label, sizeof d.label, "old phone");
+	memcpy(d.sign_pk, veld__store_sign_pk(w), 32);
+	memcpy(d.box_pk, veld__store_box_pk(w), 32);
+	d.enrolled = 1;
+	return d;
+}
+
+static size_t certify(veld_store *office, struct veld__device_info *d)
+{
+	struct veld__devices_resp list = {d, 1};
+	struct veld__notice_out out;
+	size_t refused = 0;
+	ok(veld__office_certify(office, &list, &out, &refused));
+	veld__notice_out_free(&out);
+	return refused;
+}
+
+static int certified(veld_store *office, veld_store *w, struct veld__cert *c)
+{
+	struct veld__cert tmp;
+	struct veld__step st;
+	int rc;
+	ok(veld__step_begin(office, &st, 0));
+	rc = veld__cert_get(office, veld__store_device(w), c ? c : &tmp);
+	veld__step_end(office, &st, VELD_OK);
+	return rc == VELD_OK;
+}
+
+static void test_office__legacy_device_needs_the_operators_confirmation(void **state)
+{
+	struct fx *f = *state;
+	struct veld__device_info d = listed(f->w, "noord"), swapped;
+	struct veld__cert c;
+	char fp[VELD_FINGERPRINT_TEXT], own[VELD_FINGERPRINT_TEXT], lower[VELD_FINGERPRINT_TEXT];
+	/* The office pinned its signing key under veld 0.1. */
+	STEP(f->office, VELD_STEP_WRITE,
+	     veld__peer_set(f->office, d.device, veld__store_sign_pk(f->w), 1));
+	/* Not certified on the server's word alone. */
+	assert_int_equal(certify(f->office, &d), 1);
+	assert_false(certified(f->office, f->w, NULL));
+	/* What the office shows is what the device shows. */
+	ok(veld__office_legacy(f->office, &d, NULL, NULL, fp));
+	ok(veld__sync_fingerprint(f->w, own));
+	assert_string_equal(fp, own);
+	/* The server put its own box key in the listing: the device's
+	 * fingerprint does not match it. */
+	swapped = d;
+	randombytes_buf(swapped.box_pk, 32);
+	assert_int_equal(veld__office_legacy(f->office, &swapped, "noord", own, fp), VELD_EPROTO);
+	assert_int_equal(certify(f->office, &swapped), 1);
+	/* Nor another team than the server lists. */
+	assert_int_equal(veld__office_legacy(f->office, &d, "zuid", own, fp), VELD_EPROTO);
+	/* Confirmed (typed in capitals, without dashes): certified as listed. */
+	for (size_t i = 0, o = 0; own[i]; i++)
+		if (own[i] != '-')
+			lower[o++] = (char)(own[i] >= 'a' ? own[i] - 'a' + 'A' : own[i]), lower[o] = 0;
+	ok(veld__office_legacy(f->office, &d, "noord", lower, fp));
+	/* ... but not with keys the server swapped since. */
+	assert_int_equal(certify(f->office, &swapped), 1);
+	assert_false(certified(f->office, f->w, NULL));
+	assert_int_equal(certify(f->office, &d), 0);
+	assert_true(certified(f->office, f->w, &c));
+	assert_string_equal(c.team, "noord");
+	assert_memory_equal(c.box_pk, veld__store_box_pk(f->w), 32);
+	/* Once is enough. */
+	assert_int_equal(veld__office_legacy(f->office, &d, NULL, NULL, fp), VELD_EEXISTS);
+}
+
+static void test_office__legacy_device_needs_a_pinned_key(void **state)
+{
+	struct fx *f = *state;
+	struct veld__device_info d = listed(f->w, "noord");
+	char fp[VELD_FINGERPRINT_TEXT], own[VELD_FINGERPRINT_TEXT];
+	uint8_t other[32];
+	ok(veld__sync_fingerprint(f->w, own));
+	assert_int_equal(veld__office_legacy(f->office, &d, "noord", own, fp), VELD_EPROTO);
+	assert_non_null(strstr(veld_error_last(), "never saw device"));
+	randombytes_buf(other, 32);
+	STEP(f->office, VELD_STEP_WRITE, veld__peer_set(f->office, d.device, other, 1));
+	assert_int_equal(veld__office_legacy(f->office, &d, "noord", own, fp), VELD_EPROTO);
+	assert_non_null(strstr(veld_error_last(), "another signing key"));
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -233,6 +327,10 @@ int main(void)
 		                                setup, teardown),
 		cmocka_unit_test_setup_teardown(
 			test_office__claimed_operations_without_value_are_not_sent_again, setup, teardown),
+		cmocka_unit_test_setup_teardown(
+			test_office__legacy_device_needs_the_operators_confirmation, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_office__legacy_device_needs_a_pinned_key, setup,
+		                                teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

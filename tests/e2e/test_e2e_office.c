@@ -338,6 +338,53 @@ static void test_e2e_office__new_device_after_rotation_gets_every_team_key(void 
 	fx_stop(&f);
 }
 
+/* The same replacement device, but it syncs before the office certified
+ * it: it then holds only the version its invite carried (2), and the
+ * team's older envelopes are sealed to version 1.
+ *
+ * NEEDS the apply.c fix of review finding 1 (another engineer's): until
+ * veld__apply_envelope stops returning the creator check's 1 for an
+ * envelope of a team key version not held here, that first sync fails with
+ * rc 1 and this test is skipped (it says so). Nothing in this branch can
+ * avoid it: the office has not certified the device yet, so it cannot
+ * seal it anything. */
+static void test_e2e_office__new_device_syncing_before_its_certificate(void **state)
+{
+	struct fx f;
+	veld_store *a, *cc;
+	char *c, *out = NULL;
+	int rc;
+	(void)state;
+	fx_start(&f);
+	rotated_team(&f, &a, &c);
+	cc = e2e_device_uncertified(&f.srv, f.office, f.tmp, "cora", "noord");
+	rc = veld_sync(cc, NULL, &out);
+	veld_free(out);
+	out = NULL;
+	if (rc == 1) {
+		fprintf(stderr, "  SKIPPED until apply.c's review finding 1 is fixed: a sync of a"
+		        " device holding only team key version 2 returned 1\n");
+		veld_store_free(a);
+		veld_store_free(cc);
+		free(c);
+		fx_stop(&f);
+		skip();
+	}
+	assert_int_equal(rc, VELD_OK);
+	e2e_sync(f.office); /* certifies Cora, seals her version 1 and 2 */
+	e2e_sync(cc);
+	e2e_sync(cc);
+	assert_int_equal(store_q(f.tmp, "cora", "SELECT count(*) FROM team_keys WHERE team = 'noord'"
+	                         " AND tv IN (1, 2)"), 2);
+	ok(veld_record_get(cc, "client", c, NULL, &out));
+	assert_non_null(strstr(out, "Before"));
+	veld_free(out);
+	veld_store_free(a);
+	veld_store_free(cc);
+	free(c);
+	fx_stop(&f);
+}
+
 /* Invited before the rotation, enrolled after: the invite carried version
  * 1, which the revoked device holds; certified, the device gets version 2
  * and reads what is written from then on. */
@@ -660,6 +707,7 @@ int main(int argc, char **argv)
 		cmocka_unit_test(test_e2e_office__revoke_last_seq_is_what_the_office_verified),
 		cmocka_unit_test(test_e2e_office__revoke_of_an_uncertified_device),
 		cmocka_unit_test(test_e2e_office__new_device_after_rotation_gets_every_team_key),
+		cmocka_unit_test(test_e2e_office__new_device_syncing_before_its_certificate),
 		cmocka_unit_test(test_e2e_office__device_invited_before_rotation_gets_the_new_key),
 		cmocka_unit_test(test_e2e_office__invites_are_single_use_and_expire_at_the_office),
 		cmocka_unit_test(test_e2e_office__device_notices_an_inflated_acked),

@@ -382,6 +382,8 @@ int cmd_office_init(cli *c, const cli_line *l);
 int cmd_office_invite(cli *c, const cli_line *l);
 int cmd_office_revoke(cli *c, const cli_line *l);
 int cmd_office_devices(cli *c, const cli_line *l);
+int cmd_office_certify(cli *c, const cli_line *l);
+int cmd_fingerprint(cli *c, const cli_line *l);
 int cmd_office_list(cli *c, const cli_line *l);
 int cmd_office_fields(cli *c, const cli_line *l);
 int cmd_fields(cli *c, const cli_line *l);

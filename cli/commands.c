@@ -252,6 +252,11 @@ const cli_cmd cli_commands[] = {
 	 "  --label L         a name for this device in the office's list (default:\n"
 	 "                    the host name)\n" NET_HELP,
 	 .opts = "label= " NET_OPTS, ARGS(2, "give the server URL and the enrollment code")},
+	{"fingerprint", NULL, cmd_fingerprint, "",
+	 "Show this device's fingerprint: a hash of its id and public keys, for the\n"
+	 "office to compare when it certifies a device from veld 0.1 (`veld office\n"
+	 "certify`). Read it to the office in person or by phone.\n",
+	 .extra = TOO_MANY},
 	{"sync", NULL, cmd_sync, "[--insecure-http] [--ca-file FILE]",
 	 "Sync with the server. Sends this device's changes, then receives the\n"
 	 "team's. On a terminal a progress line shows on stderr; afterwards one\n"
@@ -288,6 +293,18 @@ const cli_cmd cli_commands[] = {
 	 NET_HELP,
 	 .opts = NET_OPTS, ARGS(1, "missing the device to revoke (see `veld office devices`)"),
 	 .office = true},
+	{"office", "certify", cmd_office_certify, "DEVICE [--team T --fingerprint FP]",
+	 "Certify a device enrolled under veld 0.1. The office pinned only its\n"
+	 "signing key then, so a person confirms its team and keys. Without\n"
+	 "options: show the team and the fingerprint of the keys the server lists\n"
+	 "for it; compare the fingerprint with what `veld fingerprint` shows on the\n"
+	 "device itself. With both: certify it, if they are still what the server\n"
+	 "lists (exit 1 if not: the server may have replaced its keys). A device\n"
+	 "that enrolled with an invite is certified by `veld office sync` itself.\n\n"
+	 "  --team T          the team the device works for\n"
+	 "  --fingerprint FP  the fingerprint the device showed\n" NET_HELP,
+	 .opts = "team=+ fingerprint=+ " NET_OPTS,
+	 ARGS(1, "which device? give its id (see `veld office devices`)"), .office = true},
 	{"office", "devices", cmd_office_devices, "",
 	 "List the enrolled devices: id, team, role, label, enrolled, revoked.\n\n"
 	 NET_HELP,

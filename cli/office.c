@@ -161,6 +161,42 @@ int cmd_office_revoke(cli *c, const cli_line *l)
 		device);
 }
 
+/* ---- certify a device from veld 0.1 ----------------------------------------- */
+
+static int show_certify(cli *c, const json_t *v, const void *payload)
+{
+	const char *dev = cli_str(v, "device");
+	(void)c;
+	(void)payload;
+	if (v == NULL)
+		return CLI_EXIT_FAIL;
+	if (json_is_true(json_object_get(v, "certified"))) {
+		printf("certified device %s for team %s\n", dev, cli_str(v, "team"));
+		return 0;
+	}
+	printf("device       %s\nteam         %s (as the server lists it)\nfingerprint  %s\n\n"
+		"compare the fingerprint with what `veld fingerprint` shows on the device itself;\n"
+		"if they are the same, certify it:\n"
+		"    veld office certify %s --team %s --fingerprint %s\n", dev, cli_str(v, "team"),
+		cli_str(v, "fingerprint"), dev, cli_str(v, "team"), cli_str(v, "fingerprint"));
+	return 0;
+}
+
+int cmd_office_certify(cli *c, const cli_line *l)
+{
+	veld_sync_options so;
+	const char *team = cli_opt(l, "team"), *fp = cli_opt(l, "fingerprint");
+	char device[33], *text = NULL;
+	int ex;
+	cli_net_options(l, &so);
+	if ((team == NULL) != (fp == NULL))
+		return cli_usage(c, "give both --team and --fingerprint, or neither (to see them)");
+	if ((ex = cli_open_store(c)) != 0 || (ex = resolve_device(c, &so, l->arg[0], device)) != 0)
+		return ex;
+	return cli_show(c, veld_office_certify(c->store, device, team, fp, &so, &text), &text,
+		show_certify, NULL);
+}
+
 /* ---- export ------------------------------------------------------------ */
 
 /* The export is the client's personal data in readable form: a file only

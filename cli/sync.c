@@ -53,6 +53,28 @@ int cli_sync_error(cli *c, int rc)
 	return CLI_EXIT_PERM;
 }
 
+/* ---- fingerprint -------------------------------------------------------------- */
+
+static int show_fingerprint(cli *c, const json_t *v, const void *payload)
+{
+	(void)c;
+	(void)payload;
+	if (v == NULL)
+		return CLI_EXIT_FAIL;
+	printf("device       %s\nfingerprint  %s\n", cli_str(v, "device"), cli_str(v, "fingerprint"));
+	return 0;
+}
+
+int cmd_fingerprint(cli *c, const cli_line *l)
+{
+	char *text = NULL;
+	int ex = cli_open_store(c);
+	(void)l;
+	if (ex != 0)
+		return ex;
+	return cli_show(c, veld_device_fingerprint(c->store, &text), &text, show_fingerprint, NULL);
+}
+
 /* ---- enroll ---------------------------------------------------------------- */
 
 /* The code from stdin ("-"), so it need not appear in the process list. */

@@ -170,6 +170,28 @@ VELD_EXTERN VELD_WARN_UNUSED int veld_office_erase(veld_store *s, const char *cl
 VELD_EXTERN VELD_WARN_UNUSED int veld_office_revoke(veld_store *s, const char *device_hex,
 	const veld_sync_options *opts);
 
+/* Certify a device enrolled before certificates existed (veld 0.1). The
+ * office pinned only its signing key then; its box key (to which the team's
+ * keys are sealed) and its team are the server's word, so a person confirms
+ * them: with `team` and `fingerprint` NULL, json_out gets {"device","team",
+ * "fingerprint","certified":false}: the team and the fingerprint of the
+ * keys the server lists, to compare with what the device shows
+ * (veld_device_fingerprint, `veld fingerprint`). With both given, they must
+ * be the team the server lists and the fingerprint of the keys it lists
+ * (else VELD_EPROTO: the server may have replaced the keys; nothing is
+ * certified), and the device is certified by a sync this call runs
+ * ("certified":true). A device that enrolled with an invite is certified by
+ * the office's sync itself (VELD_EINVAL here); VELD_EEXISTS if certified
+ * already; VELD_EPROTO if the server lists another signing key than the
+ * one pinned, or the office never pinned one. */
+VELD_EXTERN VELD_WARN_UNUSED int veld_office_certify(veld_store *s, const char *device_hex,
+	const char *team, const char *fingerprint, const veld_sync_options *opts, char **json_out);
+
+/* This device's fingerprint, {"device","fingerprint"}: 32 hex digits in
+ * groups of four, a hash of the device's id and public keys, for a person to
+ * compare with what the office sees (veld_office_certify). */
+VELD_EXTERN VELD_WARN_UNUSED int veld_device_fingerprint(veld_store *s, char **json_out);
+
 /* The enrolled devices as a JSON array of {"device" (hex),"team","role",
  * "label","enrolled" (ISO 8601),"revoked" (ISO 8601 or null)}. */
 VELD_EXTERN VELD_WARN_UNUSED int veld_office_devices(veld_store *s, const veld_sync_options *opts,

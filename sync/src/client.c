@@ -318,6 +318,8 @@ struct tally {
 	int log_waiting;                 /* the office: entries of uncertified devices */
 	size_t uncertifiable;            /* the office: listed devices it cannot certify */
 	struct veld__freshness fresh;    /* the office's latest checkpoint here */
+	char kept[2048];                 /* warnings kept in the store since the last summary */
+	struct veld__own_check own;      /* own operations the server claimed but did not send back */
 };
 
 static int report(struct session *x, const struct tally *t, uint32_t phase)
@@ -504,6 +506,31 @@ static int push_one(struct session *x, struct tally *t, struct pushing *p)
 	return rc;
 }
 
+/* Push what waits (after the probe, or again after a pull showed that the
+ * server did not hold what it claimed: no probe then, no rewind). */
+static int push_waiting(struct session *x, struct tally *t, struct pushing *p)
+{
+	int rc;
+	do {
+		if (cancelled(x))
+			return veld__err(VELD_ECANCELLED, "sync cancelled");
+	} while ((rc = push_one(x, t, p)) == PUSH_AGAIN);
+	/* What the server now holds of fields the team's policy keeps at the
+	 * office leaves this device. */
+	return rc == VELD_OK ? veld__sync_policy_enforce(x->s) : rc;
+}
+
+static int push_again(struct session *x, struct tally *t)
+{
+	struct pushing p = {x->o.push_batch, 1, 0};
+	uint64_t pend_ops = 0;
+	int rc = veld__sync_pending(x->s, &pend_ops, &p.pend_envs);
+	if (rc != VELD_OK)
+		return rc;
+	t->push_total = t->pushed + pend_ops;
+	return push_waiting(x, t, &p);
+}
+
 static int push_all(struct session *x, struct tally *t)
 {
 	struct pushing p = {x->o.push_batch, 0, 0};
@@ -516,13 +543,7 @@ static int push_all(struct session *x, struct tally *t)
 	    (rc = veld__sync_pending(x->s, &pend_ops, &p.pend_envs)) != VELD_OK)
 		return rc;
 	t->push_total = pend_ops;
-	do {
-		if (cancelled(x))
-			return veld__err(VELD_ECANCELLED, "sync cancelled");
-	} while ((rc = push_one(x, t, &p)) == PUSH_AGAIN);
-	/* What the server now holds of fields the team's policy keeps at the
-	 * office leaves this device. */
-	return rc == VELD_OK ? veld__sync_policy_enforce(x->s) : rc;
+	return push_waiting(x, t, &p);
 }
 
 /* One page: GET /v1/pull from the saved cursors, checked and applied
@@ -553,6 +574,10 @@ static int pull_page(struct session *x, struct tally *t, int *done)
 		rc = err_prefix(rc, "a pulled page did not decode");
 	else if ((rc = veld__sync_apply_page(x->s, &page, &c, &rep)) != VELD_OK)
 		rc = err_prefix(rc, "a pulled page was refused, nothing of it applied");
+	/* This device's own operations that came back (verified with the page:
+	 * signed by this device): what the server proved it holds. */
+	else if ((rc = veld__sync_own_returned(x->s, &page, c.after)) != VELD_OK)
+		rc = err_prefix(rc, "recording what came back of this device's operations");
 	/* The page points into w and r.body: applied before freeing. */
 	veld__wire_free(&w);
 	veld__http_resp_free(&r);
@@ -587,6 +612,10 @@ static int pull_all(struct session *x, struct tally *t)
 		if ((rc = pull_page(x, t, &done)) != VELD_OK)
 			return rc;
 	}
+	/* Every own operation the server acknowledged must have come back;
+	 * those that did not are pushed again (sync_run). */
+	if ((rc = veld__sync_own_check(x->s, &t->own)) != VELD_OK)
+		return err_prefix(rc, "checking what came back of this device's operations");
 	return veld__sync_checkpoint_check(x->s, (uint64_t)x->o.checkpoint_max_age_s * 1000u,
 	                                   &t->fresh);
 }
@@ -736,8 +765,43 @@ static int get_devices(struct session *x, struct veld__wire *w, struct veld__htt
 	return VELD_OK;
 }
 
+/* A device certified after a rotation holds at most the version its invite
+ * carried: every version the office holds of the team is sealed to the
+ * team's certified devices again (POST /v1/team-keys takes a version it has
+ * "to add devices"), oldest first, so a new device reads what was sealed to
+ * any of them and has the current one. Until the server took them all, the
+ * next sync tries again. */
+static int share_team_keys(struct session *x)
+{
+	struct veld__team_list due;
+	int rc = veld__office_keys_due(x->s, &due);
+	for (size_t i = 0; rc == VELD_OK && i < due.n; i++) {
+		const char *team = due.team[i];
+		for (uint64_t tv = 1; rc == VELD_OK; tv++) {
+			struct veld__team_keys_out tk;
+			msgpack_sbuffer sb;
+			if ((rc = veld__office_team_key_version(x->s, team, tv, &tk)) == VELD_ENOTFOUND) {
+				veld__err_clear();
+				rc = VELD_OK;
+				break; /* every version held was sealed */
+			}
+			if (rc != VELD_OK)
+				break;
+			if ((rc = ENCODE(&sb, veld__wire_team_keys_req_encode, &tk.req)) == VELD_OK)
+				rc = post_ok(x, "/v1/team-keys", &sb, NULL);
+			msgpack_sbuffer_destroy(&sb);
+			veld__team_keys_out_free(&tk);
+		}
+		if (rc == VELD_OK)
+			rc = veld__office_keys_shared(x->s, team);
+	}
+	veld__team_list_free(&due);
+	return rc == VELD_OK ? VELD_OK : err_prefix(rc, "sealing the team keys to new devices");
+}
+
 /* Certify the devices that enrolled with this office's invites since the
- * last sync, and publish the certificates (and any other notice waiting). */
+ * last sync, and publish the certificates (and any other notice waiting),
+ * then the team keys for them. */
 static int certify_devices(struct session *x, struct tally *t)
 {
 	struct veld__devices_resp d;
@@ -759,7 +823,11 @@ static int certify_devices(struct session *x, struct tally *t)
 		size_t given_up = 0;
 		rc = veld__audit_after_certify(x->s, &given_up);
 	}
-	return rc == VELD_OK ? publish_notices(x) : err_prefix(rc, "certifying devices");
+	if (rc != VELD_OK)
+		return err_prefix(rc, "certifying devices");
+	if ((rc = publish_notices(x)) != VELD_OK)
+		return rc;
+	return share_team_keys(x);
 }
 
 /* POST /v1/checkpoint: every team's dated checkpoint, after the pull. */
@@ -786,7 +854,7 @@ static json_t *warnings_of(const struct session *x, const struct tally *t, json_
                            json_int_t quarantined)
 {
 	json_t *w = json_array();
-	char line[200];
+	char line[320];
 	if (!w)
 		return NULL;
 	if (strcmp(x->role, "office") != 0 && t->fresh.stale) {
@@ -814,8 +882,10 @@ static json_t *warnings_of(const struct session *x, const struct tally *t, json_
 		json_array_append_new(w, json_string(line));
 	}
 	if (t->uncertifiable > 0) {
-		snprintf(line, sizeof line, "%llu devices the server lists did not enroll with an"
-		         " invite of this office: not certified", (unsigned long long)t->uncertifiable);
+		snprintf(line, sizeof line, "%llu devices the server lists are not certified: no"
+		         " invite of this office proves them, another device used the invite"
+		         " already, or they enrolled after it expired (a device from veld 0.1:"
+		         " confirm it with veld office certify)", (unsigned long long)t->uncertifiable);
 		json_array_append_new(w, json_string(line));
 	}
 	if (strcmp(x->role, "office") == 0) {
@@ -845,6 +915,23 @@ static json_t *warnings_of(const struct session *x, const struct tally *t, json_
 	} else if (t->log_waiting) {
 		json_array_append_new(w, json_string("access-log entries of a device not certified"
 		                                     " yet wait for the next sync"));
+	if (t->own.claimed > t->own.seen) {
+		if (t->own.removed > 0)
+			snprintf(line, sizeof line, "the server claims to hold this device's operations up"
+			         " to %llu but sent back only up to %llu; %llu of them lost their value here"
+			         " since and cannot be sent again", (unsigned long long)t->own.claimed,
+			         (unsigned long long)t->own.seen, (unsigned long long)t->own.removed);
+		else
+			snprintf(line, sizeof line, "the server claims to hold this device's operations up"
+			         " to %llu but sent back only up to %llu: they were pushed again",
+			         (unsigned long long)t->own.claimed, (unsigned long long)t->own.seen);
+		json_array_append_new(w, json_string(line));
+	}
+	/* Warnings kept since the last summary (a revocation, ...). */
+	for (const char *p = t->kept; *p;) {
+		size_t n = strcspn(p, "\n");
+		json_array_append_new(w, json_stringn(p, n));
+		p += n + (p[n] == '\n');
 	}
 	return w;
 }
@@ -855,13 +942,14 @@ static json_int_t info_int(json_t *inf, const char *key)
 	return json_is_integer(v) ? json_integer_value(v) : 0;
 }
 
-static int summary_of(const struct session *x, const struct tally *t, char **json_out)
+static int summary_of(const struct session *x, struct tally *t, char **json_out)
 {
 	char *info = NULL, at[32];
 	json_t *summary, *inf;
 	json_int_t conflicts, pending, quarantined;
 	int rc;
-	if ((rc = veld_store_info(x->s, &info)) != VELD_OK)
+	if ((rc = veld__sync_warnings_take(x->s, t->kept, sizeof t->kept)) != VELD_OK ||
+	    (rc = veld_store_info(x->s, &info)) != VELD_OK)
 		return rc;
 	inf = json_loads(info, 0, NULL);
 	veld_free(info);
@@ -896,7 +984,9 @@ static int sync_run(struct session *x, char **json_out)
 	 * operations are checked on arrival; it dates a checkpoint of every
 	 * team after, from what it then holds. */
 	if ((rc = push_all(x, &t)) != VELD_OK || (office && (rc = certify_devices(x, &t)) != VELD_OK) ||
-	    (rc = pull_all(x, &t)) != VELD_OK || (rc = audit_push_all(x, &t)) != VELD_OK ||
+	    (rc = pull_all(x, &t)) != VELD_OK ||
+	    (t.own.lowered && (rc = push_again(x, &t)) != VELD_OK) ||
+	    (rc = audit_push_all(x, &t)) != VELD_OK ||
 	    (office && (rc = audit_pull_all(x, &t)) != VELD_OK) ||
 	    (office && (rc = publish_checkpoints(x)) != VELD_OK))
 		return rc;
@@ -1119,6 +1209,7 @@ int veld_office_revoke(veld_store *s, const char *device_hex, const veld_sync_op
 	struct veld__notice_out out;
 	struct tally t;
 	uint8_t device[VELD_ID_BYTES];
+	char team[VELD_TEAM_MAX + 1];
 	int rc;
 
 	veld__err_clear();
@@ -1129,17 +1220,29 @@ int veld_office_revoke(veld_store *s, const char *device_hex, const veld_sync_op
 		session_close(&x);
 		return rc;
 	}
+	/* The team is the one the office certified the device for. A device it
+	 * never certified has none: the server still refuses it from here on,
+	 * and this office never certifies it, but no team is told. */
+	if ((rc = veld__office_revoke_begin(s, device, team)) == VELD_ENOTFOUND) {
+		if ((rc = revoke_post(&x, device, &resp)) == VELD_OK)
+			rc = veld__err(VELD_EPROTO, "device %s has no certificate of this office, so no"
+				" team is told (a revocation is announced only to the team of the office's"
+				" certificate); the server refuses the device from now on, and this office"
+				" will never certify it", device_hex);
+		goto out;
+	}
 	/* The server refuses the device from here on. Then the office takes in
-	 * everything the server holds of it, and signs the revocation with that
-	 * last seq, so every device accepts the same operations of it and
-	 * nothing after; then the key rotation makes sure the device can read
-	 * nothing written from now on. */
-	if ((rc = revoke_post(&x, device, &resp)) != VELD_OK ||
+	 * everything the server holds of it, and signs the revocation with the
+	 * last seq it verified itself, so every device accepts the same
+	 * operations of it and nothing after; then the key rotation makes sure
+	 * the device can read nothing written from now on. The server's answer
+	 * is only checked: its team must be the certificate's. */
+	if (rc != VELD_OK || (rc = revoke_post(&x, device, &resp)) != VELD_OK ||
 	    (rc = pull_all(&x, &t)) != VELD_OK || (rc = audit_pull_all(&x, &t)) != VELD_OK ||
 	    (rc = veld__office_revoke_notice(s, device, resp.team, resp.acked, &out)) != VELD_OK)
 		goto out;
 	veld__notice_out_free(&out);
-	if ((rc = publish_notices(&x)) != VELD_OK || (rc = publish_team_key(&x, resp.team, 1)) != VELD_OK ||
+	if ((rc = publish_notices(&x)) != VELD_OK || (rc = publish_team_key(&x, team, 1)) != VELD_OK ||
 	    (rc = sync_run(&x, NULL)) != VELD_OK)
 		rc = err_prefix(rc, "the device is revoked, but announcing it and rotating its team's"
 			" keys did not finish");
@@ -1262,6 +1365,70 @@ int veld_office_field_policy(veld_store *s, const char *team, const char *fields
 		rc = publish_notices(&x);
 	veld__notice_out_free(&out);
 	session_close(&x);
+	return rc;
+}
+
+int veld_office_certify(veld_store *s, const char *device_hex, const char *team,
+                        const char *fingerprint, const veld_sync_options *opts, char **json_out)
+{
+	struct session x;
+	struct veld__devices_resp d;
+	struct veld__http_resp r;
+	struct veld__wire w;
+	const struct veld__device_info *v = NULL;
+	uint8_t device[VELD_ID_BYTES];
+	char fp[VELD_FINGERPRINT_TEXT], listed[VELD_TEAM_MAX + 1] = "";
+	int rc, confirm = team != NULL || fingerprint != NULL;
+	json_t *j;
+
+	veld__err_clear();
+	if (json_out == NULL)
+		return veld__err(VELD_EINVAL, "json_out is required");
+	*json_out = NULL;
+	if (veld__unhex(device, VELD_ID_BYTES, device_hex) != 0)
+		return veld__err(VELD_EINVAL, "a device id is 32 hex digits (see the device list)");
+	if ((rc = session_open(&x, s, opts, NULL, "office")) != VELD_OK ||
+	    (rc = get_devices(&x, &w, &r, &d)) != VELD_OK) {
+		session_close(&x);
+		return rc;
+	}
+	for (size_t i = 0; !v && i < d.ndevices; i++)
+		if (memcmp(d.devices[i].device, device, VELD_ID_BYTES) == 0)
+			v = &d.devices[i];
+	if (!v)
+		rc = veld__err(VELD_ENOTFOUND, "the server lists no device %s", device_hex);
+	else if ((rc = veld__office_legacy(s, v, team, fingerprint, fp)) == VELD_OK)
+		snprintf(listed, sizeof listed, "%s", v->team);
+	veld__wire_free(&w);
+	veld__http_resp_free(&r);
+	/* Confirmed: the next certification takes it; run it now (a sync). */
+	if (rc == VELD_OK && confirm)
+		rc = sync_run(&x, NULL);
+	session_close(&x);
+	if (rc != VELD_OK)
+		return rc;
+	j = json_pack("{s:s,s:s,s:s,s:b}", "device", device_hex, "team", listed, "fingerprint", fp,
+	              "certified", confirm);
+	rc = j ? veld__json_answer(j, json_out) : veld__err(VELD_ENOMEM, "out of memory");
+	json_decref(j);
+	return rc;
+}
+
+int veld_device_fingerprint(veld_store *s, char **json_out)
+{
+	char fp[VELD_FINGERPRINT_TEXT], dev[2 * VELD_ID_BYTES + 1];
+	json_t *j;
+	int rc;
+	veld__err_clear();
+	if (s == NULL || json_out == NULL)
+		return veld__err(VELD_EINVAL, "a store and json_out are required");
+	*json_out = NULL;
+	if ((rc = veld__sync_fingerprint(s, fp)) != VELD_OK)
+		return rc;
+	veld__hex(dev, veld__store_device(s), VELD_ID_BYTES);
+	j = json_pack("{s:s,s:s}", "device", dev, "fingerprint", fp);
+	rc = j ? veld__json_answer(j, json_out) : veld__err(VELD_ENOMEM, "out of memory");
+	json_decref(j);
 	return rc;
 }
 

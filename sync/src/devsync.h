@@ -54,6 +54,39 @@ int veld__sync_pushed(veld_store *s, const struct veld__outbox *o, const struct 
  * the start (the merge drops what is known). VELD_EPROTO if `expected`
  * claims operations this device never wrote. */
 int veld__sync_rewind(veld_store *s, uint64_t expected);
+/* A server can claim to hold this device's operations (the `acked` of its
+ * answer to the empty push) without having them: the device would never
+ * push them. Only what comes back in the pulled feed is proven: an own
+ * item (operation, stub or held) on a page whose batches verified is
+ * signed by this device. veld__own_returned, inside the step that applied
+ * the page (after its batches were verified; apply.c may call it from
+ * take_feed), moves "own_seen" over the own seqs of the page that continue
+ * it without a gap; `after` is the cursor the page was asked from (a store
+ * from before own_seen was kept starts from acked_seq, or from 0 when the
+ * pull starts over). veld__sync_own_returned is the same as a step of its
+ * own, for client.c after the page. */
+int veld__own_returned(veld_store *s, const struct veld__pull_resp *p, uint64_t after);
+int veld__sync_own_returned(veld_store *s, const struct veld__pull_resp *p, uint64_t after);
+/* After a complete pull: if acked_seq is above own_seen, the server claimed
+ * operations it did not send back. Then acked_seq (and policy_seq) go down
+ * to own_seen, so they are pushed again (*lowered), unless some of them
+ * lost their value here since (field policy, erasure, retention): those
+ * cannot be sent again as signed (*removed counts them, nothing changes). */
+struct veld__own_check {
+	uint64_t claimed, seen; /* claimed > seen: the server's claim was not borne out */
+	uint64_t removed;
+	int lowered;
+};
+int veld__sync_own_check(veld_store *s, struct veld__own_check *c);
+/* Inside a step: how far the server holds this device's operations as far
+ * as it proved it: the lower of acked_seq and own_seen (the office's own
+ * head in its checkpoints). */
+int veld__own_seen(veld_store *s, uint64_t *seen);
+/* A warning for the next sync summary (inside a step): kept in the store
+ * until a summary shows it (veld__sync_warnings_take: the lines kept,
+ * separated by newlines, "" if none; they are cleared). */
+int veld__sync_warn(veld_store *s, const char *line);
+int veld__sync_warnings_take(veld_store *s, char *buf, size_t cap);
 /* The highest own seq the server acknowledged, as this store recorded it. */
 int veld__sync_acked(veld_store *s, uint64_t *acked);
 /* How many own operations and envelopes still wait to be pushed. */
@@ -217,6 +250,19 @@ int veld__sync_enroll_request(veld_store *s, const uint8_t code[20], const char 
 int veld__sync_enroll_finish(veld_store *s, const char *url, const uint8_t code[20],
                              const struct veld__enroll_resp *r);
 
+/* A device's fingerprint, for people to compare (docs/security.md, veld
+ * 0.1 devices): H("veld-fingerprint-v1" || device || sign_pk || box_pk),
+ * shown as its first 16 bytes in hex, groups of four digits with '-'. A
+ * typed one matches in either case, '-' and spaces ignored. */
+#define VELD_FINGERPRINT_SHOWN 16
+#define VELD_FINGERPRINT_TEXT (2 * VELD_FINGERPRINT_SHOWN + VELD_FINGERPRINT_SHOWN / 2)
+void veld__key_fingerprint(uint8_t fp[32], const uint8_t device[VELD_ID_BYTES],
+                           const uint8_t sign_pk[32], const uint8_t box_pk[32]);
+void veld__fingerprint_text(char text[VELD_FINGERPRINT_TEXT], const uint8_t fp[32]);
+int veld__fingerprint_matches(const char *typed, const uint8_t fp[32]);
+/* This store's own fingerprint. */
+int veld__sync_fingerprint(veld_store *s, char text[VELD_FINGERPRINT_TEXT]);
+
 /* ---- office (officekeys.c) ---------------------------------------------------- */
 /* Notices for the server: each the office's next of its team, signed and
  * kept in the office's store. */
@@ -232,15 +278,41 @@ int veld__office_erase_notice(veld_store *s, const char *client_id, uint8_t clie
 /* A team's field policy `mask`; kept and logged here at once. */
 int veld__office_policy_notice(veld_store *s, const char *team, uint32_t mask,
                                struct veld__notice_out *out);
-/* The revocation of a device of `team`, after the office received all its
- * operations the server holds (acked); VELD_EPROTO if it did not. */
+/* A revocation starts here: the team the office certified the device for
+ * (its certificate). A device without a certificate is marked never to be
+ * certified, and VELD_ENOTFOUND. */
+int veld__office_revoke_begin(veld_store *s, const uint8_t device[VELD_ID_BYTES],
+                              char team[VELD_TEAM_MAX + 1]);
+/* The revocation notice, after the office pulled: to the team of the
+ * office's certificate, with last_seq = the device's last seq the office
+ * itself received and verified (its `authors` row). `team` and `acked` are
+ * the server's answer to POST /v1/revoke, only checked: another team than
+ * the certificate's, or no certificate, is VELD_EPROTO and nothing is
+ * signed; an `acked` above what the office holds is a warning for the next
+ * sync summary (veld__sync_warn). A device revoked here already: no new
+ * notice (out->req.n == 0). */
 int veld__office_revoke_notice(veld_store *s, const uint8_t device[VELD_ID_BYTES],
                                const char *team, uint64_t acked, struct veld__notice_out *out);
 /* Certificates for the listed devices that enrolled with an invite of this
- * office and prove it (or whose key it pinned before certificates existed);
- * *refused counts listed devices that do not. */
+ * office and prove it (one device per invite, not enrolled after its
+ * expiry), or, enrolled before certificates existed (veld 0.1), whose
+ * signing key it pinned then and whose keys and team the operator
+ * confirmed (veld__office_legacy); *refused counts listed devices that
+ * are none of these. */
 int veld__office_certify(veld_store *s, const struct veld__devices_resp *devices,
                          struct veld__notice_out *out, size_t *refused);
+/* A device enrolled before certificates existed (veld 0.1) is certified
+ * only once the operator confirmed its team and the fingerprint of the keys
+ * the server lists (`veld office certify`): its box key was never pinned.
+ * `d` is the server's listing of it, which must carry the signing key this
+ * office pinned for it. fp_text gets the fingerprint of the keys listed.
+ * With team and fingerprint NULL, only that; with both, they must match
+ * (the team the server lists, the fingerprint of what it lists: else
+ * VELD_EPROTO) and the confirmation is kept for the next certification. A
+ * device that enrolled with an invite is VELD_EINVAL, one certified
+ * already VELD_EEXISTS. */
+int veld__office_legacy(veld_store *s, const struct veld__device_info *d, const char *team,
+                        const char *fingerprint, char fp_text[VELD_FINGERPRINT_TEXT]);
 /* The notices of one team the server has not taken yet (the first team
  * that has any; none: out->req.n == 0); what it took (erasing here the
  * clients they erase); after a server restore, send a team's from n again. */
@@ -274,5 +346,22 @@ struct veld__team_keys_out {
 int veld__office_team_keys(veld_store *s, const char *team, int rotate,
                            struct veld__team_keys_out *out);
 void veld__team_keys_out_free(struct veld__team_keys_out *o);
+/* Version tv (at least 1) of `team`'s key, signed, sealed to each device
+ * the office certified for the team and did not revoke: how a device
+ * certified after a rotation gets the versions before it. VELD_ENOTFOUND
+ * if the office does not hold that version. */
+int veld__office_team_key_version(veld_store *s, const char *team, uint64_t tv,
+                                  struct veld__team_keys_out *out);
+/* The teams with devices certified since their key versions were last
+ * sealed to every certified device (veld__office_certify marks them);
+ * veld__office_keys_shared once the server took every version. */
+struct veld__team_list {
+	char (*team)[VELD_TEAM_MAX + 1];
+	size_t n, cap;
+	veld_store *s;
+};
+int veld__office_keys_due(veld_store *s, struct veld__team_list *out);
+int veld__office_keys_shared(veld_store *s, const char *team);
+void veld__team_list_free(struct veld__team_list *l);
 
 #endif

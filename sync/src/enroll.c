@@ -8,6 +8,7 @@
 #include "error.h"
 #include "syncstate.h"
 
+#include <sodium.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -136,4 +137,68 @@ int veld__sync_enroll_finish(veld_store *s, const char *url, const uint8_t code[
 	veld__store_policy_changed(s);
 done:
 	return veld__step_end(s, &step, rc);
+}
+
+/* ---- fingerprints ------------------------------------------------------------------ */
+
+void veld__key_fingerprint(uint8_t fp[32], const uint8_t device[VELD_ID_BYTES],
+                           const uint8_t sign_pk[32], const uint8_t box_pk[32])
+{
+	uint8_t msg[19 + VELD_ID_BYTES + 64];
+	memcpy(msg, "veld-fingerprint-v1", 19);
+	memcpy(msg + 19, device, VELD_ID_BYTES);
+	memcpy(msg + 19 + VELD_ID_BYTES, sign_pk, 32);
+	memcpy(msg + 19 + VELD_ID_BYTES + 32, box_pk, 32);
+	crypto_generichash(fp, 32, msg, sizeof msg, NULL, 0);
+}
+
+void veld__fingerprint_text(char text[VELD_FINGERPRINT_TEXT], const uint8_t fp[32])
+{
+	static const char hex[] = "0123456789abcdef";
+	size_t o = 0;
+	for (size_t i = 0; i < VELD_FINGERPRINT_SHOWN; i++) {
+		if (i > 0 && i % 2 == 0)
+			text[o++] = '-';
+		text[o++] = hex[fp[i] >> 4];
+		text[o++] = hex[fp[i] & 15];
+	}
+	text[o] = 0;
+}
+
+int veld__fingerprint_matches(const char *typed, const uint8_t fp[32])
+{
+	char want[VELD_FINGERPRINT_TEXT];
+	size_t n = 0;
+	veld__fingerprint_text(want, fp);
+	for (const char *p = want; *p; p++) {
+		char c;
+		if (*p == '-')
+			continue;
+		/* the typed text: hex digits in any case; '-' and spaces ignored */
+		while (typed && (*typed == '-' || *typed == ' '))
+			typed++;
+		if (!typed || !*typed)
+			return 0;
+		c = *typed++;
+		if (c >= 'A' && c <= 'F')
+			c = (char)(c - 'A' + 'a');
+		if (c != *p)
+			return 0;
+		n++;
+	}
+	while (typed && (*typed == '-' || *typed == ' '))
+		typed++;
+	return n == 2 * VELD_FINGERPRINT_SHOWN && typed && !*typed;
+}
+
+int veld__sync_fingerprint(veld_store *s, char text[VELD_FINGERPRINT_TEXT])
+{
+	struct veld__step step;
+	uint8_t fp[32];
+	int rc = veld__step_begin(s, &step, 0);
+	if (rc)
+		return rc;
+	veld__key_fingerprint(fp, veld__store_device(s), veld__store_sign_pk(s), veld__store_box_pk(s));
+	veld__fingerprint_text(text, fp);
+	return veld__step_end(s, &step, VELD_OK);
 }

@@ -36,6 +36,15 @@ static int need_office(veld_store *s)
 	return VELD_OK;
 }
 
+/* A setting of the office about one device or invite, in meta:
+ * "<what>:<hex of id>". */
+static void id_key(char *key, size_t cap, const char *what, const uint8_t *id, size_t n)
+{
+	char hex[2 * 32 + 1];
+	veld__hex(hex, id, n);
+	snprintf(key, cap, "%s:%s", what, hex);
+}
+
 /* A team a worker device can belong to. */
 static int team_name_ok(const char *team)
 {
@@ -262,32 +271,77 @@ int veld__office_policy_notice(veld_store *s, const char *team, uint32_t mask,
 	return rc;
 }
 
+int veld__office_revoke_begin(veld_store *s, const uint8_t device[VELD_ID_BYTES],
+                              char team[VELD_TEAM_MAX + 1])
+{
+	struct veld__step step;
+	struct veld__cert c;
+	char key[80];
+	int rc = veld__step_begin(s, &step, VELD_STEP_WRITE), none = 0;
+	if (rc)
+		return rc;
+	if ((rc = need_office(s)) == VELD_OK && (rc = veld__cert_get(s, device, &c)) == VELD_OK) {
+		snprintf(team, VELD_TEAM_MAX + 1, "%s", c.team);
+	} else if (rc == VELD_ENOTFOUND) {
+		/* Never certified: there is no team to tell, and it must not be
+		 * certified later with the invite it may have used. */
+		veld__err_clear();
+		id_key(key, sizeof key, "never_certify", device, VELD_ID_BYTES);
+		none = 1;
+		rc = veld__sync_set_u64(s, key, 1);
+	}
+	rc = veld__step_end(s, &step, rc);
+	return rc == VELD_OK && none ? VELD_ENOTFOUND : rc;
+}
+
 int veld__office_revoke_notice(veld_store *s, const uint8_t device[VELD_ID_BYTES],
                                const char *team, uint64_t acked, struct veld__notice_out *out)
 {
 	struct veld__notice_body b;
 	struct veld__step step;
+	struct veld__cert c;
+	char hex[2 * VELD_ID_BYTES + 1], line[300];
 	uint64_t seen = 0;
 	int rc = veld__step_begin(s, &step, VELD_STEP_KEYS | VELD_STEP_WRITE);
 	memset(out, 0, sizeof *out);
 	if (rc)
 		return rc;
-	/* The last seq accepted is the server's, but only what the office
-	 * itself received and checked counts: every device then accepts the
-	 * same operations of the revoked device and nothing after them. */
-	if ((rc = need_office(s)) == VELD_OK && (rc = veld__author_seen(s, device, &seen)) == VELD_OK &&
-	    seen < acked)
-		rc = veld__err(VELD_EPROTO, "the server holds operations %llu to %llu of the revoked"
-		               " device that the office did not receive: sync again",
-		               (unsigned long long)(seen + 1), (unsigned long long)acked);
-	if (rc == VELD_OK) {
-		memset(&b, 0, sizeof b);
-		b.kind = VELD_NOTICE_REVOKE;
-		memcpy(b.id, device, VELD_ID_BYTES);
-		b.last_seq = acked;
-		if ((rc = notice_issue(s, team, &b, out)) == VELD_OK)
-			rc = veld__cert_revoke(s, device, acked);
+	veld__hex(hex, device, VELD_ID_BYTES);
+	/* The team is the office's own word, its certificate: never the one
+	 * the server names, or the notice and the key rotation would go to
+	 * another team and the device would stay trusted in its own. */
+	if ((rc = need_office(s)) == VELD_OK && (rc = veld__cert_get(s, device, &c)) == VELD_ENOTFOUND)
+		rc = veld__err(VELD_EPROTO, "device %s has no certificate of this office: a revocation"
+		               " is announced only to the team the office certified the device for",
+		               hex);
+	else if (rc == VELD_OK && strcmp(c.team, team) != 0)
+		rc = veld__err(VELD_EPROTO, "the server says device %s is of team %s, but the office"
+		               " certified it for team %s: nothing was announced (a revocation goes only"
+		               " to the team of the office's own certificate, never to one the server"
+		               " names)", hex, team, c.team);
+	if (rc != VELD_OK || c.revoked) /* revoked here already: announced then */
+		goto done;
+	/* The last seq is what the office itself received and verified of the
+	 * device (it pulled first): every device then accepts the same
+	 * operations of it and nothing after. A server that claims to hold
+	 * more is not believed, but said. */
+	if ((rc = veld__author_seen(s, device, &seen)) != VELD_OK)
+		goto done;
+	if (acked > seen) {
+		snprintf(line, sizeof line, "the server claimed to hold operations up to %llu of revoked"
+		         " device %s but delivered only up to %llu: the revocation accepts those up to"
+		         " %llu, later ones are refused everywhere", (unsigned long long)acked, hex,
+		         (unsigned long long)seen, (unsigned long long)seen);
+		if ((rc = veld__sync_warn(s, line)) != VELD_OK)
+			goto done;
 	}
+	memset(&b, 0, sizeof b);
+	b.kind = VELD_NOTICE_REVOKE;
+	memcpy(b.id, device, VELD_ID_BYTES);
+	b.last_seq = seen;
+	if ((rc = notice_issue(s, c.team, &b, out)) == VELD_OK)
+		rc = veld__cert_revoke(s, device, seen);
+done:
 	rc = veld__step_end(s, &step, rc);
 	if (rc != VELD_OK)
 		veld__notice_out_free(out);
@@ -296,13 +350,155 @@ int veld__office_revoke_notice(veld_store *s, const uint8_t device[VELD_ID_BYTES
 
 /* ---- certificates ------------------------------------------------------------------- */
 
+/* The office holds its invites to what it made them for, whatever the
+ * server enforces: one device per invite (the first the office certifies
+ * with it, recorded as "invite_used:AUTH"), and enrolled no later than the
+ * invite's expiry ("invite_expires:AUTH", kept when the office made it)
+ * plus INVITE_SLACK_MS: the server stamps `enrolled` with its clock, which
+ * may differ from the office's by up to the request window (a request
+ * further off is refused as stale). 1 if usable by `d`, 0 if not. */
+#define INVITE_SLACK_MS VELD_AUTH_WINDOW_MS
+
+static int invite_usable(veld_store *s, const struct veld__device_info *d)
+{
+	uint8_t used[VELD_ID_BYTES];
+	uint64_t expires = 0;
+	char key[100];
+	int rc;
+	id_key(key, sizeof key, "invite_used", d->auth, 32);
+	if ((rc = veld__sync_bytes(s, key, used, sizeof used)) == VELD_OK)
+		return sodium_memcmp(used, d->device, VELD_ID_BYTES) == 0;
+	if (rc != VELD_ENOTFOUND)
+		return rc;
+	veld__err_clear();
+	id_key(key, sizeof key, "invite_expires", d->auth, 32);
+	if ((rc = veld__sync_u64(s, key, &expires)) != VELD_OK)
+		return rc;
+	return expires > 0 && d->enrolled <= expires + INVITE_SLACK_MS;
+}
+
+/* The invite `d` enrolled with is used up: by `d`. */
+static int invite_use(veld_store *s, const struct veld__device_info *d)
+{
+	char key[100];
+	if (!d->has_auth)
+		return VELD_OK;
+	id_key(key, sizeof key, "invite_used", d->auth, 32);
+	return veld__sync_set_bytes(s, key, d->device, VELD_ID_BYTES);
+}
+
+/* Devices enrolled before certificates existed (veld 0.1): the office
+ * pinned only their signing key then ("peers"). Their box key, to which
+ * team keys are sealed, and their team are the server's word, so the
+ * operator confirms both (veld__office_legacy): "legacy_fp:DEVICE" keeps
+ * the fingerprint of the keys confirmed, "legacy_team:DEVICE" the team. */
+static int pinned_key(veld_store *s, const struct veld__device_info *d, int *same)
+{
+	uint8_t pinned[32];
+	int rc = veld__peer_get(s, d->device, pinned);
+	*same = rc == VELD_OK && sodium_memcmp(pinned, d->sign_pk, 32) == 0;
+	if (rc == VELD_ENOTFOUND) {
+		veld__err_clear();
+		return VELD_ENOTFOUND;
+	}
+	return rc;
+}
+
+static int legacy_confirmed(veld_store *s, const struct veld__device_info *d,
+                            char team[VELD_TEAM_MAX + 1])
+{
+	uint8_t fp[32], want[32];
+	char key[80];
+	int rc, same;
+	if ((rc = pinned_key(s, d, &same)) == VELD_ENOTFOUND || (rc == VELD_OK && !same))
+		return 0;
+	if (rc != VELD_OK)
+		return rc;
+	id_key(key, sizeof key, "legacy_fp", d->device, VELD_ID_BYTES);
+	if ((rc = veld__sync_bytes(s, key, want, sizeof want)) == VELD_ENOTFOUND) {
+		veld__err_clear();
+		return 0; /* the operator has not confirmed it */
+	}
+	if (rc != VELD_OK)
+		return rc;
+	id_key(key, sizeof key, "legacy_team", d->device, VELD_ID_BYTES);
+	if ((rc = veld__sync_text(s, key, team, VELD_TEAM_MAX + 1)) != VELD_OK)
+		return rc;
+	veld__key_fingerprint(fp, d->device, d->sign_pk, d->box_pk);
+	return sodium_memcmp(fp, want, 32) == 0 && strcmp(team, d->team) == 0 && team_name_ok(team);
+}
+
+int veld__office_legacy(veld_store *s, const struct veld__device_info *d, const char *team,
+                        const char *fingerprint, char fp_text[VELD_FINGERPRINT_TEXT])
+{
+	struct veld__step step;
+	struct veld__cert c;
+	uint8_t fp[32];
+	char hex[2 * VELD_ID_BYTES + 1], key[80];
+	int rc = veld__step_begin(s, &step, VELD_STEP_KEYS | VELD_STEP_WRITE), same = 0;
+	if (rc)
+		return rc;
+	veld__hex(hex, d->device, VELD_ID_BYTES);
+	veld__key_fingerprint(fp, d->device, d->sign_pk, d->box_pk);
+	veld__fingerprint_text(fp_text, fp);
+	if ((rc = need_office(s)) != VELD_OK)
+		goto done;
+	if (d->has_auth) {
+		rc = veld__err(VELD_EINVAL, "device %s enrolled with an invite: the office certifies it"
+		               " at its next sync if its enrollment proof holds", hex);
+		goto done;
+	}
+	if ((rc = veld__cert_get(s, d->device, &c)) == VELD_OK) {
+		rc = veld__err(VELD_EEXISTS, "device %s is certified already (team %s)", hex, c.team);
+		goto done;
+	}
+	if (rc != VELD_ENOTFOUND)
+		goto done;
+	veld__err_clear();
+	if (d->revoked || strcmp(d->role, "worker") != 0) {
+		rc = veld__err(VELD_EINVAL, "device %s is %s: it is not certified", hex,
+		               d->revoked ? "revoked" : "not a worker device");
+		goto done;
+	}
+	if ((rc = pinned_key(s, d, &same)) == VELD_ENOTFOUND) {
+		rc = veld__err(VELD_EPROTO, "this office never saw device %s under veld 0.1, so it"
+		               " holds no key of it: it cannot be certified this way (enroll it with an"
+		               " invite)", hex);
+		goto done;
+	}
+	if (rc == VELD_OK && !same)
+		rc = veld__err(VELD_EPROTO, "the server lists another signing key for device %s than"
+		               " the one this office pinned: do not certify it", hex);
+	if (rc != VELD_OK || (!team && !fingerprint))
+		goto done;
+	if (!team || !fingerprint || !team_name_ok(team)) {
+		rc = veld__err(VELD_EINVAL, "confirming a device needs its team and its fingerprint");
+	} else if (strcmp(team, d->team) != 0) {
+		rc = veld__err(VELD_EPROTO, "the server lists device %s for team %s, not %s: not"
+		               " certified", hex, d->team, team);
+	} else if (!veld__fingerprint_matches(fingerprint, fp)) {
+		rc = veld__err(VELD_EPROTO, "the fingerprint given is not the one of the keys the"
+		               " server lists for device %s (%s): do not certify it, the server may"
+		               " have replaced its keys", hex, fp_text);
+	} else {
+		id_key(key, sizeof key, "legacy_fp", d->device, VELD_ID_BYTES);
+		if ((rc = veld__sync_set_bytes(s, key, fp, sizeof fp)) == VELD_OK) {
+			id_key(key, sizeof key, "legacy_team", d->device, VELD_ID_BYTES);
+			rc = veld__sync_set_text(s, key, team);
+		}
+	}
+done:
+	return veld__step_end(s, &step, rc);
+}
+
 /* May the office certify this listed device, and for which team? An
  * invite of this office's whose proof key opens the device's proof; or,
  * for a device enrolled before certificates existed, the key this office
- * pinned for it then (`peers`). 1 with *team set, 0 if not. */
+ * pinned for it then (`peers`) with the operator's confirmation of its
+ * keys and team. 1 with *team set, 0 if not. */
 static int certifiable(veld_store *s, const struct veld__device_info *d, char team[VELD_TEAM_MAX + 1])
 {
-	uint8_t key[32], proof[32], pinned[32];
+	uint8_t key[32], proof[32];
 	int rc;
 	if (d->has_auth) {
 		if ((rc = veld__invite_get(s, d->auth, team, key)) == VELD_ENOTFOUND)
@@ -311,14 +507,23 @@ static int certifiable(veld_store *s, const struct veld__device_info *d, char te
 			return rc;
 		veld__enroll_proof(proof, key, d->device, d->sign_pk, d->box_pk);
 		sodium_memzero(key, sizeof key);
-		return sodium_memcmp(proof, d->proof, 32) == 0 && strcmp(team, d->team) == 0;
+		if (sodium_memcmp(proof, d->proof, 32) != 0 || strcmp(team, d->team) != 0)
+			return 0;
+		return invite_usable(s, d);
 	}
-	if ((rc = veld__peer_get(s, d->device, pinned)) == VELD_ENOTFOUND)
-		return 0;
-	if (rc != VELD_OK)
-		return rc;
-	snprintf(team, VELD_TEAM_MAX + 1, "%s", d->team);
-	return sodium_memcmp(pinned, d->sign_pk, 32) == 0 && team_name_ok(team);
+	return legacy_confirmed(s, d, team);
+}
+
+/* A device certified for `team` gets every key version the office holds of
+ * the team (veld__office_keys_due): marked here, cleared once the server
+ * took them all. */
+#define KEYS_DUE "keys_due:"
+
+static int keys_due(veld_store *s, const char *team)
+{
+	char key[sizeof KEYS_DUE + VELD_TEAM_MAX];
+	snprintf(key, sizeof key, KEYS_DUE "%s", team);
+	return veld__sync_set_u64(s, key, 1);
 }
 
 static int certify_one(veld_store *s, const struct veld__device_info *d,
@@ -326,12 +531,17 @@ static int certify_one(veld_store *s, const struct veld__device_info *d,
 {
 	struct veld__notice_body b;
 	struct veld__cert c;
-	char team[VELD_TEAM_MAX + 1];
+	char team[VELD_TEAM_MAX + 1], key[80];
+	uint64_t never = 0;
 	int rc, ok;
 	if (d->revoked || strcmp(d->role, "worker") != 0)
 		return VELD_OK;
 	if ((rc = veld__cert_get(s, d->device, &c)) != VELD_ENOTFOUND)
 		return rc; /* certified already (or a failure) */
+	/* The office revoked it before it was ever certified. */
+	id_key(key, sizeof key, "never_certify", d->device, VELD_ID_BYTES);
+	if ((rc = veld__sync_u64(s, key, &never)) != VELD_OK || never)
+		return rc;
 	if ((ok = certifiable(s, d, team)) < 0)
 		return ok;
 	if (!ok) {
@@ -353,7 +563,8 @@ static int certify_one(veld_store *s, const struct veld__device_info *d,
 	memcpy(c.box_pk, d->box_pk, 32);
 	c.enrolled = d->enrolled;
 	if ((rc = notice_issue(s, team, &b, out)) == VELD_OK &&
-	    (rc = veld__cert_put(s, &c)) == VELD_OK)
+	    (rc = veld__cert_put(s, &c)) == VELD_OK && (rc = invite_use(s, d)) == VELD_OK &&
+	    (rc = keys_due(s, team)) == VELD_OK)
 		rc = veld__audit(s, "certify", "success", NULL, "device enrollment");
 	return rc;
 }
@@ -422,12 +633,14 @@ static int head_of_cert(const struct veld__cert *c, void *arg)
 	return rc == VELD_OK && seen > 0 ? head_add(h, c->device, seen) : rc;
 }
 
-/* The office's own operations: those the server acknowledged. */
+/* The office's own operations: those the server acknowledged and sent back
+ * (an `acked` a server inflated would make every device fail the
+ * checkpoint, with the office's signature on a false statement). */
 static int head_of_office(struct heads *h)
 {
-	uint64_t acked = 0;
-	int rc = veld__sync_u64(h->s, "acked_seq", &acked);
-	return rc == VELD_OK && acked > 0 ? head_add(h, veld__store_device(h->s), acked) : rc;
+	uint64_t held = 0;
+	int rc = veld__own_seen(h->s, &held);
+	return rc == VELD_OK && held > 0 ? head_add(h, veld__store_device(h->s), held) : rc;
 }
 
 static int by_device(const void *a, const void *b)
@@ -535,6 +748,13 @@ static int invite_make(veld_store *s, const char *team, uint8_t *sk, char code_t
 	           veld__invite_ad(ad, team, tv, veld__store_device(s), veld__store_sign_pk(s),
 	                           veld__store_box_pk(s)), ckey);
 	rc = veld__invite_put(s, req->auth, team, pkey, req->expires);
+	/* Kept for certifying (invite_usable): trust.h's invites table keeps
+	 * it too, but does not give it back. */
+	if (rc == VELD_OK) {
+		char key[100];
+		id_key(key, sizeof key, "invite_expires", req->auth, 32);
+		rc = veld__sync_set_u64(s, key, req->expires);
+	}
 	sodium_memzero(code, sizeof code);
 	sodium_memzero(ckey, sizeof ckey);
 	sodium_memzero(pkey, sizeof pkey);
@@ -610,20 +830,93 @@ static int team_key_for(veld_store *s, const char *team, int rotate, uint64_t *t
 {
 	int rc;
 	if (!rotate)
-		return veld__team_key_get(s, team, tv, pk, sk);
+		return veld__team_key_get(s, team, tv, pk, sk); /* *tv 0: the current one */
 	if ((rc = new_team_key(s, team, tv, pk, sk)) != VELD_OK ||
 	    (rc = veld__keys_rotate_team(s, team)) != VELD_OK)
 		return rc;
 	return veld__audit(s, "team-key-rotate", "success", NULL, "revocation");
 }
 
+/* The team-keys request of version tv (0: the current one; rotate: a new
+ * one), sealed to the team's certified devices. */
+static int team_keys_out(veld_store *s, const char *team, int rotate, uint64_t tv,
+                         struct veld__team_keys_out *out);
+
 int veld__office_team_keys(veld_store *s, const char *team, int rotate,
                            struct veld__team_keys_out *out)
+{
+	return team_keys_out(s, team, rotate, 0, out);
+}
+
+int veld__office_team_key_version(veld_store *s, const char *team, uint64_t tv,
+                                  struct veld__team_keys_out *out)
+{
+	return team_keys_out(s, team, 0, tv, out);
+}
+
+static int due_team(const char *team, void *arg)
+{
+	struct veld__team_list *l = arg;
+	char key[sizeof KEYS_DUE + VELD_TEAM_MAX];
+	uint64_t due = 0;
+	int rc;
+	snprintf(key, sizeof key, KEYS_DUE "%s", team);
+	if ((rc = veld__sync_u64(l->s, key, &due)) != VELD_OK || !due)
+		return rc;
+	if (l->n == l->cap) {
+		size_t cap = l->cap ? 2 * l->cap : 4;
+		char(*g)[VELD_TEAM_MAX + 1] = realloc(l->team, cap * sizeof *g);
+		if (!g)
+			return veld__err(VELD_ENOMEM, "out of memory");
+		l->team = g;
+		l->cap = cap;
+	}
+	snprintf(l->team[l->n++], VELD_TEAM_MAX + 1, "%s", team);
+	return VELD_OK;
+}
+
+int veld__office_keys_due(veld_store *s, struct veld__team_list *out)
+{
+	struct veld__step step;
+	int rc = veld__step_begin(s, &step, 0);
+	memset(out, 0, sizeof *out);
+	out->s = s;
+	if (rc)
+		return rc;
+	if ((rc = need_office(s)) == VELD_OK)
+		rc = veld__teams_each(s, due_team, out);
+	rc = veld__step_end(s, &step, rc);
+	if (rc != VELD_OK)
+		veld__team_list_free(out);
+	return rc;
+}
+
+int veld__office_keys_shared(veld_store *s, const char *team)
+{
+	struct veld__step step;
+	char key[sizeof KEYS_DUE + VELD_TEAM_MAX];
+	int rc = veld__step_begin(s, &step, VELD_STEP_WRITE);
+	if (rc)
+		return rc;
+	snprintf(key, sizeof key, KEYS_DUE "%s", team);
+	return veld__step_end(s, &step, veld__sync_set_u64(s, key, 0));
+}
+
+void veld__team_list_free(struct veld__team_list *l)
+{
+	if (!l)
+		return;
+	free(l->team);
+	memset(l, 0, sizeof *l);
+}
+
+static int team_keys_out(veld_store *s, const char *team, int rotate, uint64_t want,
+                         struct veld__team_keys_out *out)
 {
 	struct veld__step step;
 	struct sealing x;
 	uint8_t *sk, msg[VELD_TEAM_KEY_SIG_MSG_MAX];
-	uint64_t tv = 0;
+	uint64_t tv = want;
 	int rc;
 	memset(out, 0, sizeof *out);
 	if (!(sk = veld__secret_new(32)))

@@ -2,15 +2,19 @@
  * acknowledged, signed as one batch, and the client key envelopes waiting;
  * and what it records of the server's answers (docs/protocol.md 7, step 1).
  *
- * Sync state in the store: acked_seq (the highest own seq the server holds)
- * and policy_seq (the highest own seq a push of operations confirmed, up to
- * which the field policy may remove own values). Each function is one step
+ * Sync state in the store: acked_seq (the highest own seq the server holds,
+ * by its word), policy_seq (the highest own seq a push of operations
+ * confirmed, up to which the field policy may remove own values) and
+ * own_seen (how far this device's own operations came back in the pulled
+ * feed without a gap, each checked against this device's own batch
+ * signature: what the server proved it holds). Each function is one step
  * on the store (syncstate.h); client.c drives HTTP. */
 #include "devsync.h"
 #include "auth.h"
 #include "error.h"
 #include "syncstate.h"
 
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -158,6 +162,129 @@ int veld__sync_pending(veld_store *s, uint64_t *ops, uint64_t *envelopes)
 	return veld__step_end(s, &step, rc);
 }
 
+/* ---- own operations back in the feed ---------------------------------------------- */
+
+#define OWN_SEEN "own_seen"
+
+/* How far this device's own operations came back; *found 0 if never
+ * recorded (a store from before this was kept). */
+static int own_seen_get(veld_store *s, uint64_t *seen, int *found)
+{
+	uint8_t b[8];
+	int rc = veld__sync_bytes(s, OWN_SEEN, b, sizeof b);
+	*seen = 0;
+	if (found)
+		*found = rc == VELD_OK;
+	if (rc == VELD_ENOTFOUND) {
+		veld__err_clear();
+		return VELD_OK;
+	}
+	if (rc == VELD_OK)
+		*seen = veld__be64_get(b);
+	return rc;
+}
+
+static int own_seen_set(veld_store *s, uint64_t seen)
+{
+	uint8_t b[8];
+	veld__be64_put(b, seen);
+	return veld__sync_set_bytes(s, OWN_SEEN, b, sizeof b);
+}
+
+static int by_seq(const void *a, const void *b)
+{
+	uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
+	return x < y ? -1 : x > y;
+}
+
+int veld__own_returned(veld_store *s, const struct veld__pull_resp *p, uint64_t after)
+{
+	const uint8_t *me = veld__store_device(s);
+	size_t n = 0, cap = p->nops + p->nstubs + p->nheld;
+	uint64_t seen = 0, *seqs;
+	int rc, found;
+	if ((rc = own_seen_get(s, &seen, &found)) != VELD_OK)
+		return rc;
+	/* A store from before this was kept: the first pull from the start
+	 * counts everything again; one that resumes trusts what the server
+	 * acknowledged until now (there is nothing else to go by). */
+	if (!found && after > 0 && (rc = veld__sync_u64(s, "acked_seq", &seen)) != VELD_OK)
+		return rc;
+	if (!(seqs = malloc((cap ? cap : 1) * sizeof *seqs)))
+		return veld__err(VELD_ENOMEM, "out of memory");
+	for (size_t i = 0; i < p->nops; i++)
+		if (memcmp(p->ops[i].device, me, VELD_ID_BYTES) == 0)
+			seqs[n++] = p->ops[i].seq;
+	for (size_t i = 0; i < p->nstubs; i++)
+		if (memcmp(p->stubs[i].device, me, VELD_ID_BYTES) == 0)
+			seqs[n++] = p->stubs[i].seq;
+	for (size_t i = 0; i < p->nheld; i++)
+		if (memcmp(p->held[i].device, me, VELD_ID_BYTES) == 0)
+			seqs[n++] = p->held[i].seq;
+	qsort(seqs, n, sizeof *seqs, by_seq);
+	for (size_t i = 0; i < n && seqs[i] <= seen + 1; i++)
+		if (seqs[i] == seen + 1)
+			seen++;
+	free(seqs);
+	return own_seen_set(s, seen);
+}
+
+int veld__own_seen(veld_store *s, uint64_t *seen)
+{
+	uint64_t acked = 0;
+	int found, rc = own_seen_get(s, seen, &found);
+	if (rc == VELD_OK && (rc = veld__sync_u64(s, "acked_seq", &acked)) == VELD_OK &&
+	    (!found || acked < *seen))
+		*seen = acked;
+	return rc;
+}
+
+int veld__sync_own_returned(veld_store *s, const struct veld__pull_resp *p, uint64_t after)
+{
+	struct veld__step step;
+	int rc = veld__step_begin(s, &step, VELD_STEP_WRITE);
+	if (rc)
+		return rc;
+	return veld__step_end(s, &step, veld__own_returned(s, p, after));
+}
+
+int veld__sync_own_check(veld_store *s, struct veld__own_check *c)
+{
+	struct veld__step step;
+	uint64_t acked = 0, seen = 0, pseq = 0, from = 0, above = 0;
+	int rc = veld__step_begin(s, &step, VELD_STEP_KEYS | VELD_STEP_WRITE), found;
+	memset(c, 0, sizeof *c);
+	if (rc)
+		return rc;
+	if ((rc = veld__sync_u64(s, "acked_seq", &acked)) != VELD_OK ||
+	    (rc = own_seen_get(s, &seen, &found)) != VELD_OK)
+		goto done;
+	if (!found) { /* nothing pulled yet since this was kept */
+		rc = own_seen_set(s, acked);
+		goto done;
+	}
+	if (acked <= seen)
+		goto done;
+	c->claimed = acked;
+	c->seen = seen;
+	/* Those whose value was removed here since cannot be sent again as
+	 * they were signed: the server would rightly refuse them. */
+	if ((rc = veld__own_values_removed(s, seen + 1, &from)) != VELD_OK ||
+	    (rc = veld__own_values_removed(s, acked + 1, &above)) != VELD_OK)
+		goto done;
+	c->removed = from - above;
+	if (c->removed > 0)
+		goto done;
+	/* Push them again, and count none of them as confirmed for the field
+	 * policy until a push's answer does. */
+	if ((rc = veld__sync_set_u64(s, "acked_seq", seen)) == VELD_OK &&
+	    (rc = veld__sync_u64(s, "policy_seq", &pseq)) == VELD_OK && pseq > seen)
+		rc = veld__sync_set_u64(s, "policy_seq", seen);
+	c->lowered = rc == VELD_OK;
+done:
+	return veld__step_end(s, &step, rc);
+}
+
 int veld__sync_rewind(veld_store *s, uint64_t expected)
 {
 	struct veld__step step;
@@ -185,11 +312,55 @@ int veld__sync_rewind(veld_store *s, uint64_t expected)
 	}
 	if ((rc = veld__sync_u64(s, "policy_seq", &pseq)) == VELD_OK && pseq >= expected)
 		rc = veld__sync_set_u64(s, "policy_seq", expected - 1);
+	/* What the server lost must come back again once pushed again. */
+	if (rc == VELD_OK && (rc = own_seen_get(s, &pseq, NULL)) == VELD_OK && pseq >= expected)
+		rc = own_seen_set(s, expected - 1);
 	if (rc == VELD_OK && (rc = veld__sync_set_u64(s, "acked_seq", expected - 1)) == VELD_OK &&
 	    (rc = veld__sync_set_u64(s, "pull_cursor", 0)) == VELD_OK &&
 	    (rc = veld__sync_set_u64(s, "env_cursor", 0)) == VELD_OK &&
 	    (rc = veld__sync_set_u64(s, "notice_cursor", 0)) == VELD_OK)
 		rc = veld__keys_share_all(s);
 done:
+	return veld__step_end(s, &step, rc);
+}
+
+/* ---- warnings kept for the next sync summary ------------------------------------ */
+
+#define WARNINGS_KEY "sync_warnings"
+#define WARNINGS_MAX 2048
+
+int veld__sync_warn(veld_store *s, const char *line)
+{
+	char buf[WARNINGS_MAX];
+	size_t n;
+	int rc = veld__sync_text(s, WARNINGS_KEY, buf, sizeof buf);
+	if (rc == VELD_ENOTFOUND) {
+		veld__err_clear();
+		buf[0] = 0;
+		rc = VELD_OK;
+	}
+	if (rc != VELD_OK)
+		return rc;
+	n = strlen(buf);
+	if (n + strlen(line) + 2 > sizeof buf)
+		return VELD_OK; /* full: the older warnings stand until a summary shows them */
+	snprintf(buf + n, sizeof buf - n, "%s%s", n ? "\n" : "", line);
+	return veld__sync_set_text(s, WARNINGS_KEY, buf);
+}
+
+int veld__sync_warnings_take(veld_store *s, char *buf, size_t cap)
+{
+	struct veld__step step;
+	int rc = veld__step_begin(s, &step, VELD_STEP_WRITE);
+	if (rc)
+		return rc;
+	buf[0] = 0;
+	rc = veld__sync_text(s, WARNINGS_KEY, buf, cap);
+	if (rc == VELD_ENOTFOUND) {
+		veld__err_clear();
+		rc = VELD_OK;
+	} else if (rc == VELD_OK && buf[0]) {
+		rc = veld__sync_set_text(s, WARNINGS_KEY, "");
+	}
 	return veld__step_end(s, &step, rc);
 }

@@ -966,8 +966,10 @@ static int key_holders_check(struct sqlite_store *s, const struct veld__team_key
 	return VELD_OK;
 }
 
-/* POST /v1/team-keys: publish the team's next key version, or seal the
- * current one to more devices. */
+/* POST /v1/team-keys: publish the team's next key version, or seal one it
+ * has (the current or an older one, with the same public key) to more
+ * devices: the office gives a device it certified after a rotation every
+ * version, so it reads what was sealed before. */
 static int team_keys_locked(struct sqlite_store *s, const struct veld__srv_req *req,
                             const struct veld__srv_device *dev, const struct call *call,
                             struct veld__srv_outcome *out)
@@ -982,18 +984,18 @@ static int team_keys_locked(struct sqlite_store *s, const struct veld__srv_req *
 		return refuse(out, VELD_SRV_MALFORMED, "team: not a valid team name");
 	if ((rc = team_current(s, m->team, &current)) != VELD_OK)
 		return rc;
-	if (m->tv == current && current >= 1) {
-		if ((rc = team_key(s, m->team, current, pk)) != VELD_OK)
+	if (m->tv >= 1 && m->tv <= current) {
+		if ((rc = team_key(s, m->team, m->tv, pk)) != VELD_OK)
 			return rc != VELD_ENOTFOUND ? rc
 			       : veld__err(VELD_ECORRUPT, "a team key row is damaged");
 		if (sodium_memcmp(pk, m->pk, 32) != 0)
 			return refuse(out, VELD_SRV_EQUIVOCATION,
 			              "team key version %llu already has another public key",
-			              (unsigned long long)current);
+			              (unsigned long long)m->tv);
 	} else if (m->tv != current + 1) {
 		out->expected = current + 1;
 		return refuse(out, VELD_SRV_GAP,
-		              "tv must be the current team key version or the next one");
+		              "tv must be a team key version the team has or the next one");
 	}
 	if ((rc = key_holders_check(s, m, out)) != VELD_OK || out->refusal)
 		return rc;

@@ -1877,6 +1877,18 @@ static void test_server__team_keys_and_invite_rules(void **state)
 	team_keys(f, "east", 1, &r); /* the same again: adds devices, changes nothing else */
 	assert_int_equal(r.status, 200);
 	resp_free(&r);
+	/* An older version the team has, with its key: sealed to more devices
+	 * (a device certified after a rotation gets every version). */
+	team_keys(f, "east", 2, &r);
+	assert_int_equal(r.status, 200);
+	resp_free(&r);
+	team_keys(f, "east", 1, &r);
+	assert_int_equal(r.status, 200);
+	resp_free(&r);
+	team_keys(f, "east", 4, &r); /* but never a version skipped */
+	assert_error(&r, 409, "gap", &expected);
+	assert_int_equal(expected, 3);
+	resp_free(&r);
 	SNAPSHOT(f, before);
 	/* The same version with another key. */
 	struct veld__team_keys_req m;
@@ -1901,16 +1913,16 @@ static void test_server__team_keys_and_invite_rules(void **state)
 	veld__code_auth(inv.auth, code);
 	snprintf(inv.team, sizeof inv.team, "east");
 	inv.expires = wall_ms() + 3600 * 1000;
-	inv.tv = 2;
+	inv.tv = 1;
 	msgpack_sbuffer_init(&b);
 	assert_int_equal(veld__wire_invite_req_encode(&b, &inv), VELD_OK);
 	call(f, &f->office, "POST", "/v1/invite", (uint8_t *)b.data, b.size, &r);
 	msgpack_sbuffer_destroy(&b);
 	assert_error(&r, 409, "gap", &expected);
-	assert_int_equal(expected, 1);
+	assert_int_equal(expected, 2);
 	resp_free(&r);
 	/* ... or expiring more than 7 days ahead. */
-	inv.tv = 1;
+	inv.tv = 2;
 	inv.expires = wall_ms() + 8ull * 24 * 3600 * 1000;
 	msgpack_sbuffer_init(&b);
 	assert_int_equal(veld__wire_invite_req_encode(&b, &inv), VELD_OK);

@@ -849,6 +849,35 @@ static int publish_checkpoints(struct session *x)
 
 /* ---- the summary ----------------------------------------------------------------- */
 
+/* The office: what its access-log pull could not check. */
+static void audit_warnings(const struct session *x, json_t *w)
+{
+	struct veld__audit_status as;
+	char line[320];
+	if (veld__audit_status(x->s, &as) != VELD_OK) {
+		veld__err_clear();
+		return;
+	}
+	if (as.waiting > 0) {
+		snprintf(line, sizeof line, "access-log entries of %llu devices the office has not"
+		         " certified wait (%llu entries); they are taken in once it certifies them",
+		         (unsigned long long)as.waiting, (unsigned long long)as.waiting_entries);
+		json_array_append_new(w, json_string(line));
+	}
+	if (as.unverified > 0 || as.not_kept > 0) {
+		snprintf(line, sizeof line, "%llu access-log entries are kept as unverified (of devices"
+		         " the office will not certify, or signed after a revocation), %llu more were"
+		         " not kept", (unsigned long long)as.unverified,
+		         (unsigned long long)as.not_kept);
+		json_array_append_new(w, json_string(line));
+	}
+	if (as.full)
+		json_array_append_new(w, json_string("the office marks as many devices as it will"
+		                                     " whose access logs it cannot check: entries of"
+		                                     " one more are not pulled (the server may be"
+		                                     " making devices up)"));
+}
+
 /* What a person should know after a sync, in words (never a value). */
 static json_t *warnings_of(const struct session *x, const struct tally *t, json_int_t pending,
                            json_int_t quarantined)
@@ -888,31 +917,9 @@ static json_t *warnings_of(const struct session *x, const struct tally *t, json_
 		         " confirm it with veld office certify)", (unsigned long long)t->uncertifiable);
 		json_array_append_new(w, json_string(line));
 	}
-	if (strcmp(x->role, "office") == 0) {
-		struct veld__audit_status as;
-		if (veld__audit_status(x->s, &as) == VELD_OK) {
-			if (as.waiting > 0) {
-				snprintf(line, sizeof line, "access-log entries of %llu devices the office has"
-				         " not certified wait (%llu entries); they are taken in once it"
-				         " certifies them", (unsigned long long)as.waiting,
-				         (unsigned long long)as.waiting_entries);
-				json_array_append_new(w, json_string(line));
-			}
-			if (as.unverified > 0 || as.not_kept > 0) {
-				snprintf(line, sizeof line, "%llu access-log entries are kept as unverified"
-				         " (of devices the office will not certify, or signed after a"
-				         " revocation), %llu more were not kept", (unsigned long long)
-				         as.unverified, (unsigned long long)as.not_kept);
-				json_array_append_new(w, json_string(line));
-			}
-			if (as.full)
-				json_array_append_new(w, json_string("the office marks as many devices as it"
-				    " will whose access logs it cannot check: entries of one more are not"
-				    " pulled (the server may be making devices up)"));
-		} else {
-			veld__err_clear();
-		}
-	} else if (t->log_waiting) {
+	if (strcmp(x->role, "office") == 0)
+		audit_warnings(x, w);
+	else if (t->log_waiting)
 		json_array_append_new(w, json_string("access-log entries of a device not certified"
 		                                     " yet wait for the next sync"));
 	if (t->own.claimed > t->own.seen) {
@@ -1224,11 +1231,8 @@ int veld_office_revoke(veld_store *s, const char *device_hex, const veld_sync_op
 	 * never certified has none: the server still refuses it from here on,
 	 * and this office never certifies it, but no team is told. */
 	if ((rc = veld__office_revoke_begin(s, device, team)) == VELD_ENOTFOUND) {
-		if ((rc = revoke_post(&x, device, &resp)) == VELD_OK)
-			rc = veld__err(VELD_EPROTO, "device %s has no certificate of this office, so no"
-				" team is told (a revocation is announced only to the team of the office's"
-				" certificate); the server refuses the device from now on, and this office"
-				" will never certify it", device_hex);
+		veld__err_clear();
+		rc = revoke_post(&x, device, &resp);
 		goto out;
 	}
 	/* The server refuses the device from here on. Then the office takes in

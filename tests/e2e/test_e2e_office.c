@@ -28,7 +28,8 @@ static int64_t db_scalar(const char *dir, const char *file, const char *sql)
 	sqlite3 *db;
 	sqlite3_stmt *st;
 	int64_t n = -1;
-	snprintf(path, sizeof path, "%s/%s", dir, file);
+	if (snprintf(path, sizeof path, "%s/%s", dir, file) >= (int)sizeof path)
+		fail_msg("path too long");
 	assert_int_equal(sqlite3_open_v2(path, &db, SQLITE_OPEN_READONLY, NULL), SQLITE_OK);
 	sqlite3_busy_timeout(db, 5000);
 	if (sqlite3_prepare_v2(db, sql, -1, &st, NULL) == SQLITE_OK && sqlite3_step(st) == SQLITE_ROW)
@@ -253,8 +254,7 @@ static void test_e2e_office__revoke_of_an_uncertified_device(void **state)
 	fx_start(&f);
 	u = e2e_device_uncertified(&f.srv, f.office, f.tmp, "uwe", "noord");
 	dev_u = device_id(u);
-	assert_int_equal(veld_office_revoke(f.office, dev_u, NULL), VELD_EPROTO);
-	assert_non_null(strstr(veld_error_last(), "no certificate of this office"));
+	ok(veld_office_revoke(f.office, dev_u, NULL)); /* done: the server refuses it */
 	assert_int_equal(store_q(f.tmp, "office", "SELECT count(*) FROM notices WHERE kind = 'revoke'"),
 	                 0);
 	/* The server lists it as not revoked again, with its genuine proof. */

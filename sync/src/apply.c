@@ -903,6 +903,7 @@ static int apply_all(veld_store *s, const struct veld__pull_resp *p,
 	         (rc = take_team_keys(s, p)) == VELD_OK && (rc = verify_batches(s, p, &t)) == VELD_OK &&
 	         (rc = release_certified(s, c, r)) == VELD_OK &&
 	         (rc = take_feed(s, p, &t, c, r)) == VELD_OK &&
+	         (rc = veld__own_returned(s, p, c->after)) == VELD_OK &&
 	         (rc = veld__retry_ops(s, c, 0, r)) == VELD_OK &&
 	         (rc = take_envelopes(s, p, r)) == VELD_OK && (rc = veld__retry_envs(s, r)) == VELD_OK &&
 	         (rc = r->keys ? veld__retry_ops(s, c, 1, r) : VELD_OK) == VELD_OK)

@@ -574,10 +574,6 @@ static int pull_page(struct session *x, struct tally *t, int *done)
 		rc = err_prefix(rc, "a pulled page did not decode");
 	else if ((rc = veld__sync_apply_page(x->s, &page, &c, &rep)) != VELD_OK)
 		rc = err_prefix(rc, "a pulled page was refused, nothing of it applied");
-	/* This device's own operations that came back (verified with the page:
-	 * signed by this device): what the server proved it holds. */
-	else if ((rc = veld__sync_own_returned(x->s, &page, c.after)) != VELD_OK)
-		rc = err_prefix(rc, "recording what came back of this device's operations");
 	/* The page points into w and r.body: applied before freeing. */
 	veld__wire_free(&w);
 	veld__http_resp_free(&r);

@@ -58,13 +58,13 @@ int veld__sync_rewind(veld_store *s, uint64_t expected);
  * answer to the empty push) without having them: the device would never
  * push them. Only what comes back in the pulled feed is proven: an own
  * item (operation, stub or held) on a page whose batches verified is
- * signed by this device. veld__own_returned, inside the step that applied
- * the page (after its batches were verified; apply.c may call it from
- * take_feed), moves "own_seen" over the own seqs of the page that continue
+ * signed by this device. veld__own_returned, inside the step that applies
+ * the page (apply.c, after its feed), moves "own_seen" over the own seqs of
+ * the page that continue
  * it without a gap; `after` is the cursor the page was asked from (a store
  * from before own_seen was kept starts from acked_seq, or from 0 when the
  * pull starts over). veld__sync_own_returned is the same as a step of its
- * own, for client.c after the page. */
+ * own. */
 int veld__own_returned(veld_store *s, const struct veld__pull_resp *p, uint64_t after);
 int veld__sync_own_returned(veld_store *s, const struct veld__pull_resp *p, uint64_t after);
 /* After a complete pull: if acked_seq is above own_seen, the server claimed

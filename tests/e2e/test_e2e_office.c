@@ -307,10 +307,6 @@ static void test_e2e_office__new_device_after_rotation_gets_every_team_key(void 
 	d = e2e_create(a, "client", "{\"name\":\"After\"}");
 	e2e_sync(a);
 	cc = e2e_device(&f.srv, f.office, f.tmp, "cora", "noord");
-	/* NOTE: until apply.c no longer returns the creator check's 1 from
-	 * veld__apply_envelope (review finding 1, fixed separately), an
-	 * envelope for a team key version a device does not hold fails this
-	 * sync with rc 1; with every version sealed to Cora there is none. */
 	sum = sync_summary(cc);
 	json_decref(sum);
 	assert_int_equal(store_q(f.tmp, "cora", "SELECT count(*) FROM team_keys WHERE team = 'noord'"
@@ -340,14 +336,8 @@ static void test_e2e_office__new_device_after_rotation_gets_every_team_key(void 
 
 /* The same replacement device, but it syncs before the office certified
  * it: it then holds only the version its invite carried (2), and the
- * team's older envelopes are sealed to version 1.
- *
- * NEEDS the apply.c fix of review finding 1 (another engineer's): until
- * veld__apply_envelope stops returning the creator check's 1 for an
- * envelope of a team key version not held here, that first sync fails with
- * rc 1 and this test is skipped (it says so). Nothing in this branch can
- * avoid it: the office has not certified the device yet, so it cannot
- * seal it anything. */
+ * team's older envelopes, sealed to version 1, wait for it; the sync goes
+ * on, and once certified the device holds both and reads everything. */
 static void test_e2e_office__new_device_syncing_before_its_certificate(void **state)
 {
 	struct fx f;
@@ -361,15 +351,6 @@ static void test_e2e_office__new_device_syncing_before_its_certificate(void **st
 	rc = veld_sync(cc, NULL, &out);
 	veld_free(out);
 	out = NULL;
-	if (rc == 1) {
-		fprintf(stderr, "  SKIPPED until apply.c's review finding 1 is fixed: a sync of a"
-		        " device holding only team key version 2 returned 1\n");
-		veld_store_free(a);
-		veld_store_free(cc);
-		free(c);
-		fx_stop(&f);
-		skip();
-	}
 	assert_int_equal(rc, VELD_OK);
 	e2e_sync(f.office); /* certifies Cora, seals her version 1 and 2 */
 	e2e_sync(cc);

@@ -27,7 +27,10 @@
  *     came, the operations that waited for it.
  *  7. The team's checkpoint, signed by the office; the page's cursors.
  * A page that fails a check the server is to blame for changes nothing
- * (VELD_EPROTO); a fault of one author's never stops the others. */
+ * (VELD_EPROTO); a fault of one author's never stops the others. When what
+ * the server left out may lie behind the cursor (a gap in an author's
+ * seqs or the notices, or what the office's checkpoint counts), that feed
+ * is pulled again from the start at the next sync (pull_again). */
 #include "devsync.h"
 #include "auth.h"
 #include "error.h"
@@ -218,9 +221,11 @@ static int take_notice(veld_store *s, const struct veld__notice *n, const uint8_
 		return rc;
 	if (n->n <= last)
 		return VELD_OK; /* held already: notices are applied once */
-	if (n->n != last + 1)
+	if (n->n != last + 1) {
+		st->notice_gap = 1;
 		return veld__err(VELD_EPROTO, "the server left out notices %llu to %llu of the office",
 		                 (unsigned long long)(last + 1), (unsigned long long)(n->n - 1));
+	}
 	switch (b.kind) {
 	case VELD_NOTICE_CERT: rc = take_cert(s, n, &b); break;
 	case VELD_NOTICE_REVOKE: rc = veld__cert_revoke(s, b.id, b.last_seq); break;
@@ -339,7 +344,8 @@ static int in_batch(const struct veld__pull_resp *p, long b, uint64_t seq, const
 
 /* Each author's sequence arrives without a gap; an item already seen is
  * fine (a widened policy pulls again from the start). */
-static int contiguous(veld_store *s, const uint8_t device[VELD_ID_BYTES], uint64_t seq)
+static int contiguous(veld_store *s, const uint8_t device[VELD_ID_BYTES], uint64_t seq,
+                      struct veld__apply_state *st)
 {
 	uint64_t seen = 0;
 	int rc;
@@ -347,9 +353,11 @@ static int contiguous(veld_store *s, const uint8_t device[VELD_ID_BYTES], uint64
 		return VELD_OK;
 	if ((rc = veld__author_seen(s, device, &seen)) != VELD_OK || seq <= seen)
 		return rc;
-	if (seq != seen + 1)
+	if (seq != seen + 1) {
+		st->op_gap = 1;
 		return veld__err(VELD_EPROTO, "the server left out operations %llu to %llu of a device",
 		                 (unsigned long long)(seen + 1), (unsigned long long)(seq - 1));
+	}
 	return veld__author_set(s, device, seq);
 }
 
@@ -358,7 +366,8 @@ static int contiguous(veld_store *s, const uint8_t device[VELD_ID_BYTES], uint64
  * operation (only the office writes across teams), or an erased client's.
  * A version 1 operation (veld 0.1) shows its whole hash and cannot say its
  * team: see docs/security.md for what that leaves open. */
-static int take_stub(veld_store *s, const struct veld__pull_resp *p, const struct veld__stub *x)
+static int take_stub(veld_store *s, const struct veld__pull_resp *p, const struct veld__stub *x,
+                     struct veld__apply_state *st)
 {
 	long b = find_batch(p, x->device, x->seq);
 	uint8_t hash[32];
@@ -380,11 +389,12 @@ static int take_stub(veld_store *s, const struct veld__pull_resp *p, const struc
 		return veld__err(VELD_EPROTO, "the server withholds operation %llu of a client of"
 		                 " this team without a reason (no erasure, not another team, no"
 		                 " field held by the policy)", (unsigned long long)x->seq);
-	return contiguous(s, x->device, x->seq);
+	return contiguous(s, x->device, x->seq, st);
 }
 
 /* A held stub: a client field the team's policy keeps at the office. */
-static int take_held(veld_store *s, const struct veld__pull_resp *p, const struct veld__held *x)
+static int take_held(veld_store *s, const struct veld__pull_resp *p, const struct veld__held *x,
+                     struct veld__apply_state *st)
 {
 	long b = find_batch(p, x->device, x->seq);
 	uint8_t kh[32], hash[32];
@@ -398,7 +408,7 @@ static int take_held(veld_store *s, const struct veld__pull_resp *p, const struc
 	if (!(veld__policy_bit(x->kind, x->field) & ~veld__policy_mask(s)))
 		return veld__err(VELD_EPROTO, "the server withholds a field of operation %llu that this"
 		                 " team's policy lets through", (unsigned long long)x->seq);
-	return contiguous(s, x->device, x->seq);
+	return contiguous(s, x->device, x->seq, st);
 }
 
 /* Whether an operation can be applied now: VELD_OK (go on), or a reason it
@@ -471,7 +481,7 @@ int veld__apply_op(veld_store *s, const veld__op *op, int uncertified, uint64_t 
 
 static int take_op(veld_store *s, const struct veld__pull_resp *p, const veld__op *op,
                    const unsigned char *status, const struct veld__apply_ctx *c,
-                   struct veld__apply_report *r)
+                   struct veld__apply_report *r, struct veld__apply_state *st)
 {
 	long b = find_batch(p, op->device, op->seq);
 	uint32_t mask = veld__policy_mask(s);
@@ -481,7 +491,7 @@ static int take_op(veld_store *s, const struct veld__pull_resp *p, const veld__o
 	if (p->batches[b].ver != op->version)
 		return veld__err(VELD_EPROTO, "pulled operation %llu is not of its batch's version",
 		                 (unsigned long long)op->seq);
-	if ((rc = contiguous(s, op->device, op->seq)) != VELD_OK)
+	if ((rc = contiguous(s, op->device, op->seq, st)) != VELD_OK)
 		return rc;
 	/* This device is the authority on its own operations; it only takes
 	 * back a value the field policy made it remove. */
@@ -497,7 +507,8 @@ static int take_op(veld_store *s, const struct veld__pull_resp *p, const veld__o
 
 /* The three lists of the operation feed in cursor order. */
 static int take_feed(veld_store *s, const struct veld__pull_resp *p, const unsigned char *status,
-                     const struct veld__apply_ctx *c, struct veld__apply_report *r)
+                     const struct veld__apply_ctx *c, struct veld__apply_report *r,
+                     struct veld__apply_state *st)
 {
 	size_t i = 0, j = 0, k = 0;
 	int rc = VELD_OK;
@@ -506,11 +517,11 @@ static int take_feed(veld_store *s, const struct veld__pull_resp *p, const unsig
 		uint64_t cj = j < p->nstubs ? p->stub_cursors[j] : UINT64_MAX;
 		uint64_t ck = k < p->nheld ? p->held_cursors[k] : UINT64_MAX;
 		if (ci <= cj && ci <= ck)
-			rc = take_op(s, p, &p->ops[i++], status, c, r);
+			rc = take_op(s, p, &p->ops[i++], status, c, r, st);
 		else if (cj <= ck)
-			rc = take_stub(s, p, &p->stubs[j++]);
+			rc = take_stub(s, p, &p->stubs[j++], st);
 		else
-			rc = take_held(s, p, &p->held[k++]);
+			rc = take_held(s, p, &p->held[k++], st);
 	}
 	return rc;
 }
@@ -686,7 +697,7 @@ static int apply_all(veld_store *s, const struct veld__pull_resp *p,
 		return veld__err(VELD_ENOMEM, "out of memory");
 	if ((rc = check_cursors(p, c)) == VELD_OK && (rc = take_notices(s, p, st)) == VELD_OK &&
 	    (rc = take_team_keys(s, p)) == VELD_OK && (rc = verify_batches(s, p, status)) == VELD_OK &&
-	    (rc = keep_batches(s, p)) == VELD_OK && (rc = take_feed(s, p, status, c, r)) == VELD_OK &&
+	    (rc = keep_batches(s, p)) == VELD_OK && (rc = take_feed(s, p, status, c, r, st)) == VELD_OK &&
 	    (rc = veld__retry_ops(s, c, r)) == VELD_OK && (rc = take_envelopes(s, p, r)) == VELD_OK &&
 	    (rc = veld__retry_envs(s, r)) == VELD_OK &&
 	    (rc = r->keys ? veld__retry_ops(s, c, r) : VELD_OK) == VELD_OK)
@@ -695,10 +706,33 @@ static int apply_all(veld_store *s, const struct veld__pull_resp *p,
 	return rc;
 }
 
+/* The server left out something that may lie behind this device's cursor
+ * (an author's seq or a notice number it skipped on an earlier page, with
+ * a cursor moved past it; or what the office's checkpoint counts): the feed
+ * is pulled again from the start at the next sync (what is held is
+ * skipped), so the item comes once the server hands it out. Otherwise the
+ * device would stay refused for good. Keeps the refusal's code and message. */
+static int pull_again(veld_store *s, int ops, int notices, int rc)
+{
+	struct veld__step step;
+	char msg[512];
+	int r;
+	snprintf(msg, sizeof msg, "%s", veld_error_last());
+	if ((r = veld__step_begin(s, &step, VELD_STEP_WRITE)) != VELD_OK)
+		return r;
+	if (ops)
+		r = veld__sync_set_u64(s, "pull_cursor", 0);
+	if (r == VELD_OK && notices)
+		r = veld__sync_set_u64(s, "notice_cursor", 0);
+	if ((r = veld__step_end(s, &step, r)) != VELD_OK)
+		return r;
+	return veld__err(rc, "%s", msg);
+}
+
 int veld__sync_apply_page(veld_store *s, const struct veld__pull_resp *p,
                           const struct veld__apply_ctx *c, struct veld__apply_report *r)
 {
-	struct veld__apply_state st = {0, 0};
+	struct veld__apply_state st = {0, 0, 0, 0};
 	struct veld__step step;
 	int rc;
 	memset(r, 0, sizeof *r);
@@ -716,6 +750,8 @@ int veld__sync_apply_page(veld_store *s, const struct veld__pull_resp *p,
 	rc = veld__step_end(s, &step, rc);
 	if (rc != VELD_OK)
 		memset(r, 0, sizeof *r);
+	if (rc == VELD_EPROTO && (st.op_gap || st.notice_gap))
+		rc = pull_again(s, st.op_gap, st.notice_gap, rc);
 	return rc;
 }
 
@@ -738,16 +774,19 @@ int veld__sync_policy_enforce(veld_store *s)
 
 /* Every author the checkpoint names must have arrived here as far as the
  * office holds it, and every notice it counts. */
-static int checkpoint_covered(veld_store *s, const struct veld__checkpoint_row *cp)
+static int checkpoint_covered(veld_store *s, const struct veld__checkpoint_row *cp,
+                              struct veld__apply_state *st)
 {
 	uint64_t last = 0, seen;
 	int rc;
 	if ((rc = veld__notice_last(s, cp->team, &last)) != VELD_OK)
 		return rc;
-	if (last < cp->n)
+	if (last < cp->n) {
+		st->notice_gap = 1;
 		return veld__err(VELD_EPROTO, "the server withholds notices %llu to %llu of the office"
 		                 " (the office's checkpoint counts them)", (unsigned long long)(last + 1),
 		                 (unsigned long long)cp->n);
+	}
 	for (size_t i = 0; i + 24 <= cp->heads_len; i += 24) {
 		const uint8_t *dev = cp->heads + i;
 		uint64_t head = veld__be64_get(cp->heads + i + VELD_ID_BYTES);
@@ -755,10 +794,12 @@ static int checkpoint_covered(veld_store *s, const struct veld__checkpoint_row *
 			continue;
 		if ((rc = veld__author_seen(s, dev, &seen)) != VELD_OK)
 			return rc;
-		if (seen < head)
+		if (seen < head) {
+			st->op_gap = 1;
 			return veld__err(VELD_EPROTO, "the server withholds operations %llu to %llu of a"
 			                 " device (the office's checkpoint holds them)",
 			                 (unsigned long long)(seen + 1), (unsigned long long)head);
+		}
 	}
 	return VELD_OK;
 }
@@ -766,6 +807,7 @@ static int checkpoint_covered(veld_store *s, const struct veld__checkpoint_row *
 int veld__sync_checkpoint_check(veld_store *s, uint64_t max_age_ms, struct veld__freshness *f)
 {
 	struct veld__checkpoint_row cp;
+	struct veld__apply_state st = {0, 0, 0, 0};
 	struct veld__step step;
 	uint8_t *buf = malloc(24 * VELD_WIRE_MAX_HEADS);
 	uint64_t now = veld__hlc_now_ms();
@@ -787,9 +829,12 @@ int veld__sync_checkpoint_check(veld_store *s, uint64_t max_age_ms, struct veld_
 			f->at = cp.at;
 			f->age_ms = now > cp.at ? now - cp.at : 0;
 			f->stale = f->age_ms > max_age_ms;
-			rc = checkpoint_covered(s, &cp);
+			rc = checkpoint_covered(s, &cp, &st);
 		}
 	}
 	free(buf);
-	return veld__step_end(s, &step, rc);
+	rc = veld__step_end(s, &step, rc);
+	if (rc == VELD_EPROTO && (st.op_gap || st.notice_gap))
+		rc = pull_again(s, st.op_gap, st.notice_gap, rc);
+	return rc;
 }

@@ -429,7 +429,7 @@ static int op_verdict(veld_store *s, const veld__op *op, int uncertified, uint64
 	if ((rc = veld__trusted_key(s, op->device, pk, &c)) != VELD_OK)
 		return rc;
 	if (c.revoked && op->seq > c.revoked_seq) {
-		*quarantine = "written by a revoked device after its revocation";
+		*quarantine = VELD_REVOKED_REASON;
 		return VELD_OK;
 	}
 	if (!is_office_device(s, op->device) && c.team[0] && strcmp(c.team, op->team) != 0) {

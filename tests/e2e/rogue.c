@@ -276,3 +276,30 @@ long rogue_push(struct rogue *r)
 	rogue_reset(r);
 	return status;
 }
+
+long rogue_push_unchecked(struct rogue *r)
+{
+	msgpack_sbuffer sb;
+	msgpack_packer pk;
+	long status;
+	rogue_sign(r);
+	msgpack_sbuffer_init(&sb);
+	msgpack_packer_init(&pk, &sb, msgpack_sbuffer_write);
+	msgpack_pack_map(&pk, 4);
+	msgpack_pack_str_with_body(&pk, "v", 1);
+	msgpack_pack_uint64(&pk, 1);
+	msgpack_pack_str_with_body(&pk, "ops", 3);
+	msgpack_pack_array(&pk, r->n);
+	for (size_t i = 0; i < r->n; i++)
+		veld__wire_pack_op(&pk, &r->ops[i]);
+	msgpack_pack_str_with_body(&pk, "sig", 3);
+	msgpack_pack_bin_with_body(&pk, r->sig, 64);
+	msgpack_pack_str_with_body(&pk, "envelopes", 9);
+	msgpack_pack_array(&pk, 0);
+	status = rogue_call(r, "POST", "/v1/push", (const uint8_t *)sb.data, sb.size, NULL, NULL);
+	msgpack_sbuffer_destroy(&sb);
+	if (status == 200)
+		r->acked += r->n;
+	rogue_reset(r);
+	return status;
+}

@@ -75,6 +75,9 @@ struct veld__batch rogue_batch(const struct rogue *r);
  * the HTTP status. On 200 the batch is taken and a new one begins; else it
  * is dropped (its seqs are used again). */
 long rogue_push(struct rogue *r);
+/* The same, its body packed by hand (envelopes left out): what the wire
+ * encoder refuses to make (a value over the limit) still goes. */
+long rogue_push_unchecked(struct rogue *r);
 /* Forget the batch being built. */
 void rogue_reset(struct rogue *r);
 

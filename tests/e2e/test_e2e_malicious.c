@@ -216,10 +216,35 @@ static void assert_state(veld_store *s, const char *want)
 	free(now);
 }
 
-/* Anna and bram hold the same state, and the office the same of client x. */
-static void converged(struct world *w)
+/* A state without the records' "updated" stamps. */
+static char *without_updated(char *state)
+{
+	json_t *j = json_loads(state, 0, NULL), *list, *rec;
+	const char *kind;
+	size_t i;
+	char *out;
+	assert_non_null(j);
+	json_object_foreach(j, kind, list)
+		json_array_foreach(list, i, rec)
+			json_object_del(rec, "updated");
+	out = json_dumps(j, JSON_COMPACT | JSON_SORT_KEYS);
+	json_decref(j);
+	free(state);
+	return out;
+}
+
+/* Anna and bram hold the same state, and the office the same of client x.
+ * `stamps` 0: but for the records' "updated": a field the team's policy
+ * keeps at the office leaves the author's own operation in place without
+ * its value (docs/protocol.md, field policy), so its stamp still counts on
+ * the author's device only. */
+static void converged_as(struct world *w, int stamps)
 {
 	char *a = e2e_state(w->anna), *b = e2e_state(w->bram), *oa = NULL, *ob = NULL;
+	if (!stamps) {
+		a = without_updated(a);
+		b = without_updated(b);
+	}
 	assert_string_equal(a, b);
 	ok(veld_record_get(w->anna, "client", w->x, NULL, &oa));
 	ok(veld_record_get(w->office, "client", w->x, NULL, &ob));
@@ -234,6 +259,11 @@ static void converged(struct world *w)
 	veld_free(ob);
 	free(a);
 	free(b);
+}
+
+static void converged(struct world *w)
+{
+	converged_as(w, 1);
 }
 
 /* A field of a record as this store shows it (caller frees; NULL if absent). */
@@ -1134,7 +1164,7 @@ static void test_malicious__withheld_policy(void **state)
 	e2e_sync(w->bram);
 	assert_null(field_of(w->bram, "client", w->x, "phone"));
 	settle(w);
-	converged(w);
+	converged_as(w, 0);
 	free(before);
 }
 
@@ -1285,6 +1315,449 @@ static void test_malicious__cursor_games(void **state)
 	free(y);
 }
 
+/* ---- a certified device that is buggy or malicious -------------------------------------- */
+
+/* Rita, a device of noord whose software the test writes: enrolled with
+ * an office invite, certified at the office's next sync. */
+static void rita_enroll(struct world *w, struct rogue *r, char hex[33])
+{
+	rogue_enroll(r, w->office, w->via.url, "noord");
+	veld__hex(hex, r->id, 16);
+	e2e_sync(w->office);
+}
+
+/* A client of hers, with its key shared with the team and the office. */
+static void rita_client(struct rogue *r, uint8_t client[16], uint8_t key[32], const char *name_json,
+                        char hex[33])
+{
+	rogue_client(client, key);
+	veld__hex(hex, client, 16);
+	rogue_op(r, "client", client, client, "name", name_json, key);
+	rogue_envelope(r, client, key, "team:noord");
+	rogue_envelope(r, client, key, "office");
+	assert_int_equal(rogue_push(r), 200);
+}
+
+/* The office revokes a device; the server keeps the revocation from bram.
+ * Then the revoked device, its key in the wrong hands, writes on: the
+ * server refuses it, but a malicious one hands it out. */
+static void test_malicious__withheld_revocation(void **state)
+{
+	struct world *w = *state;
+	struct rogue rita;
+	struct plan pl;
+	uint8_t r[16], key[32];
+	char rita_id[33], r_id[33], *before, *name;
+
+	rita_enroll(w, &rita, rita_id);
+	rita_client(&rita, r, key, "\"Rita Client\"", r_id);
+	settle(w);
+	name = field_of(w->bram, "client", r_id, "name");
+	assert_string_equal(name, "\"Rita Client\"");
+	free(name);
+	ok(veld_office_revoke(w->office, rita_id, NULL));
+	e2e_sync(w->anna);
+	before = e2e_state(w->bram);
+
+	plan_init(&pl, w->bram_id);
+	pl.edit = drop_notice;
+	pl.mode = 2;
+	TAMPERED(w, &pl, refused(w->bram, "the server withholds notices"));
+	assert_state(w->bram, before);
+
+	/* Rita writes on; the server refuses her. */
+	rogue_op(&rita, "client", r, r, "name", "\"Forged After Revocation\"", key);
+	assert_int_equal(rogue_push(&rita), 403);
+	/* A server that hands it out anyway, with the revocation (it withholds
+	 * no longer): it stays out of the state. */
+	rogue_op(&rita, "client", r, r, "name", "\"Forged After Revocation\"", key);
+	rogue_sign(&rita);
+	make_room(w);
+	plan_init(&pl, w->bram_id);
+	plan_room(w, &pl);
+	pl.ops[pl.nops++] = rita.ops[0];
+	pl.batches[pl.nbatches++] = rogue_batch(&rita);
+	TAMPERED(w, &pl, json_decref(synced(w->bram, NULL)));
+	assert_int_equal(quarantined_for(w->bram, "written by a revoked device after its revocation"), 1);
+	assert_state(w->bram, before);
+	/* The office the same. */
+	plan_init(&pl, w->office_id);
+	plan_room(w, &pl);
+	pl.ops[pl.nops++] = rita.ops[0];
+	pl.batches[pl.nbatches++] = rogue_batch(&rita);
+	TAMPERED(w, &pl, json_decref(synced(w->office, NULL)));
+	assert_int_equal(quarantined_for(w->office, "written by a revoked device after its revocation"),
+	                 1);
+	name = field_of(w->office, "client", r_id, "name");
+	assert_string_equal(name, "\"Rita Client\"");
+	free(name);
+
+	settle(w);
+	converged(w);
+	name = field_of(w->anna, "client", r_id, "name");
+	assert_string_equal(name, "\"Rita Client\"");
+	free(name);
+	rogue_reset(&rita);
+	free(before);
+}
+
+/* Operations stamped ahead of the clock: one a few minutes ahead (a phone
+ * whose clock runs fast; the server takes it) waits on a device that
+ * allows less skew until its clock gets there, reported pending; one an
+ * hour ahead the server refuses. */
+static void test_malicious__future_stamp(void **state)
+{
+	struct world *w = *state;
+	struct rogue rita;
+	veld_sync_options strict = VELD_SYNC_OPTIONS_INIT;
+	uint8_t r[16], key[32];
+	char rita_id[33], r_id[33], *v;
+	json_t *sum;
+
+	rita_enroll(w, &rita, rita_id);
+	rita_client(&rita, r, key, "\"Rita Client\"", r_id);
+	rogue_op(&rita, "client", r, r, "contact_person", "\"An Hour Ahead\"", key)->hlc =
+	    rogue_hlc(3600 * 1000);
+	assert_int_equal(rogue_push(&rita), 409);
+	rogue_op(&rita, "client", r, r, "contact_person", "\"Five Minutes Ahead\"", key)->hlc =
+	    rogue_hlc(5 * 60 * 1000);
+	assert_int_equal(rogue_push(&rita), 200);
+
+	/* Bram allows a minute of skew: the operation waits, and says so. */
+	strict.max_skew_s = 60;
+	sum = synced(w->bram, &strict);
+	assert_int_equal(json_integer_value(json_object_get(sum, "pending")), 1);
+	assert_true(warns(sum, "wait (for a device's certificate, a key, or the clock)"));
+	json_decref(sum);
+	v = field_of(w->bram, "client", r_id, "name");
+	assert_string_equal(v, "\"Rita Client\"");
+	free(v);
+	assert_null(field_of(w->bram, "client", r_id, "contact_person"));
+	/* Still waiting at the next sync (the clock has not got there). */
+	json_decref(synced(w->bram, &strict));
+	assert_int_equal(info_num(w->bram, "pending"), 1);
+	assert_null(field_of(w->bram, "client", r_id, "contact_person"));
+	/* Anna allows the default ten minutes. */
+	e2e_sync(w->anna);
+	v = field_of(w->anna, "client", r_id, "contact_person");
+	assert_string_equal(v, "\"Five Minutes Ahead\"");
+	free(v);
+
+	/* Bram's clock "gets there": the default skew takes it in. */
+	e2e_sync(w->bram);
+	assert_int_equal(info_num(w->bram, "pending"), 0);
+	v = field_of(w->bram, "client", r_id, "contact_person");
+	assert_string_equal(v, "\"Five Minutes Ahead\"");
+	free(v);
+	settle(w);
+	converged(w);
+	rogue_reset(&rita);
+}
+
+/* Values a buggy phone wrote and signed: out of range, an unknown field,
+ * bad padding, a sealed value of a bad size, a value over the limit; and
+ * one the wire does not even carry. Kept aside everywhere; its other
+ * operations go on. */
+static void test_malicious__buggy_device_values(void **state)
+{
+	struct world *w = *state;
+	struct rogue rita;
+	veld_store *who[3] = {w->anna, w->bram, w->office};
+	uint8_t r[16], key[32], visit[16], plain[100], *big;
+	char rita_id[33], r_id[33], v_id[33], *v;
+	size_t big_n = VELD_SEALED_VALUE_MAX - VELD_SEAL_OVERHEAD;
+
+	rita_enroll(w, &rita, rita_id);
+	rita_client(&rita, r, key, "\"Rita Client\"", r_id);
+	randombytes_buf(visit, sizeof visit);
+	veld__hex(v_id, visit, 16);
+
+	/* Over the sealed-value limit: the server refuses the push whole. */
+	big = calloc(1, big_n + 64);
+	assert_non_null(big);
+	memset(big, 'a', big_n + 64);
+	rogue_op_plain(&rita, "visit", visit, r, "actions", big, big_n + 64, key);
+	assert_int_equal(rogue_push_unchecked(&rita), 400);
+
+	rogue_op(&rita, "visit", visit, r, "kind", "\"home_visit\"", key);
+	rogue_op(&rita, "visit", visit, r, "scores", "{\"financien\":9}", key);
+	rogue_op(&rita, "visit", visit, r, "colour", "\"red\"", key);
+	/* JSON and zeros, no 0x80: not ISO/IEC 7816-4 padding. */
+	memset(plain, 0, sizeof plain);
+	memcpy(plain, "\"no padding\"", 12);
+	rogue_op_plain(&rita, "visit", visit, r, "actions", plain, 64, key);
+	/* 100 bytes: no whole number of 64-byte blocks. */
+	rogue_op_plain(&rita, "visit", visit, r, "actions", plain, 100, key);
+	/* A whole block count within the limit, but 65,599 bytes of value. */
+	memset(big, ' ', big_n);
+	big[0] = '"';
+	big[big_n - 2] = '"';
+	big[big_n - 1] = 0x80;
+	rogue_op_plain(&rita, "visit", visit, r, "actions", big, big_n, key);
+	rogue_op(&rita, "visit", visit, r, "worker", "\"rita\"", key);
+	assert_int_equal(rogue_push(&rita), 200);
+	free(big);
+
+	for (int i = 0; i < 3; i++) {
+		char *q;
+		json_decref(synced(who[i], NULL));
+		assert_int_equal(info_num(who[i], "quarantined"), 5);
+		assert_int_equal(quarantined_for(who[i], "a value its writer's checks refuse"), 2);
+		assert_int_equal(quarantined_for(who[i], "has bad padding"), 2);
+		assert_int_equal(quarantined_for(who[i], "has a sealed value of a bad size"), 1);
+		q = quarantine_of(who[i]);
+		assert_non_null(strstr(q, rita_id));
+		assert_non_null(strstr(q, "\"colour\""));
+		assert_non_null(strstr(q, "\"scores\""));
+		assert_null(strstr(q, "financien"));
+		free(q);
+		/* The rest of hers is in. */
+		v = field_of(who[i], "visit", v_id, "kind");
+		assert_string_equal(v, "\"home_visit\"");
+		free(v);
+		v = field_of(who[i], "visit", v_id, "worker");
+		assert_string_equal(v, "\"rita\"");
+		free(v);
+		assert_null(field_of(who[i], "visit", v_id, "scores"));
+		assert_null(field_of(who[i], "visit", v_id, "actions"));
+		assert_null(field_of(who[i], "visit", v_id, "colour"));
+	}
+
+	/* Her next, good operation comes through as ever. */
+	rogue_op(&rita, "visit", visit, r, "actions", "\"fixed the app\"", key);
+	assert_int_equal(rogue_push(&rita), 200);
+	settle(w);
+	for (int i = 0; i < 3; i++) {
+		v = field_of(who[i], "visit", v_id, "actions");
+		assert_string_equal(v, "\"fixed the app\"");
+		free(v);
+		assert_int_equal(info_num(who[i], "quarantined"), 5);
+	}
+	converged(w);
+	ok(veld_store_verify(w->bram, &v));
+	veld_free(v);
+	rogue_reset(&rita);
+}
+
+/* A team device's key envelope that does not open: kept aside; the
+ * client's operations wait for a key; a good envelope later lets them in. */
+static void test_malicious__undecryptable_envelope(void **state)
+{
+	struct world *w = *state;
+	struct rogue rita;
+	uint8_t c[16], key[32], junk[VELD_SEALED_KEY_BYTES];
+	char rita_id[33], c_id[33], *v = NULL;
+
+	rita_enroll(w, &rita, rita_id);
+	rogue_client(c, key);
+	veld__hex(c_id, c, 16);
+	rogue_op(&rita, "client", c, c, "name", "\"Sealed Shut\"", key);
+	randombytes_buf(junk, sizeof junk);
+	rogue_envelope_sealed(&rita, c, 1, "team:noord", rita.tv, junk);
+	rogue_envelope(&rita, c, key, "office");
+	assert_int_equal(rogue_push(&rita), 200);
+
+	e2e_sync(w->anna);
+	e2e_sync(w->bram);
+	e2e_sync(w->office);
+	for (int i = 0; i < 2; i++) {
+		veld_store *s = i ? w->bram : w->anna;
+		assert_int_equal(quarantined_for(s, "does not open"), 1);
+		assert_int_equal(info_num(s, "pending"), 1);
+		assert_int_equal(veld_record_get(s, "client", c_id, NULL, &v), VELD_ENOTFOUND);
+	}
+	v = field_of(w->office, "client", c_id, "name");
+	assert_string_equal(v, "\"Sealed Shut\"");
+	free(v);
+
+	/* The app is fixed: a good envelope. */
+	rogue_envelope(&rita, c, key, "team:noord");
+	assert_int_equal(rogue_push(&rita), 200);
+	settle(w);
+	for (int i = 0; i < 2; i++) {
+		veld_store *s = i ? w->bram : w->anna;
+		v = field_of(s, "client", c_id, "name");
+		assert_string_equal(v, "\"Sealed Shut\"");
+		free(v);
+		assert_int_equal(info_num(s, "pending"), 0);
+		assert_int_equal(info_num(s, "quarantined"), 1);
+	}
+	converged(w);
+	rogue_reset(&rita);
+}
+
+/* ---- a server rolled back -------------------------------------------------------------------- */
+
+static void copy_dir(const char *from, const char *to)
+{
+	char cmd[3200];
+	snprintf(cmd, sizeof cmd, "rm -rf '%.1000s' && cp -a '%.1000s' '%.1000s'", to, from, to);
+	assert_int_equal(system(cmd), 0);
+}
+
+/* Stop the server, run `what` on its data directory, start it again. */
+static void server_offline(struct world *w, const char *from, const char *to)
+{
+	char dir[sizeof w->srv.dir];
+	snprintf(dir, sizeof dir, "%s", w->srv.dir);
+	e2e_server_stop(&w->srv, SIGTERM);
+	copy_dir(from ? from : dir, to ? to : dir);
+	e2e_server_start(&w->srv, dir, w->srv.port);
+}
+
+static int stop_after_a_page(const veld_sync_progress *p, void *payload)
+{
+	(void)payload;
+	return p->phase == VELD_SYNC_PHASE_PULL;
+}
+
+/* The office's checkpoint as a store shows it (caller frees). */
+static char *checkpoint_of(veld_store *s)
+{
+	char *out = NULL, *at;
+	json_t *j;
+	ok(veld_store_info(s, &out));
+	j = json_loads(out, 0, NULL);
+	veld_free(out);
+	at = strdup(json_string_value(json_object_get(json_object_get(j, "checkpoint"), "at")));
+	json_decref(j);
+	return at;
+}
+
+static json_int_t checkpoint_age_s(veld_store *s)
+{
+	char *out = NULL;
+	json_t *j;
+	json_int_t age;
+	ok(veld_store_info(s, &out));
+	j = json_loads(out, 0, NULL);
+	veld_free(out);
+	age = json_integer_value(json_object_get(json_object_get(j, "checkpoint"), "age_s"));
+	json_decref(j);
+	return age;
+}
+
+/* The server is restarted from an old copy of its data directory, after
+ * bram took the office's newer checkpoint (and only part of what it
+ * counts). Bram keeps the newer checkpoint and says the server withholds
+ * what it counts; anna and the office put back what the server lost; then
+ * bram converges. A checkpoint that grows old is a warning at every sync. */
+static void test_malicious__server_rolled_back(void **state)
+{
+	struct world *w = *state;
+	veld_sync_options part = VELD_SYNC_OPTIONS_INIT, fresh = VELD_SYNC_OPTIONS_INIT;
+	char backup[600], *cp, *cp_after, *out = NULL;
+	json_t *sum;
+	int rc;
+
+	snprintf(backup, sizeof backup, "%s/backup", w->tmp);
+	server_offline(w, NULL, backup);
+	write_note(w->anna, w->x, "anna one");
+	write_note(w->anna, w->x, "anna two");
+	write_note(w->anna, w->x, "anna three");
+	e2e_sync(w->anna);
+	e2e_sync(w->office); /* its checkpoint counts anna's notes */
+	/* Bram takes one page: the newest checkpoint, one operation. */
+	part.pull_page = 1;
+	part.progress = stop_after_a_page;
+	rc = veld_sync(w->bram, &part, &out);
+	assert_int_equal(rc, VELD_ECANCELLED);
+	cp = checkpoint_of(w->bram);
+
+	/* The server comes back from the old copy. */
+	server_offline(w, backup, NULL);
+	refused(w->bram, "the server withholds operations");
+	cp_after = checkpoint_of(w->bram);
+	assert_string_equal(cp_after, cp); /* the newer one stays */
+	free(cp_after);
+	refused(w->bram, "the server withholds operations");
+
+	/* Anna finds the server lost her work and sends it again; the office
+	 * syncs on. */
+	e2e_sync(w->anna);
+	e2e_sync(w->office);
+	e2e_sync(w->bram);
+	settle(w);
+	converged(w);
+	assert_int_equal(e2e_count(w->bram, "note"), 4);
+
+	/* No fresh word from the office: once its checkpoint is older than
+	 * the allowed age, every sync says so. */
+	fresh.checkpoint_max_age_s = 1;
+	for (int i = 0; i < 200 && checkpoint_age_s(w->bram) < 2; i++)
+		usleep(50 * 1000);
+	assert_true(checkpoint_age_s(w->bram) >= 2);
+	sum = synced(w->bram, &fresh);
+	assert_true(warns(sum, "the server may be withholding changes"));
+	json_decref(sum);
+	e2e_sync(w->office);
+	sum = synced(w->bram, NULL);
+	assert_false(warns(sum, "withholding"));
+	json_decref(sum);
+	free(cp);
+}
+
+/* The server withholds the revocation and hands out what the revoked
+ * device (its key in the wrong hands) signs after it: bram cannot know yet
+ * and takes it in, though the office's checkpoint on the page already says
+ * something is withheld. When the revocation reaches him, what it signed
+ * after its last accepted seq leaves his state for the quarantine. */
+static void test_malicious__withheld_revocation_with_forged_writes(void **state)
+{
+	struct world *w = *state;
+	struct rogue rita;
+	struct plan pl;
+	uint8_t r[16], key[32], visit[16];
+	char rita_id[33], r_id[33], v_id[33], *name, *before, *out = NULL;
+	veld__ref sup;
+	veld__op *op;
+
+	rita_enroll(w, &rita, rita_id);
+	rita_client(&rita, r, key, "\"Rita Client\"", r_id);
+	settle(w);
+	before = e2e_state(w->bram);
+	ok(veld_office_revoke(w->office, rita_id, NULL));
+	randombytes_buf(visit, sizeof visit);
+	veld__hex(v_id, visit, 16);
+	/* A new name that replaces her first (supersedes it), and a visit. */
+	sup.seq = 1;
+	memcpy(sup.device, rita.id, 16);
+	op = rogue_op(&rita, "client", r, r, "name", "\"Forged After Revocation\"", key);
+	op->sup = &sup;
+	op->nsup = 1;
+	rogue_op(&rita, "visit", visit, r, "kind", "\"home_visit\"", key);
+	rogue_sign(&rita);
+	make_room(w);
+	plan_init(&pl, w->bram_id);
+	plan_room(w, &pl);
+	pl.ops[pl.nops++] = rita.ops[0];
+	pl.ops[pl.nops++] = rita.ops[1];
+	pl.batches[pl.nbatches++] = rogue_batch(&rita);
+	pl.edit = drop_notice;
+	pl.mode = 2;
+	TAMPERED(w, &pl, refused(w->bram, "the server withholds notices"));
+	name = field_of(w->bram, "client", r_id, "name");
+	assert_string_equal(name, "\"Forged After Revocation\"");
+	free(name);
+	ok(veld_record_get(w->bram, "visit", v_id, NULL, &out));
+	veld_free(out);
+
+	/* The revocation arrives: what rita signed after it goes. */
+	e2e_sync(w->bram);
+	assert_state(w->bram, before);
+	name = field_of(w->bram, "client", r_id, "name");
+	assert_string_equal(name, "\"Rita Client\"");
+	free(name);
+	assert_int_equal(veld_record_get(w->bram, "visit", v_id, NULL, &out), VELD_ENOTFOUND);
+	assert_int_equal(quarantined_for(w->bram, "written by a revoked device after its revocation"), 2);
+	ok(veld_store_verify(w->bram, &out));
+	veld_free(out);
+	settle(w);
+	converged(w);
+	rogue_reset(&rita);
+	free(before);
+}
+
 int main(int argc, char **argv)
 {
 	const struct CMUnitTest tests[] = {
@@ -1306,6 +1779,18 @@ int main(int argc, char **argv)
 		                                world_teardown),
 		cmocka_unit_test_setup_teardown(test_malicious__cursor_games, world_setup,
 		                                world_teardown),
+		cmocka_unit_test_setup_teardown(test_malicious__withheld_revocation, world_setup,
+		                                world_teardown),
+		cmocka_unit_test_setup_teardown(test_malicious__future_stamp, world_setup,
+		                                world_teardown),
+		cmocka_unit_test_setup_teardown(test_malicious__buggy_device_values, world_setup,
+		                                world_teardown),
+		cmocka_unit_test_setup_teardown(test_malicious__undecryptable_envelope, world_setup,
+		                                world_teardown),
+		cmocka_unit_test_setup_teardown(test_malicious__server_rolled_back, world_setup,
+		                                world_teardown),
+		cmocka_unit_test_setup_teardown(test_malicious__withheld_revocation_with_forged_writes,
+		                                world_setup, world_teardown),
 	};
 	if (argc < 2)
 		return 2;

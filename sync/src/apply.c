@@ -29,8 +29,8 @@
  * A page that fails a check the server is to blame for changes nothing
  * (VELD_EPROTO); a fault of one author's never stops the others. When what
  * the server left out may lie behind the cursor (a gap in an author's
- * seqs or the notices, or what the office's checkpoint counts), that feed
- * is pulled again from the start at the next sync (pull_again). */
+ * seqs, or what the office's checkpoint counts), the operation feed is
+ * pulled again from the start at the next sync (pull_again). */
 #include "devsync.h"
 #include "auth.h"
 #include "error.h"
@@ -221,11 +221,9 @@ static int take_notice(veld_store *s, const struct veld__notice *n, const uint8_
 		return rc;
 	if (n->n <= last)
 		return VELD_OK; /* held already: notices are applied once */
-	if (n->n != last + 1) {
-		st->notice_gap = 1;
+	if (n->n != last + 1)
 		return veld__err(VELD_EPROTO, "the server left out notices %llu to %llu of the office",
 		                 (unsigned long long)(last + 1), (unsigned long long)(n->n - 1));
-	}
 	switch (b.kind) {
 	case VELD_NOTICE_CERT: rc = take_cert(s, n, &b); break;
 	case VELD_NOTICE_REVOKE: rc = veld__cert_revoke(s, b.id, b.last_seq); break;
@@ -706,13 +704,16 @@ static int apply_all(veld_store *s, const struct veld__pull_resp *p,
 	return rc;
 }
 
-/* The server left out something that may lie behind this device's cursor
- * (an author's seq or a notice number it skipped on an earlier page, with
- * a cursor moved past it; or what the office's checkpoint counts): the feed
- * is pulled again from the start at the next sync (what is held is
- * skipped), so the item comes once the server hands it out. Otherwise the
- * device would stay refused for good. Keeps the refusal's code and message. */
-static int pull_again(veld_store *s, int ops, int notices, int rc)
+/* The server left out an author's operation that may lie behind this
+ * device's cursor (passed on an earlier page that showed another author's
+ * item after it; the gap shows at the author's next seq, or the office's
+ * checkpoint counts it): the operation feed is pulled again from the start
+ * at the next sync (what is held is skipped), so it comes once the server
+ * hands it out. Otherwise the device would stay refused for good. (A notice
+ * cannot be passed so: the notices a device gets are all its team's,
+ * numbered without a gap, and `notice_next` is the last one delivered.)
+ * Keeps the refusal's code and message. */
+static int pull_again(veld_store *s, int rc)
 {
 	struct veld__step step;
 	char msg[512];
@@ -720,10 +721,7 @@ static int pull_again(veld_store *s, int ops, int notices, int rc)
 	snprintf(msg, sizeof msg, "%s", veld_error_last());
 	if ((r = veld__step_begin(s, &step, VELD_STEP_WRITE)) != VELD_OK)
 		return r;
-	if (ops)
-		r = veld__sync_set_u64(s, "pull_cursor", 0);
-	if (r == VELD_OK && notices)
-		r = veld__sync_set_u64(s, "notice_cursor", 0);
+	r = veld__sync_set_u64(s, "pull_cursor", 0);
 	if ((r = veld__step_end(s, &step, r)) != VELD_OK)
 		return r;
 	return veld__err(rc, "%s", msg);
@@ -732,7 +730,7 @@ static int pull_again(veld_store *s, int ops, int notices, int rc)
 int veld__sync_apply_page(veld_store *s, const struct veld__pull_resp *p,
                           const struct veld__apply_ctx *c, struct veld__apply_report *r)
 {
-	struct veld__apply_state st = {0, 0, 0, 0};
+	struct veld__apply_state st = {0, 0, 0};
 	struct veld__step step;
 	int rc;
 	memset(r, 0, sizeof *r);
@@ -750,8 +748,8 @@ int veld__sync_apply_page(veld_store *s, const struct veld__pull_resp *p,
 	rc = veld__step_end(s, &step, rc);
 	if (rc != VELD_OK)
 		memset(r, 0, sizeof *r);
-	if (rc == VELD_EPROTO && (st.op_gap || st.notice_gap))
-		rc = pull_again(s, st.op_gap, st.notice_gap, rc);
+	if (rc == VELD_EPROTO && st.op_gap)
+		rc = pull_again(s, rc);
 	return rc;
 }
 
@@ -781,12 +779,10 @@ static int checkpoint_covered(veld_store *s, const struct veld__checkpoint_row *
 	int rc;
 	if ((rc = veld__notice_last(s, cp->team, &last)) != VELD_OK)
 		return rc;
-	if (last < cp->n) {
-		st->notice_gap = 1;
+	if (last < cp->n)
 		return veld__err(VELD_EPROTO, "the server withholds notices %llu to %llu of the office"
 		                 " (the office's checkpoint counts them)", (unsigned long long)(last + 1),
 		                 (unsigned long long)cp->n);
-	}
 	for (size_t i = 0; i + 24 <= cp->heads_len; i += 24) {
 		const uint8_t *dev = cp->heads + i;
 		uint64_t head = veld__be64_get(cp->heads + i + VELD_ID_BYTES);
@@ -807,7 +803,7 @@ static int checkpoint_covered(veld_store *s, const struct veld__checkpoint_row *
 int veld__sync_checkpoint_check(veld_store *s, uint64_t max_age_ms, struct veld__freshness *f)
 {
 	struct veld__checkpoint_row cp;
-	struct veld__apply_state st = {0, 0, 0, 0};
+	struct veld__apply_state st = {0, 0, 0};
 	struct veld__step step;
 	uint8_t *buf = malloc(24 * VELD_WIRE_MAX_HEADS);
 	uint64_t now = veld__hlc_now_ms();
@@ -834,7 +830,7 @@ int veld__sync_checkpoint_check(veld_store *s, uint64_t max_age_ms, struct veld_
 	}
 	free(buf);
 	rc = veld__step_end(s, &step, rc);
-	if (rc == VELD_EPROTO && (st.op_gap || st.notice_gap))
-		rc = pull_again(s, st.op_gap, st.notice_gap, rc);
+	if (rc == VELD_EPROTO && st.op_gap)
+		rc = pull_again(s, rc);
 	return rc;
 }

@@ -73,18 +73,18 @@ struct veld__apply_report {
 	uint64_t applied, pending, quarantined;
 	uint64_t keys; /* client keys kept from envelopes */
 };
-/* Within a page: a widened field policy, an erasure; an author's seq or a
- * notice number the server left out (the feed is then pulled again from
- * the start at the next sync: what was left out may lie behind the cursor). */
+/* Within a page: a widened field policy, an erasure; an author's seq the
+ * server left out (the operation feed is then pulled again from the start
+ * at the next sync: what was left out may lie behind the cursor). */
 struct veld__apply_state {
 	int widened, erased;
-	int op_gap, notice_gap;
+	int op_gap;
 };
 /* Check and apply a pulled page and save its cursors, in one transaction
  * (apply.c says what is checked, in which order). A page the server is to
- * blame for changes nothing (VELD_EPROTO); if it left out an author's seq
- * or a notice, that feed's cursor goes back to the start, so the next sync
- * gets what may have been skipped behind it. */
+ * blame for changes nothing (VELD_EPROTO); if it left out an author's seq,
+ * the operation feed's cursor goes back to the start, so the next sync gets
+ * what may have been skipped behind it. */
 int veld__sync_apply_page(veld_store *s, const struct veld__pull_resp *page,
                           const struct veld__apply_ctx *c, struct veld__apply_report *r);
 /* A worker device after a push: remove the values of fields its team's
@@ -94,7 +94,7 @@ int veld__sync_policy_enforce(veld_store *s);
 /* How fresh the office's word is on this device, after a pull: the team's
  * checkpoint and its age. A checkpoint that names notices or operations
  * this device has not received is VELD_EPROTO: the server withholds them
- * (and that feed is pulled again from the start at the next sync). */
+ * (operations: the feed is pulled again from the start at the next sync). */
 struct veld__freshness {
 	int has;          /* a checkpoint arrived (the office never has one) */
 	uint64_t at;      /* its date, ms */

@@ -1099,6 +1099,34 @@ static void test_malicious__withheld_operation(void **state)
 	assert_non_null(strstr(text, "anna three"));
 	assert_non_null(strstr(text, "anna four"));
 	free(text);
+
+	/* Anna's next note left out, with only bram's own after it, before the
+	 * office holds it: nothing can tell yet, and bram's cursor passes it. */
+	s1 = last_seq(w->anna);
+	write_note(w->anna, w->x, "anna five");
+	s2 = last_seq(w->anna);
+	e2e_sync(w->anna);
+	write_note(w->bram, w->x, "bram again");
+	plan_init(&pl, w->bram_id);
+	pl.edit = drop_ops;
+	unhex16(pl.dev, w->anna_id);
+	pl.seq = s1 + 1;
+	pl.seq_to = s2;
+	TAMPERED(w, &pl, e2e_sync(w->bram));
+	text = e2e_state(w->bram);
+	assert_null(strstr(text, "anna five"));
+	free(text);
+	/* Her note after it shows the gap; the next sync gets both. */
+	write_note(w->anna, w->x, "anna six");
+	e2e_sync(w->anna);
+	refused(w->bram, "the server left out operations");
+	e2e_sync(w->bram);
+	text = e2e_state(w->bram);
+	assert_non_null(strstr(text, "anna five"));
+	assert_non_null(strstr(text, "anna six"));
+	free(text);
+	settle(w);
+	converged(w);
 	free(before);
 }
 

@@ -184,6 +184,16 @@ static void refused(veld_store *s, const char *rule)
 	assert_null(out);
 }
 
+/* Bram's sync is refused while the tampering goes on; anna, zoe and the
+ * office, whose pulls the proxy leaves alone, sync on meanwhile. */
+static void refused_meanwhile(struct world *w, const char *rule)
+{
+	refused(w->bram, rule);
+	e2e_sync(w->anna);
+	e2e_sync(w->zoe);
+	e2e_sync(w->office);
+}
+
 /* A sync that succeeds; its summary (caller frees). */
 static json_t *synced(veld_store *s, const veld_sync_options *o)
 {
@@ -567,13 +577,13 @@ static void test_malicious__forged_key_envelopes(void **state)
 	/* A version 2 of x's key "from anna", signed by nobody. */
 	plan_init(&pl, w->bram_id);
 	forged_envelope(&pl.envs[pl.nenvs++], w->x, 2, "team:noord", 1, w->anna_id, NULL);
-	TAMPERED(w, &pl, refused(w->bram, "a key envelope does not carry its author's signature"));
+	TAMPERED(w, &pl, refused_meanwhile(w, "a key envelope does not carry its author's signature"));
 	assert_state(w->bram, before);
 
 	/* A replacement of version 1 "from anna", signed by zoe's key. */
 	plan_init(&pl, w->bram_id);
 	forged_envelope(&pl.envs[pl.nenvs++], w->x, 1, "team:noord", 1, w->anna_id, w->zoe);
-	TAMPERED(w, &pl, refused(w->bram, "a key envelope does not carry its author's signature"));
+	TAMPERED(w, &pl, refused_meanwhile(w, "a key envelope does not carry its author's signature"));
 	assert_state(w->bram, before);
 	assert_int_equal(info_num(w->bram, "pending"), pending);
 	assert_int_equal(info_num(w->bram, "quarantined"), quarantined);
@@ -694,7 +704,7 @@ static void test_malicious__invented_author(void **state)
 	pl.notices[0].body_len = body.size;
 	randombytes_buf(pl.notices[0].sig, 64);
 	pl.nnotices = 1;
-	TAMPERED(w, &pl, refused(w->bram, "a pulled notice does not carry the office's signature"));
+	TAMPERED(w, &pl, refused_meanwhile(w, "a pulled notice does not carry the office's signature"));
 	assert_state(w->bram, before);
 
 	/* Its batch: a new name for anna's client, and a visit. */
@@ -797,7 +807,7 @@ static void test_malicious__swapped_team_key(void **state)
 		forged_team_key(&pl.tkeys[pl.ntkeys++], cases[i].team, 2,
 		                cases[i].office_signed ? w->office : NULL,
 		                cases[i].to_bram ? bram_box : nobody_pk, cases[i].mismatch);
-		TAMPERED(w, &pl, refused(w->bram, cases[i].rule));
+		TAMPERED(w, &pl, refused_meanwhile(w, cases[i].rule));
 		assert_state(w->bram, before);
 	}
 	/* Anna and the office sync on meanwhile. */
@@ -1069,7 +1079,7 @@ static void test_malicious__withheld_operation(void **state)
 	unhex16(pl.dev, w->anna_id);
 	pl.seq = s1 + 1;
 	pl.seq_to = s2;
-	TAMPERED(w, &pl, refused(w->bram, "the server left out operations"));
+	TAMPERED(w, &pl, refused_meanwhile(w, "the server left out operations"));
 	assert_state(w->bram, before);
 
 	/* Her last note left out, the office's after it delivered. */
@@ -1078,7 +1088,7 @@ static void test_malicious__withheld_operation(void **state)
 	unhex16(pl.dev, w->anna_id);
 	pl.seq = s2 + 1;
 	pl.seq_to = s3;
-	TAMPERED(w, &pl, refused(w->bram, "the server withholds operations"));
+	TAMPERED(w, &pl, refused_meanwhile(w, "the server withholds operations"));
 	/* What came is in; what was left out is not. */
 	text = e2e_state(w->bram);
 	assert_non_null(strstr(text, "anna two"));
@@ -1148,7 +1158,7 @@ static void test_malicious__withheld_erasure(void **state)
 	plan_init(&pl, w->bram_id);
 	pl.edit = drop_notice;
 	pl.mode = 1;
-	TAMPERED(w, &pl, refused(w->bram, "the server withholds notices"));
+	TAMPERED(w, &pl, refused_meanwhile(w, "the server withholds notices"));
 	/* Bram says so, and has not erased: nothing came that could. */
 	assert_state(w->bram, before);
 	ok(veld_record_get(w->bram, "client", e, NULL, &out));
@@ -1179,7 +1189,7 @@ static void test_malicious__withheld_policy(void **state)
 	plan_init(&pl, w->bram_id);
 	pl.edit = drop_notice;
 	pl.mode = 3;
-	TAMPERED(w, &pl, refused(w->bram, "that this team's policy lets through"));
+	TAMPERED(w, &pl, refused_meanwhile(w, "that this team's policy lets through"));
 	assert_state(w->bram, before);
 	phone = field_of(w->bram, "client", w->x, "phone");
 	assert_string_equal(phone, "\"0612345678\"");
@@ -1225,7 +1235,7 @@ static void test_malicious__stubs_without_reason(void **state)
 		pl.mode = cases[i].mode;
 		unhex16(pl.dev, w->anna_id);
 		pl.seq = strcmp(cases[i].field, "name") == 0 ? s0 + 1 : s0 + 2;
-		TAMPERED(w, &pl, refused(w->bram, cases[i].rule));
+		TAMPERED(w, &pl, refused_meanwhile(w, cases[i].rule));
 		assert_state(w->bram, before);
 	}
 	settle(w);
@@ -1325,7 +1335,7 @@ static void test_malicious__cursor_games(void **state)
 		plan_init(&pl, w->bram_id);
 		pl.edit = move_next;
 		pl.mode = cases[i].mode;
-		TAMPERED(w, &pl, refused(w->bram, cases[i].rule));
+		TAMPERED(w, &pl, refused_meanwhile(w, cases[i].rule));
 		assert_state(w->bram, before);
 	}
 	/* The old page again. */
@@ -1390,7 +1400,7 @@ static void test_malicious__withheld_revocation(void **state)
 	plan_init(&pl, w->bram_id);
 	pl.edit = drop_notice;
 	pl.mode = 2;
-	TAMPERED(w, &pl, refused(w->bram, "the server withholds notices"));
+	TAMPERED(w, &pl, refused_meanwhile(w, "the server withholds notices"));
 	assert_state(w->bram, before);
 
 	/* Rita writes on; the server refuses her. */
@@ -1763,7 +1773,7 @@ static void test_malicious__withheld_revocation_with_forged_writes(void **state)
 	pl.batches[pl.nbatches++] = rogue_batch(&rita);
 	pl.edit = drop_notice;
 	pl.mode = 2;
-	TAMPERED(w, &pl, refused(w->bram, "the server withholds notices"));
+	TAMPERED(w, &pl, refused_meanwhile(w, "the server withholds notices"));
 	name = field_of(w->bram, "client", r_id, "name");
 	assert_string_equal(name, "\"Forged After Revocation\"");
 	free(name);

@@ -57,8 +57,11 @@ static const char *const trust_sql[TR__COUNT] = {
 	[TR_PENV_COUNT] = "SELECT count(*) FROM pending_envs",
 	[TR_QUAR_OP] = "INSERT OR IGNORE INTO quarantine(what, device, seq, client, kv, kind, field,"
 	               " reason, at) VALUES('operation', ?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+	/* Once: the envelope feed is pulled again after a server restore. */
 	[TR_QUAR_ENV] = "INSERT INTO quarantine(what, device, client, kv, reason, at)"
-	                " VALUES('envelope', ?1, ?2, ?3, ?4, ?5)",
+	                " SELECT 'envelope', ?1, ?2, ?3, ?4, ?5 WHERE NOT EXISTS (SELECT 1 FROM"
+	                " quarantine WHERE what = 'envelope' AND device = ?1 AND client = ?2"
+	                " AND kv = ?3 AND reason = ?4)",
 	[TR_QUAR_COUNT] = "SELECT count(*) FROM quarantine",
 	/* What a revoked device signed after its last accepted seq and this
 	 * store merged before the revocation reached it. */

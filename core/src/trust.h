@@ -117,7 +117,8 @@ int veld__pending_count(veld_store *s, uint64_t *ops, uint64_t *envs);
 /* ---- quarantine ------------------------------------------------------------------- */
 /* Keep aside an operation (what "operation") or a key envelope ("envelope")
  * of `device` that failed a check; `reason` names the check, never a
- * value. An operation is kept once. */
+ * value. An operation is kept once, an envelope once per author, client,
+ * key version and reason. */
 int veld__quarantine_op(veld_store *s, const veld__op *op, const char *reason);
 int veld__quarantine_env(veld_store *s, const uint8_t author[VELD_ID_BYTES],
                          const uint8_t client[VELD_ID_BYTES], uint64_t kv, const char *reason);

@@ -25,7 +25,6 @@
 #include <jansson.h>
 #include <signal.h>
 #include <sodium.h>
-#include <sqlite3.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -339,11 +338,10 @@ static void make_room(struct world *w)
 
 struct plan {
 	char device[33]; /* whose pulls */
-	int times;       /* how many pulls to tamper with; 0: every one */
 	int fired;       /* pulls it tampered with */
 	char err[256];   /* what the hook could not do */
-	/* The server's highest cursors when the plan was made: forged items
-	 * take free cursors at or below them. */
+	/* Forged items take free cursors at or below these (make_room); 0:
+	 * any above the one asked for (a page that must be refused). */
 	uint64_t top_op, top_env, top_notice;
 	veld__op ops[8];
 	size_t nops;
@@ -362,8 +360,6 @@ struct plan {
 	uint8_t dev[16];
 	uint64_t seq, seq_to; /* an operation, or seq..seq_to */
 	int mode;
-	uint8_t *saved;
-	size_t saved_len;
 };
 
 static void plan_init(struct plan *pl, const char *device)
@@ -445,9 +441,11 @@ static void honest_next(struct veld__pull_resp *p, const struct tproxy_msg *m)
 	p->notice_next = max_of(tproxy_query_u64(m, "notice_after"), p->notice_cursors, p->nnotices);
 }
 
+/* What an edit of a decoded answer gets: the exchange, and the hook's
+ * state (a plan, or the state of another hook). */
 struct edit_ctx {
 	struct tproxy_msg *m;
-	struct plan *pl;
+	void *state;
 };
 
 /* A plan without room (top 0) is for a page that must be refused: its
@@ -457,19 +455,28 @@ static uint64_t top_or_any(uint64_t top)
 	return top ? top : UINT64_MAX;
 }
 
+/* k free cursors of a feed for a plan's items; 0, or -1 (pl->err says). */
+static int room_in(struct plan *pl, const char *feed, uint64_t after, uint64_t top,
+                   const uint64_t *const used[3], const size_t nused[3], size_t k, uint64_t *out)
+{
+	if (free_cursors(after, top_or_any(top), used, nused, k, out) == 0)
+		return 0;
+	snprintf(pl->err, sizeof pl->err, "no room in the %s feed", feed);
+	return -1;
+}
+
 static int plan_apply(struct veld__pull_resp *p, void *arg)
 {
 	struct edit_ctx *c = arg;
-	struct plan *pl = c->pl;
+	struct plan *pl = c->state;
 	struct tproxy_msg *m = c->m;
 	uint64_t cur[8];
 	if (pl->nops) {
 		const uint64_t *used[3] = {p->cursors, p->stub_cursors, p->held_cursors};
 		const size_t nused[3] = {p->nops, p->nstubs, p->nheld};
-		if (free_cursors(tproxy_query_u64(m, "after"), top_or_any(pl->top_op), used, nused, pl->nops, cur)) {
-			snprintf(pl->err, sizeof pl->err, "no room in the operation feed");
+		if (room_in(pl, "operation", tproxy_query_u64(m, "after"), pl->top_op, used, nused,
+		            pl->nops, cur))
 			return 1;
-		}
 		merge_in(m, (void **)&p->ops, &p->cursors, &p->nops, sizeof *p->ops, pl->ops, cur,
 		         pl->nops);
 		p->next = max_of(p->next, cur, pl->nops);
@@ -482,11 +489,9 @@ static int plan_apply(struct veld__pull_resp *p, void *arg)
 	if (pl->nenvs) {
 		const uint64_t *used[3] = {p->env_cursors, NULL, NULL};
 		const size_t nused[3] = {p->nenvs, 0, 0};
-		if (free_cursors(tproxy_query_u64(m, "env_after"), top_or_any(pl->top_env), used, nused, pl->nenvs,
-		                 cur)) {
-			snprintf(pl->err, sizeof pl->err, "no room in the envelope feed");
+		if (room_in(pl, "envelope", tproxy_query_u64(m, "env_after"), pl->top_env, used, nused,
+		            pl->nenvs, cur))
 			return 1;
-		}
 		merge_in(m, (void **)&p->envs, &p->env_cursors, &p->nenvs, sizeof *p->envs, pl->envs, cur,
 		         pl->nenvs);
 		p->env_next = max_of(p->env_next, cur, pl->nenvs);
@@ -494,11 +499,9 @@ static int plan_apply(struct veld__pull_resp *p, void *arg)
 	if (pl->nnotices) {
 		const uint64_t *used[3] = {p->notice_cursors, NULL, NULL};
 		const size_t nused[3] = {p->nnotices, 0, 0};
-		if (free_cursors(tproxy_query_u64(m, "notice_after"), top_or_any(pl->top_notice), used, nused,
-		                 pl->nnotices, cur)) {
-			snprintf(pl->err, sizeof pl->err, "no room in the notice feed");
+		if (room_in(pl, "notice", tproxy_query_u64(m, "notice_after"), pl->top_notice, used,
+		            nused, pl->nnotices, cur))
 			return 1;
-		}
 		merge_in(m, (void **)&p->notices, &p->notice_cursors, &p->nnotices, sizeof *p->notices,
 		         pl->notices, cur, pl->nnotices);
 		p->notice_next = max_of(p->notice_next, cur, pl->nnotices);
@@ -516,8 +519,7 @@ static void pull_hook(struct tproxy_msg *m, void *arg)
 	struct plan *pl = arg;
 	struct edit_ctx c = {m, pl};
 	int r;
-	if (!m->answered || !tproxy_is(m, "GET", "/v1/pull", pl->device) ||
-	    (pl->times && pl->fired >= pl->times))
+	if (!m->answered || !tproxy_is(m, "GET", "/v1/pull", pl->device))
 		return;
 	if ((r = tproxy_edit_pull(m, plan_apply, &c)) < 0 && !pl->err[0])
 		snprintf(pl->err, sizeof pl->err, "a pulled page did not decode or encode");
@@ -634,7 +636,7 @@ struct ghost_list {
 static int list_ghost(struct veld__devices_resp *d, void *arg)
 {
 	struct edit_ctx *c = arg;
-	struct ghost_list *gl = (struct ghost_list *)c->pl;
+	struct ghost_list *gl = c->state;
 	struct veld__device_info *v = tproxy_alloc(c->m, (d->ndevices + 1) * sizeof *v);
 	memcpy(v, d->devices, d->ndevices * sizeof *v);
 	memset(&v[d->ndevices], 0, sizeof *v);
@@ -656,7 +658,7 @@ static int list_ghost(struct veld__devices_resp *d, void *arg)
 static void ghost_hook(struct tproxy_msg *m, void *arg)
 {
 	struct ghost_list *gl = arg;
-	struct edit_ctx c = {m, (struct plan *)gl};
+	struct edit_ctx c = {m, gl};
 	if (m->answered && tproxy_is(m, "GET", "/v1/devices", NULL)) {
 		if (tproxy_edit_devices(m, list_ghost, &c) == 0)
 			gl->listed++;
@@ -733,7 +735,6 @@ static void test_malicious__invented_author(void **state)
 	memcpy(pl.ops, ghost.ops, 2 * sizeof *pl.ops);
 	pl.nops = 2;
 	pl.batches[pl.nbatches++] = rogue_batch(&ghost);
-	pl.edit = NULL;
 	{
 		struct ghost_list gl;
 		memset(&gl, 0, sizeof gl);
@@ -837,7 +838,7 @@ struct audit_plan {
 static int audit_add(struct veld__audit_pull_resp *p, void *arg)
 {
 	struct edit_ctx *c = arg;
-	struct audit_plan *ap = (struct audit_plan *)c->pl;
+	struct audit_plan *ap = c->state;
 	uint64_t after = tproxy_query_u64(c->m, "after");
 	struct veld__audit_entry *e = tproxy_alloc(c->m, (p->n + 1) * sizeof *e);
 	if (p->more)
@@ -855,8 +856,9 @@ static int audit_add(struct veld__audit_pull_resp *p, void *arg)
 static void audit_hook(struct tproxy_msg *m, void *arg)
 {
 	struct audit_plan *ap = arg;
-	struct edit_ctx c = {m, (struct plan *)ap};
-	if (m->answered && tproxy_is(m, "GET", "/v1/audit", NULL) && tproxy_edit_audit(m, audit_add, &c) == 0)
+	struct edit_ctx c = {m, ap};
+	if (m->answered && tproxy_is(m, "GET", "/v1/audit", NULL) &&
+	    tproxy_edit_audit(m, audit_add, &c) == 0)
 		ap->fired++;
 }
 
@@ -928,6 +930,9 @@ static void test_malicious__injected_access_log_entry(void **state)
 	assert_int_equal(office_log_count(w, ghost_id), 0);
 	of_anna = office_log_count(w, w->anna_id);
 	assert_true(office_log_count(w, NULL) > total);
+	ok(veld_office_log(w->office, NULL, &out));
+	assert_non_null(strstr(out, "a read the office must hear of"));
+	veld_free(out);
 
 	/* The tampering stops: nothing waits, nothing of the ghost's. */
 	sum = synced(w->office, NULL);
@@ -1679,14 +1684,29 @@ static json_int_t checkpoint_age_s(veld_store *s)
  * bram took the office's newer checkpoint (and only part of what it
  * counts). Bram keeps the newer checkpoint and says the server withholds
  * what it counts; anna and the office put back what the server lost; then
- * bram converges. A checkpoint that grows old is a warning at every sync. */
+ * bram converges, and what was in quarantine is there once. A checkpoint
+ * that grows old is a warning at every sync. */
 static void test_malicious__server_rolled_back(void **state)
 {
 	struct world *w = *state;
 	veld_sync_options part = VELD_SYNC_OPTIONS_INIT, fresh = VELD_SYNC_OPTIONS_INIT;
-	char backup[600], *cp, *cp_after, *out = NULL;
+	struct rogue rita;
+	uint8_t c[16], key[32], junk[VELD_SEALED_KEY_BYTES];
+	char backup[600], rita_id[33], *cp, *cp_after, *out = NULL;
 	json_t *sum;
 	int rc;
+
+	/* Something in quarantine first: an envelope of rita's that does not
+	 * open (pulled again after the server lost anna's work, it is still
+	 * one entry). */
+	rita_enroll(w, &rita, rita_id);
+	rogue_client(c, key);
+	rogue_op(&rita, "client", c, c, "name", "\"Sealed Shut\"", key);
+	randombytes_buf(junk, sizeof junk);
+	rogue_envelope_sealed(&rita, c, 1, "team:noord", rita.tv, junk);
+	assert_int_equal(rogue_push(&rita), 200);
+	settle(w);
+	assert_int_equal(info_num(w->anna, "quarantined"), 1);
 
 	snprintf(backup, sizeof backup, "%s/backup", w->tmp);
 	server_offline(w, NULL, backup);
@@ -1718,6 +1738,8 @@ static void test_malicious__server_rolled_back(void **state)
 	settle(w);
 	converged(w);
 	assert_int_equal(e2e_count(w->bram, "note"), 4);
+	assert_int_equal(info_num(w->anna, "quarantined"), 1);
+	assert_int_equal(info_num(w->bram, "quarantined"), 1);
 
 	/* No fresh word from the office: once its checkpoint is older than
 	 * the allowed age, every sync says so. */

@@ -14,6 +14,7 @@
 #include "op.h"
 
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 const char veld__merge_schema[] =
@@ -321,6 +322,165 @@ int veld__merge_insert(struct veld__merge *m, const veld__op *op, int head, uint
 	}
 	*applied = 1;
 	return VELD_OK;
+}
+
+/* ---- taking operations out ------------------------------------------------- */
+
+/* One statement made for a rare job (prepared here, not kept). */
+static int run_sql(struct veld__merge *m, const char *sql, const uint8_t entity[16],
+                   const char *field)
+{
+	sqlite3_stmt *st;
+	int rc = sqlite3_prepare_v2(m->db, sql, -1, &st, NULL);
+	if (rc != SQLITE_OK)
+		return veld__err_sqlite(rc, "taking operations out");
+	sqlite3_bind_blob(st, 1, entity, VELD_ID_BYTES, SQLITE_STATIC);
+	if (field)
+		sqlite3_bind_text(st, 2, field, -1, SQLITE_STATIC);
+	rc = sqlite3_step(st);
+	sqlite3_finalize(st);
+	return rc == SQLITE_DONE ? VELD_OK : veld__err_sqlite(rc, "taking operations out");
+}
+
+/* A field's heads, and the supersessions of operations not held yet, from
+ * the operations held on it now (every supersession of the field came from
+ * one of its operations). */
+static int field_rebuild(struct veld__merge *m, const uint8_t entity[16], const char *field)
+{
+	veld__op at;
+	veld__ref refs[VELD_OP_MAX_SUPERSEDES];
+	sqlite3_stmt *st;
+	uint8_t *sups = NULL;
+	size_t nsups = 0, cap = 0;
+	int rc;
+	if ((rc = run_sql(m, "DELETE FROM superseded WHERE entity = ?1 AND field = ?2", entity,
+	                  field)) != VELD_OK ||
+	    (rc = run_sql(m, "UPDATE ops SET head = 1 WHERE entity = ?1 AND field = ?2", entity,
+	                  field)) != VELD_OK)
+		return rc;
+	/* The supersedes lists first (24 bytes a reference), then their
+	 * effect: no update while the table is read. */
+	if ((rc = sqlite3_prepare_v2(m->db, "SELECT sup FROM ops WHERE entity = ?1 AND field = ?2"
+	                             " AND sup IS NOT NULL", -1, &st, NULL)) != SQLITE_OK)
+		return veld__err_sqlite(rc, "taking operations out");
+	sqlite3_bind_blob(st, 1, entity, VELD_ID_BYTES, SQLITE_STATIC);
+	sqlite3_bind_text(st, 2, field, -1, SQLITE_STATIC);
+	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+		size_t len = (size_t)sqlite3_column_bytes(st, 0);
+		if (len % 24 != 0 || len / 24 > VELD_OP_MAX_SUPERSEDES) {
+			free(sups);
+			sqlite3_finalize(st);
+			return veld__err(VELD_ECORRUPT, "a stored supersedes list is malformed");
+		}
+		if (nsups + len + 1 > cap) {
+			size_t ncap = 2 * (nsups + len + 1);
+			uint8_t *g = realloc(sups, ncap);
+			if (!g) {
+				free(sups);
+				sqlite3_finalize(st);
+				return veld__err(VELD_ENOMEM, "out of memory");
+			}
+			sups = g;
+			cap = ncap;
+		}
+		sups[nsups] = (uint8_t)(len / 24); /* at most 64 references */
+		memcpy(sups + nsups + 1, sqlite3_column_blob(st, 0), len);
+		nsups += len + 1;
+	}
+	sqlite3_finalize(st);
+	if (rc != SQLITE_DONE) {
+		free(sups);
+		return veld__err_sqlite(rc, "taking operations out");
+	}
+	memset(&at, 0, sizeof at);
+	memcpy(at.entity, entity, VELD_ID_BYTES);
+	snprintf(at.field, sizeof at.field, "%s", field);
+	rc = VELD_OK;
+	for (size_t off = 0; rc == VELD_OK && off < nsups;) {
+		size_t n = 0, len = 24 * (size_t)sups[off];
+		rc = veld__sup_decode(refs, VELD_OP_MAX_SUPERSEDES, sups + off + 1, len, &n);
+		for (size_t i = 0; rc == VELD_OK && i < n; i++)
+			if ((rc = step_ref(m, MS_OP_UNHEAD, &refs[i], &at)) == VELD_OK &&
+			    sqlite3_changes(m->db) == 0)
+				rc = step_ref(m, MS_SUP_INSERT, &refs[i], &at);
+		off += len + 1;
+	}
+	free(sups);
+	return rc == VELD_OK ? track_conflict(m, entity, field, 0) : rc;
+}
+
+struct dropped {
+	uint8_t entity[VELD_ID_BYTES];
+	char field[VELD_FIELD_MAX + 1];
+	int64_t min_hlc; /* the lowest stamp of the entity's operations taken out */
+};
+
+int veld__merge_drop_after(struct veld__merge *m, const uint8_t device[16], uint64_t last,
+                           size_t *removed)
+{
+	struct dropped *d = NULL;
+	sqlite3_stmt *st;
+	size_t n = 0, cap = 0;
+	int rc;
+	*removed = 0;
+	if ((rc = sqlite3_prepare_v2(m->db, "SELECT entity, field, (SELECT min(hlc) FROM ops o WHERE"
+	                             " o.device = ?1 AND o.seq > ?2 AND o.entity = ops.entity) FROM ops"
+	                             " WHERE device = ?1 AND seq > ?2 GROUP BY entity, field", -1, &st,
+	                             NULL)) != SQLITE_OK)
+		return veld__err_sqlite(rc, "taking operations out");
+	sqlite3_bind_blob(st, 1, device, VELD_ID_BYTES, SQLITE_STATIC);
+	sqlite3_bind_int64(st, 2, (sqlite3_int64)last);
+	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+		if (n == cap) {
+			size_t ncap = cap ? 2 * cap : 8;
+			struct dropped *g = realloc(d, ncap * sizeof *g);
+			if (!g) {
+				rc = SQLITE_NOMEM;
+				break;
+			}
+			d = g;
+			cap = ncap;
+		}
+		if (sqlite3_column_bytes(st, 0) != VELD_ID_BYTES)
+			continue;
+		memcpy(d[n].entity, sqlite3_column_blob(st, 0), VELD_ID_BYTES);
+		snprintf(d[n].field, sizeof d[n].field, "%s", (const char *)sqlite3_column_text(st, 1));
+		d[n].min_hlc = sqlite3_column_int64(st, 2);
+		n++;
+	}
+	sqlite3_finalize(st);
+	if (rc != SQLITE_DONE) {
+		free(d);
+		return veld__err_sqlite(rc, "taking operations out");
+	}
+	if ((rc = sqlite3_prepare_v2(m->db, "DELETE FROM ops WHERE device = ?1 AND seq > ?2", -1, &st,
+	                             NULL)) != SQLITE_OK) {
+		free(d);
+		return veld__err_sqlite(rc, "taking operations out");
+	}
+	sqlite3_bind_blob(st, 1, device, VELD_ID_BYTES, SQLITE_STATIC);
+	sqlite3_bind_int64(st, 2, (sqlite3_int64)last);
+	rc = sqlite3_step(st);
+	sqlite3_finalize(st);
+	rc = rc == SQLITE_DONE ? VELD_OK : veld__err_sqlite(rc, "taking operations out");
+	if (rc == VELD_OK)
+		*removed = (size_t)sqlite3_changes(m->db);
+	for (size_t i = 0; rc == VELD_OK && i < n; i++)
+		rc = field_rebuild(m, d[i].entity, d[i].field);
+	/* A record made only of what went goes; one whose creation stamp came
+	 * from what went gets the lowest of what is left. */
+	for (size_t i = 0; rc == VELD_OK && i < n; i++) {
+		char sql[200];
+		if ((rc = run_sql(m, "DELETE FROM entities WHERE entity = ?1 AND NOT EXISTS"
+		                  " (SELECT 1 FROM ops WHERE entity = ?1)", d[i].entity, NULL)) != VELD_OK)
+			break;
+		snprintf(sql, sizeof sql, "UPDATE entities SET created = (SELECT min(hlc) FROM ops WHERE"
+		         " entity = ?1) WHERE entity = ?1 AND created = %lld", (long long)d[i].min_hlc);
+		rc = run_sql(m, sql, d[i].entity, NULL);
+	}
+	free(d);
+	veld__merge_forget(m);
+	return rc;
 }
 
 int veld__merge_migrate(sqlite3 *db, const char *const *steps, int nsteps, const char *name)

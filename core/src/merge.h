@@ -17,6 +17,7 @@
 #define VELD_MERGE_H
 
 #include <sqlite3.h>
+#include <stddef.h>
 #include <stdint.h>
 
 typedef struct veld__op veld__op;
@@ -72,6 +73,13 @@ int veld__merge_insert(struct veld__merge *m, const struct veld__op *op, int hea
 /* Recount a field's heads and keep `conflicts` in step (merge_apply does
  * this; a caller of merge_insert on a field that may have other heads must). */
 int veld__merge_track_conflict(struct veld__merge *m, const uint8_t entity[16], const char *field);
+/* Take every operation of `device` above seq `last` out of the state (a
+ * revocation's last seq: a server that withheld the revocation may have
+ * handed out what the device signed after it). Each field they touched
+ * gets its heads (and conflicts) again from the operations that remain; a
+ * record left without operations goes. *removed gets how many went. */
+int veld__merge_drop_after(struct veld__merge *m, const uint8_t device[16], uint64_t last,
+                           size_t *removed);
 /* Is this client erased here (its operations are dropped)? 1, 0, or a
  * negative VELD_E* code. */
 int veld__merge_is_erased(struct veld__merge *m, const uint8_t client[16]);

@@ -15,7 +15,7 @@ enum {
 	TR_PENDING_PUT, TR_PENDING_READY, TR_PENDING_DROP, TR_PENDING_COUNT,
 	TR_HELD_AUTHORS, TR_HELD_ITEMS, TR_HELD_DROP, TR_HELD_GAP, TR_HELD_COUNT,
 	TR_PENV_PUT, TR_PENV_READY, TR_PENV_DROP, TR_PENV_COUNT,
-	TR_QUAR_OP, TR_QUAR_ENV, TR_QUAR_COUNT, TR_QUAR_LIST,
+	TR_QUAR_OP, TR_QUAR_ENV, TR_QUAR_COUNT, TR_QUAR_LIST, TR_QUAR_AFTER,
 	TR_CP_PUT, TR_CP_GET, TR_CP_DATE,
 	TR_INVITE_PUT, TR_INVITE_GET, TR_TEAMS,
 	TR__COUNT
@@ -79,9 +79,17 @@ static const char *const trust_sql[TR__COUNT] = {
 	[TR_PENV_COUNT] = "SELECT count(*) FROM pending_envs",
 	[TR_QUAR_OP] = "INSERT OR IGNORE INTO quarantine(what, device, seq, client, kv, kind, field,"
 	               " reason, at) VALUES('operation', ?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+	/* Once: the envelope feed is pulled again after a server restore. */
 	[TR_QUAR_ENV] = "INSERT INTO quarantine(what, device, client, kv, reason, at)"
-	                " VALUES('envelope', ?1, ?2, ?3, ?4, ?5)",
+	                " SELECT 'envelope', ?1, ?2, ?3, ?4, ?5 WHERE NOT EXISTS (SELECT 1 FROM"
+	                " quarantine WHERE what = 'envelope' AND device = ?1 AND client = ?2"
+	                " AND kv = ?3 AND reason = ?4)",
 	[TR_QUAR_COUNT] = "SELECT count(*) FROM quarantine",
+	/* What a revoked device signed after its last accepted seq and this
+	 * store merged before the revocation reached it. */
+	[TR_QUAR_AFTER] = "INSERT OR IGNORE INTO quarantine(what, device, seq, client, kv, kind, field,"
+	                  " reason, at) SELECT 'operation', device, seq, client, kv, kind, field, ?3, ?4"
+	                  " FROM ops WHERE device = ?1 AND seq > ?2",
 	[TR_QUAR_LIST] = "SELECT what, device, seq, client, kv, kind, field, reason, at FROM quarantine"
 	                 " ORDER BY id DESC LIMIT ?1",
 	[TR_CP_PUT] = "INSERT INTO checkpoints(team, at, n, heads, sig) VALUES(?1, ?2, ?3, ?4, ?5)"
@@ -191,12 +199,27 @@ int veld__cert_get(veld_store *s, const uint8_t device[VELD_ID_BYTES], struct ve
 int veld__cert_revoke(veld_store *s, const uint8_t device[VELD_ID_BYTES], uint64_t last_seq)
 {
 	sqlite3_stmt *st;
+	size_t removed = 0;
 	int rc = stmt(s, TR_CERT_REVOKE, &st);
 	if (rc)
 		return rc;
 	sqlite3_bind_blob(st, 1, device, VELD_ID_BYTES, SQLITE_STATIC);
 	sqlite3_bind_int64(st, 2, (sqlite3_int64)last_seq);
-	return veld__sql_run(st, "recording a revocation");
+	if ((rc = veld__sql_run(st, "recording a revocation")) != VELD_OK ||
+	    memcmp(device, s->device, VELD_ID_BYTES) == 0)
+		return rc;
+	/* What it signed after and this store took in before the revocation
+	 * reached it (a server withheld the revocation) leaves the state for
+	 * the quarantine, as it would have on arrival. */
+	if ((rc = stmt(s, TR_QUAR_AFTER, &st)) != VELD_OK)
+		return rc;
+	sqlite3_bind_blob(st, 1, device, VELD_ID_BYTES, SQLITE_STATIC);
+	sqlite3_bind_int64(st, 2, (sqlite3_int64)last_seq);
+	sqlite3_bind_text(st, 3, VELD_REVOKED_REASON, -1, SQLITE_STATIC);
+	sqlite3_bind_int64(st, 4, (sqlite3_int64)veld__hlc_now_ms());
+	if ((rc = veld__sql_run(st, "quarantining a revoked device's operations")) != VELD_OK)
+		return rc;
+	return veld__merge_drop_after(&s->m, device, last_seq, &removed);
 }
 
 int veld__certs_each(veld_store *s, const char *team,

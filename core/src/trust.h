@@ -43,7 +43,13 @@ struct veld__cert {
 };
 int veld__cert_put(veld_store *s, const struct veld__cert *c);
 int veld__cert_get(veld_store *s, const uint8_t device[VELD_ID_BYTES], struct veld__cert *out);
+/* The device is revoked: what it signs above last_seq is refused. What of
+ * that this store merged already (before the revocation reached it) is
+ * taken out of the state into the quarantine. */
 int veld__cert_revoke(veld_store *s, const uint8_t device[VELD_ID_BYTES], uint64_t last_seq);
+/* The quarantine's reason for an operation of a revoked device above its
+ * last accepted seq. */
+#define VELD_REVOKED_REASON "written by a revoked device after its revocation"
 /* Every certificate of a team (team NULL: all), for the office's
  * checkpoint: fn per certificate, a non-zero return stops and is returned. */
 int veld__certs_each(veld_store *s, const char *team,
@@ -156,7 +162,8 @@ int veld__pending_count(veld_store *s, uint64_t *ops, uint64_t *envs);
 /* ---- quarantine ------------------------------------------------------------------- */
 /* Keep aside an operation (what "operation") or a key envelope ("envelope")
  * of `device` that failed a check; `reason` names the check, never a
- * value. An operation is kept once. */
+ * value. An operation is kept once, an envelope once per author, client,
+ * key version and reason. */
 int veld__quarantine_op(veld_store *s, const veld__op *op, const char *reason);
 int veld__quarantine_env(veld_store *s, const uint8_t author[VELD_ID_BYTES],
                          const uint8_t client[VELD_ID_BYTES], uint64_t kv, const char *reason);

@@ -27,7 +27,10 @@
  *     came, the operations that waited for it.
  *  7. The team's checkpoint, signed by the office; the page's cursors.
  * A page that fails a check the server is to blame for changes nothing
- * (VELD_EPROTO); a fault of one author's never stops the others. */
+ * (VELD_EPROTO); a fault of one author's never stops the others. When what
+ * the server left out may lie behind the cursor (a gap in an author's
+ * seqs, or what the office's checkpoint counts), the operation feed is
+ * pulled again from the start at the next sync (pull_again). */
 #include "devsync.h"
 #include "auth.h"
 #include "error.h"
@@ -311,6 +314,7 @@ struct page_trust {
 	unsigned char *used;              /* per batch: an item of the page is in it */
 	struct author_seen *seen;         /* at most one per batch */
 	size_t nseen;
+	int gap; /* an author's seq the server left out */
 };
 
 static int verify_batches(veld_store *s, const struct veld__pull_resp *p, struct page_trust *t)
@@ -380,9 +384,11 @@ static int contiguous(veld_store *s, struct page_trust *t, const uint8_t device[
 	}
 	if (seq <= a->seen)
 		return VELD_OK;
-	if (seq != a->seen + 1)
+	if (seq != a->seen + 1) {
+		t->gap = 1;
 		return veld__err(VELD_EPROTO, "the server left out operations %llu to %llu of a device",
 		                 (unsigned long long)(a->seen + 1), (unsigned long long)(seq - 1));
+	}
 	a->seen = seq;
 	a->dirty = 1;
 	return VELD_OK;
@@ -442,7 +448,7 @@ static int op_verdict(veld_store *s, const veld__op *op, const struct veld__auth
 		return VELD_OK;
 	}
 	if (c->revoked && op->seq > c->revoked_seq) {
-		*quarantine = "written by a revoked device after its revocation";
+		*quarantine = VELD_REVOKED_REASON;
 		return VELD_OK;
 	}
 	if (!who->office && c->team[0] && strcmp(c->team, op->team) != 0) {
@@ -908,16 +914,40 @@ static int apply_all(veld_store *s, const struct veld__pull_resp *p,
 	         (rc = take_envelopes(s, p, r)) == VELD_OK && (rc = veld__retry_envs(s, r)) == VELD_OK &&
 	         (rc = r->keys ? veld__retry_ops(s, c, 1, r) : VELD_OK) == VELD_OK)
 		rc = take_checkpoint(s, p, c->skew_ms);
+	st->op_gap = t.gap;
 	free(t.batch);
 	free(t.used);
 	free(t.seen);
 	return rc;
 }
 
+/* The server left out an author's operation that may lie behind this
+ * device's cursor (passed on an earlier page that showed another author's
+ * item after it; the gap shows at the author's next seq, or the office's
+ * checkpoint counts it): the operation feed is pulled again from the start
+ * at the next sync (what is held is skipped), so it comes once the server
+ * hands it out. Otherwise the device would stay refused for good. (A notice
+ * cannot be passed so: the notices a device gets are all its team's,
+ * numbered without a gap, and `notice_next` is the last one delivered.)
+ * Keeps the refusal's code and message. */
+static int pull_again(veld_store *s, int rc)
+{
+	struct veld__step step;
+	char msg[512];
+	int r;
+	snprintf(msg, sizeof msg, "%s", veld_error_last());
+	if ((r = veld__step_begin(s, &step, VELD_STEP_WRITE)) != VELD_OK)
+		return r;
+	r = veld__sync_set_u64(s, "pull_cursor", 0);
+	if ((r = veld__step_end(s, &step, r)) != VELD_OK)
+		return r;
+	return veld__err(rc, "%s", msg);
+}
+
 int veld__sync_apply_page(veld_store *s, const struct veld__pull_resp *p,
                           const struct veld__apply_ctx *c, struct veld__apply_report *r)
 {
-	struct veld__apply_state st = {0, 0};
+	struct veld__apply_state st = {0, 0, 0};
 	struct veld__step step;
 	int rc;
 	memset(r, 0, sizeof *r);
@@ -935,6 +965,8 @@ int veld__sync_apply_page(veld_store *s, const struct veld__pull_resp *p,
 	rc = veld__step_end(s, &step, rc);
 	if (rc != VELD_OK)
 		memset(r, 0, sizeof *r);
+	if (rc == VELD_EPROTO && st.op_gap)
+		rc = pull_again(s, rc);
 	return rc;
 }
 
@@ -957,7 +989,8 @@ int veld__sync_policy_enforce(veld_store *s)
 
 /* Every author the checkpoint names must have arrived here as far as the
  * office holds it, and every notice it counts. */
-static int checkpoint_covered(veld_store *s, const struct veld__checkpoint_row *cp)
+static int checkpoint_covered(veld_store *s, const struct veld__checkpoint_row *cp,
+                              struct veld__apply_state *st)
 {
 	uint64_t last = 0, seen;
 	int rc;
@@ -974,10 +1007,12 @@ static int checkpoint_covered(veld_store *s, const struct veld__checkpoint_row *
 			continue;
 		if ((rc = veld__author_seen(s, dev, &seen)) != VELD_OK)
 			return rc;
-		if (seen < head)
+		if (seen < head) {
+			st->op_gap = 1;
 			return veld__err(VELD_EPROTO, "the server withholds operations %llu to %llu of a"
 			                 " device (the office's checkpoint holds them)",
 			                 (unsigned long long)(seen + 1), (unsigned long long)head);
+		}
 	}
 	return VELD_OK;
 }
@@ -985,6 +1020,7 @@ static int checkpoint_covered(veld_store *s, const struct veld__checkpoint_row *
 int veld__sync_checkpoint_check(veld_store *s, uint64_t max_age_ms, struct veld__freshness *f)
 {
 	struct veld__checkpoint_row cp;
+	struct veld__apply_state st = {0, 0, 0};
 	struct veld__step step;
 	uint8_t *buf = malloc(24 * VELD_WIRE_MAX_HEADS);
 	uint64_t now = veld__hlc_now_ms();
@@ -1006,9 +1042,12 @@ int veld__sync_checkpoint_check(veld_store *s, uint64_t max_age_ms, struct veld_
 			f->at = cp.at;
 			f->age_ms = now > cp.at ? now - cp.at : 0;
 			f->stale = f->age_ms > max_age_ms;
-			rc = checkpoint_covered(s, &cp);
+			rc = checkpoint_covered(s, &cp, &st);
 		}
 	}
 	free(buf);
-	return veld__step_end(s, &step, rc);
+	rc = veld__step_end(s, &step, rc);
+	if (rc == VELD_EPROTO && st.op_gap)
+		rc = pull_again(s, rc);
+	return rc;
 }

@@ -111,13 +111,18 @@ struct veld__apply_report {
 /* The most items of one author the office has not certified that a device
  * keeps waiting; a server that sends more is refused. */
 #define VELD_HELD_MAX 100000
-/* Within a page: a widened field policy, an erasure. */
+/* Within a page: a widened field policy, an erasure; an author's seq the
+ * server left out (the operation feed is then pulled again from the start
+ * at the next sync: what was left out may lie behind the cursor). */
 struct veld__apply_state {
 	int widened, erased;
+	int op_gap;
 };
 /* Check and apply a pulled page and save its cursors, in one transaction
  * (apply.c says what is checked, in which order). A page the server is to
- * blame for changes nothing (VELD_EPROTO). */
+ * blame for changes nothing (VELD_EPROTO); if it left out an author's seq,
+ * the operation feed's cursor goes back to the start, so the next sync gets
+ * what may have been skipped behind it. */
 int veld__sync_apply_page(veld_store *s, const struct veld__pull_resp *page,
                           const struct veld__apply_ctx *c, struct veld__apply_report *r);
 /* A worker device after a push: remove the values of fields its team's
@@ -126,7 +131,8 @@ int veld__sync_policy_enforce(veld_store *s);
 
 /* How fresh the office's word is on this device, after a pull: the team's
  * checkpoint and its age. A checkpoint that names notices or operations
- * this device has not received is VELD_EPROTO: the server withholds them. */
+ * this device has not received is VELD_EPROTO: the server withholds them
+ * (operations: the feed is pulled again from the start at the next sync). */
 struct veld__freshness {
 	int has;          /* a checkpoint arrived (the office never has one) */
 	uint64_t at;      /* its date, ms */

@@ -625,11 +625,17 @@ static int head_add(struct heads *h, const uint8_t device[VELD_ID_BYTES], uint64
 	return VELD_OK;
 }
 
+/* A revoked device's head is at most its revocation's last seq: what a
+ * server hands out above it (it refuses such pushes; only a malicious one
+ * has any) is quarantined everywhere and exists nowhere else, so counting it
+ * would have every device's sync refused for good. */
 static int head_of_cert(const struct veld__cert *c, void *arg)
 {
 	struct heads *h = arg;
 	uint64_t seen = 0;
 	int rc = veld__author_seen(h->s, c->device, &seen);
+	if (c->revoked && seen > c->revoked_seq)
+		seen = c->revoked_seq;
 	return rc == VELD_OK && seen > 0 ? head_add(h, c->device, seen) : rc;
 }
 

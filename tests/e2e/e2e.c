@@ -77,7 +77,11 @@ void e2e_server_start(struct e2e_server *srv, const char *data_dir, uint16_t por
 	snprintf(listen, sizeof listen, "127.0.0.1:%u", port);
 	/* A restart on the same port may race the old socket's release. */
 	for (int attempt = 0; attempt < 50; attempt++) {
-		pid_t pid = fork();
+		pid_t pid;
+		/* Not the line of the process before (a restart): the child
+		 * truncates the file only once it runs. */
+		remove(srv->out);
+		pid = fork();
 		assert_true(pid >= 0);
 		if (pid == 0) {
 			int o = open(srv->out, O_WRONLY | O_CREAT | O_TRUNC, 0600);

@@ -147,7 +147,8 @@ static char *dump_created(veld_store *s)
 static void reset(veld_store *s)
 {
 	assert_int_equal(sqlite3_exec(s->db, "DELETE FROM ops; DELETE FROM superseded;"
-	                              " DELETE FROM entities;", NULL, NULL, NULL), SQLITE_OK);
+	                              " DELETE FROM entities; DELETE FROM conflicts;", NULL, NULL,
+	                              NULL), SQLITE_OK);
 	veld__merge_forget(&s->m);
 }
 
@@ -240,6 +241,92 @@ static void test_merge__any_order_with_duplicates_converges(void **state)
 	/* The generator must really produce concurrent heads, or the test
 	 * proves little. */
 	assert_true(conflicts_seen > 20);
+	veld_store_free(s);
+	rm_rf(dir);
+	free(dir);
+}
+
+static char *dump_conflicts(veld_store *s)
+{
+	sqlite3_stmt *st;
+	size_t cap = 1 << 14, len = 0;
+	char *out = malloc(cap);
+	out[0] = 0;
+	sqlite3_prepare_v2(s->db, "SELECT hex(entity), field FROM conflicts ORDER BY 1, 2", -1, &st,
+	                   NULL);
+	while (sqlite3_step(st) == SQLITE_ROW)
+		len += (size_t)snprintf(out + len, cap - len, "%s %s\n", sqlite3_column_text(st, 0),
+		                        sqlite3_column_text(st, 1));
+	sqlite3_finalize(st);
+	return out;
+}
+
+/* A revoked device's operations above its last accepted seq, taken out
+ * after they were merged in any order (a server withheld the revocation),
+ * leave the state of a replica that never merged them: heads, conflicts,
+ * records and their creation stamps. */
+static void test_merge__dropping_a_devices_later_operations(void **state)
+{
+	char *dir;
+	veld_store *s = store_new(&dir, "anna", NULL);
+	static struct hist h;
+	int order[MAXOPS], dropped_some = 0;
+
+	for (int seed = 1; seed <= 200; seed++) {
+		char *want[3], *got[3];
+		const veld__op *victim;
+		uint64_t cut = 0, top = 0;
+		struct veld__tx tx;
+		size_t removed = 0, expect = 0;
+		int n = 0;
+		rng = 0xD1B54A32D192ED03ull * (uint64_t)seed;
+		make_history(&h, 10 + seed % (MAXOPS - 10));
+		victim = &h.ops[rnd() % (uint32_t)h.n];
+		for (int i = 0; i < h.n; i++)
+			if (!memcmp(h.ops[i].device, victim->device, VELD_ID_BYTES) && h.ops[i].seq > top)
+				top = h.ops[i].seq;
+		cut = rnd() % (top + 1);
+		/* Never merged. */
+		for (int i = 0; i < h.n; i++) {
+			if (!memcmp(h.ops[i].device, victim->device, VELD_ID_BYTES) && h.ops[i].seq > cut)
+				expect++;
+			else
+				order[n++] = i;
+		}
+		reset(s);
+		apply_in_order(s, &h, order, n);
+		want[0] = dump_state(s);
+		want[1] = dump_created(s);
+		want[2] = dump_conflicts(s);
+		/* Merged in some order, then taken out. */
+		for (int i = 0; i < h.n; i++)
+			order[i] = i;
+		for (int i = h.n - 1; i > 0; i--) {
+			int j = (int)(rnd() % (uint32_t)(i + 1)), t = order[i];
+			order[i] = order[j];
+			order[j] = t;
+		}
+		reset(s);
+		apply_in_order(s, &h, order, h.n);
+		ok(veld__tx_begin(s, &tx));
+		ok(veld__merge_drop_after(&s->m, victim->device, cut, &removed));
+		ok(veld__tx_commit(s, &tx));
+		assert_int_equal(removed, expect);
+		dropped_some += expect > 0;
+		got[0] = dump_state(s);
+		got[1] = dump_created(s);
+		got[2] = dump_conflicts(s);
+		for (int k = 0; k < 3; k++) {
+			if (strcmp(want[k], got[k]) != 0)
+				fail_msg("seed %d: %s differ after taking out:\n%s\nvs\n%s", seed,
+				         k == 0 ? "heads" : k == 1 ? "records" : "conflicts", want[k], got[k]);
+			free(want[k]);
+			free(got[k]);
+		}
+		/* What is left merges on as ever. */
+		apply_in_order(s, &h, order, h.n);
+	}
+	assert_true(dropped_some > 100);
 	veld_store_free(s);
 	rm_rf(dir);
 	free(dir);
@@ -425,6 +512,7 @@ int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_merge__any_order_with_duplicates_converges),
+		cmocka_unit_test(test_merge__dropping_a_devices_later_operations),
 		cmocka_unit_test(test_merge__same_identity_different_content_refused),
 		cmocka_unit_test(test_merge__concurrent_edits_both_kept),
 		cmocka_unit_test(test_merge__record_keeps_kind_and_client),

@@ -20,6 +20,7 @@
 
 #include "auth.h"
 #include "syncstate.h"
+#include "trust.h"
 #include "wire.h"
 
 #include <jansson.h>
@@ -824,6 +825,106 @@ static void test_malicious__swapped_team_key(void **state)
 	free(name);
 	converged(w);
 	free(y);
+	free(before);
+}
+
+static void write_note(veld_store *s, const char *x, const char *text);
+
+/* Anna's batches re-signed with a key that is not hers. */
+static int resign_batches(struct veld__pull_resp *p, struct plan *pl, struct tproxy_msg *m)
+{
+	uint8_t pk[32], sk[64], msg[77];
+	int done = 0;
+	(void)m;
+	crypto_sign_keypair(pk, sk);
+	for (size_t b = 0; b < p->nbatches; b++) {
+		struct veld__batch *bt = &p->batches[b];
+		if (memcmp(bt->device, pl->dev, 16) != 0)
+			continue;
+		assert_int_equal(veld__batch_digest(msg, (uint32_t)bt->ver, bt->device, bt->first,
+		                                    bt->last, bt->hashes,
+		                                    (size_t)(bt->last - bt->first + 1)),
+		                 0);
+		crypto_sign_detached(bt->sig, NULL, msg, sizeof msg, sk);
+		done = 1;
+	}
+	return !done;
+}
+
+/* The device list with anna's keys swapped for the server's own. */
+struct swapped_list {
+	uint8_t anna[16];
+	int listed;
+};
+
+static int swap_keys(struct veld__devices_resp *d, void *arg)
+{
+	struct edit_ctx *c = arg;
+	struct swapped_list *sl = c->state;
+	uint8_t sk[64];
+	for (size_t i = 0; i < d->ndevices; i++)
+		if (memcmp(d->devices[i].device, sl->anna, 16) == 0) {
+			struct veld__device_info *v = tproxy_alloc(c->m, d->ndevices * sizeof *v);
+			memcpy(v, d->devices, d->ndevices * sizeof *v);
+			crypto_sign_keypair(v[i].sign_pk, sk);
+			crypto_box_keypair(v[i].box_pk, sk);
+			d->devices = v;
+			return 0;
+		}
+	return 1;
+}
+
+static void swap_hook(struct tproxy_msg *m, void *arg)
+{
+	struct swapped_list *sl = arg;
+	struct edit_ctx c = {m, sl};
+	if (m->answered && tproxy_is(m, "GET", "/v1/devices", NULL) &&
+	    tproxy_edit_devices(m, swap_keys, &c) == 0)
+		sl->listed++;
+}
+
+/* An author's key swapped by the server: her operations handed out under
+ * a signature by another key are refused; the office, shown other keys for
+ * her, keeps the ones it certified; what she writes after still reaches
+ * the team under her own. */
+static void test_malicious__swapped_author_key(void **state)
+{
+	struct world *w = *state;
+	struct plan pl;
+	struct swapped_list sl;
+	struct veld__cert before_cert, after_cert;
+	char *before, *text;
+	json_t *sum;
+
+	write_note(w->anna, w->x, "anna under her own key");
+	e2e_sync(w->anna);
+	before = e2e_state(w->bram);
+	plan_init(&pl, w->bram_id);
+	unhex16(pl.dev, w->anna_id);
+	pl.edit = resign_batches;
+	TAMPERED(w, &pl, refused_meanwhile(w, "a pulled batch does not carry its author's signature"));
+	assert_state(w->bram, before);
+
+	memset(&sl, 0, sizeof sl);
+	unhex16(sl.anna, w->anna_id);
+	ok(veld__cert_get(w->office, sl.anna, &before_cert));
+	tproxy_set_hook(w->px, swap_hook, &sl);
+	sum = synced(w->office, NULL);
+	tproxy_set_hook(w->px, NULL, NULL);
+	json_decref(sum);
+	assert_true(sl.listed > 0);
+	ok(veld__cert_get(w->office, sl.anna, &after_cert));
+	assert_memory_equal(before_cert.sign_pk, after_cert.sign_pk, 32);
+	assert_memory_equal(before_cert.box_pk, after_cert.box_pk, 32);
+
+	/* The tampering stops: bram gets anna's note, and her next. */
+	write_note(w->anna, w->x, "anna again");
+	settle(w);
+	text = e2e_state(w->bram);
+	assert_non_null(strstr(text, "anna under her own key"));
+	assert_non_null(strstr(text, "anna again"));
+	free(text);
+	converged(w);
 	free(before);
 }
 
@@ -1868,6 +1969,8 @@ int main(int argc, char **argv)
 		cmocka_unit_test_setup_teardown(test_malicious__forged_key_envelopes, world_setup,
 		                                world_teardown),
 		cmocka_unit_test_setup_teardown(test_malicious__invented_author, world_setup,
+		                                world_teardown),
+		cmocka_unit_test_setup_teardown(test_malicious__swapped_author_key, world_setup,
 		                                world_teardown),
 		cmocka_unit_test_setup_teardown(test_malicious__swapped_team_key, world_setup,
 		                                world_teardown),

@@ -184,7 +184,7 @@ enum {
 	S_DEV_GET, S_DEV_INSERT, S_DEV_SET_LAST, S_DEV_REVOKE, S_DEV_OFFICE, S_DEV_LIST,
 	S_NONCE_GET, S_NONCE_PUT, S_NONCE_PRUNE,
 	S_INV_GET, S_INV_PUT, S_INV_USE, S_INV_OFFICE_LIVE,
-	S_OP_HASH, S_FEED_PUT, S_FEED_ALL, S_FEED_TEAM,
+	S_OP_HASH, S_FEED_PUT, S_FEED_ALL, S_FEED_TEAM, S_FEED_OFFICE,
 	S_BATCH_PUT, S_BATCH_FIND, S_BATCH_HASHES,
 	S_CLIENT_GET, S_CLIENT_PUT, S_ENTITY_GET,
 	S_ENV_PUT, S_ENV_PAGE,
@@ -238,17 +238,17 @@ static const char *const sql[S__COUNT] = {
 	[S_FEED_PUT] = "INSERT INTO feed(device, seq, team, client) VALUES(?1, ?2, ?3, ?4)",
 	[S_FEED_ALL] = "SELECT " FEED_COLS " FROM feed f" FEED_JOIN
 	               " WHERE f.cursor > ?1 ORDER BY f.cursor LIMIT ?2",
-	/* A worker's feed: its team's rows and the office's (?4), whose other
-	 * teams' operations share batches with the team's. Each half takes
-	 * its own index and stops at the page size, so a page costs the page,
-	 * not the feed (an OR would gather every matching row to sort it). */
-	[S_FEED_TEAM] = "SELECT " FEED_COLS " FROM (SELECT cursor FROM"
-	                " (SELECT cursor FROM feed WHERE team = ?3 AND cursor > ?1"
-	                "  ORDER BY cursor LIMIT ?2)"
-	                " UNION SELECT cursor FROM (SELECT cursor FROM feed WHERE device = ?4"
-	                "  AND cursor > ?1 ORDER BY cursor LIMIT ?2)"
-	                " ORDER BY cursor LIMIT ?2) p JOIN feed f ON f.cursor = p.cursor" FEED_JOIN
-	                " ORDER BY f.cursor",
+	/* A worker's feed is two runs merged by cursor (page_feed): its team's
+	 * rows, and the office's rows of other teams (?3 the office), whose
+	 * operations share batches with the team's. Each run takes its own
+	 * index and stops at the page size, so a page costs the page, not the
+	 * feed (an OR would gather every matching row to sort it; a UNION of
+	 * cursors joined back to the feed costs half again as much). */
+	[S_FEED_TEAM] = "SELECT " FEED_COLS " FROM feed f" FEED_JOIN
+	                " WHERE f.team = ?3 AND f.cursor > ?1 ORDER BY f.cursor LIMIT ?2",
+	[S_FEED_OFFICE] = "SELECT " FEED_COLS " FROM feed f" FEED_JOIN
+	                  " WHERE f.device = ?3 AND f.team != ?4 AND f.cursor > ?1"
+	                  " ORDER BY f.cursor LIMIT ?2",
 	[S_BATCH_PUT] = "INSERT OR IGNORE INTO batches(device, first, last, sig, ver)"
 	                " VALUES(?1,?2,?3,?4,?5)",
 	[S_BATCH_FIND] = "SELECT first, last, sig, ver FROM batches WHERE device = ?1 AND last >= ?2"
@@ -1927,6 +1927,58 @@ static int add_row(struct feed_page *fp, const struct reader *who, sqlite3_stmt 
 	return add_stub(fp, cursor, device, *seq, team, client, kh);
 }
 
+/* The feed's rows in cursor order: one run (the office reads the whole
+ * feed), or a worker's two (S_FEED_TEAM) merged. */
+struct feed_runs {
+	sqlite3_stmt *st[2];
+	int rc[2]; /* each run's last step: SQLITE_ROW while it has a row */
+	int cur;   /* the run whose row is next */
+	uint8_t office[VELD_ID_BYTES]; /* bound to the second run */
+};
+
+/* Picks the run with the lower cursor; 0 when both are done. */
+static int runs_next(struct feed_runs *f)
+{
+	int row0 = f->rc[0] == SQLITE_ROW, row1 = f->st[1] && f->rc[1] == SQLITE_ROW;
+	if (!row0 && !row1)
+		return 0;
+	f->cur = !row0 || (row1 && col_u64(f->st[1], 0) < col_u64(f->st[0], 0));
+	return 1;
+}
+
+/* A step failed (not SQLITE_ROW or SQLITE_DONE): its code, else 0. */
+static int runs_failed(const struct feed_runs *f)
+{
+	for (int i = 0; i < 2; i++)
+		if (f->st[i] && f->rc[i] != SQLITE_ROW && f->rc[i] != SQLITE_DONE)
+			return f->rc[i];
+	return 0;
+}
+
+static int runs_open(struct sqlite_store *s, const struct veld__srv_device *dev, int office,
+                     uint64_t after, uint64_t limit, struct reader *who, struct feed_runs *f)
+{
+	struct veld__srv_device o;
+	int found, rc;
+	memset(f, 0, sizeof *f);
+	if (office) {
+		f->st[0] = query(s, S_FEED_ALL, "uu", after, limit);
+		f->rc[0] = step(s, f->st[0]);
+		return VELD_OK;
+	}
+	if ((rc = policy_mask(s, dev->team, &who->mask)) != VELD_OK ||
+	    (rc = office_load(s, &o, &found)) != VELD_OK)
+		return rc;
+	f->st[0] = query(s, S_FEED_TEAM, "uut", after, limit, dev->team);
+	f->rc[0] = step(s, f->st[0]);
+	if (found) { /* each query's binds are checked by its first step */
+		memcpy(f->office, o.device, VELD_ID_BYTES);
+		f->st[1] = query(s, S_FEED_OFFICE, "uuit", after, limit, f->office, dev->team);
+		f->rc[1] = step(s, f->st[1]);
+	}
+	return VELD_OK;
+}
+
 /* The operation feed above a->after as the reader may see it, each item
  * with its batch, until the page is full or past its byte budget. */
 static int page_feed(struct sqlite_store *s, const struct veld__srv_device *dev, int office,
@@ -1935,30 +1987,18 @@ static int page_feed(struct sqlite_store *s, const struct veld__srv_device *dev,
 	struct veld__pull_resp *r = &page->resp;
 	struct feed_page fp = {page, 0, 0, 0, 0};
 	struct reader who = {office, dev->team, VELD_POLICY_ALL};
-	uint64_t limit = (uint64_t)a->limit + 1; /* one more, to learn whether more wait */
-	uint8_t office_id[VELD_ID_BYTES] = {0};
+	struct feed_runs f;
 	size_t bytes = 0, n = 0;
-	sqlite3_stmt *st;
-	int rc;
-
-	if (office) {
-		st = query(s, S_FEED_ALL, "uu", a->after, limit);
-	} else {
-		struct veld__srv_device o;
-		int found;
-		if ((rc = policy_mask(s, dev->team, &who.mask)) != VELD_OK ||
-		    (rc = office_load(s, &o, &found)) != VELD_OK)
-			return rc;
-		if (found)
-			memcpy(office_id, o.device, VELD_ID_BYTES);
-		st = query(s, S_FEED_TEAM, "uuti", a->after, limit, dev->team, office_id);
-	}
-	while ((rc = step(s, st)) == SQLITE_ROW) {
+	int rc = runs_open(s, dev, office, a->after, (uint64_t)a->limit + 1, &who, &f);
+	while (rc == VELD_OK && !runs_failed(&f) && runs_next(&f)) {
+		sqlite3_stmt *st = f.st[f.cur];
 		uint64_t cursor = col_u64(st, 0), seq = 0;
 		uint8_t device[VELD_ID_BYTES];
 		size_t cost = 0;
 		/* The budget is soft: the item that crosses it still goes, and
-		 * at least one always does, so a page always makes progress. */
+		 * at least one always does, so a page always makes progress.
+		 * Each run reads one row more than the page holds, to learn
+		 * whether more wait. */
 		if (n == a->limit || (n > 0 && bytes >= a->max_bytes)) {
 			r->more = 1;
 			break;
@@ -1966,13 +2006,19 @@ static int page_feed(struct sqlite_store *s, const struct veld__srv_device *dev,
 		if ((rc = add_row(&fp, &who, st, cursor, device, &seq, &cost)) != VELD_OK)
 			break;
 		bytes += cost;
-		/* page_batch runs other statements; st stays on its row. */
+		/* page_batch runs other statements; the runs stay on their rows. */
 		if ((rc = page_batch(s, r, &page->mem, device, seq, &bytes)) != VELD_OK)
 			break;
 		r->next = cursor;
 		n++;
+		f.rc[f.cur] = step(s, st);
 	}
-	return rows_end(st, rc, "reading operations");
+	if (rc == VELD_OK && (rc = runs_failed(&f)) != 0)
+		rc = veld__err_sqlite(rc, "reading operations");
+	for (int i = 0; i < 2; i++)
+		if (f.st[i])
+			sqlite3_reset(f.st[i]);
+	return rc;
 }
 
 /* A signature column that may be NULL (rows from before signatures were

@@ -273,6 +273,26 @@ static int take_notices(veld_store *s, const struct veld__pull_resp *p,
 
 /* ---- 3. team keys -------------------------------------------------------------------- */
 
+/* 1 if this device holds the team key already, with that public half (a
+ * page carries the team's keys every time; the one held was checked when
+ * it came); 0 if not; a negative code on a store failure. A key of a
+ * version held with another public half goes through every check. */
+static int team_key_held(veld_store *s, const struct veld__team_key *tk)
+{
+	uint8_t pk[32];
+	uint64_t tv = tk->tv;
+	int rc;
+	if (tv == 0)
+		return 0;
+	if ((rc = veld__team_key_get(s, tk->team, &tv, pk, NULL)) == VELD_ENOTFOUND) {
+		veld__err_clear();
+		return 0;
+	}
+	if (rc != VELD_OK)
+		return rc;
+	return tv == tk->tv && sodium_memcmp(pk, tk->pk, 32) == 0;
+}
+
 static int take_team_keys(veld_store *s, const struct veld__pull_resp *p)
 {
 	uint8_t office_pk[32], *sk;
@@ -285,6 +305,10 @@ static int take_team_keys(veld_store *s, const struct veld__pull_resp *p)
 		return veld__err(VELD_ENOMEM, "out of memory");
 	for (size_t i = 0; i < p->nteam_keys && rc == VELD_OK; i++) {
 		const struct veld__team_key *tk = &p->team_keys[i];
+		if ((rc = team_key_held(s, tk)) != 0) {
+			rc = rc > 0 ? VELD_OK : rc; /* checked when it came */
+			continue;
+		}
 		if (veld__team_key_sig_verify(office_pk, tk->team, tk->tv, tk->pk, tk->sig) != 0)
 			rc = veld__err(VELD_EPROTO, "a pulled team key does not carry the office's"
 			               " signature");
@@ -859,6 +883,28 @@ static int take_envelopes(veld_store *s, const struct veld__pull_resp *p,
 
 /* ---- 7. the checkpoint ------------------------------------------------------------------ */
 
+/* 1 if the checkpoint is the one this device holds, byte for byte (a page
+ * carries the team's latest every time; the one held was checked when it
+ * came); 0 if not; a negative code on a store failure. */
+static int checkpoint_held(veld_store *s, const struct veld__checkpoint *cp)
+{
+	struct veld__checkpoint_row row;
+	uint8_t *buf = malloc(cp->heads_len ? cp->heads_len : 1);
+	int rc, same;
+	if (!buf)
+		return veld__err(VELD_ENOMEM, "out of memory");
+	rc = veld__checkpoint_get(s, cp->team, &row, buf, cp->heads_len);
+	same = rc == VELD_OK && row.at == cp->at && row.n == cp->n &&
+	       row.heads_len == cp->heads_len && memcmp(row.sig, cp->sig, 64) == 0 &&
+	       (cp->heads_len == 0 || memcmp(buf, cp->heads, cp->heads_len) == 0);
+	free(buf);
+	if (rc == VELD_ENOTFOUND || rc == VELD_ECORRUPT) { /* none, or another size */
+		veld__err_clear();
+		return 0;
+	}
+	return rc != VELD_OK ? rc : same;
+}
+
 static int take_checkpoint(veld_store *s, const struct veld__pull_resp *p, uint64_t skew_ms)
 {
 	const struct veld__checkpoint *cp = &p->checkpoint;
@@ -868,6 +914,8 @@ static int take_checkpoint(veld_store *s, const struct veld__pull_resp *p, uint6
 	int rc;
 	if (!p->has_checkpoint || veld__store_is_office(s))
 		return VELD_OK;
+	if ((rc = checkpoint_held(s, cp)) != 0)
+		return rc > 0 ? VELD_OK : rc; /* checked when it came */
 	if ((rc = veld__office_sign_pk(s, office_pk)) != VELD_OK)
 		return rc;
 	if (veld__checkpoint_sig_verify(office_pk, cp->team, cp->at, cp->n, cp->heads, cp->heads_len,

@@ -928,6 +928,69 @@ static void test_malicious__swapped_author_key(void **state)
 	free(before);
 }
 
+/* The page's checkpoint forged: mode 1 dated now and signed by nobody,
+ * mode 2 the one held with a head raised (its signature kept), mode 3
+ * another team's. */
+static int forge_checkpoint(struct veld__pull_resp *p, struct plan *pl, struct tproxy_msg *m)
+{
+	struct veld__checkpoint *cp = &p->checkpoint;
+	uint8_t *heads;
+	if (!p->has_checkpoint || cp->heads_len < 24)
+		return 1;
+	heads = tproxy_alloc(m, cp->heads_len);
+	memcpy(heads, cp->heads, cp->heads_len);
+	if (pl->mode == 1) {
+		cp->at = now_ms();
+		randombytes_buf(cp->sig, 64);
+	} else if (pl->mode == 2) {
+		heads[23] ^= 0x40; /* the first head's seq, low byte */
+	} else {
+		snprintf(cp->team, sizeof cp->team, "zuid");
+	}
+	cp->heads = heads;
+	return 0;
+}
+
+/* The office's checkpoint forged (a newer one signed by nobody, the one
+ * held with a head changed, another team's), and a team key of a version
+ * the device holds with another public half: each refused, the one held
+ * kept. */
+static void test_malicious__forged_checkpoint(void **state)
+{
+	struct world *w = *state;
+	struct plan pl;
+	char *before = e2e_state(w->bram), *now;
+	static const char *const rules[] = {
+		NULL, "a pulled checkpoint does not carry the office's signature",
+		"a pulled checkpoint does not carry the office's signature",
+		"a pulled checkpoint does not carry the office's signature",
+	};
+	/* Mode 2 first: bram holds the office's latest checkpoint, so the
+	 * page's is the one held but for the head (the office signs a new one
+	 * at each of its syncs after). */
+	for (int k = 0; k < 3; k++) {
+		int mode = k == 0 ? 2 : k;
+		plan_init(&pl, w->bram_id);
+		pl.edit = forge_checkpoint;
+		pl.mode = mode;
+		TAMPERED(w, &pl, refused_meanwhile(w, rules[mode]));
+		assert_state(w->bram, before);
+	}
+	plan_init(&pl, w->bram_id);
+	forged_team_key(&pl.tkeys[pl.ntkeys++], "noord", 1, NULL, veld__store_box_pk(w->bram), 0);
+	TAMPERED(w, &pl, refused_meanwhile(w, "a pulled team key does not carry the office's signature"));
+	assert_state(w->bram, before);
+
+	/* The tampering stops: the team syncs on under the office's word. */
+	write_note(w->anna, w->x, "after the forged checkpoints");
+	settle(w);
+	now = e2e_state(w->bram);
+	assert_non_null(strstr(now, "after the forged checkpoints"));
+	free(now);
+	converged(w);
+	free(before);
+}
+
 /* ---- the office's access-log pull ------------------------------------------------------- */
 
 struct audit_plan {
@@ -1971,6 +2034,8 @@ int main(int argc, char **argv)
 		cmocka_unit_test_setup_teardown(test_malicious__invented_author, world_setup,
 		                                world_teardown),
 		cmocka_unit_test_setup_teardown(test_malicious__swapped_author_key, world_setup,
+		                                world_teardown),
+		cmocka_unit_test_setup_teardown(test_malicious__forged_checkpoint, world_setup,
 		                                world_teardown),
 		cmocka_unit_test_setup_teardown(test_malicious__swapped_team_key, world_setup,
 		                                world_teardown),

@@ -40,9 +40,12 @@ const char veld__merge_schema[] =
 
 static const char *const merge_sql[MS__COUNT] = {
 	[MS_OP_GET_HASH] = "SELECT hash FROM ops WHERE device = ?1 AND seq = ?2",
+	/* An operation held already (device, seq) is not written again: the
+	 * caller compares it (veld__merge_apply). */
 	[MS_OP_INSERT] = "INSERT INTO ops(device, seq, hlc, kind, entity, client, team, kv, field,"
 	                 " value, sup, hash, head, ver)"
-	                 " VALUES(?1,?2,?3,?4,?5,?6,?7,?8,?9,?10,?11,?12,?13,?14)",
+	                 " VALUES(?1,?2,?3,?4,?5,?6,?7,?8,?9,?10,?11,?12,?13,?14)"
+	                 " ON CONFLICT(device, seq) DO NOTHING",
 	[MS_SUP_CHECK] = "SELECT 1 FROM superseded WHERE device = ?1 AND seq = ?2"
 	                 " AND entity = ?3 AND field = ?4",
 	[MS_SUP_INSERT] = "INSERT OR IGNORE INTO superseded(device, seq, entity, field)"
@@ -140,6 +143,28 @@ static int check_cached(const struct veld__merge *m, const veld__op *op)
 static int track_conflict(struct veld__merge *m, const uint8_t entity[16], const char *field,
                           int only_grew);
 
+/* An operation whose (device, seq) is held: identical, nothing to do;
+ * different, its author signed two (equivocation). */
+static int known_op(struct veld__merge *m, const veld__op *op)
+{
+	sqlite3_stmt *st = m->st[MS_OP_GET_HASH];
+	int rc, same = 0;
+	sqlite3_bind_blob(st, 1, op->device, VELD_ID_BYTES, SQLITE_STATIC);
+	sqlite3_bind_int64(st, 2, (sqlite3_int64)op->seq);
+	rc = sqlite3_step(st);
+	if (rc == SQLITE_ROW)
+		same = sqlite3_column_bytes(st, 0) == VELD_HASH_BYTES &&
+		       memcmp(sqlite3_column_blob(st, 0), op->hash, VELD_HASH_BYTES) == 0;
+	sqlite3_reset(st);
+	if (rc != SQLITE_ROW)
+		return veld__err_sqlite(rc == SQLITE_DONE ? SQLITE_CORRUPT : rc,
+		                        "reading the operation log");
+	if (same)
+		return VELD_OK;
+	return veld__err(VELD_ECORRUPT, "two different operations claim sequence %llu of one device",
+	                 (unsigned long long)op->seq);
+}
+
 int veld__merge_apply(struct veld__merge *m, const veld__op *op, int *applied)
 {
 	sqlite3_stmt *st;
@@ -159,24 +184,6 @@ int veld__merge_apply(struct veld__merge *m, const veld__op *op, int *applied)
 		                 (unsigned long long)op->seq);
 	if (op->nsup > VELD_OP_MAX_SUPERSEDES)
 		return veld__err(VELD_EINVAL, "operation supersedes too many values");
-
-	/* Known already? Identical: nothing to do. Different: equivocation. */
-	st = m->st[MS_OP_GET_HASH];
-	sqlite3_bind_blob(st, 1, op->device, VELD_ID_BYTES, SQLITE_STATIC);
-	sqlite3_bind_int64(st, 2, (sqlite3_int64)op->seq);
-	rc = sqlite3_step(st);
-	if (rc == SQLITE_ROW) {
-		int same = sqlite3_column_bytes(st, 0) == VELD_HASH_BYTES &&
-		           memcmp(sqlite3_column_blob(st, 0), op->hash, VELD_HASH_BYTES) == 0;
-		sqlite3_reset(st);
-		if (same)
-			return VELD_OK;
-		return veld__err(VELD_ECORRUPT, "two different operations claim sequence %llu of one device",
-		                 (unsigned long long)op->seq);
-	}
-	sqlite3_reset(st);
-	if (rc != SQLITE_DONE)
-		return veld__err_sqlite(rc, "reading the operation log");
 
 	if (same_entity(m, op)) {
 		if ((rc = check_cached(m, op)) != VELD_OK)
@@ -200,6 +207,8 @@ int veld__merge_apply(struct veld__merge *m, const veld__op *op, int *applied)
 	head = rc != SQLITE_ROW;
 	if ((rc = veld__merge_insert(m, op, head, supbuf, applied)) != VELD_OK)
 		return rc;
+	if (!*applied) /* held already: the same, or an equivocation */
+		return known_op(m, op);
 	/* A field's head count changes only if this operation is a head or
 	 * superseded heads; without supersedes it can only grow. */
 	if (op->nsup == 0 && !head)
@@ -288,6 +297,8 @@ int veld__merge_insert(struct veld__merge *m, const veld__op *op, int head, uint
 	sqlite3_bind_int(st, 14, (int)op->version);
 	if ((rc = step_done(st, "writing the operation log")) != VELD_OK)
 		return rc;
+	if (sqlite3_changes(m->db) == 0)
+		return VELD_OK; /* held already (*applied stays 0) */
 
 	for (size_t i = 0; i < op->nsup; i++) {
 		/* Clear the flag of a superseded operation held here; remember

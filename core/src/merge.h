@@ -66,7 +66,9 @@ int veld__merge_apply(struct veld__merge *m, const struct veld__op *op, int *app
 
 /* The insert half of veld__merge_apply, for an operation the caller knows
  * to be new, unsuperseded and on a new or already-checked record (a local
- * write to a record created in this transaction). supbuf holds 24 * 64. */
+ * write to a record created in this transaction). supbuf holds 24 * 64.
+ * An operation whose (device, seq) is held already is not written:
+ * VELD_OK with *applied 0. */
 int veld__merge_insert(struct veld__merge *m, const struct veld__op *op, int head,
                        uint8_t *supbuf, int *applied);
 

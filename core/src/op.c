@@ -330,6 +330,9 @@ int veld__op_write(veld_store *s, const char *kind, const uint8_t entity[VELD_ID
 	           : veld__merge_apply(&s->m, &op, &applied);
 	if (sealed != stackbuf)
 		free(sealed);
+	if (rc == VELD_OK && fresh && !applied) /* the insert found the seq taken */
+		rc = veld__err(VELD_ECORRUPT, "this device's next sequence number %llu is taken",
+		               (unsigned long long)op.seq);
 	if (rc != VELD_OK)
 		return rc;
 

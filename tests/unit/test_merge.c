@@ -349,6 +349,11 @@ static void test_merge__same_identity_different_content_refused(void **state)
 	veld__op_hash(&evil);
 	ok(veld__tx_begin(s, &tx));
 	assert_int_equal(veld__merge_apply(&s->m, &evil, &applied), VELD_ECORRUPT);
+	assert_non_null(strstr(veld_error_last(), "two different operations claim sequence"));
+	assert_int_equal(applied, 0);
+	/* The one held, again: nothing to do. */
+	ok(veld__merge_apply(&s->m, &h.ops[0], &applied));
+	assert_int_equal(applied, 0);
 	veld__tx_abort(s, &tx);
 	veld_store_free(s);
 	rm_rf(dir);

@@ -92,13 +92,13 @@ static int step_done(sqlite3_stmt *st, const char *what)
 
 /* A record keeps the kind, client and team it was created with; a new
  * record of a client held here is of the client's team. */
-static int check_entity(struct veld__merge *m, const veld__op *op)
+static int check_entity(struct veld__merge *m, const veld__op *op, int *known)
 {
 	sqlite3_stmt *st = m->st[MS_ENTITY_GET];
-	int rc, ret = VELD_OK, known;
+	int rc, ret = VELD_OK;
 	sqlite3_bind_blob(st, 1, op->entity, VELD_ID_BYTES, SQLITE_STATIC);
 	rc = sqlite3_step(st);
-	known = rc == SQLITE_ROW;
+	*known = rc == SQLITE_ROW;
 	if (rc == SQLITE_ROW) {
 		if (strcmp((const char *)sqlite3_column_text(st, 0), op->kind) != 0 ||
 		    sqlite3_column_bytes(st, 1) != VELD_ID_BYTES ||
@@ -111,7 +111,7 @@ static int check_entity(struct veld__merge *m, const veld__op *op)
 		ret = veld__err_sqlite(rc, "reading a record");
 	}
 	sqlite3_reset(st);
-	if (ret != VELD_OK || known || memcmp(op->entity, op->client, VELD_ID_BYTES) == 0)
+	if (ret != VELD_OK || *known || memcmp(op->entity, op->client, VELD_ID_BYTES) == 0)
 		return ret;
 	sqlite3_bind_blob(st, 1, op->client, VELD_ID_BYTES, SQLITE_STATIC);
 	if ((rc = sqlite3_step(st)) == SQLITE_ROW &&
@@ -127,6 +127,29 @@ static int check_entity(struct veld__merge *m, const veld__op *op)
 static int same_entity(const struct veld__merge *m, const veld__op *op)
 {
 	return m->last_entity_ok && memcmp(m->last_entity, op->entity, VELD_ID_BYTES) == 0;
+}
+
+/* The field of the cached new record has no operation yet. */
+static int fresh_field(const struct veld__merge *m, const char *field)
+{
+	if (!m->last_new)
+		return 0;
+	for (int i = 0; i < m->nfresh; i++)
+		if (strcmp(m->fresh[i], field) == 0)
+			return 0;
+	return 1;
+}
+
+/* An operation was written to the cached record's field. */
+static void note_field(struct veld__merge *m, const char *field)
+{
+	if (!fresh_field(m, field))
+		return;
+	if (m->nfresh == VELD_MERGE_FRESH) {
+		m->last_new = 0; /* too many to remember: count heads from now on */
+		return;
+	}
+	snprintf(m->fresh[m->nfresh++], sizeof m->fresh[0], "%s", field);
 }
 
 /* The cached record must still be the same kind and client. */
@@ -169,7 +192,7 @@ int veld__merge_apply(struct veld__merge *m, const veld__op *op, int *applied)
 {
 	sqlite3_stmt *st;
 	uint8_t supbuf[24 * VELD_OP_MAX_SUPERSEDES];
-	int rc, head;
+	int rc, head, known = 1, fresh;
 
 	*applied = 0;
 	if (!veld__kind_known(op->kind))
@@ -192,9 +215,10 @@ int veld__merge_apply(struct veld__merge *m, const veld__op *op, int *applied)
 		/* Received for a client erased here: drop it. */
 		if ((rc = veld__merge_is_erased(m, op->client)) != 0)
 			return rc < 0 ? rc : VELD_OK;
-		if ((rc = check_entity(m, op)) != VELD_OK)
+		if ((rc = check_entity(m, op, &known)) != VELD_OK)
 			return rc;
 	}
+	fresh = !known || (same_entity(m, op) && fresh_field(m, op->field));
 
 	/* Born superseded if a known operation already supersedes it. */
 	st = m->st[MS_SUP_CHECK];
@@ -209,9 +233,14 @@ int veld__merge_apply(struct veld__merge *m, const veld__op *op, int *applied)
 		return rc;
 	if (!*applied) /* held already: the same, or an equivocation */
 		return known_op(m, op);
+	if (!known) { /* a record with no operation before this one */
+		m->last_new = 1;
+		note_field(m, op->field);
+	}
 	/* A field's head count changes only if this operation is a head or
-	 * superseded heads; without supersedes it can only grow. */
-	if (op->nsup == 0 && !head)
+	 * superseded heads; without supersedes it can only grow. The first
+	 * operation of a field is its only head. */
+	if ((op->nsup == 0 && !head) || fresh)
 		return VELD_OK;
 	return track_conflict(m, op->entity, op->field, op->nsup == 0);
 }
@@ -299,6 +328,8 @@ int veld__merge_insert(struct veld__merge *m, const veld__op *op, int head, uint
 		return rc;
 	if (sqlite3_changes(m->db) == 0)
 		return VELD_OK; /* held already (*applied stays 0) */
+	if (same_entity(m, op))
+		note_field(m, op->field);
 
 	for (size_t i = 0; i < op->nsup; i++) {
 		/* Clear the flag of a superseded operation held here; remember
@@ -324,6 +355,10 @@ int veld__merge_insert(struct veld__merge *m, const veld__op *op, int head, uint
 		sqlite3_bind_int64(st, 5, (sqlite3_int64)op->hlc);
 		if ((rc = step_done(st, "writing a record")) != VELD_OK)
 			return rc;
+		if (!same_entity(m, op)) { /* another record: new only if the caller says so */
+			m->last_new = 0;
+			m->nfresh = 0;
+		}
 		memcpy(m->last_entity, op->entity, VELD_ID_BYTES);
 		memcpy(m->last_client, op->client, VELD_ID_BYTES);
 		snprintf(m->last_kind, sizeof m->last_kind, "%s", op->kind);

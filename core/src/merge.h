@@ -29,6 +29,9 @@ enum veld__merge_stmt {
 	MS__COUNT
 };
 
+/* How many fields of a new record the merge remembers (merge.c). */
+#define VELD_MERGE_FRESH 16
+
 struct veld__merge {
 	sqlite3 *db;
 	sqlite3_stmt *st[MS__COUNT];
@@ -40,6 +43,14 @@ struct veld__merge {
 	char last_team[65];
 	uint64_t last_created; /* at least its `created` in the table */
 	int last_entity_ok;
+	/* The last record had no operation when this transaction first wrote
+	 * it, and these are the fields written to it since: a field not among
+	 * them has no operation yet, so its first one cannot be in conflict
+	 * (its heads are not counted). Another connection cannot write during
+	 * a write transaction; each starts without it (veld__merge_tx_begin). */
+	int last_new;
+	int nfresh;
+	char fresh[VELD_MERGE_FRESH][65];
 };
 
 /* The tables, as SQL (CREATE TABLE IF NOT EXISTS ...). */
@@ -56,6 +67,9 @@ int veld__merge_open(struct veld__merge *m, sqlite3 *db);
 void veld__merge_close(struct veld__merge *m);
 /* Forget cached checks (after rows were removed or a rollback). */
 static inline void veld__merge_forget(struct veld__merge *m) { m->last_entity_ok = 0; }
+/* A write transaction starts: what another connection wrote before it may
+ * be in the table, so no record counts as new yet. */
+static inline void veld__merge_tx_begin(struct veld__merge *m) { m->last_new = 0; }
 
 /* Apply one operation inside the caller's transaction. *applied = 1 if it
  * was new, 0 if known already or its client is erased. VELD_ECORRUPT if a

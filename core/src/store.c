@@ -201,8 +201,10 @@ int veld__tx_begin(veld_store *s, struct veld__tx *tx)
 	rc = run(s, tx->outer ? SS_BEGIN : SS_SAVEPOINT);
 	if (rc != SQLITE_OK)
 		return veld__err_sqlite(rc, "starting a transaction");
-	if (tx->outer)
+	if (tx->outer) {
 		s->batch_first = s->batch_last = 0;
+		veld__merge_tx_begin(&s->m);
+	}
 	s->tx_depth++;
 	return VELD_OK;
 }

@@ -640,6 +640,8 @@ static int tx_begin(struct sqlite_store *s)
 	pthread_mutex_lock(&s->mu);
 	if ((rc = exec(s, "starting a transaction", S_BEGIN, "")) != VELD_OK)
 		pthread_mutex_unlock(&s->mu);
+	else
+		veld__merge_tx_begin(&s->merge);
 	return rc;
 }
 

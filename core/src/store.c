@@ -148,7 +148,8 @@ int veld__meta_get(veld_store *s, const char *key, void *v, size_t cap, size_t *
 	rc = sqlite3_step(st);
 	if (rc == SQLITE_ROW) {
 		size_t len = (size_t)sqlite3_column_bytes(st, 0);
-		memcpy(v, sqlite3_column_blob(st, 0), len < cap ? len : cap);
+		if (len && cap) /* an empty value has no blob pointer */
+			memcpy(v, sqlite3_column_blob(st, 0), len < cap ? len : cap);
 		if (n)
 			*n = len;
 		else if (len != cap)

@@ -60,6 +60,7 @@ static const char *const merge_sql[MS__COUNT] = {
 	[MS_HEAD_COUNT] = "SELECT count(*) FROM ops WHERE entity = ?1 AND field = ?2 AND head = 1",
 	[MS_CONFLICT_ADD] = "INSERT OR IGNORE INTO conflicts(entity, field) VALUES(?1, ?2)",
 	[MS_CONFLICT_DEL] = "DELETE FROM conflicts WHERE entity = ?1 AND field = ?2",
+	[MS_OP_ANY] = "SELECT 1 FROM ops WHERE entity = ?1 LIMIT 1",
 };
 
 int veld__merge_open(struct veld__merge *m, sqlite3 *db)
@@ -127,6 +128,19 @@ static int check_entity(struct veld__merge *m, const veld__op *op, int *known)
 static int same_entity(const struct veld__merge *m, const veld__op *op)
 {
 	return m->last_entity_ok && memcmp(m->last_entity, op->entity, VELD_ID_BYTES) == 0;
+}
+
+/* Whether the log holds an operation of the record (*any). */
+static int has_ops(struct veld__merge *m, const uint8_t entity[16], int *any)
+{
+	sqlite3_stmt *st = m->st[MS_OP_ANY];
+	int rc;
+	sqlite3_bind_blob(st, 1, entity, VELD_ID_BYTES, SQLITE_STATIC);
+	rc = sqlite3_step(st);
+	sqlite3_reset(st);
+	*any = rc == SQLITE_ROW;
+	return rc == SQLITE_ROW || rc == SQLITE_DONE ? VELD_OK
+	       : veld__err_sqlite(rc, "reading the operation log");
 }
 
 /* The field of the cached new record has no operation yet. */
@@ -215,7 +229,8 @@ int veld__merge_apply(struct veld__merge *m, const veld__op *op, int *applied)
 		/* Received for a client erased here: drop it. */
 		if ((rc = veld__merge_is_erased(m, op->client)) != 0)
 			return rc < 0 ? rc : VELD_OK;
-		if ((rc = check_entity(m, op, &known)) != VELD_OK)
+		if ((rc = check_entity(m, op, &known)) != VELD_OK ||
+		    (!known && (rc = has_ops(m, op->entity, &known)) != VELD_OK))
 			return rc;
 	}
 	fresh = !known || (same_entity(m, op) && fresh_field(m, op->field));

@@ -25,7 +25,7 @@ typedef struct veld__op veld__op;
 enum veld__merge_stmt {
 	MS_OP_GET_HASH, MS_OP_INSERT, MS_SUP_CHECK, MS_SUP_INSERT, MS_OP_UNHEAD,
 	MS_ENTITY_UPSERT, MS_ENTITY_GET, MS_ERASED_CHECK,
-	MS_HEAD_COUNT, MS_CONFLICT_ADD, MS_CONFLICT_DEL,
+	MS_HEAD_COUNT, MS_CONFLICT_ADD, MS_CONFLICT_DEL, MS_OP_ANY,
 	MS__COUNT
 };
 
@@ -43,8 +43,9 @@ struct veld__merge {
 	char last_team[65];
 	uint64_t last_created; /* at least its `created` in the table */
 	int last_entity_ok;
-	/* The last record had no operation when this transaction first wrote
-	 * it, and these are the fields written to it since: a field not among
+	/* The last record had no operation (and no row: a record removed by a
+	 * retention rule keeps this device's operations) when this transaction
+	 * first wrote it, and these are the fields written to it since: a field not among
 	 * them has no operation yet, so its first one cannot be in conflict
 	 * (its heads are not counted). Another connection cannot write during
 	 * a write transaction; each starts without it (veld__merge_tx_begin). */

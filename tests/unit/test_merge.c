@@ -6,6 +6,7 @@
 #include "store.h"
 #include "hlc.h"
 #include "crypto.h"
+#include "retention.h"
 
 #include <jansson.h>
 #include <stdio.h>
@@ -332,6 +333,118 @@ static void test_merge__dropping_a_devices_later_operations(void **state)
 	free(dir);
 }
 
+/* The conflicts table always equals the fields with more than one head:
+ * the number of fields in one and not the other (-1 if it cannot tell). */
+static int conflicts_consistent(veld_store *s)
+{
+	sqlite3_stmt *st;
+	int bad = -1;
+	sqlite3_prepare_v2(s->db,
+		"SELECT (SELECT count(*) FROM (SELECT entity, field FROM ops WHERE head = 1"
+		" GROUP BY entity, field HAVING count(*) > 1 EXCEPT SELECT entity, field FROM conflicts))"
+		" + (SELECT count(*) FROM (SELECT entity, field FROM conflicts EXCEPT SELECT entity, field"
+		" FROM ops WHERE head = 1 GROUP BY entity, field HAVING count(*) > 1))", -1, &st, NULL);
+	if (sqlite3_step(st) == SQLITE_ROW)
+		bad = sqlite3_column_int(st, 0);
+	sqlite3_finalize(st);
+	return bad;
+}
+
+/* Any history, any order, duplicates, transactions of any length and a
+ * device's later operations dropped now and then: after every commit the
+ * conflicts table is in step with the heads. */
+static void test_merge__conflicts_table_in_step_any_order(void **state)
+{
+	char *dir;
+	veld_store *s = store_new(&dir, "anna", NULL);
+	static struct hist h;
+	int order[MAXOPS * 2];
+	(void)state;
+	for (int seed = 1; seed <= 400; seed++) {
+		rng = 0x9E3779B97F4A7C15ull * (uint64_t)seed + 7;
+		make_history(&h, 10 + seed % (MAXOPS - 10));
+		for (int perm = 0; perm < 6; perm++) {
+			int n = h.n, applied, i = 0;
+			for (int k = 0; k < h.n; k++)
+				order[k] = k;
+			for (int k = 0; k < h.n / 3; k++)
+				order[n++] = (int)(rnd() % (uint32_t)h.n);
+			for (int k = n - 1; k > 0; k--) {
+				int j = (int)(rnd() % (uint32_t)(k + 1)), t = order[k];
+				order[k] = order[j];
+				order[j] = t;
+			}
+			reset(s);
+			while (i < n) { /* random transaction boundaries, random drops */
+				struct veld__tx tx;
+				int len = 1 + (int)(rnd() % 12);
+				ok(veld__tx_begin(s, &tx));
+				for (int k = 0; k < len && i < n; k++, i++) {
+					ok(veld__merge_apply(&s->m, &h.ops[order[i]], &applied));
+					if (rnd() % 17 == 0) {
+						size_t removed;
+						ok(veld__merge_drop_after(&s->m, h.ops[order[i]].device,
+						                          h.ops[order[i]].seq, &removed));
+					}
+				}
+				ok(veld__tx_commit(s, &tx));
+				if (conflicts_consistent(s) != 0)
+					fail_msg("seed %d perm %d: conflicts table out of step", seed, perm);
+			}
+		}
+	}
+	veld_store_free(s);
+	rm_rf(dir);
+	free(dir);
+}
+
+/* A retention rule removes a client's visits: this device's own operations
+ * keep their place (value NULL), the record's row goes. A colleague's
+ * concurrent edit arriving after is not the first write of a new record:
+ * the field has two heads and is listed as a conflict. */
+static void test_merge__conflict_after_a_retention_removal(void **state)
+{
+	char *dir;
+	veld_store *s = store_new(&dir, "anna", NULL);
+	veld__op w, b;
+	struct veld__tx tx;
+	uint8_t v[8] = {1};
+	int applied;
+	(void)state;
+	memset(&w, 0, sizeof w);
+	w.version = VELD_OP_VERSION;
+	memcpy(w.device, s->device, VELD_ID_BYTES);
+	w.seq = 1;
+	w.hlc = 100 << 16;
+	snprintf(w.kind, sizeof w.kind, "visit");
+	memset(w.entity, 0xE1, VELD_ID_BYTES);
+	memset(w.client, 0xC1, VELD_ID_BYTES);
+	snprintf(w.team, sizeof w.team, "t");
+	w.kv = 1;
+	snprintf(w.field, sizeof w.field, "actions");
+	w.value = v;
+	w.value_len = 8;
+	veld__op_hash(&w);
+	b = w;
+	memset(b.device, 0xBB, VELD_ID_BYTES);
+	b.hlc = 101 << 16; /* concurrent: supersedes nothing */
+	veld__op_hash(&b);
+	ok(veld__tx_begin(s, &tx));
+	ok(veld__merge_apply(&s->m, &w, &applied));
+	ok(veld__tx_commit(s, &tx));
+	ok(veld__tx_begin(s, &tx));
+	ok(veld__remove_records(s, w.client, "visit", NULL));
+	ok(veld__tx_commit(s, &tx));
+	ok(veld__tx_begin(s, &tx));
+	ok(veld__merge_apply(&s->m, &b, &applied));
+	ok(veld__tx_commit(s, &tx));
+	assert_int_equal(applied, 1);
+	assert_int_equal(conflicts_consistent(s), 0);
+	veld_store_free(s);
+	rm_rf(dir);
+	free(dir);
+}
+
 static void test_merge__same_identity_different_content_refused(void **state)
 {
 	char *dir;
@@ -518,6 +631,8 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_merge__any_order_with_duplicates_converges),
 		cmocka_unit_test(test_merge__dropping_a_devices_later_operations),
+		cmocka_unit_test(test_merge__conflicts_table_in_step_any_order),
+		cmocka_unit_test(test_merge__conflict_after_a_retention_removal),
 		cmocka_unit_test(test_merge__same_identity_different_content_refused),
 		cmocka_unit_test(test_merge__concurrent_edits_both_kept),
 		cmocka_unit_test(test_merge__record_keeps_kind_and_client),

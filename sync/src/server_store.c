@@ -239,16 +239,17 @@ static const char *const sql[S__COUNT] = {
 	[S_FEED_ALL] = "SELECT " FEED_COLS " FROM feed f" FEED_JOIN
 	               " WHERE f.cursor > ?1 ORDER BY f.cursor LIMIT ?2",
 	/* A worker's feed is two runs merged by cursor (page_feed): its team's
-	 * rows, and the office's rows of other teams (?3 the office), whose
-	 * operations share batches with the team's. Each run takes its own
-	 * index and stops at the page size, so a page costs the page, not the
-	 * feed (an OR would gather every matching row to sort it; a UNION of
-	 * cursors joined back to the feed costs half again as much). */
+	 * rows, and the office's rows (?3 the office), whose other teams'
+	 * operations share batches with the team's; a row in both is taken
+	 * once. Each run takes its own index and stops at the page size, so a
+	 * page costs the page, not the feed (an OR would gather every matching
+	 * row to sort it; a UNION of cursors joined back to the feed costs half
+	 * again as much; filtering the office's run by team would read all of
+	 * its rows of the worker's team). */
 	[S_FEED_TEAM] = "SELECT " FEED_COLS " FROM feed f" FEED_JOIN
 	                " WHERE f.team = ?3 AND f.cursor > ?1 ORDER BY f.cursor LIMIT ?2",
 	[S_FEED_OFFICE] = "SELECT " FEED_COLS " FROM feed f" FEED_JOIN
-	                  " WHERE f.device = ?3 AND f.team != ?4 AND f.cursor > ?1"
-	                  " ORDER BY f.cursor LIMIT ?2",
+	                  " WHERE f.device = ?3 AND f.cursor > ?1 ORDER BY f.cursor LIMIT ?2",
 	[S_BATCH_PUT] = "INSERT OR IGNORE INTO batches(device, first, last, sig, ver)"
 	                " VALUES(?1,?2,?3,?4,?5)",
 	[S_BATCH_FIND] = "SELECT first, last, sig, ver FROM batches WHERE device = ?1 AND last >= ?2"
@@ -1938,16 +1939,6 @@ struct feed_runs {
 	uint8_t office[VELD_ID_BYTES]; /* bound to the second run */
 };
 
-/* Picks the run with the lower cursor; 0 when both are done. */
-static int runs_next(struct feed_runs *f)
-{
-	int row0 = f->rc[0] == SQLITE_ROW, row1 = f->st[1] && f->rc[1] == SQLITE_ROW;
-	if (!row0 && !row1)
-		return 0;
-	f->cur = !row0 || (row1 && col_u64(f->st[1], 0) < col_u64(f->st[0], 0));
-	return 1;
-}
-
 /* A step failed (not SQLITE_ROW or SQLITE_DONE): its code, else 0. */
 static int runs_failed(const struct feed_runs *f)
 {
@@ -1955,6 +1946,21 @@ static int runs_failed(const struct feed_runs *f)
 		if (f->st[i] && f->rc[i] != SQLITE_ROW && f->rc[i] != SQLITE_DONE)
 			return f->rc[i];
 	return 0;
+}
+
+/* Picks the run with the lower cursor, passing the office's run over a
+ * row the team's run has too; 0 when both are done (or a step failed). */
+static int runs_next(struct feed_runs *f)
+{
+	int row0 = f->rc[0] == SQLITE_ROW, row1 = f->st[1] && f->rc[1] == SQLITE_ROW;
+	while (row0 && row1 && col_u64(f->st[1], 0) == col_u64(f->st[0], 0)) {
+		f->rc[1] = sqlite3_step(f->st[1]);
+		row1 = f->rc[1] == SQLITE_ROW;
+	}
+	if ((!row0 && !row1) || runs_failed(f))
+		return 0;
+	f->cur = !row0 || (row1 && col_u64(f->st[1], 0) < col_u64(f->st[0], 0));
+	return 1;
 }
 
 static int runs_open(struct sqlite_store *s, const struct veld__srv_device *dev, int office,
@@ -1975,7 +1981,7 @@ static int runs_open(struct sqlite_store *s, const struct veld__srv_device *dev,
 	f->rc[0] = step(s, f->st[0]);
 	if (found) { /* each query's binds are checked by its first step */
 		memcpy(f->office, o.device, VELD_ID_BYTES);
-		f->st[1] = query(s, S_FEED_OFFICE, "uuit", after, limit, f->office, dev->team);
+		f->st[1] = query(s, S_FEED_OFFICE, "uui", after, limit, f->office);
 		f->rc[1] = step(s, f->st[1]);
 	}
 	return VELD_OK;

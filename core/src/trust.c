@@ -15,7 +15,7 @@ enum {
 	TR_PENDING_PUT, TR_PENDING_READY, TR_PENDING_DROP, TR_PENDING_COUNT,
 	TR_HELD_AUTHORS, TR_HELD_ITEMS, TR_HELD_DROP, TR_HELD_GAP, TR_HELD_COUNT,
 	TR_PENV_PUT, TR_PENV_READY, TR_PENV_DROP, TR_PENV_COUNT,
-	TR_QUAR_OP, TR_QUAR_ENV, TR_QUAR_COUNT, TR_QUAR_LIST, TR_QUAR_AFTER,
+	TR_QUAR_OP, TR_QUAR_ENV, TR_QUAR_COUNT, TR_QUAR_LIST, TR_QUAR_AFTER, TR_QUAR_RETRY,
 	TR_CP_PUT, TR_CP_GET, TR_CP_DATE,
 	TR_INVITE_PUT, TR_INVITE_GET, TR_TEAMS,
 	TR__COUNT
@@ -90,6 +90,8 @@ static const char *const trust_sql[TR__COUNT] = {
 	[TR_QUAR_AFTER] = "INSERT OR IGNORE INTO quarantine(what, device, seq, client, kv, kind, field,"
 	                  " reason, at) SELECT 'operation', device, seq, client, kv, kind, field, ?3, ?4"
 	                  " FROM ops WHERE device = ?1 AND seq > ?2",
+	/* Operations kept aside as contradicting what was held, taken again. */
+	[TR_QUAR_RETRY] = "DELETE FROM quarantine WHERE what = 'operation' AND reason = ?1",
 	[TR_QUAR_LIST] = "SELECT what, device, seq, client, kv, kind, field, reason, at FROM quarantine"
 	                 " ORDER BY id DESC LIMIT ?1",
 	[TR_CP_PUT] = "INSERT INTO checkpoints(team, at, n, heads, sig) VALUES(?1, ?2, ?3, ?4, ?5)"
@@ -196,11 +198,14 @@ int veld__cert_get(veld_store *s, const uint8_t device[VELD_ID_BYTES], struct ve
 	return rc;
 }
 
-int veld__cert_revoke(veld_store *s, const uint8_t device[VELD_ID_BYTES], uint64_t last_seq)
+int veld__cert_revoke(veld_store *s, const uint8_t device[VELD_ID_BYTES], uint64_t last_seq,
+                      size_t *removed)
 {
 	sqlite3_stmt *st;
-	size_t removed = 0;
+	size_t n = 0;
 	int rc = stmt(s, TR_CERT_REVOKE, &st);
+	if (removed)
+		*removed = 0;
 	if (rc)
 		return rc;
 	sqlite3_bind_blob(st, 1, device, VELD_ID_BYTES, SQLITE_STATIC);
@@ -217,9 +222,15 @@ int veld__cert_revoke(veld_store *s, const uint8_t device[VELD_ID_BYTES], uint64
 	sqlite3_bind_int64(st, 2, (sqlite3_int64)last_seq);
 	sqlite3_bind_text(st, 3, VELD_REVOKED_REASON, -1, SQLITE_STATIC);
 	sqlite3_bind_int64(st, 4, (sqlite3_int64)veld__hlc_now_ms());
-	if ((rc = veld__sql_run(st, "quarantining a revoked device's operations")) != VELD_OK)
+	if ((rc = veld__sql_run(st, "quarantining a revoked device's operations")) != VELD_OK ||
+	    (rc = veld__merge_drop_after(&s->m, device, last_seq, &n)) != VELD_OK || n == 0)
 		return rc;
-	return veld__merge_drop_after(&s->m, device, last_seq, &removed);
+	if (removed)
+		*removed = n;
+	if ((rc = stmt(s, TR_QUAR_RETRY, &st)) != VELD_OK)
+		return rc;
+	sqlite3_bind_text(st, 1, VELD_CONTRADICTS_REASON, -1, SQLITE_STATIC);
+	return veld__sql_run(st, "taking contradicting operations out of the quarantine");
 }
 
 int veld__certs_each(veld_store *s, const char *team,

@@ -45,8 +45,18 @@ int veld__cert_put(veld_store *s, const struct veld__cert *c);
 int veld__cert_get(veld_store *s, const uint8_t device[VELD_ID_BYTES], struct veld__cert *out);
 /* The device is revoked: what it signs above last_seq is refused. What of
  * that this store merged already (before the revocation reached it) is
- * taken out of the state into the quarantine. */
-int veld__cert_revoke(veld_store *s, const uint8_t device[VELD_ID_BYTES], uint64_t last_seq);
+ * taken out of the state into the quarantine; *removed (may be NULL) gets
+ * how many operations went. Then the operations kept aside because they
+ * contradicted what was held leave the quarantine: what they contradicted
+ * may have been those, and the caller pulls the feed again from the start
+ * (those that still contradict are kept aside again). */
+int veld__cert_revoke(veld_store *s, const uint8_t device[VELD_ID_BYTES], uint64_t last_seq,
+                      size_t *removed);
+/* The quarantine's reason for a signed operation that contradicts what the
+ * store holds (a record's kind, client or team; another operation of its
+ * seq). */
+#define VELD_CONTRADICTS_REASON "contradicts what is held here (a record's kind, client or" \
+                                " team, or another operation of that seq)"
 /* The quarantine's reason for an operation of a revoked device above its
  * last accepted seq. */
 #define VELD_REVOKED_REASON "written by a revoked device after its revocation"

@@ -171,7 +171,7 @@ static int removable_seq(veld_store *s, uint64_t *seq)
 }
 
 /* The team's field policy from a notice: applied to what this store holds.
- * *widened: it lets through a field the old one kept at the office, which
+ * st->repull: it lets through a field the old one kept at the office, which
  * this device must now pull again. */
 static int take_policy(veld_store *s, const struct veld__notice *n,
                        const struct veld__notice_body *b, struct veld__apply_state *st)
@@ -188,7 +188,7 @@ static int take_policy(veld_store *s, const struct veld__notice *n,
 	if (veld__store_is_office(s) || strcmp(n->team, veld__store_team(s)) != 0)
 		return VELD_OK;
 	if ((b->mask & ~old) != 0)
-		st->widened = 1;
+		st->repull = 1;
 	if ((rc = removable_seq(s, &acked)) != VELD_OK)
 		return rc;
 	return veld__policy_enforce(s, n->team, b->mask, acked, NULL);
@@ -223,6 +223,7 @@ static int take_notice(veld_store *s, const struct veld__notice *n, const uint8_
 	struct veld__notice_body b;
 	struct veld__notice_row row;
 	uint64_t last = 0;
+	size_t removed = 0;
 	int rc;
 	if (veld__notice_sig_verify(office_pk, n->team, n->n, n->kind, n->at, n->body, n->body_len,
 	                            n->sig) != 0)
@@ -239,7 +240,12 @@ static int take_notice(veld_store *s, const struct veld__notice *n, const uint8_
 		                 (unsigned long long)(last + 1), (unsigned long long)(n->n - 1));
 	switch (b.kind) {
 	case VELD_NOTICE_CERT: rc = take_cert(s, n, &b); break;
-	case VELD_NOTICE_REVOKE: rc = veld__cert_revoke(s, b.id, b.last_seq); break;
+	case VELD_NOTICE_REVOKE:
+		/* What a withheld revocation let in left the state: what it
+		 * contradicted is pulled again (trust.h). */
+		if ((rc = veld__cert_revoke(s, b.id, b.last_seq, &removed)) == VELD_OK && removed)
+			st->repull = 1;
+		break;
 	case VELD_NOTICE_ERASE:
 		if ((rc = veld__client_erased_notice(s, b.id)) == VELD_OK)
 			st->erased = 1;
@@ -532,8 +538,7 @@ int veld__apply_op(veld_store *s, const veld__op *op, const struct veld__author_
 	if ((rc = veld__store_merge(s, op, &a)) == VELD_ECORRUPT || rc == VELD_EINVAL) {
 		veld__err_clear();
 		r->quarantined++;
-		return veld__quarantine_op(s, op, "contradicts what is held here (a record's kind,"
-		                           " client or team, or another operation of that seq)");
+		return veld__quarantine_op(s, op, VELD_CONTRADICTS_REASON);
 	}
 	if (rc != VELD_OK)
 		return rc;
@@ -1002,10 +1007,10 @@ int veld__sync_apply_page(veld_store *s, const struct veld__pull_resp *p,
 	if ((rc = veld__step_begin(s, &step, VELD_STEP_KEYS | VELD_STEP_WRITE)) != VELD_OK)
 		return rc;
 	if ((rc = apply_all(s, p, c, r, &st)) == VELD_OK &&
-	    /* A widened policy: pull the team's operations again from the
-	     * start (what is held already is skipped), for the fields now let
-	     * through. */
-	    (rc = veld__sync_set_u64(s, "pull_cursor", st.widened ? 0 : p->next)) == VELD_OK &&
+	    /* Pull the team's operations again from the start (what is held
+	     * already is skipped): for the fields a widened policy lets
+	     * through, or what a revocation's operations contradicted. */
+	    (rc = veld__sync_set_u64(s, "pull_cursor", st.repull ? 0 : p->next)) == VELD_OK &&
 	    (rc = veld__sync_set_u64(s, "env_cursor", p->env_next)) == VELD_OK)
 		rc = veld__sync_set_u64(s, "notice_cursor", p->notice_next);
 	/* Erased content out of the WAL, as veld_client_erase does. */

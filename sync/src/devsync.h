@@ -111,11 +111,13 @@ struct veld__apply_report {
 /* The most items of one author the office has not certified that a device
  * keeps waiting; a server that sends more is refused. */
 #define VELD_HELD_MAX 100000
-/* Within a page: a widened field policy, an erasure; an author's seq the
- * server left out (the operation feed is then pulled again from the start
- * at the next sync: what was left out may lie behind the cursor). */
+/* Within a page: the operation feed is to be pulled again from the start
+ * (a widened field policy lets fields through; a revocation took
+ * operations out, and what they contradicted comes again), an erasure; an
+ * author's seq the server left out (the feed is then pulled again from the
+ * start at the next sync: what was left out may lie behind the cursor). */
 struct veld__apply_state {
-	int widened, erased;
+	int repull, erased;
 	int op_gap;
 };
 /* Check and apply a pulled page and save its cursors, in one transaction

@@ -340,7 +340,7 @@ int veld__office_revoke_notice(veld_store *s, const uint8_t device[VELD_ID_BYTES
 	memcpy(b.id, device, VELD_ID_BYTES);
 	b.last_seq = seen;
 	if ((rc = notice_issue(s, c.team, &b, out)) == VELD_OK)
-		rc = veld__cert_revoke(s, device, seen);
+		rc = veld__cert_revoke(s, device, seen, NULL);
 done:
 	rc = veld__step_end(s, &step, rc);
 	if (rc != VELD_OK)

@@ -696,7 +696,7 @@ static void test_auditsync__revoked_device_signs_nothing_genuine_after_revocatio
 	make_page(f);
 	ok(apply(f, &applied));
 	held = applied;
-	ok(veld__cert_revoke(f->office, f->worker->device, 0));
+	ok(veld__cert_revoke(f->office, f->worker->device, 0, NULL));
 
 	/* The thief (with the server) logs on: the old entries again, and new. */
 	id = create(f->worker, "client", "{\"name\":\"Stolen\"}");

@@ -144,6 +144,8 @@ int veld__meta_get(veld_store *s, const char *key, void *v, size_t cap, size_t *
 {
 	sqlite3_stmt *st = own(s, SS_META_GET);
 	int rc, ret = VELD_OK;
+	if (n)
+		*n = 0;
 	sqlite3_bind_text(st, 1, key, -1, SQLITE_STATIC);
 	rc = sqlite3_step(st);
 	if (rc == SQLITE_ROW) {

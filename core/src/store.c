@@ -1178,20 +1178,45 @@ static json_t *checkpoint_info(veld_store *s)
 	                 age > VELD_CHECKPOINT_MAX_AGE_MS);
 }
 
+/* What needs a person's eye: fields in conflict, items waiting, items kept
+ * aside. Each is a small table, so a sync's summary costs the same however
+ * many operations the store holds. The caller holds the store. */
+static int tallies(veld_store *s, struct veld__tallies *t)
+{
+	uint64_t pend_ops = 0, pend_envs = 0;
+	int rc;
+	memset(t, 0, sizeof *t);
+	if ((rc = veld__sql_int64(own(s, SS_COUNT_CONFLICTS), &t->conflicts,
+	                          "describing the store")) != VELD_OK ||
+	    (rc = veld__pending_count(s, &pend_ops, &pend_envs)) != VELD_OK ||
+	    (rc = veld__quarantine_count(s, &t->quarantined)) != VELD_OK)
+		return rc;
+	t->pending = pend_ops + pend_envs;
+	return VELD_OK;
+}
+
+int veld__store_tallies(veld_store *s, struct veld__tallies *t)
+{
+	int rc = veld__enter(s);
+	if (rc)
+		return rc;
+	rc = tallies(s, t);
+	veld__leave(s);
+	return rc;
+}
+
 int veld_store_info(veld_store *s, char **json_out)
 {
 	char dev[33];
-	int64_t ops, clients, conflicts;
-	uint64_t pend_ops = 0, pend_envs = 0, quarantined = 0;
+	int64_t ops, clients;
+	struct veld__tallies t;
 	json_t *o;
 	int rc = veld__enter_json(s, json_out, 0);
 	if (rc)
 		return rc;
 	if ((rc = veld__sql_int64(own(s, SS_COUNT_OPS), &ops, "describing the store")) ||
 	    (rc = veld__sql_int64(own(s, SS_COUNT_CLIENTS), &clients, "describing the store")) ||
-	    (rc = veld__sql_int64(own(s, SS_COUNT_CONFLICTS), &conflicts, "describing the store")) ||
-	    (rc = veld__pending_count(s, &pend_ops, &pend_envs)) ||
-	    (rc = veld__quarantine_count(s, &quarantined)))
+	    (rc = tallies(s, &t)))
 		goto out;
 	veld__hex(dev, s->device, VELD_ID_BYTES);
 	o = json_pack("{s:s,s:s,s:b,s:i,s:I,s:I,s:I,s:I,s:I,s:b,s:s,s:s,s:I,s:I,s:o}",
@@ -1199,12 +1224,12 @@ int veld_store_info(veld_store *s, char **json_out)
 		"ops", (json_int_t)ops,
 		"own_ops", (json_int_t)(s->next_seq - 1),
 		"clients", (json_int_t)clients,
-		"conflicts", (json_int_t)conflicts,
+		"conflicts", (json_int_t)t.conflicts,
 		"audit_entries", (json_int_t)s->audit_seq,
 		"locked", s->master == NULL,
 		"user", s->user, "role", s->role,
-		"pending", (json_int_t)(pend_ops + pend_envs),
-		"quarantined", (json_int_t)quarantined,
+		"pending", (json_int_t)t.pending,
+		"quarantined", (json_int_t)t.quarantined,
 		"checkpoint", checkpoint_info(s));
 	rc = o ? veld__json_answer(o, json_out) : veld__err(VELD_ENOMEM, "out of memory");
 	json_decref(o);

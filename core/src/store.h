@@ -168,6 +168,15 @@ int veld__need_keys(veld_store *s);
  * store is left unlocked (not entered). */
 int veld__enter_json(veld_store *s, char **json_out, int keys);
 
+/* What a sync's summary and veld info report for a person to look at:
+ * fields in conflict, items waiting (operations and envelopes), items in
+ * quarantine. Takes the store. */
+struct veld__tallies {
+	int64_t conflicts;
+	uint64_t pending, quarantined;
+};
+int veld__store_tallies(veld_store *s, struct veld__tallies *t);
+
 /* Meta table. */
 int veld__meta_put(veld_store *s, const char *key, const void *v, size_t n);
 /* 64-bit numbers in meta, stored big-endian (VELD_ENOTFOUND if absent). */

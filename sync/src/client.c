@@ -939,27 +939,19 @@ static json_t *warnings_of(const struct session *x, const struct tally *t, json_
 	return w;
 }
 
-static json_int_t info_int(json_t *inf, const char *key)
-{
-	json_t *v = json_object_get(inf, key);
-	return json_is_integer(v) ? json_integer_value(v) : 0;
-}
-
 static int summary_of(const struct session *x, struct tally *t, char **json_out)
 {
-	char *info = NULL, at[32];
-	json_t *summary, *inf;
+	struct veld__tallies n;
+	char at[32];
+	json_t *summary;
 	json_int_t conflicts, pending, quarantined;
 	int rc;
 	if ((rc = veld__sync_warnings_take(x->s, t->kept, sizeof t->kept)) != VELD_OK ||
-	    (rc = veld_store_info(x->s, &info)) != VELD_OK)
+	    (rc = veld__store_tallies(x->s, &n)) != VELD_OK)
 		return rc;
-	inf = json_loads(info, 0, NULL);
-	veld_free(info);
-	conflicts = info_int(inf, "conflicts");
-	pending = info_int(inf, "pending");
-	quarantined = info_int(inf, "quarantined");
-	json_decref(inf);
+	conflicts = (json_int_t)n.conflicts;
+	pending = (json_int_t)n.pending;
+	quarantined = (json_int_t)n.quarantined;
 	veld__iso8601(at, t->fresh.at);
 	summary = json_pack("{s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:o,s:o,s:I}",
 		"pushed", (json_int_t)t->pushed, "pulled", (json_int_t)t->pulled,

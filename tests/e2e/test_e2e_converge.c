@@ -254,6 +254,19 @@ static void test_e2e__concurrent_edit_is_a_conflict_everywhere(void **state)
 	assert_true(json_equal(json_object_get(ja, "conflicts"), json_object_get(jo, "conflicts")));
 	json_decref(ja);
 	json_decref(jb);
+	/* The sync's summary counts it, as veld info does. */
+	ok(veld_sync(a, NULL, &out));
+	ja = json_loads(out, 0, NULL);
+	veld_free(out);
+	assert_int_equal(json_integer_value(json_object_get(ja, "conflicts")), 1);
+	assert_int_equal(json_integer_value(json_object_get(ja, "pending")), 0);
+	assert_int_equal(json_integer_value(json_object_get(ja, "quarantined")), 0);
+	json_decref(ja);
+	ok(veld_store_info(a, &out));
+	ja = json_loads(out, 0, NULL);
+	veld_free(out);
+	assert_int_equal(json_integer_value(json_object_get(ja, "conflicts")), 1);
+	json_decref(ja);
 	json_decref(jo);
 	snprintf(b, sizeof b, "\"0633333333\"");
 	ok(veld_conflict_resolve(bb, "client", c, "phone", b, NULL));

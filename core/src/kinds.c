@@ -404,23 +404,6 @@ static int ref_shape(const struct veld__kdef *k, const struct veld__fdef *f, jso
 	return VELD_OK;
 }
 
-/* Life domains against every version this store knows: the record's own
- * version may be in another operation not here yet, and a value valid in
- * one of them is a value its writer could have checked. */
-static int domains_any(veld_store *s, const struct veld__kdef *k, const struct veld__fdef *f,
-                       json_t *v)
-{
-	static const char *const versions[] = {VELD_ZRM_DEFAULT};
-	int rc = VELD_EINVAL;
-	for (size_t i = 0; i < sizeof versions / sizeof *versions; i++) {
-		if ((rc = check_domains(s, k, f, v, versions[i])) == VELD_OK)
-			return VELD_OK;
-		if (rc != VELD_EINVAL)
-			return rc;
-	}
-	return rc;
-}
-
 int veld__field_value_check(veld_store *s, const char *kind, const char *field, json_t *v)
 {
 	const struct veld__kdef *k;
@@ -432,13 +415,9 @@ int veld__field_value_check(veld_store *s, const char *kind, const char *field, 
 		return veld__err(VELD_EINVAL, "%s has no field '%s'", kind, field);
 	if (json_is_null(v))
 		return VELD_OK; /* a value removed: the writer's update with null */
-	switch (f->type) {
-	case F_REF: return ref_shape(k, f, v);
-	case F_DOMAIN:
-	case F_DOMAINS:
-	case F_SCORES: return domains_any(s, k, f, v);
-	default: return check_value(s, k, f, v, VELD_ZRM_DEFAULT);
-	}
+	/* Life domains: the ZRM version this store knows (a record's own
+	 * version may be in another operation not here yet). */
+	return f->type == F_REF ? ref_shape(k, f, v) : check_value(s, k, f, v, VELD_ZRM_DEFAULT);
 }
 
 int veld__op_value_check(veld_store *s, const veld__op *op, const uint8_t key[32],

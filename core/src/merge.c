@@ -272,11 +272,6 @@ int veld__merge_is_erased(struct veld__merge *m, const uint8_t client[16])
 	return veld__err_sqlite(rc, "reading erased clients");
 }
 
-int veld__merge_track_conflict(struct veld__merge *m, const uint8_t entity[16], const char *field)
-{
-	return track_conflict(m, entity, field, 0);
-}
-
 /* only_grew: the field gained a head and lost none, so it cannot have left
  * the conflicts table: skip the delete. */
 static int track_conflict(struct veld__merge *m, const uint8_t entity[16], const char *field,

@@ -87,9 +87,6 @@ int veld__merge_apply(struct veld__merge *m, const struct veld__op *op, int *app
 int veld__merge_insert(struct veld__merge *m, const struct veld__op *op, int head,
                        uint8_t *supbuf, int *applied);
 
-/* Recount a field's heads and keep `conflicts` in step (merge_apply does
- * this; a caller of merge_insert on a field that may have other heads must). */
-int veld__merge_track_conflict(struct veld__merge *m, const uint8_t entity[16], const char *field);
 /* Take every operation of `device` above seq `last` out of the state (a
  * revocation's last seq: a server that withheld the revocation may have
  * handed out what the device signed after it). Each field they touched

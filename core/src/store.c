@@ -412,11 +412,29 @@ static size_t client_key_ad(uint8_t ad[40], const uint8_t client[VELD_ID_BYTES],
 	return 34;
 }
 
-int veld__client_key_put(veld_store *s, const uint8_t client[VELD_ID_BYTES], uint64_t kv,
-                         const char *team, const uint8_t key[32])
+/* Store a key version known to be new, wrapped with the master key, and
+ * cache it (*cached: the cached copy). */
+static int key_insert(veld_store *s, const uint8_t client[VELD_ID_BYTES], uint64_t kv,
+                      const char *team, const uint8_t key[32], const uint8_t **cached)
 {
 	uint8_t wrapped[32 + VELD_SEAL_OVERHEAD], ad[40];
 	sqlite3_stmt *st = own(s, SS_KEY_PUT);
+	int rc;
+	veld__seal(wrapped, key, 32, ad, client_key_ad(ad, client, kv), s->master);
+	sqlite3_bind_blob(st, 1, client, VELD_ID_BYTES, SQLITE_STATIC);
+	sqlite3_bind_int64(st, 2, (sqlite3_int64)kv);
+	sqlite3_bind_text(st, 3, team, -1, SQLITE_STATIC);
+	sqlite3_bind_blob(st, 4, wrapped, sizeof wrapped, SQLITE_STATIC);
+	rc = sqlite3_step(st);
+	sqlite3_reset(st);
+	if (rc != SQLITE_DONE)
+		return veld__err_sqlite(rc, "storing a client key");
+	return keycache_put(s, client, kv, key, cached);
+}
+
+int veld__client_key_put(veld_store *s, const uint8_t client[VELD_ID_BYTES], uint64_t kv,
+                         const char *team, const uint8_t key[32])
+{
 	const uint8_t *cached;
 	int rc;
 	/* A version held is never replaced, on disk or in memory: the same key
@@ -429,16 +447,7 @@ int veld__client_key_put(veld_store *s, const uint8_t client[VELD_ID_BYTES], uin
 	if (rc != VELD_ENOTFOUND) /* an erased client gets no key back */
 		return rc;
 	veld__err_clear();
-	veld__seal(wrapped, key, 32, ad, client_key_ad(ad, client, kv), s->master);
-	sqlite3_bind_blob(st, 1, client, VELD_ID_BYTES, SQLITE_STATIC);
-	sqlite3_bind_int64(st, 2, (sqlite3_int64)kv);
-	sqlite3_bind_text(st, 3, team, -1, SQLITE_STATIC);
-	sqlite3_bind_blob(st, 4, wrapped, sizeof wrapped, SQLITE_STATIC);
-	rc = sqlite3_step(st);
-	sqlite3_reset(st);
-	if (rc != SQLITE_DONE)
-		return veld__err_sqlite(rc, "storing a client key");
-	return keycache_put(s, client, kv, key, &cached);
+	return key_insert(s, client, kv, team, key, &cached);
 }
 
 int veld__client_key_new(veld_store *s, const uint8_t client[VELD_ID_BYTES], const char *team,
@@ -449,8 +458,8 @@ int veld__client_key_new(veld_store *s, const uint8_t client[VELD_ID_BYTES], con
 	if (!key)
 		return veld__err(VELD_ENOMEM, "no memory for a key");
 	crypto_aead_xchacha20poly1305_ietf_keygen(key);
-	if ((rc = veld__client_key_put(s, client, 1, team, key)) == VELD_OK)
-		*key_out = keycache_get(s, client, 1);
+	/* A new client: its first version, never held before. */
+	rc = key_insert(s, client, 1, team, key, key_out);
 	veld__secret_free(key);
 	return rc;
 }

@@ -11,7 +11,7 @@
 enum {
 	TR_CERT_PUT, TR_CERT_GET, TR_CERT_REVOKE, TR_CERTS_ALL,
 	TR_NOTICE_PUT, TR_NOTICE_LAST, TR_NOTICES_ALL,
-	TR_AUTHOR_GET, TR_AUTHOR_SET, TR_AUTHORS_ALL, TR_CREATOR,
+	TR_AUTHOR_GET, TR_AUTHOR_SET, TR_CREATOR,
 	TR_PENDING_PUT, TR_PENDING_READY, TR_PENDING_DROP, TR_PENDING_COUNT,
 	TR_HELD_AUTHORS, TR_HELD_ITEMS, TR_HELD_DROP, TR_HELD_GAP, TR_HELD_COUNT,
 	TR_PENV_PUT, TR_PENV_READY, TR_PENV_DROP, TR_PENV_COUNT,
@@ -41,7 +41,6 @@ static const char *const trust_sql[TR__COUNT] = {
 	[TR_AUTHOR_GET] = "SELECT seen FROM authors WHERE device = ?1",
 	[TR_AUTHOR_SET] = "INSERT INTO authors(device, seen) VALUES(?1, ?2)"
 	                  " ON CONFLICT(device) DO UPDATE SET seen = excluded.seen",
-	[TR_AUTHORS_ALL] = "SELECT device, seen FROM authors ORDER BY device",
 	/* A client record is created by a write of its fields that supersedes
 	 * nothing; the creator may have written it here or be waiting (its
 	 * batch verified: not for a certificate or earlier seqs). */
@@ -339,26 +338,6 @@ int veld__author_set(veld_store *s, const uint8_t device[VELD_ID_BYTES], uint64_
 	sqlite3_bind_blob(st, 1, device, VELD_ID_BYTES, SQLITE_STATIC);
 	sqlite3_bind_int64(st, 2, (sqlite3_int64)seen);
 	return veld__sql_run(st, "recording an author");
-}
-
-int veld__authors_each(veld_store *s,
-                       int (*fn)(const uint8_t device[VELD_ID_BYTES], uint64_t seen, void *arg),
-                       void *arg)
-{
-	uint8_t dev[VELD_ID_BYTES];
-	sqlite3_stmt *st;
-	int rc = stmt(s, TR_AUTHORS_ALL, &st), src = SQLITE_DONE;
-	if (rc)
-		return rc;
-	while (rc == VELD_OK && (src = sqlite3_step(st)) == SQLITE_ROW)
-		rc = blob_col(st, 0, dev, VELD_ID_BYTES) == 0
-		     ? fn(dev, (uint64_t)sqlite3_column_int64(st, 1), arg)
-		     : veld__err(VELD_ECORRUPT, "a stored author is damaged");
-	if (rc != VELD_OK) {
-		sqlite3_reset(st);
-		return rc;
-	}
-	return veld__sql_done(st, src, "reading authors");
 }
 
 int veld__client_creator(veld_store *s, const uint8_t client[VELD_ID_BYTES],

@@ -87,10 +87,6 @@ int veld__notices_each(veld_store *s, int (*fn)(const struct veld__notice_row *r
  * none). */
 int veld__author_seen(veld_store *s, const uint8_t device[VELD_ID_BYTES], uint64_t *seen);
 int veld__author_set(veld_store *s, const uint8_t device[VELD_ID_BYTES], uint64_t seen);
-/* Every author and how far it arrived: fn per author. */
-int veld__authors_each(veld_store *s,
-                       int (*fn)(const uint8_t device[VELD_ID_BYTES], uint64_t seen, void *arg),
-                       void *arg);
 /* Did `device` write an operation on the client record `client` with an
  * empty supersedes list (it created the record), held or waiting? 1, 0, or
  * a negative code. */

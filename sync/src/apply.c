@@ -80,38 +80,41 @@ static int is_office_device(veld_store *s, const uint8_t device[VELD_ID_BYTES])
 	return rc == VELD_OK && memcmp(office, device, VELD_ID_BYTES) == 0;
 }
 
-int veld__trusted_key(veld_store *s, const uint8_t device[VELD_ID_BYTES], uint8_t pk[32],
-                      struct veld__cert *cert)
-{
-	struct veld__cert c;
-	int rc;
-	if (cert)
-		memset(cert, 0, sizeof *cert);
-	if (memcmp(device, veld__store_device(s), VELD_ID_BYTES) == 0) {
-		memcpy(pk, veld__store_sign_pk(s), 32);
-		return VELD_OK;
-	}
-	if (is_office_device(s, device))
-		return veld__office_sign_pk(s, pk);
-	if ((rc = veld__cert_get(s, device, &c)) != VELD_OK)
-		return rc;
-	memcpy(pk, c.sign_pk, 32);
-	if (cert)
-		*cert = c;
-	return VELD_OK;
-}
-
 int veld__author_trust(veld_store *s, const uint8_t device[VELD_ID_BYTES],
                        struct veld__author_trust *t)
 {
-	int rc = veld__trusted_key(s, device, t->pk, &t->cert);
-	t->office = is_office_device(s, device);
-	t->uncertified = rc == VELD_ENOTFOUND;
-	if (t->uncertified) {
-		veld__err_clear();
-		rc = VELD_OK;
+	int rc;
+	memset(t, 0, sizeof *t);
+	if (memcmp(device, veld__store_device(s), VELD_ID_BYTES) == 0) {
+		t->office = veld__store_is_office(s);
+		memcpy(t->pk, veld__store_sign_pk(s), 32);
+		return VELD_OK;
 	}
+	if ((t->office = is_office_device(s, device)))
+		return veld__office_sign_pk(s, t->pk);
+	if ((rc = veld__cert_get(s, device, &t->cert)) == VELD_ENOTFOUND) {
+		veld__err_clear();
+		t->uncertified = 1;
+		return VELD_OK;
+	}
+	if (rc == VELD_OK)
+		memcpy(t->pk, t->cert.sign_pk, 32);
 	return rc;
+}
+
+int veld__trusted_key(veld_store *s, const uint8_t device[VELD_ID_BYTES], uint8_t pk[32],
+                      struct veld__cert *cert)
+{
+	struct veld__author_trust t;
+	int rc = veld__author_trust(s, device, &t);
+	if (rc == VELD_OK && t.uncertified)
+		rc = veld__cert_get(s, device, &t.cert); /* its VELD_ENOTFOUND and message */
+	if (rc != VELD_OK)
+		return rc;
+	memcpy(pk, t.pk, 32);
+	if (cert)
+		*cert = t.cert;
+	return VELD_OK;
 }
 
 /* ---- 1. cursors ------------------------------------------------------------------ */
@@ -506,8 +509,9 @@ static int op_verdict(veld_store *s, const veld__op *op, const struct veld__auth
 	return veld__op_value_check(s, op, key, quarantine);
 }
 
-/* Merge an operation that passed op_verdict, or put it where it belongs. */
-int veld__apply_op(veld_store *s, const veld__op *op, const struct veld__author_trust *who,
+/* Merge an operation that passed op_verdict, or put it where it belongs;
+ * `who` its author (NULL: looked up here). */
+static int apply_op(veld_store *s, const veld__op *op, const struct veld__author_trust *who,
                    uint64_t skew_ms, struct veld__apply_report *r)
 {
 	struct veld__author_trust own;
@@ -567,7 +571,7 @@ int veld__take_item(veld_store *s, const struct veld__feed_item *it,
 	if (who && who->office && !veld__store_is_office(s) &&
 	    strcmp(op->team, veld__store_team(s)) != 0)
 		return VELD_OK;
-	return veld__apply_op(s, op, who, skew_ms, r);
+	return apply_op(s, op, who, skew_ms, r);
 }
 
 /* An item of the page, in its signed batch. An author's items arrive
@@ -702,8 +706,6 @@ static int take_feed(veld_store *s, const struct veld__pull_resp *p, struct page
 /* Authors the office certified since their items came: taken now, before
  * the page's own items of them. */
 struct release_ctx {
-	const struct veld__apply_ctx *c;
-	struct veld__apply_report *r;
 	uint8_t (*devices)[VELD_ID_BYTES];
 	size_t n, cap;
 };
@@ -726,7 +728,7 @@ static int collect_author(const uint8_t device[VELD_ID_BYTES], void *arg)
 static int release_certified(veld_store *s, const struct veld__apply_ctx *c,
                              struct veld__apply_report *r)
 {
-	struct release_ctx x = {c, r, NULL, 0, 0};
+	struct release_ctx x = {NULL, 0, 0};
 	int rc = veld__held_authors(s, collect_author, &x);
 	for (size_t i = 0; rc == VELD_OK && i < x.n; i++)
 		rc = veld__release_held(s, x.devices[i], c, r);
@@ -803,21 +805,21 @@ int veld__apply_envelope(veld_store *s, const struct veld__pending_env *e, int w
 {
 	const char *why = NULL;
 	enum veld__wait wait = 0;
-	struct veld__cert c;
-	uint8_t pk[32], *key = NULL;
+	struct veld__author_trust who;
+	const struct veld__cert *c = &who.cert;
+	uint8_t *key = NULL;
 	char team[VELD_TEAM_MAX + 1];
-	int office = is_office_device(s, e->author), rc;
+	int rc;
 
 	if (!envelope_recipient(s, e, team))
 		return VELD_OK;
-	if ((rc = veld__trusted_key(s, e->author, pk, &c)) == VELD_ENOTFOUND) {
-		veld__err_clear();
+	if ((rc = veld__author_trust(s, e->author, &who)) != VELD_OK)
+		return rc;
+	if (who.uncertified) {
 		r->pending++;
 		return veld__pending_env_put(s, e, VELD_WAIT_CERT);
 	}
-	if (rc != VELD_OK)
-		return rc;
-	if (veld__envelope_sig_verify(pk, e->author, e->client, e->kv, e->to, e->tv, e->sealed,
+	if (veld__envelope_sig_verify(who.pk, e->author, e->client, e->kv, e->to, e->tv, e->sealed,
 	                              e->sig) != 0) {
 		/* Only the server can have made it. One that came on this page
 		 * refuses the page; one that waited for its author's certificate
@@ -828,7 +830,7 @@ int veld__apply_envelope(veld_store *s, const struct veld__pending_env *e, int w
 		r->forged++;
 		return VELD_OK;
 	}
-	if ((rc = envelope_rule(s, e, office, &c, team, &why, &wait)) != VELD_OK)
+	if ((rc = envelope_rule(s, e, who.office, c, team, &why, &wait)) != VELD_OK)
 		return rc;
 	if (!why && !wait) {
 		if (!(key = veld__secret_new(32)))
@@ -846,7 +848,8 @@ int veld__apply_envelope(veld_store *s, const struct veld__pending_env *e, int w
 		rc = veld__pending_env_put(s, e, wait);
 	} else {
 		/* The office: the client's team from the certificate. */
-		rc = veld__client_key_put(s, e->client, e->kv, team[0] || office ? team : c.team, key);
+		rc = veld__client_key_put(s, e->client, e->kv, team[0] || who.office ? team : c->team,
+		                          key);
 		if (rc == VELD_OK) {
 			r->keys++;
 		} else if (rc == VELD_EEXISTS) {
@@ -1015,6 +1018,7 @@ int veld__sync_apply_page(veld_store *s, const struct veld__pull_resp *p,
 		rc = veld__sync_set_u64(s, "notice_cursor", p->notice_next);
 	/* Erased content out of the WAL, as veld_client_erase does. */
 	step.checkpoint = st.erased;
+	r->repull = st.repull;
 	rc = veld__step_end(s, &step, rc);
 	if (rc != VELD_OK)
 		memset(r, 0, sizeof *r);

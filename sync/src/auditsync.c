@@ -183,18 +183,13 @@ void veld__audit_outbox_free(struct veld__audit_outbox *o)
 	memset(o, 0, sizeof *o);
 }
 
-int veld__audit_acked(veld_store *s, uint64_t *acked, uint64_t *pending)
+int veld__audit_acked(veld_store *s, uint64_t *acked)
 {
 	struct veld__step step;
-	uint64_t last;
 	int rc = veld__step_begin(s, &step, 0);
 	if (rc)
 		return rc;
-	if ((rc = veld__sync_u64(s, "audit_acked", acked)) == VELD_OK && pending) {
-		last = veld__store_audit_seq(s);
-		*pending = last > *acked ? last - *acked : 0;
-	}
-	return veld__step_end(s, &step, rc);
+	return veld__step_end(s, &step, veld__sync_u64(s, "audit_acked", acked));
 }
 
 int veld__audit_set_acked(veld_store *s, uint64_t acked)

@@ -555,7 +555,7 @@ static int pull_page(struct session *x, struct tally *t, int *done)
 	struct veld__apply_ctx c;
 	struct veld__http_resp r;
 	struct veld__wire w;
-	uint64_t now_after = 0, e2 = 0, n2 = 0;
+	uint64_t now_after;
 	char path[200];
 	int rc;
 
@@ -585,9 +585,9 @@ static int pull_page(struct session *x, struct tally *t, int *done)
 	t->forged += rep.forged;
 	if ((rc = report(x, t, VELD_SYNC_PHASE_PULL)) != VELD_OK)
 		return rc;
-	/* A widened field policy starts the operations over (apply.c). */
-	if ((rc = veld__sync_cursors(x->s, &now_after, &e2, &n2)) != VELD_OK)
-		return rc;
+	/* A widened field policy or a revocation starts the operations over
+	 * (apply.c). */
+	now_after = rep.repull ? 0 : page.next;
 	*done = now_after >= page.next && !page.more;
 	if (!*done && now_after >= page.next && page.next <= c.after &&
 	    page.env_next <= c.env_after && page.notice_next <= c.notice_after)
@@ -657,7 +657,7 @@ static int audit_push_all(struct session *x, struct tally *t)
 		if (cancelled(x))
 			return veld__err(VELD_ECANCELLED, "sync cancelled");
 		memset(&e, 0, sizeof e);
-		if ((rc = veld__audit_acked(x->s, &mine, NULL)) != VELD_OK)
+		if ((rc = veld__audit_acked(x->s, &mine)) != VELD_OK)
 			return rc;
 		memset(&ob, 0, sizeof ob);
 		if ((rc = veld__audit_next_push(x->s, VELD_WIRE_MAX_AUDIT, &ob)) != VELD_OK)
@@ -1082,10 +1082,7 @@ out_code:
 
 static int valid_team(const char *team)
 {
-	size_t n = team != NULL ? strlen(team) : 0;
-	if (n == 0 || n > VELD_TEAM_MAX)
-		return 0;
-	return strspn(team, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789._@-") == n;
+	return team && veld__team_valid(team);
 }
 
 /* Publish `team`'s key (rotate: a new version first), signed, sealed to the

@@ -107,6 +107,7 @@ struct veld__apply_report {
 	uint64_t applied, pending, quarantined;
 	uint64_t keys;   /* client keys kept from envelopes */
 	uint64_t forged; /* items that waited and turned out not signed by their author */
+	int repull;      /* the operation feed starts over at the next page (cursor 0) */
 };
 /* The most items of one author the office has not certified that a device
  * keeps waiting; a server that sends more is refused. */
@@ -164,10 +165,6 @@ struct veld__author_trust {
 };
 int veld__author_trust(veld_store *s, const uint8_t device[VELD_ID_BYTES],
                        struct veld__author_trust *t);
-/* An operation checked against its batch, by an author `who` (NULL: look
- * it up; it is certified): merged, waiting or quarantined. */
-int veld__apply_op(veld_store *s, const veld__op *op, const struct veld__author_trust *who,
-                   uint64_t skew_ms, struct veld__apply_report *r);
 /* A key envelope by the rules of docs/security.md: its key kept, waiting
  * or quarantined. If its signature does not verify: VELD_EPROTO, or, one
  * that `waited` for its author's certificate, dropped (r->forged). */
@@ -204,8 +201,8 @@ struct veld__audit_outbox {
 };
 int veld__audit_next_push(veld_store *s, size_t max, struct veld__audit_outbox *out);
 void veld__audit_outbox_free(struct veld__audit_outbox *o);
-/* The highest own entry the server holds, as recorded, and how many wait. */
-int veld__audit_acked(veld_store *s, uint64_t *acked, uint64_t *pending);
+/* The highest own entry the server holds, as recorded. */
+int veld__audit_acked(veld_store *s, uint64_t *acked);
 /* Record the server's `acked`; lower than before after a server restore.
  * VELD_EPROTO if it claims entries this store never wrote. */
 int veld__audit_set_acked(veld_store *s, uint64_t acked);

@@ -48,9 +48,7 @@ static void id_key(char *key, size_t cap, const char *what, const uint8_t *id, s
 /* A team a worker device can belong to. */
 static int team_name_ok(const char *team)
 {
-	size_t n = team ? strlen(team) : 0;
-	return n > 0 && n <= VELD_TEAM_MAX && strcmp(team, "office") != 0 &&
-	       strspn(team, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789._@-") == n;
+	return team && veld__team_valid(team) && strcmp(team, "office") != 0;
 }
 
 /* ---- notices -------------------------------------------------------------------- */

@@ -101,21 +101,6 @@ struct veld__checkpoint {
 	uint8_t sig[64];
 };
 
-/* A team's field policy (POST /v1/policy, and in pulls): which governed
- * client fields reach the team's devices (mask: core/src/policy.h), from
- * when (the office's clock, ms), signed by the office (auth.h). */
-struct veld__field_policy {
-	char team[VELD_TEAM_MAX + 1];
-	uint64_t at;
-	uint32_t mask;
-	uint8_t sig[64];
-};
-
-struct veld__author {
-	uint8_t device[VELD_ID_BYTES];
-	uint8_t sign_pk[32];
-};
-
 /* A team key version sealed to this device; `sig` is the office's over
  * the team, version and public key (auth.h). */
 struct veld__team_key {

@@ -313,9 +313,10 @@ static const char *const sql[S__COUNT] = {
 	[S_NOTICE_PAGE_TEAM] = "SELECT " NOTICE_COLS " FROM notices WHERE team = ?3 AND cursor > ?1"
 	                       " ORDER BY cursor LIMIT ?2",
 	[S_CKPT_GET] = "SELECT at, n, heads, sig FROM checkpoints WHERE team = ?1",
+	/* Each team keeps its latest: an older one changes nothing. */
 	[S_CKPT_PUT] = "INSERT INTO checkpoints(team, at, n, heads, sig) VALUES(?1, ?2, ?3, ?4, ?5)"
 	               " ON CONFLICT(team) DO UPDATE SET at = excluded.at, n = excluded.n,"
-	               " heads = excluded.heads, sig = excluded.sig",
+	               " heads = excluded.heads, sig = excluded.sig WHERE excluded.at > checkpoints.at",
 	/* At every start (cursors_past_now): the feeds' next cursor at least
 	 * ?1, for the feeds that have handed out one and those that have not.
 	 * (The erasures table is no feed any more; its cursors stay unique.) */
@@ -1235,18 +1236,6 @@ static int sq_notice(struct veld__sstore *base, const struct veld__srv_req *req,
 	return run_request(base, req, OFFICE_ONLY, notice_locked, &call, out);
 }
 
-/* The `at` of the team's checkpoint: *found 0 if there is none. */
-static int checkpoint_at(struct sqlite_store *s, const char *team, uint64_t *at, int *found)
-{
-	sqlite3_stmt *st = query(s, S_CKPT_GET, "t", team);
-	int rc = first_row(s, st, "reading checkpoints");
-	*found = rc == 1;
-	*at = rc == 1 ? col_u64(st, 0) : 0;
-	if (rc == 1)
-		sqlite3_reset(st);
-	return rc < 0 ? rc : VELD_OK;
-}
-
 /* POST /v1/checkpoint: each team keeps its latest. An older one is no
  * error: the office may send again what a lost answer left unconfirmed. */
 static int checkpoint_locked(struct sqlite_store *s, const struct veld__srv_req *req,
@@ -1254,17 +1243,12 @@ static int checkpoint_locked(struct sqlite_store *s, const struct veld__srv_req 
                              struct veld__srv_outcome *out)
 {
 	const struct veld__checkpoint_req *m = call->m;
-	uint64_t at;
-	int found, rc = VELD_OK;
+	int rc = VELD_OK;
 	(void)req;
 	(void)dev;
 	(void)out;
 	for (size_t i = 0; i < m->n && rc == VELD_OK; i++) {
 		const struct veld__checkpoint *c = &m->checkpoints[i];
-		if ((rc = checkpoint_at(s, c->team, &at, &found)) != VELD_OK)
-			break;
-		if (found && c->at <= at)
-			continue;
 		rc = exec(s, "storing a checkpoint", S_CKPT_PUT, "tuubg", c->team, c->at, c->n,
 		          (const void *)c->heads, c->heads_len, c->sig);
 	}

@@ -122,24 +122,31 @@ out:
 }
 
 /* The notices of one team above what the server took ("published:TEAM"
- * in meta: the highest n it took): the first team that has any. */
+ * in meta: the highest n it took): the first team that has any. Rows come
+ * by team, then n: each team's mark is read once. */
 struct unpublished {
 	veld_store *s;
 	struct veld__notice_out *out;
-	char team[VELD_TEAM_MAX + 1];
+	char team[VELD_TEAM_MAX + 1];    /* the team chosen */
+	char of_team[VELD_TEAM_MAX + 1]; /* whose mark `published` is */
+	uint64_t published;
 };
 
 static int add_unpublished(const struct veld__notice_row *r, void *arg)
 {
 	struct unpublished *u = arg;
 	char key[VELD_TEAM_MAX + 16];
-	uint64_t published = 0;
 	int rc;
 	if ((u->team[0] && strcmp(u->team, r->team) != 0) || u->out->req.n == VELD_WIRE_MAX_NOTICES)
 		return VELD_OK;
-	snprintf(key, sizeof key, "published:%s", r->team);
-	if ((rc = veld__sync_u64(u->s, key, &published)) != VELD_OK || r->n <= published)
-		return rc;
+	if (strcmp(u->of_team, r->team) != 0) {
+		snprintf(key, sizeof key, "published:%s", r->team);
+		if ((rc = veld__sync_u64(u->s, key, &u->published)) != VELD_OK)
+			return rc;
+		snprintf(u->of_team, sizeof u->of_team, "%s", r->team);
+	}
+	if (r->n <= u->published)
+		return VELD_OK;
 	snprintf(u->team, sizeof u->team, "%s", r->team);
 	return out_add(u->out, r);
 }

@@ -112,6 +112,15 @@ int veld__step_end(veld_store *s, struct veld__step *st, int rc)
 	return rc;
 }
 
+int veld__sync_u64_step(veld_store *s, const char *key, uint64_t *v)
+{
+	struct veld__step step;
+	int rc = veld__step_begin(s, &step, 0);
+	if (rc)
+		return rc;
+	return veld__step_end(s, &step, veld__sync_u64(s, key, v));
+}
+
 /* ---- cancelling --------------------------------------------------------------------- */
 
 atomic_int *veld__store_cancel_enter(veld_store *s)
@@ -650,6 +659,17 @@ int veld__peer_get(veld_store *s, const uint8_t device[VELD_ID_BYTES], uint8_t p
 
 /* ---- the access log ----------------------------------------------------------------------- */
 
+/* An access-log row's event, outcome, client, user and role, from column i
+ * on. */
+static void audit_texts(sqlite3_stmt *st, int i, struct veld__audit_row *row)
+{
+	text_col(st, i, row->event, sizeof row->event);
+	text_col(st, i + 1, row->outcome, sizeof row->outcome);
+	text_col(st, i + 2, row->client, sizeof row->client);
+	text_col(st, i + 3, row->user, sizeof row->user);
+	text_col(st, i + 4, row->role, sizeof row->role);
+}
+
 int veld__audit_rows(veld_store *s, uint64_t after, size_t max,
                      int (*fn)(const struct veld__audit_row *row, void *arg), void *arg)
 {
@@ -667,11 +687,7 @@ int veld__audit_rows(veld_store *s, uint64_t after, size_t max,
 	while (rc == VELD_OK && (src = sqlite3_step(st)) == SQLITE_ROW) {
 		row->seq = (uint64_t)sqlite3_column_int64(st, 0);
 		row->at = (uint64_t)sqlite3_column_int64(st, 1);
-		text_col(st, 2, row->event, sizeof row->event);
-		text_col(st, 3, row->outcome, sizeof row->outcome);
-		text_col(st, 4, row->client, sizeof row->client);
-		text_col(st, 5, row->user, sizeof row->user);
-		text_col(st, 6, row->role, sizeof row->role);
+		audit_texts(st, 2, row);
 		text_col(st, 7, row->device, sizeof row->device);
 		text_col(st, 8, row->purpose, sizeof row->purpose);
 		rc = fn(row, arg);
@@ -711,11 +727,7 @@ int veld__office_audit_get(veld_store *s, const uint8_t device[VELD_ID_BYTES], u
 		memset(out, 0, sizeof *out);
 		out->seq = seq;
 		out->at = (uint64_t)sqlite3_column_int64(st, 0);
-		text_col(st, 1, out->event, sizeof out->event);
-		text_col(st, 2, out->outcome, sizeof out->outcome);
-		text_col(st, 3, out->client, sizeof out->client);
-		text_col(st, 4, out->user, sizeof out->user);
-		text_col(st, 5, out->role, sizeof out->role);
+		audit_texts(st, 1, out);
 		text_col(st, 6, out->purpose, sizeof out->purpose);
 	} else {
 		ret = rc == SQLITE_DONE ? VELD_ENOTFOUND : veld__err_sqlite(rc, "reading the office's"

@@ -36,6 +36,8 @@ int veld__step_begin(veld_store *s, struct veld__step *st, int flags);
 /* Commit if rc is VELD_OK, else roll back keeping rc's message; release the
  * mutex. Returns the step's outcome. */
 int veld__step_end(veld_store *s, struct veld__step *st, int rc);
+/* veld__sync_u64 in a step of its own (a public call's entry and exit). */
+int veld__sync_u64_step(veld_store *s, const char *key, uint64_t *v);
 
 /* ---- cancelling sync calls (any thread, no step) -------------------------------- */
 /* A sync call starts: the flag it polls is cleared when it is the only one

@@ -126,6 +126,17 @@ static int blob_col(sqlite3_stmt *st, int i, void *out, size_t n)
 	return 0;
 }
 
+/* The end of a loop over rows: a callback's failure (rc) after resetting
+ * the statement, or how the last step (src) ended. */
+static int each_end(sqlite3_stmt *st, int rc, int src, const char *what)
+{
+	if (rc != VELD_OK) {
+		sqlite3_reset(st);
+		return rc;
+	}
+	return veld__sql_done(st, src, what);
+}
+
 /* Step a statement answering at most one row: VELD_OK with a row (the
  * caller reads it, then resets), VELD_ENOTFOUND without, or the error. */
 static int one_row(sqlite3_stmt *st, const char *what)
@@ -247,11 +258,7 @@ int veld__certs_each(veld_store *s, const char *team,
 		rc = cert_row(st, 1, &c) == 0 ? fn(&c, arg)
 		     : veld__err(VELD_ECORRUPT, "a stored device certificate is damaged");
 	}
-	if (rc != VELD_OK) {
-		sqlite3_reset(st);
-		return rc;
-	}
-	return veld__sql_done(st, src, "reading device certificates");
+	return each_end(st, rc, src, "reading device certificates");
 }
 
 /* ---- notices ------------------------------------------------------------------ */
@@ -303,11 +310,7 @@ int veld__notices_each(veld_store *s, int (*fn)(const struct veld__notice_row *r
 		rc = blob_col(st, 5, r.sig, 64) == 0 ? fn(&r, arg)
 		     : veld__err(VELD_ECORRUPT, "a stored notice is damaged");
 	}
-	if (rc != VELD_OK) {
-		sqlite3_reset(st);
-		return rc;
-	}
-	return veld__sql_done(st, src, "reading notices");
+	return each_end(st, rc, src, "reading notices");
 }
 
 /* ---- authors ------------------------------------------------------------------- */
@@ -448,11 +451,7 @@ int veld__pending_ops_ready(veld_store *s, uint64_t hlc_max, int keys,
 	while (rc == VELD_OK && (src = sqlite3_step(st)) == SQLITE_ROW)
 		if ((rc = read_op(st, &op, sup)) == VELD_OK)
 			rc = fn(&op, (enum veld__wait)sqlite3_column_int(st, 13), arg);
-	if (rc != VELD_OK) {
-		sqlite3_reset(st);
-		return rc;
-	}
-	return veld__sql_done(st, src, "reading waiting operations");
+	return each_end(st, rc, src, "reading waiting operations");
 }
 
 int veld__pending_op_drop(veld_store *s, const veld__op *op)
@@ -479,11 +478,7 @@ int veld__held_authors(veld_store *s, int (*fn)(const uint8_t device[VELD_ID_BYT
 		rc = blob_col(st, 0, device, VELD_ID_BYTES) != 0
 		     ? veld__err(VELD_ECORRUPT, "a waiting operation is damaged")
 		     : fn(device, arg);
-	if (rc != VELD_OK) {
-		sqlite3_reset(st);
-		return rc;
-	}
-	return veld__sql_done(st, src, "reading waiting operations");
+	return each_end(st, rc, src, "reading waiting operations");
 }
 
 int veld__held_items(veld_store *s, const uint8_t device[VELD_ID_BYTES], uint64_t after,
@@ -508,11 +503,7 @@ int veld__held_items(veld_store *s, const uint8_t device[VELD_ID_BYTES], uint64_
 		if (rc == VELD_OK)
 			rc = fn(&it, arg);
 	}
-	if (rc != VELD_OK) {
-		sqlite3_reset(st);
-		return rc;
-	}
-	return veld__sql_done(st, src, "reading waiting operations");
+	return each_end(st, rc, src, "reading waiting operations");
 }
 
 static int held_run(veld_store *s, int which, const uint8_t device[VELD_ID_BYTES], uint64_t upto)
@@ -597,11 +588,7 @@ int veld__pending_envs_ready(veld_store *s, int (*fn)(const struct veld__pending
 		else
 			rc = fn(&e, arg);
 	}
-	if (rc != VELD_OK) {
-		sqlite3_reset(st);
-		return rc;
-	}
-	return veld__sql_done(st, src, "reading waiting key envelopes");
+	return each_end(st, rc, src, "reading waiting key envelopes");
 }
 
 int veld__pending_env_drop(veld_store *s, const struct veld__pending_env *e)
@@ -708,11 +695,7 @@ int veld__quarantine_list(veld_store *s, size_t limit, json_t **out)
 		if (!o || json_array_append_new(arr, o) != 0)
 			rc = veld__err(VELD_ENOMEM, "out of memory");
 	}
-	if (rc == VELD_OK)
-		rc = veld__sql_done(st, src, "reading the quarantine");
-	else
-		sqlite3_reset(st);
-	if (rc != VELD_OK)
+	if ((rc = each_end(st, rc, src, "reading the quarantine")) != VELD_OK)
 		json_decref(arr);
 	else
 		*out = arr;
@@ -833,11 +816,7 @@ int veld__teams_each(veld_store *s, int (*fn)(const char *team, void *arg), void
 		text_col(st, 0, team, sizeof team);
 		rc = fn(team, arg);
 	}
-	if (rc != VELD_OK) {
-		sqlite3_reset(st);
-		return rc;
-	}
-	return veld__sql_done(st, src, "reading teams");
+	return each_end(st, rc, src, "reading teams");
 }
 
 /* ---- the public face ------------------------------------------------------------ */

@@ -185,11 +185,7 @@ void veld__audit_outbox_free(struct veld__audit_outbox *o)
 
 int veld__audit_acked(veld_store *s, uint64_t *acked)
 {
-	struct veld__step step;
-	int rc = veld__step_begin(s, &step, 0);
-	if (rc)
-		return rc;
-	return veld__step_end(s, &step, veld__sync_u64(s, "audit_acked", acked));
+	return veld__sync_u64_step(s, "audit_acked", acked);
 }
 
 int veld__audit_set_acked(veld_store *s, uint64_t acked)

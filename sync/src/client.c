@@ -308,6 +308,24 @@ static int post_ok(struct session *x, const char *path, msgpack_sbuffer *sb,
 	return rc == VELD_OK ? VELD_OK : err_prefix(rc, "the server's answer did not decode");
 }
 
+/* POST an encoded push (operations or access log, `what` names it in an
+ * error) whose answer is the server's `acked`; frees sb. */
+static int post_acked(struct session *x, const char *path, msgpack_sbuffer *sb,
+                      struct veld__push_resp *resp, struct veld__error_resp *e, const char *what)
+{
+	struct veld__http_resp r;
+	struct veld__wire w;
+	int rc = call(x, "POST", path, (const uint8_t *)sb->data, sb->size, &r, e);
+	msgpack_sbuffer_destroy(sb);
+	if (rc != VELD_OK)
+		return rc;
+	memset(&w, 0, sizeof w);
+	rc = veld__wire_push_resp_decode(&w, r.body, r.len, resp);
+	veld__wire_free(&w);
+	veld__http_resp_free(&r);
+	return rc == VELD_OK ? VELD_OK : err_prefix(rc, what);
+}
+
 /* ---- the sync sequence -------------------------------------------------- */
 
 struct tally {
@@ -364,8 +382,6 @@ static int probe_acked(struct session *x, int *rewound)
 {
 	struct veld__outbox none;
 	struct veld__push_resp resp;
-	struct veld__http_resp r;
-	struct veld__wire w;
 	msgpack_sbuffer sb;
 	uint64_t mine = 0;
 	int rc;
@@ -375,16 +391,9 @@ static int probe_acked(struct session *x, int *rewound)
 		msgpack_sbuffer_destroy(&sb);
 		return err_prefix(rc, "encoding a push");
 	}
-	rc = call(x, "POST", "/v1/push", (const uint8_t *)sb.data, sb.size, &r, NULL);
-	msgpack_sbuffer_destroy(&sb);
-	if (rc != VELD_OK)
+	if ((rc = post_acked(x, "/v1/push", &sb, &resp, NULL,
+	                     "the server's answer to a push did not decode")) != VELD_OK)
 		return rc;
-	memset(&w, 0, sizeof w);
-	rc = veld__wire_push_resp_decode(&w, r.body, r.len, &resp);
-	veld__wire_free(&w);
-	veld__http_resp_free(&r);
-	if (rc != VELD_OK)
-		return err_prefix(rc, "the server's answer to a push did not decode");
 	if ((rc = veld__sync_acked(x->s, &mine)) != VELD_OK)
 		return rc;
 	if (resp.acked < mine) {
@@ -620,24 +629,14 @@ static int pull_all(struct session *x, struct tally *t)
 static int audit_post(struct session *x, const struct veld__audit_push_req *req,
                       struct veld__push_resp *resp, struct veld__error_resp *e)
 {
-	struct veld__http_resp r;
-	struct veld__wire w;
 	msgpack_sbuffer sb;
 	int rc;
 	if ((rc = ENCODE(&sb, veld__wire_audit_push_req_encode, req)) != VELD_OK) {
 		msgpack_sbuffer_destroy(&sb);
 		return err_prefix(rc, "encoding the access log");
 	}
-	rc = call(x, "POST", "/v1/audit", (const uint8_t *)sb.data, sb.size, &r, e);
-	msgpack_sbuffer_destroy(&sb);
-	if (rc != VELD_OK)
-		return rc;
-	memset(&w, 0, sizeof w);
-	rc = veld__wire_push_resp_decode(&w, r.body, r.len, resp);
-	veld__wire_free(&w);
-	veld__http_resp_free(&r);
-	return rc == VELD_OK ? VELD_OK
-	                     : err_prefix(rc, "the server's answer to an access-log push did not decode");
+	return post_acked(x, "/v1/audit", &sb, resp, e,
+	                  "the server's answer to an access-log push did not decode");
 }
 
 /* Send the access-log entries the server does not hold yet (docs/protocol.md

@@ -139,11 +139,7 @@ done:
 
 int veld__sync_acked(veld_store *s, uint64_t *acked)
 {
-	struct veld__step step;
-	int rc = veld__step_begin(s, &step, 0);
-	if (rc)
-		return rc;
-	return veld__step_end(s, &step, veld__sync_u64(s, "acked_seq", acked));
+	return veld__sync_u64_step(s, "acked_seq", acked);
 }
 
 int veld__sync_pending(veld_store *s, uint64_t *ops, uint64_t *envelopes)

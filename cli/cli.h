@@ -20,6 +20,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <stdio.h>
 
 #include <jansson.h>
 
@@ -109,6 +110,13 @@ typedef struct cli_cmd {
 } cli_cmd;
 
 /* ---- main.c: command lines, store, errors ----------------------------- */
+
+/* The texts of `veld --help` the manual reuses: what veld is, the global
+ * options (a heading line, then option lines) and each exit code's name
+ * (index = code, NULL-terminated). */
+extern const char cli_intro_help[];
+extern const char cli_global_help[];
+extern const char *const cli_exit_names[];
 
 /* An option of the command line: its value (NULL if not given), whether a
  * flag was given, a whole number's value (0 if not given). */
@@ -326,6 +334,14 @@ extern const rec_lister cli_client_lister, cli_visit_lister, cli_note_lister,
 
 extern const cli_cmd cli_commands[];
 extern const size_t cli_commands_count;
+
+/* ---- manual.c ----------------------------------------------------------- */
+
+/* veld(1) in roff, and a bash completion script, both made from the
+ * command table and the help texts (`veld help --man`,
+ * `veld help --bash-completion`). */
+void cli_print_man(FILE *f);
+void cli_print_bash_completion(FILE *f);
 
 /* record.c: any kind (the command's kind, and its data: a rec_spec for
  * add and edit, a rec_lister for list) */

@@ -212,6 +212,9 @@ const cli_cmd cli_commands[] = {
 	 "  --limit N     at most N entries\n",
 	 .opts = "client= limit= device=!",
 	 .refuse = "--device is for `veld office log`"},
+	{"log", "verify", cmd_log_verify, "",
+	 "Check the access log's hash chain and signed head. Exits 5 if broken.\n",
+	 .extra = TOO_MANY},
 	{"quarantine", NULL, cmd_quarantine, "",
 	 "Show what sync kept aside instead of taking it in: operations and key\n"
 	 "envelopes another device signed that fail a check its writer should have\n"
@@ -219,9 +222,6 @@ const cli_cmd cli_commands[] = {
 	 "second key for a version held, a revoked device writing after its\n"
 	 "revocation). Nothing of it is in the store. Columns: when, what, the device\n"
 	 "that wrote it, its seq, the client, kind, field, and the check it failed.\n",
-	 .extra = TOO_MANY},
-	{"log", "verify", cmd_log_verify, "",
-	 "Check the access log's hash chain and signed head. Exits 5 if broken.\n",
 	 .extra = TOO_MANY},
 
 	{"policy", "show", cmd_policy_show, "",

@@ -39,7 +39,7 @@ static const struct option global_options[] = {
 	{NULL, 0, NULL, 0}
 };
 
-static const char global_help[] =
+const char cli_global_help[] =
 	"Global options (before or after the command):\n"
 	"  --store DIR          the store directory (env VELD_STORE; default\n"
 	"                       $XDG_DATA_HOME/veld or ~/.local/share/veld)\n"
@@ -52,6 +52,13 @@ static const char global_help[] =
 	"  --role R             the actor's role for the access log (default worker)\n"
 	"  --purpose P          purpose recorded in the access log (default care)\n"
 	"  --help               show help\n";
+
+const char cli_intro_help[] =
+	"veld keeps a support worker's visits, notes, goals and signals in an\n"
+	"encrypted store on this device.\n";
+
+const char *const cli_exit_names[] = {"ok", "failure", "usage error", "not found",
+	"wrong passphrase", "integrity failure", "not permitted", "store busy", NULL};
 
 /* ---- errors ------------------------------------------------------------ */
 
@@ -125,7 +132,7 @@ static void print_cmd_help(const cli_cmd *cmd)
 {
 	fputs("usage: ", stdout);
 	print_cmd_name(stdout, cmd);
-	printf(" %s\n\n%s\n%s", cmd->synopsis, cmd->help, global_help);
+	printf(" %s\n\n%s\n%s", cmd->synopsis, cmd->help, cli_global_help);
 }
 
 static void print_noun_help(FILE *f, const char *noun)
@@ -141,18 +148,21 @@ static void print_noun_help(FILE *f, const char *noun)
 
 static void print_main_help(FILE *f)
 {
-	fputs("usage: veld [global options] <command> [options]\n\n"
-	      "veld keeps a support worker's visits, notes, goals and signals in an\n"
-	      "encrypted store on this device.\n\nCommands:\n", f);
+	fprintf(f, "usage: veld [global options] <command> [options]\n\n%s\nCommands:\n",
+		cli_intro_help);
 	const char *last = "";
 	for (size_t i = 0; i < cli_commands_count; i++) {
 		const cli_cmd *cmd = &cli_commands[i];
 		if (cmd->verb == NULL) {
-			/* the first sentence of its help says what it does */
+			/* its help's first sentence (or clause) says what it does */
 			fprintf(f, "  veld %-10s ", cmd->noun);
 			for (const char *p = cmd->help; *p != '\0'; p++) {
+				bool end = (*p == '.' || *p == ':') &&
+				           (p[1] == ' ' || p[1] == '\n' || p[1] == '\0');
+				if (end && *p == ':')
+					break;
 				fputc(*p == '\n' ? ' ' : *p, f);
-				if (*p == '.' && (p[1] == ' ' || p[1] == '\n' || p[1] == '\0'))
+				if (end)
 					break;
 			}
 			fputc('\n', f);
@@ -170,11 +180,11 @@ static void print_main_help(FILE *f)
 		last = cmd->noun;
 	}
 	fputs("  veld help [<command>]\n\n", f);
-	fputs(global_help, f);
-	fputs("  --version            print the version\n"
-	      "\nExit codes: 0 ok, 1 failure, 2 usage error, 3 not found, 4 wrong\n"
-	      "passphrase, 5 integrity failure, 6 not permitted, 7 store busy.\n"
-	      "Run `veld <command> --help` for a command's options.\n", f);
+	fputs(cli_global_help, f);
+	fputs("  --version            print the version\n\nExit codes:", f);
+	for (size_t i = 0; cli_exit_names[i] != NULL; i++)
+		fprintf(f, "%s %zu %s", i == 0 ? "" : i == 4 ? ",\n" : ",", i, cli_exit_names[i]);
+	fputs(".\nRun `veld <command> --help` for a command's options.\n", f);
 }
 
 /* ---- option parsing ---------------------------------------------------- */
@@ -692,6 +702,15 @@ static int cmd_help(int argc, char **argv)
 	}
 	const char *noun = argv[1];
 	const char *verb = argc > 2 ? argv[2] : NULL;
+	/* the manual and the completion the build installs (manual.c) */
+	if (argc == 2 && strcmp(noun, "--man") == 0) {
+		cli_print_man(stdout);
+		return 0;
+	}
+	if (argc == 2 && strcmp(noun, "--bash-completion") == 0) {
+		cli_print_bash_completion(stdout);
+		return 0;
+	}
 	const cli_cmd *cmd = cli_find_cmd(noun, verb);
 	if (cmd == NULL || (verb != NULL && cmd->verb == NULL && argc > 2))
 		return cli_fail(CLI_EXIT_USAGE, "no such command (see `veld --help`)");

@@ -26,5 +26,6 @@ set(VELD_DEVSYNC_SOURCES
 set(VELD_SERVER_SOURCES
   ${VELD_SYNC_DIR}/src/server.c
   ${VELD_SYNC_DIR}/src/server_store.c
+  ${VELD_SYNC_DIR}/src/server_nonces.c
   ${VELD_SYNC_DIR}/src/arena.c
 )

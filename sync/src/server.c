@@ -1450,7 +1450,7 @@ int veld_server_start(veld_server **out, const veld_server_options *opts)
 		goto fail;
 	if ((rc = make_dir(srv->data_dir)) != VELD_OK || (rc = lock_dir(srv)) != VELD_OK)
 		goto fail;
-	if ((rc = veld__sstore_sqlite_open(&srv->store, srv->data_dir)) != VELD_OK)
+	if ((rc = veld__sstore_sqlite_open(&srv->store, srv->data_dir, threads)) != VELD_OK)
 		goto fail;
 	/* The push's clock rule (server_store.h). max_skew_s came with options
 	 * version 2: a version 1 struct ends before it. */

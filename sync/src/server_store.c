@@ -1,11 +1,17 @@
 /* server_store.c - the server's central store on SQLite (server_store.h).
  *
- * One connection, guarded by a mutex: every request runs as one
- * BEGIN IMMEDIATE transaction while it holds the mutex, so requests are
- * serialised, cursors are handed out (and become visible) in commit order,
- * and a failed or refused request rolls back whole. WAL with
- * synchronous=NORMAL keeps commits cheap; a crash loses at most the last
- * commits, never consistency, and a device simply pushes again.
+ * One writer connection, guarded by a mutex: every request that writes
+ * runs as one BEGIN IMMEDIATE transaction while it holds the mutex, so
+ * writes are serialised, cursors are handed out (and become visible) in
+ * commit order, and a failed or refused request rolls back whole. Reads
+ * (pulls, the access-log pull, the device list, authentication) run on
+ * reader connections of their own, each in one deferred transaction: a
+ * snapshot of the last commit, taken without waiting for a write in
+ * progress. Request nonces live in a database of their own (nonces.db,
+ * server_nonces.c), so recording a pull's nonce does not wait for
+ * server.db's write lock either. WAL with synchronous=NORMAL keeps commits
+ * cheap; a crash loses at most the last commits, never consistency, and a
+ * device simply pushes again.
  *
  * The operation log and its merge state are the device schema
  * (veld__merge_schema) and every operation goes through veld__merge_apply,
@@ -18,7 +24,9 @@
  *   invites(auth, team, role, expires, tv, team_sealed, used)
  *                              - single-use enrollment invites, by auth
  *                                (the server never sees a code)
- *   nonces(device, nonce, time) - request nonces, pruned after the window
+ *   nonces(device, nonce, time) - no longer used: request nonces moved to
+ *                                nonces.db; rows left by an older veld are
+ *                                carried over at start
  *   feed(cursor, device, seq, team, client)
  *                              - every operation in arrival order, also
  *                                those erased since or dropped on arrival
@@ -69,6 +77,7 @@
 #include "error.h"
 #include "merge.h"
 #include "policy.h"
+#include "server_nonces.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -180,9 +189,9 @@ static const char *const migrations[SERVER_SCHEMA_VERSION] = {schema_v1, schema_
                                                               schema_v4, schema_v5};
 
 enum {
-	S_BEGIN, S_COMMIT, S_ROLLBACK,
+	S_BEGIN, S_BEGIN_READ, S_COMMIT, S_ROLLBACK,
 	S_DEV_GET, S_DEV_INSERT, S_DEV_SET_LAST, S_DEV_REVOKE, S_DEV_OFFICE, S_DEV_LIST,
-	S_NONCE_GET, S_NONCE_PUT, S_NONCE_PRUNE,
+	S_NONCE_OLD, S_NONCE_OLD_CLEAR,
 	S_INV_GET, S_INV_PUT, S_INV_USE, S_INV_OFFICE_LIVE,
 	S_OP_HASH, S_FEED_PUT, S_FEED_ALL, S_FEED_TEAM, S_FEED_OFFICE,
 	S_BATCH_PUT, S_BATCH_FIND, S_BATCH_HASHES,
@@ -213,6 +222,7 @@ enum {
 
 static const char *const sql[S__COUNT] = {
 	[S_BEGIN] = "BEGIN IMMEDIATE",
+	[S_BEGIN_READ] = "BEGIN",
 	[S_COMMIT] = "COMMIT",
 	[S_ROLLBACK] = "ROLLBACK",
 	[S_DEV_GET] = "SELECT " DEV_COLS " FROM devices WHERE device = ?1",
@@ -222,9 +232,8 @@ static const char *const sql[S__COUNT] = {
 	[S_DEV_OFFICE] = "SELECT " DEV_COLS " FROM devices WHERE role = 'office'"
 	                 " ORDER BY enrolled LIMIT 1",
 	[S_DEV_LIST] = "SELECT " DEV_COLS " FROM devices ORDER BY enrolled, device",
-	[S_NONCE_GET] = "SELECT 1 FROM nonces WHERE device = ?1 AND nonce = ?2",
-	[S_NONCE_PUT] = "INSERT INTO nonces(device, nonce, time) VALUES(?1, ?2, ?3)",
-	[S_NONCE_PRUNE] = "DELETE FROM nonces WHERE time < ?1",
+	[S_NONCE_OLD] = "SELECT device, nonce, time FROM nonces WHERE time >= ?1",
+	[S_NONCE_OLD_CLEAR] = "DELETE FROM nonces",
 	[S_INV_GET] = "SELECT team, role, expires, tv, team_sealed, used FROM invites WHERE auth = ?1",
 	[S_INV_PUT] = "INSERT INTO invites(auth, team, role, expires, tv, team_sealed, used)"
 	              " VALUES(?1, ?2, ?3, ?4, ?5, ?6, NULL)",
@@ -376,6 +385,9 @@ static void sql_op_kh(sqlite3_context *ctx, int argc, sqlite3_value **argv)
 	sqlite3_result_blob(ctx, kh, sizeof kh, SQLITE_TRANSIENT);
 }
 
+/* A connection and its statements: the writer (the handle itself, with
+ * the merge state) or one of its readers. `mu` is held while a request
+ * uses it. */
 struct sqlite_store {
 	struct veld__sstore base;
 	pthread_mutex_t mu;
@@ -384,6 +396,10 @@ struct sqlite_store {
 	int bind_rc; /* a bind that failed since the last step (query, step) */
 	struct veld__merge merge;
 	int merge_open;
+	struct veld__nonces *nonces; /* the writer's, shared by its readers */
+	struct sqlite_store *readers; /* the writer only: nreaders of them */
+	size_t nreaders;
+	unsigned next_reader;
 };
 
 /* ---- statements ---------------------------------------------------------------- */
@@ -612,7 +628,7 @@ static int office_load(struct sqlite_store *s, struct veld__srv_device *d, int *
 static int nonce_exists(struct sqlite_store *s, const uint8_t dev[VELD_ID_BYTES],
                         const uint8_t nonce[16], int *seen)
 {
-	return exists(s, query(s, S_NONCE_GET, "ii", dev, nonce), "reading nonces", seen);
+	return veld__nonces_seen(s->nonces, dev, nonce, seen);
 }
 
 /* Team key version currently published for `team` (0 if none). */
@@ -718,15 +734,26 @@ typedef int (*endpoint_fn)(struct sqlite_store *s, const struct veld__srv_req *r
                            const struct veld__srv_device *dev, const struct call *call,
                            struct veld__srv_outcome *out);
 
+/* Record a request's nonce once it succeeded: *fresh 0 if it was held
+ * already. */
+static int nonce_note(struct sqlite_store *s, const struct veld__srv_req *req, int *fresh)
+{
+	return veld__nonces_record(s->nonces, req->device, req->nonce, req->time_ms, req->now_ms,
+	                           fresh);
+}
+
 /* One request = one transaction (server_store.h): the requester's checks,
- * the endpoint, then the nonce and the commit; a refusal or a failure
- * rolls back everything, the nonce too. */
+ * the endpoint, the commit; a refusal or a failure rolls back everything.
+ * The nonce is recorded after the commit, before the writer takes the
+ * next request: a replay that waited for this one finds it. (Were that
+ * record lost, a replay would be taken again unchanged: every write is
+ * idempotent.) */
 static int run_request(struct veld__sstore *base, const struct veld__srv_req *req, enum who who,
                        endpoint_fn fn, const struct call *call, struct veld__srv_outcome *out)
 {
 	struct sqlite_store *s = (struct sqlite_store *)base;
 	struct veld__srv_device dev;
-	int rc;
+	int fresh, rc;
 	memset(out, 0, sizeof *out);
 	memset(&dev, 0, sizeof dev);
 	if ((rc = tx_begin(s)) != VELD_OK)
@@ -736,24 +763,58 @@ static int run_request(struct veld__sstore *base, const struct veld__srv_req *re
 		rc = fn(s, req, &dev, call, out);
 	if (rc != VELD_OK || out->refusal != VELD_SRV_OK)
 		return tx_rollback(s, rc);
-	rc = exec(s, "recording the nonce", S_NONCE_PUT, "iiu", req->device, req->nonce, req->time_ms);
-	if (rc == VELD_OK && req->now_ms > VELD_AUTH_WINDOW_MS)
-		rc = exec(s, "pruning nonces", S_NONCE_PRUNE, "u", req->now_ms - VELD_AUTH_WINDOW_MS);
-	return tx_commit(s, rc);
-}
-
-/* Calls that are no request run under the lock alone. */
-static struct sqlite_store *lock(struct veld__sstore *base)
-{
-	struct sqlite_store *s = (struct sqlite_store *)base;
-	pthread_mutex_lock(&s->mu);
-	return s;
-}
-
-static int unlock(struct sqlite_store *s, int rc)
-{
+	if ((rc = exec(s, "committing", S_COMMIT, "")) != VELD_OK)
+		return tx_rollback(s, rc);
+	(void)nonce_note(s, req, &fresh);
 	pthread_mutex_unlock(&s->mu);
+	return VELD_OK;
+}
+
+/* A reader connection for one read: a free one if there is, else the
+ * next in turn, waited for (reads wait only for reads). */
+static struct sqlite_store *reader_take(struct sqlite_store *w)
+{
+	unsigned start = __atomic_fetch_add(&w->next_reader, 1, __ATOMIC_RELAXED);
+	for (size_t i = 0; i < w->nreaders; i++) {
+		struct sqlite_store *r = &w->readers[(start + i) % w->nreaders];
+		if (pthread_mutex_trylock(&r->mu) == 0)
+			return r;
+	}
+	struct sqlite_store *r = &w->readers[start % w->nreaders];
+	pthread_mutex_lock(&r->mu);
+	return r;
+}
+
+static int reader_give(struct sqlite_store *r, int rc)
+{
+	pthread_mutex_unlock(&r->mu);
 	return rc;
+}
+
+/* A request that only reads: the requester's checks and the endpoint in
+ * one snapshot on a reader, then its nonce. A replay that raced its
+ * original is refused when the nonce turns out to be held. */
+static int run_read(struct veld__sstore *base, const struct veld__srv_req *req, enum who who,
+                    endpoint_fn fn, const struct call *call, struct veld__srv_outcome *out)
+{
+	struct sqlite_store *r = reader_take((struct sqlite_store *)base);
+	struct veld__srv_device dev;
+	int fresh, rc;
+	memset(out, 0, sizeof *out);
+	memset(&dev, 0, sizeof dev);
+	if ((rc = exec(r, "starting a read", S_BEGIN_READ, "")) != VELD_OK)
+		return reader_give(r, rc);
+	rc = requester(r, req, who, &dev, out);
+	if (rc == VELD_OK && out->refusal == VELD_SRV_OK)
+		rc = fn(r, req, &dev, call, out);
+	/* A read's transaction ends the same way whatever happened. */
+	sqlite3_stmt *st = query(r, S_ROLLBACK, "");
+	(void)step(r, st);
+	sqlite3_reset(st);
+	if (rc == VELD_OK && out->refusal == VELD_SRV_OK &&
+	    (rc = nonce_note(r, req, &fresh)) == VELD_OK && !fresh)
+		rc = refuse(out, VELD_SRV_REPLAY, "nonce already used");
+	return reader_give(r, rc);
 }
 
 /* ---- setup and the reads of authentication ---------------------------------------- */
@@ -772,8 +833,8 @@ static int office_needed_locked(struct sqlite_store *s, uint64_t now_ms, int *ne
 
 static int sq_office_needed(struct veld__sstore *base, uint64_t now_ms, int *needed)
 {
-	struct sqlite_store *s = lock(base);
-	return unlock(s, office_needed_locked(s, now_ms, needed));
+	struct sqlite_store *r = reader_take((struct sqlite_store *)base);
+	return reader_give(r, office_needed_locked(r, now_ms, needed));
 }
 
 static int sq_office_invite(struct veld__sstore *base, const uint8_t auth[32], uint64_t now_ms,
@@ -796,15 +857,14 @@ static int sq_office_invite(struct veld__sstore *base, const uint8_t auth[32], u
 static int sq_device_get(struct veld__sstore *base, const uint8_t device[VELD_ID_BYTES],
                          struct veld__srv_device *out)
 {
-	struct sqlite_store *s = lock(base);
-	return unlock(s, device_load(s, device, out));
+	struct sqlite_store *r = reader_take((struct sqlite_store *)base);
+	return reader_give(r, device_load(r, device, out));
 }
 
 static int sq_nonce_seen(struct veld__sstore *base, const uint8_t device[VELD_ID_BYTES],
                          const uint8_t nonce[16], int *seen)
 {
-	struct sqlite_store *s = lock(base);
-	return unlock(s, nonce_exists(s, device, nonce, seen));
+	return nonce_exists((struct sqlite_store *)base, device, nonce, seen);
 }
 
 /* ---- enroll ------------------------------------------------------------------------ */
@@ -1319,7 +1379,7 @@ static int sq_devices(struct veld__sstore *base, const struct veld__srv_req *req
 {
 	const struct call call = {NULL, list, 0};
 	memset(&list->resp, 0, sizeof list->resp);
-	return run_request(base, req, OFFICE_ONLY, devices_locked, &call, out);
+	return run_read(base, req, OFFICE_ONLY, devices_locked, &call, out);
 }
 
 /* ---- push ----------------------------------------------------------------------- */
@@ -2189,7 +2249,7 @@ static int run_page(struct veld__sstore *base, const struct veld__srv_req *req, 
 {
 	const struct veld__srv_pull_args *args = call->m;
 	if (args->limit >= 1 && args->limit <= VELD_WIRE_MAX_PAGE)
-		return run_request(base, req, who, fn, call, out);
+		return run_read(base, req, who, fn, call, out);
 	memset(out, 0, sizeof *out);
 	return refuse(out, VELD_SRV_MALFORMED, "limit: must be 1 to %d", VELD_WIRE_MAX_PAGE);
 }
@@ -2327,20 +2387,29 @@ static int sq_audit_pull(struct veld__sstore *base, const struct veld__srv_req *
 
 /* ---- open and close ---------------------------------------------------------- */
 
+/* Close one connection (its statements, then the database). */
+static void conn_close(struct sqlite_store *c)
+{
+	for (int i = 0; i < S__COUNT; i++)
+		sqlite3_finalize(c->st[i]);
+	sqlite3_close(c->db);
+	pthread_mutex_destroy(&c->mu);
+}
+
 static void sq_close(struct veld__sstore *base)
 {
 	struct sqlite_store *s = (struct sqlite_store *)base;
 	if (!s)
 		return;
+	for (size_t i = 0; i < s->nreaders; i++)
+		conn_close(&s->readers[i]);
+	free(s->readers);
 	if (s->merge_open)
 		veld__merge_close(&s->merge);
-	for (int i = 0; i < S__COUNT; i++)
-		sqlite3_finalize(s->st[i]);
-	if (s->db) {
-		/* A clean close checkpoints the WAL into the database file. */
-		sqlite3_close(s->db);
-	}
-	pthread_mutex_destroy(&s->mu);
+	/* The writer closes last: a clean close checkpoints the WAL into the
+	 * database file when no reader is left. */
+	conn_close(s);
+	veld__nonces_close(s->nonces);
 	free(s);
 }
 
@@ -2386,20 +2455,51 @@ static int cursors_past_now(struct sqlite_store *s)
 	return tx_commit(s, rc);
 }
 
-/* The connection's setup: WAL, the schema (each migration in its own
- * transaction, so a crash mid-way leaves the previous version whole), the
- * SQL function of erasure, and the named statements. */
-static int db_setup(struct sqlite_store *s)
+/* Nonces an older veld kept in server.db, still inside the window, move
+ * to nonces.db, so an upgrade does not open a window for replays. */
+static int nonces_carry_over(struct sqlite_store *s)
+{
+	struct timespec ts;
+	uint64_t now, since;
+	int fresh, rc;
+	clock_gettime(CLOCK_REALTIME, &ts);
+	now = (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
+	since = now > VELD_AUTH_WINDOW_MS ? now - VELD_AUTH_WINDOW_MS : 0;
+	sqlite3_stmt *st = query(s, S_NONCE_OLD, "u", since);
+	while ((rc = step(s, st)) == SQLITE_ROW) {
+		uint8_t dev[VELD_ID_BYTES], nonce[16];
+		if (col_blob(st, 0, dev, sizeof dev) || col_blob(st, 1, nonce, sizeof nonce))
+			continue; /* not a nonce this server wrote: nothing to keep */
+		if ((rc = veld__nonces_record(s->nonces, dev, nonce, col_u64(st, 2), now, &fresh)) !=
+		    VELD_OK)
+			break;
+	}
+	if ((rc = rows_end(st, rc, "reading the old nonces")) != VELD_OK)
+		return rc;
+	return exec(s, "clearing the old nonces", S_NONCE_OLD_CLEAR, "");
+}
+
+/* A connection's setup: busy timeout, the SQL function of erasure and the
+ * named statements; the writer also sets up WAL and the schema (each
+ * migration in its own transaction, so a crash mid-way leaves the
+ * previous version whole) before. */
+static int conn_setup(struct sqlite_store *s, int writer)
 {
 	int rc;
 	sqlite3_extended_result_codes(s->db, 1);
 	sqlite3_busy_timeout(s->db, 5000);
-	if ((rc = sqlite3_exec(s->db, "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;"
-	                       " PRAGMA foreign_keys=ON;", NULL, NULL, NULL)) != SQLITE_OK)
-		return veld__err_sqlite(rc, "configuring the server database");
-	if ((rc = veld__merge_migrate(s->db, migrations, SERVER_SCHEMA_VERSION,
-	                              "the server database")) != VELD_OK)
-		return rc;
+	if (writer) {
+		rc = sqlite3_exec(s->db, "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;"
+		                  " PRAGMA foreign_keys=ON;", NULL, NULL, NULL);
+		if (rc != SQLITE_OK)
+			return veld__err_sqlite(rc, "configuring the server database");
+		if ((rc = veld__merge_migrate(s->db, migrations, SERVER_SCHEMA_VERSION,
+		                              "the server database")) != VELD_OK)
+			return rc;
+	} else if ((rc = sqlite3_exec(s->db, "PRAGMA query_only=ON;", NULL, NULL, NULL)) !=
+	           SQLITE_OK) {
+		return veld__err_sqlite(rc, "configuring a reader of the server database");
+	}
 	rc = sqlite3_create_function_v2(s->db, "veld_op_kh", 11,
 	                                SQLITE_UTF8 | SQLITE_DETERMINISTIC | SQLITE_INNOCUOUS, NULL,
 	                                sql_op_kh, NULL, NULL, NULL);
@@ -2410,10 +2510,20 @@ static int db_setup(struct sqlite_store *s)
 		if (rc != SQLITE_OK)
 			return veld__err_sqlite(rc, "preparing the server statements");
 	}
-	return cursors_past_now(s);
+	return VELD_OK;
 }
 
-int veld__sstore_sqlite_open(struct veld__sstore **out, const char *dir)
+static int conn_open(struct sqlite_store *c, const char *path, int writer)
+{
+	int rc;
+	pthread_mutex_init(&c->mu, NULL);
+	rc = sqlite3_open_v2(path, &c->db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_NOMUTEX, NULL);
+	if (rc != SQLITE_OK)
+		return veld__err_sqlite(rc, "opening the server database");
+	return conn_setup(c, writer);
+}
+
+int veld__sstore_sqlite_open(struct veld__sstore **out, const char *dir, size_t readers)
 {
 	struct sqlite_store *s;
 	char path[4096];
@@ -2433,12 +2543,23 @@ int veld__sstore_sqlite_open(struct veld__sstore **out, const char *dir)
 		return veld__err(VELD_ENOMEM, "out of memory");
 	s->base.ops = &sqlite_ops;
 	s->base.max_skew_ms = VELD_SRV_MAX_SKEW_MS;
-	pthread_mutex_init(&s->mu, NULL);
-	rc = sqlite3_open_v2(path, &s->db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_NOMUTEX, NULL);
-	if (rc != SQLITE_OK)
-		rc = veld__err_sqlite(rc, "opening the server database");
-	else if ((rc = db_setup(s)) == VELD_OK && (rc = veld__merge_open(&s->merge, s->db)) == VELD_OK)
+	if (!(s->readers = calloc(readers ? readers : 1, sizeof *s->readers))) {
+		free(s);
+		return veld__err(VELD_ENOMEM, "out of memory");
+	}
+	if ((rc = conn_open(s, path, 1)) == VELD_OK &&
+	    (rc = veld__nonces_open(&s->nonces, dir)) == VELD_OK &&
+	    (rc = cursors_past_now(s)) == VELD_OK && (rc = nonces_carry_over(s)) == VELD_OK &&
+	    (rc = veld__merge_open(&s->merge, s->db)) == VELD_OK)
 		s->merge_open = 1;
+	while (rc == VELD_OK && s->nreaders < (readers ? readers : 1)) {
+		struct sqlite_store *r = &s->readers[s->nreaders];
+		r->nonces = s->nonces;
+		if ((rc = conn_open(r, path, 0)) != VELD_OK)
+			conn_close(r);
+		else
+			s->nreaders++;
+	}
 	if (rc != VELD_OK) {
 		sq_close(&s->base);
 		return rc;

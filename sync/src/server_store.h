@@ -12,10 +12,16 @@
  *  - One request = one transaction. A request function re-checks the
  *    requesting device (enrolled, not revoked) and its nonce inside the
  *    transaction, makes every check of its endpoint before it writes, and
- *    records the nonce only when the request succeeds. A refused request
- *    changes nothing: not even the nonce table. A request of many items
+ *    records the nonce only when the request succeeds (a write: after its
+ *    commit, before the next write may check it; a read: after its page,
+ *    refusing it as a replay if a racing copy recorded it first). A refused
+ *    request changes nothing: not even the nonces. A request of many items
  *    (notices, checkpoints) is one transaction too: one refused item
  *    refuses them all.
+ *  - A read (pull, access-log pull, device list, device_get, nonce_seen,
+ *    office_needed) does not wait for a write in progress: it sees one
+ *    consistent snapshot of the last commit (SQLite: reader connections in
+ *    WAL mode; nonces in a database of their own).
  *  - Functions return VELD_OK when the request was decided, with the
  *    decision in `out->refusal` (VELD_SRV_OK = done); a negative VELD_E*
  *    code only for a failure of the store itself (the answer is then 500
@@ -292,7 +298,10 @@ struct veld__sstore {
 	uint64_t max_skew_ms;
 };
 
-/* The SQLite backend: DIR/server.db (created mode 0600 if missing; WAL). */
-int veld__sstore_sqlite_open(struct veld__sstore **out, const char *dir);
+/* The SQLite backend: DIR/server.db (created mode 0600 if missing; WAL)
+ * with one writer connection and `readers` reader connections (at least
+ * one; one per server thread lets every thread read at once), and
+ * DIR/nonces.db. */
+int veld__sstore_sqlite_open(struct veld__sstore **out, const char *dir, size_t readers);
 
 #endif

@@ -52,7 +52,8 @@ fi
 # pkg-config
 export PKG_CONFIG_PATH="$libdir/pkgconfig"
 [ "$(pkg-config --modversion veld)" = "$version" ] || fail "pkg-config --modversion is not $version"
-cc -o "$tmp/hello_pc" "$src/tests/install/consumer/hello.c" $(pkg-config --cflags --libs veld) \
+cc ${CFLAGS:-} ${LDFLAGS:-} -o "$tmp/hello_pc" "$src/tests/install/consumer/hello.c" \
+  $(pkg-config --cflags --libs veld) \
   || fail "hello does not build through pkg-config"
 out=$(LD_LIBRARY_PATH="$libdir" "$tmp/hello_pc" "$tmp/store_pc") || fail "hello (pkg-config) failed"
 echo "$out" | grep -q "\"clients\": *1" || fail "hello (pkg-config) printed: $out"

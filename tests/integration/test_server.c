@@ -1693,6 +1693,148 @@ static void test_server__stop_drains_in_flight(void **state)
 	resp_free(&r);
 }
 
+/* A pull reads a snapshot on a reader connection of its own: it neither
+ * waits for nor fails on a write in progress (here another connection
+ * holds server.db's write lock with an uncommitted change, as a long push
+ * does), it does not see that change, and its nonce goes to nonces.db,
+ * which the lock does not cover. The office's authentication reads there
+ * too. Before readers, this pull waited out the busy timeout and failed. */
+static void test_server__pull_does_not_wait_for_a_write(void **state)
+{
+	struct fx *f = *state;
+	struct batch b;
+	struct resp r;
+	struct veld__pull_resp p;
+	struct veld__wire w;
+	uint8_t client[16];
+	char path[400];
+	sqlite3 *db;
+	randombytes_buf(client, 16);
+	batch_make(&b, &f->office, 1, 3, "north", client, 1);
+	push(f, &f->office, &b, &r);
+	assert_pushed(&r, 3, 3);
+	resp_free(&r);
+
+	snprintf(path, sizeof path, "%s/server.db", f->data);
+	assert_int_equal(sqlite3_open_v2(path, &db, SQLITE_OPEN_READWRITE, NULL), SQLITE_OK);
+	assert_int_equal(sqlite3_exec(db, "BEGIN IMMEDIATE; DELETE FROM feed;", NULL, NULL, NULL),
+	                 SQLITE_OK);
+	pull_page(f, &f->office, "/v1/pull?after=0&limit=100", &w, &p, &r);
+	assert_int_equal(page_seqs(&p, &f->office), SEQS(3));
+	veld__wire_free(&w);
+	resp_free(&r);
+	/* The access log's pull and the device list read the same way. */
+	call(f, &f->office, "GET", "/v1/audit?after=0&limit=10", NULL, 0, &r);
+	assert_int_equal(r.status, 200);
+	resp_free(&r);
+	call(f, &f->office, "GET", "/v1/devices", NULL, 0, &r);
+	assert_int_equal(r.status, 200);
+	resp_free(&r);
+	assert_int_equal(sqlite3_exec(db, "ROLLBACK", NULL, NULL, NULL), SQLITE_OK);
+	sqlite3_close(db);
+}
+
+/* A read's nonce is kept like a write's: the same pull again is a replay,
+ * two copies racing get one page and one 409 (never a 500), and a restart
+ * forgets none of them. */
+struct pull_race {
+	struct fx *f;
+	const char *path;
+	const struct veld__auth_headers *h;
+	long status;
+	char code[32];
+};
+
+static void *pull_race_run(void *arg)
+{
+	struct pull_race *x = arg;
+	struct resp r;
+	/* http() uses the fixture's curl handle: this thread gets its own */
+	struct fx *copy = malloc(sizeof *copy);
+	assert_non_null(copy);
+	memcpy(copy, x->f, sizeof *copy);
+	copy->curl = curl_easy_init();
+	http(copy, "GET", x->path, NULL, 0, x->h, &r);
+	x->status = r.status;
+	if (r.status == 409 && r.body && strstr((const char *)r.body, "replay"))
+		snprintf(x->code, sizeof x->code, "replay");
+	resp_free(&r);
+	curl_easy_cleanup(copy->curl);
+	free(copy);
+	return NULL;
+}
+
+static void test_server__replayed_pull_refused_also_after_restart(void **state)
+{
+	struct fx *f = *state;
+	struct veld__auth_headers h;
+	struct resp r;
+	const char *path = "/v1/pull?after=0&limit=10";
+	veld__auth_sign(&h, f->office.id, f->office.sign_sk, "GET", path, NULL, 0);
+	http(f, "GET", path, NULL, 0, &h, &r);
+	assert_int_equal(r.status, 200);
+	resp_free(&r);
+	http(f, "GET", path, NULL, 0, &h, &r);
+	assert_error(&r, 409, "replay", NULL);
+	resp_free(&r);
+
+	for (int round = 0; round < 10; round++) {
+		struct veld__auth_headers hr;
+		struct pull_race a = {f, path, &hr, 0, ""}, b = {f, path, &hr, 0, ""};
+		pthread_t ta, tb;
+		veld__auth_sign(&hr, f->office.id, f->office.sign_sk, "GET", path, NULL, 0);
+		assert_int_equal(pthread_create(&ta, NULL, pull_race_run, &a), 0);
+		assert_int_equal(pthread_create(&tb, NULL, pull_race_run, &b), 0);
+		pthread_join(ta, NULL);
+		pthread_join(tb, NULL);
+		if (!((a.status == 200 && b.status == 409 && strcmp(b.code, "replay") == 0) ||
+		      (b.status == 200 && a.status == 409 && strcmp(a.code, "replay") == 0)))
+			fail_msg("round %d: a racing replay answered %ld and %ld", round, a.status,
+			         b.status);
+	}
+
+	veld_server_stop(f->srv);
+	f->srv = NULL;
+	server_start(f, 0, 0);
+	http(f, "GET", path, NULL, 0, &h, &r);
+	assert_error(&r, 409, "replay", NULL);
+	resp_free(&r);
+}
+
+/* An older veld kept nonces in server.db: those inside the window still
+ * count after the upgrade. */
+static void test_server__old_nonces_carried_over(void **state)
+{
+	struct fx *f = *state;
+	struct veld__auth_headers h;
+	struct resp r;
+	uint8_t nonce[16];
+	char path[400];
+	sqlite3 *db;
+	sqlite3_stmt *st;
+	const char *uri = "/v1/pull?after=0&limit=10";
+	veld__auth_sign(&h, f->office.id, f->office.sign_sk, "GET", uri, NULL, 0);
+	assert_int_equal(sodium_hex2bin(nonce, sizeof nonce, h.nonce, strlen(h.nonce), NULL, NULL,
+	                                NULL), 0);
+	veld_server_stop(f->srv);
+	f->srv = NULL;
+	snprintf(path, sizeof path, "%s/server.db", f->data);
+	assert_int_equal(sqlite3_open_v2(path, &db, SQLITE_OPEN_READWRITE, NULL), SQLITE_OK);
+	assert_int_equal(sqlite3_prepare_v2(db, "INSERT INTO nonces(device, nonce, time)"
+	                                    " VALUES(?1, ?2, ?3)", -1, &st, NULL), SQLITE_OK);
+	sqlite3_bind_blob(st, 1, f->office.id, 16, SQLITE_STATIC);
+	sqlite3_bind_blob(st, 2, nonce, 16, SQLITE_STATIC);
+	sqlite3_bind_int64(st, 3, (sqlite3_int64)wall_ms());
+	assert_int_equal(sqlite3_step(st), SQLITE_DONE);
+	sqlite3_finalize(st);
+	sqlite3_close(db);
+	server_start(f, 0, 0);
+	http(f, "GET", uri, NULL, 0, &h, &r);
+	assert_error(&r, 409, "replay", NULL);
+	resp_free(&r);
+	assert_int_equal(db_count(f, "nonces"), 0);
+}
+
 static void test_server__pull_office_other_team_as_stubs(void **state)
 {
 	struct fx *f = *state;
@@ -4406,6 +4548,11 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_server__enroll_proof_stored_and_listed, setup,
 		                                teardown),
 		cmocka_unit_test_setup_teardown(test_server__revoke_answers_acked, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_server__pull_does_not_wait_for_a_write, setup,
+		                                teardown),
+		cmocka_unit_test_setup_teardown(test_server__replayed_pull_refused_also_after_restart,
+		                                setup, teardown),
+		cmocka_unit_test_setup_teardown(test_server__old_nonces_carried_over, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_server__schema_upgrade_keeps_old_data, setup,
 		                                teardown),
 	};

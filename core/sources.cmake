@@ -9,6 +9,7 @@ set(VELD_CORE_SOURCES
   ${VELD_CORE_DIR}/src/hlc.c
   ${VELD_CORE_DIR}/src/op.c
   ${VELD_CORE_DIR}/src/merge.c
+  ${VELD_CORE_DIR}/src/merge_sqlite.c
   ${VELD_CORE_DIR}/src/keys.c
   ${VELD_CORE_DIR}/src/store.c
   ${VELD_CORE_DIR}/src/schema.c

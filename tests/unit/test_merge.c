@@ -262,6 +262,302 @@ static char *dump_conflicts(veld_store *s)
 	return out;
 }
 
+/* ---- the rule on other storage ------------------------------------------------------
+ * A second backend of the merge's storage primitives (merge.h), in memory,
+ * written from their contract alone: the rule must leave it in the state
+ * it leaves SQLite in, for any history in any order with duplicates. A
+ * server backend (PostgreSQL) plugs its primitives in the same way. */
+#define MEM_OPS (MAXOPS * 2)
+struct mem {
+	struct mem_op {
+		uint8_t device[16], entity[16], hash[32];
+		uint64_t seq, hlc;
+		char field[65];
+		int head;
+	} ops[MEM_OPS];
+	int nops;
+	struct mem_ref {
+		uint8_t device[16], entity[16];
+		uint64_t seq;
+		char field[65];
+	} sup[MEM_OPS * NDEV * 4];
+	int nsup;
+	struct mem_ent {
+		uint8_t entity[16], client[16];
+		char kind[17], team[65];
+		uint64_t created;
+	} ent[NENT * 2];
+	int nent;
+	struct mem_ref conf[NENT * NFIELD];
+	int nconf;
+};
+
+static struct mem_op *mem_op(struct mem *m, const uint8_t device[16], uint64_t seq)
+{
+	for (int i = 0; i < m->nops; i++)
+		if (m->ops[i].seq == seq && !memcmp(m->ops[i].device, device, 16))
+			return &m->ops[i];
+	return NULL;
+}
+
+static int mem_op_hash(void *db, const uint8_t device[16], uint64_t seq, uint8_t hash[32],
+                       int *found)
+{
+	struct mem_op *o = mem_op(db, device, seq);
+	if ((*found = o != NULL))
+		memcpy(hash, o->hash, 32);
+	return VELD_OK;
+}
+
+static int mem_op_insert(void *db, const veld__op *op, int head, const uint8_t *sup,
+                         size_t sup_len, int *inserted)
+{
+	struct mem *m = db;
+	(void)sup;
+	(void)sup_len;
+	if ((*inserted = mem_op(m, op->device, op->seq) == NULL)) {
+		struct mem_op *o = &m->ops[m->nops++];
+		assert_true(m->nops <= MEM_OPS);
+		memcpy(o->device, op->device, 16);
+		memcpy(o->entity, op->entity, 16);
+		memcpy(o->hash, op->hash, 32);
+		o->seq = op->seq;
+		o->hlc = op->hlc;
+		snprintf(o->field, sizeof o->field, "%s", op->field);
+		o->head = head;
+	}
+	return VELD_OK;
+}
+
+static int mem_op_unhead(void *db, const uint8_t device[16], uint64_t seq,
+                         const uint8_t entity[16], const char *field, int *changed)
+{
+	struct mem_op *o = mem_op(db, device, seq);
+	*changed = o && !memcmp(o->entity, entity, 16) && !strcmp(o->field, field);
+	if (*changed)
+		o->head = 0;
+	return VELD_OK;
+}
+
+static int mem_op_any(void *db, const uint8_t entity[16], int *any)
+{
+	struct mem *m = db;
+	*any = 0;
+	for (int i = 0; i < m->nops; i++)
+		*any |= !memcmp(m->ops[i].entity, entity, 16);
+	return VELD_OK;
+}
+
+static int mem_ref_find(const struct mem_ref *r, int n, const uint8_t device[16], uint64_t seq,
+                        const uint8_t entity[16], const char *field)
+{
+	for (int i = 0; i < n; i++)
+		if ((!device || (r[i].seq == seq && !memcmp(r[i].device, device, 16))) &&
+		    !memcmp(r[i].entity, entity, 16) && !strcmp(r[i].field, field))
+			return i;
+	return -1;
+}
+
+static int mem_sup_check(void *db, const uint8_t device[16], uint64_t seq,
+                         const uint8_t entity[16], const char *field, int *superseded)
+{
+	struct mem *m = db;
+	*superseded = mem_ref_find(m->sup, m->nsup, device, seq, entity, field) >= 0;
+	return VELD_OK;
+}
+
+static int mem_sup_insert(void *db, const uint8_t device[16], uint64_t seq,
+                          const uint8_t entity[16], const char *field)
+{
+	struct mem *m = db;
+	if (mem_ref_find(m->sup, m->nsup, device, seq, entity, field) < 0) {
+		struct mem_ref *r = &m->sup[m->nsup++];
+		memcpy(r->device, device, 16);
+		memcpy(r->entity, entity, 16);
+		r->seq = seq;
+		snprintf(r->field, sizeof r->field, "%s", field);
+	}
+	return VELD_OK;
+}
+
+static struct mem_ent *mem_ent(struct mem *m, const uint8_t entity[16])
+{
+	for (int i = 0; i < m->nent; i++)
+		if (!memcmp(m->ent[i].entity, entity, 16))
+			return &m->ent[i];
+	return NULL;
+}
+
+static int mem_entity_get(void *db, const uint8_t entity[16], char kind[17], uint8_t client[16],
+                          char team[65], int *found)
+{
+	struct mem_ent *e = mem_ent(db, entity);
+	if ((*found = e != NULL)) {
+		snprintf(kind, 17, "%s", e->kind);
+		snprintf(team, 65, "%s", e->team);
+		memcpy(client, e->client, 16);
+	}
+	return VELD_OK;
+}
+
+static int mem_entity_upsert(void *db, const veld__op *op)
+{
+	struct mem *m = db;
+	struct mem_ent *e = mem_ent(m, op->entity);
+	if (!e) {
+		e = &m->ent[m->nent++];
+		memcpy(e->entity, op->entity, 16);
+		memcpy(e->client, op->client, 16);
+		snprintf(e->kind, sizeof e->kind, "%s", op->kind);
+		snprintf(e->team, sizeof e->team, "%s", op->team);
+		e->created = op->hlc;
+	} else if (op->hlc < e->created) {
+		e->created = op->hlc;
+	}
+	return VELD_OK;
+}
+
+static int mem_erased_check(void *db, const uint8_t client[16], int *erased)
+{
+	(void)db;
+	(void)client;
+	*erased = 0;
+	return VELD_OK;
+}
+
+static int mem_head_count(void *db, const uint8_t entity[16], const char *field, uint64_t *heads)
+{
+	struct mem *m = db;
+	*heads = 0;
+	for (int i = 0; i < m->nops; i++)
+		*heads += m->ops[i].head && !memcmp(m->ops[i].entity, entity, 16) &&
+		          !strcmp(m->ops[i].field, field);
+	return VELD_OK;
+}
+
+static int mem_conflict_set(void *db, const uint8_t entity[16], const char *field, int on)
+{
+	struct mem *m = db;
+	int i = mem_ref_find(m->conf, m->nconf, NULL, 0, entity, field);
+	if (on && i < 0) {
+		memcpy(m->conf[m->nconf].entity, entity, 16);
+		snprintf(m->conf[m->nconf++].field, sizeof m->conf[0].field, "%s", field);
+	} else if (!on && i >= 0) {
+		m->conf[i] = m->conf[--m->nconf];
+	}
+	return VELD_OK;
+}
+
+static const struct veld__merge_prims mem_prims = {
+	mem_op_hash, mem_op_insert, mem_op_unhead, mem_op_any, mem_sup_check, mem_sup_insert,
+	mem_entity_get, mem_entity_upsert, mem_erased_check, mem_head_count, mem_conflict_set,
+};
+
+static void hex_upper(char *out, const uint8_t *p, size_t n)
+{
+	for (size_t i = 0; i < n; i++)
+		sprintf(out + 2 * i, "%02X", p[i]);
+}
+
+/* The heads as dump_state prints them (same order: entity, field, hlc
+ * and device descending). */
+static int head_cmp(const void *a, const void *b)
+{
+	const struct mem_op *x = *(const struct mem_op *const *)a, *y = *(const struct mem_op *const *)b;
+	int c = memcmp(x->entity, y->entity, 16);
+	if (!c)
+		c = strcmp(x->field, y->field);
+	if (!c)
+		c = x->hlc < y->hlc ? 1 : x->hlc > y->hlc ? -1 : 0;
+	if (!c)
+		c = -memcmp(x->device, y->device, 16);
+	return c;
+}
+
+static char *mem_dump_state(struct mem *m)
+{
+	const struct mem_op *heads[MEM_OPS];
+	size_t cap = 1 << 16, len = 0, n = 0;
+	char *out = malloc(cap), e[33], d[33];
+	out[0] = 0;
+	for (int i = 0; i < m->nops; i++)
+		if (m->ops[i].head)
+			heads[n++] = &m->ops[i];
+	qsort(heads, n, sizeof heads[0], head_cmp);
+	for (size_t i = 0; i < n; i++) {
+		hex_upper(e, heads[i]->entity, 16);
+		hex_upper(d, heads[i]->device, 16);
+		len += (size_t)snprintf(out + len, cap - len, "%s/%s/%s/%lld/%lld\n", e, heads[i]->field,
+		                        d, (long long)heads[i]->seq, (long long)heads[i]->hlc);
+	}
+	return out;
+}
+
+static int conf_cmp(const void *a, const void *b)
+{
+	const struct mem_ref *x = a, *y = b;
+	int c = memcmp(x->entity, y->entity, 16);
+	return c ? c : strcmp(x->field, y->field);
+}
+
+static char *mem_dump_conflicts(struct mem *m)
+{
+	size_t cap = 1 << 14, len = 0;
+	char *out = malloc(cap), e[33];
+	out[0] = 0;
+	qsort(m->conf, (size_t)m->nconf, sizeof m->conf[0], conf_cmp);
+	for (int i = 0; i < m->nconf; i++) {
+		hex_upper(e, m->conf[i].entity, 16);
+		len += (size_t)snprintf(out + len, cap - len, "%s %s\n", e, m->conf[i].field);
+	}
+	return out;
+}
+
+static void test_merge__same_state_on_other_storage(void **state)
+{
+	char *dir;
+	veld_store *s = store_new(&dir, "anna", NULL);
+	static struct hist h;
+	static struct mem mem;
+	struct veld__merge mm;
+	int order[MAXOPS * 2], applied, conflicted = 0;
+	for (int seed = 1; seed <= 200; seed++) {
+		int n = 0;
+		rng = 0x2545F4914F6CDD1Dull * (uint64_t)seed;
+		make_history(&h, 10 + seed % (MAXOPS - 10));
+		for (int i = 0; i < h.n; i++)
+			order[n++] = i;
+		for (int i = 0; i < h.n / 3; i++)
+			order[n++] = (int)(rnd() % (uint32_t)h.n);
+		for (int i = n - 1; i > 0; i--) {
+			int j = (int)(rnd() % (uint32_t)(i + 1)), t = order[i];
+			order[i] = order[j];
+			order[j] = t;
+		}
+		reset(s);
+		apply_in_order(s, &h, order, n);
+		memset(&mem, 0, sizeof mem);
+		veld__merge_open_on(&mm, &mem_prims, &mem);
+		for (int i = 0; i < n; i++)
+			ok(veld__merge_apply(&mm, &h.ops[order[i]], &applied));
+		char *a = dump_state(s), *b = mem_dump_state(&mem);
+		char *ca = dump_conflicts(s), *cb = mem_dump_conflicts(&mem);
+		if (strcmp(a, b) != 0)
+			fail_msg("seed %d: heads differ between SQLite and memory:\n%s\nvs\n%s", seed, a, b);
+		if (strcmp(ca, cb) != 0)
+			fail_msg("seed %d: conflicts differ:\n%s\nvs\n%s", seed, ca, cb);
+		conflicted += *ca != '\0';
+		free(a);
+		free(b);
+		free(ca);
+		free(cb);
+	}
+	assert_true(conflicted > 20);
+	veld_store_free(s);
+	rm_rf(dir);
+	free(dir);
+}
+
 /* A revoked device's operations above its last accepted seq, taken out
  * after they were merged in any order (a server withheld the revocation),
  * leave the state of a replica that never merged them: heads, conflicts,
@@ -631,6 +927,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_merge__any_order_with_duplicates_converges),
 		cmocka_unit_test(test_merge__dropping_a_devices_later_operations),
+		cmocka_unit_test(test_merge__same_state_on_other_storage),
 		cmocka_unit_test(test_merge__conflicts_table_in_step_any_order),
 		cmocka_unit_test(test_merge__conflict_after_a_retention_removal),
 		cmocka_unit_test(test_merge__same_identity_different_content_refused),

@@ -68,5 +68,5 @@ echo "test_arm64: libveld.a and $(echo "$programs" | wc -l) test programs are AA
 exclude="-LE slow"
 [ "${VELD_ARM64_ALL:-0}" = 1 ] && exclude=""
 # shellcheck disable=SC2086
-"$ctest" --test-dir "$build" -j 2 --timeout 300 --no-tests=error --output-on-failure $exclude ||
+"$ctest" --test-dir "$build" -j 2 --no-tests=error --output-on-failure $exclude ||
 	{ echo "test_arm64: a C test failed on AArch64 (under qemu)"; exit 1; }

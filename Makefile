@@ -16,7 +16,7 @@ endif
 all: build
 
 deps:
-	@./.ci/install-deps
+	@./.ci/install-deps $(BUILD)
 
 build: deps
 	@cmake -S . -B $(BUILD) $(CMAKE_FLAGS) >/dev/null

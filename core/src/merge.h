@@ -41,7 +41,8 @@ struct veld__merge_prims {
 	int (*op_insert)(void *db, const veld__op *op, int head, const uint8_t *sup,
 	                 size_t sup_len, int *inserted);
 	/* Clear the head flag of operation (device, seq) if it is held on
-	 * entity/field: *changed 1 if it was. */
+	 * entity/field: *changed 1 if it is held there, whether or not it was
+	 * still a head (so its supersession need not be remembered). */
 	int (*op_unhead)(void *db, const uint8_t device[16], uint64_t seq,
 	                 const uint8_t entity[16], const char *field, int *changed);
 	/* Does any held operation write to `entity`? */

@@ -2,10 +2,16 @@
  *
  *   nonces(device, nonce, time)   PRIMARY KEY (device, nonce)
  *
- * WAL with synchronous=NORMAL, like server.db: a power cut may forget the
- * last nonces, and with them the last requests of server.db; a replay of
- * one of those within the window is a request the server has not kept or
- * one it takes again unchanged (every write is idempotent).
+ * WAL with synchronous=NORMAL, like server.db. The two files have a WAL
+ * each, so a power cut may lose the last nonces while server.db keeps the
+ * requests they belonged to: a replay of one of those within the window is
+ * then taken again, and changes nothing, because every write is
+ * idempotent (a push of operations held, a notice or checkpoint held, an
+ * invite already used, a device already revoked) and a read only reads.
+ *
+ * A nonce is kept twice the authentication window: a request's time is
+ * checked when its headers arrive, its nonce when its body has (up to the
+ * body timeout later) and the writer is free.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -129,10 +135,11 @@ int veld__nonces_record(struct veld__nonces *n, const uint8_t device[16], const 
 	pthread_mutex_lock(&n->mu);
 	rc = run(n, N_PUT, device, nonce, time_ms);
 	*fresh = rc == SQLITE_DONE && sqlite3_changes(n->db) == 1;
-	if (rc == SQLITE_DONE && now_ms > VELD_AUTH_WINDOW_MS &&
+	if (rc == SQLITE_DONE && now_ms > 2 * (uint64_t)VELD_AUTH_WINDOW_MS &&
 	    now_ms - n->pruned_ms >= PRUNE_EVERY_MS) {
 		/* a failed prune is tried again next time; it loses nothing */
-		if (run(n, N_PRUNE, NULL, NULL, now_ms - VELD_AUTH_WINDOW_MS) == SQLITE_DONE)
+		if (run(n, N_PRUNE, NULL, NULL, now_ms - 2 * (uint64_t)VELD_AUTH_WINDOW_MS) ==
+		    SQLITE_DONE)
 			n->pruned_ms = now_ms;
 	}
 	pthread_mutex_unlock(&n->mu);

@@ -23,8 +23,8 @@ int veld__nonces_seen(struct veld__nonces *n, const uint8_t device[16], const ui
 
 /* Record `nonce` of `device`, sent at time_ms: *fresh is 1 if it was new,
  * 0 if it was held already (a replay that raced its original). Nonces
- * older than the authentication window before now_ms are pruned now and
- * then. */
+ * older than twice the authentication window before now_ms are pruned now
+ * and then. */
 int veld__nonces_record(struct veld__nonces *n, const uint8_t device[16], const uint8_t nonce[16],
                         uint64_t time_ms, uint64_t now_ms, int *fresh);
 

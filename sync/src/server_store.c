@@ -743,11 +743,12 @@ static int nonce_note(struct sqlite_store *s, const struct veld__srv_req *req, i
 }
 
 /* One request = one transaction (server_store.h): the requester's checks,
- * the endpoint, the commit; a refusal or a failure rolls back everything.
- * The nonce is recorded after the commit, before the writer takes the
- * next request: a replay that waited for this one finds it. (Were that
- * record lost, a replay would be taken again unchanged: every write is
- * idempotent.) */
+ * the endpoint, its nonce, the commit; a refusal or a failure rolls back
+ * everything. The nonce goes to nonces.db just before the commit, still
+ * under the writer's mutex, so a replay that waits for this request finds
+ * it; a nonce that cannot be recorded fails the request (500, nothing
+ * written). A commit that fails after it has used the nonce up: the device
+ * signs its retry anew. */
 static int run_request(struct veld__sstore *base, const struct veld__srv_req *req, enum who who,
                        endpoint_fn fn, const struct call *call, struct veld__srv_outcome *out)
 {
@@ -761,13 +762,12 @@ static int run_request(struct veld__sstore *base, const struct veld__srv_req *re
 	rc = requester(s, req, who, &dev, out);
 	if (rc == VELD_OK && out->refusal == VELD_SRV_OK)
 		rc = fn(s, req, &dev, call, out);
+	if (rc == VELD_OK && out->refusal == VELD_SRV_OK &&
+	    (rc = nonce_note(s, req, &fresh)) == VELD_OK && !fresh)
+		rc = refuse(out, VELD_SRV_REPLAY, "nonce already used");
 	if (rc != VELD_OK || out->refusal != VELD_SRV_OK)
 		return tx_rollback(s, rc);
-	if ((rc = exec(s, "committing", S_COMMIT, "")) != VELD_OK)
-		return tx_rollback(s, rc);
-	(void)nonce_note(s, req, &fresh);
-	pthread_mutex_unlock(&s->mu);
-	return VELD_OK;
+	return tx_commit(s, VELD_OK);
 }
 
 /* A reader connection for one read: a free one if there is, else the
@@ -791,6 +791,22 @@ static int reader_give(struct sqlite_store *r, int rc)
 	return rc;
 }
 
+/* End a reader's transaction, whatever happened in it. Should the
+ * ROLLBACK fail (a statement left running), every statement is reset and
+ * it is tried again: a reader must not keep an old snapshot, which would
+ * also hold back the WAL's checkpoints. */
+static void read_end(struct sqlite_store *r)
+{
+	sqlite3_stmt *st = query(r, S_ROLLBACK, "");
+	(void)step(r, st);
+	sqlite3_reset(st);
+	if (!sqlite3_get_autocommit(r->db)) {
+		for (sqlite3_stmt *p = sqlite3_next_stmt(r->db, NULL); p; p = sqlite3_next_stmt(r->db, p))
+			sqlite3_reset(p);
+		(void)sqlite3_exec(r->db, "ROLLBACK", NULL, NULL, NULL);
+	}
+}
+
 /* A request that only reads: the requester's checks and the endpoint in
  * one snapshot on a reader, then its nonce. A replay that raced its
  * original is refused when the nonce turns out to be held. */
@@ -807,10 +823,7 @@ static int run_read(struct veld__sstore *base, const struct veld__srv_req *req, 
 	rc = requester(r, req, who, &dev, out);
 	if (rc == VELD_OK && out->refusal == VELD_SRV_OK)
 		rc = fn(r, req, &dev, call, out);
-	/* A read's transaction ends the same way whatever happened. */
-	sqlite3_stmt *st = query(r, S_ROLLBACK, "");
-	(void)step(r, st);
-	sqlite3_reset(st);
+	read_end(r);
 	if (rc == VELD_OK && out->refusal == VELD_SRV_OK &&
 	    (rc = nonce_note(r, req, &fresh)) == VELD_OK && !fresh)
 		rc = refuse(out, VELD_SRV_REPLAY, "nonce already used");
@@ -2489,8 +2502,12 @@ static int conn_setup(struct sqlite_store *s, int writer)
 	sqlite3_extended_result_codes(s->db, 1);
 	sqlite3_busy_timeout(s->db, 5000);
 	if (writer) {
+		/* Readers read while the writer commits: the WAL is copied back
+		 * up to the oldest reader's snapshot and restarts once none
+		 * needs it; after that it shrinks back to 64 MiB at most. */
 		rc = sqlite3_exec(s->db, "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;"
-		                  " PRAGMA foreign_keys=ON;", NULL, NULL, NULL);
+		                  " PRAGMA foreign_keys=ON; PRAGMA journal_size_limit=67108864;",
+		                  NULL, NULL, NULL);
 		if (rc != SQLITE_OK)
 			return veld__err_sqlite(rc, "configuring the server database");
 		if ((rc = veld__merge_migrate(s->db, migrations, SERVER_SCHEMA_VERSION,

@@ -10,12 +10,15 @@
  *
  * The contract every backend keeps:
  *  - One request = one transaction. A request function re-checks the
- *    requesting device (enrolled, not revoked) and its nonce inside the
- *    transaction, makes every check of its endpoint before it writes, and
- *    records the nonce only when the request succeeds (a write: after its
- *    commit, before the next write may check it; a read: after its page,
- *    refusing it as a replay if a racing copy recorded it first). A refused
- *    request changes nothing: not even the nonces. A request of many items
+ *    requesting device (enrolled, not revoked) and its nonce once it has
+ *    its turn, makes every check of its endpoint before it writes, and
+ *    records the nonce only when the request succeeds: a write as its last
+ *    step before the commit, under the same serialisation as the next
+ *    write's check (a nonce that cannot be recorded fails the request); a
+ *    read after its page, with insert-if-absent, answering a replay refusal
+ *    when a racing copy recorded it first. Nonces are kept at least twice
+ *    the authentication window. A refused request changes nothing: not
+ *    even the nonces. A request of many items
  *    (notices, checkpoints) is one transaction too: one refused item
  *    refuses them all.
  *  - A read (pull, access-log pull, device list, device_get, nonce_seen,

@@ -29,11 +29,29 @@ as_owner() {
   fi
 }
 
+# Stop the server of cluster directory $1 (fast, else at once), then delete
+# the directory; only a directory this script made (/tmp/veldpg.XXXXXX).
+stop_cluster() {
+  case $1 in
+  /tmp/veldpg.*/* | *..* | *[[:space:]]*) echo "pgtest: odd cluster directory '$1'" >&2; return 1 ;;
+  /tmp/veldpg.?*) ;;
+  *) echo "pgtest: odd cluster directory '$1'" >&2; return 1 ;;
+  esac
+  if [ -f "$1/data/postmaster.pid" ]; then
+    as_owner "$bin/pg_ctl" -D "$1/data" -m fast -w -t 30 stop >/dev/null 2>&1 ||
+      as_owner "$bin/pg_ctl" -D "$1/data" -m immediate -w -t 30 stop >/dev/null 2>&1 ||
+      { echo "pgtest: the server in $1 does not stop; left in place" >&2; return 1; }
+  fi
+  rm -rf "$1"
+}
+
 case $cmd in
 start)
   if [ -f "$env_file" ]; then "$0" stop "$build" || true; fi
   if [ "$(id -u)" -eq 0 ] && ! id "$user" >/dev/null 2>&1; then
-    useradd --system --no-create-home --home-dir /nonexistent --shell /usr/sbin/nologin "$user"
+    # (two runs at once: the second useradd fails, and the user is there)
+    useradd --system --no-create-home --home-dir /nonexistent --shell /usr/sbin/nologin "$user" \
+      2>/dev/null || id "$user" >/dev/null
   fi
   dir=$(mktemp -d /tmp/veldpg.XXXXXX)
   [ "$(id -u)" -eq 0 ] && chown "$user:" "$dir"
@@ -41,7 +59,7 @@ start)
     || { cat "$dir/initdb.log" >&2; rm -rf "$dir"; exit 1; }
   as_owner "$bin/pg_ctl" -D "$dir/data" -l "$dir/server.log" -w -t 60 \
     -o "-c listen_addresses='' -c unix_socket_directories='$dir' -c fsync=off -c full_page_writes=off -c synchronous_commit=off -c max_connections=200" \
-    start >/dev/null || { cat "$dir/server.log" >&2; rm -rf "$dir"; exit 1; }
+    start >/dev/null || { cat "$dir/server.log" >&2; stop_cluster "$dir"; exit 1; }
   printf 'VELD_PG_DIR=%s\nVELD_PG_CONNINFO=postgresql://veld@/postgres?host=%s\n' "$dir" "$dir" >"$env_file"
   echo "pgtest: PostgreSQL $("$bin/postgres" --version | awk '{print $3}') on the socket in $dir"
   ;;
@@ -49,9 +67,7 @@ stop)
   [ -f "$env_file" ] || exit 0
   dir=$(sed -n 's/^VELD_PG_DIR=//p' "$env_file")
   rm -f "$env_file"
-  case $dir in /tmp/veldpg.*) ;; *) echo "pgtest: odd cluster directory '$dir'" >&2; exit 1 ;; esac
-  [ -d "$dir/data" ] && as_owner "$bin/pg_ctl" -D "$dir/data" -m fast -w stop >/dev/null 2>&1 || true
-  rm -rf "$dir"
+  stop_cluster "$dir"
   echo "pgtest: stopped"
   ;;
 *)

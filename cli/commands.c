@@ -359,8 +359,8 @@ const cli_cmd cli_commands[] = {
 	 .office = true, .raw = true},
 
 	/* serve.c: the sync server, for operators. */
-	{"serve", NULL, cmd_serve, "--data DIR [--listen ADDR:PORT] [--threads N] [limits]"
-	 " [--max-skew S]",
+	{"serve", NULL, cmd_serve, "--data DIR [--listen ADDR:PORT] [--tls-cert FILE --tls-key FILE]"
+	 " [--threads N] [limits] [--max-skew S]",
 	 "Run the sync server until SIGTERM or SIGINT. On the first start it prints\n"
 	 "the office setup code once (also in DIR/setup-code, mode 0600). Access log\n"
 	 "lines go to standard error.\n\n"
@@ -368,6 +368,14 @@ const cli_cmd cli_commands[] = {
 	 "  --listen ADDR:PORT   address to listen on (default 127.0.0.1:8420;\n"
 	 "                       port 0 picks a free port)\n"
 	 "  --threads N          worker threads (default 4)\n\n"
+	 "TLS (docs/operations.md, \"TLS\"):\n"
+	 "  --tls-cert FILE      serve HTTPS with this certificate (PEM; the server's\n"
+	 "                       certificate, then any intermediates)\n"
+	 "  --tls-key FILE       its private key (PEM, unencrypted, mode 0600 or 0400)\n"
+	 "  --insecure-http      serve plain HTTP on an address that is not loopback\n"
+	 "                       (a TLS proxy on another machine, a test network);\n"
+	 "                       without TLS the server refuses such an address\n"
+	 "A new certificate takes a restart.\n\n"
 	 "Limits on slow or greedy clients (docs/operations.md, \"Limits\"):\n"
 	 "  --max-per-address N  connections open at once from one IP address\n"
 	 "                       (default 32; behind a reverse proxy on this\n"
@@ -381,7 +389,7 @@ const cli_cmd cli_commands[] = {
 	 "                       operation may be stamped, in seconds (default 600;\n"
 	 "                       keep it equal to the devices' max_skew_s)\n",
 	 .opts = "listen= data= threads= max-per-address= header-timeout= body-timeout= "
-	         "body-min-rate= max-skew=",
+	         "body-min-rate= max-skew= tls-cert= tls-key= insecure-http",
 	 .extra = "serve takes no arguments"},
 };
 

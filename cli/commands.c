@@ -47,7 +47,9 @@
 	"  --insecure-http   allow plain http:// to a server that is not this machine\n" \
 	"                    (test networks only; https:// is the rule)\n" \
 	"  --ca-file FILE    trust the CA certificates in FILE (PEM) instead of the\n" \
-	"                    system's\n"
+	"                    system's (enroll keeps them for every later call)\n" \
+	"  --pin sha256//B64 the server's public key must also match this pin\n" \
+	"                    (several separated by ';'; enroll keeps it)\n"
 
 /* Options of several commands (cli_cmd.opts). */
 #define CLIENT_OPTS                                                                        \
@@ -55,7 +57,7 @@
 	"housing-corporation= tenancy= support-clause= contact-person= team="
 #define VISIT_OPTS "kind= planned= started= ended= domains= score=* actions="
 #define GOAL_OPTS "domain= description= status= review-date="
-#define NET_OPTS "insecure-http ca-file="
+#define NET_OPTS "insecure-http ca-file= pin="
 
 /* The usage errors of arguments several commands share. */
 #define TOO_MANY "too many arguments"
@@ -257,7 +259,7 @@ const cli_cmd cli_commands[] = {
 	 "office to compare when it certifies a device from veld 0.1 (`veld office\n"
 	 "certify`). Read it to the office in person or by phone.\n",
 	 .extra = TOO_MANY},
-	{"sync", NULL, cmd_sync, "[--insecure-http] [--ca-file FILE]",
+	{"sync", NULL, cmd_sync, "[--insecure-http] [--ca-file FILE] [--pin PIN]",
 	 "Sync with the server. Sends this device's changes, then receives the\n"
 	 "team's. On a terminal a progress line shows on stderr; afterwards one\n"
 	 "summary line (--json: {\"pushed\",\"pulled\",\"applied\",\"conflicts\",\n"
@@ -309,7 +311,7 @@ const cli_cmd cli_commands[] = {
 	 "List the enrolled devices: id, team, role, label, enrolled, revoked.\n\n"
 	 NET_HELP,
 	 .opts = NET_OPTS, .extra = TOO_MANY, .office = true},
-	{"office", "sync", cmd_sync, "[--insecure-http] [--ca-file FILE]",
+	{"office", "sync", cmd_sync, "[--insecure-http] [--ca-file FILE] [--pin PIN]",
 	 "Sync the office store. It sends the office's changes and receives every\n"
 	 "team's; see `veld sync`.\n\n" NET_HELP,
 	 .opts = NET_OPTS, .office = true},

@@ -151,6 +151,7 @@ static void test_e2e_tls__wrong_ca_refused_at_once(void **state)
 	sync_fails(office, &bad, "TLS certificate is not trusted");
 	/* The system's CAs do not know the test CA either. */
 	veld_store *none = e2e_store(tmp, "nobody", "team-a", 0);
+	veld_free(invite);
 	ok(veld_office_invite(office, "team-a", 3600, NULL, &invite));
 	assert_int_equal(veld_enroll(none, srv.url, invite, "nobody", NULL, &out), VELD_EPERM);
 	veld_free(invite);

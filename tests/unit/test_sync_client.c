@@ -89,6 +89,7 @@ static void test_sync_client__malformed_pins_refused(void **state)
 		"sha256//yiQ7COVmxbhKkYzrlVK65U3u56saAs2XI9yAcEFm9k0",    /* short */
 		"sha256//yiQ7COVmxbhKkYzrlVK65U3u56saAs2XI9yAcEFm9k0=;",  /* empty second */
 		"sha256//yiQ7COVmxbhKkYzrlVK65U3u56saAs2XI9yAcEFm9k!=",   /* not base64 */
+		"sha256//AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA==",   /* 31 bytes */
 		"/etc/ssl/server.pub", /* libcurl would read a file: not a pin here */
 	};
 	(void)state;

@@ -132,8 +132,8 @@ VELD_EXTERN void veld_sync_options_init(veld_sync_options *opts);
  * *json_out (if json_out is not NULL) gets {"role","team","device"}.
  * The store also keeps the TLS trust `opts` gives (see "TLS trust").
  * VELD_EEXISTS if the store already enrolled; VELD_EINVAL for a malformed
- * code, a URL the transport rules refuse, a CA file that cannot be read or
- * holds no PEM certificate, or a malformed pin; VELD_EPERM (server
+ * code, a URL the transport rules refuse, a CA file that cannot be read,
+ * holds no PEM certificate or is larger than 256 KiB, or a malformed pin; VELD_EPERM (server
  * "bad_code") for an unknown, used or expired code. */
 VELD_EXTERN VELD_WARN_UNUSED int veld_enroll(veld_store *s, const char *url, const char *code,
 	const char *label, const veld_sync_options *opts, char **json_out);

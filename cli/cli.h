@@ -384,7 +384,7 @@ void cli_kdf_options(const cli_line *l, veld_store_options *o);
 /* ---- sync.c, office.c: talking to the server -------------------------- */
 
 struct veld_sync_options;
-/* --insecure-http and --ca-file into `so` (initialised here). */
+/* --insecure-http, --ca-file and --pin into `so` (initialised here). */
 void cli_net_options(const cli_line *l, struct veld_sync_options *so);
 /* Report a sync error; on VELD_EREVOKED wipe the store (close it, delete
  * its database files) and return CLI_EXIT_PERM. */

@@ -47,7 +47,9 @@
 	"  --insecure-http   allow plain http:// to a server that is not this machine\n" \
 	"                    (test networks only; https:// is the rule)\n" \
 	"  --ca-file FILE    trust the CA certificates in FILE (PEM) instead of the\n" \
-	"                    system's\n"
+	"                    system's (enroll keeps them for every later call)\n" \
+	"  --pin sha256//B64 the server's public key must also match this pin\n" \
+	"                    (several separated by ';'; enroll keeps it)\n"
 
 /* Options of several commands (cli_cmd.opts). */
 #define CLIENT_OPTS                                                                        \
@@ -55,7 +57,7 @@
 	"housing-corporation= tenancy= support-clause= contact-person= team="
 #define VISIT_OPTS "kind= planned= started= ended= domains= score=* actions="
 #define GOAL_OPTS "domain= description= status= review-date="
-#define NET_OPTS "insecure-http ca-file="
+#define NET_OPTS "insecure-http ca-file= pin="
 
 /* The usage errors of arguments several commands share. */
 #define TOO_MANY "too many arguments"
@@ -257,7 +259,7 @@ const cli_cmd cli_commands[] = {
 	 "office to compare when it certifies a device from veld 0.1 (`veld office\n"
 	 "certify`). Read it to the office in person or by phone.\n",
 	 .extra = TOO_MANY},
-	{"sync", NULL, cmd_sync, "[--insecure-http] [--ca-file FILE]",
+	{"sync", NULL, cmd_sync, "[--insecure-http] [--ca-file FILE] [--pin PIN]",
 	 "Sync with the server. Sends this device's changes, then receives the\n"
 	 "team's. On a terminal a progress line shows on stderr; afterwards one\n"
 	 "summary line (--json: {\"pushed\",\"pulled\",\"applied\",\"conflicts\",\n"
@@ -309,7 +311,7 @@ const cli_cmd cli_commands[] = {
 	 "List the enrolled devices: id, team, role, label, enrolled, revoked.\n\n"
 	 NET_HELP,
 	 .opts = NET_OPTS, .extra = TOO_MANY, .office = true},
-	{"office", "sync", cmd_sync, "[--insecure-http] [--ca-file FILE]",
+	{"office", "sync", cmd_sync, "[--insecure-http] [--ca-file FILE] [--pin PIN]",
 	 "Sync the office store. It sends the office's changes and receives every\n"
 	 "team's; see `veld sync`.\n\n" NET_HELP,
 	 .opts = NET_OPTS, .office = true},
@@ -359,8 +361,8 @@ const cli_cmd cli_commands[] = {
 	 .office = true, .raw = true},
 
 	/* serve.c: the sync server, for operators. */
-	{"serve", NULL, cmd_serve, "--data DIR [--listen ADDR:PORT] [--threads N] [limits]"
-	 " [--max-skew S]",
+	{"serve", NULL, cmd_serve, "--data DIR [--listen ADDR:PORT] [--tls-cert FILE --tls-key FILE]"
+	 " [--threads N] [limits] [--max-skew S]",
 	 "Run the sync server until SIGTERM or SIGINT. On the first start it prints\n"
 	 "the office setup code once (also in DIR/setup-code, mode 0600). Access log\n"
 	 "lines go to standard error.\n\n"
@@ -368,6 +370,14 @@ const cli_cmd cli_commands[] = {
 	 "  --listen ADDR:PORT   address to listen on (default 127.0.0.1:8420;\n"
 	 "                       port 0 picks a free port)\n"
 	 "  --threads N          worker threads (default 4)\n\n"
+	 "TLS (docs/operations.md, \"TLS\"):\n"
+	 "  --tls-cert FILE      serve HTTPS with this certificate (PEM; the server's\n"
+	 "                       certificate, then any intermediates)\n"
+	 "  --tls-key FILE       its private key (PEM, unencrypted, mode 0600 or 0400)\n"
+	 "  --insecure-http      serve plain HTTP on an address that is not loopback\n"
+	 "                       (a TLS proxy on another machine, a test network);\n"
+	 "                       without TLS the server refuses such an address\n"
+	 "A new certificate takes a restart.\n\n"
 	 "Limits on slow or greedy clients (docs/operations.md, \"Limits\"):\n"
 	 "  --max-per-address N  connections open at once from one IP address\n"
 	 "                       (default 32; behind a reverse proxy on this\n"
@@ -381,7 +391,7 @@ const cli_cmd cli_commands[] = {
 	 "                       operation may be stamped, in seconds (default 600;\n"
 	 "                       keep it equal to the devices' max_skew_s)\n",
 	 .opts = "listen= data= threads= max-per-address= header-timeout= body-timeout= "
-	         "body-min-rate= max-skew=",
+	         "body-min-rate= max-skew= tls-cert= tls-key= insecure-http",
 	 .extra = "serve takes no arguments"},
 };
 

@@ -25,6 +25,7 @@ void cli_net_options(const cli_line *l, struct veld_sync_options *so)
 	veld_sync_options_init(so);
 	so->insecure_http = cli_flag(l, "insecure-http");
 	so->ca_file = cli_opt(l, "ca-file");
+	so->pinned_key = cli_opt(l, "pin");
 }
 
 /* ---- the wipe of a revoked device ---------------------------------------- */

@@ -239,6 +239,26 @@ int veld__sync_set_text(veld_store *s, const char *key, const char *v)
 	return veld__meta_put(s, key, v, strlen(v));
 }
 
+int veld__sync_text_dup(veld_store *s, const char *key, size_t max, char **out)
+{
+	size_t n = 0, got = 0;
+	int rc;
+	*out = NULL;
+	if ((rc = veld__meta_get(s, key, NULL, 0, &n)) != VELD_OK)
+		return rc;
+	if (n > max)
+		return veld__err(VELD_ECORRUPT, "store metadata '%s' is too long", key);
+	if (!(*out = malloc(n + 1)))
+		return veld__err(VELD_ENOMEM, "out of memory");
+	if ((rc = veld__meta_get(s, key, *out, n, &got)) != VELD_OK || got != n) {
+		free(*out);
+		*out = NULL;
+		return rc ? rc : veld__err(VELD_ECORRUPT, "store metadata '%s' changed", key);
+	}
+	(*out)[n] = '\0';
+	return VELD_OK;
+}
+
 int veld__sync_bytes(veld_store *s, const char *key, uint8_t *out, size_t n)
 {
 	return veld__meta_get(s, key, out, n, NULL);

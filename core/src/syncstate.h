@@ -87,6 +87,10 @@ int veld__sync_set_u64(veld_store *s, const char *key, uint64_t v);
 /* A setting as text (NUL-terminated in cap bytes); VELD_ENOTFOUND if absent. */
 int veld__sync_text(veld_store *s, const char *key, char *out, size_t cap);
 int veld__sync_set_text(veld_store *s, const char *key, const char *v);
+/* A setting as text of any length up to `max` bytes, in *out (malloc'd,
+ * NUL-terminated; the caller frees it); VELD_ENOTFOUND if absent,
+ * VELD_ECORRUPT if longer than max. */
+int veld__sync_text_dup(veld_store *s, const char *key, size_t max, char **out);
 /* A setting of exactly n bytes (keys); VELD_ENOTFOUND if absent. */
 int veld__sync_bytes(veld_store *s, const char *key, uint8_t *out, size_t n);
 int veld__sync_set_bytes(veld_store *s, const char *key, const uint8_t *v, size_t n);

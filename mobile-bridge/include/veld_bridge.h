@@ -60,7 +60,7 @@ extern "C" {
  * adds functions, request keys and response keys; a new major may change
  * or remove them. */
 #define VELD_BRIDGE_ABI_MAJOR 1
-#define VELD_BRIDGE_ABI_MINOR 1
+#define VELD_BRIDGE_ABI_MINOR 2
 #define VELD_BRIDGE_ABI_VERSION ((VELD_BRIDGE_ABI_MAJOR << 16) | (VELD_BRIDGE_ABI_MINOR << 8))
 
 /* The ABI version of the library the app runs with. */
@@ -234,6 +234,13 @@ VELD_BRIDGE_API int32_t veld_session_schema(veld_session *s,
  *   "insecure_http": allow http:// to a host that is not this machine
  *       (test networks only; http:// to loopback is always allowed)
  *   "ca_file": PEM file of CA certificates to trust instead of the system's
+ *   "ca_pem": the same as text (an app's bundled CA); wins over "ca_file"
+ *   "pinned_key": "sha256//BASE64" of the server's public key (up to 8,
+ *       separated by ";"); the server's key must match one  (ABI 1.2)
+ *   What enroll is given of these three, the store keeps: every later sync
+ *   uses it, unless its own request gives a CA or pin for that sync. A
+ *   server certificate not trusted, or a key not matching the pin, fails
+ *   at once (no retry) with VELD_EPERM.
  *   "timeout_ms": per request (default 30000)
  *   "max_retries": after a network error, 500 or 503 (default 5)
  *   "push_batch" (1..1000), "pull_page" (1..5000): operations per request

@@ -264,7 +264,7 @@ struct key_spec {
 #define INT_OPT(k, lo, hi, fallback) {k, KEY_INT, KEY_OPTIONAL, lo, hi, fallback}
 #define BOOL_OPT(k) {k, KEY_BOOL, KEY_OPTIONAL, 0, 0, 0}
 
-#define MAX_KEYS 11 /* enroll: url, code, label and the eight network options */
+#define MAX_KEYS 13 /* enroll: url, code, label and the ten network options */
 
 /* How many keys a list holds. */
 static size_t key_count(const struct key_spec *keys)
@@ -1068,6 +1068,8 @@ static void net_options(const struct request *r, struct trampoline *t, veld_sync
 	veld_sync_options_init(o);
 	o->insecure_http = json_is_true(json_object_get(r->json, "insecure_http"));
 	o->ca_file = req_str(r, "ca_file");
+	o->ca_pem = req_str(r, "ca_pem");
+	o->pinned_key = req_str(r, "pinned_key");
 	o->timeout_ms = (uint32_t)req_int(r, "timeout_ms");
 	/* JSON 0 asks for no retries; in the C options 0 is the default. */
 	o->max_retries = req_int(r, "max_retries") == 0 ? (uint32_t)VELD_SYNC_RETRIES_NONE
@@ -1105,7 +1107,8 @@ static int32_t run_sync(veld_session *s, const struct request *r, char **res)
 
 /* The keys of the network options (docs/mobile.md); 0 for push_batch,
  * pull_page, max_skew_s and checkpoint_max_age_s leaves sync's own default. */
-#define NET_KEYS BOOL_OPT("insecure_http"), STR_OPT("ca_file"), \
+#define NET_KEYS BOOL_OPT("insecure_http"), STR_OPT("ca_file"), STR_OPT("ca_pem"), \
+	STR_OPT("pinned_key"), \
 	INT_OPT("timeout_ms", 1, 600000, 30000), INT_OPT("max_retries", 0, 100, 5), \
 	INT_OPT("push_batch", 1, 1000, 0), INT_OPT("pull_page", 1, 5000, 0), \
 	INT_OPT("max_skew_s", 1, 604800, 0), INT_OPT("checkpoint_max_age_s", 1, 31536000, 0)

@@ -602,6 +602,30 @@ static void test_bridge__trust_options_are_checked(void **state)
 	assert_null(b);
 }
 
+/* The TLS keys reach enroll: a malformed pin or a CA text without a
+ * certificate is refused before the network; a well-formed one goes on
+ * to it (nothing listens: VELD_ENET). */
+static void test_bridge__tls_keys_reach_enroll(void **state)
+{
+	struct fx *f = *state;
+	static const char pin[] = "\"pinned_key\":\"sha256//yiQ7COVmxbhKkYzrlVK65U3u56saAs2XI9yAcEFm9k0=\"";
+	char req[512];
+	veld_buf *b = NULL;
+	size_t len = 0;
+	snprintf(req, sizeof req, "{\"url\":\"http://127.0.0.1:1\",\"max_retries\":0,%s,"
+	         "\"code\":\"AAAA-AAAA-AAAA-AAAA-AAAA-AAAA-AAAA-AAAA\"}", pin);
+	assert_int_equal(veld_session_enroll(f->s, U8(req), strlen(req), &b), VELD_ENET);
+	snprintf(req, sizeof req, "{\"url\":\"http://127.0.0.1:1\",\"pinned_key\":\"sha256//x\","
+	         "\"code\":\"AAAA-AAAA-AAAA-AAAA-AAAA-AAAA-AAAA-AAAA\"}");
+	assert_int_equal(veld_session_enroll(f->s, U8(req), strlen(req), &b), VELD_EINVAL);
+	assert_non_null(strstr((const char *)veld_bridge_error_message(&len), "sha256//"));
+	snprintf(req, sizeof req, "{\"url\":\"http://127.0.0.1:1\",\"ca_pem\":\"not PEM\","
+	         "\"code\":\"AAAA-AAAA-AAAA-AAAA-AAAA-AAAA-AAAA-AAAA\"}");
+	assert_int_equal(veld_session_enroll(f->s, U8(req), strlen(req), &b), VELD_EINVAL);
+	assert_non_null(strstr((const char *)veld_bridge_error_message(&len), "PEM certificate"));
+	assert_null(b);
+}
+
 /* ---- errors are per thread ------------------------------------------------------------------ */
 
 static void *fail_in_thread(void *arg)
@@ -660,6 +684,7 @@ int main(void)
 		T(test_bridge__autolock_from_open_options),
 		T(test_bridge__change_passphrase),
 		T(test_bridge__sync_before_enroll_is_enotfound_without_callback),
+		T(test_bridge__tls_keys_reach_enroll),
 		T(test_bridge__max_retries_zero_is_no_retries),
 		T(test_bridge__trust_options_are_checked),
 		T(test_bridge__error_is_per_thread),

@@ -77,11 +77,26 @@ typedef struct veld_server_options {
 	                              else the connection is closed; 0 = 20 s */
 	uint32_t body_min_rate;    /* bytes per second, see body_timeout_s;
 	                              0 = 500 */
+	/* Version 3: TLS (docs/operations.md, "TLS"). With a certificate and
+	 * its key the server speaks only HTTPS (TLS 1.2 and 1.3, through
+	 * libmicrohttpd and GnuTLS); without, only plain HTTP, which it serves
+	 * on a loopback address (127.0.0.0/8, ::1) only, unless insecure_http
+	 * says otherwise (a TLS proxy on another machine, a test network). A
+	 * caller of version 1 or 2 gets no TLS and the loopback rule, with no
+	 * way around it. The server copies both texts; a new certificate needs
+	 * a restart. */
+	const char *tls_cert_pem;  /* the server's certificate, then any
+	                              intermediate CA certificates (PEM text);
+	                              NULL = plain HTTP */
+	const char *tls_key_pem;   /* the certificate's private key (PEM text,
+	                              unencrypted); required with tls_cert_pem */
+	uint32_t insecure_http;    /* non-zero: serve plain HTTP on an address
+	                              that is not loopback */
 } veld_server_options;
 
-#define VELD_SERVER_OPTIONS_VERSION 2
+#define VELD_SERVER_OPTIONS_VERSION 3
 #define VELD_SERVER_OPTIONS_INIT {VELD_SERVER_OPTIONS_VERSION, NULL, NULL, 0, 0, 0, 0, NULL, NULL, \
-	0, 0, 0, 0, 0}
+	0, 0, 0, 0, 0, NULL, NULL, 0}
 VELD_EXTERN void veld_server_options_init(veld_server_options *opts);
 
 /* Open (or create) the data directory and its database, and start serving.
@@ -89,8 +104,12 @@ VELD_EXTERN void veld_server_options_init(veld_server_options *opts);
  * single-use office setup code is made: written to DATA/setup-code (mode
  * 0600) and returned by veld_server_setup_code. One data directory serves
  * one server process at a time (VELD_EBUSY otherwise). VELD_EINVAL for bad
- * options, VELD_EIO when the address cannot be bound or the directory not
- * written. */
+ * options (among them plain HTTP on an address that is not loopback without
+ * insecure_http, and a key without a certificate or the reverse), VELD_EIO
+ * when the address cannot be bound, the directory not written, or the
+ * certificate and key not loaded (not PEM, not a pair; the message says
+ * what libmicrohttpd and GnuTLS said), VELD_ERROR when TLS is asked of a
+ * libmicrohttpd built without it. */
 VELD_EXTERN VELD_WARN_UNUSED int veld_server_start(veld_server **out,
 	const veld_server_options *opts);
 

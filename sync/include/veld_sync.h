@@ -24,7 +24,9 @@
  *  - VELD_EREVOKED: the office revoked this device. The app must wipe the
  *    store (close it, delete its files).
  *  - VELD_EPERM: the server refused the device (unknown, bad signature,
- *    clock off by more than 5 minutes, not allowed).
+ *    clock off by more than 5 minutes, not allowed), or this device did not
+ *    trust the server: its TLS certificate was not trusted or its key did
+ *    not match the pin (see "TLS trust" below).
  *  - VELD_EPROTO: the server and this store disagree about the protocol or
  *    the store's state (message says which).
  *  - VELD_ECANCELLED: veld_sync_cancel() or the progress callback.
@@ -72,7 +74,9 @@ typedef struct veld_sync_options {
 	                          machine (test networks only); https:// is
 	                          always allowed, http:// to loopback too */
 	const char *ca_file;   /* PEM file of CA certificates to trust instead
-	                          of the system's; NULL = system */
+	                          of the system's; NULL = the CA the store
+	                          enrolled with, or the system's (see
+	                          "TLS trust" below) */
 	uint32_t timeout_ms;   /* per request; 0 = default 30000 */
 	uint32_t max_retries;  /* retries of a request after a network error,
 	                          500 or 503; 0 = the default (5);
@@ -89,6 +93,14 @@ typedef struct veld_sync_options {
 	                          team older than this: every sync says the
 	                          server may be withholding changes; 0 = default
 	                          604800 (7 days) */
+	/* Version 3: TLS trust given as text (an app's bundled CA). */
+	const char *ca_pem;    /* PEM text of CA certificates to trust instead of
+	                          the system's; takes precedence over ca_file;
+	                          NULL = none */
+	const char *pinned_key; /* the server's public key must also be one of
+	                          these: "sha256//BASE64" (the base64 of the
+	                          SHA-256 of its DER SubjectPublicKeyInfo), up
+	                          to 8 separated by ";"; NULL = no pin */
 } veld_sync_options;
 
 /* max_retries that asks for no retries at all (as uint32_t: 0xFFFFFFFF).
@@ -96,10 +108,20 @@ typedef struct veld_sync_options {
  * with its version set behaves as VELD_SYNC_OPTIONS_INIT. */
 enum { VELD_SYNC_RETRIES_NONE = -1 };
 
-#define VELD_SYNC_OPTIONS_VERSION 2
+#define VELD_SYNC_OPTIONS_VERSION 3
 #define VELD_SYNC_OPTIONS_INIT \
-	{VELD_SYNC_OPTIONS_VERSION, 0, NULL, 30000, 5, 1000, 5000, NULL, NULL, 600, 604800}
+	{VELD_SYNC_OPTIONS_VERSION, 0, NULL, 30000, 5, 1000, 5000, NULL, NULL, 600, 604800, NULL, NULL}
 VELD_EXTERN void veld_sync_options_init(veld_sync_options *opts);
+
+/* TLS trust. A device verifies the server's certificate against the
+ * system's CAs, or against the CA certificates it was given, and may also
+ * pin the server's public key. What veld_enroll was given (ca_pem, else the
+ * contents of ca_file; pinned_key) the store keeps, and every later call
+ * on the store uses it. A call's own ca_pem or ca_file replaces the kept
+ * CA, and its own pinned_key the kept pin, for that call only (a server
+ * whose CA changed). A certificate not trusted or a key not matching the
+ * pin fails the call at once, with no retry: VELD_EPERM, the message
+ * saying which. Both apply to https:// only. */
 
 /* ---- a device ---------------------------------------------------------- */
 
@@ -108,8 +130,10 @@ VELD_EXTERN void veld_sync_options_init(veld_sync_options *opts);
  * for the office store). `label` names the device for people (at most 64
  * bytes; NULL = none). On success the store remembers the server, and
  * *json_out (if json_out is not NULL) gets {"role","team","device"}.
+ * The store also keeps the TLS trust `opts` gives (see "TLS trust").
  * VELD_EEXISTS if the store already enrolled; VELD_EINVAL for a malformed
- * code or a URL the transport rules refuse; VELD_EPERM (server
+ * code, a URL the transport rules refuse, a CA file that cannot be read,
+ * holds no PEM certificate or is larger than 256 KiB, or a malformed pin; VELD_EPERM (server
  * "bad_code") for an unknown, used or expired code. */
 VELD_EXTERN VELD_WARN_UNUSED int veld_enroll(veld_store *s, const char *url, const char *code,
 	const char *label, const veld_sync_options *opts, char **json_out);

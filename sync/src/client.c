@@ -21,6 +21,7 @@
 #include "syncstate.h"
 #include "wire.h"
 
+#include <errno.h>
 #include <jansson.h>
 #include <sodium.h>
 #include <stdatomic.h>
@@ -73,6 +74,8 @@ struct session {
 	veld_sync_options o; /* with defaults filled in */
 	struct veld__http http;
 	atomic_int *cancel;
+	char *kept_ca;              /* the TLS trust the store enrolled with */
+	char kept_pin[VELD_PIN_MAX];
 	char role[16];
 	uint64_t t0;
 	int open;
@@ -96,6 +99,10 @@ void veld__sync_options_resolve(veld_sync_options *o, const veld_sync_options *i
 			o->max_skew_s = in->max_skew_s;
 			o->checkpoint_max_age_s = in->checkpoint_max_age_s;
 		}
+		if (in->version >= 3) {
+			o->ca_pem = in->ca_pem;
+			o->pinned_key = in->pinned_key;
+		}
 	}
 	if (o->max_skew_s == 0)
 		o->max_skew_s = 600;
@@ -115,12 +122,34 @@ void veld__sync_options_resolve(veld_sync_options *o, const veld_sync_options *i
 		o->pull_page = VELD_WIRE_MAX_PAGE;
 }
 
+/* What the session trusts of the server's certificate: the call's own CA
+ * and pin, else those the store enrolled with (veld_sync.h, "TLS trust"). */
+static int session_tls(struct session *x, struct veld__http_tls *tls)
+{
+	const veld_sync_options *o = &x->o;
+	int rc;
+	if (o->ca_pem != NULL && (rc = veld__ca_check(o->ca_pem)) != VELD_OK)
+		return rc;
+	if (o->pinned_key != NULL && (rc = veld__pin_check(o->pinned_key)) != VELD_OK)
+		return rc;
+	memset(tls, 0, sizeof *tls);
+	if (o->ca_pem != NULL)
+		tls->ca_pem = o->ca_pem;
+	else if (o->ca_file != NULL && *o->ca_file)
+		tls->ca_file = o->ca_file;
+	else
+		tls->ca_pem = x->kept_ca;
+	tls->pin = o->pinned_key != NULL ? o->pinned_key : x->kept_pin[0] ? x->kept_pin : NULL;
+	return VELD_OK;
+}
+
 /* Open a session with the server at `url`, or (url NULL) with the server
  * the store enrolled with. `need` is the role the call needs, or NULL. */
 static int session_open(struct session *x, veld_store *s, const veld_sync_options *in,
                         const char *url, const char *need)
 {
 	char stored[VELD_URL_MAX], base[VELD_URL_MAX];
+	struct veld__http_tls tls;
 	int loopback = 0, rc;
 
 	memset(x, 0, sizeof *x);
@@ -145,13 +174,17 @@ static int session_open(struct session *x, veld_store *s, const veld_sync_option
 		if (need != NULL && strcmp(x->role, need) != 0)
 			return veld__err(VELD_EPERM, "only an office store can do this; this store "
 				"enrolled as a %s device", x->role);
+		if ((rc = veld__sync_tls(s, &x->kept_ca, x->kept_pin, sizeof x->kept_pin)) != VELD_OK)
+			return rc;
 		url = stored;
 	}
-	if ((rc = veld__url_check(url, x->o.insecure_http, base, &loopback)) != VELD_OK)
+	if ((rc = veld__url_check(url, x->o.insecure_http, base, &loopback)) != VELD_OK ||
+	    (rc = session_tls(x, &tls)) != VELD_OK ||
+	    (rc = veld__http_open(&x->http, base, loopback, x->o.timeout_ms, &tls, NULL)) != VELD_OK) {
+		free(x->kept_ca);
+		x->kept_ca = NULL;
 		return rc;
-	if ((rc = veld__http_open(&x->http, base, loopback, x->o.timeout_ms, x->o.ca_file,
-			NULL)) != VELD_OK)
-		return rc;
+	}
 	x->cancel = veld__store_cancel_enter(s);
 	x->http.cancel = x->cancel;
 	x->open = 1;
@@ -164,6 +197,8 @@ static void session_close(struct session *x)
 		return;
 	veld__http_close(&x->http);
 	veld__store_cancel_leave(x->s);
+	free(x->kept_ca);
+	x->kept_ca = NULL;
 	x->open = 0;
 }
 
@@ -1002,6 +1037,40 @@ int veld_sync(veld_store *s, const veld_sync_options *opts, char **json_out)
 
 /* ---- enrollment ------------------------------------------------------------ */
 
+/* The CA certificates an enrollment keeps: the options' text, else the
+ * contents of their file (*out malloc'd, NULL if neither), checked. */
+static int enroll_ca(const veld_sync_options *opts, char **out)
+{
+	const char *file = opts != NULL ? opts->ca_file : NULL;
+	FILE *f;
+	size_t n;
+	*out = NULL;
+	if (opts != NULL && opts->version >= 3 && opts->ca_pem != NULL) {
+		if (veld__ca_check(opts->ca_pem) != VELD_OK)
+			return VELD_EINVAL;
+		return (*out = strdup(opts->ca_pem)) ? VELD_OK : veld__err(VELD_ENOMEM, "out of memory");
+	}
+	if (file == NULL || *file == '\0')
+		return VELD_OK;
+	if (!(f = fopen(file, "rb")))
+		return veld__err(VELD_EINVAL, "cannot open the CA file: %s", strerror(errno));
+	if (!(*out = malloc(VELD_CA_PEM_MAX + 2))) {
+		fclose(f);
+		return veld__err(VELD_ENOMEM, "out of memory");
+	}
+	n = fread(*out, 1, VELD_CA_PEM_MAX + 1, f);
+	(*out)[n] = '\0';
+	if (ferror(f) || memchr(*out, '\0', n) != NULL || veld__ca_check(*out) != VELD_OK) {
+		int err = ferror(f);
+		fclose(f);
+		free(*out);
+		*out = NULL;
+		return err ? veld__err(VELD_EINVAL, "cannot read the CA file") : VELD_EINVAL;
+	}
+	fclose(f);
+	return VELD_OK;
+}
+
 int veld_enroll(veld_store *s, const char *url, const char *code, const char *label,
                 const veld_sync_options *opts, char **json_out)
 {
@@ -1013,6 +1082,7 @@ int veld_enroll(veld_store *s, const char *url, const char *code, const char *la
 	msgpack_sbuffer sb;
 	uint8_t codeb[VELD_CODE_BYTES];
 	char stored[VELD_URL_MAX], role[16], base[VELD_URL_MAX], dev[2 * VELD_ID_BYTES + 1];
+	char *ca = NULL;
 	int rc, loopback;
 
 	veld__err_clear();
@@ -1023,6 +1093,9 @@ int veld_enroll(veld_store *s, const char *url, const char *code, const char *la
 	if (label != NULL && strlen(label) > LABEL_MAX)
 		return veld__err(VELD_EINVAL, "the device label is longer than %d bytes", LABEL_MAX);
 	if ((rc = veld__url_check(url, opts != NULL && opts->insecure_http, base, &loopback)) != VELD_OK)
+		return rc;
+	if (opts != NULL && opts->version >= 3 && opts->pinned_key != NULL &&
+	    (rc = veld__pin_check(opts->pinned_key)) != VELD_OK)
 		return rc;
 	if (veld__code_parse(code, codeb) != 0)
 		return veld__err(VELD_EINVAL, "the enrollment code is not valid: it is 32 letters "
@@ -1038,6 +1111,8 @@ int veld_enroll(veld_store *s, const char *url, const char *code, const char *la
 		return rc;
 	}
 	memset(&req, 0, sizeof req);
+	if ((rc = enroll_ca(opts, &ca)) != VELD_OK)
+		goto out_code;
 	if ((rc = veld__sync_enroll_request(s, codeb, label != NULL ? label : "", &req)) != VELD_OK)
 		goto out_code;
 	if ((rc = ENCODE(&sb, veld__wire_enroll_req_encode, &req)) != VELD_OK) {
@@ -1055,7 +1130,9 @@ int veld_enroll(veld_store *s, const char *url, const char *code, const char *la
 			veld__http_resp_free(&r);
 			if (rc != VELD_OK)
 				rc = err_prefix(rc, "the server's answer to the enrollment did not decode");
-			else if ((rc = veld__sync_enroll_finish(s, base, codeb, &resp)) != VELD_OK)
+			else if ((rc = veld__sync_enroll_finish(s, base, ca,
+					opts != NULL && opts->version >= 3 ? opts->pinned_key : NULL, codeb,
+					&resp)) != VELD_OK)
 				rc = err_prefix(rc, "the server enrolled this device, but storing its "
 					"answer failed");
 		}
@@ -1072,6 +1149,7 @@ int veld_enroll(veld_store *s, const char *url, const char *code, const char *la
 			rc = veld__err(VELD_ENOMEM, "out of memory");
 	}
 out_code:
+	free(ca);
 	sodium_memzero(&req, sizeof req);
 	sodium_memzero(codeb, sizeof codeb);
 	return rc;

@@ -21,6 +21,9 @@
 /* The server URL and role this store enrolled with. VELD_ENOTFOUND if the
  * store has not enrolled. `role` gets "worker" or "office". */
 int veld__sync_server(veld_store *s, char *url, size_t url_cap, char role[16]);
+/* The TLS trust this store enrolled with: *ca_pem the CA certificates
+ * (malloc'd; NULL if none), `pin` the pin list ("" if none). */
+int veld__sync_tls(veld_store *s, char **ca_pem, char *pin, size_t pin_cap);
 
 /* Sign a request as this device (docs/protocol.md 4). */
 struct veld__auth_headers;
@@ -249,10 +252,12 @@ int veld__audit_status(veld_store *s, struct veld__audit_status *st);
 /* Fill an enroll request from this store's identity and the code. */
 int veld__sync_enroll_request(veld_store *s, const uint8_t code[20], const char *label,
                               struct veld__enroll_req *req);
-/* Store the answer: server URL, role, team key (opened with the code),
+/* Store the answer: server URL, the TLS trust (CA certificates and pin,
+ * each NULL for none), role, team key (opened with the code),
  * office keys; seal every client key this store already has for the
  * team and the office (queued as envelopes). */
-int veld__sync_enroll_finish(veld_store *s, const char *url, const uint8_t code[20],
+int veld__sync_enroll_finish(veld_store *s, const char *url, const char *ca_pem, const char *pin,
+                             const uint8_t code[20],
                              const struct veld__enroll_resp *r);
 
 /* A device's fingerprint, for people to compare (docs/security.md, veld

@@ -6,10 +6,12 @@
 #include "devsync.h"
 #include "auth.h"
 #include "error.h"
+#include "http.h"
 #include "syncstate.h"
 
 #include <sodium.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 int veld__sync_server(veld_store *s, char *url, size_t url_cap, char role[16])
@@ -24,6 +26,30 @@ int veld__sync_server(veld_store *s, char *url, size_t url_cap, char role[16])
 	if (rc == VELD_ENOTFOUND)
 		rc = veld__err(VELD_ENOTFOUND, "this store has not enrolled with a server yet "
 		                               "(veld enroll URL CODE)");
+	return veld__step_end(s, &step, rc);
+}
+
+int veld__sync_tls(veld_store *s, char **ca_pem, char *pin, size_t pin_cap)
+{
+	struct veld__step step;
+	int rc = veld__step_begin(s, &step, 0);
+	*ca_pem = NULL;
+	pin[0] = '\0';
+	if (rc)
+		return rc;
+	rc = veld__sync_text_dup(s, "tls_ca", VELD_CA_PEM_MAX, ca_pem);
+	if (rc == VELD_ENOTFOUND)
+		rc = VELD_OK;
+	if (rc == VELD_OK && (rc = veld__sync_text(s, "tls_pin", pin, pin_cap)) == VELD_ENOTFOUND) {
+		pin[0] = '\0';
+		rc = VELD_OK;
+	}
+	if (rc == VELD_OK)
+		veld__err_clear();
+	else {
+		free(*ca_pem);
+		*ca_pem = NULL;
+	}
 	return veld__step_end(s, &step, rc);
 }
 
@@ -103,8 +129,8 @@ static int take_worker(veld_store *s, const uint8_t code[20], const struct veld_
 	return rc;
 }
 
-int veld__sync_enroll_finish(veld_store *s, const char *url, const uint8_t code[20],
-                             const struct veld__enroll_resp *r)
+int veld__sync_enroll_finish(veld_store *s, const char *url, const char *ca_pem, const char *pin,
+                             const uint8_t code[20], const struct veld__enroll_resp *r)
 {
 	struct veld__step step;
 	char existing[512];
@@ -129,6 +155,10 @@ int veld__sync_enroll_finish(veld_store *s, const char *url, const uint8_t code[
 	                                    VELD_ID_BYTES)) == VELD_OK &&
 	         (rc = veld__sync_set_bytes(s, "office_sign_pk", veld__store_sign_pk(s), 32)) == VELD_OK)
 		rc = veld__sync_set_bytes(s, "office_box_pk", veld__store_box_pk(s), 32);
+	if (rc == VELD_OK && ca_pem != NULL)
+		rc = veld__sync_set_text(s, "tls_ca", ca_pem);
+	if (rc == VELD_OK && pin != NULL && *pin)
+		rc = veld__sync_set_text(s, "tls_pin", pin);
 	if (rc == VELD_OK && (rc = veld__sync_set_text(s, "server_url", url)) == VELD_OK &&
 	    (rc = veld__sync_set_text(s, "sync_role", r->role)) == VELD_OK &&
 	    (rc = veld__keys_share_all(s)) == VELD_OK)

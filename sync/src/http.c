@@ -14,6 +14,7 @@
 #include <curl/curl.h>
 #include <netinet/in.h>
 #include <pthread.h>
+#include <sodium.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -128,6 +129,42 @@ out:
 	return rc;
 }
 
+/* ---- TLS trust ----------------------------------------------------------- */
+
+int veld__pin_check(const char *pin)
+{
+	static const char form[] = "the pinned key must be sha256// followed by the base64 of the "
+		"SHA-256 of the server's public key (44 characters), several separated by ';'";
+	const char *p = pin;
+	int n = 0;
+	if (pin == NULL || strlen(pin) >= VELD_PIN_MAX)
+		return veld__err(VELD_EINVAL, "%s, at most %d bytes in all", form, VELD_PIN_MAX - 1);
+	for (;;) {
+		unsigned char hash[32];
+		size_t len = strcspn(p, ";"), bin = 0;
+		if (len != 8 + 44 || strncmp(p, "sha256//", 8) != 0 ||
+		    sodium_base642bin(hash, sizeof hash, p + 8, 44, NULL, &bin, NULL,
+		                      sodium_base64_VARIANT_ORIGINAL) != 0 || bin != sizeof hash)
+			return veld__err(VELD_EINVAL, "%s", form);
+		if (++n > 8)
+			return veld__err(VELD_EINVAL, "at most 8 pinned keys");
+		if (p[len] == '\0')
+			return VELD_OK;
+		p += len + 1;
+	}
+}
+
+int veld__ca_check(const char *pem)
+{
+	if (pem == NULL || strlen(pem) > VELD_CA_PEM_MAX)
+		return veld__err(VELD_EINVAL, "the CA certificates are longer than %u KiB: give only "
+			"the CA of the server", VELD_CA_PEM_MAX / 1024);
+	if (strstr(pem, "-----BEGIN CERTIFICATE-----") == NULL)
+		return veld__err(VELD_EINVAL, "the CA file holds no PEM certificate (-----BEGIN "
+			"CERTIFICATE-----)");
+	return VELD_OK;
+}
+
 /* ---- retries ----------------------------------------------------------------- */
 
 uint64_t veld__backoff_ms(uint32_t attempt, uint32_t draw)
@@ -193,7 +230,7 @@ static int http_init(void)
 }
 
 int veld__http_open(struct veld__http *h, const char *base, int loopback, uint32_t timeout_ms,
-                    const char *ca_file, atomic_int *cancel)
+                    const struct veld__http_tls *tls, atomic_int *cancel)
 {
 	int rc;
 	memset(h, 0, sizeof *h);
@@ -204,7 +241,8 @@ int veld__http_open(struct veld__http *h, const char *base, int loopback, uint32
 	strcpy(h->base, base);
 	h->loopback = loopback;
 	h->timeout_ms = timeout_ms ? timeout_ms : 30000;
-	h->ca_file = ca_file;
+	if (tls != NULL)
+		h->tls = *tls;
 	h->cancel = cancel;
 	if ((h->curl = curl_easy_init()) == NULL)
 		return veld__err(VELD_ENOMEM, "cannot make an HTTP handle (out of memory)");
@@ -326,8 +364,20 @@ int veld__http_request(struct veld__http *h, const char *method, const char *pat
 	curl_easy_setopt(c, CURLOPT_CONNECTTIMEOUT_MS, (long)(h->timeout_ms < 15000 ? h->timeout_ms : 15000));
 	curl_easy_setopt(c, CURLOPT_SSL_VERIFYPEER, 1L);
 	curl_easy_setopt(c, CURLOPT_SSL_VERIFYHOST, 2L);
-	if (h->ca_file != NULL && *h->ca_file != '\0')
-		curl_easy_setopt(c, CURLOPT_CAINFO, h->ca_file);
+	curl_easy_setopt(c, CURLOPT_SSLVERSION, (long)CURL_SSLVERSION_TLSv1_2);
+	/* A CA given replaces the system's: the bundle (CAINFO) and the
+	 * directory (CAPATH) both, so only that CA can vouch for the server. */
+	if (h->tls.ca_pem != NULL) {
+		struct curl_blob blob = {(void *)(uintptr_t)h->tls.ca_pem, strlen(h->tls.ca_pem),
+		                         CURL_BLOB_COPY};
+		curl_easy_setopt(c, CURLOPT_CAINFO_BLOB, &blob);
+		curl_easy_setopt(c, CURLOPT_CAPATH, NULL);
+	} else if (h->tls.ca_file != NULL && *h->tls.ca_file != '\0') {
+		curl_easy_setopt(c, CURLOPT_CAINFO, h->tls.ca_file);
+		curl_easy_setopt(c, CURLOPT_CAPATH, NULL);
+	}
+	if (h->tls.pin != NULL && *h->tls.pin != '\0')
+		curl_easy_setopt(c, CURLOPT_PINNEDPUBLICKEY, h->tls.pin);
 	/* A request to this machine never goes through a proxy from the
 	 * environment (it would leave the machine in the clear). */
 	if (h->loopback)
@@ -381,6 +431,22 @@ int veld__http_request(struct veld__http *h, const char *method, const char *pat
 		veld__http_resp_free(r);
 		if (cc == CURLE_OUT_OF_MEMORY || cc == CURLE_WRITE_ERROR)
 			return veld__err(VELD_ENOMEM, "%s %s: out of memory", method, path);
+		/* Not the server this device trusts: a retry would meet the same
+		 * certificate, so none is made. */
+		if (cc == CURLE_PEER_FAILED_VERIFICATION || cc == CURLE_SSL_ISSUER_ERROR ||
+		    cc == CURLE_SSL_INVALIDCERTSTATUS)
+			return veld__err(VELD_EPERM, "%s %s: the server's TLS certificate is not "
+				"trusted (%s): it is not signed by a CA this device trusts, or not for "
+				"this host name; check the server URL, and the CA given at enrollment "
+				"(--ca-file)", method, path, h->errbuf[0] ? h->errbuf : curl_easy_strerror(cc));
+		if (cc == CURLE_SSL_PINNEDPUBKEYNOTMATCH)
+			return veld__err(VELD_EPERM, "%s %s: the server's public key does not match "
+				"the key pinned for it: this is not the server the device enrolled with, "
+				"or its key changed", method, path);
+		if (cc == CURLE_SSL_CACERT_BADFILE)
+			return veld__err(VELD_EINVAL, "%s %s: the CA certificates given for the server "
+				"do not load (%s)", method, path,
+				h->errbuf[0] ? h->errbuf : curl_easy_strerror(cc));
 		return veld__err(VELD_ENET, "%s %s: %s", method, path,
 			h->errbuf[0] ? h->errbuf : curl_easy_strerror(cc));
 	}

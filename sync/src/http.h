@@ -43,6 +43,32 @@ int veld__url_check(const char *url, int insecure_http, char base[VELD_URL_MAX],
 /* Is `host` (as in a URL; IPv6 in brackets or not) a loopback address? */
 int veld__host_is_loopback(const char *host);
 
+/* ---- TLS trust ----------------------------------------------------------- */
+
+/* Largest CA text a store keeps (a few certificates; a whole system bundle
+ * is not what --ca-file is for), and longest pin list. */
+#define VELD_CA_PEM_MAX (256u * 1024u)
+#define VELD_PIN_MAX 512
+
+/* What a request trusts of the server's certificate (docs/protocol.md 1).
+ * A CA given (ca_pem, else ca_file) replaces the system's CAs; a pin must
+ * match the server's public key as well. All borrowed; NULL = none. */
+struct veld__http_tls {
+	const char *ca_pem;  /* PEM text */
+	const char *ca_file; /* a PEM file */
+	const char *pin;     /* "sha256//BASE64[;sha256//BASE64...]" */
+};
+
+/* Is `pin` a pin list libcurl takes: one to eight "sha256//" followed by
+ * the base64 (44 characters) of a SHA-256, separated by ";"? VELD_EINVAL
+ * with a message saying the form otherwise. */
+int veld__pin_check(const char *pin);
+
+/* Does `pem` look like CA certificates in PEM (at most VELD_CA_PEM_MAX
+ * bytes, with a "-----BEGIN CERTIFICATE-----" line)? libcurl says more when
+ * it loads them. VELD_EINVAL otherwise. */
+int veld__ca_check(const char *pem);
+
 /* ---- retries ----------------------------------------------------------------- */
 
 /* Delay before retry number `attempt` (0 = the first retry) in ms:
@@ -67,7 +93,7 @@ struct veld__http {
 	char base[VELD_URL_MAX];
 	int loopback;
 	uint32_t timeout_ms;
-	const char *ca_file;
+	struct veld__http_tls tls;
 	atomic_int *cancel;  /* checked during transfers; may be NULL */
 	char errbuf[256];          /* CURLOPT_ERRORBUFFER */
 };
@@ -79,14 +105,18 @@ struct veld__http_resp {
 };
 
 /* Open a connection handle for `url` (already checked by veld__url_check).
- * `ca_file` (may be NULL) and `cancel` must outlive the handle. */
+ * What `tls` (may be NULL) points to, and `cancel`, must outlive the
+ * handle. */
 int veld__http_open(struct veld__http *h, const char *base, int loopback, uint32_t timeout_ms,
-                    const char *ca_file, atomic_int *cancel);
+                    const struct veld__http_tls *tls, atomic_int *cancel);
 void veld__http_close(struct veld__http *h);
 
 /* One request: METHOD base+path with the signed headers (NULL for none)
  * and a msgpack body (NULL/0 for none). VELD_OK when an HTTP answer came
  * (any status; r->status tells which), VELD_ENET when none did,
+ * VELD_EPERM when the server's certificate was not trusted or its key did
+ * not match the pin (never worth a retry), VELD_EINVAL when the CA
+ * certificates given would not load,
  * VELD_ECANCELLED when *cancel was set during the transfer, VELD_EPROTO when
  * the answer was larger than VELD_HTTP_MAX_RESPONSE. `r` is reset first;
  * free it with veld__http_resp_free. */

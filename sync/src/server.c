@@ -35,6 +35,7 @@
 
 #include <arpa/inet.h>
 #include <errno.h>
+#include <gnutls/gnutls.h>
 #include <fcntl.h>
 #include <microhttpd.h>
 #include <netinet/in.h>
@@ -64,6 +65,7 @@
 #define MAX_THREADS 256
 #define URI_MAX 2048                       /* as auth.c signs */
 #define SETUP_CODE_TTL_MS (24ull * 3600 * 1000)
+#define TLS_PEM_MAX (1024u * 1024u)           /* a certificate chain or key */
 #define DRAIN_MS 5000                      /* stop waits this long for requests */
 /* Soft bound on a pull page's operation feed (operations, stubs, held
  * entries and their batches). It may be passed by one item and its batch
@@ -83,6 +85,9 @@ struct veld_server {
 	int listen_fd; /* owned by MHD while it runs */
 	uint16_t port;
 	char *setup_code; /* sodium_malloc'd text, or NULL */
+	char *tls_cert;   /* copies of the PEM texts (the key in sodium_malloc'd
+	                     memory), kept while MHD runs; NULL = plain HTTP */
+	char *tls_key;
 	uint64_t max_body;
 	uint32_t max_requests;
 	atomic_uint inflight;
@@ -1210,8 +1215,20 @@ static int socket_address(struct sockaddr_storage *ss, socklen_t *sl, int v6, co
 	return VELD_OK;
 }
 
-/* "A.B.C.D:PORT" or "[v6]:PORT" into a bound, listening socket. */
-static int listen_on(const char *addr, int *fd_out, uint16_t *port_out, int *v6)
+/* Is the address in `ss` loopback (127.0.0.0/8, ::1, ::ffff:127.x.y.z)? */
+static int is_loopback(const struct sockaddr_storage *ss)
+{
+	if (ss->ss_family == AF_INET)
+		return (ntohl(((const struct sockaddr_in *)ss)->sin_addr.s_addr) >> 24) == 127;
+	const struct in6_addr *a = &((const struct sockaddr_in6 *)ss)->sin6_addr;
+	return IN6_IS_ADDR_LOOPBACK(a) || (IN6_IS_ADDR_V4MAPPED(a) && a->s6_addr[12] == 127);
+}
+
+/* "A.B.C.D:PORT" or "[v6]:PORT" into a bound, listening socket. With
+ * `loopback_only` an address that is not loopback is refused before any
+ * socket is made (plain HTTP must not leave the machine). */
+static int listen_on(const char *addr, int loopback_only, int *fd_out, uint16_t *port_out,
+                     int *v6)
 {
 	struct sockaddr_storage ss;
 	socklen_t sl;
@@ -1240,6 +1257,12 @@ static int listen_on(const char *addr, int *fd_out, uint16_t *port_out, int *v6)
 		return veld__err(VELD_EINVAL, "listen: the port must be 0 to 65535");
 	if ((rc = socket_address(&ss, &sl, *v6, host, (uint16_t)port)) != VELD_OK)
 		return rc;
+	if (loopback_only && !is_loopback(&ss))
+		return veld__err(VELD_EINVAL, "listen: refusing plain HTTP on %s: it is not a "
+			"loopback address (127.0.0.0/8, ::1), so requests would cross the network "
+			"unencrypted; give a TLS certificate and key, or allow plain HTTP "
+			"explicitly (--insecure-http) when a TLS proxy or a test network covers it",
+			host);
 	fd = socket(ss.ss_family, SOCK_STREAM | SOCK_CLOEXEC, 0);
 	if (fd < 0)
 		return veld__err(VELD_EIO, "listen: socket: %s", strerror(errno));
@@ -1381,6 +1404,53 @@ static int server_new(const veld_server_options *opts, veld_server **out)
 	return VELD_OK;
 }
 
+/* Load the pair with GnuTLS as libmicrohttpd will, to say what is wrong
+ * with it (libmicrohttpd only fails to start). GnuTLS checks that the key
+ * is the certificate's. */
+static int tls_check(const char *cert, const char *key)
+{
+	gnutls_certificate_credentials_t cred;
+	gnutls_datum_t c = {(unsigned char *)(uintptr_t)cert, (unsigned)strlen(cert)},
+		k = {(unsigned char *)(uintptr_t)key, (unsigned)strlen(key)};
+	int g;
+	if (gnutls_certificate_allocate_credentials(&cred) != GNUTLS_E_SUCCESS)
+		return veld__err(VELD_ENOMEM, "out of memory");
+	g = gnutls_certificate_set_x509_key_mem2(cred, &c, &k, GNUTLS_X509_FMT_PEM, NULL, 0);
+	gnutls_certificate_free_credentials(cred);
+	if (g < 0)
+		return veld__err(VELD_EINVAL, "TLS: the certificate and key do not load: %s (give "
+			"the certificate, then any intermediates, in PEM, and its unencrypted PEM "
+			"private key)", gnutls_strerror(g));
+	return VELD_OK;
+}
+
+/* Copy the PEM texts for TLS (the key into guarded memory), once this
+ * libmicrohttpd can serve TLS and GnuTLS loaded them. */
+static int tls_take(veld_server *srv, const veld_server_options *opts)
+{
+	const char *cert = opts->version >= 3 ? opts->tls_cert_pem : NULL,
+		*key = opts->version >= 3 ? opts->tls_key_pem : NULL;
+	size_t n;
+	int rc;
+	if (cert == NULL && key == NULL)
+		return VELD_OK;
+	if (cert == NULL || key == NULL || !*cert || !*key)
+		return veld__err(VELD_EINVAL, "options: TLS needs both a certificate and its key");
+	if (MHD_is_feature_supported(MHD_FEATURE_TLS) != MHD_YES)
+		return veld__err(VELD_ERROR, "this libmicrohttpd was built without TLS (GnuTLS): "
+			"serve plain HTTP on loopback behind a TLS proxy instead");
+	if (strlen(cert) > TLS_PEM_MAX || strlen(key) > TLS_PEM_MAX)
+		return veld__err(VELD_EINVAL, "options: the TLS certificate or key is longer than "
+			"%u KiB", TLS_PEM_MAX / 1024);
+	if ((rc = tls_check(cert, key)) != VELD_OK)
+		return rc;
+	n = strlen(key);
+	if (!(srv->tls_cert = strdup(cert)) || !(srv->tls_key = sodium_malloc(n + 1)))
+		return veld__err(VELD_ENOMEM, "out of memory");
+	memcpy(srv->tls_key, key, n + 1);
+	return VELD_OK;
+}
+
 /* libmicrohttpd on the bound socket, and the deadline thread. */
 static int serve(veld_server *srv, const veld_server_options *opts, uint32_t threads, int v6)
 {
@@ -1396,8 +1466,10 @@ static int serve(veld_server *srv, const veld_server_options *opts, uint32_t thr
 	 * share of the connection limit (64 of 256), where poll() costs
 	 * nothing noticeable. */
 	flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_POLL | MHD_USE_ITC |
-	        (v6 ? MHD_USE_IPv6 : 0);
+	        (v6 ? MHD_USE_IPv6 : 0) | (srv->tls_cert ? MHD_USE_TLS : 0);
 	conn_limit = srv->max_requests * 4 < 64 ? 64 : srv->max_requests * 4;
+	/* The TLS options come last: without TLS they are the end. GnuTLS's
+	 * "NORMAL" less every version before TLS 1.2. */
 	srv->daemon = MHD_start_daemon(
 		flags, 0, NULL, NULL, on_request, srv,
 		MHD_OPTION_LISTEN_SOCKET, (MHD_socket)srv->listen_fd,
@@ -1409,9 +1481,12 @@ static int serve(veld_server *srv, const veld_server_options *opts, uint32_t thr
 		MHD_OPTION_NOTIFY_CONNECTION, on_connection, srv,
 		MHD_OPTION_URI_LOG_CALLBACK, on_uri, srv,
 		MHD_OPTION_NOTIFY_COMPLETED, on_completed, srv,
+		srv->tls_cert ? MHD_OPTION_HTTPS_MEM_CERT : MHD_OPTION_END, srv->tls_cert,
+		MHD_OPTION_HTTPS_MEM_KEY, srv->tls_key,
+		MHD_OPTION_HTTPS_PRIORITIES, "NORMAL:-VERS-ALL:+VERS-TLS1.3:+VERS-TLS1.2",
 		MHD_OPTION_END);
 	if (!srv->daemon)
-		return veld__err(VELD_EIO, "the HTTP server did not start");
+		return veld__err(VELD_EIO, "the %s server did not start", srv->tls_cert ? "HTTPS" : "HTTP");
 	if (pthread_create(&srv->watcher, NULL, watch_run, srv) != 0)
 		return veld__err(VELD_ERROR, "cannot start the server's deadline thread");
 	srv->watching = 1;
@@ -1445,8 +1520,11 @@ int veld_server_start(veld_server **out, const veld_server_options *opts)
 	}
 	/* Bind first: a bad address or a busy port touches no file, and does
 	 * not use up the start that shows a new setup code. */
-	if ((rc = listen_on(opts->listen ? opts->listen : "127.0.0.1:0", &srv->listen_fd, &srv->port,
-	                    &v6)) != VELD_OK)
+	if ((rc = tls_take(srv, opts)) != VELD_OK)
+		goto fail;
+	if ((rc = listen_on(opts->listen ? opts->listen : "127.0.0.1:0",
+	                    !srv->tls_cert && !(opts->version >= 3 && opts->insecure_http),
+	                    &srv->listen_fd, &srv->port, &v6)) != VELD_OK)
 		goto fail;
 	if ((rc = make_dir(srv->data_dir)) != VELD_OK || (rc = lock_dir(srv)) != VELD_OK)
 		goto fail;
@@ -1505,6 +1583,9 @@ void veld_server_stop(veld_server *srv)
 		srv->store->ops->close(srv->store);
 	if (srv->setup_code)
 		sodium_free(srv->setup_code);
+	free(srv->tls_cert);
+	if (srv->tls_key)
+		sodium_free(srv->tls_key); /* wipes it */
 	if (srv->lock_fd >= 0)
 		close(srv->lock_fd); /* releases the flock */
 	pthread_cond_destroy(&srv->watch_cv);

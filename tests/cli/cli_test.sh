@@ -322,6 +322,15 @@ has "Jan de Vries"
 ok log verify
 ok verify
 
+# ---- TLS trust options: refused before the network ---------------------------
+CODE0=AAAA-AAAA-AAAA-AAAA-AAAA-AAAA-AAAA-AAAA
+status 2 enroll https://127.0.0.1:1 "$CODE0" --pin sha256//short
+err_has "sha256//"
+printf 'not a certificate\n' >"$tmp/not-a-ca.pem"
+status 2 enroll https://127.0.0.1:1 "$CODE0" --ca-file "$tmp/not-a-ca.pem"
+err_has "no PEM certificate"
+status 3 sync                                         # and nothing was kept: not enrolled
+
 # ---- the passphrase never shows ---------------------------------------------
 ! grep -qF -- "$PASS1" "$tmp/all" || fail "the passphrase appeared in veld's output"
 ! grep -qF -- "$PASS2" "$tmp/all" || fail "the new passphrase appeared in veld's output"

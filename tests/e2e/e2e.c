@@ -70,11 +70,28 @@ int e2e_contains(const uint8_t *hay, size_t n, const char *needle)
 
 void e2e_server_start(struct e2e_server *srv, const char *data_dir, uint16_t port)
 {
+	e2e_server_start_with(srv, data_dir, port, NULL);
+}
+
+void e2e_server_start_with(struct e2e_server *srv, const char *data_dir, uint16_t port,
+                           const char *const *extra)
+{
 	char listen[32];
+	const char *argv[16];
+	size_t argc = 0;
 	snprintf(srv->dir, sizeof srv->dir, "%s", data_dir);
 	snprintf(srv->out, sizeof srv->out, "%s.out", data_dir);
 	snprintf(srv->err, sizeof srv->err, "%s.err", data_dir);
 	snprintf(listen, sizeof listen, "127.0.0.1:%u", port);
+	argv[argc++] = e2e_veld;
+	argv[argc++] = "serve";
+	argv[argc++] = "--listen";
+	argv[argc++] = listen;
+	argv[argc++] = "--data";
+	argv[argc++] = data_dir;
+	for (size_t i = 0; extra != NULL && extra[i] != NULL && argc + 1 < 16; i++)
+		argv[argc++] = extra[i];
+	argv[argc] = NULL;
 	/* A restart on the same port may race the old socket's release. */
 	for (int attempt = 0; attempt < 50; attempt++) {
 		pid_t pid;
@@ -88,19 +105,21 @@ void e2e_server_start(struct e2e_server *srv, const char *data_dir, uint16_t por
 			int e = open(srv->err, O_WRONLY | O_CREAT | O_APPEND, 0600);
 			dup2(o, 1);
 			dup2(e, 2);
-			execl(e2e_veld, e2e_veld, "serve", "--listen", listen, "--data", data_dir, (char *)NULL);
+			execv(e2e_veld, (char *const *)argv);
 			_exit(127);
 		}
 		srv->pid = pid;
-		/* Wait (bounded) for the "listening on http://127.0.0.1:PORT" line. */
+		/* Wait (bounded) for the "listening on http(s)://127.0.0.1:PORT" line. */
 		for (int i = 0; i < 200; i++) {
 			size_t n;
 			uint8_t *out = e2e_slurp(srv->out, &n);
-			const char *p = out ? strstr((char *)out, "http://127.0.0.1:") : NULL;
+			const char *p = out ? strstr((char *)out, "://127.0.0.1:") : NULL;
 			int status;
 			if (p) {
-				srv->port = (uint16_t)atoi(p + strlen("http://127.0.0.1:"));
-				snprintf(srv->url, sizeof srv->url, "http://127.0.0.1:%u", srv->port);
+				int https = p - (char *)out >= 5 && memcmp(p - 5, "https", 5) == 0;
+				srv->port = (uint16_t)atoi(p + strlen("://127.0.0.1:"));
+				snprintf(srv->url, sizeof srv->url, "%s://127.0.0.1:%u",
+				         https ? "https" : "http", srv->port);
 				free(out);
 				return;
 			}

@@ -35,6 +35,10 @@ void e2e_rm_rf(const char *dir);
 /* Start `veld serve` on 127.0.0.1 (port 0: any free port; else that port,
  * for a restart). Waits until it answers. */
 void e2e_server_start(struct e2e_server *srv, const char *data_dir, uint16_t port);
+/* The same with more arguments for `veld serve` (NULL-terminated, at most
+ * 9), such as --tls-cert FILE --tls-key FILE; srv->url is https:// then. */
+void e2e_server_start_with(struct e2e_server *srv, const char *data_dir, uint16_t port,
+                           const char *const *extra);
 /* SIGTERM (clean) or SIGKILL, then wait for the process. */
 void e2e_server_stop(struct e2e_server *srv, int sig);
 /* The office setup code the server wrote on its first start. */

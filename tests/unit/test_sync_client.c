@@ -64,6 +64,51 @@ static void test_sync_client__http_to_other_host_refused(void **state)
 	url_refused("http://[::2]:80", 0, "refusing plain http://");
 }
 
+/* ---- TLS trust ------------------------------------------------------------ */
+
+static void test_sync_client__pins_in_curls_form_accepted(void **state)
+{
+	static const char one[] = "sha256//yiQ7COVmxbhKkYzrlVK65U3u56saAs2XI9yAcEFm9k0=";
+	char list[9 * sizeof one + 8];
+	(void)state;
+	assert_int_equal(veld__pin_check(one), VELD_OK);
+	snprintf(list, sizeof list, "%s;%s", one, one);
+	assert_int_equal(veld__pin_check(list), VELD_OK);
+	/* Eight at most. */
+	list[0] = '\0';
+	for (int i = 0; i < 9; i++)
+		snprintf(list + strlen(list), sizeof list - strlen(list), "%s%s", i ? ";" : "", one);
+	assert_int_equal(veld__pin_check(list), VELD_EINVAL);
+}
+
+static void test_sync_client__malformed_pins_refused(void **state)
+{
+	static const char *const bad[] = {
+		"", "sha256//", "yiQ7COVmxbhKkYzrlVK65U3u56saAs2XI9yAcEFm9k0=",
+		"sha1//yiQ7COVmxbhKkYzrlVK65U3u56saAs2XI9yAcEFm9k0=",
+		"sha256//yiQ7COVmxbhKkYzrlVK65U3u56saAs2XI9yAcEFm9k0",    /* short */
+		"sha256//yiQ7COVmxbhKkYzrlVK65U3u56saAs2XI9yAcEFm9k0=;",  /* empty second */
+		"sha256//yiQ7COVmxbhKkYzrlVK65U3u56saAs2XI9yAcEFm9k!=",   /* not base64 */
+		"sha256//AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA==",   /* 31 bytes */
+		"/etc/ssl/server.pub", /* libcurl would read a file: not a pin here */
+	};
+	(void)state;
+	for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+		if (veld__pin_check(bad[i]) != VELD_EINVAL)
+			fail_msg("pin \"%s\" accepted", bad[i]);
+		assert_non_null(strstr(veld_error_last(), "sha256//"));
+	}
+}
+
+static void test_sync_client__ca_text_without_a_certificate_refused(void **state)
+{
+	(void)state;
+	assert_int_equal(veld__ca_check("-----BEGIN CERTIFICATE-----\nMIIB\n"
+	                                "-----END CERTIFICATE-----\n"), VELD_OK);
+	assert_int_equal(veld__ca_check("-----BEGIN PRIVATE KEY-----\n"), VELD_EINVAL);
+	assert_int_equal(veld__ca_check(""), VELD_EINVAL);
+}
+
 static void test_sync_client__http_to_other_host_allowed_with_insecure(void **state)
 {
 	url_ok("http://example.com", 1, "http://example.com", 0);
@@ -533,6 +578,9 @@ int main(void)
 		cmocka_unit_test(test_sync_client__http_to_loopback_allowed),
 		cmocka_unit_test(test_sync_client__https_accepted),
 		cmocka_unit_test(test_sync_client__url_shapes_refused),
+		cmocka_unit_test(test_sync_client__pins_in_curls_form_accepted),
+		cmocka_unit_test(test_sync_client__malformed_pins_refused),
+		cmocka_unit_test(test_sync_client__ca_text_without_a_certificate_refused),
 		cmocka_unit_test(test_sync_client__loopback_hosts),
 		cmocka_unit_test(test_sync_client__backoff_within_half_of_base),
 		cmocka_unit_test(test_sync_client__backoff_schedule_of_the_protocol),

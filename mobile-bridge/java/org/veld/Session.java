@@ -172,7 +172,8 @@ public final class Session implements AutoCloseable {
      * worker thread. {@code listener} (may be null) runs on this thread.
      *
      * @param requestJson null or network options ("insecure_http", "ca_file",
-     *     "timeout_ms", "max_retries", "push_batch", "pull_page")
+     *     "ca_pem", "pinned_key", "timeout_ms", "max_retries", "push_batch",
+     *     "pull_page")
      * @return {"pushed","pulled","applied","conflicts","duration_ms"}
      */
     public String sync(String requestJson, SyncListener listener) throws VeldException {

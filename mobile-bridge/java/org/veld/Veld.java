@@ -12,7 +12,7 @@ import java.nio.charset.StandardCharsets;
  */
 public final class Veld {
     /** The bridge ABI these classes were written for: (major << 16) | (minor << 8). */
-    public static final int ABI_VERSION = (1 << 16) | (1 << 8);
+    public static final int ABI_VERSION = (1 << 16) | (2 << 8);
 
     static {
         System.loadLibrary("veld_jni");

@@ -952,7 +952,7 @@ static int summary_of(const struct session *x, struct tally *t, char **json_out)
 	pending = (json_int_t)n.pending;
 	quarantined = (json_int_t)n.quarantined;
 	veld__iso8601(at, t->fresh.at);
-	summary = json_pack("{s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:o,s:o,s:I}",
+	summary = json_pack("{s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:o,s:o,s:I,s:I,s:I}",
 		"pushed", (json_int_t)t->pushed, "pulled", (json_int_t)t->pulled,
 		"applied", (json_int_t)t->applied, "conflicts", conflicts,
 		"log_pushed", (json_int_t)t->log_pushed, "log_pulled", (json_int_t)t->log_pulled,
@@ -962,7 +962,8 @@ static int summary_of(const struct session *x, struct tally *t, char **json_out)
 		              (json_int_t)(t->fresh.age_ms / 1000u), "stale", t->fresh.stale)
 		              : json_null(),
 		"warnings", warnings_of(x, t, pending, quarantined),
-		"duration_ms", (json_int_t)(mono_ms() - x->t0));
+		"duration_ms", (json_int_t)(mono_ms() - x->t0),
+		"bytes_up", (json_int_t)x->http.bytes_up, "bytes_down", (json_int_t)x->http.bytes_down);
 	rc = summary ? veld__json_answer(summary, json_out) : veld__err(VELD_ENOMEM, "out of memory");
 	json_decref(summary);
 	return rc;

@@ -161,6 +161,11 @@ static int check_cursors(const struct veld__pull_resp *p, const struct veld__app
 
 /* ---- 2. notices -------------------------------------------------------------------- */
 
+/* The own seq up to which the team's current field policy was enforced
+ * (veld__sync_policy_enforce); 0 = never, or not since a notice. Absent in
+ * a store from before it was kept: then the next push enforces it all. */
+#define POLICY_DONE "policy_done_seq"
+
 /* Own operations up to here may lose their values under the field policy:
  * the server acknowledged them in answer to a push that carried them. */
 static int removable_seq(veld_store *s, uint64_t *seq)
@@ -192,9 +197,10 @@ static int take_policy(veld_store *s, const struct veld__notice *n,
 		return VELD_OK;
 	if ((b->mask & ~old) != 0)
 		st->repull = 1;
-	if ((rc = removable_seq(s, &acked)) != VELD_OK)
+	if ((rc = removable_seq(s, &acked)) != VELD_OK ||
+	    (rc = veld__policy_enforce(s, n->team, b->mask, acked, NULL)) != VELD_OK)
 		return rc;
-	return veld__policy_enforce(s, n->team, b->mask, acked, NULL);
+	return veld__sync_set_u64(s, POLICY_DONE, acked);
 }
 
 static int take_cert(veld_store *s, const struct veld__notice *n, const struct veld__notice_body *b)
@@ -1027,18 +1033,39 @@ int veld__sync_apply_page(veld_store *s, const struct veld__pull_resp *p,
 	return rc;
 }
 
+/* After a push: what the server now holds of fields the policy keeps at
+ * the office leaves this device. Everything else is enforced already (a
+ * notice enforces the whole store, and what arrives is filtered as it
+ * comes: veld__take_item), so only the own operations confirmed since the
+ * last time are looked at; a sync costs what it pushed, not the history. */
 int veld__sync_policy_enforce(veld_store *s)
 {
 	struct veld__step step;
-	uint64_t acked = 0;
+	uint64_t acked = 0, done = 0;
+	uint8_t b[8];
 	uint32_t mask;
-	int rc = veld__step_begin(s, &step, VELD_STEP_KEYS | VELD_STEP_WRITE);
+	int rc = veld__step_begin(s, &step, VELD_STEP_KEYS | VELD_STEP_WRITE), found;
 	if (rc)
 		return rc;
 	mask = veld__policy_mask(s);
 	/* The office, or a store that follows no policy, removes nothing. */
-	if (mask != VELD_POLICY_ALL && (rc = removable_seq(s, &acked)) == VELD_OK)
+	if (mask == VELD_POLICY_ALL || (rc = removable_seq(s, &acked)) != VELD_OK)
+		return veld__step_end(s, &step, rc);
+	/* As veld__sync_set_u64 writes it: 8 bytes, big-endian. */
+	rc = veld__sync_bytes(s, POLICY_DONE, b, sizeof b);
+	if ((found = rc == VELD_OK))
+		done = veld__be64_get(b);
+	else if (rc == VELD_ENOTFOUND)
+		veld__err_clear();
+	else
+		return veld__step_end(s, &step, rc);
+	rc = VELD_OK;
+	if (!found)
 		rc = veld__policy_enforce(s, veld__store_team(s), mask, acked, NULL);
+	else if (acked > done)
+		rc = veld__policy_enforce_own(s, veld__store_team(s), mask, done, acked, NULL);
+	if (rc == VELD_OK && (!found || acked > done))
+		rc = veld__sync_set_u64(s, POLICY_DONE, acked);
 	return veld__step_end(s, &step, rc);
 }
 

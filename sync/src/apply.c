@@ -120,13 +120,13 @@ int veld__trusted_key(veld_store *s, const uint8_t device[VELD_ID_BYTES], uint8_
 /* ---- 1. cursors ------------------------------------------------------------------ */
 
 /* A feed's cursors on the page: above `after`, increasing, and `next` the
- * last of them (or `after` with none). `extra` lists a second and third
- * list of the same feed (the operation feed's stubs and held), merged in. */
+ * last of them (or `after` with none). The operation feed has four lists
+ * (operations, stubs, held, own runs), merged in; the others one. */
 static int feed_cursors(const char *feed, uint64_t after, uint64_t next,
-                        const uint64_t *const lists[3], const size_t counts[3])
+                        const uint64_t *const lists[4], const size_t counts[4])
 {
 	uint64_t last = after;
-	for (int l = 0; l < 3; l++) {
+	for (int l = 0; l < 4; l++) {
 		uint64_t prev = after;
 		for (size_t i = 0; i < counts[l]; i++) {
 			if (lists[l][i] <= prev)
@@ -146,12 +146,12 @@ static int feed_cursors(const char *feed, uint64_t after, uint64_t next,
 
 static int check_cursors(const struct veld__pull_resp *p, const struct veld__apply_ctx *c)
 {
-	const uint64_t *ops[3] = {p->cursors, p->stub_cursors, p->held_cursors};
-	const size_t nops[3] = {p->nops, p->nstubs, p->nheld};
-	const uint64_t *envs[3] = {p->env_cursors, NULL, NULL};
-	const size_t nenvs[3] = {p->nenvs, 0, 0};
-	const uint64_t *notices[3] = {p->notice_cursors, NULL, NULL};
-	const size_t nnotices[3] = {p->nnotices, 0, 0};
+	const uint64_t *ops[4] = {p->cursors, p->stub_cursors, p->held_cursors, p->own_cursors};
+	const size_t nops[4] = {p->nops, p->nstubs, p->nheld, p->nown};
+	const uint64_t *envs[4] = {p->env_cursors, NULL, NULL, NULL};
+	const size_t nenvs[4] = {p->nenvs, 0, 0, 0};
+	const uint64_t *notices[4] = {p->notice_cursors, NULL, NULL, NULL};
+	const size_t nnotices[4] = {p->nnotices, 0, 0, 0};
 	int rc;
 	if ((rc = feed_cursors("operations", c->after, p->next, ops, nops)) == VELD_OK &&
 	    (rc = feed_cursors("key envelopes", c->env_after, p->env_next, envs, nenvs)) == VELD_OK)
@@ -195,8 +195,12 @@ static int take_policy(veld_store *s, const struct veld__notice *n,
 		return rc;
 	if (veld__store_is_office(s) || strcmp(n->team, veld__store_team(s)) != 0)
 		return VELD_OK;
-	if ((b->mask & ~old) != 0)
+	if ((b->mask & ~old) != 0) {
 		st->repull = 1;
+		/* Own values come back with their operations: whole, not as runs. */
+		if ((rc = veld__sync_set_u64(s, VELD__OWN_WHOLE, 1)) != VELD_OK)
+			return rc;
+	}
 	if ((rc = removable_seq(s, &acked)) != VELD_OK ||
 	    (rc = veld__policy_enforce(s, n->team, b->mask, acked, NULL)) != VELD_OK)
 		return rc;
@@ -971,6 +975,7 @@ static int apply_all(veld_store *s, const struct veld__pull_resp *p,
 	         (rc = take_team_keys(s, p)) == VELD_OK && (rc = verify_batches(s, p, &t)) == VELD_OK &&
 	         (rc = release_certified(s, c, r)) == VELD_OK &&
 	         (rc = take_feed(s, p, &t, c, r)) == VELD_OK &&
+	         (rc = veld__own_runs_check(s, p)) == VELD_OK &&
 	         (rc = veld__own_returned(s, p, c->after)) == VELD_OK &&
 	         (rc = veld__retry_ops(s, c, 0, r)) == VELD_OK &&
 	         (rc = take_envelopes(s, p, r)) == VELD_OK && (rc = veld__retry_envs(s, r)) == VELD_OK &&

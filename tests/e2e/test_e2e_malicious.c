@@ -1321,6 +1321,56 @@ static void test_malicious__own_runs(void **state)
 	assert_int_equal(e2e_count(w->anna, "note"), e2e_count(w->bram, "note"));
 }
 
+/* A server from before own runs: it refuses own=1 as a parameter it does
+ * not know (400 malformed). The device pulls its own operations whole for
+ * the rest of the sync, and they count as come back. */
+struct old_server {
+	const char *device;
+	int refused, whole;
+};
+
+static void old_server_hook(struct tproxy_msg *m, void *arg)
+{
+	struct old_server *o = arg;
+	msgpack_sbuffer sb;
+	msgpack_packer pk;
+	if (m->answered || !tproxy_is(m, "GET", "/v1/pull", o->device))
+		return;
+	if (!strstr(m->uri, "own=1")) {
+		o->whole++;
+		return;
+	}
+	msgpack_sbuffer_init(&sb);
+	msgpack_packer_init(&pk, &sb, msgpack_sbuffer_write);
+	msgpack_pack_map(&pk, 3);
+	msgpack_pack_str_with_body(&pk, "v", 1);
+	msgpack_pack_uint64(&pk, 1);
+	msgpack_pack_str_with_body(&pk, "error", 5);
+	msgpack_pack_str_with_body(&pk, "malformed", 9);
+	msgpack_pack_str_with_body(&pk, "message", 7);
+	msgpack_pack_str_with_body(&pk, "query: unknown or repeated parameter", 36);
+	tproxy_set_body(m, 400, (const uint8_t *)sb.data, sb.size);
+	msgpack_sbuffer_destroy(&sb);
+	o->refused++;
+}
+
+static void test_malicious__server_without_own_runs(void **state)
+{
+	struct world *w = *state;
+	struct old_server o = {w->bram_id, 0, 0};
+	json_t *j;
+	write_note(w->bram, w->x, "bram to an old server");
+	tproxy_set_hook(w->px, old_server_hook, &o);
+	j = synced(w->bram, NULL);
+	tproxy_set_hook(w->px, NULL, NULL);
+	assert_int_equal(o.refused, 1);
+	assert_true(o.whole >= 1);
+	assert_false(warns(j, "sent back only"));
+	json_decref(j);
+	settle(w);
+	converged(w);
+}
+
 static void test_malicious__withheld_operation(void **state)
 {
 	struct world *w = *state;
@@ -2109,6 +2159,8 @@ int main(int argc, char **argv)
 		cmocka_unit_test_setup_teardown(test_malicious__withheld_operation, world_setup,
 		                                world_teardown),
 		cmocka_unit_test_setup_teardown(test_malicious__own_runs, world_setup, world_teardown),
+		cmocka_unit_test_setup_teardown(test_malicious__server_without_own_runs, world_setup,
+		                                world_teardown),
 		cmocka_unit_test_setup_teardown(test_malicious__withheld_erasure, world_setup,
 		                                world_teardown),
 		cmocka_unit_test_setup_teardown(test_malicious__withheld_policy, world_setup,

@@ -73,6 +73,10 @@ void veld__op_kind_hash(const char *kind, const char *field, const uint8_t rh[VE
                         uint8_t kh[VELD_HASH_BYTES]);
 void veld__op_hash2(const char *team, const uint8_t client[VELD_ID_BYTES],
                     const uint8_t kh[VELD_HASH_BYTES], uint8_t out[VELD_HASH_BYTES]);
+/* The digest of a run of one device's own operations in a pull (GET
+ * /v1/pull with own=1): BLAKE2b-256("veld-own-run" || hash of each, in seq
+ * order). The hashes bind their device and seq. */
+void veld__own_run_digest(const uint8_t *hashes, size_t n, uint8_t d[VELD_HASH_BYTES]);
 /* rh and kh of a whole version 2 operation (the server makes stubs). */
 void veld__op_layers(const veld__op *op, uint8_t rh[VELD_HASH_BYTES], uint8_t kh[VELD_HASH_BYTES]);
 /* Encode/decode the supersedes list as stored in the ops table:

@@ -90,10 +90,18 @@ uint32_t veld__policy_mask(veld_store *s)
 
 /* What removing a governed field's values takes, in order. Every
  * statement gets ?1 team, ?2 field, ?3 this device, ?4 acked (the highest
- * own seq a push confirmed the server holds); one without a parameter
- * ignores it. */
-enum policy_stmt { PS_CLIENTS, PS_KEEP_SUPERSEDED, PS_DROP_OTHERS, PS_CLEAR_OWN, PS_CONFLICTS };
+ * own seq a push confirmed the server holds), ?5 the own seq after which
+ * an incremental run starts (own_range); one without a parameter ignores
+ * it. */
+enum policy_stmt {
+	PS_CLIENTS, PS_KEEP_SUPERSEDED, PS_DROP_OTHERS, PS_CLEAR_OWN, PS_CONFLICTS, PS_RANGE_CLEAR
+};
 #define TEAM_CLIENTS "entity IN (SELECT entity FROM entities WHERE kind = 'client' AND team = ?1)"
+/* Own operations in (?5, ?4]: their primary-key range. A record's
+ * operations carry its kind and team (the merge keeps them), so these are
+ * the operations of the team's clients. */
+#define OWN_RANGE "device = ?3 AND seq > ?5 AND seq <= ?4 AND kind = 'client' AND team = ?1" \
+                  " AND field = ?2"
 static const char *const policy_sql[] = {
 	/* The clients that lose a value: other devices' operations, and own
 	 * ones the server holds (and that still have their value). */
@@ -107,50 +115,66 @@ static const char *const policy_sql[] = {
 	                       " SELECT device, seq, entity, field FROM ops WHERE " TEAM_CLIENTS
 	                       " AND field = ?2 AND head = 0",
 	[PS_DROP_OTHERS] = "DELETE FROM ops WHERE " TEAM_CLIENTS " AND field = ?2 AND device != ?3",
+	/* "+": the team's clients' operations by their index, not every own
+	 * operation up to ?4 by the primary key. */
 	[PS_CLEAR_OWN] = "UPDATE ops SET value = NULL WHERE " TEAM_CLIENTS " AND field = ?2"
-	                 " AND device = ?3 AND seq <= ?4 AND value IS NOT NULL",
+	                 " AND +device = ?3 AND +seq <= ?4 AND value IS NOT NULL",
 	[PS_CONFLICTS] = "DELETE FROM conflicts WHERE " TEAM_CLIENTS " AND field = ?2",
+	/* Own operations keep their rows and head flags (a value the policy
+	 * lets through again is put back in place: veld__own_value_restore),
+	 * so none needs remembering as superseded. */
+	[PS_RANGE_CLEAR] = "UPDATE ops SET value = NULL WHERE " OWN_RANGE " AND value IS NOT NULL"
+	                   " RETURNING client",
 };
 static const struct veld__sqltab policy_tab = VELD_SQLTAB(VELD_SQL_POLICY, policy_sql);
 
+/* Everything the team's policy keeps at the office, or only own operations
+ * in a range of seqs. */
+static const int full_run[] = {PS_CLIENTS, PS_KEEP_SUPERSEDED, PS_DROP_OTHERS, PS_CLEAR_OWN,
+                               PS_CONFLICTS, -1};
+static const int range_run[] = {PS_RANGE_CLEAR, -1};
+
 /* Remove one governed field's values; the clients that lost one are added
  * to `clients` (hex: true), the values removed to *n. */
-static int enforce_field(veld_store *s, const char *team, const char *field, uint64_t acked,
-                         json_t *clients, int64_t *n)
+static int enforce_field(veld_store *s, const int *run, const char *team, const char *field,
+                         uint64_t after, uint64_t acked, json_t *clients, int64_t *n)
 {
-	for (int i = 0; i < policy_tab.n; i++) {
+	for (; *run >= 0; run++) {
 		sqlite3_stmt *st;
-		int rc = veld__sql(s, &policy_tab, i, &st);
+		int rc = veld__sql(s, &policy_tab, *run, &st);
 		if (rc != VELD_OK)
 			return rc;
 		sqlite3_bind_text(st, 1, team, -1, SQLITE_STATIC);
 		sqlite3_bind_text(st, 2, field, -1, SQLITE_STATIC);
 		sqlite3_bind_blob(st, 3, s->device, VELD_ID_BYTES, SQLITE_STATIC);
 		sqlite3_bind_int64(st, 4, (sqlite3_int64)acked);
+		sqlite3_bind_int64(st, 5, (sqlite3_int64)after);
 		while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
 			char hex[33];
 			veld__hex(hex, sqlite3_column_blob(st, 0), VELD_ID_BYTES);
 			json_object_set_new(clients, hex, json_true());
+			if (*run == PS_RANGE_CLEAR)
+				(*n)++;
 		}
 		if ((rc = veld__sql_done(st, rc, "applying the team's field policy")) != VELD_OK)
 			return rc;
-		if (i == PS_DROP_OTHERS || i == PS_CLEAR_OWN)
+		if (*run == PS_DROP_OTHERS || *run == PS_CLEAR_OWN)
 			*n += sqlite3_changes(s->db);
 	}
 	return VELD_OK;
 }
 
-int veld__policy_enforce(veld_store *s, const char *team, uint32_t mask, uint64_t acked,
-                         int64_t *removed)
+static int enforce(veld_store *s, const int *run, const char *team, uint32_t mask, uint64_t after,
+                   uint64_t acked, int64_t *removed)
 {
 	json_t *clients = json_object(), *v;
 	const char *hex;
 	int64_t n = 0;
-	int rc = VELD_OK;
+	int rc = clients ? VELD_OK : veld__err(VELD_ENOMEM, "out of memory");
 
 	for (int f = 0; f < VELD_POLICY_NFIELDS && rc == VELD_OK; f++)
 		if (!(mask & (1u << f)))
-			rc = enforce_field(s, team, veld__policy_fields[f], acked, clients, &n);
+			rc = enforce_field(s, run, team, veld__policy_fields[f], after, acked, clients, &n);
 	/* The access log records why each client's values went (verify
 	 * accepts a removed value only where a purge or erasure is logged). */
 	json_object_foreach(clients, hex, v) {
@@ -166,6 +190,23 @@ int veld__policy_enforce(veld_store *s, const char *team, uint32_t mask, uint64_
 	if (removed)
 		*removed = n;
 	return rc;
+}
+
+int veld__policy_enforce(veld_store *s, const char *team, uint32_t mask, uint64_t acked,
+                         int64_t *removed)
+{
+	return enforce(s, full_run, team, mask, 0, acked, removed);
+}
+
+int veld__policy_enforce_own(veld_store *s, const char *team, uint32_t mask, uint64_t after,
+                             uint64_t acked, int64_t *removed)
+{
+	if (acked <= after) {
+		if (removed)
+			*removed = 0;
+		return VELD_OK;
+	}
+	return enforce(s, range_run, team, mask, after, acked, removed);
 }
 
 int veld__policy_parse(const char *list, uint32_t *mask)

@@ -54,6 +54,12 @@ int veld__policy_put(veld_store *s, const char *team, uint64_t at, uint32_t mask
  * values removed. */
 int veld__policy_enforce(veld_store *s, const char *team, uint32_t mask, uint64_t acked,
                          int64_t *removed);
+/* The same for own operations with seq in (after, acked] only: what a push
+ * added to what the server holds, when everything up to `after` was
+ * enforced under the same policy already. Costs those operations, not the
+ * store's history (a range of the primary key). */
+int veld__policy_enforce_own(veld_store *s, const char *team, uint32_t mask, uint64_t after,
+                             uint64_t acked, int64_t *removed);
 
 /* "a,b,c" (governed field names separated by commas, "" for none) into a
  * mask; VELD_EINVAL naming an unknown or ungoverned field. */

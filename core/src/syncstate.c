@@ -12,7 +12,7 @@
 #include <string.h>
 
 enum {
-	SY_OWN_OPS, SY_OWN_REMOVED, SY_OWN_RESTORE,
+	SY_OWN_OPS, SY_OWN_REMOVED, SY_OWN_RESTORE, SY_OWN_HASHES,
 	SY_OUTBOX_READ, SY_OUTBOX_DEL, SY_OUTBOX_COUNT,
 	SY_KEYS_ALL, SY_KEYS_TEAM, SY_KEYS_TEAM_ALL,
 	SY_BATCH_KEEP, SY_BATCH_GET, SY_BATCH_DROP, SY_PEER_SET, SY_PEER_PIN, SY_PEER_GET,
@@ -30,6 +30,8 @@ static const char *const sync_sql[SY__COUNT] = {
 	[SY_OWN_RESTORE] = "UPDATE ops SET value = ?3 WHERE device = ?1 AND seq = ?2"
 	                   " AND value IS NULL AND hash = ?4 AND EXISTS (SELECT 1 FROM"
 	                   " entities e WHERE e.entity = ops.entity)",
+	[SY_OWN_HASHES] = "SELECT seq, hash FROM ops WHERE device = ?1 AND seq BETWEEN ?2 AND ?3"
+	                  " ORDER BY seq",
 	[SY_OUTBOX_READ] = "SELECT client, kv, recipient, tv, sealed FROM outbox"
 	                   " ORDER BY client, kv, recipient, tv LIMIT ?1",
 	[SY_OUTBOX_DEL] = "DELETE FROM outbox WHERE client = ?1 AND kv = ?2 AND recipient = ?3"
@@ -372,6 +374,32 @@ int veld__own_values_removed(veld_store *s, uint64_t from, uint64_t *n)
 		*n = (uint64_t)sqlite3_column_int64(st, 0);
 	sqlite3_reset(st);
 	return rc == SQLITE_ROW ? VELD_OK : veld__err_sqlite(rc, "reading the operation log");
+}
+
+int veld__own_hashes(veld_store *s, uint64_t from, uint64_t to, uint8_t *out, size_t *n)
+{
+	sqlite3_stmt *st;
+	int rc = stmt(s, SY_OWN_HASHES, &st);
+	*n = 0;
+	if (rc)
+		return rc;
+	sqlite3_bind_blob(st, 1, s->device, VELD_ID_BYTES, SQLITE_STATIC);
+	sqlite3_bind_int64(st, 2, (sqlite3_int64)from);
+	sqlite3_bind_int64(st, 3, (sqlite3_int64)to);
+	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+		if ((uint64_t)sqlite3_column_int64(st, 0) != from + *n ||
+		    sqlite3_column_bytes(st, 1) != VELD_HASH_BYTES) {
+			rc = SQLITE_ROW;
+			break;
+		}
+		memcpy(out + *n * VELD_HASH_BYTES, sqlite3_column_blob(st, 1), VELD_HASH_BYTES);
+		(*n)++;
+	}
+	sqlite3_reset(st);
+	if (rc == SQLITE_ROW || *n != to - from + 1)
+		return veld__err(VELD_ECORRUPT, "this device's own operations %llu to %llu are not all"
+		                 " here", (unsigned long long)from, (unsigned long long)to);
+	return rc == SQLITE_DONE ? VELD_OK : veld__err_sqlite(rc, "reading the operation log");
 }
 
 int veld__own_value_restore(veld_store *s, const veld__op *op)

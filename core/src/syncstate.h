@@ -113,6 +113,9 @@ int veld__own_values_removed(veld_store *s, uint64_t from, uint64_t *n);
 /* Take back the value of an own operation that the field policy removed,
  * when the server sends it again with the hash the store kept. */
 int veld__own_value_restore(veld_store *s, const veld__op *op);
+/* The hashes of this device's own operations from..to, in seq order, into
+ * out (room for to - from + 1); VELD_ECORRUPT if one is missing. */
+int veld__own_hashes(veld_store *s, uint64_t from, uint64_t to, uint8_t *out, size_t *n);
 
 /* A client key envelope waiting in the outbox (keys.c makes them). */
 struct veld__outbox_env {

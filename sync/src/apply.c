@@ -120,13 +120,13 @@ int veld__trusted_key(veld_store *s, const uint8_t device[VELD_ID_BYTES], uint8_
 /* ---- 1. cursors ------------------------------------------------------------------ */
 
 /* A feed's cursors on the page: above `after`, increasing, and `next` the
- * last of them (or `after` with none). `extra` lists a second and third
- * list of the same feed (the operation feed's stubs and held), merged in. */
+ * last of them (or `after` with none). The operation feed has four lists
+ * (operations, stubs, held, own runs), merged in; the others one. */
 static int feed_cursors(const char *feed, uint64_t after, uint64_t next,
-                        const uint64_t *const lists[3], const size_t counts[3])
+                        const uint64_t *const lists[4], const size_t counts[4])
 {
 	uint64_t last = after;
-	for (int l = 0; l < 3; l++) {
+	for (int l = 0; l < 4; l++) {
 		uint64_t prev = after;
 		for (size_t i = 0; i < counts[l]; i++) {
 			if (lists[l][i] <= prev)
@@ -146,12 +146,12 @@ static int feed_cursors(const char *feed, uint64_t after, uint64_t next,
 
 static int check_cursors(const struct veld__pull_resp *p, const struct veld__apply_ctx *c)
 {
-	const uint64_t *ops[3] = {p->cursors, p->stub_cursors, p->held_cursors};
-	const size_t nops[3] = {p->nops, p->nstubs, p->nheld};
-	const uint64_t *envs[3] = {p->env_cursors, NULL, NULL};
-	const size_t nenvs[3] = {p->nenvs, 0, 0};
-	const uint64_t *notices[3] = {p->notice_cursors, NULL, NULL};
-	const size_t nnotices[3] = {p->nnotices, 0, 0};
+	const uint64_t *ops[4] = {p->cursors, p->stub_cursors, p->held_cursors, p->own_cursors};
+	const size_t nops[4] = {p->nops, p->nstubs, p->nheld, p->nown};
+	const uint64_t *envs[4] = {p->env_cursors, NULL, NULL, NULL};
+	const size_t nenvs[4] = {p->nenvs, 0, 0, 0};
+	const uint64_t *notices[4] = {p->notice_cursors, NULL, NULL, NULL};
+	const size_t nnotices[4] = {p->nnotices, 0, 0, 0};
 	int rc;
 	if ((rc = feed_cursors("operations", c->after, p->next, ops, nops)) == VELD_OK &&
 	    (rc = feed_cursors("key envelopes", c->env_after, p->env_next, envs, nenvs)) == VELD_OK)
@@ -160,6 +160,11 @@ static int check_cursors(const struct veld__pull_resp *p, const struct veld__app
 }
 
 /* ---- 2. notices -------------------------------------------------------------------- */
+
+/* The own seq up to which the team's current field policy was enforced
+ * (veld__sync_policy_enforce); 0 = never, or not since a notice. Absent in
+ * a store from before it was kept: then the next push enforces it all. */
+#define POLICY_DONE "policy_done_seq"
 
 /* Own operations up to here may lose their values under the field policy:
  * the server acknowledged them in answer to a push that carried them. */
@@ -190,11 +195,16 @@ static int take_policy(veld_store *s, const struct veld__notice *n,
 		return rc;
 	if (veld__store_is_office(s) || strcmp(n->team, veld__store_team(s)) != 0)
 		return VELD_OK;
-	if ((b->mask & ~old) != 0)
+	if ((b->mask & ~old) != 0) {
 		st->repull = 1;
-	if ((rc = removable_seq(s, &acked)) != VELD_OK)
+		/* Own values come back with their operations: whole, not as runs. */
+		if ((rc = veld__sync_set_u64(s, VELD__OWN_WHOLE, 1)) != VELD_OK)
+			return rc;
+	}
+	if ((rc = removable_seq(s, &acked)) != VELD_OK ||
+	    (rc = veld__policy_enforce(s, n->team, b->mask, acked, NULL)) != VELD_OK)
 		return rc;
-	return veld__policy_enforce(s, n->team, b->mask, acked, NULL);
+	return veld__sync_set_u64(s, POLICY_DONE, acked);
 }
 
 static int take_cert(veld_store *s, const struct veld__notice *n, const struct veld__notice_body *b)
@@ -965,6 +975,7 @@ static int apply_all(veld_store *s, const struct veld__pull_resp *p,
 	         (rc = take_team_keys(s, p)) == VELD_OK && (rc = verify_batches(s, p, &t)) == VELD_OK &&
 	         (rc = release_certified(s, c, r)) == VELD_OK &&
 	         (rc = take_feed(s, p, &t, c, r)) == VELD_OK &&
+	         (rc = veld__own_runs_check(s, p)) == VELD_OK &&
 	         (rc = veld__own_returned(s, p, c->after)) == VELD_OK &&
 	         (rc = veld__retry_ops(s, c, 0, r)) == VELD_OK &&
 	         (rc = take_envelopes(s, p, r)) == VELD_OK && (rc = veld__retry_envs(s, r)) == VELD_OK &&
@@ -1027,18 +1038,39 @@ int veld__sync_apply_page(veld_store *s, const struct veld__pull_resp *p,
 	return rc;
 }
 
+/* After a push: what the server now holds of fields the policy keeps at
+ * the office leaves this device. Everything else is enforced already (a
+ * notice enforces the whole store, and what arrives is filtered as it
+ * comes: veld__take_item), so only the own operations confirmed since the
+ * last time are looked at; a sync costs what it pushed, not the history. */
 int veld__sync_policy_enforce(veld_store *s)
 {
 	struct veld__step step;
-	uint64_t acked = 0;
+	uint64_t acked = 0, done = 0;
+	uint8_t b[8];
 	uint32_t mask;
-	int rc = veld__step_begin(s, &step, VELD_STEP_KEYS | VELD_STEP_WRITE);
+	int rc = veld__step_begin(s, &step, VELD_STEP_KEYS | VELD_STEP_WRITE), found;
 	if (rc)
 		return rc;
 	mask = veld__policy_mask(s);
 	/* The office, or a store that follows no policy, removes nothing. */
-	if (mask != VELD_POLICY_ALL && (rc = removable_seq(s, &acked)) == VELD_OK)
+	if (mask == VELD_POLICY_ALL || (rc = removable_seq(s, &acked)) != VELD_OK)
+		return veld__step_end(s, &step, rc);
+	/* As veld__sync_set_u64 writes it: 8 bytes, big-endian. */
+	rc = veld__sync_bytes(s, POLICY_DONE, b, sizeof b);
+	if ((found = rc == VELD_OK))
+		done = veld__be64_get(b);
+	else if (rc == VELD_ENOTFOUND)
+		veld__err_clear();
+	else
+		return veld__step_end(s, &step, rc);
+	rc = VELD_OK;
+	if (!found)
 		rc = veld__policy_enforce(s, veld__store_team(s), mask, acked, NULL);
+	else if (acked > done)
+		rc = veld__policy_enforce_own(s, veld__store_team(s), mask, done, acked, NULL);
+	if (rc == VELD_OK && (!found || acked > done))
+		rc = veld__sync_set_u64(s, POLICY_DONE, acked);
 	return veld__step_end(s, &step, rc);
 }
 

@@ -79,6 +79,7 @@ struct session {
 	char role[16];
 	uint64_t t0;
 	int open;
+	int own_whole; /* the server takes no own=1 (older than own runs) */
 };
 
 void veld__sync_options_resolve(veld_sync_options *o, const veld_sync_options *in)
@@ -598,20 +599,32 @@ static int pull_page(struct session *x, struct tally *t, int *done)
 	struct veld__apply_report rep;
 	struct veld__apply_ctx c;
 	struct veld__http_resp r;
+	struct veld__error_resp e;
 	struct veld__wire w;
-	uint64_t now_after;
+	uint64_t now_after, whole = 0;
 	char path[200];
 	int rc;
 
 	memset(&c, 0, sizeof c);
 	c.skew_ms = (uint64_t)x->o.max_skew_s * 1000u;
-	if ((rc = veld__sync_cursors(x->s, &c.after, &c.env_after, &c.notice_after)) != VELD_OK)
+	if ((rc = veld__sync_cursors(x->s, &c.after, &c.env_after, &c.notice_after)) != VELD_OK ||
+	    (rc = veld__sync_u64_step(x->s, VELD__OWN_WHOLE, &whole)) != VELD_OK)
 		return rc;
-	snprintf(path, sizeof path, "/v1/pull?after=%llu&env_after=%llu&notice_after=%llu&limit=%u",
-		(unsigned long long)c.after, (unsigned long long)c.env_after,
-		(unsigned long long)c.notice_after, (unsigned)x->o.pull_page);
-	if ((rc = call(x, "GET", path, NULL, 0, &r, NULL)) != VELD_OK)
-		return rc;
+	/* This device's own operations come back as runs of their hashes'
+	 * digest (own=1), unless their values must come back with them. A
+	 * server from before own runs refuses the parameter: then whole. */
+	for (;;) {
+		int runs = !whole && !x->own_whole;
+		snprintf(path, sizeof path, "/v1/pull?after=%llu&env_after=%llu&notice_after=%llu"
+			"&limit=%u%s", (unsigned long long)c.after, (unsigned long long)c.env_after,
+			(unsigned long long)c.notice_after, (unsigned)x->o.pull_page, runs ? "&own=1" : "");
+		if ((rc = call(x, "GET", path, NULL, 0, &r, &e)) == VELD_OK)
+			break;
+		if (!runs || strcmp(e.error, "malformed") != 0)
+			return rc;
+		veld__err_clear();
+		x->own_whole = 1;
+	}
 	memset(&w, 0, sizeof w);
 	memset(&page, 0, sizeof page);
 	if ((rc = veld__wire_pull_resp_decode(&w, r.body, r.len, &page)) != VELD_OK)
@@ -987,7 +1000,7 @@ static int summary_of(const struct session *x, struct tally *t, char **json_out)
 	pending = (json_int_t)n.pending;
 	quarantined = (json_int_t)n.quarantined;
 	veld__iso8601(at, t->fresh.at);
-	summary = json_pack("{s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:o,s:o,s:I}",
+	summary = json_pack("{s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:o,s:o,s:I,s:I,s:I}",
 		"pushed", (json_int_t)t->pushed, "pulled", (json_int_t)t->pulled,
 		"applied", (json_int_t)t->applied, "conflicts", conflicts,
 		"log_pushed", (json_int_t)t->log_pushed, "log_pulled", (json_int_t)t->log_pulled,
@@ -997,7 +1010,8 @@ static int summary_of(const struct session *x, struct tally *t, char **json_out)
 		              (json_int_t)(t->fresh.age_ms / 1000u), "stale", t->fresh.stale)
 		              : json_null(),
 		"warnings", warnings_of(x, t, pending, quarantined),
-		"duration_ms", (json_int_t)(mono_ms() - x->t0));
+		"duration_ms", (json_int_t)(mono_ms() - x->t0),
+		"bytes_up", (json_int_t)x->http.bytes_up, "bytes_down", (json_int_t)x->http.bytes_down);
 	rc = summary ? veld__json_answer(summary, json_out) : veld__err(VELD_ENOMEM, "out of memory");
 	json_decref(summary);
 	return rc;

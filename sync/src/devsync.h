@@ -61,7 +61,8 @@ int veld__sync_rewind(veld_store *s, uint64_t expected);
  * answer to the empty push) without having them: the device would never
  * push them. Only what comes back in the pulled feed is proven: an own
  * item (operation, stub or held) on a page whose batches verified is
- * signed by this device. veld__own_returned, inside the step that applies
+ * signed by this device, and an own run (own=1) whose digest matches the
+ * hashes this device kept (veld__own_runs_check). veld__own_returned, inside the step that applies
  * the page (apply.c, after its feed), moves "own_seen" over the own seqs of
  * the page that continue
  * it without a gap; `after` is the cursor the page was asked from (a store
@@ -69,6 +70,12 @@ int veld__sync_rewind(veld_store *s, uint64_t expected);
  * pull starts over). veld__sync_own_returned is the same as a step of its
  * own. */
 int veld__own_returned(veld_store *s, const struct veld__pull_resp *p, uint64_t after);
+/* The page's own runs: each names seqs this device wrote, and its digest is
+ * that of the hashes it kept for them; VELD_EPROTO otherwise. */
+int veld__own_runs_check(veld_store *s, const struct veld__pull_resp *p);
+/* Sync state: 1 while own operations must come back whole (a widened field
+ * policy: their values come back with them), until a pull completes. */
+#define VELD__OWN_WHOLE "pull_own_whole"
 int veld__sync_own_returned(veld_store *s, const struct veld__pull_resp *p, uint64_t after);
 /* After a complete pull: if acked_seq is above own_seen, the server claimed
  * operations it did not send back. Then acked_seq (and policy_seq) go down

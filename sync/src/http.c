@@ -331,6 +331,19 @@ static struct curl_slist *add_header(struct curl_slist *l, const char *name, con
 	return n ? n : l;
 }
 
+/* What the last transfer sent and received, headers included. */
+static void count_bytes(struct veld__http *h)
+{
+	curl_off_t up = 0, down = 0;
+	long req_hdr = 0, resp_hdr = 0;
+	curl_easy_getinfo(h->curl, CURLINFO_SIZE_UPLOAD_T, &up);
+	curl_easy_getinfo(h->curl, CURLINFO_SIZE_DOWNLOAD_T, &down);
+	curl_easy_getinfo(h->curl, CURLINFO_REQUEST_SIZE, &req_hdr);
+	curl_easy_getinfo(h->curl, CURLINFO_HEADER_SIZE, &resp_hdr);
+	h->bytes_up += (uint64_t)up + (uint64_t)req_hdr;
+	h->bytes_down += (uint64_t)down + (uint64_t)resp_hdr;
+}
+
 int veld__http_request(struct veld__http *h, const char *method, const char *path,
                        const struct veld__auth_headers *auth, const uint8_t *body, size_t len,
                        struct veld__http_resp *r)
@@ -416,6 +429,7 @@ int veld__http_request(struct veld__http *h, const char *method, const char *pat
 	}
 
 	cc = curl_easy_perform(c);
+	count_bytes(h);
 	curl_slist_free_all(hdr);
 	curl_easy_setopt(c, CURLOPT_HTTPHEADER, NULL);
 	if (cc == CURLE_ABORTED_BY_CALLBACK) {

@@ -96,6 +96,8 @@ struct veld__http {
 	struct veld__http_tls tls;
 	atomic_int *cancel;  /* checked during transfers; may be NULL */
 	char errbuf[256];          /* CURLOPT_ERRORBUFFER */
+	uint64_t bytes_up, bytes_down; /* headers and bodies sent and received
+	                                  by the requests on this handle */
 };
 
 struct veld__http_resp {

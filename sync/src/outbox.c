@@ -12,7 +12,10 @@
 #include "devsync.h"
 #include "auth.h"
 #include "error.h"
+#include "op.h"
 #include "syncstate.h"
+
+#include <sodium.h>
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -187,17 +190,53 @@ static int own_seen_set(veld_store *s, uint64_t seen)
 	return veld__sync_set_bytes(s, OWN_SEEN, b, sizeof b);
 }
 
-static int by_seq(const void *a, const void *b)
+/* Own seqs on a page: an item's [seq, seq], a run's [from, to]. */
+struct span {
+	uint64_t from, to;
+};
+
+static int by_from(const void *a, const void *b)
 {
-	uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
+	uint64_t x = ((const struct span *)a)->from, y = ((const struct span *)b)->from;
 	return x < y ? -1 : x > y;
+}
+
+int veld__own_runs_check(veld_store *s, const struct veld__pull_resp *p)
+{
+	uint8_t *hashes = NULL, d[VELD_HASH_BYTES];
+	uint64_t last = veld__store_last_seq(s);
+	int rc = VELD_OK;
+	for (size_t i = 0; rc == VELD_OK && i < p->nown; i++) {
+		const struct veld__own_run *x = &p->own[i];
+		size_t n = (size_t)(x->to - x->from + 1); /* the decoder bounds it */
+		uint8_t *h;
+		if (x->to > last)
+			return veld__err(VELD_EPROTO, "the server shows operations up to %llu of this"
+			                 " device, which wrote %llu", (unsigned long long)x->to,
+			                 (unsigned long long)last);
+		if (!(h = realloc(hashes, n * VELD_HASH_BYTES))) {
+			rc = veld__err(VELD_ENOMEM, "out of memory");
+			break;
+		}
+		hashes = h;
+		if ((rc = veld__own_hashes(s, x->from, x->to, hashes, &n)) != VELD_OK)
+			break;
+		veld__own_run_digest(hashes, n, d);
+		if (sodium_memcmp(d, x->d, sizeof d) != 0)
+			rc = veld__err(VELD_EPROTO, "the server's digest of this device's operations %llu"
+			               " to %llu is not that of what this device wrote",
+			               (unsigned long long)x->from, (unsigned long long)x->to);
+	}
+	free(hashes);
+	return rc;
 }
 
 int veld__own_returned(veld_store *s, const struct veld__pull_resp *p, uint64_t after)
 {
 	const uint8_t *me = veld__store_device(s);
-	size_t n = 0, cap = p->nops + p->nstubs + p->nheld;
-	uint64_t seen = 0, *seqs;
+	size_t n = 0, cap = p->nops + p->nstubs + p->nheld + p->nown;
+	uint64_t seen = 0;
+	struct span *seqs;
 	int rc, found;
 	if ((rc = own_seen_get(s, &seen, &found)) != VELD_OK)
 		return rc;
@@ -210,17 +249,19 @@ int veld__own_returned(veld_store *s, const struct veld__pull_resp *p, uint64_t 
 		return veld__err(VELD_ENOMEM, "out of memory");
 	for (size_t i = 0; i < p->nops; i++)
 		if (memcmp(p->ops[i].device, me, VELD_ID_BYTES) == 0)
-			seqs[n++] = p->ops[i].seq;
+			seqs[n].from = seqs[n].to = p->ops[i].seq, n++;
 	for (size_t i = 0; i < p->nstubs; i++)
 		if (memcmp(p->stubs[i].device, me, VELD_ID_BYTES) == 0)
-			seqs[n++] = p->stubs[i].seq;
+			seqs[n].from = seqs[n].to = p->stubs[i].seq, n++;
 	for (size_t i = 0; i < p->nheld; i++)
 		if (memcmp(p->held[i].device, me, VELD_ID_BYTES) == 0)
-			seqs[n++] = p->held[i].seq;
-	qsort(seqs, n, sizeof *seqs, by_seq);
-	for (size_t i = 0; i < n && seqs[i] <= seen + 1; i++)
-		if (seqs[i] == seen + 1)
-			seen++;
+			seqs[n].from = seqs[n].to = p->held[i].seq, n++;
+	for (size_t i = 0; i < p->nown; i++)
+		seqs[n].from = p->own[i].from, seqs[n].to = p->own[i].to, n++;
+	qsort(seqs, n, sizeof *seqs, by_from);
+	for (size_t i = 0; i < n && seqs[i].from <= seen + 1; i++)
+		if (seqs[i].to > seen)
+			seen = seqs[i].to;
 	free(seqs);
 	return own_seen_set(s, seen);
 }
@@ -247,12 +288,15 @@ int veld__sync_own_returned(veld_store *s, const struct veld__pull_resp *p, uint
 int veld__sync_own_check(veld_store *s, struct veld__own_check *c)
 {
 	struct veld__step step;
-	uint64_t acked = 0, seen = 0, pseq = 0, from = 0, above = 0;
+	uint64_t acked = 0, seen = 0, pseq = 0, from = 0, above = 0, whole = 0;
 	int rc = veld__step_begin(s, &step, VELD_STEP_KEYS | VELD_STEP_WRITE), found;
 	memset(c, 0, sizeof *c);
 	if (rc)
 		return rc;
-	if ((rc = veld__sync_u64(s, "acked_seq", &acked)) != VELD_OK ||
+	/* The pull is complete: what a widened policy lets back came with it. */
+	if ((rc = veld__sync_u64(s, VELD__OWN_WHOLE, &whole)) != VELD_OK ||
+	    (whole && (rc = veld__sync_set_u64(s, VELD__OWN_WHOLE, 0)) != VELD_OK) ||
+	    (rc = veld__sync_u64(s, "acked_seq", &acked)) != VELD_OK ||
 	    (rc = own_seen_get(s, &seen, &found)) != VELD_OK)
 		goto done;
 	if (!found) { /* nothing pulled yet since this was kept */

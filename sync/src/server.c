@@ -473,12 +473,13 @@ static enum MHD_Result malformed(struct request *r, struct MHD_Connection *c)
 static enum MHD_Result do_health(struct request *r, struct MHD_Connection *c)
 {
 	uint32_t v = veld_version();
-	char *data = malloc(64);
+	char *data = malloc(96);
 	int n;
 	if (!data)
 		return MHD_NO;
-	n = snprintf(data, 64, "{\"status\":\"ok\",\"version\":\"%u.%u.%u\"}", (unsigned)(v >> 16),
-	             (unsigned)(v >> 8) & 0xffu, (unsigned)v & 0xffu);
+	/* "own_runs": GET /v1/pull takes own=1 (docs/protocol.md). */
+	n = snprintf(data, 96, "{\"status\":\"ok\",\"version\":\"%u.%u.%u\",\"own_runs\":true}",
+	             (unsigned)(v >> 16), (unsigned)(v >> 8) & 0xffu, (unsigned)v & 0xffu);
 	return send_data(r, c, MHD_HTTP_OK, JSON_TYPE, data, (size_t)n);
 }
 
@@ -511,9 +512,10 @@ static int parse_u64(const char *s, size_t n, uint64_t *v)
  * (the access-log pull). Returns NULL or the name of what is wrong. */
 static const char *parse_pull_query(const char *q, int env, struct veld__srv_pull_args *a)
 {
-	int have_after = 0, have_env = 0, have_notice = 0, have_limit = 0;
+	int have_after = 0, have_env = 0, have_notice = 0, have_limit = 0, have_own = 0;
 	uint64_t v;
 	a->after = a->env_after = a->notice_after = 0;
+	a->own_runs = 0;
 	a->limit = VELD_WIRE_DEFAULT_PAGE;
 	while (q && *q) {
 		size_t n = strcspn(q, "&"), k = strcspn(q, "=");
@@ -531,6 +533,10 @@ static const char *parse_pull_query(const char *q, int env, struct veld__srv_pul
 			if (v < 1 || v > VELD_WIRE_MAX_PAGE)
 				return "limit: must be 1 to 5000";
 			a->limit = (uint32_t)v;
+		} else if (env && k == 3 && memcmp(q, "own", 3) == 0 && !have_own++) {
+			if (v > 1)
+				return "own: must be 0 or 1";
+			a->own_runs = (int)v;
 		} else
 			return "query: unknown or repeated parameter";
 		q += n;

@@ -215,7 +215,7 @@ enum {
 /* A feed row as a page reads it: the cursor, the operation if it is held
  * (OP_COLS, NULL if erased), and the feed's device and seq with what
  * erased_ops kept if it is erased (NULL if held). */
-#define FEED_COLS "f.cursor, " OP_COLS ", f.device, f.seq, x.team, x.client, x.kh"
+#define FEED_COLS "f.cursor, " OP_COLS ", f.device, f.seq, x.team, x.client, x.kh, x.hash"
 #define FEED_JOIN " LEFT JOIN ops o ON o.device = f.device AND o.seq = f.seq" \
                   " LEFT JOIN erased_ops x ON x.device = f.device AND x.seq = f.seq"
 #define NOTICE_COLS "cursor, team, n, kind, at, body, sig"
@@ -2044,6 +2044,58 @@ static int runs_open(struct sqlite_store *s, const struct veld__srv_device *dev,
 	return VELD_OK;
 }
 
+/* The puller's own operations on the page as runs (own=1): consecutive
+ * seqs, each run shown by the digest of its hashes. A device's seqs follow
+ * cursor order, so a run breaks only at a page's end. */
+struct own_runs {
+	int open;
+	uint64_t from, to, cursor;
+	uint8_t *hashes; /* the open run's: a page holds `limit` rows at most */
+	size_t cap, cur_cap;
+};
+
+static int own_run_close(struct own_runs *o, struct veld__srv_page *page)
+{
+	struct veld__pull_resp *r = &page->resp;
+	struct veld__own_run *x;
+	uint64_t *c;
+	if (!o->open)
+		return VELD_OK;
+	o->open = 0;
+	x = arena_grow(&page->mem, (void **)&r->own, r->nown, &o->cap, sizeof *x);
+	c = arena_grow(&page->mem, (void **)&r->own_cursors, r->nown, &o->cur_cap, sizeof *c);
+	if (!x || !c)
+		return veld__err(VELD_ENOMEM, "out of memory");
+	x->from = o->from;
+	x->to = o->to;
+	veld__own_run_digest(o->hashes, (size_t)(o->to - o->from + 1), x->d);
+	*c = o->cursor;
+	r->nown++;
+	return VELD_OK;
+}
+
+/* One own row: its hash (the operation's, or the one kept when it was
+ * erased) joins the open run or starts the next. */
+static int own_row(struct own_runs *o, struct veld__srv_page *page, sqlite3_stmt *st,
+                   uint64_t cursor, uint64_t seq, uint32_t limit)
+{
+	int live = sqlite3_column_type(st, 1) != SQLITE_NULL, rc;
+	if (o->open && seq != o->to + 1 && (rc = own_run_close(o, page)) != VELD_OK)
+		return rc;
+	if (!o->hashes && !(o->hashes = veld__arena_alloc(&page->mem, (size_t)limit * VELD_HASH_BYTES)))
+		return veld__err(VELD_ENOMEM, "out of memory");
+	if (!o->open) {
+		o->open = 1;
+		o->from = seq;
+	}
+	if (col_blob(st, live ? 12 : 19, o->hashes + (seq - o->from) * VELD_HASH_BYTES,
+	             VELD_HASH_BYTES))
+		return veld__err(VELD_ECORRUPT, "a feed row has no operation and no erased one");
+	o->to = seq;
+	o->cursor = cursor;
+	return VELD_OK;
+}
+
 /* The operation feed above a->after as the reader may see it, each item
  * with its batch, until the page is full or past its byte budget. */
 static int page_feed(struct sqlite_store *s, const struct veld__srv_device *dev, int office,
@@ -2053,6 +2105,7 @@ static int page_feed(struct sqlite_store *s, const struct veld__srv_device *dev,
 	struct feed_page fp = {page, 0, 0, 0, 0};
 	struct reader who = {office, dev->team, VELD_POLICY_ALL};
 	struct feed_runs f;
+	struct own_runs own = {0, 0, 0, 0, NULL, 0, 0};
 	size_t bytes = 0, n = 0;
 	int rc = runs_open(s, dev, office, a->after, (uint64_t)a->limit + 1, &who, &f);
 	while (rc == VELD_OK && !runs_failed(&f) && runs_next(&f)) {
@@ -2068,6 +2121,15 @@ static int page_feed(struct sqlite_store *s, const struct veld__srv_device *dev,
 			r->more = 1;
 			break;
 		}
+		if (a->own_runs && sqlite3_column_bytes(st, 14) == VELD_ID_BYTES &&
+		    memcmp(sqlite3_column_blob(st, 14), dev->device, VELD_ID_BYTES) == 0) {
+			if ((rc = own_row(&own, page, st, cursor, col_u64(st, 15), a->limit)) != VELD_OK)
+				break;
+			r->next = cursor;
+			n++;
+			f.rc[f.cur] = step(s, st);
+			continue;
+		}
 		if ((rc = add_row(&fp, &who, st, cursor, device, &seq, &cost)) != VELD_OK)
 			break;
 		bytes += cost;
@@ -2080,6 +2142,8 @@ static int page_feed(struct sqlite_store *s, const struct veld__srv_device *dev,
 	}
 	if (rc == VELD_OK && (rc = runs_failed(&f)) != 0)
 		rc = veld__err_sqlite(rc, "reading operations");
+	if (rc == VELD_OK)
+		rc = own_run_close(&own, page);
 	for (int i = 0; i < 2; i++)
 		if (f.st[i])
 			sqlite3_reset(f.st[i]);

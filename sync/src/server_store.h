@@ -160,6 +160,7 @@ struct veld__srv_pull_args {
 	uint64_t after, env_after, notice_after;
 	uint32_t limit;
 	size_t max_bytes;
+	int own_runs; /* own=1: the puller's own operations as runs (veld__own_run) */
 };
 
 /* A notice of POST /v1/notice as the HTTP side checked it, outside the

@@ -85,7 +85,7 @@
 /* A page's operations, stubs and held stubs together are at most `limit`
  * (VELD_WIRE_MAX_PAGE), each with its batch at most. */
 #define PULL_VALUES                                                                        \
-	(1 + 2 * 12 + VELD_WIRE_MAX_PAGE * (2 + OP_VALUES) + VELD_WIRE_MAX_PAGE * (1 + 2 * 6) + \
+	(1 + 2 * 13 + VELD_WIRE_MAX_PAGE * (2 + OP_VALUES) + VELD_WIRE_MAX_PAGE * (1 + 2 * 6) + \
 	 VELD_WIRE_MAX_ENVS * (2 + ENV_VALUES) + MAX_TEAM_KEYS * (1 + 2 * 5) +                   \
 	 VELD_WIRE_MAX_NOTICES * (2 + NOTICE_VALUES) + CHECKPOINT_VALUES)
 #define NOTICE_REQ_VALUES (1 + 2 * 2 + VELD_WIRE_MAX_NOTICES * NOTICE_VALUES)
@@ -585,6 +585,10 @@ struct message {
 	{k, T_LIST, 0, (max), AT(f), .aux = offsetof(MSG, n), .of = &(sh), .ctx = (c)}
 #define PAIRS(k, f, n, cursors, max, sh, c)                                                   \
 	{k, T_PAIRS, 0, (max), AT(f), .aux = offsetof(MSG, n), .cur = offsetof(MSG, cursors),   \
+	 .of = &(sh), .ctx = (c)}
+/* The same, left out of an encoded message when empty (an optional key). */
+#define PAIRS0(k, f, n, cursors, max, sh, c)                                                  \
+	{k, T_PAIRS, 1, (max), AT(f), .aux = offsetof(MSG, n), .cur = offsetof(MSG, cursors),   \
 	 .of = &(sh), .ctx = (c)}
 #define OPS(f, n, max, c) {#f, T_OPS, 0, (max), AT(f), .aux = offsetof(MSG, n), .ctx = (c)}
 #define OP_PAIRS(f, n, cursors, max, c)                                                       \
@@ -1126,9 +1130,12 @@ static void pack_value(msgpack_packer *pk, const struct field *f, const void *m)
 	}
 }
 
-/* Is the field on the wire? Only an optional record can be missing. */
+/* Is the field on the wire? Only an optional record, or an optional list
+ * when empty (PAIRS0), is left out. */
 static int field_present(const struct field *f, const void *m)
 {
+	if (f->type == T_PAIRS && f->rule)
+		return *CM(m, f->aux, size_t) > 0;
 	return f->type != T_RECORD || *CM(m, f->aux, int);
 }
 
@@ -1207,6 +1214,11 @@ static const struct field held_fields[] = {
 	STR(field, VELD_FIELD_MAX, S_TEXT), BIN(rh, HASH_BYTES),
 };
 ENTRY(held, 0);
+#undef MSG
+
+#define MSG struct veld__own_run
+static const struct field own_run_fields[] = {UINT(from, 1), UINT(to, 1), BIN(d, HASH_BYTES)};
+ENTRY(own_run, 0);
 #undef MSG
 
 #define MSG struct veld__notice
@@ -1328,13 +1340,18 @@ static int checkpoint_heads_rule(int code, const char *ctx, const struct veld__c
 	return veld__err(code, "%s: 'heads' must be whole entries of 24 bytes", ctx);
 }
 
-/* The operation feed's three lists share the page size between them. */
+/* The operation feed's lists share the page size between them (a run
+ * stands for one operation at least); a run goes up. */
 static int pull_rule(int code, const char *ctx, const void *m)
 {
 	const struct veld__pull_resp *p = m;
-	if (p->nops + p->nstubs + p->nheld > VELD_WIRE_MAX_PAGE)
+	if (p->nops + p->nstubs + p->nheld + p->nown > VELD_WIRE_MAX_PAGE)
 		return veld__err(code, "%s: more than %d operations and stubs", ctx,
 		                 VELD_WIRE_MAX_PAGE);
+	for (size_t i = 0; i < p->nown; i++)
+		if (p->own[i].to < p->own[i].from || p->own[i].to - p->own[i].from >= VELD_WIRE_MAX_PAGE)
+			return veld__err(code, "%s: an own run must go up, by at most %d operations", ctx,
+			                 VELD_WIRE_MAX_PAGE);
 	return p->has_checkpoint ? checkpoint_heads_rule(code, ctx, &p->checkpoint) : VELD_OK;
 }
 
@@ -1351,8 +1368,9 @@ static const struct field pull_resp_fields[] = {
 	      "pull notice"),
 	UINT(next, 0), UINT(env_next, 0), UINT(notice_next, 0), BOOL(more),
 	RECORD("checkpoint", checkpoint, has_checkpoint, checkpoint_shape, "pull checkpoint"),
+	PAIRS0("own", own, nown, own_cursors, VELD_WIRE_MAX_PAGE, own_run_shape, "pull own run"),
 };
-MESSAGE(pull_resp, "pull", PULL_DEPTH, PULL_VALUES, 1u << 11, pull_rule)
+MESSAGE(pull_resp, "pull", PULL_DEPTH, PULL_VALUES, 1u << 11 | 1u << 12, pull_rule)
 #undef MSG
 
 #define MSG struct veld__enroll_req

@@ -64,6 +64,13 @@ struct veld__stub {
 	uint8_t client[VELD_ID_BYTES];
 	uint8_t kh[32];
 };
+/* A run of the puller's own operations, seqs from..to, shown by the
+ * digest of their hashes (veld__own_run_digest) instead of themselves: a
+ * pull with own=1. */
+struct veld__own_run {
+	uint64_t from, to;
+	uint8_t d[32];
+};
 struct veld__held {
 	uint8_t device[VELD_ID_BYTES];
 	uint64_t seq;
@@ -166,6 +173,9 @@ struct veld__pull_resp {
 	int more;
 	int has_checkpoint; /* a worker's pull: its team's latest checkpoint */
 	struct veld__checkpoint checkpoint;
+	uint64_t *own_cursors; /* one per run: its last operation's cursor */
+	struct veld__own_run *own; /* only when asked for (own=1); not sent when empty */
+	size_t nown;
 };
 
 /* One access-log entry as it travels: sealed to the office, signed by its

@@ -13,6 +13,19 @@
  * usage: bench_sync [--veld PATH] [--ops N]   (defaults: ./build/veld, 100000)
  * Targets (issue): push >= 20,000 ops/s, pull+apply >= 50,000 ops/s,
  * no-change sync < 20 ms, client RSS < 64 MiB.
+ *
+ * With --history N the program measures instead what a sync costs against a
+ * long history: a server holding about N operations, half written by worker
+ * A (team noord, 40 clients), half by worker C (team zuid); worker B (noord)
+ * and the office hold all they may see. Then, per round, A records 10
+ * operations (a client's name, address and phone, one visit) and A, B and
+ * the office each sync once; the program prints each sync's median time of
+ * the rounds and its bytes up and down (headers and bodies):
+ *   bench_sync --history N [--keep DIR] [--rounds R]   (default 21 rounds)
+ * --keep DIR keeps the filled stores and server directory in DIR (and takes
+ * them from there when DIR holds them already: the server then listens on
+ * the port it had when DIR was filled). Target (issue 10): each of the
+ * three syncs within 2x between N = 10,000 and N = 1,000,000.
  */
 #define _XOPEN_SOURCE 700
 #include "veld.h"
@@ -83,10 +96,303 @@ static int cmp_d(const void *a, const void *b)
 	return x < y ? -1 : x > y;
 }
 
+/* ---- --history: a sync's cost against a long history ----------------------------- */
+
+struct server {
+	pid_t pid;
+	char url[64], code[64];
+};
+
+/* `veld serve --data data --listen listen`; its output goes to data.out. */
+static void server_start(struct server *sv, const char *veld, const char *data, const char *listen)
+{
+	char outf[700];
+	snprintf(outf, sizeof outf, "%s.out", data);
+	sv->url[0] = 0;
+	sv->pid = fork();
+	if (sv->pid == 0) {
+		int fd = open(outf, O_WRONLY | O_CREAT | O_TRUNC, 0600);
+		dup2(fd, 1);
+		dup2(fd, 2);
+		execl(veld, veld, "serve", "--listen", listen, "--data", data, (char *)NULL);
+		_exit(127);
+	}
+	for (int i = 0; i < 400 && !sv->url[0]; i++) {
+		FILE *f = fopen(outf, "r");
+		char line[512];
+		while (f && fgets(line, sizeof line, f)) {
+			char *p = strstr(line, "http://127.0.0.1:");
+			if (p)
+				snprintf(sv->url, sizeof sv->url, "%.*s", (int)strcspn(p, " \n("), p);
+		}
+		if (f)
+			fclose(f);
+		usleep(25000);
+	}
+	if (!sv->url[0]) {
+		fprintf(stderr, "bench_sync: %s serve did not start (see %s)\n", veld, outf);
+		kill(sv->pid, SIGKILL);
+		exit(1);
+	}
+}
+
+static void server_stop(struct server *sv)
+{
+	kill(sv->pid, SIGTERM);
+	waitpid(sv->pid, NULL, 0);
+}
+
+static void read_line(const char *path, char *buf, size_t cap)
+{
+	FILE *f = fopen(path, "r");
+	if (!f || !fgets(buf, (int)cap, f))
+		die(path, -1);
+	fclose(f);
+	buf[strcspn(buf, "\r\n")] = 0;
+}
+
+static void write_line(const char *path, const char *line)
+{
+	FILE *f = fopen(path, "w");
+	if (!f || fprintf(f, "%s\n", line) < 0 || fclose(f) != 0)
+		die(path, -1);
+}
+
+static veld_store *openstore(const char *tmp, const char *name)
+{
+	char dir[512];
+	veld_store *s = NULL;
+	snprintf(dir, sizeof dir, "%s/%s", tmp, name);
+	CHECK(veld_store_open(&s, dir, PASS, strlen(PASS), NULL));
+	return s;
+}
+
+static void sync_quiet(veld_store *s)
+{
+	char *out = NULL;
+	CHECK(veld_sync(s, NULL, &out));
+	veld_free(out);
+}
+
+static void enroll_worker(veld_store *office, veld_store *w, const char *url, const char *team,
+                          const char *name)
+{
+	char *icode = NULL, *out = NULL;
+	CHECK(veld_office_invite(office, team, 3600, NULL, &icode));
+	CHECK(veld_enroll(w, url, icode, name, NULL, &out));
+	veld_free(out);
+	veld_free(icode);
+}
+
+#define NCLIENTS 40
+
+/* 40 clients and then visits to them, about nops operations in all. */
+static void record_history(veld_store *s, long nops, char ids[NCLIENTS][33])
+{
+	char fields[512], *out = NULL;
+	long done = 0;
+	CHECK(veld_store_begin(s));
+	for (int i = 0; i < NCLIENTS; i++) {
+		json_t *j;
+		snprintf(fields, sizeof fields, "{\"name\":\"Client %d\",\"address\":\"Straat %d\","
+		         "\"phone\":\"06-%08d\"}", i, i, i);
+		CHECK(veld_record_create(s, "client", fields, NULL, &out));
+		j = json_loads(out, 0, NULL);
+		snprintf(ids[i], 33, "%s", json_string_value(json_object_get(j, "id")));
+		json_decref(j);
+		veld_free(out);
+		done += 4; /* name, address, phone, contact_person */
+	}
+	for (long v = 0; done < nops; v++, done += 7) {
+		snprintf(fields, sizeof fields,
+		         "{\"client\":\"%s\",\"kind\":\"home_visit\",\"planned\":\"2026-11-22T09:00Z\","
+		         "\"started\":\"2026-11-22T09:05Z\",\"ended\":\"2026-11-22T09:50Z\","
+		         "\"actions\":\"x\"}", ids[v % NCLIENTS]);
+		CHECK(veld_record_create(s, "visit", fields, NULL, NULL));
+		if (v % 20000 == 19999) {
+			CHECK(veld_store_commit(s));
+			CHECK(veld_store_begin(s));
+		}
+	}
+	CHECK(veld_store_commit(s));
+}
+
+/* Make the office, A and B (noord) and C (zuid) and the history on a
+ * server started on 127.0.0.1:0; the port goes to tmp/port, A's client ids
+ * to tmp/clients. Stores closed and the server stopped on return. */
+static void fill_history(const char *veld, const char *tmp, long nhist)
+{
+	char data[600], path[700], port[16];
+	char ids[NCLIENTS][33], zids[NCLIENTS][33];
+	struct server sv;
+	veld_store *office, *a, *b, *c;
+	double t0 = now_s();
+	FILE *f;
+
+	snprintf(data, sizeof data, "%s/server", tmp);
+	server_start(&sv, veld, data, "127.0.0.1:0");
+	snprintf(path, sizeof path, "%s/setup-code", data);
+	read_line(path, sv.code, sizeof sv.code);
+	office = mkstore(tmp, "office", NULL, 1);
+	{
+		char *out = NULL;
+		CHECK(veld_enroll(office, sv.url, sv.code, "office", NULL, &out));
+		veld_free(out);
+	}
+	a = mkstore(tmp, "anna", "noord", 0);
+	b = mkstore(tmp, "bram", "noord", 0);
+	c = mkstore(tmp, "cas", "zuid", 0);
+	enroll_worker(office, a, sv.url, "noord", "anna");
+	enroll_worker(office, b, sv.url, "noord", "bram");
+	enroll_worker(office, c, sv.url, "zuid", "cas");
+	sync_quiet(office);
+	record_history(a, nhist / 2, ids);
+	record_history(c, nhist - nhist / 2, zids);
+	printf("  recorded %ld operations on A and C in %.1f s\n", nhist, now_s() - t0);
+	fflush(stdout);
+	t0 = now_s();
+	sync_quiet(a);
+	sync_quiet(c);
+	printf("  pushed them in %.1f s\n", now_s() - t0);
+	fflush(stdout);
+	t0 = now_s();
+	sync_quiet(b);
+	sync_quiet(office);
+	sync_quiet(a);
+	sync_quiet(b);
+	printf("  B and the office pulled them in %.1f s\n", now_s() - t0);
+	snprintf(port, sizeof port, "%s", strrchr(sv.url, ':') + 1);
+	snprintf(path, sizeof path, "%s/port", tmp);
+	write_line(path, port);
+	snprintf(path, sizeof path, "%s/clients", tmp);
+	if (!(f = fopen(path, "w")))
+		die(path, -1);
+	for (int i = 0; i < NCLIENTS; i++)
+		fprintf(f, "%s\n", ids[i]);
+	fclose(f);
+	snprintf(path, sizeof path, "%s/history", tmp);
+	snprintf(data, sizeof data, "%ld", nhist);
+	write_line(path, data);
+	veld_store_free(a);
+	veld_store_free(b);
+	veld_store_free(c);
+	veld_store_free(office);
+	server_stop(&sv);
+}
+
+struct one_sync {
+	double ms[64];
+	uint64_t up, down, pulled, pushed;
+};
+
+static void timed_sync(veld_store *s, struct one_sync *o, int round)
+{
+	char *out = NULL;
+	double t0 = now_s();
+	CHECK(veld_sync(s, NULL, &out));
+	o->ms[round] = (now_s() - t0) * 1000.0;
+	o->up = json_u(out, "bytes_up");
+	o->down = json_u(out, "bytes_down");
+	o->pulled = json_u(out, "pulled");
+	o->pushed = json_u(out, "pushed");
+	veld_free(out);
+}
+
+static int run_shell(const char *fmt, const char *x, const char *y)
+{
+	char cmd[2048];
+	snprintf(cmd, sizeof cmd, fmt, x, y);
+	return system(cmd);
+}
+
+static int history_main(const char *veld, long nhist, const char *keep, int rounds)
+{
+	char tmpl[] = "/tmp/veld-bench-hist-XXXXXX", *tmp, data[600], path[700], line[64],
+	     listen[96], ids[NCLIENTS][33], fields[512];
+	struct server sv;
+	struct one_sync r[3];
+	const char *who[3] = {"worker A (wrote them)", "worker B", "office"};
+	veld_store *st[3];
+	double t0 = now_s();
+	FILE *f;
+
+	if (!(tmp = mkdtemp(tmpl)))
+		return 1;
+	snprintf(path, sizeof path, "%s/history", keep ? keep : "");
+	if (keep && access(path, R_OK) == 0) {
+		read_line(path, line, sizeof line);
+		if (atol(line) != nhist) {
+			fprintf(stderr, "bench_sync: %s holds a history of %s operations, not %ld\n",
+			        keep, line, nhist);
+			return 2;
+		}
+		if (run_shell("cp -a '%s'/. '%s'/", keep, tmp) != 0)
+			die("copying the kept history", -1);
+		printf("veld bench_sync --history %ld: taken from %s\n", nhist, keep);
+	} else {
+		printf("veld bench_sync --history %ld: filling\n", nhist);
+		fflush(stdout);
+		fill_history(veld, tmp, nhist);
+		printf("  filled in %.1f s\n", now_s() - t0);
+		if (keep && (run_shell("mkdir -p '%s'%s", keep, "") != 0 ||
+		             run_shell("cp -a '%s'/. '%s'/", tmp, keep) != 0))
+			die("keeping the history", -1);
+	}
+	snprintf(path, sizeof path, "%s/port", tmp);
+	read_line(path, line, sizeof line);
+	snprintf(listen, sizeof listen, "127.0.0.1:%s", line);
+	snprintf(path, sizeof path, "%s/clients", tmp);
+	if (!(f = fopen(path, "r")))
+		die(path, -1);
+	for (int i = 0; i < NCLIENTS; i++) {
+		if (!fgets(line, sizeof line, f) || strcspn(line, "\n") != 32)
+			die("reading the client ids", -1);
+		snprintf(ids[i], sizeof ids[i], "%.32s", line);
+	}
+	fclose(f);
+	snprintf(data, sizeof data, "%s/server", tmp);
+	server_start(&sv, veld, data, listen);
+	st[0] = openstore(tmp, "anna");
+	st[1] = openstore(tmp, "bram");
+	st[2] = openstore(tmp, "office");
+
+	memset(r, 0, sizeof r);
+	if (rounds < 1 || rounds > 63)
+		rounds = 21;
+	/* Round 0 warms the caches and is not counted. */
+	for (int round = 0; round <= rounds; round++) {
+		snprintf(fields, sizeof fields, "{\"name\":\"Client %d\",\"address\":\"Laan %d\","
+		         "\"phone\":\"06-1%07d\"}", round, round, round);
+		CHECK(veld_record_update(st[0], "client", ids[round % NCLIENTS], fields, NULL, NULL));
+		snprintf(fields, sizeof fields,
+		         "{\"client\":\"%s\",\"kind\":\"home_visit\",\"planned\":\"2026-12-01T09:00Z\","
+		         "\"started\":\"2026-12-01T09:05Z\",\"ended\":\"2026-12-01T09:50Z\","
+		         "\"actions\":\"y\"}", ids[round % NCLIENTS]);
+		CHECK(veld_record_create(st[0], "visit", fields, NULL, NULL));
+		for (int i = 0; i < 3; i++)
+			timed_sync(st[i], &r[i], round);
+	}
+	printf("incremental sync of 10 new operations (A writes them; A, B, the office sync),"
+	       " median of %d rounds:\n", rounds);
+	for (int i = 0; i < 3; i++) {
+		qsort(r[i].ms + 1, (size_t)rounds, sizeof *r[i].ms, cmp_d);
+		printf("  %-22s %8.2f ms  (min %.2f, max %.2f)  up %7llu B  down %7llu B"
+		       "  pushed %llu, pulled %llu\n", who[i], r[i].ms[1 + rounds / 2], r[i].ms[1],
+		       r[i].ms[rounds], (unsigned long long)r[i].up, (unsigned long long)r[i].down,
+		       (unsigned long long)r[i].pushed, (unsigned long long)r[i].pulled);
+	}
+	for (int i = 0; i < 3; i++)
+		veld_store_free(st[i]);
+	server_stop(&sv);
+	nftw(tmp, rm_one, 16, FTW_DEPTH | FTW_PHYS);
+	return 0;
+}
+
 int main(int argc, char **argv)
 {
-	const char *veld = "./build/veld";
-	long nops = 100000;
+	const char *veld = "./build/veld", *keep = NULL;
+	long nops = 100000, nhist = 0;
+	int rounds = 21;
 	char tmpl[] = "/tmp/veld-bench-sync-XXXXXX", *tmp, data[600], outf[700], url[64] = "", code[64];
 	pid_t server;
 	veld_store *office, *a, *b;
@@ -100,11 +406,20 @@ int main(int argc, char **argv)
 			veld = argv[++i];
 		else if (!strcmp(argv[i], "--ops") && i + 1 < argc)
 			nops = atol(argv[++i]);
+		else if (!strcmp(argv[i], "--history") && i + 1 < argc)
+			nhist = atol(argv[++i]);
+		else if (!strcmp(argv[i], "--keep") && i + 1 < argc)
+			keep = argv[++i];
+		else if (!strcmp(argv[i], "--rounds") && i + 1 < argc)
+			rounds = atoi(argv[++i]);
 		else {
-			fprintf(stderr, "usage: bench_sync [--veld PATH] [--ops N]\n");
+			fprintf(stderr, "usage: bench_sync [--veld PATH] [--ops N]\n"
+			        "       bench_sync [--veld PATH] --history N [--keep DIR] [--rounds R]\n");
 			return 2;
 		}
 	}
+	if (nhist > 0)
+		return history_main(veld, nhist, keep, rounds);
 	if (!(tmp = mkdtemp(tmpl)))
 		return 1;
 	snprintf(data, sizeof data, "%s/server", tmp);

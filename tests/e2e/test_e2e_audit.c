@@ -63,6 +63,9 @@ static void test_e2e__device_revoked_before_certification_holds_up_no_one(void *
 	assert_non_null(strstr(out, "after the revocation"));
 	veld_free(out);
 	assert_true(json_integer_value(json_object_get(summary, "log_pulled")) > 0);
+	/* What the sync sent and received: every request's headers at least. */
+	assert_true(json_integer_value(json_object_get(summary, "bytes_up")) > 0);
+	assert_true(json_integer_value(json_object_get(summary, "bytes_down")) > 0);
 	warnings = json_object_get(summary, "warnings");
 	for (size_t i = 0; i < json_array_size(warnings); i++)
 		warned |= strstr(json_string_value(json_array_get(warnings, i)), "access-log") != NULL;

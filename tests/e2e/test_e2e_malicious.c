@@ -376,13 +376,13 @@ static void plan_room(struct world *w, struct plan *pl)
 }
 
 /* The k smallest cursors above `after`, at most `top`, that no list uses. */
-static int free_cursors(uint64_t after, uint64_t top, const uint64_t *const used[3],
-                        const size_t nused[3], size_t k, uint64_t *out)
+static int free_cursors(uint64_t after, uint64_t top, const uint64_t *const used[4],
+                        const size_t nused[4], size_t k, uint64_t *out)
 {
 	size_t got = 0;
 	for (uint64_t x = after + 1; x <= top && got < k; x++) {
 		int taken = 0;
-		for (int l = 0; l < 3 && !taken; l++)
+		for (int l = 0; l < 4 && !taken; l++)
 			for (size_t i = 0; i < nused[l] && !taken; i++)
 				taken = used[l][i] == x;
 		if (!taken)
@@ -436,8 +436,9 @@ static uint64_t max_of(uint64_t a, const uint64_t *c, size_t n)
 static void honest_next(struct veld__pull_resp *p, const struct tproxy_msg *m)
 {
 	uint64_t after = tproxy_query_u64(m, "after");
-	p->next = max_of(max_of(max_of(after, p->cursors, p->nops), p->stub_cursors, p->nstubs),
-	                 p->held_cursors, p->nheld);
+	p->next = max_of(max_of(max_of(max_of(after, p->cursors, p->nops), p->stub_cursors,
+	                                      p->nstubs), p->held_cursors, p->nheld),
+	                 p->own_cursors, p->nown);
 	p->env_next = max_of(tproxy_query_u64(m, "env_after"), p->env_cursors, p->nenvs);
 	p->notice_next = max_of(tproxy_query_u64(m, "notice_after"), p->notice_cursors, p->nnotices);
 }
@@ -458,7 +459,7 @@ static uint64_t top_or_any(uint64_t top)
 
 /* k free cursors of a feed for a plan's items; 0, or -1 (pl->err says). */
 static int room_in(struct plan *pl, const char *feed, uint64_t after, uint64_t top,
-                   const uint64_t *const used[3], const size_t nused[3], size_t k, uint64_t *out)
+                   const uint64_t *const used[4], const size_t nused[4], size_t k, uint64_t *out)
 {
 	if (free_cursors(after, top_or_any(top), used, nused, k, out) == 0)
 		return 0;
@@ -473,8 +474,9 @@ static int plan_apply(struct veld__pull_resp *p, void *arg)
 	struct tproxy_msg *m = c->m;
 	uint64_t cur[8];
 	if (pl->nops) {
-		const uint64_t *used[3] = {p->cursors, p->stub_cursors, p->held_cursors};
-		const size_t nused[3] = {p->nops, p->nstubs, p->nheld};
+		const uint64_t *used[4] = {p->cursors, p->stub_cursors, p->held_cursors,
+		                           p->own_cursors};
+		const size_t nused[4] = {p->nops, p->nstubs, p->nheld, p->nown};
 		if (room_in(pl, "operation", tproxy_query_u64(m, "after"), pl->top_op, used, nused,
 		            pl->nops, cur))
 			return 1;
@@ -488,8 +490,8 @@ static int plan_apply(struct veld__pull_resp *p, void *arg)
 		p->nbatches += pl->nbatches;
 	}
 	if (pl->nenvs) {
-		const uint64_t *used[3] = {p->env_cursors, NULL, NULL};
-		const size_t nused[3] = {p->nenvs, 0, 0};
+		const uint64_t *used[4] = {p->env_cursors, NULL, NULL, NULL};
+		const size_t nused[4] = {p->nenvs, 0, 0, 0};
 		if (room_in(pl, "envelope", tproxy_query_u64(m, "env_after"), pl->top_env, used, nused,
 		            pl->nenvs, cur))
 			return 1;
@@ -498,8 +500,8 @@ static int plan_apply(struct veld__pull_resp *p, void *arg)
 		p->env_next = max_of(p->env_next, cur, pl->nenvs);
 	}
 	if (pl->nnotices) {
-		const uint64_t *used[3] = {p->notice_cursors, NULL, NULL};
-		const size_t nused[3] = {p->nnotices, 0, 0};
+		const uint64_t *used[4] = {p->notice_cursors, NULL, NULL, NULL};
+		const size_t nused[4] = {p->nnotices, 0, 0, 0};
 		if (room_in(pl, "notice", tproxy_query_u64(m, "notice_after"), pl->top_notice, used,
 		            nused, pl->nnotices, cur))
 			return 1;
@@ -1268,6 +1270,107 @@ static void write_note(veld_store *s, const char *x, const char *text)
 /* An operation left out of the feed: in the middle of an author's
  * sequence (a gap), and at its end with another author's after it, so the
  * page looks whole and only the office's checkpoint can tell. */
+/* Bram's own operations come back as runs (own=1): the digest of their
+ * hashes. A run the server made up (its digest is not that of what bram
+ * wrote) refuses the page; runs left out are operations the server claims
+ * and did not show: pushed again, and the summary says so. */
+static int lie_own_run(struct veld__pull_resp *p, struct plan *pl, struct tproxy_msg *m)
+{
+	(void)pl;
+	(void)m;
+	if (!p->nown)
+		return 1;
+	p->own[p->nown - 1].d[7] ^= 0x20;
+	return 0;
+}
+
+static int drop_own_runs(struct veld__pull_resp *p, struct plan *pl, struct tproxy_msg *m)
+{
+	(void)pl;
+	if (!p->nown)
+		return 1;
+	p->nown = 0;
+	honest_next(p, m);
+	return 0;
+}
+
+static void test_malicious__own_runs(void **state)
+{
+	struct world *w = *state;
+	struct plan pl;
+	char *before;
+	json_t *j = NULL;
+
+	write_note(w->bram, w->x, "bram two");
+	before = e2e_state(w->bram);
+	plan_init(&pl, w->bram_id);
+	pl.edit = lie_own_run;
+	TAMPERED(w, &pl, refused(w->bram, "digest of this device's operations"));
+	assert_state(w->bram, before);
+	free(before);
+
+	write_note(w->bram, w->x, "bram three");
+	plan_init(&pl, w->bram_id);
+	pl.edit = drop_own_runs;
+	TAMPERED(w, &pl, j = synced(w->bram, NULL));
+	assert_true(warns(j, "they were pushed again"));
+	json_decref(j);
+	/* Honest again: the others get all of it. */
+	settle(w);
+	converged(w);
+	assert_int_equal(e2e_count(w->anna, "note"), e2e_count(w->bram, "note"));
+}
+
+/* A server from before own runs: it refuses own=1 as a parameter it does
+ * not know (400 malformed). The device pulls its own operations whole for
+ * the rest of the sync, and they count as come back. */
+struct old_server {
+	const char *device;
+	int refused, whole;
+};
+
+static void old_server_hook(struct tproxy_msg *m, void *arg)
+{
+	struct old_server *o = arg;
+	msgpack_sbuffer sb;
+	msgpack_packer pk;
+	if (m->answered || !tproxy_is(m, "GET", "/v1/pull", o->device))
+		return;
+	if (!strstr(m->uri, "own=1")) {
+		o->whole++;
+		return;
+	}
+	msgpack_sbuffer_init(&sb);
+	msgpack_packer_init(&pk, &sb, msgpack_sbuffer_write);
+	msgpack_pack_map(&pk, 3);
+	msgpack_pack_str_with_body(&pk, "v", 1);
+	msgpack_pack_uint64(&pk, 1);
+	msgpack_pack_str_with_body(&pk, "error", 5);
+	msgpack_pack_str_with_body(&pk, "malformed", 9);
+	msgpack_pack_str_with_body(&pk, "message", 7);
+	msgpack_pack_str_with_body(&pk, "query: unknown or repeated parameter", 36);
+	tproxy_set_body(m, 400, (const uint8_t *)sb.data, sb.size);
+	msgpack_sbuffer_destroy(&sb);
+	o->refused++;
+}
+
+static void test_malicious__server_without_own_runs(void **state)
+{
+	struct world *w = *state;
+	struct old_server o = {w->bram_id, 0, 0};
+	json_t *j;
+	write_note(w->bram, w->x, "bram to an old server");
+	tproxy_set_hook(w->px, old_server_hook, &o);
+	j = synced(w->bram, NULL);
+	tproxy_set_hook(w->px, NULL, NULL);
+	assert_int_equal(o.refused, 1);
+	assert_true(o.whole >= 1);
+	assert_false(warns(j, "sent back only"));
+	json_decref(j);
+	settle(w);
+	converged(w);
+}
+
 static void test_malicious__withheld_operation(void **state)
 {
 	struct world *w = *state;
@@ -2054,6 +2157,9 @@ int main(int argc, char **argv)
 		cmocka_unit_test_setup_teardown(test_malicious__injected_access_log_entry, world_setup,
 		                                world_teardown),
 		cmocka_unit_test_setup_teardown(test_malicious__withheld_operation, world_setup,
+		                                world_teardown),
+		cmocka_unit_test_setup_teardown(test_malicious__own_runs, world_setup, world_teardown),
+		cmocka_unit_test_setup_teardown(test_malicious__server_without_own_runs, world_setup,
 		                                world_teardown),
 		cmocka_unit_test_setup_teardown(test_malicious__withheld_erasure, world_setup,
 		                                world_teardown),

@@ -779,7 +779,8 @@ static void test_server__health(void **state)
 	http(f, "GET", "/v1/health", NULL, 0, NULL, &r);
 	assert_int_equal(r.status, 200);
 	assert_string_equal(r.ctype, "application/json");
-	assert_string_equal((char *)r.body, "{\"status\":\"ok\",\"version\":\"0.2.0\"}");
+	assert_string_equal((char *)r.body, "{\"status\":\"ok\",\"version\":\"0.2.0\","
+	                                    "\"own_runs\":true}");
 	resp_free(&r);
 }
 
@@ -789,8 +790,8 @@ static void test_server__health_names_the_library_version(void **state)
 	struct fx *f = *state;
 	struct resp r;
 	char want[64];
-	snprintf(want, sizeof want, "{\"status\":\"ok\",\"version\":\"%d.%d.%d\"}", VELD_VERSION_MAJOR,
-	         VELD_VERSION_MINOR, VELD_VERSION_PATCH);
+	snprintf(want, sizeof want, "{\"status\":\"ok\",\"version\":\"%d.%d.%d\",\"own_runs\":true}",
+	         VELD_VERSION_MAJOR, VELD_VERSION_MINOR, VELD_VERSION_PATCH);
 	http(f, "GET", "/v1/health", NULL, 0, NULL, &r);
 	assert_int_equal(r.status, 200);
 	assert_string_equal((char *)r.body, want);
@@ -1368,6 +1369,8 @@ static void verify_page(const struct fx *f, const struct veld__pull_resp *p)
 		assert_memory_equal(batch_hash(b, x->seq), h, 32);
 		last = p->held_cursors[i] > last ? p->held_cursors[i] : last;
 	}
+	for (size_t i = 0; i < p->nown; i++)
+		last = p->own_cursors[i] > last ? p->own_cursors[i] : last;
 	for (size_t j = 0; j < p->nbatches; j++) {
 		const struct veld__batch *b = &p->batches[j];
 		const uint8_t *pk = dev_key(f, b->device);
@@ -1377,7 +1380,7 @@ static void verify_page(const struct fx *f, const struct veld__pull_resp *p)
 		                   b->last - b->first + 1);
 		assert_int_equal(crypto_sign_verify_detached(b->sig, msg, sizeof msg, pk), 0);
 	}
-	if (p->nops + p->nstubs + p->nheld)
+	if (p->nops + p->nstubs + p->nheld + p->nown)
 		assert_int_equal(p->next, last);
 }
 
@@ -1411,6 +1414,88 @@ static void pull_page(struct fx *f, const struct dev *d, const char *path,
 	if (veld__wire_pull_resp_decode(w, r->body, r->len, p) != VELD_OK)
 		fail_msg("pull page does not decode: %s", veld_error_last());
 	verify_page(f, p);
+}
+
+/* own=1: the puller's own operations come back as runs, each shown by the
+ * digest of its hashes, without their batches; a run breaks only at a
+ * page's end; others' operations come as before. */
+static void test_server__pull_own_operations_as_runs(void **state)
+{
+	struct fx *f = *state;
+	struct dev w1, w2;
+	struct batch b1, b2, o;
+	struct resp r;
+	struct veld__pull_resp p;
+	struct veld__wire w;
+	uint8_t c1[16], c2[16], hashes[6 * 32], d[32];
+	static const uint64_t runs[3][2] = {{1, 3}, {4, 4}, {5, 6}};
+	uint64_t after = 0;
+	char path[128];
+	worker(f, &w1, "north");
+	worker(f, &w2, "north");
+	randombytes_buf(c1, 16);
+	randombytes_buf(c2, 16);
+	batch_make(&b1, &w1, 1, 4, "north", c1, 1);
+	push(f, &w1, &b1, &r);
+	resp_free(&r);
+	batch_make(&o, &w2, 1, 2, "north", c2, 2); /* another author's between */
+	push(f, &w2, &o, &r);
+	resp_free(&r);
+	batch_make(&b2, &w1, 5, 2, "north", c1, 3);
+	push(f, &w1, &b2, &r);
+	resp_free(&r);
+	for (int i = 0; i < 6; i++)
+		memcpy(hashes + 32 * i, i < 4 ? b1.ops[i].hash : b2.ops[i - 4].hash, 32);
+
+	pull_page(f, &w1, "/v1/pull?after=0&own=1", &w, &p, &r);
+	assert_int_equal(p.nown, 1);
+	assert_int_equal(p.own[0].from, 1);
+	assert_int_equal(p.own[0].to, 6);
+	veld__own_run_digest(hashes, 6, d);
+	assert_memory_equal(p.own[0].d, d, 32);
+	assert_int_equal(p.nops, 2); /* w2's, with their batch only */
+	assert_memory_equal(p.ops[0].device, w2.id, 16);
+	assert_int_equal(p.nbatches, 1);
+	assert_memory_equal(p.batches[0].device, w2.id, 16);
+	assert_true(p.own_cursors[0] > p.cursors[1]);
+	assert_int_equal(p.next, p.own_cursors[0]);
+	veld__wire_free(&w);
+	resp_free(&r);
+
+	/* Three rows a page: the runs end with the pages. */
+	for (int i = 0; i < 3; i++) {
+		snprintf(path, sizeof path, "/v1/pull?after=%llu&own=1&limit=3",
+		         (unsigned long long)after);
+		pull_page(f, &w1, path, &w, &p, &r);
+		assert_int_equal(p.nown, 1);
+		assert_int_equal(p.own[0].from, runs[i][0]);
+		assert_int_equal(p.own[0].to, runs[i][1]);
+		veld__own_run_digest(hashes + 32 * (runs[i][0] - 1),
+		                     (size_t)(runs[i][1] - runs[i][0] + 1), d);
+		assert_memory_equal(p.own[0].d, d, 32);
+		assert_int_equal(p.more, i < 2);
+		after = p.next;
+		veld__wire_free(&w);
+		resp_free(&r);
+	}
+
+	/* Another device sees them whole; without own=1, so does their author. */
+	pull_page(f, &w2, "/v1/pull?after=0&own=1", &w, &p, &r);
+	assert_int_equal(p.nops, 6);
+	assert_int_equal(p.nown, 1);
+	veld__wire_free(&w);
+	resp_free(&r);
+	pull_page(f, &w1, "/v1/pull?after=0", &w, &p, &r);
+	assert_int_equal(p.nops, 8);
+	assert_int_equal(p.nown, 0);
+	veld__wire_free(&w);
+	resp_free(&r);
+	call(f, &w1, "GET", "/v1/pull?own=2", NULL, 0, &r);
+	assert_error(&r, 400, "malformed", NULL);
+	resp_free(&r);
+	call(f, &w1, "GET", "/v1/pull?own=1&own=1", NULL, 0, &r);
+	assert_error(&r, 400, "malformed", NULL);
+	resp_free(&r);
 }
 
 static void test_server__pull_by_team(void **state)
@@ -3376,6 +3461,22 @@ static void test_server__erase_client(void **state)
 	assert_memory_equal(p.envs[0].client, cm, 16);
 	veld__wire_free(&w);
 	resp_free(&r);
+	/* Asked with own=1, north's own six come back as one run, the erased
+	 * ones by the hash erased_ops kept. */
+	pull_page(f, &north, "/v1/pull?own=1", &w, &p, &r);
+	assert_int_equal(p.nown, 1);
+	assert_int_equal(p.own[0].from, 1);
+	assert_int_equal(p.own[0].to, 6);
+	{
+		uint8_t hs[6 * 32], d[32];
+		for (size_t k = 0; k < 6; k++)
+			memcpy(hs + 32 * k, b.ops[k].hash, 32);
+		veld__own_run_digest(hs, 6, d);
+		assert_memory_equal(p.own[0].d, d, 32);
+	}
+	assert_int_equal(page_seqs(&p, &north), 0);
+	veld__wire_free(&w);
+	resp_free(&r);
 	/* South: its own two and the office's second; the office's first (cn,
 	 * north) as a stub. */
 	pull_page(f, &south, "/v1/pull", &w, &p, &r);
@@ -4513,6 +4614,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_server__pull_envelopes_and_team_keys, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_server__concurrent_pushes, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_server__pull_office_other_team_as_stubs, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_server__pull_own_operations_as_runs, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_server__busy, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_server__stop_drains_in_flight, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_server__access_log_holds_no_secrets, setup, teardown),

@@ -11,6 +11,7 @@
 #include "devsync.h"
 #include "hlc.h"
 #include "op.h"
+#include "policy.h"
 #include "store.h"
 #include "syncstate.h"
 #include "trust.h"
@@ -592,6 +593,127 @@ static void test_apply__envelope_for_a_team_key_not_held_waits(void **state)
 	free(id);
 }
 
+/* ---- the field policy after a push: only what is new ------------------------------------- */
+
+/* A worker's own operations, audit and conflicts as text, the same for two
+ * stores that recorded the same writes (own seqs and fields, whether each
+ * value is still held, head flags; purges; conflicts). */
+static void policy_state(veld_store *s, char *out, size_t cap)
+{
+	sqlite3_stmt *st;
+	size_t n = 0;
+	assert_int_equal(sqlite3_prepare_v2(s->db, "SELECT seq, field, value IS NULL, head FROM ops"
+	                                    " WHERE device = ?1 ORDER BY seq", -1, &st, NULL),
+	                 SQLITE_OK);
+	sqlite3_bind_blob(st, 1, s->device, 16, SQLITE_STATIC);
+	while (sqlite3_step(st) == SQLITE_ROW && n + 64 < cap)
+		n += (size_t)snprintf(out + n, cap - n, "%lld %s %d %d;",
+		                      (long long)sqlite3_column_int64(st, 0),
+		                      (const char *)sqlite3_column_text(st, 1),
+		                      sqlite3_column_int(st, 2), sqlite3_column_int(st, 3));
+	sqlite3_finalize(st);
+	assert_int_equal(sqlite3_prepare_v2(s->db, "SELECT (SELECT count(*) FROM audit WHERE event ="
+	                                    " 'purge'), (SELECT count(DISTINCT client) FROM audit"
+	                                    " WHERE event = 'purge'), (SELECT count(*) FROM conflicts)",
+	                                    -1, &st, NULL), SQLITE_OK);
+	assert_int_equal(sqlite3_step(st), SQLITE_ROW);
+	snprintf(out + n, cap - n, "| purges %d of %d clients, %d conflicts", sqlite3_column_int(st, 0),
+	         sqlite3_column_int(st, 1), sqlite3_column_int(st, 2));
+	sqlite3_finalize(st);
+}
+
+/* The server confirmed own operations up to `acked` (what a push's answer
+ * records: push_accepted, veld__sync_pushed). */
+static void confirmed(veld_store *s, uint64_t acked)
+{
+	ok(veld__sync_set_u64(s, "acked_seq", acked));
+	ok(veld__sync_set_u64(s, "policy_seq", acked));
+}
+
+/* Random writes, pushes, lowered acks (a server that lost operations) and
+ * policy notices, on two workers: after every push one enforces the policy
+ * as a sync does (only the own operations confirmed since the last time),
+ * the other over the whole store. They must end alike, each step. */
+static void test_apply__policy_after_push_costs_the_new_operations_only(void **state)
+{
+	struct fx *f = *state;
+	static const char *const fields[] = {"name", "initials", "birth_date", "address", "phone",
+	                                     "care_status"};
+	static const char *const values[] = {"\"N\"", "\"A.B.\"", "\"1970-01-02\"", "\"Straat 1\"",
+	                                     "\"06-1\"", "\"beschermd_thuis\""};
+	char *w2dir = NULL, *ids[2][6] = {{0}};
+	veld_store *st[2] = {f->w, store_new(&w2dir, "wil", "noord")};
+	static char a[1 << 16], b[1 << 16];
+	uint64_t notices = 0, removed_seen = 0;
+	unsigned seed = 20261206;
+
+	ok(veld__sync_set_bytes(st[1], "office_device", f->office->device, 16));
+	ok(veld__sync_set_bytes(st[1], "office_sign_pk", f->office->sign_pk, 32));
+	for (int i = 0; i < 2; i++) {
+		ok(veld__sync_set_text(st[i], "sync_role", "worker"));
+		veld__store_policy_changed(st[i]);
+	}
+	for (int step = 0; step < 400; step++) {
+		int what = rand_r(&seed) % 10;
+		uint32_t mask = veld__policy_mask(st[0]);
+		if (what < 5) { /* a write: a client created or updated, allowed fields only */
+			int c = rand_r(&seed) % 6, nf = 0;
+			char json[400];
+			size_t n = (size_t)snprintf(json, sizeof json, "{");
+			for (int k = ids[0][c] ? 1 : 0; k < 6; k++)
+				if ((k == 0 || rand_r(&seed) % 2) &&
+				    !(veld__policy_bit("client", fields[k]) & ~mask))
+					n += (size_t)snprintf(json + n, sizeof json - n, "%s\"%s\":%s",
+					                      nf++ ? "," : "", fields[k], values[k]);
+			snprintf(json + n, sizeof json - n, "}");
+			for (int i = 0; nf > 0 && i < 2; i++) {
+				if (!ids[i][c])
+					ids[i][c] = create(st[i], "client", json);
+				else
+					ok(veld_record_update(st[i], "client", ids[i][c], json, NULL, NULL));
+			}
+		} else if (what < 8) { /* a push the server confirmed, then the policy */
+			uint64_t last = veld__store_last_seq(st[0]);
+			assert_int_equal(veld__store_last_seq(st[1]), last);
+			confirmed(st[0], last);
+			confirmed(st[1], last);
+			ok(veld__sync_policy_enforce(st[0]));
+			ok(veld__policy_enforce(st[1], "noord", veld__policy_mask(st[1]), last, NULL));
+		} else if (what == 8) { /* the server lost some: acked lowered */
+			uint64_t acked = 0;
+			ok(veld__sync_u64(st[0], "acked_seq", &acked));
+			acked = acked ? (uint64_t)rand_r(&seed) % acked : 0;
+			confirmed(st[0], acked);
+			confirmed(st[1], acked);
+		} else { /* a policy notice: governed fields in or out */
+			struct veld__notice_body nb;
+			struct page pg;
+			struct veld__apply_report rep;
+			memset(&nb, 0, sizeof nb);
+			nb.kind = VELD_NOTICE_POLICY;
+			nb.mask = (uint32_t)rand_r(&seed) & VELD_POLICY_ALL;
+			notices++;
+			for (int i = 0; i < 2; i++) {
+				page_init(&pg);
+				add_notice(&pg, f->office, "noord", notices, &nb);
+				ok(apply(st[i], &pg, &rep));
+			}
+		}
+		policy_state(st[0], a, sizeof a);
+		policy_state(st[1], b, sizeof b);
+		assert_string_equal(a, b);
+		removed_seen += strstr(a, " 1 ") != NULL;
+	}
+	/* The run did remove values (else it proved nothing). */
+	assert_true(removed_seen > 0);
+	for (int i = 0; i < 2; i++)
+		for (int c = 0; c < 6; c++)
+			free(ids[i][c]);
+	veld_store_free(st[1]);
+	rm_rf(w2dir);
+	free(w2dir);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -608,6 +730,8 @@ int main(void)
 		                                setup, teardown),
 		cmocka_unit_test_setup_teardown(test_apply__envelope_for_a_team_key_not_held_waits, setup,
 		                                teardown),
+		cmocka_unit_test_setup_teardown(test_apply__policy_after_push_costs_the_new_operations_only,
+		                                setup, teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -812,6 +812,61 @@ static void test_wire__pull_round_trip(void **state)
 	msgpack_sbuffer_destroy(&buf);
 }
 
+/* Own runs (own=1) travel under "own", a key left out when there are none,
+ * so a page for a device that did not ask is what it always was. */
+static int holds_key_own(const msgpack_sbuffer *b)
+{
+	for (size_t i = 0; i + 4 <= b->size; i++)
+		if (memcmp(b->data + i, "\xa3own", 4) == 0)
+			return 1;
+	return 0;
+}
+
+static void test_wire__pull_own_runs_round_trip(void **state)
+{
+	struct veld__pull_resp in = fx_pull(), out;
+	struct veld__own_run runs[2];
+	uint64_t cursors[2] = {in.next + 1, in.next + 5};
+	struct veld__wire w;
+	msgpack_sbuffer buf;
+	(void)state;
+	msgpack_sbuffer_init(&buf);
+	ok(veld__wire_pull_resp_encode(&buf, &in));
+	assert_false(holds_key_own(&buf));
+	msgpack_sbuffer_destroy(&buf);
+
+	runs[0].from = 1;
+	runs[0].to = 1;
+	fill(runs[0].d, 32, 150);
+	runs[1].from = 3;
+	runs[1].to = 3 + VELD_WIRE_MAX_PAGE - 1;
+	fill(runs[1].d, 32, 151);
+	in.own = runs;
+	in.own_cursors = cursors;
+	in.nown = 2;
+	in.nops = in.nstubs = in.nheld = 0; /* the page size is shared */
+	in.next = cursors[1];
+	msgpack_sbuffer_init(&buf);
+	ok(veld__wire_pull_resp_encode(&buf, &in));
+	assert_true(holds_key_own(&buf));
+	ok(veld__wire_pull_resp_decode(&w, (const uint8_t *)buf.data, buf.size, &out));
+	assert_int_equal(out.nown, 2);
+	for (size_t i = 0; i < 2; i++) {
+		assert_true(out.own_cursors[i] == cursors[i]);
+		assert_true(out.own[i].from == runs[i].from && out.own[i].to == runs[i].to);
+		assert_memory_equal(out.own[i].d, runs[i].d, 32);
+	}
+	veld__wire_free(&w);
+	msgpack_sbuffer_destroy(&buf);
+	/* A run that goes down, or spans more than a page, is no run. */
+	runs[1].to = 2;
+	msgpack_sbuffer_init(&buf);
+	assert_int_equal(veld__wire_pull_resp_encode(&buf, &in), VELD_EINVAL);
+	runs[1].to = 3 + VELD_WIRE_MAX_PAGE;
+	assert_int_equal(veld__wire_pull_resp_encode(&buf, &in), VELD_EINVAL);
+	msgpack_sbuffer_destroy(&buf);
+}
+
 static void test_wire__pull_empty_page_round_trip(void **state)
 {
 	struct veld__pull_resp in, out;
@@ -3554,6 +3609,7 @@ int main(void)
 		cmocka_unit_test(test_wire__push_envelopes_only_round_trip),
 		cmocka_unit_test(test_wire__push_resp_round_trip),
 		cmocka_unit_test(test_wire__pull_round_trip),
+		cmocka_unit_test(test_wire__pull_own_runs_round_trip),
 		cmocka_unit_test(test_wire__pull_empty_page_round_trip),
 		cmocka_unit_test(test_wire__enroll_round_trip),
 		cmocka_unit_test(test_wire__enroll_resp_round_trip),

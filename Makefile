@@ -31,6 +31,7 @@ test: build
 bench: build
 	@./$(BUILD)/tests/bench/bench_store
 	@./$(BUILD)/tests/bench/bench_sync --veld ./$(BUILD)/veld
+	@./$(BUILD)/tests/bench/bench_sync --veld ./$(BUILD)/veld --devices 20
 
 valgrind: build
 	@VELD_VALGRIND=1 ./tests/cli/cli_test.sh $(BUILD)

@@ -26,6 +26,14 @@
  * them from there when DIR holds them already: the server then listens on
  * the port it had when DIR was filled). Target (issue 10): each of the
  * three syncs within 2x between N = 10,000 and N = 1,000,000.
+ *
+ * With --devices N, N devices of one team (and the office) sync at once:
+ * each, in a thread of its own, records a visit (7 operations) and syncs,
+ * R times (default 21); the program prints the operations pushed and
+ * applied per second of the whole run, each sync's p50 and p99, the
+ * server's time for each push, pull and access-log push (p50, p99, from
+ * its log lines) and the server's peak RSS:
+ *   bench_sync --devices N [--rounds R]
  */
 #define _XOPEN_SOURCE 700
 #include "veld.h"
@@ -34,6 +42,7 @@
 #include <fcntl.h>
 #include <ftw.h>
 #include <jansson.h>
+#include <pthread.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -114,7 +123,10 @@ static void server_start(struct server *sv, const char *veld, const char *data, 
 		int fd = open(outf, O_WRONLY | O_CREAT | O_TRUNC, 0600);
 		dup2(fd, 1);
 		dup2(fd, 2);
-		execl(veld, veld, "serve", "--listen", listen, "--data", data, (char *)NULL);
+		/* Every device of the benchmark connects from 127.0.0.1, as
+		 * behind a proxy (docs/operations.md, "Limits"). */
+		execl(veld, veld, "serve", "--listen", listen, "--data", data, "--max-per-address",
+		      "256", (char *)NULL);
 		_exit(127);
 	}
 	for (int i = 0; i < 400 && !sv->url[0]; i++) {
@@ -388,11 +400,189 @@ static int history_main(const char *veld, long nhist, const char *keep, int roun
 	return 0;
 }
 
+/* ---- --devices: many devices syncing at once ------------------------------------- */
+
+/* One device's part of the run: its store, the client it visits, and the
+ * time of each of its syncs. */
+struct worker {
+	veld_store *s;
+	char visit[512];
+	int rounds;
+	double *ms;
+	uint64_t pushed, applied;
+	pthread_barrier_t *go;
+};
+
+static void *worker_run(void *arg)
+{
+	struct worker *w = arg;
+	char *out = NULL;
+	pthread_barrier_wait(w->go);
+	for (int r = 0; r < w->rounds; r++) {
+		double t0;
+		CHECK(veld_record_create(w->s, "visit", w->visit, NULL, NULL));
+		t0 = now_s();
+		CHECK(veld_sync(w->s, NULL, &out));
+		w->ms[r] = (now_s() - t0) * 1000.0;
+		w->pushed += json_u(out, "pushed");
+		w->applied += json_u(out, "applied");
+		veld_free(out);
+	}
+	return NULL;
+}
+
+/* The duration of each request of `route` the server logged after byte
+ * `from` of its output (server.c: "METHOD PATH STATUS 1.2ms DEVICE"). */
+static size_t logged_ms(const char *outf, long from, const char *route, double *ms, size_t cap)
+{
+	FILE *f = fopen(outf, "r");
+	char line[512];
+	size_t n = 0;
+	if (!f || fseek(f, from, SEEK_SET) != 0)
+		die(outf, -1);
+	while (fgets(line, sizeof line, f) && n < cap) {
+		double d;
+		if (strncmp(line, route, strlen(route)) == 0 &&
+		    sscanf(line + strlen(route), " %*d %lfms", &d) == 1)
+			ms[n++] = d;
+	}
+	fclose(f);
+	return n;
+}
+
+static double pct(const double *sorted, size_t n, double p)
+{
+	return n ? sorted[(size_t)(p * (double)(n - 1) + 0.5)] : 0;
+}
+
+static long vm_hwm_kib(pid_t pid)
+{
+	char path[64], line[256];
+	long kib = -1;
+	snprintf(path, sizeof path, "/proc/%d/status", (int)pid);
+	FILE *f = fopen(path, "r");
+	while (f && fgets(line, sizeof line, f))
+		if (sscanf(line, "VmHWM: %ld kB", &kib) == 1)
+			break;
+	if (f)
+		fclose(f);
+	return kib;
+}
+
+/* ndev devices of one team (each visits a client of its own) and the
+ * office; then every device records a visit (7 operations) and syncs,
+ * rounds times, all devices at once, each in its own thread. */
+static int devices_main(const char *veld, int ndev, int rounds)
+{
+	char tmpl[] = "/tmp/veld-bench-devs-XXXXXX", *tmp, data[600], path[700], outf[700];
+	struct server sv;
+	struct worker *w = calloc((size_t)ndev, sizeof *w);
+	pthread_t *th = calloc((size_t)ndev, sizeof *th);
+	double *all = calloc((size_t)ndev * (size_t)rounds, sizeof *all);
+	size_t cap = (size_t)ndev * (size_t)rounds * 64, n;
+	double *req = calloc(cap, sizeof *req), t0, wall;
+	pthread_barrier_t go;
+	uint64_t pushed = 0, applied = 0;
+	veld_store *office;
+	char *out = NULL, code[64];
+	long from;
+	FILE *f;
+
+	if (!w || !th || !all || !req || !(tmp = mkdtemp(tmpl)))
+		return 1;
+	snprintf(data, sizeof data, "%s/server", tmp);
+	snprintf(outf, sizeof outf, "%s.out", data);
+	server_start(&sv, veld, data, "127.0.0.1:0");
+	snprintf(path, sizeof path, "%s/setup-code", data);
+	read_line(path, code, sizeof code);
+	office = mkstore(tmp, "office", NULL, 1);
+	CHECK(veld_enroll(office, sv.url, code, "office", NULL, &out));
+	veld_free(out);
+	for (int i = 0; i < ndev; i++) {
+		char name[32];
+		json_t *j;
+		snprintf(name, sizeof name, "worker%02d", i);
+		w[i].s = mkstore(tmp, name, "noord", 0);
+		enroll_worker(office, w[i].s, sv.url, "noord", name);
+		CHECK(veld_record_create(w[i].s, "client", "{\"name\":\"Bench client\"}", NULL, &out));
+		j = json_loads(out, 0, NULL);
+		snprintf(w[i].visit, sizeof w[i].visit,
+		         "{\"client\":\"%s\",\"kind\":\"home_visit\",\"planned\":\"2026-11-22T09:00Z\","
+		         "\"started\":\"2026-11-22T09:05Z\",\"ended\":\"2026-11-22T09:50Z\","
+		         "\"actions\":\"x\"}", json_string_value(json_object_get(j, "id")));
+		json_decref(j);
+		veld_free(out);
+		w[i].rounds = rounds;
+		w[i].ms = all + (size_t)i * (size_t)rounds;
+		w[i].go = &go;
+	}
+	/* The office certifies every device; each takes in the others' clients. */
+	sync_quiet(office);
+	for (int i = 0; i < ndev; i++)
+		sync_quiet(w[i].s);
+
+	f = fopen(outf, "r");
+	if (!f || fseek(f, 0, SEEK_END) != 0)
+		die(outf, -1);
+	from = ftell(f);
+	fclose(f);
+	pthread_barrier_init(&go, NULL, (unsigned)ndev + 1);
+	for (int i = 0; i < ndev; i++)
+		pthread_create(&th[i], NULL, worker_run, &w[i]);
+	pthread_barrier_wait(&go);
+	t0 = now_s();
+	for (int i = 0; i < ndev; i++)
+		pthread_join(th[i], NULL);
+	wall = now_s() - t0;
+	for (int i = 0; i < ndev; i++) {
+		pushed += w[i].pushed;
+		applied += w[i].applied;
+	}
+	qsort(all, (size_t)ndev * (size_t)rounds, sizeof *all, cmp_d);
+
+	printf("veld bench_sync --devices %d: %d rounds of a visit (7 operations) and a sync per"
+	       " device, all devices at once; SQLite server in its own process\n", ndev, rounds);
+	printf("  %llu operations pushed and %llu applied in %.2f s: %.0f pushed/s, %.0f applied/s\n",
+	       (unsigned long long)pushed, (unsigned long long)applied, wall, pushed / wall,
+	       applied / wall);
+	n = (size_t)ndev * (size_t)rounds;
+	printf("  a device's sync:    p50 %7.1f ms   p99 %7.1f ms   (%zu syncs)\n", pct(all, n, .5),
+	       pct(all, n, .99), n);
+	static const char *const routes[] = {"POST /v1/push", "GET /v1/pull", "POST /v1/audit"};
+	for (size_t r = 0; r < 3; r++) {
+		n = logged_ms(outf, from, routes[r], req, cap);
+		qsort(req, n, sizeof *req, cmp_d);
+		printf("  %-15s     p50 %7.2f ms   p99 %7.2f ms   (%zu requests, time in the server)\n",
+		       routes[r], pct(req, n, .5), pct(req, n, .99), n);
+	}
+	long hwm = vm_hwm_kib(sv.pid);
+	struct rusage sru;
+	for (int i = 0; i < ndev; i++)
+		veld_store_free(w[i].s);
+	veld_store_free(office);
+	kill(sv.pid, SIGTERM);
+	wait4(sv.pid, NULL, 0, &sru);
+	/* The devices run in this process, on the same cores: a sync's time
+	 * above is mostly theirs (sealing, opening, applying), the server's
+	 * is its CPU time. */
+	printf("  server peak RSS: %.1f MiB; server CPU time %.2f s of the %.2f s run (setup"
+	       " included)\n", hwm / 1024.0,
+	       (double)(sru.ru_utime.tv_sec + sru.ru_stime.tv_sec) +
+	           (double)(sru.ru_utime.tv_usec + sru.ru_stime.tv_usec) / 1e6, wall);
+	pthread_barrier_destroy(&go);
+	nftw(tmp, rm_one, 16, FTW_DEPTH | FTW_PHYS);
+	free(w);
+	free(th);
+	free(all);
+	free(req);
+	return 0;
+}
+
 int main(int argc, char **argv)
 {
 	const char *veld = "./build/veld", *keep = NULL;
 	long nops = 100000, nhist = 0;
-	int rounds = 21;
+	int rounds = 21, ndev = 0;
 	char tmpl[] = "/tmp/veld-bench-sync-XXXXXX", *tmp, data[600], outf[700], url[64] = "", code[64];
 	pid_t server;
 	veld_store *office, *a, *b;
@@ -412,14 +602,19 @@ int main(int argc, char **argv)
 			keep = argv[++i];
 		else if (!strcmp(argv[i], "--rounds") && i + 1 < argc)
 			rounds = atoi(argv[++i]);
+		else if (!strcmp(argv[i], "--devices") && i + 1 < argc)
+			ndev = atoi(argv[++i]);
 		else {
 			fprintf(stderr, "usage: bench_sync [--veld PATH] [--ops N]\n"
-			        "       bench_sync [--veld PATH] --history N [--keep DIR] [--rounds R]\n");
+			        "       bench_sync [--veld PATH] --history N [--keep DIR] [--rounds R]\n"
+			        "       bench_sync [--veld PATH] --devices N [--rounds R]\n");
 			return 2;
 		}
 	}
 	if (nhist > 0)
 		return history_main(veld, nhist, keep, rounds);
+	if (ndev > 0)
+		return devices_main(veld, ndev, rounds);
 	if (!(tmp = mkdtemp(tmpl)))
 		return 1;
 	snprintf(data, sizeof data, "%s/server", tmp);

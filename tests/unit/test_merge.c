@@ -182,6 +182,23 @@ static int reference_heads(struct hist *h)
 	return heads;
 }
 
+/* Every operation of h once, a third of them again, in a random order;
+ * returns how many (order holds 2 * MAXOPS). */
+static int shuffled_with_duplicates(const struct hist *h, int *order)
+{
+	int n = 0;
+	for (int i = 0; i < h->n; i++)
+		order[n++] = i;
+	for (int i = 0; i < h->n / 3; i++)
+		order[n++] = (int)(rnd() % (uint32_t)h->n);
+	for (int i = n - 1; i > 0; i--) {
+		int j = (int)(rnd() % (uint32_t)(i + 1)), t = order[i];
+		order[i] = order[j];
+		order[j] = t;
+	}
+	return n;
+}
+
 static void test_merge__any_order_with_duplicates_converges(void **state)
 {
 	char *dir;
@@ -211,17 +228,7 @@ static void test_merge__any_order_with_duplicates_converges(void **state)
 		}
 		for (int perm = 0; perm < 6; perm++) {
 			char *got;
-			n = h.n;
-			for (int i = 0; i < h.n; i++)
-				order[i] = i;
-			/* Duplicates: some ops appear twice. */
-			for (int i = 0; i < h.n / 3; i++)
-				order[n++] = (int)(rnd() % (uint32_t)h.n);
-			for (int i = n - 1; i > 0; i--) {
-				int j = (int)(rnd() % (uint32_t)(i + 1)), t = order[i];
-				order[i] = order[j];
-				order[j] = t;
-			}
+			n = shuffled_with_duplicates(&h, order);
 			reset(s);
 			apply_in_order(s, &h, order, n);
 			/* Applying everything again changes nothing. */
@@ -522,18 +529,10 @@ static void test_merge__same_state_on_other_storage(void **state)
 	struct veld__merge mm;
 	int order[MAXOPS * 2], applied, conflicted = 0;
 	for (int seed = 1; seed <= 200; seed++) {
-		int n = 0;
+		int n;
 		rng = 0x2545F4914F6CDD1Dull * (uint64_t)seed;
 		make_history(&h, 10 + seed % (MAXOPS - 10));
-		for (int i = 0; i < h.n; i++)
-			order[n++] = i;
-		for (int i = 0; i < h.n / 3; i++)
-			order[n++] = (int)(rnd() % (uint32_t)h.n);
-		for (int i = n - 1; i > 0; i--) {
-			int j = (int)(rnd() % (uint32_t)(i + 1)), t = order[i];
-			order[i] = order[j];
-			order[j] = t;
-		}
+		n = shuffled_with_duplicates(&h, order);
 		reset(s);
 		apply_in_order(s, &h, order, n);
 		memset(&mem, 0, sizeof mem);

@@ -344,6 +344,58 @@ static void count_bytes(struct veld__http *h)
 	h->bytes_down += (uint64_t)down + (uint64_t)resp_hdr;
 }
 
+/* How this device checks the server: TLS 1.2 at least, the peer and its
+ * host name verified, against the CA it was given (which then replaces the
+ * system's, bundle and directory both, so only that CA can vouch for the
+ * server), and against the pinned key. */
+static void set_tls(const struct veld__http *h, CURL *c)
+{
+	curl_easy_setopt(c, CURLOPT_SSL_VERIFYPEER, 1L);
+	curl_easy_setopt(c, CURLOPT_SSL_VERIFYHOST, 2L);
+	curl_easy_setopt(c, CURLOPT_SSLVERSION, (long)CURL_SSLVERSION_TLSv1_2);
+	if (h->tls.ca_pem != NULL) {
+		struct curl_blob blob = {(void *)(uintptr_t)h->tls.ca_pem, strlen(h->tls.ca_pem),
+		                         CURL_BLOB_COPY};
+		curl_easy_setopt(c, CURLOPT_CAINFO_BLOB, &blob);
+		curl_easy_setopt(c, CURLOPT_CAPATH, NULL);
+	} else if (h->tls.ca_file != NULL && *h->tls.ca_file != '\0') {
+		curl_easy_setopt(c, CURLOPT_CAINFO, h->tls.ca_file);
+		curl_easy_setopt(c, CURLOPT_CAPATH, NULL);
+	}
+	if (h->tls.pin != NULL && *h->tls.pin != '\0')
+		curl_easy_setopt(c, CURLOPT_PINNEDPUBLICKEY, h->tls.pin);
+}
+
+/* The error of a transfer that did not complete. */
+static int transfer_failed(const struct veld__http *h, CURLcode cc, int too_large,
+                           const char *method, const char *path)
+{
+	const char *why = h->errbuf[0] ? h->errbuf : curl_easy_strerror(cc);
+	if (cc == CURLE_ABORTED_BY_CALLBACK)
+		return veld__err(VELD_ECANCELLED, "sync cancelled");
+	if (cc == CURLE_WRITE_ERROR && too_large)
+		return veld__err(VELD_EPROTO, "%s %s: the server's answer is larger than %u MiB",
+			method, path, VELD_HTTP_MAX_RESPONSE / (1024u * 1024u));
+	if (cc == CURLE_OUT_OF_MEMORY || cc == CURLE_WRITE_ERROR)
+		return veld__err(VELD_ENOMEM, "%s %s: out of memory", method, path);
+	/* Not the server this device trusts: a retry would meet the same
+	 * certificate, so none is made. */
+	if (cc == CURLE_PEER_FAILED_VERIFICATION || cc == CURLE_SSL_ISSUER_ERROR ||
+	    cc == CURLE_SSL_INVALIDCERTSTATUS)
+		return veld__err(VELD_EPERM, "%s %s: the server's TLS certificate is not "
+			"trusted (%s): it is not signed by a CA this device trusts, or not for "
+			"this host name; check the server URL, and the CA given at enrollment "
+			"(--ca-file)", method, path, why);
+	if (cc == CURLE_SSL_PINNEDPUBKEYNOTMATCH)
+		return veld__err(VELD_EPERM, "%s %s: the server's public key does not match "
+			"the key pinned for it: this is not the server the device enrolled with, "
+			"or its key changed", method, path);
+	if (cc == CURLE_SSL_CACERT_BADFILE)
+		return veld__err(VELD_EINVAL, "%s %s: the CA certificates given for the server "
+			"do not load (%s)", method, path, why);
+	return veld__err(VELD_ENET, "%s %s: %s", method, path, why);
+}
+
 int veld__http_request(struct veld__http *h, const char *method, const char *path,
                        const struct veld__auth_headers *auth, const uint8_t *body, size_t len,
                        struct veld__http_resp *r)
@@ -375,22 +427,7 @@ int veld__http_request(struct veld__http *h, const char *method, const char *pat
 	curl_easy_setopt(c, CURLOPT_NOSIGNAL, 1L);
 	curl_easy_setopt(c, CURLOPT_TIMEOUT_MS, (long)h->timeout_ms);
 	curl_easy_setopt(c, CURLOPT_CONNECTTIMEOUT_MS, (long)(h->timeout_ms < 15000 ? h->timeout_ms : 15000));
-	curl_easy_setopt(c, CURLOPT_SSL_VERIFYPEER, 1L);
-	curl_easy_setopt(c, CURLOPT_SSL_VERIFYHOST, 2L);
-	curl_easy_setopt(c, CURLOPT_SSLVERSION, (long)CURL_SSLVERSION_TLSv1_2);
-	/* A CA given replaces the system's: the bundle (CAINFO) and the
-	 * directory (CAPATH) both, so only that CA can vouch for the server. */
-	if (h->tls.ca_pem != NULL) {
-		struct curl_blob blob = {(void *)(uintptr_t)h->tls.ca_pem, strlen(h->tls.ca_pem),
-		                         CURL_BLOB_COPY};
-		curl_easy_setopt(c, CURLOPT_CAINFO_BLOB, &blob);
-		curl_easy_setopt(c, CURLOPT_CAPATH, NULL);
-	} else if (h->tls.ca_file != NULL && *h->tls.ca_file != '\0') {
-		curl_easy_setopt(c, CURLOPT_CAINFO, h->tls.ca_file);
-		curl_easy_setopt(c, CURLOPT_CAPATH, NULL);
-	}
-	if (h->tls.pin != NULL && *h->tls.pin != '\0')
-		curl_easy_setopt(c, CURLOPT_PINNEDPUBLICKEY, h->tls.pin);
+	set_tls(h, c);
 	/* A request to this machine never goes through a proxy from the
 	 * environment (it would leave the machine in the clear). */
 	if (h->loopback)
@@ -432,37 +469,9 @@ int veld__http_request(struct veld__http *h, const char *method, const char *pat
 	count_bytes(h);
 	curl_slist_free_all(hdr);
 	curl_easy_setopt(c, CURLOPT_HTTPHEADER, NULL);
-	if (cc == CURLE_ABORTED_BY_CALLBACK) {
-		veld__http_resp_free(r);
-		return veld__err(VELD_ECANCELLED, "sync cancelled");
-	}
-	if (cc == CURLE_WRITE_ERROR && sink.too_large) {
-		veld__http_resp_free(r);
-		return veld__err(VELD_EPROTO, "%s %s: the server's answer is larger than %u MiB",
-			method, path, VELD_HTTP_MAX_RESPONSE / (1024u * 1024u));
-	}
 	if (cc != CURLE_OK) {
 		veld__http_resp_free(r);
-		if (cc == CURLE_OUT_OF_MEMORY || cc == CURLE_WRITE_ERROR)
-			return veld__err(VELD_ENOMEM, "%s %s: out of memory", method, path);
-		/* Not the server this device trusts: a retry would meet the same
-		 * certificate, so none is made. */
-		if (cc == CURLE_PEER_FAILED_VERIFICATION || cc == CURLE_SSL_ISSUER_ERROR ||
-		    cc == CURLE_SSL_INVALIDCERTSTATUS)
-			return veld__err(VELD_EPERM, "%s %s: the server's TLS certificate is not "
-				"trusted (%s): it is not signed by a CA this device trusts, or not for "
-				"this host name; check the server URL, and the CA given at enrollment "
-				"(--ca-file)", method, path, h->errbuf[0] ? h->errbuf : curl_easy_strerror(cc));
-		if (cc == CURLE_SSL_PINNEDPUBKEYNOTMATCH)
-			return veld__err(VELD_EPERM, "%s %s: the server's public key does not match "
-				"the key pinned for it: this is not the server the device enrolled with, "
-				"or its key changed", method, path);
-		if (cc == CURLE_SSL_CACERT_BADFILE)
-			return veld__err(VELD_EINVAL, "%s %s: the CA certificates given for the server "
-				"do not load (%s)", method, path,
-				h->errbuf[0] ? h->errbuf : curl_easy_strerror(cc));
-		return veld__err(VELD_ENET, "%s %s: %s", method, path,
-			h->errbuf[0] ? h->errbuf : curl_easy_strerror(cc));
+		return transfer_failed(h, cc, sink.too_large, method, path);
 	}
 	curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &status);
 	r->status = status;

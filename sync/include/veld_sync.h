@@ -21,8 +21,11 @@
  * Errors that matter to an app:
  *  - VELD_ENET: no answer from the server (after the retries), or it kept
  *    answering 500/503. Nothing is lost; sync again later.
- *  - VELD_EREVOKED: the office revoked this device. The app must wipe the
- *    store (close it, delete its files).
+ *  - VELD_EREVOKED: the office revoked this device, and the server holds all
+ *    the device recorded. The app must wipe the store (close it, delete its
+ *    files). A "revoked" answer while operations, key envelopes or access-log
+ *    entries of this device wait to be pushed is VELD_EPERM instead: the
+ *    answer is the server's word alone, and the store is kept.
  *  - VELD_EPERM: the server refused the device (unknown, bad signature,
  *    clock off by more than 5 minutes, not allowed), or this device did not
  *    trust the server: its TLS certificate was not trusted or its key did

@@ -188,6 +188,19 @@ int veld__audit_acked(veld_store *s, uint64_t *acked)
 	return veld__sync_u64_step(s, "audit_acked", acked);
 }
 
+int veld__audit_pending(veld_store *s, uint64_t *n)
+{
+	struct veld__step step;
+	uint64_t acked = 0;
+	int rc = veld__step_begin(s, &step, 0);
+	if (rc)
+		return rc;
+	*n = 0;
+	if ((rc = veld__sync_u64(s, "audit_acked", &acked)) == VELD_OK)
+		*n = veld__store_audit_seq(s) > acked ? veld__store_audit_seq(s) - acked : 0;
+	return veld__step_end(s, &step, rc);
+}
+
 int veld__audit_set_acked(veld_store *s, uint64_t acked)
 {
 	struct veld__step step;

@@ -274,6 +274,33 @@ static int server_error(const char *method, const char *path, const struct veld_
 	return veld__err(rc, "%s %s: refused: %ld %s: %s", method, path, r->status, code, msg);
 }
 
+/* The server says the office revoked this device (the error is set). That
+ * answer carries no proof the office signed, so a server (or, over plain
+ * HTTP, the network) could say it falsely: the store is to be wiped
+ * (VELD_EREVOKED) only when the server holds all the device recorded.
+ * While operations, key envelopes or access-log entries of its own wait to
+ * be pushed, the answer is VELD_EPERM and the store stays. */
+static int revoked(struct session *x)
+{
+	uint64_t ops = 0, envs = 0, log = 0;
+	char why[160];
+	int rc = veld__sync_pending(x->s, &ops, &envs);
+	if (rc == VELD_OK)
+		rc = veld__audit_pending(x->s, &log);
+	if (rc == VELD_OK && ops + envs + log == 0)
+		return veld__err(VELD_EREVOKED, "this device was revoked by the office; its local"
+			" store must be wiped");
+	if (rc != VELD_OK)
+		snprintf(why, sizeof why, "what this store holds that the server does not could not"
+			" be counted");
+	else
+		snprintf(why, sizeof why, "%llu operations, %llu key envelopes and %llu access-log"
+			" entries of this store are not on the server", (unsigned long long)ops,
+			(unsigned long long)envs, (unsigned long long)log);
+	return veld__err(VELD_EPERM, "the server says the office revoked this device, but %s:"
+		" the store is kept, not wiped; ask the office", why);
+}
+
 /* One request, signed, with the retries of docs/protocol.md 7. On VELD_OK
  * the answer was 200 and `r` holds it (free with veld__http_resp_free). On
  * a refusal `e` (may be NULL) gets the server's error answer. */
@@ -304,6 +331,8 @@ static int call(struct session *x, const char *method, const char *path, const u
 			return rc; /* cancelled, too large, out of memory */
 		} else {
 			rc = server_error(method, path, r, &er);
+			if (rc == VELD_EREVOKED)
+				rc = revoked(x);
 			retry = veld__http_retryable(r->status) ||
 				(r->status == 409 && strcmp(er.error, "replay") == 0);
 			if (e != NULL)

@@ -213,6 +213,8 @@ int veld__audit_next_push(veld_store *s, size_t max, struct veld__audit_outbox *
 void veld__audit_outbox_free(struct veld__audit_outbox *o);
 /* The highest own entry the server holds, as recorded. */
 int veld__audit_acked(veld_store *s, uint64_t *acked);
+/* How many own access-log entries the server does not hold yet. */
+int veld__audit_pending(veld_store *s, uint64_t *n);
 /* Record the server's `acked`; lower than before after a server restore.
  * VELD_EPROTO if it claims entries this store never wrote. */
 int veld__audit_set_acked(veld_store *s, uint64_t acked);

@@ -1340,18 +1340,24 @@ static int checkpoint_heads_rule(int code, const char *ctx, const struct veld__c
 	return veld__err(code, "%s: 'heads' must be whole entries of 24 bytes", ctx);
 }
 
-/* The operation feed's lists share the page size between them (a run
- * stands for one operation at least); a run goes up. */
+/* The operation feed's lists share the page size between them, each
+ * operation of an own run counting as one (a receiver checks every hash a
+ * run covers); a run goes up. */
 static int pull_rule(int code, const char *ctx, const void *m)
 {
 	const struct veld__pull_resp *p = m;
-	if (p->nops + p->nstubs + p->nheld + p->nown > VELD_WIRE_MAX_PAGE)
-		return veld__err(code, "%s: more than %d operations and stubs", ctx,
-		                 VELD_WIRE_MAX_PAGE);
-	for (size_t i = 0; i < p->nown; i++)
+	size_t items = p->nops + p->nstubs + p->nheld;
+	for (size_t i = 0; i < p->nown; i++) {
 		if (p->own[i].to < p->own[i].from || p->own[i].to - p->own[i].from >= VELD_WIRE_MAX_PAGE)
 			return veld__err(code, "%s: an own run must go up, by at most %d operations", ctx,
 			                 VELD_WIRE_MAX_PAGE);
+		items += (size_t)(p->own[i].to - p->own[i].from) + 1;
+		if (items > VELD_WIRE_MAX_PAGE)
+			break;
+	}
+	if (items > VELD_WIRE_MAX_PAGE)
+		return veld__err(code, "%s: more than %d operations and stubs", ctx,
+		                 VELD_WIRE_MAX_PAGE);
 	return p->has_checkpoint ? checkpoint_heads_rule(code, ctx, &p->checkpoint) : VELD_OK;
 }
 

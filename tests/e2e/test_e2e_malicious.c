@@ -1371,6 +1371,60 @@ static void test_malicious__server_without_own_runs(void **state)
 	converged(w);
 }
 
+/* A server that says "403 revoked" shows no revocation the office signed:
+ * a device that holds something the server does not (here a note not yet
+ * pushed) keeps its store (VELD_EPERM, not VELD_EREVOKED, on which the app
+ * and the CLI wipe it), and syncs on when the server stops saying so. */
+struct false_revoke {
+	const char *device;
+	int answered;
+};
+
+static void false_revoke_hook(struct tproxy_msg *m, void *arg)
+{
+	struct false_revoke *f = arg;
+	msgpack_sbuffer sb;
+	msgpack_packer pk;
+	if (m->answered || strcmp(m->device, f->device) != 0)
+		return;
+	msgpack_sbuffer_init(&sb);
+	msgpack_packer_init(&pk, &sb, msgpack_sbuffer_write);
+	msgpack_pack_map(&pk, 3);
+	msgpack_pack_str_with_body(&pk, "v", 1);
+	msgpack_pack_uint64(&pk, 1);
+	msgpack_pack_str_with_body(&pk, "error", 5);
+	msgpack_pack_str_with_body(&pk, "revoked", 7);
+	msgpack_pack_str_with_body(&pk, "message", 7);
+	msgpack_pack_str_with_body(&pk, "this device was revoked; wipe its store", 39);
+	tproxy_set_body(m, 403, (const uint8_t *)sb.data, sb.size);
+	msgpack_sbuffer_destroy(&sb);
+	f->answered++;
+}
+
+static void test_malicious__false_revocation_keeps_unsent_work(void **state)
+{
+	struct world *w = *state;
+	struct false_revoke f = {w->bram_id, 0};
+	char *out = NULL, *got = NULL;
+	write_note(w->bram, w->x, "bram was kept");
+	tproxy_set_hook(w->px, false_revoke_hook, &f);
+	int rc = veld_sync(w->bram, NULL, &out);
+	tproxy_set_hook(w->px, NULL, NULL);
+	assert_true(f.answered >= 1);
+	if (rc != VELD_EPERM)
+		fail_msg("sync returned %d (%s); wanted VELD_EPERM, the store kept", rc,
+		         veld_error_last());
+	assert_non_null(strstr(veld_error_last(), "the store is kept"));
+	assert_null(out);
+	/* The store is whole: its notes are there, and the next sync sends them. */
+	assert_int_equal(veld_record_list(w->bram, "note", NULL, NULL, &got), VELD_OK);
+	assert_non_null(strstr(got, "bram was kept"));
+	veld_free(got);
+	json_decref(synced(w->bram, NULL));
+	settle(w);
+	converged(w);
+}
+
 static void test_malicious__withheld_operation(void **state)
 {
 	struct world *w = *state;
@@ -2179,6 +2233,8 @@ int main(int argc, char **argv)
 		                                world_teardown),
 		cmocka_unit_test_setup_teardown(test_malicious__server_rolled_back, world_setup,
 		                                world_teardown),
+		cmocka_unit_test_setup_teardown(test_malicious__false_revocation_keeps_unsent_work,
+		                                world_setup, world_teardown),
 		cmocka_unit_test_setup_teardown(test_malicious__withheld_revocation_with_forged_writes,
 		                                world_setup, world_teardown),
 	};

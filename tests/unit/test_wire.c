@@ -839,7 +839,7 @@ static void test_wire__pull_own_runs_round_trip(void **state)
 	runs[0].to = 1;
 	fill(runs[0].d, 32, 150);
 	runs[1].from = 3;
-	runs[1].to = 3 + VELD_WIRE_MAX_PAGE - 1;
+	runs[1].to = 3 + VELD_WIRE_MAX_PAGE - 2; /* with runs[0], a whole page */
 	fill(runs[1].d, 32, 151);
 	in.own = runs;
 	in.own_cursors = cursors;
@@ -864,6 +864,15 @@ static void test_wire__pull_own_runs_round_trip(void **state)
 	assert_int_equal(veld__wire_pull_resp_encode(&buf, &in), VELD_EINVAL);
 	runs[1].to = 3 + VELD_WIRE_MAX_PAGE;
 	assert_int_equal(veld__wire_pull_resp_encode(&buf, &in), VELD_EINVAL);
+	/* Each run may stay under a page while together they pass it: every
+	 * seq of a run counts towards the page, as every hash is checked. */
+	runs[0].from = 1;
+	runs[0].to = VELD_WIRE_MAX_PAGE / 2 + 1;
+	runs[1].from = runs[0].to + 1;
+	runs[1].to = runs[1].from + VELD_WIRE_MAX_PAGE / 2;
+	assert_int_equal(veld__wire_pull_resp_encode(&buf, &in), VELD_EINVAL);
+	runs[1].to = runs[1].from + VELD_WIRE_MAX_PAGE / 2 - 2;
+	ok(veld__wire_pull_resp_encode(&buf, &in));
 	msgpack_sbuffer_destroy(&buf);
 }
 

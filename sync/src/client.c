@@ -632,7 +632,7 @@ static int pull_page(struct session *x, struct tally *t, int *done)
 	struct veld__wire w;
 	uint64_t now_after, whole = 0;
 	char path[200];
-	int rc;
+	int rc, runs;
 
 	memset(&c, 0, sizeof c);
 	c.skew_ms = (uint64_t)x->o.max_skew_s * 1000u;
@@ -643,7 +643,7 @@ static int pull_page(struct session *x, struct tally *t, int *done)
 	 * digest (own=1), unless their values must come back with them. A
 	 * server from before own runs refuses the parameter: then whole. */
 	for (;;) {
-		int runs = !whole && !x->own_whole;
+		runs = !whole && !x->own_whole;
 		snprintf(path, sizeof path, "/v1/pull?after=%llu&env_after=%llu&notice_after=%llu"
 			"&limit=%u%s", (unsigned long long)c.after, (unsigned long long)c.env_after,
 			(unsigned long long)c.notice_after, (unsigned)x->o.pull_page, runs ? "&own=1" : "");
@@ -658,6 +658,11 @@ static int pull_page(struct session *x, struct tally *t, int *done)
 	memset(&page, 0, sizeof page);
 	if ((rc = veld__wire_pull_resp_decode(&w, r.body, r.len, &page)) != VELD_OK)
 		rc = err_prefix(rc, "a pulled page did not decode");
+	/* Runs where the operations were asked for whole (their values must
+	 * come back) would count as come back without them. */
+	else if (!runs && page.nown > 0)
+		rc = veld__err(VELD_EPROTO, "a pulled page was refused, nothing of it applied: the"
+			" server sent this device's own operations as runs where it asked for them whole");
 	else if ((rc = veld__sync_apply_page(x->s, &page, &c, &rep)) != VELD_OK)
 		rc = err_prefix(rc, "a pulled page was refused, nothing of it applied");
 	/* The page points into w and r.body: applied before freeing. */

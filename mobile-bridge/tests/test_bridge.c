@@ -612,14 +612,19 @@ static void test_bridge__tls_keys_reach_enroll(void **state)
 	char req[512];
 	veld_buf *b = NULL;
 	size_t len = 0;
-	snprintf(req, sizeof req, "{\"url\":\"http://127.0.0.1:1\",\"max_retries\":0,%s,"
+	snprintf(req, sizeof req, "{\"url\":\"https://127.0.0.1:1\",\"max_retries\":0,%s,"
 	         "\"code\":\"AAAA-AAAA-AAAA-AAAA-AAAA-AAAA-AAAA-AAAA\"}", pin);
 	assert_int_equal(veld_session_enroll(f->s, U8(req), strlen(req), &b), VELD_ENET);
+	/* With a plain http:// URL a pin would never apply: refused. */
+	snprintf(req, sizeof req, "{\"url\":\"http://127.0.0.1:1\",\"max_retries\":0,%s,"
+	         "\"code\":\"AAAA-AAAA-AAAA-AAAA-AAAA-AAAA-AAAA-AAAA\"}", pin);
+	assert_int_equal(veld_session_enroll(f->s, U8(req), strlen(req), &b), VELD_EINVAL);
+	assert_non_null(strstr((const char *)veld_bridge_error_message(&len), "only to an https://"));
 	snprintf(req, sizeof req, "{\"url\":\"http://127.0.0.1:1\",\"pinned_key\":\"sha256//x\","
 	         "\"code\":\"AAAA-AAAA-AAAA-AAAA-AAAA-AAAA-AAAA-AAAA\"}");
 	assert_int_equal(veld_session_enroll(f->s, U8(req), strlen(req), &b), VELD_EINVAL);
 	assert_non_null(strstr((const char *)veld_bridge_error_message(&len), "sha256//"));
-	snprintf(req, sizeof req, "{\"url\":\"http://127.0.0.1:1\",\"ca_pem\":\"not PEM\","
+	snprintf(req, sizeof req, "{\"url\":\"https://127.0.0.1:1\",\"ca_pem\":\"not PEM\","
 	         "\"code\":\"AAAA-AAAA-AAAA-AAAA-AAAA-AAAA-AAAA-AAAA\"}");
 	assert_int_equal(veld_session_enroll(f->s, U8(req), strlen(req), &b), VELD_EINVAL);
 	assert_non_null(strstr((const char *)veld_bridge_error_message(&len), "PEM certificate"));

@@ -28,6 +28,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <time.h>
 
 #define DEFAULT_TIMEOUT_MS 30000u
@@ -1145,6 +1146,12 @@ int veld_enroll(veld_store *s, const char *url, const char *code, const char *la
 	if (opts != NULL && opts->version >= 3 && opts->pinned_key != NULL &&
 	    (rc = veld__pin_check(opts->pinned_key)) != VELD_OK)
 		return rc;
+	/* Kept, a CA or pin would seem to protect a server it never applies to. */
+	if (strncasecmp(base, "http://", 7) == 0 && opts != NULL &&
+	    ((opts->ca_file != NULL && *opts->ca_file) ||
+	     (opts->version >= 3 && (opts->ca_pem != NULL || opts->pinned_key != NULL))))
+		return veld__err(VELD_EINVAL, "a CA or a pinned key applies only to an https://"
+			" server; this URL is plain http");
 	if (veld__code_parse(code, codeb) != 0)
 		return veld__err(VELD_EINVAL, "the enrollment code is not valid: it is 32 letters "
 			"and digits (A-Z, 2-7) in groups of four, as the office gave it");

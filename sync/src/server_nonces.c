@@ -58,18 +58,27 @@ void veld__nonces_close(struct veld__nonces *n)
 	free(n);
 }
 
+int veld__db_file(char *path, size_t cap, const char *dir, const char *file, const char *what)
+{
+	int fd;
+	if (snprintf(path, cap, "%s/%s", dir, file) >= (int)cap)
+		return veld__err(VELD_EINVAL, "the data directory path is too long");
+	fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0600);
+	if (fd < 0)
+		return veld__err(VELD_EIO, "cannot open %s: %s", what, strerror(errno));
+	close(fd);
+	return VELD_OK;
+}
+
 int veld__nonces_open(struct veld__nonces **out, const char *dir)
 {
 	struct veld__nonces *n;
 	char path[4096];
-	int rc, fd;
+	int rc;
 	*out = NULL;
-	if (snprintf(path, sizeof path, "%s/nonces.db", dir) >= (int)sizeof path)
-		return veld__err(VELD_EINVAL, "the data directory path is too long");
-	fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0600);
-	if (fd < 0)
-		return veld__err(VELD_EIO, "cannot open the nonce database: %s", strerror(errno));
-	close(fd);
+	if ((rc = veld__db_file(path, sizeof path, dir, "nonces.db", "the nonce database")) !=
+	    VELD_OK)
+		return rc;
 	if (!(n = calloc(1, sizeof *n)))
 		return veld__err(VELD_ENOMEM, "out of memory");
 	pthread_mutex_init(&n->mu, NULL);

@@ -13,6 +13,11 @@
 
 struct veld__nonces;
 
+/* The path of DIR/file in `path`, the file created (mode 0600, whatever the
+ * umask; SQLite gives its WAL and shm files the same mode) if missing, for
+ * the SQLite backend's databases. `what` names it in an error. */
+int veld__db_file(char *path, size_t cap, const char *dir, const char *file, const char *what);
+
 /* Open (create, mode 0600) DIR/nonces.db. */
 int veld__nonces_open(struct veld__nonces **out, const char *dir);
 void veld__nonces_close(struct veld__nonces *n);

@@ -2608,17 +2608,12 @@ int veld__sstore_sqlite_open(struct veld__sstore **out, const char *dir, size_t 
 {
 	struct sqlite_store *s;
 	char path[4096];
-	int rc, fd;
+	int rc;
 
 	*out = NULL;
-	if (snprintf(path, sizeof path, "%s/server.db", dir) >= (int)sizeof path)
-		return veld__err(VELD_EINVAL, "the data directory path is too long");
-	/* Create the file first so it gets mode 0600 whatever the umask;
-	 * SQLite gives the WAL and shm files the same mode. */
-	fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0600);
-	if (fd < 0)
-		return veld__err(VELD_EIO, "cannot open the server database: %s", strerror(errno));
-	close(fd);
+	if ((rc = veld__db_file(path, sizeof path, dir, "server.db", "the server database")) !=
+	    VELD_OK)
+		return rc;
 
 	if (!(s = calloc(1, sizeof *s)))
 		return veld__err(VELD_ENOMEM, "out of memory");

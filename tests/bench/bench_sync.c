@@ -583,8 +583,8 @@ int main(int argc, char **argv)
 	const char *veld = "./build/veld", *keep = NULL;
 	long nops = 100000, nhist = 0;
 	int rounds = 21, ndev = 0;
-	char tmpl[] = "/tmp/veld-bench-sync-XXXXXX", *tmp, data[600], outf[700], url[64] = "", code[64];
-	pid_t server;
+	char tmpl[] = "/tmp/veld-bench-sync-XXXXXX", *tmp, data[600], path[700], url[64], code[64];
+	struct server sv;
 	veld_store *office, *a, *b;
 	char *out = NULL, *client_id, *icode = NULL, fields[256];
 	double t0, push_s, pull_s, nochange[21];
@@ -618,42 +618,10 @@ int main(int argc, char **argv)
 	if (!(tmp = mkdtemp(tmpl)))
 		return 1;
 	snprintf(data, sizeof data, "%s/server", tmp);
-	snprintf(outf, sizeof outf, "%s/server.out", tmp);
-	server = fork();
-	if (server == 0) {
-		int fd = open(outf, O_WRONLY | O_CREAT | O_TRUNC, 0600);
-		dup2(fd, 1);
-		dup2(fd, 2);
-		execl(veld, veld, "serve", "--listen", "127.0.0.1:0", "--data", data, (char *)NULL);
-		_exit(127);
-	}
-	for (int i = 0; i < 200 && !url[0]; i++) {
-		FILE *f = fopen(outf, "r");
-		char line[512];
-		while (f && fgets(line, sizeof line, f)) {
-			char *p = strstr(line, "http://127.0.0.1:");
-			if (p)
-				snprintf(url, sizeof url, "%.*s", (int)strcspn(p, " \n("), p);
-		}
-		if (f)
-			fclose(f);
-		usleep(25000);
-	}
-	if (!url[0]) {
-		fprintf(stderr, "bench_sync: %s serve did not start\n", veld);
-		kill(server, SIGKILL);
-		return 1;
-	}
-	{
-		char path[700];
-		FILE *f;
-		snprintf(path, sizeof path, "%s/setup-code", data);
-		f = fopen(path, "r");
-		if (!f || !fgets(code, sizeof code, f))
-			die("reading the setup code", -1);
-		fclose(f);
-		code[strcspn(code, "\r\n")] = 0;
-	}
+	server_start(&sv, veld, data, "127.0.0.1:0");
+	snprintf(path, sizeof path, "%s/setup-code", data);
+	read_line(path, code, sizeof code);
+	snprintf(url, sizeof url, "%s", sv.url);
 
 	office = mkstore(tmp, "office", NULL, 1);
 	CHECK(veld_enroll(office, url, code, "office", NULL, &out));
@@ -729,8 +697,7 @@ int main(int argc, char **argv)
 	veld_store_free(b);
 	veld_store_free(office);
 	free(client_id);
-	kill(server, SIGTERM);
-	waitpid(server, NULL, 0);
+	server_stop(&sv);
 	nftw(tmp, rm_one, 16, FTW_DEPTH | FTW_PHYS);
 	return 0;
 }

@@ -1324,6 +1324,20 @@ static void test_malicious__own_runs(void **state)
 /* A server from before own runs: it refuses own=1 as a parameter it does
  * not know (400 malformed). The device pulls its own operations whole for
  * the rest of the sync, and they count as come back. */
+/* Answer the exchange, instead of the server, with a veld error. */
+static void answer_error(struct tproxy_msg *m, long status, const char *code, const char *msg)
+{
+	struct veld__error_resp e;
+	msgpack_sbuffer sb;
+	memset(&e, 0, sizeof e);
+	snprintf(e.error, sizeof e.error, "%s", code);
+	snprintf(e.message, sizeof e.message, "%s", msg);
+	msgpack_sbuffer_init(&sb);
+	if (veld__wire_error_encode(&sb, &e) == VELD_OK)
+		tproxy_set_body(m, status, (const uint8_t *)sb.data, sb.size);
+	msgpack_sbuffer_destroy(&sb);
+}
+
 struct old_server {
 	const char *device;
 	int refused, whole;
@@ -1332,25 +1346,13 @@ struct old_server {
 static void old_server_hook(struct tproxy_msg *m, void *arg)
 {
 	struct old_server *o = arg;
-	msgpack_sbuffer sb;
-	msgpack_packer pk;
 	if (m->answered || !tproxy_is(m, "GET", "/v1/pull", o->device))
 		return;
 	if (!strstr(m->uri, "own=1")) {
 		o->whole++;
 		return;
 	}
-	msgpack_sbuffer_init(&sb);
-	msgpack_packer_init(&pk, &sb, msgpack_sbuffer_write);
-	msgpack_pack_map(&pk, 3);
-	msgpack_pack_str_with_body(&pk, "v", 1);
-	msgpack_pack_uint64(&pk, 1);
-	msgpack_pack_str_with_body(&pk, "error", 5);
-	msgpack_pack_str_with_body(&pk, "malformed", 9);
-	msgpack_pack_str_with_body(&pk, "message", 7);
-	msgpack_pack_str_with_body(&pk, "query: unknown or repeated parameter", 36);
-	tproxy_set_body(m, 400, (const uint8_t *)sb.data, sb.size);
-	msgpack_sbuffer_destroy(&sb);
+	answer_error(m, 400, "malformed", "query: unknown or repeated parameter");
 	o->refused++;
 }
 
@@ -1383,21 +1385,9 @@ struct false_revoke {
 static void false_revoke_hook(struct tproxy_msg *m, void *arg)
 {
 	struct false_revoke *f = arg;
-	msgpack_sbuffer sb;
-	msgpack_packer pk;
 	if (m->answered || strcmp(m->device, f->device) != 0)
 		return;
-	msgpack_sbuffer_init(&sb);
-	msgpack_packer_init(&pk, &sb, msgpack_sbuffer_write);
-	msgpack_pack_map(&pk, 3);
-	msgpack_pack_str_with_body(&pk, "v", 1);
-	msgpack_pack_uint64(&pk, 1);
-	msgpack_pack_str_with_body(&pk, "error", 5);
-	msgpack_pack_str_with_body(&pk, "revoked", 7);
-	msgpack_pack_str_with_body(&pk, "message", 7);
-	msgpack_pack_str_with_body(&pk, "this device was revoked; wipe its store", 39);
-	tproxy_set_body(m, 403, (const uint8_t *)sb.data, sb.size);
-	msgpack_sbuffer_destroy(&sb);
+	answer_error(m, 403, "revoked", "this device was revoked; wipe its store");
 	f->answered++;
 }
 

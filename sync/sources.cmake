@@ -21,11 +21,12 @@ set(VELD_DEVSYNC_SOURCES
   ${VELD_SYNC_DIR}/src/client.c
 )
 
-# The server: HTTP front (libmicrohttpd), storage interface and its SQLite
-# backend. Never on a phone.
+# The server: HTTP front (libmicrohttpd), the rules of its store over an
+# SQL driver, and the drivers (SQLite, PostgreSQL). Never on a phone.
 set(VELD_SERVER_SOURCES
   ${VELD_SYNC_DIR}/src/server.c
   ${VELD_SYNC_DIR}/src/server_store.c
+  ${VELD_SYNC_DIR}/src/server_sqlite.c
   ${VELD_SYNC_DIR}/src/server_nonces.c
   ${VELD_SYNC_DIR}/src/arena.c
 )

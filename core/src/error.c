@@ -8,6 +8,7 @@
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 
 static _Thread_local char err_msg[512];
 static _Thread_local int err_code;
@@ -24,6 +25,21 @@ int veld__err(int code, const char *fmt, ...)
 	va_end(ap);
 	err_code = code;
 	err_sqlite = 0;
+	return code;
+}
+
+int veld__err_prefix(int code, const char *what)
+{
+	char msg[sizeof err_msg];
+	size_t n = strlen(what);
+	memcpy(msg, err_msg, sizeof msg);
+	if (n > sizeof err_msg - 3)
+		n = sizeof err_msg - 3;
+	memcpy(err_msg, what, n);
+	memcpy(err_msg + n, ": ", 2);
+	n += 2;
+	memcpy(err_msg + n, msg, sizeof err_msg - n - 1);
+	err_msg[sizeof err_msg - 1] = '\0';
 	return code;
 }
 

@@ -6,6 +6,10 @@
  * `code` so a failing path can `return veld__err(...)`. Messages must never
  * hold personal data: name ids and fields, not values. */
 int veld__err(int code, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+/* Put "what: " before the thread's last message, keeping its code and its
+ * cause (veld__err_sqlite_last); returns `code`. For a layer that knows
+ * what it was doing when a lower one failed. */
+int veld__err_prefix(int code, const char *what);
 /* Clear the thread's error at the start of a public call. */
 void veld__err_clear(void);
 /* Map an SQLite result code to a veld code with a message. */

@@ -1,21 +1,20 @@
-/* server_store.c - the server's central store on SQLite (server_store.h).
+/* server_store.c - the server's rules, over any SQL backend (server_sql.h).
  *
- * One writer connection, guarded by a mutex: every request that writes
- * runs as one BEGIN IMMEDIATE transaction while it holds the mutex, so
- * writes are serialised, cursors are handed out (and become visible) in
- * commit order, and a failed or refused request rolls back whole. Reads
- * (pulls, the access-log pull, the device list, authentication) run on
- * reader connections of their own, each in one deferred transaction: a
- * snapshot of the last commit, taken without waiting for a write in
- * progress. Request nonces live in a database of their own (nonces.db,
- * server_nonces.c), so recording a pull's nonce does not wait for
- * server.db's write lock either. WAL with synchronous=NORMAL keeps commits
- * cheap; a crash loses at most the last commits, never consistency, and a
- * device simply pushes again.
+ * Every endpoint's checks, in order, and its writes, once for both
+ * backends: each request is one transaction on a connection its driver
+ * gives (run): a write is serialised with every other write, of every
+ * server process (SQLite: one writer connection; PostgreSQL: an advisory
+ * lock), so cursors are handed out and become visible in commit order and
+ * every check sees every earlier write; a read sees one snapshot and never
+ * waits for a write. A failed or refused request rolls back whole; one
+ * that failed for a reason its driver calls passing (a serialisation
+ * failure, a deadlock, a lost connection) runs again from its start.
  *
  * The operation log and its merge state are the device schema
- * (veld__merge_schema) and every operation goes through veld__merge_apply,
- * the code devices run. The server's own tables:
+ * (core/src/merge.h) and every operation goes through veld__merge_apply,
+ * the rule devices run (on SQLite over merge_sqlite.c's primitives, on
+ * PostgreSQL over server_pg.c's). The server's own tables (the schemas are
+ * in server_sqlite.c and server_pg.c):
  *
  *   devices(device, sign_pk, box_pk, team, role, label, enrolled, revoked,
  *           last_seq, auth, proof)
@@ -24,9 +23,6 @@
  *   invites(auth, team, role, expires, tv, team_sealed, used)
  *                              - single-use enrollment invites, by auth
  *                                (the server never sees a code)
- *   nonces(device, nonce, time) - no longer used: request nonces moved to
- *                                nonces.db; rows left by an older veld are
- *                                carried over at start
  *   feed(cursor, device, seq, team, client)
  *                              - every operation in arrival order, also
  *                                those erased since or dropped on arrival
@@ -43,380 +39,51 @@
  *   clients(client, team)      - the team a client was first seen with
  *   audit_log(cursor, device, seq, sealed, sig, arrived)
  *                              - devices' access-log entries in arrival
- *                                order, sealed to the office (schema v2)
+ *                                order, sealed to the office
  *   erasures(cursor, client, team, at, sig)
- *                              - erased clients (schema v3), with the erase
- *                                notice's time and signature; the merge's
- *                                own erased(client, at) holds them too, so
- *                                the merge rule drops their operations
+ *                              - erased clients, with the erase notice's
+ *                                time and signature; the merge's own
+ *                                erased(client, at) holds them too, so the
+ *                                merge rule drops their operations
  *   field_policy(team, at, mask, sig)
  *                              - each team's field policy as its last
- *                                policy notice set it (schema v4); pulls of
- *                                the team's workers hold back the values of
- *                                the fields it keeps at the office (the
- *                                default without a row)
+ *                                policy notice set it; pulls of the team's
+ *                                workers hold back the values of the fields
+ *                                it keeps at the office (the default
+ *                                without a row)
  *   erased_ops(device, seq, hash, team, client, kh)
  *                              - operations held but erased since (or
  *                                dropped on arrival): their hash, which a
  *                                batch signature covers, and what a stub
- *                                shows of them (schema v3, v5)
+ *                                shows of them
  *   notices(cursor, team, n, kind, at, body, sig)
  *                              - the office's notices in arrival order,
- *                                numbered per team (schema v5)
+ *                                numbered per team
  *   checkpoints(team, at, n, heads, sig)
- *                              - each team's latest checkpoint (schema v5)
+ *                              - each team's latest checkpoint
  *
  * Every seq 1..devices.last_seq of a device has its hash in ops or in
- * erased_ops, and (since schema 5) a feed row.
- *
- * PRAGMA user_version holds the schema version; each migration runs in its
- * own transaction and only ever moves forward (as core/src/schema.c).
+ * erased_ops, and a feed row. Request nonces are the driver's (SQLite:
+ * nonces.db; PostgreSQL: a table).
  */
-#include "server_store.h"
+#include "server_sql.h"
 #include "auth.h"
 #include "error.h"
 #include "merge.h"
 #include "policy.h"
-#include "server_nonces.h"
 
-#include <errno.h>
-#include <fcntl.h>
-#include <pthread.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
-#include <time.h>
 #include <string.h>
-#include <sys/stat.h>
-#include <unistd.h>
+#include <time.h>
 
-#define SERVER_SCHEMA_VERSION 5
 #define WEEK_MS (7ull * 24 * 3600 * 1000)
-
-/* ---- schema and statements ----------------------------------------------- */
-
-/* Version 1: devices, invites, nonces and everything a push and a pull
- * need. The operation log and its merge state are veld__merge_schema; run
- * first. */
-static const char schema_v1[] =
-	"CREATE TABLE IF NOT EXISTS devices(device BLOB PRIMARY KEY, sign_pk BLOB NOT NULL,"
-	"  box_pk BLOB NOT NULL, team TEXT NOT NULL, role TEXT NOT NULL, label TEXT NOT NULL,"
-	"  enrolled INTEGER NOT NULL, revoked INTEGER, last_seq INTEGER NOT NULL DEFAULT 0)"
-	"  WITHOUT ROWID;"
-	"CREATE TABLE IF NOT EXISTS invites(auth BLOB PRIMARY KEY, team TEXT NOT NULL,"
-	"  role TEXT NOT NULL, expires INTEGER NOT NULL, tv INTEGER NOT NULL, team_sealed BLOB,"
-	"  used INTEGER) WITHOUT ROWID;"
-	"CREATE TABLE IF NOT EXISTS nonces(device BLOB NOT NULL, nonce BLOB NOT NULL,"
-	"  time INTEGER NOT NULL, PRIMARY KEY(device, nonce)) WITHOUT ROWID;"
-	"CREATE INDEX IF NOT EXISTS nonces_time ON nonces(time);"
-	"CREATE TABLE IF NOT EXISTS feed(cursor INTEGER PRIMARY KEY AUTOINCREMENT,"
-	"  device BLOB NOT NULL, seq INTEGER NOT NULL, team TEXT NOT NULL, client BLOB NOT NULL);"
-	"CREATE INDEX IF NOT EXISTS feed_team ON feed(team, cursor);"
-	"CREATE TABLE IF NOT EXISTS batches(device BLOB NOT NULL, first INTEGER NOT NULL,"
-	"  last INTEGER NOT NULL, sig BLOB NOT NULL, PRIMARY KEY(device, first, last)) WITHOUT ROWID;"
-	"CREATE INDEX IF NOT EXISTS batches_last ON batches(device, last);"
-	"CREATE TABLE IF NOT EXISTS envelopes(cursor INTEGER PRIMARY KEY AUTOINCREMENT,"
-	"  client BLOB NOT NULL, kv INTEGER NOT NULL, \"to\" TEXT NOT NULL, tv INTEGER NOT NULL,"
-	"  sealed BLOB NOT NULL, team TEXT, UNIQUE(client, kv, \"to\", tv, sealed));"
-	"CREATE INDEX IF NOT EXISTS envelopes_to ON envelopes(\"to\", cursor);"
-	"CREATE TABLE IF NOT EXISTS team_keys(team TEXT NOT NULL, tv INTEGER NOT NULL,"
-	"  pk BLOB NOT NULL, PRIMARY KEY(team, tv)) WITHOUT ROWID;"
-	"CREATE TABLE IF NOT EXISTS team_key_sealed(team TEXT NOT NULL, tv INTEGER NOT NULL,"
-	"  device BLOB NOT NULL, sealed BLOB NOT NULL, PRIMARY KEY(team, tv, device)) WITHOUT ROWID;"
-	"CREATE INDEX IF NOT EXISTS team_key_sealed_device ON team_key_sealed(device);"
-	"CREATE TABLE IF NOT EXISTS clients(client BLOB PRIMARY KEY, team TEXT NOT NULL)"
-	"  WITHOUT ROWID;";
-
-/* Version 2: access-log entries (POST /v1/audit), as they arrived: sealed
- * to the office and signed by their device. The cursor orders them by
- * arrival (AUTOINCREMENT: never reused); (device, seq) is unique, and per
- * device the seqs held are always 1..max (a push continues the sequence). */
-static const char schema_v2[] =
-	"CREATE TABLE IF NOT EXISTS audit_log(cursor INTEGER PRIMARY KEY AUTOINCREMENT,"
-	"  device BLOB NOT NULL, seq INTEGER NOT NULL, sealed BLOB NOT NULL, sig BLOB NOT NULL,"
-	"  arrived INTEGER NOT NULL, UNIQUE(device, seq));";
-
-/* Version 3: office-wide erasure (POST /v1/erase). `erasures` is the feed
- * of erasures pulls carry (AUTOINCREMENT: cursors never reused; one row a
- * client); `erased_ops` keeps the hash of every operation of an erased
- * client the server held or received, so the batches they were signed in
- * still verify for the operations that remain. */
-static const char schema_v3[] =
-	"CREATE TABLE IF NOT EXISTS erasures(cursor INTEGER PRIMARY KEY AUTOINCREMENT,"
-	"  client BLOB UNIQUE NOT NULL, team TEXT NOT NULL, at INTEGER NOT NULL,"
-	"  sig BLOB NOT NULL);"
-	"CREATE INDEX IF NOT EXISTS erasures_team ON erasures(team, cursor);"
-	"CREATE TABLE IF NOT EXISTS erased_ops(device BLOB NOT NULL, seq INTEGER NOT NULL,"
-	"  hash BLOB NOT NULL, PRIMARY KEY(device, seq)) WITHOUT ROWID;";
-
-/* Version 4: each team's field policy (POST /v1/policy), one row a team. */
-static const char schema_v4[] =
-	"CREATE TABLE IF NOT EXISTS field_policy(team TEXT PRIMARY KEY, at INTEGER NOT NULL,"
-	"  mask INTEGER NOT NULL, sig BLOB NOT NULL) WITHOUT ROWID;";
-
-/* Version 5: trust no server (notes/trust.md). Operations and batches
- * carry their format version (rows from before are version 1; core's merge
- * writes `ver`, so the merge needs this step); a worker keeps the invite it
- * enrolled with and its enroll proof; envelopes keep their sealer and its
- * signature, team keys the office's (rows from before have none: devices
- * find them unsigned); the office's notices, a feed of their own; each
- * team's latest checkpoint; and erased operations keep their team, client
- * and kh, so pulls show a stub in their place. Rows of erased_ops from
- * before are version 1 operations, whose kh is their hash; their team and
- * client were not kept, nor their feed rows, so no pull shows them (a
- * device allows holes inside version 1 batches). */
-static const char schema_v5[] =
-	"ALTER TABLE ops ADD COLUMN ver INTEGER NOT NULL DEFAULT 1;"
-	"ALTER TABLE batches ADD COLUMN ver INTEGER NOT NULL DEFAULT 1;"
-	"ALTER TABLE devices ADD COLUMN auth BLOB;"
-	"ALTER TABLE devices ADD COLUMN proof BLOB;"
-	"ALTER TABLE envelopes ADD COLUMN \"from\" BLOB;"
-	"ALTER TABLE envelopes ADD COLUMN sig BLOB;"
-	"ALTER TABLE team_keys ADD COLUMN sig BLOB;"
-	"ALTER TABLE erased_ops ADD COLUMN team TEXT;"
-	"ALTER TABLE erased_ops ADD COLUMN client BLOB;"
-	"ALTER TABLE erased_ops ADD COLUMN kh BLOB;"
-	"UPDATE erased_ops SET kh = hash;"
-	"CREATE INDEX IF NOT EXISTS feed_device ON feed(device, cursor);"
-	"CREATE TABLE IF NOT EXISTS notices(cursor INTEGER PRIMARY KEY AUTOINCREMENT,"
-	"  team TEXT NOT NULL, n INTEGER NOT NULL, kind TEXT NOT NULL, at INTEGER NOT NULL,"
-	"  body BLOB NOT NULL, sig BLOB NOT NULL, UNIQUE(team, n));"
-	"CREATE INDEX IF NOT EXISTS notices_team ON notices(team, cursor);"
-	"CREATE TABLE IF NOT EXISTS checkpoints(team TEXT PRIMARY KEY, at INTEGER NOT NULL,"
-	"  n INTEGER NOT NULL, heads BLOB NOT NULL, sig BLOB NOT NULL) WITHOUT ROWID;";
-
-static const char *const migrations[SERVER_SCHEMA_VERSION] = {schema_v1, schema_v2, schema_v3,
-                                                              schema_v4, schema_v5};
-
-enum {
-	S_BEGIN, S_BEGIN_READ, S_COMMIT, S_ROLLBACK,
-	S_DEV_GET, S_DEV_INSERT, S_DEV_SET_LAST, S_DEV_REVOKE, S_DEV_OFFICE, S_DEV_LIST,
-	S_NONCE_OLD, S_NONCE_OLD_CLEAR,
-	S_INV_GET, S_INV_PUT, S_INV_USE, S_INV_OFFICE_LIVE,
-	S_OP_HASH, S_FEED_PUT, S_FEED_ALL, S_FEED_TEAM, S_FEED_OFFICE,
-	S_BATCH_PUT, S_BATCH_FIND, S_BATCH_HASHES,
-	S_CLIENT_GET, S_CLIENT_PUT, S_ENTITY_GET,
-	S_ENV_PUT, S_ENV_PAGE,
-	S_TK_CURRENT, S_TK_GET, S_TK_PUT, S_TKS_PUT, S_TKS_DEVICE,
-	S_AUDIT_LAST, S_AUDIT_PUT, S_AUDIT_PAGE,
-	S_ERASED_OP_PUT, S_ERASE_PUT, S_ERASE_KEEP_HASHES, S_ERASE_OPS, S_ERASE_SUPERSEDED,
-	S_ERASE_CONFLICTS, S_ERASE_ENTITIES, S_ERASE_CLIENT, S_ERASE_ENVELOPES, S_ERASE_MERGE,
-	S_POLICY_GET, S_POLICY_PUT,
-	S_NOTICE_LAST, S_NOTICE_GET, S_NOTICE_PUT, S_NOTICE_PAGE_ALL, S_NOTICE_PAGE_TEAM,
-	S_CKPT_GET, S_CKPT_PUT,
-	S_CURSORS_BUMP, S_CURSORS_ADD,
-	S__COUNT
-};
-
-#define DEV_COLS "device, sign_pk, box_pk, team, role, label, enrolled, revoked, last_seq," \
-                 " auth, proof"
-#define OP_COLS "o.device, o.seq, o.hlc, o.kind, o.entity, o.client, o.team, o.kv, o.field," \
-                " o.value, o.sup, o.hash, o.ver"
-/* A feed row as a page reads it: the cursor, the operation if it is held
- * (OP_COLS, NULL if erased), and the feed's device and seq with what
- * erased_ops kept if it is erased (NULL if held). */
-#define FEED_COLS "f.cursor, " OP_COLS ", f.device, f.seq, x.team, x.client, x.kh, x.hash"
-#define FEED_JOIN " LEFT JOIN ops o ON o.device = f.device AND o.seq = f.seq" \
-                  " LEFT JOIN erased_ops x ON x.device = f.device AND x.seq = f.seq"
-#define NOTICE_COLS "cursor, team, n, kind, at, body, sig"
-
-static const char *const sql[S__COUNT] = {
-	[S_BEGIN] = "BEGIN IMMEDIATE",
-	[S_BEGIN_READ] = "BEGIN",
-	[S_COMMIT] = "COMMIT",
-	[S_ROLLBACK] = "ROLLBACK",
-	[S_DEV_GET] = "SELECT " DEV_COLS " FROM devices WHERE device = ?1",
-	[S_DEV_INSERT] = "INSERT INTO devices(" DEV_COLS ") VALUES(?1,?2,?3,?4,?5,?6,?7,NULL,0,?8,?9)",
-	[S_DEV_SET_LAST] = "UPDATE devices SET last_seq = ?2 WHERE device = ?1",
-	[S_DEV_REVOKE] = "UPDATE devices SET revoked = ?2 WHERE device = ?1 AND revoked IS NULL",
-	[S_DEV_OFFICE] = "SELECT " DEV_COLS " FROM devices WHERE role = 'office'"
-	                 " ORDER BY enrolled LIMIT 1",
-	[S_DEV_LIST] = "SELECT " DEV_COLS " FROM devices ORDER BY enrolled, device",
-	[S_NONCE_OLD] = "SELECT device, nonce, time FROM nonces WHERE time >= ?1",
-	[S_NONCE_OLD_CLEAR] = "DELETE FROM nonces",
-	[S_INV_GET] = "SELECT team, role, expires, tv, team_sealed, used FROM invites WHERE auth = ?1",
-	[S_INV_PUT] = "INSERT INTO invites(auth, team, role, expires, tv, team_sealed, used)"
-	              " VALUES(?1, ?2, ?3, ?4, ?5, ?6, NULL)",
-	[S_INV_USE] = "UPDATE invites SET used = ?2 WHERE auth = ?1 AND used IS NULL",
-	[S_INV_OFFICE_LIVE] = "SELECT 1 FROM invites WHERE role = 'office' AND used IS NULL"
-	                      " AND expires > ?1 LIMIT 1",
-	/* A held seq's hash: its operation's, or the one kept when it was erased. */
-	[S_OP_HASH] = "SELECT hash, 0 FROM ops WHERE device = ?1 AND seq = ?2"
-	              " UNION ALL SELECT hash, 1 FROM erased_ops WHERE device = ?1 AND seq = ?2"
-	              " LIMIT 1",
-	[S_FEED_PUT] = "INSERT INTO feed(device, seq, team, client) VALUES(?1, ?2, ?3, ?4)",
-	[S_FEED_ALL] = "SELECT " FEED_COLS " FROM feed f" FEED_JOIN
-	               " WHERE f.cursor > ?1 ORDER BY f.cursor LIMIT ?2",
-	/* A worker's feed is two runs merged by cursor (page_feed): its team's
-	 * rows, and the office's rows (?3 the office), whose other teams'
-	 * operations share batches with the team's; a row in both is taken
-	 * once. Each run takes its own index and stops at the page size, so a
-	 * page costs the page, not the feed (an OR would gather every matching
-	 * row to sort it; a UNION of cursors joined back to the feed costs half
-	 * again as much; filtering the office's run by team would read all of
-	 * its rows of the worker's team). */
-	[S_FEED_TEAM] = "SELECT " FEED_COLS " FROM feed f" FEED_JOIN
-	                " WHERE f.team = ?3 AND f.cursor > ?1 ORDER BY f.cursor LIMIT ?2",
-	[S_FEED_OFFICE] = "SELECT " FEED_COLS " FROM feed f" FEED_JOIN
-	                  " WHERE f.device = ?3 AND f.cursor > ?1 ORDER BY f.cursor LIMIT ?2",
-	[S_BATCH_PUT] = "INSERT OR IGNORE INTO batches(device, first, last, sig, ver)"
-	                " VALUES(?1,?2,?3,?4,?5)",
-	[S_BATCH_FIND] = "SELECT first, last, sig, ver FROM batches WHERE device = ?1 AND last >= ?2"
-	                 " AND first <= ?2 ORDER BY last LIMIT 1",
-	[S_BATCH_HASHES] = "SELECT seq, hash FROM ops WHERE device = ?1 AND seq BETWEEN ?2 AND ?3"
-	                   " UNION ALL SELECT seq, hash FROM erased_ops WHERE device = ?1"
-	                   " AND seq BETWEEN ?2 AND ?3 ORDER BY 1",
-	/* A client's team, and whether it is erased (then clients has no row). */
-	[S_CLIENT_GET] = "SELECT team, 0 FROM clients WHERE client = ?1"
-	                 " UNION ALL SELECT team, 1 FROM erasures WHERE client = ?1"
-	                 " ORDER BY 2 DESC LIMIT 1",
-	[S_CLIENT_PUT] = "INSERT OR IGNORE INTO clients(client, team) VALUES(?1, ?2)",
-	[S_ENTITY_GET] = "SELECT kind, client FROM entities WHERE entity = ?1",
-	[S_ENV_PUT] = "INSERT OR IGNORE INTO envelopes(client, kv, \"to\", tv, sealed, team, \"from\","
-	              " sig) VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
-	[S_ENV_PAGE] = "SELECT cursor, client, kv, \"to\", tv, sealed, \"from\", sig FROM envelopes"
-	               " WHERE \"to\" = ?1 AND cursor > ?2 ORDER BY cursor LIMIT ?3",
-	[S_TK_CURRENT] = "SELECT max(tv) FROM team_keys WHERE team = ?1",
-	[S_TK_GET] = "SELECT pk FROM team_keys WHERE team = ?1 AND tv = ?2",
-	[S_TK_PUT] = "INSERT INTO team_keys(team, tv, pk, sig) VALUES(?1, ?2, ?3, ?4)",
-	[S_TKS_PUT] = "INSERT OR REPLACE INTO team_key_sealed(team, tv, device, sealed)"
-	              " VALUES(?1, ?2, ?3, ?4)",
-	[S_TKS_DEVICE] = "SELECT s.team, s.tv, k.pk, s.sealed, k.sig FROM team_key_sealed s"
-	                 " JOIN team_keys k ON k.team = s.team AND k.tv = s.tv"
-	                 " WHERE s.device = ?1 ORDER BY s.tv DESC, s.team LIMIT 1000",
-	[S_AUDIT_LAST] = "SELECT max(seq) FROM audit_log WHERE device = ?1",
-	[S_AUDIT_PUT] = "INSERT INTO audit_log(device, seq, sealed, sig, arrived)"
-	                " VALUES(?1, ?2, ?3, ?4, ?5)",
-	[S_AUDIT_PAGE] = "SELECT cursor, device, seq, sealed, sig FROM audit_log WHERE cursor > ?1"
-	                 " ORDER BY cursor LIMIT ?2",
-	[S_ERASED_OP_PUT] = "INSERT OR IGNORE INTO erased_ops(device, seq, hash, team, client, kh)"
-	                    " VALUES(?1, ?2, ?3, ?4, ?5, ?6)",
-	[S_ERASE_PUT] = "INSERT INTO erasures(client, team, at, sig) VALUES(?1, ?2, ?3, ?4)",
-	/* A record's operations all carry its client (the merge keeps a
-	 * record's client), so "the client's operations" are those of the
-	 * records entities lists for it (indexed both ways). What a stub
-	 * shows of each stays: its team, client and kh (veld_op_kh). */
-	[S_ERASE_KEEP_HASHES] = "INSERT OR IGNORE INTO erased_ops(device, seq, hash, team, client, kh)"
-	                        " SELECT device, seq, hash, team, client, veld_op_kh(ver, hash,"
-	                        " device, seq, hlc, kind, entity, kv, field, value, sup) FROM ops"
-	                        " WHERE entity IN (SELECT entity FROM entities WHERE client = ?1)",
-	[S_ERASE_OPS] = "DELETE FROM ops WHERE entity IN (SELECT entity FROM entities WHERE client = ?1)",
-	[S_ERASE_SUPERSEDED] = "DELETE FROM superseded WHERE entity IN"
-	                       " (SELECT entity FROM entities WHERE client = ?1)",
-	[S_ERASE_CONFLICTS] = "DELETE FROM conflicts WHERE entity IN"
-	                      " (SELECT entity FROM entities WHERE client = ?1)",
-	[S_ERASE_ENTITIES] = "DELETE FROM entities WHERE client = ?1",
-	[S_ERASE_CLIENT] = "DELETE FROM clients WHERE client = ?1",
-	[S_ERASE_ENVELOPES] = "DELETE FROM envelopes WHERE client = ?1",
-	[S_ERASE_MERGE] = "INSERT OR IGNORE INTO erased(client, at) VALUES(?1, ?2)",
-	[S_POLICY_GET] = "SELECT at, mask FROM field_policy WHERE team = ?1",
-	[S_POLICY_PUT] = "INSERT INTO field_policy(team, at, mask, sig) VALUES(?1, ?2, ?3, ?4)"
-	                 " ON CONFLICT(team) DO UPDATE SET at = excluded.at, mask = excluded.mask,"
-	                 " sig = excluded.sig",
-	[S_NOTICE_LAST] = "SELECT max(n) FROM notices WHERE team = ?1",
-	[S_NOTICE_GET] = "SELECT kind, at, body, sig FROM notices WHERE team = ?1 AND n = ?2",
-	[S_NOTICE_PUT] = "INSERT INTO notices(team, n, kind, at, body, sig)"
-	                 " VALUES(?1, ?2, ?3, ?4, ?5, ?6)",
-	[S_NOTICE_PAGE_ALL] = "SELECT " NOTICE_COLS " FROM notices WHERE cursor > ?1"
-	                      " ORDER BY cursor LIMIT ?2",
-	[S_NOTICE_PAGE_TEAM] = "SELECT " NOTICE_COLS " FROM notices WHERE team = ?3 AND cursor > ?1"
-	                       " ORDER BY cursor LIMIT ?2",
-	[S_CKPT_GET] = "SELECT at, n, heads, sig FROM checkpoints WHERE team = ?1",
-	/* Each team keeps its latest: an older one changes nothing. */
-	[S_CKPT_PUT] = "INSERT INTO checkpoints(team, at, n, heads, sig) VALUES(?1, ?2, ?3, ?4, ?5)"
-	               " ON CONFLICT(team) DO UPDATE SET at = excluded.at, n = excluded.n,"
-	               " heads = excluded.heads, sig = excluded.sig WHERE excluded.at > checkpoints.at",
-	/* At every start (cursors_past_now): the feeds' next cursor at least
-	 * ?1, for the feeds that have handed out one and those that have not.
-	 * (The erasures table is no feed any more; its cursors stay unique.) */
-	[S_CURSORS_BUMP] = "UPDATE sqlite_sequence SET seq = ?1 WHERE seq < ?1 AND name IN"
-	                   " ('feed', 'envelopes', 'audit_log', 'erasures', 'notices')",
-	[S_CURSORS_ADD] = "INSERT INTO sqlite_sequence(name, seq) SELECT t, ?1 FROM (SELECT 'feed' AS t"
-	                  " UNION ALL SELECT 'envelopes' UNION ALL SELECT 'audit_log'"
-	                  " UNION ALL SELECT 'erasures' UNION ALL SELECT 'notices')"
-	                  " WHERE t NOT IN (SELECT name FROM sqlite_sequence)",
-};
-
-/* veld_op_kh(ver, hash, device, seq, hlc, kind, entity, kv, field, value,
- * sup): the kh layer of a stored operation's hash (core/src/op.h), which
- * its stub shows once it is erased. A version 2 operation's comes from its
- * parts, so an erasure keeps it in one statement; a version 1 operation has
- * no layers and its kh is its whole hash. A row that does not make an
- * operation is an error (the erasure then fails whole). */
-static void sql_op_kh(sqlite3_context *ctx, int argc, sqlite3_value **argv)
-{
-	veld__ref sup[VELD_OP_MAX_SUPERSEDES];
-	uint8_t rh[VELD_HASH_BYTES], kh[VELD_HASH_BYTES];
-	const unsigned char *kind = sqlite3_value_text(argv[5]), *field = sqlite3_value_text(argv[8]);
-	veld__op op;
-	(void)argc;
-	if (sqlite3_value_int64(argv[0]) < 2) {
-		if (sqlite3_value_bytes(argv[1]) != VELD_HASH_BYTES)
-			sqlite3_result_error(ctx, "an operation's hash is damaged", -1);
-		else
-			sqlite3_result_value(ctx, argv[1]);
-		return;
-	}
-	memset(&op, 0, sizeof op);
-	if (sqlite3_value_bytes(argv[2]) != VELD_ID_BYTES ||
-	    sqlite3_value_bytes(argv[6]) != VELD_ID_BYTES || !kind || !field ||
-	    strlen((const char *)kind) > VELD_KIND_MAX || strlen((const char *)field) > VELD_FIELD_MAX ||
-	    veld__sup_decode(sup, VELD_OP_MAX_SUPERSEDES, sqlite3_value_blob(argv[10]),
-	                     (size_t)sqlite3_value_bytes(argv[10]), &op.nsup) != VELD_OK) {
-		sqlite3_result_error(ctx, "an operation row is damaged", -1);
-		return;
-	}
-	op.version = 2;
-	memcpy(op.device, sqlite3_value_blob(argv[2]), VELD_ID_BYTES);
-	op.seq = (uint64_t)sqlite3_value_int64(argv[3]);
-	op.hlc = (uint64_t)sqlite3_value_int64(argv[4]);
-	snprintf(op.kind, sizeof op.kind, "%s", (const char *)kind);
-	memcpy(op.entity, sqlite3_value_blob(argv[6]), VELD_ID_BYTES);
-	op.kv = (uint64_t)sqlite3_value_int64(argv[7]);
-	snprintf(op.field, sizeof op.field, "%s", (const char *)field);
-	if (sqlite3_value_type(argv[9]) != SQLITE_NULL) {
-		op.value_len = (size_t)sqlite3_value_bytes(argv[9]);
-		op.value = sqlite3_value_blob(argv[9]);
-		if (!op.value) /* an empty blob */
-			op.value = (const uint8_t *)"";
-	}
-	op.sup = sup;
-	veld__op_layers(&op, rh, kh);
-	sqlite3_result_blob(ctx, kh, sizeof kh, SQLITE_TRANSIENT);
-}
-
-/* A connection and its statements: the writer (the handle itself, with
- * the merge state) or one of its readers. `mu` is held while a request
- * uses it. */
-struct sqlite_store {
-	struct veld__sstore base;
-	pthread_mutex_t mu;
-	sqlite3 *db;
-	sqlite3_stmt *st[S__COUNT];
-	int bind_rc; /* a bind that failed since the last step (query, step) */
-	struct veld__merge merge;
-	int merge_open;
-	struct veld__nonces *nonces; /* the writer's, shared by its readers */
-	struct sqlite_store *readers; /* the writer only: nreaders of them */
-	size_t nreaders;
-	unsigned next_reader;
-};
 
 /* ---- statements ---------------------------------------------------------------- */
 
-static size_t blob_size(char type)
-{
-	switch (type) {
-	case 'i': return VELD_ID_BYTES;
-	case 'k': return 32;
-	case 'g': return 64;
-	case 'e': return VELD_SEALED_KEY_BYTES;
-	default: return 0;
-	}
-}
-
-/* Named statement i, reset, with ?1, ?2, ... bound from `types`, one
- * letter a parameter:
+/* Named statement i (server_sql.h), with its parameters bound from
+ * `types`, one letter a parameter:
  *   i  16 bytes (const uint8_t *): an id or a nonce
  *   k  32 bytes (const uint8_t *): a public key, a code's auth, a hash
  *   g  64 bytes (const uint8_t *): a signature
@@ -426,37 +93,15 @@ static size_t blob_size(char type)
  *   t  text (const char *); NULL binds NULL, as a NULL blob does
  * Nothing is copied: what is bound must live until the statement is reset.
  * A bind that fails is not lost: the next step() returns its error. */
-static sqlite3_stmt *vquery(struct sqlite_store *s, int i, const char *types, va_list ap)
+static struct veld__sqlst *vquery(struct veld__sqlconn *s, int i, const char *types,
+                                  va_list ap)
 {
-	sqlite3_stmt *st = s->st[i];
-	sqlite3_reset(st);
-	sqlite3_clear_bindings(st);
-	for (int k = 1; *types; types++, k++) {
-		int rc;
-		if (*types == 'u') {
-			rc = sqlite3_bind_int64(st, k, (sqlite3_int64)va_arg(ap, uint64_t));
-		} else if (*types == 't') {
-			const char *t = va_arg(ap, const char *);
-			rc = t ? sqlite3_bind_text(st, k, t, -1, SQLITE_STATIC) : sqlite3_bind_null(st, k);
-		} else {
-			const void *p = va_arg(ap, const void *);
-			size_t n = *types == 'b' ? va_arg(ap, size_t) : blob_size(*types);
-			if (n == 0 && *types != 'b')
-				rc = SQLITE_MISUSE; /* a letter this function does not know */
-			else if (!p)
-				rc = sqlite3_bind_null(st, k);
-			else
-				rc = sqlite3_bind_blob(st, k, p, (int)n, SQLITE_STATIC);
-		}
-		if (rc != SQLITE_OK && s->bind_rc == SQLITE_OK)
-			s->bind_rc = rc;
-	}
-	return st;
+	return s->drv->query(s, i, types, ap);
 }
 
-static sqlite3_stmt *query(struct sqlite_store *s, int i, const char *types, ...)
+static struct veld__sqlst *query(struct veld__sqlconn *s, int i, const char *types, ...)
 {
-	sqlite3_stmt *st;
+	struct veld__sqlst *st;
 	va_list ap;
 	va_start(ap, types);
 	st = vquery(s, i, types, ap);
@@ -464,88 +109,119 @@ static sqlite3_stmt *query(struct sqlite_store *s, int i, const char *types, ...
 	return st;
 }
 
-/* sqlite3_step, unless a bind of the last query failed: then its error. */
-static int step(struct sqlite_store *s, sqlite3_stmt *st)
+/* The next row: VELD__SQL_ROW, VELD__SQL_DONE or a negative VELD_E* code. */
+static int step(struct veld__sqlconn *s, struct veld__sqlst *st)
 {
-	int rc = s->bind_rc;
-	s->bind_rc = SQLITE_OK;
-	return rc != SQLITE_OK ? rc : sqlite3_step(st);
+	return s->drv->step(s, st);
+}
+
+static void reset(struct veld__sqlst *st)
+{
+	st->drv->reset(st);
+}
+
+static int failed(int rc, const char *what)
+{
+	return veld__err_prefix(rc, what);
 }
 
 /* Run a statement that returns no row; `what` names it in an error. */
-static int exec(struct sqlite_store *s, const char *what, int i, const char *types, ...)
+static int exec(struct veld__sqlconn *s, const char *what, int i, const char *types, ...)
 {
-	sqlite3_stmt *st;
+	struct veld__sqlst *st;
 	va_list ap;
 	int rc;
 	va_start(ap, types);
 	st = vquery(s, i, types, ap);
 	va_end(ap);
 	rc = step(s, st);
-	sqlite3_reset(st);
-	return rc == SQLITE_DONE ? VELD_OK : veld__err_sqlite(rc, what);
+	reset(st);
+	return rc >= 0 ? VELD_OK : failed(rc, what);
 }
 
 /* Step to a statement's first row: 1 with `st` on it (the caller reads the
  * row, then resets), 0 when there is none, or an error; reset unless 1. */
-static int first_row(struct sqlite_store *s, sqlite3_stmt *st, const char *what)
+static int first_row(struct veld__sqlconn *s, struct veld__sqlst *st, const char *what)
 {
 	int rc = step(s, st);
-	if (rc == SQLITE_ROW)
+	if (rc == VELD__SQL_ROW)
 		return 1;
-	sqlite3_reset(st);
-	return rc == SQLITE_DONE ? 0 : veld__err_sqlite(rc, what);
+	reset(st);
+	return rc == VELD__SQL_DONE ? 0 : failed(rc, what);
 }
 
 /* Does a statement give a row? */
-static int exists(struct sqlite_store *s, sqlite3_stmt *st, const char *what, int *found)
+static int exists(struct veld__sqlconn *s, struct veld__sqlst *st, const char *what, int *found)
 {
 	int rc = first_row(s, st, what);
 	if (rc == 1)
-		sqlite3_reset(st);
+		reset(st);
 	*found = rc == 1;
 	return rc < 0 ? rc : VELD_OK;
 }
 
-static uint64_t col_u64(sqlite3_stmt *st, int i)
+static int col_null(struct veld__sqlst *st, int i)
 {
-	return (uint64_t)sqlite3_column_int64(st, i);
+	return st->drv->col_null(st, i);
+}
+
+static uint64_t col_u64(struct veld__sqlst *st, int i)
+{
+	return st->drv->col_u64(st, i);
+}
+
+static size_t col_len(struct veld__sqlst *st, int i)
+{
+	size_t n;
+	(void)st->drv->col_blob(st, i, &n);
+	return n;
+}
+
+static const void *col_ptr(struct veld__sqlst *st, int i)
+{
+	size_t n;
+	return st->drv->col_blob(st, i, &n);
+}
+
+static const char *col_str(struct veld__sqlst *st, int i)
+{
+	return st->drv->col_text(st, i);
 }
 
 /* A statement's one integer (max(...)): 0 for NULL. */
-static int scalar(struct sqlite_store *s, sqlite3_stmt *st, const char *what, uint64_t *v)
+static int scalar(struct veld__sqlconn *s, struct veld__sqlst *st, const char *what, uint64_t *v)
 {
 	int rc = first_row(s, st, what);
 	*v = rc == 1 ? col_u64(st, 0) : 0;
 	if (rc == 1)
-		sqlite3_reset(st);
+		reset(st);
 	return rc < 0 ? rc : VELD_OK;
 }
 
 /* After a loop over rows: reset; VELD_OK when it ran out of rows or stopped
- * on one (a full page). An error of the loop's body stays as it is; a
- * failed step is reported as `what`. */
-static int rows_end(sqlite3_stmt *st, int rc, const char *what)
+ * on one (a full page). An error, of a step or of the loop's body, stays
+ * as it is. */
+static int rows_end(struct veld__sqlst *st, int rc)
 {
-	sqlite3_reset(st);
-	if (rc == SQLITE_DONE || rc == SQLITE_ROW)
-		return VELD_OK;
-	return rc < 0 ? rc : veld__err_sqlite(rc, what);
+	reset(st);
+	return rc == VELD__SQL_DONE || rc == VELD__SQL_ROW ? VELD_OK : rc;
 }
 
 /* Copy a blob column of exactly n bytes; -1 if it has another size. */
-static int col_blob(sqlite3_stmt *st, int i, void *out, size_t n)
+static int col_blob(struct veld__sqlst *st, int i, void *out, size_t n)
 {
-	if ((size_t)sqlite3_column_bytes(st, i) != n || (n && !sqlite3_column_blob(st, i)))
+	size_t len;
+	const void *p = st->drv->col_blob(st, i, &len);
+	if (len != n || (n && !p))
 		return -1;
-	memcpy(out, sqlite3_column_blob(st, i), n);
+	memcpy(out, p, n);
 	return 0;
 }
 
-static void col_text(sqlite3_stmt *st, int i, char *out, size_t cap)
+static void col_text(struct veld__sqlst *st, int i, char *out, size_t cap)
 {
-	const unsigned char *t = sqlite3_column_text(st, i);
-	snprintf(out, cap, "%s", t ? (const char *)t : "");
+	const char *t = col_str(st, i);
+	snprintf(out, cap, "%s", t ? t : "");
 }
 
 /* Room for element n of an array that grows in an arena (doubling; the
@@ -582,7 +258,7 @@ static int refuse(struct veld__srv_outcome *out, enum veld__srv_refusal r, const
 	return VELD_OK;
 }
 
-static int read_device(sqlite3_stmt *st, struct veld__srv_device *d)
+static int read_device(struct veld__sqlst *st, struct veld__srv_device *d)
 {
 	memset(d, 0, sizeof *d);
 	if (col_blob(st, 0, d->device, VELD_ID_BYTES) || col_blob(st, 1, d->sign_pk, 32) ||
@@ -592,103 +268,90 @@ static int read_device(sqlite3_stmt *st, struct veld__srv_device *d)
 	col_text(st, 4, d->role, sizeof d->role);
 	col_text(st, 5, d->label, sizeof d->label);
 	d->enrolled = col_u64(st, 6);
-	d->revoked = sqlite3_column_type(st, 7) == SQLITE_NULL ? 0 : col_u64(st, 7);
+	d->revoked = col_null(st, 7) ? 0 : col_u64(st, 7);
 	d->last_seq = col_u64(st, 8);
-	d->has_auth = sqlite3_column_type(st, 9) != SQLITE_NULL;
+	d->has_auth = !col_null(st, 9);
 	if (d->has_auth && (col_blob(st, 9, d->auth, 32) || col_blob(st, 10, d->proof, 32)))
 		return veld__err(VELD_ECORRUPT, "a device row is damaged");
 	return VELD_OK;
 }
 
 /* The device a statement's first row holds: VELD_ENOTFOUND if none. */
-static int device_row(struct sqlite_store *s, sqlite3_stmt *st, const char *what,
+static int device_row(struct veld__sqlconn *s, struct veld__sqlst *st, const char *what,
                       struct veld__srv_device *d)
 {
 	int rc = first_row(s, st, what);
 	if (rc != 1)
 		return rc == 0 ? VELD_ENOTFOUND : rc;
 	rc = read_device(st, d);
-	sqlite3_reset(st);
+	reset(st);
 	return rc;
 }
 
-static int device_load(struct sqlite_store *s, const uint8_t id[VELD_ID_BYTES],
+static int device_load(struct veld__sqlconn *s, const uint8_t id[VELD_ID_BYTES],
                        struct veld__srv_device *d)
 {
 	return device_row(s, query(s, S_DEV_GET, "i", id), "reading a device", d);
 }
 
-static int office_load(struct sqlite_store *s, struct veld__srv_device *d, int *found)
+static int office_load(struct veld__sqlconn *s, struct veld__srv_device *d, int *found)
 {
 	int rc = device_row(s, query(s, S_DEV_OFFICE, ""), "reading the office device", d);
 	*found = rc == VELD_OK;
 	return rc == VELD_ENOTFOUND ? VELD_OK : rc;
 }
 
-static int nonce_exists(struct sqlite_store *s, const uint8_t dev[VELD_ID_BYTES],
-                        const uint8_t nonce[16], int *seen)
-{
-	return veld__nonces_seen(s->nonces, dev, nonce, seen);
-}
-
 /* Team key version currently published for `team` (0 if none). */
-static int team_current(struct sqlite_store *s, const char *team, uint64_t *tv)
+static int team_current(struct veld__sqlconn *s, const char *team, uint64_t *tv)
 {
 	return scalar(s, query(s, S_TK_CURRENT, "t", team), "reading team keys", tv);
 }
 
 /* The public key of a team's key version: VELD_ENOTFOUND if its row is
  * missing or damaged. */
-static int team_key(struct sqlite_store *s, const char *team, uint64_t tv, uint8_t pk[32])
+static int team_key(struct veld__sqlconn *s, const char *team, uint64_t tv, uint8_t pk[32])
 {
-	sqlite3_stmt *st = query(s, S_TK_GET, "tu", team, tv);
+	struct veld__sqlst *st = query(s, S_TK_GET, "tu", team, tv);
 	int rc = first_row(s, st, "reading team keys");
 	if (rc != 1)
 		return rc == 0 ? VELD_ENOTFOUND : rc;
 	rc = col_blob(st, 0, pk, 32) ? VELD_ENOTFOUND : VELD_OK;
-	sqlite3_reset(st);
+	reset(st);
 	return rc;
 }
 
 /* ---- one request, one transaction ----------------------------------------------- */
 
-static int tx_begin(struct sqlite_store *s)
+/* Begin a write on a connection taken for one (serialised with every
+ * other write, of every process). */
+static int tx_begin(struct veld__sqlconn *s)
 {
-	int rc;
-	pthread_mutex_lock(&s->mu);
-	if ((rc = exec(s, "starting a transaction", S_BEGIN, "")) != VELD_OK)
-		pthread_mutex_unlock(&s->mu);
-	else
+	int rc = s->drv->begin(s, 1);
+	if (rc == VELD_OK)
 		veld__merge_tx_begin(&s->merge);
 	return rc;
 }
 
-/* Roll back and release the store. Returns rc, or the rollback's own
- * failure when rc is VELD_OK: a refused request must not be answered as
- * if nothing was written when the rollback did not happen. */
-static int tx_rollback(struct sqlite_store *s, int rc)
+/* Roll back. Returns rc, or the rollback's own failure when rc is
+ * VELD_OK: a refused request must not be answered as if nothing was
+ * written when the rollback did not happen. The connection stays taken. */
+static int tx_rollback(struct veld__sqlconn *s, int rc)
 {
-	if (!sqlite3_get_autocommit(s->db)) {
-		sqlite3_stmt *st = query(s, S_ROLLBACK, "");
-		int r = step(s, st);
-		sqlite3_reset(st);
-		if (r != SQLITE_DONE && rc == VELD_OK)
-			rc = veld__err_sqlite(r, "rolling back");
-	}
+	int r = s->drv->end(s, 0);
 	veld__merge_forget(&s->merge);
-	pthread_mutex_unlock(&s->mu);
-	return rc;
+	return rc == VELD_OK && r != VELD_OK ? r : rc;
 }
 
-/* Commit if rc is VELD_OK, else roll back; the store is released. */
-static int tx_commit(struct sqlite_store *s, int rc)
+/* Commit if rc is VELD_OK, else roll back (the connection stays taken). */
+static int tx_commit(struct veld__sqlconn *s, int rc)
 {
 	if (rc == VELD_OK)
-		rc = exec(s, "committing", S_COMMIT, "");
+		rc = s->drv->end(s, 1);
+	else
+		rc = tx_rollback(s, rc);
 	if (rc != VELD_OK)
-		return tx_rollback(s, rc);
-	pthread_mutex_unlock(&s->mu);
-	return VELD_OK;
+		veld__merge_forget(&s->merge);
+	return rc;
 }
 
 /* Who may make a request. */
@@ -700,7 +363,7 @@ enum who {
 
 /* Inside the transaction: the requester is (still) enrolled, active and
  * allowed, and its nonce is new. A refusal is left in `out`. */
-static int requester(struct sqlite_store *s, const struct veld__srv_req *req, enum who who,
+static int requester(struct veld__sqlconn *s, const struct veld__srv_req *req, enum who who,
                      struct veld__srv_device *dev, struct veld__srv_outcome *out)
 {
 	int seen, rc = who == NEW_DEVICE ? VELD_OK : device_load(s, req->device, dev);
@@ -710,7 +373,7 @@ static int requester(struct sqlite_store *s, const struct veld__srv_req *req, en
 		return rc;
 	if (who != NEW_DEVICE && dev->revoked)
 		return refuse(out, VELD_SRV_REVOKED, "this device was revoked; wipe its store");
-	if ((rc = nonce_exists(s, req->device, req->nonce, &seen)) != VELD_OK)
+	if ((rc = s->drv->nonce_seen(s, req->device, req->nonce, &seen)) != VELD_OK)
 		return rc;
 	if (seen)
 		return refuse(out, VELD_SRV_REPLAY, "nonce already used");
@@ -730,32 +393,38 @@ struct call {
 
 /* An endpoint's own rules and writes, run once the requester passed; a
  * refusal goes to `out`. */
-typedef int (*endpoint_fn)(struct sqlite_store *s, const struct veld__srv_req *req,
+typedef int (*endpoint_fn)(struct veld__sqlconn *s, const struct veld__srv_req *req,
                            const struct veld__srv_device *dev, const struct call *call,
                            struct veld__srv_outcome *out);
 
 /* Record a request's nonce once it succeeded: *fresh 0 if it was held
  * already. */
-static int nonce_note(struct sqlite_store *s, const struct veld__srv_req *req, int *fresh)
+static int nonce_note(struct veld__sqlconn *s, const struct veld__srv_req *req, int *fresh)
 {
-	return veld__nonces_record(s->nonces, req->device, req->nonce, req->time_ms, req->now_ms,
-	                           fresh);
+	return s->drv->nonce_record(s, req->device, req->nonce, req->time_ms, req->now_ms, fresh);
 }
 
-/* One request = one transaction (server_store.h): the requester's checks,
- * the endpoint, its nonce, the commit; a refusal or a failure rolls back
- * everything. The nonce goes to nonces.db just before the commit, still
- * under the writer's mutex, so a replay that waits for this request finds
- * it; a nonce that cannot be recorded fails the request (500, nothing
- * written). A commit that fails after it has used the nonce up: the device
- * signs its retry anew. */
-static int run_request(struct veld__sstore *base, const struct veld__srv_req *req, enum who who,
-                       endpoint_fn fn, const struct call *call, struct veld__srv_outcome *out)
+/* How often a request runs again after a failure its driver calls
+ * retryable (a serialisation failure, a deadlock, a lost connection),
+ * waiting 5, 10, 20 ... ms between tries, before it fails with 500. */
+#define TRIES 8
+
+static void retry_wait(int attempt)
 {
-	struct sqlite_store *s = (struct sqlite_store *)base;
+	struct timespec ts = {0, (long)(5 << attempt) * 1000000L};
+	nanosleep(&ts, NULL);
+}
+
+/* One try of a write: the requester's checks, the endpoint, its nonce,
+ * the commit; a refusal or a failure rolls back everything. The nonce is
+ * recorded just before the commit, still inside the serialised write, so
+ * a replay that waits for this request finds it; a nonce that cannot be
+ * recorded fails the request (500, nothing written). */
+static int write_once(struct veld__sqlconn *s, const struct veld__srv_req *req, enum who who,
+                      endpoint_fn fn, const struct call *call, struct veld__srv_outcome *out)
+{
 	struct veld__srv_device dev;
 	int fresh, rc;
-	memset(out, 0, sizeof *out);
 	memset(&dev, 0, sizeof dev);
 	if ((rc = tx_begin(s)) != VELD_OK)
 		return rc;
@@ -770,69 +439,63 @@ static int run_request(struct veld__sstore *base, const struct veld__srv_req *re
 	return tx_commit(s, VELD_OK);
 }
 
-/* A reader connection for one read: a free one if there is, else the
- * next in turn, waited for (reads wait only for reads). */
-static struct sqlite_store *reader_take(struct sqlite_store *w)
+/* One try of a read: the requester's checks and the endpoint in one
+ * snapshot, then its nonce (insert-if-absent: a replay that raced its
+ * original is refused when the nonce turns out to be held). */
+static int read_once(struct veld__sqlconn *s, const struct veld__srv_req *req, enum who who,
+                     endpoint_fn fn, const struct call *call, struct veld__srv_outcome *out)
 {
-	unsigned start = __atomic_fetch_add(&w->next_reader, 1, __ATOMIC_RELAXED);
-	for (size_t i = 0; i < w->nreaders; i++) {
-		struct sqlite_store *r = &w->readers[(start + i) % w->nreaders];
-		if (pthread_mutex_trylock(&r->mu) == 0)
-			return r;
-	}
-	struct sqlite_store *r = &w->readers[start % w->nreaders];
-	pthread_mutex_lock(&r->mu);
-	return r;
-}
-
-static int reader_give(struct sqlite_store *r, int rc)
-{
-	pthread_mutex_unlock(&r->mu);
+	struct veld__srv_device dev;
+	int fresh, rc;
+	memset(&dev, 0, sizeof dev);
+	if ((rc = s->drv->begin(s, 0)) != VELD_OK)
+		return rc;
+	rc = requester(s, req, who, &dev, out);
+	if (rc == VELD_OK && out->refusal == VELD_SRV_OK)
+		rc = fn(s, req, &dev, call, out);
+	(void)s->drv->end(s, 0);
+	if (rc == VELD_OK && out->refusal == VELD_SRV_OK &&
+	    (rc = nonce_note(s, req, &fresh)) == VELD_OK && !fresh)
+		rc = refuse(out, VELD_SRV_REPLAY, "nonce already used");
 	return rc;
 }
 
-/* End a reader's transaction, whatever happened in it. Should the
- * ROLLBACK fail (a statement left running), every statement is reset and
- * it is tried again: a reader must not keep an old snapshot, which would
- * also hold back the WAL's checkpoints. */
-static void read_end(struct sqlite_store *r)
+/* One request = one transaction (server_store.h), tried again while its
+ * driver says another try may succeed. A commit that failed after it used
+ * the nonce up is not retried: the device signs its retry anew. */
+static int run(struct veld__sstore *base, const struct veld__srv_req *req, enum who who,
+               endpoint_fn fn, const struct call *call, struct veld__srv_outcome *out, int write)
 {
-	sqlite3_stmt *st = query(r, S_ROLLBACK, "");
-	(void)step(r, st);
-	sqlite3_reset(st);
-	if (!sqlite3_get_autocommit(r->db)) {
-		for (sqlite3_stmt *p = sqlite3_next_stmt(r->db, NULL); p; p = sqlite3_next_stmt(r->db, p))
-			sqlite3_reset(p);
-		(void)sqlite3_exec(r->db, "ROLLBACK", NULL, NULL, NULL);
+	struct veld__sqlstore *store = (struct veld__sqlstore *)base;
+	for (int attempt = 0;; attempt++) {
+		struct veld__sqlconn *s = store->drv->take(store, write);
+		int rc, again;
+		memset(out, 0, sizeof *out);
+		rc = write ? write_once(s, req, who, fn, call, out)
+		           : read_once(s, req, who, fn, call, out);
+		again = rc < 0 && attempt + 1 < TRIES && s->drv->retryable(s);
+		s->drv->give(s);
+		if (!again)
+			return rc;
+		retry_wait(attempt);
 	}
 }
 
-/* A request that only reads: the requester's checks and the endpoint in
- * one snapshot on a reader, then its nonce. A replay that raced its
- * original is refused when the nonce turns out to be held. */
+static int run_request(struct veld__sstore *base, const struct veld__srv_req *req, enum who who,
+                       endpoint_fn fn, const struct call *call, struct veld__srv_outcome *out)
+{
+	return run(base, req, who, fn, call, out, 1);
+}
+
 static int run_read(struct veld__sstore *base, const struct veld__srv_req *req, enum who who,
                     endpoint_fn fn, const struct call *call, struct veld__srv_outcome *out)
 {
-	struct sqlite_store *r = reader_take((struct sqlite_store *)base);
-	struct veld__srv_device dev;
-	int fresh, rc;
-	memset(out, 0, sizeof *out);
-	memset(&dev, 0, sizeof dev);
-	if ((rc = exec(r, "starting a read", S_BEGIN_READ, "")) != VELD_OK)
-		return reader_give(r, rc);
-	rc = requester(r, req, who, &dev, out);
-	if (rc == VELD_OK && out->refusal == VELD_SRV_OK)
-		rc = fn(r, req, &dev, call, out);
-	read_end(r);
-	if (rc == VELD_OK && out->refusal == VELD_SRV_OK &&
-	    (rc = nonce_note(r, req, &fresh)) == VELD_OK && !fresh)
-		rc = refuse(out, VELD_SRV_REPLAY, "nonce already used");
-	return reader_give(r, rc);
+	return run(base, req, who, fn, call, out, 0);
 }
 
 /* ---- setup and the reads of authentication ---------------------------------------- */
 
-static int office_needed_locked(struct sqlite_store *s, uint64_t now_ms, int *needed)
+static int office_needed_locked(struct veld__sqlconn *s, uint64_t now_ms, int *needed)
 {
 	struct veld__srv_device office;
 	int found, live, rc;
@@ -844,40 +507,77 @@ static int office_needed_locked(struct sqlite_store *s, uint64_t now_ms, int *ne
 	return rc;
 }
 
-static int sq_office_needed(struct veld__sstore *base, uint64_t now_ms, int *needed)
+/* A call that only reads, outside a request: one snapshot. */
+static struct veld__sqlconn *read_begin(struct veld__sstore *base, int *rc)
 {
-	struct sqlite_store *r = reader_take((struct sqlite_store *)base);
-	return reader_give(r, office_needed_locked(r, now_ms, needed));
+	struct veld__sqlstore *store = (struct veld__sqlstore *)base;
+	struct veld__sqlconn *s = store->drv->take(store, 0);
+	if ((*rc = s->drv->begin(s, 0)) != VELD_OK) {
+		s->drv->give(s);
+		return NULL;
+	}
+	return s;
 }
 
-static int sq_office_invite(struct veld__sstore *base, const uint8_t auth[32], uint64_t now_ms,
-                            uint64_t expires_ms, int *created)
+static int read_done(struct veld__sqlconn *s, int rc)
 {
-	struct sqlite_store *s = (struct sqlite_store *)base;
-	int needed, rc;
-	*created = 0;
-	if ((rc = tx_begin(s)) != VELD_OK)
-		return rc;
-	if ((rc = office_needed_locked(s, now_ms, &needed)) != VELD_OK || !needed)
-		return tx_rollback(s, rc);
-	rc = exec(s, "storing the office invite", S_INV_PUT, "kttuub", auth, "*", "office", expires_ms,
-	          (uint64_t)0, (const void *)NULL, (size_t)0);
-	if ((rc = tx_commit(s, rc)) == VELD_OK)
-		*created = 1;
+	(void)s->drv->end(s, 0);
+	s->drv->give(s);
 	return rc;
 }
 
-static int sq_device_get(struct veld__sstore *base, const uint8_t device[VELD_ID_BYTES],
-                         struct veld__srv_device *out)
+static int r_office_needed(struct veld__sstore *base, uint64_t now_ms, int *needed)
 {
-	struct sqlite_store *r = reader_take((struct sqlite_store *)base);
-	return reader_give(r, device_load(r, device, out));
+	int rc;
+	struct veld__sqlconn *s = read_begin(base, &rc);
+	*needed = 0;
+	return s ? read_done(s, office_needed_locked(s, now_ms, needed)) : rc;
 }
 
-static int sq_nonce_seen(struct veld__sstore *base, const uint8_t device[VELD_ID_BYTES],
-                         const uint8_t nonce[16], int *seen)
+/* The office's setup invite, made once: the check and the insert are one
+ * serialised write, so servers starting at once on one database make one
+ * between them. */
+static int r_office_invite(struct veld__sstore *base, const uint8_t auth[32], uint64_t now_ms,
+                           uint64_t expires_ms, int *created)
 {
-	return nonce_exists((struct sqlite_store *)base, device, nonce, seen);
+	struct veld__sqlstore *store = (struct veld__sqlstore *)base;
+	for (int attempt = 0;; attempt++) {
+		struct veld__sqlconn *s = store->drv->take(store, 1);
+		int needed, rc, again;
+		*created = 0;
+		if ((rc = tx_begin(s)) == VELD_OK) {
+			if ((rc = office_needed_locked(s, now_ms, &needed)) != VELD_OK || !needed)
+				rc = tx_rollback(s, rc);
+			else if ((rc = tx_commit(s, exec(s, "storing the office invite", S_INV_PUT,
+			                                 "kttuub", auth, "*", "office", expires_ms,
+			                                 (uint64_t)0, (const void *)NULL,
+			                                 (size_t)0))) == VELD_OK)
+				*created = 1;
+		}
+		again = rc < 0 && attempt + 1 < TRIES && s->drv->retryable(s);
+		s->drv->give(s);
+		if (!again)
+			return rc;
+		retry_wait(attempt);
+	}
+}
+
+static int r_device_get(struct veld__sstore *base, const uint8_t device[VELD_ID_BYTES],
+                        struct veld__srv_device *out)
+{
+	int rc;
+	struct veld__sqlconn *s = read_begin(base, &rc);
+	return s ? read_done(s, device_load(s, device, out)) : rc;
+}
+
+static int r_nonce_seen(struct veld__sstore *base, const uint8_t device[VELD_ID_BYTES],
+                        const uint8_t nonce[16], int *seen)
+{
+	struct veld__sqlstore *store = (struct veld__sqlstore *)base;
+	struct veld__sqlconn *s = store->drv->take(store, 0);
+	int rc = s->drv->nonce_seen(s, device, nonce, seen);
+	s->drv->give(s);
+	return rc;
 }
 
 /* ---- enroll ------------------------------------------------------------------------ */
@@ -891,9 +591,9 @@ struct invite {
 };
 
 /* The invite of a code's auth: 1, 0 if there is none, or an error. */
-static int invite_load(struct sqlite_store *s, const uint8_t auth[32], struct invite *inv)
+static int invite_load(struct veld__sqlconn *s, const uint8_t auth[32], struct invite *inv)
 {
-	sqlite3_stmt *st = query(s, S_INV_GET, "k", auth);
+	struct veld__sqlst *st = query(s, S_INV_GET, "k", auth);
 	int rc = first_row(s, st, "reading invites");
 	if (rc != 1)
 		return rc;
@@ -902,16 +602,16 @@ static int invite_load(struct sqlite_store *s, const uint8_t auth[32], struct in
 	col_text(st, 1, inv->role, sizeof inv->role);
 	inv->expires = col_u64(st, 2);
 	inv->tv = col_u64(st, 3);
-	inv->has_sealed = sqlite3_column_type(st, 4) != SQLITE_NULL;
+	inv->has_sealed = !col_null(st, 4);
 	rc = inv->has_sealed && col_blob(st, 4, inv->team_sealed, sizeof inv->team_sealed) != 0;
-	inv->used = sqlite3_column_type(st, 5) != SQLITE_NULL;
-	sqlite3_reset(st);
+	inv->used = !col_null(st, 5);
+	reset(st);
 	return rc ? veld__err(VELD_ECORRUPT, "an invite row is damaged") : 1;
 }
 
 /* What an enrolled device learns: its role and team; a worker also its
  * team's key and, once there is one, the office's keys. */
-static int enroll_answer(struct sqlite_store *s, const struct invite *inv,
+static int enroll_answer(struct veld__sqlconn *s, const struct invite *inv,
                          struct veld__enroll_resp *resp, struct veld__srv_outcome *out)
 {
 	struct veld__srv_device office;
@@ -940,7 +640,7 @@ static int enroll_answer(struct sqlite_store *s, const struct invite *inv,
 	return VELD_OK;
 }
 
-static int enroll_locked(struct sqlite_store *s, const struct veld__srv_req *req,
+static int enroll_locked(struct veld__sqlconn *s, const struct veld__srv_req *req,
                          const struct veld__srv_device *dev, const struct call *call,
                          struct veld__srv_outcome *out)
 {
@@ -971,12 +671,12 @@ static int enroll_locked(struct sqlite_store *s, const struct veld__srv_req *req
 	          office ? NULL : m->proof);
 	if (rc == VELD_OK)
 		rc = exec(s, "using the invite", S_INV_USE, "ku", m->auth, req->now_ms);
-	if (rc == VELD_OK && sqlite3_changes(s->db) != 1)
+	if (rc == VELD_OK && s->drv->changes(s) != 1)
 		rc = veld__err(VELD_ERROR, "the invite was used concurrently");
 	return rc;
 }
 
-static int sq_enroll(struct veld__sstore *base, const struct veld__srv_req *req,
+static int r_enroll(struct veld__sstore *base, const struct veld__srv_req *req,
                      const struct veld__enroll_req *m, struct veld__enroll_resp *resp,
                      struct veld__srv_outcome *out)
 {
@@ -986,7 +686,7 @@ static int sq_enroll(struct veld__sstore *base, const struct veld__srv_req *req,
 
 /* ---- office endpoints ------------------------------------------------------------ */
 
-static int invite_locked(struct sqlite_store *s, const struct veld__srv_req *req,
+static int invite_locked(struct veld__sqlconn *s, const struct veld__srv_req *req,
                          const struct veld__srv_device *dev, const struct call *call,
                          struct veld__srv_outcome *out)
 {
@@ -1015,7 +715,7 @@ static int invite_locked(struct sqlite_store *s, const struct veld__srv_req *req
 	            m->expires, m->tv, (const void *)m->team_sealed, sizeof m->team_sealed);
 }
 
-static int sq_invite(struct veld__sstore *base, const struct veld__srv_req *req,
+static int r_invite(struct veld__sstore *base, const struct veld__srv_req *req,
                      const struct veld__invite_req *m, struct veld__srv_outcome *out)
 {
 	const struct call call = {m, NULL, 0};
@@ -1024,7 +724,7 @@ static int sq_invite(struct veld__sstore *base, const struct veld__srv_req *req,
 
 /* Every device a team key is sealed to is enrolled, active, and of the
  * team (or the office). */
-static int key_holders_check(struct sqlite_store *s, const struct veld__team_keys_req *m,
+static int key_holders_check(struct veld__sqlconn *s, const struct veld__team_keys_req *m,
                              struct veld__srv_outcome *out)
 {
 	struct veld__srv_device holder;
@@ -1047,7 +747,7 @@ static int key_holders_check(struct sqlite_store *s, const struct veld__team_key
  * has (the current or an older one, with the same public key) to more
  * devices: the office gives a device it certified after a rotation every
  * version, so it reads what was sealed before. */
-static int team_keys_locked(struct sqlite_store *s, const struct veld__srv_req *req,
+static int team_keys_locked(struct veld__sqlconn *s, const struct veld__srv_req *req,
                             const struct veld__srv_device *dev, const struct call *call,
                             struct veld__srv_outcome *out)
 {
@@ -1087,14 +787,14 @@ static int team_keys_locked(struct sqlite_store *s, const struct veld__srv_req *
 	return rc;
 }
 
-static int sq_team_keys(struct veld__sstore *base, const struct veld__srv_req *req,
+static int r_team_keys(struct veld__sstore *base, const struct veld__srv_req *req,
                         const struct veld__team_keys_req *m, struct veld__srv_outcome *out)
 {
 	const struct call call = {m, NULL, 0};
 	return run_request(base, req, OFFICE_ONLY, team_keys_locked, &call, out);
 }
 
-static int revoke_locked(struct sqlite_store *s, const struct veld__srv_req *req,
+static int revoke_locked(struct veld__sqlconn *s, const struct veld__srv_req *req,
                          const struct veld__srv_device *dev, const struct call *call,
                          struct veld__srv_outcome *out)
 {
@@ -1118,7 +818,7 @@ static int revoke_locked(struct sqlite_store *s, const struct veld__srv_req *req
 	return exec(s, "revoking the device", S_DEV_REVOKE, "iu", m->device, req->now_ms);
 }
 
-static int sq_revoke(struct veld__sstore *base, const struct veld__srv_req *req,
+static int r_revoke(struct veld__sstore *base, const struct veld__srv_req *req,
                      const struct veld__revoke_req *m, struct veld__revoke_resp *resp,
                      struct veld__srv_outcome *out)
 {
@@ -1128,6 +828,67 @@ static int sq_revoke(struct veld__sstore *base, const struct veld__srv_req *req,
 
 /* ---- notices and checkpoints ------------------------------------------------------ */
 
+/* The kh layer of an operation row of S_ERASE_OPS_OF (ver, hash, device,
+ * seq, hlc, kind, entity, kv, field, value, sup, ...), which its stub shows
+ * once it is erased (core/src/op.h). A version 1 operation has no layers:
+ * its kh is its whole hash. A row that does not make an operation fails
+ * the erasure whole. */
+static int row_kh(struct veld__sqlst *st, uint8_t kh[VELD_HASH_BYTES])
+{
+	veld__ref sup[VELD_OP_MAX_SUPERSEDES];
+	uint8_t rh[VELD_HASH_BYTES];
+	const char *kind = col_str(st, 5), *field = col_str(st, 8);
+	veld__op op;
+	if (col_u64(st, 0) < 2)
+		return col_blob(st, 1, kh, VELD_HASH_BYTES) ? veld__err(VELD_ECORRUPT,
+		                                                         "an operation's hash is damaged")
+		                                            : VELD_OK;
+	memset(&op, 0, sizeof op);
+	if (col_blob(st, 2, op.device, VELD_ID_BYTES) || col_blob(st, 6, op.entity, VELD_ID_BYTES) ||
+	    !kind || !field || strlen(kind) > VELD_KIND_MAX || strlen(field) > VELD_FIELD_MAX ||
+	    veld__sup_decode(sup, VELD_OP_MAX_SUPERSEDES, col_ptr(st, 10), col_len(st, 10),
+	                     &op.nsup) != VELD_OK)
+		return veld__err(VELD_ECORRUPT, "an operation row is damaged");
+	op.version = 2;
+	op.seq = col_u64(st, 3);
+	op.hlc = col_u64(st, 4);
+	snprintf(op.kind, sizeof op.kind, "%s", kind);
+	op.kv = col_u64(st, 7);
+	snprintf(op.field, sizeof op.field, "%s", field);
+	if (!col_null(st, 9)) {
+		op.value_len = col_len(st, 9);
+		op.value = op.value_len ? col_ptr(st, 9) : (const uint8_t *)"";
+	}
+	op.sup = sup;
+	veld__op_layers(&op, rh, kh);
+	return VELD_OK;
+}
+
+/* Of each operation of an erased client, what its stub shows stays in
+ * erased_ops: its hash, team, client and kh. A record's operations all
+ * carry its client (the merge keeps a record's client), so "the client's
+ * operations" are those of the records entities lists for it. */
+static int erase_keep_hashes(struct veld__sqlconn *s, const uint8_t client[VELD_ID_BYTES])
+{
+	struct veld__sqlst *st = query(s, S_ERASE_OPS_OF, "i", client);
+	int rc;
+	while ((rc = step(s, st)) == VELD__SQL_ROW) {
+		uint8_t kh[VELD_HASH_BYTES], dev[VELD_ID_BYTES], hash[VELD_HASH_BYTES];
+		char team[VELD_TEAM_MAX + 1];
+		if ((rc = row_kh(st, kh)) != VELD_OK)
+			break;
+		if (col_blob(st, 2, dev, sizeof dev) || col_blob(st, 1, hash, sizeof hash)) {
+			rc = veld__err(VELD_ECORRUPT, "an operation row is damaged");
+			break;
+		}
+		col_text(st, 11, team, sizeof team);
+		if ((rc = exec(s, "erasing a client", S_ERASED_OP_PUT, "iuktik", dev, col_u64(st, 3),
+		               hash, team, client, kh)) != VELD_OK)
+			break;
+	}
+	return rows_end(st, rc);
+}
+
 /* Erase a client (an erase notice of `team`): the client's operations, the
  * merge state of its records (ops, superseded, conflicts, entities), its
  * row in clients and its key envelopes go; the erasure is recorded with the
@@ -1136,15 +897,15 @@ static int sq_revoke(struct veld__sstore *base, const struct veld__srv_req *req,
  * layer move to erased_ops and the feed row stays: the batches they were
  * signed in may hold other operations, which must stay verifiable, and a
  * device must see that no seq of the author is missing. */
-static int erase_client(struct sqlite_store *s, const struct veld__srv_req *req,
+static int erase_client(struct veld__sqlconn *s, const struct veld__srv_req *req,
                         const struct veld__notice *n, const uint8_t client[VELD_ID_BYTES],
                         size_t i, struct veld__srv_outcome *out)
 {
-	static const int steps[] = {S_ERASE_KEEP_HASHES, S_ERASE_OPS, S_ERASE_SUPERSEDED,
+	static const int steps[] = {S_ERASE_OPS, S_ERASE_SUPERSEDED,
 	                            S_ERASE_CONFLICTS, S_ERASE_ENTITIES, S_ERASE_CLIENT,
 	                            S_ERASE_ENVELOPES};
 	char team[VELD_TEAM_MAX + 1] = "";
-	sqlite3_stmt *st = query(s, S_CLIENT_GET, "i", client);
+	struct veld__sqlst *st = query(s, S_CLIENT_GET, "i", client);
 	int rc = first_row(s, st, "reading clients"), erased;
 	if (rc == 0)
 		return refuse(out, VELD_SRV_NOT_FOUND,
@@ -1152,8 +913,8 @@ static int erase_client(struct sqlite_store *s, const struct veld__srv_req *req,
 	if (rc < 0)
 		return rc;
 	col_text(st, 0, team, sizeof team);
-	erased = sqlite3_column_int(st, 1) != 0;
-	sqlite3_reset(st);
+	erased = col_u64(st, 1) != 0;
+	reset(st);
 	/* A team's notices speak for its own clients only: devices of another
 	 * team would never see this erasure. */
 	if (strcmp(team, n->team) != 0)
@@ -1163,6 +924,7 @@ static int erase_client(struct sqlite_store *s, const struct veld__srv_req *req,
 		return VELD_OK; /* the first erasure stays */
 	/* Records go: the merge's cached record check may name one. */
 	veld__merge_forget(&s->merge);
+	rc = erase_keep_hashes(s, client);
 	for (size_t k = 0; k < sizeof steps / sizeof steps[0] && rc >= 0; k++)
 		rc = exec(s, "erasing a client", steps[k], "i", client);
 	if (rc == VELD_OK)
@@ -1175,7 +937,7 @@ static int erase_client(struct sqlite_store *s, const struct veld__srv_req *req,
 /* A certificate must describe the device the server enrolled, exactly: a
  * device trusts the keys a certificate names, so the server must not keep
  * one for keys or a team it never saw enroll. */
-static int cert_check(struct sqlite_store *s, const struct veld__srv_notice *x, size_t i,
+static int cert_check(struct veld__sqlconn *s, const struct veld__srv_notice *x, size_t i,
                       struct veld__srv_outcome *out)
 {
 	struct veld__srv_device d;
@@ -1192,7 +954,7 @@ static int cert_check(struct sqlite_store *s, const struct veld__srv_notice *x, 
 }
 
 /* A revocation revokes a device of its team, as POST /v1/revoke does. */
-static int revoke_notice(struct sqlite_store *s, const struct veld__srv_req *req,
+static int revoke_notice(struct veld__sqlconn *s, const struct veld__srv_req *req,
                          const struct veld__srv_notice *x, size_t i,
                          struct veld__srv_outcome *out)
 {
@@ -1208,7 +970,7 @@ static int revoke_notice(struct sqlite_store *s, const struct veld__srv_req *req
 }
 
 /* What a new notice does on the server, by its kind. */
-static int notice_act(struct sqlite_store *s, const struct veld__srv_req *req,
+static int notice_act(struct veld__sqlconn *s, const struct veld__srv_req *req,
                       const struct veld__srv_notice *x, size_t i, struct veld__srv_outcome *out)
 {
 	switch (x->body.kind) {
@@ -1228,24 +990,24 @@ static int notice_act(struct sqlite_store *s, const struct veld__srv_req *req,
 }
 
 /* Is the held notice (team, n) this one, byte for byte? */
-static int notice_same(struct sqlite_store *s, const struct veld__notice *n, int *same)
+static int notice_same(struct veld__sqlconn *s, const struct veld__notice *n, int *same)
 {
-	sqlite3_stmt *st = query(s, S_NOTICE_GET, "tu", n->team, n->n);
+	struct veld__sqlst *st = query(s, S_NOTICE_GET, "tu", n->team, n->n);
 	int rc = first_row(s, st, "reading notices");
 	*same = 0;
 	if (rc != 1)
 		return rc == 0 ? veld__err(VELD_ECORRUPT, "a team's notices have a hole") : rc;
-	*same = col_u64(st, 1) == n->at && (size_t)sqlite3_column_bytes(st, 2) == n->body_len &&
-	        memcmp(sqlite3_column_blob(st, 2), n->body, n->body_len) == 0 &&
-	        sqlite3_column_bytes(st, 3) == 64 && memcmp(sqlite3_column_blob(st, 3), n->sig, 64) == 0 &&
-	        sqlite3_column_text(st, 0) &&
-	        strcmp((const char *)sqlite3_column_text(st, 0), n->kind) == 0;
-	sqlite3_reset(st);
+	*same = col_u64(st, 1) == n->at && col_len(st, 2) == n->body_len &&
+	        memcmp(col_ptr(st, 2), n->body, n->body_len) == 0 &&
+	        col_len(st, 3) == 64 && memcmp(col_ptr(st, 3), n->sig, 64) == 0 &&
+	        col_str(st, 0) &&
+	        strcmp(col_str(st, 0), n->kind) == 0;
+	reset(st);
 	return VELD_OK;
 }
 
 /* One notice of POST /v1/notice, by the rules in their order. */
-static int notice_one(struct sqlite_store *s, const struct veld__srv_req *req,
+static int notice_one(struct veld__sqlconn *s, const struct veld__srv_req *req,
                       const struct veld__srv_notice *x, size_t i, struct veld__srv_outcome *out)
 {
 	const struct veld__notice *n = x->n;
@@ -1289,7 +1051,7 @@ struct notices {
 	size_t n;
 };
 
-static int notice_locked(struct sqlite_store *s, const struct veld__srv_req *req,
+static int notice_locked(struct veld__sqlconn *s, const struct veld__srv_req *req,
                          const struct veld__srv_device *dev, const struct call *call,
                          struct veld__srv_outcome *out)
 {
@@ -1301,7 +1063,7 @@ static int notice_locked(struct sqlite_store *s, const struct veld__srv_req *req
 	return rc;
 }
 
-static int sq_notice(struct veld__sstore *base, const struct veld__srv_req *req,
+static int r_notice(struct veld__sstore *base, const struct veld__srv_req *req,
                      const struct veld__srv_notice *v, size_t n, struct veld__srv_outcome *out)
 {
 	const struct notices m = {v, n};
@@ -1311,7 +1073,7 @@ static int sq_notice(struct veld__sstore *base, const struct veld__srv_req *req,
 
 /* POST /v1/checkpoint: each team keeps its latest. An older one is no
  * error: the office may send again what a lost answer left unconfirmed. */
-static int checkpoint_locked(struct sqlite_store *s, const struct veld__srv_req *req,
+static int checkpoint_locked(struct veld__sqlconn *s, const struct veld__srv_req *req,
                              const struct veld__srv_device *dev, const struct call *call,
                              struct veld__srv_outcome *out)
 {
@@ -1328,7 +1090,7 @@ static int checkpoint_locked(struct sqlite_store *s, const struct veld__srv_req 
 	return rc;
 }
 
-static int sq_checkpoint(struct veld__sstore *base, const struct veld__srv_req *req,
+static int r_checkpoint(struct veld__sstore *base, const struct veld__srv_req *req,
                          const struct veld__checkpoint_req *m, struct veld__srv_outcome *out)
 {
 	const struct call call = {m, NULL, 0};
@@ -1336,33 +1098,34 @@ static int sq_checkpoint(struct veld__sstore *base, const struct veld__srv_req *
 }
 
 /* A team's field policy mask: the default if the office set none. */
-static int policy_mask(struct sqlite_store *s, const char *team, uint32_t *mask)
+static int policy_mask(struct veld__sqlconn *s, const char *team, uint32_t *mask)
 {
-	sqlite3_stmt *st = query(s, S_POLICY_GET, "t", team);
+	struct veld__sqlst *st = query(s, S_POLICY_GET, "t", team);
 	int rc = first_row(s, st, "reading a field policy");
 	*mask = veld__policy_default;
 	if (rc != 1)
 		return rc;
 	*mask = (uint32_t)col_u64(st, 1);
 	rc = (col_u64(st, 1) & ~(uint64_t)VELD_POLICY_ALL) != 0;
-	sqlite3_reset(st);
+	reset(st);
 	return rc ? veld__err(VELD_ECORRUPT, "a field policy row is damaged") : VELD_OK;
 }
 
-static int devices_locked(struct sqlite_store *s, const struct veld__srv_req *req,
+static int devices_locked(struct veld__sqlconn *s, const struct veld__srv_req *req,
                           const struct veld__srv_device *dev, const struct call *call,
                           struct veld__srv_outcome *out)
 {
 	struct veld__srv_devices *list = call->resp;
 	struct veld__devices_resp *r = &list->resp;
-	sqlite3_stmt *st = query(s, S_DEV_LIST, "");
+	struct veld__sqlst *st = query(s, S_DEV_LIST, "");
 	struct veld__srv_device d;
 	size_t cap = 0;
 	int rc;
 	(void)req;
 	(void)dev;
 	(void)out;
-	while ((rc = step(s, st)) == SQLITE_ROW) {
+	memset(r, 0, sizeof *r); /* again on a retry */
+	while ((rc = step(s, st)) == VELD__SQL_ROW) {
 		struct veld__device_info *o = arena_grow(&list->mem, (void **)&r->devices, r->ndevices,
 		                                         &cap, sizeof *o);
 		if (!o) {
@@ -1384,10 +1147,10 @@ static int devices_locked(struct sqlite_store *s, const struct veld__srv_req *re
 		memcpy(o->proof, d.proof, 32);
 		r->ndevices++;
 	}
-	return rows_end(st, rc, "listing devices");
+	return rows_end(st, rc);
 }
 
-static int sq_devices(struct veld__sstore *base, const struct veld__srv_req *req,
+static int r_devices(struct veld__sstore *base, const struct veld__srv_req *req,
                       struct veld__srv_devices *list, struct veld__srv_outcome *out)
 {
 	const struct call call = {NULL, list, 0};
@@ -1420,11 +1183,11 @@ struct push_scratch {
 /* The team `client` belongs to: from this push, the clients table or (for
  * an erased client) the erasures table. *team = NULL if it is new;
  * *erased (may be NULL) tells whether it is erased. */
-static int client_team(struct sqlite_store *s, struct push_scratch *w, const uint8_t *client,
+static int client_team(struct veld__sqlconn *s, struct push_scratch *w, const uint8_t *client,
                        const char **team, int *erased)
 {
 	struct seen_client *c = NULL;
-	sqlite3_stmt *st;
+	struct veld__sqlst *st;
 	int rc = 1;
 	for (size_t i = 0; i < w->nclients && !c; i++)
 		if (memcmp(w->clients[i].client, client, VELD_ID_BYTES) == 0)
@@ -1435,8 +1198,8 @@ static int client_team(struct sqlite_store *s, struct push_scratch *w, const uin
 			c = &w->clients[w->nclients++];
 			c->client = client;
 			col_text(st, 0, c->team, sizeof c->team);
-			c->erased = sqlite3_column_int(st, 1) != 0;
-			sqlite3_reset(st);
+			c->erased = col_u64(st, 1) != 0;
+			reset(st);
 		}
 	}
 	*team = c ? c->team : NULL;
@@ -1447,10 +1210,10 @@ static int client_team(struct sqlite_store *s, struct push_scratch *w, const uin
 
 /* The record must keep the kind and client it was created with (checked
  * here because merge_apply trusts a run of writes to one record). */
-static int entity_check(struct sqlite_store *s, struct push_scratch *w, const veld__op *op,
+static int entity_check(struct veld__sqlconn *s, struct push_scratch *w, const veld__op *op,
                         int *ok)
 {
-	sqlite3_stmt *st;
+	struct veld__sqlst *st;
 	int rc;
 	*ok = 1;
 	for (size_t i = 0; i < w->nentities; i++)
@@ -1461,11 +1224,11 @@ static int entity_check(struct sqlite_store *s, struct push_scratch *w, const ve
 		}
 	st = query(s, S_ENTITY_GET, "i", op->entity);
 	if ((rc = first_row(s, st, "reading records")) == 1) {
-		const unsigned char *kind = sqlite3_column_text(st, 0);
-		*ok = kind && strcmp((const char *)kind, op->kind) == 0 &&
-		      sqlite3_column_bytes(st, 1) == VELD_ID_BYTES &&
-		      memcmp(sqlite3_column_blob(st, 1), op->client, VELD_ID_BYTES) == 0;
-		sqlite3_reset(st);
+		const char *kind = col_str(st, 0);
+		*ok = kind && strcmp(kind, op->kind) == 0 &&
+		      col_len(st, 1) == VELD_ID_BYTES &&
+		      memcmp(col_ptr(st, 1), op->client, VELD_ID_BYTES) == 0;
+		reset(st);
 	}
 	if (rc < 0)
 		return rc;
@@ -1484,19 +1247,19 @@ static int entity_check(struct sqlite_store *s, struct push_scratch *w, const ve
  * do not serve, and its batch would never verify again. A device asks
  * first how far the server holds its operations (an empty push) and so
  * does not send held ones again. */
-static int held_check(struct sqlite_store *s, const struct veld__srv_device *dev,
+static int held_check(struct veld__sqlconn *s, const struct veld__srv_device *dev,
                       const struct veld__push_req *m, struct veld__srv_outcome *out)
 {
 	for (size_t i = 0; i < m->nops && m->ops[i].seq <= dev->last_seq; i++) {
-		sqlite3_stmt *st = query(s, S_OP_HASH, "iu", dev->device, m->ops[i].seq);
+		struct veld__sqlst *st = query(s, S_OP_HASH, "iu", dev->device, m->ops[i].seq);
 		int same, rc = first_row(s, st, "reading the operation log");
 		if (rc < 0)
 			return rc;
 		if (rc == 0)
 			return veld__err(VELD_ECORRUPT, "a stored operation is missing");
-		same = sqlite3_column_bytes(st, 0) == VELD_HASH_BYTES &&
-		       memcmp(sqlite3_column_blob(st, 0), m->ops[i].hash, VELD_HASH_BYTES) == 0;
-		sqlite3_reset(st);
+		same = col_len(st, 0) == VELD_HASH_BYTES &&
+		       memcmp(col_ptr(st, 0), m->ops[i].hash, VELD_HASH_BYTES) == 0;
+		reset(st);
 		if (!same)
 			return refuse(out, VELD_SRV_EQUIVOCATION,
 			              "operation %llu differs from the one already stored",
@@ -1507,7 +1270,7 @@ static int held_check(struct sqlite_store *s, const struct veld__srv_device *dev
 
 /* The rules for the push's new operations: a valid team, the device's own
  * (but for the office), the client's team, the record's kind and client. */
-static int new_ops_check(struct sqlite_store *s, const struct veld__srv_device *dev,
+static int new_ops_check(struct veld__sqlconn *s, const struct veld__srv_device *dev,
                          const struct veld__push_req *m, struct push_scratch *w,
                          struct veld__srv_outcome *out)
 {
@@ -1547,7 +1310,7 @@ static int new_ops_check(struct sqlite_store *s, const struct veld__srv_device *
 
 /* Envelopes go to the office or to a team; a worker's only to its own
  * team, and of its own team's clients. */
-static int envelopes_check(struct sqlite_store *s, const struct veld__srv_device *dev,
+static int envelopes_check(struct veld__sqlconn *s, const struct veld__srv_device *dev,
                            const struct veld__push_req *m, struct push_scratch *w,
                            struct veld__srv_outcome *out)
 {
@@ -1585,7 +1348,7 @@ static int envelopes_check(struct sqlite_store *s, const struct veld__srv_device
  * stamp far ahead would win every merge until the clocks catch up. Nor at
  * 2^63 or above, which SQLite's signed integers would hold as a negative
  * stamp. Held seqs were checked when they came. */
-static int clock_check(struct sqlite_store *s, const struct veld__srv_req *req,
+static int clock_check(struct veld__sqlconn *s, const struct veld__srv_req *req,
                        const struct veld__srv_device *dev, const struct veld__push_req *m,
                        struct veld__srv_outcome *out)
 {
@@ -1598,7 +1361,7 @@ static int clock_check(struct sqlite_store *s, const struct veld__srv_req *req,
 			return refuse(out, VELD_SRV_CLOCK,
 			              "operation %llu is stamped beyond any valid time:"
 			              " this device's clock is wrong", (unsigned long long)op->seq);
-		if (ms > req->now_ms && ms - req->now_ms > s->base.max_skew_ms)
+		if (ms > req->now_ms && ms - req->now_ms > s->store->base.max_skew_ms)
 			return refuse(out, VELD_SRV_CLOCK,
 			              "operation %llu is stamped %llu s ahead of the server's clock:"
 			              " this device's clock is wrong", (unsigned long long)op->seq,
@@ -1609,7 +1372,7 @@ static int clock_check(struct sqlite_store *s, const struct veld__srv_req *req,
 
 /* All the checks of a push (protocol.md 6, /v1/push), in the order the
  * rules are listed, before anything is written. */
-static int push_check(struct sqlite_store *s, const struct veld__srv_req *req,
+static int push_check(struct veld__sqlconn *s, const struct veld__srv_req *req,
                       const struct veld__srv_device *dev, const struct veld__push_req *m,
                       int sig_ok, struct push_scratch *w, struct veld__srv_outcome *out)
 {
@@ -1634,7 +1397,7 @@ static int push_check(struct sqlite_store *s, const struct veld__srv_req *req,
 
 /* An operation of an erased client, arrived after the erasure: only its
  * hash (the batch signature covers it) and what its stub shows are kept. */
-static int drop_erased(struct sqlite_store *s, const veld__op *op)
+static int drop_erased(struct veld__sqlconn *s, const veld__op *op)
 {
 	uint8_t rh[VELD_HASH_BYTES], kh[VELD_HASH_BYTES];
 	if (op->version >= 2)
@@ -1649,7 +1412,7 @@ static int drop_erased(struct sqlite_store *s, const veld__op *op)
  * client's are accepted but not stored (drop_erased). Every one gets the
  * next cursor of the feed, so a pull shows it or its stub and no seq of
  * the device is missing. *stored counts those stored. */
-static int ops_write(struct sqlite_store *s, const struct veld__srv_device *dev,
+static int ops_write(struct veld__sqlconn *s, const struct veld__srv_device *dev,
                      const struct veld__push_req *m, struct push_scratch *w, uint64_t *stored,
                      struct veld__srv_outcome *out)
 {
@@ -1687,7 +1450,7 @@ static int ops_write(struct sqlite_store *s, const struct veld__srv_device *dev,
 	return VELD_OK;
 }
 
-static int push_write(struct sqlite_store *s, const struct veld__srv_device *dev,
+static int push_write(struct veld__sqlconn *s, const struct veld__srv_device *dev,
                       const struct veld__push_req *m, struct push_scratch *w,
                       struct veld__push_resp *resp, struct veld__srv_outcome *out)
 {
@@ -1727,7 +1490,7 @@ static int push_write(struct sqlite_store *s, const struct veld__srv_device *dev
 	return VELD_OK;
 }
 
-static int push_locked(struct sqlite_store *s, const struct veld__srv_req *req,
+static int push_locked(struct veld__sqlconn *s, const struct veld__srv_req *req,
                        const struct veld__srv_device *dev, const struct call *call,
                        struct veld__srv_outcome *out)
 {
@@ -1747,7 +1510,7 @@ static int push_locked(struct sqlite_store *s, const struct veld__srv_req *req,
 	return rc;
 }
 
-static int sq_push(struct veld__sstore *base, const struct veld__srv_req *req,
+static int r_push(struct veld__sstore *base, const struct veld__srv_req *req,
                    const struct veld__push_req *m, int sig_ok, struct veld__push_resp *resp,
                    struct veld__srv_outcome *out)
 {
@@ -1766,7 +1529,7 @@ static int sq_push(struct veld__sstore *base, const struct veld__srv_req *req,
 #define HASH_BYTES_ON_WIRE 32
 
 /* The operation of a feed row (FEED_COLS), whose values go into `mem`. */
-static int read_op(sqlite3_stmt *st, struct veld__arena *mem, veld__op *op)
+static int read_op(struct veld__sqlst *st, struct veld__arena *mem, veld__op *op)
 {
 	/* column 0 is the cursor; the op starts at column 1 */
 	size_t vlen;
@@ -1783,21 +1546,21 @@ static int read_op(sqlite3_stmt *st, struct veld__arena *mem, veld__op *op)
 	col_text(st, 7, op->team, sizeof op->team);
 	op->kv = col_u64(st, 8);
 	col_text(st, 9, op->field, sizeof op->field);
-	if (sqlite3_column_type(st, 10) != SQLITE_NULL) {
-		vlen = (size_t)sqlite3_column_bytes(st, 10);
+	if (!col_null(st, 10)) {
+		vlen = col_len(st, 10);
 		/* (an empty value is still a value, not a tombstone) */
-		op->value = vlen ? veld__arena_dup(mem, sqlite3_column_blob(st, 10), vlen)
+		op->value = vlen ? veld__arena_dup(mem, col_ptr(st, 10), vlen)
 		                 : veld__arena_alloc(mem, 1);
 		op->value_len = vlen;
 		if (!op->value)
 			return veld__err(VELD_ENOMEM, "out of memory");
 	}
-	if (sqlite3_column_type(st, 11) != SQLITE_NULL) {
-		size_t blen = (size_t)sqlite3_column_bytes(st, 11), n;
+	if (!col_null(st, 11)) {
+		size_t blen = col_len(st, 11), n;
 		veld__ref *sup = veld__arena_alloc(mem, (blen / 24 + 1) * sizeof *sup);
 		if (!sup)
 			return veld__err(VELD_ENOMEM, "out of memory");
-		if (veld__sup_decode(sup, VELD_OP_MAX_SUPERSEDES, sqlite3_column_blob(st, 11), blen, &n))
+		if (veld__sup_decode(sup, VELD_OP_MAX_SUPERSEDES, col_ptr(st, 11), blen, &n))
 			return VELD_ECORRUPT;
 		op->sup = sup;
 		op->nsup = n;
@@ -1807,24 +1570,24 @@ static int read_op(sqlite3_stmt *st, struct veld__arena *mem, veld__op *op)
 
 /* The hashes of batch b's operations, from ops and from erased_ops for the
  * batch's erased operations. */
-static int batch_hashes(struct sqlite_store *s, struct veld__batch *b, struct veld__arena *mem)
+static int batch_hashes(struct veld__sqlconn *s, struct veld__batch *b, struct veld__arena *mem)
 {
 	size_t n = (size_t)(b->last - b->first + 1), got = 0;
 	uint8_t *hashes = veld__arena_alloc(mem, n * VELD_HASH_BYTES);
-	sqlite3_stmt *st;
+	struct veld__sqlst *st;
 	int rc, extra;
 	if (!hashes)
 		return veld__err(VELD_ENOMEM, "out of memory");
 	st = query(s, S_BATCH_HASHES, "iuu", b->device, b->first, b->last);
-	while ((rc = step(s, st)) == SQLITE_ROW && got < n) {
+	while ((rc = step(s, st)) == VELD__SQL_ROW && got < n) {
 		if (col_u64(st, 0) != b->first + got ||
 		    col_blob(st, 1, hashes + got * VELD_HASH_BYTES, VELD_HASH_BYTES))
 			break;
 		got++;
 	}
 	/* A row left over or out of place is damage, as a missing one is. */
-	extra = rc == SQLITE_ROW;
-	if ((rc = rows_end(st, rc, "reading operation hashes")) != VELD_OK)
+	extra = rc == VELD__SQL_ROW;
+	if ((rc = rows_end(st, rc)) != VELD_OK)
 		return rc;
 	if (got != n || extra)
 		return veld__err(VELD_ECORRUPT, "a batch's operations are incomplete");
@@ -1835,11 +1598,11 @@ static int batch_hashes(struct sqlite_store *s, struct veld__batch *b, struct ve
 /* Add the batch that holds (device, seq) unless the page has it already.
  * Its author's key is not on the page: a device checks a batch with the
  * key the office certified for its author. */
-static int page_batch(struct sqlite_store *s, struct veld__pull_resp *r, struct veld__arena *mem,
+static int page_batch(struct veld__sqlconn *s, struct veld__pull_resp *r, struct veld__arena *mem,
                       const uint8_t *device, uint64_t seq, size_t *bytes)
 {
 	struct veld__batch *b;
-	sqlite3_stmt *st;
+	struct veld__sqlst *st;
 	uint64_t ver;
 	int rc;
 
@@ -1858,7 +1621,7 @@ static int page_batch(struct sqlite_store *s, struct veld__pull_resp *r, struct 
 	b->last = col_u64(st, 1);
 	rc = col_blob(st, 2, b->sig, 64);
 	ver = col_u64(st, 3);
-	sqlite3_reset(st);
+	reset(st);
 	if (rc || b->last < b->first || b->last - b->first >= 1000000 || ver < 1 ||
 	    ver > VELD_OP_VERSION)
 		return veld__err(VELD_ECORRUPT, "a batch row is damaged");
@@ -1963,14 +1726,14 @@ static int add_op(struct feed_page *fp, const struct reader *who, uint64_t curso
 }
 
 /* One feed row (FEED_COLS): its operation, or the stub of an erased one. */
-static int add_row(struct feed_page *fp, const struct reader *who, sqlite3_stmt *st,
+static int add_row(struct feed_page *fp, const struct reader *who, struct veld__sqlst *st,
                    uint64_t cursor, uint8_t device[VELD_ID_BYTES], uint64_t *seq, size_t *cost)
 {
 	char team[VELD_TEAM_MAX + 1];
 	uint8_t client[VELD_ID_BYTES], kh[VELD_HASH_BYTES];
 	veld__op op;
 	int rc;
-	if (sqlite3_column_type(st, 1) != SQLITE_NULL) {
+	if (!col_null(st, 1)) {
 		if ((rc = read_op(st, &fp->page->mem, &op)) != VELD_OK)
 			return rc;
 		memcpy(device, op.device, VELD_ID_BYTES);
@@ -1979,7 +1742,7 @@ static int add_row(struct feed_page *fp, const struct reader *who, sqlite3_stmt 
 	}
 	/* Erased: what erased_ops kept of it. */
 	if (col_blob(st, 14, device, VELD_ID_BYTES) || col_blob(st, 17, client, VELD_ID_BYTES) ||
-	    col_blob(st, 18, kh, VELD_HASH_BYTES) || sqlite3_column_type(st, 16) != SQLITE_TEXT)
+	    col_blob(st, 18, kh, VELD_HASH_BYTES) || col_null(st, 16))
 		return veld__err(VELD_ECORRUPT, "a feed row has no operation and no erased one");
 	*seq = col_u64(st, 15);
 	col_text(st, 16, team, sizeof team);
@@ -1990,17 +1753,18 @@ static int add_row(struct feed_page *fp, const struct reader *who, sqlite3_stmt 
 /* The feed's rows in cursor order: one run (the office reads the whole
  * feed), or a worker's two (S_FEED_TEAM) merged. */
 struct feed_runs {
-	sqlite3_stmt *st[2];
-	int rc[2]; /* each run's last step: SQLITE_ROW while it has a row */
+	struct veld__sqlconn *s;
+	struct veld__sqlst *st[2];
+	int rc[2]; /* each run's last step: VELD__SQL_ROW while it has a row */
 	int cur;   /* the run whose row is next */
 	uint8_t office[VELD_ID_BYTES]; /* bound to the second run */
 };
 
-/* A step failed (not SQLITE_ROW or SQLITE_DONE): its code, else 0. */
+/* A step failed (not VELD__SQL_ROW or VELD__SQL_DONE): its code, else 0. */
 static int runs_failed(const struct feed_runs *f)
 {
 	for (int i = 0; i < 2; i++)
-		if (f->st[i] && f->rc[i] != SQLITE_ROW && f->rc[i] != SQLITE_DONE)
+		if (f->st[i] && f->rc[i] != VELD__SQL_ROW && f->rc[i] != VELD__SQL_DONE)
 			return f->rc[i];
 	return 0;
 }
@@ -2009,10 +1773,10 @@ static int runs_failed(const struct feed_runs *f)
  * row the team's run has too; 0 when both are done (or a step failed). */
 static int runs_next(struct feed_runs *f)
 {
-	int row0 = f->rc[0] == SQLITE_ROW, row1 = f->st[1] && f->rc[1] == SQLITE_ROW;
+	int row0 = f->rc[0] == VELD__SQL_ROW, row1 = f->st[1] && f->rc[1] == VELD__SQL_ROW;
 	while (row0 && row1 && col_u64(f->st[1], 0) == col_u64(f->st[0], 0)) {
-		f->rc[1] = sqlite3_step(f->st[1]);
-		row1 = f->rc[1] == SQLITE_ROW;
+		f->rc[1] = step(f->s, f->st[1]);
+		row1 = f->rc[1] == VELD__SQL_ROW;
 	}
 	if ((!row0 && !row1) || runs_failed(f))
 		return 0;
@@ -2020,12 +1784,13 @@ static int runs_next(struct feed_runs *f)
 	return 1;
 }
 
-static int runs_open(struct sqlite_store *s, const struct veld__srv_device *dev, int office,
+static int runs_open(struct veld__sqlconn *s, const struct veld__srv_device *dev, int office,
                      uint64_t after, uint64_t limit, struct reader *who, struct feed_runs *f)
 {
 	struct veld__srv_device o;
 	int found, rc;
 	memset(f, 0, sizeof *f);
+	f->s = s;
 	if (office) {
 		f->st[0] = query(s, S_FEED_ALL, "uu", after, limit);
 		f->rc[0] = step(s, f->st[0]);
@@ -2076,10 +1841,10 @@ static int own_run_close(struct own_runs *o, struct veld__srv_page *page)
 
 /* One own row: its hash (the operation's, or the one kept when it was
  * erased) joins the open run or starts the next. */
-static int own_row(struct own_runs *o, struct veld__srv_page *page, sqlite3_stmt *st,
+static int own_row(struct own_runs *o, struct veld__srv_page *page, struct veld__sqlst *st,
                    uint64_t cursor, uint64_t seq, uint32_t limit)
 {
-	int live = sqlite3_column_type(st, 1) != SQLITE_NULL, rc;
+	int live = !col_null(st, 1), rc;
 	if (o->open && seq != o->to + 1 && (rc = own_run_close(o, page)) != VELD_OK)
 		return rc;
 	if (!o->hashes && !(o->hashes = veld__arena_alloc(&page->mem, (size_t)limit * VELD_HASH_BYTES)))
@@ -2098,7 +1863,7 @@ static int own_row(struct own_runs *o, struct veld__srv_page *page, sqlite3_stmt
 
 /* The operation feed above a->after as the reader may see it, each item
  * with its batch, until the page is full or past its byte budget. */
-static int page_feed(struct sqlite_store *s, const struct veld__srv_device *dev, int office,
+static int page_feed(struct veld__sqlconn *s, const struct veld__srv_device *dev, int office,
                      const struct veld__srv_pull_args *a, struct veld__srv_page *page)
 {
 	struct veld__pull_resp *r = &page->resp;
@@ -2109,7 +1874,7 @@ static int page_feed(struct sqlite_store *s, const struct veld__srv_device *dev,
 	size_t bytes = 0, n = 0;
 	int rc = runs_open(s, dev, office, a->after, (uint64_t)a->limit + 1, &who, &f);
 	while (rc == VELD_OK && !runs_failed(&f) && runs_next(&f)) {
-		sqlite3_stmt *st = f.st[f.cur];
+		struct veld__sqlst *st = f.st[f.cur];
 		uint64_t cursor = col_u64(st, 0), seq = 0;
 		uint8_t device[VELD_ID_BYTES];
 		size_t cost = 0;
@@ -2121,8 +1886,8 @@ static int page_feed(struct sqlite_store *s, const struct veld__srv_device *dev,
 			r->more = 1;
 			break;
 		}
-		if (a->own_runs && sqlite3_column_bytes(st, 14) == VELD_ID_BYTES &&
-		    memcmp(sqlite3_column_blob(st, 14), dev->device, VELD_ID_BYTES) == 0) {
+		if (a->own_runs && col_len(st, 14) == VELD_ID_BYTES &&
+		    memcmp(col_ptr(st, 14), dev->device, VELD_ID_BYTES) == 0) {
 			if ((rc = own_row(&own, page, st, cursor, col_u64(st, 15), a->limit)) != VELD_OK)
 				break;
 			r->next = cursor;
@@ -2140,22 +1905,22 @@ static int page_feed(struct sqlite_store *s, const struct veld__srv_device *dev,
 		n++;
 		f.rc[f.cur] = step(s, st);
 	}
-	if (rc == VELD_OK && (rc = runs_failed(&f)) != 0)
-		rc = veld__err_sqlite(rc, "reading operations");
+	if (rc == VELD_OK)
+		rc = runs_failed(&f);
 	if (rc == VELD_OK)
 		rc = own_run_close(&own, page);
 	for (int i = 0; i < 2; i++)
 		if (f.st[i])
-			sqlite3_reset(f.st[i]);
+			reset(f.st[i]);
 	return rc;
 }
 
 /* A signature column that may be NULL (rows from before signatures were
  * kept): zeros, which verify for nobody, so a device treats the row as the
  * unsigned thing it is. */
-static int col_sig(sqlite3_stmt *st, int i, uint8_t sig[64])
+static int col_sig(struct veld__sqlst *st, int i, uint8_t sig[64])
 {
-	if (sqlite3_column_type(st, i) == SQLITE_NULL) {
+	if (col_null(st, i)) {
 		memset(sig, 0, 64);
 		return 0;
 	}
@@ -2164,15 +1929,15 @@ static int col_sig(sqlite3_stmt *st, int i, uint8_t sig[64])
 
 /* Envelopes addressed to the device's team (or the office). At most
  * VELD_WIRE_MAX_ENVS of ~330 bytes: outside the byte budget. */
-static int page_envelopes(struct sqlite_store *s, const struct veld__srv_device *dev, int office,
+static int page_envelopes(struct veld__sqlconn *s, const struct veld__srv_device *dev, int office,
                           const struct veld__srv_pull_args *a, struct veld__pull_resp *r)
 {
 	char to[VELD_TEAM_MAX + 8];
-	sqlite3_stmt *st;
+	struct veld__sqlst *st;
 	int rc;
 	snprintf(to, sizeof to, office ? "office" : "team:%s", dev->team);
 	st = query(s, S_ENV_PAGE, "tuu", to, a->env_after, (uint64_t)VELD_WIRE_MAX_ENVS + 1);
-	while ((rc = step(s, st)) == SQLITE_ROW) {
+	while ((rc = step(s, st)) == VELD__SQL_ROW) {
 		struct veld__envelope *e = &r->envs[r->nenvs];
 		if (r->nenvs == VELD_WIRE_MAX_ENVS) {
 			r->more = 1;
@@ -2180,7 +1945,7 @@ static int page_envelopes(struct sqlite_store *s, const struct veld__srv_device 
 		}
 		if (col_blob(st, 1, e->client, VELD_ID_BYTES) ||
 		    col_blob(st, 5, e->sealed, VELD_SEALED_KEY_BYTES) || col_sig(st, 7, e->sig) ||
-		    (sqlite3_column_type(st, 6) != SQLITE_NULL &&
+		    (!col_null(st, 6) &&
 		     col_blob(st, 6, e->from, VELD_ID_BYTES))) {
 			rc = veld__err(VELD_ECORRUPT, "an envelope row is damaged");
 			break;
@@ -2191,24 +1956,24 @@ static int page_envelopes(struct sqlite_store *s, const struct veld__srv_device 
 		r->env_next = r->env_cursors[r->nenvs] = col_u64(st, 0);
 		r->nenvs++;
 	}
-	return rows_end(st, rc, "reading envelopes");
+	return rows_end(st, rc);
 }
 
 /* Notices of the device's team (the office: all). At most
  * VELD_WIRE_MAX_NOTICES of at most ~720 bytes: outside the byte budget, as
  * envelopes are. */
-static int page_notices(struct sqlite_store *s, const struct veld__srv_device *dev, int office,
+static int page_notices(struct veld__sqlconn *s, const struct veld__srv_device *dev, int office,
                         const struct veld__srv_pull_args *a, struct veld__srv_page *page)
 {
 	struct veld__pull_resp *r = &page->resp;
 	uint64_t limit = (uint64_t)VELD_WIRE_MAX_NOTICES + 1;
-	sqlite3_stmt *st = office ? query(s, S_NOTICE_PAGE_ALL, "uu", a->notice_after, limit)
+	struct veld__sqlst *st = office ? query(s, S_NOTICE_PAGE_ALL, "uu", a->notice_after, limit)
 	                          : query(s, S_NOTICE_PAGE_TEAM, "uut", a->notice_after, limit,
 	                                  dev->team);
 	int rc;
-	while ((rc = step(s, st)) == SQLITE_ROW) {
+	while ((rc = step(s, st)) == VELD__SQL_ROW) {
 		struct veld__notice *x = &r->notices[r->nnotices];
-		size_t len = (size_t)sqlite3_column_bytes(st, 5);
+		size_t len = col_len(st, 5);
 		if (r->nnotices == VELD_WIRE_MAX_NOTICES) {
 			r->more = 1;
 			break;
@@ -2217,7 +1982,7 @@ static int page_notices(struct sqlite_store *s, const struct veld__srv_device *d
 			rc = veld__err(VELD_ECORRUPT, "a notice row is damaged");
 			break;
 		}
-		if (!(x->body = veld__arena_dup(&page->mem, sqlite3_column_blob(st, 5), len))) {
+		if (!(x->body = veld__arena_dup(&page->mem, col_ptr(st, 5), len))) {
 			rc = veld__err(VELD_ENOMEM, "out of memory");
 			break;
 		}
@@ -2229,47 +1994,47 @@ static int page_notices(struct sqlite_store *s, const struct veld__srv_device *d
 		r->notice_next = r->notice_cursors[r->nnotices] = col_u64(st, 0);
 		r->nnotices++;
 	}
-	return rows_end(st, rc, "reading notices");
+	return rows_end(st, rc);
 }
 
 /* The team's checkpoint, for a worker's pull (at most ~240 KB of heads:
  * outside the byte budget). */
-static int page_checkpoint(struct sqlite_store *s, const struct veld__srv_device *dev,
+static int page_checkpoint(struct veld__sqlconn *s, const struct veld__srv_device *dev,
                            struct veld__srv_page *page)
 {
 	struct veld__checkpoint *c = &page->resp.checkpoint;
-	sqlite3_stmt *st = query(s, S_CKPT_GET, "t", dev->team);
+	struct veld__sqlst *st = query(s, S_CKPT_GET, "t", dev->team);
 	size_t len;
 	int rc = first_row(s, st, "reading checkpoints");
 	if (rc != 1)
 		return rc;
-	len = (size_t)sqlite3_column_bytes(st, 2);
+	len = col_len(st, 2);
 	snprintf(c->team, sizeof c->team, "%s", dev->team);
 	c->at = col_u64(st, 0);
 	c->n = col_u64(st, 1);
 	/* No heads is a team without authors yet: the notices still count. */
 	if (col_blob(st, 3, c->sig, 64) || len % 24 || len > 24 * VELD_WIRE_MAX_HEADS)
 		rc = veld__err(VELD_ECORRUPT, "a checkpoint row is damaged");
-	else if (!(c->heads = len ? veld__arena_dup(&page->mem, sqlite3_column_blob(st, 2), len)
+	else if (!(c->heads = len ? veld__arena_dup(&page->mem, col_ptr(st, 2), len)
 	                          : veld__arena_alloc(&page->mem, 1)))
 		rc = veld__err(VELD_ENOMEM, "out of memory");
 	else
 		rc = VELD_OK;
 	c->heads_len = len;
-	sqlite3_reset(st);
+	reset(st);
 	page->resp.has_checkpoint = rc == VELD_OK;
 	return rc;
 }
 
 /* The team keys sealed to this device, with the office's signatures. */
-static int page_team_keys(struct sqlite_store *s, const struct veld__srv_device *dev,
+static int page_team_keys(struct veld__sqlconn *s, const struct veld__srv_device *dev,
                           struct veld__srv_page *page)
 {
 	struct veld__pull_resp *r = &page->resp;
-	sqlite3_stmt *st = query(s, S_TKS_DEVICE, "i", dev->device);
+	struct veld__sqlst *st = query(s, S_TKS_DEVICE, "i", dev->device);
 	size_t cap = 0;
 	int rc;
-	while ((rc = step(s, st)) == SQLITE_ROW) {
+	while ((rc = step(s, st)) == VELD__SQL_ROW) {
 		struct veld__team_key *k = arena_grow(&page->mem, (void **)&r->team_keys, r->nteam_keys,
 		                                      &cap, sizeof *k);
 		if (!k) {
@@ -2285,10 +2050,10 @@ static int page_team_keys(struct sqlite_store *s, const struct veld__srv_device 
 		}
 		r->nteam_keys++;
 	}
-	return rows_end(st, rc, "reading team keys");
+	return rows_end(st, rc);
 }
 
-static int pull_locked(struct sqlite_store *s, const struct veld__srv_req *req,
+static int pull_locked(struct veld__sqlconn *s, const struct veld__srv_req *req,
                        const struct veld__srv_device *dev, const struct call *call,
                        struct veld__srv_outcome *out)
 {
@@ -2299,6 +2064,7 @@ static int pull_locked(struct sqlite_store *s, const struct veld__srv_req *req,
 	int office = strcmp(dev->role, "office") == 0, rc;
 	(void)req;
 	(void)out;
+	memset(r, 0, sizeof *r); /* again on a retry */
 	r->next = a->after;
 	r->env_next = a->env_after;
 	r->notice_next = a->notice_after;
@@ -2331,7 +2097,7 @@ static int run_page(struct veld__sstore *base, const struct veld__srv_req *req, 
 	return refuse(out, VELD_SRV_MALFORMED, "limit: must be 1 to %d", VELD_WIRE_MAX_PAGE);
 }
 
-static int sq_pull(struct veld__sstore *base, const struct veld__srv_req *req,
+static int r_pull(struct veld__sstore *base, const struct veld__srv_req *req,
                    const struct veld__srv_pull_args *args, struct veld__srv_page *page,
                    struct veld__srv_outcome *out)
 {
@@ -2344,7 +2110,7 @@ static int sq_pull(struct veld__sstore *base, const struct veld__srv_req *req,
 
 /* The rules of POST /v1/audit (protocol.md 6), in the order they are
  * listed, then the new entries. */
-static int audit_push_locked(struct sqlite_store *s, const struct veld__srv_req *req,
+static int audit_push_locked(struct veld__sqlconn *s, const struct veld__srv_req *req,
                              const struct veld__srv_device *dev, const struct call *call,
                              struct veld__srv_outcome *out)
 {
@@ -2388,7 +2154,7 @@ static int audit_push_locked(struct sqlite_store *s, const struct veld__srv_req 
 	return rc;
 }
 
-static int sq_audit_push(struct veld__sstore *base, const struct veld__srv_req *req,
+static int r_audit_push(struct veld__sstore *base, const struct veld__srv_req *req,
                          const struct veld__audit_push_req *m, int sig_ok,
                          struct veld__push_resp *resp, struct veld__srv_outcome *out)
 {
@@ -2402,7 +2168,7 @@ static int sq_audit_push(struct veld__sstore *base, const struct veld__srv_req *
  * size. */
 #define AUDIT_OVERHEAD 112
 
-static int audit_pull_locked(struct sqlite_store *s, const struct veld__srv_req *req,
+static int audit_pull_locked(struct veld__sqlconn *s, const struct veld__srv_req *req,
                              const struct veld__srv_device *dev, const struct call *call,
                              struct veld__srv_outcome *out)
 {
@@ -2410,20 +2176,21 @@ static int audit_pull_locked(struct sqlite_store *s, const struct veld__srv_req 
 	struct veld__srv_audit_page *page = call->resp;
 	struct veld__audit_pull_resp *r = &page->resp;
 	size_t bytes = 0;
-	sqlite3_stmt *st;
+	struct veld__sqlst *st;
 	int rc;
 	(void)req;
 	(void)dev;
 	(void)out;
+	memset(r, 0, sizeof *r); /* again on a retry */
 	r->next = a->after;
 	r->entries = veld__arena_alloc(&page->mem, a->limit * sizeof *r->entries);
 	if (!r->entries)
 		return veld__err(VELD_ENOMEM, "out of memory");
 	/* One more than the page to learn whether more wait. */
 	st = query(s, S_AUDIT_PAGE, "uu", a->after, (uint64_t)a->limit + 1);
-	while ((rc = step(s, st)) == SQLITE_ROW) {
+	while ((rc = step(s, st)) == VELD__SQL_ROW) {
 		struct veld__audit_entry *e = &r->entries[r->n];
-		size_t len = (size_t)sqlite3_column_bytes(st, 3), cost = AUDIT_OVERHEAD + len;
+		size_t len = col_len(st, 3), cost = AUDIT_OVERHEAD + len;
 		if (r->n == a->limit) {
 			r->more = 1;
 			break;
@@ -2441,7 +2208,7 @@ static int audit_pull_locked(struct sqlite_store *s, const struct veld__srv_req 
 		}
 		e->cursor = col_u64(st, 0);
 		e->seq = col_u64(st, 2);
-		if (!(e->sealed = veld__arena_dup(&page->mem, sqlite3_column_blob(st, 3), len))) {
+		if (!(e->sealed = veld__arena_dup(&page->mem, col_ptr(st, 3), len))) {
 			rc = veld__err(VELD_ENOMEM, "out of memory");
 			break;
 		}
@@ -2450,10 +2217,10 @@ static int audit_pull_locked(struct sqlite_store *s, const struct veld__srv_req 
 		r->next = e->cursor;
 		r->n++;
 	}
-	return rows_end(st, rc, "reading the access log");
+	return rows_end(st, rc);
 }
 
-static int sq_audit_pull(struct veld__sstore *base, const struct veld__srv_req *req,
+static int r_audit_pull(struct veld__sstore *base, const struct veld__srv_req *req,
                          const struct veld__srv_pull_args *args, struct veld__srv_audit_page *page,
                          struct veld__srv_outcome *out)
 {
@@ -2462,184 +2229,28 @@ static int sq_audit_pull(struct veld__sstore *base, const struct veld__srv_req *
 	return run_page(base, req, OFFICE_ONLY, audit_pull_locked, &call, out);
 }
 
-/* ---- open and close ---------------------------------------------------------- */
-
-/* Close one connection (its statements, then the database). */
-static void conn_close(struct sqlite_store *c)
+static void r_close(struct veld__sstore *base)
 {
-	for (int i = 0; i < S__COUNT; i++)
-		sqlite3_finalize(c->st[i]);
-	sqlite3_close(c->db);
-	pthread_mutex_destroy(&c->mu);
+	struct veld__sqlstore *store = (struct veld__sqlstore *)base;
+	if (store)
+		store->drv->close(store);
 }
 
-static void sq_close(struct veld__sstore *base)
-{
-	struct sqlite_store *s = (struct sqlite_store *)base;
-	if (!s)
-		return;
-	for (size_t i = 0; i < s->nreaders; i++)
-		conn_close(&s->readers[i]);
-	free(s->readers);
-	if (s->merge_open)
-		veld__merge_close(&s->merge);
-	/* The writer closes last: a clean close checkpoints the WAL into the
-	 * database file when no reader is left. */
-	conn_close(s);
-	veld__nonces_close(s->nonces);
-	free(s);
-}
-
-static const struct veld__sstore_ops sqlite_ops = {
-	.name = "sqlite",
-	.close = sq_close,
-	.office_needed = sq_office_needed,
-	.office_invite = sq_office_invite,
-	.device_get = sq_device_get,
-	.nonce_seen = sq_nonce_seen,
-	.enroll = sq_enroll,
-	.invite = sq_invite,
-	.team_keys = sq_team_keys,
-	.revoke = sq_revoke,
-	.push = sq_push,
-	.notice = sq_notice,
-	.checkpoint = sq_checkpoint,
-	.pull = sq_pull,
-	.devices = sq_devices,
-	.audit_push = sq_audit_push,
-	.audit_pull = sq_audit_pull,
+const struct veld__sstore_ops veld__sql_rules = {
+	.close = r_close,
+	.office_needed = r_office_needed,
+	.office_invite = r_office_invite,
+	.device_get = r_device_get,
+	.nonce_seen = r_nonce_seen,
+	.enroll = r_enroll,
+	.invite = r_invite,
+	.team_keys = r_team_keys,
+	.revoke = r_revoke,
+	.push = r_push,
+	.notice = r_notice,
+	.checkpoint = r_checkpoint,
+	.pull = r_pull,
+	.devices = r_devices,
+	.audit_push = r_audit_push,
+	.audit_pull = r_audit_pull,
 };
-
-/* Every start moves the feeds' next cursor to at least the wall clock
- * in milliseconds times 1024. A feed hands out one cursor per row, far
- * fewer than 1024 a millisecond, so a cursor issued during one run is below
- * the start of the next. That matters after a restore: an older backup's
- * counters would hand out again cursors that devices have already passed,
- * and those devices would skip what gets them. (It needs a clock that does
- * not go back.) */
-static int cursors_past_now(struct sqlite_store *s)
-{
-	struct timespec ts;
-	uint64_t start;
-	int rc;
-	clock_gettime(CLOCK_REALTIME, &ts);
-	start = ((uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000) * 1024;
-	if ((rc = tx_begin(s)) != VELD_OK)
-		return rc;
-	rc = exec(s, "setting the feeds' cursors", S_CURSORS_BUMP, "u", start);
-	if (rc == VELD_OK)
-		rc = exec(s, "setting the feeds' cursors", S_CURSORS_ADD, "u", start);
-	return tx_commit(s, rc);
-}
-
-/* Nonces an older veld kept in server.db, still inside the window, move
- * to nonces.db, so an upgrade does not open a window for replays. */
-static int nonces_carry_over(struct sqlite_store *s)
-{
-	struct timespec ts;
-	uint64_t now, since;
-	int fresh, rc;
-	clock_gettime(CLOCK_REALTIME, &ts);
-	now = (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
-	since = now > VELD_AUTH_WINDOW_MS ? now - VELD_AUTH_WINDOW_MS : 0;
-	sqlite3_stmt *st = query(s, S_NONCE_OLD, "u", since);
-	while ((rc = step(s, st)) == SQLITE_ROW) {
-		uint8_t dev[VELD_ID_BYTES], nonce[16];
-		if (col_blob(st, 0, dev, sizeof dev) || col_blob(st, 1, nonce, sizeof nonce))
-			continue; /* not a nonce this server wrote: nothing to keep */
-		if ((rc = veld__nonces_record(s->nonces, dev, nonce, col_u64(st, 2), now, &fresh)) !=
-		    VELD_OK)
-			break;
-	}
-	if ((rc = rows_end(st, rc, "reading the old nonces")) != VELD_OK)
-		return rc;
-	return exec(s, "clearing the old nonces", S_NONCE_OLD_CLEAR, "");
-}
-
-/* A connection's setup: busy timeout, the SQL function of erasure and the
- * named statements; the writer also sets up WAL and the schema (each
- * migration in its own transaction, so a crash mid-way leaves the
- * previous version whole) before. */
-static int conn_setup(struct sqlite_store *s, int writer)
-{
-	int rc;
-	sqlite3_extended_result_codes(s->db, 1);
-	sqlite3_busy_timeout(s->db, 5000);
-	if (writer) {
-		/* Readers read while the writer commits: the WAL is copied back
-		 * up to the oldest reader's snapshot and restarts once none
-		 * needs it; after that it shrinks back to 64 MiB at most. */
-		rc = sqlite3_exec(s->db, "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;"
-		                  " PRAGMA foreign_keys=ON; PRAGMA journal_size_limit=67108864;",
-		                  NULL, NULL, NULL);
-		if (rc != SQLITE_OK)
-			return veld__err_sqlite(rc, "configuring the server database");
-		if ((rc = veld__merge_migrate(s->db, migrations, SERVER_SCHEMA_VERSION,
-		                              "the server database")) != VELD_OK)
-			return rc;
-	} else if ((rc = sqlite3_exec(s->db, "PRAGMA query_only=ON;", NULL, NULL, NULL)) !=
-	           SQLITE_OK) {
-		return veld__err_sqlite(rc, "configuring a reader of the server database");
-	}
-	rc = sqlite3_create_function_v2(s->db, "veld_op_kh", 11,
-	                                SQLITE_UTF8 | SQLITE_DETERMINISTIC | SQLITE_INNOCUOUS, NULL,
-	                                sql_op_kh, NULL, NULL, NULL);
-	if (rc != SQLITE_OK)
-		return veld__err_sqlite(rc, "registering the server's SQL functions");
-	for (int i = 0; i < S__COUNT; i++) {
-		rc = sqlite3_prepare_v3(s->db, sql[i], -1, SQLITE_PREPARE_PERSISTENT, &s->st[i], NULL);
-		if (rc != SQLITE_OK)
-			return veld__err_sqlite(rc, "preparing the server statements");
-	}
-	return VELD_OK;
-}
-
-static int conn_open(struct sqlite_store *c, const char *path, int writer)
-{
-	int rc;
-	pthread_mutex_init(&c->mu, NULL);
-	rc = sqlite3_open_v2(path, &c->db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_NOMUTEX, NULL);
-	if (rc != SQLITE_OK)
-		return veld__err_sqlite(rc, "opening the server database");
-	return conn_setup(c, writer);
-}
-
-int veld__sstore_sqlite_open(struct veld__sstore **out, const char *dir, size_t readers)
-{
-	struct sqlite_store *s;
-	char path[4096];
-	int rc;
-
-	*out = NULL;
-	if ((rc = veld__db_file(path, sizeof path, dir, "server.db", "the server database")) !=
-	    VELD_OK)
-		return rc;
-
-	if (!(s = calloc(1, sizeof *s)))
-		return veld__err(VELD_ENOMEM, "out of memory");
-	s->base.ops = &sqlite_ops;
-	s->base.max_skew_ms = VELD_SRV_MAX_SKEW_MS;
-	if (!(s->readers = calloc(readers ? readers : 1, sizeof *s->readers))) {
-		free(s);
-		return veld__err(VELD_ENOMEM, "out of memory");
-	}
-	if ((rc = conn_open(s, path, 1)) == VELD_OK &&
-	    (rc = veld__nonces_open(&s->nonces, dir)) == VELD_OK &&
-	    (rc = cursors_past_now(s)) == VELD_OK && (rc = nonces_carry_over(s)) == VELD_OK &&
-	    (rc = veld__merge_open(&s->merge, s->db)) == VELD_OK)
-		s->merge_open = 1;
-	while (rc == VELD_OK && s->nreaders < (readers ? readers : 1)) {
-		struct sqlite_store *r = &s->readers[s->nreaders];
-		r->nonces = s->nonces;
-		if ((rc = conn_open(r, path, 0)) != VELD_OK)
-			conn_close(r);
-		else
-			s->nreaders++;
-	}
-	if (rc != VELD_OK) {
-		sq_close(&s->base);
-		return rc;
-	}
-	*out = &s->base;
-	return VELD_OK;
-}

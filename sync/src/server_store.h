@@ -6,7 +6,9 @@
  * operations and verifying signatures. Everything that reads or writes the
  * server's state goes through the table of functions below, one call per
  * request. So a second backend (PostgreSQL, when one box is not enough)
- * implements this table and nothing else; server_store.c is the SQLite one.
+ * implements this table and nothing else. Both backends there are share
+ * one implementation, the rules in server_store.c over an SQL driver
+ * (server_sql.h): SQLite (server_sqlite.c) and PostgreSQL (server_pg.c).
  *
  * The contract every backend keeps:
  *  - One request = one transaction. A request function re-checks the
@@ -24,7 +26,8 @@
  *  - A read (pull, access-log pull, device list, device_get, nonce_seen,
  *    office_needed) does not wait for a write in progress: it sees one
  *    consistent snapshot of the last commit (SQLite: reader connections in
- *    WAL mode; nonces in a database of their own).
+ *    WAL mode, nonces in a database of their own; PostgreSQL: REPEATABLE
+ *    READ READ ONLY).
  *  - Functions return VELD_OK when the request was decided, with the
  *    decision in `out->refusal` (VELD_SRV_OK = done); a negative VELD_E*
  *    code only for a failure of the store itself (the answer is then 500
@@ -35,13 +38,13 @@
  *    against the office's key, every envelope against its sealer's. So the
  *    store keeps every signature as it arrived, with the exact bytes it
  *    covers, and serves both.
- *  - Every stored operation goes through the merge rule (the SQLite backend
- *    runs core/src/merge.c, the code devices run) and gets the next cursor
- *    of one feed that orders all operations by arrival. Cursors become
- *    visible in increasing order: a reader never sees cursor n+1 before n
- *    (SQLite: one writer at a time; PostgreSQL would need the same, e.g. a
- *    table lock around the cursor allocation, because sequences are not
- *    committed in order). Notices and stored access-log entries have feeds
+ *  - Every stored operation goes through the merge rule (core/src/merge.c,
+ *    the code devices run) and gets the next cursor of one feed that orders
+ *    all operations by arrival. Cursors become visible in increasing order:
+ *    a reader never sees cursor n+1 before n (SQLite: one writer at a time;
+ *    PostgreSQL: one write transaction at a time across processes, under an
+ *    advisory lock, with cursors from a counter row, because sequences are
+ *    not committed in order). Notices and stored access-log entries have feeds
  *    of their own with the same guarantee.
  *  - A pull shows every feed row the device may know of, and no seq of an
  *    author it sees is ever left out: what it may not read stands in the
@@ -176,7 +179,6 @@ struct veld__srv_notice {
 struct veld__sstore;
 
 struct veld__sstore_ops {
-	const char *name;
 	void (*close)(struct veld__sstore *s);
 
 	/* Is an office setup code needed (no office enrolled and no unused,
@@ -307,5 +309,10 @@ struct veld__sstore {
  * one; one per server thread lets every thread read at once), and
  * DIR/nonces.db. */
 int veld__sstore_sqlite_open(struct veld__sstore **out, const char *dir, size_t readers);
+/* The PostgreSQL backend: the database `conninfo` names (a libpq URI or
+ * key=value string), migrated to this veld's schema, with a pool of
+ * `conns` connections (at least two). Several servers may share one
+ * database. */
+int veld__sstore_pg_open(struct veld__sstore **out, const char *conninfo, size_t conns);
 
 #endif

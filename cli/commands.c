@@ -361,12 +361,18 @@ const cli_cmd cli_commands[] = {
 	 .office = true, .raw = true},
 
 	/* serve.c: the sync server, for operators. */
-	{"serve", NULL, cmd_serve, "--data DIR [--listen ADDR:PORT] [--tls-cert FILE --tls-key FILE]"
-	 " [--threads N] [limits] [--max-skew S]",
+	{"serve", NULL, cmd_serve, "--data DIR [--db URL] [--listen ADDR:PORT]"
+	 " [--tls-cert FILE --tls-key FILE] [--threads N] [limits] [--max-skew S]",
 	 "Run the sync server until SIGTERM or SIGINT. On the first start it prints\n"
 	 "the office setup code once (also in DIR/setup-code, mode 0600). Access log\n"
 	 "lines go to standard error.\n\n"
-	 "  --data DIR           the server's data directory (created, mode 0700)\n"
+	 "  --data DIR           the server's data directory (created, mode 0700):\n"
+	 "                       its lock and setup code, and without --db its\n"
+	 "                       SQLite database\n"
+	 "  --db URL             keep the state in PostgreSQL (postgresql://...; the\n"
+	 "                       password from ~/.pgpass or PGPASSFILE); several\n"
+	 "                       servers, each with its own --data, may share one\n"
+	 "                       database (docs/operations.md, \"PostgreSQL\")\n"
 	 "  --listen ADDR:PORT   address to listen on (default 127.0.0.1:8420;\n"
 	 "                       port 0 picks a free port)\n"
 	 "  --threads N          worker threads (default 4)\n\n"
@@ -390,7 +396,7 @@ const cli_cmd cli_commands[] = {
 	 "  --max-skew S         how far ahead of this machine's clock a pushed\n"
 	 "                       operation may be stamped, in seconds (default 600;\n"
 	 "                       keep it equal to the devices' max_skew_s)\n",
-	 .opts = "listen= data= threads= max-per-address= header-timeout= body-timeout= "
+	 .opts = "listen= data= db= threads= max-per-address= header-timeout= body-timeout= "
 	         "body-min-rate= max-skew= tls-cert= tls-key= insecure-http",
 	 .extra = "serve takes no arguments"},
 };

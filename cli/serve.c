@@ -117,6 +117,7 @@ int cmd_serve(cli *c, const cli_line *l)
 	so.tls_cert_pem = cert;
 	so.tls_key_pem = key;
 	so.insecure_http = cli_flag(l, "insecure-http");
+	so.database = cli_opt(l, "db");
 	rc = veld_server_start(&srv, &so);
 	/* The server keeps its own copies. */
 	sodium_free(cert);
@@ -130,8 +131,9 @@ int cmd_serve(cli *c, const cli_line *l)
 	if (listen[0] == '[')
 		hl++;
 	snprintf(host, sizeof host, "%.*s", (int)(hl < sizeof host ? hl : sizeof host - 1), listen);
-	printf("veld server listening on %s://%s:%u (data %s)\n", cert_file ? "https" : "http", host,
-	       (unsigned)veld_server_port(srv), data);
+	/* (Never the --db text: a key=value string may hold a password.) */
+	printf("veld server listening on %s://%s:%u (data %s, %s)\n", cert_file ? "https" : "http",
+	       host, (unsigned)veld_server_port(srv), data, so.database ? "PostgreSQL" : "SQLite");
 	if (veld_server_setup_code(srv) != NULL)
 		printf("office setup code: %s\n", veld_server_setup_code(srv));
 	fflush(stdout);

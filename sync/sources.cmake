@@ -27,6 +27,7 @@ set(VELD_SERVER_SOURCES
   ${VELD_SYNC_DIR}/src/server.c
   ${VELD_SYNC_DIR}/src/server_store.c
   ${VELD_SYNC_DIR}/src/server_sqlite.c
+  ${VELD_SYNC_DIR}/src/server_pg.c
   ${VELD_SYNC_DIR}/src/server_nonces.c
   ${VELD_SYNC_DIR}/src/arena.c
 )

@@ -16,6 +16,7 @@ static _Thread_local int err_code;
  * message so a caller can name the failure without repeating the message
  * (the server logs it; see veld__err_sqlite_last). */
 static _Thread_local int err_sqlite;
+static _Thread_local char err_sqlstate[6];
 
 int veld__err(int code, const char *fmt, ...)
 {
@@ -25,6 +26,7 @@ int veld__err(int code, const char *fmt, ...)
 	va_end(ap);
 	err_code = code;
 	err_sqlite = 0;
+	err_sqlstate[0] = '\0';
 	return code;
 }
 
@@ -48,6 +50,17 @@ void veld__err_clear(void)
 	err_msg[0] = '\0';
 	err_code = VELD_OK;
 	err_sqlite = 0;
+	err_sqlstate[0] = '\0';
+}
+
+void veld__err_sqlstate(const char *sqlstate)
+{
+	snprintf(err_sqlstate, sizeof err_sqlstate, "%s", sqlstate ? sqlstate : "");
+}
+
+const char *veld__err_sqlstate_last(void)
+{
+	return err_sqlstate;
 }
 
 int veld__err_sqlite_last(void)

@@ -18,5 +18,10 @@ int veld__err_sqlite(int rc, const char *what);
  * behind the thread's last error; 0 when that error did not come from
  * SQLite. */
 int veld__err_sqlite_last(void);
+/* PostgreSQL's SQLSTATE (five characters) behind the thread's last error:
+ * set it right after the veld__err that reported the failure; "" when the
+ * last error did not come from PostgreSQL. */
+void veld__err_sqlstate(const char *sqlstate);
+const char *veld__err_sqlstate_last(void);
 
 #endif

@@ -92,11 +92,18 @@ typedef struct veld_server_options {
 	                              unencrypted); required with tls_cert_pem */
 	uint32_t insecure_http;    /* non-zero: serve plain HTTP on an address
 	                              that is not loopback */
+	/* Version 4: where the server's state lives. NULL: SQLite in
+	 * data_dir (server.db, nonces.db), one process per directory. A
+	 * PostgreSQL database ("postgresql://..." or "postgres://...", or a
+	 * libpq key=value string with dbname=): several servers, each with a
+	 * data_dir of its own (the lock and the setup code), may share it
+	 * (docs/operations.md, "PostgreSQL"). */
+	const char *database;
 } veld_server_options;
 
-#define VELD_SERVER_OPTIONS_VERSION 3
+#define VELD_SERVER_OPTIONS_VERSION 4
 #define VELD_SERVER_OPTIONS_INIT {VELD_SERVER_OPTIONS_VERSION, NULL, NULL, 0, 0, 0, 0, NULL, NULL, \
-	0, 0, 0, 0, 0, NULL, NULL, 0}
+	0, 0, 0, 0, 0, NULL, NULL, 0, NULL}
 VELD_EXTERN void veld_server_options_init(veld_server_options *opts);
 
 /* Open (or create) the data directory and its database, and start serving.

@@ -243,6 +243,29 @@ static const char *sqlite_name(int rc)
 	}
 }
 
+/* A PostgreSQL failure's class, by its SQLSTATE (five characters from a
+ * fixed alphabet, checked again here: it goes into the log). */
+static void pg_cause(char *out, size_t cap, const char *state)
+{
+	const char *what;
+	for (const char *p = state; *p; p++)
+		if (!((*p >= '0' && *p <= '9') || (*p >= 'A' && *p <= 'Z')))
+			state = "?????";
+	if (strncmp(state, "53", 2) == 0)
+		what = strcmp(state, "53100") == 0 ? "disk full" : "out of resources";
+	else if (strncmp(state, "08", 2) == 0 || strncmp(state, "57", 2) == 0)
+		what = "database unreachable";
+	else if (strncmp(state, "40", 2) == 0)
+		what = "database busy";
+	else if (strncmp(state, "XX", 2) == 0)
+		what = "database damaged";
+	else if (strncmp(state, "42", 2) == 0 || strncmp(state, "28", 2) == 0)
+		what = "database not writable";
+	else
+		what = "database error";
+	snprintf(out, cap, "store: %s (SQLSTATE %s)", what, state);
+}
+
 /* The cause of a 500 for the log, from the thread's last error (cleared
  * at the start of every call of the request handler, so it is this
  * request's). Only a fixed class and SQLite's code name: the error's
@@ -267,6 +290,10 @@ static void failure_cause(char *out, size_t cap)
 		default: what = "database error"; break;
 		}
 		snprintf(out, cap, "store: %s (%s)", what, sqlite_name(sq));
+		return;
+	}
+	if (*veld__err_sqlstate_last()) {
+		pg_cause(out, cap, veld__err_sqlstate_last());
 		return;
 	}
 	switch (veld_error_code_last()) {
@@ -1375,6 +1402,18 @@ static int setup_office(veld_server *srv)
 	return rc;
 }
 
+/* The backend the options name: PostgreSQL (version 4's `database`) or
+ * SQLite in the data directory. A connection or reader per thread lets
+ * every thread work at once; PostgreSQL's pool has one more, so a write
+ * never waits for a connection behind reads. */
+static int store_open(veld_server *srv, const veld_server_options *opts, uint32_t threads)
+{
+	const char *db = opts->version >= 4 ? opts->database : NULL;
+	if (db && *db)
+		return veld__sstore_pg_open(&srv->store, db, threads + 1);
+	return veld__sstore_sqlite_open(&srv->store, srv->data_dir, threads);
+}
+
 /* A server handle with its limits from the options (a version 1 struct
  * ends before the version 2 fields: their defaults). */
 static int server_new(const veld_server_options *opts, veld_server **out)
@@ -1534,7 +1573,7 @@ int veld_server_start(veld_server **out, const veld_server_options *opts)
 		goto fail;
 	if ((rc = make_dir(srv->data_dir)) != VELD_OK || (rc = lock_dir(srv)) != VELD_OK)
 		goto fail;
-	if ((rc = veld__sstore_sqlite_open(&srv->store, srv->data_dir, threads)) != VELD_OK)
+	if ((rc = store_open(srv, opts, threads)) != VELD_OK)
 		goto fail;
 	/* The push's clock rule (server_store.h). max_skew_s came with options
 	 * version 2: a version 1 struct ends before it. */

@@ -97,8 +97,9 @@ struct veld__sqldrv {
 	/* Done with the rows (a statement may be reset twice). */
 	void (*reset)(struct veld__sqlst *st);
 	/* The current row's column i: NULL?, an integer, a blob (*n its size;
-	 * a pointer valid until the next step or reset), text (NUL-ended;
-	 * NULL for NULL). */
+	 * a pointer valid until the next step or reset; an empty blob may be
+	 * NULL or not: col_null tells it from NULL), text (NUL-ended; NULL for
+	 * NULL). */
 	int (*col_null)(struct veld__sqlst *st, int i);
 	uint64_t (*col_u64)(struct veld__sqlst *st, int i);
 	const void *(*col_blob)(struct veld__sqlst *st, int i, size_t *n);
@@ -107,7 +108,8 @@ struct veld__sqldrv {
 	uint64_t (*changes)(struct veld__sqlconn *c);
 
 	/* A connection for a request that writes (write 1) or only reads,
-	 * with its mutex held; give releases it. */
+	 * with its mutex held (SQLite has one writer connection; every
+	 * PostgreSQL connection may write); give releases it. */
 	struct veld__sqlconn *(*take)(struct veld__sqlstore *s, int write);
 	void (*give)(struct veld__sqlconn *c);
 	/* Start a transaction (write: serialised with every other write of

@@ -323,12 +323,16 @@ static int team_key(struct veld__sqlconn *s, const char *team, uint64_t tv, uint
 /* ---- one request, one transaction ----------------------------------------------- */
 
 /* Begin a write on a connection taken for one (serialised with every
- * other write, of every process). */
+ * other write, of every process). What the merge remembers of the last
+ * record it checked goes: another connection, or another server process,
+ * may have erased that record since. */
 static int tx_begin(struct veld__sqlconn *s)
 {
 	int rc = s->drv->begin(s, 1);
-	if (rc == VELD_OK)
+	if (rc == VELD_OK) {
+		veld__merge_forget(&s->merge);
 		veld__merge_tx_begin(&s->merge);
+	}
 	return rc;
 }
 

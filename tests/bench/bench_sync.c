@@ -34,6 +34,12 @@
  * server's time for each push, pull and access-log push (p50, p99, from
  * its log lines) and the server's peak RSS:
  *   bench_sync --devices N [--rounds R]
+ *
+ * --db CONNINFO (any mode) runs the server on that PostgreSQL database
+ * instead of SQLite; it must be empty, or hold what --keep filled. With
+ * --servers 2 (--devices only) two `veld serve` processes share it and the
+ * devices are dealt between them, as a round-robin balancer would.
+ * tests/bench/bench_pg.sh makes a throwaway cluster and runs them all.
  */
 #define _XOPEN_SOURCE 700
 #include "veld.h"
@@ -54,9 +60,17 @@
 
 #define PASS "benchmark passphrase"
 
+/* --db: the PostgreSQL database of every server started (NULL: SQLite). */
+static const char *g_db;
+/* The servers started, stopped by die() too. */
+static pid_t g_servers[4];
+
 static void die(const char *what, int rc)
 {
 	fprintf(stderr, "bench_sync: %s failed (%d): %s\n", what, rc, veld_error_last());
+	for (size_t i = 0; i < sizeof g_servers / sizeof g_servers[0]; i++)
+		if (g_servers[i] > 0)
+			kill(g_servers[i], SIGTERM);
 	exit(1);
 }
 #define CHECK(call) do { int rc_ = (call); if (rc_ != VELD_OK) die(#call, rc_); } while (0)
@@ -125,10 +139,17 @@ static void server_start(struct server *sv, const char *veld, const char *data, 
 		dup2(fd, 2);
 		/* Every device of the benchmark connects from 127.0.0.1, as
 		 * behind a proxy (docs/operations.md, "Limits"). */
-		execl(veld, veld, "serve", "--listen", listen, "--data", data, "--max-per-address",
-		      "256", (char *)NULL);
+		if (g_db)
+			execl(veld, veld, "serve", "--listen", listen, "--data", data,
+			      "--max-per-address", "256", "--db", g_db, (char *)NULL);
+		else
+			execl(veld, veld, "serve", "--listen", listen, "--data", data,
+			      "--max-per-address", "256", (char *)NULL);
 		_exit(127);
 	}
+	for (size_t i = 0; i < sizeof g_servers / sizeof g_servers[0]; i++)
+		if (g_servers[i] <= 0 && (g_servers[i] = sv->pid) > 0)
+			break;
 	for (int i = 0; i < 400 && !sv->url[0]; i++) {
 		FILE *f = fopen(outf, "r");
 		char line[512];
@@ -472,10 +493,10 @@ static long vm_hwm_kib(pid_t pid)
 /* ndev devices of one team (each visits a client of its own) and the
  * office; then every device records a visit (7 operations) and syncs,
  * rounds times, all devices at once, each in its own thread. */
-static int devices_main(const char *veld, int ndev, int rounds)
+static int devices_main(const char *veld, int ndev, int rounds, int nserv)
 {
-	char tmpl[] = "/tmp/veld-bench-devs-XXXXXX", *tmp, data[600], path[700], outf[700];
-	struct server sv;
+	char tmpl[] = "/tmp/veld-bench-devs-XXXXXX", *tmp, data[2][600], path[700], outf[2][700];
+	struct server sv[2];
 	struct worker *w = calloc((size_t)ndev, sizeof *w);
 	pthread_t *th = calloc((size_t)ndev, sizeof *th);
 	double *all = calloc((size_t)ndev * (size_t)rounds, sizeof *all);
@@ -485,25 +506,28 @@ static int devices_main(const char *veld, int ndev, int rounds)
 	uint64_t pushed = 0, applied = 0;
 	veld_store *office;
 	char *out = NULL, code[64];
-	long from;
+	long from[2];
 	FILE *f;
 
 	if (!w || !th || !all || !req || !(tmp = mkdtemp(tmpl)))
 		return 1;
-	snprintf(data, sizeof data, "%s/server", tmp);
-	snprintf(outf, sizeof outf, "%s.out", data);
-	server_start(&sv, veld, data, "127.0.0.1:0");
-	snprintf(path, sizeof path, "%s/setup-code", data);
+	for (int k = 0; k < nserv; k++) {
+		snprintf(data[k], sizeof data[k], "%s/server%d", tmp, k + 1);
+		snprintf(outf[k], sizeof outf[k], "%s/server%d.out", tmp, k + 1);
+		server_start(&sv[k], veld, data[k], "127.0.0.1:0");
+	}
+	/* (With two servers on one database the first made the setup code.) */
+	snprintf(path, sizeof path, "%s/setup-code", data[0]);
 	read_line(path, code, sizeof code);
 	office = mkstore(tmp, "office", NULL, 1);
-	CHECK(veld_enroll(office, sv.url, code, "office", NULL, &out));
+	CHECK(veld_enroll(office, sv[0].url, code, "office", NULL, &out));
 	veld_free(out);
 	for (int i = 0; i < ndev; i++) {
 		char name[32];
 		json_t *j;
 		snprintf(name, sizeof name, "worker%02d", i);
 		w[i].s = mkstore(tmp, name, "noord", 0);
-		enroll_worker(office, w[i].s, sv.url, "noord", name);
+		enroll_worker(office, w[i].s, sv[i % nserv].url, "noord", name);
 		CHECK(veld_record_create(w[i].s, "client", "{\"name\":\"Bench client\"}", NULL, &out));
 		j = json_loads(out, 0, NULL);
 		snprintf(w[i].visit, sizeof w[i].visit,
@@ -521,11 +545,13 @@ static int devices_main(const char *veld, int ndev, int rounds)
 	for (int i = 0; i < ndev; i++)
 		sync_quiet(w[i].s);
 
-	f = fopen(outf, "r");
-	if (!f || fseek(f, 0, SEEK_END) != 0)
-		die(outf, -1);
-	from = ftell(f);
-	fclose(f);
+	for (int k = 0; k < nserv; k++) {
+		f = fopen(outf[k], "r");
+		if (!f || fseek(f, 0, SEEK_END) != 0)
+			die(outf[k], -1);
+		from[k] = ftell(f);
+		fclose(f);
+	}
 	pthread_barrier_init(&go, NULL, (unsigned)ndev + 1);
 	for (int i = 0; i < ndev; i++)
 		pthread_create(&th[i], NULL, worker_run, &w[i]);
@@ -541,7 +567,10 @@ static int devices_main(const char *veld, int ndev, int rounds)
 	qsort(all, (size_t)ndev * (size_t)rounds, sizeof *all, cmp_d);
 
 	printf("veld bench_sync --devices %d: %d rounds of a visit (7 operations) and a sync per"
-	       " device, all devices at once; SQLite server in its own process\n", ndev, rounds);
+	       " device, all devices at once; %s\n", ndev, rounds,
+	       !g_db ? "SQLite server in its own process"
+	       : nserv == 1 ? "PostgreSQL, one server process"
+	                    : "PostgreSQL, two server processes, the devices dealt between them");
 	printf("  %llu operations pushed and %llu applied in %.2f s: %.0f pushed/s, %.0f applied/s\n",
 	       (unsigned long long)pushed, (unsigned long long)applied, wall, pushed / wall,
 	       applied / wall);
@@ -550,25 +579,32 @@ static int devices_main(const char *veld, int ndev, int rounds)
 	       pct(all, n, .99), n);
 	static const char *const routes[] = {"POST /v1/push", "GET /v1/pull", "POST /v1/audit"};
 	for (size_t r = 0; r < 3; r++) {
-		n = logged_ms(outf, from, routes[r], req, cap);
+		n = 0;
+		for (int k = 0; k < nserv; k++)
+			n += logged_ms(outf[k], from[k], routes[r], req + n, cap - n);
 		qsort(req, n, sizeof *req, cmp_d);
 		printf("  %-15s     p50 %7.2f ms   p99 %7.2f ms   (%zu requests, time in the server)\n",
 		       routes[r], pct(req, n, .5), pct(req, n, .99), n);
 	}
-	long hwm = vm_hwm_kib(sv.pid);
-	struct rusage sru;
+	long hwm[2];
+	for (int k = 0; k < nserv; k++)
+		hwm[k] = vm_hwm_kib(sv[k].pid);
 	for (int i = 0; i < ndev; i++)
 		veld_store_free(w[i].s);
 	veld_store_free(office);
-	kill(sv.pid, SIGTERM);
-	wait4(sv.pid, NULL, 0, &sru);
-	/* The devices run in this process, on the same cores: a sync's time
-	 * above is mostly theirs (sealing, opening, applying), the server's
-	 * is its CPU time. */
-	printf("  server peak RSS: %.1f MiB; server CPU time %.2f s of the %.2f s run (setup"
-	       " included)\n", hwm / 1024.0,
-	       (double)(sru.ru_utime.tv_sec + sru.ru_stime.tv_sec) +
-	           (double)(sru.ru_utime.tv_usec + sru.ru_stime.tv_usec) / 1e6, wall);
+	for (int k = 0; k < nserv; k++) {
+		struct rusage sru;
+		kill(sv[k].pid, SIGTERM);
+		wait4(sv[k].pid, NULL, 0, &sru);
+		/* The devices run in this process, on the same cores: a sync's
+		 * time above is mostly theirs (sealing, opening, applying), the
+		 * server's is its CPU time. (PostgreSQL's own processes are not
+		 * counted: see bench_pg.sh.) */
+		printf("  server %d peak RSS: %.1f MiB; its CPU time %.2f s of the %.2f s run (setup"
+		       " included)\n", k + 1, hwm[k] / 1024.0,
+		       (double)(sru.ru_utime.tv_sec + sru.ru_stime.tv_sec) +
+		           (double)(sru.ru_utime.tv_usec + sru.ru_stime.tv_usec) / 1e6, wall);
+	}
 	pthread_barrier_destroy(&go);
 	nftw(tmp, rm_one, 16, FTW_DEPTH | FTW_PHYS);
 	free(w);
@@ -582,7 +618,7 @@ int main(int argc, char **argv)
 {
 	const char *veld = "./build/veld", *keep = NULL;
 	long nops = 100000, nhist = 0;
-	int rounds = 21, ndev = 0;
+	int rounds = 21, ndev = 0, nserv = 1;
 	char tmpl[] = "/tmp/veld-bench-sync-XXXXXX", *tmp, data[600], path[700], url[64], code[64];
 	struct server sv;
 	veld_store *office, *a, *b;
@@ -602,19 +638,28 @@ int main(int argc, char **argv)
 			keep = argv[++i];
 		else if (!strcmp(argv[i], "--rounds") && i + 1 < argc)
 			rounds = atoi(argv[++i]);
+		else if (!strcmp(argv[i], "--db") && i + 1 < argc && argv[i + 1][0])
+			g_db = argv[++i];
+		else if (!strcmp(argv[i], "--servers") && i + 1 < argc)
+			nserv = atoi(argv[++i]);
 		else if (!strcmp(argv[i], "--devices") && i + 1 < argc)
 			ndev = atoi(argv[++i]);
 		else {
 			fprintf(stderr, "usage: bench_sync [--veld PATH] [--ops N]\n"
 			        "       bench_sync [--veld PATH] --history N [--keep DIR] [--rounds R]\n"
-			        "       bench_sync [--veld PATH] --devices N [--rounds R]\n");
+			        "       bench_sync [--veld PATH] --devices N [--rounds R] [--servers 1|2]\n"
+			        "       (each also with --db CONNINFO: PostgreSQL instead of SQLite)\n");
 			return 2;
 		}
 	}
 	if (nhist > 0)
 		return history_main(veld, nhist, keep, rounds);
+	if (nserv < 1 || nserv > 2 || (nserv == 2 && (!g_db || ndev < 1))) {
+		fprintf(stderr, "bench_sync: --servers is 1, or 2 with --db and --devices\n");
+		return 2;
+	}
 	if (ndev > 0)
-		return devices_main(veld, ndev, rounds);
+		return devices_main(veld, ndev, rounds, nserv);
 	if (!(tmp = mkdtemp(tmpl)))
 		return 1;
 	snprintf(data, sizeof data, "%s/server", tmp);

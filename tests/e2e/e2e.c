@@ -6,6 +6,7 @@
 #include <ftw.h>
 #include <jansson.h>
 #include <signal.h>
+#include <sqlite3.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -32,6 +33,7 @@ static int rm_one(const char *path, const struct stat *sb, int flag, struct FTW 
 void e2e_rm_rf(const char *dir)
 {
 	nftw(dir, rm_one, 16, FTW_DEPTH | FTW_PHYS);
+	veld_test_pg_drop_under(dir); /* the databases of servers in there */
 }
 
 static void sleep_ms(long ms)
@@ -76,9 +78,27 @@ void e2e_server_start(struct e2e_server *srv, const char *data_dir, uint16_t por
 void e2e_server_start_with(struct e2e_server *srv, const char *data_dir, uint16_t port,
                            const char *const *extra)
 {
-	char listen[32];
-	const char *argv[16];
+	char db[512];
+	if (!veld_test_pg()) {
+		e2e_server_start_db(srv, data_dir, port, NULL, extra);
+		return;
+	}
+	veld_test_pg_db(data_dir, db, sizeof db);
+	e2e_server_start_db(srv, data_dir, port, db, extra);
+}
+
+void e2e_server_start_db(struct e2e_server *srv, const char *data_dir, uint16_t port,
+                         const char *conninfo, const char *const *extra)
+{
+	char listen[32], dir[sizeof srv->dir], db[sizeof srv->db];
+	const char *argv[24];
 	size_t argc = 0;
+	/* (Either may be srv's own, for a restart: copied before srv's are
+	 * written.) */
+	snprintf(dir, sizeof dir, "%s", data_dir);
+	snprintf(db, sizeof db, "%s", conninfo ? conninfo : "");
+	data_dir = dir;
+	snprintf(srv->db, sizeof srv->db, "%s", db);
 	snprintf(srv->dir, sizeof srv->dir, "%s", data_dir);
 	snprintf(srv->out, sizeof srv->out, "%s.out", data_dir);
 	snprintf(srv->err, sizeof srv->err, "%s.err", data_dir);
@@ -89,8 +109,15 @@ void e2e_server_start_with(struct e2e_server *srv, const char *data_dir, uint16_
 	argv[argc++] = listen;
 	argv[argc++] = "--data";
 	argv[argc++] = data_dir;
-	for (size_t i = 0; extra != NULL && extra[i] != NULL && argc + 1 < 16; i++)
+	if (srv->db[0]) {
+		argv[argc++] = "--db";
+		argv[argc++] = srv->db;
+	}
+	for (size_t i = 0; extra != NULL && extra[i] != NULL; i++) {
+		if (argc + 1 >= sizeof argv / sizeof argv[0])
+			fail_msg("e2e_server_start: too many arguments");
 		argv[argc++] = extra[i];
+	}
 	argv[argc] = NULL;
 	/* A restart on the same port may race the old socket's release. */
 	for (int attempt = 0; attempt < 50; attempt++) {
@@ -117,6 +144,13 @@ void e2e_server_start_with(struct e2e_server *srv, const char *data_dir, uint16_
 			int status;
 			if (p) {
 				int https = p - (char *)out >= 5 && memcmp(p - 5, "https", 5) == 0;
+				/* The line names the backend: a _pg run that ends up on
+				 * SQLite would pass without testing anything of its own. */
+				const char *backend = srv->db[0] ? "PostgreSQL" : "SQLite";
+				char named[32];
+				snprintf(named, sizeof named, ", %s)", backend);
+				if (strstr(p, named) == NULL)
+					fail_msg("veld serve is not on %s: %s", backend, (char *)out);
 				srv->port = (uint16_t)atoi(p + strlen("://127.0.0.1:"));
 				snprintf(srv->url, sizeof srv->url, "%s://127.0.0.1:%u",
 				         https ? "https" : "http", srv->port);
@@ -159,6 +193,134 @@ void e2e_setup_code(const struct e2e_server *srv, char code[64])
 		b[--n] = 0;
 	snprintf(code, 64, "%s", (char *)b);
 	free(b);
+}
+
+/* ---- the server's database, from outside ------------------------------------------ */
+
+static sqlite3 *server_sqlite(const struct e2e_server *srv, int flags)
+{
+	char path[400];
+	sqlite3 *db;
+	snprintf(path, sizeof path, "%s/server.db", srv->dir);
+	if (sqlite3_open_v2(path, &db, flags, NULL) != SQLITE_OK)
+		fail_msg("%s: %s", path, sqlite3_errmsg(db));
+	sqlite3_busy_timeout(db, 5000);
+	return db;
+}
+
+int64_t e2e_server_int(const struct e2e_server *srv, const char *sql)
+{
+	sqlite3 *db;
+	sqlite3_stmt *st;
+	int64_t n = 0;
+	int rc;
+	if (srv->db[0])
+		return veld_test_pg_int(srv->db, sql);
+	db = server_sqlite(srv, SQLITE_OPEN_READONLY);
+	if (sqlite3_prepare_v2(db, sql, -1, &st, NULL) != SQLITE_OK)
+		fail_msg("%s: %s", sql, sqlite3_errmsg(db));
+	if ((rc = sqlite3_step(st)) == SQLITE_ROW)
+		n = sqlite3_column_int64(st, 0);
+	else if (rc != SQLITE_DONE)
+		fail_msg("%s: %s", sql, sqlite3_errmsg(db));
+	sqlite3_finalize(st);
+	sqlite3_close(db);
+	return n;
+}
+
+int64_t e2e_server_exec(const struct e2e_server *srv, const char *sql)
+{
+	sqlite3 *db;
+	int64_t n;
+	if (srv->db[0])
+		return veld_test_pg_exec(srv->db, sql);
+	db = server_sqlite(srv, SQLITE_OPEN_READWRITE);
+	if (sqlite3_exec(db, sql, NULL, NULL, NULL) != SQLITE_OK)
+		fail_msg("%s: %s", sql, sqlite3_errmsg(db));
+	n = sqlite3_changes(db);
+	sqlite3_close(db);
+	return n;
+}
+
+long e2e_server_blob(const struct e2e_server *srv, const char *sql, uint8_t *out, size_t cap)
+{
+	sqlite3 *db;
+	sqlite3_stmt *st;
+	long n = -1;
+	int rc;
+	if (srv->db[0])
+		return veld_test_pg_blob(srv->db, sql, out, cap);
+	db = server_sqlite(srv, SQLITE_OPEN_READONLY);
+	if (sqlite3_prepare_v2(db, sql, -1, &st, NULL) != SQLITE_OK)
+		fail_msg("%s: %s", sql, sqlite3_errmsg(db));
+	if ((rc = sqlite3_step(st)) == SQLITE_ROW && sqlite3_column_type(st, 0) != SQLITE_NULL) {
+		const void *b = sqlite3_column_blob(st, 0);
+		n = sqlite3_column_bytes(st, 0);
+		if ((size_t)n > cap)
+			fail_msg("%s: %ld bytes, more than %zu", sql, n, cap);
+		if (n)
+			memcpy(out, b, (size_t)n);
+	} else if (rc != SQLITE_ROW && rc != SQLITE_DONE) {
+		fail_msg("%s: %s", sql, sqlite3_errmsg(db));
+	}
+	sqlite3_finalize(st);
+	sqlite3_close(db);
+	return n;
+}
+
+const char *e2e_blob(char *out, size_t cap, const char *hex)
+{
+	return veld_test_sql_blob(out, cap, hex);
+}
+
+void e2e_server_intact(const struct e2e_server *srv)
+{
+	sqlite3 *db;
+	sqlite3_stmt *st;
+	if (srv->db[0]) {
+		uint8_t digest[32];
+		veld_test_pg_digest(srv->db, NULL, digest);
+		return;
+	}
+	db = server_sqlite(srv, SQLITE_OPEN_READONLY);
+	assert_int_equal(sqlite3_prepare_v2(db, "PRAGMA integrity_check", -1, &st, NULL), SQLITE_OK);
+	assert_int_equal(sqlite3_step(st), SQLITE_ROW);
+	assert_string_equal((const char *)sqlite3_column_text(st, 0), "ok");
+	sqlite3_finalize(st);
+	sqlite3_close(db);
+}
+
+void e2e_server_copy(const char *from, const char *to)
+{
+	char cmd[4096];
+	snprintf(cmd, sizeof cmd, "rm -rf '%.1000s' && cp -a '%.1000s' '%.1000s'", to, from, to);
+	assert_int_equal(system(cmd), 0);
+	if (veld_test_pg())
+		veld_test_pg_copy(from, to);
+}
+
+/* On PostgreSQL a feed's cursor comes from its counter row in `cursors`,
+ * taken as the driver takes it (server_pg.c); SQLite numbers the row. */
+int64_t e2e_server_forge_notice(const struct e2e_server *srv, const char *team, const char *kind,
+                                const char *body_hex)
+{
+	char sql[1200];
+	if (srv->db[0])
+		snprintf(sql, sizeof sql,
+		         "WITH c AS (UPDATE cursors SET last = last + 1 WHERE feed = 'notices'"
+		         " RETURNING last)"
+		         " INSERT INTO notices(cursor, team, n, kind, at, body, sig)"
+		         " SELECT c.last, '%s', (SELECT max(n) + 1 FROM notices WHERE team = '%s'),"
+		         " '%s', 1, '\\x%s'::bytea, decode(md5(random()::text) || md5(random()::text)"
+		         " || md5(random()::text) || md5(random()::text), 'hex') FROM c",
+		         team, team, kind, body_hex);
+	else
+		snprintf(sql, sizeof sql,
+		         "INSERT INTO notices(team, n, kind, at, body, sig)"
+		         " SELECT '%s', max(n) + 1, '%s', 1, x'%s', randomblob(64)"
+		         " FROM notices WHERE team = '%s'",
+		         team, kind, body_hex, team);
+	return e2e_server_exec(srv, sql);
 }
 
 static veld_store_options opts_for(const char *name, const char *team)

@@ -31,35 +31,6 @@ static void write_visits(veld_store *s, const char *client, int n)
 	ok(veld_store_commit(s));
 }
 
-static int64_t server_count(const struct e2e_server *srv, const char *sql)
-{
-	char path[400];
-	sqlite3 *db;
-	sqlite3_stmt *st;
-	int64_t n = -1;
-	snprintf(path, sizeof path, "%s/server.db", srv->dir);
-	assert_int_equal(sqlite3_open_v2(path, &db, SQLITE_OPEN_READONLY, NULL), SQLITE_OK);
-	if (sqlite3_prepare_v2(db, sql, -1, &st, NULL) == SQLITE_OK && sqlite3_step(st) == SQLITE_ROW)
-		n = sqlite3_column_int64(st, 0);
-	sqlite3_finalize(st);
-	sqlite3_close(db);
-	return n;
-}
-
-static void integrity_ok(const struct e2e_server *srv)
-{
-	char path[400];
-	sqlite3 *db;
-	sqlite3_stmt *st;
-	snprintf(path, sizeof path, "%s/server.db", srv->dir);
-	assert_int_equal(sqlite3_open(path, &db), SQLITE_OK);
-	assert_int_equal(sqlite3_prepare_v2(db, "PRAGMA integrity_check", -1, &st, NULL), SQLITE_OK);
-	assert_int_equal(sqlite3_step(st), SQLITE_ROW);
-	assert_string_equal((const char *)sqlite3_column_text(st, 0), "ok");
-	sqlite3_finalize(st);
-	sqlite3_close(db);
-}
-
 /* SIGKILL the server while a device pushes, at a different moment each
  * round; restart it; sync again. */
 static void test_e2e__server_killed_during_push(void **state)
@@ -96,7 +67,7 @@ static void test_e2e__server_killed_during_push(void **state)
 		sleep_ms(20 + 60 * round);
 		e2e_server_stop(&srv, SIGKILL);
 		waitpid(child, &status, 0);
-		integrity_ok(&srv);
+		e2e_server_intact(&srv);
 		e2e_server_start(&srv, data, srv.port);
 	}
 	veld_store_free(a);
@@ -106,15 +77,16 @@ static void test_e2e__server_killed_during_push(void **state)
 	/* Nothing lost, nothing twice: the server holds each own op once. */
 	assert_int_equal(e2e_count(a, "visit"), (size_t)total);
 	assert_int_equal(e2e_count(b, "visit"), (size_t)total);
-	assert_int_equal(server_count(&srv, "SELECT count(*) FROM feed"),
-	                 server_count(&srv, "SELECT count(*) FROM (SELECT DISTINCT device, seq FROM feed)"));
-	assert_int_equal(server_count(&srv, "SELECT count(*) FROM ops"),
-	                 server_count(&srv, "SELECT count(*) FROM feed"));
+	assert_int_equal(e2e_server_int(&srv, "SELECT count(*) FROM feed"),
+	                 e2e_server_int(&srv, "SELECT count(*) FROM"
+	                                      " (SELECT DISTINCT device, seq FROM feed) AS t"));
+	assert_int_equal(e2e_server_int(&srv, "SELECT count(*) FROM ops"),
+	                 e2e_server_int(&srv, "SELECT count(*) FROM feed"));
 	ok(veld_store_verify(a, &out));
 	veld_free(out);
 	ok(veld_store_verify(b, &out));
 	veld_free(out);
-	integrity_ok(&srv);
+	e2e_server_intact(&srv);
 	veld_store_free(a);
 	veld_store_free(b);
 	veld_store_free(office);
@@ -181,13 +153,6 @@ static void test_e2e__client_killed_during_pull(void **state)
 	free(tmp);
 }
 
-static void copy_dir(const char *from, const char *to)
-{
-	char cmd[4096];
-	snprintf(cmd, sizeof cmd, "rm -rf '%.1000s' && cp -a '%.1000s' '%.1000s'", to, from, to);
-	assert_int_equal(system(cmd), 0);
-}
-
 /* The server is restored from a backup older than what two devices pushed
  * since: each device notices on its next push (409 gap), pushes again from
  * where the server is, and pulls everything again; nothing is lost. */
@@ -210,7 +175,7 @@ static void test_e2e__server_restored_from_older_backup(void **state)
 	e2e_sync(office);
 
 	e2e_server_stop(&srv, SIGTERM);
-	copy_dir(data, backup);
+	e2e_server_copy(data, backup);
 	e2e_server_start(&srv, data, srv.port);
 	/* Work the backup will not have: a new client (with its key), visits, notes. */
 	write_visits(a, client, 50);
@@ -229,7 +194,7 @@ static void test_e2e__server_restored_from_older_backup(void **state)
 
 	/* Restore the old backup. */
 	e2e_server_stop(&srv, SIGTERM);
-	copy_dir(backup, data);
+	e2e_server_copy(backup, data);
 	e2e_server_start(&srv, data, srv.port);
 	/* Bram writes and syncs first: what he sends now takes the restored
 	 * feeds' next cursors, before Anna sends her lost work again. */
@@ -291,7 +256,7 @@ static void test_e2e__server_restored_from_older_backup(void **state)
 	}
 	ok(veld_store_verify(a, &out));
 	veld_free(out);
-	integrity_ok(&srv);
+	e2e_server_intact(&srv);
 	veld_store_free(a);
 	veld_store_free(bb);
 	veld_store_free(office);
@@ -372,14 +337,14 @@ static void test_e2e__restore_older_than_a_policy_removal(void **state)
 	client = e2e_create(a, "client", "{\"name\":\"Policy restore\"}");
 	e2e_sync(a);
 	e2e_server_stop(&srv, SIGTERM);
-	copy_dir(data, backup);
+	e2e_server_copy(data, backup);
 	e2e_server_start(&srv, data, srv.port);
 	ok(veld_record_update(a, "client", client, "{\"birth_date\":\"1980-01-01\"}", NULL, NULL));
 	e2e_sync(a);
 	ok(veld_office_field_policy(office, "noord", "address,phone", NULL));
 	e2e_sync(a); /* the value leaves the device: the server holds it */
 	e2e_server_stop(&srv, SIGTERM);
-	copy_dir(backup, data);
+	e2e_server_copy(backup, data);
 	e2e_server_start(&srv, data, srv.port);
 	before = e2e_state(a);
 	assert_int_equal(veld_sync(a, NULL, &out), VELD_EPROTO);

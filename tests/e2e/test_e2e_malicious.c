@@ -1986,20 +1986,14 @@ static void test_malicious__undecryptable_envelope(void **state)
 
 /* ---- a server rolled back -------------------------------------------------------------------- */
 
-static void copy_dir(const char *from, const char *to)
-{
-	char cmd[3200];
-	snprintf(cmd, sizeof cmd, "rm -rf '%.1000s' && cp -a '%.1000s' '%.1000s'", to, from, to);
-	assert_int_equal(system(cmd), 0);
-}
-
-/* Stop the server, run `what` on its data directory, start it again. */
+/* Stop the server, copy its state (data directory, and database in a _pg
+ * run) from `from` to `to` (NULL: its own), start it again. */
 static void server_offline(struct world *w, const char *from, const char *to)
 {
 	char dir[sizeof w->srv.dir];
 	snprintf(dir, sizeof dir, "%s", w->srv.dir);
 	e2e_server_stop(&w->srv, SIGTERM);
-	copy_dir(from ? from : dir, to ? to : dir);
+	e2e_server_copy(from ? from : dir, to ? to : dir);
 	e2e_server_start(&w->srv, dir, w->srv.port);
 }
 

@@ -46,21 +46,15 @@ static int64_t store_q(const char *tmp, const char *name, const char *sql)
 	return db_scalar(dir, "veld.db", sql);
 }
 
-/* Run SQL on the server's database (the malicious server); the number of
+/* Change a device's row in the server's database (the malicious server):
+ * `UPDATE devices SET <set>` for the device of hex id `dev`; the number of
  * rows it changed. */
-static int64_t server_exec(const char *data, const char *sql)
+static int64_t server_set_device(const struct e2e_server *srv, const char *set, const char *dev)
 {
-	char path[600];
-	sqlite3 *db;
-	int64_t n;
-	snprintf(path, sizeof path, "%s/server.db", data);
-	assert_int_equal(sqlite3_open(path, &db), SQLITE_OK);
-	sqlite3_busy_timeout(db, 5000);
-	if (sqlite3_exec(db, sql, NULL, NULL, NULL) != SQLITE_OK)
-		fail_msg("%s: %s", sql, sqlite3_errmsg(db));
-	n = sqlite3_changes(db);
-	sqlite3_close(db);
-	return n;
+	char sql[300], lit[64];
+	snprintf(sql, sizeof sql, "UPDATE devices SET %s WHERE device = %s", set,
+	         e2e_blob(lit, sizeof lit, dev));
+	return e2e_server_exec(srv, sql);
 }
 
 static char *device_id(veld_store *s)
@@ -139,8 +133,7 @@ static void test_e2e_office__revoke_refuses_the_team_the_server_names(void **sta
 	e2e_sync(b);
 	e2e_sync(f.office);
 	dev_b = device_id(b);
-	snprintf(sql, sizeof sql, "UPDATE devices SET team = 'zuid' WHERE device = x'%s'", dev_b);
-	assert_int_equal(server_exec(f.data, sql), 1);
+	assert_int_equal(server_set_device(&f.srv, "team = 'zuid'", dev_b), 1);
 
 	assert_int_equal(veld_office_revoke(f.office, dev_b, NULL), VELD_EPROTO);
 	assert_non_null(strstr(veld_error_last(), "certified it for team noord"));
@@ -185,8 +178,7 @@ static void test_e2e_office__revoke_last_seq_is_what_the_office_verified(void **
 	seen = (uint64_t)store_q(f.tmp, "office", sql);
 	assert_true(seen >= 2);
 	/* The server answers the revocation with acked 0. */
-	snprintf(sql, sizeof sql, "UPDATE devices SET last_seq = 0 WHERE device = x'%s'", dev_b);
-	assert_int_equal(server_exec(f.data, sql), 1);
+	assert_int_equal(server_set_device(&f.srv, "last_seq = 0", dev_b), 1);
 	ok(veld_office_revoke(f.office, dev_b, NULL));
 	snprintf(sql, sizeof sql, "SELECT revoked_seq FROM certs WHERE device = x'%s'", dev_b);
 	assert_int_equal(store_q(f.tmp, "office", sql), (int64_t)seen);
@@ -218,9 +210,7 @@ static void test_e2e_office__revoke_last_seq_is_what_the_office_verified(void **
 	dev_b = device_id(b);
 	snprintf(sql, sizeof sql, "SELECT seen FROM authors WHERE device = x'%s'", dev_b);
 	seen = (uint64_t)store_q(f.tmp, "office", sql);
-	snprintf(sql, sizeof sql, "UPDATE devices SET last_seq = last_seq + 5 WHERE device = x'%s'",
-	         dev_b);
-	assert_int_equal(server_exec(f.data, sql), 1);
+	assert_int_equal(server_set_device(&f.srv, "last_seq = last_seq + 5", dev_b), 1);
 	ok(veld_office_revoke(f.office, dev_b, NULL));
 	snprintf(sql, sizeof sql, "SELECT revoked_seq FROM certs WHERE device = x'%s'", dev_b);
 	assert_int_equal(store_q(f.tmp, "office", sql), (int64_t)seen);
@@ -248,7 +238,7 @@ static void test_e2e_office__revoke_of_an_uncertified_device(void **state)
 {
 	struct fx f;
 	veld_store *u;
-	char *dev_u, sql[300];
+	char *dev_u;
 	json_t *sum;
 	(void)state;
 	fx_start(&f);
@@ -258,8 +248,7 @@ static void test_e2e_office__revoke_of_an_uncertified_device(void **state)
 	assert_int_equal(store_q(f.tmp, "office", "SELECT count(*) FROM notices WHERE kind = 'revoke'"),
 	                 0);
 	/* The server lists it as not revoked again, with its genuine proof. */
-	snprintf(sql, sizeof sql, "UPDATE devices SET revoked = NULL WHERE device = x'%s'", dev_u);
-	assert_int_equal(server_exec(f.data, sql), 1);
+	assert_int_equal(server_set_device(&f.srv, "revoked = NULL", dev_u), 1);
 	sum = sync_summary(f.office);
 	json_decref(sum);
 	assert_int_equal(store_q(f.tmp, "office", "SELECT count(*) FROM certs"), 0);
@@ -420,7 +409,8 @@ static void test_e2e_office__invites_are_single_use_and_expire_at_the_office(voi
 	assert_int_equal(store_q(f.tmp, "office", sql), 1);
 	free(dev);
 	/* The server takes the same code again. */
-	assert_int_equal(server_exec(f.data, "UPDATE invites SET used = NULL WHERE team = 'noord'"), 1);
+	assert_int_equal(e2e_server_exec(&f.srv, "UPDATE invites SET used = NULL WHERE team = 'noord'"),
+	                 1);
 	u2 = e2e_store(f.tmp, "u2", "noord", 0);
 	ok(veld_enroll(u2, f.srv.url, code, "u2", NULL, &out));
 	veld_free(out);
@@ -440,9 +430,7 @@ static void test_e2e_office__invites_are_single_use_and_expire_at_the_office(voi
 	veld_free(out);
 	veld_free(code);
 	dev = device_id(late);
-	snprintf(sql, sizeof sql, "UPDATE devices SET enrolled = enrolled + 3600000 WHERE device ="
-	         " x'%s'", dev);
-	assert_int_equal(server_exec(f.data, sql), 1);
+	assert_int_equal(server_set_device(&f.srv, "enrolled = enrolled + 3600000", dev), 1);
 	/* One enrolled in time with the same kind of code is certified. */
 	ok(veld_office_invite(f.office, "noord", 60, NULL, &code));
 	ontime = e2e_store(f.tmp, "ontime", "noord", 0);
@@ -617,10 +605,12 @@ static void test_e2e_office__legacy_device_certified_by_the_operator(void **stat
 {
 	struct fx f;
 	veld_store *a, *old;
-	char *dev, sql[1400], path[600], *out = NULL, *c;
+	char *dev, sql[1400], path[600], lit[64], *out = NULL, *c;
 	json_t *j, *sum;
 	char fp[64];
+	uint8_t sign_pk[32];
 	sqlite3 *db;
+	sqlite3_stmt *st;
 	(void)state;
 	fx_start(&f);
 	a = e2e_device(&f.srv, f.office, f.tmp, "anna", "noord");
@@ -628,15 +618,18 @@ static void test_e2e_office__legacy_device_certified_by_the_operator(void **stat
 	dev = device_id(old);
 	/* As veld 0.1 left it: no invite on the server, the key pinned at the
 	 * office. */
-	snprintf(sql, sizeof sql, "UPDATE devices SET auth = NULL, proof = NULL WHERE device = x'%s'",
-	         dev);
-	assert_int_equal(server_exec(f.data, sql), 1);
+	assert_int_equal(server_set_device(&f.srv, "auth = NULL, proof = NULL", dev), 1);
+	snprintf(sql, sizeof sql, "SELECT sign_pk FROM devices WHERE device = %s",
+	         e2e_blob(lit, sizeof lit, dev));
+	assert_int_equal(e2e_server_blob(&f.srv, sql, sign_pk, sizeof sign_pk), 32);
 	snprintf(path, sizeof path, "%s/office/veld.db", f.tmp);
 	assert_int_equal(sqlite3_open(path, &db), SQLITE_OK);
 	sqlite3_busy_timeout(db, 5000);
-	snprintf(sql, sizeof sql, "ATTACH '%s/server.db' AS srv; INSERT INTO peers(device, sign_pk)"
-	         " SELECT device, sign_pk FROM srv.devices WHERE device = x'%s'", f.data, dev);
-	assert_int_equal(sqlite3_exec(db, sql, NULL, NULL, NULL), SQLITE_OK);
+	snprintf(sql, sizeof sql, "INSERT INTO peers(device, sign_pk) VALUES(x'%s', ?1)", dev);
+	assert_int_equal(sqlite3_prepare_v2(db, sql, -1, &st, NULL), SQLITE_OK);
+	sqlite3_bind_blob(st, 1, sign_pk, sizeof sign_pk, SQLITE_STATIC);
+	assert_int_equal(sqlite3_step(st), SQLITE_DONE);
+	sqlite3_finalize(st);
 	sqlite3_close(db);
 
 	/* Not on the server's word. */

@@ -246,11 +246,6 @@ static int64_t store_count(const char *dir, const char *sql)
 	return db_scalar(dir, "veld.db", sql);
 }
 
-static int64_t server_count(const char *data, const char *sql)
-{
-	return db_scalar(data, "server.db", sql);
-}
-
 static void test_e2e__other_team_receives_nothing(void **state)
 {
 	char *tmp = e2e_tmpdir(), data[512], b[256], *c, zdir[600];
@@ -376,27 +371,13 @@ static char *device_id(veld_store *s)
 	return id;
 }
 
-static int64_t server_exec(const char *data, const char *sql)
-{
-	char path[600];
-	sqlite3 *db;
-	int64_t n;
-	snprintf(path, sizeof path, "%s/server.db", data);
-	assert_int_equal(sqlite3_open(path, &db), SQLITE_OK);
-	sqlite3_busy_timeout(db, 5000);
-	assert_int_equal(sqlite3_exec(db, sql, NULL, NULL, NULL), SQLITE_OK);
-	n = sqlite3_changes(db);
-	sqlite3_close(db);
-	return n;
-}
-
 /* Every device's access log reaches the office, entry for entry as the
  * device wrote it; a worker cannot read it; an entry altered on the server
  * is refused at the office with nothing of its page kept. */
 static void test_e2e__access_log_reaches_the_office(void **state)
 {
 	char *tmp = e2e_tmpdir(), data[512], filter[128], *c, *out = NULL, *mine, *theirs;
-	char *dev_a, *dev_b, odir[600];
+	char *dev_a, *dev_b, odir[600], sql[400], zero[32], one[32];
 	struct e2e_server srv;
 	veld_store *office, *a, *bb;
 	json_t *summary;
@@ -468,15 +449,17 @@ static void test_e2e__access_log_reaches_the_office(void **state)
 	e2e_sync(a);
 	snprintf(odir, sizeof odir, "%s/office", tmp);
 	before = store_count(odir, "SELECT count(*) FROM office_audit");
-	server_exec(data, "CREATE TABLE kept AS SELECT cursor, sealed FROM audit_log"
+	e2e_server_exec(&srv, "CREATE TABLE kept AS SELECT cursor, sealed FROM audit_log"
 		" WHERE cursor = (SELECT max(cursor) FROM audit_log)");
-	assert_int_equal(server_exec(data, "UPDATE audit_log SET sealed = substr(sealed, 1, 40) ||"
-		" (CASE WHEN substr(sealed, 41, 1) = x'00' THEN x'01' ELSE x'00' END) ||"
-		" substr(sealed, 42) WHERE cursor = (SELECT cursor FROM kept)"), 1);
+	snprintf(sql, sizeof sql, "UPDATE audit_log SET sealed = substr(sealed, 1, 40) ||"
+		" (CASE WHEN substr(sealed, 41, 1) = %s THEN %s ELSE %s END) ||"
+		" substr(sealed, 42) WHERE cursor = (SELECT cursor FROM kept)",
+		e2e_blob(zero, sizeof zero, "00"), e2e_blob(one, sizeof one, "01"), zero);
+	assert_int_equal(e2e_server_exec(&srv, sql), 1);
 	assert_int_equal(veld_sync(office, NULL, &out), VELD_EPROTO);
 	assert_non_null(strstr(veld_error_last(), "access-log"));
 	assert_int_equal(store_count(odir, "SELECT count(*) FROM office_audit"), before);
-	assert_int_equal(server_exec(data, "UPDATE audit_log SET sealed = (SELECT sealed FROM kept)"
+	assert_int_equal(e2e_server_exec(&srv, "UPDATE audit_log SET sealed = (SELECT sealed FROM kept)"
 		" WHERE cursor = (SELECT cursor FROM kept)"), 1);
 	e2e_sync(office);
 	assert_int_equal(store_count(odir, "SELECT count(*) FROM office_audit"), before + 1);
@@ -490,7 +473,7 @@ static void test_e2e__access_log_reaches_the_office(void **state)
 	ok(veld_record_get(a, "client", c, "fourth look", &out));
 	veld_free(out);
 	e2e_sync(a);
-	assert_int_equal(server_exec(data, "DELETE FROM audit_log WHERE cursor ="
+	assert_int_equal(e2e_server_exec(&srv, "DELETE FROM audit_log WHERE cursor ="
 		" (SELECT max(cursor) - 1 FROM audit_log)"), 1);
 	assert_int_equal(veld_sync(office, NULL, &out), VELD_EPROTO);
 	assert_non_null(strstr(veld_error_last(), "missing"));
@@ -515,7 +498,8 @@ static void test_e2e__access_log_reaches_the_office(void **state)
  * clients are untouched. */
 static void test_e2e__office_erases_a_client_everywhere(void **state)
 {
-	char *tmp = e2e_tmpdir(), data[512], b[256], sql[256], *c, *d, *out = NULL, zdir[600];
+	char *tmp = e2e_tmpdir(), data[512], b[256], sql[256], lit[64], *c, *d, *out = NULL;
+	char zdir[600], body[48];
 	struct e2e_server srv;
 	veld_store *office, *a, *bb, *z, *cato;
 	snprintf(data, sizeof data, "%s/server", tmp);
@@ -532,13 +516,14 @@ static void test_e2e__office_erases_a_client_everywhere(void **state)
 	e2e_sync(bb);
 	e2e_sync(office);
 	e2e_sync(z);
-	snprintf(sql, sizeof sql, "SELECT count(*) FROM ops WHERE client = x'%s'", c);
-	assert_true(server_count(data, sql) > 0);
+	snprintf(sql, sizeof sql, "SELECT count(*) FROM ops WHERE client = %s",
+	         e2e_blob(lit, sizeof lit, c));
+	assert_true(e2e_server_int(&srv, sql) > 0);
 
 	ok(veld_office_erase(office, c, "AVG art. 17 request", NULL));
-	assert_int_equal(server_count(data, sql), 0);
-	snprintf(sql, sizeof sql, "SELECT count(*) FROM envelopes WHERE client = x'%s'", c);
-	assert_int_equal(server_count(data, sql), 0);
+	assert_int_equal(e2e_server_int(&srv, sql), 0);
+	snprintf(sql, sizeof sql, "SELECT count(*) FROM envelopes WHERE client = %s", lit);
+	assert_int_equal(e2e_server_int(&srv, sql), 0);
 	assert_int_equal(veld_record_get(office, "client", c, NULL, &out), VELD_ESHREDDED);
 	/* Running it again finishes nothing new and fails nothing. */
 	ok(veld_office_erase(office, c, NULL, NULL));
@@ -550,8 +535,8 @@ static void test_e2e__office_erases_a_client_everywhere(void **state)
 	e2e_sync(bb);
 	assert_int_equal(veld_record_get(a, "client", c, NULL, &out), VELD_ESHREDDED);
 	assert_int_equal(veld_record_get(bb, "client", c, NULL, &out), VELD_ESHREDDED);
-	snprintf(sql, sizeof sql, "SELECT count(*) FROM ops WHERE client = x'%s'", c);
-	assert_int_equal(server_count(data, sql), 0);
+	snprintf(sql, sizeof sql, "SELECT count(*) FROM ops WHERE client = %s", lit);
+	assert_int_equal(e2e_server_int(&srv, sql), 0);
 	/* The other client is untouched everywhere. */
 	ok(veld_record_get(bb, "client", d, NULL, &out));
 	assert_non_null(strstr(out, "Keep me"));
@@ -585,10 +570,8 @@ static void test_e2e__office_erases_a_client_everywhere(void **state)
 	assert_int_equal(store_count(zdir, "SELECT count(*) FROM erased"), 0);
 	/* The server alone cannot have a client destroyed: an erasure without
 	 * the office's signature is refused, and nothing of its page applied. */
-	snprintf(sql, sizeof sql, "INSERT INTO notices(team, n, kind, at, body, sig)"
-	         " SELECT 'noord', max(n) + 1, 'erase', 1, x'91c410' || x'%s', randomblob(64)"
-	         " FROM notices WHERE team = 'noord'", d);
-	assert_int_equal(server_exec(data, sql), 1);
+	snprintf(body, sizeof body, "91c410%s", d); /* the erase body of client d */
+	assert_int_equal(e2e_server_forge_notice(&srv, "noord", "erase", body), 1);
 	assert_int_equal(veld_sync(bb, NULL, &out), VELD_EPROTO);
 	assert_non_null(strstr(veld_error_last(), "office's signature"));
 	ok(veld_record_get(bb, "client", d, NULL, &out));
@@ -655,7 +638,8 @@ static void test_e2e__field_policy_decides_what_reaches_devices(void **state)
 	e2e_sync(bb);
 	e2e_sync(a);
 	/* The server holds it (sealed); no device received it. */
-	assert_int_equal(server_count(data, "SELECT count(*) FROM ops WHERE field = 'birth_date'"), 1);
+	assert_int_equal(e2e_server_int(&srv, "SELECT count(*) FROM ops WHERE field = 'birth_date'"),
+	                 1);
 	assert_int_equal(store_count(adir, held), 0);
 	assert_int_equal(store_count(bdir, held), 0);
 	birth_date(bb, c, bd);
@@ -719,14 +703,12 @@ static void test_e2e__field_policy_decides_what_reaches_devices(void **state)
 	assert_int_equal(store_count(bdir, held), 0);
 	/* Nor by serving the fields the policy keeps at the office: the device
 	 * drops them. */
-	assert_int_equal(server_exec(data, "UPDATE field_policy SET mask = 127, at = at + 1"), 1);
+	assert_int_equal(e2e_server_exec(&srv, "UPDATE field_policy SET mask = 127, at = at + 1"), 1);
 	ok(veld_record_update(office, "client", c, "{\"birth_date\":\"1971-04-05\"}", NULL, NULL));
 	e2e_sync(office);
 	e2e_sync(bb);
 	assert_int_equal(store_count(bdir, held), 0);
-	assert_int_equal(server_exec(data, "INSERT INTO notices(team, n, kind, at, body, sig)"
-	                             " SELECT 'noord', max(n) + 1, 'policy', 1, x'917f',"
-	                             " randomblob(64) FROM notices WHERE team = 'noord'"), 1);
+	assert_int_equal(e2e_server_forge_notice(&srv, "noord", "policy", "917f"), 1);
 	assert_int_equal(veld_sync(bb, NULL, &out), VELD_EPROTO);
 	assert_non_null(strstr(veld_error_last(), "office's signature"));
 	assert_int_equal(store_count(bdir, held), 0);

@@ -3,7 +3,13 @@
  * where curl is too polite), with requests built by the wire encoders and
  * signed with auth.c. Every refused request must leave the server's
  * database exactly as it was: each refusal test compares a digest of every
- * table before and after. */
+ * table before and after.
+ *
+ * Run as test_server_pg (VELD_TEST_DB=pg), every server keeps its state in
+ * a PostgreSQL database of its own (pgdb.h) instead of SQLite in its data
+ * directory, and the tests' looks into the database go there. A few tests
+ * are about the SQLite file itself (an older schema, nonces an older veld
+ * left in it): those skip on PostgreSQL, each saying why. */
 #include <stdarg.h>
 #include <stddef.h>
 #include <setjmp.h>
@@ -12,6 +18,7 @@
 
 #include "auth.h"
 #include "op.h"
+#include "pgdb.h"
 #include "policy.h"
 #include "veld_server.h"
 #include "wire.h"
@@ -48,6 +55,7 @@ struct dev {
 struct fx {
 	char dir[256];
 	char data[300];
+	char db[512]; /* the server's PostgreSQL database in a _pg run, else "" */
 	veld_server *srv;
 	uint16_t port;
 	CURL *curl;
@@ -112,6 +120,7 @@ static void server_start_skew(struct fx *f, uint64_t max_body, uint32_t max_requ
 	o.log = on_log;
 	o.log_payload = f;
 	o.max_skew_s = max_skew_s;
+	o.database = f->db[0] ? f->db : NULL;
 	int rc = veld_server_start(&f->srv, &o);
 	if (rc != VELD_OK)
 		fail_msg("veld_server_start: %d %s", rc, veld_error_last());
@@ -132,6 +141,8 @@ static struct fx *fx_new(uint64_t max_body, uint32_t max_requests)
 	snprintf(f->dir, sizeof f->dir, "/tmp/veld-itest-XXXXXX");
 	assert_non_null(mkdtemp(f->dir));
 	snprintf(f->data, sizeof f->data, "%s/data", f->dir);
+	if (veld_test_pg())
+		veld_test_pg_db(f->data, f->db, sizeof f->db);
 	server_start(f, max_body, max_requests);
 	assert_non_null(veld_server_setup_code(f->srv));
 	snprintf(f->code, sizeof f->code, "%s", veld_server_setup_code(f->srv));
@@ -147,6 +158,7 @@ static void fx_free(struct fx *f)
 	curl_easy_cleanup(f->curl);
 	veld_server_stop(f->srv);
 	rm_rf(f->dir);
+	veld_test_pg_drop_under(f->dir);
 	for (size_t i = 0; i < f->nlog; i++)
 		free(f->log[i]);
 	pthread_mutex_destroy(&f->log_mu);
@@ -289,13 +301,21 @@ static int cmp32(const void *a, const void *b)
 }
 
 /* A digest of every row of every table but `skip` (may be NULL;
- * order-independent). */
+ * order-independent). On PostgreSQL the request nonces are a table of the
+ * same database, which every signed request that succeeds adds to, a read
+ * too; on SQLite they are nonces.db, which the digest of server.db never
+ * sees. So they do not count on PostgreSQL either. */
 static void db_digest_except(struct fx *f, const char *skip, uint8_t out[32])
 {
 	char path[400];
 	sqlite3 *db;
 	sqlite3_stmt *tables, *rows;
 	crypto_generichash_state all;
+	if (f->db[0]) {
+		const char *const skips[] = {"nonces", skip, NULL};
+		veld_test_pg_digest(f->db, skips, out);
+		return;
+	}
 	snprintf(path, sizeof path, "%s/server.db", f->data);
 	assert_int_equal(sqlite3_open_v2(path, &db, SQLITE_OPEN_READONLY, NULL), SQLITE_OK);
 	sqlite3_busy_timeout(db, 5000);
@@ -352,6 +372,8 @@ static long long db_count(struct fx *f, const char *table)
 	sqlite3 *db;
 	sqlite3_stmt *st;
 	long long n = -1;
+	if (f->db[0])
+		return veld_test_pg_count(f->db, table);
 	snprintf(path, sizeof path, "%s/server.db", f->data);
 	assert_int_equal(sqlite3_open_v2(path, &db, SQLITE_OPEN_READONLY, NULL), SQLITE_OK);
 	snprintf(q, sizeof q, "SELECT count(*) FROM \"%s\"", table);
@@ -360,6 +382,15 @@ static long long db_count(struct fx *f, const char *table)
 	sqlite3_finalize(st);
 	sqlite3_close(db);
 	return n;
+}
+
+/* `n` bytes as a blob literal of the database's SQL (at most 64 bytes). */
+static const char *db_blob(char out[140], const uint8_t *b, size_t n)
+{
+	char hex[129];
+	assert_true(n <= 64);
+	sodium_bin2hex(hex, sizeof hex, b, n);
+	return veld_test_sql_blob(out, 140, hex);
 }
 
 #define SNAPSHOT(f, d) uint8_t d[32]; db_digest(f, d)
@@ -437,19 +468,18 @@ static void team_keys(struct fx *f, const char *team, uint64_t tv, struct resp *
 	msgpack_sbuffer_destroy(&b);
 }
 
-/* A worker of `team`, invited by the office and enrolled; `code_out`
- * (may be NULL) gets the invite's code. */
-static void worker_code(struct fx *f, struct dev *d, const char *team, char *code_out)
+/* The office invites a device to `team`, whose key version 1 it publishes
+ * first (the first time; later an equal repeat): the code's text goes to
+ * `text`, the team key the invite seals to `sealed`. */
+static void invite(struct fx *f, const char *team, char text[VELD_CODE_TEXT_MAX],
+                   uint8_t sealed[VELD_TEAM_SEALED_BYTES])
 {
 	struct veld__invite_req inv;
-	struct veld__enroll_resp er;
-	struct veld__wire w;
 	msgpack_sbuffer b;
 	uint8_t code[VELD_CODE_BYTES];
-	char text[VELD_CODE_TEXT_MAX];
 	struct resp r;
 
-	team_keys(f, team, 1, &r); /* the first time publishes tv 1; later an equal repeat */
+	team_keys(f, team, 1, &r);
 	assert_int_equal(r.status, 200);
 	resp_free(&r);
 
@@ -460,13 +490,26 @@ static void worker_code(struct fx *f, struct dev *d, const char *team, char *cod
 	inv.expires = (uint64_t)time(NULL) * 1000 + 3600 * 1000;
 	inv.tv = 1;
 	randombytes_buf(inv.team_sealed, sizeof inv.team_sealed);
+	memcpy(sealed, inv.team_sealed, sizeof inv.team_sealed);
 	msgpack_sbuffer_init(&b);
 	assert_int_equal(veld__wire_invite_req_encode(&b, &inv), VELD_OK);
 	call(f, &f->office, "POST", "/v1/invite", (uint8_t *)b.data, b.size, &r);
 	msgpack_sbuffer_destroy(&b);
 	assert_int_equal(r.status, 200);
 	resp_free(&r);
+}
 
+/* A worker of `team`, invited by the office and enrolled; `code_out`
+ * (may be NULL) gets the invite's code. */
+static void worker_code(struct fx *f, struct dev *d, const char *team, char *code_out)
+{
+	struct veld__enroll_resp er;
+	struct veld__wire w;
+	uint8_t sealed[VELD_TEAM_SEALED_BYTES];
+	char text[VELD_CODE_TEXT_MAX];
+	struct resp r;
+
+	invite(f, team, text, sealed);
 	dev_new(d, team);
 	enroll(f, d, text, &r);
 	assert_int_equal(r.status, 200);
@@ -477,7 +520,7 @@ static void worker_code(struct fx *f, struct dev *d, const char *team, char *cod
 	assert_string_equal(er.team, team);
 	assert_int_equal(er.tv, 1);
 	assert_true(er.has_team_key);
-	assert_memory_equal(er.team_sealed, inv.team_sealed, sizeof inv.team_sealed);
+	assert_memory_equal(er.team_sealed, sealed, sizeof sealed);
 	assert_true(er.has_office);
 	assert_memory_equal(er.office_device, f->office.id, 16);
 	assert_memory_equal(er.office_sign_pk, f->office.sign_pk, 32);
@@ -1783,7 +1826,13 @@ static void test_server__stop_drains_in_flight(void **state)
  * holds server.db's write lock with an uncommitted change, as a long push
  * does), it does not see that change, and its nonce goes to nonces.db,
  * which the lock does not cover. The office's authentication reads there
- * too. Before readers, this pull waited out the busy timeout and failed. */
+ * too. Before readers, this pull waited out the busy timeout and failed.
+ * On PostgreSQL the write in progress holds what a push of the driver
+ * holds: its write lock (the advisory lock PG_LOCK_WRITE of server_pg.c,
+ * whose number the test repeats) and the rows it changed; a push sent
+ * meanwhile waits for it, which shows the number is still the driver's. */
+#define PG_LOCK_WRITE "508507743319" /* server_pg.c's */
+
 static void test_server__pull_does_not_wait_for_a_write(void **state)
 {
 	struct fx *f = *state;
@@ -1792,18 +1841,32 @@ static void test_server__pull_does_not_wait_for_a_write(void **state)
 	struct veld__pull_resp p;
 	struct veld__wire w;
 	uint8_t client[16];
-	char path[400];
-	sqlite3 *db;
+	char path[400], answer[512] = {0};
+	sqlite3 *db = NULL;
+	veld_test_pg_hold *hold = NULL;
+	msgpack_sbuffer body;
+	int fd = -1;
 	randombytes_buf(client, 16);
 	batch_make(&b, &f->office, 1, 3, "north", client, 1);
 	push(f, &f->office, &b, &r);
 	assert_pushed(&r, 3, 3);
 	resp_free(&r);
 
-	snprintf(path, sizeof path, "%s/server.db", f->data);
-	assert_int_equal(sqlite3_open_v2(path, &db, SQLITE_OPEN_READWRITE, NULL), SQLITE_OK);
-	assert_int_equal(sqlite3_exec(db, "BEGIN IMMEDIATE; DELETE FROM feed;", NULL, NULL, NULL),
-	                 SQLITE_OK);
+	if (f->db[0]) {
+		hold = veld_test_pg_begin(f->db, "SELECT pg_advisory_xact_lock(" PG_LOCK_WRITE ");"
+		                                 " DELETE FROM feed");
+		batch_make(&b, &f->office, 4, 1, "north", client, 1);
+		push_body(&body, &b, NULL, 0);
+		fd = raw_connect(f);
+		raw_post_head(fd, &f->office, "/v1/push", (uint8_t *)body.data, body.size);
+		raw_send(fd, body.data, body.size);
+		msgpack_sbuffer_destroy(&body);
+	} else {
+		snprintf(path, sizeof path, "%s/server.db", f->data);
+		assert_int_equal(sqlite3_open_v2(path, &db, SQLITE_OPEN_READWRITE, NULL), SQLITE_OK);
+		assert_int_equal(sqlite3_exec(db, "BEGIN IMMEDIATE; DELETE FROM feed;", NULL, NULL,
+		                              NULL), SQLITE_OK);
+	}
 	pull_page(f, &f->office, "/v1/pull?after=0&limit=100", &w, &p, &r);
 	assert_int_equal(page_seqs(&p, &f->office), SEQS(3));
 	veld__wire_free(&w);
@@ -1815,6 +1878,17 @@ static void test_server__pull_does_not_wait_for_a_write(void **state)
 	call(f, &f->office, "GET", "/v1/devices", NULL, 0, &r);
 	assert_int_equal(r.status, 200);
 	resp_free(&r);
+	if (hold) {
+		usleep(100 * 1000);
+		if (recv(fd, answer, sizeof answer - 1, MSG_DONTWAIT) >= 0)
+			fail_msg("a push did not wait for the test's write lock (is " PG_LOCK_WRITE
+			         " still server_pg.c's PG_LOCK_WRITE?): %.40s", answer);
+		veld_test_pg_release(hold);
+		assert_true(recv(fd, answer, sizeof answer - 1, 0) > 0);
+		close(fd);
+		assert_non_null(strstr(answer, " 200 "));
+		return;
+	}
 	assert_int_equal(sqlite3_exec(db, "ROLLBACK", NULL, NULL, NULL), SQLITE_OK);
 	sqlite3_close(db);
 }
@@ -1898,6 +1972,8 @@ static void test_server__old_nonces_carried_over(void **state)
 	sqlite3 *db;
 	sqlite3_stmt *st;
 	const char *uri = "/v1/pull?after=0&limit=10";
+	if (f->db[0])
+		skip(); /* server.db's table of an older veld: PostgreSQL never had one */
 	veld__auth_sign(&h, f->office.id, f->office.sign_sk, "GET", uri, NULL, 0);
 	assert_int_equal(sodium_hex2bin(nonce, sizeof nonce, h.nonce, strlen(h.nonce), NULL, NULL,
 	                                NULL), 0);
@@ -2074,9 +2150,13 @@ static void test_server__restart_keeps_state(void **state)
 	veld_server_options o;
 	veld_server_options_init(&o);
 	o.data_dir = f->data;
+	o.database = f->db[0] ? f->db : NULL;
 	assert_int_equal(veld_server_start(&second, &o), VELD_EBUSY);
 	assert_null(second);
-	/* An integrity check of the database file. */
+	/* An integrity check of the database file (SQLite's: PostgreSQL has
+	 * no such check of a whole database). */
+	if (f->db[0])
+		return;
 	char path[400];
 	sqlite3 *db;
 	sqlite3_stmt *st;
@@ -2262,6 +2342,12 @@ static int db_audit_sealed(struct fx *f, const uint8_t device[16], uint64_t seq,
 	sqlite3 *db;
 	sqlite3_stmt *st;
 	int n = -1;
+	if (f->db[0]) {
+		char q[300], lit[140];
+		snprintf(q, sizeof q, "SELECT sealed FROM audit_log WHERE device = %s AND seq = %llu",
+		         db_blob(lit, device, 16), (unsigned long long)seq);
+		return (int)veld_test_pg_blob(f->db, q, out, cap);
+	}
 	snprintf(path, sizeof path, "%s/server.db", f->data);
 	assert_int_equal(sqlite3_open_v2(path, &db, SQLITE_OPEN_READONLY, NULL), SQLITE_OK);
 	assert_int_equal(sqlite3_prepare_v2(db, "SELECT sealed FROM audit_log WHERE device = ?1"
@@ -2286,6 +2372,8 @@ static long long db_int(struct fx *f, const char *q)
 	sqlite3 *db;
 	sqlite3_stmt *st;
 	long long v = 0;
+	if (f->db[0])
+		return veld_test_pg_int(f->db, q);
 	snprintf(path, sizeof path, "%s/server.db", f->data);
 	assert_int_equal(sqlite3_open_v2(path, &db, SQLITE_OPEN_READWRITE, NULL), SQLITE_OK);
 	sqlite3_busy_timeout(db, 5000);
@@ -2864,6 +2952,8 @@ static void test_server__audit_schema_upgrade(void **state)
 	struct batch b;
 	struct resp r;
 	uint8_t client[16];
+	if (f->db[0])
+		skip(); /* SQLite's migrations: PostgreSQL's schema starts at its version 1 */
 	worker(f, &w1, "north");
 	randombytes_buf(client, 16);
 	batch_make_v(&b, &w1, 1, 2, "north", client, 1, 1); /* what devices wrote then */
@@ -2929,18 +3019,24 @@ static void notice_free(struct notice *x)
 	msgpack_sbuffer_destroy(&x->body);
 }
 
+/* The body of a POST /v1/notice of `count` notices. */
+static void notices_body(msgpack_sbuffer *b, const struct notice *xs, size_t count)
+{
+	struct veld__notice v[16];
+	struct veld__notice_req m = {v, count};
+	assert_true(count <= 16);
+	for (size_t i = 0; i < count; i++)
+		v[i] = xs[i].n;
+	msgpack_sbuffer_init(b);
+	assert_int_equal(veld__wire_notice_req_encode(b, &m), VELD_OK);
+}
+
 /* POST /v1/notice of `count` notices, by `sender`. */
 static void notices_post(struct fx *f, const struct dev *sender, const struct notice *xs,
                          size_t count, struct resp *r)
 {
-	struct veld__notice v[16];
-	struct veld__notice_req m = {v, count};
 	msgpack_sbuffer b;
-	assert_true(count <= 16);
-	for (size_t i = 0; i < count; i++)
-		v[i] = xs[i].n;
-	msgpack_sbuffer_init(&b);
-	assert_int_equal(veld__wire_notice_req_encode(&b, &m), VELD_OK);
+	notices_body(&b, xs, count);
 	call(f, sender, "POST", "/v1/notice", (uint8_t *)b.data, b.size, r);
 	msgpack_sbuffer_destroy(&b);
 }
@@ -3267,19 +3363,19 @@ static void test_server__notice_revoke(void **state)
 static long long db_rows_with(struct fx *f, const char *table, const char *col,
                               const uint8_t id[16])
 {
-	char hex[33], q[256];
-	sodium_bin2hex(hex, sizeof hex, id, 16);
-	snprintf(q, sizeof q, "SELECT count(*) FROM \"%s\" WHERE \"%s\" = x'%s'", table, col, hex);
+	char lit[140], q[256];
+	snprintf(q, sizeof q, "SELECT count(*) FROM \"%s\" WHERE \"%s\" = %s", table, col,
+	         db_blob(lit, id, 16));
 	return db_int(f, q);
 }
 
 /* The server's last_seq of a device. */
 static long long db_last_seq(struct fx *f, const struct dev *d)
 {
-	char hex[33], q[200];
+	char lit[140], q[200];
 	assert_int_equal(db_rows_with(f, "devices", "device", d->id), 1);
-	sodium_bin2hex(hex, sizeof hex, d->id, 16);
-	snprintf(q, sizeof q, "SELECT last_seq FROM devices WHERE device = x'%s'", hex);
+	snprintf(q, sizeof q, "SELECT last_seq FROM devices WHERE device = %s",
+	         db_blob(lit, d->id, 16));
 	return db_int(f, q);
 }
 
@@ -3288,14 +3384,14 @@ static long long db_last_seq(struct fx *f, const struct dev *d)
  * records, its row in clients, keys. */
 static long long db_client_traces(struct fx *f, const uint8_t client[16])
 {
-	char hex[33], q[600];
-	sodium_bin2hex(hex, sizeof hex, client, 16);
+	char lit[140], q[800];
+	db_blob(lit, client, 16);
 	snprintf(q, sizeof q,
-	         "SELECT (SELECT count(*) FROM ops WHERE client = x'%s')"
-	         " + (SELECT count(*) FROM entities WHERE client = x'%s')"
-	         " + (SELECT count(*) FROM clients WHERE client = x'%s')"
-	         " + (SELECT count(*) FROM envelopes WHERE client = x'%s')",
-	         hex, hex, hex, hex);
+	         "SELECT (SELECT count(*) FROM ops WHERE client = %s)"
+	         " + (SELECT count(*) FROM entities WHERE client = %s)"
+	         " + (SELECT count(*) FROM clients WHERE client = %s)"
+	         " + (SELECT count(*) FROM envelopes WHERE client = %s)",
+	         lit, lit, lit, lit);
 	return db_int(f, q);
 }
 
@@ -3334,7 +3430,7 @@ static void test_server__erase_client(void **state)
 	struct veld__wire w;
 	struct resp r;
 	uint8_t cn[16], cm[16], cs[16], vn[16];
-	char hex[33], q[300];
+	char hex[33], lit[140], q[300];
 	veld__ref ghost;
 	worker(f, &north, "north");
 	worker(f, &south, "south");
@@ -3400,12 +3496,13 @@ static void test_server__erase_client(void **state)
 	 * hash and kh with its team and client. */
 	assert_int_equal(db_count(f, "erasures"), 1);
 	sodium_bin2hex(hex, sizeof hex, cn, 16);
-	snprintf(q, sizeof q, "SELECT count(*) FROM erasures WHERE client = x'%s' AND team = 'north'"
-	         " AND at = %llu", hex, (unsigned long long)NOTICE_AT + 1);
+	db_blob(lit, cn, 16);
+	snprintf(q, sizeof q, "SELECT count(*) FROM erasures WHERE client = %s AND team = 'north'"
+	         " AND at = %llu", lit, (unsigned long long)NOTICE_AT + 1);
 	assert_int_equal(db_int(f, q), 1);
 	assert_int_equal(db_rows_with(f, "erased", "client", cn), 1);
-	snprintf(q, sizeof q, "SELECT count(*) FROM erased_ops WHERE client = x'%s' AND team = 'north'"
-	         " AND length(kh) = 32 AND length(hash) = 32", hex);
+	snprintf(q, sizeof q, "SELECT count(*) FROM erased_ops WHERE client = %s AND team = 'north'"
+	         " AND length(kh) = 32 AND length(hash) = 32", lit);
 	assert_int_equal(db_int(f, q), 5);
 	assert_int_equal(db_count(f, "erased_ops"), 5);
 	assert_int_equal(db_rows_with(f, "feed", "client", cn), 5);
@@ -3675,12 +3772,20 @@ static void test_server__notices_in_pulls(void **state)
 	ASSERT_UNCHANGED(f, before);
 
 	/* More than a page: 1001 more of north (as stored, signed or not: the
-	 * page limit is the server's). */
+	 * page limit is the server's). On PostgreSQL their cursors come from
+	 * the feed's counter row, as the driver takes them. */
 	veld_server_stop(f->srv);
 	f->srv = NULL;
-	db_int(f, "WITH RECURSIVE k(i) AS (SELECT 3 UNION ALL SELECT i + 1 FROM k WHERE i < 1003)"
-	          " INSERT INTO notices(team, n, kind, at, body, sig)"
-	          " SELECT 'north', i, 'policy', 1, x'9100', randomblob(64) FROM k");
+	if (f->db[0])
+		db_int(f, "WITH c AS (UPDATE cursors SET last = last + 1001 WHERE feed = 'notices'"
+		          " RETURNING last)"
+		          " INSERT INTO notices(cursor, team, n, kind, at, body, sig)"
+		          " SELECT c.last - 1003 + i, 'north', i, 'policy', 1, '\\x9100'::bytea,"
+		          " decode(repeat(md5(i::text), 4), 'hex') FROM c, generate_series(3, 1003) i");
+	else
+		db_int(f, "WITH RECURSIVE k(i) AS (SELECT 3 UNION ALL SELECT i + 1 FROM k WHERE i < 1003)"
+		          " INSERT INTO notices(team, n, kind, at, body, sig)"
+		          " SELECT 'north', i, 'policy', 1, x'9100', randomblob(64) FROM k");
 	server_start(f, 0, 0);
 	call(f, &north, "GET", "/v1/pull?notice_after=0", NULL, 0, &r);
 	assert_int_equal(r.status, 200);
@@ -4484,6 +4589,8 @@ static void test_server__schema_upgrade_keeps_old_data(void **state)
 	struct veld__wire w;
 	struct resp r;
 	uint8_t cn[16], cm[16];
+	if (f->db[0])
+		skip(); /* SQLite's migrations: PostgreSQL's schema starts at its version 1 */
 	worker(f, &north, "north");
 	worker(f, &north2, "north");
 	randombytes_buf(cn, 16);
@@ -4586,6 +4693,784 @@ static void test_server__schema_upgrade_keeps_old_data(void **state)
 	resp_free(&r);
 }
 
+/* ---- several servers on one database (PostgreSQL only) ----------------------------- */
+
+/* docs/operations.md, "Several servers behind a load balancer": two servers,
+ * A and B, started in-process on one PostgreSQL database (each with a data
+ * directory of its own), and requests sent to both at once by threads that
+ * a barrier lets go together, each race run many times over so that its
+ * window is hit. What they check is seen only in the answers and in the
+ * database. On SQLite they skip: one SQLite directory serves one process,
+ * so there is no second server to race. */
+struct cluster {
+	struct fx *f;      /* server A: the fixture the helpers know (office, devices, log) */
+	veld_server *b;    /* server B: a data directory of its own, f's database */
+	char data_b[320];
+	struct fx *via[2]; /* f aimed at A and at B, each with a curl handle of its own */
+};
+
+/* A server on `data` whose state is in the database `db`, logging to
+ * `log_to`'s log (may be NULL). Returns veld_server_start's code; asserts
+ * nothing, so a thread may call it. */
+static int server_open(veld_server **out, const char *data, const char *db, struct fx *log_to)
+{
+	veld_server_options o;
+	veld_server_options_init(&o);
+	o.listen = "127.0.0.1:0";
+	o.data_dir = data;
+	o.threads = 4;
+	o.log = log_to ? on_log : NULL;
+	o.log_payload = log_to;
+	o.database = db;
+	return veld_server_start(out, &o);
+}
+
+/* A copy of the fixture aimed at the server on `port`, with a curl handle
+ * of its own: one thread at a time may send through it. */
+static struct fx *fx_via(const struct fx *f, uint16_t port)
+{
+	struct fx *v = malloc(sizeof *v);
+	assert_non_null(v);
+	memcpy(v, f, sizeof *v);
+	v->port = port;
+	v->curl = curl_easy_init();
+	assert_non_null(v->curl);
+	return v;
+}
+
+static void fx_via_free(struct fx *v)
+{
+	if (!v)
+		return;
+	curl_easy_cleanup(v->curl);
+	free(v);
+}
+
+/* Servers A and B on one database, the office enrolled (through A); on
+ * SQLite no state, and the test skips. */
+static int cluster_setup(void **state)
+{
+	struct cluster *c;
+	int rc;
+	*state = NULL;
+	if (!veld_test_pg())
+		return 0;
+	c = calloc(1, sizeof *c);
+	assert_non_null(c);
+	c->f = fx_new(0, 0);
+	enroll_office(c->f);
+	snprintf(c->data_b, sizeof c->data_b, "%s/data-b", c->f->dir);
+	if ((rc = server_open(&c->b, c->data_b, c->f->db, c->f)) != VELD_OK)
+		fail_msg("server B: veld_server_start: %d %s", rc, veld_error_last());
+	assert_null(veld_server_setup_code(c->b)); /* the office is enrolled */
+	c->via[0] = fx_via(c->f, c->f->port);
+	c->via[1] = fx_via(c->f, veld_server_port(c->b));
+	*state = c;
+	return 0;
+}
+
+static int cluster_teardown(void **state)
+{
+	struct cluster *c = *state;
+	if (!c)
+		return 0;
+	fx_via_free(c->via[0]);
+	fx_via_free(c->via[1]);
+	veld_server_stop(c->b);
+	fx_free(c->f); /* drops the database, once both servers are stopped */
+	free(c);
+	return 0;
+}
+
+/* A request signed ahead, sent by a thread of its own when the barrier
+ * lets it go. */
+struct shot {
+	struct fx *via;
+	const char *method;
+	char path[128];
+	uint8_t *body;
+	size_t len;
+	struct veld__auth_headers h;
+	pthread_barrier_t *go;
+	CURLcode cc;
+	struct resp r;
+};
+
+static void shot_make(struct shot *s, struct fx *via, const struct dev *d, const char *method,
+                      const char *path, const void *body, size_t len)
+{
+	memset(s, 0, sizeof *s);
+	s->via = via;
+	s->method = method;
+	snprintf(s->path, sizeof s->path, "%s", path);
+	if (len) {
+		s->body = malloc(len);
+		assert_non_null(s->body);
+		memcpy(s->body, body, len);
+	}
+	s->len = len;
+	veld__auth_sign(&s->h, d->id, d->sign_sk, method, s->path, s->body, len);
+}
+
+/* The same signed bytes (its nonce too), to be sent through `via`. */
+static void shot_copy(struct shot *to, const struct shot *from, struct fx *via)
+{
+	*to = *from;
+	memset(&to->r, 0, sizeof to->r);
+	to->via = via;
+	if (from->len) {
+		to->body = malloc(from->len);
+		assert_non_null(to->body);
+		memcpy(to->body, from->body, from->len);
+	}
+}
+
+static void shot_free(struct shot *s)
+{
+	free(s->body);
+	resp_free(&s->r);
+}
+
+static void *shot_run(void *arg)
+{
+	struct shot *s = arg;
+	pthread_barrier_wait(s->go);
+	s->cc = http_raw(s->via, s->method, s->path, s->body, s->len, &s->h, &s->r);
+	return NULL;
+}
+
+/* Send `n` shots at once; every one must get an answer. */
+static void race(struct shot *s, size_t n)
+{
+	pthread_barrier_t go;
+	pthread_t th[4];
+	assert_true(n <= 4);
+	assert_int_equal(pthread_barrier_init(&go, NULL, (unsigned)n), 0);
+	for (size_t i = 0; i < n; i++) {
+		s[i].go = &go;
+		assert_int_equal(pthread_create(&th[i], NULL, shot_run, &s[i]), 0);
+	}
+	for (size_t i = 0; i < n; i++)
+		pthread_join(th[i], NULL);
+	pthread_barrier_destroy(&go);
+	for (size_t i = 0; i < n; i++)
+		if (s[i].cc != CURLE_OK)
+			fail_msg("%s %s: %s", s[i].method, s[i].path, curl_easy_strerror(s[i].cc));
+}
+
+/* An answer in a few words, to compare with the answers that may come:
+ * "200 acked 5 stored 3" for a push, "200" for any other success,
+ * "409 gap 7" (with `expected`), "409 replay", "500 internal"... Asserts
+ * nothing, so a thread may call it. */
+static void answer_text(const struct resp *r, int push, char *out, size_t cap)
+{
+	struct veld__wire w;
+	memset(&w, 0, sizeof w);
+	if (r->status == 200 && push) {
+		struct veld__push_resp m;
+		if (veld__wire_push_resp_decode(&w, r->body, r->len, &m) == VELD_OK)
+			snprintf(out, cap, "200 acked %llu stored %llu", (unsigned long long)m.acked,
+			         (unsigned long long)m.stored);
+		else
+			snprintf(out, cap, "200 undecodable");
+	} else if (r->status == 200) {
+		snprintf(out, cap, "200");
+	} else {
+		struct veld__error_resp e;
+		if (veld__wire_error_decode(&w, r->body, r->len, &e) != VELD_OK)
+			snprintf(out, cap, "%ld undecodable", r->status);
+		else if (strcmp(e.error, "gap") == 0)
+			snprintf(out, cap, "%ld gap %llu", r->status, (unsigned long long)e.expected);
+		else
+			snprintf(out, cap, "%ld %s", r->status, e.error);
+	}
+	veld__wire_free(&w);
+}
+
+/* Two racing requests' answers are those of one order or of the other:
+ * (a1, b1) if a came first, (a2, b2) if b did. */
+static void assert_either(int round, const char *what, const struct shot *a, const struct shot *b,
+                          const char *a1, const char *b1, const char *a2, const char *b2)
+{
+	char ta[96], tb[96];
+	answer_text(&a->r, strcmp(a->path, "/v1/push") == 0, ta, sizeof ta);
+	answer_text(&b->r, strcmp(b->path, "/v1/push") == 0, tb, sizeof tb);
+	if (!((strcmp(ta, a1) == 0 && strcmp(tb, b1) == 0) ||
+	      (strcmp(ta, a2) == 0 && strcmp(tb, b2) == 0)))
+		fail_msg("round %d, %s: answered [%s] and [%s]; wanted [%s] and [%s], or [%s] and [%s]",
+		         round, what, ta, tb, a1, b1, a2, b2);
+}
+
+/* A push of `b` through `via`, signed as `d`, as a shot (envelopes may be
+ * NULL). */
+static void shot_push(struct shot *s, struct fx *via, const struct dev *d, const struct batch *b,
+                      const struct veld__envelope *envs, size_t nenvs)
+{
+	msgpack_sbuffer body;
+	push_body(&body, b, envs, nenvs);
+	shot_make(s, via, d, "POST", "/v1/push", body.data, body.size);
+	msgpack_sbuffer_destroy(&body);
+}
+
+/* 1. Cursors become visible in increasing order, across servers. Four
+ * workers push batches through A and B in turn while two office pullers
+ * page through the feed with `after`, each page from the other server than
+ * the one before: a row committed below a cursor a puller has passed would
+ * be missed for good, so each puller must end with every operation, once,
+ * and see no cursor at or below one it passed. Meanwhile this thread looks
+ * straight into the database: each look (one statement, one snapshot)
+ * takes the feed's highest cursor and its number of rows; the next look
+ * counts the rows up to the previous highest again, which must be the same
+ * number. */
+enum { FEED_PUSHERS = 4, FEED_PULLERS = 2, FEED_ROUNDS = 60, FEED_SEQS = 128 };
+
+struct feed_pusher {
+	struct fx *via[2];
+	struct dev d;
+	uint8_t client[16];
+	int first; /* the server of its first push; then the other one, in turn */
+	pthread_barrier_t *go;
+	int *running; /* pushers not finished yet */
+	uint64_t last;
+	char err[300];
+};
+
+struct feed_puller {
+	struct fx *via[2];
+	const struct dev *office;
+	const struct feed_pusher *ps;
+	int first;
+	pthread_barrier_t *go;
+	const int *running;
+	uint8_t seen[FEED_PUSHERS][FEED_SEQS + 1];
+	unsigned pages;
+	char err[200];
+};
+
+static void *feed_pusher_run(void *arg)
+{
+	struct feed_pusher *p = arg;
+	pthread_barrier_wait(p->go);
+	for (int i = 0; i < FEED_ROUNDS && !p->err[0]; i++) {
+		struct batch b;
+		struct shot s;
+		char got[96], want[96];
+		size_t n = 1 + (size_t)i % 3;
+		batch_make(&b, &p->d, p->last + 1, n, p->d.team, p->client, 1);
+		shot_push(&s, p->via[(p->first + i) % 2], &p->d, &b, NULL, 0);
+		s.cc = http_raw(s.via, s.method, s.path, s.body, s.len, &s.h, &s.r);
+		answer_text(&s.r, 1, got, sizeof got);
+		snprintf(want, sizeof want, "200 acked %llu stored %zu",
+		         (unsigned long long)(p->last + n), n);
+		if (s.cc != CURLE_OK)
+			snprintf(p->err, sizeof p->err, "push %d: %s", i, curl_easy_strerror(s.cc));
+		else if (strcmp(got, want) != 0)
+			snprintf(p->err, sizeof p->err, "push %d answered [%s], wanted [%s]", i, got, want);
+		p->last += n;
+		shot_free(&s);
+	}
+	__atomic_sub_fetch(p->running, 1, __ATOMIC_SEQ_CST);
+	return NULL;
+}
+
+/* One item of a page: the operation (device, seq) at `cursor`. */
+static void feed_seen(struct feed_puller *p, uint64_t after, uint64_t next, uint64_t cursor,
+                      const uint8_t device[16], uint64_t seq)
+{
+	int k = 0;
+	while (k < FEED_PUSHERS && memcmp(p->ps[k].d.id, device, 16) != 0)
+		k++;
+	if (p->err[0])
+		return;
+	if (cursor <= after || cursor > next)
+		snprintf(p->err, sizeof p->err, "page %u: cursor %llu outside (%llu, %llu]", p->pages,
+		         (unsigned long long)cursor, (unsigned long long)after,
+		         (unsigned long long)next);
+	else if (k == FEED_PUSHERS || seq < 1 || seq > FEED_SEQS)
+		snprintf(p->err, sizeof p->err, "page %u: an operation of no pusher", p->pages);
+	else if (p->seen[k][seq]++)
+		snprintf(p->err, sizeof p->err, "page %u: pusher %d's seq %llu twice", p->pages, k,
+		         (unsigned long long)seq);
+}
+
+static void *feed_puller_run(void *arg)
+{
+	struct feed_puller *p = arg;
+	uint64_t after = 0;
+	pthread_barrier_wait(p->go);
+	while (!p->err[0]) {
+		/* Whether the pushers were done before this page was asked for:
+		 * then a page without more is the end. */
+		int done = __atomic_load_n(p->running, __ATOMIC_SEQ_CST) == 0;
+		struct veld__pull_resp pr;
+		struct veld__wire w;
+		struct shot s;
+		char path[96];
+		snprintf(path, sizeof path, "/v1/pull?after=%llu&limit=50", (unsigned long long)after);
+		shot_make(&s, p->via[(p->first + p->pages) % 2], p->office, "GET", path, NULL, 0);
+		s.cc = http_raw(s.via, s.method, s.path, NULL, 0, &s.h, &s.r);
+		memset(&w, 0, sizeof w);
+		if (s.cc != CURLE_OK || s.r.status != 200) {
+			snprintf(p->err, sizeof p->err, "page %u: %s, status %ld", p->pages,
+			         curl_easy_strerror(s.cc), s.r.status);
+		} else if (veld__wire_pull_resp_decode(&w, s.r.body, s.r.len, &pr) != VELD_OK) {
+			snprintf(p->err, sizeof p->err, "page %u does not decode", p->pages);
+		} else {
+			for (size_t i = 0; i < pr.nops; i++)
+				feed_seen(p, after, pr.next, pr.cursors[i], pr.ops[i].device, pr.ops[i].seq);
+			for (size_t i = 0; i < pr.nstubs; i++)
+				feed_seen(p, after, pr.next, pr.stub_cursors[i], pr.stubs[i].device,
+				          pr.stubs[i].seq);
+			for (size_t i = 0; i < pr.nheld; i++)
+				feed_seen(p, after, pr.next, pr.held_cursors[i], pr.held[i].device,
+				          pr.held[i].seq);
+			if (pr.nops + pr.nstubs + pr.nheld)
+				after = pr.next;
+			p->pages++;
+			if (!pr.more && done) {
+				veld__wire_free(&w);
+				shot_free(&s);
+				break;
+			}
+		}
+		veld__wire_free(&w);
+		shot_free(&s);
+	}
+	return NULL;
+}
+
+static void test_server__cluster_cursors_visible_in_order(void **state)
+{
+	struct cluster *c = *state;
+	struct fx *f;
+	struct feed_pusher ps[FEED_PUSHERS];
+	struct feed_puller *pl;
+	pthread_t th[FEED_PUSHERS + FEED_PULLERS];
+	pthread_barrier_t go;
+	int running = FEED_PUSHERS;
+	long long base, looks = 0, prev_max = -1, prev_n = 0;
+	char q[300];
+	if (!veld_test_pg())
+		skip(); /* one SQLite directory serves one process: no second server */
+	f = c->f;
+	pl = calloc(FEED_PULLERS, sizeof *pl);
+	assert_non_null(pl);
+	assert_int_equal(pthread_barrier_init(&go, NULL, FEED_PUSHERS + FEED_PULLERS + 1), 0);
+	for (int k = 0; k < FEED_PUSHERS; k++) {
+		memset(&ps[k], 0, sizeof ps[k]);
+		worker(f, &ps[k].d, k % 2 ? "south" : "north");
+		randombytes_buf(ps[k].client, 16);
+		ps[k].via[0] = fx_via(f, c->via[0]->port);
+		ps[k].via[1] = fx_via(f, c->via[1]->port);
+		ps[k].first = k % 2;
+		ps[k].go = &go;
+		ps[k].running = &running;
+	}
+	for (int k = 0; k < FEED_PULLERS; k++) {
+		pl[k].via[0] = fx_via(f, c->via[0]->port);
+		pl[k].via[1] = fx_via(f, c->via[1]->port);
+		pl[k].office = &f->office;
+		pl[k].ps = ps;
+		pl[k].first = k % 2;
+		pl[k].go = &go;
+		pl[k].running = &running;
+	}
+	/* Cursors start past the servers' clocks: the looks count from here. */
+	base = db_int(f, "SELECT last FROM cursors WHERE feed = 'feed'");
+	for (int k = 0; k < FEED_PUSHERS; k++)
+		assert_int_equal(pthread_create(&th[k], NULL, feed_pusher_run, &ps[k]), 0);
+	for (int k = 0; k < FEED_PULLERS; k++)
+		assert_int_equal(pthread_create(&th[FEED_PUSHERS + k], NULL, feed_puller_run, &pl[k]), 0);
+	pthread_barrier_wait(&go);
+	for (int last = 0; !last; looks++) {
+		long long v, max, n;
+		last = __atomic_load_n(&running, __ATOMIC_SEQ_CST) == 0;
+		if (prev_max >= 0) {
+			snprintf(q, sizeof q, "SELECT count(*) FROM feed WHERE cursor > %lld"
+			         " AND cursor <= %lld", base, base + prev_max);
+			if ((n = db_int(f, q)) != prev_n)
+				fail_msg("look %lld: %lld rows up to cursor base+%lld, %lld before", looks, n,
+				         prev_max, prev_n);
+		}
+		/* The highest cursor (from base, < 2^40) and the rows, in one snapshot. */
+		snprintf(q, sizeof q, "SELECT count(*) * 1099511627776 + coalesce(max(cursor) - %lld, 0)"
+		         " FROM feed WHERE cursor > %lld", base, base);
+		v = db_int(f, q);
+		max = v % 1099511627776LL;
+		n = v / 1099511627776LL;
+		if (max < prev_max || n < prev_n)
+			fail_msg("look %lld: the feed went back", looks);
+		prev_max = max;
+		prev_n = n;
+	}
+	for (int k = 0; k < FEED_PUSHERS + FEED_PULLERS; k++)
+		pthread_join(th[k], NULL);
+	pthread_barrier_destroy(&go);
+	for (int k = 0; k < FEED_PUSHERS; k++) {
+		if (ps[k].err[0])
+			fail_msg("pusher %d: %s", k, ps[k].err);
+		assert_int_equal(ps[k].last, FEED_ROUNDS * 2); /* 1, 2, 3, 1, 2, 3 ... */
+		assert_int_equal(db_last_seq(f, &ps[k].d), ps[k].last);
+		fx_via_free(ps[k].via[0]);
+		fx_via_free(ps[k].via[1]);
+	}
+	assert_int_equal(prev_n, FEED_PUSHERS * FEED_ROUNDS * 2);
+	for (int k = 0; k < FEED_PULLERS; k++) {
+		if (pl[k].err[0])
+			fail_msg("puller %d: %s", k, pl[k].err);
+		for (int d = 0; d < FEED_PUSHERS; d++)
+			for (uint64_t seq = 1; seq <= ps[d].last; seq++)
+				if (pl[k].seen[d][seq] != 1)
+					fail_msg("puller %d (%u pages) saw pusher %d's seq %llu %d times", k,
+					         pl[k].pages, d, (unsigned long long)seq, pl[k].seen[d][seq]);
+		fx_via_free(pl[k].via[0]);
+		fx_via_free(pl[k].via[1]);
+	}
+	free(pl);
+}
+
+/* One device's counts in the database: its feed rows, its distinct seqs
+ * there and the highest, its operations; each must be `n`. */
+static void assert_device_holds(struct fx *f, const struct dev *d, long long n)
+{
+	char lit[140], q[400];
+	db_blob(lit, d->id, 16);
+	assert_int_equal(db_last_seq(f, d), n);
+	snprintf(q, sizeof q, "SELECT count(*) FROM feed WHERE device = %s", lit);
+	assert_int_equal(db_int(f, q), n);
+	snprintf(q, sizeof q, "SELECT count(DISTINCT seq) FROM feed WHERE device = %s", lit);
+	assert_int_equal(db_int(f, q), n);
+	snprintf(q, sizeof q, "SELECT max(seq) FROM feed WHERE device = %s", lit);
+	assert_int_equal(db_int(f, q), n);
+	snprintf(q, sizeof q, "SELECT count(*) FROM ops WHERE device = %s", lit);
+	assert_int_equal(db_int(f, q), n);
+}
+
+/* 2. One device pushing twice at once, once through each server: the same
+ * batch twice (both 200: one stores it, the other finds it held); two
+ * overlapping batches that both continue the sequence (both 200, whichever
+ * goes first); and two where the later one continues the sequence only
+ * after the earlier (if it goes first: 409 gap, as docs/protocol.md says,
+ * and it is pushed again). Each seq is stored once, in one feed row. */
+static void test_server__cluster_one_device_pushes_twice_at_once(void **state)
+{
+	struct cluster *c = *state;
+	struct fx *f;
+	struct dev w;
+	uint8_t client[16];
+	uint64_t last = 0;
+	if (!veld_test_pg())
+		skip(); /* one SQLite directory serves one process: no second server */
+	f = c->f;
+	worker(f, &w, "north");
+	randombytes_buf(client, 16);
+	for (int round = 0; round < 36; round++) {
+		struct fx *va = c->via[round % 2], *vb = c->via[1 - round % 2];
+		struct batch ba, bb;
+		struct shot s[2];
+		char a1[96], b1[96], a2[96], b2[96];
+		unsigned long long l = last;
+		switch (round % 3) {
+		case 0: /* the same batch, l+1..l+3 */
+			batch_make(&ba, &w, last + 1, 3, "north", client, 1);
+			shot_push(&s[0], va, &w, &ba, NULL, 0);
+			shot_push(&s[1], vb, &w, &ba, NULL, 0);
+			race(s, 2);
+			snprintf(a1, sizeof a1, "200 acked %llu stored 3", l + 3);
+			snprintf(b1, sizeof b1, "200 acked %llu stored 0", l + 3);
+			assert_either(round, "the same batch", &s[0], &s[1], a1, b1, b1, a1);
+			last += 3;
+			break;
+		case 1: /* l-1..l+3 and l+1..l+5 */
+			batch_make(&ba, &w, last - 1, 5, "north", client, 1);
+			batch_make(&bb, &w, last + 1, 5, "north", client, 1);
+			shot_push(&s[0], va, &w, &ba, NULL, 0);
+			shot_push(&s[1], vb, &w, &bb, NULL, 0);
+			race(s, 2);
+			snprintf(a1, sizeof a1, "200 acked %llu stored 3", l + 3);
+			snprintf(b1, sizeof b1, "200 acked %llu stored 2", l + 5);
+			snprintf(a2, sizeof a2, "200 acked %llu stored 0", l + 5);
+			snprintf(b2, sizeof b2, "200 acked %llu stored 5", l + 5);
+			assert_either(round, "overlapping batches", &s[0], &s[1], a1, b1, a2, b2);
+			last += 5;
+			break;
+		default: /* l+1..l+4 and l+3..l+6 */
+			batch_make(&ba, &w, last + 1, 4, "north", client, 1);
+			batch_make(&bb, &w, last + 3, 4, "north", client, 1);
+			shot_push(&s[0], va, &w, &ba, NULL, 0);
+			shot_push(&s[1], vb, &w, &bb, NULL, 0);
+			race(s, 2);
+			snprintf(a1, sizeof a1, "200 acked %llu stored 4", l + 4);
+			snprintf(b1, sizeof b1, "200 acked %llu stored 2", l + 6);
+			snprintf(b2, sizeof b2, "409 gap %llu", l + 1);
+			assert_either(round, "a batch that needs the other", &s[0], &s[1], a1, b1, a1,
+			              b2);
+			if (s[1].r.status == 409) {
+				struct resp r;
+				push(vb, &w, &bb, &r);
+				assert_pushed(&r, last + 6, 2);
+				resp_free(&r);
+			}
+			last += 6;
+			break;
+		}
+		shot_free(&s[0]);
+		shot_free(&s[1]);
+	}
+	assert_device_holds(f, &w, (long long)last);
+}
+
+/* 3. A request and its replay (the same signed bytes, the same nonce) sent
+ * to A and B at once: one is answered, the other gets 409 replay, never
+ * 500 and never two answers. A push, whose nonce is recorded inside its
+ * write; */
+static void test_server__cluster_replayed_push_races_its_original(void **state)
+{
+	struct cluster *c = *state;
+	struct fx *f;
+	struct dev w;
+	uint8_t client[16];
+	uint64_t last = 0;
+	if (!veld_test_pg())
+		skip(); /* one SQLite directory serves one process: no second server */
+	f = c->f;
+	worker(f, &w, "north");
+	randombytes_buf(client, 16);
+	for (int round = 0; round < 30; round++) {
+		struct batch b;
+		struct shot s[2];
+		char ok[96];
+		batch_make(&b, &w, last + 1, 2, "north", client, 1);
+		shot_push(&s[0], c->via[round % 2], &w, &b, NULL, 0);
+		shot_copy(&s[1], &s[0], c->via[1 - round % 2]);
+		race(s, 2);
+		snprintf(ok, sizeof ok, "200 acked %llu stored 2", (unsigned long long)last + 2);
+		assert_either(round, "a push and its replay", &s[0], &s[1], ok, "409 replay",
+		              "409 replay", ok);
+		last += 2;
+		shot_free(&s[0]);
+		shot_free(&s[1]);
+	}
+	assert_device_holds(f, &w, (long long)last);
+}
+
+/* ... and a pull, whose nonce is recorded after its snapshot, if absent. */
+static void test_server__cluster_replayed_pull_races_its_original(void **state)
+{
+	struct cluster *c = *state;
+	struct fx *f;
+	struct dev w;
+	struct batch b;
+	struct resp r;
+	uint8_t client[16];
+	if (!veld_test_pg())
+		skip(); /* one SQLite directory serves one process: no second server */
+	f = c->f;
+	worker(f, &w, "north");
+	randombytes_buf(client, 16);
+	batch_make(&b, &w, 1, 3, "north", client, 1);
+	push(f, &w, &b, &r);
+	assert_pushed(&r, 3, 3);
+	resp_free(&r);
+	for (int round = 0; round < 40; round++) {
+		struct shot s[2];
+		shot_make(&s[0], c->via[round % 2], &w, "GET", "/v1/pull?after=0&limit=3", NULL, 0);
+		shot_copy(&s[1], &s[0], c->via[1 - round % 2]);
+		race(s, 2);
+		assert_either(round, "a pull and its replay", &s[0], &s[1], "200", "409 replay",
+		              "409 replay", "200");
+		shot_free(&s[0]);
+		shot_free(&s[1]);
+	}
+}
+
+/* 4. Two devices enrolling with one invite's code at once, one through
+ * each server: one is enrolled, the other gets 403 bad_code, and only the
+ * one has a row in devices. */
+static void test_server__cluster_enrolments_race_for_one_invite(void **state)
+{
+	struct cluster *c = *state;
+	struct fx *f;
+	long long devices;
+	if (!veld_test_pg())
+		skip(); /* one SQLite directory serves one process: no second server */
+	f = c->f;
+	devices = db_count(f, "devices");
+	for (int round = 0; round < 30; round++) {
+		struct dev d[2];
+		struct shot s[2];
+		uint8_t sealed[VELD_TEAM_SEALED_BYTES];
+		char text[VELD_CODE_TEXT_MAX];
+		invite(f, "north", text, sealed);
+		for (int i = 0; i < 2; i++) {
+			msgpack_sbuffer b;
+			dev_new(&d[i], "north");
+			enroll_body(&b, &d[i], text);
+			shot_make(&s[i], c->via[(round + i) % 2], &d[i], "POST", "/v1/enroll", b.data,
+			          b.size);
+			msgpack_sbuffer_destroy(&b);
+		}
+		race(s, 2);
+		assert_either(round, "two enrolments", &s[0], &s[1], "200", "403 bad_code",
+		              "403 bad_code", "200");
+		devices++;
+		assert_int_equal(db_count(f, "devices"), devices);
+		assert_int_equal(db_rows_with(f, "devices", "device", d[0].id),
+		                 s[0].r.status == 200);
+		assert_int_equal(db_rows_with(f, "devices", "device", d[1].id),
+		                 s[1].r.status == 200);
+		shot_free(&s[0]);
+		shot_free(&s[1]);
+	}
+}
+
+/* 5. The office's erasure of a client racing a push of that client's next
+ * operations (with a key envelope for it), through the other server:
+ * whichever comes first, nothing of the client's values is left (its
+ * operations, records, client row and envelopes), while erased_ops keeps
+ * every one of its operations' hashes and the feed a row for each. */
+static void test_server__cluster_erasure_races_a_push(void **state)
+{
+	struct cluster *c = *state;
+	struct fx *f;
+	struct dev w;
+	uint64_t last = 0;
+	if (!veld_test_pg())
+		skip(); /* one SQLite directory serves one process: no second server */
+	f = c->f;
+	worker(f, &w, "north");
+	for (int round = 0; round < 30; round++) {
+		struct fx *va = c->via[round % 2], *vb = c->via[1 - round % 2];
+		struct veld__notice_body eb;
+		struct veld__envelope env;
+		struct notice x;
+		msgpack_sbuffer body;
+		struct batch b;
+		struct shot s[2];
+		struct resp r;
+		uint8_t client[16];
+		uint64_t *n = notice_last(f, "north");
+		char before[96], after[96];
+		long long traces;
+		randombytes_buf(client, 16);
+		batch_make(&b, &w, last + 1, 2, "north", client, 1);
+		push(va, &w, &b, &r);
+		assert_pushed(&r, last + 2, 2);
+		resp_free(&r);
+
+		eb = erase_body(client);
+		notice_make(&x, &f->office, "north", *n + 1, &eb);
+		notices_body(&body, &x, 1);
+		shot_make(&s[0], va, &f->office, "POST", "/v1/notice", body.data, body.size);
+		msgpack_sbuffer_destroy(&body);
+		notice_free(&x);
+		batch_make(&b, &w, last + 3, 3, "north", client, 1);
+		env = envelope(&w, client, "team:north", 1);
+		shot_push(&s[1], vb, &w, &b, &env, 1);
+		race(s, 2);
+		snprintf(before, sizeof before, "200 acked %llu stored 3", (unsigned long long)last + 5);
+		snprintf(after, sizeof after, "200 acked %llu stored 0", (unsigned long long)last + 5);
+		assert_either(round, "an erasure and a push", &s[0], &s[1], "200", before, "200",
+		              after);
+		(*n)++;
+		last += 5;
+		shot_free(&s[0]);
+		shot_free(&s[1]);
+
+		if ((traces = db_client_traces(f, client)) != 0)
+			fail_msg("round %d: %lld rows of the erased client's values are left", round,
+			         traces);
+		assert_int_equal(db_rows_with(f, "erased_ops", "client", client), 5);
+		assert_int_equal(db_rows_with(f, "feed", "client", client), 5);
+		assert_int_equal(db_rows_with(f, "erasures", "client", client), 1);
+	}
+	assert_int_equal(db_last_seq(f, &w), last);
+}
+
+/* 6. Two servers started at once on an empty database: one of them makes
+ * the office's setup code (DATA/setup-code, veld_server_setup_code), the
+ * other none, the database holds one invite, and the code enrols the
+ * office through the other server. */
+struct starter {
+	char data[256];
+	const char *db;
+	pthread_barrier_t *go;
+	veld_server *srv;
+	int rc;
+	char err[200];
+};
+
+static void *starter_run(void *arg)
+{
+	struct starter *s = arg;
+	pthread_barrier_wait(s->go);
+	if ((s->rc = server_open(&s->srv, s->data, s->db, NULL)) != VELD_OK)
+		snprintf(s->err, sizeof s->err, "%s", veld_error_last());
+	return NULL;
+}
+
+static void test_server__cluster_setup_code_made_once(void **state)
+{
+	(void)state;
+	if (!veld_test_pg())
+		skip(); /* one SQLite directory serves one process: no second server */
+	for (int round = 0; round < 10; round++) {
+		struct starter s[2];
+		pthread_t th[2];
+		pthread_barrier_t go;
+		char dir[64], db[512];
+		struct fx *other;
+		int made = -1;
+		snprintf(dir, sizeof dir, "/tmp/veld-itest-XXXXXX");
+		assert_non_null(mkdtemp(dir));
+		memset(s, 0, sizeof s);
+		snprintf(s[0].data, sizeof s[0].data, "%s/a", dir);
+		snprintf(s[1].data, sizeof s[1].data, "%s/b", dir);
+		veld_test_pg_db(s[0].data, db, sizeof db);
+		assert_int_equal(pthread_barrier_init(&go, NULL, 2), 0);
+		for (int i = 0; i < 2; i++) {
+			s[i].db = db;
+			s[i].go = &go;
+			assert_int_equal(pthread_create(&th[i], NULL, starter_run, &s[i]), 0);
+		}
+		for (int i = 0; i < 2; i++)
+			pthread_join(th[i], NULL);
+		pthread_barrier_destroy(&go);
+		for (int i = 0; i < 2; i++) {
+			char path[400];
+			struct stat st;
+			if (s[i].rc != VELD_OK)
+				fail_msg("round %d: server %d: veld_server_start: %d %s", round, i, s[i].rc,
+				         s[i].err);
+			snprintf(path, sizeof path, "%.256s/setup-code", s[i].data);
+			assert_int_equal(stat(path, &st) == 0, veld_server_setup_code(s[i].srv) != NULL);
+			if (!veld_server_setup_code(s[i].srv))
+				continue;
+			if (made >= 0)
+				fail_msg("round %d: both servers made a setup code", round);
+			made = i;
+		}
+		if (made < 0)
+			fail_msg("round %d: neither server made a setup code", round);
+		assert_int_equal(veld_test_pg_count(db, "invites"), 1);
+		/* The code is the database's: it enrols the office through the
+		 * server that did not make it. */
+		other = calloc(1, sizeof *other);
+		assert_non_null(other);
+		other->port = veld_server_port(s[1 - made].srv);
+		other->curl = curl_easy_init();
+		assert_non_null(other->curl);
+		snprintf(other->code, sizeof other->code, "%s", veld_server_setup_code(s[made].srv));
+		enroll_office(other);
+		curl_easy_cleanup(other->curl);
+		free(other);
+		veld_server_stop(s[0].srv);
+		veld_server_stop(s[1].srv);
+		rm_rf(dir);
+		veld_test_pg_drop_under(dir);
+	}
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -4656,10 +5541,24 @@ int main(void)
 		                                setup, teardown),
 		cmocka_unit_test_setup_teardown(test_server__old_nonces_carried_over, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_server__schema_upgrade_keeps_old_data, setup,
-		                                teardown),
+		                                teardown),		cmocka_unit_test_setup_teardown(test_server__cluster_cursors_visible_in_order,
+		                                cluster_setup, cluster_teardown),
+		cmocka_unit_test_setup_teardown(test_server__cluster_one_device_pushes_twice_at_once,
+		                                cluster_setup, cluster_teardown),
+		cmocka_unit_test_setup_teardown(test_server__cluster_replayed_push_races_its_original,
+		                                cluster_setup, cluster_teardown),
+		cmocka_unit_test_setup_teardown(test_server__cluster_replayed_pull_races_its_original,
+		                                cluster_setup, cluster_teardown),
+		cmocka_unit_test_setup_teardown(test_server__cluster_enrolments_race_for_one_invite,
+		                                cluster_setup, cluster_teardown),
+		cmocka_unit_test_setup_teardown(test_server__cluster_erasure_races_a_push,
+		                                cluster_setup, cluster_teardown),
+		cmocka_unit_test(test_server__cluster_setup_code_made_once),
 	};
 	if (veld_init() != VELD_OK || curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK)
 		return 1;
+	if (getenv("VELD_TEST_FILTER")) /* TEMPORARY */
+		cmocka_set_test_filter(getenv("VELD_TEST_FILTER"));
 	int failed = cmocka_run_group_tests(tests, NULL, NULL);
 	curl_global_cleanup();
 	return failed;

@@ -2,13 +2,16 @@
  * and its rule for plain HTTP, in-process on 127.0.0.1, with a test CA
  * and certificates that tests/tls/make_certs.sh makes fresh in a temporary
  * directory (openssl). Spoken to with libcurl, which verifies as a device
- * does. */
+ * does. Run as test_server_tls_pg, the server keeps its state in
+ * PostgreSQL (pgdb.h): a start refused must not touch that database
+ * either. */
 #include <stdarg.h>
 #include <stddef.h>
 #include <setjmp.h>
 #include <stdint.h>
 #include <cmocka.h>
 
+#include "pgdb.h"
 #include "veld_server.h"
 
 #include <curl/curl.h>
@@ -20,6 +23,7 @@
 struct fx {
 	char dir[64];     /* the certificates */
 	char data[128];   /* the server's data directory (absent until a start) */
+	char db[512];     /* its PostgreSQL database in a _pg run, else "" */
 	char *cert, *key, *other_key;
 	veld_server *srv;
 };
@@ -53,6 +57,8 @@ static int setup(void **state)
 	snprintf(cmd, sizeof cmd, "'%s' '%s'", VELD_MAKE_CERTS, f->dir);
 	assert_int_equal(system(cmd), 0);
 	snprintf(f->data, sizeof f->data, "%s/data", f->dir);
+	if (veld_test_pg())
+		veld_test_pg_db(f->data, f->db, sizeof f->db);
 	f->cert = slurp(f->dir, "server.pem");
 	f->key = slurp(f->dir, "server.key");
 	f->other_key = slurp(f->dir, "server2.key");
@@ -67,6 +73,7 @@ static int teardown(void **state)
 	veld_server_stop(f->srv);
 	snprintf(cmd, sizeof cmd, "rm -rf '%s'", f->dir);
 	assert_int_equal(system(cmd), 0);
+	veld_test_pg_drop_under(f->dir);
 	free(f->cert);
 	free(f->key);
 	free(f->other_key);
@@ -80,12 +87,23 @@ static void options(struct fx *f, veld_server_options *o, const char *listen)
 	o->listen = listen;
 	o->data_dir = f->data;
 	o->threads = 2;
+	o->database = f->db[0] ? f->db : NULL;
 }
 
 static int data_dir_exists(const struct fx *f)
 {
 	struct stat st;
 	return stat(f->data, &st) == 0;
+}
+
+/* Tables in the server's PostgreSQL database; 0 on SQLite, whose database
+ * lives in the data directory. */
+static long long db_tables(const struct fx *f)
+{
+	if (!f->db[0])
+		return 0;
+	return veld_test_pg_int(f->db, "SELECT count(*) FROM pg_tables"
+	                               " WHERE schemaname = current_schema()");
 }
 
 static size_t discard(char *p, size_t size, size_t n, void *ud)
@@ -153,6 +171,7 @@ static void test_server_tls__plain_http_off_loopback_refused(void **state)
 	}
 	assert_null(f->srv);
 	assert_false(data_dir_exists(f));
+	assert_int_equal(db_tables(f), 0);
 	/* Loopback stays allowed: all of 127.0.0.0/8. */
 	options(f, &o, "127.0.0.2:0");
 	assert_int_equal(veld_server_start(&f->srv, &o), VELD_OK);
@@ -160,6 +179,8 @@ static void test_server_tls__plain_http_off_loopback_refused(void **state)
 	options(f, &o, "127.0.0.1:0");
 	assert_int_equal(veld_server_start(&f->srv, &o), VELD_OK);
 	assert_int_equal(health(f, "http", NULL), 200);
+	if (f->db[0]) /* (so db_tables sees a start that wrote) */
+		assert_true(db_tables(f) > 0);
 }
 
 static void test_server_tls__bad_pair_refused_before_anything_is_written(void **state)
@@ -180,6 +201,7 @@ static void test_server_tls__bad_pair_refused_before_anything_is_written(void **
 	assert_null(f->srv);
 	/* No data directory, so no setup code used up by a start that failed. */
 	assert_false(data_dir_exists(f));
+	assert_int_equal(db_tables(f), 0);
 }
 
 int main(void)

@@ -84,6 +84,9 @@ int cmd_serve(cli *c, const cli_line *l)
 
 	if (data == NULL || *data == '\0')
 		return cli_usage(c, "--data DIR is required");
+	if (cli_opt(l, "db") != NULL && *cli_opt(l, "db") == '\0')
+		return cli_usage(c, "--db is empty: give the PostgreSQL database's URL, or leave "
+		                 "--db out for SQLite in --data");
 	if ((cert_file == NULL) != (key_file == NULL))
 		return cli_usage(c, "--tls-cert and --tls-key go together");
 	if (cert_file != NULL && cli_flag(l, "insecure-http"))

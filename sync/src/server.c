@@ -1409,7 +1409,11 @@ static int setup_office(veld_server *srv)
 static int store_open(veld_server *srv, const veld_server_options *opts, uint32_t threads)
 {
 	const char *db = opts->version >= 4 ? opts->database : NULL;
-	if (db && *db)
+	/* An empty one is a mistake (an unset variable), not SQLite: that
+	 * server would run apart from the others on a state of its own. */
+	if (db && !*db)
+		return veld__err(VELD_EINVAL, "options: database is empty");
+	if (db)
 		return veld__sstore_pg_open(&srv->store, db, threads + 1);
 	return veld__sstore_sqlite_open(&srv->store, srv->data_dir, threads);
 }

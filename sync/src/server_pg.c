@@ -287,7 +287,11 @@ static const char *const own_sql[ST__COUNT - S__COUNT] = {
 	[P_NONCE_GET - S__COUNT] = "SELECT 1 FROM nonces WHERE device = $1 AND nonce = $2",
 	[P_NONCE_PUT - S__COUNT] = "INSERT INTO nonces(device, nonce, time) VALUES($1, $2, $3)"
 	                           " ON CONFLICT DO NOTHING",
-	[P_NONCE_PRUNE - S__COUNT] = "DELETE FROM nonces WHERE time < $1",
+	/* A batch at a time, passing over rows another prune holds: a
+	 * prune never waits for anyone. */
+	[P_NONCE_PRUNE - S__COUNT] = "DELETE FROM nonces WHERE ctid = ANY(ARRAY(SELECT ctid"
+	                             " FROM nonces WHERE time < $1 LIMIT 10000"
+	                             " FOR UPDATE SKIP LOCKED))",
 	[P_CURSORS_PAST_NOW - S__COUNT] = "UPDATE cursors SET last = greatest(last, $1)",
 };
 
@@ -323,6 +327,7 @@ struct pg_conn {
 	uint64_t changes; /* rows of the last statement that wrote */
 	int retry;        /* the last failure may pass on another try */
 	int committing;   /* a COMMIT was sent: if the connection dies, its fate is unknown */
+	int bump;         /* a new session: move the cursors past the clock at its first write */
 	int ended;        /* the server said it ends the session (notice_receive) */
 };
 
@@ -376,6 +381,14 @@ static int fail(struct pg_conn *c, const PGresult *r, const char *what)
 	const char *constraint = PQresultErrorField(r, PG_DIAG_CONSTRAINT_NAME);
 	int lost = PQstatus(c->pg) == CONNECTION_BAD || c->ended, rc;
 	size_t k = 0;
+	/* What the database server says goes into messages: only the names
+	 * of the schema's own alphabet (a server that is not ours, or a
+	 * connection someone altered, says what it likes). */
+	if (state && (strlen(state) != 5 || strspn(state, "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZ") != 5))
+		state = "XX000";
+	if (constraint && (strlen(constraint) > 63 ||
+	                   constraint[strspn(constraint, "abcdefghijklmnopqrstuvwxyz0123456789_")]))
+		constraint = NULL;
 	if (!state)
 		state = lost ? "08006" : "";
 	c->retry = (lost && !c->committing) || retryable_state(state);
@@ -423,6 +436,7 @@ static void conn_reset(struct pg_conn *c)
 {
 	PQreset(c->pg);
 	c->ended = 0;
+	c->bump = 1;
 	for (int i = 0; i < ST__COUNT; i++)
 		c->st[i].prepared = 0;
 }
@@ -715,6 +729,27 @@ static void pg_give(struct veld__sqlconn *c)
 	pthread_mutex_unlock(&c->mu);
 }
 
+/* The wall clock in milliseconds times 1024: at least every feed's next
+ * cursor at a start, and whenever a connection came back (cursors_past_now
+ * says why; after a failover to a standby that had not received the last
+ * commits, the cursors handed out since would otherwise come again). */
+static uint64_t cursor_floor(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_REALTIME, &ts);
+	return ((uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000) * 1024;
+}
+
+static int bump_cursors(struct pg_conn *c)
+{
+	int rc = run(c, q(c, P_CURSORS_PAST_NOW, "u", cursor_floor()));
+	if (rc == VELD_OK && c->changes != 5)
+		rc = veld__err(VELD_ECORRUPT, "the feeds' cursor counters are not all there");
+	if (rc == VELD_OK)
+		c->bump = 0;
+	return rc;
+}
+
 /* A write waits for the write lock in its first statement, so the
  * statements after it see every write committed before. */
 static int pg_begin(struct veld__sqlconn *cc, int write)
@@ -726,8 +761,13 @@ static int pg_begin(struct veld__sqlconn *cc, int write)
 	c->committing = 0;
 	if (!write)
 		return command(c, "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY", "starting a read");
-	rc = command(c, "BEGIN ISOLATION LEVEL READ COMMITTED;"
+	/* The lock is waited for 5 s at most (55P03 is retryable): a server
+	 * that stopped while it held it is cut off by the session's
+	 * idle-in-transaction timeout (conn_open), not waited for. */
+	rc = command(c, "BEGIN ISOLATION LEVEL READ COMMITTED; SET LOCAL lock_timeout = '5s';"
 	             " SELECT pg_advisory_xact_lock(" PG_LOCK_WRITE ")", "starting a write");
+	if (rc == VELD_OK && c->bump)
+		rc = bump_cursors(c);
 	if (rc != VELD_OK)
 		tx_out(c);
 	return rc;
@@ -785,27 +825,24 @@ static int pg_nonce_seen(struct veld__sqlconn *cc, const uint8_t device[16],
 }
 
 /* Delete the nonces older than twice the authentication window, at most
- * once a minute a store. A failure loses nothing (it is tried again next
- * time) and must not fail the request: inside a transaction the delete
- * runs under a savepoint, so a failed one leaves the transaction usable. */
+ * once a minute a store, after a read (outside any transaction: never
+ * under the write lock, and a batch at a time that skips rows another
+ * prune holds, so it waits for no one). A failure loses nothing (it is
+ * tried again next time) and does not fail the request. Servers' clocks
+ * must agree within the window (they check requests' times with it too). */
 static void nonces_prune(struct pg_conn *c, uint64_t now_ms)
 {
 	uint64_t last = __atomic_load_n(&c->s->pruned_ms, __ATOMIC_RELAXED), changes = c->changes;
-	int in_tx = PQtransactionStatus(c->pg) == PQTRANS_INTRANS, ok;
 	struct pg_st *st;
-	if (now_ms <= 2 * (uint64_t)VELD_AUTH_WINDOW_MS || now_ms - last < PRUNE_EVERY_MS ||
+	int ok;
+	if (PQtransactionStatus(c->pg) != PQTRANS_IDLE ||
+	    now_ms <= 2 * (uint64_t)VELD_AUTH_WINDOW_MS || now_ms - last < PRUNE_EVERY_MS ||
 	    !__atomic_compare_exchange_n(&c->s->pruned_ms, &last, now_ms, 0, __ATOMIC_RELAXED,
 	                                 __ATOMIC_RELAXED))
-		return; /* not due, or another connection of the store does it */
-	ok = !in_tx || quiet(c, "SAVEPOINT veld_prune");
-	if (ok) {
-		st = ps(q(c, P_NONCE_PRUNE, "u", now_ms - 2 * (uint64_t)VELD_AUTH_WINDOW_MS));
-		ok = st->bind_bad == 0 && st_execute(c, st) == 0;
-		pg_reset(&st->base);
-		if (in_tx)
-			ok = quiet(c, ok ? "RELEASE SAVEPOINT veld_prune"
-			                 : "ROLLBACK TO SAVEPOINT veld_prune") && ok;
-	}
+		return; /* in a write, not due, or another connection of the store does it */
+	st = ps(q(c, P_NONCE_PRUNE, "u", now_ms - 2 * (uint64_t)VELD_AUTH_WINDOW_MS));
+	ok = st->bind_bad == 0 && st_execute(c, st) == 0;
+	pg_reset(&st->base);
 	if (!ok)
 		__atomic_store_n(&c->s->pruned_ms, last, __ATOMIC_RELAXED);
 	c->changes = changes; /* still the nonce's insert */
@@ -818,7 +855,12 @@ static int pg_nonce_record(struct veld__sqlconn *cc, const uint8_t device[16],
                            int *fresh)
 {
 	struct pg_conn *c = (struct pg_conn *)cc;
-	int rc = run(c, q(c, P_NONCE_PUT, "iiu", device, nonce, time_ms));
+	int rc;
+	/* After a read the insert commits on its own: lost on the way, it may
+	 * have landed, and a retry would find its own nonce. */
+	c->committing = PQtransactionStatus(c->pg) == PQTRANS_IDLE;
+	rc = run(c, q(c, P_NONCE_PUT, "iiu", device, nonce, time_ms));
+	c->committing = 0;
 	*fresh = rc == 0 && c->changes == 1;
 	if (rc < 0)
 		return rc;
@@ -1022,8 +1064,17 @@ static void notice_receive(void *arg, const PGresult *r)
  * failed connection names hosts and users, so it is not passed on. */
 static int conn_open(struct pg_conn *c, struct pg_store *s, const char *conninfo)
 {
-	static const char *const keys[] = {"dbname", "client_encoding", NULL};
-	const char *const values[] = {conninfo, "UTF8", NULL};
+	/* Defaults first, so the connection string overrides them: give up
+	 * connecting after 10 s; notice a peer gone within a minute (TCP
+	 * keepalives, unacknowledged data); end a session left idle inside a
+	 * transaction (a server process stopped while it held the write
+	 * lock) after a minute. The encoding comes last: it is not a choice. */
+	static const char *const keys[] = {
+		"connect_timeout", "keepalives", "keepalives_idle", "keepalives_interval",
+		"keepalives_count", "tcp_user_timeout", "options", "dbname", "client_encoding", NULL};
+	const char *const values[] = {
+		"10", "1", "30", "10", "3", "60000", "-c idle_in_transaction_session_timeout=60000",
+		conninfo, "UTF8", NULL};
 	c->c.drv = &pg_driver;
 	c->c.store = &s->base;
 	c->s = s;
@@ -1041,6 +1092,21 @@ static int conn_open(struct pg_conn *c, struct pg_store *s, const char *conninfo
 	return VELD_OK;
 }
 
+/* Text travels as UTF-8, and any a device sends must fit: a database in
+ * another encoding would refuse some labels with a 500 that SQLite takes. */
+static int utf8_only(struct pg_conn *c)
+{
+	PGresult *r = PQexec(c->pg, "SHOW server_encoding");
+	int rc = VELD_OK;
+	if (PQresultStatus(r) != PGRES_TUPLES_OK || PQntuples(r) != 1)
+		rc = fail(c, r, "reading the database's encoding");
+	else if (strcmp(PQgetvalue(r, 0, 0), "UTF8") != 0)
+		rc = veld__err(VELD_EINVAL, "the PostgreSQL database is not in UTF-8: make one with"
+		               " CREATE DATABASE ... ENCODING 'UTF8' TEMPLATE template0");
+	PQclear(r);
+	return rc;
+}
+
 /* The schema's version, inside the migration's transaction (0: none yet). */
 static int schema_version(struct pg_conn *c, int *version)
 {
@@ -1054,6 +1120,22 @@ static int schema_version(struct pg_conn *c, int *version)
 	return rc;
 }
 
+/* Does the table exist (to_regclass)? 0 with *rc set on a failure. */
+static int table_exists(struct pg_conn *c, const char *table, int *rc)
+{
+	const char *const params[] = {table};
+	PGresult *r = PQexecParams(c->pg, "SELECT to_regclass($1) IS NOT NULL", 1, NULL, params,
+	                           NULL, NULL, 0);
+	int yes = 0;
+	*rc = VELD_OK;
+	if (PQresultStatus(r) == PGRES_TUPLES_OK && PQntuples(r) == 1)
+		yes = strcmp(PQgetvalue(r, 0, 0), "t") == 0;
+	else
+		*rc = fail(c, r, "reading the schema");
+	PQclear(r);
+	return yes;
+}
+
 /* One migration, if one is due, in its own transaction under the migration
  * lock: the version is read once the lock is held, so a process that
  * waited for another's migration finds it done. *version gets the version
@@ -1061,9 +1143,13 @@ static int schema_version(struct pg_conn *c, int *version)
 static int migrate_step(struct pg_conn *c, int *version)
 {
 	char sql[96];
-	int rc = command(c, "BEGIN; SELECT pg_advisory_xact_lock(" PG_LOCK_MIGRATE ");"
-	                 " CREATE TABLE IF NOT EXISTS schema_version(version integer NOT NULL)",
+	/* (The table is made only when missing: a user that may only read and
+	 * write the tables may not create one, even one that exists.) */
+	int rc = command(c, "BEGIN; SELECT pg_advisory_xact_lock(" PG_LOCK_MIGRATE ")",
 	                 "starting a migration");
+	if (rc == VELD_OK && !table_exists(c, "schema_version", &rc) && rc == VELD_OK)
+		rc = command(c, "CREATE TABLE schema_version(version integer NOT NULL)",
+		             "starting a migration");
 	if (rc == VELD_OK)
 		rc = schema_version(c, version);
 	if (rc == VELD_OK && *version > PG_SCHEMA_VERSION)
@@ -1100,20 +1186,10 @@ static int migrate(struct pg_conn *c)
  * not go back.) */
 static int cursors_past_now(struct pg_conn *c)
 {
-	struct timespec ts;
-	uint64_t start;
 	int rc;
-	clock_gettime(CLOCK_REALTIME, &ts);
-	start = ((uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000) * 1024;
-	if ((rc = pg_begin(&c->c, 1)) != VELD_OK)
+	c->bump = 1;
+	if ((rc = pg_begin(&c->c, 1)) != VELD_OK) /* bumps */
 		return rc;
-	rc = run(c, q(c, P_CURSORS_PAST_NOW, "u", start));
-	if (rc == VELD_OK && c->changes != 5)
-		rc = veld__err(VELD_ECORRUPT, "the feeds' cursor counters are not all there");
-	if (rc != VELD_OK) {
-		tx_out(c);
-		return rc;
-	}
 	return tx_commit(c);
 }
 
@@ -1136,7 +1212,8 @@ int veld__sstore_pg_open(struct veld__sstore **out, const char *conninfo, size_t
 	s->base.drv = &pg_driver;
 	while (rc == VELD_OK && s->nconns < conns)
 		rc = conn_open(&s->conns[s->nconns++], s, conninfo);
-	if (rc == VELD_OK && (rc = migrate(&s->conns[0])) == VELD_OK)
+	if (rc == VELD_OK && (rc = utf8_only(&s->conns[0])) == VELD_OK &&
+	    (rc = migrate(&s->conns[0])) == VELD_OK)
 		rc = cursors_past_now(&s->conns[0]);
 	if (rc != VELD_OK) {
 		pg_close(&s->base);

@@ -511,31 +511,37 @@ static int office_needed_locked(struct veld__sqlconn *s, uint64_t now_ms, int *n
 	return rc;
 }
 
-/* A call that only reads, outside a request: one snapshot. */
-static struct veld__sqlconn *read_begin(struct veld__sstore *base, int *rc)
+/* A call that only reads, outside a request: fn in one snapshot, tried
+ * again as a request is (run). */
+typedef int (*read_fn)(struct veld__sqlconn *s, const void *in, void *out);
+
+static int read_call(struct veld__sstore *base, read_fn fn, const void *in, void *out)
 {
 	struct veld__sqlstore *store = (struct veld__sqlstore *)base;
-	struct veld__sqlconn *s = store->drv->take(store, 0);
-	if ((*rc = s->drv->begin(s, 0)) != VELD_OK) {
+	for (int attempt = 0;; attempt++) {
+		struct veld__sqlconn *s = store->drv->take(store, 0);
+		int rc = s->drv->begin(s, 0), again;
+		if (rc == VELD_OK) {
+			rc = fn(s, in, out);
+			(void)s->drv->end(s, 0);
+		}
+		again = rc < 0 && attempt + 1 < TRIES && s->drv->retryable(s);
 		s->drv->give(s);
-		return NULL;
+		if (!again)
+			return rc;
+		retry_wait(attempt);
 	}
-	return s;
 }
 
-static int read_done(struct veld__sqlconn *s, int rc)
+static int office_needed_read(struct veld__sqlconn *s, const void *now_ms, void *needed)
 {
-	(void)s->drv->end(s, 0);
-	s->drv->give(s);
-	return rc;
+	return office_needed_locked(s, *(const uint64_t *)now_ms, needed);
 }
 
 static int r_office_needed(struct veld__sstore *base, uint64_t now_ms, int *needed)
 {
-	int rc;
-	struct veld__sqlconn *s = read_begin(base, &rc);
 	*needed = 0;
-	return s ? read_done(s, office_needed_locked(s, now_ms, needed)) : rc;
+	return read_call(base, office_needed_read, &now_ms, needed);
 }
 
 /* The office's setup invite, made once: the check and the insert are one
@@ -566,22 +572,34 @@ static int r_office_invite(struct veld__sstore *base, const uint8_t auth[32], ui
 	}
 }
 
+static int device_read(struct veld__sqlconn *s, const void *device, void *out)
+{
+	return device_load(s, device, out);
+}
+
 static int r_device_get(struct veld__sstore *base, const uint8_t device[VELD_ID_BYTES],
                         struct veld__srv_device *out)
 {
-	int rc;
-	struct veld__sqlconn *s = read_begin(base, &rc);
-	return s ? read_done(s, device_load(s, device, out)) : rc;
+	return read_call(base, device_read, device, out);
+}
+
+/* A device and a nonce, for nonce_read. */
+struct nonce_key {
+	const uint8_t *device, *nonce;
+};
+
+static int nonce_read(struct veld__sqlconn *s, const void *in, void *seen)
+{
+	const struct nonce_key *k = in;
+	return s->drv->nonce_seen(s, k->device, k->nonce, seen);
 }
 
 static int r_nonce_seen(struct veld__sstore *base, const uint8_t device[VELD_ID_BYTES],
                         const uint8_t nonce[16], int *seen)
 {
-	struct veld__sqlstore *store = (struct veld__sqlstore *)base;
-	struct veld__sqlconn *s = store->drv->take(store, 0);
-	int rc = s->drv->nonce_seen(s, device, nonce, seen);
-	s->drv->give(s);
-	return rc;
+	const struct nonce_key k = {device, nonce};
+	*seen = 0;
+	return read_call(base, nonce_read, &k, seen);
 }
 
 /* ---- enroll ------------------------------------------------------------------------ */
@@ -1436,7 +1454,11 @@ static int ops_write(struct veld__sqlconn *s, const struct veld__srv_device *dev
 			continue;
 		}
 		rc = veld__merge_apply(&s->merge, op, &applied);
-		if (rc == VELD_EINVAL || rc == VELD_ECORRUPT)
+		/* The rule's refusals; the same codes from the database itself
+		 * (a damaged table) are a failure of the store, not the
+		 * device's fault. */
+		if ((rc == VELD_EINVAL || rc == VELD_ECORRUPT) && !veld__err_sqlite_last() &&
+		    !*veld__err_sqlstate_last())
 			return refuse(out, rc == VELD_EINVAL ? VELD_SRV_MALFORMED : VELD_SRV_FORBIDDEN,
 			              "operation %llu: %s", (unsigned long long)op->seq, veld_error_last());
 		if (rc != VELD_OK)

@@ -279,6 +279,10 @@ static void test_e2e_tls__serve_refuses_plain_http_off_loopback_and_an_open_key(
 	const char *const half[] = {"--data", data, "--tls-cert", cert, NULL};
 	assert_int_equal(serve_exit(half, err, sizeof err), 2);
 	assert_non_null(strstr(err, "--tls-cert and --tls-key go together"));
+	/* An empty --db (an unset variable) is no silent SQLite. */
+	const char *const empty_db[] = {"--data", data, "--db", "", NULL};
+	assert_int_equal(serve_exit(empty_db, err, sizeof err), 2);
+	assert_non_null(strstr(err, "--db is empty"));
 	/* None of them touched the data directory. */
 	struct stat st;
 	assert_int_not_equal(stat(data, &st), 0);

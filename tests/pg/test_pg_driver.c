@@ -982,8 +982,8 @@ static int seen(struct veld__sqlconn *c, const uint8_t dev[16], int n)
 }
 
 /* Recorded once across processes; a rolled back write keeps none; old
- * ones go at most once a minute, and a prune that fails inside a write
- * costs it nothing. */
+ * ones go at most once a minute, only outside a write (never under the
+ * write lock), and a prune that fails costs the request nothing. */
 static void test_pg_driver__nonces_recorded_once_and_pruned(void **state)
 {
 	struct fx *f = *state;
@@ -1000,11 +1000,14 @@ static void test_pg_driver__nonces_recorded_once_and_pruned(void **state)
 	assert_int_equal(record(ca, dev, 2, 1000, 1000), 1);
 	ok(ca->drv->end(ca, 0));
 	assert_int_equal(seen(ca, dev, 2), 0);
-	/* A prune inside a write: the transaction goes on. */
+	/* Inside a write: no prune. */
 	ok(cb->drv->begin(cb, 1));
 	assert_int_equal(record(cb, dev, 3, later, later), 1);
 	assert_int_equal(run(cb, S_DEV_GET, "i", dev), VELD__SQL_DONE);
 	ok(cb->drv->end(cb, 1));
+	assert_int_equal(seen(cb, dev, 1), 1);
+	/* After a read: the old ones go. */
+	assert_int_equal(record(cb, dev, 30, later, later), 1);
 	assert_int_equal(seen(cb, dev, 1), 0);
 	assert_int_equal(seen(cb, dev, 3), 1);
 	/* Not again within a minute; a failed one is tried again. */
@@ -1014,10 +1017,7 @@ static void test_pg_driver__nonces_recorded_once_and_pruned(void **state)
 	           " $$BEGIN RAISE EXCEPTION 'no'; END$$;"
 	           " CREATE TRIGGER no_delete BEFORE DELETE ON nonces"
 	           " FOR EACH STATEMENT EXECUTE FUNCTION no_delete()");
-	ok(cb->drv->begin(cb, 1));
 	assert_int_equal(record(cb, dev, 5, later, later + 61000), 1);
-	assert_int_equal(run(cb, S_DEV_GET, "i", dev), VELD__SQL_DONE);
-	ok(cb->drv->end(cb, 1));
 	assert_int_equal(seen(cb, dev, 4), 1);
 	assert_int_equal(seen(cb, dev, 5), 1);
 	veld_test_pg_exec(f->conninfo, "DROP TRIGGER no_delete ON nonces");
@@ -1177,6 +1177,60 @@ static void test_pg_driver__a_lost_connection_is_retryable(void **state)
 	store_close(s);
 }
 
+/* A connection that comes back moves the cursors past the clock again at
+ * its first write: a database that lost its last commits (a failover to a
+ * standby behind, a restore under running servers) must not hand out
+ * again cursors devices have passed. */
+static void test_pg_driver__a_new_session_moves_the_cursors_past_the_clock(void **state)
+{
+	struct fx *f = *state;
+	struct veld__sstore *s = store_open(f);
+	struct veld__sqlconn *c = take(s, 1);
+	uint64_t floor;
+	/* The counter set back, as a database that lost commits would be. */
+	veld_test_pg_exec(f->conninfo, "UPDATE cursors SET last = 5");
+	ok(c->drv->begin(c, 1));
+	ok(c->drv->end(c, 1));
+	assert_int_equal(veld_test_pg_int(f->conninfo, "SELECT max(last) FROM cursors"), 5);
+	terminate_others(f->conninfo);
+	floor = now_ms() * 1024;
+	c->drv->give(c);
+	c = take(s, 1);
+	ok(c->drv->begin(c, 1));
+	ok(c->drv->end(c, 1));
+	assert_true((uint64_t)veld_test_pg_int(f->conninfo, "SELECT min(last) FROM cursors") >= floor);
+	c->drv->give(c);
+	store_close(s);
+}
+
+/* A database in another encoding than UTF-8 is refused at open, with a
+ * message that says what to do. */
+static void test_pg_driver__a_database_not_in_utf8_is_refused(void **state)
+{
+	struct fx *f = *state;
+	struct veld__sstore *s = NULL;
+	char name[64], conninfo[600];
+	const char *db = strstr(f->conninfo, "dbname=");
+	assert_non_null(db);
+	snprintf(name, sizeof name, "veld_latin1_%d", (int)getpid());
+	{
+		char sql[200];
+		snprintf(sql, sizeof sql, "CREATE DATABASE %s ENCODING 'LATIN1' TEMPLATE template0"
+		         " LC_COLLATE 'C' LC_CTYPE 'C'", name);
+		veld_test_pg_exec(f->conninfo, sql);
+	}
+	snprintf(conninfo, sizeof conninfo, "%.*sdbname=%s", (int)(db - f->conninfo), f->conninfo,
+	         name);
+	assert_int_equal(veld__sstore_pg_open(&s, conninfo, 2), VELD_EINVAL);
+	assert_null(s);
+	assert_non_null(strstr(veld_error_last(), "not in UTF-8"));
+	{
+		char sql[100];
+		snprintf(sql, sizeof sql, "DROP DATABASE %s", name);
+		veld_test_pg_exec(f->conninfo, sql);
+	}
+}
+
 /* ---- main ---------------------------------------------------------------------------------- */
 
 #define T(name) cmocka_unit_test_setup_teardown(name, setup, teardown)
@@ -1196,6 +1250,8 @@ int main(void)
 		T(test_pg_driver__a_second_writer_waits_and_readers_do_not),
 		T(test_pg_driver__a_read_sees_one_snapshot),
 		T(test_pg_driver__a_lost_connection_is_retryable),
+		T(test_pg_driver__a_new_session_moves_the_cursors_past_the_clock),
+		T(test_pg_driver__a_database_not_in_utf8_is_refused),
 	};
 	if (sodium_init() < 0)
 		return 1;

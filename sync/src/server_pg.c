@@ -49,7 +49,7 @@
 
 /* The advisory lock keys: "veldW" and "veldM" as big-endian integers; any
  * numbers do that nothing else on the database takes. */
-#define PG_LOCK_WRITE "508507743319"
+#define PG_LOCK_WRITE VELD__PG_LOCK_WRITE
 #define PG_LOCK_MIGRATE "508507743309"
 
 #define PG_SCHEMA_VERSION 1

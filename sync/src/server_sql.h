@@ -132,6 +132,11 @@ struct veld__sqldrv {
 /* The rules: the table server.c calls, over any driver (server_store.c). */
 extern const struct veld__sstore_ops veld__sql_rules;
 
+/* The PostgreSQL driver's write lock (pg_advisory_xact_lock's key, as
+ * SQL text): every write of every process takes it (server_pg.c). Here so
+ * that a test can hold it too. */
+#define VELD__PG_LOCK_WRITE "508507743319"
+
 /* Named statement texts, shared by the dialects where they agree. */
 #define VELD__SQL_DEV_COLS                                                                      \
 	"device, sign_pk, box_pk, team, role, label, enrolled, revoked, last_seq, auth, proof"

@@ -22,6 +22,7 @@
 #include "op.h"
 #include "pgdb.h"
 #include "policy.h"
+#include "server_sql.h"
 #include "veld_server.h"
 #include "wire.h"
 
@@ -1830,10 +1831,8 @@ static void test_server__stop_drains_in_flight(void **state)
  * which the lock does not cover. The office's authentication reads there
  * too. Before readers, this pull waited out the busy timeout and failed.
  * On PostgreSQL the write in progress holds what a push of the driver
- * holds: its write lock (the advisory lock PG_LOCK_WRITE of server_pg.c,
- * whose number the test repeats) and the rows it changed; a push sent
- * meanwhile waits for it, which shows the number is still the driver's. */
-#define PG_LOCK_WRITE "508507743319" /* server_pg.c's */
+ * holds: its write lock (the advisory lock VELD__PG_LOCK_WRITE,
+ * server_sql.h) and the rows it changed; a push sent meanwhile waits. */
 
 static void test_server__pull_does_not_wait_for_a_write(void **state)
 {
@@ -1855,7 +1854,7 @@ static void test_server__pull_does_not_wait_for_a_write(void **state)
 	resp_free(&r);
 
 	if (f->db[0]) {
-		hold = veld_test_pg_begin(f->db, "SELECT pg_advisory_xact_lock(" PG_LOCK_WRITE ");"
+		hold = veld_test_pg_begin(f->db, "SELECT pg_advisory_xact_lock(" VELD__PG_LOCK_WRITE ");"
 		                                 " DELETE FROM feed");
 		batch_make(&b, &f->office, 4, 1, "north", client, 1);
 		push_body(&body, &b, NULL, 0);
@@ -1883,8 +1882,8 @@ static void test_server__pull_does_not_wait_for_a_write(void **state)
 	if (hold) {
 		usleep(100 * 1000);
 		if (recv(fd, answer, sizeof answer - 1, MSG_DONTWAIT) >= 0)
-			fail_msg("a push did not wait for the test's write lock (is " PG_LOCK_WRITE
-			         " still server_pg.c's PG_LOCK_WRITE?): %.40s", answer);
+			fail_msg("a push did not wait for the test's write lock (%s): %.40s",
+			         VELD__PG_LOCK_WRITE, answer);
 		veld_test_pg_release(hold);
 		assert_true(recv(fd, answer, sizeof answer - 1, 0) > 0);
 		close(fd);

@@ -10,6 +10,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/prctl.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -130,6 +131,9 @@ void e2e_server_start_db(struct e2e_server *srv, const char *data_dir, uint16_t 
 		if (pid == 0) {
 			int o = open(srv->out, O_WRONLY | O_CREAT | O_TRUNC, 0600);
 			int e = open(srv->err, O_WRONLY | O_CREAT | O_APPEND, 0600);
+			/* A test that fails ends without stopping its server:
+			 * the server goes with it, not left running. */
+			prctl(PR_SET_PDEATHSIG, SIGKILL);
 			dup2(o, 1);
 			dup2(e, 2);
 			execv(e2e_veld, (char *const *)argv);

@@ -22,6 +22,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/prctl.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <time.h>
@@ -348,6 +349,7 @@ static pid_t spawn_server(const char *dir, const char *conninfo)
 	assert_true(pid >= 0);
 	if (pid == 0) {
 		int fd = open(outf, O_WRONLY | O_CREAT | O_TRUNC, 0600);
+		prctl(PR_SET_PDEATHSIG, SIGKILL); /* not left running by a failed test */
 		dup2(fd, 1);
 		dup2(fd, 2);
 		execl(e2e_veld, e2e_veld, "serve", "--listen", "127.0.0.1:0", "--data", dir, "--db",

@@ -137,8 +137,21 @@ extern const struct veld__sstore_ops veld__sql_rules;
  * that a test can hold it too. */
 #define VELD__PG_LOCK_WRITE "508507743319"
 
-/* Named statement texts, shared by the dialects where they agree. */
+/* Column lists, shared by the dialects: the rules read these columns by
+ * their index, so both dialects must list them in this order. */
 #define VELD__SQL_DEV_COLS                                                                      \
 	"device, sign_pk, box_pk, team, role, label, enrolled, revoked, last_seq, auth, proof"
+#define VELD__SQL_OP_COLS                                                                       \
+	"o.device, o.seq, o.hlc, o.kind, o.entity, o.client, o.team, o.kv, o.field, o.value,"   \
+	" o.sup, o.hash, o.ver"
+/* A feed row as a page reads it: the cursor, the operation if it is held
+ * (OP_COLS, NULL if erased), and the feed's device and seq with what
+ * erased_ops kept if it is erased (NULL if held). */
+#define VELD__SQL_FEED_COLS                                                                     \
+	"f.cursor, " VELD__SQL_OP_COLS ", f.device, f.seq, x.team, x.client, x.kh, x.hash"
+#define VELD__SQL_FEED_JOIN                                                                     \
+	" LEFT JOIN ops o ON o.device = f.device AND o.seq = f.seq"                             \
+	" LEFT JOIN erased_ops x ON x.device = f.device AND x.seq = f.seq"
+#define VELD__SQL_NOTICE_COLS "cursor, team, n, kind, at, body, sig"
 
 #endif

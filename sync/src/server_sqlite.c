@@ -135,15 +135,10 @@ enum {
 };
 
 #define DEV_COLS VELD__SQL_DEV_COLS
-#define OP_COLS "o.device, o.seq, o.hlc, o.kind, o.entity, o.client, o.team, o.kv, o.field," \
-                " o.value, o.sup, o.hash, o.ver"
-/* A feed row as a page reads it: the cursor, the operation if it is held
- * (OP_COLS, NULL if erased), and the feed's device and seq with what
- * erased_ops kept if it is erased (NULL if held). */
-#define FEED_COLS "f.cursor, " OP_COLS ", f.device, f.seq, x.team, x.client, x.kh, x.hash"
-#define FEED_JOIN " LEFT JOIN ops o ON o.device = f.device AND o.seq = f.seq" \
-                  " LEFT JOIN erased_ops x ON x.device = f.device AND x.seq = f.seq"
-#define NOTICE_COLS "cursor, team, n, kind, at, body, sig"
+#define OP_COLS VELD__SQL_OP_COLS
+#define FEED_COLS VELD__SQL_FEED_COLS
+#define FEED_JOIN VELD__SQL_FEED_JOIN
+#define NOTICE_COLS VELD__SQL_NOTICE_COLS
 
 static const char *const sql[SQ__COUNT] = {
 	[S_DEV_GET] = "SELECT " DEV_COLS " FROM devices WHERE device = ?1",

@@ -515,15 +515,18 @@ static int office_needed_locked(struct veld__sqlconn *s, uint64_t now_ms, int *n
  * again as a request is (run). */
 typedef int (*read_fn)(struct veld__sqlconn *s, const void *in, void *out);
 
-static int read_call(struct veld__sstore *base, read_fn fn, const void *in, void *out)
+/* (snapshot 0: one lookup that needs no transaction, such as a nonce's.) */
+static int read_call(struct veld__sstore *base, read_fn fn, const void *in, void *out,
+                     int snapshot)
 {
 	struct veld__sqlstore *store = (struct veld__sqlstore *)base;
 	for (int attempt = 0;; attempt++) {
 		struct veld__sqlconn *s = store->drv->take(store, 0);
-		int rc = s->drv->begin(s, 0), again;
+		int rc = snapshot ? s->drv->begin(s, 0) : VELD_OK, again;
 		if (rc == VELD_OK) {
 			rc = fn(s, in, out);
-			(void)s->drv->end(s, 0);
+			if (snapshot)
+				(void)s->drv->end(s, 0);
 		}
 		again = rc < 0 && attempt + 1 < TRIES && s->drv->retryable(s);
 		s->drv->give(s);
@@ -541,7 +544,7 @@ static int office_needed_read(struct veld__sqlconn *s, const void *now_ms, void 
 static int r_office_needed(struct veld__sstore *base, uint64_t now_ms, int *needed)
 {
 	*needed = 0;
-	return read_call(base, office_needed_read, &now_ms, needed);
+	return read_call(base, office_needed_read, &now_ms, needed, 1);
 }
 
 /* The office's setup invite, made once: the check and the insert are one
@@ -580,7 +583,7 @@ static int device_read(struct veld__sqlconn *s, const void *device, void *out)
 static int r_device_get(struct veld__sstore *base, const uint8_t device[VELD_ID_BYTES],
                         struct veld__srv_device *out)
 {
-	return read_call(base, device_read, device, out);
+	return read_call(base, device_read, device, out, 1);
 }
 
 /* A device and a nonce, for nonce_read. */
@@ -599,7 +602,7 @@ static int r_nonce_seen(struct veld__sstore *base, const uint8_t device[VELD_ID_
 {
 	const struct nonce_key k = {device, nonce};
 	*seen = 0;
-	return read_call(base, nonce_read, &k, seen);
+	return read_call(base, nonce_read, &k, seen, 0);
 }
 
 /* ---- enroll ------------------------------------------------------------------------ */

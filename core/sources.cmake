@@ -14,6 +14,8 @@ set(VELD_CORE_SOURCES
   ${VELD_CORE_DIR}/src/store.c
   ${VELD_CORE_DIR}/src/schema.c
   ${VELD_CORE_DIR}/src/kinds.c
+  ${VELD_CORE_DIR}/src/kinddoc.c
+  ${CMAKE_CURRENT_BINARY_DIR}/default_schema.c
   ${VELD_CORE_DIR}/src/access.c
   ${VELD_CORE_DIR}/src/records.c
   ${VELD_CORE_DIR}/src/recbuild.c
@@ -26,3 +28,11 @@ set(VELD_CORE_SOURCES
   ${VELD_CORE_DIR}/src/syncstate.c
   ${VELD_CORE_DIR}/src/trust.c
 )
+
+# The built-in record schema, compiled in (kinds.h, veld__default_schema):
+# written when CMake configures, and again whenever the JSON changes.
+set(EMBED_IN ${VELD_CORE_DIR}/schema/beschermd-thuis.json)
+set(EMBED_OUT ${CMAKE_CURRENT_BINARY_DIR}/default_schema.c)
+set(EMBED_NAME veld__default_schema)
+include(${VELD_CORE_DIR}/embed.cmake)
+set_property(DIRECTORY APPEND PROPERTY CMAKE_CONFIGURE_DEPENDS ${EMBED_IN} ${VELD_CORE_DIR}/embed.cmake)

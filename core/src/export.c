@@ -42,9 +42,11 @@ static int client_records(veld_store *s, const uint8_t client[VELD_ID_BYTES], js
 	}
 	if ((rc = veld__sql_done(st, rc, "reading a client's records")) != VELD_OK)
 		return rc;
-	for (const struct veld__kdef *k = veld__kinds; k->kind; k++)
-		if (strcmp(k->kind, "client") != 0 && !json_object_get(by_kind, k->kind))
-			json_object_set_new(by_kind, k->kind, json_array());
+	for (size_t i = 0; i < s->schema->nkinds; i++) {
+		const char *kind = s->schema->kinds[i].kind;
+		if (strcmp(kind, "client") != 0 && !json_object_get(by_kind, kind))
+			json_object_set_new(by_kind, kind, json_array());
+	}
 	return VELD_OK;
 }
 

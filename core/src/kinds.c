@@ -1,9 +1,7 @@
-/* kinds.c - the record schema: the kinds of record, their fields, and how
- * each value is checked.
+/* kinds.c - checking record values against the record schema in force
+ * (kinds.h; the schema itself is a document, read by kinddoc.c).
  *
- * This table is the single place that says which kinds and fields exist
- * (docs/data-model.md mirrors it; veld_schema_json hands it to apps). A
- * check names the kind and field that failed, never the value: messages
+ * A check names the kind and field that failed, never the value: messages
  * end up in logs. */
 #include "kinds.h"
 #include "error.h"
@@ -17,83 +15,6 @@
 #include <string.h>
 #include <strings.h>
 
-enum ftype { F_TEXT, F_DATE, F_DATETIME, F_ENUM, F_BOOL, F_DOMAINS, F_DOMAIN, F_SCORES, F_REF,
-             F_CARE, F_HOUSING };
-static const char *const type_names[] = {"text", "date", "datetime", "enum", "bool", "domains",
-                                         "domain", "scores", "ref", "care_decision", "housing"};
-
-#define REQ 1u    /* required at creation */
-#define SEARCH 2u /* searched by a list query */
-
-struct veld__fdef {
-	const char *name;
-	enum ftype type;
-	unsigned flags;
-	const char *const *values; /* F_ENUM; F_REF: values[0] is the kind */
-};
-
-static const char *const care_status[] = {"beschermd_wonen", "beschermd_thuis", "time_out", NULL};
-static const char *const visit_kind[] = {"home_visit", "phone", "no_show", "outreach", NULL};
-static const char *const goal_status[] = {"open", "achieved", "stopped", NULL};
-static const char *const signal_kind[] = {"rent_arrears", "neighbour_complaints", "relapse",
-                                          "missed_visits", "time_out", "other", NULL};
-static const char *const severity[] = {"low", "medium", "high", "critical", NULL};
-static const char *const signal_status[] = {"open", "closed", NULL};
-static const char *const ref_visit[] = {"visit", NULL};
-static const char *const ref_note[] = {"note", NULL};
-
-static const struct veld__fdef client_fields[] = {
-	{"name", F_TEXT, REQ | SEARCH, NULL},
-	{"initials", F_TEXT, SEARCH, NULL},
-	{"birth_date", F_DATE, 0, NULL},
-	{"address", F_TEXT, SEARCH, NULL},
-	{"phone", F_TEXT, 0, NULL},
-	{"care_status", F_ENUM, 0, care_status},
-	{"care_decision", F_CARE, 0, NULL},
-	{"housing", F_HOUSING, 0, NULL},
-	{"contact_person", F_TEXT, SEARCH, NULL},
-	{NULL, 0, 0, NULL}};
-static const struct veld__fdef visit_fields[] = {
-	{"kind", F_ENUM, REQ, visit_kind},
-	{"worker", F_TEXT, 0, NULL},
-	{"planned", F_DATETIME, 0, NULL},
-	{"started", F_DATETIME, 0, NULL},
-	{"ended", F_DATETIME, 0, NULL},
-	{"zrm_version", F_TEXT, 0, NULL},
-	{"domains", F_DOMAINS, 0, NULL},
-	{"scores", F_SCORES, 0, NULL},
-	{"actions", F_TEXT, SEARCH, NULL},
-	{NULL, 0, 0, NULL}};
-static const struct veld__fdef note_fields[] = {
-	{"text", F_TEXT, REQ | SEARCH, NULL},
-	{"author", F_TEXT, 0, NULL},
-	{"visit", F_REF, 0, ref_visit},
-	{"tags", F_DOMAINS, 0, NULL},
-	{"amends", F_REF, 0, ref_note},
-	{NULL, 0, 0, NULL}};
-static const struct veld__fdef goal_fields[] = {
-	{"domain", F_DOMAIN, REQ, NULL},
-	{"description", F_TEXT, REQ | SEARCH, NULL},
-	{"status", F_ENUM, 0, goal_status},
-	{"review_date", F_DATE, 0, NULL},
-	{NULL, 0, 0, NULL}};
-static const struct veld__fdef signal_fields[] = {
-	{"kind", F_ENUM, REQ, signal_kind},
-	{"severity", F_ENUM, REQ, severity},
-	{"description", F_TEXT, SEARCH, NULL},
-	{"follow_up", F_TEXT, SEARCH, NULL},
-	{"status", F_ENUM, 0, signal_status},
-	{"closed_at", F_DATETIME, 0, NULL},
-	{NULL, 0, 0, NULL}};
-
-const struct veld__kdef veld__kinds[] = {
-	{"client", 0, client_fields},
-	{"visit", 0, visit_fields},
-	{"note", 1, note_fields},
-	{"goal", 0, goal_fields},
-	{"signal", 0, signal_fields},
-	{NULL, 0, NULL}};
-
 /* The life domains are reference data in the store (zrm_domains), so a
  * new version needs a migration, not a new veld. */
 enum kinds_stmt { KD_DOMAIN_CHECK, KD_DOMAINS };
@@ -103,31 +24,34 @@ static const char *const kinds_sql[] = {
 };
 static const struct veld__sqltab kinds_tab = VELD_SQLTAB(VELD_SQL_KINDS, kinds_sql);
 
-static const struct veld__kdef *kind_def(const char *kind)
+static const struct veld__kdef *kind_def(veld_store *s, const char *kind)
 {
-	for (const struct veld__kdef *k = veld__kinds; kind && k->kind; k++)
-		if (strcmp(k->kind, kind) == 0)
-			return k;
+	for (size_t i = 0; kind && i < s->schema->nkinds; i++)
+		if (strcmp(s->schema->kinds[i].kind, kind) == 0)
+			return &s->schema->kinds[i];
 	return NULL;
 }
 
-int veld__kind_get(const char *kind, const struct veld__kdef **out)
+int veld__kind_get(veld_store *s, const char *kind, const struct veld__kdef **out)
 {
-	if (!(*out = kind_def(kind)))
-		return veld__err(VELD_EINVAL, "unknown record kind (use client, visit, note, goal or signal)");
-	return VELD_OK;
+	char msg[400] = "unknown record kind (the kinds are:";
+	if ((*out = kind_def(s, kind)))
+		return VELD_OK;
+	for (size_t i = 0; i < s->schema->nkinds; i++)
+		snprintf(msg + strlen(msg), sizeof msg - strlen(msg), " %s", s->schema->kinds[i].kind);
+	return veld__err(VELD_EINVAL, "%s; see veld schema)", msg);
 }
 
-int veld__kind_known(const char *kind)
+int veld__kind_known(veld_store *s, const char *kind)
 {
-	return kind_def(kind) != NULL;
+	return kind_def(s, kind) != NULL;
 }
 
 static const struct veld__fdef *field_def(const struct veld__kdef *k, const char *name)
 {
-	for (const struct veld__fdef *f = k->fields; f->name; f++)
-		if (strcmp(f->name, name) == 0)
-			return f;
+	for (size_t i = 0; i < k->nfields; i++)
+		if (strcmp(k->fields[i].name, name) == 0)
+			return &k->fields[i];
 	return NULL;
 }
 
@@ -142,6 +66,17 @@ const char *veld__zrm_of(json_t *fields, json_t *existing)
 	if (!v && existing)
 		v = json_string_value(json_object_get(existing, "zrm_version"));
 	return v ? v : VELD_ZRM_DEFAULT;
+}
+
+int veld__fields_defaults(const struct veld__kdef *k, json_t *fields)
+{
+	for (size_t i = 0; i < k->nfields; i++) {
+		json_t *d = json_object_get(k->fields[i].def, "default");
+		if (d && !json_object_get(fields, k->fields[i].name) &&
+		    json_object_set(fields, k->fields[i].name, d) != 0)
+			return veld__err(VELD_ENOMEM, "out of memory");
+	}
+	return VELD_OK;
 }
 
 /* ---- dates and times ---------------------------------------------------------- */
@@ -225,6 +160,28 @@ static int bad(const struct veld__kdef *k, const struct veld__fdef *f, const cha
 	return veld__err(VELD_EINVAL, "%s field '%s' %s", k->kind, f->name, what);
 }
 
+int64_t veld__day_number(const char *date)
+{
+	int64_t y, m, d, era, yoe, doy, doe;
+	if (!date || !valid_date_prefix(date))
+		return -1;
+	y = atoi(date);
+	m = atoi(date + 5);
+	d = atoi(date + 8);
+	/* Days from civil (proleptic Gregorian), no time zone involved. */
+	y -= m <= 2;
+	era = y / 400;
+	yoe = y - era * 400;
+	doy = (153 * (m + (m > 2 ? -3 : 9)) + 2) / 5 + d - 1;
+	doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+	return era * 146097 + doe - 719468;
+}
+
+/* How a check treats what is no longer written: a write of this store
+ * refuses a retired field or option; a value another device wrote, or one
+ * already held, still passes. */
+enum use { FRESH, HELD };
+
 static int check_text(const struct veld__kdef *k, const struct veld__fdef *f, json_t *v,
                       int allow_empty)
 {
@@ -239,15 +196,80 @@ static int check_text(const struct veld__kdef *k, const struct veld__fdef *f, js
 	return VELD_OK;
 }
 
-static int check_enum(const struct veld__kdef *k, const struct veld__fdef *f, const char *str)
+static int listed(json_t *arr, const char *str)
 {
-	char msg[256] = "must be one of:";
-	for (const char *const *p = f->values; str && *p; p++)
-		if (strcmp(*p, str) == 0)
-			return VELD_OK;
-	for (const char *const *p = f->values; *p; p++)
-		snprintf(msg + strlen(msg), sizeof msg - strlen(msg), " %s", *p);
+	size_t i;
+	json_t *e;
+	json_array_foreach(arr, i, e)
+		if (str && strcmp(json_string_value(e), str) == 0)
+			return 1;
+	return 0;
+}
+
+/* One option of an enum or options field. */
+static int check_option(const struct veld__kdef *k, const struct veld__fdef *f, const char *str,
+                        enum use use)
+{
+	json_t *values = json_object_get(f->def, "values");
+	char msg[512] = "must be one of:";
+	size_t i;
+	json_t *e;
+	if (listed(values, str)) {
+		if (use == FRESH && listed(json_object_get(f->def, "retired_values"), str))
+			return bad(k, f, "names an option no longer in use (see veld schema)");
+		return VELD_OK;
+	}
+	json_array_foreach(values, i, e)
+		if (!listed(json_object_get(f->def, "retired_values"), json_string_value(e)))
+			snprintf(msg + strlen(msg), sizeof msg - strlen(msg), " %s", json_string_value(e));
 	return bad(k, f, msg);
+}
+
+/* The entry `code` of the schema's list `list`, or NULL. */
+static json_t *list_entry(veld_store *s, const char *list, const char *code)
+{
+	size_t i;
+	json_t *e;
+	json_array_foreach(json_object_get(json_object_get(s->schema->doc, "lists"), list), i, e)
+		if (code && strcmp(json_string_value(json_object_get(e, "code")), code) == 0)
+			return e;
+	return NULL;
+}
+
+static int check_code(veld_store *s, const struct veld__kdef *k, const struct veld__fdef *f,
+                      const char *code, enum use use)
+{
+	json_t *e = list_entry(s, f->ref, code);
+	char msg[160];
+	snprintf(msg, sizeof msg, "must be a code of the list '%s' (see veld schema)", f->ref);
+	if (!e)
+		return bad(k, f, msg);
+	if (use == FRESH && json_is_true(json_object_get(e, "retired")))
+		return bad(k, f, "names a list entry no longer in use (see veld schema)");
+	return VELD_OK;
+}
+
+/* A list of distinct options (F_OPTIONS) or list codes (F_CODES). */
+static int check_many(veld_store *s, const struct veld__kdef *k, const struct veld__fdef *f,
+                      json_t *v, enum use use)
+{
+	size_t i, j;
+	json_t *e;
+	int rc;
+	if (!json_is_array(v) || json_array_size(v) > 64)
+		return bad(k, f, "must be a list of at most 64 codes");
+	json_array_foreach(v, i, e) {
+		if (!json_is_string(e))
+			return bad(k, f, "must be a list of codes");
+		rc = f->type == F_OPTIONS ? check_option(k, f, json_string_value(e), use)
+		                          : check_code(s, k, f, json_string_value(e), use);
+		if (rc != VELD_OK)
+			return rc;
+		for (j = 0; j < i; j++)
+			if (json_equal(e, json_array_get(v, j)))
+				return bad(k, f, "lists a code twice");
+	}
+	return VELD_OK;
 }
 
 /* A life domain code (F_DOMAIN), a list of them (F_DOMAINS), or an object
@@ -287,17 +309,20 @@ static int check_domains(veld_store *s, const struct veld__kdef *k, const struct
 	return VELD_OK;
 }
 
-/* A record id or a unique prefix of one; stored as the full id. */
+/* A record id or a unique prefix of one, of a record of the same client
+ * (`client`; NULL: any); stored as the full id. */
 static int check_ref(veld_store *s, const struct veld__kdef *k, const struct veld__fdef *f,
-                     json_t *v)
+                     json_t *v, const uint8_t *client)
 {
-	uint8_t ent[VELD_ID_BYTES];
+	uint8_t ent[VELD_ID_BYTES], owner[VELD_ID_BYTES];
 	char hex[33];
 	int rc;
 	if (!json_is_string(v))
 		return bad(k, f, "must be a record id");
-	if ((rc = veld__resolve(s, f->values[0], json_string_value(v), ent, NULL, NULL, NULL)) != VELD_OK)
+	if ((rc = veld__resolve(s, f->ref, json_string_value(v), ent, owner, NULL, NULL)) != VELD_OK)
 		return rc;
+	if (client && memcmp(owner, client, VELD_ID_BYTES) != 0)
+		return bad(k, f, "names a record of another client");
 	veld__hex(hex, ent, VELD_ID_BYTES);
 	return json_string_set(v, hex) == 0 ? VELD_OK : veld__err(VELD_ENOMEM, "out of memory");
 }
@@ -336,12 +361,22 @@ static int check_housing(const struct veld__kdef *k, const struct veld__fdef *f,
 	return VELD_OK;
 }
 
+static int check_int(const struct veld__kdef *k, const struct veld__fdef *f, json_t *v)
+{
+	char msg[96];
+	if (json_is_integer(v) && json_integer_value(v) >= f->min && json_integer_value(v) <= f->max)
+		return VELD_OK;
+	snprintf(msg, sizeof msg, "must be a whole number from %lld to %lld", (long long)f->min,
+	         (long long)f->max);
+	return bad(k, f, msg);
+}
+
+/* A value of field f; a reference is checked by the caller (its rules
+ * differ for a write here and a value from elsewhere). */
 static int check_value(veld_store *s, const struct veld__kdef *k, const struct veld__fdef *f,
-                       json_t *v, const char *zrm)
+                       json_t *v, const char *zrm, enum use use)
 {
 	const char *str = json_string_value(v);
-	if (json_is_null(v))
-		return (f->flags & REQ) ? bad(k, f, "is required") : VELD_OK;
 	switch (f->type) {
 	case F_TEXT:
 		return check_text(k, f, v, 0);
@@ -351,25 +386,32 @@ static int check_value(veld_store *s, const struct veld__kdef *k, const struct v
 		return str && valid_datetime(str) ? VELD_OK
 		       : bad(k, f, "must be an ISO 8601 time like 2026-11-22T10:00Z");
 	case F_ENUM:
-		return check_enum(k, f, str);
+		return str ? check_option(k, f, str, use) : check_option(k, f, NULL, use);
 	case F_BOOL:
 		return json_is_boolean(v) ? VELD_OK : bad(k, f, "must be true or false");
+	case F_INT:
+		return check_int(k, f, v);
+	case F_OPTIONS:
+	case F_CODES:
+		return check_many(s, k, f, v, use);
+	case F_CODE:
+		return check_code(s, k, f, str, use);
 	case F_DOMAIN:
 	case F_DOMAINS:
 	case F_SCORES:
 		return check_domains(s, k, f, v, zrm);
-	case F_REF:
-		return check_ref(s, k, f, v);
 	case F_CARE:
 		return check_care(k, f, v);
 	case F_HOUSING:
 		return check_housing(k, f, v);
+	case F_REF:
+		break;
 	}
 	return VELD_ERROR;
 }
 
 int veld__fields_check(veld_store *s, const struct veld__kdef *k, json_t *fields, const char *zrm,
-                       int creating)
+                       const uint8_t *client, int creating)
 {
 	const char *name;
 	json_t *v;
@@ -381,13 +423,22 @@ int veld__fields_check(veld_store *s, const struct veld__kdef *k, json_t *fields
 		if ((veld__policy_bit(k->kind, name) & ~veld__policy_mask(s)) != 0)
 			return veld__err(VELD_EPERM, "the team's field policy keeps '%s' at the office:"
 			                 " it is not recorded on a device", name);
-		if ((rc = check_value(s, k, f, v, zrm)) != VELD_OK)
+		if (json_is_null(v)) {
+			if (f->flags & VELD_F_REQ)
+				return bad(k, f, "is required");
+			continue;
+		}
+		if (f->flags & VELD_F_RETIRED)
+			return bad(k, f, "is no longer in use (see veld schema)");
+		rc = f->type == F_REF ? check_ref(s, k, f, v, client)
+		                      : check_value(s, k, f, v, zrm, FRESH);
+		if (rc != VELD_OK)
 			return rc;
 	}
 	if (creating)
-		for (const struct veld__fdef *f = k->fields; f->name; f++)
-			if ((f->flags & REQ) && !json_object_get(fields, f->name))
-				return bad(k, f, "is required");
+		for (size_t i = 0; i < k->nfields; i++)
+			if ((k->fields[i].flags & VELD_F_REQ) && !json_object_get(fields, k->fields[i].name))
+				return bad(k, &k->fields[i], "is required");
 	return VELD_OK;
 }
 
@@ -409,7 +460,7 @@ int veld__field_value_check(veld_store *s, const char *kind, const char *field, 
 	const struct veld__kdef *k;
 	const struct veld__fdef *f;
 	int rc;
-	if ((rc = veld__kind_get(kind, &k)) != VELD_OK)
+	if ((rc = veld__kind_get(s, kind, &k)) != VELD_OK)
 		return rc;
 	if (!(f = field_def(k, field)))
 		return veld__err(VELD_EINVAL, "%s has no field '%s'", kind, field);
@@ -417,7 +468,7 @@ int veld__field_value_check(veld_store *s, const char *kind, const char *field, 
 		return VELD_OK; /* a value removed: the writer's update with null */
 	/* Life domains: the ZRM version this store knows (a record's own
 	 * version may be in another operation not here yet). */
-	return f->type == F_REF ? ref_shape(k, f, v) : check_value(s, k, f, v, VELD_ZRM_DEFAULT);
+	return f->type == F_REF ? ref_shape(k, f, v) : check_value(s, k, f, v, VELD_ZRM_DEFAULT, HELD);
 }
 
 int veld__op_value_check(veld_store *s, const veld__op *op, const uint8_t key[32],
@@ -458,11 +509,11 @@ static int contains_ci(const char *hay, const char *needle)
 
 int veld__kind_search(const struct veld__kdef *k, json_t *rec, const char *query)
 {
-	for (const struct veld__fdef *f = k->fields; f->name; f++) {
+	for (size_t i = 0; i < k->nfields; i++) {
 		const char *v;
-		if (!(f->flags & SEARCH))
+		if (!(k->fields[i].flags & VELD_F_SEARCH))
 			continue;
-		v = json_string_value(json_object_get(rec, f->name));
+		v = json_string_value(json_object_get(rec, k->fields[i].name));
 		if (v && contains_ci(v, query))
 			return 1;
 	}
@@ -470,34 +521,6 @@ int veld__kind_search(const struct veld__kdef *k, json_t *rec, const char *query
 }
 
 /* ---- the schema as JSON ---------------------------------------------------------- */
-
-static json_t *field_json(const struct veld__fdef *f)
-{
-	json_t *fd = json_pack("{s:s,s:b}", "type", type_names[f->type], "required",
-	                       (f->flags & REQ) != 0);
-	if (f->type == F_ENUM) {
-		json_t *vals = json_array();
-		for (const char *const *p = f->values; *p; p++)
-			json_array_append_new(vals, json_string(*p));
-		json_object_set_new(fd, "values", vals);
-	} else if (f->type == F_REF) {
-		json_object_set_new(fd, "ref", json_string(f->values[0]));
-	}
-	return fd;
-}
-
-static json_t *kinds_json(void)
-{
-	json_t *kobj = json_object();
-	for (const struct veld__kdef *k = veld__kinds; k->kind; k++) {
-		json_t *fields = json_object();
-		for (const struct veld__fdef *f = k->fields; f->name; f++)
-			json_object_set_new(fields, f->name, field_json(f));
-		json_object_set_new(kobj, k->kind, json_pack("{s:b,s:o}", "append_only",
-		                                             k->append_only, "fields", fields));
-	}
-	return kobj;
-}
 
 /* The life domains by version: {"2017": [{"code", "label"}, ...]}. */
 static int domains_json(veld_store *s, json_t *domains)
@@ -518,6 +541,22 @@ static int domains_json(veld_store *s, json_t *domains)
 	return veld__sql_done(st, rc, "reading domains");
 }
 
+/* The schema in force as its document says it, each kind and field with
+ * its flags spelled out, and the life domains. */
+static json_t *schema_doc(veld_store *s)
+{
+	json_t *doc = json_deep_copy(s->schema->doc), *kinds = json_object_get(doc, "kinds"), *k, *f;
+	const char *kn, *fn;
+	json_object_foreach(kinds, kn, k) {
+		if (!json_object_get(k, "append_only"))
+			json_object_set_new(k, "append_only", json_false());
+		json_object_foreach(json_object_get(k, "fields"), fn, f)
+			if (!json_object_get(f, "required"))
+				json_object_set_new(f, "required", json_false());
+	}
+	return doc;
+}
+
 int veld_schema_json(veld_store *s, char **json_out)
 {
 	json_t *root, *domains = json_object();
@@ -526,7 +565,7 @@ int veld_schema_json(veld_store *s, char **json_out)
 		json_decref(domains);
 		return rc;
 	}
-	root = json_pack("{s:o}", "kinds", kinds_json());
+	root = schema_doc(s);
 	if ((rc = domains_json(s, domains)) == VELD_OK) {
 		json_object_set(root, "domains", domains);
 		rc = veld__json_answer(root, json_out);

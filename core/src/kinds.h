@@ -1,8 +1,12 @@
 /* kinds.h - the record schema: which kinds of record and which fields
  * exist, and how a value is checked (private).
  *
- * The table in kinds.c is the single place that says so; docs/data-model.md
- * mirrors it and veld_schema_json hands it to apps. */
+ * The schema is data, not code: a JSON document (docs/data-model.md, "The
+ * record schema") that the office signs and publishes and every store keeps
+ * by version. The built-in one is core/schema/beschermd-thuis.json, compiled
+ * in. kinddoc.c reads a document into the structures below and decides
+ * whether a new version is compatible with the one before; kinds.c checks
+ * values against the schema in force (veld_schema_json hands it to apps). */
 #ifndef VELD_KINDS_H
 #define VELD_KINDS_H
 
@@ -12,22 +16,82 @@
 
 /* The life-domain version a record is scored against unless it says. */
 #define VELD_ZRM_DEFAULT "2017"
+/* The largest schema document, its canonical JSON text. */
+#define VELD_SCHEMA_DOC_MAX (128u * 1024u)
 
-struct veld__fdef; /* a field: its name, type and checks (kinds.c) */
+enum veld__ftype {
+	F_TEXT, F_DATE, F_DATETIME, F_ENUM, F_BOOL, F_DOMAINS, F_DOMAIN, F_SCORES, F_REF, F_CARE,
+	F_HOUSING, F_INT, F_OPTIONS, F_CODE, F_CODES
+};
+
+#define VELD_F_REQ 1u     /* required at creation */
+#define VELD_F_SEARCH 2u  /* searched by a list query */
+#define VELD_F_RETIRED 4u /* still read and merged, no longer written */
+
+/* A field: its name and type, and the rest of its definition as the
+ * document gives it (def: "values", "retired_values", "ref", "list", "min",
+ * "max", "default"). Strings point into the document. */
+struct veld__fdef {
+	const char *name;
+	enum veld__ftype type;
+	unsigned flags;
+	json_t *def;
+	const char *ref; /* F_REF: the kind; F_CODE, F_CODES: the list */
+	json_int_t min, max;
+};
 
 struct veld__kdef {
 	const char *kind;
 	int append_only; /* notes: never updated, deleted or resolved */
-	const struct veld__fdef *fields;
+	size_t nfields;
+	struct veld__fdef *fields;
 };
 
-/* Every kind, ending with a NULL kind. */
-extern const struct veld__kdef veld__kinds[];
+/* One version of the schema, read from its document. */
+struct veld__schema {
+	uint64_t version;
+	const char *name;
+	size_t nkinds;
+	struct veld__kdef *kinds;
+	json_t *doc;  /* the document; every string above points into it */
+	char *text;   /* its compact text: what is kept and signed */
+	size_t text_len;
+};
 
-/* The definition of `kind`, or VELD_EINVAL naming the kinds there are. */
-int veld__kind_get(const char *kind, const struct veld__kdef **out);
-/* Is `kind` one of the kinds (merge.c refuses operations of others)? */
-int veld__kind_known(const char *kind);
+/* ---- kinddoc.c: the document ------------------------------------------------- */
+
+/* The built-in schema's document (core/schema/beschermd-thuis.json). */
+extern const char veld__default_schema[];
+
+/* Read and check a schema document: VELD_OK with *out, or VELD_EINVAL
+ * saying what is wrong with it (a path like kinds.tenancy.fields.form). */
+int veld__schema_parse(const char *text, size_t len, struct veld__schema **out);
+void veld__schema_free(struct veld__schema *sc);
+/* May `next` follow `prev`? A higher version that keeps every kind, field,
+ * type, option, list entry and range of `prev` and makes no field of an
+ * existing kind required: so every record written under `prev` is valid
+ * under `next`. VELD_OK or VELD_EINVAL naming the first change refused. */
+int veld__schema_compatible(const struct veld__schema *prev, const struct veld__schema *next);
+
+/* The schema in force in this store: the newest it keeps (table
+ * `schemas`), else the built-in one. Loaded when the store opens. */
+int veld__schema_load(veld_store *s);
+/* Keep a new version (checked compatible with the one in force) and make
+ * it the one in force. `sig` is the office's signature over it (NULL in
+ * the office's own store before it is published). */
+int veld__schema_adopt(veld_store *s, const char *text, size_t len, uint64_t at);
+
+/* ---- kinds.c: checking values ----------------------------------------------------- */
+
+/* The definition of `kind` in the schema in force, or VELD_EINVAL naming
+ * the kinds there are. */
+int veld__kind_get(veld_store *s, const char *kind, const struct veld__kdef **out);
+/* Is `kind` one of the schema's kinds? */
+int veld__kind_known(veld_store *s, const char *kind);
+/* Is `kind` a well-formed kind name (1 to VELD_KIND_MAX of a-z, 0-9, _,
+ * starting with a letter)? What the merge and the server accept: a kind
+ * the office adds needs no new server. */
+int veld__kind_name_ok(const char *kind);
 /* Does kind k have a field `name`? */
 int veld__field_known(const struct veld__kdef *k, const char *name);
 
@@ -35,19 +99,25 @@ int veld__field_known(const struct veld__kdef *k, const char *name);
  * else the existing record's (may be NULL), else VELD_ZRM_DEFAULT. */
 const char *veld__zrm_of(json_t *fields, json_t *existing);
 
+/* What a new record of kind k gets unless its fields say: each field's
+ * "default" in the schema. */
+int veld__fields_defaults(const struct veld__kdef *k, json_t *fields);
+
 /* Check every field of `fields` against kind k: a known name the team's
- * field policy lets onto this device, and a valid value (life-domain codes
- * of version `zrm`). References are resolved in place to full ids. With
- * `creating`, the required fields must be there. VELD_EINVAL (or
- * VELD_EPERM for a field the policy keeps at the office) naming the field,
- * never its value. */
+ * field policy lets onto this device, a field and value not retired, and a
+ * valid value (life-domain codes of version `zrm`). References are
+ * resolved in place to full ids and must name a record of `client` (NULL
+ * for a client record itself). With `creating`, the required fields must
+ * be there. VELD_EINVAL (or VELD_EPERM for a field the policy keeps at the
+ * office) naming the field, never its value. */
 int veld__fields_check(veld_store *s, const struct veld__kdef *k, json_t *fields, const char *zrm,
-                       int creating);
+                       const uint8_t *client, int creating);
 
 /* A value another device wrote for (kind, field), as its writer checked
  * it: a field of the kind, a value of the field's type and range, life
- * domains of a version this store knows. A reference need only be a full
- * id. VELD_OK, or VELD_EINVAL naming the field (never the value). */
+ * domains of a version this store knows; retired fields and options still
+ * pass. A reference need only be a full id. VELD_OK, or VELD_EINVAL naming
+ * the field (never the value). */
 int veld__field_value_check(veld_store *s, const char *kind, const char *field, json_t *v);
 /* An operation of another device whose value opens with `key`: opened and
  * checked as above. VELD_OK with *why NULL if it passes, VELD_OK with *why
@@ -59,5 +129,9 @@ int veld__op_value_check(veld_store *s, const struct veld__op *op, const uint8_t
 /* Does record `rec` of kind k hold `query` in one of the fields a list
  * query searches (ASCII case-insensitive)? */
 int veld__kind_search(const struct veld__kdef *k, json_t *rec, const char *query);
+
+/* Days since 1970-01-01 of a date (or the date part of a datetime), or -1
+ * if it is not one. */
+int64_t veld__day_number(const char *date);
 
 #endif

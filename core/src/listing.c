@@ -128,7 +128,7 @@ int veld_record_list(veld_store *s, const char *kind, const char *filter_json,
 	int rc = veld__enter_json(s, json_out, 1);
 	if (rc)
 		return rc;
-	if ((rc = veld__kind_get(kind, &q.k)))
+	if ((rc = veld__kind_get(s, kind, &q.k)))
 		goto out;
 	if (filter_json && *filter_json && (rc = veld__json_object(filter_json, &filter)) != VELD_OK)
 		goto out;

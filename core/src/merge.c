@@ -114,7 +114,7 @@ int veld__merge_apply(struct veld__merge *m, const veld__op *op, int *applied)
 	int rc, head, known = 1, fresh, superseded;
 
 	*applied = 0;
-	if (!veld__kind_known(op->kind))
+	if (!veld__kind_name_ok(op->kind))
 		return veld__err(VELD_EINVAL, "unknown record kind in operation");
 	if (op->version < 1 || op->version > VELD_OP_VERSION)
 		return veld__err(VELD_EINVAL, "operation %llu has an unknown format version",

@@ -148,7 +148,7 @@ static int enter_kind(veld_store *s, const char *kind, const struct veld__kdef *
 		return rc;
 	if (json_out)
 		*json_out = NULL;
-	if ((rc = veld__need_keys(s)) || (rc = veld__kind_get(kind, k)))
+	if ((rc = veld__need_keys(s)) || (rc = veld__kind_get(s, kind, k)))
 		veld__leave(s);
 	return rc;
 }
@@ -186,44 +186,28 @@ static int create_client(veld_store *s, const struct veld__kdef *k, json_t *fiel
 	}
 	json_object_del(fields, "team");
 	memcpy(client, entity, VELD_ID_BYTES);
-	if ((rc = veld__fields_check(s, k, fields, VELD_ZRM_DEFAULT, 1)) != VELD_OK ||
+	if ((rc = veld__fields_check(s, k, fields, VELD_ZRM_DEFAULT, NULL, 1)) != VELD_OK ||
 	    (rc = veld__client_key_new(s, client, team, &key)) != VELD_OK)
 		return rc;
 	return veld__keys_share(s, client, 1, team, key);
 }
 
-/* What a new visit, note, goal or signal gets unless it says: the visit's
- * worker and life-domain version, the note's author, an open status. */
-static void fill_defaults(veld_store *s, const char *kind, json_t *fields)
+/* What a new record gets unless it says: the visit's worker and
+ * life-domain version, the note's author (the acting user: not in the
+ * schema), and each field's default in the schema. */
+static int fill_defaults(veld_store *s, const struct veld__kdef *k, json_t *fields)
 {
-	if (strcmp(kind, "visit") == 0 && !json_object_get(fields, "worker"))
+	if (strcmp(k->kind, "visit") == 0 && !json_object_get(fields, "worker"))
 		json_object_set_new(fields, "worker", json_string(s->user));
-	if (strcmp(kind, "visit") == 0 && !json_object_get(fields, "zrm_version"))
+	if (strcmp(k->kind, "visit") == 0 && !json_object_get(fields, "zrm_version"))
 		json_object_set_new(fields, "zrm_version", json_string(VELD_ZRM_DEFAULT));
-	if (strcmp(kind, "note") == 0 && !json_object_get(fields, "author"))
+	if (strcmp(k->kind, "note") == 0 && !json_object_get(fields, "author"))
 		json_object_set_new(fields, "author", json_string(s->user));
-	if ((strcmp(kind, "goal") == 0 || strcmp(kind, "signal") == 0) &&
-	    !json_object_get(fields, "status"))
-		json_object_set_new(fields, "status", json_string("open"));
+	return veld__fields_defaults(k, fields);
 }
 
-/* A note's reference `field` (to a record of `kind`), if given, must be
- * about the note's own client. */
-static int same_client(veld_store *s, json_t *fields, const char *field, const char *kind,
-                       const uint8_t client[VELD_ID_BYTES], const char *refusal)
-{
-	uint8_t ent[VELD_ID_BYTES], other[VELD_ID_BYTES];
-	int rc;
-	if (!json_object_get(fields, field))
-		return VELD_OK;
-	if ((rc = veld__resolve(s, kind, json_string_value(json_object_get(fields, field)), ent, other,
-	                        NULL, NULL)) != VELD_OK)
-		return rc;
-	return memcmp(other, client, VELD_ID_BYTES) == 0 ? VELD_OK
-	       : veld__err(VELD_EINVAL, "%s", refusal);
-}
-
-/* A new visit, note, goal or signal of a client the actor may touch. */
+/* A new record (not a client) of a client the actor may touch; its
+ * references name records of the same client. */
 static int create_child(veld_store *s, const struct veld__kdef *k, json_t *fields,
                         const char *purpose, uint8_t client[VELD_ID_BYTES],
                         char team[VELD_TEAM_MAX + 1])
@@ -238,16 +222,9 @@ static int create_child(veld_store *s, const struct veld__kdef *k, json_t *field
 	if (!veld__access_event(s, team, client, purpose, "create"))
 		return VELD_EPERM;
 	json_object_del(fields, "client");
-	fill_defaults(s, k->kind, fields);
-	if ((rc = veld__fields_check(s, k, fields, veld__zrm_of(fields, NULL), 1)) != VELD_OK)
+	if ((rc = fill_defaults(s, k, fields)) != VELD_OK)
 		return rc;
-	if (strcmp(k->kind, "note") != 0)
-		return VELD_OK;
-	if ((rc = same_client(s, fields, "visit", "visit", client,
-	                      "the note's visit belongs to another client")) != VELD_OK)
-		return rc;
-	return same_client(s, fields, "amends", "note", client,
-	                   "an amendment must be about the same client");
+	return veld__fields_check(s, k, fields, veld__zrm_of(fields, NULL), client, 1);
 }
 
 int veld_record_create(veld_store *s, const char *kind, const char *fields_json,
@@ -309,7 +286,7 @@ static int change_record(veld_store *s, const struct veld__kdef *k, const char *
 	if (rc == VELD_OK && json_object_size(fields) == 0)
 		rc = veld__err(VELD_EINVAL, "nothing to change");
 	if (rc == VELD_OK &&
-	    (rc = veld__fields_check(s, k, fields, veld__zrm_of(fields, t.rec), 0)) == VELD_OK &&
+	    (rc = veld__fields_check(s, k, fields, veld__zrm_of(fields, t.rec), t.client, 0)) == VELD_OK &&
 	    (rc = write_fields(s, k->kind, t.entity, t.client, t.team, fields)) == VELD_OK &&
 	    (rc = veld__audit(s, t.event, "success", t.client, purpose)) == VELD_OK)
 		rc = answer_record(s, t.entity, json_out);
@@ -406,7 +383,7 @@ int veld_record_get(veld_store *s, const char *kind, const char *id, const char 
 	int rc = veld__enter_json(s, json_out, 1);
 	if (rc)
 		return rc;
-	if ((rc = veld__kind_get(kind, &k)) || (rc = veld__tx_begin(s, &tx)))
+	if ((rc = veld__kind_get(s, kind, &k)) || (rc = veld__tx_begin(s, &tx)))
 		goto out;
 	rc = veld__access_open(s, kind, id, purpose, "read", &t);
 	if (rc == VELD_OK && strcmp(kind, "note") == 0)

@@ -24,7 +24,7 @@
 enum retention_stmt {
 	RT_KEYS_DELETE, RT_ERASED_ADD, RT_HELD,
 	RT_DROP_OTHERS, RT_CLEAR_OWN, RT_DROP_SUPERSEDED, RT_DROP_CONFLICTS, RT_DROP_ENTITIES,
-	RT_POLICY, RT_POLICY_SET, RT_CLIENTS,
+	RT_POLICY, RT_POLICY_SET, RT_CLIENTS, RT_HOLDS_KIND,
 };
 #define OF_CLIENT "(SELECT entity FROM entities WHERE client = ?1 AND (?2 IS NULL OR kind = ?2))"
 static const char *const retention_sql[] = {
@@ -44,6 +44,7 @@ static const char *const retention_sql[] = {
 	                  " ON CONFLICT(kind) DO UPDATE SET days = excluded.days,"
 	                  " basis = excluded.basis",
 	[RT_CLIENTS] = "SELECT entity FROM entities WHERE kind = 'client'",
+	[RT_HOLDS_KIND] = "SELECT 1 FROM entities WHERE client = ?1 AND kind = ?2 LIMIT 1",
 };
 static const struct veld__sqltab retention_tab = VELD_SQLTAB(VELD_SQL_RETENTION, retention_sql);
 
@@ -191,7 +192,7 @@ int veld_retention_set(veld_store *s, const char *kind, int64_t days, const char
 	int rc = veld__enter(s);
 	if (rc)
 		return rc;
-	if (!kind || !veld__kind_known(kind))
+	if (!kind || !veld__kind_known(s, kind))
 		rc = veld__err(VELD_EINVAL, "unknown record kind");
 	else if (days < 0 || days > 365 * 100)
 		rc = veld__err(VELD_EINVAL, "days must be between 0 and 36500");
@@ -287,6 +288,19 @@ static int purge_item(veld_store *s, struct purge *p, const uint8_t client[VELD_
 	return rc;
 }
 
+/* 1 if this store holds a record of `kind` of the client, 0 if not (there
+ * is nothing to purge or report), or an error. */
+static int holds_kind(veld_store *s, const uint8_t client[VELD_ID_BYTES], const char *kind)
+{
+	sqlite3_stmt *st;
+	int rc = veld__sql(s, &retention_tab, RT_HOLDS_KIND, &st);
+	if (rc != VELD_OK)
+		return rc;
+	sqlite3_bind_blob(st, 1, client, VELD_ID_BYTES, SQLITE_STATIC);
+	sqlite3_bind_text(st, 2, kind, -1, SQLITE_STATIC);
+	return veld__sql_exists(st, "reading a client's records");
+}
+
 /* One client whose case ended: all of it once the client policy has
  * passed, otherwise each kind whose policy has. */
 static int purge_client(veld_store *s, struct purge *p, const char *hex)
@@ -305,11 +319,13 @@ static int purge_client(veld_store *s, struct purge *p, const char *hex)
 	policy_days(p, "client", &days);
 	if (p->today - end >= days)
 		return purge_item(s, p, client, hex, NULL, p->today - end);
-	for (const struct veld__kdef *k = veld__kinds; k->kind; k++) {
-		if (strcmp(k->kind, "client") == 0 || !policy_days(p, k->kind, &days) ||
+	for (size_t i = 0; i < s->schema->nkinds; i++) {
+		const char *kind = s->schema->kinds[i].kind;
+		if (strcmp(kind, "client") == 0 || !policy_days(p, kind, &days) ||
 		    p->today - end < days)
 			continue;
-		if ((rc = purge_item(s, p, client, hex, k->kind, p->today - end)) != VELD_OK)
+		if ((rc = holds_kind(s, client, kind)) < 0 ||
+		    (rc > 0 && (rc = purge_item(s, p, client, hex, kind, p->today - end)) != VELD_OK))
 			return rc;
 	}
 	return VELD_OK;

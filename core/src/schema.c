@@ -142,7 +142,30 @@ static const char *const v7 =
 	"CREATE TABLE invites(auth BLOB PRIMARY KEY, team TEXT NOT NULL, proof_key BLOB NOT NULL,"
 	"  expires INTEGER NOT NULL) WITHOUT ROWID;";
 
-static const char *const migrations[VELD_SCHEMA_VERSION] = {v1, v2, v3, v4, v5, v6, v7};
+/* Version 8: the record schema is data (kinds.h). Each version the office
+ * published that reached this store, the newest in force (none: the
+ * built-in one); and the retention of the kinds the built-in schema adds
+ * (a kind without a row is kept as long as its client). */
+static const char *const v8 =
+	"CREATE TABLE schemas(version INTEGER PRIMARY KEY, doc TEXT NOT NULL, at INTEGER NOT NULL);"
+	"INSERT OR IGNORE INTO retention VALUES"
+	" ('phase',0,'device copy: only while the case is active'),"
+	" ('readiness',0,'device copy: only while the case is active'),"
+	" ('tenancy',0,'device copy: only while the case is active'),"
+	" ('woonkompas',0,'device copy: only while the case is active'),"
+	" ('income',0,'device copy: only while the case is active'),"
+	" ('time_out',0,'device copy: only while the case is active'),"
+	" ('day_activity',0,'device copy: only while the case is active'),"
+	" ('escalation',0,'device copy: only while the case is active'),"
+	" ('escalation_step',0,'device copy: only while the case is active'),"
+	" ('waakvlam',0,'device copy: only while the case is active'),"
+	" ('waakvlam_use',0,'device copy: only while the case is active'),"
+	" ('contact_person',0,'device copy: only while the case is active'),"
+	" ('action',0,'device copy: only while the case is active'),"
+	" ('meeting',0,'device copy: only while the case is active'),"
+	" ('consent',0,'device copy: only while the case is active');";
+
+static const char *const migrations[VELD_SCHEMA_VERSION] = {v1, v2, v3, v4, v5, v6, v7, v8};
 
 int veld__schema_migrate(sqlite3 *db)
 {

@@ -9,6 +9,7 @@
  *   master --crypto_kdf--> access-log chain key
  */
 #include "store.h"
+#include "kinds.h"
 #include "error.h"
 #include "op.h"
 #include "trust.h"
@@ -222,6 +223,11 @@ static void tx_restore(veld_store *s, const struct veld__tx *tx)
 	memcpy(s->audit_head, tx->audit_head, 32);
 	veld__merge_forget(&s->m);
 	s->policy_cached = 0; /* a field policy stored in the rolled-back work */
+	if (s->schema_prev) { /* a record schema adopted in it */
+		veld__schema_free(s->schema);
+		s->schema = s->schema_prev;
+		s->schema_prev = NULL;
+	}
 }
 
 void veld__tx_abort(veld_store *s, struct veld__tx *tx)
@@ -266,6 +272,8 @@ int veld__tx_commit(veld_store *s, struct veld__tx *tx)
 		return rc;
 	}
 	s->batch_first = s->batch_last = 0;
+	veld__schema_free(s->schema_prev);
+	s->schema_prev = NULL;
 	s->tx_depth--;
 	return VELD_OK;
 }
@@ -661,6 +669,8 @@ void veld_store_free(veld_store *s)
 	pthread_mutex_destroy(&s->mu);
 	pthread_mutex_destroy(&s->cancel_mu);
 	pthread_cond_destroy(&s->user_tx_done);
+	veld__schema_free(s->schema);
+	veld__schema_free(s->schema_prev);
 	free(s->dir);
 	free(s);
 }
@@ -710,6 +720,8 @@ static int open_db(veld_store *s, const char *dir, int create)
 		if ((rc = veld__sql(s, &store_tab, i, &st)) != VELD_OK)
 			return rc;
 	}
+	if ((rc = veld__schema_load(s)) != VELD_OK)
+		return rc;
 	return veld__merge_open(&s->m, s->db);
 }
 

@@ -44,6 +44,7 @@
  * was. */
 #include "wire.h"
 #include "error.h"
+#include "kinds.h"
 #include "policy.h"
 #include "veld.h"
 
@@ -100,7 +101,6 @@
 #define LIST_DEPTH 3 /* map, array, map (or entry array) */
 #define FLAT_DEPTH 1
 
-static const char *const kinds[] = {"client", "visit", "note", "goal", "signal"};
 static const char *const roles[] = {"worker", "office"};
 
 /* ---- string rules, shared by decoders (VELD_EPROTO) and encoders (VELD_EINVAL) */
@@ -133,6 +133,17 @@ static int one_of(const char *s, size_t n, const char *const *list, size_t count
 	return 0;
 }
 
+/* A kind's name of n bytes at s (not NUL-terminated). */
+static int kind_name_ok(const char *s, size_t n)
+{
+	char name[VELD_KIND_MAX + 1];
+	if (n > VELD_KIND_MAX || memchr(s, 0, n))
+		return 0;
+	memcpy(name, s, n);
+	name[n] = 0;
+	return veld__kind_name_ok(name);
+}
+
 /* Check n bytes at s (not NUL-terminated) against a rule. */
 static int check_str(int code, const char *ctx, const char *key, const char *s, size_t n,
                      size_t max, enum str_rule rule)
@@ -158,8 +169,10 @@ static int check_str(int code, const char *ctx, const char *key, const char *s, 
 			return veld__err(code, "%s: '%s' must be 1 to 64 of [A-Za-z0-9._@-]", ctx, key);
 		return VELD_OK;
 	case S_KIND:
-		if (!one_of(s, n, kinds, sizeof kinds / sizeof *kinds))
-			return veld__err(code, "%s: '%s' must be client, visit, note, goal or signal",
+		/* Any well-formed kind: the office's record schema may add kinds
+		 * (core/src/kinds.h); a device checks them against it. */
+		if (!kind_name_ok(s, n))
+			return veld__err(code, "%s: '%s' must be 1 to 16 of a-z, 0-9, _ (a letter first)",
 			                 ctx, key);
 		return VELD_OK;
 	case S_ROLE:

@@ -13,7 +13,9 @@ static const char *const canaries[] = {
 	"CANARYNAME7731", "CNRYINIT", "CANARYADDR-Kerkpad-9", "0699CANARY11", "CANARYCORP-Woonstad",
 	"CANARYTENANCY-4471", "CANARYCONTACT-w", "CANARYACTIONS-budget", "CANARYNOTE-relapse-text",
 	"CANARYAMEND-text", "CANARYGOAL-keep-flat", "CANARYSIGNAL-arrears", "CANARYFOLLOWUP-call",
-	"CANARYWORKER", NULL};
+	"CANARYWORKER", "CANARYCORP2-Woonbron", "CANARYWK-summary", "CANARYTIMEOUT-loc",
+	"CANARYOWNER-esc", "CANARYWVB-2026-17", "CANARYACTION2-desc", "CANARYCONSENT-note",
+	"CANARYMEETING-notes", "CANARYREASON-ready", NULL};
 
 static void check_files(const char *dir, int expect_wal)
 {
@@ -58,6 +60,35 @@ static void test_privacy__canaries_not_in_any_file_or_error(void **state)
 	snprintf(b, sizeof b, "{\"client\":\"%s\",\"kind\":\"rent_arrears\",\"severity\":\"high\","
 	         "\"description\":\"CANARYSIGNAL-arrears\",\"follow_up\":\"CANARYFOLLOWUP-call\"}", client);
 	free(create(s, "signal", b));
+	/* The seeds' process, through the record schema's kinds. */
+	{
+		static const char *const more[][2] = {
+			{"tenancy", "\"form\":\"three_party\",\"corporation\":\"CANARYCORP2-Woonbron\""},
+			{"woonkompas", "\"date\":\"2026-10-01\",\"summary\":\"CANARYWK-summary\","
+			               "\"themes\":[\"huur_betalen\"]"},
+			{"time_out", "\"start\":\"2026-10-02\",\"location\":\"CANARYTIMEOUT-loc\","
+			             "\"rent_continued\":true"},
+			{"waakvlam", "\"number\":\"CANARYWVB-2026-17\",\"municipality\":\"s-Hertogenbosch\","
+			             "\"start\":\"2026-01-01\""},
+			{"action", "\"description\":\"CANARYACTION2-desc\",\"owner\":\"client\""},
+			{"consent", "\"partner\":\"municipality\",\"subject\":\"early_warning\","
+			            "\"decision\":\"objection\",\"date\":\"2026-10-03\",\"note\":\"CANARYCONSENT-note\""},
+			{"meeting", "\"date\":\"2026-10-04T10:00\",\"notes\":\"CANARYMEETING-notes\""},
+			{"readiness", "\"decision\":\"ready\",\"date\":\"2026-09-01\",\"decided_by\":\"team\","
+			              "\"reason\":\"CANARYREASON-ready\""},
+		};
+		char *esc;
+		for (size_t i = 0; i < sizeof more / sizeof *more; i++) {
+			snprintf(b, sizeof b, "{\"client\":\"%s\",%s}", client, more[i][1]);
+			free(create(s, more[i][0], b));
+		}
+		snprintf(b, sizeof b, "{\"client\":\"%s\",\"about\":\"rent_arrears\",\"amount\":850}", client);
+		esc = create(s, "escalation", b);
+		snprintf(b, sizeof b, "{\"client\":\"%s\",\"escalation\":\"%s\",\"step\":\"reminder\","
+		         "\"date\":\"2026-10-05\",\"owner\":\"CANARYOWNER-esc\"}", client, esc);
+		free(create(s, "escalation_step", b));
+		free(esc);
+	}
 
 	/* The values are really there, readable through the API... */
 	ok(veld_record_get(s, "client", client, NULL, &out));

@@ -14,4 +14,5 @@ set(VELD_UNIT_TESTS
   test_auditsync
   test_apply
   test_office
+  test_schema
 )

@@ -339,6 +339,16 @@ const cli_cmd cli_commands[] = {
 	 "  --set LIST   the governed fields that reach the devices, separated by\n"
 	 "               commas, or none\n" NET_HELP,
 	 .opts = "set= " NET_OPTS, ARGS(1, "which team? give its id"), .office = true},
+	{"office", "schema", cmd_office_schema, "--set FILE",
+	 "Publish a new version of the record schema (the kinds of record, their\n"
+	 "fields and option lists, the Woonkompas themes, contact persons and the\n"
+	 "social map; docs/data-model.md). FILE is the whole JSON document with a\n"
+	 "higher version that keeps everything of the version in force: add kinds,\n"
+	 "fields, options and list entries, retire what is no longer used. A change\n"
+	 "that would make records written before invalid is refused, saying which.\n"
+	 "The office uses it at once; every team's devices at their next sync.\n\n"
+	 "  --set FILE   the document (- reads standard input)\n" NET_HELP,
+	 .opts = "set=+ " NET_OPTS, .office = true},
 	{"office", "log", cmd_log_show, "[--client ID] [--device ID] [--limit N]",
 	 "Show every device's access log (NEN 7513) as the office received it with\n"
 	 "`veld office sync`: each entry was checked against its device's signature.\n"

@@ -295,6 +295,59 @@ int cmd_office_fields(cli *c, const cli_line *l)
 	return show_fields(c, team);
 }
 
+/* ---- the record schema ---------------------------------------------------------- */
+
+/* A whole file (or standard input for "-") as a string; NULL past 1 MiB. */
+static char *read_all(const char *path)
+{
+	FILE *f = strcmp(path, "-") == 0 ? stdin : fopen(path, "rb");
+	size_t cap = 1024 * 1024 + 1, len;
+	char *buf;
+	if (f == NULL)
+		return NULL;
+	buf = malloc(cap + 1);
+	len = buf ? fread(buf, 1, cap, f) : 0;
+	if (f != stdin)
+		fclose(f);
+	if (buf == NULL || len == cap) {
+		free(buf);
+		return NULL;
+	}
+	buf[len] = 0;
+	return buf;
+}
+
+int cmd_office_schema(cli *c, const cli_line *l)
+{
+	veld_sync_options so;
+	const char *path = cli_opt(l, "set");
+	char *doc, *text = NULL;
+	int rc, ex;
+	json_t *j;
+	cli_net_options(l, &so);
+	if ((doc = read_all(path)) == NULL)
+		return cli_fail(CLI_EXIT_FAIL, "cannot read the schema document given to --set"
+		                " (at most 1 MiB)");
+	if ((ex = cli_open_store(c)) != 0) {
+		free(doc);
+		return ex;
+	}
+	rc = veld_office_schema_set(c->store, doc, &so);
+	free(doc);
+	if (rc != VELD_OK)
+		return cli_api_error(rc);
+	if ((rc = veld_schema_json(c->store, &text)) != VELD_OK)
+		return cli_api_error(rc);
+	j = cli_parse(text);
+	cli_free_text(text);
+	if (j == NULL)
+		return CLI_EXIT_FAIL;
+	printf("published record schema %s version %lld\n", cli_str(j, "name"),
+	       (long long)json_integer_value(json_object_get(j, "version")));
+	json_decref(j);
+	return CLI_EXIT_OK;
+}
+
 /* ---- list ------------------------------------------------------------------- */
 
 int cmd_office_list(cli *c, const cli_line *l)

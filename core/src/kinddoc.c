@@ -478,9 +478,10 @@ int veld__schema_compatible(const struct veld__schema *prev, const struct veld__
 
 /* ---- the version in force ------------------------------------------------------ */
 
-enum doc_stmt { KD_NEWEST, KD_PUT };
+enum doc_stmt { KD_NEWEST, KD_PUT, KD_GET };
 static const char *const doc_sql[] = {
 	[KD_NEWEST] = "SELECT doc FROM schemas ORDER BY version DESC LIMIT 1",
+	[KD_GET] = "SELECT doc FROM schemas WHERE version = ?1",
 	[KD_PUT] = "INSERT INTO schemas(version, doc, at) VALUES (?1, ?2, ?3)",
 };
 static const struct veld__sqltab doc_tab = VELD_SQLTAB(VELD_SQL_SCHEMA, doc_sql);
@@ -533,4 +534,21 @@ int veld__schema_adopt(veld_store *s, const char *text, size_t len, uint64_t at)
 		s->schema_prev = s->schema;
 	s->schema = sc;
 	return VELD_OK;
+}
+
+int veld__schema_held(veld_store *s, uint64_t version, const char *text, size_t len, int *same)
+{
+	sqlite3_stmt *st;
+	int rc = veld__sql(s, &doc_tab, KD_GET, &st);
+	*same = 0;
+	if (rc != VELD_OK)
+		return rc;
+	sqlite3_bind_int64(st, 1, (sqlite3_int64)version);
+	if ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+		*same = (size_t)sqlite3_column_bytes(st, 0) == len &&
+		        memcmp(sqlite3_column_text(st, 0), text, len) == 0;
+		sqlite3_reset(st);
+		return VELD_OK;
+	}
+	return veld__sql_done(st, rc, "reading the record schema");
 }

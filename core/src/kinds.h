@@ -77,9 +77,11 @@ int veld__schema_compatible(const struct veld__schema *prev, const struct veld__
  * `schemas`), else the built-in one. Loaded when the store opens. */
 int veld__schema_load(veld_store *s);
 /* Keep a new version (checked compatible with the one in force) and make
- * it the one in force. `sig` is the office's signature over it (NULL in
- * the office's own store before it is published). */
+ * it the one in force (`at`: when the office published it, ms). A rolled
+ * back transaction restores the one before. */
 int veld__schema_adopt(veld_store *s, const char *text, size_t len, uint64_t at);
+/* Does this store keep version `version` with exactly this text (*same)? */
+int veld__schema_held(veld_store *s, uint64_t version, const char *text, size_t len, int *same);
 
 /* ---- kinds.c: checking values ----------------------------------------------------- */
 

@@ -181,6 +181,17 @@ VELD_EXTERN VELD_WARN_UNUSED int veld_office_invite(veld_store *s, const char *t
 VELD_EXTERN VELD_WARN_UNUSED int veld_office_field_policy(veld_store *s, const char *team,
 	const char *fields, const veld_sync_options *opts);
 
+/* Publish a new version of the record schema (docs/data-model.md, "The
+ * record schema"): `doc_json` is the whole document. It must follow the
+ * version in force (a higher version that keeps every kind, field, type,
+ * option and list entry; VELD_EINVAL says which change it refuses, or what
+ * is wrong with the document). It is in force in the office's store at
+ * once, and the office signs it to every team; devices take it at their
+ * next sync (a notice), and teams that come later get it with their first
+ * device. Published now if the server answers, else at the next sync. */
+VELD_EXTERN VELD_WARN_UNUSED int veld_office_schema_set(veld_store *s, const char *doc_json,
+	const veld_sync_options *opts);
+
 /* Erase a client everywhere (AVG art. 17): the office pushes what it has,
  * the server deletes every operation and key envelope of the client and
  * tells every device of the client's team at its next sync to erase it, and

@@ -207,6 +207,32 @@ static int take_policy(veld_store *s, const struct veld__notice *n,
 	return veld__sync_set_u64(s, POLICY_DONE, acked);
 }
 
+/* A version of the record schema: in force from now if it follows the one
+ * in force. One held already (the office, hearing its own notice to each
+ * team) must be the same document. */
+static int take_schema(veld_store *s, const struct veld__notice *n,
+                       const struct veld__notice_body *b)
+{
+	int rc, same;
+	if (b->version <= s->schema->version) {
+		if ((rc = veld__schema_held(s, b->version, (const char *)b->doc, b->doc_len, &same)) != VELD_OK)
+			return rc;
+		return same || b->version < s->schema->version
+		       ? VELD_OK
+		       : veld__err(VELD_EPROTO, "the office published two schemas as version %llu",
+		                   (unsigned long long)b->version);
+	}
+	if ((rc = veld__schema_adopt(s, (const char *)b->doc, b->doc_len, n->at)) == VELD_EINVAL) {
+		/* The office checks this before it signs; a device refuses it
+		 * too rather than make its own records invalid. */
+		char why[300];
+		snprintf(why, sizeof why, "%s", veld_error_last());
+		return veld__err(VELD_EPROTO, "the office's record schema version %llu does not follow"
+		                 " the one in force: %s", (unsigned long long)b->version, why);
+	}
+	return rc;
+}
+
 static int take_cert(veld_store *s, const struct veld__notice *n, const struct veld__notice_body *b)
 {
 	struct veld__cert c, held;
@@ -263,6 +289,7 @@ static int take_notice(veld_store *s, const struct veld__notice *n, const uint8_
 		if ((rc = veld__client_erased_notice(s, b.id)) == VELD_OK)
 			st->erased = 1;
 		break;
+	case VELD_NOTICE_SCHEMA: rc = take_schema(s, n, &b); break;
 	default: rc = take_policy(s, n, &b, st);
 	}
 	if (rc != VELD_OK)

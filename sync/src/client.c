@@ -1489,6 +1489,28 @@ int veld_office_field_policy(veld_store *s, const char *team, const char *fields
 	return rc;
 }
 
+int veld_office_schema_set(veld_store *s, const char *doc_json, const veld_sync_options *opts)
+{
+	struct session x;
+	struct veld__notice_out out;
+	int rc;
+
+	veld__err_clear();
+	if (!doc_json)
+		return veld__err(VELD_EINVAL, "the schema document is required");
+	if ((rc = session_open(&x, s, opts, NULL, "office")) != VELD_OK) {
+		session_close(&x);
+		return rc;
+	}
+	/* In force here and numbered at once; devices hear of it once the
+	 * server holds it (now, or at the next sync). */
+	if ((rc = veld__office_schema_notice(s, doc_json, strlen(doc_json), &out)) == VELD_OK)
+		rc = publish_notices(&x);
+	veld__notice_out_free(&out);
+	session_close(&x);
+	return rc;
+}
+
 int veld_office_certify(veld_store *s, const char *device_hex, const char *team,
                         const char *fingerprint, const veld_sync_options *opts, char **json_out)
 {

@@ -294,6 +294,12 @@ void veld__notice_out_free(struct veld__notice_out *o);
  * A client erased here already (its full id): VELD_OK with no notice. */
 int veld__office_erase_notice(veld_store *s, const char *client_id, uint8_t client[VELD_ID_BYTES],
                               struct veld__notice_out *out);
+/* A new version of the record schema (its JSON text): checked to follow
+ * the one in force, in force here at once, and a notice to every team the
+ * office knows (a team that comes later gets it with its first device's
+ * certificate). VELD_EINVAL says what is wrong with the document. */
+int veld__office_schema_notice(veld_store *s, const char *text, size_t len,
+                               struct veld__notice_out *out);
 /* A team's field policy `mask`; kept and logged here at once. */
 int veld__office_policy_notice(veld_store *s, const char *team, uint32_t mask,
                                struct veld__notice_out *out);

@@ -19,12 +19,14 @@
 #include "auth.h"
 #include "error.h"
 #include "hlc.h"
+#include "kinds.h"
 #include "policy.h"
 #include "records.h"
 #include "retention.h"
 #include "syncstate.h"
 #include "trust.h"
 
+#include <jansson.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -130,6 +132,7 @@ struct unpublished {
 	char team[VELD_TEAM_MAX + 1];    /* the team chosen */
 	char of_team[VELD_TEAM_MAX + 1]; /* whose mark `published` is */
 	uint64_t published;
+	size_t bytes; /* of the bodies taken */
 };
 
 static int add_unpublished(const struct veld__notice_row *r, void *arg)
@@ -137,7 +140,10 @@ static int add_unpublished(const struct veld__notice_row *r, void *arg)
 	struct unpublished *u = arg;
 	char key[VELD_TEAM_MAX + 16];
 	int rc;
-	if ((u->team[0] && strcmp(u->team, r->team) != 0) || u->out->req.n == VELD_WIRE_MAX_NOTICES)
+	/* One team a request, within the count and (record schemas are large)
+	 * about 2 MiB of bodies: the rest goes in the next request. */
+	if ((u->team[0] && strcmp(u->team, r->team) != 0) || u->out->req.n == VELD_WIRE_MAX_NOTICES ||
+	    (u->out->req.n > 0 && u->bytes + r->body_len > 2u * 1024u * 1024u))
 		return VELD_OK;
 	if (strcmp(u->of_team, r->team) != 0) {
 		snprintf(key, sizeof key, "published:%s", r->team);
@@ -148,6 +154,7 @@ static int add_unpublished(const struct veld__notice_row *r, void *arg)
 	if (r->n <= u->published)
 		return VELD_OK;
 	snprintf(u->team, sizeof u->team, "%s", r->team);
+	u->bytes += r->body_len;
 	return out_add(u->out, r);
 }
 
@@ -269,6 +276,67 @@ int veld__office_policy_notice(veld_store *s, const char *team, uint32_t mask,
 		snprintf(purpose, sizeof purpose, "field policy of team %s", team);
 		if ((rc = veld__policy_put(s, team, n->at, mask, n->sig)) == VELD_OK)
 			rc = veld__audit(s, "policy-change", "success", NULL, purpose);
+	}
+	rc = veld__step_end(s, &step, rc);
+	if (rc != VELD_OK)
+		veld__notice_out_free(out);
+	return rc;
+}
+
+/* ---- the record schema -------------------------------------------------------------- */
+
+/* The record schema in force here, to `team` unless the team has it
+ * (meta "schema_sent:TEAM": the version it was sent last). The built-in
+ * version every store has goes to nobody. */
+static int schema_to_team(veld_store *s, const char *team, struct veld__notice_out *out)
+{
+	struct veld__notice_body b;
+	char key[VELD_TEAM_MAX + 16];
+	uint64_t sent = 0;
+	int rc;
+	snprintf(key, sizeof key, "schema_sent:%s", team);
+	if ((rc = veld__sync_u64(s, key, &sent)) != VELD_OK || sent >= s->schema->version ||
+	    s->schema->version <= 1)
+		return rc;
+	memset(&b, 0, sizeof b);
+	b.kind = VELD_NOTICE_SCHEMA;
+	b.version = s->schema->version;
+	b.doc = (const uint8_t *)s->schema->text;
+	b.doc_len = s->schema->text_len;
+	if ((rc = notice_issue(s, team, &b, out)) != VELD_OK)
+		return rc;
+	return veld__sync_set_u64(s, key, s->schema->version);
+}
+
+/* The teams, collected before notices are added to a table they come from. */
+static int team_collect(const char *team, void *arg)
+{
+	return json_array_append_new(arg, json_string(team)) == 0 ? VELD_OK
+	       : veld__err(VELD_ENOMEM, "out of memory");
+}
+
+int veld__office_schema_notice(veld_store *s, const char *text, size_t len,
+                               struct veld__notice_out *out)
+{
+	struct veld__step step;
+	json_t *teams = json_array();
+	char purpose[64];
+	int rc = veld__step_begin(s, &step, VELD_STEP_KEYS | VELD_STEP_WRITE);
+	memset(out, 0, sizeof *out);
+	if (rc) {
+		json_decref(teams);
+		return rc;
+	}
+	if ((rc = need_office(s)) == VELD_OK &&
+	    (rc = veld__schema_adopt(s, text, len, veld__hlc_now_ms())) == VELD_OK)
+		rc = veld__teams_each(s, team_collect, teams);
+	for (size_t i = 0; rc == VELD_OK && i < json_array_size(teams); i++)
+		rc = schema_to_team(s, json_string_value(json_array_get(teams, i)), out);
+	json_decref(teams);
+	if (rc == VELD_OK) {
+		snprintf(purpose, sizeof purpose, "record schema version %llu",
+		         (unsigned long long)s->schema->version);
+		rc = veld__audit(s, "policy-change", "success", NULL, purpose);
 	}
 	rc = veld__step_end(s, &step, rc);
 	if (rc != VELD_OK)
@@ -567,7 +635,9 @@ static int certify_one(veld_store *s, const struct veld__device_info *d,
 	memcpy(c.sign_pk, d->sign_pk, 32);
 	memcpy(c.box_pk, d->box_pk, 32);
 	c.enrolled = d->enrolled;
+	/* A team's first device: the team gets the record schema too. */
 	if ((rc = notice_issue(s, team, &b, out)) == VELD_OK &&
+	    (rc = schema_to_team(s, team, out)) == VELD_OK &&
 	    (rc = veld__cert_put(s, &c)) == VELD_OK && (rc = invite_use(s, d)) == VELD_OK &&
 	    (rc = keys_due(s, team)) == VELD_OK)
 		rc = veld__audit(s, "certify", "success", NULL, "device enrollment");

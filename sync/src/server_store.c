@@ -1009,6 +1009,8 @@ static int notice_act(struct veld__sqlconn *s, const struct veld__srv_req *req,
 		/* The latest notice is the policy: numbering orders them. */
 		return exec(s, "storing a field policy", S_POLICY_PUT, "tuug", x->n->team, x->n->at,
 		            (uint64_t)x->body.mask, x->n->sig);
+	case VELD_NOTICE_SCHEMA:
+		return VELD_OK; /* the record schema: for devices; kept as the notice */
 	default:
 		return veld__err(VELD_ERROR, "a notice of an unknown kind passed the decoder");
 	}
@@ -1989,13 +1991,15 @@ static int page_envelopes(struct veld__sqlconn *s, const struct veld__srv_device
 }
 
 /* Notices of the device's team (the office: all). At most
- * VELD_WIRE_MAX_NOTICES of at most ~720 bytes: outside the byte budget, as
- * envelopes are. */
+ * VELD_WIRE_MAX_NOTICES, and bodies of at most VELD_WIRE_NOTICE_BYTES
+ * together (a record schema's is up to 128 KiB; the first notice always
+ * goes): outside the operations' byte budget, as envelopes are. */
 static int page_notices(struct veld__sqlconn *s, const struct veld__srv_device *dev, int office,
                         const struct veld__srv_pull_args *a, struct veld__srv_page *page)
 {
 	struct veld__pull_resp *r = &page->resp;
 	uint64_t limit = (uint64_t)VELD_WIRE_MAX_NOTICES + 1;
+	size_t bytes = 0;
 	struct veld__sqlst *st = office ? query(s, S_NOTICE_PAGE_ALL, "uu", a->notice_after, limit)
 	                          : query(s, S_NOTICE_PAGE_TEAM, "uut", a->notice_after, limit,
 	                                  dev->team);
@@ -2003,10 +2007,12 @@ static int page_notices(struct veld__sqlconn *s, const struct veld__srv_device *
 	while ((rc = step(s, st)) == VELD__SQL_ROW) {
 		struct veld__notice *x = &r->notices[r->nnotices];
 		size_t len = col_len(st, 5);
-		if (r->nnotices == VELD_WIRE_MAX_NOTICES) {
+		if (r->nnotices == VELD_WIRE_MAX_NOTICES ||
+		    (r->nnotices > 0 && bytes + len > VELD_WIRE_NOTICE_BYTES)) {
 			r->more = 1;
 			break;
 		}
+		bytes += len;
 		if (col_blob(st, 6, x->sig, 64) || len == 0 || len > VELD_NOTICE_BODY_MAX) {
 			rc = veld__err(VELD_ECORRUPT, "a notice row is damaged");
 			break;
@@ -2107,9 +2113,11 @@ static int pull_locked(struct veld__sqlconn *s, const struct veld__srv_req *req,
 	if (!r->cursors || !r->ops || !r->batches || !r->env_cursors || !r->envs ||
 	    !r->notice_cursors || !r->notices)
 		return veld__err(VELD_ENOMEM, "out of memory");
-	if ((rc = page_feed(s, dev, office, a, page)) != VELD_OK ||
+	/* Notices first: a page whose notices do not all fit carries no item
+	 * of the operation feed (docs/protocol.md). */
+	if ((rc = page_notices(s, dev, office, a, page)) != VELD_OK ||
+	    (!r->more && (rc = page_feed(s, dev, office, a, page)) != VELD_OK) ||
 	    (rc = page_envelopes(s, dev, office, a, r)) != VELD_OK ||
-	    (rc = page_notices(s, dev, office, a, page)) != VELD_OK ||
 	    (!office && (rc = page_checkpoint(s, dev, page)) != VELD_OK))
 		return rc;
 	return page_team_keys(s, dev, page);

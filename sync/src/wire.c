@@ -1625,12 +1625,12 @@ int veld__wire_audit_plain_decode(const uint8_t *p, size_t len, struct veld__aud
 
 /* ---- notice bodies ------------------------------------------------------------- */
 
-static const char *const notice_kinds[] = {NULL, "cert", "revoke", "erase", "policy"};
-static const unsigned notice_sizes[] = {0, 5, 2, 1, 1};
+static const char *const notice_kinds[] = {NULL, "cert", "revoke", "erase", "policy", "schema"};
+static const unsigned notice_sizes[] = {0, 5, 2, 1, 1, 2};
 
 int veld__notice_kind_of(const char *name)
 {
-	for (int k = VELD_NOTICE_CERT; k <= VELD_NOTICE_POLICY; k++)
+	for (int k = VELD_NOTICE_CERT; k <= VELD_NOTICE_SCHEMA; k++)
 		if (name && strcmp(name, notice_kinds[k]) == 0)
 			return k;
 	return 0;
@@ -1638,7 +1638,7 @@ int veld__notice_kind_of(const char *name)
 
 const char *veld__notice_kind_name(int kind)
 {
-	return kind >= VELD_NOTICE_CERT && kind <= VELD_NOTICE_POLICY ? notice_kinds[kind] : NULL;
+	return kind >= VELD_NOTICE_CERT && kind <= VELD_NOTICE_SCHEMA ? notice_kinds[kind] : NULL;
 }
 
 int veld__wire_notice_body_encode(msgpack_sbuffer *out, const struct veld__notice_body *b)
@@ -1662,6 +1662,14 @@ int veld__wire_notice_body_encode(msgpack_sbuffer *out, const struct veld__notic
 	msgpack_pack_array(pk, notice_sizes[b->kind]);
 	if (b->kind == VELD_NOTICE_POLICY) {
 		msgpack_pack_uint64(pk, b->mask);
+		return writer_end(&wr);
+	}
+	if (b->kind == VELD_NOTICE_SCHEMA) {
+		if (b->version == 0 || b->doc_len == 0 || b->doc_len > VELD_SCHEMA_DOC_MAX)
+			return veld__err(VELD_EINVAL, "%s: a schema needs a version and 1 byte to 128 KiB",
+			                 ctx);
+		msgpack_pack_uint64(pk, b->version);
+		msgpack_pack_bin_with_body(pk, b->doc, b->doc_len);
 		return writer_end(&wr);
 	}
 	msgpack_pack_bin_with_body(pk, b->id, VELD_ID_BYTES);
@@ -1696,6 +1704,15 @@ static int notice_fields_get(const msgpack_object *e, struct veld__notice_body *
 		return get_uint(&e[1], ctx, "last_seq", 0, &out->last_seq);
 	case VELD_NOTICE_ERASE:
 		return get_bin(&e[0], ctx, "client", VELD_ID_BYTES, out->id);
+	case VELD_NOTICE_SCHEMA:
+		if ((rc = get_uint(&e[0], ctx, "version", 1, &out->version)) != VELD_OK)
+			return rc;
+		if (e[1].type != MSGPACK_OBJECT_BIN || e[1].via.bin.size == 0 ||
+		    e[1].via.bin.size > VELD_SCHEMA_DOC_MAX)
+			return bad(ctx, "doc", "must be 1 byte to 128 KiB of bin");
+		out->doc = (const uint8_t *)e[1].via.bin.ptr;
+		out->doc_len = e[1].via.bin.size;
+		return VELD_OK;
 	default:
 		if ((rc = get_bin(&e[0], ctx, "device", VELD_ID_BYTES, out->id)) ||
 		    (rc = get_bin(&e[1], ctx, "sign_pk", PK_BYTES, out->sign_pk)) ||
@@ -1716,6 +1733,8 @@ int veld__wire_notice_body_decode(const char *kind, const uint8_t *p, size_t len
 	memset(out, 0, sizeof *out);
 	if (!(out->kind = veld__notice_kind_of(kind)))
 		return veld__err(VELD_EPROTO, "notice: unknown kind");
+	if (out->kind != VELD_NOTICE_SCHEMA && len > VELD_NOTICE_SMALL_MAX)
+		return veld__err(VELD_EPROTO, "notice: a %s's body is at most 512 bytes", kind);
 	if ((rc = scan(p, len, ctx, 1, 1 + notice_sizes[out->kind])) != VELD_OK) {
 		memset(out, 0, sizeof *out);
 		return rc;

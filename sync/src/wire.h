@@ -23,7 +23,9 @@
 #define VELD_WIRE_MAX_DEVICES 100000
 #define VELD_WIRE_MAX_AUDIT 1000      /* access-log entries in one push */
 #define VELD_WIRE_MAX_NOTICES 1000    /* notices in one pull or one request */
-#define VELD_NOTICE_BODY_MAX 512      /* a notice's body */
+#define VELD_NOTICE_BODY_MAX (128u * 1024u + 32u) /* a notice's body (a schema's) */
+#define VELD_NOTICE_SMALL_MAX 512     /* the body of every other kind */
+#define VELD_WIRE_NOTICE_BYTES (720u * 1024u) /* notice bodies in one pull page */
 #define VELD_WIRE_MAX_HEADS 10000     /* authors in one checkpoint */
 #define VELD_AUDIT_SEALED_MAX 2048    /* one sealed access-log entry */
 #define VELD_TEAM_SEALED_BYTES 72  /* nonce 24 + 32 + tag 16 */
@@ -297,9 +299,11 @@ struct veld__error_resp {
  *   "cert"   [bin16 device, bin32 sign_pk, bin32 box_pk, str role, uint enrolled]
  *   "revoke" [bin16 device, uint last_seq]
  *   "erase"  [bin16 client]
- *   "policy" [uint mask]   (core/src/policy.h: bit i = governed field i) */
+ *   "policy" [uint mask]   (core/src/policy.h: bit i = governed field i)
+ *   "schema" [uint version, bin doc]  (core/src/kinds.h: the record schema) */
 enum veld__notice_kind {
-	VELD_NOTICE_CERT = 1, VELD_NOTICE_REVOKE, VELD_NOTICE_ERASE, VELD_NOTICE_POLICY
+	VELD_NOTICE_CERT = 1, VELD_NOTICE_REVOKE, VELD_NOTICE_ERASE, VELD_NOTICE_POLICY,
+	VELD_NOTICE_SCHEMA
 };
 struct veld__notice_body {
 	int kind;              /* enum veld__notice_kind */
@@ -309,6 +313,9 @@ struct veld__notice_body {
 	uint64_t enrolled;     /* cert: ms */
 	uint64_t last_seq;     /* revoke: the last seq accepted from the device */
 	uint32_t mask;         /* policy */
+	uint64_t version;      /* schema: its version */
+	const uint8_t *doc;    /* schema: its document (points into the body) */
+	size_t doc_len;
 };
 /* The kind of a notice by name (0 if unknown), and its name. */
 int veld__notice_kind_of(const char *name);

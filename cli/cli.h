@@ -358,6 +358,8 @@ int cmd_visit_edit(cli *c, const cli_line *l);
 int cmd_note_add(cli *c, const cli_line *l);
 int cmd_note_amend(cli *c, const cli_line *l);
 int cmd_signal_close(cli *c, const cli_line *l);
+/* progress.c: `veld client progress` */
+int cmd_client_progress(cli *c, const cli_line *l);
 
 /* admin.c */
 int cmd_init(cli *c, const cli_line *l);

@@ -107,6 +107,15 @@ const cli_cmd cli_commands[] = {
 	 "Show one client. Fields edited on two devices at once are marked CONFLICT\n"
 	 "with every competing value.\n" ID_HELP,
 	 ONE_RECORD, .kind = "client"},
+	{"client", "progress", cmd_client_progress, "ID",
+	 "Show a client's ZRM scores over time: per life domain the first and the\n"
+	 "latest score, the change (+1, -2, 0) and a chart of the scores, oldest\n"
+	 "first, one bar per visit that scored the domain (the last 24; a low bar is\n"
+	 "1, a full one 5). A visit counts at its start time, else its planned time,\n"
+	 "else when it was recorded; visits without scores are left out. With --json,\n"
+	 "every score with its visit and time. Logged as a read of the client's visits.\n"
+	 ID_HELP,
+	 ARGS(1, "which client? give its id")},
 	{"client", "edit", cmd_record_edit, "ID [options]",
 	 "Change fields of a client; fields not named are kept, also inside the care\n"
 	 "decision and housing. An empty value (--phone '') removes a field.\n\n"

@@ -20,6 +20,7 @@ set(VELD_CORE_SOURCES
   ${VELD_CORE_DIR}/src/records.c
   ${VELD_CORE_DIR}/src/recbuild.c
   ${VELD_CORE_DIR}/src/listing.c
+  ${VELD_CORE_DIR}/src/progress.c
   ${VELD_CORE_DIR}/src/export.c
   ${VELD_CORE_DIR}/src/audit.c
   ${VELD_CORE_DIR}/src/retention.c

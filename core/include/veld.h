@@ -197,6 +197,24 @@ VELD_EXTERN VELD_WARN_UNUSED int veld_record_list(veld_store *s, const char *kin
 VELD_EXTERN VELD_WARN_UNUSED int veld_record_delete(veld_store *s, const char *kind,
 	const char *id, const char *purpose);
 
+/* A client's ZRM scores over time (for a chart), from the visits that have
+ * scores. A visit's scores count at its "started" time, else "planned",
+ * else when it was recorded ("created"); "at" is that time as the visit
+ * holds it, and visits are ordered by it (a tie by visit id):
+ * {"client": the full id, "zrm_version", "visits": [{"visit","at",
+ *   "zrm_version"}...] oldest first, "domains": [{"code","label",
+ *   "first": {"score","at","visit"}, "latest": {...}, "change": latest
+ *   score - first score, "series": [{"at","score","visit"}...] oldest
+ *   first}...]}.
+ * Only domains scored at least once are listed, in the order of
+ * "zrm_version" (the latest scored visit's version; "2017" without one).
+ * `client_id` may be a unique prefix: VELD_ENOTFOUND for no such client,
+ * VELD_EINVAL for a malformed or ambiguous id. The visits are read as
+ * veld_record_list reads them, with the same access rules and access-log
+ * entries. */
+VELD_EXTERN VELD_WARN_UNUSED int veld_client_progress(veld_store *s, const char *client_id,
+	const char *purpose, char **json_out);
+
 /* ---- Conflicts ---------------------------------------------------------
  * A field edited concurrently on two devices keeps both values until a
  * person resolves it. The list is a JSON array of

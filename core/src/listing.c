@@ -4,9 +4,9 @@
  * A listing shows a worker their own team's records only; another team's
  * appear when asked for by client id with a break-the-glass purpose. Every
  * client whose data a listing shows gets one access-log entry. */
+#include "listing.h"
 #include "access.h"
 #include "error.h"
-#include "kinds.h"
 #include "recbuild.h"
 #include "records.h"
 
@@ -119,41 +119,53 @@ static int list_client(veld_store *s, struct list_query *q)
 	return rc;
 }
 
-int veld_record_list(veld_store *s, const char *kind, const char *filter_json,
-                     const char *purpose, char **json_out)
+int veld__record_list(veld_store *s, const struct veld__kdef *k, json_t *filter,
+                      const char *purpose, json_t **out)
 {
-	struct list_query q = {.purpose = purpose};
-	json_t *filter = NULL, *arr = NULL, *clients = NULL;
-	struct veld__tx tx;
-	int rc = veld__enter_json(s, json_out, 1);
-	if (rc)
-		return rc;
-	if ((rc = veld__kind_get(s, kind, &q.k)))
-		goto out;
-	if (filter_json && *filter_json && (rc = veld__json_object(filter_json, &filter)) != VELD_OK)
-		goto out;
+	struct list_query q = {.k = k, .purpose = purpose};
+	json_t *arr = json_array(), *clients = json_object();
+	int rc = VELD_OK;
 	q.query = json_string_value(json_object_get(filter, "query"));
 	q.status = json_string_value(json_object_get(filter, "status"));
 	q.cid = json_string_value(json_object_get(filter, "client"));
-	if ((rc = veld__tx_begin(s, &tx)) != VELD_OK)
-		goto out;
-	arr = json_array();
-	clients = json_object();
 	if (q.cid)
 		rc = list_client(s, &q);
 	if (rc == VELD_OK)
 		rc = list_rows(s, &q, arr, clients);
-	if (rc == VELD_OK && strcmp(kind, "note") == 0)
+	if (rc == VELD_OK && strcmp(k->kind, "note") == 0)
 		veld__notes_amended_by(arr);
 	if (rc == VELD_OK)
 		rc = list_log(s, &q, clients);
-	if (rc == VELD_OK)
+	json_decref(clients);
+	if (rc != VELD_OK) {
+		json_decref(arr);
+		arr = NULL;
+	}
+	*out = arr;
+	return rc;
+}
+
+int veld_record_list(veld_store *s, const char *kind, const char *filter_json,
+                     const char *purpose, char **json_out)
+{
+	const struct veld__kdef *k;
+	json_t *filter = NULL, *arr = NULL;
+	struct veld__tx tx;
+	int rc = veld__enter_json(s, json_out, 1);
+	if (rc)
+		return rc;
+	if ((rc = veld__kind_get(s, kind, &k)))
+		goto out;
+	if (filter_json && *filter_json && (rc = veld__json_object(filter_json, &filter)) != VELD_OK)
+		goto out;
+	if ((rc = veld__tx_begin(s, &tx)) != VELD_OK)
+		goto out;
+	if ((rc = veld__record_list(s, k, filter, purpose, &arr)) == VELD_OK)
 		rc = veld__json_answer(arr, json_out);
 	rc = veld__access_finish(s, &tx, rc, json_out);
 out:
 	json_decref(filter);
 	json_decref(arr);
-	json_decref(clients);
 	veld__leave(s);
 	return rc;
 }

@@ -283,6 +283,7 @@ static const json_call calls[] = {
 	veld_session_info,              /* 10 */
 	veld_session_schema,            /* 11 */
 	veld_session_enroll,            /* 12 */
+	veld_session_client_progress,   /* 13 */
 };
 
 JNIEXPORT jbyteArray JNICALL Java_org_veld_Veld_nCall(JNIEnv *env, jclass cls, jlong h,

@@ -817,155 +817,71 @@ static int32_t run_record_delete(veld_session *s, const struct request *r, char 
 
 /* ---- scores: a client's ZRM scores over its visits ------------------------- */
 
-static int64_t days_from_civil(int64_t y, unsigned m, unsigned d)
+/* The store computes a client's scores over time once
+ * (veld_client_progress): client_progress hands it on, scores
+ * regroups it by visit. */
+static int32_t run_client_progress(veld_session *s, const struct request *r, char **res)
 {
-	y -= m <= 2;
-	const int64_t era = (y >= 0 ? y : y - 399) / 400;
-	const unsigned yoe = (unsigned)(y - era * 400);
-	const unsigned doy = (153 * (m + (m > 2 ? -3 : 9)) + 2) / 5 + d - 1;
-	const unsigned doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
-	return era * 146097 + (int64_t)doe - 719468;
+	return veld_client_progress(s->store, req_str(r, "client"), req_str(r, "purpose"), res);
 }
 
-/* Milliseconds since the epoch of a time the store accepted
- * (YYYY-MM-DDTHH:MM[:SS[.fff]][Z|+HH:MM|-HH:MM]; no zone is read as UTC),
- * or of a date. 0 if it does not parse: it then sorts first. */
-static int64_t instant_ms(const char *t)
+/* Each point of a domain's series into the scores of its visit's row
+ * (rows: {visit id: history row}), and the domain's latest score. */
+static void regroup_domain(json_t *domain, json_t *rows, json_t *latest)
 {
-	int y, mo, d, h = 0, mi = 0, sec = 0, ms = 0, n = 0;
-	int64_t off = 0;
-	const char *p;
-	if (t == NULL || sscanf(t, "%4d-%2d-%2d%n", &y, &mo, &d, &n) != 3 || n != 10)
-		return 0;
-	p = t + 10;
-	if (*p == 'T' || *p == ' ') {
-		if (sscanf(p + 1, "%2d:%2d%n", &h, &mi, &n) != 2)
-			return 0;
-		p += 1 + n;
-		if (*p == ':' && sscanf(p + 1, "%2d%n", &sec, &n) == 1) {
-			p += 1 + n;
-			if (*p == '.') {
-				int scale = 100;
-				for (p++; *p >= '0' && *p <= '9'; p++, scale /= 10)
-					ms += scale > 0 ? (*p - '0') * scale : 0;
-			}
-		}
-		if ((*p == '+' || *p == '-') && strlen(p) == 6) {
-			off = ((int64_t)atoi(p + 1) * 60 + atoi(p + 4)) * 60000;
-			if (*p == '+')
-				off = -off;
-		}
+	const char *code = json_string_value(json_object_get(domain, "code"));
+	json_t *pt, *last = json_object_get(domain, "latest");
+	size_t i;
+	json_array_foreach(json_object_get(domain, "series"), i, pt) {
+		json_t *row = json_object_get(rows, json_string_value(json_object_get(pt, "visit")));
+		json_object_set(json_object_get(row, "scores"), code, json_object_get(pt, "score"));
 	}
-	return ((days_from_civil(y, (unsigned)mo, (unsigned)d) * 86400 + h * 3600 + mi * 60 + sec)
-	        * 1000 + ms + off);
-}
-
-/* The time a visit's scores are for: started, else planned, else when it
- * was recorded. */
-static const char *visit_time(json_t *v)
-{
-	static const char *const keys[] = {"started", "planned", "created"};
-	for (size_t i = 0; i < COUNT(keys); i++) {
-		const char *t = json_string_value(json_object_get(v, keys[i]));
-		if (t != NULL)
-			return t;
-	}
-	return "";
-}
-
-static int by_time(const void *a, const void *b)
-{
-	json_t *x = *(json_t *const *)a, *y = *(json_t *const *)b;
-	int64_t tx = instant_ms(json_string_value(json_object_get(x, "at")));
-	int64_t ty = instant_ms(json_string_value(json_object_get(y, "at")));
-	if (tx != ty)
-		return tx < ty ? -1 : 1;
-	return strcmp(json_string_value(json_object_get(x, "visit")),
-	              json_string_value(json_object_get(y, "visit")));
+	json_object_set_new(latest, code, json_pack("{s:O,s:O,s:O}", "score",
+		json_object_get(last, "score"), "visit", json_object_get(last, "visit"),
+		"at", json_object_get(last, "at")));
 }
 
 /* {"client","history":[{"visit","at","zrm_version","scores"}...] oldest
- * first,"latest":{domain:{"score","visit","at"}}} */
-static json_t *scores_of(const char *client, json_t *visits)
+ * first,"latest":{domain:{"score","visit","at"}}} from the progress. */
+static json_t *scores_by_visit(json_t *progress)
 {
-	json_t *res, *hist, *latest, *v, **rows;
-	size_t i, n = 0;
-
-	if ((rows = calloc(json_array_size(visits) + 1, sizeof *rows)) == NULL)
+	json_t *res, *history, *latest, *rows = json_object(), *v;
+	size_t i;
+	res = json_pack("{s:O,s:[],s:{}}", "client", json_object_get(progress, "client"),
+		"history", "latest");
+	if (res == NULL || rows == NULL) {
+		json_decref(rows);
+		json_decref(res);
 		return NULL;
-	json_array_foreach(visits, i, v) {
-		json_t *sc = json_object_get(v, "scores");
-		if (!json_is_object(sc) || json_object_size(sc) == 0)
-			continue;
-		rows[n] = json_pack("{s:O,s:s,s:O,s:O}", "visit", json_object_get(v, "id"),
-			"at", visit_time(v), "zrm_version", json_object_get(v, "zrm_version") ?
-			json_object_get(v, "zrm_version") : json_null(), "scores", sc);
-		if (rows[n] == NULL)
-			goto fail;
-		n++;
 	}
-	qsort(rows, n, sizeof *rows, by_time);
-	res = json_pack("{s:s,s:[],s:{}}", "client", client, "history", "latest");
-	if (res == NULL)
-		goto fail;
-	hist = json_object_get(res, "history");
+	history = json_object_get(res, "history");
 	latest = json_object_get(res, "latest");
-	for (i = 0; i < n; i++) {
-		const char *dom;
-		json_t *score;
-		json_object_foreach(json_object_get(rows[i], "scores"), dom, score)
-			json_object_set_new(latest, dom, json_pack("{s:O,s:O,s:O}", "score", score,
-				"visit", json_object_get(rows[i], "visit"),
-				"at", json_object_get(rows[i], "at")));
-		json_array_append_new(hist, rows[i]);
+	json_array_foreach(json_object_get(progress, "visits"), i, v) {
+		json_t *row = json_pack("{s:O,s:O,s:O,s:{}}", "visit", json_object_get(v, "visit"),
+			"at", json_object_get(v, "at"), "zrm_version", json_object_get(v, "zrm_version"),
+			"scores");
+		json_object_set(rows, json_string_value(json_object_get(v, "visit")), row);
+		json_array_append_new(history, row);
 	}
-	free(rows);
+	json_array_foreach(json_object_get(progress, "domains"), i, v)
+		regroup_domain(v, rows, latest);
+	json_decref(rows);
 	return res;
-fail:
-	while (n > 0)
-		json_decref(rows[--n]);
-	free(rows);
-	return NULL;
 }
 
 static int32_t run_scores(veld_session *s, const struct request *r, char **res)
 {
-	const char *purpose = req_str(r, "purpose"), *client;
-	char *text = NULL, *filter = NULL;
-	json_t *rec = NULL, *f = NULL, *visits = NULL;
-	int32_t rc;
-
-	/* The client record is read first so an unknown or erased client is
-	 * an error, not an empty history. */
-	if ((rc = veld_record_get(s->store, "client", req_str(r, "client"), purpose, &text)) !=
-	    VELD_OK)
+	char *text = NULL;
+	json_t *progress;
+	int32_t rc = run_client_progress(s, r, &text);
+	if (rc != VELD_OK)
 		return rc;
-	rec = json_loads(text, 0, NULL);
+	progress = json_loads(text, 0, NULL);
 	str_free(text);
-	text = NULL;
-	/* From here on the full id, not the prefix the app may have given. */
-	if ((client = json_string_value(json_object_get(rec, "id"))) == NULL) {
-		rc = veld__err(VELD_ERROR, "%s: the store returned a client without an id", r->call);
-		goto done;
-	}
-	f = json_pack("{s:s}", "client", client);
-	if (f == NULL || (filter = json_dumps(f, JSON_COMPACT)) == NULL) {
-		rc = veld__err(VELD_ENOMEM, "out of memory");
-		goto done;
-	}
-	if ((rc = veld_record_list(s->store, "visit", filter, purpose, &text)) != VELD_OK)
-		goto done;
-	visits = json_loads(text, 0, NULL);
-	if (!json_is_array(visits))
-		rc = veld__err(VELD_ERROR, "%s: the store returned no list", r->call);
-	else
-		rc = json_text(scores_of(client, visits), res);
-done:
-	json_decref(visits);
-	json_decref(f);
-	json_decref(rec);
-	str_free(text);
-	str_free(filter);
+	if (progress == NULL)
+		return veld__err(VELD_ERROR, "%s: the store returned malformed JSON", r->call);
+	rc = json_text(scores_by_visit(progress), res);
+	json_decref(progress);
 	return rc;
 }
 
@@ -1122,8 +1038,8 @@ struct call_spec {
 
 enum {
 	REQ_RECORD_CREATE, REQ_RECORD_GET, REQ_RECORD_LIST, REQ_RECORD_UPDATE, REQ_RECORD_DELETE,
-	REQ_SCORES, REQ_CONFLICTS_LIST, REQ_CONFLICT_RESOLVE, REQ_AUDIT_LIST, REQ_AUDIT_VERIFY,
-	REQ_INFO, REQ_SCHEMA, REQ_ENROLL, REQ_SYNC
+	REQ_SCORES, REQ_CLIENT_PROGRESS, REQ_CONFLICTS_LIST, REQ_CONFLICT_RESOLVE, REQ_AUDIT_LIST,
+	REQ_AUDIT_VERIFY, REQ_INFO, REQ_SCHEMA, REQ_ENROLL, REQ_SYNC
 };
 
 static const struct call_spec calls[] = {
@@ -1138,6 +1054,8 @@ static const struct call_spec calls[] = {
 	[REQ_RECORD_DELETE] = {"veld_session_record_delete", CALL_KEYS, run_record_delete,
 		{STR_REQ("type"), STR_REQ("id"), STR_OPT("purpose")}},
 	[REQ_SCORES] = {"veld_session_scores", CALL_KEYS, run_scores,
+		{STR_REQ("client"), STR_OPT("purpose")}},
+	[REQ_CLIENT_PROGRESS] = {"veld_session_client_progress", CALL_KEYS, run_client_progress,
 		{STR_REQ("client"), STR_OPT("purpose")}},
 	[REQ_CONFLICTS_LIST] = {"veld_session_conflicts_list", CALL_KEYS, run_conflicts_list,
 		{STR_OPT("purpose")}},
@@ -1215,6 +1133,12 @@ int32_t veld_session_scores(veld_session *s, const uint8_t *request, size_t requ
 	veld_buf **out)
 {
 	return dispatch(REQ_SCORES, s, request, request_len, NULL, NULL, out);
+}
+
+int32_t veld_session_client_progress(veld_session *s, const uint8_t *request,
+	size_t request_len, veld_buf **out)
+{
+	return dispatch(REQ_CLIENT_PROGRESS, s, request, request_len, NULL, NULL, out);
 }
 
 int32_t veld_session_conflicts_list(veld_session *s, const uint8_t *request, size_t request_len,

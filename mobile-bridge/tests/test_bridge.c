@@ -403,6 +403,13 @@ static void test_bridge__scores_by_visit_time(void **state)
 		"2026-11-20T09:30+01:00");
 	assert_string_equal(json_string_value(json_object_get(json_array_get(h, 2), "at")),
 		"2026-11-21T08:00Z");
+	/* Each visit with every score it gave. */
+	json_t *sc = json_object_get(json_array_get(h, 1), "scores");
+	assert_int_equal(json_object_size(sc), 2);
+	assert_int_equal(json_integer_value(json_object_get(sc, "financien")), 3);
+	assert_int_equal(json_integer_value(json_object_get(sc, "huisvesting")), 4);
+	assert_string_equal(json_string_value(json_object_get(json_array_get(h, 1), "zrm_version")),
+		"2017");
 	json_t *latest = json_object_get(j, "latest");
 	assert_int_equal(json_integer_value(json_object_get(json_object_get(latest, "financien"),
 		"score")), 4);
@@ -413,6 +420,52 @@ static void test_bridge__scores_by_visit_time(void **state)
 	int32_t rc;
 	assert_null(jcall(veld_session_scores, f->s, "{\"client\":\"ffffffff\"}", &rc));
 	assert_int_equal(rc, VELD_ENOTFOUND);
+	free(client);
+}
+
+/* The same scores per life domain, for an app's chart; scores (above) is
+ * this regrouped by visit. */
+static void test_bridge__client_progress_for_a_chart(void **state)
+{
+	struct fx *f = *state;
+	char *client = make_client(f->s), req[512], *r;
+	int32_t rc;
+	static const char *const visits[] = {
+		"\"started\":\"2026-11-20T10:00Z\",\"scores\":{\"huisvesting\":4,\"financien\":3}",
+		"\"started\":\"2026-11-20T09:30+01:00\",\"scores\":{\"financien\":1}",
+		"\"planned\":\"2026-11-21T08:00Z\",\"scores\":{\"financien\":4}",
+		"\"started\":\"2026-11-22T08:00Z\"",
+	};
+	for (size_t i = 0; i < 4; i++) {
+		snprintf(req, sizeof req, "{\"type\":\"visit\",\"fields\":{\"client\":\"%s\",\"kind\":"
+			"\"home_visit\",%s}}", client, visits[i]);
+		free(jok(veld_session_record_create, f->s, req));
+	}
+	snprintf(req, sizeof req, "{\"client\":\"%.6s\",\"purpose\":\"care\"}", client);
+	r = jok(veld_session_client_progress, f->s, req);
+	json_t *j = json_loads(r, 0, NULL);
+	json_t *doms = json_object_get(j, "domains"), *fin = json_array_get(doms, 0);
+	assert_string_equal(json_string_value(json_object_get(j, "client")), client);
+	assert_int_equal(json_array_size(json_object_get(j, "visits")), 3);
+	assert_int_equal(json_array_size(doms), 2);
+	assert_string_equal(json_string_value(json_object_get(fin, "code")), "financien");
+	assert_string_equal(json_string_value(json_object_get(fin, "label")), "Financien");
+	assert_int_equal(json_integer_value(json_object_get(fin, "change")), 3);
+	json_t *series = json_object_get(fin, "series");
+	static const json_int_t want[] = {1, 3, 4}; /* by time, not as recorded */
+	assert_int_equal(json_array_size(series), 3);
+	for (size_t i = 0; i < 3; i++)
+		assert_int_equal(json_integer_value(json_object_get(json_array_get(series, i), "score")),
+			want[i]);
+	json_t *hui = json_array_get(doms, 1);
+	assert_string_equal(json_string_value(json_object_get(hui, "code")), "huisvesting");
+	assert_int_equal(json_integer_value(json_object_get(hui, "change")), 0);
+	json_decref(j);
+	free(r);
+	assert_null(jcall(veld_session_client_progress, f->s, "{\"client\":\"ffffffff\"}", &rc));
+	assert_int_equal(rc, VELD_ENOTFOUND);
+	assert_null(jcall(veld_session_client_progress, f->s, "{}", &rc));
+	assert_int_equal(rc, VELD_EINVAL);
 	free(client);
 }
 
@@ -683,6 +736,7 @@ int main(void)
 		T(test_bridge__every_record_kind_created_and_read),
 		T(test_bridge__update_delete_and_append_only_notes),
 		T(test_bridge__scores_by_visit_time),
+		T(test_bridge__client_progress_for_a_chart),
 		T(test_bridge__conflicts_access_log_info_schema),
 		T(test_bridge__lock_wipes_until_unlock),
 		T(test_bridge__autolock_after_idle_time),

@@ -186,6 +186,54 @@ ok visit list --client "$C1"
 has "home_visit"
 hasnt "phone"
 
+# ---- progress ---------------------------------------------------------------
+# A client's ZRM scores over time, at fixed times recorded out of order; a
+# planned time counts when a visit has no start; a visit without scores is
+# left out.
+ok client add --json --name "Piet Voortgang"
+C3=$(json 'j["id"]')
+ok visit add --client "$C3" --kind home_visit --started 2026-03-10T10:00Z --score financien=3 \
+	--score huisvesting=2
+ok visit add --client "$C3" --kind home_visit --started 2026-01-10T10:00Z --score financien=1 \
+	--score huisvesting=2
+ok visit add --client "$C3" --kind phone --planned 2026-05-10T10:00Z --score justitie=4 \
+	--score financien=5
+ok visit add --client "$C3" --kind phone --started 2026-06-01T10:00Z
+ok client progress "${C3:0:8}" --purpose "weekly review"
+has "client ${C3:0:8}: 3 visits with scores, 2026-01-10 to 2026-05-10 (ZRM 2017)"
+has "DOMAIN                          FIRST  LATEST  CHANGE  SCORES, OLDEST FIRST"
+has "Financien                           1       5      +4  ▁▅█"
+has "Huisvesting                         2       2       0  ▃▃"
+has "Justitie                            4       4       0  ▆"
+# In the ZRM's order, one line per scored domain after the two heading lines.
+[ "$(cut -c1-12 "$tmp/out" | tr -s ' ' | tr '\n' '|')" = \
+	"client ${C3:0:5}|DOMAIN |Financien |Huisvesting |Justitie |" ] ||
+	fail "client progress: a line per scored domain, in the ZRM's order"
+ok log show --json --client "$C3"
+expect "read weekly review" 'j[-1]["event"] + " " + j[-1]["purpose"]'
+ok client progress --json "$C3"
+expect "$C3" 'j["client"]'
+expect "financien huisvesting justitie" '" ".join(d["code"] for d in j["domains"])'
+expect "[1, 3, 5]" '[p["score"] for p in j["domains"][0]["series"]]'
+expect "0 2" '"%d %d" % (j["domains"][1]["change"], len(j["domains"][1]["series"]))'
+expect "2026-05-10T10:00Z" 'j["domains"][0]["latest"]["at"]'
+ok client progress "$C2"                              # one visit, without scores
+has "has no visits with scores"
+status 3 client progress ffffffffffff
+err_has "no client with that id"
+! grep -qF ffffffffffff "$tmp/err" || fail "client progress: the error repeats the id given"
+status 2 client progress
+status 2 client progress "$C3" "$C2"
+# The chart shows the latest 24 scores: 25 visits, scored 1..5 over and over.
+ok client add --json --name "Lange Reeks"
+C4=$(json 'j["id"]')
+for day in $(seq 1 25); do
+	ok visit add --client "$C4" --kind phone --started "$(printf '2026-01-%02dT10:00Z' "$day")" \
+		--score werk_opleiding=$(( (day - 1) % 5 + 1 ))
+done
+ok client progress "$C4"
+has "Werk & opleiding                    1       5      +4  ▃▅▆█▁▃▅▆█▁▃▅▆█▁▃▅▆█▁▃▅▆█"
+
 # ---- notes ------------------------------------------------------------------
 ok note add --json --client "$C1" --visit "${V1:0:8}" --text "Huur van oktober nog niet betaald." \
 	--tags financien,huisvesting

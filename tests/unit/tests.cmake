@@ -5,6 +5,7 @@
 set(VELD_UNIT_TESTS
   test_store
   test_records
+  test_progress
   test_merge
   test_audit
   test_privacy

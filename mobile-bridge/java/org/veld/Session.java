@@ -130,6 +130,14 @@ public final class Session implements AutoCloseable {
         return call(Veld.CALL_SCORES, requestJson);
     }
 
+    /**
+     * {"client","purpose"?} -> {"client","zrm_version","visits","domains"}: per life
+     * domain the first and latest score, the change and every score, for a chart.
+     */
+    public String clientProgress(String requestJson) throws VeldException {
+        return call(Veld.CALL_CLIENT_PROGRESS, requestJson);
+    }
+
     /** {"purpose"?} -> array of fields in conflict. */
     public String conflictsList(String requestJson) throws VeldException {
         return call(Veld.CALL_CONFLICTS_LIST, requestJson);

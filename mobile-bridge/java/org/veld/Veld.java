@@ -12,7 +12,7 @@ import java.nio.charset.StandardCharsets;
  */
 public final class Veld {
     /** The bridge ABI these classes were written for: (major << 16) | (minor << 8). */
-    public static final int ABI_VERSION = (1 << 16) | (2 << 8);
+    public static final int ABI_VERSION = (1 << 16) | (3 << 8);
 
     static {
         System.loadLibrary("veld_jni");
@@ -76,6 +76,7 @@ public final class Veld {
     static final int CALL_INFO = 10;
     static final int CALL_SCHEMA = 11;
     static final int CALL_ENROLL = 12;
+    static final int CALL_CLIENT_PROGRESS = 13;
 
     static native int nAbiVersion();
     static native void nAbiCheck(int compiled) throws VeldException;

@@ -194,6 +194,14 @@ public final class BridgeTest {
             @SuppressWarnings("unchecked")
             Map<String, Object> fin = (Map<String, Object>) latest.get("financien");
             check(Long.valueOf(2).equals(fin.get("score")), "scores by domain: " + scores);
+            Map<String, Object> progress = MiniJson.object(b.clientProgress("{\"client\":\""
+                + clientId.substring(0, 8) + "\"}"));
+            @SuppressWarnings("unchecked")
+            List<Object> domains = (List<Object>) progress.get("domains");
+            @SuppressWarnings("unchecked")
+            Map<String, Object> first = (Map<String, Object>) domains.get(0);
+            check(clientId.equals(progress.get("client")) && "financien".equals(first.get("code"))
+                && Long.valueOf(0).equals(first.get("change")), "progress by domain: " + progress);
             check(MiniJson.array(b.conflictsList(null)).isEmpty(), "no conflicts");
             check(!MiniJson.array(b.auditList("{\"limit\":5}")).isEmpty(), "access log read");
             check(Boolean.TRUE.equals(MiniJson.object(b.auditVerify()).get("ok")),

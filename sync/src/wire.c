@@ -1652,6 +1652,9 @@ int veld__wire_notice_body_encode(msgpack_sbuffer *out, const struct veld__notic
 	if (b->kind == VELD_NOTICE_CERT &&
 	    (rc = enc_str(ctx, "role", b->role, sizeof b->role, ROLE_MAX, S_ROLE)) != VELD_OK)
 		return rc;
+	if (b->kind == VELD_NOTICE_SCHEMA &&
+	    (b->version == 0 || !b->doc || b->doc_len == 0 || b->doc_len > VELD_SCHEMA_DOC_MAX))
+		return veld__err(VELD_EINVAL, "%s: a schema needs a version and 1 byte to 128 KiB", ctx);
 	if (b->kind == VELD_NOTICE_POLICY && (b->mask & ~VELD_POLICY_ALL))
 		return veld__err(VELD_EINVAL, "%s: the mask names a field the policy does not govern",
 		                 ctx);
@@ -1665,9 +1668,6 @@ int veld__wire_notice_body_encode(msgpack_sbuffer *out, const struct veld__notic
 		return writer_end(&wr);
 	}
 	if (b->kind == VELD_NOTICE_SCHEMA) {
-		if (b->version == 0 || b->doc_len == 0 || b->doc_len > VELD_SCHEMA_DOC_MAX)
-			return veld__err(VELD_EINVAL, "%s: a schema needs a version and 1 byte to 128 KiB",
-			                 ctx);
 		msgpack_pack_uint64(pk, b->version);
 		msgpack_pack_bin_with_body(pk, b->doc, b->doc_len);
 		return writer_end(&wr);

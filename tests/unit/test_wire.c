@@ -13,6 +13,7 @@
 #include "op.h"
 #include "policy.h"
 #include "store.h"
+#include "kinds.h"
 #include "wire.h"
 
 #include <sodium.h>
@@ -269,6 +270,12 @@ static struct veld__notice_body fx_body(int kind)
 		b.last_seq = UINT64_MAX;
 	if (kind == VELD_NOTICE_POLICY)
 		b.mask = VELD_POLICY_ALL & 0x45u;
+	if (kind == VELD_NOTICE_SCHEMA) {
+		memset(b.id, 0, sizeof b.id); /* a schema names no one */
+		b.version = 3;
+		b.doc = (const uint8_t *)"{\"format\":\"veld-schema-1\"}";
+		b.doc_len = strlen((const char *)b.doc);
+	}
 	return b;
 }
 
@@ -1964,6 +1971,9 @@ static void assert_body_equal(const struct veld__notice_body *a, const struct ve
 	assert_int_equal(a->kind, b->kind);
 	if (a->kind != VELD_NOTICE_POLICY)
 		assert_memory_equal(a->id, b->id, VELD_ID_BYTES);
+	assert_true(a->version == b->version && a->doc_len == b->doc_len);
+	if (a->doc_len)
+		assert_memory_equal(a->doc, b->doc, a->doc_len);
 	assert_memory_equal(a->sign_pk, b->sign_pk, 32);
 	assert_memory_equal(a->box_pk, b->box_pk, 32);
 	assert_string_equal(a->role, b->role);
@@ -1973,10 +1983,10 @@ static void assert_body_equal(const struct veld__notice_body *a, const struct ve
 
 static void test_wire__notice_bodies_round_trip_by_kind(void **state)
 {
-	/* the array of each kind: cert 5, revoke 2, erase 1, policy 1 */
-	static const uint8_t heads[] = {0, 0x95, 0x92, 0x91, 0x91};
+	/* the array of each kind: cert 5, revoke 2, erase 1, policy 1, schema 2 */
+	static const uint8_t heads[] = {0, 0x95, 0x92, 0x91, 0x91, 0x92};
 	(void)state;
-	for (int k = VELD_NOTICE_CERT; k <= VELD_NOTICE_POLICY; k++) {
+	for (int k = VELD_NOTICE_CERT; k <= VELD_NOTICE_SCHEMA; k++) {
 		struct veld__notice_body in = fx_body(k), out;
 		const char *name = veld__notice_kind_name(k);
 		msgpack_sbuffer buf;
@@ -1990,7 +2000,7 @@ static void test_wire__notice_bodies_round_trip_by_kind(void **state)
 		ok(veld__wire_notice_body_decode(name, (const uint8_t *)buf.data, buf.size, &out));
 		assert_body_equal(&in, &out);
 		/* read as another kind it is refused */
-		for (int o = VELD_NOTICE_CERT; o <= VELD_NOTICE_POLICY; o++)
+		for (int o = VELD_NOTICE_CERT; o <= VELD_NOTICE_SCHEMA; o++)
 			if (o != k)
 				assert_int_equal(veld__wire_notice_body_decode(veld__notice_kind_name(o),
 				                 (const uint8_t *)buf.data, buf.size, &out), VELD_EPROTO);
@@ -2000,8 +2010,9 @@ static void test_wire__notice_bodies_round_trip_by_kind(void **state)
 	assert_string_equal(veld__notice_kind_name(VELD_NOTICE_REVOKE), "revoke");
 	assert_string_equal(veld__notice_kind_name(VELD_NOTICE_ERASE), "erase");
 	assert_string_equal(veld__notice_kind_name(VELD_NOTICE_POLICY), "policy");
+	assert_string_equal(veld__notice_kind_name(VELD_NOTICE_SCHEMA), "schema");
 	assert_null(veld__notice_kind_name(0));
-	assert_null(veld__notice_kind_name(VELD_NOTICE_POLICY + 1));
+	assert_null(veld__notice_kind_name(VELD_NOTICE_SCHEMA + 1));
 }
 
 /* A bit of a mask the policy does not govern. */
@@ -2126,6 +2137,25 @@ static void test_wire__notice_bodies_refuse_what_the_protocol_refuses(void **sta
 		free(c);
 	}
 	raw_end();
+	/* only a schema's body passes 512 bytes: an erase padded past it is
+	 * refused before it is read; a schema needs a document */
+	{
+		uint8_t big[VELD_NOTICE_SMALL_MAX + 1];
+		memset(big, 0xc0, sizeof big); /* nil, nil, ... */
+		assert_int_equal(veld__wire_notice_body_decode("erase", big, sizeof big, &out), VELD_EPROTO);
+		assert_non_null(strstr(veld_error_last(), "at most 512 bytes"));
+	}
+	raw_begin(UINT32_MAX);
+	msgpack_pack_array(&pk, 2), msgpack_pack_uint64(&pk, 2), msgpack_pack_bin(&pk, 0);
+	assert_int_equal(veld__wire_notice_body_decode("schema", (const uint8_t *)sb.data, sb.size, &out),
+	                 VELD_EPROTO);
+	assert_non_null(strstr(veld_error_last(), "'doc'"));
+	raw_end();
+	raw_begin(UINT32_MAX);
+	msgpack_pack_array(&pk, 2), msgpack_pack_uint64(&pk, 0), raw_bin(4, 1);
+	assert_int_equal(veld__wire_notice_body_decode("schema", (const uint8_t *)sb.data, sb.size, &out),
+	                 VELD_EPROTO);
+	raw_end();
 	/* an unknown kind, whatever the body */
 	raw_begin(UINT32_MAX);
 	msgpack_pack_array(&pk, 1), raw_bin(16, 1);
@@ -2154,7 +2184,14 @@ static void test_wire__notice_bodies_refuse_what_the_protocol_refuses(void **sta
 	assert_int_equal(veld__wire_notice_body_encode(&buf, &b), VELD_EINVAL);
 	b.kind = 0;
 	assert_int_equal(veld__wire_notice_body_encode(&buf, &b), VELD_EINVAL);
-	b.kind = VELD_NOTICE_POLICY + 1;
+	b.kind = VELD_NOTICE_SCHEMA + 1;
+	assert_int_equal(veld__wire_notice_body_encode(&buf, &b), VELD_EINVAL);
+	/* a schema needs a version and a document of at most 128 KiB */
+	b = fx_body(VELD_NOTICE_SCHEMA);
+	b.version = 0;
+	assert_int_equal(veld__wire_notice_body_encode(&buf, &b), VELD_EINVAL);
+	b = fx_body(VELD_NOTICE_SCHEMA);
+	b.doc_len = VELD_SCHEMA_DOC_MAX + 1;
 	assert_int_equal(veld__wire_notice_body_encode(&buf, &b), VELD_EINVAL);
 	assert_int_equal(buf.size, 2);
 	msgpack_sbuffer_destroy(&buf);
@@ -2255,13 +2292,13 @@ static void test_wire__notice_req_refuses_what_the_protocol_refuses(void **state
 	assert_refused_sb(M_NOTICE, "notice: 'at' must be at least 1");
 	r = good_notice, r.body_len = SIZE_MAX; /* an empty bin */
 	raw_notices(&r, 1);
-	assert_refused_sb(M_NOTICE, "'body' must be a bin of 1 to 512 bytes");
+	assert_refused_sb(M_NOTICE, "'body' must be a bin of 1 to 131104 bytes");
 	r = good_notice, r.body_len = VELD_NOTICE_BODY_MAX;
 	raw_notices(&r, 1);
 	assert_accepted_sb(M_NOTICE);
 	r = good_notice, r.body_len = VELD_NOTICE_BODY_MAX + 1;
 	raw_notices(&r, 1);
-	assert_refused_sb(M_NOTICE, "'body' must be a bin of 1 to 512 bytes");
+	assert_refused_sb(M_NOTICE, "'body' must be a bin of 1 to 131104 bytes");
 	r = good_notice, r.body_str = 1;
 	raw_notices(&r, 1);
 	assert_refused_sb(M_NOTICE, "'body'");

@@ -1625,12 +1625,13 @@ int veld__wire_audit_plain_decode(const uint8_t *p, size_t len, struct veld__aud
 
 /* ---- notice bodies ------------------------------------------------------------- */
 
-static const char *const notice_kinds[] = {NULL, "cert", "revoke", "erase", "policy", "schema"};
-static const unsigned notice_sizes[] = {0, 5, 2, 1, 1, 2};
+static const char *const notice_kinds[] = {NULL,     "cert",   "revoke", "erase",
+                                           "policy", "schema", "move"};
+static const unsigned notice_sizes[] = {0, 5, 2, 1, 1, 2, 2};
 
 int veld__notice_kind_of(const char *name)
 {
-	for (int k = VELD_NOTICE_CERT; k <= VELD_NOTICE_SCHEMA; k++)
+	for (int k = VELD_NOTICE_CERT; k <= VELD_NOTICE_MOVE; k++)
 		if (name && strcmp(name, notice_kinds[k]) == 0)
 			return k;
 	return 0;
@@ -1638,7 +1639,7 @@ int veld__notice_kind_of(const char *name)
 
 const char *veld__notice_kind_name(int kind)
 {
-	return kind >= VELD_NOTICE_CERT && kind <= VELD_NOTICE_SCHEMA ? notice_kinds[kind] : NULL;
+	return kind >= VELD_NOTICE_CERT && kind <= VELD_NOTICE_MOVE ? notice_kinds[kind] : NULL;
 }
 
 int veld__wire_notice_body_encode(msgpack_sbuffer *out, const struct veld__notice_body *b)
@@ -1655,6 +1656,10 @@ int veld__wire_notice_body_encode(msgpack_sbuffer *out, const struct veld__notic
 	if (b->kind == VELD_NOTICE_SCHEMA &&
 	    (b->version == 0 || !b->doc || b->doc_len == 0 || b->doc_len > VELD_SCHEMA_DOC_MAX))
 		return veld__err(VELD_EINVAL, "%s: a schema needs a version and 1 byte to 128 KiB", ctx);
+	if (b->kind == VELD_NOTICE_MOVE &&
+	    (rc = enc_str(ctx, "to_team", b->to_team, sizeof b->to_team, VELD_TEAM_MAX, S_TEAM)) !=
+	    VELD_OK)
+		return rc;
 	if (b->kind == VELD_NOTICE_POLICY && (b->mask & ~VELD_POLICY_ALL))
 		return veld__err(VELD_EINVAL, "%s: the mask names a field the policy does not govern",
 		                 ctx);
@@ -1675,6 +1680,8 @@ int veld__wire_notice_body_encode(msgpack_sbuffer *out, const struct veld__notic
 	msgpack_pack_bin_with_body(pk, b->id, VELD_ID_BYTES);
 	if (b->kind == VELD_NOTICE_REVOKE)
 		msgpack_pack_uint64(pk, b->last_seq);
+	if (b->kind == VELD_NOTICE_MOVE)
+		msgpack_pack_str_with_body(pk, b->to_team, strlen(b->to_team));
 	if (b->kind == VELD_NOTICE_CERT) {
 		msgpack_pack_bin_with_body(pk, b->sign_pk, PK_BYTES);
 		msgpack_pack_bin_with_body(pk, b->box_pk, PK_BYTES);
@@ -1704,6 +1711,10 @@ static int notice_fields_get(const msgpack_object *e, struct veld__notice_body *
 		return get_uint(&e[1], ctx, "last_seq", 0, &out->last_seq);
 	case VELD_NOTICE_ERASE:
 		return get_bin(&e[0], ctx, "client", VELD_ID_BYTES, out->id);
+	case VELD_NOTICE_MOVE:
+		if ((rc = get_bin(&e[0], ctx, "client", VELD_ID_BYTES, out->id)) != VELD_OK)
+			return rc;
+		return get_str(&e[1], ctx, "to_team", VELD_TEAM_MAX, S_TEAM, out->to_team);
 	case VELD_NOTICE_SCHEMA:
 		if ((rc = get_uint(&e[0], ctx, "version", 1, &out->version)) != VELD_OK)
 			return rc;

@@ -303,11 +303,11 @@ struct veld__error_resp {
  *   "schema" [uint version, bin doc]  (core/src/kinds.h: the record schema) */
 enum veld__notice_kind {
 	VELD_NOTICE_CERT = 1, VELD_NOTICE_REVOKE, VELD_NOTICE_ERASE, VELD_NOTICE_POLICY,
-	VELD_NOTICE_SCHEMA
+	VELD_NOTICE_SCHEMA, VELD_NOTICE_MOVE
 };
 struct veld__notice_body {
 	int kind;              /* enum veld__notice_kind */
-	uint8_t id[VELD_ID_BYTES]; /* cert, revoke: the device; erase: the client */
+	uint8_t id[VELD_ID_BYTES]; /* cert, revoke: the device; erase, move: the client */
 	uint8_t sign_pk[32], box_pk[32]; /* cert */
 	char role[16];         /* cert: "worker" */
 	uint64_t enrolled;     /* cert: ms */
@@ -316,6 +316,7 @@ struct veld__notice_body {
 	uint64_t version;      /* schema: its version */
 	const uint8_t *doc;    /* schema: its document (points into the body) */
 	size_t doc_len;
+	char to_team[VELD_TEAM_MAX + 1]; /* move: the team the client moved to */
 };
 /* The kind of a notice by name (0 if unknown), and its name. */
 int veld__notice_kind_of(const char *name);

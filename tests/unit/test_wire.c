@@ -276,6 +276,8 @@ static struct veld__notice_body fx_body(int kind)
 		b.doc = (const uint8_t *)"{\"format\":\"veld-schema-1\"}";
 		b.doc_len = strlen((const char *)b.doc);
 	}
+	if (kind == VELD_NOTICE_MOVE)
+		snprintf(b.to_team, sizeof b.to_team, "Team.Z_u@i-d");
 	return b;
 }
 
@@ -1977,16 +1979,18 @@ static void assert_body_equal(const struct veld__notice_body *a, const struct ve
 	assert_memory_equal(a->sign_pk, b->sign_pk, 32);
 	assert_memory_equal(a->box_pk, b->box_pk, 32);
 	assert_string_equal(a->role, b->role);
+	assert_string_equal(a->to_team, b->to_team);
 	assert_true(a->enrolled == b->enrolled && a->last_seq == b->last_seq);
 	assert_int_equal(a->mask, b->mask);
 }
 
 static void test_wire__notice_bodies_round_trip_by_kind(void **state)
 {
-	/* the array of each kind: cert 5, revoke 2, erase 1, policy 1, schema 2 */
-	static const uint8_t heads[] = {0, 0x95, 0x92, 0x91, 0x91, 0x92};
+	/* the array of each kind: cert 5, revoke 2, erase 1, policy 1, schema 2,
+	 * move 2 */
+	static const uint8_t heads[] = {0, 0x95, 0x92, 0x91, 0x91, 0x92, 0x92};
 	(void)state;
-	for (int k = VELD_NOTICE_CERT; k <= VELD_NOTICE_SCHEMA; k++) {
+	for (int k = VELD_NOTICE_CERT; k <= VELD_NOTICE_MOVE; k++) {
 		struct veld__notice_body in = fx_body(k), out;
 		const char *name = veld__notice_kind_name(k);
 		msgpack_sbuffer buf;
@@ -2000,7 +2004,7 @@ static void test_wire__notice_bodies_round_trip_by_kind(void **state)
 		ok(veld__wire_notice_body_decode(name, (const uint8_t *)buf.data, buf.size, &out));
 		assert_body_equal(&in, &out);
 		/* read as another kind it is refused */
-		for (int o = VELD_NOTICE_CERT; o <= VELD_NOTICE_SCHEMA; o++)
+		for (int o = VELD_NOTICE_CERT; o <= VELD_NOTICE_MOVE; o++)
 			if (o != k)
 				assert_int_equal(veld__wire_notice_body_decode(veld__notice_kind_name(o),
 				                 (const uint8_t *)buf.data, buf.size, &out), VELD_EPROTO);
@@ -2011,8 +2015,9 @@ static void test_wire__notice_bodies_round_trip_by_kind(void **state)
 	assert_string_equal(veld__notice_kind_name(VELD_NOTICE_ERASE), "erase");
 	assert_string_equal(veld__notice_kind_name(VELD_NOTICE_POLICY), "policy");
 	assert_string_equal(veld__notice_kind_name(VELD_NOTICE_SCHEMA), "schema");
+	assert_string_equal(veld__notice_kind_name(VELD_NOTICE_MOVE), "move");
 	assert_null(veld__notice_kind_name(0));
-	assert_null(veld__notice_kind_name(VELD_NOTICE_SCHEMA + 1));
+	assert_null(veld__notice_kind_name(VELD_NOTICE_MOVE + 1));
 }
 
 /* A bit of a mask the policy does not govern. */
@@ -2184,7 +2189,7 @@ static void test_wire__notice_bodies_refuse_what_the_protocol_refuses(void **sta
 	assert_int_equal(veld__wire_notice_body_encode(&buf, &b), VELD_EINVAL);
 	b.kind = 0;
 	assert_int_equal(veld__wire_notice_body_encode(&buf, &b), VELD_EINVAL);
-	b.kind = VELD_NOTICE_SCHEMA + 1;
+	b.kind = VELD_NOTICE_MOVE + 1;
 	assert_int_equal(veld__wire_notice_body_encode(&buf, &b), VELD_EINVAL);
 	/* a schema needs a version and a document of at most 128 KiB */
 	b = fx_body(VELD_NOTICE_SCHEMA);
@@ -2192,6 +2197,68 @@ static void test_wire__notice_bodies_refuse_what_the_protocol_refuses(void **sta
 	assert_int_equal(veld__wire_notice_body_encode(&buf, &b), VELD_EINVAL);
 	b = fx_body(VELD_NOTICE_SCHEMA);
 	b.doc_len = VELD_SCHEMA_DOC_MAX + 1;
+	assert_int_equal(veld__wire_notice_body_encode(&buf, &b), VELD_EINVAL);
+	assert_int_equal(buf.size, 2);
+	msgpack_sbuffer_destroy(&buf);
+}
+
+/* A move's body: [bin16 client, str to_team], and nothing else. */
+static void test_wire__move_notice_body_refuses_what_the_protocol_refuses(void **state)
+{
+	struct veld__notice_body b, out;
+	msgpack_sbuffer buf;
+	(void)state;
+	raw_begin(UINT32_MAX);
+	msgpack_pack_array(&pk, 2), raw_bin(16, 1), raw_str("zuid");
+	ok(veld__wire_notice_body_decode("move", (const uint8_t *)sb.data, sb.size, &out));
+	assert_string_equal(out.to_team, "zuid");
+	raw_end();
+	/* a team name outside [A-Za-z0-9._@-]{1,64}, never repeated in the error */
+	raw_begin(UINT32_MAX);
+	msgpack_pack_array(&pk, 2), raw_bin(16, 1), raw_str("CANARY zuid");
+	body_refused("move", "'to_team' must be 1 to 64");
+	assert_null(strstr(veld_error_last(), "CANARY"));
+	raw_begin(UINT32_MAX);
+	msgpack_pack_array(&pk, 2), raw_bin(16, 1), raw_str("");
+	body_refused("move", "'to_team'");
+	raw_begin(UINT32_MAX);
+	msgpack_pack_array(&pk, 2), raw_bin(16, 1), raw_str("*");
+	body_refused("move", "'to_team'");
+	{
+		char t[66];
+		memset(t, 'a', 65);
+		t[65] = 0;
+		raw_begin(UINT32_MAX);
+		msgpack_pack_array(&pk, 2), raw_bin(16, 1), raw_str(t);
+		body_refused("move", "'to_team'");
+	}
+	/* the team as a bin, the client of another size, or missing */
+	raw_begin(UINT32_MAX);
+	msgpack_pack_array(&pk, 2), raw_bin(16, 1), raw_bin(4, 2);
+	body_refused("move", "'to_team'");
+	raw_begin(UINT32_MAX);
+	msgpack_pack_array(&pk, 2), raw_bin(15, 1), raw_str("zuid");
+	body_refused("move", "'client'");
+	raw_begin(UINT32_MAX);
+	msgpack_pack_array(&pk, 1), raw_bin(16, 1);
+	body_refused("move", "exactly one array of 2 elements");
+	raw_begin(UINT32_MAX);
+	msgpack_pack_array(&pk, 3), raw_bin(16, 1), raw_str("zuid"), raw_str("x");
+	body_refused("move", "notice body");
+	/* an erasure's body is no move, a move's no erasure */
+	raw_begin(UINT32_MAX);
+	msgpack_pack_array(&pk, 1), raw_bin(16, 1);
+	body_refused("move", "notice body");
+	raw_begin(UINT32_MAX);
+	msgpack_pack_array(&pk, 2), raw_bin(16, 1), raw_str("zuid");
+	body_refused("erase", "notice body");
+	/* the encoder refuses what the decoder would, leaving the buffer */
+	msgpack_sbuffer_init(&buf);
+	msgpack_sbuffer_write(&buf, "ab", 2);
+	b = fx_body(VELD_NOTICE_MOVE);
+	snprintf(b.to_team, sizeof b.to_team, "no team");
+	assert_int_equal(veld__wire_notice_body_encode(&buf, &b), VELD_EINVAL);
+	b.to_team[0] = 0;
 	assert_int_equal(veld__wire_notice_body_encode(&buf, &b), VELD_EINVAL);
 	assert_int_equal(buf.size, 2);
 	msgpack_sbuffer_destroy(&buf);
@@ -3700,6 +3767,7 @@ int main(void)
 		cmocka_unit_test(test_wire__free_is_safe_on_a_zeroed_struct),
 		cmocka_unit_test(test_wire__notice_bodies_round_trip_by_kind),
 		cmocka_unit_test(test_wire__notice_bodies_refuse_what_the_protocol_refuses),
+		cmocka_unit_test(test_wire__move_notice_body_refuses_what_the_protocol_refuses),
 		cmocka_unit_test(test_wire__notice_req_round_trip),
 		cmocka_unit_test(test_wire__notice_req_refuses_what_the_protocol_refuses),
 		cmocka_unit_test(test_wire__checkpoint_req_round_trip),

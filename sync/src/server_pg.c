@@ -52,7 +52,7 @@
 #define PG_LOCK_WRITE VELD__PG_LOCK_WRITE
 #define PG_LOCK_MIGRATE "508507743309"
 
-#define PG_SCHEMA_VERSION 1
+#define PG_SCHEMA_VERSION 2
 /* The most parameters of a statement (ops has 14 columns). */
 #define PG_MAX_PARAMS 16
 /* How often, at most, a store deletes old nonces. */
@@ -135,7 +135,14 @@ static const char schema_v1[] =
 	"INSERT INTO cursors(feed, last) VALUES ('feed', 0), ('envelopes', 0), ('audit_log', 0),"
 	"  ('erasures', 0), ('notices', 0);";
 
-static const char *const migrations[PG_SCHEMA_VERSION] = {schema_v1};
+/* Version 2 (server_sqlite.c's version 6): clients moved to another team
+ * (a move notice): their operations stay, whole for the office, as stubs
+ * for workers. */
+static const char schema_v2[] =
+	"CREATE TABLE moves(client bytea PRIMARY KEY, team text NOT NULL, to_team text NOT NULL,"
+	"  at bigint NOT NULL, sig bytea NOT NULL);";
+
+static const char *const migrations[PG_SCHEMA_VERSION] = {schema_v1, schema_v2};
 
 /* ---- statements ------------------------------------------------------------------ */
 
@@ -191,8 +198,9 @@ static const char *const pg_sql[S__COUNT] = {
 	[S_BATCH_HASHES] = "SELECT seq, hash FROM ops WHERE device = $1 AND seq BETWEEN $2 AND $3"
 	                   " UNION ALL SELECT seq, hash FROM erased_ops WHERE device = $1"
 	                   " AND seq BETWEEN $2 AND $3 ORDER BY 1",
-	[S_CLIENT_GET] = "SELECT team, 0 FROM clients WHERE client = $1"
-	                 " UNION ALL SELECT team, 1 FROM erasures WHERE client = $1"
+	[S_CLIENT_GET] = "SELECT team, 0, (SELECT count(*) FROM moves WHERE client = $1)"
+	                 " FROM clients WHERE client = $1"
+	                 " UNION ALL SELECT team, 1, 0 FROM erasures WHERE client = $1"
 	                 " ORDER BY 2 DESC LIMIT 1",
 	[S_CLIENT_PUT] = "INSERT INTO clients(client, team) VALUES($1, $2) ON CONFLICT DO NOTHING",
 	[S_ENTITY_GET] = "SELECT kind, client FROM entities WHERE entity = $1",
@@ -238,6 +246,11 @@ static const char *const pg_sql[S__COUNT] = {
 	[S_POLICY_PUT] = "INSERT INTO field_policy(team, at, mask, sig) VALUES($1, $2, $3, $4)"
 	                 " ON CONFLICT (team) DO UPDATE SET at = excluded.at, mask = excluded.mask,"
 	                 " sig = excluded.sig",
+	[S_MOVE_PUT] = "INSERT INTO moves(client, team, to_team, at, sig) VALUES($1, $2, $3, $4, $5)"
+	               " ON CONFLICT DO NOTHING",
+	/* The old team's copies of a moved client's key; the office's stay. */
+	[S_MOVE_ENVELOPES] = "DELETE FROM envelopes WHERE client = $1 AND \"to\" != 'office'",
+	[S_TEAM_KNOWN] = "SELECT count(*) FROM team_keys WHERE team = $1",
 	[S_NOTICE_LAST] = "SELECT max(n) FROM notices WHERE team = $1",
 	[S_NOTICE_GET] = "SELECT kind, at, body, sig FROM notices WHERE team = $1 AND n = $2",
 	[S_NOTICE_PUT] = NEXT_CURSOR("notices") "INSERT INTO notices(cursor, team, n, kind, at, body,"

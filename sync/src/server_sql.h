@@ -51,6 +51,7 @@ enum veld__sql_stmt {
 	S_ERASED_OP_PUT, S_ERASE_PUT, S_ERASE_OPS_OF, S_ERASE_OPS, S_ERASE_SUPERSEDED,
 	S_ERASE_CONFLICTS, S_ERASE_ENTITIES, S_ERASE_CLIENT, S_ERASE_ENVELOPES, S_ERASE_MERGE,
 	S_POLICY_GET, S_POLICY_PUT,
+	S_MOVE_PUT, S_MOVE_ENVELOPES, S_TEAM_KNOWN,
 	S_NOTICE_LAST, S_NOTICE_GET, S_NOTICE_PUT, S_NOTICE_PAGE_ALL, S_NOTICE_PAGE_TEAM,
 	S_CKPT_GET, S_CKPT_PUT,
 	S__COUNT
@@ -145,13 +146,16 @@ extern const struct veld__sstore_ops veld__sql_rules;
 	"o.device, o.seq, o.hlc, o.kind, o.entity, o.client, o.team, o.kv, o.field, o.value,"   \
 	" o.sup, o.hash, o.ver"
 /* A feed row as a page reads it: the cursor, the operation if it is held
- * (OP_COLS, NULL if erased), and the feed's device and seq with what
- * erased_ops kept if it is erased (NULL if held). */
+ * (OP_COLS, NULL if erased), the feed's device and seq with what
+ * erased_ops kept if it is erased (NULL if held), and the client's move
+ * (its team, NULL if it did not move to another team). */
 #define VELD__SQL_FEED_COLS                                                                     \
-	"f.cursor, " VELD__SQL_OP_COLS ", f.device, f.seq, x.team, x.client, x.kh, x.hash"
+	"f.cursor, " VELD__SQL_OP_COLS ", f.device, f.seq, x.team, x.client, x.kh, x.hash,"     \
+	" m.to_team"
 #define VELD__SQL_FEED_JOIN                                                                     \
 	" LEFT JOIN ops o ON o.device = f.device AND o.seq = f.seq"                             \
-	" LEFT JOIN erased_ops x ON x.device = f.device AND x.seq = f.seq"
+	" LEFT JOIN erased_ops x ON x.device = f.device AND x.seq = f.seq"                      \
+	" LEFT JOIN moves m ON m.client = f.client"
 #define VELD__SQL_NOTICE_COLS "cursor, team, n, kind, at, body, sig"
 
 #endif

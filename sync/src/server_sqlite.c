@@ -30,7 +30,7 @@
 #include <string.h>
 #include <time.h>
 
-#define SERVER_SCHEMA_VERSION 5
+#define SERVER_SCHEMA_VERSION 6
 
 /* ---- schema and statements ----------------------------------------------- */
 
@@ -124,8 +124,14 @@ static const char schema_v5[] =
 	"CREATE TABLE IF NOT EXISTS checkpoints(team TEXT PRIMARY KEY, at INTEGER NOT NULL,"
 	"  n INTEGER NOT NULL, heads BLOB NOT NULL, sig BLOB NOT NULL) WITHOUT ROWID;";
 
+/* Version 6: clients moved to another team (a move notice): their
+ * operations stay, whole for the office, as stubs for workers. */
+static const char schema_v6[] =
+	"CREATE TABLE IF NOT EXISTS moves(client BLOB PRIMARY KEY, team TEXT NOT NULL,"
+	"  to_team TEXT NOT NULL, at INTEGER NOT NULL, sig BLOB NOT NULL) WITHOUT ROWID;";
+
 static const char *const migrations[SERVER_SCHEMA_VERSION] = {schema_v1, schema_v2, schema_v3,
-                                                              schema_v4, schema_v5};
+                                                              schema_v4, schema_v5, schema_v6};
 
 /* The statements: the rules' (server_sql.h) and the driver's own. */
 enum {
@@ -180,9 +186,11 @@ static const char *const sql[SQ__COUNT] = {
 	[S_BATCH_HASHES] = "SELECT seq, hash FROM ops WHERE device = ?1 AND seq BETWEEN ?2 AND ?3"
 	                   " UNION ALL SELECT seq, hash FROM erased_ops WHERE device = ?1"
 	                   " AND seq BETWEEN ?2 AND ?3 ORDER BY 1",
-	/* A client's team, and whether it is erased (then clients has no row). */
-	[S_CLIENT_GET] = "SELECT team, 0 FROM clients WHERE client = ?1"
-	                 " UNION ALL SELECT team, 1 FROM erasures WHERE client = ?1"
+	/* A client's team, whether it is erased (then clients has no row) and
+	 * whether it moved to another team. */
+	[S_CLIENT_GET] = "SELECT team, 0, EXISTS(SELECT 1 FROM moves WHERE client = ?1)"
+	                 " FROM clients WHERE client = ?1"
+	                 " UNION ALL SELECT team, 1, 0 FROM erasures WHERE client = ?1"
 	                 " ORDER BY 2 DESC LIMIT 1",
 	[S_CLIENT_PUT] = "INSERT OR IGNORE INTO clients(client, team) VALUES(?1, ?2)",
 	[S_ENTITY_GET] = "SELECT kind, client FROM entities WHERE entity = ?1",
@@ -224,6 +232,11 @@ static const char *const sql[SQ__COUNT] = {
 	[S_POLICY_PUT] = "INSERT INTO field_policy(team, at, mask, sig) VALUES(?1, ?2, ?3, ?4)"
 	                 " ON CONFLICT(team) DO UPDATE SET at = excluded.at, mask = excluded.mask,"
 	                 " sig = excluded.sig",
+	[S_MOVE_PUT] = "INSERT OR IGNORE INTO moves(client, team, to_team, at, sig)"
+	               " VALUES(?1, ?2, ?3, ?4, ?5)",
+	/* The old team's copies of a moved client's key; the office's stay. */
+	[S_MOVE_ENVELOPES] = "DELETE FROM envelopes WHERE client = ?1 AND \"to\" != 'office'",
+	[S_TEAM_KNOWN] = "SELECT count(*) FROM team_keys WHERE team = ?1",
 	[S_NOTICE_LAST] = "SELECT max(n) FROM notices WHERE team = ?1",
 	[S_NOTICE_GET] = "SELECT kind, at, body, sig FROM notices WHERE team = ?1 AND n = ?2",
 	[S_NOTICE_PUT] = "INSERT INTO notices(team, n, kind, at, body, sig)"

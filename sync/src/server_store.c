@@ -51,6 +51,12 @@
  *                                workers hold back the values of the fields
  *                                it keeps at the office (the default
  *                                without a row)
+ *   moves(client, team, to_team, at, sig)
+ *                              - clients the office moved to another team,
+ *                                with the move notice's time and signature:
+ *                                their operations stay (the office pulls
+ *                                them whole), a worker's pull shows them as
+ *                                stubs, later ones are stored as any
  *   erased_ops(device, seq, hash, team, client, kh)
  *                              - operations held but erased since (or
  *                                dropped on arrival): their hash, which a
@@ -959,6 +965,52 @@ static int erase_client(struct veld__sqlconn *s, const struct veld__srv_req *req
 	return rc;
 }
 
+/* Move a client to another team (a move notice of its old team): nothing of
+ * it is deleted, so nothing a device wrote is lost; from now on a worker's
+ * pull shows its operations as stubs (page_feed), later ones are stored
+ * whole for the office, and the old team's copies of its key go (the
+ * office keeps its own). The client stays in its old team: an operation's
+ * team is signed, and the new team gets a new client (the office's copy). */
+static int move_client(struct veld__sqlconn *s, const struct veld__srv_notice *x, size_t i,
+                       struct veld__srv_outcome *out)
+{
+	const struct veld__notice *n = x->n;
+	const uint8_t *client = x->body.id;
+	char team[VELD_TEAM_MAX + 1] = "";
+	struct veld__sqlst *st = query(s, S_CLIENT_GET, "i", client);
+	int rc = first_row(s, st, "reading clients"), erased, moved;
+	uint64_t known;
+	if (rc == 0)
+		return refuse(out, VELD_SRV_NOT_FOUND,
+		              "notices[%zu]: no operation of the client was ever received", i);
+	if (rc < 0)
+		return rc;
+	col_text(st, 0, team, sizeof team);
+	erased = col_u64(st, 1) != 0;
+	moved = col_u64(st, 2) != 0;
+	reset(st);
+	if (strcmp(team, n->team) != 0)
+		return refuse(out, VELD_SRV_FORBIDDEN,
+		              "notices[%zu]: the client belongs to another team", i);
+	if (erased)
+		return refuse(out, VELD_SRV_FORBIDDEN, "notices[%zu]: the client is erased", i);
+	if (strcmp(x->body.to_team, n->team) == 0)
+		return refuse(out, VELD_SRV_FORBIDDEN,
+		              "notices[%zu]: a move must name another team", i);
+	if (moved)
+		return VELD_OK; /* the first move stays */
+	if ((rc = scalar(s, query(s, S_TEAM_KNOWN, "t", x->body.to_team), "reading team keys",
+	                 &known)) != VELD_OK)
+		return rc;
+	if (!known)
+		return refuse(out, VELD_SRV_NOT_FOUND,
+		              "notices[%zu]: the team the client moves to has no key here", i);
+	if ((rc = exec(s, "moving a client", S_MOVE_PUT, "ittug", client, team, x->body.to_team,
+	               n->at, n->sig)) != VELD_OK)
+		return rc;
+	return exec(s, "moving a client", S_MOVE_ENVELOPES, "i", client);
+}
+
 /* A certificate must describe the device the server enrolled, exactly: a
  * device trusts the keys a certificate names, so the server must not keep
  * one for keys or a team it never saw enroll. */
@@ -1011,6 +1063,8 @@ static int notice_act(struct veld__sqlconn *s, const struct veld__srv_req *req,
 		            (uint64_t)x->body.mask, x->n->sig);
 	case VELD_NOTICE_SCHEMA:
 		return VELD_OK; /* the record schema: for devices; kept as the notice */
+	case VELD_NOTICE_MOVE:
+		return move_client(s, x, i, out);
 	default:
 		return veld__err(VELD_ERROR, "a notice of an unknown kind passed the decoder");
 	}
@@ -1193,6 +1247,7 @@ struct seen_client {
 	const uint8_t *client;
 	char team[VELD_TEAM_MAX + 1];
 	int erased; /* an erase notice: its operations and envelopes are dropped */
+	int moved;  /* a move notice: its envelopes to a team are dropped */
 };
 
 struct seen_entity {
@@ -1226,6 +1281,7 @@ static int client_team(struct veld__sqlconn *s, struct push_scratch *w, const ui
 			c->client = client;
 			col_text(st, 0, c->team, sizeof c->team);
 			c->erased = col_u64(st, 1) != 0;
+			c->moved = col_u64(st, 2) != 0;
 			reset(st);
 		}
 	}
@@ -1233,6 +1289,15 @@ static int client_team(struct veld__sqlconn *s, struct push_scratch *w, const ui
 	if (erased)
 		*erased = c && c->erased;
 	return rc < 0 ? rc : VELD_OK;
+}
+
+/* Did client_team find `client` moved to another team? */
+static int client_moved(const struct push_scratch *w, const uint8_t *client)
+{
+	for (size_t i = 0; i < w->nclients; i++)
+		if (memcmp(w->clients[i].client, client, VELD_ID_BYTES) == 0)
+			return w->clients[i].moved;
+	return 0;
 }
 
 /* The record must keep the kind and client it was created with (checked
@@ -1508,6 +1573,8 @@ static int push_write(struct veld__sqlconn *s, const struct veld__srv_device *de
 			return rc;
 		if (erased)
 			continue; /* an erased client's key: dropped */
+		if (client_moved(w, e->client) && strcmp(e->to, "office") != 0)
+			continue; /* a moved client's key for its old team: dropped */
 		if (!team && strcmp(dev->role, "office") != 0)
 			team = dev->team;
 		/* Its sealer and signature travel with it (the HTTP side checked
@@ -1727,15 +1794,16 @@ static int add_held(struct feed_page *fp, uint64_t cursor, const veld__op *op)
 
 /* A held operation, as the reader may see it: whole; as a stub when it is
  * another team's (a worker sees the office's other teams' operations, which
- * share batches with its own); held back by the team's policy (held, or a
+ * share batches with its own) or of a client moved to another team (`moved`:
+ * only the office reads it now); held back by the team's policy (held, or a
  * stub for a version 1 operation, which has no rh layer). *cost gets its
  * rough size. */
 static int add_op(struct feed_page *fp, const struct reader *who, uint64_t cursor,
-                  const veld__op *op, size_t *cost)
+                  const veld__op *op, int moved, size_t *cost)
 {
 	struct veld__pull_resp *r = &fp->page->resp;
 	uint8_t rh[VELD_HASH_BYTES], kh[VELD_HASH_BYTES];
-	if (!who->office && strcmp(op->team, who->team) != 0) {
+	if (!who->office && (moved || strcmp(op->team, who->team) != 0)) {
 		if (op->version >= 2)
 			veld__op_layers(op, rh, kh);
 		else
@@ -1769,7 +1837,7 @@ static int add_row(struct feed_page *fp, const struct reader *who, struct veld__
 			return rc;
 		memcpy(device, op.device, VELD_ID_BYTES);
 		*seq = op.seq;
-		return add_op(fp, who, cursor, &op, cost);
+		return add_op(fp, who, cursor, &op, !col_null(st, 20), cost);
 	}
 	/* Erased: what erased_ops kept of it. */
 	if (col_blob(st, 14, device, VELD_ID_BYTES) || col_blob(st, 17, client, VELD_ID_BYTES) ||

@@ -75,6 +75,10 @@
  *    operations and envelopes of it that arrive later are accepted (a
  *    device's sequence advances; an operation gets its feed row and its
  *    kh) but never stored.
+ *  - A client moved to another team (a move notice) keeps everything:
+ *    its operations stay and later ones are stored as any, but a worker's
+ *    pull shows them only as stubs (only the office reads them now), and
+ *    its key envelopes to a team are gone or dropped.
  *  - A team's field policy decides which client fields its workers'
  *    pulls carry (core/src/policy.h); the office's pulls carry all.
  *  - Messages in `out->message` are for people and never hold a value,

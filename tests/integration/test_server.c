@@ -2932,6 +2932,8 @@ static void db_downgrade(struct fx *f, int version)
 		"ALTER TABLE erased_ops DROP COLUMN client", "ALTER TABLE erased_ops DROP COLUMN kh",
 	};
 	char q[64];
+	if (version < 6)
+		db_int(f, "DROP TABLE moves");
 	for (size_t i = 0; version < 5 && i < sizeof v5 / sizeof v5[0]; i++)
 		db_int(f, v5[i]);
 	if (version < 4)
@@ -2963,14 +2965,14 @@ static void test_server__audit_schema_upgrade(void **state)
 	push(f, &w1, &b, &r);
 	assert_pushed(&r, 2, 2);
 	resp_free(&r);
-	assert_int_equal(db_int(f, "PRAGMA user_version"), 5);
+	assert_int_equal(db_int(f, "PRAGMA user_version"), 6);
 	/* Make it a version-1 database, as the server before wrote it. */
 	veld_server_stop(f->srv);
 	f->srv = NULL;
 	db_downgrade(f, 1);
 	assert_int_equal(db_int(f, "SELECT count(*) FROM sqlite_master WHERE name = 'audit_log'"), 0);
 	server_start(f, 0, 0);
-	assert_int_equal(db_int(f, "PRAGMA user_version"), 5);
+	assert_int_equal(db_int(f, "PRAGMA user_version"), 6);
 	assert_int_equal(db_count(f, "audit_log"), 0);
 	assert_int_equal(db_count(f, "devices"), 2);
 	push(f, &w1, &b, &r);
@@ -4636,7 +4638,7 @@ static void test_server__schema_upgrade_keeps_old_data(void **state)
 	f->srv = NULL;
 	db_downgrade(f, 4);
 	server_start(f, 0, 0);
-	assert_int_equal(db_int(f, "PRAGMA user_version"), 5);
+	assert_int_equal(db_int(f, "PRAGMA user_version"), 6);
 	assert_int_equal(db_count(f, "ops"), 3);
 
 	/* The office reads them as version 1 (verify_page checks each against

@@ -161,7 +161,7 @@ static void test_pg_driver__processes_starting_at_once_migrate_once(void **state
 			fail_msg("open %d: %s", i, veld_error_last());
 	}
 	assert_int_equal(veld_test_pg_int(f->conninfo, "SELECT count(*) FROM schema_version"), 1);
-	assert_int_equal(veld_test_pg_int(f->conninfo, "SELECT version FROM schema_version"), 1);
+	assert_int_equal(veld_test_pg_int(f->conninfo, "SELECT version FROM schema_version"), 2);
 	assert_int_equal(veld_test_pg_int(f->conninfo, "SELECT count(*) FROM cursors"), 5);
 	assert_true(veld_test_pg_int(f->conninfo, "SELECT min(last) FROM cursors") >= before);
 	for (int i = 0; i < 3; i++)
@@ -361,6 +361,10 @@ static void run_every_statement(struct veld__sqlconn *c, char ran[S__COUNT])
 	runs(c, ran, S_POLICY_PUT, "tuug", t, u, u, g);
 	runs(c, ran, S_POLICY_PUT, "tuug", t, u, u, g);
 	runs(c, ran, S_POLICY_GET, "t", t);
+	runs(c, ran, S_MOVE_PUT, "ittug", id, t, t, u, g);
+	runs(c, ran, S_MOVE_PUT, "ittug", id, t, t, u, g);
+	runs(c, ran, S_MOVE_ENVELOPES, "i", id);
+	runs(c, ran, S_TEAM_KNOWN, "t", t);
 	runs(c, ran, S_NOTICE_PUT, "tutubg", t, u, t, u, (const void *)e, sizeof e, g);
 	runs(c, ran, S_NOTICE_LAST, "t", t);
 	runs(c, ran, S_NOTICE_GET, "tu", t, u);

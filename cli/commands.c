@@ -338,6 +338,20 @@ const cli_cmd cli_commands[] = {
 	 "keeps who read the client's file. CLIENT is an id or a unique prefix.\n\n"
 	 NET_HELP,
 	 .opts = "yes " NET_OPTS, ARGS(1, "which client? give its id"), .office = true},
+	{"office", "move", cmd_office_move, "CLIENT --team TEAM | CLIENT --status",
+	 "Move a client to another team. The office syncs, then makes a new client in\n"
+	 "TEAM (a new id and key) with a copy of every record of the old one (the\n"
+	 "current values; references between the records follow), and tells the old\n"
+	 "team: its devices remove the client at their next sync. What a device of\n"
+	 "the old team wrote to it before it heard of the move still reaches the\n"
+	 "server, and every office sync forwards it to the new client. Prints the\n"
+	 "new client's id and the old team's devices that may still hold the client.\n"
+	 "CLIENT is an id or a unique prefix of the old client.\n\n"
+	 "  --team TEAM   the team it moves to (one the office has invited devices of)\n"
+	 "  --status      show a move made before (no network): which devices of the\n"
+	 "                old team have not yet confirmed they removed the client\n"
+	 NET_HELP,
+	 .opts = "team= status " NET_OPTS, ARGS(1, "which client? give its id"), .office = true},
 	{"office", "fields", cmd_office_fields, "TEAM [--set LIST|none]",
 	 "Show or set which identifying client fields reach TEAM's devices (the\n"
 	 "team's field policy). The name and the contact person always do; of\n"

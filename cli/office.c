@@ -295,6 +295,53 @@ int cmd_office_fields(cli *c, const cli_line *l)
 	return show_fields(c, team);
 }
 
+/* ---- moving a client -------------------------------------------------------------- */
+
+static int show_move(cli *c, const json_t *v, const void *payload)
+{
+	const json_t *holding = json_object_get(v, "holding"), *e;
+	size_t i;
+	(void)payload;
+	if (v == NULL)
+		return cli_api_error(VELD_ERROR);
+	printf("client %s of team %s moved to team %s as client %s (%s)\n",
+	       json_string_value(json_object_get(v, "client")),
+	       json_string_value(json_object_get(v, "from")),
+	       json_string_value(json_object_get(v, "to")),
+	       json_string_value(json_object_get(v, "new_client")),
+	       json_string_value(json_object_get(v, "at")));
+	if (json_array_size(holding) == 0) {
+		printf("no device of team %s holds it any more\n",
+		       json_string_value(json_object_get(v, "from")));
+		return 0;
+	}
+	printf("devices of team %s that may still hold it (they remove it at their next sync):\n",
+	       json_string_value(json_object_get(v, "from")));
+	json_array_foreach(holding, i, e)
+		printf("  %s\n", json_string_value(e));
+	return 0;
+}
+
+int cmd_office_move(cli *c, const cli_line *l)
+{
+	veld_sync_options so;
+	const char *id = l->arg[0], *team = cli_opt(l, "team");
+	char *out = NULL;
+	int rc;
+	cli_net_options(l, &so);
+	if (!cli_flag(l, "status") && team == NULL)
+		return cli_usage(c, "%s", "which team does the client move to? give --team TEAM"
+		                          " (or --status to see a move)");
+	if (cli_flag(l, "status") && team != NULL)
+		return cli_usage(c, "%s", "--status and --team do not go together");
+	int ex = cli_open_store(c);
+	if (ex != 0)
+		return ex;
+	rc = cli_flag(l, "status") ? veld_office_client_move_status(c->store, id, &out)
+	                           : veld_office_client_move(c->store, id, team, &so, &out);
+	return cli_show(c, rc, &out, show_move, NULL);
+}
+
 /* ---- the record schema ---------------------------------------------------------- */
 
 /* A whole file (or standard input for "-") as a string; NULL past 1 MiB. */

@@ -24,6 +24,7 @@ set(VELD_CORE_SOURCES
   ${VELD_CORE_DIR}/src/export.c
   ${VELD_CORE_DIR}/src/audit.c
   ${VELD_CORE_DIR}/src/retention.c
+  ${VELD_CORE_DIR}/src/move.c
   ${VELD_CORE_DIR}/src/verify.c
   ${VELD_CORE_DIR}/src/policy.c
   ${VELD_CORE_DIR}/src/syncstate.c

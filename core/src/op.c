@@ -267,7 +267,7 @@ uint8_t *veld__seal_value(const char *json, size_t json_len, const uint8_t entit
 
 /* The current heads of a field, which a new write supersedes. */
 static int field_heads(veld_store *s, const uint8_t entity[VELD_ID_BYTES], const char *field,
-                       veld__ref sup[VELD_OP_MAX_SUPERSEDES], size_t *nsup)
+                       const uint8_t *only, veld__ref sup[VELD_OP_MAX_SUPERSEDES], size_t *nsup)
 {
 	sqlite3_stmt *st;
 	int rc = veld__sql(s, &op_tab, OS_FIELD_HEADS, &st);
@@ -276,6 +276,8 @@ static int field_heads(veld_store *s, const uint8_t entity[VELD_ID_BYTES], const
 	sqlite3_bind_blob(st, 1, entity, VELD_ID_BYTES, SQLITE_STATIC);
 	sqlite3_bind_text(st, 2, field, -1, SQLITE_STATIC);
 	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+		if (only && memcmp(sqlite3_column_blob(st, 0), only, VELD_ID_BYTES) != 0)
+			continue;
 		if (*nsup == VELD_OP_MAX_SUPERSEDES) {
 			sqlite3_reset(st);
 			return veld__err(VELD_EINVAL, "field '%s' has too many concurrent values", field);
@@ -289,6 +291,13 @@ static int field_heads(veld_store *s, const uint8_t entity[VELD_ID_BYTES], const
 int veld__op_write(veld_store *s, const char *kind, const uint8_t entity[VELD_ID_BYTES],
                    const uint8_t client[VELD_ID_BYTES], const char *team, const char *field,
                    const char *json_value, size_t json_len)
+{
+	return veld__op_write_over(s, kind, entity, client, team, field, json_value, json_len, NULL);
+}
+
+int veld__op_write_over(veld_store *s, const char *kind, const uint8_t entity[VELD_ID_BYTES],
+                        const uint8_t client[VELD_ID_BYTES], const char *team, const char *field,
+                        const char *json_value, size_t json_len, const uint8_t *only)
 {
 	veld__op op;
 	veld__ref sup[VELD_OP_MAX_SUPERSEDES];
@@ -308,7 +317,7 @@ int veld__op_write(veld_store *s, const char *kind, const uint8_t entity[VELD_ID
 		                 VELD_VALUE_MAX);
 
 	/* The new value supersedes every current head of the field. */
-	if (!fresh && (rc = field_heads(s, entity, field, sup, &nsup)) != VELD_OK)
+	if (!fresh && (rc = field_heads(s, entity, field, only, sup, &nsup)) != VELD_OK)
 		return rc;
 
 	memset(&op, 0, sizeof op);

@@ -110,6 +110,13 @@ uint8_t *veld__seal_value(const char *json, size_t json_len, const uint8_t entit
 int veld__op_write(veld_store *s, const char *kind, const uint8_t entity[VELD_ID_BYTES],
                    const uint8_t client[VELD_ID_BYTES], const char *team, const char *field,
                    const char *json_value, size_t json_len);
+/* The same, superseding only the current heads written by device `only`
+ * (NULL: all): a value the office forwards from a moved client replaces its
+ * own earlier copies, and stands beside (a conflict) a value the new team
+ * wrote meanwhile. */
+int veld__op_write_over(veld_store *s, const char *kind, const uint8_t entity[VELD_ID_BYTES],
+                        const uint8_t client[VELD_ID_BYTES], const char *team, const char *field,
+                        const char *json_value, size_t json_len, const uint8_t *only);
 
 /* Sign the batch of own operations written in this transaction (commit).
  * A batch has the version of its operations: a version 2 batch holds only

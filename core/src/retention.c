@@ -24,7 +24,7 @@
 enum retention_stmt {
 	RT_KEYS_DELETE, RT_ERASED_ADD, RT_HELD,
 	RT_DROP_OTHERS, RT_CLEAR_OWN, RT_DROP_SUPERSEDED, RT_DROP_CONFLICTS, RT_DROP_ENTITIES,
-	RT_POLICY, RT_POLICY_SET, RT_CLIENTS, RT_HOLDS_KIND,
+	RT_POLICY, RT_POLICY_SET, RT_CLIENTS, RT_HOLDS_KIND, RT_CLEAR_OWN_PUSHED, RT_MOVED_PUSHED,
 };
 #define OF_CLIENT "(SELECT entity FROM entities WHERE client = ?1 AND (?2 IS NULL OR kind = ?2))"
 static const char *const retention_sql[] = {
@@ -45,24 +45,43 @@ static const char *const retention_sql[] = {
 	                  " basis = excluded.basis",
 	[RT_CLIENTS] = "SELECT entity FROM entities WHERE kind = 'client'",
 	[RT_HOLDS_KIND] = "SELECT 1 FROM entities WHERE client = ?1 AND kind = ?2 LIMIT 1",
+	/* A move: own operations the server holds (seq up to ?5) lose their
+	 * value; those it does not hold yet keep it until a push (below). */
+	[RT_CLEAR_OWN_PUSHED] = "UPDATE ops SET value = NULL WHERE device = ?3 AND seq <= ?5"
+	                        " AND entity IN " OF_CLIENT,
+	/* After a push confirmed own seqs ?5..?6: their values of clients gone
+	 * from here (moved away) go too. */
+	[RT_MOVED_PUSHED] = "UPDATE ops SET value = NULL WHERE device = ?3 AND seq BETWEEN ?5 AND ?6"
+	                    " AND value IS NOT NULL AND client IN (SELECT client FROM erased)",
 };
 static const struct veld__sqltab retention_tab = VELD_SQLTAB(VELD_SQL_RETENTION, retention_sql);
 
 /* ---- removal and erasure ---------------------------------------------------------- */
 
-static int run_on_client(veld_store *s, enum retention_stmt which,
-                         const uint8_t client[VELD_ID_BYTES], const char *kind, const char *what)
+/* ?5 and ?6 are own seqs (a range), for the statements that take them. */
+static int run_on_client_seqs(veld_store *s, enum retention_stmt which,
+                              const uint8_t client[VELD_ID_BYTES], const char *kind,
+                              uint64_t seq_lo, uint64_t seq_hi, const char *what)
 {
 	sqlite3_stmt *st;
 	int rc = veld__sql(s, &retention_tab, which, &st);
 	if (rc != VELD_OK)
 		return rc;
-	sqlite3_bind_blob(st, 1, client, VELD_ID_BYTES, SQLITE_STATIC);
+	if (client)
+		sqlite3_bind_blob(st, 1, client, VELD_ID_BYTES, SQLITE_STATIC);
 	if (kind)
 		sqlite3_bind_text(st, 2, kind, -1, SQLITE_STATIC);
 	sqlite3_bind_blob(st, 3, s->device, VELD_ID_BYTES, SQLITE_STATIC);
 	sqlite3_bind_int64(st, 4, (sqlite3_int64)veld__hlc_now_ms());
+	sqlite3_bind_int64(st, 5, (sqlite3_int64)seq_lo);
+	sqlite3_bind_int64(st, 6, (sqlite3_int64)seq_hi);
 	return veld__sql_run(st, what);
+}
+
+static int run_on_client(veld_store *s, enum retention_stmt which,
+                         const uint8_t client[VELD_ID_BYTES], const char *kind, const char *what)
+{
+	return run_on_client_seqs(s, which, client, kind, 0, 0, what);
 }
 
 int veld__remove_records(veld_store *s, const uint8_t client[VELD_ID_BYTES], const char *kind,
@@ -105,6 +124,40 @@ int veld__client_erased_notice(veld_store *s, const uint8_t client[VELD_ID_BYTES
 	if ((rc = shred(s, client, NULL)) != VELD_OK)
 		return rc;
 	return held ? veld__audit(s, "erase", "success", client, "erased by the office") : VELD_OK;
+}
+
+int veld__client_moved_notice(veld_store *s, const uint8_t client[VELD_ID_BYTES],
+                              uint64_t pushed_seq)
+{
+	int rc = veld__merge_is_erased(&s->m, client);
+	if (rc != 0)
+		return rc < 0 ? rc : VELD_OK;
+	/* As shred, but own operations the server may not hold yet keep their
+	 * sealed value (unreadable here once the key is gone) until a push
+	 * confirms them: what this device wrote offline is never lost. */
+	if ((rc = run_on_client(s, RT_KEYS_DELETE, client, NULL, "moving a client")) != VELD_OK ||
+	    (rc = run_on_client(s, RT_ERASED_ADD, client, NULL, "moving a client")) != VELD_OK ||
+	    (rc = run_on_client_seqs(s, RT_CLEAR_OWN_PUSHED, client, NULL, pushed_seq, 0,
+	                             "moving a client")) != VELD_OK)
+		return rc;
+	veld__keycache_drop(s, client);
+	for (int i = RT_DROP_OTHERS; i <= RT_DROP_ENTITIES; i++) {
+		if (i == RT_CLEAR_OWN)
+			continue;
+		if ((rc = run_on_client(s, (enum retention_stmt)i, client, NULL, "moving a client")) !=
+		    VELD_OK)
+			return rc;
+	}
+	veld__merge_forget(&s->m);
+	/* Logged whether this store held the client or not: the entry is the
+	 * device's signed word to the office that it holds nothing of it. */
+	return veld__audit(s, "erase", "success", client, VELD_MOVED_PURPOSE);
+}
+
+int veld__moved_values_pushed(veld_store *s, uint64_t from_seq, uint64_t to_seq)
+{
+	return run_on_client_seqs(s, RT_MOVED_PUSHED, NULL, NULL, from_seq, to_seq,
+	                          "removing pushed values of a moved client");
 }
 
 /* Push removed pages out of the WAL so erased ciphertext does not linger.

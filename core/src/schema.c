@@ -165,7 +165,19 @@ static const char *const v8 =
 	" ('meeting',0,'device copy: only while the case is active'),"
 	" ('consent',0,'device copy: only while the case is active');";
 
-static const char *const migrations[VELD_SCHEMA_VERSION] = {v1, v2, v3, v4, v5, v6, v7, v8};
+/* Version 9: the office's moves of clients to another team (move.h): each
+ * moved client with its new id, the map of its old records to the new
+ * ones, and the operations of old clients already copied or forwarded.
+ * Empty on a worker's device. */
+static const char *const v9 =
+	"CREATE TABLE moved_clients(client BLOB PRIMARY KEY, new_client BLOB NOT NULL UNIQUE,"
+	"  from_team TEXT NOT NULL, to_team TEXT NOT NULL, at INTEGER NOT NULL) WITHOUT ROWID;"
+	"CREATE TABLE moves(entity BLOB PRIMARY KEY, client BLOB NOT NULL,"
+	"  new_entity BLOB NOT NULL UNIQUE, kind TEXT NOT NULL) WITHOUT ROWID;"
+	"CREATE TABLE move_fwd(device BLOB NOT NULL, seq INTEGER NOT NULL,"
+	"  PRIMARY KEY(device, seq)) WITHOUT ROWID;";
+
+static const char *const migrations[VELD_SCHEMA_VERSION] = {v1, v2, v3, v4, v5, v6, v7, v8, v9};
 
 int veld__schema_migrate(sqlite3 *db)
 {

@@ -192,6 +192,35 @@ VELD_EXTERN VELD_WARN_UNUSED int veld_office_field_policy(veld_store *s, const c
 VELD_EXTERN VELD_WARN_UNUSED int veld_office_schema_set(veld_store *s, const char *doc_json,
 	const veld_sync_options *opts);
 
+/* Move a client to another team (docs/sync.md, "Moving a client"). The
+ * office syncs first, so it holds all of the client; then, in one local
+ * transaction, it makes a new client in `team` (a new id and a new data
+ * key, sealed for that team and the office only), copies the current value
+ * of every field of every record into new records (references between
+ * them remapped; of a conflict, the winner), keeps the map old record ->
+ * new record, and signs a `move` notice to the client's old team. It
+ * pushes the new client and publishes the notice. The old team's devices
+ * remove the client at their next sync; what they wrote before they heard
+ * of it still reaches the server, which keeps it for the office only, and
+ * every office sync forwards it to the new client. `client_id` is an id or
+ * unique prefix; `team` a team the office knows (it holds its key), not the
+ * client's own. VELD_ESHREDDED for an erased client, VELD_EEXISTS for one
+ * moved already (veld office sync finishes a move the server did not take
+ * whole). On success *json_out (free with veld_free) is the move's status
+ * as veld_office_client_move_status gives it. */
+VELD_EXTERN VELD_WARN_UNUSED int veld_office_client_move(veld_store *office,
+	const char *client_id, const char *team, const veld_sync_options *opts, char **json_out);
+
+/* A move's status, from the office's store (no network): {"client",
+ * "new_client", "from", "to", "at", "holding": [device...], "confirmed":
+ * [device...]}: the old team's certified devices (not revoked) whose access
+ * log, as the office received it, does not yet / does hold their entry of
+ * the removal (event "erase", purpose "moved to another team"). A device
+ * still listed under "holding" may hold the old client. VELD_ENOTFOUND if
+ * the client did not move. *json_out: free with veld_free. */
+VELD_EXTERN VELD_WARN_UNUSED int veld_office_client_move_status(veld_store *office,
+	const char *client_id, char **json_out);
+
 /* Erase a client everywhere (AVG art. 17): the office pushes what it has,
  * the server deletes every operation and key envelope of the client and
  * tells every device of the client's team at its next sync to erase it, and

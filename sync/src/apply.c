@@ -261,7 +261,7 @@ static int take_notice(veld_store *s, const struct veld__notice *n, const uint8_
 {
 	struct veld__notice_body b;
 	struct veld__notice_row row;
-	uint64_t last = 0;
+	uint64_t last = 0, pushed = 0;
 	size_t removed = 0;
 	int rc;
 	if (veld__notice_sig_verify(office_pk, n->team, n->n, n->kind, n->at, n->body, n->body_len,
@@ -287,6 +287,15 @@ static int take_notice(veld_store *s, const struct veld__notice *n, const uint8_
 		break;
 	case VELD_NOTICE_ERASE:
 		if ((rc = veld__client_erased_notice(s, b.id)) == VELD_OK)
+			st->erased = 1;
+		break;
+	case VELD_NOTICE_MOVE:
+		/* The office keeps the old client (it forwards what still comes
+		 * for it, veld__office_forward); a worker removes it as an
+		 * erasure, keeping own operations the server does not hold yet
+		 * until they are pushed. */
+		if (!veld__store_is_office(s) && (rc = veld__sync_u64(s, "policy_seq", &pushed)) ==
+		    VELD_OK && (rc = veld__client_moved_notice(s, b.id, pushed)) == VELD_OK)
 			st->erased = 1;
 		break;
 	case VELD_NOTICE_SCHEMA: rc = take_schema(s, n, &b); break;

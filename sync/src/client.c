@@ -404,6 +404,7 @@ struct tally {
 	struct veld__freshness fresh;    /* the office's latest checkpoint here */
 	char kept[2048];                 /* warnings kept in the store since the last summary */
 	struct veld__own_check own;      /* own operations the server claimed but did not send back */
+	uint64_t forwarded;              /* the office: operations of moved clients forwarded */
 };
 
 static int report(struct session *x, const struct tally *t, uint32_t phase)
@@ -1047,9 +1048,21 @@ static int summary_of(const struct session *x, struct tally *t, char **json_out)
 		"warnings", warnings_of(x, t, pending, quarantined),
 		"duration_ms", (json_int_t)(mono_ms() - x->t0),
 		"bytes_up", (json_int_t)x->http.bytes_up, "bytes_down", (json_int_t)x->http.bytes_down);
+	if (summary && strcmp(x->role, "office") == 0)
+		json_object_set_new(summary, "forwarded", json_integer((json_int_t)t->forwarded));
 	rc = summary ? veld__json_answer(summary, json_out) : veld__err(VELD_ENOMEM, "out of memory");
 	json_decref(summary);
 	return rc;
+}
+
+/* The office, after its pull: what came for clients it moved to another
+ * team goes on to their new clients, and to the server at once. */
+static int forward_moved(struct session *x, struct tally *t)
+{
+	uint64_t n = 0;
+	int rc = veld__office_forward(x->s, &n);
+	t->forwarded += n;
+	return rc == VELD_OK && n > 0 ? push_all(x, t) : rc;
 }
 
 static int sync_run(struct session *x, char **json_out)
@@ -1064,6 +1077,7 @@ static int sync_run(struct session *x, char **json_out)
 	if ((rc = push_all(x, &t)) != VELD_OK || (office && (rc = certify_devices(x, &t)) != VELD_OK) ||
 	    (rc = pull_all(x, &t)) != VELD_OK ||
 	    (t.own.lowered && (rc = push_again(x, &t)) != VELD_OK) ||
+	    (office && (rc = forward_moved(x, &t)) != VELD_OK) ||
 	    (rc = audit_push_all(x, &t)) != VELD_OK ||
 	    (office && (rc = audit_pull_all(x, &t)) != VELD_OK) ||
 	    (office && (rc = publish_checkpoints(x)) != VELD_OK))
@@ -1460,6 +1474,59 @@ int veld_office_erase(veld_store *s, const char *client_id, const char *purpose,
 	veld__notice_out_free(&out);
 	session_close(&x);
 	return rc;
+}
+
+int veld_office_client_move(veld_store *office, const char *client_id, const char *team,
+                            const veld_sync_options *opts, char **json_out)
+{
+	struct session x;
+	struct veld__notice_out out;
+	uint8_t client[VELD_ID_BYTES], new_client[VELD_ID_BYTES];
+	int rc;
+
+	veld__err_clear();
+	if (json_out == NULL)
+		return veld__err(VELD_EINVAL, "json_out is NULL");
+	*json_out = NULL;
+	memset(&out, 0, sizeof out);
+	if ((rc = session_open(&x, office, opts, NULL, "office")) != VELD_OK) {
+		session_close(&x);
+		return rc;
+	}
+	/* The office first takes in all the server holds (and hands over what
+	 * it wrote), so the copy carries every record and value of the client.
+	 * Then, in one local transaction, the move notice is signed and kept
+	 * and the new client made and copied. The new client reaches the
+	 * server before the notice: the new team can receive the client before
+	 * the old one removes it. What the server does not take now, the next
+	 * office sync sends; operations of the old client that come after the
+	 * copy are forwarded by every office sync. */
+	if ((rc = sync_run(&x, NULL)) == VELD_OK &&
+	    (rc = veld__office_move_notice(office, client_id, team, client, new_client, &out)) ==
+	    VELD_OK) {
+		struct tally t;
+		char hex[2 * VELD_ID_BYTES + 1];
+		memset(&t, 0, sizeof t);
+		veld__hex(hex, client, VELD_ID_BYTES);
+		if ((rc = push_all(&x, &t)) != VELD_OK || (rc = post_notices(&x, NULL, NULL)) != VELD_OK)
+			rc = err_prefix(rc, "the client is moved in the office's store, but the server"
+			                " has not taken it all yet (the next veld office sync sends the"
+			                " rest)");
+		else
+			rc = veld__office_move_status(office, hex, json_out);
+	}
+	veld__notice_out_free(&out);
+	session_close(&x);
+	return rc;
+}
+
+int veld_office_client_move_status(veld_store *office, const char *client_id, char **json_out)
+{
+	veld__err_clear();
+	if (json_out == NULL)
+		return veld__err(VELD_EINVAL, "json_out is NULL");
+	*json_out = NULL;
+	return veld__office_move_status(office, client_id, json_out);
 }
 
 int veld_office_field_policy(veld_store *s, const char *team, const char *fields,

@@ -300,6 +300,17 @@ int veld__office_erase_notice(veld_store *s, const char *client_id, uint8_t clie
  * certificate). VELD_EINVAL says what is wrong with the document. */
 int veld__office_schema_notice(veld_store *s, const char *text, size_t len,
                                struct veld__notice_out *out);
+/* A move of a client (an id or unique prefix) to `team` (move.h): checked
+ * (veld__move_check), the notice to the client's team signed and kept and
+ * the new client made and copied, in one transaction. *client and
+ * *new_client get the ids. */
+int veld__office_move_notice(veld_store *s, const char *client_id, const char *team,
+                             uint8_t client[VELD_ID_BYTES], uint8_t new_client[VELD_ID_BYTES],
+                             struct veld__notice_out *out);
+/* What came for moved clients, forwarded to the new ones (veld__moves_forward). */
+int veld__office_forward(veld_store *s, uint64_t *forwarded);
+/* A move's status as JSON (veld__move_status), malloc'd in *json_out. */
+int veld__office_move_status(veld_store *s, const char *client_id, char **json_out);
 /* A team's field policy `mask`; kept and logged here at once. */
 int veld__office_policy_notice(veld_store *s, const char *team, uint32_t mask,
                                struct veld__notice_out *out);

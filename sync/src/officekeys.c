@@ -20,6 +20,7 @@
 #include "error.h"
 #include "hlc.h"
 #include "kinds.h"
+#include "move.h"
 #include "policy.h"
 #include "records.h"
 #include "retention.h"
@@ -251,6 +252,61 @@ int veld__office_erase_notice(veld_store *s, const char *client_id, uint8_t clie
 	if (rc != VELD_OK)
 		veld__notice_out_free(out);
 	return rc;
+}
+
+int veld__office_move_notice(veld_store *s, const char *client_id, const char *team,
+                             uint8_t client[VELD_ID_BYTES], uint8_t new_client[VELD_ID_BYTES],
+                             struct veld__notice_out *out)
+{
+	struct veld__notice_body b;
+	struct veld__step step;
+	char from[VELD_TEAM_MAX + 1] = "";
+	int rc = veld__step_begin(s, &step, VELD_STEP_KEYS | VELD_STEP_WRITE);
+	memset(out, 0, sizeof *out);
+	if (rc)
+		return rc;
+	/* The notice and the copy in one transaction: the office never holds
+	 * a move it did not copy, nor a copy it did not announce. */
+	if ((rc = need_office(s)) == VELD_OK && (!team || !veld__team_valid(team)))
+		rc = veld__err(VELD_EINVAL, "a team name is 1 to 64 of A-Z, a-z, 0-9, . _ @ -");
+	if (rc == VELD_OK && (rc = veld__move_check(s, client_id, team, client, from)) == VELD_OK) {
+		memset(&b, 0, sizeof b);
+		b.kind = VELD_NOTICE_MOVE;
+		memcpy(b.id, client, VELD_ID_BYTES);
+		snprintf(b.to_team, sizeof b.to_team, "%s", team);
+		if ((rc = notice_issue(s, from, &b, out)) == VELD_OK)
+			rc = veld__move_copy(s, client, from, team,
+			                     out->req.notices[out->req.n - 1].at, new_client);
+	}
+	rc = veld__step_end(s, &step, rc);
+	if (rc != VELD_OK)
+		veld__notice_out_free(out);
+	return rc;
+}
+
+int veld__office_forward(veld_store *s, uint64_t *forwarded)
+{
+	struct veld__step step;
+	int rc = veld__step_begin(s, &step, VELD_STEP_KEYS | VELD_STEP_WRITE);
+	*forwarded = 0;
+	if (rc)
+		return rc;
+	rc = veld__moves_forward(s, forwarded);
+	return veld__step_end(s, &step, rc);
+}
+
+int veld__office_move_status(veld_store *s, const char *client_id, char **json_out)
+{
+	struct veld__step step;
+	json_t *st = NULL;
+	int rc = veld__step_begin(s, &step, 0);
+	if (rc)
+		return rc;
+	if ((rc = veld__move_status(s, client_id, &st)) == VELD_OK &&
+	    !(*json_out = json_dumps(st, JSON_COMPACT)))
+		rc = veld__err(VELD_ENOMEM, "out of memory");
+	json_decref(st);
+	return veld__step_end(s, &step, rc);
 }
 
 int veld__office_policy_notice(veld_store *s, const char *team, uint32_t mask,

@@ -13,6 +13,7 @@
 #include "auth.h"
 #include "error.h"
 #include "op.h"
+#include "retention.h"
 #include "syncstate.h"
 
 #include <sodium.h>
@@ -132,6 +133,10 @@ int veld__sync_pushed(veld_store *s, const struct veld__outbox *o, const struct 
 		uint64_t confirmed = r->acked < last ? r->acked : last;
 		if ((rc = veld__sync_u64(s, "policy_seq", &held)) != VELD_OK ||
 		    (confirmed > held && (rc = veld__sync_set_u64(s, "policy_seq", confirmed)) != VELD_OK))
+			goto done;
+		/* Own operations of a client moved away waited for this push. */
+		if (confirmed >= o->req.ops[0].seq &&
+		    (rc = veld__moved_values_pushed(s, o->req.ops[0].seq, confirmed)) != VELD_OK)
 			goto done;
 	}
 	for (size_t i = 0; rc == VELD_OK && i < o->req.nenvs; i++)

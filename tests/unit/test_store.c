@@ -172,6 +172,7 @@ static void test_store__migrates_from_version_1(void **state)
 	                              " DROP TABLE pending_ops; DROP TABLE pending_envs; DROP TABLE held_batches;"
 	                              " DROP TABLE quarantine; DROP TABLE checkpoints;"
 	                              " DROP TABLE invites; DROP TABLE schemas; ALTER TABLE ops DROP COLUMN ver;"
+	                              " DROP TABLE moved_clients; DROP TABLE moves; DROP TABLE move_fwd;"
 	                              " ALTER TABLE batches DROP COLUMN ver;"
 	                              " PRAGMA user_version = 1;", NULL, NULL, NULL), SQLITE_OK);
 	sqlite3_close(db);
@@ -197,7 +198,7 @@ static void test_store__migrates_from_version_1(void **state)
 		sqlite3_stmt *st;
 		sqlite3_prepare_v2(db, "PRAGMA user_version", -1, &st, NULL);
 		assert_int_equal(sqlite3_step(st), SQLITE_ROW);
-		assert_int_equal(sqlite3_column_int(st, 0), 8);
+		assert_int_equal(sqlite3_column_int(st, 0), 9);
 		sqlite3_finalize(st);
 	}
 	sqlite3_close(db);

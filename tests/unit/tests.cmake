@@ -15,5 +15,6 @@ set(VELD_UNIT_TESTS
   test_auditsync
   test_apply
   test_office
+  test_move
   test_schema
 )

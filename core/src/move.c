@@ -1,0 +1,585 @@
+/* move.c - moving a client to another team, the office's side (move.h).
+ *
+ * The copy reads each record as every reader does (veld__record_build: the
+ * winning value of each field) and writes its fields onto a new record of
+ * the new client with the office's own operations, so the new team's
+ * devices receive an ordinary client: its key is new, sealed for the new
+ * team and the office only, and nothing of it names the old client. What
+ * arrives for the old client later is forwarded by (record, field): the
+ * old record's current value, after every operation the pull brought, is
+ * what the new record gets; it supersedes only what the office wrote there
+ * (its copy or an earlier forward), so a value the new team wrote in the
+ * meantime stays beside it as a visible conflict, never silently replaced.
+ *
+ * Tables (store format 9; empty on a worker's device):
+ *   moved_clients(client, new_client, from_team, to_team, at)
+ *   moves(entity, client, new_entity, kind)   old record -> new record
+ *   move_fwd(device, seq)                     operations taken (copied or
+ *                                             forwarded), each once
+ * The status reads certs and office_audit, which trust.c and auditsync
+ * fill; it only reads them. */
+#include "move.h"
+#include "error.h"
+#include "kinds.h"
+#include "op.h"
+#include "recbuild.h"
+#include "records.h"
+#include "retention.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+enum move_stmt {
+	MV_CLIENT_GET, MV_CLIENT_PUT, MV_ENTITIES, MV_MAP_GET, MV_MAP_PUT, MV_TAKE_ALL,
+	MV_PENDING, MV_TAKE, MV_DEVICES,
+};
+static const char *const move_sql[] = {
+	[MV_CLIENT_GET] = "SELECT new_client, from_team, to_team, at FROM moved_clients"
+	                  " WHERE client = ?1",
+	[MV_CLIENT_PUT] = "INSERT INTO moved_clients(client, new_client, from_team, to_team, at)"
+	                  " VALUES(?1, ?2, ?3, ?4, ?5)",
+	[MV_ENTITIES] = "SELECT entity, kind FROM entities WHERE client = ?1 ORDER BY created, entity",
+	[MV_MAP_GET] = "SELECT new_entity FROM moves WHERE entity = ?1",
+	[MV_MAP_PUT] = "INSERT INTO moves(entity, client, new_entity, kind) VALUES(?1, ?2, ?3, ?4)",
+	[MV_TAKE_ALL] = "INSERT OR IGNORE INTO move_fwd(device, seq) SELECT o.device, o.seq"
+	                " FROM entities e JOIN ops o ON o.entity = e.entity WHERE e.client = ?1",
+	/* Operations of moved clients not taken yet, through the records'
+	 * index (entities_client), in the order they were stamped. */
+	[MV_PENDING] = "SELECT o.device, o.seq, o.entity, e.kind, o.field, e.client"
+	               " FROM moved_clients m JOIN entities e ON e.client = m.client"
+	               " JOIN ops o ON o.entity = e.entity WHERE NOT EXISTS (SELECT 1 FROM move_fwd f"
+	               " WHERE f.device = o.device AND f.seq = o.seq) ORDER BY o.hlc, o.device",
+	[MV_TAKE] = "INSERT OR IGNORE INTO move_fwd(device, seq) VALUES(?1, ?2)",
+	/* The old team's certified workers, not revoked, and whether the
+	 * office holds their access-log entry of the removal. */
+	[MV_DEVICES] = "SELECT c.device, EXISTS(SELECT 1 FROM office_audit a WHERE a.device = c.device"
+	               " AND a.client = ?2 AND a.event = 'erase' AND a.purpose = ?3)"
+	               " FROM certs c WHERE c.team = ?1 AND c.role = 'worker'"
+	               " AND c.revoked_seq IS NULL ORDER BY c.device",
+};
+static const struct veld__sqltab move_tab = VELD_SQLTAB(VELD_SQL_MOVE, move_sql);
+
+static int stmt(veld_store *s, enum move_stmt i, sqlite3_stmt **st)
+{
+	return veld__sql(s, &move_tab, i, st);
+}
+
+/* ---- the moved client and its map ------------------------------------------------ */
+
+struct moved {
+	uint8_t new_client[VELD_ID_BYTES];
+	char from[VELD_TEAM_MAX + 1], to[VELD_TEAM_MAX + 1];
+	uint64_t at;
+};
+
+static void text_col(sqlite3_stmt *st, int i, char *out, size_t cap)
+{
+	const unsigned char *t = sqlite3_column_text(st, i);
+	snprintf(out, cap, "%s", t ? (const char *)t : "");
+}
+
+/* The move of `client`: VELD_OK, or VELD_ENOTFOUND (no message) if it did
+ * not move. */
+static int moved_get(veld_store *s, const uint8_t client[VELD_ID_BYTES], struct moved *m)
+{
+	sqlite3_stmt *st;
+	int rc = stmt(s, MV_CLIENT_GET, &st);
+	if (rc != VELD_OK)
+		return rc;
+	sqlite3_bind_blob(st, 1, client, VELD_ID_BYTES, SQLITE_STATIC);
+	if ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+		if (sqlite3_column_bytes(st, 0) != VELD_ID_BYTES) {
+			sqlite3_reset(st);
+			return veld__err(VELD_ECORRUPT, "a moved client's row is damaged");
+		}
+		memcpy(m->new_client, sqlite3_column_blob(st, 0), VELD_ID_BYTES);
+		text_col(st, 1, m->from, sizeof m->from);
+		text_col(st, 2, m->to, sizeof m->to);
+		m->at = (uint64_t)sqlite3_column_int64(st, 3);
+	}
+	sqlite3_reset(st);
+	if (rc == SQLITE_ROW)
+		return VELD_OK;
+	return rc == SQLITE_DONE ? VELD_ENOTFOUND : veld__err_sqlite(rc, "reading moved clients");
+}
+
+/* The new record of old record `entity`: VELD_OK, or VELD_ENOTFOUND (no
+ * message) if it has none yet. */
+static int map_get(veld_store *s, const uint8_t entity[VELD_ID_BYTES], uint8_t out[VELD_ID_BYTES])
+{
+	sqlite3_stmt *st;
+	int rc = stmt(s, MV_MAP_GET, &st);
+	if (rc != VELD_OK)
+		return rc;
+	sqlite3_bind_blob(st, 1, entity, VELD_ID_BYTES, SQLITE_STATIC);
+	if ((rc = sqlite3_step(st)) == SQLITE_ROW && sqlite3_column_bytes(st, 0) == VELD_ID_BYTES)
+		memcpy(out, sqlite3_column_blob(st, 0), VELD_ID_BYTES);
+	else if (rc == SQLITE_ROW)
+		rc = SQLITE_CORRUPT;
+	sqlite3_reset(st);
+	if (rc == SQLITE_ROW)
+		return VELD_OK;
+	return rc == SQLITE_DONE ? VELD_ENOTFOUND : veld__err_sqlite(rc, "reading the move's map");
+}
+
+/* Map old record `entity` of `client` (kind) to a new id, unless it is
+ * mapped; the old client itself maps to the new client. */
+static int map_ensure(veld_store *s, const uint8_t entity[VELD_ID_BYTES],
+                      const uint8_t client[VELD_ID_BYTES], const char *kind,
+                      const struct moved *m, uint8_t out[VELD_ID_BYTES])
+{
+	sqlite3_stmt *st;
+	int rc = map_get(s, entity, out);
+	if (rc != VELD_ENOTFOUND)
+		return rc;
+	if (memcmp(entity, client, VELD_ID_BYTES) == 0)
+		memcpy(out, m->new_client, VELD_ID_BYTES);
+	else
+		veld__random_id(out);
+	if ((rc = stmt(s, MV_MAP_PUT, &st)) != VELD_OK)
+		return rc;
+	sqlite3_bind_blob(st, 1, entity, VELD_ID_BYTES, SQLITE_STATIC);
+	sqlite3_bind_blob(st, 2, client, VELD_ID_BYTES, SQLITE_STATIC);
+	sqlite3_bind_blob(st, 3, out, VELD_ID_BYTES, SQLITE_STATIC);
+	sqlite3_bind_text(st, 4, kind, -1, SQLITE_STATIC);
+	return veld__sql_run(st, "writing the move's map");
+}
+
+/* ---- values ---------------------------------------------------------------------- */
+
+/* A field's value as the new record gets it: a reference to a record of
+ * the old client names its new record; one the map does not know (a record
+ * deleted, or of another client) is left out (*keep = 0). The caller owns
+ * *out. */
+static int value_for_new(veld_store *s, const struct veld__fdef *f, json_t *v, json_t **out,
+                         int *keep)
+{
+	uint8_t old[VELD_ID_BYTES], neu[VELD_ID_BYTES];
+	char hex[2 * VELD_ID_BYTES + 1];
+	int rc = VELD_OK;
+	*out = NULL;
+	*keep = 1;
+	if (f->type != F_REF) {
+		*out = json_incref(v);
+		return VELD_OK;
+	}
+	if (!json_is_string(v) || veld__unhex(old, VELD_ID_BYTES, json_string_value(v)) != 0 ||
+	    (rc = map_get(s, old, neu)) == VELD_ENOTFOUND) {
+		*keep = 0;
+		return VELD_OK;
+	}
+	if (rc != VELD_OK)
+		return rc;
+	veld__hex(hex, neu, VELD_ID_BYTES);
+	return (*out = json_string(hex)) ? VELD_OK : veld__err(VELD_ENOMEM, "out of memory");
+}
+
+/* Write one field's value (JSON; NULL: a deletion of the record) on new
+ * record `ne` of kind k, unless it holds that value already; superseding
+ * only the office's own values there. *wrote tells whether it did. */
+static int write_value(veld_store *s, const char *kind, const uint8_t ne[VELD_ID_BYTES],
+                       const struct moved *m, const char *field, json_t *v, json_t *now,
+                       int *wrote)
+{
+	char *js;
+	int rc;
+	*wrote = 0;
+	if (!v) {
+		if (!now)
+			return VELD_OK; /* deleted on both sides */
+		*wrote = 1;
+		return veld__op_write_over(s, kind, ne, m->new_client, m->to, VELD_TOMBSTONE_FIELD,
+		                           NULL, 0, s->device);
+	}
+	if (now && json_equal(json_object_get(now, field), v))
+		return VELD_OK;
+	if (!(js = json_dumps(v, JSON_COMPACT | JSON_ENCODE_ANY)))
+		return veld__err(VELD_ENOMEM, "out of memory");
+	rc = veld__op_write_over(s, kind, ne, m->new_client, m->to, field, js, strlen(js),
+	                         s->device);
+	sodium_memzero(js, strlen(js));
+	free(js);
+	*wrote = rc == VELD_OK;
+	return rc;
+}
+
+/* Copy onto new record `ne` the current values of old record `e`: every
+ * field of the kind (`field` NULL), or one field (a forward). A deleted
+ * old record deletes the new one (nothing is written for a new one).
+ * *wrote counts the operations written. */
+static int copy_record(veld_store *s, const uint8_t e[VELD_ID_BYTES], const char *kind,
+                       const uint8_t ne[VELD_ID_BYTES], const struct moved *m, const char *field,
+                       uint64_t *wrote)
+{
+	const struct veld__kdef *k;
+	json_t *rec = NULL, *now = NULL;
+	int rc, w, fresh;
+	if ((rc = veld__kind_get(s, kind, &k)) != VELD_OK ||
+	    (rc = veld__record_build(s, e, &rec)) != VELD_OK)
+		return rc;
+	rc = veld__record_build(s, ne, &now);
+	fresh = rc == VELD_ENOTFOUND;
+	if (fresh) {
+		veld__err_clear();
+		rc = VELD_OK;
+	}
+	if (rc == VELD_OK && !rec) {
+		if (!fresh && (rc = write_value(s, kind, ne, m, NULL, NULL, now, &w)) == VELD_OK)
+			*wrote += (uint64_t)w;
+		goto out;
+	}
+	for (size_t i = 0; rc == VELD_OK && i < k->nfields; i++) {
+		const struct veld__fdef *f = &k->fields[i];
+		json_t *v = json_object_get(rec, f->name), *nv = NULL;
+		int keep;
+		if (field && strcmp(field, f->name) != 0)
+			continue;
+		if (!v)
+			continue; /* a field without a value: nothing to carry */
+		if ((rc = value_for_new(s, f, v, &nv, &keep)) == VELD_OK && keep &&
+		    (rc = write_value(s, kind, ne, m, f->name, nv, now, &w)) == VELD_OK)
+			*wrote += (uint64_t)w;
+		json_decref(nv);
+	}
+out:
+	json_decref(rec);
+	json_decref(now);
+	return rc;
+}
+
+/* ---- the move ----------------------------------------------------------------------- */
+
+int veld__move_check(veld_store *s, const char *client_id, const char *team,
+                     uint8_t client[VELD_ID_BYTES], char from_team[VELD_TEAM_MAX + 1])
+{
+	uint8_t entity[VELD_ID_BYTES], pk[32];
+	struct moved m;
+	uint64_t tv = 0;
+	int rc;
+	if (!s->office)
+		return veld__err(VELD_EPERM, "only the office moves a client to another team");
+	if (!team || !*team)
+		return veld__err(VELD_EINVAL, "a move needs the team the client moves to");
+	if ((rc = veld__resolve(s, "client", client_id, entity, client, from_team, NULL)) ==
+	    VELD_ESHREDDED)
+		return veld__err(VELD_ESHREDDED, "the client is erased: there is nothing to move");
+	if (rc != VELD_OK)
+		return rc;
+	if ((rc = moved_get(s, client, &m)) == VELD_OK)
+		return veld__err(VELD_EEXISTS, "the client moved to team %s already (its new id is"
+		                 " in veld office move --status)", m.to);
+	if (rc != VELD_ENOTFOUND)
+		return rc;
+	if (strcmp(team, from_team) == 0)
+		return veld__err(VELD_EINVAL, "the client is in team %s already", team);
+	if ((rc = veld__team_key_get(s, team, &tv, pk, NULL)) == VELD_ENOTFOUND)
+		return veld__err(VELD_ENOTFOUND, "the office knows no team %s (invite a device of"
+		                 " it first)", team);
+	return rc;
+}
+
+/* The records of `client`, the client record first (*ents, *kinds
+ * malloc'd, *n of them). */
+static int records_of(veld_store *s, const uint8_t client[VELD_ID_BYTES],
+                      uint8_t (**ents)[VELD_ID_BYTES], char (**kinds)[VELD_KIND_MAX + 1],
+                      size_t *n)
+{
+	sqlite3_stmt *st;
+	size_t cap = 0;
+	int rc = stmt(s, MV_ENTITIES, &st);
+	*ents = NULL;
+	*kinds = NULL;
+	*n = 0;
+	if (rc != VELD_OK)
+		return rc;
+	sqlite3_bind_blob(st, 1, client, VELD_ID_BYTES, SQLITE_STATIC);
+	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+		size_t at;
+		if (sqlite3_column_bytes(st, 0) != VELD_ID_BYTES)
+			continue;
+		if (*n == cap) {
+			size_t nc = cap ? cap * 2 : 32;
+			void *a = realloc(*ents, nc * sizeof **ents), *b;
+			if (a)
+				*ents = a;
+			if (!a || !(b = realloc(*kinds, nc * sizeof **kinds))) {
+				sqlite3_reset(st);
+				return veld__err(VELD_ENOMEM, "out of memory");
+			}
+			*kinds = b;
+			cap = nc;
+		}
+		/* The client record goes first: references are remapped against
+		 * it and every other record needs its client. */
+		at = memcmp(sqlite3_column_blob(st, 0), client, VELD_ID_BYTES) == 0 ? 0 : *n;
+		if (at == 0 && *n > 0) {
+			memcpy((*ents)[*n], (*ents)[0], VELD_ID_BYTES);
+			memcpy((*kinds)[*n], (*kinds)[0], sizeof **kinds);
+		}
+		memcpy((*ents)[at], sqlite3_column_blob(st, 0), VELD_ID_BYTES);
+		text_col(st, 1, (*kinds)[at], sizeof **kinds);
+		(*n)++;
+	}
+	if ((rc = veld__sql_done(st, rc, "reading the client's records")) != VELD_OK)
+		return rc;
+	if (*n == 0 || memcmp((*ents)[0], client, VELD_ID_BYTES) != 0)
+		return veld__err(VELD_ENOTFOUND, "the client's own record is not here");
+	return VELD_OK;
+}
+
+static int moved_put(veld_store *s, const uint8_t client[VELD_ID_BYTES], const char *from,
+                     const struct moved *m)
+{
+	sqlite3_stmt *st;
+	int rc = stmt(s, MV_CLIENT_PUT, &st);
+	if (rc != VELD_OK)
+		return rc;
+	sqlite3_bind_blob(st, 1, client, VELD_ID_BYTES, SQLITE_STATIC);
+	sqlite3_bind_blob(st, 2, m->new_client, VELD_ID_BYTES, SQLITE_STATIC);
+	sqlite3_bind_text(st, 3, from, -1, SQLITE_STATIC);
+	sqlite3_bind_text(st, 4, m->to, -1, SQLITE_STATIC);
+	sqlite3_bind_int64(st, 5, (sqlite3_int64)m->at);
+	return veld__sql_run(st, "recording the move");
+}
+
+/* Every operation of `client` held now is taken: the copy carries its
+ * effect. */
+static int take_all(veld_store *s, const uint8_t client[VELD_ID_BYTES])
+{
+	sqlite3_stmt *st;
+	int rc = stmt(s, MV_TAKE_ALL, &st);
+	if (rc != VELD_OK)
+		return rc;
+	sqlite3_bind_blob(st, 1, client, VELD_ID_BYTES, SQLITE_STATIC);
+	return veld__sql_run(st, "marking the client's operations copied");
+}
+
+int veld__move_copy(veld_store *s, const uint8_t client[VELD_ID_BYTES], const char *from_team,
+                    const char *team, uint64_t at, uint8_t new_client[VELD_ID_BYTES])
+{
+	uint8_t (*ents)[VELD_ID_BYTES] = NULL;
+	char (*kinds)[VELD_KIND_MAX + 1] = NULL;
+	char purpose[VELD_TEAM_MAX + 32];
+	const uint8_t *key;
+	struct moved m;
+	size_t n = 0;
+	uint64_t wrote = 0;
+	int rc;
+
+	memset(&m, 0, sizeof m);
+	veld__random_id(m.new_client);
+	snprintf(m.from, sizeof m.from, "%s", from_team);
+	snprintf(m.to, sizeof m.to, "%s", team);
+	m.at = at;
+	/* Recorded first: map_ensure maps the old client to the new one. The
+	 * new client gets a new data key, sealed for the new team and the
+	 * office only. */
+	if ((rc = records_of(s, client, &ents, &kinds, &n)) != VELD_OK ||
+	    (rc = moved_put(s, client, from_team, &m)) != VELD_OK ||
+	    (rc = veld__client_key_new(s, m.new_client, team, &key)) != VELD_OK ||
+	    (rc = veld__keys_share(s, m.new_client, 1, team, key)) != VELD_OK)
+		goto out;
+	/* Every record mapped first, so references find their new record. */
+	for (size_t i = 0; rc == VELD_OK && i < n; i++) {
+		uint8_t ne[VELD_ID_BYTES];
+		rc = map_ensure(s, ents[i], client, kinds[i], &m, ne);
+	}
+	for (size_t i = 0; rc == VELD_OK && i < n; i++) {
+		uint8_t ne[VELD_ID_BYTES];
+		if ((rc = map_get(s, ents[i], ne)) == VELD_OK)
+			rc = copy_record(s, ents[i], kinds[i], ne, &m, NULL, &wrote);
+	}
+	if (rc == VELD_OK)
+		rc = take_all(s, client);
+	if (rc == VELD_OK) {
+		snprintf(purpose, sizeof purpose, "moved to team %s", team);
+		rc = veld__audit(s, "move", "success", client, purpose);
+	}
+	if (rc == VELD_OK) {
+		snprintf(purpose, sizeof purpose, "moved from team %s", from_team);
+		rc = veld__audit(s, "create", "success", m.new_client, purpose);
+	}
+	if (rc == VELD_OK)
+		memcpy(new_client, m.new_client, VELD_ID_BYTES);
+out:
+	free(ents);
+	free(kinds);
+	return rc;
+}
+
+/* ---- forwarding ----------------------------------------------------------------------- */
+
+/* One (record, field) an operation not taken yet touched. */
+struct touched {
+	uint8_t entity[VELD_ID_BYTES], client[VELD_ID_BYTES];
+	char kind[VELD_KIND_MAX + 1], field[VELD_FIELD_MAX + 1];
+};
+
+struct pending {
+	struct touched *t;
+	size_t nt, tcap;
+	veld__ref *ops;
+	size_t nops, ocap;
+};
+
+static int pending_add(struct pending *p, sqlite3_stmt *st)
+{
+	struct touched x;
+	veld__ref r;
+	if (sqlite3_column_bytes(st, 0) != VELD_ID_BYTES || sqlite3_column_bytes(st, 2) != VELD_ID_BYTES ||
+	    sqlite3_column_bytes(st, 5) != VELD_ID_BYTES)
+		return veld__err(VELD_ECORRUPT, "an operation row is damaged");
+	memcpy(r.device, sqlite3_column_blob(st, 0), VELD_ID_BYTES);
+	r.seq = (uint64_t)sqlite3_column_int64(st, 1);
+	memset(&x, 0, sizeof x);
+	memcpy(x.entity, sqlite3_column_blob(st, 2), VELD_ID_BYTES);
+	text_col(st, 3, x.kind, sizeof x.kind);
+	text_col(st, 4, x.field, sizeof x.field);
+	memcpy(x.client, sqlite3_column_blob(st, 5), VELD_ID_BYTES);
+	if (p->nops == p->ocap) {
+		size_t nc = p->ocap ? p->ocap * 2 : 16;
+		veld__ref *a = realloc(p->ops, nc * sizeof *a);
+		if (!a)
+			return veld__err(VELD_ENOMEM, "out of memory");
+		p->ops = a;
+		p->ocap = nc;
+	}
+	p->ops[p->nops++] = r;
+	for (size_t i = 0; i < p->nt; i++)
+		if (memcmp(p->t[i].entity, x.entity, VELD_ID_BYTES) == 0 &&
+		    strcmp(p->t[i].field, x.field) == 0)
+			return VELD_OK;
+	if (p->nt == p->tcap) {
+		size_t nc = p->tcap ? p->tcap * 2 : 16;
+		struct touched *a = realloc(p->t, nc * sizeof *a);
+		if (!a)
+			return veld__err(VELD_ENOMEM, "out of memory");
+		p->t = a;
+		p->tcap = nc;
+	}
+	p->t[p->nt++] = x;
+	return VELD_OK;
+}
+
+static int pending_read(veld_store *s, struct pending *p)
+{
+	sqlite3_stmt *st;
+	int rc = stmt(s, MV_PENDING, &st);
+	if (rc != VELD_OK)
+		return rc;
+	while ((rc = sqlite3_step(st)) == SQLITE_ROW)
+		if ((rc = pending_add(p, st)) != VELD_OK) {
+			sqlite3_reset(st);
+			return rc;
+		}
+	return veld__sql_done(st, rc, "reading operations of moved clients");
+}
+
+/* One touched (record, field): its current value onto the new record. */
+static int forward_one(veld_store *s, const struct touched *x, uint64_t *wrote)
+{
+	uint8_t ne[VELD_ID_BYTES];
+	struct moved m;
+	int rc = moved_get(s, x->client, &m);
+	if (rc == VELD_ENOTFOUND)
+		return veld__err(VELD_ECORRUPT, "a moved client's row is missing");
+	if (rc != VELD_OK || (rc = map_ensure(s, x->entity, x->client, x->kind, &m, ne)) != VELD_OK)
+		return rc;
+	/* A record the copy did not carry (deleted then) has nothing to say;
+	 * a new record brings all its fields at once. */
+	if (strcmp(x->field, VELD_TOMBSTONE_FIELD) == 0)
+		return copy_record(s, x->entity, x->kind, ne, &m, NULL, wrote);
+	return copy_record(s, x->entity, x->kind, ne, &m, x->field, wrote);
+}
+
+int veld__moves_forward(veld_store *s, uint64_t *forwarded)
+{
+	struct pending p;
+	uint64_t wrote = 0;
+	int rc;
+	*forwarded = 0;
+	if (!s->office)
+		return VELD_OK;
+	memset(&p, 0, sizeof p);
+	/* Records first (a reference may name a record that only now comes),
+	 * then every touched field in stamp order. */
+	if ((rc = pending_read(s, &p)) != VELD_OK || p.nops == 0)
+		goto out;
+	for (size_t i = 0; rc == VELD_OK && i < p.nt; i++) {
+		struct moved m;
+		uint8_t ne[VELD_ID_BYTES];
+		if ((rc = moved_get(s, p.t[i].client, &m)) == VELD_OK)
+			rc = map_ensure(s, p.t[i].entity, p.t[i].client, p.t[i].kind, &m, ne);
+	}
+	for (size_t i = 0; rc == VELD_OK && i < p.nt; i++)
+		rc = forward_one(s, &p.t[i], &wrote);
+	for (size_t i = 0; rc == VELD_OK && i < p.nops; i++) {
+		sqlite3_stmt *st;
+		if ((rc = stmt(s, MV_TAKE, &st)) != VELD_OK)
+			break;
+		sqlite3_bind_blob(st, 1, p.ops[i].device, VELD_ID_BYTES, SQLITE_STATIC);
+		sqlite3_bind_int64(st, 2, (sqlite3_int64)p.ops[i].seq);
+		rc = veld__sql_run(st, "marking an operation forwarded");
+	}
+	/* Logged once per new client that received something. */
+	for (size_t i = 0; rc == VELD_OK && i < p.nt; i++) {
+		struct moved m;
+		int first = 1;
+		for (size_t j = 0; j < i && first; j++)
+			first = memcmp(p.t[j].client, p.t[i].client, VELD_ID_BYTES) != 0;
+		if (first && (rc = moved_get(s, p.t[i].client, &m)) == VELD_OK)
+			rc = veld__audit(s, "update", "success", m.new_client,
+			                 "forwarded from the client before its move");
+	}
+	if (rc == VELD_OK)
+		*forwarded = p.nops;
+out:
+	free(p.t);
+	free(p.ops);
+	return rc;
+}
+
+/* ---- status ----------------------------------------------------------------------------- */
+
+int veld__move_status(veld_store *s, const char *client_id, json_t **out)
+{
+	uint8_t entity[VELD_ID_BYTES], client[VELD_ID_BYTES];
+	char hex[2 * VELD_ID_BYTES + 1], nhex[2 * VELD_ID_BYTES + 1], at[32];
+	json_t *holding, *confirmed;
+	struct moved m;
+	sqlite3_stmt *st;
+	int rc;
+	*out = NULL;
+	if (!s->office)
+		return veld__err(VELD_EPERM, "only the office moves clients");
+	if ((rc = veld__resolve(s, "client", client_id, entity, client, NULL, NULL)) != VELD_OK)
+		return rc;
+	if ((rc = moved_get(s, client, &m)) == VELD_ENOTFOUND)
+		return veld__err(VELD_ENOTFOUND, "the client did not move to another team");
+	if (rc != VELD_OK || (rc = stmt(s, MV_DEVICES, &st)) != VELD_OK)
+		return rc;
+	veld__hex(hex, client, VELD_ID_BYTES);
+	veld__hex(nhex, m.new_client, VELD_ID_BYTES);
+	veld__iso8601(at, m.at);
+	holding = json_array();
+	confirmed = json_array();
+	sqlite3_bind_text(st, 1, m.from, -1, SQLITE_STATIC);
+	sqlite3_bind_text(st, 2, hex, -1, SQLITE_STATIC);
+	sqlite3_bind_text(st, 3, VELD_MOVED_PURPOSE, -1, SQLITE_STATIC);
+	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+		char dev[2 * VELD_ID_BYTES + 1];
+		if (sqlite3_column_bytes(st, 0) != VELD_ID_BYTES)
+			continue;
+		veld__hex(dev, sqlite3_column_blob(st, 0), VELD_ID_BYTES);
+		json_array_append_new(sqlite3_column_int(st, 1) ? confirmed : holding, json_string(dev));
+	}
+	if ((rc = veld__sql_done(st, rc, "reading the old team's devices")) == VELD_OK &&
+	    !(*out = json_pack("{s:s,s:s,s:s,s:s,s:s,s:O,s:O}", "client", hex, "new_client", nhex,
+	                       "from", m.from, "to", m.to, "at", at, "holding", holding,
+	                       "confirmed", confirmed)))
+		rc = veld__err(VELD_ENOMEM, "out of memory");
+	json_decref(holding);
+	json_decref(confirmed);
+	return rc;
+}

@@ -406,6 +406,7 @@ int cmd_office_list(cli *c, const cli_line *l);
 int cmd_office_fields(cli *c, const cli_line *l);
 int cmd_office_move(cli *c, const cli_line *l);
 int cmd_office_schema(cli *c, const cli_line *l);
+int cmd_woonkompas_print(cli *c, const cli_line *l);
 int cmd_fields(cli *c, const cli_line *l);
 int cmd_office_export(cli *c, const cli_line *l);
 

@@ -107,6 +107,16 @@ const cli_cmd cli_commands[] = {
 	 "Show one client. Fields edited on two devices at once are marked CONFLICT\n"
 	 "with every competing value.\n" ID_HELP,
 	 ONE_RECORD, .kind = "client"},
+	{"woonkompas", "print", cmd_woonkompas_print, "ID [--html]",
+	 "Print one Woonkompas conversation as the page client, support worker and\n"
+	 "housing corporation go through for the temporary tenancy: who took part,\n"
+	 "every theme of the schema's list with those gone through marked, the\n"
+	 "agreements (the client's actions that name the conversation: what, who,\n"
+	 "by when), the next review and room to sign. Logged as reads of the\n"
+	 "conversation, its client and its actions.\n\n"
+	 "  --html   one A4 page of HTML (print it, or save it as PDF, from a browser)\n"
+	 ID_HELP,
+	 .opts = "html", ARGS(1, "which conversation? give its id")},
 	{"client", "progress", cmd_client_progress, "ID",
 	 "Show a client's ZRM scores over time: per life domain the first and the\n"
 	 "latest score, the change (+1, -2, 0) and a chart of the scores, oldest\n"

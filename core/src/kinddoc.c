@@ -160,7 +160,8 @@ static int default_ok(const struct veld__fdef *f, json_t *d, const char *path)
 		return VELD_OK;
 	switch (f->type) {
 	case F_ENUM:
-		if (json_is_string(d) && has_value(json_object_get(f->def, "values"), d))
+		if (json_is_string(d) && has_value(json_object_get(f->def, "values"), d) &&
+		    !has_value(json_object_get(f->def, "retired_values"), d))
 			return VELD_OK;
 		break;
 	case F_BOOL:
@@ -178,7 +179,7 @@ static int default_ok(const struct veld__fdef *f, json_t *d, const char *path)
 	default:
 		return bad(path, "has a default, which only enum, bool, int and text fields take");
 	}
-	return bad(path, "has a default that is not one of its values");
+	return bad(path, "has a default that is not one of its values in use");
 }
 
 static int field_read(json_t *doc, json_t *def, const char *path, struct veld__fdef *f)
@@ -205,6 +206,8 @@ static int field_read(json_t *doc, json_t *def, const char *path, struct veld__f
 		return bad(path, "is searched but not text");
 	if ((f->flags & VELD_F_REQ) && (f->flags & VELD_F_RETIRED))
 		return bad(path, "is both required and retired");
+	if ((f->flags & VELD_F_RETIRED) && json_object_get(def, "default"))
+		return bad(path, "is retired but has a default (every new record would carry it)");
 	if ((rc = default_ok(f, json_object_get(def, "default"), path)) != VELD_OK)
 		return rc;
 	switch (f->type) {
@@ -317,6 +320,22 @@ void veld__schema_free(struct veld__schema *sc)
 	free(sc);
 }
 
+/* The fields veld itself fills on a new record (records.c fill_defaults):
+ * never retired, or no such record could be created. */
+static int filled_fields_kept(const struct veld__schema *sc)
+{
+	static const char *const filled[][2] = {
+		{"visit", "worker"}, {"visit", "zrm_version"}, {"note", "author"}, {"client", "name"}};
+	for (size_t i = 0; i < sizeof filled / sizeof *filled; i++)
+		for (size_t k = 0; k < sc->nkinds; k++)
+			for (size_t f = 0; strcmp(sc->kinds[k].kind, filled[i][0]) == 0 && f < sc->kinds[k].nfields; f++)
+				if (strcmp(sc->kinds[k].fields[f].name, filled[i][1]) == 0 &&
+				    (sc->kinds[k].fields[f].flags & VELD_F_RETIRED))
+					return veld__err(VELD_EINVAL, "schema: kinds.%s.fields.%s is filled by veld"
+					                 " and cannot be retired", filled[i][0], filled[i][1]);
+	return VELD_OK;
+}
+
 static int doc_read(struct veld__schema *sc)
 {
 	json_t *doc = sc->doc, *kinds = json_object_get(doc, "kinds"), *ver, *def;
@@ -352,7 +371,7 @@ static int doc_read(struct veld__schema *sc)
 	json_object_foreach(kinds, name, def)
 		if ((rc = kind_read(doc, name, def, &sc->kinds[i++])) != VELD_OK)
 			return rc;
-	return VELD_OK;
+	return filled_fields_kept(sc);
 }
 
 int veld__schema_parse(const char *text, size_t len, struct veld__schema **out)
@@ -528,10 +547,12 @@ int veld__schema_adopt(veld_store *s, const char *text, size_t len, uint64_t at)
 	}
 	/* In force from now; a rolled-back transaction restores the one
 	 * before (store.c, tx_restore). */
-	if (s->schema_prev)
+	if (s->schema_prev) {
 		veld__schema_free(s->schema);
-	else
+	} else {
 		s->schema_prev = s->schema;
+		s->schema_depth = s->tx_depth;
+	}
 	s->schema = sc;
 	return VELD_OK;
 }

@@ -219,6 +219,9 @@ static int check_option(const struct veld__kdef *k, const struct veld__fdef *f, 
 			return bad(k, f, "names an option no longer in use (see veld schema)");
 		return VELD_OK;
 	}
+	if (use == HELD && str) /* perhaps an option of a newer version */
+		return veld__err(VELD_ENOTFOUND, "%s field '%s' names an option this schema lacks",
+		                 k->kind, f->name);
 	json_array_foreach(values, i, e)
 		if (!listed(json_object_get(f->def, "retired_values"), json_string_value(e)))
 			snprintf(msg + strlen(msg), sizeof msg - strlen(msg), " %s", json_string_value(e));
@@ -242,6 +245,9 @@ static int check_code(veld_store *s, const struct veld__kdef *k, const struct ve
 	json_t *e = list_entry(s, f->ref, code);
 	char msg[160];
 	snprintf(msg, sizeof msg, "must be a code of the list '%s' (see veld schema)", f->ref);
+	if (!e && use == HELD && code) /* perhaps an entry of a newer version */
+		return veld__err(VELD_ENOTFOUND, "%s field '%s' names a list entry this schema lacks",
+		                 k->kind, f->name);
 	if (!e)
 		return bad(k, f, msg);
 	if (use == FRESH && json_is_true(json_object_get(e, "retired")))
@@ -459,17 +465,19 @@ int veld__field_value_check(veld_store *s, const char *kind, const char *field, 
 {
 	const struct veld__kdef *k;
 	const struct veld__fdef *f;
-	int rc;
-	if ((rc = veld__kind_get(s, kind, &k)) != VELD_OK)
-		return rc;
+	/* A kind or field this schema lacks may be of a newer version. */
+	if (!(k = kind_def(s, kind)))
+		return veld__err(VELD_ENOTFOUND, "this record schema has no kind '%s'", kind);
 	if (!(f = field_def(k, field)))
-		return veld__err(VELD_EINVAL, "%s has no field '%s'", kind, field);
+		return veld__err(VELD_ENOTFOUND, "%s has no field '%s' in this record schema", kind, field);
 	if (json_is_null(v))
 		return VELD_OK; /* a value removed: the writer's update with null */
 	/* Life domains: the ZRM version this store knows (a record's own
 	 * version may be in another operation not here yet). */
 	return f->type == F_REF ? ref_shape(k, f, v) : check_value(s, k, f, v, VELD_ZRM_DEFAULT, HELD);
 }
+
+const char veld__newer_schema[] = "names what this record schema lacks";
 
 int veld__op_value_check(veld_store *s, const veld__op *op, const uint8_t key[32],
                          const char **why)
@@ -485,10 +493,11 @@ int veld__op_value_check(veld_store *s, const veld__op *op, const uint8_t key[32
 		return rc;
 	rc = veld__field_value_check(s, op->kind, op->field, v);
 	json_decref(v);
-	if (rc == VELD_EINVAL) {
+	if (rc == VELD_EINVAL || rc == VELD_ENOTFOUND) {
 		/* The message names the kind and field and the rule, never the
-		 * value; it is kept as the reason. */
-		*why = "a value its writer's checks refuse";
+		 * value; it is kept as the reason. A kind, field, option or list
+		 * code the schema lacks may be of a version still to come. */
+		*why = rc == VELD_ENOTFOUND ? veld__newer_schema : "a value its writer's checks refuse";
 		veld__err_clear();
 		return VELD_OK;
 	}

@@ -118,8 +118,9 @@ int veld__fields_check(veld_store *s, const struct veld__kdef *k, json_t *fields
 /* A value another device wrote for (kind, field), as its writer checked
  * it: a field of the kind, a value of the field's type and range, life
  * domains of a version this store knows; retired fields and options still
- * pass. A reference need only be a full id. VELD_OK, or VELD_EINVAL naming
- * the field (never the value). */
+ * pass. A reference need only be a full id. VELD_OK, VELD_ENOTFOUND for a
+ * kind, field, option or list code this schema lacks, or VELD_EINVAL
+ * naming the field (never the value). */
 int veld__field_value_check(veld_store *s, const char *kind, const char *field, json_t *v);
 /* An operation of another device whose value opens with `key`: opened and
  * checked as above. VELD_OK with *why NULL if it passes, VELD_OK with *why
@@ -127,6 +128,10 @@ int veld__field_value_check(veld_store *s, const char *kind, const char *field, 
 struct veld__op;
 int veld__op_value_check(veld_store *s, const struct veld__op *op, const uint8_t key[32],
                          const char **why);
+/* *why when the value names a kind, field, option or list code this
+ * schema lacks: perhaps of a version whose notice has not come (compare
+ * the pointer). It waits for a new schema rather than the quarantine. */
+extern const char veld__newer_schema[];
 
 /* Does record `rec` of kind k hold `query` in one of the fields a list
  * query searches (ASCII case-insensitive)? */

@@ -223,7 +223,9 @@ static void tx_restore(veld_store *s, const struct veld__tx *tx)
 	memcpy(s->audit_head, tx->audit_head, 32);
 	veld__merge_forget(&s->m);
 	s->policy_cached = 0; /* a field policy stored in the rolled-back work */
-	if (s->schema_prev) { /* a record schema adopted in it */
+	/* A record schema adopted at this level (or one nested in it, and
+	 * released into it): the one before is in force again. */
+	if (s->schema_prev && s->schema_depth >= s->tx_depth) {
 		veld__schema_free(s->schema);
 		s->schema = s->schema_prev;
 		s->schema_prev = NULL;
@@ -256,6 +258,10 @@ int veld__tx_commit(veld_store *s, struct veld__tx *tx)
 			veld__tx_abort(s, tx);
 			return veld__err_sqlite(rc, "committing");
 		}
+		/* A record schema adopted in the savepoint is now the outer
+		 * level's: only its rollback undoes it. */
+		if (s->schema_prev && s->schema_depth > s->tx_depth)
+			s->schema_depth = s->tx_depth;
 		return VELD_OK;
 	}
 	if (s->batch_first)

@@ -87,6 +87,7 @@ struct veld_store {
 	 * a transaction that adopted a new one is open (a rollback restores
 	 * it). */
 	struct veld__schema *schema, *schema_prev;
+	int schema_depth; /* the transaction level that adopted it */
 	/* The team field policy this store follows (policy.h), cached. */
 	uint32_t policy_mask;
 	int policy_cached;

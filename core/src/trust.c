@@ -56,7 +56,8 @@ static const char *const trust_sql[TR__COUNT] = {
 	[TR_PENDING_READY] = "SELECT " OP_COLUMNS ", wait FROM pending_ops WHERE wait = 2"
 	                     " AND hlc <= ?1 UNION ALL SELECT " OP_COLUMNS_P ", p.wait FROM"
 	                     " client_keys AS k CROSS JOIN pending_ops AS p WHERE ?2 AND p.wait = 3"
-	                     " AND p.client = k.client AND p.kv = k.kv",
+	                     " AND p.client = k.client AND p.kv = k.kv"
+	                     " UNION ALL SELECT " OP_COLUMNS ", wait FROM pending_ops WHERE ?3 AND wait = 7",
 	[TR_PENDING_DROP] = "DELETE FROM pending_ops WHERE device = ?1 AND seq = ?2 AND hash = ?3",
 	[TR_HELD_AUTHORS] = "SELECT DISTINCT device FROM pending_ops WHERE wait = 1"
 	                    " AND device IN (SELECT device FROM certs)",
@@ -447,7 +448,8 @@ int veld__pending_ops_ready(veld_store *s, uint64_t hlc_max, int keys,
 	if (rc)
 		return rc;
 	sqlite3_bind_int64(st, 1, hlc_max > INT64_MAX ? INT64_MAX : (sqlite3_int64)hlc_max);
-	sqlite3_bind_int(st, 2, keys != 0);
+	sqlite3_bind_int(st, 2, (keys & 1) != 0);
+	sqlite3_bind_int(st, 3, (keys & 2) != 0);
 	while (rc == VELD_OK && (src = sqlite3_step(st)) == SQLITE_ROW)
 		if ((rc = read_op(st, &op, sup)) == VELD_OK)
 			rc = fn(&op, (enum veld__wait)sqlite3_column_int(st, 13), arg);

@@ -102,6 +102,7 @@ enum veld__wait {
 	VELD_WAIT_CREATOR = 4, /* (an envelope) its author seen creating the client */
 	VELD_WAIT_TEAMKEY = 5, /* (an envelope) the team key version it is sealed to */
 	VELD_WAIT_GAP = 6,     /* its certified author's earlier seqs, which did not come */
+	VELD_WAIT_SCHEMA = 7,  /* a record schema naming its kind, field, option or code */
 };
 /* An item of the operation feed: an operation, or what a stub or held item
  * shows of one (op: device, seq, version of its batch, team, client, and
@@ -119,8 +120,9 @@ int veld__pending_op_put(veld_store *s, const veld__op *op, enum veld__wait wait
 /* Any item, kept as it came (an author not certified yet: VELD_WAIT_CERT).
  * Items are keyed by (device, seq, hash): several may wait for one seq. */
 int veld__pending_item_put(veld_store *s, const struct veld__feed_item *it, enum veld__wait wait);
-/* Each waiting operation whose time has come (stamp at most `hlc_max`)
- * or (keys) whose key is here; fn gets it (valid during the call) and what
+/* Each waiting operation whose time has come (stamp at most `hlc_max`),
+ * or (`keys` & 1) whose key is here, or (`keys` & 2: a new record schema
+ * came) that waits for a schema; fn gets it (valid during the call) and what
  * it waited for; fn returning non-zero stops the walk with that code. What
  * still waits is not read: a page costs what is ready, not what waits. */
 int veld__pending_ops_ready(veld_store *s, uint64_t hlc_max, int keys,

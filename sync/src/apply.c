@@ -211,7 +211,7 @@ static int take_policy(veld_store *s, const struct veld__notice *n,
  * in force. One held already (the office, hearing its own notice to each
  * team) must be the same document. */
 static int take_schema(veld_store *s, const struct veld__notice *n,
-                       const struct veld__notice_body *b)
+                       const struct veld__notice_body *b, struct veld__apply_state *st)
 {
 	int rc, same;
 	if (b->version <= s->schema->version) {
@@ -222,7 +222,9 @@ static int take_schema(veld_store *s, const struct veld__notice *n,
 		       : veld__err(VELD_EPROTO, "the office published two schemas as version %llu",
 		                   (unsigned long long)b->version);
 	}
-	if ((rc = veld__schema_adopt(s, (const char *)b->doc, b->doc_len, n->at)) == VELD_EINVAL) {
+	if ((rc = veld__schema_adopt(s, (const char *)b->doc, b->doc_len, n->at)) == VELD_OK)
+		st->schema = 1;
+	if (rc == VELD_EINVAL) {
 		/* The office checks this before it signs; a device refuses it
 		 * too rather than make its own records invalid. */
 		char why[300];
@@ -298,7 +300,7 @@ static int take_notice(veld_store *s, const struct veld__notice *n, const uint8_
 		    VELD_OK && (rc = veld__client_moved_notice(s, b.id, pushed)) == VELD_OK)
 			st->erased = 1;
 		break;
-	case VELD_NOTICE_SCHEMA: rc = take_schema(s, n, &b); break;
+	case VELD_NOTICE_SCHEMA: rc = take_schema(s, n, &b, st); break;
 	default: rc = take_policy(s, n, &b, st);
 	}
 	if (rc != VELD_OK)
@@ -552,7 +554,20 @@ static int op_verdict(veld_store *s, const veld__op *op, const struct veld__auth
 	}
 	if (rc != VELD_OK)
 		return rc;
-	return veld__op_value_check(s, op, key, quarantine);
+	if ((rc = veld__op_value_check(s, op, key, quarantine)) == VELD_OK &&
+	    *quarantine == veld__newer_schema) {
+		/* Its writer may have held a record schema this device has not
+		 * yet: it waits for a new version's notice, or until the office's
+		 * checkpoint shows no such version exists (pending.c). The office
+		 * makes every version: for it there is none to wait for. */
+		if (veld__store_is_office(s)) {
+			*quarantine = "a value its writer's checks refuse";
+		} else {
+			*quarantine = NULL;
+			*wait = VELD_WAIT_SCHEMA;
+		}
+	}
+	return rc;
 }
 
 /* Merge an operation that passed op_verdict, or put it where it belongs;
@@ -1013,7 +1028,7 @@ static int apply_all(veld_store *s, const struct veld__pull_resp *p,
 	         (rc = take_feed(s, p, &t, c, r)) == VELD_OK &&
 	         (rc = veld__own_runs_check(s, p)) == VELD_OK &&
 	         (rc = veld__own_returned(s, p, c->after)) == VELD_OK &&
-	         (rc = veld__retry_ops(s, c, 0, r)) == VELD_OK &&
+	         (rc = veld__retry_ops(s, c, st->schema ? 2 : 0, r)) == VELD_OK &&
 	         (rc = take_envelopes(s, p, r)) == VELD_OK && (rc = veld__retry_envs(s, r)) == VELD_OK &&
 	         (rc = r->keys ? veld__retry_ops(s, c, 1, r) : VELD_OK) == VELD_OK)
 		rc = take_checkpoint(s, p, c->skew_ms);
@@ -1050,7 +1065,7 @@ static int pull_again(veld_store *s, int rc)
 int veld__sync_apply_page(veld_store *s, const struct veld__pull_resp *p,
                           const struct veld__apply_ctx *c, struct veld__apply_report *r)
 {
-	struct veld__apply_state st = {0, 0, 0};
+	struct veld__apply_state st = {0, 0, 0, 0};
 	struct veld__step step;
 	int rc;
 	memset(r, 0, sizeof *r);
@@ -1145,7 +1160,7 @@ static int checkpoint_covered(veld_store *s, const struct veld__checkpoint_row *
 int veld__sync_checkpoint_check(veld_store *s, uint64_t max_age_ms, struct veld__freshness *f)
 {
 	struct veld__checkpoint_row cp;
-	struct veld__apply_state st = {0, 0, 0};
+	struct veld__apply_state st = {0, 0, 0, 0};
 	struct veld__step step;
 	uint8_t *buf = malloc(24 * VELD_WIRE_MAX_HEADS);
 	uint64_t now = veld__hlc_now_ms();
@@ -1170,8 +1185,10 @@ int veld__sync_checkpoint_check(veld_store *s, uint64_t max_age_ms, struct veld_
 			rc = checkpoint_covered(s, &cp, &st);
 		}
 	}
-	free(buf);
 	rc = veld__step_end(s, &step, rc);
+	if (rc == VELD_OK && f->has && (rc = veld__step_begin(s, &step, VELD_STEP_KEYS | VELD_STEP_WRITE)) == VELD_OK)
+		rc = veld__step_end(s, &step, veld__settle_schema_waits(s, cp.heads, cp.heads_len));
+	free(buf);
 	if (rc == VELD_EPROTO && st.op_gap)
 		rc = pull_again(s, rc);
 	return rc;

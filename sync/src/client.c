@@ -1071,10 +1071,13 @@ static int sync_run(struct session *x, char **json_out)
 	int office = strcmp(x->role, "office") == 0, rc;
 
 	memset(&t, 0, sizeof t);
-	/* The office certifies new devices before it pulls, so their
-	 * operations are checked on arrival; it dates a checkpoint of every
-	 * team after, from what it then holds. */
-	if ((rc = push_all(x, &t)) != VELD_OK || (office && (rc = certify_devices(x, &t)) != VELD_OK) ||
+	/* The office publishes its notices before its operations, so a record
+	 * schema reaches the server before any value written with it. It
+	 * certifies new devices before it pulls, so their operations are
+	 * checked on arrival; it dates a checkpoint of every team after, from
+	 * what it then holds. */
+	if ((office && (rc = publish_notices(x)) != VELD_OK) || (rc = push_all(x, &t)) != VELD_OK ||
+	    (office && (rc = certify_devices(x, &t)) != VELD_OK) ||
 	    (rc = pull_all(x, &t)) != VELD_OK ||
 	    (t.own.lowered && (rc = push_again(x, &t)) != VELD_OK) ||
 	    (office && (rc = forward_moved(x, &t)) != VELD_OK) ||

@@ -130,6 +130,7 @@ struct veld__apply_report {
 struct veld__apply_state {
 	int repull, erased;
 	int op_gap;
+	int schema; /* a new record schema came: what waits for one is tried again */
 };
 /* Check and apply a pulled page and save its cursors, in one transaction
  * (apply.c says what is checked, in which order). A page the server is to
@@ -194,8 +195,14 @@ int veld__take_item(veld_store *s, const struct veld__feed_item *it,
 int veld__release_held(veld_store *s, const uint8_t device[VELD_ID_BYTES],
                        const struct veld__apply_ctx *c, struct veld__apply_report *r);
 /* Operations that wait and may go on now (their author certified, their
- * time come, and with `keys` their key here), checked again: each under its
+ * time come, with `keys` & 1 their key here, with `keys` & 2 a new record
+ * schema to check them against), checked again: each under its
  * author's certificate (its kept batch verified with the certified key). */
+/* Operations that wait for a record schema although the office's signed
+ * checkpoint (its `heads`) shows it held them, and this device holds every
+ * notice that checkpoint counts, so every schema their writer could have
+ * had: no schema will explain them; they go to the quarantine. */
+int veld__settle_schema_waits(veld_store *s, const uint8_t *heads, size_t heads_len);
 int veld__retry_ops(veld_store *s, const struct veld__apply_ctx *c, int keys,
                     struct veld__apply_report *r);
 /* Key envelopes that wait, checked again. */

@@ -214,3 +214,55 @@ int veld__retry_envs(veld_store *s, struct veld__apply_report *r)
 	free(w.e);
 	return rc;
 }
+
+/* ---- operations that waited for a record schema in vain ------------------------------- */
+
+struct schema_wait {
+	veld__op *ops; /* without value and supersedes: only what the quarantine keeps */
+	size_t n, cap;
+};
+
+static int collect_schema_wait(const veld__op *op, enum veld__wait wait, void *arg)
+{
+	struct schema_wait *w = arg;
+	if (wait != VELD_WAIT_SCHEMA)
+		return VELD_OK;
+	if (w->n == w->cap) {
+		size_t cap = w->cap ? 2 * w->cap : 64;
+		veld__op *ops = realloc(w->ops, cap * sizeof *ops);
+		if (!ops)
+			return veld__err(VELD_ENOMEM, "out of memory");
+		w->ops = ops;
+		w->cap = cap;
+	}
+	w->ops[w->n] = *op;
+	w->ops[w->n].value = NULL;
+	w->ops[w->n].sup = NULL;
+	w->ops[w->n].nsup = 0;
+	w->n++;
+	return VELD_OK;
+}
+
+/* The author's head in a checkpoint's heads (24 bytes each), or 0. */
+static uint64_t head_of(const uint8_t *heads, size_t len, const uint8_t device[VELD_ID_BYTES])
+{
+	for (size_t i = 0; i + 24 <= len; i += 24)
+		if (memcmp(heads + i, device, VELD_ID_BYTES) == 0)
+			return veld__be64_get(heads + i + VELD_ID_BYTES);
+	return 0;
+}
+
+int veld__settle_schema_waits(veld_store *s, const uint8_t *heads, size_t heads_len)
+{
+	struct schema_wait w = {NULL, 0, 0};
+	int rc = veld__pending_ops_ready(s, 0, 2, collect_schema_wait, &w);
+	for (size_t i = 0; rc == VELD_OK && i < w.n; i++) {
+		const veld__op *op = &w.ops[i];
+		if (op->seq > head_of(heads, heads_len, op->device))
+			continue; /* the office had not seen it: a newer schema may still come */
+		if ((rc = veld__pending_op_drop(s, op)) == VELD_OK)
+			rc = veld__quarantine_op(s, op, "a value its writer's checks refuse");
+	}
+	free(w.ops);
+	return rc;
+}

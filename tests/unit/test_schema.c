@@ -63,6 +63,11 @@ static void search_int(json_t *d) { json_object_set_new(field(d, "time_out", "ag
 static void field_team(json_t *d) { json_object_set_new(json_object_get(json_object_get(json_object_get(d, "kinds"), "phase"), "fields"), "team", json_pack("{s:s}", "type", "text")); }
 static void dup_code(json_t *d) { json_array_append_new(json_object_get(json_object_get(d, "lists"), "woonkompas_themes"), json_pack("{s:s}", "code", "netwerk")); }
 static void bad_format(json_t *d) { json_object_set_new(d, "format", json_string("veld-schema-9")); }
+/* Retiring what every new record gets would make the kind impossible to
+ * create (review finding). */
+static void retired_default(json_t *d) { json_object_set_new(field(d, "escalation", "status"), "retired", json_true()); }
+static void retired_default_value(json_t *d) { json_object_set_new(field(d, "goal", "status"), "retired_values", json_pack("[s]", "open")); }
+static void retired_filled(json_t *d) { json_object_set_new(field(d, "note", "author"), "retired", json_true()); }
 
 static void test_schema__documents_that_do_not_read_are_refused(void **state)
 {
@@ -81,6 +86,9 @@ static void test_schema__documents_that_do_not_read_are_refused(void **state)
 		{field_team, "is not a field name"},
 		{dup_code, "has a code twice"},
 		{bad_format, "veld-schema-1"},
+		{retired_default, "is retired but has a default"},
+		{retired_default_value, "default that is not one of its values in use"},
+		{retired_filled, "kinds.note.fields.author is filled by veld"},
 	};
 	struct veld__schema *sc;
 	(void)state;
@@ -323,6 +331,49 @@ static void test_schema__a_new_version_is_adopted_and_old_records_read(void **st
 	free(tenancy);
 }
 
+/* A savepoint nested in the transaction that adopted a version rolls back
+ * (a failed write); the transaction commits: the new version stays in
+ * force (review finding). */
+static void add_budget_plan(json_t *d)
+{
+	bump(d);
+	json_object_set_new(json_object_get(d, "kinds"), "budget_plan",
+	                    json_pack("{s:{s:{s:s}}}", "fields", "agreed", "type", "date"));
+}
+
+static void test_schema__a_nested_rollback_keeps_the_adopted_version(void **state)
+{
+	struct fx *f = *state;
+	char *v2 = doc_edited(add_budget_plan), *v3;
+	json_t *doc = json_loads(veld__default_schema, 0, NULL);
+	json_object_set_new(doc, "version", json_integer(3)); /* without budget_plan */
+	v3 = json_dumps(doc, JSON_COMPACT);
+	json_decref(doc);
+	ok(veld_store_begin(f->s));
+	ok(veld__schema_adopt(f->s, v2, strlen(v2), 1));
+	assert_int_equal(veld_record_create(f->s, "client", "{}", NULL, NULL), VELD_EINVAL);
+	ok(veld_store_commit(f->s));
+	assert_int_equal(f->s->schema->version, 2);
+	assert_int_equal(veld__schema_adopt(f->s, v3, strlen(v3), 1), VELD_EINVAL);
+	/* A rollback of the level that adopted it does restore the one before. */
+	ok(veld_store_begin(f->s));
+	{
+		char *v4 = doc_edited(add_budget_plan);
+		json_t *d4 = json_loads(v4, 0, NULL);
+		char *t4;
+		json_object_set_new(d4, "version", json_integer(4));
+		t4 = json_dumps(d4, JSON_COMPACT);
+		ok(veld__schema_adopt(f->s, t4, strlen(t4), 1));
+		json_decref(d4);
+		free(t4);
+		free(v4);
+	}
+	assert_int_equal(veld_store_rollback(f->s), VELD_OK);
+	assert_int_equal(f->s->schema->version, 2);
+	free(v2);
+	free(v3);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -331,6 +382,8 @@ int main(void)
 		cmocka_unit_test(test_schema__only_compatible_versions_follow),
 		cmocka_unit_test_setup_teardown(test_schema__new_kinds_are_checked_on_write, fx_setup, fx_teardown),
 		cmocka_unit_test_setup_teardown(test_schema__a_new_version_is_adopted_and_old_records_read,
+		                                fx_setup, fx_teardown),
+		cmocka_unit_test_setup_teardown(test_schema__a_nested_rollback_keeps_the_adopted_version,
 		                                fx_setup, fx_teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -343,6 +343,12 @@ extern const size_t cli_commands_count;
 void cli_print_man(FILE *f);
 void cli_print_bash_completion(FILE *f);
 
+/* schema.c: the record schema in force. cli_schema_load opens the store and
+ * reads it (veld_schema_json; *schema a new reference). */
+int cmd_schema(cli *c, const cli_line *l);
+int cli_schema_load(cli *c, json_t **schema);
+bool cli_schema_append_only(const json_t *kind);
+
 /* record.c: any kind (the command's kind, and its data: a rec_spec for
  * add and edit, a rec_lister for list) */
 int cmd_record_add(cli *c, const cli_line *l);

@@ -94,6 +94,13 @@ const cli_cmd cli_commands[] = {
 	 "Their codes are what --domains, --score, --tags and --domain take.\n"
 	 "With --json, every ZRM version the store holds.\n",
 	 .extra = TOO_MANY},
+	{"schema", NULL, cmd_schema, "",
+	 "Print the record schema in force: its name and version, each kind with its\n"
+	 "fields (type, required, options, list, range, reference, retired), and the\n"
+	 "lists with their codes and labels (Woonkompas themes, contact persons, the\n"
+	 "social map's services). The office may add kinds, fields and entries.\n"
+	 "With --json, the schema as the API gives it.\n",
+	 .extra = TOO_MANY},
 
 	{"client", "add", cmd_record_add, "--name N [options]",
 	 "Add a client.\n\n" CLIENT_FIELDS_HELP,

@@ -289,6 +289,25 @@ has "${S2:0:8}"
 hasnt "${S1:0:8}"
 status 2 signal raise --client "$C1" --kind fire --severity high
 
+# ---- the record schema ------------------------------------------------------
+ok schema
+has "record schema beschermd-thuis version 1"
+has "kind note (append-only)"
+has "  form                   enum           required; one of: via_care_provider, three_party, own_name"
+has "  agreed_days            int            1 to 365"
+has "  escalation             ref            required; -> escalation"
+has "  themes                 codes          list woonkompas_themes"
+has "  huur_betalen           Huur en betalen"
+has "list contact_persons: no entries yet"
+has "list services: no entries yet"
+ok schema --json
+expect beschermd-thuis 'j["name"]'
+expect 20 'len(j["kinds"])'
+expect int 'j["kinds"]["time_out"]["fields"]["agreed_days"]["type"]'
+expect "[]" 'j["lists"]["services"]'
+expect 2017 '",".join(j["domains"])'
+status 2 schema tenancy
+
 # ---- conflicts, policy, log -------------------------------------------------
 ok conflicts
 ok conflicts --json

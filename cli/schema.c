@@ -1,5 +1,6 @@
 /*
- * schema.c - `veld schema`: the record schema in force.
+ * schema.c - `veld schema`: the record schema in force, and looking up a
+ * kind in it for the commands that work on any kind (generic.c).
  *
  * The schema is data (docs/data-model.md, "The record schema"): the office
  * may add kinds, fields, options and list entries without a new veld, so
@@ -14,7 +15,7 @@
 
 #include "cli.h"
 
-/* ---- the schema --------------------------------------------------------------- */
+/* ---- the schema and its kinds ----------------------------------------------- */
 
 int cli_schema_load(cli *c, json_t **schema)
 {
@@ -24,6 +25,27 @@ int cli_schema_load(cli *c, json_t **schema)
 	if (ex != 0)
 		return ex;
 	return cli_take_json(veld_schema_json(c->store, &text), &text, schema);
+}
+
+const json_t *cli_schema_kind(cli *c, const json_t *schema, const char *kind)
+{
+	const json_t *kinds = json_object_get(schema, "kinds");
+	const json_t *k = json_object_get(kinds, kind);
+	char names[CLI_KINDS_MAX * 18] = "";
+	size_t used = 0;
+	const char *name;
+	const json_t *v;
+	if (json_is_object(k))
+		return k;
+	/* The kind given is not repeated: it may be anything a person typed. */
+	json_object_foreach((json_t *)kinds, name, v) {
+		int n = snprintf(names + used, sizeof names - used, " %s", name);
+		if (n < 0 || (size_t)n >= sizeof names - used)
+			break;
+		used += (size_t)n;
+	}
+	cli_usage(c, "unknown record kind; the kinds are:%s", names);
+	return NULL;
 }
 
 bool cli_schema_append_only(const json_t *kind)

@@ -127,22 +127,12 @@ static const json_t *schema_domains(const json_t *schema, const char **version)
 	return best;
 }
 
-static int load_schema(cli *c, json_t **schema)
-{
-	char *text = NULL;
-	int ex = cli_open_store(c);
-	*schema = NULL;
-	if (ex != 0)
-		return ex;
-	return cli_take_json(veld_schema_json(c->store, &text), &text, schema);
-}
-
 int cli_zrm_domains(cli *c, json_t **domains)
 {
 	const char *version;
 	json_t *schema;
 	*domains = NULL;
-	int ex = load_schema(c, &schema);
+	int ex = cli_schema_load(c, &schema);
 	if (ex != 0)
 		return ex;
 	const json_t *d = schema_domains(schema, &version);
@@ -163,7 +153,7 @@ int cmd_domains(cli *c, const cli_line *l)
 {
 	json_t *schema;
 	const char *version;
-	int ex = load_schema(c, &schema);
+	int ex = cli_schema_load(c, &schema);
 	if (ex != 0)
 		return ex;
 	const json_t *d = schema_domains(schema, &version);

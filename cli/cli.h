@@ -46,6 +46,9 @@ enum {
 #define CLI_LABEL_MAX 64
 /* Most positional arguments a command takes. */
 #define CLI_MAX_ARGS 8
+/* Most kinds a record schema has, and the longest field name. */
+#define CLI_KINDS_MAX 64
+#define CLI_FIELD_MAX 64
 /* Most options a command takes, and values of its option that may repeat. */
 #define CLI_MAX_OPTS 16
 #define CLI_MAX_MANY 64
@@ -223,6 +226,9 @@ int cli_table(cli *c, json_t *list, const char *none, const char *head,
 
 bool cli_valid_date(const char *s);
 bool cli_valid_time(const char *s);
+/* Today's date on this machine's calendar (local time), YYYY-MM-DD, in buf
+ * (>= 11 bytes); returns buf. */
+const char *cli_today(char *buf, size_t bufsize);
 /* "now" becomes the current UTC time; other values must be valid times.
  * Writes to buf (>= 32 bytes) and returns it, or NULL if invalid. */
 const char *cli_time_arg(const char *s, char *buf, size_t bufsize);
@@ -252,9 +258,11 @@ int rec_resolve_id(cli *c, const char *kind, const char *prefix, char **full);
 /* After a create or update: the record with --json, else one line. */
 void rec_report(cli *c, const char *what, const char *kind, const json_t *rec,
 	const char *fallback_id);
-/* Open the store and list the command's kind (l->cmd->kind) as --client
- * and --open filter it; *list is a new reference. */
+/* Open the store and list the command's kind (l->cmd->kind) as --client,
+ * --query and --open filter it; *list is a new reference. rec_list lists
+ * the kind named. */
 int rec_list_kind(cli *c, const cli_line *l, json_t **list);
+int rec_list(cli *c, const cli_line *l, const char *kind, json_t **list);
 /* Value checks; 0 or a usage exit code (printed). */
 int rec_check_domain(cli *c, const json_t *known, const char *opt, const char *d);
 
@@ -342,6 +350,23 @@ extern const size_t cli_commands_count;
  * `veld help --bash-completion`). */
 void cli_print_man(FILE *f);
 void cli_print_bash_completion(FILE *f);
+
+/* schema.c: the record schema in force. cli_schema_load opens the store and
+ * reads it (veld_schema_json; *schema a new reference); cli_schema_kind is
+ * the definition of a kind of it (borrowed), or NULL after a usage error
+ * that lists the kinds there are. */
+int cmd_schema(cli *c, const cli_line *l);
+int cli_schema_load(cli *c, json_t **schema);
+const json_t *cli_schema_kind(cli *c, const json_t *schema, const char *kind);
+bool cli_schema_append_only(const json_t *kind);
+
+/* generic.c: `veld record ...`, any kind of the schema (its first
+ * argument) */
+int cmd_generic_add(cli *c, const cli_line *l);
+int cmd_generic_list(cli *c, const cli_line *l);
+int cmd_generic_show(cli *c, const cli_line *l);
+int cmd_generic_edit(cli *c, const cli_line *l);
+int cmd_generic_delete(cli *c, const cli_line *l);
 
 /* record.c: any kind (the command's kind, and its data: a rec_spec for
  * add and edit, a rec_lister for list) */

@@ -43,6 +43,17 @@
 	"  --status S               open (default), achieved or stopped\n" \
 	"  --review-date YYYY-MM-DD when the goal is reviewed\n"
 
+#define RECORD_SET_HELP \
+	"  --set FIELD=VALUE  a field of the kind (see `veld schema`); repeat for\n" \
+	"                     more. VALUE as the field's type takes it: yes or no;\n" \
+	"                     a whole number; a date YYYY-MM-DD or today; a time\n" \
+	"                     (2026-11-22T10:00) or now; options, codes and life\n" \
+	"                     domains separated by commas; scores as DOMAIN=N,...;\n" \
+	"                     a care decision or housing as a JSON object; a\n" \
+	"                     reference as a record id or a unique prefix; text as\n" \
+	"                     it is\n" \
+	"  --fields JSON      fields as one JSON object, as the API takes them\n"
+
 #define NET_HELP \
 	"  --insecure-http   allow plain http:// to a server that is not this machine\n" \
 	"                    (test networks only; https:// is the rule)\n" \
@@ -66,6 +77,8 @@
 /* The id of the record an edit changes: a second argument is unexpected. */
 #define ID_ARG(missing_) .min_args = 1, .max_args = 1, .missing = (missing_)
 #define ONE_RECORD ARGS(1, "which record? give its id (or a prefix of 4+ characters)")
+#define WHICH_KIND "which kind of record? give one of the record schema (see `veld schema`)"
+#define KIND_AND_ID "give the record kind and the record's id (or a prefix of 4+ characters)"
 
 const cli_cmd cli_commands[] = {
 	{"init", NULL, cmd_init, "[--team T] [--kdf-memory MiB] [--kdf-passes N]",
@@ -93,6 +106,14 @@ const cli_cmd cli_commands[] = {
 	 "List the life domains of the self-reliance matrix (ZRM).\n"
 	 "Their codes are what --domains, --score, --tags and --domain take.\n"
 	 "With --json, every ZRM version the store holds.\n",
+	 .extra = TOO_MANY},
+	{"schema", NULL, cmd_schema, "",
+	 "Print the record schema in force: its name and version, each kind with its\n"
+	 "fields (type, required, options, list, range, reference, retired), and the\n"
+	 "lists with their codes and labels (Woonkompas themes, contact persons, the\n"
+	 "social map's services). The office adds kinds, fields and entries with\n"
+	 "`veld office schema`; the `veld record` commands take them as soon as they\n"
+	 "reach this store. With --json, the schema as the API gives it.\n",
 	 .extra = TOO_MANY},
 
 	{"client", "add", cmd_record_add, "--name N [options]",
@@ -215,6 +236,36 @@ const cli_cmd cli_commands[] = {
 	 .opts = "client= open", .kind = "signal", .data = &cli_signal_lister},
 	{"signal", "show", cmd_record_show, "ID", "Show one signal.\n" ID_HELP,
 	 ONE_RECORD, .kind = "signal"},
+
+	/* generic.c: every kind of the record schema, read at run time */
+	{"record", "add", cmd_generic_add, "KIND --client ID [--set FIELD=VALUE]... [--fields JSON]",
+	 "Add a record of any kind of the record schema (see `veld schema`), also one\n"
+	 "the office added. A record belongs to a client; a client record is added\n"
+	 "without --client.\n\n"
+	 "  --client ID        the client it is about\n" RECORD_SET_HELP,
+	 .opts = "client= set=* fields=", ARGS(1, WHICH_KIND)},
+	{"record", "list", cmd_generic_list, "KIND [--client ID] [--query Q]",
+	 "List records of a kind: id, client, date (the kind's first date, else when\n"
+	 "the record was made) and the first fields that hold a value.\n\n"
+	 "  --client ID   only this client's records\n"
+	 "  --query Q     only records whose searched text fields contain Q\n"
+	 "                (case-insensitive; logged as a search)\n",
+	 .opts = "client= query=", ARGS(1, WHICH_KIND)},
+	{"record", "show", cmd_generic_show, "KIND ID",
+	 "Show one record, its fields in the schema's order. Fields edited on two\n"
+	 "devices at once are marked CONFLICT with every competing value.\n" ID_HELP,
+	 ARGS(2, KIND_AND_ID)},
+	{"record", "edit", cmd_generic_edit, "KIND ID [--set FIELD=VALUE]... [--fields JSON]",
+	 "Change fields of a record; fields not named are kept. An empty VALUE\n"
+	 "(--set FIELD=) removes a field, as null does in --fields. Records of an\n"
+	 "append-only kind are never changed (exit 6).\n\n" RECORD_SET_HELP ID_HELP,
+	 .opts = "client=! set=* fields=", ARGS(2, KIND_AND_ID),
+	 .refuse = "a record cannot move to another client"},
+	{"record", "delete", cmd_generic_delete, "KIND ID --yes",
+	 "Delete a record, here and, at their next sync, on every device. --yes is\n"
+	 "required. Records of an append-only kind are never deleted, and a client is\n"
+	 "erased, not deleted (`veld client erase`): both exit 6.\n" ID_HELP,
+	 .opts = "yes", ARGS(2, KIND_AND_ID)},
 
 	{"conflicts", NULL, cmd_conflicts, "",
 	 "List fields in conflict. A field edited on two devices before they synced\n"

@@ -334,6 +334,11 @@ int cmd_record_show(cli *c, const cli_line *l)
 
 int rec_list_kind(cli *c, const cli_line *l, json_t **list)
 {
+	return rec_list(c, l, l->cmd->kind, list);
+}
+
+int rec_list(cli *c, const cli_line *l, const char *kind, json_t **list)
+{
 	char *in = NULL, *text = NULL;
 	int ex = cli_open_store(c);
 	if (ex != 0)
@@ -351,7 +356,7 @@ int rec_list_kind(cli *c, const cli_line *l, json_t **list)
 	json_decref(filter);
 	if (ex != 0)
 		return ex;
-	int rc = veld_record_list(c->store, l->cmd->kind, in, c->purpose, &text);
+	int rc = veld_record_list(c->store, kind, in, c->purpose, &text);
 	free(in);
 	return cli_take_json(rc, &text, list);
 }

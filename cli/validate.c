@@ -105,6 +105,15 @@ void cli_now_utc(char *buf, size_t bufsize)
 	strftime(buf, bufsize, "%Y-%m-%dT%H:%M:%SZ", &tm);
 }
 
+const char *cli_today(char *buf, size_t bufsize)
+{
+	time_t t = time(NULL);
+	struct tm tm;
+	localtime_r(&t, &tm);
+	strftime(buf, bufsize, "%Y-%m-%d", &tm);
+	return buf;
+}
+
 const char *cli_time_arg(const char *s, char *buf, size_t bufsize)
 {
 	if (strcmp(s, "now") == 0) {

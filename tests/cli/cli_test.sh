@@ -72,6 +72,11 @@ err_has() {
 	grep -qF -- "$1" "$tmp/err" || fail "stderr lacks '$1'"
 	checks=$((checks + 1))
 }
+# err_lacks TEXT: the last stderr does not contain TEXT (a value given).
+err_lacks() {
+	! grep -qF -- "$1" "$tmp/err" || fail "stderr should not contain '$1'"
+	checks=$((checks + 1))
+}
 
 # json EXPR: evaluate a Python expression over the last stdout, parsed as
 # JSON (bound to `j`); prints the result.
@@ -288,6 +293,203 @@ ok signal list --open
 has "${S2:0:8}"
 hasnt "${S1:0:8}"
 status 2 signal raise --client "$C1" --kind fire --severity high
+
+# ---- the record schema, and records of any kind -----------------------------
+ok schema
+has "record schema beschermd-thuis version 1"
+has "kind note (append-only)"
+has "  form                   enum           required; one of: via_care_provider, three_party, own_name"
+has "  agreed_days            int            1 to 365"
+has "  escalation             ref            required; -> escalation"
+has "  themes                 codes          list woonkompas_themes"
+has "  huur_betalen           Huur en betalen"
+has "list contact_persons: no entries yet"
+has "list services: no entries yet"
+ok schema --json
+expect beschermd-thuis 'j["name"]'
+expect 20 'len(j["kinds"])'
+expect int 'j["kinds"]["time_out"]["fields"]["agreed_days"]["type"]'
+expect "[]" 'j["lists"]["services"]'
+expect 2017 '",".join(j["domains"])'
+status 2 schema tenancy
+
+# A tenancy with its support clause signed today; the store keeps the
+# client's full id for a prefix.
+ok record add tenancy --json --client "${C1:0:8}" --set form=three_party --set corporation=Mitros \
+	--set start=2026-12-01 --set clause_version=v1 --set clause_signed=today
+T1=$(json 'j["id"]')
+expect "$C1" 'j["client"]'
+expect three_party 'j["form"]'
+expect "$(date +%F)" 'j["clause_signed"]'
+ok record list tenancy --client "$C1"
+has "ID        CLIENT    DATE        FORM                  CORPORATION           CLAUSE_VERSION"
+has "${T1:0:8}  ${C1:0:8}  2026-12-01  three_party           Mitros                v1"
+ok record show tenancy "${T1:0:8}"
+has "tenancy $T1"
+has "corporation:       Mitros"
+# in the schema's order: the clause's version before its signature
+[ "$(grep -n 'clause version:' "$tmp/out" | cut -d: -f1)" -lt \
+  "$(grep -n 'clause signed:' "$tmp/out" | cut -d: -f1)" ] || fail "show is not in the schema's order"
+ok record edit tenancy "$T1" --set corporation= --set own_name_planned=2027-06-01
+has "updated tenancy $T1"
+ok record show --json tenancy "$T1"
+expect False '"corporation" in j'
+expect 2027-06-01 'j["own_name_planned"]'
+expect v1 'j["clause_version"]'
+
+# A Woonkompas conversation: options, and codes of the schema's list.
+ok record add woonkompas --json --client "$C1" --set date=2026-12-02 \
+	--set participants=client,worker,corporation --set themes=huur_betalen,buren_overlast \
+	--set summary="Huur op tijd, afspraken over geluid"
+W1=$(json 'j["id"]')
+expect "client worker corporation" '" ".join(j["participants"])'
+expect "huur_betalen buren_overlast" '" ".join(j["themes"])'
+ok record list woonkompas --query "OVER GELUID"
+has "${W1:0:8}  ${C1:0:8}  2026-12-02  client, worker, corp"
+ok record list woonkompas --query "niet gezegd"
+has "no woonkompas records"
+status 2 record add woonkompas --client "$C1" --set date=2026-12-02 --set themes=huur_betalen,geheimpje
+err_has "woonkompas field 'themes' must be a code of the list 'woonkompas_themes'"
+err_lacks geheimpje
+status 2 record add woonkompas --client "$C1" --set date=2026-12-02 --set participants=client,,worker
+err_has "--set participants needs options separated by commas"
+
+# An escalation and a step of its ladder, named by prefixes.
+ok record add escalation --json --client "$C1" --set about=rent_arrears --set amount=850 \
+	--set signal="${S1:0:8}"
+E1=$(json 'j["id"]')
+expect "$S1" 'j["signal"]'
+expect open 'j["status"]'
+expect 850 'j["amount"]'
+ok record add escalation_step --json --client "$C1" --set escalation="${E1:0:6}" \
+	--set step=payment_plan --set date=today --set owner=anna --set due=2027-01-15
+ES1=$(json 'j["id"]')
+expect "$E1" 'j["escalation"]'
+ok record list escalation_step --client "${C1:0:8}"
+has "${ES1:0:8}  ${C1:0:8}  $(date +%F)  ${E1:0:8}    payment_plan          anna"
+ok record edit escalation_step "${ES1:0:8}" --set done=2027-01-10
+ok record show --json escalation_step "$ES1"
+expect 2027-01-10 'j["done"]'
+status 2 record add escalation_step --client "$C1" --set escalation=zz-top --set step=summons \
+	--set date=2027-02-01
+err_has "--set escalation needs a record id"
+# --yes is required, and asked for before the passphrase
+VELD_PASSPHRASE="wrong passphrase" status 2 record delete escalation_step "$ES1"
+err_has "--yes"
+ok record delete escalation_step "$ES1" --yes
+has "deleted escalation_step $ES1"
+status 3 record show escalation_step "$ES1"
+ok record list escalation_step
+has "no escalation_step records"
+
+# A time-out: a whole number within the field's range, yes and no.
+ok record add time_out --json --client "$C1" --set start=2026-11-03 --set agreed_days=14 \
+	--set rent_continued=yes --set corporation_informed=no
+TO1=$(json 'j["id"]')
+expect 14 'j["agreed_days"]'
+expect True 'j["rent_continued"]'
+expect False 'j["corporation_informed"]'
+ok record list time_out
+has "2026-11-03  14           yes             no"
+status 2 record edit time_out "$TO1" --set agreed_days=400
+err_has "time_out field 'agreed_days' must be a whole number from 1 to 365"
+err_lacks 400
+status 2 record edit time_out "$TO1" --set agreed_days=veertien
+err_has "--set agreed_days needs a whole number"
+status 2 record edit time_out "$TO1" --set returned_home=misschien
+err_has "--set returned_home must be yes or no"
+status 2 record edit time_out "$TO1" --set end=gisteren
+err_has "--set end needs a date as YYYY-MM-DD, or today"
+ok record edit time_out "$TO1" --set returned_home=true --set end=2026-11-17 --set rent_continued=
+ok record show --json time_out "$TO1"
+expect True 'j["returned_home"]'
+expect False '"rent_continued" in j'
+# Scores, a care decision and housing: the API's shapes.
+ok record add visit --json --client "$C1" --set kind=phone --set started=now \
+	--set scores="financien=3, huisvesting=2"
+expect 3 'j["scores"]["financien"]'
+expect 2 'j["scores"]["huisvesting"]'
+status 2 record add visit --client "$C1" --set kind=phone --set scores=financien
+err_has "--set scores needs DOMAIN=N,... with N from 1 to 5"
+ok record add client --json --set name="Piet Bakker" --set care_decision='{"active": true}' \
+	--set housing='{"corporation": "Zayaz", "support_clause": true}'
+expect True 'j["care_decision"]["active"]'
+expect True 'j["housing"]["support_clause"]'
+status 2 record add client --set name="Piet Bakker" --set housing=Zayaz
+err_has "--set housing needs a JSON object"
+err_lacks Zayaz
+status 2 record add client --client "$C1" --set name="Piet Bakker"
+err_has "a client record is its own client"
+# Anything the options cannot say goes as JSON.
+ok record add income --json --client "$C1" --fields '{"benefit": "wajong", "rent_allowance": true}' \
+	--set since=2026-01-01
+expect wajong 'j["benefit"]'
+expect True 'j["rent_allowance"]'
+
+# Usage errors name the option or the field, never a value.
+status 2 record add tenancy --client "$C1" --set kleur=rood
+err_has "tenancy has no field 'kleur'"
+err_lacks rood
+status 2 record add tenancy --client "$C1" --set "Jan de Vries"
+err_has "--set needs FIELD=VALUE"
+err_lacks "Jan"
+status 2 record add tenancy --client "$C1" --set "Jan de Vries=x"
+err_has "--set needs FIELD=VALUE"
+err_lacks "Jan"
+status 2 record add Jansen --client "$C1"
+err_has "unknown record kind; the kinds are: client visit note goal signal phase"
+err_lacks "Jansen"
+VELD_PASSPHRASE="wrong passphrase" status 2 record add tenancy --set form=own_name
+err_has "a record needs --client"
+status 2 record add tenancy --client "$C1" --set form=own_name --fields '{"form": "own_name"}'
+err_has "field 'form' is given twice"
+status 2 record add tenancy --client "$C1" --fields '["Jan de Vries"]'
+err_has "--fields needs a JSON object"
+err_lacks "Jan"
+VELD_PASSPHRASE="wrong passphrase" status 2 record edit tenancy "$T1"
+err_has "nothing to change: give --set FIELD=VALUE or --fields"
+status 2 record edit tenancy "$T1" --client "$C2" --set form=own_name
+err_has "cannot move to another client"
+# Notes are append-only, and a client is erased, not deleted.
+status 6 record edit note "$N1" --set text=anders
+err_has "note records are append-only"
+status 6 record delete note "$N1" --yes
+err_has "note records are append-only"
+status 6 record delete client "$C1" --yes
+err_has "veld client erase"
+ok record add note --json --client "$C1" --set text="Via record add." --set amends="$N2"
+expect "$N2" 'j["amends"]'
+
+# A kind the office adds later needs no new veld: a newer schema in the store
+# (as the office's notice brings it) is in force at once.
+ok schema --json
+python3 - "$tmp/out" "$VELD_STORE/veld.db" <<'PY' || fail "cannot put a newer schema in the store"
+import json, sqlite3, sys
+doc = json.load(open(sys.argv[1]))
+del doc["domains"]
+doc["version"] += 1
+doc["kinds"]["buurtcheck"] = {"fields": {
+    "date": {"type": "date", "required": True}, "street_ok": {"type": "bool"},
+    "service": {"type": "code", "list": "services"}, "remarks": {"type": "text", "search": True}}}
+doc["lists"]["services"].append({"code": "inloop_west", "label": "Inloop West", "area": "West"})
+doc["kinds"]["tenancy"]["fields"]["clause_version"]["retired"] = True
+db = sqlite3.connect(sys.argv[2])
+db.execute("INSERT INTO schemas(version, doc, at) VALUES (?, ?, 0)", (doc["version"], json.dumps(doc)))
+db.commit()
+PY
+ok schema
+has "record schema beschermd-thuis version 2"
+has "kind buurtcheck"
+has "  clause_version         text           retired"
+has "  inloop_west            Inloop West (area: West)"
+ok record add buurtcheck --json --client "$C1" --set date=today --set street_ok=no \
+	--set service=inloop_west
+B1=$(json 'j["id"]')
+expect inloop_west 'j["service"]'
+ok record list buurtcheck
+has "${B1:0:8}  ${C1:0:8}  $(date +%F)  no         inloop_west"
+status 2 record edit tenancy "$T1" --set clause_version=v2
+err_has "tenancy field 'clause_version' is no longer in use"
 
 # ---- conflicts, policy, log -------------------------------------------------
 ok conflicts

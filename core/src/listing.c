@@ -33,6 +33,7 @@ struct list_query {
 	const char *cid;            /* the client asked for, or NULL */
 	uint8_t client[VELD_ID_BYTES];
 	const char *purpose;
+	const char *const *fields; /* the fields to read; NULL: all */
 };
 
 /* Does the record pass the filter's status and search? */
@@ -56,7 +57,7 @@ static int list_row(veld_store *s, const struct list_query *q, sqlite3_stmt *st,
 	 * access the caller checked). */
 	if (!q->cid && strcmp(team, s->team) != 0 && !s->office)
 		return VELD_OK;
-	rc = veld__record_build(s, sqlite3_column_blob(st, 0), &rec);
+	rc = veld__record_build_fields(s, sqlite3_column_blob(st, 0), q->fields, &rec);
 	if (rc == VELD_ESHREDDED || rc == VELD_ENOTFOUND)
 		return VELD_OK; /* erased or key not here: nothing to show */
 	if (rc != VELD_OK || !rec)
@@ -66,8 +67,10 @@ static int list_row(veld_store *s, const struct list_query *q, sqlite3_stmt *st,
 		return VELD_OK;
 	}
 	event = q->query ? "search" : "read";
-	if (q->cid)
-		event = veld__access_event(s, team, q->client, q->purpose, event);
+	if (q->cid && !(event = veld__access_event(s, team, q->client, q->purpose, event))) {
+		json_decref(rec);
+		return VELD_EPERM;
+	}
 	json_object_set_new(clients,
 		json_string_value(json_object_get(rec, strcmp(q->k->kind, "client") ? "client" : "id")),
 		json_string(event));
@@ -93,9 +96,23 @@ static int list_rows(veld_store *s, const struct list_query *q, json_t *arr, jso
 	return veld__sql_done(st, rc, "listing records");
 }
 
-/* One access-log entry per client whose data was shown; a search that
- * showed nothing is logged too. */
-static int list_log(veld_store *s, const struct list_query *q, json_t *clients)
+int veld__list_records(veld_store *s, const char *kind, const uint8_t *client,
+                       const char *const *fields, json_t *arr, json_t *clients)
+{
+	struct list_query q = {.fields = fields};
+	char cid[2 * VELD_ID_BYTES + 1];
+	int rc = veld__kind_get(s, kind, &q.k);
+	if (rc != VELD_OK)
+		return rc;
+	if (client) {
+		veld__hex(cid, client, VELD_ID_BYTES);
+		memcpy(q.client, client, VELD_ID_BYTES);
+		q.cid = cid;
+	}
+	return list_rows(s, &q, arr, clients);
+}
+
+int veld__list_log(veld_store *s, json_t *clients, const char *purpose)
 {
 	const char *cid;
 	json_t *event;
@@ -103,12 +120,20 @@ static int list_log(veld_store *s, const struct list_query *q, json_t *clients)
 	json_object_foreach(clients, cid, event) {
 		uint8_t c[VELD_ID_BYTES];
 		if (veld__unhex(c, VELD_ID_BYTES, cid) == 0 &&
-		    (rc = veld__audit(s, json_string_value(event), "success", c, q->purpose)) != VELD_OK)
+		    (rc = veld__audit(s, json_string_value(event), "success", c, purpose)) != VELD_OK)
 			return rc;
 	}
-	if (json_object_size(clients) == 0 && q->query)
-		return veld__audit(s, "search", "success", NULL, q->purpose);
 	return VELD_OK;
+}
+
+/* One access-log entry per client whose data was shown; a search that
+ * showed nothing is logged too. */
+static int list_log(veld_store *s, const struct list_query *q, json_t *clients)
+{
+	int rc = veld__list_log(s, clients, q->purpose);
+	if (rc == VELD_OK && json_object_size(clients) == 0 && q->query)
+		return veld__audit(s, "search", "success", NULL, q->purpose);
+	return rc;
 }
 
 /* Records of one client: the actor must be allowed to read the client. */

@@ -66,7 +66,16 @@ struct build {
 	char field[VELD_FIELD_MAX + 1]; /* the current field */
 	uint64_t updated;               /* the newest stamp of any head */
 	int deleted;
+	const char *const *fields;      /* the fields to open; NULL: all */
 };
+
+static int field_wanted(const struct build *b, const char *field)
+{
+	for (const char *const *f = b->fields; f && *f; f++)
+		if (strcmp(*f, field) == 0)
+			return 1;
+	return !b->fields;
+}
 
 /* What `entities` holds of a record: the start of its JSON. */
 static int record_start(veld_store *s, const uint8_t entity[VELD_ID_BYTES], struct build *b,
@@ -119,8 +128,8 @@ static int add_head(veld_store *s, const uint8_t entity[VELD_ID_BYTES],
 		b->deleted = 1;
 		return VELD_OK;
 	}
-	if (sqlite3_column_type(st, 4) == SQLITE_NULL)
-		return VELD_OK; /* removed here by retention or the field policy */
+	if (sqlite3_column_type(st, 4) == SQLITE_NULL || !field_wanted(b, field))
+		return VELD_OK; /* removed here by retention or the field policy, or not asked for */
 	if ((rc = open_value(s, entity, field, client, st, &v)) != VELD_OK)
 		return rc;
 	if (strcmp(field, b->field) != 0) {
@@ -161,6 +170,12 @@ static int read_heads(veld_store *s, const uint8_t entity[VELD_ID_BYTES],
 
 int veld__record_build(veld_store *s, const uint8_t entity[VELD_ID_BYTES], json_t **out)
 {
+	return veld__record_build_fields(s, entity, NULL, out);
+}
+
+int veld__record_build_fields(veld_store *s, const uint8_t entity[VELD_ID_BYTES],
+                              const char *const *fields, json_t **out)
+{
 	struct build b;
 	uint8_t client[VELD_ID_BYTES];
 	uint64_t created = 0;
@@ -169,6 +184,7 @@ int veld__record_build(veld_store *s, const uint8_t entity[VELD_ID_BYTES], json_
 
 	*out = NULL;
 	memset(&b, 0, sizeof b);
+	b.fields = fields;
 	if ((rc = record_start(s, entity, &b, client, &created)) != VELD_OK)
 		return rc;
 	rc = read_heads(s, entity, client, &b);

@@ -1,0 +1,466 @@
+/* due.c - what is due for a worker's clients (due.h): the rules.
+ *
+ * Nothing here is stored. What is due is computed from the records each
+ * time it is asked, so a record edited on another device changes the
+ * answer at the next sync and there is no second truth to keep in step.
+ * Each rule turns a record into at most one item, due on a day; the answer
+ * holds the items due on or before today + days (the window), and an item
+ * is overdue when its day is before today. Two rules keep time of their
+ * own: a standing decision is due 90 days before it ends, whatever the
+ * window, and a signal is overdue once it is two days old. Days are day
+ * numbers (days since 1970-01-01) of the date part of a date or time as it
+ * is written, with no time zone: a visit planned at 23:30+01:00 is due on
+ * the day it says, which is the day the worker means. */
+#include "due.h"
+#include "error.h"
+#include "veld_errors.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define COUNT(a) (sizeof(a) / sizeof((a)[0]))
+
+/* The fields each rule below reads, and nothing else. */
+#define FIELDS(...) (const char *const[]){__VA_ARGS__, NULL}
+const struct veld__due_kind veld__due_kinds[] = {
+	{"client", FIELDS("contact_person")},
+	{"visit", FIELDS("kind", "planned", "started", "ended")},
+	{"goal", FIELDS("status", "review_date")},
+	{"signal", FIELDS("status", "follow_up")},
+	{"woonkompas", FIELDS("date", "next_review")},
+	{"escalation", FIELDS("status")},
+	{"escalation_step", FIELDS("escalation", "due", "done")},
+	{"action", FIELDS("due", "done")},
+	{"standing_decision", FIELDS("start", "end")},
+	{"tenancy", FIELDS("own_name_planned", "own_name_actual", "end")},
+	{"time_out", FIELDS("start", "end", "agreed_days")},
+	{NULL, NULL}};
+
+/* ---- days ------------------------------------------------------------------ */
+
+/* Howard Hinnant's days_from_civil and civil_from_days: exact for every
+ * date of the proleptic Gregorian calendar, with no time zone involved. */
+static int64_t days_from_civil(int64_t y, unsigned m, unsigned d)
+{
+	y -= m <= 2;
+	const int64_t era = (y >= 0 ? y : y - 399) / 400;
+	const unsigned yoe = (unsigned)(y - era * 400);
+	const unsigned doy = (153 * (m + (m > 2 ? -3 : 9)) + 2) / 5 + d - 1;
+	const unsigned doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+	return era * 146097 + (int64_t)doe - 719468;
+}
+
+static void civil_from_days(int64_t z, int64_t *y, unsigned *m, unsigned *d)
+{
+	z += 719468;
+	const int64_t era = (z >= 0 ? z : z - 146096) / 146097;
+	const unsigned doe = (unsigned)(z - era * 146097);
+	const unsigned yoe = (doe - doe / 1460 + doe / 36524 - doe / 146096) / 365;
+	const unsigned doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+	const unsigned mp = (5 * doy + 2) / 153;
+	*d = doy - (153 * mp + 2) / 5 + 1;
+	*m = mp < 10 ? mp + 3 : mp - 9;
+	*y = (int64_t)yoe + era * 400 + (*m <= 2);
+}
+
+/* n decimal digits at p (stops at the NUL of a short string). */
+static int digits(const char *p, int n, unsigned *out)
+{
+	unsigned v = 0;
+	for (int i = 0; i < n; i++) {
+		if (p[i] < '0' || p[i] > '9')
+			return 0;
+		v = v * 10 + (unsigned)(p[i] - '0');
+	}
+	*out = v;
+	return 1;
+}
+
+int veld__due_day(const char *text, int64_t *day)
+{
+	static const unsigned char month_days[] = {31, 29, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31};
+	unsigned y, m, d;
+	if (!text || !digits(text, 4, &y) || text[4] != '-' || !digits(text + 5, 2, &m) ||
+	    text[7] != '-' || !digits(text + 8, 2, &d))
+		return -1;
+	if (m < 1 || m > 12 || d < 1 || d > month_days[m - 1])
+		return -1;
+	if (m == 2 && d == 29 && (y % 4 != 0 || (y % 100 == 0 && y % 400 != 0)))
+		return -1;
+	*day = days_from_civil(y, m, d);
+	return 0;
+}
+
+void veld__due_date(char out[11], int64_t day)
+{
+	int64_t y;
+	unsigned m, d;
+	civil_from_days(day, &y, &m, &d);
+	snprintf(out, 11, "%04u-%02u-%02u", (unsigned)(y < 0 ? 0 : y % 10000), m % 100u, d % 100u);
+}
+
+/* ---- reading records -------------------------------------------------------- */
+
+static const char *str(json_t *rec, const char *key)
+{
+	return json_string_value(json_object_get(rec, key));
+}
+
+static int has(json_t *rec, const char *key)
+{
+	return json_object_get(rec, key) != NULL;
+}
+
+static int is(json_t *rec, const char *key, const char *value)
+{
+	const char *v = str(rec, key);
+	return v && value && strcmp(v, value) == 0;
+}
+
+/* Open, as a new record is: a status of "open", or none yet. */
+static int open_or_new(json_t *rec)
+{
+	return !has(rec, "status") || is(rec, "status", "open");
+}
+
+/* A date field as a day number: 0, or -1 if the record has none. */
+static int day_of(json_t *rec, const char *field, int64_t *day)
+{
+	return veld__due_day(str(rec, field), day);
+}
+
+/* The client a record is about: its own id for a client record. */
+static const char *client_of(json_t *rec)
+{
+	const char *c = str(rec, "client");
+	return c ? c : str(rec, "id");
+}
+
+/* ---- the rules ----------------------------------------------------------------- */
+
+struct due {
+	int64_t today, last;     /* the window: today .. last */
+	json_t *records;         /* {kind: [records]}, as given */
+	json_t *items;           /* the answer */
+	/* What a rule needs to know of a record's client or of other records,
+	 * gathered once before the rules run (prepare). */
+	json_t *last_contact;    /* {client: day of the last contact} */
+	json_t *latest_talk;     /* {client: its latest Woonkompas conversation} */
+	json_t *newest_decision; /* {client: start day of its newest standing decision} */
+	json_t *escalations;     /* {id: escalation record} */
+};
+
+static json_t *records_of(const struct due *d, const char *kind)
+{
+	return json_object_get(d->records, kind);
+}
+
+/* An item: `rec` is due on `day` by `rule`. */
+static int add(struct due *d, const char *rule, json_t *rec, int64_t day, int overdue)
+{
+	char due[11];
+	json_t *item;
+	veld__due_date(due, day);
+	item = json_pack("{s:s?,s:s,s:s?,s:s?,s:s,s:b,s:I}", "client", client_of(rec), "kind", rule,
+	                 "record", str(rec, "id"), "type", str(rec, "type"), "due", due,
+	                 "overdue", overdue, "days", (json_int_t)(day - d->today));
+	if (!item || json_array_append_new(d->items, item) != 0)
+		return veld__err(VELD_ENOMEM, "out of memory");
+	return VELD_OK;
+}
+
+/* The common case: an item if `day` is in the window (overdue ones are). */
+static int due_by(struct due *d, const char *rule, json_t *rec, int64_t day)
+{
+	return day <= d->last ? add(d, rule, rec, day, day < d->today) : VELD_OK;
+}
+
+/* A planned visit that has not taken place: a no-show is not coming, and a
+ * visit with a start or an end took place, so neither is due. */
+static int visit_planned(struct due *d, json_t *rec)
+{
+	int64_t day;
+	if (is(rec, "kind", "no_show") || has(rec, "started") || has(rec, "ended") ||
+	    day_of(rec, "planned", &day) != 0)
+		return VELD_OK;
+	return due_by(d, "visit_planned", rec, day);
+}
+
+static int goal_review(struct due *d, json_t *rec)
+{
+	int64_t day;
+	if (!open_or_new(rec) || day_of(rec, "review_date", &day) != 0)
+		return VELD_OK;
+	return due_by(d, "goal_review", rec, day);
+}
+
+/* Only a client's latest conversation sets the next review: an earlier
+ * one's date was replaced when the next conversation took place. */
+static int woonkompas_review(struct due *d, json_t *rec)
+{
+	int64_t day;
+	if (json_object_get(d->latest_talk, client_of(rec)) != rec ||
+	    day_of(rec, "next_review", &day) != 0)
+		return VELD_OK;
+	return due_by(d, "woonkompas_review", rec, day);
+}
+
+/* A step of an escalation that is over (stopped, closed, or deleted) is
+ * not due any more. */
+static int escalation_step(struct due *d, json_t *rec)
+{
+	const char *of = str(rec, "escalation");
+	json_t *esc = of ? json_object_get(d->escalations, of) : NULL;
+	int64_t day;
+	if (has(rec, "done") || !esc || !open_or_new(esc) || day_of(rec, "due", &day) != 0)
+		return VELD_OK;
+	return due_by(d, "escalation_step", rec, day);
+}
+
+static int action_due(struct due *d, json_t *rec)
+{
+	int64_t day;
+	if (has(rec, "done") || day_of(rec, "due", &day) != 0)
+		return VELD_OK;
+	return due_by(d, "action", rec, day);
+}
+
+/* A standing decision must be renewed before it ends, and a renewal takes
+ * longer than most windows: due 90 days ahead, whatever the window. One
+ * that a newer decision of the client (a later start) follows up is done
+ * with, ended or not. */
+static int decision_ending(struct due *d, json_t *rec)
+{
+	json_t *newest = json_object_get(d->newest_decision, client_of(rec));
+	int64_t start, end;
+	if (day_of(rec, "end", &end) != 0 || day_of(rec, "start", &start) != 0 ||
+	    (newest && json_integer_value(newest) > start))
+		return VELD_OK;
+	if (end > d->today + VELD_DUE_DECISION_DAYS)
+		return VELD_OK;
+	return add(d, "standing_decision_ending", rec, end, end < d->today);
+}
+
+/* A tenancy that is to move to the client's own name and has not (nor
+ * ended). */
+static int own_name_move(struct due *d, json_t *rec)
+{
+	int64_t day;
+	if (has(rec, "own_name_actual") || has(rec, "end") || day_of(rec, "own_name_planned", &day) != 0)
+		return VELD_OK;
+	return due_by(d, "own_name_move", rec, day);
+}
+
+/* A time-out still open is due on the day its agreed days are up. */
+static int time_out_overdue(struct due *d, json_t *rec)
+{
+	json_t *agreed = json_object_get(rec, "agreed_days");
+	int64_t start;
+	if (has(rec, "end") || !json_is_integer(agreed) || json_integer_value(agreed) < 1 ||
+	    day_of(rec, "start", &start) != 0)
+		return VELD_OK;
+	return due_by(d, "time_out_overdue", rec, start + json_integer_value(agreed));
+}
+
+/* A signal is an early warning: it is due the day it is raised, and
+ * someone should have written what was done about it within two days (the
+ * next working day and one more), after which it shows as overdue. */
+static int signal_without_follow_up(struct due *d, json_t *rec)
+{
+	int64_t day;
+	if (!open_or_new(rec) || has(rec, "follow_up") || day_of(rec, "created", &day) != 0)
+		return VELD_OK;
+	return day <= d->last ? add(d, "signal_without_follow_up", rec, day,
+	                            d->today - day > VELD_DUE_SIGNAL_DAYS)
+	                      : VELD_OK;
+}
+
+/* A client without contact for 30 days: due 30 days after the last
+ * contact, or after the client was recorded if there was none; listed only
+ * once that day has passed. */
+static int not_seen(struct due *d, json_t *rec)
+{
+	json_t *last = json_object_get(d->last_contact, client_of(rec));
+	int64_t day;
+	if (last)
+		day = json_integer_value(last);
+	else if (day_of(rec, "created", &day) != 0)
+		return VELD_OK;
+	day += VELD_DUE_NOT_SEEN_DAYS;
+	return day < d->today ? add(d, "not_seen", rec, day, 1) : VELD_OK;
+}
+
+/* Each rule, by the kind of record it reads. */
+static const struct {
+	const char *kind;
+	int (*rule)(struct due *d, json_t *rec);
+} rules[] = {
+	{"visit", visit_planned},
+	{"goal", goal_review},
+	{"woonkompas", woonkompas_review},
+	{"escalation_step", escalation_step},
+	{"action", action_due},
+	{"standing_decision", decision_ending},
+	{"tenancy", own_name_move},
+	{"time_out", time_out_overdue},
+	{"client", not_seen},
+	{"signal", signal_without_follow_up},
+};
+
+/* ---- what the rules need to know of other records ------------------------ */
+
+/* A contact is a visit that took place with the client there or on the
+ * phone (a no-show is none), on the day it started, else ended. Contacts
+ * dated after today (a typing error) do not count. */
+static int note_contact(struct due *d, json_t *visit)
+{
+	json_t *last;
+	int64_t day;
+	if (!is(visit, "kind", "home_visit") && !is(visit, "kind", "phone") &&
+	    !is(visit, "kind", "outreach"))
+		return VELD_OK;
+	if (day_of(visit, "started", &day) != 0 && day_of(visit, "ended", &day) != 0)
+		return VELD_OK;
+	last = json_object_get(d->last_contact, client_of(visit));
+	if (day > d->today || (last && json_integer_value(last) >= day))
+		return VELD_OK;
+	return json_object_set_new(d->last_contact, client_of(visit), json_integer(day)) == 0
+	       ? VELD_OK : veld__err(VELD_ENOMEM, "out of memory");
+}
+
+/* The latest conversation by its date; on the same date, the one recorded
+ * last (records come oldest first). */
+static int note_talk(struct due *d, json_t *talk)
+{
+	json_t *latest = json_object_get(d->latest_talk, client_of(talk));
+	int64_t day, latest_day;
+	if (day_of(talk, "date", &day) != 0)
+		return VELD_OK;
+	if (latest && day_of(latest, "date", &latest_day) == 0 && latest_day > day)
+		return VELD_OK;
+	return json_object_set(d->latest_talk, client_of(talk), talk) == 0
+	       ? VELD_OK : veld__err(VELD_ENOMEM, "out of memory");
+}
+
+static int note_decision(struct due *d, json_t *decision)
+{
+	json_t *newest = json_object_get(d->newest_decision, client_of(decision));
+	int64_t start;
+	if (day_of(decision, "start", &start) != 0 || (newest && json_integer_value(newest) >= start))
+		return VELD_OK;
+	return json_object_set_new(d->newest_decision, client_of(decision), json_integer(start)) == 0
+	       ? VELD_OK : veld__err(VELD_ENOMEM, "out of memory");
+}
+
+static int note_escalation(struct due *d, json_t *esc)
+{
+	const char *id = str(esc, "id");
+	if (!id)
+		return VELD_OK;
+	return json_object_set(d->escalations, id, esc) == 0
+	       ? VELD_OK : veld__err(VELD_ENOMEM, "out of memory");
+}
+
+static const struct {
+	const char *kind;
+	int (*note)(struct due *d, json_t *rec);
+} notes[] = {
+	{"visit", note_contact},
+	{"woonkompas", note_talk},
+	{"standing_decision", note_decision},
+	{"escalation", note_escalation},
+};
+
+/* Run `fn` over every record of `kind` whose client is known. */
+static int each_record(struct due *d, const char *kind, int (*fn)(struct due *, json_t *))
+{
+	json_t *rec;
+	size_t i;
+	int rc;
+	json_array_foreach(records_of(d, kind), i, rec) {
+		if (!json_is_object(rec) || !client_of(rec))
+			continue;
+		if ((rc = fn(d, rec)) != VELD_OK)
+			return rc;
+	}
+	return VELD_OK;
+}
+
+static int prepare(struct due *d)
+{
+	int rc = VELD_OK;
+	d->last_contact = json_object();
+	d->latest_talk = json_object();
+	d->newest_decision = json_object();
+	d->escalations = json_object();
+	d->items = json_array();
+	if (!d->last_contact || !d->latest_talk || !d->newest_decision || !d->escalations ||
+	    !d->items)
+		return veld__err(VELD_ENOMEM, "out of memory");
+	for (size_t i = 0; rc == VELD_OK && i < COUNT(notes); i++)
+		rc = each_record(d, notes[i].kind, notes[i].note);
+	return rc;
+}
+
+/* ---- the order of the answer ------------------------------------------------ */
+
+static int by_key(json_t *a, json_t *b, const char *key)
+{
+	const char *x = str(a, key), *y = str(b, key);
+	return strcmp(x ? x : "", y ? y : "");
+}
+
+/* By due date, then client, rule and record, so the order never depends
+ * on the order the records came in. */
+static int item_order(const void *pa, const void *pb)
+{
+	static const char *const keys[] = {"due", "client", "kind", "record"};
+	json_t *a = *(json_t *const *)pa, *b = *(json_t *const *)pb;
+	int c = 0;
+	for (size_t i = 0; c == 0 && i < COUNT(keys); i++)
+		c = by_key(a, b, keys[i]);
+	return c;
+}
+
+static int sort_items(json_t *items)
+{
+	size_t n = json_array_size(items), i;
+	json_t **v = calloc(n + 1, sizeof *v);
+	if (!v)
+		return veld__err(VELD_ENOMEM, "out of memory");
+	for (i = 0; i < n; i++)
+		v[i] = json_incref(json_array_get(items, i));
+	qsort(v, n, sizeof *v, item_order);
+	json_array_clear(items);
+	for (i = 0; i < n; i++)
+		json_array_append_new(items, v[i]);
+	free(v);
+	return json_array_size(items) == n ? VELD_OK : veld__err(VELD_ENOMEM, "out of memory");
+}
+
+int veld__due_compute(json_t *records, const char *today, int days, json_t **items)
+{
+	struct due d = {.records = records};
+	int rc;
+	*items = NULL;
+	if (!today || strlen(today) != 10 || veld__due_day(today, &d.today) != 0)
+		return veld__err(VELD_EINVAL, "today must be a date as YYYY-MM-DD");
+	if (days < 0 || days > VELD_DUE_DAYS_MAX)
+		return veld__err(VELD_EINVAL, "days must be from 0 to %d", VELD_DUE_DAYS_MAX);
+	d.last = d.today + days;
+	rc = prepare(&d);
+	for (size_t i = 0; rc == VELD_OK && i < COUNT(rules); i++)
+		rc = each_record(&d, rules[i].kind, rules[i].rule);
+	if (rc == VELD_OK)
+		rc = sort_items(d.items);
+	json_decref(d.last_contact);
+	json_decref(d.latest_talk);
+	json_decref(d.newest_decision);
+	json_decref(d.escalations);
+	if (rc == VELD_OK)
+		*items = d.items;
+	else
+		json_decref(d.items);
+	return rc;
+}

@@ -1,4 +1,5 @@
-/* due.c - what is due for a worker's clients (due.h): the rules.
+/* due.c - what is due for a worker's clients (due.h): the rules, and
+ * veld_due, which reads the records of the clients concerned.
  *
  * Nothing here is stored. What is due is computed from the records each
  * time it is asked, so a record edited on another device changes the
@@ -12,8 +13,13 @@
  * is written, with no time zone: a visit planned at 23:30+01:00 is due on
  * the day it says, which is the day the worker means. */
 #include "due.h"
+#include "access.h"
+#include "crypto.h"
 #include "error.h"
 #include "veld_errors.h"
+#include "hlc.h"
+#include "kinds.h"
+#include "listing.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -462,5 +468,219 @@ int veld__due_compute(json_t *records, const char *today, int days, json_t **ite
 		*items = d.items;
 	else
 		json_decref(d.items);
+	return rc;
+}
+
+/* ---- veld_due: the records of the clients concerned ------------------------ */
+
+/* What veld_due was asked (docs/data-model.md#what-is-due). */
+struct due_query {
+	int days, all, by_worker;
+	char today[11];
+	const char *team; /* NULL: every team the store reads */
+};
+
+#define DUE_DAYS_DEFAULT 14
+
+static int input_key_known(const char *key)
+{
+	static const char *const keys[] = {"days", "today", "all", "team", "by_worker"};
+	for (size_t i = 0; i < COUNT(keys); i++)
+		if (strcmp(keys[i], key) == 0)
+			return 1;
+	return 0;
+}
+
+/* The input's values, checked; a worker's store answers for its own team
+ * only. */
+static int due_input(veld_store *s, json_t *in, struct due_query *q)
+{
+	json_t *days = json_object_get(in, "days"), *today = json_object_get(in, "today"),
+	       *all = json_object_get(in, "all"), *team = json_object_get(in, "team"),
+	       *by_worker = json_object_get(in, "by_worker"), *v;
+	const char *key;
+	int64_t day;
+	json_object_foreach(in, key, v) {
+		if (!input_key_known(key))
+			return veld__err(VELD_EINVAL, "veld_due takes days, today, all, team and by_worker");
+	}
+	if (days && (!json_is_integer(days) || json_integer_value(days) < 0 ||
+	             json_integer_value(days) > VELD_DUE_DAYS_MAX))
+		return veld__err(VELD_EINVAL, "days must be a whole number from 0 to %d",
+		                 VELD_DUE_DAYS_MAX);
+	if (today && (!json_is_string(today) || json_string_length(today) != 10 ||
+	              veld__due_day(json_string_value(today), &day) != 0))
+		return veld__err(VELD_EINVAL, "today must be a date as YYYY-MM-DD");
+	if ((all && !json_is_boolean(all)) || (by_worker && !json_is_boolean(by_worker)))
+		return veld__err(VELD_EINVAL, "all and by_worker must be true or false");
+	if (team && (!json_is_string(team) || json_string_length(team) == 0))
+		return veld__err(VELD_EINVAL, "team must be a team id");
+	q->days = days ? (int)json_integer_value(days) : DUE_DAYS_DEFAULT;
+	q->all = json_is_true(all);
+	q->by_worker = json_is_true(by_worker);
+	q->team = json_string_value(team);
+	if (q->team && !s->office && strcmp(q->team, s->team) != 0)
+		return veld__err(VELD_EPERM, "a worker's store answers for its own team only");
+	if (today)
+		memcpy(q->today, json_string_value(today), sizeof q->today);
+	else
+		veld__due_date(q->today, (int64_t)(veld__hlc_now_ms() / 86400000u));
+	return VELD_OK;
+}
+
+/* The clients concerned, onto `concerned`: those the store shows (a
+ * worker's store: its team's), of q->team if given, and unless q->all only
+ * those whose contact person is the acting user. */
+static int due_clients(veld_store *s, const struct due_query *q, json_t *concerned)
+{
+	json_t *clients = json_array(), *shown = json_object(), *c;
+	size_t i;
+	int rc = clients && shown
+	         ? veld__list_records(s, "client", NULL, veld__due_kinds[0].fields, clients, shown)
+	         : veld__err(VELD_ENOMEM, "out of memory");
+	json_array_foreach(clients, i, c) {
+		if (rc != VELD_OK)
+			break;
+		if ((q->team && !is(c, "team", q->team)) || (!q->all && !is(c, "contact_person", s->user)))
+			continue;
+		if (json_array_append(concerned, c) != 0)
+			rc = veld__err(VELD_ENOMEM, "out of memory");
+	}
+	json_decref(clients);
+	json_decref(shown);
+	return rc;
+}
+
+/* Every record the rules read of the clients concerned, by kind, into
+ * `records`; each client read goes into `read` ({client: event}) for the
+ * access log. A kind this store does not know yields no records. */
+static int due_records(veld_store *s, json_t *concerned, json_t *records, json_t *read)
+{
+	json_t *c;
+	size_t i;
+	int rc = VELD_OK;
+	json_object_set(records, "client", concerned);
+	json_array_foreach(concerned, i, c)
+		json_object_set_new(read, str(c, "id"), json_string("read"));
+	for (const struct veld__due_kind *k = veld__due_kinds; rc == VELD_OK && k->kind; k++) {
+		json_t *list;
+		if (strcmp(k->kind, "client") == 0 || !veld__kind_known(s, k->kind))
+			continue;
+		json_object_set_new(records, k->kind, list = json_array());
+		json_array_foreach(concerned, i, c) {
+			uint8_t id[VELD_ID_BYTES];
+			if (veld__unhex(id, VELD_ID_BYTES, str(c, "id")) != 0)
+				return veld__err(VELD_ECORRUPT, "a client record without a valid id");
+			if ((rc = veld__list_records(s, k->kind, id, k->fields, list, read)) != VELD_OK)
+				break;
+		}
+	}
+	return rc;
+}
+
+/* One group a contact person of the clients concerned ("" for none),
+ * {worker: {"worker", "clients": how many of them, "items": []}}, and in
+ * `group_of` each client's group. */
+static json_t *worker_groups(json_t *concerned, json_t *group_of)
+{
+	json_t *groups = json_object(), *c, *g;
+	size_t i;
+	json_array_foreach(concerned, i, c) {
+		const char *w = str(c, "contact_person") ? str(c, "contact_person") : "";
+		if (!(g = json_object_get(groups, w)))
+			json_object_set_new(groups, w, g = json_pack("{s:s,s:i,s:[]}", "worker", w,
+			                                             "clients", 0, "items"));
+		json_object_set_new(g, "clients",
+		                    json_integer(json_integer_value(json_object_get(g, "clients")) + 1));
+		json_object_set(group_of, str(c, "id"), g);
+	}
+	return groups;
+}
+
+/* By name, with "" (no contact person) last. */
+static int worker_order(const void *pa, const void *pb)
+{
+	const char *a = str(*(json_t *const *)pa, "worker"), *b = str(*(json_t *const *)pb, "worker");
+	if ((*a == '\0') != (*b == '\0'))
+		return *a == '\0' ? 1 : -1;
+	return strcmp(a, b);
+}
+
+/* The items by the contact person of their client: [{"worker", "clients",
+ * "items"}], in worker_order; NULL when out of memory. */
+static json_t *by_worker(json_t *concerned, json_t *items)
+{
+	json_t *group_of = json_object(), *groups = worker_groups(concerned, group_of), *out, *g;
+	size_t i, n = json_object_size(groups);
+	json_t **v = calloc(n + 1, sizeof *v);
+	const char *name;
+	json_array_foreach(items, i, g)
+		json_array_append(json_object_get(json_object_get(group_of, str(g, "client")), "items"), g);
+	i = 0;
+	json_object_foreach(groups, name, g) {
+		if (v)
+			v[i++] = g;
+	}
+	if (v)
+		qsort(v, n, sizeof *v, worker_order);
+	out = v ? json_array() : NULL;
+	for (i = 0; out && i < n; i++)
+		json_array_append(out, v[i]);
+	free(v);
+	json_decref(groups);
+	json_decref(group_of);
+	return out;
+}
+
+static int due_answer(const struct due_query *q, json_t *concerned, json_t *items,
+                      char **json_out)
+{
+	json_t *ans = json_pack("{s:s,s:i,s:I,s:O}", "today", q->today, "days", q->days, "clients",
+	                        (json_int_t)json_array_size(concerned), "items", items);
+	int rc = VELD_OK;
+	if (ans && q->by_worker && json_object_set_new(ans, "by_worker", by_worker(concerned, items)))
+		rc = veld__err(VELD_ENOMEM, "out of memory");
+	if (rc == VELD_OK)
+		rc = ans ? veld__json_answer(ans, json_out) : veld__err(VELD_ENOMEM, "out of memory");
+	json_decref(ans);
+	return rc;
+}
+
+int veld_due(veld_store *s, const char *input_json, const char *purpose, char **json_out)
+{
+	struct due_query q;
+	json_t *in = NULL, *concerned = json_array(), *records = json_object(), *read = json_object(),
+	       *items = NULL;
+	struct veld__tx tx;
+	int rc = veld__enter_json(s, json_out, 1);
+	if (rc)
+		goto done;
+	if (input_json && *input_json && veld__json_object(input_json, &in) != VELD_OK) {
+		rc = veld__err(VELD_EINVAL, "the input of veld_due must be a JSON object");
+		goto out;
+	}
+	if ((rc = due_input(s, in, &q)) != VELD_OK || (rc = veld__tx_begin(s, &tx)) != VELD_OK)
+		goto out;
+	if (!concerned || !records || !read)
+		rc = veld__err(VELD_ENOMEM, "out of memory");
+	if (rc == VELD_OK)
+		rc = due_clients(s, &q, concerned);
+	if (rc == VELD_OK)
+		rc = due_records(s, concerned, records, read);
+	if (rc == VELD_OK)
+		rc = veld__list_log(s, read, purpose);
+	if (rc == VELD_OK)
+		rc = veld__due_compute(records, q.today, q.days, &items);
+	if (rc == VELD_OK)
+		rc = due_answer(&q, concerned, items, json_out);
+	rc = veld__access_finish(s, &tx, rc, json_out);
+out:
+	veld__leave(s);
+done:
+	json_decref(in);
+	json_decref(concerned);
+	json_decref(records);
+	json_decref(read);
+	json_decref(items);
 	return rc;
 }

@@ -1,9 +1,13 @@
 /* test_due.c - what is due: the rules on records as JSON (veld__due_compute,
- * each rule, the window's edges, overdue, the order). Every test fixes
- * today, 2026-11-22, so the window of 14 days ends on 2026-12-06. */
+ * each rule, the window's edges, overdue, the order), then veld_due on a
+ * store (the worker's own clients, every client, a team, per worker in the
+ * office's store, the access log, what it refuses). Every test fixes today,
+ * 2026-11-22, so the window of 14 days ends on 2026-12-06. */
 #include "helpers.h"
 
 #include "due.h"
+#include "listing.h"
+#include "store.h"
 
 #include <jansson.h>
 #include <stdio.h>
@@ -381,6 +385,308 @@ static void test_due__refuses_a_bad_today_or_window(void **state)
 	json_decref(r);
 }
 
+/* ---- veld_due on a store -------------------------------------------------------- */
+
+struct fx {
+	char *dir;
+	veld_store *s;
+	char *own, *colleague, *nobody; /* anna's client, bert's, one without a contact person */
+};
+
+static int setup(void **state)
+{
+	struct fx *f = calloc(1, sizeof *f);
+	f->s = store_new(&f->dir, "anna", "noord");
+	f->own = create(f->s, "client", "{\"name\":\"Jan de Vries\",\"contact_person\":\"anna\"}");
+	f->colleague = create(f->s, "client", "{\"name\":\"Piet Jansen\",\"contact_person\":\"bert\"}");
+	f->nobody = create(f->s, "client", "{\"name\":\"Kees Bakker\"}");
+	*state = f;
+	return 0;
+}
+
+static int teardown(void **state)
+{
+	struct fx *f = *state;
+	veld_store_free(f->s);
+	rm_rf(f->dir);
+	free(f->dir);
+	free(f->own);
+	free(f->colleague);
+	free(f->nobody);
+	free(f);
+	return 0;
+}
+
+/* Create a record of `kind` for `client` from the fields in `fmt`
+ * (without the client); returns its id (malloc'd). */
+static char *record(veld_store *s, const char *kind, const char *client, const char *fields)
+{
+	char buf[1024];
+	snprintf(buf, sizeof buf, "{\"client\":\"%s\",%s}", client, fields);
+	return create(s, kind, buf);
+}
+
+static json_t *due(veld_store *s, const char *input)
+{
+	char *out = NULL;
+	json_t *j;
+	ok(veld_due(s, input, NULL, &out));
+	j = json_loads(out, 0, NULL);
+	veld_free(out);
+	assert_non_null(j);
+	return j;
+}
+
+static int64_t log_entries(veld_store *s)
+{
+	uint64_t n = 0;
+	ok(veld_audit_verify(s, &n));
+	return (int64_t)n;
+}
+
+/* Every client of the store gets a goal to review and a signal without
+ * follow-up; their ids go to ids[0..5] (goal, signal per client). */
+static void goals_and_signals(struct fx *f, char *ids[6])
+{
+	const char *clients[] = {f->own, f->colleague, f->nobody};
+	for (int i = 0; i < 3; i++) {
+		ids[2 * i] = record(f->s, "goal", clients[i], "\"domain\":\"financien\","
+		                    "\"description\":\"Pays the rent\",\"review_date\":\"2026-11-30\"");
+		ids[2 * i + 1] = record(f->s, "signal", clients[i], "\"kind\":\"rent_arrears\","
+		                        "\"severity\":\"high\"");
+	}
+}
+
+static void free_ids(char **ids, size_t n)
+{
+	for (size_t i = 0; i < n; i++)
+		free(ids[i]);
+}
+
+static int has_record(json_t *items, const char *id)
+{
+	json_t *it;
+	size_t i;
+	json_array_foreach(items, i, it) {
+		if (strcmp(json_string_value(json_object_get(it, "record")), id) == 0)
+			return 1;
+	}
+	return 0;
+}
+
+static void test_due__store_answers_for_the_workers_own_clients(void **state)
+{
+	struct fx *f = *state;
+	char *ids[6];
+	char *planned = record(f->s, "visit", f->own, "\"kind\":\"home_visit\","
+	                       "\"planned\":\"2026-11-24T10:00\"");
+	char *done = record(f->s, "visit", f->own, "\"kind\":\"home_visit\","
+	                    "\"planned\":\"2026-11-20T10:00\",\"started\":\"2026-11-20T10:05\"");
+	goals_and_signals(f, ids);
+	json_t *ans = due(f->s, "{\"today\":\"" TODAY "\",\"days\":14}"), *items;
+	items = json_object_get(ans, "items");
+	assert_string_equal(json_string_value(json_object_get(ans, "today")), TODAY);
+	assert_int_equal(json_integer_value(json_object_get(ans, "days")), 14);
+	assert_int_equal(json_integer_value(json_object_get(ans, "clients")), 1);
+	assert_true(has_record(items, planned));
+	assert_false(has_record(items, done));
+	assert_true(has_record(items, ids[0]) && has_record(items, ids[1])); /* anna's */
+	assert_false(has_record(items, ids[2]) || has_record(items, ids[3])); /* bert's */
+	assert_false(has_record(items, ids[4]) || has_record(items, ids[5])); /* nobody's */
+	assert_int_equal(json_array_size(items), 3);
+	assert_null(json_object_get(ans, "by_worker"));
+	/* Ids only: nothing of a record's values. */
+	json_t *it;
+	size_t i;
+	json_array_foreach(items, i, it)
+		assert_int_equal(json_object_size(it), 7);
+	json_decref(ans);
+
+	/* "all": every client the store holds. */
+	ans = due(f->s, "{\"today\":\"" TODAY "\",\"all\":true}");
+	items = json_object_get(ans, "items");
+	assert_int_equal(json_integer_value(json_object_get(ans, "clients")), 3);
+	assert_int_equal(json_integer_value(json_object_get(ans, "days")), 14); /* the default */
+	for (int k = 0; k < 6; k++)
+		assert_true(has_record(items, ids[k]));
+	json_decref(ans);
+	free_ids(ids, 6);
+	free(planned);
+	free(done);
+}
+
+/* One access-log entry, a read, for each client looked at. */
+static void test_due__logs_one_read_per_client_looked_at(void **state)
+{
+	struct fx *f = *state;
+	char *ids[6], *out = NULL;
+	goals_and_signals(f, ids);
+	int64_t before = log_entries(f->s);
+	json_decref(due(f->s, "{\"today\":\"" TODAY "\"}"));
+	assert_int_equal(log_entries(f->s), before + 1);
+	ok(veld_audit_list(f->s, "{\"limit\":1}", &out));
+	json_t *log = json_loads(out, 0, NULL), *e = json_array_get(log, 0);
+	assert_string_equal(json_string_value(json_object_get(e, "event")), "read");
+	assert_string_equal(json_string_value(json_object_get(e, "client")), f->own);
+	assert_string_equal(json_string_value(json_object_get(e, "purpose")), "care");
+	json_decref(log);
+	veld_free(out);
+	json_decref(due(f->s, "{\"today\":\"" TODAY "\",\"all\":true}"));
+	assert_int_equal(log_entries(f->s), before + 4);
+	free_ids(ids, 6);
+}
+
+static void test_due__store_refuses_other_teams_and_bad_input(void **state)
+{
+	struct fx *f = *state;
+	char *out = (char *)0x1;
+	static const char *const bad[] = {
+		"{\"days\":367}", "{\"days\":-1}", "{\"days\":\"14\"}", "{\"today\":\"2026-02-30\"}",
+		"{\"today\":\"22-11-2026\"}", "{\"all\":1}", "{\"by_worker\":\"yes\"}", "{\"team\":\"\"}",
+		"{\"day\":14}", "[]", "not json",
+	};
+	for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+		assert_int_equal(veld_due(f->s, bad[i], NULL, &out), VELD_EINVAL);
+		assert_null(out);
+	}
+	assert_int_equal(veld_due(f->s, "{\"team\":\"zuid\"}", NULL, &out), VELD_EPERM);
+	assert_null(out);
+	json_t *ans = due(f->s, "{\"team\":\"noord\",\"days\":0}");
+	assert_int_equal(json_integer_value(json_object_get(ans, "clients")), 1);
+	json_decref(ans);
+	/* No input: the defaults, today as the store's clock says. */
+	ans = due(f->s, NULL);
+	assert_int_equal(json_string_length(json_object_get(ans, "today")), 10);
+	json_decref(ans);
+}
+
+/* The office's store: one team's clients, grouped per worker. */
+static void test_due__office_answers_per_worker_for_a_team(void **state)
+{
+	veld_store *s = NULL;
+	veld_store_options o = fast_opts("lead", NULL);
+	char *d = tmpdir_new(), sub[512];
+	(void)state;
+	snprintf(sub, sizeof sub, "%s/office", d);
+	ok(veld_office_create(&s, sub, TEST_PASS, strlen(TEST_PASS), &o));
+	char *c[4] = {
+		create(s, "client", "{\"name\":\"A\",\"team\":\"noord\",\"contact_person\":\"bert\"}"),
+		create(s, "client", "{\"name\":\"B\",\"team\":\"noord\",\"contact_person\":\"anna\"}"),
+		create(s, "client", "{\"name\":\"C\",\"team\":\"noord\"}"),
+		create(s, "client", "{\"name\":\"D\",\"team\":\"zuid\",\"contact_person\":\"anna\"}"),
+	};
+	char *g[4];
+	for (int i = 0; i < 4; i++)
+		g[i] = record(s, "goal", c[i], "\"domain\":\"financien\",\"description\":\"Rent\","
+		              "\"review_date\":\"2026-11-30\"");
+	json_t *ans = due(s, "{\"today\":\"" TODAY "\",\"team\":\"noord\",\"all\":true,"
+	                     "\"by_worker\":true}");
+	json_t *groups = json_object_get(ans, "by_worker");
+	assert_int_equal(json_integer_value(json_object_get(ans, "clients")), 3);
+	assert_int_equal(json_array_size(json_object_get(ans, "items")), 3);
+	assert_false(has_record(json_object_get(ans, "items"), g[3])); /* zuid */
+	assert_int_equal(json_array_size(groups), 3);
+	static const char *const workers[] = {"anna", "bert", ""}; /* by name, none last */
+	static const int goal_of[] = {1, 0, 2};
+	for (int i = 0; i < 3; i++) {
+		json_t *grp = json_array_get(groups, (size_t)i);
+		assert_string_equal(json_string_value(json_object_get(grp, "worker")), workers[i]);
+		assert_int_equal(json_integer_value(json_object_get(grp, "clients")), 1);
+		assert_int_equal(json_array_size(json_object_get(grp, "items")), 1);
+		assert_true(has_record(json_object_get(grp, "items"), g[goal_of[i]]));
+	}
+	json_decref(ans);
+	/* Without "all": the acting user's own clients (the office has none). */
+	ans = due(s, "{\"today\":\"" TODAY "\",\"team\":\"noord\"}");
+	assert_int_equal(json_integer_value(json_object_get(ans, "clients")), 0);
+	json_decref(ans);
+	free_ids(c, 4);
+	free_ids(g, 4);
+	veld_store_free(s);
+	rm_rf(d);
+	free(d);
+}
+
+/* veld_due opens only the fields the rules read: a visit's notes on what
+ * was agreed, its scores, a client's name stay sealed. */
+static void test_due__reads_only_the_fields_the_rules_need(void **state)
+{
+	struct fx *f = *state;
+	const struct veld__due_kind *visit = NULL;
+	for (const struct veld__due_kind *k = veld__due_kinds; k->kind; k++)
+		if (strcmp(k->kind, "visit") == 0)
+			visit = k;
+	assert_non_null(visit);
+	free(record(f->s, "visit", f->own, "\"kind\":\"home_visit\",\"started\":\"2026-11-20T10:00\","
+	            "\"actions\":\"Budget plan\",\"scores\":{\"financien\":2}"));
+	json_t *arr = json_array(), *clients = json_object(), *v;
+	ok(veld__list_records(f->s, "visit", NULL, visit->fields, arr, clients));
+	assert_int_equal(json_array_size(arr), 1);
+	v = json_array_get(arr, 0);
+	assert_string_equal(json_string_value(json_object_get(v, "kind")), "home_visit");
+	assert_non_null(json_object_get(v, "started"));
+	assert_null(json_object_get(v, "actions"));
+	assert_null(json_object_get(v, "scores"));
+	assert_null(json_object_get(v, "worker"));
+	assert_non_null(json_object_get(clients, f->own));
+	json_decref(arr);
+	json_decref(clients);
+}
+
+/* The kinds beyond the first five, once the store has them. */
+static int store_has_kind(veld_store *s, const char *kind)
+{
+	char *out = NULL;
+	ok(veld_schema_json(s, &out));
+	json_t *schema = json_loads(out, 0, NULL);
+	int has = json_object_get(json_object_get(schema, "kinds"), kind) != NULL;
+	json_decref(schema);
+	veld_free(out);
+	return has;
+}
+
+static void test_due__store_reads_the_new_kinds(void **state)
+{
+	struct fx *f = *state;
+	static const char *const kinds[] = {"woonkompas", "action", "tenancy", "standing_decision",
+	                                    "time_out", "escalation", "escalation_step"};
+	for (size_t i = 0; i < sizeof kinds / sizeof kinds[0]; i++)
+		if (!store_has_kind(f->s, kinds[i]))
+			skip();
+	char *ids[7];
+	ids[0] = record(f->s, "woonkompas", f->own, "\"date\":\"2026-05-01\",\"next_review\":\"2026-11-30\"");
+	ids[1] = record(f->s, "action", f->own, "\"description\":\"Call the corporation\","
+	                "\"owner\":\"worker\",\"due\":\"2026-11-25\"");
+	ids[2] = record(f->s, "tenancy", f->own, "\"form\":\"three_party\",\"own_name_planned\":\"2026-12-01\"");
+	ids[3] = record(f->s, "standing_decision", f->own, "\"number\":\"WB-1\",\"municipality\":\"Utrecht\","
+	                "\"start\":\"2025-01-01\",\"end\":\"2027-01-31\"");
+	ids[4] = record(f->s, "time_out", f->own, "\"start\":\"2026-11-01\",\"agreed_days\":14");
+	ids[5] = record(f->s, "escalation", f->own, "\"about\":\"rent_arrears\"");
+	char step[256];
+	snprintf(step, sizeof step, "\"escalation\":\"%s\",\"step\":\"reminder\",\"date\":\"2026-11-01\","
+	         "\"due\":\"2026-11-21\"", ids[5]);
+	ids[6] = record(f->s, "escalation_step", f->own, step);
+	static const struct {
+		const char *rule;
+		int id; /* in ids */
+		const char *due;
+		int overdue, days;
+	} want[] = {
+		{"woonkompas_review", 0, "2026-11-30", 0, 8},
+		{"action", 1, "2026-11-25", 0, 3},
+		{"own_name_move", 2, "2026-12-01", 0, 9},
+		{"standing_decision_ending", 3, "2027-01-31", 0, 70},
+		{"time_out_overdue", 4, "2026-11-15", 1, -7},
+		{"escalation_step", 6, "2026-11-21", 1, -1},
+	};
+	json_t *ans = due(f->s, "{\"today\":\"" TODAY "\"}"), *items = json_object_get(ans, "items");
+	for (size_t i = 0; i < sizeof want / sizeof want[0]; i++)
+		expect_item(items, want[i].rule, ids[want[i].id], want[i].due, want[i].overdue,
+		            want[i].days);
+	json_decref(ans);
+	free_ids(ids, 7);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -397,6 +703,16 @@ int main(void)
 		cmocka_unit_test(test_due__open_signals_without_follow_up),
 		cmocka_unit_test(test_due__items_sorted_by_date_then_client),
 		cmocka_unit_test(test_due__refuses_a_bad_today_or_window),
+		cmocka_unit_test_setup_teardown(test_due__store_answers_for_the_workers_own_clients, setup,
+		                                teardown),
+		cmocka_unit_test_setup_teardown(test_due__logs_one_read_per_client_looked_at, setup,
+		                                teardown),
+		cmocka_unit_test_setup_teardown(test_due__store_refuses_other_teams_and_bad_input, setup,
+		                                teardown),
+		cmocka_unit_test(test_due__office_answers_per_worker_for_a_team),
+		cmocka_unit_test_setup_teardown(test_due__reads_only_the_fields_the_rules_need, setup,
+		                                teardown),
+		cmocka_unit_test_setup_teardown(test_due__store_reads_the_new_kinds, setup, teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -7,11 +7,12 @@
  * Each rule turns a record into at most one item, due on a day; the answer
  * holds the items due on or before today + days (the window), and an item
  * is overdue when its day is before today. Two rules keep time of their
- * own: a standing decision is due 90 days before it ends, whatever the
- * window, and a signal is overdue once it is two days old. Days are day
- * numbers (days since 1970-01-01) of the date part of a date or time as it
- * is written, with no time zone: a visit planned at 23:30+01:00 is due on
- * the day it says, which is the day the worker means. */
+ * own: a standing decision (a waakvlam record) is due 90 days before it
+ * ends, whatever the window, and a signal is overdue once it is two days
+ * old. Days are day numbers (days since 1970-01-01) of the date part of a
+ * date or time as it is written, with no time zone: a visit planned at
+ * 23:30+01:00 is due on the day it says, which is the day the worker
+ * means. */
 #include "due.h"
 #include "access.h"
 #include "crypto.h"
@@ -38,7 +39,7 @@ const struct veld__due_kind veld__due_kinds[] = {
 	{"escalation", FIELDS("status")},
 	{"escalation_step", FIELDS("escalation", "due", "done")},
 	{"action", FIELDS("due", "done")},
-	{"standing_decision", FIELDS("start", "end")},
+	{"waakvlam", FIELDS("start", "end")},
 	{"tenancy", FIELDS("own_name_planned", "own_name_actual", "end")},
 	{"time_out", FIELDS("start", "end", "agreed_days")},
 	{NULL, NULL}};
@@ -232,10 +233,10 @@ static int action_due(struct due *d, json_t *rec)
 	return due_by(d, "action", rec, day);
 }
 
-/* A standing decision must be renewed before it ends, and a renewal takes
- * longer than most windows: due 90 days ahead, whatever the window. One
- * that a newer decision of the client (a later start) follows up is done
- * with, ended or not. */
+/* A standing decision (a waakvlam record, the "waakvlambeschikking") must
+ * be renewed before it ends, and a renewal takes longer than most windows:
+ * due 90 days ahead, whatever the window. One that a newer decision of the
+ * client (a later start) follows up is done with, ended or not. */
 static int decision_ending(struct due *d, json_t *rec)
 {
 	json_t *newest = json_object_get(d->newest_decision, client_of(rec));
@@ -307,7 +308,7 @@ static const struct {
 	{"woonkompas", woonkompas_review},
 	{"escalation_step", escalation_step},
 	{"action", action_due},
-	{"standing_decision", decision_ending},
+	{"waakvlam", decision_ending},
 	{"tenancy", own_name_move},
 	{"time_out", time_out_overdue},
 	{"client", not_seen},
@@ -374,7 +375,7 @@ static const struct {
 } notes[] = {
 	{"visit", note_contact},
 	{"woonkompas", note_talk},
-	{"standing_decision", note_decision},
+	{"waakvlam", note_decision},
 	{"escalation", note_escalation},
 };
 

@@ -217,17 +217,17 @@ static void test_due__agreed_actions_not_done(void **state)
 static void test_due__standing_decisions_90_days_before_they_end(void **state)
 {
 	(void)state;
-	json_t *items = compute("{\"standing_decision\": ["
-		"{\"id\":\"d1\",\"type\":\"standing_decision\",\"client\":\"a\",\"start\":\"2025-02-21\",\"end\":\"2027-02-20\"},"
-		"{\"id\":\"d2\",\"type\":\"standing_decision\",\"client\":\"b\",\"start\":\"2025-02-22\",\"end\":\"2027-02-21\"},"
-		"{\"id\":\"d3\",\"type\":\"standing_decision\",\"client\":\"c\",\"start\":\"2024-10-01\",\"end\":\"2026-10-01\"},"
+	json_t *items = compute("{\"waakvlam\": ["
+		"{\"id\":\"d1\",\"type\":\"waakvlam\",\"client\":\"a\",\"start\":\"2025-02-21\",\"end\":\"2027-02-20\"},"
+		"{\"id\":\"d2\",\"type\":\"waakvlam\",\"client\":\"b\",\"start\":\"2025-02-22\",\"end\":\"2027-02-21\"},"
+		"{\"id\":\"d3\",\"type\":\"waakvlam\",\"client\":\"c\",\"start\":\"2024-10-01\",\"end\":\"2026-10-01\"},"
 		/* d: renewed, so the one ending is done with */
-		"{\"id\":\"d4\",\"type\":\"standing_decision\",\"client\":\"d\",\"start\":\"2025-01-01\",\"end\":\"2026-12-31\"},"
-		"{\"id\":\"d5\",\"type\":\"standing_decision\",\"client\":\"d\",\"start\":\"2027-01-01\",\"end\":\"2028-12-31\"},"
+		"{\"id\":\"d4\",\"type\":\"waakvlam\",\"client\":\"d\",\"start\":\"2025-01-01\",\"end\":\"2026-12-31\"},"
+		"{\"id\":\"d5\",\"type\":\"waakvlam\",\"client\":\"d\",\"start\":\"2027-01-01\",\"end\":\"2028-12-31\"},"
 		/* e: ended, and the newer one ended too: only the newer is overdue */
-		"{\"id\":\"d6\",\"type\":\"standing_decision\",\"client\":\"e\",\"start\":\"2026-01-01\",\"end\":\"2026-11-01\"},"
-		"{\"id\":\"d7\",\"type\":\"standing_decision\",\"client\":\"e\",\"start\":\"2024-01-01\",\"end\":\"2025-12-31\"},"
-		"{\"id\":\"d8\",\"type\":\"standing_decision\",\"client\":\"f\",\"start\":\"2024-01-01\"}"
+		"{\"id\":\"d6\",\"type\":\"waakvlam\",\"client\":\"e\",\"start\":\"2026-01-01\",\"end\":\"2026-11-01\"},"
+		"{\"id\":\"d7\",\"type\":\"waakvlam\",\"client\":\"e\",\"start\":\"2024-01-01\",\"end\":\"2025-12-31\"},"
+		"{\"id\":\"d8\",\"type\":\"waakvlam\",\"client\":\"f\",\"start\":\"2024-01-01\"}"
 		"]}", 0);
 	expect_item(items, "standing_decision_ending", "d1", "2027-02-20", 0, 90);
 	expect_none(items, "standing_decision_ending", "d2");
@@ -240,8 +240,8 @@ static void test_due__standing_decisions_90_days_before_they_end(void **state)
 	assert_int_equal(json_array_size(items), 3);
 	json_decref(items);
 	/* A window longer than 90 days does not stretch it. */
-	items = compute("{\"standing_decision\": ["
-		"{\"id\":\"d2\",\"type\":\"standing_decision\",\"client\":\"b\",\"start\":\"2025-02-22\",\"end\":\"2027-02-21\"}]}",
+	items = compute("{\"waakvlam\": ["
+		"{\"id\":\"d2\",\"type\":\"waakvlam\",\"client\":\"b\",\"start\":\"2025-02-22\",\"end\":\"2027-02-21\"}]}",
 		200);
 	assert_int_equal(json_array_size(items), 0);
 	json_decref(items);
@@ -648,7 +648,7 @@ static int store_has_kind(veld_store *s, const char *kind)
 static void test_due__store_reads_the_new_kinds(void **state)
 {
 	struct fx *f = *state;
-	static const char *const kinds[] = {"woonkompas", "action", "tenancy", "standing_decision",
+	static const char *const kinds[] = {"woonkompas", "action", "tenancy", "waakvlam",
 	                                    "time_out", "escalation", "escalation_step"};
 	for (size_t i = 0; i < sizeof kinds / sizeof kinds[0]; i++)
 		if (!store_has_kind(f->s, kinds[i]))
@@ -658,7 +658,7 @@ static void test_due__store_reads_the_new_kinds(void **state)
 	ids[1] = record(f->s, "action", f->own, "\"description\":\"Call the corporation\","
 	                "\"owner\":\"worker\",\"due\":\"2026-11-25\"");
 	ids[2] = record(f->s, "tenancy", f->own, "\"form\":\"three_party\",\"own_name_planned\":\"2026-12-01\"");
-	ids[3] = record(f->s, "standing_decision", f->own, "\"number\":\"WB-1\",\"municipality\":\"Utrecht\","
+	ids[3] = record(f->s, "waakvlam", f->own, "\"number\":\"WB-1\",\"municipality\":\"Utrecht\","
 	                "\"start\":\"2025-01-01\",\"end\":\"2027-01-31\"");
 	ids[4] = record(f->s, "time_out", f->own, "\"start\":\"2026-11-01\",\"agreed_days\":14");
 	ids[5] = record(f->s, "escalation", f->own, "\"about\":\"rent_arrears\"");

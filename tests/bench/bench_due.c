@@ -1,7 +1,8 @@
 /* bench_due.c - how long `veld due` takes on a worker's whole caseload.
  *
- *   bench_due [--clients N] [--years Y] [--others M] [--runs R]
+ *   bench_due [--clients N] [--years Y] [--others M] [--runs R] [--keep]
  *             (defaults 40 clients, 5 years, 0 others, 7 runs)
+ *   bench_due --store DIR [--runs R]
  *
  * Fills a store through the public API with a caseload like a worker's:
  * N clients whose contact person is the acting worker, each with Y years
@@ -20,9 +21,10 @@
  * median CPU time (on a machine others share, the wall time says as much
  * about them as about veld) and how many items it found. It measures; it
  * does not judge (not registered with ctest). Everything lives in a fresh
- * directory under /tmp, removed at the end unless BENCH_DUE_KEEP is set
- * (then it prints where, for a look with sqlite3); the store uses the
- * key-derivation floor.
+ * directory under /tmp, removed at the end; --keep leaves it and prints
+ * where, and --store DIR times a store kept so without filling one again
+ * (to compare two builds on the same records, or look with sqlite3). The
+ * store uses the key-derivation floor.
  */
 #include "veld.h"
 
@@ -270,6 +272,40 @@ static double one_due(size_t *items, double *cpu)
 	return t;
 }
 
+static const char *arg_str(int argc, char **argv, const char *name)
+{
+	for (int i = 1; i + 1 < argc; i++)
+		if (strcmp(argv[i], name) == 0)
+			return argv[i + 1];
+	return NULL;
+}
+
+static int arg_flag(int argc, char **argv, const char *name)
+{
+	for (int i = 1; i < argc; i++)
+		if (strcmp(argv[i], name) == 0)
+			return 1;
+	return 0;
+}
+
+/* A new store in a fresh directory under /tmp, filled with the caseload. */
+static void fill(veld_store_options *o, char *dir, size_t dir_size, int clients, int years,
+                 int others)
+{
+	double t0;
+	snprintf(tmp_dir, sizeof tmp_dir, "/tmp/veld-bench-due-XXXXXX");
+	if (!mkdtemp(tmp_dir))
+		die("cannot make a temporary directory", NULL);
+	snprintf(dir, dir_size, "%s/store", tmp_dir);
+	check(veld_store_create(&store, dir, PASS, strlen(PASS), o), "veld_store_create");
+	fprintf(stderr, "bench_due: %d clients with %d years of history (+%d of colleagues)...\n",
+	        clients, years, others);
+	t0 = now_ms();
+	for (int c = 0; c < clients + others; c++)
+		client_with_history(c, years, c < clients);
+	fprintf(stderr, "bench_due: filled in %.1f s\n", (now_ms() - t0) / 1e3);
+}
+
 static int arg_int(int argc, char **argv, const char *name, int fallback, int lo, int hi)
 {
 	for (int i = 1; i + 1 < argc; i++)
@@ -288,44 +324,43 @@ int main(int argc, char **argv)
 	int years = arg_int(argc, argv, "--years", 5, 1, 50);
 	int others = arg_int(argc, argv, "--others", 0, 0, 10000);
 	int runs = arg_int(argc, argv, "--runs", 7, 1, 1000);
+	const char *reuse = arg_str(argc, argv, "--store");
 	veld_store_options o = VELD_STORE_OPTIONS_INIT;
 	char dir[128];
 	struct tm tm = {.tm_year = 126, .tm_mon = 11, .tm_mday = 1};
-	double *ms = calloc((size_t)runs, sizeof *ms), *cpu = calloc((size_t)runs, sizeof *cpu), t0;
+	double *ms = calloc((size_t)runs, sizeof *ms), *cpu = calloc((size_t)runs, sizeof *cpu);
 	size_t items = 0;
 
 	today_t = timegm(&tm);
-	snprintf(tmp_dir, sizeof tmp_dir, "/tmp/veld-bench-due-XXXXXX");
-	if (!ms || !cpu || !mkdtemp(tmp_dir))
-		die("cannot make a temporary directory", NULL);
-	snprintf(dir, sizeof dir, "%s/store", tmp_dir);
+	if (!ms || !cpu)
+		die("out of memory", NULL);
 	o.user = USER;
 	o.role = "worker";
 	o.team = TEAM;
 	o.kdf_opslimit = VELD_KDF_OPSLIMIT_MIN;
 	o.kdf_memlimit = VELD_KDF_MEMLIMIT_MIN;
-	check(veld_store_create(&store, dir, PASS, strlen(PASS), &o), "veld_store_create");
-	fprintf(stderr, "bench_due: %d clients with %d years of history (+%d of colleagues)...\n",
-	        clients, years, others);
-	t0 = now_ms();
-	for (int c = 0; c < clients + others; c++)
-		client_with_history(c, years, c < clients);
-	fprintf(stderr, "bench_due: filled in %.1f s\n", (now_ms() - t0) / 1e3);
+	if (reuse)
+		check(veld_store_open(&store, reuse, PASS, strlen(PASS), &o), "veld_store_open");
+	else
+		fill(&o, dir, sizeof dir, clients, years, others);
 
 	one_due(&items, &cpu[0]); /* warm-up: the page cache and the statements */
 	for (int r = 0; r < runs; r++)
 		ms[r] = one_due(&items, &cpu[r]);
 	qsort(ms, (size_t)runs, sizeof *ms, cmp_double);
 	qsort(cpu, (size_t)runs, sizeof *cpu, cmp_double);
-	printf("veld_due, %d clients x %d years (+%d others): median %.1f ms (min %.1f, max %.1f, "
-	       "%d runs; CPU median %.1f ms), %zu items\n", clients, years, others, ms[runs / 2],
-	       ms[0], ms[runs - 1], runs, cpu[runs / 2], items);
+	if (reuse)
+		printf("veld_due on %s: ", reuse);
+	else
+		printf("veld_due, %d clients x %d years (+%d others): ", clients, years, others);
+	printf("median %.1f ms (min %.1f, max %.1f, %d runs; CPU median %.1f ms), %zu items\n",
+	       ms[runs / 2], ms[0], ms[runs - 1], runs, cpu[runs / 2], items);
 	veld_store_free(store);
 	free(ms);
 	free(cpu);
-	if (getenv("BENCH_DUE_KEEP"))
+	if (!reuse && arg_flag(argc, argv, "--keep"))
 		fprintf(stderr, "bench_due: store kept in %s\n", dir);
-	else
+	else if (!reuse)
 		rm_tree(tmp_dir);
 	return 0;
 }

@@ -529,6 +529,15 @@ static int due_input(veld_store *s, json_t *in, struct due_query *q)
 	return VELD_OK;
 }
 
+/* The fields the rules read of `kind`. */
+static const char *const *due_fields(const char *kind)
+{
+	for (const struct veld__due_kind *k = veld__due_kinds; k->kind; k++)
+		if (strcmp(k->kind, kind) == 0)
+			return k->fields;
+	return NULL;
+}
+
 /* The clients concerned, onto `concerned`: those the store shows (a
  * worker's store: its team's), of q->team if given, and unless q->all only
  * those whose contact person is the acting user. */
@@ -537,7 +546,7 @@ static int due_clients(veld_store *s, const struct due_query *q, json_t *concern
 	json_t *clients = json_array(), *shown = json_object(), *c;
 	size_t i;
 	int rc = clients && shown
-	         ? veld__list_records(s, "client", NULL, veld__due_kinds[0].fields, clients, shown)
+	         ? veld__list_records(s, "client", NULL, due_fields("client"), clients, shown)
 	         : veld__err(VELD_ENOMEM, "out of memory");
 	json_array_foreach(clients, i, c) {
 		if (rc != VELD_OK)

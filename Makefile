@@ -32,6 +32,7 @@ bench: build
 	@./$(BUILD)/tests/bench/bench_store
 	@./$(BUILD)/tests/bench/bench_sync --veld ./$(BUILD)/veld
 	@./$(BUILD)/tests/bench/bench_sync --veld ./$(BUILD)/veld --devices 20
+	@./$(BUILD)/tests/bench/bench_due
 
 valgrind: build
 	@VELD_VALGRIND=1 ./tests/cli/cli_test.sh $(BUILD)

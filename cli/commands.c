@@ -115,6 +115,17 @@ const cli_cmd cli_commands[] = {
 	 "`veld office schema`; the `veld record` commands take them as soon as they\n"
 	 "reach this store. With --json, the schema as the API gives it.\n",
 	 .extra = TOO_MANY},
+	{"due", NULL, cmd_due, "[--days N] [--all] [--today YYYY-MM-DD]",
+	 "What is due for your clients (those whose contact person you are, --user):\n"
+	 "planned visits, goal and Woonkompas reviews, escalation steps and agreed\n"
+	 "actions, standing decisions ending within 90 days, tenancies moving to the\n"
+	 "client's own name, time-outs open longer than agreed, clients not seen for\n"
+	 "30 days, open signals without a follow-up. Worked out from the records each\n"
+	 "time; what is overdue comes first, then the rest by date.\n\n"
+	 "  --days N            look N days ahead (default 14, at most 366)\n"
+	 "  --all               every client in this store, not only yours\n"
+	 "  --today YYYY-MM-DD  as if today were this date (default: today, UTC)\n",
+	 .opts = "days= all today=", .extra = TOO_MANY},
 
 	{"client", "add", cmd_record_add, "--name N [options]",
 	 "Add a client.\n\n" CLIENT_FIELDS_HELP,
@@ -446,6 +457,13 @@ const cli_cmd cli_commands[] = {
 	 "device that wrote each: a device that keeps sending what fails its checks\n"
 	 "may be faulty or tampered with; `veld office revoke DEVICE` stops it.\n",
 	 .extra = TOO_MANY, .office = true},
+	{"office", "due", cmd_office_due, "--team T [--days N] [--today YYYY-MM-DD]",
+	 "What is due for a team's clients, per worker (the clients' contact\n"
+	 "person): what `veld due` shows a worker, for the team lead.\n\n"
+	 "  --team T            the team\n"
+	 "  --days N            look N days ahead (default 14, at most 366)\n"
+	 "  --today YYYY-MM-DD  as if today were this date (default: today, UTC)\n",
+	 .opts = "team=+ days= today=", .extra = TOO_MANY, .office = true},
 	{"office", "list", cmd_office_list,
 	 "clients|visits|notes|goals|signals|conflicts [--client ID] [--open]",
 	 "List records of every team in the office store. Columns as in `veld client\n"

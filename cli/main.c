@@ -357,6 +357,8 @@ static const struct rule {
 	{"max-skew", 'i', 1, 7 * 24 * 3600, "--max-skew is in seconds, from %lld to %lld"},
 	{"label", 'l', 1, CLI_LABEL_MAX, "--label needs a name of %lld to %lld bytes"},
 	{"now", 'd', 0, 0, "--now needs a date as YYYY-MM-DD"},
+	{"today", 'd', 0, 0, "--today needs a date as YYYY-MM-DD"},
+	{"days", 'i', 0, 366, "--days must be from %lld to %lld"},
 	{"team", 'e', 0, 0, "--team needs a team id"},
 };
 

@@ -301,6 +301,33 @@ VELD_EXTERN VELD_WARN_UNUSED int veld_retention_set(veld_store *s, const char *k
 VELD_EXTERN VELD_WARN_UNUSED int veld_retention_purge(veld_store *s, int64_t now_unix,
 	int dry_run, char **json_out);
 
+/* ---- What is due -------------------------------------------------------
+ * What a worker has to do for their clients, derived from the records at
+ * the time asked and never stored (docs/data-model.md#what-is-due has the
+ * rules): planned visits, goal and Woonkompas reviews, escalation steps and
+ * agreed actions, standing decisions ending within 90 days, tenancies moving
+ * to the client's own name, time-outs open longer than agreed, clients not
+ * seen for 30 days, open signals without a follow-up.
+ *
+ * input_json (may be NULL) is an object: {"days": n (0..366, default 14:
+ * the window is today .. today + n), "today": "YYYY-MM-DD" (default today in
+ * UTC), "all": bool (default false: only the clients whose contact_person
+ * is the acting user; true: every client the store shows), "team": id (only
+ * that team's clients; a worker's store refuses another team with
+ * VELD_EPERM), "by_worker": bool (also group the items by the clients'
+ * contact person)}. Unknown keys are VELD_EINVAL.
+ *
+ * *json_out: {"today", "days", "clients": how many clients it looked at,
+ * "items": [{"client", "kind" (the rule), "record", "type" (the record's
+ * kind), "due": "YYYY-MM-DD", "overdue": bool, "days": due minus today}]
+ * sorted by due date, then client; with by_worker also "by_worker":
+ * [{"worker" ("" for clients without a contact person), "clients",
+ * "items"}] by name}. Ids only: no value of a record. Each client looked at
+ * is logged as a read with `purpose`, as veld_record_list logs one; only
+ * the fields the rules need are opened. */
+VELD_EXTERN VELD_WARN_UNUSED int veld_due(veld_store *s, const char *input_json,
+	const char *purpose, char **json_out);
+
 #ifdef __cplusplus
 }
 #endif

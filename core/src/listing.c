@@ -12,11 +12,14 @@
 
 #include <string.h>
 
-enum listing_stmt { LS_RECORDS, LS_CONFLICTS };
+enum listing_stmt { LS_RECORDS, LS_CLIENT_RECORDS, LS_CONFLICTS };
 static const char *const listing_sql[] = {
-	/* ?2 NULL: every client's. */
-	[LS_RECORDS] = "SELECT entity, team FROM entities WHERE kind = ?1 AND (?2 IS NULL OR client = ?2)"
-	               " ORDER BY created, entity",
+	/* Two statements, not one with "?2 IS NULL OR client = ?2": the OR
+	 * keeps SQLite from using the index on (kind, client), and one
+	 * client's records would cost a scan of every client's. */
+	[LS_RECORDS] = "SELECT entity, team FROM entities WHERE kind = ?1 ORDER BY created, entity",
+	[LS_CLIENT_RECORDS] = "SELECT entity, team FROM entities WHERE kind = ?1 AND client = ?2"
+	                      " ORDER BY created, entity",
 	/* ?2 (the office): every team's. */
 	[LS_CONFLICTS] = "SELECT DISTINCT c.entity FROM conflicts c JOIN entities e ON e.entity = c.entity"
 	                 " WHERE e.team = ?1 OR ?2 ORDER BY e.created",
@@ -30,6 +33,7 @@ struct list_query {
 	const char *cid;            /* the client asked for, or NULL */
 	uint8_t client[VELD_ID_BYTES];
 	const char *purpose;
+	const char *const *fields; /* the fields to read; NULL: all */
 };
 
 /* Does the record pass the filter's status and search? */
@@ -41,8 +45,8 @@ static int list_match(const struct list_query *q, json_t *rec)
 	return !q->query || veld__kind_search(q->k, rec, q->query);
 }
 
-/* One row of LS_RECORDS into arr, with the access event to log for its
- * client in `clients` ({client id: event}). */
+/* One row of LS_RECORDS or LS_CLIENT_RECORDS into arr, with the access
+ * event to log for its client in `clients` ({client id: event}). */
 static int list_row(veld_store *s, const struct list_query *q, sqlite3_stmt *st, json_t *arr,
                     json_t *clients)
 {
@@ -53,7 +57,7 @@ static int list_row(veld_store *s, const struct list_query *q, sqlite3_stmt *st,
 	 * access the caller checked). */
 	if (!q->cid && strcmp(team, s->team) != 0 && !s->office)
 		return VELD_OK;
-	rc = veld__record_build(s, sqlite3_column_blob(st, 0), &rec);
+	rc = veld__record_build_fields(s, sqlite3_column_blob(st, 0), q->fields, &rec);
 	if (rc == VELD_ESHREDDED || rc == VELD_ENOTFOUND)
 		return VELD_OK; /* erased or key not here: nothing to show */
 	if (rc != VELD_OK || !rec)
@@ -63,8 +67,10 @@ static int list_row(veld_store *s, const struct list_query *q, sqlite3_stmt *st,
 		return VELD_OK;
 	}
 	event = q->query ? "search" : "read";
-	if (q->cid)
-		event = veld__access_event(s, team, q->client, q->purpose, event);
+	if (q->cid && !(event = veld__access_event(s, team, q->client, q->purpose, event))) {
+		json_decref(rec);
+		return VELD_EPERM;
+	}
 	json_object_set_new(clients,
 		json_string_value(json_object_get(rec, strcmp(q->k->kind, "client") ? "client" : "id")),
 		json_string(event));
@@ -75,7 +81,7 @@ static int list_row(veld_store *s, const struct list_query *q, sqlite3_stmt *st,
 static int list_rows(veld_store *s, const struct list_query *q, json_t *arr, json_t *clients)
 {
 	sqlite3_stmt *st;
-	int rc = veld__sql(s, &listing_tab, LS_RECORDS, &st);
+	int rc = veld__sql(s, &listing_tab, q->cid ? LS_CLIENT_RECORDS : LS_RECORDS, &st);
 	if (rc != VELD_OK)
 		return rc;
 	sqlite3_bind_text(st, 1, q->k->kind, -1, SQLITE_STATIC);
@@ -90,9 +96,23 @@ static int list_rows(veld_store *s, const struct list_query *q, json_t *arr, jso
 	return veld__sql_done(st, rc, "listing records");
 }
 
-/* One access-log entry per client whose data was shown; a search that
- * showed nothing is logged too. */
-static int list_log(veld_store *s, const struct list_query *q, json_t *clients)
+int veld__list_records(veld_store *s, const char *kind, const uint8_t *client,
+                       const char *const *fields, json_t *arr, json_t *clients)
+{
+	struct list_query q = {.fields = fields};
+	char cid[2 * VELD_ID_BYTES + 1];
+	int rc = veld__kind_get(s, kind, &q.k);
+	if (rc != VELD_OK)
+		return rc;
+	if (client) {
+		veld__hex(cid, client, VELD_ID_BYTES);
+		memcpy(q.client, client, VELD_ID_BYTES);
+		q.cid = cid;
+	}
+	return list_rows(s, &q, arr, clients);
+}
+
+int veld__list_log(veld_store *s, json_t *clients, const char *purpose)
 {
 	const char *cid;
 	json_t *event;
@@ -100,12 +120,20 @@ static int list_log(veld_store *s, const struct list_query *q, json_t *clients)
 	json_object_foreach(clients, cid, event) {
 		uint8_t c[VELD_ID_BYTES];
 		if (veld__unhex(c, VELD_ID_BYTES, cid) == 0 &&
-		    (rc = veld__audit(s, json_string_value(event), "success", c, q->purpose)) != VELD_OK)
+		    (rc = veld__audit(s, json_string_value(event), "success", c, purpose)) != VELD_OK)
 			return rc;
 	}
-	if (json_object_size(clients) == 0 && q->query)
-		return veld__audit(s, "search", "success", NULL, q->purpose);
 	return VELD_OK;
+}
+
+/* One access-log entry per client whose data was shown; a search that
+ * showed nothing is logged too. */
+static int list_log(veld_store *s, const struct list_query *q, json_t *clients)
+{
+	int rc = veld__list_log(s, clients, q->purpose);
+	if (rc == VELD_OK && json_object_size(clients) == 0 && q->query)
+		return veld__audit(s, "search", "success", NULL, q->purpose);
+	return rc;
 }
 
 /* Records of one client: the actor must be allowed to read the client. */

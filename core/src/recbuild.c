@@ -1,11 +1,14 @@
 /* recbuild.c - a record's JSON, built from the operation log (recbuild.h).
  *
- * The heads of a record's fields come ordered by field, winner first; the
- * first head of a field gives its value, and a field with more than one
- * head becomes an entry in the record's "conflicts". Values are opened with
- * the version of the client's data key they were sealed with, and
- * authenticated against their place (entity, field, device, seq), so a
- * value moved to another record or field does not open. */
+ * The heads of a record's fields come ordered by field; the heads of one
+ * field are put in order here (highest hlc, then device, first) rather than
+ * by SQLite, which would build a sorter for every record read, though a
+ * field nearly always has one head. The first head of a field gives its
+ * value, and a field with more than one head becomes an entry in the
+ * record's "conflicts". Values are opened with the version of the client's
+ * data key they were sealed with, and authenticated against their place
+ * (entity, field, device, seq), so a value moved to another record or field
+ * does not open. */
 #include "recbuild.h"
 #include "error.h"
 #include "hlc.h"
@@ -19,7 +22,7 @@ enum recbuild_stmt { RB_ENTITY, RB_HEADS, RB_NOTES };
 static const char *const recbuild_sql[] = {
 	[RB_ENTITY] = "SELECT kind, client, team, created FROM entities WHERE entity = ?1",
 	[RB_HEADS] = "SELECT field, device, seq, hlc, value, kv FROM ops WHERE entity = ?1 AND head = 1"
-	             " ORDER BY field, hlc DESC, device DESC",
+	             " ORDER BY field",
 	[RB_NOTES] = "SELECT entity FROM entities WHERE kind = 'note' AND client = ?1 ORDER BY created",
 };
 static const struct veld__sqltab recbuild_tab = VELD_SQLTAB(VELD_SQL_RECBUILD, recbuild_sql);
@@ -48,25 +51,74 @@ static int open_value(veld_store *s, const uint8_t entity[VELD_ID_BYTES], const 
 	return rc;
 }
 
-static void flush_conflict(json_t **conflicts, const char *field, json_t *values)
-{
-	if (values && json_array_size(values) > 1) {
-		if (!*conflicts)
-			*conflicts = json_array();
-		json_array_append_new(*conflicts, json_pack("{s:s,s:o}", "field", field, "values", values));
-	} else {
-		json_decref(values);
-	}
-}
+/* A head of the field at hand: what orders it, and what a conflict lists. */
+struct head {
+	uint64_t hlc, seq;
+	uint8_t device[VELD_ID_BYTES];
+	json_t *value; /* JSON null for a value that was removed */
+};
 
 /* A record being built: its JSON, and the heads of the field at hand. */
 struct build {
 	json_t *rec, *conflicts;
-	json_t *values;                 /* the current field's heads, winner first */
+	struct head *heads;             /* the current field's heads, in no order */
+	size_t nheads, cap;
 	char field[VELD_FIELD_MAX + 1]; /* the current field */
 	uint64_t updated;               /* the newest stamp of any head */
 	int deleted;
+	const char *const *fields;      /* the fields to open; NULL: all */
 };
+
+/* The winner first: the highest stamp, then the highest device. */
+static int head_order(const void *pa, const void *pb)
+{
+	const struct head *a = pa, *b = pb;
+	if (a->hlc != b->hlc)
+		return a->hlc > b->hlc ? -1 : 1;
+	return -memcmp(a->device, b->device, VELD_ID_BYTES);
+}
+
+/* A conflict's list of values, winner first. */
+static json_t *head_values(const struct head *h, size_t n)
+{
+	json_t *values = json_array();
+	char dev[33], at[32];
+	for (size_t i = 0; i < n; i++) {
+		veld__hex(dev, h[i].device, VELD_ID_BYTES);
+		veld__iso8601(at, veld__hlc_ms(h[i].hlc));
+		json_array_append_new(values, json_pack("{s:O,s:s,s:I,s:s}", "value", h[i].value,
+			"device", dev, "seq", (json_int_t)h[i].seq, "at", at));
+	}
+	return values;
+}
+
+/* The field at hand is complete: its winner's value into the record, and
+ * every head into "conflicts" when there is more than one. */
+static void flush_field(struct build *b)
+{
+	if (b->nheads == 0)
+		return;
+	qsort(b->heads, b->nheads, sizeof *b->heads, head_order);
+	if (!json_is_null(b->heads[0].value))
+		json_object_set(b->rec, b->field, b->heads[0].value);
+	if (b->nheads > 1) {
+		if (!b->conflicts)
+			b->conflicts = json_array();
+		json_array_append_new(b->conflicts, json_pack("{s:s,s:o}", "field", b->field,
+			"values", head_values(b->heads, b->nheads)));
+	}
+	for (size_t i = 0; i < b->nheads; i++)
+		json_decref(b->heads[i].value);
+	b->nheads = 0;
+}
+
+static int field_wanted(const struct build *b, const char *field)
+{
+	for (const char *const *f = b->fields; f && *f; f++)
+		if (strcmp(*f, field) == 0)
+			return 1;
+	return !b->fields;
+}
 
 /* What `entities` holds of a record: the start of its JSON. */
 static int record_start(veld_store *s, const uint8_t entity[VELD_ID_BYTES], struct build *b,
@@ -110,7 +162,7 @@ static int add_head(veld_store *s, const uint8_t entity[VELD_ID_BYTES],
 	const char *field = (const char *)sqlite3_column_text(st, 0);
 	uint64_t hlc = (uint64_t)sqlite3_column_int64(st, 3);
 	json_t *v = NULL;
-	char dev[33], at[32];
+	struct head *h;
 	int rc;
 
 	if (hlc > b->updated)
@@ -119,22 +171,28 @@ static int add_head(veld_store *s, const uint8_t entity[VELD_ID_BYTES],
 		b->deleted = 1;
 		return VELD_OK;
 	}
-	if (sqlite3_column_type(st, 4) == SQLITE_NULL)
-		return VELD_OK; /* removed here by retention or the field policy */
+	if (sqlite3_column_type(st, 4) == SQLITE_NULL || !field_wanted(b, field))
+		return VELD_OK; /* removed here by retention or the field policy, or not asked for */
 	if ((rc = open_value(s, entity, field, client, st, &v)) != VELD_OK)
 		return rc;
 	if (strcmp(field, b->field) != 0) {
-		flush_conflict(&b->conflicts, b->field, b->values);
-		b->values = json_array();
+		flush_field(b);
 		snprintf(b->field, sizeof b->field, "%s", field);
-		if (v && !json_is_null(v))
-			json_object_set(b->rec, field, v);
 	}
-	veld__hex(dev, sqlite3_column_blob(st, 1), VELD_ID_BYTES);
-	veld__iso8601(at, veld__hlc_ms(hlc));
-	json_array_append_new(b->values, json_pack("{s:o,s:s,s:I,s:s}", "value",
-		v ? v : json_null(), "device", dev, "seq", (json_int_t)sqlite3_column_int64(st, 2),
-		"at", at));
+	if (b->nheads == b->cap) {
+		size_t cap = b->cap ? 2 * b->cap : 4;
+		if (!(h = realloc(b->heads, cap * sizeof *h))) {
+			json_decref(v);
+			return veld__err(VELD_ENOMEM, "out of memory");
+		}
+		b->heads = h;
+		b->cap = cap;
+	}
+	h = &b->heads[b->nheads++];
+	h->hlc = hlc;
+	h->seq = (uint64_t)sqlite3_column_int64(st, 2);
+	memcpy(h->device, sqlite3_column_blob(st, 1), VELD_ID_BYTES);
+	h->value = v ? v : json_null();
 	return VELD_OK;
 }
 
@@ -154,12 +212,17 @@ static int read_heads(veld_store *s, const uint8_t entity[VELD_ID_BYTES],
 	}
 	if ((rc = veld__sql_done(st, rc, "reading a record")) != VELD_OK)
 		return rc;
-	flush_conflict(&b->conflicts, b->field, b->values);
-	b->values = NULL;
+	flush_field(b);
 	return VELD_OK;
 }
 
 int veld__record_build(veld_store *s, const uint8_t entity[VELD_ID_BYTES], json_t **out)
+{
+	return veld__record_build_fields(s, entity, NULL, out);
+}
+
+int veld__record_build_fields(veld_store *s, const uint8_t entity[VELD_ID_BYTES],
+                              const char *const *fields, json_t **out)
 {
 	struct build b;
 	uint8_t client[VELD_ID_BYTES];
@@ -169,10 +232,13 @@ int veld__record_build(veld_store *s, const uint8_t entity[VELD_ID_BYTES], json_
 
 	*out = NULL;
 	memset(&b, 0, sizeof b);
+	b.fields = fields;
 	if ((rc = record_start(s, entity, &b, client, &created)) != VELD_OK)
 		return rc;
 	rc = read_heads(s, entity, client, &b);
-	json_decref(b.values);
+	for (size_t i = 0; i < b.nheads; i++) /* left by a failure */
+		json_decref(b.heads[i].value);
+	free(b.heads);
 	if (rc != VELD_OK || b.deleted) {
 		json_decref(b.rec);
 		json_decref(b.conflicts);

@@ -16,6 +16,11 @@
  * winner first. VELD_ENOTFOUND for an unknown record, VELD_ESHREDDED or
  * VELD_ENOTFOUND when its client's key is destroyed or not here. */
 int veld__record_build(veld_store *s, const uint8_t entity[VELD_ID_BYTES], json_t **out);
+/* The same with only the fields named in `fields` (NULL-terminated; NULL:
+ * every field). The others are not opened, so a caller that needs a few
+ * fields of many records decrypts only those; "updated" still counts them. */
+int veld__record_build_fields(veld_store *s, const uint8_t entity[VELD_ID_BYTES],
+                              const char *const *fields, json_t **out);
 
 /* Notes are never rewritten; a correction is a new note that `amends` the
  * earlier one. Give each note of the array `notes` its "amended_by": the

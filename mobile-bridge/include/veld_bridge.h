@@ -60,7 +60,7 @@ extern "C" {
  * adds functions, request keys and response keys; a new major may change
  * or remove them. */
 #define VELD_BRIDGE_ABI_MAJOR 1
-#define VELD_BRIDGE_ABI_MINOR 3
+#define VELD_BRIDGE_ABI_MINOR 4
 #define VELD_BRIDGE_ABI_VERSION ((VELD_BRIDGE_ABI_MAJOR << 16) | (VELD_BRIDGE_ABI_MINOR << 8))
 
 /* The ABI version of the library the app runs with. */
@@ -196,6 +196,9 @@ VELD_BRIDGE_API int32_t veld_session_is_locked(veld_session *s);
  * scores         {"client"}                -> the client's ZRM scores by visit
  * client_progress {"client"}               -> the same per life domain, for a
  *                chart: first, latest, change and every score  (ABI 1.3)
+ * due            {"days"?,"today"?,"all"?,"team"?,"by_worker"?} -> what is
+ *                due for the worker's clients, derived from their records
+ *                each time: {"today","days","clients","items"}  (ABI 1.4)
  * conflicts_list {}                        -> array of conflicts
  * conflict_resolve {"type","id","field","value"} -> {"type","id","field","resolved":true}
  * audit_list     {"client"?,"limit"?}      -> array of access-log entries
@@ -219,6 +222,8 @@ VELD_BRIDGE_API int32_t veld_session_record_delete(veld_session *s,
 VELD_BRIDGE_API int32_t veld_session_scores(veld_session *s,
 	const uint8_t *request, size_t request_len, veld_buf **out);
 VELD_BRIDGE_API int32_t veld_session_client_progress(veld_session *s,
+	const uint8_t *request, size_t request_len, veld_buf **out);
+VELD_BRIDGE_API int32_t veld_session_due(veld_session *s,
 	const uint8_t *request, size_t request_len, veld_buf **out);
 VELD_BRIDGE_API int32_t veld_session_conflicts_list(veld_session *s,
 	const uint8_t *request, size_t request_len, veld_buf **out);

@@ -284,6 +284,7 @@ static const json_call calls[] = {
 	veld_session_schema,            /* 11 */
 	veld_session_enroll,            /* 12 */
 	veld_session_client_progress,   /* 13 */
+	veld_session_due,               /* 14 */
 };
 
 JNIEXPORT jbyteArray JNICALL Java_org_veld_Veld_nCall(JNIEnv *env, jclass cls, jlong h,

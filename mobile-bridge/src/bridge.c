@@ -885,6 +885,29 @@ static int32_t run_scores(veld_session *s, const struct request *r, char **res)
 	return rc;
 }
 
+/* ---- what is due ------------------------------------------------------------- */
+
+/* The request without "purpose" and its nulls is veld_due's input: the keys
+ * are checked here, their meaning is the store's. */
+static int32_t run_due(veld_session *s, const struct request *r, char **res)
+{
+	json_t *in = json_object(), *v;
+	const char *key;
+	char *text = NULL;
+	int32_t rc;
+	json_object_foreach(r->json, key, v) {
+		if (in != NULL && strcmp(key, "purpose") != 0 && !json_is_null(v))
+			json_object_set(in, key, v);
+	}
+	if (in == NULL || (text = json_dumps(in, JSON_COMPACT)) == NULL)
+		rc = veld__err(VELD_ENOMEM, "out of memory");
+	else
+		rc = veld_due(s->store, text, req_str(r, "purpose"), res);
+	str_free(text);
+	json_decref(in);
+	return rc;
+}
+
 /* ---- conflicts, access log, info -------------------------------------------- */
 
 static int32_t run_conflicts_list(veld_session *s, const struct request *r, char **res)
@@ -1038,8 +1061,8 @@ struct call_spec {
 
 enum {
 	REQ_RECORD_CREATE, REQ_RECORD_GET, REQ_RECORD_LIST, REQ_RECORD_UPDATE, REQ_RECORD_DELETE,
-	REQ_SCORES, REQ_CLIENT_PROGRESS, REQ_CONFLICTS_LIST, REQ_CONFLICT_RESOLVE, REQ_AUDIT_LIST,
-	REQ_AUDIT_VERIFY, REQ_INFO, REQ_SCHEMA, REQ_ENROLL, REQ_SYNC
+	REQ_SCORES, REQ_CLIENT_PROGRESS, REQ_DUE, REQ_CONFLICTS_LIST, REQ_CONFLICT_RESOLVE,
+	REQ_AUDIT_LIST, REQ_AUDIT_VERIFY, REQ_INFO, REQ_SCHEMA, REQ_ENROLL, REQ_SYNC
 };
 
 static const struct call_spec calls[] = {
@@ -1057,6 +1080,9 @@ static const struct call_spec calls[] = {
 		{STR_REQ("client"), STR_OPT("purpose")}},
 	[REQ_CLIENT_PROGRESS] = {"veld_session_client_progress", CALL_KEYS, run_client_progress,
 		{STR_REQ("client"), STR_OPT("purpose")}},
+	[REQ_DUE] = {"veld_session_due", CALL_KEYS, run_due,
+		{INT_OPT("days", 0, 366, 14), STR_OPT("today"), BOOL_OPT("all"), STR_OPT("team"),
+		 BOOL_OPT("by_worker"), STR_OPT("purpose")}},
 	[REQ_CONFLICTS_LIST] = {"veld_session_conflicts_list", CALL_KEYS, run_conflicts_list,
 		{STR_OPT("purpose")}},
 	[REQ_CONFLICT_RESOLVE] = {"veld_session_conflict_resolve", CALL_KEYS, run_conflict_resolve,
@@ -1139,6 +1165,12 @@ int32_t veld_session_client_progress(veld_session *s, const uint8_t *request,
 	size_t request_len, veld_buf **out)
 {
 	return dispatch(REQ_CLIENT_PROGRESS, s, request, request_len, NULL, NULL, out);
+}
+
+int32_t veld_session_due(veld_session *s, const uint8_t *request, size_t request_len,
+	veld_buf **out)
+{
+	return dispatch(REQ_DUE, s, request, request_len, NULL, NULL, out);
 }
 
 int32_t veld_session_conflicts_list(veld_session *s, const uint8_t *request, size_t request_len,

@@ -469,6 +469,63 @@ static void test_bridge__client_progress_for_a_chart(void **state)
 	free(client);
 }
 
+/* What is due for the session's worker (user anna): her clients only,
+ * unless "all"; the keys' types and ranges are checked before the store. */
+static void test_bridge__due_for_the_workers_clients(void **state)
+{
+	struct fx *f = *state;
+	char req[512], *r, *own, *other;
+	int32_t rc;
+	r = jok(veld_session_record_create, f->s, "{\"type\":\"client\",\"fields\":"
+		"{\"name\":\"Jan de Vries\",\"contact_person\":\"anna\"}}");
+	own = jstr(r, "id");
+	free(r);
+	r = jok(veld_session_record_create, f->s, "{\"type\":\"client\",\"fields\":"
+		"{\"name\":\"Piet Jansen\",\"contact_person\":\"bert\"}}");
+	other = jstr(r, "id");
+	free(r);
+	const char *clients[] = {own, other};
+	for (size_t i = 0; i < 2; i++) {
+		snprintf(req, sizeof req, "{\"type\":\"goal\",\"fields\":{\"client\":\"%s\","
+			"\"domain\":\"financien\",\"description\":\"Rent\",\"review_date\":"
+			"\"2026-11-30\"}}", clients[i]);
+		free(jok(veld_session_record_create, f->s, req));
+	}
+	r = jok(veld_session_due, f->s, "{\"today\":\"2026-11-22\",\"days\":8,"
+		"\"purpose\":\"care\",\"team\":null}");
+	json_t *j = json_loads(r, 0, NULL), *items = json_object_get(j, "items");
+	assert_string_equal(json_string_value(json_object_get(j, "today")), "2026-11-22");
+	assert_int_equal(json_integer_value(json_object_get(j, "clients")), 1);
+	assert_int_equal(json_array_size(items), 1);
+	assert_string_equal(json_string_value(json_object_get(json_array_get(items, 0), "client")),
+		own);
+	assert_string_equal(json_string_value(json_object_get(json_array_get(items, 0), "kind")),
+		"goal_review");
+	json_decref(j);
+	free(r);
+	/* One day less: the review is out of the window. */
+	r = jok(veld_session_due, f->s, "{\"today\":\"2026-11-22\",\"days\":7}");
+	assert_int_equal(count_of(r, "goal_review"), 0);
+	free(r);
+	r = jok(veld_session_due, f->s, "{\"today\":\"2026-11-22\",\"all\":true,"
+		"\"by_worker\":true}");
+	assert_int_equal(count_of(r, "goal_review"), 4); /* in items and by_worker */
+	assert_int_equal(count_of(r, "\"worker\":\"bert\""), 1);
+	free(r);
+	static const char *const bad[] = {
+		"{\"days\":367}", "{\"days\":\"7\"}", "{\"all\":null}", "{\"today\":\"\"}",
+		"{\"day\":7}", "{\"today\":\"2026-02-30\"}",
+	};
+	for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+		assert_null(jcall(veld_session_due, f->s, bad[i], &rc));
+		assert_int_equal(rc, VELD_EINVAL);
+	}
+	assert_null(jcall(veld_session_due, f->s, "{\"team\":\"zuid\"}", &rc));
+	assert_int_equal(rc, VELD_EPERM);
+	free(own);
+	free(other);
+}
+
 static void test_bridge__conflicts_access_log_info_schema(void **state)
 {
 	struct fx *f = *state;
@@ -737,6 +794,7 @@ int main(void)
 		T(test_bridge__update_delete_and_append_only_notes),
 		T(test_bridge__scores_by_visit_time),
 		T(test_bridge__client_progress_for_a_chart),
+		T(test_bridge__due_for_the_workers_clients),
 		T(test_bridge__conflicts_access_log_info_schema),
 		T(test_bridge__lock_wipes_until_unlock),
 		T(test_bridge__autolock_after_idle_time),

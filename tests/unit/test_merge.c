@@ -770,6 +770,77 @@ static void test_merge__same_identity_different_content_refused(void **state)
 
 /* A second device's concurrent write, made by hand with the client's key,
  * shows as a conflict through the public API until resolve supersedes it. */
+/* Apply, as another device would have written it, `value` (JSON text) for
+ * the client's address: by the device whose id is 16 bytes `dev`, seq 1,
+ * stamped `hlc`, superseding nothing. */
+static void apply_address(veld_store *s, const char *client, uint8_t dev, uint64_t hlc,
+                          const char *value)
+{
+	veld__op op;
+	const uint8_t *key;
+	uint8_t *sealed;
+	size_t sealed_len;
+	struct veld__tx tx;
+	int applied;
+
+	memset(&op, 0, sizeof op);
+	op.version = VELD_OP_VERSION;
+	memset(op.device, dev, VELD_ID_BYTES);
+	op.seq = 1;
+	op.hlc = hlc;
+	snprintf(op.kind, sizeof op.kind, "client");
+	veld__unhex(op.entity, VELD_ID_BYTES, client);
+	memcpy(op.client, op.entity, VELD_ID_BYTES);
+	snprintf(op.team, sizeof op.team, "default");
+	snprintf(op.field, sizeof op.field, "address");
+	op.kv = 1;
+	ok(veld__client_key(s, op.client, 1, &key));
+	sealed = veld__seal_value(value, strlen(value), op.entity, "address", op.device, 1, key,
+	                          &sealed_len);
+	op.value = sealed;
+	op.value_len = sealed_len;
+	veld__op_hash(&op);
+	ok(veld__tx_begin(s, &tx));
+	ok(veld__merge_apply(&s->m, &op, &applied));
+	ok(veld__tx_commit(s, &tx));
+	free(sealed);
+}
+
+/* Two devices stamp the same moment: the higher device id wins, and the
+ * conflict lists every value winner first (stamp, then device, highest
+ * first), whatever order they arrived in. */
+static void test_merge__a_tie_on_the_stamp_goes_to_the_higher_device(void **state)
+{
+	static const char *const want[][2] = {
+		{"High 2", "eeeeeeee"}, {"Low 1", "11111111"}, {"Main street 1", NULL},
+	};
+	char *dir, *client, *out = NULL;
+	veld_store *s = store_new(&dir, "anna", NULL);
+	(void)state;
+	client = create(s, "client", "{\"name\":\"C\",\"address\":\"Main street 1\"}");
+	uint64_t hlc = s->hlc + 1; /* later than every stamp of this store */
+	apply_address(s, client, 0x11, hlc, "\"Low 1\"");
+	apply_address(s, client, 0xEE, hlc, "\"High 2\"");
+	ok(veld_record_get(s, "client", client, NULL, &out));
+	json_t *rec = json_loads(out, 0, NULL);
+	veld_free(out);
+	assert_string_equal(json_string_value(json_object_get(rec, "address")), "High 2");
+	json_t *values = json_object_get(json_array_get(json_object_get(rec, "conflicts"), 0),
+	                                 "values");
+	assert_int_equal(json_array_size(values), 3);
+	for (size_t i = 0; i < 3; i++) {
+		json_t *v = json_array_get(values, i);
+		assert_string_equal(json_string_value(json_object_get(v, "value")), want[i][0]);
+		if (want[i][1])
+			assert_memory_equal(json_string_value(json_object_get(v, "device")), want[i][1], 8);
+	}
+	json_decref(rec);
+	veld_store_free(s);
+	rm_rf(dir);
+	free(dir);
+	free(client);
+}
+
 static void test_merge__concurrent_edits_both_kept(void **state)
 {
 	char *dir, *client, *out = NULL, json[] = "\"Other street 5\"";
@@ -931,6 +1002,7 @@ int main(void)
 		cmocka_unit_test(test_merge__conflict_after_a_retention_removal),
 		cmocka_unit_test(test_merge__same_identity_different_content_refused),
 		cmocka_unit_test(test_merge__concurrent_edits_both_kept),
+		cmocka_unit_test(test_merge__a_tie_on_the_stamp_goes_to_the_higher_device),
 		cmocka_unit_test(test_merge__record_keeps_kind_and_client),
 		cmocka_unit_test(test_merge__hlc_is_monotonic),
 		cmocka_unit_test(test_merge__largest_value_opens_and_bad_ones_do_not),

@@ -17,4 +17,5 @@ set(VELD_UNIT_TESTS
   test_office
   test_move
   test_schema
+  test_due
 )

@@ -138,6 +138,14 @@ public final class Session implements AutoCloseable {
         return call(Veld.CALL_CLIENT_PROGRESS, requestJson);
     }
 
+    /**
+     * {"days"?,"today"?,"all"?,"team"?,"by_worker"?,"purpose"?} ->
+     * {"today","days","clients","items"}: what is due for the worker's clients.
+     */
+    public String due(String requestJson) throws VeldException {
+        return call(Veld.CALL_DUE, requestJson);
+    }
+
     /** {"purpose"?} -> array of fields in conflict. */
     public String conflictsList(String requestJson) throws VeldException {
         return call(Veld.CALL_CONFLICTS_LIST, requestJson);

@@ -12,7 +12,7 @@ import java.nio.charset.StandardCharsets;
  */
 public final class Veld {
     /** The bridge ABI these classes were written for: (major << 16) | (minor << 8). */
-    public static final int ABI_VERSION = (1 << 16) | (3 << 8);
+    public static final int ABI_VERSION = (1 << 16) | (4 << 8);
 
     static {
         System.loadLibrary("veld_jni");
@@ -77,6 +77,7 @@ public final class Veld {
     static final int CALL_SCHEMA = 11;
     static final int CALL_ENROLL = 12;
     static final int CALL_CLIENT_PROGRESS = 13;
+    static final int CALL_DUE = 14;
 
     static native int nAbiVersion();
     static native void nAbiCheck(int compiled) throws VeldException;

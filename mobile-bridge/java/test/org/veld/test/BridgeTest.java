@@ -202,6 +202,14 @@ public final class BridgeTest {
             Map<String, Object> first = (Map<String, Object>) domains.get(0);
             check(clientId.equals(progress.get("client")) && "financien".equals(first.get("code"))
                 && Long.valueOf(0).equals(first.get("change")), "progress by domain: " + progress);
+            // What is due: bram is no client's contact person; of every client, the
+            // signal anna raised is open without a follow-up.
+            Map<String, Object> dueOwn = MiniJson.object(b.due(null));
+            check(Long.valueOf(0).equals(dueOwn.get("clients")), "bram's own clients: " + dueOwn);
+            Map<String, Object> dueAll = MiniJson.object(b.due("{\"all\":true,\"days\":7}"));
+            check(Long.valueOf(1).equals(dueAll.get("clients")) && Long.valueOf(7).equals(
+                dueAll.get("days")) && dueAll.get("items").toString().contains(
+                "signal_without_follow_up"), "what is due of every client: " + dueAll);
             check(MiniJson.array(b.conflictsList(null)).isEmpty(), "no conflicts");
             check(!MiniJson.array(b.auditList("{\"limit\":5}")).isEmpty(), "access log read");
             check(Boolean.TRUE.equals(MiniJson.object(b.auditVerify()).get("ok")),

@@ -3,7 +3,9 @@
 # server store. Part 1 is a support worker offline; part 2 adds the server,
 # the office and a second worker, the team's field policy, a conflict, its
 # resolution, convergence, the access log at the office, an export and an
-# erasure.
+# erasure. Part 3 tells one client's road from sheltered housing to a home
+# of her own in the seeds' records, with the office's record schema, the
+# Woonkompas page, the worker's due list and ZRM progress.
 set -euo pipefail
 BUILD=${1:-build}
 VELD=$(cd "$BUILD" && pwd)/veld
@@ -122,13 +124,99 @@ office office log --client "$C" --limit 8
 say "Jan asks what is kept about him (AVG art. 15): one office command"
 office office export "$C" --out "$TMP/jan-export.json"
 python3 -c 'import json,sys; d=json.load(open(sys.argv[1])); r=d["records"]
-print("client:", d["client"]["name"]); print("records:", ", ".join("%d %s" % (len(v), k) for k, v in r.items()))
+print("client:", d["client"]["name"]); print("records:", ", ".join("%d %s" % (len(v), k) for k, v in r.items() if v))
 print("access log entries:", len(d["access_log"]), "from", len({e["device"] for e in d["access_log"]}), "devices")' "$TMP/jan-export.json"
 say "Jan asks to be forgotten (AVG art. 17): one office command, every device follows"
 office office erase "$C" --yes
 anna sync
 bram sync
 for who in anna bram; do echo "-- $who"; $who client show "$C" || echo "(exit $?: erased)"; done
+say "Part 3: the road to a protected home, in the data (one client, Sanne)"
+echo "-- The office adds its contact persons and the social map to the record schema (version 2)"
+office schema --json | python3 -c 'import json,sys; d=json.load(sys.stdin); d.pop("domains")
+d["version"] += 1
+d["lists"]["contact_persons"].append({"code": "wt_noord_petra", "label": "Petra (wijkteam Noord)", "team": "noord"})
+d["lists"]["services"] += [{"code": "repair_cafe_noord", "label": "Repair Café Noord", "kind": "volunteer", "area": "noord"},
+                          {"code": "schuldhulp_zwolle", "label": "Schuldhulp Zwolle", "kind": "debt_help", "area": "zwolle"}]
+json.dump(d, open(sys.argv[1], "w"))' "$TMP/schema-v2.json"
+office office schema --set "$TMP/schema-v2.json"
+anna sync >/dev/null
+anna schema | sed -n 1p
+rec() { local who=$1 kind=$2; shift 2; "$who" record add "$kind" --json "$@" | json_get '["id"]'; }
+S=$(anna client add --json --name "Sanne Bakker" --contact-person anna | json_get '["id"]')
+rec anna phase --client "$S" --set phase=beschermd_wonen --set date=2025-03-01 >/dev/null
+rec anna readiness --client "$S" --set decision=ready --set date=2026-06-01 --set decided_by="MDO beschermd wonen" \
+    --set reason="Stable for a year, manages her money with budgetbeheer" >/dev/null
+WK=$(rec anna woonkompas --client "$S" --set date=2026-06-15 --set participants=client,worker,corporation \
+    --set themes=huur_betalen,buren_overlast,dagbesteding,terugval_time_out --set next_review=2026-12-15 \
+    --set summary="Sanne wants the flat at the Veerallee; rent by direct debit, a day activity close by.")
+rec anna action --client "$S" --set description="Rent by direct debit" --set owner=client --set due=2026-07-01 \
+    --set woonkompas="$WK" --set done=2026-06-28 >/dev/null
+rec anna action --client "$S" --set description="Meter readings and keys at the handover" --set owner=corporation \
+    --set due=2026-12-20 --set woonkompas="$WK" >/dev/null
+anna woonkompas print "$WK"
+rec anna tenancy --client "$S" --set form=three_party --set corporation=deltaWonen --set start=2026-07-01 \
+    --set clause_version=BT-2024 --set clause_signed=2026-06-20 --set own_name_planned=2027-01-01 >/dev/null
+rec anna phase --client "$S" --set phase=beschermd_thuis --set date=2026-07-01 >/dev/null
+rec anna income --client "$S" --set benefit=participatiewet --set budget_management=budgetbeheer \
+    --set rent_allowance=yes --set rent_direct_debit=yes >/dev/null
+rec anna day_activity --client "$S" --set kind=volunteer --set in_neighbourhood=yes --set hours_per_week=12 \
+    --set service=repair_cafe_noord --set start=2026-08-01 >/dev/null
+rec anna contact_person --client "$S" --set person=wt_noord_petra --set from=2026-07-01 \
+    --set budget_hours_granted=40 --set budget_hours_spent=6 >/dev/null
+echo "-- Rent arrears: the escalation ladder stops at a payment plan"
+SIG=$(anna signal raise --json --client "$S" --kind rent_arrears --severity high \
+    --description "Two months behind after the benefit stopped" | json_get '["id"]')
+ESC=$(rec anna escalation --client "$S" --set about=rent_arrears --set amount=640 --set signal="$SIG")
+rec anna escalation_step --client "$S" --set escalation="$ESC" --set step=reminder --set date=2026-09-10 \
+    --set owner=deltaWonen >/dev/null
+rec anna escalation_step --client "$S" --set escalation="$ESC" --set step=payment_plan --set date=2026-09-24 \
+    --set owner=anna --set due=2026-12-24 >/dev/null
+anna record edit escalation "$ESC" --set status=stopped >/dev/null
+anna record edit signal "$SIG" --set follow_up="Payment plan with deltaWonen, escalation stopped" >/dev/null
+anna record list escalation_step --client "$S"
+echo "-- A relapse: a time-out, with rent and benefit continued, and care at once through the standing decision"
+WV=$(rec anna waakvlam --client "$S" --set number=WVB-2026-0142 --set municipality=Zwolle --set start=2026-07-01 \
+    --set end=2027-01-31 --set scope="Begeleiding bij terugval")
+REL=$(anna signal raise --json --client "$S" --kind relapse --severity critical \
+    --description "Stopped her medication; not sleeping" | json_get '["id"]')
+USE=$(rec anna waakvlam_use --client "$S" --set waakvlam="$WV" --set signal="$REL" --set relapse_date=2026-10-04 \
+    --set care_started=2026-10-05)
+rec anna time_out --client "$S" --set start=2026-10-05 --set end=2026-10-19 --set agreed_days=14 \
+    --set location="Herstelhuis De Brug" --set rent_continued=yes --set benefit_continued=yes \
+    --set corporation_informed=yes --set returned_home=yes --set waakvlam_use="$USE" >/dev/null
+anna signal close "$REL" --follow-up "Time-out at De Brug, care through the standing decision" >/dev/null
+anna record list time_out --client "$S"
+for d in 2026-06-15:2:2 2026-09-01:3:2 2026-11-20:4:4; do
+  IFS=: read -r day fin hui <<<"$d"
+  anna visit add --client "$S" --kind home_visit --started "${day}T10:00" --ended "${day}T11:00" \
+      --score financien="$fin" --score huisvesting="$hui" >/dev/null
+done
+echo "-- Sanne's self-reliance (ZRM) over time"
+anna client progress "$S"
+echo "-- What is due for Anna in the next 30 days (as of 2026-12-06)"
+anna due --days 30 --today 2026-12-06
+anna sync >/dev/null
+office office sync >/dev/null
+echo "-- The team lead's view at the office"
+office office due --team noord --days 30 --today 2026-12-06
+
+say "Sanne moves to team Zuid: one office command; Anna's phone lets go, Cees's phone takes over"
+cees() { "$VELD" --store "$TMP/cees" --user cees "$@"; }
+INVITE_C=$(office office invite --team zuid --json | json_get "['code']")
+cees init --team zuid "${KDF[@]}"
+cees enroll "$URL" "$INVITE_C" --label cees-phone
+office office sync >/dev/null
+S2=$(office office move "$S" --team zuid --json | json_get "['new_client']")
+office office move "$S" --status
+cees sync >/dev/null
+cees client list
+cees record list tenancy --client "$S2"
+anna sync >/dev/null
+anna client show "$S" || echo "(exit $?: moved to another team)"
+bram sync >/dev/null
+office office sync >/dev/null
+office office move "$S" --status
 say "Stopping the server"
 kill -TERM "$SERVER_PID"; wait "$SERVER_PID" || true; SERVER_PID=""
 echo "demo done"

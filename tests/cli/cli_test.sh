@@ -354,6 +354,30 @@ err_lacks geheimpje
 status 2 record add woonkompas --client "$C1" --set date=2026-12-02 --set participants=client,,worker
 err_has "--set participants needs options separated by commas"
 
+# The conversation as the page everyone signs: every theme of the list, the
+# ones gone through marked, its agreements (actions that name it) and no
+# action of another conversation.
+ok record add action --json --client "$C1" --set description="Huur per automatische incasso" \
+	--set owner=client --set due=2026-12-20 --set woonkompas="$W1"
+ok record add action --client "$C1" --set description="Iets anders" --set owner=worker
+ok woonkompas print "${W1:0:8}"
+has "Client:        Jan de Vries"
+has "  [x] Huur en betalen"
+has "  [x] Buren en overlast"
+has "  [ ] Veiligheid in en om huis"
+has "Huur per automatische incasso"
+has "2026-12-20"
+hasnt "Iets anders"
+ok woonkompas print --html "$W1"
+has "<!DOCTYPE html>"
+has "@page{size:A4"
+has "&#9745;</td><td>Huur en betalen"
+ok woonkompas print --json "$W1"
+expect 1 'len(j["agreements"])'
+expect 11 'len(j["themes"])'
+status 3 woonkompas print 00000000000000000000000000000000
+status 2 woonkompas print
+
 # An escalation and a step of its ladder, named by prefixes.
 ok record add escalation --json --client "$C1" --set about=rent_arrears --set amount=850 \
 	--set signal="${S1:0:8}"

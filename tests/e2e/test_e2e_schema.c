@@ -131,6 +131,32 @@ static void test_e2e_schema__published_version_reaches_every_team(void **state)
 	assert_string_equal(out, "[]");
 	veld_free(out);
 
+	/* A field of the seeds' kinds in conflict, per field, like any other. */
+	{
+		char *ten;
+		snprintf(b, sizeof b, "{\"client\":\"%s\",\"form\":\"three_party\"}", client);
+		ten = e2e_create(anna, "tenancy", b);
+		e2e_sync(anna);
+		e2e_sync(bert);
+		ok(veld_record_update(anna, "tenancy", ten, "{\"corporation\":\"deltaWonen\"}", NULL, NULL));
+		ok(veld_record_update(bert, "tenancy", ten, "{\"corporation\":\"Mitros\"}", NULL, NULL));
+		ok(veld_record_update(bert, "tenancy", ten, "{\"start\":\"2026-07-01\"}", NULL, NULL));
+		e2e_sync(anna);
+		e2e_sync(bert);
+		e2e_sync(anna);
+		ok(veld_conflicts_list(anna, NULL, &out));
+		doc = json_loads(out, 0, NULL);
+		veld_free(out);
+		assert_int_equal(json_array_size(doc), 1);
+		assert_string_equal(json_string_value(json_object_get(json_array_get(doc, 0), "field")), "corporation");
+		assert_string_equal(json_string_value(json_object_get(json_array_get(doc, 0), "type")), "tenancy");
+		json_decref(doc);
+		ok(veld_record_get(anna, "tenancy", ten, NULL, &out));
+		assert_non_null(strstr(out, "2026-07-01")); /* the other field merged */
+		veld_free(out);
+		free(ten);
+	}
+
 	/* An incompatible version: refused at the office, nothing published. */
 	notices = e2e_server_int(&srv, "SELECT count(*) FROM notices");
 	doc = schema_of(office);

@@ -258,6 +258,14 @@ static void test_schema__new_kinds_are_checked_on_write(void **state)
 		assert_non_null(strstr(veld_error_last(), "another client"));
 		free(esc2);
 	}
+	/* A client's export (AVG art. 15) holds the new kinds like the rest. */
+	ok(veld_client_export(f->s, f->client, NULL, &out));
+	r = json_loads(out, 0, NULL);
+	veld_free(out);
+	assert_int_equal(json_array_size(json_object_get(json_object_get(r, "records"), "escalation")), 1);
+	assert_int_equal(json_array_size(json_object_get(json_object_get(r, "records"), "escalation_step")), 1);
+	assert_non_null(json_object_get(json_object_get(r, "records"), "waakvlam"));
+	json_decref(r);
 	free(esc);
 	free(step);
 }

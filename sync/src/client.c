@@ -1055,14 +1055,20 @@ static int summary_of(const struct session *x, struct tally *t, char **json_out)
 	return rc;
 }
 
-/* The office, after its pull: what came for clients it moved to another
- * team goes on to their new clients, and to the server at once. */
+static int audit_push_all(struct session *x, struct tally *t);
+
+/* The office, after its pulls: what came for clients it moved to another
+ * team goes on to their new clients, and to the server at once. After the
+ * access log's pull, which brings the old team's confirmations that say
+ * up to which seq each device wrote to the client (move.c). */
 static int forward_moved(struct session *x, struct tally *t)
 {
 	uint64_t n = 0;
 	int rc = veld__office_forward(x->s, &n);
 	t->forwarded += n;
-	return rc == VELD_OK && n > 0 ? push_all(x, t) : rc;
+	if (rc == VELD_OK && n > 0 && (rc = push_all(x, t)) == VELD_OK)
+		rc = audit_push_all(x, t);
+	return rc;
 }
 
 static int sync_run(struct session *x, char **json_out)
@@ -1080,9 +1086,9 @@ static int sync_run(struct session *x, char **json_out)
 	    (office && (rc = certify_devices(x, &t)) != VELD_OK) ||
 	    (rc = pull_all(x, &t)) != VELD_OK ||
 	    (t.own.lowered && (rc = push_again(x, &t)) != VELD_OK) ||
-	    (office && (rc = forward_moved(x, &t)) != VELD_OK) ||
 	    (rc = audit_push_all(x, &t)) != VELD_OK ||
 	    (office && (rc = audit_pull_all(x, &t)) != VELD_OK) ||
+	    (office && (rc = forward_moved(x, &t)) != VELD_OK) ||
 	    (office && (rc = publish_checkpoints(x)) != VELD_OK))
 		return rc;
 	return json_out == NULL ? VELD_OK : summary_of(x, &t, json_out);

@@ -33,7 +33,7 @@
 
 enum move_stmt {
 	MV_CLIENT_GET, MV_CLIENT_PUT, MV_ENTITIES, MV_MAP_GET, MV_MAP_PUT, MV_TAKE_ALL,
-	MV_PENDING, MV_TAKE, MV_DEVICES, MV_HEADS_BARRED,
+	MV_PENDING, MV_TAKE, MV_DEVICES, MV_HEADS_BARRED, MV_PRED, MV_FORGET_MAP, MV_FORGET_CLIENT,
 };
 /* The last own seq an author of the old team confirmed for a moved client:
  * the purpose of the first access-log entry in which it says it removed
@@ -77,6 +77,9 @@ static const char *const move_sql[] = {
 	[MV_HEADS_BARRED] = "SELECT EXISTS(SELECT 1 FROM ops o WHERE o.entity = ?2"
 	                    " AND (?3 IS NULL OR o.field = ?3) AND o.head = 1 AND o.device != ?1"
 	                    " AND NOT o.seq <= coalesce(" CONFIRMED_SEQ("o.device", "?4") ", -1))",
+	[MV_PRED] = "SELECT client, from_team FROM moved_clients WHERE new_client = ?1",
+	[MV_FORGET_MAP] = "DELETE FROM moves WHERE client = ?1",
+	[MV_FORGET_CLIENT] = "DELETE FROM moved_clients WHERE client = ?1 OR new_client = ?1",
 };
 static const struct veld__sqltab move_tab = VELD_SQLTAB(VELD_SQL_MOVE, move_sql);
 
@@ -705,6 +708,80 @@ out:
 	free(logged);
 	free(p.t);
 	free(p.ops);
+	return rc;
+}
+
+/* ---- erasure --------------------------------------------------------------------------- */
+
+/* The client `client` moved from (*team its old team): VELD_OK, or
+ * VELD_ENOTFOUND (no message) if it is no move's new client. */
+static int pred_get(veld_store *s, const uint8_t client[VELD_ID_BYTES], uint8_t out[VELD_ID_BYTES],
+                    char team[VELD_TEAM_MAX + 1])
+{
+	sqlite3_stmt *st;
+	int rc = stmt(s, MV_PRED, &st);
+	if (rc != VELD_OK)
+		return rc;
+	sqlite3_bind_blob(st, 1, client, VELD_ID_BYTES, SQLITE_STATIC);
+	if ((rc = sqlite3_step(st)) == SQLITE_ROW && sqlite3_column_bytes(st, 0) == VELD_ID_BYTES) {
+		memcpy(out, sqlite3_column_blob(st, 0), VELD_ID_BYTES);
+		text_col(st, 1, team, VELD_TEAM_MAX + 1);
+	} else if (rc == SQLITE_ROW) {
+		rc = SQLITE_CORRUPT;
+	}
+	sqlite3_reset(st);
+	if (rc == SQLITE_ROW)
+		return VELD_OK;
+	return rc == SQLITE_DONE ? VELD_ENOTFOUND : veld__err_sqlite(rc, "reading moved clients");
+}
+
+int veld__move_chain(veld_store *s, const uint8_t client[VELD_ID_BYTES],
+                     struct veld__move_chain *out)
+{
+	const size_t cap = sizeof out->id / sizeof out->id[0];
+	uint8_t at[VELD_ID_BYTES], prev[VELD_ID_BYTES];
+	char team[VELD_TEAM_MAX + 1];
+	struct moved m;
+	int rc;
+	memset(out, 0, sizeof *out);
+	/* Back to the first client, then forward along the moves. */
+	memcpy(at, client, VELD_ID_BYTES);
+	for (size_t hop = 0; (rc = pred_get(s, at, prev, team)) == VELD_OK; hop++) {
+		if (hop == cap)
+			return veld__err(VELD_ECORRUPT, "the moves of a client go round in circles");
+		memcpy(at, prev, VELD_ID_BYTES);
+	}
+	if (rc != VELD_ENOTFOUND)
+		return rc;
+	if ((rc = moved_get(s, at, &m)) == VELD_ENOTFOUND)
+		return VELD_OK; /* never moved */
+	if (rc != VELD_OK)
+		return rc;
+	memcpy(out->id[0], at, VELD_ID_BYTES);
+	snprintf(out->team[0], sizeof out->team[0], "%s", m.from);
+	out->n = 1;
+	for (;;) {
+		if (out->n == cap)
+			return veld__err(VELD_ECORRUPT, "the moves of a client go round in circles");
+		memcpy(out->id[out->n], m.new_client, VELD_ID_BYTES);
+		snprintf(out->team[out->n], sizeof out->team[0], "%s", m.to);
+		out->n++;
+		if ((rc = moved_get(s, out->id[out->n - 1], &m)) == VELD_ENOTFOUND)
+			return VELD_OK;
+		if (rc != VELD_OK)
+			return rc;
+	}
+}
+
+int veld__move_forget(veld_store *s, const uint8_t client[VELD_ID_BYTES])
+{
+	sqlite3_stmt *st;
+	int rc = VELD_OK;
+	for (int i = MV_FORGET_MAP; rc == VELD_OK && i <= MV_FORGET_CLIENT; i++)
+		if ((rc = stmt(s, (enum move_stmt)i, &st)) == VELD_OK) {
+			sqlite3_bind_blob(st, 1, client, VELD_ID_BYTES, SQLITE_STATIC);
+			rc = veld__sql_run(st, "forgetting the move of an erased client");
+		}
 	return rc;
 }
 

@@ -538,12 +538,92 @@ static void test_e2e_move__late_write_after_new_client_erased_does_not_wedge_the
 	moved_erased_free(&m);
 }
 
+/* After the erasure of the new client the office holds nothing readable of
+ * the person under either id, and the server nothing but stubs. */
+static void test_e2e_move__erasure_of_moved_client_leaves_nothing_readable(void **state)
+{
+	struct moved_erased m;
+	char *out = NULL, sql[200], lit[80];
+	int rc;
+	(void)state;
+	moved_and_erased(&m);
+	e2e_sync(m.office);
+
+	rc = veld_record_get(m.office, "client", m.client, NULL, &out);
+	if (rc == VELD_OK) {
+		char copy[300];
+		snprintf(copy, sizeof copy, "%s", out);
+		veld_free(out);
+		fail_msg("the office still reads the erased person under the old id: %s", copy);
+	}
+	snprintf(sql, sizeof sql, "SELECT count(*) FROM ops WHERE client = %s",
+	         e2e_blob(lit, sizeof lit, m.client));
+	assert_int_equal(e2e_server_int(&m.srv, sql), 0);
+	snprintf(sql, sizeof sql, "SELECT count(*) FROM ops WHERE client = %s",
+	         e2e_blob(lit, sizeof lit, m.new_client));
+	assert_int_equal(e2e_server_int(&m.srv, sql), 0);
+	moved_erased_free(&m);
+}
+
+/* ---- a team the server lacks ------------------------------------------------------- */
+
+/* An invite made while the server could not be reached leaves the new
+ * team's key in the office's store only; a move to that team then must
+ * not leave the office failing every sync (the server answering 404 to
+ * the move notice). */
+static void test_e2e_move__move_to_team_server_lacks_does_not_wedge_the_office(void **state)
+{
+	char *tmp = e2e_tmpdir(), data[512], *client, *code = NULL, *out = NULL;
+	struct e2e_server srv;
+	veld_store *office, *anna;
+	uint16_t port;
+	int rc;
+	(void)state;
+	snprintf(data, sizeof data, "%s/server", tmp);
+	e2e_server_start(&srv, data, 0);
+	office = e2e_office(&srv, tmp);
+	anna = e2e_device(&srv, office, tmp, "anna", "noord");
+	client = e2e_create(anna, "client", "{\"name\":\"Sanne\"}");
+	e2e_sync(anna);
+	e2e_sync(office);
+
+	port = srv.port;
+	e2e_server_stop(&srv, SIGTERM);
+	assert_int_not_equal(veld_office_invite(office, "west", 3600, NULL, &code), VELD_OK);
+	veld_free(code);
+	e2e_server_start(&srv, data, port);
+
+	rc = veld_office_client_move(office, client, "west", NULL, &out);
+	if (rc != VELD_OK)
+		fail_msg("the move to west fails: %d %s", rc, veld_error_last());
+	veld_free(out);
+	out = NULL;
+	for (int i = 0; i < 2; i++) {
+		rc = veld_sync(office, NULL, &out);
+		veld_free(out);
+		out = NULL;
+		if (rc != VELD_OK)
+			fail_msg("office sync %d after the move fails: %d %s", i + 1, rc, veld_error_last());
+	}
+	assert_int_equal(e2e_server_int(&srv, "SELECT count(*) FROM moves"), 1);
+	e2e_sync(anna);
+	assert_true(veld_record_get(anna, "client", client, NULL, &out) != VELD_OK);
+	veld_store_free(anna);
+	veld_store_free(office);
+	free(client);
+	e2e_server_stop(&srv, SIGTERM);
+	e2e_rm_rf(tmp);
+	free(tmp);
+}
+
 int main(int argc, char **argv)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_e2e_move__offline_device_loses_nothing_and_old_team_gets_nothing),
 		cmocka_unit_test(test_e2e_move__old_team_device_cannot_write_into_new_team),
 		cmocka_unit_test(test_e2e_move__late_write_after_new_client_erased_does_not_wedge_the_office),
+		cmocka_unit_test(test_e2e_move__erasure_of_moved_client_leaves_nothing_readable),
+		cmocka_unit_test(test_e2e_move__move_to_team_server_lacks_does_not_wedge_the_office),
 	};
 	if (argc > 1)
 		e2e_veld = argv[1];

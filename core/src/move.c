@@ -25,6 +25,7 @@
 #include "recbuild.h"
 #include "records.h"
 #include "retention.h"
+#include "syncstate.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -32,8 +33,18 @@
 
 enum move_stmt {
 	MV_CLIENT_GET, MV_CLIENT_PUT, MV_ENTITIES, MV_MAP_GET, MV_MAP_PUT, MV_TAKE_ALL,
-	MV_PENDING, MV_TAKE, MV_DEVICES,
+	MV_PENDING, MV_TAKE, MV_DEVICES, MV_HEADS_BARRED, MV_PRED, MV_FORGET_MAP, MV_FORGET_CLIENT,
 };
+/* The last own seq an author of the old team confirmed for a moved client:
+ * the purpose of the first access-log entry in which it says it removed
+ * the client (retention.h, VELD_MOVED_SEQ), 0 for one that names no seq,
+ * NULL while it has not confirmed. ?10 is VELD_MOVED_PURPOSE, ?11 the same
+ * with VELD_MOVED_SEQ and '%', ?12 where the seq starts (bind_bound). */
+#define CONFIRMED_SEQ(dev, cl) \
+	"(SELECT CASE WHEN a.purpose LIKE ?11 THEN CAST(substr(a.purpose, ?12) AS INTEGER)" \
+	" ELSE 0 END FROM office_audit a WHERE a.device = " dev \
+	" AND a.client = lower(hex(" cl ")) AND a.event = 'erase' AND a.outcome = 'success'" \
+	" AND (a.purpose = ?10 OR a.purpose LIKE ?11) ORDER BY a.seq LIMIT 1)"
 static const char *const move_sql[] = {
 	[MV_CLIENT_GET] = "SELECT new_client, from_team, to_team, at FROM moved_clients"
 	                  " WHERE client = ?1",
@@ -45,8 +56,10 @@ static const char *const move_sql[] = {
 	[MV_TAKE_ALL] = "INSERT OR IGNORE INTO move_fwd(device, seq) SELECT o.device, o.seq"
 	                " FROM entities e JOIN ops o ON o.entity = e.entity WHERE e.client = ?1",
 	/* Operations of moved clients not taken yet, through the records'
-	 * index (entities_client), in the order they were stamped. */
-	[MV_PENDING] = "SELECT o.device, o.seq, o.entity, e.kind, o.field, e.client"
+	 * index (entities_client), in the order they were stamped; whether the
+	 * office (?1) wrote it, and its author's confirmed seq. */
+	[MV_PENDING] = "SELECT o.device, o.seq, o.entity, e.kind, o.field, e.client, o.device = ?1,"
+	               " " CONFIRMED_SEQ("o.device", "e.client")
 	               " FROM moved_clients m JOIN entities e ON e.client = m.client"
 	               " JOIN ops o ON o.entity = e.entity WHERE NOT EXISTS (SELECT 1 FROM move_fwd f"
 	               " WHERE f.device = o.device AND f.seq = o.seq) ORDER BY o.hlc, o.device",
@@ -54,15 +67,33 @@ static const char *const move_sql[] = {
 	/* The old team's certified workers, not revoked, and whether the
 	 * office holds their access-log entry of the removal. */
 	[MV_DEVICES] = "SELECT c.device, EXISTS(SELECT 1 FROM office_audit a WHERE a.device = c.device"
-	               " AND a.client = ?2 AND a.event = 'erase' AND a.purpose = ?3)"
+	               " AND a.client = ?2 AND a.event = 'erase' AND (a.purpose = ?3"
+	               " OR a.purpose LIKE ?4))"
 	               " FROM certs c WHERE c.team = ?1 AND c.role = 'worker'"
 	               " AND c.revoked_seq IS NULL ORDER BY c.device",
+	/* Current values of record ?2 (a field ?3, or all: NULL) of moved
+	 * client ?4 that an author wrote after it confirmed the move, or
+	 * before it has (the office, ?1, excepted): not to be forwarded. */
+	[MV_HEADS_BARRED] = "SELECT EXISTS(SELECT 1 FROM ops o WHERE o.entity = ?2"
+	                    " AND (?3 IS NULL OR o.field = ?3) AND o.head = 1 AND o.device != ?1"
+	                    " AND NOT o.seq <= coalesce(" CONFIRMED_SEQ("o.device", "?4") ", -1))",
+	[MV_PRED] = "SELECT client, from_team FROM moved_clients WHERE new_client = ?1",
+	[MV_FORGET_MAP] = "DELETE FROM moves WHERE client = ?1",
+	[MV_FORGET_CLIENT] = "DELETE FROM moved_clients WHERE client = ?1 OR new_client = ?1",
 };
 static const struct veld__sqltab move_tab = VELD_SQLTAB(VELD_SQL_MOVE, move_sql);
 
 static int stmt(veld_store *s, enum move_stmt i, sqlite3_stmt **st)
 {
 	return veld__sql(s, &move_tab, i, st);
+}
+
+/* The parameters of CONFIRMED_SEQ. */
+static void bind_bound(sqlite3_stmt *st)
+{
+	sqlite3_bind_text(st, 10, VELD_MOVED_PURPOSE, -1, SQLITE_STATIC);
+	sqlite3_bind_text(st, 11, VELD_MOVED_PURPOSE VELD_MOVED_SEQ "%", -1, SQLITE_STATIC);
+	sqlite3_bind_int(st, 12, (int)sizeof VELD_MOVED_PURPOSE VELD_MOVED_SEQ);
 }
 
 /* ---- the moved client and its map ------------------------------------------------ */
@@ -104,9 +135,9 @@ static int moved_get(veld_store *s, const uint8_t client[VELD_ID_BYTES], struct 
 	return rc == SQLITE_DONE ? VELD_ENOTFOUND : veld__err_sqlite(rc, "reading moved clients");
 }
 
-/* The new record of old record `entity`: VELD_OK, or VELD_ENOTFOUND (no
- * message) if it has none yet. */
-static int map_get(veld_store *s, const uint8_t entity[VELD_ID_BYTES], uint8_t out[VELD_ID_BYTES])
+/* The new record of old record `entity` (one move): VELD_OK, or
+ * VELD_ENOTFOUND (no message) if it has none yet. */
+static int map_get1(veld_store *s, const uint8_t entity[VELD_ID_BYTES], uint8_t out[VELD_ID_BYTES])
 {
 	sqlite3_stmt *st;
 	int rc = stmt(s, MV_MAP_GET, &st);
@@ -123,6 +154,23 @@ static int map_get(veld_store *s, const uint8_t entity[VELD_ID_BYTES], uint8_t o
 	return rc == SQLITE_DONE ? VELD_ENOTFOUND : veld__err_sqlite(rc, "reading the move's map");
 }
 
+/* The record `entity` became at the end of a chain of moves (a client moved
+ * on from the team it moved to): as map_get1, followed while mapped. A
+ * chain is at most as long as the office's moves; the bound guards a map
+ * a damaged store made circular. */
+static int map_get(veld_store *s, const uint8_t entity[VELD_ID_BYTES], uint8_t out[VELD_ID_BYTES])
+{
+	uint8_t next[VELD_ID_BYTES];
+	int rc = map_get1(s, entity, out);
+	for (int hop = 0; rc == VELD_OK && hop < 64; hop++) {
+		if ((rc = map_get1(s, out, next)) == VELD_ENOTFOUND)
+			return VELD_OK;
+		if (rc == VELD_OK)
+			memcpy(out, next, VELD_ID_BYTES);
+	}
+	return rc == VELD_OK ? veld__err(VELD_ECORRUPT, "the move's map goes round in circles") : rc;
+}
+
 /* Map old record `entity` of `client` (kind) to a new id, unless it is
  * mapped; the old client itself maps to the new client. */
 static int map_ensure(veld_store *s, const uint8_t entity[VELD_ID_BYTES],
@@ -130,7 +178,7 @@ static int map_ensure(veld_store *s, const uint8_t entity[VELD_ID_BYTES],
                       const struct moved *m, uint8_t out[VELD_ID_BYTES])
 {
 	sqlite3_stmt *st;
-	int rc = map_get(s, entity, out);
+	int rc = map_get1(s, entity, out);
 	if (rc != VELD_ENOTFOUND)
 		return rc;
 	if (memcmp(entity, client, VELD_ID_BYTES) == 0)
@@ -225,7 +273,10 @@ static int copy_record(veld_store *s, const uint8_t e[VELD_ID_BYTES], const char
 		rc = VELD_OK;
 	}
 	if (rc == VELD_OK && !rec) {
-		if (!fresh && (rc = write_value(s, kind, ne, m, NULL, NULL, now, &w)) == VELD_OK)
+		/* The client record itself is never deleted so: only the office
+		 * erases a client (an erasure of either id erases both). */
+		if (!fresh && memcmp(ne, m->new_client, VELD_ID_BYTES) != 0 &&
+		    (rc = write_value(s, kind, ne, m, NULL, NULL, now, &w)) == VELD_OK)
 			*wrote += (uint64_t)w;
 		goto out;
 	}
@@ -410,6 +461,37 @@ out:
 
 /* ---- forwarding ----------------------------------------------------------------------- */
 
+/* Who may still write to a moved client. A device of the old team learns of
+ * the move at its next pull and removes the client; until then it may have
+ * written to it (offline), and that must not be lost. Its access-log entry
+ * of the removal, signed by it, names its last own seq then
+ * (VELD_MOVED_SEQ). So an operation of the old client is
+ *   - forwarded if the office wrote it, or its author confirmed the removal
+ *     with a seq at or above the operation's;
+ *   - refused (taken, never forwarded; it stays at the office under the old
+ *     client) if its author confirmed with a lower seq: the device wrote it
+ *     after it removed the client, which an honest device does not;
+ *   - held (neither taken nor forwarded) while its author has not
+ *     confirmed: a device that ignores the notice writes into nothing but
+ *     the office's copy of the old client.
+ * The deletion of the client record itself is never forwarded: only the
+ * office ends a client, by an erasure. And a field is forwarded only if its
+ * current value is one the rule lets through (MV_HEADS_BARRED), so a
+ * refused or held value cannot ride on a forwarded one. */
+enum verdict { FORWARD, REFUSE, HOLD };
+
+static enum verdict verdict_of(sqlite3_stmt *st, uint64_t seq, const uint8_t entity[VELD_ID_BYTES],
+                               const uint8_t client[VELD_ID_BYTES], const char *field)
+{
+	if (memcmp(entity, client, VELD_ID_BYTES) == 0 && strcmp(field, VELD_TOMBSTONE_FIELD) == 0)
+		return REFUSE;
+	if (sqlite3_column_int(st, 6))
+		return FORWARD; /* the office's own */
+	if (sqlite3_column_type(st, 7) == SQLITE_NULL)
+		return HOLD;
+	return seq <= (uint64_t)sqlite3_column_int64(st, 7) ? FORWARD : REFUSE;
+}
+
 /* One (record, field) an operation not taken yet touched. */
 struct touched {
 	uint8_t entity[VELD_ID_BYTES], client[VELD_ID_BYTES];
@@ -419,14 +501,16 @@ struct touched {
 struct pending {
 	struct touched *t;
 	size_t nt, tcap;
-	veld__ref *ops;
+	veld__ref *ops; /* to mark taken: forwarded or refused */
 	size_t nops, ocap;
+	uint64_t refused;
 };
 
 static int pending_add(struct pending *p, sqlite3_stmt *st)
 {
 	struct touched x;
 	veld__ref r;
+	enum verdict v;
 	if (sqlite3_column_bytes(st, 0) != VELD_ID_BYTES || sqlite3_column_bytes(st, 2) != VELD_ID_BYTES ||
 	    sqlite3_column_bytes(st, 5) != VELD_ID_BYTES)
 		return veld__err(VELD_ECORRUPT, "an operation row is damaged");
@@ -437,6 +521,8 @@ static int pending_add(struct pending *p, sqlite3_stmt *st)
 	text_col(st, 3, x.kind, sizeof x.kind);
 	text_col(st, 4, x.field, sizeof x.field);
 	memcpy(x.client, sqlite3_column_blob(st, 5), VELD_ID_BYTES);
+	if ((v = verdict_of(st, r.seq, x.entity, x.client, x.field)) == HOLD)
+		return VELD_OK;
 	if (p->nops == p->ocap) {
 		size_t nc = p->ocap ? p->ocap * 2 : 16;
 		veld__ref *a = realloc(p->ops, nc * sizeof *a);
@@ -446,6 +532,10 @@ static int pending_add(struct pending *p, sqlite3_stmt *st)
 		p->ocap = nc;
 	}
 	p->ops[p->nops++] = r;
+	if (v == REFUSE) {
+		p->refused++;
+		return VELD_OK;
+	}
 	for (size_t i = 0; i < p->nt; i++)
 		if (memcmp(p->t[i].entity, x.entity, VELD_ID_BYTES) == 0 &&
 		    strcmp(p->t[i].field, x.field) == 0)
@@ -468,6 +558,8 @@ static int pending_read(veld_store *s, struct pending *p)
 	int rc = stmt(s, MV_PENDING, &st);
 	if (rc != VELD_OK)
 		return rc;
+	sqlite3_bind_blob(st, 1, s->device, VELD_ID_BYTES, SQLITE_STATIC);
+	bind_bound(st);
 	while ((rc = sqlite3_step(st)) == SQLITE_ROW)
 		if ((rc = pending_add(p, st)) != VELD_OK) {
 			sqlite3_reset(st);
@@ -476,16 +568,71 @@ static int pending_read(veld_store *s, struct pending *p)
 	return veld__sql_done(st, rc, "reading operations of moved clients");
 }
 
-/* One touched (record, field): its current value onto the new record. */
+/* Does (record, field) of x (every field: a record's deletion) hold a
+ * current value the office may not forward? 1 yes, 0 no, <0 an error. */
+static int heads_barred(veld_store *s, const struct touched *x)
+{
+	sqlite3_stmt *st;
+	int rc = stmt(s, MV_HEADS_BARRED, &st);
+	if (rc != VELD_OK)
+		return rc;
+	sqlite3_bind_blob(st, 1, s->device, VELD_ID_BYTES, SQLITE_STATIC);
+	sqlite3_bind_blob(st, 2, x->entity, VELD_ID_BYTES, SQLITE_STATIC);
+	if (strcmp(x->field, VELD_TOMBSTONE_FIELD) != 0)
+		sqlite3_bind_text(st, 3, x->field, -1, SQLITE_STATIC);
+	else
+		sqlite3_bind_null(st, 3);
+	sqlite3_bind_blob(st, 4, x->client, VELD_ID_BYTES, SQLITE_STATIC);
+	bind_bound(st);
+	if ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+		int barred = sqlite3_column_int(st, 0) != 0;
+		sqlite3_reset(st);
+		return barred;
+	}
+	sqlite3_reset(st);
+	return veld__err_sqlite(rc, "reading the values of a moved client");
+}
+
+/* The client at the end of the chain of moves from x's client (*m its
+ * last move) and the record that x's record is there (*ne), mapped at each
+ * step. VELD_ESHREDDED (no message) if a client on the way is erased. */
+static int chain_end(veld_store *s, const struct touched *x, struct moved *m,
+                     uint8_t ne[VELD_ID_BYTES])
+{
+	uint8_t at[VELD_ID_BYTES];
+	int rc = moved_get(s, x->client, m), hop;
+	if (rc == VELD_ENOTFOUND)
+		return veld__err(VELD_ECORRUPT, "a moved client's row is missing");
+	if (rc != VELD_OK || (rc = map_ensure(s, x->entity, x->client, x->kind, m, ne)) != VELD_OK)
+		return rc;
+	for (hop = 0; hop < 64; hop++) {
+		struct moved next;
+		if ((rc = veld__store_is_erased(s, m->new_client)) != 0)
+			return rc < 0 ? rc : VELD_ESHREDDED;
+		if ((rc = moved_get(s, m->new_client, &next)) == VELD_ENOTFOUND)
+			return VELD_OK;
+		if (rc != VELD_OK)
+			return rc;
+		memcpy(at, ne, VELD_ID_BYTES);
+		if ((rc = map_ensure(s, at, m->new_client, x->kind, &next, ne)) != VELD_OK)
+			return rc;
+		*m = next;
+	}
+	return veld__err(VELD_ECORRUPT, "the moves of a client go round in circles");
+}
+
+/* One touched (record, field): its current value onto the record it became
+ * at the end of the chain of moves. Nothing is written to an erased client
+ * (VELD_ESHREDDED, no message), nor a value the office may not forward. */
 static int forward_one(veld_store *s, const struct touched *x, uint64_t *wrote)
 {
 	uint8_t ne[VELD_ID_BYTES];
 	struct moved m;
-	int rc = moved_get(s, x->client, &m);
-	if (rc == VELD_ENOTFOUND)
-		return veld__err(VELD_ECORRUPT, "a moved client's row is missing");
-	if (rc != VELD_OK || (rc = map_ensure(s, x->entity, x->client, x->kind, &m, ne)) != VELD_OK)
+	int rc = chain_end(s, x, &m, ne);
+	if (rc != VELD_OK)
 		return rc;
+	if ((rc = heads_barred(s, x)) != 0)
+		return rc < 0 ? rc : VELD_OK;
 	/* A record the copy did not carry (deleted then) has nothing to say;
 	 * a new record brings all its fields at once. */
 	if (strcmp(x->field, VELD_TOMBSTONE_FIELD) == 0)
@@ -493,10 +640,20 @@ static int forward_one(veld_store *s, const struct touched *x, uint64_t *wrote)
 	return copy_record(s, x->entity, x->kind, ne, &m, x->field, wrote);
 }
 
+/* A forward that fails on what one record holds (a value the schema in
+ * force refuses, a client erased on the way) is passed over: one record
+ * must not stop the office's sync. The store's own failures stop it. */
+static int record_failure(int rc)
+{
+	return rc == VELD_ESHREDDED || rc == VELD_EINVAL || rc == VELD_ENOTFOUND ||
+	       rc == VELD_EPERM || rc == VELD_EEXISTS;
+}
+
 int veld__moves_forward(veld_store *s, uint64_t *forwarded)
 {
 	struct pending p;
 	uint64_t wrote = 0;
+	uint8_t *logged = NULL; /* per touched: its new client received something */
 	int rc;
 	*forwarded = 0;
 	if (!s->office)
@@ -506,14 +663,26 @@ int veld__moves_forward(veld_store *s, uint64_t *forwarded)
 	 * then every touched field in stamp order. */
 	if ((rc = pending_read(s, &p)) != VELD_OK || p.nops == 0)
 		goto out;
+	if (p.nt > 0 && !(logged = calloc(p.nt, 1))) {
+		rc = veld__err(VELD_ENOMEM, "out of memory");
+		goto out;
+	}
 	for (size_t i = 0; rc == VELD_OK && i < p.nt; i++) {
 		struct moved m;
 		uint8_t ne[VELD_ID_BYTES];
-		if ((rc = moved_get(s, p.t[i].client, &m)) == VELD_OK)
-			rc = map_ensure(s, p.t[i].entity, p.t[i].client, p.t[i].kind, &m, ne);
+		if ((rc = chain_end(s, &p.t[i], &m, ne)) != VELD_OK && record_failure(rc)) {
+			veld__err_clear();
+			rc = VELD_OK;
+		}
 	}
-	for (size_t i = 0; rc == VELD_OK && i < p.nt; i++)
-		rc = forward_one(s, &p.t[i], &wrote);
+	for (size_t i = 0; rc == VELD_OK && i < p.nt; i++) {
+		uint64_t before = wrote;
+		if ((rc = forward_one(s, &p.t[i], &wrote)) != VELD_OK && record_failure(rc)) {
+			veld__err_clear();
+			rc = VELD_OK;
+		}
+		logged[i] = wrote > before;
+	}
 	for (size_t i = 0; rc == VELD_OK && i < p.nops; i++) {
 		sqlite3_stmt *st;
 		if ((rc = stmt(s, MV_TAKE, &st)) != VELD_OK)
@@ -525,18 +694,94 @@ int veld__moves_forward(veld_store *s, uint64_t *forwarded)
 	/* Logged once per new client that received something. */
 	for (size_t i = 0; rc == VELD_OK && i < p.nt; i++) {
 		struct moved m;
-		int first = 1;
+		uint8_t ne[VELD_ID_BYTES];
+		int first = logged[i];
 		for (size_t j = 0; j < i && first; j++)
-			first = memcmp(p.t[j].client, p.t[i].client, VELD_ID_BYTES) != 0;
-		if (first && (rc = moved_get(s, p.t[i].client, &m)) == VELD_OK)
+			first = !logged[j] || memcmp(p.t[j].client, p.t[i].client, VELD_ID_BYTES) != 0;
+		if (first && (rc = chain_end(s, &p.t[i], &m, ne)) == VELD_OK)
 			rc = veld__audit(s, "update", "success", m.new_client,
 			                 "forwarded from the client before its move");
 	}
 	if (rc == VELD_OK)
-		*forwarded = p.nops;
+		*forwarded = p.nops - p.refused;
 out:
+	free(logged);
 	free(p.t);
 	free(p.ops);
+	return rc;
+}
+
+/* ---- erasure --------------------------------------------------------------------------- */
+
+/* The client `client` moved from (*team its old team): VELD_OK, or
+ * VELD_ENOTFOUND (no message) if it is no move's new client. */
+static int pred_get(veld_store *s, const uint8_t client[VELD_ID_BYTES], uint8_t out[VELD_ID_BYTES],
+                    char team[VELD_TEAM_MAX + 1])
+{
+	sqlite3_stmt *st;
+	int rc = stmt(s, MV_PRED, &st);
+	if (rc != VELD_OK)
+		return rc;
+	sqlite3_bind_blob(st, 1, client, VELD_ID_BYTES, SQLITE_STATIC);
+	if ((rc = sqlite3_step(st)) == SQLITE_ROW && sqlite3_column_bytes(st, 0) == VELD_ID_BYTES) {
+		memcpy(out, sqlite3_column_blob(st, 0), VELD_ID_BYTES);
+		text_col(st, 1, team, VELD_TEAM_MAX + 1);
+	} else if (rc == SQLITE_ROW) {
+		rc = SQLITE_CORRUPT;
+	}
+	sqlite3_reset(st);
+	if (rc == SQLITE_ROW)
+		return VELD_OK;
+	return rc == SQLITE_DONE ? VELD_ENOTFOUND : veld__err_sqlite(rc, "reading moved clients");
+}
+
+int veld__move_chain(veld_store *s, const uint8_t client[VELD_ID_BYTES],
+                     struct veld__move_chain *out)
+{
+	const size_t cap = sizeof out->id / sizeof out->id[0];
+	uint8_t at[VELD_ID_BYTES], prev[VELD_ID_BYTES];
+	char team[VELD_TEAM_MAX + 1];
+	struct moved m;
+	int rc;
+	memset(out, 0, sizeof *out);
+	/* Back to the first client, then forward along the moves. */
+	memcpy(at, client, VELD_ID_BYTES);
+	for (size_t hop = 0; (rc = pred_get(s, at, prev, team)) == VELD_OK; hop++) {
+		if (hop == cap)
+			return veld__err(VELD_ECORRUPT, "the moves of a client go round in circles");
+		memcpy(at, prev, VELD_ID_BYTES);
+	}
+	if (rc != VELD_ENOTFOUND)
+		return rc;
+	if ((rc = moved_get(s, at, &m)) == VELD_ENOTFOUND)
+		return VELD_OK; /* never moved */
+	if (rc != VELD_OK)
+		return rc;
+	memcpy(out->id[0], at, VELD_ID_BYTES);
+	snprintf(out->team[0], sizeof out->team[0], "%s", m.from);
+	out->n = 1;
+	for (;;) {
+		if (out->n == cap)
+			return veld__err(VELD_ECORRUPT, "the moves of a client go round in circles");
+		memcpy(out->id[out->n], m.new_client, VELD_ID_BYTES);
+		snprintf(out->team[out->n], sizeof out->team[0], "%s", m.to);
+		out->n++;
+		if ((rc = moved_get(s, out->id[out->n - 1], &m)) == VELD_ENOTFOUND)
+			return VELD_OK;
+		if (rc != VELD_OK)
+			return rc;
+	}
+}
+
+int veld__move_forget(veld_store *s, const uint8_t client[VELD_ID_BYTES])
+{
+	sqlite3_stmt *st;
+	int rc = VELD_OK;
+	for (int i = MV_FORGET_MAP; rc == VELD_OK && i <= MV_FORGET_CLIENT; i++)
+		if ((rc = stmt(s, (enum move_stmt)i, &st)) == VELD_OK) {
+			sqlite3_bind_blob(st, 1, client, VELD_ID_BYTES, SQLITE_STATIC);
+			rc = veld__sql_run(st, "forgetting the move of an erased client");
+		}
 	return rc;
 }
 
@@ -567,6 +812,7 @@ int veld__move_status(veld_store *s, const char *client_id, json_t **out)
 	sqlite3_bind_text(st, 1, m.from, -1, SQLITE_STATIC);
 	sqlite3_bind_text(st, 2, hex, -1, SQLITE_STATIC);
 	sqlite3_bind_text(st, 3, VELD_MOVED_PURPOSE, -1, SQLITE_STATIC);
+	sqlite3_bind_text(st, 4, VELD_MOVED_PURPOSE VELD_MOVED_SEQ "%", -1, SQLITE_STATIC);
 	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
 		char dev[2 * VELD_ID_BYTES + 1];
 		if (sqlite3_column_bytes(st, 0) != VELD_ID_BYTES)

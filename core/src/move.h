@@ -48,4 +48,18 @@ int veld__moves_forward(veld_store *s, uint64_t *forwarded);
  * the removal's entry. VELD_ENOTFOUND if it did not move. */
 int veld__move_status(veld_store *s, const char *client_id, json_t **out);
 
+/* The clients a chain of moves joins `client` to (one person under several
+ * ids), first to last, each with the team it is (was) in. */
+struct veld__move_chain {
+	size_t n; /* 0: the client never moved and is no move's new client */
+	uint8_t id[16][VELD_ID_BYTES];
+	char team[16][VELD_TEAM_MAX + 1];
+};
+int veld__move_chain(veld_store *s, const uint8_t client[VELD_ID_BYTES],
+                     struct veld__move_chain *out);
+
+/* `client` is erased here: the move bookkeeping that names it (its rows in
+ * moved_clients, as old or new client, and its records' map) goes. */
+int veld__move_forget(veld_store *s, const uint8_t client[VELD_ID_BYTES]);
+
 #endif

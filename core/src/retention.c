@@ -129,6 +129,7 @@ int veld__client_erased_notice(veld_store *s, const uint8_t client[VELD_ID_BYTES
 int veld__client_moved_notice(veld_store *s, const uint8_t client[VELD_ID_BYTES],
                               uint64_t pushed_seq)
 {
+	char purpose[sizeof VELD_MOVED_PURPOSE VELD_MOVED_SEQ + 24];
 	int rc = veld__merge_is_erased(&s->m, client);
 	if (rc != 0)
 		return rc < 0 ? rc : VELD_OK;
@@ -150,8 +151,12 @@ int veld__client_moved_notice(veld_store *s, const uint8_t client[VELD_ID_BYTES]
 	}
 	veld__merge_forget(&s->m);
 	/* Logged whether this store held the client or not: the entry is the
-	 * device's signed word to the office that it holds nothing of it. */
-	return veld__audit(s, "erase", "success", client, VELD_MOVED_PURPOSE);
+	 * device's signed word to the office that it holds nothing of it, and
+	 * up to which own seq it wrote to it (it writes no more: the client is
+	 * erased here). */
+	snprintf(purpose, sizeof purpose, VELD_MOVED_PURPOSE VELD_MOVED_SEQ "%llu",
+	         (unsigned long long)(s->next_seq - 1));
+	return veld__audit(s, "erase", "success", client, purpose);
 }
 
 int veld__moved_values_pushed(veld_store *s, uint64_t from_seq, uint64_t to_seq)

@@ -13,15 +13,21 @@ int veld__client_erased_notice(veld_store *s, const uint8_t client[VELD_ID_BYTES
 
 /* The purpose of the access-log entry (event "erase") a device writes when
  * it removes a client the office moved to another team: the office reads
- * it as the device's confirmation (veld office move --status). */
+ * it as the device's confirmation (veld office move --status). The entry
+ * goes on with VELD_MOVED_SEQ and the device's last own seq then, in
+ * decimal ("moved to another team; last own seq 42"): whatever the device
+ * signs for the client above that seq it wrote after it removed the client,
+ * and the office forwards none of it (move.c). */
 #define VELD_MOVED_PURPOSE "moved to another team"
+#define VELD_MOVED_SEQ "; last own seq "
 
 /* The office moved this client to another team (a pull brought the
  * notice): in the current transaction, as an erasure here (keys destroyed,
  * records removed, later operations dropped), except that own operations
  * above `pushed_seq` (the last own seq a push confirmed) keep their sealed
  * value so they are still pushed; logged as event "erase" with purpose
- * VELD_MOVED_PURPOSE whether the store held the client or not. A client
+ * VELD_MOVED_PURPOSE and VELD_MOVED_SEQ whether the store held the client
+ * or not. A client
  * erased (or removed so) here already is left as it is. */
 int veld__client_moved_notice(veld_store *s, const uint8_t client[VELD_ID_BYTES],
                               uint64_t pushed_seq);

@@ -1055,14 +1055,20 @@ static int summary_of(const struct session *x, struct tally *t, char **json_out)
 	return rc;
 }
 
-/* The office, after its pull: what came for clients it moved to another
- * team goes on to their new clients, and to the server at once. */
+static int audit_push_all(struct session *x, struct tally *t);
+
+/* The office, after its pulls: what came for clients it moved to another
+ * team goes on to their new clients, and to the server at once. After the
+ * access log's pull, which brings the old team's confirmations that say
+ * up to which seq each device wrote to the client (move.c). */
 static int forward_moved(struct session *x, struct tally *t)
 {
 	uint64_t n = 0;
 	int rc = veld__office_forward(x->s, &n);
 	t->forwarded += n;
-	return rc == VELD_OK && n > 0 ? push_all(x, t) : rc;
+	if (rc == VELD_OK && n > 0 && (rc = push_all(x, t)) == VELD_OK)
+		rc = audit_push_all(x, t);
+	return rc;
 }
 
 static int sync_run(struct session *x, char **json_out)
@@ -1080,9 +1086,9 @@ static int sync_run(struct session *x, char **json_out)
 	    (office && (rc = certify_devices(x, &t)) != VELD_OK) ||
 	    (rc = pull_all(x, &t)) != VELD_OK ||
 	    (t.own.lowered && (rc = push_again(x, &t)) != VELD_OK) ||
-	    (office && (rc = forward_moved(x, &t)) != VELD_OK) ||
 	    (rc = audit_push_all(x, &t)) != VELD_OK ||
 	    (office && (rc = audit_pull_all(x, &t)) != VELD_OK) ||
+	    (office && (rc = forward_moved(x, &t)) != VELD_OK) ||
 	    (office && (rc = publish_checkpoints(x)) != VELD_OK))
 		return rc;
 	return json_out == NULL ? VELD_OK : summary_of(x, &t, json_out);
@@ -1393,9 +1399,46 @@ out:
  * success, first `then` (may be NULL), then record them as taken. A server
  * that lost notices of a team (restored from a backup) answers 409 gap with
  * the number it expects: those are sent again, once per team. */
+/* The server answered 404 to notices `req`: the one it names (its message
+ * says "notices[i]"), else the first. A move to a team whose key the
+ * server lacks (an invite made while it could not be reached) is repaired
+ * once: the team's key is published again and the notices sent again
+ * (VELD_OK). Otherwise the error, naming the notice's kind. */
+static int notice_not_found(struct session *x, const struct veld__notice_req *req,
+                            const struct veld__error_resp *e, int *repaired)
+{
+	const struct veld__notice *n = &req->notices[0];
+	struct veld__notice_body b;
+	size_t i;
+	int rc;
+	if (sscanf(e->message, "notices[%zu]", &i) == 1 && i < req->n)
+		n = &req->notices[i];
+	switch (veld__notice_kind_of(n->kind)) {
+	case VELD_NOTICE_ERASE:
+		return veld__err(VELD_ENOTFOUND, "the server did not erase the client (404: it has"
+		                 " no operation of it): nothing was erased");
+	case VELD_NOTICE_MOVE:
+		if ((rc = veld__wire_notice_body_decode(n->kind, n->body, n->body_len, &b)) != VELD_OK)
+			return rc;
+		if (!*repaired) {
+			*repaired = 1;
+			if ((rc = publish_team_key(x, b.to_team, 0)) == VELD_OK)
+				return VELD_OK;
+			return err_prefix(rc, "the server did not take the move notice (404); publishing"
+			                  " the key of the team the client moves to");
+		}
+		return veld__err(VELD_ENOTFOUND, "the server did not take the move notice (404: it has"
+		                 " no operation of the client, or no key of team %s)", b.to_team);
+	default:
+		return veld__err(VELD_ENOTFOUND, "the server did not take the %s notice (404)",
+		                 n->kind);
+	}
+}
+
 static int post_notices(struct session *x, int (*then)(struct session *x, void *arg), void *arg)
 {
 	char rewound[VELD_TEAM_MAX + 1] = "";
+	int repaired = 0;
 	for (;;) {
 		struct veld__notice_out out;
 		struct veld__error_resp e;
@@ -1416,8 +1459,7 @@ static int post_notices(struct session *x, int (*then)(struct session *x, void *
 			snprintf(rewound, sizeof rewound, "%s", out.req.notices[0].team);
 			rc = veld__office_republish(x->s, rewound, e.expected);
 		} else if (strcmp(e.error, "not_found") == 0) {
-			rc = veld__err(VELD_ENOTFOUND, "the server did not erase the client (404: it has"
-				" no operation of it): nothing was erased");
+			rc = notice_not_found(x, &out.req, &e, &repaired);
 		}
 		msgpack_sbuffer_destroy(&sb);
 		veld__notice_out_free(&out);
@@ -1479,6 +1521,23 @@ int veld_office_erase(veld_store *s, const char *client_id, const char *purpose,
 	return rc;
 }
 
+/* The server refuses a move to a team it holds no key of, and the office
+ * may hold a team key the server never took (an invite made while it could
+ * not be reached): the key of the team the client moves to is published
+ * (again) before the move is committed. A team the office holds no key of
+ * is left to veld__move_check to refuse. */
+static int move_team_key(struct session *x, const char *team)
+{
+	int rc;
+	if (!valid_team(team))
+		return VELD_OK;
+	if ((rc = publish_team_key(x, team, 0)) == VELD_ENOTFOUND) {
+		veld__err_clear();
+		rc = VELD_OK;
+	}
+	return rc;
+}
+
 int veld_office_client_move(veld_store *office, const char *client_id, const char *team,
                             const veld_sync_options *opts, char **json_out)
 {
@@ -1504,7 +1563,7 @@ int veld_office_client_move(veld_store *office, const char *client_id, const cha
 	 * the old one removes it. What the server does not take now, the next
 	 * office sync sends; operations of the old client that come after the
 	 * copy are forwarded by every office sync. */
-	if ((rc = sync_run(&x, NULL)) == VELD_OK &&
+	if ((rc = sync_run(&x, NULL)) == VELD_OK && (rc = move_team_key(&x, team)) == VELD_OK &&
 	    (rc = veld__office_move_notice(office, client_id, team, client, new_client, &out)) ==
 	    VELD_OK) {
 		struct tally t;

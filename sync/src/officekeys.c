@@ -196,7 +196,8 @@ int veld__office_published(veld_store *s, const struct veld__notice_req *req)
 			rc = veld__sync_set_u64(s, key, n->n);
 		if (rc == VELD_OK && veld__notice_kind_of(n->kind) == VELD_NOTICE_ERASE &&
 		    (rc = veld__wire_notice_body_decode(n->kind, n->body, n->body_len, &b)) == VELD_OK) {
-			rc = veld__client_erased_notice(s, b.id);
+			if ((rc = veld__client_erased_notice(s, b.id)) == VELD_OK)
+				rc = veld__move_forget(s, b.id);
 			step.checkpoint = 1;
 		}
 	}
@@ -218,6 +219,30 @@ int veld__office_republish(veld_store *s, const char *team, uint64_t n)
 }
 
 /* ---- erasure, policy, revocation ---------------------------------------------------- */
+
+/* An erase notice for every other client of `client`'s chain of moves
+ * that is not erased. */
+static int erase_chain(veld_store *s, const uint8_t client[VELD_ID_BYTES],
+                       struct veld__notice_out *out)
+{
+	struct veld__move_chain ch;
+	int rc = veld__move_chain(s, client, &ch);
+	for (size_t i = 0; rc == VELD_OK && i < ch.n; i++) {
+		struct veld__notice_body b;
+		int erased;
+		if (memcmp(ch.id[i], client, VELD_ID_BYTES) == 0)
+			continue;
+		if ((erased = veld__store_is_erased(s, ch.id[i])) < 0)
+			return erased;
+		if (erased)
+			continue;
+		memset(&b, 0, sizeof b);
+		b.kind = VELD_NOTICE_ERASE;
+		memcpy(b.id, ch.id[i], VELD_ID_BYTES);
+		rc = notice_issue(s, ch.team[i], &b, out);
+	}
+	return rc;
+}
 
 int veld__office_erase_notice(veld_store *s, const char *client_id, uint8_t client[VELD_ID_BYTES],
                               struct veld__notice_out *out)
@@ -248,6 +273,11 @@ int veld__office_erase_notice(veld_store *s, const char *client_id, uint8_t clie
 		memcpy(b.id, client, VELD_ID_BYTES);
 		rc = notice_issue(s, team, &b, out);
 	}
+	/* A moved client is one person under every id of its chain of moves:
+	 * an erasure of any of them erases each one not erased yet, by a notice
+	 * to the team it is (was) in. */
+	if (rc == VELD_OK)
+		rc = erase_chain(s, client, out);
 	rc = veld__step_end(s, &step, rc);
 	if (rc != VELD_OK)
 		veld__notice_out_free(out);

@@ -406,10 +406,224 @@ static void test_e2e_move__offline_device_loses_nothing_and_old_team_gets_nothin
 	free(tmp);
 }
 
+/* ---- what the old team may still do ------------------------------------------------- */
+
+/* The old team's device that ignores the move notice (it never removes the
+ * client, never confirms) and writes on long after the move, even deleting
+ * the client record: the office forwards none of it into the new team. */
+static void test_e2e_move__old_team_device_cannot_write_into_new_team(void **state)
+{
+	char *tmp = e2e_tmpdir(), data[512], c_hex[33], *out = NULL;
+	uint8_t c[VELD_ID_BYTES], key[32], note[VELD_ID_BYTES];
+	struct e2e_server srv;
+	struct rogue rita;
+	veld_store *office, *cora;
+	(void)state;
+	snprintf(data, sizeof data, "%s/server", tmp);
+	e2e_server_start(&srv, data, 0);
+	office = e2e_office(&srv, tmp);
+	cora = e2e_device(&srv, office, tmp, "cora", "zuid");
+	rogue_enroll(&rita, office, srv.url, "noord");
+	e2e_sync(office);
+	rogue_client(c, key);
+	veld__hex(c_hex, c, VELD_ID_BYTES);
+	rogue_op(&rita, "client", c, c, "name", "\"Sanne\"", key);
+	rogue_envelope(&rita, c, key, "team:noord");
+	rogue_envelope(&rita, c, key, "office");
+	assert_int_equal(rogue_push(&rita), 200);
+	e2e_sync(office);
+
+	ok(veld_office_client_move(office, c_hex, "zuid", NULL, &out));
+	veld_free(out);
+	e2e_sync(cora);
+	assert_int_equal(e2e_count(cora, "client"), 1);
+	e2e_sync(office);
+
+	/* Long after the move, the old team's device writes on. */
+	veld__random_id(note);
+	rogue_op(&rita, "note", note, c, "text", "\"written by noord after the move\"", key);
+	rogue_op(&rita, "client", c, c, "_deleted", NULL, key);
+	assert_int_equal(rogue_push(&rita), 200);
+	e2e_sync(office);
+	e2e_sync(office);
+	e2e_sync(cora);
+	if (e2e_count(cora, "client") != 1 || e2e_count(cora, "note") != 0)
+		fail_msg("team noord's device wrote into zuid's client after the move: zuid now has"
+		         " %zu client(s) and %zu note(s)", e2e_count(cora, "client"), e2e_count(cora, "note"));
+
+	veld_store_free(cora);
+	veld_store_free(office);
+	e2e_server_stop(&srv, SIGTERM);
+	e2e_rm_rf(tmp);
+	free(tmp);
+}
+
+/* ---- the new client erased ----------------------------------------------------------- */
+
+struct moved_erased {
+	char *tmp, *client, *new_client;
+	struct e2e_server srv;
+	veld_store *office, *anna, *bert, *cora;
+};
+
+/* Anna's client, moved from noord to zuid while Bert (noord) is offline;
+ * then the new client is erased at the client's request. */
+static void moved_and_erased(struct moved_erased *m)
+{
+	char data[512], *out = NULL;
+	json_t *st;
+	m->tmp = e2e_tmpdir();
+	snprintf(data, sizeof data, "%s/server", m->tmp);
+	e2e_server_start(&m->srv, data, 0);
+	m->office = e2e_office(&m->srv, m->tmp);
+	m->anna = e2e_device(&m->srv, m->office, m->tmp, "anna", "noord");
+	m->bert = e2e_device(&m->srv, m->office, m->tmp, "bert", "noord");
+	m->cora = e2e_device(&m->srv, m->office, m->tmp, "cora", "zuid");
+	m->client = e2e_create(m->anna, "client", "{\"name\":\"Sanne Jansen\"}");
+	e2e_sync(m->anna);
+	e2e_sync(m->bert);
+	e2e_sync(m->office);
+
+	ok(veld_office_client_move(m->office, m->client, "zuid", NULL, &out));
+	st = json_loads(out, 0, NULL);
+	veld_free(out);
+	m->new_client = strdup(field(st, "new_client"));
+	json_decref(st);
+	e2e_sync(m->cora);
+	e2e_sync(m->anna);
+
+	/* The client asks to be erased: the office erases the client it now
+	 * has, in zuid. */
+	ok(veld_office_erase(m->office, m->new_client, "AVG art. 17", NULL));
+	e2e_sync(m->cora);
+	assert_int_equal(e2e_count(m->cora, "client"), 0);
+}
+
+static void moved_erased_free(struct moved_erased *m)
+{
+	veld_store_free(m->anna);
+	veld_store_free(m->bert);
+	veld_store_free(m->cora);
+	veld_store_free(m->office);
+	e2e_server_stop(&m->srv, SIGTERM);
+	e2e_rm_rf(m->tmp);
+	free(m->tmp);
+	free(m->client);
+	free(m->new_client);
+}
+
+/* Bert, offline all along, writes to the client and syncs: the office's
+ * syncs go on (what it cannot forward to an erased client is passed over). */
+static void test_e2e_move__late_write_after_new_client_erased_does_not_wedge_the_office(
+	void **state)
+{
+	struct moved_erased m;
+	char b[256], *out = NULL;
+	int rc;
+	(void)state;
+	moved_and_erased(&m);
+
+	snprintf(b, sizeof b, "{\"client\":\"%s\",\"text\":\"laat\"}", m.client);
+	free(e2e_create(m.bert, "note", b));
+	e2e_sync(m.bert);
+
+	for (int i = 0; i < 2; i++) {
+		rc = veld_sync(m.office, NULL, &out);
+		veld_free(out);
+		out = NULL;
+		if (rc != VELD_OK)
+			fail_msg("the office's sync %d fails: %d %s", i + 1, rc, veld_error_last());
+	}
+	assert_int_equal(e2e_count(m.cora, "note"), 0);
+	moved_erased_free(&m);
+}
+
+/* After the erasure of the new client the office holds nothing readable of
+ * the person under either id, and the server nothing but stubs. */
+static void test_e2e_move__erasure_of_moved_client_leaves_nothing_readable(void **state)
+{
+	struct moved_erased m;
+	char *out = NULL, sql[200], lit[80];
+	int rc;
+	(void)state;
+	moved_and_erased(&m);
+	e2e_sync(m.office);
+
+	rc = veld_record_get(m.office, "client", m.client, NULL, &out);
+	if (rc == VELD_OK) {
+		char copy[300];
+		snprintf(copy, sizeof copy, "%s", out);
+		veld_free(out);
+		fail_msg("the office still reads the erased person under the old id: %s", copy);
+	}
+	snprintf(sql, sizeof sql, "SELECT count(*) FROM ops WHERE client = %s",
+	         e2e_blob(lit, sizeof lit, m.client));
+	assert_int_equal(e2e_server_int(&m.srv, sql), 0);
+	snprintf(sql, sizeof sql, "SELECT count(*) FROM ops WHERE client = %s",
+	         e2e_blob(lit, sizeof lit, m.new_client));
+	assert_int_equal(e2e_server_int(&m.srv, sql), 0);
+	moved_erased_free(&m);
+}
+
+/* ---- a team the server lacks ------------------------------------------------------- */
+
+/* An invite made while the server could not be reached leaves the new
+ * team's key in the office's store only; a move to that team then must
+ * not leave the office failing every sync (the server answering 404 to
+ * the move notice). */
+static void test_e2e_move__move_to_team_server_lacks_does_not_wedge_the_office(void **state)
+{
+	char *tmp = e2e_tmpdir(), data[512], *client, *code = NULL, *out = NULL;
+	struct e2e_server srv;
+	veld_store *office, *anna;
+	uint16_t port;
+	int rc;
+	(void)state;
+	snprintf(data, sizeof data, "%s/server", tmp);
+	e2e_server_start(&srv, data, 0);
+	office = e2e_office(&srv, tmp);
+	anna = e2e_device(&srv, office, tmp, "anna", "noord");
+	client = e2e_create(anna, "client", "{\"name\":\"Sanne\"}");
+	e2e_sync(anna);
+	e2e_sync(office);
+
+	port = srv.port;
+	e2e_server_stop(&srv, SIGTERM);
+	assert_int_not_equal(veld_office_invite(office, "west", 3600, NULL, &code), VELD_OK);
+	veld_free(code);
+	e2e_server_start(&srv, data, port);
+
+	rc = veld_office_client_move(office, client, "west", NULL, &out);
+	if (rc != VELD_OK)
+		fail_msg("the move to west fails: %d %s", rc, veld_error_last());
+	veld_free(out);
+	out = NULL;
+	for (int i = 0; i < 2; i++) {
+		rc = veld_sync(office, NULL, &out);
+		veld_free(out);
+		out = NULL;
+		if (rc != VELD_OK)
+			fail_msg("office sync %d after the move fails: %d %s", i + 1, rc, veld_error_last());
+	}
+	assert_int_equal(e2e_server_int(&srv, "SELECT count(*) FROM moves"), 1);
+	e2e_sync(anna);
+	assert_true(veld_record_get(anna, "client", client, NULL, &out) != VELD_OK);
+	veld_store_free(anna);
+	veld_store_free(office);
+	free(client);
+	e2e_server_stop(&srv, SIGTERM);
+	e2e_rm_rf(tmp);
+	free(tmp);
+}
+
 int main(int argc, char **argv)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_e2e_move__offline_device_loses_nothing_and_old_team_gets_nothing),
+		cmocka_unit_test(test_e2e_move__old_team_device_cannot_write_into_new_team),
+		cmocka_unit_test(test_e2e_move__late_write_after_new_client_erased_does_not_wedge_the_office),
+		cmocka_unit_test(test_e2e_move__erasure_of_moved_client_leaves_nothing_readable),
+		cmocka_unit_test(test_e2e_move__move_to_team_server_lacks_does_not_wedge_the_office),
 	};
 	if (argc > 1)
 		e2e_veld = argv[1];

@@ -181,7 +181,7 @@ static int set_fields(cli *c, const cli_line *l, const json_t *kind, bool edit, 
 	const json_t *defs = json_object_get(kind, "fields");
 	for (size_t i = 0; i < l->nmany; i++) {
 		char name[CLI_FIELD_MAX + 1];
-		const char *v;
+		const char *v = NULL;
 		const json_t *def;
 		json_t *val;
 		int ex = split_set(c, l->many[i], name, &v);

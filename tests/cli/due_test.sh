@@ -104,9 +104,18 @@ signal=$(id_of)
 ok --json goal set --client "$piet" --domain huisvesting --description "Repairs" --review-date 2099-01-02
 pgoal=$(id_of)
 
+# The kinds of the seeds' process, through `veld record add`.
+ok --json record add tenancy --client "$jan" --set form=three_party --set own_name_planned=2099-01-10
+tenancy=$(id_of)
+ok --json record add time_out --client "$jan" --set start=2098-12-01 --set agreed_days=14
+timeout=$(id_of)
+
 # Only anna's client; the window's last day is in, the day after is not.
 ok due --today "$TODAY"
-has "due for anna, 2099-01-01 to 2099-01-15: 4 items, 1 client"
+has "due for anna, 2099-01-01 to 2099-01-15: 6 items, 1 client"
+line_has "tenancy to own name" "tenancy ${tenancy:0:8}"
+line_has "time-out: agreed days up" "time_out ${timeout:0:8}"
+line_has "2098-12-15  17 days late" "time_out ${timeout:0:8}"
 has "OVERDUE"
 line_has "not seen for 30 days" "Jan de Vries"
 line_has "signal without follow-up" "signal ${signal:0:8}"
@@ -135,7 +144,7 @@ line_has "goal review" "goal ${pgoal:0:8}"
 ok --json due --today "$TODAY"
 expect 1 'j["clients"]'
 expect 14 'j["days"]'
-expect 4 'len(j["items"])'
+expect 6 'len(j["items"])'
 expect "$edge" '[i["record"] for i in j["items"] if i["kind"] == "visit_planned"][0]'
 expect True 'all(set(i) == {"client","kind","record","type","due","overdue","days"} for i in j["items"])'
 expect False '"Jan de Vries" in open(sys.argv[1]).read()'

@@ -739,7 +739,7 @@ int veld__move_chain(veld_store *s, const uint8_t client[VELD_ID_BYTES],
                      struct veld__move_chain *out)
 {
 	const size_t cap = sizeof out->id / sizeof out->id[0];
-	uint8_t at[VELD_ID_BYTES], prev[VELD_ID_BYTES];
+	uint8_t at[VELD_ID_BYTES], prev[VELD_ID_BYTES] = {0};
 	char team[VELD_TEAM_MAX + 1];
 	struct moved m;
 	int rc;

@@ -160,7 +160,7 @@ static int map_get1(veld_store *s, const uint8_t entity[VELD_ID_BYTES], uint8_t 
  * a damaged store made circular. */
 static int map_get(veld_store *s, const uint8_t entity[VELD_ID_BYTES], uint8_t out[VELD_ID_BYTES])
 {
-	uint8_t next[VELD_ID_BYTES];
+	uint8_t next[VELD_ID_BYTES] = {0};
 	int rc = map_get1(s, entity, out);
 	for (int hop = 0; rc == VELD_OK && hop < 64; hop++) {
 		if ((rc = map_get1(s, out, next)) == VELD_ENOTFOUND)

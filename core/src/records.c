@@ -266,8 +266,11 @@ out:
 
 static int append_only(const struct veld__kdef *k)
 {
-	if (k->append_only)
+	if (k->append_only && strcmp(k->kind, "note") == 0)
 		return veld__err(VELD_EPERM, "notes are append-only: amend with a new note instead");
+	if (k->append_only)
+		return veld__err(VELD_EPERM, "%s records are append-only: record a new one instead",
+		                 k->kind);
 	return VELD_OK;
 }
 
@@ -352,10 +355,12 @@ int veld_record_delete(veld_store *s, const char *kind, const char *id, const ch
 	int rc = enter_kind(s, kind, &k, NULL);
 	if (rc)
 		return rc;
-	if (k->append_only || strcmp(kind, "client") == 0) {
-		rc = veld__err(VELD_EPERM, k->append_only
-			? "notes are append-only and cannot be deleted"
-			: "a client is removed by erasure (veld client erase), not deletion");
+	if (k->append_only) {
+		rc = veld__err(VELD_EPERM, "%s records are append-only and cannot be deleted", k->kind);
+		goto out;
+	}
+	if (strcmp(kind, "client") == 0) {
+		rc = veld__err(VELD_EPERM, "a client is removed by erasure (veld client erase), not deletion");
 		goto out;
 	}
 	if ((rc = veld__tx_begin(s, &tx)) != VELD_OK)

@@ -46,18 +46,9 @@ const struct veld__due_kind veld__due_kinds[] = {
 
 /* ---- days ------------------------------------------------------------------ */
 
-/* Howard Hinnant's days_from_civil and civil_from_days: exact for every
- * date of the proleptic Gregorian calendar, with no time zone involved. */
-static int64_t days_from_civil(int64_t y, unsigned m, unsigned d)
-{
-	y -= m <= 2;
-	const int64_t era = (y >= 0 ? y : y - 399) / 400;
-	const unsigned yoe = (unsigned)(y - era * 400);
-	const unsigned doy = (153 * (m + (m > 2 ? -3 : 9)) + 2) / 5 + d - 1;
-	const unsigned doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
-	return era * 146097 + (int64_t)doe - 719468;
-}
-
+/* The date of a day number (Howard Hinnant's civil_from_days; its inverse,
+ * veld__days_from_civil, is in kinds.c): exact for every date of the
+ * proleptic Gregorian calendar, with no time zone involved. */
 static void civil_from_days(int64_t z, int64_t *y, unsigned *m, unsigned *d)
 {
 	z += 719468;
@@ -95,7 +86,7 @@ int veld__due_day(const char *text, int64_t *day)
 		return -1;
 	if (m == 2 && d == 29 && (y % 4 != 0 || (y % 100 == 0 && y % 400 != 0)))
 		return -1;
-	*day = days_from_civil(y, m, d);
+	*day = veld__days_from_civil(y, m, d);
 	return 0;
 }
 

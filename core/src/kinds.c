@@ -160,21 +160,23 @@ static int bad(const struct veld__kdef *k, const struct veld__fdef *f, const cha
 	return veld__err(VELD_EINVAL, "%s field '%s' %s", k->kind, f->name, what);
 }
 
+int64_t veld__days_from_civil(int64_t y, unsigned m, unsigned d)
+{
+	/* Howard Hinnant's days_from_civil: exact for every date of the
+	 * proleptic Gregorian calendar, with no time zone involved. */
+	y -= m <= 2;
+	const int64_t era = (y >= 0 ? y : y - 399) / 400;
+	const unsigned yoe = (unsigned)(y - era * 400);
+	const unsigned doy = (153 * (m + (m > 2 ? -3 : 9)) + 2) / 5 + d - 1;
+	const unsigned doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+	return era * 146097 + (int64_t)doe - 719468;
+}
+
 int64_t veld__day_number(const char *date)
 {
-	int64_t y, m, d, era, yoe, doy, doe;
 	if (!date || !valid_date_prefix(date))
 		return -1;
-	y = atoi(date);
-	m = atoi(date + 5);
-	d = atoi(date + 8);
-	/* Days from civil (proleptic Gregorian), no time zone involved. */
-	y -= m <= 2;
-	era = y / 400;
-	yoe = y - era * 400;
-	doy = (153 * (m + (m > 2 ? -3 : 9)) + 2) / 5 + d - 1;
-	doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
-	return era * 146097 + doe - 719468;
+	return veld__days_from_civil(atoi(date), (unsigned)atoi(date + 5), (unsigned)atoi(date + 8));
 }
 
 /* How a check treats what is no longer written: a write of this store

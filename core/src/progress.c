@@ -14,6 +14,7 @@
  * read, and no error message carries the id it was given: an app may pass
  * a wrong value (a phone number is hex digits too). */
 #include "listing.h"
+#include "kinds.h"
 #include "access.h"
 #include "error.h"
 #include "records.h"
@@ -35,16 +36,6 @@ static const struct veld__sqltab progress_tab = VELD_SQLTAB(VELD_SQL_PROGRESS, p
 
 /* ---- when a visit's scores count ---------------------------------------------- */
 
-/* Days since 1970-01-01 of a civil date (proleptic Gregorian). */
-static int64_t days_from_civil(int64_t y, unsigned m, unsigned d)
-{
-	y -= m <= 2;
-	const int64_t era = (y >= 0 ? y : y - 399) / 400;
-	const unsigned yoe = (unsigned)(y - era * 400);
-	const unsigned doy = (153 * (m + (m > 2 ? -3 : 9)) + 2) / 5 + d - 1;
-	const unsigned doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
-	return era * 146097 + (int64_t)doe - 719468;
-}
 
 /* Milliseconds since the epoch of a time the store accepted
  * (YYYY-MM-DDTHH:MM[:SS[.fff]][Z|+HH:MM|-HH:MM]; no zone is read as UTC).
@@ -75,7 +66,7 @@ static int64_t instant_ms(const char *t)
 				off = -off;
 		}
 	}
-	return ((days_from_civil(y, (unsigned)mo, (unsigned)d) * 86400 + h * 3600 + mi * 60 + sec)
+	return ((veld__days_from_civil(y, (unsigned)mo, (unsigned)d) * 86400 + h * 3600 + mi * 60 + sec)
 	        * 1000 + ms + off);
 }
 

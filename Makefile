@@ -36,6 +36,7 @@ bench: build
 
 valgrind: build
 	@VELD_VALGRIND=1 ./tests/cli/cli_test.sh $(BUILD)
+	@VELD_VALGRIND=1 ./tests/cli/due_test.sh $(BUILD)
 
 clean:
 	rm -rf build build-asan

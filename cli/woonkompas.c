@@ -34,13 +34,9 @@ static void page_free(struct page *p)
 /* The schema's list `name` ([{"code","label"}...]), or an empty list. */
 static json_t *schema_list(cli *c, const char *name)
 {
-	char *text = NULL;
-	json_t *schema, *list;
-	if (veld_schema_json(c->store, &text) != VELD_OK)
-		return json_array();
-	schema = cli_parse(text);
-	cli_free_text(text);
-	list = json_incref(json_object_get(json_object_get(schema, "lists"), name));
+	json_t *schema = NULL, *list = NULL;
+	if (cli_schema_load(c, &schema) == 0)
+		list = json_incref(json_object_get(json_object_get(schema, "lists"), name));
 	json_decref(schema);
 	return list != NULL ? list : json_array();
 }

@@ -62,32 +62,9 @@ static void civil_from_days(int64_t z, int64_t *y, unsigned *m, unsigned *d)
 	*y = (int64_t)yoe + era * 400 + (*m <= 2);
 }
 
-/* n decimal digits at p (stops at the NUL of a short string). */
-static int digits(const char *p, int n, unsigned *out)
-{
-	unsigned v = 0;
-	for (int i = 0; i < n; i++) {
-		if (p[i] < '0' || p[i] > '9')
-			return 0;
-		v = v * 10 + (unsigned)(p[i] - '0');
-	}
-	*out = v;
-	return 1;
-}
-
 int veld__due_day(const char *text, int64_t *day)
 {
-	static const unsigned char month_days[] = {31, 29, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31};
-	unsigned y, m, d;
-	if (!text || !digits(text, 4, &y) || text[4] != '-' || !digits(text + 5, 2, &m) ||
-	    text[7] != '-' || !digits(text + 8, 2, &d))
-		return -1;
-	if (m < 1 || m > 12 || d < 1 || d > month_days[m - 1])
-		return -1;
-	if (m == 2 && d == 29 && (y % 4 != 0 || (y % 100 == 0 && y % 400 != 0)))
-		return -1;
-	*day = veld__days_from_civil(y, m, d);
-	return 0;
+	return veld__day_number(text, day); /* the store's one date rule (kinds.c) */
 }
 
 void veld__due_date(char out[11], int64_t day)

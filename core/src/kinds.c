@@ -172,11 +172,12 @@ int64_t veld__days_from_civil(int64_t y, unsigned m, unsigned d)
 	return era * 146097 + (int64_t)doe - 719468;
 }
 
-int64_t veld__day_number(const char *date)
+int veld__day_number(const char *date, int64_t *day)
 {
 	if (!date || !valid_date_prefix(date))
 		return -1;
-	return veld__days_from_civil(atoi(date), (unsigned)atoi(date + 5), (unsigned)atoi(date + 8));
+	*day = veld__days_from_civil(atoi(date), (unsigned)atoi(date + 5), (unsigned)atoi(date + 8));
+	return 0;
 }
 
 /* How a check treats what is no longer written: a write of this store
@@ -394,7 +395,7 @@ static int check_value(veld_store *s, const struct veld__kdef *k, const struct v
 		return str && valid_datetime(str) ? VELD_OK
 		       : bad(k, f, "must be an ISO 8601 time like 2026-11-22T10:00Z");
 	case F_ENUM:
-		return str ? check_option(k, f, str, use) : check_option(k, f, NULL, use);
+		return check_option(k, f, str, use);
 	case F_BOOL:
 		return json_is_boolean(v) ? VELD_OK : bad(k, f, "must be true or false");
 	case F_INT:

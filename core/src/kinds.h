@@ -137,9 +137,10 @@ extern const char veld__newer_schema[];
  * query searches (ASCII case-insensitive)? */
 int veld__kind_search(const struct veld__kdef *k, json_t *rec, const char *query);
 
-/* Days since 1970-01-01 of a date (or the date part of a datetime), or -1
- * if it is not one; of a civil date y-m-d (proleptic Gregorian). */
-int64_t veld__day_number(const char *date);
+/* Days since 1970-01-01 (*day) of a date or the date part of a datetime, a
+ * real calendar date of 1900-2200: 0, or -1 if it is not one; of a civil
+ * date y-m-d (proleptic Gregorian). */
+int veld__day_number(const char *date, int64_t *day);
 int64_t veld__days_from_civil(int64_t y, unsigned m, unsigned d);
 
 #endif

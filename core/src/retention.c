@@ -264,15 +264,11 @@ int veld_retention_set(veld_store *s, const char *kind, int64_t days, const char
 
 /* ---- purge -------------------------------------------------------------------- */
 
-/* Days since the epoch of a YYYY-MM-DD date. */
-static int64_t day_number(const char *date)
+/* Days since the epoch of a date (kinds.c's rule), or -1 if there is none. */
+static int64_t day_of(const char *date)
 {
-	struct tm tm = {0};
-	if (!date || sscanf(date, "%4d-%2d-%2d", &tm.tm_year, &tm.tm_mon, &tm.tm_mday) != 3)
-		return -1;
-	tm.tm_year -= 1900;
-	tm.tm_mon -= 1;
-	return (int64_t)timegm(&tm) / 86400;
+	int64_t day;
+	return veld__day_number(date, &day) == 0 ? day : -1;
 }
 
 /* The day a client's case ended, or -1 while it is active. A care decision
@@ -281,9 +277,9 @@ static int64_t case_end_day(json_t *client)
 {
 	json_t *cd = json_object_get(client, "care_decision");
 	const char *end = json_string_value(json_object_get(cd, "end_date"));
-	int64_t end_day = day_number(end);
+	int64_t end_day = day_of(end);
 	if (json_is_false(json_object_get(cd, "active")))
-		return end_day >= 0 ? end_day : day_number(json_string_value(json_object_get(client, "updated")));
+		return end_day >= 0 ? end_day : day_of(json_string_value(json_object_get(client, "updated")));
 	return end_day; /* an end date alone ends the case on that day */
 }
 

@@ -1264,9 +1264,9 @@ struct push_scratch {
 
 /* The team `client` belongs to: from this push, the clients table or (for
  * an erased client) the erasures table. *team = NULL if it is new;
- * *erased (may be NULL) tells whether it is erased. */
+ * *erased and *moved (each may be NULL) tell whether it is erased, moved. */
 static int client_team(struct veld__sqlconn *s, struct push_scratch *w, const uint8_t *client,
-                       const char **team, int *erased)
+                       const char **team, int *erased, int *moved)
 {
 	struct seen_client *c = NULL;
 	struct veld__sqlst *st;
@@ -1288,16 +1288,9 @@ static int client_team(struct veld__sqlconn *s, struct push_scratch *w, const ui
 	*team = c ? c->team : NULL;
 	if (erased)
 		*erased = c && c->erased;
+	if (moved)
+		*moved = c && c->moved;
 	return rc < 0 ? rc : VELD_OK;
-}
-
-/* Did client_team find `client` moved to another team? */
-static int client_moved(const struct push_scratch *w, const uint8_t *client)
-{
-	for (size_t i = 0; i < w->nclients; i++)
-		if (memcmp(w->clients[i].client, client, VELD_ID_BYTES) == 0)
-			return w->clients[i].moved;
-	return 0;
 }
 
 /* The record must keep the kind and client it was created with (checked
@@ -1380,7 +1373,7 @@ static int new_ops_check(struct veld__sqlconn *s, const struct veld__srv_device 
 			              seq);
 		/* An erased client's team is in erasures: its operations still
 		 * keep every rule, then push_write drops them. */
-		if ((rc = client_team(s, w, op->client, &team, NULL)) != VELD_OK)
+		if ((rc = client_team(s, w, op->client, &team, NULL, NULL)) != VELD_OK)
 			return rc;
 		if (team && strcmp(team, op->team) != 0)
 			return refuse(out, VELD_SRV_FORBIDDEN,
@@ -1425,7 +1418,7 @@ static int envelopes_check(struct veld__sqlconn *s, const struct veld__srv_devic
 			              i);
 		/* Not every envelope's client need be known yet (its operations
 		 * may come in a later batch); a known one fixes the team. */
-		if ((rc = client_team(s, w, e->client, &team, NULL)) != VELD_OK)
+		if ((rc = client_team(s, w, e->client, &team, NULL, NULL)) != VELD_OK)
 			return rc;
 		if (team && ((!office && strcmp(team, dev->team) != 0) ||
 		             (to_team && strcmp(team, to_team) != 0)))
@@ -1514,7 +1507,7 @@ static int ops_write(struct veld__sqlconn *s, const struct veld__srv_device *dev
 		const veld__op *op = &m->ops[i];
 		if (op->seq <= dev->last_seq)
 			continue;
-		if ((rc = client_team(s, w, op->client, &team, &erased)) != VELD_OK)
+		if ((rc = client_team(s, w, op->client, &team, &erased, NULL)) != VELD_OK)
 			return rc;
 		if (erased) {
 			if ((rc = drop_erased(s, op)) != VELD_OK ||
@@ -1552,7 +1545,7 @@ static int push_write(struct veld__sqlconn *s, const struct veld__srv_device *de
 {
 	uint64_t last = dev->last_seq, stored = 0;
 	const char *team;
-	int rc, erased;
+	int rc, erased, moved;
 
 	if ((rc = ops_write(s, dev, m, w, &stored, out)) != VELD_OK || out->refusal)
 		return rc;
@@ -1569,11 +1562,11 @@ static int push_write(struct veld__sqlconn *s, const struct veld__srv_device *de
 	}
 	for (size_t i = 0; i < m->nenvs; i++) {
 		const struct veld__envelope *e = &m->envs[i];
-		if ((rc = client_team(s, w, e->client, &team, &erased)) != VELD_OK)
+		if ((rc = client_team(s, w, e->client, &team, &erased, &moved)) != VELD_OK)
 			return rc;
 		if (erased)
 			continue; /* an erased client's key: dropped */
-		if (client_moved(w, e->client) && strcmp(e->to, "office") != 0)
+		if (moved && strcmp(e->to, "office") != 0)
 			continue; /* a moved client's key for its old team: dropped */
 		if (!team && strcmp(dev->role, "office") != 0)
 			team = dev->team;

@@ -160,16 +160,18 @@ VELD_EXTERN VELD_WARN_UNUSED int veld_store_rollback(veld_store *s);
 VELD_EXTERN int veld_store_verify(veld_store *s, char **json_out);
 
 /* ---- Records -----------------------------------------------------------
- * Kinds: "client", "visit", "note", "goal", "signal". Fields and their
- * types are listed in docs/data-model.md and by veld_schema_json().
+ * Kinds and fields come from the record schema in force (built in:
+ * "beschermd-thuis", the office may publish a newer version); they are
+ * listed in docs/data-model.md and by veld_schema_json().
  *
  * `purpose` is recorded in the access log (NEN 7513); NULL means "care".
  */
 
-/* The record schema (kinds, fields, types, enums) and the store's life
- * domain reference data (ZRM versions), as JSON:
- * {"kinds":{kind:{"append_only":bool,"fields":{name:{"type","required",
- *   "values"?}}}},"domains":{version:[{"code","label"}...]}} */
+/* The record schema in force and the store's life-domain reference data
+ * (ZRM versions), as JSON: {"format","name","version","kinds":{kind:
+ * {"append_only":bool,"fields":{name:{"type","required",...}}}},"lists":
+ * {name:[{"code","label"?,...}]},"domains":{version:[{"code","label"}...]}}
+ * (docs/data-model.md, "The record schema"). */
 VELD_EXTERN int veld_schema_json(veld_store *s, char **json_out);
 
 /* Create a record from a JSON object of fields. Writes the created record

@@ -648,7 +648,7 @@ static int signals_quarter(struct report *r, int q, long all, long without, long
 	if (!days)
 		return veld__err(VELD_ENOMEM, "out of memory");
 	json_array_foreach(sigs, i, sg) {
-		int64_t raised, contact;
+		int64_t raised, contact = 0;
 		if (!is(sg, "kind", "rent_arrears") || day_of(sg, "created", &raised) != 0 ||
 		    !in_range(raised, Q->start, Q->asof))
 			continue;
@@ -1307,7 +1307,7 @@ static int section_demand(struct report *r)
 	ready = row(r, S_DEMAND, "ready_without_home");
 	med = row(r, S_DEMAND, "waiting_days_median");
 	for (int q = 0; q < QUARTERS; q++) {
-		int64_t asof = r->q[q].asof, since;
+		int64_t asof = r->q[q].asof, since = 0;
 		const char *client;
 		size_t n = 0;
 		json_object_foreach(list, client, x) {

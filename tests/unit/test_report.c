@@ -667,22 +667,12 @@ static void test_report__canary_no_value_or_id_in_the_answer(void **state)
 
 /* ---- the access log and what is refused ---------------------------------------------- */
 
-static json_t *audit(veld_store *s)
-{
-	char *text = NULL;
-	json_t *log;
-	ok(veld_audit_list(s, NULL, &text));
-	log = json_loads(text, 0, NULL);
-	veld_free(text);
-	return log;
-}
-
 static void test_report__one_access_log_entry_for_monitoring(void **state)
 {
 	struct fx *f = *state;
-	json_t *before = audit(f->s), *after, *last;
+	json_t *before = audit_entries(f->s), *after, *last;
 	json_decref(report(f->s, "2026Q2"));
-	after = audit(f->s);
+	after = audit_entries(f->s);
 	assert_int_equal(json_array_size(after), json_array_size(before) + 1);
 	last = json_array_get(after, json_array_size(after) - 1);
 	assert_string_equal(json_string_value(json_object_get(last, "event")), "report");
@@ -698,7 +688,7 @@ static void test_report__bad_period_refused_and_nothing_logged(void **state)
 	struct fx *f = *state;
 	static const char *const bad[] = {"2026Q5", "2026Q0", "2026q2", "26Q2", "2026-Q2", "2026Q22",
 	                                  "", "Q2 2026", "20x6Q1", "1900Q4"};
-	json_t *before = audit(f->s), *after;
+	json_t *before = audit_entries(f->s), *after;
 	char *text = NULL;
 	for (size_t i = 0; i < sizeof bad / sizeof *bad; i++) {
 		assert_int_equal(veld_office_report(f->s, bad[i], &text), VELD_EINVAL);
@@ -710,7 +700,7 @@ static void test_report__bad_period_refused_and_nothing_logged(void **state)
 	/* Today is 2026-07-15: 2026Q4 has not begun. */
 	assert_int_equal(veld_office_report(f->s, "2026Q4", &text), VELD_EINVAL);
 	assert_non_null(strstr(veld_error_last(), "not begun"));
-	after = audit(f->s);
+	after = audit_entries(f->s);
 	assert_int_equal(json_array_size(after), json_array_size(before));
 	json_decref(before);
 	json_decref(after);

@@ -5,7 +5,8 @@
 # resolution, convergence, the access log at the office, an export and an
 # erasure. Part 3 tells one client's road from sheltered housing to a home
 # of her own in the seeds' records, with the office's record schema, the
-# Woonkompas page, the worker's due list and ZRM progress.
+# Woonkompas page, the worker's due list and ZRM progress. Part 4 writes
+# the partners' report for the quarter.
 set -euo pipefail
 BUILD=${1:-build}
 VELD=$(cd "$BUILD" && pwd)/veld
@@ -217,6 +218,15 @@ anna client show "$S" || echo "(exit $?: moved to another team)"
 bram sync >/dev/null
 office office sync >/dev/null
 office office move "$S" --status
+say "Part 4: what the partners watch: the report for the quarter"
+OUT_DIR=$(cd "$BUILD" && pwd)/demo
+mkdir -p "$OUT_DIR"
+office office report --period 2026Q4 --format csv --lang en | sed -n 1,12p
+echo "..."
+office office report --period 2026Q4 --format html --out "$OUT_DIR/report-2026Q4.html"
+echo "The partners' report for 2026Q4 (A4, open it in a browser): $OUT_DIR/report-2026Q4.html"
+office log show --limit 1
+
 say "Stopping the server"
 kill -TERM "$SERVER_PID"; wait "$SERVER_PID" || true; SERVER_PID=""
 echo "demo done"

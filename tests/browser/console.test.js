@@ -52,6 +52,7 @@ async function main() {
     check("the link opens the console", r.status() === 200, r.status());
     check("the token is gone from the address", !page.url().includes("token="), page.url());
     await page.waitForSelector('main[data-ready="signals"]');
+    if (env.SHOTS) await page.screenshot({ path: env.SHOTS + "/signals.png" });
     const sev = await page.$$eval("tr[data-severity]", (rows) => rows.map((x) => x.dataset.severity));
     check("the high open signal is listed first", sev[0] === "high", sev.join(","));
     check("then medium, then low", sev.join(",") === "high,medium,low", sev.join(","));
@@ -64,6 +65,7 @@ async function main() {
 
     // One client: the ZRM progress chart (uPlot draws a canvas).
     await show(page, "client/" + env.CLIENT);
+    if (env.SHOTS) await page.screenshot({ path: env.SHOTS + "/client.png", fullPage: true });
     check("the client's ZRM progress chart is drawn",
       (await page.$$("#progress-chart canvas")).length > 0);
 
@@ -71,6 +73,7 @@ async function main() {
     const before = JSON.parse(device(["conflicts", "--json"]));
     check("the phone has the conflict before", before.length === 1, before.length);
     await show(page, "conflicts");
+    if (env.SHOTS) await page.screenshot({ path: env.SHOTS + "/conflicts.png" });
     const cards = await page.$$("section.conflict .keep");
     check("the conflict is shown side by side", cards.length === 2, cards.length);
     await cards[0].click();

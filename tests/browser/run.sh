@@ -90,4 +90,4 @@ wait_line "$tmp/console.out" "token="
 LINK=$(grep -o 'http://127.0.0.1:[0-9]*/?token=[0-9a-f]*' "$tmp/console.out")
 
 CHROMIUM=$CHROMIUM LINK=$LINK VELD=$VELD DEVICE_STORE=$tmp/anna CLIENT=$C \
-  SCREENSHOT=$build/console-dashboard.png node "$here/console.test.js"
+  SCREENSHOT=$build/console-dashboard.png SHOTS=${VELD_CONSOLE_SHOTS:-} node "$here/console.test.js"

@@ -352,9 +352,80 @@
   }
 
   /* ---- dashboard: the partners' report, rendered generically ------------------------ */
-  function viewDashboard() {
+  /* The report's JSON (docs/report.md): sections of indicators, each with
+   * one cell per quarter. A cell is a number, "<5" (a small count), "x"
+   * (hidden so a total does not reveal a small cell) or null (not shown).
+   * Any indicator is drawn the same way, so a new one needs no change here. */
+  function currentQuarter() {
+    var d = new Date();
+    return d.getUTCFullYear() + "Q" + (Math.floor(d.getUTCMonth() / 3) + 1);
+  }
+
+  function cellText(v, unit) {
+    if (v === null || v === undefined) return "—";
+    if (typeof v !== "number") return String(v);
+    var s = v.toLocaleString(lang === "nl" ? "nl-NL" : "en-GB", {maximumFractionDigits: 1});
+    return unit === "percent" ? s + " %" : unit === "euro" ? "€ " + s : s;
+  }
+
+  function label(x) { return x ? (x[lang] || x.nl || x.en || "") : ""; }
+
+  function indicatorChart(ind, quarters) {
+    var ys = ind.values.map(function (v) { return typeof v === "number" ? v : null; });
+    if (!ys.some(function (v) { return v !== null; })) return null;
+    var box = el("div", {class: "chart", "data-indicator": ind.id},
+      el("p", {class: "title"}, label(ind.label) + (ind.group ? " · " + ind.group : "")));
+    var xs = quarters.map(function (q, i) { return i; });
+    var series = [{}, {label: label(ind.label), stroke: "#2b6a4f", width: 2, spanGaps: false,
+      points: {show: true}}];
+    if (typeof ind.target === "number") {
+      series.push({label: t("target"), stroke: "#a33b20", dash: [4, 4], width: 1, points: {show: false}});
+    }
+    var data = [xs, ys];
+    if (series.length > 2) data.push(xs.map(function () { return ind.target; }));
+    setTimeout(function () {
+      new uPlot({width: 260, height: 150, legend: {show: false}, series: series,
+        scales: {x: {time: false}},
+        axes: [{values: function (u, splits) { return splits.map(function (i) { return quarters[i] || ""; }); },
+                incrs: [1]}, {size: 40}]}, data, box);
+    }, 0);
+    return box;
+  }
+
+  function viewDashboard(arg) {
     clear(t("dashboard_title"));
-    return Promise.resolve(view.appendChild(el("p", {class: "muted"}, t("report_missing"))));
+    var period = el("input", {name: "period", value: arg || currentQuarter(), pattern: "[0-9]{4}Q[1-4]", size: "7"});
+    var form = el("form", {class: "filters"}, el("label", null, t("period"), period),
+      el("button", {type: "submit"}, t("show")));
+    form.addEventListener("submit", function (ev) {
+      ev.preventDefault();
+      location.hash = "#dashboard/" + period.value.trim();
+    });
+    view.appendChild(form);
+    return get("/api/report" + q({period: period.value.trim()})).then(function (rep) {
+      rep.sections.forEach(function (sec) {
+        var sect = el("section", {class: "report-section", "data-section": sec.id});
+        sect.appendChild(el("h2", null, label(sec.title)));
+        sect.appendChild(table([""].concat([t("target")], rep.quarters), sec.indicators.map(function (ind) {
+          var tr = row([label(ind.label) + (ind.group ? " · " + ind.group : ""),
+            typeof ind.target === "number" ? cellText(ind.target, ind.unit) : ""].concat(
+            ind.values.map(function (v) { return cellText(v, ind.unit); })));
+          Array.prototype.forEach.call(tr.children, function (td, i) {
+            if (i > 0) td.className = "num";
+            var v = ind.values[i - 2];
+            if (v === "x") td.title = t("cell_hidden");
+          });
+          return tr;
+        })));
+        var charts = el("div", {class: "charts"});
+        sec.indicators.forEach(function (ind) {
+          var c = indicatorChart(ind, rep.quarters);
+          if (c) charts.appendChild(c);
+        });
+        sect.appendChild(charts);
+        view.appendChild(sect);
+      });
+    });
   }
 
   /* ---- frame -------------------------------------------------------------------------- */

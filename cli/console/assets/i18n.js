@@ -33,7 +33,7 @@ window.VELD_STRINGS = {
     invite_title: "Telefoon inschrijven", invite: "Uitnodiging maken", ttl_hours: "Geldig (uren)",
     invite_hint: "Geef deze code persoonlijk aan de begeleider; op het toestel: veld enroll SERVER_URL CODE",
     quarantine_title: "In quarantaine", quarantine_none: "Niets in quarantaine.", col_reason: "Reden", col_field: "Veld",
-    dashboard_title: "De vijf afspraken", period: "Kwartaal", report_missing: "Het rapport is nog niet beschikbaar in deze versie.",
+    dashboard_title: "De vijf afspraken", period: "Kwartaal",
     cell_hidden: "verborgen", target: "doel", loading: "Laden…", error: "Fout: ",
     kind_visit: "Bezoeken", kind_note: "Notities", kind_goal: "Doelen", kind_signal: "Signalen",
     kind_woonkompas: "Woonkompas-gesprekken", kind_tenancy: "Huurovereenkomst", kind_time_out: "Time-outs"
@@ -69,7 +69,7 @@ window.VELD_STRINGS = {
     invite_title: "Enrol a phone", invite: "Make an invite", ttl_hours: "Valid (hours)",
     invite_hint: "Give this code to the worker in person; on the device: veld enroll SERVER_URL CODE",
     quarantine_title: "Quarantined", quarantine_none: "Nothing quarantined.", col_reason: "Reason", col_field: "Field",
-    dashboard_title: "The five agreements", period: "Quarter", report_missing: "The report is not available in this version yet.",
+    dashboard_title: "The five agreements", period: "Quarter",
     cell_hidden: "hidden", target: "target", loading: "Loading…", error: "Error: ",
     kind_visit: "Visits", kind_note: "Notes", kind_goal: "Goals", kind_signal: "Signals",
     kind_woonkompas: "Woonkompas conversations", kind_tenancy: "Tenancy", kind_time_out: "Time-outs"

@@ -330,6 +330,7 @@ static int parse_listen(const char *listen, struct sockaddr_storage *ss, socklen
 		end = strrchr(listen, ':');
 		port = end != NULL ? end + 1 : NULL;
 	}
+	memset(ss, 0, sizeof *ss);
 	n = end != NULL ? (size_t)(end - listen) : 0;
 	if (port == NULL || n == 0 || n >= hostsize || *port == '\0' ||
 	    strspn(port, "0123456789") != strlen(port) || strlen(port) > 5 || atoi(port) > 65535)

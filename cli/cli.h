@@ -438,6 +438,7 @@ int cmd_office_export(cli *c, const cli_line *l);
 /* due.c: what is due (veld_due) */
 int cmd_due(cli *c, const cli_line *l);
 int cmd_office_due(cli *c, const cli_line *l);
+int cmd_office_report(cli *c, const cli_line *l);
 
 /* serve.c: the sync server */
 int cmd_serve(cli *c, const cli_line *l);

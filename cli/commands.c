@@ -478,6 +478,19 @@ const cli_cmd cli_commands[] = {
 	 "  --days N            look N days ahead (default 14, at most 366)\n"
 	 "  --today YYYY-MM-DD  as if today were this date (default: today, UTC)\n",
 	 .opts = "team=+ days= today=", .extra = TOO_MANY, .office = true},
+	{"office", "report", cmd_office_report,
+	 "--period YYYYQn [--format json|csv|html] [--out FILE] [--lang nl|en]",
+	 "The partners' report: what the five agreements ask to watch, for the quarter\n"
+	 "and the three before it, side by side, computed in the office store.\n"
+	 "Aggregates only: counts of 1-4 show as <5, a cell that would give one back\n"
+	 "as x, a share needs a base of 10 (docs/report.md). Logged once in the access\n"
+	 "log with purpose monitoring.\n\n"
+	 "  --period YYYYQn   the quarter, for example 2026Q4 (it must have begun)\n"
+	 "  --format F        json (default), csv (one row per indicator) or html (one\n"
+	 "                    printable A4 page with charts; it loads nothing from outside)\n"
+	 "  --out FILE        write it to FILE instead of standard output\n"
+	 "  --lang L          nl (default) or en, for the labels of csv and html\n",
+	 .opts = "period=+ format=+ out=+ lang=+", .extra = TOO_MANY, .office = true},
 	{"office", "list", cmd_office_list,
 	 "clients|visits|notes|goals|signals|conflicts [--client ID] [--open]",
 	 "List records of every team in the office store. Columns as in `veld client\n"

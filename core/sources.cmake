@@ -23,6 +23,8 @@ set(VELD_CORE_SOURCES
   ${VELD_CORE_DIR}/src/progress.c
   ${VELD_CORE_DIR}/src/export.c
   ${VELD_CORE_DIR}/src/due.c
+  ${VELD_CORE_DIR}/src/duekept.c
+  ${VELD_CORE_DIR}/src/report.c
   ${VELD_CORE_DIR}/src/audit.c
   ${VELD_CORE_DIR}/src/retention.c
   ${VELD_CORE_DIR}/src/move.c

@@ -561,6 +561,25 @@ static unsigned api_revoke(const console_call *k, json_t **out)
 	return 200;
 }
 
+/* ---- the partners' report ----------------------------------------------------------- */
+
+/* The report of a quarter and the three before it (veld_office_report, as
+ * `veld office report --format json`), for the dashboard to draw. The
+ * store logs it once, with purpose "monitoring". */
+static unsigned api_report(const console_call *k, json_t **out)
+{
+	const char *period = k->arg(k, "period");
+	char *text = NULL;
+	json_t *rep;
+	unsigned st;
+	if (period == NULL)
+		return console_error(out, 400, "which quarter? give period=YYYYQn");
+	if ((st = take(veld_office_report(k->c->store, period, &text), &text, &rep, out)) != 0)
+		return st;
+	*out = rep;
+	return 200;
+}
+
 const console_route console_routes[] = {
 	{"GET", "/api/signals", api_signals},
 	{"GET", "/api/due", api_due},
@@ -572,6 +591,7 @@ const console_route console_routes[] = {
 	{"GET", "/api/client", api_client},
 	{"POST", "/api/client/export", api_export},
 	{"POST", "/api/client/erase", api_erase},
+	{"GET", "/api/report", api_report},
 	{"GET", "/api/log", api_log},
 	{"GET", "/api/devices", api_devices},
 	{"POST", "/api/devices/invite", api_invite},

@@ -330,6 +330,23 @@ VELD_EXTERN VELD_WARN_UNUSED int veld_retention_purge(veld_store *s, int64_t now
 VELD_EXTERN VELD_WARN_UNUSED int veld_due(veld_store *s, const char *input_json,
 	const char *purpose, char **json_out);
 
+/* ---- The partners' report -----------------------------------------------
+ * What the five agreements of the partners (municipality, housing
+ * corporations, care provider) ask to watch, for `period` ("YYYYQn", for
+ * example "2026Q4") and the three quarters before it, computed from the
+ * records in the office's store (VELD_EPERM in a worker's store). A period
+ * that is not a quarter, or has not begun, is VELD_EINVAL and nothing is
+ * logged. Aggregates only: no name, id, date or text of a client; counts of
+ * 1 to 4 are "<5", cells that would give a hidden count back are "x", a
+ * share, mean or median needs a base of 10 (null otherwise). *json_out:
+ * {"period", "quarters": [4, oldest first], "sections": [{"id", "title":
+ * {"nl","en"}, "indicators": [{"id", "label": {"nl","en"}, "unit",
+ * "group"?, "group_label"?: {"nl","en"}, "target"?, "values": [4 cells]}]}]}
+ * (docs/report.md has every indicator). Logged once in the access log as
+ * event "report" with purpose "monitoring", naming no client. */
+VELD_EXTERN VELD_WARN_UNUSED int veld_office_report(veld_store *s, const char *period,
+	char **json_out);
+
 #ifdef __cplusplus
 }
 #endif

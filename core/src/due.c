@@ -153,13 +153,18 @@ static int due_by(struct due *d, const char *rule, json_t *rec, int64_t day)
 
 /* A planned visit that has not taken place: a no-show is not coming, and a
  * visit with a start or an end took place, so neither is due. */
+int veld__due_visit_planned(json_t *visit, int64_t *day)
+{
+	if (is(visit, "kind", "no_show") || has(visit, "started") || has(visit, "ended"))
+		return -1;
+	return day_of(visit, "planned", day);
+}
+
 static int visit_planned(struct due *d, json_t *rec)
 {
 	int64_t day;
-	if (is(rec, "kind", "no_show") || has(rec, "started") || has(rec, "ended") ||
-	    day_of(rec, "planned", &day) != 0)
-		return VELD_OK;
-	return due_by(d, "visit_planned", rec, day);
+	return veld__due_visit_planned(rec, &day) == 0 ? due_by(d, "visit_planned", rec, day)
+	                                                : VELD_OK;
 }
 
 static int goal_review(struct due *d, json_t *rec)
@@ -286,16 +291,21 @@ static const struct {
 /* ---- what the rules need to know of other records ------------------------ */
 
 /* A contact is a visit that took place with the client there or on the
- * phone (a no-show is none), on the day it started, else ended. Contacts
- * dated after today (a typing error) do not count. */
+ * phone (a no-show is none), on the day it started, else ended. */
+int veld__due_contact_day(json_t *visit, int64_t *day)
+{
+	if (!is(visit, "kind", "home_visit") && !is(visit, "kind", "phone") &&
+	    !is(visit, "kind", "outreach"))
+		return -1;
+	return day_of(visit, "started", day) == 0 || day_of(visit, "ended", day) == 0 ? 0 : -1;
+}
+
+/* Contacts dated after today (a typing error) do not count. */
 static int note_contact(struct due *d, json_t *visit)
 {
 	json_t *last;
 	int64_t day;
-	if (!is(visit, "kind", "home_visit") && !is(visit, "kind", "phone") &&
-	    !is(visit, "kind", "outreach"))
-		return VELD_OK;
-	if (day_of(visit, "started", &day) != 0 && day_of(visit, "ended", &day) != 0)
+	if (veld__due_contact_day(visit, &day) != 0)
 		return VELD_OK;
 	last = json_object_get(d->last_contact, client_of(visit));
 	if (day > d->today || (last && json_integer_value(last) >= day))
@@ -346,6 +356,57 @@ static const struct {
 	{"waakvlam", note_decision},
 	{"escalation", note_escalation},
 };
+
+/* ---- what the rules may still need ----------------------------------------- */
+
+/* The latest conversations of a client's (oldest first): those of the
+ * latest date, as note_talk picks among them. */
+static int keep_latest_talks(json_t *recs, json_t *keep)
+{
+	json_t *rec;
+	int64_t day, latest = INT64_MIN;
+	size_t i;
+	json_array_foreach(recs, i, rec) {
+		if (day_of(rec, "date", &day) == 0 && day > latest)
+			latest = day;
+	}
+	json_array_foreach(recs, i, rec) {
+		if (day_of(rec, "date", &day) == 0 && day == latest && json_array_append(keep, rec))
+			return veld__err(VELD_ENOMEM, "out of memory");
+	}
+	return VELD_OK;
+}
+
+int veld__due_keep(const char *kind, json_t *recs, json_t *keep, int64_t *last_contact)
+{
+	json_t *rec, *latest = NULL;
+	int64_t day;
+	size_t i;
+	int k;
+	if (strcmp(kind, "woonkompas") == 0)
+		return keep_latest_talks(recs, keep);
+	json_array_foreach(recs, i, rec) {
+		if (strcmp(kind, "visit") == 0) {
+			k = veld__due_visit_planned(rec, &day) == 0;
+			if (!k && veld__due_contact_day(rec, &day) == 0 && (!latest || day >= *last_contact)) {
+				latest = rec;
+				*last_contact = day;
+			}
+		} else if (strcmp(kind, "signal") == 0)
+			k = open_or_new(rec) && !has(rec, "follow_up");
+		else if (strcmp(kind, "goal") == 0)
+			k = open_or_new(rec);
+		else if (strcmp(kind, "action") == 0 || strcmp(kind, "escalation_step") == 0)
+			k = !has(rec, "done");
+		else
+			k = 1; /* few of them, and gathered whole by prepare */
+		if (k && json_array_append(keep, rec) != 0)
+			return veld__err(VELD_ENOMEM, "out of memory");
+	}
+	if (latest && json_array_append(keep, latest) != 0)
+		return veld__err(VELD_ENOMEM, "out of memory");
+	return VELD_OK;
+}
 
 /* Run `fn` over every record of `kind` whose client is known. */
 static int each_record(struct due *d, const char *kind, int (*fn)(struct due *, json_t *))
@@ -530,28 +591,26 @@ static int due_clients(veld_store *s, const struct due_query *q, json_t *concern
 }
 
 /* Every record the rules read of the clients concerned, by kind, into
- * `records`; each client read goes into `read` ({client: event}) for the
- * access log. A kind this store does not know yields no records. */
-static int due_records(veld_store *s, json_t *concerned, json_t *records, json_t *read)
+ * `records` (duekept.c: of most clients, only those still of use); each
+ * client read goes into `read` ({client: event}) for the access log. A
+ * kind this store does not know yields no records. */
+static int due_records(veld_store *s, const struct due_query *q, json_t *concerned,
+                       json_t *records, json_t *read)
 {
 	json_t *c;
 	size_t i;
-	int rc = VELD_OK;
+	int64_t today;
+	int rc = veld__due_day(q->today, &today) == 0
+	         ? VELD_OK : veld__err(VELD_EINVAL, "today must be a date as YYYY-MM-DD");
 	json_object_set(records, "client", concerned);
-	json_array_foreach(concerned, i, c)
+	json_array_foreach(concerned, i, c) {
+		uint8_t id[VELD_ID_BYTES];
+		if (rc != VELD_OK)
+			break;
 		json_object_set_new(read, str(c, "id"), json_string("read"));
-	for (const struct veld__due_kind *k = veld__due_kinds; rc == VELD_OK && k->kind; k++) {
-		json_t *list;
-		if (strcmp(k->kind, "client") == 0 || !veld__kind_known(s, k->kind))
-			continue;
-		json_object_set_new(records, k->kind, list = json_array());
-		json_array_foreach(concerned, i, c) {
-			uint8_t id[VELD_ID_BYTES];
-			if (veld__unhex(id, VELD_ID_BYTES, str(c, "id")) != 0)
-				return veld__err(VELD_ECORRUPT, "a client record without a valid id");
-			if ((rc = veld__list_records(s, k->kind, id, k->fields, list, read)) != VELD_OK)
-				break;
-		}
+		if (veld__unhex(id, VELD_ID_BYTES, str(c, "id")) != 0)
+			return veld__err(VELD_ECORRUPT, "a client record without a valid id");
+		rc = veld__due_kept(s, id, today, records, read);
 	}
 	return rc;
 }
@@ -644,7 +703,7 @@ int veld_due(veld_store *s, const char *input_json, const char *purpose, char **
 	if (rc == VELD_OK)
 		rc = due_clients(s, &q, concerned);
 	if (rc == VELD_OK)
-		rc = due_records(s, concerned, records, read);
+		rc = due_records(s, &q, concerned, records, read);
 	if (rc == VELD_OK)
 		rc = veld__list_log(s, read, purpose);
 	if (rc == VELD_OK)

@@ -39,6 +39,29 @@ extern const struct veld__due_kind veld__due_kinds[];
  * VELD_EINVAL for a bad `today` or `days`. */
 int veld__due_compute(json_t *records, const char *today, int days, json_t **items);
 
+/* The two facts the rules take from a visit. A planned visit that has not
+ * taken place: 0 with its planned day, else -1. A contact (a visit that
+ * took place with the client there or on the phone): 0 with its day, else
+ * -1. */
+int veld__due_visit_planned(json_t *visit, int64_t *day);
+int veld__due_contact_day(json_t *visit, int64_t *day);
+
+/* Of one client's records of `kind` (oldest first, as listed), onto
+ * `keep` those the rules may need on some day: a record left out yields no
+ * item, whatever the day, and changes no other record's. Of the visits,
+ * the planned ones not taken place and the latest contact, whose day goes
+ * into *last_contact (left as it is if there is none). */
+int veld__due_keep(const char *kind, json_t *recs, json_t *keep, int64_t *last_contact);
+
+/* The records of `client` the rules need on `today`, appended to the lists
+ * of `records` ({kind: [records]}, one per kind the store knows), as
+ * veld__list_records gives them (its `read` too). Kept per client between
+ * calls, sealed under the client's key (duekept.c), and made again from
+ * all its records once one of them changed. */
+struct veld_store;
+int veld__due_kept(struct veld_store *s, const uint8_t *client, int64_t today, json_t *records,
+                   json_t *read);
+
 /* A day number (days since 1970-01-01) from a date "YYYY-MM-DD" or the
  * date part of a datetime: 0, or -1 if it does not start with a real
  * calendar date. */

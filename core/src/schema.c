@@ -177,7 +177,30 @@ static const char *const v9 =
 	"CREATE TABLE move_fwd(device BLOB NOT NULL, seq INTEGER NOT NULL,"
 	"  PRIMARY KEY(device, seq)) WITHOUT ROWID;";
 
-static const char *const migrations[VELD_SCHEMA_VERSION] = {v1, v2, v3, v4, v5, v6, v7, v8, v9};
+/* Version 10: per client, the records what is due may still need
+ * (duekept.c), sealed under the client's key. Any change to an operation
+ * of the client's records or to its keys, or its erasure, drops its row;
+ * veld_due makes it again. */
+static const char *const v10 =
+	"CREATE TABLE due_kept(client BLOB PRIMARY KEY, kv INTEGER NOT NULL,"
+	"  box BLOB NOT NULL) WITHOUT ROWID;"
+	"CREATE TRIGGER due_kept_op_in AFTER INSERT ON ops"
+	"  BEGIN DELETE FROM due_kept WHERE client = NEW.client; END;"
+	"CREATE TRIGGER due_kept_op_up AFTER UPDATE ON ops"
+	"  BEGIN DELETE FROM due_kept WHERE client = OLD.client; END;"
+	"CREATE TRIGGER due_kept_op_del AFTER DELETE ON ops"
+	"  BEGIN DELETE FROM due_kept WHERE client = OLD.client; END;"
+	"CREATE TRIGGER due_kept_erased AFTER INSERT ON erased"
+	"  BEGIN DELETE FROM due_kept WHERE client = NEW.client; END;"
+	/* A key that comes after the operations it opens shows records that
+	 * could not be read before. */
+	"CREATE TRIGGER due_kept_key_in AFTER INSERT ON client_keys"
+	"  BEGIN DELETE FROM due_kept WHERE client = NEW.client; END;"
+	"CREATE TRIGGER due_kept_key_del AFTER DELETE ON client_keys"
+	"  BEGIN DELETE FROM due_kept WHERE client = OLD.client; END;";
+
+static const char *const migrations[VELD_SCHEMA_VERSION] = {v1, v2, v3, v4, v5, v6, v7, v8, v9,
+                                                            v10};
 
 int veld__schema_migrate(sqlite3 *db)
 {

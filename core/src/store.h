@@ -28,7 +28,7 @@ enum veld__sqlmod {
 	VELD_SQL_STORE, VELD_SQL_OP, VELD_SQL_KINDS, VELD_SQL_RECORDS, VELD_SQL_RECBUILD,
 	VELD_SQL_LISTING, VELD_SQL_EXPORT, VELD_SQL_AUDIT, VELD_SQL_POLICY, VELD_SQL_KEYS,
 	VELD_SQL_RETENTION, VELD_SQL_VERIFY, VELD_SQL_SYNC, VELD_SQL_TRUST, VELD_SQL_SCHEMA,
-	VELD_SQL_PROGRESS, VELD_SQL_MOVE,
+	VELD_SQL_PROGRESS, VELD_SQL_MOVE, VELD_SQL_DUE, VELD_SQL_REPORT,
 	VELD_SQL__COUNT
 };
 struct veld__sqltab {
@@ -222,7 +222,7 @@ int veld__keys_share(veld_store *s, const uint8_t client[VELD_ID_BYTES], uint64_
                      const char *team, const uint8_t key[32]);
 
 /* Migrations (schema.c). */
-#define VELD_SCHEMA_VERSION 9
+#define VELD_SCHEMA_VERSION 10
 int veld__schema_migrate(sqlite3 *db);
 
 /* Access log (audit.c): append an entry in the current transaction. A

@@ -596,6 +596,96 @@ has "Jan de Vries"
 ok log verify
 ok verify
 
+# ---- the partners' report ---------------------------------------------------
+# An office store of its own; 2025Q4 is over whatever day the test runs, so
+# the figures are fixed. Eleven clients in the programme, ten tenancies
+# ended (moved) in 2025Q4; names, reasons and the corporation are canaries.
+worker_store=$VELD_STORE
+export VELD_STORE="$tmp/office"
+ok office init "${KDF[@]}"
+ids=()
+for i in $(seq 1 11); do
+	ok --json client add --name "CANARY-NAME-$i" --address "CANARY-STREET $i" --team noord
+	ids+=("$(sed -n 's/.*"id": "\([0-9a-f]*\)".*/\1/p' "$tmp/out" | head -1)")
+	ok --json record add phase --client "${ids[-1]}" --set phase=beschermd_thuis \
+		--set date=2025-01-01 --set reason="CANARY-REASON"
+	if [ "$i" -le 10 ]; then
+		ok --json record add tenancy --client "${ids[-1]}" --set form=three_party \
+			--set corporation="CANARY-CORP" --set end=2025-11-01 --set end_reason=moved
+	fi
+done
+ok office report --period 2025Q4
+has '"period": "2025Q4"'
+has '"2025Q1"'
+ok --json office report --period 2025Q4
+python3 - "$tmp/out" <<'PY' || fail "the report's JSON is not as counted"
+import json, sys
+doc = json.load(open(sys.argv[1]))
+assert doc["quarters"] == ["2025Q1", "2025Q2", "2025Q3", "2025Q4"], doc["quarters"]
+ind = {(i["id"], i.get("group")): i["values"] for s in doc["sections"] for i in s["indicators"]}
+assert ind[("clients_in_programme", None)] == [11, 11, 11, 11]
+assert ind[("tenancies_ended", None)] == [0, 0, 0, 10]
+assert ind[("tenancies_ended", "moved")] == [0, 0, 0, 10]
+assert ind[("contact_person_share", None)] == [0, 0, 0, 0]
+PY
+checks=$((checks + 1))
+ok office report --period 2025Q4 --format csv
+[ "$(head -1 "$tmp/out")" = "section,indicator,group,unit,2025Q1,2025Q2,2025Q3,2025Q4" ] \
+	|| fail "the CSV header"
+has 'Doorstroom,"Huurcontracten beëindigd, naar reden",verhuisd,count,0,0,0,10'
+[ "$(wc -l <"$tmp/out")" -gt 100 ] || fail "the CSV has a row per indicator"
+checks=$((checks + 1))
+ok office report --period 2025Q4 --format csv --lang en
+has 'Flow,"Tenancies ended, by reason",moved,count,0,0,0,10'
+ok office report --period 2025Q4 --format html --out "$tmp/report.html"
+err_has "report.html"
+grep -qF '<!doctype html>' "$tmp/report.html" || fail "the report is not HTML"
+grep -qF 'var uPlot=' "$tmp/report.html" || fail "uPlot is not inlined"
+grep -qF 'class=chart data-v=' "$tmp/report.html" || fail "the report has no charts"
+grep -qF '@page{size:A4' "$tmp/report.html" || fail "the report has no A4 print style"
+# It loads nothing from outside itself.
+! grep -qiE '<script[^>]* src=|<link|@import|url\(' "$tmp/report.html" || fail "the report loads from outside"
+checks=$((checks + 4))
+ok office report --period 2025Q4 --format html --lang en
+has 'Report for the partners'
+has '<html lang=en>'
+# No value or id of a client in any form.
+for fmt in json csv html; do
+	ok office report --period 2025Q4 --format "$fmt"
+	hasnt "CANARY"
+	for id in "${ids[@]}"; do hasnt "${id:0:8}"; done
+done
+# Errors: nothing is written, and nothing logged.
+ok --json log show
+before=$(grep -c '"event"' "$tmp/out")
+status 2 office report
+err_has "--period"
+status 2 office report --period 2025Q5
+err_has "YYYYQn"
+err_lacks "2025Q5"
+status 2 office report --period 2199Q1
+err_has "not begun"
+status 2 office report --period 2025Q4 --format pdf
+err_has "--format"
+status 2 office report --period 2025Q4 --lang fr
+err_has "--lang"
+ok --json log show
+[ "$(grep -c '"event"' "$tmp/out")" = "$before" ] || fail "a refused report was logged"
+checks=$((checks + 1))
+# One access-log entry a report: event report, purpose monitoring, no client.
+ok --json log show --limit 1
+before_report=$(cat "$tmp/out")
+ok office report --period 2025Q4
+ok --json log show --limit 1
+has '"event": "report"'
+has '"purpose": "monitoring"'
+has '"client": null'
+[ "$(cat "$tmp/out")" != "$before_report" ] || fail "the report was not logged"
+checks=$((checks + 1))
+# A worker's store has no report.
+export VELD_STORE="$worker_store"
+status 6 office report --period 2025Q4
+
 # ---- TLS trust options: refused before the network ---------------------------
 CODE0=AAAA-AAAA-AAAA-AAAA-AAAA-AAAA-AAAA-AAAA
 status 2 enroll https://127.0.0.1:1 "$CODE0" --pin sha256//short

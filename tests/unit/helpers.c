@@ -92,3 +92,14 @@ int mem_contains(const uint8_t *hay, size_t n, const char *needle)
 			return 1;
 	return 0;
 }
+
+json_t *audit_entries(veld_store *s)
+{
+	char *out = NULL;
+	json_t *j;
+	ok(veld_audit_list(s, NULL, &out));
+	j = json_loads(out, 0, NULL);
+	veld_free(out);
+	assert_non_null(j);
+	return j;
+}

@@ -26,6 +26,10 @@ char *create(veld_store *s, const char *kind, const char *fields_json);
 uint8_t *slurp(const char *path, size_t *len);
 /* Does `hay` contain `needle` anywhere? */
 int mem_contains(const uint8_t *hay, size_t n, const char *needle);
+/* This store's access log as veld_audit_list gives it (a jansson array;
+ * the caller releases it with json_decref). Fails the test on error. */
+struct json_t;
+struct json_t *audit_entries(veld_store *s);
 /* Assert an API call returned VELD_OK, printing veld_error_last() if not. */
 #define ok(call) do { int rc_ = (call); if (rc_ != VELD_OK) \
 	fail_msg("%s -> %d: %s", #call, rc_, veld_error_last()); } while (0)

@@ -695,6 +695,194 @@ static void test_due__store_reads_the_new_kinds(void **state)
 	free_ids(ids, 7);
 }
 
+/* ---- what is kept between calls (duekept.c) --------------------------------- */
+
+/* Rows of due_kept in the store. */
+static int64_t kept_rows(veld_store *s)
+{
+	sqlite3_stmt *st;
+	int64_t n = -1;
+	assert_int_equal(sqlite3_prepare_v2(s->db, "SELECT count(*) FROM due_kept", -1, &st, NULL),
+	                 SQLITE_OK);
+	if (sqlite3_step(st) == SQLITE_ROW)
+		n = sqlite3_column_int64(st, 0);
+	sqlite3_finalize(st);
+	return n;
+}
+
+/* The items the rules give on every record of the store, none left out. */
+static json_t *due_from_all_records(veld_store *s, const char *today, int days)
+{
+	json_t *records = json_object(), *read = json_object(), *items = NULL;
+	for (const struct veld__due_kind *k = veld__due_kinds; k->kind; k++) {
+		json_t *list = json_array();
+		if (veld__kind_known(s, k->kind))
+			ok(veld__list_records(s, k->kind, NULL, k->fields, list, read));
+		json_object_set_new(records, k->kind, list);
+	}
+	ok(veld__due_compute(records, today, days, &items));
+	json_decref(records);
+	json_decref(read);
+	return items;
+}
+
+/* A client's history of every kind the rules read, with records that can
+ * never be due again beside those that are or may be. */
+static void history(struct fx *f, char **ids, size_t *n)
+{
+	static const char *const visits[] = {
+		"\"kind\":\"home_visit\",\"planned\":\"2026-10-01T10:00\",\"started\":\"2026-10-01T10:05\"",
+		"\"kind\":\"phone\",\"ended\":\"2026-10-05T11:00\"",
+		"\"kind\":\"no_show\",\"planned\":\"2026-11-12T10:00\"",
+		"\"kind\":\"home_visit\",\"planned\":\"2026-11-18T10:00\"",
+		"\"kind\":\"home_visit\",\"planned\":\"2026-11-26T10:00\"",
+		"\"kind\":\"outreach\",\"started\":\"2026-12-20T10:00\"", /* typed a month ahead */
+		"\"kind\":\"home_visit\",\"planned\":\"2027-03-01T10:00\"",
+	};
+	for (size_t i = 0; i < sizeof visits / sizeof visits[0]; i++)
+		ids[(*n)++] = record(f->s, "visit", f->own, visits[i]);
+	ids[(*n)++] = record(f->s, "signal", f->own, "\"kind\":\"rent_arrears\",\"severity\":\"high\"");
+	ids[(*n)++] = record(f->s, "signal", f->own, "\"kind\":\"rent_arrears\",\"severity\":\"low\","
+	                     "\"follow_up\":\"Called the corporation\"");
+	ids[(*n)++] = record(f->s, "signal", f->own, "\"kind\":\"neighbour_complaints\",\"severity\":\"low\","
+	                     "\"status\":\"closed\"");
+	ids[(*n)++] = record(f->s, "goal", f->own, "\"domain\":\"financien\",\"description\":\"Rent\","
+	                     "\"review_date\":\"2026-11-30\"");
+	ids[(*n)++] = record(f->s, "goal", f->own, "\"domain\":\"financien\",\"description\":\"Post\","
+	                     "\"review_date\":\"2026-06-30\",\"status\":\"achieved\"");
+	ids[(*n)++] = record(f->s, "goal", f->colleague, "\"domain\":\"financien\","
+	                     "\"description\":\"Rent\",\"review_date\":\"2026-11-23\"");
+	if (!store_has_kind(f->s, "woonkompas") || !store_has_kind(f->s, "escalation_step"))
+		return;
+	ids[(*n)++] = record(f->s, "woonkompas", f->own, "\"date\":\"2026-05-01\","
+	                     "\"next_review\":\"2026-11-01\"");
+	ids[(*n)++] = record(f->s, "woonkompas", f->own, "\"date\":\"2026-11-01\","
+	                     "\"next_review\":\"2027-05-01\"");
+	ids[(*n)++] = record(f->s, "action", f->own, "\"description\":\"Call\",\"owner\":\"worker\","
+	                     "\"due\":\"2026-11-25\"");
+	ids[(*n)++] = record(f->s, "action", f->own, "\"description\":\"Write\",\"owner\":\"worker\","
+	                     "\"due\":\"2026-10-25\",\"done\":\"2026-10-20\"");
+	ids[(*n)++] = record(f->s, "waakvlam", f->own, "\"number\":\"WB-1\",\"municipality\":\"Utrecht\","
+	                     "\"start\":\"2024-01-01\",\"end\":\"2026-12-31\"");
+	ids[(*n)++] = record(f->s, "waakvlam", f->own, "\"number\":\"WB-2\",\"municipality\":\"Utrecht\","
+	                     "\"start\":\"2026-12-01\",\"end\":\"2027-02-28\"");
+	ids[(*n)++] = record(f->s, "escalation", f->own, "\"about\":\"rent_arrears\"");
+	char step[256];
+	snprintf(step, sizeof step, "\"escalation\":\"%s\",\"step\":\"reminder\",\"date\":\"2026-11-01\","
+	         "\"due\":\"2026-11-21\"", ids[*n - 1]);
+	ids[(*n)++] = record(f->s, "escalation_step", f->own, step);
+	snprintf(step, sizeof step, "\"escalation\":\"%s\",\"step\":\"payment_plan\",\"date\":"
+	         "\"2026-10-01\",\"due\":\"2026-10-21\",\"done\":\"2026-10-15\"", ids[*n - 2]);
+	ids[(*n)++] = record(f->s, "escalation_step", f->own, step);
+	ids[(*n)++] = record(f->s, "time_out", f->own, "\"start\":\"2026-11-01\",\"agreed_days\":14");
+	ids[(*n)++] = record(f->s, "tenancy", f->own, "\"form\":\"three_party\","
+	                     "\"own_name_planned\":\"2027-01-01\"");
+}
+
+/* What veld_due answers from the records it keeps is what the rules give
+ * on all records: on days before, between and after the records' dates
+ * (one before a contact typed ahead, which the kept records cannot
+ * answer), with every window, and on the second call as on the first. */
+static void test_due__kept_records_answer_as_all_records_do(void **state)
+{
+	struct fx *f = *state;
+	char *ids[32];
+	size_t n = 0;
+	static const char *const days[] = {"2026-06-01", "2026-11-13", TODAY, "2026-12-21",
+	                                   "2027-06-01"};
+	static const int windows[] = {0, 14, 90, VELD_DUE_DAYS_MAX};
+	history(f, ids, &n);
+	for (size_t d = 0; d < sizeof days / sizeof days[0]; d++) {
+		for (size_t w = 0; w < sizeof windows / sizeof windows[0]; w++) {
+			char req[96];
+			json_t *want = due_from_all_records(f->s, days[d], windows[w]);
+			snprintf(req, sizeof req, "{\"today\":\"%s\",\"days\":%d,\"all\":true}", days[d],
+			         windows[w]);
+			for (int call = 0; call < 2; call++) {
+				json_t *ans = due(f->s, req);
+				if (!json_equal(json_object_get(ans, "items"), want)) {
+					char *a = json_dumps(json_object_get(ans, "items"), 0);
+					char *b = json_dumps(want, 0);
+					fail_msg("today %s, %d days, call %d:\n got  %s\n want %s", days[d],
+					         windows[w], call, a, b);
+				}
+				json_decref(ans);
+			}
+			json_decref(want);
+		}
+	}
+	assert_int_equal(kept_rows(f->s), 3); /* one per client */
+	free_ids(ids, n);
+}
+
+/* A change to any record of a client drops what was kept of it: the next
+ * call answers from the change. */
+static void test_due__a_change_shows_at_the_next_call(void **state)
+{
+	struct fx *f = *state;
+	char *signal = record(f->s, "signal", f->own, "\"kind\":\"rent_arrears\",\"severity\":\"high\"");
+	char *other = record(f->s, "goal", f->colleague, "\"domain\":\"financien\","
+	                     "\"description\":\"Rent\",\"review_date\":\"2026-11-30\"");
+	char today[16], req[64];
+	time_t now = time(NULL);
+	strftime(today, sizeof today, "%Y-%m-%d", gmtime(&now));
+	snprintf(req, sizeof req, "{\"today\":\"%s\",\"all\":true}", today);
+	json_t *ans = due(f->s, req);
+	assert_true(has_record(json_object_get(ans, "items"), signal));
+	json_decref(ans);
+	assert_int_equal(kept_rows(f->s), 3);
+
+	char fields[128];
+	snprintf(fields, sizeof fields, "{\"follow_up\":\"Called the corporation\"}");
+	ok(veld_record_update(f->s, "signal", signal, fields, NULL, NULL));
+	assert_int_equal(kept_rows(f->s), 2); /* the client's row, not the others' */
+	char *visit = record(f->s, "visit", f->colleague, "\"kind\":\"home_visit\","
+	                     "\"planned\":\"2026-11-24T10:00\"");
+	assert_int_equal(kept_rows(f->s), 1);
+	ans = due(f->s, req);
+	assert_false(has_record(json_object_get(ans, "items"), signal));
+	assert_true(has_record(json_object_get(ans, "items"), visit));
+	assert_true(has_record(json_object_get(ans, "items"), other));
+	json_decref(ans);
+	assert_int_equal(kept_rows(f->s), 3);
+
+	/* A deleted record is not due at the next call. */
+	ok(veld_record_delete(f->s, "goal", other, NULL));
+	ans = due(f->s, req);
+	assert_false(has_record(json_object_get(ans, "items"), other));
+	json_decref(ans);
+	free(signal);
+	free(other);
+	free(visit);
+}
+
+/* What is kept is sealed: no value of a record is readable in the row. */
+static void test_due__kept_rows_are_sealed(void **state)
+{
+	struct fx *f = *state;
+	char *ids[32];
+	size_t n = 0;
+	sqlite3_stmt *st;
+	history(f, ids, &n);
+	json_decref(due(f->s, "{\"today\":\"" TODAY "\",\"all\":true}"));
+	assert_int_equal(sqlite3_prepare_v2(f->s->db, "SELECT box FROM due_kept", -1, &st, NULL),
+	                 SQLITE_OK);
+	int rows = 0;
+	while (sqlite3_step(st) == SQLITE_ROW) {
+		const uint8_t *box = sqlite3_column_blob(st, 0);
+		int len = sqlite3_column_bytes(st, 0);
+		assert_true(len >= 256);
+		for (size_t i = 0; i < n; i++)
+			assert_false(mem_contains(box, (size_t)len, ids[i]));
+		assert_false(mem_contains(box, (size_t)len, "2026-11"));
+		assert_false(mem_contains(box, (size_t)len, "home_visit"));
+		rows++;
+	}
+	sqlite3_finalize(st);
+	assert_int_equal(rows, 3);
+	free_ids(ids, n);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -721,6 +909,11 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_due__reads_only_the_fields_the_rules_need, setup,
 		                                teardown),
 		cmocka_unit_test_setup_teardown(test_due__store_reads_the_new_kinds, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_due__kept_records_answer_as_all_records_do, setup,
+		                                teardown),
+		cmocka_unit_test_setup_teardown(test_due__a_change_shows_at_the_next_call, setup,
+		                                teardown),
+		cmocka_unit_test_setup_teardown(test_due__kept_rows_are_sealed, setup, teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

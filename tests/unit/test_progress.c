@@ -79,16 +79,6 @@ static void expect_point(json_t *pt, json_int_t score, const char *at, const cha
 	assert_string_equal(str(pt, "visit"), visit_id);
 }
 
-static json_t *audit_entries(veld_store *s)
-{
-	char *out = NULL;
-	json_t *j;
-	ok(veld_audit_list(s, NULL, &out));
-	j = json_loads(out, 0, NULL);
-	veld_free(out);
-	return j;
-}
-
 static void test_progress__series_oldest_first_per_domain(void **state)
 {
 	struct fx *f = *state;

@@ -165,7 +165,11 @@ static void test_store__migrates_from_version_1(void **state)
 	veld_store_free(s);
 	path_of(path, sizeof path, dir, "veld.db");
 	assert_int_equal(sqlite3_open(path, &db), SQLITE_OK);
-	assert_int_equal(sqlite3_exec(db, "DROP TABLE retention; DROP TABLE zrm_domains;"
+	assert_int_equal(sqlite3_exec(db, "DROP TRIGGER due_kept_op_in; DROP TRIGGER due_kept_op_up;"
+	                              " DROP TRIGGER due_kept_op_del; DROP TRIGGER due_kept_erased;"
+	                              " DROP TRIGGER due_kept_key_in; DROP TRIGGER due_kept_key_del;"
+	                              " DROP TABLE due_kept;"
+	                              " DROP TABLE retention; DROP TABLE zrm_domains;"
 	                              " DROP TABLE team_keys; DROP TABLE outbox; DROP TABLE peers; DROP TABLE conflicts;"
 	                              " DROP TABLE office_audit;"
 	                              " DROP TABLE certs; DROP TABLE notices; DROP TABLE authors;"
@@ -198,7 +202,7 @@ static void test_store__migrates_from_version_1(void **state)
 		sqlite3_stmt *st;
 		sqlite3_prepare_v2(db, "PRAGMA user_version", -1, &st, NULL);
 		assert_int_equal(sqlite3_step(st), SQLITE_ROW);
-		assert_int_equal(sqlite3_column_int(st, 0), 9);
+		assert_int_equal(sqlite3_column_int(st, 0), 10);
 		sqlite3_finalize(st);
 	}
 	sqlite3_close(db);

@@ -374,7 +374,7 @@
     var ys = ind.values.map(function (v) { return typeof v === "number" ? v : null; });
     if (!ys.some(function (v) { return v !== null; })) return null;
     var box = el("div", {class: "chart", "data-indicator": ind.id},
-      el("p", {class: "title"}, label(ind.label) + (ind.group ? " · " + ind.group : "")));
+      el("p", {class: "title"}, label(ind.label) + (ind.group ? " · " + (ind.group_label ? label(ind.group_label) : ind.group) : "")));
     var xs = quarters.map(function (q, i) { return i; });
     var series = [{}, {label: label(ind.label), stroke: "#2b6a4f", width: 2, spanGaps: false,
       points: {show: true}}];
@@ -407,7 +407,7 @@
         var sect = el("section", {class: "report-section", "data-section": sec.id});
         sect.appendChild(el("h2", null, label(sec.title)));
         sect.appendChild(table([""].concat([t("target")], rep.quarters), sec.indicators.map(function (ind) {
-          var tr = row([label(ind.label) + (ind.group ? " · " + ind.group : ""),
+          var tr = row([label(ind.label) + (ind.group ? " · " + (ind.group_label ? label(ind.group_label) : ind.group) : ""),
             typeof ind.target === "number" ? cellText(ind.target, ind.unit) : ""].concat(
             ind.values.map(function (v) { return cellText(v, ind.unit); })));
           Array.prototype.forEach.call(tr.children, function (td, i) {

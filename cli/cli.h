@@ -442,5 +442,13 @@ int cmd_office_report(cli *c, const cli_line *l);
 
 /* serve.c: the sync server */
 int cmd_serve(cli *c, const cli_line *l);
+/* A PEM file, whole, NUL-terminated, into *out (sodium_malloc'd: it may
+ * be the private key; sodium_free wipes it). A key (`secret`) must be
+ * readable by its owner alone: a key others can read is as good as
+ * published, so no server starts with it. Returns an exit code. */
+int cli_read_pem(const char *what, const char *path, bool secret, char **out);
+
+/* console/command.c: the office's web console */
+int cmd_office_console(cli *c, const cli_line *l);
 
 #endif /* VELD_CLI_H */

@@ -457,6 +457,20 @@ const cli_cmd cli_commands[] = {
 	 "device that wrote each: a device that keeps sending what fails its checks\n"
 	 "may be faulty or tampered with; `veld office revoke DEVICE` stops it.\n",
 	 .extra = TOO_MANY, .office = true},
+	{"office", "console", cmd_office_console,
+	 "[--listen ADDR:PORT] [--tls-cert FILE --tls-key FILE]",
+	 "Serve the office's web console from this store until SIGTERM or SIGINT\n"
+	 "(docs/console.md): signals, due lists and caseloads, conflicts, one\n"
+	 "client's records and progress, the access log, devices, access and\n"
+	 "erasure requests. It prints one link with a one-time token; opening it\n"
+	 "starts the only session (a cookie), and the link then opens nothing.\n"
+	 "Every read and change is in the access log as through these commands.\n\n"
+	 "  --listen ADDR:PORT   address to listen on (default 127.0.0.1:8421; port 0\n"
+	 "                       picks a free port). An address that is not loopback\n"
+	 "                       needs TLS\n"
+	 "  --tls-cert FILE      serve HTTPS with this certificate (PEM)\n"
+	 "  --tls-key FILE       its private key (PEM, mode 0600 or 0400)\n" NET_HELP,
+	 .opts = "listen=+ tls-cert=+ tls-key=+ " NET_OPTS, .extra = TOO_MANY, .office = true},
 	{"office", "due", cmd_office_due, "--team T [--days N] [--today YYYY-MM-DD]",
 	 "What is due for a team's clients, per worker (the clients' contact\n"
 	 "person): what `veld due` shows a worker, for the team lead.\n\n"

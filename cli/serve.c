@@ -26,13 +26,9 @@ static void log_stderr(const char *line, void *payload)
 	fprintf(stderr, "%s\n", line);
 }
 
-/* A PEM file, whole, NUL-terminated, into *out (sodium_malloc'd: it may
- * be the private key; sodium_free wipes it). A key (`secret`) must be
- * readable by its owner alone: a key others can read is as good as
- * published, so the server does not start with it. */
 #define PEM_FILE_MAX (1024 * 1024)
 
-static int read_pem(const char *what, const char *path, bool secret, char **out)
+int cli_read_pem(const char *what, const char *path, bool secret, char **out)
 {
 	struct stat st;
 	ssize_t got;
@@ -92,8 +88,8 @@ int cmd_serve(cli *c, const cli_line *l)
 	if (cert_file != NULL && cli_flag(l, "insecure-http"))
 		return cli_usage(c, "--insecure-http is for plain HTTP; with --tls-cert the server "
 		                 "speaks only HTTPS");
-	if (cert_file != NULL && ((ex = read_pem("certificate", cert_file, false, &cert)) != 0 ||
-	                          (ex = read_pem("key", key_file, true, &key)) != 0)) {
+	if (cert_file != NULL && ((ex = cli_read_pem("certificate", cert_file, false, &cert)) != 0 ||
+	                          (ex = cli_read_pem("key", key_file, true, &key)) != 0)) {
 		sodium_free(cert);
 		return ex;
 	}

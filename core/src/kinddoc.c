@@ -312,6 +312,7 @@ void veld__schema_free(struct veld__schema *sc)
 {
 	if (!sc)
 		return;
+	veld__schema_free(sc->older);
 	for (size_t i = 0; sc->kinds && i < sc->nkinds; i++)
 		free(sc->kinds[i].fields);
 	free(sc->kinds);
@@ -497,9 +498,10 @@ int veld__schema_compatible(const struct veld__schema *prev, const struct veld__
 
 /* ---- the version in force ------------------------------------------------------ */
 
-enum doc_stmt { KD_NEWEST, KD_PUT, KD_GET };
+enum doc_stmt { KD_NEWEST, KD_NEWEST_VERSION, KD_PUT, KD_GET };
 static const char *const doc_sql[] = {
 	[KD_NEWEST] = "SELECT doc FROM schemas ORDER BY version DESC LIMIT 1",
+	[KD_NEWEST_VERSION] = "SELECT max(version) FROM schemas",
 	[KD_GET] = "SELECT doc FROM schemas WHERE version = ?1",
 	[KD_PUT] = "INSERT INTO schemas(version, doc, at) VALUES (?1, ?2, ?3)",
 };
@@ -524,6 +526,25 @@ int veld__schema_load(veld_store *s)
 		                         : rc;
 	veld__schema_free(s->schema);
 	s->schema = sc;
+	return VELD_OK;
+}
+
+int veld__schema_reload(veld_store *s)
+{
+	struct veld__schema *was = s->schema;
+	sqlite3_stmt *st;
+	int64_t newest;
+	int rc = veld__sql(s, &doc_tab, KD_NEWEST_VERSION, &st);
+	if (rc != VELD_OK || (rc = veld__sql_int64(st, &newest, "reading the record schema")) != VELD_OK)
+		return rc;
+	if (newest == 0 || (uint64_t)newest == was->version)
+		return VELD_OK;
+	s->schema = NULL;
+	if ((rc = veld__schema_load(s)) != VELD_OK) {
+		s->schema = was;
+		return rc;
+	}
+	s->schema->older = was;
 	return VELD_OK;
 }
 

@@ -37,6 +37,10 @@ int veld__kind_get(veld_store *s, const char *kind, const struct veld__kdef **ou
 	char msg[400] = "unknown record kind (the kinds are:";
 	if ((*out = kind_def(s, kind)))
 		return VELD_OK;
+	/* A kind of a version another process kept since this one looked. */
+	if (!s->schema_prev && veld__schema_reload(s) == VELD_OK && (*out = kind_def(s, kind)))
+		return VELD_OK;
+	veld__err_clear();
 	for (size_t i = 0; i < s->schema->nkinds; i++)
 		snprintf(msg + strlen(msg), sizeof msg - strlen(msg), " %s", s->schema->kinds[i].kind);
 	return veld__err(VELD_EINVAL, "%s; see veld schema)", msg);

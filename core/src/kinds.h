@@ -56,6 +56,10 @@ struct veld__schema {
 	json_t *doc;  /* the document; every string above points into it */
 	char *text;   /* its compact text: what is kept and signed */
 	size_t text_len;
+	/* The one in force before, when another process's newer version
+	 * replaced it while the store was open (veld__schema_reload): kept,
+	 * and freed with this one, for kinds a running call looked up. */
+	struct veld__schema *older;
 };
 
 /* ---- kinddoc.c: the document ------------------------------------------------- */
@@ -76,6 +80,9 @@ int veld__schema_compatible(const struct veld__schema *prev, const struct veld__
 /* The schema in force in this store: the newest it keeps (table
  * `schemas`), else the built-in one. Loaded when the store opens. */
 int veld__schema_load(veld_store *s);
+/* Another process kept a newer version (store.c, at a transaction's
+ * start): put it in force, the one before kept beside it. */
+int veld__schema_reload(veld_store *s);
 /* Keep a new version (checked compatible with the one in force) and make
  * it the one in force (`at`: when the office published it, ms). A rolled
  * back transaction restores the one before. */

@@ -30,7 +30,7 @@
 enum store_stmt {
 	SS_META_GET, SS_META_PUT, SS_KEY_GET, SS_KEY_LATEST, SS_KEY_PUT,
 	SS_BEGIN, SS_COMMIT, SS_ROLLBACK, SS_SAVEPOINT, SS_RELEASE, SS_ROLLBACK_TO,
-	SS_OWN_SEQ_MAX, SS_HLC_MAX, SS_COUNT_OPS, SS_COUNT_CLIENTS, SS_COUNT_CONFLICTS,
+	SS_OWN_SEQ_MAX, SS_HLC_MAX, SS_DATA_VERSION, SS_COUNT_OPS, SS_COUNT_CLIENTS, SS_COUNT_CONFLICTS,
 };
 static const char *const store_sql[] = {
 	[SS_META_GET] = "SELECT value FROM meta WHERE key = ?1",
@@ -50,6 +50,7 @@ static const char *const store_sql[] = {
 	/* The counters a store derives from its log when it opens. */
 	[SS_OWN_SEQ_MAX] = "SELECT max(seq) FROM ops WHERE device = ?1",
 	[SS_HLC_MAX] = "SELECT max(hlc) FROM ops",
+	[SS_DATA_VERSION] = "PRAGMA data_version",
 	/* veld_store_info. */
 	[SS_COUNT_OPS] = "SELECT count(*) FROM ops",
 	[SS_COUNT_CLIENTS] = "SELECT count(*) FROM entities WHERE kind = 'client'",
@@ -192,19 +193,51 @@ static int run(veld_store *s, enum store_stmt which)
 	return rc == SQLITE_DONE ? SQLITE_OK : rc;
 }
 
+static int load_counters(veld_store *s);
+
+/* Another process may have written to the store since this handle's last
+ * transaction: the console open beside `veld office sync`, say. What the
+ * handle keeps of the store in memory (its next seq, the clock, the access
+ * log's head, client keys, the field policy, the record schema) is then
+ * read again, so its writes follow the other's. SQLite's data_version
+ * changes with other connections' commits only. Under the write lock. */
+static int reload_if_others_wrote(veld_store *s)
+{
+	int64_t v;
+	uint64_t hlc = s->hlc;
+	int rc;
+	if (!s->master)
+		return VELD_OK; /* locked: nothing is written; read again once unlocked */
+	rc = veld__sql_int64(own(s, SS_DATA_VERSION), &v, "starting a transaction");
+	if (rc != VELD_OK || v == s->data_version)
+		return rc;
+	veld__keycache_clear(s);
+	veld__merge_forget(&s->m);
+	s->policy_cached = 0;
+	if ((rc = load_counters(s)) != VELD_OK || (rc = veld__schema_reload(s)) != VELD_OK)
+		return rc;
+	if (s->hlc < hlc)
+		s->hlc = hlc;
+	return VELD_OK;
+}
+
 int veld__tx_begin(veld_store *s, struct veld__tx *tx)
 {
 	int rc;
 	tx->outer = s->tx_depth == 0;
+	rc = run(s, tx->outer ? SS_BEGIN : SS_SAVEPOINT);
+	if (rc != SQLITE_OK)
+		return veld__err_sqlite(rc, "starting a transaction");
+	if (tx->outer && (rc = reload_if_others_wrote(s)) != VELD_OK) {
+		run(s, SS_ROLLBACK);
+		return rc;
+	}
 	tx->next_seq = s->next_seq;
 	tx->batch_first = s->batch_first;
 	tx->batch_last = s->batch_last;
 	tx->batch_hash = s->batch_hash;
 	tx->audit_seq = s->audit_seq;
 	memcpy(tx->audit_head, s->audit_head, 32);
-	rc = run(s, tx->outer ? SS_BEGIN : SS_SAVEPOINT);
-	if (rc != SQLITE_OK)
-		return veld__err_sqlite(rc, "starting a transaction");
 	if (tx->outer) {
 		s->batch_first = s->batch_last = 0;
 		veld__merge_tx_begin(&s->m);
@@ -844,6 +877,8 @@ static int load_counters(veld_store *s)
 		return rc;
 	s->next_seq = (uint64_t)seq + 1;
 	s->hlc = (uint64_t)hlc;
+	if ((rc = veld__sql_int64(own(s, SS_DATA_VERSION), &s->data_version, "opening the store")))
+		return rc;
 	return veld__audit_load_head(s);
 }
 

@@ -104,6 +104,7 @@ struct veld_store {
 	} refusal;
 
 	uint64_t hlc;      /* last stamp issued or seen */
+	int64_t data_version; /* SQLite's, when the above was last read */
 	uint64_t next_seq; /* next own sequence number */
 
 	/* The open transaction and the batch of own operations it writes. */

@@ -382,6 +382,29 @@ static void test_schema__a_nested_rollback_keeps_the_adopted_version(void **stat
 	free(v3);
 }
 
+/* A second handle on the store (another process: `veld office schema
+ * --set` while the console runs) adopts a version: this handle's next
+ * write is checked against it, and the kind it adds is written. */
+static void test_schema__a_version_another_handle_adopted_is_in_force(void **state)
+{
+	struct fx *f = *state;
+	char *v2 = doc_edited(add_budget_plan), sub[512];
+	veld_store *other;
+	struct veld__tx tx;
+	veld_store_options o = VELD_STORE_OPTIONS_INIT;
+	o.user = "anna";
+	snprintf(sub, sizeof sub, "%s/store", f->dir);
+	ok(veld_store_open(&other, sub, TEST_PASS, strlen(TEST_PASS), &o));
+	refused(f->s, "budget_plan", f->client, "\"agreed\":\"2026-12-01\"", "unknown record kind");
+	ok(veld__tx_begin(other, &tx));
+	ok(veld__schema_adopt(other, v2, strlen(v2), 1));
+	ok(veld__tx_commit(other, &tx));
+	ok(try_create(f->s, "budget_plan", f->client, "\"agreed\":\"2026-12-01\"", NULL));
+	assert_int_equal(f->s->schema->version, 2);
+	veld_store_free(other);
+	free(v2);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -389,6 +412,8 @@ int main(void)
 		cmocka_unit_test(test_schema__documents_that_do_not_read_are_refused),
 		cmocka_unit_test(test_schema__only_compatible_versions_follow),
 		cmocka_unit_test_setup_teardown(test_schema__new_kinds_are_checked_on_write, fx_setup, fx_teardown),
+		cmocka_unit_test_setup_teardown(test_schema__a_version_another_handle_adopted_is_in_force,
+		                                fx_setup, fx_teardown),
 		cmocka_unit_test_setup_teardown(test_schema__a_new_version_is_adopted_and_old_records_read,
 		                                fx_setup, fx_teardown),
 		cmocka_unit_test_setup_teardown(test_schema__a_nested_rollback_keeps_the_adopted_version,

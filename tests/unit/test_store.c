@@ -355,6 +355,40 @@ static void test_store__options_init_null_is_noop(void **state)
 	assert_null(o.user);
 }
 
+/* Two handles on one store, as two processes have (the office's console
+ * open while `veld office sync` runs): each writes after the other, and
+ * each write follows what the other wrote: its own seq, the access log's
+ * chain, which verifies whole at the end. */
+static void test_store__two_handles_write_in_turn(void **state)
+{
+	(void)state;
+	char *dir, sub[512], *out = NULL;
+	veld_store *a = store_new(&dir, "anna", NULL), *b;
+	veld_store_options o = VELD_STORE_OPTIONS_INIT;
+	uint64_t n = 0;
+	o.user = "anna";
+	snprintf(sub, sizeof sub, "%s/store", dir);
+	ok(veld_store_open(&b, sub, TEST_PASS, strlen(TEST_PASS), &o));
+	for (int i = 0; i < 3; i++) {
+		char *x = create(a, "client", "{\"name\":\"Een\"}");
+		char *y = create(b, "client", "{\"name\":\"Twee\"}");
+		ok(veld_record_get(a, "client", y, NULL, &out)); /* a reads b's record */
+		veld_free(out);
+		ok(veld_record_get(b, "client", x, NULL, &out));
+		veld_free(out);
+		free(x);
+		free(y);
+	}
+	ok(veld_audit_verify(a, &n));
+	ok(veld_audit_verify(b, &n));
+	ok(veld_store_verify(b, &out));
+	veld_free(out);
+	veld_store_free(b);
+	veld_store_free(a);
+	rm_rf(dir);
+	free(dir);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -373,6 +407,7 @@ int main(void)
 		cmocka_unit_test(test_store__transaction_rollback_discards),
 		cmocka_unit_test(test_store__transaction_belongs_to_its_thread),
 		cmocka_unit_test(test_store__free_null_is_noop),
+		cmocka_unit_test(test_store__two_handles_write_in_turn),
 		cmocka_unit_test(test_store__options_init_null_is_noop),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -370,6 +370,12 @@ static void protect_run(struct report *r, long total, long first, size_t n)
 		return;
 	for (size_t i = 0; i < n; i++)
 		parts[i] = &r->rows[first + (long)i];
+	/* No breakdown of a group under BASE_MIN: its zeros would say what
+	 * the few all have in common. */
+	for (int q = 0; q < QUARTERS; q++)
+		if (r->rows[total].c[q].v > 0 && r->rows[total].c[q].v < BASE_MIN)
+			for (size_t i = 0; i < n; i++)
+				parts[i]->c[q] = (struct cell){CELL_NONE, 0};
 	for (int q = 0; q < QUARTERS; q++)
 		protect(&r->rows[total], parts, n, -1, q);
 }

@@ -304,48 +304,61 @@ static struct cell stat_cell(double v, size_t base)
 }
 
 /* The share `part` is of `base`, in percent to one decimal: only on a base
- * of at least BASE_MIN, and hidden with its count (the share and the base
- * would give the count back). */
-static struct cell share_cell(const struct cell *part, int64_t base)
+ * of at least BASE_MIN, and hidden with its count or its base (a share and
+ * one of them give the other back). */
+static struct cell share_cell(const struct cell *part, const struct cell *base)
 {
-	if (base < BASE_MIN)
+	if (base->v < BASE_MIN)
 		return (struct cell){CELL_NONE, 0};
-	if (hidden(part))
+	/* A shown count and its share give the base back, a shown base and
+	 * the share give the count: either hidden, the share is too. */
+	if (hidden(part) || hidden(base))
 		return (struct cell){CELL_HIDDEN, 0};
-	return (struct cell){CELL_VALUE, round_to(100.0 * part->v / (double)base, 10)};
+	return (struct cell){CELL_VALUE, round_to(100.0 * part->v / base->v, 10)};
 }
 
-/* Secondary suppression in quarter q of one sum: total = the parts, plus
+/* Secondary suppression of one sum: total = the parts, plus
  * `rest` when the parts do not cover the total (rest < 0: they do). A
  * cell that is hidden could be worked out when it is the only unknown of
  * the sum; the rest is unknown too, since it is never shown. So while
  * exactly one thing is unknown, and it is a hidden cell or a rest of 1..4,
  * one more cell is hidden: the smallest part shown that is not zero, else
- * the total. A zero stays: it says nothing about the others. */
-static void protect(struct row *total, struct row **parts, size_t n, int64_t rest, int q)
+ * the total. A zero stays: it says nothing about the others. protect()
+ * is the same for rows, in quarter q. */
+static void protect_cells(struct cell *total, struct cell **parts, size_t n, int64_t rest)
 {
 	for (;;) {
 		size_t unknown = rest >= 0, i;
 		int small_known = 0;
 		struct cell *pick = NULL;
-		if (total && hidden(&total->c[q]))
+		if (total && hidden(total))
 			unknown++;
 		for (i = 0; i < n; i++)
-			unknown += hidden(&parts[i]->c[q]);
+			unknown += hidden(parts[i]);
 		small_known = unknown == 1 && !(rest >= 0 && (rest == 0 || rest > SMALL_MAX));
 		if (!small_known)
 			return;
 		for (i = 0; i < n; i++) {
-			struct cell *c = &parts[i]->c[q];
+			struct cell *c = parts[i];
 			if (c->st == CELL_VALUE && c->v > 0 && (!pick || c->v < pick->v))
 				pick = c;
 		}
-		if (!pick && total && total->c[q].st == CELL_VALUE && total->c[q].v > 0)
-			pick = &total->c[q];
+		if (!pick && total && total->st == CELL_VALUE && total->v > 0)
+			pick = total;
 		if (!pick)
 			return;
 		pick->st = CELL_HIDDEN;
 	}
+}
+
+static void protect(struct row *total, struct row **parts, size_t n, int64_t rest, int q)
+{
+	struct cell *cells[16];
+	if (n > COUNT(cells))
+		return;
+	for (size_t i = 0; i < n; i++)
+		cells[i] = &parts[i]->c[q];
+	protect_cells(total ? &total->c[q] : NULL, cells, n, rest);
 }
 
 /* protect() for a total row and a run of part rows r->rows[first ..
@@ -357,6 +370,12 @@ static void protect_run(struct report *r, long total, long first, size_t n)
 		return;
 	for (size_t i = 0; i < n; i++)
 		parts[i] = &r->rows[first + (long)i];
+	/* No breakdown of a group under BASE_MIN: its zeros would say what
+	 * the few all have in common. */
+	for (int q = 0; q < QUARTERS; q++)
+		if (r->rows[total].c[q].v > 0 && r->rows[total].c[q].v < BASE_MIN)
+			for (size_t i = 0; i < n; i++)
+				parts[i]->c[q] = (struct cell){CELL_NONE, 0};
 	for (int q = 0; q < QUARTERS; q++)
 		protect(&r->rows[total], parts, n, -1, q);
 }
@@ -754,8 +773,8 @@ static int section_day_activity(struct report *r, long programme)
 	protect_part(r, with, local);
 	protect_part(r, programme, with);
 	for (int q = 0; q < QUARTERS; q++) {
-		set(r, share, q, share_cell(&r->rows[with].c[q], (int64_t)r->rows[programme].c[q].v));
-		set(r, local_share, q, share_cell(&r->rows[local].c[q], (int64_t)r->rows[with].c[q].v));
+		set(r, share, q, share_cell(&r->rows[with].c[q], &r->rows[programme].c[q]));
+		set(r, local_share, q, share_cell(&r->rows[local].c[q], &r->rows[with].c[q]));
 	}
 	return VELD_OK;
 }
@@ -823,6 +842,7 @@ static void days_without(struct report *r, int q, int64_t *days, int64_t *client
 struct team_sum {
 	const char *team;
 	int64_t clients[QUARTERS], granted[QUARTERS], spent[QUARTERS];
+	int64_t holders[QUARTERS]; /* of the clients, those with a contact person: the base */
 	int shown; /* >= BASE_MIN clients in some quarter */
 };
 
@@ -846,6 +866,7 @@ static struct team_sum *team_sums(struct report *r, size_t *n)
 				continue;
 			t[i].clients[q]++;
 			if ((cp = contact_on(r, client, r->q[q].asof))) {
+				t[i].holders[q]++;
 				t[i].granted[q] += json_integer_value(json_object_get(cp, "budget_hours_granted"));
 				t[i].spent[q] += json_integer_value(json_object_get(cp, "budget_hours_spent"));
 			}
@@ -862,9 +883,11 @@ static int by_team(const void *a, const void *b)
 
 /* Hours granted or spent (`spent`): a row per team of at least BASE_MIN
  * clients, the smaller teams together, and all teams. A team under
- * BASE_MIN in a quarter counts with the smaller ones then; when those are
- * hidden but a team is shown, the total is hidden too (it would give them
- * back). */
+ * BASE_MIN in a quarter counts with the smaller ones then. A sum is of the
+ * contact persons' records, so its base is the clients that have one: a
+ * sum over fewer than BASE_MIN of them is not shown, and when the cells not
+ * shown are of 1 to BASE_MIN - 1 such clients together, the total is
+ * hidden too (it would give their sum back). */
 static void budget_rows(struct report *r, struct team_sum *t, size_t n, int spent)
 {
 	const char *id = spent ? "budget_hours_spent" : "budget_hours_granted";
@@ -879,27 +902,29 @@ static void budget_rows(struct report *r, struct team_sum *t, size_t n, int spen
 	other = any_small ? row_add(r, S_CONTACT_PERSON, id, "other", "overige teams",
 	                            "other teams", 1) : -1;
 	for (int q = 0; q < QUARTERS; q++) {
-		int64_t all = 0, all_n = 0, rest = 0, rest_n = 0;
-		int team_shown = 0;
+		int64_t all = 0, all_n = 0, rest = 0, rest_n = 0, unshown = 0;
 		long k = first;
 		for (size_t i = 0; i < n; i++) {
-			int64_t h = spent ? t[i].spent[q] : t[i].granted[q];
+			int64_t h = spent ? t[i].spent[q] : t[i].granted[q], base = t[i].holders[q];
 			all += h;
-			all_n += t[i].clients[q];
-			if (t[i].clients[q] >= BASE_MIN)
-				team_shown = 1;
-			else {
+			all_n += base;
+			if (t[i].clients[q] < BASE_MIN) {
 				rest += h;
-				rest_n += t[i].clients[q];
+				rest_n += base;
+			} else if (base < BASE_MIN) {
+				unshown += base;
 			}
 			if (t[i].shown)
-				set(r, k++, q, stat_cell((double)h, (size_t)t[i].clients[q]));
+				set(r, k++, q, t[i].clients[q] >= BASE_MIN
+				                       ? stat_cell((double)h, (size_t)base)
+				                       : (struct cell){CELL_NONE, 0});
 		}
 		set(r, total, q, stat_cell((double)all, (size_t)all_n));
 		if (other >= 0)
 			set(r, other, q, rest_n ? stat_cell((double)rest, (size_t)rest_n)
 			                        : (struct cell){CELL_VALUE, 0});
-		if (other >= 0 && rest_n && rest_n < BASE_MIN && team_shown &&
+		unshown += rest_n < BASE_MIN ? rest_n : 0;
+		if (unshown > 0 && unshown < BASE_MIN && unshown < all_n &&
 		    r->rows[total].c[q].st == CELL_VALUE)
 			r->rows[total].c[q].st = CELL_HIDDEN;
 	}
@@ -936,7 +961,7 @@ static int section_contact_person(struct report *r, long programme)
 	}
 	protect_part(r, programme, with);
 	for (int q = 0; q < QUARTERS; q++)
-		set(r, share, q, share_cell(&r->rows[with].c[q], (int64_t)r->rows[programme].c[q].v));
+		set(r, share, q, share_cell(&r->rows[with].c[q], &r->rows[programme].c[q]));
 	budget_rows(r, t, nteams, 0);
 	budget_rows(r, t, nteams, 1);
 	free(t);
@@ -1057,11 +1082,22 @@ static int section_time_out(struct report *r)
 		for (size_t k = 0; k < COUNT(counts); k++)
 			set(r, cnt[k], q, count_cell(flag[k]));
 	}
+	/* The quarters side by side are a sum too: the time-outs running in
+	 * one quarter are those running in the one before, less those that
+	 * ended in it, plus those started in this one. Protected with the
+	 * flags until nothing more is hidden (hiding only ever adds). */
+	for (int pass = 0; pass < 2 * QUARTERS; pass++) {
+		for (int q = 1; q < QUARTERS; q++) {
+			struct cell *parts[3] = {&r->rows[running].c[q], &r->rows[ended].c[q - 1],
+			                         &r->rows[started].c[q]};
+			protect_cells(&r->rows[running].c[q - 1], parts, 3, -1);
+		}
+		for (size_t k = 0; k < COUNT(counts); k++)
+			protect_part(r, running, cnt[k]);
+	}
 	for (size_t k = 0; k < COUNT(counts); k++) {
-		protect_part(r, running, cnt[k]);
 		for (int q = 0; q < QUARTERS; q++)
-			set(r, shr[k], q, share_cell(&r->rows[cnt[k]].c[q],
-			                             (int64_t)r->rows[running].c[q].v));
+			set(r, shr[k], q, share_cell(&r->rows[cnt[k]].c[q], &r->rows[running].c[q]));
 	}
 	return VELD_OK;
 }
@@ -1162,9 +1198,17 @@ static void zrm_domain(struct report *r, const char *code, const char *nl)
 	}
 	for (int q = 0; q < QUARTERS; q++) {
 		struct row *p[3] = {&r->rows[cnt[0]], &r->rows[cnt[1]], &r->rows[cnt[2]]};
+		struct cell *up = &r->rows[cnt[0]].c[q], *down = &r->rows[cnt[2]].c[q];
 		protect(&r->rows[measured], p, 3, -1, q);
+		/* With no one changed the other way, the mean times the clients is
+		 * the sum of one sign's changes, and that bounds (at 1, pins) how
+		 * many changed that way: hidden with their count. */
+		if ((hidden(up) && down->st == CELL_VALUE && down->v == 0) ||
+		    (hidden(down) && up->st == CELL_VALUE && up->v == 0))
+			if (r->rows[mean].c[q].st == CELL_VALUE)
+				r->rows[mean].c[q].st = CELL_HIDDEN;
 		for (size_t k = 0; k < COUNT(parts); k++)
-			set(r, shr[k], q, share_cell(&r->rows[cnt[k]].c[q], (int64_t)r->rows[measured].c[q].v));
+			set(r, shr[k], q, share_cell(&r->rows[cnt[k]].c[q], &r->rows[measured].c[q]));
 	}
 }
 

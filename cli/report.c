@@ -58,12 +58,18 @@ static const char *cell_text(const json_t *c, char *buf, size_t n, const char *n
 /* ---- CSV ------------------------------------------------------------------- */
 
 /* A field of RFC 4180: quoted when it holds a comma, quote or line break. */
-static void csv_field(FILE *f, const char *s, bool last)
+/* A cell. A text a spreadsheet would take for a formula (one starting with
+ * =, +, -, @, a tab or a carriage return: a team's name, say) is written
+ * with an apostrophe before it, so it stays text; numbers are not texts. */
+static void csv_field(FILE *f, const char *s, bool last, bool text)
 {
-	if (strpbrk(s, ",\"\r\n") == NULL) {
+	bool formula = text && *s && strchr("=+-@\t\r", *s);
+	if (!formula && strpbrk(s, ",\"\r\n") == NULL) {
 		fputs(s, f);
 	} else {
 		fputc('"', f);
+		if (formula)
+			fputc('\'', f);
 		for (; *s; s++) {
 			if (*s == '"')
 				fputc('"', f);
@@ -86,13 +92,13 @@ static void write_csv(FILE *f, const json_t *doc, const char *lang)
 	json_array_foreach(json_object_get(doc, "sections"), i, sec) {
 		json_array_foreach(json_object_get(sec, "indicators"), j, ind) {
 			const json_t *values = json_object_get(ind, "values");
-			csv_field(f, label_of(sec, "title", lang), false);
-			csv_field(f, label_of(ind, "label", lang), false);
-			csv_field(f, group_of(ind, lang), false);
-			csv_field(f, cli_str(ind, "unit") ? cli_str(ind, "unit") : "", false);
+			csv_field(f, label_of(sec, "title", lang), false, true);
+			csv_field(f, label_of(ind, "label", lang), false, true);
+			csv_field(f, group_of(ind, lang), false, true);
+			csv_field(f, cli_str(ind, "unit") ? cli_str(ind, "unit") : "", false, true);
 			for (size_t q = 0; q < QUARTERS; q++)
 				csv_field(f, cell_text(json_array_get(values, q), buf, sizeof buf, ""),
-					q + 1 == QUARTERS);
+					q + 1 == QUARTERS, false);
 		}
 	}
 }

@@ -177,8 +177,9 @@ static int create_client(veld_store *s, const struct veld__kdef *k, json_t *fiel
 	const char *t = json_string_value(json_object_get(fields, "team"));
 	const uint8_t *key;
 	int rc;
-	if (json_object_get(fields, "team") && !t)
-		return veld__err(VELD_EINVAL, "team must be a string");
+	if (json_object_get(fields, "team") && (!t || !veld__label_valid(t, VELD_TEAM_MAX)))
+		return veld__err(VELD_EINVAL, "team must be 1 to %d letters, digits, '-', '_', '.' or '@'",
+		                 VELD_TEAM_MAX);
 	snprintf(team, VELD_TEAM_MAX + 1, "%s", t ? t : s->team);
 	if (strcmp(team, s->team) != 0 && !s->office) {
 		veld__access_note(s, "create", "denied", NULL, purpose);

@@ -789,7 +789,7 @@ static int store_alloc(veld_store **out, const char *dir)
 	return VELD_OK;
 }
 
-static int valid_label(const char *v, size_t max)
+int veld__label_valid(const char *v, size_t max)
 {
 	size_t n = strlen(v);
 	if (n == 0 || n > max)
@@ -810,12 +810,12 @@ static int apply_actor(veld_store *s, const veld_store_options *o)
 	if (o->version < 1 || o->version > VELD_STORE_OPTIONS_VERSION)
 		return veld__err(VELD_EINVAL, "unknown veld_store_options version %u", o->version);
 	if (o->user) {
-		if (!valid_label(o->user, VELD_USER_MAX))
+		if (!veld__label_valid(o->user, VELD_USER_MAX))
 			return veld__err(VELD_EINVAL, "user must be 1-64 letters, digits or -_.@");
 		snprintf(s->user, sizeof s->user, "%s", o->user);
 	}
 	if (o->role) {
-		if (!valid_label(o->role, VELD_USER_MAX))
+		if (!veld__label_valid(o->role, VELD_USER_MAX))
 			return veld__err(VELD_EINVAL, "role must be 1-64 letters, digits or -_.@");
 		snprintf(s->role, sizeof s->role, "%s", o->role);
 	}
@@ -1062,7 +1062,7 @@ static int store_create(veld_store **out, const char *dir, const char *pass, siz
 		return veld__err(VELD_EINVAL, "key derivation memory above 4 GiB");
 	if ((rc = store_alloc(&s, dir)) != VELD_OK)
 		return rc;
-	if (!valid_label(team, VELD_TEAM_MAX)) {
+	if (!veld__label_valid(team, VELD_TEAM_MAX)) {
 		veld_store_free(s);
 		return veld__err(VELD_EINVAL, "team must be 1-64 letters, digits or -_.@");
 	}

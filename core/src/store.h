@@ -222,6 +222,10 @@ int veld__team_key_get(veld_store *s, const char *team, uint64_t *tv, uint8_t pk
 int veld__keys_share(veld_store *s, const uint8_t client[VELD_ID_BYTES], uint64_t kv,
                      const char *team, const uint8_t key[32]);
 
+/* A user, role or team name: 1 to max letters, digits, '-', '_', '.' or
+ * '@'. */
+int veld__label_valid(const char *v, size_t max);
+
 /* Migrations (schema.c). */
 #define VELD_SCHEMA_VERSION 10
 int veld__schema_migrate(sqlite3 *db);

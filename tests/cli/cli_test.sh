@@ -682,6 +682,16 @@ has '"purpose": "monitoring"'
 has '"client": null'
 [ "$(cat "$tmp/out")" != "$before_report" ] || fail "the report was not logged"
 checks=$((checks + 1))
+# A team is a name as at `veld init`: one a spreadsheet would take for a
+# formula, or with a comma, is refused, and no client is made.
+ok --json client list
+clients_before=$(grep -c '"id"' "$tmp/out")
+status 2 client add --name "CANARY-TEAM" --team "=HYPERLINK(1)"
+err_has "team must be"
+status 2 client add --name "CANARY-TEAM" --team "noord,zuid"
+ok --json client list
+[ "$(grep -c '"id"' "$tmp/out")" = "$clients_before" ] || fail "a client with a bad team was made"
+checks=$((checks + 1))
 # A worker's store has no report.
 export VELD_STORE="$worker_store"
 status 6 office report --period 2025Q4

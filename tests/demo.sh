@@ -6,16 +6,19 @@
 # erasure. Part 3 tells one client's road from sheltered housing to a home
 # of her own in the seeds' records, with the office's record schema, the
 # Woonkompas page, the worker's due list and ZRM progress. Part 4 writes
-# the partners' report for the quarter.
+# the partners' report for the quarter and starts the office's console.
 set -euo pipefail
 BUILD=${1:-build}
 VELD=$(cd "$BUILD" && pwd)/veld
 TMP=$(mktemp -d /tmp/veld-demo-XXXXXX)
 SERVER_PID=""
+CONSOLE_PID=""
 cleanup() {
-  if [ -n "$SERVER_PID" ] && kill -0 "$SERVER_PID" 2>/dev/null; then
-    kill -TERM "$SERVER_PID"; wait "$SERVER_PID" 2>/dev/null || true
-  fi
+  for pid in $CONSOLE_PID $SERVER_PID; do
+    if kill -0 "$pid" 2>/dev/null; then
+      kill -TERM "$pid"; wait "$pid" 2>/dev/null || true
+    fi
+  done
   rm -rf "$TMP"
 }
 trap cleanup EXIT
@@ -218,7 +221,7 @@ anna client show "$S" || echo "(exit $?: moved to another team)"
 bram sync >/dev/null
 office office sync >/dev/null
 office office move "$S" --status
-say "Part 4: what the partners watch: the report for the quarter"
+say "Part 4: what the partners watch: the report for the quarter, and the office's console"
 OUT_DIR=$(cd "$BUILD" && pwd)/demo
 mkdir -p "$OUT_DIR"
 office office report --period 2026Q4 --format csv --lang en | sed -n 1,12p
@@ -227,6 +230,26 @@ office office report --period 2026Q4 --format html --out "$OUT_DIR/report-2026Q4
 echo "The partners' report for 2026Q4 (A4, open it in a browser): $OUT_DIR/report-2026Q4.html"
 office log show --limit 1
 
+say "The office's console: the same store in a browser, on loopback, opened with a one-time link"
+office office console --listen 127.0.0.1:0 >"$TMP/console.out" 2>"$TMP/console.err" &
+CONSOLE_PID=$!
+for _ in $(seq 1 100); do grep -q "token=" "$TMP/console.out" 2>/dev/null && break; sleep 0.1; done
+cat "$TMP/console.out"
+LINK=$(grep -o 'http://127.0.0.1:[0-9]*/?token=[0-9a-f]*' "$TMP/console.out")
+python3 - "${LINK%%/?token=*}" <<'PY'
+import sys, urllib.request, urllib.error
+try:
+    urllib.request.urlopen(sys.argv[1] + "/api/signals", timeout=5)
+    print("a request without the link's token was answered")
+except urllib.error.HTTPError as e:
+    print(f"a request without the link's token: HTTP {e.code}, refused")
+PY
+kill -TERM "$CONSOLE_PID"; wait "$CONSOLE_PID" || true; CONSOLE_PID=""
+
 say "Stopping the server"
 kill -TERM "$SERVER_PID"; wait "$SERVER_PID" || true; SERVER_PID=""
+rm -rf "$OUT_DIR/office"
+cp -r "$TMP/office" "$OUT_DIR/office"
+echo "The demo's office store is kept; to look at it in the console yourself:"
+echo "  VELD_PASSPHRASE='$VELD_PASSPHRASE' $VELD --store $OUT_DIR/office office console"
 echo "demo done"

@@ -17,7 +17,10 @@ static const char *const listing_sql[] = {
 	/* Two statements, not one with "?2 IS NULL OR client = ?2": the OR
 	 * keeps SQLite from using the index on (kind, client), and one
 	 * client's records would cost a scan of every client's. */
-	[LS_RECORDS] = "SELECT entity, team FROM entities WHERE kind = ?1 ORDER BY created, entity",
+	/* Everyone's: a client the office moved to another team once, under its
+	 * new id (the old one answers when asked for by id). */
+	[LS_RECORDS] = "SELECT entity, team FROM entities WHERE kind = ?1"
+	               " AND client NOT IN (SELECT client FROM moved_clients) ORDER BY created, entity",
 	[LS_CLIENT_RECORDS] = "SELECT entity, team FROM entities WHERE kind = ?1 AND client = ?2"
 	                      " ORDER BY created, entity",
 	/* ?2 (the office): every team's. */

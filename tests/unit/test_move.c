@@ -158,6 +158,25 @@ static void test_move__copy_remaps_references_and_forwards_once(void **state)
 	assert_int_equal(q(f->odir, "/store", "SELECT count(*) FROM moves"), 8);
 	assert_int_equal(q(f->odir, "/store", "SELECT count(*) FROM moved_clients"), 1);
 	json_decref(steps), json_decref(esc), json_decref(sig), json_decref(notes);
+	/* Everyone's lists (the office's lists, its console, the report) show
+	 * the client once, under its new id; asked for by id, the old one
+	 * still answers. */
+	{
+		char *out = NULL;
+		ok(veld_record_list(f->office, "signal", NULL, NULL, &out));
+		sig = json_loads(out, 0, NULL);
+		veld_free(out);
+		assert_int_equal(json_array_size(sig), 1);
+		assert_string_equal(str(json_array_get(sig, 0), "client"), nhex);
+		json_decref(sig);
+		ok(veld_record_list(f->office, "client", NULL, NULL, &out));
+		assert_null(strstr(out, c));
+		assert_non_null(strstr(out, nhex));
+		veld_free(out);
+		sig = list_of(f->office, "signal", c);
+		assert_int_equal(json_array_size(sig), 1);
+		json_decref(sig);
+	}
 
 	/* Nothing new: nothing forwarded. */
 	STEP(f->office, VELD_STEP_KEYS | VELD_STEP_WRITE, veld__moves_forward(f->office, &fwd));

@@ -657,29 +657,36 @@ static int first_contact(struct report *r, const char *client, int64_t from, int
 }
 
 /* Rent-arrears signals raised in the quarter (the day they were recorded)
- * and the days to the first contact after each, by the as-of day. */
+ * and the days to the first contact after each, by the as-of day. The
+ * median is shown over signals of at least BASE_MIN clients: ten signals
+ * of one client are one person's figures. */
 static int signals_quarter(struct report *r, int q, long all, long without, long median_row)
 {
 	const struct quarter *Q = &r->q[q];
-	json_t *sigs = all_of(r, "signal"), *sg;
+	json_t *sigs = all_of(r, "signal"), *sg, *clients = json_object();
 	double *days = calloc(json_array_size(sigs) + 1, sizeof *days);
 	size_t i, n = 0, none = 0;
-	if (!days)
+	if (!days || !clients) {
+		free(days);
+		json_decref(clients);
 		return veld__err(VELD_ENOMEM, "out of memory");
+	}
 	json_array_foreach(sigs, i, sg) {
 		int64_t raised, contact = 0;
 		if (!is(sg, "kind", "rent_arrears") || day_of(sg, "created", &raised) != 0 ||
 		    !in_range(raised, Q->start, Q->asof))
 			continue;
-		if (first_contact(r, str(sg, "client"), raised, Q->asof, &contact))
+		if (first_contact(r, str(sg, "client"), raised, Q->asof, &contact)) {
 			days[n++] = (double)(contact - raised);
-		else
+			json_object_set(clients, str(sg, "client"), json_true());
+		} else
 			none++;
 	}
 	set(r, all, q, count_cell((int64_t)(n + none)));
 	set(r, without, q, count_cell((int64_t)none));
-	set(r, median_row, q, stat_cell(median(days, n), n));
+	set(r, median_row, q, stat_cell(median(days, n), json_object_size(clients)));
 	free(days);
+	json_decref(clients);
 	return VELD_OK;
 }
 
@@ -1495,7 +1502,7 @@ static int quarters(const char *period, int64_t today, struct quarter q[QUARTERS
 		}
 	}
 	if (q[QUARTERS - 1].start > today)
-		return veld__err(VELD_EINVAL, "the period %s has not begun yet", q[QUARTERS - 1].id);
+		return veld__err(VELD_EINVAL, "the period asked for has not begun yet");
 	return VELD_OK;
 }
 

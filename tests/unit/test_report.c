@@ -828,6 +828,29 @@ static void test_report__budget_needs_ten_clients_with_a_contact_person(void **s
 	done(s, dir, doc);
 }
 
+/* Ten rent-arrears signals of one client, each with a contact two days
+ * later: ten signals, but one person's figures, so no median. */
+static void one_clients_signals(veld_store *s, const char *c, int i)
+{
+	if (i != 13)
+		return;
+	clock_at("2026-04-03");
+	for (int k = 0; k < 10; k++)
+		add(s, "signal", c, "\"kind\":\"rent_arrears\",\"severity\":\"high\"");
+	add(s, "visit", c, "\"kind\":\"home_visit\",\"started\":\"2026-04-05T09:00\"");
+}
+
+static void test_report__a_median_needs_ten_clients_not_ten_signals(void **state)
+{
+	char *dir = NULL;
+	veld_store *s = fourteen(&dir, one_clients_signals);
+	json_t *doc = report(s, "2026Q2");
+	(void)state;
+	expect(doc, "arrears_signals", NULL, "0", "0", "0", "10");
+	expect(doc, "signal_to_contact_days", NULL, "null", "null", "null", "null");
+	done(s, dir, doc);
+}
+
 /* Twelve time-outs from 2025-08-01, two of them ended on 2025-11-01:
  * running in 2025Q4 (12) - running in 2026Q1 (10) + started in 2026Q1
  * (0) would give the hidden 2 ended in 2025Q4 back. */
@@ -899,6 +922,7 @@ int main(void)
 		cmocka_unit_test(test_report__a_share_of_a_hidden_base_is_hidden),
 		cmocka_unit_test(test_report__budget_needs_ten_clients_with_a_contact_person),
 		cmocka_unit_test(test_report__quarters_side_by_side_do_not_give_a_small_count_back),
+		cmocka_unit_test(test_report__a_median_needs_ten_clients_not_ten_signals),
 		cmocka_unit_test(test_report__a_mean_does_not_give_a_small_count_back),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);

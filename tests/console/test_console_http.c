@@ -113,11 +113,23 @@ static long http(const char *method, const char *url, bool with_cookie, const ch
 	return status;
 }
 
+/* A GET as the page makes it: with the session's cookie, the session's key
+ * too (once the link gave it). */
 static long get(const char *path, bool with_cookie)
 {
 	char url[512];
 	snprintf(url, sizeof url, "%s%s", base, path);
-	return http("GET", url, with_cookie, NULL, NULL, 0);
+	return http("GET", url, with_cookie, with_cookie && *csrf ? csrf : NULL, NULL, 0);
+}
+
+/* A GET with the cookie alone, as a server on another port of 127.0.0.1
+ * has it once the office's browser visited it (a cookie is not bound to a
+ * port). */
+static long get_with_cookie_only(const char *path)
+{
+	char url[512];
+	snprintf(url, sizeof url, "%s%s", base, path);
+	return http("GET", url, true, NULL, NULL, 0);
 }
 
 static long post(const char *path, const char *token, const char *json)
@@ -223,6 +235,12 @@ static void test_console__the_link_works_once(void **state)
 	assert_non_null(strstr(sc, "HttpOnly"));
 	assert_non_null(strstr(sc, "SameSite=Strict"));
 	snprintf(cookie, sizeof cookie, "veld_console=%.64s", sc + strlen("Set-Cookie: veld_console="));
+	/* The key comes in the redirect's fragment, never in a cookie. */
+	char *key = strstr(head.data, "Location: /#key=");
+	assert_non_null(key);
+	snprintf(csrf, sizeof csrf, "%.64s", key + strlen("Location: /#key="));
+	assert_int_equal(strspn(csrf, "0123456789abcdef"), 64);
+	assert_null(strstr(cookie, csrf));
 	/* Spent: the same link again opens nothing. */
 	assert_int_equal(http("GET", link_url, false, NULL, NULL, 0), 403);
 	assert_null(strstr(head.data, "Set-Cookie"));
@@ -233,9 +251,26 @@ static void test_console__the_link_works_once(void **state)
 	assert_int_equal(get("/api/clients", true), 200);
 	assert_non_null(strstr(body.data, client_id));
 	assert_int_equal(get("/api/session", true), 200);
-	char *t = strstr(body.data, "\"csrf\":\"");
-	assert_non_null(t);
-	snprintf(csrf, sizeof csrf, "%.64s", t + 8);
+	assert_null(strstr(body.data, csrf));
+}
+
+static void test_console__the_cookie_alone_opens_no_data(void **state)
+{
+	char path[128];
+	(void)state;
+	/* The page and its scripts, which hold nothing; */
+	assert_int_equal(get_with_cookie_only("/app.js"), 200);
+	/* no API: not the key, not a list, not a client (whose read would be
+	 * in the access log, as the office's). */
+	assert_int_equal(get_with_cookie_only("/api/session"), 403);
+	assert_null(strstr(body.data, csrf));
+	assert_int_equal(get_with_cookie_only("/api/clients"), 403);
+	assert_null(strstr(body.data, client_id));
+	snprintf(path, sizeof path, "/api/client?id=%s", client_id);
+	assert_int_equal(get_with_cookie_only(path), 403);
+	assert_null(strstr(body.data, "Jan"));
+	assert_int_equal(get(path, true), 200);
+	assert_non_null(strstr(body.data, "Jan Proef"));
 }
 
 static void test_console__a_change_needs_the_csrf_token(void **state)
@@ -307,6 +342,7 @@ int main(int argc, char **argv)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_console__without_the_link_everything_is_refused),
 		cmocka_unit_test(test_console__the_link_works_once),
+		cmocka_unit_test(test_console__the_cookie_alone_opens_no_data),
 		cmocka_unit_test(test_console__a_change_needs_the_csrf_token),
 		cmocka_unit_test(test_console__bad_json_gets_a_clear_400),
 		cmocka_unit_test(test_console__an_oversized_body_is_refused),

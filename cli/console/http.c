@@ -17,6 +17,12 @@
  * the cookie alone opens the page and its scripts, no data. The key is
  * also what makes a change safe from other pages (CSRF).
  *
+ * Other pages: a browser says in Sec-Fetch-Site who started a request;
+ * one started by another site, or by another port of this host (same-site
+ * to a browser, and sent with a SameSite=Strict cookie), is refused. The
+ * Host header must be an IP address or localhost (plain HTTP): a page of
+ * evil.example that rebinds its name to 127.0.0.1 is not answered.
+ *
  * What may change things: POST only, with the key and a JSON object body
  * of at most CONSOLE_BODY_MAX bytes. Anything else is refused with a
  * clear error before the endpoint runs.
@@ -33,6 +39,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <sys/socket.h>
 
 #include <microhttpd.h>
@@ -245,17 +252,56 @@ static enum MHD_Result asset(struct console *k, struct MHD_Connection *conn, con
 	return refuse(k, conn, 404, "no such page");
 }
 
+/* Is the Host header an IP address or localhost, as the link and a person
+ * write it? A page whose name was rebound to 127.0.0.1 sends its own name. */
+static bool host_is_local(const char *host)
+{
+	char name[64];
+	unsigned char a[16];
+	const char *end;
+	size_t n;
+	bool v6 = host != NULL && host[0] == '[';
+	if (host == NULL)
+		return false;
+	if (v6)
+		end = strchr(++host, ']');
+	else if ((end = strchr(host, ':')) == NULL)
+		end = host + strlen(host);
+	if (end == NULL || (n = (size_t)(end - host)) == 0 || n >= sizeof name)
+		return false;
+	memcpy(name, host, n);
+	name[n] = '\0';
+	if (v6)
+		return inet_pton(AF_INET6, name, a) == 1;
+	return inet_pton(AF_INET, name, a) == 1 || strcasecmp(name, "localhost") == 0;
+}
+
+/* Did the browser start this request from the console's own page, or
+ * from its address bar (the link)? A browser without Sec-Fetch-Site, or
+ * another client, says nothing, and the key is what guards the API. */
+static bool own_request(struct MHD_Connection *conn)
+{
+	const char *site = MHD_lookup_connection_value(conn, MHD_HEADER_KIND, "Sec-Fetch-Site");
+	return site == NULL || strcmp(site, "same-origin") == 0 || strcmp(site, "none") == 0;
+}
+
 /* The request as a whole, once its body (if any) has come. */
 static enum MHD_Result answer(struct console *k, struct MHD_Connection *conn, const char *url,
 	const char *method, struct pending *p)
 {
 	const char *token = MHD_lookup_connection_value(conn, MHD_GET_ARGUMENT_KIND, "token");
 	bool get = strcmp(method, "GET") == 0;
+	if (!k->tls && !host_is_local(MHD_lookup_connection_value(conn, MHD_HEADER_KIND, "Host")))
+		return refuse(k, conn, 421, "the console answers to an IP address or localhost in "
+			"the Host header only");
 	if (get && token != NULL && strcmp(url, "/") == 0)
 		return exchange(k, conn, token);
 	if (!has_session(k, conn))
 		return refuse(k, conn, 401, "no session: open the link `veld office console` "
 			"printed (it works once)");
+	if (!own_request(conn))
+		return refuse(k, conn, 403, "the console answers its own page only (this request "
+			"came from another site, or another port of this host)");
 	if (p->too_large)
 		return refuse(k, conn, 413, "the body is too large");
 	if (!get && strcmp(method, "POST") != 0)

@@ -84,6 +84,8 @@ async function main() {
     const asked = await Promise.all(["/api/session", "/api/clients"].map((p) =>
       fetch(base + p, { headers: { cookie: stolen } }).then((a) => a.status)));
     check("the console's cookie alone opens no API", asked.every((st) => st === 403), asked.join(","));
+    const [nav] = await Promise.all([otherPage.waitForNavigation(), otherPage.click("#go")]);
+    check("a page of another port of this host is not answered", nav.status() === 403, nav.status());
     await otherPage.close();
 
     // One client: the ZRM progress chart (uPlot draws a canvas).

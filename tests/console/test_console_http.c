@@ -71,6 +71,8 @@ static size_t collect(char *p, size_t size, size_t n, void *b_)
 }
 
 static struct buf head, body;
+/* One more request header for the next requests (NULL: none). */
+static const char *extra_header;
 
 /* One request; the status, with head and body filled. `with_cookie`
  * sends the session cookie; `token` (may be NULL) as X-CSRF-Token. */
@@ -96,6 +98,8 @@ static long http(const char *method, const char *url, bool with_cookie, const ch
 		snprintf(line, sizeof line, "X-CSRF-Token: %s", token);
 		h = curl_slist_append(h, line);
 	}
+	if (extra_header != NULL)
+		h = curl_slist_append(h, extra_header);
 	if (data != NULL) {
 		h = curl_slist_append(h, "Content-Type: application/json");
 		curl_easy_setopt(c, CURLOPT_POSTFIELDS, data);
@@ -273,6 +277,37 @@ static void test_console__the_cookie_alone_opens_no_data(void **state)
 	assert_non_null(strstr(body.data, "Jan Proef"));
 }
 
+static void test_console__only_its_own_page_is_answered(void **state)
+{
+	char host[160];
+	(void)state;
+	/* What another site, or a page of another port of this host (same-site
+	 * to a browser, which sends it the cookie), starts: refused. */
+	extra_header = "Sec-Fetch-Site: same-site";
+	assert_int_equal(get("/", true), 403);
+	assert_null(strstr(body.data, "<script"));
+	extra_header = "Sec-Fetch-Site: cross-site";
+	assert_int_equal(get("/api/clients", true), 403);
+	assert_null(strstr(body.data, client_id));
+	/* The console's own page, and the address bar, are answered. */
+	extra_header = "Sec-Fetch-Site: same-origin";
+	assert_int_equal(get("/api/clients", true), 200);
+	extra_header = "Sec-Fetch-Site: none";
+	assert_int_equal(get("/", true), 200);
+	/* A name rebound to 127.0.0.1 (DNS rebinding) is not answered, with
+	 * the session or without. */
+	snprintf(host, sizeof host, "Host: evil.example:%s", strrchr(base, ':') + 1);
+	extra_header = host;
+	assert_int_equal(get("/api/clients", true), 421);
+	assert_null(strstr(body.data, client_id));
+	assert_int_equal(get("/", false), 421);
+	extra_header = "Host: localhost";
+	assert_int_equal(get("/api/clients", true), 200);
+	extra_header = "Host: [::1]:1";
+	assert_int_equal(get("/api/clients", true), 200);
+	extra_header = NULL;
+}
+
 static void test_console__a_change_needs_the_csrf_token(void **state)
 {
 	char json[128], wrong[80];
@@ -343,6 +378,7 @@ int main(int argc, char **argv)
 		cmocka_unit_test(test_console__without_the_link_everything_is_refused),
 		cmocka_unit_test(test_console__the_link_works_once),
 		cmocka_unit_test(test_console__the_cookie_alone_opens_no_data),
+		cmocka_unit_test(test_console__only_its_own_page_is_answered),
 		cmocka_unit_test(test_console__a_change_needs_the_csrf_token),
 		cmocka_unit_test(test_console__bad_json_gets_a_clear_400),
 		cmocka_unit_test(test_console__an_oversized_body_is_refused),

@@ -183,10 +183,32 @@ static enum MHD_Result exchange(struct console *k, struct MHD_Connection *conn, 
 	return ret;
 }
 
+struct cookie_check {
+	const char *session;
+	bool found;
+};
+
+static enum MHD_Result check_cookie(void *cls, enum MHD_ValueKind kind, const char *key,
+	const char *value)
+{
+	struct cookie_check *cc = cls;
+	(void)kind;
+	if (key != NULL && strcmp(key, COOKIE_NAME) == 0 && secret_is(value, cc->session))
+		cc->found = true;
+	return MHD_YES;
+}
+
+/* Is any cookie of our name the session's? Not just the first: a page on
+ * another port of this host may set a cookie of the same name for
+ * 127.0.0.1 with a longer path, which the browser then sends first; only
+ * the first would let it shut the office out. */
 static bool has_session(struct console *k, struct MHD_Connection *conn)
 {
-	return k->session_open && secret_is(MHD_lookup_connection_value(conn, MHD_COOKIE_KIND,
-		COOKIE_NAME), k->session);
+	struct cookie_check cc = {k->session, false};
+	if (!k->session_open)
+		return false;
+	MHD_get_connection_values(conn, MHD_COOKIE_KIND, check_cookie, &cc);
+	return cc.found;
 }
 
 /* ---- endpoints ------------------------------------------------------------------- */

@@ -24,7 +24,7 @@
 #include <curl/curl.h>
 
 static const char *veld_bin;
-static char dir[64], base[128], link_url[256], cookie[160], csrf[80], client_id[40];
+static char dir[64], base[128], link_url[256], cookie[256], csrf[80], client_id[40];
 static pid_t console_pid;
 
 /* ---- running veld ---------------------------------------------------------------- */
@@ -308,6 +308,21 @@ static void test_console__only_its_own_page_is_answered(void **state)
 	extra_header = NULL;
 }
 
+static void test_console__a_cookie_set_by_another_port_does_not_shut_the_office_out(
+	void **state)
+{
+	char real[96];
+	(void)state;
+	/* A page on another port may set "veld_console=junk; Path=/api" for
+	 * 127.0.0.1; the browser then sends that one first. */
+	snprintf(real, sizeof real, "%.90s", cookie);
+	snprintf(cookie, sizeof cookie, "veld_console=%064d; %s", 1, real);
+	long status = get("/api/clients", true);
+	snprintf(cookie, sizeof cookie, "%s", real);
+	assert_int_equal(status, 200);
+	assert_non_null(strstr(body.data, client_id));
+}
+
 static void test_console__a_change_needs_the_csrf_token(void **state)
 {
 	char json[128], wrong[80];
@@ -379,6 +394,7 @@ int main(int argc, char **argv)
 		cmocka_unit_test(test_console__the_link_works_once),
 		cmocka_unit_test(test_console__the_cookie_alone_opens_no_data),
 		cmocka_unit_test(test_console__only_its_own_page_is_answered),
+		cmocka_unit_test(test_console__a_cookie_set_by_another_port_does_not_shut_the_office_out),
 		cmocka_unit_test(test_console__a_change_needs_the_csrf_token),
 		cmocka_unit_test(test_console__bad_json_gets_a_clear_400),
 		cmocka_unit_test(test_console__an_oversized_body_is_refused),

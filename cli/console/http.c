@@ -3,16 +3,29 @@
  *
  * Who may ask: the console prints one link with a random token. The first
  * GET of "/?token=T" with that token spends it and answers with a session
- * cookie (HttpOnly, SameSite=Strict, Secure under TLS); from then on the
- * token opens nothing. Every other request needs that cookie, or it is
- * refused (401) before anything is read or changed. There is one session:
- * the person who opened the link.
+ * cookie (HttpOnly, SameSite=Strict, Secure under TLS) and, in the
+ * redirect's fragment, the session's key; from then on the token opens
+ * nothing. Every other request needs that cookie, or it is refused (401)
+ * before anything is read or changed. There is one session: the person
+ * who opened the link.
  *
- * What may change things: POST only, and only with the session's CSRF
- * token in the X-CSRF-Token header (the page reads it from /api/session,
- * which a page of another origin cannot read) and a JSON object body of at
- * most CONSOLE_BODY_MAX bytes. Anything else is refused with a clear error
- * before the endpoint runs.
+ * Why a key beside the cookie: a browser sends a cookie of 127.0.0.1 to
+ * every port of 127.0.0.1, so a server of another local user on another
+ * port gets the cookie as soon as the office's browser visits it. The key
+ * lives in the page's own storage, which is this origin's (port included)
+ * alone, and every API request must carry it in the X-CSRF-Token header:
+ * the cookie alone opens the page and its scripts, no data. The key is
+ * also what makes a change safe from other pages (CSRF).
+ *
+ * Other pages: a browser says in Sec-Fetch-Site who started a request;
+ * one started by another site, or by another port of this host (same-site
+ * to a browser, and sent with a SameSite=Strict cookie), is refused. The
+ * Host header must be an IP address or localhost (plain HTTP): a page of
+ * evil.example that rebinds its name to 127.0.0.1 is not answered.
+ *
+ * What may change things: POST only, with the key and a JSON object body
+ * of at most CONSOLE_BODY_MAX bytes. Anything else is refused with a
+ * clear error before the endpoint runs.
  *
  * Every answer carries a Content-Security-Policy that allows only this
  * origin (no inline script, no outside source) and no framing, and is
@@ -26,6 +39,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <sys/socket.h>
 
 #include <microhttpd.h>
@@ -48,7 +62,8 @@ struct console {
 	const veld_sync_options *so;
 	bool tls;
 	bool token_spent, session_open;
-	/* The one-time token, the session id and its CSRF token, in guarded
+	/* The one-time token, the session id (the cookie) and the session's
+	 * key (its CSRF token, which the page keeps in its storage), in guarded
 	 * memory: each is as good as the passphrase while the console runs. */
 	char *token, *session, *csrf;
 };
@@ -90,7 +105,7 @@ static bool secret_is(const char *given, const char *want)
 
 static enum MHD_Result reply(struct console *k, struct MHD_Connection *conn, unsigned status,
 	const char *type, const char *data, size_t len, enum MHD_ResponseMemoryMode mode,
-	const char *cookie)
+	const char *cookie, const char *location)
 {
 	struct MHD_Response *r = MHD_create_response_from_buffer(len, (void *)(uintptr_t)data,
 		mode);
@@ -107,10 +122,10 @@ static enum MHD_Result reply(struct console *k, struct MHD_Connection *conn, uns
 	MHD_add_response_header(r, "Cross-Origin-Resource-Policy", "same-origin");
 	if (type != NULL)
 		MHD_add_response_header(r, "Content-Type", type);
-	if (cookie != NULL) {
+	if (cookie != NULL)
 		MHD_add_response_header(r, "Set-Cookie", cookie);
-		MHD_add_response_header(r, "Location", "/");
-	}
+	if (location != NULL)
+		MHD_add_response_header(r, "Location", location);
 	ret = MHD_queue_response(conn, status, r);
 	MHD_destroy_response(r);
 	return ret;
@@ -125,9 +140,9 @@ static enum MHD_Result send_json(struct console *k, struct MHD_Connection *conn,
 	json_decref(v);
 	if (text == NULL)
 		return reply(k, conn, 500, "application/json", "{\"error\":\"out of memory\"}", 25,
-			MHD_RESPMEM_PERSISTENT, NULL);
+			MHD_RESPMEM_PERSISTENT, NULL, NULL);
 	ret = reply(k, conn, status, "application/json; charset=utf-8", text, strlen(text),
-		MHD_RESPMEM_MUST_COPY, NULL);
+		MHD_RESPMEM_MUST_COPY, NULL, NULL);
 	sodium_memzero(text, strlen(text));
 	free(text);
 	return ret;
@@ -141,10 +156,13 @@ static enum MHD_Result refuse(struct console *k, struct MHD_Connection *conn, un
 
 /* ---- the token and the session ----------------------------------------------- */
 
-/* GET /?token=T: the first time with the right token, a session. */
+/* GET /?token=T: the first time with the right token, a session: the
+ * cookie, and the key in the fragment of the redirect, which the browser
+ * keeps to itself (a fragment is never sent) and the page moves into its
+ * storage. */
 static enum MHD_Result exchange(struct console *k, struct MHD_Connection *conn, const char *t)
 {
-	char cookie[160];
+	char cookie[160], location[96];
 	if (k->token_spent)
 		return refuse(k, conn, 403, "this link was used already: restart "
 			"`veld office console` for a new one");
@@ -157,16 +175,40 @@ static enum MHD_Result exchange(struct console *k, struct MHD_Connection *conn, 
 	k->session_open = true;
 	snprintf(cookie, sizeof cookie, COOKIE_NAME "=%s; Path=/; HttpOnly; SameSite=Strict%s",
 		k->session, k->tls ? "; Secure" : "");
+	snprintf(location, sizeof location, "/#key=%s", k->csrf);
 	enum MHD_Result ret = reply(k, conn, 303, "text/plain", "", 0, MHD_RESPMEM_PERSISTENT,
-		cookie);
+		cookie, location);
 	sodium_memzero(cookie, sizeof cookie);
+	sodium_memzero(location, sizeof location);
 	return ret;
 }
 
+struct cookie_check {
+	const char *session;
+	bool found;
+};
+
+static enum MHD_Result check_cookie(void *cls, enum MHD_ValueKind kind, const char *key,
+	const char *value)
+{
+	struct cookie_check *cc = cls;
+	(void)kind;
+	if (key != NULL && strcmp(key, COOKIE_NAME) == 0 && secret_is(value, cc->session))
+		cc->found = true;
+	return MHD_YES;
+}
+
+/* Is any cookie of our name the session's? Not just the first: a page on
+ * another port of this host may set a cookie of the same name for
+ * 127.0.0.1 with a longer path, which the browser then sends first; only
+ * the first would let it shut the office out. */
 static bool has_session(struct console *k, struct MHD_Connection *conn)
 {
-	return k->session_open && secret_is(MHD_lookup_connection_value(conn, MHD_COOKIE_KIND,
-		COOKIE_NAME), k->session);
+	struct cookie_check cc = {k->session, false};
+	if (!k->session_open)
+		return false;
+	MHD_get_connection_values(conn, MHD_COOKIE_KIND, check_cookie, &cc);
+	return cc.found;
 }
 
 /* ---- endpoints ------------------------------------------------------------------- */
@@ -196,10 +238,6 @@ static enum MHD_Result api(struct console *k, struct MHD_Connection *conn, const
 		                  : refuse(k, conn, 404, "no such endpoint");
 	if (strcmp(method, "POST") == 0) {
 		const char *type = MHD_lookup_connection_value(conn, MHD_HEADER_KIND, "Content-Type");
-		if (!secret_is(MHD_lookup_connection_value(conn, MHD_HEADER_KIND, "X-CSRF-Token"),
-		               k->csrf))
-			return refuse(k, conn, 403, "a change needs the session's CSRF token in the "
-				"X-CSRF-Token header");
 		if (type == NULL || strncmp(type, "application/json", 16) != 0)
 			return refuse(k, conn, 415, "a change is sent as application/json");
 		body = json_loadb(p->body != NULL ? p->body : "", p->len, JSON_REJECT_DUPLICATES, &jerr);
@@ -220,12 +258,11 @@ static enum MHD_Result api(struct console *k, struct MHD_Connection *conn, const
 	return send_json(k, conn, status, out != NULL ? out : json_object());
 }
 
-/* GET /api/session: the CSRF token and who acts. Only this origin can read
- * it (no CORS header), which is what makes the token a proof. */
+/* GET /api/session: who acts. */
 static enum MHD_Result session_info(struct console *k, struct MHD_Connection *conn)
 {
-	return send_json(k, conn, 200, json_pack("{s:s, s:s, s:s}", "csrf", k->csrf, "user",
-		k->c->user, "role", k->c->role ? k->c->role : "office"));
+	return send_json(k, conn, 200, json_pack("{s:s, s:s}", "user", k->c->user, "role",
+		k->c->role ? k->c->role : "office"));
 }
 
 static enum MHD_Result asset(struct console *k, struct MHD_Connection *conn, const char *path)
@@ -233,8 +270,41 @@ static enum MHD_Result asset(struct console *k, struct MHD_Connection *conn, con
 	for (size_t i = 0; i < console_assets_count; i++)
 		if (strcmp(console_assets[i].path, path) == 0)
 			return reply(k, conn, 200, console_assets[i].type, console_assets[i].data,
-				strlen(console_assets[i].data), MHD_RESPMEM_PERSISTENT, NULL);
+				strlen(console_assets[i].data), MHD_RESPMEM_PERSISTENT, NULL, NULL);
 	return refuse(k, conn, 404, "no such page");
+}
+
+/* Is the Host header an IP address or localhost, as the link and a person
+ * write it? A page whose name was rebound to 127.0.0.1 sends its own name. */
+static bool host_is_local(const char *host)
+{
+	char name[64];
+	unsigned char a[16];
+	const char *end;
+	size_t n;
+	bool v6 = host != NULL && host[0] == '[';
+	if (host == NULL)
+		return false;
+	if (v6)
+		end = strchr(++host, ']');
+	else if ((end = strchr(host, ':')) == NULL)
+		end = host + strlen(host);
+	if (end == NULL || (n = (size_t)(end - host)) == 0 || n >= sizeof name)
+		return false;
+	memcpy(name, host, n);
+	name[n] = '\0';
+	if (v6)
+		return inet_pton(AF_INET6, name, a) == 1;
+	return inet_pton(AF_INET, name, a) == 1 || strcasecmp(name, "localhost") == 0;
+}
+
+/* Did the browser start this request from the console's own page, or
+ * from its address bar (the link)? A browser without Sec-Fetch-Site, or
+ * another client, says nothing, and the key is what guards the API. */
+static bool own_request(struct MHD_Connection *conn)
+{
+	const char *site = MHD_lookup_connection_value(conn, MHD_HEADER_KIND, "Sec-Fetch-Site");
+	return site == NULL || strcmp(site, "same-origin") == 0 || strcmp(site, "none") == 0;
 }
 
 /* The request as a whole, once its body (if any) has come. */
@@ -243,15 +313,26 @@ static enum MHD_Result answer(struct console *k, struct MHD_Connection *conn, co
 {
 	const char *token = MHD_lookup_connection_value(conn, MHD_GET_ARGUMENT_KIND, "token");
 	bool get = strcmp(method, "GET") == 0;
+	if (!k->tls && !host_is_local(MHD_lookup_connection_value(conn, MHD_HEADER_KIND, "Host")))
+		return refuse(k, conn, 421, "the console answers to an IP address or localhost in "
+			"the Host header only");
 	if (get && token != NULL && strcmp(url, "/") == 0)
 		return exchange(k, conn, token);
 	if (!has_session(k, conn))
 		return refuse(k, conn, 401, "no session: open the link `veld office console` "
 			"printed (it works once)");
+	if (!own_request(conn))
+		return refuse(k, conn, 403, "the console answers its own page only (this request "
+			"came from another site, or another port of this host)");
 	if (p->too_large)
 		return refuse(k, conn, 413, "the body is too large");
 	if (!get && strcmp(method, "POST") != 0)
 		return refuse(k, conn, 405, "only GET and POST");
+	if (strncmp(url, "/api/", 5) == 0 &&
+	    !secret_is(MHD_lookup_connection_value(conn, MHD_HEADER_KIND, "X-CSRF-Token"),
+	               k->csrf))
+		return refuse(k, conn, 403, "the API needs the session's key (its CSRF token) in the "
+			"X-CSRF-Token header: open the console's page");
 	if (strncmp(url, "/api/", 5) == 0)
 		return get && strcmp(url, "/api/session") == 0 ? session_info(k, conn)
 		                                               : api(k, conn, method, url, p);

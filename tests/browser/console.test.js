@@ -5,6 +5,7 @@
 "use strict";
 const puppeteer = require("puppeteer-core");
 const { execFileSync } = require("child_process");
+const http = require("http");
 
 const env = process.env;
 const base = new URL(env.LINK).origin;
@@ -51,6 +52,7 @@ async function main() {
     r = await page.goto(env.LINK, { waitUntil: "load" });
     check("the link opens the console", r.status() === 200, r.status());
     check("the token is gone from the address", !page.url().includes("token="), page.url());
+    check("the session's key is gone from the address", !page.url().includes("key="), page.url());
     await page.waitForSelector('main[data-ready="signals"]');
     if (env.SHOTS) await page.screenshot({ path: env.SHOTS + "/signals.png" });
     const sev = await page.$$eval("tr[data-severity]", (rows) => rows.map((x) => x.dataset.severity));
@@ -62,6 +64,29 @@ async function main() {
     r = await (await late.newPage()).goto(env.LINK);
     check("the one-time link works once", r.status() === 403, r.status());
     await late.close();
+
+    // Another local user's server on another port of 127.0.0.1: the browser
+    // sends it the console's cookie (a cookie is not bound to a port), and a
+    // request the console gets from its page is refused.
+    const seen = [];
+    const other = http.createServer((q, res) => {
+      seen.push(q.headers.cookie || "");
+      res.setHeader("Content-Type", "text/html");
+      res.end(q.url === "/" ? `<a id="go" href="${base}/#client/${env.CLIENT}">x</a>` : "");
+    });
+    await new Promise((ok) => other.listen(0, "127.0.0.1", ok));
+    const otherPage = await ctx.newPage();
+    await otherPage.goto(`http://127.0.0.1:${other.address().port}/`);
+    await otherPage.evaluate(() => fetch("/again", { credentials: "include" }));
+    other.close();
+    const stolen = (seen.join("; ").match(/veld_console=[0-9a-f]{64}/) || [""])[0];
+    check("(the other port got the console's cookie)", stolen !== "", seen.join(" | "));
+    const asked = await Promise.all(["/api/session", "/api/clients"].map((p) =>
+      fetch(base + p, { headers: { cookie: stolen } }).then((a) => a.status)));
+    check("the console's cookie alone opens no API", asked.every((st) => st === 403), asked.join(","));
+    const [nav] = await Promise.all([otherPage.waitForNavigation(), otherPage.click("#go")]);
+    check("a page of another port of this host is not answered", nav.status() === 403, nav.status());
+    await otherPage.close();
 
     // One client: the ZRM progress chart (uPlot draws a canvas).
     await show(page, "client/" + env.CLIENT);

@@ -24,7 +24,7 @@
 #include <curl/curl.h>
 
 static const char *veld_bin;
-static char dir[64], base[128], link_url[256], cookie[160], csrf[80], client_id[40];
+static char dir[64], base[128], link_url[256], cookie[256], csrf[80], client_id[40];
 static pid_t console_pid;
 
 /* ---- running veld ---------------------------------------------------------------- */
@@ -71,6 +71,8 @@ static size_t collect(char *p, size_t size, size_t n, void *b_)
 }
 
 static struct buf head, body;
+/* One more request header for the next requests (NULL: none). */
+static const char *extra_header;
 
 /* One request; the status, with head and body filled. `with_cookie`
  * sends the session cookie; `token` (may be NULL) as X-CSRF-Token. */
@@ -96,6 +98,8 @@ static long http(const char *method, const char *url, bool with_cookie, const ch
 		snprintf(line, sizeof line, "X-CSRF-Token: %s", token);
 		h = curl_slist_append(h, line);
 	}
+	if (extra_header != NULL)
+		h = curl_slist_append(h, extra_header);
 	if (data != NULL) {
 		h = curl_slist_append(h, "Content-Type: application/json");
 		curl_easy_setopt(c, CURLOPT_POSTFIELDS, data);
@@ -113,11 +117,23 @@ static long http(const char *method, const char *url, bool with_cookie, const ch
 	return status;
 }
 
+/* A GET as the page makes it: with the session's cookie, the session's key
+ * too (once the link gave it). */
 static long get(const char *path, bool with_cookie)
 {
 	char url[512];
 	snprintf(url, sizeof url, "%s%s", base, path);
-	return http("GET", url, with_cookie, NULL, NULL, 0);
+	return http("GET", url, with_cookie, with_cookie && *csrf ? csrf : NULL, NULL, 0);
+}
+
+/* A GET with the cookie alone, as a server on another port of 127.0.0.1
+ * has it once the office's browser visited it (a cookie is not bound to a
+ * port). */
+static long get_with_cookie_only(const char *path)
+{
+	char url[512];
+	snprintf(url, sizeof url, "%s%s", base, path);
+	return http("GET", url, true, NULL, NULL, 0);
 }
 
 static long post(const char *path, const char *token, const char *json)
@@ -223,6 +239,12 @@ static void test_console__the_link_works_once(void **state)
 	assert_non_null(strstr(sc, "HttpOnly"));
 	assert_non_null(strstr(sc, "SameSite=Strict"));
 	snprintf(cookie, sizeof cookie, "veld_console=%.64s", sc + strlen("Set-Cookie: veld_console="));
+	/* The key comes in the redirect's fragment, never in a cookie. */
+	char *key = strstr(head.data, "Location: /#key=");
+	assert_non_null(key);
+	snprintf(csrf, sizeof csrf, "%.64s", key + strlen("Location: /#key="));
+	assert_int_equal(strspn(csrf, "0123456789abcdef"), 64);
+	assert_null(strstr(cookie, csrf));
 	/* Spent: the same link again opens nothing. */
 	assert_int_equal(http("GET", link_url, false, NULL, NULL, 0), 403);
 	assert_null(strstr(head.data, "Set-Cookie"));
@@ -233,9 +255,72 @@ static void test_console__the_link_works_once(void **state)
 	assert_int_equal(get("/api/clients", true), 200);
 	assert_non_null(strstr(body.data, client_id));
 	assert_int_equal(get("/api/session", true), 200);
-	char *t = strstr(body.data, "\"csrf\":\"");
-	assert_non_null(t);
-	snprintf(csrf, sizeof csrf, "%.64s", t + 8);
+	assert_null(strstr(body.data, csrf));
+}
+
+static void test_console__the_cookie_alone_opens_no_data(void **state)
+{
+	char path[128];
+	(void)state;
+	/* The page and its scripts, which hold nothing; */
+	assert_int_equal(get_with_cookie_only("/app.js"), 200);
+	/* no API: not the key, not a list, not a client (whose read would be
+	 * in the access log, as the office's). */
+	assert_int_equal(get_with_cookie_only("/api/session"), 403);
+	assert_null(strstr(body.data, csrf));
+	assert_int_equal(get_with_cookie_only("/api/clients"), 403);
+	assert_null(strstr(body.data, client_id));
+	snprintf(path, sizeof path, "/api/client?id=%s", client_id);
+	assert_int_equal(get_with_cookie_only(path), 403);
+	assert_null(strstr(body.data, "Jan"));
+	assert_int_equal(get(path, true), 200);
+	assert_non_null(strstr(body.data, "Jan Proef"));
+}
+
+static void test_console__only_its_own_page_is_answered(void **state)
+{
+	char host[160];
+	(void)state;
+	/* What another site, or a page of another port of this host (same-site
+	 * to a browser, which sends it the cookie), starts: refused. */
+	extra_header = "Sec-Fetch-Site: same-site";
+	assert_int_equal(get("/", true), 403);
+	assert_null(strstr(body.data, "<script"));
+	extra_header = "Sec-Fetch-Site: cross-site";
+	assert_int_equal(get("/api/clients", true), 403);
+	assert_null(strstr(body.data, client_id));
+	/* The console's own page, and the address bar, are answered. */
+	extra_header = "Sec-Fetch-Site: same-origin";
+	assert_int_equal(get("/api/clients", true), 200);
+	extra_header = "Sec-Fetch-Site: none";
+	assert_int_equal(get("/", true), 200);
+	/* A name rebound to 127.0.0.1 (DNS rebinding) is not answered, with
+	 * the session or without. */
+	snprintf(host, sizeof host, "Host: evil.example:%s", strrchr(base, ':') + 1);
+	extra_header = host;
+	assert_int_equal(get("/api/clients", true), 421);
+	assert_null(strstr(body.data, client_id));
+	assert_int_equal(get("/", false), 421);
+	extra_header = "Host: localhost";
+	assert_int_equal(get("/api/clients", true), 200);
+	extra_header = "Host: [::1]:1";
+	assert_int_equal(get("/api/clients", true), 200);
+	extra_header = NULL;
+}
+
+static void test_console__a_cookie_set_by_another_port_does_not_shut_the_office_out(
+	void **state)
+{
+	char real[96];
+	(void)state;
+	/* A page on another port may set "veld_console=junk; Path=/api" for
+	 * 127.0.0.1; the browser then sends that one first. */
+	snprintf(real, sizeof real, "%.90s", cookie);
+	snprintf(cookie, sizeof cookie, "veld_console=%064d; %s", 1, real);
+	long status = get("/api/clients", true);
+	snprintf(cookie, sizeof cookie, "%s", real);
+	assert_int_equal(status, 200);
+	assert_non_null(strstr(body.data, client_id));
 }
 
 static void test_console__a_change_needs_the_csrf_token(void **state)
@@ -307,6 +392,9 @@ int main(int argc, char **argv)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_console__without_the_link_everything_is_refused),
 		cmocka_unit_test(test_console__the_link_works_once),
+		cmocka_unit_test(test_console__the_cookie_alone_opens_no_data),
+		cmocka_unit_test(test_console__only_its_own_page_is_answered),
+		cmocka_unit_test(test_console__a_cookie_set_by_another_port_does_not_shut_the_office_out),
 		cmocka_unit_test(test_console__a_change_needs_the_csrf_token),
 		cmocka_unit_test(test_console__bad_json_gets_a_clear_400),
 		cmocka_unit_test(test_console__an_oversized_body_is_refused),

@@ -4,11 +4,19 @@
  * its DOM with textContent, never from HTML text: a record value cannot
  * become markup. The only markup taken from the server is the invite's QR
  * code, an SVG the server drew, parsed as SVG (not HTML).
- * Changes are POSTs with the session's CSRF token (docs/console.md). */
+ * Every API request carries the session's key (its CSRF token) in the
+ * X-CSRF-Token header: the link's redirect hands it over in the address's
+ * fragment, and the page moves it into this origin's storage at once. The
+ * cookie alone opens no data: a browser sends it to every port of the
+ * host, the storage is this origin's alone (docs/console.md). */
 "use strict";
 (function () {
   var lang = localStorage.getItem("veld.lang") || "nl";
-  var csrf = null;
+  if (/^#key=[0-9a-f]{64}$/.test(location.hash)) {
+    localStorage.setItem("veld.key", location.hash.slice(5));
+    history.replaceState(null, "", location.pathname);
+  }
+  var csrf = localStorage.getItem("veld.key");
   var view = document.getElementById("view");
 
   function t(key) {
@@ -50,10 +58,9 @@
   }
 
   function request(method, path, body) {
-    var opt = {method: method, credentials: "same-origin", headers: {}};
+    var opt = {method: method, credentials: "same-origin", headers: {"X-CSRF-Token": csrf || ""}};
     if (method === "POST") {
       opt.headers["Content-Type"] = "application/json";
-      opt.headers["X-CSRF-Token"] = csrf;
       opt.body = JSON.stringify(body || {});
     }
     return fetch(path, opt).then(function (r) {
@@ -461,7 +468,6 @@
   });
   window.addEventListener("hashchange", route);
   get("/api/session").then(function (s) {
-    csrf = s.csrf;
     document.getElementById("who").textContent = s.user + " · " + s.role;
     route();
   }).catch(function (e) { clear(); fail(e); });

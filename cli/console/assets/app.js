@@ -260,7 +260,7 @@
           }).catch(function (e) { say(status, "error", t("error") + e.message); });
         }}}, t("export")), " ",
         el("button", {type: "button", id: "erase", on: {click: function () {
-          var typed = prompt(t("confirm_erase"));
+          var typed = prompt(t("confirm_erase") + "\n" + c.id);
           if (typed === null || typed.trim() === "") { say(status, "muted", t("cancelled")); return; }
           post("/api/client/erase", {client: c.id, confirm: typed.trim()}).then(function () {
             say(status, "ok", t("erased"));

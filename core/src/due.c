@@ -44,37 +44,6 @@ const struct veld__due_kind veld__due_kinds[] = {
 	{"time_out", FIELDS("start", "end", "agreed_days")},
 	{NULL, NULL}};
 
-/* ---- days ------------------------------------------------------------------ */
-
-/* The date of a day number (Howard Hinnant's civil_from_days; its inverse,
- * veld__days_from_civil, is in kinds.c): exact for every date of the
- * proleptic Gregorian calendar, with no time zone involved. */
-static void civil_from_days(int64_t z, int64_t *y, unsigned *m, unsigned *d)
-{
-	z += 719468;
-	const int64_t era = (z >= 0 ? z : z - 146096) / 146097;
-	const unsigned doe = (unsigned)(z - era * 146097);
-	const unsigned yoe = (doe - doe / 1460 + doe / 36524 - doe / 146096) / 365;
-	const unsigned doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-	const unsigned mp = (5 * doy + 2) / 153;
-	*d = doy - (153 * mp + 2) / 5 + 1;
-	*m = mp < 10 ? mp + 3 : mp - 9;
-	*y = (int64_t)yoe + era * 400 + (*m <= 2);
-}
-
-int veld__due_day(const char *text, int64_t *day)
-{
-	return veld__day_number(text, day); /* the store's one date rule (kinds.c) */
-}
-
-void veld__due_date(char out[11], int64_t day)
-{
-	int64_t y;
-	unsigned m, d;
-	civil_from_days(day, &y, &m, &d);
-	snprintf(out, 11, "%04u-%02u-%02u", (unsigned)(y < 0 ? 0 : y % 10000), m % 100u, d % 100u);
-}
-
 /* ---- reading records -------------------------------------------------------- */
 
 static const char *str(json_t *rec, const char *key)
@@ -102,7 +71,7 @@ static int open_or_new(json_t *rec)
 /* A date field as a day number: 0, or -1 if the record has none. */
 static int day_of(json_t *rec, const char *field, int64_t *day)
 {
-	return veld__due_day(str(rec, field), day);
+	return veld__day_number(str(rec, field), day);
 }
 
 /* The client a record is about: its own id for a client record. */
@@ -136,7 +105,7 @@ static int add(struct due *d, const char *rule, json_t *rec, int64_t day, int ov
 {
 	char due[11];
 	json_t *item;
-	veld__due_date(due, day);
+	veld__date_of_day(due, day);
 	item = json_pack("{s:s?,s:s,s:s?,s:s?,s:s,s:b,s:I}", "client", client_of(rec), "kind", rule,
 	                 "record", str(rec, "id"), "type", str(rec, "type"), "due", due,
 	                 "overdue", overdue, "days", (json_int_t)(day - d->today));
@@ -480,7 +449,7 @@ int veld__due_compute(json_t *records, const char *today, int days, json_t **ite
 	struct due d = {.records = records};
 	int rc;
 	*items = NULL;
-	if (!today || strlen(today) != 10 || veld__due_day(today, &d.today) != 0)
+	if (!today || strlen(today) != 10 || veld__day_number(today, &d.today) != 0)
 		return veld__err(VELD_EINVAL, "today must be a date as YYYY-MM-DD");
 	if (days < 0 || days > VELD_DUE_DAYS_MAX)
 		return veld__err(VELD_EINVAL, "days must be from 0 to %d", VELD_DUE_DAYS_MAX);
@@ -539,7 +508,7 @@ static int due_input(veld_store *s, json_t *in, struct due_query *q)
 		return veld__err(VELD_EINVAL, "days must be a whole number from 0 to %d",
 		                 VELD_DUE_DAYS_MAX);
 	if (today && (!json_is_string(today) || json_string_length(today) != 10 ||
-	              veld__due_day(json_string_value(today), &day) != 0))
+	              veld__day_number(json_string_value(today), &day) != 0))
 		return veld__err(VELD_EINVAL, "today must be a date as YYYY-MM-DD");
 	if ((all && !json_is_boolean(all)) || (by_worker && !json_is_boolean(by_worker)))
 		return veld__err(VELD_EINVAL, "all and by_worker must be true or false");
@@ -554,7 +523,7 @@ static int due_input(veld_store *s, json_t *in, struct due_query *q)
 	if (today)
 		memcpy(q->today, json_string_value(today), sizeof q->today);
 	else
-		veld__due_date(q->today, (int64_t)(veld__hlc_now_ms() / 86400000u));
+		veld__date_of_day(q->today, (int64_t)(veld__hlc_now_ms() / 86400000u));
 	return VELD_OK;
 }
 
@@ -600,7 +569,7 @@ static int due_records(veld_store *s, const struct due_query *q, json_t *concern
 	json_t *c;
 	size_t i;
 	int64_t today;
-	int rc = veld__due_day(q->today, &today) == 0
+	int rc = veld__day_number(q->today, &today) == 0
 	         ? VELD_OK : veld__err(VELD_EINVAL, "today must be a date as YYYY-MM-DD");
 	json_object_set(records, "client", concerned);
 	json_array_foreach(concerned, i, c) {

@@ -62,11 +62,4 @@ struct veld_store;
 int veld__due_kept(struct veld_store *s, const uint8_t *client, int64_t today, json_t *records,
                    json_t *read);
 
-/* A day number (days since 1970-01-01) from a date "YYYY-MM-DD" or the
- * date part of a datetime: 0, or -1 if it does not start with a real
- * calendar date. */
-int veld__due_day(const char *text, int64_t *day);
-/* The date "YYYY-MM-DD" of a day number. */
-void veld__due_date(char out[11], int64_t day);
-
 #endif

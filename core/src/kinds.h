@@ -149,5 +149,7 @@ int veld__kind_search(const struct veld__kdef *k, json_t *rec, const char *query
  * date y-m-d (proleptic Gregorian). */
 int veld__day_number(const char *date, int64_t *day);
 int64_t veld__days_from_civil(int64_t y, unsigned m, unsigned d);
+/* The date "YYYY-MM-DD" of a day number. */
+void veld__date_of_day(char out[11], int64_t day);
 
 #endif

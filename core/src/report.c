@@ -1135,7 +1135,7 @@ static const char *zrm_label_en(const char *code, const char *nl)
 static int64_t months_of(int64_t day, unsigned *mday)
 {
 	char date[11];
-	veld__due_date(date, day);
+	veld__date_of_day(date, day);
 	*mday = (unsigned)atoi(date + 8);
 	return (int64_t)atoi(date) * 12 + atoi(date + 5) - 1;
 }

@@ -6,6 +6,7 @@
 #include "helpers.h"
 
 #include "due.h"
+#include "kinds.h"
 #include "listing.h"
 #include "store.h"
 
@@ -69,26 +70,26 @@ static void test_due__day_numbers_round_trip_without_time_zones(void **state)
 	char buf[11];
 	int64_t d;
 	(void)state;
-	assert_int_equal(veld__due_day("1970-01-01", &d), 0);
+	assert_int_equal(veld__day_number("1970-01-01", &d), 0);
 	assert_int_equal(d, 0);
-	assert_int_equal(veld__due_day("2026-11-22T23:30+01:00", &d), 0);
-	veld__due_date(buf, d);
+	assert_int_equal(veld__day_number("2026-11-22T23:30+01:00", &d), 0);
+	veld__date_of_day(buf, d);
 	assert_string_equal(buf, "2026-11-22");
-	assert_int_equal(veld__due_day("2000-02-29", &d), 0);
-	assert_int_equal(veld__due_day("2026-02-29", &d), -1);
-	assert_int_equal(veld__due_day("2100-02-29", &d), -1);
-	assert_int_equal(veld__due_day("2026-13-01", &d), -1);
-	assert_int_equal(veld__due_day("2026-04-31", &d), -1);
-	assert_int_equal(veld__due_day("2026-1-01", &d), -1);
-	assert_int_equal(veld__due_day("", &d), -1);
-	assert_int_equal(veld__due_day(NULL, &d), -1);
+	assert_int_equal(veld__day_number("2000-02-29", &d), 0);
+	assert_int_equal(veld__day_number("2026-02-29", &d), -1);
+	assert_int_equal(veld__day_number("2100-02-29", &d), -1);
+	assert_int_equal(veld__day_number("2026-13-01", &d), -1);
+	assert_int_equal(veld__day_number("2026-04-31", &d), -1);
+	assert_int_equal(veld__day_number("2026-1-01", &d), -1);
+	assert_int_equal(veld__day_number("", &d), -1);
+	assert_int_equal(veld__day_number(NULL, &d), -1);
 	/* Every day of 1900..2200 comes back as itself. */
 	int64_t first, last;
-	assert_int_equal(veld__due_day("1900-01-01", &first), 0);
-	assert_int_equal(veld__due_day("2200-12-31", &last), 0);
+	assert_int_equal(veld__day_number("1900-01-01", &first), 0);
+	assert_int_equal(veld__day_number("2200-12-31", &last), 0);
 	for (int64_t day = first; day <= last; day++) {
-		veld__due_date(buf, day);
-		assert_int_equal(veld__due_day(buf, &d), 0);
+		veld__date_of_day(buf, day);
+		assert_int_equal(veld__day_number(buf, &d), 0);
 		assert_int_equal(d, day);
 	}
 	assert_int_equal(last - first + 1, 301 * 365 + 73); /* 73 leap days */

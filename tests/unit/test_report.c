@@ -329,7 +329,7 @@ static void seed_visits(struct fx *f)
 		char day[16];
 		int64_t d;
 		assert_int_equal(veld__day_number("2026-04-03", &d), 0);
-		veld__due_date(day, d + contact_after[i]);
+		veld__date_of_day(day, d + contact_after[i]);
 		add(f->s, "visit", f->n[i], "\"kind\":\"home_visit\",\"started\":\"%sT09:00\"", day);
 	}
 	/* A no-show is no contact. */

@@ -231,59 +231,44 @@ static unsigned api_due(const console_call *k, json_t **out)
 	return 200;
 }
 
-/* The day of a visit's contact: when it started, else when it was planned
- * (a no-show is no contact). */
-static const char *contact_of(const json_t *visit)
-{
-	const char *kind = cli_str(visit, "kind");
-	if (kind != NULL && strcmp(kind, "no_show") == 0)
-		return NULL;
-	return cli_str(visit, "started") ? cli_str(visit, "started") : cli_str(visit, "ended");
-}
-
-/* Caseload per worker (the clients' contact person), each client with
- * the last visit that was a contact. */
+/* Caseload per worker (the clients' contact person), each client with the
+ * day of its last contact as the due list counts contacts: veld_due's
+ * by_worker groups; names and teams from one list of the clients. */
 static unsigned api_caseload(const console_call *k, json_t **out)
 {
 	const char *team = k->arg(k, "team");
-	json_t *clients, *visits, *last = json_object(), *workers = json_object();
-	const json_t *v, *cl;
-	size_t i;
+	json_t *in = json_pack("{s:b, s:b, s:i}", "all", 1, "by_worker", 1, "days", 0);
+	json_t *due = NULL, *clients = NULL, *byid = json_object(), *workers = json_object();
+	const json_t *g, *cl;
+	char *text = NULL, *input;
+	size_t i, j;
 	unsigned st;
-	if ((st = list(k, "client", NULL, &clients, out)) != 0) {
-		json_decref(last);
-		json_decref(workers);
-		return st;
+	if (team != NULL)
+		json_object_set_new(in, "team", json_string(team));
+	if ((input = dump(in)) == NULL)
+		st = console_error(out, 500, "out of memory");
+	else if ((st = take(veld_due(k->c->store, input, k->c->purpose, &text), &text, &due, out)) == 0)
+		st = list(k, "client", NULL, &clients, out);
+	free(input);
+	json_array_foreach(clients, i, cl)
+		json_object_set(byid, cli_str(cl, "id") ? cli_str(cl, "id") : "", (json_t *)cl);
+	json_array_foreach(st == 0 ? json_object_get(due, "by_worker") : NULL, i, g) {
+		json_t *rows = json_array();
+		json_array_foreach(json_object_get(g, "caseload"), j, cl) {
+			const json_t *c = json_object_get(byid, cli_str(cl, "client"));
+			json_array_append_new(rows, json_pack("{s:O?, s:O?, s:O?, s:O?}", "id",
+				json_object_get(cl, "client"), "name", json_object_get(c, "name"), "team",
+				json_object_get(c, "team"), "last_contact", json_object_get(cl, "last_contact")));
+		}
+		json_object_set_new(workers, cli_str(g, "worker"), rows);
 	}
-	if ((st = list(k, "visit", NULL, &visits, out)) != 0) {
-		json_decref(clients);
-		json_decref(last);
-		json_decref(workers);
-		return st;
-	}
-	json_array_foreach(visits, i, v) {
-		const char *c = cli_str(v, "client"), *at = contact_of(v);
-		const char *had = c ? json_string_value(json_object_get(last, c)) : NULL;
-		if (c != NULL && at != NULL && (had == NULL || strcmp(at, had) > 0))
-			json_object_set_new(last, c, json_string(at));
-	}
-	json_array_foreach(clients, i, cl) {
-		const char *w = cli_str(cl, "contact_person"), *t = cli_str(cl, "team");
-		if (team != NULL && (t == NULL || strcmp(t, team) != 0))
-			continue;
-		json_t *rows = json_object_get(workers, w ? w : "");
-		if (rows == NULL)
-			json_object_set_new(workers, w ? w : "", rows = json_array());
-		json_array_append_new(rows, json_pack("{s:O?, s:O?, s:O?, s:O?}", "id",
-			json_object_get(cl, "id"), "name", json_object_get(cl, "name"), "team",
-			json_object_get(cl, "team"), "last_contact",
-			json_object_get(last, cli_str(cl, "id") ? cli_str(cl, "id") : "")));
-	}
-	*out = json_pack("{s:o}", "workers", workers);
+	if (st == 0)
+		*out = json_pack("{s:O}", "workers", workers);
+	json_decref(due);
 	json_decref(clients);
-	json_decref(visits);
-	json_decref(last);
-	return 200;
+	json_decref(byid);
+	json_decref(workers);
+	return st == 0 ? 200 : st;
 }
 
 /* ---- conflicts and sync ------------------------------------------------------------- */

@@ -444,7 +444,8 @@ static int sort_items(json_t *items)
 	return json_array_size(items) == n ? VELD_OK : veld__err(VELD_ENOMEM, "out of memory");
 }
 
-int veld__due_compute(json_t *records, const char *today, int days, json_t **items)
+int veld__due_compute(json_t *records, const char *today, int days, json_t **items,
+                      json_t **last_contact)
 {
 	struct due d = {.records = records};
 	int rc;
@@ -459,6 +460,8 @@ int veld__due_compute(json_t *records, const char *today, int days, json_t **ite
 		rc = each_record(&d, rules[i].kind, rules[i].rule);
 	if (rc == VELD_OK)
 		rc = sort_items(d.items);
+	if (rc == VELD_OK && last_contact)
+		*last_contact = json_incref(d.last_contact);
 	json_decref(d.last_contact);
 	json_decref(d.latest_talk);
 	json_decref(d.newest_decision);
@@ -585,19 +588,26 @@ static int due_records(veld_store *s, const struct due_query *q, json_t *concern
 }
 
 /* One group a contact person of the clients concerned ("" for none),
- * {worker: {"worker", "clients": how many of them, "items": []}}, and in
- * `group_of` each client's group. */
-static json_t *worker_groups(json_t *concerned, json_t *group_of)
+ * {worker: {"worker", "clients": how many of them, "items": [], "caseload":
+ * [{"client", "last_contact": its date or null}]}}, and in `group_of` each
+ * client's group. `last_contact`: {client: day number}. */
+static json_t *worker_groups(json_t *concerned, json_t *last_contact, json_t *group_of)
 {
-	json_t *groups = json_object(), *c, *g;
+	json_t *groups = json_object(), *c, *g, *last;
 	size_t i;
 	json_array_foreach(concerned, i, c) {
 		const char *w = str(c, "contact_person") ? str(c, "contact_person") : "";
+		char date[11];
 		if (!(g = json_object_get(groups, w)))
-			json_object_set_new(groups, w, g = json_pack("{s:s,s:i,s:[]}", "worker", w,
-			                                             "clients", 0, "items"));
+			json_object_set_new(groups, w, g = json_pack("{s:s,s:i,s:[],s:[]}", "worker", w,
+			                                             "clients", 0, "items", "caseload"));
 		json_object_set_new(g, "clients",
 		                    json_integer(json_integer_value(json_object_get(g, "clients")) + 1));
+		if ((last = json_object_get(last_contact, str(c, "id"))))
+			veld__date_of_day(date, json_integer_value(last));
+		json_array_append_new(json_object_get(g, "caseload"),
+		                      json_pack("{s:s?,s:s?}", "client", str(c, "id"), "last_contact",
+		                                last ? date : NULL));
 		json_object_set(group_of, str(c, "id"), g);
 	}
 	return groups;
@@ -613,10 +623,11 @@ static int worker_order(const void *pa, const void *pb)
 }
 
 /* The items by the contact person of their client: [{"worker", "clients",
- * "items"}], in worker_order; NULL when out of memory. */
-static json_t *by_worker(json_t *concerned, json_t *items)
+ * "items", "caseload"}], in worker_order; NULL when out of memory. */
+static json_t *by_worker(json_t *concerned, json_t *items, json_t *last_contact)
 {
-	json_t *group_of = json_object(), *groups = worker_groups(concerned, group_of), *out, *g;
+	json_t *group_of = json_object(), *groups = worker_groups(concerned, last_contact, group_of),
+	       *out, *g;
 	size_t i, n = json_object_size(groups);
 	json_t **v = calloc(n + 1, sizeof *v);
 	const char *name;
@@ -639,12 +650,12 @@ static json_t *by_worker(json_t *concerned, json_t *items)
 }
 
 static int due_answer(const struct due_query *q, json_t *concerned, json_t *items,
-                      char **json_out)
+                      json_t *last_contact, char **json_out)
 {
 	json_t *ans = json_pack("{s:s,s:i,s:I,s:O}", "today", q->today, "days", q->days, "clients",
 	                        (json_int_t)json_array_size(concerned), "items", items);
 	int rc = VELD_OK;
-	if (ans && q->by_worker && json_object_set_new(ans, "by_worker", by_worker(concerned, items)))
+	if (ans && q->by_worker && json_object_set_new(ans, "by_worker", by_worker(concerned, items, last_contact)))
 		rc = veld__err(VELD_ENOMEM, "out of memory");
 	if (rc == VELD_OK)
 		rc = ans ? veld__json_answer(ans, json_out) : veld__err(VELD_ENOMEM, "out of memory");
@@ -656,7 +667,7 @@ int veld_due(veld_store *s, const char *input_json, const char *purpose, char **
 {
 	struct due_query q;
 	json_t *in = NULL, *concerned = json_array(), *records = json_object(), *read = json_object(),
-	       *items = NULL;
+	       *items = NULL, *last_contact = NULL;
 	struct veld__tx tx;
 	int rc = veld__enter_json(s, json_out, 1);
 	if (rc)
@@ -676,9 +687,9 @@ int veld_due(veld_store *s, const char *input_json, const char *purpose, char **
 	if (rc == VELD_OK)
 		rc = veld__list_log(s, read, purpose);
 	if (rc == VELD_OK)
-		rc = veld__due_compute(records, q.today, q.days, &items);
+		rc = veld__due_compute(records, q.today, q.days, &items, &last_contact);
 	if (rc == VELD_OK)
-		rc = due_answer(&q, concerned, items, json_out);
+		rc = due_answer(&q, concerned, items, last_contact, json_out);
 	rc = veld__access_finish(s, &tx, rc, json_out);
 out:
 	veld__leave(s);
@@ -688,5 +699,6 @@ done:
 	json_decref(records);
 	json_decref(read);
 	json_decref(items);
+	json_decref(last_contact);
 	return rc;
 }

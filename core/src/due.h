@@ -35,9 +35,11 @@ extern const struct veld__due_kind veld__due_kinds[];
  * *items gets a new array of {"client", "kind" (the rule), "record",
  * "type" (the record's kind), "due" (YYYY-MM-DD), "overdue", "days" (due
  * minus today)}, sorted by due date, then client, rule and record. A
- * record without the dates a rule needs is left out by that rule.
- * VELD_EINVAL for a bad `today` or `days`. */
-int veld__due_compute(json_t *records, const char *today, int days, json_t **items);
+ * record without the dates a rule needs is left out by that rule. With
+ * `last_contact`, it gets {client: day number of its last contact up to
+ * today} too. VELD_EINVAL for a bad `today` or `days`. */
+int veld__due_compute(json_t *records, const char *today, int days, json_t **items,
+                      json_t **last_contact);
 
 /* The two facts the rules take from a visit. A planned visit that has not
  * taken place: 0 with its planned day, else -1. A contact (a visit that

@@ -111,6 +111,14 @@ async function main() {
     check("resolving on the page clears it at the phone's next sync", after.length === 0,
       JSON.stringify(after).length);
 
+    // The team list: the due list per worker, then each worker's caseload
+    // with the last contact as the due list counts it (the home visit of
+    // 2026-11-01; the one of 2026-09-01 is older).
+    await show(page, "due/team=noord&days=14");
+    const teamPage = await page.$eval("main", (m) => m.textContent);
+    check("the caseload shows the client's last contact", teamPage.includes("2026-11-01") &&
+      !teamPage.includes("2026-09-01"), teamPage.slice(0, 300));
+
     // The dashboard: charts, no console error, a screenshot.
     await show(page, "dashboard");
     const charts = (await page.$$(".chart canvas")).length;

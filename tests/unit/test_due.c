@@ -28,7 +28,7 @@ static json_t *compute(const char *records, int days)
 	json_t *r = json_loads(records, 0, &e), *items = NULL;
 	if (!r)
 		fail_msg("fixture is not JSON: %s (line %d)", e.text, e.line);
-	ok(veld__due_compute(r, TODAY, days, &items));
+	ok(veld__due_compute(r, TODAY, days, &items, NULL));
 	json_decref(r);
 	assert_non_null(items);
 	return items;
@@ -376,12 +376,12 @@ static void test_due__refuses_a_bad_today_or_window(void **state)
 {
 	json_t *r = json_object(), *items = (json_t *)0x1;
 	(void)state;
-	assert_int_equal(veld__due_compute(r, "2026-11-31", 14, &items), VELD_EINVAL);
+	assert_int_equal(veld__due_compute(r, "2026-11-31", 14, &items, NULL), VELD_EINVAL);
 	assert_null(items);
-	assert_int_equal(veld__due_compute(r, "2026-11-22T10:00", 14, &items), VELD_EINVAL);
-	assert_int_equal(veld__due_compute(r, TODAY, -1, &items), VELD_EINVAL);
-	assert_int_equal(veld__due_compute(r, TODAY, VELD_DUE_DAYS_MAX + 1, &items), VELD_EINVAL);
-	ok(veld__due_compute(r, TODAY, VELD_DUE_DAYS_MAX, &items));
+	assert_int_equal(veld__due_compute(r, "2026-11-22T10:00", 14, &items, NULL), VELD_EINVAL);
+	assert_int_equal(veld__due_compute(r, TODAY, -1, &items, NULL), VELD_EINVAL);
+	assert_int_equal(veld__due_compute(r, TODAY, VELD_DUE_DAYS_MAX + 1, &items, NULL), VELD_EINVAL);
+	ok(veld__due_compute(r, TODAY, VELD_DUE_DAYS_MAX, &items, NULL));
 	assert_int_equal(json_array_size(items), 0);
 	json_decref(items);
 	json_decref(r);
@@ -588,6 +588,12 @@ static void test_due__office_answers_per_worker_for_a_team(void **state)
 	for (int i = 0; i < 4; i++)
 		g[i] = record(s, "goal", c[i], "\"domain\":\"financien\",\"description\":\"Rent\","
 		              "\"review_date\":\"2026-11-30\"");
+	/* B's last contact up to today is the phone call: a no-show is none,
+	 * and one typed a month ahead does not count yet. */
+	free(record(s, "visit", c[1], "\"kind\":\"home_visit\",\"started\":\"2026-11-02T10:00\""));
+	free(record(s, "visit", c[1], "\"kind\":\"phone\",\"ended\":\"2026-11-10T11:00\""));
+	free(record(s, "visit", c[1], "\"kind\":\"no_show\",\"planned\":\"2026-11-15T10:00\""));
+	free(record(s, "visit", c[1], "\"kind\":\"home_visit\",\"started\":\"2026-12-20T10:00\""));
 	json_t *ans = due(s, "{\"today\":\"" TODAY "\",\"team\":\"noord\",\"all\":true,"
 	                     "\"by_worker\":true}");
 	json_t *groups = json_object_get(ans, "by_worker");
@@ -603,6 +609,15 @@ static void test_due__office_answers_per_worker_for_a_team(void **state)
 		assert_int_equal(json_integer_value(json_object_get(grp, "clients")), 1);
 		assert_int_equal(json_array_size(json_object_get(grp, "items")), 1);
 		assert_true(has_record(json_object_get(grp, "items"), g[goal_of[i]]));
+		/* The caseload: each client of the worker with the last contact. */
+		json_t *cl = json_array_get(json_object_get(grp, "caseload"), 0);
+		assert_int_equal(json_array_size(json_object_get(grp, "caseload")), 1);
+		assert_string_equal(json_string_value(json_object_get(cl, "client")), c[goal_of[i]]);
+		if (goal_of[i] == 1)
+			assert_string_equal(json_string_value(json_object_get(cl, "last_contact")),
+			                    "2026-11-10");
+		else
+			assert_true(json_is_null(json_object_get(cl, "last_contact")));
 	}
 	json_decref(ans);
 	/* Without "all": the acting user's own clients (the office has none). */
@@ -721,7 +736,7 @@ static json_t *due_from_all_records(veld_store *s, const char *today, int days)
 			ok(veld__list_records(s, k->kind, NULL, k->fields, list, read));
 		json_object_set_new(records, k->kind, list);
 	}
-	ok(veld__due_compute(records, today, days, &items));
+	ok(veld__due_compute(records, today, days, &items, NULL));
 	json_decref(records);
 	json_decref(read);
 	return items;

@@ -135,23 +135,35 @@ static int moved_get(veld_store *s, const uint8_t client[VELD_ID_BYTES], struct 
 	return rc == SQLITE_DONE ? VELD_ENOTFOUND : veld__err_sqlite(rc, "reading moved clients");
 }
 
+/* The id statement `which` answers for `key` (its first column), and with
+ * `team` its second column: VELD_OK, VELD_ENOTFOUND, or an error about
+ * `what`. */
+static int id_of(veld_store *s, int which, const uint8_t key[VELD_ID_BYTES],
+                 uint8_t out[VELD_ID_BYTES], char team[VELD_TEAM_MAX + 1], const char *what)
+{
+	sqlite3_stmt *st;
+	int rc = stmt(s, which, &st);
+	if (rc != VELD_OK)
+		return rc;
+	sqlite3_bind_blob(st, 1, key, VELD_ID_BYTES, SQLITE_STATIC);
+	if ((rc = sqlite3_step(st)) == SQLITE_ROW && sqlite3_column_bytes(st, 0) == VELD_ID_BYTES) {
+		memcpy(out, sqlite3_column_blob(st, 0), VELD_ID_BYTES);
+		if (team)
+			text_col(st, 1, team, VELD_TEAM_MAX + 1);
+	} else if (rc == SQLITE_ROW) {
+		rc = SQLITE_CORRUPT;
+	}
+	sqlite3_reset(st);
+	if (rc == SQLITE_ROW)
+		return VELD_OK;
+	return rc == SQLITE_DONE ? VELD_ENOTFOUND : veld__err_sqlite(rc, what);
+}
+
 /* The new record of old record `entity` (one move): VELD_OK, or
  * VELD_ENOTFOUND (no message) if it has none yet. */
 static int map_get1(veld_store *s, const uint8_t entity[VELD_ID_BYTES], uint8_t out[VELD_ID_BYTES])
 {
-	sqlite3_stmt *st;
-	int rc = stmt(s, MV_MAP_GET, &st);
-	if (rc != VELD_OK)
-		return rc;
-	sqlite3_bind_blob(st, 1, entity, VELD_ID_BYTES, SQLITE_STATIC);
-	if ((rc = sqlite3_step(st)) == SQLITE_ROW && sqlite3_column_bytes(st, 0) == VELD_ID_BYTES)
-		memcpy(out, sqlite3_column_blob(st, 0), VELD_ID_BYTES);
-	else if (rc == SQLITE_ROW)
-		rc = SQLITE_CORRUPT;
-	sqlite3_reset(st);
-	if (rc == SQLITE_ROW)
-		return VELD_OK;
-	return rc == SQLITE_DONE ? VELD_ENOTFOUND : veld__err_sqlite(rc, "reading the move's map");
+	return id_of(s, MV_MAP_GET, entity, out, NULL, "reading the move's map");
 }
 
 /* The record `entity` became at the end of a chain of moves (a client moved
@@ -718,21 +730,7 @@ out:
 static int pred_get(veld_store *s, const uint8_t client[VELD_ID_BYTES], uint8_t out[VELD_ID_BYTES],
                     char team[VELD_TEAM_MAX + 1])
 {
-	sqlite3_stmt *st;
-	int rc = stmt(s, MV_PRED, &st);
-	if (rc != VELD_OK)
-		return rc;
-	sqlite3_bind_blob(st, 1, client, VELD_ID_BYTES, SQLITE_STATIC);
-	if ((rc = sqlite3_step(st)) == SQLITE_ROW && sqlite3_column_bytes(st, 0) == VELD_ID_BYTES) {
-		memcpy(out, sqlite3_column_blob(st, 0), VELD_ID_BYTES);
-		text_col(st, 1, team, VELD_TEAM_MAX + 1);
-	} else if (rc == SQLITE_ROW) {
-		rc = SQLITE_CORRUPT;
-	}
-	sqlite3_reset(st);
-	if (rc == SQLITE_ROW)
-		return VELD_OK;
-	return rc == SQLITE_DONE ? VELD_ENOTFOUND : veld__err_sqlite(rc, "reading moved clients");
+	return id_of(s, MV_PRED, client, out, team, "reading moved clients");
 }
 
 int veld__move_chain(veld_store *s, const uint8_t client[VELD_ID_BYTES],

@@ -920,6 +920,34 @@ static int erase_keep_hashes(struct veld__sqlconn *s, const uint8_t client[VELD_
 	return rows_end(st, rc);
 }
 
+/* The client notice i of team n->team names: its team, and whether it is
+ * erased or moved. Refused (out->refusal) when no operation of it was ever
+ * received, or it belongs to another team: a team's notices speak for its
+ * own clients only, and devices of another team would never see them. */
+static int notice_client(struct veld__sqlconn *s, const struct veld__notice *n,
+                         const uint8_t client[VELD_ID_BYTES], size_t i,
+                         struct veld__srv_outcome *out, char team[VELD_TEAM_MAX + 1],
+                         int *erased, int *moved)
+{
+	struct veld__sqlst *st = query(s, S_CLIENT_GET, "i", client);
+	int rc = first_row(s, st, "reading clients");
+	team[0] = '\0';
+	*erased = *moved = 0;
+	if (rc == 0)
+		return refuse(out, VELD_SRV_NOT_FOUND,
+		              "notices[%zu]: no operation of the client was ever received", i);
+	if (rc < 0)
+		return rc;
+	col_text(st, 0, team, VELD_TEAM_MAX + 1);
+	*erased = col_u64(st, 1) != 0;
+	*moved = col_u64(st, 2) != 0;
+	reset(st);
+	if (strcmp(team, n->team) != 0)
+		return refuse(out, VELD_SRV_FORBIDDEN,
+		              "notices[%zu]: the client belongs to another team", i);
+	return VELD_OK;
+}
+
 /* Erase a client (an erase notice of `team`): the client's operations, the
  * merge state of its records (ops, superseded, conflicts, entities), its
  * row in clients and its key envelopes go; the erasure is recorded with the
@@ -935,24 +963,10 @@ static int erase_client(struct veld__sqlconn *s, const struct veld__srv_req *req
 	static const int steps[] = {S_ERASE_OPS, S_ERASE_SUPERSEDED,
 	                            S_ERASE_CONFLICTS, S_ERASE_ENTITIES, S_ERASE_CLIENT,
 	                            S_ERASE_ENVELOPES};
-	char team[VELD_TEAM_MAX + 1] = "";
-	struct veld__sqlst *st = query(s, S_CLIENT_GET, "i", client);
-	int rc = first_row(s, st, "reading clients"), erased;
-	if (rc == 0)
-		return refuse(out, VELD_SRV_NOT_FOUND,
-		              "notices[%zu]: no operation of the client was ever received", i);
-	if (rc < 0)
-		return rc;
-	col_text(st, 0, team, sizeof team);
-	erased = col_u64(st, 1) != 0;
-	reset(st);
-	/* A team's notices speak for its own clients only: devices of another
-	 * team would never see this erasure. */
-	if (strcmp(team, n->team) != 0)
-		return refuse(out, VELD_SRV_FORBIDDEN,
-		              "notices[%zu]: the client belongs to another team", i);
-	if (erased)
-		return VELD_OK; /* the first erasure stays */
+	char team[VELD_TEAM_MAX + 1];
+	int erased, moved, rc = notice_client(s, n, client, i, out, team, &erased, &moved);
+	if (rc != VELD_OK || out->refusal != VELD_SRV_OK || erased)
+		return rc; /* the first erasure stays */
 	/* Records go: the merge's cached record check may name one. */
 	veld__merge_forget(&s->merge);
 	rc = erase_keep_hashes(s, client);
@@ -976,22 +990,11 @@ static int move_client(struct veld__sqlconn *s, const struct veld__srv_notice *x
 {
 	const struct veld__notice *n = x->n;
 	const uint8_t *client = x->body.id;
-	char team[VELD_TEAM_MAX + 1] = "";
-	struct veld__sqlst *st = query(s, S_CLIENT_GET, "i", client);
-	int rc = first_row(s, st, "reading clients"), erased, moved;
+	char team[VELD_TEAM_MAX + 1];
+	int erased, moved, rc = notice_client(s, n, client, i, out, team, &erased, &moved);
 	uint64_t known;
-	if (rc == 0)
-		return refuse(out, VELD_SRV_NOT_FOUND,
-		              "notices[%zu]: no operation of the client was ever received", i);
-	if (rc < 0)
+	if (rc != VELD_OK || out->refusal != VELD_SRV_OK)
 		return rc;
-	col_text(st, 0, team, sizeof team);
-	erased = col_u64(st, 1) != 0;
-	moved = col_u64(st, 2) != 0;
-	reset(st);
-	if (strcmp(team, n->team) != 0)
-		return refuse(out, VELD_SRV_FORBIDDEN,
-		              "notices[%zu]: the client belongs to another team", i);
 	if (erased)
 		return refuse(out, VELD_SRV_FORBIDDEN, "notices[%zu]: the client is erased", i);
 	if (strcmp(x->body.to_team, n->team) == 0)

@@ -104,12 +104,6 @@ struct moved {
 	uint64_t at;
 };
 
-static void text_col(sqlite3_stmt *st, int i, char *out, size_t cap)
-{
-	const unsigned char *t = sqlite3_column_text(st, i);
-	snprintf(out, cap, "%s", t ? (const char *)t : "");
-}
-
 /* The move of `client`: VELD_OK, or VELD_ENOTFOUND (no message) if it did
  * not move. */
 static int moved_get(veld_store *s, const uint8_t client[VELD_ID_BYTES], struct moved *m)
@@ -125,8 +119,8 @@ static int moved_get(veld_store *s, const uint8_t client[VELD_ID_BYTES], struct 
 			return veld__err(VELD_ECORRUPT, "a moved client's row is damaged");
 		}
 		memcpy(m->new_client, sqlite3_column_blob(st, 0), VELD_ID_BYTES);
-		text_col(st, 1, m->from, sizeof m->from);
-		text_col(st, 2, m->to, sizeof m->to);
+		veld__sql_text(st, 1, m->from, sizeof m->from);
+		veld__sql_text(st, 2, m->to, sizeof m->to);
 		m->at = (uint64_t)sqlite3_column_int64(st, 3);
 	}
 	sqlite3_reset(st);
@@ -149,7 +143,7 @@ static int id_of(veld_store *s, int which, const uint8_t key[VELD_ID_BYTES],
 	if ((rc = sqlite3_step(st)) == SQLITE_ROW && sqlite3_column_bytes(st, 0) == VELD_ID_BYTES) {
 		memcpy(out, sqlite3_column_blob(st, 0), VELD_ID_BYTES);
 		if (team)
-			text_col(st, 1, team, VELD_TEAM_MAX + 1);
+			veld__sql_text(st, 1, team, VELD_TEAM_MAX + 1);
 	} else if (rc == SQLITE_ROW) {
 		rc = SQLITE_CORRUPT;
 	}
@@ -381,7 +375,7 @@ static int records_of(veld_store *s, const uint8_t client[VELD_ID_BYTES],
 			memcpy((*kinds)[*n], (*kinds)[0], sizeof **kinds);
 		}
 		memcpy((*ents)[at], sqlite3_column_blob(st, 0), VELD_ID_BYTES);
-		text_col(st, 1, (*kinds)[at], sizeof **kinds);
+		veld__sql_text(st, 1, (*kinds)[at], sizeof **kinds);
 		(*n)++;
 	}
 	if ((rc = veld__sql_done(st, rc, "reading the client's records")) != VELD_OK)
@@ -530,8 +524,8 @@ static int pending_add(struct pending *p, sqlite3_stmt *st)
 	r.seq = (uint64_t)sqlite3_column_int64(st, 1);
 	memset(&x, 0, sizeof x);
 	memcpy(x.entity, sqlite3_column_blob(st, 2), VELD_ID_BYTES);
-	text_col(st, 3, x.kind, sizeof x.kind);
-	text_col(st, 4, x.field, sizeof x.field);
+	veld__sql_text(st, 3, x.kind, sizeof x.kind);
+	veld__sql_text(st, 4, x.field, sizeof x.field);
 	memcpy(x.client, sqlite3_column_blob(st, 5), VELD_ID_BYTES);
 	if ((v = verdict_of(st, r.seq, x.entity, x.client, x.field)) == HOLD)
 		return VELD_OK;

@@ -647,6 +647,12 @@ int veld__sql_exists(sqlite3_stmt *st, const char *what)
 	return veld__err_sqlite(rc, what);
 }
 
+void veld__sql_text(sqlite3_stmt *st, int i, char *out, size_t cap)
+{
+	const unsigned char *t = sqlite3_column_text(st, i);
+	snprintf(out, cap, "%s", t ? (const char *)t : "");
+}
+
 int veld__sql_done(sqlite3_stmt *st, int step_rc, const char *what)
 {
 	sqlite3_reset(st);

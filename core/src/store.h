@@ -154,6 +154,9 @@ int veld__sql_int64(sqlite3_stmt *st, int64_t *out, const char *what);
 /* Step an existence query and reset it: 1 if it found a row, 0 if not, or
  * a negative VELD_E* code. */
 int veld__sql_exists(sqlite3_stmt *st, const char *what);
+/* Column i of the current row as text into out (cap bytes, cut to fit;
+ * "" for NULL). */
+void veld__sql_text(sqlite3_stmt *st, int i, char *out, size_t cap);
 /* The end of a step loop: VELD_OK if the last step was SQLITE_DONE,
  * otherwise that step's error. Resets the statement either way, so a loop
  * never loses the error that ended it. */

@@ -70,12 +70,6 @@ static int stmt(veld_store *s, int i, sqlite3_stmt **st)
 	return veld__sql(s, &sync_tab, i, st);
 }
 
-static void text_col(sqlite3_stmt *st, int i, char *out, size_t cap)
-{
-	const unsigned char *t = sqlite3_column_text(st, i);
-	snprintf(out, cap, "%s", t ? (const char *)t : "");
-}
-
 /* ---- a step ------------------------------------------------------------------ */
 
 int veld__step_begin(veld_store *s, struct veld__step *st, int flags)
@@ -294,12 +288,12 @@ static int own_op_row(veld_store *s, sqlite3_stmt *st, struct veld__opbuf *b, ve
 	op->version = (uint32_t)sqlite3_column_int(st, 10);
 	op->seq = (uint64_t)sqlite3_column_int64(st, 0);
 	op->hlc = (uint64_t)sqlite3_column_int64(st, 1);
-	text_col(st, 2, op->kind, sizeof op->kind);
+	veld__sql_text(st, 2, op->kind, sizeof op->kind);
 	memcpy(op->entity, sqlite3_column_blob(st, 3), VELD_ID_BYTES);
 	memcpy(op->client, sqlite3_column_blob(st, 4), VELD_ID_BYTES);
-	text_col(st, 5, op->team, sizeof op->team);
+	veld__sql_text(st, 5, op->team, sizeof op->team);
 	op->kv = (uint64_t)sqlite3_column_int64(st, 6);
-	text_col(st, 7, op->field, sizeof op->field);
+	veld__sql_text(st, 7, op->field, sizeof op->field);
 	if (sqlite3_column_type(st, 8) != SQLITE_NULL) {
 		memcpy(b->values + *used_vals, sqlite3_column_blob(st, 8), vlen);
 		op->value = b->values + *used_vals;
@@ -431,7 +425,7 @@ int veld__outbox_read(veld_store *s, struct veld__outbox_env *envs, size_t max, 
 			continue; /* not an envelope this version makes: never sent */
 		memcpy(e->client, sqlite3_column_blob(st, 0), VELD_ID_BYTES);
 		e->kv = (uint64_t)sqlite3_column_int64(st, 1);
-		text_col(st, 2, e->to, sizeof e->to);
+		veld__sql_text(st, 2, e->to, sizeof e->to);
 		e->tv = (uint64_t)sqlite3_column_int64(st, 3);
 		memcpy(e->sealed, sqlite3_column_blob(st, 4), VELD_SEALED_KEY_BYTES);
 		(*n)++;
@@ -506,7 +500,7 @@ static int keyrefs_read(veld_store *s, int which, const char *team, struct keyre
 		if (team)
 			snprintf((*out)[*n].team, sizeof (*out)[*n].team, "%s", team);
 		else
-			text_col(st, 2, (*out)[*n].team, sizeof (*out)[*n].team);
+			veld__sql_text(st, 2, (*out)[*n].team, sizeof (*out)[*n].team);
 		(*n)++;
 	}
 	sqlite3_reset(st);
@@ -711,11 +705,11 @@ int veld__peer_get(veld_store *s, const uint8_t device[VELD_ID_BYTES], uint8_t p
  * on. */
 static void audit_texts(sqlite3_stmt *st, int i, struct veld__audit_row *row)
 {
-	text_col(st, i, row->event, sizeof row->event);
-	text_col(st, i + 1, row->outcome, sizeof row->outcome);
-	text_col(st, i + 2, row->client, sizeof row->client);
-	text_col(st, i + 3, row->user, sizeof row->user);
-	text_col(st, i + 4, row->role, sizeof row->role);
+	veld__sql_text(st, i, row->event, sizeof row->event);
+	veld__sql_text(st, i + 1, row->outcome, sizeof row->outcome);
+	veld__sql_text(st, i + 2, row->client, sizeof row->client);
+	veld__sql_text(st, i + 3, row->user, sizeof row->user);
+	veld__sql_text(st, i + 4, row->role, sizeof row->role);
 }
 
 int veld__audit_rows(veld_store *s, uint64_t after, size_t max,
@@ -736,8 +730,8 @@ int veld__audit_rows(veld_store *s, uint64_t after, size_t max,
 		row->seq = (uint64_t)sqlite3_column_int64(st, 0);
 		row->at = (uint64_t)sqlite3_column_int64(st, 1);
 		audit_texts(st, 2, row);
-		text_col(st, 7, row->device, sizeof row->device);
-		text_col(st, 8, row->purpose, sizeof row->purpose);
+		veld__sql_text(st, 7, row->device, sizeof row->device);
+		veld__sql_text(st, 8, row->purpose, sizeof row->purpose);
 		rc = fn(row, arg);
 	}
 	if (rc == VELD_OK && src != SQLITE_DONE)
@@ -776,7 +770,7 @@ int veld__office_audit_get(veld_store *s, const uint8_t device[VELD_ID_BYTES], u
 		out->seq = seq;
 		out->at = (uint64_t)sqlite3_column_int64(st, 0);
 		audit_texts(st, 1, out);
-		text_col(st, 6, out->purpose, sizeof out->purpose);
+		veld__sql_text(st, 6, out->purpose, sizeof out->purpose);
 	} else {
 		ret = rc == SQLITE_DONE ? VELD_ENOTFOUND : veld__err_sqlite(rc, "reading the office's"
 		                                                            " access log");

@@ -902,8 +902,48 @@ static void test_report__a_mean_does_not_give_a_small_count_back(void **state)
 	done(s, dir, doc);
 }
 
-int main(void)
+/* The CSV form (cli/report.c), by the veld command on a store of this
+ * test: a team whose name a spreadsheet would take for a formula (it may
+ * start with @) is written as text, with an apostrophe before it. */
+static const char *veld_bin;
+
+static void test_report__csv_writes_a_formula_like_team_as_text(void **state)
 {
+	char *dir = NULL, *c, cmd[1024], line[512];
+	veld_store *s;
+	FILE *p;
+	int found = 0, bare = 0;
+	(void)state;
+	if (!veld_bin)
+		skip();
+	clock_ms = 0;
+	clock_at("2025-06-01");
+	s = office_new(&dir);
+	for (int i = 0; i < 10; i++) {
+		c = create(s, "client", "{\"name\":\"a\",\"team\":\"@oost\"}");
+		add(s, "phase", c, "\"phase\":\"beschermd_thuis\",\"date\":\"2025-01-01\"");
+		add(s, "contact_person", c, "\"person\":\"cp1\",\"from\":\"2025-01-01\","
+		    "\"budget_hours_granted\":2");
+		free(c);
+	}
+	veld_store_free(s);
+	snprintf(cmd, sizeof cmd, "VELD_PASSPHRASE='%s' '%s' --store '%s/office' --user analyst "
+	         "office report --period 2025Q4 --format csv --lang en", TEST_PASS, veld_bin, dir);
+	assert_non_null(p = popen(cmd, "r"));
+	while (fgets(line, sizeof line, p)) {
+		found |= strstr(line, ",\"'@oost\",") != NULL;
+		bare |= strstr(line, ",@oost,") != NULL;
+	}
+	assert_int_equal(pclose(p), 0);
+	assert_true(found);
+	assert_false(bare);
+	rm_rf(dir);
+	free(dir);
+}
+
+int main(int argc, char **argv)
+{
+	veld_bin = argc > 1 ? argv[1] : NULL;
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test_setup_teardown(test_report__quarters_and_shape, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_report__evictions, setup, teardown),
@@ -923,6 +963,7 @@ int main(void)
 		cmocka_unit_test(test_report__budget_needs_ten_clients_with_a_contact_person),
 		cmocka_unit_test(test_report__quarters_side_by_side_do_not_give_a_small_count_back),
 		cmocka_unit_test(test_report__a_median_needs_ten_clients_not_ten_signals),
+		cmocka_unit_test(test_report__csv_writes_a_formula_like_team_as_text),
 		cmocka_unit_test(test_report__a_mean_does_not_give_a_small_count_back),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);

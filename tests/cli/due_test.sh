@@ -22,55 +22,7 @@ export VELD_USER=anna
 unset XDG_DATA_HOME || true
 TODAY=2099-01-01
 
-checks=0
-fail() {
-	echo "FAIL: $*" >&2
-	if [ -s "$tmp/err" ]; then echo "--- stderr:" >&2; cat "$tmp/err" >&2; fi
-	if [ -s "$tmp/out" ]; then echo "--- stdout:" >&2; head -40 "$tmp/out" >&2; fi
-	exit 1
-}
-
-# veld ARGS...: stdout in $tmp/out, stderr in $tmp/err, both also in
-# $tmp/all; returns veld's exit code.
-veld() {
-	local rc=0
-	if [ "${VELD_VALGRIND:-0}" = 1 ]; then
-		valgrind --leak-check=full --error-exitcode=99 -q "$VELD" "$@" >"$tmp/out" 2>"$tmp/err" || rc=$?
-	else
-		"$VELD" "$@" >"$tmp/out" 2>"$tmp/err" || rc=$?
-	fi
-	cat "$tmp/out" "$tmp/err" >>"$tmp/all"
-	[ "$rc" != 99 ] || [ "${VELD_VALGRIND:-0}" != 1 ] || fail "valgrind found errors: veld $*"
-	return "$rc"
-}
-ok() { veld "$@" || fail "expected exit 0, got $?: veld $*"; checks=$((checks + 1)); }
-status() {
-	local want=$1 rc=0
-	shift
-	veld "$@" || rc=$?
-	[ "$rc" = "$want" ] || fail "expected exit $want, got $rc: veld $*"
-	checks=$((checks + 1))
-}
-has() { grep -qF -- "$1" "$tmp/out" || fail "output lacks '$1'"; checks=$((checks + 1)); }
-hasnt() { ! grep -qF -- "$1" "$tmp/out" || fail "output should not contain '$1'"; checks=$((checks + 1)); }
-err_has() { grep -qF -- "$1" "$tmp/err" || fail "stderr lacks '$1'"; checks=$((checks + 1)); }
-# line_has TEXT MORE: a line of the output holds both.
-line_has() {
-	grep -F -- "$1" "$tmp/out" | grep -qF -- "$2" || fail "no line with '$1' and '$2'"
-	checks=$((checks + 1))
-}
-json() {
-	python3 -c 'import json,sys; j=json.load(open(sys.argv[1])); print(eval(sys.argv[2]))' \
-		"$tmp/out" "$1" || fail "cannot evaluate $1 on the output"
-}
-expect() {
-	local got
-	got=$(json "$2")
-	[ "$got" = "$1" ] || fail "expected $2 == '$1', got '$got'"
-	checks=$((checks + 1))
-}
-# id_of: the id of the record the last command printed with --json.
-id_of() { json 'j["id"]'; }
+. "$(dirname "$0")/lib.sh"
 
 KDF=(--kdf-memory 19 --kdf-passes 2)
 
